@@ -1,0 +1,499 @@
+"""The whole CRM on one machine: embedded PostgreSQL and NATS, the fake SMS provider, and every
+service as its own process. Used by ``make run`` (``python -m crm_devstack run``) and the e2e tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import grpc
+import httpx
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from crm_devstack._util import free_ports, log_tail, pid_alive, process_cmdline, stop_child, terminate_pid
+from crm_devstack.demo_data import DEMO_CONVERSIONS, DEMO_LEADS, DEMO_WON_DEAL
+from crm_devstack.nats import EmbeddedNats
+from crm_devstack.postgres import EmbeddedPostgres
+
+BACKEND_SERVICES: tuple[str, ...] = ("leads", "customers", "orders", "notifications", "reporting")
+"""Backend services, each with its own database, gRPC port and metrics port."""
+DATABASES: tuple[str, ...] = BACKEND_SERVICES
+GATEWAY = "gateway"
+SMS = "sms"
+POSTGRES = "postgres"
+NATS = "nats"
+SMS_API_KEY = "dev-sms-key"
+
+
+class StackError(RuntimeError):
+    """A part of the stack failed to start or to stop."""
+
+
+@dataclass(frozen=True)
+class Ports:
+    """Every TCP port the stack listens on (all bound to 127.0.0.1)."""
+
+    gateway: int = 8080
+    sms: int = 8090
+    postgres: int = 5433
+    nats: int = 4222
+    leads: int = 50051
+    customers: int = 50052
+    orders: int = 50053
+    notifications: int = 50054
+    reporting: int = 50055
+    leads_metrics: int = 9101
+    customers_metrics: int = 9102
+    orders_metrics: int = 9103
+    notifications_metrics: int = 9104
+    reporting_metrics: int = 9105
+
+    @classmethod
+    def free(cls) -> Ports:
+        """Ports that are free right now (for tests running next to other stacks)."""
+        names = [field.name for field in dataclasses.fields(cls)]
+        return cls(**dict(zip(names, free_ports(len(names)), strict=True)))
+
+    def grpc(self, service: str) -> int:
+        """gRPC port of a backend service."""
+        _check_backend(service)
+        port: int = getattr(self, service)
+        return port
+
+    def metrics(self, service: str) -> int:
+        """Prometheus metrics port of a backend service."""
+        _check_backend(service)
+        port: int = getattr(self, f"{service}_metrics")
+        return port
+
+
+def _check_backend(service: str) -> None:
+    if service not in BACKEND_SERVICES:
+        raise ValueError(
+            f"unknown backend service {service!r}; expected one of {', '.join(BACKEND_SERVICES)}"
+        )
+
+
+class Stack:
+    """Starts, watches and stops the whole system with its state in ``state_dir``.
+
+    Layout of ``state_dir``: ``pg/`` (PostgreSQL data), ``nats/`` (JetStream store),
+    ``logs/<name>.log`` (one log per process), ``run/<name>.pid`` (to clean up after a
+    launcher that was killed).
+    """
+
+    PROCESS_NAMES: ClassVar[tuple[str, ...]] = (*BACKEND_SERVICES, GATEWAY, SMS)
+
+    def __init__(
+        self,
+        state_dir: Path,
+        ports: Ports | None = None,
+        *,
+        ready_timeout: float = 90.0,
+        stop_timeout: float = 10.0,
+        python: str = sys.executable,
+        extra_env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.state_dir = Path(state_dir).absolute()
+        self.ports = ports if ports is not None else Ports()
+        self.ready_timeout = ready_timeout
+        self.stop_timeout = stop_timeout
+        self.python = python
+        self.extra_env = dict(extra_env or {})
+        self.logs_dir = self.state_dir / "logs"
+        self.run_dir = self.state_dir / "run"
+        self.postgres = EmbeddedPostgres(self.state_dir / "pg", self.ports.postgres)
+        self.nats = EmbeddedNats(self.state_dir / "nats", self.ports.nats)
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    # ------------------------------------------------------------------ addresses
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.gateway}"
+
+    @property
+    def sms_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.sms}"
+
+    @property
+    def nats_url(self) -> str:
+        return self.nats.url
+
+    def database_url(self, name: str) -> str:
+        """SQLAlchemy (asyncpg) URL of a service's database."""
+        return self.postgres.url(name)
+
+    def grpc_address(self, service: str) -> str:
+        return f"127.0.0.1:{self.ports.grpc(service)}"
+
+    def log_path(self, name: str) -> Path:
+        if name == POSTGRES:
+            return self.postgres.log_path
+        if name == NATS:
+            return self.nats.log_path
+        return self.logs_dir / f"{name}.log"
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Start everything and wait until every process is ready; on failure stop what was started."""
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(self._stop_leftovers)
+        await asyncio.gather(asyncio.to_thread(self.postgres.start), asyncio.to_thread(self.nats.start))
+        for database in DATABASES:
+            await self.postgres.acreate_database(database)
+        self._spawn(SMS)
+        await asyncio.gather(*(self._migrate(service) for service in BACKEND_SERVICES))
+        for service in BACKEND_SERVICES:
+            self._spawn(service)
+        await self._wait_ready((*BACKEND_SERVICES, SMS))
+        self._spawn(GATEWAY)
+        await self._wait_ready((GATEWAY,))
+
+    async def stop(self) -> None:
+        """Stop the gateway, then the backend services, then the SMS provider, NATS and PostgreSQL."""
+        await self._terminate([GATEWAY])
+        await self._terminate(list(BACKEND_SERVICES))
+        await self._terminate([SMS])
+        await asyncio.to_thread(self.nats.stop)
+        await asyncio.to_thread(self.postgres.stop)
+
+    async def kill_process(self, name: str) -> None:
+        """SIGKILL one part of the stack: a service, ``gateway``, ``sms``, ``nats`` or ``postgres``."""
+        if name == POSTGRES:
+            await asyncio.to_thread(self.postgres.kill)
+        elif name == NATS:
+            await asyncio.to_thread(self.nats.kill)
+        else:
+            self._check_process_name(name)
+            proc = self.processes.get(name)
+            if proc is not None:
+                if proc.poll() is None:
+                    proc.kill()
+                await asyncio.to_thread(proc.wait)
+
+    async def restart_process(self, name: str) -> None:
+        """Stop one part of the stack (gracefully, if still running), start it again and wait until ready."""
+        if name == POSTGRES:
+            await asyncio.to_thread(self.postgres.restart)
+        elif name == NATS:
+            await asyncio.to_thread(self.nats.restart)
+        else:
+            self._check_process_name(name)
+            await self._terminate([name])
+            self._spawn(name)
+            await self._wait_ready((name,))
+
+    def exited(self) -> dict[str, int]:
+        """Processes of the stack that have exited, with their exit codes."""
+        codes = {name: proc.poll() for name, proc in self.processes.items()}
+        return {name: code for name, code in codes.items() if code is not None}
+
+    # ------------------------------------------------------------------ demo data
+
+    async def load_demo_data(self) -> None:
+        """Create demo leads through the gateway, convert two and win one deal (idempotent)."""
+        async with httpx.AsyncClient(base_url=self.gateway_url, timeout=30.0) as client:
+            lead_ids: list[str] = []
+            for lead in DEMO_LEADS:
+                response = await client.post("/api/v1/leads", json=lead)
+                _raise_for_status(response, f"create demo lead {lead['request_id']}")
+                lead_ids.append(_extract_id(response, "lead"))
+            deal_ids: list[str] = []
+            for lead_index, title in DEMO_CONVERSIONS:
+                lead_id = lead_ids[lead_index]
+                response = await client.post(f"/api/v1/leads/{lead_id}/convert", json={"title": title})
+                if response.status_code == 409:  # converted on a previous run
+                    continue
+                _raise_for_status(response, f"convert demo lead {lead_id}")
+                deal_ids.append(_extract_id(response, "deal"))
+            if deal_ids:
+                response = await client.post(f"/api/v1/deals/{deal_ids[0]}/close", json=DEMO_WON_DEAL)
+                if response.status_code != 409:  # 409: closed on a previous run
+                    _raise_for_status(response, f"close demo deal {deal_ids[0]}")
+
+    # ------------------------------------------------------------------ internals
+
+    def _check_process_name(self, name: str) -> None:
+        if name not in self.PROCESS_NAMES:
+            known = ", ".join((*self.PROCESS_NAMES, NATS, POSTGRES))
+            raise ValueError(f"unknown process {name!r}; expected one of {known}")
+
+    def _base_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            {
+                "CRM_ENVIRONMENT": "development",
+                "CRM_NATS_URL": self.nats_url,
+                "CRM_SMS_BASE_URL": self.sms_url,
+                "CRM_SMS_API_KEY": SMS_API_KEY,
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        for service in BACKEND_SERVICES:
+            env[f"CRM_{service.upper()}_ADDR"] = self.grpc_address(service)
+        env.update(self.extra_env)
+        return env
+
+    def _service_env(self, service: str) -> dict[str, str]:
+        env = self._base_env()
+        env.update(
+            {
+                "CRM_SERVICE_NAME": service,
+                "CRM_DATABASE_URL": self.database_url(service),
+                "CRM_GRPC_PORT": str(self.ports.grpc(service)),
+                "CRM_METRICS_PORT": str(self.ports.metrics(service)),
+            }
+        )
+        return env
+
+    def _command(self, name: str) -> tuple[list[str], dict[str, str]]:
+        if name == SMS:
+            command = [self.python, "-m", "crm_devstack.sms_provider", "--port", str(self.ports.sms)]
+            return command, {**self._base_env(), "CRM_SERVICE_NAME": SMS}
+        if name == GATEWAY:
+            env = {**self._base_env(), "CRM_SERVICE_NAME": GATEWAY, "CRM_HTTP_PORT": str(self.ports.gateway)}
+            return [self.python, "-m", "crm_gateway", "serve"], env
+        return [self.python, "-m", f"crm_{name}", "serve"], self._service_env(name)
+
+    def _pid_file(self, name: str) -> Path:
+        return self.run_dir / f"{name}.pid"
+
+    def _spawn(self, name: str) -> None:
+        command, env = self._command(name)
+        log_path = self.log_path(name)
+        with log_path.open("ab") as log:
+            log.write(f"\n===== {time.strftime('%Y-%m-%d %H:%M:%S')} starting {' '.join(command)}\n".encode())
+            log.flush()
+            proc = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=self.state_dir,
+                start_new_session=True,
+            )
+        self.processes[name] = proc
+        self._pid_file(name).write_text(f"{proc.pid}\n")
+
+    def _stop_leftovers(self) -> None:
+        """Stop processes that a previous launcher of this state dir left running when it was killed."""
+        for name in self.PROCESS_NAMES:
+            pid_file = self._pid_file(name)
+            try:
+                pid = int(pid_file.read_text().strip())
+            except (FileNotFoundError, ValueError):
+                continue
+            expected, _ = self._command(name)
+            cmdline = process_cmdline(pid) if pid_alive(pid) else None
+            if cmdline is not None and cmdline[1:] == expected[1:]:
+                terminate_pid(pid, signal.SIGTERM, timeout=self.stop_timeout)
+            pid_file.unlink(missing_ok=True)
+
+    async def _terminate(self, names: list[str]) -> None:
+        async def one(name: str) -> None:
+            proc = self.processes.pop(name, None)
+            if proc is None:
+                return
+            await asyncio.to_thread(stop_child, proc, signal.SIGTERM, self.stop_timeout)
+            self._pid_file(name).unlink(missing_ok=True)
+
+        await asyncio.gather(*(one(name) for name in names))
+
+    async def _migrate(self, service: str) -> None:
+        command = [self.python, "-m", f"crm_{service}", "migrate"]
+        proc = await asyncio.create_subprocess_exec(
+            *command,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            env=self._service_env(service),
+            cwd=self.state_dir,
+        )
+        try:
+            output, _ = await asyncio.wait_for(proc.communicate(), timeout=self.ready_timeout)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+            raise StackError(
+                f"migration of {service} did not finish within {self.ready_timeout:.0f}s"
+            ) from None
+        text = output.decode(errors="replace")
+        with self.log_path(f"{service}-migrate").open("a", encoding="utf-8") as log:
+            log.write(f"\n===== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(command)}\n{text}")
+        if proc.returncode != 0:
+            raise StackError(
+                f"migration of {service} failed with exit code {proc.returncode} "
+                f"({' '.join(command)}):\n{_tail(text)}"
+            )
+
+    async def _wait_ready(self, names: tuple[str, ...]) -> None:
+        deadline = time.monotonic() + self.ready_timeout
+        pending = list(names)
+        async with httpx.AsyncClient(timeout=2.0) as http:
+            while pending:
+                self._fail_on_exit()
+                still: list[str] = []
+                for name in pending:
+                    if not await self._is_ready(name, http):
+                        still.append(name)
+                pending = still
+                if not pending:
+                    return
+                if time.monotonic() >= deadline:
+                    name = pending[0]
+                    raise StackError(
+                        f"{name} is not ready after {self.ready_timeout:.0f}s "
+                        f"(also waiting for: {', '.join(pending[1:]) or 'nothing else'}). "
+                        f"Log {self.log_path(name)}:\n{log_tail(self.log_path(name))}"
+                    )
+                await asyncio.sleep(0.2)
+
+    def _fail_on_exit(self) -> None:
+        for name, code in self.exited().items():
+            raise StackError(
+                f"{name} exited with code {code}. Log {self.log_path(name)}:\n{log_tail(self.log_path(name))}"
+            )
+
+    async def _is_ready(self, name: str, http: httpx.AsyncClient) -> bool:
+        if name == GATEWAY:
+            return await _http_ok(http, f"{self.gateway_url}/readyz")
+        if name == SMS:
+            return await _http_ok(http, f"{self.sms_url}/healthz")
+        return await grpc_serving(self.grpc_address(name))
+
+
+async def grpc_serving(address: str, probe_timeout: float = 1.0) -> bool:
+    """True when the gRPC health service at ``address`` reports SERVING for the server as a whole."""
+    try:
+        async with grpc.aio.insecure_channel(address) as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=probe_timeout)
+    except (TimeoutError, grpc.aio.AioRpcError, OSError):
+        return False
+    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+
+async def _http_ok(client: httpx.AsyncClient, url: str) -> bool:
+    try:
+        response = await client.get(url)
+    except httpx.HTTPError:
+        return False
+    return response.status_code == 200
+
+
+def _tail(text: str, lines: int = 60) -> str:
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _raise_for_status(response: httpx.Response, action: str) -> None:
+    if not response.is_success:
+        raise StackError(
+            f"{action}: {response.request.method} {response.request.url} answered "
+            f"{response.status_code}: {response.text[:2000]}"
+        )
+
+
+def _extract_id(response: httpx.Response, kind: str) -> str:
+    """The ``id`` of a created resource, whether returned bare or wrapped as ``{"<kind>": {...}}``."""
+    payload: Any = response.json()
+    if isinstance(payload, dict):
+        value = payload.get("id")
+        if value is None and isinstance(payload.get(kind), dict):
+            value = payload[kind].get("id")
+        if isinstance(value, str | int) and str(value):
+            return str(value)
+    raise StackError(f"expected a {kind} with an id from {response.request.url}, got: {response.text[:2000]}")
+
+
+async def _run(stack: Stack, demo: bool) -> int:
+    loop = asyncio.get_running_loop()
+    stop_requested = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop_requested.set)
+
+    async def start_and_load() -> None:
+        await stack.start()
+        if demo:
+            await stack.load_demo_data()
+
+    starting = asyncio.create_task(start_and_load())
+    waiting = asyncio.create_task(stop_requested.wait())
+    done, _ = await asyncio.wait({starting, waiting}, return_when=asyncio.FIRST_COMPLETED)
+    if starting not in done:
+        print("Interrupted while starting; stopping…", flush=True)
+        starting.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await starting
+        await stack.stop()
+        return 130
+    waiting.cancel()
+    try:
+        starting.result()
+    except Exception as error:
+        print(f"CRM failed to start: {error}", file=sys.stderr, flush=True)
+        await stack.stop()
+        return 1
+
+    ports = stack.ports
+    print(
+        f"CRM is running: gateway http://localhost:{ports.gateway} "
+        f"(OpenAPI docs at http://localhost:{ports.gateway}/docs), "
+        f"fake SMS provider http://localhost:{ports.sms}/messages, "
+        f"logs in {stack.logs_dir} — Ctrl-C to stop",
+        flush=True,
+    )
+    reported: set[str] = set()
+    while not stop_requested.is_set():
+        for name, code in stack.exited().items():
+            if name not in reported:
+                reported.add(name)
+                print(f"warning: {name} exited with code {code}; see {stack.log_path(name)}", flush=True)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop_requested.wait(), timeout=1.0)
+    print("Stopping CRM…", flush=True)
+    await stack.stop()
+    print("CRM stopped; data kept in", stack.state_dir, flush=True)
+    return 0
+
+
+def run(state_dir: Path, *, demo: bool = True, ports: Ports | None = None) -> int:
+    """Run the stack in the foreground until SIGINT/SIGTERM; returns the process exit code."""
+    import fcntl
+
+    state_dir = Path(state_dir).absolute()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    lock_file = (state_dir / "run.lock").open("a+")
+    try:
+        try:
+            fcntl.flock(lock_file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(
+                f"CRM is already running (state in {state_dir}); stop it with Ctrl-C in its terminal",
+                file=sys.stderr,
+            )
+            return 1
+        return asyncio.run(_run(Stack(state_dir, ports), demo))
+    finally:
+        lock_file.close()

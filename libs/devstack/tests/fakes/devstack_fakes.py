@@ -1,0 +1,116 @@
+"""Stand-ins for the CRM services, used to test the launcher on its own.
+
+``python -m crm_<name> migrate|serve`` packages in a temporary directory import this
+module. Knobs (environment): FAKE_FAIL_MIGRATE=<service>, FAKE_CRASH=<service>.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import uuid
+from typing import Any
+
+import asyncpg
+
+
+def main(service: str) -> None:
+    command = sys.argv[1] if len(sys.argv) > 1 else ""
+    assert os.environ["CRM_SERVICE_NAME"] == service, os.environ["CRM_SERVICE_NAME"]
+    if command == "migrate":
+        asyncio.run(_migrate(service))
+    elif command == "serve":
+        if os.environ.get("FAKE_CRASH") == service:
+            print(f"{service}: crashing on purpose", flush=True)
+            sys.exit(2)
+        if service == "gateway":
+            _serve_gateway()
+        else:
+            asyncio.run(_serve_backend(service))
+    else:
+        sys.exit(f"unknown command {command!r}")
+
+
+async def _migrate(service: str) -> None:
+    if os.environ.get("FAKE_FAIL_MIGRATE") == service:
+        print(f"{service}: migration exploded on purpose", flush=True)
+        sys.exit(3)
+    dsn = os.environ["CRM_DATABASE_URL"].replace("postgresql+asyncpg://", "postgresql://")
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("create table if not exists migrated (service text primary key)")
+        await conn.execute("insert into migrated values ($1) on conflict do nothing", service)
+    finally:
+        await conn.close()
+    print(f"{service}: migrated", flush=True)
+
+
+async def _serve_backend(service: str) -> None:
+    import grpc
+    from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+    server = grpc.aio.server()
+    servicer = health.aio.HealthServicer()
+    await servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+    server.add_insecure_port(f"127.0.0.1:{os.environ['CRM_GRPC_PORT']}")
+    await server.start()
+    print(f"{service}: serving", flush=True)
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    await stop.wait()
+    await server.stop(grace=1)
+    print(f"{service}: stopped", flush=True)
+
+
+def _serve_gateway() -> None:
+    import uvicorn
+    from fastapi import FastAPI, HTTPException
+
+    app = FastAPI()
+    leads: dict[str, dict[str, Any]] = {}
+    converted: dict[str, str] = {}
+    closed: set[str] = set()
+
+    @app.get("/readyz")
+    async def readyz() -> dict[str, str]:
+        return {"status": "ready"}
+
+    @app.get("/api/v1/leads")
+    async def list_leads() -> list[dict[str, Any]]:
+        return list(leads.values())
+
+    @app.post("/api/v1/leads", status_code=201)
+    async def create_lead(body: dict[str, Any]) -> dict[str, Any]:
+        existing = next((lead for lead in leads.values() if lead["request_id"] == body["request_id"]), None)
+        if existing is not None:
+            return existing
+        lead = {**body, "id": uuid.uuid4().hex}
+        leads[lead["id"]] = lead
+        return lead
+
+    @app.post("/api/v1/leads/{lead_id}/convert")
+    async def convert(lead_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        if lead_id not in leads:
+            raise HTTPException(404)
+        if lead_id in converted:
+            raise HTTPException(409, "already converted")
+        converted[lead_id] = uuid.uuid4().hex
+        return {"id": converted[lead_id], "title": body["title"], "lead_id": lead_id}
+
+    @app.post("/api/v1/deals/{deal_id}/close")
+    async def close(deal_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        if deal_id not in converted.values():
+            raise HTTPException(404)
+        if deal_id in closed:
+            raise HTTPException(409, "already closed")
+        closed.add(deal_id)
+        return {"id": deal_id, "outcome": body["outcome"]}
+
+    @app.get("/api/v1/deals/closed")
+    async def list_closed() -> list[str]:
+        return sorted(closed)
+
+    uvicorn.run(app, host="127.0.0.1", port=int(os.environ["CRM_HTTP_PORT"]), log_level="warning")

@@ -1,0 +1,232 @@
+"""The JetStream bus: one stream over crm.>, durable pull consumers, explicit acks.
+
+A handler runs in one unit of work together with its inbox record, so a redelivery has no
+second effect. A transient failure is nak'ed with back-off; after the bounded number of
+deliveries, or at once for a poison message, the event becomes a dead-letter row and is
+terminated, and the consumer goes on with the next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import nats
+from google.protobuf.message import Message
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
+from nats.js.errors import BadRequestError
+from opentelemetry import trace
+from sqlalchemy import insert
+
+from crm_kit import metrics, telemetry
+from crm_kit.db import Database, UnitOfWork
+from crm_kit.events import Envelope, PoisonMessage, decode, subject_for
+from crm_kit.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+TransactionalHandler = Callable[[UnitOfWork, Envelope[Any]], Awaitable[None]]
+# A handler that manages its own transactions (e.g. an external side effect that records its
+# intent first); it must claim the inbox itself through Database.unit_of_work().
+SelfManagedHandler = Callable[[Envelope[Any]], Awaitable[None]]
+
+
+@dataclass
+class Subscription:
+    durable: str
+    subject: str
+    message_cls: type[Message]
+    handler: TransactionalHandler | SelfManagedHandler
+    transactional: bool
+
+
+class EventBus:
+    def __init__(self, settings: ServiceSettings, db: Database | None) -> None:
+        self.settings = settings
+        self.db = db
+        self.nc: NatsClient | None = None
+        self.js: JetStreamContext | None = None
+        self.subscriptions: list[Subscription] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
+        self._in_flight = 0
+
+    async def connect(self) -> None:
+        async def on_error(exc: Exception) -> None:
+            log.warning("NATS connection error", extra={"error": repr(exc)})
+
+        # Few attempts here (the caller retries with back-off); once connected, reconnect forever.
+        self.nc = await nats.connect(
+            self.settings.nats_url,
+            name=f"crm-{self.settings.service_name}",
+            connect_timeout=2,
+            max_reconnect_attempts=1,
+            reconnect_time_wait=1,
+            allow_reconnect=True,
+            error_cb=on_error,
+        )
+        self.nc.options["max_reconnect_attempts"] = -1
+        self.js = self.nc.jetstream()
+        await self.ensure_stream()
+
+    async def ensure_stream(self) -> None:
+        assert self.js is not None
+        config = StreamConfig(
+            name=self.settings.stream_name,
+            subjects=[self.settings.stream_subjects],
+            storage=StorageType.FILE,
+            num_replicas=self.settings.stream_replicas,
+            duplicate_window=self.settings.duplicate_window_seconds,
+            max_age=self.settings.stream_max_age_days * 86400,
+        )
+        try:
+            await self.js.add_stream(config)
+        except BadRequestError:
+            await self.js.update_stream(config)
+
+    @property
+    def connected(self) -> bool:
+        return self.nc is not None and self.nc.is_connected
+
+    async def publish_raw(self, subject: str, payload: bytes, headers: dict[str, str]) -> None:
+        assert self.js is not None, "bus not connected"
+        await self.js.publish(subject, payload, headers=headers, timeout=5)
+
+    def subscribe(
+        self,
+        message_cls: type[Message],
+        handler: TransactionalHandler | SelfManagedHandler,
+        *,
+        transactional: bool = True,
+    ) -> None:
+        """Consume message_cls events through a durable named <service>-<event>, stable across releases."""
+        subject = subject_for(message_cls)
+        durable = f"{self.settings.service_name}-{subject.split('.', 2)[2].replace('_', '-')}"
+        self.subscriptions.append(Subscription(durable, subject, message_cls, handler, transactional))
+
+    async def start_consumers(self) -> None:
+        assert self.js is not None
+        for sub in self.subscriptions:
+            config = ConsumerConfig(
+                durable_name=sub.durable,
+                ack_policy=AckPolicy.EXPLICIT,
+                deliver_policy=DeliverPolicy.ALL,
+                ack_wait=self.settings.consumer_ack_wait_seconds,
+                max_deliver=self.settings.consumer_max_deliver,
+                filter_subject=sub.subject,
+                max_ack_pending=1000,
+            )
+            psub = await self.js.pull_subscribe(
+                sub.subject, durable=sub.durable, stream=self.settings.stream_name, config=config
+            )
+            self._tasks.append(asyncio.create_task(self._consume(sub, psub), name=f"consumer:{sub.durable}"))
+
+    async def _consume(self, sub: Subscription, psub: JetStreamContext.PullSubscription) -> None:
+        while not self._stopping.is_set():
+            try:
+                msgs = await psub.fetch(self.settings.consumer_batch_size, timeout=1)
+            except (NatsTimeoutError, TimeoutError):
+                continue
+            except Exception:
+                if self._stopping.is_set():
+                    return
+                log.exception("fetch failed", extra={"consumer": sub.durable})
+                await asyncio.sleep(1)
+                continue
+            for msg in msgs:
+                self._in_flight += 1
+                try:
+                    await self._handle(sub, msg)
+                finally:
+                    self._in_flight -= 1
+
+    async def _handle(self, sub: Subscription, msg: Msg) -> None:
+        deliveries = msg.metadata.num_delivered if msg.metadata else 1
+        if deliveries > 1:
+            metrics.EVENT_REDELIVERIES.labels(sub.durable).inc()
+        headers = dict(msg.headers or {})
+        started = time.perf_counter()
+        ctx = telemetry.extract_context(headers)
+        with telemetry.tracer(__name__).start_as_current_span(
+            f"consume {sub.subject}", context=ctx, kind=trace.SpanKind.CONSUMER
+        ):
+            try:
+                envelope = decode(msg.subject, headers, msg.data, sub.message_cls)
+            except PoisonMessage as exc:
+                await self._dead_letter(sub, msg, headers, str(exc), deliveries)
+                await msg.term()
+                metrics.EVENTS_CONSUMED.labels(sub.durable, sub.subject, "poison").inc()
+                return
+            try:
+                if sub.transactional:
+                    assert self.db is not None
+                    async with self.db.unit_of_work() as uow:
+                        if await uow.claim_inbox(sub.durable, envelope.id):
+                            await sub.handler(uow, envelope)  # type: ignore[call-arg]
+                else:
+                    await sub.handler(envelope)  # type: ignore[call-arg]
+            except Exception as exc:
+                metrics.EVENTS_CONSUMED.labels(sub.durable, sub.subject, "error").inc()
+                if deliveries >= self.settings.consumer_max_deliver or isinstance(exc, PoisonMessage):
+                    log.exception(
+                        "handler failed for the last time; dead-lettering",
+                        extra={"consumer": sub.durable, "event_id": envelope.id, "deliveries": deliveries},
+                    )
+                    await self._dead_letter(sub, msg, headers, repr(exc), deliveries)
+                    await msg.term()
+                else:
+                    backoff = self.settings.consumer_backoff_seconds
+                    delay = backoff[min(deliveries - 1, len(backoff) - 1)] if backoff else 1.0
+                    log.warning(
+                        "handler failed; will retry",
+                        exc_info=True,
+                        extra={"consumer": sub.durable, "event_id": envelope.id, "retry_in_s": delay},
+                    )
+                    await msg.nak(delay=delay)
+                return
+            await msg.ack()
+            metrics.EVENTS_CONSUMED.labels(sub.durable, sub.subject, "ok").inc()
+            metrics.HANDLER_SECONDS.labels(sub.durable).observe(time.perf_counter() - started)
+
+    async def _dead_letter(self, sub: Subscription, msg: Msg, headers: dict[str, str], error: str, n: int) -> None:
+        metrics.DEAD_LETTERS.labels(sub.durable).inc()
+        log.error(
+            "dead letter recorded",
+            extra={"consumer": sub.durable, "subject": msg.subject, "error": error, "deliveries": n},
+        )
+        assert self.db is not None
+        async with self.db.unit_of_work() as uow:
+            await uow.conn.execute(
+                insert(self.db.tables.dead_letters).values(
+                    consumer=sub.durable,
+                    subject=msg.subject,
+                    event_id=headers.get("ce-id") or headers.get("Nats-Msg-Id"),
+                    headers=headers,
+                    payload=msg.data,
+                    error=error[:4000],
+                    deliveries=n,
+                )
+            )
+
+    async def stop(self, grace_seconds: float = 10.0) -> None:
+        """Stop fetching, let in-flight handlers finish (bounded), then drain the connection."""
+        self._stopping.set()
+        deadline = time.monotonic() + grace_seconds
+        while self._in_flight and time.monotonic() < deadline:  # noqa: ASYNC110 - bounded drain poll
+            await asyncio.sleep(0.05)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.nc is not None and not self.nc.is_closed:
+            try:
+                await self.nc.drain()
+            except Exception:
+                log.warning("NATS drain failed", exc_info=True)

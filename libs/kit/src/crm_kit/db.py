@@ -1,0 +1,92 @@
+"""Async SQLAlchemy (asyncpg) and the unit of work: one transaction per command or event.
+
+The unit of work is the only place that commits. Events recorded in it are written to the
+outbox in the same transaction, and the relay is woken after the commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from google.protobuf.message import Message
+from sqlalchemy import insert, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from crm_kit import telemetry
+from crm_kit.events import ce_headers, new_event_id, subject_for
+from crm_kit.tables import MessagingTables
+
+
+class Database:
+    def __init__(self, url: str, tables: MessagingTables, *, source: str, pool_size: int = 10) -> None:
+        self.engine: AsyncEngine = create_async_engine(
+            url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        )
+        self.tables = tables
+        self.source = source
+        self._after_commit_with_events: list[Callable[[], None]] = []
+
+    def on_events_committed(self, callback: Callable[[], None]) -> None:
+        """Call callback after each commit that wrote outbox rows (the relay's wake-up)."""
+        self._after_commit_with_events.append(callback)
+
+    @asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
+        async with self.engine.connect() as conn:
+            async with conn.begin():
+                uow = UnitOfWork(conn, self)
+                yield uow
+            if uow.recorded_events:
+                for callback in self._after_commit_with_events:
+                    callback()
+
+    async def ping(self) -> bool:
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("select 1"))
+            return True
+        except Exception:
+            return False
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+class UnitOfWork:
+    """One database transaction. Repositories use `conn`; only the context manager commits."""
+
+    def __init__(self, conn: AsyncConnection, db: Database) -> None:
+        self.conn = conn
+        self.db = db
+        self.recorded_events = 0
+
+    async def record_event(self, message: Message, *, time: datetime | None = None) -> str:
+        """Write message to the outbox in this transaction; returns the event id."""
+        event_id = new_event_id()
+        headers: dict[str, Any] = ce_headers(event_id, message, self.db.source, time or datetime.now(UTC))
+        telemetry.inject_headers(headers)
+        await self.conn.execute(
+            insert(self.db.tables.outbox).values(
+                event_id=event_id,
+                subject=subject_for(type(message)),
+                event_type=headers["ce-type"],
+                payload=message.SerializeToString(),
+                headers=headers,
+            )
+        )
+        self.recorded_events += 1
+        return event_id
+
+    async def claim_inbox(self, consumer: str, event_id: str) -> bool:
+        """Record that consumer handles event_id; False if it already did (a redelivery)."""
+        result = await self.conn.execute(
+            pg_insert(self.db.tables.inbox)
+            .values(consumer=consumer, event_id=event_id)
+            .on_conflict_do_nothing()
+            .returning(self.db.tables.inbox.c.event_id)
+        )
+        return result.first() is not None

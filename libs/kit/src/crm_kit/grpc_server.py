@@ -1,0 +1,124 @@
+"""The gRPC server every service runs: health, reflection, and one interceptor for errors,
+traces, logs and RED metrics — so no handler maps errors or measures itself."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from grpc_status import rpc_status
+from opentelemetry import trace
+
+from crm_kit import metrics, telemetry
+from crm_kit.errors import DomainError
+
+log = logging.getLogger(__name__)
+
+ReadinessCheck = Callable[[], Awaitable[bool]]
+
+
+class ServerInterceptor(grpc.aio.ServerInterceptor):
+    """Maps DomainError to a status with ErrorInfo/BadRequest details; hides other errors."""
+
+    def __init__(self, error_domain: str) -> None:
+        self.error_domain = error_domain
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None or handler.unary_unary is None:
+            return handler
+        method = handler_call_details.method
+        behavior = handler.unary_unary
+        domain = self.error_domain
+        tracer = telemetry.tracer(__name__)
+
+        async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            carrier = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
+            started = time.perf_counter()
+            code = grpc.StatusCode.OK
+            with tracer.start_as_current_span(
+                method, context=telemetry.extract_context(carrier), kind=trace.SpanKind.SERVER
+            ) as span:
+                try:
+                    return await behavior(request, context)
+                except DomainError as exc:
+                    code = exc.grpc_code
+                    span.set_attribute("rpc.grpc.status_code", code.value[0])
+                    await context.abort_with_status(rpc_status.to_status(exc.to_status(domain)))
+                except grpc.aio.AbortError:
+                    code = context.code() or grpc.StatusCode.UNKNOWN
+                    raise
+                except Exception:
+                    code = grpc.StatusCode.INTERNAL
+                    log.exception("unhandled error in %s", method)
+                    span.set_status(trace.Status(trace.StatusCode.ERROR))
+                    await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+                finally:
+                    metrics.GRPC_SERVER_HANDLED.labels(method, code.name).inc()
+                    metrics.GRPC_SERVER_SECONDS.labels(method).observe(time.perf_counter() - started)
+
+        return grpc.unary_unary_rpc_method_handler(
+            wrapped,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+
+class GrpcServer:
+    """grpc.aio server whose health says NOT_SERVING until every readiness check passes."""
+
+    def __init__(self, port: int, error_domain: str, checks: list[ReadinessCheck]) -> None:
+        self.port = port
+        self.checks = checks
+        self.server = grpc.aio.server(
+            interceptors=[ServerInterceptor(error_domain)],
+            options=[("grpc.max_receive_message_length", 4 * 1024 * 1024)],
+        )
+        self.health = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        self.service_names: list[str] = [health.SERVICE_NAME]
+        self._watch: asyncio.Task[None] | None = None
+        self._ready = False
+
+    def add(self, register: Callable[[Any, grpc.aio.Server], None], servicer: Any, service_name: str) -> None:
+        register(servicer, self.server)
+        self.service_names.append(service_name)
+
+    async def start(self) -> None:
+        reflection.enable_server_reflection([*self.service_names, reflection.SERVICE_NAME], self.server)
+        self.server.add_insecure_port(f"0.0.0.0:{self.port}")
+        await self._set_all(health_pb2.HealthCheckResponse.NOT_SERVING)
+        await self.server.start()
+        self._watch = asyncio.create_task(self._watch_readiness())
+
+    async def _set_all(self, status: int) -> None:
+        for name in ["", *self.service_names]:
+            await self.health.set(name, status)
+
+    async def _watch_readiness(self) -> None:
+        while True:
+            results = await asyncio.gather(*(check() for check in self.checks), return_exceptions=True)
+            ready = all(r is True for r in results)
+            if ready != self._ready:
+                log.info("health changed", extra={"serving": ready})
+                await self._set_all(
+                    health_pb2.HealthCheckResponse.SERVING if ready else health_pb2.HealthCheckResponse.NOT_SERVING
+                )
+                self._ready = ready
+            await asyncio.sleep(1 if ready else 0.2)
+
+    async def stop(self, grace_seconds: float) -> None:
+        if self._watch:
+            self._watch.cancel()
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace_seconds)

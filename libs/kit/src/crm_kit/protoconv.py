@@ -1,0 +1,67 @@
+"""Conversions between protobuf well-known/common types and Python values."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, date, datetime
+from typing import Any
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from crm.common.v1 import types_pb2
+from crm_kit.errors import InvalidArgument
+
+MAX_PAGE_SIZE = 100
+DEFAULT_PAGE_SIZE = 50
+
+
+def to_timestamp(value: datetime | None) -> Timestamp | None:
+    if value is None:
+        return None
+    ts = Timestamp()
+    ts.FromDatetime(value.astimezone(UTC))
+    return ts
+
+
+def from_timestamp(value: Timestamp, present: bool = True) -> datetime | None:
+    if not present or (value.seconds == 0 and value.nanos == 0):
+        return None
+    return value.ToDatetime(tzinfo=UTC)
+
+
+def to_date(value: date | None) -> types_pb2.Date | None:
+    if value is None:
+        return None
+    return types_pb2.Date(year=value.year, month=value.month, day=value.day)
+
+
+def from_date(value: types_pb2.Date, field: str) -> date:
+    try:
+        return date(value.year, value.month, value.day)
+    except ValueError as exc:
+        raise InvalidArgument(f"{field} is not a valid date", field_violations=[(field, str(exc))]) from exc
+
+
+def page_size(requested: int) -> int:
+    """Clamp a requested page size to (0, MAX_PAGE_SIZE]; 0 means the default."""
+    if requested < 0:
+        raise InvalidArgument("page_size must not be negative", field_violations=[("page_size", "negative")])
+    return min(requested or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+
+
+def encode_page_token(*key: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps(key, default=str).encode()).decode()
+
+
+def decode_page_token(token: str) -> list[Any] | None:
+    """The keyset position a token encodes, or None for the first page."""
+    if not token:
+        return None
+    try:
+        value = json.loads(base64.urlsafe_b64decode(token.encode()))
+    except (ValueError, json.JSONDecodeError) as exc:
+        raise InvalidArgument("page_token is invalid", field_violations=[("page_token", "malformed")]) from exc
+    if not isinstance(value, list):
+        raise InvalidArgument("page_token is invalid", field_violations=[("page_token", "malformed")])
+    return value

@@ -1,0 +1,125 @@
+"""The service runner: one call wires a backend service and runs it until SIGTERM.
+
+`main()` of every service is `run_cli(...)`: `migrate` upgrades its database, `serve` runs
+it: metrics endpoint, gRPC server (NOT_SERVING until PostgreSQL and NATS answer), outbox
+relay and durable consumers; on SIGTERM/SIGINT it stops taking work, drains in-flight
+handlers, flushes the relay and exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from crm_kit import metrics, migrations, telemetry
+from crm_kit.bus import EventBus
+from crm_kit.db import Database
+from crm_kit.grpc_server import GrpcServer
+from crm_kit.logs import setup_logging
+from crm_kit.outbox import OutboxRelay
+from crm_kit.settings import ServiceSettings
+from crm_kit.tables import MessagingTables
+
+log = logging.getLogger(__name__)
+
+
+class Service:
+    """The parts of a running backend service, handed to its setup function."""
+
+    def __init__(self, settings: ServiceSettings, tables: MessagingTables) -> None:
+        self.settings = settings
+        self.db = Database(
+            settings.database_url, tables, source=f"/crm/{settings.service_name}", pool_size=settings.db_pool_size
+        )
+        self.bus = EventBus(settings, self.db)
+        self.relay = OutboxRelay(
+            self.db, self.bus, batch_size=settings.outbox_batch_size, poll_seconds=settings.outbox_poll_seconds
+        )
+        self.grpc = GrpcServer(settings.grpc_port, f"crm.{settings.service_name}", [self.db.ping, self._bus_ready])
+        self._cleanups: list[Callable[[], Awaitable[None]]] = []
+        self._stopping = asyncio.Event()
+
+    async def _bus_ready(self) -> bool:
+        return self.bus.connected
+
+    def on_shutdown(self, cleanup: Callable[[], Awaitable[None]]) -> None:
+        """Run cleanup (close a channel, an HTTP client) after the service stopped taking work."""
+        self._cleanups.append(cleanup)
+
+    async def _connect_bus(self, stopping: asyncio.Event) -> None:
+        delay = 0.2
+        while not stopping.is_set():
+            try:
+                await self.bus.connect()
+                await self.bus.start_consumers()
+                return
+            except Exception as exc:
+                log.warning("NATS not reachable yet; retrying", extra={"error": repr(exc), "retry_in_s": delay})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5)
+
+    def request_stop(self) -> None:
+        self._stopping.set()
+
+    async def serve(
+        self,
+        setup: Callable[[Service], Awaitable[None]],
+        *,
+        started: asyncio.Event | None = None,
+        handle_signals: bool = True,
+    ) -> None:
+        """Run until SIGTERM/SIGINT (or request_stop); `started` is set once consuming."""
+        stopping = self._stopping
+        if handle_signals:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, stopping.set)
+        await setup(self)
+        await self.grpc.start()
+        log.info("gRPC listening", extra={"port": self.settings.grpc_port})
+        await self._connect_bus(stopping)
+        relay_task = asyncio.create_task(self.relay.run(), name="outbox-relay")
+        if started is not None:
+            started.set()
+        await stopping.wait()
+
+        log.info("shutting down: draining")
+        await self.grpc.stop(self.settings.shutdown_grace_seconds)
+        await self.relay.stop()
+        relay_task.cancel()
+        await asyncio.gather(relay_task, return_exceptions=True)
+        await self.bus.stop(self.settings.shutdown_grace_seconds)
+        for cleanup in self._cleanups:
+            await cleanup()
+        await self.db.dispose()
+        log.info("stopped")
+
+
+def run_cli(
+    settings_factory: Callable[[], ServiceSettings],
+    tables: MessagingTables,
+    migrations_dir: Path,
+    setup: Callable[[Service], Awaitable[None]],
+) -> None:
+    """Entry point of a backend service: `migrate` or `serve` (the default)."""
+    command = sys.argv[1] if len(sys.argv) > 1 else "serve"
+    settings = settings_factory()
+    setup_logging(settings.service_name, settings.log_level)
+    if command == "migrate":
+        migrations.upgrade(migrations_dir, settings.database_url)
+        log.info("database migrated")
+        return
+    if command != "serve":
+        raise SystemExit(f"usage: {sys.argv[0]} [serve|migrate]")
+    telemetry.setup_tracing(settings.service_name)
+    metrics.serve_metrics(settings.metrics_port)
+
+    async def serve() -> None:
+        # Built inside the loop: grpc.aio objects bind to the loop that creates them.
+        await Service(settings, tables).serve(setup)
+
+    asyncio.run(serve())

@@ -1,0 +1,58 @@
+"""The messaging tables every service owns in its own database: outbox, inbox, dead letters."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Identity,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+
+class MessagingTables:
+    """Defines the outbox, inbox and dead-letter tables on a service's MetaData."""
+
+    def __init__(self, metadata: MetaData) -> None:
+        self.outbox = Table(
+            "outbox",
+            metadata,
+            Column("id", BigInteger, Identity(), primary_key=True),
+            Column("event_id", String(64), nullable=False, unique=True),
+            Column("subject", String(200), nullable=False),
+            Column("event_type", String(200), nullable=False),
+            Column("payload", LargeBinary, nullable=False),
+            Column("headers", JSONB, nullable=False),
+            Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        )
+        self.inbox = Table(
+            "inbox",
+            metadata,
+            Column("consumer", String(100), primary_key=True),
+            Column("event_id", String(64), primary_key=True),
+            Column("handled_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        )
+        self.dead_letters = Table(
+            "dead_letters",
+            metadata,
+            Column("id", BigInteger, Identity(), primary_key=True),
+            Column("consumer", String(100), nullable=False),
+            Column("subject", String(200), nullable=False),
+            Column("event_id", String(64), nullable=True),
+            Column("headers", JSONB, nullable=False),
+            Column("payload", LargeBinary, nullable=False),
+            Column("error", Text, nullable=False),
+            Column("deliveries", Integer, nullable=False),
+            Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+            Column("replayed_at", DateTime(timezone=True), nullable=True),
+            Index("ix_dead_letters_consumer", "consumer"),
+        )

@@ -1,0 +1,1 @@
+"""CRM customers service."""

@@ -1,0 +1,3 @@
+from crm_gateway.main import main
+
+main()

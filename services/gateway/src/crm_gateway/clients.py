@@ -1,0 +1,80 @@
+"""The gRPC stubs of every backend, held once per process (created in the app's lifespan)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+import grpc
+from crm.customers.v1 import customers_pb2_grpc
+from crm.leads.v1 import leads_pb2_grpc
+from crm.notifications.v1 import notifications_pb2_grpc
+from crm.orders.v1 import orders_pb2_grpc
+from crm.reporting.v1 import reporting_pb2_grpc
+from crm_kit.grpc_client import channel
+from fastapi import Request
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from crm_gateway.settings import GatewaySettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BackendClients:
+    """One channel per backend and the stubs over it."""
+
+    leads: leads_pb2_grpc.LeadsServiceStub
+    customers: customers_pb2_grpc.CustomersServiceStub
+    orders: orders_pb2_grpc.OrdersServiceStub
+    notifications: notifications_pb2_grpc.NotificationsServiceStub
+    reporting: reporting_pb2_grpc.ReportingServiceStub
+    channels: dict[str, grpc.aio.Channel]
+
+    @classmethod
+    def connect(cls, settings: GatewaySettings) -> BackendClients:
+        """Open the channels (lazily connecting) with the chassis' deadline and trace propagation."""
+        addresses = {
+            "leads": settings.leads_addr,
+            "customers": settings.customers_addr,
+            "orders": settings.orders_addr,
+            "notifications": settings.notifications_addr,
+            "reporting": settings.reporting_addr,
+        }
+        channels = {
+            name: channel(addr, default_timeout=settings.grpc_client_timeout_seconds)
+            for name, addr in addresses.items()
+        }
+        return cls(
+            leads=leads_pb2_grpc.LeadsServiceStub(channels["leads"]),
+            customers=customers_pb2_grpc.CustomersServiceStub(channels["customers"]),
+            orders=orders_pb2_grpc.OrdersServiceStub(channels["orders"]),
+            notifications=notifications_pb2_grpc.NotificationsServiceStub(channels["notifications"]),
+            reporting=reporting_pb2_grpc.ReportingServiceStub(channels["reporting"]),
+            channels=channels,
+        )
+
+    async def not_ready(self, wait_seconds: float) -> list[str]:
+        """Names of the backends whose gRPC health (service "") is not SERVING, in a stable order."""
+        names = list(self.channels)
+        results = await asyncio.gather(*(self._serving(name, wait_seconds) for name in names))
+        return [name for name, serving in zip(names, results, strict=True) if not serving]
+
+    async def _serving(self, name: str, wait_seconds: float) -> bool:
+        stub = health_pb2_grpc.HealthStub(self.channels[name])
+        try:
+            reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=wait_seconds)
+        except grpc.aio.AioRpcError as exc:
+            log.info("backend not ready", extra={"backend": name, "grpc_code": exc.code().name})
+            return False
+        return reply.status == health_pb2.HealthCheckResponse.SERVING
+
+    async def close(self) -> None:
+        await asyncio.gather(*(ch.close() for ch in self.channels.values()))
+
+
+def get_clients(request: Request) -> BackendClients:
+    """FastAPI dependency: the holder the lifespan put on app.state."""
+    clients: BackendClients = request.app.state.clients
+    return clients

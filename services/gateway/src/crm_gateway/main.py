@@ -1,0 +1,40 @@
+"""Entry point: `python -m crm_gateway serve` runs the HTTP server; `migrate` is a no-op."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+import uvicorn
+from crm_kit import telemetry
+from crm_kit.logs import setup_logging
+
+from crm_gateway.app import create_app
+from crm_gateway.settings import GatewaySettings
+
+USAGE = "usage: python -m crm_gateway [serve|migrate]"
+
+
+def serve(settings: GatewaySettings) -> None:
+    setup_logging(settings.service_name, settings.log_level)
+    telemetry.setup_tracing(settings.service_name)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.http_host,
+        port=settings.http_port,
+        # Keep the chassis' JSON logging instead of uvicorn's own configuration.
+        log_config=None,
+        server_header=False,
+        timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_seconds)),
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    command = args[0] if args else "serve"
+    if command == "migrate":
+        # The gateway owns no database; the command exists so a launcher treats every service alike.
+        return
+    if command != "serve":
+        raise SystemExit(USAGE)
+    serve(GatewaySettings())

@@ -1,0 +1,228 @@
+"""An in-process gRPC backend (fake leads and orders servicers plus health) and a gateway
+wired to it, driven over HTTP through httpx's ASGI transport."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+import httpx
+import pytest
+from crm.common.v1 import types_pb2
+from crm.leads.v1 import leads_pb2, leads_pb2_grpc
+from crm.orders.v1 import orders_pb2, orders_pb2_grpc
+from crm_gateway.app import create_app
+from crm_gateway.settings import GatewaySettings
+from crm_kit import telemetry
+from fastapi import FastAPI
+from google.protobuf.timestamp_pb2 import Timestamp
+from google.rpc import status_pb2
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_status import rpc_status
+
+MAX_BODY_BYTES = 4096
+
+
+def timestamp(seconds: int) -> Timestamp:
+    return Timestamp(seconds=seconds)
+
+
+@dataclass
+class Recorder:
+    """What the fake backend received, and the status it must fail the next calls with."""
+
+    fail_with: status_pb2.Status | None = None
+    calls: list[tuple[str, Any, dict[str, str]]] = field(default_factory=list)
+
+    async def record(self, method: str, request: Any, context: grpc.aio.ServicerContext) -> None:
+        metadata = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
+        self.calls.append((method, request, metadata))
+        if self.fail_with is not None:
+            await context.abort_with_status(rpc_status.to_status(self.fail_with))
+
+    def requests(self, method: str) -> list[Any]:
+        return [request for name, request, _ in self.calls if name == method]
+
+
+class FakeLeads(leads_pb2_grpc.LeadsServiceServicer):
+    def __init__(self, recorder: Recorder) -> None:
+        self.recorder = recorder
+
+    @staticmethod
+    def lead(lead_id: str, request: leads_pb2.CaptureLeadRequest | None = None) -> leads_pb2.Lead:
+        request = request or leads_pb2.CaptureLeadRequest(
+            full_name="דנה כהן", phone_number="+972501234567", source="radio", locale="he-IL"
+        )
+        return leads_pb2.Lead(
+            id=lead_id,
+            full_name=request.full_name,
+            phone_number=request.phone_number,
+            email=request.email,
+            source=request.source,
+            campaign=request.campaign,
+            locale=request.locale,
+            product_line=request.product_line,
+            status=leads_pb2.LEAD_STATUS_NEW,
+            assignment=leads_pb2.Assignment(
+                rep_id="rep-1",
+                rep_name="Yossi",
+                team_id="team-north",
+                rule_id="rule-radio",
+                reason="source=radio",
+                assign_time=timestamp(1_700_000_001),
+            ),
+            create_time=timestamp(1_700_000_000),
+        )
+
+    async def CaptureLead(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        await self.recorder.record("CaptureLead", request, context)
+        return leads_pb2.CaptureLeadResponse(lead=self.lead("lead-1", request))
+
+    async def GetLead(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        await self.recorder.record("GetLead", request, context)
+        return leads_pb2.GetLeadResponse(lead=self.lead(request.lead_id))
+
+    async def ListLeads(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        await self.recorder.record("ListLeads", request, context)
+        return leads_pb2.ListLeadsResponse(
+            leads=[self.lead("lead-1"), self.lead("lead-2")], next_page_token="p2"
+        )
+
+    async def ConvertLead(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        await self.recorder.record("ConvertLead", request, context)
+        deal = leads_pb2.Deal(id="deal-1", lead_id=request.lead_id, title=request.title, status=1)
+        return leads_pb2.ConvertLeadResponse(deal=deal)
+
+    async def CloseDeal(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        await self.recorder.record("CloseDeal", request, context)
+        total = sum(item.quantity * item.unit_price.amount_minor for item in request.items)
+        status = leads_pb2.DEAL_STATUS_WON if request.outcome == leads_pb2.DEAL_OUTCOME_WON else 3
+        return leads_pb2.CloseDealResponse(
+            deal=leads_pb2.Deal(
+                id=request.deal_id,
+                lead_id="lead-1",
+                title="Sofa",
+                owner_rep_id="rep-1",
+                status=status,
+                items=request.items,
+                total=types_pb2.Money(amount_minor=total, currency_code="ILS"),
+                create_time=timestamp(1_700_000_000),
+                close_time=timestamp(1_700_000_100),
+                lost_reason=request.lost_reason,
+            )
+        )
+
+
+class FakeOrders(orders_pb2_grpc.OrdersServiceServicer):
+    def __init__(self, recorder: Recorder) -> None:
+        self.recorder = recorder
+
+    async def GetOrder(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        await self.recorder.record("GetOrder", request, context)
+        # A backend bug: a shipment whose date does not exist.
+        broken = orders_pb2.Shipment(estimated_delivery_date=types_pb2.Date(year=2025, month=13, day=1))
+        return orders_pb2.GetOrderResponse(order=orders_pb2.Order(id=request.order_id, shipment=broken))
+
+    async def ShipOrder(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        await self.recorder.record("ShipOrder", request, context)
+        return orders_pb2.ShipOrderResponse(
+            order=orders_pb2.Order(
+                id=request.order_id,
+                deal_id="deal-1",
+                lead_id="lead-1",
+                status=orders_pb2.ORDER_STATUS_SHIPPED,
+                shipment=orders_pb2.Shipment(
+                    carrier=request.carrier,
+                    tracking_number=request.tracking_number,
+                    estimated_delivery_date=request.estimated_delivery_date,
+                    ship_time=timestamp(1_700_000_200),
+                ),
+                create_time=timestamp(1_700_000_150),
+            )
+        )
+
+
+@dataclass
+class Backend:
+    address: str
+    recorder: Recorder
+    health: health.aio.HealthServicer
+
+
+async def start_backend(serving: bool = True) -> tuple[grpc.aio.Server, Backend]:
+    recorder = Recorder()
+    server = grpc.aio.server()
+    leads_pb2_grpc.add_LeadsServiceServicer_to_server(FakeLeads(recorder), server)
+    orders_pb2_grpc.add_OrdersServiceServicer_to_server(FakeOrders(recorder), server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+    await health_servicer.set("", status)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    return server, Backend(f"127.0.0.1:{port}", recorder, health_servicer)
+
+
+@pytest.fixture
+async def backend() -> AsyncIterator[Backend]:
+    server, running = await start_backend()
+    yield running
+    await server.stop(None)
+
+
+@pytest.fixture
+async def not_serving_backend() -> AsyncIterator[Backend]:
+    server, running = await start_backend(serving=False)
+    yield running
+    await server.stop(None)
+
+
+def gateway_settings(address: str, **overrides: Any) -> GatewaySettings:
+    values: dict[str, Any] = {
+        "environment": "test",
+        "leads_addr": address,
+        "customers_addr": address,
+        "orders_addr": address,
+        "notifications_addr": address,
+        "reporting_addr": address,
+        "max_body_bytes": MAX_BODY_BYTES,
+        "grpc_client_timeout_seconds": 5.0,
+    }
+    values.update(overrides)
+    return GatewaySettings(**values)
+
+
+@pytest.fixture
+def settings(backend: Backend) -> GatewaySettings:
+    return gateway_settings(backend.address)
+
+
+@asynccontextmanager
+async def running_gateway(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with its lifespan entered (ASGITransport does not run it), and a client for it."""
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway") as http,
+    ):
+        yield http
+
+
+@pytest.fixture
+def gateway() -> Callable[[FastAPI], AbstractAsyncContextManager[httpx.AsyncClient]]:
+    return running_gateway
+
+
+@pytest.fixture
+def settings_for() -> Callable[..., GatewaySettings]:
+    return gateway_settings
+
+
+@pytest.fixture
+async def client(settings: GatewaySettings) -> AsyncIterator[httpx.AsyncClient]:
+    # As `serve` does: spans continue the caller's traceparent and reach the backends.
+    telemetry.setup_tracing("gateway")
+    async with running_gateway(create_app(settings)) as http:
+        yield http

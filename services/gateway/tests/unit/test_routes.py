@@ -1,0 +1,204 @@
+"""Happy paths through HTTP → gateway → gRPC → JSON, and what the gateway adds on the way."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from crm.leads.v1 import leads_pb2
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+
+pytestmark = pytest.mark.unit
+
+LEAD = {"full_name": "דנה כהן", "phone_number": "050-1234567", "source": "radio", "campaign": "spring"}
+
+
+async def test_capture_lead_returns_201_with_assignment(client: httpx.AsyncClient, backend) -> None:
+    response = await client.post("/api/v1/leads", json=LEAD)
+
+    assert response.status_code == 201
+    assert response.json() == {
+        "id": "lead-1",
+        "full_name": "דנה כהן",
+        "phone_number": "050-1234567",
+        "email": "",
+        "source": "radio",
+        "campaign": "spring",
+        "locale": "he-IL",
+        "product_line": "",
+        "status": "new",
+        "assignment": {
+            "rep_id": "rep-1",
+            "rep_name": "Yossi",
+            "team_id": "team-north",
+            "rule_id": "rule-radio",
+            "reason": "source=radio",
+            "assign_time": "2023-11-14T22:13:21Z",
+        },
+        "deal_id": "",
+        "create_time": "2023-11-14T22:13:20Z",
+    }
+    [sent] = backend.recorder.requests("CaptureLead")
+    assert sent.locale == "he-IL"
+    assert sent.request_id == ""
+
+
+async def test_idempotency_key_becomes_request_id_unless_the_body_has_one(
+    client: httpx.AsyncClient, backend
+) -> None:
+    await client.post("/api/v1/leads", json=LEAD, headers={"Idempotency-Key": "key-1"})
+    await client.post(
+        "/api/v1/leads", json={**LEAD, "request_id": "body-1"}, headers={"Idempotency-Key": "key-2"}
+    )
+
+    assert [r.request_id for r in backend.recorder.requests("CaptureLead")] == ["key-1", "body-1"]
+
+
+async def test_list_leads_passes_filters_and_clamps_page_size(client: httpx.AsyncClient, backend) -> None:
+    response = await client.get(
+        "/api/v1/leads", params={"source": "radio", "rep_id": "rep-1", "page_size": 5000, "page_token": "p1"}
+    )
+
+    assert response.status_code == 200
+    body = response.json()
+    assert [lead["id"] for lead in body["leads"]] == ["lead-1", "lead-2"]
+    assert body["next_page_token"] == "p2"
+    [sent] = backend.recorder.requests("ListLeads")
+    assert (sent.source, sent.rep_id, sent.page_size, sent.page_token) == ("radio", "rep-1", 100, "p1")
+
+
+async def test_close_deal_won_sends_items_and_returns_the_deal(client: httpx.AsyncClient, backend) -> None:
+    item = {
+        "sku": "SOFA-3",
+        "description": "ספה",
+        "quantity": 2,
+        "unit_price": {"amount_minor": 349_900, "currency_code": "ILS"},
+    }
+
+    response = await client.post("/api/v1/deals/deal-1/close", json={"outcome": "won", "items": [item]})
+
+    assert response.status_code == 200
+    deal = response.json()
+    assert deal["status"] == "won"
+    assert deal["items"] == [item]
+    assert deal["total"] == {"amount_minor": 699_800, "currency_code": "ILS"}
+    assert deal["close_time"] == "2023-11-14T22:15:00Z"
+    [sent] = backend.recorder.requests("CloseDeal")
+    assert sent.outcome == leads_pb2.DEAL_OUTCOME_WON
+
+
+async def test_ship_order_round_trips_the_delivery_date(client: httpx.AsyncClient, backend) -> None:
+    response = await client.post(
+        "/api/v1/orders/order-9/ship",
+        json={
+            "carrier": "Israel Post",
+            "tracking_number": "RR123IL",
+            "estimated_delivery_date": "2025-03-04",
+        },
+    )
+
+    assert response.status_code == 200
+    order = response.json()
+    assert order["status"] == "shipped"
+    assert order["total"] is None
+    assert order["shipment"] == {
+        "carrier": "Israel Post",
+        "tracking_number": "RR123IL",
+        "estimated_delivery_date": "2025-03-04",
+        "ship_time": "2023-11-14T22:16:40Z",
+    }
+    [sent] = backend.recorder.requests("ShipOrder")
+    date = sent.estimated_delivery_date
+    assert (date.year, date.month, date.day) == (2025, 3, 4)
+
+
+async def test_trace_context_reaches_the_backend(client: httpx.AsyncClient, backend) -> None:
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+    await client.get("/api/v1/leads/lead-1", headers={"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"})
+
+    [(_, _, metadata)] = backend.recorder.calls
+    assert metadata["traceparent"].split("-")[1] == trace_id
+
+
+async def test_one_server_span_per_request_named_by_route(client: httpx.AsyncClient) -> None:
+    exporter = InMemorySpanExporter()
+    provider = trace.get_tracer_provider()
+    assert isinstance(provider, TracerProvider)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace_id = "0af7651916cd43dd8448eb211c80319c"
+
+    await client.get("/api/v1/leads/lead-7", headers={"traceparent": f"00-{trace_id}-b7ad6b7169203331-01"})
+
+    servers = [s for s in exporter.get_finished_spans() if s.kind is SpanKind.SERVER]
+    exporter.shutdown()
+    assert [s.name for s in servers] == ["GET /api/v1/leads/{lead_id}"]
+    assert format(servers[0].context.trace_id, "032x") == trace_id
+    assert servers[0].attributes["http.response.status_code"] == 200
+
+
+async def test_metrics_count_requests_by_route_template(client: httpx.AsyncClient) -> None:
+    await client.get("/api/v1/leads/lead-42")
+    await client.get("/no/such/route")
+
+    text = (await client.get("/metrics")).text
+
+    assert 'crm_http_requests_total{method="GET",route="/api/v1/leads/{lead_id}",status="200"}' in text
+    assert 'crm_http_requests_total{method="GET",route="unmatched",status="404"}' in text
+    assert 'crm_http_request_duration_seconds_count{method="GET",route="/api/v1/leads/{lead_id}"}' in text
+    assert "lead-42" not in text
+
+
+async def test_openapi_and_docs_are_served(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    docs = await client.get("/docs")
+
+    assert docs.status_code == 200
+    assert {
+        "/api/v1/leads",
+        "/api/v1/leads/{lead_id}",
+        "/api/v1/leads/{lead_id}/convert",
+        "/api/v1/deals/{deal_id}",
+        "/api/v1/deals/{deal_id}/close",
+        "/api/v1/orders",
+        "/api/v1/orders/{order_id}",
+        "/api/v1/orders/{order_id}/ship",
+        "/api/v1/customers",
+        "/api/v1/customers/{customer_id}",
+        "/api/v1/customers/{customer_id}/timeline",
+        "/api/v1/messages",
+        "/api/v1/messages/{message_id}",
+        "/api/v1/reports/sources",
+        "/api/v1/sources",
+        "/healthz",
+        "/readyz",
+    } <= set(spec["paths"])
+
+
+async def test_convert_lead_with_and_without_a_body(client: httpx.AsyncClient, backend) -> None:
+    titled = await client.post("/api/v1/leads/lead-1/convert", json={"title": "Sofa for Dana"})
+    untitled = await client.post("/api/v1/leads/lead-2/convert")
+
+    assert (titled.status_code, untitled.status_code) == (201, 201)
+    assert titled.json()["status"] == "open"
+    assert [(r.lead_id, r.title) for r in backend.recorder.requests("ConvertLead")] == [
+        ("lead-1", "Sofa for Dana"),
+        ("lead-2", ""),
+    ]
+
+
+async def test_an_unexpected_error_is_a_logged_500_without_traceback(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    response = await client.get("/api/v1/orders/order-1")
+
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["detail"] == "An internal error occurred."
+    assert "Traceback" not in response.text
+    [record] = [r for r in caplog.records if r.getMessage() == "unhandled error"]
+    assert record.route == "/api/v1/orders/{order_id}"
+    assert record.exc_info is not None

@@ -1,0 +1,114 @@
+"""Protobuf ↔ JSON conversion: enum words, nulls for unset messages, dates and timestamps."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from crm.common.v1 import types_pb2
+from crm.customers.v1 import customers_pb2
+from crm.leads.v1 import leads_pb2
+from crm.notifications.v1 import notifications_pb2
+from crm.orders.v1 import orders_pb2
+from crm.reporting.v1 import reporting_pb2
+from crm_gateway import schemas
+from google.protobuf.timestamp_pb2 import Timestamp
+
+pytestmark = pytest.mark.unit
+
+
+def test_unset_messages_are_null_and_enums_are_words() -> None:
+    order = schemas.to_model(
+        schemas.Order, orders_pb2.Order(id="o-1", status=orders_pb2.ORDER_STATUS_PENDING)
+    )
+
+    assert order.model_dump(mode="json") == {
+        "id": "o-1",
+        "deal_id": "",
+        "lead_id": "",
+        "status": "pending",
+        "lines": [],
+        "total": None,
+        "shipment": None,
+        "create_time": None,
+    }
+
+
+@pytest.mark.parametrize(
+    ("model", "message", "word"),
+    [
+        (schemas.Lead, leads_pb2.Lead(status=leads_pb2.LEAD_STATUS_CONVERTED), "converted"),
+        (schemas.Deal, leads_pb2.Deal(status=leads_pb2.DEAL_STATUS_LOST), "lost"),
+        (schemas.Order, orders_pb2.Order(status=orders_pb2.ORDER_STATUS_SHIPPED), "shipped"),
+        (
+            schemas.NotificationMessage,
+            notifications_pb2.Message(status=notifications_pb2.MESSAGE_STATUS_SUPPRESSED),
+            "suppressed",
+        ),
+        (schemas.Lead, leads_pb2.Lead(), "unspecified"),
+    ],
+)
+def test_status_words(model, message, word: str) -> None:
+    assert schemas.to_model(model, message).status == word
+
+
+def test_timeline_kind_and_time() -> None:
+    entry = customers_pb2.TimelineEntry(
+        kind=customers_pb2.TOUCH_KIND_LEAD_CAPTURED,
+        occur_time=Timestamp(seconds=1_700_000_000, nanos=500_000_000),
+    )
+
+    dumped = schemas.to_model(schemas.TimelineEntry, entry).model_dump(mode="json")
+
+    assert dumped["kind"] == "lead_captured"
+    assert dumped["occur_time"] == "2023-11-14T22:13:20.500000Z"
+
+
+def test_report_rows_keep_revenue_per_currency() -> None:
+    reply = reporting_pb2.GetSourceReportResponse(
+        rows=[
+            reporting_pb2.SourceReportRow(
+                source="radio",
+                leads=10,
+                won_deals=3,
+                lost_deals=2,
+                revenue=[
+                    types_pb2.Money(amount_minor=100, currency_code="ILS"),
+                    types_pb2.Money(amount_minor=7, currency_code="USD"),
+                ],
+            )
+        ]
+    )
+
+    assert schemas.to_model(schemas.SourceReport, reply).model_dump() == {
+        "rows": [
+            {
+                "source": "radio",
+                "leads": 10,
+                "won_deals": 3,
+                "lost_deals": 2,
+                "revenue": [
+                    {"amount_minor": 100, "currency_code": "ILS"},
+                    {"amount_minor": 7, "currency_code": "USD"},
+                ],
+            }
+        ]
+    }
+
+
+def test_query_datetimes_without_zone_are_utc() -> None:
+    naive = schemas.to_timestamp(datetime(2025, 1, 1, 12, 0))
+    aware = schemas.to_timestamp(datetime(2025, 1, 1, 12, 0, tzinfo=UTC))
+
+    assert naive == aware
+    assert schemas.to_timestamp(None) is None
+
+
+def test_close_deal_lost_request() -> None:
+    body = schemas.CloseDealIn(outcome="lost", lost_reason="  too expensive ")
+
+    request = body.to_proto("deal-1")
+
+    assert request.outcome == leads_pb2.DEAL_OUTCOME_LOST
+    assert request.lost_reason == "too expensive"
+    assert list(request.items) == []

@@ -1,0 +1,3 @@
+from crm_leads.main import main
+
+main()

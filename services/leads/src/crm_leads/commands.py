@@ -1,0 +1,274 @@
+"""Application layer of leads: each command runs in the caller's unit of work."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from crm.common.v1 import types_pb2
+from crm.leads.v1 import events_pb2
+from crm_kit.db import UnitOfWork
+from crm_kit.errors import NotFound
+from crm_kit.protoconv import to_timestamp
+from crm_leads import domain
+from crm_leads.db import deal_items, deals, leads, reps, routing_rules, teams
+from crm_leads.metrics import DEALS_CLOSED, LEADS_CAPTURED
+
+
+@dataclass
+class LeadView:
+    row: Any
+    rep_name: str = ""
+    deal_id: str = ""
+
+
+@dataclass
+class DealView:
+    row: Any
+    items: list[Any] = field(default_factory=list)
+
+
+async def _lead_view(uow: UnitOfWork, lead_id: str) -> LeadView:
+    row = (
+        await uow.conn.execute(
+            select(leads, reps.c.name.label("rep_name"), deals.c.id.label("deal_id"))
+            .select_from(
+                leads.outerjoin(reps, reps.c.id == leads.c.rep_id).outerjoin(deals, deals.c.lead_id == leads.c.id)
+            )
+            .where(leads.c.id == lead_id)
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"lead {lead_id} not found", reason="LEAD_NOT_FOUND", metadata={"lead_id": lead_id})
+    return LeadView(row=row, rep_name=row.rep_name or "", deal_id=row.deal_id or "")
+
+
+async def find_by_request_id(uow: UnitOfWork, request_id: str) -> LeadView | None:
+    lead_id = (await uow.conn.execute(select(leads.c.id).where(leads.c.request_id == request_id))).scalar()
+    return await _lead_view(uow, lead_id) if lead_id else None
+
+
+async def _assign(uow: UnitOfWork, source: str) -> tuple[domain.RoutingRule, str, str]:
+    rules = [
+        domain.RoutingRule(id=r.id, team_id=r.team_id, sources=tuple(r.sources), priority=r.priority)
+        for r in (await uow.conn.execute(select(routing_rules))).all()
+    ]
+    rule = domain.match_rule(rules, source)
+    # The row lock on the team serializes concurrent captures: each gets its own turn.
+    turn = (
+        await uow.conn.execute(
+            update(teams)
+            .where(teams.c.id == rule.team_id)
+            .values(rr_turn=teams.c.rr_turn + 1)
+            .returning(teams.c.rr_turn)
+        )
+    ).scalar_one()
+    active = list(
+        (await uow.conn.execute(select(reps.c.id).where(reps.c.team_id == rule.team_id, reps.c.active))).scalars()
+    )
+    rep_id = domain.pick_round_robin(active, turn)
+    reason = (
+        f"source {source} matched rule {rule.id}; round-robin turn {turn} in team {rule.team_id} "
+        f"of {len(active)} active reps"
+    )
+    return rule, rep_id, reason
+
+
+async def capture_lead(uow: UnitOfWork, new: domain.NewLead, request_id: str) -> tuple[LeadView, bool]:
+    """Capture and assign a lead; returns (lead, created). A known request_id returns the first lead."""
+    if request_id:
+        existing = await find_by_request_id(uow, request_id)
+        if existing:
+            return existing, False
+    now = datetime.now(UTC)
+    rule, rep_id, reason = await _assign(uow, new.source)
+    lead_id = str(uuid.uuid4())
+    inserted = await uow.conn.execute(
+        pg_insert(leads)
+        .values(
+            id=lead_id,
+            request_id=request_id or None,
+            full_name=new.full_name,
+            phone_number=new.phone_number,
+            email=new.email,
+            source=new.source,
+            campaign=new.campaign,
+            locale=new.locale,
+            product_line=new.product_line,
+            status=domain.LeadStatus.NEW.value,
+            rep_id=rep_id,
+            team_id=rule.team_id,
+            rule_id=rule.id,
+            assign_reason=reason,
+            assigned_at=now,
+            created_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["request_id"])
+        .returning(leads.c.id)
+    )
+    if inserted.first() is None:
+        # A concurrent request with the same request_id won the race; its lead is the answer.
+        raise RequestIdRace(request_id)
+    await uow.record_event(
+        events_pb2.LeadCaptured(
+            lead_id=lead_id,
+            full_name=new.full_name,
+            phone_number=new.phone_number,
+            email=new.email,
+            source=new.source,
+            campaign=new.campaign,
+            locale=new.locale,
+            product_line=new.product_line,
+            capture_time=to_timestamp(now),
+        ),
+        time=now,
+    )
+    await uow.record_event(
+        events_pb2.LeadAssigned(
+            lead_id=lead_id,
+            rep_id=rep_id,
+            team_id=rule.team_id,
+            rule_id=rule.id,
+            reason=reason,
+            source=new.source,
+            capture_time=to_timestamp(now),
+            assign_time=to_timestamp(now),
+        ),
+        time=now,
+    )
+    LEADS_CAPTURED.labels(new.source).inc()
+    return await _lead_view(uow, lead_id), True
+
+
+class RequestIdRace(Exception):
+    """Two captures with one request_id ran at once; retry to read the winner's lead."""
+
+
+async def get_lead(uow: UnitOfWork, lead_id: str) -> LeadView:
+    return await _lead_view(uow, lead_id)
+
+
+async def list_leads(
+    uow: UnitOfWork, *, limit: int, after: list[Any] | None, source: str, rep_id: str
+) -> tuple[list[LeadView], list[Any] | None]:
+    query = (
+        select(leads, reps.c.name.label("rep_name"), deals.c.id.label("deal_id"))
+        .select_from(leads.outerjoin(reps, reps.c.id == leads.c.rep_id).outerjoin(deals, deals.c.lead_id == leads.c.id))
+        .order_by(leads.c.created_at, leads.c.id)
+        .limit(limit + 1)
+    )
+    if source:
+        query = query.where(leads.c.source == source)
+    if rep_id:
+        query = query.where(leads.c.rep_id == rep_id)
+    if after:
+        created, last_id = datetime.fromisoformat(after[0]), after[1]
+        query = query.where(
+            or_(leads.c.created_at > created, and_(leads.c.created_at == created, leads.c.id > last_id))
+        )
+    rows = (await uow.conn.execute(query)).all()
+    views = [LeadView(row=r, rep_name=r.rep_name or "", deal_id=r.deal_id or "") for r in rows[:limit]]
+    next_key = [rows[limit - 1].created_at.isoformat(), rows[limit - 1].id] if len(rows) > limit else None
+    return views, next_key
+
+
+async def _deal_view(uow: UnitOfWork, deal_id: str, *, lock: bool = False) -> DealView:
+    query = select(deals).where(deals.c.id == deal_id)
+    if lock:
+        query = query.with_for_update()
+    row = (await uow.conn.execute(query)).first()
+    if row is None:
+        raise NotFound(f"deal {deal_id} not found", reason="DEAL_NOT_FOUND", metadata={"deal_id": deal_id})
+    items = (
+        await uow.conn.execute(
+            select(deal_items).where(deal_items.c.deal_id == deal_id).order_by(deal_items.c.position)
+        )
+    ).all()
+    return DealView(row=row, items=list(items))
+
+
+async def get_deal(uow: UnitOfWork, deal_id: str) -> DealView:
+    return await _deal_view(uow, deal_id)
+
+
+async def convert_lead(uow: UnitOfWork, lead_id: str, title: str) -> DealView:
+    """Open a deal for a lead, owned by the lead's rep. Converting again returns the same deal."""
+    lead = (await uow.conn.execute(select(leads).where(leads.c.id == lead_id).with_for_update())).first()
+    if lead is None:
+        raise NotFound(f"lead {lead_id} not found", reason="LEAD_NOT_FOUND", metadata={"lead_id": lead_id})
+    existing = (await uow.conn.execute(select(deals.c.id).where(deals.c.lead_id == lead_id))).scalar()
+    if existing:
+        return await _deal_view(uow, existing)
+    deal_id = str(uuid.uuid4())
+    await uow.conn.execute(
+        deals.insert().values(
+            id=deal_id,
+            lead_id=lead_id,
+            title=(title.strip() or lead.full_name)[:200],
+            owner_rep_id=lead.rep_id,
+            status=domain.DealStatus.OPEN.value,
+        )
+    )
+    await uow.conn.execute(update(leads).where(leads.c.id == lead_id).values(status=domain.LeadStatus.CONVERTED.value))
+    return await _deal_view(uow, deal_id)
+
+
+async def close_deal(
+    uow: UnitOfWork, deal_id: str, *, won: bool, items: list[domain.Item], lost_reason: str
+) -> DealView:
+    deal = await _deal_view(uow, deal_id, lock=True)
+    total, currency = domain.validate_close(domain.DealStatus(deal.row.status), won, items)
+    now = datetime.now(UTC)
+    status = domain.DealStatus.WON if won else domain.DealStatus.LOST
+    await uow.conn.execute(
+        update(deals)
+        .where(deals.c.id == deal_id)
+        .values(status=status.value, total_minor=total, currency_code=currency, lost_reason=lost_reason, closed_at=now)
+    )
+    if won:
+        await uow.conn.execute(
+            deal_items.insert(),
+            [
+                {
+                    "deal_id": deal_id,
+                    "position": i,
+                    "sku": item.sku.strip(),
+                    "description": item.description.strip(),
+                    "quantity": item.quantity,
+                    "unit_price_minor": item.unit_price_minor,
+                    "currency_code": item.currency_code.upper(),
+                }
+                for i, item in enumerate(items)
+            ],
+        )
+    lead = (await uow.conn.execute(select(leads).where(leads.c.id == deal.row.lead_id))).one()
+    await uow.record_event(
+        events_pb2.DealClosed(
+            deal_id=deal_id,
+            lead_id=lead.id,
+            won=won,
+            items=[
+                types_pb2.LineItem(
+                    sku=i.sku.strip(),
+                    description=i.description.strip(),
+                    quantity=i.quantity,
+                    unit_price=types_pb2.Money(amount_minor=i.unit_price_minor, currency_code=i.currency_code.upper()),
+                )
+                for i in (items if won else [])
+            ],
+            total=types_pb2.Money(amount_minor=total, currency_code=currency),
+            owner_rep_id=deal.row.owner_rep_id or "",
+            source=lead.source,
+            campaign=lead.campaign,
+            close_time=to_timestamp(now),
+            lost_reason=lost_reason,
+        ),
+        time=now,
+    )
+    DEALS_CLOSED.labels("won" if won else "lost").inc()
+    return await _deal_view(uow, deal_id)

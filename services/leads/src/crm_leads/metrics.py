@@ -1,0 +1,6 @@
+"""Business metrics of leads."""
+
+from prometheus_client import Counter
+
+LEADS_CAPTURED = Counter("crm_leads_captured_total", "Leads captured", ["source"])
+DEALS_CLOSED = Counter("crm_deals_closed_total", "Deals closed", ["outcome"])

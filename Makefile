@@ -1,0 +1,46 @@
+# The two commands a newcomer needs: `make run` and `make test`. Everything else is a part of them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+PYTEST := $(UV) run --frozen pytest
+STATE_DIR ?= .state
+
+.PHONY: help install run test test-unit test-integration test-e2e proto proto-check lint bench token
+
+help:
+	@echo "make run    - install and start the whole CRM on this machine (gateway on http://localhost:8080)"
+	@echo "make test   - install and run every test layer (unit, integration, e2e)"
+	@echo "make test-unit | test-integration | test-e2e | proto | lint | bench"
+
+install:
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	@$(UV) sync --frozen --quiet
+
+run: install
+	$(UV) run --frozen python -m crm_devstack run --state-dir $(STATE_DIR)
+
+test: install
+	$(PYTEST) -m "unit or integration or e2e" -q
+
+test-unit: install
+	$(PYTEST) -m unit -q
+
+test-integration: install
+	$(PYTEST) -m integration -q
+
+test-e2e: install
+	$(PYTEST) -m e2e -q
+
+proto: install
+	$(UV) run --frozen python scripts/gen_proto.py
+
+proto-check: install
+	$(UV) run --frozen python scripts/gen_proto.py --check
+	npx --yes @bufbuild/buf lint
+
+lint: install
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+
+bench: install
+	$(UV) run --frozen python bench/golden_path.py $(if $(FULL),--full,)

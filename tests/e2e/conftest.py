@@ -1,0 +1,35 @@
+"""The whole CRM as separate processes (the same launcher as `make run`), on free ports."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from crm_devstack.stack import Ports, Stack
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    state = Path(tmp_path_factory.mktemp("crm-e2e"))
+    system = Stack(state, Ports.free())
+    asyncio.run(system.start())
+    try:
+        yield system
+    finally:
+        asyncio.run(system.stop())
+
+
+@pytest.fixture
+async def api(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=15) as client:
+        yield client
+
+
+@pytest.fixture
+async def sms(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=stack.sms_url, timeout=15) as client:
+        yield client

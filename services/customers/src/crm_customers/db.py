@@ -1,0 +1,65 @@
+"""Tables of the customers database."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+)
+
+from crm_kit.tables import MessagingTables
+
+metadata = MetaData()
+messaging = MessagingTables(metadata)
+
+customers = Table(
+    "customers",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("full_name", String(200), nullable=False),
+    # E.164, or empty when the customer left only an e-mail.
+    Column("phone_number", String(20), nullable=False, server_default=""),
+    # Lower-case, or empty.
+    Column("email", String(320), nullable=False, server_default=""),
+    Column("locale", String(20), nullable=False),
+    Column("transactional_sms_opt_out", Boolean, nullable=False, server_default="false"),
+    Column("marketing_sms_consent", Boolean, nullable=False, server_default="false"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_customers_phone_number", "phone_number"),
+    Index("ix_customers_email", "email"),
+    Index("ix_customers_created", "created_at", "id"),
+)
+
+customer_leads = Table(
+    "customer_leads",
+    metadata,
+    Column("lead_id", String(64), primary_key=True),
+    Column("customer_id", String(64), ForeignKey("customers.id"), nullable=False),
+    Column("linked_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_customer_leads_customer", "customer_id"),
+)
+
+timeline = Table(
+    "timeline",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("customer_id", String(64), ForeignKey("customers.id"), nullable=False),
+    Column("kind", String(30), nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("channel", String(20), nullable=False),
+    # The event that produced the entry: a second guard, after the inbox, against doubles.
+    Column("event_id", String(64), nullable=False, unique=True),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_timeline_customer_occurred", "customer_id", "occurred_at", "id"),
+)

@@ -1,0 +1,72 @@
+"""Customers domain rules: touch kinds, channels, timeline summaries, contact policy. Pure, no I/O."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+
+DEFAULT_LOCALE = "he-IL"
+
+# The channel a lead came through, by its source code; anything else is a system touch.
+_CHANNEL_BY_SOURCE = {
+    "website": "web",
+    "web_form": "web",
+    "telemarketing": "phone",
+    "email": "email",
+}
+SYSTEM_CHANNEL = "system"
+SMS_CHANNEL = "sms"
+
+
+class TouchKind(StrEnum):
+    LEAD_CAPTURED = "lead_captured"
+    DEAL_WON = "deal_won"
+    DEAL_LOST = "deal_lost"
+    ORDER_SHIPPED = "order_shipped"
+    SMS_SENT = "sms_sent"
+
+
+def channel_for_source(source: str) -> str:
+    """The timeline channel of a lead's source: web, phone, email, else system."""
+    return _CHANNEL_BY_SOURCE.get(source.strip().lower(), SYSTEM_CHANNEL)
+
+
+def normalize_email(raw: str) -> str:
+    """E-mail as stored and matched: trimmed and lower-case."""
+    return raw.strip().lower()
+
+
+def normalize_locale(raw: str) -> str:
+    return raw.strip() or DEFAULT_LOCALE
+
+
+def format_money(amount_minor: int, currency_code: str) -> str:
+    """Minor units as a display amount, e.g. 469900 ILS → "4,699.00 ILS"."""
+    amount = f"{Decimal(amount_minor) / 100:,.2f}"
+    return f"{amount} {currency_code}".strip()
+
+
+def lead_captured_summary(source: str, campaign: str) -> str:
+    text = f"Lead captured from {source.strip() or 'an unknown source'}"
+    return f"{text}, campaign {campaign.strip()}" if campaign.strip() else text
+
+
+def deal_closed_summary(*, won: bool, amount_minor: int, currency_code: str, lost_reason: str) -> str:
+    if won:
+        return f"Deal won: {format_money(amount_minor, currency_code)}"
+    return f"Deal lost: {lost_reason.strip()}" if lost_reason.strip() else "Deal lost"
+
+
+def order_shipped_summary(carrier: str, tracking_number: str, estimated_delivery: date | None) -> str:
+    parts = [f"Order shipped with {carrier.strip() or 'an unknown carrier'}"]
+    if tracking_number.strip():
+        parts.append(f"tracking {tracking_number.strip()}")
+    if estimated_delivery is not None:
+        parts.append(f"arrives {estimated_delivery.isoformat()}")
+    return ", ".join(parts)
+
+
+def transactional_sms_allowed(*, opted_out: bool, phone_number: str) -> bool:
+    """Delivery-date SMS go out unless the customer opted out, and only to a known number."""
+    return not opted_out and bool(phone_number.strip())

@@ -1,0 +1,107 @@
+"""CustomersService: proto ↔ application functions. Errors are mapped by the chassis interceptor."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+
+from crm.customers.v1 import customers_pb2, customers_pb2_grpc
+from crm_customers import commands, domain
+from crm_kit.db import Database
+from crm_kit.errors import InvalidArgument, require
+from crm_kit.protoconv import decode_page_token, encode_page_token, page_size, to_timestamp
+
+_TOUCH_KIND = {
+    domain.TouchKind.LEAD_CAPTURED.value: customers_pb2.TOUCH_KIND_LEAD_CAPTURED,
+    domain.TouchKind.DEAL_WON.value: customers_pb2.TOUCH_KIND_DEAL_WON,
+    domain.TouchKind.DEAL_LOST.value: customers_pb2.TOUCH_KIND_DEAL_LOST,
+    domain.TouchKind.ORDER_SHIPPED.value: customers_pb2.TOUCH_KIND_ORDER_SHIPPED,
+    domain.TouchKind.SMS_SENT.value: customers_pb2.TOUCH_KIND_SMS_SENT,
+}
+
+
+def customer_to_proto(view: commands.CustomerView) -> customers_pb2.Customer:
+    r = view.row
+    return customers_pb2.Customer(
+        id=r.id,
+        full_name=r.full_name,
+        phone_number=r.phone_number,
+        email=r.email,
+        locale=r.locale,
+        lead_ids=view.lead_ids,
+        create_time=to_timestamp(r.created_at),
+    )
+
+
+def entry_to_proto(row: Any) -> customers_pb2.TimelineEntry:
+    return customers_pb2.TimelineEntry(
+        id=str(row.id),
+        kind=_TOUCH_KIND.get(row.kind, customers_pb2.TOUCH_KIND_UNSPECIFIED),
+        summary=row.summary,
+        channel=row.channel,
+        event_id=row.event_id,
+        occur_time=to_timestamp(row.occurred_at),
+    )
+
+
+class CustomersServicer(customers_pb2_grpc.CustomersServiceServicer):
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def GetCustomer(
+        self, request: customers_pb2.GetCustomerRequest, context: grpc.aio.ServicerContext
+    ) -> customers_pb2.GetCustomerResponse:
+        require({"customer_id": request.customer_id})
+        async with self.db.unit_of_work() as uow:
+            view = await commands.get_customer(uow, request.customer_id)
+        return customers_pb2.GetCustomerResponse(customer=customer_to_proto(view))
+
+    async def ListCustomers(
+        self, request: customers_pb2.ListCustomersRequest, context: grpc.aio.ServicerContext
+    ) -> customers_pb2.ListCustomersResponse:
+        limit = page_size(request.page_size)
+        async with self.db.unit_of_work() as uow:
+            views, next_key = await commands.list_customers(
+                uow, limit=limit, after=decode_page_token(request.page_token), lead_id=request.lead_id
+            )
+        return customers_pb2.ListCustomersResponse(
+            customers=[customer_to_proto(v) for v in views],
+            next_page_token=encode_page_token(*next_key) if next_key else "",
+        )
+
+    async def GetContactInfo(
+        self, request: customers_pb2.GetContactInfoRequest, context: grpc.aio.ServicerContext
+    ) -> customers_pb2.GetContactInfoResponse:
+        if not request.customer_id and not request.lead_id:
+            raise InvalidArgument(
+                "customer_id or lead_id is required",
+                field_violations=[("customer_id", "customer_id or lead_id is required")],
+            )
+        async with self.db.unit_of_work() as uow:
+            row = await commands.get_contact(uow, customer_id=request.customer_id, lead_id=request.lead_id)
+        return customers_pb2.GetContactInfoResponse(
+            customer_id=row.id,
+            full_name=row.full_name,
+            phone_number=row.phone_number,
+            email=row.email,
+            locale=row.locale,
+            transactional_sms_allowed=domain.transactional_sms_allowed(
+                opted_out=row.transactional_sms_opt_out, phone_number=row.phone_number
+            ),
+            marketing_sms_consent=row.marketing_sms_consent,
+        )
+
+    async def ListTimeline(
+        self, request: customers_pb2.ListTimelineRequest, context: grpc.aio.ServicerContext
+    ) -> customers_pb2.ListTimelineResponse:
+        require({"customer_id": request.customer_id})
+        limit = page_size(request.page_size)
+        async with self.db.unit_of_work() as uow:
+            rows, next_key = await commands.list_timeline(
+                uow, request.customer_id, limit=limit, after=decode_page_token(request.page_token)
+            )
+        return customers_pb2.ListTimelineResponse(
+            entries=[entry_to_proto(r) for r in rows],
+            next_page_token=encode_page_token(*next_key) if next_key else "",
+        )

@@ -1,0 +1,144 @@
+"""Event consumers of customers: every touch from other domains becomes a timeline entry.
+
+Each handler runs in one unit of work with its inbox claim (the chassis does that); the
+timeline's unique event_id is the second guard against a double entry.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime
+
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from crm.common.v1 import types_pb2
+from crm.leads.v1 import events_pb2 as leads_events
+from crm.notifications.v1 import events_pb2 as notifications_events
+from crm.orders.v1 import events_pb2 as orders_events
+from crm_customers import commands, domain
+from crm_kit.bus import EventBus
+from crm_kit.db import UnitOfWork
+from crm_kit.errors import InvalidArgument
+from crm_kit.events import Envelope, PoisonMessage
+from crm_kit.protoconv import from_date, from_timestamp
+
+log = logging.getLogger(__name__)
+
+
+class LeadNotYetKnown(Exception):
+    """An event names a lead whose LeadCaptured has not been handled yet; retried with back-off."""
+
+
+def _occurred_at(message: Message, field: str, envelope: Envelope[object]) -> datetime:
+    """When the touch happened: the event's own time field, else the envelope's time."""
+    value: Timestamp = getattr(message, field)
+    return from_timestamp(value, message.HasField(field)) or envelope.time
+
+
+def _delivery_date(message: orders_events.OrderShipped) -> date | None:
+    value: types_pb2.Date = message.estimated_delivery_date
+    if not message.HasField("estimated_delivery_date") or value.year == 0:
+        return None
+    try:
+        return from_date(value, "estimated_delivery_date")
+    except InvalidArgument:
+        log.warning("OrderShipped carries an invalid delivery date", extra={"order_id": message.order_id})
+        return None
+
+
+async def _customer_of(uow: UnitOfWork, lead_id: str, envelope: Envelope[object]) -> str:
+    if not lead_id:
+        raise PoisonMessage(f"{envelope.type} {envelope.id} names no lead")
+    customer_id = await commands.customer_for_lead(uow, lead_id)
+    if customer_id is None:
+        raise LeadNotYetKnown(f"lead {lead_id} of {envelope.type} {envelope.id} is not known yet")
+    return customer_id
+
+
+async def on_lead_captured(uow: UnitOfWork, envelope: Envelope[leads_events.LeadCaptured]) -> None:
+    """Attach the lead to its customer (matched or new) and record the capture."""
+    m = envelope.message
+    if not m.lead_id:
+        raise PoisonMessage(f"LeadCaptured {envelope.id} has no lead_id")
+    customer_id, _ = await commands.attach_lead(
+        uow,
+        commands.CapturedLead(
+            lead_id=m.lead_id,
+            full_name=" ".join(m.full_name.split()),
+            phone_number=m.phone_number.strip(),
+            email=domain.normalize_email(m.email),
+            locale=domain.normalize_locale(m.locale),
+        ),
+    )
+    await commands.add_timeline_entry(
+        uow,
+        customer_id=customer_id,
+        kind=domain.TouchKind.LEAD_CAPTURED,
+        summary=domain.lead_captured_summary(m.source, m.campaign),
+        channel=domain.channel_for_source(m.source),
+        event_id=envelope.id,
+        occurred_at=_occurred_at(m, "capture_time", envelope),
+    )
+
+
+async def on_deal_closed(uow: UnitOfWork, envelope: Envelope[leads_events.DealClosed]) -> None:
+    m = envelope.message
+    customer_id = await _customer_of(uow, m.lead_id, envelope)
+    await commands.add_timeline_entry(
+        uow,
+        customer_id=customer_id,
+        kind=domain.TouchKind.DEAL_WON if m.won else domain.TouchKind.DEAL_LOST,
+        summary=domain.deal_closed_summary(
+            won=m.won,
+            amount_minor=m.total.amount_minor,
+            currency_code=m.total.currency_code,
+            lost_reason=m.lost_reason,
+        ),
+        channel=domain.SYSTEM_CHANNEL,
+        event_id=envelope.id,
+        occurred_at=_occurred_at(m, "close_time", envelope),
+    )
+
+
+async def on_order_shipped(uow: UnitOfWork, envelope: Envelope[orders_events.OrderShipped]) -> None:
+    m = envelope.message
+    customer_id = await _customer_of(uow, m.lead_id, envelope)
+    await commands.add_timeline_entry(
+        uow,
+        customer_id=customer_id,
+        kind=domain.TouchKind.ORDER_SHIPPED,
+        summary=domain.order_shipped_summary(m.carrier, m.tracking_number, _delivery_date(m)),
+        channel=domain.SYSTEM_CHANNEL,
+        event_id=envelope.id,
+        occurred_at=_occurred_at(m, "ship_time", envelope),
+    )
+
+
+async def on_notification_sent(uow: UnitOfWork, envelope: Envelope[notifications_events.NotificationSent]) -> None:
+    m = envelope.message
+    if m.lead_id:
+        customer_id: str | None = await _customer_of(uow, m.lead_id, envelope)
+    else:
+        # A message not about a lead (e.g. a promotion) still belongs to whoever owns the number.
+        customer_id = await commands.customer_by_phone(uow, m.recipient.strip())
+    if customer_id is None:
+        log.info("NotificationSent for no known customer; no timeline entry", extra={"event_id": envelope.id})
+        return
+    await commands.add_timeline_entry(
+        uow,
+        customer_id=customer_id,
+        kind=domain.TouchKind.SMS_SENT,
+        summary=m.body,
+        channel=domain.SMS_CHANNEL,
+        event_id=envelope.id,
+        occurred_at=_occurred_at(m, "send_time", envelope),
+    )
+
+
+def subscribe_handlers(bus: EventBus) -> None:
+    """Register every consumer of the customers service on the bus."""
+    bus.subscribe(leads_events.LeadCaptured, on_lead_captured)
+    bus.subscribe(leads_events.DealClosed, on_deal_closed)
+    bus.subscribe(orders_events.OrderShipped, on_order_shipped)
+    bus.subscribe(notifications_events.NotificationSent, on_notification_sent)

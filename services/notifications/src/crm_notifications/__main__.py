@@ -1,0 +1,3 @@
+from crm_notifications.main import main
+
+main()

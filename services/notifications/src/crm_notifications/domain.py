@@ -1,0 +1,99 @@
+"""Notifications domain rules: message states, template choice, rendering. Pure, no I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+
+from babel.dates import format_date
+
+DEFAULT_LOCALE = "he-IL"
+ORDER_SHIPPED_TEMPLATE = "order_shipped"
+SMS = "sms"
+
+
+class MessageStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+    SUPPRESSED = "suppressed"
+
+
+# A message in one of these states is settled: a redelivered event must not touch it again.
+SETTLED = frozenset({MessageStatus.SENT, MessageStatus.FAILED, MessageStatus.SUPPRESSED})
+
+
+class SuppressionReason(StrEnum):
+    NO_CONSENT = "no consent"
+    NO_PHONE = "no phone"
+
+
+PROVIDER_REJECTED = "provider rejected"
+
+
+def order_shipped_key(order_id: str) -> str:
+    """The idempotency key of the shipment SMS: one per order, whatever the event id."""
+    return f"order-shipped:{order_id}"
+
+
+def babel_locale(bcp47: str) -> str:
+    """A BCP 47 tag as babel/CLDR spells it: ``he-IL`` → ``he_IL``."""
+    return bcp47.replace("-", "_")
+
+
+def choose_locale(requested: str, available: Iterable[str]) -> str:
+    """The template locale for a customer: theirs when a template exists (any case), else he-IL."""
+    by_lower = {loc.lower(): loc for loc in available}
+    return by_lower.get(requested.strip().lower(), DEFAULT_LOCALE)
+
+
+def format_delivery_date(day: date, locale: str) -> str:
+    """The CLDR short date of locale (BCP 47) for day.
+
+    For 2026-12-03: he-IL ``3.12.2026`` (day.month.year, no leading zeros, four-digit
+    year), fa-IR ``2026/12/3`` (Gregorian, Latin digits: babel has no Solar Hijri
+    calendar), en-US ``12/3/26``.
+    """
+    return format_date(day, format="short", locale=babel_locale(locale))
+
+
+class _KeepUnknown(dict[str, str]):
+    # A template edited with a typo in a placeholder still renders the rest instead of failing.
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+@dataclass(frozen=True)
+class Shipment:
+    name: str
+    carrier: str
+    tracking: str
+    delivery_date: date
+
+
+def render_order_shipped(template: str, locale: str, shipment: Shipment) -> str:
+    """The shipment SMS text: template placeholders {name} {carrier} {tracking} {date} filled in."""
+    return template.format_map(
+        _KeepUnknown(
+            name=shipment.name,
+            carrier=shipment.carrier,
+            tracking=shipment.tracking,
+            date=format_delivery_date(shipment.delivery_date, locale),
+        )
+    )
+
+
+def suppression_reason(*, phone_number: str, transactional_sms_allowed: bool) -> SuppressionReason | None:
+    """Why a transactional SMS must not go out to this customer, or None when it may."""
+    if not transactional_sms_allowed:
+        return SuppressionReason.NO_CONSENT
+    if not phone_number.strip():
+        return SuppressionReason.NO_PHONE
+    return None
+
+
+def metric_reason(reason: str) -> str:
+    """A failure reason as a Prometheus label value (``no consent`` → ``no_consent``)."""
+    return reason.replace(" ", "_")

@@ -1,0 +1,204 @@
+"""The shipment SMS: OrderShipped → exactly one SMS with the delivery date, in the customer's language.
+
+An external side effect cannot share a transaction with the inbox, so this handler runs its
+own: (1) record the intent under the order's idempotency key, (2) call the provider with that
+key — it de-duplicates, so a crash between the call and (3) never sends twice — and (3) record
+the outcome, the inbox claim and the outgoing event in one transaction. A transient failure
+raises: the chassis naks and redelivers, and the next delivery resumes the pending intent.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, date, datetime
+from typing import Any
+
+import grpc
+
+from crm.customers.v1 import customers_pb2, customers_pb2_grpc
+from crm.notifications.v1 import events_pb2 as notification_events
+from crm.orders.v1 import events_pb2 as order_events
+from crm_kit.db import Database, UnitOfWork
+from crm_kit.events import Envelope, PoisonMessage
+from crm_kit.grpc_client import call_idempotent
+from crm_kit.protoconv import to_timestamp
+from crm_notifications import commands, domain
+from crm_notifications.metrics import SMS_FAILED, SMS_SENT
+from crm_notifications.sms_provider import HttpSmsProvider, PermanentSmsError, TransientSmsError
+
+log = logging.getLogger(__name__)
+
+# The chassis' durable name for this subscription (<service>-<event>); durable names are stable
+# across releases, and a unit test pins this one to the chassis' derivation.
+CONSUMER = "notifications-order-shipped"
+
+
+class ContactUnavailable(Exception):
+    """customers could not tell us the contact info yet (unknown lead, or unreachable): retry later."""
+
+
+class ShipmentNotifier:
+    """Sends the shipment SMS for OrderShipped, exactly once per order."""
+
+    def __init__(
+        self,
+        db: Database,
+        customers: customers_pb2_grpc.CustomersServiceStub,
+        provider: HttpSmsProvider,
+        *,
+        sender: str,
+    ) -> None:
+        self.db = db
+        self.customers = customers
+        self.provider = provider
+        self.sender = sender
+
+    async def handle(self, envelope: Envelope[order_events.OrderShipped]) -> None:
+        """Handle one delivery of OrderShipped (self-managed transactions; see the module doc)."""
+        shipped = envelope.message
+        delivery_date = _validated_delivery_date(shipped)
+        key = domain.order_shipped_key(shipped.order_id)
+        async with self.db.unit_of_work() as uow:
+            row = await commands.find_by_key(uow, key)
+            if row is not None and row.status in domain.SETTLED:
+                await uow.claim_inbox(CONSUMER, envelope.id)
+                return
+        if row is None:
+            # Only a first delivery asks customers: a pending row already holds the promised text.
+            contact = await self._contact(shipped.lead_id)
+            row = await self._record_intent(envelope, key, contact, delivery_date)
+            if row is None:
+                return
+        await self._send(envelope, row)
+
+    async def _contact(self, lead_id: str) -> customers_pb2.GetContactInfoResponse:
+        request = customers_pb2.GetContactInfoRequest(lead_id=lead_id)
+        try:
+            response: customers_pb2.GetContactInfoResponse = await call_idempotent(
+                lambda: self.customers.GetContactInfo(request)
+            )
+        except grpc.aio.AioRpcError as exc:
+            # NOT_FOUND too: the customer profile is built from events and may not exist yet.
+            raise ContactUnavailable(f"contact info of lead {lead_id}: {exc.code().name} {exc.details()}") from exc
+        return response
+
+    async def _record_intent(
+        self,
+        envelope: Envelope[order_events.OrderShipped],
+        key: str,
+        contact: customers_pb2.GetContactInfoResponse,
+        delivery_date: date,
+    ) -> Any | None:
+        """Transaction 1: the intent row. Returns it while pending; None once settled and claimed."""
+        shipped = envelope.message
+        reason = domain.suppression_reason(
+            phone_number=contact.phone_number, transactional_sms_allowed=contact.transactional_sms_allowed
+        )
+        async with self.db.unit_of_work() as uow:
+            bodies = await commands.templates_for(uow, domain.ORDER_SHIPPED_TEMPLATE)
+            locale = domain.choose_locale(contact.locale, bodies.keys())
+            if locale not in bodies:
+                raise RuntimeError(f"no {domain.ORDER_SHIPPED_TEMPLATE} template for {locale}")
+            body = domain.render_order_shipped(
+                bodies[locale],
+                locale,
+                domain.Shipment(
+                    name=contact.full_name,
+                    carrier=shipped.carrier,
+                    tracking=shipped.tracking_number,
+                    delivery_date=delivery_date,
+                ),
+            )
+            row, created = await commands.record_intent(
+                uow,
+                commands.Intent(
+                    idempotency_key=key,
+                    channel=domain.SMS,
+                    recipient=contact.phone_number,
+                    body=body,
+                    locale=locale,
+                    status=domain.MessageStatus.SUPPRESSED if reason else domain.MessageStatus.PENDING,
+                    lead_id=shipped.lead_id,
+                    order_id=shipped.order_id,
+                    last_error=reason or "",
+                ),
+            )
+            if row.status == domain.MessageStatus.PENDING:
+                return row
+            await uow.claim_inbox(CONSUMER, envelope.id)
+            if created and reason:
+                await _record_failed(uow, row, reason)
+        if created and reason:
+            SMS_FAILED.labels(domain.metric_reason(reason)).inc()
+            log.info(
+                "shipment SMS suppressed", extra={"message_id": row.id, "order_id": row.order_id, "reason": reason}
+            )
+        return None
+
+    async def _send(self, envelope: Envelope[order_events.OrderShipped], row: Any) -> None:
+        try:
+            receipt = await self.provider.send(
+                to=row.recipient, body=row.body, sender=self.sender, idempotency_key=row.idempotency_key
+            )
+        except PermanentSmsError as exc:
+            async with self.db.unit_of_work() as uow:
+                failed = await commands.mark_failed(uow, row.id, exc.attempts, str(exc), datetime.now(UTC))
+                await uow.claim_inbox(CONSUMER, envelope.id)
+                if failed is not None:
+                    await _record_failed(uow, failed, domain.PROVIDER_REJECTED)
+            if failed is not None:
+                SMS_FAILED.labels(domain.metric_reason(domain.PROVIDER_REJECTED)).inc()
+            log.warning("shipment SMS rejected by the provider", extra={"message_id": row.id, "error": str(exc)})
+            return
+        except TransientSmsError as exc:
+            async with self.db.unit_of_work() as uow:
+                await commands.note_attempts(uow, row.id, exc.attempts, str(exc))
+            raise
+        now = datetime.now(UTC)
+        async with self.db.unit_of_work() as uow:
+            sent = await commands.mark_sent(uow, row.id, receipt.provider_message_id, receipt.attempts, now)
+            await uow.claim_inbox(CONSUMER, envelope.id)
+            if sent is not None:
+                await uow.record_event(
+                    notification_events.NotificationSent(
+                        message_id=sent.id,
+                        channel=sent.channel,
+                        recipient=sent.recipient,
+                        lead_id=sent.lead_id,
+                        order_id=sent.order_id,
+                        body=sent.body,
+                        send_time=to_timestamp(now),
+                    ),
+                    time=now,
+                )
+        if sent is not None:
+            SMS_SENT.inc()
+            log.info("shipment SMS sent", extra={"message_id": row.id, "order_id": row.order_id})
+
+
+async def _record_failed(uow: UnitOfWork, row: Any, reason: str) -> None:
+    now = datetime.now(UTC)
+    await uow.record_event(
+        notification_events.NotificationFailed(
+            message_id=row.id,
+            channel=row.channel,
+            lead_id=row.lead_id,
+            order_id=row.order_id,
+            reason=reason,
+            fail_time=to_timestamp(now),
+        ),
+        time=now,
+    )
+
+
+def _validated_delivery_date(shipped: order_events.OrderShipped) -> date:
+    """Check the event can ever produce the SMS (else it is poison); returns its delivery date."""
+    if not shipped.order_id or not shipped.lead_id:
+        raise PoisonMessage("OrderShipped needs order_id and lead_id")
+    if not shipped.HasField("estimated_delivery_date"):
+        raise PoisonMessage(f"OrderShipped {shipped.order_id} has no estimated_delivery_date")
+    d = shipped.estimated_delivery_date
+    try:
+        return date(d.year, d.month, d.day)
+    except ValueError as exc:
+        raise PoisonMessage(f"OrderShipped {shipped.order_id} has an invalid delivery date: {exc}") from exc

@@ -1,0 +1,59 @@
+"""Wiring of the notifications service: settings, SMS provider, customers client, consumer, gRPC."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from crm.customers.v1 import customers_pb2_grpc
+from crm.notifications.v1 import notifications_pb2, notifications_pb2_grpc
+from crm.orders.v1 import events_pb2 as order_events
+from crm_kit.grpc_client import channel
+from crm_kit.service import Service, run_cli
+from crm_kit.settings import ServiceSettings
+from crm_notifications.db import messaging
+from crm_notifications.grpc_api import NotificationsServicer
+from crm_notifications.handlers import ShipmentNotifier
+from crm_notifications.sms_provider import HttpSmsProvider
+
+MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+
+
+class NotificationsSettings(ServiceSettings):
+    service_name: str = "notifications"
+    sms_base_url: str = "http://127.0.0.1:8090"
+    sms_api_key: str = "dev-sms-key"
+    sms_sender: str = "CRM"
+    sms_timeout_seconds: float = Field(default=5.0, gt=0)
+
+    def secrets(self) -> dict[str, str]:
+        return {"sms_api_key": self.sms_api_key}
+
+
+async def setup(service: Service) -> None:
+    settings = service.settings
+    if not isinstance(settings, NotificationsSettings):
+        raise TypeError("the notifications service needs NotificationsSettings")
+    provider = HttpSmsProvider(
+        settings.sms_base_url, settings.sms_api_key, timeout_seconds=settings.sms_timeout_seconds
+    )
+    customers_channel = channel(settings.customers_addr, default_timeout=settings.grpc_client_timeout_seconds)
+    service.on_shutdown(provider.aclose)
+    service.on_shutdown(customers_channel.close)
+    notifier = ShipmentNotifier(
+        service.db,
+        customers_pb2_grpc.CustomersServiceStub(customers_channel),
+        provider,
+        sender=settings.sms_sender,
+    )
+    service.bus.subscribe(order_events.OrderShipped, notifier.handle, transactional=False)
+    service.grpc.add(
+        notifications_pb2_grpc.add_NotificationsServiceServicer_to_server,
+        NotificationsServicer(service.db),
+        notifications_pb2.DESCRIPTOR.services_by_name["NotificationsService"].full_name,
+    )
+
+
+def main() -> None:
+    run_cli(NotificationsSettings, messaging, MIGRATIONS_DIR, setup)

@@ -1,0 +1,309 @@
+"""The notifications service in process against real PostgreSQL, NATS JetStream and the real
+fake SMS provider (served by uvicorn); a tiny customers server stands in at the gRPC edge."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import grpc
+import httpx
+import nats
+import pytest
+import uvicorn
+
+from crm.common.v1 import types_pb2
+from crm.customers.v1 import customers_pb2, customers_pb2_grpc
+from crm.notifications.v1 import events_pb2 as notification_events
+from crm.notifications.v1 import notifications_pb2, notifications_pb2_grpc
+from crm.orders.v1 import events_pb2 as order_events
+from crm_devstack.sms_provider import create_app
+from crm_kit.grpc_client import channel
+from crm_kit.testing import eventually, publish_event, reset_stream, running_service
+from crm_notifications.db import messaging
+from crm_notifications.main import MIGRATIONS_DIR, NotificationsSettings, setup
+
+pytestmark = pytest.mark.integration
+
+HEBREW_TEXT = "שלום דנה כהן, ההזמנה שלך נשלחה עם דואר ישראל (מעקב RR{n}IL). מועד מסירה משוער: 3.12.2026."
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class FakeCustomers(customers_pb2_grpc.CustomersServiceServicer):
+    """Answers GetContactInfo for known lead ids; a lead in `late` is unknown for its first n calls."""
+
+    contacts: dict[str, customers_pb2.GetContactInfoResponse] = field(default_factory=dict)
+    late: dict[str, int] = field(default_factory=dict)
+
+    def add(self, lead_id: str, *, locale: str = "he-IL", phone: str = "+972501234567", allowed: bool = True) -> str:
+        name = "علی رضایی" if locale == "fa-IR" else "דנה כהן"
+        self.contacts[lead_id] = customers_pb2.GetContactInfoResponse(
+            customer_id=f"c-{lead_id}",
+            full_name=name,
+            phone_number=phone,
+            locale=locale,
+            transactional_sms_allowed=allowed,
+        )
+        return lead_id
+
+    async def GetContactInfo(
+        self, request: customers_pb2.GetContactInfoRequest, context: grpc.aio.ServicerContext
+    ) -> customers_pb2.GetContactInfoResponse:
+        if self.late.get(request.lead_id, 0) > 0:
+            self.late[request.lead_id] -= 1
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no customer for lead {request.lead_id}")
+        if request.lead_id not in self.contacts:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no customer for lead {request.lead_id}")
+        return self.contacts[request.lead_id]
+
+
+@dataclass
+class Harness:
+    api: notifications_pb2_grpc.NotificationsServiceStub
+    sms: httpx.AsyncClient
+    customers: FakeCustomers
+    nats_url: str
+
+    async def sms_sent(self) -> list[dict[str, str]]:
+        response = await self.sms.get("/messages")
+        response.raise_for_status()
+        return list(response.json())
+
+    async def messages_of(self, order_id: str) -> list[notifications_pb2.Message]:
+        return list((await self.api.ListMessages(notifications_pb2.ListMessagesRequest(order_id=order_id))).messages)
+
+    async def settled(self, order_id: str) -> notifications_pb2.Message | None:
+        """The order's message once it left pending."""
+        found = await self.messages_of(order_id)
+        if found and found[0].status != notifications_pb2.MESSAGE_STATUS_PENDING:
+            return found[0]
+        return None
+
+
+@pytest.fixture
+async def sms_base_url() -> AsyncIterator[str]:
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    await eventually(lambda: asyncio.sleep(0, result=server.started), timeout=10, interval=0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await task
+
+
+@pytest.fixture
+async def customers() -> AsyncIterator[tuple[FakeCustomers, str]]:
+    servicer = FakeCustomers()
+    server = grpc.aio.server()
+    customers_pb2_grpc.add_CustomersServiceServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    yield servicer, f"127.0.0.1:{port}"
+    await server.stop(None)
+
+
+@pytest.fixture
+async def harness(fresh_database, nats_server, sms_base_url, customers) -> AsyncIterator[Harness]:
+    await reset_stream(nats_server)
+    servicer, customers_addr = customers
+    port = free_port()
+    settings = NotificationsSettings(
+        database_url=await fresh_database("notifications"),
+        nats_url=nats_server,
+        grpc_port=port,
+        metrics_port=free_port(),
+        customers_addr=customers_addr,
+        sms_base_url=sms_base_url,
+        consumer_backoff_seconds=[0.1],
+        consumer_max_deliver=3,
+    )
+    async with (
+        running_service(settings, messaging, MIGRATIONS_DIR, setup),
+        httpx.AsyncClient(base_url=sms_base_url) as sms,
+    ):
+        ch = channel(f"127.0.0.1:{port}")
+        yield Harness(notifications_pb2_grpc.NotificationsServiceStub(ch), sms, servicer, nats_server)
+        await ch.close()
+
+
+def shipped(lead_id: str, n: int = 123) -> order_events.OrderShipped:
+    return order_events.OrderShipped(
+        order_id=f"o-{uuid.uuid4().hex[:8]}",
+        deal_id="d-1",
+        lead_id=lead_id,
+        carrier="דואר ישראל",
+        tracking_number=f"RR{n}IL",
+        estimated_delivery_date=types_pb2.Date(year=2026, month=12, day=3),
+    )
+
+
+async def published(nats_url: str, subject: str, message_cls: type, until_order: str) -> list:
+    """Every event on subject up to and including the one for until_order (the relay keeps order)."""
+    nc = await nats.connect(nats_url)
+    try:
+        sub = await nc.jetstream().pull_subscribe(subject, durable=f"test-{uuid.uuid4().hex[:8]}")
+        seen: list = []
+        while not seen or seen[-1].order_id != until_order:
+            msgs = await sub.fetch(1, timeout=10)
+            seen.extend(message_cls.FromString(m.data) for m in msgs)
+        return seen
+    finally:
+        await nc.close()
+
+
+async def test_order_shipped_sends_one_hebrew_sms_even_when_redelivered(harness: Harness) -> None:
+    lead = harness.customers.add(f"l-{uuid.uuid4().hex[:8]}")
+    event = shipped(lead)
+    event_id = await publish_event(harness.nats_url, event)
+
+    message = await eventually(lambda: harness.settled(event.order_id))
+    sms = await harness.sms_sent()
+    assert [(s["to"], s["body"], s["sender"]) for s in sms] == [("+972501234567", HEBREW_TEXT.format(n=123), "CRM")]
+    assert message.status == notifications_pb2.MESSAGE_STATUS_SENT
+    assert (message.recipient, message.locale, message.channel) == ("+972501234567", "he-IL", "sms")
+    assert message.provider_message_id == sms[0]["id"] and message.attempts == 1
+    assert message.idempotency_key == f"order-shipped:{event.order_id}" == sms[0]["idempotency_key"]
+
+    # Same event id, a new Nats-Msg-Id: JetStream delivers it again and only the inbox can stop it.
+    await publish_event(harness.nats_url, event, event_id=event_id, **{"Nats-Msg-Id": f"again-{event_id}"})
+    marker = shipped(lead, n=456)
+    await publish_event(harness.nats_url, marker)
+    await eventually(lambda: harness.settled(marker.order_id))  # handled in order: the redelivery was handled first
+
+    assert [s["body"] for s in await harness.sms_sent()] == [HEBREW_TEXT.format(n=123), HEBREW_TEXT.format(n=456)]
+    assert len(await harness.messages_of(event.order_id)) == 1
+    sent_events = await published(
+        harness.nats_url, "crm.notifications.notification_sent", notification_events.NotificationSent, marker.order_id
+    )
+    assert [(e.order_id, e.message_id) for e in sent_events] == [
+        (event.order_id, message.id),
+        (marker.order_id, (await harness.settled(marker.order_id)).id),
+    ]
+    first = sent_events[0]
+    assert (first.channel, first.recipient, first.lead_id, first.body) == (
+        "sms",
+        "+972501234567",
+        lead,
+        HEBREW_TEXT.format(n=123),
+    )
+    assert first.send_time.seconds > 0
+
+
+async def test_provider_failures_are_retried_into_one_sms(harness: Harness) -> None:
+    lead = harness.customers.add(f"l-{uuid.uuid4().hex[:8]}")
+
+    await harness.sms.post("/control/fail-next", json={"count": 2, "status": 503})
+    within_one_delivery = shipped(lead)
+    await publish_event(harness.nats_url, within_one_delivery)
+    message = await eventually(lambda: harness.settled(within_one_delivery.order_id))
+    assert message.status == notifications_pb2.MESSAGE_STATUS_SENT and message.attempts == 3
+
+    # Four failures outlast one delivery's three attempts: the chassis redelivers and the
+    # pending intent is resumed with the same idempotency key.
+    await harness.sms.post("/control/fail-next", json={"count": 4, "status": 503})
+    across_deliveries = shipped(lead, n=789)
+    await publish_event(harness.nats_url, across_deliveries)
+    message = await eventually(lambda: harness.settled(across_deliveries.order_id))
+    assert message.status == notifications_pb2.MESSAGE_STATUS_SENT and message.attempts == 5
+
+    assert [s["body"] for s in await harness.sms_sent()] == [HEBREW_TEXT.format(n=123), HEBREW_TEXT.format(n=789)]
+
+
+async def test_customer_without_consent_or_phone_gets_no_sms(harness: Harness) -> None:
+    opted_out = harness.customers.add(f"l-{uuid.uuid4().hex[:8]}", allowed=False)
+    no_phone = harness.customers.add(f"l-{uuid.uuid4().hex[:8]}", phone="")
+    first, second = shipped(opted_out), shipped(no_phone)
+    await publish_event(harness.nats_url, first)
+    await publish_event(harness.nats_url, second)
+
+    suppressed = [await eventually(lambda e=e: harness.settled(e.order_id)) for e in (first, second)]
+    assert [m.status for m in suppressed] == [notifications_pb2.MESSAGE_STATUS_SUPPRESSED] * 2
+    assert [m.last_error for m in suppressed] == ["no consent", "no phone"]
+    assert await harness.sms_sent() == []
+    failed = await published(
+        harness.nats_url,
+        "crm.notifications.notification_failed",
+        notification_events.NotificationFailed,
+        second.order_id,
+    )
+    assert [(e.order_id, e.reason) for e in failed] == [(first.order_id, "no consent"), (second.order_id, "no phone")]
+
+
+async def test_persian_customer_gets_persian_text(harness: Harness) -> None:
+    lead = harness.customers.add(f"l-{uuid.uuid4().hex[:8]}", locale="fa-IR", phone="+989123456789")
+    event = shipped(lead)
+    event.carrier = "پست ایران"
+    await publish_event(harness.nats_url, event)
+
+    message = await eventually(lambda: harness.settled(event.order_id))
+    expected = "سلام علی رضایی، سفارش شما با پست ایران ارسال شد (کد رهگیری RR123IL). تاریخ تقریبی تحویل: 2026/12/3."
+    assert (message.locale, message.body) == ("fa-IR", expected)
+    assert [(s["to"], s["body"]) for s in await harness.sms_sent()] == [("+989123456789", expected)]
+
+
+async def test_provider_rejection_fails_the_message_once(harness: Harness) -> None:
+    lead = harness.customers.add(f"l-{uuid.uuid4().hex[:8]}")
+    await harness.sms.post("/control/fail-next", json={"count": 1, "status": 422})
+    event = shipped(lead)
+    event_id = await publish_event(harness.nats_url, event)
+    message = await eventually(lambda: harness.settled(event.order_id))
+    assert message.status == notifications_pb2.MESSAGE_STATUS_FAILED and "422" in message.last_error
+
+    await publish_event(harness.nats_url, event, event_id=event_id, **{"Nats-Msg-Id": f"again-{event_id}"})
+    marker = shipped(lead, n=456)
+    await publish_event(harness.nats_url, marker)
+    await eventually(lambda: harness.settled(marker.order_id))
+    assert [s["body"] for s in await harness.sms_sent()] == [HEBREW_TEXT.format(n=456)]
+    assert (await harness.settled(event.order_id)).status == notifications_pb2.MESSAGE_STATUS_FAILED
+    failed = await published(
+        harness.nats_url,
+        "crm.notifications.notification_failed",
+        notification_events.NotificationFailed,
+        event.order_id,
+    )
+    assert [(e.order_id, e.reason) for e in failed] == [(event.order_id, "provider rejected")]
+
+
+async def test_a_lead_customers_does_not_know_yet_is_retried(harness: Harness) -> None:
+    lead = harness.customers.add(f"l-{uuid.uuid4().hex[:8]}")
+    harness.customers.late[lead] = 1
+    event = shipped(lead)
+    await publish_event(harness.nats_url, event)
+    message = await eventually(lambda: harness.settled(event.order_id))
+    assert message.status == notifications_pb2.MESSAGE_STATUS_SENT
+    assert harness.customers.late[lead] == 0
+    assert len(await harness.sms_sent()) == 1
+
+
+async def test_get_and_list_messages(harness: Harness) -> None:
+    lead = harness.customers.add(f"l-{uuid.uuid4().hex[:8]}")
+    events = [shipped(lead, n=i) for i in range(3)]
+    for e in events:
+        await publish_event(harness.nats_url, e)
+    for e in events:
+        await eventually(lambda e=e: harness.settled(e.order_id))
+
+    page1 = await harness.api.ListMessages(notifications_pb2.ListMessagesRequest(lead_id=lead, page_size=2))
+    page2 = await harness.api.ListMessages(
+        notifications_pb2.ListMessagesRequest(lead_id=lead, page_size=2, page_token=page1.next_page_token)
+    )
+    assert len(page1.messages) == 2 and len(page2.messages) == 1 and page2.next_page_token == ""
+    listed = [*page1.messages, *page2.messages]
+    assert {m.order_id for m in listed} == {e.order_id for e in events}
+    other = await harness.api.ListMessages(notifications_pb2.ListMessagesRequest(lead_id="l-nobody"))
+    assert list(other.messages) == []
+
+    got = await harness.api.GetMessage(notifications_pb2.GetMessageRequest(message_id=listed[0].id))
+    assert got.message == listed[0]
+    with pytest.raises(grpc.aio.AioRpcError) as missing:
+        await harness.api.GetMessage(notifications_pb2.GetMessageRequest(message_id="no-such-message"))
+    assert missing.value.code() == grpc.StatusCode.NOT_FOUND

@@ -1,0 +1,106 @@
+from datetime import date
+
+import pytest
+
+from crm.orders.v1 import events_pb2 as order_events
+from crm_kit.bus import EventBus
+from crm_notifications import domain
+from crm_notifications.handlers import CONSUMER
+from crm_notifications.main import NotificationsSettings
+
+pytestmark = pytest.mark.unit
+
+DELIVERY = date(2026, 12, 3)
+HE = "שלום {name}, ההזמנה שלך נשלחה עם {carrier} (מעקב {tracking}). מועד מסירה משוער: {date}."
+FA = "سلام {name}، سفارش شما با {carrier} ارسال شد (کد رهگیری {tracking}). تاریخ تقریبی تحویل: {date}."
+EN = "Hello {name}, your order has shipped with {carrier} (tracking {tracking}). Estimated delivery: {date}."
+
+
+@pytest.mark.parametrize(
+    ("locale", "expected"),
+    [("he-IL", "3.12.2026"), ("fa-IR", "2026/12/3"), ("en-US", "12/3/26")],
+)
+def test_delivery_date_is_the_locales_short_date(locale: str, expected: str) -> None:
+    assert domain.format_delivery_date(DELIVERY, locale) == expected
+
+
+@pytest.mark.parametrize(
+    ("template", "locale", "name", "carrier", "expected"),
+    [
+        (
+            HE,
+            "he-IL",
+            "דנה כהן",
+            "דואר ישראל",
+            "שלום דנה כהן, ההזמנה שלך נשלחה עם דואר ישראל (מעקב RR123IL). מועד מסירה משוער: 3.12.2026.",
+        ),
+        (
+            FA,
+            "fa-IR",
+            "علی رضایی",
+            "پست ایران",
+            "سلام علی رضایی، سفارش شما با پست ایران ارسال شد (کد رهگیری RR123IL). تاریخ تقریبی تحویل: 2026/12/3.",
+        ),
+        (
+            EN,
+            "en-US",
+            "Noa Levi",
+            "UPS",
+            "Hello Noa Levi, your order has shipped with UPS (tracking RR123IL). Estimated delivery: 12/3/26.",
+        ),
+    ],
+)
+def test_shipment_text_in_each_language(template: str, locale: str, name: str, carrier: str, expected: str) -> None:
+    shipment = domain.Shipment(name=name, carrier=carrier, tracking="RR123IL", delivery_date=DELIVERY)
+    assert domain.render_order_shipped(template, locale, shipment) == expected
+
+
+def test_an_unknown_placeholder_is_left_as_written() -> None:
+    shipment = domain.Shipment(name="Noa", carrier="UPS", tracking="1Z", delivery_date=DELIVERY)
+    assert domain.render_order_shipped("{name}: {eta} / {date}", "en-US", shipment) == "Noa: {eta} / 12/3/26"
+
+
+@pytest.mark.parametrize(
+    ("requested", "chosen"),
+    [("he-IL", "he-IL"), ("fa-IR", "fa-IR"), ("EN-us", "en-US"), ("ru-RU", "he-IL"), ("", "he-IL")],
+)
+def test_unknown_locale_falls_back_to_hebrew(requested: str, chosen: str) -> None:
+    assert domain.choose_locale(requested, {"he-IL", "fa-IR", "en-US"}) == chosen
+
+
+def test_bcp47_becomes_babel_locale() -> None:
+    assert [domain.babel_locale(x) for x in ("he-IL", "fa-IR", "en-US")] == ["he_IL", "fa_IR", "en_US"]
+
+
+@pytest.mark.parametrize(
+    ("phone", "allowed", "reason"),
+    [
+        ("+972501234567", True, None),
+        ("+972501234567", False, domain.SuppressionReason.NO_CONSENT),
+        ("", True, domain.SuppressionReason.NO_PHONE),
+        ("  ", False, domain.SuppressionReason.NO_CONSENT),
+    ],
+)
+def test_suppression_needs_consent_and_a_phone(phone: str, allowed: bool, reason: str | None) -> None:
+    assert domain.suppression_reason(phone_number=phone, transactional_sms_allowed=allowed) == reason
+
+
+def test_one_key_per_order() -> None:
+    assert domain.order_shipped_key("o-1") == "order-shipped:o-1"
+    assert domain.metric_reason(domain.SuppressionReason.NO_CONSENT) == "no_consent"
+
+
+async def _noop(envelope: object) -> None:
+    return None
+
+
+def test_inbox_consumer_is_the_chassis_durable_name() -> None:
+    bus = EventBus(NotificationsSettings(), None)
+    bus.subscribe(order_events.OrderShipped, _noop, transactional=False)
+    assert bus.subscriptions[0].durable == CONSUMER
+
+
+def test_production_refuses_the_development_sms_key() -> None:
+    with pytest.raises(ValueError, match="sms_api_key"):
+        NotificationsSettings(environment="production")
+    assert NotificationsSettings(environment="production", sms_api_key="k-live-123").sms_api_key == "k-live-123"

@@ -11,6 +11,7 @@ from crm_kit.errors import FailedPrecondition, InvalidArgument
 MAX_SHIPMENT_TEXT = 100
 MAX_SKU = 100
 MAX_DESCRIPTION = 500
+MAX_ID = 64
 
 
 class OrderStatus(StrEnum):
@@ -33,6 +34,8 @@ class Line:
 
 @dataclass(frozen=True)
 class NewOrder:
+    deal_id: str
+    lead_id: str
     lines: tuple[Line, ...]
     total_minor: int
     currency_code: str
@@ -42,7 +45,9 @@ def _is_currency(code: str) -> bool:
     return len(code) == 3 and code.isascii() and code.isalpha()
 
 
-def order_from_deal(items: list[Line], total_minor: int, total_currency: str) -> NewOrder:
+def order_from_deal(
+    *, deal_id: str, lead_id: str, items: list[Line], total_minor: int, total_currency: str
+) -> NewOrder:
     """The order a won deal becomes: its items as lines and its total.
 
     A deal without a total currency gets the sum of its lines. Raises UnfulfillableDeal when
@@ -51,6 +56,9 @@ def order_from_deal(items: list[Line], total_minor: int, total_currency: str) ->
     if not items:
         raise UnfulfillableDeal("a won deal has no items")
     problems: list[str] = []
+    for name, value in (("deal_id", deal_id), ("lead_id", lead_id)):
+        if not value or len(value) > MAX_ID:
+            problems.append(f"{name} must have 1 to {MAX_ID} characters")
     lines: list[Line] = []
     for i, item in enumerate(items):
         sku = item.sku.strip()
@@ -79,10 +87,11 @@ def order_from_deal(items: list[Line], total_minor: int, total_currency: str) ->
         currencies = {line.currency_code for line in lines}
         if len(currencies) != 1:
             raise UnfulfillableDeal("the deal has no total and its items mix currencies")
-        return NewOrder(tuple(lines), sum(x.quantity * x.unit_price_minor for x in lines), currencies.pop())
+        total = sum(x.quantity * x.unit_price_minor for x in lines)
+        return NewOrder(deal_id, lead_id, tuple(lines), total, currencies.pop())
     if not _is_currency(total_currency) or total_minor < 0:
         raise UnfulfillableDeal(f"the deal total {total_minor} {total_currency!r} is not a valid amount")
-    return NewOrder(tuple(lines), total_minor, total_currency.upper())
+    return NewOrder(deal_id, lead_id, tuple(lines), total_minor, total_currency.upper())
 
 
 @dataclass(frozen=True)
@@ -125,9 +134,7 @@ def validate_shipment(
             if eta < today:
                 violations.append(("estimated_delivery_date", f"must not be before today ({today.isoformat()})"))
     if violations:
-        raise InvalidArgument(
-            "invalid shipment: " + ", ".join(f for f, _ in violations), field_violations=violations
-        )
+        raise InvalidArgument("invalid shipment: " + ", ".join(f for f, _ in violations), field_violations=violations)
     assert eta is not None
     return Shipment(carrier=carrier, tracking_number=tracking_number, estimated_delivery_date=eta)
 

@@ -1,0 +1,3 @@
+from crm_reporting.main import main
+
+main()

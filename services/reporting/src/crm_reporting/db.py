@@ -1,0 +1,74 @@
+"""Tables of the reporting database: a read model built from every domain's events.
+
+Fact columns other than the key are nullable because events arrive in any order: a fact
+row starts from whichever event comes first and the others fill it in.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Boolean, Column, Date, DateTime, Float, Index, MetaData, String, Table, func
+
+from crm_kit.tables import MessagingTables
+
+metadata = MetaData()
+messaging = MessagingTables(metadata)
+
+event_log = Table(
+    "event_log",
+    metadata,
+    Column("event_id", String(64), primary_key=True),
+    Column("event_type", String(200), nullable=False),
+    Column("subject", String(200), nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_event_log_type_occurred", "event_type", "occurred_at"),
+)
+
+lead_facts = Table(
+    "lead_facts",
+    metadata,
+    Column("lead_id", String(64), primary_key=True),
+    Column("source", String(50), nullable=True),
+    Column("campaign", String(200), nullable=True),
+    Column("captured_at", DateTime(timezone=True), nullable=True),
+    Column("assigned_at", DateTime(timezone=True), nullable=True),
+    Column("rep_id", String(64), nullable=True),
+    Column("speed_to_assign_seconds", Float, nullable=True),
+    Index("ix_lead_facts_captured", "captured_at"),
+)
+
+deal_facts = Table(
+    "deal_facts",
+    metadata,
+    Column("deal_id", String(64), primary_key=True),
+    Column("lead_id", String(64), nullable=True),
+    Column("source", String(50), nullable=True),
+    Column("campaign", String(200), nullable=True),
+    Column("won", Boolean, nullable=False),
+    Column("total_minor", BigInteger, nullable=False),
+    Column("currency_code", String(3), nullable=False),
+    Column("closed_at", DateTime(timezone=True), nullable=False),
+    Index("ix_deal_facts_closed", "closed_at"),
+    Index("ix_deal_facts_lead", "lead_id"),
+)
+
+order_facts = Table(
+    "order_facts",
+    metadata,
+    Column("order_id", String(64), primary_key=True),
+    Column("deal_id", String(64), nullable=True),
+    Column("lead_id", String(64), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=True),
+    Column("shipped_at", DateTime(timezone=True), nullable=True),
+    Column("estimated_delivery_date", Date, nullable=True),
+)
+
+notification_facts = Table(
+    "notification_facts",
+    metadata,
+    Column("message_id", String(64), primary_key=True),
+    Column("lead_id", String(64), nullable=True),
+    Column("order_id", String(64), nullable=True),
+    Column("status", String(10), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+)

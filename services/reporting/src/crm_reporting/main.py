@@ -1,0 +1,42 @@
+"""Wiring of the reporting service: settings, event consumers, gRPC servicer, migrations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from crm.customers.v1 import events_pb2 as customer_events
+from crm.leads.v1 import events_pb2 as lead_events
+from crm.notifications.v1 import events_pb2 as notification_events
+from crm.orders.v1 import events_pb2 as order_events
+from crm.reporting.v1 import reporting_pb2, reporting_pb2_grpc
+from crm_kit.service import Service, run_cli
+from crm_kit.settings import ServiceSettings
+from crm_reporting import handlers
+from crm_reporting.db import messaging
+from crm_reporting.grpc_api import ReportingServicer
+
+MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+
+
+class ReportingSettings(ServiceSettings):
+    service_name: str = "reporting"
+
+
+async def setup(service: Service) -> None:
+    service.bus.subscribe(lead_events.LeadCaptured, handlers.on_lead_captured)
+    service.bus.subscribe(lead_events.LeadAssigned, handlers.on_lead_assigned)
+    service.bus.subscribe(lead_events.DealClosed, handlers.on_deal_closed)
+    service.bus.subscribe(customer_events.CustomerCreated, handlers.on_customer_created)
+    service.bus.subscribe(order_events.OrderCreated, handlers.on_order_created)
+    service.bus.subscribe(order_events.OrderShipped, handlers.on_order_shipped)
+    service.bus.subscribe(notification_events.NotificationSent, handlers.on_notification_sent)
+    service.bus.subscribe(notification_events.NotificationFailed, handlers.on_notification_failed)
+    service.grpc.add(
+        reporting_pb2_grpc.add_ReportingServiceServicer_to_server,
+        ReportingServicer(service.db),
+        reporting_pb2.DESCRIPTOR.services_by_name["ReportingService"].full_name,
+    )
+
+
+def main() -> None:
+    run_cli(ReportingSettings, messaging, MIGRATIONS_DIR, setup)

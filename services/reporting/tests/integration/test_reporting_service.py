@@ -1,0 +1,280 @@
+"""The reporting service in process against real PostgreSQL and NATS JetStream."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import grpc
+import nats
+import pytest
+from prometheus_client import REGISTRY
+from sqlalchemy import func, select
+
+from crm.common.v1 import types_pb2
+from crm.customers.v1 import events_pb2 as customer_events
+from crm.leads.v1 import events_pb2 as lead_events
+from crm.notifications.v1 import events_pb2 as notification_events
+from crm.orders.v1 import events_pb2 as order_events
+from crm.reporting.v1 import reporting_pb2, reporting_pb2_grpc
+from crm_kit.grpc_client import channel
+from crm_kit.protoconv import to_timestamp
+from crm_kit.service import Service
+from crm_kit.testing import eventually, publish_event, reset_stream, running_service
+from crm_reporting.db import event_log, lead_facts, messaging, notification_facts, order_facts
+from crm_reporting.main import MIGRATIONS_DIR, ReportingSettings, setup
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
+ILS = "ILS"
+
+# source → (leads, won_deals, lost_deals, [(currency, revenue)])
+Summary = dict[str, tuple[int, int, int, list[tuple[str, int]]]]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+@dataclass
+class Reporting:
+    stub: reporting_pb2_grpc.ReportingServiceStub
+    service: Service
+
+    async def summary(self, start: datetime | None = None, end: datetime | None = None) -> Summary:
+        response = await self.stub.GetSourceReport(
+            reporting_pb2.GetSourceReportRequest(start_time=to_timestamp(start), end_time=to_timestamp(end))
+        )
+        return {
+            r.source: (r.leads, r.won_deals, r.lost_deals, [(m.currency_code, m.amount_minor) for m in r.revenue])
+            for r in response.rows
+        }
+
+    async def wait_for(self, expected: Summary, start: datetime | None = None, end: datetime | None = None) -> None:
+        last: Summary = {}
+
+        async def check() -> bool:
+            nonlocal last
+            last = await self.summary(start, end)
+            return last == expected
+
+        try:
+            await eventually(check)
+        except AssertionError as exc:
+            raise AssertionError(f"report never became {expected}; last: {last}") from exc
+
+    async def fetch(self, query: Any) -> list[Any]:
+        async with self.service.db.unit_of_work() as uow:
+            return list((await uow.conn.execute(query)).all())
+
+
+@pytest.fixture
+async def reporting(fresh_database, nats_server) -> AsyncIterator[Reporting]:
+    await reset_stream(nats_server)
+    port = free_port()
+    settings = ReportingSettings(
+        database_url=await fresh_database("reporting"),
+        nats_url=nats_server,
+        grpc_port=port,
+        metrics_port=free_port(),
+        consumer_backoff_seconds=[0.1],
+        consumer_max_deliver=3,
+    )
+    async with running_service(settings, messaging, MIGRATIONS_DIR, setup) as service:
+        ch = channel(f"127.0.0.1:{port}")
+        yield Reporting(reporting_pb2_grpc.ReportingServiceStub(ch), service)
+        await ch.close()
+
+
+def sample(name: str, labels: dict[str, str] | None = None) -> float:
+    return REGISTRY.get_sample_value(name, labels or {}) or 0.0
+
+
+def captured(lead_id: str, source: str, at: datetime, campaign: str = "") -> lead_events.LeadCaptured:
+    return lead_events.LeadCaptured(
+        lead_id=lead_id, full_name="דנה כהן", source=source, campaign=campaign, capture_time=to_timestamp(at)
+    )
+
+
+def won_deal(lead_id: str, source: str, at: datetime) -> lead_events.DealClosed:
+    sofa = types_pb2.Money(amount_minor=459900, currency_code=ILS)
+    pillow = types_pb2.Money(amount_minor=5000, currency_code=ILS)
+    return lead_events.DealClosed(
+        deal_id=new_id("deal"),
+        lead_id=lead_id,
+        won=True,
+        items=[
+            types_pb2.LineItem(sku="SOFA", description="ספה", quantity=1, unit_price=sofa),
+            types_pb2.LineItem(sku="PILLOW", description="کوسن", quantity=2, unit_price=pillow),
+        ],
+        total=types_pb2.Money(amount_minor=469900, currency_code=ILS),
+        source=source,
+        close_time=to_timestamp(at),
+    )
+
+
+def lost_deal(lead_id: str, source: str, at: datetime) -> lead_events.DealClosed:
+    return lead_events.DealClosed(
+        deal_id=new_id("deal"),
+        lead_id=lead_id,
+        won=False,
+        source=source,
+        close_time=to_timestamp(at),
+        lost_reason="too expensive",
+    )
+
+
+async def test_source_report_counts_leads_by_capture_and_deals_by_close(reporting, nats_server) -> None:
+    radio_1, radio_2, tv_1 = new_id("lead"), new_id("lead"), new_id("lead")
+    await publish_event(nats_server, captured(radio_1, "radio", T0, campaign="spring-sale"))
+    await publish_event(nats_server, captured(radio_2, "radio", T0 + timedelta(minutes=5)))
+    await publish_event(nats_server, captured(tv_1, "tv", T0 + timedelta(minutes=10)))
+    closed_at = T0 + timedelta(days=1)
+    await publish_event(nats_server, won_deal(radio_1, "radio", closed_at))
+    await publish_event(nats_server, lost_deal(tv_1, "tv", closed_at))
+
+    everything = {"radio": (2, 1, 0, [(ILS, 469900)]), "tv": (1, 0, 1, [])}
+    await reporting.wait_for(everything)
+    assert await reporting.summary(T0, T0 + timedelta(days=2)) == everything
+    # The capture day alone has the leads but not the deals, which closed the next day.
+    assert await reporting.summary(T0, T0 + timedelta(hours=1)) == {"radio": (2, 0, 0, []), "tv": (1, 0, 0, [])}
+    assert await reporting.summary(closed_at, None) == {"radio": (0, 1, 0, [(ILS, 469900)]), "tv": (0, 0, 1, [])}
+    assert await reporting.summary(T0 + timedelta(days=3), T0 + timedelta(days=4)) == {}
+    assert await reporting.summary(None, T0) == {}
+
+
+async def test_a_redelivered_event_is_counted_once(reporting, nats_server) -> None:
+    lead_id = new_id("lead")
+    lead_event, deal_event = new_id("evt"), new_id("evt")
+    events_before = sample("crm_reporting_events_total", {"event_type": "crm.leads.v1.LeadCaptured"})
+    for nats_msg_id in (lead_event, "other-" + lead_event):
+        await publish_event(
+            nats_server, captured(lead_id, "radio", T0), event_id=lead_event, **{"Nats-Msg-Id": nats_msg_id}
+        )
+    deal = won_deal(lead_id, "radio", T0 + timedelta(hours=2))
+    for nats_msg_id in (deal_event, "other-" + deal_event):
+        await publish_event(nats_server, deal, event_id=deal_event, **{"Nats-Msg-Id": nats_msg_id})
+    # Sentinels behind the duplicates on the same consumers: once they show, the copies were handled.
+    tv_lead = new_id("lead")
+    await publish_event(nats_server, captured(tv_lead, "tv", T0))
+    await publish_event(nats_server, lost_deal(tv_lead, "tv", T0 + timedelta(hours=2)))
+
+    await reporting.wait_for({"radio": (1, 1, 0, [(ILS, 469900)]), "tv": (1, 0, 1, [])})
+    nc = await nats.connect(nats_server)
+    try:
+        js = nc.jetstream()
+        for durable in ("reporting-lead-captured", "reporting-deal-closed"):
+            info = await js.consumer_info("CRM", durable)
+            assert info.delivered.consumer_seq >= 3, f"{durable} never received the duplicate"
+    finally:
+        await nc.close()
+    assert (await reporting.fetch(select(func.count()).select_from(event_log)))[0][0] == 4
+    events_after = sample("crm_reporting_events_total", {"event_type": "crm.leads.v1.LeadCaptured"})
+    assert events_after - events_before == 2
+
+
+async def test_assignment_before_capture_keeps_both(reporting, nats_server) -> None:
+    lead_id = new_id("lead")
+    speed_count = sample("crm_speed_to_lead_seconds_count")
+    speed_sum = sample("crm_speed_to_lead_seconds_sum")
+    await publish_event(
+        nats_server,
+        lead_events.LeadAssigned(
+            lead_id=lead_id,
+            rep_id="rep-dana",
+            team_id="team-media",
+            assign_time=to_timestamp(T0 + timedelta(seconds=90)),
+        ),
+    )
+    fact_query = select(lead_facts).where(lead_facts.c.lead_id == lead_id)
+
+    async def assigned() -> bool:
+        rows = await reporting.fetch(fact_query)
+        return bool(rows) and rows[0].rep_id == "rep-dana"
+
+    await eventually(assigned)
+    assert await reporting.summary() == {}  # not a lead until its capture is known
+    assert sample("crm_speed_to_lead_seconds_count") == speed_count
+
+    await publish_event(nats_server, captured(lead_id, "referral", T0, campaign="friend-brings-friend"))
+    await reporting.wait_for({"referral": (1, 0, 0, [])})
+    fact = (await reporting.fetch(fact_query))[0]
+    assert (fact.source, fact.campaign, fact.rep_id) == ("referral", "friend-brings-friend", "rep-dana")
+    assert (fact.captured_at, fact.assigned_at) == (T0, T0 + timedelta(seconds=90))
+    assert fact.speed_to_assign_seconds == 90.0
+    assert sample("crm_speed_to_lead_seconds_count") == speed_count + 1
+    assert sample("crm_speed_to_lead_seconds_sum") == pytest.approx(speed_sum + 90.0)
+
+
+async def test_order_and_notification_facts_converge_out_of_order(reporting, nats_server) -> None:
+    order_id, deal_id, lead_id, message_id = new_id("order"), new_id("deal"), new_id("lead"), new_id("msg")
+    shipped_at = T0 + timedelta(days=2)
+    await publish_event(
+        nats_server,
+        order_events.OrderShipped(
+            order_id=order_id,
+            carrier="Israel Post",
+            estimated_delivery_date=types_pb2.Date(year=2026, month=3, day=15),
+            ship_time=to_timestamp(shipped_at),
+        ),
+    )
+    order_query = select(order_facts).where(order_facts.c.order_id == order_id)
+    await eventually(lambda: reporting.fetch(order_query))
+    await publish_event(
+        nats_server,
+        order_events.OrderCreated(
+            order_id=order_id, deal_id=deal_id, lead_id=lead_id, create_time=to_timestamp(T0 + timedelta(days=1))
+        ),
+    )
+    await publish_event(
+        nats_server,
+        notification_events.NotificationSent(
+            message_id=message_id,
+            channel="sms",
+            lead_id=lead_id,
+            order_id=order_id,
+            send_time=to_timestamp(shipped_at + timedelta(minutes=5)),
+        ),
+    )
+    await eventually(lambda: reporting.fetch(select(notification_facts)))
+    # An earlier failed attempt reported late must not overwrite the later success.
+    await publish_event(
+        nats_server,
+        notification_events.NotificationFailed(
+            message_id=message_id,
+            channel="sms",
+            order_id=order_id,
+            reason="timeout",
+            fail_time=to_timestamp(shipped_at + timedelta(minutes=1)),
+        ),
+    )
+    await publish_event(nats_server, customer_events.CustomerCreated(customer_id=new_id("cust"), lead_id=lead_id))
+
+    async def all_recorded() -> bool:
+        return (await reporting.fetch(select(func.count()).select_from(event_log)))[0][0] == 5
+
+    await eventually(all_recorded)
+    order = (await reporting.fetch(order_query))[0]
+    assert (order.deal_id, order.lead_id) == (deal_id, lead_id)
+    assert (order.created_at, order.shipped_at) == (T0 + timedelta(days=1), shipped_at)
+    assert order.estimated_delivery_date == date(2026, 3, 15)
+    note = (await reporting.fetch(select(notification_facts)))[0]
+    assert (note.message_id, note.status, note.lead_id, note.order_id) == (message_id, "sent", lead_id, order_id)
+
+
+async def test_a_period_that_ends_before_it_starts_is_invalid(reporting) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await reporting.summary(T0 + timedelta(days=1), T0)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "start_time" in (err.value.details() or "")

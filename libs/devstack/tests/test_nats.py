@@ -7,9 +7,10 @@ from pathlib import Path
 
 import nats
 import pytest
+from nats.js.api import StreamConfig
+
 from crm_devstack._util import free_port
 from crm_devstack.nats import EmbeddedNats
-from nats.js.api import StreamConfig
 
 
 @pytest.fixture
@@ -29,12 +30,8 @@ async def test_jetstream_publish_consume_and_persist(store_base: Path) -> None:
         nc = await nats.connect(server.url)
         js = nc.jetstream()
         await js.add_stream(StreamConfig(name="CRM", subjects=["crm.>"]))
-        ack = await js.publish(
-            "crm.leads.lead_captured", "ליד חדש".encode(), headers={"Nats-Msg-Id": "event-1"}
-        )
-        duplicate = await js.publish(
-            "crm.leads.lead_captured", "ליד חדש".encode(), headers={"Nats-Msg-Id": "event-1"}
-        )
+        ack = await js.publish("crm.leads.lead_captured", "ליד חדש".encode(), headers={"Nats-Msg-Id": "event-1"})
+        duplicate = await js.publish("crm.leads.lead_captured", "ליד חדש".encode(), headers={"Nats-Msg-Id": "event-1"})
         assert ack.seq == 1
         assert duplicate.duplicate
 

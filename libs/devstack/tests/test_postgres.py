@@ -9,6 +9,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+
 from crm_devstack._util import free_port
 from crm_devstack.postgres import EmbeddedPostgres, PostgresError
 from crm_devstack.pytest_plugin import MakeDatabase, asyncpg_url
@@ -43,9 +44,7 @@ async def test_start_create_query_restart_keeps_data(base_dir: Path) -> None:
         server.create_database("leads")  # idempotent
         await server.acreate_database("leads")
         assert await _fetchval(server, "leads", "select 1") == 1
-        databases = await _fetchval(
-            server, "postgres", "select count(*) from pg_database where datname = 'leads'"
-        )
+        databases = await _fetchval(server, "postgres", "select count(*) from pg_database where datname = 'leads'")
         assert databases == 1
 
         conn = await asyncpg.connect(server.dsn("leads"))

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+
 from crm_devstack._util import free_port
 from crm_devstack.sms_provider import create_app
 

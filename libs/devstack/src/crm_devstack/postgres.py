@@ -200,9 +200,7 @@ class EmbeddedPostgres:
         if not self.data_dir.is_dir() or (self.data_dir / "PG_VERSION").exists():
             return
         if any(self.data_dir.iterdir()) and not any((self.data_dir / m).exists() for m in _PGDATA_MARKERS):
-            raise PostgresError(
-                f"{self.data_dir} is not empty and not a PostgreSQL data directory; refusing to use it"
-            )
+            raise PostgresError(f"{self.data_dir} is not empty and not a PostgreSQL data directory; refusing to use it")
 
     def _prepare_filesystem(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -258,8 +256,7 @@ class EmbeddedPostgres:
         )
         if result.returncode != 0:
             raise PostgresError(
-                f"initdb of {self.data_dir} failed ({result.returncode}):\n"
-                f"{result.stdout.decode(errors='replace')}"
+                f"initdb of {self.data_dir} failed ({result.returncode}):\n{result.stdout.decode(errors='replace')}"
             )
 
     def _clear_stale_pid_file(self) -> None:

@@ -80,9 +80,7 @@ class Ports:
 
 def _check_backend(service: str) -> None:
     if service not in BACKEND_SERVICES:
-        raise ValueError(
-            f"unknown backend service {service!r}; expected one of {', '.join(BACKEND_SERVICES)}"
-        )
+        raise ValueError(f"unknown backend service {service!r}; expected one of {', '.join(BACKEND_SERVICES)}")
 
 
 class Stack:
@@ -336,16 +334,13 @@ class Stack:
         except TimeoutError:
             proc.kill()
             await proc.wait()
-            raise StackError(
-                f"migration of {service} did not finish within {self.ready_timeout:.0f}s"
-            ) from None
+            raise StackError(f"migration of {service} did not finish within {self.ready_timeout:.0f}s") from None
         text = output.decode(errors="replace")
         with self.log_path(f"{service}-migrate").open("a", encoding="utf-8") as log:
             log.write(f"\n===== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(command)}\n{text}")
         if proc.returncode != 0:
             raise StackError(
-                f"migration of {service} failed with exit code {proc.returncode} "
-                f"({' '.join(command)}):\n{_tail(text)}"
+                f"migration of {service} failed with exit code {proc.returncode} ({' '.join(command)}):\n{_tail(text)}"
             )
 
     async def _wait_ready(self, names: tuple[str, ...]) -> None:

@@ -7,16 +7,16 @@ import logging
 from dataclasses import dataclass
 
 import grpc
+from fastapi import Request
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
 from crm.customers.v1 import customers_pb2_grpc
 from crm.leads.v1 import leads_pb2_grpc
 from crm.notifications.v1 import notifications_pb2_grpc
 from crm.orders.v1 import orders_pb2_grpc
 from crm.reporting.v1 import reporting_pb2_grpc
-from crm_kit.grpc_client import channel
-from fastapi import Request
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-
 from crm_gateway.settings import GatewaySettings
+from crm_kit.grpc_client import channel
 
 log = logging.getLogger(__name__)
 

@@ -6,11 +6,11 @@ import sys
 from collections.abc import Sequence
 
 import uvicorn
-from crm_kit import telemetry
-from crm_kit.logs import setup_logging
 
 from crm_gateway.app import create_app
 from crm_gateway.settings import GatewaySettings
+from crm_kit import telemetry
+from crm_kit.logs import setup_logging
 
 USAGE = "usage: python -m crm_gateway [serve|migrate]"
 

@@ -6,14 +6,14 @@ from __future__ import annotations
 import logging
 import time
 
-from crm_kit import telemetry
-from crm_kit.metrics import LATENCY_BUCKETS
 from opentelemetry import trace
 from prometheus_client import Counter, Histogram
 from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crm_gateway.problems import problem
+from crm_kit import telemetry
+from crm_kit.metrics import LATENCY_BUCKETS
 
 log = logging.getLogger(__name__)
 

@@ -6,15 +6,13 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, TypeVar
 
+from fastapi import APIRouter, Depends, Header, Path, Query
+
 from crm.customers.v1 import customers_pb2
 from crm.leads.v1 import leads_pb2
 from crm.notifications.v1 import notifications_pb2
 from crm.orders.v1 import orders_pb2
 from crm.reporting.v1 import reporting_pb2
-from crm_kit import protoconv
-from crm_kit.grpc_client import call_idempotent
-from fastapi import APIRouter, Depends, Header, Path, Query
-
 from crm_gateway.auth import authenticate
 from crm_gateway.clients import BackendClients, get_clients
 from crm_gateway.problems import PROBLEM_RESPONSES
@@ -38,6 +36,8 @@ from crm_gateway.schemas import (
     to_model,
     to_timestamp,
 )
+from crm_kit import protoconv
+from crm_kit.grpc_client import call_idempotent
 
 Req = TypeVar("Req")
 Rep = TypeVar("Rep")
@@ -130,9 +130,7 @@ async def list_orders(
 ) -> OrderList:
     reply = await read(
         clients.orders.ListOrders,
-        orders_pb2.ListOrdersRequest(
-            page_size=protoconv.page_size(page_size), page_token=page_token, deal_id=deal_id
-        ),
+        orders_pb2.ListOrdersRequest(page_size=protoconv.page_size(page_size), page_token=page_token, deal_id=deal_id),
     )
     return to_model(OrderList, reply)
 
@@ -167,9 +165,7 @@ async def list_customers(
 
 @router.get("/customers/{customer_id}", tags=["customers"])
 async def get_customer(customer_id: ResourceId, clients: Clients) -> Customer:
-    reply = await read(
-        clients.customers.GetCustomer, customers_pb2.GetCustomerRequest(customer_id=customer_id)
-    )
+    reply = await read(clients.customers.GetCustomer, customers_pb2.GetCustomerRequest(customer_id=customer_id))
     return to_model(Customer, reply.customer)
 
 
@@ -211,9 +207,7 @@ async def list_messages(
 
 @router.get("/messages/{message_id}", tags=["messages"])
 async def get_message(message_id: ResourceId, clients: Clients) -> NotificationMessage:
-    reply = await read(
-        clients.notifications.GetMessage, notifications_pb2.GetMessageRequest(message_id=message_id)
-    )
+    reply = await read(clients.notifications.GetMessage, notifications_pb2.GetMessageRequest(message_id=message_id))
     return to_model(NotificationMessage, reply.message)
 
 
@@ -228,8 +222,6 @@ async def source_report(
 ) -> SourceReport:
     reply = await read(
         clients.reporting.GetSourceReport,
-        reporting_pb2.GetSourceReportRequest(
-            start_time=to_timestamp(start_time), end_time=to_timestamp(end_time)
-        ),
+        reporting_pb2.GetSourceReportRequest(start_time=to_timestamp(start_time), end_time=to_timestamp(end_time)),
     )
     return to_model(SourceReport, reply)

@@ -11,14 +11,15 @@ import re
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal, TypeVar, cast
 
-from crm.common.v1 import types_pb2
-from crm.leads.v1 import leads_pb2
-from crm.orders.v1 import orders_pb2
-from crm_kit import protoconv
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from crm.common.v1 import types_pb2
+from crm.leads.v1 import leads_pb2
+from crm.orders.v1 import orders_pb2
+from crm_kit import protoconv
 
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
 RequiredText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]

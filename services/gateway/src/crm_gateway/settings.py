@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from crm_kit.settings import ServiceSettings
 from pydantic import Field
+
+from crm_kit.settings import ServiceSettings
 
 
 class GatewaySettings(ServiceSettings):

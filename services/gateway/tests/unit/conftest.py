@@ -11,17 +11,18 @@ from typing import Any
 import grpc
 import httpx
 import pytest
+from fastapi import FastAPI
+from google.protobuf.timestamp_pb2 import Timestamp
+from google.rpc import status_pb2
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_status import rpc_status
+
 from crm.common.v1 import types_pb2
 from crm.leads.v1 import leads_pb2, leads_pb2_grpc
 from crm.orders.v1 import orders_pb2, orders_pb2_grpc
 from crm_gateway.app import create_app
 from crm_gateway.settings import GatewaySettings
 from crm_kit import telemetry
-from fastapi import FastAPI
-from google.protobuf.timestamp_pb2 import Timestamp
-from google.rpc import status_pb2
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_status import rpc_status
 
 MAX_BODY_BYTES = 4096
 
@@ -87,9 +88,7 @@ class FakeLeads(leads_pb2_grpc.LeadsServiceServicer):
 
     async def ListLeads(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         await self.recorder.record("ListLeads", request, context)
-        return leads_pb2.ListLeadsResponse(
-            leads=[self.lead("lead-1"), self.lead("lead-2")], next_page_token="p2"
-        )
+        return leads_pb2.ListLeadsResponse(leads=[self.lead("lead-1"), self.lead("lead-2")], next_page_token="p2")
 
     async def ConvertLead(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         await self.recorder.record("ConvertLead", request, context)

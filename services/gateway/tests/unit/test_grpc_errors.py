@@ -7,10 +7,11 @@ from http import HTTPStatus
 import grpc
 import httpx
 import pytest
-from crm_gateway.app import create_app
-from crm_gateway.problems import GRPC_TO_HTTP
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
+
+from crm_gateway.app import create_app
+from crm_gateway.problems import GRPC_TO_HTTP
 
 pytestmark = pytest.mark.unit
 
@@ -75,9 +76,7 @@ async def test_backend_status_maps_to_http(
         assert body["detail"] == message
 
 
-async def test_invalid_argument_carries_field_violations_and_reason(
-    client: httpx.AsyncClient, backend
-) -> None:
+async def test_invalid_argument_carries_field_violations_and_reason(client: httpx.AsyncClient, backend) -> None:
     backend.recorder.fail_with = status(
         grpc.StatusCode.INVALID_ARGUMENT,
         "phone_number is not a valid phone number",
@@ -113,9 +112,7 @@ async def test_conflict_carries_the_error_info_reason(client: httpx.AsyncClient,
         packed(error_details_pb2.ErrorInfo(reason="DEAL_ALREADY_CLOSED", domain="crm.leads")),
     )
 
-    response = await client.post(
-        "/api/v1/deals/deal-7/close", json={"outcome": "lost", "lost_reason": "price"}
-    )
+    response = await client.post("/api/v1/deals/deal-7/close", json={"outcome": "lost", "lost_reason": "price"})
 
     assert response.status_code == 409
     body = response.json()

@@ -7,10 +7,11 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from fastapi import HTTPException, Request
+
 from crm_gateway.app import create_app
 from crm_gateway.auth import DEVELOPMENT_PRINCIPAL, authenticate
 from crm_gateway.settings import GatewaySettings
-from fastapi import HTTPException, Request
 
 pytestmark = pytest.mark.unit
 
@@ -82,9 +83,7 @@ async def test_negative_page_size_is_422(client: httpx.AsyncClient) -> None:
     assert problem_fields(response) == ["page_size"]
 
 
-async def test_body_over_the_limit_is_413(
-    client: httpx.AsyncClient, settings: GatewaySettings, backend
-) -> None:
+async def test_body_over_the_limit_is_413(client: httpx.AsyncClient, settings: GatewaySettings, backend) -> None:
     oversized = {**LEAD, "campaign": "x" * settings.max_body_bytes}
 
     response = await client.post("/api/v1/leads", json=oversized)
@@ -95,16 +94,12 @@ async def test_body_over_the_limit_is_413(
     assert backend.recorder.calls == []
 
 
-async def test_chunked_body_over_the_limit_is_413(
-    client: httpx.AsyncClient, settings: GatewaySettings
-) -> None:
+async def test_chunked_body_over_the_limit_is_413(client: httpx.AsyncClient, settings: GatewaySettings) -> None:
     async def chunks() -> AsyncIterator[bytes]:
         for _ in range(settings.max_body_bytes // 512 + 2):
             yield b" " * 512
 
-    response = await client.post(
-        "/api/v1/leads", content=chunks(), headers={"content-type": "application/json"}
-    )
+    response = await client.post("/api/v1/leads", content=chunks(), headers={"content-type": "application/json"})
 
     assert response.status_code == 413
     assert "content-length" not in {k.lower() for k in response.request.headers}
@@ -139,9 +134,7 @@ async def test_readyz_when_every_backend_serves(client: httpx.AsyncClient) -> No
     assert response.status_code == 200
 
 
-async def test_readyz_names_the_backends_not_serving(
-    backend, not_serving_backend, gateway, settings_for
-) -> None:
+async def test_readyz_names_the_backends_not_serving(backend, not_serving_backend, gateway, settings_for) -> None:
     app = create_app(
         settings_for(
             backend.address,

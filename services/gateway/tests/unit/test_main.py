@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+
 from crm_gateway.main import main
 
 pytestmark = pytest.mark.unit

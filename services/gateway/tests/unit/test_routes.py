@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from crm.leads.v1 import leads_pb2
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
+
+from crm.leads.v1 import leads_pb2
 
 pytestmark = pytest.mark.unit
 
@@ -46,13 +47,9 @@ async def test_capture_lead_returns_201_with_assignment(client: httpx.AsyncClien
     assert sent.request_id == ""
 
 
-async def test_idempotency_key_becomes_request_id_unless_the_body_has_one(
-    client: httpx.AsyncClient, backend
-) -> None:
+async def test_idempotency_key_becomes_request_id_unless_the_body_has_one(client: httpx.AsyncClient, backend) -> None:
     await client.post("/api/v1/leads", json=LEAD, headers={"Idempotency-Key": "key-1"})
-    await client.post(
-        "/api/v1/leads", json={**LEAD, "request_id": "body-1"}, headers={"Idempotency-Key": "key-2"}
-    )
+    await client.post("/api/v1/leads", json={**LEAD, "request_id": "body-1"}, headers={"Idempotency-Key": "key-2"})
 
     assert [r.request_id for r in backend.recorder.requests("CaptureLead")] == ["key-1", "body-1"]
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
+
 from crm.common.v1 import types_pb2
 from crm.customers.v1 import customers_pb2
 from crm.leads.v1 import leads_pb2
@@ -12,15 +14,12 @@ from crm.notifications.v1 import notifications_pb2
 from crm.orders.v1 import orders_pb2
 from crm.reporting.v1 import reporting_pb2
 from crm_gateway import schemas
-from google.protobuf.timestamp_pb2 import Timestamp
 
 pytestmark = pytest.mark.unit
 
 
 def test_unset_messages_are_null_and_enums_are_words() -> None:
-    order = schemas.to_model(
-        schemas.Order, orders_pb2.Order(id="o-1", status=orders_pb2.ORDER_STATUS_PENDING)
-    )
+    order = schemas.to_model(schemas.Order, orders_pb2.Order(id="o-1", status=orders_pb2.ORDER_STATUS_PENDING))
 
     assert order.model_dump(mode="json") == {
         "id": "o-1",

@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 import grpc
 import nats
 import pytest
+
 from crm.common.v1 import types_pb2
 from crm.leads.v1 import events_pb2, leads_pb2, leads_pb2_grpc
-
 from crm_kit.grpc_client import channel
 from crm_kit.testing import reset_stream, running_service
 from crm_leads.db import messaging
@@ -48,7 +48,9 @@ async def test_capture_routes_by_source_round_robin_and_publishes(leads, nats_se
     ).lead
     second = (
         await leads.CaptureLead(
-            leads_pb2.CaptureLeadRequest(full_name="علی رضایی", phone_number="0912 345 6789", source="tv", locale="fa-IR")
+            leads_pb2.CaptureLeadRequest(
+                full_name="علی رضایی", phone_number="0912 345 6789", source="tv", locale="fa-IR"
+            )
         )
     ).lead
     assert first.phone_number == "+972501234567"
@@ -58,7 +60,9 @@ async def test_capture_routes_by_source_round_robin_and_publishes(leads, nats_se
 
     again = (
         await leads.CaptureLead(
-            leads_pb2.CaptureLeadRequest(full_name="דנה כהן", phone_number="0501234567", source="radio", request_id="r-1")
+            leads_pb2.CaptureLeadRequest(
+                full_name="דנה כהן", phone_number="0501234567", source="radio", request_id="r-1"
+            )
         )
     ).lead
     assert again.id == first.id
@@ -93,7 +97,9 @@ async def test_bad_input_is_invalid_argument_naming_the_field(leads) -> None:
 
 async def test_convert_and_close_won_then_closing_again_fails(leads) -> None:
     lead = (
-        await leads.CaptureLead(leads_pb2.CaptureLeadRequest(full_name="Noa", phone_number="052-7654321", source="website"))
+        await leads.CaptureLead(
+            leads_pb2.CaptureLeadRequest(full_name="Noa", phone_number="052-7654321", source="website")
+        )
     ).lead
     deal = (await leads.ConvertLead(leads_pb2.ConvertLeadRequest(lead_id=lead.id, title="Sofa"))).deal
     assert deal.owner_rep_id == lead.assignment.rep_id
@@ -105,8 +111,12 @@ async def test_convert_and_close_won_then_closing_again_fails(leads) -> None:
                 outcome=leads_pb2.DEAL_OUTCOME_WON,
                 items=[
                     types_pb2.LineItem(sku="SOFA", description="ספה", quantity=1, unit_price=ils),
-                    types_pb2.LineItem(sku="PILLOW", description="כרית", quantity=2, unit_price=types_pb2.Money(
-                        amount_minor=5000, currency_code="ILS")),
+                    types_pb2.LineItem(
+                        sku="PILLOW",
+                        description="כרית",
+                        quantity=2,
+                        unit_price=types_pb2.Money(amount_minor=5000, currency_code="ILS"),
+                    ),
                 ],
             )
         )

@@ -117,12 +117,37 @@ def validate_new_lead(
         violations.append(("phone_number", "a phone number or an e-mail is required"))
     if violations:
         raise InvalidArgument("invalid lead", field_violations=violations)
-    loc = normalize_locale(locale)
+    # Every field is checked before answering, so a client fixes all of them in one go.
+    checked: dict[str, str] = {}
+    errors: list[InvalidArgument] = []
+    for name, check in (
+        ("locale", lambda: normalize_locale(locale)),
+        ("source", lambda: normalize_source(source)),
+        ("email", lambda: normalize_email(email)),
+    ):
+        try:
+            checked[name] = check()
+        except InvalidArgument as exc:
+            errors.append(exc)
+    loc = checked.get("locale", DEFAULT_LOCALE)
+    if phone_number.strip():
+        try:
+            checked["phone_number"] = normalize_phone(phone_number, loc)
+        except InvalidArgument as exc:
+            errors.append(exc)
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise InvalidArgument(
+            "; ".join(e.message for e in errors),
+            field_violations=[v for e in errors for v in e.field_violations],
+            metadata={k: v for e in errors for k, v in e.metadata.items()},
+        )
     return NewLead(
         full_name=" ".join(full_name.split()),
-        phone_number=normalize_phone(phone_number, loc) if phone_number.strip() else "",
-        email=normalize_email(email),
-        source=normalize_source(source),
+        phone_number=checked.get("phone_number", ""),
+        email=checked["email"],
+        source=checked["source"],
         campaign=campaign.strip(),
         locale=loc,
         product_line=product_line.strip(),

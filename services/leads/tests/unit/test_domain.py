@@ -60,3 +60,12 @@ def test_close_rules() -> None:
     with pytest.raises(InvalidArgument) as mixed:
         domain.validate_close(domain.DealStatus.OPEN, True, [*items, domain.Item("C", "c", 1, 1, "USD")])
     assert ("items", "all items must share one currency") in mixed.value.field_violations
+
+
+def test_every_bad_field_is_reported_at_once() -> None:
+    with pytest.raises(InvalidArgument) as err:
+        domain.validate_new_lead(
+            full_name="x", phone_number="050-12", email="", source="tiktok", campaign="", locale="", product_line=""
+        )
+    assert {f for f, _ in err.value.field_violations} == {"phone_number", "source"}
+    assert "radio" in err.value.message

@@ -130,10 +130,18 @@ class EventBus:
             self._tasks.append(asyncio.create_task(self._consume(sub, psub), name=f"consumer:{sub.durable}"))
 
     async def _consume(self, sub: Subscription, psub: JetStreamContext.PullSubscription) -> None:
+        # nats-py keeps a lingering pull open until the whole batch arrived or it expired, so a
+        # lone event could wait out the timeout. Idle, wait for one message; busy, take what is
+        # there in batches with a short linger; then go back to waiting for one.
+        busy = False
         while not self._stopping.is_set():
             try:
-                msgs = await psub.fetch(self.settings.consumer_batch_size, timeout=1)
+                if busy:
+                    msgs = await psub.fetch(self.settings.consumer_batch_size, timeout=0.02)
+                else:
+                    msgs = await psub.fetch(1, timeout=1)
             except (NatsTimeoutError, TimeoutError):
+                busy = False
                 continue
             except Exception:
                 if self._stopping.is_set():
@@ -141,6 +149,7 @@ class EventBus:
                 log.exception("fetch failed", extra={"consumer": sub.durable})
                 await asyncio.sleep(1)
                 continue
+            busy = True
             for msg in msgs:
                 self._in_flight += 1
                 try:
@@ -226,7 +235,10 @@ class EventBus:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self.nc is not None and not self.nc.is_closed:
+            # Handlers are done and their acks queued: flush them, then close. (drain() would
+            # wait out its 30 s timeout on the pull subscriptions' expired lingering requests.)
             try:
-                await self.nc.drain()
+                await self.nc.flush(timeout=2)
             except Exception:
-                log.warning("NATS drain failed", exc_info=True)
+                log.warning("NATS flush on shutdown failed; unacked events will be redelivered", exc_info=True)
+            await self.nc.close()

@@ -49,3 +49,25 @@ def run_env(metadata: MetaData) -> None:
         await engine.dispose()
 
     asyncio.run(run())
+
+
+def create_messaging_tables() -> None:
+    """Create the chassis' outbox, inbox and dead-letter tables (call in a service's first migration).
+
+    The definitions are `crm_kit.tables`, so every service has the same messaging schema; a change
+    there ships with a new helper and a migration in each service, never by editing this one.
+    """
+    from alembic import op
+
+    from crm_kit.tables import MessagingTables
+
+    tables = MessagingTables(MetaData())
+    for table in (tables.outbox, tables.inbox, tables.dead_letters):
+        table.create(op.get_bind())
+
+
+def drop_messaging_tables() -> None:
+    from alembic import op
+
+    for name in ("dead_letters", "inbox", "outbox"):
+        op.drop_table(name)

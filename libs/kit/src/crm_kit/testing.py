@@ -4,6 +4,7 @@ PostgreSQL and NATS (URLs from the crm_devstack pytest fixtures)."""
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,6 +19,13 @@ from crm_kit.events import ce_headers, new_event_id, subject_for
 from crm_kit.service import Service
 from crm_kit.settings import ServiceSettings
 from crm_kit.tables import MessagingTables
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 async def reset_stream(nats_url: str, stream: str = "CRM") -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -26,17 +25,11 @@ from crm_customers.db import messaging
 from crm_customers.main import MIGRATIONS_DIR, CustomersSettings, setup
 from crm_kit.grpc_client import channel
 from crm_kit.protoconv import to_timestamp
-from crm_kit.testing import eventually, publish_event, reset_stream, running_service
+from crm_kit.testing import eventually, free_port, publish_event, reset_stream, running_service
 
 pytestmark = pytest.mark.integration
 
 T0 = datetime(2026, 11, 1, 9, 30, tzinfo=UTC)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

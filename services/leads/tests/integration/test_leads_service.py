@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 
 import grpc
@@ -12,17 +11,11 @@ import pytest
 from crm.common.v1 import types_pb2
 from crm.leads.v1 import events_pb2, leads_pb2, leads_pb2_grpc
 from crm_kit.grpc_client import channel
-from crm_kit.testing import reset_stream, running_service
+from crm_kit.testing import free_port, reset_stream, running_service
 from crm_leads.db import messaging
 from crm_leads.main import MIGRATIONS_DIR, LeadsSettings, setup
 
 pytestmark = pytest.mark.integration
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ fake SMS provider (served by uvicorn); a tiny customers server stands in at the 
 from __future__ import annotations
 
 import asyncio
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -22,19 +21,13 @@ from crm.notifications.v1 import notifications_pb2, notifications_pb2_grpc
 from crm.orders.v1 import events_pb2 as order_events
 from crm_devstack.sms_provider import create_app
 from crm_kit.grpc_client import channel
-from crm_kit.testing import eventually, publish_event, reset_stream, running_service
+from crm_kit.testing import eventually, free_port, publish_event, reset_stream, running_service
 from crm_notifications.db import messaging
 from crm_notifications.main import MIGRATIONS_DIR, NotificationsSettings, setup
 
 pytestmark = pytest.mark.integration
 
 HEBREW_TEXT = "שלום דנה כהן, ההזמנה שלך נשלחה עם דואר ישראל (מעקב RR{n}IL). מועד מסירה משוער: 3.12.2026."
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -21,18 +20,12 @@ from crm.leads.v1 import events_pb2 as leads_events
 from crm.orders.v1 import events_pb2, orders_pb2, orders_pb2_grpc
 from crm_kit.grpc_client import channel
 from crm_kit.protoconv import to_date
-from crm_kit.testing import eventually, publish_event, reset_stream, running_service
+from crm_kit.testing import eventually, free_port, publish_event, reset_stream, running_service
 from crm_orders.db import messaging
 from crm_orders.db import orders as orders_table
 from crm_orders.main import MIGRATIONS_DIR, OrdersSettings, setup
 
 pytestmark = pytest.mark.integration
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

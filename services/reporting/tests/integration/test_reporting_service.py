@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from crm.reporting.v1 import reporting_pb2, reporting_pb2_grpc
 from crm_kit.grpc_client import channel
 from crm_kit.protoconv import to_timestamp
 from crm_kit.service import Service
-from crm_kit.testing import eventually, publish_event, reset_stream, running_service
+from crm_kit.testing import eventually, free_port, publish_event, reset_stream, running_service
 from crm_reporting.db import event_log, lead_facts, messaging, notification_facts, order_facts
 from crm_reporting.main import MIGRATIONS_DIR, ReportingSettings, setup
 
@@ -35,12 +34,6 @@ ILS = "ILS"
 
 # source → (leads, won_deals, lost_deals, [(currency, revenue)])
 Summary = dict[str, tuple[int, int, int, list[tuple[str, int]]]]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def new_id(prefix: str) -> str:

@@ -94,9 +94,11 @@ async def test_radio_lead_to_one_sms_with_the_delivery_date(api, sms, stack: Sta
     assert order["status"] == "pending"
 
     eta = (datetime.now(UTC) + timedelta(days=5)).date()
+    trace_id = uuid.uuid4().hex
     shipped = await api.post(
         f"/api/v1/orders/{order['id']}/ship",
         json={"carrier": "דואר ישראל", "tracking_number": "RR123456789IL", "estimated_delivery_date": eta.isoformat()},
+        headers={"traceparent": f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01"},
     )
     assert shipped.status_code == 200, shipped.text
 
@@ -105,6 +107,8 @@ async def test_radio_lead_to_one_sms_with_the_delivery_date(api, sms, stack: Sta
     text = messages[0]["body"]
     assert format_date(eta, format="short", locale="he_IL") in text
     assert "ההזמנה" in text  # Hebrew template, the customer's locale
+    # One trace from the HTTP request through gRPC and NATS to the provider call.
+    assert messages[0]["traceparent"].split("-")[1] == trace_id
 
     # The customer's timeline shows every touch, in order.
     customers = (await api.get("/api/v1/customers", params={"lead_id": lead["id"]})).json()["customers"]

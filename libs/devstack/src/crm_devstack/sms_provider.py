@@ -43,6 +43,8 @@ class RecordedMessage(BaseModel):
     sender: str | None
     idempotency_key: str
     received_at: datetime
+    # W3C trace context the sender passed on, so tests can follow one trace to the SMS.
+    traceparent: str | None = None
 
 
 class FailNextRequest(BaseModel):
@@ -82,6 +84,7 @@ def create_app() -> FastAPI:
         request: SendMessageRequest,
         authorization: Annotated[str | None, Header()] = None,
         idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+        traceparent: Annotated[str | None, Header()] = None,
     ) -> Any:
         scheme, _, key = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
@@ -111,6 +114,7 @@ def create_app() -> FastAPI:
                     sender=request.sender,
                     idempotency_key=idempotency_key,
                     received_at=datetime.now(UTC),
+                    traceparent=traceparent,
                 )
             )
             state.responses[idempotency_key] = response

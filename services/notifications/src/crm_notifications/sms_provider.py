@@ -10,7 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import httpx
+from opentelemetry import trace
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+
+from crm_kit import telemetry
 
 
 class SmsError(Exception):
@@ -81,12 +84,15 @@ class HttpSmsProvider:
         raise AssertionError("unreachable")
 
     async def _post(self, to: str, body: str, sender: str, idempotency_key: str) -> str:
+        headers = {"Idempotency-Key": idempotency_key}
         try:
-            response = await self._client.post(
-                "/v1/messages",
-                json={"to": to, "body": body, "sender": sender},
-                headers={"Idempotency-Key": idempotency_key},
-            )
+            # A client span whose traceparent reaches the provider: one trace from the HTTP
+            # request that shipped the order to this call.
+            with telemetry.tracer(__name__).start_as_current_span("sms.send", kind=trace.SpanKind.CLIENT):
+                telemetry.inject_headers(headers)
+                response = await self._client.post(
+                    "/v1/messages", json={"to": to, "body": body, "sender": sender}, headers=headers
+                )
         except httpx.TransportError as exc:
             # Covers connect errors and timeouts; a timed-out send may have gone out, and the
             # retry with the same key then returns the first result.

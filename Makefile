@@ -41,6 +41,7 @@ proto-check: install
 lint: install
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
+	$(UV) run --frozen mypy --strict --ignore-missing-imports libs/kit/src services/*/src/crm_*/domain.py
 
 bench: install
 	$(UV) run --frozen python bench/golden_path.py $(if $(FULL),--full,)

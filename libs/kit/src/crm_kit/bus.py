@@ -44,7 +44,8 @@ class Subscription:
     durable: str
     subject: str
     message_cls: type[Message]
-    handler: TransactionalHandler | SelfManagedHandler
+    # A TransactionalHandler when transactional, else a SelfManagedHandler.
+    handler: Callable[..., Awaitable[None]]
     transactional: bool
 
 
@@ -179,9 +180,9 @@ class EventBus:
                     assert self.db is not None
                     async with self.db.unit_of_work() as uow:
                         if await uow.claim_inbox(sub.durable, envelope.id):
-                            await sub.handler(uow, envelope)  # type: ignore[call-arg]
+                            await sub.handler(uow, envelope)
                 else:
-                    await sub.handler(envelope)  # type: ignore[call-arg]
+                    await sub.handler(envelope)
             except Exception as exc:
                 metrics.EVENTS_CONSUMED.labels(sub.durable, sub.subject, "error").inc()
                 if deliveries >= self.settings.consumer_max_deliver or isinstance(exc, PoisonMessage):

@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 ReadinessCheck = Callable[[], Awaitable[bool]]
 
 
-class ServerInterceptor(grpc.aio.ServerInterceptor):
+class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     """Maps DomainError to a status with ErrorInfo/BadRequest details; hides other errors."""
 
     def __init__(self, error_domain: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -120,13 +121,14 @@ def validate_new_lead(
     # Every field is checked before answering, so a client fixes all of them in one go.
     checked: dict[str, str] = {}
     errors: list[InvalidArgument] = []
-    for name, check in (
-        ("locale", lambda: normalize_locale(locale)),
-        ("source", lambda: normalize_source(source)),
-        ("email", lambda: normalize_email(email)),
-    ):
+    normalizers: list[tuple[str, Callable[[str], str], str]] = [
+        ("locale", normalize_locale, locale),
+        ("source", normalize_source, source),
+        ("email", normalize_email, email),
+    ]
+    for name, normalize, raw in normalizers:
         try:
-            checked[name] = check()
+            checked[name] = normalize(raw)
         except InvalidArgument as exc:
             errors.append(exc)
     loc = checked.get("locale", DEFAULT_LOCALE)

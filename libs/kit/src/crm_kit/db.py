@@ -23,8 +23,10 @@ from crm_kit.tables import MessagingTables
 
 class Database:
     def __init__(self, url: str, tables: MessagingTables, *, source: str, pool_size: int = 10) -> None:
+        # No pre-ping: it costs a round trip per transaction; a connection broken by a database
+        # restart fails its transaction, which the caller retries (gRPC client, redelivery).
         self.engine: AsyncEngine = create_async_engine(
-            url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+            url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800
         )
         self.tables = tables
         self.source = source
@@ -40,6 +42,7 @@ class Database:
             async with conn.begin():
                 uow = UnitOfWork(conn, self)
                 yield uow
+                await uow.flush_events()
             if uow.recorded_events:
                 for callback in self._after_commit_with_events:
                     callback()
@@ -63,23 +66,30 @@ class UnitOfWork:
         self.conn = conn
         self.db = db
         self.recorded_events = 0
+        self._pending: list[dict[str, Any]] = []
 
     async def record_event(self, message: Message, *, time: datetime | None = None) -> str:
-        """Write message to the outbox in this transaction; returns the event id."""
+        """Add message to the outbox in this transaction (written before commit); returns the event id."""
         event_id = new_event_id()
         headers: dict[str, Any] = ce_headers(event_id, message, self.db.source, time or datetime.now(UTC))
         telemetry.inject_headers(headers)
-        await self.conn.execute(
-            insert(self.db.tables.outbox).values(
-                event_id=event_id,
-                subject=subject_for(type(message)),
-                event_type=headers["ce-type"],
-                payload=message.SerializeToString(),
-                headers=headers,
-            )
+        self._pending.append(
+            {
+                "event_id": event_id,
+                "subject": subject_for(type(message)),
+                "event_type": headers["ce-type"],
+                "payload": message.SerializeToString(),
+                "headers": headers,
+            }
         )
         self.recorded_events += 1
         return event_id
+
+    async def flush_events(self) -> None:
+        """Write the recorded events in one INSERT (one round trip however many there are)."""
+        if self._pending:
+            rows, self._pending = self._pending, []
+            await self.conn.execute(insert(self.db.tables.outbox).values(rows))
 
     async def claim_inbox(self, consumer: str, event_id: str) -> bool:
         """Record that consumer handles event_id; False if it already did (a redelivery)."""

@@ -12,8 +12,9 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 from crm_kit import metrics, migrations, telemetry
 from crm_kit.bus import EventBus
@@ -99,6 +100,16 @@ class Service:
         log.info("stopped")
 
 
+def run_event_loop(main: Coroutine[Any, Any, None]) -> None:
+    """Run main on uvloop (measured faster here: bench/README.md), else the default loop."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+        return
+    uvloop.run(main)
+
+
 def run_cli(
     settings_factory: Callable[[], ServiceSettings],
     tables: MessagingTables,
@@ -122,4 +133,4 @@ def run_cli(
         # Built inside the loop: grpc.aio objects bind to the loop that creates them.
         await Service(settings, tables).serve(setup)
 
-    asyncio.run(serve())
+    run_event_loop(serve())

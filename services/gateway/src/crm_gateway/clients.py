@@ -74,7 +74,7 @@ class BackendClients:
         await asyncio.gather(*(ch.close() for ch in self.channels.values()))
 
 
-def get_clients(request: Request) -> BackendClients:
+async def get_clients(request: Request) -> BackendClients:
     """FastAPI dependency: the holder the lifespan put on app.state."""
     clients: BackendClients = request.app.state.clients
     return clients

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from crm.common.v1 import types_pb2
@@ -16,7 +16,7 @@ from crm_kit.db import UnitOfWork
 from crm_kit.errors import NotFound
 from crm_kit.protoconv import to_timestamp
 from crm_leads import domain
-from crm_leads.db import deal_items, deals, leads, reps, routing_rules, teams
+from crm_leads.db import deal_items, deals, leads, reps, routing_rules
 from crm_leads.metrics import DEALS_CLOSED, LEADS_CAPTURED
 
 
@@ -53,30 +53,34 @@ async def find_by_request_id(uow: UnitOfWork, request_id: str) -> LeadView | Non
     return await _lead_view(uow, lead_id) if lead_id else None
 
 
-async def _assign(uow: UnitOfWork, source: str) -> tuple[domain.RoutingRule, str, str]:
+# One round trip: take the team's next round-robin turn (the row lock on the team serializes
+# concurrent captures, so each gets its own turn) and read its active reps.
+_TAKE_TURN = text(
+    """
+    WITH turn AS (UPDATE teams SET rr_turn = rr_turn + 1 WHERE id = :team_id RETURNING rr_turn)
+    SELECT turn.rr_turn AS turn,
+           coalesce(array_agg(reps.id ORDER BY reps.id) FILTER (WHERE reps.id IS NOT NULL), '{}') AS rep_ids,
+           coalesce(array_agg(reps.name ORDER BY reps.id) FILTER (WHERE reps.id IS NOT NULL), '{}') AS rep_names
+    FROM turn LEFT JOIN reps ON reps.team_id = :team_id AND reps.active
+    GROUP BY turn.rr_turn
+    """
+)
+
+
+async def _assign(uow: UnitOfWork, source: str) -> tuple[domain.RoutingRule, str, str, str]:
     rules = [
         domain.RoutingRule(id=r.id, team_id=r.team_id, sources=tuple(r.sources), priority=r.priority)
         for r in (await uow.conn.execute(select(routing_rules))).all()
     ]
     rule = domain.match_rule(rules, source)
-    # The row lock on the team serializes concurrent captures: each gets its own turn.
-    turn = (
-        await uow.conn.execute(
-            update(teams)
-            .where(teams.c.id == rule.team_id)
-            .values(rr_turn=teams.c.rr_turn + 1)
-            .returning(teams.c.rr_turn)
-        )
-    ).scalar_one()
-    active = list(
-        (await uow.conn.execute(select(reps.c.id).where(reps.c.team_id == rule.team_id, reps.c.active))).scalars()
-    )
-    rep_id = domain.pick_round_robin(active, turn)
+    taken = (await uow.conn.execute(_TAKE_TURN, {"team_id": rule.team_id})).one()
+    rep_id = domain.pick_round_robin(list(taken.rep_ids), taken.turn)
+    rep_name = dict(zip(taken.rep_ids, taken.rep_names, strict=True))[rep_id]
     reason = (
-        f"source {source} matched rule {rule.id}; round-robin turn {turn} in team {rule.team_id} "
-        f"of {len(active)} active reps"
+        f"source {source} matched rule {rule.id}; round-robin turn {taken.turn} in team {rule.team_id} "
+        f"of {len(taken.rep_ids)} active reps"
     )
-    return rule, rep_id, reason
+    return rule, rep_id, rep_name, reason
 
 
 async def capture_lead(uow: UnitOfWork, new: domain.NewLead, request_id: str) -> tuple[LeadView, bool]:
@@ -86,7 +90,7 @@ async def capture_lead(uow: UnitOfWork, new: domain.NewLead, request_id: str) ->
         if existing:
             return existing, False
     now = datetime.now(UTC)
-    rule, rep_id, reason = await _assign(uow, new.source)
+    rule, rep_id, rep_name, reason = await _assign(uow, new.source)
     lead_id = str(uuid.uuid4())
     inserted = await uow.conn.execute(
         pg_insert(leads)
@@ -109,9 +113,10 @@ async def capture_lead(uow: UnitOfWork, new: domain.NewLead, request_id: str) ->
             created_at=now,
         )
         .on_conflict_do_nothing(index_elements=["request_id"])
-        .returning(leads.c.id)
+        .returning(*leads.c)
     )
-    if inserted.first() is None:
+    lead_row = inserted.first()
+    if lead_row is None:
         # A concurrent request with the same request_id won the race; its lead is the answer.
         raise RequestIdRace(request_id)
     await uow.record_event(
@@ -142,7 +147,7 @@ async def capture_lead(uow: UnitOfWork, new: domain.NewLead, request_id: str) ->
         time=now,
     )
     LEADS_CAPTURED.labels(new.source).inc()
-    return await _lead_view(uow, lead_id), True
+    return LeadView(row=lead_row, rep_name=rep_name), True
 
 
 class RequestIdRace(Exception):

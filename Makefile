@@ -44,4 +44,4 @@ lint: install
 	$(UV) run --frozen mypy --strict --ignore-missing-imports libs/kit/src services/*/src/crm_*/domain.py
 
 bench: install
-	$(UV) run --frozen python bench/golden_path.py $(if $(FULL),--full,)
+	$(UV) run --frozen python bench/run.py $(if $(FULL),--full,) $(if $(PROFILE),--profile,)

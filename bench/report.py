@@ -1,0 +1,204 @@
+"""The Markdown table of a result, ratios to the floor, and the comparison with the previous result."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+# Figures compared between runs, with the direction that is better.
+LOWER_IS_BETTER = ("p50_ms", "p95_ms", "p99_ms")
+HIGHER_IS_BETTER = ("throughput_per_s", "rate_per_s")
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 2) if a and b else None
+
+
+def ratios(s: dict[str, Any]) -> dict[str, float | None]:
+    """Each figure that has a floor counterpart, divided by that floor."""
+    path = s["floor"]["path"]
+    f1, f32 = path["clients_1"], path["clients_32"]
+    out: dict[str, float | None] = {}
+    for key, cap in s["capture"].items():
+        floor = f1 if cap["clients"] == 1 else f32
+        out[f"capture_{key}_throughput_vs_floor_path"] = _ratio(
+            cap["throughput_per_s"], floor["http"]["throughput_per_s"]
+        )
+        out[f"capture_{key}_p99_vs_floor_path"] = _ratio(cap["p99_ms"], floor["http"]["p99_ms"])
+    fixed = s["pipeline"]["fixed"]["e2e_reporting"]
+    out["pipeline_e2e_p99_vs_floor_path_1"] = _ratio(fixed["p99_ms"], f1["e2e"]["p99_ms"])
+    out["pipeline_e2e_p99_vs_floor_path_32"] = _ratio(fixed["p99_ms"], f32["e2e"]["p99_ms"])
+    out["pipeline_max_sustained_vs_floor_path_32_throughput"] = _ratio(
+        s["pipeline"]["max_sustained"]["rate_per_s"], f32["http"]["throughput_per_s"]
+    )
+    golden = s["golden"]
+    out["golden_capture_p50_vs_floor_path_1"] = _ratio(golden["capture_http"]["p50_ms"], f1["http"]["p50_ms"])
+    consumed = golden["capture_to_lead_assigned_consumed"]
+    out["golden_consumed_p50_vs_floor_path_1"] = _ratio(consumed["p50_ms"], f1["e2e"]["p50_ms"])
+    out["golden_consumed_p99_vs_floor_path_1"] = _ratio(consumed["p99_ms"], f1["e2e"]["p99_ms"])
+    return out
+
+
+def _x(value: float | None) -> str:
+    return f"{value}×" if value is not None else ""
+
+
+def _num(value: Any) -> str:
+    return "" if value is None else f"{value:,}" if isinstance(value, int) else f"{value:g}"
+
+
+def table(result: dict[str, Any]) -> str:
+    """One Markdown row per measured figure."""
+    s, r = result["scenarios"], result["ratios"]
+    rows: list[tuple[Any, ...]] = []
+
+    def lat(name: str, load: str, d: dict[str, Any], vs: str = "", extra: str = "") -> None:
+        rows.append(
+            (
+                name,
+                load,
+                d.get("n", ""),
+                d.get("throughput_per_s"),
+                d.get("p50_ms"),
+                d.get("p95_ms"),
+                d.get("p99_ms"),
+                d.get("errors", d.get("lost", "")),
+                d.get("loadgen_cpu_pct"),
+                vs,
+                extra,
+            )
+        )
+
+    def thr(name: str, load: str, count: int, per_s: float, vs: str = "") -> None:
+        rows.append((name, load, count, per_s, None, None, None, "", None, vs, ""))
+
+    fl = s["floor"]
+    thr(
+        "floor: PostgreSQL insert (asyncpg)",
+        "1 client",
+        fl["pg_insert_1"]["inserts"],
+        fl["pg_insert_1"]["throughput_per_s"],
+    )
+    thr(
+        "floor: PostgreSQL insert (asyncpg)",
+        "16 clients",
+        fl["pg_insert_16"]["inserts"],
+        fl["pg_insert_16"]["throughput_per_s"],
+    )
+    for key, label in (
+        ("publish_one_by_one", "publish one-by-one"),
+        ("publish_async", "publish_async"),
+        ("pull_consume", "pull consumer"),
+    ):
+        js = fl["jetstream"][key]
+        thr(f"floor: JetStream {label}", "", js["messages"], js["throughput_per_s"])
+    for key, load in (("clients_1", "1 client"), ("clients_32", "32 clients")):
+        lat("floor path: HTTP", load, fl["path"][key]["http"])
+        lat("floor path: end to end (→ 2nd DB)", load, fl["path"][key]["e2e"])
+    g = s["golden"]
+    lat(
+        "golden: capture HTTP",
+        "1 client, sequential",
+        g["capture_http"],
+        _x(r["golden_capture_p50_vs_floor_path_1"]) + " p50",
+    )
+    lat(
+        "golden: capture → LeadAssigned consumed",
+        "1 client, sequential",
+        g["capture_to_lead_assigned_consumed"],
+        _x(r["golden_consumed_p99_vs_floor_path_1"]) + " p99",
+    )
+    lat("golden: ship → SMS", "1 client, sequential", g["ship_to_sms_received"])
+    for key, cap in s["capture"].items():
+        lat(
+            "capture: POST /api/v1/leads",
+            f"{cap['clients']} clients",
+            cap,
+            _x(r[f"capture_{key}_throughput_vs_floor_path"]) + " req/s",
+        )
+    p = s["pipeline"]["fixed"]
+    rate = f"{_num(p['rate_per_s'])}/s open loop"
+    lat("pipeline: capture HTTP", rate, p["http"])
+    lat(
+        "pipeline: capture → LeadAssigned consumed (reporting)",
+        rate,
+        p["e2e_reporting"],
+        f"{_x(r['pipeline_e2e_p99_vs_floor_path_1'])} / {_x(r['pipeline_e2e_p99_vs_floor_path_32'])} p99 (1c/32c)",
+    )
+    lat("pipeline: capture → customer linked (customers)", rate, p["e2e_customers"])
+    ms = s["pipeline"]["max_sustained"]
+    rows.append(
+        (
+            f"pipeline: highest rate with e2e p99 < {_num(ms['p99_limit_ms'])} ms",
+            f"steps of {_num(ms['step_s'])} s",
+            len(ms["steps"]),
+            ms["rate_per_s"],
+            None,
+            None,
+            None,
+            "",
+            None,
+            _x(r["pipeline_max_sustained_vs_floor_path_32_throughput"]) + " floor req/s",
+            "",
+        )
+    )
+    f = s["fulfilment"]
+    lat("fulfilment: close won → order created", "8 clients", f["close_to_order_created"])
+    lat("fulfilment: ship HTTP", f"{_num(f['rate_per_s'])}/s open loop", f["ship_http"])
+    lat("fulfilment: ship → SMS at provider", f"{_num(f['rate_per_s'])}/s open loop", f["ship_to_sms"])
+    for key, label in (("timeline", "GET /customers/{id}/timeline"), ("sources", "GET /reports/sources")):
+        lat(f"read: {label}", f"{s['read'][key]['clients']} clients", s["read"][key])
+    head = "| scenario | load | n | req/s | p50 ms | p95 ms | p99 ms | errors/lost | gen CPU % | vs floor |"
+    lines = [head, "|" + "---|" * 10]
+    for row in rows:
+        lines.append("| " + " | ".join(_num(v) if not isinstance(v, str) else v for v in row[:10]) + " |")
+    return "\n".join(lines)
+
+
+def flatten(tree: Any, prefix: str = "") -> Iterator[tuple[str, float]]:
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            if key in ("steps", "ratios"):
+                continue
+            yield from flatten(value, f"{prefix}.{key}" if prefix else key)
+    elif isinstance(tree, int | float) and not isinstance(tree, bool):
+        yield prefix, float(tree)
+
+
+def comparable(result: dict[str, Any]) -> dict[str, float]:
+    """Figures that have a better direction, keyed by path; the first bench's layout mapped onto ours."""
+    scenarios = result.get("scenarios", {})
+    if "golden" not in scenarios:  # 2026-11-26 layout: the golden path's figures at the top level
+        scenarios = {"golden": scenarios}
+    return {k: v for k, v in flatten(scenarios) if k.rsplit(".", 1)[-1] in LOWER_IS_BETTER + HIGHER_IS_BETTER}
+
+
+def previous(results_dir: Path, current: Path) -> Path | None:
+    """The newest other result file (by its recorded date, then file time)."""
+    candidates: list[tuple[str, float, Path]] = []
+    for path in results_dir.glob("*.json"):
+        if path.resolve() == current.resolve():
+            continue
+        try:
+            stamp = str(json.loads(path.read_text()).get("date", ""))
+        except (json.JSONDecodeError, OSError):
+            continue
+        candidates.append((stamp, path.stat().st_mtime, path))
+    return max(candidates)[2] if candidates else None
+
+
+def regressions(old: dict[str, Any], new: dict[str, Any], threshold: float = 0.10) -> list[str]:
+    """Every figure in both results that got worse by more than ``threshold``."""
+    before, after = comparable(old), comparable(new)
+    lines: list[str] = []
+    for key in sorted(before.keys() & after.keys()):
+        a, b = before[key], after[key]
+        if a <= 0:
+            continue
+        lower = key.rsplit(".", 1)[-1] in LOWER_IS_BETTER
+        change = (b - a) / a
+        if (lower and change > threshold) or (not lower and -change > threshold):
+            lines.append(f"- {key}: {a:g} → {b:g} ({change:+.0%}, {'lower' if lower else 'higher'} is better)")
+    return lines

@@ -1,0 +1,191 @@
+"""`make bench`: the whole CRM on free ports, the floor first, then every application scenario.
+
+Writes ``bench/results/<date>-<commit>.json``, prints a Markdown table and every figure that
+regressed by more than 10 % against the newest other result file. Figures are reported, never
+asserted. ``--full`` runs minutes instead of seconds; ``--profile`` records a py-spy flame graph
+of every service process during an extra capture run (``bench/results/profile-<service>.svg``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+if str(BENCH) not in sys.path:  # sibling modules, whether run as a script or loaded by a test
+    sys.path.insert(0, str(BENCH))
+
+import flames  # noqa: E402
+import floor  # noqa: E402
+import report  # noqa: E402
+import scenarios  # noqa: E402
+from loadgen import closed_loop, session  # noqa: E402
+
+from crm_devstack._util import free_ports  # noqa: E402
+from crm_devstack.stack import BACKEND_SERVICES, GATEWAY, Ports, Stack  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Mode:
+    name: str
+    floor_s: float
+    golden_captures: int
+    golden_ships: int
+    capture_clients: list[int]
+    capture_s: float
+    pipeline_rate: float
+    pipeline_s: float
+    ladder: list[float]
+    ladder_step_s: float
+    ship_rate: float
+    ship_s: float
+    read_clients: int
+    read_s: float
+    profile_s: int
+    p99_limit_ms: float = 250.0
+
+
+LADDER = [25, 50, 100, 150, 200, 250, 300, 400, 500, 600, 800, 1000]
+MODES = {
+    "tiny": Mode("tiny", 1, 5, 2, [1, 8], 1, 20, 1, [20], 1, 10, 1, 4, 1, 5),
+    "short": Mode("short", 3, 40, 8, [1, 8, 32, 64], 4, 200, 5, LADDER, 4, 50, 3, 16, 4, 10),
+    "full": Mode("full", 15, 500, 100, [1, 8, 32, 64], 30, 200, 60, LADDER, 60, 50, 20, 16, 30, 30),
+}
+
+
+def commit() -> str:
+    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    return out.stdout.strip() or "unknown"
+
+
+def say(message: str) -> None:
+    print(f"[bench {datetime.now():%H:%M:%S}] {message}", file=sys.stderr, flush=True)
+
+
+async def profile_capture(ctx: scenarios.Context, stack: Stack, mode: Mode, out_dir: Path) -> dict[str, Any]:
+    """A capture run at 32 clients while py-spy samples every service process."""
+    pids = {name: stack.processes[name].pid for name in (GATEWAY, *BACKEND_SERVICES)}
+    recorders = await flames.record(pids, out_dir, mode.profile_s)
+    await asyncio.sleep(1)  # let py-spy attach before the load starts
+    load = await closed_loop(ctx.http, ctx.capture, 32, max(1, mode.profile_s - 2))
+    return {"capture_c32_under_py_spy": load.summary(), "flame_graphs": await flames.finish(recorders, mode.profile_s)}
+
+
+async def bench(mode: Mode, profile: bool, results_dir: Path) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "commit": commit(),
+        "mode": mode.name,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "settings": asdict(mode),
+        "scenarios": {},
+    }
+    s = result["scenarios"]
+    with tempfile.TemporaryDirectory(prefix="crm-bench-") as tmp:
+        stack = Stack(Path(tmp), Ports.free())
+        say("starting the stack")
+        await stack.start()
+        try:
+            pg = stack.postgres
+            say("floor")
+            s["floor"] = await floor.run_floor(
+                pg.dsn(), pg.dsn, stack.nats_url, free_ports(1)[0], mode.floor_s, Path(tmp) / "logs"
+            )
+            async with session() as http:
+                ctx, nc = await scenarios.connect(stack, http)
+                try:
+                    await scenarios.warm_up(ctx)
+                    say("golden path (one client)")
+                    s["golden"] = await scenarios.golden(ctx, mode.golden_captures, mode.golden_ships)
+                    say("capture")
+                    s["capture"] = await scenarios.capture(ctx, mode.capture_clients, mode.capture_s)
+                    if profile:
+                        say(f"capture under py-spy ({mode.profile_s} s)")
+                        result["profile"] = await profile_capture(ctx, stack, mode, results_dir)
+                    say("pipeline")
+                    s["pipeline"] = await scenarios.pipeline(
+                        ctx, mode.pipeline_rate, mode.pipeline_s, mode.ladder, mode.ladder_step_s, mode.p99_limit_ms
+                    )
+                    say("fulfilment")
+                    s["fulfilment"] = await scenarios.fulfilment(ctx, mode.ship_rate, mode.ship_s)
+                    say("read")
+                    s["read"] = await scenarios.read(ctx, mode.read_clients, mode.read_s)
+                finally:
+                    await scenarios.close(ctx, nc)
+            exited = stack.exited()
+            if exited:
+                raise RuntimeError(f"stack processes exited during the bench: {exited}")
+        finally:
+            say("stopping the stack")
+            await stack.stop()
+    result["ratios"] = report.ratios(s)
+    return result
+
+
+def write(result: dict[str, Any], results_dir: Path) -> Path:
+    results_dir.mkdir(parents=True, exist_ok=True)
+    out = results_dir / f"{datetime.now(UTC):%Y-%m-%d}-{result['commit']}.json"
+    out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    return out
+
+
+def print_report(result: dict[str, Any], out: Path, results_dir: Path) -> None:
+    print(f"## {result['date'][:10]}, commit {result['commit']}, mode {result['mode']}\n")
+    print(report.table(result))
+    for name, flame in result.get("profile", {}).get("flame_graphs", {}).items():
+        if "error" in flame:
+            print(f"\n- flame graph {name}: py-spy failed: {flame['error']}")
+            continue
+        own = ", ".join(f"{t['frame']} {t['self_pct']}%" for t in flame["top_self"][:5])
+        app = ", ".join(f"{t['frame']} {t['pct']}%" for t in flame["top_app_inclusive"][:3])
+        print(
+            f"\n- flame graph {name} ({flame['svg']}, {flame['busy_cores']} cores busy): "
+            f"top self time: {own}; our code, inclusive: {app}"
+        )
+    prev = report.previous(results_dir, out)
+    if prev is None:
+        print("\nNo previous result to compare with.")
+    else:
+        old = json.loads(prev.read_text())
+        lines = report.regressions(old, result)
+        note = "" if old.get("mode") == result["mode"] else f" (note: it ran in {old.get('mode')} mode)"
+        print(f"\nCompared with {prev.name}{note}: {len(lines)} figure(s) regressed by more than 10 %.")
+        print("\n".join(lines))
+    print(f"\nwritten to {out}")
+
+
+async def amain(mode: Mode, profile: bool, results_dir: Path) -> Path:
+    result = await bench(mode, profile, results_dir)
+    out = write(result, results_dir)
+    print_report(result, out, results_dir)
+    return out
+
+
+def main(argv: list[str] | None = None) -> Path:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--full", action="store_true", help="minutes per scenario instead of seconds")
+    parser.add_argument("--tiny", action="store_true", help="about a second per scenario (the smoke test)")
+    parser.add_argument("--profile", action="store_true", help="py-spy flame graph per service during capture")
+    parser.add_argument("--results-dir", type=Path, default=BENCH / "results")
+    args = parser.parse_args(argv)
+    mode = MODES["full" if args.full else "tiny" if args.tiny else "short"]
+    try:
+        import uvloop
+    except ImportError:  # the generator still works, with more CPU per request
+        return asyncio.run(amain(mode, args.profile, args.results_dir))
+    return uvloop.run(amain(mode, args.profile, args.results_dir))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+"""`make bench` end to end in its tiny mode: every scenario ran, counted something and saw no error.
+
+Times are never asserted: this machine's figures are for bench/README.md, not for a test.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+SCENARIOS = ("floor", "golden", "capture", "pipeline", "fulfilment", "read")
+COUNTS = ("n", "requests", "inserts", "messages")
+FAILURES = ("errors", "lost")
+
+
+def _load_runner() -> Any:
+    spec = importlib.util.spec_from_file_location("bench_run", BENCH / "run.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_run"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _leaves(tree: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            yield from _leaves(value, f"{path}.{key}" if path else key)
+    elif isinstance(tree, list):
+        for i, value in enumerate(tree):
+            yield from _leaves(value, f"{path}[{i}]")
+    else:
+        yield path, tree
+
+
+@pytest.mark.e2e
+def test_every_scenario_counts_something_without_errors(tmp_path: Path) -> None:
+    out = _load_runner().main(["--tiny", "--results-dir", str(tmp_path)])
+
+    result = json.loads(Path(out).read_text())
+    scenarios = result["scenarios"]
+    assert set(SCENARIOS) <= set(scenarios)
+    for name in SCENARIOS:
+        leaves = list(_leaves(scenarios[name]))
+        counts = [(path, value) for path, value in leaves if path.rsplit(".", 1)[-1] in COUNTS]
+        assert counts, f"{name} recorded no count"
+        assert all(value > 0 for _, value in counts), f"{name} has an empty measurement: {counts}"
+        failures = [(path, value) for path, value in leaves if path.rsplit(".", 1)[-1] in FAILURES and value]
+        assert not failures, f"{name} saw errors or lost events: {failures}"
+    assert result["ratios"], "no figure was related to the floor"

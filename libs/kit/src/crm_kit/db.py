@@ -100,3 +100,13 @@ class UnitOfWork:
             .returning(self.db.tables.inbox.c.event_id)
         )
         return result.first() is not None
+
+    async def claim_inbox_many(self, consumer: str, event_ids: list[str]) -> set[str]:
+        """Claim many events in one statement; returns the ids not handled before."""
+        result = await self.conn.execute(
+            pg_insert(self.db.tables.inbox)
+            .values([{"consumer": consumer, "event_id": event_id} for event_id in dict.fromkeys(event_ids)])
+            .on_conflict_do_nothing()
+            .returning(self.db.tables.inbox.c.event_id)
+        )
+        return set(result.scalars())

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select, text, update
+from sqlalchemy import and_, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from crm.customers.v1 import events_pb2
@@ -207,7 +207,8 @@ async def attach_lead(uow: UnitOfWork, lead: CapturedLead) -> tuple[str, bool]:
                 )
     await uow.conn.execute(
         pg_insert(customer_leads)
-        .values(lead_id=lead.lead_id, customer_id=customer_id)
+        # clock_timestamp, not now(): several leads linked in one transaction keep their order.
+        .values(lead_id=lead.lead_id, customer_id=customer_id, linked_at=func.clock_timestamp())
         .on_conflict_do_nothing(index_elements=["lead_id"])
     )
     return customer_id, created

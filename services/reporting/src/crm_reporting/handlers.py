@@ -54,6 +54,8 @@ async def _record(uow: UnitOfWork, envelope: Envelope[Any]) -> None:
             event_type=envelope.type,
             subject=envelope.subject,
             occurred_at=_aware(envelope.time),
+            # The moment this event was handled, also inside a batch transaction.
+            received_at=func.clock_timestamp(),
         )
         .on_conflict_do_nothing(index_elements=[event_log.c.event_id])
         .returning(event_log.c.event_id)

@@ -1,0 +1,67 @@
+"""The bus against real PostgreSQL and JetStream: batches commit together, a failing event is
+retried alone and dead-lettered, a redelivered event has no second effect."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import Column, MetaData, String, Table, func, insert, select
+
+from crm.leads.v1 import events_pb2
+from crm_kit.bus import EventBus
+from crm_kit.db import Database, UnitOfWork
+from crm_kit.events import Envelope
+from crm_kit.settings import ServiceSettings
+from crm_kit.tables import MessagingTables
+from crm_kit.testing import eventually, publish_event, reset_stream
+
+pytestmark = pytest.mark.integration
+
+metadata = MetaData()
+tables = MessagingTables(metadata)
+effects = Table("effects", metadata, Column("deal_id", String(64), primary_key=True))
+
+
+async def record_effect(uow: UnitOfWork, envelope: Envelope[Any]) -> None:
+    if envelope.message.deal_id == "poison-pill":
+        raise RuntimeError("this event can never be handled")
+    await uow.conn.execute(insert(effects).values(deal_id=envelope.message.deal_id))
+
+
+async def test_batch_commits_together_and_isolates_a_failing_event(fresh_database, nats_server) -> None:
+    await reset_stream(nats_server)
+    settings = ServiceSettings(
+        service_name="kittest",
+        database_url=await fresh_database("kittest"),
+        nats_url=nats_server,
+        consumer_backoff_seconds=[0.05],
+        consumer_max_deliver=3,
+    )
+    db = Database(settings.database_url, tables, source="/crm/kittest")
+    async with db.engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    bus = EventBus(settings, db)
+    bus.subscribe(events_pb2.DealClosed, record_effect)
+    await bus.connect()
+    # Published before the consumer starts, so they arrive in one fetched batch.
+    ids = [await publish_event(nats_server, events_pb2.DealClosed(deal_id=f"d{i}")) for i in range(20)]
+    await publish_event(nats_server, events_pb2.DealClosed(deal_id="poison-pill"))
+    await publish_event(nats_server, events_pb2.DealClosed(deal_id="d3"), event_id=ids[3], **{"Nats-Msg-Id": "again"})
+    await bus.start_consumers()
+    try:
+
+        async def settled() -> tuple[int, int] | None:
+            async with db.engine.connect() as conn:
+                done = (await conn.execute(select(func.count()).select_from(effects))).scalar_one()
+                dead = (await conn.execute(select(func.count()).select_from(tables.dead_letters))).scalar_one()
+            return (done, dead) if dead else None
+
+        assert await eventually(settled, timeout=30) == (20, 1)
+        async with db.engine.connect() as conn:
+            letter = (await conn.execute(select(tables.dead_letters))).one()
+        assert letter.consumer == "kittest-deal-closed" and letter.deliveries == 3
+        assert "can never be handled" in letter.error
+    finally:
+        await bus.stop(1)
+        await db.dispose()

@@ -53,8 +53,10 @@ async def find_by_request_id(uow: UnitOfWork, request_id: str) -> LeadView | Non
     return await _lead_view(uow, lead_id) if lead_id else None
 
 
-# One round trip: take the team's next round-robin turn (the row lock on the team serializes
-# concurrent captures, so each gets its own turn) and read its active reps.
+# One round trip: take the team's next round-robin turn and read its active reps. It runs in
+# its own autocommit statement: the row lock on the team then lasts one statement, not the whole
+# capture transaction (held to commit, it capped capture at ~160/s per team). Each capture still
+# gets its own turn; a capture that fails afterwards leaves a gap in the rotation, nothing worse.
 _TAKE_TURN = text(
     """
     WITH turn AS (UPDATE teams SET rr_turn = rr_turn + 1 WHERE id = :team_id RETURNING rr_turn)
@@ -73,7 +75,9 @@ async def _assign(uow: UnitOfWork, source: str) -> tuple[domain.RoutingRule, str
         for r in (await uow.conn.execute(select(routing_rules))).all()
     ]
     rule = domain.match_rule(rules, source)
-    taken = (await uow.conn.execute(_TAKE_TURN, {"team_id": rule.team_id})).one()
+    async with uow.db.engine.connect() as conn:
+        autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        taken = (await autocommit.execute(_TAKE_TURN, {"team_id": rule.team_id})).one()
     rep_id = domain.pick_round_robin(list(taken.rep_ids), taken.turn)
     rep_name = dict(zip(taken.rep_ids, taken.rep_names, strict=True))[rep_id]
     reason = (

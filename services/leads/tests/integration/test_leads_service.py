@@ -130,3 +130,15 @@ async def test_list_leads_pages_with_a_cursor(leads) -> None:
     page2 = await leads.ListLeads(leads_pb2.ListLeadsRequest(page_size=3, page_token=page1.next_page_token))
     assert len(page1.leads) == 3 and len(page2.leads) == 2 and page2.next_page_token == ""
     assert {x.full_name for x in [*page1.leads, *page2.leads]} == {f"Lead {i}" for i in range(5)}
+
+
+async def test_round_robin_stays_even_under_concurrent_captures(leads) -> None:
+    import asyncio
+    from collections import Counter
+
+    async def one(i: int) -> str:
+        request = leads_pb2.CaptureLeadRequest(full_name=f"Lead {i}", phone_number=f"052-{i:07d}", source="radio")
+        return (await leads.CaptureLead(request)).lead.assignment.rep_id
+
+    reps = Counter(await asyncio.gather(*(one(i) for i in range(40))))
+    assert reps == Counter({"rep-dana": 20, "rep-moshe": 20})

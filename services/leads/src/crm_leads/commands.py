@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from crm.common.v1 import types_pb2
 from crm.leads.v1 import events_pb2
-from crm_kit.db import UnitOfWork
+from crm_kit.db import Database, UnitOfWork
 from crm_kit.errors import NotFound
 from crm_kit.protoconv import to_timestamp
 from crm_leads import domain
@@ -69,14 +69,27 @@ _TAKE_TURN = text(
 )
 
 
-async def _assign(uow: UnitOfWork, source: str) -> tuple[domain.RoutingRule, str, str, str]:
-    rules = [
-        domain.RoutingRule(id=r.id, team_id=r.team_id, sources=tuple(r.sources), priority=r.priority)
-        for r in (await uow.conn.execute(select(routing_rules))).all()
-    ]
-    rule = domain.match_rule(rules, source)
-    async with uow.db.engine.connect() as conn:
+@dataclass(frozen=True)
+class Assignment:
+    rule: domain.RoutingRule
+    rep_id: str
+    rep_name: str
+    reason: str
+
+
+async def assign(db: Database, source: str) -> Assignment:
+    """Match the routing rule and take the team's turn on one short autocommit connection.
+
+    Called before the capture transaction opens, never inside it: a second connection taken
+    while holding the first can starve the pool under load.
+    """
+    async with db.engine.connect() as conn:
         autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        rules = [
+            domain.RoutingRule(id=r.id, team_id=r.team_id, sources=tuple(r.sources), priority=r.priority)
+            for r in (await autocommit.execute(select(routing_rules))).all()
+        ]
+        rule = domain.match_rule(rules, source)
         taken = (await autocommit.execute(_TAKE_TURN, {"team_id": rule.team_id})).one()
     rep_id = domain.pick_round_robin(list(taken.rep_ids), taken.turn)
     rep_name = dict(zip(taken.rep_ids, taken.rep_names, strict=True))[rep_id]
@@ -84,17 +97,14 @@ async def _assign(uow: UnitOfWork, source: str) -> tuple[domain.RoutingRule, str
         f"source {source} matched rule {rule.id}; round-robin turn {taken.turn} in team {rule.team_id} "
         f"of {len(taken.rep_ids)} active reps"
     )
-    return rule, rep_id, rep_name, reason
+    return Assignment(rule=rule, rep_id=rep_id, rep_name=rep_name, reason=reason)
 
 
-async def capture_lead(uow: UnitOfWork, new: domain.NewLead, request_id: str) -> tuple[LeadView, bool]:
-    """Capture and assign a lead; returns (lead, created). A known request_id returns the first lead."""
-    if request_id:
-        existing = await find_by_request_id(uow, request_id)
-        if existing:
-            return existing, False
+async def capture_lead(uow: UnitOfWork, new: domain.NewLead, request_id: str, assignment: Assignment) -> LeadView:
+    """Insert an assigned lead and its LeadCaptured/LeadAssigned events; raises RequestIdRace when
+    another request with the same request_id got there first."""
     now = datetime.now(UTC)
-    rule, rep_id, rep_name, reason = await _assign(uow, new.source)
+    rule, rep_id, rep_name, reason = assignment.rule, assignment.rep_id, assignment.rep_name, assignment.reason
     lead_id = str(uuid.uuid4())
     inserted = await uow.conn.execute(
         pg_insert(leads)
@@ -151,7 +161,7 @@ async def capture_lead(uow: UnitOfWork, new: domain.NewLead, request_id: str) ->
         time=now,
     )
     LEADS_CAPTURED.labels(new.source).inc()
-    return LeadView(row=lead_row, rep_name=rep_name), True
+    return LeadView(row=lead_row, rep_name=rep_name)
 
 
 class RequestIdRace(Exception):

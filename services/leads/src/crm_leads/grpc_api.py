@@ -89,9 +89,15 @@ class LeadsServicer(leads_pb2_grpc.LeadsServiceServicer):
         )
         if len(request.request_id) > 200:
             raise InvalidArgument("request_id too long", field_violations=[("request_id", "at most 200 characters")])
+        if request.request_id:
+            async with self.db.unit_of_work() as uow:
+                existing = await commands.find_by_request_id(uow, request.request_id)
+            if existing:
+                return leads_pb2.CaptureLeadResponse(lead=lead_to_proto(existing))
+        assignment = await commands.assign(self.db, new.source)
         try:
             async with self.db.unit_of_work() as uow:
-                view, _ = await commands.capture_lead(uow, new, request.request_id)
+                view = await commands.capture_lead(uow, new, request.request_id, assignment)
         except commands.RequestIdRace:
             async with self.db.unit_of_work() as uow:
                 found = await commands.find_by_request_id(uow, request.request_id)

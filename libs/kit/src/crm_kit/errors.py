@@ -77,3 +77,10 @@ def require(fields: Mapping[str, object]) -> None:
     missing = [(name, "is required") for name, value in fields.items() if value in (None, "", 0)]
     if missing:
         raise InvalidArgument("missing required fields: " + ", ".join(n for n, _ in missing), field_violations=missing)
+
+
+class Unavailable(DomainError):
+    """A dependency the call needs (e.g. NATS) is not reachable right now; the caller may retry."""
+
+    grpc_code = grpc.StatusCode.UNAVAILABLE
+    reason = "UNAVAILABLE"

@@ -1,7 +1,8 @@
 """The service runner: one call wires a backend service and runs it until SIGTERM.
 
 `main()` of every service is `run_cli(...)`: `migrate` upgrades its database, `serve` runs
-it: metrics endpoint, gRPC server (NOT_SERVING until PostgreSQL and NATS answer), outbox
+it: metrics endpoint, gRPC server (NOT_SERVING until PostgreSQL and NATS answer) with the
+service's own servicers plus the chassis's DeadLetterService (`crm_kit.dead_letters`), outbox
 relay and durable consumers; on SIGTERM/SIGINT it stops taking work, drains in-flight
 handlers, flushes the relay and exits.
 """
@@ -16,7 +17,8 @@ from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from crm_kit import metrics, migrations, telemetry
+from crm.admin.v1 import admin_pb2_grpc
+from crm_kit import dead_letters, metrics, migrations, telemetry
 from crm_kit.bus import EventBus
 from crm_kit.db import Database
 from crm_kit.grpc_server import GrpcServer
@@ -41,6 +43,12 @@ class Service:
             self.db, self.bus, batch_size=settings.outbox_batch_size, poll_seconds=settings.outbox_poll_seconds
         )
         self.grpc = GrpcServer(settings.grpc_port, f"crm.{settings.service_name}", [self.db.ping, self._bus_ready])
+        # Every service's dead letters are listable and replayable on its own port (crm-admin dlq).
+        self.grpc.add(
+            admin_pb2_grpc.add_DeadLetterServiceServicer_to_server,
+            dead_letters.DeadLetterServicer(self.db, self.bus),
+            dead_letters.SERVICE_NAME,
+        )
         self._cleanups: list[Callable[[], Awaitable[None]]] = []
         self._stopping = asyncio.Event()
 

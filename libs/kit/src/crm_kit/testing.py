@@ -14,8 +14,12 @@ import nats
 from google.protobuf.message import Message
 from nats.js.errors import NotFoundError
 
-from crm_kit import migrations
+from crm.admin.v1 import admin_pb2_grpc
+from crm_kit import dead_letters, migrations
+from crm_kit.bus import EventBus
+from crm_kit.db import Database
 from crm_kit.events import ce_headers, new_event_id, subject_for
+from crm_kit.grpc_server import GrpcServer
 from crm_kit.service import Service
 from crm_kit.settings import ServiceSettings
 from crm_kit.tables import MessagingTables
@@ -69,6 +73,24 @@ async def running_service(
     finally:
         service.request_stop()
         await asyncio.wait_for(task, timeout=30)
+
+
+@asynccontextmanager
+async def dead_letter_server(db: Database, bus: EventBus, *, error_domain: str = "crm.test") -> AsyncIterator[str]:
+    """A real gRPC server (the chassis interceptor included) serving only the DeadLetterService
+    over db and bus on a free port; yields its address."""
+    port = free_port()
+    server = GrpcServer(port, error_domain, checks=[db.ping])
+    server.add(
+        admin_pb2_grpc.add_DeadLetterServiceServicer_to_server,
+        dead_letters.DeadLetterServicer(db, bus),
+        dead_letters.SERVICE_NAME,
+    )
+    await server.start()
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        await server.stop(0)
 
 
 async def publish_event(

@@ -1,0 +1,1 @@
+"""crm-admin: the operator's command line for a running CRM."""

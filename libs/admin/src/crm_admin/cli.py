@@ -1,0 +1,179 @@
+"""crm-admin: the operator's command line.
+
+    crm-admin dlq list   --service orders [--consumer orders-deal-closed] [--all] [--address host:port]
+    crm-admin dlq show   ID --service orders
+    crm-admin dlq replay ID --service orders
+
+Every backend service serves `crm.admin.v1.DeadLetterService` on its own gRPC port; the address
+defaults to the service's `CRM_<SERVICE>_ADDR` setting (the ports `make run` uses).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import grpc
+
+from crm.admin.v1 import admin_pb2, admin_pb2_grpc
+from crm_kit.grpc_client import channel
+from crm_kit.protoconv import from_timestamp
+from crm_kit.settings import ServiceSettings
+
+SERVICES = ("leads", "customers", "orders", "notifications", "reporting")
+# Status codes an operator can act on: a message and exit code 1 instead of a traceback.
+EXPECTED_ERRORS = {
+    grpc.StatusCode.NOT_FOUND: "not found",
+    grpc.StatusCode.FAILED_PRECONDITION: "refused",
+    grpc.StatusCode.UNAVAILABLE: "unavailable",
+    grpc.StatusCode.INVALID_ARGUMENT: "invalid argument",
+    grpc.StatusCode.DEADLINE_EXCEEDED: "timed out",
+}
+PAYLOAD_PREVIEW_BYTES = 64
+ERROR_WIDTH = 60
+
+
+def default_address(service: str) -> str:
+    """The service's address from CRM_<SERVICE>_ADDR, else the `make run` default."""
+    settings = ServiceSettings(service_name="crm-admin")
+    return str(getattr(settings, f"{service}_addr"))
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="crm-admin", description="Operate a running CRM.")
+    groups = root.add_subparsers(dest="group", required=True)
+    dlq = groups.add_parser("dlq", help="dead letters: events a service's consumers gave up on")
+    commands = dlq.add_subparsers(dest="command", required=True)
+
+    def target(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--service", required=True, choices=SERVICES, help="the service whose dead letters")
+        p.add_argument("--address", help="host:port of its gRPC server (default: CRM_<SERVICE>_ADDR)")
+
+    listing = commands.add_parser("list", help="list dead letters, newest first")
+    target(listing)
+    listing.add_argument("--consumer", default="", help="only this durable consumer, e.g. orders-deal-closed")
+    listing.add_argument("--all", action="store_true", help="include replayed dead letters")
+    show = commands.add_parser("show", help="show one dead letter in full")
+    show.add_argument("id", type=int)
+    target(show)
+    replay = commands.add_parser("replay", help="republish a dead letter to its subject (same ce-id)")
+    replay.add_argument("id", type=int)
+    target(replay)
+    return root
+
+
+def age(created: datetime | None, now: datetime) -> str:
+    if created is None:
+        return "-"
+    seconds = max(0, int((now - created).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def first_line(text: str, width: int = ERROR_WIDTH) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def format_table(letters: Sequence[admin_pb2.DeadLetter], now: datetime) -> str:
+    header = ("ID", "CONSUMER", "SUBJECT", "EVENT ID", "DELIVERIES", "AGE", "ERROR")
+    rows = [
+        (
+            str(d.id) + (" (replayed)" if d.HasField("replay_time") else ""),
+            d.consumer,
+            d.subject,
+            d.event_id or "-",
+            str(d.deliveries),
+            age(from_timestamp(d.create_time, d.HasField("create_time")), now),
+            first_line(d.error),
+        )
+        for d in letters
+    ]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
+    lines = [
+        "  ".join([*(c.ljust(w) for c, w in zip(r[:-1], widths, strict=True)), r[-1]]).rstrip() for r in [header, *rows]
+    ]
+    return "\n".join(lines)
+
+
+def hex_preview(payload: bytes, limit: int = PAYLOAD_PREVIEW_BYTES) -> str:
+    shown = payload[:limit]
+    lines = [f"  {i:04x}  {shown[i : i + 16].hex(' ')}" for i in range(0, len(shown), 16)]
+    if len(payload) > limit:
+        lines.append(f"  … {len(payload) - limit} more bytes")
+    return "\n".join(lines) if lines else "  (empty)"
+
+
+def format_detail(d: admin_pb2.DeadLetter, now: datetime) -> str:
+    created = from_timestamp(d.create_time, d.HasField("create_time"))
+    replayed = from_timestamp(d.replay_time, d.HasField("replay_time"))
+    lines = [
+        f"dead letter {d.id}",
+        f"  consumer:   {d.consumer}",
+        f"  subject:    {d.subject}",
+        f"  event id:   {d.event_id or '-'}",
+        f"  deliveries: {d.deliveries}",
+        f"  created:    {created.isoformat() if created else '-'} ({age(created, now)} ago)",
+        f"  replayed:   {replayed.isoformat() if replayed else 'no'}",
+        "headers:",
+        *(f"  {k}: {v}" for k, v in sorted(d.headers.items())),
+        f"payload: {len(d.payload)} bytes",
+        hex_preview(d.payload),
+        "error:",
+        *(f"  {line}" for line in (d.error.splitlines() or [""])),
+    ]
+    return "\n".join(lines)
+
+
+async def run(options: argparse.Namespace) -> int:
+    address = options.address or default_address(options.service)
+    now = datetime.now(UTC)
+    async with channel(address, default_timeout=10.0) as ch:
+        stub = admin_pb2_grpc.DeadLetterServiceStub(ch)
+        if options.command == "list":
+            letters: list[admin_pb2.DeadLetter] = []
+            token = ""
+            while True:
+                page = await stub.ListDeadLetters(
+                    admin_pb2.ListDeadLettersRequest(
+                        page_size=100, page_token=token, consumer=options.consumer, include_replayed=options.all
+                    )
+                )
+                letters += page.dead_letters
+                token = page.next_page_token
+                if not token:
+                    break
+            if not letters:
+                print(f"no dead letters in {options.service}")
+            else:
+                print(format_table(letters, now))
+        elif options.command == "show":
+            got = await stub.GetDeadLetter(admin_pb2.GetDeadLetterRequest(dead_letter_id=options.id))
+            print(format_detail(got.dead_letter, now))
+        else:
+            done = await stub.ReplayDeadLetter(admin_pb2.ReplayDeadLetterRequest(dead_letter_id=options.id))
+            d = done.dead_letter
+            print(f"replayed dead letter {d.id} of {d.consumer}: event {d.event_id or '-'} republished to {d.subject}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    options = parser().parse_args(argv)
+    try:
+        return asyncio.run(run(options))
+    except grpc.aio.AioRpcError as exc:
+        what = EXPECTED_ERRORS.get(exc.code())
+        if what is None:
+            raise
+        target = f"{options.service} at {options.address or default_address(options.service)}"
+        print(f"crm-admin: {what} ({exc.code().name}) from {target}: {exc.details()}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

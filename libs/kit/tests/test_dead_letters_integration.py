@@ -1,0 +1,155 @@
+"""Dead letters over gRPC against real PostgreSQL, JetStream and a grpc.aio server: a failing
+event is listed with its error, shown with its payload, replayed once with one effect, and a
+second replay or an unknown id is refused."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import grpc
+import pytest
+from sqlalchemy import Column, MetaData, String, Table, func, insert, select
+
+from crm.admin.v1 import admin_pb2, admin_pb2_grpc
+from crm.leads.v1 import events_pb2
+from crm_kit.bus import EventBus
+from crm_kit.db import Database, UnitOfWork
+from crm_kit.events import Envelope
+from crm_kit.grpc_client import channel
+from crm_kit.settings import ServiceSettings
+from crm_kit.tables import MessagingTables
+from crm_kit.testing import dead_letter_server, eventually, publish_event, reset_stream
+
+pytestmark = pytest.mark.integration
+
+metadata = MetaData()
+tables = MessagingTables(metadata)
+effects = Table("effects", metadata, Column("deal_id", String(64), primary_key=True))
+failing = {"on": True}
+
+
+async def record_effect(uow: UnitOfWork, envelope: Envelope[Any]) -> None:
+    if failing["on"]:
+        raise RuntimeError("warehouse system is down")
+    await uow.conn.execute(insert(effects).values(deal_id=envelope.message.deal_id))
+
+
+async def test_dead_letter_is_listed_shown_and_replayed_once(fresh_database, nats_server) -> None:
+    await reset_stream(nats_server)
+    failing["on"] = True
+    settings = ServiceSettings(
+        service_name="dlqtest",
+        database_url=await fresh_database("dlqtest"),
+        nats_url=nats_server,
+        consumer_backoff_seconds=[0.05],
+        consumer_max_deliver=3,
+    )
+    db = Database(settings.database_url, tables, source="/crm/dlqtest")
+    async with db.engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    bus = EventBus(settings, db)
+    bus.subscribe(events_pb2.DealClosed, record_effect)
+    await bus.connect()
+    await bus.start_consumers()
+    event = events_pb2.DealClosed(deal_id="deal-42")
+    event_id = await publish_event(nats_server, event)
+
+    async def count(table: Table) -> int:
+        async with db.engine.connect() as conn:
+            return int((await conn.execute(select(func.count()).select_from(table))).scalar_one())
+
+    try:
+        assert await eventually(lambda: count(tables.dead_letters), timeout=30) == 1
+        async with dead_letter_server(db, bus) as address, channel(address) as ch:
+            stub = admin_pb2_grpc.DeadLetterServiceStub(ch)
+
+            listed = await stub.ListDeadLetters(admin_pb2.ListDeadLettersRequest())
+            assert len(listed.dead_letters) == 1 and listed.next_page_token == ""
+            letter = listed.dead_letters[0]
+            assert letter.consumer == "dlqtest-deal-closed"
+            assert letter.subject == "crm.leads.deal_closed"
+            assert letter.event_id == event_id
+            assert letter.deliveries == 3
+            assert "warehouse system is down" in letter.error
+            assert letter.HasField("create_time") and not letter.HasField("replay_time")
+            other = await stub.ListDeadLetters(admin_pb2.ListDeadLettersRequest(consumer="someone-else"))
+            assert list(other.dead_letters) == []
+
+            shown = (await stub.GetDeadLetter(admin_pb2.GetDeadLetterRequest(dead_letter_id=letter.id))).dead_letter
+            assert events_pb2.DealClosed.FromString(shown.payload) == event
+            assert shown.headers["ce-id"] == event_id
+            assert shown.headers["ce-type"] == "crm.leads.v1.DealClosed"
+
+            failing["on"] = False
+            replayed = (
+                await stub.ReplayDeadLetter(admin_pb2.ReplayDeadLetterRequest(dead_letter_id=letter.id))
+            ).dead_letter
+            assert replayed.HasField("replay_time")
+            assert await eventually(lambda: count(effects), timeout=15) == 1
+            await asyncio.sleep(1)  # a second effect or a new letter would show up by now
+            assert await count(effects) == 1
+            assert await count(tables.dead_letters) == 1
+
+            assert list((await stub.ListDeadLetters(admin_pb2.ListDeadLettersRequest())).dead_letters) == []
+            everything = await stub.ListDeadLetters(admin_pb2.ListDeadLettersRequest(include_replayed=True))
+            assert [d.id for d in everything.dead_letters] == [letter.id]
+            assert everything.dead_letters[0].HasField("replay_time")
+
+            with pytest.raises(grpc.aio.AioRpcError) as again:
+                await stub.ReplayDeadLetter(admin_pb2.ReplayDeadLetterRequest(dead_letter_id=letter.id))
+            assert again.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+            for call in (
+                stub.GetDeadLetter(admin_pb2.GetDeadLetterRequest(dead_letter_id=letter.id + 1000)),
+                stub.ReplayDeadLetter(admin_pb2.ReplayDeadLetterRequest(dead_letter_id=letter.id + 1000)),
+            ):
+                with pytest.raises(grpc.aio.AioRpcError) as missing:
+                    await call
+                assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+    finally:
+        await bus.stop(1)
+        await db.dispose()
+
+
+async def test_list_is_newest_first_and_paginates(fresh_database, nats_server) -> None:
+    settings = ServiceSettings(
+        service_name="dlqpage", database_url=await fresh_database("dlqpage"), nats_url=nats_server
+    )
+    db = Database(settings.database_url, tables, source="/crm/dlqpage")
+    async with db.engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+        await conn.execute(
+            insert(tables.dead_letters),
+            [
+                {
+                    "consumer": "a-x" if i % 2 else "b-x",
+                    "subject": "crm.test.thing",
+                    "event_id": f"e{i}",
+                    "headers": {"ce-id": f"e{i}"},
+                    "payload": b"\x00",
+                    "error": "boom",
+                    "deliveries": 5,
+                }
+                for i in range(5)
+            ],
+        )
+    bus = EventBus(settings, db)  # never connected: listing needs only the database
+    try:
+        async with dead_letter_server(db, bus) as address, channel(address) as ch:
+            stub = admin_pb2_grpc.DeadLetterServiceStub(ch)
+            seen: list[str] = []
+            token = ""
+            while True:
+                page = await stub.ListDeadLetters(admin_pb2.ListDeadLettersRequest(page_size=2, page_token=token))
+                seen += [d.event_id for d in page.dead_letters]
+                token = page.next_page_token
+                if not token:
+                    break
+            assert seen == ["e4", "e3", "e2", "e1", "e0"]
+            only_a = await stub.ListDeadLetters(admin_pb2.ListDeadLettersRequest(consumer="a-x"))
+            assert [d.event_id for d in only_a.dead_letters] == ["e3", "e1"]
+            with pytest.raises(grpc.aio.AioRpcError) as unavailable:
+                await stub.ReplayDeadLetter(admin_pb2.ReplayDeadLetterRequest(dead_letter_id=1))
+            assert unavailable.value.code() == grpc.StatusCode.UNAVAILABLE
+    finally:
+        await db.dispose()

@@ -61,6 +61,8 @@ class EventBus:
         self._in_flight = 0
 
     async def connect(self) -> None:
+        await self.close()  # a retry after a half-finished start must not leak the old client
+
         async def on_error(exc: Exception) -> None:
             log.warning("NATS connection error", extra={"error": repr(exc)})
 
@@ -115,13 +117,20 @@ class EventBus:
 
     async def start_consumers(self) -> None:
         assert self.js is not None
+        # A retry after a half-finished start: no second pull loop per subscription.
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
         for sub in self.subscriptions:
             config = ConsumerConfig(
                 durable_name=sub.durable,
                 ack_policy=AckPolicy.EXPLICIT,
                 deliver_policy=DeliverPolicy.ALL,
                 ack_wait=self.settings.consumer_ack_wait_seconds,
-                max_deliver=self.settings.consumer_max_deliver,
+                # Bounded by this bus, not the server: at the bound the event must still reach a
+                # dead-letter row, and a server-side MaxDeliver would silently stop delivering it.
+                max_deliver=-1,
                 filter_subject=sub.subject,
                 max_ack_pending=1000,
             )
@@ -158,6 +167,12 @@ class EventBus:
                 else:
                     for msg in msgs:
                         await self._handle(sub, msg)
+            except Exception:
+                # Never let one message end the consumer: what was not acked comes back after
+                # AckWait and is handled (or dead-lettered) then.
+                log.exception(
+                    "consumer failed on a batch; unacked events will be redelivered", extra={"consumer": sub.durable}
+                )
             finally:
                 self._in_flight -= len(msgs)
 
@@ -220,8 +235,13 @@ class EventBus:
                 envelope = decode(msg.subject, headers, msg.data, sub.message_cls)
             except PoisonMessage as exc:
                 await self._dead_letter(sub, msg, headers, str(exc), deliveries)
-                await msg.term()
                 metrics.EVENTS_CONSUMED.labels(sub.durable, sub.subject, "poison").inc()
+                return
+            if deliveries > self.settings.consumer_max_deliver:
+                # Delivered past the bound without an answer (e.g. the process died handling it).
+                await self._dead_letter(
+                    sub, msg, headers, f"delivered {deliveries} times without being handled", deliveries
+                )
                 return
             try:
                 if sub.transactional:
@@ -239,7 +259,6 @@ class EventBus:
                         extra={"consumer": sub.durable, "event_id": envelope.id, "deliveries": deliveries},
                     )
                     await self._dead_letter(sub, msg, headers, repr(exc), deliveries)
-                    await msg.term()
                 else:
                     backoff = self.settings.consumer_backoff_seconds
                     delay = backoff[min(deliveries - 1, len(backoff) - 1)] if backoff else 1.0
@@ -255,27 +274,37 @@ class EventBus:
             metrics.HANDLER_SECONDS.labels(sub.durable).observe(time.perf_counter() - started)
 
     async def _dead_letter(self, sub: Subscription, msg: Msg, headers: dict[str, str], error: str, n: int) -> None:
+        """Record the event as a dead letter and terminate it; if the row cannot be written
+        (database down), nak it instead so the next delivery tries again."""
+        assert self.db is not None
+        event_id = headers.get("ce-id") or headers.get("Nats-Msg-Id")
+        try:
+            async with self.db.unit_of_work() as uow:
+                await uow.conn.execute(
+                    insert(self.db.tables.dead_letters).values(
+                        consumer=sub.durable,
+                        subject=msg.subject,
+                        event_id=event_id[:64] if event_id else None,
+                        headers=headers,
+                        payload=msg.data,
+                        error=error[:4000],
+                        deliveries=n,
+                    )
+                )
+        except Exception:
+            log.exception("could not record a dead letter; will retry", extra={"consumer": sub.durable})
+            await msg.nak(delay=max(self.settings.consumer_backoff_seconds or [1.0]))
+            return
         metrics.DEAD_LETTERS.labels(sub.durable).inc()
         log.error(
             "dead letter recorded",
             extra={"consumer": sub.durable, "subject": msg.subject, "error": error, "deliveries": n},
         )
-        assert self.db is not None
-        async with self.db.unit_of_work() as uow:
-            await uow.conn.execute(
-                insert(self.db.tables.dead_letters).values(
-                    consumer=sub.durable,
-                    subject=msg.subject,
-                    event_id=headers.get("ce-id") or headers.get("Nats-Msg-Id"),
-                    headers=headers,
-                    payload=msg.data,
-                    error=error[:4000],
-                    deliveries=n,
-                )
-            )
+        await msg.term()
 
-    async def stop(self, grace_seconds: float = 10.0) -> None:
-        """Stop fetching, let in-flight handlers finish (bounded), then drain the connection."""
+    async def stop_consuming(self, grace_seconds: float = 10.0) -> None:
+        """Stop fetching and let in-flight handlers finish (bounded); the connection stays open
+        so the outbox relay can still flush what they committed."""
         self._stopping.set()
         deadline = time.monotonic() + grace_seconds
         while self._in_flight and time.monotonic() < deadline:  # noqa: ASYNC110 - bounded drain poll
@@ -283,6 +312,14 @@ class EventBus:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    async def stop(self, grace_seconds: float = 10.0) -> None:
+        """stop_consuming, then flush pending acks and close the connection."""
+        await self.stop_consuming(grace_seconds)
+        await self.close()
+
+    async def close(self) -> None:
         if self.nc is not None and not self.nc.is_closed:
             # Handlers are done and their acks queued: flush them, then close. (drain() would
             # wait out its 30 s timeout on the pull subscriptions' expired lingering requests.)

@@ -35,7 +35,6 @@ EVENTS_CONSUMED = Counter(
 EVENT_REDELIVERIES = Counter("crm_event_redeliveries_total", "Events delivered more than once", ["consumer"])
 DEAD_LETTERS = Counter("crm_dead_letters_total", "Events recorded as dead letters", ["consumer"])
 HANDLER_SECONDS = Histogram("crm_event_handler_seconds", "Event handler latency", ["consumer"], buckets=LATENCY_BUCKETS)
-CONSUMER_PENDING = Gauge("crm_consumer_pending", "Messages waiting for a durable consumer", ["consumer"])
 
 
 def serve_metrics(port: int) -> None:

@@ -66,6 +66,8 @@ class OutboxRelay:
         last_measure = 0.0
         loop = asyncio.get_running_loop()
         while not self._stopping.is_set():
+            # Cleared before publishing: a commit during the batch wakes the next round at once.
+            self._wake.clear()
             try:
                 published = await self.publish_batch()
                 if loop.time() - last_measure > 5:
@@ -78,7 +80,6 @@ class OutboxRelay:
                 await asyncio.sleep(1)
             if published >= self.batch_size:
                 continue
-            self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
             except TimeoutError:

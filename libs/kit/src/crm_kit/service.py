@@ -98,10 +98,12 @@ class Service:
 
         log.info("shutting down: draining")
         await self.grpc.stop(self.settings.shutdown_grace_seconds)
+        # Handlers first (they may commit events), then the relay's last flush, then NATS.
+        await self.bus.stop_consuming(self.settings.shutdown_grace_seconds)
         await self.relay.stop()
         relay_task.cancel()
         await asyncio.gather(relay_task, return_exceptions=True)
-        await self.bus.stop(self.settings.shutdown_grace_seconds)
+        await self.bus.close()
         for cleanup in self._cleanups:
             await cleanup()
         await self.db.dispose()

@@ -44,9 +44,3 @@ def inject_headers(carrier: MutableMapping[str, str]) -> MutableMapping[str, str
 
 def extract_context(carrier: Mapping[str, str]) -> otel_context.Context:
     return propagate.extract(dict(carrier))
-
-
-def current_traceparent() -> str | None:
-    carrier: dict[str, str] = {}
-    propagate.inject(carrier)
-    return carrier.get("traceparent")

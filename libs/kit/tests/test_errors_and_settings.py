@@ -50,3 +50,19 @@ def test_production_refuses_development_secrets() -> None:
     with pytest.raises(ValueError, match="api_key"):
         SecretSettings(environment="production")
     assert SecretSettings(environment="production", api_key="a-real-key").api_key == "a-real-key"
+
+
+def test_page_position_parses_or_says_invalid_argument() -> None:
+    from datetime import datetime
+
+    from crm_kit.protoconv import page_position
+
+    token = encode_page_token("2026-01-01T00:00:00+00:00", "id-1")
+    assert page_position(token, datetime.fromisoformat, str) == (
+        datetime.fromisoformat("2026-01-01T00:00:00+00:00"),
+        "id-1",
+    )
+    assert page_position("", datetime.fromisoformat, str) is None
+    for bad in (encode_page_token("x"), encode_page_token(1, 2), encode_page_token("not-a-date", "id")):
+        with pytest.raises(InvalidArgument):
+            page_position(bad, datetime.fromisoformat, str)

@@ -83,7 +83,7 @@ class DeadLetterServicer(admin_pb2_grpc.DeadLetterServiceServicer):
     ) -> admin_pb2.ListDeadLettersResponse:
         """Newest first (by id, which grows with insertion); the page token is the last id."""
         limit = protoconv.page_size(request.page_size)
-        after = protoconv.decode_page_token(request.page_token)
+        after = protoconv.page_position(request.page_token, int)
         table = self.db.tables.dead_letters
         query = select(table).order_by(table.c.id.desc()).limit(limit + 1)
         if request.consumer:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -65,3 +66,17 @@ def decode_page_token(token: str) -> list[Any] | None:
     if not isinstance(value, list):
         raise InvalidArgument("page_token is invalid", field_violations=[("page_token", "malformed")])
     return value
+
+
+def page_position(token: str, *parsers: Callable[[Any], Any]) -> tuple[Any, ...] | None:
+    """The keyset position a page token encodes, each part parsed (e.g. datetime.fromisoformat,
+    str); None for the first page. A token of the wrong shape is INVALID_ARGUMENT, never INTERNAL."""
+    raw = decode_page_token(token)
+    if raw is None:
+        return None
+    try:
+        if len(raw) != len(parsers):
+            raise ValueError(f"expected {len(parsers)} parts, got {len(raw)}")
+        return tuple(parse(part) for parse, part in zip(parsers, raw, strict=True))
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgument("page_token is invalid", field_violations=[("page_token", "malformed")]) from exc

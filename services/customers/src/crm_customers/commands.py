@@ -71,7 +71,7 @@ async def get_customer(uow: UnitOfWork, customer_id: str) -> CustomerView:
 
 
 async def list_customers(
-    uow: UnitOfWork, *, limit: int, after: list[Any] | None, lead_id: str
+    uow: UnitOfWork, *, limit: int, after: tuple[Any, ...] | None, lead_id: str
 ) -> tuple[list[CustomerView], list[Any] | None]:
     """A page of customers by creation time; with lead_id, only the customer that lead belongs to."""
     query = select(customers).order_by(customers.c.created_at, customers.c.id).limit(limit + 1)
@@ -80,7 +80,7 @@ async def list_customers(
             customers.c.id.in_(select(customer_leads.c.customer_id).where(customer_leads.c.lead_id == lead_id))
         )
     if after:
-        created, last_id = datetime.fromisoformat(after[0]), after[1]
+        created, last_id = after
         query = query.where(
             or_(customers.c.created_at > created, and_(customers.c.created_at == created, customers.c.id > last_id))
         )
@@ -107,7 +107,7 @@ async def get_contact(uow: UnitOfWork, *, customer_id: str, lead_id: str) -> Any
 
 
 async def list_timeline(
-    uow: UnitOfWork, customer_id: str, *, limit: int, after: list[Any] | None
+    uow: UnitOfWork, customer_id: str, *, limit: int, after: tuple[Any, ...] | None
 ) -> tuple[list[Any], list[Any] | None]:
     """A page of a customer's touches in the order they happened."""
     exists = (await uow.conn.execute(select(customers.c.id).where(customers.c.id == customer_id))).scalar()
@@ -120,7 +120,7 @@ async def list_timeline(
         .limit(limit + 1)
     )
     if after:
-        occurred, last_id = datetime.fromisoformat(after[0]), int(after[1])
+        occurred, last_id = after
         query = query.where(
             or_(timeline.c.occurred_at > occurred, and_(timeline.c.occurred_at == occurred, timeline.c.id > last_id))
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import grpc
@@ -10,7 +11,7 @@ from crm.customers.v1 import customers_pb2, customers_pb2_grpc
 from crm_customers import commands, domain
 from crm_kit.db import Database
 from crm_kit.errors import InvalidArgument, require
-from crm_kit.protoconv import decode_page_token, encode_page_token, page_size, to_timestamp
+from crm_kit.protoconv import encode_page_token, page_position, page_size, to_timestamp
 
 _TOUCH_KIND = {
     domain.TouchKind.LEAD_CAPTURED.value: customers_pb2.TOUCH_KIND_LEAD_CAPTURED,
@@ -63,7 +64,10 @@ class CustomersServicer(customers_pb2_grpc.CustomersServiceServicer):
         limit = page_size(request.page_size)
         async with self.db.unit_of_work() as uow:
             views, next_key = await commands.list_customers(
-                uow, limit=limit, after=decode_page_token(request.page_token), lead_id=request.lead_id
+                uow,
+                limit=limit,
+                after=page_position(request.page_token, datetime.fromisoformat, str),
+                lead_id=request.lead_id,
             )
         return customers_pb2.ListCustomersResponse(
             customers=[customer_to_proto(v) for v in views],
@@ -99,7 +103,10 @@ class CustomersServicer(customers_pb2_grpc.CustomersServiceServicer):
         limit = page_size(request.page_size)
         async with self.db.unit_of_work() as uow:
             rows, next_key = await commands.list_timeline(
-                uow, request.customer_id, limit=limit, after=decode_page_token(request.page_token)
+                uow,
+                request.customer_id,
+                limit=limit,
+                after=page_position(request.page_token, datetime.fromisoformat, int),
             )
         return customers_pb2.ListTimelineResponse(
             entries=[entry_to_proto(r) for r in rows],

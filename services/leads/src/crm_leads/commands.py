@@ -173,7 +173,7 @@ async def get_lead(uow: UnitOfWork, lead_id: str) -> LeadView:
 
 
 async def list_leads(
-    uow: UnitOfWork, *, limit: int, after: list[Any] | None, source: str, rep_id: str
+    uow: UnitOfWork, *, limit: int, after: tuple[Any, ...] | None, source: str, rep_id: str
 ) -> tuple[list[LeadView], list[Any] | None]:
     query = (
         select(leads, reps.c.name.label("rep_name"), deals.c.id.label("deal_id"))
@@ -186,7 +186,7 @@ async def list_leads(
     if rep_id:
         query = query.where(leads.c.rep_id == rep_id)
     if after:
-        created, last_id = datetime.fromisoformat(after[0]), after[1]
+        created, last_id = after
         query = query.where(
             or_(leads.c.created_at > created, and_(leads.c.created_at == created, leads.c.id > last_id))
         )

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import grpc
 
 from crm.common.v1 import types_pb2
 from crm.leads.v1 import leads_pb2, leads_pb2_grpc
 from crm_kit.db import Database
 from crm_kit.errors import InvalidArgument, require
-from crm_kit.protoconv import decode_page_token, encode_page_token, page_size, to_timestamp
+from crm_kit.protoconv import encode_page_token, page_position, page_size, to_timestamp
 from crm_leads import commands, domain
 
 _LEAD_STATUS = {
@@ -120,7 +122,7 @@ class LeadsServicer(leads_pb2_grpc.LeadsServiceServicer):
             views, next_key = await commands.list_leads(
                 uow,
                 limit=limit,
-                after=decode_page_token(request.page_token),
+                after=page_position(request.page_token, datetime.fromisoformat, str),
                 source=request.source,
                 rep_id=request.rep_id,
             )

@@ -11,7 +11,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from crm_kit.db import UnitOfWork
-from crm_kit.errors import InvalidArgument, NotFound
+from crm_kit.errors import NotFound
 from crm_notifications import domain
 from crm_notifications.db import messages, templates
 
@@ -120,7 +120,7 @@ async def get_message(uow: UnitOfWork, message_id: str) -> Any:
 
 
 async def list_messages(
-    uow: UnitOfWork, *, limit: int, after: list[Any] | None, order_id: str, lead_id: str
+    uow: UnitOfWork, *, limit: int, after: tuple[Any, ...] | None, order_id: str, lead_id: str
 ) -> tuple[list[Any], list[Any] | None]:
     """A page of messages, oldest first, and the keyset position of the next page (or None)."""
     query = select(messages).order_by(messages.c.created_at, messages.c.id).limit(limit + 1)
@@ -129,10 +129,7 @@ async def list_messages(
     if lead_id:
         query = query.where(messages.c.lead_id == lead_id)
     if after:
-        try:
-            created, last_id = datetime.fromisoformat(str(after[0])), str(after[1])
-        except (IndexError, ValueError) as exc:
-            raise InvalidArgument("page_token is invalid", field_violations=[("page_token", "malformed")]) from exc
+        created, last_id = after
         query = query.where(
             or_(messages.c.created_at > created, and_(messages.c.created_at == created, messages.c.id > last_id))
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import grpc
@@ -9,7 +10,7 @@ import grpc
 from crm.notifications.v1 import notifications_pb2, notifications_pb2_grpc
 from crm_kit.db import Database
 from crm_kit.errors import require
-from crm_kit.protoconv import decode_page_token, encode_page_token, page_size, to_timestamp
+from crm_kit.protoconv import encode_page_token, page_position, page_size, to_timestamp
 from crm_notifications import commands, domain
 
 _STATUS = {
@@ -60,7 +61,7 @@ class NotificationsServicer(notifications_pb2_grpc.NotificationsServiceServicer)
             rows, next_key = await commands.list_messages(
                 uow,
                 limit=limit,
-                after=decode_page_token(request.page_token),
+                after=page_position(request.page_token, datetime.fromisoformat, str),
                 order_id=request.order_id,
                 lead_id=request.lead_id,
             )

@@ -118,14 +118,14 @@ async def get_order(uow: UnitOfWork, order_id: str) -> OrderView:
 
 
 async def list_orders(
-    uow: UnitOfWork, *, limit: int, after: list[Any] | None, deal_id: str
+    uow: UnitOfWork, *, limit: int, after: tuple[Any, ...] | None, deal_id: str
 ) -> tuple[list[OrderView], list[Any] | None]:
     """A page of orders by creation, after the keyset position `after`; returns the next position."""
     query = select(orders).order_by(orders.c.created_at, orders.c.id).limit(limit + 1)
     if deal_id:
         query = query.where(orders.c.deal_id == deal_id)
     if after:
-        created, last_id = datetime.fromisoformat(after[0]), after[1]
+        created, last_id = after
         query = query.where(
             or_(orders.c.created_at > created, and_(orders.c.created_at == created, orders.c.id > last_id))
         )

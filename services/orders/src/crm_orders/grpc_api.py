@@ -10,7 +10,7 @@ from crm.common.v1 import types_pb2
 from crm.orders.v1 import orders_pb2, orders_pb2_grpc
 from crm_kit.db import Database
 from crm_kit.errors import require
-from crm_kit.protoconv import decode_page_token, encode_page_token, page_size, to_date, to_timestamp
+from crm_kit.protoconv import encode_page_token, page_position, page_size, to_date, to_timestamp
 from crm_orders import commands, domain
 
 _ORDER_STATUS = {
@@ -59,7 +59,10 @@ class OrdersServicer(orders_pb2_grpc.OrdersServiceServicer):
         limit = page_size(request.page_size)
         async with self.db.unit_of_work() as uow:
             views, next_key = await commands.list_orders(
-                uow, limit=limit, after=decode_page_token(request.page_token), deal_id=request.deal_id
+                uow,
+                limit=limit,
+                after=page_position(request.page_token, datetime.fromisoformat, str),
+                deal_id=request.deal_id,
             )
         return orders_pb2.ListOrdersResponse(
             orders=[order_to_proto(v) for v in views],

@@ -8,10 +8,10 @@ import time
 
 from opentelemetry import trace
 from prometheus_client import Counter, Histogram
-from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crm_gateway.problems import problem
+from crm_gateway.route_names import route_template
 from crm_kit import telemetry
 from crm_kit.metrics import LATENCY_BUCKETS
 
@@ -26,21 +26,6 @@ HTTP_SECONDS = Histogram(
     ["method", "route"],
     buckets=LATENCY_BUCKETS,
 )
-
-# Requests that matched no route share one label, so scanners cannot explode the series count.
-UNMATCHED_ROUTE = "unmatched"
-
-
-def route_template(scope: Scope) -> str:
-    """The template of the route the router matched ("/api/v1/leads/{lead_id}"), not the raw path."""
-    path = getattr(scope.get("route"), "path", None)
-    if isinstance(path, str) and path:
-        return path
-    # API routes put themselves in the scope; plain routes (/docs, /openapi.json) do not.
-    for route in getattr(scope.get("router"), "routes", ()):
-        if isinstance(route, Route) and route.matches(scope)[0] is Match.FULL:
-            return route.path
-    return UNMATCHED_ROUTE
 
 
 class ObservabilityMiddleware:

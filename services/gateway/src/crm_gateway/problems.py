@@ -17,6 +17,8 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from crm_gateway.route_names import route_template
+
 log = logging.getLogger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -155,14 +157,9 @@ def grpc_problem(exc: grpc.aio.AioRpcError, *, method: str = "", route: str = ""
     return problem(status, detail, errors=errors, reason=reason)
 
 
-def _route_template(request: Request) -> str:
-    route = request.scope.get("route")
-    return str(getattr(route, "path", "")) or "unmatched"
-
-
 async def _on_grpc_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, grpc.aio.AioRpcError)
-    return grpc_problem(exc, method=request.method, route=_route_template(request))
+    return grpc_problem(exc, method=request.method, route=route_template(request.scope))
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> Response:

@@ -43,6 +43,8 @@ class Database:
                 uow = UnitOfWork(conn, self)
                 yield uow
                 await uow.flush_events()
+            for callback in uow.committed_callbacks:
+                callback()
             if uow.recorded_events:
                 for callback in self._after_commit_with_events:
                     callback()
@@ -67,6 +69,12 @@ class UnitOfWork:
         self.db = db
         self.recorded_events = 0
         self._pending: list[dict[str, Any]] = []
+        self.committed_callbacks: list[Callable[[], Any]] = []
+
+    def after_commit(self, callback: Callable[[], Any]) -> None:
+        """Run callback once this transaction committed (e.g. count a business metric): a rolled
+        back transaction, or a batch retried event by event, must not count twice."""
+        self.committed_callbacks.append(callback)
 
     async def record_event(self, message: Message, *, time: datetime | None = None) -> str:
         """Add message to the outbox in this transaction (written before commit); returns the event id."""

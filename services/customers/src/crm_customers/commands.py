@@ -195,7 +195,7 @@ async def attach_lead(uow: UnitOfWork, lead: CapturedLead) -> tuple[str, bool]:
             ),
             time=now,
         )
-        CUSTOMERS_CREATED.inc()
+        uow.after_commit(CUSTOMERS_CREATED.inc)
     else:
         # A later lead may bring the contact point the profile lacked; never overwrite one.
         for column, value in (("phone_number", lead.phone_number), ("email", lead.email)):
@@ -240,5 +240,5 @@ async def add_timeline_entry(
     )
     if inserted.first() is None:
         return False
-    TIMELINE_ENTRIES.labels(kind.value).inc()
+    uow.after_commit(TIMELINE_ENTRIES.labels(kind.value).inc)
     return True

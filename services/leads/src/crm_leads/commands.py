@@ -160,7 +160,7 @@ async def capture_lead(uow: UnitOfWork, new: domain.NewLead, request_id: str, as
         ),
         time=now,
     )
-    LEADS_CAPTURED.labels(new.source).inc()
+    uow.after_commit(LEADS_CAPTURED.labels(new.source).inc)
     return LeadView(row=lead_row, rep_name=rep_name)
 
 
@@ -289,5 +289,5 @@ async def close_deal(
         ),
         time=now,
     )
-    DEALS_CLOSED.labels("won" if won else "lost").inc()
+    uow.after_commit(DEALS_CLOSED.labels("won" if won else "lost").inc)
     return await _deal_view(uow, deal_id)

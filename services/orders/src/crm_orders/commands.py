@@ -109,7 +109,7 @@ async def create_order(uow: UnitOfWork, new: domain.NewOrder) -> str | None:
         ),
         time=now,
     )
-    ORDERS_CREATED.labels(new.currency_code).inc()
+    uow.after_commit(ORDERS_CREATED.labels(new.currency_code).inc)
     return order_id
 
 
@@ -165,5 +165,5 @@ async def ship_order(uow: UnitOfWork, order_id: str, shipment: domain.Shipment) 
         ),
         time=now,
     )
-    ORDERS_SHIPPED.inc()
+    uow.after_commit(ORDERS_SHIPPED.inc)
     return await _order_view(uow, order_id)

@@ -61,7 +61,7 @@ async def _record(uow: UnitOfWork, envelope: Envelope[Any]) -> None:
         .returning(event_log.c.event_id)
     )
     if inserted.first() is not None:
-        EVENTS_RECORDED.labels(envelope.type).inc()
+        uow.after_commit(EVENTS_RECORDED.labels(envelope.type).inc)
 
 
 async def _settle_speed(uow: UnitOfWork, fact: Row[Any]) -> None:
@@ -73,7 +73,7 @@ async def _settle_speed(uow: UnitOfWork, fact: Row[Any]) -> None:
         update(lead_facts).where(lead_facts.c.lead_id == fact.lead_id).values(speed_to_assign_seconds=speed)
     )
     if fact.speed_to_assign_seconds is None:
-        SPEED_TO_LEAD.observe(speed)
+        uow.after_commit(lambda: SPEED_TO_LEAD.observe(speed))
 
 
 async def on_lead_captured(uow: UnitOfWork, envelope: Envelope[lead_events.LeadCaptured]) -> None:

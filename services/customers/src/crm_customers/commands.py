@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from crm.customers.v1 import events_pb2
@@ -16,6 +16,7 @@ from crm_customers.db import customer_leads, customers, timeline
 from crm_customers.metrics import CUSTOMERS_CREATED, TIMELINE_ENTRIES
 from crm_kit.db import UnitOfWork
 from crm_kit.errors import NotFound
+from crm_kit.pagination import keyset_page
 from crm_kit.protoconv import to_timestamp
 
 
@@ -74,20 +75,15 @@ async def list_customers(
     uow: UnitOfWork, *, limit: int, after: tuple[Any, ...] | None, lead_id: str
 ) -> tuple[list[CustomerView], list[Any] | None]:
     """A page of customers by creation time; with lead_id, only the customer that lead belongs to."""
-    query = select(customers).order_by(customers.c.created_at, customers.c.id).limit(limit + 1)
+    query = select(customers)
     if lead_id:
         query = query.where(
             customers.c.id.in_(select(customer_leads.c.customer_id).where(customer_leads.c.lead_id == lead_id))
         )
-    if after:
-        created, last_id = after
-        query = query.where(
-            or_(customers.c.created_at > created, and_(customers.c.created_at == created, customers.c.id > last_id))
-        )
-    rows = (await uow.conn.execute(query)).all()
-    page = rows[:limit]
+    page, next_key = await keyset_page(
+        uow.conn, query, customers.c.created_at, customers.c.id, limit=limit, after=after
+    )
     lead_ids = await _lead_ids(uow, [r.id for r in page])
-    next_key = [rows[limit - 1].created_at.isoformat(), rows[limit - 1].id] if len(rows) > limit else None
     return [CustomerView(row=r, lead_ids=lead_ids[r.id]) for r in page], next_key
 
 
@@ -113,20 +109,8 @@ async def list_timeline(
     exists = (await uow.conn.execute(select(customers.c.id).where(customers.c.id == customer_id))).scalar()
     if exists is None:
         raise _customer_not_found(customer_id)
-    query = (
-        select(timeline)
-        .where(timeline.c.customer_id == customer_id)
-        .order_by(timeline.c.occurred_at, timeline.c.id)
-        .limit(limit + 1)
-    )
-    if after:
-        occurred, last_id = after
-        query = query.where(
-            or_(timeline.c.occurred_at > occurred, and_(timeline.c.occurred_at == occurred, timeline.c.id > last_id))
-        )
-    rows = (await uow.conn.execute(query)).all()
-    next_key = [rows[limit - 1].occurred_at.isoformat(), rows[limit - 1].id] if len(rows) > limit else None
-    return list(rows[:limit]), next_key
+    query = select(timeline).where(timeline.c.customer_id == customer_id)
+    return await keyset_page(uow.conn, query, timeline.c.occurred_at, timeline.c.id, limit=limit, after=after)
 
 
 async def _lock_identities(uow: UnitOfWork, lead: CapturedLead) -> None:

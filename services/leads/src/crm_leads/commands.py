@@ -7,13 +7,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select, text, update
+from sqlalchemy import select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from crm.common.v1 import types_pb2
 from crm.leads.v1 import events_pb2
 from crm_kit.db import Database, UnitOfWork
 from crm_kit.errors import NotFound
+from crm_kit.pagination import keyset_page
 from crm_kit.protoconv import to_timestamp
 from crm_leads import domain
 from crm_leads.db import deal_items, deals, leads, reps, routing_rules
@@ -175,25 +176,15 @@ async def get_lead(uow: UnitOfWork, lead_id: str) -> LeadView:
 async def list_leads(
     uow: UnitOfWork, *, limit: int, after: tuple[Any, ...] | None, source: str, rep_id: str
 ) -> tuple[list[LeadView], list[Any] | None]:
-    query = (
-        select(leads, reps.c.name.label("rep_name"), deals.c.id.label("deal_id"))
-        .select_from(leads.outerjoin(reps, reps.c.id == leads.c.rep_id).outerjoin(deals, deals.c.lead_id == leads.c.id))
-        .order_by(leads.c.created_at, leads.c.id)
-        .limit(limit + 1)
+    query = select(leads, reps.c.name.label("rep_name"), deals.c.id.label("deal_id")).select_from(
+        leads.outerjoin(reps, reps.c.id == leads.c.rep_id).outerjoin(deals, deals.c.lead_id == leads.c.id)
     )
     if source:
         query = query.where(leads.c.source == source)
     if rep_id:
         query = query.where(leads.c.rep_id == rep_id)
-    if after:
-        created, last_id = after
-        query = query.where(
-            or_(leads.c.created_at > created, and_(leads.c.created_at == created, leads.c.id > last_id))
-        )
-    rows = (await uow.conn.execute(query)).all()
-    views = [LeadView(row=r, rep_name=r.rep_name or "", deal_id=r.deal_id or "") for r in rows[:limit]]
-    next_key = [rows[limit - 1].created_at.isoformat(), rows[limit - 1].id] if len(rows) > limit else None
-    return views, next_key
+    rows, next_key = await keyset_page(uow.conn, query, leads.c.created_at, leads.c.id, limit=limit, after=after)
+    return [LeadView(row=r, rep_name=r.rep_name or "", deal_id=r.deal_id or "") for r in rows], next_key
 
 
 async def _deal_view(uow: UnitOfWork, deal_id: str, *, lock: bool = False) -> DealView:

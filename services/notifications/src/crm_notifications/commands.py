@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from crm_kit.db import UnitOfWork
 from crm_kit.errors import NotFound
+from crm_kit.pagination import keyset_page
 from crm_notifications import domain
 from crm_notifications.db import messages, templates
 
@@ -123,16 +124,9 @@ async def list_messages(
     uow: UnitOfWork, *, limit: int, after: tuple[Any, ...] | None, order_id: str, lead_id: str
 ) -> tuple[list[Any], list[Any] | None]:
     """A page of messages, oldest first, and the keyset position of the next page (or None)."""
-    query = select(messages).order_by(messages.c.created_at, messages.c.id).limit(limit + 1)
+    query = select(messages)
     if order_id:
         query = query.where(messages.c.order_id == order_id)
     if lead_id:
         query = query.where(messages.c.lead_id == lead_id)
-    if after:
-        created, last_id = after
-        query = query.where(
-            or_(messages.c.created_at > created, and_(messages.c.created_at == created, messages.c.id > last_id))
-        )
-    rows = (await uow.conn.execute(query)).all()
-    next_key = [rows[limit - 1].created_at.isoformat(), rows[limit - 1].id] if len(rows) > limit else None
-    return list(rows[:limit]), next_key
+    return await keyset_page(uow.conn, query, messages.c.created_at, messages.c.id, limit=limit, after=after)

@@ -8,13 +8,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from crm.common.v1 import types_pb2
 from crm.orders.v1 import events_pb2
 from crm_kit.db import UnitOfWork
 from crm_kit.errors import NotFound
+from crm_kit.pagination import keyset_page
 from crm_kit.protoconv import to_date, to_timestamp
 from crm_orders import domain
 from crm_orders.db import order_lines, orders
@@ -121,20 +122,12 @@ async def list_orders(
     uow: UnitOfWork, *, limit: int, after: tuple[Any, ...] | None, deal_id: str
 ) -> tuple[list[OrderView], list[Any] | None]:
     """A page of orders by creation, after the keyset position `after`; returns the next position."""
-    query = select(orders).order_by(orders.c.created_at, orders.c.id).limit(limit + 1)
+    query = select(orders)
     if deal_id:
         query = query.where(orders.c.deal_id == deal_id)
-    if after:
-        created, last_id = after
-        query = query.where(
-            or_(orders.c.created_at > created, and_(orders.c.created_at == created, orders.c.id > last_id))
-        )
-    rows = (await uow.conn.execute(query)).all()
-    page = rows[:limit]
+    page, next_key = await keyset_page(uow.conn, query, orders.c.created_at, orders.c.id, limit=limit, after=after)
     lines = await _lines_by_order(uow, [r.id for r in page])
-    views = [OrderView(row=r, lines=lines[r.id]) for r in page]
-    next_key = [page[-1].created_at.isoformat(), page[-1].id] if len(rows) > limit else None
-    return views, next_key
+    return [OrderView(row=r, lines=lines[r.id]) for r in page], next_key
 
 
 async def ship_order(uow: UnitOfWork, order_id: str, shipment: domain.Shipment) -> OrderView:

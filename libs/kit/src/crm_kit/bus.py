@@ -110,10 +110,15 @@ class EventBus:
         *,
         transactional: bool = True,
     ) -> None:
-        """Consume message_cls events through a durable named <service>-<event>, stable across releases."""
-        subject = subject_for(message_cls)
-        durable = f"{self.settings.service_name}-{subject.split('.', 2)[2].replace('_', '-')}"
-        self.subscriptions.append(Subscription(durable, subject, message_cls, handler, transactional))
+        """Consume message_cls events through the durable `durable_for(message_cls)`."""
+        durable = self.durable_for(message_cls)
+        self.subscriptions.append(Subscription(durable, subject_for(message_cls), message_cls, handler, transactional))
+
+    def durable_for(self, message_cls: type[Message]) -> str:
+        """The durable consumer (and inbox) name for message_cls: <service>-<event>, stable across
+        releases so a rolling update neither re-reads nor skips. Self-managed handlers claim their
+        inbox under it."""
+        return f"{self.settings.service_name}-{subject_for(message_cls).split('.', 2)[2].replace('_', '-')}"
 
     async def start_consumers(self) -> None:
         assert self.js is not None

@@ -28,10 +28,6 @@ from crm_notifications.sms_provider import HttpSmsProvider, PermanentSmsError, T
 
 log = logging.getLogger(__name__)
 
-# The chassis' durable name for this subscription (<service>-<event>); durable names are stable
-# across releases, and a unit test pins this one to the chassis' derivation.
-CONSUMER = "notifications-order-shipped"
-
 
 class ContactUnavailable(Exception):
     """customers could not tell us the contact info yet (unknown lead, or unreachable): retry later."""
@@ -47,7 +43,10 @@ class ShipmentNotifier:
         provider: HttpSmsProvider,
         *,
         sender: str,
+        consumer: str,
     ) -> None:
+        # The inbox is claimed under the durable's name (EventBus.durable_for), as the chassis does.
+        self.consumer = consumer
         self.db = db
         self.customers = customers
         self.provider = provider
@@ -61,7 +60,7 @@ class ShipmentNotifier:
         async with self.db.unit_of_work() as uow:
             row = await commands.find_by_key(uow, key)
             if row is not None and row.status in domain.SETTLED:
-                await uow.claim_inbox(CONSUMER, envelope.id)
+                await uow.claim_inbox(self.consumer, envelope.id)
                 return
         if row is None:
             # Only a first delivery asks customers: a pending row already holds the promised text.
@@ -125,7 +124,7 @@ class ShipmentNotifier:
             )
             if row.status == domain.MessageStatus.PENDING:
                 return row
-            await uow.claim_inbox(CONSUMER, envelope.id)
+            await uow.claim_inbox(self.consumer, envelope.id)
             if created and reason:
                 await _record_failed(uow, row, reason)
         if created and reason:
@@ -143,7 +142,7 @@ class ShipmentNotifier:
         except PermanentSmsError as exc:
             async with self.db.unit_of_work() as uow:
                 failed = await commands.mark_failed(uow, row.id, exc.attempts, str(exc), datetime.now(UTC))
-                await uow.claim_inbox(CONSUMER, envelope.id)
+                await uow.claim_inbox(self.consumer, envelope.id)
                 if failed is not None:
                     await _record_failed(uow, failed, domain.PROVIDER_REJECTED)
             if failed is not None:
@@ -157,7 +156,7 @@ class ShipmentNotifier:
         now = datetime.now(UTC)
         async with self.db.unit_of_work() as uow:
             sent = await commands.mark_sent(uow, row.id, receipt.provider_message_id, receipt.attempts, now)
-            await uow.claim_inbox(CONSUMER, envelope.id)
+            await uow.claim_inbox(self.consumer, envelope.id)
             if sent is not None:
                 await uow.record_event(
                     notification_events.NotificationSent(

@@ -46,6 +46,7 @@ async def setup(service: Service) -> None:
         customers_pb2_grpc.CustomersServiceStub(customers_channel),
         provider,
         sender=settings.sms_sender,
+        consumer=service.bus.durable_for(order_events.OrderShipped),
     )
     service.bus.subscribe(order_events.OrderShipped, notifier.handle, transactional=False)
     service.grpc.add(

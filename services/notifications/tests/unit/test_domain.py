@@ -5,7 +5,6 @@ import pytest
 from crm.orders.v1 import events_pb2 as order_events
 from crm_kit.bus import EventBus
 from crm_notifications import domain
-from crm_notifications.handlers import CONSUMER
 from crm_notifications.main import NotificationsSettings
 
 pytestmark = pytest.mark.unit
@@ -97,7 +96,7 @@ async def _noop(envelope: object) -> None:
 def test_inbox_consumer_is_the_chassis_durable_name() -> None:
     bus = EventBus(NotificationsSettings(), None)
     bus.subscribe(order_events.OrderShipped, _noop, transactional=False)
-    assert bus.subscriptions[0].durable == CONSUMER
+    assert bus.subscriptions[0].durable == bus.durable_for(order_events.OrderShipped) == "notifications-order-shipped"
 
 
 def test_production_refuses_the_development_sms_key() -> None:

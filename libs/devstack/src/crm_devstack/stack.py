@@ -340,7 +340,8 @@ class Stack:
             log.write(f"\n===== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(command)}\n{text}")
         if proc.returncode != 0:
             raise StackError(
-                f"migration of {service} failed with exit code {proc.returncode} ({' '.join(command)}):\n{_tail(text)}"
+                f"migration of {service} failed with exit code {proc.returncode} ({' '.join(command)}):\n"
+                + log_tail(self.log_path(f"{service}-migrate"), 60)
             )
 
     async def _wait_ready(self, names: tuple[str, ...]) -> None:
@@ -396,10 +397,6 @@ async def _http_ok(client: httpx.AsyncClient, url: str) -> bool:
     except httpx.HTTPError:
         return False
     return response.status_code == 200
-
-
-def _tail(text: str, lines: int = 60) -> str:
-    return "\n".join(text.splitlines()[-lines:])
 
 
 def _raise_for_status(response: httpx.Response, action: str) -> None:

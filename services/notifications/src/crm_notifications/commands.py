@@ -59,12 +59,15 @@ async def record_intent(uow: UnitOfWork, intent: Intent) -> tuple[Any, bool]:
             last_error=intent.last_error,
         )
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(messages.c.id)
+        .returning(messages)
     )
-    created = inserted.first() is not None
-    row = await find_by_key(uow, intent.idempotency_key)
-    assert row is not None, "the intent row exists after an insert-or-keep"
-    return row, created
+    row = inserted.first()
+    if row is not None:
+        return row, True
+    # The key existed: the first intent is the one that counts.
+    existing = await find_by_key(uow, intent.idempotency_key)
+    assert existing is not None, "the intent row exists after an insert-or-keep"
+    return existing, False
 
 
 async def mark_sent(uow: UnitOfWork, message_id: str, provider_message_id: str, attempts: int, now: datetime) -> Any:

@@ -187,13 +187,14 @@ async def list_leads(
     return [LeadView(row=r, rep_name=r.rep_name or "", deal_id=r.deal_id or "") for r in rows], next_key
 
 
-async def _deal_view(uow: UnitOfWork, deal_id: str, *, lock: bool = False) -> DealView:
-    query = select(deals).where(deals.c.id == deal_id)
-    if lock:
-        query = query.with_for_update()
-    row = (await uow.conn.execute(query)).first()
+def _deal_not_found(deal_id: str) -> NotFound:
+    return NotFound(f"deal {deal_id} not found", reason="DEAL_NOT_FOUND", metadata={"deal_id": deal_id})
+
+
+async def _deal_view(uow: UnitOfWork, deal_id: str) -> DealView:
+    row = (await uow.conn.execute(select(deals).where(deals.c.id == deal_id))).first()
     if row is None:
-        raise NotFound(f"deal {deal_id} not found", reason="DEAL_NOT_FOUND", metadata={"deal_id": deal_id})
+        raise _deal_not_found(deal_id)
     items = (
         await uow.conn.execute(
             select(deal_items).where(deal_items.c.deal_id == deal_id).order_by(deal_items.c.position)
@@ -231,18 +232,35 @@ async def convert_lead(uow: UnitOfWork, lead_id: str, title: str) -> DealView:
 async def close_deal(
     uow: UnitOfWork, deal_id: str, *, won: bool, items: list[domain.Item], lost_reason: str
 ) -> DealView:
-    deal = await _deal_view(uow, deal_id, lock=True)
-    total, currency = domain.validate_close(domain.DealStatus(deal.row.status), won, items)
+    # The deal (locked: one close wins) with its lead's attribution, in one query; an open deal
+    # has no items yet, and the closed one is built from what this transaction writes.
+    deal = (
+        await uow.conn.execute(
+            select(deals, leads.c.source, leads.c.campaign)
+            .join(leads, leads.c.id == deals.c.lead_id)
+            .where(deals.c.id == deal_id)
+            .with_for_update(of=deals)
+        )
+    ).first()
+    if deal is None:
+        raise _deal_not_found(deal_id)
+    total, currency = domain.validate_close(domain.DealStatus(deal.status), won, items)
     now = datetime.now(UTC)
     status = domain.DealStatus.WON if won else domain.DealStatus.LOST
-    await uow.conn.execute(
-        update(deals)
-        .where(deals.c.id == deal_id)
-        .values(status=status.value, total_minor=total, currency_code=currency, lost_reason=lost_reason, closed_at=now)
-    )
-    if won:
+    closed = (
         await uow.conn.execute(
-            deal_items.insert(),
+            update(deals)
+            .where(deals.c.id == deal_id)
+            .values(
+                status=status.value, total_minor=total, currency_code=currency, lost_reason=lost_reason, closed_at=now
+            )
+            .returning(deals)
+        )
+    ).one()
+    written_items: list[Any] = []
+    if won:
+        result = await uow.conn.execute(
+            deal_items.insert().returning(deal_items, sort_by_parameter_order=True),
             [
                 {
                     "deal_id": deal_id,
@@ -256,11 +274,11 @@ async def close_deal(
                 for i, item in enumerate(items)
             ],
         )
-    lead = (await uow.conn.execute(select(leads).where(leads.c.id == deal.row.lead_id))).one()
+        written_items = list(result.all())
     await uow.record_event(
         events_pb2.DealClosed(
             deal_id=deal_id,
-            lead_id=lead.id,
+            lead_id=deal.lead_id,
             won=won,
             items=[
                 types_pb2.LineItem(
@@ -272,13 +290,13 @@ async def close_deal(
                 for i in (items if won else [])
             ],
             total=types_pb2.Money(amount_minor=total, currency_code=currency),
-            owner_rep_id=deal.row.owner_rep_id or "",
-            source=lead.source,
-            campaign=lead.campaign,
+            owner_rep_id=deal.owner_rep_id or "",
+            source=deal.source,
+            campaign=deal.campaign,
             close_time=to_timestamp(now),
             lost_reason=lost_reason,
         ),
         time=now,
     )
     uow.after_commit(DEALS_CLOSED.labels("won" if won else "lost").inc)
-    return await _deal_view(uow, deal_id)
+    return DealView(row=closed, items=written_items)

@@ -135,17 +135,20 @@ async def ship_order(uow: UnitOfWork, order_id: str, shipment: domain.Shipment) 
     order = await _order_view(uow, order_id, lock=True)
     domain.ensure_can_ship(domain.OrderStatus(order.row.status))
     now = datetime.now(UTC)
-    await uow.conn.execute(
-        update(orders)
-        .where(orders.c.id == order_id)
-        .values(
-            status=domain.OrderStatus.SHIPPED.value,
-            carrier=shipment.carrier,
-            tracking_number=shipment.tracking_number,
-            estimated_delivery_date=shipment.estimated_delivery_date,
-            shipped_at=now,
+    shipped = (
+        await uow.conn.execute(
+            update(orders)
+            .where(orders.c.id == order_id)
+            .values(
+                status=domain.OrderStatus.SHIPPED.value,
+                carrier=shipment.carrier,
+                tracking_number=shipment.tracking_number,
+                estimated_delivery_date=shipment.estimated_delivery_date,
+                shipped_at=now,
+            )
+            .returning(orders)
         )
-    )
+    ).one()
     await uow.record_event(
         events_pb2.OrderShipped(
             order_id=order_id,
@@ -159,4 +162,4 @@ async def ship_order(uow: UnitOfWork, order_id: str, shipment: domain.Shipment) 
         time=now,
     )
     uow.after_commit(ORDERS_SHIPPED.inc)
-    return await _order_view(uow, order_id)
+    return OrderView(row=shipped, lines=order.lines)  # lines do not change when shipping

@@ -71,3 +71,18 @@ def drop_messaging_tables() -> None:
 
     for name in ("dead_letters", "inbox", "outbox"):
         op.drop_table(name)
+
+
+def create_audit_table() -> None:
+    """Create the chassis' audit_log table (its definition is `crm_kit.tables`)."""
+    from alembic import op
+
+    from crm_kit.tables import MessagingTables
+
+    MessagingTables(MetaData()).audit_log.create(op.get_bind())
+
+
+def drop_audit_table() -> None:
+    from alembic import op
+
+    op.drop_table("audit_log")

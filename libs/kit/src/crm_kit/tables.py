@@ -1,4 +1,4 @@
-"""The messaging tables every service owns in its own database: outbox, inbox, dead letters."""
+"""The chassis tables every service owns in its own database: outbox, inbox, dead letters, audit log."""
 
 from __future__ import annotations
 
@@ -55,4 +55,19 @@ class MessagingTables:
             Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
             Column("replayed_at", DateTime(timezone=True), nullable=True),
             Index("ix_dead_letters_consumer", "consumer"),
+        )
+        # Who changed what: written by UnitOfWork.audit in the same transaction as the change.
+        self.audit_log = Table(
+            "audit_log",
+            metadata,
+            Column("id", BigInteger, Identity(), primary_key=True),
+            Column("actor", String(200), nullable=False),
+            Column("action", String(200), nullable=False),
+            Column("record_type", String(64), nullable=False),
+            Column("record_id", String(64), nullable=False),
+            Column("request_id", String(200), nullable=False, server_default=""),
+            Column("details", JSONB, nullable=False),
+            Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+            Index("ix_audit_log_record", "record_type", "record_id"),
+            Index("ix_audit_log_actor", "actor"),
         )

@@ -181,12 +181,15 @@ class Deal(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     CLOSE_TIME_FIELD_NUMBER: _builtins.int
     LOST_REASON_FIELD_NUMBER: _builtins.int
+    OWNER_TEAM_ID_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     lead_id: _builtins.str
     title: _builtins.str
     owner_rep_id: _builtins.str
     status: Global___DealStatus.ValueType
     lost_reason: _builtins.str
+    owner_team_id: _builtins.str
+    """The team of the owning rep (for managers' per-team permissions)."""
     @_builtins.property
     def items(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.LineItem]: ...
     @_builtins.property
@@ -208,10 +211,11 @@ class Deal(_message.Message):
         create_time: _timestamp_pb2.Timestamp | None = ...,
         close_time: _timestamp_pb2.Timestamp | None = ...,
         lost_reason: _builtins.str = ...,
+        owner_team_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["close_time", b"close_time", "create_time", b"create_time", "total", b"total"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["close_time", b"close_time", "create_time", b"create_time", "id", b"id", "items", b"items", "lead_id", b"lead_id", "lost_reason", b"lost_reason", "owner_rep_id", b"owner_rep_id", "status", b"status", "title", b"title", "total", b"total"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["close_time", b"close_time", "create_time", b"create_time", "id", b"id", "items", b"items", "lead_id", b"lead_id", "lost_reason", b"lost_reason", "owner_rep_id", b"owner_rep_id", "owner_team_id", b"owner_team_id", "status", b"status", "title", b"title", "total", b"total"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -251,6 +255,7 @@ class CaptureLeadRequest(_message.Message):
     LOCALE_FIELD_NUMBER: _builtins.int
     PRODUCT_LINE_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    WEB_FORM_KEY_FIELD_NUMBER: _builtins.int
     full_name: _builtins.str
     phone_number: _builtins.str
     """Local or international format; normalized to E.164 (Israeli and Iranian numbers)."""
@@ -261,6 +266,11 @@ class CaptureLeadRequest(_message.Message):
     product_line: _builtins.str
     request_id: _builtins.str
     """Client-chosen key (AIP-155); a repeated request returns the first lead."""
+    web_form_key: _builtins.str
+    """A web-to-lead key (public forms): when set, the lead's source and campaign are the key's
+    (source and campaign must then be empty) and a missing, unknown or revoked key is
+    PERMISSION_DENIED.
+    """
     def __init__(
         self,
         *,
@@ -272,10 +282,11 @@ class CaptureLeadRequest(_message.Message):
         locale: _builtins.str = ...,
         product_line: _builtins.str = ...,
         request_id: _builtins.str = ...,
+        web_form_key: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign", "email", b"email", "full_name", b"full_name", "locale", b"locale", "phone_number", b"phone_number", "product_line", b"product_line", "request_id", b"request_id", "source", b"source"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign", "email", b"email", "full_name", b"full_name", "locale", b"locale", "phone_number", b"phone_number", "product_line", b"product_line", "request_id", b"request_id", "source", b"source", "web_form_key", b"web_form_key"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -348,11 +359,14 @@ class ListLeadsRequest(_message.Message):
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     SOURCE_FIELD_NUMBER: _builtins.int
     REP_ID_FIELD_NUMBER: _builtins.int
+    TEAM_ID_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     page_token: _builtins.str
     source: _builtins.str
     """Optional filters."""
     rep_id: _builtins.str
+    team_id: _builtins.str
+    """Leads assigned to a rep of this team."""
     def __init__(
         self,
         *,
@@ -360,10 +374,11 @@ class ListLeadsRequest(_message.Message):
         page_token: _builtins.str = ...,
         source: _builtins.str = ...,
         rep_id: _builtins.str = ...,
+        team_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "rep_id", b"rep_id", "source", b"source"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "rep_id", b"rep_id", "source", b"source", "team_id", b"team_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -558,3 +573,187 @@ class ListSourcesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListSourcesResponse: _TypeAlias = ListSourcesResponse  # noqa: Y015
+
+@_typing.final
+class WebFormKey(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    DISPLAY_NAME_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    CAMPAIGN_FIELD_NUMBER: _builtins.int
+    SECRET_PREFIX_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    REVOKE_TIME_FIELD_NUMBER: _builtins.int
+    CREATE_ACTOR_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    display_name: _builtins.str
+    source: _builtins.str
+    """The source code every lead captured with this key gets, e.g. "web_form"."""
+    campaign: _builtins.str
+    """Empty when the key is not tied to a campaign."""
+    secret_prefix: _builtins.str
+    """The first characters of the secret, to recognise a key in a list; never the whole secret."""
+    create_actor: _builtins.str
+    """Who created the key (the caller's subject)."""
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def revoke_time(self) -> _timestamp_pb2.Timestamp:
+        """Unset while the key is active."""
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        display_name: _builtins.str = ...,
+        source: _builtins.str = ...,
+        campaign: _builtins.str = ...,
+        secret_prefix: _builtins.str = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+        revoke_time: _timestamp_pb2.Timestamp | None = ...,
+        create_actor: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "revoke_time", b"revoke_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign", "create_actor", b"create_actor", "create_time", b"create_time", "display_name", b"display_name", "id", b"id", "revoke_time", b"revoke_time", "secret_prefix", b"secret_prefix", "source", b"source"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WebFormKey: _TypeAlias = WebFormKey  # noqa: Y015
+
+@_typing.final
+class CreateWebFormKeyRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DISPLAY_NAME_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    CAMPAIGN_FIELD_NUMBER: _builtins.int
+    display_name: _builtins.str
+    source: _builtins.str
+    campaign: _builtins.str
+    def __init__(
+        self,
+        *,
+        display_name: _builtins.str = ...,
+        source: _builtins.str = ...,
+        campaign: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign", "display_name", b"display_name", "source", b"source"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateWebFormKeyRequest: _TypeAlias = CreateWebFormKeyRequest  # noqa: Y015
+
+@_typing.final
+class CreateWebFormKeyResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WEB_FORM_KEY_FIELD_NUMBER: _builtins.int
+    SECRET_FIELD_NUMBER: _builtins.int
+    secret: _builtins.str
+    """The full secret, shown this once: only its hash is stored."""
+    @_builtins.property
+    def web_form_key(self) -> Global___WebFormKey: ...
+    def __init__(
+        self,
+        *,
+        web_form_key: Global___WebFormKey | None = ...,
+        secret: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["web_form_key", b"web_form_key"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["secret", b"secret", "web_form_key", b"web_form_key"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateWebFormKeyResponse: _TypeAlias = CreateWebFormKeyResponse  # noqa: Y015
+
+@_typing.final
+class ListWebFormKeysRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    INCLUDE_REVOKED_FIELD_NUMBER: _builtins.int
+    page_size: _builtins.int
+    page_token: _builtins.str
+    include_revoked: _builtins.bool
+    def __init__(
+        self,
+        *,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+        include_revoked: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["include_revoked", b"include_revoked", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListWebFormKeysRequest: _TypeAlias = ListWebFormKeysRequest  # noqa: Y015
+
+@_typing.final
+class ListWebFormKeysResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WEB_FORM_KEYS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def web_form_keys(self) -> _containers.RepeatedCompositeFieldContainer[Global___WebFormKey]: ...
+    def __init__(
+        self,
+        *,
+        web_form_keys: _abc.Iterable[Global___WebFormKey] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "web_form_keys", b"web_form_keys"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListWebFormKeysResponse: _TypeAlias = ListWebFormKeysResponse  # noqa: Y015
+
+@_typing.final
+class RevokeWebFormKeyRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WEB_FORM_KEY_ID_FIELD_NUMBER: _builtins.int
+    web_form_key_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        web_form_key_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["web_form_key_id", b"web_form_key_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RevokeWebFormKeyRequest: _TypeAlias = RevokeWebFormKeyRequest  # noqa: Y015
+
+@_typing.final
+class RevokeWebFormKeyResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WEB_FORM_KEY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def web_form_key(self) -> Global___WebFormKey: ...
+    def __init__(
+        self,
+        *,
+        web_form_key: Global___WebFormKey | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["web_form_key", b"web_form_key"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["web_form_key", b"web_form_key"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RevokeWebFormKeyResponse: _TypeAlias = RevokeWebFormKeyResponse  # noqa: Y015

@@ -70,6 +70,21 @@ class LeadsServiceStub:
                 request_serializer=crm_dot_leads_dot_v1_dot_leads__pb2.ListSourcesRequest.SerializeToString,
                 response_deserializer=crm_dot_leads_dot_v1_dot_leads__pb2.ListSourcesResponse.FromString,
                 _registered_method=True)
+        self.CreateWebFormKey = channel.unary_unary(
+                '/crm.leads.v1.LeadsService/CreateWebFormKey',
+                request_serializer=crm_dot_leads_dot_v1_dot_leads__pb2.CreateWebFormKeyRequest.SerializeToString,
+                response_deserializer=crm_dot_leads_dot_v1_dot_leads__pb2.CreateWebFormKeyResponse.FromString,
+                _registered_method=True)
+        self.ListWebFormKeys = channel.unary_unary(
+                '/crm.leads.v1.LeadsService/ListWebFormKeys',
+                request_serializer=crm_dot_leads_dot_v1_dot_leads__pb2.ListWebFormKeysRequest.SerializeToString,
+                response_deserializer=crm_dot_leads_dot_v1_dot_leads__pb2.ListWebFormKeysResponse.FromString,
+                _registered_method=True)
+        self.RevokeWebFormKey = channel.unary_unary(
+                '/crm.leads.v1.LeadsService/RevokeWebFormKey',
+                request_serializer=crm_dot_leads_dot_v1_dot_leads__pb2.RevokeWebFormKeyRequest.SerializeToString,
+                response_deserializer=crm_dot_leads_dot_v1_dot_leads__pb2.RevokeWebFormKeyResponse.FromString,
+                _registered_method=True)
 
 
 class LeadsServiceServicer:
@@ -122,6 +137,27 @@ class LeadsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateWebFormKey(self, request, context):
+        """Web-to-lead keys for public lead-capture forms: the secret is returned once, stored hashed,
+        scoped to one source (and optionally one campaign), revocable.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWebFormKeys(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeWebFormKey(self, request, context):
+        """Revoked keys are refused at once; revoking twice is FAILED_PRECONDITION.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LeadsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -159,6 +195,21 @@ def add_LeadsServiceServicer_to_server(servicer, server):
                     servicer.ListSources,
                     request_deserializer=crm_dot_leads_dot_v1_dot_leads__pb2.ListSourcesRequest.FromString,
                     response_serializer=crm_dot_leads_dot_v1_dot_leads__pb2.ListSourcesResponse.SerializeToString,
+            ),
+            'CreateWebFormKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateWebFormKey,
+                    request_deserializer=crm_dot_leads_dot_v1_dot_leads__pb2.CreateWebFormKeyRequest.FromString,
+                    response_serializer=crm_dot_leads_dot_v1_dot_leads__pb2.CreateWebFormKeyResponse.SerializeToString,
+            ),
+            'ListWebFormKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWebFormKeys,
+                    request_deserializer=crm_dot_leads_dot_v1_dot_leads__pb2.ListWebFormKeysRequest.FromString,
+                    response_serializer=crm_dot_leads_dot_v1_dot_leads__pb2.ListWebFormKeysResponse.SerializeToString,
+            ),
+            'RevokeWebFormKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeWebFormKey,
+                    request_deserializer=crm_dot_leads_dot_v1_dot_leads__pb2.RevokeWebFormKeyRequest.FromString,
+                    response_serializer=crm_dot_leads_dot_v1_dot_leads__pb2.RevokeWebFormKeyResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -351,6 +402,87 @@ class LeadsService:
             '/crm.leads.v1.LeadsService/ListSources',
             crm_dot_leads_dot_v1_dot_leads__pb2.ListSourcesRequest.SerializeToString,
             crm_dot_leads_dot_v1_dot_leads__pb2.ListSourcesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateWebFormKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.leads.v1.LeadsService/CreateWebFormKey',
+            crm_dot_leads_dot_v1_dot_leads__pb2.CreateWebFormKeyRequest.SerializeToString,
+            crm_dot_leads_dot_v1_dot_leads__pb2.CreateWebFormKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWebFormKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.leads.v1.LeadsService/ListWebFormKeys',
+            crm_dot_leads_dot_v1_dot_leads__pb2.ListWebFormKeysRequest.SerializeToString,
+            crm_dot_leads_dot_v1_dot_leads__pb2.ListWebFormKeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeWebFormKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.leads.v1.LeadsService/RevokeWebFormKey',
+            crm_dot_leads_dot_v1_dot_leads__pb2.RevokeWebFormKeyRequest.SerializeToString,
+            crm_dot_leads_dot_v1_dot_leads__pb2.RevokeWebFormKeyResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -45,6 +45,13 @@ class LeadsServiceStub:
     CloseDeal: _grpc.UnaryUnaryMultiCallable[_leads_pb2.CloseDealRequest, _leads_pb2.CloseDealResponse]
     """Closes a deal as won (with its line items) or lost; publishes DealClosed."""
     ListSources: _grpc.UnaryUnaryMultiCallable[_leads_pb2.ListSourcesRequest, _leads_pb2.ListSourcesResponse]
+    CreateWebFormKey: _grpc.UnaryUnaryMultiCallable[_leads_pb2.CreateWebFormKeyRequest, _leads_pb2.CreateWebFormKeyResponse]
+    """Web-to-lead keys for public lead-capture forms: the secret is returned once, stored hashed,
+    scoped to one source (and optionally one campaign), revocable.
+    """
+    ListWebFormKeys: _grpc.UnaryUnaryMultiCallable[_leads_pb2.ListWebFormKeysRequest, _leads_pb2.ListWebFormKeysResponse]
+    RevokeWebFormKey: _grpc.UnaryUnaryMultiCallable[_leads_pb2.RevokeWebFormKeyRequest, _leads_pb2.RevokeWebFormKeyResponse]
+    """Revoked keys are refused at once; revoking twice is FAILED_PRECONDITION."""
 
 @_typing.type_check_only
 class LeadsServiceAsyncStub(LeadsServiceStub):
@@ -63,6 +70,13 @@ class LeadsServiceAsyncStub(LeadsServiceStub):
     CloseDeal: _aio.UnaryUnaryMultiCallable[_leads_pb2.CloseDealRequest, _leads_pb2.CloseDealResponse]  # type: ignore[assignment]
     """Closes a deal as won (with its line items) or lost; publishes DealClosed."""
     ListSources: _aio.UnaryUnaryMultiCallable[_leads_pb2.ListSourcesRequest, _leads_pb2.ListSourcesResponse]  # type: ignore[assignment]
+    CreateWebFormKey: _aio.UnaryUnaryMultiCallable[_leads_pb2.CreateWebFormKeyRequest, _leads_pb2.CreateWebFormKeyResponse]  # type: ignore[assignment]
+    """Web-to-lead keys for public lead-capture forms: the secret is returned once, stored hashed,
+    scoped to one source (and optionally one campaign), revocable.
+    """
+    ListWebFormKeys: _aio.UnaryUnaryMultiCallable[_leads_pb2.ListWebFormKeysRequest, _leads_pb2.ListWebFormKeysResponse]  # type: ignore[assignment]
+    RevokeWebFormKey: _aio.UnaryUnaryMultiCallable[_leads_pb2.RevokeWebFormKeyRequest, _leads_pb2.RevokeWebFormKeyResponse]  # type: ignore[assignment]
+    """Revoked keys are refused at once; revoking twice is FAILED_PRECONDITION."""
 
 class LeadsServiceServicer(metaclass=_abc_1.ABCMeta):
     """Leads, their routing to reps, and deals (opportunities)."""
@@ -120,5 +134,30 @@ class LeadsServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _leads_pb2.ListSourcesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_leads_pb2.ListSourcesResponse, _abc.Awaitable[_leads_pb2.ListSourcesResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def CreateWebFormKey(
+        self,
+        request: _leads_pb2.CreateWebFormKeyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_leads_pb2.CreateWebFormKeyResponse, _abc.Awaitable[_leads_pb2.CreateWebFormKeyResponse]]:
+        """Web-to-lead keys for public lead-capture forms: the secret is returned once, stored hashed,
+        scoped to one source (and optionally one campaign), revocable.
+        """
+
+    @_abc_1.abstractmethod
+    def ListWebFormKeys(
+        self,
+        request: _leads_pb2.ListWebFormKeysRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_leads_pb2.ListWebFormKeysResponse, _abc.Awaitable[_leads_pb2.ListWebFormKeysResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RevokeWebFormKey(
+        self,
+        request: _leads_pb2.RevokeWebFormKeyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_leads_pb2.RevokeWebFormKeyResponse, _abc.Awaitable[_leads_pb2.RevokeWebFormKeyResponse]]:
+        """Revoked keys are refused at once; revoking twice is FAILED_PRECONDITION."""
 
 def add_LeadsServiceServicer_to_server(servicer: LeadsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

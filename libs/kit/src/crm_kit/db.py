@@ -6,7 +6,7 @@ outbox in the same transaction, and the relay is woken after the commit.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -16,7 +16,7 @@ from sqlalchemy import insert, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from crm_kit import telemetry
+from crm_kit import caller, telemetry
 from crm_kit.events import ce_headers, new_event_id, subject_for
 from crm_kit.tables import MessagingTables
 
@@ -69,6 +69,7 @@ class UnitOfWork:
         self.db = db
         self.recorded_events = 0
         self._pending: list[dict[str, Any]] = []
+        self._audit: list[dict[str, Any]] = []
         self.committed_callbacks: list[Callable[[], Any]] = []
 
     def after_commit(self, callback: Callable[[], Any]) -> None:
@@ -93,11 +94,32 @@ class UnitOfWork:
         self.recorded_events += 1
         return event_id
 
+    def audit(self, action: str, record_type: str, record_id: str, details: Mapping[str, Any] | None = None) -> None:
+        """Record who changed what in the audit log, in this transaction (written before commit).
+
+        The actor and request id come from the caller context (`crm_kit.caller`): the
+        authenticated subject the gateway forwarded, or "system" in an event handler.
+        """
+        who = caller.current()
+        self._audit.append(
+            {
+                "actor": who.actor if who else caller.UNKNOWN_ACTOR,
+                "request_id": who.request_id if who else "",
+                "action": action,
+                "record_type": record_type,
+                "record_id": record_id,
+                "details": dict(details or {}),
+            }
+        )
+
     async def flush_events(self) -> None:
-        """Write the recorded events in one INSERT (one round trip however many there are)."""
+        """Write the recorded events and audit records, one INSERT each (however many there are)."""
         if self._pending:
             rows, self._pending = self._pending, []
             await self.conn.execute(insert(self.db.tables.outbox).values(rows))
+        if self._audit:
+            audit_rows, self._audit = self._audit, []
+            await self.conn.execute(insert(self.db.tables.audit_log).values(audit_rows))
 
     async def claim_inbox(self, consumer: str, event_id: str) -> bool:
         """Record that consumer handles event_id; False if it already did (a redelivery)."""

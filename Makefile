@@ -10,6 +10,7 @@ STATE_DIR ?= .state
 help:
 	@echo "make run    - install and start the whole CRM on this machine (gateway on http://localhost:8080)"
 	@echo "make test   - install and run every test layer (unit, integration, e2e)"
+	@echo "make token ROLE=sales_rep [AS=rep-moshe TEAM=team-media] - a development bearer token for make run"
 	@echo "make test-unit | test-integration | test-e2e | proto | lint | bench"
 
 install:
@@ -30,6 +31,11 @@ test-integration: install
 
 test-e2e: install
 	$(PYTEST) -m e2e -q
+
+# Prints only the token: TOKEN=$$(make -s token ROLE=sales_rep). Roles: admin, sales_manager,
+# sales_rep, orders_clerk, service_agent, marketing. (AS, not USER: make sees the login's USER.)
+token: install
+	@$(UV) run --frozen --quiet crm-admin token --role $(or $(ROLE),admin) $(if $(AS),--user $(AS),) $(if $(TEAM),--team $(TEAM),) --key-file $(STATE_DIR)/dev-issuer/signing-key.pem
 
 proto: install
 	$(UV) run --frozen python scripts/gen_proto.py

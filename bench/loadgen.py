@@ -79,12 +79,13 @@ class LoadResult:
         }
 
 
-def session(limit: int = 256) -> aiohttp.ClientSession:
-    """A client session with a keep-alive pool of ``limit`` connections and a 30 s timeout."""
+def session(limit: int = 256, headers: dict[str, str] | None = None) -> aiohttp.ClientSession:
+    """A client session with a keep-alive pool of ``limit`` connections, a 30 s timeout and
+    default headers (the bearer token)."""
     # Idle connections are dropped before uvicorn's 5 s keep-alive closes them, so a request never
     # races a server-side close ("Can not write request body") after a scenario's quiet drain.
     connector = aiohttp.TCPConnector(limit=limit, limit_per_host=limit, ttl_dns_cache=3600, keepalive_timeout=2)
-    return aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30))
+    return aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30), headers=headers)
 
 
 async def _one(http: aiohttp.ClientSession, send: Send, index: int, started_wall: float, t0: float) -> Sample:

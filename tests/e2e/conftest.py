@@ -15,7 +15,9 @@ from crm_devstack.stack import Ports, Stack
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     state = Path(tmp_path_factory.mktemp("crm-e2e"))
-    system = Stack(state, Ports.free())
+    # Every e2e client shares 127.0.0.1: widen the per-address web-form limit (the per-key one,
+    # which the flood test exercises, stays at its default).
+    system = Stack(state, Ports.free(), extra_env={"CRM_WEB_FORM_IP_RATE_LIMIT_BURST": "100000"})
     asyncio.run(system.start())
     try:
         yield system
@@ -25,7 +27,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 @pytest.fixture
 async def api(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=15) as client:
+    """The gateway, as an admin (tests of other roles mint their own tokens)."""
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=15, headers=stack.auth_headers()) as client:
         yield client
 
 

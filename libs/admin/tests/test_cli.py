@@ -1,5 +1,6 @@
-"""crm-admin dlq against a real DeadLetterService (PostgreSQL, JetStream, grpc.aio): list, show,
-replay, and exit code 1 for an unknown id or a second replay."""
+"""crm-admin dlq and audit against a real DeadLetterService and AuditService (PostgreSQL, JetStream,
+grpc.aio): list, show, replay (audited with the operator), the audit log with its filters, and exit
+code 1 for an unknown id or a second replay."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from crm_kit.bus import EventBus
 from crm_kit.db import Database
 from crm_kit.settings import ServiceSettings
 from crm_kit.tables import MessagingTables
-from crm_kit.testing import dead_letter_server, reset_stream
+from crm_kit.testing import admin_server, reset_stream
 
 pytestmark = pytest.mark.integration
 
@@ -49,7 +50,7 @@ async def server(fresh_database, nats_server) -> AsyncIterator[tuple[str, Databa
     bus = EventBus(settings, db)
     await bus.connect()
     try:
-        async with dead_letter_server(db, bus) as address:
+        async with admin_server(db, bus) as address:
             yield address, db, nats_server
     finally:
         await bus.stop(1)
@@ -108,6 +109,42 @@ async def test_list_show_replay(server, capsys) -> None:
     assert await cli("dlq", "replay", str(letter_id), "--service", "orders", "--address", address) == 1
     err = capsys.readouterr().err
     assert "FAILED_PRECONDITION" in err and "already replayed" in err
+
+
+async def test_audit_list_shows_who_replayed_a_dead_letter(monkeypatch, server, capsys) -> None:
+    address, db, _ = server
+    async with db.engine.begin() as conn:
+        await conn.execute(
+            insert(tables.audit_log).values(
+                actor="alice",
+                action="orders.ShipOrder",
+                record_type="order",
+                record_id="order-1",
+                request_id="req-1",
+                details={"status": "shipped"},
+            )
+        )
+    assert await cli("audit", "list", "--service", "orders", "--address", address, "--actor", "nobody") == 0
+    assert capsys.readouterr().out.strip() == "no audit records in orders"
+
+    monkeypatch.setenv("CRM_ADMIN_ACTOR", "operator:dana")
+    assert await cli("dlq", "replay", "1", "--service", "orders", "--address", address) == 0
+    capsys.readouterr()
+
+    assert await cli("audit", "list", "--service", "orders", "--address", address) == 0
+    header, replayed, shipped = capsys.readouterr().out.strip().splitlines()
+    assert header.split() == ["ID", "TIME", "ACTOR", "ACTION", "RECORD", "REQUEST", "ID", "DETAILS"]
+    assert replayed.split()[2:5] == ["operator:dana", "admin.ReplayDeadLetter", "dead_letter/1"]
+    assert replayed.split()[5].startswith("crm-admin-")
+    assert '"event_id": "evt-7"' in replayed
+    assert shipped.split()[2:6] == ["alice", "orders.ShipOrder", "order/order-1", "req-1"]
+    assert shipped.endswith('{"status": "shipped"}')
+
+    assert await cli("audit", "list", "--service", "orders", "--address", address, "--record-type", "order") == 0
+    assert "admin.ReplayDeadLetter" not in (out := capsys.readouterr().out) and "order/order-1" in out
+    assert await cli("audit", "list", "--service", "orders", "--address", address, "--limit", "1") == 0
+    out = capsys.readouterr().out
+    assert "admin.ReplayDeadLetter" in out and "orders.ShipOrder" not in out and "--limit for more" in out
 
 
 async def test_unknown_id_exits_1(server, capsys) -> None:

@@ -25,6 +25,7 @@ from crm_devstack._util import free_ports, log_tail, pid_alive, process_cmdline,
 from crm_devstack.demo_data import DEMO_CONVERSIONS, DEMO_LEADS, DEMO_WON_DEAL
 from crm_devstack.nats import EmbeddedNats
 from crm_devstack.postgres import EmbeddedPostgres
+from crm_kit.dev_issuer import DevIssuer
 
 BACKEND_SERVICES: tuple[str, ...] = ("leads", "customers", "orders", "notifications", "reporting")
 """Backend services, each with its own database, gRPC port and metrics port."""
@@ -116,6 +117,22 @@ class Stack:
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
 
     # ------------------------------------------------------------------ addresses
+
+    @property
+    def dev_issuer_key_file(self) -> Path:
+        """The development token issuer's signing key (created on first start; never committed)."""
+        return self.state_dir / "dev-issuer" / "signing-key.pem"
+
+    def token(self, role: str = "admin", *, subject: str = "", team_id: str = "", ttl_seconds: int = 3600) -> str:
+        """A bearer token from the development issuer for the demo user of role."""
+        issuer = DevIssuer.load_or_create(self.dev_issuer_key_file)
+        return issuer.mint_demo(role, subject=subject, team_id=team_id, ttl_seconds=ttl_seconds)
+
+    def auth_headers(
+        self, role: str = "admin", *, subject: str = "", team_id: str = "", ttl_seconds: int = 3600
+    ) -> dict[str, str]:
+        token = self.token(role, subject=subject, team_id=team_id, ttl_seconds=ttl_seconds)
+        return {"Authorization": f"Bearer {token}"}
 
     @property
     def gateway_url(self) -> str:
@@ -211,7 +228,8 @@ class Stack:
 
     async def load_demo_data(self) -> None:
         """Create demo leads through the gateway, convert two and win one deal (idempotent)."""
-        async with httpx.AsyncClient(base_url=self.gateway_url, timeout=30.0) as client:
+        headers = self.auth_headers("admin")
+        async with httpx.AsyncClient(base_url=self.gateway_url, timeout=30.0, headers=headers) as client:
             lead_ids: list[str] = []
             for lead in DEMO_LEADS:
                 response = await client.post("/api/v1/leads", json=lead)
@@ -270,7 +288,15 @@ class Stack:
             command = [self.python, "-m", "crm_devstack.sms_provider", "--port", str(self.ports.sms)]
             return command, {**self._base_env(), "CRM_SERVICE_NAME": SMS}
         if name == GATEWAY:
-            env = {**self._base_env(), "CRM_SERVICE_NAME": GATEWAY, "CRM_HTTP_PORT": str(self.ports.gateway)}
+            env = {
+                **self._base_env(),
+                "CRM_SERVICE_NAME": GATEWAY,
+                "CRM_HTTP_PORT": str(self.ports.gateway),
+                "CRM_PUBLIC_BASE_URL": f"http://localhost:{self.ports.gateway}",
+                # The development issuer: the gateway serves its JWKS and trusts it.
+                "CRM_AUTH_DEV_ISSUER_KEY_FILE": str(self.dev_issuer_key_file),
+                "CRM_AUTH_JWKS_URL": f"{self.gateway_url}/.well-known/jwks.json",
+            }
             return [self.python, "-m", "crm_gateway", "serve"], env
         return [self.python, "-m", f"crm_{name}", "serve"], self._service_env(name)
 

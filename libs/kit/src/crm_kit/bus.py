@@ -4,6 +4,9 @@ A handler runs in one unit of work together with its inbox record, so a redelive
 second effect. A transient failure is nak'ed with back-off; after the bounded number of
 deliveries, or at once for a poison message, the event becomes a dead-letter row and is
 terminated, and the consumer goes on with the next.
+
+Handlers act as the system (`caller.SYSTEM_ACTOR`, request id = the event id), so the audit rows
+they write and the gRPC calls they make name no person.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from nats.js.errors import BadRequestError
 from opentelemetry import trace
 from sqlalchemy import insert
 
-from crm_kit import metrics, telemetry
+from crm_kit import caller, metrics, telemetry
 from crm_kit.db import Database, UnitOfWork
 from crm_kit.events import Envelope, PoisonMessage, decode, subject_for
 from crm_kit.settings import ServiceSettings
@@ -203,10 +206,13 @@ class EventBus:
                     if env.id not in fresh:
                         continue  # handled before, or twice in this batch
                     fresh.discard(env.id)
-                    with tracer.start_as_current_span(
-                        f"consume {sub.subject}",
-                        context=telemetry.extract_context(env.headers),
-                        kind=trace.SpanKind.CONSUMER,
+                    with (
+                        tracer.start_as_current_span(
+                            f"consume {sub.subject}",
+                            context=telemetry.extract_context(env.headers),
+                            kind=trace.SpanKind.CONSUMER,
+                        ),
+                        caller.acting_as(caller.SYSTEM_ACTOR, env.id),
                     ):
                         await sub.handler(uow, env)
         except Exception:
@@ -249,13 +255,14 @@ class EventBus:
                 )
                 return
             try:
-                if sub.transactional:
-                    assert self.db is not None
-                    async with self.db.unit_of_work() as uow:
-                        if await uow.claim_inbox(sub.durable, envelope.id):
-                            await sub.handler(uow, envelope)
-                else:
-                    await sub.handler(envelope)
+                with caller.acting_as(caller.SYSTEM_ACTOR, envelope.id):
+                    if sub.transactional:
+                        assert self.db is not None
+                        async with self.db.unit_of_work() as uow:
+                            if await uow.claim_inbox(sub.durable, envelope.id):
+                                await sub.handler(uow, envelope)
+                    else:
+                        await sub.handler(envelope)
             except Exception as exc:
                 metrics.EVENTS_CONSUMED.labels(sub.durable, sub.subject, "error").inc()
                 if deliveries >= self.settings.consumer_max_deliver or isinstance(exc, PoisonMessage):

@@ -20,6 +20,9 @@ from crm_kit import caller, telemetry
 from crm_kit.events import ce_headers, new_event_id, subject_for
 from crm_kit.tables import MessagingTables
 
+# The width of audit_log.actor and audit_log.request_id (crm_kit.tables).
+_AUDIT_TEXT_MAX = 200
+
 
 class Database:
     def __init__(self, url: str, tables: MessagingTables, *, source: str, pool_size: int = 10) -> None:
@@ -101,10 +104,11 @@ class UnitOfWork:
         authenticated subject the gateway forwarded, or "system" in an event handler.
         """
         who = caller.current()
+        # Both arrive as metadata from another process: cut to the column, never fail the change.
         self._audit.append(
             {
-                "actor": who.actor if who else caller.UNKNOWN_ACTOR,
-                "request_id": who.request_id if who else "",
+                "actor": (who.actor if who else caller.UNKNOWN_ACTOR)[:_AUDIT_TEXT_MAX],
+                "request_id": (who.request_id if who else "")[:_AUDIT_TEXT_MAX],
                 "action": action,
                 "record_type": record_type,
                 "record_id": record_id,

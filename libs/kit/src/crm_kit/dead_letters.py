@@ -143,6 +143,12 @@ class DeadLetterServicer(admin_pb2_grpc.DeadLetterServiceServicer):
                     update(table).where(table.c.id == row.id).values(replayed_at=func.now()).returning(table)
                 )
             ).one()
+            uow.audit(
+                "admin.ReplayDeadLetter",
+                "dead_letter",
+                str(row.id),
+                {"consumer": row.consumer, "subject": row.subject, "event_id": row.event_id},
+            )
         log.info(
             "dead letter replayed",
             extra={"dead_letter_id": row.id, "consumer": row.consumer, "event_id": row.event_id},

@@ -1,5 +1,12 @@
-"""gRPC client set-up: channels that carry the trace context and a default deadline, and
-retries (tenacity) for idempotent calls only."""
+"""gRPC client set-up: channels that carry the trace context, the caller (actor, request id) and
+a deadline, optionally over (m)TLS; and retries (tenacity) for idempotent calls only.
+
+A call's timeout is its explicit timeout or the channel's default, cut to what is left of the
+request's budget (`deadline_after`, set per HTTP request by the gateway and restored from the
+incoming call's deadline by the chassis' gRPC server), so a chain of calls never outlives the
+request that started it. A call made once the budget is spent fails at once with
+DEADLINE_EXCEEDED instead of being sent.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +15,46 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+from tenacity.stop import stop_base
 
-from crm_kit import metrics, telemetry
+from crm_kit import caller, metrics, telemetry
+from crm_kit.caller import deadline_after as deadline_after  # the public budget, re-exported here
+from crm_kit.settings import TlsFiles
 
 T = TypeVar("T")
 
 RETRYABLE = frozenset(
     {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED}
 )
+
+
+def effective_timeout(explicit: float | None, default: float) -> float:
+    """The call's timeout: explicit (else the channel's default), at most what is left of the
+    current budget (`deadline_after`)."""
+    timeout = explicit if explicit is not None else default
+    left = caller.remaining()
+    return timeout if left is None else min(timeout, left)
+
+
+def caller_metadata(existing: list[tuple[str, Any]]) -> list[tuple[str, str]]:
+    """`x-crm-actor` / `x-request-id` for the current caller, unless the call sets them itself."""
+    who = caller.current()
+    if who is None:
+        return []
+    present = {str(key).lower() for key, _ in existing}
+    md: list[tuple[str, str]] = []
+    if caller.ACTOR_METADATA_KEY not in present:
+        md.append((caller.ACTOR_METADATA_KEY, who.actor))
+    if who.request_id and caller.REQUEST_ID_METADATA_KEY not in present:
+        md.append((caller.REQUEST_ID_METADATA_KEY, who.request_id))
+    return md
 
 
 class _ClientInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
@@ -26,21 +64,31 @@ class _ClientInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[
     async def intercept_unary_unary(
         self, continuation: Callable[..., Any], client_call_details: grpc.aio.ClientCallDetails, request: Any
     ) -> Any:
-        md = list(client_call_details.metadata or [])
-        carrier: dict[str, str] = {}
-        telemetry.inject_headers(carrier)
-        md.extend(carrier.items())
-        details = grpc.aio.ClientCallDetails(
-            method=client_call_details.method,
-            timeout=client_call_details.timeout if client_call_details.timeout is not None else self.default_timeout,
-            metadata=grpc.aio.Metadata(*md),
-            credentials=client_call_details.credentials,
-            wait_for_ready=client_call_details.wait_for_ready,
-        )
         method = (
             client_call_details.method.decode()
             if isinstance(client_call_details.method, bytes)
             else str(client_call_details.method)
+        )
+        timeout = effective_timeout(client_call_details.timeout, self.default_timeout)
+        if timeout <= 0:
+            metrics.GRPC_CLIENT_HANDLED.labels(method, grpc.StatusCode.DEADLINE_EXCEEDED.name).inc()
+            raise grpc.aio.AioRpcError(
+                grpc.StatusCode.DEADLINE_EXCEEDED,
+                grpc.aio.Metadata(),
+                grpc.aio.Metadata(),
+                details="the request's deadline passed before this call was made",
+            )
+        md = list(client_call_details.metadata or [])
+        carrier: dict[str, str] = {}
+        telemetry.inject_headers(carrier)
+        md.extend(carrier.items())
+        md.extend(caller_metadata(md))
+        details = grpc.aio.ClientCallDetails(
+            method=client_call_details.method,
+            timeout=timeout,
+            metadata=grpc.aio.Metadata(*md),
+            credentials=client_call_details.credentials,
+            wait_for_ready=client_call_details.wait_for_ready,
         )
         started = time.perf_counter()
         call = await continuation(details, request)
@@ -52,24 +100,40 @@ class _ClientInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[
         return call
 
 
-def channel(address: str, *, default_timeout: float = 5.0) -> grpc.aio.Channel:
-    """An insecure channel (mTLS arrives with the gateway-hardening work) with the client interceptor."""
-    return grpc.aio.insecure_channel(
-        address,
-        interceptors=[_ClientInterceptor(default_timeout)],
-        options=[("grpc.keepalive_time_ms", 30_000), ("grpc.enable_retries", 0)],
+def channel(address: str, *, default_timeout: float = 5.0, tls: TlsFiles | None = None) -> grpc.aio.Channel:
+    """A channel with the client interceptor (trace, caller, deadline); plaintext unless tls is
+    given (`ServiceSettings.grpc_tls()`): then TLS verifying the server against tls' CA (the
+    system roots without one), presenting tls' certificate when it has one (mTLS)."""
+    interceptors = [_ClientInterceptor(default_timeout)]
+    options = [("grpc.keepalive_time_ms", 30_000), ("grpc.enable_retries", 0)]
+    if tls is None:
+        return grpc.aio.insecure_channel(address, interceptors=interceptors, options=options)
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=tls.root_certificates(),
+        private_key=tls.private_key(),
+        certificate_chain=tls.certificate_chain(),
     )
+    return grpc.aio.secure_channel(address, credentials, interceptors=interceptors, options=options)
 
 
 def _retryable(exc: BaseException) -> bool:
     return isinstance(exc, grpc.aio.AioRpcError) and exc.code() in RETRYABLE
 
 
+class _budget_spent(stop_base):  # named like tenacity's own stop strategies
+    """Stop once the request's budget (`deadline_after`) is spent: no attempt could finish."""
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        left = caller.remaining()
+        return left is not None and left <= 0
+
+
 async def call_idempotent(fn: Callable[[], Awaitable[T]], *, attempts: int = 3) -> T:
-    """Run an idempotent call, retrying UNAVAILABLE/DEADLINE_EXCEEDED with jittered back-off."""
+    """Run an idempotent call, retrying UNAVAILABLE/DEADLINE_EXCEEDED with jittered back-off
+    (never past the request's budget, `deadline_after`)."""
     async for attempt in AsyncRetrying(
         retry=retry_if_exception(_retryable),
-        stop=stop_after_attempt(attempts),
+        stop=stop_after_attempt(attempts) | _budget_spent(),
         wait=wait_exponential_jitter(multiplier=0.05, max=1.0),
         reraise=True,
     ):

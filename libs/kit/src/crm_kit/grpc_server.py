@@ -1,5 +1,12 @@
-"""The gRPC server every service runs: health, reflection, and one interceptor for errors,
-traces, logs and RED metrics — so no handler maps errors or measures itself."""
+"""The gRPC server every service runs: health, reflection, optional (m)TLS, and one interceptor
+for errors, traces, logs, RED metrics, the caller and the deadline — so no handler maps errors,
+measures itself or reads metadata.
+
+The interceptor restores the caller the client sent (`x-crm-actor`, `x-request-id`; actor
+"unknown" when absent) with `caller.acting_as`, and the call's remaining time as the budget
+(`caller.deadline_after`), so audit rows name the actor and outgoing calls from the handler get
+at most the time the incoming call has left. The actor is taken from metadata as sent: with mTLS
+only services holding a certificate signed by the CA can send one."""
 
 from __future__ import annotations
 
@@ -15,8 +22,9 @@ from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 from opentelemetry import trace
 
-from crm_kit import metrics, telemetry
+from crm_kit import caller, metrics, telemetry
 from crm_kit.errors import DomainError
+from crm_kit.settings import TlsFiles
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +54,16 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             carrier = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
             started = time.perf_counter()
             code = grpc.StatusCode.OK
-            with tracer.start_as_current_span(
-                method, context=telemetry.extract_context(carrier), kind=trace.SpanKind.SERVER
-            ) as span:
+            with (
+                caller.acting_as(
+                    carrier.get(caller.ACTOR_METADATA_KEY) or caller.UNKNOWN_ACTOR,
+                    carrier.get(caller.REQUEST_ID_METADATA_KEY, ""),
+                ),
+                caller.deadline_after(context.time_remaining()),
+                tracer.start_as_current_span(
+                    method, context=telemetry.extract_context(carrier), kind=trace.SpanKind.SERVER
+                ) as span,
+            ):
                 try:
                     return await behavior(request, context)
                 except DomainError as exc:
@@ -74,12 +89,27 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         )
 
 
-class GrpcServer:
-    """grpc.aio server whose health says NOT_SERVING until every readiness check passes."""
+def server_credentials(tls: TlsFiles) -> grpc.ServerCredentials:
+    """TLS with tls' certificate; requiring client certificates signed by tls' CA when it has one."""
+    key, cert = tls.private_key(), tls.certificate_chain()
+    if key is None or cert is None:
+        raise ValueError("a TLS server needs a certificate and its private key")
+    ca = tls.root_certificates()
+    return grpc.ssl_server_credentials([(key, cert)], root_certificates=ca, require_client_auth=ca is not None)
 
-    def __init__(self, port: int, error_domain: str, checks: list[ReadinessCheck]) -> None:
+
+class GrpcServer:
+    """grpc.aio server whose health says NOT_SERVING until every readiness check passes.
+
+    Plaintext unless tls has a certificate and key; with a CA too, clients must present a
+    certificate signed by it (mTLS)."""
+
+    def __init__(
+        self, port: int, error_domain: str, checks: list[ReadinessCheck], *, tls: TlsFiles | None = None
+    ) -> None:
         self.port = port
         self.checks = checks
+        self.tls = tls
         self.server = grpc.aio.server(
             interceptors=[ServerInterceptor(error_domain)],
             options=[("grpc.max_receive_message_length", 4 * 1024 * 1024)],
@@ -96,7 +126,11 @@ class GrpcServer:
 
     async def start(self) -> None:
         reflection.enable_server_reflection([*self.service_names, reflection.SERVICE_NAME], self.server)
-        self.server.add_insecure_port(f"0.0.0.0:{self.port}")
+        address = f"0.0.0.0:{self.port}"
+        if self.tls is not None and self.tls.cert_file:
+            self.server.add_secure_port(address, server_credentials(self.tls))
+        else:
+            self.server.add_insecure_port(address)
         await self._set_all(health_pb2.HealthCheckResponse.NOT_SERVING)
         await self.server.start()
         self._watch = asyncio.create_task(self._watch_readiness())

@@ -17,13 +17,21 @@ async def keyset_page(
     *,
     limit: int,
     after: tuple[Any, ...] | None,
+    descending: bool = False,
 ) -> tuple[list[Row[Any]], list[Any] | None]:
-    """Up to `limit` rows of query ordered by (sort, tiebreak), after the position `after`; and the
-    position of the next page (for `protoconv.encode_page_token`), or None on the last page."""
-    query = query.order_by(sort, tiebreak).limit(limit + 1)
+    """Up to `limit` rows of query ordered by (sort, tiebreak) (both descending if asked: newest
+    first), after the position `after`; and the position of the next page (for
+    `protoconv.encode_page_token`), or None on the last page."""
+    if descending:
+        query = query.order_by(sort.desc(), tiebreak.desc()).limit(limit + 1)
+    else:
+        query = query.order_by(sort, tiebreak).limit(limit + 1)
     if after:
         value, last = after
-        query = query.where(or_(sort > value, and_(sort == value, tiebreak > last)))
+        if descending:
+            query = query.where(or_(sort < value, and_(sort == value, tiebreak < last)))
+        else:
+            query = query.where(or_(sort > value, and_(sort == value, tiebreak > last)))
     rows = list((await conn.execute(query)).all())
     page = rows[:limit]
     if len(rows) <= limit:

@@ -2,7 +2,8 @@
 
 `main()` of every service is `run_cli(...)`: `migrate` upgrades its database, `serve` runs
 it: metrics endpoint, gRPC server (NOT_SERVING until PostgreSQL and NATS answer) with the
-service's own servicers plus the chassis's DeadLetterService (`crm_kit.dead_letters`), outbox
+service's own servicers plus the chassis's DeadLetterService (`crm_kit.dead_letters`) and
+AuditService (`crm_kit.audit`), plaintext or (m)TLS per `ServiceSettings.grpc_tls()`, outbox
 relay and durable consumers; on SIGTERM/SIGINT it stops taking work, drains in-flight
 handlers, flushes the relay and exits.
 """
@@ -17,8 +18,10 @@ from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from crm.admin.v1 import admin_pb2_grpc
-from crm_kit import dead_letters, metrics, migrations, telemetry
+import grpc
+
+from crm.admin.v1 import admin_pb2_grpc, audit_pb2_grpc
+from crm_kit import audit, dead_letters, grpc_client, metrics, migrations, telemetry
 from crm_kit.bus import EventBus
 from crm_kit.db import Database
 from crm_kit.grpc_server import GrpcServer
@@ -42,18 +45,36 @@ class Service:
         self.relay = OutboxRelay(
             self.db, self.bus, batch_size=settings.outbox_batch_size, poll_seconds=settings.outbox_poll_seconds
         )
-        self.grpc = GrpcServer(settings.grpc_port, f"crm.{settings.service_name}", [self.db.ping, self._bus_ready])
+        self.grpc = GrpcServer(
+            settings.grpc_port,
+            f"crm.{settings.service_name}",
+            [self.db.ping, self._bus_ready],
+            tls=settings.grpc_tls(),
+        )
         # Every service's dead letters are listable and replayable on its own port (crm-admin dlq).
         self.grpc.add(
             admin_pb2_grpc.add_DeadLetterServiceServicer_to_server,
             dead_letters.DeadLetterServicer(self.db, self.bus),
             dead_letters.SERVICE_NAME,
         )
+        # And its audit log (crm-admin audit list).
+        self.grpc.add(
+            audit_pb2_grpc.add_AuditServiceServicer_to_server, audit.AuditServicer(self.db), audit.SERVICE_NAME
+        )
         self._cleanups: list[Callable[[], Awaitable[None]]] = []
         self._stopping = asyncio.Event()
 
     async def _bus_ready(self) -> bool:
         return self.bus.connected
+
+    def channel(self, address: str) -> grpc.aio.Channel:
+        """A chassis channel to another service with this service's client timeout and TLS
+        settings; closed on shutdown."""
+        ch = grpc_client.channel(
+            address, default_timeout=self.settings.grpc_client_timeout_seconds, tls=self.settings.grpc_tls()
+        )
+        self.on_shutdown(ch.close)
+        return ch
 
     def on_shutdown(self, cleanup: Callable[[], Awaitable[None]]) -> None:
         """Run cleanup (close a channel, an HTTP client) after the service stopped taking work."""

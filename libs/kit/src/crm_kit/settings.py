@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -9,6 +11,34 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Values that are fine on a laptop and must never reach production.
 DEVELOPMENT_SECRETS = frozenset({"dev-sms-key", "changeme", "secret", ""})
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """PEM files for gRPC TLS. Server: cert + key, and with a CA it requires client certificates
+    signed by it (mTLS). Client: the CA verifies the server (empty: the system roots), cert + key
+    are its own certificate for servers that require one."""
+
+    cert_file: str = ""
+    key_file: str = ""
+    ca_file: str = ""
+
+    def __post_init__(self) -> None:
+        if bool(self.cert_file) != bool(self.key_file):
+            raise ValueError("a TLS certificate file and its private key file go together")
+
+    @staticmethod
+    def _read(path: str) -> bytes | None:
+        return Path(path).read_bytes() if path else None
+
+    def certificate_chain(self) -> bytes | None:
+        return self._read(self.cert_file)
+
+    def private_key(self) -> bytes | None:
+        return self._read(self.key_file)
+
+    def root_certificates(self) -> bytes | None:
+        return self._read(self.ca_file)
 
 
 class ServiceSettings(BaseSettings):
@@ -40,6 +70,11 @@ class ServiceSettings(BaseSettings):
     grpc_port: int = 50051
     metrics_port: int = 9100
     grpc_client_timeout_seconds: float = Field(default=5.0, gt=0)
+    # gRPC TLS (PEM paths; all empty = plaintext). With a CA the server requires client
+    # certificates signed by it (mTLS), and clients verify servers against it.
+    grpc_tls_cert_file: str = ""
+    grpc_tls_key_file: str = ""
+    grpc_tls_ca_file: str = ""
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
 
     # Addresses of the other services (host:port), for those that call them.
@@ -49,9 +84,21 @@ class ServiceSettings(BaseSettings):
     notifications_addr: str = "127.0.0.1:50054"
     reporting_addr: str = "127.0.0.1:50055"
 
+    def grpc_tls(self) -> TlsFiles | None:
+        """The gRPC TLS files (for `GrpcServer` and `grpc_client.channel`), or None for plaintext."""
+        if not (self.grpc_tls_cert_file or self.grpc_tls_key_file or self.grpc_tls_ca_file):
+            return None
+        return TlsFiles(self.grpc_tls_cert_file, self.grpc_tls_key_file, self.grpc_tls_ca_file)
+
     def secrets(self) -> dict[str, str]:
         """Secret-valued settings a subclass declares; checked in production."""
         return {}
+
+    @model_validator(mode="after")
+    def _tls_cert_and_key_together(self) -> ServiceSettings:
+        if bool(self.grpc_tls_cert_file) != bool(self.grpc_tls_key_file):
+            raise ValueError("grpc_tls_cert_file and grpc_tls_key_file must be set together")
+        return self
 
     @model_validator(mode="after")
     def _refuse_default_secrets_in_production(self) -> ServiceSettings:

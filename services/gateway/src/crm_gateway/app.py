@@ -4,17 +4,28 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 
 from crm_gateway import routes
+from crm_gateway.auth import JwksKeys, TokenVerifier
 from crm_gateway.clients import BackendClients
+from crm_gateway.idempotency import IdempotencyMiddleware
 from crm_gateway.middleware import BodySizeLimitMiddleware, ObservabilityMiddleware
 from crm_gateway.problems import PROBLEM_RESPONSES, install_problem_handlers, problem
+from crm_gateway.ratelimit import RateLimiter
+from crm_gateway.schemas import WebFormSubmissionIn
+from crm_gateway.security_headers import SecurityHeadersMiddleware
 from crm_gateway.settings import GatewaySettings
+from crm_gateway.webforms import public_router
+from crm_kit.dev_issuer import DevIssuer
 
 
 def create_app(settings: GatewaySettings) -> FastAPI:
@@ -38,11 +49,54 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.settings = settings
+    app.state.verifier = TokenVerifier(
+        JwksKeys(settings.auth_jwks_url),
+        issuer=settings.auth_issuer,
+        audience=settings.auth_audience,
+        algorithms=settings.auth_algorithms,
+        leeway_seconds=settings.auth_leeway_seconds,
+        roles_claim=settings.auth_roles_claim,
+    )
+    app.state.principal_limiter = RateLimiter(settings.rate_limit_per_minute / 60, settings.rate_limit_burst)
+    app.state.web_form_limiter = RateLimiter(
+        settings.web_form_rate_limit_per_minute / 60, settings.web_form_rate_limit_burst
+    )
+    app.state.web_form_ip_limiter = RateLimiter(
+        settings.web_form_ip_rate_limit_per_minute / 60, settings.web_form_ip_rate_limit_burst
+    )
     install_problem_handlers(app)
-    # Added innermost first: the size limit runs inside the span, so a 413 is traced and counted.
+    # Added innermost first, so the request passes: security headers → observability (span, RED
+    # metrics, request id, last-resort 500) → CORS → body size limit → idempotency. Every response,
+    # a 500 included, carries the security headers; a 413 or a replayed response is traced and
+    # counted; the idempotency store only ever buffers a body within the size limit.
+    app.add_middleware(
+        IdempotencyMiddleware,
+        ttl_seconds=settings.idempotency_ttl_seconds,
+        max_entries=settings.idempotency_max_entries,
+    )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.cors_allow_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_allow_origins,
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Api-Key", "X-Request-ID"],
+            expose_headers=["Retry-After", "Idempotent-Replayed", "X-Request-ID"],
+            allow_credentials=False,
+        )
     app.add_middleware(ObservabilityMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.hsts)
     app.include_router(routes.router)
+    app.include_router(public_router)
+    _document_security(app)
+
+    if settings.auth_dev_issuer_key_file:
+        dev_issuer = DevIssuer.load_or_create(Path(settings.auth_dev_issuer_key_file), settings.auth_issuer)
+
+        @app.get("/.well-known/jwks.json", tags=["identity"], name="jwks")
+        async def jwks() -> dict[str, Any]:
+            """The development issuer's public keys (only when it is enabled; never in production)."""
+            return dev_issuer.jwks()
 
     @app.get("/healthz", tags=["operations"], response_class=JSONResponse)
     async def healthz() -> dict[str, str]:
@@ -65,3 +119,36 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def _document_security(app: FastAPI) -> None:
+    """OpenAPI: bearer JWT on every /api/v1 route, the web-to-lead key on the public one."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        components = schema.setdefault("components", {})
+        components.setdefault("securitySchemes", {}).update(
+            {
+                "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "webFormKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key"},
+            }
+        )
+        components.setdefault("schemas", {})["WebFormSubmissionIn"] = WebFormSubmissionIn.model_json_schema(
+            ref_template="#/components/schemas/{model}"
+        )
+        for path, operations in schema.get("paths", {}).items():
+            if path.startswith("/api/v1/") and not path.startswith("/api/v1/public/"):
+                for operation in operations.values():
+                    operation["security"] = [{"bearerAuth": []}]
+                    operation.setdefault("responses", {}).setdefault(
+                        "401", {"description": "Missing or invalid bearer token", "content": _PROBLEM_CONTENT}
+                    )
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+_PROBLEM_CONTENT = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}

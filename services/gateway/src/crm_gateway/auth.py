@@ -1,10 +1,36 @@
-"""Who is calling: the one seam where authentication plugs in."""
+"""Who is calling: OIDC bearer tokens (JWT) verified against the issuer's JWKS.
+
+Every /api/v1 route depends on `authenticate`. A token is accepted only when its header names an
+allowed asymmetric algorithm (RS256/ES256 by default: `none` and HMAC are never accepted, so an
+RSA public key cannot be abused as an HMAC secret), its `kid` is in the issuer's JWKS with a key of
+the matching type, the signature verifies, and `iss`, `aud`, `exp`, `iat` (and `nbf` when present)
+hold within a bounded clock skew. Anything else is 401 with `WWW-Authenticate: Bearer`.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from math import ceil
+from typing import Annotated, Any
 
-from fastapi import Request
+import httpx
+import jwt
+from fastapi import Depends, HTTPException, Request
+from jwt import PyJWK
+
+from crm_gateway.authz import POLICIES, Role
+from crm_gateway.ratelimit import RateLimiter
+from crm_kit import caller
+
+log = logging.getLogger(__name__)
+
+MAX_TOKEN_LENGTH = 8192
+# Which key types may verify which algorithms (defeats RSA/EC/HMAC confusion).
+_KEY_TYPE_OF_ALG = {"RS256": "RSA", "RS384": "RSA", "RS512": "RSA", "ES256": "EC", "ES384": "EC", "PS256": "RSA"}
 
 
 @dataclass(frozen=True)
@@ -12,21 +38,223 @@ class Principal:
     """The authenticated caller of an /api/v1 request."""
 
     subject: str
-    roles: frozenset[str] = field(default_factory=frozenset)
+    roles: frozenset[Role] = field(default_factory=frozenset)
+    # The team a manager manages or a rep belongs to (token claim `team_id`).
+    team_id: str = ""
+    # The rep id this user works leads as (claim `rep_id`, else the subject).
+    rep_id: str = ""
 
-    def has_role(self, role: str) -> bool:
+    def has_role(self, role: Role) -> bool:
         return role in self.roles
 
 
-DEVELOPMENT_PRINCIPAL = Principal(subject="development", roles=frozenset({"admin"}))
+class AuthError(Exception):
+    """The token is missing or not acceptable; the message is safe to show."""
+
+
+class JwksUnavailable(Exception):
+    """The issuer's JWKS could not be fetched."""
+
+
+class JwksKeys:
+    """The issuer's signing keys by kid, fetched from its JWKS URL and cached.
+
+    The set is refreshed after `ttl_seconds`, and at most once per `min_refresh_seconds` when a
+    token names a kid not in it (key rotation) — so unknown kids cannot make us hammer the issuer.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        ttl_seconds: float = 300.0,
+        min_refresh_seconds: float = 30.0,
+        timeout: float = 3.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.url = url
+        # None: the network. Tests hand in the gateway's own ASGI app serving the dev JWKS.
+        self.transport = transport
+        self.ttl_seconds = ttl_seconds
+        self.min_refresh_seconds = min_refresh_seconds
+        self.timeout = timeout
+        self._keys: dict[str, PyJWK] = {}
+        self._fetched_at = float("-inf")
+        self._lock = asyncio.Lock()
+
+    async def get(self, kid: str) -> PyJWK | None:
+        now = time.monotonic()
+        stale = now - self._fetched_at > self.ttl_seconds
+        may_refresh = now - self._fetched_at > self.min_refresh_seconds
+        if stale or (kid not in self._keys and may_refresh):
+            async with self._lock:
+                if time.monotonic() - self._fetched_at > self.min_refresh_seconds:
+                    await self._refresh()
+        return self._keys.get(kid)
+
+    async def _refresh(self) -> None:
+        try:
+            async with httpx.AsyncClient(timeout=self.timeout, transport=self.transport) as client:
+                response = await client.get(self.url)
+                response.raise_for_status()
+                document = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            log.warning("jwks fetch failed", extra={"jwks_url": self.url, "error": str(exc)})
+            if not self._keys:
+                raise JwksUnavailable(str(exc)) from exc
+            return  # keep serving the last good set
+        keys: dict[str, PyJWK] = {}
+        for jwk in document.get("keys", []) if isinstance(document, dict) else []:
+            if not isinstance(jwk, dict) or jwk.get("use", "sig") != "sig" or not jwk.get("kid"):
+                continue
+            try:
+                keys[str(jwk["kid"])] = PyJWK(jwk)
+            except jwt.PyJWTError:
+                log.warning("jwks key skipped", extra={"kid": jwk.get("kid")})
+        self._keys = keys
+        self._fetched_at = time.monotonic()
+
+
+class TokenVerifier:
+    """Verifies bearer tokens and turns their claims into a Principal."""
+
+    def __init__(
+        self,
+        keys: JwksKeys,
+        *,
+        issuer: str,
+        audience: str,
+        algorithms: Sequence[str],
+        leeway_seconds: int,
+        roles_claim: str = "roles",
+    ) -> None:
+        unknown = set(algorithms) - set(_KEY_TYPE_OF_ALG)
+        if unknown:
+            raise ValueError(f"only asymmetric algorithms are allowed, not {sorted(unknown)}")
+        self.keys = keys
+        self.issuer = issuer
+        self.audience = audience
+        self.algorithms = tuple(algorithms)
+        self.leeway_seconds = leeway_seconds
+        self.roles_claim = roles_claim
+
+    async def verify(self, token: str) -> Principal:
+        if not token or len(token) > MAX_TOKEN_LENGTH:
+            raise AuthError("The bearer token is missing or too long.")
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise AuthError("The bearer token is malformed.") from exc
+        alg = header.get("alg")
+        if alg not in self.algorithms:
+            raise AuthError("The bearer token's algorithm is not accepted.")
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise AuthError("The bearer token names no key (kid).")
+        key = await self.keys.get(kid)
+        if key is None:
+            raise AuthError("The bearer token was signed by an unknown key.")
+        if key.key_type != _KEY_TYPE_OF_ALG[alg] or key.algorithm_name != alg:
+            raise AuthError("The bearer token's algorithm does not match its key.")
+        try:
+            claims = jwt.decode(
+                token,
+                key=key.key,
+                algorithms=[alg],
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=self.leeway_seconds,
+                options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise AuthError("The bearer token has expired.") from exc
+        except jwt.ImmatureSignatureError as exc:
+            raise AuthError("The bearer token is not valid yet.") from exc
+        except jwt.InvalidAudienceError as exc:
+            raise AuthError("The bearer token is not meant for this API (audience).") from exc
+        except jwt.InvalidIssuerError as exc:
+            raise AuthError("The bearer token comes from an unknown issuer.") from exc
+        except jwt.PyJWTError as exc:
+            raise AuthError("The bearer token is not valid.") from exc
+        return self.principal(claims)
+
+    def principal(self, claims: Mapping[str, Any]) -> Principal:
+        subject = claims.get("sub")
+        if not isinstance(subject, str) or not subject or len(subject) > 200:
+            raise AuthError("The bearer token has no usable subject.")
+        raw_roles = claims.get(self.roles_claim, [])
+        names = raw_roles if isinstance(raw_roles, list) else []
+        roles = frozenset(Role(name) for name in names if isinstance(name, str) and name in Role.__members__.values())
+        team_id = claims.get("team_id", "")
+        rep_id = claims.get("rep_id", subject)
+        return Principal(
+            subject=subject,
+            roles=roles,
+            team_id=team_id if isinstance(team_id, str) else "",
+            rep_id=rep_id if isinstance(rep_id, str) else subject,
+        )
+
+
+def bearer_token(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthError("A bearer token is required (Authorization: Bearer <token>).")
+    return token.strip()
+
+
+def unauthorized(message: str) -> HTTPException:
+    return HTTPException(401, message, headers={"WWW-Authenticate": 'Bearer realm="crm", error="invalid_token"'})
 
 
 async def authenticate(request: Request) -> Principal:
-    """Resolve the caller of a request; applied to the whole /api/v1 router.
+    """Resolve the caller from its bearer token (401 when missing or invalid); the principal is
+    kept on request.state for the authorization dependency and the audit trail."""
+    verifier: TokenVerifier = request.app.state.verifier
+    try:
+        principal = await verifier.verify(bearer_token(request))
+    except AuthError as exc:
+        raise unauthorized(str(exc)) from exc
+    except JwksUnavailable as exc:
+        raise HTTPException(503, "The identity provider's keys are unavailable.") from exc
+    request.state.principal = principal
+    return principal
 
-    This is where OIDC bearer verification plugs in: read `Authorization: Bearer <jwt>`
-    from `request.headers`, verify it against the issuer's JWKS, raise
-    `HTTPException(401)` when it is missing or invalid, and build the Principal from
-    its `sub` and role claims. Until then every caller is the development principal.
-    """
-    return DEVELOPMENT_PRINCIPAL
+
+async def authorize(request: Request) -> AsyncIterator[Principal]:
+    """The dependency of every /api/v1 route: authenticate, apply the route's policy
+    (`crm_gateway.authz.POLICIES`, 403 for a role outside it), the per-principal rate limit
+    (429 with Retry-After), then run the route acting as the principal within the request's time
+    budget — the chassis' gRPC client forwards the subject and request id (the services audit
+    changes under them) and gives every backend call only the budget left."""
+    principal = await authenticate(request)
+    route = request.scope.get("route")
+    name = getattr(route, "name", "")
+    policy = POLICIES.get(name)
+    if policy is None:
+        # Fail closed: a route nobody wrote a rule for is refused (and a unit test fails).
+        log.error("route without a permission rule", extra={"route": name})
+        raise HTTPException(403, "This route has no permission rule.")
+    if not principal.roles & policy.roles:
+        raise HTTPException(403, "Your roles do not allow this action.")
+    limiter: RateLimiter = request.app.state.principal_limiter
+    wait = limiter.check(f"sub:{principal.subject}")
+    if wait > 0:
+        raise HTTPException(
+            429, "Too many requests for this caller; slow down.", headers={"Retry-After": str(max(1, ceil(wait)))}
+        )
+    settings = request.app.state.settings
+    with (
+        caller.acting_as(principal.subject, request_id(request)),
+        caller.deadline_after(settings.request_timeout_seconds),
+    ):
+        yield principal
+
+
+def request_id(request: Request) -> str:
+    """The request id the observability middleware assigned (echoed as X-Request-ID)."""
+    value = request.scope.get("state", {}).get("request_id", "")
+    return value if isinstance(value, str) else ""
+
+
+Caller = Annotated[Principal, Depends(authorize)]

@@ -10,6 +10,7 @@ import grpc
 from fastapi import Request
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from crm.admin.v1 import audit_pb2_grpc
 from crm.customers.v1 import customers_pb2_grpc
 from crm.leads.v1 import leads_pb2_grpc
 from crm.notifications.v1 import notifications_pb2_grpc
@@ -30,6 +31,8 @@ class BackendClients:
     orders: orders_pb2_grpc.OrdersServiceStub
     notifications: notifications_pb2_grpc.NotificationsServiceStub
     reporting: reporting_pb2_grpc.ReportingServiceStub
+    # Every backend's audit log (the chassis serves AuditService on each), by service name.
+    audit: dict[str, audit_pb2_grpc.AuditServiceStub]
     channels: dict[str, grpc.aio.Channel]
 
     @classmethod
@@ -43,7 +46,7 @@ class BackendClients:
             "reporting": settings.reporting_addr,
         }
         channels = {
-            name: channel(addr, default_timeout=settings.grpc_client_timeout_seconds)
+            name: channel(addr, default_timeout=settings.grpc_client_timeout_seconds, tls=settings.grpc_tls())
             for name, addr in addresses.items()
         }
         return cls(
@@ -52,6 +55,7 @@ class BackendClients:
             orders=orders_pb2_grpc.OrdersServiceStub(channels["orders"]),
             notifications=notifications_pb2_grpc.NotificationsServiceStub(channels["notifications"]),
             reporting=reporting_pb2_grpc.ReportingServiceStub(channels["reporting"]),
+            audit={name: audit_pb2_grpc.AuditServiceStub(ch) for name, ch in channels.items()},
             channels=channels,
         )
 

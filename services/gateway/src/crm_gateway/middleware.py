@@ -4,7 +4,9 @@ the request-body size limit."""
 from __future__ import annotations
 
 import logging
+import re
 import time
+import uuid
 
 from opentelemetry import trace
 from prometheus_client import Counter, Histogram
@@ -28,9 +30,22 @@ HTTP_SECONDS = Histogram(
 )
 
 
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
+
+
+def assign_request_id(scope: Scope) -> str:
+    """The caller's X-Request-ID when it is a short safe token, else a new one; kept in the scope's
+    state (for the audit trail and logs) and echoed on the response."""
+    given = dict(scope.get("headers", [])).get(b"x-request-id", b"").decode("latin-1")
+    request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+    scope.setdefault("state", {})["request_id"] = request_id
+    return request_id
+
+
 class ObservabilityMiddleware:
-    """Opens the server span (continuing the caller's traceparent), records RED metrics, and turns
-    an exception no handler took into a logged 500 problem without a traceback."""
+    """Opens the server span (continuing the caller's traceparent), assigns the request id,
+    records RED metrics, and turns an exception no handler took into a logged 500 problem
+    without a traceback."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -44,12 +59,14 @@ class ObservabilityMiddleware:
         carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
         status = 500
         started_response = False
+        request_id = assign_request_id(scope)
 
         async def send_recording(message: Message) -> None:
             nonlocal status, started_response
             if message["type"] == "http.response.start":
                 status = message["status"]
                 started_response = True
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
             await send(message)
 
         started = time.perf_counter()
@@ -59,7 +76,12 @@ class ObservabilityMiddleware:
             try:
                 await self.app(scope, receive, send_recording)
             except Exception:
-                context = {"method": method, "route": route_template(scope), "path": scope["path"]}
+                context = {
+                    "method": method,
+                    "route": route_template(scope),
+                    "path": scope["path"],
+                    "request_id": request_id,
+                }
                 log.exception("unhandled error", extra=context)
                 span.set_status(trace.Status(trace.StatusCode.ERROR))
                 if started_response:

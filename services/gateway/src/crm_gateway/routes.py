@@ -2,29 +2,35 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Annotated, TypeVar
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Header, Path, Query
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request
 
+from crm.admin.v1 import audit_pb2
 from crm.customers.v1 import customers_pb2
 from crm.leads.v1 import leads_pb2
 from crm.notifications.v1 import notifications_pb2
 from crm.orders.v1 import orders_pb2
 from crm.reporting.v1 import reporting_pb2
-from crm_gateway.auth import authenticate
+from crm_gateway import records
+from crm_gateway.auth import Caller, Principal, authorize
+from crm_gateway.authz import Role
 from crm_gateway.clients import BackendClients, get_clients
 from crm_gateway.problems import PROBLEM_RESPONSES
+from crm_gateway.records import read
 from crm_gateway.schemas import (
+    AuditRecordList,
     CaptureLeadIn,
     CloseDealIn,
     ConvertLeadIn,
+    CreateWebFormKeyIn,
     Customer,
     CustomerList,
     Deal,
     Lead,
     LeadList,
+    Me,
     MessageList,
     NotificationMessage,
     Order,
@@ -33,14 +39,15 @@ from crm_gateway.schemas import (
     SourceList,
     SourceReport,
     Timeline,
+    WebFormKey,
+    WebFormKeyCreated,
+    WebFormKeyList,
     to_model,
     to_timestamp,
 )
+from crm_gateway.settings import GatewaySettings
+from crm_gateway.webforms import html_snippet
 from crm_kit import protoconv
-from crm_kit.grpc_client import call_idempotent
-
-Req = TypeVar("Req")
-Rep = TypeVar("Rep")
 
 Clients = Annotated[BackendClients, Depends(get_clients)]
 ResourceId = Annotated[str, Path(min_length=1, max_length=100)]
@@ -50,12 +57,23 @@ PageSize = Annotated[
 ]
 PageToken = Annotated[str, Query(max_length=1000, description="next_page_token of the previous page")]
 
-router = APIRouter(prefix="/api/v1", dependencies=[Depends(authenticate)], responses=PROBLEM_RESPONSES)
+# Every route: a valid bearer token, the route's policy (crm_gateway.authz), the rate limit.
+router = APIRouter(prefix="/api/v1", dependencies=[Depends(authorize)], responses=PROBLEM_RESPONSES)
 
 
-async def read(method: Callable[[Req], Awaitable[Rep]], request: Req) -> Rep:
-    """An idempotent backend read, retried on UNAVAILABLE/DEADLINE_EXCEEDED. Writes are never retried."""
-    return await call_idempotent(lambda: method(request))
+def forbidden(detail: str) -> HTTPException:
+    return HTTPException(403, detail)
+
+
+@router.get("/me", tags=["identity"])
+async def get_me(principal: Caller) -> Me:
+    """The caller as the gateway sees it: subject, roles, team."""
+    return Me(
+        subject=principal.subject,
+        roles=sorted(principal.roles),
+        team_id=principal.team_id,
+        rep_id=principal.rep_id,
+    )
 
 
 # ---------------------------------------------------------------- leads and deals
@@ -65,6 +83,7 @@ async def read(method: Callable[[Req], Awaitable[Rep]], request: Req) -> Rep:
 async def capture_lead(
     body: CaptureLeadIn,
     clients: Clients,
+    principal: Caller,
     idempotency_key: Annotated[
         str, Header(alias="Idempotency-Key", max_length=200, description="request_id when the body has none")
     ] = "",
@@ -76,47 +95,70 @@ async def capture_lead(
 @router.get("/leads", tags=["leads"])
 async def list_leads(
     clients: Clients,
+    principal: Caller,
     source: Annotated[str, Query(max_length=64)] = "",
     rep_id: FilterId = "",
+    team_id: FilterId = "",
     page_size: PageSize = 0,
     page_token: PageToken = "",
 ) -> LeadList:
+    """Admins list every lead; a manager their team's (team_id defaults to it); a rep their own."""
+    rep_id, team_id = lead_scope(principal, rep_id, team_id)
     reply = await read(
         clients.leads.ListLeads,
         leads_pb2.ListLeadsRequest(
-            page_size=protoconv.page_size(page_size), page_token=page_token, source=source, rep_id=rep_id
+            page_size=protoconv.page_size(page_size),
+            page_token=page_token,
+            source=source,
+            rep_id=rep_id,
+            team_id=team_id,
         ),
     )
     return to_model(LeadList, reply)
 
 
+def lead_scope(principal: Principal, rep_id: str, team_id: str) -> tuple[str, str]:
+    """The (rep_id, team_id) filters a caller's lead list is held to; 403 for asking for others'."""
+    if principal.has_role(Role.ADMIN):
+        return rep_id, team_id
+    if principal.has_role(Role.SALES_MANAGER) and principal.team_id:
+        if team_id and team_id != principal.team_id:
+            raise forbidden("Managers list the leads of their own team only.")
+        return rep_id, principal.team_id
+    if rep_id and rep_id != principal.rep_id:
+        raise forbidden("Reps list their own leads only.")
+    return principal.rep_id, team_id
+
+
 @router.get("/leads/{lead_id}", tags=["leads"])
-async def get_lead(lead_id: ResourceId, clients: Clients) -> Lead:
-    reply = await read(clients.leads.GetLead, leads_pb2.GetLeadRequest(lead_id=lead_id))
-    return to_model(Lead, reply.lead)
+async def get_lead(lead_id: ResourceId, clients: Clients, principal: Caller) -> Lead:
+    return to_model(Lead, await records.lead(clients, principal, lead_id))
 
 
 @router.post("/leads/{lead_id}/convert", status_code=201, tags=["deals"])
-async def convert_lead(lead_id: ResourceId, clients: Clients, body: ConvertLeadIn | None = None) -> Deal:
+async def convert_lead(
+    lead_id: ResourceId, clients: Clients, principal: Caller, body: ConvertLeadIn | None = None
+) -> Deal:
+    await records.lead(clients, principal, lead_id)
     title = body.title if body else ""
     reply = await clients.leads.ConvertLead(leads_pb2.ConvertLeadRequest(lead_id=lead_id, title=title))
     return to_model(Deal, reply.deal)
 
 
 @router.get("/deals/{deal_id}", tags=["deals"])
-async def get_deal(deal_id: ResourceId, clients: Clients) -> Deal:
-    reply = await read(clients.leads.GetDeal, leads_pb2.GetDealRequest(deal_id=deal_id))
-    return to_model(Deal, reply.deal)
+async def get_deal(deal_id: ResourceId, clients: Clients, principal: Caller) -> Deal:
+    return to_model(Deal, await records.deal(clients, principal, deal_id))
 
 
 @router.post("/deals/{deal_id}/close", tags=["deals"])
-async def close_deal(deal_id: ResourceId, body: CloseDealIn, clients: Clients) -> Deal:
+async def close_deal(deal_id: ResourceId, body: CloseDealIn, clients: Clients, principal: Caller) -> Deal:
+    await records.deal(clients, principal, deal_id)
     reply = await clients.leads.CloseDeal(body.to_proto(deal_id))
     return to_model(Deal, reply.deal)
 
 
 @router.get("/sources", tags=["leads"])
-async def list_sources(clients: Clients) -> SourceList:
+async def list_sources(clients: Clients, principal: Caller) -> SourceList:
     reply = await read(clients.leads.ListSources, leads_pb2.ListSourcesRequest())
     return to_model(SourceList, reply)
 
@@ -126,8 +168,13 @@ async def list_sources(clients: Clients) -> SourceList:
 
 @router.get("/orders", tags=["orders"])
 async def list_orders(
-    clients: Clients, deal_id: FilterId = "", page_size: PageSize = 0, page_token: PageToken = ""
+    clients: Clients, principal: Caller, deal_id: FilterId = "", page_size: PageSize = 0, page_token: PageToken = ""
 ) -> OrderList:
+    """The orders department and service agents list every order; sales list a deal's orders."""
+    if not records.authz.sees_every_order(principal):
+        if not deal_id:
+            raise forbidden("Sales roles list orders of one deal: give deal_id.")
+        await records.deal(clients, principal, deal_id)
     reply = await read(
         clients.orders.ListOrders,
         orders_pb2.ListOrdersRequest(page_size=protoconv.page_size(page_size), page_token=page_token, deal_id=deal_id),
@@ -136,13 +183,12 @@ async def list_orders(
 
 
 @router.get("/orders/{order_id}", tags=["orders"])
-async def get_order(order_id: ResourceId, clients: Clients) -> Order:
-    reply = await read(clients.orders.GetOrder, orders_pb2.GetOrderRequest(order_id=order_id))
-    return to_model(Order, reply.order)
+async def get_order(order_id: ResourceId, clients: Clients, principal: Caller) -> Order:
+    return to_model(Order, await records.order(clients, principal, order_id))
 
 
 @router.post("/orders/{order_id}/ship", tags=["orders"])
-async def ship_order(order_id: ResourceId, body: ShipOrderIn, clients: Clients) -> Order:
+async def ship_order(order_id: ResourceId, body: ShipOrderIn, clients: Clients, principal: Caller) -> Order:
     reply = await clients.orders.ShipOrder(body.to_proto(order_id))
     return to_model(Order, reply.order)
 
@@ -152,8 +198,13 @@ async def ship_order(order_id: ResourceId, body: ShipOrderIn, clients: Clients) 
 
 @router.get("/customers", tags=["customers"])
 async def list_customers(
-    clients: Clients, lead_id: FilterId = "", page_size: PageSize = 0, page_token: PageToken = ""
+    clients: Clients, principal: Caller, lead_id: FilterId = "", page_size: PageSize = 0, page_token: PageToken = ""
 ) -> CustomerList:
+    """The directory for managers, orders and service; a rep finds the customer of a lead they own."""
+    if not records.authz.sees_every_customer(principal):
+        if not lead_id:
+            raise forbidden("Reps look customers up by a lead they own: give lead_id.")
+        await records.lead(clients, principal, lead_id)
     reply = await read(
         clients.customers.ListCustomers,
         customers_pb2.ListCustomersRequest(
@@ -164,15 +215,15 @@ async def list_customers(
 
 
 @router.get("/customers/{customer_id}", tags=["customers"])
-async def get_customer(customer_id: ResourceId, clients: Clients) -> Customer:
-    reply = await read(clients.customers.GetCustomer, customers_pb2.GetCustomerRequest(customer_id=customer_id))
-    return to_model(Customer, reply.customer)
+async def get_customer(customer_id: ResourceId, clients: Clients, principal: Caller) -> Customer:
+    return to_model(Customer, await records.customer(clients, principal, customer_id))
 
 
 @router.get("/customers/{customer_id}/timeline", tags=["customers"])
 async def list_timeline(
-    customer_id: ResourceId, clients: Clients, page_size: PageSize = 0, page_token: PageToken = ""
+    customer_id: ResourceId, clients: Clients, principal: Caller, page_size: PageSize = 0, page_token: PageToken = ""
 ) -> Timeline:
+    await records.customer(clients, principal, customer_id)
     reply = await read(
         clients.customers.ListTimeline,
         customers_pb2.ListTimelineRequest(
@@ -188,6 +239,7 @@ async def list_timeline(
 @router.get("/messages", tags=["messages"])
 async def list_messages(
     clients: Clients,
+    principal: Caller,
     order_id: FilterId = "",
     lead_id: FilterId = "",
     page_size: PageSize = 0,
@@ -206,7 +258,7 @@ async def list_messages(
 
 
 @router.get("/messages/{message_id}", tags=["messages"])
-async def get_message(message_id: ResourceId, clients: Clients) -> NotificationMessage:
+async def get_message(message_id: ResourceId, clients: Clients, principal: Caller) -> NotificationMessage:
     reply = await read(clients.notifications.GetMessage, notifications_pb2.GetMessageRequest(message_id=message_id))
     return to_model(NotificationMessage, reply.message)
 
@@ -217,6 +269,7 @@ async def get_message(message_id: ResourceId, clients: Clients) -> NotificationM
 @router.get("/reports/sources", tags=["reports"])
 async def source_report(
     clients: Clients,
+    principal: Caller,
     start_time: Annotated[datetime | None, Query(description="ISO 8601; without a zone it is UTC")] = None,
     end_time: Annotated[datetime | None, Query(description="ISO 8601; without a zone it is UTC")] = None,
 ) -> SourceReport:
@@ -225,3 +278,73 @@ async def source_report(
         reporting_pb2.GetSourceReportRequest(start_time=to_timestamp(start_time), end_time=to_timestamp(end_time)),
     )
     return to_model(SourceReport, reply)
+
+
+# ---------------------------------------------------------------- web-to-lead keys
+
+
+@router.post("/web-form-keys", status_code=201, tags=["web forms"])
+async def create_web_form_key(
+    body: CreateWebFormKeyIn, clients: Clients, principal: Caller, request: Request
+) -> WebFormKeyCreated:
+    """A key for one public form, scoped to a source (and campaign). The secret and a ready-to-embed
+    HTML form are in this response only: the key is stored hashed."""
+    reply = await clients.leads.CreateWebFormKey(body.to_proto())
+    settings: GatewaySettings = request.app.state.settings
+    return WebFormKeyCreated(
+        web_form_key=to_model(WebFormKey, reply.web_form_key),
+        secret=reply.secret,
+        html_snippet=html_snippet(settings.public_base_url, reply.secret),
+    )
+
+
+@router.get("/web-form-keys", tags=["web forms"])
+async def list_web_form_keys(
+    clients: Clients,
+    principal: Caller,
+    include_revoked: bool = False,
+    page_size: PageSize = 0,
+    page_token: PageToken = "",
+) -> WebFormKeyList:
+    reply = await read(
+        clients.leads.ListWebFormKeys,
+        leads_pb2.ListWebFormKeysRequest(
+            page_size=protoconv.page_size(page_size), page_token=page_token, include_revoked=include_revoked
+        ),
+    )
+    return to_model(WebFormKeyList, reply)
+
+
+@router.post("/web-form-keys/{key_id}/revoke", tags=["web forms"])
+async def revoke_web_form_key(key_id: ResourceId, clients: Clients, principal: Caller) -> WebFormKey:
+    """Submissions with the key are refused from now on."""
+    reply = await clients.leads.RevokeWebFormKey(leads_pb2.RevokeWebFormKeyRequest(web_form_key_id=key_id))
+    return to_model(WebFormKey, reply.web_form_key)
+
+
+# ---------------------------------------------------------------- audit
+
+
+@router.get("/audit-records", tags=["audit"])
+async def list_audit_records(
+    clients: Clients,
+    principal: Caller,
+    service: Literal["leads", "customers", "orders", "notifications", "reporting"],
+    record_type: Annotated[str, Query(max_length=64)] = "",
+    record_id: FilterId = "",
+    actor: Annotated[str, Query(max_length=200)] = "",
+    page_size: PageSize = 0,
+    page_token: PageToken = "",
+) -> AuditRecordList:
+    """Who changed what in one service, newest first."""
+    reply = await read(
+        clients.audit[service].ListAuditRecords,
+        audit_pb2.ListAuditRecordsRequest(
+            page_size=protoconv.page_size(page_size),
+            page_token=page_token,
+            record_type=record_type,
+            record_id=record_id,
+            actor=actor,
+        ),
+    )
+    return to_model(AuditRecordList, reply)

@@ -113,6 +113,29 @@ class ShipOrderIn(RequestBody):
         )
 
 
+class CreateWebFormKeyIn(RequestBody):
+    display_name: RequiredText
+    source: Code
+    campaign: ShortText = ""
+
+    def to_proto(self) -> leads_pb2.CreateWebFormKeyRequest:
+        return leads_pb2.CreateWebFormKeyRequest(
+            display_name=self.display_name, source=self.source, campaign=self.campaign
+        )
+
+
+class WebFormSubmissionIn(RequestBody):
+    """A public form's fields (JSON or application/x-www-form-urlencoded). `website` is the
+    honeypot: people never see it, bots fill it in."""
+
+    full_name: RequiredText
+    phone_number: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=32)]
+    email: Annotated[str, StringConstraints(strip_whitespace=True, max_length=254)] = ""
+    locale: Locale = "he-IL"
+    product_line: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] = ""
+    website: Annotated[str, StringConstraints(max_length=200)] = ""
+
+
 # ---------------------------------------------------------------- response bodies
 
 
@@ -168,11 +191,61 @@ class Deal(BaseModel):
     create_time: datetime | None
     close_time: datetime | None
     lost_reason: str
+    owner_team_id: str
 
 
 class Source(BaseModel):
     code: str
     display_name: str
+
+
+class WebFormKey(BaseModel):
+    id: str
+    display_name: str
+    source: str
+    campaign: str
+    secret_prefix: str
+    create_time: datetime | None
+    revoke_time: datetime | None
+    create_actor: str
+
+
+class WebFormKeyList(BaseModel):
+    web_form_keys: list[WebFormKey]
+    next_page_token: str
+
+
+class WebFormKeyCreated(BaseModel):
+    web_form_key: WebFormKey
+    secret: str = Field(description="Shown this once; only its hash is stored.")
+    html_snippet: str = Field(description="A ready-to-embed form posting to the web-to-lead endpoint.")
+
+
+class WebFormAccepted(BaseModel):
+    status: Literal["accepted"] = "accepted"
+
+
+class AuditRecord(BaseModel):
+    id: int
+    actor: str
+    action: str
+    record_type: str
+    record_id: str
+    create_time: datetime | None
+    request_id: str
+    details_json: str
+
+
+class AuditRecordList(BaseModel):
+    audit_records: list[AuditRecord]
+    next_page_token: str
+
+
+class Me(BaseModel):
+    subject: str
+    roles: list[str]
+    team_id: str
+    rep_id: str
 
 
 class SourceList(BaseModel):

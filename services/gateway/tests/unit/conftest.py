@@ -3,9 +3,11 @@ wired to it, driven over HTTP through httpx's ASGI transport."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -23,8 +25,10 @@ from crm.orders.v1 import orders_pb2, orders_pb2_grpc
 from crm_gateway.app import create_app
 from crm_gateway.settings import GatewaySettings
 from crm_kit import telemetry
+from crm_kit.dev_issuer import DevIssuer
 
 MAX_BODY_BYTES = 4096
+GATEWAY_URL = "http://gateway"
 
 
 def timestamp(seconds: int) -> Timestamp:
@@ -89,6 +93,11 @@ class FakeLeads(leads_pb2_grpc.LeadsServiceServicer):
     async def ListLeads(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         await self.recorder.record("ListLeads", request, context)
         return leads_pb2.ListLeadsResponse(leads=[self.lead("lead-1"), self.lead("lead-2")], next_page_token="p2")
+
+    async def GetDeal(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        # Not recorded: the gateway reads a deal to check who may act on it.
+        deal = leads_pb2.Deal(id=request.deal_id, lead_id="lead-1", owner_rep_id="rep-1", owner_team_id="team-north")
+        return leads_pb2.GetDealResponse(deal=deal)
 
     async def ConvertLead(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         await self.recorder.record("ConvertLead", request, context)
@@ -179,9 +188,26 @@ async def not_serving_backend() -> AsyncIterator[Backend]:
     await server.stop(None)
 
 
-def gateway_settings(address: str, **overrides: Any) -> GatewaySettings:
+@pytest.fixture(scope="session")
+def dev_key_file(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return str(tmp_path_factory.mktemp("dev-issuer") / "signing-key.pem")
+
+
+@pytest.fixture(scope="session")
+def issuer(dev_key_file: str) -> DevIssuer:
+    """The development issuer whose JWKS the gateway under test serves and trusts."""
+    return DevIssuer.load_or_create(Path(dev_key_file))
+
+
+def bearer(issuer: DevIssuer, role: str = "admin", **kwargs: Any) -> dict[str, str]:
+    return {"Authorization": f"Bearer {issuer.mint_demo(role, **kwargs)}"}
+
+
+def gateway_settings(address: str, dev_key_file: str, **overrides: Any) -> GatewaySettings:
     values: dict[str, Any] = {
         "environment": "test",
+        "auth_dev_issuer_key_file": dev_key_file,
+        "auth_jwks_url": f"{GATEWAY_URL}/.well-known/jwks.json",
         "leads_addr": address,
         "customers_addr": address,
         "orders_addr": address,
@@ -195,33 +221,43 @@ def gateway_settings(address: str, **overrides: Any) -> GatewaySettings:
 
 
 @pytest.fixture
-def settings(backend: Backend) -> GatewaySettings:
-    return gateway_settings(backend.address)
+def settings(backend: Backend, settings_for: Callable[..., GatewaySettings]) -> GatewaySettings:
+    return settings_for(backend.address)
 
 
 @asynccontextmanager
-async def running_gateway(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """The app with its lifespan entered (ASGITransport does not run it), and a client for it."""
+async def running_gateway(app: FastAPI, headers: dict[str, str] | None = None) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with its lifespan entered (ASGITransport does not run it), and a client for it.
+    The gateway fetches the dev issuer's JWKS from itself, over the same ASGI transport."""
+    transport = httpx.ASGITransport(app=app)
+    app.state.verifier.keys.transport = transport
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway") as http,
+        httpx.AsyncClient(transport=transport, base_url=GATEWAY_URL, headers=headers) as http,
     ):
         yield http
 
 
 @pytest.fixture
-def gateway() -> Callable[[FastAPI], AbstractAsyncContextManager[httpx.AsyncClient]]:
-    return running_gateway
+def gateway(issuer: DevIssuer) -> Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]:
+    """Runs an app; its client carries an admin's token unless headers are given."""
+
+    def run(app: FastAPI, headers: dict[str, str] | None = None) -> AbstractAsyncContextManager[httpx.AsyncClient]:
+        return running_gateway(app, bearer(issuer) if headers is None else headers)
+
+    return run
 
 
 @pytest.fixture
-def settings_for() -> Callable[..., GatewaySettings]:
-    return gateway_settings
+def settings_for(dev_key_file: str) -> Callable[..., GatewaySettings]:
+    """Settings for a gateway in front of the backends at an address, trusting the dev issuer."""
+    return functools.partial(gateway_settings, dev_key_file=dev_key_file)
 
 
 @pytest.fixture
-async def client(settings: GatewaySettings) -> AsyncIterator[httpx.AsyncClient]:
+async def client(settings: GatewaySettings, issuer: DevIssuer) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the gateway carrying an admin's bearer token."""
     # As `serve` does: spans continue the caller's traceparent and reach the backends.
     telemetry.setup_tracing("gateway")
-    async with running_gateway(create_app(settings)) as http:
+    async with running_gateway(create_app(settings), bearer(issuer)) as http:
         yield http

@@ -7,10 +7,8 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from fastapi import HTTPException, Request
 
 from crm_gateway.app import create_app
-from crm_gateway.auth import DEVELOPMENT_PRINCIPAL, authenticate
 from crm_gateway.settings import GatewaySettings
 
 pytestmark = pytest.mark.unit
@@ -153,27 +151,20 @@ async def test_readyz_names_the_backends_not_serving(backend, not_serving_backen
     assert "127.0.0.1" not in response.text
 
 
-async def test_development_principal_is_an_admin() -> None:
-    principal = await authenticate(Request({"type": "http", "headers": []}))
-
-    assert principal == DEVELOPMENT_PRINCIPAL
-    assert principal.has_role("admin")
-
-
 async def test_authentication_guards_the_api_but_not_operations(backend, gateway, settings_for) -> None:
-    async def refuse(request: Request) -> None:
-        raise HTTPException(status_code=401, detail="A bearer token is required.")
-
-    app = create_app(settings_for(backend.address))
-    app.dependency_overrides[authenticate] = refuse
-    async with gateway(app) as http:
+    async with gateway(create_app(settings_for(backend.address)), headers={}) as http:
         api = await http.get("/api/v1/leads/lead-1")
         health = await http.get("/healthz")
         openapi = await http.get("/openapi.json")
+        jwks = await http.get("/.well-known/jwks.json")
 
     assert api.status_code == 401
     assert api.headers["content-type"] == "application/problem+json"
-    assert api.json()["detail"] == "A bearer token is required."
+    assert api.headers["www-authenticate"].startswith("Bearer")
+    assert "bearer token is required" in api.json()["detail"]
     assert backend.recorder.calls == []
     assert health.status_code == 200
     assert openapi.status_code == 200
+    assert jwks.status_code == 200
+    assert [key["alg"] for key in jwks.json()["keys"]] == ["ES256"]
+    assert "d" not in jwks.json()["keys"][0]  # the public part only

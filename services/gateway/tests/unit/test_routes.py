@@ -122,6 +122,7 @@ async def test_trace_context_reaches_the_backend(client: httpx.AsyncClient, back
 
 
 async def test_one_server_span_per_request_named_by_route(client: httpx.AsyncClient) -> None:
+    await client.get("/api/v1/me")  # the gateway fetches (and caches) the issuer's JWKS first
     exporter = InMemorySpanExporter()
     provider = trace.get_tracer_provider()
     assert isinstance(provider, TracerProvider)

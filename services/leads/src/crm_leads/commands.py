@@ -12,12 +12,13 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from crm.common.v1 import types_pb2
 from crm.leads.v1 import events_pb2
+from crm_kit import caller
 from crm_kit.db import Database, UnitOfWork
-from crm_kit.errors import NotFound
+from crm_kit.errors import AlreadyExists, FailedPrecondition, NotFound
 from crm_kit.pagination import keyset_page
 from crm_kit.protoconv import to_timestamp
 from crm_leads import domain
-from crm_leads.db import deal_items, deals, leads, reps, routing_rules
+from crm_leads.db import deal_items, deals, leads, reps, routing_rules, web_form_keys
 from crm_leads.metrics import DEALS_CLOSED, LEADS_CAPTURED
 
 
@@ -32,6 +33,8 @@ class LeadView:
 class DealView:
     row: Any
     items: list[Any] = field(default_factory=list)
+    # The owner's team: the team of the deal's lead, whose rep owns the deal.
+    owner_team_id: str = ""
 
 
 async def _lead_view(uow: UnitOfWork, lead_id: str) -> LeadView:
@@ -101,9 +104,22 @@ async def assign(db: Database, source: str) -> Assignment:
     return Assignment(rule=rule, rep_id=rep_id, rep_name=rep_name, reason=reason)
 
 
-async def capture_lead(uow: UnitOfWork, new: domain.NewLead, request_id: str, assignment: Assignment) -> LeadView:
+async def capture_lead(
+    uow: UnitOfWork, new: domain.NewLead, request_id: str, assignment: Assignment, web_form_key_id: str = ""
+) -> LeadView:
     """Insert an assigned lead and its LeadCaptured/LeadAssigned events; raises RequestIdRace when
-    another request with the same request_id got there first."""
+    another request with the same request_id got there first. With web_form_key_id, the key must
+    still be active: its row is share-locked, so a revocation waits for this capture or stops it."""
+    if web_form_key_id:
+        revoked = (
+            await uow.conn.execute(
+                select(web_form_keys.c.revoked_at)
+                .where(web_form_keys.c.id == web_form_key_id)
+                .with_for_update(read=True)
+            )
+        ).first()
+        if revoked is None or revoked.revoked_at is not None:
+            raise _web_form_key_refused(revoked is not None)
     now = datetime.now(UTC)
     rule, rep_id, rep_name, reason = assignment.rule, assignment.rep_id, assignment.rep_name, assignment.reason
     lead_id = str(uuid.uuid4())
@@ -126,6 +142,7 @@ async def capture_lead(uow: UnitOfWork, new: domain.NewLead, request_id: str, as
             assign_reason=reason,
             assigned_at=now,
             created_at=now,
+            web_form_key_id=web_form_key_id or None,
         )
         .on_conflict_do_nothing(index_elements=["request_id"])
         .returning(*leads.c)
@@ -161,6 +178,10 @@ async def capture_lead(uow: UnitOfWork, new: domain.NewLead, request_id: str, as
         ),
         time=now,
     )
+    details = {"source": new.source, "campaign": new.campaign, "rep_id": rep_id, "team_id": rule.team_id}
+    if web_form_key_id:
+        details["web_form_key_id"] = web_form_key_id
+    uow.audit("leads.CaptureLead", "lead", lead_id, details)
     uow.after_commit(LEADS_CAPTURED.labels(new.source).inc)
     return LeadView(row=lead_row, rep_name=rep_name)
 
@@ -174,7 +195,7 @@ async def get_lead(uow: UnitOfWork, lead_id: str) -> LeadView:
 
 
 async def list_leads(
-    uow: UnitOfWork, *, limit: int, after: tuple[Any, ...] | None, source: str, rep_id: str
+    uow: UnitOfWork, *, limit: int, after: tuple[Any, ...] | None, source: str, rep_id: str, team_id: str = ""
 ) -> tuple[list[LeadView], list[Any] | None]:
     query = select(leads, reps.c.name.label("rep_name"), deals.c.id.label("deal_id")).select_from(
         leads.outerjoin(reps, reps.c.id == leads.c.rep_id).outerjoin(deals, deals.c.lead_id == leads.c.id)
@@ -183,6 +204,11 @@ async def list_leads(
         query = query.where(leads.c.source == source)
     if rep_id:
         query = query.where(leads.c.rep_id == rep_id)
+    if team_id:
+        # The team of the rep the lead is assigned to: the rep is picked from that team's reps, and
+        # the lead keeps it (Lead.assignment.team_id, Deal.owner_team_id); ix_leads_team keeps a
+        # small team's page an index range scan instead of a walk over every lead.
+        query = query.where(leads.c.team_id == team_id)
     rows, next_key = await keyset_page(uow.conn, query, leads.c.created_at, leads.c.id, limit=limit, after=after)
     return [LeadView(row=r, rep_name=r.rep_name or "", deal_id=r.deal_id or "") for r in rows], next_key
 
@@ -192,7 +218,13 @@ def _deal_not_found(deal_id: str) -> NotFound:
 
 
 async def _deal_view(uow: UnitOfWork, deal_id: str) -> DealView:
-    row = (await uow.conn.execute(select(deals).where(deals.c.id == deal_id))).first()
+    row = (
+        await uow.conn.execute(
+            select(deals, leads.c.team_id.label("owner_team_id"))
+            .join(leads, leads.c.id == deals.c.lead_id)
+            .where(deals.c.id == deal_id)
+        )
+    ).first()
     if row is None:
         raise _deal_not_found(deal_id)
     items = (
@@ -200,7 +232,7 @@ async def _deal_view(uow: UnitOfWork, deal_id: str) -> DealView:
             select(deal_items).where(deal_items.c.deal_id == deal_id).order_by(deal_items.c.position)
         )
     ).all()
-    return DealView(row=row, items=list(items))
+    return DealView(row=row, items=list(items), owner_team_id=row.owner_team_id or "")
 
 
 async def get_deal(uow: UnitOfWork, deal_id: str) -> DealView:
@@ -226,6 +258,7 @@ async def convert_lead(uow: UnitOfWork, lead_id: str, title: str) -> DealView:
         )
     )
     await uow.conn.execute(update(leads).where(leads.c.id == lead_id).values(status=domain.LeadStatus.CONVERTED.value))
+    uow.audit("leads.ConvertLead", "deal", deal_id, {"lead_id": lead_id, "owner_rep_id": lead.rep_id or ""})
     return await _deal_view(uow, deal_id)
 
 
@@ -236,7 +269,7 @@ async def close_deal(
     # has no items yet, and the closed one is built from what this transaction writes.
     deal = (
         await uow.conn.execute(
-            select(deals, leads.c.source, leads.c.campaign)
+            select(deals, leads.c.source, leads.c.campaign, leads.c.team_id.label("owner_team_id"))
             .join(leads, leads.c.id == deals.c.lead_id)
             .where(deals.c.id == deal_id)
             .with_for_update(of=deals)
@@ -298,5 +331,133 @@ async def close_deal(
         ),
         time=now,
     )
+    details: dict[str, Any] = {
+        "outcome": status.value,
+        "total": {"amount_minor": total, "currency_code": currency},
+    }
+    if lost_reason:
+        details["lost_reason"] = lost_reason
+    uow.audit("leads.CloseDeal", "deal", deal_id, details)
     uow.after_commit(DEALS_CLOSED.labels("won" if won else "lost").inc)
-    return DealView(row=closed, items=written_items)
+    return DealView(row=closed, items=written_items, owner_team_id=deal.owner_team_id or "")
+
+
+def _web_form_key_not_found(key_id: str) -> NotFound:
+    return NotFound(
+        f"web form key {key_id} not found", reason="WEB_FORM_KEY_NOT_FOUND", metadata={"web_form_key_id": key_id}
+    )
+
+
+def _web_form_key_refused(known: bool) -> domain.PermissionDenied:
+    # "Revoked" only to a caller that showed the key's secret; everyone else learns nothing.
+    if known:
+        return domain.PermissionDenied("web_form_key has been revoked", reason="WEB_FORM_KEY_REVOKED")
+    return domain.invalid_web_form_key()
+
+
+@dataclass(frozen=True)
+class WebFormKeyUse:
+    """What a verified web-to-lead key gives a capture."""
+
+    id: str
+    source: str
+    campaign: str
+
+
+async def verify_web_form_key(uow: UnitOfWork, secret: str) -> WebFormKeyUse:
+    """The active key a secret belongs to; PermissionDenied for a malformed, unknown, wrong or revoked one."""
+    key_id = domain.web_form_key_id(secret)
+    row = (
+        await uow.conn.execute(
+            select(
+                web_form_keys.c.secret_hash,
+                web_form_keys.c.source,
+                web_form_keys.c.campaign,
+                web_form_keys.c.revoked_at,
+            ).where(web_form_keys.c.id == key_id)
+        )
+    ).first()
+    if row is None or not domain.web_form_secret_matches(secret, row.secret_hash):
+        raise domain.invalid_web_form_key()
+    if row.revoked_at is not None:
+        raise _web_form_key_refused(known=True)
+    return WebFormKeyUse(id=key_id, source=row.source, campaign=row.campaign)
+
+
+def check_replay(view: LeadView, web_form_key_id: str) -> LeadView:
+    """The lead a repeated request_id answers with. A web form (its key is public, in a web page)
+    gets only a lead its own key captured: a guessed request_id must not read anyone's lead."""
+    if web_form_key_id and view.row.web_form_key_id != web_form_key_id:
+        raise AlreadyExists("request_id was already used by another capture", reason="REQUEST_ID_IN_USE")
+    return view
+
+
+async def create_web_form_key(uow: UnitOfWork, new: domain.NewWebFormKey) -> tuple[Any, str]:
+    """Store a new key (its secret's hash and prefix); returns the row and the secret, shown this once."""
+    key_id = str(uuid.uuid4())
+    secret = domain.new_web_form_secret(key_id)
+    who = caller.current()
+    row = (
+        await uow.conn.execute(
+            web_form_keys.insert()
+            .values(
+                id=key_id,
+                display_name=new.display_name,
+                source=new.source,
+                campaign=new.campaign,
+                secret_hash=domain.hash_web_form_secret(secret),
+                secret_prefix=domain.web_form_secret_prefix(secret),
+                create_actor=(who.actor if who else "") or caller.UNKNOWN_ACTOR,
+                created_at=datetime.now(UTC),
+            )
+            .returning(web_form_keys)
+        )
+    ).one()
+    # Never the secret (nor its hash) in the audit log.
+    uow.audit(
+        "leads.CreateWebFormKey",
+        "web_form_key",
+        key_id,
+        {
+            "display_name": new.display_name,
+            "source": new.source,
+            "campaign": new.campaign,
+            "secret_prefix": row.secret_prefix,
+        },
+    )
+    return row, secret
+
+
+async def list_web_form_keys(
+    uow: UnitOfWork, *, limit: int, after: tuple[Any, ...] | None, include_revoked: bool
+) -> tuple[list[Any], list[Any] | None]:
+    """Keys newest first; revoked ones only when asked for."""
+    query = select(web_form_keys)
+    if not include_revoked:
+        query = query.where(web_form_keys.c.revoked_at.is_(None))
+    return await keyset_page(
+        uow.conn, query, web_form_keys.c.created_at, web_form_keys.c.id, limit=limit, after=after, descending=True
+    )
+
+
+async def revoke_web_form_key(uow: UnitOfWork, key_id: str) -> Any:
+    """Revoke an active key: captures with it are refused from now on."""
+    revoked = (
+        await uow.conn.execute(
+            update(web_form_keys)
+            .where(web_form_keys.c.id == key_id, web_form_keys.c.revoked_at.is_(None))
+            .values(revoked_at=datetime.now(UTC))
+            .returning(web_form_keys)
+        )
+    ).first()
+    if revoked is None:
+        exists = (await uow.conn.execute(select(web_form_keys.c.id).where(web_form_keys.c.id == key_id))).first()
+        if exists is None:
+            raise _web_form_key_not_found(key_id)
+        raise FailedPrecondition(
+            f"web form key {key_id} is already revoked",
+            reason="WEB_FORM_KEY_ALREADY_REVOKED",
+            metadata={"web_form_key_id": key_id},
+        )
+    uow.audit("leads.RevokeWebFormKey", "web_form_key", key_id, {"secret_prefix": revoked.secret_prefix})
+    return revoked

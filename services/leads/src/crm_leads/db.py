@@ -50,6 +50,23 @@ routing_rules = Table(
     Column("priority", Integer, nullable=False, unique=True),
 )
 
+# Web-to-lead keys of public lead-capture forms. Only the SHA-256 of a secret is stored; a revoked
+# key stays (leads keep pointing at the key that captured them).
+web_form_keys = Table(
+    "web_form_keys",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("display_name", String(100), nullable=False),
+    Column("source", String(50), nullable=False),
+    Column("campaign", String(100), nullable=False, server_default=""),
+    Column("secret_hash", String(64), nullable=False),
+    Column("secret_prefix", String(12), nullable=False),
+    Column("create_actor", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    Index("ix_web_form_keys_created", "created_at", "id"),
+)
+
 leads = Table(
     "leads",
     metadata,
@@ -69,9 +86,11 @@ leads = Table(
     Column("assign_reason", String(500), nullable=False, server_default=""),
     Column("assigned_at", DateTime(timezone=True), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("web_form_key_id", String(64), ForeignKey("web_form_keys.id"), nullable=True),
     Index("ix_leads_created", "created_at", "id"),
     Index("ix_leads_rep", "rep_id"),
     Index("ix_leads_source", "source"),
+    Index("ix_leads_team", "team_id", "created_at", "id"),
 )
 
 deals = Table(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import grpc
 
@@ -70,6 +71,20 @@ def deal_to_proto(view: commands.DealView) -> leads_pb2.Deal:
         create_time=to_timestamp(r.created_at),
         close_time=to_timestamp(r.closed_at),
         lost_reason=r.lost_reason,
+        owner_team_id=view.owner_team_id,
+    )
+
+
+def web_form_key_to_proto(r: Any) -> leads_pb2.WebFormKey:
+    return leads_pb2.WebFormKey(
+        id=r.id,
+        display_name=r.display_name,
+        source=r.source,
+        campaign=r.campaign,
+        secret_prefix=r.secret_prefix,
+        create_time=to_timestamp(r.created_at),
+        revoke_time=to_timestamp(r.revoked_at),
+        create_actor=r.create_actor,
     )
 
 
@@ -80,31 +95,39 @@ class LeadsServicer(leads_pb2_grpc.LeadsServiceServicer):
     async def CaptureLead(
         self, request: leads_pb2.CaptureLeadRequest, context: grpc.aio.ServicerContext
     ) -> leads_pb2.CaptureLeadResponse:
+        # A web form's key is checked before anything else in the request (AIP-211): a caller
+        # without a valid key learns nothing from validation errors.
+        key: commands.WebFormKeyUse | None = None
+        if request.web_form_key:
+            async with self.db.unit_of_work() as uow:
+                key = await commands.verify_web_form_key(uow, request.web_form_key)
+            domain.check_web_form_capture(source=request.source, campaign=request.campaign)
         new = domain.validate_new_lead(
             full_name=request.full_name,
             phone_number=request.phone_number,
             email=request.email,
-            source=request.source,
-            campaign=request.campaign,
+            source=key.source if key else request.source,
+            campaign=key.campaign if key else request.campaign,
             locale=request.locale,
             product_line=request.product_line,
         )
+        key_id = key.id if key else ""
         if len(request.request_id) > 200:
             raise InvalidArgument("request_id too long", field_violations=[("request_id", "at most 200 characters")])
         if request.request_id:
             async with self.db.unit_of_work() as uow:
                 existing = await commands.find_by_request_id(uow, request.request_id)
             if existing:
-                return leads_pb2.CaptureLeadResponse(lead=lead_to_proto(existing))
+                return leads_pb2.CaptureLeadResponse(lead=lead_to_proto(commands.check_replay(existing, key_id)))
         assignment = await commands.assign(self.db, new.source)
         try:
             async with self.db.unit_of_work() as uow:
-                view = await commands.capture_lead(uow, new, request.request_id, assignment)
+                view = await commands.capture_lead(uow, new, request.request_id, assignment, key_id)
         except commands.RequestIdRace:
             async with self.db.unit_of_work() as uow:
                 found = await commands.find_by_request_id(uow, request.request_id)
                 assert found is not None
-                view = found
+                view = commands.check_replay(found, key_id)
         return leads_pb2.CaptureLeadResponse(lead=lead_to_proto(view))
 
     async def GetLead(
@@ -125,6 +148,7 @@ class LeadsServicer(leads_pb2_grpc.LeadsServiceServicer):
                 after=page_position(request.page_token, datetime.fromisoformat, str),
                 source=request.source,
                 rep_id=request.rep_id,
+                team_id=request.team_id,
             )
         return leads_pb2.ListLeadsResponse(
             leads=[lead_to_proto(v) for v in views],
@@ -178,3 +202,37 @@ class LeadsServicer(leads_pb2_grpc.LeadsServiceServicer):
         return leads_pb2.ListSourcesResponse(
             sources=[leads_pb2.Source(code=c, display_name=n) for c, n in domain.SOURCES.items()]
         )
+
+    async def CreateWebFormKey(
+        self, request: leads_pb2.CreateWebFormKeyRequest, context: grpc.aio.ServicerContext
+    ) -> leads_pb2.CreateWebFormKeyResponse:
+        new = domain.validate_new_web_form_key(
+            display_name=request.display_name, source=request.source, campaign=request.campaign
+        )
+        async with self.db.unit_of_work() as uow:
+            row, secret = await commands.create_web_form_key(uow, new)
+        return leads_pb2.CreateWebFormKeyResponse(web_form_key=web_form_key_to_proto(row), secret=secret)
+
+    async def ListWebFormKeys(
+        self, request: leads_pb2.ListWebFormKeysRequest, context: grpc.aio.ServicerContext
+    ) -> leads_pb2.ListWebFormKeysResponse:
+        limit = page_size(request.page_size)
+        async with self.db.unit_of_work() as uow:
+            rows, next_key = await commands.list_web_form_keys(
+                uow,
+                limit=limit,
+                after=page_position(request.page_token, datetime.fromisoformat, str),
+                include_revoked=request.include_revoked,
+            )
+        return leads_pb2.ListWebFormKeysResponse(
+            web_form_keys=[web_form_key_to_proto(r) for r in rows],
+            next_page_token=encode_page_token(*next_key) if next_key else "",
+        )
+
+    async def RevokeWebFormKey(
+        self, request: leads_pb2.RevokeWebFormKeyRequest, context: grpc.aio.ServicerContext
+    ) -> leads_pb2.RevokeWebFormKeyResponse:
+        require({"web_form_key_id": request.web_form_key_id})
+        async with self.db.unit_of_work() as uow:
+            row = await commands.revoke_web_form_key(uow, request.web_form_key_id)
+        return leads_pb2.RevokeWebFormKeyResponse(web_form_key=web_form_key_to_proto(row))

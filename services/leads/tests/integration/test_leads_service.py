@@ -2,33 +2,48 @@
 
 from __future__ import annotations
 
+import hashlib
+import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
 import nats
 import pytest
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+from sqlalchemy import select
 
 from crm.common.v1 import types_pb2
 from crm.leads.v1 import events_pb2, leads_pb2, leads_pb2_grpc
 from crm_kit.grpc_client import channel
+from crm_kit.service import Service
 from crm_kit.testing import free_port, reset_stream, running_service
-from crm_leads.db import messaging
+from crm_leads.db import leads as lead_table
+from crm_leads.db import messaging, web_form_keys
 from crm_leads.main import MIGRATIONS_DIR, LeadsSettings, setup
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-async def leads(fresh_database, nats_server) -> AsyncIterator[leads_pb2_grpc.LeadsServiceStub]:
+async def service(fresh_database, nats_server) -> AsyncIterator[Service]:
     await reset_stream(nats_server)
-    port = free_port()
     settings = LeadsSettings(
-        database_url=await fresh_database("leads"), nats_url=nats_server, grpc_port=port, metrics_port=free_port()
+        database_url=await fresh_database("leads"),
+        nats_url=nats_server,
+        grpc_port=free_port(),
+        metrics_port=free_port(),
     )
-    async with running_service(settings, messaging, MIGRATIONS_DIR, setup):
-        ch = channel(f"127.0.0.1:{port}")
-        yield leads_pb2_grpc.LeadsServiceStub(ch)
-        await ch.close()
+    async with running_service(settings, messaging, MIGRATIONS_DIR, setup) as running:
+        yield running
+
+
+@pytest.fixture
+async def leads(service: Service) -> AsyncIterator[leads_pb2_grpc.LeadsServiceStub]:
+    ch = channel(f"127.0.0.1:{service.settings.grpc_port}")
+    yield leads_pb2_grpc.LeadsServiceStub(ch)
+    await ch.close()
 
 
 async def test_capture_routes_by_source_round_robin_and_publishes(leads, nats_server) -> None:
@@ -142,3 +157,260 @@ async def test_round_robin_stays_even_under_concurrent_captures(leads) -> None:
 
     reps = Counter(await asyncio.gather(*(one(i) for i in range(40))))
     assert reps == Counter({"rep-dana": 20, "rep-moshe": 20})
+
+
+def error_details(err: grpc.aio.AioRpcError) -> tuple[str, list[str]]:
+    """The ErrorInfo reason and the BadRequest field names of a failed call."""
+    status = rpc_status.from_call(err)
+    assert status is not None
+    reason, fields = "", []
+    for detail in status.details:
+        info, bad = error_details_pb2.ErrorInfo(), error_details_pb2.BadRequest()
+        if detail.Unpack(info):
+            reason = info.reason
+        elif detail.Unpack(bad):
+            fields = [v.field for v in bad.field_violations]
+    return reason, fields
+
+
+async def audit_rows(service: Service, record_type: str) -> list[Any]:
+    async with service.db.engine.connect() as conn:
+        table = messaging.audit_log
+        query = select(table).where(table.c.record_type == record_type).order_by(table.c.id)
+        return list((await conn.execute(query)).all())
+
+
+async def lead_rows(service: Service) -> list[Any]:
+    async with service.db.engine.connect() as conn:
+        return list((await conn.execute(select(lead_table))).all())
+
+
+async def test_list_leads_by_team_combines_with_the_other_filters_and_pages(leads) -> None:
+    captured = {}
+    for i, source in enumerate(["radio", "website", "email", "tv", "web_form", "press"]):
+        request = leads_pb2.CaptureLeadRequest(full_name=f"Lead {i}", phone_number=f"050-000000{i}", source=source)
+        captured[source] = (await leads.CaptureLead(request)).lead
+    digital = {captured[s].id for s in ("website", "email", "web_form")}
+
+    pages, token = [], ""
+    while True:
+        page = await leads.ListLeads(leads_pb2.ListLeadsRequest(team_id="team-digital", page_size=2, page_token=token))
+        pages.append([x.id for x in page.leads])
+        token = page.next_page_token
+        if not token:
+            break
+    assert [len(p) for p in pages] == [2, 1]
+    assert {x for p in pages for x in p} == digital
+
+    only_email = await leads.ListLeads(leads_pb2.ListLeadsRequest(team_id="team-digital", source="email"))
+    assert [x.id for x in only_email.leads] == [captured["email"].id]
+    rep = captured["website"].assignment.rep_id
+    by_rep = await leads.ListLeads(leads_pb2.ListLeadsRequest(team_id="team-digital", rep_id=rep))
+    reps_leads = await leads.ListLeads(leads_pb2.ListLeadsRequest(rep_id=rep))
+    assert {x.id for x in by_rep.leads} == {x.id for x in reps_leads.leads}
+    assert captured["website"].id in {x.id for x in by_rep.leads}
+    assert all(x.assignment.rep_id == rep for x in by_rep.leads)
+    wrong_team = await leads.ListLeads(leads_pb2.ListLeadsRequest(team_id="team-media", rep_id=rep))
+    assert list(wrong_team.leads) == []
+    media = await leads.ListLeads(leads_pb2.ListLeadsRequest(team_id="team-media"))
+    assert {x.assignment.team_id for x in media.leads} == {"team-media"} and len(media.leads) == 3
+
+
+async def test_deals_carry_the_owner_team_and_are_audited(leads, service) -> None:
+    lead = (
+        await leads.CaptureLead(leads_pb2.CaptureLeadRequest(full_name="Noa", phone_number="052-7654321", source="tv"))
+    ).lead
+    converted = (await leads.ConvertLead(leads_pb2.ConvertLeadRequest(lead_id=lead.id))).deal
+    fetched = (await leads.GetDeal(leads_pb2.GetDealRequest(deal_id=converted.id))).deal
+    closed = (
+        await leads.CloseDeal(
+            leads_pb2.CloseDealRequest(deal_id=converted.id, outcome=leads_pb2.DEAL_OUTCOME_LOST, lost_reason="price")
+        )
+    ).deal
+    assert converted.owner_team_id == fetched.owner_team_id == closed.owner_team_id == "team-media"
+    assert converted.owner_rep_id == lead.assignment.rep_id
+
+    [captured] = await audit_rows(service, "lead")
+    assert (captured.action, captured.record_id) == ("leads.CaptureLead", lead.id)
+    assert captured.details["source"] == "tv" and captured.details["rep_id"] == lead.assignment.rep_id
+    assert "Noa" not in str(captured.details)  # no personal data in the audit log
+    actions = [(r.action, r.record_id) for r in await audit_rows(service, "deal")]
+    assert actions == [("leads.ConvertLead", converted.id), ("leads.CloseDeal", converted.id)]
+    close = (await audit_rows(service, "deal"))[-1]
+    assert close.details["outcome"] == "lost" and close.details["total"] == {"amount_minor": 0, "currency_code": ""}
+
+    won_lead = (
+        await leads.CaptureLead(
+            leads_pb2.CaptureLeadRequest(full_name="Ari", phone_number="052-7654322", source="email")
+        )
+    ).lead
+    deal = (await leads.ConvertLead(leads_pb2.ConvertLeadRequest(lead_id=won_lead.id))).deal
+    ils = types_pb2.Money(amount_minor=1000, currency_code="ILS")
+    won = (
+        await leads.CloseDeal(
+            leads_pb2.CloseDealRequest(
+                deal_id=deal.id,
+                outcome=leads_pb2.DEAL_OUTCOME_WON,
+                items=[types_pb2.LineItem(sku="CHAIR", quantity=3, unit_price=ils)],
+            )
+        )
+    ).deal
+    assert won.owner_team_id == "team-digital"
+    won_audit = (await audit_rows(service, "deal"))[-1]
+    assert (won_audit.action, won_audit.record_id) == ("leads.CloseDeal", deal.id)
+    assert won_audit.details == {"outcome": "won", "total": {"amount_minor": 3000, "currency_code": "ILS"}}
+
+
+async def create_key(leads, **fields: str) -> leads_pb2.CreateWebFormKeyResponse:
+    request = leads_pb2.CreateWebFormKeyRequest(**{"display_name": "Landing page", "source": "web_form", **fields})
+    response: leads_pb2.CreateWebFormKeyResponse = await leads.CreateWebFormKey(request)
+    return response
+
+
+async def test_a_web_form_key_secret_is_shown_once_and_stored_hashed(leads, service) -> None:
+    created = await create_key(leads, campaign="spring-sale")
+    key, secret = created.web_form_key, created.secret
+    assert secret.startswith(f"wfk_{key.id}_") and key.secret_prefix == secret[:12]
+    assert (key.display_name, key.source, key.campaign) == ("Landing page", "web_form", "spring-sale")
+    assert key.create_actor == "unknown"  # no caller context on this channel
+    assert key.HasField("create_time") and not key.HasField("revoke_time")
+
+    listed = await leads.ListWebFormKeys(leads_pb2.ListWebFormKeysRequest())
+    assert [k.id for k in listed.web_form_keys] == [key.id]
+    assert listed.web_form_keys[0].secret_prefix == key.secret_prefix
+    assert secret.encode() not in listed.SerializeToString()
+
+    async with service.db.engine.connect() as conn:
+        stored = (await conn.execute(select(web_form_keys).where(web_form_keys.c.id == key.id))).one()
+    assert stored.secret_hash == hashlib.sha256(secret.encode()).hexdigest()
+    assert secret not in str(tuple(stored))
+
+    [audited] = await audit_rows(service, "web_form_key")
+    assert (audited.action, audited.record_id) == ("leads.CreateWebFormKey", key.id)
+    assert audited.details["source"] == "web_form" and audited.details["secret_prefix"] == key.secret_prefix
+    assert secret not in str(audited.details) and stored.secret_hash not in str(audited.details)
+
+
+async def test_capture_with_a_key_takes_the_keys_source_and_campaign(leads, service) -> None:
+    created = await create_key(leads, source="website", campaign="spring-sale")
+    request = leads_pb2.CaptureLeadRequest(
+        full_name="Dana", phone_number="050-1234567", web_form_key=created.secret, request_id="form-1"
+    )
+    lead = (await leads.CaptureLead(request)).lead
+    assert (lead.source, lead.campaign) == ("website", "spring-sale")
+    assert lead.assignment.team_id == "team-digital"
+    again = (await leads.CaptureLead(request)).lead
+    assert again.id == lead.id  # request_id idempotency holds for keyed captures too
+    [row] = await lead_rows(service)
+    assert row.web_form_key_id == created.web_form_key.id
+    [audited] = await audit_rows(service, "lead")
+    assert audited.details["web_form_key_id"] == created.web_form_key.id
+
+    # A web form cannot read another capture's lead by guessing its request_id.
+    await leads.CaptureLead(
+        leads_pb2.CaptureLeadRequest(full_name="Other", phone_number="050-7654321", source="radio", request_id="crm-1")
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as reused:
+        await leads.CaptureLead(
+            leads_pb2.CaptureLeadRequest(
+                full_name="Dana", phone_number="050-1234567", web_form_key=created.secret, request_id="crm-1"
+            )
+        )
+    assert reused.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    assert "Other" not in reused.value.details()
+
+
+async def test_a_bad_key_is_permission_denied_and_writes_nothing(leads, service) -> None:
+    created = await create_key(leads)
+    key_id = created.web_form_key.id
+    revoked = await create_key(leads, display_name="Old form")
+    await leads.RevokeWebFormKey(leads_pb2.RevokeWebFormKeyRequest(web_form_key_id=revoked.web_form_key.id))
+
+    bad_keys = {
+        "malformed": "not-a-key",
+        "unknown": f"wfk_{uuid.uuid4()}_{'A' * 43}",
+        "wrong secret": f"wfk_{key_id}_{'A' * 43}",
+        "revoked": revoked.secret,
+    }
+    for case, bad in bad_keys.items():
+        with pytest.raises(grpc.aio.AioRpcError) as denied:
+            await leads.CaptureLead(
+                leads_pb2.CaptureLeadRequest(full_name="Dana", phone_number="050-1234567", web_form_key=bad)
+            )
+        assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED, case
+        reason, _ = error_details(denied.value)
+        assert reason == ("WEB_FORM_KEY_REVOKED" if case == "revoked" else "WEB_FORM_KEY_INVALID"), case
+    assert await lead_rows(service) == []
+    assert await audit_rows(service, "lead") == []
+
+    # Before the revocation the same request_id was fine; once revoked, the key is refused at once.
+    request = leads_pb2.CaptureLeadRequest(
+        full_name="Dana", phone_number="050-1234567", web_form_key=created.secret, request_id="form-2"
+    )
+    await leads.CaptureLead(request)
+    await leads.RevokeWebFormKey(leads_pb2.RevokeWebFormKeyRequest(web_form_key_id=key_id))
+    with pytest.raises(grpc.aio.AioRpcError) as replay:
+        await leads.CaptureLead(request)
+    assert replay.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_a_keyed_capture_must_not_name_source_or_campaign(leads, service) -> None:
+    created = await create_key(leads)
+    for extra in ({"source": "radio"}, {"campaign": "x"}):
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await leads.CaptureLead(
+                leads_pb2.CaptureLeadRequest(
+                    full_name="Dana", phone_number="050-1234567", web_form_key=created.secret, **extra
+                )
+            )
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert error_details(err.value)[1] == list(extra)
+    assert await lead_rows(service) == []
+
+
+async def test_create_key_validates_its_fields(leads) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as unknown:
+        await create_key(leads, source="tiktok")
+    assert unknown.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error_details(unknown.value) == ("UNKNOWN_SOURCE", ["source"])
+    with pytest.raises(grpc.aio.AioRpcError) as missing:
+        await create_key(leads, display_name="", campaign="c" * 101)
+    assert missing.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert sorted(error_details(missing.value)[1]) == ["campaign", "display_name"]
+    assert list((await leads.ListWebFormKeys(leads_pb2.ListWebFormKeysRequest())).web_form_keys) == []
+
+
+async def test_keys_list_newest_first_and_revoking_twice_fails(leads, service) -> None:
+    ids = [(await create_key(leads, display_name=f"Form {i}")).web_form_key.id for i in range(5)]
+    revoked = (await leads.RevokeWebFormKey(leads_pb2.RevokeWebFormKeyRequest(web_form_key_id=ids[1]))).web_form_key
+    assert revoked.id == ids[1] and revoked.HasField("revoke_time")
+    with pytest.raises(grpc.aio.AioRpcError) as twice:
+        await leads.RevokeWebFormKey(leads_pb2.RevokeWebFormKeyRequest(web_form_key_id=ids[1]))
+    assert twice.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    with pytest.raises(grpc.aio.AioRpcError) as unknown:
+        await leads.RevokeWebFormKey(leads_pb2.RevokeWebFormKeyRequest(web_form_key_id=str(uuid.uuid4())))
+    assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
+
+    async def all_pages(include_revoked: bool) -> list[str]:
+        seen, token = [], ""
+        while True:
+            page = await leads.ListWebFormKeys(
+                leads_pb2.ListWebFormKeysRequest(page_size=2, page_token=token, include_revoked=include_revoked)
+            )
+            seen += [k.id for k in page.web_form_keys]
+            if not (token := page.next_page_token):
+                return seen
+
+    newest_first = list(reversed(ids))
+    assert await all_pages(include_revoked=True) == newest_first
+    assert await all_pages(include_revoked=False) == [i for i in newest_first if i != ids[1]]
+    actions = [(r.action, r.record_id) for r in await audit_rows(service, "web_form_key")]
+    assert actions == [*(("leads.CreateWebFormKey", i) for i in ids), ("leads.RevokeWebFormKey", ids[1])]
+
+
+async def test_the_callers_actor_creates_the_key_and_is_audited(leads, service) -> None:
+    request = leads_pb2.CreateWebFormKeyRequest(display_name="Landing page", source="web_form")
+    created = await leads.CreateWebFormKey(request, metadata=(("x-crm-actor", "user:alice"),))
+    assert created.web_form_key.create_actor == "user:alice"
+    [audited] = await audit_rows(service, "web_form_key")
+    assert audited.actor == "user:alice"

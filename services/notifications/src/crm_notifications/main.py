@@ -9,7 +9,6 @@ from pydantic import Field
 from crm.customers.v1 import customers_pb2_grpc
 from crm.notifications.v1 import notifications_pb2, notifications_pb2_grpc
 from crm.orders.v1 import events_pb2 as order_events
-from crm_kit.grpc_client import channel
 from crm_kit.service import Service, run_cli
 from crm_kit.settings import ServiceSettings
 from crm_notifications.db import messaging
@@ -38,9 +37,9 @@ async def setup(service: Service) -> None:
     provider = HttpSmsProvider(
         settings.sms_base_url, settings.sms_api_key, timeout_seconds=settings.sms_timeout_seconds
     )
-    customers_channel = channel(settings.customers_addr, default_timeout=settings.grpc_client_timeout_seconds)
+    # The chassis' client settings (timeout, TLS); closed on shutdown.
+    customers_channel = service.channel(settings.customers_addr)
     service.on_shutdown(provider.aclose)
-    service.on_shutdown(customers_channel.close)
     notifier = ShipmentNotifier(
         service.db,
         customers_pb2_grpc.CustomersServiceStub(customers_channel),

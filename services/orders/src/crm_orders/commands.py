@@ -110,6 +110,17 @@ async def create_order(uow: UnitOfWork, new: domain.NewOrder) -> str | None:
         ),
         time=now,
     )
+    uow.audit(
+        "orders.CreateOrderFromDeal",
+        "order",
+        order_id,
+        {
+            "status": domain.OrderStatus.PENDING.value,
+            "deal_id": deal_id,
+            "total_minor": new.total_minor,
+            "currency_code": new.currency_code,
+        },
+    )
     uow.after_commit(ORDERS_CREATED.labels(new.currency_code).inc)
     return order_id
 
@@ -160,6 +171,17 @@ async def ship_order(uow: UnitOfWork, order_id: str, shipment: domain.Shipment) 
             ship_time=to_timestamp(now),
         ),
         time=now,
+    )
+    uow.audit(
+        "orders.ShipOrder",
+        "order",
+        order_id,
+        {
+            "status": domain.OrderStatus.SHIPPED.value,
+            "carrier": shipment.carrier,
+            "tracking_number": shipment.tracking_number,
+            "eta": shipment.estimated_delivery_date.isoformat(),
+        },
     )
     uow.after_commit(ORDERS_SHIPPED.inc)
     return OrderView(row=shipped, lines=order.lines)  # lines do not change when shipping

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -15,9 +16,11 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from crm.admin.v1 import audit_pb2, audit_pb2_grpc
 from crm.common.v1 import types_pb2
 from crm.leads.v1 import events_pb2 as leads_events
 from crm.orders.v1 import events_pb2, orders_pb2, orders_pb2_grpc
+from crm_kit import caller
 from crm_kit.grpc_client import channel
 from crm_kit.protoconv import to_date
 from crm_kit.testing import eventually, free_port, publish_event, reset_stream, running_service
@@ -33,6 +36,7 @@ class Orders:
     stub: orders_pb2_grpc.OrdersServiceStub
     nats_url: str
     database_url: str
+    audit: audit_pb2_grpc.AuditServiceStub
 
 
 @pytest.fixture
@@ -50,7 +54,9 @@ async def orders(fresh_database, nats_server) -> AsyncIterator[Orders]:
     )
     async with running_service(settings, messaging, MIGRATIONS_DIR, setup):
         ch = channel(f"127.0.0.1:{port}")
-        yield Orders(orders_pb2_grpc.OrdersServiceStub(ch), nats_server, database_url)
+        yield Orders(
+            orders_pb2_grpc.OrdersServiceStub(ch), nats_server, database_url, audit_pb2_grpc.AuditServiceStub(ch)
+        )
         await ch.close()
 
 
@@ -245,6 +251,39 @@ async def test_ship_order_publishes_order_shipped_with_the_delivery_date(orders)
     assert "already shipped" in again.value.details()
     still = (await orders.stub.GetOrder(orders_pb2.GetOrderRequest(order_id=order.id))).order
     assert still.shipment.carrier == "דואר ישראל"
+
+
+async def test_ship_order_is_audited_with_the_callers_actor_and_the_order_with_the_system(orders) -> None:
+    event_id = await publish_event(orders.nats_url, deal_closed("deal-audit"))
+    order = await order_of_deal(orders.stub, "deal-audit")
+    eta = in_days(2)
+    with caller.acting_as("alice", "req-ship-1"):  # sent as x-crm-actor / x-request-id
+        await orders.stub.ShipOrder(
+            orders_pb2.ShipOrderRequest(
+                order_id=order.id, carrier="UPS", tracking_number="1Z42", estimated_delivery_date=to_date(eta)
+            )
+        )
+
+    listed = await orders.audit.ListAuditRecords(
+        audit_pb2.ListAuditRecordsRequest(record_type="order", record_id=order.id)
+    )
+    shipped, created = listed.audit_records  # newest first
+    assert (shipped.actor, shipped.request_id, shipped.action) == ("alice", "req-ship-1", "orders.ShipOrder")
+    assert json.loads(shipped.details_json) == {
+        "status": "shipped",
+        "carrier": "UPS",
+        "tracking_number": "1Z42",
+        "eta": eta.isoformat(),
+    }
+    assert (created.actor, created.request_id, created.action) == ("system", event_id, "orders.CreateOrderFromDeal")
+    assert json.loads(created.details_json) == {
+        "status": "pending",
+        "deal_id": "deal-audit",
+        "total_minor": 469900,
+        "currency_code": "ILS",
+    }
+    by_alice = await orders.audit.ListAuditRecords(audit_pb2.ListAuditRecordsRequest(actor="alice"))
+    assert [r.record_id for r in by_alice.audit_records] == [order.id]
 
 
 async def test_ship_errors_name_what_is_wrong(orders) -> None:

@@ -40,7 +40,9 @@ class AuditRecord(_message.Message):
     """The kind and id of the record changed, e.g. "deal" / "deal-…"."""
     record_id: _builtins.str
     request_id: _builtins.str
-    """The gateway's X-Request-ID of the HTTP request that caused the change (empty for events)."""
+    """The gateway's X-Request-ID of the HTTP request that caused the change; for a change made by
+    an event handler, the event's ce-id.
+    """
     details_json: _builtins.str
     """What changed, as a small JSON object (field names to new values)."""
     @_builtins.property

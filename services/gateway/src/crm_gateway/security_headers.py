@@ -1,0 +1,72 @@
+"""Security response headers on every response of the gateway.
+
+The API answers JSON only, so its Content-Security-Policy allows nothing at all. The interactive
+docs (/docs, its OAuth2 redirect page, and /redoc) are HTML pages that FastAPI builds with an
+inline script and assets from cdn.jsdelivr.net (Swagger UI, ReDoc), Google Fonts (ReDoc) and the
+FastAPI favicon; they get DOCS_CSP, which allows exactly those sources and still forbids framing.
+Strict-Transport-Security is opt-in (`hsts`), because a local `make run` serves plain http.
+A header the response already carries is left as it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+API_CSP = "default-src 'none'; frame-ancestors 'none'"
+DOCS_CSP = "; ".join(
+    [
+        "default-src 'none'",
+        "script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net",
+        "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com",
+        "font-src 'self' data: https://fonts.gstatic.com",
+        "img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly",
+        "connect-src 'self'",
+        "worker-src 'self' blob:",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
+HSTS = "max-age=63072000; includeSubDomains"
+
+_COMMON = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+class SecurityHeadersMiddleware:
+    """Adds nosniff, DENY framing, no-referrer and a CSP to every response; no-store on /api/;
+    HSTS when `hsts` is set."""
+
+    def __init__(self, app: ASGIApp, hsts: bool = False, docs_paths: Collection[str] = DOCS_PATHS) -> None:
+        self.app = app
+        self.hsts = hsts
+        self.docs_paths = frozenset(docs_paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        added = dict(_COMMON)
+        added["Content-Security-Policy"] = DOCS_CSP if path in self.docs_paths else API_CSP
+        if path.startswith("/api/"):
+            added["Cache-Control"] = "no-store"
+        if self.hsts:
+            added["Strict-Transport-Security"] = HSTS
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                headers = MutableHeaders(scope=message)
+                for name, value in added.items():
+                    headers.setdefault(name, value)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

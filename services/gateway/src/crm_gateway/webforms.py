@@ -1,0 +1,151 @@
+"""Web-to-lead: the public endpoint a site's contact form posts to, with its key.
+
+No bearer token here: the web-to-lead key (a form field `key` or header `X-Api-Key`) scopes the
+lead to the key's source and campaign, and the leads service refuses unknown or revoked keys.
+A leaked key is limited per key and per client address; a filled honeypot field is accepted
+silently and dropped; the same person submitting the same form twice on the same day is one
+lead (the submission's fingerprint is the capture's request_id).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import logging
+from datetime import UTC, datetime
+from math import ceil
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from prometheus_client import Counter
+from pydantic import ValidationError
+
+from crm.leads.v1 import leads_pb2
+from crm_gateway.clients import BackendClients
+from crm_gateway.problems import PROBLEM_RESPONSES
+from crm_gateway.ratelimit import RateLimiter
+from crm_gateway.schemas import WebFormAccepted, WebFormSubmissionIn
+
+log = logging.getLogger(__name__)
+
+SUBMISSION_PATH = "/api/v1/public/web-form-submissions"
+FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
+
+WEB_FORM_SUBMISSIONS = Counter(
+    "crm_web_form_submissions_total", "Public web-to-lead submissions by outcome", ["outcome"]
+)
+
+public_router = APIRouter(prefix="/api/v1/public", responses=PROBLEM_RESPONSES)
+
+_BODY_SCHEMA = {"$ref": "#/components/schemas/WebFormSubmissionIn"}
+
+
+def html_snippet(base_url: str, secret: str) -> str:
+    """A ready-to-embed HTML form (right-to-left, Hebrew labels) posting to the endpoint."""
+    action = html.escape(base_url.rstrip("/") + SUBMISSION_PATH, quote=True)
+    key = html.escape(secret, quote=True)
+    return (
+        f'<form method="post" action="{action}" dir="rtl" lang="he">\n'
+        f'  <input type="hidden" name="key" value="{key}">\n'
+        '  <label>שם מלא <input name="full_name" required maxlength="200"></label>\n'
+        '  <label>טלפון <input name="phone_number" type="tel" required maxlength="32"></label>\n'
+        '  <label>דוא"ל <input name="email" type="email" maxlength="254"></label>\n'
+        '  <input type="hidden" name="locale" value="he-IL">\n'
+        "  <!-- honeypot: hidden from people; a bot that fills it in is ignored -->\n"
+        '  <div style="position:absolute;left:-10000px" aria-hidden="true">'
+        '<input name="website" tabindex="-1" autocomplete="off"></div>\n'
+        '  <button type="submit">שליחה</button>\n'
+        "</form>\n"
+    )
+
+
+def fingerprint(key: str, form: WebFormSubmissionIn, now: datetime) -> str:
+    """The same key, person and form on the same UTC day → the same request id (one lead)."""
+    parts = [key, form.full_name.casefold(), form.phone_number, form.email.casefold(), form.product_line]
+    digest = hashlib.sha256("\x1f".join([*parts, now.date().isoformat()]).encode()).hexdigest()
+    return f"web-form:{digest[:48]}"
+
+
+async def _fields(request: Request) -> dict[str, Any]:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == FORM_MEDIA_TYPE:
+        form = await request.form(max_files=0, max_fields=20)
+        return {name: value for name, value in form.items() if isinstance(value, str)}
+    if content_type == "application/json":
+        try:
+            body = await request.json()
+        except ValueError as exc:
+            raise RequestValidationError(
+                [{"type": "json_invalid", "loc": ("body",), "msg": "The body is not valid JSON."}]
+            ) from exc
+        if not isinstance(body, dict):
+            raise RequestValidationError([{"type": "dict_type", "loc": ("body",), "msg": "Expected an object."}])
+        return body
+    raise HTTPException(415, f"Send {FORM_MEDIA_TYPE} or application/json.")
+
+
+def _limited(limiter: RateLimiter, key: str, what: str) -> None:
+    wait = limiter.check(key)
+    if wait > 0:
+        WEB_FORM_SUBMISSIONS.labels("rate_limited").inc()
+        raise HTTPException(
+            429,
+            f"Too many submissions from this {what}; try again later.",
+            headers={"Retry-After": str(max(1, ceil(wait)))},
+        )
+
+
+@public_router.post(
+    "/web-form-submissions",
+    status_code=202,
+    tags=["web forms"],
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {FORM_MEDIA_TYPE: {"schema": _BODY_SCHEMA}, "application/json": {"schema": _BODY_SCHEMA}},
+        },
+        "security": [{"webFormKey": []}],
+    },
+)
+async def submit_web_form(request: Request) -> WebFormAccepted:
+    """A public form's submission. Needs a web-to-lead key (field `key` or header X-Api-Key);
+    answers 202 without echoing any data."""
+    client_ip = request.client.host if request.client else "unknown"
+    _limited(request.app.state.web_form_ip_limiter, client_ip, "address")
+    fields = await _fields(request)
+    key = request.headers.get("x-api-key", "") or str(fields.pop("key", "") or "")
+    if not key:
+        WEB_FORM_SUBMISSIONS.labels("no_key").inc()
+        raise HTTPException(
+            401,
+            "A web-to-lead key is required (form field key or header X-Api-Key).",
+            headers={"WWW-Authenticate": "ApiKey"},
+        )
+    if len(key) > 200:
+        WEB_FORM_SUBMISSIONS.labels("bad_key").inc()
+        raise HTTPException(403, "The web-to-lead key is not valid.")
+    _limited(request.app.state.web_form_limiter, hashlib.sha256(key.encode()).hexdigest(), "form key")
+    try:
+        form = WebFormSubmissionIn.model_validate(fields)
+    except ValidationError as exc:
+        WEB_FORM_SUBMISSIONS.labels("invalid").inc()
+        raise RequestValidationError(exc.errors()) from exc
+    if form.website:
+        WEB_FORM_SUBMISSIONS.labels("honeypot").inc()
+        log.info("web form honeypot filled; submission dropped", extra={"client": client_ip})
+        return WebFormAccepted()
+    clients: BackendClients = request.app.state.clients
+    await clients.leads.CaptureLead(
+        leads_pb2.CaptureLeadRequest(
+            full_name=form.full_name,
+            phone_number=form.phone_number,
+            email=form.email,
+            locale=form.locale,
+            product_line=form.product_line,
+            web_form_key=key,
+            request_id=fingerprint(key, form, datetime.now(UTC)),
+        )
+    )
+    WEB_FORM_SUBMISSIONS.labels("accepted").inc()
+    return WebFormAccepted()

@@ -15,9 +15,14 @@ from crm_devstack.stack import Ports, Stack
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     state = Path(tmp_path_factory.mktemp("crm-e2e"))
-    # Every e2e client shares 127.0.0.1: widen the per-address web-form limit (the per-key one,
-    # which the flood test exercises, stays at its default).
-    system = Stack(state, Ports.free(), extra_env={"CRM_WEB_FORM_IP_RATE_LIMIT_BURST": "100000"})
+    # Every e2e client shares 127.0.0.1 and the fuzzing sends thousands of requests per role: widen
+    # the per-address web-form limit and the per-principal limit (unit tests cover both limiters;
+    # the per-key web-form limit, which the flood test exercises, stays at its default).
+    system = Stack(
+        state,
+        Ports.free(),
+        extra_env={"CRM_WEB_FORM_IP_RATE_LIMIT_BURST": "100000", "CRM_RATE_LIMIT_BURST": "100000"},
+    )
     asyncio.run(system.start())
     try:
         yield system

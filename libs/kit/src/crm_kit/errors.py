@@ -6,6 +6,8 @@ from collections.abc import Mapping, Sequence
 
 import grpc
 from google.protobuf import any_pb2
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 
@@ -70,6 +72,33 @@ class FailedPrecondition(DomainError):
 class AlreadyExists(DomainError):
     grpc_code = grpc.StatusCode.ALREADY_EXISTS
     reason = "ALREADY_EXISTS"
+
+
+class PermissionDenied(DomainError):
+    """The caller may not do this (e.g. capture with a missing, unknown or revoked web-to-lead key)."""
+
+    grpc_code = grpc.StatusCode.PERMISSION_DENIED
+    reason = "PERMISSION_DENIED"
+
+
+def nul_characters(message: Message, prefix: str = "") -> list[str]:
+    """Paths of the string fields of message (nested, repeated, maps) holding a NUL character:
+    PostgreSQL text cannot store one, so it is refused at the door instead of failing a query."""
+    found: list[str] = []
+    for field, value in message.ListFields():
+        path = f"{prefix}{field.name}"
+        if field.type == FieldDescriptor.TYPE_STRING:
+            values = value if field.is_repeated else [value]
+            found += [path for v in values if "\x00" in v][:1]
+        elif field.type == FieldDescriptor.TYPE_MESSAGE:
+            if field.message_type is not None and field.message_type.GetOptions().map_entry:
+                found += [f"{path}.{k}" for k, v in value.items() if "\x00" in str(k) or "\x00" in str(v)]
+            elif field.is_repeated:
+                for index, item in enumerate(value):
+                    found += nul_characters(item, f"{path}.{index}.")
+            else:
+                found += nul_characters(value, f"{path}.")
+    return found
 
 
 def require(fields: Mapping[str, object]) -> None:

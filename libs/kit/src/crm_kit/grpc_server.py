@@ -23,7 +23,7 @@ from grpc_status import rpc_status
 from opentelemetry import trace
 
 from crm_kit import caller, metrics, telemetry
-from crm_kit.errors import DomainError
+from crm_kit.errors import DomainError, InvalidArgument, nul_characters
 from crm_kit.settings import TlsFiles
 
 log = logging.getLogger(__name__)
@@ -65,6 +65,11 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 ) as span,
             ):
                 try:
+                    if bad := nul_characters(request):
+                        raise InvalidArgument(
+                            "text fields must not contain NUL characters",
+                            field_violations=[(name, "contains a NUL character") for name in bad],
+                        )
                     return await behavior(request, context)
                 except DomainError as exc:
                     code = exc.grpc_code

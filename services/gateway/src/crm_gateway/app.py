@@ -19,7 +19,7 @@ from crm_gateway.auth import JwksKeys, TokenVerifier
 from crm_gateway.clients import BackendClients
 from crm_gateway.idempotency import IdempotencyMiddleware
 from crm_gateway.middleware import BodySizeLimitMiddleware, ObservabilityMiddleware
-from crm_gateway.problems import PROBLEM_RESPONSES, install_problem_handlers, problem
+from crm_gateway.problems import PROBLEM_RESPONSES, Problem, install_problem_handlers, problem
 from crm_gateway.ratelimit import RateLimiter
 from crm_gateway.schemas import WebFormSubmissionIn
 from crm_gateway.security_headers import SecurityHeadersMiddleware
@@ -135,16 +135,24 @@ def _document_security(app: FastAPI) -> None:
                 "webFormKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key"},
             }
         )
-        components.setdefault("schemas", {})["WebFormSubmissionIn"] = WebFormSubmissionIn.model_json_schema(
-            ref_template="#/components/schemas/{model}"
-        )
+        schemas = components.setdefault("schemas", {})
+        for model in (WebFormSubmissionIn, Problem):
+            model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            schemas.update(model_schema.pop("$defs", {}))
+            schemas[model.__name__] = model_schema
+        # FastAPI's own 422 model is not what the API sends: every error is a problem document.
+        for name in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(name, None)
         for path, operations in schema.get("paths", {}).items():
-            if path.startswith("/api/v1/") and not path.startswith("/api/v1/public/"):
-                for operation in operations.values():
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                if path.startswith("/api/v1/") and not path.startswith("/api/v1/public/"):
                     operation["security"] = [{"bearerAuth": []}]
-                    operation.setdefault("responses", {}).setdefault(
-                        "401", {"description": "Missing or invalid bearer token", "content": _PROBLEM_CONTENT}
-                    )
+                    responses.setdefault("401", {"description": "Missing or invalid bearer token"})
+                    responses.setdefault("429", {"description": "Rate limited; see Retry-After"})
+                for status, response in responses.items():
+                    if status[0] in "45":
+                        response["content"] = _PROBLEM_CONTENT
         app.openapi_schema = schema
         return schema
 

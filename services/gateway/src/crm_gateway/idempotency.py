@@ -1,11 +1,12 @@
 """The Idempotency-Key request header on POST (IETF draft-ietf-httpapi-idempotency-key-header).
 
-A key is scoped to its caller (the sha256 of the Authorization header, else of X-Api-Key, else the
-client IP), the method and the path. The first request with a key runs; its response, unless it
-asks the client to retry (5xx, 429), is kept for `ttl_seconds`. A repeat with the same body gets
-that response again with `Idempotent-Replayed: true` and the handler does not run; the same key
-with another body is 422, a repeat while the first is still running is 409, and an empty key or
-one longer than 200 characters is 400. A POST without the header passes through untouched.
+A key is scoped to its caller (the sha256 of the Authorization header, else of X-Api-Key), the
+method and the path; a request with neither passes through (authentication answers it). The
+first request with a key runs; its response, unless it asks the client to retry (5xx, 429), is
+kept for `ttl_seconds`. A repeat with the same body gets that response again with
+`Idempotent-Replayed: true` and the handler does not run; the same key with another body is 422,
+a repeat while the first is still running is 409, and an empty key or one longer than 200
+characters is 400. A POST without the header passes through untouched.
 
 The store is in memory and per gateway replica: it is lost on restart and a repeat that lands on
 another replica runs again. That is the chosen trade-off, because the write that matters is
@@ -90,7 +91,9 @@ class IdempotencyMiddleware:
             return
         headers = Headers(scope=scope)
         keys = headers.getlist(HEADER)
-        if not keys:
+        caller = _caller(headers)
+        if not keys or caller is None:
+            # No credential: authentication answers 401 (or the public form dedupes on its own).
             await self.app(scope, receive, send)
             return
         key = keys[0].strip()
@@ -109,7 +112,7 @@ class IdempotencyMiddleware:
                 break
         body = b"".join(chunks)
 
-        scope_key = (_caller(scope, headers), scope["method"], scope["path"], key)
+        scope_key = (caller, scope["method"], scope["path"], key)
         fingerprint = hashlib.sha256(body).hexdigest()
         self._purge_expired()
         entry = self._entries.get(scope_key)
@@ -209,11 +212,10 @@ class IdempotencyMiddleware:
         return len(self._entries)
 
 
-def _caller(scope: Scope, headers: Headers) -> str:
-    """Whose key this is: a digest of the credential sent, else the client address."""
+def _caller(headers: Headers) -> str | None:
+    """Whose key this is: a digest of the credential sent (None without one)."""
     for name in ("authorization", "x-api-key"):
         credential = headers.get(name)
         if credential:
             return f"{name}:{hashlib.sha256(credential.encode('latin-1')).hexdigest()}"
-    client = scope.get("client")
-    return f"ip:{client[0] if client else ''}"
+    return None

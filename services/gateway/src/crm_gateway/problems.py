@@ -167,9 +167,25 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
     return validation_problem(exc)
 
 
+def allowed_methods(routes: Sequence[Any], path: str) -> set[str]:
+    """Every method some route serves at path (several routes may share one path), walking
+    included routers, which FastAPI keeps as branches."""
+    methods: set[str] = set()
+    for route in routes:
+        if hasattr(route, "original_router"):
+            methods |= allowed_methods(route.original_router.routes, path)
+        elif getattr(route, "methods", None) and route.path_regex.match(path):
+            methods |= set(route.methods)
+    return methods
+
+
 async def _on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     status = exc.status_code
+    if status == 405:
+        allowed = allowed_methods(request.app.routes, request.url.path)
+        allow = ", ".join(sorted(allowed | ({"HEAD"} if "GET" in allowed else set())))
+        return problem(405, _DEFAULT_DETAIL[405], headers={"Allow": allow})
     detail = exc.detail if isinstance(exc.detail, str) else ""
     if not detail or detail == HTTPStatus(status).phrase:
         detail = _DEFAULT_DETAIL.get(status, HTTPStatus(status).description or HTTPStatus(status).phrase)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request
@@ -28,6 +27,7 @@ from crm_gateway.schemas import (
     Customer,
     CustomerList,
     Deal,
+    IsoDateTime,
     Lead,
     LeadList,
     Me,
@@ -57,8 +57,23 @@ PageSize = Annotated[
 ]
 PageToken = Annotated[str, Query(max_length=1000, description="next_page_token of the previous page")]
 
-# Every route: a valid bearer token, the route's policy (crm_gateway.authz), the rate limit.
-router = APIRouter(prefix="/api/v1", dependencies=[Depends(authorize)], responses=PROBLEM_RESPONSES)
+
+async def json_bodies_only(request: Request) -> None:
+    """A POST body must be JSON: anything else is 415, not a confusing 422."""
+    if request.method != "POST":
+        return
+    has_body = request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if has_body and media_type != "application/json":
+        raise HTTPException(415, "Send the request body as application/json.")
+
+
+# Every route: a valid bearer token, the route's policy (crm_gateway.authz), the rate limit, JSON.
+router = APIRouter(
+    prefix="/api/v1",
+    dependencies=[Depends(authorize), Depends(json_bodies_only)],
+    responses=PROBLEM_RESPONSES,
+)
 
 
 def forbidden(detail: str) -> HTTPException:
@@ -270,8 +285,8 @@ async def get_message(message_id: ResourceId, clients: Clients, principal: Calle
 async def source_report(
     clients: Clients,
     principal: Caller,
-    start_time: Annotated[datetime | None, Query(description="ISO 8601; without a zone it is UTC")] = None,
-    end_time: Annotated[datetime | None, Query(description="ISO 8601; without a zone it is UTC")] = None,
+    start_time: Annotated[IsoDateTime | None, Query(description="ISO 8601; without a zone it is UTC")] = None,
+    end_time: Annotated[IsoDateTime | None, Query(description="ISO 8601; without a zone it is UTC")] = None,
 ) -> SourceReport:
     reply = await read(
         clients.reporting.GetSourceReport,

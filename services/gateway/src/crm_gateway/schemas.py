@@ -14,13 +14,22 @@ from typing import Annotated, Any, Literal, TypeVar, cast
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from crm.common.v1 import types_pb2
 from crm.leads.v1 import leads_pb2
 from crm.orders.v1 import orders_pb2
 from crm_kit import protoconv
 
+
+def _iso_8601(value: Any) -> Any:
+    """Only ISO 8601 text is a time here: pydantic would also take a number as Unix seconds."""
+    if isinstance(value, str) and not re.match(r"^\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("expected an ISO 8601 date-time, e.g. 2026-01-31T09:00:00Z")
+    return value
+
+
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_8601)]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
 RequiredText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 # BCP 47, e.g. he-IL, fa-IR, en-US.

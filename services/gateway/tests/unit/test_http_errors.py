@@ -168,3 +168,20 @@ async def test_authentication_guards_the_api_but_not_operations(backend, gateway
     assert jwks.status_code == 200
     assert [key["alg"] for key in jwks.json()["keys"]] == ["ES256"]
     assert "d" not in jwks.json()["keys"][0]  # the public part only
+
+
+async def test_a_body_that_is_not_json_is_415_problem(client: httpx.AsyncClient, backend) -> None:
+    response = await client.post(
+        "/api/v1/leads", content=b"full_name=x", headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+
+    assert response.status_code == 415
+    assert response.headers["content-type"] == "application/problem+json"
+    assert backend.recorder.calls == []
+
+
+async def test_405_allows_every_method_of_the_path(client: httpx.AsyncClient) -> None:
+    response = await client.put("/api/v1/leads")
+
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, HEAD, POST"

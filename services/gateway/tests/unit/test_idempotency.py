@@ -66,8 +66,23 @@ def handler() -> Handler:
 
 @pytest.fixture
 async def client(handler: Handler) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=handler.app()), base_url="http://gateway") as http:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=handler.app()), base_url="http://gateway", headers=CREDENTIAL
+    ) as http:
         yield http
+
+
+CREDENTIAL = {"Authorization": "Bearer token-of-alice"}
+
+
+async def test_a_request_without_a_credential_is_passed_through(handler: Handler) -> None:
+    transport = httpx.ASGITransport(app=handler.app())
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
+        first = await http.post("/things", json={"a": 1}, headers=key("k-anon"))
+        second = await http.post("/things", json={"a": 1}, headers=key(""))
+
+    assert (first.status_code, second.status_code) == (201, 201)
+    assert handler.calls == 2
 
 
 def key(value: str, **extra: str) -> dict[str, str]:
@@ -142,7 +157,7 @@ async def test_a_4xx_is_stored_and_replayed(client: httpx.AsyncClient, handler: 
 
 async def test_an_exception_frees_the_key_for_a_retry(handler: Handler) -> None:
     transport = httpx.ASGITransport(app=handler.app(), raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway", headers=CREDENTIAL) as http:
         first = await http.post("/boom", content=b"{}", headers=key("k-1"))
         second = await http.post("/boom", content=b"{}", headers=key("k-1"))
 
@@ -150,7 +165,13 @@ async def test_an_exception_frees_the_key_for_a_retry(handler: Handler) -> None:
     assert handler.calls == 2
 
 
-async def test_keys_are_scoped_by_credential(client: httpx.AsyncClient, handler: Handler) -> None:
+async def test_keys_are_scoped_by_credential(handler: Handler) -> None:
+    transport = httpx.ASGITransport(app=handler.app())
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+        await _scoped_by_credential(client, handler)
+
+
+async def _scoped_by_credential(client: httpx.AsyncClient, handler: Handler) -> None:
     alice = await client.post("/things", json={}, headers=key("k-1", Authorization="Bearer alice"))
     bob = await client.post("/things", json={}, headers=key("k-1", Authorization="Bearer bob"))
     form = await client.post("/things", json={}, headers=key("k-1", **{"X-Api-Key": "wk_1"}))
@@ -201,7 +222,9 @@ async def test_a_key_of_200_characters_is_accepted(client: httpx.AsyncClient, ha
 async def test_entries_expire_after_the_ttl(handler: Handler) -> None:
     now = [0.0]
     middleware = IdempotencyMiddleware(handler.routes(), ttl_seconds=10, max_entries=100, clock=lambda: now[0])
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=middleware), base_url="http://gateway") as http:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=middleware), base_url="http://gateway", headers=CREDENTIAL
+    ) as http:
         await http.post("/things", json={}, headers=key("k-1"))
         now[0] = 9.0
         replayed = await http.post("/things", json={}, headers=key("k-1"))
@@ -217,7 +240,9 @@ async def test_entries_expire_after_the_ttl(handler: Handler) -> None:
 
 async def test_the_store_is_bounded(handler: Handler) -> None:
     middleware = IdempotencyMiddleware(handler.routes(), ttl_seconds=60, max_entries=2)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=middleware), base_url="http://gateway") as http:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=middleware), base_url="http://gateway", headers=CREDENTIAL
+    ) as http:
         for value in ("a", "b", "c"):
             await http.post("/things", json={}, headers=key(value))
         evicted = await http.post("/things", json={}, headers=key("a"))

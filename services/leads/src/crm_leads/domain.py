@@ -11,10 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-import grpc
 import phonenumbers
 
-from crm_kit.errors import DomainError, FailedPrecondition, InvalidArgument
+from crm_kit.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 
 # The source catalogue: code → display name (Hebrew first: the users' working language).
 SOURCES: dict[str, str] = {
@@ -223,15 +222,6 @@ def validate_close(status: DealStatus, won: bool, items: list[Item]) -> tuple[in
     if violations:
         raise InvalidArgument("invalid line items", field_violations=violations)
     return sum(i.quantity * i.unit_price_minor for i in items), currencies.pop()
-
-
-class PermissionDenied(DomainError):
-    """The caller may not do this (e.g. capture with a missing, unknown or revoked web-to-lead key).
-
-    Local until the chassis has it: then import it from crm_kit.errors and delete this one."""
-
-    grpc_code = grpc.StatusCode.PERMISSION_DENIED
-    reason = "PERMISSION_DENIED"
 
 
 # A web-to-lead secret is `wfk_<key id>_<43 url-safe characters: 32 random bytes>`. The key id in

@@ -59,6 +59,7 @@ class Ports:
     orders_metrics: int = 9103
     notifications_metrics: int = 9104
     reporting_metrics: int = 9105
+    gateway_metrics: int = 9106
 
     @classmethod
     def free(cls) -> Ports:
@@ -73,8 +74,9 @@ class Ports:
         return port
 
     def metrics(self, service: str) -> int:
-        """Prometheus metrics port of a backend service."""
-        _check_backend(service)
+        """Prometheus metrics port of a backend service or the gateway."""
+        if service != GATEWAY:
+            _check_backend(service)
         port: int = getattr(self, f"{service}_metrics")
         return port
 
@@ -292,6 +294,7 @@ class Stack:
                 **self._base_env(),
                 "CRM_SERVICE_NAME": GATEWAY,
                 "CRM_HTTP_PORT": str(self.ports.gateway),
+                "CRM_METRICS_PORT": str(self.ports.metrics(GATEWAY)),
                 "CRM_PUBLIC_BASE_URL": f"http://localhost:{self.ports.gateway}",
                 # The development issuer: the gateway serves its JWKS and trusts it.
                 "CRM_AUTH_DEV_ISSUER_KEY_FILE": str(self.dev_issuer_key_file),

@@ -1,4 +1,5 @@
-"""The FastAPI application: routes, problem+json errors, middleware, health and metrics."""
+"""The FastAPI application: routes, problem+json errors, middleware, health (metrics are served
+on their own port by `main.serve`, never on the public listener)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 
@@ -113,10 +113,6 @@ def create_app(settings: GatewaySettings) -> FastAPI:
                 503, "Backends not ready: " + ", ".join(not_ready) + ".", extensions={"not_ready": not_ready}
             )
         return JSONResponse({"status": "ready"})
-
-    @app.get("/metrics", tags=["operations"], include_in_schema=False)
-    async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return app
 

@@ -78,7 +78,6 @@ POLICIES: dict[str, Policy] = {
 PUBLIC_ROUTES: dict[str, str] = {
     "healthz": "liveness probe",
     "readyz": "readiness probe",
-    "metrics": "Prometheus scrape (kept off the public ingress by the chart)",
     "jwks": "the development issuer's public keys",
     "submit_web_form": "public lead capture; requires its web-to-lead key",
 }

@@ -9,7 +9,7 @@ import uvicorn
 
 from crm_gateway.app import create_app
 from crm_gateway.settings import GatewaySettings
-from crm_kit import telemetry
+from crm_kit import metrics, telemetry
 from crm_kit.logs import setup_logging
 
 USAGE = "usage: python -m crm_gateway [serve|migrate]"
@@ -18,6 +18,8 @@ USAGE = "usage: python -m crm_gateway [serve|migrate]"
 def serve(settings: GatewaySettings) -> None:
     setup_logging(settings.service_name, settings.log_level)
     telemetry.setup_tracing(settings.service_name)
+    # Metrics on their own port, as every service: never on the public listener.
+    metrics.serve_metrics(settings.metrics_port)
     uvicorn.run(
         create_app(settings),
         host=settings.http_host,

@@ -87,6 +87,9 @@ async def test_a_form_post_becomes_one_lead_with_the_keys_source_and_campaign(
     mine = next(k for k in listed if k["id"] == created["web_form_key"]["id"])
     assert secret not in str(listed)
     assert secret.startswith(mine["secret_prefix"])
+    audit = (await api.get("/api/v1/audit-records", params={"service": "leads", "record_id": lead["id"]})).json()
+    assert [(r["actor"], r["action"]) for r in audit["audit_records"]] == [("web-form", "leads.CaptureLead")]
+    assert audit["audit_records"][0]["request_id"] == first.headers["x-request-id"]
     assert f'value="{secret}"' in created["html_snippet"]
     assert 'name="website"' in created["html_snippet"]
 

@@ -81,6 +81,19 @@ class PermissionDenied(DomainError):
     reason = "PERMISSION_DENIED"
 
 
+def raise_all(errors: Sequence[InvalidArgument]) -> None:
+    """Raise every collected validation error at once: the one error as it is, several as one
+    InvalidArgument carrying all their messages, field violations and metadata."""
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise InvalidArgument(
+            "; ".join(e.message for e in errors),
+            field_violations=[v for e in errors for v in e.field_violations],
+            metadata={k: v for e in errors for k, v in e.metadata.items()},
+        )
+
+
 def nul_characters(message: Message, prefix: str = "") -> list[str]:
     """Paths of the string fields of message (nested, repeated, maps) holding a NUL character:
     PostgreSQL text cannot store one, so it is refused at the door instead of failing a query."""

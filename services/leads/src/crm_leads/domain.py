@@ -13,7 +13,7 @@ from enum import StrEnum
 
 import phonenumbers
 
-from crm_kit.errors import FailedPrecondition, InvalidArgument, PermissionDenied
+from crm_kit.errors import FailedPrecondition, InvalidArgument, PermissionDenied, raise_all
 
 # The source catalogue: code → display name (Hebrew first: the users' working language).
 SOURCES: dict[str, str] = {
@@ -142,14 +142,7 @@ def validate_new_lead(
             checked["phone_number"] = normalize_phone(phone_number, loc)
         except InvalidArgument as exc:
             errors.append(exc)
-    if len(errors) == 1:
-        raise errors[0]
-    if errors:
-        raise InvalidArgument(
-            "; ".join(e.message for e in errors),
-            field_violations=[v for e in errors for v in e.field_violations],
-            metadata={k: v for e in errors for k, v in e.metadata.items()},
-        )
+    raise_all(errors)
     return NewLead(
         full_name=" ".join(full_name.split()),
         phone_number=checked.get("phone_number", ""),
@@ -304,14 +297,7 @@ def validate_new_web_form_key(*, display_name: str, source: str, campaign: str) 
             code = normalize_source(source)
         except InvalidArgument as exc:
             errors.append(exc)
-    if len(errors) == 1:
-        raise errors[0]
-    if errors:
-        raise InvalidArgument(
-            "; ".join(e.message for e in errors),
-            field_violations=[v for e in errors for v in e.field_violations],
-            metadata={k: v for e in errors for k, v in e.metadata.items()},
-        )
+    raise_all(errors)
     return NewWebFormKey(display_name=name, source=code, campaign=campaign.strip())
 
 

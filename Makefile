@@ -5,23 +5,27 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 PYTEST := $(UV) run --frozen pytest
 STATE_DIR ?= .state
 
-.PHONY: help install run test test-unit test-integration test-e2e proto proto-check lint bench token
+.PHONY: help install deploy-tools run test test-unit test-integration test-e2e test-deploy proto proto-check lint bench token
 
 help:
 	@echo "make run    - install and start the whole CRM on this machine (gateway on http://localhost:8080)"
-	@echo "make test   - install and run every test layer (unit, integration, e2e)"
+	@echo "make test   - install and run every test layer (unit, integration, e2e, deploy)"
 	@echo "make token ROLE=sales_rep [AS=rep-moshe TEAM=team-media] - a development bearer token for make run"
-	@echo "make test-unit | test-integration | test-e2e | proto | lint | bench"
+	@echo "make test-unit | test-integration | test-e2e | test-deploy | proto | lint | bench"
 
 install:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	@$(UV) sync --frozen --quiet
 
+# helm, kubectl, checkov, promtool and prometheus for the deploy layer and the Prometheus e2e test.
+deploy-tools:
+	@scripts/deploy-tools.sh
+
 run: install
 	$(UV) run --frozen python -m crm_devstack run --state-dir $(STATE_DIR)
 
-test: install
-	$(PYTEST) -m "unit or integration or e2e" -q
+test: install deploy-tools
+	PATH="$(CURDIR)/.tools/bin:$$PATH" $(PYTEST) -m "unit or integration or e2e or deploy" -q
 
 test-unit: install
 	$(PYTEST) -m unit -q
@@ -29,8 +33,11 @@ test-unit: install
 test-integration: install
 	$(PYTEST) -m integration -q
 
-test-e2e: install
-	$(PYTEST) -m e2e -q
+test-e2e: install deploy-tools
+	PATH="$(CURDIR)/.tools/bin:$$PATH" $(PYTEST) -m e2e -q
+
+test-deploy: install deploy-tools
+	PATH="$(CURDIR)/.tools/bin:$$PATH" $(PYTEST) -m deploy -q
 
 # Prints only the token: TOKEN=$$(make -s token ROLE=sales_rep). Roles: admin, sales_manager,
 # sales_rep, orders_clerk, service_agent, marketing. (AS, not USER: make sees the login's USER.)

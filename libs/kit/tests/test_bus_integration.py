@@ -3,9 +3,11 @@ retried alone and dead-lettered, a redelivered event has no second effect."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import Column, MetaData, String, Table, func, insert, select
 
 from crm.leads.v1 import events_pb2
@@ -67,5 +69,47 @@ async def test_batch_commits_together_and_isolates_a_failing_event(fresh_databas
         # The batch was rolled back and retried event by event: each effect still counted once.
         assert sorted(counted) == sorted(f"d{i}" for i in range(20))
     finally:
+        await bus.stop(1)
+        await db.dispose()
+
+
+async def test_consumer_lag_is_exported_and_drains(fresh_database, nats_server) -> None:
+    """crm_consumer_pending follows the durable consumer's num_pending: it shows the events a
+    stuck handler keeps waiting, and drops to 0 once they are handled."""
+    await reset_stream(nats_server)
+    settings = ServiceSettings(
+        service_name="kitlag",
+        database_url=await fresh_database("kitlag"),
+        nats_url=nats_server,
+        consumer_pending_refresh_seconds=0.05,
+    )
+    db = Database(settings.database_url, tables, source="/crm/kitlag")
+    async with db.engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    gate = asyncio.Event()
+
+    async def stuck_until_released(uow: UnitOfWork, envelope: Envelope[Any]) -> None:
+        await gate.wait()
+
+    bus = EventBus(settings, db)
+    bus.subscribe(events_pb2.DealClosed, stuck_until_released)
+    await bus.connect()
+    for i in range(5):
+        await publish_event(nats_server, events_pb2.DealClosed(deal_id=f"lag{i}"))
+    await bus.start_consumers()
+
+    def pending() -> float | None:
+        return REGISTRY.get_sample_value("crm_consumer_pending", {"consumer": "kitlag-deal-closed"})
+
+    async def lag_is(expected: float) -> bool:
+        return pending() == expected
+
+    try:
+        # The idle consumer took one event and is stuck on it: the other four wait in the stream.
+        await eventually(lambda: lag_is(4), timeout=15)
+        gate.set()
+        await eventually(lambda: lag_is(0), timeout=15)
+    finally:
+        gate.set()
         await bus.stop(1)
         await db.dispose()

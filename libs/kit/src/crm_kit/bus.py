@@ -115,6 +115,9 @@ class EventBus:
     ) -> None:
         """Consume message_cls events through the durable `durable_for(message_cls)`."""
         durable = self.durable_for(message_cls)
+        # Exported from 0, so increase() (the dead-letter alert) sees the first one.
+        metrics.DEAD_LETTERS.labels(durable)
+        metrics.EVENT_REDELIVERIES.labels(durable)
         self.subscriptions.append(Subscription(durable, subject_for(message_cls), message_cls, handler, transactional))
 
     def durable_for(self, message_cls: type[Message]) -> str:
@@ -146,6 +149,27 @@ class EventBus:
                 sub.subject, durable=sub.durable, stream=self.settings.stream_name, config=config
             )
             self._tasks.append(asyncio.create_task(self._consume(sub, psub), name=f"consumer:{sub.durable}"))
+        if self.subscriptions:
+            self._tasks.append(asyncio.create_task(self._report_pending(), name="consumer-pending"))
+
+    async def _report_pending(self) -> None:
+        """Export each durable consumer's lag (stream messages not yet delivered to it) as
+        crm_consumer_pending, refreshed every `consumer_pending_refresh_seconds`: one cheap
+        consumer-info request per consumer, independent of the pull loops (a stuck handler still
+        shows as a growing backlog)."""
+        assert self.js is not None
+        while not self._stopping.is_set():
+            for sub in self.subscriptions:
+                try:
+                    info = await self.js.consumer_info(self.settings.stream_name, sub.durable, timeout=2)
+                except Exception:
+                    log.debug("consumer info failed", exc_info=True, extra={"consumer": sub.durable})
+                    continue
+                metrics.CONSUMER_PENDING.labels(sub.durable).set(info.num_pending or 0)
+            try:
+                await asyncio.wait_for(self._stopping.wait(), timeout=self.settings.consumer_pending_refresh_seconds)
+            except TimeoutError:
+                pass
 
     async def _consume(self, sub: Subscription, psub: JetStreamContext.PullSubscription) -> None:
         # nats-py keeps a lingering pull open until the whole batch arrived or it expired, so a
@@ -214,6 +238,7 @@ class EventBus:
                         ),
                         caller.acting_as(caller.SYSTEM_ACTOR, env.id),
                     ):
+                        log.info("handling event", extra={"consumer": sub.durable, "event_id": env.id})
                         await sub.handler(uow, env)
         except Exception:
             log.info(
@@ -254,6 +279,9 @@ class EventBus:
                     sub, msg, headers, f"delivered {deliveries} times without being handled", deliveries
                 )
                 return
+            log.info(
+                "handling event", extra={"consumer": sub.durable, "event_id": envelope.id, "deliveries": deliveries}
+            )
             try:
                 with caller.acting_as(caller.SYSTEM_ACTOR, envelope.id):
                     if sub.transactional:

@@ -84,8 +84,14 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                     span.set_status(trace.Status(trace.StatusCode.ERROR))
                     await context.abort(grpc.StatusCode.INTERNAL, "internal error")
                 finally:
+                    elapsed = time.perf_counter() - started
                     metrics.GRPC_SERVER_HANDLED.labels(method, code.name).inc()
-                    metrics.GRPC_SERVER_SECONDS.labels(method).observe(time.perf_counter() - started)
+                    metrics.GRPC_SERVER_SECONDS.labels(method).observe(elapsed)
+                    # The access log: one line per call, carrying the trace id of the caller's request.
+                    log.info(
+                        "rpc handled",
+                        extra={"method": method, "grpc_code": code.name, "duration_ms": round(elapsed * 1000, 2)},
+                    )
 
         return grpc.unary_unary_rpc_method_handler(
             wrapped,

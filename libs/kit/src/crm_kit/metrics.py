@@ -34,6 +34,9 @@ EVENTS_CONSUMED = Counter(
 )
 EVENT_REDELIVERIES = Counter("crm_event_redeliveries_total", "Events delivered more than once", ["consumer"])
 DEAD_LETTERS = Counter("crm_dead_letters_total", "Events recorded as dead letters", ["consumer"])
+CONSUMER_PENDING = Gauge(
+    "crm_consumer_pending", "Events in the stream not yet delivered to the durable consumer (its lag)", ["consumer"]
+)
 HANDLER_SECONDS = Histogram("crm_event_handler_seconds", "Event handler latency", ["consumer"], buckets=LATENCY_BUCKETS)
 
 

@@ -63,6 +63,8 @@ class ServiceSettings(BaseSettings):
     consumer_ack_wait_seconds: float = Field(default=30, gt=0)
     consumer_backoff_seconds: list[float] = Field(default_factory=lambda: [0.2, 1.0, 3.0, 10.0])
     consumer_batch_size: int = Field(default=64, ge=1, le=1000)
+    # How often crm_consumer_pending is refreshed (one consumer-info request per durable consumer).
+    consumer_pending_refresh_seconds: float = Field(default=5.0, gt=0)
 
     outbox_batch_size: int = Field(default=200, ge=1, le=5000)
     outbox_poll_seconds: float = Field(default=0.5, gt=0)

@@ -95,8 +95,20 @@ class ObservabilityMiddleware:
                 span.set_attribute("http.response.status_code", status)
                 if status >= 500:
                     span.set_status(trace.Status(trace.StatusCode.ERROR))
+                elapsed = time.perf_counter() - started
                 HTTP_REQUESTS.labels(method, route, str(status)).inc()
-                HTTP_SECONDS.labels(method, route).observe(time.perf_counter() - started)
+                HTTP_SECONDS.labels(method, route).observe(elapsed)
+                # The access log (inside the span: it carries the trace id); never the raw path.
+                log.info(
+                    "http request",
+                    extra={
+                        "method": method,
+                        "route": route,
+                        "status": status,
+                        "duration_ms": round(elapsed * 1000, 2),
+                        "request_id": request_id,
+                    },
+                )
 
 
 class BodySizeLimitMiddleware:

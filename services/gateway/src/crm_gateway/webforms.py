@@ -39,6 +39,9 @@ FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
 WEB_FORM_SUBMISSIONS = Counter(
     "crm_web_form_submissions_total", "Public web-to-lead submissions by outcome", ["outcome"]
 )
+# Every outcome exported from 0, so rate()/increase() see the first submission of each.
+for _outcome in ("accepted", "invalid", "honeypot", "no_key", "bad_key", "rate_limited"):
+    WEB_FORM_SUBMISSIONS.labels(_outcome)
 
 public_router = APIRouter(prefix="/api/v1/public", responses=PROBLEM_RESPONSES)
 

@@ -2,5 +2,10 @@
 
 from prometheus_client import Counter
 
+from crm_notifications import domain
+
 SMS_SENT = Counter("crm_sms_sent_total", "SMS accepted by the provider")
 SMS_FAILED = Counter("crm_sms_failed_total", "SMS not sent (suppressed or rejected)", ["reason"])
+# Every reason exported from 0, so rate()/increase() (the failure-ratio alert) see the first failure.
+for _reason in (*domain.SuppressionReason, domain.PROVIDER_REJECTED):
+    SMS_FAILED.labels(domain.metric_reason(_reason))

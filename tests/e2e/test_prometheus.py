@@ -58,7 +58,7 @@ def prometheus_binary() -> str:
     local = ROOT / ".tools" / "bin" / "prometheus"
     found = str(local) if local.exists() else shutil.which("prometheus")
     if not found:
-        pytest.skip("prometheus not installed (scripts/deploy-tools.sh)")
+        pytest.fail("prometheus is not installed: run scripts/deploy-tools.sh (make test does)")
     return found
 
 
@@ -125,9 +125,13 @@ async def scalar(prom: httpx.AsyncClient, query: str) -> float:
 
 async def every_target_up(prom: httpx.AsyncClient) -> dict[str, str] | None:
     try:
-        targets = (await api_get(prom, "/api/v1/targets", state="active"))["activeTargets"]
+        response = await prom.get("/api/v1/targets", params={"state": "active"})
     except httpx.TransportError:
-        return None  # Prometheus still starting
+        return None  # Prometheus not listening yet
+    if response.status_code == 503:
+        return None  # listening, but its storage is still starting ("Service Unavailable")
+    assert response.status_code == 200, response.text
+    targets = response.json()["data"]["activeTargets"]
     health = {target["labels"]["job"]: target["health"] for target in targets}
     return health if health == dict.fromkeys(JOBS, "up") else None
 

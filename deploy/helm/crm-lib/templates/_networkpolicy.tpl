@@ -1,0 +1,144 @@
+{{/*
+crm-lib.peers (dict "ctx" $ctx "peers" list "what" "values.path"): a `from:`/`to:` list of
+NetworkPolicyPeers. An empty list would mean "everyone" to Kubernetes, so it is refused.
+*/}}
+{{- define "crm-lib.peers" -}}
+{{- if empty .peers -}}
+{{- fail (printf "%s: %s is empty; a NetworkPolicy rule without peers would allow everyone" .ctx.service .what) -}}
+{{- end -}}
+{{- toYaml .peers -}}
+{{- end -}}
+
+{{/*
+crm-lib.networkPolicy (networkPolicy.enabled): a default-deny policy (ingress and egress) over
+every pod of the service (server and migration), and the server's allow rules, derived from the
+flow table (crm-lib.flows) and the peers in values.
+*/}}
+{{- define "crm-lib.networkPolicy" -}}
+{{- $ctx := dict "root" . -}}
+{{- include "crm-lib.init" $ctx -}}
+{{- $cfg := $ctx.cfg -}}
+{{- $np := $cfg.networkPolicy -}}
+{{- if $np.enabled -}}
+{{- $backend := eq $ctx.flow.kind "backend" -}}
+{{- $callers := (include "crm-lib.callers" $ctx | fromYaml).callers -}}
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  {{- include "crm-lib.metadata" (dict "ctx" $ctx "name" (printf "%s-default-deny" $ctx.fullname)) | nindent 2 }}
+spec:
+  podSelector:
+    matchLabels:
+      app.kubernetes.io/name: {{ $ctx.service }}
+      app.kubernetes.io/instance: {{ $ctx.root.Release.Name }}
+  policyTypes: [Ingress, Egress]
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  {{- include "crm-lib.metadata" (dict "ctx" $ctx) | nindent 2 }}
+spec:
+  podSelector:
+    matchLabels:
+      {{- include "crm-lib.selectorLabels" (dict "ctx" $ctx) | nindent 6 }}
+  policyTypes: [Ingress, Egress]
+  ingress:
+    {{- if not $backend }}
+    # the public listener, from the ingress controller only
+    - from:
+        {{- include "crm-lib.peers" (dict "ctx" $ctx "peers" $np.ingressController.peers "what" "networkPolicy.ingressController.peers") | nindent 8 }}
+      ports:
+        - protocol: TCP
+          port: {{ include "crm-lib.port.http" $ctx }}
+    {{- end }}
+    {{- if $callers }}
+    # gRPC, from the services that call this one: {{ join ", " $callers }}
+    - from:
+        {{- range $callers }}
+        - podSelector:
+            matchLabels:
+              {{- include "crm-lib.peerLabels" (dict "ctx" $ctx "peer" .) | nindent 14 }}
+        {{- end }}
+      ports:
+        - protocol: TCP
+          port: {{ include "crm-lib.port.grpc" $ctx }}
+    {{- end }}
+    {{- with $np.monitoring.peers }}
+    # metrics, from the monitoring namespace only
+    - from:
+        {{- toYaml . | nindent 8 }}
+      ports:
+        - protocol: TCP
+          port: {{ include "crm-lib.port.metrics" $ctx }}
+    {{- end }}
+  egress:
+    {{- include "crm-lib.egress.dns" $ctx | nindent 4 }}
+    {{- if $backend }}
+    {{- include "crm-lib.egress.database" $ctx | nindent 4 }}
+    # NATS JetStream
+    - to:
+        {{- include "crm-lib.peers" (dict "ctx" $ctx "peers" $cfg.nats.networkPeers "what" "nats.networkPeers") | nindent 8 }}
+      ports:
+        - protocol: TCP
+          port: {{ $cfg.nats.port }}
+    {{- end }}
+    {{- if $cfg.otlp.endpoint }}
+    # OTLP collector (traces)
+    - to:
+        {{- include "crm-lib.peers" (dict "ctx" $ctx "peers" $cfg.otlp.networkPeers "what" "otlp.networkPeers (otlp.endpoint is set)") | nindent 8 }}
+      ports:
+        - protocol: TCP
+          port: {{ $cfg.otlp.port }}
+    {{- end }}
+    {{- range $ctx.flow.calls }}
+    # gRPC to {{ . }}
+    - to:
+        - podSelector:
+            matchLabels:
+              {{- include "crm-lib.peerLabels" (dict "ctx" $ctx "peer" .) | nindent 14 }}
+      ports:
+        - protocol: TCP
+          port: {{ include "crm-lib.port.grpc" $ctx }}
+    {{- end }}
+    {{- range $ctx.flow.external }}
+    {{- $ext := get $cfg . | default dict }}
+    # {{ . }} (outside the cluster)
+    - to:
+        {{- include "crm-lib.peers" (dict "ctx" $ctx "peers" $ext.networkPeers "what" (printf "%s.networkPeers" .)) | nindent 8 }}
+      ports:
+        - protocol: TCP
+          port: {{ required (printf "%s: %s.port is required" $ctx.service .) $ext.port }}
+    {{- end }}
+{{- end -}}
+{{- end -}}
+
+{{- define "crm-lib.egress.dns" -}}
+# DNS
+- to:
+    {{- include "crm-lib.peers" (dict "ctx" . "peers" .cfg.networkPolicy.dns.peers "what" "networkPolicy.dns.peers") | nindent 4 }}
+  ports:
+    - protocol: UDP
+      port: 53
+    - protocol: TCP
+      port: 53
+{{- end -}}
+
+{{- define "crm-lib.egress.database" -}}
+# the service's own PostgreSQL
+- to:
+    {{- include "crm-lib.peers" (dict "ctx" . "peers" (include "crm-lib.databasePeers" . | fromYamlArray) "what" "database.networkPeers") | nindent 4 }}
+  ports:
+    - protocol: TCP
+      port: {{ .cfg.database.port }}
+{{- end -}}
+
+{{/* database.networkPeers, by default the pods of the CloudNativePG cluster <fullname>-db. */}}
+{{- define "crm-lib.databasePeers" -}}
+{{- if .cfg.database.networkPeers -}}
+{{- toYaml .cfg.database.networkPeers -}}
+{{- else -}}
+- podSelector:
+    matchLabels:
+      cnpg.io/cluster: {{ .cfg.database.cnpgCluster | default (printf "%s-db" .fullname) }}
+{{- end -}}
+{{- end -}}

@@ -1,0 +1,219 @@
+{{/*
+Pod Security Standard "restricted" for every pod: non-root uid/gid 10001 (the images' user),
+RuntimeDefault seccomp, no privilege escalation, every capability dropped, read-only root
+filesystem with an emptyDir at /tmp, no service-account token, no service-link variables (they
+would put CRM_LEADS_PORT-like names into the CRM_* settings namespace).
+*/}}
+{{- define "crm-lib.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ .cfg.podSecurity.runAsUser }}
+runAsGroup: {{ .cfg.podSecurity.runAsGroup }}
+fsGroup: {{ .cfg.podSecurity.fsGroup }}
+fsGroupChangePolicy: OnRootMismatch
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{- define "crm-lib.containerSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ .cfg.podSecurity.runAsUser }}
+runAsGroup: {{ .cfg.podSecurity.runAsGroup }}
+allowPrivilegeEscalation: false
+privileged: false
+readOnlyRootFilesystem: true
+capabilities:
+  drop: [ALL]
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/* The pod-level fields shared by the Deployment and the migration Job. */}}
+{{- define "crm-lib.podCommon" -}}
+automountServiceAccountToken: false
+enableServiceLinks: false
+securityContext:
+  {{- include "crm-lib.podSecurityContext" . | nindent 2 }}
+{{- with .cfg.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .cfg.priorityClassName }}
+priorityClassName: {{ . }}
+{{- end }}
+{{- with .cfg.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .cfg.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .cfg.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{- define "crm-lib.tmpVolume" -}}
+- name: tmp
+  emptyDir:
+    sizeLimit: {{ .cfg.tmpSizeLimit }}
+{{- end -}}
+
+{{- define "crm-lib.tlsDir" -}}/etc/crm/grpc-tls{{- end -}}
+
+{{- define "crm-lib.tlsSecretName" -}}
+{{- .cfg.grpcTls.existingSecret | default (printf "%s-grpc-tls" .fullname) -}}
+{{- end -}}
+
+{{/* crm-lib.resources: requests and limits are both required (a pod without them is refused). */}}
+{{- define "crm-lib.resources" -}}
+{{- $r := .cfg.resources | default dict -}}
+{{- if not (and $r.requests $r.limits $r.requests.cpu $r.requests.memory $r.limits.memory) -}}
+{{- fail (printf "%s: resources.requests (cpu, memory) and resources.limits (memory) are required" .service) -}}
+{{- end -}}
+{{- toYaml $r -}}
+{{- end -}}
+
+{{/*
+crm-lib.env (dict "ctx" $ctx "migration" bool): the CRM_* settings. Secrets only by reference
+(secretKeyRef to an existing Secret): the database URL and the SMS provider's key. The migration
+Job gets the same settings without TLS and telemetry (its settings are validated the same way:
+production refuses a default SMS key even for `migrate`).
+*/}}
+{{- define "crm-lib.env" -}}
+{{- $ctx := .ctx -}}
+{{- $cfg := $ctx.cfg -}}
+- name: CRM_ENVIRONMENT
+  value: {{ $cfg.environment | quote }}
+- name: CRM_SERVICE_NAME
+  value: {{ $ctx.service | quote }}
+- name: CRM_LOG_LEVEL
+  value: {{ $cfg.logLevel | quote }}
+{{- if not .migration }}
+- name: CRM_METRICS_PORT
+  value: {{ include "crm-lib.port.metrics" $ctx | quote }}
+- name: CRM_SHUTDOWN_GRACE_SECONDS
+  value: {{ $cfg.shutdownGraceSeconds | quote }}
+{{- range $ctx.flow.calls }}
+- name: CRM_{{ upper . }}_ADDR
+  value: {{ index ($cfg.addresses | default dict) . | default (printf "%s:%s" (include "crm-lib.peerName" (dict "ctx" $ctx "peer" .)) (include "crm-lib.port.grpc" $ctx)) | quote }}
+{{- end }}
+{{- with $cfg.otlp.endpoint }}
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ . | quote }}
+{{- end }}
+{{- end }}
+{{- if eq $ctx.flow.kind "backend" }}
+- name: CRM_DATABASE_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ $cfg.database.existingSecret | default (printf "%s-database" $ctx.fullname) }}
+      key: {{ required (printf "%s: database.secretKey is required" $ctx.service) $cfg.database.secretKey }}
+{{- if not .migration }}
+- name: CRM_GRPC_PORT
+  value: {{ include "crm-lib.port.grpc" $ctx | quote }}
+- name: CRM_NATS_URL
+  value: {{ required (printf "%s: nats.url is required" $ctx.service) $cfg.nats.url | quote }}
+- name: CRM_STREAM_REPLICAS
+  value: {{ $cfg.streamReplicas | quote }}
+{{- end }}
+{{- end }}
+{{- if eq $ctx.service "notifications" }}
+- name: CRM_SMS_BASE_URL
+  value: {{ required "notifications: sms.baseUrl is required" $cfg.sms.baseUrl | quote }}
+- name: CRM_SMS_SENDER
+  value: {{ $cfg.sms.sender | quote }}
+- name: CRM_SMS_API_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ $cfg.sms.existingSecret | default (printf "%s-sms" $ctx.fullname) }}
+      key: {{ required "notifications: sms.secretKey is required" $cfg.sms.secretKey }}
+{{- end }}
+{{- if eq $ctx.flow.kind "gateway" }}
+- name: CRM_HTTP_HOST
+  value: "0.0.0.0"
+- name: CRM_HTTP_PORT
+  value: {{ include "crm-lib.port.http" $ctx | quote }}
+- name: CRM_AUTH_ISSUER
+  value: {{ required "gateway: auth.issuer is required" $cfg.auth.issuer | quote }}
+- name: CRM_AUTH_JWKS_URL
+  value: {{ required "gateway: auth.jwksUrl is required" $cfg.auth.jwksUrl | quote }}
+- name: CRM_AUTH_AUDIENCE
+  value: {{ $cfg.auth.audience | quote }}
+- name: CRM_PUBLIC_BASE_URL
+  value: {{ required "gateway: publicBaseUrl is required" $cfg.publicBaseUrl | quote }}
+- name: CRM_CORS_ALLOW_ORIGINS
+  value: {{ $cfg.corsAllowOrigins | default list | toJson | quote }}
+- name: CRM_HSTS
+  value: {{ $cfg.hsts | default false | quote }}
+{{- end }}
+{{- if and $cfg.grpcTls.enabled (not .migration) }}
+- name: CRM_GRPC_TLS_CERT_FILE
+  value: {{ printf "%s/%s" (include "crm-lib.tlsDir" $ctx) $cfg.grpcTls.certKey | quote }}
+- name: CRM_GRPC_TLS_KEY_FILE
+  value: {{ printf "%s/%s" (include "crm-lib.tlsDir" $ctx) $cfg.grpcTls.keyKey | quote }}
+{{- with $cfg.grpcTls.caKey }}
+- name: CRM_GRPC_TLS_CA_FILE
+  value: {{ printf "%s/%s" (include "crm-lib.tlsDir" $ctx) . | quote }}
+{{- end }}
+{{- end }}
+{{- range $cfg.extraEnv }}
+- name: {{ .name }}
+  value: {{ .value | quote }}
+{{- end }}
+{{- end -}}
+
+{{/*
+crm-lib.probes: gateway over HTTP (/healthz live, /readyz ready: every backend SERVING).
+Backends over gRPC health (service ""), NOT_SERVING until PostgreSQL and NATS answer: the
+kubelet's native grpc probe when the port is plaintext. The kubelet's gRPC probe cannot do TLS
+(Kubernetes 1.33), so with grpcTls on the same health check runs as an exec probe in the image's
+Python, with the pod's own certificate, verifying the server against the CA under its Service
+name (the name every client uses).
+*/}}
+{{- define "crm-lib.probeAction" -}}
+{{- $ctx := .ctx -}}
+{{- if eq $ctx.flow.kind "gateway" }}
+httpGet:
+  path: {{ .path }}
+  port: http
+{{- else if $ctx.cfg.grpcTls.enabled }}
+exec:
+  command:
+    - python
+    - -c
+    - |-
+      import os, sys, grpc
+      from grpc_health.v1 import health_pb2 as h, health_pb2_grpc as g
+      def pem(var):
+          path = os.environ.get(var, "")
+          return open(path, "rb").read() if path else None
+      creds = grpc.ssl_channel_credentials(pem("CRM_GRPC_TLS_CA_FILE"), pem("CRM_GRPC_TLS_KEY_FILE"), pem("CRM_GRPC_TLS_CERT_FILE"))
+      with grpc.secure_channel("127.0.0.1:" + os.environ["CRM_GRPC_PORT"], creds, options=[("grpc.ssl_target_name_override", sys.argv[1])]) as channel:
+          status = g.HealthStub(channel).Check(h.HealthCheckRequest(service=""), timeout=float(sys.argv[2])).status
+      sys.exit(0 if status == h.HealthCheckResponse.SERVING else 1)
+    - {{ $ctx.fullname | quote }}
+    - {{ .probe.timeoutSeconds | quote }}
+{{- else }}
+grpc:
+  port: {{ include "crm-lib.port.grpc" $ctx }}
+  service: ""
+{{- end }}
+{{- end -}}
+
+{{- define "crm-lib.probes" -}}
+{{- $ctx := . -}}
+{{- $p := $ctx.cfg.probes -}}
+{{- $gateway := eq $ctx.flow.kind "gateway" -}}
+{{- $tlsExec := and (not $gateway) $ctx.cfg.grpcTls.enabled -}}
+{{- range $name, $path := dict "startup" "/healthz" "readiness" "/readyz" "liveness" "/healthz" }}
+{{ $name }}Probe:
+  {{- include "crm-lib.probeAction" (dict "ctx" $ctx "path" $path "probe" (get $p $name)) | trim | nindent 2 }}
+  periodSeconds: {{ (get $p $name).periodSeconds }}
+  {{- /* an exec probe starts a Python: give it a second more than the RPC's own timeout */}}
+  timeoutSeconds: {{ ternary (add1 (get $p $name).timeoutSeconds) (get $p $name).timeoutSeconds $tlsExec }}
+  failureThreshold: {{ (get $p $name).failureThreshold }}
+  successThreshold: 1
+{{- end }}
+{{- end -}}

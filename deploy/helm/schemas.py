@@ -1,0 +1,361 @@
+"""Writes the values.schema.json of every CRM chart from this one description, so the six service
+charts and the umbrella validate the shared global.components block the same way.
+
+    python deploy/helm/schemas.py          # write
+    python deploy/helm/schemas.py --check  # exit 1 if a file differs (tests/deploy/test_helm.py)
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+HELM = Path(__file__).resolve().parent
+DRAFT = "http://json-schema.org/draft-07/schema#"
+
+BACKENDS = ("leads", "customers", "orders", "notifications", "reporting")
+SERVICES = ("gateway", *BACKENDS)
+CALLS = {"gateway": BACKENDS, "notifications": ("customers",)}
+
+Schema = dict[str, Any]
+
+
+def obj(properties: Schema, required: tuple[str, ...] = (), *, closed: bool = True, **extra: Any) -> Schema:
+    schema: Schema = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = list(required)
+    if closed:
+        schema["additionalProperties"] = False
+    return {**schema, **extra}
+
+
+STRING: Schema = {"type": "string"}
+BOOL: Schema = {"type": "boolean"}
+PORT: Schema = {"type": "integer", "minimum": 1, "maximum": 65535}
+QUANTITY: Schema = {"type": ["string", "number"]}
+STRING_MAP: Schema = {"type": "object", "additionalProperties": {"type": "string"}}
+HTTPS_URL: Schema = {"type": "string", "pattern": "^https://[^\\s]+$"}
+LABEL_SELECTOR: Schema = obj(
+    {
+        "matchLabels": STRING_MAP,
+        "matchExpressions": {"type": "array", "items": {"type": "object"}},
+    }
+)
+# A NetworkPolicyPeer. Lists of them must not be empty where used: [] means "everyone".
+PEERS: Schema = {
+    "type": "array",
+    "items": obj(
+        {
+            "podSelector": LABEL_SELECTOR,
+            "namespaceSelector": LABEL_SELECTOR,
+            "ipBlock": obj(
+                {"cidr": STRING, "except": {"type": "array", "items": STRING}},
+                ("cidr",),
+            ),
+        },
+        minProperties=1,
+    ),
+}
+PROBE: Schema = obj(
+    {
+        "periodSeconds": {"type": "integer", "minimum": 1},
+        "timeoutSeconds": {"type": "integer", "minimum": 1},
+        "failureThreshold": {"type": "integer", "minimum": 1},
+    },
+    ("periodSeconds", "timeoutSeconds", "failureThreshold"),
+)
+
+
+def components() -> Schema:
+    """global.components: every key required there (the charts' values.yaml define them all)."""
+    return obj(
+        {
+            "system": {"type": "string", "pattern": "^[a-z]([-a-z0-9]{0,30}[a-z0-9])?$"},
+            "environment": {"enum": ["development", "test", "production"]},
+            "logLevel": {"enum": ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]},
+            "image": obj(
+                {
+                    "registry": STRING,
+                    "repository": {"type": "string", "minLength": 1},
+                    "tag": {"type": "string", "not": {"const": "latest"}},
+                    "pullPolicy": {"enum": ["IfNotPresent", "Always"]},
+                },
+                ("registry", "tag", "pullPolicy"),
+            ),
+            "imagePullSecrets": {"type": "array", "items": obj({"name": STRING}, ("name",))},
+            "replicaCount": {"type": "integer", "minimum": 1},
+            "resources": obj(
+                {
+                    "requests": obj({"cpu": QUANTITY, "memory": QUANTITY}, ("cpu", "memory")),
+                    "limits": obj({"cpu": QUANTITY, "memory": QUANTITY, "ephemeral-storage": QUANTITY}, ("memory",)),
+                },
+                ("requests", "limits"),
+            ),
+            "podSecurity": obj(
+                {
+                    "runAsUser": {"type": "integer", "minimum": 1000},
+                    "runAsGroup": {"type": "integer", "minimum": 1000},
+                    "fsGroup": {"type": "integer", "minimum": 1000},
+                },
+                ("runAsUser", "runAsGroup", "fsGroup"),
+            ),
+            "tmpSizeLimit": QUANTITY,
+            "shutdownGraceSeconds": {"type": "number", "minimum": 0},
+            "preStopSleepSeconds": {"type": "integer", "minimum": 0},
+            "probes": obj(
+                {"startup": PROBE, "readiness": PROBE, "liveness": PROBE},
+                ("startup", "readiness", "liveness"),
+            ),
+            "autoscaling": obj(
+                {
+                    "enabled": BOOL,
+                    "minReplicas": {"type": "integer", "minimum": 1},
+                    "maxReplicas": {"type": "integer", "minimum": 1},
+                    "targetCPUUtilizationPercentage": {"type": "integer", "minimum": 1, "maximum": 100},
+                },
+                ("enabled", "minReplicas", "maxReplicas", "targetCPUUtilizationPercentage"),
+            ),
+            "podDisruptionBudget": obj(
+                {
+                    "enabled": BOOL,
+                    "minAvailable": {"type": ["integer", "string"], "pattern": "^[0-9]+%$", "minimum": 1},
+                },
+                ("enabled", "minAvailable"),
+            ),
+            "topologySpread": obj(
+                {
+                    "enabled": BOOL,
+                    "maxSkew": {"type": "integer", "minimum": 1},
+                    "whenUnsatisfiable": {"enum": ["ScheduleAnyway", "DoNotSchedule"]},
+                },
+                ("enabled", "maxSkew", "whenUnsatisfiable"),
+            ),
+            "podAnnotations": STRING_MAP,
+            "podLabels": STRING_MAP,
+            "nodeSelector": STRING_MAP,
+            "tolerations": {"type": "array", "items": {"type": "object"}},
+            "affinity": {"type": "object"},
+            "priorityClassName": STRING,
+            "extraEnv": {
+                "type": "array",
+                "items": obj(
+                    {"name": {"type": "string", "pattern": "^[A-Z_][A-Z0-9_]*$"}, "value": STRING},
+                    ("name", "value"),
+                ),
+            },
+            "streamReplicas": {"type": "integer", "minimum": 1, "maximum": 5},
+            "nats": obj(
+                {"url": {"type": "string", "pattern": "^(nats|tls)://"}, "port": PORT, "networkPeers": PEERS},
+                ("url", "port", "networkPeers"),
+            ),
+            "otlp": obj(
+                {"endpoint": STRING, "port": PORT, "networkPeers": PEERS},
+                ("endpoint", "port", "networkPeers"),
+            ),
+            "grpcTls": obj(
+                {
+                    "enabled": BOOL,
+                    "existingSecret": STRING,
+                    "certKey": {"type": "string", "minLength": 1},
+                    "keyKey": {"type": "string", "minLength": 1},
+                    "caKey": STRING,
+                },
+                ("enabled", "existingSecret", "certKey", "keyKey", "caKey"),
+            ),
+            "networkPolicy": obj(
+                {
+                    "enabled": BOOL,
+                    "dns": obj({"peers": PEERS}, ("peers",)),
+                    "ingressController": obj({"peers": PEERS}, ("peers",)),
+                    "monitoring": obj({"peers": PEERS}, ("peers",)),
+                },
+                ("enabled", "dns", "ingressController", "monitoring"),
+            ),
+            "migration": obj(
+                {
+                    "backoffLimit": {"type": "integer", "minimum": 0},
+                    "activeDeadlineSeconds": {"type": "integer", "minimum": 30},
+                },
+                ("backoffLimit", "activeDeadlineSeconds"),
+            ),
+        },
+        (
+            "system", "environment", "logLevel", "image", "imagePullSecrets", "replicaCount", "resources",
+            "podSecurity", "tmpSizeLimit", "shutdownGraceSeconds", "preStopSleepSeconds", "probes",
+            "autoscaling", "podDisruptionBudget", "topologySpread", "streamReplicas", "nats", "otlp",
+            "grpcTls", "networkPolicy", "migration",
+        ),
+    )  # fmt: skip
+
+
+def without_required(schema: Schema) -> Schema:
+    """The same shape with nothing required: a service overrides only what it names. Inside
+    NetworkPolicyPeers (ipBlock.cidr) and list items the requirements stay."""
+    out = copy.deepcopy(schema)
+    out.pop("required", None)
+    for name, prop in out.get("properties", {}).items():
+        if prop.get("type") == "object" and "properties" in prop:
+            out["properties"][name] = without_required(prop)
+    return out
+
+
+SERVICE_MONITOR: Schema = obj(
+    {
+        "serviceMonitor": obj(
+            {
+                "enabled": BOOL,
+                "interval": {"type": "string", "pattern": "^[0-9]+(ms|s|m|h)$"},
+                "scrapeTimeout": {"type": "string", "pattern": "^[0-9]+(ms|s|m|h)$"},
+                "labels": STRING_MAP,
+            },
+            ("enabled",),
+        )
+    },
+    ("serviceMonitor",),
+)
+
+
+def service(name: str) -> Schema:
+    overrides = without_required(components())
+    props: Schema = {
+        "enabled": {"type": "boolean", "description": "the umbrella chart's switch for this service"},
+        "crm-lib": {"type": "object", "description": "the library chart's (empty) values"},
+        "fullnameOverride": {"type": "string", "maxLength": 63},
+        **overrides["properties"],
+        "monitoring": SERVICE_MONITOR,
+        "global": obj({"components": components()}, ("components",), closed=False),
+    }
+    # The repository and a digest are the service's own (a digest names one image).
+    image = copy.deepcopy(props["image"])
+    image["properties"]["digest"] = {"type": "string", "pattern": "^(sha256:[a-f0-9]{64})?$"}
+    props["image"] = {**image, "required": ["repository"]}
+    required = ["image", "monitoring", "global"]
+    if name in CALLS:
+        props["addresses"] = obj({callee: {"type": "string", "pattern": "^[^\\s:]+:[0-9]+$"} for callee in CALLS[name]})
+    if name in BACKENDS:
+        props["database"] = obj(
+            {
+                "existingSecret": STRING,
+                "secretKey": {"type": "string", "minLength": 1},
+                "port": PORT,
+                "cnpgCluster": STRING,
+                "networkPeers": PEERS,
+            },
+            ("existingSecret", "secretKey", "port"),
+            description="the database URL only by reference: a Secret and its key",
+        )
+        required.append("database")
+    if name == "notifications":
+        props["sms"] = obj(
+            {
+                "baseUrl": {"type": "string", "pattern": "^https?://[^\\s]+$"},
+                "sender": {"type": "string", "minLength": 1},
+                "existingSecret": STRING,
+                "secretKey": {"type": "string", "minLength": 1},
+                "port": PORT,
+                "networkPeers": PEERS,
+            },
+            ("baseUrl", "sender", "existingSecret", "secretKey", "port", "networkPeers"),
+            description="the SMS provider; its API key only by reference",
+        )
+        required.append("sms")
+    if name == "gateway":
+        props["auth"] = obj(
+            {
+                "issuer": HTTPS_URL,
+                "audience": {"type": "string", "minLength": 1},
+                "jwksUrl": HTTPS_URL,
+                "port": PORT,
+                "networkPeers": PEERS,
+            },
+            ("issuer", "audience", "jwksUrl", "port", "networkPeers"),
+        )
+        props["publicBaseUrl"] = {"type": "string", "pattern": "^https?://[^\\s]+$"}
+        props["corsAllowOrigins"] = {"type": "array", "items": {"type": "string", "pattern": "^https?://[^\\s/]+$"}}
+        props["hsts"] = BOOL
+        props["ingress"] = obj(
+            {
+                "enabled": BOOL,
+                "className": STRING,
+                "annotations": STRING_MAP,
+                "hosts": {
+                    "type": "array",
+                    "items": obj(
+                        {
+                            "host": {"type": "string", "minLength": 1},
+                            "paths": {
+                                "type": "array",
+                                "items": obj(
+                                    {
+                                        "path": STRING,
+                                        "pathType": {"enum": ["Prefix", "Exact", "ImplementationSpecific"]},
+                                    },
+                                    ("path",),
+                                ),
+                            },
+                        },
+                        ("host",),
+                    ),
+                },
+                "tls": {
+                    "type": "array",
+                    "items": obj({"secretName": STRING, "hosts": {"type": "array", "items": STRING}}),
+                },
+            },
+            ("enabled",),
+        )
+        required += ["auth", "publicBaseUrl", "ingress"]
+    return {"$schema": DRAFT, "title": f"CRM {name} chart values", **obj(props, tuple(required))}
+
+
+def umbrella() -> Schema:
+    # One switch for ServiceMonitors, the umbrella's monitoring.serviceMonitor: a service's own
+    # stays off here (it would be a second ServiceMonitor of the same name).
+    own_monitor_off = {"properties": {"serviceMonitor": {"properties": {"enabled": {"const": False}}}}}
+    subchart = {"type": "object", "properties": {"enabled": BOOL, "monitoring": own_monitor_off}}
+    # The blocks read by templates/prometheusrule.yaml and grafana-dashboards.yaml stay open.
+    monitoring = obj(
+        {
+            "serviceMonitor": SERVICE_MONITOR["properties"]["serviceMonitor"],
+            "prometheusRule": obj({"enabled": BOOL, "labels": STRING_MAP}, ("enabled",), closed=False),
+            "dashboards": obj(
+                {"enabled": BOOL, "labels": STRING_MAP, "annotations": STRING_MAP}, ("enabled",), closed=False
+            ),
+        },
+        ("serviceMonitor", "prometheusRule", "dashboards"),
+    )
+    props: Schema = {name: subchart for name in SERVICES}
+    props["crm-lib"] = {"type": "object"}
+    props["monitoring"] = monitoring
+    props["global"] = obj({"components": components()}, ("components",), closed=False)
+    return {"$schema": DRAFT, "title": "CRM umbrella chart values", **obj(props, ("monitoring", "global"))}
+
+
+def schemas() -> dict[Path, Schema]:
+    out = {HELM / name / "values.schema.json": service(name) for name in SERVICES}
+    out[HELM / "crm" / "values.schema.json"] = umbrella()
+    return out
+
+
+def main(argv: list[str]) -> int:
+    check = "--check" in argv
+    stale = []
+    for path, schema in schemas().items():
+        text = json.dumps(schema, indent=2) + "\n"
+        if check:
+            if not path.exists() or path.read_text() != text:
+                stale.append(path)
+        else:
+            path.write_text(text)
+    if stale:
+        names = ", ".join(str(p.relative_to(HELM)) for p in stale)
+        print(f"stale: {names}; run python deploy/helm/schemas.py", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

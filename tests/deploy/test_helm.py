@@ -1,0 +1,729 @@
+"""The Helm charts (deploy/helm): lint, render, validate against Kubernetes 1.33, checkov, and
+what a platform engineer relies on in the rendered objects: restricted pods, default-deny
+network policies with exactly the architecture's flows, secrets only by reference, migrations as
+hooks, one value for every service."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import yaml
+
+if TYPE_CHECKING:
+    from conftest import DeployKit, Rendering
+
+pytestmark = pytest.mark.deploy
+
+ROOT = Path(__file__).resolve().parents[2]
+HELM_DIR = ROOT / "deploy" / "helm"
+PRODUCTION_VALUES = HELM_DIR / "crm" / "values-production.yaml"
+BACKENDS = ("leads", "customers", "orders", "notifications", "reporting")
+SERVICES = ("gateway", *BACKENDS)
+CHARTS = ("crm-lib", *SERVICES, "crm")
+RELEASE = NAMESPACE = "crm"
+KUBERNETES = "1.33"
+GRPC, HTTP, METRICS = 50051, 8080, 9100
+# Who calls whom over gRPC (docs/architecture.md).
+CALLERS = {"customers": {"gateway", "notifications"}, **{b: {"gateway"} for b in BACKENDS if b != "customers"}}
+CALLS = {"gateway": set(BACKENDS), "notifications": {"customers"}}
+SECRET_ENV = {"CRM_DATABASE_URL": set(BACKENDS), "CRM_SMS_API_KEY": {"notifications"}}
+RECOMMENDED_LABELS = {
+    "app.kubernetes.io/name",
+    "app.kubernetes.io/instance",
+    "app.kubernetes.io/version",
+    "app.kubernetes.io/component",
+    "app.kubernetes.io/part-of",
+    "app.kubernetes.io/managed-by",
+    "helm.sh/chart",
+}
+
+
+def fullname(service: str) -> str:
+    return f"crm-{service}"
+
+
+def pod_spec(workload: dict[str, Any]) -> dict[str, Any]:
+    spec: dict[str, Any] = workload["spec"]["template"]["spec"]
+    return spec
+
+
+def pod_labels(workload: dict[str, Any]) -> dict[str, str]:
+    labels: dict[str, str] = workload["spec"]["template"]["metadata"]["labels"]
+    return labels
+
+
+def container(workload: dict[str, Any]) -> dict[str, Any]:
+    containers = pod_spec(workload)["containers"]
+    assert len(containers) == 1, f"{workload['metadata']['name']}: one container expected"
+    only: dict[str, Any] = containers[0]
+    return only
+
+
+def env_of(workload: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {e["name"]: e for e in container(workload).get("env", [])}
+
+
+def service_of(obj: dict[str, Any]) -> str:
+    return str(obj["metadata"]["labels"]["app.kubernetes.io/name"])
+
+
+def service_of_or_none(obj: dict[str, Any]) -> str | None:
+    labels: dict[str, str] = obj["metadata"].get("labels", {})
+    return labels.get("app.kubernetes.io/name")
+
+
+def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    assert set(selector) <= {"matchLabels"}, f"only matchLabels selectors are expected, got {selector}"
+    return all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items())
+
+
+def policies_for(r: Rendering, labels: dict[str, str]) -> list[dict[str, Any]]:
+    return [p for p in r.of_kind("NetworkPolicy") if selects(p["spec"]["podSelector"], labels)]
+
+
+def rule_peers(r: Rendering, labels: dict[str, str], direction: str, port: int) -> list[dict[str, Any]]:
+    """The peers the NetworkPolicies allow for these pods in one direction on one TCP port."""
+    side = "from" if direction == "ingress" else "to"
+    peers = []
+    for policy in policies_for(r, labels):
+        for rule in policy["spec"].get(direction, []):
+            ports = rule.get("ports")
+            assert ports, f"{policy['metadata']['name']}: a {direction} rule without ports allows every port"
+            assert rule.get(side), f"{policy['metadata']['name']}: a {direction} rule without peers allows everyone"
+            if any(p.get("port") == port and p.get("protocol", "TCP") == "TCP" for p in ports):
+                peers.extend(rule[side])
+    return peers
+
+
+def server_labels(r: Rendering, service: str) -> dict[str, str]:
+    return pod_labels(r.get("Deployment", fullname(service)))
+
+
+# --- the chart sources --------------------------------------------------------------------------
+
+
+def test_values_schemas_are_generated_from_schemas_py(kit: DeployKit) -> None:
+    result = kit.run(sys.executable, HELM_DIR / "schemas.py", "--check", check=False)
+    assert result.returncode == 0, result.stderr
+
+
+def test_global_components_block_is_the_same_in_every_chart() -> None:
+    """A service chart released on its own must default exactly like it does under the umbrella."""
+    blocks = {
+        chart: yaml.safe_load((HELM_DIR / chart / "values.yaml").read_text())["global"]["components"]
+        for chart in (*SERVICES, "crm")
+    }
+    for chart, block in blocks.items():
+        assert block == blocks["crm"], f"{chart}/values.yaml global.components differs from crm/values.yaml"
+
+
+def test_every_service_chart_is_one_liners_calling_the_library() -> None:
+    for service in SERVICES:
+        chart = yaml.safe_load((HELM_DIR / service / "Chart.yaml").read_text())
+        assert chart["version"] == "0.1.0" and chart["appVersion"]
+        assert chart["dependencies"] == [{"name": "crm-lib", "version": "0.1.0", "repository": "file://../crm-lib"}]
+        for template in (HELM_DIR / service / "templates").iterdir():
+            text = template.read_text().strip()
+            assert re.fullmatch(r'\{\{- include "crm-lib\.[A-Za-z]+" \. \}\}', text), f"{template}: {text!r}"
+    library = yaml.safe_load((HELM_DIR / "crm-lib" / "Chart.yaml").read_text())
+    assert library["type"] == "library"
+
+
+@pytest.mark.parametrize(
+    ("chart", "values"),
+    [(c, None) for c in CHARTS] + [("crm", PRODUCTION_VALUES)],
+    ids=[*CHARTS, "crm-production"],
+)
+def test_lint_strict(kit: DeployKit, charts: Path, chart: str, values: Path | None) -> None:
+    extra = ["--values", str(values)] if values else []
+    result = kit.run(kit.tool("helm"), "lint", "--strict", "--kube-version", KUBERNETES, HELM_DIR / chart, *extra)
+    assert "0 chart(s) failed" in result.stdout, result.stdout
+
+
+# --- validation by the real tools ------------------------------------------------------------------
+
+
+def kubernetes_validate(kit: DeployKit, path: Path) -> None:
+    validate = kit.tool("kubernetes-validate")
+    result = kit.run(validate, "--strict", "-k", KUBERNETES, "--quiet", path, check=False)
+    out = result.stdout + result.stderr
+    assert result.returncode == 0 and "ERROR" not in out and "FATAL" not in out, out
+    # Only the Prometheus Operator's kinds have no schema in kubernetes-validate.
+    for line in out.splitlines():
+        assert not line.strip() or "with api version monitoring.coreos.com/v1" in line, line
+
+
+def test_umbrella_validates_against_kubernetes(kit: DeployKit, rendering: Rendering, tmp_path: Path) -> None:
+    path = tmp_path / f"{rendering.name}.yaml"
+    path.write_text(rendering.text)
+    kubernetes_validate(kit, path)
+
+
+def test_every_service_chart_renders_and_validates_on_its_own(kit: DeployKit, charts: Path, tmp_path: Path) -> None:
+    """What a team releases on its own: the service chart with its defaults."""
+    texts = []
+    for service in SERVICES:
+        result = kit.run(
+            kit.tool("helm"),
+            "template",
+            fullname(service),
+            HELM_DIR / service,
+            "--namespace",
+            NAMESPACE,
+            "--kube-version",
+            KUBERNETES,
+        )
+        objects = [o for o in yaml.safe_load_all(result.stdout) if o]
+        assert {o["kind"] for o in objects} >= {"Deployment", "Service", "ServiceAccount", "NetworkPolicy"}
+        texts.append(result.stdout)
+    path = tmp_path / "services.yaml"
+    path.write_text("\n---\n".join(texts))
+    kubernetes_validate(kit, path)
+
+
+@pytest.fixture(scope="module", params=["default", "production"])
+def checkov_report(
+    request: pytest.FixtureRequest, kit: DeployKit, tmp_path_factory: pytest.TempPathFactory
+) -> list[dict[str, Any]]:
+    """checkov once per rendering, with deploy/helm/.checkov.yaml (its skips carry their reasons)."""
+    rendering: Rendering = request.getfixturevalue(f"{request.param}_rendering")
+    path = tmp_path_factory.mktemp("checkov") / f"{rendering.name}.yaml"
+    path.write_text(rendering.text)
+    result = kit.run(
+        kit.tool("checkov"),
+        "--config-file",
+        HELM_DIR / ".checkov.yaml",
+        "--skip-download",
+        "--output",
+        "json",
+        "--file",
+        path,
+        check=False,
+        env={**os.environ, "CKV_SKIP_PACKAGE_UPDATE_CHECK": "true"},
+    )
+    assert result.returncode in (0, 1), result.stderr
+    report = json.loads(result.stdout)
+    reports: list[dict[str, Any]] = report if isinstance(report, list) else [report]
+    return reports
+
+
+def test_checkov_finds_nothing(checkov_report: list[dict[str, Any]]) -> None:
+    by_type = {r["check_type"]: r for r in checkov_report}
+    kubernetes = by_type["kubernetes"]["summary"]
+    assert kubernetes["passed"] > 500 and kubernetes["parsing_errors"] == 0
+    failures = [
+        f"{c['check_id']} {c['check_name']} — {c['resource']}"
+        for r in checkov_report
+        for c in r["results"]["failed_checks"]
+    ]
+    assert not failures, "\n".join(failures)
+
+
+# --- what the rendered objects promise -------------------------------------------------------------
+
+
+def test_every_pod_is_restricted(rendering: Rendering) -> None:
+    workloads = rendering.workloads()
+    assert len(rendering.of_kind("Deployment")) == len(SERVICES) and len(rendering.of_kind("Job")) == len(BACKENDS)
+    for workload in workloads:
+        name = workload["metadata"]["name"]
+        spec = pod_spec(workload)
+        assert spec["securityContext"] == {
+            "runAsNonRoot": True,
+            "runAsUser": 10001,
+            "runAsGroup": 10001,
+            "fsGroup": 10001,
+            "fsGroupChangePolicy": "OnRootMismatch",
+            "seccompProfile": {"type": "RuntimeDefault"},
+        }, name
+        assert spec["automountServiceAccountToken"] is False, name
+        assert spec["enableServiceLinks"] is False, name
+        for key in ("hostNetwork", "hostPID", "hostIPC", "initContainers"):
+            assert key not in spec, f"{name}: {key}"
+        c = container(workload)
+        assert c["securityContext"] == {
+            "runAsNonRoot": True,
+            "runAsUser": 10001,
+            "runAsGroup": 10001,
+            "allowPrivilegeEscalation": False,
+            "privileged": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        }, name
+        assert {"name": "tmp", "mountPath": "/tmp"} in c["volumeMounts"], name
+        assert {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}} in spec["volumes"], name
+        resources = c["resources"]
+        assert {"cpu", "memory"} <= set(resources["requests"]) and {"cpu", "memory"} <= set(resources["limits"]), name
+        assert c["imagePullPolicy"] == "IfNotPresent", name
+        assert re.fullmatch(r"[\w./-]+/crm-[a-z]+:[\w.-]+(@sha256:[a-f0-9]{64})?", c["image"]), c["image"]
+        assert not c["image"].endswith(":latest"), name
+
+
+def test_deployments_spread_and_stop_gracefully(rendering: Rendering) -> None:
+    for deployment in rendering.of_kind("Deployment"):
+        spec = pod_spec(deployment)
+        constraints = spec["topologySpreadConstraints"]
+        assert [t["topologyKey"] for t in constraints] == ["topology.kubernetes.io/zone", "kubernetes.io/hostname"]
+        selector = deployment["spec"]["selector"]
+        for t in constraints:
+            assert t["whenUnsatisfiable"] == "ScheduleAnyway" and t["labelSelector"] == selector
+        c = container(deployment)
+        grace = float(env_of(deployment)["CRM_SHUTDOWN_GRACE_SECONDS"]["value"])
+        pause = c["lifecycle"]["preStop"]["sleep"]["seconds"]
+        assert spec["terminationGracePeriodSeconds"] > grace + pause
+        assert c["args"] == ["serve"]
+
+
+def test_recommended_labels_everywhere(rendering: Rendering) -> None:
+    ours = [o for o in rendering.objects if o["metadata"].get("labels", {}).get("app.kubernetes.io/name") in SERVICES]
+    assert len(ours) >= 6 * 5
+    for obj in ours:
+        labels = obj["metadata"]["labels"]
+        assert RECOMMENDED_LABELS <= set(labels), f"{obj['kind']} {obj['metadata']['name']}: {labels}"
+        assert labels["app.kubernetes.io/part-of"] == "crm" and labels["app.kubernetes.io/instance"] == RELEASE
+        assert obj["metadata"]["namespace"] == NAMESPACE
+    for workload in rendering.workloads():
+        assert RECOMMENDED_LABELS <= set(pod_labels(workload))
+
+
+def test_service_accounts_do_not_automount(rendering: Rendering) -> None:
+    accounts = rendering.of_kind("ServiceAccount")
+    assert {a["metadata"]["name"] for a in accounts} == {fullname(s) for s in SERVICES} | {
+        f"{fullname(b)}-migration" for b in BACKENDS
+    }
+    for account in accounts:
+        assert account["automountServiceAccountToken"] is False
+    for workload in rendering.workloads():
+        assert pod_spec(workload)["serviceAccountName"] in {a["metadata"]["name"] for a in accounts}
+
+
+def test_services_expose_exactly_the_server_and_metrics_ports(rendering: Rendering) -> None:
+    for service in SERVICES:
+        svc = rendering.get("Service", fullname(service))
+        main = ("http", HTTP) if service == "gateway" else ("grpc", GRPC)
+        assert [(p["name"], p["port"]) for p in svc["spec"]["ports"]] == [main, ("metrics", METRICS)]
+        assert svc["spec"]["type"] == "ClusterIP"
+        assert selects({"matchLabels": svc["spec"]["selector"]}, server_labels(rendering, service))
+
+
+# --- network policies ------------------------------------------------------------------------------
+
+
+def test_every_pod_is_under_a_default_deny_policy_for_ingress_and_egress(rendering: Rendering) -> None:
+    for workload in rendering.workloads():
+        labels = pod_labels(workload)
+        deny = [
+            p
+            for p in policies_for(rendering, labels)
+            if p["spec"]["policyTypes"] == ["Ingress", "Egress"]
+            and not p["spec"].get("ingress")
+            and not p["spec"].get("egress")
+            and not p["metadata"].get("annotations")  # a hook policy is deleted after the hooks
+        ]
+        assert deny, f"no default-deny (ingress and egress) policy selects {workload['metadata']['name']}"
+
+
+def test_every_service_has_its_allow_policy(rendering: Rendering) -> None:
+    for service in SERVICES:
+        policy = rendering.get("NetworkPolicy", fullname(service))
+        assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
+        assert selects(policy["spec"]["podSelector"], server_labels(rendering, service))
+
+
+def peer_services(rendering: Rendering, peers: list[dict[str, Any]]) -> set[str]:
+    """The services whose server pods these peers are; anything else fails."""
+    found = set()
+    for peer in peers:
+        assert set(peer) == {"podSelector"}, f"a gRPC peer must be a pod of this namespace, got {peer}"
+        matched = [s for s in SERVICES if selects(peer["podSelector"], server_labels(rendering, s))]
+        assert len(matched) == 1, f"{peer} selects {matched}"
+        found.add(matched[0])
+    return found
+
+
+def test_only_the_callers_reach_a_backends_grpc_port(rendering: Rendering) -> None:
+    for backend in BACKENDS:
+        peers = rule_peers(rendering, server_labels(rendering, backend), "ingress", GRPC)
+        assert peer_services(rendering, peers) == CALLERS[backend], backend
+    assert rule_peers(rendering, server_labels(rendering, "gateway"), "ingress", GRPC) == []
+
+
+def test_services_call_exactly_the_architectures_flows(rendering: Rendering) -> None:
+    for service in SERVICES:
+        peers = rule_peers(rendering, server_labels(rendering, service), "egress", GRPC)
+        assert peer_services(rendering, peers) == CALLS.get(service, set()), service
+        # the CRM_<SERVICE>_ADDR of every callee: its Service's name and gRPC port
+        env = env_of(rendering.get("Deployment", fullname(service)))
+        addresses = {name for name in env if name.endswith("_ADDR")}
+        assert addresses == {f"CRM_{c.upper()}_ADDR" for c in CALLS.get(service, set())}
+        for callee in CALLS.get(service, set()):
+            assert env[f"CRM_{callee.upper()}_ADDR"]["value"] == f"{fullname(callee)}:{GRPC}"
+            rendering.get("Service", fullname(callee))
+
+
+def test_gateway_is_reached_from_the_ingress_controller_only(rendering: Rendering) -> None:
+    labels = server_labels(rendering, "gateway")
+    peers = rule_peers(rendering, labels, "ingress", HTTP)
+    assert peers == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}]
+    for service in SERVICES:  # and the metrics port from the monitoring namespace only
+        for peer in rule_peers(rendering, server_labels(rendering, service), "ingress", METRICS):
+            assert peer["namespaceSelector"] == {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}
+
+
+def test_egress_is_exactly_dns_database_nats_otlp_and_the_external_dependencies(rendering: Rendering) -> None:
+    production = rendering.name == "production"
+    for service in SERVICES:
+        policy = rendering.get("NetworkPolicy", fullname(service))
+        ports = sorted((p["protocol"], p["port"]) for rule in policy["spec"]["egress"] for p in rule["ports"])
+        expected = [("TCP", 53), ("UDP", 53)]
+        expected += [("TCP", GRPC)] * len(CALLS.get(service, ()))
+        if service in BACKENDS:
+            expected += [("TCP", 5432), ("TCP", 4222)]
+        if production:
+            expected.append(("TCP", 4317))
+        if service in ("gateway", "notifications"):  # the token issuer's JWKS / the SMS provider
+            expected.append(("TCP", 443))
+        assert ports == sorted(expected), service
+        for rule in policy["spec"]["egress"]:
+            for peer in rule["to"]:
+                if "ipBlock" in peer and peer["ipBlock"]["cidr"] == "0.0.0.0/0":
+                    assert "169.254.0.0/16" in peer["ipBlock"]["except"], "cloud metadata must stay unreachable"
+
+
+def test_backend_database_peer_is_its_own_cloudnativepg_cluster(rendering: Rendering) -> None:
+    for backend in BACKENDS:
+        peers = rule_peers(rendering, server_labels(rendering, backend), "egress", 5432)
+        assert peers == [{"podSelector": {"matchLabels": {"cnpg.io/cluster": f"{fullname(backend)}-db"}}}]
+
+
+# --- secrets ---------------------------------------------------------------------------------------
+
+CREDENTIALS_IN_URL = re.compile(r"://[^/\s:@]+:[^/\s@]+@")
+SECRETISH_NAME = re.compile(r"(KEY|SECRET|PASSWORD|PASSWD|TOKEN|CREDENTIAL)", re.IGNORECASE)
+
+
+def test_no_secret_objects_and_no_secret_values(rendering: Rendering) -> None:
+    assert not rendering.of_kind("Secret")
+    for workload in rendering.workloads():
+        service = service_of(workload)
+        for name, entry in env_of(workload).items():
+            if "valueFrom" in entry:
+                assert set(entry["valueFrom"]) == {"secretKeyRef"}, name
+                assert service in SECRET_ENV.get(name, set()), f"{service}: {name} must not come from a Secret"
+                ref = entry["valueFrom"]["secretKeyRef"]
+                assert set(ref) == {"name", "key"} and ref["name"] and ref["key"]
+                continue
+            value = str(entry["value"])
+            assert name not in SECRET_ENV, f"{service}: {name} as a plain value"
+            assert not CREDENTIALS_IN_URL.search(value), f"{service}: {name} holds credentials"
+            if SECRETISH_NAME.search(name):
+                assert name.endswith("_FILE") and value.startswith("/etc/crm/"), f"{service}: {name}={value!r}"
+        for name, services in SECRET_ENV.items():
+            if service in services:
+                assert "valueFrom" in env_of(workload)[name], f"{service}: {name}"
+
+
+def test_production_secrets_are_the_named_existing_secrets(production_rendering: Rendering) -> None:
+    for backend in BACKENDS:
+        ref = env_of(production_rendering.get("Deployment", fullname(backend)))["CRM_DATABASE_URL"]
+        assert ref["valueFrom"]["secretKeyRef"] == {"name": f"crm-{backend}-database", "key": "url"}
+    sms = env_of(production_rendering.get("Deployment", "crm-notifications"))["CRM_SMS_API_KEY"]
+    assert sms["valueFrom"]["secretKeyRef"] == {"name": "crm-notifications-sms", "key": "api-key"}
+
+
+# --- probes ----------------------------------------------------------------------------------------
+
+
+def test_backends_probe_natively_over_grpc_and_the_gateway_over_http(default_rendering: Rendering) -> None:
+    for service in SERVICES:
+        c = container(default_rendering.get("Deployment", fullname(service)))
+        for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
+            probe = c[kind]
+            if service == "gateway":
+                path = "/readyz" if kind == "readinessProbe" else "/healthz"
+                assert probe["httpGet"] == {"path": path, "port": "http"}, kind
+            else:
+                assert probe["grpc"] == {"port": GRPC, "service": ""}, f"{service} {kind}"
+                assert set(probe) & {"exec", "httpGet", "tcpSocket"} == set()
+
+
+def test_with_grpc_tls_the_backends_probe_with_their_certificate(production_rendering: Rendering) -> None:
+    """The kubelet's gRPC probe cannot speak TLS, so with mTLS on a backend probes itself through
+    its certificate (exec); the secret is mounted read-only and the settings point into it."""
+    for service in SERVICES:
+        deployment = production_rendering.get("Deployment", fullname(service))
+        c, env = container(deployment), env_of(deployment)
+        assert {"name": "grpc-tls", "mountPath": "/etc/crm/grpc-tls", "readOnly": True} in c["volumeMounts"]
+        volume = next(v for v in pod_spec(deployment)["volumes"] if v["name"] == "grpc-tls")
+        assert volume["secret"]["secretName"] == f"{fullname(service)}-grpc-tls"
+        assert env["CRM_GRPC_TLS_CERT_FILE"]["value"] == "/etc/crm/grpc-tls/tls.crt"
+        assert env["CRM_GRPC_TLS_KEY_FILE"]["value"] == "/etc/crm/grpc-tls/tls.key"
+        assert env["CRM_GRPC_TLS_CA_FILE"]["value"] == "/etc/crm/grpc-tls/ca.crt"
+        if service in BACKENDS:
+            for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
+                command = c[kind]["exec"]["command"]
+                assert command[:2] == ["python", "-c"] and command[3] == fullname(service)
+
+
+def _pki(directory: Path, name: str) -> dict[str, str]:
+    """A CA and one certificate for `name` (server and client usage, like a cert-manager
+    Certificate for a service that both serves and calls), as the Secret's files."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.now(UTC)
+
+    def build(subject: str, issuer: str, key: Any, signer: Any, *, ca: bool) -> x509.Certificate:
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=5))
+            .not_valid_after(now + timedelta(hours=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if not ca:
+            usages = [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+            builder = builder.add_extension(x509.ExtendedKeyUsage(usages), critical=False)
+            builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(subject)]), critical=False)
+        return builder.sign(signer, hashes.SHA256())
+
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = build("crm test CA", "crm test CA", ca_key, ca_key, ca=True)
+    cert = build(name, "crm test CA", key, ca_key, ca=False)
+    files = {
+        "ca.crt": ca.public_bytes(serialization.Encoding.PEM),
+        "tls.crt": cert.public_bytes(serialization.Encoding.PEM),
+        "tls.key": key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ),
+    }
+    for file, content in files.items():
+        (directory / file).write_bytes(content)
+    return {
+        "CRM_GRPC_TLS_CERT_FILE": str(directory / "tls.crt"),
+        "CRM_GRPC_TLS_KEY_FILE": str(directory / "tls.key"),
+        "CRM_GRPC_TLS_CA_FILE": str(directory / "ca.crt"),
+    }
+
+
+async def test_tls_probe_command_checks_a_real_mtls_server(production_rendering: Rendering, tmp_path: Path) -> None:
+    """The exec probe of the production rendering, run as is against the chassis' gRPC server
+    with mTLS: 0 while SERVING, not 0 when NOT_SERVING or under another name."""
+    from crm_kit.grpc_server import GrpcServer
+    from crm_kit.settings import TlsFiles
+    from crm_kit.testing import free_port
+
+    service = fullname("customers")
+    probe = container(production_rendering.get("Deployment", service))["readinessProbe"]
+    command = [sys.executable, *probe["exec"]["command"][1:]]
+    tls_env = _pki(tmp_path, service)
+    port = free_port()
+    ready = True
+
+    async def check() -> bool:
+        return ready
+
+    server = GrpcServer(
+        port,
+        "crm.test",
+        [check],
+        tls=TlsFiles(
+            tls_env["CRM_GRPC_TLS_CERT_FILE"], tls_env["CRM_GRPC_TLS_KEY_FILE"], tls_env["CRM_GRPC_TLS_CA_FILE"]
+        ),
+    )
+    env = {**os.environ, **tls_env, "CRM_GRPC_PORT": str(port)}
+
+    async def probe_exit(*args: str) -> int:
+        process = await asyncio.create_subprocess_exec(*args, env=env, stderr=asyncio.subprocess.DEVNULL)
+        return await asyncio.wait_for(process.wait(), timeout=probe["timeoutSeconds"] + 10)
+
+    await server.start()
+    try:
+        for _ in range(50):  # the server turns SERVING after its first readiness round
+            if await probe_exit(*command) == 0:
+                break
+            await asyncio.sleep(0.1)
+        assert await probe_exit(*command) == 0
+        assert await probe_exit(*command[:3], "crm-leads", command[4]) != 0, "the server's name must be verified"
+        ready = False
+        await asyncio.sleep(1.5)  # one readiness round (1 s while ready)
+        assert await probe_exit(*command) != 0
+    finally:
+        await server.stop(0)
+
+
+# --- production values -----------------------------------------------------------------------------
+
+
+def test_production_scales_and_keeps_two_pods_through_disruptions(production_rendering: Rendering) -> None:
+    r = production_rendering
+    for service in SERVICES:
+        deployment = r.get("Deployment", fullname(service))
+        assert "replicas" not in deployment["spec"], "the HPA owns the replica count"
+        hpa = r.get("HorizontalPodAutoscaler", fullname(service))
+        assert hpa["spec"]["scaleTargetRef"] == {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "name": fullname(service),
+        }
+        assert hpa["spec"]["minReplicas"] == 3 and hpa["spec"]["maxReplicas"] >= 3
+        pdb = r.get("PodDisruptionBudget", fullname(service))
+        assert pdb["spec"]["minAvailable"] == 2
+        assert pdb["spec"]["selector"] == deployment["spec"]["selector"]
+        env = env_of(deployment)
+        assert env["CRM_ENVIRONMENT"]["value"] == "production"
+        if service in BACKENDS:
+            assert env["CRM_STREAM_REPLICAS"]["value"] == "3"
+            assert env["CRM_NATS_URL"]["value"] == "nats://nats.nats.svc.cluster.local:4222"
+            assert env["OTEL_EXPORTER_OTLP_ENDPOINT"]["value"].endswith(":4317")
+    gateway = env_of(r.get("Deployment", "crm-gateway"))
+    assert gateway["CRM_HSTS"]["value"] == "true"
+    assert gateway["CRM_AUTH_JWKS_URL"]["value"].startswith("https://")
+    assert gateway["CRM_AUTH_ISSUER"]["value"].startswith("https://")
+    assert json.loads(gateway["CRM_CORS_ALLOW_ORIGINS"]["value"]) == ["https://app.example.com"]
+    assert gateway["CRM_HTTP_HOST"]["value"] == "0.0.0.0"
+    ingress = r.get("Ingress", "crm-gateway")
+    assert ingress["spec"]["tls"] and ingress["spec"]["rules"][0]["host"] == "crm.example.com"
+    assert [i["metadata"]["name"] for i in r.of_kind("Ingress")] == ["crm-gateway"]
+
+
+def test_default_values_run_one_replica_without_pdb_or_hpa(default_rendering: Rendering) -> None:
+    assert not default_rendering.of_kind("PodDisruptionBudget")
+    assert not default_rendering.of_kind("HorizontalPodAutoscaler")
+    assert not default_rendering.of_kind("Ingress") and not default_rendering.of_kind("ServiceMonitor")
+    for deployment in default_rendering.of_kind("Deployment"):
+        assert deployment["spec"]["replicas"] == 1
+
+
+def test_servicemonitors_scrape_each_services_metrics_port(production_rendering: Rendering) -> None:
+    monitors = production_rendering.of_kind("ServiceMonitor")
+    assert sorted(m["metadata"]["name"] for m in monitors) == sorted(fullname(s) for s in SERVICES)
+    for monitor in monitors:
+        assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+        services = [
+            s
+            for s in production_rendering.of_kind("Service")
+            if selects(monitor["spec"]["selector"], s["metadata"]["labels"])
+        ]
+        # the scrape job is the Service's name, crm-<service>: the name the alerts use
+        assert [s["metadata"]["name"] for s in services] == [monitor["metadata"]["name"]]
+        assert [e["port"] for e in monitor["spec"]["endpoints"]] == ["metrics"]
+
+
+# --- the migration hook ----------------------------------------------------------------------------
+
+
+def hook(obj: dict[str, Any]) -> dict[str, str]:
+    annotations: dict[str, str] = obj["metadata"].get("annotations", {})
+    return annotations
+
+
+def test_migrations_run_as_pre_install_and_pre_upgrade_hooks_of_the_backends_only(rendering: Rendering) -> None:
+    jobs = rendering.of_kind("Job")
+    assert sorted(service_of(j) for j in jobs) == sorted(BACKENDS), "one migration per backend, none for the gateway"
+    for job in jobs:
+        name = job["metadata"]["name"]
+        assert name == f"{fullname(service_of(job))}-migration"
+        annotations = hook(job)
+        assert annotations["helm.sh/hook"] == "pre-install,pre-upgrade"
+        assert annotations["helm.sh/hook-delete-policy"] == "before-hook-creation,hook-succeeded"
+        assert container(job)["args"] == ["migrate"]
+        assert pod_spec(job)["restartPolicy"] == "Never"
+        assert "CRM_DATABASE_URL" in env_of(job)
+        # its ServiceAccount and NetworkPolicy exist before it: they are hooks with lower weights
+        account = rendering.get("ServiceAccount", pod_spec(job)["serviceAccountName"])
+        policies = [p for p in policies_for(rendering, pod_labels(job)) if hook(p)]
+        assert len(policies) == 1
+        for dependency in (account, policies[0]):
+            assert hook(dependency)["helm.sh/hook"] == "pre-install,pre-upgrade"
+            assert int(hook(dependency)["helm.sh/hook-weight"]) < int(annotations["helm.sh/hook-weight"])
+        # the migration reaches DNS and its database, nothing else
+        egress_ports = sorted(p["port"] for rule in policies[0]["spec"]["egress"] for p in rule["ports"])
+        assert egress_ports == [53, 53, 5432]
+        assert not policies[0]["spec"].get("ingress")
+    for obj in rendering.objects:
+        if service_of_or_none(obj) == "gateway":
+            assert "helm.sh/hook" not in hook(obj), f"{obj['kind']} {obj['metadata']['name']}"
+
+
+# --- one value for every service -------------------------------------------------------------------
+
+
+def test_one_global_value_changes_every_image(kit: DeployKit, default_rendering: Rendering) -> None:
+    for workload in default_rendering.workloads():
+        assert container(workload)["image"].endswith(":0.1.0")
+    changed = kit.render("--set", "global.components.image.tag=2.3.4")
+    images = [container(w)["image"] for w in changed.workloads()]
+    assert len(images) == len(SERVICES) + len(BACKENDS)
+    assert all(i.endswith(":2.3.4") for i in images), images
+    assert {service_of(w) for w in changed.of_kind("Deployment")} == set(SERVICES)
+    # a service's own value wins over the shared one
+    pinned = kit.render("--set", "global.components.image.tag=2.3.4", "--set", "leads.image.tag=2.3.5")
+    for workload in pinned.workloads():
+        expected = "2.3.5" if service_of(workload) == "leads" else "2.3.4"
+        assert container(workload)["image"].endswith(f":{expected}")
+
+
+def test_a_service_can_turn_off_what_the_global_block_turns_on(kit: DeployKit, charts: Path) -> None:
+    """The merge lets `false` on the service win (sprig's mergeOverwrite would not)."""
+    r = kit.render(
+        "--set",
+        "global.components.autoscaling.enabled=true",
+        "--set",
+        "leads.autoscaling.enabled=false",
+        "--set",
+        "orders.networkPolicy.enabled=false",
+    )
+    assert sorted(service_of(h) for h in r.of_kind("HorizontalPodAutoscaler")) == sorted(set(SERVICES) - {"leads"})
+    assert r.get("Deployment", "crm-leads")["spec"]["replicas"] == 1
+    assert not [p for p in r.of_kind("NetworkPolicy") if service_of(p) == "orders"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--set", "global.components.image.tag=latest"], "/global/components/image/tag"),
+        (["--set", "leads.image.tag=latest"], "leads:\n- at '/image/tag'"),
+        (["--set", "leads.database.password=hunter2"], "password"),
+        (["--set", "notifications.sms.apiKey=hunter2"], "apiKey"),
+        (["--set", "global.components.image.digest=sha256:" + "a" * 64], "digest"),
+        (["--set", "gateway.auth.jwksUrl=http://auth.example.com/jwks"], "jwksUrl"),
+        (["--set-json", "global.components.nats.networkPeers=[]"], "would allow everyone"),
+        (["--set-json", "notifications.sms.networkPeers=[]"], "would allow everyone"),
+        (["--set", "global.components.otlp.endpoint=http://otel:4317"], "otlp.networkPeers"),
+        (["--set", "global.components.podDisruptionBudget.enabled=true"], "must be below the replicas"),
+        (["--set", "leads.monitoring.serviceMonitor.enabled=true"], "must be false"),
+        (["--set", "leads.podSecurity.runAsUser=0"], "/podSecurity/runAsUser"),
+    ],
+    ids=[
+        "latest-tag",
+        "latest-tag-of-one-service",
+        "database-password-in-values",
+        "sms-key-in-values",
+        "shared-digest",
+        "plain-http-jwks",
+        "empty-nats-peers",
+        "empty-sms-peers",
+        "otlp-without-peers",
+        "pdb-blocking-drains",
+        "second-servicemonitor",
+        "root-user",
+    ],
+)
+def test_the_charts_refuse(kit: DeployKit, charts: Path, args: list[str], message: str) -> None:
+    error = kit.render_fails(*args)
+    assert message in error, error

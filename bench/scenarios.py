@@ -36,6 +36,7 @@ from crm_devstack.stack import Stack
 SOURCES = ("radio", "tv", "website", "press")
 STREAM = "CRM"
 LEAD_ASSIGNED = "crm.leads.lead_assigned"
+ORDER_SHIPPED = "crm.orders.order_shipped"
 ITEM = {
     "sku": "BENCH-1",
     "description": "bench item",
@@ -118,31 +119,48 @@ async def stream_seq(ctx: Context) -> int:
     return int(info.state.last_seq)
 
 
-async def lead_assigned_event_ids(ctx: Context, after_seq: int, expected: int, wait_s: float = 30.0) -> dict[str, str]:
-    """lead id → ce-id of its LeadAssigned, read from the stream after ``after_seq``."""
+async def stream_messages(ctx: Context, subject: str, after_seq: int, expected: int, wait_s: float = 30.0) -> list[Any]:
+    """The stream's messages on ``subject`` after ``after_seq`` (up to ``expected``), read by a
+    throw-away consumer."""
     durable = f"bench-reader-{uuid.uuid4().hex[:12]}"
     config = ConsumerConfig(
         deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
         opt_start_seq=after_seq + 1,
         ack_policy=AckPolicy.NONE,
-        filter_subject=LEAD_ASSIGNED,
+        filter_subject=subject,
     )
-    psub = await ctx.js.pull_subscribe(LEAD_ASSIGNED, durable=durable, stream=STREAM, config=config)
-    found: dict[str, str] = {}
+    psub = await ctx.js.pull_subscribe(subject, durable=durable, stream=STREAM, config=config)
+    found: list[Any] = []
     deadline = time.monotonic() + wait_s
     try:
         while len(found) < expected and time.monotonic() < deadline:
             try:
-                msgs = await psub.fetch(512, timeout=0.5)
+                found += await psub.fetch(512, timeout=0.5)
             except (nats.errors.TimeoutError, TimeoutError):
                 continue
-            for msg in msgs:
-                event = lead_events.LeadAssigned.FromString(msg.data)
-                found.setdefault(event.lead_id, (msg.headers or {})["ce-id"])
     finally:
         await psub.unsubscribe()
         await ctx.js.delete_consumer(STREAM, durable)
     return found
+
+
+async def lead_assigned_event_ids(ctx: Context, after_seq: int, expected: int, wait_s: float = 30.0) -> dict[str, str]:
+    """lead id → ce-id of its LeadAssigned, read from the stream after ``after_seq``."""
+    found: dict[str, str] = {}
+    for msg in await stream_messages(ctx, LEAD_ASSIGNED, after_seq, expected, wait_s):
+        event = lead_events.LeadAssigned.FromString(msg.data)
+        found.setdefault(event.lead_id, (msg.headers or {})["ce-id"])
+    return found
+
+
+def outbox_lags(msgs: list[Any]) -> list[float]:
+    """Per event, ms from its ce-time (set when the unit of work recorded it, before the commit) to
+    the moment JetStream stored it: the outbox's lag, commit and relay included."""
+    lags: list[float] = []
+    for msg in msgs:
+        recorded = datetime.fromisoformat((msg.headers or {})["ce-time"].replace("Z", "+00:00"))
+        lags.append((msg.metadata.timestamp - recorded).total_seconds() * 1000)
+    return lags
 
 
 async def reporting_latencies(ctx: Context, started: dict[str, float], after_seq: int, wait_s: float) -> list[float]:
@@ -337,13 +355,16 @@ async def fulfilment(ctx: Context, rate: float, duration_s: float) -> dict[str, 
     prepared = await prepare_orders(ctx, count)
     orders = prepared["orders"]
     await wait_idle(ctx)
+    after_seq = await stream_seq(ctx)
     load = await open_loop(ctx.http, _ship_sender(ctx, orders), rate, len(orders) / rate)
     sms = await sms_latencies(ctx, {s.payload: s.started_wall for s in load.ok})
+    shipped_events = await stream_messages(ctx, ORDER_SHIPPED, after_seq, len(load.ok))
     return {
         "rate_per_s": rate,
         "orders": len(orders),
         "close_to_order_created": prepared["close_to_order_created"],
         "ship_http": {**load.summary(), "error_samples": _errors(load)},
+        "outbox_lag_order_shipped": latency_summary(outbox_lags(shipped_events)),
         "ship_to_sms": {**latency_summary(sms), "lost": len(load.ok) - len(sms)},
     }
 

@@ -312,6 +312,8 @@ def test_services_expose_exactly_the_server_and_metrics_ports(rendering: Renderi
         main = ("http", HTTP) if service == "gateway" else ("grpc", GRPC)
         assert [(p["name"], p["port"]) for p in svc["spec"]["ports"]] == [main, ("metrics", METRICS)]
         assert svc["spec"]["type"] == "ClusterIP"
+        # Backends are headless: gRPC clients balance round-robin over the pods DNS returns.
+        assert svc["spec"].get("clusterIP") == (None if service == "gateway" else "None")
         assert selects({"matchLabels": svc["spec"]["selector"]}, server_labels(rendering, service))
 
 

@@ -1,4 +1,6 @@
-{{/* crm-lib.service: ClusterIP Service named <system>-<service> (the address other charts use). */}}
+{{/* crm-lib.service: the Service named <system>-<service> (the address other charts use). Backends'
+     is headless: DNS answers with every ready pod, and the gRPC clients balance round-robin over
+     them (a ClusterIP would pin each long-lived connection to one pod). */}}
 {{- define "crm-lib.service" -}}
 {{- $ctx := dict "root" . -}}
 {{- include "crm-lib.init" $ctx -}}
@@ -8,6 +10,9 @@ metadata:
   {{- include "crm-lib.metadata" (dict "ctx" $ctx) | nindent 2 }}
 spec:
   type: ClusterIP
+  {{- if ne $ctx.flow.kind "gateway" }}
+  clusterIP: None
+  {{- end }}
   selector:
     {{- include "crm-lib.selectorLabels" (dict "ctx" $ctx) | nindent 4 }}
   ports:

@@ -105,7 +105,9 @@ def channel(address: str, *, default_timeout: float = 5.0, tls: TlsFiles | None 
     given (`ServiceSettings.grpc_tls()`): then TLS verifying the server against tls' CA (the
     system roots without one), presenting tls' certificate when it has one (mTLS)."""
     interceptors = [_ClientInterceptor(default_timeout)]
-    options = [("grpc.keepalive_time_ms", 30_000), ("grpc.enable_retries", 0)]
+    # round_robin over every address DNS gives (a headless Service lists each pod); servers close
+    # connections after a few minutes (GrpcServer), so clients re-resolve and find new replicas.
+    options = [("grpc.keepalive_time_ms", 30_000), ("grpc.enable_retries", 0), ("grpc.lb_policy_name", "round_robin")]
     if tls is None:
         return grpc.aio.insecure_channel(address, interceptors=interceptors, options=options)
     credentials = grpc.ssl_channel_credentials(

@@ -123,7 +123,13 @@ class GrpcServer:
         self.tls = tls
         self.server = grpc.aio.server(
             interceptors=[ServerInterceptor(error_domain)],
-            options=[("grpc.max_receive_message_length", 4 * 1024 * 1024)],
+            options=[
+                ("grpc.max_receive_message_length", 4 * 1024 * 1024),
+                # Clients reconnect (and re-resolve DNS) at least every 5 minutes, so replicas added
+                # by an autoscaler get their share of calls; in-flight calls get 30 s to finish.
+                ("grpc.max_connection_age_ms", 300_000),
+                ("grpc.max_connection_age_grace_ms", 30_000),
+            ],
         )
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)

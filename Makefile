@@ -5,13 +5,13 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 PYTEST := $(UV) run --frozen pytest
 STATE_DIR ?= .state
 
-.PHONY: help install deploy-tools run test test-unit test-integration test-e2e test-deploy proto proto-check lint bench token
+.PHONY: help install deploy-tools run test test-unit test-integration test-e2e test-deploy test-chaos proto proto-check lint bench token
 
 help:
 	@echo "make run    - install and start the whole CRM on this machine (gateway on http://localhost:8080)"
-	@echo "make test   - install and run every test layer (unit, integration, e2e, deploy)"
+	@echo "make test   - install and run every test layer (unit, integration, e2e, deploy, chaos)"
 	@echo "make token ROLE=sales_rep [AS=rep-moshe TEAM=team-media] - a development bearer token for make run"
-	@echo "make test-unit | test-integration | test-e2e | test-deploy | proto | lint | bench"
+	@echo "make test-unit | test-integration | test-e2e | test-deploy | test-chaos | proto | lint | bench"
 
 install:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -25,7 +25,7 @@ run: install
 	$(UV) run --frozen python -m crm_devstack run --state-dir $(STATE_DIR)
 
 test: install deploy-tools
-	PATH="$(CURDIR)/.tools/bin:$$PATH" $(PYTEST) -m "unit or integration or e2e or deploy" -q
+	PATH="$(CURDIR)/.tools/bin:$$PATH" $(PYTEST) -m "unit or integration or e2e or deploy or chaos" -q
 
 test-unit: install
 	$(PYTEST) -m unit -q
@@ -38,6 +38,10 @@ test-e2e: install deploy-tools
 
 test-deploy: install deploy-tools
 	PATH="$(CURDIR)/.tools/bin:$$PATH" $(PYTEST) -m deploy -q
+
+# A few minutes: kill -9 under load (docs/reliability.md); CRM_CHAOS_SEED=<seed> replays a run.
+test-chaos: install
+	$(PYTEST) -m chaos -q -s
 
 # Prints only the token: TOKEN=$$(make -s token ROLE=sales_rep). Roles: admin, sales_manager,
 # sales_rep, orders_clerk, service_agent, marketing. (AS, not USER: make sees the login's USER.)

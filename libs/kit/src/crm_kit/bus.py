@@ -3,7 +3,10 @@
 A handler runs in one unit of work together with its inbox record, so a redelivery has no
 second effect. A transient failure is nak'ed with back-off; after the bounded number of
 deliveries, or at once for a poison message, the event becomes a dead-letter row and is
-terminated, and the consumer goes on with the next.
+terminated, and the consumer goes on with the next. Waiting is not failing: an event whose
+handler raises RetryLater (it needs something another consumer brings) or meets an unavailable
+database is held and retried without a redelivery, and dead-lettered only after
+`consumer_retry_later_max_seconds`.
 
 Handlers act as the system (`caller.SYSTEM_ACTOR`, request id = the event id), so the audit rows
 they write and the gRPC calls they make name no person.
@@ -30,8 +33,9 @@ from opentelemetry import trace
 from sqlalchemy import insert
 
 from crm_kit import caller, metrics, telemetry
-from crm_kit.db import Database, UnitOfWork
-from crm_kit.events import Envelope, PoisonMessage, decode, subject_for
+from crm_kit.db import Database, UnitOfWork, database_unavailable
+from crm_kit.events import Envelope, PoisonMessage, RetryLater, decode, subject_for
+from crm_kit.failpoints import failpoint
 from crm_kit.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -62,6 +66,11 @@ class EventBus:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
         self._in_flight = 0
+        # Events held (not redelivered) until their next try: the handler said RetryLater, or the
+        # database was unavailable.
+        self._waiting: dict[asyncio.Task[None], Msg] = {}
+        # A handler found the database unreachable: fetch nothing more until it answers.
+        self._database_down = False
 
     async def connect(self) -> None:
         await self.close()  # a retry after a half-finished start must not leak the old client
@@ -177,6 +186,9 @@ class EventBus:
         # there in batches with a short linger; then go back to waiting for one.
         busy = False
         while not self._stopping.is_set():
+            if self._database_down:
+                await self._wait_for_database()
+                continue
             try:
                 if busy:
                     msgs = await psub.fetch(self.settings.consumer_batch_size, timeout=0.02)
@@ -249,6 +261,8 @@ class EventBus:
             for msg, _ in decoded:
                 await self._handle(sub, msg)
             return
+        # Crash window: the batch's effects are committed, no message acked; all come back.
+        failpoint("bus.after_commit_before_ack")
         elapsed = (time.perf_counter() - started) / len(decoded)
         for msg, _ in decoded:
             if msg.metadata and msg.metadata.num_delivered and msg.metadata.num_delivered > 1:
@@ -257,9 +271,10 @@ class EventBus:
             metrics.EVENTS_CONSUMED.labels(sub.durable, sub.subject, "ok").inc()
             metrics.HANDLER_SECONDS.labels(sub.durable).observe(elapsed)
 
-    async def _handle(self, sub: Subscription, msg: Msg) -> None:
+    async def _handle(self, sub: Subscription, msg: Msg, waited: tuple[int, float] | None = None) -> None:
+        """Handle one delivery; `waited` is (tries, since when) for an event held by _retry_later."""
         deliveries = msg.metadata.num_delivered if msg.metadata else 1
-        if deliveries > 1:
+        if deliveries > 1 and waited is None:
             metrics.EVENT_REDELIVERIES.labels(sub.durable).inc()
         headers = dict(msg.headers or {})
         started = time.perf_counter()
@@ -291,7 +306,16 @@ class EventBus:
                                 await sub.handler(uow, envelope)
                     else:
                         await sub.handler(envelope)
+            except RetryLater as exc:
+                await self._retry_later(sub, msg, headers, envelope.id, exc, deliveries, waited)
+                return
             except Exception as exc:
+                if database_unavailable(exc):
+                    # An outage of this service's own database is no fault of the event: it must
+                    # not become a dead letter because PostgreSQL took longer than the back-off.
+                    self._database_down = True
+                    await self._retry_later(sub, msg, headers, envelope.id, exc, deliveries, waited)
+                    return
                 metrics.EVENTS_CONSUMED.labels(sub.durable, sub.subject, "error").inc()
                 if deliveries >= self.settings.consumer_max_deliver or isinstance(exc, PoisonMessage):
                     log.exception(
@@ -309,9 +333,83 @@ class EventBus:
                     )
                     await msg.nak(delay=delay)
                 return
+            # Crash window: the handler's effect is committed, the message not acked; it comes back.
+            failpoint("bus.after_commit_before_ack")
             await msg.ack()
             metrics.EVENTS_CONSUMED.labels(sub.durable, sub.subject, "ok").inc()
             metrics.HANDLER_SECONDS.labels(sub.durable).observe(time.perf_counter() - started)
+
+    async def _retry_later(
+        self,
+        sub: Subscription,
+        msg: Msg,
+        headers: dict[str, str],
+        event_id: str,
+        exc: Exception,
+        deliveries: int,
+        waited: tuple[int, float] | None,
+    ) -> None:
+        """Hold the event and try it again after a back-off, without a redelivery: a nak would
+        count toward consumer_max_deliver, and an event waiting for another consumer to catch up
+        (which may take longer than AckWait, e.g. after that consumer's process died holding
+        unacked events) or for the database to come back must not become a dead letter for it.
+        Dead-lettered only after consumer_retry_later_max_seconds of waiting."""
+        tries, since = waited or (0, time.monotonic())
+        waiting_for = time.monotonic() - since
+        if waiting_for > self.settings.consumer_retry_later_max_seconds:
+            log.error(
+                "event still not ready after the longest wait; dead-lettering",
+                extra={"consumer": sub.durable, "event_id": event_id, "waited_s": round(waiting_for, 1)},
+            )
+            await self._dead_letter(
+                sub, msg, headers, f"not ready after waiting {waiting_for:.0f} s: {exc!r}", deliveries
+            )
+            return
+        backoff = self.settings.consumer_backoff_seconds or [1.0]
+        # Each wait is shorter than AckWait, and in_progress() restarts AckWait before it.
+        delay = min(backoff[min(tries, len(backoff) - 1)], self.settings.consumer_ack_wait_seconds / 2)
+        log.info(
+            "event not ready yet; holding it for a retry"
+            if isinstance(exc, RetryLater)
+            else "database unavailable; holding the event for a retry",
+            extra={"consumer": sub.durable, "event_id": event_id, "reason": str(exc)[:500], "retry_in_s": delay},
+        )
+        task = asyncio.create_task(
+            self._wait_and_retry(sub, msg, delay, (tries + 1, since)), name=f"retry-later:{sub.durable}"
+        )
+        self._waiting[task] = msg
+        task.add_done_callback(lambda done: self._waiting.pop(done, None))
+
+    async def _wait_and_retry(self, sub: Subscription, msg: Msg, delay: float, waited: tuple[int, float]) -> None:
+        try:
+            await msg.in_progress()
+        except Exception:
+            # NATS unreachable: if AckWait runs out the event comes back as a redelivery instead.
+            log.debug("in_progress failed for a held event", exc_info=True, extra={"consumer": sub.durable})
+        await asyncio.sleep(delay)
+        if self._stopping.is_set():
+            try:
+                await msg.nak()
+            except Exception:
+                log.debug("nak of a held event failed on shutdown", exc_info=True)
+            return
+        self._in_flight += 1
+        try:
+            await self._handle(sub, msg, waited)
+        except Exception:
+            log.exception("retrying a held event failed; it will be redelivered", extra={"consumer": sub.durable})
+        finally:
+            self._in_flight -= 1
+
+    async def _wait_for_database(self) -> None:
+        """Until the database answers again (checked every half second), or the bus stops."""
+        while not self._stopping.is_set():
+            if self.db is None or await self.db.ping():
+                if self._database_down:
+                    log.info("database reachable again; fetching events")
+                self._database_down = False
+                return
+            await asyncio.sleep(0.5)
 
     async def _dead_letter(self, sub: Subscription, msg: Msg, headers: dict[str, str], error: str, n: int) -> None:
         """Record the event as a dead letter and terminate it; if the row cannot be written
@@ -353,6 +451,16 @@ class EventBus:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        # Held events go back now rather than after AckWait, to this or another replica.
+        waiting = dict(self._waiting)
+        for task in waiting:
+            task.cancel()
+        await asyncio.gather(*waiting, return_exceptions=True)
+        for msg in waiting.values():
+            try:
+                await msg.nak()
+            except Exception:
+                log.debug("nak of a held event failed on shutdown", exc_info=True)
 
     async def stop(self, grace_seconds: float = 10.0) -> None:
         """stop_consuming, then flush pending acks and close the connection."""

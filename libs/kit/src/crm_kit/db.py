@@ -11,9 +11,11 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 from google.protobuf.message import Message
 from sqlalchemy import insert, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from crm_kit import caller, telemetry
@@ -22,6 +24,32 @@ from crm_kit.tables import MessagingTables
 
 # The width of audit_log.actor and audit_log.request_id (crm_kit.tables).
 _AUDIT_TEXT_MAX = 200
+
+# The server cannot be reached, is starting up or shutting down, or dropped the connection.
+_UNREACHABLE: tuple[type[BaseException], ...] = (
+    ConnectionError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+)
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """True when exc says the database was unavailable (down, restarting, recovering, connection
+    lost), as SQLAlchemy or asyncpg raise it: an outage of the moment, nothing wrong with the
+    work attempted. Only a database error (or a bare connection error, as a refused connect
+    surfaces) qualifies; an error of another kind caused by a connection error does not."""
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        cause: BaseException | None = exc.orig
+        while cause is not None:  # the driver's error and what it was raised from
+            if isinstance(cause, _UNREACHABLE):
+                return True
+            cause = cause.__cause__
+        return False
+    return isinstance(exc, _UNREACHABLE)
 
 
 class Database:

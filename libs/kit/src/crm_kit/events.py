@@ -25,6 +25,14 @@ class PoisonMessage(Exception):
     """An event that can never be handled (unparseable body, wrong type)."""
 
 
+class RetryLater(Exception):
+    """An event that cannot be handled yet but will be once something else has happened: the
+    event it depends on has reached this service through another consumer, or a service it asks
+    is back. The bus retries it with back-off while holding it (no redelivery, so waiting never
+    counts toward `consumer_max_deliver`) and dead-letters it only after
+    `consumer_retry_later_max_seconds` of waiting."""
+
+
 def event_type(message_cls: type[Message]) -> str:
     return str(message_cls.DESCRIPTOR.full_name)
 

@@ -107,7 +107,16 @@ def channel(address: str, *, default_timeout: float = 5.0, tls: TlsFiles | None 
     interceptors = [_ClientInterceptor(default_timeout)]
     # round_robin over every address DNS gives (a headless Service lists each pod); servers close
     # connections after a few minutes (GrpcServer), so clients re-resolve and find new replicas.
-    options = [("grpc.keepalive_time_ms", 30_000), ("grpc.enable_retries", 0), ("grpc.lb_policy_name", "round_robin")]
+    # Reconnect back-off capped at 2 s (gRPC's default grows to 120 s): a restarted backend is
+    # called again within seconds of turning SERVING, instead of calls failing UNAVAILABLE meanwhile.
+    options = [
+        ("grpc.keepalive_time_ms", 30_000),
+        ("grpc.enable_retries", 0),
+        ("grpc.lb_policy_name", "round_robin"),
+        ("grpc.initial_reconnect_backoff_ms", 100),
+        ("grpc.min_reconnect_backoff_ms", 100),
+        ("grpc.max_reconnect_backoff_ms", 2_000),
+    ]
     if tls is None:
         return grpc.aio.insecure_channel(address, interceptors=interceptors, options=options)
     credentials = grpc.ssl_channel_credentials(

@@ -17,6 +17,7 @@ from sqlalchemy import delete, func, select
 from crm_kit import metrics
 from crm_kit.bus import EventBus
 from crm_kit.db import Database
+from crm_kit.failpoints import failpoint
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,8 @@ class OutboxRelay:
             await asyncio.gather(
                 *(self.bus.publish_raw(r.subject, r.payload, {k: str(v) for k, v in r.headers.items()}) for r in rows)
             )
+            # Crash window: published, rows not deleted; a restart publishes them again (same Nats-Msg-Id).
+            failpoint("outbox.after_publish")
             await conn.execute(delete(table).where(table.c.id.in_([r.id for r in rows])))
         for r in rows:
             metrics.EVENTS_PUBLISHED.labels(r.event_type).inc()

@@ -62,6 +62,9 @@ class ServiceSettings(BaseSettings):
     consumer_max_deliver: int = Field(default=5, ge=1)
     consumer_ack_wait_seconds: float = Field(default=30, gt=0)
     consumer_backoff_seconds: list[float] = Field(default_factory=lambda: [0.2, 1.0, 3.0, 10.0])
+    # How long an event whose handler says RetryLater (e.g. its lead is not known here yet) is
+    # retried before it becomes a dead letter: far beyond AckWait and a restarted consumer's lag.
+    consumer_retry_later_max_seconds: float = Field(default=900, gt=0)
     consumer_batch_size: int = Field(default=64, ge=1, le=1000)
     # How often crm_consumer_pending is refreshed (one consumer-info request per durable consumer).
     consumer_pending_refresh_seconds: float = Field(default=5.0, gt=0)
@@ -78,6 +81,9 @@ class ServiceSettings(BaseSettings):
     grpc_tls_key_file: str = ""
     grpc_tls_ca_file: str = ""
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
+    # Crash-window tests only (crm_kit.failpoints reads CRM_FAILPOINTS itself, at import);
+    # declared here so production can refuse it at start-up.
+    failpoints: str = ""
 
     # Addresses of the other services (host:port), for those that call them.
     leads_addr: str = "127.0.0.1:50051"
@@ -100,6 +106,12 @@ class ServiceSettings(BaseSettings):
     def _tls_cert_and_key_together(self) -> ServiceSettings:
         if bool(self.grpc_tls_cert_file) != bool(self.grpc_tls_key_file):
             raise ValueError("grpc_tls_cert_file and grpc_tls_key_file must be set together")
+        return self
+
+    @model_validator(mode="after")
+    def _refuse_failpoints_in_production(self) -> ServiceSettings:
+        if self.environment == "production" and self.failpoints.strip():
+            raise ValueError("production refuses CRM_FAILPOINTS (crash injection is for tests only)")
         return self
 
     @model_validator(mode="after")

@@ -20,14 +20,16 @@ from crm_customers import commands, domain
 from crm_kit.bus import EventBus
 from crm_kit.db import UnitOfWork
 from crm_kit.errors import InvalidArgument
-from crm_kit.events import Envelope, PoisonMessage
+from crm_kit.events import Envelope, PoisonMessage, RetryLater
 from crm_kit.protoconv import from_date, from_timestamp
 
 log = logging.getLogger(__name__)
 
 
-class LeadNotYetKnown(Exception):
-    """An event names a lead whose LeadCaptured has not been handled yet; retried with back-off."""
+class LeadNotYetKnown(RetryLater):
+    """An event names a lead whose LeadCaptured has not been handled yet (it comes through another
+    consumer, which may lag far behind, e.g. after a restart); held and retried, never counted as
+    a failed delivery."""
 
 
 def _occurred_at(message: Message, field: str, envelope: Envelope[object]) -> datetime:

@@ -19,7 +19,8 @@ from crm.customers.v1 import customers_pb2, customers_pb2_grpc
 from crm.notifications.v1 import events_pb2 as notification_events
 from crm.orders.v1 import events_pb2 as order_events
 from crm_kit.db import Database, UnitOfWork
-from crm_kit.events import Envelope, PoisonMessage
+from crm_kit.events import Envelope, PoisonMessage, RetryLater
+from crm_kit.failpoints import failpoint
 from crm_kit.grpc_client import call_idempotent
 from crm_kit.protoconv import to_timestamp
 from crm_notifications import commands, domain
@@ -29,8 +30,10 @@ from crm_notifications.sms_provider import HttpSmsProvider, PermanentSmsError, T
 log = logging.getLogger(__name__)
 
 
-class ContactUnavailable(Exception):
-    """customers could not tell us the contact info yet (unknown lead, or unreachable): retry later."""
+class ContactUnavailable(RetryLater):
+    """customers could not tell us the contact info yet (it has not seen the lead, or is
+    unreachable): held and retried, never counted as a failed delivery, so a lagging or
+    restarting customers service delays the SMS instead of dead-lettering it."""
 
 
 class ShipmentNotifier:
@@ -135,6 +138,8 @@ class ShipmentNotifier:
         return None
 
     async def _send(self, envelope: Envelope[order_events.OrderShipped], row: Any) -> None:
+        # Crash window: the intent is committed (pending), the provider not called yet.
+        failpoint("notifications.after_intent")
         try:
             receipt = await self.provider.send(
                 to=row.recipient, body=row.body, sender=self.sender, idempotency_key=row.idempotency_key
@@ -153,6 +158,8 @@ class ShipmentNotifier:
             async with self.db.unit_of_work() as uow:
                 await commands.note_attempts(uow, row.id, exc.attempts, str(exc))
             raise
+        # Crash window: the provider accepted the message, the intent is still pending.
+        failpoint("notifications.after_provider_accepted")
         now = datetime.now(UTC)
         async with self.db.unit_of_work() as uow:
             sent = await commands.mark_sent(uow, row.id, receipt.provider_message_id, receipt.attempts, now)

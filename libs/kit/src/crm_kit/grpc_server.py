@@ -23,6 +23,7 @@ from grpc_status import rpc_status
 from opentelemetry import trace
 
 from crm_kit import caller, metrics, telemetry
+from crm_kit.db import database_unavailable
 from crm_kit.errors import DomainError, InvalidArgument, nul_characters
 from crm_kit.settings import TlsFiles
 
@@ -78,10 +79,16 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 except grpc.aio.AbortError:
                     code = context.code() or grpc.StatusCode.UNKNOWN
                     raise
-                except Exception:
+                except Exception as exc:
+                    span.set_status(trace.Status(trace.StatusCode.ERROR))
+                    if database_unavailable(exc):
+                        # An outage of the moment, not a bug: UNAVAILABLE (HTTP 503), which
+                        # clients and the chassis' idempotent-call helper retry.
+                        code = grpc.StatusCode.UNAVAILABLE
+                        log.warning("database unavailable in %s", method, extra={"error": repr(exc)})
+                        await context.abort(grpc.StatusCode.UNAVAILABLE, "database unavailable; retry later")
                     code = grpc.StatusCode.INTERNAL
                     log.exception("unhandled error in %s", method)
-                    span.set_status(trace.Status(trace.StatusCode.ERROR))
                     await context.abort(grpc.StatusCode.INTERNAL, "internal error")
                 finally:
                     elapsed = time.perf_counter() - started

@@ -1,0 +1,61 @@
+"""The chassis' gRPC server: a database outage is UNAVAILABLE (retry later), a bug is INTERNAL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+import pytest
+from google.protobuf.wrappers_pb2 import StringValue
+from sqlalchemy import MetaData, text
+
+from crm_kit.db import Database
+from crm_kit.grpc_server import GrpcServer
+from crm_kit.tables import MessagingTables
+from crm_kit.testing import free_port
+
+pytestmark = pytest.mark.integration
+
+SERVICE = "crm.test.v1.Errors"
+
+
+async def test_a_database_outage_is_unavailable_and_a_bug_is_internal() -> None:
+    # Nothing listens on this port: every connection attempt is refused, as when PostgreSQL is down.
+    down = Database(f"postgresql+asyncpg://crm@127.0.0.1:{free_port()}/crm", MessagingTables(MetaData()), source="/t")
+
+    async def query(request: StringValue, context: grpc.aio.ServicerContext) -> StringValue:
+        async with down.unit_of_work() as uow:
+            await uow.conn.execute(text("SELECT 1"))
+        return request
+
+    async def bug(request: StringValue, context: grpc.aio.ServicerContext) -> StringValue:
+        raise RuntimeError("a bug")
+
+    def unary(fn: Any) -> grpc.RpcMethodHandler:
+        return grpc.unary_unary_rpc_method_handler(
+            fn, request_deserializer=StringValue.FromString, response_serializer=StringValue.SerializeToString
+        )
+
+    port = free_port()
+    server = GrpcServer(port, "crm.test", checks=[])
+    handler = grpc.method_handlers_generic_handler(SERVICE, {"Query": unary(query), "Bug": unary(bug)})
+    server.add(lambda h, s: s.add_generic_rpc_handlers((h,)), handler, SERVICE)
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ch:
+            codes = {}
+            for name in ("Query", "Bug"):
+                call = ch.unary_unary(
+                    f"/{SERVICE}/{name}",
+                    request_serializer=StringValue.SerializeToString,
+                    response_deserializer=StringValue.FromString,
+                )
+                with pytest.raises(grpc.aio.AioRpcError) as failed:
+                    await call(StringValue(value="x"), timeout=10)
+                codes[name] = (failed.value.code(), failed.value.details())
+    finally:
+        await server.stop(0)
+        await down.dispose()
+
+    assert codes["Query"] == (grpc.StatusCode.UNAVAILABLE, "database unavailable; retry later")
+    assert codes["Bug"] == (grpc.StatusCode.INTERNAL, "internal error")

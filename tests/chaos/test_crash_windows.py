@@ -99,25 +99,9 @@ async def stop_gracefully(stack: Stack, name: str) -> None:
 
 
 def spawn_armed(stack: Stack, name: str, failpoints: str) -> subprocess.Popen[bytes]:
-    """Start `name` as `Stack.restart_process` would (`Stack._command`: its command line and
-    environment) plus CRM_FAILPOINTS, and register it so `Stack.stop` ends it. (Stack has no
-    per-process environment; its extra_env would arm every process.)"""
-    command, env = stack._command(name)
-    env[FAILPOINTS_ENV] = failpoints
-    with stack.log_path(name).open("ab") as log:
-        log.write(f"\n===== chaos: starting with {FAILPOINTS_ENV}={failpoints}\n".encode())
-        log.flush()
-        proc = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=stack.state_dir,
-            start_new_session=True,
-        )
-    stack.processes[name] = proc
-    return proc
+    """Start `name` with CRM_FAILPOINTS in its environment alone (the stack's extra_env would arm
+    every process); `Stack.stop` ends it like the others."""
+    return stack.spawn(name, {FAILPOINTS_ENV: failpoints})
 
 
 async def restart_armed(

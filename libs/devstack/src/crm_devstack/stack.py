@@ -306,11 +306,20 @@ class Stack:
     def _pid_file(self, name: str) -> Path:
         return self.run_dir / f"{name}.pid"
 
-    def _spawn(self, name: str) -> None:
+    def spawn(self, name: str, extra_env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
+        """Start one process of the stack (not waiting for it), with extra_env added to its own
+        environment only (e.g. CRM_FAILPOINTS for one service); `stop()` ends it like the others."""
+        self._check_process_name(name)
+        self._spawn(name, extra_env)
+        return self.processes[name]
+
+    def _spawn(self, name: str, extra_env: Mapping[str, str] | None = None) -> None:
         command, env = self._command(name)
+        env.update(extra_env or {})
+        extra = "".join(f" {key}={value}" for key, value in (extra_env or {}).items())
         log_path = self.log_path(name)
         with log_path.open("ab") as log:
-            log.write(f"\n===== {time.strftime('%Y-%m-%d %H:%M:%S')} starting {' '.join(command)}\n".encode())
+            log.write(f"\n===== {time.strftime('%Y-%m-%d %H:%M:%S')} starting {' '.join(command)}{extra}\n".encode())
             log.flush()
             proc = subprocess.Popen(
                 command,

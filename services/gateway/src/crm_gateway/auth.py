@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from math import ceil
 from typing import Annotated, Any
@@ -243,12 +244,20 @@ async def authorize(request: Request) -> AsyncIterator[Principal]:
         raise HTTPException(
             429, "Too many requests for this caller; slow down.", headers={"Retry-After": str(max(1, ceil(wait)))}
         )
+    with acting_for(request, principal.subject):
+        yield principal
+
+
+@contextmanager
+def acting_for(request: Request, actor: str) -> Iterator[None]:
+    """Backend calls in this block act for actor (forwarded with the request id) within the
+    request's time budget (`request_timeout_seconds`, propagated as gRPC deadlines)."""
     settings = request.app.state.settings
     with (
-        caller.acting_as(principal.subject, request_id(request)),
+        caller.acting_as(actor, request_id(request)),
         caller.deadline_after(settings.request_timeout_seconds),
     ):
-        yield principal
+        yield
 
 
 def request_id(request: Request) -> str:

@@ -22,13 +22,11 @@ from prometheus_client import Counter
 from pydantic import ValidationError
 
 from crm.leads.v1 import leads_pb2
-from crm_gateway.auth import request_id
+from crm_gateway.auth import acting_for
 from crm_gateway.clients import BackendClients
 from crm_gateway.problems import PROBLEM_RESPONSES
 from crm_gateway.ratelimit import RateLimiter
 from crm_gateway.schemas import WebFormAccepted, WebFormSubmissionIn
-from crm_gateway.settings import GatewaySettings
-from crm_kit import caller
 
 log = logging.getLogger(__name__)
 
@@ -143,12 +141,8 @@ async def submit_web_form(request: Request) -> WebFormAccepted:
         log.info("web form honeypot filled; submission dropped", extra={"client": client_ip})
         return WebFormAccepted()
     clients: BackendClients = request.app.state.clients
-    settings: GatewaySettings = request.app.state.settings
     # The audit log names the public form as the actor (the key's id is in the record's details).
-    with (
-        caller.acting_as(WEB_FORM_ACTOR, request_id(request)),
-        caller.deadline_after(settings.request_timeout_seconds),
-    ):
+    with acting_for(request, WEB_FORM_ACTOR):
         await clients.leads.CaptureLead(
             leads_pb2.CaptureLeadRequest(
                 full_name=form.full_name,

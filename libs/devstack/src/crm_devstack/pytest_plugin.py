@@ -24,17 +24,36 @@ NATS_URL_ENV = "CRM_TEST_NATS_URL"
 POSTGRES_IMAGE = "postgres:18-alpine"
 NATS_IMAGE = "nats:2-alpine"
 
+_OWN_BASETEMP = pytest.StashKey[str]()
+
 MakeDatabase = Callable[[str], Awaitable[str]]
 """``await make(prefix)`` creates a fresh database and returns its SQLAlchemy (asyncpg) URL."""
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # Each pytest session gets a temporary root of its own. pytest's shared default
+    # (/tmp/pytest-of-<user>) is cleaned and re-chmodded by every new session, which pulled the data
+    # directory from under the embedded PostgreSQL of a stack another session was still running.
+    if config.option.basetemp is None and not hasattr(config, "workerinput"):
+        config.option.basetemp = tempfile.mkdtemp(prefix="crm-pytest-")
+        config.stash[_OWN_BASETEMP] = config.option.basetemp
     for marker in (
         "unit: pure logic, no I/O",
         "integration: one service against real PostgreSQL and NATS",
         "e2e: the whole system as separate processes",
     ):
         config.addinivalue_line("markers", marker)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # A green session leaves nothing behind; a red one keeps its logs and data for a look.
+    own = config.stash.get(_OWN_BASETEMP, None)
+    if own and getattr(config, "_crm_exitstatus", 1) == 0:
+        shutil.rmtree(own, ignore_errors=True)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    session.config._crm_exitstatus = int(exitstatus)  # type: ignore[attr-defined]
 
 
 def docker_available() -> bool:

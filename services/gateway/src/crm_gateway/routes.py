@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, Response
 
 from crm.admin.v1 import audit_pb2
 from crm.customers.v1 import customers_pb2
@@ -20,6 +20,7 @@ from crm_gateway.problems import PROBLEM_RESPONSES
 from crm_gateway.records import read
 from crm_gateway.schemas import (
     AuditRecordList,
+    CapturedLead,
     CaptureLeadIn,
     CloseDealIn,
     ConvertLeadIn,
@@ -42,6 +43,7 @@ from crm_gateway.schemas import (
     WebFormKey,
     WebFormKeyCreated,
     WebFormKeyList,
+    message_to_dict,
     to_model,
     to_timestamp,
 )
@@ -94,17 +96,31 @@ async def get_me(principal: Caller) -> Me:
 # ---------------------------------------------------------------- leads and deals
 
 
-@router.post("/leads", status_code=201, tags=["leads"])
+@router.post(
+    "/leads",
+    status_code=201,
+    tags=["leads"],
+    responses={
+        200: {"model": CapturedLead, "description": "The person is already a lead: the capture was attached to it"}
+    },
+)
 async def capture_lead(
     body: CaptureLeadIn,
     clients: Clients,
     principal: Caller,
+    response: Response,
     idempotency_key: Annotated[
         str, Header(alias="Idempotency-Key", max_length=200, description="request_id when the body has none")
     ] = "",
-) -> Lead:
+) -> CapturedLead:
+    """201 with a new lead, routed to its rep; 200 with the existing lead when the same person
+    (phone number or e-mail) is already one: the capture is attached to it as a new touch."""
     reply = await clients.leads.CaptureLead(body.to_proto(idempotency_key.strip()))
-    return to_model(Lead, reply.lead)
+    if reply.duplicate:
+        response.status_code = 200
+    return CapturedLead.model_validate(
+        {**message_to_dict(reply.lead), "duplicate": reply.duplicate, "matched_on": reply.matched_on}
+    )
 
 
 @router.get("/leads", tags=["leads"])
@@ -114,6 +130,7 @@ async def list_leads(
     source: Annotated[str, Query(max_length=64)] = "",
     rep_id: FilterId = "",
     team_id: FilterId = "",
+    campaign_id: FilterId = "",
     page_size: PageSize = 0,
     page_token: PageToken = "",
 ) -> LeadList:
@@ -127,6 +144,7 @@ async def list_leads(
             source=source,
             rep_id=rep_id,
             team_id=team_id,
+            campaign_id=campaign_id,
         ),
     )
     return to_model(LeadList, reply)

@@ -75,6 +75,8 @@ class CaptureLeadIn(RequestBody):
     locale: Locale = "he-IL"
     product_line: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] = ""
     request_id: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
+    city: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] = ""
+    region: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] = ""
 
     def to_proto(self, idempotency_key: str = "") -> leads_pb2.CaptureLeadRequest:
         return leads_pb2.CaptureLeadRequest(
@@ -86,6 +88,8 @@ class CaptureLeadIn(RequestBody):
             locale=self.locale,
             product_line=self.product_line,
             request_id=self.request_id or idempotency_key,
+            city=self.city,
+            region=self.region,
         )
 
 
@@ -182,6 +186,22 @@ class Lead(BaseModel):
     assignment: Assignment | None
     deal_id: str
     create_time: datetime | None
+    campaign_id: str
+    city: str
+    region: str
+    first_response_due_time: datetime | None
+    first_response_time: datetime | None
+    sla_breached: bool
+    merged_into_lead_id: str
+    missing_fields: list[str]
+    touch_count: int
+
+
+class CapturedLead(Lead):
+    """The captured lead; with duplicate true, the existing lead the capture was attached to."""
+
+    duplicate: bool
+    matched_on: str
 
 
 class LeadList(BaseModel):

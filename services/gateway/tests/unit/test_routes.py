@@ -42,6 +42,17 @@ async def test_capture_lead_returns_201_with_assignment(client: httpx.AsyncClien
         },
         "deal_id": "",
         "create_time": "2023-11-14T22:13:20Z",
+        "campaign_id": "",
+        "city": "",
+        "region": "",
+        "first_response_due_time": None,
+        "first_response_time": None,
+        "sla_breached": False,
+        "merged_into_lead_id": "",
+        "missing_fields": [],
+        "touch_count": 0,
+        "duplicate": False,
+        "matched_on": "",
     }
     [sent] = backend.recorder.requests("CaptureLead")
     assert sent.locale == "he-IL"

@@ -7,19 +7,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from crm.common.v1 import types_pb2
 from crm.leads.v1 import events_pb2
 from crm_kit import caller
-from crm_kit.db import Database, UnitOfWork
+from crm_kit.db import UnitOfWork
 from crm_kit.errors import AlreadyExists, FailedPrecondition, NotFound
 from crm_kit.pagination import keyset_page
 from crm_kit.protoconv import to_timestamp
 from crm_leads import domain
-from crm_leads.db import deal_items, deals, leads, reps, routing_rules, web_form_keys
+from crm_leads.campaigns import CampaignRef
+from crm_leads.db import deal_items, deals, leads, reps, web_form_keys
 from crm_leads.metrics import DEALS_CLOSED, LEADS_CAPTURED
+from crm_leads.routing import Assignment
 
 
 @dataclass
@@ -57,55 +59,16 @@ async def find_by_request_id(uow: UnitOfWork, request_id: str) -> LeadView | Non
     return await _lead_view(uow, lead_id) if lead_id else None
 
 
-# One round trip: take the team's next round-robin turn and read its active reps. It runs in
-# its own autocommit statement: the row lock on the team then lasts one statement, not the whole
-# capture transaction (held to commit, it capped capture at ~160/s per team). Each capture still
-# gets its own turn; a capture that fails afterwards leaves a gap in the rotation, nothing worse.
-_TAKE_TURN = text(
-    """
-    WITH turn AS (UPDATE teams SET rr_turn = rr_turn + 1 WHERE id = :team_id RETURNING rr_turn)
-    SELECT turn.rr_turn AS turn,
-           coalesce(array_agg(reps.id ORDER BY reps.id) FILTER (WHERE reps.id IS NOT NULL), '{}') AS rep_ids,
-           coalesce(array_agg(reps.name ORDER BY reps.id) FILTER (WHERE reps.id IS NOT NULL), '{}') AS rep_names
-    FROM turn LEFT JOIN reps ON reps.team_id = :team_id AND reps.active
-    GROUP BY turn.rr_turn
-    """
-)
-
-
-@dataclass(frozen=True)
-class Assignment:
-    rule: domain.RoutingRule
-    rep_id: str
-    rep_name: str
-    reason: str
-
-
-async def assign(db: Database, source: str) -> Assignment:
-    """Match the routing rule and take the team's turn on one short autocommit connection.
-
-    Called before the capture transaction opens, never inside it: a second connection taken
-    while holding the first can starve the pool under load.
-    """
-    async with db.engine.connect() as conn:
-        autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        rules = [
-            domain.RoutingRule(id=r.id, team_id=r.team_id, sources=tuple(r.sources), priority=r.priority)
-            for r in (await autocommit.execute(select(routing_rules))).all()
-        ]
-        rule = domain.match_rule(rules, source)
-        taken = (await autocommit.execute(_TAKE_TURN, {"team_id": rule.team_id})).one()
-    rep_id = domain.pick_round_robin(list(taken.rep_ids), taken.turn)
-    rep_name = dict(zip(taken.rep_ids, taken.rep_names, strict=True))[rep_id]
-    reason = (
-        f"source {source} matched rule {rule.id}; round-robin turn {taken.turn} in team {rule.team_id} "
-        f"of {len(taken.rep_ids)} active reps"
-    )
-    return Assignment(rule=rule, rep_id=rep_id, rep_name=rep_name, reason=reason)
-
-
-async def capture_lead(
-    uow: UnitOfWork, new: domain.NewLead, request_id: str, assignment: Assignment, web_form_key_id: str = ""
+async def insert_lead(
+    uow: UnitOfWork,
+    new: domain.NewLead,
+    *,
+    campaign: CampaignRef,
+    request_id: str,
+    assignment: Assignment,
+    web_form_key_id: str = "",
+    name_key: str = "",
+    missing_fields: tuple[str, ...] = (),
 ) -> LeadView:
     """Insert an assigned lead and its LeadCaptured/LeadAssigned events; raises RequestIdRace when
     another request with the same request_id got there first. With web_form_key_id, the key must
@@ -121,7 +84,7 @@ async def capture_lead(
         if revoked is None or revoked.revoked_at is not None:
             raise _web_form_key_refused(revoked is not None)
     now = datetime.now(UTC)
-    rule, rep_id, rep_name, reason = assignment.rule, assignment.rep_id, assignment.rep_name, assignment.reason
+    rep_id, rep_name, reason = assignment.rep_id, assignment.rep_name, assignment.reason
     lead_id = str(uuid.uuid4())
     inserted = await uow.conn.execute(
         pg_insert(leads)
@@ -132,13 +95,19 @@ async def capture_lead(
             phone_number=new.phone_number,
             email=new.email,
             source=new.source,
-            campaign=new.campaign,
+            campaign=campaign.name,
+            campaign_id=campaign.id or None,
+            city=new.city,
+            region=new.region,
             locale=new.locale,
             product_line=new.product_line,
             status=domain.LeadStatus.NEW.value,
-            rep_id=rep_id,
-            team_id=rule.team_id,
-            rule_id=rule.id,
+            rep_id=rep_id or None,
+            team_id=assignment.team_id or None,
+            rule_id=assignment.rule_id or None,
+            first_response_due_at=assignment.first_response_due_at,
+            name_key=name_key,
+            missing_fields=list(missing_fields),
             assign_reason=reason,
             assigned_at=now,
             created_at=now,
@@ -158,27 +127,37 @@ async def capture_lead(
             phone_number=new.phone_number,
             email=new.email,
             source=new.source,
-            campaign=new.campaign,
+            campaign=campaign.name,
             locale=new.locale,
             product_line=new.product_line,
             capture_time=to_timestamp(now),
+            campaign_id=campaign.id,
+            city=new.city,
+            region=new.region,
         ),
         time=now,
     )
-    await uow.record_event(
-        events_pb2.LeadAssigned(
-            lead_id=lead_id,
-            rep_id=rep_id,
-            team_id=rule.team_id,
-            rule_id=rule.id,
-            reason=reason,
-            source=new.source,
-            capture_time=to_timestamp(now),
-            assign_time=to_timestamp(now),
-        ),
-        time=now,
-    )
-    details = {"source": new.source, "campaign": new.campaign, "rep_id": rep_id, "team_id": rule.team_id}
+    if rep_id:
+        await uow.record_event(
+            events_pb2.LeadAssigned(
+                lead_id=lead_id,
+                rep_id=rep_id,
+                team_id=assignment.team_id,
+                rule_id=assignment.rule_id,
+                reason=reason,
+                source=new.source,
+                capture_time=to_timestamp(now),
+                assign_time=to_timestamp(now),
+            ),
+            time=now,
+        )
+    details = {
+        "source": new.source,
+        "campaign": campaign.name,
+        "rep_id": rep_id,
+        "team_id": assignment.team_id,
+        "rule_id": assignment.rule_id,
+    }
     if web_form_key_id:
         details["web_form_key_id"] = web_form_key_id
     uow.audit("leads.CaptureLead", "lead", lead_id, details)
@@ -195,7 +174,14 @@ async def get_lead(uow: UnitOfWork, lead_id: str) -> LeadView:
 
 
 async def list_leads(
-    uow: UnitOfWork, *, limit: int, after: tuple[Any, ...] | None, source: str, rep_id: str, team_id: str = ""
+    uow: UnitOfWork,
+    *,
+    limit: int,
+    after: tuple[Any, ...] | None,
+    source: str,
+    rep_id: str,
+    team_id: str = "",
+    campaign_id: str = "",
 ) -> tuple[list[LeadView], list[Any] | None]:
     query = select(leads, reps.c.name.label("rep_name"), deals.c.id.label("deal_id")).select_from(
         leads.outerjoin(reps, reps.c.id == leads.c.rep_id).outerjoin(deals, deals.c.lead_id == leads.c.id)
@@ -209,6 +195,8 @@ async def list_leads(
         # the lead keeps it (Lead.assignment.team_id, Deal.owner_team_id); ix_leads_team keeps a
         # small team's page an index range scan instead of a walk over every lead.
         query = query.where(leads.c.team_id == team_id)
+    if campaign_id:
+        query = query.where(leads.c.campaign_id == campaign_id)
     rows, next_key = await keyset_page(uow.conn, query, leads.c.created_at, leads.c.id, limit=limit, after=after)
     return [LeadView(row=r, rep_name=r.rep_name or "", deal_id=r.deal_id or "") for r in rows], next_key
 

@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Table,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
@@ -87,7 +88,23 @@ leads = Table(
     Column("assigned_at", DateTime(timezone=True), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("web_form_key_id", String(64), ForeignKey("web_form_keys.id"), nullable=True),
+    Column("campaign_id", String(64), nullable=True),
+    Column("city", String(100), nullable=False, server_default=""),
+    Column("region", String(100), nullable=False, server_default=""),
+    # The speed-to-lead clock: due when assigned by a rule with an SLA; stopped by the first
+    # response (a logged call, e-mail, SMS or meeting); breached when the deadline passed first.
+    Column("first_response_due_at", DateTime(timezone=True), nullable=True),
+    Column("first_response_at", DateTime(timezone=True), nullable=True),
+    Column("sla_breached_at", DateTime(timezone=True), nullable=True),
+    Column("merged_into_id", String(64), nullable=True),
+    Column("missing_fields", ARRAY(String(30)), nullable=False, server_default="{}"),
+    Column("touch_count", Integer, nullable=False, server_default="1"),
+    # The full name normalized for matching (Hebrew/Persian folding): see crm_leads.duplicates.
+    Column("name_key", String(200), nullable=False, server_default=""),
     Index("ix_leads_created", "created_at", "id"),
+    Index("ix_leads_phone_number", "phone_number", postgresql_where=text("phone_number <> ''")),
+    Index("ix_leads_email", "email", postgresql_where=text("email <> ''")),
+    Index("ix_leads_campaign", "campaign_id", "created_at", "id"),
     Index("ix_leads_rep", "rep_id"),
     Index("ix_leads_source", "source"),
     Index("ix_leads_team", "team_id", "created_at", "id"),
@@ -119,3 +136,12 @@ deal_items = Table(
     Column("unit_price_minor", BigInteger, nullable=False),
     Column("currency_code", String(3), nullable=False),
 )
+
+
+# ---------------------------------------------------------------- campaigns and import (0006)
+
+# ---------------------------------------------------------------- routing and SLA (0007)
+
+# ---------------------------------------------------------------- activities (0008)
+
+# ---------------------------------------------------------------- duplicates and merge (0009)

@@ -109,16 +109,30 @@ class NewLead:
     campaign: str
     locale: str
     product_line: str
+    city: str = ""
+    region: str = ""
 
 
 def validate_new_lead(
-    *, full_name: str, phone_number: str, email: str, source: str, campaign: str, locale: str, product_line: str
+    *,
+    full_name: str,
+    phone_number: str,
+    email: str,
+    source: str,
+    campaign: str,
+    locale: str,
+    product_line: str,
+    city: str = "",
+    region: str = "",
 ) -> NewLead:
     violations: list[tuple[str, str]] = []
     if not full_name.strip():
         violations.append(("full_name", "is required"))
     if len(full_name) > 200:
         violations.append(("full_name", "at most 200 characters"))
+    for name, value in (("city", city), ("region", region), ("product_line", product_line)):
+        if len(value.strip()) > 100:
+            violations.append((name, "at most 100 characters"))
     if not phone_number.strip() and not email.strip():
         violations.append(("phone_number", "a phone number or an e-mail is required"))
     if violations:
@@ -151,6 +165,8 @@ def validate_new_lead(
         campaign=campaign.strip(),
         locale=loc,
         product_line=product_line.strip(),
+        city=" ".join(city.split()),
+        region=" ".join(region.split()),
     )
 
 

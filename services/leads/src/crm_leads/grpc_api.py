@@ -12,7 +12,7 @@ from crm.leads.v1 import leads_pb2, leads_pb2_grpc
 from crm_kit.db import Database
 from crm_kit.errors import InvalidArgument, require
 from crm_kit.protoconv import encode_page_token, page_position, page_size, to_timestamp
-from crm_leads import commands, domain
+from crm_leads import capture, commands, domain
 
 _LEAD_STATUS = {
     domain.LeadStatus.NEW.value: leads_pb2.LEAD_STATUS_NEW,
@@ -47,6 +47,15 @@ def lead_to_proto(view: commands.LeadView) -> leads_pb2.Lead:
         ),
         deal_id=view.deal_id,
         create_time=to_timestamp(r.created_at),
+        campaign_id=r.campaign_id or "",
+        city=r.city,
+        region=r.region,
+        first_response_due_time=to_timestamp(r.first_response_due_at),
+        first_response_time=to_timestamp(r.first_response_at),
+        sla_breached=r.sla_breached_at is not None,
+        merged_into_lead_id=r.merged_into_id or "",
+        missing_fields=list(r.missing_fields),
+        touch_count=r.touch_count,
     )
 
 
@@ -110,6 +119,8 @@ class LeadsServicer(leads_pb2_grpc.LeadsServiceServicer):
             campaign=key.campaign if key else request.campaign,
             locale=request.locale,
             product_line=request.product_line,
+            city=request.city,
+            region=request.region,
         )
         key_id = key.id if key else ""
         if len(request.request_id) > 200:
@@ -119,16 +130,17 @@ class LeadsServicer(leads_pb2_grpc.LeadsServiceServicer):
                 existing = await commands.find_by_request_id(uow, request.request_id)
             if existing:
                 return leads_pb2.CaptureLeadResponse(lead=lead_to_proto(commands.check_replay(existing, key_id)))
-        assignment = await commands.assign(self.db, new.source)
         try:
             async with self.db.unit_of_work() as uow:
-                view = await commands.capture_lead(uow, new, request.request_id, assignment, key_id)
+                result = await capture.capture_in(uow, new, request_id=request.request_id, web_form_key_id=key_id)
         except commands.RequestIdRace:
             async with self.db.unit_of_work() as uow:
                 found = await commands.find_by_request_id(uow, request.request_id)
                 assert found is not None
-                view = commands.check_replay(found, key_id)
-        return leads_pb2.CaptureLeadResponse(lead=lead_to_proto(view))
+                result = capture.CaptureResult(lead=commands.check_replay(found, key_id))
+        return leads_pb2.CaptureLeadResponse(
+            lead=lead_to_proto(result.lead), duplicate=result.duplicate, matched_on=result.matched_on
+        )
 
     async def GetLead(
         self, request: leads_pb2.GetLeadRequest, context: grpc.aio.ServicerContext
@@ -149,6 +161,7 @@ class LeadsServicer(leads_pb2_grpc.LeadsServiceServicer):
                 source=request.source,
                 rep_id=request.rep_id,
                 team_id=request.team_id,
+                campaign_id=request.campaign_id,
             )
         return leads_pb2.ListLeadsResponse(
             leads=[lead_to_proto(v) for v in views],

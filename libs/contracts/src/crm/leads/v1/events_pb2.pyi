@@ -35,6 +35,9 @@ class LeadCaptured(_message.Message):
     LOCALE_FIELD_NUMBER: _builtins.int
     CAPTURE_TIME_FIELD_NUMBER: _builtins.int
     PRODUCT_LINE_FIELD_NUMBER: _builtins.int
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    CITY_FIELD_NUMBER: _builtins.int
+    REGION_FIELD_NUMBER: _builtins.int
     lead_id: _builtins.str
     full_name: _builtins.str
     phone_number: _builtins.str
@@ -43,6 +46,9 @@ class LeadCaptured(_message.Message):
     campaign: _builtins.str
     locale: _builtins.str
     product_line: _builtins.str
+    campaign_id: _builtins.str
+    city: _builtins.str
+    region: _builtins.str
     @_builtins.property
     def capture_time(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -57,10 +63,13 @@ class LeadCaptured(_message.Message):
         locale: _builtins.str = ...,
         capture_time: _timestamp_pb2.Timestamp | None = ...,
         product_line: _builtins.str = ...,
+        campaign_id: _builtins.str = ...,
+        city: _builtins.str = ...,
+        region: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["capture_time", b"capture_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign", "capture_time", b"capture_time", "email", b"email", "full_name", b"full_name", "lead_id", b"lead_id", "locale", b"locale", "phone_number", b"phone_number", "product_line", b"product_line", "source", b"source"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign", "campaign_id", b"campaign_id", "capture_time", b"capture_time", "city", b"city", "email", b"email", "full_name", b"full_name", "lead_id", b"lead_id", "locale", b"locale", "phone_number", b"phone_number", "product_line", b"product_line", "region", b"region", "source", b"source"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -127,6 +127,15 @@ class Lead(_message.Message):
     DEAL_ID_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     PRODUCT_LINE_FIELD_NUMBER: _builtins.int
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    CITY_FIELD_NUMBER: _builtins.int
+    REGION_FIELD_NUMBER: _builtins.int
+    FIRST_RESPONSE_DUE_TIME_FIELD_NUMBER: _builtins.int
+    FIRST_RESPONSE_TIME_FIELD_NUMBER: _builtins.int
+    SLA_BREACHED_FIELD_NUMBER: _builtins.int
+    MERGED_INTO_LEAD_ID_FIELD_NUMBER: _builtins.int
+    MISSING_FIELDS_FIELD_NUMBER: _builtins.int
+    TOUCH_COUNT_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     full_name: _builtins.str
     phone_number: _builtins.str
@@ -139,10 +148,35 @@ class Lead(_message.Message):
     status: Global___LeadStatus.ValueType
     deal_id: _builtins.str
     product_line: _builtins.str
+    campaign_id: _builtins.str
+    """The campaign's id in the campaign catalogue (empty: the lead came without a campaign)."""
+    city: _builtins.str
+    """Territory the routing rules match on."""
+    region: _builtins.str
+    sla_breached: _builtins.bool
+    merged_into_lead_id: _builtins.str
+    """Set when this lead was merged into another: the surviving lead."""
+    touch_count: _builtins.int
+    """How many times the person came in (the first capture and every duplicate attached to it).
+    Fields 22-29: campaigns and import; 30-39: routing and SLA; 40-49: activities;
+    50-59: duplicates and merge.
+    """
     @_builtins.property
     def assignment(self) -> Global___Assignment: ...
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def first_response_due_time(self) -> _timestamp_pb2.Timestamp:
+        """Speed-to-lead: when the first response is due (unset: no SLA), when it happened (unset: not
+        yet), and whether the deadline was missed.
+        """
+
+    @_builtins.property
+    def first_response_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def missing_fields(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Required fields the lead lacks (e.g. "phone_number"): an incomplete record to complete."""
+
     def __init__(
         self,
         *,
@@ -158,10 +192,19 @@ class Lead(_message.Message):
         deal_id: _builtins.str = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         product_line: _builtins.str = ...,
+        campaign_id: _builtins.str = ...,
+        city: _builtins.str = ...,
+        region: _builtins.str = ...,
+        first_response_due_time: _timestamp_pb2.Timestamp | None = ...,
+        first_response_time: _timestamp_pb2.Timestamp | None = ...,
+        sla_breached: _builtins.bool = ...,
+        merged_into_lead_id: _builtins.str = ...,
+        missing_fields: _abc.Iterable[_builtins.str] | None = ...,
+        touch_count: _builtins.int = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["assignment", b"assignment", "create_time", b"create_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["assignment", b"assignment", "create_time", b"create_time", "first_response_due_time", b"first_response_due_time", "first_response_time", b"first_response_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignment", b"assignment", "campaign", b"campaign", "create_time", b"create_time", "deal_id", b"deal_id", "email", b"email", "full_name", b"full_name", "id", b"id", "locale", b"locale", "phone_number", b"phone_number", "product_line", b"product_line", "source", b"source", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignment", b"assignment", "campaign", b"campaign", "campaign_id", b"campaign_id", "city", b"city", "create_time", b"create_time", "deal_id", b"deal_id", "email", b"email", "first_response_due_time", b"first_response_due_time", "first_response_time", b"first_response_time", "full_name", b"full_name", "id", b"id", "locale", b"locale", "merged_into_lead_id", b"merged_into_lead_id", "missing_fields", b"missing_fields", "phone_number", b"phone_number", "product_line", b"product_line", "region", b"region", "sla_breached", b"sla_breached", "source", b"source", "status", b"status", "touch_count", b"touch_count"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -256,6 +299,8 @@ class CaptureLeadRequest(_message.Message):
     PRODUCT_LINE_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     WEB_FORM_KEY_FIELD_NUMBER: _builtins.int
+    CITY_FIELD_NUMBER: _builtins.int
+    REGION_FIELD_NUMBER: _builtins.int
     full_name: _builtins.str
     phone_number: _builtins.str
     """Local or international format; normalized to E.164 (Israeli and Iranian numbers)."""
@@ -271,6 +316,9 @@ class CaptureLeadRequest(_message.Message):
     (source and campaign must then be empty) and a missing, unknown or revoked key is
     PERMISSION_DENIED.
     """
+    city: _builtins.str
+    """Territory (optional): routing rules may match on them."""
+    region: _builtins.str
     def __init__(
         self,
         *,
@@ -283,10 +331,12 @@ class CaptureLeadRequest(_message.Message):
         product_line: _builtins.str = ...,
         request_id: _builtins.str = ...,
         web_form_key: _builtins.str = ...,
+        city: _builtins.str = ...,
+        region: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign", "email", b"email", "full_name", b"full_name", "locale", b"locale", "phone_number", b"phone_number", "product_line", b"product_line", "request_id", b"request_id", "source", b"source", "web_form_key", b"web_form_key"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign", "city", b"city", "email", b"email", "full_name", b"full_name", "locale", b"locale", "phone_number", b"phone_number", "product_line", b"product_line", "region", b"region", "request_id", b"request_id", "source", b"source", "web_form_key", b"web_form_key"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -297,16 +347,28 @@ class CaptureLeadResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     LEAD_FIELD_NUMBER: _builtins.int
+    DUPLICATE_FIELD_NUMBER: _builtins.int
+    MATCHED_ON_FIELD_NUMBER: _builtins.int
+    duplicate: _builtins.bool
+    """True when the capture was attached to an existing lead instead of creating one."""
+    matched_on: _builtins.str
+    """What matched, e.g. "phone_number" or "email" (empty when not a duplicate)."""
     @_builtins.property
-    def lead(self) -> Global___Lead: ...
+    def lead(self) -> Global___Lead:
+        """The new lead; or, when the person is already a lead (same phone or e-mail), that lead with
+        this capture attached to it as a new touch.
+        """
+
     def __init__(
         self,
         *,
         lead: Global___Lead | None = ...,
+        duplicate: _builtins.bool = ...,
+        matched_on: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["lead", b"lead"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["lead", b"lead"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["duplicate", b"duplicate", "lead", b"lead", "matched_on", b"matched_on"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -360,6 +422,7 @@ class ListLeadsRequest(_message.Message):
     SOURCE_FIELD_NUMBER: _builtins.int
     REP_ID_FIELD_NUMBER: _builtins.int
     TEAM_ID_FIELD_NUMBER: _builtins.int
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     page_token: _builtins.str
     source: _builtins.str
@@ -367,6 +430,10 @@ class ListLeadsRequest(_message.Message):
     rep_id: _builtins.str
     team_id: _builtins.str
     """Leads assigned to a rep of this team."""
+    campaign_id: _builtins.str
+    """Fields 7-9: campaigns and import; 10-14: routing and SLA (e.g. "my leads" by time left);
+    15-19: duplicates (e.g. only incomplete records).
+    """
     def __init__(
         self,
         *,
@@ -375,10 +442,11 @@ class ListLeadsRequest(_message.Message):
         source: _builtins.str = ...,
         rep_id: _builtins.str = ...,
         team_id: _builtins.str = ...,
+        campaign_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "rep_id", b"rep_id", "source", b"source", "team_id", b"team_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign_id", b"campaign_id", "page_size", b"page_size", "page_token", b"page_token", "rep_id", b"rep_id", "source", b"source", "team_id", b"team_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1,0 +1,45 @@
+"""Capturing one lead, in the caller's unit of work: campaign, duplicate check, routing, insert.
+
+Every way a lead comes in (the API, a web form, a CSV import row) goes through capture_in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from crm_kit.db import UnitOfWork
+from crm_leads import campaigns, commands, domain, duplicates, routing
+
+
+@dataclass(frozen=True)
+class CaptureResult:
+    lead: commands.LeadView
+    duplicate: bool = False
+    matched_on: str = ""
+
+
+async def capture_in(
+    uow: UnitOfWork, new: domain.NewLead, *, request_id: str = "", web_form_key_id: str = ""
+) -> CaptureResult:
+    """Capture new in uow; raises commands.RequestIdRace when a concurrent request with the same
+    request_id won."""
+    campaign = await campaigns.resolve_campaign(uow, new.source, new.campaign)
+    match = await duplicates.find_duplicate(uow, new)
+    if match is not None:
+        return CaptureResult(
+            lead=await commands.get_lead(uow, match.lead_id), duplicate=True, matched_on=match.matched_on
+        )
+    now = datetime.now(UTC)
+    assignment = await routing.assign(uow, new, now)
+    view = await commands.insert_lead(
+        uow,
+        new,
+        campaign=campaign,
+        request_id=request_id,
+        assignment=assignment,
+        web_form_key_id=web_form_key_id,
+        name_key=duplicates.name_key(new.full_name),
+        missing_fields=duplicates.missing_fields(new),
+    )
+    return CaptureResult(lead=view)

@@ -43,3 +43,8 @@ HANDLER_SECONDS = Histogram("crm_event_handler_seconds", "Event handler latency"
 def serve_metrics(port: int) -> None:
     """Expose /metrics on port (all interfaces: Prometheus scrapes pods by IP)."""
     start_http_server(port)
+
+
+PERIODIC_RUNS = Counter(
+    "crm_periodic_job_runs_total", "Runs of a service's periodic jobs (SLA scans, reminders, …)", ["job", "outcome"]
+)

@@ -31,6 +31,7 @@ from crm_kit.settings import ServiceSettings
 from crm_kit.tables import MessagingTables
 
 log = logging.getLogger(__name__)
+PERIODIC_RUNS = metrics.PERIODIC_RUNS
 
 
 class Service:
@@ -62,6 +63,7 @@ class Service:
             audit_pb2_grpc.add_AuditServiceServicer_to_server, audit.AuditServicer(self.db), audit.SERVICE_NAME
         )
         self._cleanups: list[Callable[[], Awaitable[None]]] = []
+        self._periodic: list[tuple[str, float, Callable[[], Awaitable[object]]]] = []
         self._stopping = asyncio.Event()
 
     async def _bus_ready(self) -> bool:
@@ -75,6 +77,27 @@ class Service:
         )
         self.on_shutdown(ch.close)
         return ch
+
+    def run_periodically(self, name: str, interval_seconds: float, job: Callable[[], Awaitable[object]]) -> None:
+        """Run job every interval_seconds while the service runs (from when it consumes until
+        shutdown begins). A failing run is logged and counted, and the next one runs as usual;
+        jobs must be safe with several replicas running them at once (e.g. SKIP LOCKED)."""
+        self._periodic.append((name, interval_seconds, job))
+
+    async def _run_job(self, name: str, interval_seconds: float, job: Callable[[], Awaitable[object]]) -> None:
+        while not self._stopping.is_set():
+            try:
+                await job()
+                PERIODIC_RUNS.labels(name, "ok").inc()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                PERIODIC_RUNS.labels(name, "error").inc()
+                log.exception("periodic job failed", extra={"job": name})
+            try:
+                await asyncio.wait_for(self._stopping.wait(), timeout=interval_seconds)
+            except TimeoutError:
+                pass
 
     def on_shutdown(self, cleanup: Callable[[], Awaitable[None]]) -> None:
         """Run cleanup (close a channel, an HTTP client) after the service stopped taking work."""
@@ -113,11 +136,15 @@ class Service:
         log.info("gRPC listening", extra={"port": self.settings.grpc_port})
         await self._connect_bus(stopping)
         relay_task = asyncio.create_task(self.relay.run(), name="outbox-relay")
+        jobs = [asyncio.create_task(self._run_job(*spec), name=spec[0]) for spec in self._periodic]
         if started is not None:
             started.set()
         await stopping.wait()
 
         log.info("shutting down: draining")
+        for task in jobs:
+            task.cancel()
+        await asyncio.gather(*jobs, return_exceptions=True)
         await self.grpc.stop(self.settings.shutdown_grace_seconds)
         # Handlers first (they may commit events), then the relay's last flush, then NATS.
         await self.bus.stop_consuming(self.settings.shutdown_grace_seconds)

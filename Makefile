@@ -5,7 +5,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 PYTEST := $(UV) run --frozen pytest
 STATE_DIR ?= .state
 
-.PHONY: help install deploy-tools run test test-unit test-integration test-e2e test-deploy test-chaos proto proto-check lint bench token
+.PHONY: help install deploy-tools run test test-unit test-integration test-e2e test-deploy test-chaos proto proto-check lint bench bench-acquisition token
 
 help:
 	@echo "make run    - install and start the whole CRM on this machine (gateway on http://localhost:8080)"
@@ -62,3 +62,7 @@ lint: install
 
 bench: install
 	$(UV) run --frozen python bench/run.py $(if $(FULL),--full,) $(if $(PROFILE),--profile,)
+
+# Issue #7's benchmark: duplicate check at 10k/100k/1M existing leads, capture at 200/s (~10 min).
+bench-acquisition: install
+	$(UV) run --frozen python bench/acquisition.py

@@ -55,3 +55,29 @@ def test_every_scenario_counts_something_without_errors(tmp_path: Path) -> None:
         failures = [(path, value) for path, value in leaves if path.rsplit(".", 1)[-1] in FAILURES and value]
         assert not failures, f"{name} saw errors or lost events: {failures}"
     assert result["ratios"], "no figure was related to the floor"
+
+
+def _load(name: str) -> Any:
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[f"bench_{name}"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.e2e
+def test_the_acquisition_bench_measures_the_duplicate_check_and_capture(tmp_path: Path) -> None:
+    out = _load("acquisition").main(["--tiny", "--results-dir", str(tmp_path)])
+
+    result = json.loads(Path(out).read_text())
+    checks = result["duplicate_check"]
+    assert [c["existing_leads"] for c in checks] == [1_000, 3_000]
+    for check in checks:
+        assert check["all"]["n"] == 30
+        assert any(plan.get("nodes") for plan in check["plans"]), "the duplicate check sent no SQL to explain"
+        assert not any("error" in plan for plan in check["plans"]), check["plans"]
+    capture = result["capture"]
+    assert capture["errors"] == 0, capture["first_errors"]
+    assert capture["assignment_201"]["n"] > 0
+    assert capture["duplicate_200"]["n"] > 0, "no capture of a known person was attached to their lead"

@@ -52,7 +52,7 @@ from sqlalchemy import event  # noqa: E402
 
 from crm_devstack.stack import Ports, Stack  # noqa: E402
 from crm_kit.db import Database  # noqa: E402
-from crm_leads import domain, duplicates  # noqa: E402
+from crm_leads import domain, duplicates, names  # noqa: E402
 from crm_leads.db import messaging  # noqa: E402
 
 FIRST_HE = ("משה", "דנה", "יוסי", "רחל", "אבי", "נועה", "איתי", "מיכל", "דוד", "שרה", "אורי", "תמר", "יעל", "רון")
@@ -151,10 +151,10 @@ class Seeder:
             "missing_fields": list(duplicates.missing_fields(new)),
             "touch_count": 1,
         }
-        # Match keys the duplicate check may keep beside name_key (columns named *_key).
+        # The other name keys the duplicate check keeps (name_compact, name_skeleton, …).
         for column in self.columns:
-            if column.endswith("_key") and column not in row and hasattr(duplicates, column):
-                row[column] = getattr(duplicates, column)(name)
+            if column.startswith("name_") and column not in row and hasattr(names, column):
+                row[column] = getattr(names, column)(name)
         return row
 
     async def grow_to(self, size: int) -> float:
@@ -214,6 +214,10 @@ async def duplicate_check_cost(db: Database, conn: asyncpg.Connection, size: int
             t0 = time.perf_counter()
             async with db.unit_of_work() as uow:
                 match = await duplicates.find_duplicate(uow, lead)
+                # A new person is also looked up by name (possible duplicates for review).
+                query = duplicates.name_candidates_query("", names.name_keys(lead.full_name))
+                if match is None and query is not None:
+                    await uow.conn.execute(query)
             timings[kind].append((time.perf_counter() - t0) * 1000)
             found[f"{kind}:{'match' if match else 'none'}"] += 1
         plans = await _plans(conn, list(statements))

@@ -175,7 +175,6 @@ class LoadDriver:
             "full_name": f"לקוח כאוס {j.index}",
             "phone_number": j.phone,
             "source": j.source,
-            "campaign": f"chaos-{self.seed}",
             "locale": j.locale,
             "request_id": j.request_id,
         }

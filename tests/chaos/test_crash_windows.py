@@ -308,7 +308,6 @@ async def capture(api: httpx.AsyncClient) -> dict[str, Any]:
         "full_name": "רונית אברהם",
         "phone_number": f"052-{1_000_000 + n:07d}",
         "source": "radio",
-        "campaign": "morning-show",
         "locale": "he-IL",
         "request_id": f"chaos-lead-{n}",
     }

@@ -43,7 +43,6 @@ async def capture(api: httpx.AsyncClient, **overrides: Any) -> dict[str, Any]:
         "full_name": "רונית אברהם",
         "phone_number": unique_phone(),
         "source": "radio",
-        "campaign": "morning-show",
         "locale": "he-IL",
         "request_id": str(uuid.uuid4()),
     }

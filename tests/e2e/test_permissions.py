@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -23,6 +23,24 @@ ROLES = ("admin", "sales_manager", "sales_rep", "orders_clerk", "service_agent",
 OK, FORBIDDEN, HIDDEN = "ok", "403", "404"
 
 ITEMS = [{"sku": "TABLE-1", "quantity": 1, "unit_price": {"amount_minor": 120000, "currency_code": "ILS"}}]
+# The rule set as migration 0002 seeds it (what PUT /routing-rules puts back in the matrix).
+SEEDED_ROUTING_RULES = [
+    {
+        "id": "rule-broadcast",
+        "name": "Radio, TV and press",
+        "priority": 10,
+        "sources": ["radio", "tv", "press"],
+        "team_id": "team-media",
+    },
+    {
+        "id": "rule-digital",
+        "name": "Web and e-mail",
+        "priority": 20,
+        "sources": ["website", "web_form", "email"],
+        "team_id": "team-digital",
+    },
+    {"id": "rule-default", "name": "Everything else", "priority": 1000, "team_id": "team-media"},
+]
 
 
 def unique_phone() -> str:
@@ -45,6 +63,11 @@ class Records:
     customer: dict[str, Any]
     message: dict[str, Any]
     web_form_key: dict[str, Any]
+    possible_duplicate: dict[str, Any]
+    other_customer: dict[str, Any]
+    task: dict[str, Any]
+    campaign: dict[str, Any] = field(default_factory=dict)
+    lead_import: dict[str, Any] = field(default_factory=dict)
 
 
 async def capture_media_lead(api: httpx.AsyncClient, rep_id: str = "") -> dict[str, Any]:
@@ -90,10 +113,31 @@ async def records(stack: Stack) -> AsyncIterator[Records]:
             found = (await api.get("/api/v1/messages", params={"order_id": the_order["id"]})).json()["messages"]
             return found[0] if found else None
 
-        key = await api.post(
-            "/api/v1/web-form-keys", json={"display_name": "matrix", "source": "web_form", "campaign": "matrix"}
-        )
+        key = await api.post("/api/v1/web-form-keys", json={"display_name": "matrix", "source": "web_form"})
         assert key.status_code == 201, key.text
+        # Every matrix lead has one name: lead_to_convert and lead are a possible-duplicate pair of
+        # team-media; lead_to_convert's customer is the one merge_customers merges away.
+        pair_query = {"lead_id": lead_to_convert["id"], "page_size": 100}
+        pairs = await api.get("/api/v1/possible-duplicates", params=pair_query)
+        assert pairs.status_code == 200, pairs.text
+        [pair] = [p for p in pairs.json()["possible_duplicates"] if p["other_lead"]["id"] == lead["id"]]
+
+        async def other_customer() -> dict[str, Any] | None:
+            params = {"lead_id": lead_to_convert["id"]}
+            found = (await api.get("/api/v1/customers", params=params)).json()["customers"]
+            return found[0] if found else None
+
+        matrix_task = await api.post(
+            f"/api/v1/leads/{lead['id']}/activities",
+            json={"kind": "task", "subject": "matrix", "due_time": "2030-01-01T09:00:00Z"},
+        )
+        assert matrix_task.status_code == 201, matrix_task.text
+        campaign = await api.post("/api/v1/campaigns", json={"source": "radio", "name": f"matrix {uuid.uuid4()}"})
+        assert campaign.status_code == 201, campaign.text
+        lead_import = await api.post(
+            "/api/v1/lead-imports", params={"source": "radio"}, content=csv_body(), headers=CSV_HEADERS
+        )
+        assert lead_import.status_code == 201, lead_import.text
         yield Records(
             lead=lead,
             lead_to_convert=lead_to_convert,
@@ -103,13 +147,27 @@ async def records(stack: Stack) -> AsyncIterator[Records]:
             customer=await eventually(customer),
             message=await eventually(message),
             web_form_key=key.json()["web_form_key"],
+            possible_duplicate=pair,
+            other_customer=await eventually(other_customer),
+            task=matrix_task.json(),
+            campaign=campaign.json(),
+            lead_import=lead_import.json(),
         )
 
 
-def request_for(route: str, r: Records) -> tuple[str, str, dict[str, Any] | None, dict[str, str]]:
+COST = {"amount_minor": 100, "currency_code": "ILS"}
+CSV_HEADERS = {"Content-Type": "text/csv"}
+
+
+def csv_body() -> bytes:
+    """A one-lead CSV list (the lead import route's body)."""
+    return f"full_name,phone_number\nאורית לוי,{unique_phone()}\n".encode()
+
+
+def request_for(route: str, r: Records) -> tuple[str, str, Any, dict[str, str]]:
     """(method, path, JSON body, query) of one call of route on the team-media records."""
     ship = {"carrier": "UPS", "tracking_number": "1Z", "estimated_delivery_date": "2030-02-01"}
-    calls: dict[str, tuple[str, str, dict[str, Any] | None, dict[str, str]]] = {
+    calls: dict[str, tuple[str, str, Any, dict[str, str]]] = {
         "get_me": ("GET", "/api/v1/me", None, {}),
         "capture_lead": ("POST", "/api/v1/leads", lead_body(), {}),
         "list_leads": ("GET", "/api/v1/leads", None, {}),
@@ -131,6 +189,58 @@ def request_for(route: str, r: Records) -> tuple[str, str, dict[str, Any] | None
         "list_web_form_keys": ("GET", "/api/v1/web-form-keys", None, {}),
         "revoke_web_form_key": ("POST", f"/api/v1/web-form-keys/{r.web_form_key['id']}/revoke", None, {}),
         "list_audit_records": ("GET", "/api/v1/audit-records", None, {"service": "leads"}),
+        # sources, campaigns and CSV imports
+        "create_source": ("POST", "/api/v1/sources", {"code": f"s_{uuid.uuid4().hex[:12]}", "display_name": "x"}, {}),
+        "create_campaign": ("POST", "/api/v1/campaigns", {"source": "radio", "name": str(uuid.uuid4())}, {}),
+        "update_campaign": ("PATCH", f"/api/v1/campaigns/{r.campaign['id']}", {"actual_cost": COST}, {}),
+        "list_campaigns": ("GET", "/api/v1/campaigns", None, {"source": "radio"}),
+        "get_campaign": ("GET", f"/api/v1/campaigns/{r.campaign['id']}", None, {}),
+        "import_leads": ("POST", "/api/v1/lead-imports", csv_body(), {"source": "radio"}),
+        "get_lead_import": ("GET", f"/api/v1/lead-imports/{r.lead_import['id']}", None, {}),
+        "list_lead_imports": ("GET", "/api/v1/lead-imports", None, {}),
+        "campaign_report": ("GET", "/api/v1/reports/campaigns", None, {}),
+        # routing and SLA: the rule set is put back as seeded; the rep's availability is unchanged
+        "list_routing_rules": ("GET", "/api/v1/routing-rules", None, {}),
+        "replace_routing_rules": ("PUT", "/api/v1/routing-rules", {"rules": SEEDED_ROUTING_RULES}, {}),
+        "list_reps": ("GET", "/api/v1/reps", None, {}),
+        "update_rep": ("PATCH", f"/api/v1/reps/{r.lead['assignment']['rep_id']}", {"away": False}, {}),
+        "list_lead_queue": ("GET", "/api/v1/lead-queue", None, {}),
+        "assign_lead": (
+            "POST",
+            f"/api/v1/leads/{r.lead['id']}/assign",
+            {"rep_id": r.lead["assignment"]["rep_id"]},
+            {},
+        ),
+        "get_lead_routing": ("GET", f"/api/v1/leads/{r.lead['id']}/routing", None, {}),
+        "list_sla_breaches": ("GET", "/api/v1/sla-breaches", None, {}),
+        "list_my_leads": ("GET", "/api/v1/my-leads", None, {}),
+        "list_possible_duplicates": ("GET", "/api/v1/possible-duplicates", None, {}),
+        "dismiss_possible_duplicate": (
+            "POST",
+            f"/api/v1/possible-duplicates/{r.possible_duplicate['id']}/dismiss",
+            None,
+            {},
+        ),
+        # both leads have a deal: every allowed caller gets 409, nothing is merged
+        "merge_leads": (
+            "POST",
+            f"/api/v1/leads/{r.lead['id']}/merge",
+            {"duplicate_lead_id": r.deal_to_close["lead_id"]},
+            {},
+        ),
+        "list_incomplete_leads": ("GET", "/api/v1/incomplete-leads", None, {}),
+        "merge_customers": (
+            "POST",
+            f"/api/v1/customers/{r.customer['id']}/merge",
+            {"duplicate_customer_id": r.other_customer["id"]},
+            {},
+        ),
+        "log_lead_activity": ("POST", f"/api/v1/leads/{r.lead['id']}/activities", {"kind": "note", "body": "x"}, {}),
+        "list_lead_activities": ("GET", f"/api/v1/leads/{r.lead['id']}/activities", None, {}),
+        "log_deal_activity": ("POST", f"/api/v1/deals/{r.deal['id']}/activities", {"kind": "note", "body": "x"}, {}),
+        "list_deal_activities": ("GET", f"/api/v1/deals/{r.deal['id']}/activities", None, {}),
+        "complete_activity": ("POST", f"/api/v1/activities/{r.task['id']}/complete", None, {}),
+        "list_tasks": ("GET", "/api/v1/tasks", None, {}),
     }
     return calls[route]
 
@@ -164,6 +274,38 @@ MATRIX: dict[str, dict[str, str]] = {
     "list_web_form_keys": row(OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK),
     "revoke_web_form_key": row(OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK),
     "list_audit_records": row(OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    "create_source": row(OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    "create_campaign": row(OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK),
+    "update_campaign": row(OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK),
+    "list_campaigns": row(OK, OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK),
+    "get_campaign": row(OK, OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK),
+    "import_leads": row(OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK),
+    "get_lead_import": row(OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK),
+    "list_lead_imports": row(OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK),
+    "campaign_report": row(OK, OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK),
+    "list_routing_rules": row(OK, OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    "replace_routing_rules": row(OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    "list_reps": row(OK, OK, OK, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    "update_rep": row(OK, OWNED, OWNED, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    "list_lead_queue": row(OK, OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    "assign_lead": row(OK, OWNED, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    "get_lead_routing": row(OK, OWNED, OWNED, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    "list_sla_breaches": row(OK, OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    "list_my_leads": row(OK, OK, OK, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    "list_possible_duplicates": row(OK, OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    # dismissed by the first allowed cell, 409 after that: still "allowed"
+    "dismiss_possible_duplicate": row(OK, OWNED, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    "merge_leads": row(OK, OWNED, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    "list_incomplete_leads": row(OK, OK, OK, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    # managers use the company's customer directory; merged by the first allowed cell, then 409
+    "merge_customers": row(OK, OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    "log_lead_activity": row(OK, OWNED, OWNED, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    "list_lead_activities": row(OK, OWNED, OWNED, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    "log_deal_activity": row(OK, OWNED, OWNED, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    "list_deal_activities": row(OK, OWNED, OWNED, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    # a task completed by an earlier cell answers 409: still "allowed"
+    "complete_activity": row(OK, OWNED, OWNED, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    "list_tasks": row(OK, OK, OK, FORBIDDEN, FORBIDDEN, FORBIDDEN),
 }
 
 
@@ -200,7 +342,10 @@ async def test_permission(stack: Stack, records: Records, route: str, role: str,
     method, path, body, query = request_for(route, records)
     headers = stack.auth_headers(role, subject=subject, team_id=team)
     async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=15, headers=headers) as http:
-        response = await http.request(method, path, json=body, params=query)
+        if isinstance(body, bytes):  # the CSV upload
+            response = await http.request(method, path, content=body, params=query, headers=CSV_HEADERS)
+        else:
+            response = await http.request(method, path, json=body, params=query)
 
     want = expected(MATRIX[route][role], own)
     assert outcome(response.status_code) == want, (route, role, own, response.status_code, response.text)

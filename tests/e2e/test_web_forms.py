@@ -33,6 +33,9 @@ async def public(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def new_key(marketing: httpx.AsyncClient, campaign: str) -> dict[str, Any]:
+    # A key names a campaign of the catalogue: create it first (409: an earlier test did).
+    created = await marketing.post("/api/v1/campaigns", json={"source": "web_form", "name": campaign})
+    assert created.status_code in (201, 409), created.text
     response = await marketing.post(
         "/api/v1/web-form-keys", json={"display_name": f"אתר — {campaign}", "source": "web_form", "campaign": campaign}
     )

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
+
 
 def _lead(
     number: int, full_name: str, phone: str, email: str, source: str, campaign: str, locale: str
@@ -19,6 +21,40 @@ def _lead(
         "locale": locale,
         "request_id": f"demo-lead-{number:02d}",
     }
+
+
+def _campaign(source: str, name: str, budget_ils: int, cost_ils: int, starts_on: str, ends_on: str) -> dict[str, Any]:
+    return {
+        "source": source,
+        "name": name,
+        "starts_on": starts_on,
+        "ends_on": ends_on,
+        "budget": {"amount_minor": budget_ils * 100, "currency_code": "ILS"},
+        "actual_cost": {"amount_minor": cost_ils * 100, "currency_code": "ILS"},
+    }
+
+
+# Every campaign DEMO_LEADS names: a capture may only name a campaign of the catalogue.
+DEMO_CAMPAIGNS: tuple[dict[str, Any], ...] = (
+    _campaign("radio", "radio-spring", 40_000, 31_500, "2026-03-01", "2026-05-31"),
+    _campaign("tv", "tv-prime-time", 250_000, 240_000, "2026-01-01", "2026-12-31"),
+    _campaign("website", "site-organic", 12_000, 9_000, "2026-01-01", "2026-12-31"),
+    _campaign("web_form", "nowruz-sale", 15_000, 14_200, "2026-03-10", "2026-04-02"),
+    _campaign("referral", "friend-brings-friend", 5_000, 1_200, "2026-01-01", "2026-12-31"),
+    _campaign("exhibition", "furniture-expo", 60_000, 58_000, "2026-02-15", "2026-02-18"),
+    _campaign("press", "press-hamshahri", 20_000, 20_000, "2026-03-01", "2026-03-31"),
+    _campaign("telemarketing", "outbound-q1", 30_000, 27_000, "2026-01-01", "2026-03-31"),
+    _campaign("email", "newsletter-march", 2_000, 1_500, "2026-03-01", "2026-03-31"),
+    _campaign("import", "legacy-import", 0, 0, "2026-01-01", "2026-01-01"),
+)
+
+
+async def create_demo_campaigns(client: httpx.AsyncClient) -> None:
+    """Create DEMO_CAMPAIGNS through the gateway (idempotent: an existing one is 409)."""
+    for campaign in DEMO_CAMPAIGNS:
+        response = await client.post("/api/v1/campaigns", json=campaign)
+        if response.status_code not in (201, 409):
+            raise RuntimeError(f"create demo campaign {campaign['name']}: {response.status_code} {response.text}")
 
 
 DEMO_LEADS: tuple[dict[str, str], ...] = (

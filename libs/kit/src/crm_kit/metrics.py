@@ -46,5 +46,5 @@ def serve_metrics(port: int) -> None:
 
 
 PERIODIC_RUNS = Counter(
-    "crm_periodic_job_runs_total", "Runs of a service's periodic jobs (SLA scans, reminders, …)", ["job", "outcome"]
+    "crm_periodic_job_runs_total", "Runs of a service's periodic jobs (SLA scans, reminders, …)", ["task", "outcome"]
 )

@@ -75,7 +75,7 @@ async def list_customers(
     uow: UnitOfWork, *, limit: int, after: tuple[Any, ...] | None, lead_id: str
 ) -> tuple[list[CustomerView], list[Any] | None]:
     """A page of customers by creation time; with lead_id, only the customer that lead belongs to."""
-    query = select(customers)
+    query = select(customers).where(customers.c.merged_into_id.is_(None))
     if lead_id:
         query = query.where(
             customers.c.id.in_(select(customer_leads.c.customer_id).where(customer_leads.c.lead_id == lead_id))
@@ -128,7 +128,11 @@ async def _first_customer_where(uow: UnitOfWork, column: Any, value: str) -> str
         return None
     found = (
         await uow.conn.execute(
-            select(customers.c.id).where(column == value).order_by(customers.c.created_at, customers.c.id).limit(1)
+            select(customers.c.id)
+            # A merged customer is a tombstone: new leads go to the survivor.
+            .where(column == value, customers.c.merged_into_id.is_(None))
+            .order_by(customers.c.created_at, customers.c.id)
+            .limit(1)
         )
     ).scalar()
     return str(found) if found else None

@@ -35,6 +35,8 @@ customers = Table(
     Column("transactional_sms_opt_out", Boolean, nullable=False, server_default="false"),
     Column("marketing_sms_consent", Boolean, nullable=False, server_default="false"),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # Set when merged into another customer (the survivor); the row stays as a tombstone.
+    Column("merged_into_id", String(64), nullable=True),
     Index("ix_customers_phone_number", "phone_number"),
     Index("ix_customers_email", "email"),
     Index("ix_customers_created", "created_at", "id"),

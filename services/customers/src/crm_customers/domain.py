@@ -25,6 +25,13 @@ class TouchKind(StrEnum):
     DEAL_LOST = "deal_lost"
     ORDER_SHIPPED = "order_shipped"
     SMS_SENT = "sms_sent"
+    # Activities reps log in leads (ActivityLogged), by the activity's kind.
+    CALL_LOGGED = "call_logged"
+    MEETING_LOGGED = "meeting_logged"
+    NOTE_LOGGED = "note_logged"
+    TASK_LOGGED = "task_logged"
+    EMAIL_LOGGED = "email_logged"
+    SMS_LOGGED = "sms_logged"
 
 
 def channel_for_source(source: str) -> str:
@@ -52,6 +59,12 @@ def lead_captured_summary(source: str, campaign: str) -> str:
     return f"{text}, campaign {campaign.strip()}" if campaign.strip() else text
 
 
+def lead_touched_summary(source: str, campaign: str) -> str:
+    """A known person coming in again, e.g. "Came in again from radio, campaign Summer"."""
+    text = f"Came in again from {source.strip() or 'an unknown source'}"
+    return f"{text}, campaign {campaign.strip()}" if campaign.strip() else text
+
+
 def deal_closed_summary(*, won: bool, amount_minor: int, currency_code: str, lost_reason: str) -> str:
     if won:
         return f"Deal won: {format_money(amount_minor, currency_code)}"
@@ -65,6 +78,36 @@ def order_shipped_summary(carrier: str, tracking_number: str, estimated_delivery
     if estimated_delivery is not None:
         parts.append(f"arrives {estimated_delivery.isoformat()}")
     return ", ".join(parts)
+
+
+# ---------------------------------------------------------------- activities (ActivityLogged)
+
+# Activity kind → (touch kind, timeline channel, what the entry says the rep did).
+ACTIVITY_TOUCHES: dict[str, tuple[TouchKind, str, str]] = {
+    "call": (TouchKind.CALL_LOGGED, "phone", "Call"),
+    "meeting": (TouchKind.MEETING_LOGGED, "meeting", "Meeting"),
+    "note": (TouchKind.NOTE_LOGGED, "internal", "Note"),
+    "task": (TouchKind.TASK_LOGGED, "internal", "Task"),
+    "email": (TouchKind.EMAIL_LOGGED, "email", "E-mail sent"),
+    "sms": (TouchKind.SMS_LOGGED, "sms", "SMS sent"),
+}
+
+
+def activity_summary(
+    *, kind: str, outcome: str, summary: str, actor: str, duration_seconds: int, actor_name: str = ""
+) -> str:
+    """Who did what, e.g. "Call — no answer (2 min) by דנה לוי: לנסות שוב בערב" (the rep's name,
+    else the actor's subject)."""
+    head = ACTIVITY_TOUCHES[kind][2] if kind in ACTIVITY_TOUCHES else kind.strip().capitalize()
+    if outcome.strip():
+        head += f" — {outcome.strip().replace('_', ' ')}"
+    if duration_seconds > 0:
+        minutes, seconds = divmod(duration_seconds, 60)
+        head += f" ({minutes} min)" if minutes else f" ({seconds} s)"
+    who = actor_name.strip() or actor.strip()
+    if who:
+        head += f" by {who}"
+    return f"{head}: {summary.strip()}" if summary.strip() else head
 
 
 def transactional_sms_allowed(*, opted_out: bool, phone_number: str) -> bool:

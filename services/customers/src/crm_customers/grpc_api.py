@@ -8,18 +8,13 @@ from typing import Any
 import grpc
 
 from crm.customers.v1 import customers_pb2, customers_pb2_grpc
-from crm_customers import commands, domain
+from crm_customers import commands, domain, merges
 from crm_kit.db import Database
 from crm_kit.errors import InvalidArgument, require
 from crm_kit.protoconv import encode_page_token, page_position, page_size, to_timestamp
 
-_TOUCH_KIND = {
-    domain.TouchKind.LEAD_CAPTURED.value: customers_pb2.TOUCH_KIND_LEAD_CAPTURED,
-    domain.TouchKind.DEAL_WON.value: customers_pb2.TOUCH_KIND_DEAL_WON,
-    domain.TouchKind.DEAL_LOST.value: customers_pb2.TOUCH_KIND_DEAL_LOST,
-    domain.TouchKind.ORDER_SHIPPED.value: customers_pb2.TOUCH_KIND_ORDER_SHIPPED,
-    domain.TouchKind.SMS_SENT.value: customers_pb2.TOUCH_KIND_SMS_SENT,
-}
+# Every domain kind has its proto value of the same name (a unit test holds them together).
+_TOUCH_KIND = {kind.value: customers_pb2.TouchKind.Value(f"TOUCH_KIND_{kind.name}") for kind in domain.TouchKind}
 
 
 def customer_to_proto(view: commands.CustomerView) -> customers_pb2.Customer:
@@ -32,6 +27,7 @@ def customer_to_proto(view: commands.CustomerView) -> customers_pb2.Customer:
         locale=r.locale,
         lead_ids=view.lead_ids,
         create_time=to_timestamp(r.created_at),
+        merged_into_customer_id=r.merged_into_id or "",
     )
 
 
@@ -112,3 +108,11 @@ class CustomersServicer(customers_pb2_grpc.CustomersServiceServicer):
             entries=[entry_to_proto(r) for r in rows],
             next_page_token=encode_page_token(*next_key) if next_key else "",
         )
+
+    async def MergeCustomers(
+        self, request: customers_pb2.MergeCustomersRequest, context: grpc.aio.ServicerContext
+    ) -> customers_pb2.MergeCustomersResponse:
+        require({"customer_id": request.customer_id, "duplicate_customer_id": request.duplicate_customer_id})
+        async with self.db.unit_of_work() as uow:
+            view = await merges.merge_customers(uow, request.customer_id, request.duplicate_customer_id)
+        return customers_pb2.MergeCustomersResponse(customer=customer_to_proto(view))

@@ -16,7 +16,7 @@ from crm.common.v1 import types_pb2
 from crm.leads.v1 import events_pb2 as leads_events
 from crm.notifications.v1 import events_pb2 as notifications_events
 from crm.orders.v1 import events_pb2 as orders_events
-from crm_customers import commands, domain
+from crm_customers import commands, domain, merges
 from crm_kit.bus import EventBus
 from crm_kit.db import UnitOfWork
 from crm_kit.errors import InvalidArgument
@@ -138,9 +138,61 @@ async def on_notification_sent(uow: UnitOfWork, envelope: Envelope[notifications
     )
 
 
+async def on_activity_logged(uow: UnitOfWork, envelope: Envelope[leads_events.ActivityLogged]) -> None:
+    """A call, meeting, note, e-mail, SMS or task a rep logged: who did what, on the timeline."""
+    m = envelope.message
+    if m.kind not in domain.ACTIVITY_TOUCHES:
+        # A kind newer than this service: dead-lettered, to be replayed once customers knows it.
+        raise PoisonMessage(f"ActivityLogged {envelope.id} has an unknown kind {m.kind!r}")
+    customer_id = await _customer_of(uow, m.lead_id, envelope)
+    kind, channel, _ = domain.ACTIVITY_TOUCHES[m.kind]
+    await commands.add_timeline_entry(
+        uow,
+        customer_id=customer_id,
+        kind=kind,
+        summary=domain.activity_summary(
+            kind=m.kind,
+            outcome=m.outcome,
+            summary=m.summary,
+            actor=m.actor,
+            duration_seconds=m.duration_seconds,
+            actor_name=m.actor_name,
+        ),
+        channel=channel,
+        event_id=envelope.id,
+        occurred_at=_occurred_at(m, "occur_time", envelope),
+    )
+
+
+async def on_lead_touched(uow: UnitOfWork, envelope: Envelope[leads_events.LeadTouched]) -> None:
+    """A known person came in again (a duplicate capture attached to their lead): a timeline touch."""
+    m = envelope.message
+    customer_id = await _customer_of(uow, m.lead_id, envelope)
+    await commands.add_timeline_entry(
+        uow,
+        customer_id=customer_id,
+        kind=domain.TouchKind.LEAD_CAPTURED,
+        summary=domain.lead_touched_summary(m.source, m.campaign),
+        channel=domain.channel_for_source(m.source),
+        event_id=envelope.id,
+        occurred_at=_occurred_at(m, "touch_time", envelope),
+    )
+
+
+async def on_leads_merged(uow: UnitOfWork, envelope: Envelope[leads_events.LeadsMerged]) -> None:
+    """Two leads were one person: their customers (when two) become one, timelines joined."""
+    m = envelope.message
+    survivor = await _customer_of(uow, m.survivor_lead_id, envelope)
+    duplicate = await _customer_of(uow, m.merged_lead_id, envelope)
+    await merges.merge_customers_of_leads(uow, survivor, duplicate)
+
+
 def subscribe_handlers(bus: EventBus) -> None:
     """Register every consumer of the customers service on the bus."""
     bus.subscribe(leads_events.LeadCaptured, on_lead_captured)
     bus.subscribe(leads_events.DealClosed, on_deal_closed)
     bus.subscribe(orders_events.OrderShipped, on_order_shipped)
     bus.subscribe(notifications_events.NotificationSent, on_notification_sent)
+    bus.subscribe(leads_events.ActivityLogged, on_activity_logged)
+    bus.subscribe(leads_events.LeadTouched, on_lead_touched)
+    bus.subscribe(leads_events.LeadsMerged, on_leads_merged)

@@ -10,3 +10,4 @@ TIMELINE_ENTRIES = Counter("crm_timeline_entries_total", "Timeline entries recor
 # series exists before anything happened.
 for _kind in TouchKind:
     TIMELINE_ENTRIES.labels(_kind.value)
+CUSTOMERS_MERGED = Counter("crm_customers_merged_total", "Customer profiles merged into another")

@@ -14,13 +14,14 @@ from fastapi.responses import JSONResponse
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 
-from crm_gateway import routes
+from crm_gateway import routes, routes_activities, routes_campaigns, routes_duplicates, routes_routing
 from crm_gateway.auth import JwksKeys, TokenVerifier
 from crm_gateway.clients import BackendClients
 from crm_gateway.idempotency import IdempotencyMiddleware
-from crm_gateway.middleware import BodySizeLimitMiddleware, ObservabilityMiddleware
+from crm_gateway.middleware import ObservabilityMiddleware
 from crm_gateway.problems import PROBLEM_RESPONSES, Problem, install_problem_handlers, problem
 from crm_gateway.ratelimit import RateLimiter
+from crm_gateway.routes_campaigns import LeadImportSettings, LeadImportUploads
 from crm_gateway.schemas import WebFormSubmissionIn
 from crm_gateway.security_headers import SecurityHeadersMiddleware
 from crm_gateway.settings import GatewaySettings
@@ -74,19 +75,30 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         ttl_seconds=settings.idempotency_ttl_seconds,
         max_entries=settings.idempotency_max_entries,
     )
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # The body size limit; the CSV lead-import upload has its own (crm_gateway.routes_campaigns).
+    app.state.lead_import_settings = LeadImportSettings()
+    app.add_middleware(
+        LeadImportUploads,
+        max_bytes=settings.max_body_bytes,
+        import_max_bytes=app.state.lead_import_settings.lead_import_max_bytes,
+    )
     if settings.cors_allow_origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_allow_origins,
-            allow_methods=["GET", "POST", "OPTIONS"],
-            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Api-Key", "X-Request-ID"],
-            expose_headers=["Retry-After", "Idempotent-Replayed", "X-Request-ID"],
+            allow_methods=["GET", "POST", "PUT", "PATCH", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Api-Key", "X-Request-ID", "If-Match"],
+            expose_headers=["Retry-After", "Idempotent-Replayed", "X-Request-ID", "ETag"],
             allow_credentials=False,
         )
     app.add_middleware(ObservabilityMiddleware)
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.hsts)
     app.include_router(routes.router)
+    app.include_router(routes_campaigns.router)
+    app.include_router(routes_campaigns.upload_router)
+    app.include_router(routes_routing.router)
+    app.include_router(routes_duplicates.router)
+    app.include_router(routes_activities.router)
     app.include_router(public_router)
     _document_security(app)
 

@@ -69,9 +69,42 @@ POLICIES: dict[str, Policy] = {
     "create_web_form_key": Policy(frozenset({Role.ADMIN, Role.MARKETING})),
     "list_web_form_keys": Policy(frozenset({Role.ADMIN, Role.MARKETING})),
     "revoke_web_form_key": Policy(frozenset({Role.ADMIN, Role.MARKETING})),
+    # sources, campaigns and CSV lead imports (crm_gateway.routes_campaigns)
+    "create_source": Policy(frozenset({Role.ADMIN}), "the catalogue is the company's"),
+    "create_campaign": Policy(frozenset({Role.ADMIN, Role.MARKETING})),
+    "update_campaign": Policy(frozenset({Role.ADMIN, Role.MARKETING})),
+    "list_campaigns": Policy(frozenset({Role.ADMIN, Role.MARKETING, Role.SALES_MANAGER}), "no personal data"),
+    "get_campaign": Policy(frozenset({Role.ADMIN, Role.MARKETING, Role.SALES_MANAGER}), "no personal data"),
+    "import_leads": Policy(frozenset({Role.ADMIN, Role.MARKETING}), "routing decides each lead's owner"),
+    "get_lead_import": Policy(frozenset({Role.ADMIN, Role.MARKETING}), "counts and row errors, no leads"),
+    "list_lead_imports": Policy(frozenset({Role.ADMIN, Role.MARKETING})),
+    "campaign_report": Policy(frozenset({Role.ADMIN, Role.MARKETING, Role.SALES_MANAGER}), "like source_report"),
+    # duplicates: managers review and merge their team's; admins everything
+    "list_possible_duplicates": Policy(frozenset({Role.ADMIN, Role.SALES_MANAGER}), "managers: pairs in their team"),
+    "dismiss_possible_duplicate": Policy(frozenset({Role.ADMIN, Role.SALES_MANAGER}), "managers: both leads in team"),
+    "merge_leads": Policy(frozenset({Role.ADMIN, Role.SALES_MANAGER}), "managers: both leads in team"),
+    "list_incomplete_leads": Policy(SALES, "reps: own; managers: team"),
+    "merge_customers": Policy(frozenset({Role.ADMIN, Role.SALES_MANAGER}), "the company's directory"),
+    # routing and SLA: admins set the rules; managers run their team's queue, reps, breaches
+    "list_routing_rules": Policy(frozenset({Role.ADMIN, Role.SALES_MANAGER}), "read-only for managers"),
+    "replace_routing_rules": Policy(frozenset({Role.ADMIN})),
+    "list_reps": Policy(SALES, "reps: themselves; managers: team"),
+    "update_rep": Policy(SALES, "reps: own availability; managers: team"),
+    "list_lead_queue": Policy(frozenset({Role.ADMIN, Role.SALES_MANAGER}), "managers: team and unmatched"),
+    "assign_lead": Policy(frozenset({Role.ADMIN, Role.SALES_MANAGER}), "managers: team leads to team reps"),
+    "get_lead_routing": Policy(SALES, "reps: own; managers: team"),
+    "list_sla_breaches": Policy(frozenset({Role.ADMIN, Role.SALES_MANAGER}), "managers: team"),
+    "list_my_leads": Policy(SALES, "reps: own; managers: a rep of their team"),
     # administration
     "list_audit_records": Policy(frozenset({Role.ADMIN})),
     "get_me": Policy(ALL_ROLES, "who the token says the caller is"),
+    # activities: like the lead or deal they are logged on; tasks: reps own, managers team
+    "log_lead_activity": Policy(SALES, "reps: own leads; managers: team"),
+    "list_lead_activities": Policy(SALES, "reps: own leads; managers: team"),
+    "log_deal_activity": Policy(SALES, "reps: own deals; managers: team"),
+    "list_deal_activities": Policy(SALES, "reps: own deals; managers: team"),
+    "complete_activity": Policy(SALES, "tasks on leads/deals the caller sees"),
+    "list_tasks": Policy(SALES, "reps: own; managers: team"),
 }
 
 # Routes outside /api/v1's bearer authentication, each with why.

@@ -321,7 +321,20 @@ class CustomerList(BaseModel):
 
 class TimelineEntry(BaseModel):
     id: str
-    kind: Literal["unspecified", "lead_captured", "deal_won", "deal_lost", "order_shipped", "sms_sent"]
+    kind: Literal[
+        "unspecified",
+        "lead_captured",
+        "deal_won",
+        "deal_lost",
+        "order_shipped",
+        "sms_sent",
+        "call_logged",
+        "meeting_logged",
+        "note_logged",
+        "task_logged",
+        "email_logged",
+        "sms_logged",
+    ]
     summary: str
     channel: str
     event_id: str

@@ -111,3 +111,13 @@ def test_close_deal_lost_request() -> None:
     assert request.outcome == leads_pb2.DEAL_OUTCOME_LOST
     assert request.lost_reason == "too expensive"
     assert list(request.items) == []
+
+
+def test_timeline_kinds_are_the_contracts_touch_kinds() -> None:
+    from typing import get_args
+
+    from crm.customers.v1 import customers_pb2
+    from crm_gateway.schemas import TimelineEntry
+
+    contract = {name.removeprefix("TOUCH_KIND_").lower() for name in customers_pb2.TouchKind.keys()}
+    assert set(get_args(TimelineEntry.model_fields["kind"].annotation)) == contract

@@ -27,9 +27,20 @@ async def capture_in(
     campaign = await campaigns.resolve_campaign(uow, new.source, new.campaign)
     match = await duplicates.find_duplicate(uow, new)
     if match is not None:
-        return CaptureResult(
-            lead=await commands.get_lead(uow, match.lead_id), duplicate=True, matched_on=match.matched_on
-        )
+        # The same person again: a touch of their lead, never a second lead.
+        try:
+            lead_id = await duplicates.attach_touch(
+                uow,
+                match,
+                new,
+                campaign=campaign,
+                request_id=request_id,
+                web_form_key_id=web_form_key_id,
+                now=datetime.now(UTC),
+            )
+        except duplicates.TouchRequestIdRace as exc:
+            raise commands.RequestIdRace(request_id) from exc
+        return CaptureResult(lead=await commands.get_lead(uow, lead_id), duplicate=True, matched_on=match.matched_on)
     now = datetime.now(UTC)
     assignment = await routing.assign(uow, new, now)
     view = await commands.insert_lead(
@@ -42,4 +53,5 @@ async def capture_in(
         name_key=duplicates.name_key(new.full_name),
         missing_fields=duplicates.missing_fields(new),
     )
+    await duplicates.after_insert(uow, view.row.id, new)
     return CaptureResult(lead=view)

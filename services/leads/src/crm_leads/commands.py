@@ -19,7 +19,7 @@ from crm_kit.pagination import keyset_page
 from crm_kit.protoconv import to_timestamp
 from crm_leads import domain
 from crm_leads.campaigns import CampaignRef
-from crm_leads.db import deal_items, deals, leads, reps, web_form_keys
+from crm_leads.db import deal_items, deals, lead_touches, leads, reps, web_form_keys
 from crm_leads.metrics import DEALS_CLOSED, LEADS_CAPTURED
 from crm_leads.routing import Assignment
 
@@ -29,6 +29,10 @@ class LeadView:
     row: Any
     rep_name: str = ""
     deal_id: str = ""
+    # Set when a replayed request_id made a touch of this lead (duplicates): what matched, and the
+    # web-form key of that touch.
+    touch_matched_on: str = ""
+    touch_web_form_key_id: str = ""
 
 
 @dataclass
@@ -55,8 +59,23 @@ async def _lead_view(uow: UnitOfWork, lead_id: str) -> LeadView:
 
 
 async def find_by_request_id(uow: UnitOfWork, request_id: str) -> LeadView | None:
+    """The lead a request_id captured, or the lead its capture was attached to as a touch."""
     lead_id = (await uow.conn.execute(select(leads.c.id).where(leads.c.request_id == request_id))).scalar()
-    return await _lead_view(uow, lead_id) if lead_id else None
+    if lead_id:
+        return await _lead_view(uow, lead_id)
+    touch = (
+        await uow.conn.execute(
+            select(lead_touches.c.lead_id, lead_touches.c.matched_on, lead_touches.c.web_form_key_id).where(
+                lead_touches.c.request_id == request_id
+            )
+        )
+    ).first()
+    if touch is None:
+        return None
+    view = await _lead_view(uow, touch.lead_id)
+    view.touch_matched_on = touch.matched_on
+    view.touch_web_form_key_id = touch.web_form_key_id or ""
+    return view
 
 
 async def insert_lead(
@@ -106,6 +125,10 @@ async def insert_lead(
             team_id=assignment.team_id or None,
             rule_id=assignment.rule_id or None,
             first_response_due_at=assignment.first_response_due_at,
+            sla_seconds=assignment.sla_seconds,
+            breach_action=assignment.breach_action,
+            sla_clock_running=assignment.first_response_due_at is not None,
+            routing_explanation=assignment.explanation,
             name_key=name_key,
             missing_fields=list(missing_fields),
             assign_reason=reason,
@@ -186,6 +209,8 @@ async def list_leads(
     query = select(leads, reps.c.name.label("rep_name"), deals.c.id.label("deal_id")).select_from(
         leads.outerjoin(reps, reps.c.id == leads.c.rep_id).outerjoin(deals, deals.c.lead_id == leads.c.id)
     )
+    # A merged lead is a tombstone: GET still answers (merged_into_lead_id), lists never show it.
+    query = query.where(leads.c.merged_into_id.is_(None))
     if source:
         query = query.where(leads.c.source == source)
     if rep_id:
@@ -375,7 +400,8 @@ async def verify_web_form_key(uow: UnitOfWork, secret: str) -> WebFormKeyUse:
 def check_replay(view: LeadView, web_form_key_id: str) -> LeadView:
     """The lead a repeated request_id answers with. A web form (its key is public, in a web page)
     gets only a lead its own key captured: a guessed request_id must not read anyone's lead."""
-    if web_form_key_id and view.row.web_form_key_id != web_form_key_id:
+    captured_with = view.touch_web_form_key_id if view.touch_matched_on else view.row.web_form_key_id
+    if web_form_key_id and captured_with != web_form_key_id:
         raise AlreadyExists("request_id was already used by another capture", reason="REQUEST_ID_IN_USE")
     return view
 

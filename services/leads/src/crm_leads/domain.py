@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from enum import StrEnum
 
 import phonenumbers
@@ -28,6 +30,8 @@ SOURCES: dict[str, str] = {
     "email": "דואר אלקטרוני / E-mail",
     "import": "ייבוא / Import",
 }
+# The format of a source code (built-in or added by an admin).
+SOURCE_CODE = re.compile(r"[a-z][a-z0-9_]{1,49}")
 SUPPORTED_LOCALES = ("he-IL", "fa-IR", "en-US")
 DEFAULT_LOCALE = "he-IL"
 # Where a number without a country code is read: the locale's country first, then the other
@@ -47,13 +51,14 @@ class DealStatus(StrEnum):
 
 
 def normalize_source(source: str) -> str:
+    """A source code of the catalogue's format; whether it exists and is active is checked against
+    the catalogue (crm_leads.campaigns) in the capture's unit of work."""
     code = source.strip().lower()
-    if code not in SOURCES:
+    if not SOURCE_CODE.fullmatch(code):
         raise InvalidArgument(
-            f"unknown source {source!r}; valid sources: {', '.join(SOURCES)}",
+            f"unknown source {source!r}: a source code is [a-z][a-z0-9_]{{1,49}}",
             reason="UNKNOWN_SOURCE",
-            field_violations=[("source", f"must be one of: {', '.join(SOURCES)}")],
-            metadata={"valid_sources": ",".join(SOURCES)},
+            field_violations=[("source", "not a source code of the catalogue ([a-z][a-z0-9_]{1,49})")],
         )
     return code
 
@@ -170,12 +175,34 @@ def validate_new_lead(
     )
 
 
+class Strategy(StrEnum):
+    ROUND_ROBIN = "round_robin"
+    LEAST_LOADED = "least_loaded"
+    NAMED_REP = "named_rep"
+
+
+class BreachAction(StrEnum):
+    REASSIGN = "reassign"
+    ESCALATE = "escalate"
+
+
 @dataclass(frozen=True)
 class RoutingRule:
+    """One routing rule. Every criterion is a list; an empty list matches anything."""
+
     id: str
     team_id: str
     sources: tuple[str, ...]  # empty: matches every source (the fallback rule)
     priority: int
+    name: str = ""
+    campaign_ids: tuple[str, ...] = ()
+    product_lines: tuple[str, ...] = ()
+    territories: tuple[str, ...] = ()  # city or region names
+    languages: tuple[str, ...] = ()  # he, fa, en: the lead's locale's language
+    strategy: Strategy = Strategy.ROUND_ROBIN
+    rep_id: str = ""  # the named rep (strategy named_rep)
+    sla_seconds: int | None = None
+    breach_action: BreachAction = BreachAction.ESCALATE
 
 
 def match_rule(rules: list[RoutingRule], source: str) -> RoutingRule:
@@ -328,3 +355,93 @@ def check_web_form_capture(*, source: str, campaign: str) -> None:
         raise InvalidArgument(
             "source and campaign come from the web_form_key; leave them empty", field_violations=violations
         )
+
+
+# ---------------------------------------------------------------- sources and campaigns
+
+_CURRENCY = re.compile(r"[A-Z]{3}")
+MAX_MINOR_UNITS = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class NewSource:
+    code: str
+    display_name: str
+
+
+def validate_new_source(*, code: str, display_name: str) -> NewSource:
+    """A source an admin adds: a code of the catalogue's format and a display name."""
+    violations: list[tuple[str, str]] = []
+    normalized = code.strip()
+    if not SOURCE_CODE.fullmatch(normalized):
+        violations.append(("code", "must match [a-z][a-z0-9_]{1,49}"))
+    name = " ".join(display_name.split())
+    if not name:
+        violations.append(("display_name", "is required"))
+    elif len(name) > _NAME_MAX:
+        violations.append(("display_name", f"at most {_NAME_MAX} characters"))
+    if violations:
+        raise InvalidArgument("invalid source", field_violations=violations)
+    return NewSource(code=normalized, display_name=name)
+
+
+@dataclass(frozen=True)
+class CampaignFields:
+    """A campaign's editable fields; money in integer minor units of one ISO 4217 currency."""
+
+    name: str
+    starts_on: date | None
+    ends_on: date | None
+    budget_minor: int
+    actual_cost_minor: int
+    budget_currency: str
+    actual_cost_currency: str
+
+
+@dataclass(frozen=True)
+class ValidCampaign:
+    name: str
+    starts_on: date | None
+    ends_on: date | None
+    budget_minor: int
+    actual_cost_minor: int
+    currency_code: str
+
+
+def validate_campaign(fields: CampaignFields) -> ValidCampaign:
+    """Check a campaign (new, or as it would be after an update), reporting every bad field at once."""
+    violations: list[tuple[str, str]] = []
+    name = " ".join(fields.name.split())
+    if not name:
+        violations.append(("name", "is required"))
+    elif len(name) > _NAME_MAX:
+        violations.append(("name", f"at most {_NAME_MAX} characters"))
+    if fields.starts_on and fields.ends_on and fields.ends_on < fields.starts_on:
+        violations.append(("ends_on", "must not be before starts_on"))
+    currencies: dict[str, str] = {}
+    for label, amount, currency in (
+        ("budget", fields.budget_minor, fields.budget_currency),
+        ("actual_cost", fields.actual_cost_minor, fields.actual_cost_currency),
+    ):
+        if amount < 0 or amount > MAX_MINOR_UNITS:
+            violations.append((f"{label}.amount_minor", "must be a non-negative integer of minor units"))
+        code = currency.strip().upper()
+        if code and not _CURRENCY.fullmatch(code):
+            violations.append((f"{label}.currency_code", "must be an ISO 4217 code, e.g. ILS"))
+        elif code:
+            currencies[label] = code
+        elif amount > 0:
+            violations.append((f"{label}.currency_code", "is required with an amount"))
+    if len(set(currencies.values())) > 1:
+        violations.append(("actual_cost.currency_code", "must be the budget's currency"))
+    if violations:
+        message = "invalid campaign: " + "; ".join(f"{f} {d}" for f, d in violations)
+        raise InvalidArgument(message, field_violations=violations)
+    return ValidCampaign(
+        name=name,
+        starts_on=fields.starts_on,
+        ends_on=fields.ends_on,
+        budget_minor=fields.budget_minor,
+        actual_cost_minor=fields.actual_cost_minor,
+        currency_code=next(iter(currencies.values()), ""),
+    )

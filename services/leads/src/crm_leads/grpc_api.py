@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from typing import Any
 
@@ -12,7 +13,7 @@ from crm.leads.v1 import leads_pb2, leads_pb2_grpc
 from crm_kit.db import Database
 from crm_kit.errors import InvalidArgument, require
 from crm_kit.protoconv import encode_page_token, page_position, page_size, to_timestamp
-from crm_leads import capture, commands, domain
+from crm_leads import campaigns, capture, commands, domain
 
 _LEAD_STATUS = {
     domain.LeadStatus.NEW.value: leads_pb2.LEAD_STATUS_NEW,
@@ -129,7 +130,11 @@ class LeadsServicer(leads_pb2_grpc.LeadsServiceServicer):
             async with self.db.unit_of_work() as uow:
                 existing = await commands.find_by_request_id(uow, request.request_id)
             if existing:
-                return leads_pb2.CaptureLeadResponse(lead=lead_to_proto(commands.check_replay(existing, key_id)))
+                return leads_pb2.CaptureLeadResponse(
+                    lead=lead_to_proto(commands.check_replay(existing, key_id)),
+                    duplicate=bool(existing.touch_matched_on),
+                    matched_on=existing.touch_matched_on,
+                )
         try:
             async with self.db.unit_of_work() as uow:
                 result = await capture.capture_in(uow, new, request_id=request.request_id, web_form_key_id=key_id)
@@ -137,7 +142,11 @@ class LeadsServicer(leads_pb2_grpc.LeadsServiceServicer):
             async with self.db.unit_of_work() as uow:
                 found = await commands.find_by_request_id(uow, request.request_id)
                 assert found is not None
-                result = capture.CaptureResult(lead=commands.check_replay(found, key_id))
+                result = capture.CaptureResult(
+                    lead=commands.check_replay(found, key_id),
+                    duplicate=bool(found.touch_matched_on),
+                    matched_on=found.touch_matched_on,
+                )
         return leads_pb2.CaptureLeadResponse(
             lead=lead_to_proto(result.lead), duplicate=result.duplicate, matched_on=result.matched_on
         )
@@ -212,9 +221,9 @@ class LeadsServicer(leads_pb2_grpc.LeadsServiceServicer):
     async def ListSources(
         self, request: leads_pb2.ListSourcesRequest, context: grpc.aio.ServicerContext
     ) -> leads_pb2.ListSourcesResponse:
-        return leads_pb2.ListSourcesResponse(
-            sources=[leads_pb2.Source(code=c, display_name=n) for c, n in domain.SOURCES.items()]
-        )
+        async with self.db.unit_of_work() as uow:
+            rows = await campaigns.list_sources(uow)
+        return leads_pb2.ListSourcesResponse(sources=[campaigns.source_to_proto(r) for r in rows])
 
     async def CreateWebFormKey(
         self, request: leads_pb2.CreateWebFormKeyRequest, context: grpc.aio.ServicerContext
@@ -223,6 +232,10 @@ class LeadsServicer(leads_pb2_grpc.LeadsServiceServicer):
             display_name=request.display_name, source=request.source, campaign=request.campaign
         )
         async with self.db.unit_of_work() as uow:
+            # The key's source and campaign must be in the catalogue; the key keeps the campaign's
+            # id, so renaming the campaign never breaks a published form.
+            campaign = await campaigns.resolve_campaign(uow, new.source, new.campaign)
+            new = dataclasses.replace(new, campaign=campaign.id)
             row, secret = await commands.create_web_form_key(uow, new)
         return leads_pb2.CreateWebFormKeyResponse(web_form_key=web_form_key_to_proto(row), secret=secret)
 

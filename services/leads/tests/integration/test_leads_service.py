@@ -15,7 +15,7 @@ from grpc_status import rpc_status
 from sqlalchemy import select
 
 from crm.common.v1 import types_pb2
-from crm.leads.v1 import events_pb2, leads_pb2, leads_pb2_grpc
+from crm.leads.v1 import campaigns_pb2, campaigns_pb2_grpc, events_pb2, leads_pb2, leads_pb2_grpc
 from crm_kit.grpc_client import channel
 from crm_kit.service import Service
 from crm_kit.testing import free_port, reset_stream, running_service
@@ -261,6 +261,17 @@ async def test_deals_carry_the_owner_team_and_are_audited(leads, service) -> Non
     assert won_audit.details == {"outcome": "won", "total": {"amount_minor": 3000, "currency_code": "ILS"}}
 
 
+async def create_campaign(service, source: str, name: str) -> str:
+    """A catalogue campaign (captures and keys name existing campaigns only); returns its id."""
+    ch = channel(f"127.0.0.1:{service.settings.grpc_port}")
+    try:
+        stub = campaigns_pb2_grpc.CampaignsServiceStub(ch)
+        reply = await stub.CreateCampaign(campaigns_pb2.CreateCampaignRequest(source=source, name=name))
+    finally:
+        await ch.close()
+    return reply.campaign.id
+
+
 async def create_key(leads, **fields: str) -> leads_pb2.CreateWebFormKeyResponse:
     request = leads_pb2.CreateWebFormKeyRequest(**{"display_name": "Landing page", "source": "web_form", **fields})
     response: leads_pb2.CreateWebFormKeyResponse = await leads.CreateWebFormKey(request)
@@ -268,10 +279,12 @@ async def create_key(leads, **fields: str) -> leads_pb2.CreateWebFormKeyResponse
 
 
 async def test_a_web_form_key_secret_is_shown_once_and_stored_hashed(leads, service) -> None:
+    campaign_id = await create_campaign(service, "web_form", "spring-sale")
     created = await create_key(leads, campaign="spring-sale")
     key, secret = created.web_form_key, created.secret
     assert secret.startswith(f"wfk_{key.id}_") and key.secret_prefix == secret[:12]
-    assert (key.display_name, key.source, key.campaign) == ("Landing page", "web_form", "spring-sale")
+    # The key keeps the campaign's id: renaming the campaign never breaks a published form.
+    assert (key.display_name, key.source, key.campaign) == ("Landing page", "web_form", campaign_id)
     assert key.create_actor == "unknown"  # no caller context on this channel
     assert key.HasField("create_time") and not key.HasField("revoke_time")
 
@@ -292,6 +305,7 @@ async def test_a_web_form_key_secret_is_shown_once_and_stored_hashed(leads, serv
 
 
 async def test_capture_with_a_key_takes_the_keys_source_and_campaign(leads, service) -> None:
+    await create_campaign(service, "website", "spring-sale")
     created = await create_key(leads, source="website", campaign="spring-sale")
     request = leads_pb2.CaptureLeadRequest(
         full_name="Dana", phone_number="050-1234567", web_form_key=created.secret, request_id="form-1"

@@ -63,9 +63,8 @@ def test_a_new_key_is_normalized() -> None:
 
 def test_every_bad_key_field_is_reported_at_once() -> None:
     with pytest.raises(InvalidArgument) as err:
-        domain.validate_new_web_form_key(display_name="x" * 101, source="tiktok", campaign="c" * 101)
+        domain.validate_new_web_form_key(display_name="x" * 101, source="tik tok!", campaign="c" * 101)
     assert {f for f, _ in err.value.field_violations} == {"display_name", "source", "campaign"}
-    assert "radio" in err.value.message
     with pytest.raises(InvalidArgument) as missing:
         domain.validate_new_web_form_key(display_name=" ", source="", campaign="")
     assert {f for f, _ in missing.value.field_violations} == {"display_name", "source"}
@@ -73,7 +72,7 @@ def test_every_bad_key_field_is_reported_at_once() -> None:
 
 def test_an_unknown_source_alone_keeps_its_reason() -> None:
     with pytest.raises(InvalidArgument) as err:
-        domain.validate_new_web_form_key(display_name="Form", source="tiktok", campaign="")
+        domain.validate_new_web_form_key(display_name="Form", source="tik-tok", campaign="")
     assert err.value.reason == "UNKNOWN_SOURCE"
     assert [f for f, _ in err.value.field_violations] == ["source"]
 

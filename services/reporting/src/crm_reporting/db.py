@@ -34,7 +34,10 @@ lead_facts = Table(
     Column("assigned_at", DateTime(timezone=True), nullable=True),
     Column("rep_id", String(64), nullable=True),
     Column("speed_to_assign_seconds", Float, nullable=True),
+    # The campaign's id in the leads catalogue (LeadCaptured.campaign_id); null without one.
+    Column("campaign_id", String(64), nullable=True),
     Index("ix_lead_facts_captured", "captured_at"),
+    Index("ix_lead_facts_campaign", "campaign_id"),
 )
 
 deal_facts = Table(
@@ -71,4 +74,17 @@ notification_facts = Table(
     Column("order_id", String(64), nullable=True),
     Column("status", String(10), nullable=False),
     Column("at", DateTime(timezone=True), nullable=False),
+)
+
+# The latest state of each campaign (CampaignChanged): name, budget and actual cost.
+campaign_facts = Table(
+    "campaign_facts",
+    metadata,
+    Column("campaign_id", String(64), primary_key=True),
+    Column("source", String(50), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("budget_minor", BigInteger, nullable=False),
+    Column("actual_cost_minor", BigInteger, nullable=False),
+    Column("currency_code", String(3), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
 )

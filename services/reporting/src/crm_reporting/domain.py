@@ -115,3 +115,52 @@ def build_source_report(lead_counts: Mapping[str, int], deals: Iterable[DealAggr
         if deal.currency_code:
             target.revenue[deal.currency_code] = target.revenue.get(deal.currency_code, 0) + deal.total_minor
     return [rows[source] for source in sorted(rows)]
+
+
+# ---------------------------------------------------------------- campaigns: cost and return
+#
+# A campaign's cost is its whole actual cost (CampaignChanged), whatever the report period; its
+# leads, won deals and revenue are those of the period, attributed through the lead's campaign id
+# (a deal belongs to the campaign of its lead).
+
+
+@dataclass
+class CampaignRow:
+    campaign_id: str
+    source: str
+    name: str
+    budget_minor: int = 0
+    cost_minor: int = 0
+    currency_code: str = ""
+    leads: int = 0
+    won_deals: int = 0
+    lost_deals: int = 0
+    revenue: dict[str, int] = field(default_factory=dict)
+
+    def revenue_by_currency(self) -> list[tuple[str, int]]:
+        return sorted(self.revenue.items())
+
+    def cost_per_lead_minor(self) -> int | None:
+        """The cost divided by the leads, rounded half up; None without leads or cost."""
+        if not self.leads or not self.cost_minor:
+            return None
+        return (2 * self.cost_minor + self.leads) // (2 * self.leads)
+
+    def return_on_cost(self) -> float:
+        """Revenue in the cost's currency per unit of cost; 0 without a cost."""
+        if not self.cost_minor or not self.currency_code:
+            return 0.0
+        return self.revenue.get(self.currency_code, 0) / self.cost_minor
+
+
+def add_deals(rows: Mapping[str, CampaignRow], campaign_id: str, deal: DealAggregate) -> None:
+    """Count a campaign's deals of one outcome and currency into its row (if it has one)."""
+    row = rows.get(campaign_id)
+    if row is None or not deal.deals:
+        return
+    if not deal.won:
+        row.lost_deals += deal.deals
+        return
+    row.won_deals += deal.deals
+    if deal.currency_code:
+        row.revenue[deal.currency_code] = row.revenue.get(deal.currency_code, 0) + deal.total_minor

@@ -24,7 +24,7 @@ from crm_kit.errors import InvalidArgument
 from crm_kit.events import Envelope, PoisonMessage
 from crm_kit.protoconv import from_date, from_timestamp
 from crm_reporting import domain
-from crm_reporting.db import deal_facts, event_log, lead_facts, notification_facts, order_facts
+from crm_reporting.db import campaign_facts, deal_facts, event_log, lead_facts, notification_facts, order_facts
 from crm_reporting.metrics import EVENTS_RECORDED, SPEED_TO_LEAD
 
 
@@ -84,6 +84,7 @@ async def on_lead_captured(uow: UnitOfWork, envelope: Envelope[lead_events.LeadC
         lead_id=_key(m.lead_id, "lead_id", envelope),
         source=_text(m.source),
         campaign=_text(m.campaign),
+        campaign_id=_text(m.campaign_id),
         captured_at=_time(m, "capture_time") or _aware(envelope.time),
     )
     upsert = stmt.on_conflict_do_update(
@@ -91,6 +92,7 @@ async def on_lead_captured(uow: UnitOfWork, envelope: Envelope[lead_events.LeadC
         set_={
             "source": func.coalesce(stmt.excluded.source, lead_facts.c.source),
             "campaign": func.coalesce(stmt.excluded.campaign, lead_facts.c.campaign),
+            "campaign_id": func.coalesce(stmt.excluded.campaign_id, lead_facts.c.campaign_id),
             "captured_at": stmt.excluded.captured_at,
         },
     ).returning(lead_facts)
@@ -144,6 +146,36 @@ async def on_deal_closed(uow: UnitOfWork, envelope: Envelope[lead_events.DealClo
             closed_at=_time(m, "close_time") or _aware(envelope.time),
         )
         .on_conflict_do_nothing(index_elements=[deal_facts.c.deal_id])
+    )
+
+
+async def on_campaign_changed(uow: UnitOfWork, envelope: Envelope[lead_events.CampaignChanged]) -> None:
+    """The latest state of a campaign wins (by its update time), whatever order events arrive in."""
+    m = envelope.message
+    await _record(uow, envelope)
+    currency = (m.actual_cost.currency_code or m.budget.currency_code).upper()
+    stmt = pg_insert(campaign_facts).values(
+        campaign_id=_key(m.campaign_id, "campaign_id", envelope),
+        source=m.source,
+        name=m.name,
+        budget_minor=m.budget.amount_minor,
+        actual_cost_minor=m.actual_cost.amount_minor,
+        currency_code=currency,
+        updated_at=_time(m, "update_time") or _aware(envelope.time),
+    )
+    await uow.conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[campaign_facts.c.campaign_id],
+            set_={
+                "source": stmt.excluded.source,
+                "name": stmt.excluded.name,
+                "budget_minor": stmt.excluded.budget_minor,
+                "actual_cost_minor": stmt.excluded.actual_cost_minor,
+                "currency_code": stmt.excluded.currency_code,
+                "updated_at": stmt.excluded.updated_at,
+            },
+            where=stmt.excluded.updated_at >= campaign_facts.c.updated_at,
+        )
     )
 
 

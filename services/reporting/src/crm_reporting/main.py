@@ -26,6 +26,7 @@ async def setup(service: Service) -> None:
     service.bus.subscribe(lead_events.LeadCaptured, handlers.on_lead_captured)
     service.bus.subscribe(lead_events.LeadAssigned, handlers.on_lead_assigned)
     service.bus.subscribe(lead_events.DealClosed, handlers.on_deal_closed)
+    service.bus.subscribe(lead_events.CampaignChanged, handlers.on_campaign_changed)
     service.bus.subscribe(customer_events.CustomerCreated, handlers.on_customer_created)
     service.bus.subscribe(order_events.OrderCreated, handlers.on_order_created)
     service.bus.subscribe(order_events.OrderShipped, handlers.on_order_shipped)

@@ -59,3 +59,18 @@ def test_source_report_merges_leads_and_deals_sorted_by_source_and_currency() ->
 
 def test_source_report_is_empty_without_activity() -> None:
     assert domain.build_source_report({"radio": 0}, []) == []
+
+
+def test_campaign_cost_per_lead_and_return() -> None:
+    row = domain.CampaignRow("c1", "radio", "רדיו", cost_minor=1000, currency_code="ILS", leads=3)
+    assert row.cost_per_lead_minor() == 333
+    assert (
+        domain.CampaignRow("c1", "radio", "x", cost_minor=1001, currency_code="ILS", leads=2).cost_per_lead_minor()
+        == 501
+    )
+    assert domain.CampaignRow("c1", "radio", "x", leads=2).cost_per_lead_minor() is None
+    domain.add_deals({"c1": row}, "c1", domain.DealAggregate("", True, "ILS", 2, 2500))
+    domain.add_deals({"c1": row}, "c1", domain.DealAggregate("", True, "USD", 1, 99))
+    domain.add_deals({"c1": row}, "c1", domain.DealAggregate("", False, "", 1, 0))
+    assert (row.won_deals, row.lost_deals, row.revenue_by_currency()) == (3, 1, [("ILS", 2500), ("USD", 99)])
+    assert row.return_on_cost() == 2.5

@@ -25,35 +25,39 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n crm/customers/v1/customers.proto\x12\x10\x63rm.customers.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa1\x01\n\x08\x43ustomer\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\tfull_name\x18\x02 \x01(\t\x12\x14\n\x0cphone_number\x18\x03 \x01(\t\x12\r\n\x05\x65mail\x18\x04 \x01(\t\x12\x0e\n\x06locale\x18\x05 \x01(\t\x12\x10\n\x08lead_ids\x18\x06 \x03(\t\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xaa\x01\n\rTimelineEntry\x12\n\n\x02id\x18\x01 \x01(\t\x12)\n\x04kind\x18\x02 \x01(\x0e\x32\x1b.crm.customers.v1.TouchKind\x12\x0f\n\x07summary\x18\x03 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x04 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x05 \x01(\t\x12.\n\noccur_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\")\n\x12GetCustomerRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\"C\n\x13GetCustomerResponse\x12,\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32\x1a.crm.customers.v1.Customer\"N\n\x14ListCustomersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0f\n\x07lead_id\x18\x03 \x01(\t\"_\n\x15ListCustomersResponse\x12-\n\tcustomers\x18\x01 \x03(\x0b\x32\x1a.crm.customers.v1.Customer\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"=\n\x15GetContactInfoRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x0f\n\x07lead_id\x18\x02 \x01(\t\"\xb7\x01\n\x16GetContactInfoResponse\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x11\n\tfull_name\x18\x02 \x01(\t\x12\x14\n\x0cphone_number\x18\x03 \x01(\t\x12\r\n\x05\x65mail\x18\x04 \x01(\t\x12\x0e\n\x06locale\x18\x05 \x01(\t\x12!\n\x19transactional_sms_allowed\x18\x06 \x01(\x08\x12\x1d\n\x15marketing_sms_consent\x18\x07 \x01(\x08\"Q\n\x13ListTimelineRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"a\n\x14ListTimelineResponse\x12\x30\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1f.crm.customers.v1.TimelineEntry\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\xaf\x01\n\tTouchKind\x12\x1a\n\x16TOUCH_KIND_UNSPECIFIED\x10\x00\x12\x1c\n\x18TOUCH_KIND_LEAD_CAPTURED\x10\x01\x12\x17\n\x13TOUCH_KIND_DEAL_WON\x10\x02\x12\x18\n\x14TOUCH_KIND_DEAL_LOST\x10\x03\x12\x1c\n\x18TOUCH_KIND_ORDER_SHIPPED\x10\x04\x12\x17\n\x13TOUCH_KIND_SMS_SENT\x10\x05\x32\x94\x03\n\x10\x43ustomersService\x12Z\n\x0bGetCustomer\x12$.crm.customers.v1.GetCustomerRequest\x1a%.crm.customers.v1.GetCustomerResponse\x12`\n\rListCustomers\x12&.crm.customers.v1.ListCustomersRequest\x1a\'.crm.customers.v1.ListCustomersResponse\x12\x63\n\x0eGetContactInfo\x12\'.crm.customers.v1.GetContactInfoRequest\x1a(.crm.customers.v1.GetContactInfoResponse\x12]\n\x0cListTimeline\x12%.crm.customers.v1.ListTimelineRequest\x1a&.crm.customers.v1.ListTimelineResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n crm/customers/v1/customers.proto\x12\x10\x63rm.customers.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc2\x01\n\x08\x43ustomer\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\tfull_name\x18\x02 \x01(\t\x12\x14\n\x0cphone_number\x18\x03 \x01(\t\x12\r\n\x05\x65mail\x18\x04 \x01(\t\x12\x0e\n\x06locale\x18\x05 \x01(\t\x12\x10\n\x08lead_ids\x18\x06 \x03(\t\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1f\n\x17merged_into_customer_id\x18\x08 \x01(\t\"\xaa\x01\n\rTimelineEntry\x12\n\n\x02id\x18\x01 \x01(\t\x12)\n\x04kind\x18\x02 \x01(\x0e\x32\x1b.crm.customers.v1.TouchKind\x12\x0f\n\x07summary\x18\x03 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x04 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x05 \x01(\t\x12.\n\noccur_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\")\n\x12GetCustomerRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\"C\n\x13GetCustomerResponse\x12,\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32\x1a.crm.customers.v1.Customer\"N\n\x14ListCustomersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0f\n\x07lead_id\x18\x03 \x01(\t\"_\n\x15ListCustomersResponse\x12-\n\tcustomers\x18\x01 \x03(\x0b\x32\x1a.crm.customers.v1.Customer\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"=\n\x15GetContactInfoRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x0f\n\x07lead_id\x18\x02 \x01(\t\"\xb7\x01\n\x16GetContactInfoResponse\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x11\n\tfull_name\x18\x02 \x01(\t\x12\x14\n\x0cphone_number\x18\x03 \x01(\t\x12\r\n\x05\x65mail\x18\x04 \x01(\t\x12\x0e\n\x06locale\x18\x05 \x01(\t\x12!\n\x19transactional_sms_allowed\x18\x06 \x01(\x08\x12\x1d\n\x15marketing_sms_consent\x18\x07 \x01(\x08\"Q\n\x13ListTimelineRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"a\n\x14ListTimelineResponse\x12\x30\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1f.crm.customers.v1.TimelineEntry\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"K\n\x15MergeCustomersRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x1d\n\x15\x64uplicate_customer_id\x18\x02 \x01(\t\"F\n\x16MergeCustomersResponse\x12,\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32\x1a.crm.customers.v1.Customer*\xda\x02\n\tTouchKind\x12\x1a\n\x16TOUCH_KIND_UNSPECIFIED\x10\x00\x12\x1c\n\x18TOUCH_KIND_LEAD_CAPTURED\x10\x01\x12\x17\n\x13TOUCH_KIND_DEAL_WON\x10\x02\x12\x18\n\x14TOUCH_KIND_DEAL_LOST\x10\x03\x12\x1c\n\x18TOUCH_KIND_ORDER_SHIPPED\x10\x04\x12\x17\n\x13TOUCH_KIND_SMS_SENT\x10\x05\x12\x1a\n\x16TOUCH_KIND_CALL_LOGGED\x10\x06\x12\x1d\n\x19TOUCH_KIND_MEETING_LOGGED\x10\x07\x12\x1a\n\x16TOUCH_KIND_NOTE_LOGGED\x10\x08\x12\x1a\n\x16TOUCH_KIND_TASK_LOGGED\x10\t\x12\x1b\n\x17TOUCH_KIND_EMAIL_LOGGED\x10\n\x12\x19\n\x15TOUCH_KIND_SMS_LOGGED\x10\x0b\x32\xf9\x03\n\x10\x43ustomersService\x12Z\n\x0bGetCustomer\x12$.crm.customers.v1.GetCustomerRequest\x1a%.crm.customers.v1.GetCustomerResponse\x12`\n\rListCustomers\x12&.crm.customers.v1.ListCustomersRequest\x1a\'.crm.customers.v1.ListCustomersResponse\x12\x63\n\x0eGetContactInfo\x12\'.crm.customers.v1.GetContactInfoRequest\x1a(.crm.customers.v1.GetContactInfoResponse\x12]\n\x0cListTimeline\x12%.crm.customers.v1.ListTimelineRequest\x1a&.crm.customers.v1.ListTimelineResponse\x12\x63\n\x0eMergeCustomers\x12\'.crm.customers.v1.MergeCustomersRequest\x1a(.crm.customers.v1.MergeCustomersResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'crm.customers.v1.customers_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TOUCHKIND']._serialized_start=1145
-  _globals['_TOUCHKIND']._serialized_end=1320
+  _globals['_TOUCHKIND']._serialized_start=1327
+  _globals['_TOUCHKIND']._serialized_end=1673
   _globals['_CUSTOMER']._serialized_start=88
-  _globals['_CUSTOMER']._serialized_end=249
-  _globals['_TIMELINEENTRY']._serialized_start=252
-  _globals['_TIMELINEENTRY']._serialized_end=422
-  _globals['_GETCUSTOMERREQUEST']._serialized_start=424
-  _globals['_GETCUSTOMERREQUEST']._serialized_end=465
-  _globals['_GETCUSTOMERRESPONSE']._serialized_start=467
-  _globals['_GETCUSTOMERRESPONSE']._serialized_end=534
-  _globals['_LISTCUSTOMERSREQUEST']._serialized_start=536
-  _globals['_LISTCUSTOMERSREQUEST']._serialized_end=614
-  _globals['_LISTCUSTOMERSRESPONSE']._serialized_start=616
-  _globals['_LISTCUSTOMERSRESPONSE']._serialized_end=711
-  _globals['_GETCONTACTINFOREQUEST']._serialized_start=713
-  _globals['_GETCONTACTINFOREQUEST']._serialized_end=774
-  _globals['_GETCONTACTINFORESPONSE']._serialized_start=777
-  _globals['_GETCONTACTINFORESPONSE']._serialized_end=960
-  _globals['_LISTTIMELINEREQUEST']._serialized_start=962
-  _globals['_LISTTIMELINEREQUEST']._serialized_end=1043
-  _globals['_LISTTIMELINERESPONSE']._serialized_start=1045
-  _globals['_LISTTIMELINERESPONSE']._serialized_end=1142
-  _globals['_CUSTOMERSSERVICE']._serialized_start=1323
-  _globals['_CUSTOMERSSERVICE']._serialized_end=1727
+  _globals['_CUSTOMER']._serialized_end=282
+  _globals['_TIMELINEENTRY']._serialized_start=285
+  _globals['_TIMELINEENTRY']._serialized_end=455
+  _globals['_GETCUSTOMERREQUEST']._serialized_start=457
+  _globals['_GETCUSTOMERREQUEST']._serialized_end=498
+  _globals['_GETCUSTOMERRESPONSE']._serialized_start=500
+  _globals['_GETCUSTOMERRESPONSE']._serialized_end=567
+  _globals['_LISTCUSTOMERSREQUEST']._serialized_start=569
+  _globals['_LISTCUSTOMERSREQUEST']._serialized_end=647
+  _globals['_LISTCUSTOMERSRESPONSE']._serialized_start=649
+  _globals['_LISTCUSTOMERSRESPONSE']._serialized_end=744
+  _globals['_GETCONTACTINFOREQUEST']._serialized_start=746
+  _globals['_GETCONTACTINFOREQUEST']._serialized_end=807
+  _globals['_GETCONTACTINFORESPONSE']._serialized_start=810
+  _globals['_GETCONTACTINFORESPONSE']._serialized_end=993
+  _globals['_LISTTIMELINEREQUEST']._serialized_start=995
+  _globals['_LISTTIMELINEREQUEST']._serialized_end=1076
+  _globals['_LISTTIMELINERESPONSE']._serialized_start=1078
+  _globals['_LISTTIMELINERESPONSE']._serialized_end=1175
+  _globals['_MERGECUSTOMERSREQUEST']._serialized_start=1177
+  _globals['_MERGECUSTOMERSREQUEST']._serialized_end=1252
+  _globals['_MERGECUSTOMERSRESPONSE']._serialized_start=1254
+  _globals['_MERGECUSTOMERSRESPONSE']._serialized_end=1324
+  _globals['_CUSTOMERSSERVICE']._serialized_start=1676
+  _globals['_CUSTOMERSSERVICE']._serialized_end=2181
 # @@protoc_insertion_point(module_scope)

@@ -32,6 +32,13 @@ class _TouchKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TouchKind.V
     TOUCH_KIND_DEAL_LOST: _TouchKind.ValueType  # 3
     TOUCH_KIND_ORDER_SHIPPED: _TouchKind.ValueType  # 4
     TOUCH_KIND_SMS_SENT: _TouchKind.ValueType  # 5
+    TOUCH_KIND_CALL_LOGGED: _TouchKind.ValueType  # 6
+    """Activities a rep logged on the customer's lead or deal."""
+    TOUCH_KIND_MEETING_LOGGED: _TouchKind.ValueType  # 7
+    TOUCH_KIND_NOTE_LOGGED: _TouchKind.ValueType  # 8
+    TOUCH_KIND_TASK_LOGGED: _TouchKind.ValueType  # 9
+    TOUCH_KIND_EMAIL_LOGGED: _TouchKind.ValueType  # 10
+    TOUCH_KIND_SMS_LOGGED: _TouchKind.ValueType  # 11
 
 class TouchKind(_TouchKind, metaclass=_TouchKindEnumTypeWrapper): ...
 
@@ -41,6 +48,13 @@ TOUCH_KIND_DEAL_WON: TouchKind.ValueType  # 2
 TOUCH_KIND_DEAL_LOST: TouchKind.ValueType  # 3
 TOUCH_KIND_ORDER_SHIPPED: TouchKind.ValueType  # 4
 TOUCH_KIND_SMS_SENT: TouchKind.ValueType  # 5
+TOUCH_KIND_CALL_LOGGED: TouchKind.ValueType  # 6
+"""Activities a rep logged on the customer's lead or deal."""
+TOUCH_KIND_MEETING_LOGGED: TouchKind.ValueType  # 7
+TOUCH_KIND_NOTE_LOGGED: TouchKind.ValueType  # 8
+TOUCH_KIND_TASK_LOGGED: TouchKind.ValueType  # 9
+TOUCH_KIND_EMAIL_LOGGED: TouchKind.ValueType  # 10
+TOUCH_KIND_SMS_LOGGED: TouchKind.ValueType  # 11
 Global___TouchKind: _TypeAlias = TouchKind  # noqa: Y015
 
 @_typing.final
@@ -54,12 +68,15 @@ class Customer(_message.Message):
     LOCALE_FIELD_NUMBER: _builtins.int
     LEAD_IDS_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
+    MERGED_INTO_CUSTOMER_ID_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     full_name: _builtins.str
     phone_number: _builtins.str
     """E.164."""
     email: _builtins.str
     locale: _builtins.str
+    merged_into_customer_id: _builtins.str
+    """Set when this customer was merged into another: the surviving customer."""
     @_builtins.property
     def lead_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -74,10 +91,11 @@ class Customer(_message.Message):
         locale: _builtins.str = ...,
         lead_ids: _abc.Iterable[_builtins.str] | None = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
+        merged_into_customer_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "email", b"email", "full_name", b"full_name", "id", b"id", "lead_ids", b"lead_ids", "locale", b"locale", "phone_number", b"phone_number"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "email", b"email", "full_name", b"full_name", "id", b"id", "lead_ids", b"lead_ids", "locale", b"locale", "merged_into_customer_id", b"merged_into_customer_id", "phone_number", b"phone_number"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -316,3 +334,46 @@ class ListTimelineResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListTimelineResponse: _TypeAlias = ListTimelineResponse  # noqa: Y015
+
+@_typing.final
+class MergeCustomersRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    DUPLICATE_CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    customer_id: _builtins.str
+    """The surviving customer: keeps its id."""
+    duplicate_customer_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        customer_id: _builtins.str = ...,
+        duplicate_customer_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "duplicate_customer_id", b"duplicate_customer_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MergeCustomersRequest: _TypeAlias = MergeCustomersRequest  # noqa: Y015
+
+@_typing.final
+class MergeCustomersResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def customer(self) -> Global___Customer: ...
+    def __init__(
+        self,
+        *,
+        customer: Global___Customer | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["customer", b"customer"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer", b"customer"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MergeCustomersResponse: _TypeAlias = MergeCustomersResponse  # noqa: Y015

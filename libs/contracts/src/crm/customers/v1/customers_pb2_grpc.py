@@ -55,6 +55,11 @@ class CustomersServiceStub:
                 request_serializer=crm_dot_customers_dot_v1_dot_customers__pb2.ListTimelineRequest.SerializeToString,
                 response_deserializer=crm_dot_customers_dot_v1_dot_customers__pb2.ListTimelineResponse.FromString,
                 _registered_method=True)
+        self.MergeCustomers = channel.unary_unary(
+                '/crm.customers.v1.CustomersService/MergeCustomers',
+                request_serializer=crm_dot_customers_dot_v1_dot_customers__pb2.MergeCustomersRequest.SerializeToString,
+                response_deserializer=crm_dot_customers_dot_v1_dot_customers__pb2.MergeCustomersResponse.FromString,
+                _registered_method=True)
 
 
 class CustomersServiceServicer:
@@ -87,6 +92,16 @@ class CustomersServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def MergeCustomers(self, request, context):
+        """Merges duplicate_customer_id into customer_id in one transaction: timelines joined, leads
+        moved, consent combined (an opt-out on either wins; marketing consent only if both gave it);
+        the duplicate stays as a tombstone (merged_into_customer_id). FAILED_PRECONDITION when either
+        is already merged.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CustomersServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -109,6 +124,11 @@ def add_CustomersServiceServicer_to_server(servicer, server):
                     servicer.ListTimeline,
                     request_deserializer=crm_dot_customers_dot_v1_dot_customers__pb2.ListTimelineRequest.FromString,
                     response_serializer=crm_dot_customers_dot_v1_dot_customers__pb2.ListTimelineResponse.SerializeToString,
+            ),
+            'MergeCustomers': grpc.unary_unary_rpc_method_handler(
+                    servicer.MergeCustomers,
+                    request_deserializer=crm_dot_customers_dot_v1_dot_customers__pb2.MergeCustomersRequest.FromString,
+                    response_serializer=crm_dot_customers_dot_v1_dot_customers__pb2.MergeCustomersResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -220,6 +240,33 @@ class CustomersService:
             '/crm.customers.v1.CustomersService/ListTimeline',
             crm_dot_customers_dot_v1_dot_customers__pb2.ListTimelineRequest.SerializeToString,
             crm_dot_customers_dot_v1_dot_customers__pb2.ListTimelineResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MergeCustomers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.customers.v1.CustomersService/MergeCustomers',
+            crm_dot_customers_dot_v1_dot_customers__pb2.MergeCustomersRequest.SerializeToString,
+            crm_dot_customers_dot_v1_dot_customers__pb2.MergeCustomersResponse.FromString,
             options,
             channel_credentials,
             insecure,

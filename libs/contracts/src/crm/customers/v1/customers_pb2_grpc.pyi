@@ -39,6 +39,12 @@ class CustomersServiceStub:
     GetContactInfo: _grpc.UnaryUnaryMultiCallable[_customers_pb2.GetContactInfoRequest, _customers_pb2.GetContactInfoResponse]
     """What a sender needs to reach a customer: phone, locale and consent."""
     ListTimeline: _grpc.UnaryUnaryMultiCallable[_customers_pb2.ListTimelineRequest, _customers_pb2.ListTimelineResponse]
+    MergeCustomers: _grpc.UnaryUnaryMultiCallable[_customers_pb2.MergeCustomersRequest, _customers_pb2.MergeCustomersResponse]
+    """Merges duplicate_customer_id into customer_id in one transaction: timelines joined, leads
+    moved, consent combined (an opt-out on either wins; marketing consent only if both gave it);
+    the duplicate stays as a tombstone (merged_into_customer_id). FAILED_PRECONDITION when either
+    is already merged.
+    """
 
 @_typing.type_check_only
 class CustomersServiceAsyncStub(CustomersServiceStub):
@@ -51,6 +57,12 @@ class CustomersServiceAsyncStub(CustomersServiceStub):
     GetContactInfo: _aio.UnaryUnaryMultiCallable[_customers_pb2.GetContactInfoRequest, _customers_pb2.GetContactInfoResponse]  # type: ignore[assignment]
     """What a sender needs to reach a customer: phone, locale and consent."""
     ListTimeline: _aio.UnaryUnaryMultiCallable[_customers_pb2.ListTimelineRequest, _customers_pb2.ListTimelineResponse]  # type: ignore[assignment]
+    MergeCustomers: _aio.UnaryUnaryMultiCallable[_customers_pb2.MergeCustomersRequest, _customers_pb2.MergeCustomersResponse]  # type: ignore[assignment]
+    """Merges duplicate_customer_id into customer_id in one transaction: timelines joined, leads
+    moved, consent combined (an opt-out on either wins; marketing consent only if both gave it);
+    the duplicate stays as a tombstone (merged_into_customer_id). FAILED_PRECONDITION when either
+    is already merged.
+    """
 
 class CustomersServiceServicer(metaclass=_abc_1.ABCMeta):
     """Customer profiles, their contact points and consent, and the timeline of every touch."""
@@ -84,5 +96,17 @@ class CustomersServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _customers_pb2.ListTimelineRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_customers_pb2.ListTimelineResponse, _abc.Awaitable[_customers_pb2.ListTimelineResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def MergeCustomers(
+        self,
+        request: _customers_pb2.MergeCustomersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customers_pb2.MergeCustomersResponse, _abc.Awaitable[_customers_pb2.MergeCustomersResponse]]:
+        """Merges duplicate_customer_id into customer_id in one transaction: timelines joined, leads
+        moved, consent combined (an opt-out on either wins; marketing consent only if both gave it);
+        the duplicate stays as a tombstone (merged_into_customer_id). FAILED_PRECONDITION when either
+        is already merged.
+        """
 
 def add_CustomersServiceServicer_to_server(servicer: CustomersServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -169,3 +169,294 @@ class DealClosed(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DealClosed: _TypeAlias = DealClosed  # noqa: Y015
+
+@_typing.final
+class ActivityLogged(_message.Message):
+    """Published on crm.leads.activity_logged when a rep logs a call, meeting, note, e-mail, SMS or task."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTIVITY_ID_FIELD_NUMBER: _builtins.int
+    LEAD_ID_FIELD_NUMBER: _builtins.int
+    DEAL_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    SUMMARY_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    OCCUR_TIME_FIELD_NUMBER: _builtins.int
+    FIRST_RESPONSE_FIELD_NUMBER: _builtins.int
+    DURATION_SECONDS_FIELD_NUMBER: _builtins.int
+    ACTOR_NAME_FIELD_NUMBER: _builtins.int
+    activity_id: _builtins.str
+    lead_id: _builtins.str
+    deal_id: _builtins.str
+    """Set when logged against the lead's deal."""
+    kind: _builtins.str
+    """call, meeting, note, task, email or sms."""
+    summary: _builtins.str
+    """The subject, else the start of the body (at most 200 characters)."""
+    outcome: _builtins.str
+    """Calls: answered, no_answer, busy, voicemail, wrong_number or callback_requested."""
+    actor: _builtins.str
+    """Who logged it (the caller's subject)."""
+    first_response: _builtins.bool
+    """Set when this activity stopped the lead's speed-to-lead clock."""
+    duration_seconds: _builtins.int
+    actor_name: _builtins.str
+    """The actor's name when the actor is a rep (e.g. "דנה לוי"), else empty."""
+    @_builtins.property
+    def occur_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        activity_id: _builtins.str = ...,
+        lead_id: _builtins.str = ...,
+        deal_id: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        summary: _builtins.str = ...,
+        outcome: _builtins.str = ...,
+        actor: _builtins.str = ...,
+        occur_time: _timestamp_pb2.Timestamp | None = ...,
+        first_response: _builtins.bool = ...,
+        duration_seconds: _builtins.int = ...,
+        actor_name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["occur_time", b"occur_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity_id", b"activity_id", "actor", b"actor", "actor_name", b"actor_name", "deal_id", b"deal_id", "duration_seconds", b"duration_seconds", "first_response", b"first_response", "kind", b"kind", "lead_id", b"lead_id", "occur_time", b"occur_time", "outcome", b"outcome", "summary", b"summary"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ActivityLogged: _TypeAlias = ActivityLogged  # noqa: Y015
+
+@_typing.final
+class TaskReminderDue(_message.Message):
+    """Published on crm.leads.task_reminder_due when an open task's reminder time has come."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTIVITY_ID_FIELD_NUMBER: _builtins.int
+    LEAD_ID_FIELD_NUMBER: _builtins.int
+    DEAL_ID_FIELD_NUMBER: _builtins.int
+    REP_ID_FIELD_NUMBER: _builtins.int
+    SUBJECT_FIELD_NUMBER: _builtins.int
+    DUE_TIME_FIELD_NUMBER: _builtins.int
+    REMIND_TIME_FIELD_NUMBER: _builtins.int
+    activity_id: _builtins.str
+    lead_id: _builtins.str
+    deal_id: _builtins.str
+    rep_id: _builtins.str
+    """The rep whose task it is."""
+    subject: _builtins.str
+    @_builtins.property
+    def due_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def remind_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        activity_id: _builtins.str = ...,
+        lead_id: _builtins.str = ...,
+        deal_id: _builtins.str = ...,
+        rep_id: _builtins.str = ...,
+        subject: _builtins.str = ...,
+        due_time: _timestamp_pb2.Timestamp | None = ...,
+        remind_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["due_time", b"due_time", "remind_time", b"remind_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity_id", b"activity_id", "deal_id", b"deal_id", "due_time", b"due_time", "lead_id", b"lead_id", "remind_time", b"remind_time", "rep_id", b"rep_id", "subject", b"subject"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TaskReminderDue: _TypeAlias = TaskReminderDue  # noqa: Y015
+
+@_typing.final
+class CampaignChanged(_message.Message):
+    """Published on crm.leads.campaign_changed when a campaign is created or its name, dates, budget or
+    actual cost change: the full state after the change (consumers keep the latest by update_time).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    BUDGET_FIELD_NUMBER: _builtins.int
+    ACTUAL_COST_FIELD_NUMBER: _builtins.int
+    STARTS_ON_FIELD_NUMBER: _builtins.int
+    ENDS_ON_FIELD_NUMBER: _builtins.int
+    UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    campaign_id: _builtins.str
+    source: _builtins.str
+    name: _builtins.str
+    @_builtins.property
+    def budget(self) -> _types_pb2.Money: ...
+    @_builtins.property
+    def actual_cost(self) -> _types_pb2.Money: ...
+    @_builtins.property
+    def starts_on(self) -> _types_pb2.Date: ...
+    @_builtins.property
+    def ends_on(self) -> _types_pb2.Date: ...
+    @_builtins.property
+    def update_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        campaign_id: _builtins.str = ...,
+        source: _builtins.str = ...,
+        name: _builtins.str = ...,
+        budget: _types_pb2.Money | None = ...,
+        actual_cost: _types_pb2.Money | None = ...,
+        starts_on: _types_pb2.Date | None = ...,
+        ends_on: _types_pb2.Date | None = ...,
+        update_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actual_cost", b"actual_cost", "budget", b"budget", "ends_on", b"ends_on", "starts_on", b"starts_on", "update_time", b"update_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actual_cost", b"actual_cost", "budget", b"budget", "campaign_id", b"campaign_id", "ends_on", b"ends_on", "name", b"name", "source", b"source", "starts_on", b"starts_on", "update_time", b"update_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CampaignChanged: _TypeAlias = CampaignChanged  # noqa: Y015
+
+@_typing.final
+class LeadTouched(_message.Message):
+    """Published on crm.leads.lead_touched when a known person (same phone number or e-mail) comes in
+    again: the capture is attached to their lead as a new touch instead of creating a lead.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LEAD_ID_FIELD_NUMBER: _builtins.int
+    TOUCH_ID_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    CAMPAIGN_FIELD_NUMBER: _builtins.int
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    MATCHED_ON_FIELD_NUMBER: _builtins.int
+    TOUCH_TIME_FIELD_NUMBER: _builtins.int
+    TOUCH_COUNT_FIELD_NUMBER: _builtins.int
+    lead_id: _builtins.str
+    touch_id: _builtins.str
+    source: _builtins.str
+    campaign: _builtins.str
+    campaign_id: _builtins.str
+    matched_on: _builtins.str
+    """What matched: "phone_number" or "email"."""
+    touch_count: _builtins.int
+    """The lead's touch count including this one."""
+    @_builtins.property
+    def touch_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        lead_id: _builtins.str = ...,
+        touch_id: _builtins.str = ...,
+        source: _builtins.str = ...,
+        campaign: _builtins.str = ...,
+        campaign_id: _builtins.str = ...,
+        matched_on: _builtins.str = ...,
+        touch_time: _timestamp_pb2.Timestamp | None = ...,
+        touch_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["touch_time", b"touch_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign", "campaign_id", b"campaign_id", "lead_id", b"lead_id", "matched_on", b"matched_on", "source", b"source", "touch_count", b"touch_count", "touch_id", b"touch_id", "touch_time", b"touch_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LeadTouched: _TypeAlias = LeadTouched  # noqa: Y015
+
+@_typing.final
+class LeadsMerged(_message.Message):
+    """Published on crm.leads.leads_merged when a duplicate lead is merged into a surviving one."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SURVIVOR_LEAD_ID_FIELD_NUMBER: _builtins.int
+    MERGED_LEAD_ID_FIELD_NUMBER: _builtins.int
+    MOVED_DEAL_ID_FIELD_NUMBER: _builtins.int
+    MERGE_TIME_FIELD_NUMBER: _builtins.int
+    survivor_lead_id: _builtins.str
+    merged_lead_id: _builtins.str
+    moved_deal_id: _builtins.str
+    """The duplicate's deal, now the survivor's (empty when it had none)."""
+    @_builtins.property
+    def merge_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        survivor_lead_id: _builtins.str = ...,
+        merged_lead_id: _builtins.str = ...,
+        moved_deal_id: _builtins.str = ...,
+        merge_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["merge_time", b"merge_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["merge_time", b"merge_time", "merged_lead_id", b"merged_lead_id", "moved_deal_id", b"moved_deal_id", "survivor_lead_id", b"survivor_lead_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LeadsMerged: _TypeAlias = LeadsMerged  # noqa: Y015
+
+@_typing.final
+class LeadSlaBreached(_message.Message):
+    """Published on crm.leads.lead_sla_breached when a lead's first response was not logged by its
+    deadline: what was done about it (reassigned to another rep, or escalated to the team's manager).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LEAD_ID_FIELD_NUMBER: _builtins.int
+    REP_ID_FIELD_NUMBER: _builtins.int
+    TEAM_ID_FIELD_NUMBER: _builtins.int
+    RULE_ID_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    DUE_TIME_FIELD_NUMBER: _builtins.int
+    BREACH_TIME_FIELD_NUMBER: _builtins.int
+    ACTION_FIELD_NUMBER: _builtins.int
+    NEW_REP_ID_FIELD_NUMBER: _builtins.int
+    MANAGER_ID_FIELD_NUMBER: _builtins.int
+    NEW_DUE_TIME_FIELD_NUMBER: _builtins.int
+    lead_id: _builtins.str
+    rep_id: _builtins.str
+    """The rep who missed it (empty for a lead that waited in the fallback queue)."""
+    team_id: _builtins.str
+    rule_id: _builtins.str
+    source: _builtins.str
+    action: _builtins.str
+    """"reassign" or "escalate"."""
+    new_rep_id: _builtins.str
+    """The rep the lead went to (action reassign)."""
+    manager_id: _builtins.str
+    """The manager it was escalated to (action escalate; empty when the team has none)."""
+    @_builtins.property
+    def due_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def breach_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def new_due_time(self) -> _timestamp_pb2.Timestamp:
+        """The new deadline (action reassign)."""
+
+    def __init__(
+        self,
+        *,
+        lead_id: _builtins.str = ...,
+        rep_id: _builtins.str = ...,
+        team_id: _builtins.str = ...,
+        rule_id: _builtins.str = ...,
+        source: _builtins.str = ...,
+        due_time: _timestamp_pb2.Timestamp | None = ...,
+        breach_time: _timestamp_pb2.Timestamp | None = ...,
+        action: _builtins.str = ...,
+        new_rep_id: _builtins.str = ...,
+        manager_id: _builtins.str = ...,
+        new_due_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["breach_time", b"breach_time", "due_time", b"due_time", "new_due_time", b"new_due_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "breach_time", b"breach_time", "due_time", b"due_time", "lead_id", b"lead_id", "manager_id", b"manager_id", "new_due_time", b"new_due_time", "new_rep_id", b"new_rep_id", "rep_id", b"rep_id", "rule_id", b"rule_id", "source", b"source", "team_id", b"team_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LeadSlaBreached: _TypeAlias = LeadSlaBreached  # noqa: Y015

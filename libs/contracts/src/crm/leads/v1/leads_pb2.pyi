@@ -136,6 +136,10 @@ class Lead(_message.Message):
     MERGED_INTO_LEAD_ID_FIELD_NUMBER: _builtins.int
     MISSING_FIELDS_FIELD_NUMBER: _builtins.int
     TOUCH_COUNT_FIELD_NUMBER: _builtins.int
+    ESCALATED_TO_FIELD_NUMBER: _builtins.int
+    SLA_REASSIGN_COUNT_FIELD_NUMBER: _builtins.int
+    ROUTING_EXPLANATION_FIELD_NUMBER: _builtins.int
+    SLA_BREACH_TIME_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     full_name: _builtins.str
     phone_number: _builtins.str
@@ -157,10 +161,12 @@ class Lead(_message.Message):
     merged_into_lead_id: _builtins.str
     """Set when this lead was merged into another: the surviving lead."""
     touch_count: _builtins.int
-    """How many times the person came in (the first capture and every duplicate attached to it).
-    Fields 22-29: campaigns and import; 30-39: routing and SLA; 40-49: activities;
-    50-59: duplicates and merge.
+    """How many times the person came in (the first capture and every duplicate attached to it)."""
+    escalated_to: _builtins.str
+    """Routing and SLA: the manager an SLA breach escalated the lead to, how many times a breach
+    handed it to another rep, why it went where it went, and when the SLA was first missed.
     """
+    sla_reassign_count: _builtins.int
     @_builtins.property
     def assignment(self) -> Global___Assignment: ...
     @_builtins.property
@@ -176,6 +182,14 @@ class Lead(_message.Message):
     @_builtins.property
     def missing_fields(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Required fields the lead lacks (e.g. "phone_number"): an incomplete record to complete."""
+
+    @_builtins.property
+    def routing_explanation(self) -> Global___RoutingExplanation: ...
+    @_builtins.property
+    def sla_breach_time(self) -> _timestamp_pb2.Timestamp:
+        """Fields 22-29: campaigns and import; 30-39: routing and SLA; 40-49: activities;
+        50-59: duplicates and merge.
+        """
 
     def __init__(
         self,
@@ -201,10 +215,14 @@ class Lead(_message.Message):
         merged_into_lead_id: _builtins.str = ...,
         missing_fields: _abc.Iterable[_builtins.str] | None = ...,
         touch_count: _builtins.int = ...,
+        escalated_to: _builtins.str = ...,
+        sla_reassign_count: _builtins.int = ...,
+        routing_explanation: Global___RoutingExplanation | None = ...,
+        sla_breach_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["assignment", b"assignment", "create_time", b"create_time", "first_response_due_time", b"first_response_due_time", "first_response_time", b"first_response_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["assignment", b"assignment", "create_time", b"create_time", "first_response_due_time", b"first_response_due_time", "first_response_time", b"first_response_time", "routing_explanation", b"routing_explanation", "sla_breach_time", b"sla_breach_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignment", b"assignment", "campaign", b"campaign", "campaign_id", b"campaign_id", "city", b"city", "create_time", b"create_time", "deal_id", b"deal_id", "email", b"email", "first_response_due_time", b"first_response_due_time", "first_response_time", b"first_response_time", "full_name", b"full_name", "id", b"id", "locale", b"locale", "merged_into_lead_id", b"merged_into_lead_id", "missing_fields", b"missing_fields", "phone_number", b"phone_number", "product_line", b"product_line", "region", b"region", "sla_breached", b"sla_breached", "source", b"source", "status", b"status", "touch_count", b"touch_count"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignment", b"assignment", "campaign", b"campaign", "campaign_id", b"campaign_id", "city", b"city", "create_time", b"create_time", "deal_id", b"deal_id", "email", b"email", "escalated_to", b"escalated_to", "first_response_due_time", b"first_response_due_time", "first_response_time", b"first_response_time", "full_name", b"full_name", "id", b"id", "locale", b"locale", "merged_into_lead_id", b"merged_into_lead_id", "missing_fields", b"missing_fields", "phone_number", b"phone_number", "product_line", b"product_line", "region", b"region", "routing_explanation", b"routing_explanation", "sla_breach_time", b"sla_breach_time", "sla_breached", b"sla_breached", "sla_reassign_count", b"sla_reassign_count", "source", b"source", "status", b"status", "touch_count", b"touch_count"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -270,17 +288,29 @@ class Source(_message.Message):
 
     CODE_FIELD_NUMBER: _builtins.int
     DISPLAY_NAME_FIELD_NUMBER: _builtins.int
+    BUILT_IN_FIELD_NUMBER: _builtins.int
+    ACTIVE_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
     code: _builtins.str
     display_name: _builtins.str
+    built_in: _builtins.bool
+    """One of the codes the system ships with (not one an admin added)."""
+    active: _builtins.bool
+    """An inactive source takes no new captures."""
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
         code: _builtins.str = ...,
         display_name: _builtins.str = ...,
+        built_in: _builtins.bool = ...,
+        active: _builtins.bool = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "display_name", b"display_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "built_in", b"built_in", "code", b"code", "create_time", b"create_time", "display_name", b"display_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -825,3 +855,98 @@ class RevokeWebFormKeyResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RevokeWebFormKeyResponse: _TypeAlias = RevokeWebFormKeyResponse  # noqa: Y015
+
+@_typing.final
+class RoutingExplanation(_message.Message):
+    """---------------------------------------------------------------- routing and SLA
+
+    Why a lead went where it went: every matching rule tried, in order, and its candidates.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    RULES_FIELD_NUMBER: _builtins.int
+    outcome: _builtins.str
+    """"assigned", or "queued" (no eligible rep: the lead waits in the fallback queue)."""
+    @_builtins.property
+    def rules(self) -> _containers.RepeatedCompositeFieldContainer[Global___RuleConsidered]: ...
+    def __init__(
+        self,
+        *,
+        outcome: _builtins.str = ...,
+        rules: _abc.Iterable[Global___RuleConsidered] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["outcome", b"outcome", "rules", b"rules"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RoutingExplanation: _TypeAlias = RoutingExplanation  # noqa: Y015
+
+@_typing.final
+class RuleConsidered(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RULE_ID_FIELD_NUMBER: _builtins.int
+    STRATEGY_FIELD_NUMBER: _builtins.int
+    TEAM_ID_FIELD_NUMBER: _builtins.int
+    TURN_FIELD_NUMBER: _builtins.int
+    PICKED_REP_ID_FIELD_NUMBER: _builtins.int
+    CANDIDATES_FIELD_NUMBER: _builtins.int
+    rule_id: _builtins.str
+    strategy: _builtins.str
+    """round_robin, least_loaded or named_rep."""
+    team_id: _builtins.str
+    turn: _builtins.int
+    """The team's round-robin turn taken (0 when none was taken)."""
+    picked_rep_id: _builtins.str
+    """Empty when no candidate of the rule could take the lead."""
+    @_builtins.property
+    def candidates(self) -> _containers.RepeatedCompositeFieldContainer[Global___CandidateConsidered]: ...
+    def __init__(
+        self,
+        *,
+        rule_id: _builtins.str = ...,
+        strategy: _builtins.str = ...,
+        team_id: _builtins.str = ...,
+        turn: _builtins.int = ...,
+        picked_rep_id: _builtins.str = ...,
+        candidates: _abc.Iterable[Global___CandidateConsidered] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["candidates", b"candidates", "picked_rep_id", b"picked_rep_id", "rule_id", b"rule_id", "strategy", b"strategy", "team_id", b"team_id", "turn", b"turn"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RuleConsidered: _TypeAlias = RuleConsidered  # noqa: Y015
+
+@_typing.final
+class CandidateConsidered(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REP_ID_FIELD_NUMBER: _builtins.int
+    OPEN_LEADS_FIELD_NUMBER: _builtins.int
+    SKIP_REASON_FIELD_NUMBER: _builtins.int
+    rep_id: _builtins.str
+    open_leads: _builtins.int
+    skip_reason: _builtins.str
+    """Why the rep was skipped ("away", "outside working hours (Asia/Tehran)", "at capacity (5/5 open
+    leads)", "already tried for this lead", "inactive"); empty when eligible.
+    """
+    def __init__(
+        self,
+        *,
+        rep_id: _builtins.str = ...,
+        open_leads: _builtins.int = ...,
+        skip_reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["open_leads", b"open_leads", "rep_id", b"rep_id", "skip_reason", b"skip_reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CandidateConsidered: _TypeAlias = CandidateConsidered  # noqa: Y015

@@ -55,12 +55,17 @@ class SourceReportRow(_message.Message):
     WON_DEALS_FIELD_NUMBER: _builtins.int
     REVENUE_FIELD_NUMBER: _builtins.int
     LOST_DEALS_FIELD_NUMBER: _builtins.int
+    COST_FIELD_NUMBER: _builtins.int
     source: _builtins.str
     leads: _builtins.int
     won_deals: _builtins.int
     lost_deals: _builtins.int
     @_builtins.property
     def revenue(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.Money]: ...
+    @_builtins.property
+    def cost(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.Money]:
+        """The actual cost of the source's campaigns (whole campaigns, whatever the period), per currency."""
+
     def __init__(
         self,
         *,
@@ -69,10 +74,11 @@ class SourceReportRow(_message.Message):
         won_deals: _builtins.int = ...,
         revenue: _abc.Iterable[_types_pb2.Money] | None = ...,
         lost_deals: _builtins.int = ...,
+        cost: _abc.Iterable[_types_pb2.Money] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["leads", b"leads", "lost_deals", b"lost_deals", "revenue", b"revenue", "source", b"source", "won_deals", b"won_deals"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cost", b"cost", "leads", b"leads", "lost_deals", b"lost_deals", "revenue", b"revenue", "source", b"source", "won_deals", b"won_deals"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -97,3 +103,113 @@ class GetSourceReportResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetSourceReportResponse: _TypeAlias = GetSourceReportResponse  # noqa: Y015
+
+@_typing.final
+class GetCampaignReportRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    START_TIME_FIELD_NUMBER: _builtins.int
+    END_TIME_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    source: _builtins.str
+    """Optional: the campaigns of one source."""
+    @_builtins.property
+    def start_time(self) -> _timestamp_pb2.Timestamp:
+        """Optional period for leads (by capture time) and deals (by close time); empty means all time."""
+
+    @_builtins.property
+    def end_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        start_time: _timestamp_pb2.Timestamp | None = ...,
+        end_time: _timestamp_pb2.Timestamp | None = ...,
+        source: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "start_time", b"start_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "source", b"source", "start_time", b"start_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCampaignReportRequest: _TypeAlias = GetCampaignReportRequest  # noqa: Y015
+
+@_typing.final
+class CampaignReportRow(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    BUDGET_FIELD_NUMBER: _builtins.int
+    COST_FIELD_NUMBER: _builtins.int
+    LEADS_FIELD_NUMBER: _builtins.int
+    WON_DEALS_FIELD_NUMBER: _builtins.int
+    LOST_DEALS_FIELD_NUMBER: _builtins.int
+    REVENUE_FIELD_NUMBER: _builtins.int
+    COST_PER_LEAD_FIELD_NUMBER: _builtins.int
+    RETURN_ON_COST_FIELD_NUMBER: _builtins.int
+    campaign_id: _builtins.str
+    source: _builtins.str
+    name: _builtins.str
+    leads: _builtins.int
+    won_deals: _builtins.int
+    lost_deals: _builtins.int
+    return_on_cost: _builtins.float
+    """Revenue in the cost's currency divided by the cost (e.g. 3.5 = 350%); 0 without a cost."""
+    @_builtins.property
+    def budget(self) -> _types_pb2.Money: ...
+    @_builtins.property
+    def cost(self) -> _types_pb2.Money:
+        """The campaign's actual cost (the whole campaign, whatever the period)."""
+
+    @_builtins.property
+    def revenue(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.Money]:
+        """Won deals' revenue per currency."""
+
+    @_builtins.property
+    def cost_per_lead(self) -> _types_pb2.Money:
+        """cost / leads, rounded half up to a minor unit; unset without leads or without a cost."""
+
+    def __init__(
+        self,
+        *,
+        campaign_id: _builtins.str = ...,
+        source: _builtins.str = ...,
+        name: _builtins.str = ...,
+        budget: _types_pb2.Money | None = ...,
+        cost: _types_pb2.Money | None = ...,
+        leads: _builtins.int = ...,
+        won_deals: _builtins.int = ...,
+        lost_deals: _builtins.int = ...,
+        revenue: _abc.Iterable[_types_pb2.Money] | None = ...,
+        cost_per_lead: _types_pb2.Money | None = ...,
+        return_on_cost: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["budget", b"budget", "cost", b"cost", "cost_per_lead", b"cost_per_lead"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["budget", b"budget", "campaign_id", b"campaign_id", "cost", b"cost", "cost_per_lead", b"cost_per_lead", "leads", b"leads", "lost_deals", b"lost_deals", "name", b"name", "return_on_cost", b"return_on_cost", "revenue", b"revenue", "source", b"source", "won_deals", b"won_deals"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CampaignReportRow: _TypeAlias = CampaignReportRow  # noqa: Y015
+
+@_typing.final
+class GetCampaignReportResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROWS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def rows(self) -> _containers.RepeatedCompositeFieldContainer[Global___CampaignReportRow]: ...
+    def __init__(
+        self,
+        *,
+        rows: _abc.Iterable[Global___CampaignReportRow] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["rows", b"rows"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCampaignReportResponse: _TypeAlias = GetCampaignReportResponse  # noqa: Y015

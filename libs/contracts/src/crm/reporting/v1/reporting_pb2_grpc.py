@@ -40,6 +40,11 @@ class ReportingServiceStub:
                 request_serializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.GetSourceReportRequest.SerializeToString,
                 response_deserializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.GetSourceReportResponse.FromString,
                 _registered_method=True)
+        self.GetCampaignReport = channel.unary_unary(
+                '/crm.reporting.v1.ReportingService/GetCampaignReport',
+                request_serializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.GetCampaignReportRequest.SerializeToString,
+                response_deserializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.GetCampaignReportResponse.FromString,
+                _registered_method=True)
 
 
 class ReportingServiceServicer:
@@ -53,6 +58,14 @@ class ReportingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetCampaignReport(self, request, context):
+        """Per campaign: what it cost, its leads, won deals and revenue in the period, cost per lead and
+        return on cost.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ReportingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -60,6 +73,11 @@ def add_ReportingServiceServicer_to_server(servicer, server):
                     servicer.GetSourceReport,
                     request_deserializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.GetSourceReportRequest.FromString,
                     response_serializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.GetSourceReportResponse.SerializeToString,
+            ),
+            'GetCampaignReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCampaignReport,
+                    request_deserializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.GetCampaignReportRequest.FromString,
+                    response_serializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.GetCampaignReportResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -90,6 +108,33 @@ class ReportingService:
             '/crm.reporting.v1.ReportingService/GetSourceReport',
             crm_dot_reporting_dot_v1_dot_reporting__pb2.GetSourceReportRequest.SerializeToString,
             crm_dot_reporting_dot_v1_dot_reporting__pb2.GetSourceReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCampaignReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.reporting.v1.ReportingService/GetCampaignReport',
+            crm_dot_reporting_dot_v1_dot_reporting__pb2.GetCampaignReportRequest.SerializeToString,
+            crm_dot_reporting_dot_v1_dot_reporting__pb2.GetCampaignReportResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -35,6 +35,10 @@ class ReportingServiceStub:
     def __new__(cls, channel: _aio.Channel) -> ReportingServiceAsyncStub: ...
     GetSourceReport: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.GetSourceReportRequest, _reporting_pb2.GetSourceReportResponse]
     """Leads, won deals and revenue per source for a period (by capture time of the lead)."""
+    GetCampaignReport: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.GetCampaignReportRequest, _reporting_pb2.GetCampaignReportResponse]
+    """Per campaign: what it cost, its leads, won deals and revenue in the period, cost per lead and
+    return on cost.
+    """
 
 @_typing.type_check_only
 class ReportingServiceAsyncStub(ReportingServiceStub):
@@ -43,6 +47,10 @@ class ReportingServiceAsyncStub(ReportingServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     GetSourceReport: _aio.UnaryUnaryMultiCallable[_reporting_pb2.GetSourceReportRequest, _reporting_pb2.GetSourceReportResponse]  # type: ignore[assignment]
     """Leads, won deals and revenue per source for a period (by capture time of the lead)."""
+    GetCampaignReport: _aio.UnaryUnaryMultiCallable[_reporting_pb2.GetCampaignReportRequest, _reporting_pb2.GetCampaignReportResponse]  # type: ignore[assignment]
+    """Per campaign: what it cost, its leads, won deals and revenue in the period, cost per lead and
+    return on cost.
+    """
 
 class ReportingServiceServicer(metaclass=_abc_1.ABCMeta):
     """Reports built from every event into reporting's own read model."""
@@ -54,5 +62,15 @@ class ReportingServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_reporting_pb2.GetSourceReportResponse, _abc.Awaitable[_reporting_pb2.GetSourceReportResponse]]:
         """Leads, won deals and revenue per source for a period (by capture time of the lead)."""
+
+    @_abc_1.abstractmethod
+    def GetCampaignReport(
+        self,
+        request: _reporting_pb2.GetCampaignReportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_reporting_pb2.GetCampaignReportResponse, _abc.Awaitable[_reporting_pb2.GetCampaignReportResponse]]:
+        """Per campaign: what it cost, its leads, won deals and revenue in the period, cost per lead and
+        return on cost.
+        """
 
 def add_ReportingServiceServicer_to_server(servicer: ReportingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -47,7 +47,7 @@ if str(BENCH) not in sys.path:
 
 import aiohttp  # noqa: E402
 import asyncpg  # noqa: E402
-from loadgen import latency_summary, open_loop, session  # noqa: E402
+from loadgen import closed_loop, latency_summary, open_loop, session  # noqa: E402
 from sqlalchemy import event  # noqa: E402
 
 from crm_devstack.stack import Ports, Stack  # noqa: E402
@@ -70,11 +70,31 @@ class Mode:
     rate: float
     load_s: float
     dup_samples: int
+    capacity_clients: int
+    capacity_s: float
 
 
 MODES = {
-    "tiny": Mode("tiny", sizes=(1_000, 3_000), load_size=1_000, rate=20, load_s=2, dup_samples=30),
-    "short": Mode("short", sizes=(10_000, 100_000, 1_000_000), load_size=100_000, rate=200, load_s=60, dup_samples=600),
+    "tiny": Mode(
+        "tiny",
+        sizes=(1_000, 3_000),
+        load_size=1_000,
+        rate=20,
+        load_s=2,
+        dup_samples=30,
+        capacity_clients=4,
+        capacity_s=1,
+    ),
+    "short": Mode(
+        "short",
+        sizes=(10_000, 100_000, 1_000_000),
+        load_size=100_000,
+        rate=200,
+        load_s=60,
+        dup_samples=600,
+        capacity_clients=16,
+        capacity_s=15,
+    ),
 }
 
 
@@ -296,6 +316,7 @@ async def capture_at_rate(stack: Stack, http: aiohttp.ClientSession, mode: Mode,
             lead = await response.json()
             return True, (response.status, (lead.get("assignment") or {}).get("rep_id", ""), lead["id"])
 
+    capacity = await closed_loop(http, send, mode.capacity_clients, mode.capacity_s)
     result = await open_loop(http, send, mode.rate, mode.load_s)
     created = [s for s in result.ok if s.payload[0] == 201]
     attached = [s for s in result.ok if s.payload[0] == 200]
@@ -308,6 +329,7 @@ async def capture_at_rate(stack: Stack, http: aiohttp.ClientSession, mode: Mode,
         "assignment_201": latency_summary([s.latency_ms for s in created]),
         "duplicate_200": latency_summary([s.latency_ms for s in attached]),
         "new_leads_per_rep": dict(sorted(per_rep.items())),
+        "capacity_closed_loop": {"clients": mode.capacity_clients, **capacity.summary()},
         "generator_max_lag_ms": round(result.max_lag_ms, 1),
         "first_errors": errors,
     }
@@ -401,6 +423,11 @@ def table(result: dict[str, Any]) -> str:
             f"{growth['p99_factor']}× the p99."
         )
     if capture:
+        cap = capture["capacity_closed_loop"]
+        lines.append(
+            f"Capacity first (closed loop, {cap['clients']} clients): {cap['throughput_per_s']} captures/s, "
+            f"p50 {cap['p50_ms']} ms, p99 {cap['p99_ms']} ms, errors {cap['errors']}."
+        )
         lines.append(f"New leads per rep: {capture['new_leads_per_rep']}")
     return "\n".join(lines)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import grpc
@@ -59,3 +60,59 @@ async def test_a_database_outage_is_unavailable_and_a_bug_is_internal() -> None:
 
     assert codes["Query"] == (grpc.StatusCode.UNAVAILABLE, "database unavailable; retry later")
     assert codes["Bug"] == (grpc.StatusCode.INTERNAL, "internal error")
+
+
+async def test_a_deadlocked_handler_runs_again_and_both_calls_succeed(fresh_database: Any) -> None:
+    db = Database(await fresh_database("kitdeadlock"), MessagingTables(MetaData()), source="/t")
+    async with db.unit_of_work() as uow:
+        await uow.conn.execute(text("CREATE TABLE pair (id int PRIMARY KEY, n int NOT NULL)"))
+        await uow.conn.execute(text("INSERT INTO pair VALUES (1, 0), (2, 0)"))
+    attempts: list[str] = []
+    both_hold_one = asyncio.Barrier(2)
+
+    def locking(first: int, second: int) -> Any:
+        async def handler(request: StringValue, context: grpc.aio.ServicerContext) -> StringValue:
+            attempts.append(request.value)
+            async with db.unit_of_work() as uow:
+                await uow.conn.execute(text("UPDATE pair SET n = n + 1 WHERE id = :id"), {"id": first})
+                if len(attempts) <= 2:  # the first two attempts meet: each holds one row, wants the other
+                    await both_hold_one.wait()
+                await uow.conn.execute(text("UPDATE pair SET n = n + 1 WHERE id = :id"), {"id": second})
+            return request
+
+        return handler
+
+    def unary(fn: Any) -> grpc.RpcMethodHandler:
+        return grpc.unary_unary_rpc_method_handler(
+            fn, request_deserializer=StringValue.FromString, response_serializer=StringValue.SerializeToString
+        )
+
+    port = free_port()
+    server = GrpcServer(port, "crm.test", checks=[])
+    handler = grpc.method_handlers_generic_handler(
+        SERVICE, {"OneThenTwo": unary(locking(1, 2)), "TwoThenOne": unary(locking(2, 1))}
+    )
+    server.add(lambda h, s: s.add_generic_rpc_handlers((h,)), handler, SERVICE)
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ch:
+
+            def call(name: str) -> Any:
+                return ch.unary_unary(
+                    f"/{SERVICE}/{name}",
+                    request_serializer=StringValue.SerializeToString,
+                    response_deserializer=StringValue.FromString,
+                )(StringValue(value=name), timeout=20)
+
+            replies = await asyncio.gather(call("OneThenTwo"), call("TwoThenOne"))
+        async with db.unit_of_work() as uow:
+            counts = dict((await uow.conn.execute(text("SELECT id, n FROM pair"))).all())
+    finally:
+        await server.stop(0)
+        await db.dispose()
+
+    assert sorted(r.value for r in replies) == ["OneThenTwo", "TwoThenOne"]
+    # PostgreSQL broke the deadlock by rolling one back; that one ran a second time; each row was
+    # updated once per successful call, the rolled-back attempt left nothing.
+    assert len(attempts) == 3
+    assert counts == {1: 2, 2: 2}

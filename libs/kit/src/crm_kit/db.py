@@ -52,6 +52,20 @@ def database_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, _UNREACHABLE)
 
 
+_CONFLICTS: tuple[type[BaseException], ...] = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
+
+
+def transaction_conflict(exc: BaseException) -> bool:
+    """True when PostgreSQL rolled the transaction back to break a deadlock or a serialization
+    conflict: nothing of it was written, and running the same work again is the remedy."""
+    cause: BaseException | None = exc.orig if isinstance(exc, DBAPIError) else exc
+    while cause is not None:
+        if isinstance(cause, _CONFLICTS):
+            return True
+        cause = cause.__cause__
+    return False
+
+
 class Database:
     def __init__(self, url: str, tables: MessagingTables, *, source: str, pool_size: int = 10) -> None:
         # No pre-ping: it costs a round trip per transaction; a connection broken by a database

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -23,7 +24,7 @@ from grpc_status import rpc_status
 from opentelemetry import trace
 
 from crm_kit import caller, metrics, telemetry
-from crm_kit.db import database_unavailable
+from crm_kit.db import database_unavailable, transaction_conflict
 from crm_kit.errors import DomainError, InvalidArgument, nul_characters
 from crm_kit.settings import TlsFiles
 
@@ -71,7 +72,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                             "text fields must not contain NUL characters",
                             field_violations=[(name, "contains a NUL character") for name in bad],
                         )
-                    return await behavior(request, context)
+                    return await _with_conflict_retries(behavior, request, context, method)
                 except DomainError as exc:
                     code = exc.grpc_code
                     span.set_attribute("rpc.grpc.status_code", code.value[0])
@@ -105,6 +106,28 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
+
+
+# A handler whose transaction PostgreSQL rolled back to break a deadlock runs again (nothing of it
+# was written); after these attempts the caller gets the error (INTERNAL) like any other.
+_CONFLICT_ATTEMPTS = 4
+
+
+async def _with_conflict_retries(
+    behavior: Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]],
+    request: Any,
+    context: grpc.aio.ServicerContext,
+    method: str,
+) -> Any:
+    for attempt in range(1, _CONFLICT_ATTEMPTS + 1):
+        try:
+            return await behavior(request, context)
+        except Exception as exc:
+            if attempt == _CONFLICT_ATTEMPTS or not transaction_conflict(exc):
+                raise
+            log.info("transaction conflict in %s; running it again", method, extra={"attempt": attempt})
+            await asyncio.sleep(random.uniform(0.001, 0.01 * attempt))
+    raise AssertionError("unreachable")
 
 
 def server_credentials(tls: TlsFiles) -> grpc.ServerCredentials:

@@ -46,6 +46,20 @@ async def lead(clients: BackendClients, principal: Principal, lead_id: str) -> l
     return reply.lead
 
 
+async def live_lead(clients: BackendClients, principal: Principal, lead_id: str) -> leads_pb2.Lead:
+    """The lead work on lead_id lands on: the lead itself, or the lead it was merged into — which
+    the caller must be allowed to see too (a merge can move a person to another team's lead)."""
+    found = await lead(clients, principal, lead_id)
+    for _ in range(10):  # merges chain at most a few deep; the bound only guards against a cycle
+        if not found.merged_into_lead_id:
+            return found
+        try:
+            found = await lead(clients, principal, found.merged_into_lead_id)
+        except HTTPException as exc:
+            raise not_found("lead", lead_id) from exc
+    raise not_found("lead", lead_id)
+
+
 async def deal(clients: BackendClients, principal: Principal, deal_id: str) -> leads_pb2.Deal:
     reply = await _get("deal", deal_id, clients.leads.GetDeal, leads_pb2.GetDealRequest(deal_id=deal_id))
     if not authz.deal_visible(principal, reply.deal):

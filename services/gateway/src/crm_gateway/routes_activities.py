@@ -51,7 +51,7 @@ async def log_lead_activity(
 ) -> Activity:
     """Log a call, meeting, note, e-mail, SMS or task on a lead; the first call, e-mail, SMS or
     meeting stops the lead's speed-to-lead clock."""
-    await records.lead(clients, principal, lead_id)
+    await records.live_lead(clients, principal, lead_id)
     request = body.to_proto(lead_id=lead_id, idempotency_key=idempotency_key.strip())
     reply = await activities_of(clients).LogActivity(request)
     return activity_model(reply.activity)
@@ -62,7 +62,7 @@ async def list_lead_activities(
     lead_id: ResourceId, clients: Clients, principal: Caller, page_size: PageSize = 0, page_token: PageToken = ""
 ) -> ActivityList:
     """Everything logged on the lead and its deal, newest first."""
-    await records.lead(clients, principal, lead_id)
+    await records.live_lead(clients, principal, lead_id)
     return await _list(
         clients,
         activities_pb2.ListActivitiesRequest(

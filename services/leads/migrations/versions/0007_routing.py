@@ -62,6 +62,14 @@ def upgrade() -> None:
         postgresql_where=sa.text("sla_clock_running AND first_response_at IS NULL"),
     )
     op.create_index("ix_leads_queue", "leads", ["created_at", "id"], postgresql_where=sa.text("rep_id IS NULL"))
+    # The open leads of a rep (least-loaded and caps count them on every capture): never the
+    # rep's whole history, which grows without bound.
+    op.create_index(
+        "ix_leads_rep_open",
+        "leads",
+        ["rep_id"],
+        postgresql_where=sa.text("status = 'new' AND first_response_at IS NULL AND merged_into_id IS NULL"),
+    )
     op.create_table(
         "lead_sla_breaches",
         sa.Column("id", sa.String(length=64), nullable=False),
@@ -135,6 +143,7 @@ def downgrade() -> None:
     op.drop_index("ix_lead_sla_breaches_time", table_name="lead_sla_breaches")
     op.drop_table("lead_sla_breaches")
     op.drop_index("ix_leads_queue", table_name="leads")
+    op.drop_index("ix_leads_rep_open", table_name="leads")
     op.drop_index("ix_leads_sla_due", table_name="leads")
     for column in (
         "routing_explanation",

@@ -26,6 +26,10 @@ async def capture_in(
     request_id won."""
     campaign = await campaigns.resolve_campaign(uow, new.source, new.campaign)
     match = await duplicates.find_duplicate(uow, new)
+    if request_id and await commands.find_by_request_id(uow, request_id) is not None:
+        # A concurrent request with this request_id committed while this one waited for the
+        # person's lock (find_duplicate): its answer is the answer, not a touch of its own lead.
+        raise commands.RequestIdRace(request_id)
     if match is not None:
         # The same person again: a touch of their lead, never a second lead.
         try:

@@ -254,9 +254,15 @@ async def get_deal(uow: UnitOfWork, deal_id: str) -> DealView:
 
 async def convert_lead(uow: UnitOfWork, lead_id: str, title: str) -> DealView:
     """Open a deal for a lead, owned by the lead's rep. Converting again returns the same deal."""
-    lead = (await uow.conn.execute(select(leads).where(leads.c.id == lead_id).with_for_update())).first()
+    lead = (await uow.conn.execute(select(leads).where(leads.c.id == lead_id).with_for_update(key_share=True))).first()
     if lead is None:
         raise NotFound(f"lead {lead_id} not found", reason="LEAD_NOT_FOUND", metadata={"lead_id": lead_id})
+    if lead.merged_into_id:
+        raise FailedPrecondition(
+            f"lead {lead_id} was merged into {lead.merged_into_id}; convert that lead",
+            reason="LEAD_MERGED",
+            metadata={"lead_id": lead_id, "merged_into_lead_id": lead.merged_into_id},
+        )
     existing = (await uow.conn.execute(select(deals.c.id).where(deals.c.lead_id == lead_id))).scalar()
     if existing:
         return await _deal_view(uow, existing)
@@ -270,7 +276,12 @@ async def convert_lead(uow: UnitOfWork, lead_id: str, title: str) -> DealView:
             status=domain.DealStatus.OPEN.value,
         )
     )
-    await uow.conn.execute(update(leads).where(leads.c.id == lead_id).values(status=domain.LeadStatus.CONVERTED.value))
+    # A converted lead is no longer waiting for a first response: its SLA clock stops.
+    await uow.conn.execute(
+        update(leads)
+        .where(leads.c.id == lead_id)
+        .values(status=domain.LeadStatus.CONVERTED.value, sla_clock_running=False)
+    )
     uow.audit("leads.ConvertLead", "deal", deal_id, {"lead_id": lead_id, "owner_rep_id": lead.rep_id or ""})
     return await _deal_view(uow, deal_id)
 

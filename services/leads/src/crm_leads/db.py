@@ -268,6 +268,11 @@ Index(
     postgresql_where=text("sla_clock_running AND first_response_at IS NULL"),
 )
 Index("ix_leads_queue", leads.c.created_at, leads.c.id, postgresql_where=text("rep_id IS NULL"))
+Index(
+    "ix_leads_rep_open",
+    leads.c.rep_id,
+    postgresql_where=text("status = 'new' AND first_response_at IS NULL AND merged_into_id IS NULL"),
+)
 
 # Every SLA breach and what was done about it (managers' view: GET /api/v1/sla-breaches).
 lead_sla_breaches = Table(

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select, text, union, update
+from sqlalchemy import Select, and_, func, literal_column, or_, select, text, union, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from crm.leads.v1 import events_pb2
@@ -70,11 +70,15 @@ async def _lock_contacts(uow: UnitOfWork, new: domain.NewLead) -> None:
         await uow.conn.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})
 
 
+_EMPTY = literal_column("''")
+
+
 def contact_query(column: str, value: str) -> Select[Any]:
     """The oldest lead with this phone number or e-mail (an index equality)."""
     return (
         select(leads.c.id, leads.c.merged_into_id)
-        .where(leads.c[column] == value)
+        # The literal '' (not a bind parameter) lets even a generic plan use the partial index.
+        .where(leads.c[column] == value, leads.c[column] != _EMPTY)
         .order_by(leads.c.created_at, leads.c.id)
         .limit(1)
     )
@@ -120,12 +124,18 @@ async def attach_touch(
     meanwhile): touch count + 1, empty fields filled (survivorship), missing_fields recomputed,
     audit and LeadTouched; returns the lead's id. Raises TouchRequestIdRace when the request_id
     was taken meanwhile."""
-    lead = (await uow.conn.execute(select(leads).where(leads.c.id == match.lead_id).with_for_update())).one()
+    lead = (
+        await uow.conn.execute(select(leads).where(leads.c.id == match.lead_id).with_for_update(key_share=True))
+    ).one()
     for _ in range(_MAX_MERGE_HOPS):
         if not lead.merged_into_id:
             break
         # Merged between the lookup and the lock: the touch belongs to the survivor.
-        lead = (await uow.conn.execute(select(leads).where(leads.c.id == lead.merged_into_id).with_for_update())).one()
+        lead = (
+            await uow.conn.execute(
+                select(leads).where(leads.c.id == lead.merged_into_id).with_for_update(key_share=True)
+            )
+        ).one()
     touch_id = str(uuid.uuid4())
     inserted = await uow.conn.execute(
         pg_insert(lead_touches)
@@ -258,7 +268,7 @@ def name_candidates_query(lead_id: str, keys: names.NameKeys) -> Select[Any] | N
         select(
             leads.c.id, leads.c.name_key, leads.c.name_compact, leads.c.name_skeleton, leads.c.city, leads.c.created_at
         )
-        .where(column == value, column != "", leads.c.id != lead_id, leads.c.merged_into_id.is_(None))
+        .where(column == value, column != _EMPTY, leads.c.id != lead_id, leads.c.merged_into_id.is_(None))
         .order_by(column, leads.c.created_at.desc(), leads.c.id.desc())
         .limit(MAX_NAME_CANDIDATES)
         for column, value in (

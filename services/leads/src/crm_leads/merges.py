@@ -61,7 +61,10 @@ async def merge_leads(uow: UnitOfWork, survivor_id: str, duplicate_id: str) -> c
         r.id: r
         for r in (
             await uow.conn.execute(
-                select(leads).where(leads.c.id.in_([survivor_id, duplicate_id])).order_by(leads.c.id).with_for_update()
+                select(leads)
+                .where(leads.c.id.in_([survivor_id, duplicate_id]))
+                .order_by(leads.c.id)
+                .with_for_update(key_share=True)
             )
         ).all()
     }
@@ -98,6 +101,12 @@ async def merge_leads(uow: UnitOfWork, survivor_id: str, duplicate_id: str) -> c
         "created_at": min(survivor.created_at, duplicate.created_at),
         "missing_fields": list(duplicates.missing_of(phone_number=filled.get("phone_number", survivor.phone_number))),
     }
+    # The person was answered when either lead was: the earliest first response stops the
+    # survivor's clock (a breach must not fire for someone a rep already called).
+    responses = [t for t in (survivor.first_response_at, duplicate.first_response_at) if t is not None]
+    if responses:
+        changes["first_response_at"] = min(responses)
+        changes["sla_clock_running"] = False
     if moved_deal_id:
         # The deal keeps its owner rep; the survivor is now a converted lead.
         await uow.conn.execute(update(deals).where(deals.c.id == moved_deal_id).values(lead_id=survivor_id))
@@ -128,7 +137,9 @@ async def merge_leads(uow: UnitOfWork, survivor_id: str, duplicate_id: str) -> c
     await uow.conn.execute(
         update(leads)
         .where(leads.c.id == duplicate_id)
-        .values(merged_into_id=survivor_id, missing_fields=[], touch_count=duplicate.touch_count)
+        .values(
+            merged_into_id=survivor_id, missing_fields=[], touch_count=duplicate.touch_count, sla_clock_running=False
+        )
     )
     # Every open pair naming the duplicate is settled: the pair itself merged, others closed with it.
     await uow.conn.execute(

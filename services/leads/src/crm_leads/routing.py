@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, literal_column, select, text
 
 from crm_kit.db import UnitOfWork
 from crm_leads import campaigns, domain
@@ -67,8 +67,10 @@ async def load_rules(uow: UnitOfWork) -> list[domain.RoutingRule]:
 
 def open_lead_filter() -> Any:
     """An open lead (what least-loaded and caps count): new, not answered yet, not merged away."""
+    # The status as a literal, not a bind parameter: the planner must see that ix_leads_rep_open's
+    # predicate holds even for a generic prepared plan.
     return (
-        (leads.c.status == domain.LeadStatus.NEW.value)
+        (leads.c.status == literal_column(f"'{domain.LeadStatus.NEW.value}'"))
         & leads.c.first_response_at.is_(None)
         & leads.c.merged_into_id.is_(None)
     )

@@ -32,30 +32,49 @@ log = logging.getLogger(__name__)
 
 
 async def scan_breaches(db: Database, *, batch_size: int = 100, now: datetime | None = None) -> int:
-    """Handle up to batch_size leads past their deadline, in one transaction; returns how many."""
-    async with db.unit_of_work() as uow:
-        at = now or datetime.now(UTC)
-        due = (
-            await uow.conn.execute(
-                select(leads)
-                .where(
-                    leads.c.sla_clock_running,
-                    leads.c.first_response_at.is_(None),
-                    leads.c.first_response_due_at <= at,
-                    # A lead converted to a deal or merged into another is no longer waiting.
-                    leads.c.status == domain.LeadStatus.NEW.value,
-                    leads.c.merged_into_id.is_(None),
+    """Handle up to batch_size leads past their deadline, one transaction per lead; returns how many.
+
+    One lead per transaction: a lead that fails (logged, skipped this round) never rolls back the
+    others, and rep locks are held for one breach at a time. The lead row is locked FOR NO KEY
+    UPDATE: a capture that only references the lead (a possible-duplicate pair's foreign key) is
+    not blocked by the scan.
+    """
+    handled = 0
+    failed: list[str] = []
+    while handled + len(failed) < batch_size:
+        lead: Any = None
+        try:
+            async with db.unit_of_work() as uow:
+                at = now or datetime.now(UTC)
+                query = (
+                    select(leads)
+                    .where(
+                        leads.c.sla_clock_running,
+                        leads.c.first_response_at.is_(None),
+                        leads.c.first_response_due_at <= at,
+                        # A lead converted to a deal or merged into another is no longer waiting.
+                        leads.c.status == domain.LeadStatus.NEW.value,
+                        leads.c.merged_into_id.is_(None),
+                    )
+                    .order_by(leads.c.first_response_due_at)
+                    .limit(1)
+                    .with_for_update(skip_locked=True, key_share=True)
                 )
-                .order_by(leads.c.first_response_due_at)
-                .limit(batch_size)
-                .with_for_update(skip_locked=True)
-            )
-        ).all()
-        for lead in due:
-            await handle_breach(uow, lead, at)
-    if due:
-        log.info("SLA breaches handled", extra={"count": len(due)})
-    return len(due)
+                if failed:
+                    query = query.where(leads.c.id.not_in(failed))
+                lead = (await uow.conn.execute(query)).first()
+                if lead is None:
+                    break
+                await handle_breach(uow, lead, at)
+            handled += 1
+        except Exception:
+            if lead is None:
+                raise
+            log.exception("SLA breach handling failed; the lead is retried next scan", extra={"lead_id": lead.id})
+            failed.append(lead.id)
+    if handled:
+        log.info("SLA breaches handled", extra={"count": handled})
+    return handled
 
 
 async def _strategy_of(uow: UnitOfWork, rule_id: str | None) -> domain.Strategy:
@@ -172,7 +191,7 @@ async def assign_by_hand(uow: UnitOfWork, lead_id: str, rep_id: str, now: dateti
     """A manager hands a lead to a rep: the rep's team becomes the lead's, the SLA clock restarts
     (with the lead's SLA), LeadAssigned is published. Capacity and hours do not bind a person's
     decision; an inactive rep is refused."""
-    lead = (await uow.conn.execute(select(leads).where(leads.c.id == lead_id).with_for_update())).first()
+    lead = (await uow.conn.execute(select(leads).where(leads.c.id == lead_id).with_for_update(key_share=True))).first()
     if lead is None:
         raise NotFound(f"lead {lead_id} not found", reason="LEAD_NOT_FOUND", metadata={"lead_id": lead_id})
     rep = (await uow.conn.execute(select(reps).where(reps.c.id == rep_id))).first()

@@ -340,3 +340,38 @@ async def test_an_import_interrupted_in_phase_2_resumes_without_capturing_twice(
     assert final.status == imports.COMPLETED
     assert count == 5
     assert final.rows_imported == 5 + 2  # the two rows of the replayed batch count again, never twice as leads
+
+
+async def test_progress_is_visible_while_the_file_is_read(service: Service) -> None:
+    """Phase 1 commits its counters batch by batch: another connection sees them before the end."""
+    limits = imports.ImportLimits(batch_rows=50, lease_seconds=60)
+    async with service.db.unit_of_work() as uow:
+        row = (
+            await uow.conn.execute(
+                lead_imports.insert()
+                .values(
+                    id=str(uuid.uuid4()),
+                    source="radio",
+                    mode="skip_invalid",
+                    status="validating",
+                    lease_until=datetime.now(UTC) + timedelta(minutes=5),
+                )
+                .returning(lead_imports)
+            )
+        ).one()
+    seen: list[int] = []
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b"full_name,phone_number\n"
+        for batch in range(4):
+            yield "".join(f"דנה {batch}-{i},{phone()}\n" for i in range(60)).encode()
+            async with service.db.unit_of_work() as other:
+                seen.append(
+                    (
+                        await other.conn.execute(select(lead_imports.c.rows_read).where(lead_imports.c.id == row.id))
+                    ).scalar_one()
+                )
+
+    status, state = await imports.read_and_stage(service.db, row, body(), limits)
+    assert status == imports.IMPORTING and state.rows_read == 240
+    assert seen == [60, 120, 180, 240]  # each chunk of 60 rows filled a batch of 50: committed at once

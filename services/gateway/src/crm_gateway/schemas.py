@@ -195,6 +195,11 @@ class Lead(BaseModel):
     merged_into_lead_id: str
     missing_fields: list[str]
     touch_count: int
+    # The SLA: the manager a breach escalated the lead to, how many breaches handed it to another
+    # rep, when it first breached (GET /leads/{id}/routing adds the routing explanation).
+    escalated_to: str
+    sla_reassign_count: int
+    sla_breach_time: datetime | None
 
 
 class CapturedLead(Lead):
@@ -374,6 +379,9 @@ class SourceReportRow(BaseModel):
     won_deals: int
     lost_deals: int
     revenue: list[Money]
+    # What the source's campaigns cost (their actual cost, per currency; GET /reports/campaigns
+    # has cost per lead and return per campaign).
+    cost: list[Money]
 
 
 class SourceReport(BaseModel):

@@ -172,12 +172,9 @@ class RoutingExplanation(BaseModel):
 
 
 class RoutedLead(Lead):
-    """A lead with its routing and SLA details."""
+    """A lead with why it went where it went."""
 
-    escalated_to: str
-    sla_reassign_count: int
     routing_explanation: RoutingExplanation | None
-    sla_breach_time: datetime | None
 
 
 def routed_lead(lead: leads_pb2.Lead) -> RoutedLead:

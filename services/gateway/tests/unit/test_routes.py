@@ -51,6 +51,9 @@ async def test_capture_lead_returns_201_with_assignment(client: httpx.AsyncClien
         "merged_into_lead_id": "",
         "missing_fields": [],
         "touch_count": 0,
+        "escalated_to": "",
+        "sla_reassign_count": 0,
+        "sla_breach_time": None,
         "duplicate": False,
         "matched_on": "",
     }

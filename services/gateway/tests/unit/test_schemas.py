@@ -90,6 +90,7 @@ def test_report_rows_keep_revenue_per_currency() -> None:
                     {"amount_minor": 100, "currency_code": "ILS"},
                     {"amount_minor": 7, "currency_code": "USD"},
                 ],
+                "cost": [],
             }
         ]
     }

@@ -102,13 +102,19 @@ async def test_cors_preflight_is_allowed_for_a_listed_origin(gateway: Gateway, s
 
     assert response.status_code == 200
     assert response.headers["access-control-allow-origin"] == ORIGIN
-    assert set(response.headers["access-control-allow-methods"].split(", ")) == {"GET", "POST", "OPTIONS"}
+    assert set(response.headers["access-control-allow-methods"].split(", ")) == {
+        "GET",
+        "POST",
+        "PUT",
+        "PATCH",
+        "OPTIONS",
+    }
     allowed = {h.lower() for h in response.headers["access-control-allow-headers"].split(", ")}
     assert {"authorization", "content-type", "idempotency-key", "x-api-key", "x-request-id"} <= allowed
     assert "access-control-allow-credentials" not in response.headers
     assert simple.headers["access-control-allow-origin"] == ORIGIN
     exposed = set(simple.headers["access-control-expose-headers"].split(", "))
-    assert exposed == {"Retry-After", "Idempotent-Replayed", "X-Request-ID"}
+    assert exposed == {"Retry-After", "Idempotent-Replayed", "X-Request-ID", "ETag"}
 
 
 async def test_cors_refuses_an_unlisted_origin(gateway: Gateway, settings_for) -> None:

@@ -57,6 +57,35 @@ def lead_to_proto(view: commands.LeadView) -> leads_pb2.Lead:
         merged_into_lead_id=r.merged_into_id or "",
         missing_fields=list(r.missing_fields),
         touch_count=r.touch_count,
+        escalated_to=r.escalated_to or "",
+        sla_reassign_count=r.reassign_count,
+        routing_explanation=_routing_explanation(r.routing_explanation or {}),
+        sla_breach_time=to_timestamp(r.sla_breached_at),
+    )
+
+
+def _routing_explanation(explanation: dict[str, Any]) -> leads_pb2.RoutingExplanation:
+    """The structured why of an assignment (stored as JSON by crm_leads.routing)."""
+    return leads_pb2.RoutingExplanation(
+        outcome=str(explanation.get("outcome", "")),
+        rules=[
+            leads_pb2.RuleConsidered(
+                rule_id=str(t.get("rule_id", "")),
+                strategy=str(t.get("strategy", "")),
+                team_id=str(t.get("team_id", "")),
+                turn=int(t.get("turn", 0)),
+                picked_rep_id=str(t.get("picked_rep_id", "")),
+                candidates=[
+                    leads_pb2.CandidateConsidered(
+                        rep_id=str(c.get("rep_id", "")),
+                        open_leads=int(c.get("open_leads", 0)),
+                        skip_reason=str(c.get("skipped", "")),
+                    )
+                    for c in t.get("candidates", [])
+                ],
+            )
+            for t in [*explanation.get("rules", []), *explanation.get("reassignments", [])]
+        ],
     )
 
 

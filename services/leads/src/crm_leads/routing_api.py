@@ -34,38 +34,8 @@ class VersionMismatch(DomainError):
 
 
 def routed_lead_to_proto(view: commands.LeadView) -> leads_pb2.Lead:
-    """A lead with its routing and SLA fields (Lead 30-39)."""
-    lead = lead_to_proto(view)
-    r = view.row
-    lead.escalated_to = r.escalated_to or ""
-    lead.sla_reassign_count = r.reassign_count
-    if r.sla_breached_at is not None:
-        lead.sla_breach_time.CopyFrom(to_timestamp(r.sla_breached_at))
-    explanation = r.routing_explanation or {}
-    lead.routing_explanation.CopyFrom(
-        leads_pb2.RoutingExplanation(
-            outcome=str(explanation.get("outcome", "")),
-            rules=[
-                leads_pb2.RuleConsidered(
-                    rule_id=str(t.get("rule_id", "")),
-                    strategy=str(t.get("strategy", "")),
-                    team_id=str(t.get("team_id", "")),
-                    turn=int(t.get("turn", 0)),
-                    picked_rep_id=str(t.get("picked_rep_id", "")),
-                    candidates=[
-                        leads_pb2.CandidateConsidered(
-                            rep_id=str(c.get("rep_id", "")),
-                            open_leads=int(c.get("open_leads", 0)),
-                            skip_reason=str(c.get("skipped", "")),
-                        )
-                        for c in t.get("candidates", [])
-                    ],
-                )
-                for t in [*explanation.get("rules", []), *explanation.get("reassignments", [])]
-            ],
-        )
-    )
-    return lead
+    """A lead with its routing and SLA fields (every Lead carries them: grpc_api.lead_to_proto)."""
+    return lead_to_proto(view)
 
 
 def rule_to_proto(rule: domain.RoutingRule) -> routing_pb2.RoutingRule:

@@ -73,6 +73,15 @@ def _serve_gateway() -> None:
     leads: dict[str, dict[str, Any]] = {}
     converted: dict[str, str] = {}
     closed: set[str] = set()
+    campaigns: dict[tuple[str, str], dict[str, Any]] = {}
+
+    @app.post("/api/v1/campaigns", status_code=201)
+    async def create_campaign(body: dict[str, Any]) -> dict[str, Any]:
+        key = (body["source"], body["name"])
+        if key in campaigns:
+            raise HTTPException(409, "campaign exists")
+        campaigns[key] = {**body, "id": uuid.uuid4().hex}
+        return campaigns[key]
 
     @app.get("/readyz")
     async def readyz() -> dict[str, str]:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import platform
@@ -309,8 +310,10 @@ async def capture_at_rate(stack: Stack, http: aiohttp.ClientSession, mode: Mode,
             "request_id": str(uuid.uuid4()),
         }
 
-    async def send(client: aiohttp.ClientSession, i: int) -> tuple[bool, Any]:
-        async with client.post(api, json=body(i)) as response:
+    numbers = itertools.count()  # one sequence over both runs: the open loop's people are new too
+
+    async def send(client: aiohttp.ClientSession, _: int) -> tuple[bool, Any]:
+        async with client.post(api, json=body(next(numbers))) as response:
             if response.status not in (200, 201):
                 return False, f"{response.status} {(await response.text())[:200]}"
             lead = await response.json()

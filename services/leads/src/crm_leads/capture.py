@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from crm_kit.db import UnitOfWork
-from crm_leads import campaigns, commands, domain, duplicates, routing
+from crm_leads import campaigns, commands, domain, duplicates, names, routing
 
 
 @dataclass(frozen=True)
@@ -26,9 +26,10 @@ async def capture_in(
     request_id won."""
     campaign = await campaigns.resolve_campaign(uow, new.source, new.campaign)
     match = await duplicates.find_duplicate(uow, new)
-    if request_id and await commands.find_by_request_id(uow, request_id) is not None:
+    if match is not None and request_id and await commands.find_by_request_id(uow, request_id) is not None:
         # A concurrent request with this request_id committed while this one waited for the
         # person's lock (find_duplicate): its answer is the answer, not a touch of its own lead.
+        # (Without a match the lead INSERT's unique request_id settles the race.)
         raise commands.RequestIdRace(request_id)
     if match is not None:
         # The same person again: a touch of their lead, never a second lead.
@@ -46,7 +47,8 @@ async def capture_in(
             raise commands.RequestIdRace(request_id) from exc
         return CaptureResult(lead=await commands.get_lead(uow, lead_id), duplicate=True, matched_on=match.matched_on)
     now = datetime.now(UTC)
-    assignment = await routing.assign(uow, new, now)
+    keys = names.name_keys(new.full_name)
+    assignment = await routing.assign(uow, new, now, campaign)
     view = await commands.insert_lead(
         uow,
         new,
@@ -54,8 +56,8 @@ async def capture_in(
         request_id=request_id,
         assignment=assignment,
         web_form_key_id=web_form_key_id,
-        name_key=duplicates.name_key(new.full_name),
+        name_keys=keys,
         missing_fields=duplicates.missing_fields(new),
     )
-    await duplicates.after_insert(uow, view.row.id, new)
+    await duplicates.record_name_matches(uow, view.row.id, keys, city=new.city)
     return CaptureResult(lead=view)

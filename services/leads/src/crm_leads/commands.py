@@ -17,7 +17,7 @@ from crm_kit.db import UnitOfWork
 from crm_kit.errors import AlreadyExists, FailedPrecondition, NotFound
 from crm_kit.pagination import keyset_page
 from crm_kit.protoconv import to_timestamp
-from crm_leads import domain
+from crm_leads import domain, names
 from crm_leads.campaigns import CampaignRef
 from crm_leads.db import deal_items, deals, lead_touches, leads, reps, web_form_keys
 from crm_leads.metrics import DEALS_CLOSED, LEADS_CAPTURED
@@ -86,7 +86,7 @@ async def insert_lead(
     request_id: str,
     assignment: Assignment,
     web_form_key_id: str = "",
-    name_key: str = "",
+    name_keys: names.NameKeys | None = None,
     missing_fields: tuple[str, ...] = (),
 ) -> LeadView:
     """Insert an assigned lead and its LeadCaptured/LeadAssigned events; raises RequestIdRace when
@@ -129,7 +129,9 @@ async def insert_lead(
             breach_action=assignment.breach_action,
             sla_clock_running=assignment.first_response_due_at is not None,
             routing_explanation=assignment.explanation,
-            name_key=name_key,
+            name_key=name_keys.key if name_keys else "",
+            name_compact=name_keys.compact if name_keys else "",
+            name_skeleton=name_keys.skeleton if name_keys else "",
             missing_fields=list(missing_fields),
             assign_reason=reason,
             assigned_at=now,

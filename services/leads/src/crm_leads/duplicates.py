@@ -210,15 +210,6 @@ def fill_empty(row: Any, offered: dict[str, str]) -> dict[str, str]:
     return {name: value for name, value in offered.items() if value and not getattr(row, name)}
 
 
-async def after_insert(uow: UnitOfWork, lead_id: str, new: domain.NewLead) -> None:
-    """Store the new lead's further name keys and pair it with live leads of a matching name."""
-    keys = names.name_keys(new.full_name)
-    await uow.conn.execute(
-        update(leads).where(leads.c.id == lead_id).values(name_compact=keys.compact, name_skeleton=keys.skeleton)
-    )
-    await record_name_matches(uow, lead_id, keys, city=new.city)
-
-
 async def record_name_matches(uow: UnitOfWork, lead_id: str, keys: names.NameKeys, *, city: str) -> int:
     """Record open possible_duplicates pairs of lead_id with the newest live leads sharing a name
     key (each an index equality); returns how many were new."""
@@ -226,35 +217,39 @@ async def record_name_matches(uow: UnitOfWork, lead_id: str, keys: names.NameKey
     if query is None:
         return 0
     candidates = (await uow.conn.execute(query)).all()
-    recorded = 0
-    for other in candidates:
-        reasons = match_reasons(keys, other, city=city)
-        if not reasons:
-            continue
-        result = await uow.conn.execute(
-            pg_insert(possible_duplicates)
-            .values(
-                id=str(uuid.uuid4()),
-                lead_id=lead_id,
-                other_lead_id=other.id,
-                score=pair_score(reasons),
-                reasons=reasons,
-                status="open",
-                created_at=func.clock_timestamp(),
-            )
-            .on_conflict_do_nothing(constraint="uq_possible_duplicates_pair")
-            .returning(possible_duplicates.c.id)
-        )
-        if result.first() is not None:
-            recorded += 1
+    pairs = [
+        {
+            "id": str(uuid.uuid4()),
+            "lead_id": lead_id,
+            "other_lead_id": other.id,
+            "score": pair_score(reasons),
+            "reasons": reasons,
+            "status": "open",
+            "created_at": func.clock_timestamp(),
+        }
+        for other in candidates
+        if (reasons := match_reasons(keys, other, city=city))
+    ]
+    if not pairs:
+        return 0
+    # One statement for all of a lead's pairs (a common name has several on every capture).
+    result = await uow.conn.execute(
+        pg_insert(possible_duplicates)
+        .values(pairs)
+        .on_conflict_do_nothing(constraint="uq_possible_duplicates_pair")
+        .returning(possible_duplicates.c.other_lead_id)
+    )
+    new_pairs = {row.other_lead_id for row in result}
+    for pair in pairs:
+        if pair["other_lead_id"] in new_pairs:
             uow.after_commit(POSSIBLE_DUPLICATES.inc)
             uow.audit(
                 "leads.RecordPossibleDuplicate",
                 "lead",
                 lead_id,
-                {"other_lead_id": other.id, "reasons": reasons},
+                {"other_lead_id": pair["other_lead_id"], "reasons": pair["reasons"]},
             )
-    return recorded
+    return len(new_pairs)
 
 
 def name_candidates_query(lead_id: str, keys: names.NameKeys) -> Select[Any] | None:

@@ -137,13 +137,16 @@ async def try_team(
     return outcome
 
 
-async def assign(uow: UnitOfWork, new: domain.NewLead, now: datetime) -> Assignment:
+async def assign(
+    uow: UnitOfWork, new: domain.NewLead, now: datetime, campaign: campaigns.CampaignRef | None = None
+) -> Assignment:
     """Match the routing rules for a new lead and pick its rep, in the capture's transaction.
 
     The first matching rule with an eligible rep wins; when none has one the lead waits in the
     fallback queue (no rep) under the first matching rule's team, with that rule's SLA, so its
     manager sees it and the SLA job escalates it; a lead no rule matches waits for an admin."""
-    campaign = await campaigns.resolve_campaign(uow, new.source, new.campaign)
+    if campaign is None:  # the capture resolved it already; other callers may not have
+        campaign = await campaigns.resolve_campaign(uow, new.source, new.campaign)
     facts = rr.LeadFacts(
         source=new.source,
         campaign_id=campaign.id,

@@ -65,9 +65,11 @@ def missing_of(*, phone_number: str) -> tuple[str, ...]:
 async def _lock_contacts(uow: UnitOfWork, new: domain.NewLead) -> None:
     # Held until commit: a concurrent capture of the same number or address waits here, then sees
     # this one's lead. Sorted, so two captures never wait on each other in opposite orders.
+    # One statement for both: PostgreSQL evaluates the select list left to right.
     keys = sorted(f"lead-contact:{v}" for v in (new.phone_number, new.email) if v)
-    for key in keys:
-        await uow.conn.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})
+    if keys:
+        calls = ", ".join(f"pg_advisory_xact_lock(hashtextextended(:k{i}, 0))" for i in range(len(keys)))
+        await uow.conn.execute(text(f"SELECT {calls}"), {f"k{i}": key for i, key in enumerate(keys)})
 
 
 _EMPTY = literal_column("''")

@@ -64,6 +64,15 @@ def lead_to_proto(view: commands.LeadView) -> leads_pb2.Lead:
     )
 
 
+def _replayed(found: commands.LeadView, web_form_key_id: str) -> capture.CaptureResult:
+    """The answer to a repeated request_id: the first capture's lead (and whether it was a touch)."""
+    return capture.CaptureResult(
+        lead=commands.check_replay(found, web_form_key_id),
+        duplicate=bool(found.touch_matched_on),
+        matched_on=found.touch_matched_on,
+    )
+
+
 def _routing_explanation(explanation: dict[str, Any]) -> leads_pb2.RoutingExplanation:
     """The structured why of an assignment (stored as JSON by crm_leads.routing)."""
     return leads_pb2.RoutingExplanation(
@@ -155,27 +164,19 @@ class LeadsServicer(leads_pb2_grpc.LeadsServiceServicer):
         key_id = key.id if key else ""
         if len(request.request_id) > 200:
             raise InvalidArgument("request_id too long", field_violations=[("request_id", "at most 200 characters")])
-        if request.request_id:
-            async with self.db.unit_of_work() as uow:
-                existing = await commands.find_by_request_id(uow, request.request_id)
-            if existing:
-                return leads_pb2.CaptureLeadResponse(
-                    lead=lead_to_proto(commands.check_replay(existing, key_id)),
-                    duplicate=bool(existing.touch_matched_on),
-                    matched_on=existing.touch_matched_on,
-                )
         try:
+            # One transaction: a repeated request_id answers with the first result; else capture.
             async with self.db.unit_of_work() as uow:
-                result = await capture.capture_in(uow, new, request_id=request.request_id, web_form_key_id=key_id)
+                existing = await commands.find_by_request_id(uow, request.request_id) if request.request_id else None
+                if existing is not None:
+                    result = _replayed(existing, key_id)
+                else:
+                    result = await capture.capture_in(uow, new, request_id=request.request_id, web_form_key_id=key_id)
         except commands.RequestIdRace:
             async with self.db.unit_of_work() as uow:
                 found = await commands.find_by_request_id(uow, request.request_id)
                 assert found is not None
-                result = capture.CaptureResult(
-                    lead=commands.check_replay(found, key_id),
-                    duplicate=bool(found.touch_matched_on),
-                    matched_on=found.touch_matched_on,
-                )
+                result = _replayed(found, key_id)
         return leads_pb2.CaptureLeadResponse(
             lead=lead_to_proto(result.lead), duplicate=result.duplicate, matched_on=result.matched_on
         )

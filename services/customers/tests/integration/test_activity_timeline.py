@@ -4,7 +4,6 @@ in process against real PostgreSQL and NATS JetStream."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,37 +11,15 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from crm.customers.v1 import customers_pb2, customers_pb2_grpc
+from crm.customers.v1 import customers_pb2
 from crm.leads.v1 import events_pb2 as leads_events
-from crm_customers.db import messaging, timeline
-from crm_customers.main import MIGRATIONS_DIR, CustomersSettings, setup
-from crm_kit.grpc_client import channel
+from crm_customers.db import timeline
 from crm_kit.protoconv import to_timestamp
-from crm_kit.testing import eventually, free_port, publish_event, reset_stream, running_service
+from crm_kit.testing import eventually, publish_event
 
 pytestmark = pytest.mark.integration
 
 T0 = datetime(2026, 11, 1, 9, 30, tzinfo=UTC)
-
-
-@pytest.fixture
-async def customers(fresh_database, nats_server) -> AsyncIterator[tuple[customers_pb2_grpc.CustomersServiceStub, str]]:
-    await reset_stream(nats_server)
-    port = free_port()
-    settings = CustomersSettings(
-        database_url=await fresh_database("customers"),
-        nats_url=nats_server,
-        grpc_port=port,
-        metrics_port=free_port(),
-        consumer_backoff_seconds=[0.1],
-        consumer_max_deliver=3,
-    )
-    async with running_service(settings, messaging, MIGRATIONS_DIR, setup):
-        ch = channel(f"127.0.0.1:{port}")
-        try:
-            yield customers_pb2_grpc.CustomersServiceStub(ch), settings.database_url
-        finally:
-            await ch.close()
 
 
 def activity(lead_id: str, kind: str, at: datetime, **fields: Any) -> leads_events.ActivityLogged:

@@ -1,12 +1,9 @@
-"""The customers service in process against real PostgreSQL and NATS JetStream."""
+"""The customers service in process against real PostgreSQL and NATS JetStream (conftest.py)."""
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,46 +19,12 @@ from crm.leads.v1 import events_pb2 as leads_events
 from crm.notifications.v1 import events_pb2 as notifications_events
 from crm.orders.v1 import events_pb2 as orders_events
 from crm_customers.db import messaging
-from crm_customers.main import MIGRATIONS_DIR, CustomersSettings, setup
-from crm_kit.grpc_client import channel
 from crm_kit.protoconv import to_timestamp
-from crm_kit.testing import eventually, free_port, publish_event, reset_stream, running_service
+from crm_kit.testing import eventually, publish_event
 
 pytestmark = pytest.mark.integration
 
 T0 = datetime(2026, 11, 1, 9, 30, tzinfo=UTC)
-
-
-@dataclass
-class Running:
-    stub: customers_pb2_grpc.CustomersServiceStub
-    database_url: str
-
-
-@asynccontextmanager
-async def serve_customers(fresh_database: Any, nats_url: str, **overrides: Any) -> AsyncIterator[Running]:
-    await reset_stream(nats_url)
-    port = free_port()
-    options: dict[str, Any] = {"consumer_backoff_seconds": [0.1], "consumer_max_deliver": 3, **overrides}
-    settings = CustomersSettings(
-        database_url=await fresh_database("customers"),
-        nats_url=nats_url,
-        grpc_port=port,
-        metrics_port=free_port(),
-        **options,
-    )
-    async with running_service(settings, messaging, MIGRATIONS_DIR, setup):
-        ch = channel(f"127.0.0.1:{port}")
-        try:
-            yield Running(customers_pb2_grpc.CustomersServiceStub(ch), settings.database_url)
-        finally:
-            await ch.close()
-
-
-@pytest.fixture
-async def customers(fresh_database, nats_server) -> AsyncIterator[Running]:
-    async with serve_customers(fresh_database, nats_server) as running:
-        yield running
 
 
 def lead_captured(
@@ -216,13 +179,13 @@ async def test_a_redelivered_lead_captured_makes_one_entry(customers, nats_serve
 
 
 async def test_a_deal_closed_before_its_lead_is_known_waits_for_it_without_counting_deliveries(
-    fresh_database, nats_server, caplog: pytest.LogCaptureFixture
+    customers_server, nats_server, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The lead's LeadCaptured comes through another consumer, which may lag far behind (after a
     restart it only gets back the events its dead process held once AckWait is over): the
     DealClosed is held and retried, never redelivered, so it outlasts consumer_max_deliver."""
     caplog.set_level(logging.INFO, logger="crm_kit.bus")
-    async with serve_customers(fresh_database, nats_server) as customers:  # consumer_max_deliver=3
+    async with customers_server() as customers:  # consumer_max_deliver=3
         lead_id = new_id()
         await publish_event(
             nats_server,
@@ -299,8 +262,8 @@ async def test_a_garbage_body_is_dead_lettered_and_the_next_event_is_handled(cus
     ]
 
 
-async def test_a_deal_for_a_lead_that_never_comes_is_dead_lettered(fresh_database, nats_server) -> None:
-    async with serve_customers(fresh_database, nats_server, consumer_retry_later_max_seconds=1) as customers:
+async def test_a_deal_for_a_lead_that_never_comes_is_dead_lettered(customers_server, nats_server) -> None:
+    async with customers_server(consumer_retry_later_max_seconds=1) as customers:
         event_id = await publish_event(nats_server, leads_events.DealClosed(deal_id="d-3", lead_id=new_id(), won=False))
 
         letters = await eventually(lambda: dead_letters(customers.database_url))

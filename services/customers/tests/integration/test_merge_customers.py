@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import grpc
@@ -15,35 +14,12 @@ from crm.customers.v1 import customers_pb2, customers_pb2_grpc
 from crm.leads.v1 import events_pb2 as leads_events
 from crm_customers import merges
 from crm_customers.db import customers as customer_table
-from crm_customers.db import messaging
-from crm_customers.main import MIGRATIONS_DIR, CustomersSettings, setup
-from crm_kit.grpc_client import channel
 from crm_kit.protoconv import to_timestamp
-from crm_kit.testing import eventually, free_port, publish_event, reset_stream, running_service
+from crm_kit.testing import eventually, publish_event
 
 pytestmark = pytest.mark.integration
 
 T0 = datetime(2026, 11, 1, 9, 30, tzinfo=UTC)
-
-
-@pytest.fixture
-async def running(fresh_database, nats_server) -> AsyncIterator[tuple[customers_pb2_grpc.CustomersServiceStub, str]]:
-    await reset_stream(nats_server)
-    port = free_port()
-    settings = CustomersSettings(
-        database_url=await fresh_database("customers"),
-        nats_url=nats_server,
-        grpc_port=port,
-        metrics_port=free_port(),
-        consumer_backoff_seconds=[0.1],
-        consumer_max_deliver=3,
-    )
-    async with running_service(settings, messaging, MIGRATIONS_DIR, setup):
-        ch = channel(f"127.0.0.1:{port}")
-        try:
-            yield customers_pb2_grpc.CustomersServiceStub(ch), settings.database_url
-        finally:
-            await ch.close()
 
 
 def captured(
@@ -74,8 +50,8 @@ async def timeline_of(stub: customers_pb2_grpc.CustomersServiceStub, customer_id
     return [e.summary for e in reply.entries]
 
 
-async def test_merge_joins_timelines_moves_leads_and_keeps_the_stricter_consent(running, nats_server) -> None:
-    stub, database_url = running
+async def test_merge_joins_timelines_moves_leads_and_keeps_the_stricter_consent(customers, nats_server) -> None:
+    stub, database_url = customers
     first, second = str(uuid.uuid4()), str(uuid.uuid4())
     await publish_event(nats_server, captured(first, name="משה כהן", phone="+972501112233", at=T0))
     await publish_event(
@@ -131,8 +107,8 @@ async def test_merge_joins_timelines_moves_leads_and_keeps_the_stricter_consent(
     assert (await customer_of(stub, third)).id == survivor.id
 
 
-async def test_leads_merged_joins_the_customers_and_a_touch_lands_on_the_timeline(running, nats_server) -> None:
-    stub, _ = running
+async def test_leads_merged_joins_the_customers_and_a_touch_lands_on_the_timeline(customers, nats_server) -> None:
+    stub, _ = customers
     first, second = str(uuid.uuid4()), str(uuid.uuid4())
     await publish_event(nats_server, captured(first, name="علیرضا کریمی", phone="+989121112233"))
     await publish_event(nats_server, captured(second, name="عليرضا كريمي", phone="+989129998877"))

@@ -24,6 +24,8 @@ async def capture_in(
 ) -> CaptureResult:
     """Capture new in uow; raises commands.RequestIdRace when a concurrent request with the same
     request_id won."""
+    if web_form_key_id:
+        await commands.require_active_web_form_key(uow, web_form_key_id)
     campaign = await campaigns.resolve_campaign(uow, new.source, new.campaign)
     match = await duplicates.find_duplicate(uow, new)
     if match is not None and request_id and await commands.find_by_request_id(uow, request_id) is not None:

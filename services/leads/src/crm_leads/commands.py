@@ -90,18 +90,8 @@ async def insert_lead(
     missing_fields: tuple[str, ...] = (),
 ) -> LeadView:
     """Insert an assigned lead and its LeadCaptured/LeadAssigned events; raises RequestIdRace when
-    another request with the same request_id got there first. With web_form_key_id, the key must
-    still be active: its row is share-locked, so a revocation waits for this capture or stops it."""
-    if web_form_key_id:
-        revoked = (
-            await uow.conn.execute(
-                select(web_form_keys.c.revoked_at)
-                .where(web_form_keys.c.id == web_form_key_id)
-                .with_for_update(read=True)
-            )
-        ).first()
-        if revoked is None or revoked.revoked_at is not None:
-            raise _web_form_key_refused(revoked is not None)
+    another request with the same request_id got there first. The caller checked the web form key
+    (require_active_web_form_key) in this transaction."""
     now = datetime.now(UTC)
     rep_id, rep_name, reason = assignment.rep_id, assignment.rep_name, assignment.reason
     lead_id = str(uuid.uuid4())
@@ -188,6 +178,18 @@ async def insert_lead(
     uow.audit("leads.CaptureLead", "lead", lead_id, details)
     uow.after_commit(LEADS_CAPTURED.labels(new.source).inc)
     return LeadView(row=lead_row, rep_name=rep_name)
+
+
+async def require_active_web_form_key(uow: UnitOfWork, web_form_key_id: str) -> None:
+    """The key must still be active: its row is share-locked to the end of the capture's
+    transaction, so a revocation waits for this capture (new lead or touch) or stops it."""
+    revoked = (
+        await uow.conn.execute(
+            select(web_form_keys.c.revoked_at).where(web_form_keys.c.id == web_form_key_id).with_for_update(read=True)
+        )
+    ).first()
+    if revoked is None or revoked.revoked_at is not None:
+        raise _web_form_key_refused(revoked is not None)
 
 
 class RequestIdRace(Exception):

@@ -44,6 +44,40 @@ def _pair_not_found(pair_id: str) -> NotFound:
     )
 
 
+async def _repoint_pairs(uow: UnitOfWork, survivor_id: str, duplicate_id: str, now: datetime) -> None:
+    """The duplicate's open review pairs are settled (merged); a pair with a third lead is still a
+    question, now about the survivor: it is opened again between the survivor and that lead
+    (unless such a pair exists already), keeping its score, reasons and age."""
+    pairs = possible_duplicates.c
+    others = (
+        await uow.conn.execute(
+            select(possible_duplicates).where(duplicates.open_pairs_of(duplicate_id), pairs.status == OPEN)
+        )
+    ).all()
+    for pair in others:
+        third = pair.other_lead_id if pair.lead_id == duplicate_id else pair.lead_id
+        if third == survivor_id:
+            continue
+        known = (await uow.conn.execute(select(pairs.id).where(duplicates.pair_of(survivor_id, third)))).first()
+        if known is None:
+            await uow.conn.execute(
+                possible_duplicates.insert().values(
+                    id=str(uuid.uuid4()),
+                    lead_id=survivor_id,
+                    other_lead_id=third,
+                    score=pair.score,
+                    reasons=list(pair.reasons),
+                    status=OPEN,
+                    created_at=pair.created_at,
+                )
+            )
+    await uow.conn.execute(
+        update(possible_duplicates)
+        .where(duplicates.open_pairs_of(duplicate_id), pairs.status == OPEN)
+        .values(status=MERGED, resolved_at=now, resolved_by=_actor())
+    )
+
+
 def _actor() -> str:
     who = caller.current()
     return (who.actor if who else "") or caller.UNKNOWN_ACTOR
@@ -141,12 +175,7 @@ async def merge_leads(uow: UnitOfWork, survivor_id: str, duplicate_id: str) -> c
             merged_into_id=survivor_id, missing_fields=[], touch_count=duplicate.touch_count, sla_clock_running=False
         )
     )
-    # Every open pair naming the duplicate is settled: the pair itself merged, others closed with it.
-    await uow.conn.execute(
-        update(possible_duplicates)
-        .where(duplicates.open_pairs_of(duplicate_id), possible_duplicates.c.status == OPEN)
-        .values(status=MERGED, resolved_at=now, resolved_by=_actor())
-    )
+    await _repoint_pairs(uow, survivor_id, duplicate_id, now)
     await uow.record_event(
         events_pb2.LeadsMerged(
             survivor_lead_id=survivor_id,

@@ -196,3 +196,25 @@ async def test_every_duplicate_lookup_is_served_by_an_index(service) -> None:
             plan = "\n".join(r[0] for r in await uow.conn.execute(text(f"EXPLAIN {compiled}")))
             assert "Seq Scan on leads" not in plan, (name, plan)
             assert "Index" in plan, (name, plan)
+
+
+async def test_a_merge_moves_the_duplicates_open_review_pairs_to_the_survivor(stubs, service) -> None:
+    leads, dups = stubs
+    survivor = (await leads.CaptureLead(capture("דנה לוי", "052-111-2233"))).lead
+    duplicate = (await leads.CaptureLead(capture("רחל אברהם", "052-444-5566"))).lead
+    third = (await leads.CaptureLead(capture("רחל אברהם", "052-777-8899"))).lead  # a name pair with the duplicate
+    [pair] = (
+        await dups.ListPossibleDuplicates(duplicates_pb2.ListPossibleDuplicatesRequest(lead_id=third.id))
+    ).possible_duplicates
+    assert {pair.lead.id, pair.other_lead.id} == {duplicate.id, third.id}
+
+    await dups.MergeLeads(duplicates_pb2.MergeLeadsRequest(lead_id=survivor.id, duplicate_lead_id=duplicate.id))
+
+    settled = await dups.GetPossibleDuplicate(duplicates_pb2.GetPossibleDuplicateRequest(possible_duplicate_id=pair.id))
+    assert settled.possible_duplicate.status == duplicates_pb2.POSSIBLE_DUPLICATE_STATUS_MERGED
+    [moved] = (
+        await dups.ListPossibleDuplicates(duplicates_pb2.ListPossibleDuplicatesRequest(lead_id=third.id))
+    ).possible_duplicates
+    assert {moved.lead.id, moved.other_lead.id} == {survivor.id, third.id}
+    assert moved.status == duplicates_pb2.POSSIBLE_DUPLICATE_STATUS_OPEN
+    assert list(moved.reasons) == list(pair.reasons) and moved.score == pair.score

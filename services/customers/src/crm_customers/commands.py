@@ -151,6 +151,29 @@ async def _match_customer(uow: UnitOfWork, lead: CapturedLead) -> str | None:
     )
 
 
+_MAX_MERGE_HOPS = 10
+
+
+async def live_customer(uow: UnitOfWork, customer_id: str) -> str:
+    """The customer a change for customer_id lands on: itself, or the one it was merged into.
+
+    The row is share-locked to the end of the transaction: a merge (which locks both customers
+    FOR UPDATE first) either waits for this change and then moves what it wrote, or has committed
+    and this change follows merged_into_id — a timeline entry or lead link never lands on a
+    tombstone.
+    """
+    for _ in range(_MAX_MERGE_HOPS):
+        merged_into = (
+            await uow.conn.execute(
+                select(customers.c.merged_into_id).where(customers.c.id == customer_id).with_for_update(read=True)
+            )
+        ).scalar()
+        if not merged_into:
+            return customer_id
+        customer_id = merged_into
+    return customer_id
+
+
 async def attach_lead(uow: UnitOfWork, lead: CapturedLead) -> tuple[str, bool]:
     """Link a captured lead to its customer: matched by phone, then e-mail, else created.
 
@@ -158,6 +181,8 @@ async def attach_lead(uow: UnitOfWork, lead: CapturedLead) -> tuple[str, bool]:
     """
     await _lock_identities(uow, lead)
     customer_id = await _match_customer(uow, lead)
+    if customer_id is not None:
+        customer_id = await live_customer(uow, customer_id)
     created = customer_id is None
     if customer_id is None:
         customer_id = str(uuid.uuid4())
@@ -213,6 +238,7 @@ async def add_timeline_entry(
     occurred_at: datetime,
 ) -> bool:
     """Record a touch; False if the event already made its entry."""
+    customer_id = await live_customer(uow, customer_id)
     inserted = await uow.conn.execute(
         pg_insert(timeline)
         .values(

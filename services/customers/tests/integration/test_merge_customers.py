@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -12,8 +13,10 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from crm.customers.v1 import customers_pb2, customers_pb2_grpc
 from crm.leads.v1 import events_pb2 as leads_events
-from crm_customers import merges
+from crm_customers import commands, domain, merges
 from crm_customers.db import customers as customer_table
+from crm_customers.db import messaging
+from crm_kit.db import Database
 from crm_kit.protoconv import to_timestamp
 from crm_kit.testing import eventually, publish_event
 
@@ -148,3 +151,49 @@ def test_consent_survivorship() -> None:
         "transactional_sms_opt_out": True,
         "marketing_sms_consent": False,
     }
+
+
+async def test_a_timeline_entry_racing_a_merge_lands_on_the_survivor(customers, nats_server) -> None:
+    stub, database_url = customers
+    first, second = str(uuid.uuid4()), str(uuid.uuid4())
+    await publish_event(nats_server, captured(first, name="דנה לוי", phone="+972521112233"))
+    await publish_event(nats_server, captured(second, name="דנה לוי", email="dana@example.com"))
+    survivor, duplicate = await customer_of(stub, first), await customer_of(stub, second)
+    db = Database(database_url, messaging, source="/test")
+    try:
+        # An event handler is writing an entry for the duplicate when the merge starts: the merge
+        # waits for it, then moves it; nothing stays on the tombstone.
+        async with db.unit_of_work() as uow:
+            await commands.add_timeline_entry(
+                uow,
+                customer_id=duplicate.id,
+                kind=domain.TouchKind.CALL_LOGGED,
+                summary="racing the merge",
+                channel=domain.SYSTEM_CHANNEL,
+                event_id=str(uuid.uuid4()),
+                occurred_at=T0,
+            )
+            merge = asyncio.ensure_future(
+                stub.MergeCustomers(
+                    customers_pb2.MergeCustomersRequest(customer_id=survivor.id, duplicate_customer_id=duplicate.id)
+                )
+            )
+            await asyncio.sleep(0.3)
+            assert not merge.done()  # held by the entry's share lock on the duplicate
+        await merge
+        # And one written after the merge, for the tombstone's id, follows it to the survivor.
+        async with db.unit_of_work() as uow:
+            await commands.add_timeline_entry(
+                uow,
+                customer_id=duplicate.id,
+                kind=domain.TouchKind.NOTE_LOGGED,
+                summary="after the merge",
+                channel=domain.SYSTEM_CHANNEL,
+                event_id=str(uuid.uuid4()),
+                occurred_at=T0,
+            )
+    finally:
+        await db.dispose()
+    summaries = set(await timeline_of(stub, survivor.id))
+    assert {"racing the merge", "after the merge"} <= summaries
+    assert await timeline_of(stub, duplicate.id) == []

@@ -45,8 +45,10 @@ test-chaos: install
 
 # Prints only the token: TOKEN=$$(make -s token ROLE=sales_rep). Roles: admin, sales_manager,
 # sales_rep, orders_clerk, service_agent, marketing. (AS, not USER: make sees the login's USER.)
+# AS is also make's built-in name of the assembler ("as"): only an AS given by the caller counts.
+TOKEN_USER = $(if $(filter command line environment,$(origin AS)),--user $(AS),)
 token: install
-	@$(UV) run --frozen --quiet crm-admin token --role $(or $(ROLE),admin) $(if $(AS),--user $(AS),) $(if $(TEAM),--team $(TEAM),) --key-file $(STATE_DIR)/dev-issuer/signing-key.pem
+	@$(UV) run --frozen --quiet crm-admin token --role $(or $(ROLE),admin) $(TOKEN_USER) $(if $(TEAM),--team $(TEAM),) --key-file $(STATE_DIR)/dev-issuer/signing-key.pem
 
 proto: install
 	$(UV) run --frozen python scripts/gen_proto.py

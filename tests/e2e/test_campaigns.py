@@ -94,10 +94,10 @@ async def test_marketing_imports_a_campaigns_hebrew_and_persian_list_and_every_l
     report = uploaded.json()
     assert (report["rows_read"], report["rows_valid"], report["error_count"]) == (4, 4, 0)
     assert report["campaign_id"] == campaign["id"] and report["create_actor"] == "maya-marketing"
-
-    final = await finished(marketing, report["id"])
-    assert final["status"] == "completed"
-    assert (final["rows_imported"], final["duplicates"]) == (4, 0)
+    # A list this size is routed within the upload's own request.
+    assert report["status"] == "completed"
+    assert (report["rows_imported"], report["duplicates"]) == (4, 0)
+    assert (await finished(marketing, report["id"]))["rows_imported"] == 4
 
     again = await marketing.post(
         "/api/v1/lead-imports", params={"source": "radio"}, content=b"whatever", headers={**CSV, "Idempotency-Key": key}

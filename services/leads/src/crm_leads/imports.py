@@ -60,6 +60,9 @@ class ImportLimits:
     batch_rows: int = 300
     # How long a worker owns an import between two batches before the resume job takes it over.
     lease_seconds: float = 60.0
+    # How long the upload waits for phase 2: a list that is routed by then is answered completed,
+    # every lead on its rep's list in the same request; a longer one goes on in the background.
+    wait_seconds: float = 20.0
 
 
 @dataclass
@@ -579,6 +582,8 @@ class LeadImportsServicer(imports_pb2_grpc.LeadImportsServiceServicer):
             task = asyncio.create_task(self._phase2(row.id))
             self._running.add(task)
             task.add_done_callback(self._running.discard)
+            # Not cancelled at the timeout: the import goes on and GetLeadImport shows its progress.
+            await asyncio.wait({task}, timeout=self.limits.wait_seconds)
         async with self.db.unit_of_work() as uow:
             found, errors = await get_import(uow, row.id)
         return imports_pb2.ImportLeadsResponse(lead_import=import_to_proto(found, errors))

@@ -46,6 +46,9 @@ class LeadsSettings(ServiceSettings):
     import_max_rows: int = Field(default=1_000_000, ge=1)
     import_batch_rows: int = Field(default=300, ge=1, le=5_000)
     import_lease_seconds: float = Field(default=60.0, gt=0)
+    # How long an upload waits for its rows to be routed before answering (the rest goes on in
+    # the background); 0 answers as soon as the file is validated.
+    import_wait_seconds: float = Field(default=20.0, ge=0, le=600)
     import_resume_interval_seconds: float = Field(default=10.0, gt=0)
 
 
@@ -90,6 +93,7 @@ async def setup(service: Service) -> None:
         max_rows=getattr(service.settings, "import_max_rows", 1_000_000),
         batch_rows=getattr(service.settings, "import_batch_rows", 300),
         lease_seconds=getattr(service.settings, "import_lease_seconds", 60.0),
+        wait_seconds=getattr(service.settings, "import_wait_seconds", 20.0),
     )
     service.grpc.add(
         imports_pb2_grpc.add_LeadImportsServiceServicer_to_server,

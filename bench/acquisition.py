@@ -168,7 +168,7 @@ class Seeder:
             "assigned_at": created,
             "created_at": created,
             "first_response_at": created + timedelta(minutes=3),
-            "name_key": duplicates.name_key(name),
+            "name_key": names.name_key(name),
             "missing_fields": list(duplicates.missing_fields(new)),
             "touch_count": 1,
         }

@@ -30,7 +30,8 @@ def not_found(kind: str, record_id: str) -> HTTPException:
     return HTTPException(404, f"No {kind} with id {record_id!r}.")
 
 
-async def _get(kind: str, record_id: str, method: Callable[[Req], Awaitable[Rep]], request: Req) -> Rep:
+async def get(kind: str, record_id: str, method: Callable[[Req], Awaitable[Rep]], request: Req) -> Rep:
+    """Read one record (retried when idempotent-safe); a NOT_FOUND becomes the route's 404."""
     try:
         return await read(method, request)
     except grpc.aio.AioRpcError as exc:
@@ -40,7 +41,7 @@ async def _get(kind: str, record_id: str, method: Callable[[Req], Awaitable[Rep]
 
 
 async def lead(clients: BackendClients, principal: Principal, lead_id: str) -> leads_pb2.Lead:
-    reply = await _get("lead", lead_id, clients.leads.GetLead, leads_pb2.GetLeadRequest(lead_id=lead_id))
+    reply = await get("lead", lead_id, clients.leads.GetLead, leads_pb2.GetLeadRequest(lead_id=lead_id))
     if not authz.lead_visible(principal, reply.lead):
         raise not_found("lead", lead_id)
     return reply.lead
@@ -61,14 +62,14 @@ async def live_lead(clients: BackendClients, principal: Principal, lead_id: str)
 
 
 async def deal(clients: BackendClients, principal: Principal, deal_id: str) -> leads_pb2.Deal:
-    reply = await _get("deal", deal_id, clients.leads.GetDeal, leads_pb2.GetDealRequest(deal_id=deal_id))
+    reply = await get("deal", deal_id, clients.leads.GetDeal, leads_pb2.GetDealRequest(deal_id=deal_id))
     if not authz.deal_visible(principal, reply.deal):
         raise not_found("deal", deal_id)
     return reply.deal
 
 
 async def order(clients: BackendClients, principal: Principal, order_id: str) -> orders_pb2.Order:
-    reply = await _get("order", order_id, clients.orders.GetOrder, orders_pb2.GetOrderRequest(order_id=order_id))
+    reply = await get("order", order_id, clients.orders.GetOrder, orders_pb2.GetOrderRequest(order_id=order_id))
     if authz.sees_every_order(principal):
         return reply.order
     try:
@@ -79,7 +80,7 @@ async def order(clients: BackendClients, principal: Principal, order_id: str) ->
 
 
 async def customer(clients: BackendClients, principal: Principal, customer_id: str) -> customers_pb2.Customer:
-    reply = await _get(
+    reply = await get(
         "customer",
         customer_id,
         clients.customers.GetCustomer,

@@ -19,11 +19,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from crm.leads.v1 import campaigns_pb2, campaigns_pb2_grpc, imports_pb2, imports_pb2_grpc
 from crm.reporting.v1 import reporting_pb2
+from crm_gateway import records
 from crm_gateway.auth import Caller, authorize
 from crm_gateway.clients import BackendClients
 from crm_gateway.middleware import BodySizeLimitMiddleware
 from crm_gateway.problems import PROBLEM_RESPONSES, problem
-from crm_gateway.records import not_found, read
+from crm_gateway.records import read
 from crm_gateway.routes import Clients, PageSize, PageToken, ResourceId, json_bodies_only
 from crm_gateway.schemas import IsoDateTime, to_model, to_timestamp
 from crm_gateway.schemas_campaigns import (
@@ -88,15 +89,6 @@ def imports_of(clients: BackendClients) -> imports_pb2_grpc.LeadImportsServiceSt
     return _imports(clients.channels["leads"])
 
 
-async def _get(method: object, request: object, kind: str, record_id: str) -> object:
-    try:
-        return await read(method, request)  # type: ignore[arg-type]
-    except grpc.aio.AioRpcError as exc:
-        if exc.code() == grpc.StatusCode.NOT_FOUND:
-            raise not_found(kind, record_id) from exc
-        raise
-
-
 # ---------------------------------------------------------------- sources and campaigns
 
 
@@ -135,13 +127,12 @@ async def list_campaigns(
 
 @router.get("/campaigns/{campaign_id}", tags=["campaigns"])
 async def get_campaign(campaign_id: ResourceId, clients: Clients, principal: Caller) -> Campaign:
-    reply = await _get(
-        campaigns_of(clients).GetCampaign,
-        campaigns_pb2.GetCampaignRequest(campaign_id=campaign_id),
+    reply = await records.get(
         "campaign",
         campaign_id,
+        campaigns_of(clients).GetCampaign,
+        campaigns_pb2.GetCampaignRequest(campaign_id=campaign_id),
     )
-    assert isinstance(reply, campaigns_pb2.GetCampaignResponse)
     return to_model(Campaign, reply.campaign)
 
 
@@ -156,7 +147,7 @@ async def update_campaign(
         reply = await campaigns_of(clients).UpdateCampaign(body.to_proto(campaign_id))
     except grpc.aio.AioRpcError as exc:
         if exc.code() == grpc.StatusCode.NOT_FOUND:
-            raise not_found("campaign", campaign_id) from exc
+            raise records.not_found("campaign", campaign_id) from exc
         raise
     return to_model(Campaign, reply.campaign)
 
@@ -257,13 +248,12 @@ async def import_leads(
 @router.get("/lead-imports/{lead_import_id}", tags=["lead imports"])
 async def get_lead_import(lead_import_id: ResourceId, clients: Clients, principal: Caller) -> LeadImport:
     """The import's progress while it runs (rows read, imported, duplicates, errors), then its report."""
-    reply = await _get(
-        imports_of(clients).GetLeadImport,
-        imports_pb2.GetLeadImportRequest(lead_import_id=lead_import_id),
+    reply = await records.get(
         "lead import",
         lead_import_id,
+        imports_of(clients).GetLeadImport,
+        imports_pb2.GetLeadImportRequest(lead_import_id=lead_import_id),
     )
-    assert isinstance(reply, imports_pb2.GetLeadImportResponse)
     return to_model(LeadImport, reply.lead_import)
 
 

@@ -48,11 +48,6 @@ class DuplicateMatch:
     matched_on: str  # "phone_number" | "email"
 
 
-def name_key(full_name: str) -> str:
-    """The full name folded for matching (crm_leads.names.name_key)."""
-    return names.name_key(full_name)
-
-
 def missing_fields(new: domain.NewLead) -> tuple[str, ...]:
     """Required fields a new lead lacks (it is captured all the same, and flagged)."""
     return missing_of(phone_number=new.phone_number)

@@ -53,6 +53,8 @@ class LeadsSettings(ServiceSettings):
 
 
 async def setup(service: Service) -> None:
+    settings = service.settings
+    assert isinstance(settings, LeadsSettings), "the leads service runs with LeadsSettings"
     service.grpc.add(
         leads_pb2_grpc.add_LeadsServiceServicer_to_server,
         LeadsServicer(service.db),
@@ -70,7 +72,7 @@ async def setup(service: Service) -> None:
     )
     service.run_periodically(
         "task_reminders",
-        getattr(service.settings, "task_reminder_interval_seconds", 10.0),
+        settings.task_reminder_interval_seconds,
         lambda: activities.send_due_reminders(service.db),
     )
     service.grpc.add(
@@ -80,8 +82,8 @@ async def setup(service: Service) -> None:
     )
     service.run_periodically(
         "sla_breaches",
-        getattr(service.settings, "sla_scan_interval_seconds", 5.0),
-        lambda: sla.scan_breaches(service.db, batch_size=getattr(service.settings, "sla_scan_batch_size", 100)),
+        settings.sla_scan_interval_seconds,
+        lambda: sla.scan_breaches(service.db, batch_size=settings.sla_scan_batch_size),
     )
     # Sources, campaigns and CSV imports.
     service.grpc.add(
@@ -90,10 +92,10 @@ async def setup(service: Service) -> None:
         campaigns_pb2.DESCRIPTOR.services_by_name["CampaignsService"].full_name,
     )
     import_limits = ImportLimits(
-        max_rows=getattr(service.settings, "import_max_rows", 1_000_000),
-        batch_rows=getattr(service.settings, "import_batch_rows", 300),
-        lease_seconds=getattr(service.settings, "import_lease_seconds", 60.0),
-        wait_seconds=getattr(service.settings, "import_wait_seconds", 20.0),
+        max_rows=settings.import_max_rows,
+        batch_rows=settings.import_batch_rows,
+        lease_seconds=settings.import_lease_seconds,
+        wait_seconds=settings.import_wait_seconds,
     )
     service.grpc.add(
         imports_pb2_grpc.add_LeadImportsServiceServicer_to_server,
@@ -102,7 +104,7 @@ async def setup(service: Service) -> None:
     )
     service.run_periodically(
         "lead_import_resume",
-        getattr(service.settings, "import_resume_interval_seconds", 10.0),
+        settings.import_resume_interval_seconds,
         lambda: resume_imports(service.db, import_limits),
     )
 

@@ -9,7 +9,7 @@ from typing import Any
 import grpc
 from sqlalchemy import case, delete, func, insert, literal, or_, select, update
 
-from crm.leads.v1 import leads_pb2, routing_pb2, routing_pb2_grpc
+from crm.leads.v1 import routing_pb2, routing_pb2_grpc
 from crm_kit import caller
 from crm_kit.db import Database, UnitOfWork
 from crm_kit.errors import DomainError, InvalidArgument, NotFound, require
@@ -31,11 +31,6 @@ class VersionMismatch(DomainError):
 
     grpc_code = grpc.StatusCode.ABORTED
     reason = "RULE_SET_VERSION_MISMATCH"
-
-
-def routed_lead_to_proto(view: commands.LeadView) -> leads_pb2.Lead:
-    """A lead with its routing and SLA fields (every Lead carries them: grpc_api.lead_to_proto)."""
-    return lead_to_proto(view)
 
 
 def rule_to_proto(rule: domain.RoutingRule) -> routing_pb2.RoutingRule:
@@ -298,7 +293,7 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
                 after=page_position(request.page_token, datetime.fromisoformat, str),
             )
         return routing_pb2.ListLeadQueueResponse(
-            leads=[routed_lead_to_proto(_view(r)) for r in rows],
+            leads=[lead_to_proto(_view(r)) for r in rows],
             next_page_token=encode_page_token(*next_key) if next_key else "",
         )
 
@@ -309,7 +304,7 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
         async with self.db.unit_of_work() as uow:
             await sla.assign_by_hand(uow, request.lead_id, request.rep_id, datetime.now(UTC))
             row = (await uow.conn.execute(_lead_query().where(leads.c.id == request.lead_id))).one()
-        return routing_pb2.AssignLeadResponse(lead=routed_lead_to_proto(_view(row)))
+        return routing_pb2.AssignLeadResponse(lead=lead_to_proto(_view(row)))
 
     async def GetLeadRouting(
         self, request: routing_pb2.GetLeadRoutingRequest, context: grpc.aio.ServicerContext
@@ -321,7 +316,7 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
             raise NotFound(
                 f"lead {request.lead_id} not found", reason="LEAD_NOT_FOUND", metadata={"lead_id": request.lead_id}
             )
-        return routing_pb2.GetLeadRoutingResponse(lead=routed_lead_to_proto(_view(row)))
+        return routing_pb2.GetLeadRoutingResponse(lead=lead_to_proto(_view(row)))
 
     async def ListSlaBreaches(
         self, request: routing_pb2.ListSlaBreachesRequest, context: grpc.aio.ServicerContext
@@ -395,7 +390,7 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
             running = r.first_response_at is None and r.first_response_due_at is not None
             items.append(
                 routing_pb2.WorkItem(
-                    lead=routed_lead_to_proto(_view(r)),
+                    lead=lead_to_proto(_view(r)),
                     seconds_left=int((r.first_response_due_at - now).total_seconds()) if running else 0,
                     has_deadline=running,
                     responded=r.first_response_at is not None,

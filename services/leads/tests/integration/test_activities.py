@@ -21,29 +21,20 @@ from crm.leads.v1 import activities_pb2, activities_pb2_grpc, events_pb2, leads_
 from crm_kit.grpc_client import channel
 from crm_kit.protoconv import to_timestamp
 from crm_kit.service import Service
-from crm_kit.testing import free_port, reset_stream, running_service
 from crm_leads import activities as activity_commands
 from crm_leads.db import activities as activity_table
 from crm_leads.db import leads as lead_table
-from crm_leads.db import messaging
-from crm_leads.main import MIGRATIONS_DIR, LeadsSettings, setup
 
 pytestmark = pytest.mark.integration
 ACTOR = (("x-crm-actor", "rep-dana"),)
 
 
 @pytest.fixture
-async def service(fresh_database, nats_server) -> AsyncIterator[Service]:
-    await reset_stream(nats_server)
-    settings = LeadsSettings(
-        database_url=await fresh_database("leads"),
-        nats_url=nats_server,
-        grpc_port=free_port(),
-        metrics_port=free_port(),
+async def service(leads_server) -> AsyncIterator[Service]:
+    async with leads_server(
         # The tests call the reminder job themselves.
         task_reminder_interval_seconds=3600,
-    )
-    async with running_service(settings, messaging, MIGRATIONS_DIR, setup) as running:
+    ) as running:
         yield running
 
 

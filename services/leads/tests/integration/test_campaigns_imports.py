@@ -24,25 +24,18 @@ from crm.leads.v1 import (
 )
 from crm_kit.grpc_client import channel
 from crm_kit.service import Service
-from crm_kit.testing import eventually, free_port, reset_stream, running_service
+from crm_kit.testing import eventually
 from crm_leads import imports
-from crm_leads.db import lead_import_rows, lead_imports, leads, messaging
-from crm_leads.main import MIGRATIONS_DIR, LeadsSettings, setup
+from crm_leads.db import lead_import_rows, lead_imports, leads
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-async def service(fresh_database, nats_server) -> AsyncIterator[Service]:
-    await reset_stream(nats_server)
-    settings = LeadsSettings(
-        database_url=await fresh_database("leads"),
-        nats_url=nats_server,
-        grpc_port=free_port(),
-        metrics_port=free_port(),
+async def service(leads_server) -> AsyncIterator[Service]:
+    async with leads_server(
         import_batch_rows=2,
-    )
-    async with running_service(settings, messaging, MIGRATIONS_DIR, setup) as running:
+    ) as running:
         yield running
 
 

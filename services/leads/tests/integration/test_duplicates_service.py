@@ -14,26 +14,11 @@ from sqlalchemy.dialects import postgresql
 from crm.leads.v1 import duplicates_pb2, duplicates_pb2_grpc, leads_pb2, leads_pb2_grpc
 from crm_kit.grpc_client import channel
 from crm_kit.service import Service
-from crm_kit.testing import free_port, reset_stream, running_service
 from crm_leads import duplicates, merges, names
-from crm_leads.db import lead_touches, messaging
+from crm_leads.db import lead_touches
 from crm_leads.db import leads as lead_table
-from crm_leads.main import MIGRATIONS_DIR, LeadsSettings, setup
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def service(fresh_database, nats_server) -> AsyncIterator[Service]:
-    await reset_stream(nats_server)
-    settings = LeadsSettings(
-        database_url=await fresh_database("leads"),
-        nats_url=nats_server,
-        grpc_port=free_port(),
-        metrics_port=free_port(),
-    )
-    async with running_service(settings, messaging, MIGRATIONS_DIR, setup) as running:
-        yield running
 
 
 @pytest.fixture

@@ -18,25 +18,10 @@ from crm.common.v1 import types_pb2
 from crm.leads.v1 import campaigns_pb2, campaigns_pb2_grpc, events_pb2, leads_pb2, leads_pb2_grpc
 from crm_kit.grpc_client import channel
 from crm_kit.service import Service
-from crm_kit.testing import free_port, reset_stream, running_service
 from crm_leads.db import leads as lead_table
 from crm_leads.db import messaging, web_form_keys
-from crm_leads.main import MIGRATIONS_DIR, LeadsSettings, setup
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def service(fresh_database, nats_server) -> AsyncIterator[Service]:
-    await reset_stream(nats_server)
-    settings = LeadsSettings(
-        database_url=await fresh_database("leads"),
-        nats_url=nats_server,
-        grpc_port=free_port(),
-        metrics_port=free_port(),
-    )
-    async with running_service(settings, messaging, MIGRATIONS_DIR, setup) as running:
-        yield running
 
 
 @pytest.fixture

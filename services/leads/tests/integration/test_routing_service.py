@@ -21,27 +21,19 @@ from crm.leads.v1 import leads_pb2, routing_pb2, routing_pb2_grpc
 from crm_kit.db import Database
 from crm_kit.grpc_client import channel
 from crm_kit.service import Service
-from crm_kit.testing import free_port, reset_stream, running_service
 from crm_leads import sla
 from crm_leads.db import lead_sla_breaches, leads, messaging, reps
 from crm_leads.grpc_api import LeadsServicer
-from crm_leads.main import MIGRATIONS_DIR, LeadsSettings, setup
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-async def service(fresh_database, nats_server) -> AsyncIterator[Service]:
-    await reset_stream(nats_server)
-    settings = LeadsSettings(
-        database_url=await fresh_database("leads"),
-        nats_url=nats_server,
-        grpc_port=free_port(),
-        metrics_port=free_port(),
+async def service(leads_server) -> AsyncIterator[Service]:
+    async with leads_server(
         # The tests run the scan themselves (with a chosen "now"); keep the job out of the way.
         sla_scan_interval_seconds=3600,
-    )
-    async with running_service(settings, messaging, MIGRATIONS_DIR, setup) as running:
+    ) as running:
         yield running
 
 

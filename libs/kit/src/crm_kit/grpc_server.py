@@ -45,10 +45,13 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None:
+        if handler is None or (handler.unary_unary is None and handler.stream_unary is None):
             return handler
         method = handler_call_details.method
-        behavior = handler.unary_unary
+        # A client-streaming call (an upload) gets the same caller, budget, trace, error mapping,
+        # metrics and access log; it is not run again on a conflict (its stream is consumed).
+        streaming = handler.unary_unary is None
+        behavior = handler.stream_unary if streaming else handler.unary_unary
         domain = self.error_domain
         tracer = telemetry.tracer(__name__)
 
@@ -67,6 +70,8 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 ) as span,
             ):
                 try:
+                    if streaming:
+                        return await behavior(request, context)
                     if bad := nul_characters(request):
                         raise InvalidArgument(
                             "text fields must not contain NUL characters",
@@ -74,6 +79,11 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                         )
                     return await _with_conflict_retries(behavior, request, context, method)
                 except DomainError as exc:
+                    if streaming:
+                        # Read the rest of the client's stream first: a client still writing to a
+                        # call that already ended gets an INTERNAL error instead of this answer.
+                        async for _ in request:
+                            pass
                     code = exc.grpc_code
                     span.set_attribute("rpc.grpc.status_code", code.value[0])
                     await context.abort_with_status(rpc_status.to_status(exc.to_status(domain)))
@@ -101,7 +111,8 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                         extra={"method": method, "grpc_code": code.name, "duration_ms": round(elapsed * 1000, 2)},
                     )
 
-        return grpc.unary_unary_rpc_method_handler(
+        make_handler = grpc.stream_unary_rpc_method_handler if streaming else grpc.unary_unary_rpc_method_handler
+        return make_handler(
             wrapped,
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,

@@ -18,7 +18,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
-from grpc_status import rpc_status
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
@@ -39,7 +38,6 @@ VALIDATING, IMPORTING, COMPLETED, REJECTED = "validating", "importing", "complet
 ALL_OR_NOTHING, SKIP_INVALID = "all_or_nothing", "skip_invalid"
 STORED_ERRORS = 1000
 # The chassis' error domain of this service (ErrorInfo.domain).
-ERROR_DOMAIN = "crm.leads"
 
 _STATUS = {
     VALIDATING: imports_pb2.LEAD_IMPORT_STATUS_VALIDATING,
@@ -532,19 +530,9 @@ class LeadImportsServicer(imports_pb2_grpc.LeadImportsServiceServicer):
     async def ImportLeads(
         self, request_iterator: AsyncIterator[imports_pb2.ImportLeadsRequest], context: grpc.aio.ServicerContext
     ) -> imports_pb2.ImportLeadsResponse:
-        # The chassis' interceptor wraps unary calls only: this client-streaming call restores the
-        # caller (for the audit log) and maps domain errors to their status itself.
-        metadata = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
-        with caller.acting_as(
-            metadata.get(caller.ACTOR_METADATA_KEY) or caller.UNKNOWN_ACTOR,
-            metadata.get(caller.REQUEST_ID_METADATA_KEY, ""),
-        ):
-            try:
-                return await self._import(request_iterator)
-            except DomainError as exc:
-                await _drain(request_iterator)
-                await context.abort_with_status(rpc_status.to_status(exc.to_status(ERROR_DOMAIN)))
-                raise  # abort_with_status raises; this keeps type checkers content
+        # The chassis' interceptor restores the caller and maps domain errors (after reading the
+        # rest of the upload), as for every call.
+        return await self._import(request_iterator)
 
     async def _import(
         self, request_iterator: AsyncIterator[imports_pb2.ImportLeadsRequest]

@@ -127,6 +127,9 @@ def table(result: dict[str, Any]) -> str:
             cap,
             _x(r[f"capture_{key}_throughput_vs_floor_path"]) + " req/s",
         )
+    # Older result files have no keyed run.
+    for cap in s.get("capture_keyed", {}).values():
+        lat("capture with Idempotency-Key (shared store)", f"{cap['clients']} clients", cap, "")
     p = s["pipeline"]["fixed"]
     rate = f"{_num(p['rate_per_s'])}/s open loop"
     lat("pipeline: capture HTTP", rate, p["http"])

@@ -118,6 +118,10 @@ async def bench(mode: Mode, profile: bool, results_dir: Path) -> dict[str, Any]:
                     s["golden"] = await scenarios.golden(ctx, mode.golden_captures, mode.golden_ships)
                     say("capture")
                     s["capture"] = await scenarios.capture(ctx, mode.capture_clients, mode.capture_s)
+                    say("capture with Idempotency-Key")
+                    s["capture_keyed"] = await scenarios.capture(
+                        ctx, [mode.capture_clients[0], mode.capture_clients[-1]], mode.capture_s, keyed=True
+                    )
                     if profile:
                         say(f"capture under py-spy ({mode.profile_s} s)")
                         result["profile"] = await profile_capture(ctx, stack, mode, results_dir)

@@ -70,7 +70,14 @@ class Context:
 
     async def capture(self, http: aiohttp.ClientSession, _: int = 0) -> tuple[bool, Any]:
         """One capture; payload (lead id, E.164 phone) on 201."""
-        async with http.post(f"{self.api}/leads", json=self.lead_body()) as response:
+        return await self._capture(http, {})
+
+    async def capture_keyed(self, http: aiohttp.ClientSession, _: int = 0) -> tuple[bool, Any]:
+        """One capture with an Idempotency-Key: the shared idempotency store's claim and answer."""
+        return await self._capture(http, {"Idempotency-Key": str(uuid.uuid4())})
+
+    async def _capture(self, http: aiohttp.ClientSession, headers: dict[str, str]) -> tuple[bool, Any]:
+        async with http.post(f"{self.api}/leads", json=self.lead_body(), headers=headers) as response:
             if response.status != 201:
                 return False, f"{response.status} {(await response.text())[:200]}"
             lead = await response.json()
@@ -220,11 +227,12 @@ async def warm_up(ctx: Context, n: int = 20) -> None:
             raise RuntimeError(f"warm-up capture failed: {detail}")
 
 
-async def capture(ctx: Context, concurrencies: list[int], duration_s: float) -> dict[str, Any]:
+async def capture(ctx: Context, concurrencies: list[int], duration_s: float, *, keyed: bool = False) -> dict[str, Any]:
     results: dict[str, Any] = {}
+    send = ctx.capture_keyed if keyed else ctx.capture
     for clients in concurrencies:
         await wait_idle(ctx)
-        load = await closed_loop(ctx.http, ctx.capture, clients, duration_s)
+        load = await closed_loop(ctx.http, send, clients, duration_s)
         events_behind = await backlog(ctx)
         results[f"c{clients}"] = {
             "clients": clients,

@@ -148,8 +148,31 @@ def components() -> Schema:
             },
             "streamReplicas": {"type": "integer", "minimum": 1, "maximum": 5},
             "nats": obj(
-                {"url": {"type": "string", "pattern": "^(nats|tls)://"}, "port": PORT, "networkPeers": PEERS},
-                ("url", "port", "networkPeers"),
+                {
+                    "url": {"type": "string", "pattern": "^(nats|tls)://"},
+                    "port": PORT,
+                    "auth": obj(
+                        {
+                            "enabled": BOOL,
+                            "existingSecret": STRING,
+                            "userKey": {"type": "string", "minLength": 1},
+                            "passwordKey": {"type": "string", "minLength": 1},
+                        },
+                        ("enabled", "existingSecret", "userKey", "passwordKey"),
+                    ),
+                    "tls": obj(
+                        {
+                            "enabled": BOOL,
+                            "existingSecret": STRING,
+                            "caKey": STRING,
+                            "certKey": STRING,
+                            "keyKey": STRING,
+                        },
+                        ("enabled", "existingSecret", "caKey", "certKey", "keyKey"),
+                    ),
+                    "networkPeers": PEERS,
+                },
+                ("url", "port", "auth", "tls", "networkPeers"),
             ),
             "otlp": obj(
                 {"endpoint": STRING, "port": PORT, "networkPeers": PEERS},
@@ -162,8 +185,9 @@ def components() -> Schema:
                     "certKey": {"type": "string", "minLength": 1},
                     "keyKey": {"type": "string", "minLength": 1},
                     "caKey": STRING,
+                    "extraClientNames": {"type": "array", "items": {"type": "string", "minLength": 1}},
                 },
-                ("enabled", "existingSecret", "certKey", "keyKey", "caKey"),
+                ("enabled", "existingSecret", "certKey", "keyKey", "caKey", "extraClientNames"),
             ),
             "networkPolicy": obj(
                 {
@@ -276,6 +300,14 @@ def service(name: str) -> Schema:
         props["publicBaseUrl"] = {"type": "string", "pattern": "^https?://[^\\s]+$"}
         props["corsAllowOrigins"] = {"type": "array", "items": {"type": "string", "pattern": "^https?://[^\\s/]+$"}}
         props["hsts"] = BOOL
+        # IPv4 or IPv6 CIDRs (or single addresses); the gateway refuses host bits at startup.
+        props["trustedProxies"] = {
+            "type": "array",
+            "items": {"type": "string", "pattern": r"^[0-9A-Fa-f:.]+(/[0-9]{1,3})?$"},
+        }
+        props["apiDocs"] = BOOL
+        props["maxBodyBytes"] = {"type": "integer", "minimum": 1}
+        props["leadImportMaxBytes"] = {"type": "integer", "minimum": 1}
         props["ingress"] = obj(
             {
                 "enabled": BOOL,

@@ -17,6 +17,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import yaml
 
+from crm_gateway.routes_campaigns import LeadImportSettings
+from crm_gateway.settings import GatewaySettings
+
 if TYPE_CHECKING:
     from conftest import DeployKit, Rendering
 
@@ -34,7 +37,13 @@ GRPC, HTTP, METRICS = 50051, 8080, 9100
 # Who calls whom over gRPC (docs/architecture.md).
 CALLERS = {"customers": {"gateway", "notifications"}, **{b: {"gateway"} for b in BACKENDS if b != "customers"}}
 CALLS = {"gateway": set(BACKENDS), "notifications": {"customers"}}
-SECRET_ENV = {"CRM_DATABASE_URL": set(BACKENDS), "CRM_SMS_API_KEY": {"notifications"}}
+SECRET_ENV = {
+    "CRM_DATABASE_URL": set(BACKENDS),
+    "CRM_SMS_API_KEY": {"notifications"},
+    # Each backend's own NATS user, and the gateway's (its Idempotency-Key store).
+    "CRM_NATS_USER": {*BACKENDS, "gateway"},
+    "CRM_NATS_PASSWORD": {*BACKENDS, "gateway"},
+}
 RECOMMENDED_LABELS = {
     "app.kubernetes.io/name",
     "app.kubernetes.io/instance",
@@ -389,7 +398,8 @@ def test_egress_is_exactly_dns_database_nats_otlp_and_the_external_dependencies(
         expected = [("TCP", 53), ("UDP", 53)]
         expected += [("TCP", GRPC)] * len(CALLS.get(service, ()))
         if service in BACKENDS:
-            expected += [("TCP", 5432), ("TCP", 4222)]
+            expected.append(("TCP", 5432))
+        expected.append(("TCP", 4222))  # NATS: events, and the gateway's Idempotency-Key bucket
         if production:
             expected.append(("TCP", 4317))
         if service in ("gateway", "notifications"):  # the token issuer's JWKS / the SMS provider
@@ -430,7 +440,8 @@ def test_no_secret_objects_and_no_secret_values(rendering: Rendering) -> None:
             if SECRETISH_NAME.search(name):
                 assert name.endswith("_FILE") and value.startswith("/etc/crm/"), f"{service}: {name}={value!r}"
         for name, services in SECRET_ENV.items():
-            if service in services:
+            # The migration Job does not reach NATS, so it gets no NATS credentials.
+            if service in services and not (workload["kind"] == "Job" and name.startswith("CRM_NATS_")):
                 assert "valueFrom" in env_of(workload)[name], f"{service}: {name}"
 
 
@@ -474,6 +485,28 @@ def test_with_grpc_tls_the_backends_probe_with_their_certificate(production_rend
             for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
                 command = c[kind]["exec"]["command"]
                 assert command[:2] == ["python", "-c"] and command[3] == fullname(service)
+
+
+def test_with_mtls_a_backend_serves_only_its_callers_certificates(production_rendering: Rendering) -> None:
+    """The allowed client names are the flow table's callers by Service name (the name their
+    certificates are issued for); the gateway serves no gRPC and gets none."""
+    for service in SERVICES:
+        env = env_of(production_rendering.get("Deployment", fullname(service)))
+        if service == "gateway":
+            assert "CRM_GRPC_ALLOWED_CLIENT_NAMES" not in env
+            continue
+        allowed = json.loads(env["CRM_GRPC_ALLOWED_CLIENT_NAMES"]["value"])
+        assert sorted(allowed) == sorted(fullname(caller) for caller in CALLERS[service]), service
+
+
+def test_in_a_pod_the_listeners_bind_every_interface(default_rendering: Rendering) -> None:
+    """The settings default to loopback (make run); a pod is reached on its own IP."""
+    for service in SERVICES:
+        env = env_of(default_rendering.get("Deployment", fullname(service)))
+        assert env["CRM_METRICS_HOST"]["value"] == "0.0.0.0"
+        if service in BACKENDS:
+            assert env["CRM_GRPC_HOST"]["value"] == "0.0.0.0"
+            assert "CRM_GRPC_ALLOWED_CLIENT_NAMES" not in env, "no client names without mTLS"
 
 
 def _pki(directory: Path, name: str) -> dict[str, str]:
@@ -524,13 +557,18 @@ def _pki(directory: Path, name: str) -> dict[str, str]:
 
 async def test_tls_probe_command_checks_a_real_mtls_server(production_rendering: Rendering, tmp_path: Path) -> None:
     """The exec probe of the production rendering, run as is against the chassis' gRPC server
-    with mTLS: 0 while SERVING, not 0 when NOT_SERVING or under another name."""
+    with mTLS and the rendered allowed client names (the probe's certificate, the pod's own, is
+    not among them: health answers it anyway): 0 while SERVING, not 0 when NOT_SERVING or under
+    another name."""
     from crm_kit.grpc_server import GrpcServer
     from crm_kit.settings import TlsFiles
     from crm_kit.testing import free_port
 
     service = fullname("customers")
-    probe = container(production_rendering.get("Deployment", service))["readinessProbe"]
+    deployment = production_rendering.get("Deployment", service)
+    probe = container(deployment)["readinessProbe"]
+    allowed = json.loads(env_of(deployment)["CRM_GRPC_ALLOWED_CLIENT_NAMES"]["value"])
+    assert service not in allowed
     command = [sys.executable, *probe["exec"]["command"][1:]]
     tls_env = _pki(tmp_path, service)
     port = free_port()
@@ -546,6 +584,7 @@ async def test_tls_probe_command_checks_a_real_mtls_server(production_rendering:
         tls=TlsFiles(
             tls_env["CRM_GRPC_TLS_CERT_FILE"], tls_env["CRM_GRPC_TLS_KEY_FILE"], tls_env["CRM_GRPC_TLS_CA_FILE"]
         ),
+        allowed_client_names=allowed,
     )
     env = {**os.environ, **tls_env, "CRM_GRPC_PORT": str(port)}
 
@@ -588,19 +627,55 @@ def test_production_scales_and_keeps_two_pods_through_disruptions(production_ren
         assert pdb["spec"]["selector"] == deployment["spec"]["selector"]
         env = env_of(deployment)
         assert env["CRM_ENVIRONMENT"]["value"] == "production"
+        # Every service, the gateway included (its Idempotency-Key bucket), reaches NATS as its
+        # own user, by reference to its own Secret (docs/security.md, "The event bus").
+        assert env["CRM_STREAM_REPLICAS"]["value"] == "3"
+        assert env["CRM_NATS_URL"]["value"] == "nats://nats.nats.svc.cluster.local:4222"
+        for name, key in (("CRM_NATS_USER", "user"), ("CRM_NATS_PASSWORD", "password")):
+            assert env[name]["valueFrom"]["secretKeyRef"] == {"name": f"{fullname(service)}-nats", "key": key}
         if service in BACKENDS:
-            assert env["CRM_STREAM_REPLICAS"]["value"] == "3"
-            assert env["CRM_NATS_URL"]["value"] == "nats://nats.nats.svc.cluster.local:4222"
             assert env["OTEL_EXPORTER_OTLP_ENDPOINT"]["value"].endswith(":4317")
     gateway = env_of(r.get("Deployment", "crm-gateway"))
     assert gateway["CRM_HSTS"]["value"] == "true"
     assert gateway["CRM_AUTH_JWKS_URL"]["value"].startswith("https://")
     assert gateway["CRM_AUTH_ISSUER"]["value"].startswith("https://")
     assert json.loads(gateway["CRM_CORS_ALLOW_ORIGINS"]["value"]) == ["https://app.example.com"]
+    # Behind the ingress, the visitor's address comes from the controller's X-Forwarded-For only.
+    assert json.loads(gateway["CRM_TRUSTED_PROXIES"]["value"]) == ["10.244.0.0/16"]
     assert gateway["CRM_HTTP_HOST"]["value"] == "0.0.0.0"
     ingress = r.get("Ingress", "crm-gateway")
     assert ingress["spec"]["tls"] and ingress["spec"]["rules"][0]["host"] == "crm.example.com"
     assert [i["metadata"]["name"] for i in r.of_kind("Ingress")] == ["crm-gateway"]
+
+
+def test_the_production_ingress_admits_exactly_the_csv_import_limit(production_rendering: Rendering) -> None:
+    """One value sets both: the ingress's body size and the gateway's CSV upload cap (an ingress
+    smaller than the cap breaks large imports; a larger one spools what the gateway refuses)."""
+    r = production_rendering
+    gateway = env_of(r.get("Deployment", "crm-gateway"))
+    annotations = r.get("Ingress", "crm-gateway")["metadata"]["annotations"]
+    import_cap = int(gateway["CRM_LEAD_IMPORT_MAX_BYTES"]["value"])
+
+    assert int(annotations["nginx.ingress.kubernetes.io/proxy-body-size"]) == import_cap
+    assert annotations["nginx.ingress.kubernetes.io/proxy-request-buffering"] == "off"
+    # The chart's defaults are the gateway's own, so a run without the chart agrees too.
+    assert import_cap == LeadImportSettings.model_fields["lead_import_max_bytes"].default
+    assert int(gateway["CRM_MAX_BODY_BYTES"]["value"]) == GatewaySettings.model_fields["max_body_bytes"].default
+    # The API's map is not served in production unless a value turns it on.
+    assert gateway["CRM_API_DOCS"]["value"] == "false"
+
+
+def test_the_ingress_body_size_cannot_be_set_apart_from_the_import_limit(
+    kit: DeployKit, charts: Path, tmp_path: Path
+) -> None:
+    values = tmp_path / "annotated.yaml"
+    values.write_text(
+        yaml.safe_dump({"gateway": {"ingress": {"annotations": {"nginx.ingress.kubernetes.io/proxy-body-size": "1m"}}}})
+    )
+
+    error = kit.render_fails("--values", PRODUCTION_VALUES, "--values", values)
+
+    assert "set leadImportMaxBytes" in error
 
 
 def test_default_values_run_one_replica_without_pdb_or_hpa(default_rendering: Rendering) -> None:
@@ -710,6 +785,9 @@ def test_a_service_can_turn_off_what_the_global_block_turns_on(kit: DeployKit, c
         (["--set", "global.components.podDisruptionBudget.enabled=true"], "must be below the replicas"),
         (["--set", "leads.monitoring.serviceMonitor.enabled=true"], "must be false"),
         (["--set", "leads.podSecurity.runAsUser=0"], "/podSecurity/runAsUser"),
+        (["--set", "gateway.ingress.enabled=true"], "trustedProxies is empty while the Ingress is enabled"),
+        (["--set-json", 'gateway.trustedProxies=["ingress-nginx"]'], "/trustedProxies/0"),
+        (["--set", "global.components.nats.auth.enabled=false"], "production needs NATS credentials"),
     ],
     ids=[
         "latest-tag",
@@ -724,8 +802,32 @@ def test_a_service_can_turn_off_what_the_global_block_turns_on(kit: DeployKit, c
         "pdb-blocking-drains",
         "second-servicemonitor",
         "root-user",
+        "ingress-without-trusted-proxies",
+        "trusted-proxy-not-a-cidr",
+        "production-nats-without-credentials",
     ],
 )
 def test_the_charts_refuse(kit: DeployKit, charts: Path, args: list[str], message: str) -> None:
     error = kit.render_fails(*args)
     assert message in error, error
+
+
+def test_nats_tls_files_come_from_the_services_own_secret(kit: DeployKit, charts: Path) -> None:
+    r = kit.render(
+        "--set",
+        "global.components.nats.tls.enabled=true",
+        "--set",
+        "global.components.nats.tls.certKey=tls.crt",
+        "--set",
+        "global.components.nats.tls.keyKey=tls.key",
+    )
+    deployment = r.get("Deployment", "crm-orders")
+    env = env_of(deployment)
+    assert env["CRM_NATS_TLS_CA_FILE"]["value"] == "/etc/crm/nats-tls/ca.crt"
+    assert env["CRM_NATS_TLS_CERT_FILE"]["value"] == "/etc/crm/nats-tls/tls.crt"
+    assert env["CRM_NATS_TLS_KEY_FILE"]["value"] == "/etc/crm/nats-tls/tls.key"
+    volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["nats-tls"]["secret"]["secretName"] == "crm-orders-nats-tls"
+    assert {"name": "nats-tls", "mountPath": "/etc/crm/nats-tls", "readOnly": True} in container(deployment)[
+        "volumeMounts"
+    ]

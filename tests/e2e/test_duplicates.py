@@ -166,3 +166,83 @@ async def test_incomplete_leads_list_only_live_incomplete_ones(api: httpx.AsyncC
     listed = await api.get("/api/v1/incomplete-leads", params={"page_size": 100})
     assert listed.status_code == 200, listed.text
     assert all(lead["missing_fields"] and not lead["merged_into_lead_id"] for lead in listed.json()["leads"])
+
+
+# ---------------------------------------------------------------- what a capture takes in
+
+
+async def test_an_e_mail_enquiry_without_a_phone_is_a_lead_through_to_its_shipment(
+    api: httpx.AsyncClient, stack: Stack
+) -> None:
+    """E-mail is a lead source: a lead needs a phone number or an e-mail, at least one. Without a
+    phone it is listed as incomplete, a web form's later e-mail-only submission is a touch of it,
+    and its won order ships with the SMS suppressed for want of a number (nothing breaks)."""
+    email = f"enquiry-{uuid.uuid4().hex[:10]}@example.co.il"
+    captured = await api.post("/api/v1/leads", json={"full_name": f"רינה {tag()}", "email": email, "source": "email"})
+    assert captured.status_code == 201, captured.text
+    lead = captured.json()
+    assert (lead["phone_number"], lead["email"], lead["missing_fields"]) == ("", email, ["phone_number"])
+
+    key = await api.post("/api/v1/web-form-keys", json={"display_name": "enquiries", "source": "web_form"})
+    assert key.status_code == 201, key.text
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=15) as public:
+        submitted = await public.post(
+            "/api/v1/public/web-form-submissions",
+            data={"key": key.json()["secret"], "full_name": "Rina", "email": email.upper()},
+        )
+    assert submitted.status_code == 202, submitted.text
+    touched = (await api.get(f"/api/v1/leads/{lead['id']}")).json()
+    assert touched["touch_count"] == 2 and touched["phone_number"] == ""
+
+    converted = await api.post(f"/api/v1/leads/{lead['id']}/convert", json={})
+    assert converted.status_code == 201, converted.text
+    items = [{"sku": "CHAIR", "quantity": 1, "unit_price": {"amount_minor": 10000, "currency_code": "ILS"}}]
+    closed = await api.post(f"/api/v1/deals/{converted.json()['id']}/close", json={"outcome": "won", "items": items})
+    assert closed.status_code == 200, closed.text
+
+    async def order() -> dict[str, Any] | None:
+        found = (await api.get("/api/v1/orders", params={"deal_id": converted.json()["id"]})).json()["orders"]
+        return found[0] if found else None
+
+    the_order = await eventually(order, timeout=30)
+    shipped = await api.post(
+        f"/api/v1/orders/{the_order['id']}/ship",
+        json={"carrier": "דואר ישראל", "tracking_number": "RR9", "estimated_delivery_date": "2030-01-15"},
+    )
+    assert shipped.status_code == 200, shipped.text
+
+    async def customer() -> dict[str, Any] | None:
+        found = (await api.get("/api/v1/customers", params={"lead_id": lead["id"]})).json()["customers"]
+        return found[0] if found else None
+
+    async def message() -> dict[str, Any] | None:
+        found = (await api.get("/api/v1/messages", params={"order_id": the_order["id"]})).json()["messages"]
+        return found[0] if found else None
+
+    the_customer = await eventually(customer, timeout=30)
+    assert (the_customer["email"], the_customer["phone_number"]) == (email, "")
+    sms = await eventually(message, timeout=30)
+    # No number, so no SMS may go out (the customers service allows none without a phone).
+    assert (sms["status"], sms["recipient"]) == ("suppressed", "")
+
+
+async def test_a_phone_number_with_a_digit_too_many_is_refused_naming_it(api: httpx.AsyncClient, stack: Stack) -> None:
+    local, e164 = il_phone()
+    too_long = local + "8"  # 054-xxx-xxxx8: parsed leniently it was stored as +97254xxxxxxx8
+    captured = await api.post("/api/v1/leads", json={"full_name": "דני", "phone_number": too_long, "source": "radio"})
+    neither = await api.post("/api/v1/leads", json={"full_name": "דני", "source": "radio"})
+    key = await api.post("/api/v1/web-form-keys", json={"display_name": "digits", "source": "web_form"})
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=15) as public:
+        submitted = await public.post(
+            "/api/v1/public/web-form-submissions",
+            data={"key": key.json()["secret"], "full_name": "Dani", "phone_number": too_long},
+        )
+
+    for response in (captured, submitted):
+        assert response.status_code == 422, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        assert [e["field"] for e in response.json()["errors"]] == ["phone_number"]
+    assert neither.status_code == 422
+    assert sorted(e["field"] for e in neither.json()["errors"]) == ["email", "phone_number"]
+    listed = await api.get("/api/v1/leads", params={"source": "radio", "page_size": 100})
+    assert not [lead for lead in listed.json()["leads"] if lead["phone_number"] in (e164, e164 + "8")]

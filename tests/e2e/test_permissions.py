@@ -15,6 +15,7 @@ import pytest
 
 from crm_devstack.stack import Stack
 from crm_gateway.authz import POLICIES
+from crm_kit.dev_issuer import DevIssuer
 from crm_kit.testing import eventually
 
 pytestmark = pytest.mark.e2e
@@ -380,6 +381,34 @@ async def test_a_manager_lists_only_their_team(stack: Stack, records: Records) -
     assert other_team.status_code == 403
 
 
+@pytest.mark.parametrize(
+    ("roles", "team_id"), [(["sales_rep"], "team-media"), (["sales_manager"], "")], ids=["rep", "manager"]
+)
+async def test_a_token_naming_no_rep_or_team_sees_nobody_s_records(
+    stack: Stack, records: Records, roles: list[str], team_id: str
+) -> None:
+    """An empty rep_id claim (and a manager's missing team) fails closed: 403 on every scoped list,
+    404 on a record — never the whole company's (the backends read an empty filter as none)."""
+    issuer = DevIssuer.load_or_create(stack.dev_issuer_key_file)
+    token = issuer.mint("user-without-rep", roles, team_id=team_id, extra={"rep_id": ""})
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=15, headers=headers) as http:
+        lists = {
+            path: (await http.get(path)).status_code
+            for path in (
+                "/api/v1/leads",
+                "/api/v1/incomplete-leads",
+                "/api/v1/tasks",
+                "/api/v1/reps",
+                "/api/v1/my-leads",
+            )
+        }
+        lead = await http.get(f"/api/v1/leads/{records.lead['id']}")
+
+    assert lists == dict.fromkeys(lists, 403)
+    assert lead.status_code == 404
+
+
 async def test_changes_are_audited_with_the_actor_and_request_id(stack: Stack, records: Records) -> None:
     owner = records.lead["assignment"]["rep_id"]
     rep = stack.auth_headers("sales_rep", subject=owner, team_id="team-media")
@@ -401,3 +430,101 @@ async def test_changes_are_audited_with_the_actor_and_request_id(stack: Stack, r
     assert record["actor"] == owner
     assert record["action"] == "leads.ConvertLead"
     assert record["request_id"] == "req-audit-1"
+
+
+# ---------------------------------------------------------------- capture, replay and import paths
+
+
+@pytest.mark.parametrize(
+    ("role", "subject", "team"),
+    [("sales_rep", "rep-sara", "team-digital"), ("sales_manager", "", "team-digital"), ("marketing", "", "")],
+    ids=["rep of another team", "manager of another team", "marketing"],
+)
+async def test_capturing_someone_elses_lead_again_reveals_and_changes_nothing(
+    stack: Stack, records: Records, role: str, subject: str, team: str
+) -> None:
+    """The person is team-media's lead: a caller who may not read it learns only that the capture
+    was a duplicate (no id, owner or fields), and fills none of its empty fields."""
+    lead = records.lead_to_convert
+    city = f"עיר {uuid.uuid4().hex[:6]}"
+    body = {
+        "full_name": "Someone",
+        "phone_number": lead["phone_number"],
+        "email": f"planted-{uuid.uuid4().hex[:8]}@example.com",
+        "city": city,
+        "source": "website",
+    }
+    headers = stack.auth_headers(role, subject=subject, team_id=team)
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=15, headers=headers) as http:
+        captured = await http.post("/api/v1/leads", json=body)
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=15, headers=stack.auth_headers()) as admin:
+        after = (await admin.get(f"/api/v1/leads/{lead['id']}")).json()
+
+    assert captured.status_code == 200, captured.text
+    assert captured.json() == {"duplicate": True}
+    assert lead["id"] not in captured.text and lead["assignment"]["rep_id"] not in captured.text
+    # the touch is counted on the person's one lead, and nothing else about it changed
+    assert after["touch_count"] > lead["touch_count"]
+    assert (after["email"], after["city"]) == (lead["email"], lead["city"]) == ("", "")
+
+
+async def test_the_leads_own_rep_capturing_it_again_gets_it_and_fills_it(stack: Stack, records: Records) -> None:
+    owner = records.lead["assignment"]
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=15, headers=stack.auth_headers()) as admin:
+        lead = await capture_media_lead(admin, owner["rep_id"])
+    headers = stack.auth_headers("sales_rep", subject=owner["rep_id"], team_id=owner["team_id"])
+    email = f"own-{uuid.uuid4().hex[:8]}@example.com"
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=15, headers=headers) as http:
+        captured = await http.post(
+            "/api/v1/leads",
+            json={"full_name": "x", "phone_number": lead["phone_number"], "email": email, "source": "tv"},
+        )
+
+    assert captured.status_code == 200, captured.text
+    body = captured.json()
+    assert (body["id"], body["duplicate"], body["matched_on"]) == (lead["id"], True, "phone_number")
+    assert body["email"] == email
+
+
+async def test_another_caller_replaying_a_request_id_gets_nothing_of_the_first_callers_lead(
+    stack: Stack, records: Records
+) -> None:
+    request_id = f"replay-{uuid.uuid4()}"
+    first_headers = stack.auth_headers("sales_manager", team_id="team-media")
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=15, headers=first_headers) as first:
+        original = await first.post("/api/v1/leads", json={**lead_body(), "request_id": request_id})
+        replayed = await first.post("/api/v1/leads", json={**lead_body(), "request_id": request_id})
+    assert original.status_code == 201, original.text
+    assert replayed.json()["id"] == original.json()["id"]  # the caller's own retry is a replay
+
+    for role, subject, team in (("marketing", "", ""), ("sales_manager", "manager-of-digital", "team-digital")):
+        headers = stack.auth_headers(role, subject=subject, team_id=team)
+        async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=15, headers=headers) as other:
+            in_body = await other.post("/api/v1/leads", json={**lead_body("website"), "request_id": request_id})
+            as_key = await other.post(
+                "/api/v1/leads", json=lead_body("website"), headers={"Idempotency-Key": request_id}
+            )
+        # Their own capture (then their own replay of it), never the first caller's lead.
+        assert in_body.status_code == as_key.status_code == 201, (in_body.text, as_key.text)
+        assert in_body.json()["id"] == as_key.json()["id"] != original.json()["id"]
+        assert original.json()["phone_number"] not in in_body.text + as_key.text
+
+
+async def test_an_import_rows_request_id_cannot_be_claimed(stack: Stack, records: Records) -> None:
+    """A row used to be captured as `import:<import id>:<row>` company-wide: knowing an import's id,
+    anyone could replay a row and read its lead. A row's id is the import's own now."""
+    import_id = records.lead_import["id"]
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=15, headers=stack.auth_headers()) as admin:
+
+        async def imported() -> dict[str, Any] | None:
+            got = (await admin.get(f"/api/v1/lead-imports/{import_id}")).json()
+            return got if got["status"] == "completed" else None
+
+        assert (await eventually(imported))["rows_imported"] == 1
+        for role in ("marketing", "sales_rep", "admin"):
+            headers = stack.auth_headers(role, subject="rep-sara" if role == "sales_rep" else "")
+            body = {**lead_body(), "request_id": f"import:{import_id}:1"}
+            claimed = await admin.post("/api/v1/leads", json=body, headers=headers)
+            # A new lead from what this caller sent, not the import row's lead.
+            assert claimed.status_code == 201, claimed.text
+            assert claimed.json()["phone_number"].endswith(body["phone_number"][-7:])

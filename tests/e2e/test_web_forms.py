@@ -170,20 +170,48 @@ async def test_bad_fields_are_422_naming_them(marketing: httpx.AsyncClient, publ
 async def test_a_flood_from_a_leaked_key_is_limited_and_creates_no_extra_leads(
     marketing: httpx.AsyncClient, public: httpx.AsyncClient, api: httpx.AsyncClient
 ) -> None:
-    """The per-key bucket (burst 10, 30/min) stops a flood: 429 with Retry-After; the same person
-    flooding the same form is still one lead."""
+    """The visitor's bucket (key and address: burst 5, 2/min) stops a flood from one address: 429
+    with Retry-After. The gateway trusts no proxy here, so a made-up X-Forwarded-For on every post
+    does not make the flood a crowd; the same person flooding the same form is still one lead."""
     secret = (await new_key(marketing, "leaked"))["secret"]
     local, e164 = phone()
 
     statuses = [
-        (await public.post("/api/v1/public/web-form-submissions", data=form(secret, local))).status_code
-        for _ in range(40)
+        (
+            await public.post(
+                "/api/v1/public/web-form-submissions",
+                data=form(secret, local),
+                headers={"X-Forwarded-For": f"203.0.113.{n}"},
+            )
+        ).status_code
+        for n in range(40)
     ]
     limited = await public.post("/api/v1/public/web-form-submissions", data=form(secret, local))
 
-    assert statuses.count(202) <= 12  # the burst, plus what refilled meanwhile
-    assert statuses.count(429) >= 28
+    assert statuses.count(202) <= 6  # the burst, plus what refilled meanwhile
+    assert statuses.count(429) >= 34
     assert set(statuses) <= {202, 429}
     assert limited.status_code == 429
     assert int(limited.headers["retry-after"]) >= 1
     assert len(await leads_with_phone(api, e164)) == 1
+
+
+async def test_a_flood_of_made_up_keys_leaves_a_real_keys_budget_whole(
+    marketing: httpx.AsyncClient, public: httpx.AsyncClient, api: httpx.AsyncClient
+) -> None:
+    """Only a key the leads service knows is counted: guessing keys spends nobody's budget."""
+    secret = (await new_key(marketing, "guessed"))["secret"]
+    local, _ = phone()
+    guesses = [
+        await public.post("/api/v1/public/web-form-submissions", data=form(f"wfk_{uuid.uuid4()}_{n}", local))
+        for n in range(20)
+    ]
+
+    accepted = [
+        (await public.post("/api/v1/public/web-form-submissions", data=form(secret, phone()[0]))).status_code
+        for _ in range(5)
+    ]
+
+    assert {g.status_code for g in guesses} == {403}
+    assert guesses[0].json()["detail"] == "web_form_key is not a valid web-to-lead key"
+    assert accepted == [202] * 5

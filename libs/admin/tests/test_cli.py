@@ -87,10 +87,12 @@ async def test_list_show_replay(server, capsys) -> None:
 
     nc = await nats.connect(nats_url)
     try:
-        sub = await nc.jetstream().subscribe("crm.leads.deal_closed", ordered_consumer=True)
+        # Under the replaying service's own subjects: its NATS user may not publish crm.leads.*.
+        sub = await nc.jetstream().subscribe("crm.admintest.replays.orders-deal-closed", ordered_consumer=True)
         assert await cli("dlq", "replay", str(letter_id), "--service", "orders", "--address", address) == 0
         assert capsys.readouterr().out.strip() == (
-            f"replayed dead letter {letter_id} of orders-deal-closed: event evt-7 republished to crm.leads.deal_closed"
+            f"replayed dead letter {letter_id} of orders-deal-closed: "
+            "event evt-7 (crm.leads.deal_closed) sent to it again"
         )
         msg = await sub.next_msg(timeout=5)
         assert msg.data == PAYLOAD

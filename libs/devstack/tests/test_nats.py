@@ -27,7 +27,7 @@ async def test_jetstream_publish_consume_and_persist(store_base: Path) -> None:
         server.start()
         assert server.url == f"nats://127.0.0.1:{server.port}"
 
-        nc = await nats.connect(server.url)
+        nc = await nats.connect(server.admin_url)
         js = nc.jetstream()
         await js.add_stream(StreamConfig(name="CRM", subjects=["crm.>"]))
         ack = await js.publish("crm.leads.lead_captured", "ליד חדש".encode(), headers={"Nats-Msg-Id": "event-1"})
@@ -43,14 +43,14 @@ async def test_jetstream_publish_consume_and_persist(store_base: Path) -> None:
         await nc.close()
 
         server.restart()  # file storage: the stream survives a restart
-        nc = await nats.connect(server.url)
+        nc = await nats.connect(server.admin_url)
         info = await nc.jetstream().stream_info("CRM")
         assert info.state.messages == 1
         await nc.close()
 
         server.kill()
         server.start()  # and a crash
-        nc = await nats.connect(server.url)
+        nc = await nats.connect(server.admin_url)
         assert (await nc.jetstream().stream_info("CRM")).state.messages == 1
         await nc.close()
     finally:

@@ -59,17 +59,25 @@ def test_service_environment(tmp_path: Path) -> None:
     assert env["CRM_SERVICE_NAME"] == "orders"
     assert env["CRM_ENVIRONMENT"] == "development"
     assert env["CRM_DATABASE_URL"] == "postgresql+asyncpg://postgres@127.0.0.1:5433/orders"
+    # NATS without credentials in the URL: each service connects as its own user.
     assert env["CRM_NATS_URL"] == "nats://127.0.0.1:4222"
+    assert env["CRM_NATS_USER"] == "orders"
+    assert env["CRM_NATS_PASSWORD"] == stack.nats.users.passwords["orders"] != stack.nats.users.passwords["leads"]
     assert (env["CRM_GRPC_PORT"], env["CRM_METRICS_PORT"]) == ("50053", "9103")
     assert env["CRM_LEADS_ADDR"] == "127.0.0.1:50051"
     assert env["CRM_REPORTING_ADDR"] == "127.0.0.1:50055"
     assert env["CRM_SMS_BASE_URL"] == "http://127.0.0.1:8090"
     assert env["CRM_SMS_API_KEY"] == "dev-sms-key"
     assert env["PYTHONUNBUFFERED"] == "1"
+    assert (env["CRM_GRPC_HOST"], env["CRM_METRICS_HOST"]) == ("127.0.0.1", "127.0.0.1")
     command, gateway_env = stack._command("gateway")
+    assert (gateway_env["CRM_HTTP_HOST"], gateway_env["CRM_METRICS_HOST"]) == ("127.0.0.1", "127.0.0.1")
+    sms_command, _ = stack._command("sms")
+    assert sms_command[sms_command.index("--host") + 1] == "127.0.0.1"
     assert command == [sys.executable, "-m", "crm_gateway", "serve"]
     assert gateway_env["CRM_HTTP_PORT"] == "8080"
     assert gateway_env["CRM_CUSTOMERS_ADDR"] == "127.0.0.1:50052"
+    assert gateway_env["CRM_NATS_USER"] == "gateway"
     assert stack.database_url("leads").endswith("/leads")
 
 

@@ -8,10 +8,13 @@ from typing import Any
 import grpc
 import pytest
 from pydantic import ValidationError
+from sqlalchemy import MetaData
 
 from crm_kit import caller
 from crm_kit.grpc_client import _ClientInterceptor, caller_metadata, deadline_after, effective_timeout
+from crm_kit.service import Service
 from crm_kit.settings import ServiceSettings, TlsFiles
+from crm_kit.tables import MessagingTables
 
 pytestmark = pytest.mark.unit
 
@@ -93,3 +96,70 @@ def test_tls_settings_are_plaintext_when_unset_and_cert_needs_key() -> None:
     with pytest.raises(ValueError, match="go together"):
         TlsFiles(key_file="k.pem")
     assert TlsFiles().root_certificates() is None
+
+
+def test_listeners_are_on_loopback_unless_told_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = ServiceSettings(service_name="x")
+    assert (settings.grpc_host, settings.metrics_host) == ("127.0.0.1", "127.0.0.1")
+    monkeypatch.setenv("CRM_GRPC_HOST", "0.0.0.0")
+    monkeypatch.setenv("CRM_METRICS_HOST", "0.0.0.0")
+    settings = ServiceSettings(service_name="x")
+    assert (settings.grpc_host, settings.metrics_host) == ("0.0.0.0", "0.0.0.0")
+
+
+def test_allowed_client_names_come_from_a_json_list_and_need_mtls(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CRM_GRPC_ALLOWED_CLIENT_NAMES", '["crm-gateway", "spiffe://crm/sa/notifications"]')
+    with pytest.raises(ValidationError, match="needs mTLS"):
+        ServiceSettings(service_name="x")
+    settings = ServiceSettings(
+        service_name="x", grpc_tls_cert_file="c.pem", grpc_tls_key_file="k.pem", grpc_tls_ca_file="ca.pem"
+    )
+    assert settings.grpc_allowed_client_names == ["crm-gateway", "spiffe://crm/sa/notifications"]
+
+
+def test_a_production_backend_with_mtls_must_name_its_callers() -> None:
+    settings = ServiceSettings(
+        service_name="x",
+        environment="production",
+        grpc_tls_cert_file="c.pem",
+        grpc_tls_key_file="k.pem",
+        grpc_tls_ca_file="ca.pem",
+    )
+    with pytest.raises(ValueError, match="CRM_GRPC_ALLOWED_CLIENT_NAMES"):
+        Service(settings, MessagingTables(MetaData()))
+
+
+@pytest.mark.parametrize(
+    ("given", "kept"),
+    [
+        ("req-1", "req-1"),
+        ("import:7:12", "import:7:12"),
+        ("3f2b9c1e-5d6a-4e8f-9b0c-1a2b3c4d5e6f", "3f2b9c1e-5d6a-4e8f-9b0c-1a2b3c4d5e6f"),
+        ("r" * 100, "r" * 100),
+        ("r" * 101, ""),
+        ("line\nbreak", ""),
+        ("\x1b[31mred", ""),
+        ("<script>", ""),
+        ("", ""),
+    ],
+)
+def test_a_caller_keeps_only_a_well_formed_request_id(given: str, kept: str) -> None:
+    with caller.acting_as("alice", given) as who:
+        assert who.request_id == kept
+
+
+@pytest.mark.parametrize(
+    ("given", "kept"),
+    [
+        ("alice", "alice"),
+        ("דנה כהן", "דנה כהן"),
+        ("mallory\n2026-01-01 admin did it", "mallory2026-01-01 admin did it"),
+        ("\x1b[2J\x1b[Hroot", "[2J[Hroot"),
+        ("\u202eevil", "evil"),
+        ("a" * 5000, "a" * caller.MAX_ACTOR_LENGTH),
+        ("\x00\x07", caller.UNKNOWN_ACTOR),
+    ],
+)
+def test_a_caller_s_actor_has_no_control_characters_and_is_bounded(given: str, kept: str) -> None:
+    with caller.acting_as(given) as who:
+        assert who.actor == kept

@@ -121,6 +121,20 @@ async def test_the_handler_acts_for_the_caller_and_its_audit_record_names_them(p
         assert [r.record_id for r in only_alice.audit_records] == ["t-1"]
 
 
+async def test_a_request_id_outside_the_rule_never_reaches_the_audit_log(probe) -> None:
+    """Any process may call a service: the chassis checks the request id it receives (not only the
+    gateway), so a long or markup-laden one is dropped before the handler and its audit row."""
+    async with channel(probe.address) as ch:
+        for value in ("req <script>alert(1)</script>", "r" * 5000, 'a"b'):
+            metadata = (("x-crm-actor", "alice"), ("x-request-id", value))
+            await method(ch, "Change")(StringValue(value="t-bad"), metadata=metadata)
+        stub = audit_pb2_grpc.AuditServiceStub(ch)
+        listed = (await stub.ListAuditRecords(audit_pb2.ListAuditRecordsRequest())).audit_records
+
+    assert [s.who for s in probe.seen] == [caller.Caller("alice", "")] * 3
+    assert [(r.actor, r.request_id) for r in listed] == [("alice", "")] * 3
+
+
 async def test_audit_list_is_newest_first_paginates_and_filters(probe) -> None:
     same_time = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
     async with probe.db.engine.begin() as conn:

@@ -90,12 +90,23 @@ spec:
               mountPath: {{ include "crm-lib.tlsDir" $ctx }}
               readOnly: true
             {{- end }}
+            {{- if $cfg.nats.tls.enabled }}
+            - name: nats-tls
+              mountPath: {{ include "crm-lib.natsTlsDir" $ctx }}
+              readOnly: true
+            {{- end }}
       volumes:
         {{- include "crm-lib.tmpVolume" $ctx | nindent 8 }}
         {{- if $cfg.grpcTls.enabled }}
         - name: grpc-tls
           secret:
             secretName: {{ include "crm-lib.tlsSecretName" $ctx }}
+            defaultMode: 288  # 0440: owner root, group fsGroup
+        {{- end }}
+        {{- if $cfg.nats.tls.enabled }}
+        - name: nats-tls
+          secret:
+            secretName: {{ include "crm-lib.natsTlsSecretName" $ctx }}
             defaultMode: 288  # 0440: owner root, group fsGroup
         {{- end }}
 {{- end -}}

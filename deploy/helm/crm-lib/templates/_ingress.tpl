@@ -7,14 +7,24 @@
 {{- if ne $ctx.flow.kind "gateway" -}}
 {{- fail (printf "%s: only the gateway is public; it alone may have an Ingress" $ctx.service) -}}
 {{- end -}}
+{{- if not $ctx.cfg.trustedProxies -}}
+{{- fail (printf "%s: trustedProxies is empty while the Ingress is enabled: every visitor would count as the ingress controller's address (set its pods' CIDR)" $ctx.service) -}}
+{{- end -}}
+{{- /* The ingress admits a body up to the CSV upload's cap, written from the same value as the
+gateway's CRM_LEAD_IMPORT_MAX_BYTES so the two cannot drift; the gateway refuses each route's
+excess itself (CRM_MAX_BODY_BYTES by Content-Length, before reading). Bodies stream through
+(no request buffering): the ingress does not spool 100 MB for a route that takes 1 MiB. */ -}}
+{{- $bodySize := "nginx.ingress.kubernetes.io/proxy-body-size" -}}
+{{- if hasKey ($ing.annotations | default dict) $bodySize -}}
+{{- fail (printf "%s: set leadImportMaxBytes, not the %s annotation (the chart writes it from that value)" $ctx.service $bodySize) -}}
+{{- end -}}
+{{- $annotations := merge (deepCopy ($ing.annotations | default dict)) (dict $bodySize (printf "%d" (int64 $ctx.cfg.leadImportMaxBytes)) "nginx.ingress.kubernetes.io/proxy-request-buffering" "off") -}}
 apiVersion: networking.k8s.io/v1
 kind: Ingress
 metadata:
   {{- include "crm-lib.metadata" (dict "ctx" $ctx) | nindent 2 }}
-  {{- with $ing.annotations }}
   annotations:
-    {{- toYaml . | nindent 4 }}
-  {{- end }}
+    {{- toYaml $annotations | nindent 4 }}
 spec:
   {{- with $ing.className }}
   ingressClassName: {{ . }}

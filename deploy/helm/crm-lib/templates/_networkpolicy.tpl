@@ -75,13 +75,13 @@ spec:
     {{- include "crm-lib.egress.dns" $ctx | nindent 4 }}
     {{- if $backend }}
     {{- include "crm-lib.egress.database" $ctx | nindent 4 }}
-    # NATS JetStream
+    {{- end }}
+    # NATS JetStream (backends: events; the gateway: its Idempotency-Key bucket)
     - to:
         {{- include "crm-lib.peers" (dict "ctx" $ctx "peers" $cfg.nats.networkPeers "what" "nats.networkPeers") | nindent 8 }}
       ports:
         - protocol: TCP
           port: {{ $cfg.nats.port }}
-    {{- end }}
     {{- if $cfg.otlp.endpoint }}
     # OTLP collector (traces)
     - to:

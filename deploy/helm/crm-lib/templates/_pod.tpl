@@ -66,6 +66,67 @@ affinity:
 {{- .cfg.grpcTls.existingSecret | default (printf "%s-grpc-tls" .fullname) -}}
 {{- end -}}
 
+{{/*
+crm-lib.allowedClientNames (ctx): with mTLS, the client certificate names (SANs) a backend serves,
+as a JSON list: each caller of the flow table by its Service name (the name its certificate is
+issued for, the one it is reached by), plus grpcTls.extraClientNames (e.g. an operator's crm-admin
+certificate). Derived from the table, so a new flow cannot be allowed in one place only.
+*/}}
+{{- define "crm-lib.allowedClientNames" -}}
+{{- $ctx := . -}}
+{{- $names := list -}}
+{{- range (include "crm-lib.callers" $ctx | fromYaml).callers -}}
+{{- $names = append $names (include "crm-lib.peerName" (dict "ctx" $ctx "peer" .)) -}}
+{{- end -}}
+{{- concat $names ($ctx.cfg.grpcTls.extraClientNames | default list) | uniq | toJson -}}
+{{- end -}}
+
+{{- define "crm-lib.natsTlsDir" -}}/etc/crm/nats-tls{{- end -}}
+
+{{- define "crm-lib.natsTlsSecretName" -}}
+{{- .cfg.nats.tls.existingSecret | default (printf "%s-nats-tls" .fullname) -}}
+{{- end -}}
+
+{{/*
+crm-lib.natsEnv (ctx): how a service reaches NATS: the URL, its own NATS user from a Secret
+(<system>-<service>-nats by default; the server's permission table names the user after the
+service, see docs/security.md "The event bus"), and TLS files mounted from another. Production
+without credentials is refused here as it is by the service itself.
+*/}}
+{{- define "crm-lib.natsEnv" -}}
+{{- $cfg := .cfg -}}
+{{- $nats := $cfg.nats -}}
+{{- if and (eq $cfg.environment "production") (not $nats.auth.enabled) (not (and $nats.tls.enabled $nats.tls.certKey)) -}}
+{{- fail (printf "%s: production needs NATS credentials: nats.auth.enabled (a user and password from a Secret) or a client certificate (nats.tls.certKey)" .service) -}}
+{{- end }}
+- name: CRM_NATS_URL
+  value: {{ required (printf "%s: nats.url is required" .service) $nats.url | quote }}
+{{- if $nats.auth.enabled }}
+- name: CRM_NATS_USER
+  valueFrom:
+    secretKeyRef:
+      name: {{ $nats.auth.existingSecret | default (printf "%s-nats" .fullname) }}
+      key: {{ $nats.auth.userKey }}
+- name: CRM_NATS_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ $nats.auth.existingSecret | default (printf "%s-nats" .fullname) }}
+      key: {{ $nats.auth.passwordKey }}
+{{- end }}
+{{- if $nats.tls.enabled }}
+{{- with $nats.tls.caKey }}
+- name: CRM_NATS_TLS_CA_FILE
+  value: {{ printf "%s/%s" (include "crm-lib.natsTlsDir" $) . | quote }}
+{{- end }}
+{{- if $nats.tls.certKey }}
+- name: CRM_NATS_TLS_CERT_FILE
+  value: {{ printf "%s/%s" (include "crm-lib.natsTlsDir" .) $nats.tls.certKey | quote }}
+- name: CRM_NATS_TLS_KEY_FILE
+  value: {{ printf "%s/%s" (include "crm-lib.natsTlsDir" .) (required (printf "%s: nats.tls.keyKey is required with nats.tls.certKey" .service) $nats.tls.keyKey) | quote }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
 {{/* crm-lib.resources: requests and limits are both required (a pod without them is refused). */}}
 {{- define "crm-lib.resources" -}}
 {{- $r := .cfg.resources | default dict -}}
@@ -91,6 +152,9 @@ production refuses a default SMS key even for `migrate`).
 - name: CRM_LOG_LEVEL
   value: {{ $cfg.logLevel | quote }}
 {{- if not .migration }}
+{{- /* The settings default to loopback (a laptop); in a pod Prometheus scrapes the pod's IP. */}}
+- name: CRM_METRICS_HOST
+  value: "0.0.0.0"
 - name: CRM_METRICS_PORT
   value: {{ include "crm-lib.port.metrics" $ctx | quote }}
 - name: CRM_SHUTDOWN_GRACE_SECONDS
@@ -111,10 +175,11 @@ production refuses a default SMS key even for `migrate`).
       name: {{ $cfg.database.existingSecret | default (printf "%s-database" $ctx.fullname) }}
       key: {{ required (printf "%s: database.secretKey is required" $ctx.service) $cfg.database.secretKey }}
 {{- if not .migration }}
+- name: CRM_GRPC_HOST
+  value: "0.0.0.0"
 - name: CRM_GRPC_PORT
   value: {{ include "crm-lib.port.grpc" $ctx | quote }}
-- name: CRM_NATS_URL
-  value: {{ required (printf "%s: nats.url is required" $ctx.service) $cfg.nats.url | quote }}
+{{- include "crm-lib.natsEnv" $ctx }}
 - name: CRM_STREAM_REPLICAS
   value: {{ $cfg.streamReplicas | quote }}
 {{- end }}
@@ -131,6 +196,10 @@ production refuses a default SMS key even for `migrate`).
       key: {{ required "notifications: sms.secretKey is required" $cfg.sms.secretKey }}
 {{- end }}
 {{- if eq $ctx.flow.kind "gateway" }}
+{{- /* The gateway's Idempotency-Key store is a JetStream bucket its replicas share. */}}
+{{- include "crm-lib.natsEnv" $ctx }}
+- name: CRM_STREAM_REPLICAS
+  value: {{ $cfg.streamReplicas | quote }}
 - name: CRM_HTTP_HOST
   value: "0.0.0.0"
 - name: CRM_HTTP_PORT
@@ -147,6 +216,14 @@ production refuses a default SMS key even for `migrate`).
   value: {{ $cfg.corsAllowOrigins | default list | toJson | quote }}
 - name: CRM_HSTS
   value: {{ $cfg.hsts | default false | quote }}
+- name: CRM_TRUSTED_PROXIES
+  value: {{ $cfg.trustedProxies | default list | toJson | quote }}
+- name: CRM_API_DOCS
+  value: {{ $cfg.apiDocs | default false | quote }}
+- name: CRM_MAX_BODY_BYTES
+  value: {{ int64 (required "gateway: maxBodyBytes is required" $cfg.maxBodyBytes) | quote }}
+- name: CRM_LEAD_IMPORT_MAX_BYTES
+  value: {{ int64 (required "gateway: leadImportMaxBytes is required" $cfg.leadImportMaxBytes) | quote }}
 {{- end }}
 {{- if and $cfg.grpcTls.enabled (not .migration) }}
 - name: CRM_GRPC_TLS_CERT_FILE
@@ -156,6 +233,10 @@ production refuses a default SMS key even for `migrate`).
 {{- with $cfg.grpcTls.caKey }}
 - name: CRM_GRPC_TLS_CA_FILE
   value: {{ printf "%s/%s" (include "crm-lib.tlsDir" $ctx) . | quote }}
+{{- end }}
+{{- if and $cfg.grpcTls.caKey (eq $ctx.flow.kind "backend") }}
+- name: CRM_GRPC_ALLOWED_CLIENT_NAMES
+  value: {{ include "crm-lib.allowedClientNames" $ctx | quote }}
 {{- end }}
 {{- end }}
 {{- range $cfg.extraEnv }}

@@ -254,7 +254,7 @@ async def dead_letters(ch: grpc.aio.Channel, options: argparse.Namespace, now: d
     else:
         done = await stub.ReplayDeadLetter(admin_pb2.ReplayDeadLetterRequest(dead_letter_id=options.id))
         d = done.dead_letter
-        print(f"replayed dead letter {d.id} of {d.consumer}: event {d.event_id or '-'} republished to {d.subject}")
+        print(f"replayed dead letter {d.id} of {d.consumer}: event {d.event_id or '-'} ({d.subject}) sent to it again")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

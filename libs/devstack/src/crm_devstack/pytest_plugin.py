@@ -121,7 +121,9 @@ def postgres_server() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def nats_server() -> Iterator[str]:
-    """``nats://`` URL of a NATS server with JetStream enabled."""
+    """``nats://`` URL of a NATS server with JetStream enabled. The embedded server runs with
+    authentication on (the CRM permission table) and the URL carries its unrestricted test
+    identity, so services under test and the tests' own clients connect with credentials."""
     from_env = os.environ.get(NATS_URL_ENV)
     if from_env:
         yield from_env
@@ -143,7 +145,7 @@ def nats_server() -> Iterator[str]:
     server = EmbeddedNats(base / "store", free_port())
     try:
         server.start()
-        yield server.url
+        yield server.admin_url
     finally:
         server.stop()
         shutil.rmtree(base, ignore_errors=True)

@@ -25,7 +25,10 @@ from crm_devstack._util import free_ports, log_tail, pid_alive, process_cmdline,
 from crm_devstack.demo_data import DEMO_CONVERSIONS, DEMO_LEADS, DEMO_WON_DEAL, create_demo_campaigns
 from crm_devstack.nats import EmbeddedNats
 from crm_devstack.postgres import EmbeddedPostgres
+from crm_kit.bus import provision_stream
 from crm_kit.dev_issuer import DevIssuer
+from crm_kit.nats_access import PROVISIONER
+from crm_kit.settings import ServiceSettings
 
 BACKEND_SERVICES: tuple[str, ...] = ("leads", "customers", "orders", "notifications", "reporting")
 """Backend services, each with its own database, gRPC port and metrics port."""
@@ -35,6 +38,7 @@ SMS = "sms"
 POSTGRES = "postgres"
 NATS = "nats"
 SMS_API_KEY = "dev-sms-key"
+LOOPBACK = "127.0.0.1"
 
 
 class StackError(RuntimeError):
@@ -146,7 +150,9 @@ class Stack:
 
     @property
     def nats_url(self) -> str:
-        return self.nats.url
+        """NATS as its unrestricted admin (tests and tools); the services connect as their own
+        users (`crm_kit.nats_access`), with the credentials the launcher gives each."""
+        return self.nats.admin_url
 
     def database_url(self, name: str) -> str:
         """SQLAlchemy (asyncpg) URL of a service's database."""
@@ -177,6 +183,8 @@ class Stack:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         await asyncio.to_thread(self._stop_leftovers)
         await asyncio.gather(asyncio.to_thread(self.postgres.start), asyncio.to_thread(self.nats.start))
+        # The services may only create the stream; changing it (new defaults) is the provisioner's.
+        await provision_stream(self._provisioner_settings())
         for database in DATABASES:
             await self.postgres.acreate_database(database)
         self._spawn(SMS)
@@ -263,7 +271,12 @@ class Stack:
         env.update(
             {
                 "CRM_ENVIRONMENT": "development",
-                "CRM_NATS_URL": self.nats_url,
+                # Every listener on loopback only (the settings' defaults, said here so a CRM_*_HOST
+                # left in the shell cannot put a laptop's backends, with reflection, on the network).
+                "CRM_GRPC_HOST": LOOPBACK,
+                "CRM_METRICS_HOST": LOOPBACK,
+                "CRM_HTTP_HOST": LOOPBACK,
+                "CRM_NATS_URL": self.nats.url,
                 "CRM_SMS_BASE_URL": self.sms_url,
                 "CRM_SMS_API_KEY": SMS_API_KEY,
                 "PYTHONUNBUFFERED": "1",
@@ -282,13 +295,28 @@ class Stack:
                 "CRM_DATABASE_URL": self.database_url(service),
                 "CRM_GRPC_PORT": str(self.ports.grpc(service)),
                 "CRM_METRICS_PORT": str(self.ports.metrics(service)),
+                **self.nats.users.env(service),
             }
         )
         return env
 
+    def command(self, name: str) -> tuple[list[str], dict[str, str]]:
+        """The command line and environment of one process of the stack, for a test that runs
+        another copy of it beside the stack (a second gateway replica)."""
+        self._check_process_name(name)
+        return self._command(name)
+
     def _command(self, name: str) -> tuple[list[str], dict[str, str]]:
         if name == SMS:
-            command = [self.python, "-m", "crm_devstack.sms_provider", "--port", str(self.ports.sms)]
+            command = [
+                self.python,
+                "-m",
+                "crm_devstack.sms_provider",
+                "--host",
+                LOOPBACK,
+                "--port",
+                str(self.ports.sms),
+            ]
             return command, {**self._base_env(), "CRM_SERVICE_NAME": SMS}
         if name == GATEWAY:
             env = {
@@ -296,6 +324,7 @@ class Stack:
                 "CRM_SERVICE_NAME": GATEWAY,
                 "CRM_HTTP_PORT": str(self.ports.gateway),
                 "CRM_METRICS_PORT": str(self.ports.metrics(GATEWAY)),
+                **self.nats.users.env(GATEWAY),
                 "CRM_PUBLIC_BASE_URL": f"http://localhost:{self.ports.gateway}",
                 # The development issuer: the gateway serves its JWKS and trusts it.
                 "CRM_AUTH_DEV_ISSUER_KEY_FILE": str(self.dev_issuer_key_file),
@@ -303,6 +332,15 @@ class Stack:
             }
             return [self.python, "-m", "crm_gateway", "serve"], env
         return [self.python, "-m", f"crm_{name}", "serve"], self._service_env(name)
+
+    def _provisioner_settings(self) -> ServiceSettings:
+        return ServiceSettings(
+            service_name=PROVISIONER,
+            environment="development",
+            nats_url=self.nats.url,
+            nats_user=PROVISIONER,
+            nats_password=self.nats.users.passwords[PROVISIONER],
+        )
 
     def _pid_file(self, name: str) -> Path:
         return self.run_dir / f"{name}.pid"

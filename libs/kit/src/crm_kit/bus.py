@@ -10,6 +10,11 @@ database is held and retried without a redelivery, and dead-lettered only after
 
 Handlers act as the system (`caller.SYSTEM_ACTOR`, request id = the event id), so the audit rows
 they write and the gRPC calls they make name no person.
+
+The bus connects as the service's own NATS user (`crm_kit.nats_access`): it may create the stream
+when it is missing but not change it, and it publishes only the service's own subjects. A dead
+letter is therefore replayed under the service's own subjects (`crm.<service>.replays.<durable>`)
+and reaches the consumer that failed on it through the service's replay consumer.
 """
 
 from __future__ import annotations
@@ -21,7 +26,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import nats
 from google.protobuf.message import Message
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
@@ -32,7 +36,7 @@ from nats.js.errors import BadRequestError
 from opentelemetry import trace
 from sqlalchemy import insert
 
-from crm_kit import caller, metrics, telemetry
+from crm_kit import caller, metrics, nats_access, telemetry
 from crm_kit.db import Database, UnitOfWork, database_unavailable
 from crm_kit.events import Envelope, PoisonMessage, RetryLater, decode, subject_for
 from crm_kit.failpoints import failpoint
@@ -79,9 +83,8 @@ class EventBus:
             log.warning("NATS connection error", extra={"error": repr(exc)})
 
         # Few attempts here (the caller retries with back-off); once connected, reconnect forever.
-        self.nc = await nats.connect(
-            self.settings.nats_url,
-            name=f"crm-{self.settings.service_name}",
+        self.nc = await nats_access.connect(
+            self.settings,
             connect_timeout=2,
             max_reconnect_attempts=1,
             reconnect_time_wait=1,
@@ -92,20 +95,23 @@ class EventBus:
         self.js = self.nc.jetstream()
         await self.ensure_stream()
 
-    async def ensure_stream(self) -> None:
+    async def ensure_stream(self, *, update: bool = False) -> None:
+        """Create the stream when it is missing. A service's NATS user may not change an existing
+        stream (a changed max age or subject list is as destructive as a purge): with `update`
+        (the provisioning identity) a different configuration is applied, else it is logged."""
         assert self.js is not None
-        config = StreamConfig(
-            name=self.settings.stream_name,
-            subjects=[self.settings.stream_subjects],
-            storage=StorageType.FILE,
-            num_replicas=self.settings.stream_replicas,
-            duplicate_window=self.settings.duplicate_window_seconds,
-            max_age=self.settings.stream_max_age_days * 86400,
-        )
+        config = stream_config(self.settings)
         try:
             await self.js.add_stream(config)
         except BadRequestError:
-            await self.js.update_stream(config)
+            if update:
+                await self.js.update_stream(config)
+            else:
+                log.warning(
+                    "the stream exists with another configuration than this service's settings; "
+                    "the provisioning identity applies changes (docs/operations.md)",
+                    extra={"stream": config.name},
+                )
 
     @property
     def connected(self) -> bool:
@@ -124,6 +130,12 @@ class EventBus:
     ) -> None:
         """Consume message_cls events through the durable `durable_for(message_cls)`."""
         durable = self.durable_for(message_cls)
+        if not nats_access.may_consume(self.settings.service_name, subject_for(message_cls)):
+            # The NATS server would refuse the consumer: say so now, not as a start-up timeout.
+            raise nats_access.NatsAccessError(
+                f"{self.settings.service_name} may not consume {subject_for(message_cls)}: "
+                "add it to crm_kit.nats_access.CONSUMES (the NATS permission table)"
+            )
         # Exported from 0, so increase() (the dead-letter alert) sees the first one.
         metrics.DEAD_LETTERS.labels(durable)
         metrics.EVENT_REDELIVERIES.labels(durable)
@@ -133,7 +145,11 @@ class EventBus:
         """The durable consumer (and inbox) name for message_cls: <service>-<event>, stable across
         releases so a rolling update neither re-reads nor skips. Self-managed handlers claim their
         inbox under it."""
-        return f"{self.settings.service_name}-{subject_for(message_cls).split('.', 2)[2].replace('_', '-')}"
+        return nats_access.durable_name(self.settings.service_name, subject_for(message_cls))
+
+    def replay_subject(self, durable: str) -> str:
+        """Where a dead letter of this service's consumer `durable` is republished."""
+        return nats_access.replay_subject(self.settings.service_name, durable)
 
     async def start_consumers(self) -> None:
         assert self.js is not None
@@ -143,23 +159,58 @@ class EventBus:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         for sub in self.subscriptions:
-            config = ConsumerConfig(
-                durable_name=sub.durable,
-                ack_policy=AckPolicy.EXPLICIT,
-                deliver_policy=DeliverPolicy.ALL,
-                ack_wait=self.settings.consumer_ack_wait_seconds,
-                # Bounded by this bus, not the server: at the bound the event must still reach a
-                # dead-letter row, and a server-side MaxDeliver would silently stop delivering it.
-                max_deliver=-1,
-                filter_subject=sub.subject,
-                max_ack_pending=1000,
-            )
-            psub = await self.js.pull_subscribe(
-                sub.subject, durable=sub.durable, stream=self.settings.stream_name, config=config
-            )
+            psub = await self._pull_subscription(sub.durable, sub.subject)
             self._tasks.append(asyncio.create_task(self._consume(sub, psub), name=f"consumer:{sub.durable}"))
         if self.subscriptions:
+            durable = nats_access.replay_durable(self.settings.service_name)
+            psub = await self._pull_subscription(durable, self.replay_subject("*"))
+            self._tasks.append(asyncio.create_task(self._consume_replays(psub), name=f"consumer:{durable}"))
             self._tasks.append(asyncio.create_task(self._report_pending(), name="consumer-pending"))
+
+    async def _pull_subscription(self, durable: str, subject: str) -> JetStreamContext.PullSubscription:
+        assert self.js is not None
+        config = ConsumerConfig(
+            durable_name=durable,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_wait=self.settings.consumer_ack_wait_seconds,
+            # Bounded by this bus, not the server: at the bound the event must still reach a
+            # dead-letter row, and a server-side MaxDeliver would silently stop delivering it.
+            max_deliver=-1,
+            filter_subject=subject,
+            max_ack_pending=1000,
+        )
+        # The filter is part of the consumer-create subject, the one the NATS permissions allow.
+        return await self.js.pull_subscribe(subject, durable=durable, stream=self.settings.stream_name, config=config)
+
+    async def _consume_replays(self, psub: JetStreamContext.PullSubscription) -> None:
+        """Hand each replayed dead letter to the subscription whose durable consumer failed on it
+        (the subject's last token), one at a time; a replay for no consumer of this service ends."""
+        by_durable = {sub.durable: sub for sub in self.subscriptions}
+        while not self._stopping.is_set():
+            try:
+                msgs = await psub.fetch(1, timeout=1)
+            except (NatsTimeoutError, TimeoutError):
+                continue
+            except Exception:
+                if self._stopping.is_set():
+                    return
+                log.exception("fetch of replays failed")
+                await asyncio.sleep(1)
+                continue
+            for msg in msgs:
+                sub = by_durable.get(msg.subject.rsplit(".", 1)[-1])
+                if sub is None:
+                    log.error("replay for no consumer of this service; dropped", extra={"subject": msg.subject})
+                    await msg.term()
+                    continue
+                self._in_flight += 1
+                try:
+                    await self._handle(sub, msg)
+                except Exception:
+                    log.exception("handling a replay failed; it will be redelivered", extra={"consumer": sub.durable})
+                finally:
+                    self._in_flight -= 1
 
     async def _report_pending(self) -> None:
         """Export each durable consumer's lag (stream messages not yet delivered to it) as
@@ -476,3 +527,27 @@ class EventBus:
             except Exception:
                 log.warning("NATS flush on shutdown failed; unacked events will be redelivered", exc_info=True)
             await self.nc.close()
+
+
+async def provision_stream(settings: ServiceSettings) -> None:
+    """Create the stream, or apply settings' configuration to it, as settings' identity (the
+    `provisioner`: services may not change the stream)."""
+    bus = EventBus(settings, None)
+    try:
+        bus.nc = await nats_access.connect(settings, connect_timeout=5, allow_reconnect=False)
+        bus.js = bus.nc.jetstream()
+        await bus.ensure_stream(update=True)
+    finally:
+        await bus.close()
+
+
+def stream_config(settings: ServiceSettings) -> StreamConfig:
+    """The CRM stream as settings describe it."""
+    return StreamConfig(
+        name=settings.stream_name,
+        subjects=[settings.stream_subjects],
+        storage=StorageType.FILE,
+        num_replicas=settings.stream_replicas,
+        duplicate_window=settings.duplicate_window_seconds,
+        max_age=settings.stream_max_age_days * 86400,
+    )

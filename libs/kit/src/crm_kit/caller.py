@@ -11,7 +11,9 @@ through `crm_kit.grpc_client` made inside it gets at most the time that is left.
 
 from __future__ import annotations
 
+import re
 import time
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -22,6 +24,26 @@ REQUEST_ID_METADATA_KEY = "x-request-id"
 SYSTEM_ACTOR = "system"
 # gRPC calls that carried no actor (operators' tools, health probes).
 UNKNOWN_ACTOR = "unknown"
+
+# A request id is a correlation token, not data: letters, digits and `. _ : -`, at most 100
+# characters. It arrives from other processes (an HTTP client through the gateway, any gRPC
+# caller, an event's id) and ends in logs and the audit log, so every caller set here is checked,
+# not only the public edge's. A value outside the rule is dropped, never written as given.
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
+MAX_ACTOR_LENGTH = 200
+
+
+def safe_request_id(value: str) -> str:
+    """value when it is a well-formed request id, else "" (the caller's id is dropped)."""
+    return value if REQUEST_ID.fullmatch(value) else ""
+
+
+def safe_actor(value: str) -> str:
+    """value without control or format characters (no newline or terminal escape reaches the
+    audit log or an operator's terminal), cut to MAX_ACTOR_LENGTH; UNKNOWN_ACTOR when nothing
+    is left."""
+    cleaned = "".join(ch for ch in value[: MAX_ACTOR_LENGTH * 2] if unicodedata.category(ch)[0] != "C")
+    return cleaned[:MAX_ACTOR_LENGTH] or UNKNOWN_ACTOR
 
 
 @dataclass(frozen=True)
@@ -42,8 +64,9 @@ def current() -> Caller | None:
 
 @contextmanager
 def acting_as(actor: str, request_id: str = "") -> Iterator[Caller]:
-    """Run a block on behalf of actor (restores the previous caller afterwards)."""
-    caller = Caller(actor=actor, request_id=request_id)
+    """Run a block on behalf of actor (restores the previous caller afterwards); both values are
+    made safe first (`safe_actor`, `safe_request_id`), whoever sent them."""
+    caller = Caller(actor=safe_actor(actor), request_id=safe_request_id(request_id))
     token = _current.set(caller)
     try:
         yield caller

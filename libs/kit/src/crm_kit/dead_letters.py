@@ -5,18 +5,19 @@ once for a poison message (see `crm_kit.bus`). The chassis registers this servic
 backend service's gRPC port (`crm_kit.service.Service`), so an operator reaches any service's
 letters with `crm-admin dlq ... --service <name>`.
 
-Replay republishes the stored payload with the stored headers to the stored subject through
-JetStream:
+Replay republishes the stored payload with the stored headers through JetStream, to the
+service's own replay subject for the consumer (`crm.<service>.replays.<consumer>`): a service's
+NATS user may publish only its own subjects, so it cannot put another service's event back on
+that service's subject (docs/security.md, "The event bus"). The replay goes:
 
 - with a NEW `Nats-Msg-Id` (`<event id>:replay:<dead letter id>`), so JetStream's duplicate
   window does not drop it as the original event's duplicate; retrying the same letter's replay
   (say the publish went through but marking it failed) reuses that id and is de-duplicated;
 - with the SAME `ce-id`, so an inbox that already handled the event has no second effect.
 
-Durable consumers filter by subject and only see new messages, so the republished event reaches
-the consumer that dead-lettered it, and also every other durable consumer of that subject (in
-this or another service). Those handled the event already: their inbox (consumer, `ce-id`) turns
-the redelivery into a no-op ack. The letter is then marked replayed (`replayed_at`), hidden from
+The service's replay consumer hands it to the consumer that dead-lettered it, and to no other
+(its inbox, consumer and `ce-id`, turns a replay of an event it did handle into a no-op ack).
+The letter is then marked replayed (`replayed_at`), hidden from
 the default list, and a second replay is FAILED_PRECONDITION. A replay that fails again is
 dead-lettered again as a new letter.
 """
@@ -133,7 +134,9 @@ class DeadLetterServicer(admin_pb2_grpc.DeadLetterServiceServicer):
                 )
             try:
                 await self.bus.publish_raw(
-                    row.subject, row.payload, replay_headers(row.headers or {}, row.event_id, row.id)
+                    self.bus.replay_subject(row.consumer),
+                    row.payload,
+                    replay_headers(row.headers or {}, row.event_id, row.id),
                 )
             except Exception as exc:
                 log.warning("dead letter replay publish failed", exc_info=True, extra={"dead_letter_id": row.id})

@@ -6,10 +6,16 @@ request's budget (`deadline_after`, set per HTTP request by the gateway and rest
 incoming call's deadline by the chassis' gRPC server), so a chain of calls never outlives the
 request that started it. A call made once the budget is spent fails at once with
 DEADLINE_EXCEEDED instead of being sent.
+
+Over TLS the channel follows its certificate files: gRPC Python fixes a channel's credentials when
+it is made, so when the files are renewed the next call goes through a new channel built from
+them (stubs keep working: they hold this channel, not the one inside), and the previous channel
+closes once its in-flight calls had their grace.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -26,6 +32,7 @@ from tenacity.stop import stop_base
 
 from crm_kit import caller, metrics, telemetry
 from crm_kit.caller import deadline_after as deadline_after  # the public budget, re-exported here
+from crm_kit.grpc_tls import CertificateFiles, channel_credentials
 from crm_kit.settings import TlsFiles
 
 T = TypeVar("T")
@@ -119,12 +126,83 @@ def channel(address: str, *, default_timeout: float = 5.0, tls: TlsFiles | None 
     ]
     if tls is None:
         return grpc.aio.insecure_channel(address, interceptors=interceptors, options=options)
-    credentials = grpc.ssl_channel_credentials(
-        root_certificates=tls.root_certificates(),
-        private_key=tls.private_key(),
-        certificate_chain=tls.certificate_chain(),
+    files = CertificateFiles(tls)
+    return _RenewingChannel(
+        files,
+        lambda: grpc.aio.secure_channel(
+            address, channel_credentials(files.material), interceptors=interceptors, options=options
+        ),
     )
-    return grpc.aio.secure_channel(address, credentials, interceptors=interceptors, options=options)
+
+
+# How long a channel replaced after a certificate renewal lets its in-flight calls finish (as
+# long as a server lets its calls finish when it closes a connection: GrpcServer).
+_RETIRED_CHANNEL_GRACE_SECONDS = 30.0
+
+
+class _RenewingChannel(grpc.aio.Channel):  # type: ignore[misc]
+    """A TLS channel that, at each call, checks its certificate files and moves to a channel
+    built from them when they were renewed (module docstring)."""
+
+    def __init__(self, files: CertificateFiles, make: Callable[[], grpc.aio.Channel]) -> None:
+        self._files = files
+        self._make = make
+        self._channel = make()
+        self._retiring: set[asyncio.Task[None]] = set()
+
+    def current(self) -> grpc.aio.Channel:
+        """The channel for the next call (a new one if the certificate files were renewed)."""
+        if self._files.reload_if_changed():
+            retired, self._channel = self._channel, self._make()
+            task = asyncio.get_running_loop().create_task(retired.close(_RETIRED_CHANNEL_GRACE_SECONDS))
+            self._retiring.add(task)
+            task.add_done_callback(self._retiring.discard)
+        return self._channel
+
+    def unary_unary(self, *args: Any, **kwargs: Any) -> Any:
+        return _RenewingMethod(self, "unary_unary", args, kwargs)
+
+    def unary_stream(self, *args: Any, **kwargs: Any) -> Any:
+        return _RenewingMethod(self, "unary_stream", args, kwargs)
+
+    def stream_unary(self, *args: Any, **kwargs: Any) -> Any:
+        return _RenewingMethod(self, "stream_unary", args, kwargs)
+
+    def stream_stream(self, *args: Any, **kwargs: Any) -> Any:
+        return _RenewingMethod(self, "stream_stream", args, kwargs)
+
+    async def close(self, grace: float | None = None) -> None:
+        await self._channel.close(grace)
+        await asyncio.gather(*self._retiring, return_exceptions=True)
+
+    async def __aenter__(self) -> _RenewingChannel:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    def get_state(self, try_to_connect: bool = False) -> grpc.ChannelConnectivity:
+        return self.current().get_state(try_to_connect)
+
+    async def wait_for_state_change(self, last_observed_state: grpc.ChannelConnectivity) -> None:
+        await self.current().wait_for_state_change(last_observed_state)
+
+    async def channel_ready(self) -> None:
+        await self.current().channel_ready()
+
+
+class _RenewingMethod:
+    """A stub's method on a _RenewingChannel: the multi-callable of the channel current at call time."""
+
+    def __init__(self, owner: _RenewingChannel, kind: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        self._owner, self._kind, self._args, self._kwargs = owner, kind, args, kwargs
+        self._bound: tuple[grpc.aio.Channel, Any] | None = None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        channel = self._owner.current()
+        if self._bound is None or self._bound[0] is not channel:
+            self._bound = (channel, getattr(channel, self._kind)(*self._args, **self._kwargs))
+        return self._bound[1](*args, **kwargs)
 
 
 def _retryable(exc: BaseException) -> bool:

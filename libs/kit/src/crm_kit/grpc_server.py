@@ -5,16 +5,22 @@ measures itself or reads metadata.
 The interceptor restores the caller the client sent (`x-crm-actor`, `x-request-id`; actor
 "unknown" when absent) with `caller.acting_as`, and the call's remaining time as the budget
 (`caller.deadline_after`), so audit rows name the actor and outgoing calls from the handler get
-at most the time the incoming call has left. The actor is taken from metadata as sent: with mTLS
-only services holding a certificate signed by the CA can send one."""
+at most the time the incoming call has left.
+
+Who may call: the server listens on `host` (127.0.0.1 unless told otherwise: a laptop's backends
+are not on the network). With mTLS and `allowed_client_names`, a call whose client certificate
+names none of them (DNS or URI SAN) is refused with PERMISSION_DENIED before its handler runs, so
+the actor in its metadata is never believed; only the health service answers any client the CA
+signed, since probes run with the pod's own certificate and the answer is one status word."""
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 import grpc
@@ -25,7 +31,8 @@ from opentelemetry import trace
 
 from crm_kit import caller, metrics, telemetry
 from crm_kit.db import database_unavailable, transaction_conflict
-from crm_kit.errors import DomainError, InvalidArgument, nul_characters
+from crm_kit.errors import DomainError, InvalidArgument, PermissionDenied, nul_characters
+from crm_kit.grpc_tls import peer_names, server_credentials
 from crm_kit.settings import TlsFiles
 
 log = logging.getLogger(__name__)
@@ -33,11 +40,31 @@ log = logging.getLogger(__name__)
 ReadinessCheck = Callable[[], Awaitable[bool]]
 
 
-class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Maps DomainError to a status with ErrorInfo/BadRequest details; hides other errors."""
+# Open to every client the CA signed, whatever allowed_client_names says (module docstring).
+_OPEN_TO_ANY_CLIENT_PREFIX = f"/{health.SERVICE_NAME}/"
 
-    def __init__(self, error_domain: str) -> None:
+
+class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Maps DomainError to a status with ErrorInfo/BadRequest details; hides other errors.
+
+    allowed_clients: the client certificate names (DNS/URI SAN) that may call, or None for any
+    client the transport let in."""
+
+    def __init__(self, error_domain: str, allowed_clients: frozenset[str] | None = None) -> None:
         self.error_domain = error_domain
+        self.allowed_clients = allowed_clients
+
+    def client_allowed(self, context: grpc.aio.ServicerContext) -> bool:
+        return self.allowed_clients is None or not self.allowed_clients.isdisjoint(peer_names(context))
+
+    def _refusal(self, context: grpc.aio.ServicerContext) -> PermissionDenied:
+        names = sorted(peer_names(context))
+        log.warning("gRPC call from a client not allowed here refused", extra={"client_names": names})
+        return PermissionDenied(
+            "this client's certificate is not allowed to call this service",
+            reason="CLIENT_NOT_ALLOWED",
+            metadata={"client_names": ",".join(names)},
+        )
 
     async def intercept_service(
         self,
@@ -45,9 +72,13 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(handler_call_details)
-        if handler is None or (handler.unary_unary is None and handler.stream_unary is None):
+        if handler is None:
             return handler
         method = handler_call_details.method
+        open_to_any = method.startswith(_OPEN_TO_ANY_CLIENT_PREFIX)
+        if handler.unary_unary is None and handler.stream_unary is None:
+            # Server- and bidi-streaming calls (health Watch, reflection) get only the client check.
+            return handler if open_to_any or self.allowed_clients is None else self._guard_streaming(handler)
         # A client-streaming call (an upload) gets the same caller, budget, trace, error mapping,
         # metrics and access log; it is not run again on a conflict (its stream is consumed).
         streaming = handler.unary_unary is None
@@ -59,9 +90,11 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             carrier = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
             started = time.perf_counter()
             code = grpc.StatusCode.OK
+            # The actor is believed only from a client allowed to call (module docstring).
+            allowed = self.client_allowed(context)
             with (
                 caller.acting_as(
-                    carrier.get(caller.ACTOR_METADATA_KEY) or caller.UNKNOWN_ACTOR,
+                    (carrier.get(caller.ACTOR_METADATA_KEY) if allowed else None) or caller.UNKNOWN_ACTOR,
                     carrier.get(caller.REQUEST_ID_METADATA_KEY, ""),
                 ),
                 caller.deadline_after(context.time_remaining()),
@@ -70,6 +103,8 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 ) as span,
             ):
                 try:
+                    if not (allowed or open_to_any):
+                        raise self._refusal(context)
                     if streaming:
                         return await behavior(request, context)
                     if bad := nul_characters(request):
@@ -118,6 +153,43 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             response_serializer=handler.response_serializer,
         )
 
+    def _guard_streaming(self, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        """handler (unary-stream or stream-stream) behind the client check. grpc.aio runs an async
+        generator and a coroutine writing with context.write differently, so the guard keeps the
+        handler's kind."""
+        client_streaming = handler.unary_stream is None
+        behavior = handler.stream_stream if client_streaming else handler.unary_stream
+        domain = self.error_domain
+
+        async def refuse(context: grpc.aio.ServicerContext) -> None:
+            await context.abort_with_status(rpc_status.to_status(self._refusal(context).to_status(domain)))
+
+        if inspect.isasyncgenfunction(behavior):
+
+            async def guarded_generator(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+                if not self.client_allowed(context):
+                    await refuse(context)
+                async for response in behavior(request, context):
+                    yield response
+
+            guarded: Callable[..., Any] = guarded_generator
+        else:
+
+            async def guarded_coroutine(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                if not self.client_allowed(context):
+                    await refuse(context)
+                return await behavior(request, context)
+
+            guarded = guarded_coroutine
+        make_handler = (
+            grpc.stream_stream_rpc_method_handler if client_streaming else grpc.unary_stream_rpc_method_handler
+        )
+        return make_handler(
+            guarded,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
 
 # A handler whose transaction PostgreSQL rolled back to break a deadlock runs again (nothing of it
 # was written); after these attempts the caller gets the error (INTERNAL) like any other.
@@ -141,29 +213,34 @@ async def _with_conflict_retries(
     raise AssertionError("unreachable")
 
 
-def server_credentials(tls: TlsFiles) -> grpc.ServerCredentials:
-    """TLS with tls' certificate; requiring client certificates signed by tls' CA when it has one."""
-    key, cert = tls.private_key(), tls.certificate_chain()
-    if key is None or cert is None:
-        raise ValueError("a TLS server needs a certificate and its private key")
-    ca = tls.root_certificates()
-    return grpc.ssl_server_credentials([(key, cert)], root_certificates=ca, require_client_auth=ca is not None)
-
-
 class GrpcServer:
     """grpc.aio server whose health says NOT_SERVING until every readiness check passes.
 
-    Plaintext unless tls has a certificate and key; with a CA too, clients must present a
-    certificate signed by it (mTLS)."""
+    Listens on host:port (127.0.0.1 by default). Plaintext unless tls has a certificate and key
+    (reloaded when the files are renewed: `grpc_tls.server_credentials`); with a CA too, clients
+    must present a certificate signed by it (mTLS), and with allowed_client_names one naming one
+    of them (module docstring)."""
 
     def __init__(
-        self, port: int, error_domain: str, checks: list[ReadinessCheck], *, tls: TlsFiles | None = None
+        self,
+        port: int,
+        error_domain: str,
+        checks: list[ReadinessCheck],
+        *,
+        tls: TlsFiles | None = None,
+        host: str = "127.0.0.1",
+        allowed_client_names: Iterable[str] = (),
     ) -> None:
         self.port = port
+        self.host = host
         self.checks = checks
         self.tls = tls
+        allowed = frozenset(allowed_client_names)
+        if allowed and not (tls is not None and tls.cert_file and tls.ca_file):
+            # Without mTLS there is no client certificate to check: refusing beats a silent no-op.
+            raise ValueError("allowed client names need mTLS (a certificate, its key and a CA)")
         self.server = grpc.aio.server(
-            interceptors=[ServerInterceptor(error_domain)],
+            interceptors=[ServerInterceptor(error_domain, allowed or None)],
             options=[
                 ("grpc.max_receive_message_length", 4 * 1024 * 1024),
                 # Clients reconnect (and re-resolve DNS) at least every 5 minutes, so replicas added
@@ -184,7 +261,7 @@ class GrpcServer:
 
     async def start(self) -> None:
         reflection.enable_server_reflection([*self.service_names, reflection.SERVICE_NAME], self.server)
-        address = f"0.0.0.0:{self.port}"
+        address = f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
         if self.tls is not None and self.tls.cert_file:
             self.server.add_secure_port(address, server_credentials(self.tls))
         else:

@@ -40,9 +40,10 @@ CONSUMER_PENDING = Gauge(
 HANDLER_SECONDS = Histogram("crm_event_handler_seconds", "Event handler latency", ["consumer"], buckets=LATENCY_BUCKETS)
 
 
-def serve_metrics(port: int) -> None:
-    """Expose /metrics on port (all interfaces: Prometheus scrapes pods by IP)."""
-    start_http_server(port)
+def serve_metrics(port: int, *, host: str) -> None:
+    """Expose /metrics on host:port (`metrics_host`: loopback locally, all interfaces in a pod,
+    where Prometheus scrapes it by the pod's IP)."""
+    start_http_server(port, addr=host)
 
 
 PERIODIC_RUNS = Counter(

@@ -46,11 +46,18 @@ class Service:
         self.relay = OutboxRelay(
             self.db, self.bus, batch_size=settings.outbox_batch_size, poll_seconds=settings.outbox_poll_seconds
         )
+        tls = settings.grpc_tls()
+        if settings.environment == "production" and tls is not None and tls.ca_file:
+            if not settings.grpc_allowed_client_names:
+                # mTLS alone lets every certificate of the CA in, and believe its x-crm-actor.
+                raise ValueError("production with mTLS needs CRM_GRPC_ALLOWED_CLIENT_NAMES (the callers' SANs)")
         self.grpc = GrpcServer(
             settings.grpc_port,
             f"crm.{settings.service_name}",
             [self.db.ping, self._bus_ready],
-            tls=settings.grpc_tls(),
+            tls=tls,
+            host=settings.grpc_host,
+            allowed_client_names=settings.grpc_allowed_client_names,
         )
         # Every service's dead letters are listable and replayable on its own port (crm-admin dlq).
         self.grpc.add(
@@ -133,7 +140,7 @@ class Service:
                 loop.add_signal_handler(sig, stopping.set)
         await setup(self)
         await self.grpc.start()
-        log.info("gRPC listening", extra={"port": self.settings.grpc_port})
+        log.info("gRPC listening", extra={"host": self.settings.grpc_host, "port": self.settings.grpc_port})
         await self._connect_bus(stopping)
         relay_task = asyncio.create_task(self.relay.run(), name="outbox-relay")
         jobs = [asyncio.create_task(self._run_job(*spec), name=spec[0]) for spec in self._periodic]
@@ -185,7 +192,7 @@ def run_cli(
     if command != "serve":
         raise SystemExit(f"usage: {sys.argv[0]} [serve|migrate]")
     telemetry.setup_tracing(settings.service_name)
-    metrics.serve_metrics(settings.metrics_port)
+    metrics.serve_metrics(settings.metrics_port, host=settings.metrics_host)
 
     async def serve() -> None:
         # Built inside the loop: grpc.aio objects bind to the loop that creates them.

@@ -54,6 +54,16 @@ class ServiceSettings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1, le=100)
 
     nats_url: str = "nats://127.0.0.1:4222"
+    # This service's NATS user (docs/security.md, "The event bus"): the server lets it publish
+    # only its own subjects and consume only its own durable consumers. Production refuses to
+    # connect without credentials (these, or a client certificate the server maps to the user).
+    nats_user: str = ""
+    nats_password: str = Field(default="", repr=False)
+    # TLS to NATS (PEM paths): the CA that verifies the server (empty: the system roots, used when
+    # the URL is tls:// or the server requires TLS); cert + key: this service's client certificate.
+    nats_tls_ca_file: str = ""
+    nats_tls_cert_file: str = ""
+    nats_tls_key_file: str = ""
     stream_name: str = "CRM"
     stream_subjects: str = "crm.>"
     stream_replicas: int = Field(default=1, ge=1, le=5)
@@ -72,7 +82,11 @@ class ServiceSettings(BaseSettings):
     outbox_batch_size: int = Field(default=200, ge=1, le=5000)
     outbox_poll_seconds: float = Field(default=0.5, gt=0)
 
+    # Listen addresses: loopback unless told otherwise, so a laptop's backends and their metrics
+    # are not on the network; the Helm charts set 0.0.0.0 (the pod's own network namespace).
+    grpc_host: str = "127.0.0.1"
     grpc_port: int = 50051
+    metrics_host: str = "127.0.0.1"
     metrics_port: int = 9100
     grpc_client_timeout_seconds: float = Field(default=5.0, gt=0)
     # gRPC TLS (PEM paths; all empty = plaintext). With a CA the server requires client
@@ -80,6 +94,10 @@ class ServiceSettings(BaseSettings):
     grpc_tls_cert_file: str = ""
     grpc_tls_key_file: str = ""
     grpc_tls_ca_file: str = ""
+    # With mTLS: the client certificate names (DNS or URI SAN, e.g. the caller's Service name or
+    # SPIFFE id) allowed to call this service's gRPC server; others get PERMISSION_DENIED (health
+    # excepted) and their x-crm-actor is never believed. Empty: any client the CA signed.
+    grpc_allowed_client_names: list[str] = Field(default_factory=list)
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
     # Crash-window tests only (crm_kit.failpoints reads CRM_FAILPOINTS itself, at import);
     # declared here so production can refuse it at start-up.
@@ -106,6 +124,24 @@ class ServiceSettings(BaseSettings):
     def _tls_cert_and_key_together(self) -> ServiceSettings:
         if bool(self.grpc_tls_cert_file) != bool(self.grpc_tls_key_file):
             raise ValueError("grpc_tls_cert_file and grpc_tls_key_file must be set together")
+        return self
+
+    @model_validator(mode="after")
+    def _allowed_client_names_need_mtls(self) -> ServiceSettings:
+        if self.grpc_allowed_client_names and not (self.grpc_tls_cert_file and self.grpc_tls_ca_file):
+            raise ValueError(
+                "grpc_allowed_client_names needs mTLS: set grpc_tls_cert_file, grpc_tls_key_file and grpc_tls_ca_file"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _nats_credentials_whole(self) -> ServiceSettings:
+        if bool(self.nats_user) != bool(self.nats_password):
+            raise ValueError("nats_user and nats_password must be set together")
+        if bool(self.nats_tls_cert_file) != bool(self.nats_tls_key_file):
+            raise ValueError("nats_tls_cert_file and nats_tls_key_file must be set together")
+        if self.environment == "production" and self.nats_user and self.nats_password in DEVELOPMENT_SECRETS:
+            raise ValueError("production refuses a development or empty secret: nats_password")
         return self
 
     @model_validator(mode="after")

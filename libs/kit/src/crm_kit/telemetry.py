@@ -7,22 +7,69 @@ OTEL_EXPORTER_OTLP_ENDPOINT set, spans go out over OTLP; without it they stay in
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, MutableMapping
+import random
+from collections.abc import Mapping, MutableMapping, Sequence
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
+from opentelemetry.trace import Link, SpanKind
+from opentelemetry.util.types import Attributes
 
 _configured = False
 
 
-def setup_tracing(service: str) -> None:
+class EdgeSampler(Sampler):
+    """The sampler of the process that takes requests from the public internet (the gateway).
+
+    A client's `traceparent` is kept for correlation (its trace id reaches every service's log
+    lines), but its sampled flag is the client's to set — and so is its trace id, which a
+    trace-id-ratio sampler would read. Neither decides here: a span whose parent is remote, or
+    that has none, is sampled with probability `ratio` by a draw of our own, so no client can make
+    us record and export every request. A span with a local parent follows it, and the services
+    behind follow the gateway's decision (OTel's default ParentBased sampler).
+    """
+
+    def __init__(self, ratio: float, rng: random.Random | None = None) -> None:
+        if not 0.0 <= ratio <= 1.0:
+            raise ValueError("ratio must be within [0, 1]")
+        self.ratio = ratio
+        self._rng = rng or random.SystemRandom()
+
+    def should_sample(
+        self,
+        parent_context: otel_context.Context | None,
+        trace_id: int,
+        name: str,
+        kind: SpanKind | None = None,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = None,
+        trace_state: trace.TraceState | None = None,
+    ) -> SamplingResult:
+        parent = trace.get_current_span(parent_context).get_span_context()
+        if parent.is_valid and not parent.is_remote:
+            sampled = parent.trace_flags.sampled
+        else:
+            sampled = self.ratio > 0 and self._rng.random() < self.ratio
+        decision = Decision.RECORD_AND_SAMPLE if sampled else Decision.DROP
+        return SamplingResult(
+            decision, attributes if sampled else None, parent.trace_state if parent.is_valid else None
+        )
+
+    def get_description(self) -> str:
+        return f"EdgeSampler{{{self.ratio}}}"
+
+
+def setup_tracing(service: str, *, sampler: Sampler | None = None) -> None:
+    """The process' tracer provider, once. `sampler`: None for OTel's default (ParentBased, or
+    what OTEL_TRACES_SAMPLER says); the gateway passes an `EdgeSampler`."""
     global _configured
     if _configured:
         return
-    provider = TracerProvider(resource=Resource.create({"service.name": f"crm-{service}"}))
+    provider = TracerProvider(resource=Resource.create({"service.name": f"crm-{service}"}), sampler=sampler)
     # Reading OTel's own variable is the documented way to switch the exporter on.
     if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter

@@ -3,6 +3,7 @@ on their own port by `main.serve`, never on the public listener)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -11,21 +12,33 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from nats.aio.client import Client as NatsClient
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 
 from crm_gateway import routes, routes_activities, routes_campaigns, routes_duplicates, routes_routing
-from crm_gateway.auth import JwksKeys, TokenVerifier
+from crm_gateway.api_docs import install_api_docs
+from crm_gateway.auth import JwksKeys, TokenVerifier, bearer_subject
+from crm_gateway.client_address import ClientAddresses
 from crm_gateway.clients import BackendClients
-from crm_gateway.idempotency import IdempotencyMiddleware
+from crm_gateway.idempotency import (
+    IdempotencyMiddleware,
+    IdempotencyStore,
+    JetStreamStore,
+    MemoryStore,
+    StoredBytesQuota,
+)
 from crm_gateway.middleware import ObservabilityMiddleware
 from crm_gateway.problems import PROBLEM_RESPONSES, Problem, install_problem_handlers, problem
 from crm_gateway.ratelimit import RateLimiter
+from crm_gateway.readiness import SharedReadiness
 from crm_gateway.routes_campaigns import LeadImportSettings, LeadImportUploads
 from crm_gateway.schemas import WebFormSubmissionIn
 from crm_gateway.security_headers import SecurityHeadersMiddleware
 from crm_gateway.settings import GatewaySettings
+from crm_gateway.web_form_limits import WebFormLimits
 from crm_gateway.webforms import public_router
+from crm_kit import nats_access
 from crm_kit.dev_issuer import DevIssuer
 
 
@@ -35,16 +48,23 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.clients = BackendClients.connect(settings)
+        app.state.nats = None
         try:
             yield
         finally:
             await app.state.clients.close()
+            if app.state.nats is not None:
+                await app.state.nats.close()
 
     app = FastAPI(
         title="CRM gateway",
         version="1.0.0",
         description="The public REST/JSON API of the CRM. Errors are application/problem+json (RFC 9457).",
         lifespan=lifespan,
+        # The docs pages are crm_gateway.api_docs' (pinned, with SRI), and only when enabled.
+        openapi_url="/openapi.json" if settings.api_docs_enabled else None,
+        docs_url=None,
+        redoc_url=None,
         # The chassis' ObservabilityMiddleware owns the server span and RED metrics, as in every
         # service; FastAPI's own instrumentation would add a second, sibling server span.
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
@@ -59,11 +79,15 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         roles_claim=settings.auth_roles_claim,
     )
     app.state.principal_limiter = RateLimiter(settings.rate_limit_per_minute / 60, settings.rate_limit_burst)
-    app.state.web_form_limiter = RateLimiter(
-        settings.web_form_rate_limit_per_minute / 60, settings.web_form_rate_limit_burst
+    app.state.anonymous_limiter = RateLimiter(
+        settings.anonymous_rate_limit_per_minute / 60, settings.anonymous_rate_limit_burst
     )
-    app.state.web_form_ip_limiter = RateLimiter(
-        settings.web_form_ip_rate_limit_per_minute / 60, settings.web_form_ip_rate_limit_burst
+    app.state.client_addresses = ClientAddresses(settings.trusted_proxies, settings.forwarded_header)
+    app.state.web_form_limits = WebFormLimits(
+        per_key=RateLimiter(settings.web_form_rate_limit_per_minute / 60, settings.web_form_rate_limit_burst),
+        per_address=RateLimiter(
+            settings.web_form_address_rate_limit_per_minute / 60, settings.web_form_address_rate_limit_burst
+        ),
     )
     install_problem_handlers(app)
     # Added innermost first, so the request passes: security headers → observability (span, RED
@@ -72,8 +96,10 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     # counted; the idempotency store only ever buffers a body within the size limit.
     app.add_middleware(
         IdempotencyMiddleware,
-        ttl_seconds=settings.idempotency_ttl_seconds,
-        max_entries=settings.idempotency_max_entries,
+        open_store=functools.partial(open_idempotency_store, app, settings),
+        identify=bearer_subject,
+        quota=StoredBytesQuota(settings.idempotency_max_bytes_per_principal, settings.idempotency_ttl_seconds),
+        max_response_bytes=settings.idempotency_max_response_bytes,
     )
     # The body size limit; the CSV lead-import upload has its own (crm_gateway.routes_campaigns).
     app.state.lead_import_settings = LeadImportSettings()
@@ -101,6 +127,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(routes_activities.router)
     app.include_router(public_router)
     _document_security(app)
+    if settings.api_docs_enabled:
+        install_api_docs(app)
 
     if settings.auth_dev_issuer_key_file:
         dev_issuer = DevIssuer.load_or_create(Path(settings.auth_dev_issuer_key_file), settings.auth_issuer)
@@ -115,11 +143,17 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         """Liveness: 200 while the process can answer."""
         return {"status": "ok"}
 
+    async def sweep_backends() -> list[str]:
+        clients: BackendClients = app.state.clients
+        return await clients.not_ready(settings.readiness_timeout_seconds)
+
+    readiness = SharedReadiness(sweep_backends, settings.readiness_cache_seconds)
+
     @app.get("/readyz", tags=["operations"], responses={503: PROBLEM_RESPONSES["5XX"]})
     async def readyz(request: Request) -> Response:
-        """Readiness: 200 only when every backend's gRPC health check says SERVING."""
-        clients: BackendClients = request.app.state.clients
-        not_ready = await clients.not_ready(settings.readiness_timeout_seconds)
+        """Readiness: 200 only when every backend's gRPC health check says SERVING (as of at most
+        `readiness_cache_seconds` ago)."""
+        not_ready = await readiness.not_ready()
         if not_ready:
             return problem(
                 503, "Backends not ready: " + ", ".join(not_ready) + ".", extensions={"not_ready": not_ready}
@@ -127,6 +161,32 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         return JSONResponse({"status": "ready"})
 
     return app
+
+
+async def connect_nats(settings: GatewaySettings) -> NatsClient:
+    """The gateway's own NATS identity (crm_kit.nats_access): one quick attempt here (a request
+    waits on it), then reconnect forever in the background."""
+    nc = await nats_access.connect(settings, connect_timeout=2, max_reconnect_attempts=1, reconnect_time_wait=1)
+    nc.options["max_reconnect_attempts"] = -1
+    return nc
+
+
+async def open_idempotency_store(app: FastAPI, settings: GatewaySettings) -> IdempotencyStore:
+    """The Idempotency-Key store: the JetStream bucket all replicas share, or this process' own."""
+    if settings.idempotency_store == "memory":
+        return MemoryStore(settings.idempotency_ttl_seconds, settings.idempotency_max_bytes)
+    if app.state.nats is None:
+        app.state.nats = await connect_nats(settings)
+    return await JetStreamStore.open(
+        app.state.nats.jetstream(timeout=settings.grpc_client_timeout_seconds),
+        bucket=settings.idempotency_bucket,
+        ttl_seconds=settings.idempotency_ttl_seconds,
+        max_bytes=settings.idempotency_max_bytes,
+        max_value_bytes=settings.idempotency_max_response_bytes + 64 * 1024,
+        replicas=settings.stream_replicas,
+        # Longer than any request may run (its time budget), so a live request keeps its key.
+        in_flight_ttl_seconds=max(60.0, 2 * settings.request_timeout_seconds),
+    )
 
 
 def _document_security(app: FastAPI) -> None:

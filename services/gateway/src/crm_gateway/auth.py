@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from math import ceil
@@ -22,6 +22,8 @@ import httpx
 import jwt
 from fastapi import Depends, HTTPException, Request
 from jwt import PyJWK
+from starlette.datastructures import Headers
+from starlette.types import Scope
 
 from crm_gateway.authz import POLICIES, Role
 from crm_gateway.ratelimit import RateLimiter
@@ -60,8 +62,14 @@ class JwksUnavailable(Exception):
 class JwksKeys:
     """The issuer's signing keys by kid, fetched from its JWKS URL and cached.
 
-    The set is refreshed after `ttl_seconds`, and at most once per `min_refresh_seconds` when a
-    token names a kid not in it (key rotation) — so unknown kids cannot make us hammer the issuer.
+    A token is never allowed to decide how often the issuer is called: every fetch, whatever asked
+    for it, waits for `_next_fetch_at`. After a good fetch the set is refetched after `ttl_seconds`
+    (in the background: callers go on with the cached set), or after `min_refresh_seconds` when a
+    token names a kid not in it (key rotation); after a failed one the wait doubles from
+    `min_refresh_seconds` up to `max_backoff_seconds`, and the last good set keeps verifying. Only
+    one fetch is ever in flight; callers that need its result wait for that one. With no set at all
+    (the issuer was down when the gateway started) the first retries come sooner — from
+    `cold_retry_seconds`, doubling — since no token can be verified until one succeeds.
     """
 
     def __init__(
@@ -70,50 +78,90 @@ class JwksKeys:
         *,
         ttl_seconds: float = 300.0,
         min_refresh_seconds: float = 30.0,
+        max_backoff_seconds: float = 300.0,
+        cold_retry_seconds: float = 1.0,
         timeout: float = 3.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.url = url
-        # None: the network. Tests hand in the gateway's own ASGI app serving the dev JWKS.
+        # None: the network. Tests hand in the gateway's own ASGI app serving the dev JWKS, or an
+        # issuer that fails.
         self.transport = transport
         self.ttl_seconds = ttl_seconds
         self.min_refresh_seconds = min_refresh_seconds
+        self.max_backoff_seconds = max_backoff_seconds
+        self.cold_retry_seconds = cold_retry_seconds
         self.timeout = timeout
+        self.clock = clock
         self._keys: dict[str, PyJWK] = {}
-        self._fetched_at = float("-inf")
-        self._lock = asyncio.Lock()
+        self._fetched_at = float("-inf")  # last good fetch
+        self._next_fetch_at = float("-inf")  # no fetch of any kind starts before this
+        self._failures = 0  # consecutive failed fetches
+        self._in_flight: asyncio.Task[None] | None = None
 
     async def get(self, kid: str) -> PyJWK | None:
-        now = time.monotonic()
-        stale = now - self._fetched_at > self.ttl_seconds
-        may_refresh = now - self._fetched_at > self.min_refresh_seconds
-        if stale or (kid not in self._keys and may_refresh):
-            async with self._lock:
-                if time.monotonic() - self._fetched_at > self.min_refresh_seconds:
-                    await self._refresh()
+        """The key named kid, or None when the issuer does not have it (as far as we may ask)."""
+        key = self._keys.get(kid)
+        if key is not None:
+            if self.clock() - self._fetched_at > self.ttl_seconds:
+                self._start_fetch()  # refresh behind the request: the cached key answers now
+            return key
+        fetch = self._start_fetch() or self._in_flight
+        if fetch is not None:
+            # shield: a caller that gives up must not cancel the fetch the others wait for.
+            await asyncio.shield(fetch)
+        if not self._keys and self._failures:
+            raise JwksUnavailable("the issuer's JWKS could not be fetched")
         return self._keys.get(kid)
 
-    async def _refresh(self) -> None:
+    def _start_fetch(self) -> asyncio.Task[None] | None:
+        """Start a fetch if none is in flight and the schedule allows one now; the new fetch."""
+        if self._in_flight is not None or self.clock() < self._next_fetch_at:
+            return None
+        self._in_flight = asyncio.ensure_future(self._fetch())
+        return self._in_flight
+
+    async def _fetch(self) -> None:
+        started = self.clock()
         try:
-            async with httpx.AsyncClient(timeout=self.timeout, transport=self.transport) as client:
-                response = await client.get(self.url)
-                response.raise_for_status()
-                document = response.json()
-        except (httpx.HTTPError, ValueError) as exc:
-            log.warning("jwks fetch failed", extra={"jwks_url": self.url, "error": str(exc)})
-            if not self._keys:
-                raise JwksUnavailable(str(exc)) from exc
-            return  # keep serving the last good set
+            keys = await self._download()
+        except Exception as exc:  # any failure (network, status, bad document) backs off alike
+            self._failures += 1
+            base = self.min_refresh_seconds if self._keys else self.cold_retry_seconds
+            backoff = min(self.max_backoff_seconds, base * 2 ** (self._failures - 1))
+            self._next_fetch_at = started + backoff
+            log.warning(
+                "jwks fetch failed; keeping the last good key set",
+                extra={"jwks_url": self.url, "error": str(exc), "retry_in_seconds": backoff},
+            )
+        else:
+            self._keys = keys
+            self._failures = 0
+            self._fetched_at = started
+            self._next_fetch_at = started + self.min_refresh_seconds
+        finally:
+            self._in_flight = None
+
+    async def _download(self) -> dict[str, PyJWK]:
+        async with httpx.AsyncClient(timeout=self.timeout, transport=self.transport) as client:
+            response = await client.get(self.url)
+            response.raise_for_status()
+            document = response.json()
+        if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
+            raise ValueError("the JWKS document has no keys list")
         keys: dict[str, PyJWK] = {}
-        for jwk in document.get("keys", []) if isinstance(document, dict) else []:
+        for jwk in document["keys"]:
             if not isinstance(jwk, dict) or jwk.get("use", "sig") != "sig" or not jwk.get("kid"):
                 continue
             try:
                 keys[str(jwk["kid"])] = PyJWK(jwk)
             except jwt.PyJWTError:
                 log.warning("jwks key skipped", extra={"kid": jwk.get("kid")})
-        self._keys = keys
-        self._fetched_at = time.monotonic()
+        if not keys:
+            # An issuer answering an empty set is broken, not rotating: keep the last good one.
+            raise ValueError("the JWKS document has no usable signing key")
+        return keys
 
 
 class TokenVerifier:
@@ -187,12 +235,14 @@ class TokenVerifier:
         names = raw_roles if isinstance(raw_roles, list) else []
         roles = frozenset(Role(name) for name in names if isinstance(name, str) and name in Role.__members__.values())
         team_id = claims.get("team_id", "")
+        # rep_id defaults to the subject only when the claim is absent; a claim that is there but
+        # empty (or not a string) names no rep, and list scopes then fail closed (authz.list_scope).
         rep_id = claims.get("rep_id", subject)
         return Principal(
             subject=subject,
             roles=roles,
-            team_id=team_id if isinstance(team_id, str) else "",
-            rep_id=rep_id if isinstance(rep_id, str) else subject,
+            team_id=team_id.strip() if isinstance(team_id, str) else "",
+            rep_id=rep_id.strip() if isinstance(rep_id, str) else "",
         )
 
 
@@ -204,6 +254,39 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
+async def bearer_subject(scope: Scope) -> str | None:
+    """The subject of the request's valid bearer token, else None (for middleware that serves
+    only authenticated callers). The principal is kept in the request's state, so `authenticate`
+    does not verify the token again."""
+    scheme, _, token = Headers(scope=scope).get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    verifier: TokenVerifier = scope["app"].state.verifier
+    try:
+        principal = await verifier.verify(token.strip())
+    except (AuthError, JwksUnavailable):
+        return None
+    scope.setdefault("state", {})["principal"] = principal
+    return principal.subject
+
+
+def refuse_anonymous_flood(request: Request, *, count: bool = True) -> None:
+    """Count a request that has no valid principal against its client address (429 with
+    Retry-After once the address has spent its budget). Only failures are counted: a valid token
+    never is, so people behind a NAT shared with a flood keep working under their own limit.
+    With `count` false it only refuses an address whose budget is already spent (before work
+    whose failure would be counted, such as verifying a web-form key)."""
+    limiter: RateLimiter = request.app.state.anonymous_limiter
+    address = request.app.state.client_addresses.bucket(request)
+    wait = limiter.check(address) if count else limiter.spent(address)
+    if wait > 0:
+        raise HTTPException(
+            429,
+            "Too many requests without a valid token from this address; slow down.",
+            headers={"Retry-After": str(max(1, ceil(wait)))},
+        )
+
+
 def unauthorized(message: str) -> HTTPException:
     return HTTPException(401, message, headers={"WWW-Authenticate": 'Bearer realm="crm", error="invalid_token"'})
 
@@ -211,10 +294,14 @@ def unauthorized(message: str) -> HTTPException:
 async def authenticate(request: Request) -> Principal:
     """Resolve the caller from its bearer token (401 when missing or invalid); the principal is
     kept on request.state for the authorization dependency and the audit trail."""
+    known = request.scope.get("state", {}).get("principal")
+    if isinstance(known, Principal):
+        return known  # verified already, by the Idempotency-Key middleware
     verifier: TokenVerifier = request.app.state.verifier
     try:
         principal = await verifier.verify(bearer_token(request))
     except AuthError as exc:
+        refuse_anonymous_flood(request)
         raise unauthorized(str(exc)) from exc
     except JwksUnavailable as exc:
         raise HTTPException(503, "The identity provider's keys are unavailable.") from exc

@@ -9,6 +9,10 @@ Two checks, both here:
    record: a rep only leads and deals they own, a manager those of their team. Routes fetch the
    record through `crm_gateway.records`, which turns "not visible" into 404, so a caller learns
    nothing about records that exist but are not theirs.
+3. List level — `list_scope` turns the caller into the rep/team filters of a list. The backends
+   read an empty filter as "no filter" (that is what an admin's list is), so a scope is never
+   allowed to come out empty for anyone else: a manager without a `team_id` claim or a rep with an
+   empty `rep_id` claim is refused (403), never shown the whole company.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
+
+from fastapi import HTTPException
 
 if TYPE_CHECKING:
     from crm.leads.v1 import leads_pb2
@@ -120,15 +126,31 @@ def sees_every_lead(principal: Principal) -> bool:
     return principal.has_role(Role.ADMIN)
 
 
+@dataclass(frozen=True)
+class LeadReach:
+    """The leads a caller may read and work on, by owner: every lead, a team's, a rep's own.
+    Sent with a capture, so the leads service lets a duplicate fill in only a lead within it."""
+
+    all_leads: bool = False
+    team_id: str = ""
+    rep_id: str = ""
+
+
+def lead_reach(principal: Principal) -> LeadReach:
+    return LeadReach(
+        all_leads=sees_every_lead(principal),
+        team_id=principal.team_id if principal.has_role(Role.SALES_MANAGER) else "",
+        rep_id=principal.rep_id if principal.has_role(Role.SALES_REP) else "",
+    )
+
+
 def lead_visible(principal: Principal, lead: leads_pb2.Lead) -> bool:
-    if sees_every_lead(principal):
-        return True
-    if principal.has_role(Role.SALES_MANAGER) and principal.team_id and lead.assignment.team_id == principal.team_id:
-        return True
+    reach = lead_reach(principal)
+    owner = lead.assignment
     return (
-        principal.has_role(Role.SALES_REP)
-        and bool(lead.assignment.rep_id)
-        and lead.assignment.rep_id == principal.rep_id
+        reach.all_leads
+        or (bool(reach.team_id) and owner.team_id == reach.team_id)
+        or (bool(reach.rep_id) and owner.rep_id == reach.rep_id)
     )
 
 
@@ -138,6 +160,34 @@ def deal_visible(principal: Principal, deal: leads_pb2.Deal) -> bool:
     if principal.has_role(Role.SALES_MANAGER) and principal.team_id and deal.owner_team_id == principal.team_id:
         return True
     return principal.has_role(Role.SALES_REP) and bool(deal.owner_rep_id) and deal.owner_rep_id == principal.rep_id
+
+
+def list_scope(principal: Principal, rep_id: str, team_id: str, what: str) -> tuple[str, str]:
+    """The (rep_id, team_id) filters a caller's list of `what` is held to, from the filters it asked
+    for: an admin's as asked; a manager's team (403 for another team); a rep's own (403 for another
+    rep). Fails closed: a caller whose token names no team (manager) and no rep id (rep) gets 403 —
+    an empty filter would mean every record of the company."""
+    if sees_every_lead(principal):
+        return rep_id, team_id
+    if principal.has_role(Role.SALES_MANAGER) and principal.team_id:
+        if team_id and team_id != principal.team_id:
+            raise HTTPException(403, f"Managers list the {what} of their own team only.")
+        return rep_id, principal.team_id
+    if principal.has_role(Role.SALES_REP) and principal.rep_id:
+        if rep_id and rep_id != principal.rep_id:
+            raise HTTPException(403, f"Reps list their own {what} only.")
+        return principal.rep_id, team_id
+    raise HTTPException(403, f"Your token names no team (team_id) or rep (rep_id) to list {what} of.")
+
+
+def own_rep_id(principal: Principal) -> str:
+    """The rep a sales_rep token acts as, or "" when it is not a rep's or names none (fail closed)."""
+    return principal.rep_id if principal.has_role(Role.SALES_REP) else ""
+
+
+def managed_team(principal: Principal) -> str:
+    """The team a manager's token manages, or "" (a manager without a team manages nothing)."""
+    return principal.team_id if principal.has_role(Role.SALES_MANAGER) else ""
 
 
 def sees_every_order(principal: Principal) -> bool:

@@ -1,34 +1,53 @@
 """The Idempotency-Key request header on POST (IETF draft-ietf-httpapi-idempotency-key-header).
 
-A key is scoped to its caller (the sha256 of the Authorization header, else of X-Api-Key), the
-method and the path; a request with neither passes through (authentication answers it). The
-first request with a key runs; its response, unless it asks the client to retry (5xx, 429), is
-kept for `ttl_seconds`. A repeat with the same body gets that response again with
+Only an authenticated caller gets replay: the middleware verifies the bearer token itself (the
+principal is kept on the request's state, so the route's `authenticate` does not verify it a
+second time); a request without a valid token, or with only a web-form key, passes through and
+authentication answers it. A key is scoped to the principal's subject, the method and the path.
+
+The first request with a key claims it; only a successful (2xx) response is stored, for
+`ttl_seconds`. A repeat with the same body gets that response again with
 `Idempotent-Replayed: true` and the handler does not run; the same key with another body is 422,
 a repeat while the first is still running is 409, and an empty key or one longer than 200
-characters is 400. A POST without the header passes through untouched.
+characters is 400. Any other answer (4xx, 5xx, an exception, a client that went away) frees the
+key, so the client may correct its request and retry with the same key. A POST without the header
+passes through untouched.
 
-The store is in memory and per gateway replica: it is lost on restart and a repeat that lands on
-another replica runs again. That is the chosen trade-off, because the write that matters is
-durable elsewhere: lead capture also forwards the key to the leads service as `request_id`, which
-deduplicates it in its database, so a capture retried on any replica yields one lead. The store is
-bounded: entries leave after `ttl_seconds`, and past `max_entries` the oldest go first.
+Where the responses live is a `IdempotencyStore`: `JetStreamStore` in a deployment (a JetStream
+key-value bucket every gateway replica shares, so a retry that lands on another replica replays;
+the gateway process holds none of it), `MemoryStore` for one process. Both are bounded in bytes
+(oldest first out), every stored response is capped at `max_response_bytes` (a larger one is
+not kept: its key is freed), and each principal may have at most `max_bytes_per_principal`
+stored per replica within the TTL (`StoredBytesQuota`); past it the request is 429.
 
-It sits inside the body size limit, so the body it buffers (to fingerprint it) is already bounded.
+It sits inside the body size limit, so the body it buffers (to fingerprint it) is bounded.
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import hashlib
+import logging
+import math
 import time
 from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
 
+import orjson
+from nats.errors import Error as NatsError
+from nats.js import JetStreamContext
+from nats.js.api import DiscardPolicy, StorageType, StreamConfig
+from nats.js.errors import BadRequestError, KeyDeletedError, KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.kv import KeyValue
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crm_gateway.problems import problem
+
+log = logging.getLogger(__name__)
 
 HEADER = "idempotency-key"
 MAX_KEY_LENGTH = 200
@@ -47,23 +66,300 @@ _DROPPED_HEADERS = frozenset(
         b"transfer-encoding",
         b"upgrade",
         b"date",
+        b"x-request-id",
     }
 )
 
+# How long a request waits for the store to open (NATS down: 503 at once, not a hung request).
+OPEN_TIMEOUT_SECONDS = 5.0
 
-def _is_stored(status: int) -> bool:
-    """A response that tells the client to try again later (5xx, 429) is not kept."""
-    return status < 500 and status != 429
+# What an entry costs beyond its body and headers (key, fingerprint, bookkeeping): the byte
+# budget counts it, so a flood of tiny entries is bounded too.
+ENTRY_OVERHEAD_BYTES = 256
+
+Identify = Callable[[Scope], Awaitable[str | None]]
+"""The principal's subject when the request carries a valid credential, else None."""
 
 
-@dataclass
-class _Entry:
-    fingerprint: str
-    expires_at: float
-    # Filled in when the first request completes; None while it is in flight.
-    status: int | None = None
-    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
-    body: bytes = b""
+@dataclass(frozen=True)
+class StoredResponse:
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+    def size(self) -> int:
+        return ENTRY_OVERHEAD_BYTES + len(self.body) + sum(len(k) + len(v) for k, v in self.headers)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """This request holds the key; `token` proves it when completing or releasing."""
+
+    token: int
+
+
+@dataclass(frozen=True)
+class InFlight:
+    pass
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    pass
+
+
+@dataclass(frozen=True)
+class Replay:
+    response: StoredResponse
+
+
+Claim = Claimed | InFlight | Mismatch | Replay
+
+
+class StoreUnavailable(Exception):
+    """The store did not answer: the request is not run (the client retries later)."""
+
+
+class IdempotencyStore(Protocol):
+    async def claim(self, key: str, fingerprint: str) -> Claim:
+        """Take the key for this request, or say why not (a replay, in flight, another body)."""
+        ...
+
+    async def complete(self, key: str, claim: Claimed, fingerprint: str, response: StoredResponse) -> None:
+        """Keep the response of the request that holds the key."""
+        ...
+
+    async def release(self, key: str, claim: Claimed) -> None:
+        """Free the key of a request whose answer is not kept."""
+        ...
+
+
+def store_key(subject: str, method: str, path: str, key: str) -> str:
+    """One opaque key per (principal, method, path, Idempotency-Key): no caller data in the store's keys."""
+    return hashlib.sha256("\x1f".join((subject, method, path, key)).encode()).hexdigest()
+
+
+class MemoryStore:
+    """The store of one process: bounded by `max_bytes` (oldest entries leave first) and by TTL."""
+
+    def __init__(self, ttl_seconds: float, max_bytes: int, clock: Callable[[], float] = time.monotonic) -> None:
+        if ttl_seconds <= 0 or max_bytes < ENTRY_OVERHEAD_BYTES:
+            raise ValueError(f"ttl_seconds must be > 0 and max_bytes >= {ENTRY_OVERHEAD_BYTES}")
+        self.ttl_seconds = ttl_seconds
+        self.max_bytes = max_bytes
+        self.clock = clock
+        # key → (fingerprint, expires at, response or None while in flight, claim token); oldest first.
+        self._entries: OrderedDict[str, tuple[str, float, StoredResponse | None, int]] = OrderedDict()
+        self._bytes = 0
+        self._tokens = 0
+
+    @property
+    def bytes_used(self) -> int:
+        return self._bytes
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    async def claim(self, key: str, fingerprint: str) -> Claim:
+        self._purge_expired()
+        entry = self._entries.get(key)
+        if entry is not None:
+            stored_fingerprint, _, response, _ = entry
+            if stored_fingerprint != fingerprint:
+                return Mismatch()
+            return InFlight() if response is None else Replay(response)
+        self._tokens += 1
+        self._put(key, (fingerprint, self.clock() + self.ttl_seconds, None, self._tokens))
+        return Claimed(self._tokens)
+
+    async def complete(self, key: str, claim: Claimed, fingerprint: str, response: StoredResponse) -> None:
+        if self._holds(key, claim):
+            self._put(key, (fingerprint, self.clock() + self.ttl_seconds, response, claim.token))
+
+    async def release(self, key: str, claim: Claimed) -> None:
+        if self._holds(key, claim):
+            self._remove(key)
+
+    def _holds(self, key: str, claim: Claimed) -> bool:
+        entry = self._entries.get(key)
+        return entry is not None and entry[3] == claim.token
+
+    @staticmethod
+    def _size(entry: tuple[str, float, StoredResponse | None, int]) -> int:
+        return entry[2].size() if entry[2] is not None else ENTRY_OVERHEAD_BYTES
+
+    def _put(self, key: str, entry: tuple[str, float, StoredResponse | None, int]) -> None:
+        self._remove(key)
+        self._entries[key] = entry
+        self._bytes += self._size(entry)
+        while self._bytes > self.max_bytes and self._entries:
+            self._remove(next(iter(self._entries)))
+
+    def _remove(self, key: str) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self._bytes -= self._size(entry)
+
+    def _purge_expired(self) -> None:
+        # Every entry has the same TTL and moves to the end when its expiry is set, so the
+        # entries are in expiry order and the expired ones are at the front.
+        now = self.clock()
+        while self._entries:
+            oldest = next(iter(self._entries))
+            if self._entries[oldest][1] > now:
+                break
+            self._remove(oldest)
+
+
+class JetStreamStore:
+    """A JetStream key-value bucket every gateway replica shares.
+
+    The claim is a create-if-absent of an in-flight marker that carries its own short TTL (a
+    replica killed mid-request frees the key by itself); completing replaces the marker only if
+    it is still this request's (compare-and-set on its revision). The bucket's stream keeps one
+    value per key, drops values after the TTL, and when `max_bytes` is reached drops the oldest
+    (the same degradation as the memory store: old keys lose replay, new requests still run).
+    """
+
+    def __init__(self, kv: KeyValue, in_flight_ttl_seconds: float) -> None:
+        self.kv = kv
+        self.in_flight_ttl_seconds = in_flight_ttl_seconds
+
+    @classmethod
+    async def open(
+        cls,
+        js: JetStreamContext,
+        *,
+        bucket: str,
+        ttl_seconds: float,
+        max_bytes: int,
+        max_value_bytes: int,
+        replicas: int,
+        in_flight_ttl_seconds: float,
+    ) -> JetStreamStore:
+        """Create the bucket's stream if needed (the KV layout nats-py and nats.go read, but with
+        discard-old) and bind to it."""
+        config = StreamConfig(
+            name=f"KV_{bucket}",
+            subjects=[f"$KV.{bucket}.>"],
+            storage=StorageType.FILE,
+            num_replicas=replicas,
+            max_age=ttl_seconds,
+            max_bytes=max_bytes,
+            max_msg_size=max_value_bytes,
+            max_msgs_per_subject=1,
+            discard=DiscardPolicy.OLD,
+            allow_rollup_hdrs=True,
+            allow_msg_ttl=True,
+            allow_direct=True,
+            deny_delete=True,
+            duplicate_window=min(120.0, ttl_seconds),
+        )
+        try:
+            await js.add_stream(config)
+        except BadRequestError:
+            # It exists with another configuration: the gateway's NATS identity may create its
+            # bucket but not change it (an operator does, docs/operations.md); use it as it is.
+            log.warning("the idempotency bucket exists with another configuration", extra={"bucket": bucket})
+        return cls(await js.key_value(bucket), in_flight_ttl_seconds)
+
+    async def claim(self, key: str, fingerprint: str) -> Claim:
+        marker = orjson.dumps({"f": fingerprint})
+        try:
+            # Two tries: the entry found may expire or be released before it is read.
+            for _ in range(2):
+                try:
+                    revision = await self.kv.create(key, marker, msg_ttl=self.in_flight_ttl_seconds)
+                    return Claimed(revision)
+                except KeyWrongLastSequenceError:
+                    pass
+                try:
+                    entry = await self.kv.get(key)
+                except (KeyNotFoundError, KeyDeletedError):
+                    continue
+                return _decode_claim(entry.value or b"", fingerprint)
+        except (NatsError, TimeoutError) as exc:
+            raise StoreUnavailable(repr(exc)) from exc
+        raise StoreUnavailable("the key changed twice while being claimed")
+
+    async def complete(self, key: str, claim: Claimed, fingerprint: str, response: StoredResponse) -> None:
+        value = orjson.dumps(
+            {
+                "f": fingerprint,
+                "s": response.status,
+                "h": [[k.decode("latin-1"), v.decode("latin-1")] for k, v in response.headers],
+                "b": base64.b64encode(response.body).decode(),
+            }
+        )
+        try:
+            await self.kv.update(key, value, last=claim.token)
+        except KeyWrongLastSequenceError:
+            # The marker expired and another request took the key: its answer is the one kept.
+            log.warning("idempotency key lost before its response was stored")
+        except (NatsError, TimeoutError):
+            log.warning("idempotency response not stored: the store did not answer", exc_info=True)
+
+    async def release(self, key: str, claim: Claimed) -> None:
+        try:
+            await self.kv.delete(key, last=claim.token)
+        except (NatsError, TimeoutError):
+            # The in-flight marker's own TTL frees the key.
+            log.warning("idempotency key not released: the store did not answer", exc_info=True)
+
+
+def _decode_claim(value: bytes, fingerprint: str) -> Claim:
+    data = orjson.loads(value)
+    if data.get("f") != fingerprint:
+        return Mismatch()
+    if "s" not in data:
+        return InFlight()
+    headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in data["h"]]
+    return Replay(StoredResponse(int(data["s"]), headers, base64.b64decode(data["b"])))
+
+
+class StoredBytesQuota:
+    """Bytes of responses each principal had stored by this replica within the last `window_seconds`
+    (counted in `slots` time slots), so one caller cannot fill the shared store. Bounded: past
+    `max_principals` the least recently seen principal is forgotten."""
+
+    def __init__(
+        self,
+        max_bytes_per_principal: int,
+        window_seconds: float,
+        *,
+        slots: int = 24,
+        max_principals: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.max_bytes = max_bytes_per_principal
+        self.slot_seconds = window_seconds / slots
+        self.slots = slots
+        self.max_principals = max_principals
+        self.clock = clock
+        # principal → {slot number: bytes}; least recently seen first.
+        self._used: OrderedDict[str, dict[int, int]] = OrderedDict()
+
+    def _current(self, principal: str) -> dict[int, int]:
+        now_slot = int(self.clock() // self.slot_seconds)
+        used = self._used.pop(principal, {})
+        used = {slot: n for slot, n in used.items() if slot > now_slot - self.slots}
+        self._used[principal] = used
+        while len(self._used) > self.max_principals:
+            self._used.popitem(last=False)
+        return used
+
+    def retry_after(self, principal: str) -> float:
+        """0 while the principal may store more, else the seconds until its oldest slot leaves."""
+        used = self._current(principal)
+        if sum(used.values()) < self.max_bytes:
+            return 0.0
+        oldest = min(used)
+        return max(1.0, (oldest + self.slots) * self.slot_seconds - self.clock())
+
+    def add(self, principal: str, size: int) -> None:
+        used = self._current(principal)
+        slot = int(self.clock() // self.slot_seconds)
+        used[slot] = used.get(slot, 0) + size
 
 
 class IdempotencyMiddleware:
@@ -72,18 +368,30 @@ class IdempotencyMiddleware:
     def __init__(
         self,
         app: ASGIApp,
-        ttl_seconds: float = 86_400,
-        max_entries: int = 100_000,
-        clock: Callable[[], float] = time.monotonic,
+        open_store: Callable[[], Awaitable[IdempotencyStore]],
+        identify: Identify,
+        quota: StoredBytesQuota,
+        max_response_bytes: int = 256 * 1024,
     ) -> None:
-        if ttl_seconds <= 0 or max_entries < 1:
-            raise ValueError("ttl_seconds must be > 0 and max_entries >= 1")
         self.app = app
-        self.ttl_seconds = ttl_seconds
-        self.max_entries = max_entries
-        self.clock = clock
-        # Oldest first: an entry moves to the end whenever its expiry is (re)set.
-        self._entries: OrderedDict[tuple[str, str, str, str], _Entry] = OrderedDict()
+        # The store is opened on first use: the shared store needs NATS, which may be down at
+        # start; then only requests with a key are refused (503) until it answers.
+        self._open_store = open_store
+        self._store: IdempotencyStore | None = None
+        self._store_lock = asyncio.Lock()
+        self.identify = identify
+        self.quota = quota
+        self.max_response_bytes = max_response_bytes
+
+    async def store(self) -> IdempotencyStore:
+        if self._store is None:
+            async with self._store_lock:
+                if self._store is None:
+                    try:
+                        self._store = await asyncio.wait_for(self._open_store(), OPEN_TIMEOUT_SECONDS)
+                    except (NatsError, TimeoutError, OSError) as exc:
+                        raise StoreUnavailable(repr(exc)) from exc
+        return self._store
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in METHODS:
@@ -91,15 +399,23 @@ class IdempotencyMiddleware:
             return
         headers = Headers(scope=scope)
         keys = headers.getlist(HEADER)
-        caller = _caller(headers)
-        if not keys or caller is None:
-            # No credential: authentication answers 401 (or the public form dedupes on its own).
+        if not keys:
+            await self.app(scope, receive, send)
+            return
+        subject = await self.identify(scope)
+        if subject is None:
+            # No valid credential: authentication answers 401 (the public form dedupes on its own).
             await self.app(scope, receive, send)
             return
         key = keys[0].strip()
         if len(keys) > 1 or not key or len(key) > MAX_KEY_LENGTH:
             detail = f"Idempotency-Key must be one non-empty value of at most {MAX_KEY_LENGTH} characters."
             await problem(400, detail)(scope, receive, send)
+            return
+        wait = self.quota.retry_after(subject)
+        if wait > 0:
+            detail = "This caller has stored too many idempotent responses; retry later or without Idempotency-Key."
+            await problem(429, detail, headers={"Retry-After": str(math.ceil(wait))})(scope, receive, send)
             return
 
         chunks: list[bytes] = []
@@ -112,28 +428,29 @@ class IdempotencyMiddleware:
                 break
         body = b"".join(chunks)
 
-        scope_key = (caller, scope["method"], scope["path"], key)
+        entry_key = store_key(subject, scope["method"], scope["path"], key)
         fingerprint = hashlib.sha256(body).hexdigest()
-        self._purge_expired()
-        entry = self._entries.get(scope_key)
-        if entry is not None:
-            if entry.fingerprint != fingerprint:
-                response = problem(422, "Idempotency-Key was used with a different request body.")
-            elif entry.status is None:
-                response = problem(
-                    409,
-                    "A request with this Idempotency-Key is still being processed.",
-                    headers={"Retry-After": "1"},
-                )
-            else:
-                await self._replay(entry, send)
-                return
+        try:
+            store = await self.store()
+            claim = await store.claim(entry_key, fingerprint)
+        except StoreUnavailable as exc:
+            log.warning("idempotency store unavailable", extra={"error": str(exc)})
+            response = problem(
+                503, "Idempotent requests cannot be accepted right now; retry later.", headers={"Retry-After": "1"}
+            )
             await response(scope, receive, send)
             return
-
-        entry = _Entry(fingerprint=fingerprint, expires_at=self.clock() + self.ttl_seconds)
-        self._put(scope_key, entry)
-        await self._run(scope, receive, send, body, scope_key, entry)
+        if isinstance(claim, Replay):
+            await self._replay(claim.response, send)
+            return
+        if isinstance(claim, Mismatch):
+            await problem(422, "Idempotency-Key was used with a different request body.")(scope, receive, send)
+            return
+        if isinstance(claim, InFlight):
+            detail = "A request with this Idempotency-Key is still being processed."
+            await problem(409, detail, headers={"Retry-After": "1"})(scope, receive, send)
+            return
+        await self._run(scope, receive, send, body, store, entry_key, claim, subject, fingerprint)
 
     async def _run(
         self,
@@ -141,10 +458,13 @@ class IdempotencyMiddleware:
         receive: Receive,
         send: Send,
         body: bytes,
-        scope_key: tuple[str, str, str, str],
-        entry: _Entry,
+        store: IdempotencyStore,
+        entry_key: str,
+        claim: Claimed,
+        subject: str,
+        fingerprint: str,
     ) -> None:
-        """Run the request with its body replayed, keeping the response it sends if it is stored."""
+        """Run the request with its body replayed, keeping its response if it is a 2xx."""
         replayed = False
 
         async def replay() -> Message:
@@ -157,65 +477,41 @@ class IdempotencyMiddleware:
         status: int | None = None
         response_headers: list[tuple[bytes, bytes]] = []
         response_body: list[bytes] = []
+        size = 0
         complete = False
 
         async def send_capturing(message: Message) -> None:
-            nonlocal status, response_headers, complete
+            nonlocal status, response_headers, complete, size
             if message["type"] == "http.response.start":
                 status = message["status"]
                 response_headers = [
                     (name, value) for name, value in message.get("headers", []) if name.lower() not in _DROPPED_HEADERS
                 ]
             elif message["type"] == "http.response.body":
-                response_body.append(message.get("body", b""))
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                # Past the cap nothing more is buffered: the response will not be kept.
+                if size <= self.max_response_bytes:
+                    response_body.append(chunk)
                 complete = not message.get("more_body", False)
             await send(message)
 
+        stored: StoredResponse | None = None
         try:
             await self.app(scope, replay, send_capturing)
+            if complete and status is not None and 200 <= status < 300 and size <= self.max_response_bytes:
+                stored = StoredResponse(status, response_headers, b"".join(response_body))
         finally:
-            ours = self._entries.get(scope_key) is entry
-            if ours and complete and status is not None and _is_stored(status):
-                entry.status = status
-                entry.headers = response_headers
-                entry.body = b"".join(response_body)
-                entry.expires_at = self.clock() + self.ttl_seconds
-                self._entries.move_to_end(scope_key)
-            elif ours:
-                # Failed, cancelled or not to be kept: the client may retry with the same key.
-                del self._entries[scope_key]
+            # Shielded: a cancelled request still frees or fills its key.
+            if stored is not None:
+                await asyncio.shield(store.complete(entry_key, claim, fingerprint, stored))
+                self.quota.add(subject, stored.size())
+            else:
+                await asyncio.shield(store.release(entry_key, claim))
 
     @staticmethod
-    async def _replay(entry: _Entry, send: Send) -> None:
-        assert entry.status is not None
+    async def _replay(response: StoredResponse, send: Send) -> None:
         await send(
-            {"type": "http.response.start", "status": entry.status, "headers": [*entry.headers, REPLAYED_HEADER]}
+            {"type": "http.response.start", "status": response.status, "headers": [*response.headers, REPLAYED_HEADER]}
         )
-        await send({"type": "http.response.body", "body": entry.body, "more_body": False})
-
-    def _put(self, scope_key: tuple[str, str, str, str], entry: _Entry) -> None:
-        self._entries[scope_key] = entry
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
-
-    def _purge_expired(self) -> None:
-        # Every entry has the same TTL and moves to the end when its expiry is set, so the
-        # entries are in expiry order and the expired ones are at the front.
-        now = self.clock()
-        while self._entries:
-            oldest = next(iter(self._entries.values()))
-            if oldest.expires_at > now:
-                break
-            self._entries.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-
-def _caller(headers: Headers) -> str | None:
-    """Whose key this is: a digest of the credential sent (None without one)."""
-    for name in ("authorization", "x-api-key"):
-        credential = headers.get(name)
-        if credential:
-            return f"{name}:{hashlib.sha256(credential.encode('latin-1')).hexdigest()}"
-    return None
+        await send({"type": "http.response.body", "body": response.body, "more_body": False})

@@ -17,9 +17,10 @@ USAGE = "usage: python -m crm_gateway [serve|migrate]"
 
 def serve(settings: GatewaySettings) -> None:
     setup_logging(settings.service_name, settings.log_level)
-    telemetry.setup_tracing(settings.service_name)
+    # A client's traceparent keeps its trace id but not its say on sampling (EdgeSampler).
+    telemetry.setup_tracing(settings.service_name, sampler=telemetry.EdgeSampler(settings.trace_sample_ratio))
     # Metrics on their own port, as every service: never on the public listener.
-    metrics.serve_metrics(settings.metrics_port)
+    metrics.serve_metrics(settings.metrics_port, host=settings.metrics_host)
     uvicorn.run(
         create_app(settings),
         host=settings.http_host,
@@ -27,6 +28,10 @@ def serve(settings: GatewaySettings) -> None:
         # Keep the chassis' JSON logging instead of uvicorn's own configuration.
         log_config=None,
         server_header=False,
+        # request.client stays the TCP peer: the visitor behind a proxy is found only through the
+        # configured trusted proxies (crm_gateway.client_address), never uvicorn's own rule,
+        # which believes X-Forwarded-For from any local peer.
+        proxy_headers=False,
         timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_seconds)),
     )
 

@@ -4,7 +4,6 @@ the request-body size limit."""
 from __future__ import annotations
 
 import logging
-import re
 import time
 import uuid
 
@@ -14,7 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crm_gateway.problems import problem
 from crm_gateway.route_names import route_template
-from crm_kit import telemetry
+from crm_kit import caller, telemetry
 from crm_kit.metrics import LATENCY_BUCKETS
 
 log = logging.getLogger(__name__)
@@ -30,14 +29,12 @@ HTTP_SECONDS = Histogram(
 )
 
 
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
-
-
 def assign_request_id(scope: Scope) -> str:
-    """The caller's X-Request-ID when it is a short safe token, else a new one; kept in the scope's
-    state (for the audit trail and logs) and echoed on the response."""
+    """The caller's X-Request-ID when it is a short safe token (`crm_kit.caller.safe_request_id`,
+    the rule every service applies again), else a new one; kept in the scope's state (for the
+    audit trail and logs) and echoed on the response."""
     given = dict(scope.get("headers", [])).get(b"x-request-id", b"").decode("latin-1")
-    request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+    request_id = caller.safe_request_id(given) or uuid.uuid4().hex
     scope.setdefault("state", {})["request_id"] = request_id
     return request_id
 

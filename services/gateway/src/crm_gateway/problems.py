@@ -111,13 +111,28 @@ def field_path(loc: Sequence[int | str]) -> str:
     return ".".join(str(p) for p in parts) or "body"
 
 
+# An error answer stays small whatever the request: a body of a million unknown fields must not
+# get a response (and a log line) the size of the request. The first errors are named, the rest counted.
+MAX_FIELD_ERRORS = 20
+MAX_FIELD_CHARS = 120
+MAX_ERROR_DETAIL_CHARS = 300
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def validation_problem(exc: RequestValidationError) -> ProblemResponse:
+    all_errors = exc.errors()
     errors = []
-    for err in exc.errors():
+    for err in all_errors[:MAX_FIELD_ERRORS]:
         field = "body" if err.get("type") == "json_invalid" else field_path(err.get("loc", ()))
-        errors.append(FieldError(field=field, detail=str(err.get("msg", "is invalid"))))
+        detail = str(err.get("msg", "is invalid"))
+        errors.append(FieldError(field=_clip(field, MAX_FIELD_CHARS), detail=_clip(detail, MAX_ERROR_DETAIL_CHARS)))
     names = ", ".join(dict.fromkeys(e.field for e in errors))
-    return problem(422, f"The request is invalid: {names}.", errors=errors)
+    more = len(all_errors) - len(errors)
+    suffix = f" and {more} more error{'s' if more > 1 else ''}" if more > 0 else ""
+    return problem(422, f"The request is invalid: {names}{suffix}.", errors=errors)
 
 
 def _status_details(exc: grpc.aio.AioRpcError) -> tuple[str, list[FieldError]]:

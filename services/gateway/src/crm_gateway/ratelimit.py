@@ -52,6 +52,18 @@ class RateLimiter:
                 self._buckets.popitem(last=False)
             return wait
 
+    def spent(self, key: str, now: float | None = None) -> float:
+        """Without taking a token: 0.0 when `key` has one left, else the seconds until it has."""
+        if now is None:
+            now = time.monotonic()
+        with self._lock:
+            bucket = self._buckets.get(key)
+            if bucket is None:
+                return 0.0
+            left, counted_at = bucket
+            tokens = min(float(self.burst), left + max(0.0, now - counted_at) * self.rate_per_second)
+            return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate_per_second
+
     def __len__(self) -> int:
         return len(self._buckets)
 

@@ -12,14 +12,14 @@ from crm.leads.v1 import leads_pb2
 from crm.notifications.v1 import notifications_pb2
 from crm.orders.v1 import orders_pb2
 from crm.reporting.v1 import reporting_pb2
-from crm_gateway import records
-from crm_gateway.auth import Caller, Principal, authorize
-from crm_gateway.authz import Role
+from crm_gateway import authz, records
+from crm_gateway.auth import Caller, authorize
 from crm_gateway.clients import BackendClients, get_clients
 from crm_gateway.problems import PROBLEM_RESPONSES
 from crm_gateway.records import read
 from crm_gateway.schemas import (
     AuditRecordList,
+    CaptureAttached,
     CapturedLead,
     CaptureLeadIn,
     CloseDealIn,
@@ -101,7 +101,11 @@ async def get_me(principal: Caller) -> Me:
     status_code=201,
     tags=["leads"],
     responses={
-        200: {"model": CapturedLead, "description": "The person is already a lead: the capture was attached to it"}
+        200: {
+            "model": CapturedLead | CaptureAttached,
+            "description": "The person is already a lead: the capture was attached to it as a touch. The "
+            "lead is in the answer only when the caller may read it; otherwise only duplicate: true.",
+        }
     },
 )
 async def capture_lead(
@@ -112,15 +116,23 @@ async def capture_lead(
     idempotency_key: Annotated[
         str, Header(alias="Idempotency-Key", max_length=200, description="request_id when the body has none")
     ] = "",
-) -> CapturedLead:
-    """201 with a new lead, routed to its rep; 200 with the existing lead when the same person
-    (phone number or e-mail) is already one: the capture is attached to it as a new touch."""
-    reply = await clients.leads.CaptureLead(body.to_proto(idempotency_key.strip()))
-    if reply.duplicate:
-        response.status_code = 200
-    return CapturedLead.model_validate(
-        {**message_to_dict(reply.lead), "duplicate": reply.duplicate, "matched_on": reply.matched_on}
-    )
+) -> CapturedLead | CaptureAttached:
+    """201 with a new lead, routed to its rep; 200 when the same person (phone number or e-mail)
+    is already a lead: the capture is attached to it as a new touch, and the answer is that lead
+    if the caller may read it (crm_gateway.authz), else only `{"duplicate": true}`. A request_id
+    (or Idempotency-Key) is the caller's own: a repeat answers the same, another caller's equal
+    id is another request."""
+    reach = authz.lead_reach(principal)
+    caller_reach = leads_pb2.LeadReach(all_leads=reach.all_leads, team_id=reach.team_id, rep_id=reach.rep_id)
+    reply = await clients.leads.CaptureLead(body.to_proto(idempotency_key.strip(), caller_reach))
+    if not reply.duplicate:
+        # A new lead: this caller's request made it, from what it sent.
+        return CapturedLead.model_validate({**message_to_dict(reply.lead), "duplicate": False, "matched_on": ""})
+    response.status_code = 200
+    if not authz.lead_visible(principal, reply.lead):
+        return CaptureAttached()
+    fields = {**message_to_dict(reply.lead), "duplicate": True, "matched_on": reply.matched_on}
+    return CapturedLead.model_validate(fields)
 
 
 @router.get("/leads", tags=["leads"])
@@ -135,7 +147,7 @@ async def list_leads(
     page_token: PageToken = "",
 ) -> LeadList:
     """Admins list every lead; a manager their team's (team_id defaults to it); a rep their own."""
-    rep_id, team_id = lead_scope(principal, rep_id, team_id)
+    rep_id, team_id = authz.list_scope(principal, rep_id, team_id, "leads")
     reply = await read(
         clients.leads.ListLeads,
         leads_pb2.ListLeadsRequest(
@@ -148,19 +160,6 @@ async def list_leads(
         ),
     )
     return to_model(LeadList, reply)
-
-
-def lead_scope(principal: Principal, rep_id: str, team_id: str) -> tuple[str, str]:
-    """The (rep_id, team_id) filters a caller's lead list is held to; 403 for asking for others'."""
-    if principal.has_role(Role.ADMIN):
-        return rep_id, team_id
-    if principal.has_role(Role.SALES_MANAGER) and principal.team_id:
-        if team_id and team_id != principal.team_id:
-            raise forbidden("Managers list the leads of their own team only.")
-        return rep_id, principal.team_id
-    if rep_id and rep_id != principal.rep_id:
-        raise forbidden("Reps list their own leads only.")
-    return principal.rep_id, team_id
 
 
 @router.get("/leads/{lead_id}", tags=["leads"])

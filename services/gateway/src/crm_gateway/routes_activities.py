@@ -10,13 +10,12 @@ import grpc
 from fastapi import APIRouter, Depends, Header, HTTPException
 
 from crm.leads.v1 import activities_pb2, activities_pb2_grpc
-from crm_gateway import records
-from crm_gateway.auth import Caller, Principal, authorize
-from crm_gateway.authz import Role
+from crm_gateway import authz, records
+from crm_gateway.auth import Caller, authorize
 from crm_gateway.clients import BackendClients
 from crm_gateway.problems import PROBLEM_RESPONSES
 from crm_gateway.records import read
-from crm_gateway.routes import Clients, FilterId, PageSize, PageToken, ResourceId, forbidden, json_bodies_only
+from crm_gateway.routes import Clients, FilterId, PageSize, PageToken, ResourceId, json_bodies_only
 from crm_gateway.schemas_activities import Activity, ActivityList, LogActivityIn, TaskList, activity_model
 from crm_kit import protoconv
 
@@ -119,19 +118,6 @@ async def complete_activity(activity_id: ResourceId, clients: Clients, principal
     return activity_model(reply.activity)
 
 
-def task_scope(principal: Principal, rep_id: str, team_id: str) -> tuple[str, str]:
-    """The (rep_id, team_id) filters a caller's task list is held to; 403 for asking for others'."""
-    if principal.has_role(Role.ADMIN):
-        return rep_id, team_id
-    if principal.has_role(Role.SALES_MANAGER) and principal.team_id:
-        if team_id and team_id != principal.team_id:
-            raise forbidden("Managers list the tasks of their own team only.")
-        return rep_id, principal.team_id
-    if rep_id and rep_id != principal.rep_id:
-        raise forbidden("Reps list their own tasks only.")
-    return principal.rep_id, ""
-
-
 @router.get("/tasks", tags=["activities"])
 async def list_tasks(
     clients: Clients,
@@ -143,7 +129,7 @@ async def list_tasks(
 ) -> TaskList:
     """Open tasks, overdue and soonest due first: a rep's own (the default for a rep), a manager's
     team's, any for an admin."""
-    rep_id, team_id = task_scope(principal, rep_id, team_id)
+    rep_id, team_id = authz.list_scope(principal, rep_id, team_id, "tasks")
     reply = await read(
         activities_of(clients).ListTasks,
         activities_pb2.ListTasksRequest(

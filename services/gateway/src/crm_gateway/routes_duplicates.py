@@ -29,7 +29,6 @@ from crm_gateway.routes import (
     ResourceId,
     forbidden,
     json_bodies_only,
-    lead_scope,
 )
 from crm_gateway.schemas import Lead, LeadList, to_model
 from crm_gateway.schemas_duplicates import (
@@ -150,7 +149,7 @@ async def list_incomplete_leads(
 ) -> LeadList:
     """Leads that lack a field needed to act on them (missing_fields, e.g. phone_number), newest
     first; admins all, a manager their team's, a rep their own."""
-    rep_id, team_id = lead_scope(principal, rep_id, team_id)
+    rep_id, team_id = authz.list_scope(principal, rep_id, team_id, "incomplete leads")
     reply = await read(
         duplicates_of(clients).ListIncompleteLeads,
         duplicates_pb2.ListIncompleteLeadsRequest(

@@ -15,7 +15,7 @@ import grpc
 from fastapi import APIRouter, Depends, Header, HTTPException, Response
 
 from crm.leads.v1 import routing_pb2, routing_pb2_grpc
-from crm_gateway import records
+from crm_gateway import authz, records
 from crm_gateway.auth import Caller, Principal, authorize
 from crm_gateway.authz import Role
 from crm_gateway.problems import PROBLEM_RESPONSES
@@ -65,7 +65,7 @@ def _is_admin(principal: Principal) -> bool:
 
 
 def _manager_team(principal: Principal) -> str:
-    return principal.team_id if principal.has_role(Role.SALES_MANAGER) else ""
+    return authz.managed_team(principal)
 
 
 # ---------------------------------------------------------------- rules
@@ -125,7 +125,10 @@ async def list_reps(clients: Clients, principal: Caller, team_id: FilterId = "")
         else:
             if team_id:
                 raise forbidden("Reps see their own availability only.")
-            rep_id = principal.rep_id or principal.subject
+            # Fail closed: an empty rep_id would list every rep of the company.
+            rep_id = authz.own_rep_id(principal)
+            if not rep_id:
+                raise forbidden("Your token names no team (team_id) or rep (rep_id) to list reps of.")
     reply = await read(routing(clients).ListReps, routing_pb2.ListRepsRequest(team_id=team_id, rep_id=rep_id))
     return RepList(reps=[rep_model(r) for r in reply.reps])
 
@@ -142,7 +145,8 @@ async def _visible_rep(clients: Clients, principal: Principal, rep_id: str) -> r
     team = _manager_team(principal)
     if team and rep.team_id == team:
         return rep
-    if principal.has_role(Role.SALES_REP) and rep.id == (principal.rep_id or principal.subject):
+    own = authz.own_rep_id(principal)
+    if own and rep.id == own:
         return rep
     raise not_found("rep", rep_id)
 
@@ -252,8 +256,10 @@ async def list_my_leads(
     """A rep's work list: open leads by time left to the first-response deadline (overdue and
     soonest first), then those without a deadline, then the ones already answered. A manager may
     look at a rep of their team (rep_id), an admin at anyone's."""
-    own = principal.rep_id or principal.subject
+    own = principal.rep_id
     rep_id = rep_id or own
+    if not rep_id:
+        raise forbidden("Your token names no rep (rep_id): give the rep_id of the work list to see.")
     if rep_id != own and not _is_admin(principal):
         team = _manager_team(principal)
         if not team:

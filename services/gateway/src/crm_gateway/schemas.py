@@ -14,7 +14,18 @@ from typing import Annotated, Any, Literal, TypeVar, cast
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from crm.common.v1 import types_pb2
 from crm.leads.v1 import leads_pb2
@@ -66,10 +77,49 @@ class LineItemIn(RequestBody):
         )
 
 
-class CaptureLeadIn(RequestBody):
+def _no_stub_phone(value: str) -> str:
+    """Empty (an e-mail is given instead) or at least 3 characters: "1" is named here with the
+    other bad fields; whether a number is a real one is the leads service's check."""
+    if 0 < len(value) < 3:
+        raise ValueError("String should have at least 3 characters")
+    return value
+
+
+PhoneNumber = Annotated[str, StringConstraints(strip_whitespace=True, max_length=32), AfterValidator(_no_stub_phone)]
+Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254)]
+CONTACT_REQUIRED = "a phone number or an e-mail address is required (at least one)"
+
+
+class LeadContactBody(RequestBody):
+    """A body that brings a person in: it needs a phone number or an e-mail address, at least one
+    (an e-mail enquiry has no number). Both are named in the 422 with every other bad field, so a
+    client fixes all in one go; the leads service holds the same rule for imports (and checks
+    that a number is a possible one of its country)."""
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _phone_or_email(cls, data: Any, handler: ModelWrapValidatorHandler[Any]) -> Any:
+        errors: list[InitErrorDetails] = []
+        model = None
+        try:
+            model = handler(data)
+        except ValidationError as exc:
+            errors = [
+                InitErrorDetails(type=PydanticCustomError(e["type"], e["msg"]), loc=e["loc"], input=e["input"])
+                for e in exc.errors()
+            ]
+        if isinstance(data, dict) and not any(str(data.get(f) or "").strip() for f in ("phone_number", "email")):
+            required = PydanticCustomError("contact_required", CONTACT_REQUIRED)
+            errors += [InitErrorDetails(type=required, loc=(name,), input="") for name in ("phone_number", "email")]
+        if errors:
+            raise ValidationError.from_exception_data(cls.__name__, errors)
+        return model
+
+
+class CaptureLeadIn(LeadContactBody):
     full_name: RequiredText
-    phone_number: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=32)]
-    email: Annotated[str, StringConstraints(strip_whitespace=True, max_length=254)] = ""
+    phone_number: PhoneNumber = ""
+    email: Email = ""
     source: Code
     campaign: ShortText = ""
     locale: Locale = "he-IL"
@@ -78,8 +128,11 @@ class CaptureLeadIn(RequestBody):
     city: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] = ""
     region: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] = ""
 
-    def to_proto(self, idempotency_key: str = "") -> leads_pb2.CaptureLeadRequest:
+    def to_proto(
+        self, idempotency_key: str = "", reach: leads_pb2.LeadReach | None = None
+    ) -> leads_pb2.CaptureLeadRequest:
         return leads_pb2.CaptureLeadRequest(
+            caller_reach=reach,
             full_name=self.full_name,
             phone_number=self.phone_number,
             email=self.email,
@@ -137,13 +190,13 @@ class CreateWebFormKeyIn(RequestBody):
         )
 
 
-class WebFormSubmissionIn(RequestBody):
+class WebFormSubmissionIn(LeadContactBody):
     """A public form's fields (JSON or application/x-www-form-urlencoded). `website` is the
     honeypot: people never see it, bots fill it in."""
 
     full_name: RequiredText
-    phone_number: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=32)]
-    email: Annotated[str, StringConstraints(strip_whitespace=True, max_length=254)] = ""
+    phone_number: PhoneNumber = ""
+    email: Email = ""
     locale: Locale = "he-IL"
     product_line: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] = ""
     website: Annotated[str, StringConstraints(max_length=200)] = ""
@@ -203,10 +256,18 @@ class Lead(BaseModel):
 
 
 class CapturedLead(Lead):
-    """The captured lead; with duplicate true, the existing lead the capture was attached to."""
+    """The captured lead; with duplicate true, the existing lead the capture was attached to
+    (only to a caller who may read that lead: see CaptureAttached)."""
 
     duplicate: bool
     matched_on: str
+
+
+class CaptureAttached(BaseModel):
+    """The person is already a lead the caller may not read: the capture was attached to it as a
+    touch, and nothing about that lead (not its id, owner or fields) is in the answer."""
+
+    duplicate: Literal[True] = True
 
 
 class LeadList(BaseModel):

@@ -1,9 +1,9 @@
 """Security response headers on every response of the gateway.
 
 The API answers JSON only, so its Content-Security-Policy allows nothing at all. The interactive
-docs (/docs, its OAuth2 redirect page, and /redoc) are HTML pages that FastAPI builds with an
-inline script and assets from cdn.jsdelivr.net (Swagger UI, ReDoc), Google Fonts (ReDoc) and the
-FastAPI favicon; they get DOCS_CSP, which allows exactly those sources and still forbids framing.
+docs (/docs and /redoc, crm_gateway.api_docs) load pinned files from cdn.jsdelivr.net, each with
+its integrity hash, and one inline start-up script; they get DOCS_CSP, which allows that script by
+its hash (no 'unsafe-inline' script), scripts only from ourselves and that CDN, and forbids framing.
 Strict-Transport-Security is opt-in (`hsts`), because a local `make run` serves plain http.
 A header the response already carries is left as it is.
 """
@@ -15,14 +15,17 @@ from collections.abc import Collection
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from crm_gateway.api_docs import SWAGGER_UI_START_HASH
+
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
 DOCS_CSP = "; ".join(
     [
         "default-src 'none'",
-        "script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net",
-        "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com",
-        "font-src 'self' data: https://fonts.gstatic.com",
-        "img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly",
+        f"script-src 'self' '{SWAGGER_UI_START_HASH}' https://cdn.jsdelivr.net",
+        # Swagger UI and ReDoc set inline styles (style attributes, styled-components).
+        "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net",
+        "font-src 'self' data:",
+        "img-src 'self' data: https://cdn.redoc.ly",
         "connect-src 'self'",
         "worker-src 'self' blob:",
         "base-uri 'none'",
@@ -30,7 +33,7 @@ DOCS_CSP = "; ".join(
         "frame-ancestors 'none'",
     ]
 )
-DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
+DOCS_PATHS = frozenset({"/docs", "/redoc"})
 HSTS = "max-age=63072000; includeSubDomains"
 
 _COMMON = {

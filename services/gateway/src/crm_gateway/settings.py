@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from typing import Literal
 
+from pydantic import Field, field_validator, model_validator
+
+from crm_gateway.client_address import ForwardedHeader, parse_trusted_proxies
+from crm_kit import nats_access
 from crm_kit.dev_issuer import DEFAULT_AUDIENCE, DEV_ISSUER
 from crm_kit.settings import ServiceSettings
 
@@ -18,6 +22,11 @@ class GatewaySettings(ServiceSettings):
     max_body_bytes: int = Field(default=1_048_576, gt=0)
     # How long /readyz waits for each backend's gRPC health check.
     readiness_timeout_seconds: float = Field(default=1.0, gt=0)
+    # /readyz reuses its answer this long (crm_gateway.readiness): anonymous probes cannot fan out.
+    readiness_cache_seconds: float = Field(default=2.0, ge=0, le=30)
+    # The share of requests whose trace is recorded and exported, drawn by the gateway itself: a
+    # client's traceparent keeps its trace id, never its sampled flag (crm_kit.telemetry.EdgeSampler).
+    trace_sample_ratio: float = Field(default=1.0, ge=0, le=1)
     # Every backend call of one HTTP request shares this budget (the gRPC deadline propagates).
     request_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
     # Where people reach the gateway; used in the web-to-lead HTML snippet.
@@ -36,20 +45,51 @@ class GatewaySettings(ServiceSettings):
     auth_dev_issuer_key_file: str = ""
     # Browser origins allowed to call the API (JSON list in CRM_CORS_ALLOW_ORIGINS); empty = no CORS.
     cors_allow_origins: list[str] = Field(default_factory=list)
+    # /openapi.json, /docs and /redoc (crm_gateway.api_docs): unset = on, except in production,
+    # where the API's map is not handed to anonymous callers unless this is set to true.
+    api_docs: bool | None = None
     # Strict-Transport-Security on every response; off because a local run is plain http.
     hsts: bool = False
-    # Idempotency-Key responses kept in memory, per replica: for how long and how many.
+    # Idempotency-Key responses (crm_gateway.idempotency): kept in a JetStream key-value bucket
+    # every replica shares ("jetstream"), or in this process ("memory": one replica only). Kept
+    # for the TTL; the whole store is bounded in bytes (oldest out), each response in bytes (a
+    # larger one is not kept), and each principal's stored bytes per replica within the TTL.
+    idempotency_store: Literal["jetstream", "memory"] = "jetstream"
+    idempotency_bucket: str = Field(default=nats_access.IDEMPOTENCY_BUCKET, pattern=r"^[A-Za-z0-9_-]{1,64}$")
     idempotency_ttl_seconds: float = Field(default=86_400, gt=0)
-    idempotency_max_entries: int = Field(default=100_000, ge=1)
+    idempotency_max_bytes: int = Field(default=256 * 1024 * 1024, ge=64 * 1024)
+    idempotency_max_response_bytes: int = Field(default=256 * 1024, ge=1024, le=900 * 1024)
+    idempotency_max_bytes_per_principal: int = Field(default=16 * 1024 * 1024, ge=1024)
     # Token bucket per authenticated principal: sustained requests per minute, and burst.
     rate_limit_per_minute: int = Field(default=600, ge=1)
     rate_limit_burst: int = Field(default=100, ge=1)
-    # Token buckets of the public web-to-lead endpoint: per form key, and per client IP (a busy
-    # office or a mobile carrier's NAT shares one address, so that one is wider).
-    web_form_rate_limit_per_minute: int = Field(default=30, ge=1)
-    web_form_rate_limit_burst: int = Field(default=10, ge=1)
-    web_form_ip_rate_limit_per_minute: int = Field(default=120, ge=1)
-    web_form_ip_rate_limit_burst: int = Field(default=30, ge=1)
+    # Token bucket per client address (crm_gateway.client_address) for /api/v1 requests without a
+    # valid token (each 401): over it 429. Valid tokens are never counted here.
+    anonymous_rate_limit_per_minute: int = Field(default=60, ge=1)
+    anonymous_rate_limit_burst: int = Field(default=30, ge=1)
+    # Token buckets of the public web-to-lead endpoint, counted only for a key the leads service
+    # knows (crm_gateway.web_form_limits): per visitor (key and client address; a person sends a
+    # form once or twice) and per key (a busy campaign's whole site). The visitor's is far smaller,
+    # so one address spends at most a small share of a key's tokens.
+    web_form_rate_limit_per_minute: int = Field(default=60, ge=1)
+    web_form_rate_limit_burst: int = Field(default=60, ge=1)
+    web_form_address_rate_limit_per_minute: int = Field(default=2, ge=1)
+    web_form_address_rate_limit_burst: int = Field(default=5, ge=1)
+    # Proxies (CIDRs, JSON list in CRM_TRUSTED_PROXIES) whose forwarded header names the client
+    # (crm_gateway.client_address): the ingress controller's pods. Empty: the TCP peer is the
+    # client and forwarded headers are ignored. Which header they append to: one, never both.
+    trusted_proxies: list[str] = Field(default_factory=list)
+    forwarded_header: ForwardedHeader = "x-forwarded-for"
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _trusted_proxies_are_cidrs(cls, value: list[str]) -> list[str]:
+        parse_trusted_proxies(value)  # ValueError names the entry that is not a CIDR
+        return value
+
+    @property
+    def api_docs_enabled(self) -> bool:
+        return self.api_docs if self.api_docs is not None else self.environment != "production"
 
     @model_validator(mode="after")
     def _refuse_development_identity_in_production(self) -> GatewaySettings:

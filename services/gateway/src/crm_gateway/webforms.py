@@ -2,7 +2,8 @@
 
 No bearer token here: the web-to-lead key (a form field `key` or header `X-Api-Key`) scopes the
 lead to the key's source and campaign, and the leads service refuses unknown or revoked keys.
-A leaked key is limited per key and per client address; a filled honeypot field is accepted
+Submissions are limited per visitor (key and client address) and per key, counted only once the
+key is known to be real (crm_gateway.web_form_limits); a filled honeypot field is accepted
 silently and dropped; the same person submitting the same form twice on the same day is one
 lead (the submission's fingerprint is the capture's request_id).
 """
@@ -16,17 +17,18 @@ from datetime import UTC, datetime
 from math import ceil
 from typing import Any
 
+import grpc
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from prometheus_client import Counter
 from pydantic import ValidationError
 
 from crm.leads.v1 import leads_pb2
-from crm_gateway.auth import acting_for
+from crm_gateway.auth import acting_for, refuse_anonymous_flood
 from crm_gateway.clients import BackendClients
 from crm_gateway.problems import PROBLEM_RESPONSES
-from crm_gateway.ratelimit import RateLimiter
 from crm_gateway.schemas import WebFormAccepted, WebFormSubmissionIn
+from crm_gateway.web_form_limits import WebFormLimits, key_digest
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +56,8 @@ def html_snippet(base_url: str, secret: str) -> str:
         f'<form method="post" action="{action}" dir="rtl" lang="he">\n'
         f'  <input type="hidden" name="key" value="{key}">\n'
         '  <label>שם מלא <input name="full_name" required maxlength="200"></label>\n'
-        '  <label>טלפון <input name="phone_number" type="tel" required maxlength="32"></label>\n'
+        # A phone number or an e-mail address, either is enough (the gateway answers 422 for neither).
+        '  <label>טלפון <input name="phone_number" type="tel" maxlength="32"></label>\n'
         '  <label>דוא"ל <input name="email" type="email" maxlength="254"></label>\n'
         '  <input type="hidden" name="locale" value="he-IL">\n'
         "  <!-- honeypot: hidden from people; a bot that fills it in is ignored -->\n"
@@ -90,8 +93,29 @@ async def _fields(request: Request) -> dict[str, Any]:
     raise HTTPException(415, f"Send {FORM_MEDIA_TYPE} or application/json.")
 
 
-def _limited(limiter: RateLimiter, key: str, what: str) -> None:
-    wait = limiter.check(key)
+async def _limited(request: Request, key: str) -> None:
+    """Verify the key (once a minute; a bad one is refused as capture refuses it and fills no
+    bucket), then take a token from the visitor's bucket and from the key's."""
+    limits: WebFormLimits = request.app.state.web_form_limits
+    digest = key_digest(key)
+    key_id = limits.known_keys.get(digest)
+    if key_id is None:
+        # A made-up key counts against the address's budget for requests without a valid
+        # credential (crm_gateway.auth.refuse_anonymous_flood), as a bad token does: once spent,
+        # the address's next unverified keys are 429 before they reach the leads service.
+        refuse_anonymous_flood(request, count=False)
+        clients: BackendClients = request.app.state.clients
+        try:
+            with acting_for(request, WEB_FORM_ACTOR):
+                verified = await clients.leads.VerifyWebFormKey(leads_pb2.VerifyWebFormKeyRequest(web_form_key=key))
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.PERMISSION_DENIED:
+                WEB_FORM_SUBMISSIONS.labels("bad_key").inc()
+                refuse_anonymous_flood(request)
+            raise
+        key_id = verified.web_form_key_id
+        limits.known_keys.add(digest, key_id)
+    wait, what = limits.take(key_id, request.app.state.client_addresses.bucket(request))
     if wait > 0:
         WEB_FORM_SUBMISSIONS.labels("rate_limited").inc()
         raise HTTPException(
@@ -116,8 +140,6 @@ def _limited(limiter: RateLimiter, key: str, what: str) -> None:
 async def submit_web_form(request: Request) -> WebFormAccepted:
     """A public form's submission. Needs a web-to-lead key (field `key` or header X-Api-Key);
     answers 202 without echoing any data."""
-    client_ip = request.client.host if request.client else "unknown"
-    _limited(request.app.state.web_form_ip_limiter, client_ip, "address")
     fields = await _fields(request)
     key = request.headers.get("x-api-key", "") or str(fields.pop("key", "") or "")
     if not key:
@@ -130,7 +152,7 @@ async def submit_web_form(request: Request) -> WebFormAccepted:
     if len(key) > 200:
         WEB_FORM_SUBMISSIONS.labels("bad_key").inc()
         raise HTTPException(403, "The web-to-lead key is not valid.")
-    _limited(request.app.state.web_form_limiter, hashlib.sha256(key.encode()).hexdigest(), "form key")
+    await _limited(request, key)
     try:
         form = WebFormSubmissionIn.model_validate(fields)
     except ValidationError as exc:
@@ -138,7 +160,8 @@ async def submit_web_form(request: Request) -> WebFormAccepted:
         raise RequestValidationError(exc.errors()) from exc
     if form.website:
         WEB_FORM_SUBMISSIONS.labels("honeypot").inc()
-        log.info("web form honeypot filled; submission dropped", extra={"client": client_ip})
+        client = str(request.app.state.client_addresses.of(request))
+        log.info("web form honeypot filled; submission dropped", extra={"client": client})
         return WebFormAccepted()
     clients: BackendClients = request.app.state.clients
     # The audit log names the public form as the actor (the key's id is in the record's details).

@@ -84,7 +84,18 @@ class FakeLeads(leads_pb2_grpc.LeadsServiceServicer):
 
     async def CaptureLead(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         await self.recorder.record("CaptureLead", request, context)
+        # A request id "dup-…" plays a person who is already a lead (of rep-1, team-north).
+        if request.request_id.startswith("dup-"):
+            return leads_pb2.CaptureLeadResponse(lead=self.lead("lead-1"), duplicate=True, matched_on="phone_number")
         return leads_pb2.CaptureLeadResponse(lead=self.lead("lead-1", request))
+
+    async def VerifyWebFormKey(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        # Keys this fake knows: "wfk_<id>_…"; anything else is refused as the leads service does.
+        await self.recorder.record("VerifyWebFormKey", request, context)
+        key_id, sep, _ = request.web_form_key.removeprefix("wfk_").partition("_")
+        if not request.web_form_key.startswith("wfk_") or not sep:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, "web_form_key is not a valid web-to-lead key")
+        return leads_pb2.VerifyWebFormKeyResponse(web_form_key_id=key_id)
 
     async def GetLead(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         await self.recorder.record("GetLead", request, context)
@@ -215,6 +226,8 @@ def gateway_settings(address: str, dev_key_file: str, **overrides: Any) -> Gatew
         "reporting_addr": address,
         "max_body_bytes": MAX_BODY_BYTES,
         "grpc_client_timeout_seconds": 5.0,
+        # One in-process gateway: the store every replica shares is tested against real NATS.
+        "idempotency_store": "memory",
     }
     values.update(overrides)
     return GatewaySettings(**values)

@@ -11,6 +11,8 @@ import pytest
 from crm_gateway.app import create_app
 from crm_gateway.settings import GatewaySettings
 
+from .conftest import bearer, running_gateway
+
 pytestmark = pytest.mark.unit
 
 LEAD = {"full_name": "Dana Cohen", "phone_number": "050-1234567", "source": "radio"}
@@ -36,10 +38,26 @@ async def test_unknown_body_field_is_422_naming_it(client: httpx.AsyncClient, ba
     assert backend.recorder.calls == []
 
 
+async def test_an_error_names_at_most_20_fields_however_many_are_wrong(settings_for, backend, issuer) -> None:
+    """A body of thousands of unknown fields (each with a long name) gets a small answer."""
+    app = create_app(settings_for(backend.address, max_body_bytes=2_000_000))
+    body = {**LEAD, **{f"unknown_{i}_" + "n" * 300: 1 for i in range(3000)}}
+    async with running_gateway(app, bearer(issuer)) as http:
+        response = await http.post("/api/v1/leads", json=body)
+
+    fields = problem_fields(response)
+    assert len(fields) == 20
+    assert all(len(field) <= 120 for field in fields)
+    assert response.json()["detail"].endswith("and 2980 more errors.")
+    assert len(response.content) < 10_000
+    assert backend.recorder.calls == []
+
+
 async def test_missing_and_too_long_fields_are_named(client: httpx.AsyncClient) -> None:
     response = await client.post("/api/v1/leads", json={"full_name": "x" * 201, "source": "radio"})
 
-    assert sorted(problem_fields(response)) == ["full_name", "phone_number"]
+    # Neither a phone number nor an e-mail: both are named (either one is enough), with the name.
+    assert sorted(problem_fields(response)) == ["email", "full_name", "phone_number"]
 
 
 async def test_nested_item_errors_name_the_json_path(client: httpx.AsyncClient) -> None:
@@ -185,3 +203,9 @@ async def test_405_allows_every_method_of_the_path(client: httpx.AsyncClient) ->
 
     assert response.status_code == 405
     assert response.headers["allow"] == "GET, HEAD, POST"
+
+
+async def test_a_stub_phone_number_is_named_with_the_other_bad_fields(client: httpx.AsyncClient) -> None:
+    response = await client.post("/api/v1/leads", json={"full_name": "", "phone_number": "1", "source": "radio"})
+
+    assert sorted(problem_fields(response)) == ["full_name", "phone_number"]

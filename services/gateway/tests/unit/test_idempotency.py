@@ -1,4 +1,4 @@
-"""Idempotency-Key on POST: replay, a different body, in flight, retryable failures, scoping."""
+"""Idempotency-Key on POST: replay, a different body, in flight, what is kept, scoping, budgets."""
 
 from __future__ import annotations
 
@@ -9,11 +9,38 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.datastructures import Headers
+from starlette.types import Scope
 
-from crm_gateway.idempotency import IdempotencyMiddleware
+from crm_gateway.idempotency import IdempotencyMiddleware, IdempotencyStore, MemoryStore, StoredBytesQuota
 
 pytestmark = pytest.mark.unit
+
+
+async def identify(scope: Scope) -> str | None:
+    """Stands in for token verification: `Bearer <name>` is the principal <name>; `Bearer bad` is
+    an invalid token."""
+    scheme, _, token = Headers(scope=scope).get("authorization", "").partition(" ")
+    return token if scheme == "Bearer" and token and token != "bad" else None
+
+
+def middleware(
+    app: FastAPI,
+    store: MemoryStore,
+    quota: StoredBytesQuota | None = None,
+    max_response_bytes: int = 64 * 1024,
+) -> IdempotencyMiddleware:
+    async def open_store() -> IdempotencyStore:
+        return store
+
+    return IdempotencyMiddleware(
+        app,
+        open_store=open_store,
+        identify=identify,
+        quota=quota or StoredBytesQuota(10 * 1024 * 1024, 60),
+        max_response_bytes=max_response_bytes,
+    )
 
 
 @dataclass
@@ -24,11 +51,10 @@ class Handler:
     status: int = 201
     entered: asyncio.Event = field(default_factory=asyncio.Event)
     release: asyncio.Event = field(default_factory=asyncio.Event)
+    store: MemoryStore = field(default_factory=lambda: MemoryStore(ttl_seconds=60, max_bytes=1024 * 1024))
 
-    def app(self, ttl_seconds: float = 60, max_entries: int = 100) -> FastAPI:
-        app = self.routes()
-        app.add_middleware(IdempotencyMiddleware, ttl_seconds=ttl_seconds, max_entries=max_entries)
-        return app
+    def app(self) -> IdempotencyMiddleware:
+        return middleware(self.routes(), self.store)
 
     def routes(self) -> FastAPI:
         app = FastAPI()
@@ -38,6 +64,12 @@ class Handler:
             self.calls += 1
             body = await request.json()
             return JSONResponse({"call": self.calls, "echo": body}, status_code=self.status)
+
+        @app.post("/big")
+        async def big(request: Request) -> Response:
+            self.calls += 1
+            size = int(request.query_params["size"])
+            return Response(b"x" * size, status_code=201, media_type="text/plain")
 
         @app.get("/things")
         async def list_things() -> dict[str, int]:
@@ -78,11 +110,17 @@ CREDENTIAL = {"Authorization": "Bearer token-of-alice"}
 async def test_a_request_without_a_credential_is_passed_through(handler: Handler) -> None:
     transport = httpx.ASGITransport(app=handler.app())
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
-        first = await http.post("/things", json={"a": 1}, headers=key("k-anon"))
-        second = await http.post("/things", json={"a": 1}, headers=key(""))
+        responses = [
+            await http.post("/things", json={"a": 1}, headers=key("k-anon", **credential))
+            for credential in ({}, {}, {"Authorization": "Bearer bad"}, {"Authorization": "Bearer bad"})
+        ] + [await http.post("/things", json={"a": 1}, headers=key("k-form", **{"X-Api-Key": "wk_1"})) for _ in "ab"]
 
-    assert (first.status_code, second.status_code) == (201, 201)
-    assert handler.calls == 2
+    # Only an authenticated caller gets replay: no credential, an invalid token or a web-form key
+    # runs every time, and nothing is kept for it.
+    assert [r.status_code for r in responses] == [201] * 6
+    assert all("idempotent-replayed" not in r.headers for r in responses)
+    assert handler.calls == 6
+    assert len(handler.store) == 0
 
 
 def key(value: str, **extra: str) -> dict[str, str]:
@@ -130,10 +168,8 @@ async def test_a_repeat_while_the_first_is_in_flight_is_409(client: httpx.AsyncC
     assert handler.calls == 1
 
 
-@pytest.mark.parametrize("status", [500, 503, 429])
-async def test_a_response_asking_to_retry_is_not_stored(
-    client: httpx.AsyncClient, handler: Handler, status: int
-) -> None:
+@pytest.mark.parametrize("status", [500, 503, 429, 404, 409, 422, 400])
+async def test_only_a_success_is_stored(client: httpx.AsyncClient, handler: Handler, status: int) -> None:
     handler.status = status
     await client.post("/things", json={}, headers=key("k-1"))
     handler.status = 201
@@ -142,17 +178,6 @@ async def test_a_response_asking_to_retry_is_not_stored(
     assert response.status_code == 201
     assert "idempotent-replayed" not in response.headers
     assert handler.calls == 2
-
-
-async def test_a_4xx_is_stored_and_replayed(client: httpx.AsyncClient, handler: Handler) -> None:
-    handler.status = 404
-    await client.post("/things", json={}, headers=key("k-1"))
-    handler.status = 201
-    response = await client.post("/things", json={}, headers=key("k-1"))
-
-    assert response.status_code == 404
-    assert response.headers["idempotent-replayed"] == "true"
-    assert handler.calls == 1
 
 
 async def test_an_exception_frees_the_key_for_a_retry(handler: Handler) -> None:
@@ -165,23 +190,17 @@ async def test_an_exception_frees_the_key_for_a_retry(handler: Handler) -> None:
     assert handler.calls == 2
 
 
-async def test_keys_are_scoped_by_credential(handler: Handler) -> None:
+async def test_keys_are_scoped_by_principal(handler: Handler) -> None:
     transport = httpx.ASGITransport(app=handler.app())
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
-        await _scoped_by_credential(client, handler)
+        alice = await client.post("/things", json={}, headers=key("k-1", Authorization="Bearer alice"))
+        bob = await client.post("/things", json={}, headers=key("k-1", Authorization="Bearer bob"))
+        alice_again = await client.post("/things", json={}, headers=key("k-1", Authorization="Bearer alice"))
 
-
-async def _scoped_by_credential(client: httpx.AsyncClient, handler: Handler) -> None:
-    alice = await client.post("/things", json={}, headers=key("k-1", Authorization="Bearer alice"))
-    bob = await client.post("/things", json={}, headers=key("k-1", Authorization="Bearer bob"))
-    form = await client.post("/things", json={}, headers=key("k-1", **{"X-Api-Key": "wk_1"}))
-    anonymous = await client.post("/things", json={}, headers=key("k-1"))
-    alice_again = await client.post("/things", json={}, headers=key("k-1", Authorization="Bearer alice"))
-
-    assert [r.json()["call"] for r in (alice, bob, form, anonymous)] == [1, 2, 3, 4]
+    assert [r.json()["call"] for r in (alice, bob)] == [1, 2]
     assert alice_again.json()["call"] == 1
     assert alice_again.headers["idempotent-replayed"] == "true"
-    assert handler.calls == 4
+    assert handler.calls == 2
 
 
 async def test_keys_are_scoped_by_path(client: httpx.AsyncClient, handler: Handler) -> None:
@@ -221,9 +240,11 @@ async def test_a_key_of_200_characters_is_accepted(client: httpx.AsyncClient, ha
 
 async def test_entries_expire_after_the_ttl(handler: Handler) -> None:
     now = [0.0]
-    middleware = IdempotencyMiddleware(handler.routes(), ttl_seconds=10, max_entries=100, clock=lambda: now[0])
+    store = MemoryStore(ttl_seconds=10, max_bytes=1024 * 1024, clock=lambda: now[0])
     async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=middleware), base_url="http://gateway", headers=CREDENTIAL
+        transport=httpx.ASGITransport(app=middleware(handler.routes(), store)),
+        base_url="http://gateway",
+        headers=CREDENTIAL,
     ) as http:
         await http.post("/things", json={}, headers=key("k-1"))
         now[0] = 9.0
@@ -235,19 +256,78 @@ async def test_entries_expire_after_the_ttl(handler: Handler) -> None:
     assert replayed.headers["idempotent-replayed"] == "true"
     assert rerun.json()["call"] == 2
     assert "idempotent-replayed" not in rerun.headers
-    assert len(middleware) == 1
+    assert len(store) == 1
 
 
-async def test_the_store_is_bounded(handler: Handler) -> None:
-    middleware = IdempotencyMiddleware(handler.routes(), ttl_seconds=60, max_entries=2)
+async def test_the_store_is_bounded_in_bytes_oldest_out(handler: Handler) -> None:
+    store = MemoryStore(ttl_seconds=60, max_bytes=3 * 1024)
     async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=middleware), base_url="http://gateway", headers=CREDENTIAL
+        transport=httpx.ASGITransport(app=middleware(handler.routes(), store)),
+        base_url="http://gateway",
+        headers=CREDENTIAL,
     ) as http:
-        for value in ("a", "b", "c"):
-            await http.post("/things", json={}, headers=key(value))
-        evicted = await http.post("/things", json={}, headers=key("a"))
-        kept = await http.post("/things", json={}, headers=key("c"))
+        for value in ("a", "b", "c", "d"):
+            await http.post("/big?size=700", content=b"{}", headers=key(value))
+            assert store.bytes_used <= store.max_bytes
+        evicted = await http.post("/big?size=700", content=b"{}", headers=key("a"))
+        kept = await http.post("/big?size=700", content=b"{}", headers=key("d"))
 
-    assert len(middleware) == 2
     assert "idempotent-replayed" not in evicted.headers
     assert kept.headers["idempotent-replayed"] == "true"
+    assert len(kept.content) == 700
+
+
+async def test_a_response_over_the_cap_is_not_kept(handler: Handler) -> None:
+    store = MemoryStore(ttl_seconds=60, max_bytes=1024 * 1024)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=middleware(handler.routes(), store, max_response_bytes=2048)),
+        base_url="http://gateway",
+        headers=CREDENTIAL,
+    ) as http:
+        first = await http.post("/big?size=5000", content=b"{}", headers=key("k-1"))
+        second = await http.post("/big?size=5000", content=b"{}", headers=key("k-1"))
+
+    # The client still gets the whole answer; it is only not kept for a replay.
+    assert len(first.content) == len(second.content) == 5000
+    assert "idempotent-replayed" not in second.headers
+    assert handler.calls == 2
+    assert len(store) == 0
+
+
+async def test_one_principal_cannot_fill_the_store(handler: Handler) -> None:
+    now = [0.0]
+    quota = StoredBytesQuota(4 * 1024, window_seconds=240, slots=4, clock=lambda: now[0])
+    store = MemoryStore(ttl_seconds=240, max_bytes=1024 * 1024)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=middleware(handler.routes(), store, quota)), base_url="http://gateway"
+    ) as http:
+        mallory = [
+            await http.post("/big?size=1000", content=b"{}", headers=key(f"m-{i}", Authorization="Bearer mallory"))
+            for i in range(6)
+        ]
+        alice = await http.post("/big?size=1000", content=b"{}", headers=key("a-1", Authorization="Bearer alice"))
+        without_key = await http.post("/big?size=10", content=b"{}", headers={"Authorization": "Bearer mallory"})
+        now[0] = 241.0
+        later = await http.post("/big?size=1000", content=b"{}", headers=key("m-9", Authorization="Bearer mallory"))
+
+    statuses = [r.status_code for r in mallory]
+    # ~1.3 KiB per entry: the fourth passes the 4 KiB budget, so the fifth is refused.
+    assert statuses[:4] == [201] * 4 and statuses[4:] == [429, 429]
+    assert mallory[4].headers["content-type"] == "application/problem+json"
+    assert 1 <= int(mallory[4].headers["retry-after"]) <= 240
+    assert (alice.status_code, without_key.status_code, later.status_code) == (201, 201, 201)
+
+
+async def test_large_bad_requests_keep_nothing(handler: Handler) -> None:
+    """The review's attack: big bodies that fail validation, each with a new key, by callers with
+    and without a token. Nothing of them stays in the store."""
+    handler.status = 422
+    store = handler.store
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=handler.app()), base_url="http://gateway") as http:
+        body = {f"unknown_{i}": "x" * 100 for i in range(2000)}
+        for i in range(20):
+            credential = {"Authorization": "Bearer mallory"} if i % 2 else {}
+            response = await http.post("/things", json=body, headers=key(f"k-{i}", **credential))
+            assert response.status_code == 422
+
+    assert (len(store), store.bytes_used) == (0, 0)

@@ -12,6 +12,10 @@ from opentelemetry.trace import SpanKind
 from prometheus_client import generate_latest
 
 from crm.leads.v1 import leads_pb2
+from crm_gateway.app import create_app
+from crm_gateway.schemas import CaptureAttached
+
+from .conftest import bearer, running_gateway
 
 pytestmark = pytest.mark.unit
 
@@ -67,6 +71,68 @@ async def test_idempotency_key_becomes_request_id_unless_the_body_has_one(client
     await client.post("/api/v1/leads", json={**LEAD, "request_id": "body-1"}, headers={"Idempotency-Key": "key-2"})
 
     assert [r.request_id for r in backend.recorder.requests("CaptureLead")] == ["key-1", "body-1"]
+
+
+@pytest.mark.parametrize(
+    ("role", "subject", "team_id"),
+    [("sales_rep", "rep-9", "team-south"), ("sales_manager", "", "team-south"), ("marketing", "", "")],
+    ids=["rep of another team", "manager of another team", "marketing"],
+)
+async def test_a_duplicate_of_a_lead_the_caller_may_not_read_answers_only_duplicate_true(
+    backend, settings, issuer, role: str, subject: str, team_id: str
+) -> None:
+    headers = bearer(issuer, role, subject=subject, team_id=team_id)
+    async with running_gateway(create_app(settings), headers) as http:
+        response = await http.post("/api/v1/leads", json={**LEAD, "request_id": "dup-1"})
+
+    # The person is lead-1 of rep-1 in team-north: nothing of it (id, owner, fields) comes back.
+    assert response.status_code == 200
+    assert response.json() == {"duplicate": True}
+    [sent] = backend.recorder.requests("CaptureLead")
+    # The leads service is told whose leads this caller reaches, so the touch fills none of lead-1.
+    assert (sent.caller_reach.all_leads, sent.caller_reach.team_id, sent.caller_reach.rep_id) == (
+        False,
+        team_id if role == "sales_manager" else "",
+        subject if role == "sales_rep" else "",
+    )
+
+
+@pytest.mark.parametrize(
+    ("role", "subject", "team_id"),
+    [("admin", "", ""), ("sales_rep", "rep-1", "team-north"), ("sales_manager", "", "team-north")],
+    ids=["admin", "the lead's rep", "the lead's manager"],
+)
+async def test_a_duplicate_of_a_lead_the_caller_may_read_answers_the_lead(
+    backend, settings, issuer, role: str, subject: str, team_id: str
+) -> None:
+    headers = bearer(issuer, role, subject=subject, team_id=team_id)
+    async with running_gateway(create_app(settings), headers) as http:
+        response = await http.post("/api/v1/leads", json={**LEAD, "request_id": "dup-2"})
+
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["id"], body["duplicate"], body["matched_on"]) == ("lead-1", True, "phone_number")
+    [sent] = backend.recorder.requests("CaptureLead")
+    assert sent.caller_reach.all_leads == (role == "admin")
+
+
+async def test_a_lead_with_an_e_mail_and_no_phone_reaches_the_leads_service(client: httpx.AsyncClient, backend) -> None:
+    body = {"full_name": "Dana", "email": "dana@example.com", "source": "email"}
+
+    response = await client.post("/api/v1/leads", json=body)
+
+    assert response.status_code == 201, response.text
+    [sent] = backend.recorder.requests("CaptureLead")
+    assert (sent.phone_number, sent.email) == ("", "dana@example.com")
+
+
+def test_the_openapi_schema_names_both_answers_of_a_duplicate(settings) -> None:
+    schema = create_app(settings).openapi()
+    answers = schema["paths"]["/api/v1/leads"]["post"]["responses"]
+    duplicate = answers["200"]["content"]["application/json"]["schema"]
+    assert {ref["$ref"].rsplit("/", 1)[-1] for ref in duplicate["anyOf"]} == {"CapturedLead", "CaptureAttached"}
+    assert schema["components"]["schemas"]["CaptureAttached"]["properties"]["duplicate"]["const"] is True
+    assert CaptureAttached().model_dump() == {"duplicate": True}
 
 
 async def test_list_leads_passes_filters_and_clamps_page_size(client: httpx.AsyncClient, backend) -> None:

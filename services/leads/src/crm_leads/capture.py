@@ -20,15 +20,26 @@ class CaptureResult:
 
 
 async def capture_in(
-    uow: UnitOfWork, new: domain.NewLead, *, request_id: str = "", web_form_key_id: str = ""
+    uow: UnitOfWork,
+    new: domain.NewLead,
+    *,
+    request_scope: str,
+    reach: domain.LeadReach,
+    request_id: str = "",
+    web_form_key_id: str = "",
 ) -> CaptureResult:
     """Capture new in uow; raises commands.RequestIdRace when a concurrent request with the same
-    request_id won."""
+    request_id in the same request_scope (crm_leads.domain) won. A duplicate fills the matched
+    lead's empty fields only when that lead is within reach (duplicates.attach_touch)."""
     if web_form_key_id:
         await commands.require_active_web_form_key(uow, web_form_key_id)
     campaign = await campaigns.resolve_campaign(uow, new.source, new.campaign)
     match = await duplicates.find_duplicate(uow, new)
-    if match is not None and request_id and await commands.find_by_request_id(uow, request_id) is not None:
+    if (
+        match is not None
+        and request_id
+        and await commands.find_by_request_id(uow, request_scope, request_id) is not None
+    ):
         # A concurrent request with this request_id committed while this one waited for the
         # person's lock (find_duplicate): its answer is the answer, not a touch of its own lead.
         # (Without a match the lead INSERT's unique request_id settles the race.)
@@ -41,8 +52,10 @@ async def capture_in(
                 match,
                 new,
                 campaign=campaign,
+                request_scope=request_scope,
                 request_id=request_id,
                 web_form_key_id=web_form_key_id,
+                reach=reach,
                 now=datetime.now(UTC),
             )
         except duplicates.TouchRequestIdRace as exc:
@@ -55,6 +68,7 @@ async def capture_in(
         uow,
         new,
         campaign=campaign,
+        request_scope=request_scope,
         request_id=request_id,
         assignment=assignment,
         web_form_key_id=web_form_key_id,

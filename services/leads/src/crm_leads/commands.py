@@ -14,7 +14,7 @@ from crm.common.v1 import types_pb2
 from crm.leads.v1 import events_pb2
 from crm_kit import caller
 from crm_kit.db import UnitOfWork
-from crm_kit.errors import AlreadyExists, FailedPrecondition, NotFound
+from crm_kit.errors import FailedPrecondition, NotFound
 from crm_kit.pagination import keyset_page
 from crm_kit.protoconv import to_timestamp
 from crm_leads import domain, names
@@ -29,10 +29,8 @@ class LeadView:
     row: Any
     rep_name: str = ""
     deal_id: str = ""
-    # Set when a replayed request_id made a touch of this lead (duplicates): what matched, and the
-    # web-form key of that touch.
+    # Set when a replayed request_id made a touch of this lead (duplicates): what matched.
     touch_matched_on: str = ""
-    touch_web_form_key_id: str = ""
 
 
 @dataclass
@@ -58,15 +56,20 @@ async def _lead_view(uow: UnitOfWork, lead_id: str) -> LeadView:
     return LeadView(row=row, rep_name=row.rep_name or "", deal_id=row.deal_id or "")
 
 
-async def find_by_request_id(uow: UnitOfWork, request_id: str) -> LeadView | None:
-    """The lead a request_id captured, or the lead its capture was attached to as a touch."""
-    lead_id = (await uow.conn.execute(select(leads.c.id).where(leads.c.request_id == request_id))).scalar()
+async def find_by_request_id(uow: UnitOfWork, request_scope: str, request_id: str) -> LeadView | None:
+    """The lead a request_id of this scope (crm_leads.domain) captured, or the lead its capture
+    was attached to as a touch. Another scope's request ids are never found."""
+    lead_id = (
+        await uow.conn.execute(
+            select(leads.c.id).where(leads.c.request_scope == request_scope, leads.c.request_id == request_id)
+        )
+    ).scalar()
     if lead_id:
         return await _lead_view(uow, lead_id)
     touch = (
         await uow.conn.execute(
-            select(lead_touches.c.lead_id, lead_touches.c.matched_on, lead_touches.c.web_form_key_id).where(
-                lead_touches.c.request_id == request_id
+            select(lead_touches.c.lead_id, lead_touches.c.matched_on).where(
+                lead_touches.c.request_scope == request_scope, lead_touches.c.request_id == request_id
             )
         )
     ).first()
@@ -74,7 +77,6 @@ async def find_by_request_id(uow: UnitOfWork, request_id: str) -> LeadView | Non
         return None
     view = await _lead_view(uow, touch.lead_id)
     view.touch_matched_on = touch.matched_on
-    view.touch_web_form_key_id = touch.web_form_key_id or ""
     return view
 
 
@@ -83,6 +85,7 @@ async def insert_lead(
     new: domain.NewLead,
     *,
     campaign: CampaignRef,
+    request_scope: str,
     request_id: str,
     assignment: Assignment,
     web_form_key_id: str = "",
@@ -99,6 +102,7 @@ async def insert_lead(
         pg_insert(leads)
         .values(
             id=lead_id,
+            request_scope=request_scope if request_id else None,
             request_id=request_id or None,
             full_name=new.full_name,
             phone_number=new.phone_number,
@@ -128,7 +132,7 @@ async def insert_lead(
             created_at=now,
             web_form_key_id=web_form_key_id or None,
         )
-        .on_conflict_do_nothing(index_elements=["request_id"])
+        .on_conflict_do_nothing(constraint="uq_leads_request")
         .returning(*leads.c)
     )
     lead_row = inserted.first()
@@ -410,15 +414,6 @@ async def verify_web_form_key(uow: UnitOfWork, secret: str) -> WebFormKeyUse:
     if row.revoked_at is not None:
         raise _web_form_key_refused(known=True)
     return WebFormKeyUse(id=key_id, source=row.source, campaign=row.campaign)
-
-
-def check_replay(view: LeadView, web_form_key_id: str) -> LeadView:
-    """The lead a repeated request_id answers with. A web form (its key is public, in a web page)
-    gets only a lead its own key captured: a guessed request_id must not read anyone's lead."""
-    captured_with = view.touch_web_form_key_id if view.touch_matched_on else view.row.web_form_key_id
-    if web_form_key_id and captured_with != web_form_key_id:
-        raise AlreadyExists("request_id was already used by another capture", reason="REQUEST_ID_IN_USE")
-    return view
 
 
 async def create_web_form_key(uow: UnitOfWork, new: domain.NewWebFormKey) -> tuple[Any, str]:

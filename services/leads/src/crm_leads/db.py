@@ -91,7 +91,10 @@ leads = Table(
     "leads",
     metadata,
     Column("id", String(64), primary_key=True),
-    Column("request_id", String(200), nullable=True, unique=True),
+    # The capture's request id, unique within its scope (crm_leads.domain: the caller's subject,
+    # the web form's key or the import), so a request id never reaches another caller's lead.
+    Column("request_scope", String(300), nullable=True),
+    Column("request_id", String(200), nullable=True),
     Column("full_name", String(200), nullable=False),
     Column("phone_number", String(20), nullable=False),
     Column("email", String(320), nullable=False),
@@ -127,6 +130,7 @@ leads = Table(
     Index("ix_leads_rep", "rep_id"),
     Index("ix_leads_source", "source"),
     Index("ix_leads_team", "team_id", "created_at", "id"),
+    UniqueConstraint("request_scope", "request_id", name="uq_leads_request"),
 )
 
 deals = Table(
@@ -195,7 +199,8 @@ lead_imports = Table(
     "lead_imports",
     metadata,
     Column("id", String(64), primary_key=True),
-    Column("request_id", String(200), nullable=True, unique=True),
+    # The upload's request id, unique per uploader (create_actor): nobody gets another's import.
+    Column("request_id", String(200), nullable=True),
     Column("source", String(50), nullable=False),
     Column("campaign_id", String(64), nullable=True),
     Column("campaign_name", String(100), nullable=False, server_default=""),
@@ -218,6 +223,7 @@ lead_imports = Table(
     Column("completed_at", DateTime(timezone=True), nullable=True),
     Index("ix_lead_imports_created", "created_at", "id"),
     Index("ix_lead_imports_status", "status", "lease_until"),
+    UniqueConstraint("create_actor", "request_id", name="uq_lead_imports_request"),
 )
 
 lead_import_rows = Table(
@@ -377,8 +383,10 @@ lead_touches = Table(
     metadata,
     Column("id", String(64), primary_key=True),
     Column("lead_id", String(64), ForeignKey("leads.id"), nullable=False),
-    # The capture's request_id: a replay answers with the lead the touch is on.
-    Column("request_id", String(200), nullable=True, unique=True),
+    # The capture's request id and its scope (as on leads): a replay answers with the lead the
+    # touch is on.
+    Column("request_scope", String(300), nullable=True),
+    Column("request_id", String(200), nullable=True),
     Column("source", String(50), nullable=False),
     Column("campaign", String(200), nullable=False, server_default=""),
     Column("campaign_id", String(64), nullable=True),
@@ -387,6 +395,7 @@ lead_touches = Table(
     Column("matched_on", String(20), nullable=False),
     Column("touched_at", DateTime(timezone=True), nullable=False),
     Index("ix_lead_touches_lead", "lead_id", "touched_at"),
+    UniqueConstraint("request_scope", "request_id", name="uq_lead_touches_request"),
 )
 
 # Pairs of leads that may be one person (same name, different contact details), for review.

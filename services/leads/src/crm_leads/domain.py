@@ -76,26 +76,69 @@ def normalize_locale(locale: str) -> str:
 
 
 def normalize_phone(raw: str, locale: str = DEFAULT_LOCALE) -> str:
-    """A phone number in E.164, reading local Israeli and Iranian formats."""
+    """A phone number in E.164, reading local Israeli and Iranian formats.
+
+    A number without a country code is the locale's country's when it is valid there or has the
+    exact shape of its numbers (numbering plans grow faster than the library's metadata: 050-1xx
+    is in use, but not in the metadata). Failing that, it is read as a *mobile* number of the
+    other home market (a Tehran mobile typed on a Hebrew form); any other reading there would
+    turn a local number with a digit too many (054-433-20488) into someone's Iranian landline.
+    Whatever is left is refused: the library's lenient parse keeps every digit typed."""
     text = raw.strip()
-    regions = _REGIONS_BY_LOCALE.get(locale, ("IL", "IR"))
-    parsed_by_region: list[phonenumbers.PhoneNumber] = []
-    for region in regions:
-        try:
-            parsed_by_region.append(phonenumbers.parse(text, region))
-        except phonenumbers.NumberParseException:
-            continue
-    # A number in an allocated range wins; failing that, one of the right length for the
-    # locale's own country (numbering plans grow faster than the library's metadata).
-    candidates = [n for n in parsed_by_region if phonenumbers.is_valid_number(n)]
-    candidates += [n for n in parsed_by_region[:1] if phonenumbers.is_possible_number(n)]
-    for parsed in candidates:
-        return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    own, *others = _REGIONS_BY_LOCALE.get(locale, ("IL", "IR"))
+    mine = _parse(text, own)
+    if mine is not None and (phonenumbers.is_valid_number(mine) or _has_national_shape(mine)):
+        return phonenumbers.format_number(mine, phonenumbers.PhoneNumberFormat.E164)
+    for region in others:
+        theirs = _parse(text, region)
+        if (
+            theirs is not None
+            and phonenumbers.is_valid_number(theirs)
+            and phonenumbers.number_type(theirs) in _MOBILE_TYPES
+        ):
+            return phonenumbers.format_number(theirs, phonenumbers.PhoneNumberFormat.E164)
     raise InvalidArgument(
         f"phone_number {raw!r} is not a valid phone number",
         reason="INVALID_PHONE_NUMBER",
-        field_violations=[("phone_number", "not a valid Israeli, Iranian or international number")],
+        field_violations=[
+            (
+                "phone_number",
+                "not a valid Israeli, Iranian or international number "
+                "(check the digits; a number of another country needs its country code, e.g. +98)",
+            )
+        ],
     )
+
+
+_MOBILE_TYPES = frozenset({phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE})
+
+
+def _parse(text: str, region: str) -> phonenumbers.PhoneNumber | None:
+    try:
+        return phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return None
+
+
+def _has_national_shape(number: phonenumbers.PhoneNumber) -> bool:
+    """Whether the number is possible for its country and its digits fit one of the country's
+    national formats for its leading digits. is_possible_number alone checks the length against
+    every kind of number of the country (Israel: 7 to 12 digits), so a mobile number with a
+    digit too many (050-123-45678) would pass and be stored as another person's number."""
+    country = number.country_code
+    if country is None or not phonenumbers.is_possible_number(number):
+        return False
+    region = phonenumbers.region_code_for_country_code(country)
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(country, region)
+    if metadata is None:
+        return False
+    digits = phonenumbers.national_significant_number(number)
+    for form in metadata.number_format:
+        if form.leading_digits_pattern and not re.match(form.leading_digits_pattern[-1], digits):
+            continue
+        if form.pattern and re.fullmatch(form.pattern, digits):
+            return True
+    return False
 
 
 def normalize_email(raw: str) -> str:
@@ -139,7 +182,9 @@ def validate_new_lead(
         if len(value.strip()) > 100:
             violations.append((name, "at most 100 characters"))
     if not phone_number.strip() and not email.strip():
+        # Either one is enough (an e-mail enquiry has no number): a lead needs a way to reach the person.
         violations.append(("phone_number", "a phone number or an e-mail is required"))
+        violations.append(("email", "an e-mail or a phone number is required"))
     if violations:
         raise InvalidArgument("invalid lead", field_violations=violations)
     # Every field is checked before answering, so a client fixes all of them in one go.
@@ -173,6 +218,51 @@ def validate_new_lead(
         city=" ".join(city.split()),
         region=" ".join(region.split()),
     )
+
+
+# ---------------------------------------------------------------- who a capture acts for
+
+
+# Request ids (AIP-155) are unique per scope, never company-wide: a caller's retry finds its own
+# first capture, and nobody can claim or replay another's request id (or read its lead through
+# it). The scope is set by the service from who is calling, never taken from the request: an API
+# caller's subject, a web form's key, an import. The prefixes keep the three apart (a token
+# subject "import:…" is still an actor scope).
+def actor_request_scope(actor: str) -> str:
+    return f"actor:{actor}"
+
+
+def web_form_request_scope(web_form_key_id: str) -> str:
+    return f"web-form-key:{web_form_key_id}"
+
+
+def import_request_scope(import_id: str) -> str:
+    return f"import:{import_id}"
+
+
+@dataclass(frozen=True)
+class LeadReach:
+    """Whose leads the caller of a capture may change, as the gateway's permission table says
+    (crm_gateway.authz): every lead, a team's, a rep's own. The default reaches none (web forms,
+    imports, calls without it)."""
+
+    all_leads: bool = False
+    team_id: str = ""
+    rep_id: str = ""
+
+    def covers(self, *, rep_id: str, team_id: str) -> bool:
+        """Whether a lead owned by (rep_id, team_id) is within reach."""
+        return (
+            self.all_leads
+            or (bool(self.team_id) and self.team_id == team_id)
+            or (bool(self.rep_id) and self.rep_id == rep_id)
+        )
+
+
+# What a touch (a capture of a person who is already a lead) may fill in on that lead when the
+# lead's field is empty, and only when the lead is within the capturing caller's reach: a caller
+# must not change (e.g. give an attacker's e-mail to) a lead it may not even read.
+TOUCH_FILLABLE_FIELDS = ("phone_number", "email", "city", "region", "product_line")
 
 
 class Strategy(StrEnum):

@@ -1,7 +1,9 @@
 """Duplicate detection on capture and import: one lead per person.
 
 - Same normalized phone number or e-mail as a live (not merged) lead: the capture becomes a touch
-  of that lead (lead_touches), its empty fields are filled from the capture.
+  of that lead (lead_touches). The lead's empty fields are filled from the capture only when the
+  capturing caller may change that lead (domain.LeadReach): anyone else's touch changes nothing
+  on it but its touch count, so nobody edits (or plants an e-mail address on) a lead they cannot read.
 - Same name only (any of the keys of crm_leads.names): a new lead is created and the pair is
   recorded in possible_duplicates for a manager to merge or dismiss.
 
@@ -113,14 +115,16 @@ async def attach_touch(
     new: domain.NewLead,
     *,
     campaign: CampaignRef,
+    request_scope: str,
     request_id: str,
     web_form_key_id: str,
+    reach: domain.LeadReach,
     now: datetime,
 ) -> str:
     """Record the capture as a touch of the matched lead (or its survivor, if it was merged
-    meanwhile): touch count + 1, empty fields filled (survivorship), missing_fields recomputed,
-    audit and LeadTouched; returns the lead's id. Raises TouchRequestIdRace when the request_id
-    was taken meanwhile."""
+    meanwhile): touch count + 1, empty fields filled (survivorship) when the lead is within
+    reach, missing_fields recomputed, audit and LeadTouched; returns the lead's id. Raises
+    TouchRequestIdRace when the request_id was taken meanwhile."""
     lead = (
         await uow.conn.execute(select(leads).where(leads.c.id == match.lead_id).with_for_update(key_share=True))
     ).one()
@@ -139,6 +143,7 @@ async def attach_touch(
         .values(
             id=touch_id,
             lead_id=lead.id,
+            request_scope=request_scope if request_id else None,
             request_id=request_id or None,
             source=new.source,
             campaign=campaign.name,
@@ -147,20 +152,15 @@ async def attach_touch(
             matched_on=match.matched_on,
             touched_at=now,
         )
-        .on_conflict_do_nothing(index_elements=["request_id"])
+        .on_conflict_do_nothing(constraint="uq_lead_touches_request")
         .returning(lead_touches.c.id)
     )
     if inserted.first() is None:
         raise TouchRequestIdRace(request_id)
-    filled = fill_empty(
-        lead,
-        {
-            "phone_number": new.phone_number,
-            "email": new.email,
-            "city": new.city,
-            "region": new.region,
-            "product_line": new.product_line,
-        },
+    filled = (
+        fill_empty(lead, {name: getattr(new, name) for name in domain.TOUCH_FILLABLE_FIELDS})
+        if reach.covers(rep_id=lead.rep_id or "", team_id=lead.team_id or "")
+        else {}
     )
     touch_count = lead.touch_count + 1
     await uow.conn.execute(

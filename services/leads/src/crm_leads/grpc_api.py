@@ -10,6 +10,7 @@ import grpc
 
 from crm.common.v1 import types_pb2
 from crm.leads.v1 import leads_pb2, leads_pb2_grpc
+from crm_kit import caller
 from crm_kit.db import Database
 from crm_kit.errors import InvalidArgument, require
 from crm_kit.protoconv import encode_page_token, page_position, page_size, to_timestamp
@@ -64,13 +65,18 @@ def lead_to_proto(view: commands.LeadView) -> leads_pb2.Lead:
     )
 
 
-def _replayed(found: commands.LeadView, web_form_key_id: str) -> capture.CaptureResult:
+def _replayed(found: commands.LeadView) -> capture.CaptureResult:
     """The answer to a repeated request_id: the first capture's lead (and whether it was a touch)."""
-    return capture.CaptureResult(
-        lead=commands.check_replay(found, web_form_key_id),
-        duplicate=bool(found.touch_matched_on),
-        matched_on=found.touch_matched_on,
-    )
+    return capture.CaptureResult(lead=found, duplicate=bool(found.touch_matched_on), matched_on=found.touch_matched_on)
+
+
+def _request_scope(key: commands.WebFormKeyUse | None) -> str:
+    """Whose request ids a capture's is among: the web form key's, else the calling actor's (the
+    gateway's verified subject; calls that carry none share the scope of the unknown actor)."""
+    if key is not None:
+        return domain.web_form_request_scope(key.id)
+    who = caller.current()
+    return domain.actor_request_scope((who.actor if who else "") or caller.UNKNOWN_ACTOR)
 
 
 def _routing_explanation(explanation: dict[str, Any]) -> leads_pb2.RoutingExplanation:
@@ -164,19 +170,39 @@ class LeadsServicer(leads_pb2_grpc.LeadsServiceServicer):
         key_id = key.id if key else ""
         if len(request.request_id) > 200:
             raise InvalidArgument("request_id too long", field_violations=[("request_id", "at most 200 characters")])
+        scope = _request_scope(key)
+        # A web form reaches no lead: a public visitor never changes an existing one.
+        reach = (
+            domain.LeadReach(
+                all_leads=request.caller_reach.all_leads,
+                team_id=request.caller_reach.team_id,
+                rep_id=request.caller_reach.rep_id,
+            )
+            if key is None
+            else domain.LeadReach()
+        )
         try:
             # One transaction: a repeated request_id answers with the first result; else capture.
             async with self.db.unit_of_work() as uow:
-                existing = await commands.find_by_request_id(uow, request.request_id) if request.request_id else None
+                existing = (
+                    await commands.find_by_request_id(uow, scope, request.request_id) if request.request_id else None
+                )
                 if existing is not None:
-                    result = _replayed(existing, key_id)
+                    result = _replayed(existing)
                 else:
-                    result = await capture.capture_in(uow, new, request_id=request.request_id, web_form_key_id=key_id)
+                    result = await capture.capture_in(
+                        uow,
+                        new,
+                        request_scope=scope,
+                        request_id=request.request_id,
+                        web_form_key_id=key_id,
+                        reach=reach,
+                    )
         except commands.RequestIdRace:
             async with self.db.unit_of_work() as uow:
-                found = await commands.find_by_request_id(uow, request.request_id)
+                found = await commands.find_by_request_id(uow, scope, request.request_id)
                 assert found is not None
-                result = _replayed(found, key_id)
+                result = _replayed(found)
         return leads_pb2.CaptureLeadResponse(
             lead=lead_to_proto(result.lead), duplicate=result.duplicate, matched_on=result.matched_on
         )
@@ -292,3 +318,11 @@ class LeadsServicer(leads_pb2_grpc.LeadsServiceServicer):
         async with self.db.unit_of_work() as uow:
             row = await commands.revoke_web_form_key(uow, request.web_form_key_id)
         return leads_pb2.RevokeWebFormKeyResponse(web_form_key=web_form_key_to_proto(row))
+
+    async def VerifyWebFormKey(
+        self, request: leads_pb2.VerifyWebFormKeyRequest, context: grpc.aio.ServicerContext
+    ) -> leads_pb2.VerifyWebFormKeyResponse:
+        # The same check, and so the same refusal, as CaptureLead's: asking reveals nothing more.
+        async with self.db.unit_of_work() as uow:
+            key = await commands.verify_web_form_key(uow, request.web_form_key)
+        return leads_pb2.VerifyWebFormKeyResponse(web_form_key_id=key.id)

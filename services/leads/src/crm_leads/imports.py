@@ -4,7 +4,8 @@ Phase 1 (inside the ImportLeads call) streams the file, validates every row and 
 ones, committing a batch with the progress counters at a time so GetLeadImport sees it run; a
 broken file (or, all_or_nothing, any bad row) ends as REJECTED with nothing captured. Phase 2 (in
 the background, resumable) captures the staged rows through capture.capture_in, a batch per
-transaction, each row with request_id `import:<import id>:<row>` so no row is ever captured twice.
+transaction, each row with request_id `<row>` in the import's request scope (`import:<import id>`, which no API
+caller can use) so no row is ever captured twice.
 """
 
 from __future__ import annotations
@@ -279,14 +280,15 @@ async def _start(
 ) -> tuple[Any, bool]:
     """The import's row (created now, or the first one of its request_id) and whether it is new."""
     async with db.unit_of_work() as uow:
+        # An upload's request id is the uploader's: another caller's equal id is another import.
+        who = caller.current()
+        actor = ((who.actor if who else "") or caller.UNKNOWN_ACTOR)[:200]
+        same_request = (lead_imports.c.create_actor == actor, lead_imports.c.request_id == header.request_id)
         if header.request_id:
-            existing = (
-                await uow.conn.execute(select(lead_imports).where(lead_imports.c.request_id == header.request_id))
-            ).first()
+            existing = (await uow.conn.execute(select(lead_imports).where(*same_request))).first()
             if existing is not None:
                 return existing, False
         campaign = await campaigns.resolve_campaign(uow, source, header.campaign)
-        who = caller.current()
         now = datetime.now(UTC)
         row = (
             await uow.conn.execute(
@@ -301,19 +303,17 @@ async def _start(
                     mode=mode,
                     status=VALIDATING,
                     lease_until=_lease(limits),
-                    create_actor=((who.actor if who else "") or caller.UNKNOWN_ACTOR)[:200],
+                    create_actor=actor,
                     created_at=now,
                     updated_at=now,
                 )
-                .on_conflict_do_nothing(index_elements=["request_id"])
+                .on_conflict_do_nothing(constraint="uq_lead_imports_request")
                 .returning(lead_imports)
             )
         ).first()
     if row is None:  # a concurrent upload with the same request_id won
         async with db.unit_of_work() as uow:
-            winner = (
-                await uow.conn.execute(select(lead_imports).where(lead_imports.c.request_id == header.request_id))
-            ).one()
+            winner = (await uow.conn.execute(select(lead_imports).where(*same_request))).one()
         return winner, False
     return row, True
 
@@ -423,13 +423,17 @@ async def capture_batch(db: Database, import_id: str, limits: ImportLimits) -> b
                 city=r.city,
                 region=r.region,
             )
-            request_id = f"import:{import_id}:{r.row_number}"
-            if await commands.find_by_request_id(uow, request_id) is not None:
+            # The row's request id lives in the import's own scope: no API caller can claim or
+            # replay it. An import reaches no lead: a row matching one fills nothing on it.
+            scope, request_id = domain.import_request_scope(import_id), str(r.row_number)
+            if await commands.find_by_request_id(uow, scope, request_id) is not None:
                 imported += 1
                 continue
             try:
                 async with uow.conn.begin_nested():
-                    result = await capture.capture_in(uow, new, request_id=request_id)
+                    result = await capture.capture_in(
+                        uow, new, request_scope=scope, request_id=request_id, reach=domain.LeadReach()
+                    )
             except commands.RequestIdRace:
                 imported += 1
                 continue

@@ -256,17 +256,58 @@ async def test_a_file_with_bad_rows_reports_each_and_creates_nothing(api: Stubs,
     assert report.rows_read == 4 and report.rows_imported == 0
     errors = [(e.row_number, e.line_number, e.field) for e in report.errors]
     assert (2, 3, "full_name") in errors and (2, 3, "phone_number") in errors and (2, 3, "email") in errors
-    assert (4, 6, "phone_number") in errors
-    assert report.error_count == len(report.errors) == 4
+    # a row with neither a phone number nor an e-mail names both (either one is enough)
+    assert (4, 6, "phone_number") in errors and (4, 6, "email") in errors
+    assert report.error_count == len(report.errors) == 5
     async with service.db.unit_of_work() as uow:
         assert (await uow.conn.execute(select(func.count()).select_from(leads))).scalar() == 0
         assert (await uow.conn.execute(select(func.count()).select_from(lead_import_rows))).scalar() == 0
 
 
+async def test_an_import_rows_request_id_is_nobody_elses(api: Stubs) -> None:
+    """A row was captured as `import:<import id>:<row>` company-wide, so anyone who knew the import's
+    id could replay a row's request id and read its lead. Rows now live in the import's scope."""
+    row_phone = phone()
+    report = await upload(api, f"full_name,phone_number\nדנה כהן,{row_phone}\n".encode(), source="radio")
+    final = await completed(api, report.id)
+    assert final.rows_imported == 1
+    [row_lead] = (await api.leads.ListLeads(leads_pb2.ListLeadsRequest())).leads
+
+    as_mallory = (("x-crm-actor", "user:mallory"),)
+    for request_id in (f"import:{report.id}:1", "1"):
+        claimed = await api.leads.CaptureLead(
+            leads_pb2.CaptureLeadRequest(
+                full_name="Mallory", phone_number=phone(), source="radio", request_id=request_id
+            ),
+            metadata=as_mallory,
+        )
+        # Mallory's own new lead, not the row's: the old row id replays nothing.
+        assert not claimed.duplicate and claimed.lead.id != row_lead.id
+    again = await api.leads.CaptureLead(
+        leads_pb2.CaptureLeadRequest(full_name="Mallory", phone_number=phone(), source="radio", request_id="1"),
+        metadata=as_mallory,
+    )
+    assert again.lead.id == claimed.lead.id  # her own request id still replays her own capture
+
+
+async def test_an_uploads_request_id_is_the_uploaders_own(api: Stubs) -> None:
+    data = f"full_name,phone_number\nדנה כהן,{phone()}\n".encode()
+    messages = chunks(imports_pb2.ImportLeadsHeader(source="radio", request_id="list-1"), data)
+    alice = (await api.imports.ImportLeads(iter(messages), metadata=(("x-crm-actor", "alice"),))).lead_import
+    other = f"full_name,phone_number\nמשה לוי,{phone()}\n".encode()
+    messages = chunks(imports_pb2.ImportLeadsHeader(source="radio", request_id="list-1"), other)
+    bob = (await api.imports.ImportLeads(iter(messages), metadata=(("x-crm-actor", "bob"),))).lead_import
+    messages = chunks(imports_pb2.ImportLeadsHeader(source="radio", request_id="list-1"), data)
+    alice_again = (await api.imports.ImportLeads(iter(messages), metadata=(("x-crm-actor", "alice"),))).lead_import
+
+    assert bob.id != alice.id and alice_again.id == alice.id
+    assert (await completed(api, bob.id)).rows_imported == 1
+
+
 async def test_skip_invalid_imports_the_good_rows(api: Stubs) -> None:
     report = await upload(api, BAD.encode(), source="radio", mode=imports_pb2.LEAD_IMPORT_MODE_SKIP_INVALID)
     final = await completed(api, report.id)
-    assert (final.rows_valid, final.rows_imported, final.error_count) == (2, 2, 4)
+    assert (final.rows_valid, final.rows_imported, final.error_count) == (2, 2, 5)
 
 
 @pytest.mark.parametrize(

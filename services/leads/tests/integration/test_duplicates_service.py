@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
 import pytest
@@ -15,7 +16,7 @@ from crm.leads.v1 import duplicates_pb2, duplicates_pb2_grpc, leads_pb2, leads_p
 from crm_kit.grpc_client import channel
 from crm_kit.service import Service
 from crm_leads import duplicates, merges, names
-from crm_leads.db import lead_touches
+from crm_leads.db import lead_touches, messaging
 from crm_leads.db import leads as lead_table
 
 pytestmark = pytest.mark.integration
@@ -30,8 +31,16 @@ async def stubs(
     await ch.close()
 
 
+ADMIN = (("x-crm-actor", "admin"),)
+ALL = leads_pb2.LeadReach(all_leads=True)
+
+
+def as_actor(actor: str) -> tuple[tuple[str, str], ...]:
+    return (("x-crm-actor", actor),)
+
+
 def capture(
-    name: str, phone: str = "", email: str = "", source: str = "radio", **kw: str
+    name: str, phone: str = "", email: str = "", source: str = "radio", **kw: Any
 ) -> leads_pb2.CaptureLeadRequest:
     return leads_pb2.CaptureLeadRequest(full_name=name, phone_number=phone, email=email, source=source, **kw)
 
@@ -40,20 +49,30 @@ async def test_the_same_phone_in_another_format_is_a_touch_of_the_same_lead(stub
     leads, _ = stubs
     first = await leads.CaptureLead(capture("משה כהן", "050-123-4567", source="radio", request_id="t-1"))
     again = await leads.CaptureLead(
-        capture("Moshe Cohen", "+972 50 1234567", email="Moshe@Example.com", source="web_form", request_id="t-2")
+        capture(
+            "Moshe Cohen",
+            "+972 50 1234567",
+            email="Moshe@Example.com",
+            source="web_form",
+            request_id="t-2",
+            caller_reach=ALL,
+        ),
+        metadata=ADMIN,
     )
     third = await leads.CaptureLead(capture("מֹשֶׁה כֹּהֵן", "972501234567", source="tv"))
     assert not first.duplicate
     assert again.duplicate and again.matched_on == "phone_number"
     assert again.lead.id == third.lead.id == first.lead.id
     assert third.lead.touch_count == 3
-    # survivorship: the touch brought the e-mail the lead lacked; the name stays the first one
+    # survivorship: the admin's touch brought the e-mail the lead lacked; the name stays the first one
     assert third.lead.email == "moshe@example.com" and third.lead.full_name == "משה כהן"
     # e-mail case: a capture with only the e-mail, upper-cased, is the same person
     by_mail = await leads.CaptureLead(capture("M. Cohen", email=" MOSHE@example.COM ", source="email"))
     assert by_mail.duplicate and by_mail.matched_on == "email" and by_mail.lead.touch_count == 4
 
-    replay = await leads.CaptureLead(capture("Moshe Cohen", "+972 50 1234567", source="web_form", request_id="t-2"))
+    replay = await leads.CaptureLead(
+        capture("Moshe Cohen", "+972 50 1234567", source="web_form", request_id="t-2"), metadata=ADMIN
+    )
     assert replay.duplicate and replay.matched_on == "phone_number" and replay.lead.id == first.lead.id
     assert replay.lead.touch_count == 4  # the replay added nothing
     listed = await leads.ListLeads(leads_pb2.ListLeadsRequest())
@@ -154,14 +173,82 @@ async def test_merge_refuses_two_deals_itself_and_unknown_leads(stubs) -> None:
     assert (await leads.GetLead(leads_pb2.GetLeadRequest(lead_id=b.id))).lead.merged_into_lead_id == ""
 
 
-async def test_a_touch_completes_an_incomplete_lead(stubs) -> None:
+async def test_a_touch_by_the_leads_team_completes_an_incomplete_lead(stubs) -> None:
     leads, dups = stubs
     lead = (await leads.CaptureLead(capture("שרה אברהם", email="sara@example.com", source="web_form"))).lead
     assert list(lead.missing_fields) == ["phone_number"]
-    touched = await leads.CaptureLead(capture("שרה אברהם", "054-222-3344", email="SARA@example.com"))
+    team = leads_pb2.LeadReach(team_id=lead.assignment.team_id)
+    touched = await leads.CaptureLead(
+        capture("שרה אברהם", "054-222-3344", email="SARA@example.com", caller_reach=team), metadata=as_actor("manager")
+    )
     assert touched.duplicate and touched.matched_on == "email"
     assert touched.lead.phone_number == "+972542223344" and list(touched.lead.missing_fields) == []
     assert not (await dups.ListIncompleteLeads(duplicates_pb2.ListIncompleteLeadsRequest())).leads
+
+
+@pytest.mark.parametrize(
+    "reach",
+    [
+        leads_pb2.LeadReach(team_id="team-of-others", rep_id="rep-of-others"),
+        leads_pb2.LeadReach(),  # marketing, or a call that says nothing
+    ],
+    ids=["another team's rep or manager", "no reach"],
+)
+async def test_a_touch_from_outside_the_leads_reach_changes_nothing_on_it(stubs, service, reach) -> None:
+    """Filling empty fields is changing the lead: only a caller who may change it does. Anyone else
+    (and a web form) adds a touch and nothing else: no planted e-mail on someone else's lead."""
+    leads, _ = stubs
+    lead = (await leads.CaptureLead(capture("יעל כץ", "054-333-4455", source="radio"))).lead
+    touched = await leads.CaptureLead(
+        capture("Yael", "0543334455", email="attacker@example.com", city="אילת", caller_reach=reach),
+        metadata=as_actor("mallory"),
+    )
+    assert touched.duplicate and touched.lead.id == lead.id and touched.lead.touch_count == 2
+    assert (touched.lead.email, touched.lead.city) == ("", "")
+    async with service.db.unit_of_work() as uow:
+        [audited] = (
+            await uow.conn.execute(
+                select(messaging.audit_log.c.details).where(messaging.audit_log.c.action == "leads.AttachTouch")
+            )
+        ).all()
+    assert audited.details["filled_fields"] == []
+
+
+async def test_a_web_form_touch_changes_nothing_on_the_lead(stubs) -> None:
+    leads, _ = stubs
+    key = (
+        await leads.CreateWebFormKey(leads_pb2.CreateWebFormKeyRequest(display_name="site", source="web_form"))
+    ).secret
+    lead = (await leads.CaptureLead(capture("נועה", "054-444-5566", source="radio"))).lead
+    touched = await leads.CaptureLead(
+        leads_pb2.CaptureLeadRequest(
+            full_name="נועה", phone_number="054-444-5566", email="planted@example.com", web_form_key=key
+        )
+    )
+    assert touched.duplicate and touched.lead.id == lead.id and touched.lead.email == ""
+
+
+async def test_a_request_id_is_the_callers_own(stubs) -> None:
+    """Another caller's equal request_id is another request: never an answer with the first
+    caller's lead (the request id used to be company-wide, so anyone could read a lead with it)."""
+    leads, _ = stubs
+    alice = await leads.CaptureLead(
+        capture("Alice's lead", "054-555-6677", request_id="same"), metadata=as_actor("alice")
+    )
+    bob = await leads.CaptureLead(capture("Bob's lead", "054-555-8899", request_id="same"), metadata=as_actor("bob"))
+    assert not alice.duplicate and not bob.duplicate and bob.lead.id != alice.lead.id
+    # Bob's replay is his own capture; Alice's is hers.
+    bob_again = await leads.CaptureLead(
+        capture("Bob's lead", "054-555-8899", request_id="same"), metadata=as_actor("bob")
+    )
+    alice_again = await leads.CaptureLead(
+        capture("Alice's lead", "054-555-6677", request_id="same"), metadata=as_actor("alice")
+    )
+    assert (bob_again.lead.id, alice_again.lead.id) == (bob.lead.id, alice.lead.id)
+    assert alice_again.lead.touch_count == 1  # a replay, no touch
+    # Carol reusing Alice's request id with Alice's person: a touch of her own, not Alice's replay.
+    carol = await leads.CaptureLead(capture("Alice", "054-555-6677", request_id="same"), metadata=as_actor("carol"))
+    assert carol.duplicate and carol.lead.id == alice.lead.id and carol.lead.touch_count == 2
 
 
 async def test_every_duplicate_lookup_is_served_by_an_index(service) -> None:

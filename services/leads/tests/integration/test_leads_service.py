@@ -305,18 +305,17 @@ async def test_capture_with_a_key_takes_the_keys_source_and_campaign(leads, serv
     [audited] = await audit_rows(service, "lead")
     assert audited.details["web_form_key_id"] == created.web_form_key.id
 
-    # A web form cannot read another capture's lead by guessing its request_id.
-    await leads.CaptureLead(
+    # A web form cannot read another capture's lead by guessing its request_id: the key's request
+    # ids are its own, so the same id is this form's own capture (here, Dana again: a touch).
+    other = await leads.CaptureLead(
         leads_pb2.CaptureLeadRequest(full_name="Other", phone_number="050-7654321", source="radio", request_id="crm-1")
     )
-    with pytest.raises(grpc.aio.AioRpcError) as reused:
-        await leads.CaptureLead(
-            leads_pb2.CaptureLeadRequest(
-                full_name="Dana", phone_number="050-1234567", web_form_key=created.secret, request_id="crm-1"
-            )
+    guessed = await leads.CaptureLead(
+        leads_pb2.CaptureLeadRequest(
+            full_name="Dana", phone_number="050-1234567", web_form_key=created.secret, request_id="crm-1"
         )
-    assert reused.value.code() == grpc.StatusCode.ALREADY_EXISTS
-    assert "Other" not in reused.value.details()
+    )
+    assert guessed.lead.id == lead.id != other.lead.id and guessed.duplicate
 
 
 async def test_a_bad_key_is_permission_denied_and_writes_nothing(leads, service) -> None:
@@ -413,3 +412,30 @@ async def test_the_callers_actor_creates_the_key_and_is_audited(leads, service) 
     assert created.web_form_key.create_actor == "user:alice"
     [audited] = await audit_rows(service, "web_form_key")
     assert audited.actor == "user:alice"
+
+
+async def test_verifying_a_key_answers_its_id_or_exactly_what_capture_answers(leads, service) -> None:
+    """The gateway verifies a form's key before counting it against rate limits: a good key gives
+    its id, a bad one the same refusal CaptureLead gives (nothing more is learned by asking)."""
+    created = await create_key(leads)
+    revoked = await create_key(leads, display_name="Old form")
+    await leads.RevokeWebFormKey(leads_pb2.RevokeWebFormKeyRequest(web_form_key_id=revoked.web_form_key.id))
+
+    verified = await leads.VerifyWebFormKey(leads_pb2.VerifyWebFormKeyRequest(web_form_key=created.secret))
+
+    assert verified.web_form_key_id == created.web_form_key.id
+    for bad in (
+        "not-a-key",
+        f"wfk_{uuid.uuid4()}_{'A' * 43}",
+        f"wfk_{created.web_form_key.id}_{'A' * 43}",
+        revoked.secret,
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as asked:
+            await leads.VerifyWebFormKey(leads_pb2.VerifyWebFormKeyRequest(web_form_key=bad))
+        with pytest.raises(grpc.aio.AioRpcError) as captured:
+            await leads.CaptureLead(
+                leads_pb2.CaptureLeadRequest(full_name="Dana", phone_number="050-1234567", web_form_key=bad)
+            )
+        assert (asked.value.code(), asked.value.details()) == (captured.value.code(), captured.value.details())
+        assert error_details(asked.value) == error_details(captured.value)
+    assert await lead_rows(service) == []

@@ -331,16 +331,24 @@ class CaptureLeadRequest(_message.Message):
     WEB_FORM_KEY_FIELD_NUMBER: _builtins.int
     CITY_FIELD_NUMBER: _builtins.int
     REGION_FIELD_NUMBER: _builtins.int
+    CALLER_REACH_FIELD_NUMBER: _builtins.int
     full_name: _builtins.str
     phone_number: _builtins.str
-    """Local or international format; normalized to E.164 (Israeli and Iranian numbers)."""
+    """Local or international format; normalized to E.164 (Israeli and Iranian numbers). A number
+    that is not a possible number of its country (e.g. a digit too many) is INVALID_ARGUMENT.
+    A lead needs a phone number or an e-mail address, at least one (neither: INVALID_ARGUMENT
+    naming both); without a phone number it is listed as incomplete (missing_fields).
+    """
     email: _builtins.str
     source: _builtins.str
     campaign: _builtins.str
     locale: _builtins.str
     product_line: _builtins.str
     request_id: _builtins.str
-    """Client-chosen key (AIP-155); a repeated request returns the first lead."""
+    """Client-chosen key (AIP-155); a repeated request returns the first lead. Unique per caller
+    (the x-crm-actor subject; a web form's key): another caller's equal request_id is another
+    request, never an answer with the first caller's lead.
+    """
     web_form_key: _builtins.str
     """A web-to-lead key (public forms): when set, the lead's source and campaign are the key's
     (source and campaign must then be empty) and a missing, unknown or revoked key is
@@ -349,6 +357,13 @@ class CaptureLeadRequest(_message.Message):
     city: _builtins.str
     """Territory (optional): routing rules may match on them."""
     region: _builtins.str
+    @_builtins.property
+    def caller_reach(self) -> Global___LeadReach:
+        """Whose leads the caller may change (the gateway's permission table). When the person is
+        already a lead, the capture fills that lead's empty fields only if the lead is within reach;
+        otherwise it only counts as a touch. Unset: reaches no lead (web forms, imports).
+        """
+
     def __init__(
         self,
         *,
@@ -363,14 +378,42 @@ class CaptureLeadRequest(_message.Message):
         web_form_key: _builtins.str = ...,
         city: _builtins.str = ...,
         region: _builtins.str = ...,
+        caller_reach: Global___LeadReach | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["caller_reach", b"caller_reach"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign", "city", b"city", "email", b"email", "full_name", b"full_name", "locale", b"locale", "phone_number", b"phone_number", "product_line", b"product_line", "region", b"region", "request_id", b"request_id", "source", b"source", "web_form_key", b"web_form_key"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["caller_reach", b"caller_reach", "campaign", b"campaign", "city", b"city", "email", b"email", "full_name", b"full_name", "locale", b"locale", "phone_number", b"phone_number", "product_line", b"product_line", "region", b"region", "request_id", b"request_id", "source", b"source", "web_form_key", b"web_form_key"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CaptureLeadRequest: _TypeAlias = CaptureLeadRequest  # noqa: Y015
+
+@_typing.final
+class LeadReach(_message.Message):
+    """A set of leads by owner: every lead, a team's, a rep's."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ALL_LEADS_FIELD_NUMBER: _builtins.int
+    TEAM_ID_FIELD_NUMBER: _builtins.int
+    REP_ID_FIELD_NUMBER: _builtins.int
+    all_leads: _builtins.bool
+    team_id: _builtins.str
+    rep_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        all_leads: _builtins.bool = ...,
+        team_id: _builtins.str = ...,
+        rep_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["all_leads", b"all_leads", "rep_id", b"rep_id", "team_id", b"team_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LeadReach: _TypeAlias = LeadReach  # noqa: Y015
 
 @_typing.final
 class CaptureLeadResponse(_message.Message):
@@ -855,6 +898,45 @@ class RevokeWebFormKeyResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RevokeWebFormKeyResponse: _TypeAlias = RevokeWebFormKeyResponse  # noqa: Y015
+
+@_typing.final
+class VerifyWebFormKeyRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WEB_FORM_KEY_FIELD_NUMBER: _builtins.int
+    web_form_key: _builtins.str
+    """The secret a form sent (field key or header X-Api-Key)."""
+    def __init__(
+        self,
+        *,
+        web_form_key: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["web_form_key", b"web_form_key"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VerifyWebFormKeyRequest: _TypeAlias = VerifyWebFormKeyRequest  # noqa: Y015
+
+@_typing.final
+class VerifyWebFormKeyResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WEB_FORM_KEY_ID_FIELD_NUMBER: _builtins.int
+    web_form_key_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        web_form_key_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["web_form_key_id", b"web_form_key_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VerifyWebFormKeyResponse: _TypeAlias = VerifyWebFormKeyResponse  # noqa: Y015
 
 @_typing.final
 class RoutingExplanation(_message.Message):

@@ -85,6 +85,11 @@ class LeadsServiceStub:
                 request_serializer=crm_dot_leads_dot_v1_dot_leads__pb2.RevokeWebFormKeyRequest.SerializeToString,
                 response_deserializer=crm_dot_leads_dot_v1_dot_leads__pb2.RevokeWebFormKeyResponse.FromString,
                 _registered_method=True)
+        self.VerifyWebFormKey = channel.unary_unary(
+                '/crm.leads.v1.LeadsService/VerifyWebFormKey',
+                request_serializer=crm_dot_leads_dot_v1_dot_leads__pb2.VerifyWebFormKeyRequest.SerializeToString,
+                response_deserializer=crm_dot_leads_dot_v1_dot_leads__pb2.VerifyWebFormKeyResponse.FromString,
+                _registered_method=True)
 
 
 class LeadsServiceServicer:
@@ -158,6 +163,15 @@ class LeadsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def VerifyWebFormKey(self, request, context):
+        """The active key a secret belongs to, or PERMISSION_DENIED exactly as CaptureLead answers it.
+        The gateway asks before a public submission counts against the key's rate limits, so a made-up
+        key fills no bucket.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LeadsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -210,6 +224,11 @@ def add_LeadsServiceServicer_to_server(servicer, server):
                     servicer.RevokeWebFormKey,
                     request_deserializer=crm_dot_leads_dot_v1_dot_leads__pb2.RevokeWebFormKeyRequest.FromString,
                     response_serializer=crm_dot_leads_dot_v1_dot_leads__pb2.RevokeWebFormKeyResponse.SerializeToString,
+            ),
+            'VerifyWebFormKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifyWebFormKey,
+                    request_deserializer=crm_dot_leads_dot_v1_dot_leads__pb2.VerifyWebFormKeyRequest.FromString,
+                    response_serializer=crm_dot_leads_dot_v1_dot_leads__pb2.VerifyWebFormKeyResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -483,6 +502,33 @@ class LeadsService:
             '/crm.leads.v1.LeadsService/RevokeWebFormKey',
             crm_dot_leads_dot_v1_dot_leads__pb2.RevokeWebFormKeyRequest.SerializeToString,
             crm_dot_leads_dot_v1_dot_leads__pb2.RevokeWebFormKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyWebFormKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.leads.v1.LeadsService/VerifyWebFormKey',
+            crm_dot_leads_dot_v1_dot_leads__pb2.VerifyWebFormKeyRequest.SerializeToString,
+            crm_dot_leads_dot_v1_dot_leads__pb2.VerifyWebFormKeyResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -52,6 +52,11 @@ class LeadsServiceStub:
     ListWebFormKeys: _grpc.UnaryUnaryMultiCallable[_leads_pb2.ListWebFormKeysRequest, _leads_pb2.ListWebFormKeysResponse]
     RevokeWebFormKey: _grpc.UnaryUnaryMultiCallable[_leads_pb2.RevokeWebFormKeyRequest, _leads_pb2.RevokeWebFormKeyResponse]
     """Revoked keys are refused at once; revoking twice is FAILED_PRECONDITION."""
+    VerifyWebFormKey: _grpc.UnaryUnaryMultiCallable[_leads_pb2.VerifyWebFormKeyRequest, _leads_pb2.VerifyWebFormKeyResponse]
+    """The active key a secret belongs to, or PERMISSION_DENIED exactly as CaptureLead answers it.
+    The gateway asks before a public submission counts against the key's rate limits, so a made-up
+    key fills no bucket.
+    """
 
 @_typing.type_check_only
 class LeadsServiceAsyncStub(LeadsServiceStub):
@@ -77,6 +82,11 @@ class LeadsServiceAsyncStub(LeadsServiceStub):
     ListWebFormKeys: _aio.UnaryUnaryMultiCallable[_leads_pb2.ListWebFormKeysRequest, _leads_pb2.ListWebFormKeysResponse]  # type: ignore[assignment]
     RevokeWebFormKey: _aio.UnaryUnaryMultiCallable[_leads_pb2.RevokeWebFormKeyRequest, _leads_pb2.RevokeWebFormKeyResponse]  # type: ignore[assignment]
     """Revoked keys are refused at once; revoking twice is FAILED_PRECONDITION."""
+    VerifyWebFormKey: _aio.UnaryUnaryMultiCallable[_leads_pb2.VerifyWebFormKeyRequest, _leads_pb2.VerifyWebFormKeyResponse]  # type: ignore[assignment]
+    """The active key a secret belongs to, or PERMISSION_DENIED exactly as CaptureLead answers it.
+    The gateway asks before a public submission counts against the key's rate limits, so a made-up
+    key fills no bucket.
+    """
 
 class LeadsServiceServicer(metaclass=_abc_1.ABCMeta):
     """Leads, their routing to reps, and deals (opportunities)."""
@@ -159,5 +169,16 @@ class LeadsServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_leads_pb2.RevokeWebFormKeyResponse, _abc.Awaitable[_leads_pb2.RevokeWebFormKeyResponse]]:
         """Revoked keys are refused at once; revoking twice is FAILED_PRECONDITION."""
+
+    @_abc_1.abstractmethod
+    def VerifyWebFormKey(
+        self,
+        request: _leads_pb2.VerifyWebFormKeyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_leads_pb2.VerifyWebFormKeyResponse, _abc.Awaitable[_leads_pb2.VerifyWebFormKeyResponse]]:
+        """The active key a secret belongs to, or PERMISSION_DENIED exactly as CaptureLead answers it.
+        The gateway asks before a public submission counts against the key's rate limits, so a made-up
+        key fills no bucket.
+        """
 
 def add_LeadsServiceServicer_to_server(servicer: LeadsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

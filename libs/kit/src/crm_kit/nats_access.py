@@ -1,0 +1,232 @@
+"""Who may do what on the event bus, in one place: the options every NATS client of the CRM
+connects with (its identity, TLS, its own inbox prefix) and the permission table the nats-server
+enforces for each identity (docs/security.md, "The event bus").
+
+Each service is a NATS user of its own. It may publish only its own subjects (`crm.<service>.>`:
+its events and its dead-letter replays), create the CRM stream when it is missing (never update,
+purge or delete it), and create, read and acknowledge only its own durable consumers, each pinned
+to the one subject it consumes (the filter is part of the create subject, and the server checks it
+against the request). Replies come to an inbox under the identity's own prefix (`_INBOX.<name>`), so
+no identity can listen to the replies, pulled events included, of another. The `provisioner`
+identity (the dev launcher; an operator in a cluster) is the only one that may change the stream's
+configuration; deleting or purging it is left to the NATS operator's own account.
+
+The table of consumed subjects is checked where it matters: `EventBus.subscribe` refuses a
+subject that is not listed here for a known service, so the code cannot drift from what the
+server allows.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import nats
+from nats.aio.client import Client as NatsClient
+
+if TYPE_CHECKING:
+    from crm_kit.settings import ServiceSettings
+
+STREAM = "CRM"
+PROVISIONER = "provisioner"
+GATEWAY = "gateway"
+# The gateway's Idempotency-Key store (a JetStream key-value bucket shared by its replicas).
+IDEMPOTENCY_BUCKET = "CRM_IDEMPOTENCY"
+
+# The subjects each service consumes through a durable consumer. Producers publish `crm.<name>.>`.
+CONSUMES: Mapping[str, tuple[str, ...]] = {
+    "leads": (),
+    "customers": (
+        "crm.leads.lead_captured",
+        "crm.leads.deal_closed",
+        "crm.leads.activity_logged",
+        "crm.leads.lead_touched",
+        "crm.leads.leads_merged",
+        "crm.orders.order_shipped",
+        "crm.notifications.notification_sent",
+    ),
+    "orders": ("crm.leads.deal_closed",),
+    "notifications": ("crm.orders.order_shipped",),
+    "reporting": (
+        "crm.leads.lead_captured",
+        "crm.leads.lead_assigned",
+        "crm.leads.deal_closed",
+        "crm.leads.campaign_changed",
+        "crm.customers.customer_created",
+        "crm.orders.order_created",
+        "crm.orders.order_shipped",
+        "crm.notifications.notification_sent",
+        "crm.notifications.notification_failed",
+    ),
+}
+SERVICES: tuple[str, ...] = (*CONSUMES, GATEWAY)
+IDENTITIES: tuple[str, ...] = (*SERVICES, PROVISIONER)
+
+REPLAYS = "replays"
+
+
+class NatsAccessError(ValueError):
+    """A NATS identity or permission that cannot be right (unknown identity, missing credentials)."""
+
+
+def durable_name(service: str, subject: str) -> str:
+    """The durable consumer (and inbox) of `service` on `subject`: `<service>-<event>`, stable
+    across releases so a rolling update neither re-reads nor skips."""
+    return f"{service}-{subject.split('.', 2)[2].replace('_', '-')}"
+
+
+def replay_durable(service: str) -> str:
+    """The durable consumer through which `service` receives its own dead-letter replays."""
+    return f"{service}-{REPLAYS}"
+
+
+def replay_subject(service: str, durable: str) -> str:
+    """Where `service` republishes a dead letter of its consumer `durable`: under its own subjects
+    (it may not publish another service's event), read only by its own replay consumer."""
+    return f"crm.{service}.{REPLAYS}.{durable}"
+
+
+def inbox_prefix(identity: str) -> str:
+    return f"_INBOX.{identity}"
+
+
+def may_consume(service: str, subject: str) -> bool:
+    """False only for a service of the table that does not list `subject` (others are tests')."""
+    return service not in CONSUMES or subject in CONSUMES[service]
+
+
+@dataclass(frozen=True)
+class Permissions:
+    publish: tuple[str, ...]
+    subscribe: tuple[str, ...]
+
+
+def _consumer_rights(stream: str, durable: str, filter_subject: str) -> list[str]:
+    api = "$JS.API.CONSUMER"
+    return [
+        f"{api}.CREATE.{stream}.{durable}.{filter_subject}",
+        f"{api}.INFO.{stream}.{durable}",
+        f"{api}.MSG.NEXT.{stream}.{durable}",
+        f"$JS.ACK.{stream}.{durable}.>",
+    ]
+
+
+def permissions(identity: str, stream: str = STREAM) -> Permissions:
+    """What `identity` may publish and subscribe to (everything else is denied)."""
+    inbox = (f"{inbox_prefix(identity)}.>",)
+    if identity == PROVISIONER:
+        publish = [f"$JS.API.STREAM.{verb}.{stream}" for verb in ("CREATE", "UPDATE", "INFO")]
+        return Permissions(("$JS.API.INFO", *publish), inbox)
+    if identity == GATEWAY:
+        kv = f"KV_{IDEMPOTENCY_BUCKET}"
+        return Permissions(
+            (
+                f"$KV.{IDEMPOTENCY_BUCKET}.>",
+                f"$JS.API.STREAM.INFO.{kv}",
+                f"$JS.API.STREAM.CREATE.{kv}",
+                f"$JS.API.DIRECT.GET.{kv}.>",
+                f"$JS.API.STREAM.MSG.GET.{kv}",
+                "$JS.API.INFO",
+            ),
+            inbox,
+        )
+    if identity not in CONSUMES:
+        raise NatsAccessError(f"no NATS permissions for {identity!r}; known: {', '.join(IDENTITIES)}")
+    publish = [f"crm.{identity}.>", f"$JS.API.STREAM.CREATE.{stream}", f"$JS.API.STREAM.INFO.{stream}"]
+    consumed = CONSUMES[identity]
+    for subject in consumed:
+        publish += _consumer_rights(stream, durable_name(identity, subject), subject)
+    if consumed:
+        publish += _consumer_rights(stream, replay_durable(identity), f"crm.{identity}.{REPLAYS}.>")
+    return Permissions(tuple(publish), inbox)
+
+
+def authorization_config(
+    passwords: Mapping[str, str], *, admin: tuple[str, str] | None = None, passwords_from_env: bool = False
+) -> str:
+    """The nats-server `authorization { users = [...] }` block for the identities in `passwords`.
+
+    passwords_from_env: each value is the name of an environment variable of the nats-server
+    process (rendered `$NAME`, resolved by the server), so the file itself holds no secret.
+    admin: (user, password) of an unrestricted identity (the dev stack's and the tests' own tools).
+    """
+    users = []
+    for identity, password in passwords.items():
+        allowed = permissions(identity)
+        secret = f"${password}" if passwords_from_env else json.dumps(password)
+        users.append(
+            f"    {{user: {json.dumps(identity)}, password: {secret}, permissions: {{\n"
+            f"      publish: {{allow: {json.dumps(list(allowed.publish))}}},\n"
+            f"      subscribe: {{allow: {json.dumps(list(allowed.subscribe))}}}\n"
+            f"    }}}}"
+        )
+    if admin is not None:
+        users.append(f"    {{user: {json.dumps(admin[0])}, password: {json.dumps(admin[1])}}}")
+    return "authorization {\n  users = [\n" + ",\n".join(users) + "\n  ]\n}\n"
+
+
+def has_credentials(settings: ServiceSettings) -> bool:
+    """True when settings name an identity: user and password, a client certificate, or a URL
+    with user information."""
+    in_url = any(urlsplit(url.strip()).username for url in settings.nats_url.split(","))
+    return bool(settings.nats_user or settings.nats_tls_cert_file or in_url)
+
+
+def tls_context(settings: ServiceSettings) -> ssl.SSLContext | None:
+    """The client TLS context for NATS, or None when settings name no TLS file."""
+    if not (settings.nats_tls_ca_file or settings.nats_tls_cert_file):
+        return None
+    context = ssl.create_default_context(cafile=settings.nats_tls_ca_file or None)
+    if settings.nats_tls_cert_file:
+        context.load_cert_chain(settings.nats_tls_cert_file, settings.nats_tls_key_file)
+    return context
+
+
+def connect_options(settings: ServiceSettings) -> dict[str, Any]:
+    """The `nats.connect` keyword arguments for settings' identity: servers, name, user and
+    password, TLS, and the inbox prefix of the service (the only inboxes its permissions allow;
+    the permission table names its users after the services). Production refuses to connect
+    without credentials."""
+    if settings.environment == "production" and not has_credentials(settings):
+        raise NatsAccessError(
+            "production refuses to connect to NATS without credentials: set CRM_NATS_USER and "
+            "CRM_NATS_PASSWORD (or a client certificate, CRM_NATS_TLS_CERT_FILE and CRM_NATS_TLS_KEY_FILE)"
+        )
+    options: dict[str, Any] = {
+        "servers": [url.strip() for url in settings.nats_url.split(",")],
+        "name": f"crm-{settings.service_name}",
+        "inbox_prefix": inbox_prefix(settings.service_name),
+    }
+    if settings.nats_user:
+        options["user"] = settings.nats_user
+        options["password"] = settings.nats_password
+    context = tls_context(settings)
+    if context is not None:
+        options["tls"] = context
+    return options
+
+
+async def connect(settings: ServiceSettings, **overrides: Any) -> NatsClient:
+    """Connect to NATS as settings' identity; overrides are further `nats.connect` options
+    (timeouts, reconnect policy, callbacks)."""
+    return await nats.connect(**{**connect_options(settings), **overrides})
+
+
+def password_variable(identity: str) -> str:
+    """The nats-server environment variable holding `identity`'s password in a cluster."""
+    return f"CRM_NATS_PASSWORD_{identity.upper()}"
+
+
+def main() -> None:
+    """Print the nats-server `authorization` block of every CRM identity for a cluster, each
+    password read by the server from its environment (`password_variable`), e.g. set from a Secret:
+    `python -m crm_kit.nats_access > crm-authorization.conf` (docs/operations.md)."""
+    print(authorization_config({name: password_variable(name) for name in IDENTITIES}, passwords_from_env=True), end="")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,107 @@
+"""The NATS permission table and connection options: a service publishes only its own subjects,
+never changes, purges or deletes the stream, listens only on its own inbox; production refuses a
+connection without credentials."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from crm_kit import nats_access
+from crm_kit.settings import ServiceSettings
+
+pytestmark = pytest.mark.unit
+
+
+def allows(patterns: tuple[str, ...], subject: str) -> bool:
+    """NATS subject matching: `*` one token, `>` the rest."""
+    for pattern in patterns:
+        p, s = pattern.split("."), subject.split(".")
+        if p[-1] == ">" and len(s) >= len(p) and all(a in ("*", b) for a, b in zip(p[:-1], s, strict=False)):
+            return True
+        if len(p) == len(s) and all(a in ("*", b) for a, b in zip(p, s, strict=True)):
+            return True
+    return False
+
+
+@pytest.mark.parametrize("service", list(nats_access.CONSUMES))
+def test_a_service_publishes_only_its_own_subjects_and_never_changes_the_stream(service: str) -> None:
+    allowed = nats_access.permissions(service)
+    for other in nats_access.CONSUMES:
+        assert allows(allowed.publish, f"crm.{other}.anything") == (other == service)
+    for verb in ("DELETE", "PURGE", "UPDATE"):
+        assert not allows(allowed.publish, f"$JS.API.STREAM.{verb}.CRM")
+    assert not allows(allowed.publish, "$JS.API.STREAM.MSG.GET.CRM")
+    assert not allows(allowed.publish, "$JS.API.STREAM.MSG.DELETE.CRM")
+    assert allowed.subscribe == (f"_INBOX.{service}.>",)
+
+
+def test_consumers_are_pinned_to_their_own_durables_and_subjects() -> None:
+    allowed = nats_access.permissions("notifications").publish
+    assert allows(allowed, "$JS.API.CONSUMER.CREATE.CRM.notifications-order-shipped.crm.orders.order_shipped")
+    assert not allows(allowed, "$JS.API.CONSUMER.CREATE.CRM.notifications-order-shipped.crm.leads.>")
+    assert not allows(allowed, "$JS.API.CONSUMER.DURABLE.CREATE.CRM.notifications-order-shipped")
+    assert not allows(allowed, "$JS.API.CONSUMER.MSG.NEXT.CRM.customers-lead-captured")
+    assert not allows(allowed, "$JS.ACK.CRM.customers-lead-captured.1.1.1.1.1")
+    assert allows(allowed, "$JS.ACK.CRM.notifications-order-shipped.1.2.3.4.5")
+    assert allows(allowed, "$JS.API.CONSUMER.CREATE.CRM.notifications-replays.crm.notifications.replays.*")
+    # leads consumes nothing: no consumer rights at all.
+    assert not [p for p in nats_access.permissions("leads").publish if "CONSUMER" in p or "ACK" in p]
+
+
+def test_the_gateway_reaches_only_its_idempotency_bucket_and_the_provisioner_only_the_stream() -> None:
+    gateway = nats_access.permissions("gateway")
+    assert gateway.publish == (
+        "$KV.CRM_IDEMPOTENCY.>",
+        "$JS.API.STREAM.INFO.KV_CRM_IDEMPOTENCY",
+        "$JS.API.STREAM.CREATE.KV_CRM_IDEMPOTENCY",
+        "$JS.API.DIRECT.GET.KV_CRM_IDEMPOTENCY.>",
+        "$JS.API.STREAM.MSG.GET.KV_CRM_IDEMPOTENCY",
+        "$JS.API.INFO",
+    )
+    assert gateway.subscribe == ("_INBOX.gateway.>",)
+    provisioner = nats_access.permissions("provisioner").publish
+    assert allows(provisioner, "$JS.API.STREAM.UPDATE.CRM")
+    assert not any(allows(provisioner, f"$JS.API.STREAM.{v}.CRM") for v in ("DELETE", "PURGE"))
+    assert not any(allows(provisioner, f"crm.{s}.x") for s in nats_access.CONSUMES)
+    with pytest.raises(nats_access.NatsAccessError):
+        nats_access.permissions("intruder")
+
+
+def test_the_table_matches_the_durable_names_the_bus_uses() -> None:
+    assert nats_access.durable_name("customers", "crm.leads.lead_captured") == "customers-lead-captured"
+    assert nats_access.may_consume("orders", "crm.leads.deal_closed")
+    assert not nats_access.may_consume("notifications", "crm.leads.lead_captured")
+    assert nats_access.may_consume("kittest", "crm.leads.lead_captured")  # not a CRM service: a test's
+
+
+def test_the_server_configuration_for_a_cluster_holds_no_password() -> None:
+    config = nats_access.authorization_config(
+        {name: f"NATS_PASSWORD_{name.upper()}" for name in nats_access.IDENTITIES}, passwords_from_env=True
+    )
+    assert 'user: "orders", password: $NATS_PASSWORD_ORDERS,' in config
+    assert '"crm.orders.>"' in config and "admin" not in config
+
+
+def test_production_refuses_to_connect_without_credentials() -> None:
+    bare = ServiceSettings(service_name="orders", environment="production", nats_url="nats://nats:4222")
+    with pytest.raises(nats_access.NatsAccessError, match="CRM_NATS_USER"):
+        nats_access.connect_options(bare)
+    assert nats_access.connect_options(bare.model_copy(update={"environment": "development"}))["servers"] == [
+        "nats://nats:4222"
+    ]
+    options = nats_access.connect_options(
+        ServiceSettings(service_name="orders", environment="production", nats_user="orders", nats_password="s3cr3t!")
+    )
+    assert (options["user"], options["password"], options["inbox_prefix"]) == ("orders", "s3cr3t!", "_INBOX.orders")
+    assert "tls" not in options
+
+
+def test_settings_refuse_half_credentials_and_a_development_password_in_production() -> None:
+    with pytest.raises(ValidationError, match="nats_user and nats_password"):
+        ServiceSettings(service_name="orders", nats_user="orders")
+    with pytest.raises(ValidationError, match="nats_tls_cert_file and nats_tls_key_file"):
+        ServiceSettings(service_name="orders", nats_tls_cert_file="/tls/tls.crt")
+    with pytest.raises(ValidationError, match="nats_password"):
+        ServiceSettings(service_name="orders", environment="production", nats_user="orders", nats_password="changeme")
+    assert "s3cr3t" not in repr(ServiceSettings(service_name="orders", nats_user="orders", nats_password="s3cr3t"))

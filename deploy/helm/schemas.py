@@ -167,8 +167,9 @@ def components() -> Schema:
                             "caKey": STRING,
                             "certKey": STRING,
                             "keyKey": STRING,
+                            "serviceMesh": BOOL,
                         },
-                        ("enabled", "existingSecret", "caKey", "certKey", "keyKey"),
+                        ("enabled", "existingSecret", "caKey", "certKey", "keyKey", "serviceMesh"),
                     ),
                     "networkPeers": PEERS,
                 },
@@ -362,8 +363,24 @@ def umbrella() -> Schema:
     props: Schema = {name: subchart for name in SERVICES}
     props["crm-lib"] = {"type": "object"}
     props["monitoring"] = monitoring
+    props["natsProvisioning"] = obj(
+        {
+            "enabled": BOOL,
+            "existingSecret": STRING,
+            "userKey": {"type": "string", "minLength": 1},
+            "passwordKey": {"type": "string", "minLength": 1},
+            "tlsExistingSecret": STRING,
+            "backoffLimit": {"type": "integer", "minimum": 0},
+            "activeDeadlineSeconds": {"type": "integer", "minimum": 1},
+        },
+        ("enabled", "existingSecret", "userKey", "passwordKey", "tlsExistingSecret", "backoffLimit"),
+    )
     props["global"] = obj({"components": components()}, ("components",), closed=False)
-    return {"$schema": DRAFT, "title": "CRM umbrella chart values", **obj(props, ("monitoring", "global"))}
+    return {
+        "$schema": DRAFT,
+        "title": "CRM umbrella chart values",
+        **obj(props, ("monitoring", "natsProvisioning", "global")),
+    }
 
 
 def schemas() -> dict[Path, Schema]:

@@ -40,10 +40,12 @@ CALLS = {"gateway": set(BACKENDS), "notifications": {"customers"}}
 SECRET_ENV = {
     "CRM_DATABASE_URL": set(BACKENDS),
     "CRM_SMS_API_KEY": {"notifications"},
-    # Each backend's own NATS user, and the gateway's (its Idempotency-Key store).
-    "CRM_NATS_USER": {*BACKENDS, "gateway"},
-    "CRM_NATS_PASSWORD": {*BACKENDS, "gateway"},
+    # Each backend's own NATS user, the gateway's (its Idempotency-Key store), and the provisioner's.
+    "CRM_NATS_USER": {*BACKENDS, "gateway", "nats-provisioner"},
+    "CRM_NATS_PASSWORD": {*BACKENDS, "gateway", "nats-provisioner"},
 }
+# The hook Job that creates the CRM stream and the Idempotency-Key bucket (no service may).
+PROVISIONER = "nats-provisioner"
 RECOMMENDED_LABELS = {
     "app.kubernetes.io/name",
     "app.kubernetes.io/instance",
@@ -241,7 +243,8 @@ def test_checkov_finds_nothing(checkov_report: list[dict[str, Any]]) -> None:
 
 def test_every_pod_is_restricted(rendering: Rendering) -> None:
     workloads = rendering.workloads()
-    assert len(rendering.of_kind("Deployment")) == len(SERVICES) and len(rendering.of_kind("Job")) == len(BACKENDS)
+    # a migration per backend, and the NATS provisioning
+    assert len(rendering.of_kind("Deployment")) == len(SERVICES) and len(rendering.of_kind("Job")) == len(BACKENDS) + 1
     for workload in workloads:
         name = workload["metadata"]["name"]
         spec = pod_spec(workload)
@@ -308,7 +311,7 @@ def test_service_accounts_do_not_automount(rendering: Rendering) -> None:
     accounts = rendering.of_kind("ServiceAccount")
     assert {a["metadata"]["name"] for a in accounts} == {fullname(s) for s in SERVICES} | {
         f"{fullname(b)}-migration" for b in BACKENDS
-    }
+    } | {fullname(PROVISIONER)}
     for account in accounts:
         assert account["automountServiceAccountToken"] is False
     for workload in rendering.workloads():
@@ -440,8 +443,9 @@ def test_no_secret_objects_and_no_secret_values(rendering: Rendering) -> None:
             if SECRETISH_NAME.search(name):
                 assert name.endswith("_FILE") and value.startswith("/etc/crm/"), f"{service}: {name}={value!r}"
         for name, services in SECRET_ENV.items():
-            # The migration Job does not reach NATS, so it gets no NATS credentials.
-            if service in services and not (workload["kind"] == "Job" and name.startswith("CRM_NATS_")):
+            # A migration Job does not reach NATS, so it gets no NATS credentials.
+            migration = workload["kind"] == "Job" and service != PROVISIONER
+            if service in services and not (migration and name.startswith("CRM_NATS_")):
                 assert "valueFrom" in env_of(workload)[name], f"{service}: {name}"
 
 
@@ -633,6 +637,10 @@ def test_production_scales_and_keeps_two_pods_through_disruptions(production_ren
         assert env["CRM_NATS_URL"]["value"] == "nats://nats.nats.svc.cluster.local:4222"
         for name, key in (("CRM_NATS_USER", "user"), ("CRM_NATS_PASSWORD", "password")):
             assert env[name]["valueFrom"]["secretKeyRef"] == {"name": f"{fullname(service)}-nats", "key": key}
+        # and over TLS, the servers verified against the CA of its own Secret
+        assert env["CRM_NATS_TLS_CA_FILE"]["value"] == "/etc/crm/nats-tls/ca.crt"
+        volumes = {v["name"]: v for v in pod_spec(deployment)["volumes"]}
+        assert volumes["nats-tls"]["secret"]["secretName"] == f"{fullname(service)}-nats-tls"
         if service in BACKENDS:
             assert env["OTEL_EXPORTER_OTLP_ENDPOINT"]["value"].endswith(":4317")
     gateway = env_of(r.get("Deployment", "crm-gateway"))
@@ -710,7 +718,7 @@ def hook(obj: dict[str, Any]) -> dict[str, str]:
 
 
 def test_migrations_run_as_pre_install_and_pre_upgrade_hooks_of_the_backends_only(rendering: Rendering) -> None:
-    jobs = rendering.of_kind("Job")
+    jobs = [j for j in rendering.of_kind("Job") if service_of(j) != PROVISIONER]
     assert sorted(service_of(j) for j in jobs) == sorted(BACKENDS), "one migration per backend, none for the gateway"
     for job in jobs:
         name = job["metadata"]["name"]
@@ -745,7 +753,7 @@ def test_one_global_value_changes_every_image(kit: DeployKit, default_rendering:
         assert container(workload)["image"].endswith(":0.1.0")
     changed = kit.render("--set", "global.components.image.tag=2.3.4")
     images = [container(w)["image"] for w in changed.workloads()]
-    assert len(images) == len(SERVICES) + len(BACKENDS)
+    assert len(images) == len(SERVICES) + len(BACKENDS) + 1  # + the NATS provisioning (the gateway's image)
     assert all(i.endswith(":2.3.4") for i in images), images
     assert {service_of(w) for w in changed.of_kind("Deployment")} == set(SERVICES)
     # a service's own value wins over the shared one
@@ -788,6 +796,8 @@ def test_a_service_can_turn_off_what_the_global_block_turns_on(kit: DeployKit, c
         (["--set", "gateway.ingress.enabled=true"], "trustedProxies is empty while the Ingress is enabled"),
         (["--set-json", 'gateway.trustedProxies=["ingress-nginx"]'], "/trustedProxies/0"),
         (["--set", "global.components.nats.auth.enabled=false"], "production needs NATS credentials"),
+        (["--set", "global.components.nats.tls.enabled=false"], "production needs TLS to NATS"),
+        (["--set", "leads.nats.tls.enabled=false"], "leads: production needs TLS to NATS"),
     ],
     ids=[
         "latest-tag",
@@ -805,6 +815,8 @@ def test_a_service_can_turn_off_what_the_global_block_turns_on(kit: DeployKit, c
         "ingress-without-trusted-proxies",
         "trusted-proxy-not-a-cidr",
         "production-nats-without-credentials",
+        "production-nats-without-tls",
+        "production-nats-without-tls-for-one-service",
     ],
 )
 def test_the_charts_refuse(kit: DeployKit, charts: Path, args: list[str], message: str) -> None:
@@ -831,3 +843,56 @@ def test_nats_tls_files_come_from_the_services_own_secret(kit: DeployKit, charts
     assert {"name": "nats-tls", "mountPath": "/etc/crm/nats-tls", "readOnly": True} in container(deployment)[
         "volumeMounts"
     ]
+
+
+def test_plaintext_nats_in_production_only_with_a_mesh_that_says_so(kit: DeployKit, charts: Path) -> None:
+    """A service mesh that wraps every connection in mTLS is the one way to run production without
+    the chart's NATS TLS, and it has to be said explicitly."""
+    r = kit.render(
+        "--set", "global.components.nats.tls.enabled=false", "--set", "global.components.nats.tls.serviceMesh=true"
+    )
+    for workload in r.workloads():
+        assert "CRM_NATS_TLS_CA_FILE" not in env_of(workload), workload["metadata"]["name"]
+
+
+# --- the NATS provisioning hook --------------------------------------------------------------------
+
+
+def test_only_the_provisioning_hook_creates_the_stream_and_the_bucket(rendering: Rendering) -> None:
+    """Before the services start, a hook Job creates or updates the CRM stream and the gateway's
+    Idempotency-Key bucket as the NATS `provisioner` user (no service may), with the gateway's
+    image and settings, reaching DNS and NATS only."""
+    job = rendering.get("Job", f"crm-{PROVISIONER}")
+    assert hook(job)["helm.sh/hook"] == "pre-install,pre-upgrade"
+    assert hook(job)["helm.sh/hook-delete-policy"] == "before-hook-creation,hook-succeeded"
+    c = container(job)
+    assert c["command"] == ["python", "-m", "crm_kit.nats_access"] and c["args"] == ["provision"]
+    assert c["image"] == container(rendering.get("Deployment", "crm-gateway"))["image"]
+    env, gateway = env_of(job), env_of(rendering.get("Deployment", "crm-gateway"))
+    assert env["CRM_SERVICE_NAME"]["value"] == "provisioner"
+    for name, key in (("CRM_NATS_USER", "user"), ("CRM_NATS_PASSWORD", "password")):
+        assert env[name]["valueFrom"]["secretKeyRef"] == {"name": "crm-provisioner-nats", "key": key}
+    for name in ("CRM_NATS_URL", "CRM_STREAM_REPLICAS", "CRM_ENVIRONMENT"):
+        assert env[name] == gateway[name], name
+    if rendering.name == "production":
+        assert env["CRM_NATS_TLS_CA_FILE"]["value"] == "/etc/crm/nats-tls/ca.crt"
+        volumes = {v["name"]: v for v in pod_spec(job)["volumes"]}
+        assert volumes["nats-tls"]["secret"]["secretName"] == "crm-provisioner-nats-tls"
+    # its ServiceAccount and allow policy are hooks that exist before it; a regular default-deny
+    # policy covers its pods too
+    account = rendering.get("ServiceAccount", pod_spec(job)["serviceAccountName"])
+    policies = [p for p in policies_for(rendering, pod_labels(job)) if hook(p)]
+    assert len(policies) == 1
+    for dependency in (account, policies[0]):
+        assert hook(dependency)["helm.sh/hook"] == "pre-install,pre-upgrade"
+        assert int(hook(dependency)["helm.sh/hook-weight"]) < int(hook(job)["helm.sh/hook-weight"])
+    egress_ports = sorted(p["port"] for rule in policies[0]["spec"]["egress"] for p in rule["ports"])
+    assert egress_ports == [53, 53, 4222]
+    assert not policies[0]["spec"].get("ingress")
+    nats_rule = policies[0]["spec"]["egress"][1]
+    assert nats_rule["to"] == rule_peers(rendering, server_labels(rendering, "gateway"), "egress", 4222)
+
+
+def test_the_provisioning_hook_can_be_left_to_an_operator(kit: DeployKit, charts: Path) -> None:
+    r = kit.render("--set", "natsProvisioning.enabled=false")
+    assert not [o for o in r.objects if service_of_or_none(o) == PROVISIONER]

@@ -510,6 +510,25 @@ async def test_another_caller_replaying_a_request_id_gets_nothing_of_the_first_c
         assert original.json()["phone_number"] not in in_body.text + as_key.text
 
 
+async def test_replaying_its_own_request_id_tells_marketing_nothing_of_the_lead_now(stack: Stack) -> None:
+    """Marketing captures for the reps and may not read leads: the first answer is the lead its
+    request made; a later repeat of the request id must not become a way to read that lead's
+    status, owner or the fields a rep added since."""
+    request_id = f"mkt-{uuid.uuid4()}"
+    async with httpx.AsyncClient(
+        base_url=stack.gateway_url, timeout=15, headers=stack.auth_headers("marketing")
+    ) as marketing:
+        first = await marketing.post("/api/v1/leads", json={**lead_body(), "request_id": request_id})
+        again = await marketing.post("/api/v1/leads", json={**lead_body(), "request_id": request_id})
+        lead = first.json()
+        forbidden = await marketing.get(f"/api/v1/leads/{lead['id']}")
+
+    assert first.status_code == 201, first.text
+    assert forbidden.status_code in (403, 404)
+    assert again.status_code == 201
+    assert again.json() == {"id": lead["id"], "duplicate": False, "replayed": True}
+
+
 async def test_an_import_rows_request_id_cannot_be_claimed(stack: Stack, records: Records) -> None:
     """A row used to be captured as `import:<import id>:<row>` company-wide: knowing an import's id,
     anyone could replay a row and read its lead. A row's id is the import's own now."""

@@ -2,11 +2,13 @@
 permission table (crm_kit.nats_access): a client without credentials is refused; a service can
 publish its own events, consume and acknowledge its own durable consumers and replay its own dead
 letters, but cannot publish another service's event, read another service's events, nor change,
-purge or delete the stream; the gateway reaches only its Idempotency-Key bucket."""
+purge or delete the stream, nor widen its consumer with a list of filters; only the provisioner
+creates the stream and the gateway's Idempotency-Key bucket, which the gateway then only uses."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import subprocess
@@ -26,13 +28,15 @@ from crm.orders.v1 import events_pb2 as orders_events
 from crm_devstack._util import free_port
 from crm_devstack.nats import EmbeddedNats, nats_server_binary
 from crm_kit import events, nats_access
-from crm_kit.bus import EventBus, Subscription, provision_stream
+from crm_kit.bus import EventBus, StreamNotProvisioned, Subscription, provision_streams
 from crm_kit.events import Envelope
 from crm_kit.settings import ServiceSettings
 from crm_kit.testing import eventually, publish_event
 
 pytestmark = pytest.mark.integration
 
+# nats-server: "consumer with multiple subject filters cannot use subject based API".
+MULTIPLE_FILTERS_REFUSED = 10137
 # Short: a request the server refuses is never answered, so the client waits out its timeout.
 REFUSED_WAIT = 1.0
 
@@ -88,7 +92,8 @@ async def connected(server: EmbeddedNats, identity: str) -> Client:
 
 @pytest.fixture
 async def admin(server: EmbeddedNats) -> AsyncIterator[Any]:
-    """The unrestricted test identity, with a fresh CRM stream made by the provisioner."""
+    """The unrestricted test identity, with a fresh CRM stream and Idempotency-Key bucket made by
+    the provisioner."""
     nc = await nats.connect(server.admin_url)
     js = nc.jetstream()
     for stream in ("CRM", f"KV_{nats_access.IDEMPOTENCY_BUCKET}"):
@@ -96,7 +101,7 @@ async def admin(server: EmbeddedNats) -> AsyncIterator[Any]:
             await js.delete_stream(stream)
         except nats.js.errors.NotFoundError:
             pass
-    await provision_stream(settings_of(server, nats_access.PROVISIONER))
+    await provision_streams(settings_of(server, nats_access.PROVISIONER))
     yield nc
     await nc.close()
 
@@ -227,7 +232,7 @@ async def test_each_service_starts_its_consumers_and_handles_and_replays_its_eve
 async def test_the_gateway_reaches_only_its_idempotency_bucket(server: EmbeddedNats, admin: Any) -> None:
     gateway = await connected(server, "gateway")
     try:
-        kv = await gateway.nc.jetstream().create_key_value(bucket=nats_access.IDEMPOTENCY_BUCKET, history=1)
+        kv = await gateway.nc.jetstream().key_value(nats_access.IDEMPOTENCY_BUCKET)
         await kv.put("key-1", b"stored answer")
         assert (await kv.get("key-1")).value == b"stored answer"
         with pytest.raises(Exception):  # noqa: B017
@@ -238,6 +243,88 @@ async def test_the_gateway_reaches_only_its_idempotency_bucket(server: EmbeddedN
     finally:
         await gateway.nc.close()
     assert await messages_on(admin, "crm.leads.lead_captured") == 0
+
+
+async def test_only_the_provisioner_creates_the_stream_and_the_bucket(server: EmbeddedNats, admin: Any) -> None:
+    """While they are missing, neither the internet-facing gateway nor a service may create a
+    stream of their names: it could capture any subjects (other identities' inboxes, where pulled
+    events arrive) and read them back. A service waits for the stream instead."""
+    js = admin.jetstream()
+    await js.delete_stream("CRM")
+    await js.delete_stream(f"KV_{nats_access.IDEMPOTENCY_BUCKET}")
+    gateway, orders = await connected(server, "gateway"), await connected(server, "orders")
+    capture = ["_INBOX.>", "crm.>"]
+    try:
+        with pytest.raises(Exception):  # noqa: B017
+            await gateway.nc.jetstream(timeout=REFUSED_WAIT).add_stream(
+                StreamConfig(name=f"KV_{nats_access.IDEMPOTENCY_BUCKET}", subjects=capture)
+            )
+        with pytest.raises(Exception):  # noqa: B017
+            await gateway.nc.jetstream(timeout=REFUSED_WAIT).create_key_value(bucket=nats_access.IDEMPOTENCY_BUCKET)
+        with pytest.raises(Exception):  # noqa: B017
+            await orders.nc.jetstream(timeout=REFUSED_WAIT).add_stream(StreamConfig(name="CRM", subjects=capture))
+        await eventually(lambda: gateway.refused(2))
+        await eventually(orders.refused)
+        bus = EventBus(settings_of(server, "orders"), None)
+        try:
+            with pytest.raises(StreamNotProvisioned, match="provision"):
+                await bus.connect()
+        finally:
+            await bus.close()
+        assert [s.config.name for s in await js.streams_info()] == []
+
+        await provision_streams(settings_of(server, nats_access.PROVISIONER))
+        bucket = await js.stream_info(f"KV_{nats_access.IDEMPOTENCY_BUCKET}")
+        assert bucket.config.subjects == [f"$KV.{nats_access.IDEMPOTENCY_BUCKET}.>"]
+        assert bucket.config.max_age == 86_400
+        assert bucket.config.max_msg_size == 256 * 1024 + 64 * 1024
+        assert (await js.stream_info("CRM")).config.subjects == ["crm.>"]
+    finally:
+        await gateway.nc.close()
+        await orders.nc.close()
+
+
+async def test_a_service_cannot_widen_its_consumer_with_a_list_of_filters(server: EmbeddedNats, admin: Any) -> None:
+    """The create subject names the one filter a service may consume; a request on it that asks
+    for several (`filter_subjects`, NATS 2.10) is refused, whether the consumer exists or not."""
+    notifications = await connected(server, "notifications")
+    durable = "notifications-order-shipped"
+    subject = f"$JS.API.CONSUMER.CREATE.CRM.{durable}.crm.orders.order_shipped"
+
+    async def create(action: str, **filters: Any) -> int | None:
+        """The server's error code for the request, None when it was accepted."""
+        config = {"durable_name": durable, "name": durable, "ack_policy": "explicit", "deliver_policy": "all"}
+        body = {"stream_name": "CRM", "config": {**config, **filters}, "action": action}
+        reply = await notifications.nc.request(subject, json.dumps(body).encode(), timeout=5)
+        error = json.loads(reply.data).get("error")
+        return None if error is None else int(error["err_code"])
+
+    widened = [
+        {"filter_subjects": ["crm.>"]},
+        {"filter_subjects": ["crm.orders.order_shipped", "crm.leads.lead_captured"]},
+        {"filter_subject": "crm.orders.order_shipped", "filter_subjects": ["crm.leads.lead_captured"]},
+    ]
+    try:
+        for filters in widened:
+            assert await create("create", **filters) == MULTIPLE_FILTERS_REFUSED, filters
+        assert await admin.jetstream().consumers_info("CRM") == []
+        # Its own consumer exists: an update to a list of filters is refused too.
+        assert await create("create", filter_subject="crm.orders.order_shipped") is None
+        for filters in widened:
+            assert await create("", **filters) == MULTIPLE_FILTERS_REFUSED, filters
+            assert await create("update", **filters) == MULTIPLE_FILTERS_REFUSED, filters
+
+        await publish_event(server.admin_url, leads_events.LeadCaptured(lead_id="lead-1"))
+        await publish_event(server.admin_url, orders_events.OrderShipped(order_id="order-1"))
+        info = await admin.jetstream().consumer_info("CRM", durable)
+        assert info.config.filter_subject == "crm.orders.order_shipped"
+        assert not info.config.filter_subjects
+        psub = await notifications.nc.jetstream().pull_subscribe_bind(durable, stream="CRM")
+        delivered = await psub.fetch(10, timeout=2)
+        assert [m.subject for m in delivered] == ["crm.orders.order_shipped"]
+    finally:
+        await notifications.nc.close()
+    assert {c.name for c in await admin.jetstream().consumers_info("CRM")} == {durable}
 
 
 def test_the_cluster_configuration_is_a_valid_nats_server_configuration(tmp_path: Path) -> None:

@@ -5,9 +5,11 @@ connection without credentials."""
 from __future__ import annotations
 
 import pytest
+from nats.js.api import DiscardPolicy
 from pydantic import ValidationError
 
 from crm_kit import nats_access
+from crm_kit.bus import idempotency_stream_config
 from crm_kit.settings import ServiceSettings
 
 pytestmark = pytest.mark.unit
@@ -29,7 +31,8 @@ def test_a_service_publishes_only_its_own_subjects_and_never_changes_the_stream(
     allowed = nats_access.permissions(service)
     for other in nats_access.CONSUMES:
         assert allows(allowed.publish, f"crm.{other}.anything") == (other == service)
-    for verb in ("DELETE", "PURGE", "UPDATE"):
+    # Not even create: a stream it made while CRM is missing could capture any subjects.
+    for verb in ("CREATE", "DELETE", "PURGE", "UPDATE"):
         assert not allows(allowed.publish, f"$JS.API.STREAM.{verb}.CRM")
     assert not allows(allowed.publish, "$JS.API.STREAM.MSG.GET.CRM")
     assert not allows(allowed.publish, "$JS.API.STREAM.MSG.DELETE.CRM")
@@ -49,20 +52,24 @@ def test_consumers_are_pinned_to_their_own_durables_and_subjects() -> None:
     assert not [p for p in nats_access.permissions("leads").publish if "CONSUMER" in p or "ACK" in p]
 
 
-def test_the_gateway_reaches_only_its_idempotency_bucket_and_the_provisioner_only_the_stream() -> None:
+def test_the_gateway_uses_only_its_idempotency_bucket_and_only_the_provisioner_makes_streams() -> None:
     gateway = nats_access.permissions("gateway")
     assert gateway.publish == (
         "$KV.CRM_IDEMPOTENCY.>",
         "$JS.API.STREAM.INFO.KV_CRM_IDEMPOTENCY",
-        "$JS.API.STREAM.CREATE.KV_CRM_IDEMPOTENCY",
         "$JS.API.DIRECT.GET.KV_CRM_IDEMPOTENCY.>",
         "$JS.API.STREAM.MSG.GET.KV_CRM_IDEMPOTENCY",
         "$JS.API.INFO",
     )
     assert gateway.subscribe == ("_INBOX.gateway.>",)
     provisioner = nats_access.permissions("provisioner").publish
-    assert allows(provisioner, "$JS.API.STREAM.UPDATE.CRM")
-    assert not any(allows(provisioner, f"$JS.API.STREAM.{v}.CRM") for v in ("DELETE", "PURGE"))
+    for stream in ("CRM", "KV_CRM_IDEMPOTENCY"):
+        assert allows(provisioner, f"$JS.API.STREAM.CREATE.{stream}")
+        assert allows(provisioner, f"$JS.API.STREAM.UPDATE.{stream}")
+        assert not any(allows(provisioner, f"$JS.API.STREAM.{v}.{stream}") for v in ("DELETE", "PURGE"))
+        for identity in nats_access.SERVICES:
+            allowed = nats_access.permissions(identity).publish
+            assert not any(allows(allowed, f"$JS.API.STREAM.{v}.{stream}") for v in ("CREATE", "UPDATE"))
     assert not any(allows(provisioner, f"crm.{s}.x") for s in nats_access.CONSUMES)
     with pytest.raises(nats_access.NatsAccessError):
         nats_access.permissions("intruder")
@@ -105,3 +112,19 @@ def test_settings_refuse_half_credentials_and_a_development_password_in_producti
     with pytest.raises(ValidationError, match="nats_password"):
         ServiceSettings(service_name="orders", environment="production", nats_user="orders", nats_password="changeme")
     assert "s3cr3t" not in repr(ServiceSettings(service_name="orders", nats_user="orders", nats_password="s3cr3t"))
+
+
+def test_the_idempotency_bucket_is_configured_once_from_the_chassis_settings() -> None:
+    """The provisioner makes the gateway's bucket from the settings the gateway reads too."""
+    settings = ServiceSettings(
+        service_name="provisioner",
+        idempotency_ttl_seconds=3600,
+        idempotency_max_bytes=1024 * 1024,
+        idempotency_max_response_bytes=100 * 1024,
+        stream_replicas=3,
+    )
+    config = idempotency_stream_config(settings)
+    assert (config.name, config.subjects) == ("KV_CRM_IDEMPOTENCY", ["$KV.CRM_IDEMPOTENCY.>"])
+    assert (config.max_age, config.max_bytes, config.max_msg_size) == (3600, 1024 * 1024, 164 * 1024)
+    assert (config.max_msgs_per_subject, config.discard, config.num_replicas) == (1, DiscardPolicy.OLD, 3)
+    assert config.allow_msg_ttl and config.allow_direct and config.deny_delete and config.allow_rollup_hdrs

@@ -91,13 +91,17 @@ certificate). Derived from the table, so a new flow cannot be allowed in one pla
 crm-lib.natsEnv (ctx): how a service reaches NATS: the URL, its own NATS user from a Secret
 (<system>-<service>-nats by default; the server's permission table names the user after the
 service, see docs/security.md "The event bus"), and TLS files mounted from another. Production
-without credentials is refused here as it is by the service itself.
+without credentials is refused here as it is by the service itself, and so is production without
+TLS, unless nats.tls.serviceMesh says a mesh provides mTLS instead.
 */}}
 {{- define "crm-lib.natsEnv" -}}
 {{- $cfg := .cfg -}}
 {{- $nats := $cfg.nats -}}
 {{- if and (eq $cfg.environment "production") (not $nats.auth.enabled) (not (and $nats.tls.enabled $nats.tls.certKey)) -}}
 {{- fail (printf "%s: production needs NATS credentials: nats.auth.enabled (a user and password from a Secret) or a client certificate (nats.tls.certKey)" .service) -}}
+{{- end }}
+{{- if and (eq $cfg.environment "production") (not $nats.tls.enabled) (not $nats.tls.serviceMesh) -}}
+{{- fail (printf "%s: production needs TLS to NATS (the password and every event cross the network): nats.tls.enabled with the CA in a Secret, or nats.tls.serviceMesh=true when a service mesh already wraps the connection in mTLS" .service) -}}
 {{- end }}
 - name: CRM_NATS_URL
   value: {{ required (printf "%s: nats.url is required" .service) $nats.url | quote }}

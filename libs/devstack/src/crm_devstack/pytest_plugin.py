@@ -7,6 +7,7 @@ embedded server from the wheels, in a temporary directory on a free port.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -121,9 +122,21 @@ def postgres_server() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def nats_server() -> Iterator[str]:
-    """``nats://`` URL of a NATS server with JetStream enabled. The embedded server runs with
-    authentication on (the CRM permission table) and the URL carries its unrestricted test
-    identity, so services under test and the tests' own clients connect with credentials."""
+    """``nats://`` URL of a NATS server with JetStream enabled, the CRM stream and the gateway's
+    Idempotency-Key bucket provisioned (as the launcher's provisioner does: no service creates
+    them). The embedded server runs with authentication on (the CRM permission table) and the URL
+    carries its unrestricted test identity, so services under test and the tests' own clients
+    connect with credentials."""
+    from crm_devstack._util import run_sync
+    from crm_kit.testing import provision
+
+    with _nats_server() as url:
+        run_sync(lambda: provision(url))
+        yield url
+
+
+@contextlib.contextmanager
+def _nats_server() -> Iterator[str]:
     from_env = os.environ.get(NATS_URL_ENV)
     if from_env:
         yield from_env

@@ -25,10 +25,8 @@ from crm_devstack._util import free_ports, log_tail, pid_alive, process_cmdline,
 from crm_devstack.demo_data import DEMO_CONVERSIONS, DEMO_LEADS, DEMO_WON_DEAL, create_demo_campaigns
 from crm_devstack.nats import EmbeddedNats
 from crm_devstack.postgres import EmbeddedPostgres
-from crm_kit.bus import provision_stream
 from crm_kit.dev_issuer import DevIssuer
 from crm_kit.nats_access import PROVISIONER
-from crm_kit.settings import ServiceSettings
 
 BACKEND_SERVICES: tuple[str, ...] = ("leads", "customers", "orders", "notifications", "reporting")
 """Backend services, each with its own database, gRPC port and metrics port."""
@@ -183,8 +181,8 @@ class Stack:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         await asyncio.to_thread(self._stop_leftovers)
         await asyncio.gather(asyncio.to_thread(self.postgres.start), asyncio.to_thread(self.nats.start))
-        # The services may only create the stream; changing it (new defaults) is the provisioner's.
-        await provision_stream(self._provisioner_settings())
+        # No service may create or change the stream or the gateway's bucket: the provisioner does.
+        await self._provision()
         for database in DATABASES:
             await self.postgres.acreate_database(database)
         self._spawn(SMS)
@@ -333,15 +331,6 @@ class Stack:
             return [self.python, "-m", "crm_gateway", "serve"], env
         return [self.python, "-m", f"crm_{name}", "serve"], self._service_env(name)
 
-    def _provisioner_settings(self) -> ServiceSettings:
-        return ServiceSettings(
-            service_name=PROVISIONER,
-            environment="development",
-            nats_url=self.nats.url,
-            nats_user=PROVISIONER,
-            nats_password=self.nats.users.passwords[PROVISIONER],
-        )
-
     def _pid_file(self, name: str) -> Path:
         return self.run_dir / f"{name}.pid"
 
@@ -398,12 +387,24 @@ class Stack:
 
     async def _migrate(self, service: str) -> None:
         command = [self.python, "-m", f"crm_{service}", "migrate"]
+        await self._run_once(f"migration of {service}", f"{service}-migrate", command, self._service_env(service))
+
+    async def _provision(self) -> None:
+        """Create or update the CRM stream and the gateway's Idempotency-Key bucket as the
+        `provisioner` (no service may), with the command a cluster's hook Job runs and the
+        settings the services get (so CRM_IDEMPOTENCY_* in extra_env reach the bucket too)."""
+        command = [self.python, "-m", "crm_kit.nats_access", "provision"]
+        env = {**self._base_env(), "CRM_SERVICE_NAME": PROVISIONER, **self.nats.users.env(PROVISIONER)}
+        await self._run_once("provisioning of the NATS streams", PROVISIONER, command, env)
+
+    async def _run_once(self, what: str, log_name: str, command: list[str], env: dict[str, str]) -> None:
+        """Run a one-shot command to its end (its output appended to logs/<log_name>.log)."""
         proc = await asyncio.create_subprocess_exec(
             *command,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
-            env=self._service_env(service),
+            env=env,
             cwd=self.state_dir,
         )
         try:
@@ -411,14 +412,14 @@ class Stack:
         except TimeoutError:
             proc.kill()
             await proc.wait()
-            raise StackError(f"migration of {service} did not finish within {self.ready_timeout:.0f}s") from None
+            raise StackError(f"{what} did not finish within {self.ready_timeout:.0f}s") from None
         text = output.decode(errors="replace")
-        with self.log_path(f"{service}-migrate").open("a", encoding="utf-8") as log:
+        with self.log_path(log_name).open("a", encoding="utf-8") as log:
             log.write(f"\n===== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(command)}\n{text}")
         if proc.returncode != 0:
             raise StackError(
-                f"migration of {service} failed with exit code {proc.returncode} ({' '.join(command)}):\n"
-                + log_tail(self.log_path(f"{service}-migrate"), 60)
+                f"{what} failed with exit code {proc.returncode} ({' '.join(command)}):\n"
+                + log_tail(self.log_path(log_name), 60)
             )
 
     async def _wait_ready(self, names: tuple[str, ...]) -> None:

@@ -11,8 +11,9 @@ database is held and retried without a redelivery, and dead-lettered only after
 Handlers act as the system (`caller.SYSTEM_ACTOR`, request id = the event id), so the audit rows
 they write and the gRPC calls they make name no person.
 
-The bus connects as the service's own NATS user (`crm_kit.nats_access`): it may create the stream
-when it is missing but not change it, and it publishes only the service's own subjects. A dead
+The bus connects as the service's own NATS user (`crm_kit.nats_access`): it may neither create nor
+change the stream (only the `provisioner` identity does, `provision_streams`, before the services
+start; a service waits for it), and it publishes only the service's own subjects. A dead
 letter is therefore replayed under the service's own subjects (`crm.<service>.replays.<durable>`)
 and reaches the consumer that failed on it through the service's replay consumer.
 """
@@ -31,8 +32,8 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
-from nats.js.errors import BadRequestError
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, DiscardPolicy, StorageType, StreamConfig
+from nats.js.errors import BadRequestError, NotFoundError
 from opentelemetry import trace
 from sqlalchemy import insert
 
@@ -58,6 +59,10 @@ class Subscription:
     # A TransactionalHandler when transactional, else a SelfManagedHandler.
     handler: Callable[..., Awaitable[None]]
     transactional: bool
+
+
+class StreamNotProvisioned(RuntimeError):
+    """The CRM stream does not exist (yet): a service waits for the provisioner to create it."""
 
 
 class EventBus:
@@ -95,23 +100,18 @@ class EventBus:
         self.js = self.nc.jetstream()
         await self.ensure_stream()
 
-    async def ensure_stream(self, *, update: bool = False) -> None:
-        """Create the stream when it is missing. A service's NATS user may not change an existing
-        stream (a changed max age or subject list is as destructive as a purge): with `update`
-        (the provisioning identity) a different configuration is applied, else it is logged."""
+    async def ensure_stream(self) -> None:
+        """Check that the stream exists. A service's NATS user may not create it (it could choose
+        the subjects and retention) nor change it: the provisioner does, before the services start
+        (`provision_streams`). Missing, this raises StreamNotProvisioned and the caller retries."""
         assert self.js is not None
-        config = stream_config(self.settings)
         try:
-            await self.js.add_stream(config)
-        except BadRequestError:
-            if update:
-                await self.js.update_stream(config)
-            else:
-                log.warning(
-                    "the stream exists with another configuration than this service's settings; "
-                    "the provisioning identity applies changes (docs/operations.md)",
-                    extra={"stream": config.name},
-                )
+            await self.js.stream_info(self.settings.stream_name)
+        except NotFoundError as exc:
+            raise StreamNotProvisioned(
+                f"the stream {self.settings.stream_name} does not exist: the provisioner creates it "
+                "(python -m crm_kit.nats_access provision, docs/operations.md)"
+            ) from exc
 
     @property
     def connected(self) -> bool:
@@ -529,16 +529,22 @@ class EventBus:
             await self.nc.close()
 
 
-async def provision_stream(settings: ServiceSettings) -> None:
-    """Create the stream, or apply settings' configuration to it, as settings' identity (the
-    `provisioner`: services may not change the stream)."""
-    bus = EventBus(settings, None)
+async def provision_streams(settings: ServiceSettings) -> None:
+    """Create the CRM stream and the gateway's Idempotency-Key bucket, or apply settings'
+    configuration to them, as settings' identity: the `provisioner` (no service may create or
+    change either). Run before the services start (the dev launcher; a Helm hook Job in a cluster)."""
+    nc = await nats_access.connect(settings, connect_timeout=5, allow_reconnect=False)
     try:
-        bus.nc = await nats_access.connect(settings, connect_timeout=5, allow_reconnect=False)
-        bus.js = bus.nc.jetstream()
-        await bus.ensure_stream(update=True)
+        js = nc.jetstream()
+        for config in (stream_config(settings), idempotency_stream_config(settings)):
+            try:
+                await js.add_stream(config)
+            except BadRequestError:
+                # It exists with another configuration (add is idempotent for the same one).
+                await js.update_stream(config)
+            log.info("stream provisioned", extra={"stream": config.name})
     finally:
-        await bus.close()
+        await nc.close()
 
 
 def stream_config(settings: ServiceSettings) -> StreamConfig:
@@ -550,4 +556,33 @@ def stream_config(settings: ServiceSettings) -> StreamConfig:
         num_replicas=settings.stream_replicas,
         duplicate_window=settings.duplicate_window_seconds,
         max_age=settings.stream_max_age_days * 86400,
+    )
+
+
+# What a stored Idempotency-Key value holds beyond the answer's body: its status line, headers
+# and fingerprint.
+IDEMPOTENCY_HEADER_ALLOWANCE = 64 * 1024
+
+
+def idempotency_stream_config(settings: ServiceSettings, bucket: str = nats_access.IDEMPOTENCY_BUCKET) -> StreamConfig:
+    """The stream behind the gateway's Idempotency-Key bucket, as settings describe it: the
+    key-value layout nats-py and nats.go read (one value per key, roll-up, direct get, no
+    deletes of the stream's messages by API), but discard-old, so a full bucket drops its oldest
+    answers instead of refusing new requests, and per-message TTLs, so an in-flight marker of a
+    replica that died frees its key by itself. `bucket`: another name only for tests."""
+    return StreamConfig(
+        name=f"KV_{bucket}",
+        subjects=[f"$KV.{bucket}.>"],
+        storage=StorageType.FILE,
+        num_replicas=settings.stream_replicas,
+        max_age=settings.idempotency_ttl_seconds,
+        max_bytes=settings.idempotency_max_bytes,
+        max_msg_size=settings.idempotency_max_response_bytes + IDEMPOTENCY_HEADER_ALLOWANCE,
+        max_msgs_per_subject=1,
+        discard=DiscardPolicy.OLD,
+        allow_rollup_hdrs=True,
+        allow_msg_ttl=True,
+        allow_direct=True,
+        deny_delete=True,
+        duplicate_window=min(120.0, settings.idempotency_ttl_seconds),
     )

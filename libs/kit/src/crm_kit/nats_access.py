@@ -3,13 +3,17 @@ connects with (its identity, TLS, its own inbox prefix) and the permission table
 enforces for each identity (docs/security.md, "The event bus").
 
 Each service is a NATS user of its own. It may publish only its own subjects (`crm.<service>.>`:
-its events and its dead-letter replays), create the CRM stream when it is missing (never update,
-purge or delete it), and create, read and acknowledge only its own durable consumers, each pinned
-to the one subject it consumes (the filter is part of the create subject, and the server checks it
-against the request). Replies come to an inbox under the identity's own prefix (`_INBOX.<name>`), so
-no identity can listen to the replies, pulled events included, of another. The `provisioner`
-identity (the dev launcher; an operator in a cluster) is the only one that may change the stream's
-configuration; deleting or purging it is left to the NATS operator's own account.
+its events and its dead-letter replays), read the CRM stream's info (never create, update, purge or
+delete it), and create, read and acknowledge only its own durable consumers, each pinned to the one
+subject it consumes (the filter is part of the create subject, and the server checks the request's
+filter against it and refuses a list of filters, `filter_subjects`, on that subject). Replies come
+to an inbox under the identity's own prefix (`_INBOX.<name>`), so no identity can listen to the
+replies, pulled events included, of another. The gateway reads and writes its Idempotency-Key
+bucket but cannot create it: a stream created while the bucket is missing could name any subjects
+(other identities' inboxes) and be read back. The `provisioner` identity (the dev launcher; the
+Helm hook Job in a cluster, `python -m crm_kit.nats_access provision`) is the only one that creates
+and changes the CRM stream and the bucket; deleting or purging them is left to the NATS operator's
+own account.
 
 The table of consumed subjects is checked where it matters: `EventBus.subscribe` refuses a
 subject that is not listed here for a known service, so the code cannot drift from what the
@@ -18,6 +22,8 @@ server allows.
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import json
 import ssl
 from collections.abc import Mapping
@@ -118,16 +124,15 @@ def _consumer_rights(stream: str, durable: str, filter_subject: str) -> list[str
 def permissions(identity: str, stream: str = STREAM) -> Permissions:
     """What `identity` may publish and subscribe to (everything else is denied)."""
     inbox = (f"{inbox_prefix(identity)}.>",)
+    kv = f"KV_{IDEMPOTENCY_BUCKET}"
     if identity == PROVISIONER:
-        publish = [f"$JS.API.STREAM.{verb}.{stream}" for verb in ("CREATE", "UPDATE", "INFO")]
+        publish = [f"$JS.API.STREAM.{verb}.{name}" for name in (stream, kv) for verb in ("CREATE", "UPDATE", "INFO")]
         return Permissions(("$JS.API.INFO", *publish), inbox)
     if identity == GATEWAY:
-        kv = f"KV_{IDEMPOTENCY_BUCKET}"
         return Permissions(
             (
                 f"$KV.{IDEMPOTENCY_BUCKET}.>",
                 f"$JS.API.STREAM.INFO.{kv}",
-                f"$JS.API.STREAM.CREATE.{kv}",
                 f"$JS.API.DIRECT.GET.{kv}.>",
                 f"$JS.API.STREAM.MSG.GET.{kv}",
                 "$JS.API.INFO",
@@ -136,7 +141,7 @@ def permissions(identity: str, stream: str = STREAM) -> Permissions:
         )
     if identity not in CONSUMES:
         raise NatsAccessError(f"no NATS permissions for {identity!r}; known: {', '.join(IDENTITIES)}")
-    publish = [f"crm.{identity}.>", f"$JS.API.STREAM.CREATE.{stream}", f"$JS.API.STREAM.INFO.{stream}"]
+    publish = [f"crm.{identity}.>", f"$JS.API.STREAM.INFO.{stream}"]
     consumed = CONSUMES[identity]
     for subject in consumed:
         publish += _consumer_rights(stream, durable_name(identity, subject), subject)
@@ -221,10 +226,27 @@ def password_variable(identity: str) -> str:
     return f"CRM_NATS_PASSWORD_{identity.upper()}"
 
 
-def main() -> None:
-    """Print the nats-server `authorization` block of every CRM identity for a cluster, each
-    password read by the server from its environment (`password_variable`), e.g. set from a Secret:
-    `python -m crm_kit.nats_access > crm-authorization.conf` (docs/operations.md)."""
+def main(argv: list[str] | None = None) -> None:
+    """`python -m crm_kit.nats_access [config]`: print the nats-server `authorization` block of every
+    CRM identity for a cluster, each password read by the server from its environment
+    (`password_variable`), e.g. set from a Secret (docs/operations.md).
+
+    `python -m crm_kit.nats_access provision`: create or update the CRM stream and the gateway's
+    Idempotency-Key bucket as the `provisioner` (CRM_NATS_URL, CRM_NATS_USER, CRM_NATS_PASSWORD,
+    CRM_NATS_TLS_*, CRM_STREAM_*, CRM_IDEMPOTENCY_*): the Helm hook Job runs it before the services
+    start."""
+    parser = argparse.ArgumentParser(prog="python -m crm_kit.nats_access", description=main.__doc__)
+    parser.add_argument("command", nargs="?", choices=("config", "provision"), default="config")
+    args = parser.parse_args(argv)
+    if args.command == "provision":
+        from crm_kit.bus import provision_streams  # the bus imports this module
+        from crm_kit.logs import setup_logging
+        from crm_kit.settings import ServiceSettings
+
+        settings = ServiceSettings(service_name=PROVISIONER)
+        setup_logging(settings.service_name, settings.log_level)
+        asyncio.run(provision_streams(settings))
+        return
     print(authorization_config({name: password_variable(name) for name in IDENTITIES}, passwords_from_env=True), end="")
 
 

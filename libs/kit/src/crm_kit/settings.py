@@ -69,6 +69,13 @@ class ServiceSettings(BaseSettings):
     stream_replicas: int = Field(default=1, ge=1, le=5)
     stream_max_age_days: float = Field(default=14, gt=0)
     duplicate_window_seconds: float = Field(default=120, gt=0)
+    # The gateway's Idempotency-Key bucket (`crm_kit.bus.idempotency_stream_config`), in one place:
+    # the provisioner creates the bucket from these and the gateway reads the same ones (the TTL
+    # is its per-principal quota window, the answer cap bounds what it stores; its memory store,
+    # CRM_IDEMPOTENCY_STORE=memory, uses the TTL and the byte budget too).
+    idempotency_ttl_seconds: float = Field(default=86_400, gt=0)
+    idempotency_max_bytes: int = Field(default=256 * 1024 * 1024, ge=64 * 1024)
+    idempotency_max_response_bytes: int = Field(default=256 * 1024, ge=1024, le=900 * 1024)
     consumer_max_deliver: int = Field(default=5, ge=1)
     consumer_ack_wait_seconds: float = Field(default=30, gt=0)
     consumer_backoff_seconds: list[float] = Field(default_factory=lambda: [0.2, 1.0, 3.0, 10.0])

@@ -16,7 +16,7 @@ from nats.js.errors import NotFoundError
 
 from crm.admin.v1 import admin_pb2_grpc, audit_pb2_grpc
 from crm_kit import audit, dead_letters, migrations
-from crm_kit.bus import EventBus
+from crm_kit.bus import EventBus, provision_streams
 from crm_kit.db import Database
 from crm_kit.events import ce_headers, new_event_id, subject_for
 from crm_kit.grpc_server import GrpcServer
@@ -32,8 +32,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+async def provision(nats_url: str) -> None:
+    """Create the CRM stream and the Idempotency-Key bucket as the provisioner does before the
+    services start (a service only checks that its stream exists). `nats_url` carries an identity
+    allowed to (the test server's admin)."""
+    await provision_streams(ServiceSettings(service_name="test-provisioner", nats_url=nats_url))
+
+
 async def reset_stream(nats_url: str, stream: str = "CRM") -> None:
-    """Delete the stream (and with it every durable consumer) so a test starts clean."""
+    """Delete the stream (and with it every durable consumer) and provision it again, so a test
+    starts clean."""
     nc = await nats.connect(nats_url)
     try:
         try:
@@ -42,6 +50,7 @@ async def reset_stream(nats_url: str, stream: str = "CRM") -> None:
             pass
     finally:
         await nc.close()
+    await provision(nats_url)
 
 
 async def migrate(migrations_dir: Path, database_url: str) -> None:

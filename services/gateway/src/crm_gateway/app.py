@@ -18,7 +18,7 @@ from starlette.responses import Response
 
 from crm_gateway import routes, routes_activities, routes_campaigns, routes_duplicates, routes_routing
 from crm_gateway.api_docs import install_api_docs
-from crm_gateway.auth import JwksKeys, TokenVerifier, bearer_subject
+from crm_gateway.auth import JwksKeys, TokenVerifier, bearer_subject, principal_wait
 from crm_gateway.client_address import ClientAddresses
 from crm_gateway.clients import BackendClients
 from crm_gateway.idempotency import (
@@ -88,6 +88,9 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         per_address=RateLimiter(
             settings.web_form_address_rate_limit_per_minute / 60, settings.web_form_address_rate_limit_burst
         ),
+        per_network=RateLimiter(
+            settings.web_form_network_rate_limit_per_minute / 60, settings.web_form_network_rate_limit_burst
+        ),
     )
     install_problem_handlers(app)
     # Added innermost first, so the request passes: security headers → observability (span, RED
@@ -100,6 +103,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         identify=bearer_subject,
         quota=StoredBytesQuota(settings.idempotency_max_bytes_per_principal, settings.idempotency_ttl_seconds),
         max_response_bytes=settings.idempotency_max_response_bytes,
+        rate_limit=functools.partial(principal_wait, app.state.principal_limiter),
     )
     # The body size limit; the CSV lead-import upload has its own (crm_gateway.routes_campaigns).
     app.state.lead_import_settings = LeadImportSettings()
@@ -177,13 +181,10 @@ async def open_idempotency_store(app: FastAPI, settings: GatewaySettings) -> Ide
         return MemoryStore(settings.idempotency_ttl_seconds, settings.idempotency_max_bytes)
     if app.state.nats is None:
         app.state.nats = await connect_nats(settings)
+    # The bucket (nats_access.IDEMPOTENCY_BUCKET, the name the permission table allows) is the
+    # provisioner's, made from the same CRM_IDEMPOTENCY_* settings this gateway reads.
     return await JetStreamStore.open(
         app.state.nats.jetstream(timeout=settings.grpc_client_timeout_seconds),
-        bucket=settings.idempotency_bucket,
-        ttl_seconds=settings.idempotency_ttl_seconds,
-        max_bytes=settings.idempotency_max_bytes,
-        max_value_bytes=settings.idempotency_max_response_bytes + 64 * 1024,
-        replicas=settings.stream_replicas,
         # Longer than any request may run (its time budget), so a live request keeps its key.
         in_flight_ttl_seconds=max(60.0, 2 * settings.request_timeout_seconds),
     )

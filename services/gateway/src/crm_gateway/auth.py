@@ -32,6 +32,8 @@ from crm_kit import caller
 log = logging.getLogger(__name__)
 
 MAX_TOKEN_LENGTH = 8192
+# With no key set at all (the issuer was down at start), retries back off to at most this.
+COLD_MAX_BACKOFF_SECONDS = 30.0
 # Which key types may verify which algorithms (defeats RSA/EC/HMAC confusion).
 _KEY_TYPE_OF_ALG = {"RS256": "RSA", "RS384": "RSA", "RS512": "RSA", "ES256": "EC", "ES384": "EC", "PS256": "RSA"}
 
@@ -128,8 +130,13 @@ class JwksKeys:
             keys = await self._download()
         except Exception as exc:  # any failure (network, status, bad document) backs off alike
             self._failures += 1
-            base = self.min_refresh_seconds if self._keys else self.cold_retry_seconds
-            backoff = min(self.max_backoff_seconds, base * 2 ** (self._failures - 1))
+            base, cap = (
+                (self.min_refresh_seconds, self.max_backoff_seconds)
+                if self._keys
+                # Cold: every request fails until a fetch succeeds, so never wait long for the next.
+                else (self.cold_retry_seconds, min(self.max_backoff_seconds, COLD_MAX_BACKOFF_SECONDS))
+            )
+            backoff = min(cap, base * 2 ** (self._failures - 1))
             self._next_fetch_at = started + backoff
             log.warning(
                 "jwks fetch failed; keeping the last good key set",
@@ -270,6 +277,11 @@ async def bearer_subject(scope: Scope) -> str | None:
     return principal.subject
 
 
+def principal_wait(limiter: RateLimiter, subject: str) -> float:
+    """Take a token of the principal's rate limit: 0.0, else the seconds until one is back."""
+    return limiter.check(f"sub:{subject}")
+
+
 def refuse_anonymous_flood(request: Request, *, count: bool = True) -> None:
     """Count a request that has no valid principal against its client address (429 with
     Retry-After once the address has spent its budget). Only failures are counted: a valid token
@@ -325,8 +337,7 @@ async def authorize(request: Request) -> AsyncIterator[Principal]:
         raise HTTPException(403, "This route has no permission rule.")
     if not principal.roles & policy.roles:
         raise HTTPException(403, "Your roles do not allow this action.")
-    limiter: RateLimiter = request.app.state.principal_limiter
-    wait = limiter.check(f"sub:{principal.subject}")
+    wait = principal_wait(request.app.state.principal_limiter, principal.subject)
     if wait > 0:
         raise HTTPException(
             429, "Too many requests for this caller; slow down.", headers={"Retry-After": str(max(1, ceil(wait)))}

@@ -25,6 +25,9 @@ ForwardedHeader = Literal["x-forwarded-for", "forwarded"]
 
 # IPv6 hands a home or a phone a whole /64 (RFC 6177): one visitor is one /64, not one address.
 IPV6_VISITOR_PREFIX = 64
+# …and a site as much as a /48 (RIPE-690: a /56 or /48 per customer): 65,536 /64s, so a limit that
+# must hold against one holder counts its /48 too (`network_bucket`).
+IPV6_NETWORK_PREFIX = 48
 # A well-formed chain is a handful of hops; past this many trusted ones we stop reading.
 MAX_HOPS = 32
 
@@ -135,6 +138,16 @@ def address_bucket(address: IPAddress | None) -> str:
     if isinstance(address, ipaddress.IPv6Address):
         return str(ipaddress.IPv6Network((address, IPV6_VISITOR_PREFIX), strict=False))
     return str(address)
+
+
+def network_bucket(address: IPAddress | None) -> str | None:
+    """The coarser key a per-network limit counts `address` under: an IPv6 address's /48 (one
+    holder of a whole delegated prefix rotating through its /64s is still one network). None for
+    IPv4 (a visitor rarely holds more than one address, while a /24 is often many unrelated people:
+    a carrier's NAT pool, a campus) and for no address."""
+    if isinstance(address, ipaddress.IPv6Address):
+        return str(ipaddress.IPv6Network((address, IPV6_NETWORK_PREFIX), strict=False))
+    return None
 
 
 class ClientAddresses:

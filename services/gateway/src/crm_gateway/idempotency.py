@@ -26,7 +26,6 @@ It sits inside the body size limit, so the body it buffers (to fingerprint it) i
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import logging
 import math
@@ -39,13 +38,13 @@ from typing import Protocol
 import orjson
 from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
-from nats.js.api import DiscardPolicy, StorageType, StreamConfig
-from nats.js.errors import BadRequestError, KeyDeletedError, KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.errors import BucketNotFoundError, KeyDeletedError, KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crm_gateway.problems import problem
+from crm_kit import nats_access
 
 log = logging.getLogger(__name__)
 
@@ -227,44 +226,25 @@ class JetStreamStore:
 
     @classmethod
     async def open(
-        cls,
-        js: JetStreamContext,
-        *,
-        bucket: str,
-        ttl_seconds: float,
-        max_bytes: int,
-        max_value_bytes: int,
-        replicas: int,
-        in_flight_ttl_seconds: float,
+        cls, js: JetStreamContext, *, in_flight_ttl_seconds: float, bucket: str = nats_access.IDEMPOTENCY_BUCKET
     ) -> JetStreamStore:
-        """Create the bucket's stream if needed (the KV layout nats-py and nats.go read, but with
-        discard-old) and bind to it."""
-        config = StreamConfig(
-            name=f"KV_{bucket}",
-            subjects=[f"$KV.{bucket}.>"],
-            storage=StorageType.FILE,
-            num_replicas=replicas,
-            max_age=ttl_seconds,
-            max_bytes=max_bytes,
-            max_msg_size=max_value_bytes,
-            max_msgs_per_subject=1,
-            discard=DiscardPolicy.OLD,
-            allow_rollup_hdrs=True,
-            allow_msg_ttl=True,
-            allow_direct=True,
-            deny_delete=True,
-            duplicate_window=min(120.0, ttl_seconds),
-        )
+        """Bind to the bucket. The gateway never creates it (its NATS identity may not: a stream
+        it created could name any subjects): the provisioner does, from the same settings
+        (`crm_kit.bus.idempotency_stream_config`). Missing, the store is unavailable (keyed POSTs
+        get 503) and the next request tries again."""
         try:
-            await js.add_stream(config)
-        except BadRequestError:
-            # It exists with another configuration: the gateway's NATS identity may create its
-            # bucket but not change it (an operator does, docs/operations.md); use it as it is.
-            log.warning("the idempotency bucket exists with another configuration", extra={"bucket": bucket})
-        return cls(await js.key_value(bucket), in_flight_ttl_seconds)
+            kv = await js.key_value(bucket)
+        except BucketNotFoundError as exc:
+            log.error(
+                "the Idempotency-Key bucket does not exist: it must be provisioned "
+                "(python -m crm_kit.nats_access provision, docs/operations.md); keyed POSTs get 503 until then",
+                extra={"bucket": bucket},
+            )
+            raise StoreUnavailable(f"bucket {bucket} not provisioned") from exc
+        return cls(kv, in_flight_ttl_seconds)
 
     async def claim(self, key: str, fingerprint: str) -> Claim:
-        marker = orjson.dumps({"f": fingerprint})
+        marker = encode_value(fingerprint, None)
         try:
             # Two tries: the entry found may expire or be released before it is read.
             for _ in range(2):
@@ -283,21 +263,17 @@ class JetStreamStore:
         raise StoreUnavailable("the key changed twice while being claimed")
 
     async def complete(self, key: str, claim: Claimed, fingerprint: str, response: StoredResponse) -> None:
-        value = orjson.dumps(
-            {
-                "f": fingerprint,
-                "s": response.status,
-                "h": [[k.decode("latin-1"), v.decode("latin-1")] for k, v in response.headers],
-                "b": base64.b64encode(response.body).decode(),
-            }
-        )
         try:
-            await self.kv.update(key, value, last=claim.token)
+            await self.kv.update(key, encode_value(fingerprint, response), last=claim.token)
+            return
         except KeyWrongLastSequenceError:
             # The marker expired and another request took the key: its answer is the one kept.
             log.warning("idempotency key lost before its response was stored")
+            return
         except (NatsError, TimeoutError):
-            log.warning("idempotency response not stored: the store did not answer", exc_info=True)
+            log.warning("idempotency response not stored: the store refused or did not answer", exc_info=True)
+        # Not stored: free the key at once rather than leave retries on 409 until the marker expires.
+        await self.release(key, claim)
 
     async def release(self, key: str, claim: Claimed) -> None:
         try:
@@ -307,14 +283,30 @@ class JetStreamStore:
             log.warning("idempotency key not released: the store did not answer", exc_info=True)
 
 
+def encode_value(fingerprint: str, response: StoredResponse | None) -> bytes:
+    """A stored value: one JSON line (fingerprint; status and headers once answered), then the body
+    as it was sent (no base64: a value is at most the answer plus its headers)."""
+    head: dict[str, object] = {"f": fingerprint}
+    if response is not None:
+        head["s"] = response.status
+        head["h"] = [[k.decode("latin-1"), v.decode("latin-1")] for k, v in response.headers]
+    return orjson.dumps(head) + b"\n" + (response.body if response is not None else b"")
+
+
 def _decode_claim(value: bytes, fingerprint: str) -> Claim:
-    data = orjson.loads(value)
-    if data.get("f") != fingerprint:
-        return Mismatch()
-    if "s" not in data:
-        return InFlight()
-    headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in data["h"]]
-    return Replay(StoredResponse(int(data["s"]), headers, base64.b64decode(data["b"])))
+    head, _, body = value.partition(b"\n")
+    try:
+        data = orjson.loads(head)
+        if data["f"] != fingerprint:
+            return Mismatch()
+        if "s" not in data:
+            return InFlight()
+        headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in data["h"]]
+        return Replay(StoredResponse(int(data["s"]), headers, body))
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        # Only the gateway writes the bucket; an unreadable value is a bug or tampering, never a
+        # reason to run the request (again): refuse it like an unavailable store.
+        raise StoreUnavailable(f"unreadable stored value: {exc!r}") from exc
 
 
 class StoredBytesQuota:
@@ -372,8 +364,12 @@ class IdempotencyMiddleware:
         identify: Identify,
         quota: StoredBytesQuota,
         max_response_bytes: int = 256 * 1024,
+        rate_limit: Callable[[str], float] | None = None,
     ) -> None:
         self.app = app
+        # The principal's rate limit, for the answers this middleware gives itself (replays, 409,
+        # 422): a request that runs is counted by the route's own authorization instead.
+        self.rate_limit = rate_limit
         # The store is opened on first use: the shared store needs NATS, which may be down at
         # start; then only requests with a key are refused (503) until it answers.
         self._open_store = open_store
@@ -440,6 +436,12 @@ class IdempotencyMiddleware:
             )
             await response(scope, receive, send)
             return
+        if not isinstance(claim, Claimed) and self.rate_limit is not None:
+            wait = self.rate_limit(subject)
+            if wait > 0:
+                detail = "Too many requests for this caller; slow down."
+                await problem(429, detail, headers={"Retry-After": str(max(1, math.ceil(wait)))})(scope, receive, send)
+                return
         if isinstance(claim, Replay):
             await self._replay(claim.response, send)
             return

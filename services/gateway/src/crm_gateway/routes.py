@@ -22,6 +22,7 @@ from crm_gateway.schemas import (
     CaptureAttached,
     CapturedLead,
     CaptureLeadIn,
+    CaptureReplayed,
     CloseDealIn,
     ConvertLeadIn,
     CreateWebFormKeyIn,
@@ -116,22 +117,29 @@ async def capture_lead(
     idempotency_key: Annotated[
         str, Header(alias="Idempotency-Key", max_length=200, description="request_id when the body has none")
     ] = "",
-) -> CapturedLead | CaptureAttached:
+) -> CapturedLead | CaptureAttached | CaptureReplayed:
     """201 with a new lead, routed to its rep; 200 when the same person (phone number or e-mail)
     is already a lead: the capture is attached to it as a new touch, and the answer is that lead
     if the caller may read it (crm_gateway.authz), else only `{"duplicate": true}`. A request_id
-    (or Idempotency-Key) is the caller's own: a repeat answers the same, another caller's equal
-    id is another request."""
+    (or Idempotency-Key) is the caller's own: a repeat answers with the same status, and with the
+    lead as it is now only if the caller may read it (else its id, or only `duplicate`); another
+    caller's equal id is another request."""
     reach = authz.lead_reach(principal)
     caller_reach = leads_pb2.LeadReach(all_leads=reach.all_leads, team_id=reach.team_id, rep_id=reach.rep_id)
     reply = await clients.leads.CaptureLead(body.to_proto(idempotency_key.strip(), caller_reach))
-    if not reply.duplicate:
+    if reply.duplicate:
+        response.status_code = 200
+    visible = authz.lead_visible(principal, reply.lead)
+    if not reply.duplicate and not reply.replayed:
         # A new lead: this caller's request made it, from what it sent.
         return CapturedLead.model_validate({**message_to_dict(reply.lead), "duplicate": False, "matched_on": ""})
-    response.status_code = 200
-    if not authz.lead_visible(principal, reply.lead):
+    if reply.replayed and not visible:
+        # A repeat of the caller's own request: the same status, and no more than the first answer
+        # gave (a new lead's id, or only "duplicate") — never the lead's state now.
+        return CaptureAttached() if reply.duplicate else CaptureReplayed(id=reply.lead.id, duplicate=False)
+    if not visible:
         return CaptureAttached()
-    fields = {**message_to_dict(reply.lead), "duplicate": True, "matched_on": reply.matched_on}
+    fields = {**message_to_dict(reply.lead), "duplicate": reply.duplicate, "matched_on": reply.matched_on}
     return CapturedLead.model_validate(fields)
 
 

@@ -270,6 +270,15 @@ class CaptureAttached(BaseModel):
     duplicate: Literal[True] = True
 
 
+class CaptureReplayed(BaseModel):
+    """A repeated request_id whose lead the caller may not read (any more, or ever: marketing
+    captures for reps): the lead's id, which the first answer gave, and nothing of its state now."""
+
+    id: str
+    duplicate: bool
+    replayed: Literal[True] = True
+
+
 class LeadList(BaseModel):
     leads: list[Lead]
     next_page_token: str

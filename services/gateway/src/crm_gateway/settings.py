@@ -7,7 +7,6 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from crm_gateway.client_address import ForwardedHeader, parse_trusted_proxies
-from crm_kit import nats_access
 from crm_kit.dev_issuer import DEFAULT_AUDIENCE, DEV_ISSUER
 from crm_kit.settings import ServiceSettings
 
@@ -50,15 +49,13 @@ class GatewaySettings(ServiceSettings):
     api_docs: bool | None = None
     # Strict-Transport-Security on every response; off because a local run is plain http.
     hsts: bool = False
-    # Idempotency-Key responses (crm_gateway.idempotency): kept in a JetStream key-value bucket
-    # every replica shares ("jetstream"), or in this process ("memory": one replica only). Kept
-    # for the TTL; the whole store is bounded in bytes (oldest out), each response in bytes (a
-    # larger one is not kept), and each principal's stored bytes per replica within the TTL.
+    # Idempotency-Key responses (crm_gateway.idempotency): kept in the JetStream key-value bucket
+    # every replica shares ("jetstream", nats_access.IDEMPOTENCY_BUCKET, made by the provisioner),
+    # or in this process ("memory": one replica only). Kept for the TTL; the whole store is
+    # bounded in bytes (oldest out), each response in bytes (a larger one is not kept): those three
+    # are the chassis' idempotency_* settings, the ones the provisioner makes the bucket from. And
+    # each principal's stored bytes per replica within the TTL.
     idempotency_store: Literal["jetstream", "memory"] = "jetstream"
-    idempotency_bucket: str = Field(default=nats_access.IDEMPOTENCY_BUCKET, pattern=r"^[A-Za-z0-9_-]{1,64}$")
-    idempotency_ttl_seconds: float = Field(default=86_400, gt=0)
-    idempotency_max_bytes: int = Field(default=256 * 1024 * 1024, ge=64 * 1024)
-    idempotency_max_response_bytes: int = Field(default=256 * 1024, ge=1024, le=900 * 1024)
     idempotency_max_bytes_per_principal: int = Field(default=16 * 1024 * 1024, ge=1024)
     # Token bucket per authenticated principal: sustained requests per minute, and burst.
     rate_limit_per_minute: int = Field(default=600, ge=1)
@@ -69,12 +66,15 @@ class GatewaySettings(ServiceSettings):
     anonymous_rate_limit_burst: int = Field(default=30, ge=1)
     # Token buckets of the public web-to-lead endpoint, counted only for a key the leads service
     # knows (crm_gateway.web_form_limits): per visitor (key and client address; a person sends a
-    # form once or twice) and per key (a busy campaign's whole site). The visitor's is far smaller,
-    # so one address spends at most a small share of a key's tokens.
+    # form once or twice), per network (key and IPv6 /48: one holder of a delegated prefix; a few
+    # visitors' worth) and per key (a busy campaign's whole site). Each is far smaller than the
+    # next, so one address, or one /48, spends at most a small share of a key's tokens.
     web_form_rate_limit_per_minute: int = Field(default=60, ge=1)
     web_form_rate_limit_burst: int = Field(default=60, ge=1)
     web_form_address_rate_limit_per_minute: int = Field(default=2, ge=1)
     web_form_address_rate_limit_burst: int = Field(default=5, ge=1)
+    web_form_network_rate_limit_per_minute: int = Field(default=6, ge=1)
+    web_form_network_rate_limit_burst: int = Field(default=15, ge=1)
     # Proxies (CIDRs, JSON list in CRM_TRUSTED_PROXIES) whose forwarded header names the client
     # (crm_gateway.client_address): the ingress controller's pods. Empty: the TCP peer is the
     # client and forwarded headers are ignored. Which header they append to: one, never both.

@@ -2,8 +2,9 @@
 
 No bearer token here: the web-to-lead key (a form field `key` or header `X-Api-Key`) scopes the
 lead to the key's source and campaign, and the leads service refuses unknown or revoked keys.
-Submissions are limited per visitor (key and client address) and per key, counted only once the
-key is known to be real (crm_gateway.web_form_limits); a filled honeypot field is accepted
+Submissions are limited per visitor (key and client address), per IPv6 /48 and per key, counted
+only once the key is known to be real (crm_gateway.web_form_limits), and every refused key counts
+against the address's budget for failed credentials; a filled honeypot field is accepted
 silently and dropped; the same person submitting the same form twice on the same day is one
 lead (the submission's fingerprint is the capture's request_id).
 """
@@ -25,8 +26,9 @@ from pydantic import ValidationError
 
 from crm.leads.v1 import leads_pb2
 from crm_gateway.auth import acting_for, refuse_anonymous_flood
+from crm_gateway.client_address import ClientAddresses
 from crm_gateway.clients import BackendClients
-from crm_gateway.problems import PROBLEM_RESPONSES
+from crm_gateway.problems import GRPC_TO_HTTP, PROBLEM_RESPONSES
 from crm_gateway.schemas import WebFormAccepted, WebFormSubmissionIn
 from crm_gateway.web_form_limits import WebFormLimits, key_digest
 
@@ -93,29 +95,60 @@ async def _fields(request: Request) -> dict[str, Any]:
     raise HTTPException(415, f"Send {FORM_MEDIA_TYPE} or application/json.")
 
 
+# Longer than any key the leads service issues (its own limit on a secret).
+MAX_KEY_LENGTH = 200
+# The leads service's one answer for a malformed, unknown or wrong key (crm_leads.domain), given
+# here too for a key refused before it is asked: the answer does not tell which check refused it.
+INVALID_KEY_DETAIL = "web_form_key is not a valid web-to-lead key"
+
+
+def _cannot_be_a_key(key: str) -> bool:
+    """What no issued key looks like (keys are short printable ASCII): too long, or a NUL, control,
+    non-ASCII or unencodable character, which the leads service would refuse as malformed."""
+    return len(key) > MAX_KEY_LENGTH or not (key.isascii() and key.isprintable())
+
+
+def _refuses_the_key(code: grpc.StatusCode) -> bool:
+    """Whether the leads service's answer to VerifyWebFormKey refuses the key itself (any 4xx:
+    invalid, unknown, revoked…), rather than failing on its own side (5xx: down, too slow) or
+    shedding load (429), which is no visitor's doing and costs nobody's budget."""
+    status = GRPC_TO_HTTP.get(code, 500)
+    return 400 <= status < 500 and status != 429
+
+
+def _refused_key(request: Request) -> None:
+    """A refused key is a failed credential like a bad token: it takes a token from the address's
+    budget for requests without a valid credential (crm_gateway.auth.refuse_anonymous_flood)."""
+    WEB_FORM_SUBMISSIONS.labels("bad_key").inc()
+    refuse_anonymous_flood(request)
+
+
 async def _limited(request: Request, key: str) -> None:
     """Verify the key (once a minute; a bad one is refused as capture refuses it and fills no
-    bucket), then take a token from the visitor's bucket and from the key's."""
+    bucket), then take a token from the visitor's bucket, its network's and the key's."""
     limits: WebFormLimits = request.app.state.web_form_limits
-    digest = key_digest(key)
-    key_id = limits.known_keys.get(digest)
+    client_addresses: ClientAddresses = request.app.state.client_addresses
+    malformed = _cannot_be_a_key(key)
+    key_id = None if malformed else limits.known_keys.get(key_digest(key))
     if key_id is None:
-        # A made-up key counts against the address's budget for requests without a valid
-        # credential (crm_gateway.auth.refuse_anonymous_flood), as a bad token does: once spent,
-        # the address's next unverified keys are 429 before they reach the leads service.
+        # Every refusal of a key counts against the address's budget for requests without a valid
+        # credential, as a bad token does: once spent, the address's next unverified keys are 429
+        # before they reach the leads service (a real, recently verified key is never counted).
         refuse_anonymous_flood(request, count=False)
+        if malformed:
+            _refused_key(request)
+            raise HTTPException(403, INVALID_KEY_DETAIL)
         clients: BackendClients = request.app.state.clients
         try:
             with acting_for(request, WEB_FORM_ACTOR):
                 verified = await clients.leads.VerifyWebFormKey(leads_pb2.VerifyWebFormKeyRequest(web_form_key=key))
         except grpc.aio.AioRpcError as exc:
-            if exc.code() == grpc.StatusCode.PERMISSION_DENIED:
-                WEB_FORM_SUBMISSIONS.labels("bad_key").inc()
-                refuse_anonymous_flood(request)
+            if _refuses_the_key(exc.code()):
+                _refused_key(request)
             raise
         key_id = verified.web_form_key_id
-        limits.known_keys.add(digest, key_id)
-    wait, what = limits.take(key_id, request.app.state.client_addresses.bucket(request))
+        limits.known_keys.add(key_digest(key), key_id)
+    wait, what = limits.take(key_id, client_addresses.of(request))
     if wait > 0:
         WEB_FORM_SUBMISSIONS.labels("rate_limited").inc()
         raise HTTPException(
@@ -149,9 +182,6 @@ async def submit_web_form(request: Request) -> WebFormAccepted:
             "A web-to-lead key is required (form field key or header X-Api-Key).",
             headers={"WWW-Authenticate": "ApiKey"},
         )
-    if len(key) > 200:
-        WEB_FORM_SUBMISSIONS.labels("bad_key").inc()
-        raise HTTPException(403, "The web-to-lead key is not valid.")
     await _limited(request, key)
     try:
         form = WebFormSubmissionIn.model_validate(fields)

@@ -23,6 +23,8 @@ from crm_gateway.idempotency import (
     JetStreamStore,
     StoredBytesQuota,
 )
+from crm_kit.bus import idempotency_stream_config
+from crm_kit.settings import ServiceSettings
 
 pytestmark = pytest.mark.integration
 
@@ -48,6 +50,11 @@ class Backend:
             self.created += 1
             return {"id": self.created}
 
+        @self.app.post("/report", status_code=201)
+        async def report() -> dict[str, str]:
+            self.created += 1
+            return {"text": "ד" * 100_000}  # 200 KB of UTF-8: close to the answer cap
+
         @self.app.post("/slow", status_code=201)
         async def slow() -> dict[str, int]:
             self.created += 1
@@ -65,16 +72,20 @@ async def nc(nats_server: str) -> AsyncIterator[NatsClient]:
         await client.close()
 
 
+async def provisioned(nc: NatsClient, bucket: str, **settings: float) -> str:
+    """Make the bucket as the provisioner does (the gateway only binds to it), from chassis
+    settings (idempotency_ttl_seconds, idempotency_max_bytes, idempotency_max_response_bytes)."""
+    config = idempotency_stream_config(
+        ServiceSettings(service_name="provisioner", **{"idempotency_ttl_seconds": 60, **settings}), bucket
+    )
+    await nc.jetstream().add_stream(config)
+    return bucket
+
+
 async def replica(nc: NatsClient, app: FastAPI, bucket: str, **overrides: float) -> IdempotencyMiddleware:
     async def open_store() -> IdempotencyStore:
         return await JetStreamStore.open(
-            nc.jetstream(),
-            bucket=bucket,
-            ttl_seconds=overrides.get("ttl_seconds", 60),
-            max_bytes=int(overrides.get("max_bytes", 1024 * 1024)),
-            max_value_bytes=64 * 1024,
-            replicas=1,
-            in_flight_ttl_seconds=overrides.get("in_flight_ttl_seconds", 60),
+            nc.jetstream(), bucket=bucket, in_flight_ttl_seconds=overrides.get("in_flight_ttl_seconds", 60)
         )
 
     return IdempotencyMiddleware(
@@ -90,9 +101,26 @@ def bucket_name() -> str:
     return f"T_{uuid.uuid4().hex[:12]}"
 
 
-async def test_a_retry_on_another_replica_replays(nc: NatsClient) -> None:
+async def test_a_bucket_nobody_provisioned_is_not_created_and_keyed_posts_get_503(nc: NatsClient) -> None:
+    """The gateway never creates its bucket (its NATS identity may not): missing, a keyed POST is
+    refused, the handler does not run, and nothing appears on the server."""
     backend = Backend()
     bucket = bucket_name()
+    gateway = await replica(nc, backend.app, bucket)
+    async with client(gateway) as http:
+        refused = await http.post("/campaigns", json={"name": "expo"}, headers={"Idempotency-Key": "k-1"})
+        await provisioned(nc, bucket)
+        accepted = await http.post("/campaigns", json={"name": "expo"}, headers={"Idempotency-Key": "k-1"})
+
+    assert refused.status_code == 503
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert accepted.status_code == 201
+    assert backend.created == 1
+
+
+async def test_a_retry_on_another_replica_replays(nc: NatsClient) -> None:
+    backend = Backend()
+    bucket = await provisioned(nc, bucket_name())
     one, two = await replica(nc, backend.app, bucket), await replica(nc, backend.app, bucket)
     async with client(one) as first_replica, client(two) as second_replica:
         first = await first_replica.post("/campaigns", json={"name": "expo"}, headers={"Idempotency-Key": "k-1"})
@@ -114,7 +142,7 @@ async def test_a_retry_on_another_replica_replays(nc: NatsClient) -> None:
 
 async def test_a_retry_while_the_first_runs_on_another_replica_is_409(nc: NatsClient) -> None:
     backend = Backend()
-    bucket = bucket_name()
+    bucket = await provisioned(nc, bucket_name())
     one, two = await replica(nc, backend.app, bucket), await replica(nc, backend.app, bucket)
     async with client(one) as first_replica, client(two) as second_replica:
         running = asyncio.create_task(first_replica.post("/slow", content=b"{}", headers={"Idempotency-Key": "k"}))
@@ -133,16 +161,8 @@ async def test_a_retry_while_the_first_runs_on_another_replica_is_409(nc: NatsCl
 async def test_a_replica_killed_mid_request_frees_its_key_by_itself(nc: NatsClient) -> None:
     """The in-flight marker carries its own TTL: a gateway that died holding a key does not
     block its retries for the whole day."""
-    bucket = bucket_name()
-    store = await JetStreamStore.open(
-        nc.jetstream(),
-        bucket=bucket,
-        ttl_seconds=60,
-        max_bytes=1024 * 1024,
-        max_value_bytes=64 * 1024,
-        replicas=1,
-        in_flight_ttl_seconds=1,
-    )
+    bucket = await provisioned(nc, bucket_name())
+    store = await JetStreamStore.open(nc.jetstream(), bucket=bucket, in_flight_ttl_seconds=1)
     claim = await store.claim("k", "fingerprint")
     blocked = await store.claim("k", "fingerprint")
     await asyncio.sleep(2.5)
@@ -155,8 +175,8 @@ async def test_a_replica_killed_mid_request_frees_its_key_by_itself(nc: NatsClie
 
 async def test_the_bucket_is_bounded_in_bytes_oldest_out(nc: NatsClient) -> None:
     backend = Backend()
-    bucket = bucket_name()
-    one = await replica(nc, backend.app, bucket, max_bytes=64 * 1024)
+    bucket = await provisioned(nc, bucket_name(), idempotency_max_bytes=64 * 1024)
+    one = await replica(nc, backend.app, bucket)
     async with client(one) as http:
         for i in range(400):
             await http.post("/campaigns", json={"n": i}, headers={"Idempotency-Key": f"k-{i}"})
@@ -167,3 +187,23 @@ async def test_the_bucket_is_bounded_in_bytes_oldest_out(nc: NatsClient) -> None
     assert info.state.bytes <= 64 * 1024
     assert "idempotent-replayed" not in oldest.headers
     assert newest.headers["idempotent-replayed"] == "true"
+
+
+async def test_an_answer_near_the_cap_is_kept_and_replayed(nc: NatsClient) -> None:
+    backend = Backend()
+    bucket = await provisioned(nc, bucket_name(), idempotency_max_bytes=8 * 1024 * 1024)
+    app = IdempotencyMiddleware(
+        backend.app,
+        open_store=lambda: JetStreamStore.open(nc.jetstream(), bucket=bucket, in_flight_ttl_seconds=60),
+        identify=identify,
+        quota=StoredBytesQuota(10 * 1024 * 1024, 60),
+        max_response_bytes=256 * 1024,
+    )
+    async with client(app) as http:
+        first = await http.post("/report", content=b"{}", headers={"Idempotency-Key": "k"})
+        retry = await http.post("/report", content=b"{}", headers={"Idempotency-Key": "k"})
+
+    assert len(first.content) > 200_000
+    assert retry.headers["idempotent-replayed"] == "true"
+    assert retry.content == first.content
+    assert backend.created == 1

@@ -87,6 +87,9 @@ class FakeLeads(leads_pb2_grpc.LeadsServiceServicer):
         # A request id "dup-…" plays a person who is already a lead (of rep-1, team-north).
         if request.request_id.startswith("dup-"):
             return leads_pb2.CaptureLeadResponse(lead=self.lead("lead-1"), duplicate=True, matched_on="phone_number")
+        # "replay-…": a repeat of a request that made lead-1 (of rep-1, team-north), as it is now.
+        if request.request_id.startswith("replay-"):
+            return leads_pb2.CaptureLeadResponse(lead=self.lead("lead-1"), replayed=True)
         return leads_pb2.CaptureLeadResponse(lead=self.lead("lead-1", request))
 
     async def VerifyWebFormKey(self, request: Any, context: grpc.aio.ServicerContext) -> Any:

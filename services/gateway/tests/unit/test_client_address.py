@@ -13,6 +13,7 @@ from crm_gateway.client_address import (
     ClientAddresses,
     address_bucket,
     client_address,
+    network_bucket,
     parse_address,
     parse_trusted_proxies,
 )
@@ -96,6 +97,15 @@ def test_ipv6_visitors_are_counted_per_64_and_mapped_ipv4_as_ipv4() -> None:
     # A dual-stack socket reports the ingress as ::ffff:10.1.2.3: still the trusted 10.0.0.0/8.
     assert visitor("::ffff:10.1.2.3", "::ffff:198.51.100.7") == "198.51.100.7"
     assert visitor("fd00::5", "2001:db8::9") == "2001:db8::9"
+
+
+def test_an_ipv6_network_is_its_48_and_ipv4_has_none() -> None:
+    assert network_bucket(parse_address("2001:db8:1:2::1")) == "2001:db8:1::/48"
+    assert network_bucket(parse_address("2001:db8:1:ffff::1")) == "2001:db8:1::/48"
+    assert network_bucket(parse_address("2001:db8:2::1")) == "2001:db8:2::/48"
+    assert network_bucket(parse_address("::ffff:198.51.100.7")) is None
+    assert network_bucket(parse_address("198.51.100.7")) is None
+    assert network_bucket(None) is None
 
 
 def test_a_peer_that_is_no_address_has_no_visitor_address() -> None:

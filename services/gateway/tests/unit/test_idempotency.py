@@ -13,7 +13,20 @@ from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import Headers
 from starlette.types import Scope
 
-from crm_gateway.idempotency import IdempotencyMiddleware, IdempotencyStore, MemoryStore, StoredBytesQuota
+from crm_gateway.idempotency import (
+    IdempotencyMiddleware,
+    IdempotencyStore,
+    InFlight,
+    MemoryStore,
+    Mismatch,
+    Replay,
+    StoredBytesQuota,
+    StoredResponse,
+    StoreUnavailable,
+    _decode_claim,
+    encode_value,
+)
+from crm_gateway.ratelimit import RateLimiter
 
 pytestmark = pytest.mark.unit
 
@@ -30,6 +43,7 @@ def middleware(
     store: MemoryStore,
     quota: StoredBytesQuota | None = None,
     max_response_bytes: int = 64 * 1024,
+    rate_limit: RateLimiter | None = None,
 ) -> IdempotencyMiddleware:
     async def open_store() -> IdempotencyStore:
         return store
@@ -40,6 +54,7 @@ def middleware(
         identify=identify,
         quota=quota or StoredBytesQuota(10 * 1024 * 1024, 60),
         max_response_bytes=max_response_bytes,
+        rate_limit=(lambda subject: rate_limit.check(subject)) if rate_limit is not None else None,
     )
 
 
@@ -331,3 +346,31 @@ async def test_large_bad_requests_keep_nothing(handler: Handler) -> None:
             assert response.status_code == 422
 
     assert (len(store), store.bytes_used) == (0, 0)
+
+
+async def test_replays_count_against_the_principals_rate_limit(handler: Handler) -> None:
+    """A replay never reaches the route (whose authorization takes the rate limit's token), so
+    the middleware takes it: replaying one key in a loop is 429 like any other flood."""
+    limiter = RateLimiter(rate_per_second=0.001, burst=3)
+    app = middleware(handler.routes(), handler.store, rate_limit=limiter)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://gateway", headers=CREDENTIAL
+    ) as http:
+        first = await http.post("/things", json={}, headers=key("k-1"))
+        repeats = [await http.post("/things", json={}, headers=key("k-1")) for _ in range(5)]
+
+    assert first.status_code == 201
+    assert [r.status_code for r in repeats] == [201, 201, 201, 429, 429]
+    assert repeats[3].headers["content-type"] == "application/problem+json"
+    assert handler.calls == 1
+
+
+def test_a_stored_value_reads_back_and_an_unreadable_one_is_refused() -> None:
+    response = StoredResponse(201, [(b"content-type", b"application/json")], b'{"id": "\xd7\x90"}\n{}')
+
+    assert _decode_claim(encode_value("fp", response), "fp") == Replay(response)
+    assert _decode_claim(encode_value("fp", None), "fp") == InFlight()
+    assert _decode_claim(encode_value("fp", response), "other") == Mismatch()
+    for garbage in (b"", b"not json", b'{"s": 201}\n', b'{"f": "fp", "s": 201}\n'):
+        with pytest.raises(StoreUnavailable):
+            _decode_claim(garbage, "fp")

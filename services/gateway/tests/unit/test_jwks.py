@@ -188,6 +188,24 @@ async def test_an_issuer_down_at_start_is_503_and_retried_on_a_short_back_off(
     assert idp.fetches == 3
 
 
+async def test_an_issuer_down_for_long_at_start_is_retried_every_30_s_at_most(
+    verifier: TokenVerifier, idp: Issuer, clock: Clock, issuer: DevIssuer
+) -> None:
+    """Without any key no request can succeed, so a long outage at start must not leave the
+    gateway refusing everyone for minutes after the issuer is back."""
+    idp.down = True
+    token = issuer.mint_demo("sales_rep")
+    for _ in range(12):  # an hour of outage, a request every 5 minutes: each one fetches and fails
+        clock.now += 300
+        await verify_many(lambda: verifier.verify(token), 1)
+    fetches = idp.fetches
+    idp.down = False
+    clock.now += 31
+
+    assert isinstance(await verifier.verify(token), Principal)
+    assert idp.fetches == fetches + 1
+
+
 async def test_an_empty_or_broken_key_set_does_not_replace_the_good_one(
     verifier: TokenVerifier, idp: Issuer, clock: Clock, issuer: DevIssuer
 ) -> None:

@@ -116,6 +116,33 @@ async def test_a_duplicate_of_a_lead_the_caller_may_read_answers_the_lead(
     assert sent.caller_reach.all_leads == (role == "admin")
 
 
+@pytest.mark.parametrize(
+    ("role", "subject", "team_id", "sees_the_lead"),
+    [
+        ("marketing", "", "", False),
+        ("sales_rep", "rep-9", "team-south", False),
+        ("sales_rep", "rep-1", "team-north", True),
+        ("admin", "", "", True),
+    ],
+    ids=["marketing", "rep of another team", "the lead's rep", "admin"],
+)
+async def test_a_repeated_request_id_shows_the_lead_as_it_is_now_only_to_who_may_read_it(
+    backend, settings, issuer, role: str, subject: str, team_id: str, sees_the_lead: bool
+) -> None:
+    """Marketing captured lead-1 (its own request made it) and it went to rep-1; replaying the
+    request id weeks later must not read the lead's status, owner or fields through the back door."""
+    headers = bearer(issuer, role, subject=subject, team_id=team_id)
+    async with running_gateway(create_app(settings), headers) as http:
+        response = await http.post("/api/v1/leads", json={**LEAD, "request_id": "replay-1"})
+
+    assert response.status_code == 201
+    body = response.json()
+    if sees_the_lead:
+        assert (body["id"], body["assignment"]["rep_id"], body["duplicate"]) == ("lead-1", "rep-1", False)
+    else:
+        assert body == {"id": "lead-1", "duplicate": False, "replayed": True}
+
+
 async def test_a_lead_with_an_e_mail_and_no_phone_reaches_the_leads_service(client: httpx.AsyncClient, backend) -> None:
     body = {"full_name": "Dana", "email": "dana@example.com", "source": "email"}
 

@@ -1,9 +1,11 @@
-"""The public web form's limits through the gateway: one visitor (key and address) cannot use up a
-key for everyone, a made-up key costs nobody's budget and is answered as before, and behind an
-ingress each visitor is counted by their own address."""
+"""The public web form's limits through the gateway: one visitor (key and address, or key and IPv6
+/48) cannot use up a key for everyone, a made-up key costs nobody's bucket and is answered as
+before, every refused key counts against its address's budget for failed credentials, and behind
+an ingress each visitor is counted by their own address."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -11,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from google.rpc import code_pb2, status_pb2
 
 from crm_gateway.app import create_app
 from crm_gateway.settings import GatewaySettings
@@ -19,7 +22,9 @@ pytestmark = pytest.mark.unit
 
 PATH = "/api/v1/public/web-form-submissions"
 KEY = "wfk_key-1_secret"
+JSON = {"Content-Type": "application/json"}
 PER_ADDRESS_BURST = 3
+PER_NETWORK_BURST = 5
 PER_KEY_BURST = 7
 
 
@@ -54,6 +59,8 @@ def limited(backend: Any, settings_for: Callable[..., GatewaySettings]) -> Calla
             "web_form_rate_limit_burst": PER_KEY_BURST,
             "web_form_address_rate_limit_per_minute": 1,
             "web_form_address_rate_limit_burst": PER_ADDRESS_BURST,
+            "web_form_network_rate_limit_per_minute": 1,
+            "web_form_network_rate_limit_burst": PER_NETWORK_BURST,
         }
         return settings_for(backend.address, **{**values, **overrides})
 
@@ -160,3 +167,76 @@ async def test_an_ipv6_visitor_is_counted_by_its_64(limited) -> None:
     assert first == [202] * PER_ADDRESS_BURST
     assert same_64.status_code == 429
     assert next_64.status_code == 202
+
+
+async def test_one_holder_of_an_ipv6_48_cannot_empty_the_key_by_rotating_its_64s(limited) -> None:
+    """A home or site may be delegated a /48 (65,536 /64s, each a fresh visitor bucket): its /48
+    gets no more than the network burst of the key's tokens, and another /48 still submits."""
+    async with public_gateway(limited(web_form_rate_limit_burst=60)) as connect:
+        rotated = [(await connect(f"2001:db8:aa:{n:x}::1").post(PATH, data=form())) for n in range(300)]
+        other_48 = await statuses(connect("2001:db8:bb:1::1"), PER_ADDRESS_BURST)
+        ipv4 = await statuses(connect("203.0.113.9"), PER_ADDRESS_BURST)
+
+    codes = [r.status_code for r in rotated]
+    assert codes == [202] * PER_NETWORK_BURST + [429] * (300 - PER_NETWORK_BURST)
+    assert "network" in rotated[-1].json()["detail"]
+    assert int(rotated[-1].headers["retry-after"]) >= 1
+    assert other_48 == [202] * PER_ADDRESS_BURST
+    assert ipv4 == [202] * PER_ADDRESS_BURST
+
+
+async def test_an_ipv4_visitor_has_no_network_tier(limited) -> None:
+    """Neighbours in one IPv4 /24 (a carrier's NAT pool, a campus) are different people: each
+    address keeps its own burst, past what one /48 may take."""
+    async with public_gateway(limited()) as connect:
+        neighbours = [await statuses(connect(f"198.51.100.{n}"), 1) for n in range(1, PER_NETWORK_BURST + 3)]
+
+    assert neighbours == [[202]] * (PER_NETWORK_BURST + 2)
+
+
+@pytest.mark.parametrize(
+    ("code", "status"), [(code_pb2.INVALID_ARGUMENT, 422), (code_pb2.NOT_FOUND, 404), (code_pb2.PERMISSION_DENIED, 403)]
+)
+async def test_every_refusal_of_a_key_counts_against_the_address(limited, backend, code: int, status: int) -> None:
+    """Not only "permission denied": whatever the leads service refuses a key with is a failed
+    credential, so one address cannot send such keys past its budget (burst 5 here)."""
+    async with public_gateway(limited(anonymous_rate_limit_burst=5)) as connect:
+        visitor = connect("198.51.100.7")
+        backend.recorder.fail_with = status_pb2.Status(code=code, message="refused")
+        refused = [(await visitor.post(PATH, data=form(f"wfk_guess-{n}_x"))).status_code for n in range(20)]
+        backend.recorder.fail_with = None
+        others = await statuses(connect("203.0.113.9"), PER_ADDRESS_BURST)
+
+    assert refused == [status] * 5 + [429] * 15
+    assert len(backend.recorder.requests("VerifyWebFormKey")) == 5 + 1
+    assert others == [202] * PER_ADDRESS_BURST
+
+
+@pytest.mark.parametrize("key", ["\x00x", "wfk_key-1_secret\x00", "wfk_k\u00e9y_secret", "\ud800", "w" * 201])
+async def test_what_cannot_be_a_key_is_refused_without_asking_and_counted(limited, backend, key: str) -> None:
+    """A NUL (which the chassis would refuse as INVALID_ARGUMENT), a control or non-ASCII character,
+    or an over-long key: 403 as any bad key, no backend call, and counted like one."""
+    async with public_gateway(limited(anonymous_rate_limit_burst=5)) as connect:
+        visitor = connect("198.51.100.7")
+        # As JSON, escaped: a lone surrogate (`"\\ud800"`) reaches the gateway only that way.
+        body = json.dumps(form(key))
+        replies = [await visitor.post(PATH, content=body, headers=JSON) for _ in range(20)]
+
+    assert [r.status_code for r in replies] == [403] * 5 + [429] * 15
+    assert replies[0].headers["content-type"] == "application/problem+json"
+    assert replies[0].json()["detail"] == "web_form_key is not a valid web-to-lead key"
+    assert backend.recorder.requests("VerifyWebFormKey") == []
+
+
+async def test_a_failing_leads_service_spends_no_visitors_budget(limited, backend) -> None:
+    """503 while the leads service is down is not the visitor's doing: once it is back, the same
+    address submits with its whole budget."""
+    async with public_gateway(limited(anonymous_rate_limit_burst=5)) as connect:
+        visitor = connect("198.51.100.7")
+        backend.recorder.fail_with = status_pb2.Status(code=code_pb2.UNAVAILABLE, message="down")
+        outage = [(await visitor.post(PATH, data=form())).status_code for _ in range(10)]
+        backend.recorder.fail_with = None
+        after = await statuses(visitor, PER_ADDRESS_BURST)
+
+    assert outage == [503] * 10
+    assert after == [202] * PER_ADDRESS_BURST

@@ -17,6 +17,8 @@ class CaptureResult:
     lead: commands.LeadView
     duplicate: bool = False
     matched_on: str = ""
+    # The answer to a repeated request_id (the lead as it is now).
+    replayed: bool = False
 
 
 async def capture_in(

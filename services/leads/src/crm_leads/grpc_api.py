@@ -67,7 +67,9 @@ def lead_to_proto(view: commands.LeadView) -> leads_pb2.Lead:
 
 def _replayed(found: commands.LeadView) -> capture.CaptureResult:
     """The answer to a repeated request_id: the first capture's lead (and whether it was a touch)."""
-    return capture.CaptureResult(lead=found, duplicate=bool(found.touch_matched_on), matched_on=found.touch_matched_on)
+    return capture.CaptureResult(
+        lead=found, duplicate=bool(found.touch_matched_on), matched_on=found.touch_matched_on, replayed=True
+    )
 
 
 def _request_scope(key: commands.WebFormKeyUse | None) -> str:
@@ -204,7 +206,10 @@ class LeadsServicer(leads_pb2_grpc.LeadsServiceServicer):
                 assert found is not None
                 result = _replayed(found)
         return leads_pb2.CaptureLeadResponse(
-            lead=lead_to_proto(result.lead), duplicate=result.duplicate, matched_on=result.matched_on
+            lead=lead_to_proto(result.lead),
+            duplicate=result.duplicate,
+            matched_on=result.matched_on,
+            replayed=result.replayed,
         )
 
     async def GetLead(

@@ -246,6 +246,8 @@ async def test_a_request_id_is_the_callers_own(stubs) -> None:
     )
     assert (bob_again.lead.id, alice_again.lead.id) == (bob.lead.id, alice.lead.id)
     assert alice_again.lead.touch_count == 1  # a replay, no touch
+    # Said so, for the gateway to show the lead as it is now only to who may read it.
+    assert (alice.replayed, bob_again.replayed, alice_again.replayed) == (False, True, True)
     # Carol reusing Alice's request id with Alice's person: a touch of her own, not Alice's replay.
     carol = await leads.CaptureLead(capture("Alice", "054-555-6677", request_id="same"), metadata=as_actor("carol"))
     assert carol.duplicate and carol.lead.id == alice.lead.id and carol.lead.touch_count == 2

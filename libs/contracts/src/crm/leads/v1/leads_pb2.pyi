@@ -422,10 +422,15 @@ class CaptureLeadResponse(_message.Message):
     LEAD_FIELD_NUMBER: _builtins.int
     DUPLICATE_FIELD_NUMBER: _builtins.int
     MATCHED_ON_FIELD_NUMBER: _builtins.int
+    REPLAYED_FIELD_NUMBER: _builtins.int
     duplicate: _builtins.bool
     """True when the capture was attached to an existing lead instead of creating one."""
     matched_on: _builtins.str
     """What matched, e.g. "phone_number" or "email" (empty when not a duplicate)."""
+    replayed: _builtins.bool
+    """True when this answers a repeated request_id: the lead as it is now, not as the first
+    request made it (the gateway shows it only to a caller who may read it).
+    """
     @_builtins.property
     def lead(self) -> Global___Lead:
         """The new lead; or, when the person is already a lead (same phone or e-mail), that lead with
@@ -438,10 +443,11 @@ class CaptureLeadResponse(_message.Message):
         lead: Global___Lead | None = ...,
         duplicate: _builtins.bool = ...,
         matched_on: _builtins.str = ...,
+        replayed: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["lead", b"lead"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["duplicate", b"duplicate", "lead", b"lead", "matched_on", b"matched_on"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["duplicate", b"duplicate", "lead", b"lead", "matched_on", b"matched_on", "replayed", b"replayed"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -256,8 +256,7 @@ async def list_my_leads(
     """A rep's work list: open leads by time left to the first-response deadline (overdue and
     soonest first), then those without a deadline, then the ones already answered. A manager may
     look at a rep of their team (rep_id), an admin at anyone's."""
-    # Only a rep's token has a work list of its own (a manager's or admin's subject is no rep).
-    own = authz.own_rep_id(principal)
+    own = principal.rep_id
     rep_id = rep_id or own
     if not rep_id:
         raise forbidden("Your token names no rep (rep_id): give the rep_id of the work list to see.")

@@ -91,11 +91,18 @@ def normalize_phone(raw: str, locale: str = DEFAULT_LOCALE) -> str:
         return phonenumbers.format_number(mine, phonenumbers.PhoneNumberFormat.E164)
     for region in others:
         theirs = _parse(text, region)
-        if (
-            theirs is not None
-            and phonenumbers.is_valid_number(theirs)
-            and phonenumbers.number_type(theirs) in _MOBILE_TYPES
-        ):
+        if theirs is None:
+            continue
+        kind = phonenumbers.number_type(theirs)
+        # A mobile there, or a number of that market's mobile shape (its mobile leading digit)
+        # in a range the library does not know yet (an Israeli 052-12x on a Persian form) —
+        # never a known landline or other kind.
+        newer_mobile = (
+            kind == phonenumbers.PhoneNumberType.UNKNOWN
+            and phonenumbers.national_significant_number(theirs).startswith(_MOBILE_LEADING_DIGIT.get(region, "-"))
+            and _has_national_shape(theirs)
+        )
+        if (phonenumbers.is_valid_number(theirs) and kind in _MOBILE_TYPES) or newer_mobile:
             return phonenumbers.format_number(theirs, phonenumbers.PhoneNumberFormat.E164)
     raise InvalidArgument(
         f"phone_number {raw!r} is not a valid phone number",
@@ -109,6 +116,9 @@ def normalize_phone(raw: str, locale: str = DEFAULT_LOCALE) -> str:
         ],
     )
 
+
+# The first digit of mobile numbers (national significant number) in the home markets: 05x, 09xx.
+_MOBILE_LEADING_DIGIT = {"IL": "5", "IR": "9"}
 
 _MOBILE_TYPES = frozenset({phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE})
 

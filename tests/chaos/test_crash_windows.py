@@ -459,6 +459,33 @@ async def test_consumer_killed_after_commit_before_ack_gets_the_events_again_and
     assert await scalar(system, "orders", "select count(*) from inbox where consumer = 'orders-deal-closed'") == 3
 
 
+async def test_consumer_killed_after_recording_a_dead_letter_records_it_once(system: Stack) -> None:
+    """A poison event is recorded as a dead letter, then the consumer dies before terminating it:
+    the event comes back, fails again, and the open letter is not written a second time."""
+    reporting = await restart_armed(system, "reporting", "bus.after_dead_letter_before_term")
+    event_id = f"poison-{datetime.now(UTC).timestamp()}"
+    headers = {
+        "Nats-Msg-Id": event_id,
+        "ce-id": event_id,
+        "ce-type": "crm.customers.v1.CustomerCreated",
+        "ce-source": "/chaos",
+        "ce-specversion": "1.0",
+    }
+    async with jetstream(system) as js:
+        await js.publish("crm.customers.customer_created", b"\xff\xfe not a protobuf", headers=headers)
+    await killed_at(system, "reporting", reporting, "bus.after_dead_letter_before_term")
+    letters = "select count(*) from dead_letters where event_id = $1"
+    assert await scalar(system, "reporting", letters, event_id) == 1
+
+    await restart(system, "reporting")
+    await eventually(lambda: settled(system), timeout=PATIENCE)
+    # It came back to the restarted consumer (not terminated before the kill), failed again and
+    # was terminated this time; the letter recorded before the kill is still the only one.
+    since_restart = system.log_path("reporting").read_text(errors="replace").rsplit("\n===== ", 1)[-1]
+    assert "dead letter recorded" in since_restart and "reporting-customer-created" in since_restart
+    assert await scalar(system, "reporting", letters, event_id) == 1
+
+
 # ---------------------------------------------------------------------------------- 3. the SMS
 
 

@@ -35,7 +35,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, DiscardPolicy, StorageType, StreamConfig
 from nats.js.errors import BadRequestError, NotFoundError
 from opentelemetry import trace
-from sqlalchemy import insert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from crm_kit import caller, metrics, nats_access, telemetry
 from crm_kit.db import Database, UnitOfWork, database_unavailable
@@ -468,9 +468,13 @@ class EventBus:
         assert self.db is not None
         event_id = headers.get("ce-id") or headers.get("Nats-Msg-Id")
         try:
+            table = self.db.tables.dead_letters
             async with self.db.unit_of_work() as uow:
+                # A redelivery of a letter already recorded (the process died before `term`)
+                # leaves the open one as it is.
                 await uow.conn.execute(
-                    insert(self.db.tables.dead_letters).values(
+                    pg_insert(table)
+                    .values(
                         consumer=sub.durable,
                         subject=msg.subject,
                         event_id=event_id[:64] if event_id else None,
@@ -479,7 +483,12 @@ class EventBus:
                         error=error[:4000],
                         deliveries=n,
                     )
+                    .on_conflict_do_nothing(
+                        index_elements=[table.c.consumer, table.c.event_id],
+                        index_where=table.c.replayed_at.is_(None),
+                    )
                 )
+            failpoint("bus.after_dead_letter_before_term")
         except Exception:
             log.exception("could not record a dead letter; will retry", extra={"consumer": sub.durable})
             await msg.nak(delay=max(self.settings.consumer_backoff_seconds or [1.0]))

@@ -24,6 +24,7 @@ ENV_VAR = "CRM_FAILPOINTS"
 POINTS: dict[str, str] = {
     "outbox.after_publish": "relay: the batch is published to JetStream, its outbox rows not yet deleted",
     "bus.after_commit_before_ack": "consumer: the handler's transaction committed, the message not yet acked",
+    "bus.after_dead_letter_before_term": "consumer: the dead letter committed, the message not yet terminated",
     "notifications.after_intent": "SMS: the intent row committed, the provider not yet called",
     "notifications.after_provider_accepted": "SMS: the provider accepted the message, the intent not yet marked sent",
 }

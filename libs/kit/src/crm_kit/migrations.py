@@ -86,3 +86,33 @@ def drop_audit_table() -> None:
     from alembic import op
 
     op.drop_table("audit_log")
+
+
+def add_dead_letter_dedup_index() -> None:
+    """One open dead letter per (consumer, event id) (`crm_kit.tables`): copies an earlier
+    version recorded when a consumer died between recording a letter and terminating the message
+    are the same letter again, so all but the first of them go before the unique index is built.
+    A database created after this (0001 builds the tables from today's definitions) has it already."""
+    from alembic import op
+
+    from crm_kit.tables import DEAD_LETTER_DEDUP_INDEX
+
+    op.execute(
+        """
+        DELETE FROM dead_letters d USING dead_letters first
+        WHERE d.replayed_at IS NULL AND first.replayed_at IS NULL
+          AND d.consumer = first.consumer AND d.event_id = first.event_id AND d.id > first.id
+        """
+    )
+    op.execute(
+        f"CREATE UNIQUE INDEX IF NOT EXISTS {DEAD_LETTER_DEDUP_INDEX} "
+        "ON dead_letters (consumer, event_id) WHERE replayed_at IS NULL"
+    )
+
+
+def drop_dead_letter_dedup_index() -> None:
+    from alembic import op
+
+    from crm_kit.tables import DEAD_LETTER_DEDUP_INDEX
+
+    op.execute(f"DROP INDEX IF EXISTS {DEAD_LETTER_DEDUP_INDEX}")

@@ -15,8 +15,11 @@ from sqlalchemy import (
     Table,
     Text,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+
+DEAD_LETTER_DEDUP_INDEX = "uq_dead_letters_open_event"
 
 
 class MessagingTables:
@@ -55,6 +58,15 @@ class MessagingTables:
             Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
             Column("replayed_at", DateTime(timezone=True), nullable=True),
             Index("ix_dead_letters_consumer", "consumer"),
+            # One open dead letter per consumer and event: a consumer killed after recording it and
+            # before terminating the message gets it again, and must not record it twice.
+            Index(
+                DEAD_LETTER_DEDUP_INDEX,
+                "consumer",
+                "event_id",
+                unique=True,
+                postgresql_where=text("replayed_at IS NULL"),
+            ),
         )
         # Who changed what: written by UnitOfWork.audit in the same transaction as the change.
         self.audit_log = Table(

@@ -87,16 +87,7 @@ class EventBus:
         async def on_error(exc: Exception) -> None:
             log.warning("NATS connection error", extra={"error": repr(exc)})
 
-        # Few attempts here (the caller retries with back-off); once connected, reconnect forever.
-        self.nc = await nats_access.connect(
-            self.settings,
-            connect_timeout=2,
-            max_reconnect_attempts=1,
-            reconnect_time_wait=1,
-            allow_reconnect=True,
-            error_cb=on_error,
-        )
-        self.nc.options["max_reconnect_attempts"] = -1
+        self.nc = await nats_access.connect_long_lived(self.settings, error_cb=on_error)
         self.js = self.nc.jetstream()
         await self.ensure_stream()
 

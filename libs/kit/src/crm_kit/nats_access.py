@@ -221,6 +221,17 @@ async def connect(settings: ServiceSettings, **overrides: Any) -> NatsClient:
     return await nats.connect(**{**connect_options(settings), **overrides})
 
 
+async def connect_long_lived(settings: ServiceSettings, **overrides: Any) -> NatsClient:
+    """A process's own connection: few attempts now (the caller is waiting, or retries with its
+    own back-off), then, once connected, reconnect forever in the background."""
+    nc = await connect(
+        settings,
+        **{"connect_timeout": 2, "max_reconnect_attempts": 1, "reconnect_time_wait": 1, **overrides},
+    )
+    nc.options["max_reconnect_attempts"] = -1
+    return nc
+
+
 def password_variable(identity: str) -> str:
     """The nats-server environment variable holding `identity`'s password in a cluster."""
     return f"CRM_NATS_PASSWORD_{identity.upper()}"

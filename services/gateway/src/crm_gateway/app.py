@@ -12,7 +12,6 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
-from nats.aio.client import Client as NatsClient
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 
@@ -167,20 +166,12 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     return app
 
 
-async def connect_nats(settings: GatewaySettings) -> NatsClient:
-    """The gateway's own NATS identity (crm_kit.nats_access): one quick attempt here (a request
-    waits on it), then reconnect forever in the background."""
-    nc = await nats_access.connect(settings, connect_timeout=2, max_reconnect_attempts=1, reconnect_time_wait=1)
-    nc.options["max_reconnect_attempts"] = -1
-    return nc
-
-
 async def open_idempotency_store(app: FastAPI, settings: GatewaySettings) -> IdempotencyStore:
     """The Idempotency-Key store: the JetStream bucket all replicas share, or this process' own."""
     if settings.idempotency_store == "memory":
         return MemoryStore(settings.idempotency_ttl_seconds, settings.idempotency_max_bytes)
     if app.state.nats is None:
-        app.state.nats = await connect_nats(settings)
+        app.state.nats = await nats_access.connect_long_lived(settings)
     # The bucket (nats_access.IDEMPOTENCY_BUCKET, the name the permission table allows) is the
     # provisioner's, made from the same CRM_IDEMPOTENCY_* settings this gateway reads.
     return await JetStreamStore.open(

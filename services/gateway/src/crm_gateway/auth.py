@@ -253,9 +253,8 @@ class TokenVerifier:
         )
 
 
-def bearer_token(request: Request) -> str:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
+def bearer_token(headers: Headers) -> str:
+    scheme, _, token = headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise AuthError("A bearer token is required (Authorization: Bearer <token>).")
     return token.strip()
@@ -265,12 +264,9 @@ async def bearer_subject(scope: Scope) -> str | None:
     """The subject of the request's valid bearer token, else None (for middleware that serves
     only authenticated callers). The principal is kept in the request's state, so `authenticate`
     does not verify the token again."""
-    scheme, _, token = Headers(scope=scope).get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
     verifier: TokenVerifier = scope["app"].state.verifier
     try:
-        principal = await verifier.verify(token.strip())
+        principal = await verifier.verify(bearer_token(Headers(scope=scope)))
     except (AuthError, JwksUnavailable):
         return None
     scope.setdefault("state", {})["principal"] = principal
@@ -311,7 +307,7 @@ async def authenticate(request: Request) -> Principal:
         return known  # verified already, by the Idempotency-Key middleware
     verifier: TokenVerifier = request.app.state.verifier
     try:
-        principal = await verifier.verify(bearer_token(request))
+        principal = await verifier.verify(bearer_token(request.headers))
     except AuthError as exc:
         refuse_anonymous_flood(request)
         raise unauthorized(str(exc)) from exc

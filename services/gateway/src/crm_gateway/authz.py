@@ -138,28 +138,25 @@ class LeadReach:
 
 def lead_reach(principal: Principal) -> LeadReach:
     return LeadReach(
-        all_leads=sees_every_lead(principal),
-        team_id=principal.team_id if principal.has_role(Role.SALES_MANAGER) else "",
-        rep_id=principal.rep_id if principal.has_role(Role.SALES_REP) else "",
+        all_leads=sees_every_lead(principal), team_id=managed_team(principal), rep_id=own_rep_id(principal)
+    )
+
+
+def _within(reach: LeadReach, team_id: str, rep_id: str) -> bool:
+    """Whether a record owned by (team_id, rep_id) is in the reach; an empty reach holds nothing."""
+    return (
+        reach.all_leads
+        or (bool(reach.team_id) and team_id == reach.team_id)
+        or (bool(reach.rep_id) and rep_id == reach.rep_id)
     )
 
 
 def lead_visible(principal: Principal, lead: leads_pb2.Lead) -> bool:
-    reach = lead_reach(principal)
-    owner = lead.assignment
-    return (
-        reach.all_leads
-        or (bool(reach.team_id) and owner.team_id == reach.team_id)
-        or (bool(reach.rep_id) and owner.rep_id == reach.rep_id)
-    )
+    return _within(lead_reach(principal), lead.assignment.team_id, lead.assignment.rep_id)
 
 
 def deal_visible(principal: Principal, deal: leads_pb2.Deal) -> bool:
-    if sees_every_lead(principal):
-        return True
-    if principal.has_role(Role.SALES_MANAGER) and principal.team_id and deal.owner_team_id == principal.team_id:
-        return True
-    return principal.has_role(Role.SALES_REP) and bool(deal.owner_rep_id) and deal.owner_rep_id == principal.rep_id
+    return _within(lead_reach(principal), deal.owner_team_id, deal.owner_rep_id)
 
 
 def list_scope(principal: Principal, rep_id: str, team_id: str, what: str) -> tuple[str, str]:
@@ -167,16 +164,17 @@ def list_scope(principal: Principal, rep_id: str, team_id: str, what: str) -> tu
     for: an admin's as asked; a manager's team (403 for another team); a rep's own (403 for another
     rep). Fails closed: a caller whose token names no team (manager) and no rep id (rep) gets 403 —
     an empty filter would mean every record of the company."""
-    if sees_every_lead(principal):
+    reach = lead_reach(principal)
+    if reach.all_leads:
         return rep_id, team_id
-    if principal.has_role(Role.SALES_MANAGER) and principal.team_id:
-        if team_id and team_id != principal.team_id:
+    if reach.team_id:
+        if team_id and team_id != reach.team_id:
             raise HTTPException(403, f"Managers list the {what} of their own team only.")
-        return rep_id, principal.team_id
-    if principal.has_role(Role.SALES_REP) and principal.rep_id:
-        if rep_id and rep_id != principal.rep_id:
+        return rep_id, reach.team_id
+    if reach.rep_id:
+        if rep_id and rep_id != reach.rep_id:
             raise HTTPException(403, f"Reps list their own {what} only.")
-        return principal.rep_id, team_id
+        return reach.rep_id, team_id
     raise HTTPException(403, f"Your token names no team (team_id) or rep (rep_id) to list {what} of.")
 
 

@@ -127,12 +127,12 @@ async def capture_lead(
     reach = authz.lead_reach(principal)
     caller_reach = leads_pb2.LeadReach(all_leads=reach.all_leads, team_id=reach.team_id, rep_id=reach.rep_id)
     reply = await clients.leads.CaptureLead(body.to_proto(idempotency_key.strip(), caller_reach))
-    if reply.duplicate:
-        response.status_code = 200
-    visible = authz.lead_visible(principal, reply.lead)
     if not reply.duplicate and not reply.replayed:
         # A new lead: this caller's request made it, from what it sent.
         return CapturedLead.model_validate({**message_to_dict(reply.lead), "duplicate": False, "matched_on": ""})
+    if reply.duplicate:
+        response.status_code = 200
+    visible = authz.lead_visible(principal, reply.lead)
     if reply.replayed and not visible:
         # A repeat of the caller's own request: the same status, and no more than the first answer
         # gave (a new lead's id, or only "duplicate") — never the lead's state now.

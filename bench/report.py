@@ -58,13 +58,14 @@ def _num(value: Any) -> str:
     return "" if value is None else f"{value:,}" if isinstance(value, int) else f"{value:g}"
 
 
-def table(result: dict[str, Any]) -> str:
-    """One Markdown row per measured figure."""
-    s, r = result["scenarios"], result["ratios"]
-    rows: list[tuple[Any, ...]] = []
+class _Rows:
+    """The table's rows: a latency figure (with percentiles) or a plain throughput figure each."""
 
-    def lat(name: str, load: str, d: dict[str, Any], vs: str = "", extra: str = "") -> None:
-        rows.append(
+    def __init__(self) -> None:
+        self.rows: list[tuple[Any, ...]] = []
+
+    def lat(self, name: str, load: str, d: dict[str, Any], vs: str = "", extra: str = "") -> None:
+        self.rows.append(
             (
                 name,
                 load,
@@ -80,48 +81,50 @@ def table(result: dict[str, Any]) -> str:
             )
         )
 
-    def thr(name: str, load: str, count: int, per_s: float, vs: str = "") -> None:
-        rows.append((name, load, count, per_s, None, None, None, "", None, vs, ""))
+    def thr(self, name: str, load: str, count: int, per_s: float, vs: str = "") -> None:
+        self.rows.append((name, load, count, per_s, None, None, None, "", None, vs, ""))
 
-    fl = s["floor"]
-    thr(
-        "floor: PostgreSQL insert (asyncpg)",
-        "1 client",
-        fl["pg_insert_1"]["inserts"],
-        fl["pg_insert_1"]["throughput_per_s"],
-    )
-    thr(
-        "floor: PostgreSQL insert (asyncpg)",
-        "16 clients",
-        fl["pg_insert_16"]["inserts"],
-        fl["pg_insert_16"]["throughput_per_s"],
-    )
+    def markdown(self) -> str:
+        head = "| scenario | load | n | req/s | p50 ms | p95 ms | p99 ms | errors/lost | gen CPU % | vs floor |"
+        lines = [head, "|" + "---|" * 10]
+        for row in self.rows:
+            lines.append("| " + " | ".join(_num(v) if not isinstance(v, str) else v for v in row[:10]) + " |")
+        return "\n".join(lines)
+
+
+def _floor_rows(t: _Rows, fl: dict[str, Any]) -> None:
+    for clients, label in ((1, "1 client"), (16, "16 clients")):
+        run = fl[f"pg_insert_{clients}"]
+        t.thr("floor: PostgreSQL insert (asyncpg)", label, run["inserts"], run["throughput_per_s"])
     for key, label in (
         ("publish_one_by_one", "publish one-by-one"),
         ("publish_async", "publish_async"),
         ("pull_consume", "pull consumer"),
     ):
         js = fl["jetstream"][key]
-        thr(f"floor: JetStream {label}", "", js["messages"], js["throughput_per_s"])
+        t.thr(f"floor: JetStream {label}", "", js["messages"], js["throughput_per_s"])
     for key, load in (("clients_1", "1 client"), ("clients_32", "32 clients")):
-        lat("floor path: HTTP", load, fl["path"][key]["http"])
-        lat("floor path: end to end (→ 2nd DB)", load, fl["path"][key]["e2e"])
+        t.lat("floor path: HTTP", load, fl["path"][key]["http"])
+        t.lat("floor path: end to end (→ 2nd DB)", load, fl["path"][key]["e2e"])
+
+
+def _golden_and_capture_rows(t: _Rows, s: dict[str, Any], r: dict[str, Any]) -> None:
     g = s["golden"]
-    lat(
+    t.lat(
         "golden: capture HTTP",
         "1 client, sequential",
         g["capture_http"],
         _x(r["golden_capture_p50_vs_floor_path_1"]) + " p50",
     )
-    lat(
+    t.lat(
         "golden: capture → LeadAssigned consumed",
         "1 client, sequential",
         g["capture_to_lead_assigned_consumed"],
         _x(r["golden_consumed_p99_vs_floor_path_1"]) + " p99",
     )
-    lat("golden: ship → SMS", "1 client, sequential", g["ship_to_sms_received"])
+    t.lat("golden: ship → SMS", "1 client, sequential", g["ship_to_sms_received"])
     for key, cap in s["capture"].items():
-        lat(
+        t.lat(
             "capture: POST /api/v1/leads",
             f"{cap['clients']} clients",
             cap,
@@ -129,19 +132,22 @@ def table(result: dict[str, Any]) -> str:
         )
     # Older result files have no keyed run.
     for cap in s.get("capture_keyed", {}).values():
-        lat("capture with Idempotency-Key (shared store)", f"{cap['clients']} clients", cap, "")
-    p = s["pipeline"]["fixed"]
+        t.lat("capture with Idempotency-Key (shared store)", f"{cap['clients']} clients", cap, "")
+
+
+def _pipeline_rows(t: _Rows, pipeline: dict[str, Any], r: dict[str, Any]) -> None:
+    p = pipeline["fixed"]
     rate = f"{_num(p['rate_per_s'])}/s open loop"
-    lat("pipeline: capture HTTP", rate, p["http"])
-    lat(
+    t.lat("pipeline: capture HTTP", rate, p["http"])
+    t.lat(
         "pipeline: capture → LeadAssigned consumed (reporting)",
         rate,
         p["e2e_reporting"],
         f"{_x(r['pipeline_e2e_p99_vs_floor_path_1'])} / {_x(r['pipeline_e2e_p99_vs_floor_path_32'])} p99 (1c/32c)",
     )
-    lat("pipeline: capture → customer linked (customers)", rate, p["e2e_customers"])
-    ms = s["pipeline"]["max_sustained"]
-    rows.append(
+    t.lat("pipeline: capture → customer linked (customers)", rate, p["e2e_customers"])
+    ms = pipeline["max_sustained"]
+    t.rows.append(
         (
             f"pipeline: highest rate with e2e p99 < {_num(ms['p99_limit_ms'])} ms",
             f"steps of {_num(ms['step_s'])} s",
@@ -156,33 +162,46 @@ def table(result: dict[str, Any]) -> str:
             "",
         )
     )
+
+
+def _fulfilment_rows(t: _Rows, s: dict[str, Any], r: dict[str, Any]) -> None:
     for key in ("fulfilment", "fulfilment_200"):
         if key not in s:
             continue
         f = s[key]
         load = f"{_num(f['rate_per_s'])}/s open loop"
-        lat("fulfilment: close won → order created", "8 clients", f["close_to_order_created"])
-        lat("fulfilment: ship HTTP", load, f["ship_http"])
+        t.lat("fulfilment: close won → order created", "8 clients", f["close_to_order_created"])
+        t.lat("fulfilment: ship HTTP", load, f["ship_http"])
         if "outbox_lag_order_shipped" in f:
-            lat("fulfilment: outbox lag (OrderShipped recorded → stored)", load, f["outbox_lag_order_shipped"])
-        lat(
+            t.lat("fulfilment: outbox lag (OrderShipped recorded → stored)", load, f["outbox_lag_order_shipped"])
+        t.lat(
             "fulfilment: ship → SMS at provider",
             load,
             f["ship_to_sms"],
             _x(r.get("fulfilment_ship_to_sms_p99_vs_floor_path_32")) + " p99 (32c e2e)" if key == "fulfilment" else "",
         )
+
+
+def _read_rows(t: _Rows, read: dict[str, Any], r: dict[str, Any]) -> None:
     for key, label in (("timeline", "GET /customers/{id}/timeline"), ("sources", "GET /reports/sources")):
-        lat(
+        t.lat(
             f"read: {label}",
-            f"{s['read'][key]['clients']} clients",
-            s["read"][key],
+            f"{read[key]['clients']} clients",
+            read[key],
             _x(r.get(f"read_{key}_throughput_vs_pg_insert_16")) + " req/s (PG insert 16c)",
         )
-    head = "| scenario | load | n | req/s | p50 ms | p95 ms | p99 ms | errors/lost | gen CPU % | vs floor |"
-    lines = [head, "|" + "---|" * 10]
-    for row in rows:
-        lines.append("| " + " | ".join(_num(v) if not isinstance(v, str) else v for v in row[:10]) + " |")
-    return "\n".join(lines)
+
+
+def table(result: dict[str, Any]) -> str:
+    """One Markdown row per measured figure."""
+    s, r = result["scenarios"], result["ratios"]
+    t = _Rows()
+    _floor_rows(t, s["floor"])
+    _golden_and_capture_rows(t, s, r)
+    _pipeline_rows(t, s["pipeline"], r)
+    _fulfilment_rows(t, s, r)
+    _read_rows(t, s["read"], r)
+    return t.markdown()
 
 
 def flatten(tree: Any, prefix: str = "") -> Iterator[tuple[str, float]]:

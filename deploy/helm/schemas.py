@@ -1,4 +1,4 @@
-"""Writes the values.schema.json of every CRM chart from this one description, so the six service
+"""Writes the values.schema.json of every CRM chart from this one description, so the seven service
 charts and the umbrella validate the shared global.components block the same way.
 
     python deploy/helm/schemas.py          # write
@@ -16,7 +16,7 @@ from typing import Any
 HELM = Path(__file__).resolve().parent
 DRAFT = "http://json-schema.org/draft-07/schema#"
 
-BACKENDS = ("leads", "customers", "orders", "notifications", "reporting")
+BACKENDS = ("leads", "sales", "customers", "orders", "notifications", "reporting")
 SERVICES = ("gateway", *BACKENDS)
 CALLS = {"gateway": BACKENDS, "notifications": ("customers",)}
 
@@ -243,6 +243,20 @@ SERVICE_MONITOR: Schema = obj(
 )
 
 
+def database(description: str) -> Schema:
+    return obj(
+        {
+            "existingSecret": STRING,
+            "secretKey": {"type": "string", "minLength": 1},
+            "port": PORT,
+            "cnpgCluster": STRING,
+            "networkPeers": PEERS,
+        },
+        ("existingSecret", "secretKey", "port"),
+        description=description,
+    )
+
+
 def service(name: str) -> Schema:
     overrides = without_required(components())
     props: Schema = {
@@ -261,18 +275,20 @@ def service(name: str) -> Schema:
     if name in CALLS:
         props["addresses"] = obj({callee: {"type": "string", "pattern": "^[^\\s:]+:[0-9]+$"} for callee in CALLS[name]})
     if name in BACKENDS:
-        props["database"] = obj(
-            {
-                "existingSecret": STRING,
-                "secretKey": {"type": "string", "minLength": 1},
-                "port": PORT,
-                "cnpgCluster": STRING,
-                "networkPeers": PEERS,
-            },
-            ("existingSecret", "secretKey", "port"),
-            description="the database URL only by reference: a Secret and its key",
-        )
+        props["database"] = database("the database URL only by reference: a Secret and its key")
         required.append("database")
+    if name == "sales":
+        props["copyDealsFromLeads"] = obj(
+            {
+                "enabled": BOOL,
+                "backoffLimit": {"type": "integer", "minimum": 0},
+                "activeDeadlineSeconds": {"type": "integer", "minimum": 30},
+            },
+            ("enabled", "backoffLimit", "activeDeadlineSeconds"),
+            description="the one-off copy of the deals made before sales existed (a post-install/upgrade hook Job)",
+        )
+        props["legacyLeadsDatabase"] = database("the leads database the deal copy reads, only by reference")
+        required += ["copyDealsFromLeads", "legacyLeadsDatabase"]
     if name == "notifications":
         props["sms"] = obj(
             {

@@ -60,7 +60,7 @@ STREAM = "CRM"
 EVENTS_PER_LEAD = {
     "crm.leads.lead_captured": "crm.leads.v1.LeadCaptured",
     "crm.leads.lead_assigned": "crm.leads.v1.LeadAssigned",
-    "crm.leads.deal_closed": "crm.leads.v1.DealClosed",
+    "crm.sales.deal_closed": "crm.sales.v1.DealClosed",
     "crm.customers.customer_created": "crm.customers.v1.CustomerCreated",
     "crm.orders.order_created": "crm.orders.v1.OrderCreated",
     "crm.orders.order_shipped": "crm.orders.v1.OrderShipped",
@@ -385,19 +385,31 @@ async def verify(
     n = len(journeys)
     f.equal("journeys given up", [(j.index, j.failure) for j in driver.given_up][:10], [])
     f.equal("journeys completed", driver.stats.completed, n)
-    lead_of = {j.lead_id: j for j in journeys if j.lead_id}
     deal_ids = {j.deal_id for j in journeys if j.deal_id}
     order_ids = {j.order_id for j in journeys if j.order_id}
+    await _verify_leads_and_deals(f, stack, journeys, deal_ids)
+    await _verify_orders(f, stack, n, deal_ids, order_ids)
+    await _verify_sms(f, stack, journeys, order_ids)
+    await _verify_customers(f, stack, journeys)
+    await _verify_reporting(f, stack, n)
+    handled = await _verify_inboxes(f, stack, n, durables)
+    dead = await _verify_outboxes_and_dead_letters(f, stack, durables, poisons)
+    return {"findings": f, "handled": handled, "dead_letters": dead}
 
-    # leads: one lead per request id, one won deal per lead.
+
+async def _verify_leads_and_deals(f: Findings, stack: Stack, journeys: list[Any], deal_ids: set[str]) -> None:
+    """One lead per request id, one won deal per lead."""
+    n = len(journeys)
     leads = await query(stack, "leads", "select id, request_id from leads")
     f.equal("leads captured", len(leads), n)
     f.equal("leads by request id", Counter(r["request_id"] for r in leads), Counter(j.request_id for j in journeys))
-    deals = await query(stack, "leads", "select id, lead_id, status from deals")
+    deals = await query(stack, "sales", "select id, lead_id, status from deals")
     f.equal("deals", Counter(r["status"] for r in deals), Counter({"won": n}))
     f.equal("deals of the journeys", {r["id"] for r in deals}, deal_ids)
 
-    # orders: every won deal has exactly one order, and every order shipped.
+
+async def _verify_orders(f: Findings, stack: Stack, n: int, deal_ids: set[str], order_ids: set[str]) -> None:
+    """Every won deal has exactly one order, and every order shipped."""
     orders = await query(stack, "orders", "select id, deal_id, lead_id, status from orders")
     per_deal = Counter(r["deal_id"] for r in orders)
     f.equal("won deals without an order", _sample(deal_ids - set(per_deal)), [])
@@ -406,7 +418,10 @@ async def verify(
     f.equal("orders by status", Counter(r["status"] for r in orders), Counter({"shipped": n}))
     f.equal("orders the driver shipped", {r["id"] for r in orders}, order_ids)
 
-    # notifications + the provider: every shipped order produced exactly one SMS.
+
+async def _verify_sms(f: Findings, stack: Stack, journeys: list[Any], order_ids: set[str]) -> None:
+    """Notifications and the provider: every shipped order produced exactly one SMS."""
+    n = len(journeys)
     messages = await query(stack, "notifications", "select order_id, recipient, status, idempotency_key from messages")
     f.equal("notification messages per order", Counter(Counter(r["order_id"] for r in messages).values()), {1: n})
     f.equal("notification messages by status", Counter(r["status"] for r in messages), Counter({"sent": n}))
@@ -422,9 +437,12 @@ async def verify(
         sorted(f"order-shipped:{o}" for o in order_ids),
     )
 
-    # customers: one customer per lead (unique phones), a timeline of exactly its four touches.
+
+async def _verify_customers(f: Findings, stack: Stack, journeys: list[Any]) -> None:
+    """One customer per lead (unique phones), a timeline of exactly its four touches."""
+    n = len(journeys)
     links = await query(stack, "customers", "select lead_id, customer_id from customer_leads")
-    f.equal("customers' leads", {r["lead_id"] for r in links}, set(lead_of))
+    f.equal("customers' leads", {r["lead_id"] for r in links}, {j.lead_id for j in journeys if j.lead_id})
     f.equal("customers", (await query(stack, "customers", "select count(*) from customers"))[0][0], n)
     timeline = await query(stack, "customers", "select customer_id, kind, event_id from timeline")
     f.equal("timeline entries per event id", Counter(Counter(r["event_id"] for r in timeline).values()), {1: 4 * n})
@@ -435,7 +453,9 @@ async def verify(
     f.equal("customers whose timeline is not one of each touch", list(wrong.items())[:5], [])
     f.equal("customers with a timeline", len(kinds), n)
 
-    # reporting: each event recorded once, counts equal to what the load did.
+
+async def _verify_reporting(f: Findings, stack: Stack, n: int) -> None:
+    """Each event recorded once, counts equal to what the load did."""
     logged = await query(stack, "reporting", "select event_type, count(*) as n from event_log group by event_type")
     f.equal(
         "reporting event log by type",
@@ -454,8 +474,10 @@ async def verify(
     )[0]
     f.equal("reporting facts (leads, won deals, shipped orders, sent SMS)", tuple(facts), (n, n, n, n))
 
-    # every consumer's inbox: each event of its subject handled exactly once (the primary key
-    # makes a second row impossible, so the count proves none was skipped).
+
+async def _verify_inboxes(f: Findings, stack: Stack, n: int, durables: dict[str, str]) -> int:
+    """Every consumer's inbox: each event of its subject handled exactly once (the primary key
+    makes a second row impossible, so the count proves none was skipped). Returns the total."""
     per_subject = {subject: n for subject in EVENTS_PER_LEAD}
     handled: dict[str, int] = {}
     for service in BACKEND_SERVICES:
@@ -466,8 +488,14 @@ async def verify(
         {d: handled.get(d, 0) for d in sorted(durables)},
         {d: per_subject.get(s, 0) for d, s in sorted(durables.items())},
     )
+    return sum(handled.values())
 
-    # outboxes empty; dead letters exactly the injected poison, once per consumer of its subject.
+
+async def _verify_outboxes_and_dead_letters(
+    f: Findings, stack: Stack, durables: dict[str, str], poisons: list[Poison]
+) -> int:
+    """Outboxes empty; dead letters exactly the injected poison, once per consumer of its subject.
+    Returns how many dead letters there are."""
     for service in BACKEND_SERVICES:
         f.equal(f"{service} outbox rows", (await query(stack, service, "select count(*) from outbox"))[0][0], 0)
     expected_dead = Counter(
@@ -487,7 +515,7 @@ async def verify(
         f"missing {sorted(_short(k) for k in expected_dead - dead)}; all: {errors[:20]}",
     )
     f.equal("poison published", [p.published for p in poisons], [True] * len(poisons))
-    return {"findings": f, "handled": sum(handled.values()), "dead_letters": sum(dead.values())}
+    return sum(dead.values())
 
 
 def _short(key: tuple[str, str, str, str, bytes]) -> str:

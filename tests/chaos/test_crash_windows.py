@@ -261,10 +261,10 @@ async def assert_exactly_once(stack: Stack, sms: httpx.AsyncClient, expected: Ex
     assert [event_id for event_id, n in copies.items() if n > 1] == [], "an event is in the stream twice"
     subjects = Counter(subject for subject, _ in events)
     assert {
-        s: subjects[s] for s in ("crm.leads.lead_captured", "crm.leads.deal_closed", "crm.orders.order_created")
+        s: subjects[s] for s in ("crm.leads.lead_captured", "crm.sales.deal_closed", "crm.orders.order_created")
     } == {
         "crm.leads.lead_captured": expected.leads,
-        "crm.leads.deal_closed": won,
+        "crm.sales.deal_closed": won,
         "crm.orders.order_created": won,
     }
     assert subjects["crm.orders.order_shipped"] == subjects["crm.notifications.notification_sent"] == shipped
@@ -389,26 +389,26 @@ async def test_relay_killed_after_publishing_publishes_again_and_jetstream_drops
     lead = await capture(api)
     deal_id = await convert(api, lead["id"])
     await eventually(lambda: settled(system), timeout=PATIENCE)
-    leads = await restart_armed(system, "leads", "outbox.after_publish")
+    sales = await restart_armed(system, "sales", "outbox.after_publish")
 
-    # The deal is won in leads' transaction; its relay publishes DealClosed and dies before the
+    # The deal is won in sales' transaction; its relay publishes DealClosed and dies before the
     # delete. (The reply races the crash: either way the close is committed, checked below.)
     with contextlib.suppress(httpx.HTTPError):
         await close_won(api, deal_id)
-    await killed_at(system, "leads", leads, "outbox.after_publish")
+    await killed_at(system, "sales", sales, "outbox.after_publish")
 
-    # The window itself: DealClosed is in the stream AND still in leads' outbox.
-    pending = await query(system, "leads", "select event_id, event_type, headers from outbox")
-    assert [r["event_type"] for r in pending] == ["crm.leads.v1.DealClosed"]
+    # The window itself: DealClosed is in the stream AND still in sales' outbox.
+    pending = await query(system, "sales", "select event_id, event_type, headers from outbox")
+    assert [r["event_type"] for r in pending] == ["crm.sales.v1.DealClosed"]
     event_id = pending[0]["event_id"]
-    assert (await stream_events(system)).count(("crm.leads.deal_closed", event_id)) == 1
+    assert (await stream_events(system)).count(("crm.sales.deal_closed", event_id)) == 1
 
-    await restart(system, "leads")
+    await restart(system, "sales")
     # The relay deletes a row only after JetStream acked its publish: the row is gone, so the
     # copy was published ...
-    await eventually(lambda: scalar(system, "leads", "select count(*) = 0 from outbox"), timeout=PATIENCE)
+    await eventually(lambda: scalar(system, "sales", "select count(*) = 0 from outbox"), timeout=PATIENCE)
     # ... and JetStream dropped it by its Nats-Msg-Id (= the event id): still one message.
-    assert (await stream_events(system)).count(("crm.leads.deal_closed", event_id)) == 1
+    assert (await stream_events(system)).count(("crm.sales.deal_closed", event_id)) == 1
     deal = (await api.get(f"/api/v1/deals/{deal_id}")).json()
     assert deal["status"] == "won"
 

@@ -32,8 +32,10 @@ def test_buf_lint_standard_is_clean() -> None:
 def test_every_event_has_its_subject() -> None:
     from crm.leads.v1 import events_pb2 as leads_events
     from crm.orders.v1 import events_pb2 as orders_events
+    from crm.sales.v1 import events_pb2 as sales_events
     from crm_kit.events import subject_for
 
     assert subject_for(leads_events.LeadCaptured) == "crm.leads.lead_captured"
-    assert subject_for(leads_events.DealClosed) == "crm.leads.deal_closed"
+    assert subject_for(leads_events.LeadConverted) == "crm.leads.lead_converted"
+    assert subject_for(sales_events.DealClosed) == "crm.sales.deal_closed"
     assert subject_for(orders_events.OrderShipped) == "crm.orders.order_shipped"

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import yaml
 
-from crm_gateway.routes_campaigns import LeadImportSettings
 from crm_gateway.settings import GatewaySettings
 
 if TYPE_CHECKING:
@@ -667,7 +666,7 @@ def test_the_production_ingress_admits_exactly_the_csv_import_limit(production_r
     assert int(annotations["nginx.ingress.kubernetes.io/proxy-body-size"]) == import_cap
     assert annotations["nginx.ingress.kubernetes.io/proxy-request-buffering"] == "off"
     # The chart's defaults are the gateway's own, so a run without the chart agrees too.
-    assert import_cap == LeadImportSettings.model_fields["lead_import_max_bytes"].default
+    assert import_cap == GatewaySettings.model_fields["lead_import_max_bytes"].default
     assert int(gateway["CRM_MAX_BODY_BYTES"]["value"]) == GatewaySettings.model_fields["max_body_bytes"].default
     # The API's map is not served in production unless a value turns it on.
     assert gateway["CRM_API_DOCS"]["value"] == "false"

@@ -146,12 +146,12 @@ async def test_deal_closed_delivered_again_makes_no_second_order(api, stack: Sta
     nc = await nats.connect(stack.nats_url)
     try:
         js = nc.jetstream()
-        original = await js.get_last_msg("CRM", "crm.leads.deal_closed")
+        original = await js.get_last_msg("CRM", "crm.sales.deal_closed")
         assert original.headers and original.data
         # Same event id (ce-id), new Nats-Msg-Id: JetStream keeps it, only the inbox can stop it.
         headers = dict(original.headers)
         headers["Nats-Msg-Id"] = str(uuid.uuid4())
-        await js.publish("crm.leads.deal_closed", original.data, headers=headers)
+        await js.publish("crm.sales.deal_closed", original.data, headers=headers)
         # A later event proves the consumer has moved past the duplicate.
         follow_up = await capture(api)
         later = await win_deal(api, follow_up["id"])
@@ -218,12 +218,12 @@ async def test_poison_event_is_dead_lettered_and_the_consumer_goes_on(api, stack
     nc = await nats.connect(stack.nats_url)
     try:
         await nc.jetstream().publish(
-            "crm.leads.deal_closed",
+            "crm.sales.deal_closed",
             b"\xff\xff\xff not a protobuf",
             headers={
                 "Nats-Msg-Id": poison_id,
                 "ce-id": poison_id,
-                "ce-type": "crm.leads.v1.DealClosed",
+                "ce-type": "crm.sales.v1.DealClosed",
                 "ce-source": "/e2e",
                 "ce-specversion": "1.0",
             },

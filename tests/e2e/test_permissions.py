@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from crm_devstack.stack import Stack
-from crm_gateway.authz import POLICIES
+from crm_gateway.platform.authz import POLICIES
 from crm_kit.dev_issuer import DevIssuer
 from crm_kit.testing import eventually
 

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from crm_kit.migrations import alembic_config
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICES = ["leads", "customers", "orders", "notifications", "reporting"]
+SERVICES = ["leads", "sales", "customers", "orders", "notifications", "reporting"]
 pytestmark = pytest.mark.integration
 
 

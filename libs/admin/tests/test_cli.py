@@ -39,9 +39,9 @@ async def server(fresh_database, nats_server) -> AsyncIterator[tuple[str, Databa
         await conn.execute(
             insert(tables.dead_letters).values(
                 consumer="orders-deal-closed",
-                subject="crm.leads.deal_closed",
+                subject="crm.sales.deal_closed",
                 event_id="evt-7",
-                headers={"ce-id": "evt-7", "ce-type": "crm.leads.v1.DealClosed", "Nats-Msg-Id": "evt-7"},
+                headers={"ce-id": "evt-7", "ce-type": "crm.sales.v1.DealClosed", "Nats-Msg-Id": "evt-7"},
                 payload=PAYLOAD,
                 error="RuntimeError('warehouse system is down')\nsecond line of the traceback",
                 deliveries=5,
@@ -70,7 +70,7 @@ async def test_list_show_replay(server, capsys) -> None:
     out = capsys.readouterr().out
     header, row = out.strip().splitlines()
     assert header.split()[:4] == ["ID", "CONSUMER", "SUBJECT", "EVENT"]
-    assert row.split()[:5] == [str(letter_id), "orders-deal-closed", "crm.leads.deal_closed", "evt-7", "5"]
+    assert row.split()[:5] == [str(letter_id), "orders-deal-closed", "crm.sales.deal_closed", "evt-7", "5"]
     assert "RuntimeError('warehouse system is down')" in row and "second line" not in row
 
     assert await cli("dlq", "list", "--service", "orders", "--address", address, "--consumer", "nobody") == 0
@@ -79,7 +79,7 @@ async def test_list_show_replay(server, capsys) -> None:
     assert await cli("dlq", "show", str(letter_id), "--service", "orders", "--address", address) == 0
     out = capsys.readouterr().out
     assert "consumer:   orders-deal-closed" in out
-    assert "  ce-type: crm.leads.v1.DealClosed" in out
+    assert "  ce-type: crm.sales.v1.DealClosed" in out
     assert f"payload: {len(PAYLOAD)} bytes" in out
     assert PAYLOAD[:16].hex(" ") in out
     assert "second line of the traceback" in out
@@ -92,7 +92,7 @@ async def test_list_show_replay(server, capsys) -> None:
         assert await cli("dlq", "replay", str(letter_id), "--service", "orders", "--address", address) == 0
         assert capsys.readouterr().out.strip() == (
             f"replayed dead letter {letter_id} of orders-deal-closed: "
-            "event evt-7 (crm.leads.deal_closed) sent to it again"
+            "event evt-7 (crm.sales.deal_closed) sent to it again"
         )
         msg = await sub.next_msg(timeout=5)
         assert msg.data == PAYLOAD

@@ -25,6 +25,7 @@ from nats.js.api import ConsumerConfig, StreamConfig
 
 from crm.leads.v1 import events_pb2 as leads_events
 from crm.orders.v1 import events_pb2 as orders_events
+from crm.sales.v1 import events_pb2 as sales_events
 from crm_devstack._util import free_port
 from crm_devstack.nats import EmbeddedNats, nats_server_binary
 from crm_kit import events, nats_access
@@ -198,7 +199,7 @@ async def test_each_service_starts_its_consumers_and_handles_and_replays_its_eve
             bus = EventBus(settings_of(server, service), None)
             for subject in subjects:
                 durable = nats_access.durable_name(service, subject)
-                bus.subscriptions.append(Subscription(durable, subject, leads_events.DealClosed, handler, False))
+                bus.subscriptions.append(Subscription(durable, subject, sales_events.DealClosed, handler, False))
             await bus.connect()
             await bus.start_consumers()
             buses.append(bus)
@@ -209,11 +210,11 @@ async def test_each_service_starts_its_consumers_and_handles_and_replays_its_eve
         assert {c.name for c in await admin.jetstream().consumers_info("CRM")} == expected
 
         orders = next(bus for bus in buses if bus.settings.service_name == "orders")
-        leads = next(bus for bus in buses if bus.settings.service_name == "leads")
-        closed = leads_events.DealClosed(deal_id="deal-1")
-        # leads publishes its event; orders consumes and acknowledges it.
-        await leads.publish_raw("crm.leads.deal_closed", closed.SerializeToString(), ce_headers("evt-1", closed))
-        await eventually(lambda: was_handled("crm.leads.deal_closed", "evt-1"))
+        sales = next(bus for bus in buses if bus.settings.service_name == "sales")
+        closed = sales_events.DealClosed(deal_id="deal-1")
+        # sales publishes its event; orders consumes and acknowledges it.
+        await sales.publish_raw("crm.sales.deal_closed", closed.SerializeToString(), ce_headers("evt-1", closed))
+        await eventually(lambda: was_handled("crm.sales.deal_closed", "evt-1"))
         # orders replays a dead letter of its consumer under its own subjects; it reaches it again.
         replay = orders.replay_subject("orders-deal-closed")
         await orders.publish_raw(replay, closed.SerializeToString(), ce_headers("evt-1", closed, "evt-1:replay:1"))

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Column, MetaData, String, Table, func, insert, select
 
 from crm.admin.v1 import admin_pb2, admin_pb2_grpc
-from crm.leads.v1 import events_pb2
+from crm.sales.v1 import events_pb2
 from crm_kit.bus import EventBus
 from crm_kit.db import Database, UnitOfWork
 from crm_kit.events import Envelope
@@ -35,13 +35,17 @@ async def record_effect(uow: UnitOfWork, envelope: Envelope[Any]) -> None:
     await uow.conn.execute(insert(effects).values(deal_id=envelope.message.deal_id))
 
 
-async def test_dead_letter_is_listed_shown_and_replayed_once(fresh_database, nats_server) -> None:
-    await reset_stream(nats_server)
-    failing["on"] = True
+async def count(db: Database, table: Table) -> int:
+    async with db.engine.connect() as conn:
+        return int((await conn.execute(select(func.count()).select_from(table))).scalar_one())
+
+
+async def failing_consumer(database_url: str, nats_url: str) -> tuple[Database, EventBus]:
+    """A service whose DealClosed consumer fails until `failing` is switched off: 3 deliveries, then a letter."""
     settings = ServiceSettings(
         service_name="dlqtest",
-        database_url=await fresh_database("dlqtest"),
-        nats_url=nats_server,
+        database_url=database_url,
+        nats_url=nats_url,
         consumer_backoff_seconds=[0.05],
         consumer_max_deliver=3,
     )
@@ -52,49 +56,61 @@ async def test_dead_letter_is_listed_shown_and_replayed_once(fresh_database, nat
     bus.subscribe(events_pb2.DealClosed, record_effect)
     await bus.connect()
     await bus.start_consumers()
+    return db, bus
+
+
+async def assert_listed(stub: admin_pb2_grpc.DeadLetterServiceStub, event_id: str) -> admin_pb2.DeadLetter:
+    """The one open letter, with its consumer, subject, event, deliveries and error; returned."""
+    listed = await stub.ListDeadLetters(admin_pb2.ListDeadLettersRequest())
+    assert len(listed.dead_letters) == 1 and listed.next_page_token == ""
+    letter = listed.dead_letters[0]
+    assert letter.consumer == "dlqtest-deal-closed"
+    assert letter.subject == "crm.sales.deal_closed"
+    assert letter.event_id == event_id
+    assert letter.deliveries == 3
+    assert "warehouse system is down" in letter.error
+    assert letter.HasField("create_time") and not letter.HasField("replay_time")
+    other = await stub.ListDeadLetters(admin_pb2.ListDeadLettersRequest(consumer="someone-else"))
+    assert list(other.dead_letters) == []
+    return letter
+
+
+async def assert_replayed_once(
+    stub: admin_pb2_grpc.DeadLetterServiceStub, db: Database, letter: admin_pb2.DeadLetter
+) -> None:
+    """Replayed with the consumer healthy again: one effect, no new letter, listed only as replayed."""
+    failing["on"] = False
+    replayed = (await stub.ReplayDeadLetter(admin_pb2.ReplayDeadLetterRequest(dead_letter_id=letter.id))).dead_letter
+    assert replayed.HasField("replay_time")
+    assert await eventually(lambda: count(db, effects), timeout=15) == 1
+    await asyncio.sleep(1)  # a second effect or a new letter would show up by now
+    assert await count(db, effects) == 1
+    assert await count(db, tables.dead_letters) == 1
+
+    assert list((await stub.ListDeadLetters(admin_pb2.ListDeadLettersRequest())).dead_letters) == []
+    everything = await stub.ListDeadLetters(admin_pb2.ListDeadLettersRequest(include_replayed=True))
+    assert [d.id for d in everything.dead_letters] == [letter.id]
+    assert everything.dead_letters[0].HasField("replay_time")
+
+
+async def test_dead_letter_is_listed_shown_and_replayed_once(fresh_database, nats_server) -> None:
+    await reset_stream(nats_server)
+    failing["on"] = True
+    db, bus = await failing_consumer(await fresh_database("dlqtest"), nats_server)
     event = events_pb2.DealClosed(deal_id="deal-42")
     event_id = await publish_event(nats_server, event)
-
-    async def count(table: Table) -> int:
-        async with db.engine.connect() as conn:
-            return int((await conn.execute(select(func.count()).select_from(table))).scalar_one())
-
     try:
-        assert await eventually(lambda: count(tables.dead_letters), timeout=30) == 1
+        assert await eventually(lambda: count(db, tables.dead_letters), timeout=30) == 1
         async with dead_letter_server(db, bus) as address, channel(address) as ch:
             stub = admin_pb2_grpc.DeadLetterServiceStub(ch)
-
-            listed = await stub.ListDeadLetters(admin_pb2.ListDeadLettersRequest())
-            assert len(listed.dead_letters) == 1 and listed.next_page_token == ""
-            letter = listed.dead_letters[0]
-            assert letter.consumer == "dlqtest-deal-closed"
-            assert letter.subject == "crm.leads.deal_closed"
-            assert letter.event_id == event_id
-            assert letter.deliveries == 3
-            assert "warehouse system is down" in letter.error
-            assert letter.HasField("create_time") and not letter.HasField("replay_time")
-            other = await stub.ListDeadLetters(admin_pb2.ListDeadLettersRequest(consumer="someone-else"))
-            assert list(other.dead_letters) == []
+            letter = await assert_listed(stub, event_id)
 
             shown = (await stub.GetDeadLetter(admin_pb2.GetDeadLetterRequest(dead_letter_id=letter.id))).dead_letter
             assert events_pb2.DealClosed.FromString(shown.payload) == event
             assert shown.headers["ce-id"] == event_id
-            assert shown.headers["ce-type"] == "crm.leads.v1.DealClosed"
+            assert shown.headers["ce-type"] == "crm.sales.v1.DealClosed"
 
-            failing["on"] = False
-            replayed = (
-                await stub.ReplayDeadLetter(admin_pb2.ReplayDeadLetterRequest(dead_letter_id=letter.id))
-            ).dead_letter
-            assert replayed.HasField("replay_time")
-            assert await eventually(lambda: count(effects), timeout=15) == 1
-            await asyncio.sleep(1)  # a second effect or a new letter would show up by now
-            assert await count(effects) == 1
-            assert await count(tables.dead_letters) == 1
-
-            assert list((await stub.ListDeadLetters(admin_pb2.ListDeadLettersRequest())).dead_letters) == []
-            everything = await stub.ListDeadLetters(admin_pb2.ListDeadLettersRequest(include_replayed=True))
-            assert [d.id for d in everything.dead_letters] == [letter.id]
-            assert everything.dead_letters[0].HasField("replay_time")
+            await assert_replayed_once(stub, db, letter)
 
             with pytest.raises(grpc.aio.AioRpcError) as again:
                 await stub.ReplayDeadLetter(admin_pb2.ReplayDeadLetterRequest(dead_letter_id=letter.id))

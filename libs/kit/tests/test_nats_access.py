@@ -77,7 +77,7 @@ def test_the_gateway_uses_only_its_idempotency_bucket_and_only_the_provisioner_m
 
 def test_the_table_matches_the_durable_names_the_bus_uses() -> None:
     assert nats_access.durable_name("customers", "crm.leads.lead_captured") == "customers-lead-captured"
-    assert nats_access.may_consume("orders", "crm.leads.deal_closed")
+    assert nats_access.may_consume("orders", "crm.sales.deal_closed")
     assert not nats_access.may_consume("notifications", "crm.leads.lead_captured")
     assert nats_access.may_consume("kittest", "crm.leads.lead_captured")  # not a CRM service: a test's
 

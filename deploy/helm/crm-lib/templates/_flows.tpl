@@ -9,14 +9,18 @@ NetworkPolicies of every chart are derived from this one table:
             in the service's values (egress only)
 Besides these: every pod → DNS; every backend → its PostgreSQL, NATS and the OTLP collector (when
 an endpoint is set; the gateway too, it exports traces); the gateway ← the ingress controller; the
-metrics port ← the monitoring namespace.
+metrics port ← the monitoring namespace; sales' one-off deal copy job → the leads PostgreSQL.
 */}}
 {{- define "crm-lib.flows" -}}
 gateway:
   kind: gateway
-  calls: [leads, customers, orders, notifications, reporting]
+  calls: [leads, sales, customers, orders, notifications, reporting]
   external: [auth]
 leads:
+  kind: backend
+  calls: []
+  external: []
+sales:
   kind: backend
   calls: []
   external: []

@@ -125,20 +125,23 @@ spec:
 
 {{- define "crm-lib.egress.database" -}}
 # the service's own PostgreSQL
-- to:
-    {{- include "crm-lib.peers" (dict "ctx" . "peers" (include "crm-lib.databasePeers" . | fromYamlArray) "what" "database.networkPeers") | nindent 4 }}
-  ports:
-    - protocol: TCP
-      port: {{ .cfg.database.port }}
+{{ include "crm-lib.egress.postgres" (dict "ctx" . "database" .cfg.database "cluster" (printf "%s-db" .fullname) "what" "database") }}
 {{- end -}}
 
-{{/* database.networkPeers, by default the pods of the CloudNativePG cluster <fullname>-db. */}}
-{{- define "crm-lib.databasePeers" -}}
-{{- if .cfg.database.networkPeers -}}
-{{- toYaml .cfg.database.networkPeers -}}
-{{- else -}}
-- podSelector:
-    matchLabels:
-      cnpg.io/cluster: {{ .cfg.database.cnpgCluster | default (printf "%s-db" .fullname) }}
+{{/*
+crm-lib.egress.postgres (dict "ctx" $ctx "database" <a database block> "cluster" <default
+CloudNativePG cluster> "what" <the block's values path>): egress on database.port to
+database.networkPeers, by default the pods of the CloudNativePG cluster database.cnpgCluster
+(empty: `cluster`).
+*/}}
+{{- define "crm-lib.egress.postgres" -}}
+{{- $peers := .database.networkPeers -}}
+{{- if not $peers -}}
+{{- $peers = list (dict "podSelector" (dict "matchLabels" (dict "cnpg.io/cluster" (.database.cnpgCluster | default .cluster)))) -}}
 {{- end -}}
+- to:
+    {{- include "crm-lib.peers" (dict "ctx" .ctx "peers" $peers "what" (printf "%s.networkPeers" .what)) | nindent 4 }}
+  ports:
+    - protocol: TCP
+      port: {{ required (printf "%s: %s.port is required" .ctx.service .what) .database.port }}
 {{- end -}}

@@ -31,7 +31,7 @@ kind: ServiceAccount
 metadata:
   {{- include "crm-lib.metadata" $meta | nindent 2 }}
   annotations:
-    {{- include "crm-lib.hookAnnotations" "-20" | nindent 4 }}
+    {{- include "crm-lib.hookAnnotations" (dict "hook" "pre-install,pre-upgrade" "weight" "-20") | nindent 4 }}
 automountServiceAccountToken: false
 {{- if $cfg.networkPolicy.enabled }}
 ---
@@ -50,7 +50,7 @@ kind: NetworkPolicy
 metadata:
   {{- include "crm-lib.metadata" $meta | nindent 2 }}
   annotations:
-    {{- include "crm-lib.hookAnnotations" "-10" | nindent 4 }}
+    {{- include "crm-lib.hookAnnotations" (dict "hook" "pre-install,pre-upgrade" "weight" "-10") | nindent 4 }}
 spec:
   podSelector:
     matchLabels:
@@ -71,7 +71,7 @@ kind: Job
 metadata:
   {{- include "crm-lib.metadata" $meta | nindent 2 }}
   annotations:
-    {{- include "crm-lib.hookAnnotations" "0" | nindent 4 }}
+    {{- include "crm-lib.hookAnnotations" (dict "hook" "pre-install,pre-upgrade" "weight" "0") | nindent 4 }}
 spec:
   backoffLimit: {{ $settings.backoffLimit }}
   activeDeadlineSeconds: {{ $settings.activeDeadlineSeconds }}

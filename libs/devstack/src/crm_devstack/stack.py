@@ -28,7 +28,7 @@ from crm_devstack.postgres import EmbeddedPostgres
 from crm_kit.dev_issuer import DevIssuer
 from crm_kit.nats_access import PROVISIONER
 
-BACKEND_SERVICES: tuple[str, ...] = ("leads", "customers", "orders", "notifications", "reporting")
+BACKEND_SERVICES: tuple[str, ...] = ("leads", "sales", "customers", "orders", "notifications", "reporting")
 """Backend services, each with its own database, gRPC port and metrics port."""
 DATABASES: tuple[str, ...] = BACKEND_SERVICES
 GATEWAY = "gateway"
@@ -56,12 +56,14 @@ class Ports:
     orders: int = 50053
     notifications: int = 50054
     reporting: int = 50055
+    sales: int = 50056
     leads_metrics: int = 9101
     customers_metrics: int = 9102
     orders_metrics: int = 9103
     notifications_metrics: int = 9104
     reporting_metrics: int = 9105
     gateway_metrics: int = 9106
+    sales_metrics: int = 9107
 
     @classmethod
     def free(cls) -> Ports:

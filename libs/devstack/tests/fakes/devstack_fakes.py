@@ -11,9 +11,12 @@ import os
 import signal
 import sys
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 
 def main(service: str) -> None:
@@ -67,12 +70,25 @@ async def _serve_backend(service: str) -> None:
 
 def _serve_gateway() -> None:
     import uvicorn
-    from fastapi import FastAPI, HTTPException
+    from fastapi import FastAPI
 
     app = FastAPI()
+
+    @app.get("/readyz")
+    async def readyz() -> dict[str, str]:
+        return {"status": "ready"}
+
+    # Leads are shared: a deal is converted from a lead the fake knows.
     leads: dict[str, dict[str, Any]] = {}
-    converted: dict[str, str] = {}
-    closed: set[str] = set()
+    _add_campaign_routes(app)
+    _add_lead_routes(app, leads)
+    _add_deal_routes(app, leads)
+    uvicorn.run(app, host="127.0.0.1", port=int(os.environ["CRM_HTTP_PORT"]), log_level="warning")
+
+
+def _add_campaign_routes(app: FastAPI) -> None:
+    from fastapi import HTTPException
+
     campaigns: dict[tuple[str, str], dict[str, Any]] = {}
 
     @app.post("/api/v1/campaigns", status_code=201)
@@ -83,10 +99,8 @@ def _serve_gateway() -> None:
         campaigns[key] = {**body, "id": uuid.uuid4().hex}
         return campaigns[key]
 
-    @app.get("/readyz")
-    async def readyz() -> dict[str, str]:
-        return {"status": "ready"}
 
+def _add_lead_routes(app: FastAPI, leads: dict[str, dict[str, Any]]) -> None:
     @app.get("/api/v1/leads")
     async def list_leads() -> list[dict[str, Any]]:
         return list(leads.values())
@@ -99,6 +113,14 @@ def _serve_gateway() -> None:
         lead = {**body, "id": uuid.uuid4().hex}
         leads[lead["id"]] = lead
         return lead
+
+
+def _add_deal_routes(app: FastAPI, leads: dict[str, dict[str, Any]]) -> None:
+    """A lead's conversion into a deal and the deal's close."""
+    from fastapi import HTTPException
+
+    converted: dict[str, str] = {}
+    closed: set[str] = set()
 
     @app.post("/api/v1/leads/{lead_id}/convert")
     async def convert(lead_id: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -121,5 +143,3 @@ def _serve_gateway() -> None:
     @app.get("/api/v1/deals/closed")
     async def list_closed() -> list[str]:
         return sorted(closed)
-
-    uvicorn.run(app, host="127.0.0.1", port=int(os.environ["CRM_HTTP_PORT"]), log_level="warning")

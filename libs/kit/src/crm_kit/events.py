@@ -1,8 +1,8 @@
 """Event envelopes: protobuf bodies with CloudEvents binary-mode headers on NATS subjects.
 
 Subjects are `crm.<domain>.<snake_event>` derived from the message's proto package and name,
-so producers and consumers never spell them by hand: `crm.leads.v1.DealClosed` →
-`crm.leads.deal_closed`.
+so producers and consumers never spell them by hand: `crm.sales.v1.DealClosed` →
+`crm.sales.deal_closed`.
 """
 
 from __future__ import annotations

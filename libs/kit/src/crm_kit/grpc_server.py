@@ -83,68 +83,9 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         # metrics and access log; it is not run again on a conflict (its stream is consumed).
         streaming = handler.unary_unary is None
         behavior = handler.stream_unary if streaming else handler.unary_unary
-        domain = self.error_domain
-        tracer = telemetry.tracer(__name__)
 
         async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            carrier = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
-            started = time.perf_counter()
-            code = grpc.StatusCode.OK
-            # The actor is believed only from a client allowed to call (module docstring).
-            allowed = self.client_allowed(context)
-            with (
-                caller.acting_as(
-                    (carrier.get(caller.ACTOR_METADATA_KEY) if allowed else None) or caller.UNKNOWN_ACTOR,
-                    carrier.get(caller.REQUEST_ID_METADATA_KEY, ""),
-                ),
-                caller.deadline_after(context.time_remaining()),
-                tracer.start_as_current_span(
-                    method, context=telemetry.extract_context(carrier), kind=trace.SpanKind.SERVER
-                ) as span,
-            ):
-                try:
-                    if not (allowed or open_to_any):
-                        raise self._refusal(context)
-                    if streaming:
-                        return await behavior(request, context)
-                    if bad := nul_characters(request):
-                        raise InvalidArgument(
-                            "text fields must not contain NUL characters",
-                            field_violations=[(name, "contains a NUL character") for name in bad],
-                        )
-                    return await _with_conflict_retries(behavior, request, context, method)
-                except DomainError as exc:
-                    if streaming:
-                        # Read the rest of the client's stream first: a client still writing to a
-                        # call that already ended gets an INTERNAL error instead of this answer.
-                        async for _ in request:
-                            pass
-                    code = exc.grpc_code
-                    span.set_attribute("rpc.grpc.status_code", code.value[0])
-                    await context.abort_with_status(rpc_status.to_status(exc.to_status(domain)))
-                except grpc.aio.AbortError:
-                    code = context.code() or grpc.StatusCode.UNKNOWN
-                    raise
-                except Exception as exc:
-                    span.set_status(trace.Status(trace.StatusCode.ERROR))
-                    if database_unavailable(exc):
-                        # An outage of the moment, not a bug: UNAVAILABLE (HTTP 503), which
-                        # clients and the chassis' idempotent-call helper retry.
-                        code = grpc.StatusCode.UNAVAILABLE
-                        log.warning("database unavailable in %s", method, extra={"error": repr(exc)})
-                        await context.abort(grpc.StatusCode.UNAVAILABLE, "database unavailable; retry later")
-                    code = grpc.StatusCode.INTERNAL
-                    log.exception("unhandled error in %s", method)
-                    await context.abort(grpc.StatusCode.INTERNAL, "internal error")
-                finally:
-                    elapsed = time.perf_counter() - started
-                    metrics.GRPC_SERVER_HANDLED.labels(method, code.name).inc()
-                    metrics.GRPC_SERVER_SECONDS.labels(method).observe(elapsed)
-                    # The access log: one line per call, carrying the trace id of the caller's request.
-                    log.info(
-                        "rpc handled",
-                        extra={"method": method, "grpc_code": code.name, "duration_ms": round(elapsed * 1000, 2)},
-                    )
+            return await self._serve(method, behavior, request, context, streaming=streaming, open_to_any=open_to_any)
 
         make_handler = grpc.stream_unary_rpc_method_handler if streaming else grpc.unary_unary_rpc_method_handler
         return make_handler(
@@ -152,6 +93,62 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
+
+    async def _serve(
+        self,
+        method: str,
+        behavior: Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]],
+        request: Any,
+        context: grpc.aio.ServicerContext,
+        *,
+        streaming: bool,
+        open_to_any: bool,
+    ) -> Any:
+        """One call under the caller, budget and trace it came with; errors mapped, metrics and access log."""
+        carrier = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
+        started = time.perf_counter()
+        code = grpc.StatusCode.OK
+        # The actor is believed only from a client allowed to call (module docstring).
+        allowed = self.client_allowed(context)
+        with (
+            caller.acting_as(
+                (carrier.get(caller.ACTOR_METADATA_KEY) if allowed else None) or caller.UNKNOWN_ACTOR,
+                carrier.get(caller.REQUEST_ID_METADATA_KEY, ""),
+            ),
+            caller.deadline_after(context.time_remaining()),
+            telemetry.tracer(__name__).start_as_current_span(
+                method, context=telemetry.extract_context(carrier), kind=trace.SpanKind.SERVER
+            ) as span,
+        ):
+            try:
+                if not (allowed or open_to_any):
+                    raise self._refusal(context)
+                return await _invoke(behavior, request, context, method, streaming=streaming)
+            except DomainError as exc:
+                if streaming:
+                    # Read the rest of the client's stream first: a client still writing to a
+                    # call that already ended gets an INTERNAL error instead of this answer.
+                    async for _ in request:
+                        pass
+                code = exc.grpc_code
+                span.set_attribute("rpc.grpc.status_code", code.value[0])
+                await context.abort_with_status(rpc_status.to_status(exc.to_status(self.error_domain)))
+            except grpc.aio.AbortError:
+                code = context.code() or grpc.StatusCode.UNKNOWN
+                raise
+            except Exception as exc:
+                span.set_status(trace.Status(trace.StatusCode.ERROR))
+                if database_unavailable(exc):
+                    # An outage of the moment, not a bug: UNAVAILABLE (HTTP 503), which
+                    # clients and the chassis' idempotent-call helper retry.
+                    code = grpc.StatusCode.UNAVAILABLE
+                    log.warning("database unavailable in %s", method, extra={"error": repr(exc)})
+                    await context.abort(grpc.StatusCode.UNAVAILABLE, "database unavailable; retry later")
+                code = grpc.StatusCode.INTERNAL
+                log.exception("unhandled error in %s", method)
+                await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+            finally:
+                _record_call(method, code, time.perf_counter() - started)
 
     def _guard_streaming(self, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         """handler (unary-stream or stream-stream) behind the client check. grpc.aio runs an async
@@ -189,6 +186,35 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
+
+
+async def _invoke(
+    behavior: Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]],
+    request: Any,
+    context: grpc.aio.ServicerContext,
+    method: str,
+    *,
+    streaming: bool,
+) -> Any:
+    """The handler itself; a unary request is checked for NUL characters and re-run on a transaction conflict."""
+    if streaming:
+        return await behavior(request, context)
+    if bad := nul_characters(request):
+        raise InvalidArgument(
+            "text fields must not contain NUL characters",
+            field_violations=[(name, "contains a NUL character") for name in bad],
+        )
+    return await _with_conflict_retries(behavior, request, context, method)
+
+
+def _record_call(method: str, code: grpc.StatusCode, elapsed: float) -> None:
+    metrics.GRPC_SERVER_HANDLED.labels(method, code.name).inc()
+    metrics.GRPC_SERVER_SECONDS.labels(method).observe(elapsed)
+    # The access log: one line per call, carrying the trace id of the caller's request.
+    log.info(
+        "rpc handled",
+        extra={"method": method, "grpc_code": code.name, "duration_ms": round(elapsed * 1000, 2)},
+    )
 
 
 # A handler whose transaction PostgreSQL rolled back to break a deadlock runs again (nothing of it

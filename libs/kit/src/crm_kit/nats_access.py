@@ -46,21 +46,22 @@ IDEMPOTENCY_BUCKET = "CRM_IDEMPOTENCY"
 # The subjects each service consumes through a durable consumer. Producers publish `crm.<name>.>`.
 CONSUMES: Mapping[str, tuple[str, ...]] = {
     "leads": (),
+    "sales": ("crm.leads.lead_converted", "crm.leads.leads_merged"),
     "customers": (
         "crm.leads.lead_captured",
-        "crm.leads.deal_closed",
+        "crm.sales.deal_closed",
         "crm.leads.activity_logged",
         "crm.leads.lead_touched",
         "crm.leads.leads_merged",
         "crm.orders.order_shipped",
         "crm.notifications.notification_sent",
     ),
-    "orders": ("crm.leads.deal_closed",),
+    "orders": ("crm.sales.deal_closed",),
     "notifications": ("crm.orders.order_shipped",),
     "reporting": (
         "crm.leads.lead_captured",
         "crm.leads.lead_assigned",
-        "crm.leads.deal_closed",
+        "crm.sales.deal_closed",
         "crm.leads.campaign_changed",
         "crm.customers.customer_created",
         "crm.orders.order_created",

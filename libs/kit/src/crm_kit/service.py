@@ -14,7 +14,7 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -182,8 +182,10 @@ def run_cli(
     tables: MessagingTables,
     migrations_dir: Path,
     setup: Callable[[Service], Awaitable[None]],
+    jobs: Mapping[str, Callable[[Any], Coroutine[Any, Any, None]]] | None = None,
 ) -> None:
-    """Entry point of a backend service: `migrate` or `serve` (the default)."""
+    """Entry point of a backend service: `migrate`, `serve` (the default), or one of its one-off
+    `jobs` (run with the service's settings, e.g. a data copy during an upgrade)."""
     command = sys.argv[1] if len(sys.argv) > 1 else "serve"
     settings = settings_factory()
     setup_logging(settings.service_name, settings.log_level)
@@ -191,8 +193,11 @@ def run_cli(
         migrations.upgrade(migrations_dir, settings.database_url)
         log.info("database migrated")
         return
+    if jobs and command in jobs:
+        run_event_loop(jobs[command](settings))
+        return
     if command != "serve":
-        raise SystemExit(f"usage: {sys.argv[0]} [serve|migrate]")
+        raise SystemExit(f"usage: {sys.argv[0]} [{'|'.join(['serve', 'migrate', *(jobs or {})])}]")
     telemetry.setup_tracing(settings.service_name)
     metrics.serve_metrics(settings.metrics_port, host=settings.metrics_host)
 

@@ -116,6 +116,7 @@ class ServiceSettings(BaseSettings):
     orders_addr: str = "127.0.0.1:50053"
     notifications_addr: str = "127.0.0.1:50054"
     reporting_addr: str = "127.0.0.1:50055"
+    sales_addr: str = "127.0.0.1:50056"
 
     def grpc_tls(self) -> TlsFiles | None:
         """The gRPC TLS files (for `GrpcServer` and `grpc_client.channel`), or None for plaintext."""

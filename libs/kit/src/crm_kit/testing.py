@@ -10,8 +10,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import grpc
 import nats
 from google.protobuf.message import Message
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 from nats.js.errors import NotFoundError
 
 from crm.admin.v1 import admin_pb2_grpc, audit_pb2_grpc
@@ -133,3 +136,15 @@ async def eventually(check: Callable[[], Awaitable[Any]], *, timeout: float = 15
             return last
         await asyncio.sleep(interval)
     raise AssertionError(f"condition not met within {timeout} s; last value: {last!r}")
+
+
+def violated_fields(error: grpc.aio.AioRpcError) -> set[str]:
+    """The fields an INVALID_ARGUMENT names in its google.rpc.BadRequest details."""
+    status = rpc_status.from_call(error)
+    fields: set[str] = set()
+    for detail in status.details if status is not None else ():
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            fields |= {v.field for v in bad.field_violations}
+    return fields

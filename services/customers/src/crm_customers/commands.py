@@ -1,29 +1,27 @@
-"""Application layer of customers: each function runs in the caller's unit of work."""
+"""Write side of customers: lead links, timeline entries and merges, each in the caller's unit of work.
+
+Merge survivorship (docs/lead-acquisition.md): the survivor keeps its id, name and locale; an empty
+phone number or e-mail is filled from the duplicate; the earliest creation time wins; timelines are
+joined and the leads moved; consent is the stricter of the two (`domain.merged_consent`); the
+duplicate stays as a tombstone (merged_into_id).
+"""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from crm.customers.v1 import events_pb2
-from crm_customers import domain
+from crm_customers import domain, queries
 from crm_customers.db import customer_leads, customers, timeline
-from crm_customers.metrics import CUSTOMERS_CREATED, TIMELINE_ENTRIES
+from crm_customers.metrics import CUSTOMERS_CREATED, CUSTOMERS_MERGED, TIMELINE_ENTRIES
 from crm_kit.db import UnitOfWork
-from crm_kit.errors import NotFound
-from crm_kit.pagination import keyset_page
+from crm_kit.errors import FailedPrecondition, InvalidArgument
 from crm_kit.protoconv import to_timestamp
-
-
-@dataclass
-class CustomerView:
-    row: Any
-    lead_ids: list[str]
 
 
 @dataclass(frozen=True)
@@ -37,82 +35,6 @@ class CapturedLead:
     locale: str
 
 
-def _customer_not_found(customer_id: str) -> NotFound:
-    return NotFound(
-        f"customer {customer_id} not found", reason="CUSTOMER_NOT_FOUND", metadata={"customer_id": customer_id}
-    )
-
-
-async def _lead_ids(uow: UnitOfWork, customer_ids: list[str]) -> dict[str, list[str]]:
-    found: dict[str, list[str]] = {cid: [] for cid in customer_ids}
-    if not customer_ids:
-        return found
-    rows = await uow.conn.execute(
-        select(customer_leads.c.customer_id, customer_leads.c.lead_id)
-        .where(customer_leads.c.customer_id.in_(customer_ids))
-        .order_by(customer_leads.c.linked_at, customer_leads.c.lead_id)
-    )
-    for customer_id, lead_id in rows:
-        found[customer_id].append(lead_id)
-    return found
-
-
-async def customer_for_lead(uow: UnitOfWork, lead_id: str) -> str | None:
-    """The id of the customer a lead is linked to, or None while the lead is unknown."""
-    return (
-        await uow.conn.execute(select(customer_leads.c.customer_id).where(customer_leads.c.lead_id == lead_id))
-    ).scalar()
-
-
-async def get_customer(uow: UnitOfWork, customer_id: str) -> CustomerView:
-    row = (await uow.conn.execute(select(customers).where(customers.c.id == customer_id))).first()
-    if row is None:
-        raise _customer_not_found(customer_id)
-    return CustomerView(row=row, lead_ids=(await _lead_ids(uow, [customer_id]))[customer_id])
-
-
-async def list_customers(
-    uow: UnitOfWork, *, limit: int, after: tuple[Any, ...] | None, lead_id: str
-) -> tuple[list[CustomerView], list[Any] | None]:
-    """A page of customers by creation time; with lead_id, only the customer that lead belongs to."""
-    query = select(customers).where(customers.c.merged_into_id.is_(None))
-    if lead_id:
-        query = query.where(
-            customers.c.id.in_(select(customer_leads.c.customer_id).where(customer_leads.c.lead_id == lead_id))
-        )
-    page, next_key = await keyset_page(
-        uow.conn, query, customers.c.created_at, customers.c.id, limit=limit, after=after
-    )
-    lead_ids = await _lead_ids(uow, [r.id for r in page])
-    return [CustomerView(row=r, lead_ids=lead_ids[r.id]) for r in page], next_key
-
-
-async def get_contact(uow: UnitOfWork, *, customer_id: str, lead_id: str) -> Any:
-    """The customer row by its id, or else by the id of a lead linked to it."""
-    if not customer_id:
-        found = await customer_for_lead(uow, lead_id)
-        if found is None:
-            raise NotFound(
-                f"lead {lead_id} is not linked to a customer", reason="LEAD_NOT_FOUND", metadata={"lead_id": lead_id}
-            )
-        customer_id = found
-    row = (await uow.conn.execute(select(customers).where(customers.c.id == customer_id))).first()
-    if row is None:
-        raise _customer_not_found(customer_id)
-    return row
-
-
-async def list_timeline(
-    uow: UnitOfWork, customer_id: str, *, limit: int, after: tuple[Any, ...] | None
-) -> tuple[list[Any], list[Any] | None]:
-    """A page of a customer's touches in the order they happened."""
-    exists = (await uow.conn.execute(select(customers.c.id).where(customers.c.id == customer_id))).scalar()
-    if exists is None:
-        raise _customer_not_found(customer_id)
-    query = select(timeline).where(timeline.c.customer_id == customer_id)
-    return await keyset_page(uow.conn, query, timeline.c.occurred_at, timeline.c.id, limit=limit, after=after)
-
-
 async def _lock_identities(uow: UnitOfWork, lead: CapturedLead) -> None:
     # Replicas may handle two captures of one person at once; transaction-scoped advisory locks
     # on the identities serialize them, so the second sees the first's customer. Sorted: no deadlocks.
@@ -123,31 +45,11 @@ async def _lock_identities(uow: UnitOfWork, lead: CapturedLead) -> None:
         await uow.conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
 
 
-async def _first_customer_where(uow: UnitOfWork, column: Any, value: str) -> str | None:
-    if not value:
-        return None
-    found = (
-        await uow.conn.execute(
-            select(customers.c.id)
-            # A merged customer is a tombstone: new leads go to the survivor.
-            .where(column == value, customers.c.merged_into_id.is_(None))
-            .order_by(customers.c.created_at, customers.c.id)
-            .limit(1)
-        )
-    ).scalar()
-    return str(found) if found else None
-
-
-async def customer_by_phone(uow: UnitOfWork, phone_number: str) -> str | None:
-    """The oldest customer with this E.164 number, or None."""
-    return await _first_customer_where(uow, customers.c.phone_number, phone_number)
-
-
 async def _match_customer(uow: UnitOfWork, lead: CapturedLead) -> str | None:
     return (
-        await customer_for_lead(uow, lead.lead_id)
-        or await customer_by_phone(uow, lead.phone_number)
-        or await _first_customer_where(uow, customers.c.email, lead.email)
+        await queries.customer_for_lead(uow, lead.lead_id)
+        or await queries.customer_by_phone(uow, lead.phone_number)
+        or await queries.customer_by_email(uow, lead.email)
     )
 
 
@@ -255,4 +157,95 @@ async def add_timeline_entry(
     if inserted.first() is None:
         return False
     uow.after_commit(TIMELINE_ENTRIES.labels(kind.value).inc)
+    return True
+
+
+async def merge_customers(
+    uow: UnitOfWork, survivor_id: str, duplicate_id: str, *, field: str = "duplicate_customer_id"
+) -> queries.CustomerView:
+    """Merge duplicate_id into survivor_id (survivorship: see the module docstring)."""
+    if survivor_id == duplicate_id:
+        raise InvalidArgument(
+            "a customer cannot be merged into itself", field_violations=[(field, "must differ from the survivor")]
+        )
+    rows = {
+        r.id: r
+        for r in (
+            await uow.conn.execute(
+                select(customers)
+                .where(customers.c.id.in_([survivor_id, duplicate_id]))
+                .order_by(customers.c.id)
+                .with_for_update()
+            )
+        ).all()
+    }
+    for customer_id in (survivor_id, duplicate_id):
+        row = rows.get(customer_id)
+        if row is None:
+            raise queries.customer_not_found(customer_id)
+        if row.merged_into_id:
+            raise FailedPrecondition(
+                f"customer {customer_id} is already merged into {row.merged_into_id}",
+                reason="CUSTOMER_ALREADY_MERGED",
+                metadata={"customer_id": customer_id, "merged_into_customer_id": row.merged_into_id},
+            )
+    survivor, duplicate = rows[survivor_id], rows[duplicate_id]
+    filled = {
+        name: getattr(duplicate, name)
+        for name in ("phone_number", "email")
+        if getattr(duplicate, name) and not getattr(survivor, name)
+    }
+    consent = domain.merged_consent(survivor, duplicate)
+    await uow.conn.execute(
+        update(customers)
+        .where(customers.c.id == survivor_id)
+        .values(**filled, **consent, created_at=min(survivor.created_at, duplicate.created_at))
+    )
+    moved_entries = (
+        await uow.conn.execute(
+            update(timeline).where(timeline.c.customer_id == duplicate_id).values(customer_id=survivor_id)
+        )
+    ).rowcount
+    moved_leads = (
+        await uow.conn.execute(
+            update(customer_leads)
+            .where(customer_leads.c.customer_id == duplicate_id)
+            .values(customer_id=survivor_id)
+            .returning(customer_leads.c.lead_id)
+        )
+    ).all()
+    await uow.conn.execute(update(customers).where(customers.c.id == duplicate_id).values(merged_into_id=survivor_id))
+    # No names, numbers or addresses in the audit log: field names and ids only.
+    uow.audit(
+        "customers.MergeCustomers",
+        "customer",
+        survivor_id,
+        {
+            "merged_customer_id": duplicate_id,
+            "filled_fields": sorted(filled),
+            "moved_lead_ids": sorted(r.lead_id for r in moved_leads),
+            "moved_timeline_entries": moved_entries,
+            **consent,
+        },
+    )
+    uow.audit("customers.MergedInto", "customer", duplicate_id, {"survivor_customer_id": survivor_id})
+    uow.after_commit(CUSTOMERS_MERGED.inc)
+    return await queries.get_customer(uow, survivor_id)
+
+
+async def merge_customers_of_leads(uow: UnitOfWork, survivor_customer: str, duplicate_customer: str) -> bool:
+    """After a lead merge: join the two leads' customers (if they are two live ones). False when
+    there was nothing to do."""
+    if survivor_customer == duplicate_customer:
+        return False
+    live = (
+        await uow.conn.execute(
+            select(customers.c.id).where(
+                customers.c.id.in_([survivor_customer, duplicate_customer]), customers.c.merged_into_id.is_(None)
+            )
+        )
+    ).all()
+    if len(live) != 2:
+        return False
+    await merge_customers(uow, survivor_customer, duplicate_customer)
     return True

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
+from typing import Protocol
 
 DEFAULT_LOCALE = "he-IL"
 
@@ -113,3 +114,24 @@ def activity_summary(
 def transactional_sms_allowed(*, opted_out: bool, phone_number: str) -> bool:
     """Delivery-date SMS go out unless the customer opted out, and only to a known number."""
     return not opted_out and bool(phone_number.strip())
+
+
+# ---------------------------------------------------------------- merges (survivorship)
+
+
+class Consent(Protocol):
+    """The consent flags of a customer profile."""
+
+    @property
+    def transactional_sms_opt_out(self) -> bool: ...
+
+    @property
+    def marketing_sms_consent(self) -> bool: ...
+
+
+def merged_consent(survivor: Consent, duplicate: Consent) -> dict[str, bool]:
+    """An opt-out on either wins; marketing only with both profiles' consent."""
+    return {
+        "transactional_sms_opt_out": bool(survivor.transactional_sms_opt_out or duplicate.transactional_sms_opt_out),
+        "marketing_sms_consent": bool(survivor.marketing_sms_consent and duplicate.marketing_sms_consent),
+    }

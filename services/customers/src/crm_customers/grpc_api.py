@@ -8,7 +8,7 @@ from typing import Any
 import grpc
 
 from crm.customers.v1 import customers_pb2, customers_pb2_grpc
-from crm_customers import commands, domain, merges
+from crm_customers import commands, domain, queries
 from crm_kit.db import Database
 from crm_kit.errors import InvalidArgument, require
 from crm_kit.protoconv import encode_page_token, page_position, page_size, to_timestamp
@@ -17,7 +17,7 @@ from crm_kit.protoconv import encode_page_token, page_position, page_size, to_ti
 _TOUCH_KIND = {kind.value: customers_pb2.TouchKind.Value(f"TOUCH_KIND_{kind.name}") for kind in domain.TouchKind}
 
 
-def customer_to_proto(view: commands.CustomerView) -> customers_pb2.Customer:
+def customer_to_proto(view: queries.CustomerView) -> customers_pb2.Customer:
     r = view.row
     return customers_pb2.Customer(
         id=r.id,
@@ -51,7 +51,7 @@ class CustomersServicer(customers_pb2_grpc.CustomersServiceServicer):
     ) -> customers_pb2.GetCustomerResponse:
         require({"customer_id": request.customer_id})
         async with self.db.unit_of_work() as uow:
-            view = await commands.get_customer(uow, request.customer_id)
+            view = await queries.get_customer(uow, request.customer_id)
         return customers_pb2.GetCustomerResponse(customer=customer_to_proto(view))
 
     async def ListCustomers(
@@ -59,7 +59,7 @@ class CustomersServicer(customers_pb2_grpc.CustomersServiceServicer):
     ) -> customers_pb2.ListCustomersResponse:
         limit = page_size(request.page_size)
         async with self.db.unit_of_work() as uow:
-            views, next_key = await commands.list_customers(
+            views, next_key = await queries.list_customers(
                 uow,
                 limit=limit,
                 after=page_position(request.page_token, datetime.fromisoformat, str),
@@ -79,7 +79,7 @@ class CustomersServicer(customers_pb2_grpc.CustomersServiceServicer):
                 field_violations=[("customer_id", "customer_id or lead_id is required")],
             )
         async with self.db.unit_of_work() as uow:
-            row = await commands.get_contact(uow, customer_id=request.customer_id, lead_id=request.lead_id)
+            row = await queries.get_contact(uow, customer_id=request.customer_id, lead_id=request.lead_id)
         return customers_pb2.GetContactInfoResponse(
             customer_id=row.id,
             full_name=row.full_name,
@@ -98,7 +98,7 @@ class CustomersServicer(customers_pb2_grpc.CustomersServiceServicer):
         require({"customer_id": request.customer_id})
         limit = page_size(request.page_size)
         async with self.db.unit_of_work() as uow:
-            rows, next_key = await commands.list_timeline(
+            rows, next_key = await queries.list_timeline(
                 uow,
                 request.customer_id,
                 limit=limit,
@@ -114,5 +114,5 @@ class CustomersServicer(customers_pb2_grpc.CustomersServiceServicer):
     ) -> customers_pb2.MergeCustomersResponse:
         require({"customer_id": request.customer_id, "duplicate_customer_id": request.duplicate_customer_id})
         async with self.db.unit_of_work() as uow:
-            view = await merges.merge_customers(uow, request.customer_id, request.duplicate_customer_id)
+            view = await commands.merge_customers(uow, request.customer_id, request.duplicate_customer_id)
         return customers_pb2.MergeCustomersResponse(customer=customer_to_proto(view))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from datetime import date, datetime
+from typing import Any
 
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -16,7 +17,8 @@ from crm.common.v1 import types_pb2
 from crm.leads.v1 import events_pb2 as leads_events
 from crm.notifications.v1 import events_pb2 as notifications_events
 from crm.orders.v1 import events_pb2 as orders_events
-from crm_customers import commands, domain, merges
+from crm.sales.v1 import events_pb2 as sales_events
+from crm_customers import commands, domain, queries
 from crm_kit.bus import EventBus
 from crm_kit.db import UnitOfWork
 from crm_kit.errors import InvalidArgument
@@ -32,7 +34,7 @@ class LeadNotYetKnown(RetryLater):
     a failed delivery."""
 
 
-def _occurred_at(message: Message, field: str, envelope: Envelope[object]) -> datetime:
+def _occurred_at(message: Message, field: str, envelope: Envelope[Any]) -> datetime:
     """When the touch happened: the event's own time field, else the envelope's time."""
     value: Timestamp = getattr(message, field)
     return from_timestamp(value, message.HasField(field)) or envelope.time
@@ -49,10 +51,10 @@ def _delivery_date(message: orders_events.OrderShipped) -> date | None:
         return None
 
 
-async def _customer_of(uow: UnitOfWork, lead_id: str, envelope: Envelope[object]) -> str:
+async def _customer_of(uow: UnitOfWork, lead_id: str, envelope: Envelope[Any]) -> str:
     if not lead_id:
         raise PoisonMessage(f"{envelope.type} {envelope.id} names no lead")
-    customer_id = await commands.customer_for_lead(uow, lead_id)
+    customer_id = await queries.customer_for_lead(uow, lead_id)
     if customer_id is None:
         raise LeadNotYetKnown(f"lead {lead_id} of {envelope.type} {envelope.id} is not known yet")
     return customer_id
@@ -84,7 +86,7 @@ async def on_lead_captured(uow: UnitOfWork, envelope: Envelope[leads_events.Lead
     )
 
 
-async def on_deal_closed(uow: UnitOfWork, envelope: Envelope[leads_events.DealClosed]) -> None:
+async def on_deal_closed(uow: UnitOfWork, envelope: Envelope[sales_events.DealClosed]) -> None:
     m = envelope.message
     customer_id = await _customer_of(uow, m.lead_id, envelope)
     await commands.add_timeline_entry(
@@ -123,7 +125,7 @@ async def on_notification_sent(uow: UnitOfWork, envelope: Envelope[notifications
         customer_id: str | None = await _customer_of(uow, m.lead_id, envelope)
     else:
         # A message not about a lead (e.g. a promotion) still belongs to whoever owns the number.
-        customer_id = await commands.customer_by_phone(uow, m.recipient.strip())
+        customer_id = await queries.customer_by_phone(uow, m.recipient.strip())
     if customer_id is None:
         log.info("NotificationSent for no known customer; no timeline entry", extra={"event_id": envelope.id})
         return
@@ -184,13 +186,13 @@ async def on_leads_merged(uow: UnitOfWork, envelope: Envelope[leads_events.Leads
     m = envelope.message
     survivor = await _customer_of(uow, m.survivor_lead_id, envelope)
     duplicate = await _customer_of(uow, m.merged_lead_id, envelope)
-    await merges.merge_customers_of_leads(uow, survivor, duplicate)
+    await commands.merge_customers_of_leads(uow, survivor, duplicate)
 
 
 def subscribe_handlers(bus: EventBus) -> None:
     """Register every consumer of the customers service on the bus."""
     bus.subscribe(leads_events.LeadCaptured, on_lead_captured)
-    bus.subscribe(leads_events.DealClosed, on_deal_closed)
+    bus.subscribe(sales_events.DealClosed, on_deal_closed)
     bus.subscribe(orders_events.OrderShipped, on_order_shipped)
     bus.subscribe(notifications_events.NotificationSent, on_notification_sent)
     bus.subscribe(leads_events.ActivityLogged, on_activity_logged)

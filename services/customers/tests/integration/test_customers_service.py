@@ -18,6 +18,7 @@ from crm.customers.v1 import customers_pb2, customers_pb2_grpc
 from crm.leads.v1 import events_pb2 as leads_events
 from crm.notifications.v1 import events_pb2 as notifications_events
 from crm.orders.v1 import events_pb2 as orders_events
+from crm.sales.v1 import events_pb2 as sales_events
 from crm_customers.db import messaging
 from crm_kit.protoconv import to_timestamp
 from crm_kit.testing import eventually, publish_event
@@ -125,7 +126,7 @@ async def test_touches_from_every_domain_form_one_timeline_in_time_order(custome
     )
     deal_id = await publish_event(
         nats_server,
-        leads_events.DealClosed(
+        sales_events.DealClosed(
             deal_id="d-1",
             lead_id=lead_id,
             won=True,
@@ -189,7 +190,7 @@ async def test_a_deal_closed_before_its_lead_is_known_waits_for_it_without_count
         lead_id = new_id()
         await publish_event(
             nats_server,
-            leads_events.DealClosed(
+            sales_events.DealClosed(
                 deal_id="d-2", lead_id=lead_id, won=False, lost_reason="price", close_time=to_timestamp(T0)
             ),
         )
@@ -264,7 +265,7 @@ async def test_a_garbage_body_is_dead_lettered_and_the_next_event_is_handled(cus
 
 async def test_a_deal_for_a_lead_that_never_comes_is_dead_lettered(customers_server, nats_server) -> None:
     async with customers_server(consumer_retry_later_max_seconds=1) as customers:
-        event_id = await publish_event(nats_server, leads_events.DealClosed(deal_id="d-3", lead_id=new_id(), won=False))
+        event_id = await publish_event(nats_server, sales_events.DealClosed(deal_id="d-3", lead_id=new_id(), won=False))
 
         letters = await eventually(lambda: dead_letters(customers.database_url))
     # Held and retried for consumer_retry_later_max_seconds within its one delivery.

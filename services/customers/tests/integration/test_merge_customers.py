@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from crm.customers.v1 import customers_pb2, customers_pb2_grpc
 from crm.leads.v1 import events_pb2 as leads_events
-from crm_customers import commands, domain, merges
+from crm_customers import commands, domain
 from crm_customers.db import customers as customer_table
 from crm_customers.db import messaging
 from crm_kit.db import Database
@@ -136,21 +136,6 @@ async def test_leads_merged_joins_the_customers_and_a_touch_lands_on_the_timelin
     entries = await timeline_of(stub, a.id)
     assert len(entries) == 3 and "Came in again from tv, campaign נורוז" in entries
     assert (await customer_of(stub, second)).id == a.id
-
-
-def test_consent_survivorship() -> None:
-    class P:
-        def __init__(self, opt_out: bool, marketing: bool) -> None:
-            self.transactional_sms_opt_out, self.marketing_sms_consent = opt_out, marketing
-
-    assert merges.merged_consent(P(False, True), P(False, True)) == {
-        "transactional_sms_opt_out": False,
-        "marketing_sms_consent": True,
-    }
-    assert merges.merged_consent(P(False, True), P(True, False)) == {
-        "transactional_sms_opt_out": True,
-        "marketing_sms_consent": False,
-    }
 
 
 async def test_a_timeline_entry_racing_a_merge_lands_on_the_survivor(customers, nats_server) -> None:

@@ -67,3 +67,18 @@ def test_email_and_locale_normalization() -> None:
     assert domain.normalize_email("  Dana@Example.CO.IL ") == "dana@example.co.il"
     assert domain.normalize_locale("") == "he-IL"
     assert domain.normalize_locale("fa-IR") == "fa-IR"
+
+
+def test_consent_survivorship() -> None:
+    class P:
+        def __init__(self, opt_out: bool, marketing: bool) -> None:
+            self.transactional_sms_opt_out, self.marketing_sms_consent = opt_out, marketing
+
+    assert domain.merged_consent(P(False, True), P(False, True)) == {
+        "transactional_sms_opt_out": False,
+        "marketing_sms_consent": True,
+    }
+    assert domain.merged_consent(P(False, True), P(True, False)) == {
+        "transactional_sms_opt_out": True,
+        "marketing_sms_consent": False,
+    }

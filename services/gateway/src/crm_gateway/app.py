@@ -15,30 +15,75 @@ from fastapi.responses import JSONResponse
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 
-from crm_gateway import routes, routes_activities, routes_campaigns, routes_duplicates, routes_routing
 from crm_gateway.api_docs import install_api_docs
-from crm_gateway.auth import JwksKeys, TokenVerifier, bearer_subject, principal_wait
-from crm_gateway.client_address import ClientAddresses
 from crm_gateway.clients import BackendClients
-from crm_gateway.idempotency import (
+from crm_gateway.features.activities import routes as activities
+from crm_gateway.features.audit_records import routes as audit_records
+from crm_gateway.features.campaigns import routes as campaigns
+from crm_gateway.features.customers import routes as customers
+from crm_gateway.features.deals import routes as deals
+from crm_gateway.features.incomplete_leads import routes as incomplete_leads
+from crm_gateway.features.lead_imports import routes as lead_imports
+from crm_gateway.features.lead_queue import routes as lead_queue
+from crm_gateway.features.leads import routes as leads
+from crm_gateway.features.me import routes as me
+from crm_gateway.features.messages import routes as messages
+from crm_gateway.features.my_leads import routes as my_leads
+from crm_gateway.features.orders import routes as orders
+from crm_gateway.features.possible_duplicates import routes as possible_duplicates
+from crm_gateway.features.reports import routes as reports
+from crm_gateway.features.reps import routes as reps
+from crm_gateway.features.routing_rules import routes as routing_rules
+from crm_gateway.features.sla_breaches import routes as sla_breaches
+from crm_gateway.features.sources import routes as sources
+from crm_gateway.features.tasks import routes as tasks
+from crm_gateway.features.web_forms import routes as web_forms
+from crm_gateway.features.web_forms.schemas import WebFormSubmissionIn
+from crm_gateway.platform.auth import JwksKeys, TokenVerifier, bearer_subject, principal_wait
+from crm_gateway.platform.client_address import ClientAddresses
+from crm_gateway.platform.idempotency import (
     IdempotencyMiddleware,
     IdempotencyStore,
     JetStreamStore,
     MemoryStore,
     StoredBytesQuota,
 )
-from crm_gateway.middleware import ObservabilityMiddleware
-from crm_gateway.problems import PROBLEM_RESPONSES, Problem, install_problem_handlers, problem
-from crm_gateway.ratelimit import RateLimiter
+from crm_gateway.platform.middleware import ObservabilityMiddleware
+from crm_gateway.platform.problems import PROBLEM_RESPONSES, Problem, install_problem_handlers, problem
+from crm_gateway.platform.ratelimit import RateLimiter
+from crm_gateway.platform.security_headers import SecurityHeadersMiddleware
+from crm_gateway.platform.web_form_limits import WebFormLimits
 from crm_gateway.readiness import SharedReadiness
-from crm_gateway.routes_campaigns import LeadImportSettings, LeadImportUploads
-from crm_gateway.schemas import WebFormSubmissionIn
-from crm_gateway.security_headers import SecurityHeadersMiddleware
 from crm_gateway.settings import GatewaySettings
-from crm_gateway.web_form_limits import WebFormLimits
-from crm_gateway.webforms import public_router
 from crm_kit import nats_access
 from crm_kit.dev_issuer import DevIssuer
+
+# Every feature's routers, in the order they match (no two share a method and path).
+ROUTERS = (
+    me.router,
+    leads.router,
+    deals.router,
+    sources.router,
+    orders.router,
+    customers.router,
+    messages.router,
+    reports.router,
+    web_forms.router,
+    audit_records.router,
+    campaigns.router,
+    lead_imports.router,
+    lead_imports.upload_router,
+    routing_rules.router,
+    reps.router,
+    lead_queue.router,
+    sla_breaches.router,
+    my_leads.router,
+    possible_duplicates.router,
+    incomplete_leads.router,
+    activities.router,
+    tasks.router,
+    web_forms.public_router,
+)
 
 
 def create_app(settings: GatewaySettings) -> FastAPI:
@@ -68,6 +113,20 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         # service; FastAPI's own instrumentation would add a second, sibling server span.
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
+    _install_state(app, settings)
+    install_problem_handlers(app)
+    _install_middleware(app, settings)
+    for router in ROUTERS:
+        app.include_router(router)
+    _install_operations_routes(app, settings)
+    _document_security(app)
+    if settings.api_docs_enabled:
+        install_api_docs(app)
+    return app
+
+
+def _install_state(app: FastAPI, settings: GatewaySettings) -> None:
+    """What requests share: settings, the token verifier, the rate limiters, who the client is."""
     app.state.settings = settings
     app.state.verifier = TokenVerifier(
         JwksKeys(settings.auth_jwks_url),
@@ -91,11 +150,13 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             settings.web_form_network_rate_limit_per_minute / 60, settings.web_form_network_rate_limit_burst
         ),
     )
-    install_problem_handlers(app)
-    # Added innermost first, so the request passes: security headers → observability (span, RED
-    # metrics, request id, last-resort 500) → CORS → body size limit → idempotency. Every response,
-    # a 500 included, carries the security headers; a 413 or a replayed response is traced and
-    # counted; the idempotency store only ever buffers a body within the size limit.
+
+
+def _install_middleware(app: FastAPI, settings: GatewaySettings) -> None:
+    """Added innermost first, so the request passes: security headers → observability (span, RED
+    metrics, request id, last-resort 500) → CORS → body size limit → idempotency. Every response,
+    a 500 included, carries the security headers; a 413 or a replayed response is traced and
+    counted; the idempotency store only ever buffers a body within the size limit."""
     app.add_middleware(
         IdempotencyMiddleware,
         open_store=functools.partial(open_idempotency_store, app, settings),
@@ -104,12 +165,11 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         max_response_bytes=settings.idempotency_max_response_bytes,
         rate_limit=functools.partial(principal_wait, app.state.principal_limiter),
     )
-    # The body size limit; the CSV lead-import upload has its own (crm_gateway.routes_campaigns).
-    app.state.lead_import_settings = LeadImportSettings()
+    # The body size limit; the CSV lead-import upload has its own (crm_gateway.features.lead_imports).
     app.add_middleware(
-        LeadImportUploads,
+        lead_imports.LeadImportUploads,
         max_bytes=settings.max_body_bytes,
-        import_max_bytes=app.state.lead_import_settings.lead_import_max_bytes,
+        import_max_bytes=settings.lead_import_max_bytes,
     )
     if settings.cors_allow_origins:
         app.add_middleware(
@@ -122,26 +182,19 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         )
     app.add_middleware(ObservabilityMiddleware)
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.hsts)
-    app.include_router(routes.router)
-    app.include_router(routes_campaigns.router)
-    app.include_router(routes_campaigns.upload_router)
-    app.include_router(routes_routing.router)
-    app.include_router(routes_duplicates.router)
-    app.include_router(routes_activities.router)
-    app.include_router(public_router)
-    _document_security(app)
-    if settings.api_docs_enabled:
-        install_api_docs(app)
 
+
+def _install_operations_routes(app: FastAPI, settings: GatewaySettings) -> None:
+    """The unauthenticated routes for operators: liveness, readiness, and the dev issuer's keys."""
     if settings.auth_dev_issuer_key_file:
         dev_issuer = DevIssuer.load_or_create(Path(settings.auth_dev_issuer_key_file), settings.auth_issuer)
 
-        @app.get("/.well-known/jwks.json", tags=["identity"], name="jwks")
+        @app.get("/.well-known/jwks.json", tags=["identity"], name="jwks", operation_id="getJwks")
         async def jwks() -> dict[str, Any]:
             """The development issuer's public keys (only when it is enabled; never in production)."""
             return dev_issuer.jwks()
 
-    @app.get("/healthz", tags=["operations"], response_class=JSONResponse)
+    @app.get("/healthz", tags=["operations"], response_class=JSONResponse, operation_id="checkLiveness")
     async def healthz() -> dict[str, str]:
         """Liveness: 200 while the process can answer."""
         return {"status": "ok"}
@@ -152,7 +205,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
 
     readiness = SharedReadiness(sweep_backends, settings.readiness_cache_seconds)
 
-    @app.get("/readyz", tags=["operations"], responses={503: PROBLEM_RESPONSES["5XX"]})
+    @app.get("/readyz", tags=["operations"], responses={503: PROBLEM_RESPONSES["5XX"]}, operation_id="checkReadiness")
     async def readyz(request: Request) -> Response:
         """Readiness: 200 only when every backend's gRPC health check says SERVING (as of at most
         `readiness_cache_seconds` ago)."""
@@ -162,8 +215,6 @@ def create_app(settings: GatewaySettings) -> FastAPI:
                 503, "Backends not ready: " + ", ".join(not_ready) + ".", extensions={"not_ready": not_ready}
             )
         return JSONResponse({"status": "ready"})
-
-    return app
 
 
 async def open_idempotency_store(app: FastAPI, settings: GatewaySettings) -> IdempotencyStore:

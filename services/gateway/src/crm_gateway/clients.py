@@ -1,4 +1,8 @@
-"""The gRPC stubs of every backend, held once per process (created in the app's lifespan)."""
+"""The gRPC stubs of every backend, held once per process (created in the app's lifespan).
+
+Every stub is built here, one way: one channel per backend service, and each gRPC service that
+backend serves as a stub over that channel (activities, campaigns, imports, duplicates and routing
+are served on the leads service's port)."""
 
 from __future__ import annotations
 
@@ -12,7 +16,14 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from crm.admin.v1 import audit_pb2_grpc
 from crm.customers.v1 import customers_pb2_grpc
-from crm.leads.v1 import leads_pb2_grpc
+from crm.leads.v1 import (
+    activities_pb2_grpc,
+    campaigns_pb2_grpc,
+    duplicates_pb2_grpc,
+    imports_pb2_grpc,
+    leads_pb2_grpc,
+    routing_pb2_grpc,
+)
 from crm.notifications.v1 import notifications_pb2_grpc
 from crm.orders.v1 import orders_pb2_grpc
 from crm.reporting.v1 import reporting_pb2_grpc
@@ -27,6 +38,11 @@ class BackendClients:
     """One channel per backend and the stubs over it."""
 
     leads: leads_pb2_grpc.LeadsServiceStub
+    activities: activities_pb2_grpc.ActivitiesServiceStub
+    campaigns: campaigns_pb2_grpc.CampaignsServiceStub
+    lead_imports: imports_pb2_grpc.LeadImportsServiceStub
+    duplicates: duplicates_pb2_grpc.DuplicatesServiceStub
+    routing: routing_pb2_grpc.RoutingServiceStub
     customers: customers_pb2_grpc.CustomersServiceStub
     orders: orders_pb2_grpc.OrdersServiceStub
     notifications: notifications_pb2_grpc.NotificationsServiceStub
@@ -49,8 +65,14 @@ class BackendClients:
             name: channel(addr, default_timeout=settings.grpc_client_timeout_seconds, tls=settings.grpc_tls())
             for name, addr in addresses.items()
         }
+        leads = channels["leads"]
         return cls(
-            leads=leads_pb2_grpc.LeadsServiceStub(channels["leads"]),
+            leads=leads_pb2_grpc.LeadsServiceStub(leads),
+            activities=activities_pb2_grpc.ActivitiesServiceStub(leads),
+            campaigns=campaigns_pb2_grpc.CampaignsServiceStub(leads),
+            lead_imports=imports_pb2_grpc.LeadImportsServiceStub(leads),
+            duplicates=duplicates_pb2_grpc.DuplicatesServiceStub(leads),
+            routing=routing_pb2_grpc.RoutingServiceStub(leads),
             customers=customers_pb2_grpc.CustomersServiceStub(channels["customers"]),
             orders=orders_pb2_grpc.OrdersServiceStub(channels["orders"]),
             notifications=notifications_pb2_grpc.NotificationsServiceStub(channels["notifications"]),
@@ -72,7 +94,7 @@ class BackendClients:
         except grpc.aio.AioRpcError as exc:
             log.info("backend not ready", extra={"backend": name, "grpc_code": exc.code().name})
             return False
-        return reply.status == health_pb2.HealthCheckResponse.SERVING
+        return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 
     async def close(self) -> None:
         await asyncio.gather(*(ch.close() for ch in self.channels.values()))

@@ -29,7 +29,7 @@ def serve(settings: GatewaySettings) -> None:
         log_config=None,
         server_header=False,
         # request.client stays the TCP peer: the visitor behind a proxy is found only through the
-        # configured trusted proxies (crm_gateway.client_address), never uvicorn's own rule,
+        # configured trusted proxies (crm_gateway.platform.client_address), never uvicorn's own rule,
         # which believes X-Forwarded-For from any local peer.
         proxy_headers=False,
         timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_seconds)),

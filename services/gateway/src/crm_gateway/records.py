@@ -12,9 +12,9 @@ from fastapi import HTTPException
 from crm.customers.v1 import customers_pb2
 from crm.leads.v1 import leads_pb2
 from crm.orders.v1 import orders_pb2
-from crm_gateway import authz
-from crm_gateway.auth import Principal
 from crm_gateway.clients import BackendClients
+from crm_gateway.platform import authz
+from crm_gateway.platform.auth import Principal
 from crm_kit.grpc_client import call_idempotent
 
 Req = TypeVar("Req")
@@ -41,7 +41,9 @@ async def get(kind: str, record_id: str, method: Callable[[Req], Awaitable[Rep]]
 
 
 async def lead(clients: BackendClients, principal: Principal, lead_id: str) -> leads_pb2.Lead:
-    reply = await get("lead", lead_id, clients.leads.GetLead, leads_pb2.GetLeadRequest(lead_id=lead_id))
+    reply: leads_pb2.GetLeadResponse = await get(
+        "lead", lead_id, clients.leads.GetLead, leads_pb2.GetLeadRequest(lead_id=lead_id)
+    )
     if not authz.lead_visible(principal, reply.lead):
         raise not_found("lead", lead_id)
     return reply.lead
@@ -62,14 +64,18 @@ async def live_lead(clients: BackendClients, principal: Principal, lead_id: str)
 
 
 async def deal(clients: BackendClients, principal: Principal, deal_id: str) -> leads_pb2.Deal:
-    reply = await get("deal", deal_id, clients.leads.GetDeal, leads_pb2.GetDealRequest(deal_id=deal_id))
+    reply: leads_pb2.GetDealResponse = await get(
+        "deal", deal_id, clients.leads.GetDeal, leads_pb2.GetDealRequest(deal_id=deal_id)
+    )
     if not authz.deal_visible(principal, reply.deal):
         raise not_found("deal", deal_id)
     return reply.deal
 
 
 async def order(clients: BackendClients, principal: Principal, order_id: str) -> orders_pb2.Order:
-    reply = await get("order", order_id, clients.orders.GetOrder, orders_pb2.GetOrderRequest(order_id=order_id))
+    reply: orders_pb2.GetOrderResponse = await get(
+        "order", order_id, clients.orders.GetOrder, orders_pb2.GetOrderRequest(order_id=order_id)
+    )
     if authz.sees_every_order(principal):
         return reply.order
     try:
@@ -80,7 +86,7 @@ async def order(clients: BackendClients, principal: Principal, order_id: str) ->
 
 
 async def customer(clients: BackendClients, principal: Principal, customer_id: str) -> customers_pb2.Customer:
-    reply = await get(
+    reply: customers_pb2.GetCustomerResponse = await get(
         "customer",
         customer_id,
         clients.customers.GetCustomer,

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from crm_gateway.client_address import ForwardedHeader, parse_trusted_proxies
+from crm_gateway.platform.client_address import ForwardedHeader, parse_trusted_proxies
 from crm_kit.dev_issuer import DEFAULT_AUDIENCE, DEV_ISSUER
 from crm_kit.settings import ServiceSettings
 
@@ -28,6 +28,10 @@ class GatewaySettings(ServiceSettings):
     trace_sample_ratio: float = Field(default=1.0, ge=0, le=1)
     # Every backend call of one HTTP request shares this budget (the gRPC deadline propagates).
     request_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    # The CSV lead-import upload's own body cap (CRM_MAX_BODY_BYTES does not apply to it) and time
+    # budget (reading and validating the whole file), instead of the request's.
+    lead_import_max_bytes: int = Field(default=100 * 1024 * 1024, gt=0)
+    lead_import_timeout_seconds: float = Field(default=900.0, gt=0, le=3600)
     # Where people reach the gateway; used in the web-to-lead HTML snippet.
     public_base_url: str = "http://localhost:8080"
 
@@ -49,7 +53,7 @@ class GatewaySettings(ServiceSettings):
     api_docs: bool | None = None
     # Strict-Transport-Security on every response; off because a local run is plain http.
     hsts: bool = False
-    # Idempotency-Key responses (crm_gateway.idempotency): kept in the JetStream key-value bucket
+    # Idempotency-Key responses (crm_gateway.platform.idempotency): kept in the JetStream key-value bucket
     # every replica shares ("jetstream", nats_access.IDEMPOTENCY_BUCKET, made by the provisioner),
     # or in this process ("memory": one replica only). Kept for the TTL; the whole store is
     # bounded in bytes (oldest out), each response in bytes (a larger one is not kept): those three
@@ -60,12 +64,12 @@ class GatewaySettings(ServiceSettings):
     # Token bucket per authenticated principal: sustained requests per minute, and burst.
     rate_limit_per_minute: int = Field(default=600, ge=1)
     rate_limit_burst: int = Field(default=100, ge=1)
-    # Token bucket per client address (crm_gateway.client_address) for /api/v1 requests without a
+    # Token bucket per client address (crm_gateway.platform.client_address) for /api/v1 requests without a
     # valid token (each 401): over it 429. Valid tokens are never counted here.
     anonymous_rate_limit_per_minute: int = Field(default=60, ge=1)
     anonymous_rate_limit_burst: int = Field(default=30, ge=1)
     # Token buckets of the public web-to-lead endpoint, counted only for a key the leads service
-    # knows (crm_gateway.web_form_limits): per visitor (key and client address; a person sends a
+    # knows (crm_gateway.platform.web_form_limits): per visitor (key and client address; a person sends a
     # form once or twice), per network (key and IPv6 /48: one holder of a delegated prefix; a few
     # visitors' worth) and per key (a busy campaign's whole site). Each is far smaller than the
     # next, so one address, or one /48, spends at most a small share of a key's tokens.
@@ -76,7 +80,7 @@ class GatewaySettings(ServiceSettings):
     web_form_network_rate_limit_per_minute: int = Field(default=6, ge=1)
     web_form_network_rate_limit_burst: int = Field(default=15, ge=1)
     # Proxies (CIDRs, JSON list in CRM_TRUSTED_PROXIES) whose forwarded header names the client
-    # (crm_gateway.client_address): the ingress controller's pods. Empty: the TCP peer is the
+    # (crm_gateway.platform.client_address): the ingress controller's pods. Empty: the TCP peer is the
     # client and forwarded headers are ignored. Which header they append to: one, never both.
     trusted_proxies: list[str] = Field(default_factory=list)
     forwarded_header: ForwardedHeader = "x-forwarded-for"

@@ -15,7 +15,7 @@ from nats.aio.client import Client as NatsClient
 from starlette.datastructures import Headers
 from starlette.types import Scope
 
-from crm_gateway.idempotency import (
+from crm_gateway.platform.idempotency import (
     Claimed,
     IdempotencyMiddleware,
     IdempotencyStore,

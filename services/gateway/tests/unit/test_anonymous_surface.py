@@ -17,8 +17,8 @@ from grpc_health.v1 import health_pb2
 
 from crm_gateway.api_docs import PINNED, SWAGGER_UI_START_HASH
 from crm_gateway.app import create_app
+from crm_gateway.platform.security_headers import DOCS_CSP
 from crm_gateway.readiness import SharedReadiness
-from crm_gateway.security_headers import DOCS_CSP
 from crm_kit.dev_issuer import DevIssuer
 
 pytestmark = pytest.mark.unit

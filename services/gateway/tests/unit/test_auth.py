@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from fastapi.routing import APIRoute
 
 from crm_gateway.app import create_app
-from crm_gateway.authz import POLICIES, PUBLIC_ROUTES, Role
+from crm_gateway.platform.authz import POLICIES, PUBLIC_ROUTES, Role
 from crm_gateway.settings import GatewaySettings
 from crm_kit.dev_issuer import DEFAULT_AUDIENCE, DEV_ISSUER, DevIssuer
 

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 from starlette.requests import Request
 
-from crm_gateway.client_address import (
+from crm_gateway.platform.client_address import (
     ClientAddresses,
     address_bucket,
     client_address,

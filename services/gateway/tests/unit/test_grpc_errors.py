@@ -11,7 +11,7 @@ from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 from crm_gateway.app import create_app
-from crm_gateway.problems import GRPC_TO_HTTP
+from crm_gateway.platform.problems import GRPC_TO_HTTP
 
 pytestmark = pytest.mark.unit
 

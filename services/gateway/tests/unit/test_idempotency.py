@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import Headers
 from starlette.types import Scope
 
-from crm_gateway.idempotency import (
+from crm_gateway.platform.idempotency import (
     IdempotencyMiddleware,
     IdempotencyStore,
     InFlight,
@@ -26,7 +26,7 @@ from crm_gateway.idempotency import (
     _decode_claim,
     encode_value,
 )
-from crm_gateway.ratelimit import RateLimiter
+from crm_gateway.platform.ratelimit import RateLimiter
 
 pytestmark = pytest.mark.unit
 

@@ -12,7 +12,7 @@ import httpx
 import jwt
 import pytest
 
-from crm_gateway.auth import AuthError, JwksKeys, JwksUnavailable, Principal, TokenVerifier
+from crm_gateway.platform.auth import AuthError, JwksKeys, JwksUnavailable, Principal, TokenVerifier
 from crm_kit.dev_issuer import DEFAULT_AUDIENCE, DEV_ISSUER, DevIssuer
 
 pytestmark = pytest.mark.unit

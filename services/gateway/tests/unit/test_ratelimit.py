@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from crm_gateway.ratelimit import RateLimiter, too_many_requests
+from crm_gateway.platform.ratelimit import RateLimiter, too_many_requests
 
 pytestmark = pytest.mark.unit
 

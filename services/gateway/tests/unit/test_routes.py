@@ -13,7 +13,7 @@ from prometheus_client import generate_latest
 
 from crm.leads.v1 import leads_pb2
 from crm_gateway.app import create_app
-from crm_gateway.schemas import CaptureAttached
+from crm_gateway.features.leads.schemas import CaptureAttached
 
 from .conftest import bearer, running_gateway
 

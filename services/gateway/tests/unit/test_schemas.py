@@ -13,13 +13,19 @@ from crm.leads.v1 import leads_pb2
 from crm.notifications.v1 import notifications_pb2
 from crm.orders.v1 import orders_pb2
 from crm.reporting.v1 import reporting_pb2
-from crm_gateway import schemas
+from crm_gateway.convert import to_model, to_timestamp
+from crm_gateway.features.customers.schemas import TimelineEntry
+from crm_gateway.features.deals.schemas import CloseDealIn, Deal
+from crm_gateway.features.leads.schemas import Lead
+from crm_gateway.features.messages.schemas import NotificationMessage
+from crm_gateway.features.orders.schemas import Order
+from crm_gateway.features.reports.schemas import SourceReport
 
 pytestmark = pytest.mark.unit
 
 
 def test_unset_messages_are_null_and_enums_are_words() -> None:
-    order = schemas.to_model(schemas.Order, orders_pb2.Order(id="o-1", status=orders_pb2.ORDER_STATUS_PENDING))
+    order = to_model(Order, orders_pb2.Order(id="o-1", status=orders_pb2.ORDER_STATUS_PENDING))
 
     assert order.model_dump(mode="json") == {
         "id": "o-1",
@@ -36,19 +42,19 @@ def test_unset_messages_are_null_and_enums_are_words() -> None:
 @pytest.mark.parametrize(
     ("model", "message", "word"),
     [
-        (schemas.Lead, leads_pb2.Lead(status=leads_pb2.LEAD_STATUS_CONVERTED), "converted"),
-        (schemas.Deal, leads_pb2.Deal(status=leads_pb2.DEAL_STATUS_LOST), "lost"),
-        (schemas.Order, orders_pb2.Order(status=orders_pb2.ORDER_STATUS_SHIPPED), "shipped"),
+        (Lead, leads_pb2.Lead(status=leads_pb2.LEAD_STATUS_CONVERTED), "converted"),
+        (Deal, leads_pb2.Deal(status=leads_pb2.DEAL_STATUS_LOST), "lost"),
+        (Order, orders_pb2.Order(status=orders_pb2.ORDER_STATUS_SHIPPED), "shipped"),
         (
-            schemas.NotificationMessage,
+            NotificationMessage,
             notifications_pb2.Message(status=notifications_pb2.MESSAGE_STATUS_SUPPRESSED),
             "suppressed",
         ),
-        (schemas.Lead, leads_pb2.Lead(), "unspecified"),
+        (Lead, leads_pb2.Lead(), "unspecified"),
     ],
 )
 def test_status_words(model, message, word: str) -> None:
-    assert schemas.to_model(model, message).status == word
+    assert to_model(model, message).status == word
 
 
 def test_timeline_kind_and_time() -> None:
@@ -57,7 +63,7 @@ def test_timeline_kind_and_time() -> None:
         occur_time=Timestamp(seconds=1_700_000_000, nanos=500_000_000),
     )
 
-    dumped = schemas.to_model(schemas.TimelineEntry, entry).model_dump(mode="json")
+    dumped = to_model(TimelineEntry, entry).model_dump(mode="json")
 
     assert dumped["kind"] == "lead_captured"
     assert dumped["occur_time"] == "2023-11-14T22:13:20.500000Z"
@@ -79,7 +85,7 @@ def test_report_rows_keep_revenue_per_currency() -> None:
         ]
     )
 
-    assert schemas.to_model(schemas.SourceReport, reply).model_dump() == {
+    assert to_model(SourceReport, reply).model_dump() == {
         "rows": [
             {
                 "source": "radio",
@@ -97,15 +103,15 @@ def test_report_rows_keep_revenue_per_currency() -> None:
 
 
 def test_query_datetimes_without_zone_are_utc() -> None:
-    naive = schemas.to_timestamp(datetime(2025, 1, 1, 12, 0))
-    aware = schemas.to_timestamp(datetime(2025, 1, 1, 12, 0, tzinfo=UTC))
+    naive = to_timestamp(datetime(2025, 1, 1, 12, 0))
+    aware = to_timestamp(datetime(2025, 1, 1, 12, 0, tzinfo=UTC))
 
     assert naive == aware
-    assert schemas.to_timestamp(None) is None
+    assert to_timestamp(None) is None
 
 
 def test_close_deal_lost_request() -> None:
-    body = schemas.CloseDealIn(outcome="lost", lost_reason="  too expensive ")
+    body = CloseDealIn(outcome="lost", lost_reason="  too expensive ")
 
     request = body.to_proto("deal-1")
 
@@ -118,7 +124,6 @@ def test_timeline_kinds_are_the_contracts_touch_kinds() -> None:
     from typing import get_args
 
     from crm.customers.v1 import customers_pb2
-    from crm_gateway.schemas import TimelineEntry
 
     contract = {name.removeprefix("TOUCH_KIND_").lower() for name in customers_pb2.TouchKind.keys()}
     assert set(get_args(TimelineEntry.model_fields["kind"].annotation)) == contract

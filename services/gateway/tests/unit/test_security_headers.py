@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from crm_gateway.app import create_app
-from crm_gateway.security_headers import API_CSP, DOCS_CSP, HSTS, SecurityHeadersMiddleware
+from crm_gateway.platform.security_headers import API_CSP, DOCS_CSP, HSTS, SecurityHeadersMiddleware
 from crm_gateway.settings import GatewaySettings
 
 pytestmark = pytest.mark.unit

@@ -23,7 +23,7 @@ from crm_kit.pagination import keyset_page
 from crm_kit.protoconv import to_timestamp
 from crm_leads import activity_rules, domain
 from crm_leads.activity_rules import ActivityKind, NewActivity
-from crm_leads.db import activities, deals, leads, reps
+from crm_leads.db import activities, lead_conversions, leads, reps
 from crm_leads.metrics import ACTIVITIES_LOGGED, FIRST_RESPONSE_SECONDS, TASK_REMINDERS
 
 _ACTOR_MAX = 200
@@ -66,9 +66,9 @@ async def resolve_target(uow: UnitOfWork, *, lead_id: str = "", deal_id: str = "
     if deal_id:
         row = (
             await uow.conn.execute(
-                select(deals.c.lead_id, deals.c.owner_rep_id, leads.c.team_id)
-                .join(leads, leads.c.id == deals.c.lead_id)
-                .where(deals.c.id == deal_id)
+                select(lead_conversions.c.lead_id, lead_conversions.c.owner_rep_id, leads.c.team_id)
+                .join(leads, leads.c.id == lead_conversions.c.lead_id)
+                .where(lead_conversions.c.deal_id == deal_id)
             )
         ).first()
         if row is None:
@@ -244,7 +244,7 @@ async def complete_task(uow: UnitOfWork, activity_id: str) -> Any:
 # Whose a task is now: the deal's owner for a deal's task, else the lead's rep; and the lead's team —
 # the same owners the gateway's record rules check. Read when listing, so open tasks follow a
 # reassigned lead and a merge (which moves activities to the surviving lead).
-_OWNER_REP = case((activities.c.deal_id.is_not(None), deals.c.owner_rep_id), else_=leads.c.rep_id)
+_OWNER_REP = case((activities.c.deal_id.is_not(None), lead_conversions.c.owner_rep_id), else_=leads.c.rep_id)
 
 
 def _open_tasks_with_owner() -> Select[Any]:
@@ -253,7 +253,7 @@ def _open_tasks_with_owner() -> Select[Any]:
         select(*columns, _OWNER_REP.label("rep_id"), leads.c.team_id.label("team_id"))
         .select_from(
             activities.join(leads, leads.c.id == activities.c.lead_id).outerjoin(
-                deals, deals.c.id == activities.c.deal_id
+                lead_conversions, lead_conversions.c.deal_id == activities.c.deal_id
             )
         )
         .where(activities.c.kind == ActivityKind.TASK.value, activities.c.completed_at.is_(None))

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from crm.common.v1 import types_pb2
 from crm.leads.v1 import events_pb2
 from crm_kit import caller
 from crm_kit.db import UnitOfWork
@@ -19,8 +18,8 @@ from crm_kit.pagination import keyset_page
 from crm_kit.protoconv import to_timestamp
 from crm_leads import domain, names
 from crm_leads.campaigns import CampaignRef
-from crm_leads.db import deal_items, deals, lead_touches, leads, reps, web_form_keys
-from crm_leads.metrics import DEALS_CLOSED, LEADS_CAPTURED
+from crm_leads.db import lead_conversions, lead_touches, leads, reps, web_form_keys
+from crm_leads.metrics import LEADS_CAPTURED
 from crm_leads.routing import Assignment
 
 
@@ -33,27 +32,29 @@ class LeadView:
     touch_matched_on: str = ""
 
 
-@dataclass
-class DealView:
-    row: Any
-    items: list[Any] = field(default_factory=list)
-    # The owner's team: the team of the deal's lead, whose rep owns the deal.
-    owner_team_id: str = ""
+def lead_view_query() -> Select[Any]:
+    """The one read of a lead as the API shows it: the lead, its rep's name and its deal's id."""
+    return select(leads, reps.c.name.label("rep_name"), lead_conversions.c.deal_id).select_from(
+        leads.outerjoin(reps, reps.c.id == leads.c.rep_id).outerjoin(
+            lead_conversions, lead_conversions.c.lead_id == leads.c.id
+        )
+    )
+
+
+def lead_view(row: Any) -> LeadView:
+    """A row of lead_view_query as a LeadView."""
+    return LeadView(row=row, rep_name=row.rep_name or "", deal_id=row.deal_id or "")
+
+
+def lead_not_found(lead_id: str) -> NotFound:
+    return NotFound(f"lead {lead_id} not found", reason="LEAD_NOT_FOUND", metadata={"lead_id": lead_id})
 
 
 async def _lead_view(uow: UnitOfWork, lead_id: str) -> LeadView:
-    row = (
-        await uow.conn.execute(
-            select(leads, reps.c.name.label("rep_name"), deals.c.id.label("deal_id"))
-            .select_from(
-                leads.outerjoin(reps, reps.c.id == leads.c.rep_id).outerjoin(deals, deals.c.lead_id == leads.c.id)
-            )
-            .where(leads.c.id == lead_id)
-        )
-    ).first()
+    row = (await uow.conn.execute(lead_view_query().where(leads.c.id == lead_id))).first()
     if row is None:
-        raise NotFound(f"lead {lead_id} not found", reason="LEAD_NOT_FOUND", metadata={"lead_id": lead_id})
-    return LeadView(row=row, rep_name=row.rep_name or "", deal_id=row.deal_id or "")
+        raise lead_not_found(lead_id)
+    return lead_view(row)
 
 
 async def find_by_request_id(uow: UnitOfWork, request_scope: str, request_id: str) -> LeadView | None:
@@ -214,9 +215,7 @@ async def list_leads(
     team_id: str = "",
     campaign_id: str = "",
 ) -> tuple[list[LeadView], list[Any] | None]:
-    query = select(leads, reps.c.name.label("rep_name"), deals.c.id.label("deal_id")).select_from(
-        leads.outerjoin(reps, reps.c.id == leads.c.rep_id).outerjoin(deals, deals.c.lead_id == leads.c.id)
-    )
+    query = lead_view_query()
     # A merged lead is a tombstone: GET still answers (merged_into_lead_id), lists never show it.
     query = query.where(leads.c.merged_into_id.is_(None))
     if source:
@@ -231,147 +230,63 @@ async def list_leads(
     if campaign_id:
         query = query.where(leads.c.campaign_id == campaign_id)
     rows, next_key = await keyset_page(uow.conn, query, leads.c.created_at, leads.c.id, limit=limit, after=after)
-    return [LeadView(row=r, rep_name=r.rep_name or "", deal_id=r.deal_id or "") for r in rows], next_key
+    return [lead_view(r) for r in rows], next_key
 
 
-def _deal_not_found(deal_id: str) -> NotFound:
-    return NotFound(f"deal {deal_id} not found", reason="DEAL_NOT_FOUND", metadata={"deal_id": deal_id})
-
-
-async def _deal_view(uow: UnitOfWork, deal_id: str) -> DealView:
-    row = (
-        await uow.conn.execute(
-            select(deals, leads.c.team_id.label("owner_team_id"))
-            .join(leads, leads.c.id == deals.c.lead_id)
-            .where(deals.c.id == deal_id)
-        )
-    ).first()
-    if row is None:
-        raise _deal_not_found(deal_id)
-    items = (
-        await uow.conn.execute(
-            select(deal_items).where(deal_items.c.deal_id == deal_id).order_by(deal_items.c.position)
-        )
-    ).all()
-    return DealView(row=row, items=list(items), owner_team_id=row.owner_team_id or "")
-
-
-async def get_deal(uow: UnitOfWork, deal_id: str) -> DealView:
-    return await _deal_view(uow, deal_id)
-
-
-async def convert_lead(uow: UnitOfWork, lead_id: str, title: str) -> DealView:
-    """Open a deal for a lead, owned by the lead's rep. Converting again returns the same deal."""
+async def convert_lead(uow: UnitOfWork, lead_id: str, title: str) -> Any:
+    """Record a lead's conversion into a deal owned by the lead's rep, and publish LeadConverted,
+    from which sales opens the deal (the deal id is chosen here, so both the gateway's OpenDeal and
+    the event name the same deal). Converting again returns the same conversion."""
     lead = (await uow.conn.execute(select(leads).where(leads.c.id == lead_id).with_for_update(key_share=True))).first()
     if lead is None:
-        raise NotFound(f"lead {lead_id} not found", reason="LEAD_NOT_FOUND", metadata={"lead_id": lead_id})
+        raise lead_not_found(lead_id)
     if lead.merged_into_id:
         raise FailedPrecondition(
             f"lead {lead_id} was merged into {lead.merged_into_id}; convert that lead",
             reason="LEAD_MERGED",
             metadata={"lead_id": lead_id, "merged_into_lead_id": lead.merged_into_id},
         )
-    existing = (await uow.conn.execute(select(deals.c.id).where(deals.c.lead_id == lead_id))).scalar()
-    if existing:
-        return await _deal_view(uow, existing)
-    deal_id = str(uuid.uuid4())
-    await uow.conn.execute(
-        deals.insert().values(
-            id=deal_id,
-            lead_id=lead_id,
-            title=(title.strip() or lead.full_name)[:200],
-            owner_rep_id=lead.rep_id,
-            status=domain.DealStatus.OPEN.value,
+    existing = (await uow.conn.execute(select(lead_conversions).where(lead_conversions.c.lead_id == lead_id))).first()
+    if existing is not None:
+        return existing
+    now = datetime.now(UTC)
+    conversion = (
+        await uow.conn.execute(
+            lead_conversions.insert()
+            .values(
+                deal_id=str(uuid.uuid4()),
+                lead_id=lead_id,
+                title=(title.strip() or lead.full_name)[:200],
+                owner_rep_id=lead.rep_id,
+                owner_team_id=lead.team_id,
+                source=lead.source,
+                campaign=lead.campaign,
+                converted_at=now,
+            )
+            .returning(lead_conversions)
         )
-    )
+    ).one()
     # A converted lead is no longer waiting for a first response: its SLA clock stops.
     await uow.conn.execute(
         update(leads)
         .where(leads.c.id == lead_id)
         .values(status=domain.LeadStatus.CONVERTED.value, sla_clock_running=False)
     )
-    uow.audit("leads.ConvertLead", "deal", deal_id, {"lead_id": lead_id, "owner_rep_id": lead.rep_id or ""})
-    return await _deal_view(uow, deal_id)
-
-
-async def close_deal(
-    uow: UnitOfWork, deal_id: str, *, won: bool, items: list[domain.Item], lost_reason: str
-) -> DealView:
-    # The deal (locked: one close wins) with its lead's attribution, in one query; an open deal
-    # has no items yet, and the closed one is built from what this transaction writes.
-    deal = (
-        await uow.conn.execute(
-            select(deals, leads.c.source, leads.c.campaign, leads.c.team_id.label("owner_team_id"))
-            .join(leads, leads.c.id == deals.c.lead_id)
-            .where(deals.c.id == deal_id)
-            .with_for_update(of=deals)
-        )
-    ).first()
-    if deal is None:
-        raise _deal_not_found(deal_id)
-    total, currency = domain.validate_close(domain.DealStatus(deal.status), won, items)
-    now = datetime.now(UTC)
-    status = domain.DealStatus.WON if won else domain.DealStatus.LOST
-    closed = (
-        await uow.conn.execute(
-            update(deals)
-            .where(deals.c.id == deal_id)
-            .values(
-                status=status.value, total_minor=total, currency_code=currency, lost_reason=lost_reason, closed_at=now
-            )
-            .returning(deals)
-        )
-    ).one()
-    written_items: list[Any] = []
-    if won:
-        result = await uow.conn.execute(
-            deal_items.insert().returning(deal_items, sort_by_parameter_order=True),
-            [
-                {
-                    "deal_id": deal_id,
-                    "position": i,
-                    "sku": item.sku.strip(),
-                    "description": item.description.strip(),
-                    "quantity": item.quantity,
-                    "unit_price_minor": item.unit_price_minor,
-                    "currency_code": item.currency_code.upper(),
-                }
-                for i, item in enumerate(items)
-            ],
-        )
-        written_items = list(result.all())
     await uow.record_event(
-        events_pb2.DealClosed(
-            deal_id=deal_id,
-            lead_id=deal.lead_id,
-            won=won,
-            items=[
-                types_pb2.LineItem(
-                    sku=i.sku.strip(),
-                    description=i.description.strip(),
-                    quantity=i.quantity,
-                    unit_price=types_pb2.Money(amount_minor=i.unit_price_minor, currency_code=i.currency_code.upper()),
-                )
-                for i in (items if won else [])
-            ],
-            total=types_pb2.Money(amount_minor=total, currency_code=currency),
-            owner_rep_id=deal.owner_rep_id or "",
-            source=deal.source,
-            campaign=deal.campaign,
-            close_time=to_timestamp(now),
-            lost_reason=lost_reason,
+        events_pb2.LeadConverted(
+            lead_id=lead_id,
+            deal_id=conversion.deal_id,
+            title=conversion.title,
+            owner_rep_id=conversion.owner_rep_id or "",
+            owner_team_id=conversion.owner_team_id or "",
+            source=conversion.source,
+            campaign=conversion.campaign,
+            convert_time=to_timestamp(now),
         ),
         time=now,
     )
-    details: dict[str, Any] = {
-        "outcome": status.value,
-        "total": {"amount_minor": total, "currency_code": currency},
-    }
-    if lost_reason:
-        details["lost_reason"] = lost_reason
-    uow.audit("leads.CloseDeal", "deal", deal_id, details)
-    uow.after_commit(DEALS_CLOSED.labels("won" if won else "lost").inc)
-    return DealView(row=closed, items=written_items, owner_team_id=deal.owner_team_id or "")
+    uow.audit("leads.ConvertLead", "lead", lead_id, {"deal_id": conversion.deal_id, "owner_rep_id": lead.rep_id or ""})
+    return conversion
 
 
 def _web_form_key_not_found(key_id: str) -> NotFound:

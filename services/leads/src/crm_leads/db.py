@@ -133,7 +133,10 @@ leads = Table(
     UniqueConstraint("request_scope", "request_id", name="uq_leads_request"),
 )
 
-deals = Table(
+# Deals as they were before the sales service owned them (crm_sales copies them once with its
+# `copy-deals-from-leads` job, docs/operations.md). Nothing in leads reads or writes them any more; a
+# later release drops them once every installation has copied.
+legacy_deals = Table(
     "deals",
     metadata,
     Column("id", String(64), primary_key=True),
@@ -148,7 +151,7 @@ deals = Table(
     Column("closed_at", DateTime(timezone=True), nullable=True),
 )
 
-deal_items = Table(
+legacy_deal_items = Table(
     "deal_items",
     metadata,
     Column("deal_id", String(64), ForeignKey("deals.id"), primary_key=True),
@@ -416,4 +419,23 @@ possible_duplicates = Table(
     UniqueConstraint("lead_id", "other_lead_id", name="uq_possible_duplicates_pair"),
     Index("ix_possible_duplicates_status", "status", "created_at", "id"),
     Index("ix_possible_duplicates_other", "other_lead_id"),
+)
+
+# ---------------------------------------------------------------- conversions (0012)
+
+# Which lead became which deal (the deal itself is the sales service's): one per lead. The owner is
+# the lead's rep when converted — the deal's owner, whose its deal activities and tasks are. A merge
+# moves a conversion to the surviving lead, as it moves the lead's activities.
+lead_conversions = Table(
+    "lead_conversions",
+    metadata,
+    Column("deal_id", String(64), primary_key=True),
+    Column("lead_id", String(64), nullable=False, unique=True),
+    Column("title", String(200), nullable=False),
+    Column("owner_rep_id", String(64), nullable=True),
+    Column("owner_team_id", String(64), nullable=True),
+    # The lead's attribution when converted, which the deal carries to DealClosed (reporting).
+    Column("source", String(50), nullable=False),
+    Column("campaign", String(200), nullable=False),
+    Column("converted_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )

@@ -1,4 +1,4 @@
-"""Leads domain rules: sources, phone normalization, routing, deal closing, web-to-lead keys.
+"""Leads domain rules: sources, phone normalization, routing, web-to-lead keys.
 Pure, no I/O."""
 
 from __future__ import annotations
@@ -42,12 +42,6 @@ _REGIONS_BY_LOCALE = {"he-IL": ("IL", "IR"), "fa-IR": ("IR", "IL"), "en-US": ("I
 class LeadStatus(StrEnum):
     NEW = "new"
     CONVERTED = "converted"
-
-
-class DealStatus(StrEnum):
-    OPEN = "open"
-    WON = "won"
-    LOST = "lost"
 
 
 def normalize_source(source: str) -> str:
@@ -323,41 +317,6 @@ def pick_round_robin(rep_ids: list[str], turn: int) -> str:
         raise FailedPrecondition("the team has no active reps", reason="NO_ACTIVE_REPS")
     ordered = sorted(rep_ids)
     return ordered[(turn - 1) % len(ordered)]
-
-
-@dataclass(frozen=True)
-class Item:
-    sku: str
-    description: str
-    quantity: int
-    unit_price_minor: int
-    currency_code: str
-
-
-def validate_close(status: DealStatus, won: bool, items: list[Item]) -> tuple[int, str]:
-    """Check a close is allowed; returns the total (minor units, currency) of a won deal."""
-    if status is not DealStatus.OPEN:
-        raise FailedPrecondition(f"deal is already {status.value}", reason="DEAL_ALREADY_CLOSED")
-    if not won:
-        return 0, ""
-    if not items:
-        raise InvalidArgument("a won deal needs its line items", field_violations=[("items", "at least one item")])
-    violations: list[tuple[str, str]] = []
-    for i, item in enumerate(items):
-        if not item.sku.strip():
-            violations.append((f"items[{i}].sku", "is required"))
-        if item.quantity < 1:
-            violations.append((f"items[{i}].quantity", "must be at least 1"))
-        if item.unit_price_minor < 0:
-            violations.append((f"items[{i}].unit_price.amount_minor", "must not be negative"))
-        if len(item.currency_code) != 3 or not item.currency_code.isalpha():
-            violations.append((f"items[{i}].unit_price.currency_code", "must be an ISO 4217 code"))
-    currencies = {item.currency_code.upper() for item in items}
-    if len(currencies) > 1:
-        violations.append(("items", "all items must share one currency"))
-    if violations:
-        raise InvalidArgument("invalid line items", field_violations=violations)
-    return sum(i.quantity * i.unit_price_minor for i in items), currencies.pop()
 
 
 # A web-to-lead secret is `wfk_<key id>_<43 url-safe characters: 32 random bytes>`. The key id in

@@ -8,7 +8,6 @@ from typing import Any
 
 import grpc
 
-from crm.common.v1 import types_pb2
 from crm.leads.v1 import leads_pb2, leads_pb2_grpc
 from crm_kit import caller
 from crm_kit.db import Database
@@ -19,11 +18,6 @@ from crm_leads import campaigns, capture, commands, domain
 _LEAD_STATUS = {
     domain.LeadStatus.NEW.value: leads_pb2.LEAD_STATUS_NEW,
     domain.LeadStatus.CONVERTED.value: leads_pb2.LEAD_STATUS_CONVERTED,
-}
-_DEAL_STATUS = {
-    domain.DealStatus.OPEN.value: leads_pb2.DEAL_STATUS_OPEN,
-    domain.DealStatus.WON.value: leads_pb2.DEAL_STATUS_WON,
-    domain.DealStatus.LOST.value: leads_pb2.DEAL_STATUS_LOST,
 }
 
 
@@ -106,28 +100,16 @@ def _routing_explanation(explanation: dict[str, Any]) -> leads_pb2.RoutingExplan
     )
 
 
-def deal_to_proto(view: commands.DealView) -> leads_pb2.Deal:
-    r = view.row
-    return leads_pb2.Deal(
-        id=r.id,
-        lead_id=r.lead_id,
-        title=r.title,
-        owner_rep_id=r.owner_rep_id or "",
-        status=_DEAL_STATUS[r.status],
-        items=[
-            types_pb2.LineItem(
-                sku=i.sku,
-                description=i.description,
-                quantity=i.quantity,
-                unit_price=types_pb2.Money(amount_minor=i.unit_price_minor, currency_code=i.currency_code),
-            )
-            for i in view.items
-        ],
-        total=types_pb2.Money(amount_minor=r.total_minor, currency_code=r.currency_code),
-        create_time=to_timestamp(r.created_at),
-        close_time=to_timestamp(r.closed_at),
-        lost_reason=r.lost_reason,
-        owner_team_id=view.owner_team_id,
+def conversion_to_proto(row: Any) -> leads_pb2.LeadConversion:
+    return leads_pb2.LeadConversion(
+        lead_id=row.lead_id,
+        deal_id=row.deal_id,
+        title=row.title,
+        owner_rep_id=row.owner_rep_id or "",
+        owner_team_id=row.owner_team_id or "",
+        source=row.source,
+        campaign=row.campaign,
+        convert_time=to_timestamp(row.converted_at),
     )
 
 
@@ -243,41 +225,8 @@ class LeadsServicer(leads_pb2_grpc.LeadsServiceServicer):
     ) -> leads_pb2.ConvertLeadResponse:
         require({"lead_id": request.lead_id})
         async with self.db.unit_of_work() as uow:
-            deal = await commands.convert_lead(uow, request.lead_id, request.title)
-        return leads_pb2.ConvertLeadResponse(deal=deal_to_proto(deal))
-
-    async def GetDeal(
-        self, request: leads_pb2.GetDealRequest, context: grpc.aio.ServicerContext
-    ) -> leads_pb2.GetDealResponse:
-        require({"deal_id": request.deal_id})
-        async with self.db.unit_of_work() as uow:
-            return leads_pb2.GetDealResponse(deal=deal_to_proto(await commands.get_deal(uow, request.deal_id)))
-
-    async def CloseDeal(
-        self, request: leads_pb2.CloseDealRequest, context: grpc.aio.ServicerContext
-    ) -> leads_pb2.CloseDealResponse:
-        require({"deal_id": request.deal_id})
-        if request.outcome == leads_pb2.DEAL_OUTCOME_UNSPECIFIED:
-            raise InvalidArgument("outcome is required", field_violations=[("outcome", "must be won or lost")])
-        items = [
-            domain.Item(
-                sku=i.sku,
-                description=i.description,
-                quantity=i.quantity,
-                unit_price_minor=i.unit_price.amount_minor,
-                currency_code=i.unit_price.currency_code,
-            )
-            for i in request.items
-        ]
-        async with self.db.unit_of_work() as uow:
-            deal = await commands.close_deal(
-                uow,
-                request.deal_id,
-                won=request.outcome == leads_pb2.DEAL_OUTCOME_WON,
-                items=items,
-                lost_reason=request.lost_reason,
-            )
-        return leads_pb2.CloseDealResponse(deal=deal_to_proto(deal))
+            conversion = await commands.convert_lead(uow, request.lead_id, request.title)
+        return leads_pb2.ConvertLeadResponse(conversion=conversion_to_proto(conversion))
 
     async def ListSources(
         self, request: leads_pb2.ListSourcesRequest, context: grpc.aio.ServicerContext

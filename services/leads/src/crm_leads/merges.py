@@ -23,7 +23,7 @@ from crm_kit.errors import FailedPrecondition, InvalidArgument, NotFound
 from crm_kit.pagination import keyset_page
 from crm_kit.protoconv import to_timestamp
 from crm_leads import commands, domain, duplicates
-from crm_leads.db import deals, lead_touches, leads, metadata, possible_duplicates
+from crm_leads.db import lead_conversions, lead_touches, leads, metadata, possible_duplicates
 from crm_leads.metrics import LEADS_MERGED
 
 OPEN, MERGED, DISMISSED = "open", "merged", "dismissed"
@@ -114,8 +114,8 @@ async def merge_leads(uow: UnitOfWork, survivor_id: str, duplicate_id: str) -> c
     survivor, duplicate = rows[survivor_id], rows[duplicate_id]
     deal_rows = (
         await uow.conn.execute(
-            select(deals.c.id, deals.c.lead_id)
-            .where(deals.c.lead_id.in_([survivor_id, duplicate_id]))
+            select(lead_conversions.c.deal_id.label("id"), lead_conversions.c.lead_id)
+            .where(lead_conversions.c.lead_id.in_([survivor_id, duplicate_id]))
             .with_for_update()
         )
     ).all()
@@ -142,8 +142,11 @@ async def merge_leads(uow: UnitOfWork, survivor_id: str, duplicate_id: str) -> c
         changes["first_response_at"] = min(responses)
         changes["sla_clock_running"] = False
     if moved_deal_id:
-        # The deal keeps its owner rep; the survivor is now a converted lead.
-        await uow.conn.execute(update(deals).where(deals.c.id == moved_deal_id).values(lead_id=survivor_id))
+        # The deal keeps its owner rep; the survivor is now a converted lead. Sales moves its deal on
+        # LeadsMerged (moved_deal_id).
+        await uow.conn.execute(
+            update(lead_conversions).where(lead_conversions.c.deal_id == moved_deal_id).values(lead_id=survivor_id)
+        )
         changes["status"] = domain.LeadStatus.CONVERTED.value
     await uow.conn.execute(update(leads).where(leads.c.id == survivor_id).values(**changes))
     # The duplicate's touches, and its own capture as a touch of the survivor.

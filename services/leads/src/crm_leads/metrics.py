@@ -3,10 +3,6 @@
 from prometheus_client import Counter, Histogram
 
 LEADS_CAPTURED = Counter("crm_leads_captured_total", "Leads captured", ["source"])
-DEALS_CLOSED = Counter("crm_deals_closed_total", "Deals closed", ["outcome"])
-# Both outcomes exported from 0, so rate()/increase() see the first close of each.
-for _outcome in ("won", "lost"):
-    DEALS_CLOSED.labels(_outcome)
 
 # ---------------------------------------------------------------- activities
 # Speed to lead: capture → first call, e-mail, SMS or meeting, per source (seconds to days).

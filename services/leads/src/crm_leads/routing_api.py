@@ -18,7 +18,7 @@ from crm_kit.protoconv import encode_page_token, page_position, page_size, to_ti
 from crm_leads import commands, domain, sla
 from crm_leads import routing_rules as rr
 from crm_leads.db import campaigns as campaign_table
-from crm_leads.db import deals, lead_sla_breaches, leads, reps, routing_rule_sets, routing_rules, teams
+from crm_leads.db import lead_sla_breaches, leads, reps, routing_rule_sets, routing_rules, teams
 from crm_leads.db import sources as source_table
 from crm_leads.grpc_api import lead_to_proto
 from crm_leads.routing import open_lead_filter, rule_from_row
@@ -120,16 +120,6 @@ async def _reps_with_load(uow: UnitOfWork, query: Any) -> list[tuple[Any, int]]:
     )
     counts = {row[0]: row[1] for row in counted.all()}
     return [(r, counts.get(r.id, 0)) for r in rows]
-
-
-def _lead_query() -> Any:
-    return select(leads, reps.c.name.label("rep_name"), deals.c.id.label("deal_id")).select_from(
-        leads.outerjoin(reps, reps.c.id == leads.c.rep_id).outerjoin(deals, deals.c.lead_id == leads.c.id)
-    )
-
-
-def _view(row: Any) -> commands.LeadView:
-    return commands.LeadView(row=row, rep_name=row.rep_name or "", deal_id=row.deal_id or "")
 
 
 class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
@@ -275,7 +265,7 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
     async def ListLeadQueue(
         self, request: routing_pb2.ListLeadQueueRequest, context: grpc.aio.ServicerContext
     ) -> routing_pb2.ListLeadQueueResponse:
-        query = _lead_query().where(
+        query = commands.lead_view_query().where(
             leads.c.rep_id.is_(None),
             leads.c.status == domain.LeadStatus.NEW.value,
             leads.c.merged_into_id.is_(None),
@@ -293,7 +283,7 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
                 after=page_position(request.page_token, datetime.fromisoformat, str),
             )
         return routing_pb2.ListLeadQueueResponse(
-            leads=[lead_to_proto(_view(r)) for r in rows],
+            leads=[lead_to_proto(commands.lead_view(r)) for r in rows],
             next_page_token=encode_page_token(*next_key) if next_key else "",
         )
 
@@ -303,20 +293,20 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
         require({"lead_id": request.lead_id, "rep_id": request.rep_id})
         async with self.db.unit_of_work() as uow:
             await sla.assign_by_hand(uow, request.lead_id, request.rep_id, datetime.now(UTC))
-            row = (await uow.conn.execute(_lead_query().where(leads.c.id == request.lead_id))).one()
-        return routing_pb2.AssignLeadResponse(lead=lead_to_proto(_view(row)))
+            row = (await uow.conn.execute(commands.lead_view_query().where(leads.c.id == request.lead_id))).one()
+        return routing_pb2.AssignLeadResponse(lead=lead_to_proto(commands.lead_view(row)))
 
     async def GetLeadRouting(
         self, request: routing_pb2.GetLeadRoutingRequest, context: grpc.aio.ServicerContext
     ) -> routing_pb2.GetLeadRoutingResponse:
         require({"lead_id": request.lead_id})
         async with self.db.unit_of_work() as uow:
-            row = (await uow.conn.execute(_lead_query().where(leads.c.id == request.lead_id))).first()
+            row = (await uow.conn.execute(commands.lead_view_query().where(leads.c.id == request.lead_id))).first()
         if row is None:
             raise NotFound(
                 f"lead {request.lead_id} not found", reason="LEAD_NOT_FOUND", metadata={"lead_id": request.lead_id}
             )
-        return routing_pb2.GetLeadRoutingResponse(lead=lead_to_proto(_view(row)))
+        return routing_pb2.GetLeadRoutingResponse(lead=lead_to_proto(commands.lead_view(row)))
 
     async def ListSlaBreaches(
         self, request: routing_pb2.ListSlaBreachesRequest, context: grpc.aio.ServicerContext
@@ -367,7 +357,7 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
         # Open leads by deadline (overdue first), open leads without a deadline, then answered ones.
         # The order moves as time passes and leads are answered: pages are offsets into a live view.
         query = (
-            _lead_query()
+            commands.lead_view_query()
             .where(
                 leads.c.rep_id == request.rep_id,
                 leads.c.status == domain.LeadStatus.NEW.value,
@@ -390,7 +380,7 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
             running = r.first_response_at is None and r.first_response_due_at is not None
             items.append(
                 routing_pb2.WorkItem(
-                    lead=lead_to_proto(_view(r)),
+                    lead=lead_to_proto(commands.lead_view(r)),
                     seconds_left=int((r.first_response_due_at - now).total_seconds()) if running else 0,
                     has_deadline=running,
                     responded=r.first_response_at is not None,

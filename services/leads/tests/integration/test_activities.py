@@ -202,20 +202,21 @@ async def test_a_repeated_request_id_returns_the_first_activity(stubs) -> None:
 async def test_deal_activities_keep_their_lead_and_list_newest_first_in_pages(stubs) -> None:
     leads, acts = stubs
     lead = await new_lead(leads)
-    deal = (await leads.ConvertLead(leads_pb2.ConvertLeadRequest(lead_id=lead.id, title="ספה"))).deal
+    converted = await leads.ConvertLead(leads_pb2.ConvertLeadRequest(lead_id=lead.id, title="ספה"))
+    deal_id = converted.conversion.deal_id
     start = datetime.now(UTC) - timedelta(hours=5)
     on_lead = await acts.LogActivity(call(lead.id, occur_time=to_timestamp(start)))
     on_deal = []
     for i in range(3):
         reply = await acts.LogActivity(
             activities_pb2.LogActivityRequest(
-                deal_id=deal.id,
+                deal_id=deal_id,
                 kind=activities_pb2.ACTIVITY_KIND_EMAIL,
                 subject=f"הצעת מחיר {i}",
                 occur_time=to_timestamp(start + timedelta(hours=i + 1)),
             )
         )
-        assert reply.activity.lead_id == lead.id and reply.activity.deal_id == deal.id
+        assert reply.activity.lead_id == lead.id and reply.activity.deal_id == deal_id
         on_deal.append(reply.activity.id)
 
     async def pages(request: activities_pb2.ListActivitiesRequest) -> list[str]:
@@ -227,7 +228,7 @@ async def test_deal_activities_keep_their_lead_and_list_newest_first_in_pages(st
                 return seen
             request.page_token = page.next_page_token
 
-    assert await pages(activities_pb2.ListActivitiesRequest(deal_id=deal.id, page_size=2)) == on_deal[::-1]
+    assert await pages(activities_pb2.ListActivitiesRequest(deal_id=deal_id, page_size=2)) == on_deal[::-1]
     everything = await pages(activities_pb2.ListActivitiesRequest(lead_id=lead.id, page_size=2))
     assert everything == [*on_deal[::-1], on_lead.activity.id]
 

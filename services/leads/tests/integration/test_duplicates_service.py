@@ -126,7 +126,9 @@ async def test_merge_keeps_the_survivor_fills_it_and_leaves_a_tombstone(stubs) -
     assert [lead.id for lead in incomplete] == [survivor.id]
     duplicate = (await leads.CaptureLead(capture("Moshe Cohen", "050-765-4321", source="radio"))).lead
     await leads.CaptureLead(capture("Moshe Cohen", "0507654321", source="tv"))  # a touch of the duplicate
-    deal = (await leads.ConvertLead(leads_pb2.ConvertLeadRequest(lead_id=duplicate.id, title="ספה"))).deal
+    deal_id = (
+        await leads.ConvertLead(leads_pb2.ConvertLeadRequest(lead_id=duplicate.id, title="ספה"))
+    ).conversion.deal_id
     [pair] = (
         await dups.ListPossibleDuplicates(duplicates_pb2.ListPossibleDuplicatesRequest(lead_id=survivor.id))
     ).possible_duplicates
@@ -137,7 +139,7 @@ async def test_merge_keeps_the_survivor_fills_it_and_leaves_a_tombstone(stubs) -
     assert merged.id == survivor.id and merged.assignment.rep_id == survivor.assignment.rep_id
     assert merged.phone_number == "+972507654321" and merged.email == "moshe@x.co.il"
     assert list(merged.missing_fields) == [] and merged.touch_count == 3
-    assert merged.deal_id == deal.id and merged.status == leads_pb2.LEAD_STATUS_CONVERTED
+    assert merged.deal_id == deal_id and merged.status == leads_pb2.LEAD_STATUS_CONVERTED
     assert merged.create_time.ToDatetime() <= duplicate.create_time.ToDatetime()
     tomb = (await leads.GetLead(leads_pb2.GetLeadRequest(lead_id=duplicate.id))).lead
     assert tomb.merged_into_lead_id == survivor.id

@@ -14,7 +14,6 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from sqlalchemy import select
 
-from crm.common.v1 import types_pb2
 from crm.leads.v1 import campaigns_pb2, campaigns_pb2_grpc, events_pb2, leads_pb2, leads_pb2_grpc
 from crm_kit.grpc_client import channel
 from crm_kit.service import Service
@@ -88,37 +87,35 @@ async def test_bad_input_is_invalid_argument_naming_the_field(leads) -> None:
     assert list(listed.leads) == []  # nothing half-written
 
 
-async def test_convert_and_close_won_then_closing_again_fails(leads) -> None:
+async def test_convert_records_one_conversion_and_publishes_lead_converted(leads, nats_server) -> None:
     lead = (
         await leads.CaptureLead(
             leads_pb2.CaptureLeadRequest(full_name="Noa", phone_number="052-7654321", source="website")
         )
     ).lead
-    deal = (await leads.ConvertLead(leads_pb2.ConvertLeadRequest(lead_id=lead.id, title="Sofa"))).deal
-    assert deal.owner_rep_id == lead.assignment.rep_id
-    ils = types_pb2.Money(amount_minor=459900, currency_code="ILS")
-    closed = (
-        await leads.CloseDeal(
-            leads_pb2.CloseDealRequest(
-                deal_id=deal.id,
-                outcome=leads_pb2.DEAL_OUTCOME_WON,
-                items=[
-                    types_pb2.LineItem(sku="SOFA", description="ספה", quantity=1, unit_price=ils),
-                    types_pb2.LineItem(
-                        sku="PILLOW",
-                        description="כרית",
-                        quantity=2,
-                        unit_price=types_pb2.Money(amount_minor=5000, currency_code="ILS"),
-                    ),
-                ],
-            )
+    first = (await leads.ConvertLead(leads_pb2.ConvertLeadRequest(lead_id=lead.id, title="Sofa"))).conversion
+    again = (await leads.ConvertLead(leads_pb2.ConvertLeadRequest(lead_id=lead.id, title="Other"))).conversion
+    assert first == again and first.deal_id and first.title == "Sofa"
+    assert (first.owner_rep_id, first.owner_team_id) == (lead.assignment.rep_id, lead.assignment.team_id)
+    assert (first.source, first.lead_id) == ("website", lead.id)
+    converted = (await leads.GetLead(leads_pb2.GetLeadRequest(lead_id=lead.id))).lead
+    assert converted.status == leads_pb2.LEAD_STATUS_CONVERTED and converted.deal_id == first.deal_id
+
+    nc = await nats.connect(nats_server)
+    try:
+        sub = await nc.jetstream().pull_subscribe("crm.leads.lead_converted", durable="test-converted")
+        [msg] = await sub.fetch(1, timeout=10)
+        event = events_pb2.LeadConverted.FromString(msg.data)
+        assert (event.deal_id, event.lead_id, event.title, event.owner_rep_id) == (
+            first.deal_id,
+            lead.id,
+            "Sofa",
+            lead.assignment.rep_id,
         )
-    ).deal
-    assert closed.status == leads_pb2.DEAL_STATUS_WON
-    assert closed.total.amount_minor == 469900 and closed.total.currency_code == "ILS"
-    with pytest.raises(grpc.aio.AioRpcError) as again:
-        await leads.CloseDeal(leads_pb2.CloseDealRequest(deal_id=deal.id, outcome=leads_pb2.DEAL_OUTCOME_LOST))
-    assert again.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        with pytest.raises(nats.errors.TimeoutError):
+            await sub.fetch(1, timeout=0.5)  # converting again published nothing
+    finally:
+        await nc.close()
 
 
 async def test_list_leads_pages_with_a_cursor(leads) -> None:
@@ -201,49 +198,20 @@ async def test_list_leads_by_team_combines_with_the_other_filters_and_pages(lead
     assert {x.assignment.team_id for x in media.leads} == {"team-media"} and len(media.leads) == 3
 
 
-async def test_deals_carry_the_owner_team_and_are_audited(leads, service) -> None:
+async def test_conversions_carry_the_owner_team_and_are_audited(leads, service) -> None:
     lead = (
         await leads.CaptureLead(leads_pb2.CaptureLeadRequest(full_name="Noa", phone_number="052-7654321", source="tv"))
     ).lead
-    converted = (await leads.ConvertLead(leads_pb2.ConvertLeadRequest(lead_id=lead.id))).deal
-    fetched = (await leads.GetDeal(leads_pb2.GetDealRequest(deal_id=converted.id))).deal
-    closed = (
-        await leads.CloseDeal(
-            leads_pb2.CloseDealRequest(deal_id=converted.id, outcome=leads_pb2.DEAL_OUTCOME_LOST, lost_reason="price")
-        )
-    ).deal
-    assert converted.owner_team_id == fetched.owner_team_id == closed.owner_team_id == "team-media"
-    assert converted.owner_rep_id == lead.assignment.rep_id
+    converted = (await leads.ConvertLead(leads_pb2.ConvertLeadRequest(lead_id=lead.id))).conversion
+    assert converted.owner_team_id == "team-media" and converted.owner_rep_id == lead.assignment.rep_id
+    assert converted.title == "Noa"  # no title: the lead's name
 
-    [captured] = await audit_rows(service, "lead")
+    captured, conversion = await audit_rows(service, "lead")
     assert (captured.action, captured.record_id) == ("leads.CaptureLead", lead.id)
     assert captured.details["source"] == "tv" and captured.details["rep_id"] == lead.assignment.rep_id
     assert "Noa" not in str(captured.details)  # no personal data in the audit log
-    actions = [(r.action, r.record_id) for r in await audit_rows(service, "deal")]
-    assert actions == [("leads.ConvertLead", converted.id), ("leads.CloseDeal", converted.id)]
-    close = (await audit_rows(service, "deal"))[-1]
-    assert close.details["outcome"] == "lost" and close.details["total"] == {"amount_minor": 0, "currency_code": ""}
-
-    won_lead = (
-        await leads.CaptureLead(
-            leads_pb2.CaptureLeadRequest(full_name="Ari", phone_number="052-7654322", source="email")
-        )
-    ).lead
-    deal = (await leads.ConvertLead(leads_pb2.ConvertLeadRequest(lead_id=won_lead.id))).deal
-    ils = types_pb2.Money(amount_minor=1000, currency_code="ILS")
-    won = (
-        await leads.CloseDeal(
-            leads_pb2.CloseDealRequest(
-                deal_id=deal.id,
-                outcome=leads_pb2.DEAL_OUTCOME_WON,
-                items=[types_pb2.LineItem(sku="CHAIR", quantity=3, unit_price=ils)],
-            )
-        )
-    ).deal
-    assert won.owner_team_id == "team-digital"
-    won_audit = (await audit_rows(service, "deal"))[-1]
-    assert (won_audit.action, won_audit.record_id) == ("leads.CloseDeal", deal.id)
-    assert won_audit.details == {"outcome": "won", "total": {"amount_minor": 3000, "currency_code": "ILS"}}
+    assert (conversion.action, conversion.record_id) == ("leads.ConvertLead", lead.id)
+    assert conversion.details == {"deal_id": converted.deal_id, "owner_rep_id": lead.assignment.rep_id}
 
 
 async def create_campaign(service, source: str, name: str) -> str:

@@ -52,18 +52,6 @@ def test_round_robin_cycles_evenly() -> None:
     assert picks == ["a", "b", "c", "a", "b", "c"]
 
 
-def test_close_rules() -> None:
-    items = [domain.Item("A", "a", 2, 100, "ILS"), domain.Item("B", "b", 1, 50, "ils")]
-    assert domain.validate_close(domain.DealStatus.OPEN, True, items) == (250, "ILS")
-    with pytest.raises(FailedPrecondition):
-        domain.validate_close(domain.DealStatus.WON, True, items)
-    with pytest.raises(InvalidArgument):
-        domain.validate_close(domain.DealStatus.OPEN, True, [])
-    with pytest.raises(InvalidArgument) as mixed:
-        domain.validate_close(domain.DealStatus.OPEN, True, [*items, domain.Item("C", "c", 1, 1, "USD")])
-    assert ("items", "all items must share one currency") in mixed.value.field_violations
-
-
 def test_every_bad_field_is_reported_at_once() -> None:
     with pytest.raises(InvalidArgument) as err:
         domain.validate_new_lead(

@@ -1,4 +1,4 @@
-"""Application layer of notifications: message rows and templates, in the caller's unit of work."""
+"""Write side of notifications: message intents and their outcomes, in the caller's unit of work."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
+from crm.notifications.v1 import events_pb2
 from crm_kit.db import UnitOfWork
-from crm_kit.errors import NotFound
-from crm_kit.pagination import keyset_page
-from crm_notifications import domain
-from crm_notifications.db import messages, templates
+from crm_kit.protoconv import to_timestamp
+from crm_notifications import domain, queries
+from crm_notifications.db import messages
 
 
 @dataclass(frozen=True)
@@ -30,16 +30,6 @@ class Intent:
     lead_id: str
     order_id: str
     last_error: str = ""
-
-
-async def templates_for(uow: UnitOfWork, code: str) -> dict[str, str]:
-    """Every locale's body of the template code."""
-    rows = (await uow.conn.execute(select(templates.c.locale, templates.c.body).where(templates.c.code == code))).all()
-    return {r.locale: r.body for r in rows}
-
-
-async def find_by_key(uow: UnitOfWork, idempotency_key: str) -> Any | None:
-    return (await uow.conn.execute(select(messages).where(messages.c.idempotency_key == idempotency_key))).first()
 
 
 async def record_intent(uow: UnitOfWork, intent: Intent) -> tuple[Any, bool]:
@@ -65,7 +55,7 @@ async def record_intent(uow: UnitOfWork, intent: Intent) -> tuple[Any, bool]:
     if row is not None:
         return row, True
     # The key existed: the first intent is the one that counts.
-    existing = await find_by_key(uow, intent.idempotency_key)
+    existing = await queries.find_by_key(uow, intent.idempotency_key)
     assert existing is not None, "the intent row exists after an insert-or-keep"
     return existing, False
 
@@ -114,22 +104,33 @@ async def note_attempts(uow: UnitOfWork, message_id: str, attempts: int, error: 
     )
 
 
-async def get_message(uow: UnitOfWork, message_id: str) -> Any:
-    row = (await uow.conn.execute(select(messages).where(messages.c.id == message_id))).first()
-    if row is None:
-        raise NotFound(
-            f"message {message_id} not found", reason="MESSAGE_NOT_FOUND", metadata={"message_id": message_id}
-        )
-    return row
+async def record_sent(uow: UnitOfWork, row: Any, now: datetime) -> None:
+    """Announce a message the provider accepted (NotificationSent)."""
+    await uow.record_event(
+        events_pb2.NotificationSent(
+            message_id=row.id,
+            channel=row.channel,
+            recipient=row.recipient,
+            lead_id=row.lead_id,
+            order_id=row.order_id,
+            body=row.body,
+            send_time=to_timestamp(now),
+        ),
+        time=now,
+    )
 
 
-async def list_messages(
-    uow: UnitOfWork, *, limit: int, after: tuple[Any, ...] | None, order_id: str, lead_id: str
-) -> tuple[list[Any], list[Any] | None]:
-    """A page of messages, oldest first, and the keyset position of the next page (or None)."""
-    query = select(messages)
-    if order_id:
-        query = query.where(messages.c.order_id == order_id)
-    if lead_id:
-        query = query.where(messages.c.lead_id == lead_id)
-    return await keyset_page(uow.conn, query, messages.c.created_at, messages.c.id, limit=limit, after=after)
+async def record_failure(uow: UnitOfWork, row: Any, reason: str) -> None:
+    """Announce a message that will not be sent, suppressed or rejected (NotificationFailed)."""
+    now = datetime.now(UTC)
+    await uow.record_event(
+        events_pb2.NotificationFailed(
+            message_id=row.id,
+            channel=row.channel,
+            lead_id=row.lead_id,
+            order_id=row.order_id,
+            reason=reason,
+            fail_time=to_timestamp(now),
+        ),
+        time=now,
+    )

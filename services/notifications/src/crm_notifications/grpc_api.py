@@ -11,7 +11,7 @@ from crm.notifications.v1 import notifications_pb2, notifications_pb2_grpc
 from crm_kit.db import Database
 from crm_kit.errors import require
 from crm_kit.protoconv import encode_page_token, page_position, page_size, to_timestamp
-from crm_notifications import commands, domain
+from crm_notifications import domain, queries
 
 _STATUS = {
     domain.MessageStatus.PENDING.value: notifications_pb2.MESSAGE_STATUS_PENDING,
@@ -50,7 +50,7 @@ class NotificationsServicer(notifications_pb2_grpc.NotificationsServiceServicer)
     ) -> notifications_pb2.GetMessageResponse:
         require({"message_id": request.message_id})
         async with self.db.unit_of_work() as uow:
-            row = await commands.get_message(uow, request.message_id)
+            row = await queries.get_message(uow, request.message_id)
         return notifications_pb2.GetMessageResponse(message=message_to_proto(row))
 
     async def ListMessages(
@@ -58,7 +58,7 @@ class NotificationsServicer(notifications_pb2_grpc.NotificationsServiceServicer)
     ) -> notifications_pb2.ListMessagesResponse:
         limit = page_size(request.page_size)
         async with self.db.unit_of_work() as uow:
-            rows, next_key = await commands.list_messages(
+            rows, next_key = await queries.list_messages(
                 uow,
                 limit=limit,
                 after=page_position(request.page_token, datetime.fromisoformat, str),

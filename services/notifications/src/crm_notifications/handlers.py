@@ -16,14 +16,12 @@ from typing import Any
 import grpc
 
 from crm.customers.v1 import customers_pb2, customers_pb2_grpc
-from crm.notifications.v1 import events_pb2 as notification_events
 from crm.orders.v1 import events_pb2 as order_events
-from crm_kit.db import Database, UnitOfWork
+from crm_kit.db import Database
 from crm_kit.events import Envelope, PoisonMessage, RetryLater
 from crm_kit.failpoints import failpoint
 from crm_kit.grpc_client import call_idempotent
-from crm_kit.protoconv import to_timestamp
-from crm_notifications import commands, domain
+from crm_notifications import commands, domain, queries
 from crm_notifications.metrics import SMS_FAILED, SMS_SENT
 from crm_notifications.sms_provider import HttpSmsProvider, PermanentSmsError, TransientSmsError
 
@@ -61,7 +59,7 @@ class ShipmentNotifier:
         delivery_date = _validated_delivery_date(shipped)
         key = domain.order_shipped_key(shipped.order_id)
         async with self.db.unit_of_work() as uow:
-            row = await commands.find_by_key(uow, key)
+            row = await queries.find_by_key(uow, key)
             if row is not None and row.status in domain.SETTLED:
                 await uow.claim_inbox(self.consumer, envelope.id)
                 return
@@ -97,7 +95,7 @@ class ShipmentNotifier:
             phone_number=contact.phone_number, transactional_sms_allowed=contact.transactional_sms_allowed
         )
         async with self.db.unit_of_work() as uow:
-            bodies = await commands.templates_for(uow, domain.ORDER_SHIPPED_TEMPLATE)
+            bodies = await queries.templates_for(uow, domain.ORDER_SHIPPED_TEMPLATE)
             locale = domain.choose_locale(contact.locale, bodies.keys())
             if locale not in bodies:
                 raise RuntimeError(f"no {domain.ORDER_SHIPPED_TEMPLATE} template for {locale}")
@@ -129,7 +127,7 @@ class ShipmentNotifier:
                 return row
             await uow.claim_inbox(self.consumer, envelope.id)
             if created and reason:
-                await _record_failed(uow, row, reason)
+                await commands.record_failure(uow, row, reason)
         if created and reason:
             SMS_FAILED.labels(domain.metric_reason(reason)).inc()
             log.info(
@@ -149,7 +147,7 @@ class ShipmentNotifier:
                 failed = await commands.mark_failed(uow, row.id, exc.attempts, str(exc), datetime.now(UTC))
                 await uow.claim_inbox(self.consumer, envelope.id)
                 if failed is not None:
-                    await _record_failed(uow, failed, domain.PROVIDER_REJECTED)
+                    await commands.record_failure(uow, failed, domain.PROVIDER_REJECTED)
             if failed is not None:
                 SMS_FAILED.labels(domain.metric_reason(domain.PROVIDER_REJECTED)).inc()
             log.warning("shipment SMS rejected by the provider", extra={"message_id": row.id, "error": str(exc)})
@@ -165,36 +163,10 @@ class ShipmentNotifier:
             sent = await commands.mark_sent(uow, row.id, receipt.provider_message_id, receipt.attempts, now)
             await uow.claim_inbox(self.consumer, envelope.id)
             if sent is not None:
-                await uow.record_event(
-                    notification_events.NotificationSent(
-                        message_id=sent.id,
-                        channel=sent.channel,
-                        recipient=sent.recipient,
-                        lead_id=sent.lead_id,
-                        order_id=sent.order_id,
-                        body=sent.body,
-                        send_time=to_timestamp(now),
-                    ),
-                    time=now,
-                )
+                await commands.record_sent(uow, sent, now)
         if sent is not None:
             SMS_SENT.inc()
             log.info("shipment SMS sent", extra={"message_id": row.id, "order_id": row.order_id})
-
-
-async def _record_failed(uow: UnitOfWork, row: Any, reason: str) -> None:
-    now = datetime.now(UTC)
-    await uow.record_event(
-        notification_events.NotificationFailed(
-            message_id=row.id,
-            channel=row.channel,
-            lead_id=row.lead_id,
-            order_id=row.order_id,
-            reason=reason,
-            fail_time=to_timestamp(now),
-        ),
-        time=now,
-    )
 
 
 def _validated_delivery_date(shipped: order_events.OrderShipped) -> date:

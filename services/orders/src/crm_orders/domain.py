@@ -45,6 +45,54 @@ def _is_currency(code: str) -> bool:
     return len(code) == 3 and code.isascii() and code.isalpha()
 
 
+def _id_problems(deal_id: str, lead_id: str) -> list[str]:
+    return [
+        f"{name} must have 1 to {MAX_ID} characters"
+        for name, value in (("deal_id", deal_id), ("lead_id", lead_id))
+        if not value or len(value) > MAX_ID
+    ]
+
+
+def _line_problems(i: int, item: Line) -> list[str]:
+    """What keeps items[i] from being an order line, each naming its field."""
+    problems: list[str] = []
+    sku = item.sku.strip()
+    if not sku or len(sku) > MAX_SKU:
+        problems.append(f"items[{i}].sku must have 1 to {MAX_SKU} characters")
+    if len(item.description) > MAX_DESCRIPTION:
+        problems.append(f"items[{i}].description has more than {MAX_DESCRIPTION} characters")
+    if item.quantity < 1:
+        problems.append(f"items[{i}].quantity must be at least 1")
+    if item.unit_price_minor < 0:
+        problems.append(f"items[{i}].unit_price must not be negative")
+    if not _is_currency(item.currency_code):
+        problems.append(f"items[{i}].unit_price.currency_code is not an ISO 4217 code")
+    return problems
+
+
+def _order_line(item: Line) -> Line:
+    """A deal item as stored on the order: trimmed text, upper-case currency."""
+    return Line(
+        sku=item.sku.strip(),
+        description=item.description.strip(),
+        quantity=item.quantity,
+        unit_price_minor=item.unit_price_minor,
+        currency_code=item.currency_code.upper(),
+    )
+
+
+def _order_total(lines: tuple[Line, ...], total_minor: int, total_currency: str) -> tuple[int, str]:
+    """The deal's total, or the sum of its lines when the deal has no total currency."""
+    if not total_currency:
+        currencies = {line.currency_code for line in lines}
+        if len(currencies) != 1:
+            raise UnfulfillableDeal("the deal has no total and its items mix currencies")
+        return sum(x.quantity * x.unit_price_minor for x in lines), currencies.pop()
+    if not _is_currency(total_currency) or total_minor < 0:
+        raise UnfulfillableDeal(f"the deal total {total_minor} {total_currency!r} is not a valid amount")
+    return total_minor, total_currency.upper()
+
+
 def order_from_deal(
     *, deal_id: str, lead_id: str, items: list[Line], total_minor: int, total_currency: str
 ) -> NewOrder:
@@ -55,43 +103,14 @@ def order_from_deal(
     """
     if not items:
         raise UnfulfillableDeal("a won deal has no items")
-    problems: list[str] = []
-    for name, value in (("deal_id", deal_id), ("lead_id", lead_id)):
-        if not value or len(value) > MAX_ID:
-            problems.append(f"{name} must have 1 to {MAX_ID} characters")
-    lines: list[Line] = []
+    problems = _id_problems(deal_id, lead_id)
     for i, item in enumerate(items):
-        sku = item.sku.strip()
-        if not sku or len(sku) > MAX_SKU:
-            problems.append(f"items[{i}].sku must have 1 to {MAX_SKU} characters")
-        if len(item.description) > MAX_DESCRIPTION:
-            problems.append(f"items[{i}].description has more than {MAX_DESCRIPTION} characters")
-        if item.quantity < 1:
-            problems.append(f"items[{i}].quantity must be at least 1")
-        if item.unit_price_minor < 0:
-            problems.append(f"items[{i}].unit_price must not be negative")
-        if not _is_currency(item.currency_code):
-            problems.append(f"items[{i}].unit_price.currency_code is not an ISO 4217 code")
-        lines.append(
-            Line(
-                sku=sku,
-                description=item.description.strip(),
-                quantity=item.quantity,
-                unit_price_minor=item.unit_price_minor,
-                currency_code=item.currency_code.upper(),
-            )
-        )
+        problems.extend(_line_problems(i, item))
     if problems:
         raise UnfulfillableDeal("; ".join(problems))
-    if not total_currency:
-        currencies = {line.currency_code for line in lines}
-        if len(currencies) != 1:
-            raise UnfulfillableDeal("the deal has no total and its items mix currencies")
-        total = sum(x.quantity * x.unit_price_minor for x in lines)
-        return NewOrder(deal_id, lead_id, tuple(lines), total, currencies.pop())
-    if not _is_currency(total_currency) or total_minor < 0:
-        raise UnfulfillableDeal(f"the deal total {total_minor} {total_currency!r} is not a valid amount")
-    return NewOrder(deal_id, lead_id, tuple(lines), total_minor, total_currency.upper())
+    lines = tuple(_order_line(item) for item in items)
+    total, currency = _order_total(lines, total_minor, total_currency)
+    return NewOrder(deal_id, lead_id, lines, total, currency)
 
 
 @dataclass(frozen=True)

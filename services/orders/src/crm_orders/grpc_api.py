@@ -11,7 +11,7 @@ from crm.orders.v1 import orders_pb2, orders_pb2_grpc
 from crm_kit.db import Database
 from crm_kit.errors import require
 from crm_kit.protoconv import encode_page_token, page_position, page_size, to_date, to_timestamp
-from crm_orders import commands, domain
+from crm_orders import commands, domain, queries
 
 _ORDER_STATUS = {
     domain.OrderStatus.PENDING.value: orders_pb2.ORDER_STATUS_PENDING,
@@ -19,7 +19,7 @@ _ORDER_STATUS = {
 }
 
 
-def order_to_proto(view: commands.OrderView) -> orders_pb2.Order:
+def order_to_proto(view: queries.OrderView) -> orders_pb2.Order:
     r = view.row
     order = orders_pb2.Order(
         id=r.id,
@@ -51,14 +51,14 @@ class OrdersServicer(orders_pb2_grpc.OrdersServiceServicer):
     ) -> orders_pb2.GetOrderResponse:
         require({"order_id": request.order_id})
         async with self.db.unit_of_work() as uow:
-            return orders_pb2.GetOrderResponse(order=order_to_proto(await commands.get_order(uow, request.order_id)))
+            return orders_pb2.GetOrderResponse(order=order_to_proto(await queries.get_order(uow, request.order_id)))
 
     async def ListOrders(
         self, request: orders_pb2.ListOrdersRequest, context: grpc.aio.ServicerContext
     ) -> orders_pb2.ListOrdersResponse:
         limit = page_size(request.page_size)
         async with self.db.unit_of_work() as uow:
-            views, next_key = await commands.list_orders(
+            views, next_key = await queries.list_orders(
                 uow,
                 limit=limit,
                 after=page_position(request.page_token, datetime.fromisoformat, str),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from crm.leads.v1 import events_pb2 as leads_events
+from crm.sales.v1 import events_pb2 as sales_events
 from crm_kit.db import UnitOfWork
 from crm_kit.events import Envelope, PoisonMessage
 from crm_orders import commands, domain
@@ -12,7 +12,7 @@ from crm_orders import commands, domain
 log = logging.getLogger(__name__)
 
 
-async def on_deal_closed(uow: UnitOfWork, envelope: Envelope[leads_events.DealClosed]) -> None:
+async def on_deal_closed(uow: UnitOfWork, envelope: Envelope[sales_events.DealClosed]) -> None:
     """Create the order of a won deal (a lost deal creates nothing).
 
     Runs in the inbox transaction; the unique deal_id also makes a DealClosed re-sent under a

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from crm.leads.v1 import events_pb2 as leads_events
 from crm.orders.v1 import orders_pb2, orders_pb2_grpc
+from crm.sales.v1 import events_pb2 as sales_events
 from crm_kit.service import Service, run_cli
 from crm_kit.settings import ServiceSettings
 from crm_orders.db import messaging
@@ -26,7 +26,7 @@ async def setup(service: Service) -> None:
         OrdersServicer(service.db),
         orders_pb2.DESCRIPTOR.services_by_name["OrdersService"].full_name,
     )
-    service.bus.subscribe(leads_events.DealClosed, on_deal_closed)
+    service.bus.subscribe(sales_events.DealClosed, on_deal_closed)
 
 
 def main() -> None:

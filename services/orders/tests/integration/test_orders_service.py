@@ -18,8 +18,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from crm.admin.v1 import audit_pb2, audit_pb2_grpc
 from crm.common.v1 import types_pb2
-from crm.leads.v1 import events_pb2 as leads_events
 from crm.orders.v1 import events_pb2, orders_pb2, orders_pb2_grpc
+from crm.sales.v1 import events_pb2 as sales_events
 from crm_kit import caller
 from crm_kit.grpc_client import channel
 from crm_kit.protoconv import to_date
@@ -71,7 +71,7 @@ def deal_closed(deal_id: str, *, won: bool = True, items: list[types_pb2.LineIte
             types_pb2.LineItem(sku="PILLOW", description="כרית", quantity=2, unit_price=ils(5000)),
         ]
     total = sum(i.quantity * i.unit_price.amount_minor for i in items)
-    return leads_events.DealClosed(
+    return sales_events.DealClosed(
         deal_id=deal_id,
         lead_id=f"lead-of-{deal_id}",
         won=won,
@@ -190,9 +190,9 @@ async def test_garbage_body_is_dead_lettered_and_the_next_event_is_handled(order
     nc = await nats.connect(orders.nats_url)
     try:
         await nc.jetstream().publish(
-            "crm.leads.deal_closed",
+            "crm.sales.deal_closed",
             b"\xff\xff",
-            headers={"ce-id": garbage_id, "ce-type": "crm.leads.v1.DealClosed", "Nats-Msg-Id": garbage_id},
+            headers={"ce-id": garbage_id, "ce-type": "crm.sales.v1.DealClosed", "Nats-Msg-Id": garbage_id},
         )
     finally:
         await nc.close()

@@ -9,6 +9,7 @@ from crm.leads.v1 import events_pb2 as lead_events
 from crm.notifications.v1 import events_pb2 as notification_events
 from crm.orders.v1 import events_pb2 as order_events
 from crm.reporting.v1 import reporting_pb2, reporting_pb2_grpc
+from crm.sales.v1 import events_pb2 as sales_events
 from crm_kit.service import Service, run_cli
 from crm_kit.settings import ServiceSettings
 from crm_reporting import handlers
@@ -25,7 +26,7 @@ class ReportingSettings(ServiceSettings):
 async def setup(service: Service) -> None:
     service.bus.subscribe(lead_events.LeadCaptured, handlers.on_lead_captured)
     service.bus.subscribe(lead_events.LeadAssigned, handlers.on_lead_assigned)
-    service.bus.subscribe(lead_events.DealClosed, handlers.on_deal_closed)
+    service.bus.subscribe(sales_events.DealClosed, handlers.on_deal_closed)
     service.bus.subscribe(lead_events.CampaignChanged, handlers.on_campaign_changed)
     service.bus.subscribe(customer_events.CustomerCreated, handlers.on_customer_created)
     service.bus.subscribe(order_events.OrderCreated, handlers.on_order_created)

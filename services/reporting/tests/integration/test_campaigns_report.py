@@ -11,6 +11,7 @@ import pytest
 from crm.common.v1 import types_pb2
 from crm.leads.v1 import events_pb2 as lead_events
 from crm.reporting.v1 import reporting_pb2, reporting_pb2_grpc
+from crm.sales.v1 import events_pb2 as sales_events
 from crm_kit.grpc_client import channel
 from crm_kit.protoconv import to_timestamp
 from crm_kit.testing import eventually, free_port, publish_event, reset_stream, running_service
@@ -56,8 +57,8 @@ def captured(lead_id: str, campaign_id: str) -> lead_events.LeadCaptured:
     )
 
 
-def won(lead_id: str, amount: int) -> lead_events.DealClosed:
-    return lead_events.DealClosed(
+def won(lead_id: str, amount: int) -> sales_events.DealClosed:
+    return sales_events.DealClosed(
         deal_id=f"deal-{uuid.uuid4().hex[:8]}",
         lead_id=lead_id,
         won=True,

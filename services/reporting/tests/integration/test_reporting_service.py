@@ -20,6 +20,7 @@ from crm.leads.v1 import events_pb2 as lead_events
 from crm.notifications.v1 import events_pb2 as notification_events
 from crm.orders.v1 import events_pb2 as order_events
 from crm.reporting.v1 import reporting_pb2, reporting_pb2_grpc
+from crm.sales.v1 import events_pb2 as sales_events
 from crm_kit.grpc_client import channel
 from crm_kit.protoconv import to_timestamp
 from crm_kit.service import Service
@@ -100,10 +101,10 @@ def captured(lead_id: str, source: str, at: datetime, campaign: str = "") -> lea
     )
 
 
-def won_deal(lead_id: str, source: str, at: datetime) -> lead_events.DealClosed:
+def won_deal(lead_id: str, source: str, at: datetime) -> sales_events.DealClosed:
     sofa = types_pb2.Money(amount_minor=459900, currency_code=ILS)
     pillow = types_pb2.Money(amount_minor=5000, currency_code=ILS)
-    return lead_events.DealClosed(
+    return sales_events.DealClosed(
         deal_id=new_id("deal"),
         lead_id=lead_id,
         won=True,
@@ -117,8 +118,8 @@ def won_deal(lead_id: str, source: str, at: datetime) -> lead_events.DealClosed:
     )
 
 
-def lost_deal(lead_id: str, source: str, at: datetime) -> lead_events.DealClosed:
-    return lead_events.DealClosed(
+def lost_deal(lead_id: str, source: str, at: datetime) -> sales_events.DealClosed:
+    return sales_events.DealClosed(
         deal_id=new_id("deal"),
         lead_id=lead_id,
         won=False,

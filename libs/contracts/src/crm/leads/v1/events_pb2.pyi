@@ -120,6 +120,51 @@ class LeadAssigned(_message.Message):
 Global___LeadAssigned: _TypeAlias = LeadAssigned  # noqa: Y015
 
 @_typing.final
+class LeadConverted(_message.Message):
+    """Published on crm.leads.lead_converted when a lead is converted; sales opens the deal from it
+    (crm.sales.v1.DealsService.OpenDeal with the same facts, idempotent on deal_id).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LEAD_ID_FIELD_NUMBER: _builtins.int
+    DEAL_ID_FIELD_NUMBER: _builtins.int
+    TITLE_FIELD_NUMBER: _builtins.int
+    OWNER_REP_ID_FIELD_NUMBER: _builtins.int
+    OWNER_TEAM_ID_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    CAMPAIGN_FIELD_NUMBER: _builtins.int
+    CONVERT_TIME_FIELD_NUMBER: _builtins.int
+    lead_id: _builtins.str
+    deal_id: _builtins.str
+    title: _builtins.str
+    owner_rep_id: _builtins.str
+    owner_team_id: _builtins.str
+    source: _builtins.str
+    campaign: _builtins.str
+    @_builtins.property
+    def convert_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        lead_id: _builtins.str = ...,
+        deal_id: _builtins.str = ...,
+        title: _builtins.str = ...,
+        owner_rep_id: _builtins.str = ...,
+        owner_team_id: _builtins.str = ...,
+        source: _builtins.str = ...,
+        campaign: _builtins.str = ...,
+        convert_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["convert_time", b"convert_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign", "convert_time", b"convert_time", "deal_id", b"deal_id", "lead_id", b"lead_id", "owner_rep_id", b"owner_rep_id", "owner_team_id", b"owner_team_id", "source", b"source", "title", b"title"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LeadConverted: _TypeAlias = LeadConverted  # noqa: Y015
+
+@_typing.final
 class DealClosed(_message.Message):
     """Published on crm.leads.deal_closed when a deal is won or lost."""
 

@@ -577,20 +577,67 @@ class ConvertLeadRequest(_message.Message):
 Global___ConvertLeadRequest: _TypeAlias = ConvertLeadRequest  # noqa: Y015
 
 @_typing.final
+class LeadConversion(_message.Message):
+    """Which lead became which deal, with the lead's facts the deal starts from."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LEAD_ID_FIELD_NUMBER: _builtins.int
+    DEAL_ID_FIELD_NUMBER: _builtins.int
+    TITLE_FIELD_NUMBER: _builtins.int
+    OWNER_REP_ID_FIELD_NUMBER: _builtins.int
+    OWNER_TEAM_ID_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    CAMPAIGN_FIELD_NUMBER: _builtins.int
+    CONVERT_TIME_FIELD_NUMBER: _builtins.int
+    lead_id: _builtins.str
+    deal_id: _builtins.str
+    title: _builtins.str
+    owner_rep_id: _builtins.str
+    owner_team_id: _builtins.str
+    source: _builtins.str
+    campaign: _builtins.str
+    @_builtins.property
+    def convert_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        lead_id: _builtins.str = ...,
+        deal_id: _builtins.str = ...,
+        title: _builtins.str = ...,
+        owner_rep_id: _builtins.str = ...,
+        owner_team_id: _builtins.str = ...,
+        source: _builtins.str = ...,
+        campaign: _builtins.str = ...,
+        convert_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["convert_time", b"convert_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign", "convert_time", b"convert_time", "deal_id", b"deal_id", "lead_id", b"lead_id", "owner_rep_id", b"owner_rep_id", "owner_team_id", b"owner_team_id", "source", b"source", "title", b"title"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LeadConversion: _TypeAlias = LeadConversion  # noqa: Y015
+
+@_typing.final
 class ConvertLeadResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     DEAL_FIELD_NUMBER: _builtins.int
+    CONVERSION_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def deal(self) -> Global___Deal: ...
+    @_builtins.property
+    def conversion(self) -> Global___LeadConversion: ...
     def __init__(
         self,
         *,
         deal: Global___Deal | None = ...,
+        conversion: Global___LeadConversion | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["deal", b"deal"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["conversion", b"conversion", "deal", b"deal"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["deal", b"deal"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["conversion", b"conversion", "deal", b"deal"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

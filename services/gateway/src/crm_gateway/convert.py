@@ -1,0 +1,158 @@
+"""Protobuf ↔ JSON, in one place: the conventions, the converters, and the value types (times,
+text, money, line items) every resource's bodies share.
+
+JSON field names are the proto field names; enums are their value names without the enum's
+prefix, lower-cased (LEAD_STATUS_NEW → "new"); timestamps are ISO 8601 UTC or null; dates
+are "YYYY-MM-DD"; an unset message field, or an unset `optional` scalar, is null.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
+
+from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+
+from crm.common.v1 import types_pb2
+from crm_kit import protoconv
+
+if TYPE_CHECKING:
+    from google.protobuf.internal.enum_type_wrapper import _EnumTypeWrapper
+
+
+def _iso_8601(value: Any) -> Any:
+    """Only ISO 8601 text is a time here: pydantic would also take a number as Unix seconds."""
+    if isinstance(value, str) and not re.match(r"^\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("expected an ISO 8601 date-time, e.g. 2026-01-31T09:00:00Z")
+    return value
+
+
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_8601)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
+RequiredText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# BCP 47, e.g. he-IL, fa-IR, en-US.
+Locale = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$", max_length=35)]
+Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+RecordId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+class RequestBody(BaseModel):
+    """Every request body: an unknown field is a 422, never silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class MoneyIn(RequestBody):
+    amount_minor: int = Field(ge=0, le=2**63 - 1, description="Integer minor units (agorot, cents)")
+    currency_code: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217, e.g. ILS")
+
+    def to_proto(self) -> types_pb2.Money:
+        return types_pb2.Money(amount_minor=self.amount_minor, currency_code=self.currency_code)
+
+
+class LineItemIn(RequestBody):
+    sku: Code
+    description: ShortText = ""
+    quantity: int = Field(ge=1, le=1_000_000)
+    unit_price: MoneyIn
+
+    def to_proto(self) -> types_pb2.LineItem:
+        return types_pb2.LineItem(
+            sku=self.sku,
+            description=self.description,
+            quantity=self.quantity,
+            unit_price=self.unit_price.to_proto(),
+        )
+
+
+class Money(BaseModel):
+    amount_minor: int
+    currency_code: str
+
+
+class LineItem(BaseModel):
+    sku: str
+    description: str
+    quantity: int
+    unit_price: Money | None
+
+
+# ---------------------------------------------------------------- enums both ways
+
+
+def _enum_prefix(enum: EnumDescriptor) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", enum.name).upper() + "_"
+
+
+def _enum_word(enum: EnumDescriptor, number: int) -> str:
+    value = enum.values_by_number.get(number)
+    if value is None:
+        # A value newer than these contracts: say so rather than fail the whole response.
+        return "unspecified"
+    return value.name.removeprefix(_enum_prefix(enum)).lower()
+
+
+V = TypeVar("V", bound=int)
+
+
+def enum_value(enum: _EnumTypeWrapper[V], word: str) -> V:
+    """The enum value a JSON word names ("all_or_nothing" → LEAD_IMPORT_MODE_ALL_OR_NOTHING); the
+    request model's Literal has already limited the word to the enum's values."""
+    return enum.Value(_enum_prefix(enum.DESCRIPTOR) + word.upper())
+
+
+# ---------------------------------------------------------------- protobuf → JSON values
+
+
+def _message_value(descriptor: Descriptor, value: Message) -> Any:
+    if descriptor.full_name == Timestamp.DESCRIPTOR.full_name:
+        assert isinstance(value, Timestamp)
+        return protoconv.from_timestamp(value)
+    if descriptor.full_name == types_pb2.Date.DESCRIPTOR.full_name:
+        assert isinstance(value, types_pb2.Date)
+        return protoconv.from_date(value, "date") if value.year else None
+    return message_to_dict(value)
+
+
+def _value(field: FieldDescriptor, value: Any) -> Any:
+    if field.message_type is not None:
+        return _message_value(field.message_type, value)
+    if field.enum_type is not None:
+        return _enum_word(field.enum_type, value)
+    return value
+
+
+def message_to_dict(message: Message) -> dict[str, Any]:
+    """A protobuf message as the JSON-ready dict the response models validate."""
+    out: dict[str, Any] = {}
+    # The upb runtime's descriptor type differs from the stubs' one; both have this interface.
+    fields = cast(list[FieldDescriptor], list(message.DESCRIPTOR.fields))
+    for field in fields:
+        value = getattr(message, field.name)
+        if field.is_repeated:
+            out[field.name] = [_value(field, item) for item in value]
+        elif field.has_presence and not message.HasField(field.name):
+            # An unset message, or an `optional` scalar never set (a rep without a capacity cap).
+            out[field.name] = None
+        else:
+            out[field.name] = _value(field, value)
+    return out
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def to_model(model: type[M], message: Message) -> M:
+    """Convert a protobuf message into the response model of the same shape."""
+    return model.model_validate(message_to_dict(message))
+
+
+def to_timestamp(value: datetime | None) -> Timestamp | None:
+    """A query-string datetime as a Timestamp; one without a zone is taken as UTC."""
+    if value is not None and value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return protoconv.to_timestamp(value)

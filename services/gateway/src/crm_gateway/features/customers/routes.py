@@ -1,0 +1,73 @@
+"""/customers: the company's directory for managers, orders and service; a rep the customers of
+leads they own (crm_gateway.records). A customer's timeline; merging a duplicate customer."""
+
+from __future__ import annotations
+
+from crm.customers.v1 import customers_pb2
+from crm_gateway import records
+from crm_gateway.convert import to_model
+from crm_gateway.deps import Caller, Clients, FilterId, PageSize, PageToken, ResourceId, api_router, forbidden
+from crm_gateway.features.customers.schemas import (
+    Customer,
+    CustomerList,
+    MergeCustomersIn,
+    MergedCustomer,
+    Timeline,
+)
+from crm_gateway.platform import authz
+from crm_gateway.records import read
+from crm_kit import protoconv
+
+router = api_router()
+
+
+@router.get("/customers", tags=["customers"], operation_id="listCustomers")
+async def list_customers(
+    clients: Clients, principal: Caller, lead_id: FilterId = "", page_size: PageSize = 0, page_token: PageToken = ""
+) -> CustomerList:
+    """The directory for managers, orders and service; a rep finds the customer of a lead they own."""
+    if not authz.sees_every_customer(principal):
+        if not lead_id:
+            raise forbidden("Reps look customers up by a lead they own: give lead_id.")
+        await records.lead(clients, principal, lead_id)
+    reply = await read(
+        clients.customers.ListCustomers,
+        customers_pb2.ListCustomersRequest(
+            page_size=protoconv.page_size(page_size), page_token=page_token, lead_id=lead_id
+        ),
+    )
+    return to_model(CustomerList, reply)
+
+
+@router.get("/customers/{customer_id}", tags=["customers"], operation_id="getCustomer")
+async def get_customer(customer_id: ResourceId, clients: Clients, principal: Caller) -> Customer:
+    return to_model(Customer, await records.customer(clients, principal, customer_id))
+
+
+@router.get("/customers/{customer_id}/timeline", tags=["customers"], operation_id="listCustomerTimeline")
+async def list_timeline(
+    customer_id: ResourceId, clients: Clients, principal: Caller, page_size: PageSize = 0, page_token: PageToken = ""
+) -> Timeline:
+    await records.customer(clients, principal, customer_id)
+    reply = await read(
+        clients.customers.ListTimeline,
+        customers_pb2.ListTimelineRequest(
+            customer_id=customer_id, page_size=protoconv.page_size(page_size), page_token=page_token
+        ),
+    )
+    return to_model(Timeline, reply)
+
+
+@router.post("/customers/{customer_id}/merge", tags=["duplicates"], operation_id="mergeCustomers")
+async def merge_customers(
+    customer_id: ResourceId, body: MergeCustomersIn, clients: Clients, principal: Caller
+) -> MergedCustomer:
+    """Merge duplicate_customer_id into this customer: timelines joined, leads moved, the stricter
+    consent kept; the duplicate stays readable with merged_into_customer_id. 409 when either is
+    already merged."""
+    await records.customer(clients, principal, customer_id)
+    await records.customer(clients, principal, body.duplicate_customer_id)
+    reply = await clients.customers.MergeCustomers(
+        customers_pb2.MergeCustomersRequest(customer_id=customer_id, duplicate_customer_id=body.duplicate_customer_id)
+    )
+    return to_model(MergedCustomer, reply.customer)

@@ -1,0 +1,175 @@
+"""/leads: capture, list and read leads, and act on one (convert to a deal, merge a duplicate into
+it, assign it to a rep, explain its routing).
+
+Record rules: a caller acts only on leads they see (crm_gateway.records), else 404; a manager
+assigns a lead of their team, or one no rule matched, to a rep of their team.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import HTTPException, Query, Response
+
+from crm.leads.v1 import duplicates_pb2, leads_pb2, routing_pb2
+from crm_gateway import records
+from crm_gateway.convert import message_to_dict, to_model
+from crm_gateway.deps import Caller, Clients, FilterId, IdempotencyKey, PageSize, PageToken, ResourceId, api_router
+from crm_gateway.features.deals.schemas import Deal
+from crm_gateway.features.leads.schemas import (
+    AssignLeadIn,
+    CaptureAttached,
+    CapturedLead,
+    CaptureLeadIn,
+    CaptureReplayed,
+    ConvertLeadIn,
+    Lead,
+    LeadList,
+    MergeLeadsIn,
+    RoutedLead,
+)
+from crm_gateway.platform import authz
+from crm_gateway.platform.auth import Principal
+from crm_gateway.records import read
+from crm_kit import protoconv
+
+router = api_router()
+
+
+@router.post(
+    "/leads",
+    status_code=201,
+    tags=["leads"],
+    operation_id="captureLead",
+    responses={
+        200: {
+            "model": CapturedLead | CaptureAttached,
+            "description": "The person is already a lead: the capture was attached to it as a touch. The "
+            "lead is in the answer only when the caller may read it; otherwise only duplicate: true.",
+        }
+    },
+)
+async def capture_lead(
+    body: CaptureLeadIn,
+    clients: Clients,
+    principal: Caller,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> CapturedLead | CaptureAttached | CaptureReplayed:
+    """201 with a new lead, routed to its rep; 200 when the same person (phone number or e-mail)
+    is already a lead: the capture is attached to it as a new touch, and the answer is that lead
+    if the caller may read it (crm_gateway.platform.authz), else only `{"duplicate": true}`. A
+    request_id (or Idempotency-Key) is the caller's own: a repeat answers with the same status, and
+    with the lead as it is now only if the caller may read it (else its id, or only `duplicate`);
+    another caller's equal id is another request."""
+    reach = authz.lead_reach(principal)
+    caller_reach = leads_pb2.LeadReach(all_leads=reach.all_leads, team_id=reach.team_id, rep_id=reach.rep_id)
+    reply = await clients.leads.CaptureLead(body.to_proto((idempotency_key or "").strip(), caller_reach))
+    if not reply.duplicate and not reply.replayed:
+        # A new lead: this caller's request made it, from what it sent.
+        return CapturedLead.model_validate({**message_to_dict(reply.lead), "duplicate": False, "matched_on": ""})
+    if reply.duplicate:
+        response.status_code = 200
+    visible = authz.lead_visible(principal, reply.lead)
+    if reply.replayed and not visible:
+        # A repeat of the caller's own request: the same status, and no more than the first answer
+        # gave (a new lead's id, or only "duplicate") — never the lead's state now.
+        return CaptureAttached() if reply.duplicate else CaptureReplayed(id=reply.lead.id, duplicate=False)
+    if not visible:
+        return CaptureAttached()
+    fields = {**message_to_dict(reply.lead), "duplicate": reply.duplicate, "matched_on": reply.matched_on}
+    return CapturedLead.model_validate(fields)
+
+
+@router.get("/leads", tags=["leads"], operation_id="listLeads")
+async def list_leads(
+    clients: Clients,
+    principal: Caller,
+    source: Annotated[str, Query(max_length=64)] = "",
+    rep_id: FilterId = "",
+    team_id: FilterId = "",
+    campaign_id: FilterId = "",
+    page_size: PageSize = 0,
+    page_token: PageToken = "",
+) -> LeadList:
+    """Admins list every lead; a manager their team's (team_id defaults to it); a rep their own."""
+    rep_id, team_id = authz.list_scope(principal, rep_id, team_id, "leads")
+    reply = await read(
+        clients.leads.ListLeads,
+        leads_pb2.ListLeadsRequest(
+            page_size=protoconv.page_size(page_size),
+            page_token=page_token,
+            source=source,
+            rep_id=rep_id,
+            team_id=team_id,
+            campaign_id=campaign_id,
+        ),
+    )
+    return to_model(LeadList, reply)
+
+
+@router.get("/leads/{lead_id}", tags=["leads"], operation_id="getLead")
+async def get_lead(lead_id: ResourceId, clients: Clients, principal: Caller) -> Lead:
+    return to_model(Lead, await records.lead(clients, principal, lead_id))
+
+
+@router.post("/leads/{lead_id}/convert", status_code=201, tags=["deals"], operation_id="convertLead")
+async def convert_lead(
+    lead_id: ResourceId, clients: Clients, principal: Caller, body: ConvertLeadIn | None = None
+) -> Deal:
+    await records.lead(clients, principal, lead_id)
+    title = body.title if body else ""
+    reply = await clients.leads.ConvertLead(leads_pb2.ConvertLeadRequest(lead_id=lead_id, title=title))
+    return to_model(Deal, reply.deal)
+
+
+@router.post("/leads/{lead_id}/merge", tags=["duplicates"], operation_id="mergeLeads")
+async def merge_leads(lead_id: ResourceId, body: MergeLeadsIn, clients: Clients, principal: Caller) -> Lead:
+    """Merge duplicate_lead_id into this lead, which keeps its id, rep and status; the duplicate
+    stays readable with merged_into_lead_id and leaves every list. 409 when either is already
+    merged or both have a deal."""
+    await records.lead(clients, principal, lead_id)
+    try:
+        await records.lead(clients, principal, body.duplicate_lead_id)
+    except HTTPException as exc:
+        raise HTTPException(404, f"No lead with id {body.duplicate_lead_id!r}.") from exc
+    reply = await clients.duplicates.MergeLeads(
+        duplicates_pb2.MergeLeadsRequest(lead_id=lead_id, duplicate_lead_id=body.duplicate_lead_id)
+    )
+    return to_model(Lead, reply.lead)
+
+
+async def _assignable(clients: Clients, principal: Principal, lead_id: str, rep_id: str) -> None:
+    """A manager assigns a lead of their team or one no rule matched (else 404), to a rep of their
+    team (else 422); an admin any lead to anyone."""
+    if principal.has_role(authz.Role.ADMIN):
+        return
+    team = authz.managed_team(principal)
+    found = await records.get(
+        "lead", lead_id, clients.routing.GetLeadRouting, routing_pb2.GetLeadRoutingRequest(lead_id=lead_id)
+    )
+    assignment = found.lead.assignment
+    unteamed = not assignment.team_id and not assignment.rep_id
+    if not team or not (assignment.team_id == team or unteamed):
+        raise records.not_found("lead", lead_id)
+    target = await read(clients.routing.ListReps, routing_pb2.ListRepsRequest(rep_id=rep_id, team_id=team))
+    if not target.reps:
+        raise HTTPException(422, f"rep_id {rep_id!r} is not a rep of your team.")
+
+
+@router.post("/leads/{lead_id}/assign", tags=["routing"], operation_id="assignLead")
+async def assign_lead(lead_id: ResourceId, body: AssignLeadIn, clients: Clients, principal: Caller) -> RoutedLead:
+    """Hand a lead to a rep (a manager: a lead of their team or one no rule matched, to a rep of
+    their team). Publishes LeadAssigned and restarts the SLA clock."""
+    await _assignable(clients, principal, lead_id, body.rep_id)
+    reply = await clients.routing.AssignLead(routing_pb2.AssignLeadRequest(lead_id=lead_id, rep_id=body.rep_id))
+    return to_model(RoutedLead, reply.lead)
+
+
+@router.get("/leads/{lead_id}/routing", tags=["routing"], operation_id="getLeadRouting")
+async def get_lead_routing(lead_id: ResourceId, clients: Clients, principal: Caller) -> RoutedLead:
+    """A lead with why it went where it went (rule, strategy, candidates and why each was skipped),
+    its SLA deadline, breach, reassignments and escalation."""
+    await records.lead(clients, principal, lead_id)
+    reply = await read(clients.routing.GetLeadRouting, routing_pb2.GetLeadRoutingRequest(lead_id=lead_id))
+    return to_model(RoutedLead, reply.lead)

@@ -1,0 +1,195 @@
+"""Request and response bodies of /leads (capture, list, read, convert, merge, assign, routing)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ModelWrapValidatorHandler,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from crm.leads.v1 import leads_pb2
+from crm_gateway.convert import Code, Locale, RecordId, RequestBody, RequiredText, ShortText
+
+
+def _no_stub_phone(value: str) -> str:
+    """Empty (an e-mail is given instead) or at least 3 characters: "1" is named here with the
+    other bad fields; whether a number is a real one is the leads service's check."""
+    if 0 < len(value) < 3:
+        raise ValueError("String should have at least 3 characters")
+    return value
+
+
+PhoneNumber = Annotated[str, StringConstraints(strip_whitespace=True, max_length=32), AfterValidator(_no_stub_phone)]
+Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254)]
+CONTACT_REQUIRED = "a phone number or an e-mail address is required (at least one)"
+
+
+class LeadContactBody(RequestBody):
+    """A body that brings a person in: it needs a phone number or an e-mail address, at least one
+    (an e-mail enquiry has no number). Both are named in the 422 with every other bad field, so a
+    client fixes all in one go; the leads service holds the same rule for imports (and checks
+    that a number is a possible one of its country)."""
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _phone_or_email(cls, data: Any, handler: ModelWrapValidatorHandler[Any]) -> Any:
+        errors: list[InitErrorDetails] = []
+        model = None
+        try:
+            model = handler(data)
+        except ValidationError as exc:
+            errors = [
+                InitErrorDetails(type=PydanticCustomError(e["type"], e["msg"]), loc=e["loc"], input=e["input"])
+                for e in exc.errors()
+            ]
+        if isinstance(data, dict) and not any(str(data.get(f) or "").strip() for f in ("phone_number", "email")):
+            required = PydanticCustomError("contact_required", CONTACT_REQUIRED)
+            errors += [InitErrorDetails(type=required, loc=(name,), input="") for name in ("phone_number", "email")]
+        if errors:
+            raise ValidationError.from_exception_data(cls.__name__, errors)
+        return model
+
+
+class CaptureLeadIn(LeadContactBody):
+    full_name: RequiredText
+    phone_number: PhoneNumber = ""
+    email: Email = ""
+    source: Code
+    campaign: ShortText = ""
+    locale: Locale = "he-IL"
+    product_line: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] = ""
+    request_id: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
+    city: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] = ""
+    region: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] = ""
+
+    def to_proto(
+        self, idempotency_key: str = "", reach: leads_pb2.LeadReach | None = None
+    ) -> leads_pb2.CaptureLeadRequest:
+        return leads_pb2.CaptureLeadRequest(
+            caller_reach=reach,
+            full_name=self.full_name,
+            phone_number=self.phone_number,
+            email=self.email,
+            source=self.source,
+            campaign=self.campaign,
+            locale=self.locale,
+            product_line=self.product_line,
+            request_id=self.request_id or idempotency_key,
+            city=self.city,
+            region=self.region,
+        )
+
+
+class ConvertLeadIn(RequestBody):
+    title: ShortText = ""
+
+
+class MergeLeadsIn(RequestBody):
+    """The lead to merge into the one in the path (which survives)."""
+
+    duplicate_lead_id: RecordId
+
+
+class AssignLeadIn(RequestBody):
+    rep_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+
+
+class Assignment(BaseModel):
+    rep_id: str
+    rep_name: str
+    team_id: str
+    rule_id: str
+    reason: str
+    assign_time: datetime | None
+
+
+class Lead(BaseModel):
+    id: str
+    full_name: str
+    phone_number: str
+    email: str
+    source: str
+    campaign: str
+    locale: str
+    product_line: str
+    status: Literal["unspecified", "new", "converted"]
+    assignment: Assignment | None
+    deal_id: str
+    create_time: datetime | None
+    campaign_id: str
+    city: str
+    region: str
+    first_response_due_time: datetime | None
+    first_response_time: datetime | None
+    sla_breached: bool
+    merged_into_lead_id: str
+    missing_fields: list[str]
+    touch_count: int
+    # The SLA: the manager a breach escalated the lead to, how many breaches handed it to another
+    # rep, when it first breached (GET /leads/{id}/routing adds the routing explanation).
+    escalated_to: str
+    sla_reassign_count: int
+    sla_breach_time: datetime | None
+
+
+class CapturedLead(Lead):
+    """The captured lead; with duplicate true, the existing lead the capture was attached to
+    (only to a caller who may read that lead: see CaptureAttached)."""
+
+    duplicate: bool
+    matched_on: str
+
+
+class CaptureAttached(BaseModel):
+    """The person is already a lead the caller may not read: the capture was attached to it as a
+    touch, and nothing about that lead (not its id, owner or fields) is in the answer."""
+
+    duplicate: Literal[True] = True
+
+
+class CaptureReplayed(BaseModel):
+    """A repeated request_id whose lead the caller may not read (any more, or ever: marketing
+    captures for reps): the lead's id, which the first answer gave, and nothing of its state now."""
+
+    id: str
+    duplicate: bool
+    replayed: Literal[True] = True
+
+
+class LeadList(BaseModel):
+    leads: list[Lead]
+    next_page_token: str
+
+
+class CandidateConsidered(BaseModel):
+    rep_id: str
+    open_leads: int
+    skip_reason: str
+
+
+class RuleConsidered(BaseModel):
+    rule_id: str
+    strategy: str
+    team_id: str
+    turn: int
+    picked_rep_id: str
+    candidates: list[CandidateConsidered]
+
+
+class RoutingExplanation(BaseModel):
+    outcome: str
+    rules: list[RuleConsidered]
+
+
+class RoutedLead(Lead):
+    """A lead with why it went where it went."""
+
+    routing_explanation: RoutingExplanation | None

@@ -1,0 +1,30 @@
+"""Response bodies of /messages (what the CRM sent customers)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel
+
+
+class NotificationMessage(BaseModel):
+    id: str
+    idempotency_key: str
+    channel: str
+    recipient: str
+    body: str
+    locale: str
+    status: Literal["unspecified", "pending", "sent", "failed", "suppressed"]
+    lead_id: str
+    order_id: str
+    provider_message_id: str
+    attempts: int
+    create_time: datetime | None
+    update_time: datetime | None
+    last_error: str
+
+
+class MessageList(BaseModel):
+    messages: list[NotificationMessage]
+    next_page_token: str

@@ -1,0 +1,80 @@
+"""/reps: reps with their open leads and availability; their working hours, away flag and capacity.
+
+Record rules: admins see every rep; a manager their team's; a rep themselves. A rep outside that
+is 404, a filter asking for another team is 403.
+"""
+
+from __future__ import annotations
+
+from google.protobuf import field_mask_pb2
+
+from crm.leads.v1 import routing_pb2
+from crm_gateway import records
+from crm_gateway.convert import to_model
+from crm_gateway.deps import Caller, Clients, FilterId, ResourceId, api_router, forbidden
+from crm_gateway.features.reps.schemas import Rep, RepList, RepPatchIn
+from crm_gateway.platform import authz
+from crm_gateway.platform.auth import Principal
+from crm_gateway.platform.authz import Role
+from crm_gateway.records import read
+
+router = api_router()
+
+
+def _rep_filters(principal: Principal, team_id: str) -> tuple[str, str]:
+    """The (team_id, rep_id) a caller's list of reps is held to: an admin's as asked, a manager's
+    team (403 for another), a rep themselves (403 for any team)."""
+    if principal.has_role(Role.ADMIN):
+        return team_id, ""
+    team = authz.managed_team(principal)
+    if team:
+        if team_id and team_id != team:
+            raise forbidden("Managers list the reps of their own team only.")
+        return team, ""
+    if team_id:
+        raise forbidden("Reps see their own availability only.")
+    # Fail closed: an empty rep_id would list every rep of the company.
+    rep_id = authz.own_rep_id(principal)
+    if not rep_id:
+        raise forbidden("Your token names no team (team_id) or rep (rep_id) to list reps of.")
+    return "", rep_id
+
+
+@router.get("/reps", tags=["routing"], operation_id="listReps")
+async def list_reps(clients: Clients, principal: Caller, team_id: FilterId = "") -> RepList:
+    """Admins: every rep; managers: their team's; reps: themselves. With open leads and availability."""
+    team_id, rep_id = _rep_filters(principal, team_id)
+    reply = await read(clients.routing.ListReps, routing_pb2.ListRepsRequest(team_id=team_id, rep_id=rep_id))
+    return RepList(reps=[to_model(Rep, r) for r in reply.reps])
+
+
+async def _visible_rep(clients: Clients, principal: Principal, rep_id: str) -> routing_pb2.Rep:
+    found: routing_pb2.GetRepResponse = await records.get(
+        "rep", rep_id, clients.routing.GetRep, routing_pb2.GetRepRequest(rep_id=rep_id)
+    )
+    rep = found.rep
+    if principal.has_role(Role.ADMIN):
+        return rep
+    team = authz.managed_team(principal)
+    if team and rep.team_id == team:
+        return rep
+    own = authz.own_rep_id(principal)
+    if own and rep.id == own:
+        return rep
+    raise records.not_found("rep", rep_id)
+
+
+@router.patch("/reps/{rep_id}", tags=["routing"], operation_id="updateRep")
+async def update_rep(rep_id: ResourceId, body: RepPatchIn, clients: Clients, principal: Caller) -> Rep:
+    """Availability (away, working hours, time zone) and capacity. Admins: any rep; managers: their
+    team's; a rep: their own availability (not their capacity)."""
+    rep = await _visible_rep(clients, principal, rep_id)
+    patch, paths = body.to_proto(rep.id)
+    if "capacity" in paths and not (principal.has_role(Role.ADMIN) or authz.managed_team(principal) == rep.team_id):
+        raise forbidden("A rep's capacity is set by their manager.")
+    if not paths:
+        return to_model(Rep, rep)
+    reply = await clients.routing.UpdateRep(
+        routing_pb2.UpdateRepRequest(rep=patch, update_mask=field_mask_pb2.FieldMask(paths=paths))
+    )
+    return to_model(Rep, reply.rep)

@@ -1,0 +1,196 @@
+"""Who may do what: the one permission table of the gateway, and the record-level rules.
+
+Two checks, both here:
+
+1. Route level — `POLICIES` maps every /api/v1 route (by its name) to the roles that may call it.
+   `authorize` (a dependency of the whole router) enforces it: a role outside the set gets 403.
+   A route missing from the table is refused for everyone (and a unit test fails the suite).
+2. Record level — the `*_visible` functions say whether a caller allowed on the route may see one
+   record: a rep only leads and deals they own, a manager those of their team. Routes fetch the
+   record through `crm_gateway.records`, which turns "not visible" into 404, so a caller learns
+   nothing about records that exist but are not theirs.
+3. List level — `list_scope` turns the caller into the rep/team filters of a list. The backends
+   read an empty filter as "no filter" (that is what an admin's list is), so a scope is never
+   allowed to come out empty for anyone else: a manager without a `team_id` claim or a rep with an
+   empty `rep_id` claim is refused (403), never shown the whole company.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from fastapi import HTTPException
+
+if TYPE_CHECKING:
+    from crm.leads.v1 import leads_pb2
+    from crm_gateway.platform.auth import Principal
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    SALES_MANAGER = "sales_manager"
+    SALES_REP = "sales_rep"
+    ORDERS_CLERK = "orders_clerk"
+    SERVICE_AGENT = "service_agent"
+    MARKETING = "marketing"
+
+
+ALL_ROLES = frozenset(Role)
+SALES = frozenset({Role.ADMIN, Role.SALES_MANAGER, Role.SALES_REP})
+
+
+@dataclass(frozen=True)
+class Policy:
+    roles: frozenset[Role]
+    # What a caller allowed on the route sees: "all", or "owned" (record-level rules apply).
+    note: str = ""
+
+
+POLICIES: dict[str, Policy] = {
+    # leads and deals: reps own theirs, managers their team's
+    "capture_lead": Policy(SALES | {Role.MARKETING}, "anyone who takes leads in; routing decides the owner"),
+    "list_leads": Policy(SALES, "reps: own; managers: team"),
+    "get_lead": Policy(SALES, "reps: own; managers: team"),
+    "convert_lead": Policy(SALES, "reps: own; managers: team"),
+    "get_deal": Policy(SALES, "reps: own; managers: team"),
+    "close_deal": Policy(SALES, "reps: own; managers: team"),
+    "list_sources": Policy(ALL_ROLES, "the catalogue is not sensitive"),
+    # orders: the orders department; sales see orders of deals they see; service reads
+    "list_orders": Policy(
+        SALES | {Role.ORDERS_CLERK, Role.SERVICE_AGENT}, "sales: only with a deal_id filter of a deal they see"
+    ),
+    "get_order": Policy(SALES | {Role.ORDERS_CLERK, Role.SERVICE_AGENT}, "sales: orders of deals they see"),
+    "ship_order": Policy(frozenset({Role.ADMIN, Role.ORDERS_CLERK})),
+    # customers: the company's directory; reps see customers of leads they own
+    "list_customers": Policy(frozenset(Role) - {Role.MARKETING}, "reps: only with a lead_id filter of a lead they own"),
+    "get_customer": Policy(frozenset(Role) - {Role.MARKETING}, "reps: customers of leads they own"),
+    "list_timeline": Policy(frozenset(Role) - {Role.MARKETING}, "reps: customers of leads they own"),
+    # messages sent to customers
+    "list_messages": Policy(frozenset({Role.ADMIN, Role.ORDERS_CLERK, Role.SERVICE_AGENT})),
+    "get_message": Policy(frozenset({Role.ADMIN, Role.ORDERS_CLERK, Role.SERVICE_AGENT})),
+    # marketing
+    "source_report": Policy(frozenset({Role.ADMIN, Role.MARKETING, Role.SALES_MANAGER})),
+    "create_web_form_key": Policy(frozenset({Role.ADMIN, Role.MARKETING})),
+    "list_web_form_keys": Policy(frozenset({Role.ADMIN, Role.MARKETING})),
+    "revoke_web_form_key": Policy(frozenset({Role.ADMIN, Role.MARKETING})),
+    # sources, campaigns and CSV lead imports
+    "create_source": Policy(frozenset({Role.ADMIN}), "the catalogue is the company's"),
+    "create_campaign": Policy(frozenset({Role.ADMIN, Role.MARKETING})),
+    "update_campaign": Policy(frozenset({Role.ADMIN, Role.MARKETING})),
+    "list_campaigns": Policy(frozenset({Role.ADMIN, Role.MARKETING, Role.SALES_MANAGER}), "no personal data"),
+    "get_campaign": Policy(frozenset({Role.ADMIN, Role.MARKETING, Role.SALES_MANAGER}), "no personal data"),
+    "import_leads": Policy(frozenset({Role.ADMIN, Role.MARKETING}), "routing decides each lead's owner"),
+    "get_lead_import": Policy(frozenset({Role.ADMIN, Role.MARKETING}), "counts and row errors, no leads"),
+    "list_lead_imports": Policy(frozenset({Role.ADMIN, Role.MARKETING})),
+    "campaign_report": Policy(frozenset({Role.ADMIN, Role.MARKETING, Role.SALES_MANAGER}), "like source_report"),
+    # duplicates: managers review and merge their team's; admins everything
+    "list_possible_duplicates": Policy(frozenset({Role.ADMIN, Role.SALES_MANAGER}), "managers: pairs in their team"),
+    "dismiss_possible_duplicate": Policy(frozenset({Role.ADMIN, Role.SALES_MANAGER}), "managers: both leads in team"),
+    "merge_leads": Policy(frozenset({Role.ADMIN, Role.SALES_MANAGER}), "managers: both leads in team"),
+    "list_incomplete_leads": Policy(SALES, "reps: own; managers: team"),
+    "merge_customers": Policy(frozenset({Role.ADMIN, Role.SALES_MANAGER}), "the company's directory"),
+    # routing and SLA: admins set the rules; managers run their team's queue, reps, breaches
+    "list_routing_rules": Policy(frozenset({Role.ADMIN, Role.SALES_MANAGER}), "read-only for managers"),
+    "replace_routing_rules": Policy(frozenset({Role.ADMIN})),
+    "list_reps": Policy(SALES, "reps: themselves; managers: team"),
+    "update_rep": Policy(SALES, "reps: own availability; managers: team"),
+    "list_lead_queue": Policy(frozenset({Role.ADMIN, Role.SALES_MANAGER}), "managers: team and unmatched"),
+    "assign_lead": Policy(frozenset({Role.ADMIN, Role.SALES_MANAGER}), "managers: team leads to team reps"),
+    "get_lead_routing": Policy(SALES, "reps: own; managers: team"),
+    "list_sla_breaches": Policy(frozenset({Role.ADMIN, Role.SALES_MANAGER}), "managers: team"),
+    "list_my_leads": Policy(SALES, "reps: own; managers: a rep of their team"),
+    # administration
+    "list_audit_records": Policy(frozenset({Role.ADMIN})),
+    "get_me": Policy(ALL_ROLES, "who the token says the caller is"),
+    # activities: like the lead or deal they are logged on; tasks: reps own, managers team
+    "log_lead_activity": Policy(SALES, "reps: own leads; managers: team"),
+    "list_lead_activities": Policy(SALES, "reps: own leads; managers: team"),
+    "log_deal_activity": Policy(SALES, "reps: own deals; managers: team"),
+    "list_deal_activities": Policy(SALES, "reps: own deals; managers: team"),
+    "complete_activity": Policy(SALES, "tasks on leads/deals the caller sees"),
+    "list_tasks": Policy(SALES, "reps: own; managers: team"),
+}
+
+# Routes outside /api/v1's bearer authentication, each with why.
+PUBLIC_ROUTES: dict[str, str] = {
+    "healthz": "liveness probe",
+    "readyz": "readiness probe",
+    "jwks": "the development issuer's public keys",
+    "submit_web_form": "public lead capture; requires its web-to-lead key",
+}
+
+
+def sees_every_lead(principal: Principal) -> bool:
+    return principal.has_role(Role.ADMIN)
+
+
+@dataclass(frozen=True)
+class LeadReach:
+    """The leads a caller may read and work on, by owner: every lead, a team's, a rep's own.
+    Sent with a capture, so the leads service lets a duplicate fill in only a lead within it."""
+
+    all_leads: bool = False
+    team_id: str = ""
+    rep_id: str = ""
+
+
+def lead_reach(principal: Principal) -> LeadReach:
+    return LeadReach(
+        all_leads=sees_every_lead(principal), team_id=managed_team(principal), rep_id=own_rep_id(principal)
+    )
+
+
+def _within(reach: LeadReach, team_id: str, rep_id: str) -> bool:
+    """Whether a record owned by (team_id, rep_id) is in the reach; an empty reach holds nothing."""
+    return (
+        reach.all_leads
+        or (bool(reach.team_id) and team_id == reach.team_id)
+        or (bool(reach.rep_id) and rep_id == reach.rep_id)
+    )
+
+
+def lead_visible(principal: Principal, lead: leads_pb2.Lead) -> bool:
+    return _within(lead_reach(principal), lead.assignment.team_id, lead.assignment.rep_id)
+
+
+def deal_visible(principal: Principal, deal: leads_pb2.Deal) -> bool:
+    return _within(lead_reach(principal), deal.owner_team_id, deal.owner_rep_id)
+
+
+def list_scope(principal: Principal, rep_id: str, team_id: str, what: str) -> tuple[str, str]:
+    """The (rep_id, team_id) filters a caller's list of `what` is held to, from the filters it asked
+    for: an admin's as asked; a manager's team (403 for another team); a rep's own (403 for another
+    rep). Fails closed: a caller whose token names no team (manager) and no rep id (rep) gets 403 —
+    an empty filter would mean every record of the company."""
+    reach = lead_reach(principal)
+    if reach.all_leads:
+        return rep_id, team_id
+    if reach.team_id:
+        if team_id and team_id != reach.team_id:
+            raise HTTPException(403, f"Managers list the {what} of their own team only.")
+        return rep_id, reach.team_id
+    if reach.rep_id:
+        if rep_id and rep_id != reach.rep_id:
+            raise HTTPException(403, f"Reps list their own {what} only.")
+        return reach.rep_id, team_id
+    raise HTTPException(403, f"Your token names no team (team_id) or rep (rep_id) to list {what} of.")
+
+
+def own_rep_id(principal: Principal) -> str:
+    """The rep a sales_rep token acts as, or "" when it is not a rep's or names none (fail closed)."""
+    return principal.rep_id if principal.has_role(Role.SALES_REP) else ""
+
+
+def managed_team(principal: Principal) -> str:
+    """The team a manager's token manages, or "" (a manager without a team manages nothing)."""
+    return principal.team_id if principal.has_role(Role.SALES_MANAGER) else ""
+
+
+def sees_every_order(principal: Principal) -> bool:
+    return bool(principal.roles & {Role.ADMIN, Role.ORDERS_CLERK, Role.SERVICE_AGENT})
+
+
+def sees_every_customer(principal: Principal) -> bool:
+    return bool(principal.roles & {Role.ADMIN, Role.SALES_MANAGER, Role.ORDERS_CLERK, Role.SERVICE_AGENT})

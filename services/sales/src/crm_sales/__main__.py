@@ -1,0 +1,3 @@
+from crm_sales.main import main
+
+main()

@@ -1,0 +1,150 @@
+"""Upgrading an installation that already has deals in the leads database: leads' migration 0012
+records their conversions, and sales' one-off copy job moves them, idempotently."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from alembic import command
+from sqlalchemy import pool, text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from crm_kit.migrations import alembic_config
+from crm_sales.deal_copy import copy_deals
+from crm_sales.main import MIGRATIONS_DIR as SALES_MIGRATIONS
+
+pytestmark = pytest.mark.integration
+
+LEADS_MIGRATIONS = SALES_MIGRATIONS.parents[1] / "leads" / "migrations"
+
+LEADS = [
+    # id, rep, team, source, campaign
+    ("lead-open", "rep-dana", "team-media", "radio", "spring"),
+    ("lead-won", "rep-moshe", "team-media", "tv", ""),
+    ("lead-lost", "rep-dana", "team-media", "website", "web"),
+]
+DEALS = [
+    # id, lead, title, status, total, currency, lost reason, closed
+    ("deal-a", "lead-open", "ספה", "open", 0, "", "", False),
+    ("deal-b", "lead-won", "כורסה", "won", 469900, "ILS", "", True),
+    ("deal-c", "lead-lost", "שולחן", "lost", 0, "", "price", True),
+]
+REP_OF = {lead: rep for lead, rep, *_ in LEADS}
+
+
+async def run(url: str, sql: str, params: list[dict[str, Any]] | dict[str, Any] | None = None) -> list[Any]:
+    engine = create_async_engine(url, poolclass=pool.NullPool)
+    try:
+        async with engine.begin() as conn:
+            result = await conn.execute(text(sql), params or {})
+            return list(result.all()) if result.returns_rows else []
+    finally:
+        await engine.dispose()
+
+
+async def leads_with_old_deals(url: str) -> None:
+    """A leads database as the release before the sales service left it, with three deals."""
+    await asyncio.to_thread(command.upgrade, alembic_config(LEADS_MIGRATIONS, url), "0011")
+    await run(
+        url,
+        "INSERT INTO leads (id, full_name, phone_number, email, source, campaign, locale, product_line, status,"
+        " rep_id, team_id) VALUES (:id, 'x', '', '', :source, :campaign, 'he-IL', '', 'converted', :rep, :team)",
+        [{"id": i, "rep": r, "team": t, "source": s, "campaign": c} for i, r, t, s, c in LEADS],
+    )
+    await run(
+        url,
+        "INSERT INTO deals (id, lead_id, title, owner_rep_id, status, total_minor, currency_code, lost_reason,"
+        " closed_at) VALUES (:id, :lead, :title, :rep, :status, :total, :currency, :reason,"
+        " CASE WHEN :closed THEN now() END)",
+        [
+            {"id": d, "lead": lead, "rep": REP_OF[lead], "title": t, "status": s}
+            | {"total": n, "currency": c, "reason": r, "closed": x}
+            for d, lead, t, s, n, c, r, x in DEALS
+        ],
+    )
+    await run(
+        url,
+        "INSERT INTO deal_items (deal_id, position, sku, description, quantity, unit_price_minor, currency_code)"
+        " VALUES ('deal-b', 0, 'SOFA', 'ספה', 1, 459900, 'ILS'), ('deal-b', 1, 'PILLOW', 'כרית', 2, 5000, 'ILS')",
+    )
+
+
+async def test_conversions_are_recorded_and_deals_copied_once(fresh_database) -> None:
+    leads_url, sales_url = await fresh_database("leads"), await fresh_database("sales")
+    await leads_with_old_deals(leads_url)
+    await asyncio.to_thread(command.upgrade, alembic_config(LEADS_MIGRATIONS, leads_url), "head")
+    await asyncio.to_thread(command.upgrade, alembic_config(SALES_MIGRATIONS, sales_url), "head")
+
+    conversions = await run(
+        leads_url,
+        "SELECT deal_id, lead_id, title, owner_rep_id, owner_team_id, source, campaign FROM lead_conversions"
+        " ORDER BY deal_id",
+    )
+    assert [tuple(c) for c in conversions] == [
+        ("deal-a", "lead-open", "ספה", "rep-dana", "team-media", "radio", "spring"),
+        ("deal-b", "lead-won", "כורסה", "rep-moshe", "team-media", "tv", ""),
+        ("deal-c", "lead-lost", "שולחן", "rep-dana", "team-media", "website", "web"),
+    ]
+
+    source = create_async_engine(leads_url, poolclass=pool.NullPool)
+    target = create_async_engine(sales_url, poolclass=pool.NullPool)
+    try:
+        first = await copy_deals(source, target, batch=2)  # two batches
+        assert (first.deals_read, first.deals_copied, first.items_copied) == (3, 3, 2)
+        second = await copy_deals(source, target, batch=2)
+        assert (second.deals_read, second.deals_copied, second.items_copied) == (3, 0, 0)
+    finally:
+        await source.dispose()
+        await target.dispose()
+
+    copied = await run(
+        sales_url,
+        "SELECT id, lead_id, title, owner_rep_id, owner_team_id, source, campaign, status, total_minor,"
+        " currency_code, lost_reason, closed_at IS NOT NULL FROM deals ORDER BY id",
+    )
+    assert [tuple(d) for d in copied] == [
+        ("deal-a", "lead-open", "ספה", "rep-dana", "team-media", "radio", "spring", "open", 0, "", "", False),
+        ("deal-b", "lead-won", "כורסה", "rep-moshe", "team-media", "tv", "", "won", 469900, "ILS", "", True),
+        ("deal-c", "lead-lost", "שולחן", "rep-dana", "team-media", "website", "web", "lost", 0, "", "price", True),
+    ]
+    items = await run(sales_url, "SELECT deal_id, position, sku, quantity FROM deal_items ORDER BY position")
+    assert [tuple(i) for i in items] == [("deal-b", 0, "SOFA", 1), ("deal-b", 1, "PILLOW", 2)]
+
+
+async def test_the_job_command_resumes_a_copy_stopped_half_way(fresh_database) -> None:
+    leads_url, sales_url = await fresh_database("leads"), await fresh_database("sales")
+    await leads_with_old_deals(leads_url)
+    await asyncio.to_thread(command.upgrade, alembic_config(LEADS_MIGRATIONS, leads_url), "head")
+    await asyncio.to_thread(command.upgrade, alembic_config(SALES_MIGRATIONS, sales_url), "head")
+    # A first run that stopped after one deal.
+    await run(
+        sales_url,
+        "INSERT INTO deals (id, lead_id, title, status) VALUES ('deal-a', 'lead-open', 'ספה', 'open')",
+    )
+    env = {**os.environ, "CRM_DATABASE_URL": sales_url, "CRM_LEGACY_LEADS_DATABASE_URL": leads_url}
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "crm_sales", "copy-deals-from-leads"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert '"copied": 2' in done.stderr + done.stdout
+    counts = await run(sales_url, "SELECT (SELECT count(*) FROM deals), (SELECT count(*) FROM deal_items)")
+    assert tuple(counts[0]) == (3, 2)
+    refused = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "crm_sales", "copy-deals-from-leads"],
+        env={**env, "CRM_LEGACY_LEADS_DATABASE_URL": ""},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert refused.returncode != 0 and "CRM_LEGACY_LEADS_DATABASE_URL" in refused.stderr

@@ -1,0 +1,215 @@
+"""The sales service in process against real PostgreSQL and NATS JetStream: deals opened from
+conversions (by the call and by the event, once), closed with DealClosed, moved by merges."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import nats
+import pytest
+from nats.errors import TimeoutError as NatsTimeoutError
+from sqlalchemy import func, select
+
+from crm.common.v1 import types_pb2
+from crm.leads.v1 import events_pb2 as leads_events
+from crm.sales.v1 import deals_pb2, deals_pb2_grpc
+from crm.sales.v1 import events_pb2 as sales_events
+from crm_kit.grpc_client import channel
+from crm_kit.service import Service
+from crm_kit.testing import eventually, free_port, publish_event, reset_stream, running_service, violated_fields
+from crm_sales.db import deals, messaging
+from crm_sales.main import MIGRATIONS_DIR, SalesSettings, setup
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass
+class Sales:
+    stub: deals_pb2_grpc.DealsServiceStub
+    service: Service
+    nats_url: str
+
+
+@pytest.fixture
+async def sales(fresh_database: Any, nats_server: str) -> AsyncIterator[Sales]:
+    await reset_stream(nats_server)
+    port = free_port()
+    settings = SalesSettings(
+        database_url=await fresh_database("sales"),
+        nats_url=nats_server,
+        grpc_port=port,
+        metrics_port=free_port(),
+        consumer_backoff_seconds=[0.1],
+        consumer_max_deliver=3,
+        consumer_retry_later_max_seconds=2.0,
+    )
+    async with running_service(settings, messaging, MIGRATIONS_DIR, setup) as service:
+        ch = channel(f"127.0.0.1:{port}")
+        yield Sales(deals_pb2_grpc.DealsServiceStub(ch), service, nats_server)
+        await ch.close()
+
+
+def open_request(lead_id: str, deal_id: str | None = None, **facts: str) -> deals_pb2.OpenDealRequest:
+    return deals_pb2.OpenDealRequest(
+        deal_id=deal_id or str(uuid.uuid4()),
+        lead_id=lead_id,
+        title=facts.get("title", "ספה"),
+        owner_rep_id=facts.get("owner_rep_id", "rep-dana"),
+        owner_team_id=facts.get("owner_team_id", "team-media"),
+        source=facts.get("source", "radio"),
+        campaign=facts.get("campaign", "spring"),
+    )
+
+
+def converted(request: deals_pb2.OpenDealRequest) -> leads_events.LeadConverted:
+    return leads_events.LeadConverted(
+        lead_id=request.lead_id,
+        deal_id=request.deal_id,
+        title=request.title,
+        owner_rep_id=request.owner_rep_id,
+        owner_team_id=request.owner_team_id,
+        source=request.source,
+        campaign=request.campaign,
+    )
+
+
+async def deal_count(sales: Sales, **where: str) -> int:
+    async with sales.service.db.engine.connect() as conn:
+        query = select(func.count()).select_from(deals)
+        for column, value in where.items():
+            query = query.where(deals.c[column] == value)
+        return int((await conn.execute(query)).scalar_one())
+
+
+async def audit_actions(sales: Sales, deal_id: str) -> list[str]:
+    table = messaging.audit_log
+    async with sales.service.db.engine.connect() as conn:
+        rows = await conn.execute(select(table.c.action).where(table.c.record_id == deal_id).order_by(table.c.id))
+        return [r.action for r in rows]
+
+
+async def closed_events(nats_url: str) -> list[sales_events.DealClosed]:
+    nc = await nats.connect(nats_url)
+    try:
+        sub = await nc.jetstream().pull_subscribe("crm.sales.deal_closed", durable=f"t-{uuid.uuid4().hex[:8]}")
+        found: list[sales_events.DealClosed] = []
+        while True:
+            try:
+                found += [sales_events.DealClosed.FromString(m.data) for m in await sub.fetch(50, timeout=0.5)]
+            except (NatsTimeoutError, TimeoutError):
+                return found
+    finally:
+        await nc.close()
+
+
+async def test_the_call_and_the_event_open_one_deal_with_the_conversions_facts(sales: Sales) -> None:
+    request = open_request("lead-1", title="  ספה תלת  ")
+    opened = (await sales.stub.OpenDeal(request)).deal
+    assert (opened.id, opened.lead_id, opened.title) == (request.deal_id, "lead-1", "ספה תלת")
+    assert (opened.owner_rep_id, opened.owner_team_id, opened.status) == (
+        "rep-dana",
+        "team-media",
+        deals_pb2.DEAL_STATUS_OPEN,
+    )
+    again = (await sales.stub.OpenDeal(request)).deal
+    assert again == opened
+    await publish_event(sales.nats_url, converted(request))
+    # The event arrives after the call: still one deal, audited once.
+    later = open_request("lead-later")
+    await publish_event(sales.nats_url, converted(later))
+    await eventually(lambda: _has_deal(sales, later.deal_id))
+    assert await deal_count(sales, lead_id="lead-1") == 1
+    assert await audit_actions(sales, request.deal_id) == ["sales.OpenDeal"]
+    assert await audit_actions(sales, later.deal_id) == ["sales.LeadConverted"]
+    fetched = (await sales.stub.GetDeal(deals_pb2.GetDealRequest(deal_id=later.deal_id))).deal
+    assert fetched.lead_id == "lead-later" and fetched.owner_team_id == "team-media"
+
+
+async def _has_deal(sales: Sales, deal_id: str) -> bool:
+    return await deal_count(sales, id=deal_id) == 1
+
+
+async def test_a_second_deal_for_one_lead_and_bad_input_are_refused(sales: Sales) -> None:
+    await sales.stub.OpenDeal(open_request("lead-2"))
+    with pytest.raises(grpc.aio.AioRpcError) as twice:
+        await sales.stub.OpenDeal(open_request("lead-2"))
+    assert twice.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    with pytest.raises(grpc.aio.AioRpcError) as bad:
+        await sales.stub.OpenDeal(open_request("", title=""))
+    assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert violated_fields(bad.value) == {"lead_id", "title"}
+    with pytest.raises(grpc.aio.AioRpcError) as unknown:
+        await sales.stub.GetDeal(deals_pb2.GetDealRequest(deal_id="nope"))
+    assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
+    assert await deal_count(sales) == 1
+
+
+async def test_close_won_publishes_deal_closed_with_attribution_then_a_second_close_fails(sales: Sales) -> None:
+    deal = (await sales.stub.OpenDeal(open_request("lead-3", source="tv", campaign="winter"))).deal
+    ils = types_pb2.Money(amount_minor=459900, currency_code="ils")
+    closed = (
+        await sales.stub.CloseDeal(
+            deals_pb2.CloseDealRequest(
+                deal_id=deal.id,
+                outcome=deals_pb2.DEAL_OUTCOME_WON,
+                items=[
+                    types_pb2.LineItem(sku=" SOFA ", description="ספה", quantity=1, unit_price=ils),
+                    types_pb2.LineItem(sku="PILLOW", description="כרית", quantity=2, unit_price=ils),
+                ],
+            )
+        )
+    ).deal
+    assert closed.status == deals_pb2.DEAL_STATUS_WON
+    assert (closed.total.amount_minor, closed.total.currency_code) == (3 * 459900, "ILS")
+    assert [i.sku for i in closed.items] == ["SOFA", "PILLOW"] and closed.owner_team_id == "team-media"
+    with pytest.raises(grpc.aio.AioRpcError) as again:
+        await sales.stub.CloseDeal(deals_pb2.CloseDealRequest(deal_id=deal.id, outcome=deals_pb2.DEAL_OUTCOME_LOST))
+    assert again.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    with pytest.raises(grpc.aio.AioRpcError) as no_outcome:
+        await sales.stub.CloseDeal(deals_pb2.CloseDealRequest(deal_id=deal.id))
+    assert no_outcome.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+    [event] = await eventually(lambda: _closed_of(sales, deal.id))
+    assert event.won and (event.source, event.campaign, event.lead_id) == ("tv", "winter", "lead-3")
+    assert [i.unit_price.currency_code for i in event.items] == ["ILS", "ILS"]
+    assert event.total.amount_minor == 3 * 459900 and event.owner_rep_id == "rep-dana"
+    assert await audit_actions(sales, deal.id) == ["sales.OpenDeal", "sales.CloseDeal"]
+
+
+async def _closed_of(sales: Sales, deal_id: str) -> list[sales_events.DealClosed]:
+    return [e for e in await closed_events(sales.nats_url) if e.deal_id == deal_id]
+
+
+async def test_close_lost_keeps_the_reason_and_sells_nothing(sales: Sales) -> None:
+    deal = (await sales.stub.OpenDeal(open_request("lead-4"))).deal
+    lost = (
+        await sales.stub.CloseDeal(
+            deals_pb2.CloseDealRequest(deal_id=deal.id, outcome=deals_pb2.DEAL_OUTCOME_LOST, lost_reason="price")
+        )
+    ).deal
+    assert lost.status == deals_pb2.DEAL_STATUS_LOST and lost.lost_reason == "price" and not lost.items
+    [event] = await eventually(lambda: _closed_of(sales, deal.id))
+    assert not event.won and event.lost_reason == "price" and not event.items
+
+
+async def test_a_merge_moves_the_deal_to_the_surviving_lead_even_when_it_arrives_first(sales: Sales) -> None:
+    request = open_request("lead-duplicate")
+    # LeadsMerged overtakes the LeadConverted of the deal it moves: it waits for it.
+    await publish_event(
+        sales.nats_url,
+        leads_events.LeadsMerged(
+            survivor_lead_id="lead-survivor", merged_lead_id="lead-duplicate", moved_deal_id=request.deal_id
+        ),
+    )
+    await publish_event(sales.nats_url, converted(request))
+    await eventually(lambda: _deal_of(sales, request.deal_id, "lead-survivor"))
+    moved = (await sales.stub.GetDeal(deals_pb2.GetDealRequest(deal_id=request.deal_id))).deal
+    assert moved.lead_id == "lead-survivor"
+
+
+async def _deal_of(sales: Sales, deal_id: str, lead_id: str) -> bool:
+    return await deal_count(sales, id=deal_id, lead_id=lead_id) == 1

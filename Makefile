@@ -5,7 +5,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 PYTEST := $(UV) run --frozen pytest
 STATE_DIR ?= .state
 
-.PHONY: help install deploy-tools run test test-unit test-integration test-e2e test-deploy test-chaos proto proto-check lint bench bench-acquisition token
+.PHONY: help install deploy-tools client-tools run test test-unit test-integration test-e2e test-deploy test-chaos proto proto-check lint bench bench-acquisition token
 
 help:
 	@echo "make run    - install and start the whole CRM on this machine (gateway on http://localhost:8080)"
@@ -21,10 +21,14 @@ install:
 deploy-tools:
 	@scripts/deploy-tools.sh
 
+# openapi-typescript and tsc (locked) for the generated-clients e2e test.
+client-tools:
+	@cd tests/clients && npm ci --no-audit --no-fund --silent
+
 run: install
 	$(UV) run --frozen python -m crm_devstack run --state-dir $(STATE_DIR)
 
-test: install deploy-tools
+test: install deploy-tools client-tools
 	PATH="$(CURDIR)/.tools/bin:$$PATH" $(PYTEST) -m "unit or integration or e2e or deploy or chaos" -q
 
 test-unit: install
@@ -33,7 +37,7 @@ test-unit: install
 test-integration: install
 	$(PYTEST) -m integration -q
 
-test-e2e: install deploy-tools
+test-e2e: install deploy-tools client-tools
 	PATH="$(CURDIR)/.tools/bin:$$PATH" $(PYTEST) -m e2e -q
 
 test-deploy: install deploy-tools
@@ -61,7 +65,7 @@ proto-check: install
 lint: install
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
-	$(UV) run --frozen lint-imports
+	$(UV) run --frozen lint-imports --no-cache
 	@status=0; for src in libs/kit/src libs/devstack/src libs/admin/src services/*/src; do \
 		echo "mypy --strict $$src"; \
 		$(UV) run --frozen mypy --strict --ignore-missing-imports $$src || status=1; \

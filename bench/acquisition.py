@@ -6,7 +6,7 @@ service as its own process, on free ports):
 1. **Duplicate check cost by table size.** The leads table is grown to each size (default 10k,
    100k, 1M existing leads; realistic Hebrew and Persian names, Israeli phone numbers, e-mails;
    rows written with COPY, keys computed by the service's own normalization). At each size the
-   service's real duplicate check (``crm_leads.duplicates.find_duplicate``, the function capture
+   service's real duplicate check (``crm_leads.duplicates.commands.find_duplicate``, the function capture
    calls) runs for a sample of captures — a third an exact phone match, a third an e-mail match,
    a third a new person with a known name — in its own transaction, timed one at a time. Every SQL
    statement it sent is EXPLAINed: the report lists the plan's node types, so a sequential scan
@@ -53,8 +53,12 @@ from sqlalchemy import event  # noqa: E402
 
 from crm_devstack.stack import Ports, Stack  # noqa: E402
 from crm_kit.db import Database  # noqa: E402
-from crm_leads import domain, duplicates, names  # noqa: E402
 from crm_leads.db import messaging  # noqa: E402
+from crm_leads.duplicates import commands as duplicate_commands  # noqa: E402
+from crm_leads.duplicates import domain as duplicate_domain  # noqa: E402
+from crm_leads.duplicates import names  # noqa: E402
+from crm_leads.duplicates import queries as duplicate_queries  # noqa: E402
+from crm_leads.leads import domain  # noqa: E402
 
 FIRST_HE = ("משה", "דנה", "יוסי", "רחל", "אבי", "נועה", "איתי", "מיכל", "דוד", "שרה", "אורי", "תמר", "יעל", "רון")
 LAST_HE = ("כהן", "לוי", "מזרחי", "פרץ", "ביטון", "אברהם", "פרידמן", "שפירא", "דהן", "אזולאי", "חדד", "גבאי")
@@ -169,7 +173,7 @@ class Seeder:
             "created_at": created,
             "first_response_at": created + timedelta(minutes=3),
             "name_key": names.name_key(name),
-            "missing_fields": list(duplicates.missing_fields(new)),
+            "missing_fields": list(duplicate_domain.missing_fields(new)),
             "touch_count": 1,
         }
         # The other name keys the duplicate check keeps (name_compact, name_skeleton, …).
@@ -234,9 +238,9 @@ async def duplicate_check_cost(db: Database, conn: asyncpg.Connection, size: int
             statements.clear()
             t0 = time.perf_counter()
             async with db.unit_of_work() as uow:
-                match = await duplicates.find_duplicate(uow, lead)
+                match = await duplicate_commands.find_duplicate(uow, lead)
                 # A new person is also looked up by name (possible duplicates for review).
-                query = duplicates.name_candidates_query("", names.name_keys(lead.full_name))
+                query = duplicate_queries.name_candidates_query("", names.name_keys(lead.full_name))
                 if match is None and query is not None:
                     await uow.conn.execute(query)
             timings[kind].append((time.perf_counter() - t0) * 1000)

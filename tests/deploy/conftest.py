@@ -4,7 +4,7 @@ tool fails the test with that instruction; nothing is skipped.
 
 Shared through fixtures (test modules cannot import each other under --import-mode=importlib):
 `kit` (tools, commands, `helm template` of the umbrella), `charts` (dependencies packed once),
-`default_rendering`, `production_rendering` and `rendering` (both)."""
+`default_rendering`, `production_rendering` and `rendering` (both), `deal_copy_rendering`."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 HELM_DIR = ROOT / "deploy" / "helm"
 UMBRELLA = HELM_DIR / "crm"
 PRODUCTION_VALUES = UMBRELLA / "values-production.yaml"
-SERVICES = ("gateway", "leads", "customers", "orders", "notifications", "reporting")
+SERVICES = ("gateway", "leads", "sales", "customers", "orders", "notifications", "reporting")
 RELEASE = "crm"
 NAMESPACE = "crm"
 KUBERNETES = "1.33"
@@ -119,6 +119,12 @@ def default_rendering(kit: DeployKit, charts: Path) -> Rendering:
 @pytest.fixture(scope="session")
 def production_rendering(kit: DeployKit, charts: Path) -> Rendering:
     return kit.render("--values", PRODUCTION_VALUES, name="production")
+
+
+@pytest.fixture(scope="session")
+def deal_copy_rendering(kit: DeployKit, charts: Path) -> Rendering:
+    """Production values with sales' one-off deal copy Job switched on (it is off by default)."""
+    return kit.render("--values", PRODUCTION_VALUES, "--set", "sales.copyDealsFromLeads.enabled=true", name="deal-copy")
 
 
 @pytest.fixture(scope="session", params=["default", "production"])

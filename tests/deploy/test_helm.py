@@ -27,7 +27,7 @@ pytestmark = pytest.mark.deploy
 ROOT = Path(__file__).resolve().parents[2]
 HELM_DIR = ROOT / "deploy" / "helm"
 PRODUCTION_VALUES = HELM_DIR / "crm" / "values-production.yaml"
-BACKENDS = ("leads", "customers", "orders", "notifications", "reporting")
+BACKENDS = ("leads", "sales", "customers", "orders", "notifications", "reporting")
 SERVICES = ("gateway", *BACKENDS)
 CHARTS = ("crm-lib", *SERVICES, "crm")
 RELEASE = NAMESPACE = "crm"
@@ -42,9 +42,13 @@ SECRET_ENV = {
     # Each backend's own NATS user, the gateway's (its Idempotency-Key store), and the provisioner's.
     "CRM_NATS_USER": {*BACKENDS, "gateway", "nats-provisioner"},
     "CRM_NATS_PASSWORD": {*BACKENDS, "gateway", "nats-provisioner"},
+    # The leads database, read by sales' one-off deal copy Job only (DEAL_COPY, off by default).
+    "CRM_LEGACY_LEADS_DATABASE_URL": {"sales"},
 }
 # The hook Job that creates the CRM stream and the Idempotency-Key bucket (no service may).
 PROVISIONER = "nats-provisioner"
+# The hook Job copying the deals leads kept into sales, once, during the upgrade to sales.
+DEAL_COPY = "crm-sales-copy-deals-from-leads"
 RECOMMENDED_LABELS = {
     "app.kubernetes.io/name",
     "app.kubernetes.io/instance",
@@ -199,7 +203,7 @@ def test_every_service_chart_renders_and_validates_on_its_own(kit: DeployKit, ch
     kubernetes_validate(kit, path)
 
 
-@pytest.fixture(scope="module", params=["default", "production"])
+@pytest.fixture(scope="module", params=["default", "production", "deal_copy"])
 def checkov_report(
     request: pytest.FixtureRequest, kit: DeployKit, tmp_path_factory: pytest.TempPathFactory
 ) -> list[dict[str, Any]]:
@@ -240,43 +244,47 @@ def test_checkov_finds_nothing(checkov_report: list[dict[str, Any]]) -> None:
 # --- what the rendered objects promise -------------------------------------------------------------
 
 
+def assert_restricted(workload: dict[str, Any]) -> None:
+    """Pod Security Standard "restricted", a service account without a token, bounded resources."""
+    name = workload["metadata"]["name"]
+    spec = pod_spec(workload)
+    assert spec["securityContext"] == {
+        "runAsNonRoot": True,
+        "runAsUser": 10001,
+        "runAsGroup": 10001,
+        "fsGroup": 10001,
+        "fsGroupChangePolicy": "OnRootMismatch",
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }, name
+    assert spec["automountServiceAccountToken"] is False, name
+    assert spec["enableServiceLinks"] is False, name
+    for key in ("hostNetwork", "hostPID", "hostIPC", "initContainers"):
+        assert key not in spec, f"{name}: {key}"
+    c = container(workload)
+    assert c["securityContext"] == {
+        "runAsNonRoot": True,
+        "runAsUser": 10001,
+        "runAsGroup": 10001,
+        "allowPrivilegeEscalation": False,
+        "privileged": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }, name
+    assert {"name": "tmp", "mountPath": "/tmp"} in c["volumeMounts"], name
+    assert {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}} in spec["volumes"], name
+    resources = c["resources"]
+    assert {"cpu", "memory"} <= set(resources["requests"]) and {"cpu", "memory"} <= set(resources["limits"]), name
+    assert c["imagePullPolicy"] == "IfNotPresent", name
+    assert re.fullmatch(r"[\w./-]+/crm-[a-z]+:[\w.-]+(@sha256:[a-f0-9]{64})?", c["image"]), c["image"]
+    assert not c["image"].endswith(":latest"), name
+
+
 def test_every_pod_is_restricted(rendering: Rendering) -> None:
-    workloads = rendering.workloads()
     # a migration per backend, and the NATS provisioning
     assert len(rendering.of_kind("Deployment")) == len(SERVICES) and len(rendering.of_kind("Job")) == len(BACKENDS) + 1
-    for workload in workloads:
-        name = workload["metadata"]["name"]
-        spec = pod_spec(workload)
-        assert spec["securityContext"] == {
-            "runAsNonRoot": True,
-            "runAsUser": 10001,
-            "runAsGroup": 10001,
-            "fsGroup": 10001,
-            "fsGroupChangePolicy": "OnRootMismatch",
-            "seccompProfile": {"type": "RuntimeDefault"},
-        }, name
-        assert spec["automountServiceAccountToken"] is False, name
-        assert spec["enableServiceLinks"] is False, name
-        for key in ("hostNetwork", "hostPID", "hostIPC", "initContainers"):
-            assert key not in spec, f"{name}: {key}"
-        c = container(workload)
-        assert c["securityContext"] == {
-            "runAsNonRoot": True,
-            "runAsUser": 10001,
-            "runAsGroup": 10001,
-            "allowPrivilegeEscalation": False,
-            "privileged": False,
-            "readOnlyRootFilesystem": True,
-            "capabilities": {"drop": ["ALL"]},
-            "seccompProfile": {"type": "RuntimeDefault"},
-        }, name
-        assert {"name": "tmp", "mountPath": "/tmp"} in c["volumeMounts"], name
-        assert {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}} in spec["volumes"], name
-        resources = c["resources"]
-        assert {"cpu", "memory"} <= set(resources["requests"]) and {"cpu", "memory"} <= set(resources["limits"]), name
-        assert c["imagePullPolicy"] == "IfNotPresent", name
-        assert re.fullmatch(r"[\w./-]+/crm-[a-z]+:[\w.-]+(@sha256:[a-f0-9]{64})?", c["image"]), c["image"]
-        assert not c["image"].endswith(":latest"), name
+    for workload in rendering.workloads():
+        assert_restricted(workload)
 
 
 def test_deployments_spread_and_stop_gracefully(rendering: Rendering) -> None:
@@ -444,6 +452,8 @@ def test_no_secret_objects_and_no_secret_values(rendering: Rendering) -> None:
         for name, services in SECRET_ENV.items():
             # A migration Job does not reach NATS, so it gets no NATS credentials.
             migration = workload["kind"] == "Job" and service != PROVISIONER
+            if name == "CRM_LEGACY_LEADS_DATABASE_URL" and workload["metadata"]["name"] != DEAL_COPY:
+                continue
             if service in services and not (migration and name.startswith("CRM_NATS_")):
                 assert "valueFrom" in env_of(workload)[name], f"{service}: {name}"
 
@@ -742,6 +752,58 @@ def test_migrations_run_as_pre_install_and_pre_upgrade_hooks_of_the_backends_onl
     for obj in rendering.objects:
         if service_of_or_none(obj) == "gateway":
             assert "helm.sh/hook" not in hook(obj), f"{obj['kind']} {obj['metadata']['name']}"
+
+
+def test_the_deal_copy_job_renders_only_when_enabled_and_is_restricted(
+    kit: DeployKit,
+    default_rendering: Rendering,
+    production_rendering: Rendering,
+    deal_copy_rendering: Rendering,
+    tmp_path: Path,
+) -> None:
+    """Sales' one-off copy of the deals leads kept (docs/operations.md, "Upgrading to the sales
+    service") is opt-in. Switched on, it runs `copy-deals-from-leads` after sales' migration (a
+    post-install,post-upgrade hook) in a restricted pod, both database URLs by reference, and
+    reaches DNS and the two PostgreSQL clusters only (checkov reads this rendering too)."""
+    for off in (default_rendering, production_rendering):
+        assert not [o for o in off.objects if o["metadata"]["name"] == DEAL_COPY], off.name
+    r = deal_copy_rendering
+
+    job = r.get("Job", DEAL_COPY)
+    assert hook(job)["helm.sh/hook"] == "post-install,post-upgrade"
+    assert hook(job)["helm.sh/hook-delete-policy"] == "before-hook-creation,hook-succeeded"
+    assert_restricted(job)
+    c = container(job)
+    assert c["args"] == ["copy-deals-from-leads"] and "command" not in c
+    assert c["image"] == container(r.get("Deployment", fullname("sales")))["image"]
+    env = env_of(job)
+    assert env["CRM_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": "crm-sales-database", "key": "url"}
+    assert env["CRM_LEGACY_LEADS_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {
+        "name": "crm-leads-database",
+        "key": "url",
+    }
+    assert not [name for name in env if name.startswith("CRM_NATS_")], "the copy publishes no event"
+    # its ServiceAccount and allow policy are hooks of the same events that exist before it, and
+    # the service's regular default-deny policy covers its pods
+    account = r.get("ServiceAccount", pod_spec(job)["serviceAccountName"])
+    policies = [p for p in policies_for(r, pod_labels(job)) if hook(p)]
+    assert len(policies) == 1
+    for dependency in (account, policies[0]):
+        assert hook(dependency)["helm.sh/hook"] == "post-install,post-upgrade"
+        assert int(hook(dependency)["helm.sh/hook-weight"]) < int(hook(job)["helm.sh/hook-weight"])
+    assert not policies[0]["spec"].get("ingress")
+    databases = rule_peers(r, pod_labels(job), "egress", 5432)
+    assert databases == [
+        {"podSelector": {"matchLabels": {"cnpg.io/cluster": "crm-sales-db"}}},
+        {"podSelector": {"matchLabels": {"cnpg.io/cluster": "crm-leads-db"}}},
+    ]
+    egress_ports = sorted(p["port"] for rule in policies[0]["spec"]["egress"] for p in rule["ports"])
+    assert egress_ports == [53, 53, 5432, 5432]
+    test_every_pod_is_under_a_default_deny_policy_for_ingress_and_egress(r)
+    test_no_secret_objects_and_no_secret_values(r)
+    path = tmp_path / "deal-copy.yaml"
+    path.write_text(r.text)
+    kubernetes_validate(kit, path)
 
 
 # --- one value for every service -------------------------------------------------------------------

@@ -257,7 +257,17 @@ def substitute(expr: str) -> str:
 
 def test_the_dashboards_are_there() -> None:
     names = {path.stem for path in DASHBOARDS}
-    assert names >= {"overview", "business", "gateway", "leads", "customers", "orders", "notifications", "reporting"}
+    assert names >= {
+        "overview",
+        "business",
+        "gateway",
+        "leads",
+        "sales",
+        "customers",
+        "orders",
+        "notifications",
+        "reporting",
+    }
 
 
 def test_dashboards_are_grafana_json_with_unique_uids() -> None:

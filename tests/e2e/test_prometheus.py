@@ -37,7 +37,7 @@ HISTOGRAM_SUFFIXES = ("_bucket", "_count", "_sum")
 GOLDEN_PATH_MOVES = [
     'sum(crm_http_requests_total{job="crm-gateway", method="POST", route="/api/v1/leads", status="201"})',
     'sum(crm_leads_captured_total{job="crm-leads", source="radio"})',
-    'sum(crm_deals_closed_total{job="crm-leads", outcome="won"})',
+    'sum(crm_deals_closed_total{job="crm-sales", outcome="won"})',
     'sum(crm_orders_created_total{job="crm-orders", currency_code="ILS"})',
     'sum(crm_orders_shipped_total{job="crm-orders"})',
     'sum(crm_sms_sent_total{job="crm-notifications"})',

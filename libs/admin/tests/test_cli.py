@@ -11,7 +11,7 @@ import nats
 import pytest
 from sqlalchemy import MetaData, insert, select
 
-from crm.leads.v1 import events_pb2
+from crm.sales.v1 import events_pb2
 from crm_admin.cli import main
 from crm_kit.bus import EventBus
 from crm_kit.db import Database
@@ -87,7 +87,7 @@ async def test_list_show_replay(server, capsys) -> None:
 
     nc = await nats.connect(nats_url)
     try:
-        # Under the replaying service's own subjects: its NATS user may not publish crm.leads.*.
+        # Under the replaying service's own subjects: its NATS user may not publish crm.sales.*.
         sub = await nc.jetstream().subscribe("crm.admintest.replays.orders-deal-closed", ordered_consumer=True)
         assert await cli("dlq", "replay", str(letter_id), "--service", "orders", "--address", address) == 0
         assert capsys.readouterr().out.strip() == (

@@ -12,7 +12,7 @@ import nats
 import pytest
 from sqlalchemy import Column, MetaData, String, Table, func, insert, select
 
-from crm.leads.v1 import events_pb2
+from crm.sales.v1 import events_pb2
 from crm_kit.bus import EventBus
 from crm_kit.db import Database, UnitOfWork
 from crm_kit.events import Envelope, RetryLater

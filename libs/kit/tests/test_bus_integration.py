@@ -10,8 +10,8 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import Column, MetaData, String, Table, func, insert, select
 
-from crm.leads.v1 import events_pb2
-from crm_kit.bus import EventBus
+from crm.sales.v1 import events_pb2
+from crm_kit.bus import ConsumerSubjectMismatch, EventBus, Subscription
 from crm_kit.db import Database, UnitOfWork
 from crm_kit.events import Envelope
 from crm_kit.settings import ServiceSettings
@@ -113,3 +113,28 @@ async def test_consumer_lag_is_exported_and_drains(fresh_database, nats_server) 
         gate.set()
         await bus.stop(1)
         await db.dispose()
+
+
+async def test_a_durable_left_on_another_subject_stops_the_start(fresh_database, nats_server) -> None:
+    """An upgrade that moved an event to another producer (DealClosed from leads to sales) must not
+    leave a consumer silently reading the old subject: the bus refuses to start until it is gone."""
+    await reset_stream(nats_server)
+    settings = ServiceSettings(
+        service_name="kittest", database_url=await fresh_database("kittest"), nats_url=nats_server
+    )
+    old = EventBus(settings, None)
+    old.subscriptions.append(
+        Subscription("kittest-deal-closed", "crm.leads.deal_closed", events_pb2.DealClosed, record_effect, True)
+    )
+    await old.connect()
+    await old.start_consumers()
+    await old.stop(1)
+
+    bus = EventBus(settings, None)
+    bus.subscribe(events_pb2.DealClosed, record_effect)  # now crm.sales.deal_closed, same durable
+    await bus.connect()
+    try:
+        with pytest.raises(ConsumerSubjectMismatch, match=r"crm\.leads\.deal_closed"):
+            await bus.start_consumers()
+    finally:
+        await bus.stop(1)

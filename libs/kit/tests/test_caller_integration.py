@@ -17,7 +17,7 @@ from google.protobuf.wrappers_pb2 import StringValue
 from sqlalchemy import MetaData, insert
 
 from crm.admin.v1 import audit_pb2, audit_pb2_grpc
-from crm.leads.v1 import events_pb2
+from crm.sales.v1 import events_pb2
 from crm_kit import audit, caller
 from crm_kit.bus import EventBus
 from crm_kit.db import Database, UnitOfWork

@@ -7,6 +7,7 @@ import pytest
 from crm.admin.v1 import admin_pb2
 from crm.common.v1 import types_pb2
 from crm.leads.v1 import leads_pb2
+from crm.sales.v1 import deals_pb2
 from crm_kit.errors import nul_characters
 
 pytestmark = pytest.mark.unit
@@ -17,7 +18,7 @@ def test_clean_messages_have_none() -> None:
 
 
 def test_top_level_nested_repeated_and_map_fields_are_named() -> None:
-    close = leads_pb2.CloseDealRequest(
+    close = deals_pb2.CloseDealRequest(
         deal_id="d\x00",
         items=[types_pb2.LineItem(sku="ok"), types_pb2.LineItem(sku="bad\x00", unit_price=types_pb2.Money())],
     )

@@ -14,17 +14,11 @@ own PostgreSQL and the leads PostgreSQL, whose URL comes only by reference to a 
 {{- if ne $ctx.service "sales" -}}
 {{- fail (printf "%s: only sales copies deals from leads" $ctx.service) -}}
 {{- end -}}
-{{- $legacy := $cfg.legacyLeadsDatabase -}}
 {{- $leads := include "crm-lib.peerName" (dict "ctx" $ctx "peer" "leads") -}}
-{{- $env := list (dict
-  "name" "CRM_LEGACY_LEADS_DATABASE_URL"
-  "valueFrom" (dict "secretKeyRef" (dict
-    "name" ($legacy.existingSecret | default (printf "%s-database" $leads))
-    "key" (required "sales: legacyLeadsDatabase.secretKey is required" $legacy.secretKey)))) -}}
 {{- $egress := list
   (include "crm-lib.egress.database" $ctx)
   "# the leads PostgreSQL (its old deals tables, read only)"
-  (include "crm-lib.egress.postgres" (dict "ctx" $ctx "database" $legacy "cluster" (printf "%s-db" $leads) "what" "legacyLeadsDatabase")) -}}
+  (include "crm-lib.egress.postgres" (dict "ctx" $ctx "database" $cfg.legacyLeadsDatabase "cluster" (printf "%s-db" $leads) "what" "legacyLeadsDatabase")) -}}
 {{- include "crm-lib.hookJob" (dict
   "ctx" $ctx
   "component" "copy-deals-from-leads"
@@ -33,7 +27,17 @@ own PostgreSQL and the leads PostgreSQL, whose URL comes only by reference to a 
   "args" (list "copy-deals-from-leads")
   "backoffLimit" $cfg.copyDealsFromLeads.backoffLimit
   "activeDeadlineSeconds" $cfg.copyDealsFromLeads.activeDeadlineSeconds
-  "env" (toYaml $env)
+  "env" (include "crm-lib.legacyLeadsDatabaseEnv" (dict "ctx" $ctx "leads" $leads))
   "egress" (join "\n" $egress)) -}}
 {{- end -}}
+{{- end -}}
+
+{{/* The leads database URL, by reference (default: the leads chart's own Secret, <system>-leads-database). */}}
+{{- define "crm-lib.legacyLeadsDatabaseEnv" -}}
+{{- $legacy := .ctx.cfg.legacyLeadsDatabase -}}
+- name: CRM_LEGACY_LEADS_DATABASE_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ $legacy.existingSecret | default (printf "%s-database" .leads) }}
+      key: {{ required "sales: legacyLeadsDatabase.secretKey is required" $legacy.secretKey }}
 {{- end -}}

@@ -61,6 +61,11 @@ class Subscription:
     transactional: bool
 
 
+class ConsumerSubjectMismatch(RuntimeError):
+    """A durable consumer of this service exists on the server with another subject than the one
+    the code consumes (an upgrade that moved an event to another producer, not yet migrated)."""
+
+
 class StreamNotProvisioned(RuntimeError):
     """The CRM stream does not exist (yet): a service waits for the provisioner to create it."""
 
@@ -172,7 +177,17 @@ class EventBus:
             max_ack_pending=1000,
         )
         # The filter is part of the consumer-create subject, the one the NATS permissions allow.
-        return await self.js.pull_subscribe(subject, durable=durable, stream=self.settings.stream_name, config=config)
+        psub = await self.js.pull_subscribe(subject, durable=durable, stream=self.settings.stream_name, config=config)
+        # nats-py binds to an existing durable without comparing its filter: one left from a release
+        # that consumed another subject (crm.leads.deal_closed before sales owned deals) would be
+        # read silently forever. Refuse to start instead (docs/operations.md says how to move).
+        bound = (await psub.consumer_info()).config.filter_subject
+        if bound != subject:
+            raise ConsumerSubjectMismatch(
+                f"the durable consumer {durable} reads {bound!r}, not {subject!r}: let it drain, then have "
+                "the NATS operator delete it (docs/operations.md), and start again"
+            )
+        return psub
 
     async def _consume_replays(self, psub: JetStreamContext.PullSubscription) -> None:
         """Hand each replayed dead letter to the subscription whose durable consumer failed on it

@@ -27,6 +27,7 @@ from crm.leads.v1 import (
 from crm.notifications.v1 import notifications_pb2_grpc
 from crm.orders.v1 import orders_pb2_grpc
 from crm.reporting.v1 import reporting_pb2_grpc
+from crm.sales.v1 import deals_pb2_grpc
 from crm_gateway.settings import GatewaySettings
 from crm_kit.grpc_client import channel
 
@@ -43,6 +44,7 @@ class BackendClients:
     lead_imports: imports_pb2_grpc.LeadImportsServiceStub
     duplicates: duplicates_pb2_grpc.DuplicatesServiceStub
     routing: routing_pb2_grpc.RoutingServiceStub
+    deals: deals_pb2_grpc.DealsServiceStub
     customers: customers_pb2_grpc.CustomersServiceStub
     orders: orders_pb2_grpc.OrdersServiceStub
     notifications: notifications_pb2_grpc.NotificationsServiceStub
@@ -56,6 +58,7 @@ class BackendClients:
         """Open the channels (lazily connecting) with the chassis' deadline and trace propagation."""
         addresses = {
             "leads": settings.leads_addr,
+            "sales": settings.sales_addr,
             "customers": settings.customers_addr,
             "orders": settings.orders_addr,
             "notifications": settings.notifications_addr,
@@ -73,6 +76,7 @@ class BackendClients:
             lead_imports=imports_pb2_grpc.LeadImportsServiceStub(leads),
             duplicates=duplicates_pb2_grpc.DuplicatesServiceStub(leads),
             routing=routing_pb2_grpc.RoutingServiceStub(leads),
+            deals=deals_pb2_grpc.DealsServiceStub(channels["sales"]),
             customers=customers_pb2_grpc.CustomersServiceStub(channels["customers"]),
             orders=orders_pb2_grpc.OrdersServiceStub(channels["orders"]),
             notifications=notifications_pb2_grpc.NotificationsServiceStub(channels["notifications"]),

@@ -12,6 +12,7 @@ from fastapi import HTTPException
 from crm.customers.v1 import customers_pb2
 from crm.leads.v1 import leads_pb2
 from crm.orders.v1 import orders_pb2
+from crm.sales.v1 import deals_pb2
 from crm_gateway.clients import BackendClients
 from crm_gateway.platform import authz
 from crm_gateway.platform.auth import Principal
@@ -63,9 +64,9 @@ async def live_lead(clients: BackendClients, principal: Principal, lead_id: str)
     raise not_found("lead", lead_id)
 
 
-async def deal(clients: BackendClients, principal: Principal, deal_id: str) -> leads_pb2.Deal:
-    reply: leads_pb2.GetDealResponse = await get(
-        "deal", deal_id, clients.leads.GetDeal, leads_pb2.GetDealRequest(deal_id=deal_id)
+async def deal(clients: BackendClients, principal: Principal, deal_id: str) -> deals_pb2.Deal:
+    reply: deals_pb2.GetDealResponse = await get(
+        "deal", deal_id, clients.deals.GetDeal, deals_pb2.GetDealRequest(deal_id=deal_id)
     )
     if not authz.deal_visible(principal, reply.deal):
         raise not_found("deal", deal_id)

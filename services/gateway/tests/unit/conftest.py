@@ -22,6 +22,7 @@ from grpc_status import rpc_status
 from crm.common.v1 import types_pb2
 from crm.leads.v1 import leads_pb2, leads_pb2_grpc
 from crm.orders.v1 import orders_pb2, orders_pb2_grpc
+from crm.sales.v1 import deals_pb2, deals_pb2_grpc
 from crm_gateway.app import create_app
 from crm_gateway.settings import GatewaySettings
 from crm_kit import telemetry
@@ -108,27 +109,51 @@ class FakeLeads(leads_pb2_grpc.LeadsServiceServicer):
         await self.recorder.record("ListLeads", request, context)
         return leads_pb2.ListLeadsResponse(leads=[self.lead("lead-1"), self.lead("lead-2")], next_page_token="p2")
 
-    async def GetDeal(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        # Not recorded: the gateway reads a deal to check who may act on it.
-        deal = leads_pb2.Deal(id=request.deal_id, lead_id="lead-1", owner_rep_id="rep-1", owner_team_id="team-north")
-        return leads_pb2.GetDealResponse(deal=deal)
-
     async def ConvertLead(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         await self.recorder.record("ConvertLead", request, context)
-        deal = leads_pb2.Deal(id="deal-1", lead_id=request.lead_id, title=request.title, status=1)
-        return leads_pb2.ConvertLeadResponse(deal=deal)
+        conversion = leads_pb2.LeadConversion(
+            lead_id=request.lead_id,
+            deal_id="deal-1",
+            title=request.title,
+            owner_rep_id="rep-1",
+            owner_team_id="team-north",
+            source="radio",
+        )
+        return leads_pb2.ConvertLeadResponse(conversion=conversion)
+
+
+class FakeDeals(deals_pb2_grpc.DealsServiceServicer):
+    def __init__(self, recorder: Recorder) -> None:
+        self.recorder = recorder
+
+    async def OpenDeal(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        await self.recorder.record("OpenDeal", request, context)
+        deal = deals_pb2.Deal(
+            id=request.deal_id,
+            lead_id=request.lead_id,
+            title=request.title,
+            owner_rep_id=request.owner_rep_id,
+            owner_team_id=request.owner_team_id,
+            status=deals_pb2.DEAL_STATUS_OPEN,
+        )
+        return deals_pb2.OpenDealResponse(deal=deal)
+
+    async def GetDeal(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        await self.recorder.record("GetDeal", request, context)
+        deal = deals_pb2.Deal(id=request.deal_id, lead_id="lead-1", owner_rep_id="rep-1", owner_team_id="team-north")
+        return deals_pb2.GetDealResponse(deal=deal)
 
     async def CloseDeal(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         await self.recorder.record("CloseDeal", request, context)
         total = sum(item.quantity * item.unit_price.amount_minor for item in request.items)
-        status = leads_pb2.DEAL_STATUS_WON if request.outcome == leads_pb2.DEAL_OUTCOME_WON else 3
-        return leads_pb2.CloseDealResponse(
-            deal=leads_pb2.Deal(
+        won = request.outcome == deals_pb2.DEAL_OUTCOME_WON
+        return deals_pb2.CloseDealResponse(
+            deal=deals_pb2.Deal(
                 id=request.deal_id,
                 lead_id="lead-1",
                 title="Sofa",
                 owner_rep_id="rep-1",
-                status=status,
+                status=deals_pb2.DEAL_STATUS_WON if won else deals_pb2.DEAL_STATUS_LOST,
                 items=request.items,
                 total=types_pb2.Money(amount_minor=total, currency_code="ILS"),
                 create_time=timestamp(1_700_000_000),
@@ -179,6 +204,7 @@ async def start_backend(serving: bool = True) -> tuple[grpc.aio.Server, Backend]
     server = grpc.aio.server()
     leads_pb2_grpc.add_LeadsServiceServicer_to_server(FakeLeads(recorder), server)
     orders_pb2_grpc.add_OrdersServiceServicer_to_server(FakeOrders(recorder), server)
+    deals_pb2_grpc.add_DealsServiceServicer_to_server(FakeDeals(recorder), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
@@ -227,6 +253,7 @@ def gateway_settings(address: str, dev_key_file: str, **overrides: Any) -> Gatew
         "orders_addr": address,
         "notifications_addr": address,
         "reporting_addr": address,
+        "sales_addr": address,
         "max_body_bytes": MAX_BODY_BYTES,
         "grpc_client_timeout_seconds": 5.0,
         # One in-process gateway: the store every replica shares is tested against real NATS.

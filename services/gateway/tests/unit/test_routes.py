@@ -11,7 +11,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 from prometheus_client import generate_latest
 
-from crm.leads.v1 import leads_pb2
+from crm.sales.v1 import deals_pb2
 from crm_gateway.app import create_app
 from crm_gateway.features.leads.schemas import CaptureAttached
 
@@ -192,7 +192,7 @@ async def test_close_deal_won_sends_items_and_returns_the_deal(client: httpx.Asy
     assert deal["total"] == {"amount_minor": 699_800, "currency_code": "ILS"}
     assert deal["close_time"] == "2023-11-14T22:15:00Z"
     [sent] = backend.recorder.requests("CloseDeal")
-    assert sent.outcome == leads_pb2.DEAL_OUTCOME_WON
+    assert sent.outcome == deals_pb2.DEAL_OUTCOME_WON
 
 
 async def test_ship_order_round_trips_the_delivery_date(client: httpx.AsyncClient, backend) -> None:
@@ -294,6 +294,13 @@ async def test_convert_lead_with_and_without_a_body(client: httpx.AsyncClient, b
         ("lead-1", "Sofa for Dana"),
         ("lead-2", ""),
     ]
+    # Sales opens the deal leads' conversion named, with the lead's owner and attribution.
+    opened = backend.recorder.requests("OpenDeal")
+    assert [(r.deal_id, r.lead_id, r.owner_team_id, r.source) for r in opened] == [
+        ("deal-1", "lead-1", "team-north", "radio"),
+        ("deal-1", "lead-2", "team-north", "radio"),
+    ]
+    assert titled.json()["owner_team_id"] == "team-north"
 
 
 async def test_an_unexpected_error_is_a_logged_500_without_traceback(

@@ -13,6 +13,7 @@ from crm.leads.v1 import leads_pb2
 from crm.notifications.v1 import notifications_pb2
 from crm.orders.v1 import orders_pb2
 from crm.reporting.v1 import reporting_pb2
+from crm.sales.v1 import deals_pb2
 from crm_gateway.convert import to_model, to_timestamp
 from crm_gateway.features.customers.schemas import TimelineEntry
 from crm_gateway.features.deals.schemas import CloseDealIn, Deal
@@ -43,7 +44,7 @@ def test_unset_messages_are_null_and_enums_are_words() -> None:
     ("model", "message", "word"),
     [
         (Lead, leads_pb2.Lead(status=leads_pb2.LEAD_STATUS_CONVERTED), "converted"),
-        (Deal, leads_pb2.Deal(status=leads_pb2.DEAL_STATUS_LOST), "lost"),
+        (Deal, deals_pb2.Deal(status=deals_pb2.DEAL_STATUS_LOST), "lost"),
         (Order, orders_pb2.Order(status=orders_pb2.ORDER_STATUS_SHIPPED), "shipped"),
         (
             NotificationMessage,
@@ -115,7 +116,7 @@ def test_close_deal_lost_request() -> None:
 
     request = body.to_proto("deal-1")
 
-    assert request.outcome == leads_pb2.DEAL_OUTCOME_LOST
+    assert request.outcome == deals_pb2.DEAL_OUTCOME_LOST
     assert request.lost_reason == "too expensive"
     assert list(request.items) == []
 

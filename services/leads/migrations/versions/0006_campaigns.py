@@ -18,7 +18,7 @@ down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# The built-in codes of crm_leads.domain.SOURCES when this revision was written (a migration
+# The built-in codes of crm_leads.leads.domain.SOURCES (then crm_leads.domain) when this revision was written (a migration
 # never imports application code: it must build the same schema forever).
 BUILT_IN_SOURCES = {
     "radio": "רדיו / Radio",

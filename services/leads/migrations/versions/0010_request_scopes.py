@@ -1,7 +1,7 @@
 """request ids scoped to their caller
 
 A capture's request id was unique company-wide, so one caller could claim or replay another's
-(and read that lead). It is now unique per scope (crm_leads.domain): the caller's subject
+(and read that lead). It is now unique per scope (crm_leads.leads.domain): the caller's subject
 (`actor:<subject>`), the web form's key (`web-form-key:<key id>`) or the import
 (`import:<import id>`, the request id being the row number). An upload's request id is unique
 per uploader.

@@ -30,7 +30,7 @@ teams = Table(
     metadata,
     Column("id", String(64), primary_key=True),
     Column("name", String(200), nullable=False),
-    # Unused since 0007: the round-robin turn is the team's sequence (see crm_leads.routing).
+    # Unused since 0007: the round-robin turn is the team's sequence (see crm_leads.routing.commands).
     Column("rr_turn", BigInteger, nullable=False, server_default="0"),
     # Who an SLA breach of the team's leads escalates to (a user id of the identity provider).
     Column("manager_id", String(64), nullable=True),
@@ -59,7 +59,7 @@ routing_rules = Table(
     Column("sources", ARRAY(String(50)), nullable=False),
     Column("team_id", String(64), ForeignKey("teams.id"), nullable=False),
     Column("priority", Integer, nullable=False, unique=True),
-    # Matching criteria besides sources (empty: any); see domain.matching_rules.
+    # Matching criteria besides sources (empty: any); see crm_leads.routing.domain.matching_rules.
     Column("campaign_ids", ARRAY(String(64)), nullable=False, server_default="{}"),
     Column("product_lines", ARRAY(String(100)), nullable=False, server_default="{}"),
     Column("territories", ARRAY(String(100)), nullable=False, server_default="{}"),
@@ -91,7 +91,7 @@ leads = Table(
     "leads",
     metadata,
     Column("id", String(64), primary_key=True),
-    # The capture's request id, unique within its scope (crm_leads.domain: the caller's subject,
+    # The capture's request id, unique within its scope (crm_leads.leads.domain: the caller's subject,
     # the web form's key or the import), so a request id never reaches another caller's lead.
     Column("request_scope", String(300), nullable=True),
     Column("request_id", String(200), nullable=True),
@@ -121,7 +121,7 @@ leads = Table(
     Column("merged_into_id", String(64), nullable=True),
     Column("missing_fields", ARRAY(String(30)), nullable=False, server_default="{}"),
     Column("touch_count", Integer, nullable=False, server_default="1"),
-    # The full name normalized for matching (Hebrew/Persian folding): see crm_leads.duplicates.
+    # The full name normalized for matching (Hebrew/Persian folding): see crm_leads.duplicates.names.
     Column("name_key", String(200), nullable=False, server_default=""),
     Index("ix_leads_created", "created_at", "id"),
     Index("ix_leads_phone_number", "phone_number", postgresql_where=text("phone_number <> ''")),
@@ -166,7 +166,7 @@ legacy_deal_items = Table(
 
 # ---------------------------------------------------------------- campaigns and import (0006)
 
-# The source catalogue: built-in codes (seeded by 0006 from domain.SOURCES) and the ones admins add.
+# The source catalogue: built-in codes (seeded by 0006 from crm_leads.leads.domain.SOURCES) and the ones admins add.
 # A source is never deleted (leads keep pointing at it); an inactive one takes no new captures.
 sources = Table(
     "sources",
@@ -326,7 +326,7 @@ activities = Table(
     Column("lead_id", String(64), nullable=False),
     Column("deal_id", String(64), nullable=True),
     # Whose record it was when logged (the lead's rep or the deal's owner, the lead's team), for
-    # history; open tasks are listed and reminded by their current owner (crm_leads.activities).
+    # history; open tasks are listed and reminded by their current owner (crm_leads.activities.queries).
     Column("rep_id", String(64), nullable=True),
     Column("team_id", String(64), nullable=True),
     Column("subject", String(200), nullable=False, server_default=""),
@@ -360,7 +360,7 @@ activities = Table(
 
 # ---------------------------------------------------------------- duplicates and merge (0009)
 
-# Further matching keys of a lead's name (crm_leads.names): written order without spaces (compound
+# Further matching keys of a lead's name (crm_leads.duplicates.names): written order without spaces (compound
 # names) and a cross-script consonant skeleton. Equality lookups only, each through its own index.
 leads.append_column(Column("name_compact", String(200), nullable=False, server_default=""))
 leads.append_column(Column("name_skeleton", String(200), nullable=False, server_default=""))

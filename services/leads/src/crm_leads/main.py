@@ -1,10 +1,8 @@
-"""Wiring of the leads service: settings, gRPC servicer, migrations."""
+"""Wiring of the leads service: each feature's servicer and periodic jobs, migrations."""
 
 from __future__ import annotations
 
 from pathlib import Path
-
-from pydantic import Field
 
 from crm.leads.v1 import (
     activities_pb2,
@@ -21,35 +19,26 @@ from crm.leads.v1 import (
     routing_pb2_grpc,
 )
 from crm_kit.service import Service, run_cli
-from crm_kit.settings import ServiceSettings
-from crm_leads import activities, sla
-from crm_leads.activities_grpc import ActivitiesServicer
-from crm_leads.campaigns import CampaignsServicer
+from crm_leads.activities import commands as activity_commands
+from crm_leads.activities.grpc_api import ActivitiesServicer
+from crm_leads.campaigns.grpc_api import CampaignsServicer
 from crm_leads.db import messaging
-from crm_leads.duplicates_api import DuplicatesServicer
-from crm_leads.grpc_api import LeadsServicer
-from crm_leads.imports import ImportLimits, LeadImportsServicer, resume_imports
-from crm_leads.routing_api import RoutingServicer
+from crm_leads.duplicates.grpc_api import DuplicatesServicer
+from crm_leads.imports import commands as import_commands
+from crm_leads.imports.domain import ImportLimits
+from crm_leads.imports.grpc_api import LeadImportsServicer
+from crm_leads.leads.grpc_api import LeadsServicer
+from crm_leads.routing import commands as routing_commands
+from crm_leads.routing.grpc_api import RoutingServicer
+from crm_leads.settings import LeadsSettings
+from crm_leads.web_forms.grpc_api import WebFormKeyRpcs
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
 
-class LeadsSettings(ServiceSettings):
-    service_name: str = "leads"
-    # How often open tasks whose reminder time passed are looked for (TaskReminderDue).
-    task_reminder_interval_seconds: float = 10.0
-    # How often leads past their first-response deadline are looked for, and how many per run.
-    sla_scan_interval_seconds: float = 5.0
-    sla_scan_batch_size: int = 100
-    # CSV lead imports: most rows per file, rows per staging commit / capture transaction, how
-    # long a worker owns an import between batches, and how often stalled imports are resumed.
-    import_max_rows: int = Field(default=1_000_000, ge=1)
-    import_batch_rows: int = Field(default=300, ge=1, le=5_000)
-    import_lease_seconds: float = Field(default=60.0, gt=0)
-    # How long an upload waits for its rows to be routed before answering (the rest goes on in
-    # the background); 0 answers as soon as the file is validated.
-    import_wait_seconds: float = Field(default=20.0, ge=0, le=600)
-    import_resume_interval_seconds: float = Field(default=10.0, gt=0)
+class LeadsServiceServicer(WebFormKeyRpcs, LeadsServicer):
+    """LeadsService as the proto declares it: the leads feature's RPCs and the web forms feature's
+    key RPCs (see crm_leads.web_forms.grpc_api for why they are composed here)."""
 
 
 async def setup(service: Service) -> None:
@@ -57,7 +46,7 @@ async def setup(service: Service) -> None:
     assert isinstance(settings, LeadsSettings), "the leads service runs with LeadsSettings"
     service.grpc.add(
         leads_pb2_grpc.add_LeadsServiceServicer_to_server,
-        LeadsServicer(service.db),
+        LeadsServiceServicer(service.db),
         leads_pb2.DESCRIPTOR.services_by_name["LeadsService"].full_name,
     )
     service.grpc.add(
@@ -73,7 +62,7 @@ async def setup(service: Service) -> None:
     service.run_periodically(
         "task_reminders",
         settings.task_reminder_interval_seconds,
-        lambda: activities.send_due_reminders(service.db),
+        lambda: activity_commands.send_due_reminders(service.db),
     )
     service.grpc.add(
         routing_pb2_grpc.add_RoutingServiceServicer_to_server,
@@ -83,7 +72,7 @@ async def setup(service: Service) -> None:
     service.run_periodically(
         "sla_breaches",
         settings.sla_scan_interval_seconds,
-        lambda: sla.scan_breaches(service.db, batch_size=settings.sla_scan_batch_size),
+        lambda: routing_commands.scan_breaches(service.db, batch_size=settings.sla_scan_batch_size),
     )
     # Sources, campaigns and CSV imports.
     service.grpc.add(
@@ -105,7 +94,7 @@ async def setup(service: Service) -> None:
     service.run_periodically(
         "lead_import_resume",
         settings.import_resume_interval_seconds,
-        lambda: resume_imports(service.db, import_limits),
+        lambda: import_commands.resume_imports(service.db, import_limits),
     )
 
 

@@ -2,6 +2,9 @@
 
 from prometheus_client import Counter, Histogram
 
+# The built-in catalogue: every source label is exported from 0, so rate()/increase() see the first one.
+from crm_leads.leads.domain import SOURCES
+
 LEADS_CAPTURED = Counter("crm_leads_captured_total", "Leads captured", ["source"])
 
 # ---------------------------------------------------------------- activities
@@ -14,13 +17,12 @@ FIRST_RESPONSE_SECONDS = Histogram(
 )
 ACTIVITIES_LOGGED = Counter("crm_activities_logged_total", "Activities logged", ["kind"])
 TASK_REMINDERS = Counter("crm_task_reminders_total", "Task reminders published")
-# Every label value exported from 0 (crm_leads.activities does it for every source of the catalogue).
+for _source in SOURCES:
+    FIRST_RESPONSE_SECONDS.labels(_source)
 for _kind in ("call", "meeting", "note", "task", "email", "sms"):
     ACTIVITIES_LOGGED.labels(_kind)
 
 # ---------------------------------------------------------------- routing and SLA
-from crm_leads.domain import SOURCES  # noqa: E402  (the built-in catalogue: every label from 0)
-
 SLA_BREACHES = Counter(
     "crm_lead_sla_breaches_total", "Leads whose first response was not logged by the deadline", ["source", "action"]
 )

@@ -11,7 +11,8 @@ import pytest
 from crm_kit.service import Service
 from crm_kit.testing import free_port, reset_stream, running_service
 from crm_leads.db import messaging
-from crm_leads.main import MIGRATIONS_DIR, LeadsSettings, setup
+from crm_leads.main import MIGRATIONS_DIR, setup
+from crm_leads.settings import LeadsSettings
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from crm.leads.v1 import activities_pb2, activities_pb2_grpc, events_pb2, leads_
 from crm_kit.grpc_client import channel
 from crm_kit.protoconv import to_timestamp
 from crm_kit.service import Service
-from crm_leads import activities as activity_commands
+from crm_leads.activities import commands as activity_commands
 from crm_leads.db import activities as activity_table
 from crm_leads.db import leads as lead_table
 

@@ -25,8 +25,10 @@ from crm.leads.v1 import (
 from crm_kit.grpc_client import channel
 from crm_kit.service import Service
 from crm_kit.testing import eventually
-from crm_leads import imports
 from crm_leads.db import lead_import_rows, lead_imports, leads
+from crm_leads.imports import commands as import_commands
+from crm_leads.imports.domain import COMPLETED, IMPORTING, ImportLimits
+from crm_leads.imports.queries import get_import
 
 pytestmark = pytest.mark.integration
 
@@ -340,7 +342,7 @@ async def test_an_unknown_campaign_or_source_refuses_the_upload(api: Stubs) -> N
 
 
 async def test_an_import_interrupted_in_phase_2_resumes_without_capturing_twice(service: Service) -> None:
-    limits = imports.ImportLimits(batch_rows=2, lease_seconds=60)
+    limits = ImportLimits(batch_rows=2, lease_seconds=60)
     async with service.db.unit_of_work() as uow:
         row = (
             await uow.conn.execute(
@@ -359,26 +361,26 @@ async def test_an_import_interrupted_in_phase_2_resumes_without_capturing_twice(
     async def body() -> AsyncIterator[bytes]:
         yield GOOD.encode()
 
-    status, _ = await imports.read_and_stage(service.db, row, body(), limits)
-    assert status == imports.IMPORTING
-    assert await imports.capture_batch(service.db, row.id, limits)  # one batch, then the process "dies"
+    status, _ = await import_commands.read_and_stage(service.db, row, body(), limits)
+    assert status == IMPORTING
+    assert await import_commands.capture_batch(service.db, row.id, limits)  # one batch, then the process "dies"
     async with service.db.unit_of_work() as uow:
         # As if the second batch's commit had been lost after its captures: the cursor goes back.
         await uow.conn.execute(
             update(lead_imports).where(lead_imports.c.id == row.id).values(next_row=0, lease_until=func.now())
         )
-    assert await imports.resume_imports(service.db, limits) == 1
+    assert await import_commands.resume_imports(service.db, limits) == 1
     async with service.db.unit_of_work() as uow:
-        final, _ = await imports.get_import(uow, row.id)
+        final, _ = await get_import(uow, row.id)
         count = (await uow.conn.execute(select(func.count()).select_from(leads))).scalar()
-    assert final.status == imports.COMPLETED
+    assert final.status == COMPLETED
     assert count == 5
     assert final.rows_imported == 5 + 2  # the two rows of the replayed batch count again, never twice as leads
 
 
 async def test_progress_is_visible_while_the_file_is_read(service: Service) -> None:
     """Phase 1 commits its counters batch by batch: another connection sees them before the end."""
-    limits = imports.ImportLimits(batch_rows=50, lease_seconds=60)
+    limits = ImportLimits(batch_rows=50, lease_seconds=60)
     async with service.db.unit_of_work() as uow:
         row = (
             await uow.conn.execute(
@@ -406,6 +408,6 @@ async def test_progress_is_visible_while_the_file_is_read(service: Service) -> N
                     ).scalar_one()
                 )
 
-    status, state = await imports.read_and_stage(service.db, row, body(), limits)
-    assert status == imports.IMPORTING and state.rows_read == 240
+    status, state = await import_commands.read_and_stage(service.db, row, body(), limits)
+    assert status == IMPORTING and state.rows_read == 240
     assert seen == [60, 120, 180, 240]  # each chunk of 60 rows filled a batch of 50: committed at once

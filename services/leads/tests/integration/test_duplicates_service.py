@@ -15,9 +15,10 @@ from sqlalchemy.dialects import postgresql
 from crm.leads.v1 import duplicates_pb2, duplicates_pb2_grpc, leads_pb2, leads_pb2_grpc
 from crm_kit.grpc_client import channel
 from crm_kit.service import Service
-from crm_leads import duplicates, merges, names
 from crm_leads.db import lead_touches, messaging
 from crm_leads.db import leads as lead_table
+from crm_leads.duplicates import names
+from crm_leads.duplicates import queries as duplicate_queries
 
 pytestmark = pytest.mark.integration
 
@@ -259,10 +260,10 @@ async def test_every_duplicate_lookup_is_served_by_an_index(service) -> None:
     """With sequential scans priced out, each lookup the capture and the lists make must still
     find an index: none of them walks the leads table as it grows toward a million rows."""
     queries = {
-        "phone": duplicates.contact_query("phone_number", "+972501234567"),
-        "email": duplicates.contact_query("email", "a@example.com"),
-        "names": duplicates.name_candidates_query("x", names.name_keys("משה כהן")),
-        "incomplete": merges.incomplete_query().order_by(lead_table.c.created_at.desc()).limit(50),
+        "phone": duplicate_queries.contact_query("phone_number", "+972501234567"),
+        "email": duplicate_queries.contact_query("email", "a@example.com"),
+        "names": duplicate_queries.name_candidates_query("x", names.name_keys("משה כהן")),
+        "incomplete": duplicate_queries.incomplete_query().order_by(lead_table.c.created_at.desc()).limit(50),
     }
     async with service.db.unit_of_work() as uow:
         await uow.conn.execute(text("SET LOCAL enable_seqscan = off"))

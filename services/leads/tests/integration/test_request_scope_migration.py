@@ -84,7 +84,7 @@ async def test_request_ids_of_existing_captures_get_their_scope(fresh_database) 
         ("SELECT id, request_scope, request_id FROM lead_touches", {}),
     )
     assert {row.id: (row.request_scope, row.request_id) for row in leads} == {
-        # a resumed import finds the rows it captured (crm_leads.imports looks up this pair)
+        # a resumed import finds the rows it captured (crm_leads.imports.commands looks up this pair)
         "l-import": (f"import:{IMPORT_ID}", "7"),
         "l-form": (f"web-form-key:{KEY_ID}", "web-form:abc"),
         "l-api": ("actor:alice", "crm-1"),

@@ -21,9 +21,9 @@ from crm.leads.v1 import leads_pb2, routing_pb2, routing_pb2_grpc
 from crm_kit.db import Database
 from crm_kit.grpc_client import channel
 from crm_kit.service import Service
-from crm_leads import sla
 from crm_leads.db import lead_sla_breaches, leads, messaging, reps
-from crm_leads.grpc_api import LeadsServicer
+from crm_leads.main import LeadsServiceServicer
+from crm_leads.routing import commands as routing_commands
 
 pytestmark = pytest.mark.integration
 
@@ -45,10 +45,10 @@ async def routing(service: Service) -> AsyncIterator[routing_pb2_grpc.RoutingSer
 
 
 @pytest.fixture
-async def replicas(service: Service) -> AsyncIterator[list[LeadsServicer]]:
-    """Two LeadsServicers on two engines: two replicas of leads sharing one database."""
+async def replicas(service: Service) -> AsyncIterator[list[LeadsServiceServicer]]:
+    """Two LeadsServiceServicers on two engines: two replicas of leads sharing one database."""
     dbs = [Database(service.settings.database_url, messaging, source="leads") for _ in range(2)]
-    yield [LeadsServicer(db) for db in dbs]
+    yield [LeadsServiceServicer(db) for db in dbs]
     for db in dbs:
         await db.dispose()
 
@@ -70,7 +70,7 @@ async def update_rep(routing: routing_pb2_grpc.RoutingServiceStub, rep: routing_
     await routing.UpdateRep(routing_pb2.UpdateRepRequest(rep=rep, update_mask=FieldMask(paths=list(paths))))
 
 
-async def capture_all(replicas: list[LeadsServicer], requests: list[leads_pb2.CaptureLeadRequest]) -> list[Any]:
+async def capture_all(replicas: list[LeadsServiceServicer], requests: list[leads_pb2.CaptureLeadRequest]) -> list[Any]:
     replies = await asyncio.gather(
         *(replicas[i % len(replicas)].CaptureLead(r, None) for i, r in enumerate(requests))  # type: ignore[arg-type]
     )
@@ -192,22 +192,22 @@ async def test_breach_reassigns_to_reps_not_yet_tried_then_escalates(routing, re
     )
     db = service.db
 
-    assert await sla.scan_breaches(db, now=due - timedelta(seconds=1)) == 0
-    assert await sla.scan_breaches(db, now=due + timedelta(seconds=1)) == 1
-    assert await sla.scan_breaches(db, now=due + timedelta(seconds=2)) == 0  # new deadline, not due yet
+    assert await routing_commands.scan_breaches(db, now=due - timedelta(seconds=1)) == 0
+    assert await routing_commands.scan_breaches(db, now=due + timedelta(seconds=1)) == 1
+    assert await routing_commands.scan_breaches(db, now=due + timedelta(seconds=2)) == 0  # new deadline, not due yet
     second = await lead_row(db, lead.id)
     assert second.rep_id not in {first_rep, None}
     assert second.reassign_count == 1 and second.sla_breached_at is not None
-    assert await sla.scan_breaches(db, now=due + timedelta(seconds=200)) == 1
+    assert await routing_commands.scan_breaches(db, now=due + timedelta(seconds=200)) == 1
     third = await lead_row(db, lead.id)
     assert third.rep_id not in {first_rep, second.rep_id}
     # Every rep of the team has had it: the next breach escalates to the team's manager.
-    assert await sla.scan_breaches(db, now=due + timedelta(seconds=400)) == 1
+    assert await routing_commands.scan_breaches(db, now=due + timedelta(seconds=400)) == 1
     final = await lead_row(db, lead.id)
     assert final.rep_id == third.rep_id
     assert final.escalated_to == "manager-digital"
     assert not final.sla_clock_running
-    assert await sla.scan_breaches(db, now=due + timedelta(days=1)) == 0
+    assert await routing_commands.scan_breaches(db, now=due + timedelta(days=1)) == 0
 
     breaches = (await routing.ListSlaBreaches(routing_pb2.ListSlaBreachesRequest(team_id="team-digital"))).sla_breaches
     assert [b.action for b in breaches] == ["escalate", "reassign", "reassign"]
@@ -228,7 +228,7 @@ async def test_a_first_response_stops_the_clock(routing, replicas, service) -> N
             update(leads).where(leads.c.id == answered.id).values(first_response_at=datetime.now(UTC))
         )
 
-    assert await sla.scan_breaches(service.db, now=datetime.now(UTC) + timedelta(minutes=5)) == 1
+    assert await routing_commands.scan_breaches(service.db, now=datetime.now(UTC) + timedelta(minutes=5)) == 1
     assert (await lead_row(service.db, answered.id)).sla_breached_at is None
     assert (await lead_row(service.db, converted.id)).sla_breached_at is None
     escalated = await lead_row(service.db, forgotten.id)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from crm_kit.errors import InvalidArgument
-from crm_leads.activity_rules import (
+from crm_leads.activities.domain import (
     ActivityKind,
     CallOutcome,
     summary,

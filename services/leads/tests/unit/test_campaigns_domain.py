@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 
 from crm_kit.errors import InvalidArgument
-from crm_leads import domain
+from crm_leads.campaigns import domain
 
 pytestmark = pytest.mark.unit
 

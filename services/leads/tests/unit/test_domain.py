@@ -1,7 +1,7 @@
 import pytest
 
-from crm_kit.errors import FailedPrecondition, InvalidArgument
-from crm_leads import domain
+from crm_kit.errors import InvalidArgument
+from crm_leads.leads import domain
 
 pytestmark = pytest.mark.unit
 
@@ -34,22 +34,6 @@ def test_a_source_code_must_have_the_catalogue_format() -> None:
     with pytest.raises(InvalidArgument) as err:
         domain.normalize_source("tik tok!")
     assert err.value.field_violations[0][0] == "source"
-
-
-def test_rules_match_by_source_then_fall_back() -> None:
-    rules = [
-        domain.RoutingRule("fallback", "t2", (), 100),
-        domain.RoutingRule("media", "t1", ("radio", "tv"), 10),
-    ]
-    assert domain.match_rule(rules, "tv").id == "media"
-    assert domain.match_rule(rules, "referral").id == "fallback"
-    with pytest.raises(FailedPrecondition):
-        domain.match_rule(rules[1:], "referral")
-
-
-def test_round_robin_cycles_evenly() -> None:
-    picks = [domain.pick_round_robin(["b", "a", "c"], turn) for turn in range(1, 7)]
-    assert picks == ["a", "b", "c", "a", "b", "c"]
 
 
 def test_every_bad_field_is_reported_at_once() -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from crm_leads import duplicates, names
-from crm_leads.domain import NewLead, normalize_email, normalize_phone
+from crm_leads.duplicates import domain as duplicates
+from crm_leads.duplicates import names
+from crm_leads.leads.domain import NewLead, normalize_email, normalize_phone
 
 pytestmark = pytest.mark.unit
 

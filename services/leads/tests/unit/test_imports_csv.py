@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from crm_leads.csv_import import CsvStream, FileRejected, Record, read_header, row_values
+from crm_leads.imports.csv_stream import CsvStream, FileRejected, Record, read_header, row_values
 
 pytestmark = pytest.mark.unit
 

@@ -3,8 +3,8 @@ import uuid
 
 import pytest
 
-from crm_kit.errors import InvalidArgument
-from crm_leads import domain
+from crm_kit.errors import InvalidArgument, PermissionDenied
+from crm_leads.web_forms import domain
 
 pytestmark = pytest.mark.unit
 
@@ -50,7 +50,7 @@ def test_the_secret_matches_its_hash_only() -> None:
     ],
 )
 def test_a_malformed_key_is_permission_denied(secret: str) -> None:
-    with pytest.raises(domain.PermissionDenied) as err:
+    with pytest.raises(PermissionDenied) as err:
         domain.web_form_key_id(secret)
     assert err.value.reason == "WEB_FORM_KEY_INVALID"
     assert err.value.grpc_code.name == "PERMISSION_DENIED"

@@ -25,6 +25,7 @@ from fastapi import HTTPException
 
 if TYPE_CHECKING:
     from crm.leads.v1 import leads_pb2
+    from crm.sales.v1 import deals_pb2
     from crm_gateway.platform.auth import Principal
 
 
@@ -155,7 +156,7 @@ def lead_visible(principal: Principal, lead: leads_pb2.Lead) -> bool:
     return _within(lead_reach(principal), lead.assignment.team_id, lead.assignment.rep_id)
 
 
-def deal_visible(principal: Principal, deal: leads_pb2.Deal) -> bool:
+def deal_visible(principal: Principal, deal: deals_pb2.Deal) -> bool:
     return _within(lead_reach(principal), deal.owner_team_id, deal.owner_rep_id)
 
 

@@ -42,7 +42,7 @@ class LeadStatus(StrEnum):
 
 def normalize_source(source: str) -> str:
     """A source code of the catalogue's format; whether it exists and is active is checked against
-    the catalogue (crm_leads.campaigns) in the capture's unit of work."""
+    the catalogue (crm_leads.campaigns.queries) in the capture's unit of work."""
     code = source.strip().lower()
     if not SOURCE_CODE.fullmatch(code):
         raise InvalidArgument(

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import secrets
 import uuid
+from dataclasses import dataclass
 
 from crm_kit.errors import InvalidArgument, PermissionDenied, raise_all
 from crm_leads.leads.domain import normalize_source

@@ -3,12 +3,10 @@
 isort:skip_file
 """
 
-from collections import abc as _abc
 from crm.common.v1 import types_pb2 as _types_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
-from google.protobuf.internal import containers as _containers
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -163,57 +161,6 @@ class LeadConverted(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___LeadConverted: _TypeAlias = LeadConverted  # noqa: Y015
-
-@_typing.final
-class DealClosed(_message.Message):
-    """Published on crm.leads.deal_closed when a deal is won or lost."""
-
-    DESCRIPTOR: _descriptor.Descriptor
-
-    DEAL_ID_FIELD_NUMBER: _builtins.int
-    LEAD_ID_FIELD_NUMBER: _builtins.int
-    WON_FIELD_NUMBER: _builtins.int
-    ITEMS_FIELD_NUMBER: _builtins.int
-    TOTAL_FIELD_NUMBER: _builtins.int
-    OWNER_REP_ID_FIELD_NUMBER: _builtins.int
-    SOURCE_FIELD_NUMBER: _builtins.int
-    CAMPAIGN_FIELD_NUMBER: _builtins.int
-    CLOSE_TIME_FIELD_NUMBER: _builtins.int
-    LOST_REASON_FIELD_NUMBER: _builtins.int
-    deal_id: _builtins.str
-    lead_id: _builtins.str
-    won: _builtins.bool
-    owner_rep_id: _builtins.str
-    source: _builtins.str
-    campaign: _builtins.str
-    lost_reason: _builtins.str
-    @_builtins.property
-    def items(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.LineItem]: ...
-    @_builtins.property
-    def total(self) -> _types_pb2.Money: ...
-    @_builtins.property
-    def close_time(self) -> _timestamp_pb2.Timestamp: ...
-    def __init__(
-        self,
-        *,
-        deal_id: _builtins.str = ...,
-        lead_id: _builtins.str = ...,
-        won: _builtins.bool = ...,
-        items: _abc.Iterable[_types_pb2.LineItem] | None = ...,
-        total: _types_pb2.Money | None = ...,
-        owner_rep_id: _builtins.str = ...,
-        source: _builtins.str = ...,
-        campaign: _builtins.str = ...,
-        close_time: _timestamp_pb2.Timestamp | None = ...,
-        lost_reason: _builtins.str = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["close_time", b"close_time", "total", b"total"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign", "close_time", b"close_time", "deal_id", b"deal_id", "items", b"items", "lead_id", b"lead_id", "lost_reason", b"lost_reason", "owner_rep_id", b"owner_rep_id", "source", b"source", "total", b"total", "won", b"won"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___DealClosed: _TypeAlias = DealClosed  # noqa: Y015
 
 @_typing.final
 class ActivityLogged(_message.Message):

@@ -22,87 +22,72 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
-from crm.common.v1 import types_pb2 as crm_dot_common_dot_v1_dot_types__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x63rm/leads/v1/leads.proto\x12\x0c\x63rm.leads.v1\x1a\x19\x63rm/common/v1/types.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x91\x01\n\nAssignment\x12\x0e\n\x06rep_id\x18\x01 \x01(\t\x12\x10\n\x08rep_name\x18\x02 \x01(\t\x12\x0f\n\x07team_id\x18\x03 \x01(\t\x12\x0f\n\x07rule_id\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12/\n\x0b\x61ssign_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xdb\x05\n\x04Lead\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\tfull_name\x18\x02 \x01(\t\x12\x14\n\x0cphone_number\x18\x03 \x01(\t\x12\r\n\x05\x65mail\x18\x04 \x01(\t\x12\x0e\n\x06source\x18\x05 \x01(\t\x12\x10\n\x08\x63\x61mpaign\x18\x06 \x01(\t\x12\x0e\n\x06locale\x18\x07 \x01(\t\x12(\n\x06status\x18\x08 \x01(\x0e\x32\x18.crm.leads.v1.LeadStatus\x12,\n\nassignment\x18\t \x01(\x0b\x32\x18.crm.leads.v1.Assignment\x12\x0f\n\x07\x64\x65\x61l_id\x18\n \x01(\t\x12/\n\x0b\x63reate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cproduct_line\x18\x0c \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\r \x01(\t\x12\x0c\n\x04\x63ity\x18\x0e \x01(\t\x12\x0e\n\x06region\x18\x0f \x01(\t\x12;\n\x17\x66irst_response_due_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x37\n\x13\x66irst_response_time\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0csla_breached\x18\x12 \x01(\x08\x12\x1b\n\x13merged_into_lead_id\x18\x13 \x01(\t\x12\x16\n\x0emissing_fields\x18\x14 \x03(\t\x12\x13\n\x0btouch_count\x18\x15 \x01(\x05\x12\x14\n\x0c\x65scalated_to\x18\x1e \x01(\t\x12\x1a\n\x12sla_reassign_count\x18\x1f \x01(\x05\x12=\n\x13routing_explanation\x18  \x01(\x0b\x32 .crm.leads.v1.RoutingExplanation\x12\x33\n\x0fsla_breach_time\x18! \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xcc\x02\n\x04\x44\x65\x61l\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07lead_id\x18\x02 \x01(\t\x12\r\n\x05title\x18\x03 \x01(\t\x12\x14\n\x0cowner_rep_id\x18\x04 \x01(\t\x12(\n\x06status\x18\x05 \x01(\x0e\x32\x18.crm.leads.v1.DealStatus\x12&\n\x05items\x18\x06 \x03(\x0b\x32\x17.crm.common.v1.LineItem\x12#\n\x05total\x18\x07 \x01(\x0b\x32\x14.crm.common.v1.Money\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nclose_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0blost_reason\x18\n \x01(\t\x12\x15\n\rowner_team_id\x18\x0b \x01(\t\"\x7f\n\x06Source\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x10\n\x08\x62uilt_in\x18\x03 \x01(\x08\x12\x0e\n\x06\x61\x63tive\x18\x04 \x01(\x08\x12/\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x8b\x02\n\x12\x43\x61ptureLeadRequest\x12\x11\n\tfull_name\x18\x01 \x01(\t\x12\x14\n\x0cphone_number\x18\x02 \x01(\t\x12\r\n\x05\x65mail\x18\x03 \x01(\t\x12\x0e\n\x06source\x18\x04 \x01(\t\x12\x10\n\x08\x63\x61mpaign\x18\x05 \x01(\t\x12\x0e\n\x06locale\x18\x06 \x01(\t\x12\x14\n\x0cproduct_line\x18\x07 \x01(\t\x12\x12\n\nrequest_id\x18\x08 \x01(\t\x12\x14\n\x0cweb_form_key\x18\t \x01(\t\x12\x0c\n\x04\x63ity\x18\n \x01(\t\x12\x0e\n\x06region\x18\x0b \x01(\t\x12-\n\x0c\x63\x61ller_reach\x18\x0c \x01(\x0b\x32\x17.crm.leads.v1.LeadReach\"?\n\tLeadReach\x12\x11\n\tall_leads\x18\x01 \x01(\x08\x12\x0f\n\x07team_id\x18\x02 \x01(\t\x12\x0e\n\x06rep_id\x18\x03 \x01(\t\"p\n\x13\x43\x61ptureLeadResponse\x12 \n\x04lead\x18\x01 \x01(\x0b\x32\x12.crm.leads.v1.Lead\x12\x11\n\tduplicate\x18\x02 \x01(\x08\x12\x12\n\nmatched_on\x18\x03 \x01(\t\x12\x10\n\x08replayed\x18\x04 \x01(\x08\"!\n\x0eGetLeadRequest\x12\x0f\n\x07lead_id\x18\x01 \x01(\t\"3\n\x0fGetLeadResponse\x12 \n\x04lead\x18\x01 \x01(\x0b\x32\x12.crm.leads.v1.Lead\"\x7f\n\x10ListLeadsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0e\n\x06source\x18\x03 \x01(\t\x12\x0e\n\x06rep_id\x18\x04 \x01(\t\x12\x0f\n\x07team_id\x18\x05 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x06 \x01(\t\"O\n\x11ListLeadsResponse\x12!\n\x05leads\x18\x01 \x03(\x0b\x32\x12.crm.leads.v1.Lead\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"4\n\x12\x43onvertLeadRequest\x12\x0f\n\x07lead_id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\"\xc2\x01\n\x0eLeadConversion\x12\x0f\n\x07lead_id\x18\x01 \x01(\t\x12\x0f\n\x07\x64\x65\x61l_id\x18\x02 \x01(\t\x12\r\n\x05title\x18\x03 \x01(\t\x12\x14\n\x0cowner_rep_id\x18\x04 \x01(\t\x12\x15\n\rowner_team_id\x18\x05 \x01(\t\x12\x0e\n\x06source\x18\x06 \x01(\t\x12\x10\n\x08\x63\x61mpaign\x18\x07 \x01(\t\x12\x30\n\x0c\x63onvert_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"i\n\x13\x43onvertLeadResponse\x12 \n\x04\x64\x65\x61l\x18\x01 \x01(\x0b\x32\x12.crm.leads.v1.Deal\x12\x30\n\nconversion\x18\x02 \x01(\x0b\x32\x1c.crm.leads.v1.LeadConversion\"!\n\x0eGetDealRequest\x12\x0f\n\x07\x64\x65\x61l_id\x18\x01 \x01(\t\"3\n\x0fGetDealResponse\x12 \n\x04\x64\x65\x61l\x18\x01 \x01(\x0b\x32\x12.crm.leads.v1.Deal\"\x8c\x01\n\x10\x43loseDealRequest\x12\x0f\n\x07\x64\x65\x61l_id\x18\x01 \x01(\t\x12*\n\x07outcome\x18\x02 \x01(\x0e\x32\x19.crm.leads.v1.DealOutcome\x12&\n\x05items\x18\x03 \x03(\x0b\x32\x17.crm.common.v1.LineItem\x12\x13\n\x0blost_reason\x18\x04 \x01(\t\"5\n\x11\x43loseDealResponse\x12 \n\x04\x64\x65\x61l\x18\x01 \x01(\x0b\x32\x12.crm.leads.v1.Deal\"\x14\n\x12ListSourcesRequest\"<\n\x13ListSourcesResponse\x12%\n\x07sources\x18\x01 \x03(\x0b\x32\x14.crm.leads.v1.Source\"\xdf\x01\n\nWebFormKey\x12\n\n\x02id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x0e\n\x06source\x18\x03 \x01(\t\x12\x10\n\x08\x63\x61mpaign\x18\x04 \x01(\t\x12\x15\n\rsecret_prefix\x18\x05 \x01(\t\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0brevoke_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0c\x63reate_actor\x18\x08 \x01(\t\"Q\n\x17\x43reateWebFormKeyRequest\x12\x14\n\x0c\x64isplay_name\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x10\n\x08\x63\x61mpaign\x18\x03 \x01(\t\"Z\n\x18\x43reateWebFormKeyResponse\x12.\n\x0cweb_form_key\x18\x01 \x01(\x0b\x32\x18.crm.leads.v1.WebFormKey\x12\x0e\n\x06secret\x18\x02 \x01(\t\"X\n\x16ListWebFormKeysRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x17\n\x0finclude_revoked\x18\x03 \x01(\x08\"c\n\x17ListWebFormKeysResponse\x12/\n\rweb_form_keys\x18\x01 \x03(\x0b\x32\x18.crm.leads.v1.WebFormKey\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"2\n\x17RevokeWebFormKeyRequest\x12\x17\n\x0fweb_form_key_id\x18\x01 \x01(\t\"J\n\x18RevokeWebFormKeyResponse\x12.\n\x0cweb_form_key\x18\x01 \x01(\x0b\x32\x18.crm.leads.v1.WebFormKey\"/\n\x17VerifyWebFormKeyRequest\x12\x14\n\x0cweb_form_key\x18\x01 \x01(\t\"3\n\x18VerifyWebFormKeyResponse\x12\x17\n\x0fweb_form_key_id\x18\x01 \x01(\t\"R\n\x12RoutingExplanation\x12\x0f\n\x07outcome\x18\x01 \x01(\t\x12+\n\x05rules\x18\x02 \x03(\x0b\x32\x1c.crm.leads.v1.RuleConsidered\"\xa0\x01\n\x0eRuleConsidered\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\x12\x10\n\x08strategy\x18\x02 \x01(\t\x12\x0f\n\x07team_id\x18\x03 \x01(\t\x12\x0c\n\x04turn\x18\x04 \x01(\x03\x12\x15\n\rpicked_rep_id\x18\x05 \x01(\t\x12\x35\n\ncandidates\x18\x06 \x03(\x0b\x32!.crm.leads.v1.CandidateConsidered\"N\n\x13\x43\x61ndidateConsidered\x12\x0e\n\x06rep_id\x18\x01 \x01(\t\x12\x12\n\nopen_leads\x18\x02 \x01(\x05\x12\x13\n\x0bskip_reason\x18\x03 \x01(\t*Y\n\nLeadStatus\x12\x1b\n\x17LEAD_STATUS_UNSPECIFIED\x10\x00\x12\x13\n\x0fLEAD_STATUS_NEW\x10\x01\x12\x19\n\x15LEAD_STATUS_CONVERTED\x10\x02*j\n\nDealStatus\x12\x1b\n\x17\x44\x45\x41L_STATUS_UNSPECIFIED\x10\x00\x12\x14\n\x10\x44\x45\x41L_STATUS_OPEN\x10\x01\x12\x13\n\x0f\x44\x45\x41L_STATUS_WON\x10\x02\x12\x14\n\x10\x44\x45\x41L_STATUS_LOST\x10\x03*X\n\x0b\x44\x65\x61lOutcome\x12\x1c\n\x18\x44\x45\x41L_OUTCOME_UNSPECIFIED\x10\x00\x12\x14\n\x10\x44\x45\x41L_OUTCOME_WON\x10\x01\x12\x15\n\x11\x44\x45\x41L_OUTCOME_LOST\x10\x02\x32\xbf\x07\n\x0cLeadsService\x12R\n\x0b\x43\x61ptureLead\x12 .crm.leads.v1.CaptureLeadRequest\x1a!.crm.leads.v1.CaptureLeadResponse\x12\x46\n\x07GetLead\x12\x1c.crm.leads.v1.GetLeadRequest\x1a\x1d.crm.leads.v1.GetLeadResponse\x12L\n\tListLeads\x12\x1e.crm.leads.v1.ListLeadsRequest\x1a\x1f.crm.leads.v1.ListLeadsResponse\x12R\n\x0b\x43onvertLead\x12 .crm.leads.v1.ConvertLeadRequest\x1a!.crm.leads.v1.ConvertLeadResponse\x12\x46\n\x07GetDeal\x12\x1c.crm.leads.v1.GetDealRequest\x1a\x1d.crm.leads.v1.GetDealResponse\x12L\n\tCloseDeal\x12\x1e.crm.leads.v1.CloseDealRequest\x1a\x1f.crm.leads.v1.CloseDealResponse\x12R\n\x0bListSources\x12 .crm.leads.v1.ListSourcesRequest\x1a!.crm.leads.v1.ListSourcesResponse\x12\x61\n\x10\x43reateWebFormKey\x12%.crm.leads.v1.CreateWebFormKeyRequest\x1a&.crm.leads.v1.CreateWebFormKeyResponse\x12^\n\x0fListWebFormKeys\x12$.crm.leads.v1.ListWebFormKeysRequest\x1a%.crm.leads.v1.ListWebFormKeysResponse\x12\x61\n\x10RevokeWebFormKey\x12%.crm.leads.v1.RevokeWebFormKeyRequest\x1a&.crm.leads.v1.RevokeWebFormKeyResponse\x12\x61\n\x10VerifyWebFormKey\x12%.crm.leads.v1.VerifyWebFormKeyRequest\x1a&.crm.leads.v1.VerifyWebFormKeyResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x63rm/leads/v1/leads.proto\x12\x0c\x63rm.leads.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x91\x01\n\nAssignment\x12\x0e\n\x06rep_id\x18\x01 \x01(\t\x12\x10\n\x08rep_name\x18\x02 \x01(\t\x12\x0f\n\x07team_id\x18\x03 \x01(\t\x12\x0f\n\x07rule_id\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12/\n\x0b\x61ssign_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xdb\x05\n\x04Lead\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\tfull_name\x18\x02 \x01(\t\x12\x14\n\x0cphone_number\x18\x03 \x01(\t\x12\r\n\x05\x65mail\x18\x04 \x01(\t\x12\x0e\n\x06source\x18\x05 \x01(\t\x12\x10\n\x08\x63\x61mpaign\x18\x06 \x01(\t\x12\x0e\n\x06locale\x18\x07 \x01(\t\x12(\n\x06status\x18\x08 \x01(\x0e\x32\x18.crm.leads.v1.LeadStatus\x12,\n\nassignment\x18\t \x01(\x0b\x32\x18.crm.leads.v1.Assignment\x12\x0f\n\x07\x64\x65\x61l_id\x18\n \x01(\t\x12/\n\x0b\x63reate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cproduct_line\x18\x0c \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\r \x01(\t\x12\x0c\n\x04\x63ity\x18\x0e \x01(\t\x12\x0e\n\x06region\x18\x0f \x01(\t\x12;\n\x17\x66irst_response_due_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x37\n\x13\x66irst_response_time\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0csla_breached\x18\x12 \x01(\x08\x12\x1b\n\x13merged_into_lead_id\x18\x13 \x01(\t\x12\x16\n\x0emissing_fields\x18\x14 \x03(\t\x12\x13\n\x0btouch_count\x18\x15 \x01(\x05\x12\x14\n\x0c\x65scalated_to\x18\x1e \x01(\t\x12\x1a\n\x12sla_reassign_count\x18\x1f \x01(\x05\x12=\n\x13routing_explanation\x18  \x01(\x0b\x32 .crm.leads.v1.RoutingExplanation\x12\x33\n\x0fsla_breach_time\x18! \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x7f\n\x06Source\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x10\n\x08\x62uilt_in\x18\x03 \x01(\x08\x12\x0e\n\x06\x61\x63tive\x18\x04 \x01(\x08\x12/\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x8b\x02\n\x12\x43\x61ptureLeadRequest\x12\x11\n\tfull_name\x18\x01 \x01(\t\x12\x14\n\x0cphone_number\x18\x02 \x01(\t\x12\r\n\x05\x65mail\x18\x03 \x01(\t\x12\x0e\n\x06source\x18\x04 \x01(\t\x12\x10\n\x08\x63\x61mpaign\x18\x05 \x01(\t\x12\x0e\n\x06locale\x18\x06 \x01(\t\x12\x14\n\x0cproduct_line\x18\x07 \x01(\t\x12\x12\n\nrequest_id\x18\x08 \x01(\t\x12\x14\n\x0cweb_form_key\x18\t \x01(\t\x12\x0c\n\x04\x63ity\x18\n \x01(\t\x12\x0e\n\x06region\x18\x0b \x01(\t\x12-\n\x0c\x63\x61ller_reach\x18\x0c \x01(\x0b\x32\x17.crm.leads.v1.LeadReach\"?\n\tLeadReach\x12\x11\n\tall_leads\x18\x01 \x01(\x08\x12\x0f\n\x07team_id\x18\x02 \x01(\t\x12\x0e\n\x06rep_id\x18\x03 \x01(\t\"p\n\x13\x43\x61ptureLeadResponse\x12 \n\x04lead\x18\x01 \x01(\x0b\x32\x12.crm.leads.v1.Lead\x12\x11\n\tduplicate\x18\x02 \x01(\x08\x12\x12\n\nmatched_on\x18\x03 \x01(\t\x12\x10\n\x08replayed\x18\x04 \x01(\x08\"!\n\x0eGetLeadRequest\x12\x0f\n\x07lead_id\x18\x01 \x01(\t\"3\n\x0fGetLeadResponse\x12 \n\x04lead\x18\x01 \x01(\x0b\x32\x12.crm.leads.v1.Lead\"\x7f\n\x10ListLeadsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0e\n\x06source\x18\x03 \x01(\t\x12\x0e\n\x06rep_id\x18\x04 \x01(\t\x12\x0f\n\x07team_id\x18\x05 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x06 \x01(\t\"O\n\x11ListLeadsResponse\x12!\n\x05leads\x18\x01 \x03(\x0b\x32\x12.crm.leads.v1.Lead\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"4\n\x12\x43onvertLeadRequest\x12\x0f\n\x07lead_id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\"\xc2\x01\n\x0eLeadConversion\x12\x0f\n\x07lead_id\x18\x01 \x01(\t\x12\x0f\n\x07\x64\x65\x61l_id\x18\x02 \x01(\t\x12\r\n\x05title\x18\x03 \x01(\t\x12\x14\n\x0cowner_rep_id\x18\x04 \x01(\t\x12\x15\n\rowner_team_id\x18\x05 \x01(\t\x12\x0e\n\x06source\x18\x06 \x01(\t\x12\x10\n\x08\x63\x61mpaign\x18\x07 \x01(\t\x12\x30\n\x0c\x63onvert_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"S\n\x13\x43onvertLeadResponse\x12\x30\n\nconversion\x18\x02 \x01(\x0b\x32\x1c.crm.leads.v1.LeadConversionJ\x04\x08\x01\x10\x02R\x04\x64\x65\x61l\"\x14\n\x12ListSourcesRequest\"<\n\x13ListSourcesResponse\x12%\n\x07sources\x18\x01 \x03(\x0b\x32\x14.crm.leads.v1.Source\"\xdf\x01\n\nWebFormKey\x12\n\n\x02id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x0e\n\x06source\x18\x03 \x01(\t\x12\x10\n\x08\x63\x61mpaign\x18\x04 \x01(\t\x12\x15\n\rsecret_prefix\x18\x05 \x01(\t\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0brevoke_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0c\x63reate_actor\x18\x08 \x01(\t\"Q\n\x17\x43reateWebFormKeyRequest\x12\x14\n\x0c\x64isplay_name\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x10\n\x08\x63\x61mpaign\x18\x03 \x01(\t\"Z\n\x18\x43reateWebFormKeyResponse\x12.\n\x0cweb_form_key\x18\x01 \x01(\x0b\x32\x18.crm.leads.v1.WebFormKey\x12\x0e\n\x06secret\x18\x02 \x01(\t\"X\n\x16ListWebFormKeysRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x17\n\x0finclude_revoked\x18\x03 \x01(\x08\"c\n\x17ListWebFormKeysResponse\x12/\n\rweb_form_keys\x18\x01 \x03(\x0b\x32\x18.crm.leads.v1.WebFormKey\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"2\n\x17RevokeWebFormKeyRequest\x12\x17\n\x0fweb_form_key_id\x18\x01 \x01(\t\"J\n\x18RevokeWebFormKeyResponse\x12.\n\x0cweb_form_key\x18\x01 \x01(\x0b\x32\x18.crm.leads.v1.WebFormKey\"/\n\x17VerifyWebFormKeyRequest\x12\x14\n\x0cweb_form_key\x18\x01 \x01(\t\"3\n\x18VerifyWebFormKeyResponse\x12\x17\n\x0fweb_form_key_id\x18\x01 \x01(\t\"R\n\x12RoutingExplanation\x12\x0f\n\x07outcome\x18\x01 \x01(\t\x12+\n\x05rules\x18\x02 \x03(\x0b\x32\x1c.crm.leads.v1.RuleConsidered\"\xa0\x01\n\x0eRuleConsidered\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\x12\x10\n\x08strategy\x18\x02 \x01(\t\x12\x0f\n\x07team_id\x18\x03 \x01(\t\x12\x0c\n\x04turn\x18\x04 \x01(\x03\x12\x15\n\rpicked_rep_id\x18\x05 \x01(\t\x12\x35\n\ncandidates\x18\x06 \x03(\x0b\x32!.crm.leads.v1.CandidateConsidered\"N\n\x13\x43\x61ndidateConsidered\x12\x0e\n\x06rep_id\x18\x01 \x01(\t\x12\x12\n\nopen_leads\x18\x02 \x01(\x05\x12\x13\n\x0bskip_reason\x18\x03 \x01(\t*Y\n\nLeadStatus\x12\x1b\n\x17LEAD_STATUS_UNSPECIFIED\x10\x00\x12\x13\n\x0fLEAD_STATUS_NEW\x10\x01\x12\x19\n\x15LEAD_STATUS_CONVERTED\x10\x02\x32\xa9\x06\n\x0cLeadsService\x12R\n\x0b\x43\x61ptureLead\x12 .crm.leads.v1.CaptureLeadRequest\x1a!.crm.leads.v1.CaptureLeadResponse\x12\x46\n\x07GetLead\x12\x1c.crm.leads.v1.GetLeadRequest\x1a\x1d.crm.leads.v1.GetLeadResponse\x12L\n\tListLeads\x12\x1e.crm.leads.v1.ListLeadsRequest\x1a\x1f.crm.leads.v1.ListLeadsResponse\x12R\n\x0b\x43onvertLead\x12 .crm.leads.v1.ConvertLeadRequest\x1a!.crm.leads.v1.ConvertLeadResponse\x12R\n\x0bListSources\x12 .crm.leads.v1.ListSourcesRequest\x1a!.crm.leads.v1.ListSourcesResponse\x12\x61\n\x10\x43reateWebFormKey\x12%.crm.leads.v1.CreateWebFormKeyRequest\x1a&.crm.leads.v1.CreateWebFormKeyResponse\x12^\n\x0fListWebFormKeys\x12$.crm.leads.v1.ListWebFormKeysRequest\x1a%.crm.leads.v1.ListWebFormKeysResponse\x12\x61\n\x10RevokeWebFormKey\x12%.crm.leads.v1.RevokeWebFormKeyRequest\x1a&.crm.leads.v1.RevokeWebFormKeyResponse\x12\x61\n\x10VerifyWebFormKey\x12%.crm.leads.v1.VerifyWebFormKeyRequest\x1a&.crm.leads.v1.VerifyWebFormKeyResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'crm.leads.v1.leads_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_LEADSTATUS']._serialized_start=4072
-  _globals['_LEADSTATUS']._serialized_end=4161
-  _globals['_DEALSTATUS']._serialized_start=4163
-  _globals['_DEALSTATUS']._serialized_end=4269
-  _globals['_DEALOUTCOME']._serialized_start=4271
-  _globals['_DEALOUTCOME']._serialized_end=4359
-  _globals['_ASSIGNMENT']._serialized_start=103
-  _globals['_ASSIGNMENT']._serialized_end=248
-  _globals['_LEAD']._serialized_start=251
-  _globals['_LEAD']._serialized_end=982
-  _globals['_DEAL']._serialized_start=985
-  _globals['_DEAL']._serialized_end=1317
-  _globals['_SOURCE']._serialized_start=1319
-  _globals['_SOURCE']._serialized_end=1446
-  _globals['_CAPTURELEADREQUEST']._serialized_start=1449
-  _globals['_CAPTURELEADREQUEST']._serialized_end=1716
-  _globals['_LEADREACH']._serialized_start=1718
-  _globals['_LEADREACH']._serialized_end=1781
-  _globals['_CAPTURELEADRESPONSE']._serialized_start=1783
-  _globals['_CAPTURELEADRESPONSE']._serialized_end=1895
-  _globals['_GETLEADREQUEST']._serialized_start=1897
-  _globals['_GETLEADREQUEST']._serialized_end=1930
-  _globals['_GETLEADRESPONSE']._serialized_start=1932
-  _globals['_GETLEADRESPONSE']._serialized_end=1983
-  _globals['_LISTLEADSREQUEST']._serialized_start=1985
-  _globals['_LISTLEADSREQUEST']._serialized_end=2112
-  _globals['_LISTLEADSRESPONSE']._serialized_start=2114
-  _globals['_LISTLEADSRESPONSE']._serialized_end=2193
-  _globals['_CONVERTLEADREQUEST']._serialized_start=2195
-  _globals['_CONVERTLEADREQUEST']._serialized_end=2247
-  _globals['_LEADCONVERSION']._serialized_start=2250
-  _globals['_LEADCONVERSION']._serialized_end=2444
-  _globals['_CONVERTLEADRESPONSE']._serialized_start=2446
-  _globals['_CONVERTLEADRESPONSE']._serialized_end=2551
-  _globals['_GETDEALREQUEST']._serialized_start=2553
-  _globals['_GETDEALREQUEST']._serialized_end=2586
-  _globals['_GETDEALRESPONSE']._serialized_start=2588
-  _globals['_GETDEALRESPONSE']._serialized_end=2639
-  _globals['_CLOSEDEALREQUEST']._serialized_start=2642
-  _globals['_CLOSEDEALREQUEST']._serialized_end=2782
-  _globals['_CLOSEDEALRESPONSE']._serialized_start=2784
-  _globals['_CLOSEDEALRESPONSE']._serialized_end=2837
-  _globals['_LISTSOURCESREQUEST']._serialized_start=2839
-  _globals['_LISTSOURCESREQUEST']._serialized_end=2859
-  _globals['_LISTSOURCESRESPONSE']._serialized_start=2861
-  _globals['_LISTSOURCESRESPONSE']._serialized_end=2921
-  _globals['_WEBFORMKEY']._serialized_start=2924
-  _globals['_WEBFORMKEY']._serialized_end=3147
-  _globals['_CREATEWEBFORMKEYREQUEST']._serialized_start=3149
-  _globals['_CREATEWEBFORMKEYREQUEST']._serialized_end=3230
-  _globals['_CREATEWEBFORMKEYRESPONSE']._serialized_start=3232
-  _globals['_CREATEWEBFORMKEYRESPONSE']._serialized_end=3322
-  _globals['_LISTWEBFORMKEYSREQUEST']._serialized_start=3324
-  _globals['_LISTWEBFORMKEYSREQUEST']._serialized_end=3412
-  _globals['_LISTWEBFORMKEYSRESPONSE']._serialized_start=3414
-  _globals['_LISTWEBFORMKEYSRESPONSE']._serialized_end=3513
-  _globals['_REVOKEWEBFORMKEYREQUEST']._serialized_start=3515
-  _globals['_REVOKEWEBFORMKEYREQUEST']._serialized_end=3565
-  _globals['_REVOKEWEBFORMKEYRESPONSE']._serialized_start=3567
-  _globals['_REVOKEWEBFORMKEYRESPONSE']._serialized_end=3641
-  _globals['_VERIFYWEBFORMKEYREQUEST']._serialized_start=3643
-  _globals['_VERIFYWEBFORMKEYREQUEST']._serialized_end=3690
-  _globals['_VERIFYWEBFORMKEYRESPONSE']._serialized_start=3692
-  _globals['_VERIFYWEBFORMKEYRESPONSE']._serialized_end=3743
-  _globals['_ROUTINGEXPLANATION']._serialized_start=3745
-  _globals['_ROUTINGEXPLANATION']._serialized_end=3827
-  _globals['_RULECONSIDERED']._serialized_start=3830
-  _globals['_RULECONSIDERED']._serialized_end=3990
-  _globals['_CANDIDATECONSIDERED']._serialized_start=3992
-  _globals['_CANDIDATECONSIDERED']._serialized_end=4070
-  _globals['_LEADSSERVICE']._serialized_start=4362
-  _globals['_LEADSSERVICE']._serialized_end=5321
+  _globals['_LEADSTATUS']._serialized_start=3402
+  _globals['_LEADSTATUS']._serialized_end=3491
+  _globals['_ASSIGNMENT']._serialized_start=76
+  _globals['_ASSIGNMENT']._serialized_end=221
+  _globals['_LEAD']._serialized_start=224
+  _globals['_LEAD']._serialized_end=955
+  _globals['_SOURCE']._serialized_start=957
+  _globals['_SOURCE']._serialized_end=1084
+  _globals['_CAPTURELEADREQUEST']._serialized_start=1087
+  _globals['_CAPTURELEADREQUEST']._serialized_end=1354
+  _globals['_LEADREACH']._serialized_start=1356
+  _globals['_LEADREACH']._serialized_end=1419
+  _globals['_CAPTURELEADRESPONSE']._serialized_start=1421
+  _globals['_CAPTURELEADRESPONSE']._serialized_end=1533
+  _globals['_GETLEADREQUEST']._serialized_start=1535
+  _globals['_GETLEADREQUEST']._serialized_end=1568
+  _globals['_GETLEADRESPONSE']._serialized_start=1570
+  _globals['_GETLEADRESPONSE']._serialized_end=1621
+  _globals['_LISTLEADSREQUEST']._serialized_start=1623
+  _globals['_LISTLEADSREQUEST']._serialized_end=1750
+  _globals['_LISTLEADSRESPONSE']._serialized_start=1752
+  _globals['_LISTLEADSRESPONSE']._serialized_end=1831
+  _globals['_CONVERTLEADREQUEST']._serialized_start=1833
+  _globals['_CONVERTLEADREQUEST']._serialized_end=1885
+  _globals['_LEADCONVERSION']._serialized_start=1888
+  _globals['_LEADCONVERSION']._serialized_end=2082
+  _globals['_CONVERTLEADRESPONSE']._serialized_start=2084
+  _globals['_CONVERTLEADRESPONSE']._serialized_end=2167
+  _globals['_LISTSOURCESREQUEST']._serialized_start=2169
+  _globals['_LISTSOURCESREQUEST']._serialized_end=2189
+  _globals['_LISTSOURCESRESPONSE']._serialized_start=2191
+  _globals['_LISTSOURCESRESPONSE']._serialized_end=2251
+  _globals['_WEBFORMKEY']._serialized_start=2254
+  _globals['_WEBFORMKEY']._serialized_end=2477
+  _globals['_CREATEWEBFORMKEYREQUEST']._serialized_start=2479
+  _globals['_CREATEWEBFORMKEYREQUEST']._serialized_end=2560
+  _globals['_CREATEWEBFORMKEYRESPONSE']._serialized_start=2562
+  _globals['_CREATEWEBFORMKEYRESPONSE']._serialized_end=2652
+  _globals['_LISTWEBFORMKEYSREQUEST']._serialized_start=2654
+  _globals['_LISTWEBFORMKEYSREQUEST']._serialized_end=2742
+  _globals['_LISTWEBFORMKEYSRESPONSE']._serialized_start=2744
+  _globals['_LISTWEBFORMKEYSRESPONSE']._serialized_end=2843
+  _globals['_REVOKEWEBFORMKEYREQUEST']._serialized_start=2845
+  _globals['_REVOKEWEBFORMKEYREQUEST']._serialized_end=2895
+  _globals['_REVOKEWEBFORMKEYRESPONSE']._serialized_start=2897
+  _globals['_REVOKEWEBFORMKEYRESPONSE']._serialized_end=2971
+  _globals['_VERIFYWEBFORMKEYREQUEST']._serialized_start=2973
+  _globals['_VERIFYWEBFORMKEYREQUEST']._serialized_end=3020
+  _globals['_VERIFYWEBFORMKEYRESPONSE']._serialized_start=3022
+  _globals['_VERIFYWEBFORMKEYRESPONSE']._serialized_end=3073
+  _globals['_ROUTINGEXPLANATION']._serialized_start=3075
+  _globals['_ROUTINGEXPLANATION']._serialized_end=3157
+  _globals['_RULECONSIDERED']._serialized_start=3160
+  _globals['_RULECONSIDERED']._serialized_end=3320
+  _globals['_CANDIDATECONSIDERED']._serialized_start=3322
+  _globals['_CANDIDATECONSIDERED']._serialized_end=3400
+  _globals['_LEADSSERVICE']._serialized_start=3494
+  _globals['_LEADSSERVICE']._serialized_end=4303
 # @@protoc_insertion_point(module_scope)

@@ -4,7 +4,6 @@ isort:skip_file
 """
 
 from collections import abc as _abc
-from crm.common.v1 import types_pb2 as _types_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
@@ -37,42 +36,6 @@ LEAD_STATUS_UNSPECIFIED: LeadStatus.ValueType  # 0
 LEAD_STATUS_NEW: LeadStatus.ValueType  # 1
 LEAD_STATUS_CONVERTED: LeadStatus.ValueType  # 2
 Global___LeadStatus: _TypeAlias = LeadStatus  # noqa: Y015
-
-class _DealStatus:
-    ValueType = _typing.NewType("ValueType", _builtins.int)
-    V: _TypeAlias = ValueType  # noqa: Y015
-
-class _DealStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_DealStatus.ValueType], _builtins.type):
-    DESCRIPTOR: _descriptor.EnumDescriptor
-    DEAL_STATUS_UNSPECIFIED: _DealStatus.ValueType  # 0
-    DEAL_STATUS_OPEN: _DealStatus.ValueType  # 1
-    DEAL_STATUS_WON: _DealStatus.ValueType  # 2
-    DEAL_STATUS_LOST: _DealStatus.ValueType  # 3
-
-class DealStatus(_DealStatus, metaclass=_DealStatusEnumTypeWrapper): ...
-
-DEAL_STATUS_UNSPECIFIED: DealStatus.ValueType  # 0
-DEAL_STATUS_OPEN: DealStatus.ValueType  # 1
-DEAL_STATUS_WON: DealStatus.ValueType  # 2
-DEAL_STATUS_LOST: DealStatus.ValueType  # 3
-Global___DealStatus: _TypeAlias = DealStatus  # noqa: Y015
-
-class _DealOutcome:
-    ValueType = _typing.NewType("ValueType", _builtins.int)
-    V: _TypeAlias = ValueType  # noqa: Y015
-
-class _DealOutcomeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_DealOutcome.ValueType], _builtins.type):
-    DESCRIPTOR: _descriptor.EnumDescriptor
-    DEAL_OUTCOME_UNSPECIFIED: _DealOutcome.ValueType  # 0
-    DEAL_OUTCOME_WON: _DealOutcome.ValueType  # 1
-    DEAL_OUTCOME_LOST: _DealOutcome.ValueType  # 2
-
-class DealOutcome(_DealOutcome, metaclass=_DealOutcomeEnumTypeWrapper): ...
-
-DEAL_OUTCOME_UNSPECIFIED: DealOutcome.ValueType  # 0
-DEAL_OUTCOME_WON: DealOutcome.ValueType  # 1
-DEAL_OUTCOME_LOST: DealOutcome.ValueType  # 2
-Global___DealOutcome: _TypeAlias = DealOutcome  # noqa: Y015
 
 @_typing.final
 class Assignment(_message.Message):
@@ -227,60 +190,6 @@ class Lead(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Lead: _TypeAlias = Lead  # noqa: Y015
-
-@_typing.final
-class Deal(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
-
-    ID_FIELD_NUMBER: _builtins.int
-    LEAD_ID_FIELD_NUMBER: _builtins.int
-    TITLE_FIELD_NUMBER: _builtins.int
-    OWNER_REP_ID_FIELD_NUMBER: _builtins.int
-    STATUS_FIELD_NUMBER: _builtins.int
-    ITEMS_FIELD_NUMBER: _builtins.int
-    TOTAL_FIELD_NUMBER: _builtins.int
-    CREATE_TIME_FIELD_NUMBER: _builtins.int
-    CLOSE_TIME_FIELD_NUMBER: _builtins.int
-    LOST_REASON_FIELD_NUMBER: _builtins.int
-    OWNER_TEAM_ID_FIELD_NUMBER: _builtins.int
-    id: _builtins.str
-    lead_id: _builtins.str
-    title: _builtins.str
-    owner_rep_id: _builtins.str
-    status: Global___DealStatus.ValueType
-    lost_reason: _builtins.str
-    owner_team_id: _builtins.str
-    """The team of the owning rep (for managers' per-team permissions)."""
-    @_builtins.property
-    def items(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.LineItem]: ...
-    @_builtins.property
-    def total(self) -> _types_pb2.Money: ...
-    @_builtins.property
-    def create_time(self) -> _timestamp_pb2.Timestamp: ...
-    @_builtins.property
-    def close_time(self) -> _timestamp_pb2.Timestamp: ...
-    def __init__(
-        self,
-        *,
-        id: _builtins.str = ...,
-        lead_id: _builtins.str = ...,
-        title: _builtins.str = ...,
-        owner_rep_id: _builtins.str = ...,
-        status: Global___DealStatus.ValueType = ...,
-        items: _abc.Iterable[_types_pb2.LineItem] | None = ...,
-        total: _types_pb2.Money | None = ...,
-        create_time: _timestamp_pb2.Timestamp | None = ...,
-        close_time: _timestamp_pb2.Timestamp | None = ...,
-        lost_reason: _builtins.str = ...,
-        owner_team_id: _builtins.str = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["close_time", b"close_time", "create_time", b"create_time", "total", b"total"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["close_time", b"close_time", "create_time", b"create_time", "id", b"id", "items", b"items", "lead_id", b"lead_id", "lost_reason", b"lost_reason", "owner_rep_id", b"owner_rep_id", "owner_team_id", b"owner_team_id", "status", b"status", "title", b"title", "total", b"total"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___Deal: _TypeAlias = Deal  # noqa: Y015
 
 @_typing.final
 class Source(_message.Message):
@@ -623,115 +532,21 @@ Global___LeadConversion: _TypeAlias = LeadConversion  # noqa: Y015
 class ConvertLeadResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
-    DEAL_FIELD_NUMBER: _builtins.int
     CONVERSION_FIELD_NUMBER: _builtins.int
-    @_builtins.property
-    def deal(self) -> Global___Deal: ...
     @_builtins.property
     def conversion(self) -> Global___LeadConversion: ...
     def __init__(
         self,
         *,
-        deal: Global___Deal | None = ...,
         conversion: Global___LeadConversion | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["conversion", b"conversion", "deal", b"deal"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["conversion", b"conversion"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["conversion", b"conversion", "deal", b"deal"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["conversion", b"conversion"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ConvertLeadResponse: _TypeAlias = ConvertLeadResponse  # noqa: Y015
-
-@_typing.final
-class GetDealRequest(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
-
-    DEAL_ID_FIELD_NUMBER: _builtins.int
-    deal_id: _builtins.str
-    def __init__(
-        self,
-        *,
-        deal_id: _builtins.str = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["deal_id", b"deal_id"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___GetDealRequest: _TypeAlias = GetDealRequest  # noqa: Y015
-
-@_typing.final
-class GetDealResponse(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
-
-    DEAL_FIELD_NUMBER: _builtins.int
-    @_builtins.property
-    def deal(self) -> Global___Deal: ...
-    def __init__(
-        self,
-        *,
-        deal: Global___Deal | None = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["deal", b"deal"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["deal", b"deal"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___GetDealResponse: _TypeAlias = GetDealResponse  # noqa: Y015
-
-@_typing.final
-class CloseDealRequest(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
-
-    DEAL_ID_FIELD_NUMBER: _builtins.int
-    OUTCOME_FIELD_NUMBER: _builtins.int
-    ITEMS_FIELD_NUMBER: _builtins.int
-    LOST_REASON_FIELD_NUMBER: _builtins.int
-    deal_id: _builtins.str
-    outcome: Global___DealOutcome.ValueType
-    lost_reason: _builtins.str
-    @_builtins.property
-    def items(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.LineItem]:
-        """Required when won: what was sold."""
-
-    def __init__(
-        self,
-        *,
-        deal_id: _builtins.str = ...,
-        outcome: Global___DealOutcome.ValueType = ...,
-        items: _abc.Iterable[_types_pb2.LineItem] | None = ...,
-        lost_reason: _builtins.str = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["deal_id", b"deal_id", "items", b"items", "lost_reason", b"lost_reason", "outcome", b"outcome"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___CloseDealRequest: _TypeAlias = CloseDealRequest  # noqa: Y015
-
-@_typing.final
-class CloseDealResponse(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
-
-    DEAL_FIELD_NUMBER: _builtins.int
-    @_builtins.property
-    def deal(self) -> Global___Deal: ...
-    def __init__(
-        self,
-        *,
-        deal: Global___Deal | None = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["deal", b"deal"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["deal", b"deal"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___CloseDealResponse: _TypeAlias = CloseDealResponse  # noqa: Y015
 
 @_typing.final
 class ListSourcesRequest(_message.Message):

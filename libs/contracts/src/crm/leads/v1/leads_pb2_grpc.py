@@ -26,7 +26,8 @@ if _version_not_supported:
 
 
 class LeadsServiceStub:
-    """Leads, their routing to reps, and deals (opportunities).
+    """Leads and their routing to reps. A lead's conversion is recorded here; the deal it opens is the
+    sales service's (crm.sales.v1.DealsService).
     """
 
     def __init__(self, channel):
@@ -54,16 +55,6 @@ class LeadsServiceStub:
                 '/crm.leads.v1.LeadsService/ConvertLead',
                 request_serializer=crm_dot_leads_dot_v1_dot_leads__pb2.ConvertLeadRequest.SerializeToString,
                 response_deserializer=crm_dot_leads_dot_v1_dot_leads__pb2.ConvertLeadResponse.FromString,
-                _registered_method=True)
-        self.GetDeal = channel.unary_unary(
-                '/crm.leads.v1.LeadsService/GetDeal',
-                request_serializer=crm_dot_leads_dot_v1_dot_leads__pb2.GetDealRequest.SerializeToString,
-                response_deserializer=crm_dot_leads_dot_v1_dot_leads__pb2.GetDealResponse.FromString,
-                _registered_method=True)
-        self.CloseDeal = channel.unary_unary(
-                '/crm.leads.v1.LeadsService/CloseDeal',
-                request_serializer=crm_dot_leads_dot_v1_dot_leads__pb2.CloseDealRequest.SerializeToString,
-                response_deserializer=crm_dot_leads_dot_v1_dot_leads__pb2.CloseDealResponse.FromString,
                 _registered_method=True)
         self.ListSources = channel.unary_unary(
                 '/crm.leads.v1.LeadsService/ListSources',
@@ -93,7 +84,8 @@ class LeadsServiceStub:
 
 
 class LeadsServiceServicer:
-    """Leads, their routing to reps, and deals (opportunities).
+    """Leads and their routing to reps. A lead's conversion is recorded here; the deal it opens is the
+    sales service's (crm.sales.v1.DealsService).
     """
 
     def CaptureLead(self, request, context):
@@ -117,20 +109,9 @@ class LeadsServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ConvertLead(self, request, context):
-        """Converts a lead into an open deal owned by the lead's rep.
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def GetDeal(self, request, context):
-        """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def CloseDeal(self, request, context):
-        """Closes a deal as won (with its line items) or lost; publishes DealClosed.
+        """Records a lead's conversion into a deal owned by the lead's rep (the deal id is chosen here)
+        and publishes LeadConverted, from which sales opens the deal. Converting again returns the
+        same conversion.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -195,16 +176,6 @@ def add_LeadsServiceServicer_to_server(servicer, server):
                     request_deserializer=crm_dot_leads_dot_v1_dot_leads__pb2.ConvertLeadRequest.FromString,
                     response_serializer=crm_dot_leads_dot_v1_dot_leads__pb2.ConvertLeadResponse.SerializeToString,
             ),
-            'GetDeal': grpc.unary_unary_rpc_method_handler(
-                    servicer.GetDeal,
-                    request_deserializer=crm_dot_leads_dot_v1_dot_leads__pb2.GetDealRequest.FromString,
-                    response_serializer=crm_dot_leads_dot_v1_dot_leads__pb2.GetDealResponse.SerializeToString,
-            ),
-            'CloseDeal': grpc.unary_unary_rpc_method_handler(
-                    servicer.CloseDeal,
-                    request_deserializer=crm_dot_leads_dot_v1_dot_leads__pb2.CloseDealRequest.FromString,
-                    response_serializer=crm_dot_leads_dot_v1_dot_leads__pb2.CloseDealResponse.SerializeToString,
-            ),
             'ListSources': grpc.unary_unary_rpc_method_handler(
                     servicer.ListSources,
                     request_deserializer=crm_dot_leads_dot_v1_dot_leads__pb2.ListSourcesRequest.FromString,
@@ -239,7 +210,8 @@ def add_LeadsServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class LeadsService:
-    """Leads, their routing to reps, and deals (opportunities).
+    """Leads and their routing to reps. A lead's conversion is recorded here; the deal it opens is the
+    sales service's (crm.sales.v1.DealsService).
     """
 
     @staticmethod
@@ -340,60 +312,6 @@ class LeadsService:
             '/crm.leads.v1.LeadsService/ConvertLead',
             crm_dot_leads_dot_v1_dot_leads__pb2.ConvertLeadRequest.SerializeToString,
             crm_dot_leads_dot_v1_dot_leads__pb2.ConvertLeadResponse.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def GetDeal(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/crm.leads.v1.LeadsService/GetDeal',
-            crm_dot_leads_dot_v1_dot_leads__pb2.GetDealRequest.SerializeToString,
-            crm_dot_leads_dot_v1_dot_leads__pb2.GetDealResponse.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def CloseDeal(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/crm.leads.v1.LeadsService/CloseDeal',
-            crm_dot_leads_dot_v1_dot_leads__pb2.CloseDealRequest.SerializeToString,
-            crm_dot_leads_dot_v1_dot_leads__pb2.CloseDealResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -27,7 +27,9 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class LeadsServiceStub:
-    """Leads, their routing to reps, and deals (opportunities)."""
+    """Leads and their routing to reps. A lead's conversion is recorded here; the deal it opens is the
+    sales service's (crm.sales.v1.DealsService).
+    """
 
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
@@ -40,10 +42,10 @@ class LeadsServiceStub:
     GetLead: _grpc.UnaryUnaryMultiCallable[_leads_pb2.GetLeadRequest, _leads_pb2.GetLeadResponse]
     ListLeads: _grpc.UnaryUnaryMultiCallable[_leads_pb2.ListLeadsRequest, _leads_pb2.ListLeadsResponse]
     ConvertLead: _grpc.UnaryUnaryMultiCallable[_leads_pb2.ConvertLeadRequest, _leads_pb2.ConvertLeadResponse]
-    """Converts a lead into an open deal owned by the lead's rep."""
-    GetDeal: _grpc.UnaryUnaryMultiCallable[_leads_pb2.GetDealRequest, _leads_pb2.GetDealResponse]
-    CloseDeal: _grpc.UnaryUnaryMultiCallable[_leads_pb2.CloseDealRequest, _leads_pb2.CloseDealResponse]
-    """Closes a deal as won (with its line items) or lost; publishes DealClosed."""
+    """Records a lead's conversion into a deal owned by the lead's rep (the deal id is chosen here)
+    and publishes LeadConverted, from which sales opens the deal. Converting again returns the
+    same conversion.
+    """
     ListSources: _grpc.UnaryUnaryMultiCallable[_leads_pb2.ListSourcesRequest, _leads_pb2.ListSourcesResponse]
     CreateWebFormKey: _grpc.UnaryUnaryMultiCallable[_leads_pb2.CreateWebFormKeyRequest, _leads_pb2.CreateWebFormKeyResponse]
     """Web-to-lead keys for public lead-capture forms: the secret is returned once, stored hashed,
@@ -60,7 +62,9 @@ class LeadsServiceStub:
 
 @_typing.type_check_only
 class LeadsServiceAsyncStub(LeadsServiceStub):
-    """Leads, their routing to reps, and deals (opportunities)."""
+    """Leads and their routing to reps. A lead's conversion is recorded here; the deal it opens is the
+    sales service's (crm.sales.v1.DealsService).
+    """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     CaptureLead: _aio.UnaryUnaryMultiCallable[_leads_pb2.CaptureLeadRequest, _leads_pb2.CaptureLeadResponse]  # type: ignore[assignment]
@@ -70,10 +74,10 @@ class LeadsServiceAsyncStub(LeadsServiceStub):
     GetLead: _aio.UnaryUnaryMultiCallable[_leads_pb2.GetLeadRequest, _leads_pb2.GetLeadResponse]  # type: ignore[assignment]
     ListLeads: _aio.UnaryUnaryMultiCallable[_leads_pb2.ListLeadsRequest, _leads_pb2.ListLeadsResponse]  # type: ignore[assignment]
     ConvertLead: _aio.UnaryUnaryMultiCallable[_leads_pb2.ConvertLeadRequest, _leads_pb2.ConvertLeadResponse]  # type: ignore[assignment]
-    """Converts a lead into an open deal owned by the lead's rep."""
-    GetDeal: _aio.UnaryUnaryMultiCallable[_leads_pb2.GetDealRequest, _leads_pb2.GetDealResponse]  # type: ignore[assignment]
-    CloseDeal: _aio.UnaryUnaryMultiCallable[_leads_pb2.CloseDealRequest, _leads_pb2.CloseDealResponse]  # type: ignore[assignment]
-    """Closes a deal as won (with its line items) or lost; publishes DealClosed."""
+    """Records a lead's conversion into a deal owned by the lead's rep (the deal id is chosen here)
+    and publishes LeadConverted, from which sales opens the deal. Converting again returns the
+    same conversion.
+    """
     ListSources: _aio.UnaryUnaryMultiCallable[_leads_pb2.ListSourcesRequest, _leads_pb2.ListSourcesResponse]  # type: ignore[assignment]
     CreateWebFormKey: _aio.UnaryUnaryMultiCallable[_leads_pb2.CreateWebFormKeyRequest, _leads_pb2.CreateWebFormKeyResponse]  # type: ignore[assignment]
     """Web-to-lead keys for public lead-capture forms: the secret is returned once, stored hashed,
@@ -89,7 +93,9 @@ class LeadsServiceAsyncStub(LeadsServiceStub):
     """
 
 class LeadsServiceServicer(metaclass=_abc_1.ABCMeta):
-    """Leads, their routing to reps, and deals (opportunities)."""
+    """Leads and their routing to reps. A lead's conversion is recorded here; the deal it opens is the
+    sales service's (crm.sales.v1.DealsService).
+    """
 
     @_abc_1.abstractmethod
     def CaptureLead(
@@ -121,22 +127,10 @@ class LeadsServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _leads_pb2.ConvertLeadRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_leads_pb2.ConvertLeadResponse, _abc.Awaitable[_leads_pb2.ConvertLeadResponse]]:
-        """Converts a lead into an open deal owned by the lead's rep."""
-
-    @_abc_1.abstractmethod
-    def GetDeal(
-        self,
-        request: _leads_pb2.GetDealRequest,
-        context: _ServicerContext,
-    ) -> _typing.Union[_leads_pb2.GetDealResponse, _abc.Awaitable[_leads_pb2.GetDealResponse]]: ...
-
-    @_abc_1.abstractmethod
-    def CloseDeal(
-        self,
-        request: _leads_pb2.CloseDealRequest,
-        context: _ServicerContext,
-    ) -> _typing.Union[_leads_pb2.CloseDealResponse, _abc.Awaitable[_leads_pb2.CloseDealResponse]]:
-        """Closes a deal as won (with its line items) or lost; publishes DealClosed."""
+        """Records a lead's conversion into a deal owned by the lead's rep (the deal id is chosen here)
+        and publishes LeadConverted, from which sales opens the deal. Converting again returns the
+        same conversion.
+        """
 
     @_abc_1.abstractmethod
     def ListSources(

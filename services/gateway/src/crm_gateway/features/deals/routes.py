@@ -1,5 +1,6 @@
-"""/deals: read a deal and close it (won with its line items, or lost). Deals are still served by
-the leads service; record rules as for the deal's lead (crm_gateway.records)."""
+"""/deals: read a deal and close it (won with its line items, or lost). Deals are the sales
+service's (crm.sales.v1.DealsService); record rules: the deal's owner rep and team
+(crm_gateway.records)."""
 
 from __future__ import annotations
 
@@ -19,5 +20,5 @@ async def get_deal(deal_id: ResourceId, clients: Clients, principal: Caller) -> 
 @router.post("/deals/{deal_id}/close", tags=["deals"], operation_id="closeDeal")
 async def close_deal(deal_id: ResourceId, body: CloseDealIn, clients: Clients, principal: Caller) -> Deal:
     await records.deal(clients, principal, deal_id)
-    reply = await clients.leads.CloseDeal(body.to_proto(deal_id))
+    reply = await clients.deals.CloseDeal(body.to_proto(deal_id))
     return to_model(Deal, reply.deal)

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from crm.leads.v1 import leads_pb2
+from crm.sales.v1 import deals_pb2
 from crm_gateway.convert import LineItem, LineItemIn, Money, RequestBody, enum_value
 
 
@@ -16,10 +16,10 @@ class CloseDealIn(RequestBody):
     items: list[LineItemIn] = Field(default_factory=list, max_length=500)
     lost_reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
 
-    def to_proto(self, deal_id: str) -> leads_pb2.CloseDealRequest:
-        return leads_pb2.CloseDealRequest(
+    def to_proto(self, deal_id: str) -> deals_pb2.CloseDealRequest:
+        return deals_pb2.CloseDealRequest(
             deal_id=deal_id,
-            outcome=enum_value(leads_pb2.DealOutcome, self.outcome),
+            outcome=enum_value(deals_pb2.DealOutcome, self.outcome),
             items=[item.to_proto() for item in self.items],
             lost_reason=self.lost_reason,
         )

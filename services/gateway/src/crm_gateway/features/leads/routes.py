@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import HTTPException, Query, Response
 
 from crm.leads.v1 import duplicates_pb2, leads_pb2, routing_pb2
+from crm.sales.v1 import deals_pb2
 from crm_gateway import records
 from crm_gateway.convert import message_to_dict, to_model
 from crm_gateway.deps import Caller, Clients, FilterId, IdempotencyKey, PageSize, PageToken, ResourceId, api_router
@@ -117,10 +118,25 @@ async def get_lead(lead_id: ResourceId, clients: Clients, principal: Caller) -> 
 async def convert_lead(
     lead_id: ResourceId, clients: Clients, principal: Caller, body: ConvertLeadIn | None = None
 ) -> Deal:
+    """Leads records the conversion (and publishes LeadConverted); sales opens the deal it names.
+    Opening is idempotent on the deal id, so a retry after a failed second call, or the event
+    arriving first, still gives one deal."""
     await records.lead(clients, principal, lead_id)
     title = body.title if body else ""
-    reply = await clients.leads.ConvertLead(leads_pb2.ConvertLeadRequest(lead_id=lead_id, title=title))
-    return to_model(Deal, reply.deal)
+    converted = await clients.leads.ConvertLead(leads_pb2.ConvertLeadRequest(lead_id=lead_id, title=title))
+    c = converted.conversion
+    opened = await clients.deals.OpenDeal(
+        deals_pb2.OpenDealRequest(
+            deal_id=c.deal_id,
+            lead_id=c.lead_id,
+            title=c.title,
+            owner_rep_id=c.owner_rep_id,
+            owner_team_id=c.owner_team_id,
+            source=c.source,
+            campaign=c.campaign,
+        )
+    )
+    return to_model(Deal, opened.deal)
 
 
 @router.post("/leads/{lead_id}/merge", tags=["duplicates"], operation_id="mergeLeads")

@@ -158,7 +158,7 @@ async def _fields(request: Request) -> dict[str, Any]:
 
 # Longer than any key the leads service issues (its own limit on a secret).
 MAX_KEY_LENGTH = 200
-# The leads service's one answer for a malformed, unknown or wrong key (crm_leads.domain), given
+# The leads service's one answer for a malformed, unknown or wrong key (crm_leads.web_forms.domain), given
 # here too for a key refused before it is asked: the answer does not tell which check refused it.
 INVALID_KEY_DETAIL = "web_form_key is not a valid web-to-lead key"
 

@@ -1,4 +1,4 @@
-"""ActivitiesService: proto ↔ crm_leads.activities. Errors are mapped by the chassis interceptor."""
+"""ActivitiesService: proto ↔ activities commands and queries. Errors are mapped by the chassis interceptor."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from crm.leads.v1 import activities_pb2, activities_pb2_grpc
 from crm_kit.db import Database
 from crm_kit.errors import InvalidArgument
 from crm_kit.protoconv import encode_page_token, from_timestamp, page_position, page_size, to_timestamp
-from crm_leads import activities, activity_rules
-from crm_leads.activity_rules import ActivityKind, CallOutcome
+from crm_leads.activities import commands, domain, queries
+from crm_leads.activities.domain import ActivityKind, CallOutcome
 
 _KIND_FROM_PROTO = {
     activities_pb2.ACTIVITY_KIND_CALL: ActivityKind.CALL,
@@ -72,7 +72,7 @@ def _one_target(lead_id: str, deal_id: str) -> None:
         )
 
 
-def new_activity_from(request: activities_pb2.LogActivityRequest, now: datetime) -> activity_rules.NewActivity:
+def new_activity_from(request: activities_pb2.LogActivityRequest, now: datetime) -> domain.NewActivity:
     """Every field of the request checked at once (unknown enum numbers included)."""
     unknown: list[tuple[str, str]] = []
     kind = _KIND_FROM_PROTO.get(request.kind)
@@ -85,7 +85,7 @@ def new_activity_from(request: activities_pb2.LogActivityRequest, now: datetime)
     if request.HasField("duration"):
         duration = timedelta(seconds=request.duration.seconds, microseconds=request.duration.nanos // 1000)
     try:
-        new = activity_rules.validate_new_activity(
+        new = domain.validate_new_activity(
             kind=kind,
             subject=request.subject,
             body=request.body,
@@ -116,21 +116,21 @@ class ActivitiesServicer(activities_pb2_grpc.ActivitiesServiceServicer):
         new = new_activity_from(request, datetime.now(UTC))
         if request.request_id:
             async with self.db.unit_of_work() as uow:
-                target = await activities.resolve_target(uow, lead_id=request.lead_id, deal_id=request.deal_id)
-                existing = await activities.find_by_request_id(uow, request.request_id)
+                target = await queries.resolve_target(uow, lead_id=request.lead_id, deal_id=request.deal_id)
+                existing = await queries.find_by_request_id(uow, request.request_id)
             if existing is not None:
                 return activities_pb2.LogActivityResponse(
-                    activity=activity_to_proto(activities.check_replay(existing, target))
+                    activity=activity_to_proto(queries.check_replay(existing, target))
                 )
         try:
             async with self.db.unit_of_work() as uow:
-                target = await activities.resolve_target(uow, lead_id=request.lead_id, deal_id=request.deal_id)
-                row = await activities.log_activity(uow, target, new, request_id=request.request_id)
-        except activities.RequestIdRace:
+                target = await queries.resolve_target(uow, lead_id=request.lead_id, deal_id=request.deal_id)
+                row = await commands.log_activity(uow, target, new, request_id=request.request_id)
+        except commands.RequestIdRace:
             async with self.db.unit_of_work() as uow:
-                row = await activities.find_by_request_id(uow, request.request_id)
+                row = await queries.find_by_request_id(uow, request.request_id)
             assert row is not None
-            row = activities.check_replay(row, target)
+            row = queries.check_replay(row, target)
         return activities_pb2.LogActivityResponse(activity=activity_to_proto(row))
 
     async def ListActivities(
@@ -140,8 +140,8 @@ class ActivitiesServicer(activities_pb2_grpc.ActivitiesServiceServicer):
         limit = page_size(request.page_size)
         after = page_position(request.page_token, datetime.fromisoformat, str)
         async with self.db.unit_of_work() as uow:
-            target = await activities.resolve_target(uow, lead_id=request.lead_id, deal_id=request.deal_id)
-            rows, next_key = await activities.list_activities(uow, target, limit=limit, after=after)
+            target = await queries.resolve_target(uow, lead_id=request.lead_id, deal_id=request.deal_id)
+            rows, next_key = await queries.list_activities(uow, target, limit=limit, after=after)
         return activities_pb2.ListActivitiesResponse(
             activities=[activity_to_proto(r) for r in rows],
             next_page_token=encode_page_token(*next_key) if next_key else "",
@@ -153,7 +153,7 @@ class ActivitiesServicer(activities_pb2_grpc.ActivitiesServiceServicer):
         if not request.activity_id:
             raise InvalidArgument("activity_id is required", field_violations=[("activity_id", "is required")])
         async with self.db.unit_of_work() as uow:
-            row = await activities.complete_task(uow, request.activity_id)
+            row = await commands.complete_task(uow, request.activity_id)
         return activities_pb2.CompleteTaskResponse(activity=activity_to_proto(row))
 
     async def ListTasks(
@@ -162,7 +162,7 @@ class ActivitiesServicer(activities_pb2_grpc.ActivitiesServiceServicer):
         limit = page_size(request.page_size)
         after = page_position(request.page_token, datetime.fromisoformat, str)
         async with self.db.unit_of_work() as uow:
-            rows, next_key = await activities.list_open_tasks(
+            rows, next_key = await queries.list_open_tasks(
                 uow, rep_id=request.rep_id, team_id=request.team_id, limit=limit, after=after
             )
         return activities_pb2.ListTasksResponse(
@@ -176,5 +176,5 @@ class ActivitiesServicer(activities_pb2_grpc.ActivitiesServiceServicer):
         if not request.activity_id:
             raise InvalidArgument("activity_id is required", field_violations=[("activity_id", "is required")])
         async with self.db.unit_of_work() as uow:
-            row = await activities.get_activity(uow, request.activity_id)
+            row = await queries.get_activity(uow, request.activity_id)
         return activities_pb2.GetActivityResponse(activity=activity_to_proto(row))

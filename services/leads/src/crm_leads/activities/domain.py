@@ -3,6 +3,7 @@ Pure, no I/O."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -77,62 +78,12 @@ def validate_new_activity(
     remind_at: datetime | None = None,
 ) -> NewActivity:
     """Check every field against the kind and report every bad one at once (InvalidArgument)."""
-    bad: list[tuple[str, str]] = []
-    subject = " ".join(subject.split())
-    body = body.strip()
-    if kind is None:
-        bad.append(("kind", f"must be one of: {', '.join(k.value for k in ActivityKind)}"))
-    if len(subject) > SUBJECT_MAX:
-        bad.append(("subject", f"at most {SUBJECT_MAX} characters"))
-    if len(body) > BODY_MAX:
-        bad.append(("body", f"at most {BODY_MAX} characters"))
-    times = {
-        "occur_time": occurred_at,
-        "start_time": start_at,
-        "end_time": end_at,
-        "due_time": due_at,
-        "remind_time": remind_at,
-    }
-    out_of_range = {name for name, value in times.items() if value is not None and not EARLIEST <= value < LATEST}
-    bad.extend((name, "between the years 2000 and 2099") for name in sorted(out_of_range))
-    if out_of_range:
-        # Nothing below compares or adds to a time that is out of range.
-        raise InvalidArgument("invalid activity: " + ", ".join(f for f, _ in bad), field_violations=bad)
-    when = occurred_at or now
-    if when > now + FUTURE_SKEW:
-        bad.append(("occur_time", "must not be in the future"))
-    _only_for(bad, kind, ActivityKind.CALL, ("outcome", outcome), ("duration", duration))
-    _only_for(bad, kind, ActivityKind.MEETING, ("start_time", start_at), ("end_time", end_at))
-    _only_for(bad, kind, ActivityKind.TASK, ("due_time", due_at), ("remind_time", remind_at))
-    if kind is ActivityKind.CALL:
-        if outcome is None:
-            bad.append(("outcome", f"a call needs one of: {', '.join(o.value for o in CallOutcome)}"))
-        if duration is not None and not timedelta(0) <= duration <= MAX_CALL:
-            bad.append(("duration", "between 0 and 24 hours"))
-    elif kind is ActivityKind.MEETING:
-        if start_at is None:
-            bad.append(("start_time", "a meeting needs its start time"))
-        if end_at is None:
-            bad.append(("end_time", "a meeting needs its end time"))
-        if start_at is not None and end_at is not None and not start_at < end_at <= start_at + MAX_MEETING:
-            bad.append(("end_time", "after start_time, at most 24 hours later"))
-    elif kind is ActivityKind.TASK:
-        if not subject:
-            bad.append(("subject", "a task needs a subject"))
-        if due_at is None:
-            bad.append(("due_time", "a task needs a due time"))
-        if due_at is not None and remind_at is not None and remind_at > due_at:
-            bad.append(("remind_time", "must not be after due_time"))
-    elif kind is ActivityKind.NOTE and not body and not subject:
-        bad.append(("body", "a note needs a body or a subject"))
-    if bad:
-        raise InvalidArgument("invalid activity: " + ", ".join(f for f, _ in bad), field_violations=bad)
-    assert kind is not None
-    return NewActivity(
-        kind=kind,
-        subject=subject,
-        body=body,
-        occurred_at=when,
+    # The fields as they would be stored; a missing kind is reported below (nothing is returned).
+    new = NewActivity(
+        kind=kind or ActivityKind.NOTE,
+        subject=" ".join(subject.split()),
+        body=body.strip(),
+        occurred_at=occurred_at or now,
         outcome=outcome,
         duration=duration,
         start_at=start_at,
@@ -140,6 +91,96 @@ def validate_new_activity(
         due_at=due_at,
         remind_at=remind_at,
     )
+    bad: list[tuple[str, str]] = []
+    if kind is None:
+        bad.append(("kind", f"must be one of: {', '.join(k.value for k in ActivityKind)}"))
+    if len(new.subject) > SUBJECT_MAX:
+        bad.append(("subject", f"at most {SUBJECT_MAX} characters"))
+    if len(new.body) > BODY_MAX:
+        bad.append(("body", f"at most {BODY_MAX} characters"))
+    out_of_range = _out_of_range(occurred_at, new)
+    bad.extend((name, "between the years 2000 and 2099") for name in out_of_range)
+    if out_of_range:
+        # Nothing below compares or adds to a time that is out of range.
+        raise InvalidArgument("invalid activity: " + ", ".join(f for f, _ in bad), field_violations=bad)
+    if new.occurred_at > now + FUTURE_SKEW:
+        bad.append(("occur_time", "must not be in the future"))
+    _only_for(bad, kind, ActivityKind.CALL, ("outcome", outcome), ("duration", duration))
+    _only_for(bad, kind, ActivityKind.MEETING, ("start_time", start_at), ("end_time", end_at))
+    _only_for(bad, kind, ActivityKind.TASK, ("due_time", due_at), ("remind_time", remind_at))
+    if kind is not None:
+        bad.extend(_KIND_CHECKS[kind](new))
+    if bad:
+        raise InvalidArgument("invalid activity: " + ", ".join(f for f, _ in bad), field_violations=bad)
+    return new
+
+
+def _out_of_range(occurred_at: datetime | None, new: NewActivity) -> list[str]:
+    """The request's time fields outside the years 2000–2099, by name."""
+    times = {
+        "occur_time": occurred_at,
+        "start_time": new.start_at,
+        "end_time": new.end_at,
+        "due_time": new.due_at,
+        "remind_time": new.remind_at,
+    }
+    return sorted(name for name, value in times.items() if value is not None and not EARLIEST <= value < LATEST)
+
+
+def _call_violations(new: NewActivity) -> list[tuple[str, str]]:
+    bad: list[tuple[str, str]] = []
+    if new.outcome is None:
+        bad.append(("outcome", f"a call needs one of: {', '.join(o.value for o in CallOutcome)}"))
+    if new.duration is not None and not timedelta(0) <= new.duration <= MAX_CALL:
+        bad.append(("duration", "between 0 and 24 hours"))
+    return bad
+
+
+def _meeting_violations(new: NewActivity) -> list[tuple[str, str]]:
+    bad: list[tuple[str, str]] = []
+    if new.start_at is None:
+        bad.append(("start_time", "a meeting needs its start time"))
+    if new.end_at is None:
+        bad.append(("end_time", "a meeting needs its end time"))
+    if (
+        new.start_at is not None
+        and new.end_at is not None
+        and not new.start_at < new.end_at <= new.start_at + MAX_MEETING
+    ):
+        bad.append(("end_time", "after start_time, at most 24 hours later"))
+    return bad
+
+
+def _task_violations(new: NewActivity) -> list[tuple[str, str]]:
+    bad: list[tuple[str, str]] = []
+    if not new.subject:
+        bad.append(("subject", "a task needs a subject"))
+    if new.due_at is None:
+        bad.append(("due_time", "a task needs a due time"))
+    if new.due_at is not None and new.remind_at is not None and new.remind_at > new.due_at:
+        bad.append(("remind_time", "must not be after due_time"))
+    return bad
+
+
+def _note_violations(new: NewActivity) -> list[tuple[str, str]]:
+    if not new.body and not new.subject:
+        return [("body", "a note needs a body or a subject")]
+    return []
+
+
+def _no_violations(new: NewActivity) -> list[tuple[str, str]]:
+    return []
+
+
+# What each kind requires of its own fields (fields of other kinds are refused by _only_for).
+_KIND_CHECKS: dict[ActivityKind, Callable[[NewActivity], list[tuple[str, str]]]] = {
+    ActivityKind.CALL: _call_violations,
+    ActivityKind.MEETING: _meeting_violations,
+    ActivityKind.TASK: _task_violations,
+    ActivityKind.NOTE: _note_violations,
+    ActivityKind.EMAIL: _no_violations,
+    ActivityKind.SMS: _no_violations,
+}
 
 
 def _only_for(

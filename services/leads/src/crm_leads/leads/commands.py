@@ -1,0 +1,291 @@
+"""Lead commands, each in the caller's unit of work: capture (the API, a web form and a CSV import
+row all go through capture_in: campaign, duplicate check, routing, insert) and conversion."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from crm.leads.v1 import events_pb2
+from crm_kit.db import UnitOfWork
+from crm_kit.errors import FailedPrecondition
+from crm_kit.protoconv import to_timestamp
+from crm_leads.campaigns import queries as campaign_queries
+from crm_leads.campaigns.domain import CampaignRef
+from crm_leads.db import lead_conversions, leads
+from crm_leads.duplicates import commands as duplicate_commands
+from crm_leads.duplicates import names
+from crm_leads.duplicates.domain import missing_fields
+from crm_leads.errors import lead_not_found
+from crm_leads.leads import domain, queries
+from crm_leads.leads.queries import LeadView
+from crm_leads.metrics import LEADS_CAPTURED
+from crm_leads.routing import commands as routing_commands
+from crm_leads.routing.domain import Assignment
+from crm_leads.web_forms import commands as web_form_commands
+
+
+class RequestIdRace(Exception):
+    """Two captures with one request_id ran at once; retry to read the winner's lead."""
+
+
+@dataclass(frozen=True)
+class CaptureResult:
+    lead: LeadView
+    duplicate: bool = False
+    matched_on: str = ""
+    # The answer to a repeated request_id (the lead as it is now).
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class CaptureOrigin:
+    """Where a capture comes from: its request id's scope (crm_leads.leads.domain), the request id,
+    the web form key that sent it, and whose leads its caller may change."""
+
+    request_scope: str
+    reach: domain.LeadReach
+    request_id: str = ""
+    web_form_key_id: str = ""
+
+
+async def capture_in(
+    uow: UnitOfWork,
+    new: domain.NewLead,
+    *,
+    request_scope: str,
+    reach: domain.LeadReach,
+    request_id: str = "",
+    web_form_key_id: str = "",
+) -> CaptureResult:
+    """Capture new in uow; raises RequestIdRace when a concurrent request with the same request_id
+    in the same request_scope won. A duplicate fills the matched lead's empty fields only when that
+    lead is within reach (duplicates.commands.attach_touch)."""
+    origin = CaptureOrigin(
+        request_scope=request_scope, reach=reach, request_id=request_id, web_form_key_id=web_form_key_id
+    )
+    if web_form_key_id:
+        await web_form_commands.require_active_web_form_key(uow, web_form_key_id)
+    campaign = await campaign_queries.resolve_campaign(uow, new.source, new.campaign)
+    match = await duplicate_commands.find_duplicate(uow, new)
+    if match is None:
+        return await _capture_new(uow, new, campaign, origin)
+    if request_id and await queries.find_by_request_id(uow, request_scope, request_id) is not None:
+        # A concurrent request with this request_id committed while this one waited for the
+        # person's lock (find_duplicate): its answer is the answer, not a touch of its own lead.
+        # (Without a match the lead INSERT's unique request_id settles the race.)
+        raise RequestIdRace(request_id)
+    # The same person again: a touch of their lead, never a second lead.
+    try:
+        lead_id = await duplicate_commands.attach_touch(
+            uow,
+            match,
+            new,
+            campaign=campaign,
+            request_scope=request_scope,
+            request_id=request_id,
+            web_form_key_id=web_form_key_id,
+            reach=reach,
+            now=datetime.now(UTC),
+        )
+    except duplicate_commands.TouchRequestIdRace as exc:
+        raise RequestIdRace(request_id) from exc
+    return CaptureResult(lead=await queries.get_lead(uow, lead_id), duplicate=True, matched_on=match.matched_on)
+
+
+async def _capture_new(
+    uow: UnitOfWork, new: domain.NewLead, campaign: CampaignRef, origin: CaptureOrigin
+) -> CaptureResult:
+    """A person seen for the first time: route, insert, and record name-only look-alikes for review."""
+    now = datetime.now(UTC)
+    keys = names.name_keys(new.full_name)
+    assignment = await routing_commands.assign(uow, new, now, campaign)
+    view = await insert_lead(uow, new, campaign=campaign, origin=origin, assignment=assignment, name_keys=keys)
+    await duplicate_commands.record_name_matches(uow, view.row.id, keys, city=new.city)
+    return CaptureResult(lead=view)
+
+
+async def insert_lead(
+    uow: UnitOfWork,
+    new: domain.NewLead,
+    *,
+    campaign: CampaignRef,
+    origin: CaptureOrigin,
+    assignment: Assignment,
+    name_keys: names.NameKeys,
+) -> LeadView:
+    """Insert an assigned lead and its LeadCaptured/LeadAssigned events; raises RequestIdRace when
+    another request with the same request_id got there first. The caller checked the web form key
+    (require_active_web_form_key) in this transaction."""
+    now = datetime.now(UTC)
+    lead_id = str(uuid.uuid4())
+    inserted = await uow.conn.execute(
+        pg_insert(leads)
+        .values(
+            id=lead_id,
+            **_lead_columns(new, campaign, origin, assignment, name_keys),
+            assigned_at=now,
+            created_at=now,
+        )
+        .on_conflict_do_nothing(constraint="uq_leads_request")
+        .returning(*leads.c)
+    )
+    lead_row = inserted.first()
+    if lead_row is None:
+        # A concurrent request with the same request_id won the race; its lead is the answer.
+        raise RequestIdRace(origin.request_id)
+    await _publish_capture(uow, lead_id, new, campaign, assignment, now)
+    details = {
+        "source": new.source,
+        "campaign": campaign.name,
+        "rep_id": assignment.rep_id,
+        "team_id": assignment.team_id,
+        "rule_id": assignment.rule_id,
+    }
+    if origin.web_form_key_id:
+        details["web_form_key_id"] = origin.web_form_key_id
+    uow.audit("leads.CaptureLead", "lead", lead_id, details)
+    uow.after_commit(LEADS_CAPTURED.labels(new.source).inc)
+    return LeadView(row=lead_row, rep_name=assignment.rep_name)
+
+
+def _lead_columns(
+    new: domain.NewLead,
+    campaign: CampaignRef,
+    origin: CaptureOrigin,
+    assignment: Assignment,
+    name_keys: names.NameKeys,
+) -> dict[str, Any]:
+    """A new lead's row (but its id and times): the person, attribution, assignment and SLA clock."""
+    return {
+        "request_scope": origin.request_scope if origin.request_id else None,
+        "request_id": origin.request_id or None,
+        "full_name": new.full_name,
+        "phone_number": new.phone_number,
+        "email": new.email,
+        "source": new.source,
+        "campaign": campaign.name,
+        "campaign_id": campaign.id or None,
+        "city": new.city,
+        "region": new.region,
+        "locale": new.locale,
+        "product_line": new.product_line,
+        "status": domain.LeadStatus.NEW.value,
+        "rep_id": assignment.rep_id or None,
+        "team_id": assignment.team_id or None,
+        "rule_id": assignment.rule_id or None,
+        "first_response_due_at": assignment.first_response_due_at,
+        "sla_seconds": assignment.sla_seconds,
+        "breach_action": assignment.breach_action,
+        "sla_clock_running": assignment.first_response_due_at is not None,
+        "routing_explanation": assignment.explanation,
+        "name_key": name_keys.key,
+        "name_compact": name_keys.compact,
+        "name_skeleton": name_keys.skeleton,
+        "missing_fields": list(missing_fields(new)),
+        "assign_reason": assignment.reason,
+        "web_form_key_id": origin.web_form_key_id or None,
+    }
+
+
+async def _publish_capture(
+    uow: UnitOfWork,
+    lead_id: str,
+    new: domain.NewLead,
+    campaign: CampaignRef,
+    assignment: Assignment,
+    now: datetime,
+) -> None:
+    """LeadCaptured, and LeadAssigned when a rep got the lead (not when it waits in a queue)."""
+    await uow.record_event(
+        events_pb2.LeadCaptured(
+            lead_id=lead_id,
+            full_name=new.full_name,
+            phone_number=new.phone_number,
+            email=new.email,
+            source=new.source,
+            campaign=campaign.name,
+            locale=new.locale,
+            product_line=new.product_line,
+            capture_time=to_timestamp(now),
+            campaign_id=campaign.id,
+            city=new.city,
+            region=new.region,
+        ),
+        time=now,
+    )
+    if assignment.rep_id:
+        await uow.record_event(
+            events_pb2.LeadAssigned(
+                lead_id=lead_id,
+                rep_id=assignment.rep_id,
+                team_id=assignment.team_id,
+                rule_id=assignment.rule_id,
+                reason=assignment.reason,
+                source=new.source,
+                capture_time=to_timestamp(now),
+                assign_time=to_timestamp(now),
+            ),
+            time=now,
+        )
+
+
+async def convert_lead(uow: UnitOfWork, lead_id: str, title: str) -> Any:
+    """Record a lead's conversion into a deal owned by the lead's rep, and publish LeadConverted,
+    from which sales opens the deal (the deal id is chosen here, so both the gateway's OpenDeal and
+    the event name the same deal). Converting again returns the same conversion."""
+    lead = (await uow.conn.execute(select(leads).where(leads.c.id == lead_id).with_for_update(key_share=True))).first()
+    if lead is None:
+        raise lead_not_found(lead_id)
+    if lead.merged_into_id:
+        raise FailedPrecondition(
+            f"lead {lead_id} was merged into {lead.merged_into_id}; convert that lead",
+            reason="LEAD_MERGED",
+            metadata={"lead_id": lead_id, "merged_into_lead_id": lead.merged_into_id},
+        )
+    existing = (await uow.conn.execute(select(lead_conversions).where(lead_conversions.c.lead_id == lead_id))).first()
+    if existing is not None:
+        return existing
+    now = datetime.now(UTC)
+    conversion = (
+        await uow.conn.execute(
+            lead_conversions.insert()
+            .values(
+                deal_id=str(uuid.uuid4()),
+                lead_id=lead_id,
+                title=(title.strip() or lead.full_name)[:200],
+                owner_rep_id=lead.rep_id,
+                owner_team_id=lead.team_id,
+                source=lead.source,
+                campaign=lead.campaign,
+                converted_at=now,
+            )
+            .returning(lead_conversions)
+        )
+    ).one()
+    # A converted lead is no longer waiting for a first response: its SLA clock stops.
+    await uow.conn.execute(
+        update(leads)
+        .where(leads.c.id == lead_id)
+        .values(status=domain.LeadStatus.CONVERTED.value, sla_clock_running=False)
+    )
+    await uow.record_event(
+        events_pb2.LeadConverted(
+            lead_id=lead_id,
+            deal_id=conversion.deal_id,
+            title=conversion.title,
+            owner_rep_id=conversion.owner_rep_id or "",
+            owner_team_id=conversion.owner_team_id or "",
+            source=conversion.source,
+            campaign=conversion.campaign,
+            convert_time=to_timestamp(now),
+        ),
+        time=now,
+    )
+    uow.audit("leads.ConvertLead", "lead", lead_id, {"deal_id": conversion.deal_id, "owner_rep_id": lead.rep_id or ""})
+    return conversion

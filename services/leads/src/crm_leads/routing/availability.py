@@ -1,0 +1,216 @@
+"""Reps' availability, pure: which reps of a rule may take a lead now (active, not away, on duty in
+their own time zone, under their cap), whom a strategy picks, and the validation of a rep's
+availability. No I/O."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, time
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from crm_kit.errors import InvalidArgument
+from crm_leads.routing.domain import Strategy
+
+# Weekday names as stored (Python's weekday(): Monday is 0).
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+MAX_CAPACITY = 10_000
+# What UpdateRep's update_mask may name.
+REP_FIELDS = ("away", "capacity", "time_zone", "working_hours")
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
+
+
+@dataclass(frozen=True)
+class WorkingHours:
+    """One working span on a weekday, local to the rep's time zone; end "24:00" is midnight."""
+
+    day: str
+    start: str
+    end: str
+
+    def contains(self, local: datetime) -> bool:
+        if DAYS[local.weekday()] != self.day:
+            return False
+        now = local.time()
+        end_ok = True if self.end == "24:00" else now < time.fromisoformat(self.end)
+        return time.fromisoformat(self.start) <= now and end_ok
+
+    def as_dict(self) -> dict[str, str]:
+        return {"day": self.day, "start": self.start, "end": self.end}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A rep a rule could give the lead to, with what decides whether it may."""
+
+    rep_id: str
+    name: str = ""
+    active: bool = True
+    away: bool = False
+    capacity: int | None = None
+    open_leads: int = 0
+    time_zone: str = "Asia/Jerusalem"
+    working_hours: tuple[WorkingHours, ...] = ()
+
+
+def on_duty(rep: Candidate, now: datetime) -> bool:
+    """Within the rep's weekly hours, in the rep's own time zone; no hours set: always on duty."""
+    if not rep.working_hours:
+        return True
+    local = now.astimezone(ZoneInfo(rep.time_zone))
+    return any(span.contains(local) for span in rep.working_hours)
+
+
+def skip_reason(rep: Candidate, now: datetime, tried: Sequence[str] = ()) -> str:
+    """Why the rep cannot take a lead now ("" when they can)."""
+    if not rep.active:
+        return "inactive"
+    if rep.rep_id in tried:
+        return "already tried for this lead"
+    if rep.away:
+        return "away"
+    if not on_duty(rep, now):
+        return f"outside working hours ({rep.time_zone})"
+    if rep.capacity is not None and rep.open_leads >= rep.capacity:
+        return f"at capacity ({rep.open_leads}/{rep.capacity} open leads)"
+    return ""
+
+
+@dataclass
+class RuleOutcome:
+    """What one rule did with a lead: the reps it considered (with why each was skipped) and its pick."""
+
+    rule_id: str
+    strategy: str
+    team_id: str
+    considered: list[dict[str, Any]] = field(default_factory=list)
+    picked: Candidate | None = None
+    turn: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rule_id": self.rule_id,
+            "strategy": self.strategy,
+            "team_id": self.team_id,
+            "turn": self.turn,
+            "picked_rep_id": self.picked.rep_id if self.picked else "",
+            "candidates": self.considered,
+        }
+
+
+def screen(
+    candidates: Sequence[Candidate], now: datetime, tried: Sequence[str] = ()
+) -> tuple[list[Candidate], list[dict[str, Any]]]:
+    """The eligible reps (by id) and every candidate with its skip reason, for the explanation."""
+    eligible: list[Candidate] = []
+    considered: list[dict[str, Any]] = []
+    for rep in sorted(candidates, key=lambda c: c.rep_id):
+        reason = skip_reason(rep, now, tried)
+        considered.append({"rep_id": rep.rep_id, "open_leads": rep.open_leads, "skipped": reason})
+        if not reason:
+            eligible.append(rep)
+    return eligible, considered
+
+
+def pick(strategy: Strategy, eligible: Sequence[Candidate], turn: int) -> Candidate:
+    """The rep the strategy gives the lead to. turn is the team's ever-increasing counter (1-based):
+    round-robin takes eligible[turn], least-loaded the fewest open leads with ties taken in turn."""
+    if not eligible:
+        raise ValueError("no eligible rep")
+    ordered = sorted(eligible, key=lambda c: c.rep_id)
+    if strategy is Strategy.LEAST_LOADED:
+        fewest = min(c.open_leads for c in ordered)
+        ordered = [c for c in ordered if c.open_leads == fewest]
+    return ordered[(turn - 1) % len(ordered)]
+
+
+def validate_time_zone(name: str) -> bool:
+    if not name or len(name) > 64 or name.startswith("/") or ".." in name:
+        return False
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def validate_working_hours(spans: Sequence[tuple[str, str, str]], path: str = "working_hours") -> list[WorkingHours]:
+    """Weekly hours as (day, start "HH:MM", end "HH:MM" or "24:00"); start before end, at most 50."""
+    v: list[tuple[str, str]] = []
+    if len(spans) > 50:
+        v.append((path, "at most 50 spans"))
+    out: list[WorkingHours] = []
+    for i, (day, start, end) in enumerate(spans):
+        d = day.strip().lower()[:3]
+        if d not in DAYS:
+            v.append((f"{path}[{i}].day", f"one of: {', '.join(DAYS)}"))
+        if not _HHMM.match(start) or start == "24:00":
+            v.append((f"{path}[{i}].start", "HH:MM, 00:00 to 23:59"))
+        elif not _HHMM.match(end):
+            v.append((f"{path}[{i}].end", "HH:MM, up to 24:00"))
+        elif end != "24:00" and end <= start:
+            v.append((f"{path}[{i}].end", "must be after start (split a night shift at midnight)"))
+        else:
+            out.append(WorkingHours(d, start, end))
+    if v:
+        raise InvalidArgument("invalid working hours", field_violations=v)
+    return out
+
+
+def working_hours_from_json(value: Any) -> tuple[WorkingHours, ...]:
+    return tuple(WorkingHours(str(s["day"]), str(s["start"]), str(s["end"])) for s in (value or []))
+
+
+@dataclass(frozen=True)
+class RepUpdate:
+    """UpdateRep as sent: the masked paths and the values (capacity None: no cap)."""
+
+    paths: tuple[str, ...]
+    away: bool = False
+    capacity: int | None = None
+    time_zone: str = ""
+    working_hours: tuple[tuple[str, str, str], ...] = ()
+
+
+def rep_changes(update: RepUpdate) -> dict[str, Any]:
+    """The reps columns an update sets; InvalidArgument naming every bad path and value at once."""
+    paths = list(dict.fromkeys(update.paths))
+    violations = [
+        (f"update_mask.paths[{i}]", f"one of: {', '.join(REP_FIELDS)}")
+        for i, p in enumerate(paths)
+        if p not in REP_FIELDS
+    ]
+    checks: dict[str, Callable[[], Any]] = {
+        "away": lambda: update.away,
+        "capacity": lambda: _checked_capacity(update.capacity, violations),
+        "time_zone": lambda: _checked_time_zone(update.time_zone, violations),
+        "working_hours": lambda: _checked_hours(update.working_hours, violations),
+    }
+    values = {name: check() for name, check in checks.items() if name in paths}
+    if not paths:
+        violations.append(("update_mask", "name at least one field"))
+    if violations:
+        raise InvalidArgument("invalid rep update", field_violations=violations)
+    return values
+
+
+def _checked_capacity(capacity: int | None, violations: list[tuple[str, str]]) -> int | None:
+    if capacity is not None and not 0 <= capacity <= MAX_CAPACITY:
+        violations.append(("rep.capacity", f"between 0 and {MAX_CAPACITY} (or absent: no cap)"))
+    return capacity
+
+
+def _checked_time_zone(time_zone: str, violations: list[tuple[str, str]]) -> str:
+    if not validate_time_zone(time_zone):
+        violations.append(("rep.time_zone", "an IANA time zone, e.g. Asia/Jerusalem or Asia/Tehran"))
+    return time_zone
+
+
+def _checked_hours(spans: Sequence[tuple[str, str, str]], violations: list[tuple[str, str]]) -> list[dict[str, str]]:
+    try:
+        return [h.as_dict() for h in validate_working_hours(spans, "rep.working_hours")]
+    except InvalidArgument as exc:
+        violations += exc.field_violations
+        return []

@@ -1,0 +1,414 @@
+"""Routing commands: which rep gets a new lead (in the capture's own transaction), the rule set and
+reps' availability admins change, a lead handed to a rep by hand, and the speed-to-lead SLA scan.
+
+Fairness with several replicas:
+
+- the round-robin turn is the team's own sequence (`nextval` is not transactional, so captures
+  never wait for each other's commit to get a turn and no two get the same turn);
+- where a cap has to hold (least-loaded, or any rep of the team with a capacity) the team's rep
+  rows are locked (in id order, so captures never deadlock) until the capture commits, and the open
+  leads are counted under that lock: two captures can never both see the last free slot.
+
+The SLA: a lead's clock runs from its assignment (first_response_due_at = assignment + the rule's
+SLA) until its first logged activity (first_response_at, set by crm_leads.activities.commands). The scan
+runs on every replica every few seconds (CRM_SLA_SCAN_INTERVAL_SECONDS); `FOR UPDATE SKIP LOCKED`
+gives each due lead to one replica. A breach is recorded (lead_sla_breaches, audit,
+LeadSlaBreached) and acted on: reassign hands the lead to the next eligible rep of the team by the
+rule's strategy (never one who already had it) with a new deadline; escalate — or a reassign that
+finds nobody — gives it to the team's manager and stops the clock.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import grpc
+from sqlalchemy import delete, func, insert, select, text, update
+
+from crm.leads.v1 import events_pb2
+from crm_kit import caller
+from crm_kit.db import Database, UnitOfWork
+from crm_kit.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound
+from crm_kit.protoconv import to_timestamp
+from crm_leads.campaigns import queries as campaign_queries
+from crm_leads.campaigns.domain import CampaignRef
+from crm_leads.db import lead_sla_breaches, leads, reps, routing_rule_sets, routing_rules
+from crm_leads.errors import lead_not_found
+from crm_leads.leads.domain import LeadStatus, NewLead
+from crm_leads.metrics import SLA_BREACHES
+from crm_leads.routing import availability, domain, queries
+
+log = logging.getLogger(__name__)
+
+_NEXT_TURN = text("SELECT nextval(('routing_rr_' || md5(:team_id))::regclass)")
+
+
+class VersionMismatch(DomainError):
+    """The rule set changed since the client read it (If-Match failed)."""
+
+    grpc_code = grpc.StatusCode.ABORTED
+    reason = "RULE_SET_VERSION_MISMATCH"
+
+
+def rep_not_found(rep_id: str) -> NotFound:
+    return NotFound(f"rep {rep_id} not found", reason="REP_NOT_FOUND", metadata={"rep_id": rep_id})
+
+
+# ---------------------------------------------------------------- assignment of a new lead
+
+
+async def try_team(
+    uow: UnitOfWork,
+    *,
+    rule_id: str,
+    strategy: domain.Strategy,
+    team_id: str,
+    rep_id: str,
+    now: datetime,
+    tried: tuple[str, ...] = (),
+) -> availability.RuleOutcome:
+    """Pick a rep of the team (or the named rep) by the strategy, skipping who may not take it now."""
+    outcome = availability.RuleOutcome(rule_id=rule_id, strategy=strategy.value, team_id=team_id)
+    named = rep_id if strategy is domain.Strategy.NAMED_REP else ""
+    found = await queries.candidates(
+        uow, team_id, rep_id=named, lock=True if strategy is domain.Strategy.LEAST_LOADED else None
+    )
+    eligible, outcome.considered = availability.screen(found, now, tried)
+    if not eligible:
+        return outcome
+    if strategy is domain.Strategy.NAMED_REP:
+        outcome.picked = eligible[0]
+        return outcome
+    outcome.turn = int((await uow.conn.execute(_NEXT_TURN, {"team_id": team_id})).scalar_one())
+    outcome.picked = availability.pick(strategy, eligible, outcome.turn)
+    return outcome
+
+
+async def assign(
+    uow: UnitOfWork, new: NewLead, now: datetime, campaign: CampaignRef | None = None
+) -> domain.Assignment:
+    """Match the routing rules for a new lead and pick its rep, in the capture's transaction.
+
+    The first matching rule with an eligible rep wins; when none has one the lead waits in the
+    fallback queue (no rep) under the first matching rule's team, with that rule's SLA, so its
+    manager sees it and the SLA job escalates it; a lead no rule matches waits for an admin."""
+    if campaign is None:  # the capture resolved it already; other callers may not have
+        campaign = await campaign_queries.resolve_campaign(uow, new.source, new.campaign)
+    facts = domain.LeadFacts(
+        source=new.source,
+        campaign_id=campaign.id,
+        campaign=new.campaign,
+        product_line=new.product_line,
+        city=new.city,
+        region=new.region,
+        locale=new.locale,
+    )
+    matched = domain.matching_rules(await queries.load_rules(uow), facts)
+    tried: list[dict[str, Any]] = []
+    for index, rule in enumerate(matched):
+        outcome = await try_team(
+            uow, rule_id=rule.id, strategy=rule.strategy, team_id=rule.team_id, rep_id=rule.rep_id, now=now
+        )
+        tried.append(outcome.as_dict())
+        if outcome.picked is None:
+            continue
+        return domain.Assignment(
+            rep_id=outcome.picked.rep_id,
+            rep_name=outcome.picked.name,
+            team_id=rule.team_id,
+            rule_id=rule.id,
+            reason=domain.assigned_reason(rule, turn=outcome.turn, open_leads=outcome.picked.open_leads, skipped=index),
+            first_response_due_at=domain.due_at(now, rule.sla_seconds),
+            sla_seconds=rule.sla_seconds,
+            breach_action=rule.breach_action.value,
+            explanation={"outcome": "assigned", "rules": tried},
+        )
+    return domain.queued(new.source, matched, tried, now)
+
+
+# ---------------------------------------------------------------- the rule set and reps
+
+
+def _actor() -> str:
+    who = caller.current()
+    return who.actor[:200] if who else ""
+
+
+async def _locked_version(uow: UnitOfWork) -> int:
+    """The rule set's version, its row locked: the check and the write of a replacement are one step."""
+    query = select(routing_rule_sets.c.version).where(routing_rule_sets.c.id == 1)
+    found = (await uow.conn.execute(query.with_for_update())).scalar()
+    if found is None:
+        await uow.conn.execute(insert(routing_rule_sets).values(id=1, version=1))
+        return 1
+    return int(found)
+
+
+def _rule_row(r: domain.RoutingRule) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "name": r.name,
+        "priority": r.priority,
+        "sources": list(r.sources),
+        "campaign_ids": list(r.campaign_ids),
+        "product_lines": list(r.product_lines),
+        "territories": list(r.territories),
+        "languages": list(r.languages),
+        "strategy": r.strategy.value,
+        "team_id": r.team_id,
+        "rep_id": r.rep_id or None,
+        "sla_seconds": r.sla_seconds,
+        "breach_action": r.breach_action.value,
+    }
+
+
+async def replace_rules(
+    uow: UnitOfWork, inputs: list[domain.RuleInput], *, expected_version: int
+) -> tuple[list[domain.RoutingRule], int]:
+    """Replace the whole rule set (when it is still at expected_version, 0: any); returns the rules
+    as stored and the new version."""
+    version = await _locked_version(uow)
+    if expected_version and expected_version != version:
+        raise VersionMismatch(
+            f"the rule set is at version {version}, not {expected_version}", metadata={"version": str(version)}
+        )
+    catalogue = await queries.rule_catalogue(uow)
+    rules = domain.validate_rule_set(
+        inputs,
+        sources=catalogue.sources,
+        teams=catalogue.teams,
+        rep_teams=catalogue.rep_teams,
+        campaigns=catalogue.campaigns,
+        new_id=lambda: f"rule-{uuid.uuid4().hex[:12]}",
+    )
+    await uow.conn.execute(delete(routing_rules))
+    if rules:
+        await uow.conn.execute(insert(routing_rules), [_rule_row(r) for r in rules])
+    new_version = version + 1
+    await uow.conn.execute(
+        update(routing_rule_sets)
+        .where(routing_rule_sets.c.id == 1)
+        .values(version=new_version, updated_at=func.now(), updated_by=_actor())
+    )
+    uow.audit(
+        "leads.ReplaceRoutingRules",
+        "routing_rule_set",
+        "1",
+        {"version": new_version, "rule_ids": [r.id for r in rules]},
+    )
+    return rules, new_version
+
+
+async def update_rep(uow: UnitOfWork, rep_id: str, values: dict[str, Any]) -> None:
+    """Set a rep's availability columns (availability.rep_changes)."""
+    changed = await uow.conn.execute(update(reps).where(reps.c.id == rep_id).values(**values).returning(reps.c.id))
+    if changed.first() is None:
+        raise rep_not_found(rep_id)
+    uow.audit("leads.UpdateRep", "rep", rep_id, dict(values))
+
+
+async def assign_by_hand(uow: UnitOfWork, lead_id: str, rep_id: str, now: datetime) -> None:
+    """A manager hands a lead to a rep: the rep's team becomes the lead's, the SLA clock restarts
+    (with the lead's SLA), LeadAssigned is published. Capacity and hours do not bind a person's
+    decision; an inactive rep is refused."""
+    lead = (await uow.conn.execute(select(leads).where(leads.c.id == lead_id).with_for_update(key_share=True))).first()
+    if lead is None:
+        raise lead_not_found(lead_id)
+    rep = (await uow.conn.execute(select(reps).where(reps.c.id == rep_id))).first()
+    if rep is None:
+        raise InvalidArgument(f"unknown rep {rep_id!r}", field_violations=[("rep_id", "unknown rep")])
+    if not rep.active:
+        raise InvalidArgument(f"rep {rep_id} is inactive", field_violations=[("rep_id", "the rep is inactive")])
+    if lead.status != LeadStatus.NEW.value or lead.merged_into_id:
+        raise FailedPrecondition("only a new lead can be assigned", reason="LEAD_NOT_ASSIGNABLE")
+    due = domain.due_at(now, lead.sla_seconds)
+    running = due is not None and lead.first_response_at is None
+    await uow.conn.execute(
+        update(leads)
+        .where(leads.c.id == lead_id)
+        .values(
+            rep_id=rep_id,
+            team_id=rep.team_id,
+            assigned_at=now,
+            first_response_due_at=due if lead.first_response_at is None else lead.first_response_due_at,
+            sla_clock_running=running,
+            escalated_to=None,
+            assign_reason="assigned by hand",
+        )
+    )
+    uow.audit(
+        "leads.AssignLead",
+        "lead",
+        lead_id,
+        {"rep_id": rep_id, "team_id": rep.team_id, "previous_rep_id": lead.rep_id or ""},
+    )
+    await uow.record_event(
+        events_pb2.LeadAssigned(
+            lead_id=lead_id,
+            rep_id=rep_id,
+            team_id=rep.team_id,
+            rule_id=lead.rule_id or "",
+            reason="assigned by hand",
+            source=lead.source,
+            capture_time=to_timestamp(lead.created_at),
+            assign_time=to_timestamp(now),
+        ),
+        time=now,
+    )
+
+
+# ---------------------------------------------------------------- SLA breaches
+
+
+async def scan_breaches(db: Database, *, batch_size: int = 100, now: datetime | None = None) -> int:
+    """Handle up to batch_size leads past their deadline, one transaction per lead; returns how many.
+
+    One lead per transaction: a lead that fails (logged, skipped this round) never rolls back the
+    others, and rep locks are held for one breach at a time. The lead row is locked FOR NO KEY
+    UPDATE: a capture that only references the lead (a possible-duplicate pair's foreign key) is
+    not blocked by the scan.
+    """
+    handled = 0
+    failed: list[str] = []
+    while handled + len(failed) < batch_size:
+        lead: Any = None
+        try:
+            async with db.unit_of_work() as uow:
+                at = now or datetime.now(UTC)
+                query = (
+                    select(leads)
+                    .where(
+                        leads.c.sla_clock_running,
+                        leads.c.first_response_at.is_(None),
+                        leads.c.first_response_due_at <= at,
+                        # A lead converted to a deal or merged into another is no longer waiting.
+                        leads.c.status == LeadStatus.NEW.value,
+                        leads.c.merged_into_id.is_(None),
+                    )
+                    .order_by(leads.c.first_response_due_at)
+                    .limit(1)
+                    .with_for_update(skip_locked=True, key_share=True)
+                )
+                if failed:
+                    query = query.where(leads.c.id.not_in(failed))
+                lead = (await uow.conn.execute(query)).first()
+                if lead is None:
+                    break
+                await handle_breach(uow, lead, at)
+            handled += 1
+        except Exception:
+            if lead is None:
+                raise
+            log.exception("SLA breach handling failed; the lead is retried next scan", extra={"lead_id": lead.id})
+            failed.append(lead.id)
+    if handled:
+        log.info("SLA breaches handled", extra={"count": handled})
+    return handled
+
+
+async def _act_on_breach(
+    uow: UnitOfWork, lead: Any, now: datetime, tried: tuple[str, ...], explanation: dict[str, Any]
+) -> domain.BreachOutcome:
+    """Reassign within the team when the rule says so and someone is eligible; else escalate to
+    the team's manager. The reassignment attempt is added to explanation."""
+    if lead.breach_action == domain.BreachAction.REASSIGN.value and lead.team_id:
+        outcome = await try_team(
+            uow,
+            rule_id=lead.rule_id or "",
+            strategy=await queries.strategy_of(uow, lead.rule_id),
+            team_id=lead.team_id,
+            rep_id="",
+            now=now,
+            tried=tried,
+        )
+        explanation.setdefault("reassignments", []).append(outcome.as_dict())
+        if outcome.picked is not None:
+            return domain.BreachOutcome(
+                domain.BreachAction.REASSIGN,
+                new_rep=outcome.picked.rep_id,
+                new_due=domain.due_at(now, lead.sla_seconds),
+            )
+    manager = await queries.team_manager(uow, lead.team_id) if lead.team_id else ""
+    return domain.BreachOutcome(domain.BreachAction.ESCALATE, manager=manager)
+
+
+async def handle_breach(uow: UnitOfWork, lead: Any, now: datetime) -> None:
+    """Record one breach and act on it, in the scan's transaction."""
+    tried = tuple(dict.fromkeys([*lead.tried_rep_ids, *([lead.rep_id] if lead.rep_id else [])]))
+    explanation = dict(lead.routing_explanation or {})
+    done = await _act_on_breach(uow, lead, now, tried, explanation)
+    await uow.conn.execute(
+        update(leads)
+        .where(leads.c.id == lead.id)
+        .values(
+            sla_breached_at=lead.sla_breached_at or now,
+            tried_rep_ids=list(tried),
+            routing_explanation=explanation,
+            **domain.breached_lead_values(lead, now, done),
+        )
+    )
+    await _record_breach(uow, lead, now, done)
+    uow.after_commit(SLA_BREACHES.labels(lead.source, done.action.value).inc)
+
+
+async def _record_breach(uow: UnitOfWork, lead: Any, now: datetime, done: domain.BreachOutcome) -> None:
+    """The breach's row, audit entry and LeadSlaBreached (and LeadAssigned for a new rep)."""
+    await uow.conn.execute(
+        lead_sla_breaches.insert().values(
+            id=str(uuid.uuid4()),
+            lead_id=lead.id,
+            rep_id=lead.rep_id or "",
+            team_id=lead.team_id or "",
+            rule_id=lead.rule_id or "",
+            source=lead.source,
+            due_at=lead.first_response_due_at,
+            breached_at=now,
+            action=done.action.value,
+            new_rep_id=done.new_rep,
+            manager_id=done.manager,
+        )
+    )
+    uow.audit(
+        "leads.SlaBreached",
+        "lead",
+        lead.id,
+        {
+            "rep_id": lead.rep_id or "",
+            "action": done.action.value,
+            "new_rep_id": done.new_rep,
+            "manager_id": done.manager,
+        },
+    )
+    await uow.record_event(
+        events_pb2.LeadSlaBreached(
+            lead_id=lead.id,
+            rep_id=lead.rep_id or "",
+            team_id=lead.team_id or "",
+            rule_id=lead.rule_id or "",
+            source=lead.source,
+            due_time=to_timestamp(lead.first_response_due_at),
+            breach_time=to_timestamp(now),
+            action=done.action.value,
+            new_rep_id=done.new_rep,
+            manager_id=done.manager,
+            new_due_time=to_timestamp(done.new_due),
+        ),
+        time=now,
+    )
+    if done.new_rep:
+        await uow.record_event(
+            events_pb2.LeadAssigned(
+                lead_id=lead.id,
+                rep_id=done.new_rep,
+                team_id=lead.team_id or "",
+                rule_id=lead.rule_id or "",
+                reason="reassigned after an SLA breach",
+                source=lead.source,
+                capture_time=to_timestamp(lead.created_at),
+                assign_time=to_timestamp(now),
+            ),
+            time=now,
+        )

@@ -421,15 +421,17 @@ async def test_changes_are_audited_with_the_actor_and_request_id(stack: Stack, r
         )
         assert converted.status_code == 201, converted.text
         assert converted.headers["x-request-id"] == "req-audit-1"
-        audit = await admin.get(
-            "/api/v1/audit-records", params={"service": "leads", "record_id": converted.json()["id"]}
+        # Leads records the conversion on the lead; sales opens the deal: both under the caller.
+        conversion = await admin.get("/api/v1/audit-records", params={"service": "leads", "record_id": lead["id"]})
+        opening = await admin.get(
+            "/api/v1/audit-records", params={"service": "sales", "record_id": converted.json()["id"]}
         )
 
-    assert audit.status_code == 200, audit.text
-    [record] = audit.json()["audit_records"]
-    assert record["actor"] == owner
-    assert record["action"] == "leads.ConvertLead"
-    assert record["request_id"] == "req-audit-1"
+    assert (conversion.status_code, opening.status_code) == (200, 200), conversion.text + opening.text
+    [converting] = [r for r in conversion.json()["audit_records"] if r["action"] == "leads.ConvertLead"]
+    [opened] = opening.json()["audit_records"]
+    for record, action in ((converting, "leads.ConvertLead"), (opened, "sales.OpenDeal")):
+        assert (record["actor"], record["action"], record["request_id"]) == (owner, action, "req-audit-1")
 
 
 # ---------------------------------------------------------------- capture, replay and import paths

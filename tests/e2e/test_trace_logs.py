@@ -1,5 +1,5 @@
 """One trace id in the log lines of every service the golden path touches: closing a deal
-(gateway → leads → DealClosed → orders, customers, reporting) and shipping the order (gateway →
+(gateway → sales → DealClosed → orders, customers, reporting) and shipping the order (gateway →
 orders → OrderShipped → notifications → customers, reporting, SMS provider)."""
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def traceparent() -> tuple[str, dict[str, str]]:
 def services_logging(stack: Stack, trace_id: str) -> dict[str, list[str]]:
     """Which processes wrote log lines with trace_id, and those lines' messages."""
     found: dict[str, list[str]] = {}
-    for name in ("gateway", "leads", "customers", "orders", "notifications", "reporting"):
+    for name in ("gateway", "leads", "sales", "customers", "orders", "notifications", "reporting"):
         for line in stack.log_path(name).read_text(encoding="utf-8", errors="replace").splitlines():
             if trace_id not in line or not line.startswith("{"):
                 continue
@@ -64,7 +64,7 @@ async def test_the_golden_path_logs_one_trace_id_per_request_in_every_service(
     )
     assert shipped.status_code == 200, shipped.text
 
-    close_expected = {"gateway", "leads", "orders", "customers", "reporting"}
+    close_expected = {"gateway", "sales", "orders", "customers", "reporting"}
     ship_expected = {"gateway", "orders", "notifications", "customers", "reporting"}
 
     async def traced() -> tuple[dict[str, list[str]], dict[str, list[str]]] | None:
@@ -74,9 +74,9 @@ async def test_the_golden_path_logs_one_trace_id_per_request_in_every_service(
         return None
 
     close_logs, ship_logs = await eventually(traced, timeout=30)
-    assert set(close_logs) | set(ship_logs) == {"gateway", "leads", "customers", "orders", "notifications", "reporting"}
+    assert set(close_logs) | set(ship_logs) == {"gateway", "sales", "customers", "orders", "notifications", "reporting"}
     assert "http request" in close_logs["gateway"]
-    assert "rpc handled" in close_logs["leads"]
+    assert "rpc handled" in close_logs["sales"]
     assert "handling event" in close_logs["orders"]
     assert "rpc handled" in ship_logs["orders"]
     assert "handling event" in ship_logs["notifications"]

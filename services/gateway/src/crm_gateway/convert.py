@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
 
 from crm.common.v1 import types_pb2
 from crm_kit import protoconv
@@ -40,10 +40,21 @@ Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 RecordId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 
 
+_NUMBERS = (int, float, int | None, float | None)
+
+
 class RequestBody(BaseModel):
-    """Every request body: an unknown field is a 422, never silently dropped."""
+    """Every request body: an unknown field is a 422, never silently dropped, and so is true/false
+    where the schema says a number (pydantic would read `false` as 0: a rule's priority 0)."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _a_boolean_is_not_a_number(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, bool) and info.field_name and cls.model_fields[info.field_name].annotation in _NUMBERS:
+            raise ValueError("must be a number, not true or false")
+        return value
 
 
 class MoneyIn(RequestBody):

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
+from pydantic import ValidationError
 
 from crm.common.v1 import types_pb2
 from crm.customers.v1 import customers_pb2
@@ -21,6 +22,7 @@ from crm_gateway.features.leads.schemas import Lead
 from crm_gateway.features.messages.schemas import NotificationMessage
 from crm_gateway.features.orders.schemas import Order
 from crm_gateway.features.reports.schemas import SourceReport
+from crm_gateway.features.routing_rules.schemas import RoutingRuleIn
 
 pytestmark = pytest.mark.unit
 
@@ -128,3 +130,15 @@ def test_timeline_kinds_are_the_contracts_touch_kinds() -> None:
 
     contract = {name.removeprefix("TOUCH_KIND_").lower() for name in customers_pb2.TouchKind.keys()}
     assert set(get_args(TimelineEntry.model_fields["kind"].annotation)) == contract
+
+
+@pytest.mark.parametrize("value", [True, False])
+def test_true_or_false_is_not_a_number_in_a_body(value: bool) -> None:
+    with pytest.raises(ValidationError) as refused:
+        RoutingRuleIn.model_validate({"id": "r1", "name": "radio", "priority": value, "strategy": "round_robin"})
+    assert [e["loc"] for e in refused.value.errors()] == [("priority",)]
+    item = {"sku": "A", "quantity": True, "unit_price": {"amount_minor": 1, "currency_code": "ILS"}}
+    with pytest.raises(ValidationError):
+        CloseDealIn.model_validate({"outcome": "won", "items": [item]})
+    zero = RoutingRuleIn.model_validate({"id": "r1", "name": "radio", "priority": 0, "strategy": "round_robin"})
+    assert zero.priority == 0

@@ -20,7 +20,7 @@ router = api_router()
 async def list_audit_records(
     clients: Clients,
     principal: Caller,
-    service: Literal["leads", "customers", "orders", "notifications", "reporting"],
+    service: Literal["leads", "sales", "customers", "orders", "notifications", "reporting"],
     record_type: Annotated[str, Query(max_length=64)] = "",
     record_id: FilterId = "",
     actor: Annotated[str, Query(max_length=200)] = "",

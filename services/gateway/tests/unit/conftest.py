@@ -56,6 +56,7 @@ class Recorder:
 class FakeLeads(leads_pb2_grpc.LeadsServiceServicer):
     def __init__(self, recorder: Recorder) -> None:
         self.recorder = recorder
+        self.converted: set[str] = set()
 
     @staticmethod
     def lead(lead_id: str, request: leads_pb2.CaptureLeadRequest | None = None) -> leads_pb2.Lead:
@@ -110,16 +111,23 @@ class FakeLeads(leads_pb2_grpc.LeadsServiceServicer):
         return leads_pb2.ListLeadsResponse(leads=[self.lead("lead-1"), self.lead("lead-2")], next_page_token="p2")
 
     async def ConvertLead(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        """The first convert of a lead records it; later ones answer the same conversion. Lead
+        "legacy-…" was converted before sales owned deals; "taken-…" carries another team's deal."""
         await self.recorder.record("ConvertLead", request, context)
+        lead_id = request.lead_id
+        created = lead_id not in self.converted and not lead_id.startswith("legacy-")
+        self.converted.add(lead_id)
+        others = lead_id.startswith("taken-")
         conversion = leads_pb2.LeadConversion(
-            lead_id=request.lead_id,
-            deal_id="deal-1",
+            lead_id=lead_id,
+            deal_id=f"legacy-deal-of-{lead_id}" if lead_id.startswith("legacy-") else "deal-1",
             title=request.title,
-            owner_rep_id="rep-1",
-            owner_team_id="team-north",
+            owner_rep_id="rep-9" if others else "rep-1",
+            owner_team_id="team-south" if others else "team-north",
             source="radio",
+            legacy=lead_id.startswith("legacy-"),
         )
-        return leads_pb2.ConvertLeadResponse(conversion=conversion)
+        return leads_pb2.ConvertLeadResponse(conversion=conversion, created=created)
 
 
 class FakeDeals(deals_pb2_grpc.DealsServiceServicer):
@@ -140,6 +148,8 @@ class FakeDeals(deals_pb2_grpc.DealsServiceServicer):
 
     async def GetDeal(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         await self.recorder.record("GetDeal", request, context)
+        if request.deal_id.startswith("legacy-deal-of-"):
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"deal {request.deal_id} not found")
         deal = deals_pb2.Deal(id=request.deal_id, lead_id="lead-1", owner_rep_id="rep-1", owner_team_id="team-north")
         return deals_pb2.GetDealResponse(deal=deal)
 

@@ -303,6 +303,35 @@ async def test_convert_lead_with_and_without_a_body(client: httpx.AsyncClient, b
     assert titled.json()["owner_team_id"] == "team-north"
 
 
+async def test_converting_again_reads_the_deal_sales_has_and_opens_nothing(client, backend) -> None:
+    first = await client.post("/api/v1/leads/lead-1/convert", json={"title": "Sofa"})
+    again = await client.post("/api/v1/leads/lead-1/convert", json={"title": "Sofa"})
+
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert first.json()["id"] == again.json()["id"] == "deal-1"
+    assert len(backend.recorder.requests("OpenDeal")) == 1
+    assert [r.deal_id for r in backend.recorder.requests("GetDeal")] == ["deal-1"]
+
+
+async def test_a_deal_from_before_the_sales_service_is_never_opened_anew(client, backend) -> None:
+    """Until the upgrade's copy job ran, sales has no such deal; opening it would reopen a closed one."""
+    response = await client.post("/api/v1/leads/legacy-7/convert")
+
+    assert response.status_code == 503 and response.headers["retry-after"] == "30"
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert backend.recorder.requests("OpenDeal") == []
+
+
+async def test_a_converted_leads_deal_the_caller_may_not_read_is_not_shown(backend, settings, issuer) -> None:
+    """A merge can give a rep's lead another team's deal: converting it answers 404, as GET /deals does."""
+    headers = bearer(issuer, "sales_rep", subject="rep-1", team_id="team-north")
+    async with running_gateway(create_app(settings), headers) as http:
+        response = await http.post("/api/v1/leads/taken-3/convert")
+
+    assert response.status_code == 404
+    assert "rep-9" not in response.text and "team-south" not in response.text
+
+
 async def test_an_unexpected_error_is_a_logged_500_without_traceback(
     client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:

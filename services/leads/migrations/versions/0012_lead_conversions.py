@@ -31,6 +31,8 @@ def upgrade() -> None:
         sa.Column("source", sa.String(length=50), nullable=False),
         sa.Column("campaign", sa.String(length=200), nullable=False),
         sa.Column("converted_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.Column("legacy", sa.Boolean(), server_default="false", nullable=False),
+        sa.Column("lead_since", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.PrimaryKeyConstraint("deal_id"),
         sa.UniqueConstraint("lead_id"),
     )
@@ -39,8 +41,8 @@ def upgrade() -> None:
     op.execute(
         """
         INSERT INTO lead_conversions
-            (deal_id, lead_id, title, owner_rep_id, owner_team_id, source, campaign, converted_at)
-        SELECT d.id, d.lead_id, d.title, d.owner_rep_id, l.team_id, l.source, l.campaign, d.created_at
+            (deal_id, lead_id, title, owner_rep_id, owner_team_id, source, campaign, converted_at, legacy, lead_since)
+        SELECT d.id, d.lead_id, d.title, d.owner_rep_id, l.team_id, l.source, l.campaign, d.created_at, true, now()
         FROM deals d JOIN leads l ON l.id = d.lead_id
         ON CONFLICT DO NOTHING
         """

@@ -438,4 +438,10 @@ lead_conversions = Table(
     Column("source", String(50), nullable=False),
     Column("campaign", String(200), nullable=False),
     Column("converted_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # Recorded by the upgrade from a deal made before sales owned deals (migration 0012, or the
+    # `record-legacy-conversions` job): sales has that deal from its copy job, never from OpenDeal.
+    Column("legacy", Boolean, nullable=False, server_default="false"),
+    # Since when lead_id is the conversion's lead (converted_at, or the merge that moved it): sales
+    # applies a LeadsMerged only if it is newer than the lead its deal has (crm_sales.commands).
+    Column("lead_since", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from crm.leads.v1 import (
@@ -18,6 +19,7 @@ from crm.leads.v1 import (
     routing_pb2,
     routing_pb2_grpc,
 )
+from crm_kit.db import Database
 from crm_kit.service import Service, run_cli
 from crm_leads.activities import commands as activity_commands
 from crm_leads.activities.grpc_api import ActivitiesServicer
@@ -27,6 +29,7 @@ from crm_leads.duplicates.grpc_api import DuplicatesServicer
 from crm_leads.imports import commands as import_commands
 from crm_leads.imports.domain import ImportLimits
 from crm_leads.imports.grpc_api import LeadImportsServicer
+from crm_leads.leads import commands as lead_commands
 from crm_leads.leads.grpc_api import LeadsServicer
 from crm_leads.routing import commands as routing_commands
 from crm_leads.routing.grpc_api import RoutingServicer
@@ -34,6 +37,7 @@ from crm_leads.settings import LeadsSettings
 from crm_leads.web_forms.grpc_api import WebFormKeyRpcs
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+log = logging.getLogger(__name__)
 
 
 class LeadsServiceServicer(WebFormKeyRpcs, LeadsServicer):
@@ -98,5 +102,23 @@ async def setup(service: Service) -> None:
     )
 
 
+async def record_legacy_conversions(settings: LeadsSettings) -> None:
+    """The `record-legacy-conversions` job (docs/operations.md, "Upgrading to the sales service")."""
+    db = Database(settings.database_url, messaging, source=f"/crm/{settings.service_name}", pool_size=1)
+    try:
+        async with db.unit_of_work() as uow:
+            recorded = await lead_commands.record_legacy_conversions(uow)
+        log.info("legacy conversions recorded", extra={"recorded": recorded})
+    finally:
+        await db.dispose()
+
+
 def main() -> None:
-    run_cli(LeadsSettings, messaging, MIGRATIONS_DIR, setup)
+    """Entry point: `python -m crm_leads migrate|serve|record-legacy-conversions`."""
+    run_cli(
+        LeadsSettings,
+        messaging,
+        MIGRATIONS_DIR,
+        setup,
+        jobs={"record-legacy-conversions": record_legacy_conversions},
+    )

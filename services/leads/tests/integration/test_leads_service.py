@@ -93,9 +93,14 @@ async def test_convert_records_one_conversion_and_publishes_lead_converted(leads
             leads_pb2.CaptureLeadRequest(full_name="Noa", phone_number="052-7654321", source="website")
         )
     ).lead
-    first = (await leads.ConvertLead(leads_pb2.ConvertLeadRequest(lead_id=lead.id, title="Sofa"))).conversion
-    again = (await leads.ConvertLead(leads_pb2.ConvertLeadRequest(lead_id=lead.id, title="Other"))).conversion
-    assert first == again and first.deal_id and first.title == "Sofa"
+    converting = await leads.ConvertLead(
+        leads_pb2.ConvertLeadRequest(lead_id=lead.id, title="Sofa"), metadata=(("x-crm-actor", "rep-x"),)
+    )
+    repeated = await leads.ConvertLead(leads_pb2.ConvertLeadRequest(lead_id=lead.id, title="Other"))
+    first, again = converting.conversion, repeated.conversion
+    assert (converting.created, repeated.created) == (True, False)
+    assert first == again and first.deal_id and first.title == "Sofa" and not first.legacy
+    assert first.lead_since == first.convert_time
     assert (first.owner_rep_id, first.owner_team_id) == (lead.assignment.rep_id, lead.assignment.team_id)
     assert (first.source, first.lead_id) == ("website", lead.id)
     converted = (await leads.GetLead(leads_pb2.GetLeadRequest(lead_id=lead.id))).lead
@@ -112,6 +117,7 @@ async def test_convert_records_one_conversion_and_publishes_lead_converted(leads
             "Sofa",
             lead.assignment.rep_id,
         )
+        assert event.actor == "rep-x" and event.convert_time == first.convert_time
         with pytest.raises(nats.errors.TimeoutError):
             await sub.fetch(1, timeout=0.5)  # converting again published nothing
     finally:

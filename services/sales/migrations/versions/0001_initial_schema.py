@@ -33,6 +33,7 @@ def upgrade() -> None:
         "deals",
         sa.Column("id", sa.String(length=64), nullable=False),
         sa.Column("lead_id", sa.String(length=64), nullable=False),
+        sa.Column("lead_since", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.Column("title", sa.String(length=200), nullable=False),
         sa.Column("owner_rep_id", sa.String(length=64), nullable=True),
         sa.Column("owner_team_id", sa.String(length=64), nullable=True),

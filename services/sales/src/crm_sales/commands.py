@@ -19,10 +19,11 @@ from crm_sales.metrics import DEALS_CLOSED, DEALS_OPENED
 from crm_sales.queries import DealView, deal_not_found, get_deal
 
 
-async def open_deal(uow: UnitOfWork, new: domain.NewDeal, *, actor_method: str) -> DealView:
+async def open_deal(uow: UnitOfWork, new: domain.NewDeal) -> DealView:
     """Open the deal a lead's conversion named; opening it again (the gateway's call and the
     LeadConverted event both ask) returns it as it is now. A different deal for the same lead is
-    refused: leads records one conversion per lead, so that would be a bug upstream."""
+    refused: leads records one conversion per lead, so that would be a bug upstream. Audited as
+    sales.OpenDeal under the caller, whichever path opened it (the handler acts as the converter)."""
     new = domain.validate_new_deal(new)
     inserted = (
         await uow.conn.execute(
@@ -30,6 +31,7 @@ async def open_deal(uow: UnitOfWork, new: domain.NewDeal, *, actor_method: str) 
             .values(
                 id=new.deal_id,
                 lead_id=new.lead_id,
+                lead_since=new.lead_since or datetime.now(UTC),
                 title=new.title,
                 owner_rep_id=new.owner_rep_id or None,
                 owner_team_id=new.owner_team_id or None,
@@ -50,7 +52,7 @@ async def open_deal(uow: UnitOfWork, new: domain.NewDeal, *, actor_method: str) 
                 metadata={"lead_id": new.lead_id, "deal_id": lead_deal},
             )
         return await get_deal(uow, new.deal_id)
-    uow.audit(actor_method, "deal", new.deal_id, {"lead_id": new.lead_id, "owner_rep_id": new.owner_rep_id})
+    uow.audit("sales.OpenDeal", "deal", new.deal_id, {"lead_id": new.lead_id, "owner_rep_id": new.owner_rep_id})
     uow.after_commit(DEALS_OPENED.inc)
     return await get_deal(uow, new.deal_id)
 
@@ -116,14 +118,24 @@ async def close_deal(
     return DealView(row=closed, items=written)
 
 
-async def move_deal_to_lead(uow: UnitOfWork, deal_id: str, survivor_lead_id: str) -> bool:
-    """A merge in leads moved the deal to the surviving lead; False when the deal is unknown here
-    (the LeadConverted that opens it is still on its way) so the caller can retry later."""
-    moved = (
+async def move_deal_to_lead(
+    uow: UnitOfWork, deal_id: str, *, merged_lead_id: str, survivor_lead_id: str, merged_at: datetime
+) -> domain.MergeOrder:
+    """A merge in leads moved the deal from merged_lead_id to survivor_lead_id. Applied only from
+    the lead it merged away (domain.merge_order); WAIT tells the caller to retry later (the deal's
+    LeadConverted, or an earlier merge of it, is still on its way)."""
+    query = select(deals.c.lead_id, deals.c.lead_since).where(deals.c.id == deal_id).with_for_update()
+    deal = (await uow.conn.execute(query)).first()
+    order = domain.merge_order(
+        deal_lead=deal.lead_id if deal else None,
+        deal_lead_since=deal.lead_since if deal else None,
+        merged_lead=merged_lead_id,
+        merged_at=merged_at,
+    )
+    if order is domain.MergeOrder.APPLY:
         await uow.conn.execute(
-            update(deals).where(deals.c.id == deal_id).values(lead_id=survivor_lead_id).returning(deals.c.id)
+            update(deals).where(deals.c.id == deal_id).values(lead_id=survivor_lead_id, lead_since=merged_at)
         )
-    ).scalar()
-    if moved is not None:
-        uow.audit("sales.LeadsMerged", "deal", deal_id, {"lead_id": survivor_lead_id})
-    return moved is not None
+        details = {"lead_id": survivor_lead_id, "merged_lead_id": merged_lead_id}
+        uow.audit("sales.LeadsMerged", "deal", deal_id, details)
+    return order

@@ -16,6 +16,9 @@ deals = Table(
     Column("id", String(64), primary_key=True),
     # One deal per lead: a second conversion of the same lead can never open a second deal.
     Column("lead_id", String(64), nullable=False, unique=True),
+    # Since when lead_id is the deal's lead (its conversion, or the merge that moved it): a
+    # LeadsMerged older than this is already in lead_id (crm_sales.commands.move_deal_to_lead).
+    Column("lead_since", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("title", String(200), nullable=False),
     Column("owner_rep_id", String(64), nullable=True),
     Column("owner_team_id", String(64), nullable=True),

@@ -3,15 +3,18 @@ leads database (its old `deals` and `deal_items` tables, kept read-only by leads
 into this one: `python -m crm_sales copy-deals-from-leads` with CRM_LEGACY_LEADS_DATABASE_URL set
 (docs/operations.md, "Upgrading to the sales service").
 
-Idempotent: every row is inserted with ON CONFLICT DO NOTHING, one transaction per batch of deals
-(with their items), so a copy stopped half-way is simply run again and a second full run copies
-nothing. It publishes no event: leads published the DealClosed of every deal it closed.
+Idempotent: deals are inserted with ON CONFLICT DO NOTHING and the items of the deals a batch
+inserted go in the same transaction, so a copy stopped half-way is simply run again and a second
+full run copies nothing; a deal already here (opened or closed by sales since) is never touched.
+It publishes no event: leads published the DealClosed of every deal it closed. Each deal keeps
+`lead_since` from its conversion, so a merge in leads after it is read still moves the deal
+(crm_sales.domain.merge_order) and one before it is not applied twice.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import text
@@ -24,12 +27,15 @@ log = logging.getLogger(__name__)
 
 BATCH = 500
 
-# A deal as leads kept it, with its lead's attribution and team (the owner team was the lead's).
+# A deal as leads kept it, on the lead its conversion names now (merges since migration 0012 moved
+# the conversion, not the old row) and since when. A deal with no conversion (made by a leads pod of
+# the release before after 0012 ran) is counted and skipped: leads' `record-legacy-conversions` job
+# records it, and the next run copies it.
 _DEALS = text(
     """
-    SELECT d.id, d.lead_id, d.title, d.owner_rep_id, l.team_id AS owner_team_id, l.source, l.campaign,
+    SELECT d.id, c.lead_id, c.lead_since, d.title, d.owner_rep_id, c.owner_team_id, c.source, c.campaign,
            d.status, d.total_minor, d.currency_code, d.lost_reason, d.created_at, d.closed_at
-    FROM deals d JOIN leads l ON l.id = d.lead_id
+    FROM deals d LEFT JOIN lead_conversions c ON c.deal_id = d.id
     WHERE d.id > :after
     ORDER BY d.id
     LIMIT :limit
@@ -41,6 +47,8 @@ _ITEMS = text(
     FROM deal_items WHERE deal_id = ANY(:deal_ids)
     """
 )
+# Rows per INSERT of items: 7 parameters each, far below PostgreSQL's 32,767 per statement.
+ITEM_ROWS_PER_INSERT = 1_000
 
 
 @dataclass
@@ -48,26 +56,31 @@ class CopyReport:
     deals_read: int = 0
     deals_copied: int = 0
     items_copied: int = 0
+    # Deal ids without a conversion in leads: not copied (see above).
+    without_conversion: list[str] = field(default_factory=list)
 
 
-async def _copy_batch(target: AsyncConnection, rows: list[Any], items: list[Any], report: CopyReport) -> None:
-    copied = await target.execute(
-        pg_insert(deals).values([dict(r._mapping) for r in rows]).on_conflict_do_nothing().returning(deals.c.id)
-    )
-    report.deals_copied += len(copied.all())
-    if items:
-        written = await target.execute(
-            pg_insert(deal_items)
-            .values([dict(i._mapping) for i in items])
-            .on_conflict_do_nothing()
-            .returning(deal_items.c.deal_id)
-        )
-        report.items_copied += len(written.all())
+async def _copy_batch(source: AsyncConnection, target: AsyncConnection, rows: list[Any], report: CopyReport) -> None:
+    """Insert the batch's deals that are new here, then the items of exactly those deals (a deal
+    already here, whatever sales did with it since, keeps its own)."""
+    report.without_conversion += [r.id for r in rows if r.lead_id is None]
+    convertible = [dict(r._mapping) for r in rows if r.lead_id is not None]
+    if not convertible:
+        return
+    inserted = await target.execute(pg_insert(deals).values(convertible).on_conflict_do_nothing().returning(deals.c.id))
+    new_ids = [row.id for row in inserted]
+    report.deals_copied += len(new_ids)
+    if not new_ids:
+        return
+    items = [dict(i._mapping) for i in await source.execute(_ITEMS, {"deal_ids": new_ids})]
+    for start in range(0, len(items), ITEM_ROWS_PER_INSERT):
+        await target.execute(pg_insert(deal_items).values(items[start : start + ITEM_ROWS_PER_INSERT]))
+    report.items_copied += len(items)
 
 
 async def copy_deals(source: AsyncEngine, target: AsyncEngine, *, batch: int = BATCH) -> CopyReport:
     """Copy every deal (and its items) of the leads database `source` into the sales database
-    `target` that is not there yet; returns what was read and what was new."""
+    `target` that is not there yet; returns what was read, what was new and what was skipped."""
     report = CopyReport()
     after = ""
     while True:
@@ -75,9 +88,8 @@ async def copy_deals(source: AsyncEngine, target: AsyncEngine, *, batch: int = B
             rows = list((await src.execute(_DEALS, {"after": after, "limit": batch})).all())
             if not rows:
                 return report
-            items = list((await src.execute(_ITEMS, {"deal_ids": [r.id for r in rows]})).all())
-        async with target.begin() as dst:
-            await _copy_batch(dst, rows, items, report)
+            async with target.begin() as dst:
+                await _copy_batch(src, dst, rows, report)
         report.deals_read += len(rows)
         after = rows[-1].id
         log.info("deals copied from leads", extra={"read": report.deals_read, "copied": report.deals_copied})
@@ -98,3 +110,10 @@ async def copy_deals_from_leads(settings: Any) -> None:
         "deal copy finished",
         extra={"read": report.deals_read, "copied": report.deals_copied, "items": report.items_copied},
     )
+    if report.without_conversion:
+        log.error(
+            "deals without a conversion in leads were not copied: run `python -m crm_leads "
+            "record-legacy-conversions`, then this job again",
+            extra={"deal_ids": report.without_conversion[:20], "count": len(report.without_conversion)},
+        )
+        raise SystemExit(1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from crm_kit.errors import FailedPrecondition, InvalidArgument
@@ -27,6 +28,8 @@ class NewDeal:
     owner_team_id: str
     source: str
     campaign: str
+    # Since when lead_id is its lead (None: now).
+    lead_since: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -53,7 +56,29 @@ def validate_new_deal(deal: NewDeal) -> NewDeal:
         owner_team_id=deal.owner_team_id,
         source=deal.source,
         campaign=deal.campaign,
+        lead_since=deal.lead_since,
     )
+
+
+class MergeOrder(StrEnum):
+    """Where a LeadsMerged stands against the deal's lead (move_deal_to_lead)."""
+
+    APPLY = "apply"  # the deal is on the merged lead: move it
+    DONE = "done"  # the deal's lead was set at or after the merge: already in it
+    WAIT = "wait"  # an earlier merge (or the deal's opening) has not been applied yet
+
+
+def merge_order(
+    *, deal_lead: str | None, deal_lead_since: datetime | None, merged_lead: str, merged_at: datetime
+) -> MergeOrder:
+    """Merges can arrive out of order (a held event is retried while later ones go on, replicas):
+    a merge moves the deal only from the lead it merged away, and one older than the deal's lead is
+    already reflected in it (a copy from leads, or a later open)."""
+    if deal_lead == merged_lead:
+        return MergeOrder.APPLY
+    if deal_lead is not None and deal_lead_since is not None and merged_at <= deal_lead_since:
+        return MergeOrder.DONE
+    return MergeOrder.WAIT
 
 
 def _item_violations(i: int, item: Item) -> list[tuple[str, str]]:

@@ -9,7 +9,7 @@ from crm.common.v1 import types_pb2
 from crm.sales.v1 import deals_pb2, deals_pb2_grpc
 from crm_kit.db import Database
 from crm_kit.errors import InvalidArgument, require
-from crm_kit.protoconv import to_timestamp
+from crm_kit.protoconv import from_timestamp, to_timestamp
 from crm_sales import commands, domain, queries
 
 _DEAL_STATUS = {
@@ -72,9 +72,10 @@ class DealsServicer(deals_pb2_grpc.DealsServiceServicer):
             owner_team_id=request.owner_team_id,
             source=request.source,
             campaign=request.campaign,
+            lead_since=from_timestamp(request.lead_since),
         )
         async with self.db.unit_of_work() as uow:
-            deal = await commands.open_deal(uow, new, actor_method="sales.OpenDeal")
+            deal = await commands.open_deal(uow, new)
         return deals_pb2.OpenDealResponse(deal=deal_to_proto(deal))
 
     async def GetDeal(

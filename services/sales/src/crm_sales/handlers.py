@@ -6,37 +6,41 @@ from __future__ import annotations
 import logging
 
 from crm.leads.v1 import events_pb2 as leads_events
+from crm_kit import caller
 from crm_kit.db import UnitOfWork
 from crm_kit.errors import InvalidArgument
 from crm_kit.events import Envelope, PoisonMessage, RetryLater
+from crm_kit.protoconv import from_timestamp
 from crm_sales import commands, domain
 
 log = logging.getLogger(__name__)
 
 
-class DealNotYetOpened(RetryLater):
-    """A merge moved a deal whose LeadConverted has not reached sales yet."""
+class MergeNotYetApplicable(RetryLater):
+    """A merge moved a deal whose LeadConverted, or an earlier merge of it, has not reached sales."""
 
 
 async def on_lead_converted(uow: UnitOfWork, envelope: Envelope[leads_events.LeadConverted]) -> None:
     """Open the deal of a converted lead, unless the gateway's OpenDeal call already did (both
     paths run the same idempotent command: the event is the guarantee, the call gives the caller
-    its deal at once)."""
+    its deal at once). Acts as the person who converted, so the audit is the same either way."""
     c = envelope.message
+    new = domain.NewDeal(
+        deal_id=c.deal_id,
+        lead_id=c.lead_id,
+        title=c.title,
+        owner_rep_id=c.owner_rep_id,
+        owner_team_id=c.owner_team_id,
+        source=c.source,
+        campaign=c.campaign,
+        lead_since=from_timestamp(c.convert_time),
+    )
     try:
-        await commands.open_deal(
-            uow,
-            domain.NewDeal(
-                deal_id=c.deal_id,
-                lead_id=c.lead_id,
-                title=c.title,
-                owner_rep_id=c.owner_rep_id,
-                owner_team_id=c.owner_team_id,
-                source=c.source,
-                campaign=c.campaign,
-            ),
-            actor_method="sales.LeadConverted",
-        )
+        if c.actor:
+            with caller.acting_as(c.actor, c.request_id):
+                await commands.open_deal(uow, new)
+        else:
+            await commands.open_deal(uow, new)
     except InvalidArgument as exc:
         raise PoisonMessage(f"lead conversion {c.lead_id}: {exc}") from exc
 
@@ -45,6 +49,12 @@ async def on_leads_merged(uow: UnitOfWork, envelope: Envelope[leads_events.Leads
     merged = envelope.message
     if not merged.moved_deal_id:
         return
-    if not await commands.move_deal_to_lead(uow, merged.moved_deal_id, merged.survivor_lead_id):
-        raise DealNotYetOpened(f"deal {merged.moved_deal_id} is not open here yet")
-    log.info("deal moved to the surviving lead", extra={"deal_id": merged.moved_deal_id, "event_id": envelope.id})
+    order = await commands.move_deal_to_lead(
+        uow,
+        merged.moved_deal_id,
+        merged_lead_id=merged.merged_lead_id,
+        survivor_lead_id=merged.survivor_lead_id,
+        merged_at=from_timestamp(merged.merge_time) or envelope.time,
+    )
+    if order is domain.MergeOrder.WAIT:
+        raise MergeNotYetApplicable(f"deal {merged.moved_deal_id} is not on lead {merged.merged_lead_id} here yet")

@@ -82,13 +82,13 @@ async def test_conversions_are_recorded_and_deals_copied_once(fresh_database) ->
 
     conversions = await run(
         leads_url,
-        "SELECT deal_id, lead_id, title, owner_rep_id, owner_team_id, source, campaign FROM lead_conversions"
+        "SELECT deal_id, lead_id, title, owner_rep_id, owner_team_id, source, campaign, legacy FROM lead_conversions"
         " ORDER BY deal_id",
     )
     assert [tuple(c) for c in conversions] == [
-        ("deal-a", "lead-open", "ספה", "rep-dana", "team-media", "radio", "spring"),
-        ("deal-b", "lead-won", "כורסה", "rep-moshe", "team-media", "tv", ""),
-        ("deal-c", "lead-lost", "שולחן", "rep-dana", "team-media", "website", "web"),
+        ("deal-a", "lead-open", "ספה", "rep-dana", "team-media", "radio", "spring", True),
+        ("deal-b", "lead-won", "כורסה", "rep-moshe", "team-media", "tv", "", True),
+        ("deal-c", "lead-lost", "שולחן", "rep-dana", "team-media", "website", "web", True),
     ]
 
     source = create_async_engine(leads_url, poolclass=pool.NullPool)
@@ -114,6 +114,72 @@ async def test_conversions_are_recorded_and_deals_copied_once(fresh_database) ->
     ]
     items = await run(sales_url, "SELECT deal_id, position, sku, quantity FROM deal_items ORDER BY position")
     assert [tuple(i) for i in items] == [("deal-b", 0, "SOFA", 1), ("deal-b", 1, "PILLOW", 2)]
+
+
+async def test_the_copy_follows_merges_and_many_items_and_waits_for_a_late_deals_conversion(
+    fresh_database,
+) -> None:
+    leads_url, sales_url = await fresh_database("leads"), await fresh_database("sales")
+    await leads_with_old_deals(leads_url)
+    await asyncio.to_thread(command.upgrade, alembic_config(LEADS_MIGRATIONS, leads_url), "head")
+    await asyncio.to_thread(command.upgrade, alembic_config(SALES_MIGRATIONS, sales_url), "head")
+    # After the upgrade, before the copy: a merge moved deal-a's conversion to another lead ...
+    await run(
+        leads_url, "UPDATE lead_conversions SET lead_id = 'lead-survivor', lead_since = now() WHERE deal_id = 'deal-a'"
+    )
+    # ... deal-b has 5,002 items (more parameters than one statement takes) ...
+    await run(
+        leads_url,
+        "INSERT INTO deal_items (deal_id, position, sku, description, quantity, unit_price_minor, currency_code)"
+        " SELECT 'deal-b', n, 'SKU-' || n, '', 1, 100, 'ILS' FROM generate_series(2, 5001) AS n",
+    )
+    # ... and a leads pod of the release before, still running, made deal-d with no conversion.
+    await run(
+        leads_url,
+        "INSERT INTO leads (id, full_name, phone_number, email, source, campaign, locale, product_line, status,"
+        " rep_id, team_id) VALUES ('lead-late', 'x', '', '', 'tv', '', 'he-IL', '', 'converted', 'rep-dana',"
+        " 'team-media')",
+    )
+    await run(
+        leads_url,
+        "INSERT INTO deals (id, lead_id, title, owner_rep_id, status) VALUES"
+        " ('deal-d', 'lead-late', 'late', 'rep-dana', 'open')",
+    )
+
+    source = create_async_engine(leads_url, poolclass=pool.NullPool)
+    target = create_async_engine(sales_url, poolclass=pool.NullPool)
+    try:
+        first = await copy_deals(source, target, batch=2)
+        assert (first.deals_read, first.deals_copied, first.items_copied) == (4, 3, 5002)
+        assert first.without_conversion == ["deal-d"]
+        moved = await run(sales_url, "SELECT lead_id FROM deals WHERE id = 'deal-a'")
+        assert moved[0][0] == "lead-survivor"
+        since = (
+            await run(sales_url, "SELECT lead_since FROM deals WHERE id = 'deal-a'"),
+            await run(leads_url, "SELECT lead_since FROM lead_conversions WHERE deal_id = 'deal-a'"),
+        )
+        assert since[0] == since[1]
+
+        # Leads' job records the late deal's conversion; the next copy takes it, and only it.
+        recorded = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "crm_leads", "record-legacy-conversions"],
+            env={**os.environ, "CRM_DATABASE_URL": leads_url},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert recorded.returncode == 0, recorded.stderr
+        assert '"recorded": 1' in recorded.stderr + recorded.stdout
+        second = await copy_deals(source, target, batch=2)
+        assert (second.deals_copied, second.items_copied, second.without_conversion) == (1, 0, [])
+    finally:
+        await source.dispose()
+        await target.dispose()
+    late = await run(leads_url, "SELECT lead_id, legacy FROM lead_conversions WHERE deal_id = 'deal-d'")
+    assert tuple(late[0]) == ("lead-late", True)
+    counts = await run(sales_url, "SELECT (SELECT count(*) FROM deals), (SELECT count(*) FROM deal_items)")
+    assert tuple(counts[0]) == (4, 5002)
 
 
 async def test_the_job_command_resumes_a_copy_stopped_half_way(fresh_database) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
@@ -18,7 +19,9 @@ from crm.common.v1 import types_pb2
 from crm.leads.v1 import events_pb2 as leads_events
 from crm.sales.v1 import deals_pb2, deals_pb2_grpc
 from crm.sales.v1 import events_pb2 as sales_events
+from crm_kit import caller
 from crm_kit.grpc_client import channel
+from crm_kit.protoconv import to_timestamp
 from crm_kit.service import Service
 from crm_kit.testing import eventually, free_port, publish_event, reset_stream, running_service, violated_fields
 from crm_sales.db import deals, messaging
@@ -65,8 +68,9 @@ def open_request(lead_id: str, deal_id: str | None = None, **facts: str) -> deal
     )
 
 
-def converted(request: deals_pb2.OpenDealRequest) -> leads_events.LeadConverted:
+def converted(request: deals_pb2.OpenDealRequest, **who: str) -> leads_events.LeadConverted:
     return leads_events.LeadConverted(
+        **who,
         lead_id=request.lead_id,
         deal_id=request.deal_id,
         title=request.title,
@@ -74,6 +78,7 @@ def converted(request: deals_pb2.OpenDealRequest) -> leads_events.LeadConverted:
         owner_team_id=request.owner_team_id,
         source=request.source,
         campaign=request.campaign,
+        convert_time=request.lead_since,
     )
 
 
@@ -85,11 +90,15 @@ async def deal_count(sales: Sales, **where: str) -> int:
         return int((await conn.execute(query)).scalar_one())
 
 
-async def audit_actions(sales: Sales, deal_id: str) -> list[str]:
+async def audit_entries(sales: Sales, deal_id: str) -> list[tuple[str, str, str]]:
     table = messaging.audit_log
+    query = select(table.c.action, table.c.actor, table.c.request_id).where(table.c.record_id == deal_id)
     async with sales.service.db.engine.connect() as conn:
-        rows = await conn.execute(select(table.c.action).where(table.c.record_id == deal_id).order_by(table.c.id))
-        return [r.action for r in rows]
+        return [tuple(r) for r in await conn.execute(query.order_by(table.c.id))]
+
+
+async def audit_actions(sales: Sales, deal_id: str) -> list[str]:
+    return [action for action, _, _ in await audit_entries(sales, deal_id)]
 
 
 async def closed_events(nats_url: str) -> list[sales_events.DealClosed]:
@@ -106,27 +115,36 @@ async def closed_events(nats_url: str) -> list[sales_events.DealClosed]:
         await nc.close()
 
 
-async def test_the_call_and_the_event_open_one_deal_with_the_conversions_facts(sales: Sales) -> None:
+async def test_the_call_and_the_event_open_one_deal_audited_under_the_converter(sales: Sales) -> None:
     request = open_request("lead-1", title="  ספה תלת  ")
-    opened = (await sales.stub.OpenDeal(request)).deal
+    with caller.acting_as("rep-dana", "req-1"):
+        opened = (await sales.stub.OpenDeal(request)).deal
+        again = (await sales.stub.OpenDeal(request)).deal
     assert (opened.id, opened.lead_id, opened.title) == (request.deal_id, "lead-1", "ספה תלת")
     assert (opened.owner_rep_id, opened.owner_team_id, opened.status) == (
         "rep-dana",
         "team-media",
         deals_pb2.DEAL_STATUS_OPEN,
     )
-    again = (await sales.stub.OpenDeal(request)).deal
     assert again == opened
-    await publish_event(sales.nats_url, converted(request))
-    # The event arrives after the call: still one deal, audited once.
-    later = open_request("lead-later")
-    await publish_event(sales.nats_url, converted(later))
-    await eventually(lambda: _has_deal(sales, later.deal_id))
+    # The event arrives after the call: handled, and still one deal audited once.
+    event_id = await publish_event(sales.nats_url, converted(request, actor="rep-dana", request_id="req-1"))
+    await eventually(lambda: _handled(sales, event_id))
     assert await deal_count(sales, lead_id="lead-1") == 1
-    assert await audit_actions(sales, request.deal_id) == ["sales.OpenDeal"]
-    assert await audit_actions(sales, later.deal_id) == ["sales.LeadConverted"]
+    # An event that arrives first opens the deal, audited under the person who converted.
+    later = open_request("lead-later")
+    await publish_event(sales.nats_url, converted(later, actor="rep-moshe", request_id="req-2"))
+    await eventually(lambda: _has_deal(sales, later.deal_id))
+    assert await audit_entries(sales, request.deal_id) == [("sales.OpenDeal", "rep-dana", "req-1")]
+    assert await audit_entries(sales, later.deal_id) == [("sales.OpenDeal", "rep-moshe", "req-2")]
     fetched = (await sales.stub.GetDeal(deals_pb2.GetDealRequest(deal_id=later.deal_id))).deal
     assert fetched.lead_id == "lead-later" and fetched.owner_team_id == "team-media"
+
+
+async def _handled(sales: Sales, event_id: str) -> bool:
+    table = messaging.inbox
+    async with sales.service.db.engine.connect() as conn:
+        return bool((await conn.execute(select(func.count()).where(table.c.event_id == event_id))).scalar_one())
 
 
 async def _has_deal(sales: Sales, deal_id: str) -> bool:
@@ -196,19 +214,39 @@ async def test_close_lost_keeps_the_reason_and_sells_nothing(sales: Sales) -> No
     assert not event.won and event.lost_reason == "price" and not event.items
 
 
-async def test_a_merge_moves_the_deal_to_the_surviving_lead_even_when_it_arrives_first(sales: Sales) -> None:
-    request = open_request("lead-duplicate")
-    # LeadsMerged overtakes the LeadConverted of the deal it moves: it waits for it.
+def merged(duplicate: str, survivor: str, deal_id: str, at: datetime) -> leads_events.LeadsMerged:
+    return leads_events.LeadsMerged(
+        survivor_lead_id=survivor, merged_lead_id=duplicate, moved_deal_id=deal_id, merge_time=to_timestamp(at)
+    )
+
+
+async def test_merges_move_the_deal_down_their_chain_whatever_order_they_arrive_in(sales: Sales) -> None:
+    request = open_request("lead-a")
+    converted_at = datetime.now(UTC) - timedelta(minutes=10)
+    request.lead_since.CopyFrom(to_timestamp(converted_at))
+    # A was merged into B, then B into C; both merges reach sales before the deal's opening, the
+    # later one first.
     await publish_event(
-        sales.nats_url,
-        leads_events.LeadsMerged(
-            survivor_lead_id="lead-survivor", merged_lead_id="lead-duplicate", moved_deal_id=request.deal_id
-        ),
+        sales.nats_url, merged("lead-b", "lead-c", request.deal_id, converted_at + timedelta(minutes=2))
+    )
+    await publish_event(
+        sales.nats_url, merged("lead-a", "lead-b", request.deal_id, converted_at + timedelta(minutes=1))
     )
     await publish_event(sales.nats_url, converted(request))
-    await eventually(lambda: _deal_of(sales, request.deal_id, "lead-survivor"))
-    moved = (await sales.stub.GetDeal(deals_pb2.GetDealRequest(deal_id=request.deal_id))).deal
-    assert moved.lead_id == "lead-survivor"
+    await eventually(lambda: _deal_of(sales, request.deal_id, "lead-c"), timeout=30)
+    assert await audit_actions(sales, request.deal_id) == ["sales.OpenDeal", "sales.LeadsMerged", "sales.LeadsMerged"]
+
+
+async def test_a_merge_already_in_the_deals_lead_changes_nothing(sales: Sales) -> None:
+    """A deal opened (or copied) on the surviving lead, after the merge: the merge is in it already."""
+    request = open_request("lead-survivor-2")  # lead_since: now, after the merge below
+    await sales.stub.OpenDeal(request)
+    event_id = await publish_event(
+        sales.nats_url, merged("lead-gone", "lead-survivor-2", request.deal_id, datetime.now(UTC) - timedelta(hours=1))
+    )
+    await eventually(lambda: _handled(sales, event_id))
+    assert await _deal_of(sales, request.deal_id, "lead-survivor-2")
+    assert await audit_actions(sales, request.deal_id) == ["sales.OpenDeal"]
 
 
 async def _deal_of(sales: Sales, deal_id: str, lead_id: str) -> bool:

@@ -41,3 +41,20 @@ def test_a_new_deal_needs_its_ids_and_a_title_and_is_trimmed() -> None:
 
 def test_a_clean_item_is_trimmed_with_an_upper_case_currency() -> None:
     assert domain.clean_item(domain.Item(" SOFA ", " ספה ", 1, 100, "ils")) == domain.Item("SOFA", "ספה", 1, 100, "ILS")
+
+
+def test_a_merge_moves_a_deal_only_from_the_lead_it_merged_away() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    since = datetime(2026, 12, 5, 12, tzinfo=UTC)
+    order = domain.merge_order
+    # On the merged lead: move it.
+    assert order(deal_lead="a", deal_lead_since=since, merged_lead="a", merged_at=since) is domain.MergeOrder.APPLY
+    # On another lead since after the merge (a copy that read the merged conversion): already in it.
+    after = since + timedelta(seconds=1)
+    assert order(deal_lead="c", deal_lead_since=after, merged_lead="a", merged_at=since) is domain.MergeOrder.DONE
+    # On another lead since before the merge: an earlier merge has not arrived yet.
+    before = since - timedelta(seconds=1)
+    assert order(deal_lead="a", deal_lead_since=before, merged_lead="b", merged_at=since) is domain.MergeOrder.WAIT
+    # No deal yet: its opening has not arrived.
+    assert order(deal_lead=None, deal_lead_since=None, merged_lead="a", merged_at=since) is domain.MergeOrder.WAIT

@@ -253,9 +253,11 @@ async def merge_leads(uow: UnitOfWork, survivor_id: str, duplicate_id: str) -> l
     changes, filled = domain.survivor_changes(survivor, duplicate)
     if moved_deal_id:
         # The deal keeps its owner rep; the survivor is now a converted lead. Sales moves its deal on
-        # LeadsMerged (moved_deal_id).
+        # LeadsMerged (moved_deal_id); lead_since = the merge time orders that against its copy.
         await uow.conn.execute(
-            update(lead_conversions).where(lead_conversions.c.deal_id == moved_deal_id).values(lead_id=survivor_id)
+            update(lead_conversions)
+            .where(lead_conversions.c.deal_id == moved_deal_id)
+            .values(lead_id=survivor_id, lead_since=now)
         )
         changes["status"] = LeadStatus.CONVERTED.value
     await uow.conn.execute(update(leads).where(leads.c.id == survivor_id).values(**changes))

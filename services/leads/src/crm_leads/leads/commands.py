@@ -8,16 +8,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from crm.leads.v1 import events_pb2
+from crm_kit import caller
 from crm_kit.db import UnitOfWork
 from crm_kit.errors import FailedPrecondition
 from crm_kit.protoconv import to_timestamp
 from crm_leads.campaigns import queries as campaign_queries
 from crm_leads.campaigns.domain import CampaignRef
-from crm_leads.db import lead_conversions, leads
+from crm_leads.db import lead_conversions, leads, legacy_deals
 from crm_leads.duplicates import commands as duplicate_commands
 from crm_leads.duplicates import names
 from crm_leads.duplicates.domain import missing_fields
@@ -235,10 +236,19 @@ async def _publish_capture(
         )
 
 
-async def convert_lead(uow: UnitOfWork, lead_id: str, title: str) -> Any:
+@dataclass(frozen=True)
+class Conversion:
+    row: Any
+    # False when the lead was converted before (this call recorded nothing).
+    created: bool
+
+
+async def convert_lead(uow: UnitOfWork, lead_id: str, title: str) -> Conversion:
     """Record a lead's conversion into a deal owned by the lead's rep, and publish LeadConverted,
     from which sales opens the deal (the deal id is chosen here, so both the gateway's OpenDeal and
-    the event name the same deal). Converting again returns the same conversion."""
+    the event name the same deal). Converting again returns the same conversion. The lead row lock
+    (FOR NO KEY UPDATE, as merges and assignments take it) makes concurrent converts wait for the
+    first and find its conversion."""
     lead = (await uow.conn.execute(select(leads).where(leads.c.id == lead_id).with_for_update(key_share=True))).first()
     if lead is None:
         raise lead_not_found(lead_id)
@@ -250,7 +260,7 @@ async def convert_lead(uow: UnitOfWork, lead_id: str, title: str) -> Any:
         )
     existing = (await uow.conn.execute(select(lead_conversions).where(lead_conversions.c.lead_id == lead_id))).first()
     if existing is not None:
-        return existing
+        return Conversion(existing, created=False)
     now = datetime.now(UTC)
     conversion = (
         await uow.conn.execute(
@@ -264,10 +274,12 @@ async def convert_lead(uow: UnitOfWork, lead_id: str, title: str) -> Any:
                 source=lead.source,
                 campaign=lead.campaign,
                 converted_at=now,
+                lead_since=now,
             )
             .returning(lead_conversions)
         )
     ).one()
+    who = caller.current()
     # A converted lead is no longer waiting for a first response: its SLA clock stops.
     await uow.conn.execute(
         update(leads)
@@ -284,8 +296,41 @@ async def convert_lead(uow: UnitOfWork, lead_id: str, title: str) -> Any:
             source=conversion.source,
             campaign=conversion.campaign,
             convert_time=to_timestamp(now),
+            actor=who.actor if who else "",
+            request_id=who.request_id if who else "",
         ),
         time=now,
     )
     uow.audit("leads.ConvertLead", "lead", lead_id, {"deal_id": conversion.deal_id, "owner_rep_id": lead.rep_id or ""})
-    return conversion
+    return Conversion(conversion, created=True)
+
+
+async def record_legacy_conversions(uow: UnitOfWork) -> int:
+    """Record the conversion of every old-table deal that has none: the deals a leads pod of the
+    release before made while migration 0012 had already run (a rolling upgrade). Idempotent;
+    returns how many it recorded."""
+    deal, lead = legacy_deals.alias("d"), leads.alias("l")
+    missing = (
+        select(
+            deal.c.id,
+            deal.c.lead_id,
+            deal.c.title,
+            deal.c.owner_rep_id,
+            lead.c.team_id,
+            lead.c.source,
+            lead.c.campaign,
+            deal.c.created_at,
+            literal(True),
+            func.now(),
+        )
+        .join(lead, lead.c.id == deal.c.lead_id)
+        .where(~exists().where(lead_conversions.c.deal_id == deal.c.id))
+    )
+    columns = ["deal_id", "lead_id", "title", "owner_rep_id", "owner_team_id", "source", "campaign"]
+    recorded = await uow.conn.execute(
+        pg_insert(lead_conversions)
+        .from_select([*columns, "converted_at", "legacy", "lead_since"], missing)
+        .on_conflict_do_nothing()
+        .returning(lead_conversions.c.deal_id)
+    )
+    return len(recorded.all())

@@ -259,7 +259,7 @@ def import_request_scope(import_id: str) -> str:
 @dataclass(frozen=True)
 class LeadReach:
     """Whose leads the caller of a capture may change, as the gateway's permission table says
-    (crm_gateway.authz): every lead, a team's, a rep's own. The default reaches none (web forms,
+    (crm_gateway.platform.authz): every lead, a team's, a rep's own. The default reaches none (web forms,
     imports, calls without it)."""
 
     all_leads: bool = False

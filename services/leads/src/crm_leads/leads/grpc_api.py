@@ -30,6 +30,8 @@ def conversion_to_proto(row: Any) -> leads_pb2.LeadConversion:
         source=row.source,
         campaign=row.campaign,
         convert_time=to_timestamp(row.converted_at),
+        legacy=row.legacy,
+        lead_since=to_timestamp(row.lead_since),
     )
 
 
@@ -158,8 +160,8 @@ class LeadsServicer(leads_pb2_grpc.LeadsServiceServicer):
     ) -> leads_pb2.ConvertLeadResponse:
         require({"lead_id": request.lead_id})
         async with self.db.unit_of_work() as uow:
-            conversion = await commands.convert_lead(uow, request.lead_id, request.title)
-        return leads_pb2.ConvertLeadResponse(conversion=conversion_to_proto(conversion))
+            converted = await commands.convert_lead(uow, request.lead_id, request.title)
+        return leads_pb2.ConvertLeadResponse(conversion=conversion_to_proto(converted.row), created=converted.created)
 
     async def ListSources(
         self, request: leads_pb2.ListSourcesRequest, context: grpc.aio.ServicerContext

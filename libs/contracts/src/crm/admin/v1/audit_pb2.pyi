@@ -35,7 +35,7 @@ class AuditRecord(_message.Message):
     actor: _builtins.str
     """The subject of the authenticated caller ("system" for changes made by event handlers)."""
     action: _builtins.str
-    """The gRPC method or event that made the change, e.g. "leads.CloseDeal"."""
+    """The gRPC method or event that made the change, e.g. "sales.CloseDeal"."""
     record_type: _builtins.str
     """The kind and id of the record changed, e.g. "deal" / "deal-…"."""
     record_id: _builtins.str

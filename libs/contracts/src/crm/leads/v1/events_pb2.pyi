@@ -133,6 +133,8 @@ class LeadConverted(_message.Message):
     SOURCE_FIELD_NUMBER: _builtins.int
     CAMPAIGN_FIELD_NUMBER: _builtins.int
     CONVERT_TIME_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     lead_id: _builtins.str
     deal_id: _builtins.str
     title: _builtins.str
@@ -140,6 +142,11 @@ class LeadConverted(_message.Message):
     owner_team_id: _builtins.str
     source: _builtins.str
     campaign: _builtins.str
+    actor: _builtins.str
+    """Who converted it and their request: sales audits the deal's opening under them, whichever of
+    the gateway's call and this event opens it.
+    """
+    request_id: _builtins.str
     @_builtins.property
     def convert_time(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -153,10 +160,12 @@ class LeadConverted(_message.Message):
         source: _builtins.str = ...,
         campaign: _builtins.str = ...,
         convert_time: _timestamp_pb2.Timestamp | None = ...,
+        actor: _builtins.str = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["convert_time", b"convert_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign", "convert_time", b"convert_time", "deal_id", b"deal_id", "lead_id", b"lead_id", "owner_rep_id", b"owner_rep_id", "owner_team_id", b"owner_team_id", "source", b"source", "title", b"title"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "campaign", b"campaign", "convert_time", b"convert_time", "deal_id", b"deal_id", "lead_id", b"lead_id", "owner_rep_id", b"owner_rep_id", "owner_team_id", b"owner_team_id", "request_id", b"request_id", "source", b"source", "title", b"title"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

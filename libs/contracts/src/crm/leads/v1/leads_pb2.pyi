@@ -499,6 +499,8 @@ class LeadConversion(_message.Message):
     SOURCE_FIELD_NUMBER: _builtins.int
     CAMPAIGN_FIELD_NUMBER: _builtins.int
     CONVERT_TIME_FIELD_NUMBER: _builtins.int
+    LEGACY_FIELD_NUMBER: _builtins.int
+    LEAD_SINCE_FIELD_NUMBER: _builtins.int
     lead_id: _builtins.str
     deal_id: _builtins.str
     title: _builtins.str
@@ -506,8 +508,16 @@ class LeadConversion(_message.Message):
     owner_team_id: _builtins.str
     source: _builtins.str
     campaign: _builtins.str
+    legacy: _builtins.bool
+    """Recorded by the upgrade from a deal leads made before the sales service owned deals: sales has
+    that deal once its copy job ran, and must not open it anew.
+    """
     @_builtins.property
     def convert_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def lead_since(self) -> _timestamp_pb2.Timestamp:
+        """Since when lead_id is the conversion's lead: the conversion, or the merge that moved it."""
+
     def __init__(
         self,
         *,
@@ -519,10 +529,12 @@ class LeadConversion(_message.Message):
         source: _builtins.str = ...,
         campaign: _builtins.str = ...,
         convert_time: _timestamp_pb2.Timestamp | None = ...,
+        legacy: _builtins.bool = ...,
+        lead_since: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["convert_time", b"convert_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["convert_time", b"convert_time", "lead_since", b"lead_since"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign", "convert_time", b"convert_time", "deal_id", b"deal_id", "lead_id", b"lead_id", "owner_rep_id", b"owner_rep_id", "owner_team_id", b"owner_team_id", "source", b"source", "title", b"title"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign", "convert_time", b"convert_time", "deal_id", b"deal_id", "lead_id", b"lead_id", "lead_since", b"lead_since", "legacy", b"legacy", "owner_rep_id", b"owner_rep_id", "owner_team_id", b"owner_team_id", "source", b"source", "title", b"title"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -533,16 +545,20 @@ class ConvertLeadResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     CONVERSION_FIELD_NUMBER: _builtins.int
+    CREATED_FIELD_NUMBER: _builtins.int
+    created: _builtins.bool
+    """True when this call recorded the conversion; false when the lead was converted before."""
     @_builtins.property
     def conversion(self) -> Global___LeadConversion: ...
     def __init__(
         self,
         *,
         conversion: Global___LeadConversion | None = ...,
+        created: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["conversion", b"conversion"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["conversion", b"conversion"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["conversion", b"conversion", "created", b"created"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -122,6 +122,7 @@ class OpenDealRequest(_message.Message):
     OWNER_TEAM_ID_FIELD_NUMBER: _builtins.int
     SOURCE_FIELD_NUMBER: _builtins.int
     CAMPAIGN_FIELD_NUMBER: _builtins.int
+    LEAD_SINCE_FIELD_NUMBER: _builtins.int
     deal_id: _builtins.str
     """Chosen by leads when it recorded the conversion."""
     lead_id: _builtins.str
@@ -131,6 +132,12 @@ class OpenDealRequest(_message.Message):
     source: _builtins.str
     """The lead's attribution, carried on DealClosed for reporting."""
     campaign: _builtins.str
+    @_builtins.property
+    def lead_since(self) -> _timestamp_pb2.Timestamp:
+        """Since when lead_id is the deal's lead (the conversion, or the last merge that moved it): a
+        merge after it moves the deal (crm.leads.v1.LeadsMerged), an earlier one is already in lead_id.
+        """
+
     def __init__(
         self,
         *,
@@ -141,10 +148,11 @@ class OpenDealRequest(_message.Message):
         owner_team_id: _builtins.str = ...,
         source: _builtins.str = ...,
         campaign: _builtins.str = ...,
+        lead_since: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["lead_since", b"lead_since"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign", "deal_id", b"deal_id", "lead_id", b"lead_id", "owner_rep_id", b"owner_rep_id", "owner_team_id", b"owner_team_id", "source", b"source", "title", b"title"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign", "deal_id", b"deal_id", "lead_id", b"lead_id", "lead_since", b"lead_since", "owner_rep_id", b"owner_rep_id", "owner_team_id", b"owner_team_id", "source", b"source", "title", b"title"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import grpc
 from fastapi import HTTPException, Query, Response
 
 from crm.leads.v1 import duplicates_pb2, leads_pb2, routing_pb2
 from crm.sales.v1 import deals_pb2
 from crm_gateway import records
+from crm_gateway.clients import BackendClients
 from crm_gateway.convert import message_to_dict, to_model
 from crm_gateway.deps import Caller, Clients, FilterId, IdempotencyKey, PageSize, PageToken, ResourceId, api_router
 from crm_gateway.features.deals.schemas import Deal
@@ -119,24 +121,56 @@ async def convert_lead(
     lead_id: ResourceId, clients: Clients, principal: Caller, body: ConvertLeadIn | None = None
 ) -> Deal:
     """Leads records the conversion (and publishes LeadConverted); sales opens the deal it names.
-    Opening is idempotent on the deal id, so a retry after a failed second call, or the event
-    arriving first, still gives one deal."""
+    Converting again answers with the lead's deal as it is now. A deal the caller may not read (a
+    merge gave their lead another rep's deal) is a 404, as GET /deals/{id} answers it."""
     await records.lead(clients, principal, lead_id)
     title = body.title if body else ""
     converted = await clients.leads.ConvertLead(leads_pb2.ConvertLeadRequest(lead_id=lead_id, title=title))
-    c = converted.conversion
-    opened = await clients.deals.OpenDeal(
-        deals_pb2.OpenDealRequest(
-            deal_id=c.deal_id,
-            lead_id=c.lead_id,
-            title=c.title,
-            owner_rep_id=c.owner_rep_id,
-            owner_team_id=c.owner_team_id,
-            source=c.source,
-            campaign=c.campaign,
-        )
+    conversion = converted.conversion
+    deal = await _open_deal(clients, conversion) if converted.created else await _deal_of(clients, conversion)
+    if not authz.deal_visible(principal, deal):
+        raise records.not_found("deal", deal.id)
+    return to_model(Deal, deal)
+
+
+def _open_request(c: leads_pb2.LeadConversion) -> deals_pb2.OpenDealRequest:
+    return deals_pb2.OpenDealRequest(
+        deal_id=c.deal_id,
+        lead_id=c.lead_id,
+        title=c.title,
+        owner_rep_id=c.owner_rep_id,
+        owner_team_id=c.owner_team_id,
+        source=c.source,
+        campaign=c.campaign,
+        lead_since=c.lead_since,
     )
-    return to_model(Deal, opened.deal)
+
+
+async def _open_deal(clients: BackendClients, c: leads_pb2.LeadConversion) -> deals_pb2.Deal:
+    """Open the deal (idempotent on its id, so retried; the LeadConverted event opens it too)."""
+    reply: deals_pb2.OpenDealResponse = await records.read(clients.deals.OpenDeal, _open_request(c))
+    return reply.deal
+
+
+async def _deal_of(clients: BackendClients, c: leads_pb2.LeadConversion) -> deals_pb2.Deal:
+    """The deal of a lead converted before: as sales has it; opened now if neither the first call
+    nor the event has opened it yet. A deal from before the sales service (legacy) is opened only
+    by the upgrade's copy job, never anew (it may be closed): until then, 503."""
+    try:
+        reply: deals_pb2.GetDealResponse = await records.read(
+            clients.deals.GetDeal, deals_pb2.GetDealRequest(deal_id=c.deal_id)
+        )
+        return reply.deal
+    except grpc.aio.AioRpcError as exc:
+        if exc.code() != grpc.StatusCode.NOT_FOUND:
+            raise
+        if c.legacy:
+            raise HTTPException(
+                503,
+                "This lead's deal is being moved to the sales service; try again shortly.",
+                headers={"Retry-After": "30"},
+            ) from exc
+    return await _open_deal(clients, c)
 
 
 @router.post("/leads/{lead_id}/merge", tags=["duplicates"], operation_id="mergeLeads")

@@ -257,6 +257,19 @@ def database(description: str) -> Schema:
     )
 
 
+def one_off_job(description: str) -> Schema:
+    """An opt-in hook Job of the upgrade to sales (crm-lib/templates/_dealcopy.tpl)."""
+    return obj(
+        {
+            "enabled": BOOL,
+            "backoffLimit": {"type": "integer", "minimum": 0},
+            "activeDeadlineSeconds": {"type": "integer", "minimum": 30},
+        },
+        ("enabled", "backoffLimit", "activeDeadlineSeconds"),
+        description=description,
+    )
+
+
 def service(name: str) -> Schema:
     overrides = without_required(components())
     props: Schema = {
@@ -277,15 +290,15 @@ def service(name: str) -> Schema:
     if name in BACKENDS:
         props["database"] = database("the database URL only by reference: a Secret and its key")
         required.append("database")
+    if name == "leads":
+        props["recordLegacyConversions"] = one_off_job(
+            "the one-off recording of the conversions of old-table deals (a post-install/upgrade hook Job "
+            "that runs before sales' copyDealsFromLeads)"
+        )
+        required.append("recordLegacyConversions")
     if name == "sales":
-        props["copyDealsFromLeads"] = obj(
-            {
-                "enabled": BOOL,
-                "backoffLimit": {"type": "integer", "minimum": 0},
-                "activeDeadlineSeconds": {"type": "integer", "minimum": 30},
-            },
-            ("enabled", "backoffLimit", "activeDeadlineSeconds"),
-            description="the one-off copy of the deals made before sales existed (a post-install/upgrade hook Job)",
+        props["copyDealsFromLeads"] = one_off_job(
+            "the one-off copy of the deals made before sales existed (a post-install/upgrade hook Job)"
         )
         props["legacyLeadsDatabase"] = database("the leads database the deal copy reads, only by reference")
         required += ["copyDealsFromLeads", "legacyLeadsDatabase"]

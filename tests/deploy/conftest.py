@@ -123,8 +123,17 @@ def production_rendering(kit: DeployKit, charts: Path) -> Rendering:
 
 @pytest.fixture(scope="session")
 def deal_copy_rendering(kit: DeployKit, charts: Path) -> Rendering:
-    """Production values with sales' one-off deal copy Job switched on (it is off by default)."""
-    return kit.render("--values", PRODUCTION_VALUES, "--set", "sales.copyDealsFromLeads.enabled=true", name="deal-copy")
+    """Production values as in the upgrade to sales: leads' record-legacy-conversions Job and sales'
+    deal copy Job switched on (both are off by default)."""
+    return kit.render(
+        "--values",
+        PRODUCTION_VALUES,
+        "--set",
+        "leads.recordLegacyConversions.enabled=true",
+        "--set",
+        "sales.copyDealsFromLeads.enabled=true",
+        name="deal-copy",
+    )
 
 
 @pytest.fixture(scope="session", params=["default", "production"])

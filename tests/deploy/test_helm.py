@@ -49,6 +49,8 @@ SECRET_ENV = {
 PROVISIONER = "nats-provisioner"
 # The hook Job copying the deals leads kept into sales, once, during the upgrade to sales.
 DEAL_COPY = "crm-sales-copy-deals-from-leads"
+# The hook Job recording the conversions of the deals old leads pods made, before DEAL_COPY.
+RECORD_CONVERSIONS = "crm-leads-record-legacy-conversions"
 RECOMMENDED_LABELS = {
     "app.kubernetes.io/name",
     "app.kubernetes.io/instance",
@@ -803,6 +805,71 @@ def test_the_deal_copy_job_renders_only_when_enabled_and_is_restricted(
     test_no_secret_objects_and_no_secret_values(r)
     path = tmp_path / "deal-copy.yaml"
     path.write_text(r.text)
+    kubernetes_validate(kit, path)
+
+
+def test_leads_records_legacy_conversions_before_the_deal_copy_when_enabled(
+    kit: DeployKit,
+    charts: Path,
+    default_rendering: Rendering,
+    production_rendering: Rendering,
+    deal_copy_rendering: Rendering,
+    tmp_path: Path,
+) -> None:
+    """Leads' one-off `record-legacy-conversions` (docs/operations.md, "Upgrading to the sales
+    service") is opt-in. Switched on, it is a post-install,post-upgrade hook in a restricted pod
+    reaching DNS and leads' own PostgreSQL only, and in one umbrella upgrade Helm runs it before
+    sales' copy, which skips the deals that still lack a conversion (checkov reads this rendering)."""
+    for off in (default_rendering, production_rendering):
+        assert not [o for o in off.objects if o["metadata"]["name"] == RECORD_CONVERSIONS], off.name
+    r = deal_copy_rendering
+
+    job = r.get("Job", RECORD_CONVERSIONS)
+    assert service_of(job) == "leads"
+    assert hook(job)["helm.sh/hook"] == "post-install,post-upgrade"
+    assert hook(job)["helm.sh/hook-delete-policy"] == "before-hook-creation,hook-succeeded"
+    assert_restricted(job)
+    c = container(job)
+    assert c["args"] == ["record-legacy-conversions"] and "command" not in c
+    assert c["image"] == container(r.get("Deployment", fullname("leads")))["image"]
+    env = env_of(job)
+    assert env["CRM_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": "crm-leads-database", "key": "url"}
+    assert [name for name, entry in env.items() if "valueFrom" in entry] == ["CRM_DATABASE_URL"]
+    # its ServiceAccount and allow policy are hooks of the same events that exist before it
+    account = r.get("ServiceAccount", pod_spec(job)["serviceAccountName"])
+    policies = [p for p in policies_for(r, pod_labels(job)) if hook(p)]
+    assert len(policies) == 1
+    for dependency in (account, policies[0]):
+        assert hook(dependency)["helm.sh/hook"] == "post-install,post-upgrade"
+        assert int(hook(dependency)["helm.sh/hook-weight"]) < int(hook(job)["helm.sh/hook-weight"])
+    assert not policies[0]["spec"].get("ingress")
+    assert rule_peers(r, pod_labels(job), "egress", 5432) == [
+        {"podSelector": {"matchLabels": {"cnpg.io/cluster": "crm-leads-db"}}}
+    ]
+    egress_ports = sorted(p["port"] for rule in policies[0]["spec"]["egress"] for p in rule["ports"])
+    assert egress_ports == [53, 53, 5432]
+    # Helm runs the hooks of one event across all subcharts by weight: leads' Job, then the copy
+    copy = r.get("Job", DEAL_COPY)
+    assert hook(copy)["helm.sh/hook"] == hook(job)["helm.sh/hook"]
+    assert int(hook(job)["helm.sh/hook-weight"]) < int(hook(copy)["helm.sh/hook-weight"])
+
+    # the leads chart released on its own renders the same Job
+    alone = kit.run(
+        kit.tool("helm"),
+        "template",
+        fullname("leads"),
+        HELM_DIR / "leads",
+        "--namespace",
+        NAMESPACE,
+        "--kube-version",
+        KUBERNETES,
+        "--set",
+        "recordLegacyConversions.enabled=true",
+    ).stdout
+    jobs = [o for o in yaml.safe_load_all(alone) if o and o["kind"] == "Job"]
+    assert sorted(j["metadata"]["name"] for j in jobs) == sorted([RECORD_CONVERSIONS, f"{fullname('leads')}-migration"])
+    path = tmp_path / "leads-record-conversions.yaml"
+    path.write_text(alone)
     kubernetes_validate(kit, path)
 
 

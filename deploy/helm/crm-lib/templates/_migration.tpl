@@ -1,24 +1,27 @@
 {{/*
-crm-lib.hookJob (dict "ctx" $ctx "component" … "hook" … "container" … "args" (list …)
-"backoffLimit" … "activeDeadlineSeconds" … ["env" <more env, YAML>] ["egress" <more egress rules,
-YAML>]): a Job Helm runs as a hook (`hook`: its helm.sh/hook events), named
+crm-lib.hookJob (dict "ctx" $ctx "component" … "hook" … "weight" <int> "container" … "args"
+(list …) "backoffLimit" … "activeDeadlineSeconds" … ["env" <more env, YAML>] ["egress" <more
+egress rules, YAML>]): a Job Helm runs as a hook (`hook`: its helm.sh/hook events; `weight`: its
+turn among the hooks of those events in the whole release, umbrella included), named
 <fullname>-<component>, with the restricted pod and the service's settings without TLS and
 telemetry. Its ServiceAccount and its allow NetworkPolicy (DNS, plus `egress`) are hooks of the
-same events with lower weights: regular objects do not exist yet before the first install. All
-three are deleted once every hook succeeded, and kept after a failure to be looked at (until the
-next attempt replaces them). The service's regular default-deny policy selects its pods too.
+same events weighted 20 and 10 below it: regular objects do not exist yet before the first
+install. All three are deleted once every hook succeeded, and kept after a failure to be looked
+at (until the next attempt replaces them). The service's regular default-deny policy selects its
+pods too.
 */}}
 {{- define "crm-lib.hookJob" -}}
 {{- $ctx := .ctx -}}
 {{- $cfg := $ctx.cfg -}}
 {{- $name := printf "%s-%s" $ctx.fullname .component | trunc 63 | trimSuffix "-" -}}
 {{- $meta := dict "ctx" $ctx "name" $name "component" .component -}}
+{{- $weight := required (printf "%s: hookJob %s needs a weight" $ctx.service .component) .weight | int -}}
 apiVersion: v1
 kind: ServiceAccount
 metadata:
   {{- include "crm-lib.metadata" $meta | nindent 2 }}
   annotations:
-    {{- include "crm-lib.hookAnnotations" (dict "hook" .hook "weight" "-20") | nindent 4 }}
+    {{- include "crm-lib.hookAnnotations" (dict "hook" .hook "weight" (sub $weight 20)) | nindent 4 }}
 automountServiceAccountToken: false
 {{- if $cfg.networkPolicy.enabled }}
 ---
@@ -27,7 +30,7 @@ kind: NetworkPolicy
 metadata:
   {{- include "crm-lib.metadata" $meta | nindent 2 }}
   annotations:
-    {{- include "crm-lib.hookAnnotations" (dict "hook" .hook "weight" "-10") | nindent 4 }}
+    {{- include "crm-lib.hookAnnotations" (dict "hook" .hook "weight" (sub $weight 10)) | nindent 4 }}
 spec:
   podSelector:
     matchLabels:
@@ -45,7 +48,7 @@ kind: Job
 metadata:
   {{- include "crm-lib.metadata" $meta | nindent 2 }}
   annotations:
-    {{- include "crm-lib.hookAnnotations" (dict "hook" .hook "weight" "0") | nindent 4 }}
+    {{- include "crm-lib.hookAnnotations" (dict "hook" .hook "weight" $weight) | nindent 4 }}
 spec:
   backoffLimit: {{ .backoffLimit }}
   activeDeadlineSeconds: {{ .activeDeadlineSeconds }}
@@ -93,6 +96,7 @@ service's own PostgreSQL only.
   "ctx" $ctx
   "component" "migration"
   "hook" "pre-install,pre-upgrade"
+  "weight" 0
   "container" "migrate"
   "args" (list "migrate")
   "backoffLimit" $ctx.cfg.migration.backoffLimit
@@ -100,7 +104,7 @@ service's own PostgreSQL only.
   "egress" (include "crm-lib.egress.database" $ctx)) -}}
 {{- end -}}
 
-{{/* crm-lib.hookAnnotations (dict "hook" "pre-install,pre-upgrade" "weight" "0") */}}
+{{/* crm-lib.hookAnnotations (dict "hook" "pre-install,pre-upgrade" "weight" 0) */}}
 {{- define "crm-lib.hookAnnotations" -}}
 helm.sh/hook: {{ .hook }}
 helm.sh/hook-weight: {{ .weight | quote }}

@@ -82,7 +82,8 @@ async def test_the_generated_python_client_walks_the_golden_path(
         lead = captured.parsed
         assert isinstance(lead, models.CapturedLead) and lead.assignment.team_id == "team-media"
         # With a key, a retry answers with the first result.
-        keyed = models.CaptureLeadIn(full_name="דנה לוי", phone_number=f"{phone[:-1]}9", source="tv")
+        other_phone = f"054-{uuid.uuid4().int % 10_000_000:07d}"  # another person: a new lead, 201
+        keyed = models.CaptureLeadIn(full_name="דנה לוי", phone_number=other_phone, source="tv")
         key = str(uuid.uuid4())
         first = await capture_lead.asyncio_detailed(client=client, body=keyed, idempotency_key=key)
         again = await capture_lead.asyncio_detailed(client=client, body=keyed, idempotency_key=key)

@@ -399,10 +399,11 @@ async def test_relay_killed_after_publishing_publishes_again_and_jetstream_drops
         await close_won(api, deal_id)
     await killed_at(system, "sales", sales, "outbox.after_publish")
 
-    # The window itself: DealClosed is in the stream AND still in sales' outbox.
+    # The window itself: DealClosed (with the close's DealStageChanged, written in the same
+    # transaction) is in the stream AND still in sales' outbox.
     pending = await query(system, "sales", "select event_id, event_type, headers from outbox")
-    assert [r["event_type"] for r in pending] == ["crm.sales.v1.DealClosed"]
-    event_id = pending[0]["event_id"]
+    assert sorted(r["event_type"] for r in pending) == ["crm.sales.v1.DealClosed", "crm.sales.v1.DealStageChanged"]
+    [event_id] = [r["event_id"] for r in pending if r["event_type"] == "crm.sales.v1.DealClosed"]
     assert (await stream_events(system)).count(("crm.sales.deal_closed", event_id)) == 1
 
     await restart(system, "sales")

@@ -69,6 +69,13 @@ class FailedPrecondition(DomainError):
     reason = "FAILED_PRECONDITION"
 
 
+class Aborted(DomainError):
+    """A concurrent change won: the record changed since the caller read it (a stale etag, AIP-154)."""
+
+    grpc_code = grpc.StatusCode.ABORTED
+    reason = "ABORTED"
+
+
 class AlreadyExists(DomainError):
     grpc_code = grpc.StatusCode.ALREADY_EXISTS
     reason = "ALREADY_EXISTS"

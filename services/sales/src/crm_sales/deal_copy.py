@@ -6,7 +6,9 @@ into this one: `python -m crm_sales copy-deals-from-leads` with CRM_LEGACY_LEADS
 Idempotent: deals are inserted with ON CONFLICT DO NOTHING and the items of the deals a batch
 inserted go in the same transaction, so a copy stopped half-way is simply run again and a second
 full run copies nothing; a deal already here (opened or closed by sales since) is never touched.
-It publishes no event: leads published the DealClosed of every deal it closed. Each deal keeps
+It publishes no event: leads published the DealClosed of every deal it closed. Each deal lands in
+the default pipeline by its status (open → its first open stage, won → won, lost → lost; as
+migration 0002 placed the deals already here), with one stage history row. Each deal keeps
 `lead_since` from its conversion, so a merge in leads after it is read still moves the deal
 (crm_sales.domain.merge_order) and one before it is not applied twice.
 """
@@ -17,11 +19,12 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from crm_sales.db import deal_items, deals
+from crm_sales.db import deal_items, deal_stage_history, deals, pipeline_stages
+from crm_sales.pipelines import DEFAULT_PIPELINE_ID
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +50,8 @@ _ITEMS = text(
     FROM deal_items WHERE deal_id = ANY(:deal_ids)
     """
 )
+# Who moved a copied deal into its stage, in its stage history.
+COPY_ACTOR = "copy-deals-from-leads"
 # Rows per INSERT of items: 7 parameters each, far below PostgreSQL's 32,767 per statement.
 ITEM_ROWS_PER_INSERT = 1_000
 
@@ -60,11 +65,29 @@ class CopyReport:
     without_conversion: list[str] = field(default_factory=list)
 
 
+async def _stage_by_status(target: AsyncConnection) -> dict[str, str]:
+    """The default pipeline's stage for a deal of each status: its first open, the won, the lost."""
+    query = (
+        select(pipeline_stages.c.id, pipeline_stages.c.outcome)
+        .where(pipeline_stages.c.pipeline_id == DEFAULT_PIPELINE_ID)
+        .order_by(pipeline_stages.c.position.desc())
+    )
+    # Highest position first, so the first open stage is the one left in the dict.
+    return {outcome: stage_id for stage_id, outcome in await target.execute(query)}
+
+
+def _placed(row: Any, stages: dict[str, str]) -> dict[str, Any]:
+    deal = dict(row._mapping)
+    entered = deal["closed_at"] or deal["created_at"]
+    return deal | {"pipeline_id": DEFAULT_PIPELINE_ID, "stage_id": stages[deal["status"]], "stage_entered_at": entered}
+
+
 async def _copy_batch(source: AsyncConnection, target: AsyncConnection, rows: list[Any], report: CopyReport) -> None:
-    """Insert the batch's deals that are new here, then the items of exactly those deals (a deal
-    already here, whatever sales did with it since, keeps its own)."""
+    """Insert the batch's deals that are new here with their first history row, then the items of
+    exactly those deals (a deal already here, whatever sales did with it since, keeps its own)."""
     report.without_conversion += [r.id for r in rows if r.lead_id is None]
-    convertible = [dict(r._mapping) for r in rows if r.lead_id is not None]
+    stages = await _stage_by_status(target)
+    convertible = [_placed(r, stages) for r in rows if r.lead_id is not None]
     if not convertible:
         return
     inserted = await target.execute(pg_insert(deals).values(convertible).on_conflict_do_nothing().returning(deals.c.id))
@@ -72,6 +95,13 @@ async def _copy_batch(source: AsyncConnection, target: AsyncConnection, rows: li
     report.deals_copied += len(new_ids)
     if not new_ids:
         return
+    copied = set(new_ids)
+    history = [
+        {"deal_id": d["id"], "to_stage_id": d["stage_id"], "actor": COPY_ACTOR, "moved_at": d["stage_entered_at"]}
+        for d in convertible
+        if d["id"] in copied
+    ]
+    await target.execute(pg_insert(deal_stage_history).values(history))
     items = [dict(i._mapping) for i in await source.execute(_ITEMS, {"deal_ids": new_ids})]
     for start in range(0, len(items), ITEM_ROWS_PER_INSERT):
         await target.execute(pg_insert(deal_items).values(items[start : start + ITEM_ROWS_PER_INSERT]))

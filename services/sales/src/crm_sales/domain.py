@@ -1,14 +1,19 @@
-"""Sales domain rules: a deal's life (open → won or lost) and what a close must carry. No I/O."""
+"""Sales domain rules: a deal's life (open, moved through its pipeline's open stages, then won or
+lost), what a move, an edit and a close must carry, and the etag that guards them. No I/O. The
+rules of a pipeline's shape are in `crm_sales.pipelines`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime
 from enum import StrEnum
 
-from crm_kit.errors import FailedPrecondition, InvalidArgument
+from crm_kit.errors import Aborted, FailedPrecondition, InvalidArgument
 
 TITLE_MAX = 200
+# The deal fields a stage may require and UpdateDeal may change (their Deal message names).
+DEAL_FIELDS = ("title", "expected_close_date", "amount")
 
 
 class DealStatus(StrEnum):
@@ -30,6 +35,8 @@ class NewDeal:
     campaign: str
     # Since when lead_id is its lead (None: now).
     lead_since: datetime | None = None
+    # The pipeline to open it in ("": the default one).
+    pipeline_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,7 @@ def validate_new_deal(deal: NewDeal) -> NewDeal:
         source=deal.source,
         campaign=deal.campaign,
         lead_since=deal.lead_since,
+        pipeline_id=deal.pipeline_id.strip(),
     )
 
 
@@ -111,6 +119,20 @@ def validate_close(status: DealStatus, won: bool, items: list[Item]) -> tuple[in
     return sum(i.quantity * i.unit_price_minor for i in items), currencies.pop()
 
 
+def check_lost_reason(won: bool, code: str, known: Sequence[str]) -> None:
+    """A lost reason code is one of the list, and only for a lost deal (the code is optional so
+    callers from before the list keep working; lost_reason stays the free-text note)."""
+    if code and won:
+        raise InvalidArgument(
+            "a won deal has no lost reason", field_violations=[("lost_reason_code", "only when lost")]
+        )
+    if code and code not in known:
+        raise InvalidArgument(
+            f"unknown lost reason {code}",
+            field_violations=[("lost_reason_code", f"must be one of {', '.join(known)}")],
+        )
+
+
 def clean_item(item: Item) -> Item:
     """An item as stored and published: trimmed text, upper-case currency."""
     return Item(
@@ -120,3 +142,132 @@ def clean_item(item: Item) -> Item:
         unit_price_minor=item.unit_price_minor,
         currency_code=item.currency_code.upper(),
     )
+
+
+class StageOutcome(StrEnum):
+    OPEN = "open"
+    WON = "won"
+    LOST = "lost"
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A stage as a deal meets it."""
+
+    id: str
+    pipeline_id: str
+    name: str
+    outcome: StageOutcome
+    required_fields: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DealFields:
+    """The fields of a deal a stage may require (None: not set)."""
+
+    title: str
+    expected_close_date: date | None = None
+    amount_minor: int | None = None
+    amount_currency: str | None = None
+
+
+def etag(version: int) -> str:
+    """The opaque etag of a record at `version` (its row's counter, bumped by every change)."""
+    return f'"{version}"'
+
+
+def check_etag(given: str, version: int, record: str) -> None:
+    """An etag of an older version means the caller decided on what is no longer there: ABORTED,
+    nothing changed. An empty one is unconditional (AIP-154)."""
+    if given and given != etag(version):
+        raise Aborted(
+            f"{record} changed since it was read",
+            reason="STALE_ETAG",
+            field_violations=[("etag", "is stale: read the record again")],
+            metadata={"etag": etag(version)},
+        )
+
+
+def missing_fields(stage: Stage, fields: DealFields) -> list[str]:
+    """The fields `stage` requires that are empty on the deal, in DEAL_FIELDS order."""
+    present = {
+        "title": bool(fields.title.strip()),
+        "expected_close_date": fields.expected_close_date is not None,
+        "amount": fields.amount_minor is not None,
+    }
+    return [name for name in DEAL_FIELDS if name in stage.required_fields and not present[name]]
+
+
+def require_stage_fields(stage: Stage, fields: DealFields) -> None:
+    """FAILED_PRECONDITION naming each field `stage` requires that is empty on the deal."""
+    missing = missing_fields(stage, fields)
+    if missing:
+        raise FailedPrecondition(
+            f"stage {stage.name} requires {', '.join(missing)}",
+            reason="REQUIRED_FIELDS_MISSING",
+            field_violations=[(name, f"required by stage {stage.name}") for name in missing],
+            metadata={"stage_id": stage.id, "missing": ",".join(missing)},
+        )
+
+
+def validate_move(status: DealStatus, pipeline_id: str, target: Stage | None, fields: DealFields) -> Stage:
+    """A move goes from an open deal to an open stage of its own pipeline whose required fields
+    are set; won and lost stages are entered only by a close, which carries what they need."""
+    if status is not DealStatus.OPEN:
+        raise FailedPrecondition(f"deal is already {status.value}", reason="DEAL_ALREADY_CLOSED")
+    if target is None or target.pipeline_id != pipeline_id:
+        raise InvalidArgument(
+            "unknown stage", field_violations=[("stage_id", f"is not a stage of pipeline {pipeline_id}")]
+        )
+    if target.outcome is not StageOutcome.OPEN:
+        raise InvalidArgument(
+            "a won or lost stage is entered by closing the deal",
+            field_violations=[("stage_id", "must be an open stage (close the deal to win or lose it)")],
+        )
+    require_stage_fields(target, fields)
+    return target
+
+
+def _money_violations(minor: int | None, currency: str | None) -> list[tuple[str, str]]:
+    violations: list[tuple[str, str]] = []
+    if minor is not None and minor < 0:
+        violations.append(("deal.amount.amount_minor", "must not be negative"))
+    if minor is not None and (currency is None or len(currency) != 3 or not currency.isalpha()):
+        violations.append(("deal.amount.currency_code", "must be an ISO 4217 code"))
+    return violations
+
+
+def apply_deal_update(
+    status: DealStatus, stage: Stage, current: DealFields, requested: DealFields, mask: Sequence[str]
+) -> DealFields:
+    """The deal's fields after an UpdateDeal of the paths in `mask`. Only an open deal changes
+    (a closed one is the record of what happened), and never so that its stage's required fields
+    are empty again."""
+    unknown = [path for path in mask if path not in DEAL_FIELDS]
+    if not mask or unknown:
+        raise InvalidArgument(
+            "invalid update_mask",
+            field_violations=[("update_mask", f"name some of {', '.join(DEAL_FIELDS)}; unknown: {unknown}")],
+        )
+    violations = _money_violations(requested.amount_minor, requested.amount_currency) if "amount" in mask else []
+    if "title" in mask and not requested.title.strip():
+        violations.append(("deal.title", "is required"))
+    if violations:
+        raise InvalidArgument("invalid deal", field_violations=violations)
+    if status is not DealStatus.OPEN:
+        raise FailedPrecondition(f"deal is already {status.value}", reason="DEAL_ALREADY_CLOSED")
+    updated = current
+    if "title" in mask:
+        updated = replace(updated, title=requested.title.strip()[:TITLE_MAX])
+    if "expected_close_date" in mask:
+        updated = replace(updated, expected_close_date=requested.expected_close_date)
+    if "amount" in mask:
+        currency = (requested.amount_currency or "").upper() if requested.amount_minor is not None else None
+        updated = replace(updated, amount_minor=requested.amount_minor, amount_currency=currency)
+    require_stage_fields(stage, updated)
+    return updated
+
+
+def seconds_in_stage(entered: datetime | None, left: datetime) -> int:
+    """Whole seconds a deal spent in a stage (0 for its first, and for clocks that disagree)."""
+    return max(0, int((left - entered).total_seconds())) if entered else 0

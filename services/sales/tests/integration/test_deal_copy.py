@@ -114,6 +114,17 @@ async def test_conversions_are_recorded_and_deals_copied_once(fresh_database) ->
     ]
     items = await run(sales_url, "SELECT deal_id, position, sku, quantity FROM deal_items ORDER BY position")
     assert [tuple(i) for i in items] == [("deal-b", 0, "SOFA", 1), ("deal-b", 1, "PILLOW", 2)]
+    # Each copied deal is in the default pipeline by its status, with its one history row.
+    placed = await run(
+        sales_url,
+        "SELECT d.id, d.pipeline_id, d.stage_id, h.to_stage_id, h.actor FROM deals d"
+        " JOIN deal_stage_history h ON h.deal_id = d.id ORDER BY d.id",
+    )
+    assert [tuple(p) for p in placed] == [
+        ("deal-a", "default", "default-new", "default-new", "copy-deals-from-leads"),
+        ("deal-b", "default", "default-won", "default-won", "copy-deals-from-leads"),
+        ("deal-c", "default", "default-lost", "default-lost", "copy-deals-from-leads"),
+    ]
 
 
 async def test_the_copy_follows_merges_and_many_items_and_waits_for_a_late_deals_conversion(
@@ -190,7 +201,8 @@ async def test_the_job_command_resumes_a_copy_stopped_half_way(fresh_database) -
     # A first run that stopped after one deal.
     await run(
         sales_url,
-        "INSERT INTO deals (id, lead_id, title, status) VALUES ('deal-a', 'lead-open', 'ספה', 'open')",
+        "INSERT INTO deals (id, lead_id, title, status, pipeline_id, stage_id)"
+        " VALUES ('deal-a', 'lead-open', 'ספה', 'open', 'default', 'default-new')",
     )
     env = {**os.environ, "CRM_DATABASE_URL": sales_url, "CRM_LEGACY_LEADS_DATABASE_URL": leads_url}
     done = await asyncio.to_thread(

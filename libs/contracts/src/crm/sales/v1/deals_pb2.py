@@ -23,34 +23,49 @@ _sym_db = _symbol_database.Default()
 
 
 from crm.common.v1 import types_pb2 as crm_dot_common_dot_v1_dot_types__pb2
+from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x63rm/sales/v1/deals.proto\x12\x0c\x63rm.sales.v1\x1a\x19\x63rm/common/v1/types.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcc\x02\n\x04\x44\x65\x61l\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07lead_id\x18\x02 \x01(\t\x12\r\n\x05title\x18\x03 \x01(\t\x12\x14\n\x0cowner_rep_id\x18\x04 \x01(\t\x12(\n\x06status\x18\x05 \x01(\x0e\x32\x18.crm.sales.v1.DealStatus\x12&\n\x05items\x18\x06 \x03(\x0b\x32\x17.crm.common.v1.LineItem\x12#\n\x05total\x18\x07 \x01(\x0b\x32\x14.crm.common.v1.Money\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nclose_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0blost_reason\x18\n \x01(\t\x12\x15\n\rowner_team_id\x18\x0b \x01(\t\"\xc1\x01\n\x0fOpenDealRequest\x12\x0f\n\x07\x64\x65\x61l_id\x18\x01 \x01(\t\x12\x0f\n\x07lead_id\x18\x02 \x01(\t\x12\r\n\x05title\x18\x03 \x01(\t\x12\x14\n\x0cowner_rep_id\x18\x04 \x01(\t\x12\x15\n\rowner_team_id\x18\x05 \x01(\t\x12\x0e\n\x06source\x18\x06 \x01(\t\x12\x10\n\x08\x63\x61mpaign\x18\x07 \x01(\t\x12.\n\nlead_since\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"4\n\x10OpenDealResponse\x12 \n\x04\x64\x65\x61l\x18\x01 \x01(\x0b\x32\x12.crm.sales.v1.Deal\"!\n\x0eGetDealRequest\x12\x0f\n\x07\x64\x65\x61l_id\x18\x01 \x01(\t\"3\n\x0fGetDealResponse\x12 \n\x04\x64\x65\x61l\x18\x01 \x01(\x0b\x32\x12.crm.sales.v1.Deal\"\x8c\x01\n\x10\x43loseDealRequest\x12\x0f\n\x07\x64\x65\x61l_id\x18\x01 \x01(\t\x12*\n\x07outcome\x18\x02 \x01(\x0e\x32\x19.crm.sales.v1.DealOutcome\x12&\n\x05items\x18\x03 \x03(\x0b\x32\x17.crm.common.v1.LineItem\x12\x13\n\x0blost_reason\x18\x04 \x01(\t\"5\n\x11\x43loseDealResponse\x12 \n\x04\x64\x65\x61l\x18\x01 \x01(\x0b\x32\x12.crm.sales.v1.Deal*j\n\nDealStatus\x12\x1b\n\x17\x44\x45\x41L_STATUS_UNSPECIFIED\x10\x00\x12\x14\n\x10\x44\x45\x41L_STATUS_OPEN\x10\x01\x12\x13\n\x0f\x44\x45\x41L_STATUS_WON\x10\x02\x12\x14\n\x10\x44\x45\x41L_STATUS_LOST\x10\x03*X\n\x0b\x44\x65\x61lOutcome\x12\x1c\n\x18\x44\x45\x41L_OUTCOME_UNSPECIFIED\x10\x00\x12\x14\n\x10\x44\x45\x41L_OUTCOME_WON\x10\x01\x12\x15\n\x11\x44\x45\x41L_OUTCOME_LOST\x10\x02\x32\xef\x01\n\x0c\x44\x65\x61lsService\x12I\n\x08OpenDeal\x12\x1d.crm.sales.v1.OpenDealRequest\x1a\x1e.crm.sales.v1.OpenDealResponse\x12\x46\n\x07GetDeal\x12\x1c.crm.sales.v1.GetDealRequest\x1a\x1d.crm.sales.v1.GetDealResponse\x12L\n\tCloseDeal\x12\x1e.crm.sales.v1.CloseDealRequest\x1a\x1f.crm.sales.v1.CloseDealResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x63rm/sales/v1/deals.proto\x12\x0c\x63rm.sales.v1\x1a\x19\x63rm/common/v1/types.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbe\x04\n\x04\x44\x65\x61l\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07lead_id\x18\x02 \x01(\t\x12\r\n\x05title\x18\x03 \x01(\t\x12\x14\n\x0cowner_rep_id\x18\x04 \x01(\t\x12(\n\x06status\x18\x05 \x01(\x0e\x32\x18.crm.sales.v1.DealStatus\x12&\n\x05items\x18\x06 \x03(\x0b\x32\x17.crm.common.v1.LineItem\x12#\n\x05total\x18\x07 \x01(\x0b\x32\x14.crm.common.v1.Money\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nclose_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0blost_reason\x18\n \x01(\t\x12\x15\n\rowner_team_id\x18\x0b \x01(\t\x12\x13\n\x0bpipeline_id\x18\x0c \x01(\t\x12\x10\n\x08stage_id\x18\r \x01(\t\x12\x34\n\x10stage_enter_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x13\x65xpected_close_date\x18\x0f \x01(\x0b\x32\x13.crm.common.v1.Date\x12$\n\x06\x61mount\x18\x10 \x01(\x0b\x32\x14.crm.common.v1.Money\x12\x13\n\x0bprobability\x18\x11 \x01(\x05\x12\x0c\n\x04\x65tag\x18\x12 \x01(\t\x12\x18\n\x10lost_reason_code\x18\x13 \x01(\t\"\xd6\x01\n\x0fOpenDealRequest\x12\x0f\n\x07\x64\x65\x61l_id\x18\x01 \x01(\t\x12\x0f\n\x07lead_id\x18\x02 \x01(\t\x12\r\n\x05title\x18\x03 \x01(\t\x12\x14\n\x0cowner_rep_id\x18\x04 \x01(\t\x12\x15\n\rowner_team_id\x18\x05 \x01(\t\x12\x0e\n\x06source\x18\x06 \x01(\t\x12\x10\n\x08\x63\x61mpaign\x18\x07 \x01(\t\x12.\n\nlead_since\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bpipeline_id\x18\t \x01(\t\"4\n\x10OpenDealResponse\x12 \n\x04\x64\x65\x61l\x18\x01 \x01(\x0b\x32\x12.crm.sales.v1.Deal\"!\n\x0eGetDealRequest\x12\x0f\n\x07\x64\x65\x61l_id\x18\x01 \x01(\t\"3\n\x0fGetDealResponse\x12 \n\x04\x64\x65\x61l\x18\x01 \x01(\x0b\x32\x12.crm.sales.v1.Deal\"\xb4\x01\n\x10\x43loseDealRequest\x12\x0f\n\x07\x64\x65\x61l_id\x18\x01 \x01(\t\x12*\n\x07outcome\x18\x02 \x01(\x0e\x32\x19.crm.sales.v1.DealOutcome\x12&\n\x05items\x18\x03 \x03(\x0b\x32\x17.crm.common.v1.LineItem\x12\x13\n\x0blost_reason\x18\x04 \x01(\t\x12\x18\n\x10lost_reason_code\x18\x05 \x01(\t\x12\x0c\n\x04\x65tag\x18\x06 \x01(\t\"5\n\x11\x43loseDealResponse\x12 \n\x04\x64\x65\x61l\x18\x01 \x01(\x0b\x32\x12.crm.sales.v1.Deal\"G\n\x14MoveDealStageRequest\x12\x0f\n\x07\x64\x65\x61l_id\x18\x01 \x01(\t\x12\x10\n\x08stage_id\x18\x02 \x01(\t\x12\x0c\n\x04\x65tag\x18\x03 \x01(\t\"9\n\x15MoveDealStageResponse\x12 \n\x04\x64\x65\x61l\x18\x01 \x01(\x0b\x32\x12.crm.sales.v1.Deal\"t\n\x11UpdateDealRequest\x12 \n\x04\x64\x65\x61l\x18\x01 \x01(\x0b\x32\x12.crm.sales.v1.Deal\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12\x0c\n\x04\x65tag\x18\x03 \x01(\t\"6\n\x12UpdateDealResponse\x12 \n\x04\x64\x65\x61l\x18\x01 \x01(\x0b\x32\x12.crm.sales.v1.Deal\".\n\x1bListDealStageHistoryRequest\x12\x0f\n\x07\x64\x65\x61l_id\x18\x01 \x01(\t\"\xa4\x01\n\x15\x44\x65\x61lStageHistoryEntry\x12\x15\n\rfrom_stage_id\x18\x01 \x01(\t\x12\x13\n\x0bto_stage_id\x18\x02 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x03 \x01(\t\x12-\n\tmove_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12!\n\x19seconds_in_previous_stage\x18\x05 \x01(\x03\"T\n\x1cListDealStageHistoryResponse\x12\x34\n\x07\x65ntries\x18\x01 \x03(\x0b\x32#.crm.sales.v1.DealStageHistoryEntry*j\n\nDealStatus\x12\x1b\n\x17\x44\x45\x41L_STATUS_UNSPECIFIED\x10\x00\x12\x14\n\x10\x44\x45\x41L_STATUS_OPEN\x10\x01\x12\x13\n\x0f\x44\x45\x41L_STATUS_WON\x10\x02\x12\x14\n\x10\x44\x45\x41L_STATUS_LOST\x10\x03*X\n\x0b\x44\x65\x61lOutcome\x12\x1c\n\x18\x44\x45\x41L_OUTCOME_UNSPECIFIED\x10\x00\x12\x14\n\x10\x44\x45\x41L_OUTCOME_WON\x10\x01\x12\x15\n\x11\x44\x45\x41L_OUTCOME_LOST\x10\x02\x32\x89\x04\n\x0c\x44\x65\x61lsService\x12I\n\x08OpenDeal\x12\x1d.crm.sales.v1.OpenDealRequest\x1a\x1e.crm.sales.v1.OpenDealResponse\x12\x46\n\x07GetDeal\x12\x1c.crm.sales.v1.GetDealRequest\x1a\x1d.crm.sales.v1.GetDealResponse\x12L\n\tCloseDeal\x12\x1e.crm.sales.v1.CloseDealRequest\x1a\x1f.crm.sales.v1.CloseDealResponse\x12X\n\rMoveDealStage\x12\".crm.sales.v1.MoveDealStageRequest\x1a#.crm.sales.v1.MoveDealStageResponse\x12O\n\nUpdateDeal\x12\x1f.crm.sales.v1.UpdateDealRequest\x1a .crm.sales.v1.UpdateDealResponse\x12m\n\x14ListDealStageHistory\x12).crm.sales.v1.ListDealStageHistoryRequest\x1a*.crm.sales.v1.ListDealStageHistoryResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'crm.sales.v1.deals_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_DEALSTATUS']._serialized_start=973
-  _globals['_DEALSTATUS']._serialized_end=1079
-  _globals['_DEALOUTCOME']._serialized_start=1081
-  _globals['_DEALOUTCOME']._serialized_end=1169
-  _globals['_DEAL']._serialized_start=103
-  _globals['_DEAL']._serialized_end=435
-  _globals['_OPENDEALREQUEST']._serialized_start=438
-  _globals['_OPENDEALREQUEST']._serialized_end=631
-  _globals['_OPENDEALRESPONSE']._serialized_start=633
-  _globals['_OPENDEALRESPONSE']._serialized_end=685
-  _globals['_GETDEALREQUEST']._serialized_start=687
-  _globals['_GETDEALREQUEST']._serialized_end=720
-  _globals['_GETDEALRESPONSE']._serialized_start=722
-  _globals['_GETDEALRESPONSE']._serialized_end=773
-  _globals['_CLOSEDEALREQUEST']._serialized_start=776
-  _globals['_CLOSEDEALREQUEST']._serialized_end=916
-  _globals['_CLOSEDEALRESPONSE']._serialized_start=918
-  _globals['_CLOSEDEALRESPONSE']._serialized_end=971
-  _globals['_DEALSSERVICE']._serialized_start=1172
-  _globals['_DEALSSERVICE']._serialized_end=1411
+  _globals['_DEALSTATUS']._serialized_start=1917
+  _globals['_DEALSTATUS']._serialized_end=2023
+  _globals['_DEALOUTCOME']._serialized_start=2025
+  _globals['_DEALOUTCOME']._serialized_end=2113
+  _globals['_DEAL']._serialized_start=137
+  _globals['_DEAL']._serialized_end=711
+  _globals['_OPENDEALREQUEST']._serialized_start=714
+  _globals['_OPENDEALREQUEST']._serialized_end=928
+  _globals['_OPENDEALRESPONSE']._serialized_start=930
+  _globals['_OPENDEALRESPONSE']._serialized_end=982
+  _globals['_GETDEALREQUEST']._serialized_start=984
+  _globals['_GETDEALREQUEST']._serialized_end=1017
+  _globals['_GETDEALRESPONSE']._serialized_start=1019
+  _globals['_GETDEALRESPONSE']._serialized_end=1070
+  _globals['_CLOSEDEALREQUEST']._serialized_start=1073
+  _globals['_CLOSEDEALREQUEST']._serialized_end=1253
+  _globals['_CLOSEDEALRESPONSE']._serialized_start=1255
+  _globals['_CLOSEDEALRESPONSE']._serialized_end=1308
+  _globals['_MOVEDEALSTAGEREQUEST']._serialized_start=1310
+  _globals['_MOVEDEALSTAGEREQUEST']._serialized_end=1381
+  _globals['_MOVEDEALSTAGERESPONSE']._serialized_start=1383
+  _globals['_MOVEDEALSTAGERESPONSE']._serialized_end=1440
+  _globals['_UPDATEDEALREQUEST']._serialized_start=1442
+  _globals['_UPDATEDEALREQUEST']._serialized_end=1558
+  _globals['_UPDATEDEALRESPONSE']._serialized_start=1560
+  _globals['_UPDATEDEALRESPONSE']._serialized_end=1614
+  _globals['_LISTDEALSTAGEHISTORYREQUEST']._serialized_start=1616
+  _globals['_LISTDEALSTAGEHISTORYREQUEST']._serialized_end=1662
+  _globals['_DEALSTAGEHISTORYENTRY']._serialized_start=1665
+  _globals['_DEALSTAGEHISTORYENTRY']._serialized_end=1829
+  _globals['_LISTDEALSTAGEHISTORYRESPONSE']._serialized_start=1831
+  _globals['_LISTDEALSTAGEHISTORYRESPONSE']._serialized_end=1915
+  _globals['_DEALSSERVICE']._serialized_start=2116
+  _globals['_DEALSSERVICE']._serialized_end=2637
 # @@protoc_insertion_point(module_scope)

@@ -6,6 +6,7 @@ isort:skip_file
 from collections import abc as _abc
 from crm.common.v1 import types_pb2 as _types_pb2
 from google.protobuf import descriptor as _descriptor
+from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
@@ -72,6 +73,14 @@ class Deal(_message.Message):
     CLOSE_TIME_FIELD_NUMBER: _builtins.int
     LOST_REASON_FIELD_NUMBER: _builtins.int
     OWNER_TEAM_ID_FIELD_NUMBER: _builtins.int
+    PIPELINE_ID_FIELD_NUMBER: _builtins.int
+    STAGE_ID_FIELD_NUMBER: _builtins.int
+    STAGE_ENTER_TIME_FIELD_NUMBER: _builtins.int
+    EXPECTED_CLOSE_DATE_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    PROBABILITY_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    LOST_REASON_CODE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     lead_id: _builtins.str
     title: _builtins.str
@@ -80,6 +89,14 @@ class Deal(_message.Message):
     lost_reason: _builtins.str
     owner_team_id: _builtins.str
     """The team of the owning rep when the lead was converted (for managers' per-team permissions)."""
+    pipeline_id: _builtins.str
+    stage_id: _builtins.str
+    probability: _builtins.int
+    """The stage's probability (0-100)."""
+    etag: _builtins.str
+    """Opaque; changes on every change of the deal (the etag of MoveDealStage, UpdateDeal, CloseDeal)."""
+    lost_reason_code: _builtins.str
+    """A code of ListLostReasons when the deal was lost with one (lost_reason is the note)."""
     @_builtins.property
     def items(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.LineItem]: ...
     @_builtins.property
@@ -88,6 +105,18 @@ class Deal(_message.Message):
     def create_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def close_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def stage_enter_time(self) -> _timestamp_pb2.Timestamp:
+        """When the deal entered its stage."""
+
+    @_builtins.property
+    def expected_close_date(self) -> _types_pb2.Date:
+        """Unset until someone sets it (UpdateDeal)."""
+
+    @_builtins.property
+    def amount(self) -> _types_pb2.Money:
+        """What the deal is expected to bring; unset until someone sets it (UpdateDeal)."""
+
     def __init__(
         self,
         *,
@@ -102,10 +131,18 @@ class Deal(_message.Message):
         close_time: _timestamp_pb2.Timestamp | None = ...,
         lost_reason: _builtins.str = ...,
         owner_team_id: _builtins.str = ...,
+        pipeline_id: _builtins.str = ...,
+        stage_id: _builtins.str = ...,
+        stage_enter_time: _timestamp_pb2.Timestamp | None = ...,
+        expected_close_date: _types_pb2.Date | None = ...,
+        amount: _types_pb2.Money | None = ...,
+        probability: _builtins.int = ...,
+        etag: _builtins.str = ...,
+        lost_reason_code: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["close_time", b"close_time", "create_time", b"create_time", "total", b"total"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "close_time", b"close_time", "create_time", b"create_time", "expected_close_date", b"expected_close_date", "stage_enter_time", b"stage_enter_time", "total", b"total"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["close_time", b"close_time", "create_time", b"create_time", "id", b"id", "items", b"items", "lead_id", b"lead_id", "lost_reason", b"lost_reason", "owner_rep_id", b"owner_rep_id", "owner_team_id", b"owner_team_id", "status", b"status", "title", b"title", "total", b"total"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "close_time", b"close_time", "create_time", b"create_time", "etag", b"etag", "expected_close_date", b"expected_close_date", "id", b"id", "items", b"items", "lead_id", b"lead_id", "lost_reason", b"lost_reason", "lost_reason_code", b"lost_reason_code", "owner_rep_id", b"owner_rep_id", "owner_team_id", b"owner_team_id", "pipeline_id", b"pipeline_id", "probability", b"probability", "stage_enter_time", b"stage_enter_time", "stage_id", b"stage_id", "status", b"status", "title", b"title", "total", b"total"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -123,6 +160,7 @@ class OpenDealRequest(_message.Message):
     SOURCE_FIELD_NUMBER: _builtins.int
     CAMPAIGN_FIELD_NUMBER: _builtins.int
     LEAD_SINCE_FIELD_NUMBER: _builtins.int
+    PIPELINE_ID_FIELD_NUMBER: _builtins.int
     deal_id: _builtins.str
     """Chosen by leads when it recorded the conversion."""
     lead_id: _builtins.str
@@ -132,6 +170,8 @@ class OpenDealRequest(_message.Message):
     source: _builtins.str
     """The lead's attribution, carried on DealClosed for reporting."""
     campaign: _builtins.str
+    pipeline_id: _builtins.str
+    """An active pipeline to open the deal in (its first stage); empty: the default pipeline."""
     @_builtins.property
     def lead_since(self) -> _timestamp_pb2.Timestamp:
         """Since when lead_id is the deal's lead (the conversion, or the last merge that moved it): a
@@ -149,10 +189,11 @@ class OpenDealRequest(_message.Message):
         source: _builtins.str = ...,
         campaign: _builtins.str = ...,
         lead_since: _timestamp_pb2.Timestamp | None = ...,
+        pipeline_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["lead_since", b"lead_since"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign", "deal_id", b"deal_id", "lead_id", b"lead_id", "lead_since", b"lead_since", "owner_rep_id", b"owner_rep_id", "owner_team_id", b"owner_team_id", "source", b"source", "title", b"title"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign", "deal_id", b"deal_id", "lead_id", b"lead_id", "lead_since", b"lead_since", "owner_rep_id", b"owner_rep_id", "owner_team_id", b"owner_team_id", "pipeline_id", b"pipeline_id", "source", b"source", "title", b"title"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -225,9 +266,16 @@ class CloseDealRequest(_message.Message):
     OUTCOME_FIELD_NUMBER: _builtins.int
     ITEMS_FIELD_NUMBER: _builtins.int
     LOST_REASON_FIELD_NUMBER: _builtins.int
+    LOST_REASON_CODE_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
     deal_id: _builtins.str
     outcome: Global___DealOutcome.ValueType
     lost_reason: _builtins.str
+    """A free-text note on why a deal was lost."""
+    lost_reason_code: _builtins.str
+    """When lost: one of ListLostReasons' codes (optional, so callers before it keep working)."""
+    etag: _builtins.str
+    """The deal's etag the close was decided on (If-Match); empty closes unconditionally."""
     @_builtins.property
     def items(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.LineItem]:
         """Required when won: what was sold."""
@@ -239,10 +287,12 @@ class CloseDealRequest(_message.Message):
         outcome: Global___DealOutcome.ValueType = ...,
         items: _abc.Iterable[_types_pb2.LineItem] | None = ...,
         lost_reason: _builtins.str = ...,
+        lost_reason_code: _builtins.str = ...,
+        etag: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["deal_id", b"deal_id", "items", b"items", "lost_reason", b"lost_reason", "outcome", b"outcome"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deal_id", b"deal_id", "etag", b"etag", "items", b"items", "lost_reason", b"lost_reason", "lost_reason_code", b"lost_reason_code", "outcome", b"outcome"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -267,3 +317,180 @@ class CloseDealResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CloseDealResponse: _TypeAlias = CloseDealResponse  # noqa: Y015
+
+@_typing.final
+class MoveDealStageRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DEAL_ID_FIELD_NUMBER: _builtins.int
+    STAGE_ID_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    deal_id: _builtins.str
+    stage_id: _builtins.str
+    """An open stage of the deal's pipeline."""
+    etag: _builtins.str
+    """The deal's etag the move was decided on (If-Match); empty moves unconditionally. A stale one
+    is ABORTED (reason STALE_ETAG).
+    """
+    def __init__(
+        self,
+        *,
+        deal_id: _builtins.str = ...,
+        stage_id: _builtins.str = ...,
+        etag: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deal_id", b"deal_id", "etag", b"etag", "stage_id", b"stage_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MoveDealStageRequest: _TypeAlias = MoveDealStageRequest  # noqa: Y015
+
+@_typing.final
+class MoveDealStageResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DEAL_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def deal(self) -> Global___Deal: ...
+    def __init__(
+        self,
+        *,
+        deal: Global___Deal | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["deal", b"deal"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deal", b"deal"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MoveDealStageResponse: _TypeAlias = MoveDealStageResponse  # noqa: Y015
+
+@_typing.final
+class UpdateDealRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DEAL_FIELD_NUMBER: _builtins.int
+    UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    etag: _builtins.str
+    """The deal's etag the change was made against (If-Match); empty changes unconditionally."""
+    @_builtins.property
+    def deal(self) -> Global___Deal:
+        """deal.id names the deal; the other fields are the new values of those in update_mask (an
+        unset expected_close_date or amount clears it).
+        """
+
+    @_builtins.property
+    def update_mask(self) -> _field_mask_pb2.FieldMask: ...
+    def __init__(
+        self,
+        *,
+        deal: Global___Deal | None = ...,
+        update_mask: _field_mask_pb2.FieldMask | None = ...,
+        etag: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["deal", b"deal", "update_mask", b"update_mask"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deal", b"deal", "etag", b"etag", "update_mask", b"update_mask"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateDealRequest: _TypeAlias = UpdateDealRequest  # noqa: Y015
+
+@_typing.final
+class UpdateDealResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DEAL_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def deal(self) -> Global___Deal: ...
+    def __init__(
+        self,
+        *,
+        deal: Global___Deal | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["deal", b"deal"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deal", b"deal"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateDealResponse: _TypeAlias = UpdateDealResponse  # noqa: Y015
+
+@_typing.final
+class ListDealStageHistoryRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DEAL_ID_FIELD_NUMBER: _builtins.int
+    deal_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        deal_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deal_id", b"deal_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListDealStageHistoryRequest: _TypeAlias = ListDealStageHistoryRequest  # noqa: Y015
+
+@_typing.final
+class DealStageHistoryEntry(_message.Message):
+    """One entry of a deal into a stage."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FROM_STAGE_ID_FIELD_NUMBER: _builtins.int
+    TO_STAGE_ID_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    MOVE_TIME_FIELD_NUMBER: _builtins.int
+    SECONDS_IN_PREVIOUS_STAGE_FIELD_NUMBER: _builtins.int
+    from_stage_id: _builtins.str
+    """Empty for the deal's first stage."""
+    to_stage_id: _builtins.str
+    actor: _builtins.str
+    """Who moved it (the authenticated caller; "system" for an event, "migration" for a backfill)."""
+    seconds_in_previous_stage: _builtins.int
+    """How long the deal was in from_stage_id (0 for the first stage)."""
+    @_builtins.property
+    def move_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        from_stage_id: _builtins.str = ...,
+        to_stage_id: _builtins.str = ...,
+        actor: _builtins.str = ...,
+        move_time: _timestamp_pb2.Timestamp | None = ...,
+        seconds_in_previous_stage: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["move_time", b"move_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "from_stage_id", b"from_stage_id", "move_time", b"move_time", "seconds_in_previous_stage", b"seconds_in_previous_stage", "to_stage_id", b"to_stage_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DealStageHistoryEntry: _TypeAlias = DealStageHistoryEntry  # noqa: Y015
+
+@_typing.final
+class ListDealStageHistoryResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENTRIES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def entries(self) -> _containers.RepeatedCompositeFieldContainer[Global___DealStageHistoryEntry]: ...
+    def __init__(
+        self,
+        *,
+        entries: _abc.Iterable[Global___DealStageHistoryEntry] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entries", b"entries"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListDealStageHistoryResponse: _TypeAlias = ListDealStageHistoryResponse  # noqa: Y015

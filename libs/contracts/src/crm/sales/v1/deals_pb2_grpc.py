@@ -51,6 +51,21 @@ class DealsServiceStub:
                 request_serializer=crm_dot_sales_dot_v1_dot_deals__pb2.CloseDealRequest.SerializeToString,
                 response_deserializer=crm_dot_sales_dot_v1_dot_deals__pb2.CloseDealResponse.FromString,
                 _registered_method=True)
+        self.MoveDealStage = channel.unary_unary(
+                '/crm.sales.v1.DealsService/MoveDealStage',
+                request_serializer=crm_dot_sales_dot_v1_dot_deals__pb2.MoveDealStageRequest.SerializeToString,
+                response_deserializer=crm_dot_sales_dot_v1_dot_deals__pb2.MoveDealStageResponse.FromString,
+                _registered_method=True)
+        self.UpdateDeal = channel.unary_unary(
+                '/crm.sales.v1.DealsService/UpdateDeal',
+                request_serializer=crm_dot_sales_dot_v1_dot_deals__pb2.UpdateDealRequest.SerializeToString,
+                response_deserializer=crm_dot_sales_dot_v1_dot_deals__pb2.UpdateDealResponse.FromString,
+                _registered_method=True)
+        self.ListDealStageHistory = channel.unary_unary(
+                '/crm.sales.v1.DealsService/ListDealStageHistory',
+                request_serializer=crm_dot_sales_dot_v1_dot_deals__pb2.ListDealStageHistoryRequest.SerializeToString,
+                response_deserializer=crm_dot_sales_dot_v1_dot_deals__pb2.ListDealStageHistoryResponse.FromString,
+                _registered_method=True)
 
 
 class DealsServiceServicer:
@@ -73,7 +88,31 @@ class DealsServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CloseDeal(self, request, context):
-        """Closes a deal as won (with its line items) or lost; publishes DealClosed.
+        """Closes a deal as won (with its line items) or lost, moving it to its pipeline's won or lost
+        stage; publishes DealStageChanged and DealClosed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MoveDealStage(self, request, context):
+        """Moves an open deal to another open stage of its pipeline; publishes DealStageChanged. A stage
+        whose required fields are empty on the deal is FAILED_PRECONDITION naming each missing field.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateDeal(self, request, context):
+        """Changes the fields of an open deal named in update_mask (AIP-134): title,
+        expected_close_date, amount. Emptying a field the deal's stage requires is FAILED_PRECONDITION.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListDealStageHistory(self, request, context):
+        """Every stage the deal entered, oldest first.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -96,6 +135,21 @@ def add_DealsServiceServicer_to_server(servicer, server):
                     servicer.CloseDeal,
                     request_deserializer=crm_dot_sales_dot_v1_dot_deals__pb2.CloseDealRequest.FromString,
                     response_serializer=crm_dot_sales_dot_v1_dot_deals__pb2.CloseDealResponse.SerializeToString,
+            ),
+            'MoveDealStage': grpc.unary_unary_rpc_method_handler(
+                    servicer.MoveDealStage,
+                    request_deserializer=crm_dot_sales_dot_v1_dot_deals__pb2.MoveDealStageRequest.FromString,
+                    response_serializer=crm_dot_sales_dot_v1_dot_deals__pb2.MoveDealStageResponse.SerializeToString,
+            ),
+            'UpdateDeal': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateDeal,
+                    request_deserializer=crm_dot_sales_dot_v1_dot_deals__pb2.UpdateDealRequest.FromString,
+                    response_serializer=crm_dot_sales_dot_v1_dot_deals__pb2.UpdateDealResponse.SerializeToString,
+            ),
+            'ListDealStageHistory': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDealStageHistory,
+                    request_deserializer=crm_dot_sales_dot_v1_dot_deals__pb2.ListDealStageHistoryRequest.FromString,
+                    response_serializer=crm_dot_sales_dot_v1_dot_deals__pb2.ListDealStageHistoryResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -181,6 +235,87 @@ class DealsService:
             '/crm.sales.v1.DealsService/CloseDeal',
             crm_dot_sales_dot_v1_dot_deals__pb2.CloseDealRequest.SerializeToString,
             crm_dot_sales_dot_v1_dot_deals__pb2.CloseDealResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MoveDealStage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.sales.v1.DealsService/MoveDealStage',
+            crm_dot_sales_dot_v1_dot_deals__pb2.MoveDealStageRequest.SerializeToString,
+            crm_dot_sales_dot_v1_dot_deals__pb2.MoveDealStageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateDeal(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.sales.v1.DealsService/UpdateDeal',
+            crm_dot_sales_dot_v1_dot_deals__pb2.UpdateDealRequest.SerializeToString,
+            crm_dot_sales_dot_v1_dot_deals__pb2.UpdateDealResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDealStageHistory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.sales.v1.DealsService/ListDealStageHistory',
+            crm_dot_sales_dot_v1_dot_deals__pb2.ListDealStageHistoryRequest.SerializeToString,
+            crm_dot_sales_dot_v1_dot_deals__pb2.ListDealStageHistoryResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -41,7 +41,19 @@ class DealsServiceStub:
     """
     GetDeal: _grpc.UnaryUnaryMultiCallable[_deals_pb2.GetDealRequest, _deals_pb2.GetDealResponse]
     CloseDeal: _grpc.UnaryUnaryMultiCallable[_deals_pb2.CloseDealRequest, _deals_pb2.CloseDealResponse]
-    """Closes a deal as won (with its line items) or lost; publishes DealClosed."""
+    """Closes a deal as won (with its line items) or lost, moving it to its pipeline's won or lost
+    stage; publishes DealStageChanged and DealClosed.
+    """
+    MoveDealStage: _grpc.UnaryUnaryMultiCallable[_deals_pb2.MoveDealStageRequest, _deals_pb2.MoveDealStageResponse]
+    """Moves an open deal to another open stage of its pipeline; publishes DealStageChanged. A stage
+    whose required fields are empty on the deal is FAILED_PRECONDITION naming each missing field.
+    """
+    UpdateDeal: _grpc.UnaryUnaryMultiCallable[_deals_pb2.UpdateDealRequest, _deals_pb2.UpdateDealResponse]
+    """Changes the fields of an open deal named in update_mask (AIP-134): title,
+    expected_close_date, amount. Emptying a field the deal's stage requires is FAILED_PRECONDITION.
+    """
+    ListDealStageHistory: _grpc.UnaryUnaryMultiCallable[_deals_pb2.ListDealStageHistoryRequest, _deals_pb2.ListDealStageHistoryResponse]
+    """Every stage the deal entered, oldest first."""
 
 @_typing.type_check_only
 class DealsServiceAsyncStub(DealsServiceStub):
@@ -56,7 +68,19 @@ class DealsServiceAsyncStub(DealsServiceStub):
     """
     GetDeal: _aio.UnaryUnaryMultiCallable[_deals_pb2.GetDealRequest, _deals_pb2.GetDealResponse]  # type: ignore[assignment]
     CloseDeal: _aio.UnaryUnaryMultiCallable[_deals_pb2.CloseDealRequest, _deals_pb2.CloseDealResponse]  # type: ignore[assignment]
-    """Closes a deal as won (with its line items) or lost; publishes DealClosed."""
+    """Closes a deal as won (with its line items) or lost, moving it to its pipeline's won or lost
+    stage; publishes DealStageChanged and DealClosed.
+    """
+    MoveDealStage: _aio.UnaryUnaryMultiCallable[_deals_pb2.MoveDealStageRequest, _deals_pb2.MoveDealStageResponse]  # type: ignore[assignment]
+    """Moves an open deal to another open stage of its pipeline; publishes DealStageChanged. A stage
+    whose required fields are empty on the deal is FAILED_PRECONDITION naming each missing field.
+    """
+    UpdateDeal: _aio.UnaryUnaryMultiCallable[_deals_pb2.UpdateDealRequest, _deals_pb2.UpdateDealResponse]  # type: ignore[assignment]
+    """Changes the fields of an open deal named in update_mask (AIP-134): title,
+    expected_close_date, amount. Emptying a field the deal's stage requires is FAILED_PRECONDITION.
+    """
+    ListDealStageHistory: _aio.UnaryUnaryMultiCallable[_deals_pb2.ListDealStageHistoryRequest, _deals_pb2.ListDealStageHistoryResponse]  # type: ignore[assignment]
+    """Every stage the deal entered, oldest first."""
 
 class DealsServiceServicer(metaclass=_abc_1.ABCMeta):
     """Deals (opportunities): opened when a lead is converted, closed as won (with what was sold) or
@@ -86,6 +110,36 @@ class DealsServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _deals_pb2.CloseDealRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_deals_pb2.CloseDealResponse, _abc.Awaitable[_deals_pb2.CloseDealResponse]]:
-        """Closes a deal as won (with its line items) or lost; publishes DealClosed."""
+        """Closes a deal as won (with its line items) or lost, moving it to its pipeline's won or lost
+        stage; publishes DealStageChanged and DealClosed.
+        """
+
+    @_abc_1.abstractmethod
+    def MoveDealStage(
+        self,
+        request: _deals_pb2.MoveDealStageRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_deals_pb2.MoveDealStageResponse, _abc.Awaitable[_deals_pb2.MoveDealStageResponse]]:
+        """Moves an open deal to another open stage of its pipeline; publishes DealStageChanged. A stage
+        whose required fields are empty on the deal is FAILED_PRECONDITION naming each missing field.
+        """
+
+    @_abc_1.abstractmethod
+    def UpdateDeal(
+        self,
+        request: _deals_pb2.UpdateDealRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_deals_pb2.UpdateDealResponse, _abc.Awaitable[_deals_pb2.UpdateDealResponse]]:
+        """Changes the fields of an open deal named in update_mask (AIP-134): title,
+        expected_close_date, amount. Emptying a field the deal's stage requires is FAILED_PRECONDITION.
+        """
+
+    @_abc_1.abstractmethod
+    def ListDealStageHistory(
+        self,
+        request: _deals_pb2.ListDealStageHistoryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_deals_pb2.ListDealStageHistoryResponse, _abc.Awaitable[_deals_pb2.ListDealStageHistoryResponse]]:
+        """Every stage the deal entered, oldest first."""
 
 def add_DealsServiceServicer_to_server(servicer: DealsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -26,7 +26,7 @@ from crm.common.v1 import types_pb2 as crm_dot_common_dot_v1_dot_types__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x63rm/sales/v1/events.proto\x12\x0c\x63rm.sales.v1\x1a\x19\x63rm/common/v1/types.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x85\x02\n\nDealClosed\x12\x0f\n\x07\x64\x65\x61l_id\x18\x01 \x01(\t\x12\x0f\n\x07lead_id\x18\x02 \x01(\t\x12\x0b\n\x03won\x18\x03 \x01(\x08\x12&\n\x05items\x18\x04 \x03(\x0b\x32\x17.crm.common.v1.LineItem\x12#\n\x05total\x18\x05 \x01(\x0b\x32\x14.crm.common.v1.Money\x12\x14\n\x0cowner_rep_id\x18\x06 \x01(\t\x12\x0e\n\x06source\x18\x07 \x01(\t\x12\x10\n\x08\x63\x61mpaign\x18\x08 \x01(\t\x12.\n\nclose_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0blost_reason\x18\n \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x63rm/sales/v1/events.proto\x12\x0c\x63rm.sales.v1\x1a\x19\x63rm/common/v1/types.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x85\x02\n\nDealClosed\x12\x0f\n\x07\x64\x65\x61l_id\x18\x01 \x01(\t\x12\x0f\n\x07lead_id\x18\x02 \x01(\t\x12\x0b\n\x03won\x18\x03 \x01(\x08\x12&\n\x05items\x18\x04 \x03(\x0b\x32\x17.crm.common.v1.LineItem\x12#\n\x05total\x18\x05 \x01(\x0b\x32\x14.crm.common.v1.Money\x12\x14\n\x0cowner_rep_id\x18\x06 \x01(\t\x12\x0e\n\x06source\x18\x07 \x01(\t\x12\x10\n\x08\x63\x61mpaign\x18\x08 \x01(\t\x12.\n\nclose_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0blost_reason\x18\n \x01(\t\"\xf7\x01\n\x10\x44\x65\x61lStageChanged\x12\x0f\n\x07\x64\x65\x61l_id\x18\x01 \x01(\t\x12\x0f\n\x07lead_id\x18\x02 \x01(\t\x12\x13\n\x0bpipeline_id\x18\x03 \x01(\t\x12\x15\n\rfrom_stage_id\x18\x04 \x01(\t\x12\x13\n\x0bto_stage_id\x18\x05 \x01(\t\x12\x14\n\x0cowner_rep_id\x18\x06 \x01(\t\x12\x15\n\rowner_team_id\x18\x07 \x01(\t\x12$\n\x06\x61mount\x18\x08 \x01(\x0b\x32\x14.crm.common.v1.Money\x12-\n\tmove_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestampb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,4 +35,6 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_DEALCLOSED']._serialized_start=104
   _globals['_DEALCLOSED']._serialized_end=365
+  _globals['_DEALSTAGECHANGED']._serialized_start=368
+  _globals['_DEALSTAGECHANGED']._serialized_end=615
 # @@protoc_insertion_point(module_scope)

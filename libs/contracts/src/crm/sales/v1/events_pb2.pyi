@@ -70,3 +70,54 @@ class DealClosed(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DealClosed: _TypeAlias = DealClosed  # noqa: Y015
+
+@_typing.final
+class DealStageChanged(_message.Message):
+    """Published on crm.sales.deal_stage_changed each time a deal enters another stage: a move, and the
+    close that puts it in its pipeline's won or lost stage.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DEAL_ID_FIELD_NUMBER: _builtins.int
+    LEAD_ID_FIELD_NUMBER: _builtins.int
+    PIPELINE_ID_FIELD_NUMBER: _builtins.int
+    FROM_STAGE_ID_FIELD_NUMBER: _builtins.int
+    TO_STAGE_ID_FIELD_NUMBER: _builtins.int
+    OWNER_REP_ID_FIELD_NUMBER: _builtins.int
+    OWNER_TEAM_ID_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    MOVE_TIME_FIELD_NUMBER: _builtins.int
+    deal_id: _builtins.str
+    lead_id: _builtins.str
+    pipeline_id: _builtins.str
+    from_stage_id: _builtins.str
+    to_stage_id: _builtins.str
+    owner_rep_id: _builtins.str
+    owner_team_id: _builtins.str
+    @_builtins.property
+    def amount(self) -> _types_pb2.Money:
+        """The deal's amount when it moved (unset when none was set)."""
+
+    @_builtins.property
+    def move_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        deal_id: _builtins.str = ...,
+        lead_id: _builtins.str = ...,
+        pipeline_id: _builtins.str = ...,
+        from_stage_id: _builtins.str = ...,
+        to_stage_id: _builtins.str = ...,
+        owner_rep_id: _builtins.str = ...,
+        owner_team_id: _builtins.str = ...,
+        amount: _types_pb2.Money | None = ...,
+        move_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "move_time", b"move_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "deal_id", b"deal_id", "from_stage_id", b"from_stage_id", "lead_id", b"lead_id", "move_time", b"move_time", "owner_rep_id", b"owner_rep_id", "owner_team_id", b"owner_team_id", "pipeline_id", b"pipeline_id", "to_stage_id", b"to_stage_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DealStageChanged: _TypeAlias = DealStageChanged  # noqa: Y015

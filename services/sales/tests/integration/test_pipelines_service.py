@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import nats
@@ -23,42 +21,19 @@ from sqlalchemy import pool, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from crm.common.v1 import types_pb2
-from crm.sales.v1 import deals_pb2, deals_pb2_grpc, pipelines_pb2, pipelines_pb2_grpc
+from crm.sales.v1 import deals_pb2, pipelines_pb2
 from crm.sales.v1 import events_pb2 as sales_events
 from crm_kit import caller
-from crm_kit.grpc_client import channel
 from crm_kit.migrations import alembic_config
-from crm_kit.service import Service
-from crm_kit.testing import free_port, reset_stream, running_service, violated_fields
-from crm_sales.db import messaging
-from crm_sales.main import MIGRATIONS_DIR, SalesSettings, setup
+from crm_kit.testing import violated_fields
+from crm_sales.main import MIGRATIONS_DIR
+
+if TYPE_CHECKING:
+    from conftest import Sales  # the fixture's type (conftest.py)
 
 pytestmark = pytest.mark.integration
 
 OPEN, WON, LOST = pipelines_pb2.STAGE_OUTCOME_OPEN, pipelines_pb2.STAGE_OUTCOME_WON, pipelines_pb2.STAGE_OUTCOME_LOST
-
-
-@dataclass
-class Sales:
-    deals: deals_pb2_grpc.DealsServiceStub
-    pipelines: pipelines_pb2_grpc.PipelinesServiceStub
-    service: Service
-    nats_url: str
-
-
-@pytest.fixture
-async def sales(fresh_database: Any, nats_server: str) -> AsyncIterator[Sales]:
-    await reset_stream(nats_server)
-    port = free_port()
-    settings = SalesSettings(
-        database_url=await fresh_database("sales"), nats_url=nats_server, grpc_port=port, metrics_port=free_port()
-    )
-    async with running_service(settings, messaging, MIGRATIONS_DIR, setup) as service:
-        ch = channel(f"127.0.0.1:{port}")
-        yield Sales(
-            deals_pb2_grpc.DealsServiceStub(ch), pipelines_pb2_grpc.PipelinesServiceStub(ch), service, nats_server
-        )
-        await ch.close()
 
 
 def reason(error: grpc.aio.AioRpcError) -> str:

@@ -4,10 +4,8 @@ conversions (by the call and by the event, once), closed with DealClosed, moved 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 import grpc
 import nats
@@ -17,43 +15,17 @@ from sqlalchemy import func, select
 
 from crm.common.v1 import types_pb2
 from crm.leads.v1 import events_pb2 as leads_events
-from crm.sales.v1 import deals_pb2, deals_pb2_grpc
+from crm.sales.v1 import deals_pb2
 from crm.sales.v1 import events_pb2 as sales_events
 from crm_kit import caller
-from crm_kit.grpc_client import channel
 from crm_kit.protoconv import to_timestamp
-from crm_kit.service import Service
-from crm_kit.testing import eventually, free_port, publish_event, reset_stream, running_service, violated_fields
+from crm_kit.testing import eventually, publish_event, violated_fields
 from crm_sales.db import deals, messaging
-from crm_sales.main import MIGRATIONS_DIR, SalesSettings, setup
+
+if TYPE_CHECKING:
+    from conftest import Sales  # the fixture's type (conftest.py)
 
 pytestmark = pytest.mark.integration
-
-
-@dataclass
-class Sales:
-    stub: deals_pb2_grpc.DealsServiceStub
-    service: Service
-    nats_url: str
-
-
-@pytest.fixture
-async def sales(fresh_database: Any, nats_server: str) -> AsyncIterator[Sales]:
-    await reset_stream(nats_server)
-    port = free_port()
-    settings = SalesSettings(
-        database_url=await fresh_database("sales"),
-        nats_url=nats_server,
-        grpc_port=port,
-        metrics_port=free_port(),
-        consumer_backoff_seconds=[0.1],
-        consumer_max_deliver=3,
-        consumer_retry_later_max_seconds=2.0,
-    )
-    async with running_service(settings, messaging, MIGRATIONS_DIR, setup) as service:
-        ch = channel(f"127.0.0.1:{port}")
-        yield Sales(deals_pb2_grpc.DealsServiceStub(ch), service, nats_server)
-        await ch.close()
 
 
 def open_request(lead_id: str, deal_id: str | None = None, **facts: str) -> deals_pb2.OpenDealRequest:
@@ -118,8 +90,8 @@ async def closed_events(nats_url: str) -> list[sales_events.DealClosed]:
 async def test_the_call_and_the_event_open_one_deal_audited_under_the_converter(sales: Sales) -> None:
     request = open_request("lead-1", title="  ספה תלת  ")
     with caller.acting_as("rep-dana", "req-1"):
-        opened = (await sales.stub.OpenDeal(request)).deal
-        again = (await sales.stub.OpenDeal(request)).deal
+        opened = (await sales.deals.OpenDeal(request)).deal
+        again = (await sales.deals.OpenDeal(request)).deal
     assert (opened.id, opened.lead_id, opened.title) == (request.deal_id, "lead-1", "ספה תלת")
     assert (opened.owner_rep_id, opened.owner_team_id, opened.status) == (
         "rep-dana",
@@ -137,7 +109,7 @@ async def test_the_call_and_the_event_open_one_deal_audited_under_the_converter(
     await eventually(lambda: _has_deal(sales, later.deal_id))
     assert await audit_entries(sales, request.deal_id) == [("sales.OpenDeal", "rep-dana", "req-1")]
     assert await audit_entries(sales, later.deal_id) == [("sales.OpenDeal", "rep-moshe", "req-2")]
-    fetched = (await sales.stub.GetDeal(deals_pb2.GetDealRequest(deal_id=later.deal_id))).deal
+    fetched = (await sales.deals.GetDeal(deals_pb2.GetDealRequest(deal_id=later.deal_id))).deal
     assert fetched.lead_id == "lead-later" and fetched.owner_team_id == "team-media"
 
 
@@ -152,25 +124,25 @@ async def _has_deal(sales: Sales, deal_id: str) -> bool:
 
 
 async def test_a_second_deal_for_one_lead_and_bad_input_are_refused(sales: Sales) -> None:
-    await sales.stub.OpenDeal(open_request("lead-2"))
+    await sales.deals.OpenDeal(open_request("lead-2"))
     with pytest.raises(grpc.aio.AioRpcError) as twice:
-        await sales.stub.OpenDeal(open_request("lead-2"))
+        await sales.deals.OpenDeal(open_request("lead-2"))
     assert twice.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     with pytest.raises(grpc.aio.AioRpcError) as bad:
-        await sales.stub.OpenDeal(open_request("", title=""))
+        await sales.deals.OpenDeal(open_request("", title=""))
     assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert violated_fields(bad.value) == {"lead_id", "title"}
     with pytest.raises(grpc.aio.AioRpcError) as unknown:
-        await sales.stub.GetDeal(deals_pb2.GetDealRequest(deal_id="nope"))
+        await sales.deals.GetDeal(deals_pb2.GetDealRequest(deal_id="nope"))
     assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
     assert await deal_count(sales) == 1
 
 
 async def test_close_won_publishes_deal_closed_with_attribution_then_a_second_close_fails(sales: Sales) -> None:
-    deal = (await sales.stub.OpenDeal(open_request("lead-3", source="tv", campaign="winter"))).deal
+    deal = (await sales.deals.OpenDeal(open_request("lead-3", source="tv", campaign="winter"))).deal
     ils = types_pb2.Money(amount_minor=459900, currency_code="ils")
     closed = (
-        await sales.stub.CloseDeal(
+        await sales.deals.CloseDeal(
             deals_pb2.CloseDealRequest(
                 deal_id=deal.id,
                 outcome=deals_pb2.DEAL_OUTCOME_WON,
@@ -185,10 +157,10 @@ async def test_close_won_publishes_deal_closed_with_attribution_then_a_second_cl
     assert (closed.total.amount_minor, closed.total.currency_code) == (3 * 459900, "ILS")
     assert [i.sku for i in closed.items] == ["SOFA", "PILLOW"] and closed.owner_team_id == "team-media"
     with pytest.raises(grpc.aio.AioRpcError) as again:
-        await sales.stub.CloseDeal(deals_pb2.CloseDealRequest(deal_id=deal.id, outcome=deals_pb2.DEAL_OUTCOME_LOST))
+        await sales.deals.CloseDeal(deals_pb2.CloseDealRequest(deal_id=deal.id, outcome=deals_pb2.DEAL_OUTCOME_LOST))
     assert again.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     with pytest.raises(grpc.aio.AioRpcError) as no_outcome:
-        await sales.stub.CloseDeal(deals_pb2.CloseDealRequest(deal_id=deal.id))
+        await sales.deals.CloseDeal(deals_pb2.CloseDealRequest(deal_id=deal.id))
     assert no_outcome.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
     [event] = await eventually(lambda: _closed_of(sales, deal.id))
@@ -203,9 +175,9 @@ async def _closed_of(sales: Sales, deal_id: str) -> list[sales_events.DealClosed
 
 
 async def test_close_lost_keeps_the_reason_and_sells_nothing(sales: Sales) -> None:
-    deal = (await sales.stub.OpenDeal(open_request("lead-4"))).deal
+    deal = (await sales.deals.OpenDeal(open_request("lead-4"))).deal
     lost = (
-        await sales.stub.CloseDeal(
+        await sales.deals.CloseDeal(
             deals_pb2.CloseDealRequest(deal_id=deal.id, outcome=deals_pb2.DEAL_OUTCOME_LOST, lost_reason="price")
         )
     ).deal
@@ -240,7 +212,7 @@ async def test_merges_move_the_deal_down_their_chain_whatever_order_they_arrive_
 async def test_a_merge_already_in_the_deals_lead_changes_nothing(sales: Sales) -> None:
     """A deal opened (or copied) on the surviving lead, after the merge: the merge is in it already."""
     request = open_request("lead-survivor-2")  # lead_since: now, after the merge below
-    await sales.stub.OpenDeal(request)
+    await sales.deals.OpenDeal(request)
     event_id = await publish_event(
         sales.nats_url, merged("lead-gone", "lead-survivor-2", request.deal_id, datetime.now(UTC) - timedelta(hours=1))
     )

@@ -242,8 +242,26 @@ def request_for(route: str, r: Records) -> tuple[str, str, Any, dict[str, str]]:
         "list_deal_activities": ("GET", f"/api/v1/deals/{r.deal['id']}/activities", None, {}),
         "complete_activity": ("POST", f"/api/v1/activities/{r.task['id']}/complete", None, {}),
         "list_tasks": ("GET", "/api/v1/tasks", None, {}),
+        # pipelines and deal stages: r.deal is won, so every allowed move or edit of it is a 409
+        "move_deal_stage": ("POST", f"/api/v1/deals/{r.deal['id']}/stage", {"stage_id": "default-qualified"}, {}),
+        "update_deal": ("PATCH", f"/api/v1/deals/{r.deal['id']}", {"title": "x"}, {}),
+        "list_deal_stage_history": ("GET", f"/api/v1/deals/{r.deal['id']}/stage-history", None, {}),
+        "list_pipelines": ("GET", "/api/v1/pipelines", None, {}),
+        "get_pipeline": ("GET", "/api/v1/pipelines/default", None, {}),
+        "create_pipeline": ("POST", "/api/v1/pipelines", {"name": f"matrix {uuid.uuid4()}", "stages": STAGES}, {}),
+        "update_pipeline": ("PATCH", "/api/v1/pipelines/default", {"product_line": ""}, {}),
+        "list_lost_reasons": ("GET", "/api/v1/lost-reasons", None, {}),
     }
     return calls[route]
+
+
+STAGES = [
+    {"name": "Open", "probability": 20},
+    {"name": "Won", "probability": 100, "outcome": "won"},
+    {"name": "Lost", "probability": 0, "outcome": "lost"},
+]
+# Headers a route's call needs: a pipeline change must name the version it was decided on (* is any).
+HEADERS: dict[str, dict[str, str]] = {"update_pipeline": {"If-Match": "*"}}
 
 
 def row(admin: str, manager: str, rep: str, clerk: str, agent: str, marketing: str) -> dict[str, str]:
@@ -307,6 +325,15 @@ MATRIX: dict[str, dict[str, str]] = {
     # a task completed by an earlier cell answers 409: still "allowed"
     "complete_activity": row(OK, OWNED, OWNED, FORBIDDEN, FORBIDDEN, FORBIDDEN),
     "list_tasks": row(OK, OK, OK, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    "move_deal_stage": row(OK, OWNED, OWNED, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    "update_deal": row(OK, OWNED, OWNED, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    "list_deal_stage_history": row(OK, OWNED, OWNED, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    # whoever works deals reads the sales processes; admins and managers shape them
+    "list_pipelines": row(OK, OK, OK, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    "get_pipeline": row(OK, OK, OK, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    "create_pipeline": row(OK, OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    "update_pipeline": row(OK, OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    "list_lost_reasons": row(OK, OK, OK, FORBIDDEN, FORBIDDEN, FORBIDDEN),
 }
 
 
@@ -346,7 +373,7 @@ async def test_permission(stack: Stack, records: Records, route: str, role: str,
         if isinstance(body, bytes):  # the CSV upload
             response = await http.request(method, path, content=body, params=query, headers=CSV_HEADERS)
         else:
-            response = await http.request(method, path, json=body, params=query)
+            response = await http.request(method, path, json=body, params=query, headers=HEADERS.get(route))
 
     want = expected(MATRIX[route][role], own)
     assert outcome(response.status_code) == want, (route, role, own, response.status_code, response.text)

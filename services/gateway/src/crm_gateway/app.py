@@ -26,10 +26,12 @@ from crm_gateway.features.incomplete_leads import routes as incomplete_leads
 from crm_gateway.features.lead_imports import routes as lead_imports
 from crm_gateway.features.lead_queue import routes as lead_queue
 from crm_gateway.features.leads import routes as leads
+from crm_gateway.features.lost_reasons import routes as lost_reasons
 from crm_gateway.features.me import routes as me
 from crm_gateway.features.messages import routes as messages
 from crm_gateway.features.my_leads import routes as my_leads
 from crm_gateway.features.orders import routes as orders
+from crm_gateway.features.pipelines import routes as pipelines
 from crm_gateway.features.possible_duplicates import routes as possible_duplicates
 from crm_gateway.features.reports import routes as reports
 from crm_gateway.features.reps import routes as reps
@@ -63,6 +65,8 @@ ROUTERS = (
     me.router,
     leads.router,
     deals.router,
+    pipelines.router,
+    lost_reasons.router,
     sources.router,
     orders.router,
     customers.router,

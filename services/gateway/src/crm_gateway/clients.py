@@ -2,7 +2,7 @@
 
 Every stub is built here, one way: one channel per backend service, and each gRPC service that
 backend serves as a stub over that channel (activities, campaigns, imports, duplicates and routing
-are served on the leads service's port)."""
+are served on the leads service's port, deals and pipelines on the sales service's)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from crm.leads.v1 import (
 from crm.notifications.v1 import notifications_pb2_grpc
 from crm.orders.v1 import orders_pb2_grpc
 from crm.reporting.v1 import reporting_pb2_grpc
-from crm.sales.v1 import deals_pb2_grpc
+from crm.sales.v1 import deals_pb2_grpc, pipelines_pb2_grpc
 from crm_gateway.settings import GatewaySettings
 from crm_kit.grpc_client import channel
 
@@ -45,6 +45,7 @@ class BackendClients:
     duplicates: duplicates_pb2_grpc.DuplicatesServiceStub
     routing: routing_pb2_grpc.RoutingServiceStub
     deals: deals_pb2_grpc.DealsServiceStub
+    pipelines: pipelines_pb2_grpc.PipelinesServiceStub
     customers: customers_pb2_grpc.CustomersServiceStub
     orders: orders_pb2_grpc.OrdersServiceStub
     notifications: notifications_pb2_grpc.NotificationsServiceStub
@@ -77,6 +78,7 @@ class BackendClients:
             duplicates=duplicates_pb2_grpc.DuplicatesServiceStub(leads),
             routing=routing_pb2_grpc.RoutingServiceStub(leads),
             deals=deals_pb2_grpc.DealsServiceStub(channels["sales"]),
+            pipelines=pipelines_pb2_grpc.PipelinesServiceStub(channels["sales"]),
             customers=customers_pb2_grpc.CustomersServiceStub(channels["customers"]),
             orders=orders_pb2_grpc.OrdersServiceStub(channels["orders"]),
             notifications=notifications_pb2_grpc.NotificationsServiceStub(channels["notifications"]),

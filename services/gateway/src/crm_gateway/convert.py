@@ -9,7 +9,7 @@ are "YYYY-MM-DD"; an unset message field, or an unset `optional` scalar, is null
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
 
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
@@ -32,6 +32,17 @@ def _iso_8601(value: Any) -> Any:
 
 
 IsoDateTime = Annotated[datetime, BeforeValidator(_iso_8601)]
+
+
+def _iso_date(value: Any) -> Any:
+    """Only "YYYY-MM-DD" text (or a date) is a date here: pydantic would also read a number."""
+    if not isinstance(value, date | str) or (isinstance(value, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value)):
+        raise ValueError("expected a date as YYYY-MM-DD")
+    return value
+
+
+# A business date (a campaign's run, a deal's expected close): anything outside this century is a typo.
+IsoDate = Annotated[date, BeforeValidator(_iso_date), Field(ge=date(2000, 1, 1), le=date(2099, 12, 31))]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
 RequiredText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 # BCP 47, e.g. he-IL, fa-IR, en-US.
@@ -144,7 +155,11 @@ def message_to_dict(message: Message) -> dict[str, Any]:
     fields = cast(list[FieldDescriptor], list(message.DESCRIPTOR.fields))
     for field in fields:
         value = getattr(message, field.name)
-        if field.is_repeated:
+        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+            # A map (a lost reason's names by language) is a JSON object, not a list of entries.
+            value_field = field.message_type.fields_by_name["value"]
+            out[field.name] = {key: _value(value_field, item) for key, item in value.items()}
+        elif field.is_repeated:
             out[field.name] = [_value(field, item) for item in value]
         elif field.has_presence and not message.HasField(field.name):
             # An unset message, or an `optional` scalar never set (a rep without a capacity cap).

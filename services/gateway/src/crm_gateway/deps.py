@@ -26,6 +26,20 @@ IdempotencyKey = Annotated[
     str | None, Header(alias="Idempotency-Key", max_length=200, description="request_id when the body has none")
 ]
 
+IfMatch = Annotated[
+    str | None,
+    Header(alias="If-Match", max_length=100, description="The ETag read; 412 when the record changed since"),
+]
+
+
+def etag_of(if_match: str | None, *, required: bool = False) -> str:
+    """The backend etag an If-Match names: "" for none or `*` (any current version, RFC 9110), so
+    the change is unconditional; 428 when the route requires one and none was sent."""
+    tag = (if_match or "").strip()
+    if not tag and required:
+        raise HTTPException(428, "Send the ETag you read in If-Match (or * to change it whatever it is now).")
+    return "" if tag == "*" else tag
+
 
 async def json_bodies_only(request: Request) -> None:
     """A POST body must be JSON: anything else is 415, not a confusing 422."""

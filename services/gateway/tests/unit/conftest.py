@@ -1,4 +1,4 @@
-"""An in-process gRPC backend (fake leads and orders servicers plus health) and a gateway
+"""An in-process gRPC backend (fake leads, deals, pipelines and orders servicers plus health) and a gateway
 wired to it, driven over HTTP through httpx's ASGI transport."""
 
 from __future__ import annotations
@@ -14,15 +14,16 @@ import grpc
 import httpx
 import pytest
 from fastapi import FastAPI
+from google.protobuf import any_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
-from google.rpc import status_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 
 from crm.common.v1 import types_pb2
 from crm.leads.v1 import leads_pb2, leads_pb2_grpc
 from crm.orders.v1 import orders_pb2, orders_pb2_grpc
-from crm.sales.v1 import deals_pb2, deals_pb2_grpc
+from crm.sales.v1 import deals_pb2, deals_pb2_grpc, pipelines_pb2, pipelines_pb2_grpc
 from crm_gateway.app import create_app
 from crm_gateway.settings import GatewaySettings
 from crm_kit import telemetry
@@ -150,8 +151,54 @@ class FakeDeals(deals_pb2_grpc.DealsServiceServicer):
         await self.recorder.record("GetDeal", request, context)
         if request.deal_id.startswith("legacy-deal-of-"):
             await context.abort(grpc.StatusCode.NOT_FOUND, f"deal {request.deal_id} not found")
-        deal = deals_pb2.Deal(id=request.deal_id, lead_id="lead-1", owner_rep_id="rep-1", owner_team_id="team-north")
-        return deals_pb2.GetDealResponse(deal=deal)
+        return deals_pb2.GetDealResponse(deal=self.deal(request.deal_id))
+
+    @staticmethod
+    def deal(deal_id: str, **fields: Any) -> deals_pb2.Deal:
+        """An open deal of rep-1 (team-north) in the default pipeline's first stage, at version 3."""
+        values: dict[str, Any] = {
+            "id": deal_id,
+            "lead_id": "lead-1",
+            "title": "Sofa",
+            "owner_rep_id": "rep-1",
+            "owner_team_id": "team-north",
+            "status": deals_pb2.DEAL_STATUS_OPEN,
+            "pipeline_id": "default",
+            "stage_id": "default-new",
+            "probability": 10,
+            "etag": '"3"',
+        }
+        return deals_pb2.Deal(**{**values, **fields})
+
+    async def MoveDealStage(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        """Stage "needs-amount" requires the amount this fake's deals never have."""
+        await self.recorder.record("MoveDealStage", request, context)
+        if request.stage_id == "needs-amount":
+            await context.abort_with_status(rpc_status.to_status(required_fields_missing("amount")))
+        moved = self.deal(request.deal_id, stage_id=request.stage_id, probability=30, etag='"4"')
+        return deals_pb2.MoveDealStageResponse(deal=moved)
+
+    async def UpdateDeal(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        await self.recorder.record("UpdateDeal", request, context)
+        paths = request.update_mask.paths
+        fields = {p: getattr(request.deal, p) for p in paths if p == "title" or request.deal.HasField(p)}
+        return deals_pb2.UpdateDealResponse(deal=self.deal(request.deal.id, etag='"4"', **fields))
+
+    async def ListDealStageHistory(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        await self.recorder.record("ListDealStageHistory", request, context)
+        entries = [
+            deals_pb2.DealStageHistoryEntry(
+                to_stage_id="default-new", actor="rep-1", move_time=timestamp(1_700_000_000)
+            ),
+            deals_pb2.DealStageHistoryEntry(
+                from_stage_id="default-new",
+                to_stage_id="default-qualified",
+                actor="rep-1",
+                move_time=timestamp(1_700_000_600),
+                seconds_in_previous_stage=600,
+            ),
+        ]
+        return deals_pb2.ListDealStageHistoryResponse(entries=entries)
 
     async def CloseDeal(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         await self.recorder.record("CloseDeal", request, context)
@@ -171,6 +218,69 @@ class FakeDeals(deals_pb2_grpc.DealsServiceServicer):
                 lost_reason=request.lost_reason,
             )
         )
+
+
+def required_fields_missing(*fields: str) -> status_pb2.Status:
+    """The sales service's answer to entering a stage whose required fields are empty."""
+    info = any_pb2.Any()
+    info.Pack(error_details_pb2.ErrorInfo(reason="REQUIRED_FIELDS_MISSING", domain="crm.sales"))
+    bad = any_pb2.Any()
+    violations = [error_details_pb2.BadRequest.FieldViolation(field=f, description="required by stage") for f in fields]
+    bad.Pack(error_details_pb2.BadRequest(field_violations=violations))
+    message = f"stage requires {', '.join(fields)}"
+    return status_pb2.Status(code=code_pb2.FAILED_PRECONDITION, message=message, details=[info, bad])
+
+
+class FakePipelines(pipelines_pb2_grpc.PipelinesServiceServicer):
+    """Pipeline "default" exists at version 5; its etag is '"5"' and any other is stale."""
+
+    def __init__(self, recorder: Recorder) -> None:
+        self.recorder = recorder
+
+    @staticmethod
+    def pipeline(pipeline_id: str = "default", **fields: Any) -> pipelines_pb2.Pipeline:
+        stages = [
+            pipelines_pb2.Stage(id="default-new", name="New", probability=10, outcome=pipelines_pb2.STAGE_OUTCOME_OPEN),
+            pipelines_pb2.Stage(id="default-won", name="Won", probability=100, outcome=pipelines_pb2.STAGE_OUTCOME_WON),
+            pipelines_pb2.Stage(
+                id="default-lost", name="Lost", probability=0, outcome=pipelines_pb2.STAGE_OUTCOME_LOST
+            ),
+        ]
+        values: dict[str, Any] = {"id": pipeline_id, "name": "Default", "active": True, "stages": stages, "etag": '"5"'}
+        return pipelines_pb2.Pipeline(**{**values, **fields})
+
+    async def CreatePipeline(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        await self.recorder.record("CreatePipeline", request, context)
+        created = pipelines_pb2.Pipeline()
+        created.CopyFrom(request.pipeline)
+        created.id, created.etag = "pipe-1", '"1"'
+        for i, stage in enumerate(created.stages):
+            stage.id = f"pipe-1-{i}"
+        return pipelines_pb2.CreatePipelineResponse(pipeline=created)
+
+    async def GetPipeline(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        await self.recorder.record("GetPipeline", request, context)
+        if request.pipeline_id != "default":
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"pipeline {request.pipeline_id} not found")
+        return pipelines_pb2.GetPipelineResponse(pipeline=self.pipeline())
+
+    async def ListPipelines(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        await self.recorder.record("ListPipelines", request, context)
+        return pipelines_pb2.ListPipelinesResponse(pipelines=[self.pipeline()], next_page_token="p2")
+
+    async def UpdatePipeline(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        await self.recorder.record("UpdatePipeline", request, context)
+        if request.etag and request.etag != '"5"':
+            info = any_pb2.Any()
+            info.Pack(error_details_pb2.ErrorInfo(reason="STALE_ETAG", domain="crm.sales"))
+            status = status_pb2.Status(code=code_pb2.ABORTED, message="pipeline default changed", details=[info])
+            await context.abort_with_status(rpc_status.to_status(status))
+        return pipelines_pb2.UpdatePipelineResponse(pipeline=self.pipeline(name=request.pipeline.name, etag='"6"'))
+
+    async def ListLostReasons(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        await self.recorder.record("ListLostReasons", request, context)
+        reason = pipelines_pb2.LostReason(code="price", names={"he": "מחיר", "en": "Price", "fa": "قیمت"})
+        return pipelines_pb2.ListLostReasonsResponse(lost_reasons=[reason])
 
 
 class FakeOrders(orders_pb2_grpc.OrdersServiceServicer):
@@ -215,6 +325,7 @@ async def start_backend(serving: bool = True) -> tuple[grpc.aio.Server, Backend]
     leads_pb2_grpc.add_LeadsServiceServicer_to_server(FakeLeads(recorder), server)
     orders_pb2_grpc.add_OrdersServiceServicer_to_server(FakeOrders(recorder), server)
     deals_pb2_grpc.add_DealsServiceServicer_to_server(FakeDeals(recorder), server)
+    pipelines_pb2_grpc.add_PipelinesServiceServicer_to_server(FakePipelines(recorder), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING

@@ -57,6 +57,15 @@ POLICIES: dict[str, Policy] = {
     "convert_lead": Policy(SALES, "reps: own; managers: team"),
     "get_deal": Policy(SALES, "reps: own; managers: team"),
     "close_deal": Policy(SALES, "reps: own; managers: team"),
+    "move_deal_stage": Policy(SALES, "reps: own; managers: team"),
+    "update_deal": Policy(SALES, "reps: own; managers: team"),
+    "list_deal_stage_history": Policy(SALES, "reps: own; managers: team"),
+    # pipelines: whoever works deals reads them; admins and managers shape the sales process
+    "list_pipelines": Policy(SALES, "the company's sales processes, no personal data"),
+    "get_pipeline": Policy(SALES, "the company's sales processes, no personal data"),
+    "create_pipeline": Policy(frozenset({Role.ADMIN, Role.SALES_MANAGER})),
+    "update_pipeline": Policy(frozenset({Role.ADMIN, Role.SALES_MANAGER})),
+    "list_lost_reasons": Policy(SALES, "the fixed list a lost deal's reason is chosen from"),
     "list_sources": Policy(ALL_ROLES, "the catalogue is not sensitive"),
     # orders: the orders department; sales see orders of deals they see; service reads
     "list_orders": Policy(

@@ -37,6 +37,10 @@ GRPC_TO_HTTP: Mapping[grpc.StatusCode, int] = {
     grpc.StatusCode.DEADLINE_EXCEEDED: 504,
 }
 
+# A backend's ErrorInfo reason that means more than its code: a stale etag is the caller's
+# If-Match no longer matching, which HTTP names 412 (RFC 9110), not the 409 of ABORTED.
+REASON_TO_HTTP: Mapping[str, int] = {"STALE_ETAG": 412}
+
 # Server-side failures get a fixed text: a backend's own message may name hosts and ports.
 _SERVER_ERROR_DETAIL: Mapping[int, str] = {
     500: "An internal error occurred.",
@@ -168,6 +172,7 @@ def grpc_problem(exc: grpc.aio.AioRpcError, *, method: str = "", route: str = ""
         log.log(log_level, "backend call failed", extra=context)
         return problem(status, _SERVER_ERROR_DETAIL.get(status, _SERVER_ERROR_DETAIL[500]))
     reason, errors = _status_details(exc)
+    status = REASON_TO_HTTP.get(reason, status)
     detail = exc.details() or HTTPStatus(status).description
     return problem(status, detail, errors=errors, reason=reason)
 

@@ -2,31 +2,19 @@
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from google.protobuf import field_mask_pb2
-from pydantic import BaseModel, BeforeValidator, Field, StrictInt, StringConstraints
+from pydantic import BaseModel, Field, StrictInt, StringConstraints
 
 from crm.common.v1 import types_pb2
 from crm.leads.v1 import campaigns_pb2
-from crm_gateway.convert import RequestBody
+from crm_gateway.convert import IsoDate, RequestBody
 from crm_gateway.features.sources.schemas import SourceCode
 from crm_kit import protoconv
 
 CampaignName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-
-
-def _iso_date(value: Any) -> Any:
-    """Only "YYYY-MM-DD" text (or a date) is a date here: pydantic would also read a number."""
-    if not isinstance(value, date | str) or (isinstance(value, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value)):
-        raise ValueError("expected a date as YYYY-MM-DD")
-    return value
-
-
-# Dates a campaign may run on: anything else is a typo.
-CampaignDate = Annotated[date, BeforeValidator(_iso_date), Field(ge=date(2000, 1, 1), le=date(2099, 12, 31))]
 
 
 class CampaignMoneyIn(RequestBody):
@@ -46,8 +34,8 @@ def _money(value: CampaignMoneyIn | None) -> types_pb2.Money | None:
 class CreateCampaignIn(RequestBody):
     source: SourceCode
     name: CampaignName
-    starts_on: CampaignDate | None = None
-    ends_on: CampaignDate | None = None
+    starts_on: IsoDate | None = None
+    ends_on: IsoDate | None = None
     budget: CampaignMoneyIn | None = None
     actual_cost: CampaignMoneyIn | None = None
 
@@ -66,8 +54,8 @@ class UpdateCampaignIn(RequestBody):
     """Only the fields present change (they make the update_mask, AIP-134); null clears a date."""
 
     name: CampaignName | None = None
-    starts_on: CampaignDate | None = None
-    ends_on: CampaignDate | None = None
+    starts_on: IsoDate | None = None
+    ends_on: IsoDate | None = None
     budget: CampaignMoneyIn | None = None
     actual_cost: CampaignMoneyIn | None = None
 

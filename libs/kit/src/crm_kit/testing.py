@@ -138,13 +138,18 @@ async def eventually(check: Callable[[], Awaitable[Any]], *, timeout: float = 15
     raise AssertionError(f"condition not met within {timeout} s; last value: {last!r}")
 
 
-def violated_fields(error: grpc.aio.AioRpcError) -> set[str]:
-    """The fields an INVALID_ARGUMENT names in its google.rpc.BadRequest details."""
+def field_violations(error: grpc.aio.AioRpcError) -> dict[str, str]:
+    """Field → description of the violations an INVALID_ARGUMENT names in its google.rpc.BadRequest."""
     status = rpc_status.from_call(error)
-    fields: set[str] = set()
+    found: dict[str, str] = {}
     for detail in status.details if status is not None else ():
         if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
             bad = error_details_pb2.BadRequest()
             detail.Unpack(bad)
-            fields |= {v.field for v in bad.field_violations}
-    return fields
+            found.update({v.field: v.description for v in bad.field_violations})
+    return found
+
+
+def violated_fields(error: grpc.aio.AioRpcError) -> set[str]:
+    """The fields an INVALID_ARGUMENT names in its google.rpc.BadRequest details."""
+    return set(field_violations(error))

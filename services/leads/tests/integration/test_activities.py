@@ -12,8 +12,6 @@ import grpc
 import nats
 import pytest
 from google.protobuf.duration_pb2 import Duration
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 from prometheus_client import REGISTRY
 from sqlalchemy import select, update
 
@@ -21,6 +19,7 @@ from crm.leads.v1 import activities_pb2, activities_pb2_grpc, events_pb2, leads_
 from crm_kit.grpc_client import channel
 from crm_kit.protoconv import to_timestamp
 from crm_kit.service import Service
+from crm_kit.testing import field_violations
 from crm_leads.activities import commands as activity_commands
 from crm_leads.db import activities as activity_table
 from crm_leads.db import leads as lead_table
@@ -68,18 +67,6 @@ def task(lead_id: str, due: datetime, remind: datetime | None = None, subject: s
         due_time=to_timestamp(due),
         remind_time=to_timestamp(remind),
     )
-
-
-def violations(error: grpc.aio.AioRpcError) -> dict[str, str]:
-    status = rpc_status.from_call(error)
-    assert status is not None
-    found: dict[str, str] = {}
-    for detail in status.details:
-        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad = error_details_pb2.BadRequest()
-            detail.Unpack(bad)
-            found.update({v.field: v.description for v in bad.field_violations})
-    return found
 
 
 def first_response_count(source: str) -> float:
@@ -146,17 +133,17 @@ async def test_bad_input_names_every_bad_field_and_writes_nothing(stubs, service
             )
         )
     assert note_with_call_fields.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert set(violations(note_with_call_fields.value)) == {"outcome", "due_time", "occur_time", "subject"}
+    assert set(field_violations(note_with_call_fields.value)) == {"outcome", "due_time", "occur_time", "subject"}
 
     with pytest.raises(grpc.aio.AioRpcError) as unknown_kind:
         await acts.LogActivity(activities_pb2.LogActivityRequest(lead_id=lead.id, kind=99, outcome=42))
-    assert set(violations(unknown_kind.value)) == {"kind", "outcome"}
+    assert set(field_violations(unknown_kind.value)) == {"kind", "outcome"}
 
     with pytest.raises(grpc.aio.AioRpcError) as call_without_outcome:
         await acts.LogActivity(
             activities_pb2.LogActivityRequest(lead_id=lead.id, kind=activities_pb2.ACTIVITY_KIND_CALL)
         )
-    assert set(violations(call_without_outcome.value)) == {"outcome"}
+    assert set(field_violations(call_without_outcome.value)) == {"outcome"}
 
     with pytest.raises(grpc.aio.AioRpcError) as meeting_backwards:
         now = datetime.now(UTC)
@@ -168,11 +155,11 @@ async def test_bad_input_names_every_bad_field_and_writes_nothing(stubs, service
                 end_time=to_timestamp(now - timedelta(minutes=1)),
             )
         )
-    assert set(violations(meeting_backwards.value)) == {"end_time"}
+    assert set(field_violations(meeting_backwards.value)) == {"end_time"}
 
     with pytest.raises(grpc.aio.AioRpcError) as both_targets:
         await acts.LogActivity(call(lead.id, deal_id="d-1"))
-    assert set(violations(both_targets.value)) == {"lead_id"}
+    assert set(field_violations(both_targets.value)) == {"lead_id"}
 
     with pytest.raises(grpc.aio.AioRpcError) as missing_lead:
         await acts.LogActivity(call("no-such-lead"))

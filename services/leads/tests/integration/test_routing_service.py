@@ -13,14 +13,13 @@ from typing import Any
 import grpc
 import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 from sqlalchemy import select, update
 
 from crm.leads.v1 import leads_pb2, routing_pb2, routing_pb2_grpc
 from crm_kit.db import Database
 from crm_kit.grpc_client import channel
 from crm_kit.service import Service
+from crm_kit.testing import violated_fields
 from crm_leads.db import lead_sla_breaches, leads, messaging, reps
 from crm_leads.main import LeadsServiceServicer
 from crm_leads.routing import commands as routing_commands
@@ -299,15 +298,3 @@ async def test_rep_updates_are_validated_field_by_field(routing) -> None:
 async def lead_row(db: Database, lead_id: str) -> Any:
     async with db.unit_of_work() as uow:
         return (await uow.conn.execute(select(leads).where(leads.c.id == lead_id))).one()
-
-
-def violated_fields(error: grpc.aio.AioRpcError) -> set[str]:
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
-    assert status is not None
-    fields: set[str] = set()
-    for detail in status.details:
-        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad = error_details_pb2.BadRequest()
-            detail.Unpack(bad)
-            fields |= {v.field for v in bad.field_violations}
-    return fields

@@ -16,6 +16,7 @@ help:
 install:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	@$(UV) sync --frozen --quiet
+	@scripts/system-packages.sh
 
 # helm, kubectl, checkov, promtool and prometheus for the deploy layer and the Prometheus e2e test.
 deploy-tools:

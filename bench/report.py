@@ -42,12 +42,34 @@ def ratios(s: dict[str, Any]) -> dict[str, float | None]:
     # outbox, JetStream, consumer) plus a gRPC call and the provider: the nearest floor there is.
     ship = s["fulfilment"]["ship_to_sms"]
     out["fulfilment_ship_to_sms_p99_vs_floor_path_32"] = _ratio(ship["p99_ms"], f32["e2e"]["p99_ms"])
+    # Deal lists and the board against the same SQL straight over asyncpg (older results have none).
+    lists = s.get("deal_lists")
+    if lists:
+        for key, floor_key in DEAL_LIST_FLOORS.items():
+            out[f"deal_lists_{key}_p50_vs_sql"] = _ratio(lists[key]["p50_ms"], lists["floor"][floor_key]["p50_ms"])
     # Reads have no floor path; the single-row insert rate is the nearest database floor.
     for key in ("timeline", "sources"):
         out[f"read_{key}_throughput_vs_pg_insert_16"] = _ratio(
             s["read"][key]["throughput_per_s"], s["floor"]["pg_insert_16"]["throughput_per_s"]
         )
     return out
+
+
+# Each deal-list figure and the SQL floor it stands on (bench/deal_lists.py).
+DEAL_LIST_FLOORS = {
+    "board_admin": "board_sums",
+    "board_manager": "board_sums",
+    "list_first_page": "list_page",
+    "list_deep_pages": "list_page",
+    "list_team_and_stage": "list_page",
+}
+DEAL_LIST_LABELS = {
+    "board_admin": "GET /pipelines/{id}/board (admin: all)",
+    "board_manager": "GET /pipelines/{id}/board (manager: a team)",
+    "list_first_page": "GET /deals, first page of 50",
+    "list_deep_pages": "GET /deals, pages anywhere in the list",
+    "list_team_and_stage": "GET /deals?owner_team_id&stage_id",
+}
 
 
 def _x(value: float | None) -> str:
@@ -192,6 +214,28 @@ def _read_rows(t: _Rows, read: dict[str, Any], r: dict[str, Any]) -> None:
         )
 
 
+def _quote_pdf_rows(t: _Rows, quote_pdf: dict[str, Any]) -> None:
+    """Render time per document (one at a time, in the bench process); the size in the load column."""
+    for locale, sizes in quote_pdf.items():
+        for d in sizes.values():
+            load = (
+                f"{d['lines']} lines, {d['pages']} p., {d['pdf_bytes'] / 1000:.1f} kB, CPU p50 {d['cpu_p50_ms']:g} ms"
+            )
+            t.lat(f"quote PDF: render ({locale})", load, d)
+
+
+def _deal_list_rows(t: _Rows, lists: dict[str, Any], r: dict[str, Any]) -> None:
+    seed = lists["seed"]
+    size = f"{seed['deals']:,} deals, {seed['stage_history_rows']:,} history rows"
+    for key, label in (("board_sums", "board sums (one statement)"), ("list_page", "a keyset page")):
+        floor = lists["floor"][key]
+        t.lat(f"floor: {label}, SQL over asyncpg", f"{floor['clients']} clients, {size}", floor)
+    for key, label in DEAL_LIST_LABELS.items():
+        run = lists[key]
+        vs = _x(r.get(f"deal_lists_{key}_p50_vs_sql")) + " p50 (SQL floor)"
+        t.lat(f"deal lists: {label}", f"{run['clients']} clients", run, vs)
+
+
 def table(result: dict[str, Any]) -> str:
     """One Markdown row per measured figure."""
     s, r = result["scenarios"], result["ratios"]
@@ -201,6 +245,9 @@ def table(result: dict[str, Any]) -> str:
     _pipeline_rows(t, s["pipeline"], r)
     _fulfilment_rows(t, s, r)
     _read_rows(t, s["read"], r)
+    if "deal_lists" in s:  # older result files have none
+        _deal_list_rows(t, s["deal_lists"], r)
+    _quote_pdf_rows(t, s.get("quote_pdf", {}))  # older result files have none
     return t.markdown()
 
 

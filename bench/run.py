@@ -26,8 +26,10 @@ ROOT = BENCH.parent
 if str(BENCH) not in sys.path:  # sibling modules, whether run as a script or loaded by a test
     sys.path.insert(0, str(BENCH))
 
+import deal_lists  # noqa: E402
 import flames  # noqa: E402
 import floor  # noqa: E402
+import quote_pdf  # noqa: E402
 import report  # noqa: E402
 import scenarios  # noqa: E402
 from loadgen import closed_loop, session  # noqa: E402
@@ -65,6 +67,9 @@ MODES = {
     "short": Mode("short", 3, 40, 8, [1, 8, 32, 64], 4, 200, 5, LADDER, 4, 50, 3, 16, 4, 10, ship_high_s=3),
     "full": Mode("full", 15, 500, 100, [1, 8, 32, 64], 30, 200, 60, LADDER, 60, 50, 20, 16, 30, 30, ship_high_s=20),
 }
+# Quote PDF (bench/quote_pdf.py, in the bench process): timed renders per locale and size, and the
+# sizes in lines (500 is the cap, crm_sales.quotes.pdf.MAX_LINES).
+QUOTE_PDF = {"tiny": (1, (3,)), "short": (10, (3, 60)), "full": (30, (3, 60, 500))}
 
 
 def commit() -> str:
@@ -136,6 +141,9 @@ async def bench(mode: Mode, profile: bool, results_dir: Path) -> dict[str, Any]:
                         s["fulfilment_200"] = await scenarios.fulfilment(ctx, mode.ship_rate_high, mode.ship_high_s)
                     say("read")
                     s["read"] = await scenarios.read(ctx, mode.read_clients, mode.read_s)
+                    # Last with the stack: its 100k deals and 1M history rows would weigh on the others.
+                    say("deal lists and the board")
+                    s["deal_lists"] = await deal_lists.run(stack, ctx.http, mode.name, mode.read_clients, mode.read_s)
                 finally:
                     await scenarios.close(ctx, nc)
             exited = stack.exited()
@@ -144,6 +152,9 @@ async def bench(mode: Mode, profile: bool, results_dir: Path) -> dict[str, Any]:
         finally:
             say("stopping the stack")
             await stack.stop()
+    # CPU-bound and in this process: measured with the stack stopped, so nothing competes for the cores.
+    say("quote PDF")
+    s["quote_pdf"] = quote_pdf.run(*QUOTE_PDF[mode.name])
     result["ratios"] = report.ratios(s)
     return result
 

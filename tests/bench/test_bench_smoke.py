@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
-SCENARIOS = ("floor", "golden", "capture", "pipeline", "fulfilment", "read")
+SCENARIOS = ("floor", "golden", "capture", "pipeline", "fulfilment", "read", "deal_lists", "quote_pdf")
 COUNTS = ("n", "requests", "inserts", "messages")
 FAILURES = ("errors", "lost")
 

@@ -84,3 +84,36 @@ async def test_a_deal_moves_stage_by_stage_and_closes_won_into_an_order(api: htt
     assert closed.status_code == 200, closed.text
     assert (closed.json()["status"], closed.json()["stage_id"]) == ("won", "default-won")
     await the_order(api, closed.json()["id"])
+
+
+async def test_a_lead_converts_into_a_chosen_pipeline_whose_stage_needs_fields(api: httpx.AsyncClient) -> None:
+    body = {"name": f"מטבחים {uuid.uuid4().hex[:6]}", "product_line": "kitchens", "stages": STAGES}
+    pipeline = (await api.post("/api/v1/pipelines", json=body)).json()
+    retired = (await api.post("/api/v1/pipelines", json={**body, "name": body["name"] + " old"})).json()
+    await api.patch(f"/api/v1/pipelines/{retired['id']}", json={"active": False}, headers={"If-Match": "*"})
+    lead = await capture(api)
+    convert = f"/api/v1/leads/{lead['id']}/convert"
+
+    unknown = await api.post(convert, json={"pipeline_id": "no-such-pipeline"})
+    inactive = await api.post(convert, json={"pipeline_id": retired["id"]})
+    still_new = await api.get(f"/api/v1/leads/{lead['id']}")
+    converted = await api.post(convert, json={"title": "מטבח", "pipeline_id": pipeline["id"]})
+    again = await api.post(convert, json={})
+    deal_path = f"/api/v1/deals/{converted.json()['id']}"
+    quote_stage = pipeline["stages"][1]["id"]
+    needs_fields = await api.post(f"{deal_path}/stage", json={"stage_id": quote_stage})
+    unmoved = await api.get(deal_path)
+
+    for refused in (unknown, inactive):
+        assert refused.status_code == 422, refused.text
+        assert [e["field"] for e in refused.json()["errors"]] == ["pipeline_id"]
+    assert still_new.json()["status"] != "converted"
+    assert converted.status_code == 201, converted.text
+    assert (converted.json()["pipeline_id"], converted.json()["stage_id"]) == (
+        pipeline["id"],
+        pipeline["stages"][0]["id"],
+    )
+    assert again.json()["pipeline_id"] == pipeline["id"]
+    assert needs_fields.status_code == 409, needs_fields.text
+    assert {e["field"] for e in needs_fields.json()["errors"]} == {"amount", "expected_close_date"}
+    assert unmoved.json()["stage_id"] == pipeline["stages"][0]["id"]

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from crm_devstack._util import port_accepts
-from crm_devstack.demo_data import DEMO_LEADS
+from crm_devstack.demo_data import DEMO_CATALOG, DEMO_LEADS
 from crm_devstack.stack import BACKEND_SERVICES, Ports, Stack, StackError, grpc_serving, run
 
 FAKES = Path(__file__).parent / "fakes"
@@ -108,9 +108,13 @@ async def test_stack_lifecycle(fake_services: dict[str, str], state_dir: Path) -
         async with httpx.AsyncClient(base_url=stack.gateway_url) as http:
             leads = (await http.get("/api/v1/leads")).json()
             closed = (await http.get("/api/v1/deals/closed")).json()
+            price_lists = (await http.get("/api/v1/price-lists")).json()
             assert (await http.get(f"{stack.sms_url}/messages")).json() == []
         assert sorted(lead["request_id"] for lead in leads) == sorted(d["request_id"] for d in DEMO_LEADS)
         assert len(closed) == 1
+        # Run twice, still one ILS and one IRR list, each pricing every demo product.
+        assert sorted(p["currency_code"] for p in price_lists) == ["ILS", "IRR"]
+        assert {len(p["items"]) for p in price_lists} == {len(DEMO_CATALOG)}
 
         await stack.kill_process("orders")
         assert "orders" in stack.exited()

@@ -95,3 +95,57 @@ DEMO_WON_DEAL: dict[str, Any] = {
         }
     ],
 }
+
+
+def _product(sku: str, he: str, en: str, fa: str, unit: str = "unit") -> dict[str, Any]:
+    return {
+        "sku": sku,
+        "names": {"he": he, "en": en, "fa": fa},
+        "unit": unit,
+        "tax_class": "standard",
+        "product_line": "furniture",
+        "request_id": f"demo-product-{sku}",
+    }
+
+
+# (product, price in ILS agorot, price in IRR minor units: whole rials × 100).
+DEMO_CATALOG: tuple[tuple[dict[str, Any], int, int], ...] = (
+    (_product("SOFA-3", "ספה תלת-מושבית", "Three-seat sofa", "مبل سه‌نفره"), 459_900, 95_000_000_000),
+    (_product("ARMCHAIR-1", "כורסה", "Armchair", "مبل تک‌نفره"), 189_900, 38_000_000_000),
+    (
+        _product("DINING-6", "שולחן אוכל לשישה", "Six-seat dining table", "میز ناهارخوری شش‌نفره"),
+        329_000,
+        64_000_000_000,
+    ),
+    (_product("DELIVERY", "משלוח והרכבה", "Delivery and assembly", "ارسال و نصب"), 35_000, 6_500_000_000),
+    (
+        _product("DESIGN-HOUR", "שעת ייעוץ עיצוב", "Interior design hour", "ساعت مشاوره طراحی", "hour"),
+        25_000,
+        4_000_000_000,
+    ),
+)
+# Open-ended from 2025 on, so a quote dated today is priced whatever day the demo runs.
+DEMO_PRICE_LISTS: tuple[dict[str, Any], ...] = (
+    {"name": "מחירון ריהוט", "currency_code": "ILS", "country_code": "IL", "valid_from": "2025-01-01"},
+    {"name": "فهرست قیمت مبلمان", "currency_code": "IRR", "country_code": "IR", "valid_from": "2025-01-01"},
+)
+
+
+async def create_demo_catalog(client: httpx.AsyncClient) -> None:
+    """Create the demo products and an ILS and an IRR price list through the gateway (idempotent:
+    each carries a request_id, so a second run answers the first records)."""
+    product_ids: list[str] = []
+    for product, _, _ in DEMO_CATALOG:
+        response = await client.post("/api/v1/products", json=product)
+        if response.status_code != 201:
+            raise RuntimeError(f"create demo product {product['sku']}: {response.status_code} {response.text}")
+        product_ids.append(str(response.json()["id"]))
+    for column, price_list in enumerate(DEMO_PRICE_LISTS, start=1):
+        items = [
+            {"product_id": product_id, "unit_price": {"amount_minor": prices[column]}}
+            for product_id, prices in zip(product_ids, DEMO_CATALOG, strict=True)
+        ]
+        body = {**price_list, "items": items, "request_id": f"demo-price-list-{price_list['currency_code']}"}
+        response = await client.post("/api/v1/price-lists", json=body)
+        if response.status_code != 201:
+            raise RuntimeError(f"create demo price list {price_list['name']}: {response.status_code} {response.text}")

@@ -22,7 +22,13 @@ import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from crm_devstack._util import free_ports, log_tail, pid_alive, process_cmdline, stop_child, terminate_pid
-from crm_devstack.demo_data import DEMO_CONVERSIONS, DEMO_LEADS, DEMO_WON_DEAL, create_demo_campaigns
+from crm_devstack.demo_data import (
+    DEMO_CONVERSIONS,
+    DEMO_LEADS,
+    DEMO_WON_DEAL,
+    create_demo_campaigns,
+    create_demo_catalog,
+)
 from crm_devstack.nats import EmbeddedNats
 from crm_devstack.postgres import EmbeddedPostgres
 from crm_kit.dev_issuer import DevIssuer
@@ -237,10 +243,12 @@ class Stack:
     # ------------------------------------------------------------------ demo data
 
     async def load_demo_data(self) -> None:
-        """Create demo leads through the gateway, convert two and win one deal (idempotent)."""
+        """Create demo leads through the gateway, convert two and win one deal, and the demo
+        products and price lists (idempotent)."""
         headers = self.auth_headers("admin")
         async with httpx.AsyncClient(base_url=self.gateway_url, timeout=30.0, headers=headers) as client:
             await create_demo_campaigns(client)
+            await create_demo_catalog(client)
             lead_ids: list[str] = []
             for lead in DEMO_LEADS:
                 response = await client.post("/api/v1/leads", json=lead)

@@ -81,6 +81,7 @@ def _serve_gateway() -> None:
     # Leads are shared: a deal is converted from a lead the fake knows.
     leads: dict[str, dict[str, Any]] = {}
     _add_campaign_routes(app)
+    _add_catalog_routes(app)
     _add_lead_routes(app, leads)
     _add_deal_routes(app, leads)
     uvicorn.run(app, host="127.0.0.1", port=int(os.environ["CRM_HTTP_PORT"]), log_level="warning")
@@ -98,6 +99,31 @@ def _add_campaign_routes(app: FastAPI) -> None:
             raise HTTPException(409, "campaign exists")
         campaigns[key] = {**body, "id": uuid.uuid4().hex}
         return campaigns[key]
+
+
+def _add_catalog_routes(app: FastAPI) -> None:
+    """Products and price lists, created once per request_id as the real ones are."""
+    from fastapi import HTTPException
+
+    created: dict[str, dict[str, Any]] = {}
+
+    def _create(kind: str, body: dict[str, Any]) -> dict[str, Any]:
+        key = f"{kind}:{body.get('request_id') or uuid.uuid4().hex}"
+        return created.setdefault(key, {**body, "id": uuid.uuid4().hex})
+
+    @app.post("/api/v1/products", status_code=201)
+    async def create_product(body: dict[str, Any]) -> dict[str, Any]:
+        return _create("product", body)
+
+    @app.post("/api/v1/price-lists", status_code=201)
+    async def create_price_list(body: dict[str, Any]) -> dict[str, Any]:
+        if any(item["product_id"] not in {v["id"] for v in created.values()} for item in body["items"]):
+            raise HTTPException(422, "unknown product")
+        return _create("price-list", body)
+
+    @app.get("/api/v1/price-lists")
+    async def list_price_lists() -> list[dict[str, Any]]:
+        return [v for k, v in created.items() if k.startswith("price-list:")]
 
 
 def _add_lead_routes(app: FastAPI, leads: dict[str, dict[str, Any]]) -> None:

@@ -50,6 +50,9 @@ CONSUMES: Mapping[str, tuple[str, ...]] = {
     "customers": (
         "crm.leads.lead_captured",
         "crm.sales.deal_closed",
+        "crm.sales.deal_stage_changed",
+        "crm.sales.quote_sent",
+        "crm.sales.quote_accepted",
         "crm.leads.activity_logged",
         "crm.leads.lead_touched",
         "crm.leads.leads_merged",

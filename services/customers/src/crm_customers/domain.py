@@ -33,6 +33,10 @@ class TouchKind(StrEnum):
     TASK_LOGGED = "task_logged"
     EMAIL_LOGGED = "email_logged"
     SMS_LOGGED = "sms_logged"
+    # Selling in sales: a deal entering an open stage, a quote sent or accepted.
+    DEAL_STAGE_CHANGED = "deal_stage_changed"
+    QUOTE_SENT = "quote_sent"
+    QUOTE_ACCEPTED = "quote_accepted"
 
 
 def channel_for_source(source: str) -> str:
@@ -70,6 +74,15 @@ def deal_closed_summary(*, won: bool, amount_minor: int, currency_code: str, los
     if won:
         return f"Deal won: {format_money(amount_minor, currency_code)}"
     return f"Deal lost: {lost_reason.strip()}" if lost_reason.strip() else "Deal lost"
+
+
+def deal_stage_summary(stage_name: str) -> str:
+    return f"Deal moved to {stage_name.strip() or 'another stage'}"
+
+
+def quote_summary(*, accepted: bool, number: str, version: int, total_minor: int, currency_code: str) -> str:
+    what = "accepted" if accepted else "sent"
+    return f"Quote {number.strip()} v{version} {what}: {format_money(total_minor, currency_code)}"
 
 
 def order_shipped_summary(carrier: str, tracking_number: str, estimated_delivery: date | None) -> str:

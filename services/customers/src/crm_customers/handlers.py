@@ -18,6 +18,7 @@ from crm.leads.v1 import events_pb2 as leads_events
 from crm.notifications.v1 import events_pb2 as notifications_events
 from crm.orders.v1 import events_pb2 as orders_events
 from crm.sales.v1 import events_pb2 as sales_events
+from crm.sales.v1 import pipelines_pb2 as sales_pipelines
 from crm_customers import commands, domain, queries
 from crm_kit.bus import EventBus
 from crm_kit.db import UnitOfWork
@@ -103,6 +104,51 @@ async def on_deal_closed(uow: UnitOfWork, envelope: Envelope[sales_events.DealCl
         event_id=envelope.id,
         occurred_at=_occurred_at(m, "close_time", envelope),
     )
+
+
+async def on_deal_stage_changed(uow: UnitOfWork, envelope: Envelope[sales_events.DealStageChanged]) -> None:
+    """A deal entering an open stage; entering the won or lost stage is the close's entry."""
+    m = envelope.message
+    if m.to_stage_outcome != sales_pipelines.STAGE_OUTCOME_OPEN or not m.from_stage_id:
+        return
+    await commands.add_timeline_entry(
+        uow,
+        customer_id=await _customer_of(uow, m.lead_id, envelope),
+        kind=domain.TouchKind.DEAL_STAGE_CHANGED,
+        summary=domain.deal_stage_summary(m.to_stage_name),
+        channel=domain.SYSTEM_CHANNEL,
+        event_id=envelope.id,
+        occurred_at=_occurred_at(m, "move_time", envelope),
+    )
+
+
+async def _on_quote(
+    uow: UnitOfWork, envelope: Envelope[Any], m: sales_events.QuoteSent | sales_events.QuoteAccepted, time_field: str
+) -> None:
+    accepted = isinstance(m, sales_events.QuoteAccepted)
+    await commands.add_timeline_entry(
+        uow,
+        customer_id=await _customer_of(uow, m.lead_id, envelope),
+        kind=domain.TouchKind.QUOTE_ACCEPTED if accepted else domain.TouchKind.QUOTE_SENT,
+        summary=domain.quote_summary(
+            accepted=accepted,
+            number=m.number,
+            version=m.version,
+            total_minor=m.total.amount_minor,
+            currency_code=m.total.currency_code,
+        ),
+        channel=domain.SYSTEM_CHANNEL,
+        event_id=envelope.id,
+        occurred_at=_occurred_at(m, time_field, envelope),
+    )
+
+
+async def on_quote_sent(uow: UnitOfWork, envelope: Envelope[sales_events.QuoteSent]) -> None:
+    await _on_quote(uow, envelope, envelope.message, "send_time")
+
+
+async def on_quote_accepted(uow: UnitOfWork, envelope: Envelope[sales_events.QuoteAccepted]) -> None:
+    await _on_quote(uow, envelope, envelope.message, "accept_time")
 
 
 async def on_order_shipped(uow: UnitOfWork, envelope: Envelope[orders_events.OrderShipped]) -> None:
@@ -193,6 +239,9 @@ def subscribe_handlers(bus: EventBus) -> None:
     """Register every consumer of the customers service on the bus."""
     bus.subscribe(leads_events.LeadCaptured, on_lead_captured)
     bus.subscribe(sales_events.DealClosed, on_deal_closed)
+    bus.subscribe(sales_events.DealStageChanged, on_deal_stage_changed)
+    bus.subscribe(sales_events.QuoteSent, on_quote_sent)
+    bus.subscribe(sales_events.QuoteAccepted, on_quote_accepted)
     bus.subscribe(orders_events.OrderShipped, on_order_shipped)
     bus.subscribe(notifications_events.NotificationSent, on_notification_sent)
     bus.subscribe(leads_events.ActivityLogged, on_activity_logged)

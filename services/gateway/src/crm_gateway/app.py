@@ -33,12 +33,19 @@ from crm_gateway.features.my_leads import routes as my_leads
 from crm_gateway.features.orders import routes as orders
 from crm_gateway.features.pipelines import routes as pipelines
 from crm_gateway.features.possible_duplicates import routes as possible_duplicates
+from crm_gateway.features.price_lists import routes as price_lists
+from crm_gateway.features.products import routes as products
+from crm_gateway.features.quotes import routes as quotes
+from crm_gateway.features.reports import forecast_routes as forecast
 from crm_gateway.features.reports import routes as reports
 from crm_gateway.features.reps import routes as reps
 from crm_gateway.features.routing_rules import routes as routing_rules
 from crm_gateway.features.sla_breaches import routes as sla_breaches
 from crm_gateway.features.sources import routes as sources
+from crm_gateway.features.targets import routes as targets
 from crm_gateway.features.tasks import routes as tasks
+from crm_gateway.features.tax_rates import routes as tax_rates
+from crm_gateway.features.teams import routes as teams
 from crm_gateway.features.web_forms import routes as web_forms
 from crm_gateway.features.web_forms.schemas import WebFormSubmissionIn
 from crm_gateway.platform.auth import JwksKeys, TokenVerifier, bearer_subject, principal_wait
@@ -65,13 +72,19 @@ ROUTERS = (
     me.router,
     leads.router,
     deals.router,
+    quotes.router,
     pipelines.router,
     lost_reasons.router,
+    products.router,
+    price_lists.router,
+    tax_rates.router,
     sources.router,
     orders.router,
     customers.router,
     messages.router,
     reports.router,
+    forecast.router,
+    targets.router,
     web_forms.router,
     audit_records.router,
     campaigns.router,
@@ -79,6 +92,7 @@ ROUTERS = (
     lead_imports.upload_router,
     routing_rules.router,
     reps.router,
+    teams.router,
     lead_queue.router,
     sla_breaches.router,
     my_leads.router,
@@ -179,7 +193,7 @@ def _install_middleware(app: FastAPI, settings: GatewaySettings) -> None:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_allow_origins,
-            allow_methods=["GET", "POST", "PUT", "PATCH", "OPTIONS"],
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Api-Key", "X-Request-ID", "If-Match"],
             expose_headers=["Retry-After", "Idempotent-Replayed", "X-Request-ID", "ETag"],
             allow_credentials=False,

@@ -2,7 +2,8 @@
 
 Every stub is built here, one way: one channel per backend service, and each gRPC service that
 backend serves as a stub over that channel (activities, campaigns, imports, duplicates and routing
-are served on the leads service's port, deals and pipelines on the sales service's)."""
+are served on the leads service's port, deals, pipelines and quotes on the sales service's, targets
+on reporting's)."""
 
 from __future__ import annotations
 
@@ -26,8 +27,8 @@ from crm.leads.v1 import (
 )
 from crm.notifications.v1 import notifications_pb2_grpc
 from crm.orders.v1 import orders_pb2_grpc
-from crm.reporting.v1 import reporting_pb2_grpc
-from crm.sales.v1 import deals_pb2_grpc, pipelines_pb2_grpc
+from crm.reporting.v1 import reporting_pb2_grpc, targets_pb2_grpc
+from crm.sales.v1 import catalog_pb2_grpc, deals_pb2_grpc, pipelines_pb2_grpc, quotes_pb2_grpc
 from crm_gateway.settings import GatewaySettings
 from crm_kit.grpc_client import channel
 
@@ -46,10 +47,13 @@ class BackendClients:
     routing: routing_pb2_grpc.RoutingServiceStub
     deals: deals_pb2_grpc.DealsServiceStub
     pipelines: pipelines_pb2_grpc.PipelinesServiceStub
+    catalog: catalog_pb2_grpc.CatalogServiceStub
+    quotes: quotes_pb2_grpc.QuotesServiceStub
     customers: customers_pb2_grpc.CustomersServiceStub
     orders: orders_pb2_grpc.OrdersServiceStub
     notifications: notifications_pb2_grpc.NotificationsServiceStub
     reporting: reporting_pb2_grpc.ReportingServiceStub
+    targets: targets_pb2_grpc.TargetsServiceStub
     # Every backend's audit log (the chassis serves AuditService on each), by service name.
     audit: dict[str, audit_pb2_grpc.AuditServiceStub]
     channels: dict[str, grpc.aio.Channel]
@@ -79,10 +83,13 @@ class BackendClients:
             routing=routing_pb2_grpc.RoutingServiceStub(leads),
             deals=deals_pb2_grpc.DealsServiceStub(channels["sales"]),
             pipelines=pipelines_pb2_grpc.PipelinesServiceStub(channels["sales"]),
+            catalog=catalog_pb2_grpc.CatalogServiceStub(channels["sales"]),
+            quotes=quotes_pb2_grpc.QuotesServiceStub(channels["sales"]),
             customers=customers_pb2_grpc.CustomersServiceStub(channels["customers"]),
             orders=orders_pb2_grpc.OrdersServiceStub(channels["orders"]),
             notifications=notifications_pb2_grpc.NotificationsServiceStub(channels["notifications"]),
             reporting=reporting_pb2_grpc.ReportingServiceStub(channels["reporting"]),
+            targets=targets_pb2_grpc.TargetsServiceStub(channels["reporting"]),
             audit={name: audit_pb2_grpc.AuditServiceStub(ch) for name, ch in channels.items()},
             channels=channels,
         )

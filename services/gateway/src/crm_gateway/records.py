@@ -1,5 +1,6 @@
 """Reading one record on behalf of a caller: the backend's reply, or 404 when it does not exist or
-the caller may not see it — the same answer both ways, so existence never leaks."""
+the caller may not see it — the same answer both ways, so existence never leaks. Targets are seen by
+their subject, so the scope of a caller's targets (a manager's team and its reps) is here too."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ import grpc
 from fastapi import HTTPException
 
 from crm.customers.v1 import customers_pb2
-from crm.leads.v1 import leads_pb2
+from crm.leads.v1 import leads_pb2, routing_pb2
 from crm.orders.v1 import orders_pb2
-from crm.sales.v1 import deals_pb2
+from crm.reporting.v1 import targets_pb2
+from crm.sales.v1 import deals_pb2, quotes_pb2
 from crm_gateway.clients import BackendClients
 from crm_gateway.platform import authz
 from crm_gateway.platform.auth import Principal
@@ -73,6 +75,18 @@ async def deal(clients: BackendClients, principal: Principal, deal_id: str) -> d
     return reply.deal
 
 
+async def quote(clients: BackendClients, principal: Principal, quote_id: str) -> quotes_pb2.Quote:
+    """A quote is visible with its deal: a caller who may not read the deal gets the quote's 404."""
+    reply: quotes_pb2.GetQuoteResponse = await get(
+        "quote", quote_id, clients.quotes.GetQuote, quotes_pb2.GetQuoteRequest(quote_id=quote_id)
+    )
+    try:
+        await deal(clients, principal, reply.quote.deal_id)
+    except HTTPException as exc:
+        raise not_found("quote", quote_id) from exc
+    return reply.quote
+
+
 async def order(clients: BackendClients, principal: Principal, order_id: str) -> orders_pb2.Order:
     reply: orders_pb2.GetOrderResponse = await get(
         "order", order_id, clients.orders.GetOrder, orders_pb2.GetOrderRequest(order_id=order_id)
@@ -102,3 +116,73 @@ async def customer(clients: BackendClients, principal: Principal, customer_id: s
             continue
         return reply.customer
     raise not_found("customer", customer_id)
+
+
+# ---------------------------------------------------------------- targets: by their subject
+
+
+async def rep_of(clients: BackendClients, rep_id: str) -> routing_pb2.Rep | None:
+    """The rep with this id, or None when there is none."""
+    try:
+        reply: routing_pb2.GetRepResponse = await read(clients.routing.GetRep, routing_pb2.GetRepRequest(rep_id=rep_id))
+    except grpc.aio.AioRpcError as exc:
+        if exc.code() == grpc.StatusCode.NOT_FOUND:
+            return None
+        raise
+    return reply.rep
+
+
+async def target_scope(clients: BackendClients, reach: authz.TargetReach) -> targets_pb2.TargetScope:
+    """The scope reporting holds a caller's targets to: a manager's team with the reps it has now
+    (a rep who moved takes their targets along), a rep's own, every source's. A reach that names
+    nothing is 403 (fail closed: reporting reads an empty scope as nothing, never as everything)."""
+    if reach.every_target:
+        return targets_pb2.TargetScope(every_target=True)
+    subjects: list[targets_pb2.TargetSubject] = []
+    if reach.team_id:
+        reps = await read(clients.routing.ListReps, routing_pb2.ListRepsRequest(team_id=reach.team_id))
+        subjects.append(targets_pb2.TargetSubject(kind=targets_pb2.TARGET_SUBJECT_KIND_TEAM, id=reach.team_id))
+        subjects += [targets_pb2.TargetSubject(kind=targets_pb2.TARGET_SUBJECT_KIND_REP, id=r.id) for r in reps.reps]
+    if reach.rep_id:
+        subjects.append(targets_pb2.TargetSubject(kind=targets_pb2.TARGET_SUBJECT_KIND_REP, id=reach.rep_id))
+    kinds = [targets_pb2.TARGET_SUBJECT_KIND_SOURCE] if reach.sources else []
+    if not subjects and not kinds:
+        raise HTTPException(403, "Your token names no team (team_id) or rep (rep_id) to see targets of.")
+    return targets_pb2.TargetScope(subjects=subjects, kinds=kinds)
+
+
+async def subject_within(
+    clients: BackendClients, reach: authz.TargetReach, kind: targets_pb2.TargetSubjectKind.ValueType, subject_id: str
+) -> bool:
+    """Whether a target of this subject is within the reach (a rep by the team they are in now)."""
+    if reach.every_target:
+        return True
+    if kind == targets_pb2.TARGET_SUBJECT_KIND_SOURCE:
+        return reach.sources
+    if kind == targets_pb2.TARGET_SUBJECT_KIND_TEAM:
+        return bool(reach.team_id) and subject_id == reach.team_id
+    if kind != targets_pb2.TARGET_SUBJECT_KIND_REP:
+        return False
+    if reach.rep_id and subject_id == reach.rep_id:
+        return True
+    if not reach.team_id:
+        return False
+    rep = await rep_of(clients, subject_id)
+    return rep is not None and rep.team_id == reach.team_id
+
+
+async def target(
+    clients: BackendClients, principal: Principal, target_id: str, *, manage: bool = False
+) -> targets_pb2.Target:
+    """A target the caller may read (404 otherwise); with manage, one they may also change (403
+    for a target they read but do not set, e.g. a source's)."""
+    reply: targets_pb2.GetTargetResponse = await get(
+        "target", target_id, clients.targets.GetTarget, targets_pb2.GetTargetRequest(target_id=target_id)
+    )
+    found = reply.target
+    if not await subject_within(clients, authz.target_reach(principal), found.subject_kind, found.subject_id):
+        raise not_found("target", target_id)
+    reach = authz.target_manage_reach(principal)
+    if manage and not await subject_within(clients, reach, found.subject_kind, found.subject_id):
+        raise HTTPException(403, "Managers change the targets of their own team and its reps only.")
+    return found

@@ -219,6 +219,48 @@ class FakeDeals(deals_pb2_grpc.DealsServiceServicer):
             )
         )
 
+    async def ListDeals(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        await self.recorder.record("ListDeals", request, context)
+        return deals_pb2.ListDealsResponse(deals=[self.deal("deal-1"), self.deal("deal-2")], next_page_token="p2")
+
+    async def GetPipelineBoard(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        """The default pipeline's first stage with one ILS deal (pipeline "nope" does not exist)."""
+        await self.recorder.record("GetPipelineBoard", request, context)
+        if request.pipeline_id == "nope":
+            await context.abort(grpc.StatusCode.NOT_FOUND, "pipeline nope not found")
+        stage = pipelines_pb2.Stage(
+            id="default-new",
+            name="New",
+            probability=10,
+            outcome=pipelines_pb2.STAGE_OUTCOME_OPEN,
+            forecast_category=pipelines_pb2.FORECAST_CATEGORY_PIPELINE,
+        )
+        amount = deals_pb2.StageAmount(currency_code="ILS", deal_count=1, amount_minor=1_000, weighted_amount_minor=100)
+        column = deals_pb2.BoardStage(
+            stage=stage,
+            deal_count=2,
+            amounts=[amount],
+            deals=[self.deal("deal-1")],
+            next_page_token="next-of-new",
+            order_by="expected_close_date",
+        )
+        return deals_pb2.GetPipelineBoardResponse(stages=[column], close_time_from=timestamp(1_700_000_000))
+
+    async def GetForecast(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        await self.recorder.record("GetForecast", request, context)
+        row = deals_pb2.ForecastRow(
+            group="rep-1",
+            currency_code="ILS",
+            open_deals=2,
+            pipeline_amount_minor=3_000,
+            weighted_amount_minor=900,
+            best_case_amount_minor=2_000,
+            commit_amount_minor=1_000,
+            won_deals=1,
+            closed_won_amount_minor=5_000,
+        )
+        return deals_pb2.GetForecastResponse(rows=[row])
+
 
 def required_fields_missing(*fields: str) -> status_pb2.Status:
     """The sales service's answer to entering a stage whose required fields are empty."""

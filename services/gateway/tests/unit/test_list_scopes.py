@@ -22,6 +22,11 @@ SCOPED_LISTS = [
     "/api/v1/sla-breaches",
     "/api/v1/lead-queue",
     "/api/v1/possible-duplicates",
+    "/api/v1/targets",
+    "/api/v1/reports/targets",
+    "/api/v1/deals",
+    "/api/v1/pipelines/default/board",
+    "/api/v1/reports/forecast",
 ]
 
 

@@ -107,6 +107,7 @@ async def test_cors_preflight_is_allowed_for_a_listed_origin(gateway: Gateway, s
         "POST",
         "PUT",
         "PATCH",
+        "DELETE",
         "OPTIONS",
     }
     allowed = {h.lower() for h in response.headers["access-control-allow-headers"].split(", ")}

@@ -34,6 +34,12 @@ teams = Table(
     Column("rr_turn", BigInteger, nullable=False, server_default="0"),
     # Who an SLA breach of the team's leads escalates to (a user id of the identity provider).
     Column("manager_id", String(64), nullable=True),
+    # An inactive team has no active reps and no routing rule (crm_leads.routing.directory).
+    Column("active", Boolean, nullable=False, server_default="true"),
+    # Bumped by every change: the ETag of the team's edits.
+    Column("version", BigInteger, nullable=False, server_default="1"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
 reps = Table(
@@ -49,6 +55,15 @@ reps = Table(
     Column("capacity", Integer, nullable=True),
     Column("time_zone", String(64), nullable=False, server_default="Asia/Jerusalem"),
     Column("working_hours", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    # What the rep covers (empty: everything): round-robin and least-loaded picks skip them for a
+    # lead of another city/region or product line (crm_leads.routing.availability.coverage_gap).
+    Column("territories", ARRAY(String(100)), nullable=False, server_default="{}"),
+    Column("product_lines", ARRAY(String(100)), nullable=False, server_default="{}"),
+    # Bumped by every change: the ETag of the rep's edits.
+    Column("version", BigInteger, nullable=False, server_default="1"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_reps_team", "team_id", "id"),
 )
 
 routing_rules = Table(
@@ -444,4 +459,6 @@ lead_conversions = Table(
     # Since when lead_id is the conversion's lead (converted_at, or the merge that moved it): sales
     # applies a LeadsMerged only if it is newer than the lead its deal has (crm_sales.commands).
     Column("lead_since", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # The pipeline the deal opens in, chosen when converting ('' = sales' default pipeline).
+    Column("pipeline_id", String(64), nullable=False, server_default=""),
 )

@@ -217,7 +217,11 @@ async def test_conversions_carry_the_owner_team_and_are_audited(leads, service) 
     assert captured.details["source"] == "tv" and captured.details["rep_id"] == lead.assignment.rep_id
     assert "Noa" not in str(captured.details)  # no personal data in the audit log
     assert (conversion.action, conversion.record_id) == ("leads.ConvertLead", lead.id)
-    assert conversion.details == {"deal_id": converted.deal_id, "owner_rep_id": lead.assignment.rep_id}
+    assert conversion.details == {
+        "deal_id": converted.deal_id,
+        "owner_rep_id": lead.assignment.rep_id,
+        "pipeline_id": "",
+    }
 
 
 async def create_campaign(service, source: str, name: str) -> str:

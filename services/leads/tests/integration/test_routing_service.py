@@ -282,7 +282,7 @@ async def test_rep_updates_are_validated_field_by_field(routing) -> None:
             "time_zone",
             "capacity",
             "working_hours",
-            "name",
+            "salary",
         )
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert violated_fields(err.value) == {

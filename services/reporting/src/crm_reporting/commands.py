@@ -1,4 +1,5 @@
-"""Write side of reporting: the fact rows the read model is built from, in the caller's unit of work.
+"""Write side of reporting: the fact rows the read model is built from, and targets (audited), in
+the caller's unit of work.
 
 Upserts only fill in gaps or move a fact forward, so the read model converges whatever order
 the events arrive in (an assignment seen before its capture leaves a partial row that the
@@ -7,15 +8,20 @@ capture completes).
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Row, case, func, or_, update
+from sqlalchemy import Row, String, case, delete, func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from crm_kit.db import UnitOfWork
-from crm_reporting import domain
+from crm_kit.errors import AlreadyExists
+from crm_reporting import domain, queries, targets
 from crm_reporting.db import campaign_facts, deal_facts, event_log, lead_facts, notification_facts, order_facts
+from crm_reporting.db import targets as targets_table
 from crm_reporting.metrics import EVENTS_RECORDED, SPEED_TO_LEAD
 
 
@@ -58,10 +64,16 @@ async def upsert_lead_capture(
     campaign: str | None,
     campaign_id: str | None,
     captured_at: datetime,
+    product_line: str | None = None,
 ) -> None:
-    """The capture is authoritative for source, campaign and capture time."""
+    """The capture is authoritative for source, campaign, product line and capture time."""
     stmt = pg_insert(lead_facts).values(
-        lead_id=lead_id, source=source, campaign=campaign, campaign_id=campaign_id, captured_at=captured_at
+        lead_id=lead_id,
+        source=source,
+        campaign=campaign,
+        campaign_id=campaign_id,
+        captured_at=captured_at,
+        product_line=product_line,
     )
     upsert = stmt.on_conflict_do_update(
         index_elements=[lead_facts.c.lead_id],
@@ -69,6 +81,7 @@ async def upsert_lead_capture(
             "source": func.coalesce(stmt.excluded.source, lead_facts.c.source),
             "campaign": func.coalesce(stmt.excluded.campaign, lead_facts.c.campaign),
             "campaign_id": func.coalesce(stmt.excluded.campaign_id, lead_facts.c.campaign_id),
+            "product_line": func.coalesce(stmt.excluded.product_line, lead_facts.c.product_line),
             "captured_at": stmt.excluded.captured_at,
         },
     ).returning(lead_facts)
@@ -83,10 +96,11 @@ async def upsert_lead_assignment(
     captured_at: datetime | None,
     assigned_at: datetime,
     rep_id: str | None,
+    team_id: str | None = None,
 ) -> None:
-    """The first assignment sets rep and time; source and capture time only fill gaps."""
+    """The first assignment sets rep, team and time; source and capture time only fill gaps."""
     stmt = pg_insert(lead_facts).values(
-        lead_id=lead_id, source=source, captured_at=captured_at, assigned_at=assigned_at, rep_id=rep_id
+        lead_id=lead_id, source=source, captured_at=captured_at, assigned_at=assigned_at, rep_id=rep_id, team_id=team_id
     )
     # Speed-to-lead measures the first response, whichever order reassignments arrive in.
     first = or_(lead_facts.c.assigned_at.is_(None), stmt.excluded.assigned_at < lead_facts.c.assigned_at)
@@ -97,9 +111,20 @@ async def upsert_lead_assignment(
             "captured_at": func.coalesce(lead_facts.c.captured_at, stmt.excluded.captured_at),
             "assigned_at": case((first, stmt.excluded.assigned_at), else_=lead_facts.c.assigned_at),
             "rep_id": case((first, stmt.excluded.rep_id), else_=lead_facts.c.rep_id),
+            "team_id": case((first, stmt.excluded.team_id), else_=lead_facts.c.team_id),
         },
     ).returning(lead_facts)
     await _settle_speed(uow, (await uow.conn.execute(upsert)).one())
+
+
+@dataclass(frozen=True)
+class DealOwner:
+    """Whose a closed deal is, as DealClosed names it (targets vs actual count by these)."""
+
+    rep_id: str | None = None
+    team_id: str | None = None
+    pipeline_id: str | None = None
+    product_line: str | None = None
 
 
 async def insert_deal_closed(
@@ -113,19 +138,26 @@ async def insert_deal_closed(
     total_minor: int,
     currency_code: str,
     closed_at: datetime,
+    owner: DealOwner = DealOwner(),
 ) -> None:
-    """A deal closes once: the first close recorded is the fact."""
+    """A deal closes once: the first close recorded is the fact. A close without a source takes
+    its lead's, if known by then, so a source target counts it from an indexed column."""
+    lead_source = select(lead_facts.c.source).where(lead_facts.c.lead_id == lead_id).scalar_subquery()
     await uow.conn.execute(
         pg_insert(deal_facts)
         .values(
             deal_id=deal_id,
             lead_id=lead_id,
-            source=source,
+            source=literal(source, String) if source else (lead_source if lead_id else None),
             campaign=campaign,
             won=won,
             total_minor=total_minor,
             currency_code=currency_code,
             closed_at=closed_at,
+            owner_rep_id=owner.rep_id,
+            owner_team_id=owner.team_id,
+            pipeline_id=owner.pipeline_id,
+            product_line=owner.product_line,
         )
         .on_conflict_do_nothing(index_elements=[deal_facts.c.deal_id])
     )
@@ -236,3 +268,98 @@ async def upsert_notification(
             where=stmt.excluded.at >= notification_facts.c.at,
         )
     )
+
+
+# ---------------------------------------------------------------- targets
+
+
+def _target_details(target: targets.Target) -> dict[str, Any]:
+    return {
+        "subject_kind": target.subject_kind.value,
+        "subject_id": target.subject_id,
+        "period_kind": target.period_kind.value,
+        "period_start": target.period_start.isoformat(),
+        "metric": target.metric.value,
+        "value": target.value,
+        "currency_code": target.currency_code,
+    }
+
+
+async def create_target(uow: UnitOfWork, target: targets.Target, *, request_id: str = "") -> Row[Any]:
+    """Store a target. One per subject, period and metric: a second is ALREADY_EXISTS naming the
+    first (not an upsert, so two managers never overwrite each other's figure unknowingly); a
+    repeated request_id returns the first target (AIP-155)."""
+    if request_id:
+        earlier = await queries.find_target_by_request_id(uow, request_id)
+        if earlier is not None:
+            return earlier
+    inserted: Row[Any] | None = (
+        await uow.conn.execute(
+            pg_insert(targets_table)
+            .values(
+                id=str(uuid.uuid4()),
+                subject_kind=target.subject_kind.value,
+                subject_id=target.subject_id,
+                period_kind=target.period_kind.value,
+                period_start=target.period_start,
+                metric=target.metric.value,
+                value=target.value,
+                currency_code=target.currency_code,
+                request_id=request_id or None,
+            )
+            .on_conflict_do_nothing()
+            .returning(targets_table)
+        )
+    ).first()
+    if inserted is None:
+        return await _existing(uow, target, request_id)
+    uow.audit("reporting.CreateTarget", "target", inserted.id, _target_details(target))
+    return inserted
+
+
+async def _existing(uow: UnitOfWork, target: targets.Target, request_id: str) -> Row[Any]:
+    """The conflict an insert met: a concurrent repeat of the request (its target), or another
+    target of the same subject, period and metric (ALREADY_EXISTS)."""
+    if request_id:
+        earlier = await queries.find_target_by_request_id(uow, request_id)
+        if earlier is not None:
+            return earlier
+    other = await queries.find_target(uow, target)
+    raise AlreadyExists(
+        f"a {target.metric.value} target for {target.subject_kind.value} {target.subject_id} in the "
+        f"{target.period_kind.value} from {target.period_start} exists",
+        reason="TARGET_EXISTS",
+        metadata={"target_id": other.id} if other is not None else {},
+    )
+
+
+async def update_target(uow: UnitOfWork, target_id: str, draft: targets.TargetDraft, mask: Sequence[str]) -> Row[Any]:
+    """Change a target's value (its amount or count); a change to what it already is writes nothing."""
+    row = await queries.get_target(uow, target_id, lock=True)
+    value, currency = targets.validate_update(targets.Metric(row.metric), draft, mask)
+    if (value, currency) == (row.value, row.currency_code):
+        return row
+    updated: Row[Any] = (
+        await uow.conn.execute(
+            update(targets_table)
+            .where(targets_table.c.id == target_id)
+            .values(value=value, currency_code=currency, updated_at=func.now())
+            .returning(targets_table)
+        )
+    ).one()
+    details = {
+        "before": {"value": row.value, "currency_code": row.currency_code},
+        "after": {"value": value, "currency_code": currency},
+    }
+    uow.audit("reporting.UpdateTarget", "target", target_id, details)
+    return updated
+
+
+async def delete_target(uow: UnitOfWork, target_id: str) -> None:
+    """Remove a target (its actuals are facts and stay); the audit record keeps what it was."""
+    deleted = (
+        await uow.conn.execute(delete(targets_table).where(targets_table.c.id == target_id).returning(targets_table))
+    ).first()
+    if deleted is None:
+        raise targets.target_not_found(target_id)
+    uow.audit("reporting.DeleteTarget", "target", target_id, _target_details(queries.stored_target(deleted).target))

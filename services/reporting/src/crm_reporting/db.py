@@ -6,7 +6,21 @@ row starts from whichever event comes first and the others fill it in.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, Date, DateTime, Float, Index, MetaData, String, Table, func
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    Index,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+    func,
+    text,
+)
 
 from crm_kit.tables import MessagingTables
 
@@ -36,8 +50,16 @@ lead_facts = Table(
     Column("speed_to_assign_seconds", Float, nullable=True),
     # The campaign's id in the leads catalogue (LeadCaptured.campaign_id); null without one.
     Column("campaign_id", String(64), nullable=True),
+    # The first assignment's team (with rep_id) and the product line asked for at capture.
+    Column("team_id", String(64), nullable=True),
+    Column("product_line", String(100), nullable=True),
     Index("ix_lead_facts_captured", "captured_at"),
     Index("ix_lead_facts_campaign", "campaign_id"),
+    # Targets vs actual: one subject's leads in a period is a range of one of these.
+    Index("ix_lead_facts_rep_captured", "rep_id", "captured_at"),
+    Index("ix_lead_facts_team_captured", "team_id", "captured_at"),
+    Index("ix_lead_facts_source_captured", "source", "captured_at"),
+    Index("ix_lead_facts_product_line_captured", "product_line", "captured_at"),
 )
 
 deal_facts = Table(
@@ -51,8 +73,25 @@ deal_facts = Table(
     Column("total_minor", BigInteger, nullable=False),
     Column("currency_code", String(3), nullable=False),
     Column("closed_at", DateTime(timezone=True), nullable=False),
+    # From DealClosed (null on deals recorded before it carried them, migration 0005).
+    Column("owner_rep_id", String(64), nullable=True),
+    Column("owner_team_id", String(64), nullable=True),
+    Column("pipeline_id", String(64), nullable=True),
+    Column("product_line", String(100), nullable=True),
     Index("ix_deal_facts_closed", "closed_at"),
     Index("ix_deal_facts_lead", "lead_id"),
+    # Targets vs actual: one subject's won deals in a period is a range of one of these (partial:
+    # lost deals never count).
+    *(
+        Index(
+            f"ix_deal_facts_won_{column}",
+            column,
+            "closed_at",
+            postgresql_where=text("won"),
+            postgresql_include=["total_minor", "currency_code"],
+        )
+        for column in ("owner_rep_id", "owner_team_id", "source", "product_line")
+    ),
 )
 
 order_facts = Table(
@@ -87,4 +126,30 @@ campaign_facts = Table(
     Column("actual_cost_minor", BigInteger, nullable=False),
     Column("currency_code", String(3), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# Sales targets (crm.reporting.v1.TargetsService): one per subject, period and metric. `value` is
+# minor units of currency_code (won_amount) or a count (won_deals, leads; currency "").
+targets = Table(
+    "targets",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("subject_kind", String(20), nullable=False),
+    Column("subject_id", String(100), nullable=False),
+    Column("period_kind", String(10), nullable=False),
+    # The period's first day in the company's time zone.
+    Column("period_start", Date, nullable=False),
+    Column("metric", String(20), nullable=False),
+    Column("value", BigInteger, nullable=False),
+    Column("currency_code", String(3), nullable=False, server_default=""),
+    # CreateTarget's AIP-155 key: a repeated request finds the first target.
+    Column("request_id", String(200), nullable=True, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    UniqueConstraint(
+        "subject_kind", "subject_id", "period_kind", "period_start", "metric", name="uq_targets_subject_period_metric"
+    ),
+    # The report reads one period's targets; lists go newest period first.
+    Index("ix_targets_period", "period_kind", "period_start"),
+    Index("ix_targets_period_start", "period_start", "id"),
 )

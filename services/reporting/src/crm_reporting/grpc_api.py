@@ -1,14 +1,28 @@
-"""ReportingService: proto ↔ queries. Errors are mapped by the chassis interceptor."""
+"""ReportingService and TargetsService: proto ↔ commands and queries. Errors are mapped by the
+chassis interceptor."""
 
 from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import grpc
 
 from crm.common.v1 import types_pb2
-from crm.reporting.v1 import reporting_pb2, reporting_pb2_grpc
+from crm.reporting.v1 import reporting_pb2, reporting_pb2_grpc, targets_pb2, targets_pb2_grpc
 from crm_kit.db import Database
-from crm_kit.protoconv import from_timestamp
-from crm_reporting import domain, queries
+from crm_kit.errors import InvalidArgument, require
+from crm_kit.protoconv import (
+    encode_page_token,
+    from_date,
+    from_timestamp,
+    page_position,
+    page_size,
+    to_date,
+    to_timestamp,
+)
+from crm_reporting import commands, domain, queries, targets
 
 
 def source_row_to_proto(row: domain.SourceRow, cost: dict[str, int] | None = None) -> reporting_pb2.SourceReportRow:
@@ -70,3 +84,229 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
         async with self.db.unit_of_work() as uow:
             rows = await queries.campaign_report(uow, period, request.source.strip().lower())
         return reporting_pb2.GetCampaignReportResponse(rows=[campaign_row_to_proto(r) for r in rows])
+
+
+# ---------------------------------------------------------------- targets
+
+_SUBJECT_KINDS = {
+    targets_pb2.TARGET_SUBJECT_KIND_REP: targets.SubjectKind.REP,
+    targets_pb2.TARGET_SUBJECT_KIND_TEAM: targets.SubjectKind.TEAM,
+    targets_pb2.TARGET_SUBJECT_KIND_SOURCE: targets.SubjectKind.SOURCE,
+    targets_pb2.TARGET_SUBJECT_KIND_PRODUCT_LINE: targets.SubjectKind.PRODUCT_LINE,
+}
+_PERIOD_KINDS = {
+    targets_pb2.PERIOD_KIND_MONTH: targets.PeriodKind.MONTH,
+    targets_pb2.PERIOD_KIND_QUARTER: targets.PeriodKind.QUARTER,
+    targets_pb2.PERIOD_KIND_YEAR: targets.PeriodKind.YEAR,
+}
+_METRICS = {
+    targets_pb2.TARGET_METRIC_WON_AMOUNT: targets.Metric.WON_AMOUNT,
+    targets_pb2.TARGET_METRIC_WON_DEALS: targets.Metric.WON_DEALS,
+    targets_pb2.TARGET_METRIC_LEADS: targets.Metric.LEADS,
+}
+_SUBJECT_KINDS_TO_PROTO = {v: k for k, v in _SUBJECT_KINDS.items()}
+_PERIOD_KINDS_TO_PROTO = {v: k for k, v in _PERIOD_KINDS.items()}
+_METRICS_TO_PROTO = {v: k for k, v in _METRICS.items()}
+_REQUEST_ID_MAX = 200
+# Deal metrics read won deals, the lead metric leads.
+_DEAL_METRICS = frozenset({targets.Metric.WON_AMOUNT, targets.Metric.WON_DEALS})
+
+
+def target_to_proto(row: Any) -> targets_pb2.Target:
+    t = queries.stored_target(row).target
+    amount = t.metric is targets.Metric.WON_AMOUNT
+    return targets_pb2.Target(
+        id=row.id,
+        subject_kind=_SUBJECT_KINDS_TO_PROTO[t.subject_kind],
+        subject_id=t.subject_id,
+        period_kind=_PERIOD_KINDS_TO_PROTO[t.period_kind],
+        period_start=to_date(t.period_start),
+        metric=_METRICS_TO_PROTO[t.metric],
+        amount=types_pb2.Money(amount_minor=t.value, currency_code=t.currency_code) if amount else None,
+        count=0 if amount else t.value,
+        create_time=to_timestamp(row.created_at),
+        update_time=to_timestamp(row.updated_at),
+    )
+
+
+def _draft(target: targets_pb2.Target, *, with_period: bool = True) -> targets.TargetDraft:
+    has_day = with_period and target.HasField("period_start")
+    return targets.TargetDraft(
+        subject_kind=_SUBJECT_KINDS.get(target.subject_kind),
+        subject_id=target.subject_id,
+        period_kind=_PERIOD_KINDS.get(target.period_kind),
+        period_day=from_date(target.period_start, "period_start") if has_day else None,
+        metric=_METRICS.get(target.metric),
+        amount_minor=target.amount.amount_minor,
+        currency_code=target.amount.currency_code,
+        has_amount=target.HasField("amount"),
+        count=target.count,
+    )
+
+
+def _scope(scope: targets_pb2.TargetScope) -> targets.TargetScope:
+    violations = [
+        (f"scope.subjects[{i}].kind", "must be rep, team, source or product_line")
+        for i, s in enumerate(scope.subjects)
+        if s.kind not in _SUBJECT_KINDS
+    ]
+    violations += [
+        (f"scope.kinds[{i}]", "must be rep, team, source or product_line")
+        for i, k in enumerate(scope.kinds)
+        if k not in _SUBJECT_KINDS
+    ]
+    if violations:
+        raise InvalidArgument("invalid scope", field_violations=violations)
+    return targets.TargetScope(
+        every_target=scope.every_target,
+        subjects=frozenset(targets.Subject(_SUBJECT_KINDS[s.kind], s.id) for s in scope.subjects),
+        kinds=frozenset(_SUBJECT_KINDS[k] for k in scope.kinds),
+    )
+
+
+def _optional_subject_kind(value: targets_pb2.TargetSubjectKind.ValueType) -> targets.SubjectKind | None:
+    """The subject kind filter: none when unset."""
+    kind = _SUBJECT_KINDS.get(value)
+    if kind is None and value != targets_pb2.TARGET_SUBJECT_KIND_UNSPECIFIED:
+        raise InvalidArgument("unknown subject_kind", field_violations=[("subject_kind", "unknown value")])
+    return kind
+
+
+def _list_filter(request: targets_pb2.ListTargetsRequest) -> queries.TargetFilter:
+    period_kind = _PERIOD_KINDS.get(request.period_kind)
+    if request.period_kind and period_kind is None:
+        raise InvalidArgument("unknown period_kind", field_violations=[("period_kind", "unknown value")])
+    period_start = None
+    if request.HasField("period_date"):
+        if period_kind is None:
+            raise InvalidArgument(
+                "period_date needs period_kind", field_violations=[("period_kind", "is required with period_date")]
+            )
+        period_start = targets.first_day_of(period_kind, from_date(request.period_date, "period_date"))
+    return queries.TargetFilter(
+        subject_kind=_optional_subject_kind(request.subject_kind), period_kind=period_kind, period_start=period_start
+    )
+
+
+def _period_to_proto(period: targets.LocalPeriod, now: datetime) -> targets_pb2.ReportPeriod:
+    return targets_pb2.ReportPeriod(
+        kind=_PERIOD_KINDS_TO_PROTO[period.kind],
+        start_date=to_date(period.first_day),
+        end_date=to_date(period.last_day),
+        start_time=to_timestamp(period.start),
+        end_time=to_timestamp(period.end),
+        time_zone=period.time_zone,
+        elapsed_fraction=targets.elapsed_fraction(period, now),
+    )
+
+
+def _report_row_to_proto(row: targets.ReportRow, proto: targets_pb2.Target) -> targets_pb2.TargetReportRow:
+    currency = row.target.target.currency_code
+    if row.target.target.metric is targets.Metric.WON_AMOUNT:
+        return targets_pb2.TargetReportRow(
+            target=proto,
+            actual_amount=types_pb2.Money(amount_minor=row.actual, currency_code=currency),
+            achieved_percent=row.achieved_percent,
+            projected_amount=types_pb2.Money(amount_minor=row.projected, currency_code=currency),
+            other_currencies=[types_pb2.Money(amount_minor=a, currency_code=c) for c, a in row.other_currencies],
+        )
+    return targets_pb2.TargetReportRow(
+        target=proto, actual_count=row.actual, achieved_percent=row.achieved_percent, projected_count=row.projected
+    )
+
+
+def _subjects(stored: list[targets.StoredTarget], *, deals: bool) -> set[targets.Subject]:
+    """The subjects whose won deals (deals=True) or leads the targets need."""
+    return {
+        targets.Subject(s.target.subject_kind, s.target.subject_id)
+        for s in stored
+        if (s.target.metric in _DEAL_METRICS) == deals
+    }
+
+
+class TargetsServicer(targets_pb2_grpc.TargetsServiceServicer):
+    """Targets and the targets-vs-actual report; periods in the company's time zone."""
+
+    def __init__(self, db: Database, zone: ZoneInfo) -> None:
+        self.db = db
+        self.zone = zone
+
+    async def CreateTarget(
+        self, request: targets_pb2.CreateTargetRequest, context: grpc.aio.ServicerContext
+    ) -> targets_pb2.CreateTargetResponse:
+        if len(request.request_id) > _REQUEST_ID_MAX:
+            raise InvalidArgument(
+                "request_id is too long", field_violations=[("request_id", f"at most {_REQUEST_ID_MAX} characters")]
+            )
+        target = targets.validate_target(_draft(request.target))
+        async with self.db.unit_of_work() as uow:
+            row = await commands.create_target(uow, target, request_id=request.request_id)
+        return targets_pb2.CreateTargetResponse(target=target_to_proto(row))
+
+    async def GetTarget(
+        self, request: targets_pb2.GetTargetRequest, context: grpc.aio.ServicerContext
+    ) -> targets_pb2.GetTargetResponse:
+        require({"target_id": request.target_id})
+        async with self.db.unit_of_work() as uow:
+            row = await queries.get_target(uow, request.target_id)
+        return targets_pb2.GetTargetResponse(target=target_to_proto(row))
+
+    async def ListTargets(
+        self, request: targets_pb2.ListTargetsRequest, context: grpc.aio.ServicerContext
+    ) -> targets_pb2.ListTargetsResponse:
+        scope = _scope(request.scope)
+        where = _list_filter(request)
+        after = page_position(request.page_token, date.fromisoformat, str)
+        async with self.db.unit_of_work() as uow:
+            rows, position = await queries.list_targets(
+                uow, scope, where, limit=page_size(request.page_size), after=after
+            )
+        return targets_pb2.ListTargetsResponse(
+            targets=[target_to_proto(r) for r in rows],
+            next_page_token=encode_page_token(*position) if position else "",
+        )
+
+    async def UpdateTarget(
+        self, request: targets_pb2.UpdateTargetRequest, context: grpc.aio.ServicerContext
+    ) -> targets_pb2.UpdateTargetResponse:
+        require({"target.id": request.target.id})
+        draft = _draft(request.target, with_period=False)
+        async with self.db.unit_of_work() as uow:
+            row = await commands.update_target(uow, request.target.id, draft, list(request.update_mask.paths))
+        return targets_pb2.UpdateTargetResponse(target=target_to_proto(row))
+
+    async def DeleteTarget(
+        self, request: targets_pb2.DeleteTargetRequest, context: grpc.aio.ServicerContext
+    ) -> targets_pb2.DeleteTargetResponse:
+        require({"target_id": request.target_id})
+        async with self.db.unit_of_work() as uow:
+            await commands.delete_target(uow, request.target_id)
+        return targets_pb2.DeleteTargetResponse()
+
+    async def GetTargetReport(
+        self, request: targets_pb2.GetTargetReportRequest, context: grpc.aio.ServicerContext
+    ) -> targets_pb2.GetTargetReportResponse:
+        kind = _PERIOD_KINDS.get(request.period_kind)
+        if kind is None:
+            raise InvalidArgument(
+                "period_kind is required", field_violations=[("period_kind", "month, quarter or year")]
+            )
+        scope = _scope(request.scope)
+        subject_kind = _optional_subject_kind(request.subject_kind)
+        now = datetime.now(UTC)
+        if request.HasField("date"):
+            day = targets.check_day(from_date(request.date, "date"), "date")
+        else:
+            day = targets.local_today(now, self.zone)
+        period = targets.period_of(kind, day, self.zone)
+        where = queries.TargetFilter(subject_kind=subject_kind, period_kind=kind, period_start=period.first_day)
+        async with self.db.unit_of_work() as uow:
+            rows = await queries.period_targets(uow, scope, where)
+            stored = [queries.stored_target(r) for r in rows]
+            won = await queries.won_deals(uow, _subjects(stored, deals=True), period)
+            leads = await queries.lead_counts(uow, _subjects(stored, deals=False), period)
+        report = targets.report_rows(stored, won, leads, period, now)
+        return targets_pb2.GetTargetReportResponse(
+            period=_period_to_proto(period, now),
+            rows=[_report_row_to_proto(r, target_to_proto(row)) for r, row in zip(report, rows, strict=True)],
+        )

@@ -60,11 +60,12 @@ async def on_lead_captured(uow: UnitOfWork, envelope: Envelope[lead_events.LeadC
         campaign=_text(m.campaign),
         campaign_id=_text(m.campaign_id),
         captured_at=_time(m, "capture_time") or _aware(envelope.time),
+        product_line=_text(m.product_line),
     )
 
 
 async def on_lead_assigned(uow: UnitOfWork, envelope: Envelope[lead_events.LeadAssigned]) -> None:
-    """The first assignment sets rep and time; source and capture time only fill gaps."""
+    """The first assignment sets rep, team and time; source and capture time only fill gaps."""
     m = envelope.message
     await _record(uow, envelope)
     await commands.upsert_lead_assignment(
@@ -74,11 +75,13 @@ async def on_lead_assigned(uow: UnitOfWork, envelope: Envelope[lead_events.LeadA
         captured_at=_time(m, "capture_time"),
         assigned_at=_time(m, "assign_time") or _aware(envelope.time),
         rep_id=_text(m.rep_id),
+        team_id=_text(m.team_id),
     )
 
 
 async def on_deal_closed(uow: UnitOfWork, envelope: Envelope[sales_events.DealClosed]) -> None:
-    """A deal closes once; the first close recorded is the fact."""
+    """A deal closes once; the first close recorded is the fact, with its owner, team and product
+    line (what targets vs actual count by)."""
     m = envelope.message
     items = [domain.ItemAmount(i.quantity, i.unit_price.amount_minor, i.unit_price.currency_code) for i in m.items]
     try:
@@ -96,6 +99,12 @@ async def on_deal_closed(uow: UnitOfWork, envelope: Envelope[sales_events.DealCl
         total_minor=total,
         currency_code=currency,
         closed_at=_time(m, "close_time") or _aware(envelope.time),
+        owner=commands.DealOwner(
+            rep_id=_text(m.owner_rep_id),
+            team_id=_text(m.owner_team_id),
+            pipeline_id=_text(m.pipeline_id),
+            product_line=_text(m.product_line),
+        ),
     )
 
 

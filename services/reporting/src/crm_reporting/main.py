@@ -4,26 +4,38 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import field_validator
+
 from crm.customers.v1 import events_pb2 as customer_events
 from crm.leads.v1 import events_pb2 as lead_events
 from crm.notifications.v1 import events_pb2 as notification_events
 from crm.orders.v1 import events_pb2 as order_events
-from crm.reporting.v1 import reporting_pb2, reporting_pb2_grpc
+from crm.reporting.v1 import reporting_pb2, reporting_pb2_grpc, targets_pb2, targets_pb2_grpc
 from crm.sales.v1 import events_pb2 as sales_events
 from crm_kit.service import Service, run_cli
 from crm_kit.settings import ServiceSettings
-from crm_reporting import handlers
+from crm_reporting import handlers, targets
 from crm_reporting.db import messaging
-from crm_reporting.grpc_api import ReportingServicer
+from crm_reporting.grpc_api import ReportingServicer, TargetsServicer
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
 
 class ReportingSettings(ServiceSettings):
     service_name: str = "reporting"
+    # The company's time zone (IANA): report periods (months, quarters, years) are its local days.
+    company_time_zone: str = targets.DEFAULT_TIME_ZONE
+
+    @field_validator("company_time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        targets.time_zone(value)
+        return value
 
 
 async def setup(service: Service) -> None:
+    settings = service.settings
+    assert isinstance(settings, ReportingSettings), "the reporting service runs with ReportingSettings"
     service.bus.subscribe(lead_events.LeadCaptured, handlers.on_lead_captured)
     service.bus.subscribe(lead_events.LeadAssigned, handlers.on_lead_assigned)
     service.bus.subscribe(sales_events.DealClosed, handlers.on_deal_closed)
@@ -37,6 +49,11 @@ async def setup(service: Service) -> None:
         reporting_pb2_grpc.add_ReportingServiceServicer_to_server,
         ReportingServicer(service.db),
         reporting_pb2.DESCRIPTOR.services_by_name["ReportingService"].full_name,
+    )
+    service.grpc.add(
+        targets_pb2_grpc.add_TargetsServiceServicer_to_server,
+        TargetsServicer(service.db, targets.time_zone(settings.company_time_zone)),
+        targets_pb2.DESCRIPTOR.services_by_name["TargetsService"].full_name,
     )
 
 

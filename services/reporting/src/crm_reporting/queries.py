@@ -1,4 +1,5 @@
-"""Read side of reporting: the per-source report over the fact tables.
+"""Read side of reporting: the per-source and per-campaign reports over the fact tables, and
+targets with their actuals.
 
 Leads are counted by capture time and deals by close time, each within the half-open
 period [start, end); a deal's source is the one on its DealClosed event, else its lead's
@@ -7,13 +8,18 @@ period [start, end); a deal's source is the one on its DealClosed event, else it
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, Row, Select, and_, false, func, or_, select, true
 
 from crm_kit.db import UnitOfWork
-from crm_reporting import domain
+from crm_kit.pagination import keyset_page
+from crm_reporting import domain, targets
 from crm_reporting.db import campaign_facts, deal_facts, lead_facts
+from crm_reporting.db import targets as targets_table
 
 
 def _within(query: Select[Any], column: ColumnElement[Any], period: domain.Period) -> Select[Any]:
@@ -138,3 +144,166 @@ async def campaign_report(uow: UnitOfWork, period: domain.Period, source: str) -
             ),
         )
     return sorted(rows.values(), key=lambda r: (r.source, r.name, r.campaign_id))
+
+
+# ---------------------------------------------------------------- targets vs actual
+#
+# Actuals are read from the fact tables, not kept as rollups: a subject's won deals (or leads) in
+# a period is one range of a (subject, time) index, so the report costs one grouped query per
+# subject kind whatever the period, and nothing has to be recounted when the company's time zone
+# changes, an event arrives late or a target is set after the fact.
+
+_DEAL_SUBJECT = {
+    targets.SubjectKind.REP: deal_facts.c.owner_rep_id,
+    targets.SubjectKind.TEAM: deal_facts.c.owner_team_id,
+    targets.SubjectKind.SOURCE: deal_facts.c.source,
+    targets.SubjectKind.PRODUCT_LINE: deal_facts.c.product_line,
+}
+_LEAD_SUBJECT = {
+    targets.SubjectKind.REP: lead_facts.c.rep_id,
+    targets.SubjectKind.TEAM: lead_facts.c.team_id,
+    targets.SubjectKind.SOURCE: lead_facts.c.source,
+    targets.SubjectKind.PRODUCT_LINE: lead_facts.c.product_line,
+}
+
+
+def stored_target(row: Row[Any]) -> targets.StoredTarget:
+    return targets.StoredTarget(
+        id=row.id,
+        target=targets.Target(
+            subject_kind=targets.SubjectKind(row.subject_kind),
+            subject_id=row.subject_id,
+            period_kind=targets.PeriodKind(row.period_kind),
+            period_start=row.period_start,
+            metric=targets.Metric(row.metric),
+            value=row.value,
+            currency_code=row.currency_code,
+        ),
+    )
+
+
+def _in_scope(scope: targets.TargetScope) -> ColumnElement[bool]:
+    if scope.every_target:
+        return true()
+    held: list[ColumnElement[bool]] = []
+    if scope.kinds:
+        held.append(targets_table.c.subject_kind.in_(sorted(k.value for k in scope.kinds)))
+    for kind, ids in scope.ids_by_kind().items():
+        held.append(and_(targets_table.c.subject_kind == kind.value, targets_table.c.subject_id.in_(ids)))
+    return or_(*held) if held else false()
+
+
+async def get_target(uow: UnitOfWork, target_id: str, *, lock: bool = False) -> Row[Any]:
+    query = select(targets_table).where(targets_table.c.id == target_id)
+    row = (await uow.conn.execute(query.with_for_update() if lock else query)).first()
+    if row is None:
+        raise targets.target_not_found(target_id)
+    return row
+
+
+async def find_target_by_request_id(uow: UnitOfWork, request_id: str) -> Row[Any] | None:
+    query = select(targets_table).where(targets_table.c.request_id == request_id)
+    return (await uow.conn.execute(query)).first()
+
+
+async def find_target(uow: UnitOfWork, target: targets.Target) -> Row[Any] | None:
+    """The target of the same subject, period and metric, if there is one."""
+    query = select(targets_table).where(
+        targets_table.c.subject_kind == target.subject_kind.value,
+        targets_table.c.subject_id == target.subject_id,
+        targets_table.c.period_kind == target.period_kind.value,
+        targets_table.c.period_start == target.period_start,
+        targets_table.c.metric == target.metric.value,
+    )
+    return (await uow.conn.execute(query)).first()
+
+
+@dataclass(frozen=True)
+class TargetFilter:
+    subject_kind: targets.SubjectKind | None = None
+    period_kind: targets.PeriodKind | None = None
+    period_start: date | None = None
+
+
+def _filtered(query: Select[Any], scope: targets.TargetScope, where: TargetFilter) -> Select[Any]:
+    query = query.where(_in_scope(scope))
+    if where.subject_kind is not None:
+        query = query.where(targets_table.c.subject_kind == where.subject_kind.value)
+    if where.period_kind is not None:
+        query = query.where(targets_table.c.period_kind == where.period_kind.value)
+    if where.period_start is not None:
+        query = query.where(targets_table.c.period_start == where.period_start)
+    return query
+
+
+async def list_targets(
+    uow: UnitOfWork,
+    scope: targets.TargetScope,
+    where: TargetFilter,
+    *,
+    limit: int,
+    after: tuple[Any, ...] | None,
+) -> tuple[list[Row[Any]], list[Any] | None]:
+    """Targets in the scope, newest period first, by keyset (period_start, id)."""
+    return await keyset_page(
+        uow.conn,
+        _filtered(select(targets_table), scope, where),
+        targets_table.c.period_start,
+        targets_table.c.id,
+        limit=limit,
+        after=after,
+        descending=True,
+    )
+
+
+async def period_targets(uow: UnitOfWork, scope: targets.TargetScope, where: TargetFilter) -> list[Row[Any]]:
+    """Every target of one period in the scope, by subject and metric."""
+    query = _filtered(select(targets_table), scope, where).order_by(
+        targets_table.c.subject_kind, targets_table.c.subject_id, targets_table.c.metric
+    )
+    return list((await uow.conn.execute(query)).all())
+
+
+async def won_deals(
+    uow: UnitOfWork, subjects: Iterable[targets.Subject], period: targets.LocalPeriod
+) -> dict[targets.Subject, targets.WonDeals]:
+    """Each subject's won deals closed in the period: a count and totals per currency."""
+    found: dict[targets.Subject, targets.WonDeals] = {}
+    for kind, ids in targets.ids_by_kind(subjects).items():
+        column = _DEAL_SUBJECT[kind]
+        query = (
+            select(
+                column.label("subject_id"),
+                deal_facts.c.currency_code,
+                func.count().label("deals"),
+                func.sum(deal_facts.c.total_minor).label("total_minor"),
+            )
+            .where(
+                deal_facts.c.won,
+                column.in_(ids),
+                deal_facts.c.closed_at >= period.start,
+                deal_facts.c.closed_at < period.end,
+            )
+            .group_by(column, deal_facts.c.currency_code)
+        )
+        for row in (await uow.conn.execute(query)).all():
+            deals = found.setdefault(targets.Subject(kind, row.subject_id), targets.WonDeals())
+            deals.add(row.currency_code, int(row.deals), int(row.total_minor or 0))
+    return found
+
+
+async def lead_counts(
+    uow: UnitOfWork, subjects: Iterable[targets.Subject], period: targets.LocalPeriod
+) -> dict[targets.Subject, int]:
+    """Each subject's leads captured in the period."""
+    found: dict[targets.Subject, int] = {}
+    for kind, ids in targets.ids_by_kind(subjects).items():
+        column = _LEAD_SUBJECT[kind]
+        query = (
+            select(column.label("subject_id"), func.count().label("leads"))
+            .where(column.in_(ids), lead_facts.c.captured_at >= period.start, lead_facts.c.captured_at < period.end)
+            .group_by(column)
+        )
+        for row in (await uow.conn.execute(query)).all():
+            found[targets.Subject(kind, row.subject_id)] = int(row.leads)
+    return found

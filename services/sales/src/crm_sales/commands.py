@@ -11,15 +11,15 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from crm.common.v1 import types_pb2
-from crm.sales.v1 import events_pb2
+from crm.sales.v1 import events_pb2, pipelines_pb2
 from crm_kit import caller
-from crm_kit.db import UnitOfWork
+from crm_kit.db import Database, UnitOfWork
 from crm_kit.errors import FailedPrecondition
 from crm_kit.protoconv import to_timestamp
 from crm_sales import domain, pipelines, queries
 from crm_sales.db import deal_items, deal_stage_history, deals, pipeline_stages
 from crm_sales.db import pipelines as pipelines_table
-from crm_sales.metrics import DEALS_CLOSED, DEALS_OPENED, STAGE_CHANGES
+from crm_sales.metrics import CLOSED_FROM_STAGE, DEALS_CLOSED, DEALS_OPENED, OPEN_PIPELINE_VALUE, STAGE_CHANGES
 from crm_sales.queries import DealView, PipelineView, deal_not_found, get_deal
 
 # The width of deal_stage_history.actor.
@@ -60,6 +60,11 @@ def _money(minor: int | None, currency: str | None) -> types_pb2.Money | None:
 async def _enter_stage(uow: UnitOfWork, deal: Any, to_stage: str, now: datetime) -> None:
     """The deal (its row before the move) enters to_stage: history, DealStageChanged, metric."""
     await _history_row(uow, deal.id, deal, to_stage, now)
+    stage = (
+        await uow.conn.execute(
+            select(pipeline_stages.c.name, pipeline_stages.c.outcome).where(pipeline_stages.c.id == to_stage)
+        )
+    ).one()
     changed = events_pb2.DealStageChanged(
         deal_id=deal.id,
         lead_id=deal.lead_id,
@@ -70,6 +75,8 @@ async def _enter_stage(uow: UnitOfWork, deal: Any, to_stage: str, now: datetime)
         owner_team_id=deal.owner_team_id or "",
         amount=_money(deal.amount_minor, deal.amount_currency),
         move_time=to_timestamp(now),
+        to_stage_name=stage.name,
+        to_stage_outcome=pipelines_pb2.StageOutcome.Value(f"STAGE_OUTCOME_{stage.outcome.upper()}"),
     )
     await uow.record_event(changed, time=now)
     uow.after_commit(STAGE_CHANGES.labels(deal.pipeline_id).inc)
@@ -121,7 +128,8 @@ async def open_deal(uow: UnitOfWork, new: domain.NewDeal) -> DealView:
     return await get_deal(uow, new.deal_id)
 
 
-def _closed_event(deal: Any, items: list[domain.Item], now: datetime) -> events_pb2.DealClosed:
+def _closed_event(deal: Any, items: list[domain.Item], now: datetime, product_line: str) -> events_pb2.DealClosed:
+    """DealClosed from the closed deal's row; product_line is its pipeline's (reporting's targets)."""
     return events_pb2.DealClosed(
         deal_id=deal.id,
         lead_id=deal.lead_id,
@@ -141,6 +149,9 @@ def _closed_event(deal: Any, items: list[domain.Item], now: datetime) -> events_
         campaign=deal.campaign,
         close_time=to_timestamp(now),
         lost_reason=deal.lost_reason,
+        owner_team_id=deal.owner_team_id or "",
+        pipeline_id=deal.pipeline_id,
+        product_line=product_line,
     )
 
 
@@ -196,7 +207,8 @@ async def close_deal(
         await uow.conn.execute(
             deal_items.insert(), [{"deal_id": deal_id, "position": n, **vars(item)} for n, item in enumerate(sold)]
         )
-    await uow.record_event(_closed_event(closed, sold, now), time=now)
+    product_line = (await queries.get_pipeline(uow, closed.pipeline_id)).row.product_line
+    await uow.record_event(_closed_event(closed, sold, now, product_line), time=now)
     details: dict[str, Any] = {
         "outcome": status.value,
         "total": {"amount_minor": total, "currency_code": currency},
@@ -208,6 +220,7 @@ async def close_deal(
         details["lost_reason_code"] = lost_reason_code
     uow.audit("sales.CloseDeal", "deal", deal_id, details)
     uow.after_commit(DEALS_CLOSED.labels(status.value).inc)
+    uow.after_commit(CLOSED_FROM_STAGE.labels(deal.pipeline_id, deal.stage_id, status.value).inc)
     return await get_deal(uow, deal_id)
 
 
@@ -284,6 +297,18 @@ async def move_deal_to_lead(
     return order
 
 
+async def refresh_pipeline_metrics(db: Database) -> None:
+    """Read the open pipeline's value into the metrics (a periodic job: one aggregate per interval
+    and replica, however often Prometheus scrapes), and start every open stage's close counters at 0."""
+    async with db.unit_of_work() as uow:
+        stages = [(row.pipeline_id, row.id) for row in await queries.open_stages(uow)]
+        values = await queries.open_value(uow)
+    OPEN_PIPELINE_VALUE.publish(stages, values)
+    for pipeline_id, stage_id in stages:
+        for outcome in domain.DealStatus.WON, domain.DealStatus.LOST:
+            CLOSED_FROM_STAGE.labels(pipeline_id, stage_id, outcome.value)
+
+
 # ---------------------------------------------------------------- pipelines
 
 
@@ -298,6 +323,7 @@ def _stage_rows(pipeline_id: str, stages: Sequence[pipelines.StageDraft]) -> lis
             "probability": stage.probability,
             "required_fields": list(stage.required_fields),
             "outcome": stage.outcome.value if stage.outcome else "",
+            "forecast_category": (stage.forecast_category or pipelines.ForecastCategory.PIPELINE).value,
         }
         for n, stage in enumerate(stages)
     ]
@@ -306,7 +332,10 @@ def _stage_rows(pipeline_id: str, stages: Sequence[pipelines.StageDraft]) -> lis
 def _pipeline_details(draft: pipelines.PipelineDraft, fields: Sequence[str]) -> dict[str, Any]:
     details: dict[str, Any] = {f: getattr(draft, f) for f in fields if f != "stages"}
     if "stages" in fields:
-        details["stages"] = [{"id": s.id, "name": s.name, "probability": s.probability} for s in draft.stages]
+        details["stages"] = [
+            {"id": s.id, "name": s.name, "probability": s.probability, "forecast_category": s.forecast_category}
+            for s in draft.stages
+        ]
     return details
 
 
@@ -346,7 +375,7 @@ async def _replace_stages(uow: UnitOfWork, pipeline_id: str, stages: Sequence[pi
         delete(pipeline_stages).where(pipeline_stages.c.pipeline_id == pipeline_id, pipeline_stages.c.id.not_in(kept))
     )
     upsert = pg_insert(pipeline_stages).values(rows)
-    columns = ("position", "name", "probability", "required_fields", "outcome")
+    columns = ("position", "name", "probability", "required_fields", "outcome", "forecast_category")
     await uow.conn.execute(
         upsert.on_conflict_do_update(index_elements=["id"], set_={c: upsert.excluded[c] for c in columns})
     )
@@ -361,7 +390,8 @@ async def update_pipeline(
     domain.check_etag(etag, current.row.version, f"pipeline {pipeline_id}")
     occupied = await queries.deals_per_stage(uow, pipeline_id) if "stages" in mask else {}
     outcomes = {s.id: domain.StageOutcome(s.outcome) for s in current.stages}
-    draft = pipelines.validate_pipeline_update(pipeline_id, draft, mask, outcomes, occupied)
+    categories = {s.id: pipelines.ForecastCategory(s.forecast_category) for s in current.stages}
+    draft = pipelines.validate_pipeline_update(pipeline_id, draft, mask, outcomes, occupied, categories)
     if "stages" in mask:
         await _replace_stages(uow, pipeline_id, draft.stages)
     values = {f: getattr(draft, f) for f in mask if f != "stages"}

@@ -1,12 +1,13 @@
 """Sales domain rules: a deal's life (open, moved through its pipeline's open stages, then won or
-lost), what a move, an edit and a close must carry, and the etag that guards them. No I/O. The
-rules of a pipeline's shape are in `crm_sales.pipelines`."""
+lost), what a move, an edit and a close must carry, the etag that guards them, and what a deal
+list, a board and a forecast may ask for. No I/O. The rules of a pipeline's shape are in
+`crm_sales.pipelines`."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 from crm_kit.errors import Aborted, FailedPrecondition, InvalidArgument
@@ -271,3 +272,121 @@ def apply_deal_update(
 def seconds_in_stage(entered: datetime | None, left: datetime) -> int:
     """Whole seconds a deal spent in a stage (0 for its first, and for clocks that disagree)."""
     return max(0, int((left - entered).total_seconds())) if entered else 0
+
+
+# ---------------------------------------------------------------- deal lists, the board, the forecast
+
+TITLE_SEARCH_MAX = 100
+BOARD_DEALS_DEFAULT = 10
+BOARD_DEALS_MAX = 50
+# The won and lost columns of a board show this many days of closes unless asked for another start.
+BOARD_CLOSED_DAYS = 30
+
+
+class DealOrder(StrEnum):
+    """A deal list's order (AIP-132 `order_by`), each ending in the id so it is total."""
+
+    EXPECTED_CLOSE = "expected_close_date"  # soonest first, deals without a date last
+    CREATE_TIME_DESC = "create_time desc"  # newest first
+    CLOSE_TIME_DESC = "close_time desc"  # most recently closed first; closed deals only
+
+
+@dataclass(frozen=True)
+class DealFilter:
+    """What a deal list is narrowed to; an empty or None field filters nothing."""
+
+    pipeline_id: str = ""
+    stage_id: str = ""
+    status: DealStatus | None = None
+    owner_rep_id: str = ""
+    owner_team_id: str = ""
+    expected_close_from: date | None = None
+    expected_close_to: date | None = None
+    amount_currency: str = ""
+    amount_min: int | None = None
+    amount_max: int | None = None
+    close_time_from: datetime | None = None
+    title_contains: str = ""
+
+
+def parse_order(order_by: str) -> DealOrder:
+    """The order an `order_by` names (spaces and case as a client types them); "" is the default."""
+    words = " ".join(order_by.lower().split())
+    if not words:
+        return DealOrder.EXPECTED_CLOSE
+    try:
+        return DealOrder(words)
+    except ValueError:
+        allowed = ", ".join(f'"{o.value}"' for o in DealOrder)
+        raise InvalidArgument(
+            "unknown order_by", field_violations=[("order_by", f"must be one of {allowed}")]
+        ) from None
+
+
+def _range_violations(f: DealFilter) -> list[tuple[str, str]]:
+    violations: list[tuple[str, str]] = []
+    if f.expected_close_from and f.expected_close_to and f.expected_close_from > f.expected_close_to:
+        violations.append(("expected_close_to", "must not be before expected_close_from"))
+    bounded = f.amount_min is not None or f.amount_max is not None
+    if f.amount_currency and (len(f.amount_currency) != 3 or not f.amount_currency.isalpha()):
+        violations.append(("amount_currency_code", "must be an ISO 4217 code"))
+    elif bounded and not f.amount_currency:
+        violations.append(
+            ("amount_currency_code", "is required with an amount bound (amounts of different currencies never compare)")
+        )
+    for name, bound in (("amount_min_minor", f.amount_min), ("amount_max_minor", f.amount_max)):
+        if bound is not None and bound < 0:
+            violations.append((name, "must not be negative"))
+    if f.amount_min is not None and f.amount_max is not None and f.amount_min > f.amount_max:
+        violations.append(("amount_max_minor", "must not be below amount_min_minor"))
+    return violations
+
+
+def validate_filter(f: DealFilter) -> DealFilter:
+    """The filter trimmed, its currency upper-cased; INVALID_ARGUMENT names every bad field."""
+    violations = _range_violations(f)
+    if len(f.title_contains.strip()) > TITLE_SEARCH_MAX:
+        violations.append(("title_contains", f"at most {TITLE_SEARCH_MAX} characters"))
+    if violations:
+        raise InvalidArgument("invalid deal filter", field_violations=violations)
+    return replace(
+        f,
+        pipeline_id=f.pipeline_id.strip(),
+        stage_id=f.stage_id.strip(),
+        owner_rep_id=f.owner_rep_id.strip(),
+        owner_team_id=f.owner_team_id.strip(),
+        amount_currency=f.amount_currency.upper(),
+        title_contains=f.title_contains.strip(),
+    )
+
+
+def board_deals_per_stage(requested: int) -> int:
+    """How many deals a board lists per stage: 0 is the default; more than the cap is refused."""
+    if not 0 <= requested <= BOARD_DEALS_MAX:
+        raise InvalidArgument(
+            "deals_per_stage out of range", field_violations=[("deals_per_stage", f"must be 0-{BOARD_DEALS_MAX}")]
+        )
+    return requested or BOARD_DEALS_DEFAULT
+
+
+def board_close_time_from(requested: datetime | None, now: datetime) -> datetime:
+    """Since when the won and lost columns of a board count closes."""
+    return requested if requested is not None else now - timedelta(days=BOARD_CLOSED_DAYS)
+
+
+def weighted_minor(amount_times_probability: int) -> int:
+    """Sum of amount × probability (in percent) as minor units, rounded half up once for the whole
+    sum: rounding each deal first would drift by up to half a unit per deal."""
+    return (amount_times_probability + 50) // 100
+
+
+class ForecastGroup(StrEnum):
+    OWNER_REP = "owner_rep"
+    OWNER_TEAM = "owner_team"
+    PIPELINE = "pipeline"
+    MONTH = "month"
+
+
+def validate_period(start: date | None, end: date | None) -> None:
+    if start and end and start > end:
+        raise InvalidArgument("invalid period", field_violations=[("period_end", "must not be before period_start")])

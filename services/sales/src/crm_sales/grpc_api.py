@@ -3,7 +3,7 @@ commands/queries. Errors are mapped by the chassis interceptor."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import grpc
@@ -34,6 +34,21 @@ _OUTCOME_TO_PROTO = {
     domain.StageOutcome.LOST: pipelines_pb2.STAGE_OUTCOME_LOST,
 }
 _OUTCOME_FROM_PROTO = {v: k for k, v in _OUTCOME_TO_PROTO.items()}
+_CATEGORY_TO_PROTO = {
+    pipelines.ForecastCategory.PIPELINE: pipelines_pb2.FORECAST_CATEGORY_PIPELINE,
+    pipelines.ForecastCategory.BEST_CASE: pipelines_pb2.FORECAST_CATEGORY_BEST_CASE,
+    pipelines.ForecastCategory.COMMIT: pipelines_pb2.FORECAST_CATEGORY_COMMIT,
+    pipelines.ForecastCategory.OMITTED: pipelines_pb2.FORECAST_CATEGORY_OMITTED,
+    pipelines.ForecastCategory.CLOSED: pipelines_pb2.FORECAST_CATEGORY_CLOSED,
+}
+_CATEGORY_FROM_PROTO = {v: k for k, v in _CATEGORY_TO_PROTO.items()}
+_STATUS_FROM_PROTO = {v: domain.DealStatus(k) for k, v in _DEAL_STATUS.items()}
+_GROUP_FROM_PROTO = {
+    deals_pb2.FORECAST_GROUP_BY_OWNER_REP: domain.ForecastGroup.OWNER_REP,
+    deals_pb2.FORECAST_GROUP_BY_OWNER_TEAM: domain.ForecastGroup.OWNER_TEAM,
+    deals_pb2.FORECAST_GROUP_BY_PIPELINE: domain.ForecastGroup.PIPELINE,
+    deals_pb2.FORECAST_GROUP_BY_MONTH: domain.ForecastGroup.MONTH,
+}
 _REQUEST_ID_MAX = 200
 
 
@@ -106,6 +121,86 @@ def _history_entry(row: Any) -> deals_pb2.DealStageHistoryEntry:
         actor=row.actor,
         move_time=to_timestamp(row.moved_at),
         seconds_in_previous_stage=row.seconds_in_previous,
+    )
+
+
+def _optional_date(message: Any, name: str) -> date | None:
+    return from_date(getattr(message, name), name) if message.HasField(name) else None
+
+
+def _list_filter(request: deals_pb2.ListDealsRequest) -> domain.DealFilter:
+    if request.status and request.status not in _STATUS_FROM_PROTO:
+        raise InvalidArgument("unknown status", field_violations=[("status", "must be open, won or lost")])
+    return domain.validate_filter(
+        domain.DealFilter(
+            pipeline_id=request.pipeline_id,
+            stage_id=request.stage_id,
+            status=_STATUS_FROM_PROTO.get(request.status),
+            owner_rep_id=request.owner_rep_id,
+            owner_team_id=request.owner_team_id,
+            expected_close_from=_optional_date(request, "expected_close_from"),
+            expected_close_to=_optional_date(request, "expected_close_to"),
+            amount_currency=request.amount_currency_code,
+            amount_min=request.amount_min_minor if request.HasField("amount_min_minor") else None,
+            amount_max=request.amount_max_minor if request.HasField("amount_max_minor") else None,
+            close_time_from=from_timestamp(request.close_time_from, request.HasField("close_time_from")),
+            title_contains=request.title_contains,
+        )
+    )
+
+
+def _page_token(order: domain.DealOrder, position: tuple[Any, str] | None) -> str:
+    """Opaque to clients: the order it belongs to and the last row's (sort value, id)."""
+    if position is None:
+        return ""
+    value, last = position
+    return encode_page_token(order.value, value.isoformat(), last)
+
+
+def _list_position(token: str, order: domain.DealOrder) -> tuple[Any, str] | None:
+    """The keyset position a ListDeals token holds; a token of another order_by is INVALID_ARGUMENT."""
+    position = page_position(token, str, str, str)
+    if position is None:
+        return None
+    tag, value, last = position
+    parse = date.fromisoformat if order is domain.DealOrder.EXPECTED_CLOSE else datetime.fromisoformat
+    try:
+        if tag != order.value:
+            raise ValueError(f"the token is of order_by {tag!r}")
+        return parse(value), last
+    except ValueError as exc:
+        raise InvalidArgument(
+            "page_token is invalid", field_violations=[("page_token", f"not of this order_by: {exc}")]
+        ) from exc
+
+
+def _board_stage(column: queries.BoardColumn) -> deals_pb2.BoardStage:
+    return deals_pb2.BoardStage(
+        stage=stage_to_proto(column.stage),
+        deal_count=column.deal_count,
+        amounts=[
+            deals_pb2.StageAmount(
+                currency_code=currency, deal_count=count, amount_minor=amount, weighted_amount_minor=weighted
+            )
+            for currency, count, amount, weighted in column.amounts
+        ],
+        deals=[deal_to_proto(view) for view in column.deals],
+        next_page_token=_page_token(column.order, column.next_position),
+        order_by=column.order.value,
+    )
+
+
+def _forecast_row(row: Any) -> deals_pb2.ForecastRow:
+    return deals_pb2.ForecastRow(
+        group=row.group,
+        currency_code=row.currency,
+        open_deals=row.open_deals,
+        pipeline_amount_minor=int(row.pipeline_amount),
+        weighted_amount_minor=domain.weighted_minor(int(row.weighted)),
+        best_case_amount_minor=int(row.best_case_amount),
+        commit_amount_minor=int(row.commit_amount),
+        won_deals=row.won_deals,
+        closed_won_amount_minor=int(row.closed_won_amount),
     )
 
 
@@ -182,6 +277,67 @@ class DealsServicer(deals_pb2_grpc.DealsServiceServicer):
             rows = await queries.stage_history(uow, request.deal_id)
         return deals_pb2.ListDealStageHistoryResponse(entries=[_history_entry(r) for r in rows])
 
+    async def ListDeals(
+        self, request: deals_pb2.ListDealsRequest, context: grpc.aio.ServicerContext
+    ) -> deals_pb2.ListDealsResponse:
+        order = domain.parse_order(request.order_by)
+        deal_filter = _list_filter(request)
+        after = _list_position(request.page_token, order)
+        async with self.db.unit_of_work() as uow:
+            views, position = await queries.list_deals(
+                uow, deal_filter, order, limit=page_size(request.page_size), after=after
+            )
+        return deals_pb2.ListDealsResponse(
+            deals=[deal_to_proto(v) for v in views], next_page_token=_page_token(order, position)
+        )
+
+    async def GetPipelineBoard(
+        self, request: deals_pb2.GetPipelineBoardRequest, context: grpc.aio.ServicerContext
+    ) -> deals_pb2.GetPipelineBoardResponse:
+        require({"pipeline_id": request.pipeline_id})
+        per_stage = domain.board_deals_per_stage(request.deals_per_stage)
+        requested = from_timestamp(request.close_time_from, request.HasField("close_time_from"))
+        close_time_from = domain.board_close_time_from(requested, datetime.now(UTC))
+        owners = domain.DealFilter(owner_rep_id=request.owner_rep_id, owner_team_id=request.owner_team_id)
+        async with self.db.unit_of_work() as uow:
+            columns = await queries.pipeline_board(
+                uow, request.pipeline_id, owners, per_stage=per_stage, close_time_from=close_time_from
+            )
+        return deals_pb2.GetPipelineBoardResponse(
+            stages=[_board_stage(c) for c in columns], close_time_from=to_timestamp(close_time_from)
+        )
+
+    async def GetForecast(
+        self, request: deals_pb2.GetForecastRequest, context: grpc.aio.ServicerContext
+    ) -> deals_pb2.GetForecastResponse:
+        group = _GROUP_FROM_PROTO.get(request.group_by)
+        if group is None:
+            raise InvalidArgument(
+                "group_by is required",
+                field_violations=[("group_by", "must be owner_rep, owner_team, pipeline or month")],
+            )
+        start, end = _optional_date(request, "period_start"), _optional_date(request, "period_end")
+        domain.validate_period(start, end)
+        deal_filter = domain.validate_filter(
+            domain.DealFilter(
+                pipeline_id=request.pipeline_id, owner_rep_id=request.owner_rep_id, owner_team_id=request.owner_team_id
+            )
+        )
+        async with self.db.unit_of_work() as uow:
+            rows = await queries.forecast(uow, group, deal_filter, period_start=start, period_end=end)
+        return deals_pb2.GetForecastResponse(rows=[_forecast_row(r) for r in rows])
+
+
+def stage_to_proto(s: Any) -> pipelines_pb2.Stage:
+    return pipelines_pb2.Stage(
+        id=s.id,
+        name=s.name,
+        probability=s.probability,
+        required_fields=list(s.required_fields),
+        outcome=_OUTCOME_TO_PROTO[domain.StageOutcome(s.outcome)],
+        forecast_category=_CATEGORY_TO_PROTO[pipelines.ForecastCategory(s.forecast_category)],
+    )
+
 
 def pipeline_to_proto(view: queries.PipelineView) -> pipelines_pb2.Pipeline:
     r = view.row
@@ -190,16 +346,7 @@ def pipeline_to_proto(view: queries.PipelineView) -> pipelines_pb2.Pipeline:
         name=r.name,
         product_line=r.product_line,
         active=r.active,
-        stages=[
-            pipelines_pb2.Stage(
-                id=s.id,
-                name=s.name,
-                probability=s.probability,
-                required_fields=list(s.required_fields),
-                outcome=_OUTCOME_TO_PROTO[domain.StageOutcome(s.outcome)],
-            )
-            for s in view.stages
-        ],
+        stages=[stage_to_proto(s) for s in view.stages],
         etag=domain.etag(r.version),
         create_time=to_timestamp(r.created_at),
         update_time=to_timestamp(r.updated_at),
@@ -218,6 +365,7 @@ def _draft(pipeline: pipelines_pb2.Pipeline) -> pipelines.PipelineDraft:
                 probability=s.probability,
                 required_fields=tuple(s.required_fields),
                 outcome=_OUTCOME_FROM_PROTO.get(s.outcome),
+                forecast_category=_CATEGORY_FROM_PROTO.get(s.forecast_category),
             )
             for s in pipeline.stages
         ),

@@ -4,11 +4,12 @@ surviving lead."""
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from crm.leads.v1 import events_pb2 as leads_events
 from crm_kit import caller
 from crm_kit.db import UnitOfWork
-from crm_kit.errors import InvalidArgument
+from crm_kit.errors import FailedPrecondition, InvalidArgument, NotFound
 from crm_kit.events import Envelope, PoisonMessage, RetryLater
 from crm_kit.protoconv import from_timestamp
 from crm_sales import commands, domain
@@ -34,15 +35,32 @@ async def on_lead_converted(uow: UnitOfWork, envelope: Envelope[leads_events.Lea
         source=c.source,
         campaign=c.campaign,
         lead_since=from_timestamp(c.convert_time),
+        pipeline_id=c.pipeline_id,
     )
     try:
         if c.actor:
             with caller.acting_as(c.actor, c.request_id):
-                await commands.open_deal(uow, new)
+                await _open_converted(uow, new)
         else:
-            await commands.open_deal(uow, new)
+            await _open_converted(uow, new)
     except InvalidArgument as exc:
         raise PoisonMessage(f"lead conversion {c.lead_id}: {exc}") from exc
+
+
+async def _open_converted(uow: UnitOfWork, new: domain.NewDeal) -> None:
+    """The gateway checks the pipeline is active before leads records a conversion naming it; one
+    deactivated in the milliseconds since (or named by a caller that skipped the gateway) loses no
+    deal: it opens in the default pipeline (audited with that pipeline), where a manager moves it."""
+    try:
+        await commands.open_deal(uow, new)
+    except (FailedPrecondition, NotFound) as exc:
+        unusable = isinstance(exc, NotFound) or exc.reason == "PIPELINE_INACTIVE"
+        if not (unusable and new.pipeline_id):
+            raise
+        log.warning(
+            "deal %s: pipeline %s is unusable (%s); opening it in the default", new.deal_id, new.pipeline_id, exc
+        )
+        await commands.open_deal(uow, replace(new, pipeline_id=""))
 
 
 async def on_leads_merged(uow: UnitOfWork, envelope: Envelope[leads_events.LeadsMerged]) -> None:

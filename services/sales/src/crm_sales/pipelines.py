@@ -5,7 +5,8 @@ replaced while deals sit in them. No I/O; the deal's side of stages is in `crm_s
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from enum import StrEnum
 
 from crm_kit.errors import FailedPrecondition, InvalidArgument
 from crm_sales.domain import DEAL_FIELDS, StageOutcome
@@ -20,6 +21,41 @@ PIPELINE_FIELDS = ("name", "product_line", "active", "stages")
 _CLOSED_PROBABILITY = {StageOutcome.WON: 100, StageOutcome.LOST: 0}
 
 
+class ForecastCategory(StrEnum):
+    """Where the forecast counts the open deals of a stage (docs/selling.md, "Forecast"): every
+    open deal is pipeline; best case adds up best_case and commit stages; commit only commit ones.
+    Omitted stages are left out; the won stage is closed and the lost one omitted, always."""
+
+    PIPELINE = "pipeline"
+    BEST_CASE = "best_case"
+    COMMIT = "commit"
+    OMITTED = "omitted"
+    CLOSED = "closed"
+
+
+_CLOSED_CATEGORY = {StageOutcome.WON: ForecastCategory.CLOSED, StageOutcome.LOST: ForecastCategory.OMITTED}
+# Probabilities from which an open stage defaults to commit and to best case.
+COMMIT_FROM = 80
+BEST_CASE_FROM = 50
+
+
+def default_forecast_category(outcome: StageOutcome | None, probability: int) -> ForecastCategory:
+    """A stage's category when the company has not chosen one: the won and lost stages' fixed ones,
+    else from the probability (80 and above commit, 50 and above best case, below that pipeline)."""
+    if outcome in _CLOSED_CATEGORY:
+        return _CLOSED_CATEGORY[outcome]
+    if probability >= COMMIT_FROM:
+        return ForecastCategory.COMMIT
+    return ForecastCategory.BEST_CASE if probability >= BEST_CASE_FROM else ForecastCategory.PIPELINE
+
+
+def category_fits(outcome: StageOutcome | None, category: ForecastCategory) -> bool:
+    """The won and lost stages have their fixed category; an open stage any but closed."""
+    if outcome in _CLOSED_CATEGORY:
+        return category is _CLOSED_CATEGORY[outcome]
+    return category is not ForecastCategory.CLOSED
+
+
 @dataclass(frozen=True)
 class StageDraft:
     """A stage as a client sent it: id empty for a new one, outcome None when unspecified."""
@@ -29,6 +65,8 @@ class StageDraft:
     probability: int
     required_fields: tuple[str, ...]
     outcome: StageOutcome | None
+    # None: the stage's current one when it is kept, else default_forecast_category.
+    forecast_category: ForecastCategory | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +97,10 @@ def _stage_violations(i: int, stage: StageDraft, seen_names: set[str]) -> list[t
         violations.append((f"{at}.required_fields", f"must be among {', '.join(DEAL_FIELDS)}"))
     elif stage.required_fields and stage.outcome in _CLOSED_PROBABILITY:
         violations.append((f"{at}.required_fields", "only an open stage requires fields (a close carries its own)"))
+    if stage.forecast_category is not None and not category_fits(stage.outcome, stage.forecast_category):
+        violations.append(
+            (f"{at}.forecast_category", "won is closed, lost is omitted, an open stage any of the others")
+        )
     return violations
 
 
@@ -92,12 +134,31 @@ def _field_violations(draft: PipelineDraft, fields: Sequence[str]) -> list[tuple
     return violations
 
 
-def _clean(draft: PipelineDraft) -> PipelineDraft:
+def _category(stage: StageDraft, current: Mapping[str, ForecastCategory]) -> ForecastCategory:
+    """The category to store: the one sent, else the kept stage's own (when it still fits its
+    outcome), else the default: a client that replaces the stage list without knowing categories
+    keeps the company's choices."""
+    if stage.forecast_category is not None:
+        return stage.forecast_category
+    kept = current.get(stage.id)
+    if kept is not None and category_fits(stage.outcome, kept):
+        return kept
+    return default_forecast_category(stage.outcome, stage.probability)
+
+
+def _clean(draft: PipelineDraft, categories: Mapping[str, ForecastCategory] | None = None) -> PipelineDraft:
     stages = tuple(
-        StageDraft(s.id.strip(), s.name.strip(), s.probability, tuple(dict.fromkeys(s.required_fields)), s.outcome)
+        StageDraft(
+            s.id.strip(),
+            s.name.strip(),
+            s.probability,
+            tuple(dict.fromkeys(s.required_fields)),
+            s.outcome,
+            _category(s, categories or {}),
+        )
         for s in draft.stages
     )
-    return PipelineDraft(draft.name.strip(), draft.product_line.strip(), draft.active, stages)
+    return replace(draft, name=draft.name.strip(), product_line=draft.product_line.strip(), stages=stages)
 
 
 def validate_new_pipeline(draft: PipelineDraft) -> PipelineDraft:
@@ -136,10 +197,12 @@ def validate_pipeline_update(
     mask: Sequence[str],
     current: Mapping[str, StageOutcome],
     occupied: Mapping[str, int],
+    categories: Mapping[str, ForecastCategory] | None = None,
 ) -> PipelineDraft:
     """The fields of `mask` of an update, trimmed. `current` is the pipeline's stages (id →
     outcome), `occupied` the deals per stage: a stage with deals is neither removed nor given
-    another outcome (its deals would be in a place their status contradicts)."""
+    another outcome (its deals would be in a place their status contradicts). `categories` are
+    the stages' forecast categories now (id → category), kept when a stage is sent without one."""
     unknown = [path for path in mask if path not in PIPELINE_FIELDS]
     if not mask or unknown:
         field = ("update_mask", f"name some of {', '.join(PIPELINE_FIELDS)}; unknown: {unknown}")
@@ -157,4 +220,4 @@ def validate_pipeline_update(
         raise FailedPrecondition(
             "the pipeline's deals forbid this change", reason="PIPELINE_IN_USE", field_violations=blocked
         )
-    return _clean(draft)
+    return _clean(draft, categories)

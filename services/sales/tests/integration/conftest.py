@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from crm.sales.v1 import deals_pb2_grpc, pipelines_pb2_grpc
+from crm.sales.v1 import catalog_pb2_grpc, deals_pb2_grpc, pipelines_pb2_grpc, quotes_pb2_grpc
 from crm_kit.grpc_client import channel
 from crm_kit.service import Service
 from crm_kit.testing import free_port, reset_stream, running_service
@@ -22,6 +22,8 @@ class Sales:
     pipelines: pipelines_pb2_grpc.PipelinesServiceStub
     service: Service
     nats_url: str
+    catalog: catalog_pb2_grpc.CatalogServiceStub
+    quotes: quotes_pb2_grpc.QuotesServiceStub
 
 
 @pytest.fixture
@@ -40,6 +42,11 @@ async def sales(fresh_database: Any, nats_server: str) -> AsyncIterator[Sales]:
     async with running_service(settings, messaging, MIGRATIONS_DIR, setup) as service:
         ch = channel(f"127.0.0.1:{port}")
         yield Sales(
-            deals_pb2_grpc.DealsServiceStub(ch), pipelines_pb2_grpc.PipelinesServiceStub(ch), service, nats_server
+            deals_pb2_grpc.DealsServiceStub(ch),
+            pipelines_pb2_grpc.PipelinesServiceStub(ch),
+            service,
+            nats_server,
+            catalog=catalog_pb2_grpc.CatalogServiceStub(ch),
+            quotes=quotes_pb2_grpc.QuotesServiceStub(ch),
         )
         await ch.close()

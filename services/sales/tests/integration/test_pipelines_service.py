@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -21,11 +22,13 @@ from sqlalchemy import pool, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from crm.common.v1 import types_pb2
+from crm.leads.v1 import events_pb2 as leads_events
 from crm.sales.v1 import deals_pb2, pipelines_pb2
 from crm.sales.v1 import events_pb2 as sales_events
 from crm_kit import caller
 from crm_kit.migrations import alembic_config
-from crm_kit.testing import violated_fields
+from crm_kit.protoconv import to_timestamp
+from crm_kit.testing import eventually, publish_event, violated_fields
 from crm_sales.main import MIGRATIONS_DIR
 
 if TYPE_CHECKING:
@@ -324,3 +327,41 @@ async def test_migration_0002_puts_every_existing_deal_in_the_default_pipeline(f
             assert (await conn.execute(text("SELECT count(*) FROM deals"))).scalar_one() == 3
     finally:
         await engine.dispose()
+
+
+async def test_a_converted_lead_opens_in_the_pipeline_its_conversion_names(sales: Sales) -> None:
+    """LeadConverted carries the pipeline chosen at conversion; one deactivated since (the gateway
+    checked it was active) still gets its deal, in the default pipeline rather than none."""
+    kitchens = (
+        await sales.pipelines.CreatePipeline(pipelines_pb2.CreatePipelineRequest(pipeline=furniture()))
+    ).pipeline
+    retired = (await sales.pipelines.CreatePipeline(pipelines_pb2.CreatePipelineRequest(pipeline=furniture()))).pipeline
+    await sales.pipelines.UpdatePipeline(
+        pipelines_pb2.UpdatePipelineRequest(
+            pipeline=pipelines_pb2.Pipeline(id=retired.id, active=False), update_mask=FieldMask(paths=["active"])
+        )
+    )
+    ids = {name: str(uuid.uuid4()) for name in ("kitchens", "retired")}
+    for name, pipeline_id in (("kitchens", kitchens.id), ("retired", retired.id)):
+        event = leads_events.LeadConverted(
+            lead_id=f"lead-{name}",
+            deal_id=ids[name],
+            title="מטבח",
+            owner_rep_id="rep-dana",
+            owner_team_id="team-media",
+            source="radio",
+            convert_time=to_timestamp(datetime.now(UTC)),
+            pipeline_id=pipeline_id,
+        )
+        await publish_event(sales.nats_url, event)
+
+    async def opened(deal_id: str) -> deals_pb2.Deal | None:
+        try:
+            return (await sales.deals.GetDeal(deals_pb2.GetDealRequest(deal_id=deal_id))).deal
+        except grpc.aio.AioRpcError:
+            return None
+
+    in_kitchens = await eventually(lambda: opened(ids["kitchens"]), timeout=30)
+    fallback = await eventually(lambda: opened(ids["retired"]), timeout=30)
+    assert (in_kitchens.pipeline_id, in_kitchens.stage_id) == (kitchens.id, kitchens.stages[0].id)
+    assert (fallback.pipeline_id, fallback.stage_id) == ("default", "default-new")

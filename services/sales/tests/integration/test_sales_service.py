@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from crm.common.v1 import types_pb2
 from crm.leads.v1 import events_pb2 as leads_events
-from crm.sales.v1 import deals_pb2
+from crm.sales.v1 import deals_pb2, pipelines_pb2
 from crm.sales.v1 import events_pb2 as sales_events
 from crm_kit import caller
 from crm_kit.protoconv import to_timestamp
@@ -223,3 +223,33 @@ async def test_a_merge_already_in_the_deals_lead_changes_nothing(sales: Sales) -
 
 async def _deal_of(sales: Sales, deal_id: str, lead_id: str) -> bool:
     return await deal_count(sales, id=deal_id, lead_id=lead_id) == 1
+
+
+async def test_deal_closed_names_the_owner_team_the_pipeline_and_its_product_line(sales: Sales) -> None:
+    """Reporting counts targets per team and product line from these fields."""
+    stage = pipelines_pb2.Stage
+    sofas = pipelines_pb2.Pipeline(
+        name="ספות",
+        product_line="sofas",
+        active=True,
+        stages=[
+            stage(name="חדש", probability=20, outcome=pipelines_pb2.STAGE_OUTCOME_OPEN),
+            stage(name="נסגר", probability=100, outcome=pipelines_pb2.STAGE_OUTCOME_WON),
+            stage(name="אבד", probability=0, outcome=pipelines_pb2.STAGE_OUTCOME_LOST),
+        ],
+    )
+    pipeline = (await sales.pipelines.CreatePipeline(pipelines_pb2.CreatePipelineRequest(pipeline=sofas))).pipeline
+    request = open_request("lead-product-line", owner_team_id="team-north")
+    request.pipeline_id = pipeline.id
+    deal = (await sales.deals.OpenDeal(request)).deal
+    ils = types_pb2.Money(amount_minor=459900, currency_code="ILS")
+    await sales.deals.CloseDeal(
+        deals_pb2.CloseDealRequest(
+            deal_id=deal.id,
+            outcome=deals_pb2.DEAL_OUTCOME_WON,
+            items=[types_pb2.LineItem(sku="SOFA", quantity=1, unit_price=ils)],
+        )
+    )
+    [event] = await eventually(lambda: _closed_of(sales, deal.id))
+    assert (event.owner_rep_id, event.owner_team_id) == ("rep-dana", "team-north")
+    assert (event.pipeline_id, event.product_line) == (pipeline.id, "sofas")

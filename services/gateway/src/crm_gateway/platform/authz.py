@@ -60,12 +60,38 @@ POLICIES: dict[str, Policy] = {
     "move_deal_stage": Policy(SALES, "reps: own; managers: team"),
     "update_deal": Policy(SALES, "reps: own; managers: team"),
     "list_deal_stage_history": Policy(SALES, "reps: own; managers: team"),
+    "list_deals": Policy(SALES, "reps: own; managers: team (the owner filter is forced)"),
+    "get_pipeline_board": Policy(SALES, "the pipeline's deals the caller lists: reps own, managers team"),
+    "get_forecast": Policy(SALES, "reps: own; managers: team (the owner filter is forced)"),
     # pipelines: whoever works deals reads them; admins and managers shape the sales process
     "list_pipelines": Policy(SALES, "the company's sales processes, no personal data"),
     "get_pipeline": Policy(SALES, "the company's sales processes, no personal data"),
     "create_pipeline": Policy(frozenset({Role.ADMIN, Role.SALES_MANAGER})),
     "update_pipeline": Policy(frozenset({Role.ADMIN, Role.SALES_MANAGER})),
     "list_lost_reasons": Policy(SALES, "the fixed list a lost deal's reason is chosen from"),
+    # the catalog: every sales role reads prices (reps build quotes); admins and managers keep it
+    "list_products": Policy(SALES, "the company's catalog, no personal data"),
+    "get_product": Policy(SALES, "the company's catalog, no personal data"),
+    "create_product": Policy(frozenset({Role.ADMIN, Role.SALES_MANAGER})),
+    "update_product": Policy(frozenset({Role.ADMIN, Role.SALES_MANAGER})),
+    "list_price_lists": Policy(SALES, "the company's prices, no personal data"),
+    "get_price_list": Policy(SALES, "the company's prices, no personal data"),
+    "create_price_list": Policy(frozenset({Role.ADMIN, Role.SALES_MANAGER})),
+    "update_price_list": Policy(frozenset({Role.ADMIN, Role.SALES_MANAGER})),
+    "set_price_list_item": Policy(frozenset({Role.ADMIN, Role.SALES_MANAGER})),
+    "remove_price_list_item": Policy(frozenset({Role.ADMIN, Role.SALES_MANAGER})),
+    "list_tax_rates": Policy(SALES, "the VAT rates quotes apply"),
+    "create_tax_rate": Policy(frozenset({Role.ADMIN}), "a legal setting, reviewed when the law changes"),
+    # quotes: visible with their deal (reps: own deals; managers: team); a hidden deal's quote is 404
+    "create_quote": Policy(SALES, "on deals the caller sees"),
+    "list_quotes": Policy(SALES, "of deals the caller sees"),
+    "get_quote": Policy(SALES, "of deals the caller sees"),
+    "render_quote_pdf": Policy(SALES, "of deals the caller sees"),
+    "update_quote": Policy(SALES, "of deals the caller sees"),
+    "revise_quote": Policy(SALES, "of deals the caller sees"),
+    "send_quote": Policy(SALES, "of deals the caller sees"),
+    "accept_quote": Policy(SALES, "of deals the caller sees; wins the deal"),
+    "reject_quote": Policy(SALES, "of deals the caller sees"),
     "list_sources": Policy(ALL_ROLES, "the catalogue is not sensitive"),
     # orders: the orders department; sales see orders of deals they see; service reads
     "list_orders": Policy(
@@ -82,6 +108,12 @@ POLICIES: dict[str, Policy] = {
     "get_message": Policy(frozenset({Role.ADMIN, Role.ORDERS_CLERK, Role.SERVICE_AGENT})),
     # marketing
     "source_report": Policy(frozenset({Role.ADMIN, Role.MARKETING, Role.SALES_MANAGER})),
+    # targets vs actual: reps see their own, managers their team and its reps, marketing sources'
+    "target_report": Policy(SALES | {Role.MARKETING}, "reps: own; managers: team and its reps; marketing: sources"),
+    "list_targets": Policy(SALES | {Role.MARKETING}, "reps: own; managers: team and its reps; marketing: sources"),
+    "create_target": Policy(frozenset({Role.ADMIN, Role.SALES_MANAGER}), "managers: their team and its reps"),
+    "update_target": Policy(frozenset({Role.ADMIN, Role.SALES_MANAGER}), "managers: their team and its reps"),
+    "delete_target": Policy(frozenset({Role.ADMIN, Role.SALES_MANAGER}), "managers: their team and its reps"),
     "create_web_form_key": Policy(frozenset({Role.ADMIN, Role.MARKETING})),
     "list_web_form_keys": Policy(frozenset({Role.ADMIN, Role.MARKETING})),
     "revoke_web_form_key": Policy(frozenset({Role.ADMIN, Role.MARKETING})),
@@ -105,7 +137,13 @@ POLICIES: dict[str, Policy] = {
     "list_routing_rules": Policy(frozenset({Role.ADMIN, Role.SALES_MANAGER}), "read-only for managers"),
     "replace_routing_rules": Policy(frozenset({Role.ADMIN})),
     "list_reps": Policy(SALES, "reps: themselves; managers: team"),
-    "update_rep": Policy(SALES, "reps: own availability; managers: team"),
+    "update_rep": Policy(SALES, "admins: all; managers: team's availability, capacity; reps: own availability"),
+    # the sales organisation: admins create, move and deactivate; managers read their own team
+    "create_rep": Policy(frozenset({Role.ADMIN})),
+    "create_team": Policy(frozenset({Role.ADMIN})),
+    "list_teams": Policy(frozenset({Role.ADMIN, Role.SALES_MANAGER}), "managers: their own team"),
+    "get_team": Policy(frozenset({Role.ADMIN, Role.SALES_MANAGER}), "managers: their own team"),
+    "update_team": Policy(frozenset({Role.ADMIN})),
     "list_lead_queue": Policy(frozenset({Role.ADMIN, Role.SALES_MANAGER}), "managers: team and unmatched"),
     "assign_lead": Policy(frozenset({Role.ADMIN, Role.SALES_MANAGER}), "managers: team leads to team reps"),
     "get_lead_routing": Policy(SALES, "reps: own; managers: team"),
@@ -196,6 +234,35 @@ def own_rep_id(principal: Principal) -> str:
 def managed_team(principal: Principal) -> str:
     """The team a manager's token manages, or "" (a manager without a team manages nothing)."""
     return principal.team_id if principal.has_role(Role.SALES_MANAGER) else ""
+
+
+@dataclass(frozen=True)
+class TargetReach:
+    """The sales targets a caller may read or change: every target, a team's and its reps', a
+    rep's own, every source's. The gateway turns it into the reporting service's scope; an empty
+    reach holds nothing."""
+
+    every_target: bool = False
+    team_id: str = ""
+    rep_id: str = ""
+    sources: bool = False
+
+
+def target_reach(principal: Principal) -> TargetReach:
+    """What a caller reads: admins every target; a manager their team's and its reps'; a rep their
+    own; marketing every source's (roles add up)."""
+    if principal.has_role(Role.ADMIN):
+        return TargetReach(every_target=True)
+    return TargetReach(
+        team_id=managed_team(principal), rep_id=own_rep_id(principal), sources=principal.has_role(Role.MARKETING)
+    )
+
+
+def target_manage_reach(principal: Principal) -> TargetReach:
+    """What a caller sets, changes and deletes: admins every target; a manager their team's and its reps'."""
+    if principal.has_role(Role.ADMIN):
+        return TargetReach(every_target=True)
+    return TargetReach(team_id=managed_team(principal))
 
 
 def sees_every_order(principal: Principal) -> bool:

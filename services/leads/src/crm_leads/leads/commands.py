@@ -243,7 +243,7 @@ class Conversion:
     created: bool
 
 
-async def convert_lead(uow: UnitOfWork, lead_id: str, title: str) -> Conversion:
+async def convert_lead(uow: UnitOfWork, lead_id: str, title: str, pipeline_id: str = "") -> Conversion:
     """Record a lead's conversion into a deal owned by the lead's rep, and publish LeadConverted,
     from which sales opens the deal (the deal id is chosen here, so both the gateway's OpenDeal and
     the event name the same deal). Converting again returns the same conversion. The lead row lock
@@ -275,6 +275,7 @@ async def convert_lead(uow: UnitOfWork, lead_id: str, title: str) -> Conversion:
                 campaign=lead.campaign,
                 converted_at=now,
                 lead_since=now,
+                pipeline_id=pipeline_id,
             )
             .returning(lead_conversions)
         )
@@ -298,10 +299,16 @@ async def convert_lead(uow: UnitOfWork, lead_id: str, title: str) -> Conversion:
             convert_time=to_timestamp(now),
             actor=who.actor if who else "",
             request_id=who.request_id if who else "",
+            pipeline_id=conversion.pipeline_id,
         ),
         time=now,
     )
-    uow.audit("leads.ConvertLead", "lead", lead_id, {"deal_id": conversion.deal_id, "owner_rep_id": lead.rep_id or ""})
+    uow.audit(
+        "leads.ConvertLead",
+        "lead",
+        lead_id,
+        {"deal_id": conversion.deal_id, "owner_rep_id": lead.rep_id or "", "pipeline_id": pipeline_id},
+    )
     return Conversion(conversion, created=True)
 
 

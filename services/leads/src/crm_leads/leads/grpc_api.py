@@ -32,6 +32,7 @@ def conversion_to_proto(row: Any) -> leads_pb2.LeadConversion:
         convert_time=to_timestamp(row.converted_at),
         legacy=row.legacy,
         lead_since=to_timestamp(row.lead_since),
+        pipeline_id=row.pipeline_id,
     )
 
 
@@ -160,7 +161,7 @@ class LeadsServicer(leads_pb2_grpc.LeadsServiceServicer):
     ) -> leads_pb2.ConvertLeadResponse:
         require({"lead_id": request.lead_id})
         async with self.db.unit_of_work() as uow:
-            converted = await commands.convert_lead(uow, request.lead_id, request.title)
+            converted = await commands.convert_lead(uow, request.lead_id, request.title, request.pipeline_id.strip())
         return leads_pb2.ConvertLeadResponse(conversion=conversion_to_proto(converted.row), created=converted.created)
 
     async def ListSources(

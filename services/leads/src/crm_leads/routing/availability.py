@@ -1,24 +1,22 @@
-"""Reps' availability, pure: which reps of a rule may take a lead now (active, not away, on duty in
-their own time zone, under their cap), whom a strategy picks, and the validation of a rep's
-availability. No I/O."""
+"""Reps' availability, pure: which reps of a rule may take a lead now (active, covering the lead's
+territory and product line, not away, on duty in their own time zone, under their cap), whom a
+strategy picks, and the validation of working hours and time zones. No I/O."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from crm_kit.errors import InvalidArgument
-from crm_leads.routing.domain import Strategy
+from crm_leads.routing.domain import LeadFacts, Strategy, fold
 
 # Weekday names as stored (Python's weekday(): Monday is 0).
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MAX_CAPACITY = 10_000
-# What UpdateRep's update_mask may name.
-REP_FIELDS = ("away", "capacity", "time_zone", "working_hours")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
 
 
@@ -53,6 +51,9 @@ class Candidate:
     open_leads: int = 0
     time_zone: str = "Asia/Jerusalem"
     working_hours: tuple[WorkingHours, ...] = ()
+    # What the rep covers (empty: everything); see coverage_gap.
+    territories: tuple[str, ...] = ()
+    product_lines: tuple[str, ...] = ()
 
 
 def on_duty(rep: Candidate, now: datetime) -> bool:
@@ -75,6 +76,21 @@ def skip_reason(rep: Candidate, now: datetime, tried: Sequence[str] = ()) -> str
         return f"outside working hours ({rep.time_zone})"
     if rep.capacity is not None and rep.open_leads >= rep.capacity:
         return f"at capacity ({rep.open_leads}/{rep.capacity} open leads)"
+    return ""
+
+
+def coverage_gap(rep: Candidate, lead: LeadFacts | None) -> str:
+    """Why the rep does not cover the lead ("" when they do): a rep with territories or product
+    lines takes only leads of those. Only what the lead states narrows the choice: a lead without a
+    city and region, or without a product line, is not filtered on it. None: no lead to check."""
+    if lead is None:
+        return ""
+    places = {fold(lead.city), fold(lead.region)} - {""}
+    if rep.territories and places and not places & {fold(t) for t in rep.territories}:
+        return f"covers other territories ({', '.join(rep.territories)})"[:200]
+    line = fold(lead.product_line)
+    if rep.product_lines and line and line not in {fold(p) for p in rep.product_lines}:
+        return f"covers other product lines ({', '.join(rep.product_lines)})"[:200]
     return ""
 
 
@@ -101,13 +117,14 @@ class RuleOutcome:
 
 
 def screen(
-    candidates: Sequence[Candidate], now: datetime, tried: Sequence[str] = ()
+    candidates: Sequence[Candidate], now: datetime, tried: Sequence[str] = (), lead: LeadFacts | None = None
 ) -> tuple[list[Candidate], list[dict[str, Any]]]:
-    """The eligible reps (by id) and every candidate with its skip reason, for the explanation."""
+    """The eligible reps (by id) and every candidate with its skip reason, for the explanation;
+    with a lead, reps who do not cover it are skipped too (coverage_gap)."""
     eligible: list[Candidate] = []
     considered: list[dict[str, Any]] = []
     for rep in sorted(candidates, key=lambda c: c.rep_id):
-        reason = skip_reason(rep, now, tried)
+        reason = skip_reason(rep, now, tried) or coverage_gap(rep, lead)
         considered.append({"rep_id": rep.rep_id, "open_leads": rep.open_leads, "skipped": reason})
         if not reason:
             eligible.append(rep)
@@ -161,56 +178,3 @@ def validate_working_hours(spans: Sequence[tuple[str, str, str]], path: str = "w
 
 def working_hours_from_json(value: Any) -> tuple[WorkingHours, ...]:
     return tuple(WorkingHours(str(s["day"]), str(s["start"]), str(s["end"])) for s in (value or []))
-
-
-@dataclass(frozen=True)
-class RepUpdate:
-    """UpdateRep as sent: the masked paths and the values (capacity None: no cap)."""
-
-    paths: tuple[str, ...]
-    away: bool = False
-    capacity: int | None = None
-    time_zone: str = ""
-    working_hours: tuple[tuple[str, str, str], ...] = ()
-
-
-def rep_changes(update: RepUpdate) -> dict[str, Any]:
-    """The reps columns an update sets; InvalidArgument naming every bad path and value at once."""
-    paths = list(dict.fromkeys(update.paths))
-    violations = [
-        (f"update_mask.paths[{i}]", f"one of: {', '.join(REP_FIELDS)}")
-        for i, p in enumerate(paths)
-        if p not in REP_FIELDS
-    ]
-    checks: dict[str, Callable[[], Any]] = {
-        "away": lambda: update.away,
-        "capacity": lambda: _checked_capacity(update.capacity, violations),
-        "time_zone": lambda: _checked_time_zone(update.time_zone, violations),
-        "working_hours": lambda: _checked_hours(update.working_hours, violations),
-    }
-    values = {name: check() for name, check in checks.items() if name in paths}
-    if not paths:
-        violations.append(("update_mask", "name at least one field"))
-    if violations:
-        raise InvalidArgument("invalid rep update", field_violations=violations)
-    return values
-
-
-def _checked_capacity(capacity: int | None, violations: list[tuple[str, str]]) -> int | None:
-    if capacity is not None and not 0 <= capacity <= MAX_CAPACITY:
-        violations.append(("rep.capacity", f"between 0 and {MAX_CAPACITY} (or absent: no cap)"))
-    return capacity
-
-
-def _checked_time_zone(time_zone: str, violations: list[tuple[str, str]]) -> str:
-    if not validate_time_zone(time_zone):
-        violations.append(("rep.time_zone", "an IANA time zone, e.g. Asia/Jerusalem or Asia/Tehran"))
-    return time_zone
-
-
-def _checked_hours(spans: Sequence[tuple[str, str, str]], violations: list[tuple[str, str]]) -> list[dict[str, str]]:
-    try:
-        return [h.as_dict() for h in validate_working_hours(spans, "rep.working_hours")]
-    except InvalidArgument as exc:
-        violations += exc.field_violations
-        return []

@@ -1,5 +1,6 @@
 """Routing commands: which rep gets a new lead (in the capture's own transaction), the rule set and
-reps' availability admins change, a lead handed to a rep by hand, and the speed-to-lead SLA scan.
+the sales organisation (teams, reps and their availability) admins change, a lead handed to a rep
+by hand, and the speed-to-lead SLA scan.
 
 Fairness with several replicas:
 
@@ -27,19 +28,20 @@ from typing import Any
 
 import grpc
 from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from crm.leads.v1 import events_pb2
 from crm_kit import caller
 from crm_kit.db import Database, UnitOfWork
-from crm_kit.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound
+from crm_kit.errors import AlreadyExists, DomainError, FailedPrecondition, InvalidArgument, NotFound
 from crm_kit.protoconv import to_timestamp
 from crm_leads.campaigns import queries as campaign_queries
 from crm_leads.campaigns.domain import CampaignRef
-from crm_leads.db import lead_sla_breaches, leads, reps, routing_rule_sets, routing_rules
+from crm_leads.db import lead_sla_breaches, leads, reps, routing_rule_sets, routing_rules, teams
 from crm_leads.errors import lead_not_found
 from crm_leads.leads.domain import LeadStatus, NewLead
 from crm_leads.metrics import SLA_BREACHES
-from crm_leads.routing import availability, domain, queries
+from crm_leads.routing import availability, directory, domain, queries
 
 log = logging.getLogger(__name__)
 
@@ -69,14 +71,16 @@ async def try_team(
     rep_id: str,
     now: datetime,
     tried: tuple[str, ...] = (),
+    lead: domain.LeadFacts | None = None,
 ) -> availability.RuleOutcome:
-    """Pick a rep of the team (or the named rep) by the strategy, skipping who may not take it now."""
+    """Pick a rep of the team (or the named rep) by the strategy, skipping who may not take it now
+    and, for a pool strategy, who does not cover the lead (a named rep is the rule's own choice)."""
     outcome = availability.RuleOutcome(rule_id=rule_id, strategy=strategy.value, team_id=team_id)
     named = rep_id if strategy is domain.Strategy.NAMED_REP else ""
     found = await queries.candidates(
         uow, team_id, rep_id=named, lock=True if strategy is domain.Strategy.LEAST_LOADED else None
     )
-    eligible, outcome.considered = availability.screen(found, now, tried)
+    eligible, outcome.considered = availability.screen(found, now, tried, None if named else lead)
     if not eligible:
         return outcome
     if strategy is domain.Strategy.NAMED_REP:
@@ -110,7 +114,7 @@ async def assign(
     tried: list[dict[str, Any]] = []
     for index, rule in enumerate(matched):
         outcome = await try_team(
-            uow, rule_id=rule.id, strategy=rule.strategy, team_id=rule.team_id, rep_id=rule.rep_id, now=now
+            uow, rule_id=rule.id, strategy=rule.strategy, team_id=rule.team_id, rep_id=rule.rep_id, now=now, lead=facts
         )
         tried.append(outcome.as_dict())
         if outcome.picked is None:
@@ -202,12 +206,96 @@ async def replace_rules(
     return rules, new_version
 
 
-async def update_rep(uow: UnitOfWork, rep_id: str, values: dict[str, Any]) -> None:
-    """Set a rep's availability columns (availability.rep_changes)."""
-    changed = await uow.conn.execute(update(reps).where(reps.c.id == rep_id).values(**values).returning(reps.c.id))
-    if changed.first() is None:
+# ---------------------------------------------------------------- the sales organisation (teams and reps)
+
+
+async def _share_rule_set(uow: UnitOfWork) -> None:
+    """Hold the rule set still (its row FOR SHARE) while a team or rep change checks the rules
+    against it: a concurrent replacement (FOR UPDATE) validates against the change, not before it."""
+    await uow.conn.execute(select(routing_rule_sets.c.id).where(routing_rule_sets.c.id == 1).with_for_update(read=True))
+
+
+async def create_team(uow: UnitOfWork, values: dict[str, Any]) -> None:
+    """Insert a team (directory.new_team); its round-robin sequence comes with it (a trigger)."""
+    created = await uow.conn.execute(
+        pg_insert(teams)
+        .values(**values, created_at=func.now(), updated_at=func.now())
+        .on_conflict_do_nothing(index_elements=["id"])
+        .returning(teams.c.id)
+    )
+    if created.first() is None:
+        team_id = values["id"]
+        raise AlreadyExists(f"team {team_id} already exists", reason="TEAM_EXISTS", metadata={"team_id": team_id})
+    uow.audit("leads.CreateTeam", "team", values["id"], values)
+
+
+async def update_team(uow: UnitOfWork, team_id: str, values: dict[str, Any], etag: str) -> None:
+    """Set the masked columns (directory.team_changes) of the team at etag (empty: any). A team is
+    deactivated only when no active rep and no routing rule is left (directory.check_team_deactivation)."""
+    current = await queries.locked_team(uow, team_id)
+    if current is None:
+        raise directory.team_not_found(team_id)
+    directory.check_etag(etag, current.version, f"team {team_id}")
+    if values.get("active") is False and current.active:
+        await _share_rule_set(uow)
+        directory.check_team_deactivation(
+            team_id, await queries.active_rep_ids(uow, team_id), await queries.rule_ids_for_team(uow, team_id)
+        )
+    await uow.conn.execute(
+        update(teams).where(teams.c.id == team_id).values(**values, version=teams.c.version + 1, updated_at=func.now())
+    )
+    uow.audit("leads.UpdateTeam", "team", team_id, {"update_mask": sorted(values), **values})
+
+
+async def _check_team_for(uow: UnitOfWork, team_id: str, rep_active: bool) -> None:
+    """The team a rep is created in, moved to or activated in exists (and is active for an active
+    rep); its row is held FOR SHARE so that it cannot be deactivated meanwhile."""
+    team = await queries.locked_team(uow, team_id, share=True)
+    state = directory.TeamState(exists=team is not None, active=bool(team is not None and team.active))
+    directory.check_rep_team(team_id, state, rep_active)
+
+
+async def create_rep(uow: UnitOfWork, values: dict[str, Any]) -> None:
+    """Insert a rep (directory.new_rep) into an existing team (an active one for an active rep)."""
+    await _check_team_for(uow, values["team_id"], values["active"])
+    created = await uow.conn.execute(
+        pg_insert(reps)
+        .values(**values, created_at=func.now(), updated_at=func.now())
+        .on_conflict_do_nothing(index_elements=["id"])
+        .returning(reps.c.id)
+    )
+    if created.first() is None:
+        rep_id = values["id"]
+        raise AlreadyExists(f"rep {rep_id} already exists", reason="REP_EXISTS", metadata={"rep_id": rep_id})
+    uow.audit("leads.CreateRep", "rep", values["id"], values)
+
+
+async def update_rep(uow: UnitOfWork, rep_id: str, values: dict[str, Any], etag: str = "") -> None:
+    """Set the masked columns (directory.rep_changes) of the rep at etag (empty: any).
+
+    Deactivating takes effect on the next capture (routing reads reps in the capture's
+    transaction) and leaves the rep's leads with them and their team. A move changes only where
+    the rep's next leads come from (the leads they hold keep their team) and is refused while
+    named_rep rules give them their old team's leads."""
+    current = await queries.locked_rep(uow, rep_id)
+    if current is None:
         raise rep_not_found(rep_id)
-    uow.audit("leads.UpdateRep", "rep", rep_id, dict(values))
+    directory.check_etag(etag, current.version, f"rep {rep_id}")
+    team_id = values.get("team_id", current.team_id)
+    active = values.get("active", current.active)
+    moved = team_id != current.team_id
+    if moved or (active and not current.active):
+        await _check_team_for(uow, team_id, active)
+    if moved:
+        await _share_rule_set(uow)
+        directory.check_rep_move(rep_id, current.team_id, await queries.rule_ids_naming_rep(uow, rep_id))
+    await uow.conn.execute(
+        update(reps).where(reps.c.id == rep_id).values(**values, version=reps.c.version + 1, updated_at=func.now())
+    )
+    details = {"update_mask": sorted(values), **values}
+    if moved:
+        details["previous_team_id"] = current.team_id
+    uow.audit("leads.UpdateRep", "rep", rep_id, details)
 
 
 async def assign_by_hand(uow: UnitOfWork, lead_id: str, rep_id: str, now: datetime) -> None:
@@ -323,6 +411,9 @@ async def _act_on_breach(
             rep_id="",
             now=now,
             tried=tried,
+            lead=domain.LeadFacts(
+                source=lead.source, product_line=lead.product_line, city=lead.city, region=lead.region
+            ),
         )
         explanation.setdefault("reassignments", []).append(outcome.as_dict())
         if outcome.picked is not None:

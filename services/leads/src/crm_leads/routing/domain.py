@@ -65,7 +65,8 @@ class Assignment:
     explanation: dict[str, Any] = field(default_factory=dict)
 
 
-def _fold(text: str) -> str:
+def fold(text: str) -> str:
+    """A name or code as matching compares it: case and spacing ignored."""
     return " ".join(text.casefold().split())
 
 
@@ -93,10 +94,10 @@ def rule_matches(rule: RoutingRule, lead: LeadFacts) -> bool:
         return False
     if rule.campaign_ids and not ({lead.campaign_id, lead.campaign} - {""}) & set(rule.campaign_ids):
         return False
-    if rule.product_lines and _fold(lead.product_line) not in {_fold(p) for p in rule.product_lines}:
+    if rule.product_lines and fold(lead.product_line) not in {fold(p) for p in rule.product_lines}:
         return False
-    places = {_fold(lead.city), _fold(lead.region)} - {""}
-    if rule.territories and not places & {_fold(t) for t in rule.territories}:
+    places = {fold(lead.city), fold(lead.region)} - {""}
+    if rule.territories and not places & {fold(t) for t in rule.territories}:
         return False
     return not (rule.languages and language_of(lead.locale) not in rule.languages)
 
@@ -199,8 +200,8 @@ class RuleInput:
 
 @dataclass(frozen=True)
 class RuleCatalogue:
-    """What a rule set is checked against: known sources, teams, reps (with their team) and
-    campaigns (None: no catalogue to check)."""
+    """What a rule set is checked against: known sources, active teams, their reps (with their
+    team) and campaigns (None: no catalogue to check). A rule never gives leads to an inactive team."""
 
     sources: set[str]
     teams: set[str]
@@ -208,7 +209,13 @@ class RuleCatalogue:
     campaigns: set[str] | None
 
 
-def _list_violations(path: str, values: Sequence[str], max_length: int) -> list[tuple[str, str]]:
+def is_valid_id(value: str) -> bool:
+    """Whether value is an id a client may choose (rules, teams, reps): letters, digits and _.:-."""
+    return bool(_ID.match(value))
+
+
+def list_violations(path: str, values: Sequence[str], max_length: int) -> list[tuple[str, str]]:
+    """What is wrong with a list of short texts (a rule's or a rep's territories, product lines…)."""
     out: list[tuple[str, str]] = []
     if len(values) > 100:
         out.append((path, "at most 100 entries"))
@@ -250,7 +257,7 @@ def validate_rule_set(
 
 
 def _id_violations(p: str, rule_id: str, seen_ids: set[str]) -> list[tuple[str, str]]:
-    if not _ID.match(rule_id):
+    if not is_valid_id(rule_id):
         return [(f"{p}.id", "letters, digits and _.:- only, at most 64 characters")]
     if rule_id in seen_ids:
         return [(f"{p}.id", "appears twice in the rule set")]
@@ -301,15 +308,15 @@ def _criteria_violations(p: str, r: RuleInput, catalogue: RuleCatalogue) -> list
         for j, source in enumerate(r.sources)
         if source not in catalogue.sources
     ]
-    v += _list_violations(f"{p}.campaign_ids", r.campaign_ids, 64)
+    v += list_violations(f"{p}.campaign_ids", r.campaign_ids, 64)
     if catalogue.campaigns is not None:
         v += [
             (f"{p}.campaign_ids[{j}]", "unknown campaign")
             for j, campaign in enumerate(r.campaign_ids)
             if campaign.strip() and campaign not in catalogue.campaigns
         ]
-    v += _list_violations(f"{p}.product_lines", r.product_lines, 100)
-    v += _list_violations(f"{p}.territories", r.territories, 100)
+    v += list_violations(f"{p}.product_lines", r.product_lines, 100)
+    v += list_violations(f"{p}.territories", r.territories, 100)
     v += [
         (f"{p}.languages[{j}]", f"must be one of: {', '.join(LANGUAGES)}")
         for j, language in enumerate(r.languages)
@@ -328,7 +335,7 @@ def _owner_team(
         if not rep_id:
             v.append((f"{p}.rep_id", "is required for strategy named_rep"))
         elif rep_id not in catalogue.rep_teams:
-            v.append((f"{p}.rep_id", "unknown rep"))
+            v.append((f"{p}.rep_id", "unknown rep, or a rep of an inactive team"))
         elif team_id and catalogue.rep_teams[rep_id] != team_id:
             v.append((f"{p}.team_id", f"the rep belongs to team {catalogue.rep_teams[rep_id]}"))
         else:
@@ -339,7 +346,7 @@ def _owner_team(
         if not team_id:
             v.append((f"{p}.team_id", f"is required for strategy {strategy}"))
         elif team_id not in catalogue.teams:
-            v.append((f"{p}.team_id", "unknown team"))
+            v.append((f"{p}.team_id", "unknown or inactive team"))
     return team_id
 
 

@@ -1,8 +1,10 @@
-"""RoutingService: routing rules, reps' availability, the fallback queue, SLA breaches, work lists
-(proto ↔ routing commands and queries)."""
+"""RoutingService: routing rules, the sales organisation (teams, reps and their availability), the
+fallback queue, SLA breaches, work lists (proto ↔ routing commands and queries)."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +17,7 @@ from crm_kit.protoconv import encode_page_token, page_position, page_size, to_ti
 from crm_leads.leads import queries as lead_queries
 from crm_leads.leads.lead_proto import lead_to_proto
 from crm_leads.leads.queries import LeadView
-from crm_leads.routing import availability, commands, domain, queries
+from crm_leads.routing import availability, commands, directory, domain, queries
 
 
 def rule_to_proto(rule: domain.RoutingRule) -> routing_pb2.RoutingRule:
@@ -79,20 +81,50 @@ def rep_to_proto(row: Any, open_leads: int, now: datetime) -> routing_pb2.Rep:
         open_leads=open_leads,
         available=not reason,
         unavailable_reason=reason,
+        territories=list(row.territories),
+        product_lines=list(row.product_lines),
+        etag=directory.etag(row.version),
+        create_time=to_timestamp(row.created_at),
+        update_time=to_timestamp(row.updated_at),
     )
     if row.capacity is not None:
         out.capacity = row.capacity
     return out
 
 
-def _rep_update(rep: routing_pb2.Rep, paths: list[str]) -> availability.RepUpdate:
-    return availability.RepUpdate(
-        paths=tuple(paths),
+def _rep_input(rep: routing_pb2.Rep) -> directory.RepInput:
+    return directory.RepInput(
+        name=rep.name,
+        team_id=rep.team_id,
+        active=rep.active,
         away=rep.away,
         capacity=rep.capacity if rep.HasField("capacity") else None,
         time_zone=rep.time_zone,
         working_hours=tuple((h.day, h.start, h.end) for h in rep.working_hours),
+        territories=tuple(rep.territories),
+        product_lines=tuple(rep.product_lines),
     )
+
+
+def team_to_proto(row: Any) -> routing_pb2.Team:
+    return routing_pb2.Team(
+        id=row.id,
+        name=row.name,
+        manager_id=row.manager_id or "",
+        active=row.active,
+        active_reps=row.active_reps,
+        etag=directory.etag(row.version),
+        create_time=to_timestamp(row.created_at),
+        update_time=to_timestamp(row.updated_at),
+    )
+
+
+def _team_input(team: routing_pb2.Team) -> directory.TeamInput:
+    return directory.TeamInput(name=team.name, manager_id=team.manager_id, active=team.active)
+
+
+def _generated(prefix: str) -> Callable[[], str]:
+    return lambda: f"{prefix}-{uuid.uuid4().hex[:12]}"
 
 
 def breach_to_proto(r: Any) -> routing_pb2.SlaBreach:
@@ -160,15 +192,68 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
             raise commands.rep_not_found(request.rep_id)
         return routing_pb2.GetRepResponse(rep=rep_to_proto(*found[0], datetime.now(UTC)))
 
+    async def CreateRep(
+        self, request: routing_pb2.CreateRepRequest, context: grpc.aio.ServicerContext
+    ) -> routing_pb2.CreateRepResponse:
+        rep_id = directory.new_id(request.rep_id, "rep_id", _generated("rep"))
+        values = directory.new_rep(rep_id, _rep_input(request.rep))
+        async with self.db.unit_of_work() as uow:
+            await commands.create_rep(uow, values)
+            found = await queries.reps_with_load(uow, rep_id=rep_id)
+        return routing_pb2.CreateRepResponse(rep=rep_to_proto(*found[0], datetime.now(UTC)))
+
     async def UpdateRep(
         self, request: routing_pb2.UpdateRepRequest, context: grpc.aio.ServicerContext
     ) -> routing_pb2.UpdateRepResponse:
         require({"rep.id": request.rep.id})
-        values = availability.rep_changes(_rep_update(request.rep, list(request.update_mask.paths)))
+        values = directory.rep_changes(list(request.update_mask.paths), _rep_input(request.rep))
         async with self.db.unit_of_work() as uow:
-            await commands.update_rep(uow, request.rep.id, values)
+            await commands.update_rep(uow, request.rep.id, values, request.etag)
             found = await queries.reps_with_load(uow, rep_id=request.rep.id)
         return routing_pb2.UpdateRepResponse(rep=rep_to_proto(*found[0], datetime.now(UTC)))
+
+    async def CreateTeam(
+        self, request: routing_pb2.CreateTeamRequest, context: grpc.aio.ServicerContext
+    ) -> routing_pb2.CreateTeamResponse:
+        team_id = directory.new_id(request.team_id, "team_id", _generated("team"))
+        values = directory.new_team(team_id, _team_input(request.team))
+        async with self.db.unit_of_work() as uow:
+            await commands.create_team(uow, values)
+            row = await queries.get_team(uow, team_id)
+        return routing_pb2.CreateTeamResponse(team=team_to_proto(row))
+
+    async def GetTeam(
+        self, request: routing_pb2.GetTeamRequest, context: grpc.aio.ServicerContext
+    ) -> routing_pb2.GetTeamResponse:
+        require({"team_id": request.team_id})
+        async with self.db.unit_of_work() as uow:
+            row = await queries.get_team(uow, request.team_id)
+        return routing_pb2.GetTeamResponse(team=team_to_proto(row))
+
+    async def ListTeams(
+        self, request: routing_pb2.ListTeamsRequest, context: grpc.aio.ServicerContext
+    ) -> routing_pb2.ListTeamsResponse:
+        async with self.db.unit_of_work() as uow:
+            rows, next_key = await queries.list_teams(
+                uow,
+                show_inactive=request.show_inactive,
+                limit=page_size(request.page_size),
+                after=page_position(request.page_token, datetime.fromisoformat, str),
+            )
+        return routing_pb2.ListTeamsResponse(
+            teams=[team_to_proto(r) for r in rows],
+            next_page_token=encode_page_token(*next_key) if next_key else "",
+        )
+
+    async def UpdateTeam(
+        self, request: routing_pb2.UpdateTeamRequest, context: grpc.aio.ServicerContext
+    ) -> routing_pb2.UpdateTeamResponse:
+        require({"team.id": request.team.id})
+        values = directory.team_changes(list(request.update_mask.paths), _team_input(request.team))
+        async with self.db.unit_of_work() as uow:
+            await commands.update_team(uow, request.team.id, values, request.etag)
+            row = await queries.get_team(uow, request.team.id)
+        return routing_pb2.UpdateTeamResponse(team=team_to_proto(row))
 
     async def ListLeadQueue(
         self, request: routing_pb2.ListLeadQueueRequest, context: grpc.aio.ServicerContext

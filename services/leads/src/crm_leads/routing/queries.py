@@ -1,5 +1,5 @@
-"""Reading routing: the rule set and its version, reps with their open leads, the fallback queue,
-reps' work lists and SLA breaches."""
+"""Reading routing: the rule set and its version, teams and reps (with their open leads), the
+fallback queue, reps' work lists and SLA breaches."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from crm_leads.campaigns import queries as campaign_queries
 from crm_leads.db import lead_sla_breaches, leads, reps, routing_rule_sets, routing_rules, teams
 from crm_leads.leads.domain import SOURCES, LeadStatus
 from crm_leads.leads.queries import LeadView, lead_view, lead_view_query
-from crm_leads.routing import availability, domain
+from crm_leads.routing import availability, directory, domain
 
 
 def rule_from_row(r: Any) -> domain.RoutingRule:
@@ -46,11 +46,13 @@ async def rule_set_version(uow: UnitOfWork) -> int:
 
 
 async def rule_catalogue(uow: UnitOfWork) -> domain.RuleCatalogue:
-    """What a new rule set may name: the catalogue's sources (built-in ones too), teams, reps, campaigns."""
+    """What a new rule set may name: the catalogue's sources (built-in ones too), active teams and
+    their reps, campaigns."""
+    rep_teams = select(reps.c.id, reps.c.team_id).join(teams, teams.c.id == reps.c.team_id).where(teams.c.active)
     return domain.RuleCatalogue(
         sources=set(SOURCES) | await campaign_queries.source_codes(uow),
-        teams=set((await uow.conn.execute(select(teams.c.id))).scalars()),
-        rep_teams={r.id: r.team_id for r in (await uow.conn.execute(select(reps.c.id, reps.c.team_id))).all()},
+        teams=set((await uow.conn.execute(select(teams.c.id).where(teams.c.active))).scalars()),
+        rep_teams={r.id: r.team_id for r in (await uow.conn.execute(rep_teams)).all()},
         campaigns=await campaign_queries.campaign_ids(uow),
     )
 
@@ -112,6 +114,8 @@ async def candidates(
             open_leads=counts.get(r.id, 0),
             time_zone=r.time_zone,
             working_hours=availability.working_hours_from_json(r.working_hours),
+            territories=tuple(r.territories),
+            product_lines=tuple(r.product_lines),
         )
         for r in rows
     ]
@@ -129,6 +133,65 @@ async def reps_with_load(uow: UnitOfWork, *, team_id: str = "", rep_id: str = ""
         return []
     counts = await _open_leads(uow, [r.id for r in rows])
     return [(r, counts.get(r.id, 0)) for r in rows]
+
+
+# ---------------------------------------------------------------- the sales organisation
+
+
+def _teams_query() -> Select[Any]:
+    active_reps = (
+        select(func.count()).where(reps.c.team_id == teams.c.id, reps.c.active).scalar_subquery().label("active_reps")
+    )
+    return select(teams, active_reps)
+
+
+async def get_team(uow: UnitOfWork, team_id: str) -> Any:
+    """The team with its number of active reps; TEAM_NOT_FOUND when there is none."""
+    row = (await uow.conn.execute(_teams_query().where(teams.c.id == team_id))).first()
+    if row is None:
+        raise directory.team_not_found(team_id)
+    return row
+
+
+async def list_teams(
+    uow: UnitOfWork, *, show_inactive: bool, limit: int, after: tuple[Any, ...] | None
+) -> tuple[list[Any], list[Any] | None]:
+    """Teams oldest first (active ones unless asked), with their numbers of active reps."""
+    query = _teams_query() if show_inactive else _teams_query().where(teams.c.active)
+    return await keyset_page(uow.conn, query, teams.c.created_at, teams.c.id, limit=limit, after=after)
+
+
+async def locked_team(uow: UnitOfWork, team_id: str, *, share: bool = False) -> Any:
+    """The team's row, locked until the unit of work ends (None when there is none): FOR NO KEY
+    UPDATE for a change of the team, FOR SHARE for a rep joining it, so that a deactivation and a
+    rep's activation or move never pass each other. Neither waits for rows that only reference the
+    team (foreign keys take KEY SHARE)."""
+    query = select(teams).where(teams.c.id == team_id)
+    return (await uow.conn.execute(query.with_for_update(read=share, key_share=not share))).first()
+
+
+async def locked_rep(uow: UnitOfWork, rep_id: str) -> Any:
+    """The rep's row, locked FOR NO KEY UPDATE (None when there is none): a capture or a rule set
+    that only references the rep (foreign keys) does not wait for the edit."""
+    query = select(reps).where(reps.c.id == rep_id).with_for_update(key_share=True)
+    return (await uow.conn.execute(query)).first()
+
+
+async def active_rep_ids(uow: UnitOfWork, team_id: str) -> list[str]:
+    query = select(reps.c.id).where(reps.c.team_id == team_id, reps.c.active).order_by(reps.c.id)
+    return list((await uow.conn.execute(query)).scalars())
+
+
+async def rule_ids_for_team(uow: UnitOfWork, team_id: str) -> list[str]:
+    """The routing rules that give the team leads (by priority)."""
+    query = select(routing_rules.c.id).where(routing_rules.c.team_id == team_id).order_by(routing_rules.c.priority)
+    return list((await uow.conn.execute(query)).scalars())
+
+
+async def rule_ids_naming_rep(uow: UnitOfWork, rep_id: str) -> list[str]:
+    """The named_rep routing rules that give the rep leads (by priority)."""
+    query = select(routing_rules.c.id).where(routing_rules.c.rep_id == rep_id).order_by(routing_rules.c.priority)
+    return list((await uow.conn.execute(query)).scalars())
 
 
 async def lead_queue(

@@ -39,6 +39,10 @@ class _TouchKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TouchKind.V
     TOUCH_KIND_TASK_LOGGED: _TouchKind.ValueType  # 9
     TOUCH_KIND_EMAIL_LOGGED: _TouchKind.ValueType  # 10
     TOUCH_KIND_SMS_LOGGED: _TouchKind.ValueType  # 11
+    TOUCH_KIND_DEAL_STAGE_CHANGED: _TouchKind.ValueType  # 12
+    """The customer's deal entered an open stage of its pipeline (closes are DEAL_WON / DEAL_LOST)."""
+    TOUCH_KIND_QUOTE_SENT: _TouchKind.ValueType  # 13
+    TOUCH_KIND_QUOTE_ACCEPTED: _TouchKind.ValueType  # 14
 
 class TouchKind(_TouchKind, metaclass=_TouchKindEnumTypeWrapper): ...
 
@@ -55,6 +59,10 @@ TOUCH_KIND_NOTE_LOGGED: TouchKind.ValueType  # 8
 TOUCH_KIND_TASK_LOGGED: TouchKind.ValueType  # 9
 TOUCH_KIND_EMAIL_LOGGED: TouchKind.ValueType  # 10
 TOUCH_KIND_SMS_LOGGED: TouchKind.ValueType  # 11
+TOUCH_KIND_DEAL_STAGE_CHANGED: TouchKind.ValueType  # 12
+"""The customer's deal entered an open stage of its pipeline (closes are DEAL_WON / DEAL_LOST)."""
+TOUCH_KIND_QUOTE_SENT: TouchKind.ValueType  # 13
+TOUCH_KIND_QUOTE_ACCEPTED: TouchKind.ValueType  # 14
 Global___TouchKind: _TypeAlias = TouchKind  # noqa: Y015
 
 @_typing.final

@@ -135,6 +135,7 @@ class LeadConverted(_message.Message):
     CONVERT_TIME_FIELD_NUMBER: _builtins.int
     ACTOR_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    PIPELINE_ID_FIELD_NUMBER: _builtins.int
     lead_id: _builtins.str
     deal_id: _builtins.str
     title: _builtins.str
@@ -147,6 +148,8 @@ class LeadConverted(_message.Message):
     the gateway's call and this event opens it.
     """
     request_id: _builtins.str
+    pipeline_id: _builtins.str
+    """The pipeline the deal opens in ('' = sales' default pipeline)."""
     @_builtins.property
     def convert_time(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -162,10 +165,11 @@ class LeadConverted(_message.Message):
         convert_time: _timestamp_pb2.Timestamp | None = ...,
         actor: _builtins.str = ...,
         request_id: _builtins.str = ...,
+        pipeline_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["convert_time", b"convert_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "campaign", b"campaign", "convert_time", b"convert_time", "deal_id", b"deal_id", "lead_id", b"lead_id", "owner_rep_id", b"owner_rep_id", "owner_team_id", b"owner_team_id", "request_id", b"request_id", "source", b"source", "title", b"title"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "campaign", b"campaign", "convert_time", b"convert_time", "deal_id", b"deal_id", "lead_id", b"lead_id", "owner_rep_id", b"owner_rep_id", "owner_team_id", b"owner_team_id", "pipeline_id", b"pipeline_id", "request_id", b"request_id", "source", b"source", "title", b"title"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -469,17 +469,23 @@ class ConvertLeadRequest(_message.Message):
 
     LEAD_ID_FIELD_NUMBER: _builtins.int
     TITLE_FIELD_NUMBER: _builtins.int
+    PIPELINE_ID_FIELD_NUMBER: _builtins.int
     lead_id: _builtins.str
     title: _builtins.str
+    pipeline_id: _builtins.str
+    """The sales pipeline the deal opens in; empty = the default pipeline. Not checked here (leads
+    does not know pipelines): the gateway checks it with sales before converting.
+    """
     def __init__(
         self,
         *,
         lead_id: _builtins.str = ...,
         title: _builtins.str = ...,
+        pipeline_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["lead_id", b"lead_id", "title", b"title"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lead_id", b"lead_id", "pipeline_id", b"pipeline_id", "title", b"title"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -501,6 +507,7 @@ class LeadConversion(_message.Message):
     CONVERT_TIME_FIELD_NUMBER: _builtins.int
     LEGACY_FIELD_NUMBER: _builtins.int
     LEAD_SINCE_FIELD_NUMBER: _builtins.int
+    PIPELINE_ID_FIELD_NUMBER: _builtins.int
     lead_id: _builtins.str
     deal_id: _builtins.str
     title: _builtins.str
@@ -512,6 +519,8 @@ class LeadConversion(_message.Message):
     """Recorded by the upgrade from a deal leads made before the sales service owned deals: sales has
     that deal once its copy job ran, and must not open it anew.
     """
+    pipeline_id: _builtins.str
+    """The pipeline the deal opens in ('' = the default one), as chosen at the first convert call."""
     @_builtins.property
     def convert_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -531,10 +540,11 @@ class LeadConversion(_message.Message):
         convert_time: _timestamp_pb2.Timestamp | None = ...,
         legacy: _builtins.bool = ...,
         lead_since: _timestamp_pb2.Timestamp | None = ...,
+        pipeline_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["convert_time", b"convert_time", "lead_since", b"lead_since"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign", "convert_time", b"convert_time", "deal_id", b"deal_id", "lead_id", b"lead_id", "lead_since", b"lead_since", "legacy", b"legacy", "owner_rep_id", b"owner_rep_id", "owner_team_id", b"owner_team_id", "source", b"source", "title", b"title"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign", "convert_time", b"convert_time", "deal_id", b"deal_id", "lead_id", b"lead_id", "lead_since", b"lead_since", "legacy", b"legacy", "owner_rep_id", b"owner_rep_id", "owner_team_id", b"owner_team_id", "pipeline_id", b"pipeline_id", "source", b"source", "title", b"title"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

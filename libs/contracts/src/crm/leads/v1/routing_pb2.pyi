@@ -223,6 +223,11 @@ class Rep(_message.Message):
     OPEN_LEADS_FIELD_NUMBER: _builtins.int
     AVAILABLE_FIELD_NUMBER: _builtins.int
     UNAVAILABLE_REASON_FIELD_NUMBER: _builtins.int
+    TERRITORIES_FIELD_NUMBER: _builtins.int
+    PRODUCT_LINES_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    UPDATE_TIME_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     name: _builtins.str
     team_id: _builtins.str
@@ -237,10 +242,29 @@ class Rep(_message.Message):
     available: _builtins.bool
     """Whether the rep can take a lead right now, and if not why."""
     unavailable_reason: _builtins.str
+    etag: _builtins.str
+    """Opaque; changes on every change of the rep (UpdateRepRequest.etag)."""
     @_builtins.property
     def working_hours(self) -> _containers.RepeatedCompositeFieldContainer[Global___WorkingHours]:
         """Empty: always on duty."""
 
+    @_builtins.property
+    def territories(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """City or region names or codes the rep covers, as leads carry them (case and spacing ignored).
+        Empty: any. Round-robin and least-loaded rules skip a rep whose list does not name the lead's
+        city or region (a lead with neither is not filtered).
+        """
+
+    @_builtins.property
+    def product_lines(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Product-line codes the rep sells, as leads and pipelines carry them. Empty: any. A rep is
+        skipped like that for a lead of another product line.
+        """
+
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def update_time(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
@@ -255,16 +279,73 @@ class Rep(_message.Message):
         open_leads: _builtins.int = ...,
         available: _builtins.bool = ...,
         unavailable_reason: _builtins.str = ...,
+        territories: _abc.Iterable[_builtins.str] | None = ...,
+        product_lines: _abc.Iterable[_builtins.str] | None = ...,
+        etag: _builtins.str = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+        update_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_capacity", b"_capacity", "capacity", b"capacity"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_capacity", b"_capacity", "capacity", b"capacity", "create_time", b"create_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_capacity", b"_capacity", "active", b"active", "available", b"available", "away", b"away", "capacity", b"capacity", "id", b"id", "name", b"name", "open_leads", b"open_leads", "team_id", b"team_id", "time_zone", b"time_zone", "unavailable_reason", b"unavailable_reason", "working_hours", b"working_hours"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_capacity", b"_capacity", "active", b"active", "available", b"available", "away", b"away", "capacity", b"capacity", "create_time", b"create_time", "etag", b"etag", "id", b"id", "name", b"name", "open_leads", b"open_leads", "product_lines", b"product_lines", "team_id", b"team_id", "territories", b"territories", "time_zone", b"time_zone", "unavailable_reason", b"unavailable_reason", "update_time", b"update_time", "working_hours", b"working_hours"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__capacity: _TypeAlias = _typing.Literal["capacity"]  # noqa: Y015
     _WhichOneofArgType__capacity: _TypeAlias = _typing.Literal["_capacity", b"_capacity"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType__capacity) -> _WhichOneofReturnType__capacity | None: ...
 
 Global___Rep: _TypeAlias = Rep  # noqa: Y015
+
+@_typing.final
+class Team(_message.Message):
+    """A sales team: its reps, the leads routing rules give it, the manager its SLA breaches go to."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    MANAGER_ID_FIELD_NUMBER: _builtins.int
+    ACTIVE_FIELD_NUMBER: _builtins.int
+    ACTIVE_REPS_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """Letters, digits and _.:- (at most 64): the team_id a manager's token names."""
+    name: _builtins.str
+    """At most 200 characters; Hebrew and Persian welcome."""
+    manager_id: _builtins.str
+    """Who SLA breaches of the team's leads escalate to (a user id of the identity provider); may be
+    empty.
+    """
+    active: _builtins.bool
+    """An inactive team has no active reps and no routing rule gives leads to it."""
+    active_reps: _builtins.int
+    """Output only."""
+    etag: _builtins.str
+    """Opaque; changes on every change of the team (UpdateTeamRequest.etag)."""
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def update_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        manager_id: _builtins.str = ...,
+        active: _builtins.bool = ...,
+        active_reps: _builtins.int = ...,
+        etag: _builtins.str = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+        update_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "update_time", b"update_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "active_reps", b"active_reps", "create_time", b"create_time", "etag", b"etag", "id", b"id", "manager_id", b"manager_id", "name", b"name", "update_time", b"update_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Team: _TypeAlias = Team  # noqa: Y015
 
 @_typing.final
 class ListRepsRequest(_message.Message):
@@ -350,15 +431,67 @@ class GetRepResponse(_message.Message):
 Global___GetRepResponse: _TypeAlias = GetRepResponse  # noqa: Y015
 
 @_typing.final
+class CreateRepRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REP_FIELD_NUMBER: _builtins.int
+    REP_ID_FIELD_NUMBER: _builtins.int
+    rep_id: _builtins.str
+    """Letters, digits and _.:- (at most 64): the rep_id the rep's token names. Empty: generated."""
+    @_builtins.property
+    def rep(self) -> Global___Rep:
+        """name and team_id are required; active, away, capacity, time_zone (empty: Asia/Jerusalem),
+        working_hours, territories and product_lines as sent; output fields are ignored.
+        """
+
+    def __init__(
+        self,
+        *,
+        rep: Global___Rep | None = ...,
+        rep_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["rep", b"rep"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["rep", b"rep", "rep_id", b"rep_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateRepRequest: _TypeAlias = CreateRepRequest  # noqa: Y015
+
+@_typing.final
+class CreateRepResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REP_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def rep(self) -> Global___Rep: ...
+    def __init__(
+        self,
+        *,
+        rep: Global___Rep | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["rep", b"rep"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["rep", b"rep"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateRepResponse: _TypeAlias = CreateRepResponse  # noqa: Y015
+
+@_typing.final
 class UpdateRepRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     REP_FIELD_NUMBER: _builtins.int
     UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    etag: _builtins.str
+    """The etag the change was decided on; empty: whatever the rep is now."""
     @_builtins.property
     def rep(self) -> Global___Rep:
-        """rep.id names the rep; the fields in update_mask are set: away, capacity, time_zone,
-        working_hours (capacity absent in the message with "capacity" in the mask: no cap).
+        """rep.id names the rep; the fields in update_mask are set: name, team_id, active, away,
+        capacity, time_zone, working_hours, territories, product_lines (capacity absent in the
+        message with "capacity" in the mask: no cap).
         """
 
     @_builtins.property
@@ -368,10 +501,11 @@ class UpdateRepRequest(_message.Message):
         *,
         rep: Global___Rep | None = ...,
         update_mask: _field_mask_pb2.FieldMask | None = ...,
+        etag: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["rep", b"rep", "update_mask", b"update_mask"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["rep", b"rep", "update_mask", b"update_mask"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["etag", b"etag", "rep", b"rep", "update_mask", b"update_mask"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -396,6 +530,190 @@ class UpdateRepResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___UpdateRepResponse: _TypeAlias = UpdateRepResponse  # noqa: Y015
+
+@_typing.final
+class CreateTeamRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TEAM_FIELD_NUMBER: _builtins.int
+    TEAM_ID_FIELD_NUMBER: _builtins.int
+    team_id: _builtins.str
+    """Letters, digits and _.:- (at most 64): the team_id a manager's token names. Empty: generated."""
+    @_builtins.property
+    def team(self) -> Global___Team:
+        """name is required; manager_id and active as sent; output fields are ignored."""
+
+    def __init__(
+        self,
+        *,
+        team: Global___Team | None = ...,
+        team_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["team", b"team"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["team", b"team", "team_id", b"team_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateTeamRequest: _TypeAlias = CreateTeamRequest  # noqa: Y015
+
+@_typing.final
+class CreateTeamResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TEAM_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def team(self) -> Global___Team: ...
+    def __init__(
+        self,
+        *,
+        team: Global___Team | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["team", b"team"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["team", b"team"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateTeamResponse: _TypeAlias = CreateTeamResponse  # noqa: Y015
+
+@_typing.final
+class GetTeamRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TEAM_ID_FIELD_NUMBER: _builtins.int
+    team_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        team_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["team_id", b"team_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetTeamRequest: _TypeAlias = GetTeamRequest  # noqa: Y015
+
+@_typing.final
+class GetTeamResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TEAM_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def team(self) -> Global___Team: ...
+    def __init__(
+        self,
+        *,
+        team: Global___Team | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["team", b"team"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["team", b"team"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetTeamResponse: _TypeAlias = GetTeamResponse  # noqa: Y015
+
+@_typing.final
+class ListTeamsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    SHOW_INACTIVE_FIELD_NUMBER: _builtins.int
+    page_size: _builtins.int
+    page_token: _builtins.str
+    show_inactive: _builtins.bool
+    """Include inactive teams."""
+    def __init__(
+        self,
+        *,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+        show_inactive: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "show_inactive", b"show_inactive"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListTeamsRequest: _TypeAlias = ListTeamsRequest  # noqa: Y015
+
+@_typing.final
+class ListTeamsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TEAMS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def teams(self) -> _containers.RepeatedCompositeFieldContainer[Global___Team]: ...
+    def __init__(
+        self,
+        *,
+        teams: _abc.Iterable[Global___Team] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "teams", b"teams"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListTeamsResponse: _TypeAlias = ListTeamsResponse  # noqa: Y015
+
+@_typing.final
+class UpdateTeamRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TEAM_FIELD_NUMBER: _builtins.int
+    UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    etag: _builtins.str
+    """The etag the change was decided on; empty: whatever the team is now."""
+    @_builtins.property
+    def team(self) -> Global___Team:
+        """team.id names the team; the fields in update_mask are set: name, manager_id, active."""
+
+    @_builtins.property
+    def update_mask(self) -> _field_mask_pb2.FieldMask: ...
+    def __init__(
+        self,
+        *,
+        team: Global___Team | None = ...,
+        update_mask: _field_mask_pb2.FieldMask | None = ...,
+        etag: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["team", b"team", "update_mask", b"update_mask"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["etag", b"etag", "team", b"team", "update_mask", b"update_mask"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateTeamRequest: _TypeAlias = UpdateTeamRequest  # noqa: Y015
+
+@_typing.final
+class UpdateTeamResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TEAM_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def team(self) -> Global___Team: ...
+    def __init__(
+        self,
+        *,
+        team: Global___Team | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["team", b"team"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["team", b"team"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateTeamResponse: _TypeAlias = UpdateTeamResponse  # noqa: Y015
 
 @_typing.final
 class ListLeadQueueRequest(_message.Message):

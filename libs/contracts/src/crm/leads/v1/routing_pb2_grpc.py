@@ -55,10 +55,35 @@ class RoutingServiceStub:
                 request_serializer=crm_dot_leads_dot_v1_dot_routing__pb2.GetRepRequest.SerializeToString,
                 response_deserializer=crm_dot_leads_dot_v1_dot_routing__pb2.GetRepResponse.FromString,
                 _registered_method=True)
+        self.CreateRep = channel.unary_unary(
+                '/crm.leads.v1.RoutingService/CreateRep',
+                request_serializer=crm_dot_leads_dot_v1_dot_routing__pb2.CreateRepRequest.SerializeToString,
+                response_deserializer=crm_dot_leads_dot_v1_dot_routing__pb2.CreateRepResponse.FromString,
+                _registered_method=True)
         self.UpdateRep = channel.unary_unary(
                 '/crm.leads.v1.RoutingService/UpdateRep',
                 request_serializer=crm_dot_leads_dot_v1_dot_routing__pb2.UpdateRepRequest.SerializeToString,
                 response_deserializer=crm_dot_leads_dot_v1_dot_routing__pb2.UpdateRepResponse.FromString,
+                _registered_method=True)
+        self.CreateTeam = channel.unary_unary(
+                '/crm.leads.v1.RoutingService/CreateTeam',
+                request_serializer=crm_dot_leads_dot_v1_dot_routing__pb2.CreateTeamRequest.SerializeToString,
+                response_deserializer=crm_dot_leads_dot_v1_dot_routing__pb2.CreateTeamResponse.FromString,
+                _registered_method=True)
+        self.GetTeam = channel.unary_unary(
+                '/crm.leads.v1.RoutingService/GetTeam',
+                request_serializer=crm_dot_leads_dot_v1_dot_routing__pb2.GetTeamRequest.SerializeToString,
+                response_deserializer=crm_dot_leads_dot_v1_dot_routing__pb2.GetTeamResponse.FromString,
+                _registered_method=True)
+        self.ListTeams = channel.unary_unary(
+                '/crm.leads.v1.RoutingService/ListTeams',
+                request_serializer=crm_dot_leads_dot_v1_dot_routing__pb2.ListTeamsRequest.SerializeToString,
+                response_deserializer=crm_dot_leads_dot_v1_dot_routing__pb2.ListTeamsResponse.FromString,
+                _registered_method=True)
+        self.UpdateTeam = channel.unary_unary(
+                '/crm.leads.v1.RoutingService/UpdateTeam',
+                request_serializer=crm_dot_leads_dot_v1_dot_routing__pb2.UpdateTeamRequest.SerializeToString,
+                response_deserializer=crm_dot_leads_dot_v1_dot_routing__pb2.UpdateTeamResponse.FromString,
                 _registered_method=True)
         self.ListLeadQueue = channel.unary_unary(
                 '/crm.leads.v1.RoutingService/ListLeadQueue',
@@ -119,8 +144,47 @@ class RoutingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateRep(self, request, context):
+        """Adds a rep to an active team; a taken rep_id is ALREADY_EXISTS.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def UpdateRep(self, request, context):
-        """Availability (away, working hours, time zone) and capacity, by update_mask (AIP-134).
+        """The fields named in update_mask (AIP-134): name, team_id, active, away, capacity, time_zone,
+        working_hours, territories, product_lines. A stale etag is ABORTED (reason STALE_ETAG); moving
+        a rep that a named_rep routing rule gives leads to is FAILED_PRECONDITION
+        (REP_IN_ROUTING_RULES). An inactive rep gets no new leads and keeps the ones they have.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateTeam(self, request, context):
+        """Adds a team (with its own round-robin turn); a taken team_id is ALREADY_EXISTS.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTeam(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTeams(self, request, context):
+        """Teams oldest first, with their numbers of active reps; inactive ones only when asked.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateTeam(self, request, context):
+        """The fields named in update_mask: name, manager_id, active. Deactivating a team that has active
+        reps (TEAM_HAS_ACTIVE_REPS) or that routing rules give leads to (TEAM_IN_ROUTING_RULES) is
+        FAILED_PRECONDITION; a stale etag is ABORTED (STALE_ETAG).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -184,10 +248,35 @@ def add_RoutingServiceServicer_to_server(servicer, server):
                     request_deserializer=crm_dot_leads_dot_v1_dot_routing__pb2.GetRepRequest.FromString,
                     response_serializer=crm_dot_leads_dot_v1_dot_routing__pb2.GetRepResponse.SerializeToString,
             ),
+            'CreateRep': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateRep,
+                    request_deserializer=crm_dot_leads_dot_v1_dot_routing__pb2.CreateRepRequest.FromString,
+                    response_serializer=crm_dot_leads_dot_v1_dot_routing__pb2.CreateRepResponse.SerializeToString,
+            ),
             'UpdateRep': grpc.unary_unary_rpc_method_handler(
                     servicer.UpdateRep,
                     request_deserializer=crm_dot_leads_dot_v1_dot_routing__pb2.UpdateRepRequest.FromString,
                     response_serializer=crm_dot_leads_dot_v1_dot_routing__pb2.UpdateRepResponse.SerializeToString,
+            ),
+            'CreateTeam': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateTeam,
+                    request_deserializer=crm_dot_leads_dot_v1_dot_routing__pb2.CreateTeamRequest.FromString,
+                    response_serializer=crm_dot_leads_dot_v1_dot_routing__pb2.CreateTeamResponse.SerializeToString,
+            ),
+            'GetTeam': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTeam,
+                    request_deserializer=crm_dot_leads_dot_v1_dot_routing__pb2.GetTeamRequest.FromString,
+                    response_serializer=crm_dot_leads_dot_v1_dot_routing__pb2.GetTeamResponse.SerializeToString,
+            ),
+            'ListTeams': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTeams,
+                    request_deserializer=crm_dot_leads_dot_v1_dot_routing__pb2.ListTeamsRequest.FromString,
+                    response_serializer=crm_dot_leads_dot_v1_dot_routing__pb2.ListTeamsResponse.SerializeToString,
+            ),
+            'UpdateTeam': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateTeam,
+                    request_deserializer=crm_dot_leads_dot_v1_dot_routing__pb2.UpdateTeamRequest.FromString,
+                    response_serializer=crm_dot_leads_dot_v1_dot_routing__pb2.UpdateTeamResponse.SerializeToString,
             ),
             'ListLeadQueue': grpc.unary_unary_rpc_method_handler(
                     servicer.ListLeadQueue,
@@ -335,6 +424,33 @@ class RoutingService:
             _registered_method=True)
 
     @staticmethod
+    def CreateRep(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.leads.v1.RoutingService/CreateRep',
+            crm_dot_leads_dot_v1_dot_routing__pb2.CreateRepRequest.SerializeToString,
+            crm_dot_leads_dot_v1_dot_routing__pb2.CreateRepResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def UpdateRep(request,
             target,
             options=(),
@@ -351,6 +467,114 @@ class RoutingService:
             '/crm.leads.v1.RoutingService/UpdateRep',
             crm_dot_leads_dot_v1_dot_routing__pb2.UpdateRepRequest.SerializeToString,
             crm_dot_leads_dot_v1_dot_routing__pb2.UpdateRepResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateTeam(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.leads.v1.RoutingService/CreateTeam',
+            crm_dot_leads_dot_v1_dot_routing__pb2.CreateTeamRequest.SerializeToString,
+            crm_dot_leads_dot_v1_dot_routing__pb2.CreateTeamResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTeam(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.leads.v1.RoutingService/GetTeam',
+            crm_dot_leads_dot_v1_dot_routing__pb2.GetTeamRequest.SerializeToString,
+            crm_dot_leads_dot_v1_dot_routing__pb2.GetTeamResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTeams(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.leads.v1.RoutingService/ListTeams',
+            crm_dot_leads_dot_v1_dot_routing__pb2.ListTeamsRequest.SerializeToString,
+            crm_dot_leads_dot_v1_dot_routing__pb2.ListTeamsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateTeam(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.leads.v1.RoutingService/UpdateTeam',
+            crm_dot_leads_dot_v1_dot_routing__pb2.UpdateTeamRequest.SerializeToString,
+            crm_dot_leads_dot_v1_dot_routing__pb2.UpdateTeamResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -42,8 +42,24 @@ class RoutingServiceStub:
     """
     ListReps: _grpc.UnaryUnaryMultiCallable[_routing_pb2.ListRepsRequest, _routing_pb2.ListRepsResponse]
     GetRep: _grpc.UnaryUnaryMultiCallable[_routing_pb2.GetRepRequest, _routing_pb2.GetRepResponse]
+    CreateRep: _grpc.UnaryUnaryMultiCallable[_routing_pb2.CreateRepRequest, _routing_pb2.CreateRepResponse]
+    """Adds a rep to an active team; a taken rep_id is ALREADY_EXISTS."""
     UpdateRep: _grpc.UnaryUnaryMultiCallable[_routing_pb2.UpdateRepRequest, _routing_pb2.UpdateRepResponse]
-    """Availability (away, working hours, time zone) and capacity, by update_mask (AIP-134)."""
+    """The fields named in update_mask (AIP-134): name, team_id, active, away, capacity, time_zone,
+    working_hours, territories, product_lines. A stale etag is ABORTED (reason STALE_ETAG); moving
+    a rep that a named_rep routing rule gives leads to is FAILED_PRECONDITION
+    (REP_IN_ROUTING_RULES). An inactive rep gets no new leads and keeps the ones they have.
+    """
+    CreateTeam: _grpc.UnaryUnaryMultiCallable[_routing_pb2.CreateTeamRequest, _routing_pb2.CreateTeamResponse]
+    """Adds a team (with its own round-robin turn); a taken team_id is ALREADY_EXISTS."""
+    GetTeam: _grpc.UnaryUnaryMultiCallable[_routing_pb2.GetTeamRequest, _routing_pb2.GetTeamResponse]
+    ListTeams: _grpc.UnaryUnaryMultiCallable[_routing_pb2.ListTeamsRequest, _routing_pb2.ListTeamsResponse]
+    """Teams oldest first, with their numbers of active reps; inactive ones only when asked."""
+    UpdateTeam: _grpc.UnaryUnaryMultiCallable[_routing_pb2.UpdateTeamRequest, _routing_pb2.UpdateTeamResponse]
+    """The fields named in update_mask: name, manager_id, active. Deactivating a team that has active
+    reps (TEAM_HAS_ACTIVE_REPS) or that routing rules give leads to (TEAM_IN_ROUTING_RULES) is
+    FAILED_PRECONDITION; a stale etag is ABORTED (STALE_ETAG).
+    """
     ListLeadQueue: _grpc.UnaryUnaryMultiCallable[_routing_pb2.ListLeadQueueRequest, _routing_pb2.ListLeadQueueResponse]
     """New leads no rep took (rep empty), oldest first."""
     AssignLead: _grpc.UnaryUnaryMultiCallable[_routing_pb2.AssignLeadRequest, _routing_pb2.AssignLeadResponse]
@@ -69,8 +85,24 @@ class RoutingServiceAsyncStub(RoutingServiceStub):
     """
     ListReps: _aio.UnaryUnaryMultiCallable[_routing_pb2.ListRepsRequest, _routing_pb2.ListRepsResponse]  # type: ignore[assignment]
     GetRep: _aio.UnaryUnaryMultiCallable[_routing_pb2.GetRepRequest, _routing_pb2.GetRepResponse]  # type: ignore[assignment]
+    CreateRep: _aio.UnaryUnaryMultiCallable[_routing_pb2.CreateRepRequest, _routing_pb2.CreateRepResponse]  # type: ignore[assignment]
+    """Adds a rep to an active team; a taken rep_id is ALREADY_EXISTS."""
     UpdateRep: _aio.UnaryUnaryMultiCallable[_routing_pb2.UpdateRepRequest, _routing_pb2.UpdateRepResponse]  # type: ignore[assignment]
-    """Availability (away, working hours, time zone) and capacity, by update_mask (AIP-134)."""
+    """The fields named in update_mask (AIP-134): name, team_id, active, away, capacity, time_zone,
+    working_hours, territories, product_lines. A stale etag is ABORTED (reason STALE_ETAG); moving
+    a rep that a named_rep routing rule gives leads to is FAILED_PRECONDITION
+    (REP_IN_ROUTING_RULES). An inactive rep gets no new leads and keeps the ones they have.
+    """
+    CreateTeam: _aio.UnaryUnaryMultiCallable[_routing_pb2.CreateTeamRequest, _routing_pb2.CreateTeamResponse]  # type: ignore[assignment]
+    """Adds a team (with its own round-robin turn); a taken team_id is ALREADY_EXISTS."""
+    GetTeam: _aio.UnaryUnaryMultiCallable[_routing_pb2.GetTeamRequest, _routing_pb2.GetTeamResponse]  # type: ignore[assignment]
+    ListTeams: _aio.UnaryUnaryMultiCallable[_routing_pb2.ListTeamsRequest, _routing_pb2.ListTeamsResponse]  # type: ignore[assignment]
+    """Teams oldest first, with their numbers of active reps; inactive ones only when asked."""
+    UpdateTeam: _aio.UnaryUnaryMultiCallable[_routing_pb2.UpdateTeamRequest, _routing_pb2.UpdateTeamResponse]  # type: ignore[assignment]
+    """The fields named in update_mask: name, manager_id, active. Deactivating a team that has active
+    reps (TEAM_HAS_ACTIVE_REPS) or that routing rules give leads to (TEAM_IN_ROUTING_RULES) is
+    FAILED_PRECONDITION; a stale etag is ABORTED (STALE_ETAG).
+    """
     ListLeadQueue: _aio.UnaryUnaryMultiCallable[_routing_pb2.ListLeadQueueRequest, _routing_pb2.ListLeadQueueResponse]  # type: ignore[assignment]
     """New leads no rep took (rep empty), oldest first."""
     AssignLead: _aio.UnaryUnaryMultiCallable[_routing_pb2.AssignLeadRequest, _routing_pb2.AssignLeadResponse]  # type: ignore[assignment]
@@ -119,12 +151,58 @@ class RoutingServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_routing_pb2.GetRepResponse, _abc.Awaitable[_routing_pb2.GetRepResponse]]: ...
 
     @_abc_1.abstractmethod
+    def CreateRep(
+        self,
+        request: _routing_pb2.CreateRepRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_routing_pb2.CreateRepResponse, _abc.Awaitable[_routing_pb2.CreateRepResponse]]:
+        """Adds a rep to an active team; a taken rep_id is ALREADY_EXISTS."""
+
+    @_abc_1.abstractmethod
     def UpdateRep(
         self,
         request: _routing_pb2.UpdateRepRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_routing_pb2.UpdateRepResponse, _abc.Awaitable[_routing_pb2.UpdateRepResponse]]:
-        """Availability (away, working hours, time zone) and capacity, by update_mask (AIP-134)."""
+        """The fields named in update_mask (AIP-134): name, team_id, active, away, capacity, time_zone,
+        working_hours, territories, product_lines. A stale etag is ABORTED (reason STALE_ETAG); moving
+        a rep that a named_rep routing rule gives leads to is FAILED_PRECONDITION
+        (REP_IN_ROUTING_RULES). An inactive rep gets no new leads and keeps the ones they have.
+        """
+
+    @_abc_1.abstractmethod
+    def CreateTeam(
+        self,
+        request: _routing_pb2.CreateTeamRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_routing_pb2.CreateTeamResponse, _abc.Awaitable[_routing_pb2.CreateTeamResponse]]:
+        """Adds a team (with its own round-robin turn); a taken team_id is ALREADY_EXISTS."""
+
+    @_abc_1.abstractmethod
+    def GetTeam(
+        self,
+        request: _routing_pb2.GetTeamRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_routing_pb2.GetTeamResponse, _abc.Awaitable[_routing_pb2.GetTeamResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListTeams(
+        self,
+        request: _routing_pb2.ListTeamsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_routing_pb2.ListTeamsResponse, _abc.Awaitable[_routing_pb2.ListTeamsResponse]]:
+        """Teams oldest first, with their numbers of active reps; inactive ones only when asked."""
+
+    @_abc_1.abstractmethod
+    def UpdateTeam(
+        self,
+        request: _routing_pb2.UpdateTeamRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_routing_pb2.UpdateTeamResponse, _abc.Awaitable[_routing_pb2.UpdateTeamResponse]]:
+        """The fields named in update_mask: name, manager_id, active. Deactivating a team that has active
+        reps (TEAM_HAS_ACTIVE_REPS) or that routing rules give leads to (TEAM_IN_ROUTING_RULES) is
+        FAILED_PRECONDITION; a stale etag is ABORTED (STALE_ETAG).
+        """
 
     @_abc_1.abstractmethod
     def ListLeadQueue(

@@ -23,49 +23,70 @@ _sym_db = _symbol_database.Default()
 
 
 from crm.common.v1 import types_pb2 as crm_dot_common_dot_v1_dot_types__pb2
+from crm.sales.v1 import pipelines_pb2 as crm_dot_sales_dot_v1_dot_pipelines__pb2
 from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x63rm/sales/v1/deals.proto\x12\x0c\x63rm.sales.v1\x1a\x19\x63rm/common/v1/types.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbe\x04\n\x04\x44\x65\x61l\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07lead_id\x18\x02 \x01(\t\x12\r\n\x05title\x18\x03 \x01(\t\x12\x14\n\x0cowner_rep_id\x18\x04 \x01(\t\x12(\n\x06status\x18\x05 \x01(\x0e\x32\x18.crm.sales.v1.DealStatus\x12&\n\x05items\x18\x06 \x03(\x0b\x32\x17.crm.common.v1.LineItem\x12#\n\x05total\x18\x07 \x01(\x0b\x32\x14.crm.common.v1.Money\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nclose_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0blost_reason\x18\n \x01(\t\x12\x15\n\rowner_team_id\x18\x0b \x01(\t\x12\x13\n\x0bpipeline_id\x18\x0c \x01(\t\x12\x10\n\x08stage_id\x18\r \x01(\t\x12\x34\n\x10stage_enter_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x13\x65xpected_close_date\x18\x0f \x01(\x0b\x32\x13.crm.common.v1.Date\x12$\n\x06\x61mount\x18\x10 \x01(\x0b\x32\x14.crm.common.v1.Money\x12\x13\n\x0bprobability\x18\x11 \x01(\x05\x12\x0c\n\x04\x65tag\x18\x12 \x01(\t\x12\x18\n\x10lost_reason_code\x18\x13 \x01(\t\"\xd6\x01\n\x0fOpenDealRequest\x12\x0f\n\x07\x64\x65\x61l_id\x18\x01 \x01(\t\x12\x0f\n\x07lead_id\x18\x02 \x01(\t\x12\r\n\x05title\x18\x03 \x01(\t\x12\x14\n\x0cowner_rep_id\x18\x04 \x01(\t\x12\x15\n\rowner_team_id\x18\x05 \x01(\t\x12\x0e\n\x06source\x18\x06 \x01(\t\x12\x10\n\x08\x63\x61mpaign\x18\x07 \x01(\t\x12.\n\nlead_since\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bpipeline_id\x18\t \x01(\t\"4\n\x10OpenDealResponse\x12 \n\x04\x64\x65\x61l\x18\x01 \x01(\x0b\x32\x12.crm.sales.v1.Deal\"!\n\x0eGetDealRequest\x12\x0f\n\x07\x64\x65\x61l_id\x18\x01 \x01(\t\"3\n\x0fGetDealResponse\x12 \n\x04\x64\x65\x61l\x18\x01 \x01(\x0b\x32\x12.crm.sales.v1.Deal\"\xb4\x01\n\x10\x43loseDealRequest\x12\x0f\n\x07\x64\x65\x61l_id\x18\x01 \x01(\t\x12*\n\x07outcome\x18\x02 \x01(\x0e\x32\x19.crm.sales.v1.DealOutcome\x12&\n\x05items\x18\x03 \x03(\x0b\x32\x17.crm.common.v1.LineItem\x12\x13\n\x0blost_reason\x18\x04 \x01(\t\x12\x18\n\x10lost_reason_code\x18\x05 \x01(\t\x12\x0c\n\x04\x65tag\x18\x06 \x01(\t\"5\n\x11\x43loseDealResponse\x12 \n\x04\x64\x65\x61l\x18\x01 \x01(\x0b\x32\x12.crm.sales.v1.Deal\"G\n\x14MoveDealStageRequest\x12\x0f\n\x07\x64\x65\x61l_id\x18\x01 \x01(\t\x12\x10\n\x08stage_id\x18\x02 \x01(\t\x12\x0c\n\x04\x65tag\x18\x03 \x01(\t\"9\n\x15MoveDealStageResponse\x12 \n\x04\x64\x65\x61l\x18\x01 \x01(\x0b\x32\x12.crm.sales.v1.Deal\"t\n\x11UpdateDealRequest\x12 \n\x04\x64\x65\x61l\x18\x01 \x01(\x0b\x32\x12.crm.sales.v1.Deal\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12\x0c\n\x04\x65tag\x18\x03 \x01(\t\"6\n\x12UpdateDealResponse\x12 \n\x04\x64\x65\x61l\x18\x01 \x01(\x0b\x32\x12.crm.sales.v1.Deal\".\n\x1bListDealStageHistoryRequest\x12\x0f\n\x07\x64\x65\x61l_id\x18\x01 \x01(\t\"\xa4\x01\n\x15\x44\x65\x61lStageHistoryEntry\x12\x15\n\rfrom_stage_id\x18\x01 \x01(\t\x12\x13\n\x0bto_stage_id\x18\x02 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x03 \x01(\t\x12-\n\tmove_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12!\n\x19seconds_in_previous_stage\x18\x05 \x01(\x03\"T\n\x1cListDealStageHistoryResponse\x12\x34\n\x07\x65ntries\x18\x01 \x03(\x0b\x32#.crm.sales.v1.DealStageHistoryEntry*j\n\nDealStatus\x12\x1b\n\x17\x44\x45\x41L_STATUS_UNSPECIFIED\x10\x00\x12\x14\n\x10\x44\x45\x41L_STATUS_OPEN\x10\x01\x12\x13\n\x0f\x44\x45\x41L_STATUS_WON\x10\x02\x12\x14\n\x10\x44\x45\x41L_STATUS_LOST\x10\x03*X\n\x0b\x44\x65\x61lOutcome\x12\x1c\n\x18\x44\x45\x41L_OUTCOME_UNSPECIFIED\x10\x00\x12\x14\n\x10\x44\x45\x41L_OUTCOME_WON\x10\x01\x12\x15\n\x11\x44\x45\x41L_OUTCOME_LOST\x10\x02\x32\x89\x04\n\x0c\x44\x65\x61lsService\x12I\n\x08OpenDeal\x12\x1d.crm.sales.v1.OpenDealRequest\x1a\x1e.crm.sales.v1.OpenDealResponse\x12\x46\n\x07GetDeal\x12\x1c.crm.sales.v1.GetDealRequest\x1a\x1d.crm.sales.v1.GetDealResponse\x12L\n\tCloseDeal\x12\x1e.crm.sales.v1.CloseDealRequest\x1a\x1f.crm.sales.v1.CloseDealResponse\x12X\n\rMoveDealStage\x12\".crm.sales.v1.MoveDealStageRequest\x1a#.crm.sales.v1.MoveDealStageResponse\x12O\n\nUpdateDeal\x12\x1f.crm.sales.v1.UpdateDealRequest\x1a .crm.sales.v1.UpdateDealResponse\x12m\n\x14ListDealStageHistory\x12).crm.sales.v1.ListDealStageHistoryRequest\x1a*.crm.sales.v1.ListDealStageHistoryResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x63rm/sales/v1/deals.proto\x12\x0c\x63rm.sales.v1\x1a\x19\x63rm/common/v1/types.proto\x1a\x1c\x63rm/sales/v1/pipelines.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbe\x04\n\x04\x44\x65\x61l\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07lead_id\x18\x02 \x01(\t\x12\r\n\x05title\x18\x03 \x01(\t\x12\x14\n\x0cowner_rep_id\x18\x04 \x01(\t\x12(\n\x06status\x18\x05 \x01(\x0e\x32\x18.crm.sales.v1.DealStatus\x12&\n\x05items\x18\x06 \x03(\x0b\x32\x17.crm.common.v1.LineItem\x12#\n\x05total\x18\x07 \x01(\x0b\x32\x14.crm.common.v1.Money\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nclose_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0blost_reason\x18\n \x01(\t\x12\x15\n\rowner_team_id\x18\x0b \x01(\t\x12\x13\n\x0bpipeline_id\x18\x0c \x01(\t\x12\x10\n\x08stage_id\x18\r \x01(\t\x12\x34\n\x10stage_enter_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x13\x65xpected_close_date\x18\x0f \x01(\x0b\x32\x13.crm.common.v1.Date\x12$\n\x06\x61mount\x18\x10 \x01(\x0b\x32\x14.crm.common.v1.Money\x12\x13\n\x0bprobability\x18\x11 \x01(\x05\x12\x0c\n\x04\x65tag\x18\x12 \x01(\t\x12\x18\n\x10lost_reason_code\x18\x13 \x01(\t\"\xd6\x01\n\x0fOpenDealRequest\x12\x0f\n\x07\x64\x65\x61l_id\x18\x01 \x01(\t\x12\x0f\n\x07lead_id\x18\x02 \x01(\t\x12\r\n\x05title\x18\x03 \x01(\t\x12\x14\n\x0cowner_rep_id\x18\x04 \x01(\t\x12\x15\n\rowner_team_id\x18\x05 \x01(\t\x12\x0e\n\x06source\x18\x06 \x01(\t\x12\x10\n\x08\x63\x61mpaign\x18\x07 \x01(\t\x12.\n\nlead_since\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bpipeline_id\x18\t \x01(\t\"4\n\x10OpenDealResponse\x12 \n\x04\x64\x65\x61l\x18\x01 \x01(\x0b\x32\x12.crm.sales.v1.Deal\"!\n\x0eGetDealRequest\x12\x0f\n\x07\x64\x65\x61l_id\x18\x01 \x01(\t\"3\n\x0fGetDealResponse\x12 \n\x04\x64\x65\x61l\x18\x01 \x01(\x0b\x32\x12.crm.sales.v1.Deal\"\xb4\x01\n\x10\x43loseDealRequest\x12\x0f\n\x07\x64\x65\x61l_id\x18\x01 \x01(\t\x12*\n\x07outcome\x18\x02 \x01(\x0e\x32\x19.crm.sales.v1.DealOutcome\x12&\n\x05items\x18\x03 \x03(\x0b\x32\x17.crm.common.v1.LineItem\x12\x13\n\x0blost_reason\x18\x04 \x01(\t\x12\x18\n\x10lost_reason_code\x18\x05 \x01(\t\x12\x0c\n\x04\x65tag\x18\x06 \x01(\t\"5\n\x11\x43loseDealResponse\x12 \n\x04\x64\x65\x61l\x18\x01 \x01(\x0b\x32\x12.crm.sales.v1.Deal\"G\n\x14MoveDealStageRequest\x12\x0f\n\x07\x64\x65\x61l_id\x18\x01 \x01(\t\x12\x10\n\x08stage_id\x18\x02 \x01(\t\x12\x0c\n\x04\x65tag\x18\x03 \x01(\t\"9\n\x15MoveDealStageResponse\x12 \n\x04\x64\x65\x61l\x18\x01 \x01(\x0b\x32\x12.crm.sales.v1.Deal\"t\n\x11UpdateDealRequest\x12 \n\x04\x64\x65\x61l\x18\x01 \x01(\x0b\x32\x12.crm.sales.v1.Deal\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12\x0c\n\x04\x65tag\x18\x03 \x01(\t\"6\n\x12UpdateDealResponse\x12 \n\x04\x64\x65\x61l\x18\x01 \x01(\x0b\x32\x12.crm.sales.v1.Deal\".\n\x1bListDealStageHistoryRequest\x12\x0f\n\x07\x64\x65\x61l_id\x18\x01 \x01(\t\"\xa4\x01\n\x15\x44\x65\x61lStageHistoryEntry\x12\x15\n\rfrom_stage_id\x18\x01 \x01(\t\x12\x13\n\x0bto_stage_id\x18\x02 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x03 \x01(\t\x12-\n\tmove_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12!\n\x19seconds_in_previous_stage\x18\x05 \x01(\x03\"T\n\x1cListDealStageHistoryResponse\x12\x34\n\x07\x65ntries\x18\x01 \x03(\x0b\x32#.crm.sales.v1.DealStageHistoryEntry\"\xfe\x03\n\x10ListDealsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x10\n\x08order_by\x18\x03 \x01(\t\x12\x13\n\x0bpipeline_id\x18\x04 \x01(\t\x12\x10\n\x08stage_id\x18\x05 \x01(\t\x12(\n\x06status\x18\x06 \x01(\x0e\x32\x18.crm.sales.v1.DealStatus\x12\x14\n\x0cowner_rep_id\x18\x07 \x01(\t\x12\x15\n\rowner_team_id\x18\x08 \x01(\t\x12\x30\n\x13\x65xpected_close_from\x18\t \x01(\x0b\x32\x13.crm.common.v1.Date\x12.\n\x11\x65xpected_close_to\x18\n \x01(\x0b\x32\x13.crm.common.v1.Date\x12\x1c\n\x14\x61mount_currency_code\x18\x0b \x01(\t\x12\x1d\n\x10\x61mount_min_minor\x18\x0c \x01(\x03H\x00\x88\x01\x01\x12\x1d\n\x10\x61mount_max_minor\x18\r \x01(\x03H\x01\x88\x01\x01\x12\x33\n\x0f\x63lose_time_from\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0etitle_contains\x18\x0f \x01(\tB\x13\n\x11_amount_min_minorB\x13\n\x11_amount_max_minor\"O\n\x11ListDealsResponse\x12!\n\x05\x64\x65\x61ls\x18\x01 \x03(\x0b\x32\x12.crm.sales.v1.Deal\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xa9\x01\n\x17GetPipelineBoardRequest\x12\x13\n\x0bpipeline_id\x18\x01 \x01(\t\x12\x14\n\x0cowner_rep_id\x18\x02 \x01(\t\x12\x15\n\rowner_team_id\x18\x03 \x01(\t\x12\x17\n\x0f\x64\x65\x61ls_per_stage\x18\x04 \x01(\x05\x12\x33\n\x0f\x63lose_time_from\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"m\n\x0bStageAmount\x12\x15\n\rcurrency_code\x18\x01 \x01(\t\x12\x12\n\ndeal_count\x18\x02 \x01(\x05\x12\x14\n\x0c\x61mount_minor\x18\x03 \x01(\x03\x12\x1d\n\x15weighted_amount_minor\x18\x04 \x01(\x03\"\xbe\x01\n\nBoardStage\x12\"\n\x05stage\x18\x01 \x01(\x0b\x32\x13.crm.sales.v1.Stage\x12\x12\n\ndeal_count\x18\x02 \x01(\x05\x12*\n\x07\x61mounts\x18\x03 \x03(\x0b\x32\x19.crm.sales.v1.StageAmount\x12!\n\x05\x64\x65\x61ls\x18\x04 \x03(\x0b\x32\x12.crm.sales.v1.Deal\x12\x17\n\x0fnext_page_token\x18\x05 \x01(\t\x12\x10\n\x08order_by\x18\x06 \x01(\t\"y\n\x18GetPipelineBoardResponse\x12(\n\x06stages\x18\x01 \x03(\x0b\x32\x18.crm.sales.v1.BoardStage\x12\x33\n\x0f\x63lose_time_from\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xdb\x01\n\x12GetForecastRequest\x12/\n\x08group_by\x18\x01 \x01(\x0e\x32\x1d.crm.sales.v1.ForecastGroupBy\x12\x13\n\x0bpipeline_id\x18\x02 \x01(\t\x12\x14\n\x0cowner_rep_id\x18\x03 \x01(\t\x12\x15\n\rowner_team_id\x18\x04 \x01(\t\x12)\n\x0cperiod_start\x18\x05 \x01(\x0b\x32\x13.crm.common.v1.Date\x12\'\n\nperiod_end\x18\x06 \x01(\x0b\x32\x13.crm.common.v1.Date\"\xf6\x01\n\x0b\x46orecastRow\x12\r\n\x05group\x18\x01 \x01(\t\x12\x15\n\rcurrency_code\x18\x02 \x01(\t\x12\x12\n\nopen_deals\x18\x03 \x01(\x05\x12\x1d\n\x15pipeline_amount_minor\x18\x04 \x01(\x03\x12\x1d\n\x15weighted_amount_minor\x18\x05 \x01(\x03\x12\x1e\n\x16\x62\x65st_case_amount_minor\x18\x06 \x01(\x03\x12\x1b\n\x13\x63ommit_amount_minor\x18\x07 \x01(\x03\x12\x11\n\twon_deals\x18\x08 \x01(\x05\x12\x1f\n\x17\x63losed_won_amount_minor\x18\t \x01(\x03\">\n\x13GetForecastResponse\x12\'\n\x04rows\x18\x01 \x03(\x0b\x32\x19.crm.sales.v1.ForecastRow*j\n\nDealStatus\x12\x1b\n\x17\x44\x45\x41L_STATUS_UNSPECIFIED\x10\x00\x12\x14\n\x10\x44\x45\x41L_STATUS_OPEN\x10\x01\x12\x13\n\x0f\x44\x45\x41L_STATUS_WON\x10\x02\x12\x14\n\x10\x44\x45\x41L_STATUS_LOST\x10\x03*X\n\x0b\x44\x65\x61lOutcome\x12\x1c\n\x18\x44\x45\x41L_OUTCOME_UNSPECIFIED\x10\x00\x12\x14\n\x10\x44\x45\x41L_OUTCOME_WON\x10\x01\x12\x15\n\x11\x44\x45\x41L_OUTCOME_LOST\x10\x02*\xb4\x01\n\x0f\x46orecastGroupBy\x12!\n\x1d\x46ORECAST_GROUP_BY_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x46ORECAST_GROUP_BY_OWNER_REP\x10\x01\x12 \n\x1c\x46ORECAST_GROUP_BY_OWNER_TEAM\x10\x02\x12\x1e\n\x1a\x46ORECAST_GROUP_BY_PIPELINE\x10\x03\x12\x1b\n\x17\x46ORECAST_GROUP_BY_MONTH\x10\x04\x32\x8e\x06\n\x0c\x44\x65\x61lsService\x12I\n\x08OpenDeal\x12\x1d.crm.sales.v1.OpenDealRequest\x1a\x1e.crm.sales.v1.OpenDealResponse\x12\x46\n\x07GetDeal\x12\x1c.crm.sales.v1.GetDealRequest\x1a\x1d.crm.sales.v1.GetDealResponse\x12L\n\tCloseDeal\x12\x1e.crm.sales.v1.CloseDealRequest\x1a\x1f.crm.sales.v1.CloseDealResponse\x12X\n\rMoveDealStage\x12\".crm.sales.v1.MoveDealStageRequest\x1a#.crm.sales.v1.MoveDealStageResponse\x12O\n\nUpdateDeal\x12\x1f.crm.sales.v1.UpdateDealRequest\x1a .crm.sales.v1.UpdateDealResponse\x12m\n\x14ListDealStageHistory\x12).crm.sales.v1.ListDealStageHistoryRequest\x1a*.crm.sales.v1.ListDealStageHistoryResponse\x12L\n\tListDeals\x12\x1e.crm.sales.v1.ListDealsRequest\x1a\x1f.crm.sales.v1.ListDealsResponse\x12\x61\n\x10GetPipelineBoard\x12%.crm.sales.v1.GetPipelineBoardRequest\x1a&.crm.sales.v1.GetPipelineBoardResponse\x12R\n\x0bGetForecast\x12 .crm.sales.v1.GetForecastRequest\x1a!.crm.sales.v1.GetForecastResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'crm.sales.v1.deals_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_DEALSTATUS']._serialized_start=1917
-  _globals['_DEALSTATUS']._serialized_end=2023
-  _globals['_DEALOUTCOME']._serialized_start=2025
-  _globals['_DEALOUTCOME']._serialized_end=2113
-  _globals['_DEAL']._serialized_start=137
-  _globals['_DEAL']._serialized_end=711
-  _globals['_OPENDEALREQUEST']._serialized_start=714
-  _globals['_OPENDEALREQUEST']._serialized_end=928
-  _globals['_OPENDEALRESPONSE']._serialized_start=930
-  _globals['_OPENDEALRESPONSE']._serialized_end=982
-  _globals['_GETDEALREQUEST']._serialized_start=984
-  _globals['_GETDEALREQUEST']._serialized_end=1017
-  _globals['_GETDEALRESPONSE']._serialized_start=1019
-  _globals['_GETDEALRESPONSE']._serialized_end=1070
-  _globals['_CLOSEDEALREQUEST']._serialized_start=1073
-  _globals['_CLOSEDEALREQUEST']._serialized_end=1253
-  _globals['_CLOSEDEALRESPONSE']._serialized_start=1255
-  _globals['_CLOSEDEALRESPONSE']._serialized_end=1308
-  _globals['_MOVEDEALSTAGEREQUEST']._serialized_start=1310
-  _globals['_MOVEDEALSTAGEREQUEST']._serialized_end=1381
-  _globals['_MOVEDEALSTAGERESPONSE']._serialized_start=1383
-  _globals['_MOVEDEALSTAGERESPONSE']._serialized_end=1440
-  _globals['_UPDATEDEALREQUEST']._serialized_start=1442
-  _globals['_UPDATEDEALREQUEST']._serialized_end=1558
-  _globals['_UPDATEDEALRESPONSE']._serialized_start=1560
-  _globals['_UPDATEDEALRESPONSE']._serialized_end=1614
-  _globals['_LISTDEALSTAGEHISTORYREQUEST']._serialized_start=1616
-  _globals['_LISTDEALSTAGEHISTORYREQUEST']._serialized_end=1662
-  _globals['_DEALSTAGEHISTORYENTRY']._serialized_start=1665
-  _globals['_DEALSTAGEHISTORYENTRY']._serialized_end=1829
-  _globals['_LISTDEALSTAGEHISTORYRESPONSE']._serialized_start=1831
-  _globals['_LISTDEALSTAGEHISTORYRESPONSE']._serialized_end=1915
-  _globals['_DEALSSERVICE']._serialized_start=2116
-  _globals['_DEALSSERVICE']._serialized_end=2637
+  _globals['_DEALSTATUS']._serialized_start=3675
+  _globals['_DEALSTATUS']._serialized_end=3781
+  _globals['_DEALOUTCOME']._serialized_start=3783
+  _globals['_DEALOUTCOME']._serialized_end=3871
+  _globals['_FORECASTGROUPBY']._serialized_start=3874
+  _globals['_FORECASTGROUPBY']._serialized_end=4054
+  _globals['_DEAL']._serialized_start=167
+  _globals['_DEAL']._serialized_end=741
+  _globals['_OPENDEALREQUEST']._serialized_start=744
+  _globals['_OPENDEALREQUEST']._serialized_end=958
+  _globals['_OPENDEALRESPONSE']._serialized_start=960
+  _globals['_OPENDEALRESPONSE']._serialized_end=1012
+  _globals['_GETDEALREQUEST']._serialized_start=1014
+  _globals['_GETDEALREQUEST']._serialized_end=1047
+  _globals['_GETDEALRESPONSE']._serialized_start=1049
+  _globals['_GETDEALRESPONSE']._serialized_end=1100
+  _globals['_CLOSEDEALREQUEST']._serialized_start=1103
+  _globals['_CLOSEDEALREQUEST']._serialized_end=1283
+  _globals['_CLOSEDEALRESPONSE']._serialized_start=1285
+  _globals['_CLOSEDEALRESPONSE']._serialized_end=1338
+  _globals['_MOVEDEALSTAGEREQUEST']._serialized_start=1340
+  _globals['_MOVEDEALSTAGEREQUEST']._serialized_end=1411
+  _globals['_MOVEDEALSTAGERESPONSE']._serialized_start=1413
+  _globals['_MOVEDEALSTAGERESPONSE']._serialized_end=1470
+  _globals['_UPDATEDEALREQUEST']._serialized_start=1472
+  _globals['_UPDATEDEALREQUEST']._serialized_end=1588
+  _globals['_UPDATEDEALRESPONSE']._serialized_start=1590
+  _globals['_UPDATEDEALRESPONSE']._serialized_end=1644
+  _globals['_LISTDEALSTAGEHISTORYREQUEST']._serialized_start=1646
+  _globals['_LISTDEALSTAGEHISTORYREQUEST']._serialized_end=1692
+  _globals['_DEALSTAGEHISTORYENTRY']._serialized_start=1695
+  _globals['_DEALSTAGEHISTORYENTRY']._serialized_end=1859
+  _globals['_LISTDEALSTAGEHISTORYRESPONSE']._serialized_start=1861
+  _globals['_LISTDEALSTAGEHISTORYRESPONSE']._serialized_end=1945
+  _globals['_LISTDEALSREQUEST']._serialized_start=1948
+  _globals['_LISTDEALSREQUEST']._serialized_end=2458
+  _globals['_LISTDEALSRESPONSE']._serialized_start=2460
+  _globals['_LISTDEALSRESPONSE']._serialized_end=2539
+  _globals['_GETPIPELINEBOARDREQUEST']._serialized_start=2542
+  _globals['_GETPIPELINEBOARDREQUEST']._serialized_end=2711
+  _globals['_STAGEAMOUNT']._serialized_start=2713
+  _globals['_STAGEAMOUNT']._serialized_end=2822
+  _globals['_BOARDSTAGE']._serialized_start=2825
+  _globals['_BOARDSTAGE']._serialized_end=3015
+  _globals['_GETPIPELINEBOARDRESPONSE']._serialized_start=3017
+  _globals['_GETPIPELINEBOARDRESPONSE']._serialized_end=3138
+  _globals['_GETFORECASTREQUEST']._serialized_start=3141
+  _globals['_GETFORECASTREQUEST']._serialized_end=3360
+  _globals['_FORECASTROW']._serialized_start=3363
+  _globals['_FORECASTROW']._serialized_end=3609
+  _globals['_GETFORECASTRESPONSE']._serialized_start=3611
+  _globals['_GETFORECASTRESPONSE']._serialized_end=3673
+  _globals['_DEALSSERVICE']._serialized_start=4057
+  _globals['_DEALSSERVICE']._serialized_end=4839
 # @@protoc_insertion_point(module_scope)

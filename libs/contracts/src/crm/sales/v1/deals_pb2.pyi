@@ -5,6 +5,7 @@ isort:skip_file
 
 from collections import abc as _abc
 from crm.common.v1 import types_pb2 as _types_pb2
+from crm.sales.v1 import pipelines_pb2 as _pipelines_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import message as _message
@@ -57,6 +58,30 @@ DEAL_OUTCOME_UNSPECIFIED: DealOutcome.ValueType  # 0
 DEAL_OUTCOME_WON: DealOutcome.ValueType  # 1
 DEAL_OUTCOME_LOST: DealOutcome.ValueType  # 2
 Global___DealOutcome: _TypeAlias = DealOutcome  # noqa: Y015
+
+class _ForecastGroupBy:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ForecastGroupByEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ForecastGroupBy.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    FORECAST_GROUP_BY_UNSPECIFIED: _ForecastGroupBy.ValueType  # 0
+    FORECAST_GROUP_BY_OWNER_REP: _ForecastGroupBy.ValueType  # 1
+    FORECAST_GROUP_BY_OWNER_TEAM: _ForecastGroupBy.ValueType  # 2
+    FORECAST_GROUP_BY_PIPELINE: _ForecastGroupBy.ValueType  # 3
+    FORECAST_GROUP_BY_MONTH: _ForecastGroupBy.ValueType  # 4
+    """Month of the expected close date (open deals) or of the close (won deals), UTC."""
+
+class ForecastGroupBy(_ForecastGroupBy, metaclass=_ForecastGroupByEnumTypeWrapper):
+    """What GetForecast groups by."""
+
+FORECAST_GROUP_BY_UNSPECIFIED: ForecastGroupBy.ValueType  # 0
+FORECAST_GROUP_BY_OWNER_REP: ForecastGroupBy.ValueType  # 1
+FORECAST_GROUP_BY_OWNER_TEAM: ForecastGroupBy.ValueType  # 2
+FORECAST_GROUP_BY_PIPELINE: ForecastGroupBy.ValueType  # 3
+FORECAST_GROUP_BY_MONTH: ForecastGroupBy.ValueType  # 4
+"""Month of the expected close date (open deals) or of the close (won deals), UTC."""
+Global___ForecastGroupBy: _TypeAlias = ForecastGroupBy  # noqa: Y015
 
 @_typing.final
 class Deal(_message.Message):
@@ -494,3 +519,375 @@ class ListDealStageHistoryResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListDealStageHistoryResponse: _TypeAlias = ListDealStageHistoryResponse  # noqa: Y015
+
+@_typing.final
+class ListDealsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    ORDER_BY_FIELD_NUMBER: _builtins.int
+    PIPELINE_ID_FIELD_NUMBER: _builtins.int
+    STAGE_ID_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    OWNER_REP_ID_FIELD_NUMBER: _builtins.int
+    OWNER_TEAM_ID_FIELD_NUMBER: _builtins.int
+    EXPECTED_CLOSE_FROM_FIELD_NUMBER: _builtins.int
+    EXPECTED_CLOSE_TO_FIELD_NUMBER: _builtins.int
+    AMOUNT_CURRENCY_CODE_FIELD_NUMBER: _builtins.int
+    AMOUNT_MIN_MINOR_FIELD_NUMBER: _builtins.int
+    AMOUNT_MAX_MINOR_FIELD_NUMBER: _builtins.int
+    CLOSE_TIME_FROM_FIELD_NUMBER: _builtins.int
+    TITLE_CONTAINS_FIELD_NUMBER: _builtins.int
+    page_size: _builtins.int
+    """At most 100 (0: 50)."""
+    page_token: _builtins.str
+    """next_page_token of the previous page, sent with the same filters and order_by."""
+    order_by: _builtins.str
+    """"expected_close_date" (the default: soonest first, deals without a date last, then id),
+    "create_time desc" (newest first, then id) or "close_time desc" (most recently closed first,
+    then id; closed deals only).
+    """
+    pipeline_id: _builtins.str
+    """Each filter set narrows the list; an empty one filters nothing."""
+    stage_id: _builtins.str
+    status: Global___DealStatus.ValueType
+    owner_rep_id: _builtins.str
+    owner_team_id: _builtins.str
+    amount_currency_code: _builtins.str
+    """Deals whose amount is in this currency (required with a minimum or a maximum)."""
+    amount_min_minor: _builtins.int
+    """Amount in minor units, at least / at most (inclusive)."""
+    amount_max_minor: _builtins.int
+    title_contains: _builtins.str
+    """Case-insensitive substring of the title, at most 100 characters. It is checked on the rows
+    the other filters select, so it narrows; it is never a search of its own.
+    """
+    @_builtins.property
+    def expected_close_from(self) -> _types_pb2.Date:
+        """Expected close on or after / on or before (deals without one never match a bound)."""
+
+    @_builtins.property
+    def expected_close_to(self) -> _types_pb2.Date: ...
+    @_builtins.property
+    def close_time_from(self) -> _timestamp_pb2.Timestamp:
+        """Closed at or after (closed deals only match)."""
+
+    def __init__(
+        self,
+        *,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+        order_by: _builtins.str = ...,
+        pipeline_id: _builtins.str = ...,
+        stage_id: _builtins.str = ...,
+        status: Global___DealStatus.ValueType = ...,
+        owner_rep_id: _builtins.str = ...,
+        owner_team_id: _builtins.str = ...,
+        expected_close_from: _types_pb2.Date | None = ...,
+        expected_close_to: _types_pb2.Date | None = ...,
+        amount_currency_code: _builtins.str = ...,
+        amount_min_minor: _builtins.int | None = ...,
+        amount_max_minor: _builtins.int | None = ...,
+        close_time_from: _timestamp_pb2.Timestamp | None = ...,
+        title_contains: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_amount_max_minor", b"_amount_max_minor", "_amount_min_minor", b"_amount_min_minor", "amount_max_minor", b"amount_max_minor", "amount_min_minor", b"amount_min_minor", "close_time_from", b"close_time_from", "expected_close_from", b"expected_close_from", "expected_close_to", b"expected_close_to"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_amount_max_minor", b"_amount_max_minor", "_amount_min_minor", b"_amount_min_minor", "amount_currency_code", b"amount_currency_code", "amount_max_minor", b"amount_max_minor", "amount_min_minor", b"amount_min_minor", "close_time_from", b"close_time_from", "expected_close_from", b"expected_close_from", "expected_close_to", b"expected_close_to", "order_by", b"order_by", "owner_rep_id", b"owner_rep_id", "owner_team_id", b"owner_team_id", "page_size", b"page_size", "page_token", b"page_token", "pipeline_id", b"pipeline_id", "stage_id", b"stage_id", "status", b"status", "title_contains", b"title_contains"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__amount_max_minor: _TypeAlias = _typing.Literal["amount_max_minor"]  # noqa: Y015
+    _WhichOneofArgType__amount_max_minor: _TypeAlias = _typing.Literal["_amount_max_minor", b"_amount_max_minor"]  # noqa: Y015
+    _WhichOneofReturnType__amount_min_minor: _TypeAlias = _typing.Literal["amount_min_minor"]  # noqa: Y015
+    _WhichOneofArgType__amount_min_minor: _TypeAlias = _typing.Literal["_amount_min_minor", b"_amount_min_minor"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__amount_max_minor) -> _WhichOneofReturnType__amount_max_minor | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__amount_min_minor) -> _WhichOneofReturnType__amount_min_minor | None: ...
+
+Global___ListDealsRequest: _TypeAlias = ListDealsRequest  # noqa: Y015
+
+@_typing.final
+class ListDealsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DEALS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Empty on the last page."""
+    @_builtins.property
+    def deals(self) -> _containers.RepeatedCompositeFieldContainer[Global___Deal]: ...
+    def __init__(
+        self,
+        *,
+        deals: _abc.Iterable[Global___Deal] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deals", b"deals", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListDealsResponse: _TypeAlias = ListDealsResponse  # noqa: Y015
+
+@_typing.final
+class GetPipelineBoardRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PIPELINE_ID_FIELD_NUMBER: _builtins.int
+    OWNER_REP_ID_FIELD_NUMBER: _builtins.int
+    OWNER_TEAM_ID_FIELD_NUMBER: _builtins.int
+    DEALS_PER_STAGE_FIELD_NUMBER: _builtins.int
+    CLOSE_TIME_FROM_FIELD_NUMBER: _builtins.int
+    pipeline_id: _builtins.str
+    owner_rep_id: _builtins.str
+    """Only this rep's deals / this team's deals (empty: everyone's)."""
+    owner_team_id: _builtins.str
+    deals_per_stage: _builtins.int
+    """Deals listed per stage, at most 50 (0: 10)."""
+    @_builtins.property
+    def close_time_from(self) -> _timestamp_pb2.Timestamp:
+        """The won and lost stages hold the deals closed at or after this time (unset: 30 days ago)."""
+
+    def __init__(
+        self,
+        *,
+        pipeline_id: _builtins.str = ...,
+        owner_rep_id: _builtins.str = ...,
+        owner_team_id: _builtins.str = ...,
+        deals_per_stage: _builtins.int = ...,
+        close_time_from: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["close_time_from", b"close_time_from"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["close_time_from", b"close_time_from", "deals_per_stage", b"deals_per_stage", "owner_rep_id", b"owner_rep_id", "owner_team_id", b"owner_team_id", "pipeline_id", b"pipeline_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetPipelineBoardRequest: _TypeAlias = GetPipelineBoardRequest  # noqa: Y015
+
+@_typing.final
+class StageAmount(_message.Message):
+    """One currency's deals in a stage."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CURRENCY_CODE_FIELD_NUMBER: _builtins.int
+    DEAL_COUNT_FIELD_NUMBER: _builtins.int
+    AMOUNT_MINOR_FIELD_NUMBER: _builtins.int
+    WEIGHTED_AMOUNT_MINOR_FIELD_NUMBER: _builtins.int
+    currency_code: _builtins.str
+    deal_count: _builtins.int
+    amount_minor: _builtins.int
+    """The deals' amounts (a won deal's: its total)."""
+    weighted_amount_minor: _builtins.int
+    """Sum of amount x the stage's probability / 100, rounded half up once per currency."""
+    def __init__(
+        self,
+        *,
+        currency_code: _builtins.str = ...,
+        deal_count: _builtins.int = ...,
+        amount_minor: _builtins.int = ...,
+        weighted_amount_minor: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_minor", b"amount_minor", "currency_code", b"currency_code", "deal_count", b"deal_count", "weighted_amount_minor", b"weighted_amount_minor"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StageAmount: _TypeAlias = StageAmount  # noqa: Y015
+
+@_typing.final
+class BoardStage(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STAGE_FIELD_NUMBER: _builtins.int
+    DEAL_COUNT_FIELD_NUMBER: _builtins.int
+    AMOUNTS_FIELD_NUMBER: _builtins.int
+    DEALS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    ORDER_BY_FIELD_NUMBER: _builtins.int
+    deal_count: _builtins.int
+    """Deals in the stage (the won and lost stages: closed since the board's close_time_from)."""
+    next_page_token: _builtins.str
+    """Loads the stage's next deals: ListDeals with this pipeline and stage, the board's owner
+    filters, order_by (below), close_time_from for a won or lost stage, and this token. Empty when
+    every deal is listed.
+    """
+    order_by: _builtins.str
+    """The order of deals and of next_page_token ("expected_close_date" or "close_time desc")."""
+    @_builtins.property
+    def stage(self) -> _pipelines_pb2.Stage: ...
+    @_builtins.property
+    def amounts(self) -> _containers.RepeatedCompositeFieldContainer[Global___StageAmount]:
+        """Per currency, by currency code; deals without an amount are in deal_count only."""
+
+    @_builtins.property
+    def deals(self) -> _containers.RepeatedCompositeFieldContainer[Global___Deal]:
+        """The first deals_per_stage deals: open stages soonest expected close first, the won and lost
+        stages most recently closed first.
+        """
+
+    def __init__(
+        self,
+        *,
+        stage: _pipelines_pb2.Stage | None = ...,
+        deal_count: _builtins.int = ...,
+        amounts: _abc.Iterable[Global___StageAmount] | None = ...,
+        deals: _abc.Iterable[Global___Deal] | None = ...,
+        next_page_token: _builtins.str = ...,
+        order_by: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["stage", b"stage"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amounts", b"amounts", "deal_count", b"deal_count", "deals", b"deals", "next_page_token", b"next_page_token", "order_by", b"order_by", "stage", b"stage"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BoardStage: _TypeAlias = BoardStage  # noqa: Y015
+
+@_typing.final
+class GetPipelineBoardResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STAGES_FIELD_NUMBER: _builtins.int
+    CLOSE_TIME_FROM_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def stages(self) -> _containers.RepeatedCompositeFieldContainer[Global___BoardStage]:
+        """The pipeline's stages in order."""
+
+    @_builtins.property
+    def close_time_from(self) -> _timestamp_pb2.Timestamp:
+        """The won and lost stages' lower bound the board used."""
+
+    def __init__(
+        self,
+        *,
+        stages: _abc.Iterable[Global___BoardStage] | None = ...,
+        close_time_from: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["close_time_from", b"close_time_from"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["close_time_from", b"close_time_from", "stages", b"stages"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetPipelineBoardResponse: _TypeAlias = GetPipelineBoardResponse  # noqa: Y015
+
+@_typing.final
+class GetForecastRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GROUP_BY_FIELD_NUMBER: _builtins.int
+    PIPELINE_ID_FIELD_NUMBER: _builtins.int
+    OWNER_REP_ID_FIELD_NUMBER: _builtins.int
+    OWNER_TEAM_ID_FIELD_NUMBER: _builtins.int
+    PERIOD_START_FIELD_NUMBER: _builtins.int
+    PERIOD_END_FIELD_NUMBER: _builtins.int
+    group_by: Global___ForecastGroupBy.ValueType
+    pipeline_id: _builtins.str
+    """Each filter set narrows the forecast; an empty one filters nothing."""
+    owner_rep_id: _builtins.str
+    owner_team_id: _builtins.str
+    @_builtins.property
+    def period_start(self) -> _types_pb2.Date:
+        """The period, both days included: open deals by expected close date, won deals by close date
+        (UTC). Unset: open deals whatever their date, won deals whenever closed.
+        """
+
+    @_builtins.property
+    def period_end(self) -> _types_pb2.Date: ...
+    def __init__(
+        self,
+        *,
+        group_by: Global___ForecastGroupBy.ValueType = ...,
+        pipeline_id: _builtins.str = ...,
+        owner_rep_id: _builtins.str = ...,
+        owner_team_id: _builtins.str = ...,
+        period_start: _types_pb2.Date | None = ...,
+        period_end: _types_pb2.Date | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["period_end", b"period_end", "period_start", b"period_start"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["group_by", b"group_by", "owner_rep_id", b"owner_rep_id", "owner_team_id", b"owner_team_id", "period_end", b"period_end", "period_start", b"period_start", "pipeline_id", b"pipeline_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetForecastRequest: _TypeAlias = GetForecastRequest  # noqa: Y015
+
+@_typing.final
+class ForecastRow(_message.Message):
+    """One group's figures in one currency."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GROUP_FIELD_NUMBER: _builtins.int
+    CURRENCY_CODE_FIELD_NUMBER: _builtins.int
+    OPEN_DEALS_FIELD_NUMBER: _builtins.int
+    PIPELINE_AMOUNT_MINOR_FIELD_NUMBER: _builtins.int
+    WEIGHTED_AMOUNT_MINOR_FIELD_NUMBER: _builtins.int
+    BEST_CASE_AMOUNT_MINOR_FIELD_NUMBER: _builtins.int
+    COMMIT_AMOUNT_MINOR_FIELD_NUMBER: _builtins.int
+    WON_DEALS_FIELD_NUMBER: _builtins.int
+    CLOSED_WON_AMOUNT_MINOR_FIELD_NUMBER: _builtins.int
+    group: _builtins.str
+    """A rep id, team id, pipeline id or month ("2027-03"); empty for deals without one."""
+    currency_code: _builtins.str
+    """Empty for open deals without an amount (counted in open_deals only)."""
+    open_deals: _builtins.int
+    """Open deals in stages that are not omitted."""
+    pipeline_amount_minor: _builtins.int
+    """Their amounts."""
+    weighted_amount_minor: _builtins.int
+    """Sum of amount x stage probability / 100, rounded half up once per row."""
+    best_case_amount_minor: _builtins.int
+    """Amounts of open deals in best_case and commit stages."""
+    commit_amount_minor: _builtins.int
+    """Amounts of open deals in commit stages."""
+    won_deals: _builtins.int
+    closed_won_amount_minor: _builtins.int
+    """The won deals' totals (what was sold)."""
+    def __init__(
+        self,
+        *,
+        group: _builtins.str = ...,
+        currency_code: _builtins.str = ...,
+        open_deals: _builtins.int = ...,
+        pipeline_amount_minor: _builtins.int = ...,
+        weighted_amount_minor: _builtins.int = ...,
+        best_case_amount_minor: _builtins.int = ...,
+        commit_amount_minor: _builtins.int = ...,
+        won_deals: _builtins.int = ...,
+        closed_won_amount_minor: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["best_case_amount_minor", b"best_case_amount_minor", "closed_won_amount_minor", b"closed_won_amount_minor", "commit_amount_minor", b"commit_amount_minor", "currency_code", b"currency_code", "group", b"group", "open_deals", b"open_deals", "pipeline_amount_minor", b"pipeline_amount_minor", "weighted_amount_minor", b"weighted_amount_minor", "won_deals", b"won_deals"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ForecastRow: _TypeAlias = ForecastRow  # noqa: Y015
+
+@_typing.final
+class GetForecastResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROWS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def rows(self) -> _containers.RepeatedCompositeFieldContainer[Global___ForecastRow]:
+        """By group, then currency."""
+
+    def __init__(
+        self,
+        *,
+        rows: _abc.Iterable[Global___ForecastRow] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["rows", b"rows"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetForecastResponse: _TypeAlias = GetForecastResponse  # noqa: Y015

@@ -66,6 +66,21 @@ class DealsServiceStub:
                 request_serializer=crm_dot_sales_dot_v1_dot_deals__pb2.ListDealStageHistoryRequest.SerializeToString,
                 response_deserializer=crm_dot_sales_dot_v1_dot_deals__pb2.ListDealStageHistoryResponse.FromString,
                 _registered_method=True)
+        self.ListDeals = channel.unary_unary(
+                '/crm.sales.v1.DealsService/ListDeals',
+                request_serializer=crm_dot_sales_dot_v1_dot_deals__pb2.ListDealsRequest.SerializeToString,
+                response_deserializer=crm_dot_sales_dot_v1_dot_deals__pb2.ListDealsResponse.FromString,
+                _registered_method=True)
+        self.GetPipelineBoard = channel.unary_unary(
+                '/crm.sales.v1.DealsService/GetPipelineBoard',
+                request_serializer=crm_dot_sales_dot_v1_dot_deals__pb2.GetPipelineBoardRequest.SerializeToString,
+                response_deserializer=crm_dot_sales_dot_v1_dot_deals__pb2.GetPipelineBoardResponse.FromString,
+                _registered_method=True)
+        self.GetForecast = channel.unary_unary(
+                '/crm.sales.v1.DealsService/GetForecast',
+                request_serializer=crm_dot_sales_dot_v1_dot_deals__pb2.GetForecastRequest.SerializeToString,
+                response_deserializer=crm_dot_sales_dot_v1_dot_deals__pb2.GetForecastResponse.FromString,
+                _registered_method=True)
 
 
 class DealsServiceServicer:
@@ -118,6 +133,30 @@ class DealsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListDeals(self, request, context):
+        """Deals matching every filter set, a page at a time (AIP-158 keyset paging: page 1,000 costs
+        what page 1 does), in order_by's order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPipelineBoard(self, request, context):
+        """A pipeline's board in one call: each stage with its deal count, amount and weighted amount per
+        currency, and its first deals with a token to load more through ListDeals.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetForecast(self, request, context):
+        """The weighted pipeline, best case, commit and closed won per currency, grouped by owner, team,
+        pipeline or month (docs/selling.md, "Forecast").
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DealsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -150,6 +189,21 @@ def add_DealsServiceServicer_to_server(servicer, server):
                     servicer.ListDealStageHistory,
                     request_deserializer=crm_dot_sales_dot_v1_dot_deals__pb2.ListDealStageHistoryRequest.FromString,
                     response_serializer=crm_dot_sales_dot_v1_dot_deals__pb2.ListDealStageHistoryResponse.SerializeToString,
+            ),
+            'ListDeals': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDeals,
+                    request_deserializer=crm_dot_sales_dot_v1_dot_deals__pb2.ListDealsRequest.FromString,
+                    response_serializer=crm_dot_sales_dot_v1_dot_deals__pb2.ListDealsResponse.SerializeToString,
+            ),
+            'GetPipelineBoard': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPipelineBoard,
+                    request_deserializer=crm_dot_sales_dot_v1_dot_deals__pb2.GetPipelineBoardRequest.FromString,
+                    response_serializer=crm_dot_sales_dot_v1_dot_deals__pb2.GetPipelineBoardResponse.SerializeToString,
+            ),
+            'GetForecast': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetForecast,
+                    request_deserializer=crm_dot_sales_dot_v1_dot_deals__pb2.GetForecastRequest.FromString,
+                    response_serializer=crm_dot_sales_dot_v1_dot_deals__pb2.GetForecastResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -316,6 +370,87 @@ class DealsService:
             '/crm.sales.v1.DealsService/ListDealStageHistory',
             crm_dot_sales_dot_v1_dot_deals__pb2.ListDealStageHistoryRequest.SerializeToString,
             crm_dot_sales_dot_v1_dot_deals__pb2.ListDealStageHistoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDeals(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.sales.v1.DealsService/ListDeals',
+            crm_dot_sales_dot_v1_dot_deals__pb2.ListDealsRequest.SerializeToString,
+            crm_dot_sales_dot_v1_dot_deals__pb2.ListDealsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPipelineBoard(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.sales.v1.DealsService/GetPipelineBoard',
+            crm_dot_sales_dot_v1_dot_deals__pb2.GetPipelineBoardRequest.SerializeToString,
+            crm_dot_sales_dot_v1_dot_deals__pb2.GetPipelineBoardResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetForecast(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.sales.v1.DealsService/GetForecast',
+            crm_dot_sales_dot_v1_dot_deals__pb2.GetForecastRequest.SerializeToString,
+            crm_dot_sales_dot_v1_dot_deals__pb2.GetForecastResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -54,6 +54,18 @@ class DealsServiceStub:
     """
     ListDealStageHistory: _grpc.UnaryUnaryMultiCallable[_deals_pb2.ListDealStageHistoryRequest, _deals_pb2.ListDealStageHistoryResponse]
     """Every stage the deal entered, oldest first."""
+    ListDeals: _grpc.UnaryUnaryMultiCallable[_deals_pb2.ListDealsRequest, _deals_pb2.ListDealsResponse]
+    """Deals matching every filter set, a page at a time (AIP-158 keyset paging: page 1,000 costs
+    what page 1 does), in order_by's order.
+    """
+    GetPipelineBoard: _grpc.UnaryUnaryMultiCallable[_deals_pb2.GetPipelineBoardRequest, _deals_pb2.GetPipelineBoardResponse]
+    """A pipeline's board in one call: each stage with its deal count, amount and weighted amount per
+    currency, and its first deals with a token to load more through ListDeals.
+    """
+    GetForecast: _grpc.UnaryUnaryMultiCallable[_deals_pb2.GetForecastRequest, _deals_pb2.GetForecastResponse]
+    """The weighted pipeline, best case, commit and closed won per currency, grouped by owner, team,
+    pipeline or month (docs/selling.md, "Forecast").
+    """
 
 @_typing.type_check_only
 class DealsServiceAsyncStub(DealsServiceStub):
@@ -81,6 +93,18 @@ class DealsServiceAsyncStub(DealsServiceStub):
     """
     ListDealStageHistory: _aio.UnaryUnaryMultiCallable[_deals_pb2.ListDealStageHistoryRequest, _deals_pb2.ListDealStageHistoryResponse]  # type: ignore[assignment]
     """Every stage the deal entered, oldest first."""
+    ListDeals: _aio.UnaryUnaryMultiCallable[_deals_pb2.ListDealsRequest, _deals_pb2.ListDealsResponse]  # type: ignore[assignment]
+    """Deals matching every filter set, a page at a time (AIP-158 keyset paging: page 1,000 costs
+    what page 1 does), in order_by's order.
+    """
+    GetPipelineBoard: _aio.UnaryUnaryMultiCallable[_deals_pb2.GetPipelineBoardRequest, _deals_pb2.GetPipelineBoardResponse]  # type: ignore[assignment]
+    """A pipeline's board in one call: each stage with its deal count, amount and weighted amount per
+    currency, and its first deals with a token to load more through ListDeals.
+    """
+    GetForecast: _aio.UnaryUnaryMultiCallable[_deals_pb2.GetForecastRequest, _deals_pb2.GetForecastResponse]  # type: ignore[assignment]
+    """The weighted pipeline, best case, commit and closed won per currency, grouped by owner, team,
+    pipeline or month (docs/selling.md, "Forecast").
+    """
 
 class DealsServiceServicer(metaclass=_abc_1.ABCMeta):
     """Deals (opportunities): opened when a lead is converted, closed as won (with what was sold) or
@@ -141,5 +165,35 @@ class DealsServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_deals_pb2.ListDealStageHistoryResponse, _abc.Awaitable[_deals_pb2.ListDealStageHistoryResponse]]:
         """Every stage the deal entered, oldest first."""
+
+    @_abc_1.abstractmethod
+    def ListDeals(
+        self,
+        request: _deals_pb2.ListDealsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_deals_pb2.ListDealsResponse, _abc.Awaitable[_deals_pb2.ListDealsResponse]]:
+        """Deals matching every filter set, a page at a time (AIP-158 keyset paging: page 1,000 costs
+        what page 1 does), in order_by's order.
+        """
+
+    @_abc_1.abstractmethod
+    def GetPipelineBoard(
+        self,
+        request: _deals_pb2.GetPipelineBoardRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_deals_pb2.GetPipelineBoardResponse, _abc.Awaitable[_deals_pb2.GetPipelineBoardResponse]]:
+        """A pipeline's board in one call: each stage with its deal count, amount and weighted amount per
+        currency, and its first deals with a token to load more through ListDeals.
+        """
+
+    @_abc_1.abstractmethod
+    def GetForecast(
+        self,
+        request: _deals_pb2.GetForecastRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_deals_pb2.GetForecastResponse, _abc.Awaitable[_deals_pb2.GetForecastResponse]]:
+        """The weighted pipeline, best case, commit and closed won per currency, grouped by owner, team,
+        pipeline or month (docs/selling.md, "Forecast").
+        """
 
 def add_DealsServiceServicer_to_server(servicer: DealsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

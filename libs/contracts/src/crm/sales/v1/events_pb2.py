@@ -23,18 +23,23 @@ _sym_db = _symbol_database.Default()
 
 
 from crm.common.v1 import types_pb2 as crm_dot_common_dot_v1_dot_types__pb2
+from crm.sales.v1 import pipelines_pb2 as crm_dot_sales_dot_v1_dot_pipelines__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x63rm/sales/v1/events.proto\x12\x0c\x63rm.sales.v1\x1a\x19\x63rm/common/v1/types.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x85\x02\n\nDealClosed\x12\x0f\n\x07\x64\x65\x61l_id\x18\x01 \x01(\t\x12\x0f\n\x07lead_id\x18\x02 \x01(\t\x12\x0b\n\x03won\x18\x03 \x01(\x08\x12&\n\x05items\x18\x04 \x03(\x0b\x32\x17.crm.common.v1.LineItem\x12#\n\x05total\x18\x05 \x01(\x0b\x32\x14.crm.common.v1.Money\x12\x14\n\x0cowner_rep_id\x18\x06 \x01(\t\x12\x0e\n\x06source\x18\x07 \x01(\t\x12\x10\n\x08\x63\x61mpaign\x18\x08 \x01(\t\x12.\n\nclose_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0blost_reason\x18\n \x01(\t\"\xf7\x01\n\x10\x44\x65\x61lStageChanged\x12\x0f\n\x07\x64\x65\x61l_id\x18\x01 \x01(\t\x12\x0f\n\x07lead_id\x18\x02 \x01(\t\x12\x13\n\x0bpipeline_id\x18\x03 \x01(\t\x12\x15\n\rfrom_stage_id\x18\x04 \x01(\t\x12\x13\n\x0bto_stage_id\x18\x05 \x01(\t\x12\x14\n\x0cowner_rep_id\x18\x06 \x01(\t\x12\x15\n\rowner_team_id\x18\x07 \x01(\t\x12$\n\x06\x61mount\x18\x08 \x01(\x0b\x32\x14.crm.common.v1.Money\x12-\n\tmove_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestampb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x63rm/sales/v1/events.proto\x12\x0c\x63rm.sales.v1\x1a\x19\x63rm/common/v1/types.proto\x1a\x1c\x63rm/sales/v1/pipelines.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc7\x02\n\nDealClosed\x12\x0f\n\x07\x64\x65\x61l_id\x18\x01 \x01(\t\x12\x0f\n\x07lead_id\x18\x02 \x01(\t\x12\x0b\n\x03won\x18\x03 \x01(\x08\x12&\n\x05items\x18\x04 \x03(\x0b\x32\x17.crm.common.v1.LineItem\x12#\n\x05total\x18\x05 \x01(\x0b\x32\x14.crm.common.v1.Money\x12\x14\n\x0cowner_rep_id\x18\x06 \x01(\t\x12\x0e\n\x06source\x18\x07 \x01(\t\x12\x10\n\x08\x63\x61mpaign\x18\x08 \x01(\t\x12.\n\nclose_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0blost_reason\x18\n \x01(\t\x12\x15\n\rowner_team_id\x18\x0b \x01(\t\x12\x13\n\x0bpipeline_id\x18\x0c \x01(\t\x12\x14\n\x0cproduct_line\x18\r \x01(\t\"\xc4\x02\n\x10\x44\x65\x61lStageChanged\x12\x0f\n\x07\x64\x65\x61l_id\x18\x01 \x01(\t\x12\x0f\n\x07lead_id\x18\x02 \x01(\t\x12\x13\n\x0bpipeline_id\x18\x03 \x01(\t\x12\x15\n\rfrom_stage_id\x18\x04 \x01(\t\x12\x13\n\x0bto_stage_id\x18\x05 \x01(\t\x12\x14\n\x0cowner_rep_id\x18\x06 \x01(\t\x12\x15\n\rowner_team_id\x18\x07 \x01(\t\x12$\n\x06\x61mount\x18\x08 \x01(\x0b\x32\x14.crm.common.v1.Money\x12-\n\tmove_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rto_stage_name\x18\n \x01(\t\x12\x34\n\x10to_stage_outcome\x18\x0b \x01(\x0e\x32\x1a.crm.sales.v1.StageOutcome\"\xed\x01\n\tQuoteSent\x12\x10\n\x08quote_id\x18\x01 \x01(\t\x12\x0e\n\x06number\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x05\x12\x0f\n\x07\x64\x65\x61l_id\x18\x04 \x01(\t\x12\x0f\n\x07lead_id\x18\x05 \x01(\t\x12#\n\x05total\x18\x06 \x01(\x0b\x32\x14.crm.common.v1.Money\x12\r\n\x05\x61\x63tor\x18\x07 \x01(\t\x12-\n\tsend_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12(\n\x0bvalid_until\x18\t \x01(\x0b\x32\x13.crm.common.v1.Date\"\xf2\x01\n\rQuoteAccepted\x12\x10\n\x08quote_id\x18\x01 \x01(\t\x12\x0e\n\x06number\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x05\x12\x0f\n\x07\x64\x65\x61l_id\x18\x04 \x01(\t\x12\x0f\n\x07lead_id\x18\x05 \x01(\t\x12#\n\x05total\x18\x06 \x01(\x0b\x32\x14.crm.common.v1.Money\x12\r\n\x05\x61\x63tor\x18\x07 \x01(\t\x12/\n\x0b\x61\x63\x63\x65pt_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\tnet_total\x18\t \x01(\x0b\x32\x14.crm.common.v1.Moneyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'crm.sales.v1.events_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_DEALCLOSED']._serialized_start=104
-  _globals['_DEALCLOSED']._serialized_end=365
-  _globals['_DEALSTAGECHANGED']._serialized_start=368
-  _globals['_DEALSTAGECHANGED']._serialized_end=615
+  _globals['_DEALCLOSED']._serialized_start=134
+  _globals['_DEALCLOSED']._serialized_end=461
+  _globals['_DEALSTAGECHANGED']._serialized_start=464
+  _globals['_DEALSTAGECHANGED']._serialized_end=788
+  _globals['_QUOTESENT']._serialized_start=791
+  _globals['_QUOTESENT']._serialized_end=1028
+  _globals['_QUOTEACCEPTED']._serialized_start=1031
+  _globals['_QUOTEACCEPTED']._serialized_end=1273
 # @@protoc_insertion_point(module_scope)

@@ -5,6 +5,7 @@ isort:skip_file
 
 from collections import abc as _abc
 from crm.common.v1 import types_pb2 as _types_pb2
+from crm.sales.v1 import pipelines_pb2 as _pipelines_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
@@ -36,6 +37,9 @@ class DealClosed(_message.Message):
     CAMPAIGN_FIELD_NUMBER: _builtins.int
     CLOSE_TIME_FIELD_NUMBER: _builtins.int
     LOST_REASON_FIELD_NUMBER: _builtins.int
+    OWNER_TEAM_ID_FIELD_NUMBER: _builtins.int
+    PIPELINE_ID_FIELD_NUMBER: _builtins.int
+    PRODUCT_LINE_FIELD_NUMBER: _builtins.int
     deal_id: _builtins.str
     lead_id: _builtins.str
     won: _builtins.bool
@@ -43,6 +47,12 @@ class DealClosed(_message.Message):
     source: _builtins.str
     campaign: _builtins.str
     lost_reason: _builtins.str
+    owner_team_id: _builtins.str
+    """The owner's team, the deal's pipeline and that pipeline's product line when it closed
+    (reporting counts targets vs actual per team and product line from them).
+    """
+    pipeline_id: _builtins.str
+    product_line: _builtins.str
     @_builtins.property
     def items(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.LineItem]: ...
     @_builtins.property
@@ -62,10 +72,13 @@ class DealClosed(_message.Message):
         campaign: _builtins.str = ...,
         close_time: _timestamp_pb2.Timestamp | None = ...,
         lost_reason: _builtins.str = ...,
+        owner_team_id: _builtins.str = ...,
+        pipeline_id: _builtins.str = ...,
+        product_line: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["close_time", b"close_time", "total", b"total"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign", "close_time", b"close_time", "deal_id", b"deal_id", "items", b"items", "lead_id", b"lead_id", "lost_reason", b"lost_reason", "owner_rep_id", b"owner_rep_id", "source", b"source", "total", b"total", "won", b"won"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign", "close_time", b"close_time", "deal_id", b"deal_id", "items", b"items", "lead_id", b"lead_id", "lost_reason", b"lost_reason", "owner_rep_id", b"owner_rep_id", "owner_team_id", b"owner_team_id", "pipeline_id", b"pipeline_id", "product_line", b"product_line", "source", b"source", "total", b"total", "won", b"won"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -88,6 +101,8 @@ class DealStageChanged(_message.Message):
     OWNER_TEAM_ID_FIELD_NUMBER: _builtins.int
     AMOUNT_FIELD_NUMBER: _builtins.int
     MOVE_TIME_FIELD_NUMBER: _builtins.int
+    TO_STAGE_NAME_FIELD_NUMBER: _builtins.int
+    TO_STAGE_OUTCOME_FIELD_NUMBER: _builtins.int
     deal_id: _builtins.str
     lead_id: _builtins.str
     pipeline_id: _builtins.str
@@ -95,6 +110,10 @@ class DealStageChanged(_message.Message):
     to_stage_id: _builtins.str
     owner_rep_id: _builtins.str
     owner_team_id: _builtins.str
+    to_stage_name: _builtins.str
+    """The entered stage's name as the company typed it (customers' timeline shows it)."""
+    to_stage_outcome: _pipelines_pb2.StageOutcome.ValueType
+    """Whether the entered stage is open, won or lost (a close enters its won or lost stage)."""
     @_builtins.property
     def amount(self) -> _types_pb2.Money:
         """The deal's amount when it moved (unset when none was set)."""
@@ -113,11 +132,119 @@ class DealStageChanged(_message.Message):
         owner_team_id: _builtins.str = ...,
         amount: _types_pb2.Money | None = ...,
         move_time: _timestamp_pb2.Timestamp | None = ...,
+        to_stage_name: _builtins.str = ...,
+        to_stage_outcome: _pipelines_pb2.StageOutcome.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "move_time", b"move_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "deal_id", b"deal_id", "from_stage_id", b"from_stage_id", "lead_id", b"lead_id", "move_time", b"move_time", "owner_rep_id", b"owner_rep_id", "owner_team_id", b"owner_team_id", "pipeline_id", b"pipeline_id", "to_stage_id", b"to_stage_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "deal_id", b"deal_id", "from_stage_id", b"from_stage_id", "lead_id", b"lead_id", "move_time", b"move_time", "owner_rep_id", b"owner_rep_id", "owner_team_id", b"owner_team_id", "pipeline_id", b"pipeline_id", "to_stage_id", b"to_stage_id", "to_stage_name", b"to_stage_name", "to_stage_outcome", b"to_stage_outcome"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DealStageChanged: _TypeAlias = DealStageChanged  # noqa: Y015
+
+@_typing.final
+class QuoteSent(_message.Message):
+    """Published on crm.sales.quote_sent when a quote version is sent to the customer."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUOTE_ID_FIELD_NUMBER: _builtins.int
+    NUMBER_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    DEAL_ID_FIELD_NUMBER: _builtins.int
+    LEAD_ID_FIELD_NUMBER: _builtins.int
+    TOTAL_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    SEND_TIME_FIELD_NUMBER: _builtins.int
+    VALID_UNTIL_FIELD_NUMBER: _builtins.int
+    quote_id: _builtins.str
+    number: _builtins.str
+    version: _builtins.int
+    deal_id: _builtins.str
+    lead_id: _builtins.str
+    actor: _builtins.str
+    """Who sent it."""
+    @_builtins.property
+    def total(self) -> _types_pb2.Money:
+        """The quote's total with VAT."""
+
+    @_builtins.property
+    def send_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def valid_until(self) -> _types_pb2.Date: ...
+    def __init__(
+        self,
+        *,
+        quote_id: _builtins.str = ...,
+        number: _builtins.str = ...,
+        version: _builtins.int = ...,
+        deal_id: _builtins.str = ...,
+        lead_id: _builtins.str = ...,
+        total: _types_pb2.Money | None = ...,
+        actor: _builtins.str = ...,
+        send_time: _timestamp_pb2.Timestamp | None = ...,
+        valid_until: _types_pb2.Date | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["send_time", b"send_time", "total", b"total", "valid_until", b"valid_until"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "deal_id", b"deal_id", "lead_id", b"lead_id", "number", b"number", "quote_id", b"quote_id", "send_time", b"send_time", "total", b"total", "valid_until", b"valid_until", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___QuoteSent: _TypeAlias = QuoteSent  # noqa: Y015
+
+@_typing.final
+class QuoteAccepted(_message.Message):
+    """Published on crm.sales.quote_accepted when a quote is accepted; its deal's DealClosed (won, with
+    the quote's lines as items) is published in the same transaction.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUOTE_ID_FIELD_NUMBER: _builtins.int
+    NUMBER_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    DEAL_ID_FIELD_NUMBER: _builtins.int
+    LEAD_ID_FIELD_NUMBER: _builtins.int
+    TOTAL_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    ACCEPT_TIME_FIELD_NUMBER: _builtins.int
+    NET_TOTAL_FIELD_NUMBER: _builtins.int
+    quote_id: _builtins.str
+    number: _builtins.str
+    version: _builtins.int
+    deal_id: _builtins.str
+    lead_id: _builtins.str
+    actor: _builtins.str
+    """Who accepted it (recorded it as accepted)."""
+    @_builtins.property
+    def total(self) -> _types_pb2.Money:
+        """The quote's total with VAT."""
+
+    @_builtins.property
+    def accept_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def net_total(self) -> _types_pb2.Money:
+        """The total without VAT: the won deal's total."""
+
+    def __init__(
+        self,
+        *,
+        quote_id: _builtins.str = ...,
+        number: _builtins.str = ...,
+        version: _builtins.int = ...,
+        deal_id: _builtins.str = ...,
+        lead_id: _builtins.str = ...,
+        total: _types_pb2.Money | None = ...,
+        actor: _builtins.str = ...,
+        accept_time: _timestamp_pb2.Timestamp | None = ...,
+        net_total: _types_pb2.Money | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["accept_time", b"accept_time", "net_total", b"net_total", "total", b"total"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accept_time", b"accept_time", "actor", b"actor", "deal_id", b"deal_id", "lead_id", b"lead_id", "net_total", b"net_total", "number", b"number", "quote_id", b"quote_id", "total", b"total", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___QuoteAccepted: _TypeAlias = QuoteAccepted  # noqa: Y015

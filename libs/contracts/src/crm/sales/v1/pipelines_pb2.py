@@ -26,7 +26,7 @@ from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mas
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x63rm/sales/v1/pipelines.proto\x12\x0c\x63rm.sales.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"|\n\x05Stage\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0bprobability\x18\x03 \x01(\x05\x12\x17\n\x0frequired_fields\x18\x04 \x03(\t\x12+\n\x07outcome\x18\x05 \x01(\x0e\x32\x1a.crm.sales.v1.StageOutcome\"\xdf\x01\n\x08Pipeline\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x14\n\x0cproduct_line\x18\x03 \x01(\t\x12\x0e\n\x06\x61\x63tive\x18\x04 \x01(\x08\x12#\n\x06stages\x18\x05 \x03(\x0b\x32\x13.crm.sales.v1.Stage\x12\x0c\n\x04\x65tag\x18\x06 \x01(\t\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"U\n\x15\x43reatePipelineRequest\x12(\n\x08pipeline\x18\x01 \x01(\x0b\x32\x16.crm.sales.v1.Pipeline\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"B\n\x16\x43reatePipelineResponse\x12(\n\x08pipeline\x18\x01 \x01(\x0b\x32\x16.crm.sales.v1.Pipeline\")\n\x12GetPipelineRequest\x12\x13\n\x0bpipeline_id\x18\x01 \x01(\t\"?\n\x13GetPipelineResponse\x12(\n\x08pipeline\x18\x01 \x01(\x0b\x32\x16.crm.sales.v1.Pipeline\"T\n\x14ListPipelinesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x15\n\rshow_inactive\x18\x03 \x01(\x08\"[\n\x15ListPipelinesResponse\x12)\n\tpipelines\x18\x01 \x03(\x0b\x32\x16.crm.sales.v1.Pipeline\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x80\x01\n\x15UpdatePipelineRequest\x12(\n\x08pipeline\x18\x01 \x01(\x0b\x32\x16.crm.sales.v1.Pipeline\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12\x0c\n\x04\x65tag\x18\x03 \x01(\t\"B\n\x16UpdatePipelineResponse\x12(\n\x08pipeline\x18\x01 \x01(\x0b\x32\x16.crm.sales.v1.Pipeline\"|\n\nLostReason\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x32\n\x05names\x18\x02 \x03(\x0b\x32#.crm.sales.v1.LostReason.NamesEntry\x1a,\n\nNamesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x18\n\x16ListLostReasonsRequest\"I\n\x17ListLostReasonsResponse\x12.\n\x0clost_reasons\x18\x01 \x03(\x0b\x32\x18.crm.sales.v1.LostReason*t\n\x0cStageOutcome\x12\x1d\n\x19STAGE_OUTCOME_UNSPECIFIED\x10\x00\x12\x16\n\x12STAGE_OUTCOME_OPEN\x10\x01\x12\x15\n\x11STAGE_OUTCOME_WON\x10\x02\x12\x16\n\x12STAGE_OUTCOME_LOST\x10\x03\x32\xda\x03\n\x10PipelinesService\x12[\n\x0e\x43reatePipeline\x12#.crm.sales.v1.CreatePipelineRequest\x1a$.crm.sales.v1.CreatePipelineResponse\x12R\n\x0bGetPipeline\x12 .crm.sales.v1.GetPipelineRequest\x1a!.crm.sales.v1.GetPipelineResponse\x12X\n\rListPipelines\x12\".crm.sales.v1.ListPipelinesRequest\x1a#.crm.sales.v1.ListPipelinesResponse\x12[\n\x0eUpdatePipeline\x12#.crm.sales.v1.UpdatePipelineRequest\x1a$.crm.sales.v1.UpdatePipelineResponse\x12^\n\x0fListLostReasons\x12$.crm.sales.v1.ListLostReasonsRequest\x1a%.crm.sales.v1.ListLostReasonsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x63rm/sales/v1/pipelines.proto\x12\x0c\x63rm.sales.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb7\x01\n\x05Stage\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0bprobability\x18\x03 \x01(\x05\x12\x17\n\x0frequired_fields\x18\x04 \x03(\t\x12+\n\x07outcome\x18\x05 \x01(\x0e\x32\x1a.crm.sales.v1.StageOutcome\x12\x39\n\x11\x66orecast_category\x18\x06 \x01(\x0e\x32\x1e.crm.sales.v1.ForecastCategory\"\xdf\x01\n\x08Pipeline\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x14\n\x0cproduct_line\x18\x03 \x01(\t\x12\x0e\n\x06\x61\x63tive\x18\x04 \x01(\x08\x12#\n\x06stages\x18\x05 \x03(\x0b\x32\x13.crm.sales.v1.Stage\x12\x0c\n\x04\x65tag\x18\x06 \x01(\t\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"U\n\x15\x43reatePipelineRequest\x12(\n\x08pipeline\x18\x01 \x01(\x0b\x32\x16.crm.sales.v1.Pipeline\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"B\n\x16\x43reatePipelineResponse\x12(\n\x08pipeline\x18\x01 \x01(\x0b\x32\x16.crm.sales.v1.Pipeline\")\n\x12GetPipelineRequest\x12\x13\n\x0bpipeline_id\x18\x01 \x01(\t\"?\n\x13GetPipelineResponse\x12(\n\x08pipeline\x18\x01 \x01(\x0b\x32\x16.crm.sales.v1.Pipeline\"T\n\x14ListPipelinesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x15\n\rshow_inactive\x18\x03 \x01(\x08\"[\n\x15ListPipelinesResponse\x12)\n\tpipelines\x18\x01 \x03(\x0b\x32\x16.crm.sales.v1.Pipeline\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x80\x01\n\x15UpdatePipelineRequest\x12(\n\x08pipeline\x18\x01 \x01(\x0b\x32\x16.crm.sales.v1.Pipeline\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12\x0c\n\x04\x65tag\x18\x03 \x01(\t\"B\n\x16UpdatePipelineResponse\x12(\n\x08pipeline\x18\x01 \x01(\x0b\x32\x16.crm.sales.v1.Pipeline\"|\n\nLostReason\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x32\n\x05names\x18\x02 \x03(\x0b\x32#.crm.sales.v1.LostReason.NamesEntry\x1a,\n\nNamesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x18\n\x16ListLostReasonsRequest\"I\n\x17ListLostReasonsResponse\x12.\n\x0clost_reasons\x18\x01 \x03(\x0b\x32\x18.crm.sales.v1.LostReason*t\n\x0cStageOutcome\x12\x1d\n\x19STAGE_OUTCOME_UNSPECIFIED\x10\x00\x12\x16\n\x12STAGE_OUTCOME_OPEN\x10\x01\x12\x15\n\x11STAGE_OUTCOME_WON\x10\x02\x12\x16\n\x12STAGE_OUTCOME_LOST\x10\x03*\xd1\x01\n\x10\x46orecastCategory\x12!\n\x1d\x46ORECAST_CATEGORY_UNSPECIFIED\x10\x00\x12\x1e\n\x1a\x46ORECAST_CATEGORY_PIPELINE\x10\x01\x12\x1f\n\x1b\x46ORECAST_CATEGORY_BEST_CASE\x10\x02\x12\x1c\n\x18\x46ORECAST_CATEGORY_COMMIT\x10\x03\x12\x1d\n\x19\x46ORECAST_CATEGORY_OMITTED\x10\x04\x12\x1c\n\x18\x46ORECAST_CATEGORY_CLOSED\x10\x05\x32\xda\x03\n\x10PipelinesService\x12[\n\x0e\x43reatePipeline\x12#.crm.sales.v1.CreatePipelineRequest\x1a$.crm.sales.v1.CreatePipelineResponse\x12R\n\x0bGetPipeline\x12 .crm.sales.v1.GetPipelineRequest\x1a!.crm.sales.v1.GetPipelineResponse\x12X\n\rListPipelines\x12\".crm.sales.v1.ListPipelinesRequest\x1a#.crm.sales.v1.ListPipelinesResponse\x12[\n\x0eUpdatePipeline\x12#.crm.sales.v1.UpdatePipelineRequest\x1a$.crm.sales.v1.UpdatePipelineResponse\x12^\n\x0fListLostReasons\x12$.crm.sales.v1.ListLostReasonsRequest\x1a%.crm.sales.v1.ListLostReasonsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,36 +35,38 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_LOSTREASON_NAMESENTRY']._loaded_options = None
   _globals['_LOSTREASON_NAMESENTRY']._serialized_options = b'8\001'
-  _globals['_STAGEOUTCOME']._serialized_start=1333
-  _globals['_STAGEOUTCOME']._serialized_end=1449
-  _globals['_STAGE']._serialized_start=113
-  _globals['_STAGE']._serialized_end=237
-  _globals['_PIPELINE']._serialized_start=240
-  _globals['_PIPELINE']._serialized_end=463
-  _globals['_CREATEPIPELINEREQUEST']._serialized_start=465
-  _globals['_CREATEPIPELINEREQUEST']._serialized_end=550
-  _globals['_CREATEPIPELINERESPONSE']._serialized_start=552
-  _globals['_CREATEPIPELINERESPONSE']._serialized_end=618
-  _globals['_GETPIPELINEREQUEST']._serialized_start=620
-  _globals['_GETPIPELINEREQUEST']._serialized_end=661
-  _globals['_GETPIPELINERESPONSE']._serialized_start=663
-  _globals['_GETPIPELINERESPONSE']._serialized_end=726
-  _globals['_LISTPIPELINESREQUEST']._serialized_start=728
-  _globals['_LISTPIPELINESREQUEST']._serialized_end=812
-  _globals['_LISTPIPELINESRESPONSE']._serialized_start=814
-  _globals['_LISTPIPELINESRESPONSE']._serialized_end=905
-  _globals['_UPDATEPIPELINEREQUEST']._serialized_start=908
-  _globals['_UPDATEPIPELINEREQUEST']._serialized_end=1036
-  _globals['_UPDATEPIPELINERESPONSE']._serialized_start=1038
-  _globals['_UPDATEPIPELINERESPONSE']._serialized_end=1104
-  _globals['_LOSTREASON']._serialized_start=1106
-  _globals['_LOSTREASON']._serialized_end=1230
-  _globals['_LOSTREASON_NAMESENTRY']._serialized_start=1186
-  _globals['_LOSTREASON_NAMESENTRY']._serialized_end=1230
-  _globals['_LISTLOSTREASONSREQUEST']._serialized_start=1232
-  _globals['_LISTLOSTREASONSREQUEST']._serialized_end=1256
-  _globals['_LISTLOSTREASONSRESPONSE']._serialized_start=1258
-  _globals['_LISTLOSTREASONSRESPONSE']._serialized_end=1331
-  _globals['_PIPELINESSERVICE']._serialized_start=1452
-  _globals['_PIPELINESSERVICE']._serialized_end=1926
+  _globals['_STAGEOUTCOME']._serialized_start=1393
+  _globals['_STAGEOUTCOME']._serialized_end=1509
+  _globals['_FORECASTCATEGORY']._serialized_start=1512
+  _globals['_FORECASTCATEGORY']._serialized_end=1721
+  _globals['_STAGE']._serialized_start=114
+  _globals['_STAGE']._serialized_end=297
+  _globals['_PIPELINE']._serialized_start=300
+  _globals['_PIPELINE']._serialized_end=523
+  _globals['_CREATEPIPELINEREQUEST']._serialized_start=525
+  _globals['_CREATEPIPELINEREQUEST']._serialized_end=610
+  _globals['_CREATEPIPELINERESPONSE']._serialized_start=612
+  _globals['_CREATEPIPELINERESPONSE']._serialized_end=678
+  _globals['_GETPIPELINEREQUEST']._serialized_start=680
+  _globals['_GETPIPELINEREQUEST']._serialized_end=721
+  _globals['_GETPIPELINERESPONSE']._serialized_start=723
+  _globals['_GETPIPELINERESPONSE']._serialized_end=786
+  _globals['_LISTPIPELINESREQUEST']._serialized_start=788
+  _globals['_LISTPIPELINESREQUEST']._serialized_end=872
+  _globals['_LISTPIPELINESRESPONSE']._serialized_start=874
+  _globals['_LISTPIPELINESRESPONSE']._serialized_end=965
+  _globals['_UPDATEPIPELINEREQUEST']._serialized_start=968
+  _globals['_UPDATEPIPELINEREQUEST']._serialized_end=1096
+  _globals['_UPDATEPIPELINERESPONSE']._serialized_start=1098
+  _globals['_UPDATEPIPELINERESPONSE']._serialized_end=1164
+  _globals['_LOSTREASON']._serialized_start=1166
+  _globals['_LOSTREASON']._serialized_end=1290
+  _globals['_LOSTREASON_NAMESENTRY']._serialized_start=1246
+  _globals['_LOSTREASON_NAMESENTRY']._serialized_end=1290
+  _globals['_LISTLOSTREASONSREQUEST']._serialized_start=1292
+  _globals['_LISTLOSTREASONSREQUEST']._serialized_end=1316
+  _globals['_LISTLOSTREASONSRESPONSE']._serialized_start=1318
+  _globals['_LISTLOSTREASONSRESPONSE']._serialized_end=1391
+  _globals['_PIPELINESSERVICE']._serialized_start=1724
+  _globals['_PIPELINESSERVICE']._serialized_end=2198
 # @@protoc_insertion_point(module_scope)

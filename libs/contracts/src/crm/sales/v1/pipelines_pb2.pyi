@@ -47,6 +47,42 @@ STAGE_OUTCOME_LOST: StageOutcome.ValueType  # 3
 """Entered only by closing the deal as lost; probability 0."""
 Global___StageOutcome: _TypeAlias = StageOutcome  # noqa: Y015
 
+class _ForecastCategory:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ForecastCategoryEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ForecastCategory.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    FORECAST_CATEGORY_UNSPECIFIED: _ForecastCategory.ValueType  # 0
+    """On a stage sent in a create or update: the stage's current category when it is kept, else
+    from its probability (80 and above commit, 50 and above best case, below that pipeline).
+    """
+    FORECAST_CATEGORY_PIPELINE: _ForecastCategory.ValueType  # 1
+    FORECAST_CATEGORY_BEST_CASE: _ForecastCategory.ValueType  # 2
+    FORECAST_CATEGORY_COMMIT: _ForecastCategory.ValueType  # 3
+    FORECAST_CATEGORY_OMITTED: _ForecastCategory.ValueType  # 4
+    """Left out of the forecast (the lost stage's, and any open stage's the company excludes)."""
+    FORECAST_CATEGORY_CLOSED: _ForecastCategory.ValueType  # 5
+    """The won stage's: its deals are the forecast's closed won."""
+
+class ForecastCategory(_ForecastCategory, metaclass=_ForecastCategoryEnumTypeWrapper):
+    """Where the forecast counts the open deals of a stage (DealsService.GetForecast): pipeline counts
+    every open deal, best case the best_case and commit stages, commit the commit stages.
+    """
+
+FORECAST_CATEGORY_UNSPECIFIED: ForecastCategory.ValueType  # 0
+"""On a stage sent in a create or update: the stage's current category when it is kept, else
+from its probability (80 and above commit, 50 and above best case, below that pipeline).
+"""
+FORECAST_CATEGORY_PIPELINE: ForecastCategory.ValueType  # 1
+FORECAST_CATEGORY_BEST_CASE: ForecastCategory.ValueType  # 2
+FORECAST_CATEGORY_COMMIT: ForecastCategory.ValueType  # 3
+FORECAST_CATEGORY_OMITTED: ForecastCategory.ValueType  # 4
+"""Left out of the forecast (the lost stage's, and any open stage's the company excludes)."""
+FORECAST_CATEGORY_CLOSED: ForecastCategory.ValueType  # 5
+"""The won stage's: its deals are the forecast's closed won."""
+Global___ForecastCategory: _TypeAlias = ForecastCategory  # noqa: Y015
+
 @_typing.final
 class Stage(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
@@ -56,6 +92,7 @@ class Stage(_message.Message):
     PROBABILITY_FIELD_NUMBER: _builtins.int
     REQUIRED_FIELDS_FIELD_NUMBER: _builtins.int
     OUTCOME_FIELD_NUMBER: _builtins.int
+    FORECAST_CATEGORY_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Chosen by the service when the stage is created."""
     name: _builtins.str
@@ -63,6 +100,8 @@ class Stage(_message.Message):
     probability: _builtins.int
     """The chance, 0-100, that a deal in this stage is won (the forecast weights amounts by it)."""
     outcome: Global___StageOutcome.ValueType
+    forecast_category: Global___ForecastCategory.ValueType
+    """The won stage is closed and the lost one omitted; an open stage any of the others."""
     @_builtins.property
     def required_fields(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Deal fields that must be set to enter this open stage: any of "title", "amount",
@@ -77,10 +116,11 @@ class Stage(_message.Message):
         probability: _builtins.int = ...,
         required_fields: _abc.Iterable[_builtins.str] | None = ...,
         outcome: Global___StageOutcome.ValueType = ...,
+        forecast_category: Global___ForecastCategory.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "name", b"name", "outcome", b"outcome", "probability", b"probability", "required_fields", b"required_fields"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["forecast_category", b"forecast_category", "id", b"id", "name", b"name", "outcome", b"outcome", "probability", b"probability", "required_fields", b"required_fields"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

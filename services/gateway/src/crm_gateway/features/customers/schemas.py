@@ -52,6 +52,9 @@ class TimelineEntry(BaseModel):
         "task_logged",
         "email_logged",
         "sms_logged",
+        "deal_stage_changed",
+        "quote_sent",
+        "quote_accepted",
     ]
     summary: str
     channel: str

@@ -90,3 +90,11 @@ class DealStageHistoryEntry(BaseModel):
 
 class DealStageHistory(BaseModel):
     entries: list[DealStageHistoryEntry]
+
+
+class DealList(BaseModel):
+    deals: list[Deal]
+    next_page_token: str = Field(description="Empty on the last page; send it back with the same filters and order_by")
+
+
+DealOrderBy = Literal["expected_close_date", "create_time desc", "close_time desc"]

@@ -11,9 +11,10 @@ from typing import Annotated
 
 import grpc
 from fastapi import HTTPException, Query, Response
+from fastapi.exceptions import RequestValidationError
 
 from crm.leads.v1 import duplicates_pb2, leads_pb2, routing_pb2
-from crm.sales.v1 import deals_pb2
+from crm.sales.v1 import deals_pb2, pipelines_pb2
 from crm_gateway import records
 from crm_gateway.clients import BackendClients
 from crm_gateway.convert import message_to_dict, to_model
@@ -124,13 +125,36 @@ async def convert_lead(
     Converting again answers with the lead's deal as it is now. A deal the caller may not read (a
     merge gave their lead another rep's deal) is a 404, as GET /deals/{id} answers it."""
     await records.lead(clients, principal, lead_id)
-    title = body.title if body else ""
-    converted = await clients.leads.ConvertLead(leads_pb2.ConvertLeadRequest(lead_id=lead_id, title=title))
+    body = body or ConvertLeadIn()
+    if body.pipeline_id:
+        await _check_pipeline(clients, body.pipeline_id)
+    converted = await clients.leads.ConvertLead(
+        leads_pb2.ConvertLeadRequest(lead_id=lead_id, title=body.title, pipeline_id=body.pipeline_id)
+    )
     conversion = converted.conversion
     deal = await _open_deal(clients, conversion) if converted.created else await _deal_of(clients, conversion)
     if not authz.deal_visible(principal, deal):
         raise records.not_found("deal", deal.id)
     return to_model(Deal, deal)
+
+
+async def _check_pipeline(clients: BackendClients, pipeline_id: str) -> None:
+    """The pipeline must exist and be active before leads records a conversion naming it: leads
+    cannot check it, and sales opens the deal from the event as well."""
+    try:
+        reply: pipelines_pb2.GetPipelineResponse = await records.read(
+            clients.pipelines.GetPipeline, pipelines_pb2.GetPipelineRequest(pipeline_id=pipeline_id)
+        )
+    except grpc.aio.AioRpcError as exc:
+        if exc.code() != grpc.StatusCode.NOT_FOUND:
+            raise
+        raise _pipeline_error("is not a pipeline") from exc
+    if not reply.pipeline.active:
+        raise _pipeline_error("is an inactive pipeline")
+
+
+def _pipeline_error(msg: str) -> RequestValidationError:
+    return RequestValidationError([{"type": "value_error", "loc": ("body", "pipeline_id"), "msg": msg}])
 
 
 def _open_request(c: leads_pb2.LeadConversion) -> deals_pb2.OpenDealRequest:
@@ -143,6 +167,7 @@ def _open_request(c: leads_pb2.LeadConversion) -> deals_pb2.OpenDealRequest:
         source=c.source,
         campaign=c.campaign,
         lead_since=c.lead_since,
+        pipeline_id=c.pipeline_id,
     )
 
 

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    Field,
     ModelWrapValidatorHandler,
     StringConstraints,
     ValidationError,
@@ -90,6 +91,11 @@ class CaptureLeadIn(LeadContactBody):
 
 class ConvertLeadIn(RequestBody):
     title: ShortText = ""
+    pipeline_id: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, max_length=64),
+        Field(description="The active pipeline the deal opens in; empty for the default pipeline."),
+    ] = ""
 
 
 class MergeLeadsIn(RequestBody):

@@ -12,12 +12,13 @@ from typing import Annotated
 import grpc
 from fastapi import HTTPException, Query, Response
 
-from crm.sales.v1 import pipelines_pb2
+from crm.sales.v1 import deals_pb2, pipelines_pb2
 from crm_gateway import records
-from crm_gateway.convert import to_model
+from crm_gateway.convert import IsoDateTime, to_model, to_timestamp
 from crm_gateway.deps import (
     Caller,
     Clients,
+    FilterId,
     IdempotencyKey,
     IfMatch,
     PageSize,
@@ -26,7 +27,14 @@ from crm_gateway.deps import (
     api_router,
     etag_of,
 )
-from crm_gateway.features.pipelines.schemas import CreatePipelineIn, Pipeline, PipelineList, UpdatePipelineIn
+from crm_gateway.features.pipelines.schemas import (
+    CreatePipelineIn,
+    Pipeline,
+    PipelineBoard,
+    PipelineList,
+    UpdatePipelineIn,
+)
+from crm_gateway.platform import authz
 from crm_gateway.records import read
 from crm_kit import protoconv
 
@@ -101,3 +109,34 @@ async def update_pipeline(
             raise records.not_found("pipeline", pipeline_id) from exc
         raise
     return _pipeline(reply.pipeline, response)
+
+
+@router.get("/pipelines/{pipeline_id}/board", tags=["pipelines"], operation_id="getPipelineBoard")
+async def get_pipeline_board(
+    pipeline_id: ResourceId,
+    clients: Clients,
+    principal: Caller,
+    owner_rep_id: FilterId = "",
+    owner_team_id: FilterId = "",
+    deals_per_stage: Annotated[int, Query(ge=0, le=50, description="0 means 10")] = 0,
+    close_time_from: Annotated[
+        IsoDateTime | None, Query(description="Won and lost stages: closed since (ISO 8601); default 30 days ago")
+    ] = None,
+) -> PipelineBoard:
+    """The pipeline's board in one call: each stage with its deal count, amount and weighted amount
+    per currency and its first deals. Held to the caller's deals like GET /deals: an admin's all
+    (or the owner filters given), a manager's team's, a rep's own."""
+    owner_rep_id, owner_team_id = authz.list_scope(principal, owner_rep_id, owner_team_id, "deals")
+    reply = await records.get(
+        "pipeline",
+        pipeline_id,
+        clients.deals.GetPipelineBoard,
+        deals_pb2.GetPipelineBoardRequest(
+            pipeline_id=pipeline_id,
+            owner_rep_id=owner_rep_id,
+            owner_team_id=owner_team_id,
+            deals_per_stage=deals_per_stage,
+            close_time_from=to_timestamp(close_time_from),
+        ),
+    )
+    return to_model(PipelineBoard, reply)

@@ -11,11 +11,13 @@ from pydantic import BaseModel, Field, StrictBool, StrictInt, StringConstraints
 
 from crm.sales.v1 import pipelines_pb2
 from crm_gateway.convert import RequestBody, enum_value
+from crm_gateway.features.deals.schemas import Deal
 
 PipelineName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 ProductLine = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)]
 StageName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 StageOutcome = Literal["open", "won", "lost"]
+ForecastCategory = Literal["pipeline", "best_case", "commit", "omitted", "closed"]
 RequiredField = Literal["title", "expected_close_date", "amount"]
 
 
@@ -26,15 +28,23 @@ class StageIn(RequestBody):
     probability: StrictInt = Field(ge=0, le=100, description="The chance a deal here is won; won 100, lost 0")
     required_fields: list[RequiredField] = Field([], max_length=3, description="To enter this open stage")
     outcome: StageOutcome = "open"
+    forecast_category: ForecastCategory | None = Field(
+        None,
+        description="Where the forecast counts the stage's open deals (won: closed, lost: omitted); null keeps a"
+        " kept stage's, else from the probability: 80+ commit, 50+ best_case, else pipeline",
+    )
 
     def to_proto(self, stage_id: str = "") -> pipelines_pb2.Stage:
-        return pipelines_pb2.Stage(
+        stage = pipelines_pb2.Stage(
             id=stage_id,
             name=self.name,
             probability=self.probability,
             required_fields=list(self.required_fields),
             outcome=enum_value(pipelines_pb2.StageOutcome, self.outcome),
         )
+        if self.forecast_category:
+            stage.forecast_category = enum_value(pipelines_pb2.ForecastCategory, self.forecast_category)
+        return stage
 
 
 class StageUpdateIn(StageIn):
@@ -94,6 +104,7 @@ class Stage(BaseModel):
     probability: int
     required_fields: list[str]
     outcome: Literal["unspecified", "open", "won", "lost"]
+    forecast_category: Literal["unspecified", "pipeline", "best_case", "commit", "omitted", "closed"]
 
 
 class Pipeline(BaseModel):
@@ -110,3 +121,27 @@ class Pipeline(BaseModel):
 class PipelineList(BaseModel):
     pipelines: list[Pipeline]
     next_page_token: str
+
+
+class StageAmount(BaseModel):
+    currency_code: str
+    deal_count: int
+    amount_minor: int = Field(description="The deals' amounts (a won deal's: its total)")
+    weighted_amount_minor: int = Field(description="Sum of amount x the stage's probability / 100, rounded half up")
+
+
+class BoardStage(BaseModel):
+    stage: Stage
+    deal_count: int = Field(description="Won and lost stages: deals closed since the board's close_time_from")
+    amounts: list[StageAmount] = Field(description="Per currency; deals without an amount are in deal_count only")
+    deals: list[Deal]
+    next_page_token: str = Field(
+        description="GET /deals with this pipeline_id and stage_id, the board's owner filters, order_by and (won or"
+        " lost stage) close_time_from, and this page_token lists the stage's next deals; empty when all are listed"
+    )
+    order_by: str = Field(description="The order of deals: expected_close_date, or close_time desc (won, lost)")
+
+
+class PipelineBoard(BaseModel):
+    stages: list[BoardStage]
+    close_time_from: datetime | None = Field(description="The won and lost stages hold deals closed since then")

@@ -1,4 +1,5 @@
-"""/reports: per source and per campaign, from the reporting service (admin, marketing, managers)."""
+"""/reports: per source and per campaign (admin, marketing, managers), and targets vs actual (each
+caller's targets), from the reporting service."""
 
 from __future__ import annotations
 
@@ -6,11 +7,15 @@ from typing import Annotated
 
 from fastapi import Query
 
-from crm.reporting.v1 import reporting_pb2
-from crm_gateway.convert import IsoDateTime, to_model, to_timestamp
+from crm.reporting.v1 import reporting_pb2, targets_pb2
+from crm_gateway import records
+from crm_gateway.convert import IsoDate, IsoDateTime, enum_value, to_model, to_timestamp
 from crm_gateway.deps import Caller, Clients, api_router
-from crm_gateway.features.reports.schemas import CampaignReport, SourceReport
+from crm_gateway.features.reports.schemas import CampaignReport, SourceReport, TargetReport
+from crm_gateway.features.targets.schemas import PeriodKind, SubjectKind
+from crm_gateway.platform import authz
 from crm_gateway.records import read
+from crm_kit import protoconv
 
 router = api_router()
 
@@ -45,3 +50,27 @@ async def campaign_report(
         ),
     )
     return to_model(CampaignReport, reply)
+
+
+@router.get("/reports/targets", tags=["reports"], operation_id="getTargetReport")
+async def target_report(
+    clients: Clients,
+    principal: Caller,
+    period_kind: PeriodKind = "month",
+    date: Annotated[IsoDate | None, Query(description="A day of the period; default today (company time zone)")] = None,
+    subject_kind: SubjectKind | None = None,
+) -> TargetReport:
+    """Each target of the period the caller sees (a rep their own; a manager their team's and its
+    reps'; marketing every source's): the target, the actual so far, % achieved and the run-rate
+    projection to the period's end (actual / elapsed share of the period), with the period's bounds."""
+    request = targets_pb2.GetTargetReportRequest(
+        scope=await records.target_scope(clients, authz.target_reach(principal)),
+        period_kind=enum_value(targets_pb2.PeriodKind, period_kind),
+        date=protoconv.to_date(date),
+        subject_kind=(
+            enum_value(targets_pb2.TargetSubjectKind, subject_kind)
+            if subject_kind
+            else targets_pb2.TARGET_SUBJECT_KIND_UNSPECIFIED
+        ),
+    )
+    return to_model(TargetReport, await read(clients.targets.GetTargetReport, request))

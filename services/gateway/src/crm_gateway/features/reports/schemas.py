@@ -1,11 +1,16 @@
-"""Response bodies of /reports (leads, deals, revenue and cost per source and per campaign)."""
+"""Response bodies of /reports (leads, deals, revenue and cost per source and per campaign; targets
+vs actual)."""
 
 from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from crm_gateway.convert import Money
 from crm_gateway.features.campaigns.schemas import CampaignMoney
+from crm_gateway.features.targets.schemas import Target
 
 
 class SourceReportRow(BaseModel):
@@ -39,3 +44,30 @@ class CampaignReportRow(BaseModel):
 
 class CampaignReport(BaseModel):
     rows: list[CampaignReportRow]
+
+
+class ReportPeriod(BaseModel):
+    """The period's bounds: its local days in the company's time zone and the instants they span."""
+
+    kind: Literal["unspecified", "month", "quarter", "year"]
+    start_date: date | None = Field(description="The period's first day")
+    end_date: date | None = Field(description="The period's last day (inclusive)")
+    start_time: datetime | None = Field(description="Local midnight of the first day")
+    end_time: datetime | None = Field(description="Local midnight after the last day (exclusive)")
+    time_zone: str = Field(description="The company's time zone (IANA)")
+    elapsed_fraction: float = Field(description="How much of the period has passed: 0 before, 1 after")
+
+
+class TargetReportRow(BaseModel):
+    target: Target
+    actual_amount: Money | None = Field(description="won_amount: won deals in the target's currency")
+    actual_count: int = Field(description="won_deals, leads: the count so far")
+    achieved_percent: float = Field(description="actual / target x 100, 2 decimals")
+    projected_amount: Money | None = Field(description="won_amount: the run rate to the period's end")
+    projected_count: int = Field(description="won_deals, leads: the run rate to the period's end")
+    other_currencies: list[Money] = Field(description="won_amount: won in other currencies, not counted")
+
+
+class TargetReport(BaseModel):
+    period: ReportPeriod
+    rows: list[TargetReportRow]

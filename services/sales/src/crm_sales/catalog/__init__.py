@@ -1,0 +1,1 @@
+"""The catalog: products, price lists and VAT rates, and the money arithmetic quotes use."""

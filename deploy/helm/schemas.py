@@ -76,6 +76,18 @@ def components() -> Schema:
             "system": {"type": "string", "pattern": "^[a-z]([-a-z0-9]{0,30}[a-z0-9])?$"},
             "environment": {"enum": ["development", "test", "production"]},
             "logLevel": {"enum": ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]},
+            "company": obj(
+                {
+                    "name": {"type": "string", "maxLength": 200},
+                    "address": {"type": "string", "maxLength": 400},
+                    "taxId": {"type": "string", "maxLength": 40},
+                    "phone": {"type": "string", "maxLength": 40},
+                    "email": {"type": "string", "maxLength": 200},
+                    "timeZone": {"type": "string", "pattern": "^[A-Za-z_]+(/[A-Za-z0-9_+-]+)*$"},
+                },
+                ("name", "address", "taxId", "phone", "email", "timeZone"),
+                description="the company: details printed on quotes (sales), its calendar (sales, reporting)",
+            ),
             "image": obj(
                 {
                     "registry": STRING,
@@ -208,7 +220,7 @@ def components() -> Schema:
             ),
         },
         (
-            "system", "environment", "logLevel", "image", "imagePullSecrets", "replicaCount", "resources",
+            "system", "environment", "logLevel", "company", "image", "imagePullSecrets", "replicaCount", "resources",
             "podSecurity", "tmpSizeLimit", "shutdownGraceSeconds", "preStopSleepSeconds", "probes",
             "autoscaling", "podDisruptionBudget", "topologySpread", "streamReplicas", "nats", "otlp",
             "grpcTls", "networkPolicy", "migration",

@@ -1024,3 +1024,27 @@ def test_only_the_provisioning_hook_creates_the_stream_and_the_bucket(rendering:
 def test_the_provisioning_hook_can_be_left_to_an_operator(kit: DeployKit, charts: Path) -> None:
     r = kit.render("--set", "natsProvisioning.enabled=false")
     assert not [o for o in r.objects if service_of_or_none(o) == PROVISIONER]
+
+
+def test_the_company_reaches_sales_quotes_and_reporting_periods(kit: DeployKit, default_rendering: Rendering) -> None:
+    """One company block: its time zone is sales' and reporting's calendar, its details print on
+    quotes; an empty detail leaves sales' own default and other services get none of it."""
+    for service in SERVICES:
+        env = env_of(default_rendering.get("Deployment", fullname(service)))
+        zone = env.get("CRM_COMPANY_TIME_ZONE", {}).get("value")
+        assert zone == ("Asia/Jerusalem" if service in ("sales", "reporting") else None), service
+        assert not {name for name in env if name.startswith("CRM_COMPANY_") and name != "CRM_COMPANY_TIME_ZONE"}
+    tehran = kit.render(
+        "--set", "global.components.company.timeZone=Asia/Tehran",
+        "--set", "global.components.company.name=مبلمان البرز",
+        "--set-string", "sales.company.taxId=10101234567",
+    )  # fmt: skip
+    sales = env_of(tehran.get("Deployment", fullname("sales")))
+    reporting = env_of(tehran.get("Deployment", fullname("reporting")))
+    assert {k: sales[k]["value"] for k in ("CRM_COMPANY_TIME_ZONE", "CRM_COMPANY_NAME", "CRM_COMPANY_TAX_ID")} == {
+        "CRM_COMPANY_TIME_ZONE": "Asia/Tehran",
+        "CRM_COMPANY_NAME": "مبلمان البرز",
+        "CRM_COMPANY_TAX_ID": "10101234567",
+    }
+    assert reporting["CRM_COMPANY_TIME_ZONE"]["value"] == "Asia/Tehran"
+    assert "not match" in kit.render_fails("--set", "global.components.company.timeZone=Asia Tehran")

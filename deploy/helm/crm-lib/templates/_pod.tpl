@@ -188,6 +188,19 @@ production refuses a default SMS key even for `migrate`).
   value: {{ $cfg.streamReplicas | quote }}
 {{- end }}
 {{- end }}
+{{- if has $ctx.service (list "sales" "reporting") }}
+- name: CRM_COMPANY_TIME_ZONE
+  value: {{ required "company.timeZone is required" $cfg.company.timeZone | quote }}
+{{- end }}
+{{- if eq $ctx.service "sales" }}
+{{- /* Empty keeps the service's own default (a demo name: set company.name in production). */}}
+{{- range $key, $env := dict "name" "CRM_COMPANY_NAME" "address" "CRM_COMPANY_ADDRESS" "taxId" "CRM_COMPANY_TAX_ID" "phone" "CRM_COMPANY_PHONE" "email" "CRM_COMPANY_EMAIL" }}
+{{- with index $cfg.company $key }}
+- name: {{ $env }}
+  value: {{ . | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- if eq $ctx.service "notifications" }}
 - name: CRM_SMS_BASE_URL
   value: {{ required "notifications: sms.baseUrl is required" $cfg.sms.baseUrl | quote }}

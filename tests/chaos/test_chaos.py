@@ -63,6 +63,8 @@ EVENTS_PER_LEAD = {
     "crm.leads.lead_assigned": "crm.leads.v1.LeadAssigned",
     "crm.leads.lead_converted": "crm.leads.v1.LeadConverted",
     "crm.sales.deal_closed": "crm.sales.v1.DealClosed",
+    # The close moves the deal into its won stage (customers skips it: the close is deal_won).
+    "crm.sales.deal_stage_changed": "crm.sales.v1.DealStageChanged",
     "crm.customers.customer_created": "crm.customers.v1.CustomerCreated",
     "crm.orders.order_created": "crm.orders.v1.OrderCreated",
     "crm.orders.order_shipped": "crm.orders.v1.OrderShipped",

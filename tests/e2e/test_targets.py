@@ -146,3 +146,42 @@ async def test_a_manager_sees_team_and_rep_targets_against_a_won_deal_and_anothe
     audit = await api.get("/api/v1/audit-records", params={"service": "reporting", "record_id": rep_target})
     assert audit.status_code == 200, audit.text
     assert [r["action"] for r in audit.json()["audit_records"]] == ["reporting.UpdateTarget", "reporting.CreateTarget"]
+
+
+async def test_a_reused_key_or_a_probed_id_reveals_nothing_of_another_team(
+    stack: Stack, api: httpx.AsyncClient
+) -> None:
+    """Another team's manager learns nothing by reusing a key this team's target was made with, nor
+    by naming this team's rep or team: the same 403 as for ones that do not exist."""
+    team_id, rep_id = await new_team_with_rep(api)
+    day = datetime.now(ZoneInfo("Asia/Jerusalem")).date().isoformat()
+    key = {"Idempotency-Key": f"target-{uuid.uuid4()}"}
+    mine = target_body("team", team_id, day, metric="leads", count=40)
+    theirs = target_body("team", "team-digital", day, metric="leads", count=40)
+    # Two people: the gateway's Idempotency-Key replay is per principal (subject).
+    own_headers = stack.auth_headers("sales_manager", subject=f"manager-{team_id}", team_id=team_id)
+    other_headers = stack.auth_headers("sales_manager", subject="manager-of-digital", team_id="team-digital")
+    async with (
+        httpx.AsyncClient(base_url=stack.gateway_url, timeout=15, headers=own_headers) as manager,
+        httpx.AsyncClient(base_url=stack.gateway_url, timeout=15, headers=other_headers) as other,
+    ):
+        made = await manager.post("/api/v1/targets", json=mine, headers=key)
+        again = await manager.post("/api/v1/targets", json=mine, headers=key)
+        reused_key = await other.post("/api/v1/targets", json=theirs, headers=key)
+        reused_id = await other.post("/api/v1/targets", json={**theirs, "request_id": key["Idempotency-Key"]})
+        probes = {
+            name: await other.post("/api/v1/targets", json=target_body(kind, subject, day, metric="leads", count=1))
+            for name, kind, subject in (
+                ("rep", "rep", rep_id),
+                ("no-rep", "rep", f"rep-ghost-{uuid.uuid4().hex[:8]}"),
+                ("team", "team", team_id),
+                ("no-team", "team", f"team-ghost-{uuid.uuid4().hex[:8]}"),
+            )
+        }
+    assert made.status_code == 201, made.text
+    assert again.status_code == 201 and again.json()["id"] == made.json()["id"]
+    for reused in (reused_key, reused_id):
+        assert reused.status_code == 409 and reused.json()["reason"] == "REQUEST_ID_IN_USE", reused.text
+        assert made.json()["id"] not in reused.text and team_id not in reused.text
+    assert {name: r.status_code for name, r in probes.items()} == dict.fromkeys(probes, 403)
+    assert probes["rep"].json() == probes["no-rep"].json() and probes["team"].json() == probes["no-team"].json()

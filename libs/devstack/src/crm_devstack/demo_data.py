@@ -149,3 +149,13 @@ async def create_demo_catalog(client: httpx.AsyncClient) -> None:
         response = await client.post("/api/v1/price-lists", json=body)
         if response.status_code != 201:
             raise RuntimeError(f"create demo price list {price_list['name']}: {response.status_code} {response.text}")
+
+
+# The demo company printed on quotes (sales' CRM_COMPANY_* settings); a value set in the shell wins.
+DEMO_COMPANY: dict[str, str] = {
+    "CRM_COMPANY_NAME": "רהיטי הגליל בע״מ",
+    "CRM_COMPANY_ADDRESS": "רחוב הרצל 12, תל אביב-יפו 6578901",
+    "CRM_COMPANY_TAX_ID": "515123456",
+    "CRM_COMPANY_PHONE": "+972 3-555-1234",
+    "CRM_COMPANY_EMAIL": "sales@galil.example",
+}

@@ -23,6 +23,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from crm_devstack._util import free_ports, log_tail, pid_alive, process_cmdline, stop_child, terminate_pid
 from crm_devstack.demo_data import (
+    DEMO_COMPANY,
     DEMO_CONVERSIONS,
     DEMO_LEADS,
     DEMO_WON_DEAL,
@@ -292,6 +293,8 @@ class Stack:
         )
         for service in BACKEND_SERVICES:
             env[f"CRM_{service.upper()}_ADDR"] = self.grpc_address(service)
+        for name, value in DEMO_COMPANY.items():
+            env.setdefault(name, value)
         env.update(self.extra_env)
         return env
 

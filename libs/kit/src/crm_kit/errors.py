@@ -133,3 +133,30 @@ class Unavailable(DomainError):
 
     grpc_code = grpc.StatusCode.UNAVAILABLE
     reason = "UNAVAILABLE"
+
+
+class ResourceExhausted(DomainError):
+    """The service is at its limit for this kind of work right now (e.g. every render slot is
+    taken); the caller may retry after `retry_after_seconds`, sent as google.rpc.RetryInfo (the
+    gateway makes it a 429 with Retry-After)."""
+
+    grpc_code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    reason = "RESOURCE_EXHAUSTED"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str | None = None,
+        retry_after_seconds: int = 1,
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message, reason=reason, metadata=metadata)
+        self.retry_after_seconds = retry_after_seconds
+
+    def to_status(self, domain: str) -> status_pb2.Status:
+        status = super().to_status(domain)
+        retry = error_details_pb2.RetryInfo()
+        retry.retry_delay.FromSeconds(self.retry_after_seconds)
+        status.details.add().Pack(retry)
+        return status

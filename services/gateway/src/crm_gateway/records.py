@@ -121,15 +121,20 @@ async def customer(clients: BackendClients, principal: Principal, customer_id: s
 # ---------------------------------------------------------------- targets: by their subject
 
 
+async def _reps(clients: BackendClients, *, team_id: str = "", rep_id: str = "") -> list[routing_pb2.Rep]:
+    """Reps without their load (REP_VIEW_BASIC): who is in a team, never a count of the leads
+    table, which every targets call would otherwise cost the leads database."""
+    request = routing_pb2.ListRepsRequest(team_id=team_id, rep_id=rep_id, view=routing_pb2.REP_VIEW_BASIC)
+    reply: routing_pb2.ListRepsResponse = await read(clients.routing.ListReps, request)
+    return list(reply.reps)
+
+
 async def rep_of(clients: BackendClients, rep_id: str) -> routing_pb2.Rep | None:
-    """The rep with this id, or None when there is none."""
-    try:
-        reply: routing_pb2.GetRepResponse = await read(clients.routing.GetRep, routing_pb2.GetRepRequest(rep_id=rep_id))
-    except grpc.aio.AioRpcError as exc:
-        if exc.code() == grpc.StatusCode.NOT_FOUND:
-            return None
-        raise
-    return reply.rep
+    """The rep with this id (without its load), or None when there is none."""
+    if not rep_id:  # an empty filter lists every rep
+        return None
+    found = await _reps(clients, rep_id=rep_id)
+    return found[0] if found else None
 
 
 async def target_scope(clients: BackendClients, reach: authz.TargetReach) -> targets_pb2.TargetScope:
@@ -140,9 +145,9 @@ async def target_scope(clients: BackendClients, reach: authz.TargetReach) -> tar
         return targets_pb2.TargetScope(every_target=True)
     subjects: list[targets_pb2.TargetSubject] = []
     if reach.team_id:
-        reps = await read(clients.routing.ListReps, routing_pb2.ListRepsRequest(team_id=reach.team_id))
+        reps = await _reps(clients, team_id=reach.team_id)
         subjects.append(targets_pb2.TargetSubject(kind=targets_pb2.TARGET_SUBJECT_KIND_TEAM, id=reach.team_id))
-        subjects += [targets_pb2.TargetSubject(kind=targets_pb2.TARGET_SUBJECT_KIND_REP, id=r.id) for r in reps.reps]
+        subjects += [targets_pb2.TargetSubject(kind=targets_pb2.TARGET_SUBJECT_KIND_REP, id=r.id) for r in reps]
     if reach.rep_id:
         subjects.append(targets_pb2.TargetSubject(kind=targets_pb2.TARGET_SUBJECT_KIND_REP, id=reach.rep_id))
     kinds = [targets_pb2.TARGET_SUBJECT_KIND_SOURCE] if reach.sources else []

@@ -20,7 +20,9 @@ LEAD = {"full_name": "Dana Cohen", "phone_number": "050-1234567", "source": "rad
 INTERNAL_MESSAGE = "connection to postgres at 10.1.2.3:5432 refused"
 
 
-def packed(message: error_details_pb2.ErrorInfo | error_details_pb2.BadRequest) -> any_pb2.Any:
+def packed(
+    message: error_details_pb2.ErrorInfo | error_details_pb2.BadRequest | error_details_pb2.RetryInfo,
+) -> any_pb2.Any:
     value = any_pb2.Any()
     value.Pack(message)
     return value
@@ -118,6 +120,29 @@ async def test_conflict_carries_the_error_info_reason(client: httpx.AsyncClient,
     body = response.json()
     assert body["reason"] == "DEAL_ALREADY_CLOSED"
     assert "errors" not in body
+
+
+async def test_a_backend_at_its_limit_is_429_with_the_retry_after_it_asked_for(
+    client: httpx.AsyncClient, backend
+) -> None:
+    retry = error_details_pb2.RetryInfo()
+    retry.retry_delay.FromSeconds(5)
+    backend.recorder.fail_with = status(
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        "4 quote documents are being rendered; retry in a second",
+        packed(error_details_pb2.ErrorInfo(reason="RENDER_BUSY", domain="crm.sales")),
+        packed(retry),
+    )
+
+    response = await client.post("/api/v1/leads", json=LEAD)
+
+    assert (response.status_code, response.headers["retry-after"]) == (429, "5")
+    assert response.json()["reason"] == "RENDER_BUSY"
+
+    # Without a RetryInfo a 429 still says when to come back.
+    backend.recorder.fail_with = status(grpc.StatusCode.RESOURCE_EXHAUSTED, "busy")
+    response = await client.post("/api/v1/leads", json=LEAD)
+    assert (response.status_code, response.headers["retry-after"]) == (429, "1")
 
 
 async def test_reads_are_retried_when_the_backend_is_unavailable(client: httpx.AsyncClient, backend) -> None:

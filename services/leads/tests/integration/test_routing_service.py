@@ -23,6 +23,7 @@ from crm_kit.testing import violated_fields
 from crm_leads.db import lead_sla_breaches, leads, messaging, reps
 from crm_leads.main import LeadsServiceServicer
 from crm_leads.routing import commands as routing_commands
+from crm_leads.routing import queries as routing_queries
 
 pytestmark = pytest.mark.integration
 
@@ -293,6 +294,37 @@ async def test_rep_updates_are_validated_field_by_field(routing) -> None:
     }
     [rep] = (await routing.ListReps(routing_pb2.ListRepsRequest(rep_id="rep-dana"))).reps
     assert rep.time_zone == "Asia/Jerusalem" and not rep.HasField("capacity") and rep.available
+
+
+async def test_the_basic_view_lists_a_teams_reps_without_counting_their_leads(
+    routing, replicas, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await capture_all(replicas, [capture_request() for _ in range(4)])  # rule-broadcast: team-media
+    full = (await routing.ListReps(routing_pb2.ListRepsRequest(team_id="team-media"))).reps
+    assert {r.id: r.open_leads for r in full} == {"rep-dana": 2, "rep-moshe": 2}
+
+    async def no_counting(*args: Any, **kwargs: Any) -> dict[str, int]:
+        raise AssertionError("the basic view must not count open leads")
+
+    monkeypatch.setattr(routing_queries, "_open_leads", no_counting)
+    basic = (
+        await routing.ListReps(routing_pb2.ListRepsRequest(team_id="team-media", view=routing_pb2.REP_VIEW_BASIC))
+    ).reps
+    [one] = (
+        await routing.ListReps(routing_pb2.ListRepsRequest(rep_id="rep-dana", view=routing_pb2.REP_VIEW_BASIC))
+    ).reps
+    assert [r.id for r in basic] == ["rep-dana", "rep-moshe"] and one == basic[0]
+    for without, with_load in zip(basic, full, strict=True):
+        assert (without.open_leads, without.available, without.unavailable_reason) == (0, False, "")
+        expected = routing_pb2.Rep()
+        expected.CopyFrom(with_load)
+        expected.ClearField("open_leads")
+        expected.ClearField("available")
+        expected.ClearField("unavailable_reason")
+        assert without == expected
+    # Unspecified is the full view, as before views existed: it counts.
+    with pytest.raises(grpc.aio.AioRpcError):
+        await routing.ListReps(routing_pb2.ListRepsRequest(team_id="team-media"))
 
 
 async def lead_row(db: Database, lead_id: str) -> Any:

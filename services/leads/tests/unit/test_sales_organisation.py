@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from crm_kit.errors import Aborted, FailedPrecondition, InvalidArgument
+from crm_kit.errors import FailedPrecondition, InvalidArgument
 from crm_leads.routing import availability, directory
 from crm_leads.routing.domain import LeadFacts
 
@@ -160,19 +160,6 @@ def test_ids_are_chosen_or_generated() -> None:
     assert set(fields_of(exc)) == {"rep_id"}
 
 
-def test_a_stale_etag_changes_nothing() -> None:
-    directory.check_etag("", 7, "rep r")
-    directory.check_etag(directory.etag(7), 7, "rep r")
-
-    with pytest.raises(Aborted) as exc:
-        directory.check_etag('"6"', 7, "rep r")
-    assert exc.value.reason == "STALE_ETAG"
-    assert exc.value.metadata == {"etag": '"7"'}
-
-
-# ---------------------------------------------------------------- what reps cover
-
-
 def test_a_rep_covers_the_territories_and_product_lines_listed() -> None:
     north = availability.Candidate("north", territories=("Haifa", "צפון"), product_lines=("sofas",))
     lead = LeadFacts(source="radio", city="haifa ", product_line="Sofas")
@@ -186,6 +173,12 @@ def test_a_rep_covers_the_territories_and_product_lines_listed() -> None:
     # What the lead does not say narrows nothing; a rep with empty lists covers everything.
     assert availability.coverage_gap(north, LeadFacts(source="radio")) == ""
     assert availability.coverage_gap(availability.Candidate("any"), LeadFacts(source="radio", city="Eilat")) == ""
+    # The reason is stored with every lead's explanation: a long list is named by its first three.
+    many = availability.Candidate("many", territories=("Haifa", "Akko", "Nahariya", "Karmiel", "Tzfat"))
+    assert availability.coverage_gap(many, LeadFacts(source="radio", city="Eilat")) == (
+        "covers other territories (Haifa, Akko, Nahariya and 2 more)"
+    )
+    assert availability.coverage_gap(many, LeadFacts(source="radio", city="TZFAT")) == ""
     assert availability.coverage_gap(north, None) == ""
 
 

@@ -285,14 +285,28 @@ def _target_details(target: targets.Target) -> dict[str, Any]:
     }
 
 
+async def _replay(uow: UnitOfWork, target: targets.Target, request_id: str) -> Row[Any] | None:
+    """The target a repeated request_id answers with (AIP-155) — only for the same request: the
+    same request_id on another subject, period or metric is ALREADY_EXISTS (REQUEST_ID_IN_USE)
+    naming nothing of the stored target. The key is global across callers, and the gateway only
+    checked the caller's reach for the subject asked, not the stored one's."""
+    if not request_id:
+        return None
+    earlier = await queries.find_target_by_request_id(uow, request_id)
+    if earlier is None:
+        return None
+    if not targets.same_request(queries.stored_target(earlier).target, target):
+        raise targets.request_id_in_use()
+    return earlier
+
+
 async def create_target(uow: UnitOfWork, target: targets.Target, *, request_id: str = "") -> Row[Any]:
     """Store a target. One per subject, period and metric: a second is ALREADY_EXISTS naming the
-    first (not an upsert, so two managers never overwrite each other's figure unknowingly); a
-    repeated request_id returns the first target (AIP-155)."""
-    if request_id:
-        earlier = await queries.find_target_by_request_id(uow, request_id)
-        if earlier is not None:
-            return earlier
+    first (not an upsert, so two managers never overwrite each other's figure unknowingly); the
+    same request repeated with its request_id returns the first target (AIP-155)."""
+    earlier = await _replay(uow, target, request_id)
+    if earlier is not None:
+        return earlier
     inserted: Row[Any] | None = (
         await uow.conn.execute(
             pg_insert(targets_table)
@@ -320,10 +334,9 @@ async def create_target(uow: UnitOfWork, target: targets.Target, *, request_id: 
 async def _existing(uow: UnitOfWork, target: targets.Target, request_id: str) -> Row[Any]:
     """The conflict an insert met: a concurrent repeat of the request (its target), or another
     target of the same subject, period and metric (ALREADY_EXISTS)."""
-    if request_id:
-        earlier = await queries.find_target_by_request_id(uow, request_id)
-        if earlier is not None:
-            return earlier
+    earlier = await _replay(uow, target, request_id)
+    if earlier is not None:
+        return earlier
     other = await queries.find_target(uow, target)
     raise AlreadyExists(
         f"a {target.metric.value} target for {target.subject_kind.value} {target.subject_id} in the "

@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime, time
 from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from crm_kit.errors import InvalidArgument, NotFound
+from crm_kit.errors import AlreadyExists, InvalidArgument, NotFound
 
 DEFAULT_TIME_ZONE = "Asia/Jerusalem"
 # Targets are business plans: anything outside this century is a typo.
@@ -250,6 +250,24 @@ def validate_target(draft: TargetDraft) -> Target:
         value=draft.amount_minor if amount else draft.count,
         currency_code=draft.currency_code.upper() if amount else "",
     )
+
+
+def same_request(stored: Target, asked: Target) -> bool:
+    """Whether a create repeated with a stored target's request_id asks for that target: the same
+    subject, period and metric (what a target is; its value may have been changed since)."""
+    return (stored.subject_kind, stored.subject_id, stored.period_kind, stored.period_start, stored.metric) == (
+        asked.subject_kind,
+        asked.subject_id,
+        asked.period_kind,
+        asked.period_start,
+        asked.metric,
+    )
+
+
+def request_id_in_use() -> AlreadyExists:
+    """A request_id another target was created with: says nothing of that target (not its id, not
+    its subject), so a reused or guessed key never reads a target the caller may not see."""
+    return AlreadyExists("request_id was already used for another target", reason="REQUEST_ID_IN_USE")
 
 
 def validate_update(metric: Metric, draft: TargetDraft, mask: Sequence[str]) -> tuple[int, str]:

@@ -178,6 +178,33 @@ async def test_targets_are_created_once_changed_by_value_and_deleted_all_audited
     assert (await create(reporting, target(REP, "rep-dana", WON_AMOUNT, amount=1))).id != made.id
 
 
+async def test_a_request_id_replays_only_the_same_request_and_never_reveals_another_target(
+    reporting: Reporting,
+) -> None:
+    north = await create(reporting, target(TEAM, "team-north", WON_AMOUNT, amount=9_000_000), "key-1")
+    # The same request again (another day of the month, another figure): the first target.
+    again = await create(reporting, target(TEAM, "team-north", WON_AMOUNT, amount=1, period_start=MARCH), "key-1")
+    assert again == north
+    # The same key on another team's, another period's or another metric's target: 409, naming
+    # nothing of the stored one, and nothing stored.
+    for other in (
+        target(TEAM, "team-south", WON_AMOUNT, amount=9_000_000),
+        target(
+            TEAM, "team-north", WON_AMOUNT, amount=9_000_000, period_start=types_pb2.Date(year=2025, month=4, day=1)
+        ),
+        target(TEAM, "team-north", LEADS, count=10),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as reused:
+            await create(reporting, other, "key-1")
+        assert reused.value.code() == grpc.StatusCode.ALREADY_EXISTS
+        assert error_info(reused.value) == ("REQUEST_ID_IN_USE", {})
+        details = reused.value.details() or ""
+        assert north.id not in details and "team-north" not in details and "9000000" not in details
+    listed = await reporting.targets.ListTargets(targets_pb2.ListTargetsRequest(scope=EVERYTHING))
+    assert [t.id for t in listed.targets] == [north.id]
+    assert [action for action, _, _ in await audit_trail(reporting, north.id)] == ["reporting.CreateTarget"]
+
+
 async def test_bad_targets_name_every_field_and_store_nothing(reporting: Reporting) -> None:
     bad = [
         (targets_pb2.Target(), {"subject_kind", "period_kind", "period_start", "metric"}),

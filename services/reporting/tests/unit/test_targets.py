@@ -178,6 +178,22 @@ def test_a_target_is_stored_for_the_period_containing_its_day() -> None:
     )
 
 
+def test_a_repeated_request_is_the_same_subject_period_and_metric_whatever_the_value() -> None:
+    stored = targets.validate_target(draft())
+    # Another day of the same quarter, another amount (PATCHed since, or a client's retry): the same.
+    assert targets.same_request(stored, targets.validate_target(draft(period_day=date(2026, 6, 30), amount_minor=1)))
+    for other in (
+        draft(subject_id="rep-moshe"),
+        draft(subject_kind=SubjectKind.TEAM),
+        draft(period_kind=PeriodKind.MONTH),
+        draft(period_day=date(2026, 7, 1)),
+        draft(metric=Metric.WON_DEALS, has_amount=False, amount_minor=0, currency_code="", count=3),
+    ):
+        assert not targets.same_request(stored, targets.validate_target(other))
+    reused = targets.request_id_in_use()
+    assert (reused.reason, reused.metadata) == ("REQUEST_ID_IN_USE", {})
+
+
 def test_every_missing_field_is_named_at_once() -> None:
     with pytest.raises(InvalidArgument) as error:
         targets.validate_target(

@@ -7,10 +7,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
-from crm_kit.errors import Aborted, FailedPrecondition, InvalidArgument
+from crm_kit.errors import FailedPrecondition, InvalidArgument
+
+# A deal's, pipeline's, product's and quote's etag: the chassis' (re-exported for the sales modules).
+from crm_kit.etags import check_etag as check_etag
+from crm_kit.etags import etag as etag
 
 TITLE_MAX = 200
 # The deal fields a stage may require and UpdateDeal may change (their Deal message names).
@@ -170,23 +175,6 @@ class DealFields:
     expected_close_date: date | None = None
     amount_minor: int | None = None
     amount_currency: str | None = None
-
-
-def etag(version: int) -> str:
-    """The opaque etag of a record at `version` (its row's counter, bumped by every change)."""
-    return f'"{version}"'
-
-
-def check_etag(given: str, version: int, record: str) -> None:
-    """An etag of an older version means the caller decided on what is no longer there: ABORTED,
-    nothing changed. An empty one is unconditional (AIP-154)."""
-    if given and given != etag(version):
-        raise Aborted(
-            f"{record} changed since it was read",
-            reason="STALE_ETAG",
-            field_violations=[("etag", "is stale: read the record again")],
-            metadata={"etag": etag(version)},
-        )
 
 
 def missing_fields(stage: Stage, fields: DealFields) -> list[str]:
@@ -390,3 +378,19 @@ class ForecastGroup(StrEnum):
 def validate_period(start: date | None, end: date | None) -> None:
     if start and end and start > end:
         raise InvalidArgument("invalid period", field_violations=[("period_end", "must not be before period_start")])
+
+
+def local_midnight(day: date, zone: ZoneInfo) -> datetime:
+    """The first instant of a day of the company's calendar, in UTC (where the clock skips midnight,
+    when it reads 01:00: zoneinfo reads the missing 00:00 with the offset before the jump). The
+    same bounds as reporting's targets vs actual, so a forecast's month is a target's month."""
+    return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
+
+
+def period_instants(start: date | None, end: date | None, zone: ZoneInfo) -> tuple[datetime | None, datetime | None]:
+    """The instants [from, until) a period of the company's days covers, both days included; None
+    for an open end."""
+    return (
+        local_midnight(start, zone) if start is not None else None,
+        local_midnight(end + timedelta(days=1), zone) if end is not None else None,
+    )

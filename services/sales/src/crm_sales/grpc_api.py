@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import grpc
 
@@ -205,8 +206,10 @@ def _forecast_row(row: Any) -> deals_pb2.ForecastRow:
 
 
 class DealsServicer(deals_pb2_grpc.DealsServiceServicer):
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, time_zone: str) -> None:
         self.db = db
+        # The company's calendar (SalesSettings.company_time_zone): the forecast's months and periods.
+        self.zone = ZoneInfo(time_zone)
 
     async def OpenDeal(
         self, request: deals_pb2.OpenDealRequest, context: grpc.aio.ServicerContext
@@ -324,7 +327,7 @@ class DealsServicer(deals_pb2_grpc.DealsServiceServicer):
             )
         )
         async with self.db.unit_of_work() as uow:
-            rows = await queries.forecast(uow, group, deal_filter, period_start=start, period_end=end)
+            rows = await queries.forecast(uow, group, deal_filter, period_start=start, period_end=end, zone=self.zone)
         return deals_pb2.GetForecastResponse(rows=[_forecast_row(r) for r in rows])
 
 

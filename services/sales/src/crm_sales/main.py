@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import field_validator
+
 from crm.leads.v1 import events_pb2 as leads_events
 from crm.sales.v1 import (
     catalog_pb2,
@@ -24,6 +26,7 @@ from crm_sales.deal_copy import copy_deals_from_leads
 from crm_sales.grpc_api import DealsServicer, PipelinesServicer
 from crm_sales.handlers import on_lead_converted, on_leads_merged
 from crm_sales.quotes import commands as quote_commands
+from crm_sales.quotes import domain as quote_domain
 from crm_sales.quotes.document import CompanyDetails
 from crm_sales.quotes.grpc_api import QuoteSettings, QuotesServicer
 
@@ -34,7 +37,8 @@ class SalesSettings(ServiceSettings):
     service_name: str = "sales"
     # The leads database to copy pre-sales deals from (the one-off `copy-deals-from-leads` job only).
     legacy_leads_database_url: str = ""
-    # The company's calendar: a quote's date, and the day after its valid_until it expires (IANA).
+    # The company's calendar (IANA): a quote's date, the day after its valid_until it expires, and
+    # the forecast's months and periods.
     company_time_zone: str = "Asia/Jerusalem"
     # The seller as printed on quote documents.
     company_name: str = "CRM Demo Ltd."
@@ -47,12 +51,20 @@ class SalesSettings(ServiceSettings):
     # How often the open pipeline's value is read into the metrics (one aggregate per replica).
     pipeline_metrics_interval_seconds: float = 30.0
 
+    @field_validator("company_time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        quote_domain.company_zone(value)
+        return value
+
 
 async def setup(service: Service) -> None:
     """Register the gRPC servicers and the consumers of leads' conversions and merges."""
+    settings = service.settings
+    assert isinstance(settings, SalesSettings), "the sales service runs with SalesSettings"
     service.grpc.add(
         deals_pb2_grpc.add_DealsServiceServicer_to_server,
-        DealsServicer(service.db),
+        DealsServicer(service.db, time_zone=settings.company_time_zone),
         deals_pb2.DESCRIPTOR.services_by_name["DealsService"].full_name,
     )
     service.grpc.add(
@@ -66,8 +78,6 @@ async def setup(service: Service) -> None:
         catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name,
     )
     _add_quotes(service)
-    settings = service.settings
-    assert isinstance(settings, SalesSettings), "the sales service runs with SalesSettings"
     service.run_periodically(
         "pipeline_metrics",
         settings.pipeline_metrics_interval_seconds,

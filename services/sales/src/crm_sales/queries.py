@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     ColumnElement,
@@ -64,7 +65,14 @@ def pipeline_not_found(pipeline_id: str) -> NotFound:
     )
 
 
-async def get_deal(uow: UnitOfWork, deal_id: str) -> DealView:
+async def get_deal(uow: UnitOfWork, deal_id: str, *, share: bool = False) -> DealView:
+    """The deal with its items; `share` holds its row FOR SHARE until the commit (a change that
+    depends on the deal staying as read, e.g. open, while it does not change the deal itself)."""
+    if share:
+        # Locked on its own: a locking join that waited for a concurrent change is rechecked on the
+        # changed row against the old stage row, and a deal a close moved to another stage would
+        # read as missing. The read below then sees the committed change.
+        await uow.conn.execute(select(deals.c.id).where(deals.c.id == deal_id).with_for_update(read=True))
     query = (
         select(deals, pipeline_stages.c.probability)
         .join(pipeline_stages, pipeline_stages.c.id == deals.c.stage_id)
@@ -386,15 +394,17 @@ async def pipeline_board(
 
 # ---------------------------------------------------------------- the forecast
 
-_FORECAST_GROUP: dict[domain.ForecastGroup, Callable[[], ColumnElement[Any]]] = {
-    domain.ForecastGroup.OWNER_REP: lambda: func.coalesce(deals.c.owner_rep_id, ""),
-    domain.ForecastGroup.OWNER_TEAM: lambda: func.coalesce(deals.c.owner_team_id, ""),
-    domain.ForecastGroup.PIPELINE: lambda: deals.c.pipeline_id,
-    # An open deal's expected close month, a won deal's close month in UTC.
-    domain.ForecastGroup.MONTH: lambda: func.coalesce(
+_FORECAST_GROUP: dict[domain.ForecastGroup, Callable[[ZoneInfo], ColumnElement[Any]]] = {
+    domain.ForecastGroup.OWNER_REP: lambda zone: func.coalesce(deals.c.owner_rep_id, ""),
+    domain.ForecastGroup.OWNER_TEAM: lambda zone: func.coalesce(deals.c.owner_team_id, ""),
+    domain.ForecastGroup.PIPELINE: lambda zone: deals.c.pipeline_id,
+    # An open deal's expected close month (a company day already), a won deal's close month on the
+    # company's calendar: a deal won at 00:30 on 1 April in Tel Aviv is an April deal, as in
+    # reporting's targets vs actual.
+    domain.ForecastGroup.MONTH: lambda zone: func.coalesce(
         func.to_char(
             case(
-                (_WON, func.timezone("UTC", deals.c.closed_at)),
+                (_WON, func.timezone(zone.key, deals.c.closed_at)),
                 else_=cast(deals.c.expected_close_date, DateTime),
             ),
             "YYYY-MM",
@@ -404,17 +414,21 @@ _FORECAST_GROUP: dict[domain.ForecastGroup, Callable[[], ColumnElement[Any]]] = 
 }
 
 
-def _in_period(start: date | None, end: date | None) -> ColumnElement[bool]:
-    """Open deals in non-omitted stages expected to close in the period; won deals closed in it."""
+def _in_period(start: date | None, end: date | None, zone: ZoneInfo) -> ColumnElement[bool]:
+    """Open deals in non-omitted stages expected to close in the period; won deals closed in it
+    (from local midnight of its first day to local midnight after its last, in the company's zone)."""
     counted = pipeline_stages.c.forecast_category != ForecastCategory.OMITTED.value
     opened = [deals.c.status == domain.DealStatus.OPEN.value, counted]
     won = [_WON]
+    since, until = domain.period_instants(start, end, zone)
     if start is not None:
         opened.append(_dated(deals.c.expected_close_sort >= start))
-        won.append(deals.c.closed_at >= datetime.combine(start, time(), UTC))
+    if since is not None:
+        won.append(deals.c.closed_at >= since)
     if end is not None:
         opened.append(_dated(deals.c.expected_close_sort <= end))
-        won.append(deals.c.closed_at < datetime.combine(end + timedelta(days=1), time(), UTC))
+    if until is not None:
+        won.append(deals.c.closed_at < until)
     return or_(and_(*opened), and_(*won))
 
 
@@ -455,20 +469,22 @@ async def forecast(
     *,
     period_start: date | None,
     period_end: date | None,
+    zone: ZoneInfo,
 ) -> list[ForecastFigures]:
     """Per (group, currency), by group then currency: open deals and their pipeline, weighted, best
-    case and commit amounts, won deals and their totals. One statement sums per (group, currency,
-    stage); the stages' probabilities and categories are applied to those few sums here."""
+    case and commit amounts, won deals and their totals; months and the period are the company's
+    (`zone`). One statement sums per (group, currency, stage); the stages' probabilities and
+    categories are applied to those few sums here."""
     valued = (
         select(
-            _FORECAST_GROUP[group]().label("group"),
+            _FORECAST_GROUP[group](zone).label("group"),
             func.coalesce(_VALUE_CURRENCY, "").label("currency"),
             deals.c.stage_id,
             _WON.label("won"),
             _VALUE.label("value"),
         )
         .join(pipeline_stages, pipeline_stages.c.id == deals.c.stage_id)
-        .where(_in_period(period_start, period_end), *_where(f))
+        .where(_in_period(period_start, period_end, zone), *_where(f))
         .subquery()
     )
     v = valued.c

@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 import grpc
 import pytest
@@ -29,7 +30,9 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.integration
 
 OPEN, WON, LOST = pipelines_pb2.STAGE_OUTCOME_OPEN, pipelines_pb2.STAGE_OUTCOME_WON, pipelines_pb2.STAGE_OUTCOME_LOST
-TODAY = datetime.now(UTC).date()
+COMPANY_ZONE = ZoneInfo("Asia/Jerusalem")  # SalesSettings.company_time_zone's default
+# The company's day: the forecast's periods and months are its calendar's.
+TODAY = datetime.now(COMPANY_ZONE).date()
 
 
 def furniture(name: str) -> pipelines_pb2.Pipeline:
@@ -395,6 +398,44 @@ async def test_the_forecast_by_month_holds_to_its_period(sales: Sales) -> None:
     )
     [won] = [r for r in today.rows if r.won_deals]
     assert (won.group, won.currency_code, won.closed_won_amount_minor) == (TODAY.strftime("%Y-%m"), "ILS", 90_000)
+
+
+async def test_the_forecast_months_and_period_are_the_companys_calendar(sales: Sales) -> None:
+    """Two deals won on either side of local midnight of 1 April 2025 in Tel Aviv (UTC+3 since 28
+    March): both on 31 March in UTC, but 23:30 on 31 March and 00:30 on 1 April on the company's
+    calendar — as targets vs actual in reporting counts them."""
+    world = await build(sales)
+    march_deal, april_deal = [d for d, plan in world.deals.items() if plan[3] in (0, 1)][:2]
+    for deal_id in (march_deal, april_deal):
+        item = types_pb2.LineItem(
+            sku="SOFA", quantity=1, unit_price=types_pb2.Money(amount_minor=10_000, currency_code="ILS")
+        )
+        await sales.deals.CloseDeal(
+            deals_pb2.CloseDealRequest(deal_id=deal_id, outcome=deals_pb2.DEAL_OUTCOME_WON, items=[item])
+        )
+    async with sales.service.db.unit_of_work() as uow:
+        for deal_id, closed_at in (
+            (march_deal, datetime(2025, 3, 31, 20, 30, tzinfo=UTC)),
+            (april_deal, datetime(2025, 3, 31, 21, 30, tzinfo=UTC)),
+        ):
+            await uow.conn.execute(
+                text("UPDATE deals SET closed_at = :at WHERE id = :id"), {"at": closed_at, "id": deal_id}
+            )
+
+    async def won_by_month(start: date | None, end: date | None) -> dict[str, int]:
+        reply = await sales.deals.GetForecast(
+            deals_pb2.GetForecastRequest(
+                group_by=deals_pb2.FORECAST_GROUP_BY_MONTH,
+                pipeline_id=world.pipeline.id,
+                period_start=to_date(start),
+                period_end=to_date(end),
+            )
+        )
+        return {r.group: r.won_deals for r in reply.rows if r.won_deals and r.group.startswith("2025")}
+
+    assert await won_by_month(None, None) == {"2025-03": 1, "2025-04": 1}
+    assert await won_by_month(date(2025, 4, 1), date(2025, 4, 30)) == {"2025-04": 1}
+    assert await won_by_month(date(2025, 3, 1), date(2025, 3, 31)) == {"2025-03": 1}
 
 
 async def test_the_forecast_refuses_a_missing_grouping_or_a_backwards_period(sales: Sales) -> None:

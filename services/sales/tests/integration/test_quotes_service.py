@@ -5,8 +5,12 @@ the PDF, and every refused input changing nothing."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import re
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -19,14 +23,16 @@ from google.protobuf.field_mask_pb2 import FieldMask
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from nats.errors import TimeoutError as NatsTimeoutError
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from crm.common.v1 import types_pb2
 from crm.sales.v1 import deals_pb2, quotes_pb2
 from crm.sales.v1 import events_pb2 as sales_events
 from crm_kit import caller
 from crm_kit.testing import eventually, violated_fields
+from crm_sales import commands as deal_commands
 from crm_sales.quotes import commands as quote_commands
+from crm_sales.quotes import pdf as quote_pdf
 
 if TYPE_CHECKING:
     from conftest import Sales  # the fixture's type (conftest.py)
@@ -492,3 +498,184 @@ async def test_the_pdf_is_the_quote_in_its_language(sales: Sales) -> None:
 
     assert reply.pdf.startswith(b"%PDF")
     assert reply.file_name == f"{sent.number}-v1.pdf"
+
+
+def retry_delay(error: grpc.aio.AioRpcError) -> int | None:
+    status = rpc_status.from_call(error)
+    for detail in status.details if status is not None else ():
+        if detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+            retry = error_details_pb2.RetryInfo()
+            detail.Unpack(retry)
+            return int(retry.retry_delay.seconds)
+    return None
+
+
+@contextlib.contextmanager
+def render_slots_taken() -> Iterator[None]:
+    """Every render slot taken (as by renders in flight) until the block ends."""
+    taken = 0
+    try:
+        while quote_pdf._RENDER_SLOTS.acquire(blocking=False):
+            taken += 1
+        assert taken == quote_pdf.MAX_RENDERS_IN_FLIGHT
+        yield
+    finally:
+        for _ in range(taken):
+            quote_pdf._RENDER_SLOTS.release()
+
+
+async def test_a_sent_version_is_rendered_once_and_a_busy_renderer_refuses_at_once(sales: Sales) -> None:
+    catalog = await seed_catalog(sales)
+    deal, sent = await sent_quote(sales, catalog)
+    draft = await create(sales, deal.id, catalog.ils, line(catalog.desk))
+    first = await sales.quotes.RenderQuotePdf(Q.RenderQuotePdfRequest(quote_id=sent.id))
+    await sales.quotes.RenderQuotePdf(Q.RenderQuotePdfRequest(quote_id=draft.id))
+
+    with render_slots_taken():
+        # A sent version never changes: its download is the bytes already rendered.
+        again = await sales.quotes.RenderQuotePdf(Q.RenderQuotePdfRequest(quote_id=sent.id))
+        assert again == first
+        # A draft changes with every edit: it is rendered each time, and no render slot is free.
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await sales.quotes.RenderQuotePdf(Q.RenderQuotePdfRequest(quote_id=draft.id))
+        assert (err.value.code(), reason(err.value), retry_delay(err.value)) == (
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            "RENDER_BUSY",
+            1,
+        )
+
+    # Accepting changes the version's row: its document is rendered again, not served stale.
+    await sales.quotes.AcceptQuote(Q.AcceptQuoteRequest(quote_id=sent.id))
+    with render_slots_taken(), pytest.raises(grpc.aio.AioRpcError) as err:
+        await sales.quotes.RenderQuotePdf(Q.RenderQuotePdfRequest(quote_id=sent.id))
+    assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    accepted = await sales.quotes.RenderQuotePdf(Q.RenderQuotePdfRequest(quote_id=sent.id))
+    assert accepted.pdf.startswith(b"%PDF") and accepted.file_name == first.file_name
+
+
+def number_of(quote: Q.Quote) -> int:
+    return int(quote.number.removeprefix("Q-"))
+
+
+async def test_a_refused_create_takes_no_quote_number(sales: Sales) -> None:
+    catalog = await seed_catalog(sales)
+    deal = await open_deal(sales)
+    # A price that fits a line on its own; two such lines do not fit a quote (int64).
+    await sql(
+        sales,
+        "UPDATE price_list_items SET unit_price_minor = :p WHERE price_list_id = :pl AND product_id = :d",
+        p=2**62,
+        pl=catalog.ils,
+        d=catalog.desk,
+    )
+    first = await create(sales, deal.id, catalog.ils, line(catalog.chair))
+    before = await snapshot(sales, deal.id)
+
+    refused = [
+        ([line(f"nope-{uuid.uuid4()}")], "PRODUCT_NOT_IN_PRICE_LIST", "lines[0].product_id"),
+        (
+            [line(catalog.chair), line(catalog.chair, price_list_id=catalog.usd)],
+            "CURRENCY_MISMATCH",
+            "lines[1].price_list_id",
+        ),
+        ([line(catalog.desk), line(catalog.desk)], "AMOUNT_TOO_LARGE", "lines"),
+    ]
+    for lines, expected, field in refused:
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await create(sales, deal.id, catalog.ils, *lines)
+        assert (err.value.code(), reason(err.value)) == (grpc.StatusCode.INVALID_ARGUMENT, expected)
+        assert field in violated_fields(err.value)
+    assert await snapshot(sales, deal.id) == before
+
+    second = await create(sales, deal.id, catalog.ils, line(catalog.chair))
+    assert number_of(second) == number_of(first) + 1
+
+
+@contextlib.contextmanager
+def catalog_reads(sales: Sales) -> Iterator[list[str]]:
+    """The statements reading price lists or their prices while the block runs."""
+    seen: list[str] = []
+    pattern = re.compile(r"\b(price_lists|price_list_items)\b")
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if pattern.search(statement):
+            seen.append(statement)
+
+    engine = sales.service.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+async def test_pricing_a_quote_reads_the_catalog_once_however_many_lines(sales: Sales) -> None:
+    catalog = await seed_catalog(sales)
+    deal = await open_deal(sales)
+    many = [line(product) for product in (catalog.chair, catalog.desk, catalog.book) * 20]
+
+    with catalog_reads(sales) as one_line:
+        small = await create(sales, deal.id, catalog.ils, line(catalog.chair))
+    with catalog_reads(sales) as sixty_lines:
+        big = await create(sales, deal.id, catalog.ils, *many)
+    change = Q.Quote(id=small.id, lines=[Q.QuoteLine(id=small.lines[0].id, quantity=2), *many])
+    with catalog_reads(sales) as update:
+        await sales.quotes.UpdateQuote(Q.UpdateQuoteRequest(quote=change, update_mask=FieldMask(paths=["lines"])))
+
+    assert len(big.lines) == 60 and big.lines[59].unit_price.amount_minor == 9_990
+    assert len(sixty_lines) == len(one_line) and len(update) <= len(one_line)
+
+    # Every bad line is still named, with the field a client sends.
+    await sql(sales, "UPDATE products SET active = false WHERE id = :p", p=catalog.book)
+    bad = [
+        line(catalog.chair),
+        line(f"nope-{uuid.uuid4()}"),
+        line(catalog.book),
+        line(catalog.chair, price_list_id=catalog.usd),
+        line(catalog.chair, price_list_id=catalog.expired),
+    ]
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await create(sales, deal.id, catalog.ils, *bad)
+    assert violated_fields(err.value) == {
+        "lines[1].product_id",
+        "lines[2].product_id",
+        "lines[3].price_list_id",
+        "lines[4].price_list_id",
+    }
+
+
+async def waiting_for_locks(sales: Sales, at_least: int) -> bool:
+    [(waiting,)] = await sql(
+        sales,
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+    )
+    return int(waiting) >= at_least
+
+
+async def test_a_quote_change_waits_for_a_concurrent_close_of_its_deal(sales: Sales) -> None:
+    """Sending, changing, revising or making a quote holds its deal open (FOR SHARE) until the
+    commit: one that starts while the deal is being closed waits and then sees it closed."""
+    catalog = await seed_catalog(sales)
+    deal, sent = await sent_quote(sales, catalog)
+    draft = await create(sales, deal.id, catalog.ils, line(catalog.chair))
+    other = await create(sales, deal.id, catalog.ils, line(catalog.desk))
+    change = Q.UpdateQuoteRequest(quote=Q.Quote(id=other.id, notes="x"), update_mask=FieldMask(paths=["notes"]))
+
+    with caller.acting_as("rep-dana"):
+        async with sales.service.db.unit_of_work() as uow:
+            await deal_commands.close_deal(uow, deal.id, won=False, items=[], lost_reason="price")
+            calls = [
+                asyncio.ensure_future(sales.quotes.SendQuote(Q.SendQuoteRequest(quote_id=draft.id))),
+                asyncio.ensure_future(sales.quotes.UpdateQuote(change)),
+                asyncio.ensure_future(sales.quotes.ReviseQuote(Q.ReviseQuoteRequest(quote_id=sent.id))),
+                asyncio.ensure_future(create(sales, deal.id, catalog.ils, line(catalog.chair))),
+            ]
+            await eventually(lambda: waiting_for_locks(sales, len(calls)))
+            before = await snapshot(sales, deal.id)
+    for call in calls:
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await call
+        assert (err.value.code(), reason(err.value)) == (grpc.StatusCode.FAILED_PRECONDITION, "DEAL_ALREADY_CLOSED")
+    after = await snapshot(sales, deal.id)
+    # The quotes are as they were; only the close itself (the deal, its history, its audit) changed.
+    assert after[1:3] == before[1:3]

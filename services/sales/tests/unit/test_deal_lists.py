@@ -1,6 +1,7 @@
 """The pure rules of deal lists, boards, the forecast and stage forecast categories."""
 
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -105,6 +106,18 @@ def test_a_period_runs_forward() -> None:
     with pytest.raises(InvalidArgument) as err:
         domain.validate_period(date(2027, 1, 2), date(2027, 1, 1))
     assert fields_of(err) == ["period_end"]
+
+
+def test_a_forecast_period_is_the_companys_days_from_local_midnight() -> None:
+    jerusalem, tehran = ZoneInfo("Asia/Jerusalem"), ZoneInfo("Asia/Tehran")
+    # Israel is on summer time (UTC+3) since 28 March 2025, winter time (UTC+2) before.
+    assert domain.period_instants(date(2025, 4, 1), date(2025, 4, 30), jerusalem) == (
+        datetime(2025, 3, 31, 21, tzinfo=UTC),
+        datetime(2025, 4, 30, 21, tzinfo=UTC),
+    )
+    assert domain.period_instants(date(2025, 1, 1), None, jerusalem) == (datetime(2024, 12, 31, 22, tzinfo=UTC), None)
+    assert domain.period_instants(None, date(2025, 3, 31), tehran) == (None, datetime(2025, 3, 31, 20, 30, tzinfo=UTC))
+    assert domain.period_instants(None, None, jerusalem) == (None, None)
 
 
 @pytest.mark.parametrize(

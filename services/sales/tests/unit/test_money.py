@@ -131,6 +131,23 @@ def test_an_amount_beyond_int64_is_refused_not_wrapped() -> None:
     assert ils(1000, money.MAX_MINOR, rate=0).total_minor == money.MAX_MINOR
 
 
+def test_document_totals_beyond_int64_are_refused_not_wrapped() -> None:
+    # Each line fits on its own; their subtotal does not.
+    half = money.MAX_MINOR // 2 + 1
+    with pytest.raises(InvalidArgument) as err:
+        document_totals([ils(1000, half, rate=0), ils(1000, half, rate=0)], 0, currency="ILS")
+    assert err.value.reason == "AMOUNT_TOO_LARGE"
+    assert fields_of(err) == ["lines"]
+    # The nets fit, the VAT on them pushes the total over: named as the caller names its lines.
+    big = money.MAX_MINOR * 45 // 100
+    with pytest.raises(InvalidArgument) as err:
+        document_totals([ils(1000, big), ils(1000, big)], 0, currency="ILS", lines_field="items")
+    assert (err.value.reason, fields_of(err)) == ("AMOUNT_TOO_LARGE", ["items"])
+    # A discount brings it back under: the document is what is checked, not the gross alone.
+    fits = document_totals([ils(1000, big, rate=0), ils(1000, big, rate=0)], 0, currency="ILS")
+    assert fits.total_minor == 2 * big <= money.MAX_MINOR
+
+
 def test_minor_digits_follow_iso_4217() -> None:
     assert [money.minor_digits(c) for c in ("ILS", "USD", "EUR", "IRR")] == [2, 2, 2, 2]
     assert [money.rounding_step(c) for c in ("ILS", "USD", "EUR", "IRR")] == [1, 1, 1, 100]

@@ -8,21 +8,32 @@ poppler-utils and fonts-noto-core come from scripts/system-packages.sh (`make in
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import shutil
 import subprocess
+import threading
 import unicodedata
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date
 
+import grpc
 import pytest
 
-from crm_kit.errors import InvalidArgument
+from crm_kit.errors import InvalidArgument, ResourceExhausted
 from crm_sales.catalog import money
 from crm_sales.quotes import locale_format as fmt
+from crm_sales.quotes import pdf as quote_pdf
 from crm_sales.quotes.document import CompanyDetails, QuoteDocLine, QuoteDocument
-from crm_sales.quotes.pdf import MAX_LINES, render_quote_pdf, render_quote_pdf_async
+from crm_sales.quotes.pdf import (
+    MAX_LINES,
+    MAX_RENDERS_IN_FLIGHT,
+    RenderedPdfs,
+    render_quote_pdf,
+    render_quote_pdf_async,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -296,9 +307,75 @@ async def test_the_async_render_leaves_the_event_loop_free() -> None:
 
 
 async def test_concurrent_renders_on_the_pool_each_print_their_own_document(pdfs: dict[str, bytes]) -> None:
-    locales = ["he", "fa", "en", "fa", "he", "en"]
+    locales = ["he", "fa", "en", "fa"]  # as many as may be in flight (MAX_RENDERS_IN_FLIGHT)
     rendered = await asyncio.gather(*(render_quote_pdf_async(sample(locale)) for locale in locales))
     assert [pdf_text(pdf) for pdf in rendered] == [pdf_text(pdfs[locale]) for locale in locales]
+
+
+@contextlib.contextmanager
+def render_threads_held() -> Iterator[None]:
+    """Every render thread busy until the block ends: renders started meanwhile wait in the
+    queue, each holding its slot."""
+    threads = quote_pdf._RENDER_THREADS
+    started, release = threading.Barrier(threads + 1), threading.Event()
+
+    def hold() -> None:
+        started.wait(timeout=10)
+        release.wait(timeout=60)
+
+    holders = [quote_pdf._executor().submit(hold) for _ in range(threads)]
+    started.wait(timeout=10)
+    try:
+        yield
+    finally:
+        release.set()
+        for holder in holders:
+            holder.result(timeout=10)
+
+
+async def test_renders_beyond_the_cap_are_refused_at_once_not_queued() -> None:
+    doc = sample("en")
+    with render_threads_held():
+        waiting = [asyncio.ensure_future(render_quote_pdf_async(doc)) for _ in range(MAX_RENDERS_IN_FLIGHT)]
+        await asyncio.sleep(0)  # each takes its slot and waits for a thread
+        with pytest.raises(ResourceExhausted) as busy:
+            await render_quote_pdf_async(doc)
+        assert (busy.value.reason, busy.value.grpc_code) == ("RENDER_BUSY", grpc.StatusCode.RESOURCE_EXHAUSTED)
+        assert busy.value.retry_after_seconds == 1
+
+        # A caller that gives up before its render started frees its slot for the next one.
+        waiting[0].cancel()
+        await asyncio.gather(waiting[0], return_exceptions=True)
+        await asyncio.sleep(0)
+        waiting[0] = asyncio.ensure_future(render_quote_pdf_async(doc))
+        await asyncio.sleep(0)
+        with pytest.raises(ResourceExhausted):
+            await render_quote_pdf_async(doc)
+        assert not any(task.done() for task in waiting)
+
+    assert all(pdf.startswith(b"%PDF-") for pdf in await asyncio.gather(*waiting))
+    # Every slot is back once the renders are done.
+    again = await asyncio.gather(*(render_quote_pdf_async(doc) for _ in range(MAX_RENDERS_IN_FLIGHT)))
+    assert all(pdf.startswith(b"%PDF-") for pdf in again)
+
+
+def test_rendered_documents_are_kept_least_recently_used_first_out() -> None:
+    kept = RenderedPdfs(max_entries=3, max_bytes=100)
+    for key in ("a", "b", "c"):
+        kept.put(key, key.encode() * 10)
+    assert kept.get("a") == b"a" * 10  # read: now the most recent
+    kept.put("d", b"d" * 10)
+    assert (kept.get("b"), len(kept)) == (None, 3)  # the least recently used went
+    assert [kept.get(k) is not None for k in ("a", "c", "d")] == [True, True, True]
+
+    # The byte cap evicts as the entry cap does; a document larger than the cap is not kept at all.
+    kept.put("e", b"e" * 80)  # 110 bytes: "a", the least recent, goes
+    assert [k for k in "acde" if kept.get(k) is not None] == ["c", "d", "e"] and kept.size_bytes == 100
+    kept.put("huge", b"x" * 101)
+    assert kept.get("huge") is None and kept.size_bytes == 100
+    # The same key again replaces its bytes, counted once.
+    kept.put("e", b"E" * 5)
+    assert (kept.get("e"), kept.size_bytes) == (b"E" * 5, 25)
 
 
 def test_typed_markup_is_printed_as_text() -> None:

@@ -7,8 +7,10 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from pydantic import ValidationError
 
 from crm_kit.errors import FailedPrecondition, InvalidArgument
+from crm_sales.main import SalesSettings
 from crm_sales.quotes import domain
 from crm_sales.quotes.domain import LineDraft, QuoteDraft, QuoteStatus, SoldLine
 
@@ -258,3 +260,44 @@ def test_the_deal_is_won_for_the_quotes_net_total_exactly() -> None:
     assert sum(i.quantity * i.unit_price_minor for i in items) == 99_999 + 100_000 + 100_001
     assert {i.currency_code for i in items} == {"ILS"}
     assert [i.description for i in items][:2] == ["כיסא", "שולחן"]
+
+
+def test_rial_items_stay_whole_rials_and_add_up_to_the_net() -> None:
+    # 1,000 rials (100,000 minor units) over 3: 333 rials twice and 334 once, never 333.33 rials.
+    sold = [SoldLine("TEA", "چای", 3, 100_000), SoldLine("RUG", "فرش", 7, 7 * 2_500_000)]
+    items = domain.deal_items(sold, "IRR")
+    assert [(i.sku, i.quantity, i.unit_price_minor) for i in items] == [
+        ("TEA", 2, 33_300),
+        ("TEA", 1, 33_400),
+        ("RUG", 7, 2_500_000),
+    ]
+    assert all(i.unit_price_minor % 100 == 0 for i in items)
+    assert sum(i.quantity * i.unit_price_minor for i in items) == 100_000 + 7 * 2_500_000
+    # Fewer whole rials than units: some units at nothing, the rest a rial each.
+    few = domain.deal_items([SoldLine("PIN", "سنجاق", 5, 300)], "IRR")
+    assert [(i.quantity, i.unit_price_minor) for i in few] == [(2, 0), (3, 100)]
+
+
+def test_a_rial_net_with_a_fraction_is_still_split_exactly() -> None:
+    """A net stored before rials were rounded keeps its fraction rather than lose it."""
+    [cheap, dear] = domain.deal_items([SoldLine("OLD", "قدیمی", 3, 100_001)], "IRR")
+    assert (cheap.quantity, cheap.unit_price_minor, dear.quantity, dear.unit_price_minor) == (1, 33_333, 2, 33_334)
+
+
+def test_the_amounts_of_a_quote_too_large_for_int64_are_refused() -> None:
+    half = 2**62  # two lines of 2**62 each fit on their own; together they pass 2**63 - 1
+    lines = [domain.PricedLine(1, half, 0, 0), domain.PricedLine(1, half, 0, 0)]
+    with pytest.raises(InvalidArgument) as err:
+        domain.amounts(lines, 0, "ILS")
+    assert (reason(err), [f for f, _ in err.value.field_violations]) == ("AMOUNT_TOO_LARGE", ["lines"])
+
+
+def test_the_company_time_zone_must_be_known() -> None:
+    """An unknown zone stops the service at start, not every quote later."""
+    assert domain.company_zone("Asia/Tehran").key == "Asia/Tehran"
+    for bad in ("Asia/Atlantis", "", "../etc/passwd"):
+        with pytest.raises(ValueError, match="unknown time zone"):
+            domain.company_zone(bad)
+    with pytest.raises(ValidationError, match="company_time_zone"):
+        SalesSettings(company_time_zone="Asia/Atlantis")
+    assert SalesSettings().company_time_zone == "Asia/Jerusalem"

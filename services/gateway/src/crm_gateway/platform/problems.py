@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
@@ -139,17 +140,19 @@ def validation_problem(exc: RequestValidationError) -> ProblemResponse:
     return problem(422, f"The request is invalid: {names}{suffix}.", errors=errors)
 
 
-def _status_details(exc: grpc.aio.AioRpcError) -> tuple[str, list[FieldError]]:
-    """The ErrorInfo reason and BadRequest field violations the backend attached, if any."""
+def _status_details(exc: grpc.aio.AioRpcError) -> tuple[str, list[FieldError], float | None]:
+    """The ErrorInfo reason, BadRequest field violations and RetryInfo delay (seconds) the backend
+    attached, if any."""
     try:
         status = rpc_status.from_call(exc)
     except ValueError:
         # A status whose code or message disagrees with the call's own is not to be trusted.
-        return "", []
+        return "", [], None
     if status is None:
-        return "", []
+        return "", [], None
     reason = ""
     errors: list[FieldError] = []
+    retry_after: float | None = None
     for packed in status.details:
         if packed.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
             info = error_details_pb2.ErrorInfo()
@@ -159,7 +162,11 @@ def _status_details(exc: grpc.aio.AioRpcError) -> tuple[str, list[FieldError]]:
             bad = error_details_pb2.BadRequest()
             packed.Unpack(bad)
             errors.extend(FieldError(field=v.field, detail=v.description) for v in bad.field_violations)
-    return reason, errors
+        elif packed.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+            retry = error_details_pb2.RetryInfo()
+            packed.Unpack(retry)
+            retry_after = retry.retry_delay.ToTimedelta().total_seconds()
+    return reason, errors, retry_after
 
 
 def grpc_problem(exc: grpc.aio.AioRpcError, *, method: str = "", route: str = "") -> ProblemResponse:
@@ -171,10 +178,21 @@ def grpc_problem(exc: grpc.aio.AioRpcError, *, method: str = "", route: str = ""
         log_level = logging.ERROR if status == 500 else logging.WARNING
         log.log(log_level, "backend call failed", extra=context)
         return problem(status, _SERVER_ERROR_DETAIL.get(status, _SERVER_ERROR_DETAIL[500]))
-    reason, errors = _status_details(exc)
+    reason, errors, retry_after = _status_details(exc)
     status = REASON_TO_HTTP.get(reason, status)
     detail = exc.details() or HTTPStatus(status).description
-    return problem(status, detail, errors=errors, reason=reason)
+    # A backend at its limit says when to come back (RetryInfo); a 429 always says it (RFC 6585).
+    headers = {"Retry-After": str(_retry_seconds(retry_after))} if status == 429 else None
+    return problem(status, detail, errors=errors, reason=reason, headers=headers)
+
+
+# A backend's RetryInfo is capped: one that asks for an hour is not passed on as such.
+_RETRY_AFTER_MAX_SECONDS = 60
+
+
+def _retry_seconds(retry_after: float | None) -> int:
+    """Whole seconds, at least 1 (a backend that gave no delay: retry in a second), at most the cap."""
+    return min(_RETRY_AFTER_MAX_SECONDS, max(1, math.ceil(retry_after or 1)))
 
 
 async def _on_grpc_error(request: Request, exc: Exception) -> Response:

@@ -54,6 +54,13 @@ class Candidate:
     # What the rep covers (empty: everything); see coverage_gap.
     territories: tuple[str, ...] = ()
     product_lines: tuple[str, ...] = ()
+    # Folded once per candidate (a capture may screen the same rep under several rules).
+    folded_territories: frozenset[str] = field(init=False, repr=False, compare=False)
+    folded_product_lines: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "folded_territories", frozenset(fold(t) for t in self.territories))
+        object.__setattr__(self, "folded_product_lines", frozenset(fold(p) for p in self.product_lines))
 
 
 def on_duty(rep: Candidate, now: datetime) -> bool:
@@ -86,12 +93,17 @@ def coverage_gap(rep: Candidate, lead: LeadFacts | None) -> str:
     if lead is None:
         return ""
     places = {fold(lead.city), fold(lead.region)} - {""}
-    if rep.territories and places and not places & {fold(t) for t in rep.territories}:
-        return f"covers other territories ({', '.join(rep.territories)})"[:200]
+    if rep.territories and places and not places & rep.folded_territories:
+        return f"covers other territories ({_few(rep.territories)})"
     line = fold(lead.product_line)
-    if rep.product_lines and line and line not in {fold(p) for p in rep.product_lines}:
-        return f"covers other product lines ({', '.join(rep.product_lines)})"[:200]
+    if rep.product_lines and line and line not in rep.folded_product_lines:
+        return f"covers other product lines ({_few(rep.product_lines)})"
     return ""
+
+
+def _few(codes: Sequence[str]) -> str:
+    """The first three codes (the explanation is stored with every lead: kept short)."""
+    return ", ".join(codes[:3]) + (f" and {len(codes) - 3} more" if len(codes) > 3 else "")
 
 
 @dataclass

@@ -31,7 +31,7 @@ from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from crm.leads.v1 import events_pb2
-from crm_kit import caller
+from crm_kit import caller, etags
 from crm_kit.db import Database, UnitOfWork
 from crm_kit.errors import AlreadyExists, DomainError, FailedPrecondition, InvalidArgument, NotFound
 from crm_kit.protoconv import to_timestamp
@@ -235,7 +235,7 @@ async def update_team(uow: UnitOfWork, team_id: str, values: dict[str, Any], eta
     current = await queries.locked_team(uow, team_id)
     if current is None:
         raise directory.team_not_found(team_id)
-    directory.check_etag(etag, current.version, f"team {team_id}")
+    etags.check_etag(etag, current.version, f"team {team_id}")
     if values.get("active") is False and current.active:
         await _share_rule_set(uow)
         directory.check_team_deactivation(
@@ -280,7 +280,7 @@ async def update_rep(uow: UnitOfWork, rep_id: str, values: dict[str, Any], etag:
     current = await queries.locked_rep(uow, rep_id)
     if current is None:
         raise rep_not_found(rep_id)
-    directory.check_etag(etag, current.version, f"rep {rep_id}")
+    etags.check_etag(etag, current.version, f"rep {rep_id}")
     team_id = values.get("team_id", current.team_id)
     active = values.get("active", current.active)
     moved = team_id != current.team_id

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from crm_kit.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound
+from crm_kit.errors import FailedPrecondition, InvalidArgument, NotFound
 from crm_leads.routing import availability
 from crm_leads.routing.domain import fold, is_valid_id, list_violations
 
@@ -37,23 +37,6 @@ REP_FIELDS = (
 _USER_ID = re.compile(r"^[^\s\x00-\x1f\x7f]{1,64}$")
 
 Violations = list[tuple[str, str]]
-
-
-def etag(version: int) -> str:
-    """The opaque etag of a team or rep at `version` (its row's counter, bumped by every change)."""
-    return f'"{version}"'
-
-
-def check_etag(given: str, version: int, record: str) -> None:
-    """An etag of an older version means the caller decided on what is no longer there: ABORTED
-    (STALE_ETAG, the gateway's 412), nothing changed. An empty one is unconditional (AIP-154)."""
-    if given and given != etag(version):
-        raise Aborted(
-            f"{record} changed since it was read",
-            reason="STALE_ETAG",
-            field_violations=[("etag", "is stale: read the record again")],
-            metadata={"etag": etag(version)},
-        )
 
 
 def new_id(given: str, path: str, generate: Callable[[], str]) -> str:

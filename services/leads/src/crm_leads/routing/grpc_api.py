@@ -11,6 +11,7 @@ from typing import Any
 import grpc
 
 from crm.leads.v1 import routing_pb2, routing_pb2_grpc
+from crm_kit import etags
 from crm_kit.db import Database
 from crm_kit.errors import InvalidArgument, require
 from crm_kit.protoconv import encode_page_token, page_position, page_size, to_timestamp
@@ -58,18 +59,8 @@ def rule_from_proto(r: routing_pb2.RoutingRule) -> domain.RuleInput:
     )
 
 
-def rep_to_proto(row: Any, open_leads: int, now: datetime) -> routing_pb2.Rep:
-    hours = availability.working_hours_from_json(row.working_hours)
-    candidate = availability.Candidate(
-        rep_id=row.id,
-        active=row.active,
-        away=row.away,
-        capacity=row.capacity,
-        open_leads=open_leads,
-        time_zone=row.time_zone,
-        working_hours=hours,
-    )
-    reason = availability.skip_reason(candidate, now)
+def rep_basics(row: Any) -> routing_pb2.Rep:
+    """A rep without its load (REP_VIEW_BASIC): open_leads, available and unavailable_reason unset."""
     out = routing_pb2.Rep(
         id=row.id,
         name=row.name,
@@ -77,18 +68,35 @@ def rep_to_proto(row: Any, open_leads: int, now: datetime) -> routing_pb2.Rep:
         active=row.active,
         away=row.away,
         time_zone=row.time_zone,
-        working_hours=[routing_pb2.WorkingHours(day=h.day, start=h.start, end=h.end) for h in hours],
-        open_leads=open_leads,
-        available=not reason,
-        unavailable_reason=reason,
+        working_hours=[
+            routing_pb2.WorkingHours(day=h.day, start=h.start, end=h.end)
+            for h in availability.working_hours_from_json(row.working_hours)
+        ],
         territories=list(row.territories),
         product_lines=list(row.product_lines),
-        etag=directory.etag(row.version),
+        etag=etags.etag(row.version),
         create_time=to_timestamp(row.created_at),
         update_time=to_timestamp(row.updated_at),
     )
     if row.capacity is not None:
         out.capacity = row.capacity
+    return out
+
+
+def rep_to_proto(row: Any, open_leads: int, now: datetime) -> routing_pb2.Rep:
+    """A rep with its load: its open leads and whether it can take a lead now."""
+    candidate = availability.Candidate(
+        rep_id=row.id,
+        active=row.active,
+        away=row.away,
+        capacity=row.capacity,
+        open_leads=open_leads,
+        time_zone=row.time_zone,
+        working_hours=availability.working_hours_from_json(row.working_hours),
+    )
+    reason = availability.skip_reason(candidate, now)
+    out = rep_basics(row)
+    out.open_leads, out.available, out.unavailable_reason = open_leads, not reason, reason
     return out
 
 
@@ -113,7 +121,7 @@ def team_to_proto(row: Any) -> routing_pb2.Team:
         manager_id=row.manager_id or "",
         active=row.active,
         active_reps=row.active_reps,
-        etag=directory.etag(row.version),
+        etag=etags.etag(row.version),
         create_time=to_timestamp(row.created_at),
         update_time=to_timestamp(row.updated_at),
     )
@@ -179,6 +187,10 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
     ) -> routing_pb2.ListRepsResponse:
         now = datetime.now(UTC)
         async with self.db.unit_of_work() as uow:
+            if request.view == routing_pb2.REP_VIEW_BASIC:
+                # Who is in a team (the gateway's target scopes): no count over the leads table.
+                rows = await queries.list_reps(uow, team_id=request.team_id, rep_id=request.rep_id)
+                return routing_pb2.ListRepsResponse(reps=[rep_basics(r) for r in rows])
             found = await queries.reps_with_load(uow, team_id=request.team_id, rep_id=request.rep_id)
         return routing_pb2.ListRepsResponse(reps=[rep_to_proto(r, n, now) for r, n in found])
 

@@ -121,14 +121,19 @@ async def candidates(
     ]
 
 
-async def reps_with_load(uow: UnitOfWork, *, team_id: str = "", rep_id: str = "") -> list[tuple[Any, int]]:
-    """Reps (of a team, or one rep) with their open leads, by id."""
+async def list_reps(uow: UnitOfWork, *, team_id: str = "", rep_id: str = "") -> list[Any]:
+    """Reps (of a team, or one rep) by id: one read of the reps table, no count of their leads."""
     query = select(reps)
     if team_id:
         query = query.where(reps.c.team_id == team_id)
     if rep_id:
         query = query.where(reps.c.id == rep_id)
-    rows = (await uow.conn.execute(query.order_by(reps.c.id))).all()
+    return list((await uow.conn.execute(query.order_by(reps.c.id))).all())
+
+
+async def reps_with_load(uow: UnitOfWork, *, team_id: str = "", rep_id: str = "") -> list[tuple[Any, int]]:
+    """Reps (of a team, or one rep) with their open leads, by id."""
+    rows = await list_reps(uow, team_id=team_id, rep_id=rep_id)
     if not rows:
         return []
     counts = await _open_leads(uow, [r.id for r in rows])

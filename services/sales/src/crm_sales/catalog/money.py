@@ -130,11 +130,17 @@ def line_amounts(
 
 
 def document_totals(
-    lines: Sequence[LineAmounts], doc_discount_bp: int, *, currency: str, field: str = "discount_bp"
+    lines: Sequence[LineAmounts],
+    doc_discount_bp: int,
+    *,
+    currency: str,
+    field: str = "discount_bp",
+    lines_field: str = "lines",
 ) -> Totals:
     """The document's totals from its lines (line_amounts): the document discount on the sum of
     the lines' nets, then VAT per rate on the discounted net, each shared back to the lines.
-    INVALID_ARGUMENT naming `field` for a discount outside 0-100 %."""
+    INVALID_ARGUMENT naming `field` for a discount outside 0-100 %, and naming `lines_field`
+    (reason AMOUNT_TOO_LARGE) when a total of the lines is beyond int64."""
     step = rounding_step(currency)
     if not 0 <= doc_discount_bp <= BASIS_POINTS:
         raise InvalidArgument(
@@ -163,8 +169,19 @@ def document_totals(
     net_total = sum(line.net_minor for line in final)
     tax_total = sum(t.tax_minor for t in taxes)
     line_discount = sum(line.discount_minor for line in lines)
+    gross = sum(line.gross_minor for line in lines)
+    # Each line fits on its own (line_amounts), their sums need not: refuse, do not let the column
+    # or the proto int64 be the one to say no.
+    _check_fits(
+        lines_field,
+        gross=gross,
+        subtotal=subtotal,
+        discount=line_discount + doc_discount,
+        tax=tax_total,
+        total=net_total + tax_total,
+    )
     return Totals(
-        gross_minor=sum(line.gross_minor for line in lines),
+        gross_minor=gross,
         line_discount_minor=line_discount,
         document_discount_minor=doc_discount,
         discount_minor=line_discount + doc_discount,
@@ -174,6 +191,17 @@ def document_totals(
         lines=final,
         taxes=tuple(taxes),
     )
+
+
+def _check_fits(field: str, **amounts: int) -> None:
+    """AMOUNT_TOO_LARGE naming field when an amount is beyond int64."""
+    too_large = [name for name, amount in amounts.items() if amount > MAX_MINOR]
+    if too_large:
+        raise InvalidArgument(
+            "the document's amounts are larger than a document can hold",
+            reason="AMOUNT_TOO_LARGE",
+            field_violations=[(field, f"the lines' {', '.join(too_large)} together are too large")],
+        )
 
 
 def allocate(amount: int, weights: Sequence[int], step: int = 1) -> list[int]:

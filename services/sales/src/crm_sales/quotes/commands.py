@@ -68,19 +68,21 @@ def _kept_line(stored: Any) -> dict[str, Any]:
     }
 
 
-async def _new_line(uow: UnitOfWork, i: int, line: LineDraft, terms: Terms, today: date) -> dict[str, Any]:
-    """A line priced now from the quote's price list (the catalog refuses an inactive or expired
-    list, or a product it lacks, naming the line's field)."""
-    price_list_id = line.price_list_id or terms.price_list_id
-    priced = await lookup.priced_line(
-        uow,
-        price_list_id,
-        line.product_id,
-        today,
+def _wanted(i: int, line: LineDraft, terms: Terms) -> lookup.WantedLine:
+    return lookup.WantedLine(
+        price_list_id=line.price_list_id or terms.price_list_id,
+        product_id=line.product_id,
         price_list_field=f"lines[{i}].price_list_id",
         product_field=f"lines[{i}].product_id",
     )
-    domain.check_line_price_list(i, price_list_id, priced.currency, terms.price_list_id, terms.currency)
+
+
+def _new_line(i: int, priced: lookup.PricedLine | InvalidArgument, terms: Terms) -> dict[str, Any]:
+    """A line priced now from the quote's price list (the catalog refuses an inactive or expired
+    list, or a product it lacks, naming the line's field)."""
+    if isinstance(priced, InvalidArgument):
+        raise priced
+    domain.check_line_price_list(i, priced.price_list_id, priced.currency, terms.price_list_id, terms.currency)
     return {
         "line_id": str(uuid.uuid4()),
         "product_id": priced.product_id,
@@ -96,13 +98,17 @@ async def _priced_lines(
     uow: UnitOfWork, terms: Terms, drafts: Sequence[LineDraft], kept: Mapping[str, Any], today: date
 ) -> list[dict[str, Any]]:
     """The rows of a version's lines: a kept line (sent back with its id) keeps its stored price,
-    a new one is priced now; every line's VAT is the rate on the quote date. Every bad line is
-    named at once."""
+    the new ones are priced now, all together (a fixed number of queries however many lines);
+    every line's VAT is the rate on the quote date. Every bad line is named at once."""
+    new = [i for i, line in enumerate(drafts) if not line.id]
+    priced = dict(
+        zip(new, await lookup.priced_lines(uow, [_wanted(i, drafts[i], terms) for i in new], today), strict=True)
+    )
     rows: list[dict[str, Any]] = []
     errors: list[InvalidArgument] = []
     for i, line in enumerate(drafts):
         try:
-            snapshot = _kept_line(kept[line.id]) if line.id else await _new_line(uow, i, line, terms, today)
+            snapshot = _kept_line(kept[line.id]) if line.id else _new_line(i, priced[i], terms)
         except InvalidArgument as exc:
             errors.append(exc)
             continue
@@ -116,20 +122,22 @@ async def _priced_lines(
     return rows
 
 
-async def _write_lines(uow: UnitOfWork, quote_id: str, terms: Terms, rows: list[dict[str, Any]]) -> dict[str, int]:
-    """Replace the version's lines with rows, with their amounts; returns the quote's totals."""
+def _with_amounts(terms: Terms, rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """The lines' rows with their amounts and positions, and the quote's totals (INVALID_ARGUMENT
+    for amounts a quote cannot hold, before anything is written)."""
     inputs = [domain.PricedLine(r["quantity"], r["unit_price_minor"], r["discount_bp"], r["tax_rate_bp"]) for r in rows]
     line_totals, totals = domain.amounts(inputs, terms.discount_bp, terms.currency)
+    lines = [
+        {**row, **vars(amount), "position": n} for n, (row, amount) in enumerate(zip(rows, line_totals, strict=True))
+    ]
+    return lines, vars(totals)
+
+
+async def _write_lines(uow: UnitOfWork, quote_id: str, lines: list[dict[str, Any]]) -> None:
+    """Replace the version's lines (from _with_amounts)."""
     await uow.conn.execute(delete(quote_lines).where(quote_lines.c.quote_id == quote_id))
-    if rows:
-        await uow.conn.execute(
-            quote_lines.insert(),
-            [
-                {**row, **vars(amount), "quote_id": quote_id, "position": n}
-                for n, (row, amount) in enumerate(zip(rows, line_totals, strict=True))
-            ],
-        )
-    return vars(totals)
+    if lines:
+        await uow.conn.execute(quote_lines.insert(), [{**line, "quote_id": quote_id} for line in lines])
 
 
 def _drafts_of(lines: Sequence[Any]) -> list[LineDraft]:
@@ -141,8 +149,9 @@ async def _reprice(uow: UnitOfWork, lines: Sequence[Any], target_id: str, terms:
     """Write `lines` (stored ones) as target_id's at their stored prices, with the VAT in force on
     terms.quote_date; returns the totals."""
     kept = {line.line_id: line for line in lines}
-    rows = await _priced_lines(uow, terms, _drafts_of(lines), kept, today)
-    return await _write_lines(uow, target_id, terms, rows)
+    rows, totals = _with_amounts(terms, await _priced_lines(uow, terms, _drafts_of(lines), kept, today))
+    await _write_lines(uow, target_id, rows)
+    return totals
 
 
 def _money(minor: int, currency: str) -> types_pb2.Money:
@@ -170,14 +179,16 @@ async def create_quote(
     uow: UnitOfWork, deal_id: str, price_list_id: str, draft: QuoteDraft, *, today: date, request_id: str = ""
 ) -> QuoteView:
     """Version 1 of a new quote number on an open deal, priced from one price list in force today.
-    A repeated request_id returns the first quote (AIP-155)."""
+    A repeated request_id returns the first quote (AIP-155). Everything is checked and priced
+    before the number is taken, so a refused create leaves no gap in the numbers."""
     first = await find_by_request_id(uow, deal_id, request_id)
     if first is not None:
         return first
     draft = domain.validate_new_quote(draft, today=today)
-    deal = (await deal_queries.get_deal(uow, deal_id)).row
-    domain.check_deal_open(deal.status)
+    deal = await _open_deal(uow, deal_id)
     price_list = await _usable_price_list(uow, price_list_id, today)
+    terms = Terms(price_list.id, price_list.currency, price_list.country, today, draft.discount_bp)
+    lines, totals = _with_amounts(terms, await _priced_lines(uow, terms, draft.lines, {}, today))
     quote_id = str(uuid.uuid4())
     inserted = (
         await uow.conn.execute(
@@ -198,6 +209,7 @@ async def create_quote(
                 notes=draft.notes,
                 request_id=request_id or None,
                 **_bill_to_columns(draft.bill_to, deal.title),
+                **totals,
             )
             .on_conflict_do_nothing(index_elements=["deal_id", "request_id"])
             .returning(quotes)
@@ -208,9 +220,7 @@ async def create_quote(
         if found is None:
             raise RuntimeError(f"request {request_id} conflicted but its quote is not there")
         return found
-    terms = _terms(inserted, quote_date=today)
-    totals = await _write_lines(uow, quote_id, terms, await _priced_lines(uow, terms, draft.lines, {}, today))
-    await uow.conn.execute(update(quotes).where(quotes.c.id == quote_id).values(**totals))
+    await _write_lines(uow, quote_id, lines)
     details = {"deal_id": deal_id, "number": inserted.number, "price_list_id": price_list.id, **totals}
     uow.audit("sales.CreateQuote", "quote", quote_id, details)
     return await get_quote(uow, quote_id)
@@ -238,6 +248,15 @@ async def _deal_status(uow: UnitOfWork, deal_id: str) -> Any:
     return (await deal_queries.get_deal(uow, deal_id)).row
 
 
+async def _open_deal(uow: UnitOfWork, deal_id: str) -> Any:
+    """The quote's deal, checked open and held so (FOR SHARE) until the commit: a concurrent
+    CloseDeal waits for this change, or this change sees the deal closed. Taken after the quote's
+    own lock: quote before deal, the order accepting takes them in too."""
+    deal = (await deal_queries.get_deal(uow, deal_id, share=True)).row
+    domain.check_deal_open(deal.status)
+    return deal
+
+
 def _update_details(draft: QuoteDraft, mask: Sequence[str]) -> dict[str, Any]:
     values: dict[str, Any] = {
         "lines": [
@@ -260,8 +279,7 @@ async def update_quote(
     keeps its stored price) and its date becomes today, whose VAT applies."""
     view, status = await _locked(uow, quote_id, etag, today)
     domain.check_editable(status)
-    deal = await _deal_status(uow, view.row.deal_id)
-    domain.check_deal_open(deal.status)
+    deal = await _open_deal(uow, view.row.deal_id)
     line_ids = [line.line_id for line in view.lines]
     draft = domain.validate_quote_update(draft, mask, line_ids=line_ids, today=today)
     values: dict[str, Any] = {}
@@ -276,7 +294,8 @@ async def update_quote(
     terms = _terms(view.row, quote_date=today, discount_bp=draft.discount_bp if "discount_bp" in mask else None)
     drafts = draft.lines if "lines" in mask else _drafts_of(view.lines)
     kept = {line.line_id: line for line in view.lines}
-    totals = await _write_lines(uow, quote_id, terms, await _priced_lines(uow, terms, drafts, kept, today))
+    lines, totals = _with_amounts(terms, await _priced_lines(uow, terms, drafts, kept, today))
+    await _write_lines(uow, quote_id, lines)
     await uow.conn.execute(
         update(quotes)
         .where(quotes.c.id == quote_id)
@@ -324,7 +343,7 @@ async def revise_quote(
     view, status = _checked(locked, etag, today)
     old = view.row
     domain.check_revise(status, latest=await queries.latest_version(uow, old.number) == old.version)
-    domain.check_deal_open((await _deal_status(uow, old.deal_id)).status)
+    await _open_deal(uow, old.deal_id)
     new_id = str(uuid.uuid4())
     valid_until = old.valid_until if old.valid_until >= today else today + timedelta(days=domain.DEFAULT_VALIDITY_DAYS)
     copied = {c: getattr(old, c) for c in _COPIED_COLUMNS}
@@ -372,8 +391,7 @@ async def send_quote(uow: UnitOfWork, quote_id: str, *, today: date, etag: str =
     row = view.row
     if not domain.check_send(status, lines=len(view.lines), valid_until=row.valid_until, today=today):
         return view
-    deal = await _deal_status(uow, row.deal_id)
-    domain.check_deal_open(deal.status)
+    deal = await _open_deal(uow, row.deal_id)
     totals = await _reprice(uow, view.lines, quote_id, _terms(row, quote_date=today), today)
     now = datetime.now(UTC)
     await uow.conn.execute(_set_status(quote_id, QuoteStatus.SENT, quote_date=today, sent_at=now, **totals))

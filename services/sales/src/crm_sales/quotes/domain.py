@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from crm_kit.errors import FailedPrecondition, InvalidArgument
 from crm_sales.catalog import money
@@ -78,6 +78,15 @@ class QuoteDraft:
     locale: str = ""
     bill_to: BillTo = BillTo()
     notes: str = ""
+
+
+def company_zone(name: str) -> ZoneInfo:
+    """The company's time zone by its IANA name; an unknown name is a configuration error (the
+    service refuses to start rather than fail every quote later)."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {name!r} (an IANA name, e.g. Asia/Jerusalem)") from exc
 
 
 def today_in(time_zone: str, now: datetime) -> date:
@@ -425,14 +434,20 @@ class SoldLine:
 def deal_items(lines: Sequence[SoldLine], currency: str) -> list[Item]:
     """The won deal's items: each line at its net unit price after the line's discount and its
     share of the quote's. A net that does not divide by the quantity is split into two items of
-    the same product, (quantity - r) at floor(net / quantity) and r one minor unit dearer, so the
-    items add up to the quote's net total exactly and no price is ever rounded."""
+    the same product, (quantity - r) at floor(net / quantity) and r one rounding step dearer
+    (a minor unit; a whole rial in IRR, whose amounts are all whole rials), so the items add up
+    to the quote's net total exactly and no price is ever rounded."""
+    currency_step = money.rounding_step(currency)
     items: list[Item] = []
     for line in lines:
-        unit, remainder = divmod(line.net_minor, line.quantity)
+        # Nets are multiples of the step (catalog.money rounds to it); one that is not (a price
+        # stored before the rule) is split in minor units rather than lose its fraction.
+        step = currency_step if line.net_minor % currency_step == 0 else 1
+        units, remainder = divmod(line.net_minor // step, line.quantity)
+        unit = units * step
         if remainder:
             items.append(Item(line.sku, line.description, line.quantity - remainder, unit, currency))
-            items.append(Item(line.sku, line.description, remainder, unit + 1, currency))
+            items.append(Item(line.sku, line.description, remainder, unit + step, currency))
         else:
             items.append(Item(line.sku, line.description, line.quantity, unit, currency))
     return items

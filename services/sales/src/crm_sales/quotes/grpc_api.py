@@ -14,13 +14,16 @@ from crm_kit.errors import FailedPrecondition, InvalidArgument, require
 from crm_kit.protoconv import encode_page_token, page_position, page_size
 from crm_sales.quotes import commands, domain, queries
 from crm_sales.quotes.document import CompanyDetails
-from crm_sales.quotes.pdf import render_quote_pdf_async
+from crm_sales.quotes.pdf import RenderedPdfs, render_quote_pdf_async
 from crm_sales.quotes.quote_document import quote_document
 from crm_sales.quotes.quote_proto import draft_of, quote_to_proto
 
 _REQUEST_ID_MAX = 200
 # Under gRPC's default 4 MiB receive limit of the gateway's channel, with room for the envelope.
 MAX_PDF_BYTES = 3_500_000
+# A version's document never changes once it left draft (every later change is a new version);
+# a draft's document changes with each edit, so keeping it would only evict the others.
+_FINAL_STATUSES = frozenset(s.value for s in domain.QuoteStatus if s is not domain.QuoteStatus.DRAFT)
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ class QuotesServicer(quotes_pb2_grpc.QuotesServiceServicer):
     def __init__(self, db: Database, settings: QuoteSettings) -> None:
         self.db = db
         self.settings = settings
+        self.rendered = RenderedPdfs()
 
     def _today(self) -> date:
         return domain.today_in(self.settings.time_zone, datetime.now(UTC))
@@ -140,15 +144,23 @@ class QuotesServicer(quotes_pb2_grpc.QuotesServiceServicer):
         self, request: quotes_pb2.RenderQuotePdfRequest, context: grpc.aio.ServicerContext
     ) -> quotes_pb2.RenderQuotePdfResponse:
         """Rendered outside the transaction (in a worker thread: it is CPU-bound), from the version
-        as read; a document past the size cap is refused rather than cut."""
+        as read; a document past the size cap is refused rather than cut. A version past draft is
+        rendered once per process (its row_version changes with any change to it); when every
+        render slot is taken, RESOURCE_EXHAUSTED (RENDER_BUSY)."""
         require({"quote_id": request.quote_id})
         async with self.db.unit_of_work() as uow:
             view = await queries.get_quote(uow, request.quote_id)
-        pdf = await render_quote_pdf_async(quote_document(view.row, view.lines, self.settings.company))
-        if len(pdf) > MAX_PDF_BYTES:
-            raise FailedPrecondition(
-                f"the document is {len(pdf)} bytes, above the {MAX_PDF_BYTES} a download carries",
-                reason="QUOTE_DOCUMENT_TOO_LARGE",
-                field_violations=[("lines", "too many or too long: split the quote")],
-            )
-        return quotes_pb2.RenderQuotePdfResponse(pdf=pdf, file_name=domain.file_name(view.row.number, view.row.version))
+        row = view.row
+        key = (row.id, row.row_version, row.locale)
+        pdf = self.rendered.get(key)
+        if pdf is None:
+            pdf = await render_quote_pdf_async(quote_document(row, view.lines, self.settings.company))
+            if len(pdf) > MAX_PDF_BYTES:
+                raise FailedPrecondition(
+                    f"the document is {len(pdf)} bytes, above the {MAX_PDF_BYTES} a download carries",
+                    reason="QUOTE_DOCUMENT_TOO_LARGE",
+                    field_violations=[("lines", "too many or too long: split the quote")],
+                )
+            if row.status in _FINAL_STATUSES:
+                self.rendered.put(key, pdf)
+        return quotes_pb2.RenderQuotePdfResponse(pdf=pdf, file_name=domain.file_name(row.number, row.version))

@@ -5,13 +5,20 @@ contextual forms) and orders mixed-direction text with the Unicode bidi algorith
 what must not reorder its neighbours (a <bdi> per value). Rendering is CPU-bound (a one-page
 quote takes a few hundred milliseconds, bench/README.md "Quote PDF"), so the gRPC edge calls
 `render_quote_pdf_async`, which runs it on a small thread pool instead of the event loop, and a
-document is capped at MAX_LINES so one request cannot hold a worker for minutes.
+document is capped at MAX_LINES so one request cannot hold a worker for minutes. At most
+MAX_RENDERS_IN_FLIGHT renders run or wait at once: one more is refused at once (RENDER_BUSY,
+RESOURCE_EXHAUSTED) instead of queueing without end, each in the queue holding its document and
+its caller's connection. `RenderedPdfs` keeps the bytes of versions that never change, so a
+re-download renders nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
@@ -23,7 +30,7 @@ from markupsafe import Markup
 from weasyprint import CSS, HTML
 from weasyprint.urls import URLFetcher
 
-from crm_kit.errors import InvalidArgument, raise_all
+from crm_kit.errors import InvalidArgument, ResourceExhausted, raise_all
 from crm_sales.quotes import locale_format as fmt
 from crm_sales.quotes.document import CompanyDetails, QuoteDocLine, QuoteDocument
 from crm_sales.quotes.labels import LABELS, UNIT_NAMES, DocLabels
@@ -33,6 +40,10 @@ from crm_sales.quotes.labels import LABELS, UNIT_NAMES, DocLabels
 MAX_LINES = 500
 # Two cores: a third concurrent render would only queue for the CPU while holding its memory.
 _RENDER_THREADS = 2
+# Running (two) and queued (two more, each next in line for a thread within a render's time): a
+# caller beyond that is told to retry in a second rather than wait behind a growing queue.
+MAX_RENDERS_IN_FLIGHT = 4
+_RENDER_SLOTS = threading.BoundedSemaphore(MAX_RENDERS_IN_FLIGHT)
 _RTL_LOCALES = frozenset({"he", "fa"})
 
 
@@ -79,14 +90,65 @@ def render_quote_pdf(doc: QuoteDocument) -> bytes:
 
 
 async def render_quote_pdf_async(doc: QuoteDocument) -> bytes:
-    """`render_quote_pdf` on the renderer's thread pool, so the event loop keeps serving."""
+    """`render_quote_pdf` on the renderer's thread pool, so the event loop keeps serving.
+    ResourceExhausted (RENDER_BUSY) at once when MAX_RENDERS_IN_FLIGHT renders run or wait."""
     check_document(doc)  # bad input fails here, before it takes a render thread
-    return await asyncio.get_running_loop().run_in_executor(_executor(), render_quote_pdf, doc)
+    if not _RENDER_SLOTS.acquire(blocking=False):
+        raise ResourceExhausted(
+            f"{MAX_RENDERS_IN_FLIGHT} quote documents are being rendered; retry in a second",
+            reason="RENDER_BUSY",
+            retry_after_seconds=1,
+        )
+    try:
+        job: Future[bytes] = _executor().submit(render_quote_pdf, doc)
+    except BaseException:
+        _RENDER_SLOTS.release()
+        raise
+    # The slot is the job's, not this caller's: a caller that gives up (deadline, cancel) frees it
+    # only once the job is done, or cancelled before it started, so the queue never outgrows it.
+    job.add_done_callback(lambda _: _RENDER_SLOTS.release())
+    return await asyncio.wrap_future(job)
 
 
 @cache
 def _executor() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=_RENDER_THREADS, thread_name_prefix="quote-pdf")
+
+
+class RenderedPdfs:
+    """The bytes of rendered documents that never change (a version once sent), least recently
+    used evicted first past `max_entries` or `max_bytes`. Not thread-safe: used from the event loop."""
+
+    def __init__(self, *, max_entries: int = 64, max_bytes: int = 32 * 1024 * 1024) -> None:
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[Hashable, bytes] = OrderedDict()
+        self._bytes = 0
+
+    def get(self, key: Hashable) -> bytes | None:
+        pdf = self._entries.get(key)
+        if pdf is not None:
+            self._entries.move_to_end(key)
+        return pdf
+
+    def put(self, key: Hashable, pdf: bytes) -> None:
+        """Keep pdf under key; one larger than max_bytes on its own is not kept."""
+        if len(pdf) > self.max_bytes:
+            return
+        old = self._entries.pop(key, None)
+        self._bytes -= len(old) if old is not None else 0
+        self._entries[key] = pdf
+        self._bytes += len(pdf)
+        while len(self._entries) > self.max_entries or self._bytes > self.max_bytes:
+            _, evicted = self._entries.popitem(last=False)
+            self._bytes -= len(evicted)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @property
+    def size_bytes(self) -> int:
+        return self._bytes
 
 
 def _templates_dir() -> Any:

@@ -10,6 +10,7 @@ from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -20,6 +21,36 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _RepView:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _RepViewEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RepView.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    REP_VIEW_UNSPECIFIED: _RepView.ValueType  # 0
+    """The default: REP_VIEW_FULL, what ListReps has always answered."""
+    REP_VIEW_BASIC: _RepView.ValueType  # 1
+    """The rep without its load: open_leads 0, available false and no unavailable_reason. No open
+    leads are counted, so it costs one read of the reps: for who is in a team, not who can take
+    a lead.
+    """
+    REP_VIEW_FULL: _RepView.ValueType  # 2
+    """Everything, with open_leads, available and unavailable_reason (counts the reps' open leads)."""
+
+class RepView(_RepView, metaclass=_RepViewEnumTypeWrapper):
+    """How much of a rep ListReps returns (AIP-157)."""
+
+REP_VIEW_UNSPECIFIED: RepView.ValueType  # 0
+"""The default: REP_VIEW_FULL, what ListReps has always answered."""
+REP_VIEW_BASIC: RepView.ValueType  # 1
+"""The rep without its load: open_leads 0, available false and no unavailable_reason. No open
+leads are counted, so it costs one read of the reps: for who is in a team, not who can take
+a lead.
+"""
+REP_VIEW_FULL: RepView.ValueType  # 2
+"""Everything, with open_leads, available and unavailable_reason (counts the reps' open leads)."""
+Global___RepView: _TypeAlias = RepView  # noqa: Y015
 
 @_typing.final
 class RoutingRule(_message.Message):
@@ -353,19 +384,23 @@ class ListRepsRequest(_message.Message):
 
     TEAM_ID_FIELD_NUMBER: _builtins.int
     REP_ID_FIELD_NUMBER: _builtins.int
+    VIEW_FIELD_NUMBER: _builtins.int
     team_id: _builtins.str
     """Optional filter."""
     rep_id: _builtins.str
     """Optional filter: one rep."""
+    view: Global___RepView.ValueType
+    """How much of each rep to return; unspecified: REP_VIEW_FULL."""
     def __init__(
         self,
         *,
         team_id: _builtins.str = ...,
         rep_id: _builtins.str = ...,
+        view: Global___RepView.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["rep_id", b"rep_id", "team_id", b"team_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["rep_id", b"rep_id", "team_id", b"team_id", "view", b"view"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

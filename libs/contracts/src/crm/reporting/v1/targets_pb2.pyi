@@ -216,7 +216,10 @@ class CreateTargetRequest(_message.Message):
     TARGET_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
-    """AIP-155: a repeated request returns the first target."""
+    """AIP-155: the same request repeated (same subject, period and metric) returns the first
+    target; the same request_id on another is ALREADY_EXISTS (REQUEST_ID_IN_USE), naming nothing
+    of the target it made.
+    """
     @_builtins.property
     def target(self) -> Global___Target: ...
     def __init__(

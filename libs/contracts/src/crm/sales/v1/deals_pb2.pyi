@@ -70,7 +70,9 @@ class _ForecastGroupByEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Forec
     FORECAST_GROUP_BY_OWNER_TEAM: _ForecastGroupBy.ValueType  # 2
     FORECAST_GROUP_BY_PIPELINE: _ForecastGroupBy.ValueType  # 3
     FORECAST_GROUP_BY_MONTH: _ForecastGroupBy.ValueType  # 4
-    """Month of the expected close date (open deals) or of the close (won deals), UTC."""
+    """Month of the expected close date (open deals) or of the close (won deals) on the company's
+    calendar (the sales setting CRM_COMPANY_TIME_ZONE).
+    """
 
 class ForecastGroupBy(_ForecastGroupBy, metaclass=_ForecastGroupByEnumTypeWrapper):
     """What GetForecast groups by."""
@@ -80,7 +82,9 @@ FORECAST_GROUP_BY_OWNER_REP: ForecastGroupBy.ValueType  # 1
 FORECAST_GROUP_BY_OWNER_TEAM: ForecastGroupBy.ValueType  # 2
 FORECAST_GROUP_BY_PIPELINE: ForecastGroupBy.ValueType  # 3
 FORECAST_GROUP_BY_MONTH: ForecastGroupBy.ValueType  # 4
-"""Month of the expected close date (open deals) or of the close (won deals), UTC."""
+"""Month of the expected close date (open deals) or of the close (won deals) on the company's
+calendar (the sales setting CRM_COMPANY_TIME_ZONE).
+"""
 Global___ForecastGroupBy: _TypeAlias = ForecastGroupBy  # noqa: Y015
 
 @_typing.final
@@ -793,8 +797,9 @@ class GetForecastRequest(_message.Message):
     owner_team_id: _builtins.str
     @_builtins.property
     def period_start(self) -> _types_pb2.Date:
-        """The period, both days included: open deals by expected close date, won deals by close date
-        (UTC). Unset: open deals whatever their date, won deals whenever closed.
+        """The period, both days included: open deals by expected close date, won deals by close time
+        from local midnight of period_start to local midnight after period_end in the company's time
+        zone. Unset: open deals whatever their date, won deals whenever closed.
         """
 
     @_builtins.property

@@ -18,7 +18,7 @@ from crm_kit import protoconv
 
 router = api_router()
 
-Day = Annotated[IsoDate | None, Query(description="YYYY-MM-DD, included")]
+Day = Annotated[IsoDate | None, Query(description="YYYY-MM-DD in the company's time zone, included")]
 
 
 @router.get("/reports/forecast", tags=["reports"], operation_id="getForecast")
@@ -32,8 +32,10 @@ async def get_forecast(
     period_start: Day = None,
     period_end: Day = None,
 ) -> Forecast:
-    """Open deals by expected close date and won deals by close date (UTC) in the period (unset:
-    any). Held to the caller's deals like GET /deals: an admin's all, a manager's team's, a rep's own."""
+    """Open deals by expected close date and won deals by close date in the period (unset: any);
+    months and days are the company's calendar (its time zone, CRM_COMPANY_TIME_ZONE of the sales
+    service), as in GET /reports/targets. Held to the caller's deals like GET /deals: an admin's
+    all, a manager's team's, a rep's own."""
     owner_rep_id, owner_team_id = authz.list_scope(principal, owner_rep_id, owner_team_id, "deals")
     request = deals_pb2.GetForecastRequest(
         group_by=enum_value(deals_pb2.ForecastGroupBy, group_by),

@@ -10,7 +10,10 @@ ForecastGroupBy = Literal["owner_rep", "owner_team", "pipeline", "month"]
 
 
 class ForecastRow(BaseModel):
-    group: str = Field(description="A rep id, team id, pipeline id or month (YYYY-MM); empty for deals without one")
+    group: str = Field(
+        description="A rep id, team id, pipeline id or month (YYYY-MM, the company's calendar); empty for deals "
+        "without one"
+    )
     currency_code: str = Field(description="Empty for open deals without an amount (counted in open_deals only)")
     open_deals: int = Field(description="Open deals in stages that are not omitted")
     pipeline_amount_minor: int

@@ -40,9 +40,13 @@ def _unknown_subject(detail: str) -> RequestValidationError:
 
 
 async def _check_subject(clients: Clients, principal: Principal, body: TargetIn) -> None:
-    """A rep or team target names one that exists (422 naming subject_id) within the caller's reach
-    (403). Sources and product lines are codes a target may name before the first lead or pipeline
-    uses them."""
+    """The caller's reach first: a subject outside it is 403 whether it exists or not, so a manager
+    never learns which other teams and reps exist (GET /teams/{id} and /reps/{id} are 404 to
+    them). Within it, a rep or team target names one that exists (422 naming subject_id). Sources
+    and product lines are codes a target may name before the first lead or pipeline uses them."""
+    kind = enum_value(targets_pb2.TargetSubjectKind, body.subject_kind)
+    if not await records.subject_within(clients, authz.target_manage_reach(principal), kind, body.subject_id):
+        raise forbidden("Managers set targets for their own team and its reps only.")
     if body.subject_kind == "rep" and await records.rep_of(clients, body.subject_id) is None:
         raise _unknown_subject(f"No rep with id {body.subject_id!r}.")
     if body.subject_kind == "team":
@@ -52,9 +56,6 @@ async def _check_subject(clients: Clients, principal: Principal, body: TargetIn)
             if exc.code() == grpc.StatusCode.NOT_FOUND:
                 raise _unknown_subject(f"No team with id {body.subject_id!r}.") from exc
             raise
-    kind = enum_value(targets_pb2.TargetSubjectKind, body.subject_kind)
-    if not await records.subject_within(clients, authz.target_manage_reach(principal), kind, body.subject_id):
-        raise forbidden("Managers set targets for their own team and its reps only.")
 
 
 def _subject_kind(word: SubjectKind | None) -> targets_pb2.TargetSubjectKind.ValueType:
@@ -66,8 +67,9 @@ async def create_target(
     body: TargetIn, clients: Clients, principal: Caller, idempotency_key: IdempotencyKey = None
 ) -> Target:
     """A target for the period that contains period_start. A second target for the same subject,
-    period and metric is 409 (change the first with PATCH); a repeated request_id (or
-    Idempotency-Key) answers the first target."""
+    period and metric is 409 (change the first with PATCH); the same request repeated with its
+    request_id (or Idempotency-Key) answers the first target, and that request_id on another
+    subject, period or metric is 409 (REQUEST_ID_IN_USE)."""
     await _check_subject(clients, principal, body)
     reply = await clients.targets.CreateTarget(body.to_proto((idempotency_key or "").strip()))
     return to_model(Target, reply.target)

@@ -12,6 +12,7 @@ import re
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
 
+from fastapi import Response
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -175,6 +176,15 @@ M = TypeVar("M", bound=BaseModel)
 def to_model(model: type[M], message: Message) -> M:
     """Convert a protobuf message into the response model of the same shape."""
     return model.model_validate(message_to_dict(message))
+
+
+def with_etag(model: type[M], message: Message, response: Response) -> M:
+    """A versioned record's response model, with its etag (the message's `etag`) as the ETag
+    header, which a client sends back in If-Match."""
+    etag = getattr(message, "etag", "")
+    if etag:
+        response.headers["ETag"] = etag
+    return to_model(model, message)
 
 
 def to_timestamp(value: datetime | None) -> Timestamp | None:

@@ -14,7 +14,7 @@ from fastapi import HTTPException, Query, Response
 
 from crm.sales.v1 import deals_pb2
 from crm_gateway import records
-from crm_gateway.convert import IsoDate, IsoDateTime, enum_value, to_model, to_timestamp
+from crm_gateway.convert import IsoDate, IsoDateTime, enum_value, to_model, to_timestamp, with_etag
 from crm_gateway.deps import Caller, Clients, FilterId, IfMatch, PageSize, PageToken, ResourceId, api_router, etag_of
 from crm_gateway.features.deals.schemas import (
     CloseDealIn,
@@ -30,12 +30,6 @@ from crm_gateway.records import read
 from crm_kit import protoconv
 
 router = api_router()
-
-
-def _deal(deal: deals_pb2.Deal, response: Response) -> Deal:
-    if deal.etag:
-        response.headers["ETag"] = deal.etag
-    return to_model(Deal, deal)
 
 
 Amount = Annotated[int | None, Query(ge=0, le=2**63 - 1, description="Minor units; needs amount_currency_code")]
@@ -90,7 +84,7 @@ async def list_deals(
 @router.get("/deals/{deal_id}", tags=["deals"], operation_id="getDeal")
 async def get_deal(deal_id: ResourceId, clients: Clients, principal: Caller, response: Response) -> Deal:
     """The deal with its pipeline stage; its ETag is the version to send back in If-Match."""
-    return _deal(await records.deal(clients, principal, deal_id), response)
+    return with_etag(Deal, await records.deal(clients, principal, deal_id), response)
 
 
 @router.post("/deals/{deal_id}/close", tags=["deals"], operation_id="closeDeal")
@@ -105,7 +99,7 @@ async def close_deal(
     """Won with what was sold (an order follows), or lost with a note and a code of GET /lost-reasons."""
     await records.deal(clients, principal, deal_id)
     reply = await clients.deals.CloseDeal(body.to_proto(deal_id, etag_of(if_match)))
-    return _deal(reply.deal, response)
+    return with_etag(Deal, reply.deal, response)
 
 
 @router.post("/deals/{deal_id}/stage", tags=["deals"], operation_id="moveDealStage")
@@ -122,7 +116,7 @@ async def move_deal_stage(
     await records.deal(clients, principal, deal_id)
     request = deals_pb2.MoveDealStageRequest(deal_id=deal_id, stage_id=body.stage_id, etag=etag_of(if_match))
     reply = await clients.deals.MoveDealStage(request)
-    return _deal(reply.deal, response)
+    return with_etag(Deal, reply.deal, response)
 
 
 @router.patch("/deals/{deal_id}", tags=["deals"], operation_id="updateDeal")
@@ -139,7 +133,7 @@ async def update_deal(
         raise HTTPException(422, "Name at least one field to change.")
     await records.deal(clients, principal, deal_id)
     reply = await clients.deals.UpdateDeal(body.to_proto(deal_id, etag_of(if_match)))
-    return _deal(reply.deal, response)
+    return with_etag(Deal, reply.deal, response)
 
 
 @router.get("/deals/{deal_id}/stage-history", tags=["deals"], operation_id="listDealStageHistory")

@@ -14,7 +14,7 @@ from fastapi import HTTPException, Query, Response
 
 from crm.sales.v1 import deals_pb2, pipelines_pb2
 from crm_gateway import records
-from crm_gateway.convert import IsoDateTime, to_model, to_timestamp
+from crm_gateway.convert import IsoDateTime, to_model, to_timestamp, with_etag
 from crm_gateway.deps import (
     Caller,
     Clients,
@@ -39,12 +39,6 @@ from crm_gateway.records import read
 from crm_kit import protoconv
 
 router = api_router()
-
-
-def _pipeline(pipeline: pipelines_pb2.Pipeline, response: Response) -> Pipeline:
-    if pipeline.etag:
-        response.headers["ETag"] = pipeline.etag
-    return to_model(Pipeline, pipeline)
 
 
 @router.get("/pipelines", tags=["pipelines"], operation_id="listPipelines")
@@ -73,7 +67,7 @@ async def create_pipeline(
     """A pipeline with its stages: open ones first, then one won and one lost. A repeated
     request_id (or Idempotency-Key) answers the first pipeline; a bad stage is 422 naming it."""
     reply = await clients.pipelines.CreatePipeline(body.to_proto((idempotency_key or "").strip()))
-    return _pipeline(reply.pipeline, response)
+    return with_etag(Pipeline, reply.pipeline, response)
 
 
 @router.get("/pipelines/{pipeline_id}", tags=["pipelines"], operation_id="getPipeline")
@@ -85,7 +79,7 @@ async def get_pipeline(pipeline_id: ResourceId, clients: Clients, principal: Cal
         clients.pipelines.GetPipeline,
         pipelines_pb2.GetPipelineRequest(pipeline_id=pipeline_id),
     )
-    return _pipeline(reply.pipeline, response)
+    return with_etag(Pipeline, reply.pipeline, response)
 
 
 @router.patch("/pipelines/{pipeline_id}", tags=["pipelines"], operation_id="updatePipeline")
@@ -108,7 +102,7 @@ async def update_pipeline(
         if exc.code() == grpc.StatusCode.NOT_FOUND:
             raise records.not_found("pipeline", pipeline_id) from exc
         raise
-    return _pipeline(reply.pipeline, response)
+    return with_etag(Pipeline, reply.pipeline, response)
 
 
 @router.get("/pipelines/{pipeline_id}/board", tags=["pipelines"], operation_id="getPipelineBoard")

@@ -16,7 +16,7 @@ from fastapi import HTTPException, Query, Response
 
 from crm.sales.v1 import catalog_pb2
 from crm_gateway import records
-from crm_gateway.convert import to_model
+from crm_gateway.convert import to_model, with_etag
 from crm_gateway.deps import (
     Caller,
     Clients,
@@ -40,12 +40,6 @@ from crm_gateway.records import read
 from crm_kit import protoconv
 
 router = api_router()
-
-
-def _price_list(price_list: catalog_pb2.PriceList, response: Response) -> PriceList:
-    if price_list.etag:
-        response.headers["ETag"] = price_list.etag
-    return to_model(PriceList, price_list)
 
 
 @router.get("/price-lists", tags=["catalog"], operation_id="listPriceLists")
@@ -78,7 +72,7 @@ async def create_price_list(
     """A price list with its items. A country without VAT rates, an unknown product, a price in
     another currency: 422 naming the field, and nothing is created."""
     reply = await clients.catalog.CreatePriceList(body.to_proto((idempotency_key or "").strip()))
-    return _price_list(reply.price_list, response)
+    return with_etag(PriceList, reply.price_list, response)
 
 
 @router.get("/price-lists/{price_list_id}", tags=["catalog"], operation_id="getPriceList")
@@ -92,7 +86,7 @@ async def get_price_list(
         clients.catalog.GetPriceList,
         catalog_pb2.GetPriceListRequest(price_list_id=price_list_id),
     )
-    return _price_list(reply.price_list, response)
+    return with_etag(PriceList, reply.price_list, response)
 
 
 @router.patch("/price-lists/{price_list_id}", tags=["catalog"], operation_id="updatePriceList")
@@ -115,7 +109,7 @@ async def update_price_list(
         if exc.code() == grpc.StatusCode.NOT_FOUND:
             raise records.not_found("price list", price_list_id) from exc
         raise
-    return _price_list(reply.price_list, response)
+    return with_etag(PriceList, reply.price_list, response)
 
 
 @router.put("/price-lists/{price_list_id}/items/{product_id}", tags=["catalog"], operation_id="setPriceListItem")

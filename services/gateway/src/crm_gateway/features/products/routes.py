@@ -14,7 +14,7 @@ from fastapi import HTTPException, Query, Response
 
 from crm.sales.v1 import catalog_pb2
 from crm_gateway import records
-from crm_gateway.convert import to_model
+from crm_gateway.convert import to_model, with_etag
 from crm_gateway.deps import (
     Caller,
     Clients,
@@ -31,12 +31,6 @@ from crm_gateway.records import read
 from crm_kit import protoconv
 
 router = api_router()
-
-
-def _product(product: catalog_pb2.Product, response: Response) -> Product:
-    if product.etag:
-        response.headers["ETag"] = product.etag
-    return to_model(Product, product)
 
 
 @router.get("/products", tags=["catalog"], operation_id="listProducts")
@@ -69,7 +63,7 @@ async def create_product(
     """A product. A SKU another product has is 409 naming `sku`; a repeated request_id (or
     Idempotency-Key) answers the first product."""
     reply = await clients.catalog.CreateProduct(body.to_proto((idempotency_key or "").strip()))
-    return _product(reply.product, response)
+    return with_etag(Product, reply.product, response)
 
 
 @router.get("/products/{product_id}", tags=["catalog"], operation_id="getProduct")
@@ -78,7 +72,7 @@ async def get_product(product_id: ResourceId, clients: Clients, principal: Calle
     reply = await records.get(
         "product", product_id, clients.catalog.GetProduct, catalog_pb2.GetProductRequest(product_id=product_id)
     )
-    return _product(reply.product, response)
+    return with_etag(Product, reply.product, response)
 
 
 @router.patch("/products/{product_id}", tags=["catalog"], operation_id="updateProduct")
@@ -100,4 +94,4 @@ async def update_product(
         if exc.code() == grpc.StatusCode.NOT_FOUND:
             raise records.not_found("product", product_id) from exc
         raise
-    return _product(reply.product, response)
+    return with_etag(Product, reply.product, response)

@@ -17,7 +17,7 @@ from starlette.convertors import StringConvertor, register_url_convertor
 
 from crm.sales.v1 import quotes_pb2
 from crm_gateway import records
-from crm_gateway.convert import to_model
+from crm_gateway.convert import to_model, with_etag
 from crm_gateway.deps import (
     Caller,
     Clients,
@@ -49,12 +49,6 @@ _RENDER_TIMEOUT_SECONDS = 60.0
 _PDF = {200: {"content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}}}
 
 
-def _quote(quote: quotes_pb2.Quote, response: Response) -> Quote:
-    if quote.etag:
-        response.headers["ETag"] = quote.etag
-    return to_model(Quote, quote)
-
-
 def _safe_file_name(name: str) -> str:
     """Only letters, digits, dot, dash and underscore reach the Content-Disposition header."""
     cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", name)[:100].lstrip(".")
@@ -74,7 +68,7 @@ async def create_quote(
     A repeated request_id (or Idempotency-Key) answers the first quote; a bad line is 422 naming it."""
     await records.deal(clients, principal, deal_id)
     reply = await clients.quotes.CreateQuote(body.to_proto(deal_id, (idempotency_key or "").strip()))
-    return _quote(reply.quote, response)
+    return with_etag(Quote, reply.quote, response)
 
 
 @router.get("/deals/{deal_id}/quotes", tags=["quotes"], operation_id="listQuotes")
@@ -111,7 +105,7 @@ async def render_quote_pdf(quote_id: ResourceId, clients: Clients, principal: Ca
 async def get_quote(quote_id: ResourceId, clients: Clients, principal: Caller, response: Response) -> Quote:
     """The quote version; a sent one past its valid_until reads as expired. Its ETag is the
     version to send back in If-Match."""
-    return _quote(await records.quote(clients, principal, quote_id), response)
+    return with_etag(Quote, await records.quote(clients, principal, quote_id), response)
 
 
 @router.patch("/quotes/{quote_id:not_pdf}", tags=["quotes"], operation_id="updateQuote")
@@ -129,7 +123,7 @@ async def update_quote(
     etag = etag_of(if_match, required=True)
     await records.quote(clients, principal, quote_id)
     reply = await clients.quotes.UpdateQuote(body.to_proto(quote_id, etag))
-    return _quote(reply.quote, response)
+    return with_etag(Quote, reply.quote, response)
 
 
 @router.post("/quotes/{quote_id}/revise", status_code=201, tags=["quotes"], operation_id="reviseQuote")
@@ -147,7 +141,7 @@ async def revise_quote(
     request = quotes_pb2.ReviseQuoteRequest(
         quote_id=quote_id, etag=etag_of(if_match), request_id=(idempotency_key or "").strip()
     )
-    return _quote((await clients.quotes.ReviseQuote(request)).quote, response)
+    return with_etag(Quote, (await clients.quotes.ReviseQuote(request)).quote, response)
 
 
 @router.post("/quotes/{quote_id}/send", tags=["quotes"], operation_id="sendQuote")
@@ -157,7 +151,7 @@ async def send_quote(
     """Send a draft: it is dated today and can no longer change."""
     await records.quote(clients, principal, quote_id)
     request = quotes_pb2.SendQuoteRequest(quote_id=quote_id, etag=etag_of(if_match))
-    return _quote((await clients.quotes.SendQuote(request)).quote, response)
+    return with_etag(Quote, (await clients.quotes.SendQuote(request)).quote, response)
 
 
 @router.post("/quotes/{quote_id}/accept", tags=["quotes"], operation_id="acceptQuote")
@@ -168,7 +162,7 @@ async def accept_quote(
     expired or superseded quote, or one on a closed deal, is 409 naming why."""
     await records.quote(clients, principal, quote_id)
     request = quotes_pb2.AcceptQuoteRequest(quote_id=quote_id, etag=etag_of(if_match))
-    return _quote((await clients.quotes.AcceptQuote(request)).quote, response)
+    return with_etag(Quote, (await clients.quotes.AcceptQuote(request)).quote, response)
 
 
 @router.post("/quotes/{quote_id}/reject", tags=["quotes"], operation_id="rejectQuote")
@@ -184,4 +178,4 @@ async def reject_quote(
     await records.quote(clients, principal, quote_id)
     reason = body.reason if body else ""
     request = quotes_pb2.RejectQuoteRequest(quote_id=quote_id, etag=etag_of(if_match), reason=reason)
-    return _quote((await clients.quotes.RejectQuote(request)).quote, response)
+    return with_etag(Quote, (await clients.quotes.RejectQuote(request)).quote, response)

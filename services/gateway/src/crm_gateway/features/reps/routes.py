@@ -16,7 +16,7 @@ from google.protobuf import field_mask_pb2
 
 from crm.leads.v1 import routing_pb2
 from crm_gateway import records
-from crm_gateway.convert import to_model
+from crm_gateway.convert import to_model, with_etag
 from crm_gateway.deps import Caller, Clients, FilterId, IfMatch, ResourceId, api_router, etag_of, forbidden
 from crm_gateway.features.reps.schemas import ADMIN_FIELDS, CreateRepIn, Rep, RepList, RepPatchIn
 from crm_gateway.platform import authz
@@ -25,11 +25,6 @@ from crm_gateway.platform.authz import Role
 from crm_gateway.records import read
 
 router = api_router()
-
-
-def _rep(rep: routing_pb2.Rep, response: Response) -> Rep:
-    response.headers["ETag"] = rep.etag
-    return to_model(Rep, rep)
 
 
 def _rep_filters(principal: Principal, team_id: str) -> tuple[str, str]:
@@ -64,7 +59,7 @@ async def create_rep(body: CreateRepIn, clients: Clients, principal: Caller, res
     """A rep in an existing team (an active rep in an active team: 422 otherwise), taking leads from
     the next capture on. The id is the rep_id claim of their token; one that exists is 409."""
     reply = await clients.routing.CreateRep(body.to_proto())
-    return _rep(reply.rep, response)
+    return with_etag(Rep, reply.rep, response)
 
 
 async def _visible_rep(clients: Clients, principal: Principal, rep_id: str) -> routing_pb2.Rep:
@@ -111,9 +106,9 @@ async def update_rep(
     patch, paths = body.to_proto(rep.id)
     _check_fields(principal, rep, paths)
     if not paths:
-        return _rep(rep, response)
+        return with_etag(Rep, rep, response)
     request = routing_pb2.UpdateRepRequest(
         rep=patch, update_mask=field_mask_pb2.FieldMask(paths=paths), etag=etag_of(if_match)
     )
     reply = await clients.routing.UpdateRep(request)
-    return _rep(reply.rep, response)
+    return with_etag(Rep, reply.rep, response)

@@ -13,7 +13,7 @@ from fastapi import HTTPException, Query, Response
 
 from crm.leads.v1 import routing_pb2
 from crm_gateway import records
-from crm_gateway.convert import to_model
+from crm_gateway.convert import to_model, with_etag
 from crm_gateway.deps import (
     Caller,
     Clients,
@@ -35,11 +35,6 @@ from crm_kit import protoconv
 router = api_router()
 
 
-def _team(team: routing_pb2.Team, response: Response) -> Team:
-    response.headers["ETag"] = team.etag
-    return to_model(Team, team)
-
-
 async def _visible_team(clients: Clients, principal: Principal, team_id: str) -> routing_pb2.Team:
     """The team, if the caller may read it (admins: any; a manager: their own); else 404."""
     if not principal.has_role(Role.ADMIN) and authz.managed_team(principal) != team_id:
@@ -54,7 +49,7 @@ async def _visible_team(clients: Clients, principal: Principal, team_id: str) ->
 async def create_team(body: CreateTeamIn, clients: Clients, principal: Caller, response: Response) -> Team:
     """A team with its own round-robin turn; routing rules give it leads once they name it."""
     reply = await clients.routing.CreateTeam(body.to_proto())
-    return _team(reply.team, response)
+    return with_etag(Team, reply.team, response)
 
 
 @router.get("/teams", tags=["routing"], operation_id="listTeams")
@@ -86,7 +81,7 @@ async def list_teams(
 @router.get("/teams/{team_id}", tags=["routing"], operation_id="getTeam")
 async def get_team(team_id: ResourceId, clients: Clients, principal: Caller, response: Response) -> Team:
     """The team with its number of active reps; its ETag is the version to send back in If-Match."""
-    return _team(await _visible_team(clients, principal, team_id), response)
+    return with_etag(Team, await _visible_team(clients, principal, team_id), response)
 
 
 @router.patch("/teams/{team_id}", tags=["routing"], operation_id="updateTeam")
@@ -109,4 +104,4 @@ async def update_team(
         if exc.code() == grpc.StatusCode.NOT_FOUND:
             raise records.not_found("team", team_id) from exc
         raise
-    return _team(reply.team, response)
+    return with_etag(Team, reply.team, response)

@@ -33,6 +33,17 @@ def not_found(kind: str, record_id: str) -> HTTPException:
     return HTTPException(404, f"No {kind} with id {record_id!r}.")
 
 
+async def change(kind: str, record_id: str, method: Callable[[Req], Awaitable[Rep]], request: Req) -> Rep:
+    """Change one record (sent once: a write is not retried here); a NOT_FOUND becomes the
+    route's 404."""
+    try:
+        return await method(request)
+    except grpc.aio.AioRpcError as exc:
+        if exc.code() == grpc.StatusCode.NOT_FOUND:
+            raise not_found(kind, record_id) from exc
+        raise
+
+
 async def get(kind: str, record_id: str, method: Callable[[Req], Awaitable[Rep]], request: Req) -> Rep:
     """Read one record (retried when idempotent-safe); a NOT_FOUND becomes the route's 404."""
     try:

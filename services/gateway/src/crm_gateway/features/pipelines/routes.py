@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import grpc
 from fastapi import HTTPException, Query, Response
 
 from crm.sales.v1 import deals_pb2, pipelines_pb2
@@ -96,12 +95,9 @@ async def update_pipeline(
     if not body.model_fields_set:
         raise HTTPException(422, "Name at least one field to change.")
     etag = etag_of(if_match, required=True)
-    try:
-        reply = await clients.pipelines.UpdatePipeline(body.to_proto(pipeline_id, etag))
-    except grpc.aio.AioRpcError as exc:
-        if exc.code() == grpc.StatusCode.NOT_FOUND:
-            raise records.not_found("pipeline", pipeline_id) from exc
-        raise
+    reply = await records.change(
+        "pipeline", pipeline_id, clients.pipelines.UpdatePipeline, body.to_proto(pipeline_id, etag)
+    )
     return with_etag(Pipeline, reply.pipeline, response)
 
 

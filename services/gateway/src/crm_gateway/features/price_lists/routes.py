@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import grpc
 from fastapi import HTTPException, Query, Response
 
 from crm.sales.v1 import catalog_pb2
@@ -102,13 +101,10 @@ async def update_price_list(
     if not body.model_fields_set:
         raise HTTPException(422, "Name at least one field to change.")
     etag = etag_of(if_match, required=True)
-    try:
-        reply = await clients.catalog.UpdatePriceList(body.to_proto(price_list_id, etag))
-    except grpc.aio.AioRpcError as exc:
-        # Only the list can be missing here (an unknown product is a 422 naming product_id).
-        if exc.code() == grpc.StatusCode.NOT_FOUND:
-            raise records.not_found("price list", price_list_id) from exc
-        raise
+    # Only the list can be missing here (an unknown product is a 422 naming product_id).
+    reply = await records.change(
+        "price list", price_list_id, clients.catalog.UpdatePriceList, body.to_proto(price_list_id, etag)
+    )
     return with_etag(PriceList, reply.price_list, response)
 
 
@@ -124,13 +120,13 @@ async def set_price_list_item(
 ) -> PriceListItem:
     """Price the product in the list (adding it, or changing its price). The ETag answered is the
     list's new one."""
-    try:
-        reply = await clients.catalog.SetPriceListItem(body.to_proto(price_list_id, product_id, etag_of(if_match)))
-    except grpc.aio.AioRpcError as exc:
-        # Only the list can be missing here (an unknown product is a 422 naming product_id).
-        if exc.code() == grpc.StatusCode.NOT_FOUND:
-            raise records.not_found("price list", price_list_id) from exc
-        raise
+    # Only the list can be missing here (an unknown product is a 422 naming product_id).
+    reply = await records.change(
+        "price list",
+        price_list_id,
+        clients.catalog.SetPriceListItem,
+        body.to_proto(price_list_id, product_id, etag_of(if_match)),
+    )
     response.headers["ETag"] = reply.price_list_etag
     return to_model(PriceListItem, reply.item)
 
@@ -149,10 +145,5 @@ async def remove_price_list_item(
     request = catalog_pb2.RemovePriceListItemRequest(
         price_list_id=price_list_id, product_id=product_id, etag=etag_of(if_match)
     )
-    try:
-        reply = await clients.catalog.RemovePriceListItem(request)
-    except grpc.aio.AioRpcError as exc:
-        if exc.code() == grpc.StatusCode.NOT_FOUND:
-            raise records.not_found("price list", price_list_id) from exc
-        raise
+    reply = await records.change("price list", price_list_id, clients.catalog.RemovePriceListItem, request)
     return Response(status_code=204, headers={"ETag": reply.price_list_etag})

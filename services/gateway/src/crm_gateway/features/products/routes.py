@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import grpc
 from fastapi import HTTPException, Query, Response
 
 from crm.sales.v1 import catalog_pb2
@@ -88,10 +87,5 @@ async def update_product(
     if not body.model_fields_set:
         raise HTTPException(422, "Name at least one field to change.")
     etag = etag_of(if_match, required=True)
-    try:
-        reply = await clients.catalog.UpdateProduct(body.to_proto(product_id, etag))
-    except grpc.aio.AioRpcError as exc:
-        if exc.code() == grpc.StatusCode.NOT_FOUND:
-            raise records.not_found("product", product_id) from exc
-        raise
+    reply = await records.change("product", product_id, clients.catalog.UpdateProduct, body.to_proto(product_id, etag))
     return with_etag(Product, reply.product, response)

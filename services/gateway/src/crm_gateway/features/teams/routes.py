@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import grpc
 from fastapi import HTTPException, Query, Response
 
 from crm.leads.v1 import routing_pb2
@@ -98,10 +97,5 @@ async def update_team(
     if not body.model_fields_set:
         raise HTTPException(422, "Name at least one field to change.")
     etag = etag_of(if_match, required=True)
-    try:
-        reply = await clients.routing.UpdateTeam(body.to_proto(team_id, etag))
-    except grpc.aio.AioRpcError as exc:
-        if exc.code() == grpc.StatusCode.NOT_FOUND:
-            raise records.not_found("team", team_id) from exc
-        raise
+    reply = await records.change("team", team_id, clients.routing.UpdateTeam, body.to_proto(team_id, etag))
     return with_etag(Team, reply.team, response)

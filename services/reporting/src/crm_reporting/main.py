@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import field_validator
-
 from crm.customers.v1 import events_pb2 as customer_events
 from crm.leads.v1 import events_pb2 as lead_events
 from crm.notifications.v1 import events_pb2 as notification_events
 from crm.orders.v1 import events_pb2 as order_events
 from crm.reporting.v1 import reporting_pb2, reporting_pb2_grpc, targets_pb2, targets_pb2_grpc
 from crm.sales.v1 import events_pb2 as sales_events
+from crm_kit.company import CompanyCalendarSettings
 from crm_kit.service import Service, run_cli
 from crm_kit.settings import ServiceSettings
 from crm_reporting import handlers, targets
@@ -21,16 +20,9 @@ from crm_reporting.grpc_api import ReportingServicer, TargetsServicer
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
 
-class ReportingSettings(ServiceSettings):
+class ReportingSettings(ServiceSettings, CompanyCalendarSettings):
     service_name: str = "reporting"
-    # The company's time zone (IANA): report periods (months, quarters, years) are its local days.
-    company_time_zone: str = targets.DEFAULT_TIME_ZONE
-
-    @field_validator("company_time_zone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        targets.time_zone(value)
-        return value
+    # company_time_zone (CompanyCalendarSettings): report periods are the company's local days.
 
 
 async def setup(service: Service) -> None:

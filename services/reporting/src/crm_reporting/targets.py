@@ -17,11 +17,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time
 from enum import StrEnum
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
+# The company's zone by name: the chassis' rule (CRM_COMPANY_TIME_ZONE is checked at start).
+from crm_kit.company import DEFAULT_TIME_ZONE as DEFAULT_TIME_ZONE
+from crm_kit.company import company_zone
 from crm_kit.errors import AlreadyExists, InvalidArgument, NotFound
 
-DEFAULT_TIME_ZONE = "Asia/Jerusalem"
+time_zone = company_zone
+
 # Targets are business plans: anything outside this century is a typo.
 FIRST_DAY = date(2000, 1, 1)
 LAST_DAY = date(2099, 12, 31)
@@ -47,14 +51,6 @@ class Metric(StrEnum):
     WON_AMOUNT = "won_amount"
     WON_DEALS = "won_deals"
     LEADS = "leads"
-
-
-def time_zone(name: str) -> ZoneInfo:
-    """The company's time zone by its IANA name; an unknown name is a configuration error."""
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown time zone {name!r} (an IANA name, e.g. {DEFAULT_TIME_ZONE})") from exc
 
 
 # ---------------------------------------------------------------- periods

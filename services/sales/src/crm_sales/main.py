@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import field_validator
-
 from crm.leads.v1 import events_pb2 as leads_events
 from crm.sales.v1 import (
     catalog_pb2,
@@ -17,6 +15,7 @@ from crm.sales.v1 import (
     quotes_pb2,
     quotes_pb2_grpc,
 )
+from crm_kit.company import CompanyCalendarSettings
 from crm_kit.service import Service, run_cli
 from crm_kit.settings import ServiceSettings
 from crm_sales import commands
@@ -26,20 +25,18 @@ from crm_sales.deal_copy import copy_deals_from_leads
 from crm_sales.grpc_api import DealsServicer, PipelinesServicer
 from crm_sales.handlers import on_lead_converted, on_leads_merged
 from crm_sales.quotes import commands as quote_commands
-from crm_sales.quotes import domain as quote_domain
 from crm_sales.quotes.document import CompanyDetails
 from crm_sales.quotes.grpc_api import QuoteSettings, QuotesServicer
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
 
-class SalesSettings(ServiceSettings):
+class SalesSettings(ServiceSettings, CompanyCalendarSettings):
     service_name: str = "sales"
     # The leads database to copy pre-sales deals from (the one-off `copy-deals-from-leads` job only).
     legacy_leads_database_url: str = ""
-    # The company's calendar (IANA): a quote's date, the day after its valid_until it expires, and
-    # the forecast's months and periods.
-    company_time_zone: str = "Asia/Jerusalem"
+    # company_time_zone (CompanyCalendarSettings): a quote's date, the day after its valid_until
+    # it expires, and the forecast's months and periods.
     # The seller as printed on quote documents.
     company_name: str = "CRM Demo Ltd."
     company_address: str = ""
@@ -50,12 +47,6 @@ class SalesSettings(ServiceSettings):
     quote_expiry_interval_seconds: float = 600.0
     # How often the open pipeline's value is read into the metrics (one aggregate per replica).
     pipeline_metrics_interval_seconds: float = 30.0
-
-    @field_validator("company_time_zone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        quote_domain.company_zone(value)
-        return value
 
 
 async def setup(service: Service) -> None:

@@ -14,8 +14,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
+# The company's zone by name: the chassis' rule (CRM_COMPANY_TIME_ZONE is checked at start).
+from crm_kit.company import company_zone as company_zone
 from crm_kit.errors import FailedPrecondition, InvalidArgument
 from crm_sales.catalog import money
 from crm_sales.domain import Item
@@ -78,15 +80,6 @@ class QuoteDraft:
     locale: str = ""
     bill_to: BillTo = BillTo()
     notes: str = ""
-
-
-def company_zone(name: str) -> ZoneInfo:
-    """The company's time zone by its IANA name; an unknown name is a configuration error (the
-    service refuses to start rather than fail every quote later)."""
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown time zone {name!r} (an IANA name, e.g. Asia/Jerusalem)") from exc
 
 
 def today_in(time_zone: str, now: datetime) -> date:

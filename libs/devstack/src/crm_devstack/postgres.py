@@ -190,10 +190,23 @@ class EmbeddedPostgres:
 
     # ------------------------------------------------------------------ internals
 
-    def _run_as(self) -> dict[str, Any]:
+    def _as_user(self, command: list[str]) -> tuple[list[str], dict[str, Any]]:
+        """``command`` and the ``subprocess`` arguments that run it as the unprivileged user.
+
+        ``setpriv`` drops the privileges in the child it execs, so ``subprocess`` can still
+        spawn with ``vfork``. Its own ``user=``/``group=`` arguments force a plain ``fork``,
+        and a fork of a process with live gRPC threads (a test run that already called a
+        service) runs gRPC's fork handlers in the child, which can crash it before ``exec``
+        (seen in CI as initdb dying of SIGBUS). That path stays only as the fallback for a
+        system without ``setpriv``.
+        """
         if self._user is None:
-            return {}
-        return {"user": self._user.pw_uid, "group": self._user.pw_gid, "extra_groups": []}
+            return command, {}
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            return command, {"user": self._user.pw_uid, "group": self._user.pw_gid, "extra_groups": []}
+        prefix = [setpriv, f"--reuid={self._user.pw_uid}", f"--regid={self._user.pw_gid}", "--clear-groups", "--"]
+        return [*prefix, *command], {}
 
     def _refuse_foreign_directory(self) -> None:
         """Never take over (chown, initdb, wipe) a non-empty directory that is not a PostgreSQL one."""
@@ -237,7 +250,7 @@ class EmbeddedPostgres:
                 shutil.rmtree(entry)
             else:
                 entry.unlink()
-        result = subprocess.run(
+        command, run_as = self._as_user(
             [
                 str(self._bin / "initdb"),
                 "-D",
@@ -247,12 +260,15 @@ class EmbeddedPostgres:
                 "--locale=C.UTF-8",
                 "-U",
                 SUPERUSER,
-            ],
+            ]
+        )
+        result = subprocess.run(
+            command,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             cwd=self.data_dir,
             check=False,
-            **self._run_as(),
+            **run_as,
         )
         if result.returncode != 0:
             raise PostgresError(
@@ -296,6 +312,7 @@ class EmbeddedPostgres:
             "-c",
             "shared_buffers=128MB",
         ]
+        command, run_as = self._as_user(command)
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
                 command,
@@ -304,7 +321,7 @@ class EmbeddedPostgres:
                 stderr=subprocess.STDOUT,
                 cwd=self.data_dir,
                 start_new_session=True,
-                **self._run_as(),
+                **run_as,
             )
 
     def _pid_file_says_ready(self, pid: int) -> bool:

@@ -296,3 +296,22 @@ def regressions(old: dict[str, Any], new: dict[str, Any], threshold: float = 0.1
         if (lower and change > threshold) or (not lower and -change > threshold):
             lines.append(f"- {key}: {a:g} → {b:g} ({change:+.0%}, {'lower' if lower else 'higher'} is better)")
     return lines
+
+
+def cpu_table(result: dict[str, Any]) -> str:
+    """CPU per captured lead (ms), per process and in total, at each capture concurrency: from the
+    first request until every consumer had caught up (``bench/cpu.py``)."""
+    levels = {
+        key: cap["cpu_per_lead"] for key, cap in result["scenarios"].get("capture", {}).items() if "cpu_per_lead" in cap
+    }
+    if not levels:
+        return ""
+    names = sorted({n for cpu in levels.values() for n in cpu["per_process_ms"]})
+    names.sort(key=lambda n: -max(cpu["per_process_ms"].get(n, 0.0) for cpu in levels.values()))
+    head = "| CPU ms per lead | total | " + " | ".join(names) + " |"
+    rule = "|---" * (len(names) + 2) + "|"
+    rows = [head, rule]
+    for key, cpu in levels.items():
+        cells = [f"{cpu['per_process_ms'].get(n, 0.0):.2f}" for n in names]
+        rows.append(f"| capture {key} ({cpu['items']} leads) | **{cpu['total_ms']:.2f}** | " + " | ".join(cells) + " |")
+    return "\n".join(rows)

@@ -16,6 +16,7 @@ import platform
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -90,7 +91,52 @@ async def profile_capture(ctx: scenarios.Context, stack: Stack, mode: Mode, out_
     return {"capture_c32_under_py_spy": load.summary(), "flame_graphs": await flames.finish(recorders, mode.profile_s)}
 
 
-async def bench(mode: Mode, profile: bool, results_dir: Path) -> dict[str, Any]:
+async def through_gateway(
+    ctx: scenarios.Context,
+    stack: Stack,
+    mode: Mode,
+    profile: bool,
+    results_dir: Path,
+    want: Callable[[str], bool],
+    result: dict[str, Any],
+) -> None:
+    """The scenarios driven through the gateway, in order, into result["scenarios"]."""
+    s = result["scenarios"]
+    if want("golden"):
+        say("golden path (one client)")
+        s["golden"] = await scenarios.golden(ctx, mode.golden_captures, mode.golden_ships)
+    if want("capture"):
+        say("capture")
+        s["capture"] = await scenarios.capture(ctx, mode.capture_clients, mode.capture_s)
+    if want("capture_keyed"):
+        say("capture with Idempotency-Key")
+        s["capture_keyed"] = await scenarios.capture(
+            ctx, [mode.capture_clients[0], mode.capture_clients[-1]], mode.capture_s, keyed=True
+        )
+    if profile:
+        say(f"capture under py-spy ({mode.profile_s} s)")
+        result["profile"] = await profile_capture(ctx, stack, mode, results_dir)
+    if want("pipeline"):
+        say("pipeline")
+        s["pipeline"] = await scenarios.pipeline(
+            ctx, mode.pipeline_rate, mode.pipeline_s, mode.ladder, mode.ladder_step_s, mode.p99_limit_ms
+        )
+    if want("fulfilment"):
+        say("fulfilment")
+        s["fulfilment"] = await scenarios.fulfilment(ctx, mode.ship_rate, mode.ship_s)
+        if mode.ship_high_s:
+            say(f"fulfilment at {mode.ship_rate_high:g}/s")
+            s["fulfilment_200"] = await scenarios.fulfilment(ctx, mode.ship_rate_high, mode.ship_high_s)
+    if want("read"):
+        say("read")
+        s["read"] = await scenarios.read(ctx, mode.read_clients, mode.read_s)
+    if want("deal_lists"):
+        # Last with the stack: its 100k deals and 1M history rows would weigh on the others.
+        say("deal lists and the board")
+        s["deal_lists"] = await deal_lists.run(stack, ctx.http, mode.name, mode.read_clients, mode.read_s)
+
+
+async def bench(mode: Mode, profile: bool, results_dir: Path, only: frozenset[str] = frozenset()) -> dict[str, Any]:
     result: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "commit": commit(),
@@ -100,6 +146,12 @@ async def bench(mode: Mode, profile: bool, results_dir: Path) -> dict[str, Any]:
         "scenarios": {},
     }
     s = result["scenarios"]
+
+    def want(name: str) -> bool:
+        return not only or name in only
+
+    if only:
+        result["only"] = sorted(only)
     with tempfile.TemporaryDirectory(prefix="crm-bench-") as tmp:
         # The load comes from one principal: lift its per-principal rate limit (600/min by default).
         stack = Stack(
@@ -111,39 +163,16 @@ async def bench(mode: Mode, profile: bool, results_dir: Path) -> dict[str, Any]:
         await stack.start()
         try:
             pg = stack.postgres
-            say("floor")
-            s["floor"] = await floor.run_floor(
-                pg.dsn(), pg.dsn, stack.nats_url, free_ports(1)[0], mode.floor_s, Path(tmp) / "logs"
-            )
+            if want("floor"):
+                say("floor")
+                s["floor"] = await floor.run_floor(
+                    pg.dsn(), pg.dsn, stack.nats_url, free_ports(1)[0], mode.floor_s, Path(tmp) / "logs"
+                )
             async with session(headers=stack.auth_headers("admin", ttl_seconds=6 * 3600)) as http:
                 ctx, nc = await scenarios.connect(stack, http)
                 try:
                     await scenarios.warm_up(ctx)
-                    say("golden path (one client)")
-                    s["golden"] = await scenarios.golden(ctx, mode.golden_captures, mode.golden_ships)
-                    say("capture")
-                    s["capture"] = await scenarios.capture(ctx, mode.capture_clients, mode.capture_s)
-                    say("capture with Idempotency-Key")
-                    s["capture_keyed"] = await scenarios.capture(
-                        ctx, [mode.capture_clients[0], mode.capture_clients[-1]], mode.capture_s, keyed=True
-                    )
-                    if profile:
-                        say(f"capture under py-spy ({mode.profile_s} s)")
-                        result["profile"] = await profile_capture(ctx, stack, mode, results_dir)
-                    say("pipeline")
-                    s["pipeline"] = await scenarios.pipeline(
-                        ctx, mode.pipeline_rate, mode.pipeline_s, mode.ladder, mode.ladder_step_s, mode.p99_limit_ms
-                    )
-                    say("fulfilment")
-                    s["fulfilment"] = await scenarios.fulfilment(ctx, mode.ship_rate, mode.ship_s)
-                    if mode.ship_high_s:
-                        say(f"fulfilment at {mode.ship_rate_high:g}/s")
-                        s["fulfilment_200"] = await scenarios.fulfilment(ctx, mode.ship_rate_high, mode.ship_high_s)
-                    say("read")
-                    s["read"] = await scenarios.read(ctx, mode.read_clients, mode.read_s)
-                    # Last with the stack: its 100k deals and 1M history rows would weigh on the others.
-                    say("deal lists and the board")
-                    s["deal_lists"] = await deal_lists.run(stack, ctx.http, mode.name, mode.read_clients, mode.read_s)
+                    await through_gateway(ctx, stack, mode, profile, results_dir, want, result)
                 finally:
                     await scenarios.close(ctx, nc)
             exited = stack.exited()
@@ -153,9 +182,10 @@ async def bench(mode: Mode, profile: bool, results_dir: Path) -> dict[str, Any]:
             say("stopping the stack")
             await stack.stop()
     # CPU-bound and in this process: measured with the stack stopped, so nothing competes for the cores.
-    say("quote PDF")
-    s["quote_pdf"] = quote_pdf.run(*QUOTE_PDF[mode.name])
-    result["ratios"] = report.ratios(s)
+    if want("quote_pdf"):
+        say("quote PDF")
+        s["quote_pdf"] = quote_pdf.run(*QUOTE_PDF[mode.name])
+    result["ratios"] = {} if only else report.ratios(s)
     return result
 
 
@@ -168,7 +198,13 @@ def write(result: dict[str, Any], results_dir: Path) -> Path:
 
 def print_report(result: dict[str, Any], out: Path, results_dir: Path) -> None:
     print(f"## {result['date'][:10]}, commit {result['commit']}, mode {result['mode']}\n")
+    if result.get("only"):
+        print(report.cpu_table(result))
+        print(json.dumps(result["scenarios"], indent=1, ensure_ascii=False))
+        print(f"\nwritten to {out}")
+        return
     print(report.table(result))
+    print("\n" + report.cpu_table(result))
     for name, flame in result.get("profile", {}).get("flame_graphs", {}).items():
         if "error" in flame:
             print(f"\n- flame graph {name}: py-spy failed: {flame['error']}")
@@ -191,8 +227,8 @@ def print_report(result: dict[str, Any], out: Path, results_dir: Path) -> None:
     print(f"\nwritten to {out}")
 
 
-async def amain(mode: Mode, profile: bool, results_dir: Path) -> Path:
-    result = await bench(mode, profile, results_dir)
+async def amain(mode: Mode, profile: bool, results_dir: Path, only: frozenset[str] = frozenset()) -> Path:
+    result = await bench(mode, profile, results_dir, only)
     out = write(result, results_dir)
     print_report(result, out, results_dir)
     return out
@@ -204,13 +240,20 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--tiny", action="store_true", help="about a second per scenario (the smoke test)")
     parser.add_argument("--profile", action="store_true", help="py-spy flame graph per service during capture")
     parser.add_argument("--results-dir", type=Path, default=BENCH / "results")
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated scenarios to run (floor, golden, capture, capture_keyed, pipeline, fulfilment, "
+        "read, deal_lists, quote_pdf); for a quick before/after of one change, not for the committed results",
+    )
     args = parser.parse_args(argv)
+    only = frozenset(filter(None, args.only.split(",")))
     mode = MODES["full" if args.full else "tiny" if args.tiny else "short"]
     try:
         import uvloop
     except ImportError:  # the generator still works, with more CPU per request
-        return asyncio.run(amain(mode, args.profile, args.results_dir))
-    return uvloop.run(amain(mode, args.profile, args.results_dir))
+        return asyncio.run(amain(mode, args.profile, args.results_dir, only))
+    return uvloop.run(amain(mode, args.profile, args.results_dir, only))
 
 
 if __name__ == "__main__":

@@ -16,24 +16,25 @@ provider: one machine, one clock.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import random
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import aiohttp
 import asyncpg
+import cpu
 import nats
 from loadgen import LoadResult, closed_loop, latency_summary, open_loop
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from people import People, Person
 
 from crm.leads.v1 import events_pb2 as lead_events
 from crm_devstack.stack import Stack
 
-SOURCES = ("radio", "tv", "website", "press")
 STREAM = "CRM"
 LEAD_ASSIGNED = "crm.leads.lead_assigned"
 ORDER_SHIPPED = "crm.orders.order_shipped"
@@ -53,35 +54,45 @@ class Context:
     http: aiohttp.ClientSession
     js: Any
     db: dict[str, asyncpg.Connection] = field(default_factory=dict)
-    counter: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    people: People = field(default_factory=People)
 
     @property
     def api(self) -> str:
         return f"{self.stack.gateway_url}/api/v1"
 
-    def lead_body(self) -> dict[str, Any]:
-        n = next(self.counter)
+    def lead_body(self, person: Person | None = None) -> dict[str, Any]:
+        """The next lead: a person from the realistic stream (``bench/people.py``: new, returning,
+        look-alike), or ``person``."""
+        person = person or self.people.next()
         return {
-            "full_name": f"לקוח בדיקה {n}",
-            "phone_number": f"052-{n:07d}",
-            "source": SOURCES[n % len(SOURCES)],
+            "full_name": person.full_name,
+            "phone_number": person.phone_number,
+            "source": person.source,
+            "locale": "fa-IR" if person.phone_number.startswith("09") else "he-IL",
             "request_id": str(uuid.uuid4()),
         }
 
     async def capture(self, http: aiohttp.ClientSession, _: int = 0) -> tuple[bool, Any]:
-        """One capture; payload (lead id, E.164 phone) on 201."""
-        return await self._capture(http, {})
+        """One capture of the next realistic person; payload (lead id, E.164 phone, created) on
+        201 (a new lead) or 200 (a returning person: a touch on their lead)."""
+        return await self._capture(http, self.lead_body(), {})
+
+    async def capture_new(self, http: aiohttp.ClientSession, _: int = 0) -> tuple[bool, Any]:
+        """One capture of a person never seen before (a lead to convert, a LeadAssigned to wait for)."""
+        return await self._capture(http, self.lead_body(self.people.next_new()), {})
 
     async def capture_keyed(self, http: aiohttp.ClientSession, _: int = 0) -> tuple[bool, Any]:
         """One capture with an Idempotency-Key: the shared idempotency store's claim and answer."""
-        return await self._capture(http, {"Idempotency-Key": str(uuid.uuid4())})
+        return await self._capture(http, self.lead_body(), {"Idempotency-Key": str(uuid.uuid4())})
 
-    async def _capture(self, http: aiohttp.ClientSession, headers: dict[str, str]) -> tuple[bool, Any]:
-        async with http.post(f"{self.api}/leads", json=self.lead_body(), headers=headers) as response:
-            if response.status != 201:
+    async def _capture(
+        self, http: aiohttp.ClientSession, body: dict[str, Any], headers: dict[str, str]
+    ) -> tuple[bool, Any]:
+        async with http.post(f"{self.api}/leads", json=body, headers=headers) as response:
+            if response.status not in (200, 201):
                 return False, f"{response.status} {(await response.text())[:200]}"
             lead = await response.json()
-            return True, (lead["id"], lead["phone_number"])
+            return True, (lead["id"], lead["phone_number"], response.status == 201)
 
 
 async def connect(stack: Stack, http: aiohttp.ClientSession) -> tuple[Context, Any]:
@@ -222,7 +233,7 @@ async def wait_idle(ctx: Context, wait_s: float = 300) -> float:
 
 async def warm_up(ctx: Context, n: int = 20) -> None:
     for _ in range(n):
-        ok, detail = await ctx.capture(ctx.http)
+        ok, detail = await ctx.capture_new(ctx.http)
         if not ok:
             raise RuntimeError(f"warm-up capture failed: {detail}")
 
@@ -232,15 +243,22 @@ async def capture(ctx: Context, concurrencies: list[int], duration_s: float, *, 
     send = ctx.capture_keyed if keyed else ctx.capture
     for clients in concurrencies:
         await wait_idle(ctx)
+        cpu_before = cpu.snapshot(ctx.stack)
         load = await closed_loop(ctx.http, send, clients, duration_s)
         events_behind = await backlog(ctx)
+        catch_up_s = await wait_idle(ctx)
+        kinds = Counter("new" if s.payload[2] else "touch" for s in load.ok)
         results[f"c{clients}"] = {
             "clients": clients,
             **load.summary(),
             "error_samples": _errors(load),
+            "new_leads": kinds["new"],
+            "touches": kinds["touch"],
             # Events the consumers still owed when the load stopped, and how long they took to catch up.
             "consumer_backlog_at_end": events_behind,
-            "consumer_catch_up_s": await wait_idle(ctx),
+            "consumer_catch_up_s": catch_up_s,
+            # Every process' CPU from the first request until every consumer caught up, per capture.
+            "cpu_per_lead": cpu.per_item(cpu_before, cpu.snapshot(ctx.stack), len(load.ok)),
         }
     return results
 
@@ -250,7 +268,8 @@ async def pipeline_at(ctx: Context, rate: float, duration_s: float, drain_s: flo
     await wait_idle(ctx)
     seq = await stream_seq(ctx)
     load = await open_loop(ctx.http, ctx.capture, rate, duration_s)
-    started = {s.payload[0]: s.started_wall for s in load.ok}
+    # End to end is measured for new leads (a returning person's touch assigns no one).
+    started = {s.payload[0]: s.started_wall for s in load.ok if s.payload[2]}
     reporting = await reporting_latencies(ctx, started, seq, drain_s)
     customers = await customer_latencies(ctx, started, drain_s)
     return {
@@ -299,10 +318,10 @@ async def prepare_orders(ctx: Context, count: int, clients: int = 8) -> dict[str
     async def one() -> None:
         while queue:
             queue.pop()
-            ok, lead = await ctx.capture(ctx.http)
+            ok, lead = await ctx.capture_new(ctx.http)
             if not ok:
                 raise RuntimeError(f"capture failed while preparing orders: {lead}")
-            lead_id, phone = lead
+            lead_id, phone, _ = lead
             async with ctx.http.post(f"{ctx.api}/leads/{lead_id}/convert", json={}) as response:
                 deal_id = (await response.json())["id"]
             closed_at = time.time()
@@ -409,7 +428,7 @@ async def golden(ctx: Context, n_capture: int, n_ship: int) -> dict[str, Any]:
     for _ in range(n_capture):
         started = time.time()
         t0 = time.perf_counter()
-        ok, lead = await ctx.capture(ctx.http)
+        ok, lead = await ctx.capture_new(ctx.http)
         capture_ms.append((time.perf_counter() - t0) * 1000)
         if not ok:
             raise RuntimeError(f"golden capture failed: {lead}")

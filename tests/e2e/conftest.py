@@ -24,6 +24,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         Ports.free(),
         extra_env={
             "CRM_RATE_LIMIT_BURST": "100000",
+            # Every access line, successful ones too: test_trace_logs reads them (crm_kit.logs).
+            "CRM_ACCESS_LOG": "all",
             "CRM_ANONYMOUS_RATE_LIMIT_BURST": "100000",
         },
     )

@@ -37,7 +37,7 @@ from nats.js.errors import BadRequestError, NotFoundError
 from opentelemetry import trace
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from crm_kit import caller, metrics, nats_access, telemetry
+from crm_kit import caller, logs, metrics, nats_access, telemetry
 from crm_kit.db import Database, UnitOfWork, database_unavailable
 from crm_kit.events import Envelope, PoisonMessage, RetryLater, decode, subject_for
 from crm_kit.failpoints import failpoint
@@ -307,7 +307,7 @@ class EventBus:
                         ),
                         caller.acting_as(caller.SYSTEM_ACTOR, env.id),
                     ):
-                        log.info("handling event", extra={"consumer": sub.durable, "event_id": env.id})
+                        logs.access(log, "handling event", {"consumer": sub.durable, "event_id": env.id}, failed=False)
                         await sub.handler(uow, env)
         except Exception:
             log.info(
@@ -351,8 +351,11 @@ class EventBus:
                     sub, msg, headers, f"delivered {deliveries} times without being handled", deliveries
                 )
                 return
-            log.info(
-                "handling event", extra={"consumer": sub.durable, "event_id": envelope.id, "deliveries": deliveries}
+            logs.access(
+                log,
+                "handling event",
+                {"consumer": sub.durable, "event_id": envelope.id, "deliveries": deliveries},
+                failed=deliveries > 1,
             )
             try:
                 with caller.acting_as(caller.SYSTEM_ACTOR, envelope.id):

@@ -13,8 +13,7 @@ from typing import Any
 
 import asyncpg
 from google.protobuf.message import Message
-from sqlalchemy import insert, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -159,30 +158,27 @@ class UnitOfWork:
         )
 
     async def flush_events(self) -> None:
-        """Write the recorded events and audit records, one INSERT each (however many there are)."""
+        """Write the recorded events and audit records, one INSERT each (however many there are).
+
+        Given as a list of parameter sets to one fixed statement (built once per table), not as
+        a multi-row .values(): that one would be a new statement, cache key and compilation per
+        row count."""
+        tables = self.db.tables
         if self._pending:
             rows, self._pending = self._pending, []
-            await self.conn.execute(insert(self.db.tables.outbox).values(rows))
+            await self.conn.execute(tables.outbox_insert, rows)
         if self._audit:
             audit_rows, self._audit = self._audit, []
-            await self.conn.execute(insert(self.db.tables.audit_log).values(audit_rows))
+            await self.conn.execute(tables.audit_insert, audit_rows)
 
     async def claim_inbox(self, consumer: str, event_id: str) -> bool:
         """Record that consumer handles event_id; False if it already did (a redelivery)."""
-        result = await self.conn.execute(
-            pg_insert(self.db.tables.inbox)
-            .values(consumer=consumer, event_id=event_id)
-            .on_conflict_do_nothing()
-            .returning(self.db.tables.inbox.c.event_id)
-        )
+        result = await self.conn.execute(self.db.tables.inbox_claim, {"consumer": consumer, "event_id": event_id})
         return result.first() is not None
 
     async def claim_inbox_many(self, consumer: str, event_ids: list[str]) -> set[str]:
         """Claim many events in one statement; returns the ids not handled before."""
         result = await self.conn.execute(
-            pg_insert(self.db.tables.inbox)
-            .values([{"consumer": consumer, "event_id": event_id} for event_id in dict.fromkeys(event_ids)])
-            .on_conflict_do_nothing()
-            .returning(self.db.tables.inbox.c.event_id)
+            self.db.tables.inbox_claim_many, {"consumer": consumer, "event_ids": list(dict.fromkeys(event_ids))}
         )
         return set(result.scalars())

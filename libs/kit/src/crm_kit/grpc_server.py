@@ -29,7 +29,7 @@ from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 from opentelemetry import trace
 
-from crm_kit import caller, metrics, telemetry
+from crm_kit import caller, logs, metrics, telemetry
 from crm_kit.db import database_unavailable, transaction_conflict
 from crm_kit.errors import DomainError, InvalidArgument, PermissionDenied, nul_characters
 from crm_kit.grpc_tls import peer_names, server_credentials
@@ -207,13 +207,30 @@ async def _invoke(
     return await _with_conflict_retries(behavior, request, context, method)
 
 
+# The codes a caller cannot have caused (the gateway answers them with a 5xx): always in the access log.
+_FAILED_CODES = frozenset(
+    {
+        grpc.StatusCode.UNKNOWN,
+        grpc.StatusCode.INTERNAL,
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DATA_LOSS,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.UNIMPLEMENTED,
+    }
+)
+
+
 def _record_call(method: str, code: grpc.StatusCode, elapsed: float) -> None:
     metrics.GRPC_SERVER_HANDLED.labels(method, code.name).inc()
     metrics.GRPC_SERVER_SECONDS.labels(method).observe(elapsed)
-    # The access log: one line per call, carrying the trace id of the caller's request.
-    log.info(
+    # The access log: one line per call, carrying the trace id of the caller's request (a
+    # successful, quick one only with CRM_ACCESS_LOG=all: crm_kit.logs).
+    logs.access(
+        log,
         "rpc handled",
-        extra={"method": method, "grpc_code": code.name, "duration_ms": round(elapsed * 1000, 2)},
+        {"method": method, "grpc_code": code.name, "duration_ms": round(elapsed * 1000, 2)},
+        failed=code in _FAILED_CODES,
+        elapsed=elapsed,
     )
 
 

@@ -12,7 +12,8 @@ import asyncio
 import logging
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import any_, delete, func, select
+from sqlalchemy.dialects.postgresql import array
 
 from crm_kit import metrics
 from crm_kit.bus import EventBus
@@ -52,7 +53,8 @@ class OutboxRelay:
             )
             # Crash window: published, rows not deleted; a restart publishes them again (same Nats-Msg-Id).
             failpoint("outbox.after_publish")
-            await conn.execute(delete(table).where(table.c.id.in_([r.id for r in rows])))
+            # = ANY(array): one SQL text whatever the batch size (IN (...) is a new statement per size).
+            await conn.execute(delete(table).where(table.c.id == any_(array([r.id for r in rows]))))
         for r in rows:
             metrics.EVENTS_PUBLISHED.labels(r.event_type).inc()
         return len(rows)

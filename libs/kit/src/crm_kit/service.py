@@ -188,7 +188,7 @@ def run_cli(
     `jobs` (run with the service's settings, e.g. a data copy during an upgrade)."""
     command = sys.argv[1] if len(sys.argv) > 1 else "serve"
     settings = settings_factory()
-    setup_logging(settings.service_name, settings.log_level)
+    setup_logging(settings.service_name, settings.log_level, settings.access_log)
     if command == "migrate":
         migrations.upgrade(migrations_dir, settings.database_url)
         log.info("database migrated")

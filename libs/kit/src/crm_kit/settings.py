@@ -49,6 +49,9 @@ class ServiceSettings(BaseSettings):
     service_name: str
     environment: Literal["development", "test", "production"] = "development"
     log_level: str = "INFO"
+    # Which access lines (per request, call and event) are written at INFO: "failures" (and slow
+    # ones), or "all" (crm_kit.logs).
+    access_log: Literal["all", "failures"] = "failures"
 
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5433/crm"
     db_pool_size: int = Field(default=10, ge=1, le=100)

@@ -14,10 +14,13 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     func,
+    insert,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 DEAD_LETTER_DEDUP_INDEX = "uq_dead_letters_open_event"
 
@@ -82,4 +85,19 @@ class MessagingTables:
             Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
             Index("ix_audit_log_record", "record_type", "record_id"),
             Index("ix_audit_log_actor", "actor"),
+        )
+        # The statements of every unit of work, built once: given parameter sets at execution,
+        # each is one SQL text and one cache entry however many rows it writes (crm_kit.db).
+        self.outbox_insert = insert(self.outbox)
+        self.audit_insert = insert(self.audit_log)
+        self.inbox_claim = (
+            pg_insert(self.inbox)
+            .values(consumer=bindparam("consumer"), event_id=bindparam("event_id"))
+            .on_conflict_do_nothing()
+            .returning(self.inbox.c.event_id)
+        )
+        # A batch's events in one statement whatever its size: the ids as one array parameter.
+        self.inbox_claim_many = text(
+            "INSERT INTO inbox (consumer, event_id) SELECT :consumer, unnest(CAST(:event_ids AS varchar[])) "
+            "ON CONFLICT DO NOTHING RETURNING event_id"
         )

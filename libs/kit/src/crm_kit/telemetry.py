@@ -1,7 +1,10 @@
 """OpenTelemetry tracing, and W3C trace context carried over gRPC metadata and NATS headers.
 
 Exporting is configured by OpenTelemetry's own OTEL_* variables: with
-OTEL_EXPORTER_OTLP_ENDPOINT set, spans go out over OTLP; without it they stay in process.
+OTEL_EXPORTER_OTLP_ENDPOINT set, spans go out over OTLP. Without it no span is recorded (a
+recorded span nobody exports only costs CPU: six of them per captured lead, issue 16): spans are
+still started, non-recording, so the trace context still flows from the gateway through gRPC
+metadata and event headers, and every log line still carries its request's trace id.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, Decision, Sampler, SamplingResult
 from opentelemetry.trace import Link, SpanKind
 from opentelemetry.util.types import Attributes
 
@@ -63,15 +66,19 @@ class EdgeSampler(Sampler):
         return f"EdgeSampler{{{self.ratio}}}"
 
 
-def setup_tracing(service: str, *, sampler: Sampler | None = None) -> None:
+def setup_tracing(service: str, *, sampler: Sampler | None = None, record_without_exporter: bool = False) -> None:
     """The process' tracer provider, once. `sampler`: None for OTel's default (ParentBased, or
-    what OTEL_TRACES_SAMPLER says); the gateway passes an `EdgeSampler`."""
+    what OTEL_TRACES_SAMPLER says); the gateway passes an `EdgeSampler`. Without an exporter
+    nothing is recorded, unless record_without_exporter (a test that adds its own processor)."""
     global _configured
     if _configured:
         return
-    provider = TracerProvider(resource=Resource.create({"service.name": f"crm-{service}"}), sampler=sampler)
     # Reading OTel's own variable is the documented way to switch the exporter on.
-    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+    exporting = bool(os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"))
+    if not (exporting or record_without_exporter):
+        sampler = ALWAYS_OFF
+    provider = TracerProvider(resource=Resource.create({"service.name": f"crm-{service}"}), sampler=sampler)
+    if exporting:
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))

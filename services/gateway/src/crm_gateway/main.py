@@ -16,7 +16,7 @@ USAGE = "usage: python -m crm_gateway [serve|migrate]"
 
 
 def serve(settings: GatewaySettings) -> None:
-    setup_logging(settings.service_name, settings.log_level)
+    setup_logging(settings.service_name, settings.log_level, settings.access_log)
     # A client's traceparent keeps its trace id but not its say on sampling (EdgeSampler).
     telemetry.setup_tracing(settings.service_name, sampler=telemetry.EdgeSampler(settings.trace_sample_ratio))
     # Metrics on their own port, as every service: never on the public listener.

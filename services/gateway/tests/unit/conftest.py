@@ -463,7 +463,8 @@ def settings_for(dev_key_file: str) -> Callable[..., GatewaySettings]:
 @pytest.fixture
 async def client(settings: GatewaySettings, issuer: DevIssuer) -> AsyncIterator[httpx.AsyncClient]:
     """A client of the gateway carrying an admin's bearer token."""
-    # As `serve` does: spans continue the caller's traceparent and reach the backends.
-    telemetry.setup_tracing("gateway")
+    # As `serve` does: spans continue the caller's traceparent and reach the backends (recorded,
+    # for the test that adds its own exporter).
+    telemetry.setup_tracing("gateway", record_without_exporter=True)
     async with running_gateway(create_app(settings), bearer(issuer)) as http:
         yield http

@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crm_gateway.platform.problems import problem
 from crm_gateway.platform.route_names import route_template
-from crm_kit import caller, telemetry
+from crm_kit import caller, logs, telemetry
 from crm_kit.metrics import LATENCY_BUCKETS
 
 log = logging.getLogger(__name__)
@@ -95,16 +95,20 @@ class ObservabilityMiddleware:
                 elapsed = time.perf_counter() - started
                 HTTP_REQUESTS.labels(method, route, str(status)).inc()
                 HTTP_SECONDS.labels(method, route).observe(elapsed)
-                # The access log (inside the span: it carries the trace id); never the raw path.
-                log.info(
+                # The access log (inside the span: it carries the trace id); never the raw path. A
+                # successful, quick request only with CRM_ACCESS_LOG=all (crm_kit.logs).
+                logs.access(
+                    log,
                     "http request",
-                    extra={
+                    {
                         "method": method,
                         "route": route,
                         "status": status,
                         "duration_ms": round(elapsed * 1000, 2),
                         "request_id": request_id,
                     },
+                    failed=status >= 500,
+                    elapsed=elapsed,
                 )
 
 

@@ -138,3 +138,58 @@ async def test_a_durable_left_on_another_subject_stops_the_start(fresh_database,
             await bus.start_consumers()
     finally:
         await bus.stop(1)
+
+
+async def test_a_concurrent_self_managed_consumer_handles_events_side_by_side_each_once(
+    fresh_database, nats_server
+) -> None:
+    """concurrency=4: four events are in the handler at the same moment (none waits for another's
+    remote call), every event is handled once and acked, and a fifth waits for a free place."""
+    await reset_stream(nats_server)
+    database_url = await fresh_database("kitconc")
+    settings = ServiceSettings(service_name="kitconc", database_url=database_url, nats_url=nats_server)
+    db = Database(settings.database_url, tables, source="/crm/kitconc")
+    async with db.engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    gate = asyncio.Event()
+    inside: set[str] = set()
+    most_inside = 0
+    handled: list[str] = []
+
+    async def send(envelope: Envelope[Any]) -> None:
+        nonlocal most_inside
+        inside.add(envelope.message.deal_id)
+        most_inside = max(most_inside, len(inside))
+        await gate.wait()
+        inside.discard(envelope.message.deal_id)
+        handled.append(envelope.message.deal_id)
+
+    bus = EventBus(settings, db)
+    bus.subscribe(events_pb2.DealClosed, send, transactional=False, concurrency=4)
+    with pytest.raises(ValueError, match="self-managed"):
+        bus.subscribe(events_pb2.DealStageChanged, record_effect, concurrency=2)
+    await bus.connect()
+    for i in range(10):
+        await publish_event(nats_server, events_pb2.DealClosed(deal_id=f"c{i}"))
+    await bus.start_consumers()
+    try:
+
+        async def four_inside() -> bool:
+            return len(inside) == 4
+
+        await eventually(four_inside, timeout=15)
+        await asyncio.sleep(0.2)  # room for a fifth to (wrongly) start
+        assert len(inside) == 4
+        gate.set()
+
+        async def all_acked() -> bool:
+            info = await bus.js.consumer_info(settings.stream_name, "kitconc-deal-closed")  # type: ignore[union-attr]
+            return len(handled) == 10 and info.num_ack_pending == 0 and info.num_pending == 0
+
+        await eventually(all_acked, timeout=15)
+        assert sorted(handled) == sorted(f"c{i}" for i in range(10))
+        assert most_inside == 4
+    finally:
+        gate.set()
+        await bus.stop(1)
+        await db.dispose()

@@ -59,6 +59,8 @@ class Subscription:
     # A TransactionalHandler when transactional, else a SelfManagedHandler.
     handler: Callable[..., Awaitable[None]]
     transactional: bool
+    # Self-managed handlers only: how many events are handled at once (each acked when it is done).
+    concurrency: int = 1
 
 
 class ConsumerSubjectMismatch(RuntimeError):
@@ -123,8 +125,17 @@ class EventBus:
         handler: TransactionalHandler | SelfManagedHandler,
         *,
         transactional: bool = True,
+        concurrency: int = 1,
     ) -> None:
-        """Consume message_cls events through the durable `durable_for(message_cls)`."""
+        """Consume message_cls events through the durable `durable_for(message_cls)`.
+
+        `concurrency` > 1 (self-managed handlers only): up to that many events are handled at
+        once, each acked when its handler is done, and the next are fetched as slots free up —
+        for a handler that waits on a remote call (an SMS provider), so one slow send does not
+        hold every event behind it. Its exactly-once rule must not depend on order (an intent
+        key per event, as notifications has)."""
+        if concurrency > 1 and transactional:
+            raise ValueError("concurrency is for self-managed handlers; a transactional consumer batches instead")
         durable = self.durable_for(message_cls)
         if not nats_access.may_consume(self.settings.service_name, subject_for(message_cls)):
             # The NATS server would refuse the consumer: say so now, not as a start-up timeout.
@@ -135,7 +146,9 @@ class EventBus:
         # Exported from 0, so increase() (the dead-letter alert) sees the first one.
         metrics.DEAD_LETTERS.labels(durable)
         metrics.EVENT_REDELIVERIES.labels(durable)
-        self.subscriptions.append(Subscription(durable, subject_for(message_cls), message_cls, handler, transactional))
+        self.subscriptions.append(
+            Subscription(durable, subject_for(message_cls), message_cls, handler, transactional, max(1, concurrency))
+        )
 
     def durable_for(self, message_cls: type[Message]) -> str:
         """The durable consumer (and inbox) name for message_cls: <service>-<event>, stable across
@@ -156,7 +169,8 @@ class EventBus:
         self._tasks.clear()
         for sub in self.subscriptions:
             psub = await self._pull_subscription(sub.durable, sub.subject)
-            self._tasks.append(asyncio.create_task(self._consume(sub, psub), name=f"consumer:{sub.durable}"))
+            consume = self._consume_concurrently if sub.concurrency > 1 else self._consume
+            self._tasks.append(asyncio.create_task(consume(sub, psub), name=f"consumer:{sub.durable}"))
         if self.subscriptions:
             durable = nats_access.replay_durable(self.settings.service_name)
             psub = await self._pull_subscription(durable, self.replay_subject("*"))
@@ -276,6 +290,63 @@ class EventBus:
                 )
             finally:
                 self._in_flight -= len(msgs)
+
+    async def _consume_concurrently(self, sub: Subscription, psub: JetStreamContext.PullSubscription) -> None:
+        """Keep up to sub.concurrency events in hand, each handled in its own task that acks it
+        (`_handle`). Fetching is as in `_consume`: one event when idle, then, while busy, as many
+        as there are free places with a short linger; with every place taken, it waits for one."""
+        running: set[asyncio.Task[None]] = set()
+        freed = asyncio.Event()
+        busy = False
+        in_hand = 0
+
+        async def handle(msg: Msg) -> None:
+            nonlocal in_hand
+            try:
+                await self._handle(sub, msg)
+            except Exception:
+                log.exception("handling an event failed; it will be redelivered", extra={"consumer": sub.durable})
+            finally:
+                in_hand -= 1
+                self._in_flight -= 1
+                freed.set()
+
+        try:
+            while not self._stopping.is_set():
+                if self._database_down:
+                    await self._wait_for_database()
+                    continue
+                if in_hand >= sub.concurrency:
+                    freed.clear()
+                    await freed.wait()
+                    continue
+                msgs = await self._fetch(sub, psub, sub.concurrency - in_hand if busy else 1, linger=busy)
+                busy = bool(msgs)
+                for msg in msgs:
+                    in_hand += 1
+                    self._in_flight += 1
+                    task = asyncio.create_task(handle(msg), name=f"event:{sub.durable}")
+                    running.add(task)
+                    task.add_done_callback(running.discard)
+        finally:
+            # Stopping: the in-flight handlers finish (stop_consuming waits for _in_flight).
+            if running:
+                await asyncio.wait(running)
+
+    async def _fetch(
+        self, sub: Subscription, psub: JetStreamContext.PullSubscription, n: int, *, linger: bool
+    ) -> list[Msg]:
+        """Up to n events: a short linger when busy, else waiting up to a second for one. None on
+        a timeout or a failed fetch (logged, after a pause)."""
+        try:
+            return await psub.fetch(n, timeout=0.02 if linger else 1)
+        except (NatsTimeoutError, TimeoutError):
+            return []
+        except Exception:
+            if not self._stopping.is_set():
+                log.exception("fetch failed", extra={"consumer": sub.durable})
+                await asyncio.sleep(1)
+            return []
 
     async def _handle_batch(self, sub: Subscription, msgs: list[Msg]) -> None:
         """Handle a fetched batch in ONE transaction (one inbox insert, one commit); if any handler

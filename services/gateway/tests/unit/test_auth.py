@@ -17,6 +17,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from fastapi.routing import APIRoute
 
 from crm_gateway.app import create_app
+from crm_gateway.platform import auth
+from crm_gateway.platform.auth import TokenVerifier
 from crm_gateway.platform.authz import POLICIES, PUBLIC_ROUTES, Role
 from crm_gateway.settings import GatewaySettings
 from crm_kit.dev_issuer import DEFAULT_AUDIENCE, DEV_ISSUER, DevIssuer
@@ -222,3 +224,63 @@ def test_production_accepts_a_real_issuer() -> None:
 def test_only_asymmetric_algorithms_can_be_configured(settings_for, backend) -> None:
     with pytest.raises(ValueError):
         create_app(settings_for(backend.address, auth_algorithms=["HS256"]))
+
+
+class CountingKeys:
+    """The issuer's one key, counting how often the verifier had to look it up."""
+
+    def __init__(self, issuer: DevIssuer) -> None:
+        self.key = jwt.PyJWK(issuer.public_jwk)
+        self.lookups = 0
+
+    async def get(self, kid: str) -> jwt.PyJWK | None:
+        self.lookups += 1
+        return self.key
+
+
+def counting_verifier(issuer: DevIssuer) -> tuple[TokenVerifier, CountingKeys]:
+    keys = CountingKeys(issuer)
+    verifier = TokenVerifier(
+        keys,  # type: ignore[arg-type]
+        issuer=DEV_ISSUER,
+        audience=DEFAULT_AUDIENCE,
+        algorithms=["ES256"],
+        leeway_seconds=30,
+    )
+    return verifier, keys
+
+
+async def test_a_verified_token_is_remembered_until_it_expires_and_a_bad_one_never(
+    issuer: DevIssuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    verifier, keys = counting_verifier(issuer)
+    token = jwt.encode(claims(), issuer.private_key, algorithm="ES256", headers={"kid": issuer.kid})
+
+    first, second = await verifier.verify(token), await verifier.verify(token)
+
+    assert first == second and first.subject == "rep-dana"
+    assert keys.lookups == 1  # the second request did not check the signature again
+    # Past its lifetime in the cache (or the token's expiry) it is checked again.
+    clock = time.time() + auth.VERIFIED_TTL_SECONDS + 1
+    monkeypatch.setattr(auth.time, "time", lambda: clock)
+    await verifier.verify(token)
+    assert keys.lookups == 2
+    # A token that fails a check is never remembered: refused every time.
+    tampered = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    for _ in range(2):
+        with pytest.raises(auth.AuthError):
+            await verifier.verify(tampered)
+    assert tampered not in verifier._verified
+
+
+async def test_the_verified_token_cache_is_bounded(issuer: DevIssuer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(auth, "VERIFIED_CACHE_SIZE", 3)
+    verifier, _ = counting_verifier(issuer)
+    tokens = [
+        jwt.encode(claims(sub=f"rep-{i}"), issuer.private_key, algorithm="ES256", headers={"kid": issuer.kid})
+        for i in range(5)
+    ]
+    for token in tokens:
+        await verifier.verify(token)
+
+    assert list(verifier._verified) == tokens[-3:]

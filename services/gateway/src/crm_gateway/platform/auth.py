@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -171,6 +172,14 @@ class JwksKeys:
         return keys
 
 
+# Verified tokens remembered (a client sends the same token with every request; checking its
+# signature each time is most of the cost of authentication): at most this many, each for at most
+# VERIFIED_TTL_SECONDS and never past its own expiry. Only a token that passed every check enters,
+# so a flood of made-up tokens neither grows the cache nor evicts anyone for long.
+VERIFIED_CACHE_SIZE = 10_000
+VERIFIED_TTL_SECONDS = 60.0
+
+
 class TokenVerifier:
     """Verifies bearer tokens and turns their claims into a Principal."""
 
@@ -193,12 +202,27 @@ class TokenVerifier:
         self.algorithms = tuple(algorithms)
         self.leeway_seconds = leeway_seconds
         self.roles_claim = roles_claim
+        self._verified: OrderedDict[str, tuple[float, Principal]] = OrderedDict()
 
     async def verify(self, token: str) -> Principal:
         if not token or len(token) > MAX_TOKEN_LENGTH:
             raise AuthError("The bearer token is missing or too long.")
+        now = time.time()
+        remembered = self._verified.get(token)
+        if remembered is not None:
+            if remembered[0] > now:
+                return remembered[1]
+            del self._verified[token]
         key, alg = await self._signing_key(token)
-        return self.principal(self._claims(token, key, alg))
+        claims = self._claims(token, key, alg)
+        principal = self.principal(claims)
+        self._remember(token, principal, min(float(claims["exp"]), now + VERIFIED_TTL_SECONDS))
+        return principal
+
+    def _remember(self, token: str, principal: Principal, until: float) -> None:
+        self._verified[token] = (until, principal)
+        if len(self._verified) > VERIFIED_CACHE_SIZE:
+            self._verified.popitem(last=False)  # the oldest entry
 
     async def _signing_key(self, token: str) -> tuple[PyJWK, str]:
         """The issuer's key the token's header names, checked against the algorithm it claims."""

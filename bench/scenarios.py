@@ -209,6 +209,17 @@ async def customer_latencies(ctx: Context, started: dict[str, float], wait_s: fl
     return [(r["at"] - started[r["lead_id"]]) * 1000 for r in rows]
 
 
+async def database_activity(ctx: Context) -> dict[str, dict[str, int]]:
+    """pg_stat_database's counters per service database (one server: read from any connection)."""
+    rows = await ctx.db["reporting"].fetch(
+        "SELECT datname, xact_commit AS commits, xact_rollback AS rollbacks,"
+        " tup_inserted + tup_updated + tup_deleted AS rows_written, tup_returned AS rows_read"
+        " FROM pg_stat_database WHERE datname IS NOT NULL AND datname NOT IN ('postgres', 'template0', 'template1')"
+        " AND datname NOT LIKE 'bench%'"
+    )
+    return {r["datname"]: {k: int(r[k]) for k in ("commits", "rollbacks", "rows_written", "rows_read")} for r in rows}
+
+
 async def backlog(ctx: Context) -> int:
     """Events the services' consumers have not yet acknowledged (pending + in flight)."""
     total = 0
@@ -243,10 +254,13 @@ async def capture(ctx: Context, concurrencies: list[int], duration_s: float, *, 
     send = ctx.capture_keyed if keyed else ctx.capture
     for clients in concurrencies:
         await wait_idle(ctx)
-        cpu_before = cpu.snapshot(ctx.stack)
+        cpu_before, db_before = cpu.snapshot(ctx.stack), await database_activity(ctx)
         load = await closed_loop(ctx.http, send, clients, duration_s)
         events_behind = await backlog(ctx)
         catch_up_s = await wait_idle(ctx)
+        cpu_after = cpu.snapshot(ctx.stack)
+        await asyncio.sleep(1.1)  # backends report their counters at most once a second
+        db_after = await database_activity(ctx)
         kinds = Counter("new" if s.payload[2] else "touch" for s in load.ok)
         results[f"c{clients}"] = {
             "clients": clients,
@@ -258,7 +272,13 @@ async def capture(ctx: Context, concurrencies: list[int], duration_s: float, *, 
             "consumer_backlog_at_end": events_behind,
             "consumer_catch_up_s": catch_up_s,
             # Every process' CPU from the first request until every consumer caught up, per capture.
-            "cpu_per_lead": cpu.per_item(cpu_before, cpu.snapshot(ctx.stack), len(load.ok)),
+            "cpu_per_lead": cpu.per_item(cpu_before, cpu_after, len(load.ok)),
+            # Per database, the same window: commits and rows written per capture.
+            "database_per_lead": {
+                name: {k: round((after[k] - db_before[name][k]) / max(1, len(load.ok)), 2) for k in after}
+                for name, after in db_after.items()
+                if after["commits"] > db_before[name]["commits"]
+            },
         }
     return results
 

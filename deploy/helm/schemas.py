@@ -76,6 +76,7 @@ def components() -> Schema:
             "system": {"type": "string", "pattern": "^[a-z]([-a-z0-9]{0,30}[a-z0-9])?$"},
             "environment": {"enum": ["development", "test", "production"]},
             "logLevel": {"enum": ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]},
+            "accessLog": {"enum": ["failures", "all"]},
             "company": obj(
                 {
                     "name": {"type": "string", "maxLength": 200},
@@ -220,7 +221,7 @@ def components() -> Schema:
             ),
         },
         (
-            "system", "environment", "logLevel", "company", "image", "imagePullSecrets", "replicaCount", "resources",
+            "system", "environment", "logLevel", "accessLog", "company", "image", "imagePullSecrets", "replicaCount", "resources",
             "podSecurity", "tmpSizeLimit", "shutdownGraceSeconds", "preStopSleepSeconds", "probes",
             "autoscaling", "podDisruptionBudget", "topologySpread", "streamReplicas", "nats", "otlp",
             "grpcTls", "networkPolicy", "migration",

@@ -155,6 +155,8 @@ production refuses a default SMS key even for `migrate`).
   value: {{ $ctx.service | quote }}
 - name: CRM_LOG_LEVEL
   value: {{ $cfg.logLevel | quote }}
+- name: CRM_ACCESS_LOG
+  value: {{ $cfg.accessLog | quote }}
 {{- if not .migration }}
 {{- /* The settings default to loopback (a laptop); in a pod Prometheus scrapes the pod's IP. */}}
 - name: CRM_METRICS_HOST

@@ -5,6 +5,11 @@ own: (1) record the intent under the order's idempotency key, (2) call the provi
 key — it de-duplicates, so a crash between the call and (3) never sends twice — and (3) record
 the outcome, the inbox claim and the outgoing event in one transaction. A transient failure
 raises: the chassis naks and redelivers, and the next delivery resumes the pending intent.
+
+Many shipments are handled at once (main.py), and two deliveries of one order may overlap (a
+redelivery after AckWait, a second replica). That stays exactly-once because the intent key is
+unique (the second delivery gets the first one's row and text), the provider de-duplicates the
+key, and only the delivery whose update finds the row still pending records the outcome event.
 """
 
 from __future__ import annotations
@@ -58,18 +63,20 @@ class ShipmentNotifier:
         shipped = envelope.message
         delivery_date = _validated_delivery_date(shipped)
         key = domain.order_shipped_key(shipped.order_id)
-        async with self.db.unit_of_work() as uow:
-            row = await queries.find_by_key(uow, key)
-            if row is not None and row.status in domain.SETTLED:
-                await uow.claim_inbox(self.consumer, envelope.id)
-                return
-        if row is None:
-            # Only a first delivery asks customers: a pending row already holds the promised text.
+        # Almost every delivery is a first one, so ask customers before looking for an intent: a
+        # look-up first would cost every shipment a transaction to spare the rare redelivery a
+        # read. record_intent keeps an existing intent, whose text (and consent decision) stands.
+        try:
             contact = await self._contact(shipped.lead_id)
-            row = await self._record_intent(envelope, key, contact, delivery_date)
+        except ContactUnavailable:
+            # A redelivery needs no contact, so customers being down or lagging must not hold it.
+            row = await self._existing_intent(envelope, key)
             if row is None:
-                return
-        await self._send(envelope, row)
+                raise
+        else:
+            row = await self._record_intent(envelope, key, contact, delivery_date)
+        if row is not None and row.status == domain.MessageStatus.PENDING:
+            await self._send(envelope, row)
 
     async def _contact(self, lead_id: str) -> customers_pb2.GetContactInfoResponse:
         request = customers_pb2.GetContactInfoRequest(lead_id=lead_id)
@@ -81,6 +88,14 @@ class ShipmentNotifier:
             # NOT_FOUND too: the customer profile is built from events and may not exist yet.
             raise ContactUnavailable(f"contact info of lead {lead_id}: {exc.code().name} {exc.details()}") from exc
         return response
+
+    async def _existing_intent(self, envelope: Envelope[order_events.OrderShipped], key: str) -> Any | None:
+        """The intent recorded for key by an earlier delivery, claiming the inbox when it is settled."""
+        async with self.db.unit_of_work() as uow:
+            row = await queries.find_by_key(uow, key)
+            if row is not None and row.status in domain.SETTLED:
+                await uow.claim_inbox(self.consumer, envelope.id)
+        return row
 
     async def _record_intent(
         self,

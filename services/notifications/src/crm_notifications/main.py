@@ -25,6 +25,9 @@ class NotificationsSettings(ServiceSettings):
     sms_api_key: str = "dev-sms-key"
     sms_sender: str = "CRM"
     sms_timeout_seconds: float = Field(default=5.0, gt=0)
+    # Shipments handled at once. Each holds at most one database connection at a time (so keep it
+    # within the pool, 2 × db_pool_size) and one keep-alive connection to the provider.
+    sms_concurrency: int = Field(default=16, ge=1, le=64)
 
     def secrets(self) -> dict[str, str]:
         return {"sms_api_key": self.sms_api_key}
@@ -35,7 +38,10 @@ async def setup(service: Service) -> None:
     if not isinstance(settings, NotificationsSettings):
         raise TypeError("the notifications service needs NotificationsSettings")
     provider = HttpSmsProvider(
-        settings.sms_base_url, settings.sms_api_key, timeout_seconds=settings.sms_timeout_seconds
+        settings.sms_base_url,
+        settings.sms_api_key,
+        timeout_seconds=settings.sms_timeout_seconds,
+        max_connections=settings.sms_concurrency,
     )
     # The chassis' client settings (timeout, TLS); closed on shutdown.
     customers_channel = service.channel(settings.customers_addr)
@@ -47,7 +53,11 @@ async def setup(service: Service) -> None:
         sender=settings.sms_sender,
         consumer=service.bus.durable_for(order_events.OrderShipped),
     )
-    service.bus.subscribe(order_events.OrderShipped, notifier.handle, transactional=False)
+    # Up to sms_concurrency shipments in flight (one slow provider answer holds no other), each
+    # acked only after its outcome is recorded; exactly once by the intent key (handlers.py).
+    service.bus.subscribe(
+        order_events.OrderShipped, notifier.handle, transactional=False, concurrency=settings.sms_concurrency
+    )
     service.grpc.add(
         notifications_pb2_grpc.add_NotificationsServiceServicer_to_server,
         NotificationsServicer(service.db),

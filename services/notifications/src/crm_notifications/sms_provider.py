@@ -47,6 +47,7 @@ class HttpSmsProvider:
         api_key: str,
         *,
         timeout_seconds: float = 5.0,
+        max_connections: int = 16,
         attempts: int = 3,
         backoff_initial_seconds: float = 0.1,
         backoff_max_seconds: float = 1.0,
@@ -56,6 +57,9 @@ class HttpSmsProvider:
             base_url=base_url,
             headers={"Authorization": f"Bearer {api_key}"},
             timeout=timeout_seconds,
+            # One pooled client for every send: as many keep-alive connections as sends run at
+            # once, so a busy minute reuses connections instead of opening one per SMS.
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
             transport=transport,
         )
         self._attempts = attempts

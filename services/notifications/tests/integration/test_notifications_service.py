@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass, field
 
 import grpc
@@ -13,6 +13,7 @@ import httpx
 import nats
 import pytest
 import uvicorn
+from sqlalchemy import func, select
 
 from crm.common.v1 import types_pb2
 from crm.customers.v1 import customers_pb2, customers_pb2_grpc
@@ -21,6 +22,7 @@ from crm.notifications.v1 import notifications_pb2, notifications_pb2_grpc
 from crm.orders.v1 import events_pb2 as order_events
 from crm_devstack.sms_provider import create_app
 from crm_kit.grpc_client import channel
+from crm_kit.service import Service
 from crm_kit.testing import eventually, free_port, publish_event, reset_stream, running_service
 from crm_notifications.db import messaging
 from crm_notifications.main import MIGRATIONS_DIR, NotificationsSettings, setup
@@ -31,11 +33,37 @@ HEBREW_TEXT = "שלום דנה כהן, ההזמנה שלך נשלחה עם דו�
 
 
 @dataclass
+class Meeting:
+    """Calls that must all be waiting at once before any is answered; one that waited in vain
+    (the others never came while it was held) sets `missed`."""
+
+    size: int
+    arrived: int = 0
+    everyone: asyncio.Event = field(default_factory=asyncio.Event)
+    missed: bool = False
+
+    async def join(self) -> bool:
+        self.arrived += 1
+        if self.arrived >= self.size:
+            self.everyone.set()
+        try:
+            # Shorter than the gRPC client's 5 s deadline: a handler running shipments one at a
+            # time leaves the first one alone here, and that must show as `missed`.
+            await asyncio.wait_for(self.everyone.wait(), timeout=3)
+        except TimeoutError:
+            self.missed = True
+            return False
+        return True
+
+
+@dataclass
 class FakeCustomers(customers_pb2_grpc.CustomersServiceServicer):
-    """Answers GetContactInfo for known lead ids; a lead in `late` is unknown for its first n calls."""
+    """Answers GetContactInfo for known lead ids; a lead in `late` is unknown for its first n calls;
+    the calls for a lead in `meetings` are answered only once its meeting is full."""
 
     contacts: dict[str, customers_pb2.GetContactInfoResponse] = field(default_factory=dict)
     late: dict[str, int] = field(default_factory=dict)
+    meetings: dict[str, Meeting] = field(default_factory=dict)
 
     def add(self, lead_id: str, *, locale: str = "he-IL", phone: str = "+972501234567", allowed: bool = True) -> str:
         name = "علی رضایی" if locale == "fa-IR" else "דנה כהן"
@@ -51,6 +79,9 @@ class FakeCustomers(customers_pb2_grpc.CustomersServiceServicer):
     async def GetContactInfo(
         self, request: customers_pb2.GetContactInfoRequest, context: grpc.aio.ServicerContext
     ) -> customers_pb2.GetContactInfoResponse:
+        meeting = self.meetings.get(request.lead_id)
+        if meeting is not None and not await meeting.join():
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "the other shipments never came")
         if self.late.get(request.lead_id, 0) > 0:
             self.late[request.lead_id] -= 1
             await context.abort(grpc.StatusCode.NOT_FOUND, f"no customer for lead {request.lead_id}")
@@ -65,6 +96,7 @@ class Harness:
     sms: httpx.AsyncClient
     customers: FakeCustomers
     nats_url: str
+    service: Service
 
     async def sms_sent(self) -> list[dict[str, str]]:
         response = await self.sms.get("/messages")
@@ -80,6 +112,22 @@ class Harness:
         if found and found[0].status != notifications_pb2.MESSAGE_STATUS_PENDING:
             return found[0]
         return None
+
+    async def drained(self) -> bool | None:
+        """Every OrderShipped delivered to notifications was acked and what it recorded relayed:
+        nothing is still in flight that could yet send or announce something."""
+        nc = await nats.connect(self.nats_url)
+        try:
+            info = await nc.jetstream().consumer_info(
+                self.service.settings.stream_name, self.service.bus.durable_for(order_events.OrderShipped)
+            )
+        finally:
+            await nc.close()
+        if info.num_pending or info.num_ack_pending:
+            return None
+        async with self.service.db.unit_of_work() as uow:
+            unrelayed = (await uow.conn.execute(select(func.count()).select_from(messaging.outbox))).scalar_one()
+        return unrelayed == 0 or None
 
 
 @pytest.fixture
@@ -120,11 +168,11 @@ async def harness(fresh_database, nats_server, sms_base_url, customers) -> Async
         consumer_max_deliver=3,
     )
     async with (
-        running_service(settings, messaging, MIGRATIONS_DIR, setup),
+        running_service(settings, messaging, MIGRATIONS_DIR, setup) as service,
         httpx.AsyncClient(base_url=sms_base_url) as sms,
     ):
         ch = channel(f"127.0.0.1:{port}")
-        yield Harness(notifications_pb2_grpc.NotificationsServiceStub(ch), sms, servicer, nats_server)
+        yield Harness(notifications_pb2_grpc.NotificationsServiceStub(ch), sms, servicer, nats_server, service)
         await ch.close()
 
 
@@ -139,14 +187,20 @@ def shipped(lead_id: str, n: int = 123) -> order_events.OrderShipped:
     )
 
 
-async def published(nats_url: str, subject: str, message_cls: type, until_order: str) -> list:
-    """Every event on subject up to and including the one for until_order (the relay keeps order)."""
+async def published(nats_url: str, subject: str, message_cls: type, until: Collection[str] = ()) -> list:
+    """Every event on subject, in stream order, until one for each order in `until` was seen;
+    with `until` empty, every event the stream holds (the caller waited until drained)."""
     nc = await nats.connect(nats_url)
     try:
         sub = await nc.jetstream().pull_subscribe(subject, durable=f"test-{uuid.uuid4().hex[:8]}")
         seen: list = []
-        while not seen or seen[-1].order_id != until_order:
-            msgs = await sub.fetch(1, timeout=10)
+        while not until or not set(until) <= {e.order_id for e in seen}:
+            try:
+                msgs = await sub.fetch(1, timeout=10 if until else 1)
+            except (nats.errors.TimeoutError, TimeoutError):
+                if until:
+                    raise
+                break
             seen.extend(message_cls.FromString(m.data) for m in msgs)
         return seen
     finally:
@@ -170,12 +224,13 @@ async def test_order_shipped_sends_one_hebrew_sms_even_when_redelivered(harness:
     await publish_event(harness.nats_url, event, event_id=event_id, **{"Nats-Msg-Id": f"again-{event_id}"})
     marker = shipped(lead, n=456)
     await publish_event(harness.nats_url, marker)
-    await eventually(lambda: harness.settled(marker.order_id))  # handled in order: the redelivery was handled first
+    await eventually(lambda: harness.settled(marker.order_id))
+    await eventually(harness.drained)  # shipments run side by side: the redelivery may finish last
 
     assert [s["body"] for s in await harness.sms_sent()] == [HEBREW_TEXT.format(n=123), HEBREW_TEXT.format(n=456)]
     assert len(await harness.messages_of(event.order_id)) == 1
     sent_events = await published(
-        harness.nats_url, "crm.notifications.notification_sent", notification_events.NotificationSent, marker.order_id
+        harness.nats_url, "crm.notifications.notification_sent", notification_events.NotificationSent
     )
     assert [(e.order_id, e.message_id) for e in sent_events] == [
         (event.order_id, message.id),
@@ -189,6 +244,51 @@ async def test_order_shipped_sends_one_hebrew_sms_even_when_redelivered(harness:
         HEBREW_TEXT.format(n=123),
     )
     assert first.send_time.seconds > 0
+
+
+async def test_shipments_are_handled_side_by_side_and_each_texted_once(harness: Harness) -> None:
+    # Four shipments are answered by customers only once all four are asking at the same time:
+    # a notifier that took one shipment after another would leave the first one waiting alone.
+    meeting = Meeting(size=4)
+    leads = [harness.customers.add(f"l-{uuid.uuid4().hex[:8]}") for _ in range(4)]
+    harness.customers.meetings.update(dict.fromkeys(leads, meeting))
+    events = [shipped(lead, n=i) for i, lead in enumerate(leads)]
+    for e in events:
+        await publish_event(harness.nats_url, e)
+
+    messages = [await eventually(lambda e=e: harness.settled(e.order_id)) for e in events]
+    await eventually(harness.drained)
+    assert not meeting.missed
+    assert [m.status for m in messages] == [notifications_pb2.MESSAGE_STATUS_SENT] * 4
+    sms = await harness.sms_sent()
+    assert sorted(s["body"] for s in sms) == sorted(HEBREW_TEXT.format(n=i) for i in range(4))
+    sent = await published(
+        harness.nats_url, "crm.notifications.notification_sent", notification_events.NotificationSent
+    )
+    assert sorted(e.order_id for e in sent) == sorted(e.order_id for e in events)
+
+
+async def test_overlapping_deliveries_of_one_shipment_send_one_sms(harness: Harness) -> None:
+    lead = harness.customers.add(f"l-{uuid.uuid4().hex[:8]}")
+    meeting = harness.customers.meetings[lead] = Meeting(size=3)
+    event = shipped(lead)
+    # Three deliveries of one shipment in flight together: the event, its redelivery, and a second
+    # OrderShipped for the same order under a new event id, which only the intent key can stop.
+    event_id = await publish_event(harness.nats_url, event)
+    await publish_event(harness.nats_url, event, event_id=event_id, **{"Nats-Msg-Id": f"again-{event_id}"})
+    await publish_event(harness.nats_url, event)
+
+    message = await eventually(lambda: harness.settled(event.order_id))
+    await eventually(harness.drained)
+    assert not meeting.missed
+    assert message.status == notifications_pb2.MESSAGE_STATUS_SENT
+    assert len(await harness.messages_of(event.order_id)) == 1
+    sms = await harness.sms_sent()
+    assert [(s["idempotency_key"], s["id"]) for s in sms] == [(message.idempotency_key, message.provider_message_id)]
+    sent = await published(
+        harness.nats_url, "crm.notifications.notification_sent", notification_events.NotificationSent
+    )
+    assert [(e.order_id, e.message_id) for e in sent] == [(event.order_id, message.id)]
 
 
 async def test_provider_failures_are_retried_into_one_sms(harness: Harness) -> None:
@@ -226,9 +326,12 @@ async def test_customer_without_consent_or_phone_gets_no_sms(harness: Harness) -
         harness.nats_url,
         "crm.notifications.notification_failed",
         notification_events.NotificationFailed,
-        second.order_id,
+        {first.order_id, second.order_id},
     )
-    assert [(e.order_id, e.reason) for e in failed] == [(first.order_id, "no consent"), (second.order_id, "no phone")]
+    # Handled side by side: either may be announced first.
+    assert sorted((e.order_id, e.reason) for e in failed) == sorted(
+        [(first.order_id, "no consent"), (second.order_id, "no phone")]
+    )
 
 
 async def test_persian_customer_gets_persian_text(harness: Harness) -> None:
@@ -255,13 +358,11 @@ async def test_provider_rejection_fails_the_message_once(harness: Harness) -> No
     marker = shipped(lead, n=456)
     await publish_event(harness.nats_url, marker)
     await eventually(lambda: harness.settled(marker.order_id))
+    await eventually(harness.drained)
     assert [s["body"] for s in await harness.sms_sent()] == [HEBREW_TEXT.format(n=456)]
     assert (await harness.settled(event.order_id)).status == notifications_pb2.MESSAGE_STATUS_FAILED
     failed = await published(
-        harness.nats_url,
-        "crm.notifications.notification_failed",
-        notification_events.NotificationFailed,
-        event.order_id,
+        harness.nats_url, "crm.notifications.notification_failed", notification_events.NotificationFailed
     )
     assert [(e.order_id, e.reason) for e in failed] == [(event.order_id, "provider rejected")]
 

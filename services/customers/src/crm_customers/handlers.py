@@ -66,7 +66,7 @@ async def on_lead_captured(uow: UnitOfWork, envelope: Envelope[leads_events.Lead
     m = envelope.message
     if not m.lead_id:
         raise PoisonMessage(f"LeadCaptured {envelope.id} has no lead_id")
-    customer_id, _ = await commands.attach_lead(
+    await commands.capture_lead(
         uow,
         commands.CapturedLead(
             lead_id=m.lead_id,
@@ -75,15 +75,13 @@ async def on_lead_captured(uow: UnitOfWork, envelope: Envelope[leads_events.Lead
             email=domain.normalize_email(m.email),
             locale=domain.normalize_locale(m.locale),
         ),
-    )
-    await commands.add_timeline_entry(
-        uow,
-        customer_id=customer_id,
-        kind=domain.TouchKind.LEAD_CAPTURED,
-        summary=domain.lead_captured_summary(m.source, m.campaign),
-        channel=domain.channel_for_source(m.source),
-        event_id=envelope.id,
-        occurred_at=_occurred_at(m, "capture_time", envelope),
+        commands.TimelineEntry(
+            kind=domain.TouchKind.LEAD_CAPTURED,
+            summary=domain.lead_captured_summary(m.source, m.campaign),
+            channel=domain.channel_for_source(m.source),
+            event_id=envelope.id,
+            occurred_at=_occurred_at(m, "capture_time", envelope),
+        ),
     )
 
 

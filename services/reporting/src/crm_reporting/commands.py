@@ -14,8 +14,23 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Row, String, case, delete, func, literal, or_, select, update
+from sqlalchemy import (
+    Boolean,
+    Row,
+    String,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.sql.dml import ReturningInsert
 
 from crm_kit.db import UnitOfWork
 from crm_kit.errors import AlreadyExists
@@ -24,36 +39,119 @@ from crm_reporting.db import campaign_facts, deal_facts, event_log, lead_facts, 
 from crm_reporting.db import targets as targets_table
 from crm_reporting.metrics import EVENTS_RECORDED, SPEED_TO_LEAD
 
+# The event-log row of each event: once by its id. `received_at` is the moment the event was
+# handled, also inside a batch transaction (the bench reads it as the consuming time). Its
+# parameters are log_*: in a statement with an upsert of facts, no name may be another's column.
+_LOG_EVENT = (
+    pg_insert(event_log)
+    .values(
+        event_id=bindparam("log_event_id"),
+        event_type=bindparam("log_event_type"),
+        subject=bindparam("log_subject"),
+        occurred_at=bindparam("log_occurred_at"),
+        received_at=func.clock_timestamp(),
+    )
+    .on_conflict_do_nothing(index_elements=[event_log.c.event_id])
+    .returning(event_log.c.event_id)
+)
+
+
+def _logged_with(upsert: ReturningInsert[Any]) -> ReturningInsert[Any]:
+    """upsert with the event-log insert in front (a data-modifying CTE) and a `logged` column
+    saying whether it wrote the row: one round trip per event instead of two. The two touch
+    different tables, so running them in one statement changes nothing either writes."""
+    logged = _LOG_EVENT.cte("logged")
+    return upsert.add_cte(logged).returning(exists(select(logged.c.event_id)).label("logged"))
+
 
 async def record_event(uow: UnitOfWork, *, event_id: str, event_type: str, subject: str, occurred_at: datetime) -> None:
     """Log an event once (by its id); counted after commit the first time."""
     inserted = await uow.conn.execute(
-        pg_insert(event_log)
-        .values(
-            event_id=event_id,
-            event_type=event_type,
-            subject=subject,
-            occurred_at=occurred_at,
-            # The moment this event was handled, also inside a batch transaction.
-            received_at=func.clock_timestamp(),
-        )
-        .on_conflict_do_nothing(index_elements=[event_log.c.event_id])
-        .returning(event_log.c.event_id)
+        _LOG_EVENT,
+        {
+            "log_event_id": event_id,
+            "log_event_type": event_type,
+            "log_subject": subject,
+            "log_occurred_at": occurred_at,
+        },
     )
     if inserted.first() is not None:
         uow.after_commit(EVENTS_RECORDED.labels(event_type).inc)
 
 
-async def _settle_speed(uow: UnitOfWork, fact: Row[Any]) -> None:
-    """Store speed-to-lead once capture and assignment are both known; observe it the first time."""
+@dataclass(frozen=True)
+class LoggedEvent:
+    """The event-log row an upsert writes along with its fact (see `record_event`)."""
+
+    event_id: str
+    event_type: str
+    subject: str
+    occurred_at: datetime
+
+
+def _counted(uow: UnitOfWork, event: LoggedEvent | None, fact: Row[Any]) -> None:
+    if event is not None and fact.logged:
+        uow.after_commit(EVENTS_RECORDED.labels(event.event_type).inc)
+
+
+def _event_params(event: LoggedEvent | None) -> dict[str, Any]:
+    if event is None:
+        return {}
+    return {
+        "log_event_id": event.event_id,
+        "log_event_type": event.event_type,
+        "log_subject": event.subject,
+        "log_occurred_at": event.occurred_at,
+    }
+
+
+async def _settle_speed(uow: UnitOfWork, fact: Row[Any], *, inserted: bool = False) -> None:
+    """Store speed-to-lead once capture and assignment are both known; observe it the first time.
+
+    `fact` is the row as the upsert left it; an upsert's conflict branch never sets the speed, so
+    its speed is the one before (read under the row lock the upsert holds: exact even when the
+    capture and the assignment of a lead are handled at the same moment). A row the upsert
+    `inserted` already carries the speed its own values give (the insert's VALUES computed it)."""
     speed = domain.speed_to_assign_seconds(fact.captured_at, fact.assigned_at)
+    if inserted:
+        if speed is not None:
+            uow.after_commit(lambda: SPEED_TO_LEAD.observe(speed))
+        return
     if speed is None or speed == fact.speed_to_assign_seconds:
         return
-    await uow.conn.execute(
-        update(lead_facts).where(lead_facts.c.lead_id == fact.lead_id).values(speed_to_assign_seconds=speed)
-    )
+    await uow.conn.execute(_SET_SPEED, {"p_lead_id": fact.lead_id, "p_speed": speed})
     if fact.speed_to_assign_seconds is None:
         uow.after_commit(lambda: SPEED_TO_LEAD.observe(speed))
+
+
+_SET_SPEED = (
+    update(lead_facts)
+    .where(lead_facts.c.lead_id == bindparam("p_lead_id"))
+    .values(speed_to_assign_seconds=bindparam("p_speed"))
+)
+
+# Built once: a statement object keeps its compiled form's cache key, so an event pays for
+# neither building nor traversing it (most of SQLAlchemy's cost per execute otherwise). The
+# parameters are p_*: SQLAlchemy reserves a column's own name in an INSERT or UPDATE.
+_capture = pg_insert(lead_facts).values(
+    lead_id=bindparam("p_lead_id"),
+    source=bindparam("p_source"),
+    campaign=bindparam("p_campaign"),
+    campaign_id=bindparam("p_campaign_id"),
+    captured_at=bindparam("p_captured_at"),
+    product_line=bindparam("p_product_line"),
+)
+_UPSERT_CAPTURE = _capture.on_conflict_do_update(
+    index_elements=[lead_facts.c.lead_id],
+    set_={
+        "source": func.coalesce(_capture.excluded.source, lead_facts.c.source),
+        "campaign": func.coalesce(_capture.excluded.campaign, lead_facts.c.campaign),
+        "campaign_id": func.coalesce(_capture.excluded.campaign_id, lead_facts.c.campaign_id),
+        "product_line": func.coalesce(_capture.excluded.product_line, lead_facts.c.product_line),
+        "captured_at": _capture.excluded.captured_at,
+    },
+).returning(*lead_facts.c)
+_UPSERT_CAPTURE_LOGGED = _logged_with(_UPSERT_CAPTURE)
 
 
 async def upsert_lead_capture(
@@ -65,27 +163,51 @@ async def upsert_lead_capture(
     campaign_id: str | None,
     captured_at: datetime,
     product_line: str | None = None,
+    event: LoggedEvent | None = None,
 ) -> None:
-    """The capture is authoritative for source, campaign, product line and capture time."""
-    stmt = pg_insert(lead_facts).values(
-        lead_id=lead_id,
-        source=source,
-        campaign=campaign,
-        campaign_id=campaign_id,
-        captured_at=captured_at,
-        product_line=product_line,
-    )
-    upsert = stmt.on_conflict_do_update(
-        index_elements=[lead_facts.c.lead_id],
-        set_={
-            "source": func.coalesce(stmt.excluded.source, lead_facts.c.source),
-            "campaign": func.coalesce(stmt.excluded.campaign, lead_facts.c.campaign),
-            "campaign_id": func.coalesce(stmt.excluded.campaign_id, lead_facts.c.campaign_id),
-            "product_line": func.coalesce(stmt.excluded.product_line, lead_facts.c.product_line),
-            "captured_at": stmt.excluded.captured_at,
-        },
-    ).returning(lead_facts)
-    await _settle_speed(uow, (await uow.conn.execute(upsert)).one())
+    """The capture is authoritative for source, campaign, product line and capture time.
+
+    With `event`, its event-log row is written in the same statement (`record_event`)."""
+    params = {
+        "p_lead_id": lead_id,
+        "p_source": source,
+        "p_campaign": campaign,
+        "p_campaign_id": campaign_id,
+        "p_captured_at": captured_at,
+        "p_product_line": product_line,
+        **_event_params(event),
+    }
+    fact = (await uow.conn.execute(_UPSERT_CAPTURE_LOGGED if event else _UPSERT_CAPTURE, params)).one()
+    _counted(uow, event, fact)
+    # A new row has no assignment yet, so no speed: the conflict branch is the only one to settle.
+    await _settle_speed(uow, fact)
+
+
+_assignment = pg_insert(lead_facts).values(
+    lead_id=bindparam("p_lead_id"),
+    source=bindparam("p_source"),
+    captured_at=bindparam("p_captured_at"),
+    assigned_at=bindparam("p_assigned_at"),
+    rep_id=bindparam("p_rep_id"),
+    team_id=bindparam("p_team_id"),
+    # Only a new row takes it (the conflict branch leaves the speed to _settle_speed).
+    speed_to_assign_seconds=bindparam("p_speed"),
+)
+# Speed-to-lead measures the first response, whichever order reassignments arrive in.
+_first = or_(lead_facts.c.assigned_at.is_(None), _assignment.excluded.assigned_at < lead_facts.c.assigned_at)
+_UPSERT_ASSIGNMENT = _assignment.on_conflict_do_update(
+    index_elements=[lead_facts.c.lead_id],
+    set_={
+        "source": func.coalesce(lead_facts.c.source, _assignment.excluded.source),
+        "captured_at": func.coalesce(lead_facts.c.captured_at, _assignment.excluded.captured_at),
+        "assigned_at": case((_first, _assignment.excluded.assigned_at), else_=lead_facts.c.assigned_at),
+        "rep_id": case((_first, _assignment.excluded.rep_id), else_=lead_facts.c.rep_id),
+        "team_id": case((_first, _assignment.excluded.team_id), else_=lead_facts.c.team_id),
+    },
+    # xmax is 0 only on a row this statement inserted (the conflict branch locks the row first,
+    # which leaves the locker in the new version's xmax): the usual way to tell the two apart.
+).returning(*lead_facts.c, literal_column("xmax = 0", Boolean).label("inserted"))
+_UPSERT_ASSIGNMENT_LOGGED = _logged_with(_UPSERT_ASSIGNMENT)
 
 
 async def upsert_lead_assignment(
@@ -97,24 +219,24 @@ async def upsert_lead_assignment(
     assigned_at: datetime,
     rep_id: str | None,
     team_id: str | None = None,
+    event: LoggedEvent | None = None,
 ) -> None:
-    """The first assignment sets rep, team and time; source and capture time only fill gaps."""
-    stmt = pg_insert(lead_facts).values(
-        lead_id=lead_id, source=source, captured_at=captured_at, assigned_at=assigned_at, rep_id=rep_id, team_id=team_id
-    )
-    # Speed-to-lead measures the first response, whichever order reassignments arrive in.
-    first = or_(lead_facts.c.assigned_at.is_(None), stmt.excluded.assigned_at < lead_facts.c.assigned_at)
-    upsert = stmt.on_conflict_do_update(
-        index_elements=[lead_facts.c.lead_id],
-        set_={
-            "source": func.coalesce(lead_facts.c.source, stmt.excluded.source),
-            "captured_at": func.coalesce(lead_facts.c.captured_at, stmt.excluded.captured_at),
-            "assigned_at": case((first, stmt.excluded.assigned_at), else_=lead_facts.c.assigned_at),
-            "rep_id": case((first, stmt.excluded.rep_id), else_=lead_facts.c.rep_id),
-            "team_id": case((first, stmt.excluded.team_id), else_=lead_facts.c.team_id),
-        },
-    ).returning(lead_facts)
-    await _settle_speed(uow, (await uow.conn.execute(upsert)).one())
+    """The first assignment sets rep, team and time; source and capture time only fill gaps.
+
+    With `event`, its event-log row is written in the same statement (`record_event`)."""
+    params = {
+        "p_lead_id": lead_id,
+        "p_source": source,
+        "p_captured_at": captured_at,
+        "p_assigned_at": assigned_at,
+        "p_rep_id": rep_id,
+        "p_team_id": team_id,
+        "p_speed": domain.speed_to_assign_seconds(captured_at, assigned_at),
+        **_event_params(event),
+    }
+    fact = (await uow.conn.execute(_UPSERT_ASSIGNMENT_LOGGED if event else _UPSERT_ASSIGNMENT, params)).one()
+    _counted(uow, event, fact)
+    await _settle_speed(uow, fact, inserted=fact.inserted)
 
 
 @dataclass(frozen=True)

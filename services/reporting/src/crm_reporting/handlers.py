@@ -1,5 +1,8 @@
 """Event consumers of reporting: each records its event once and upserts its fact row.
 
+The consumers every captured lead triggers (capture, assignment) write the event-log row and the
+fact in one statement; the others log and upsert in two.
+
 Every handler runs in the chassis's unit of work together with the inbox claim, so a
 redelivered event has no second effect. Handlers map an event to fact values; the upserts
 live in `commands` (see there how they converge whatever order the events arrive in).
@@ -49,10 +52,16 @@ async def _record(uow: UnitOfWork, envelope: Envelope[Any]) -> None:
     )
 
 
+def _logged(envelope: Envelope[Any]) -> commands.LoggedEvent:
+    """The event's log row, for an upsert that writes it in its own statement (one round trip)."""
+    return commands.LoggedEvent(
+        event_id=envelope.id, event_type=envelope.type, subject=envelope.subject, occurred_at=_aware(envelope.time)
+    )
+
+
 async def on_lead_captured(uow: UnitOfWork, envelope: Envelope[lead_events.LeadCaptured]) -> None:
     """The capture is authoritative for source, campaign and capture time."""
     m = envelope.message
-    await _record(uow, envelope)
     await commands.upsert_lead_capture(
         uow,
         lead_id=_key(m.lead_id, "lead_id", envelope),
@@ -61,13 +70,13 @@ async def on_lead_captured(uow: UnitOfWork, envelope: Envelope[lead_events.LeadC
         campaign_id=_text(m.campaign_id),
         captured_at=_time(m, "capture_time") or _aware(envelope.time),
         product_line=_text(m.product_line),
+        event=_logged(envelope),
     )
 
 
 async def on_lead_assigned(uow: UnitOfWork, envelope: Envelope[lead_events.LeadAssigned]) -> None:
     """The first assignment sets rep, team and time; source and capture time only fill gaps."""
     m = envelope.message
-    await _record(uow, envelope)
     await commands.upsert_lead_assignment(
         uow,
         lead_id=_key(m.lead_id, "lead_id", envelope),
@@ -76,6 +85,7 @@ async def on_lead_assigned(uow: UnitOfWork, envelope: Envelope[lead_events.LeadA
         assigned_at=_time(m, "assign_time") or _aware(envelope.time),
         rep_id=_text(m.rep_id),
         team_id=_text(m.team_id),
+        event=_logged(envelope),
     )
 
 

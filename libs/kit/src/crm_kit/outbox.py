@@ -12,8 +12,7 @@ import asyncio
 import logging
 from datetime import UTC, datetime
 
-from sqlalchemy import any_, delete, func, select
-from sqlalchemy.dialects.postgresql import array
+from sqlalchemy import any_, bindparam, delete, func, select
 
 from crm_kit import metrics
 from crm_kit.bus import EventBus
@@ -29,32 +28,35 @@ class OutboxRelay:
         self.bus = bus
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
+        table = db.tables.outbox
+        oldest = (
+            select(table.c.id).order_by(table.c.id).limit(bindparam("n")).with_for_update(skip_locked=True)
+        ).scalar_subquery()
+        # Built once: the oldest rows no other relay holds, deleted and returned.
+        self._take = (
+            delete(table)
+            .where(table.c.id == any_(func.array(oldest)))
+            .returning(table.c.id, table.c.subject, table.c.payload, table.c.headers, table.c.event_type)
+        )
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         db.on_events_committed(self._wake.set)
 
     async def publish_batch(self) -> int:
         """Publish up to batch_size rows; returns how many were published."""
-        table = self.db.tables.outbox
         async with self.db.engine.connect() as conn, conn.begin():
-            rows = (
-                await conn.execute(
-                    select(table.c.id, table.c.subject, table.c.payload, table.c.headers, table.c.event_type)
-                    .order_by(table.c.id)
-                    .limit(self.batch_size)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
+            # Claimed and deleted in one statement; the delete commits only after every publish
+            # was acknowledged (a failed publish rolls it back and the rows stay).
+            rows = sorted((await conn.execute(self._take, {"n": self.batch_size})).all(), key=lambda r: r.id)
             if not rows:
                 return 0
             # Sent in order on one connection; awaiting them together pipelines the acks.
             await asyncio.gather(
                 *(self.bus.publish_raw(r.subject, r.payload, {k: str(v) for k, v in r.headers.items()}) for r in rows)
             )
-            # Crash window: published, rows not deleted; a restart publishes them again (same Nats-Msg-Id).
+            # Crash window: published, the delete not committed; a restart publishes them again
+            # (same Nats-Msg-Id).
             failpoint("outbox.after_publish")
-            # = ANY(array): one SQL text whatever the batch size (IN (...) is a new statement per size).
-            await conn.execute(delete(table).where(table.c.id == any_(array([r.id for r in rows]))))
         for r in rows:
             metrics.EVENTS_PUBLISHED.labels(r.event_type).inc()
         return len(rows)

@@ -69,9 +69,10 @@ class Database:
     def __init__(self, url: str, tables: MessagingTables, *, source: str, pool_size: int = 10) -> None:
         # No pre-ping: it costs a round trip per transaction; a connection broken by a database
         # restart fails its transaction, which the caller retries (gRPC client, redelivery).
-        self.engine: AsyncEngine = create_async_engine(
-            url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800
-        )
+        # At most 2 × pool_size connections, all kept once opened: an overflow connection is
+        # closed as soon as it is returned, so under load the pool opened and closed connections
+        # all the time (a PostgreSQL backend started per burst; issue 16).
+        self.engine: AsyncEngine = create_async_engine(url, pool_size=2 * pool_size, max_overflow=0, pool_recycle=1800)
         self.tables = tables
         self.source = source
         self._after_commit_with_events: list[Callable[[], None]] = []

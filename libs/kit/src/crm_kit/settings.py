@@ -54,6 +54,7 @@ class ServiceSettings(BaseSettings):
     access_log: Literal["all", "failures"] = "failures"
 
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5433/crm"
+    # The pool holds up to twice this many connections, each kept once opened (crm_kit.db).
     db_pool_size: int = Field(default=10, ge=1, le=100)
 
     nats_url: str = "nats://127.0.0.1:4222"

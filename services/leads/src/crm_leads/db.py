@@ -328,6 +328,16 @@ routing_rule_sets = Table(
     Column("updated_by", String(200), nullable=False, server_default=""),
 )
 
+# One row (id 1): bumped by triggers (migration 0015) in every transaction that writes sources,
+# campaigns, routing_rules, teams or reps. Captures key their in-process copy of those tables on it
+# (crm_leads.config_cache).
+capture_config_version = Table(
+    "capture_config_version",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("version", BigInteger, nullable=False),
+)
+
 # ---------------------------------------------------------------- activities (0008)
 
 # Calls, meetings, notes, e-mails, SMS and tasks logged against a lead (and its deal). lead_id is a

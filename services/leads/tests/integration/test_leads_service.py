@@ -12,13 +12,13 @@ import nats
 import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from crm.leads.v1 import campaigns_pb2, campaigns_pb2_grpc, events_pb2, leads_pb2, leads_pb2_grpc
 from crm_kit.grpc_client import channel
 from crm_kit.service import Service
+from crm_leads.db import campaigns, messaging, sources, web_form_keys
 from crm_leads.db import leads as lead_table
-from crm_leads.db import messaging, web_form_keys
 
 pytestmark = pytest.mark.integration
 
@@ -417,3 +417,28 @@ async def test_verifying_a_key_answers_its_id_or_exactly_what_capture_answers(le
         assert (asked.value.code(), asked.value.details()) == (captured.value.code(), captured.value.details())
         assert error_details(asked.value) == error_details(captured.value)
     assert await lead_rows(service) == []
+
+
+async def test_a_source_or_campaign_changed_by_anyone_binds_the_next_capture(leads, service) -> None:
+    """Captures keep the catalogue in process (crm_leads.config_cache): a change made outside the
+    API (an operator's SQL) is seen by the very next capture all the same."""
+    campaign_id = await create_campaign(service, "press", "weekend-edition")
+    request = leads_pb2.CaptureLeadRequest(
+        full_name="רונית שמש", phone_number="052-765-4321", source="press", campaign="weekend-edition"
+    )
+    assert (await leads.CaptureLead(request)).lead.campaign_id == campaign_id
+
+    async with service.db.unit_of_work() as uow:
+        await uow.conn.execute(update(campaigns).where(campaigns.c.id == campaign_id).values(name="weekday-edition"))
+    with pytest.raises(grpc.aio.AioRpcError) as renamed:
+        await leads.CaptureLead(request)
+    assert renamed.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error_details(renamed.value)[0] == "UNKNOWN_CAMPAIGN"
+
+    async with service.db.unit_of_work() as uow:
+        await uow.conn.execute(update(sources).where(sources.c.code == "press").values(active=False))
+    request.campaign = ""
+    with pytest.raises(grpc.aio.AioRpcError) as inactive:
+        await leads.CaptureLead(request)
+    assert inactive.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error_details(inactive.value)[0] == "UNKNOWN_SOURCE"

@@ -330,3 +330,23 @@ async def test_the_basic_view_lists_a_teams_reps_without_counting_their_leads(
 async def lead_row(db: Database, lead_id: str) -> Any:
     async with db.unit_of_work() as uow:
         return (await uow.conn.execute(select(leads).where(leads.c.id == lead_id))).one()
+
+
+async def test_every_replica_routes_with_the_set_up_committed_before_its_capture(routing, replicas, service) -> None:
+    """Replicas keep rules and reps in process (crm_leads.config_cache): a change committed through
+    another replica's API, or by plain SQL, binds the next capture on every replica."""
+    await capture_all(replicas, [capture_request() for _ in range(2)])  # both replicas read the media team
+
+    await update_rep(routing, routing_pb2.Rep(id="rep-dana", active=False), "active")
+    after_deactivation = await capture_all(replicas, [capture_request() for _ in range(4)])
+    assert {lead.assignment.rep_id for lead in after_deactivation} == {"rep-moshe"}
+
+    async with service.db.unit_of_work() as uow:
+        await uow.conn.execute(update(reps).where(reps.c.id == "rep-moshe").values(capacity=0))
+    at_capacity = await capture_all(replicas, [capture_request() for _ in range(2)])
+    assert {(lead.assignment.rep_id, lead.assignment.team_id) for lead in at_capacity} == {("", "team-media")}
+
+    await set_rules(routing, routing_pb2.RoutingRule(id="everything", name="e", priority=1, team_id="team-digital"))
+    after_new_rules = await capture_all(replicas, [capture_request() for _ in range(2)])
+    assert {lead.assignment.rule_id for lead in after_new_rules} == {"everything"}
+    assert {lead.assignment.rep_id for lead in after_new_rules} <= {"rep-sara", "rep-yael", "rep-omid"}

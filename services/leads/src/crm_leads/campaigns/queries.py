@@ -10,6 +10,7 @@ from crm_kit.db import UnitOfWork
 from crm_kit.errors import InvalidArgument, NotFound, raise_all
 from crm_kit.pagination import keyset_page
 from crm_leads.campaigns.domain import NO_CAMPAIGN, CampaignRef, ValidCampaign, is_uuid
+from crm_leads.config_cache import CaptureConfig
 from crm_leads.db import campaigns, sources
 
 
@@ -49,9 +50,38 @@ async def _find_campaign(uow: UnitOfWork, source: str, campaign: str) -> Any:
     ).first()
 
 
-async def resolve_campaign(uow: UnitOfWork, source: str, campaign: str) -> CampaignRef:
+_ALL_SOURCES = select(sources.c.code, sources.c.active)
+
+
+async def _cached_campaign(uow: UnitOfWork, config: CaptureConfig, source: str, campaign: str) -> CampaignRef | None:
+    """The campaign a valid capture names, from config (read into it when missing); None when the
+    source or the campaign is not valid: resolve_campaign then reads afresh to say why."""
+    if config.sources is None:
+        config.sources = {row.code: row.active for row in await uow.conn.execute(_ALL_SOURCES)}
+    if not config.sources.get(source):
+        return None
+    named = campaign.strip()
+    if not named:
+        return NO_CAMPAIGN
+    key = (source, named)
+    ref: CampaignRef | None = config.campaigns.get(key)
+    if ref is None:
+        row = await _find_campaign(uow, source, named)
+        if row is None or row.source != source:
+            return None
+        ref = CampaignRef(id=row.id, name=row.name)
+        config.remember_campaign(key, ref)
+    return ref
+
+
+async def resolve_campaign(
+    uow: UnitOfWork, source: str, campaign: str, config: CaptureConfig | None = None
+) -> CampaignRef:
     """The catalogue campaign a capture names (by id or name) under its source; also checks the
-    source. INVALID_ARGUMENT naming `source` and/or `campaign` (both at once) otherwise."""
+    source. INVALID_ARGUMENT naming `source` and/or `campaign` (both at once) otherwise. With
+    config (the capture's crm_leads.config_cache), a valid reference is answered from it."""
+    if config is not None and (ref := await _cached_campaign(uow, config, source, campaign)) is not None:
+        return ref
     errors: list[InvalidArgument] = []
     source_error = await _source_error(uow, source)
     if source_error:

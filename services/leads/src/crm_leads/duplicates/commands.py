@@ -21,6 +21,7 @@ duplicate stays as a tombstone (merged_into_id) hidden from lists.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,6 +37,7 @@ from crm_leads.campaigns.domain import CampaignRef
 from crm_leads.db import activities, lead_conversions, lead_touches, leads, possible_duplicates
 from crm_leads.duplicates import domain, names, queries
 from crm_leads.errors import lead_not_found
+from crm_leads.leads import capture_statements
 from crm_leads.leads import queries as lead_queries
 from crm_leads.leads.domain import TOUCH_FILLABLE_FIELDS, LeadReach, LeadStatus, NewLead
 from crm_leads.metrics import LEAD_TOUCHES, LEADS_MERGED, POSSIBLE_DUPLICATES
@@ -57,7 +59,7 @@ async def _lock_contacts(uow: UnitOfWork, new: NewLead) -> None:
     # Held until commit: a concurrent capture of the same number or address waits here, then sees
     # this one's lead. Sorted, so two captures never wait on each other in opposite orders.
     # One statement for both: PostgreSQL evaluates the select list left to right.
-    keys = sorted(f"lead-contact:{v}" for v in (new.phone_number, new.email) if v)
+    keys = domain.contact_lock_keys(new)
     if keys:
         calls = ", ".join(f"pg_advisory_xact_lock(hashtextextended(:k{i}, 0))" for i in range(len(keys)))
         await uow.conn.execute(text(f"SELECT {calls}"), {f"k{i}": key for i, key in enumerate(keys)})
@@ -78,7 +80,7 @@ async def find_duplicate(uow: UnitOfWork, new: NewLead) -> domain.DuplicateMatch
     return None
 
 
-async def _lock_live_lead(uow: UnitOfWork, lead_id: str) -> Any:
+async def lock_live_lead(uow: UnitOfWork, lead_id: str) -> Any:
     """The lead's row locked; if it was merged between the lookup and the lock, its survivor's."""
     lead = (await uow.conn.execute(select(leads).where(leads.c.id == lead_id).with_for_update(key_share=True))).one()
     for _ in range(queries.MAX_MERGE_HOPS):
@@ -94,6 +96,7 @@ async def _lock_live_lead(uow: UnitOfWork, lead_id: str) -> Any:
 
 async def attach_touch(
     uow: UnitOfWork,
+    lead: Any,
     match: domain.DuplicateMatch,
     new: NewLead,
     *,
@@ -103,47 +106,41 @@ async def attach_touch(
     web_form_key_id: str,
     reach: LeadReach,
     now: datetime,
-) -> str:
-    """Record the capture as a touch of the matched lead (or its survivor, if it was merged
-    meanwhile): touch count + 1, empty fields filled (survivorship) when the lead is within
-    reach, missing_fields recomputed, audit and LeadTouched; returns the lead's id. Raises
-    TouchRequestIdRace when the request_id was taken meanwhile."""
-    lead = await _lock_live_lead(uow, match.lead_id)
+) -> lead_queries.LeadView:
+    """Record the capture as a touch of lead, the matched live lead's row as locked (FOR NO KEY
+    UPDATE; lock_live_lead or the capture's person statement): touch count + 1, empty fields
+    filled (survivorship) when the lead is within reach, missing_fields recomputed, audit and
+    LeadTouched; returns the lead as it is now. Raises TouchRequestIdRace when the request_id was
+    taken meanwhile. One statement (crm_leads.leads.capture_statements.touch)."""
     touch_id = str(uuid.uuid4())
-    inserted = await uow.conn.execute(
-        pg_insert(lead_touches)
-        .values(
-            id=touch_id,
-            lead_id=lead.id,
-            request_scope=request_scope if request_id else None,
-            request_id=request_id or None,
-            source=new.source,
-            campaign=campaign.name,
-            campaign_id=campaign.id or None,
-            web_form_key_id=web_form_key_id or None,
-            matched_on=match.matched_on,
-            touched_at=now,
-        )
-        .on_conflict_do_nothing(constraint="uq_lead_touches_request")
-        .returning(lead_touches.c.id)
-    )
-    if inserted.first() is None:
-        raise TouchRequestIdRace(request_id)
     filled = (
         domain.fill_empty(lead, {name: getattr(new, name) for name in TOUCH_FILLABLE_FIELDS})
         if reach.covers(rep_id=lead.rep_id or "", team_id=lead.team_id or "")
         else {}
     )
     touch_count = lead.touch_count + 1
-    await uow.conn.execute(
-        update(leads)
-        .where(leads.c.id == lead.id)
-        .values(
-            touch_count=touch_count,
-            missing_fields=list(domain.missing_of(phone_number=filled.get("phone_number", lead.phone_number))),
-            **filled,
+    row = (
+        await uow.conn.execute(
+            capture_statements.touch(frozenset(filled)),
+            {
+                "touch_id": touch_id,
+                "lead_id": lead.id,
+                "request_scope": request_scope if request_id else None,
+                "request_id": request_id or None,
+                "source": new.source,
+                "campaign": campaign.name,
+                "campaign_id": campaign.id or None,
+                "web_form_key_id": web_form_key_id or None,
+                "matched_on": match.matched_on,
+                "touched_at": now,
+                "touch_count": touch_count,
+                "missing_fields": list(domain.missing_of(phone_number=filled.get("phone_number", lead.phone_number))),
+                **filled,
+            },
         )
-    )
+    ).first()
+    if row is None:
+        raise TouchRequestIdRace(request_id)
     await uow.record_event(
         events_pb2.LeadTouched(
             lead_id=lead.id,
@@ -171,17 +168,15 @@ async def attach_touch(
             "filled_fields": sorted(filled),
         },
     )
-    return str(lead.id)
+    return lead_queries.lead_view(row)
 
 
-async def record_name_matches(uow: UnitOfWork, lead_id: str, keys: names.NameKeys, *, city: str) -> int:
-    """Record open possible_duplicates pairs of lead_id with the newest live leads sharing a name
-    key (each an index equality); returns how many were new."""
-    query = queries.name_candidates_query(lead_id, keys)
-    if query is None:
-        return 0
-    candidates = (await uow.conn.execute(query)).all()
-    pairs = [
+def name_match_pairs(
+    lead_id: str, keys: names.NameKeys, candidates: Sequence[Any], *, city: str
+) -> list[dict[str, Any]]:
+    """The possible_duplicates pairs of a new lead with the look-alikes found for it (the rows of
+    queries.name_candidates_query): those with a reason, in the order found."""
+    return [
         {
             "id": str(uuid.uuid4()),
             "lead_id": lead_id,
@@ -189,21 +184,14 @@ async def record_name_matches(uow: UnitOfWork, lead_id: str, keys: names.NameKey
             "score": domain.pair_score(reasons),
             "reasons": reasons,
             "status": domain.OPEN,
-            "created_at": func.clock_timestamp(),
         }
         for other in candidates
         if (reasons := domain.match_reasons(keys, other, city=city))
     ]
-    if not pairs:
-        return 0
-    # One statement for all of a lead's pairs (a common name has several on every capture).
-    result = await uow.conn.execute(
-        pg_insert(possible_duplicates)
-        .values(pairs)
-        .on_conflict_do_nothing(constraint="uq_possible_duplicates_pair")
-        .returning(possible_duplicates.c.other_lead_id)
-    )
-    new_pairs = {row.other_lead_id for row in result}
+
+
+def pairs_recorded(uow: UnitOfWork, lead_id: str, pairs: Sequence[dict[str, Any]], new_pairs: Collection[str]) -> int:
+    """Audit and count the pairs that were new (by their other lead); returns how many."""
     for pair in pairs:
         if pair["other_lead_id"] in new_pairs:
             uow.after_commit(POSSIBLE_DUPLICATES.inc)
@@ -214,6 +202,26 @@ async def record_name_matches(uow: UnitOfWork, lead_id: str, keys: names.NameKey
                 {"other_lead_id": pair["other_lead_id"], "reasons": pair["reasons"]},
             )
     return len(new_pairs)
+
+
+async def record_name_matches(uow: UnitOfWork, lead_id: str, keys: names.NameKeys, *, city: str) -> int:
+    """Record open possible_duplicates pairs of lead_id with the newest live leads sharing a name
+    key (each an index equality); returns how many were new. (A capture finds the look-alikes
+    before its insert and records the pairs with it: crm_leads.leads.commands.)"""
+    query = queries.name_candidates_query(lead_id, keys)
+    if query is None:
+        return 0
+    pairs = name_match_pairs(lead_id, keys, (await uow.conn.execute(query)).all(), city=city)
+    if not pairs:
+        return 0
+    # One statement for all of a lead's pairs (a common name has several on every capture).
+    result = await uow.conn.execute(
+        pg_insert(possible_duplicates)
+        .values([{**pair, "created_at": func.clock_timestamp()} for pair in pairs])
+        .on_conflict_do_nothing(constraint="uq_possible_duplicates_pair")
+        .returning(possible_duplicates.c.other_lead_id)
+    )
+    return pairs_recorded(uow, lead_id, pairs, {row.other_lead_id for row in result})
 
 
 # ---------------------------------------------------------------- review and merge

@@ -29,6 +29,12 @@ class DuplicateMatch:
     matched_on: str  # "phone_number" | "email"
 
 
+def contact_lock_keys(new: NewLead) -> list[str]:
+    """The advisory lock keys of a capture's phone number and e-mail, sorted: two captures never
+    wait on each other in opposite orders (crm_leads.duplicates.commands)."""
+    return sorted(f"lead-contact:{v}" for v in (new.phone_number, new.email) if v)
+
+
 def missing_fields(new: NewLead) -> tuple[str, ...]:
     """Required fields a new lead lacks (it is captured all the same, and flagged)."""
     return missing_of(phone_number=new.phone_number)

@@ -4,6 +4,7 @@ row all go through capture_in: campaign, duplicate check, routing, insert) and c
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,17 +19,20 @@ from crm_kit.errors import FailedPrecondition
 from crm_kit.protoconv import to_timestamp
 from crm_leads.campaigns import queries as campaign_queries
 from crm_leads.campaigns.domain import CampaignRef
+from crm_leads.config_cache import CaptureConfig, config_at
 from crm_leads.db import lead_conversions, leads, legacy_deals
 from crm_leads.duplicates import commands as duplicate_commands
+from crm_leads.duplicates import domain as duplicate_domain
 from crm_leads.duplicates import names
-from crm_leads.duplicates.domain import missing_fields
+from crm_leads.duplicates import queries as duplicate_queries
+from crm_leads.duplicates.domain import DuplicateMatch, missing_fields
 from crm_leads.errors import lead_not_found
-from crm_leads.leads import domain, queries
+from crm_leads.leads import capture_statements, domain, queries
 from crm_leads.leads.queries import LeadView
 from crm_leads.metrics import LEADS_CAPTURED
 from crm_leads.routing import commands as routing_commands
 from crm_leads.routing.domain import Assignment
-from crm_leads.web_forms import commands as web_form_commands
+from crm_leads.web_forms import domain as web_form_domain
 
 
 class RequestIdRace(Exception):
@@ -55,6 +59,13 @@ class CaptureOrigin:
     web_form_key_id: str = ""
 
 
+def replayed(found: LeadView) -> CaptureResult:
+    """The answer to a repeated request_id: the first capture's lead (and whether it was a touch)."""
+    return CaptureResult(
+        lead=found, duplicate=bool(found.touch_matched_on), matched_on=found.touch_matched_on, replayed=True
+    )
+
+
 async def capture_in(
     uow: UnitOfWork,
     new: domain.NewLead,
@@ -63,29 +74,71 @@ async def capture_in(
     reach: domain.LeadReach,
     request_id: str = "",
     web_form_key_id: str = "",
+    replay: bool = False,
 ) -> CaptureResult:
     """Capture new in uow; raises RequestIdRace when a concurrent request with the same request_id
     in the same request_scope won. A duplicate fills the matched lead's empty fields only when that
-    lead is within reach (duplicates.commands.attach_touch)."""
+    lead is within reach (duplicates.commands.attach_touch). With replay, a request_id this scope
+    already captured answers with that capture's lead (replayed) before anything else.
+
+    The statements are crm_leads.leads.capture_statements': the opening one, the person's, then
+    two for a new person (a round-robin turn with the name look-alikes; the lead with its pairs)
+    or one for a returning person (the touch); the catalogue and routing set-up come from
+    crm_leads.config_cache."""
     origin = CaptureOrigin(
         request_scope=request_scope, reach=reach, request_id=request_id, web_form_key_id=web_form_key_id
     )
-    if web_form_key_id:
-        await web_form_commands.require_active_web_form_key(uow, web_form_key_id)
-    campaign = await campaign_queries.resolve_campaign(uow, new.source, new.campaign)
-    match = await duplicate_commands.find_duplicate(uow, new)
-    if match is None:
-        return await _capture_new(uow, new, campaign, origin)
-    if request_id and await queries.find_by_request_id(uow, request_scope, request_id) is not None:
+    lock_keys = duplicate_domain.contact_lock_keys(new)
+    look_up = replay and bool(request_id)
+    opened = (
+        await uow.conn.execute(
+            capture_statements.opening(len(lock_keys), request_id=look_up, web_form_key=bool(web_form_key_id)),
+            {
+                **{f"k{i}": key for i, key in enumerate(lock_keys)},
+                **({"request_scope": request_scope, "request_id": request_id} if look_up else {}),
+                **({"web_form_key_id": web_form_key_id} if web_form_key_id else {}),
+            },
+        )
+    ).one()
+    if opened.replay_lead_id:
+        return replayed(await queries.get_lead(uow, opened.replay_lead_id))
+    if opened.replay_touch_lead_id:
+        view = await queries.get_lead(uow, opened.replay_touch_lead_id)
+        view.touch_matched_on = opened.replay_matched_on
+        return replayed(view)
+    if web_form_key_id and (not opened.form_key_found or opened.form_key_revoked_at is not None):
+        # Held FOR SHARE to the end of the transaction: a revocation waits for this capture or stops it.
+        raise web_form_domain.web_form_key_refused(bool(opened.form_key_found))
+    config = config_at(uow.db, opened.config_version)
+    campaign = await campaign_queries.resolve_campaign(uow, new.source, new.campaign, config)
+    person = (
+        await uow.conn.execute(
+            capture_statements.person(phone=bool(new.phone_number), email=bool(new.email), request_id=bool(request_id)),
+            {
+                **({"phone_number": new.phone_number} if new.phone_number else {}),
+                **({"email": new.email} if new.email else {}),
+                **({"request_scope": request_scope, "request_id": request_id} if request_id else {}),
+            },
+        )
+    ).first()
+    if person is None:
+        return await _capture_new(uow, new, campaign, origin, config)
+    if person.request_id_taken:
         # A concurrent request with this request_id committed while this one waited for the
-        # person's lock (find_duplicate): its answer is the answer, not a touch of its own lead.
-        # (Without a match the lead INSERT's unique request_id settles the race.)
+        # person's lock (the opening statement): its answer is the answer, not a touch of its own
+        # lead. (Without a match the lead INSERT's unique request_id settles the race.)
         raise RequestIdRace(request_id)
-    # The same person again: a touch of their lead, never a second lead.
+    # The same person again: a touch of their lead, never a second lead. A merged lead's contact
+    # points still belong to the person: follow it to the survivor (and lock that one).
+    lead = person
+    if person.live_id is None:
+        survivor = await duplicate_queries.survivor_of(uow, person.id, person.merged_into_id)
+        lead = await duplicate_commands.lock_live_lead(uow, survivor)
     try:
-        lead_id = await duplicate_commands.attach_touch(
+        view = await duplicate_commands.attach_touch(
             uow,
-            match,
+            lead,
+            DuplicateMatch(lead_id=lead.id, matched_on=person.matched_on),
             new,
             campaign=campaign,
             request_scope=request_scope,
@@ -96,18 +149,42 @@ async def capture_in(
         )
     except duplicate_commands.TouchRequestIdRace as exc:
         raise RequestIdRace(request_id) from exc
-    return CaptureResult(lead=await queries.get_lead(uow, lead_id), duplicate=True, matched_on=match.matched_on)
+    return CaptureResult(lead=view, duplicate=True, matched_on=person.matched_on)
 
 
 async def _capture_new(
-    uow: UnitOfWork, new: domain.NewLead, campaign: CampaignRef, origin: CaptureOrigin
+    uow: UnitOfWork, new: domain.NewLead, campaign: CampaignRef, origin: CaptureOrigin, config: CaptureConfig
 ) -> CaptureResult:
-    """A person seen for the first time: route, insert, and record name-only look-alikes for review."""
+    """A person seen for the first time: route, insert, and record name-only look-alikes for review.
+
+    The team's round-robin turn and the look-alikes come in one statement, the lead and its
+    possible-duplicate pairs in the next (the pairs are computed before the lead exists: its id is
+    chosen here)."""
     now = datetime.now(UTC)
     keys = names.name_keys(new.full_name)
-    assignment = await routing_commands.assign(uow, new, now, campaign)
-    view = await insert_lead(uow, new, campaign=campaign, origin=origin, assignment=assignment, name_keys=keys)
-    await duplicate_commands.record_name_matches(uow, view.row.id, keys, city=new.city)
+    pending = await routing_commands.plan_assignment(uow, new, now, campaign, config)
+    lead_id = str(uuid.uuid4())
+    name_values = {
+        c: v for c, v in (("name_key", keys.key), ("name_compact", keys.compact), ("name_skeleton", keys.skeleton)) if v
+    }
+    team_id = pending.turn_team_id
+    found: list[Any] = []
+    if team_id or name_values:
+        found = list(
+            await uow.conn.execute(
+                capture_statements.turn_and_look_alikes(tuple(name_values), turn=bool(team_id)),
+                {
+                    **name_values,
+                    **({"lead_id": lead_id} if name_values else {}),
+                    **({"team_id": team_id} if team_id else {}),
+                },
+            )
+        )
+    assignment = pending.complete(int(found[0].turn) if team_id else 0)
+    pairs = duplicate_commands.name_match_pairs(lead_id, keys, [r for r in found if r.id is not None], city=new.city)
+    view = await insert_lead(
+        uow, new, campaign=campaign, origin=origin, assignment=assignment, name_keys=keys, lead_id=lead_id, pairs=pairs
+    )
     return CaptureResult(lead=view)
 
 
@@ -119,24 +196,28 @@ async def insert_lead(
     origin: CaptureOrigin,
     assignment: Assignment,
     name_keys: names.NameKeys,
+    lead_id: str = "",
+    pairs: Sequence[dict[str, Any]] = (),
 ) -> LeadView:
-    """Insert an assigned lead and its LeadCaptured/LeadAssigned events; raises RequestIdRace when
-    another request with the same request_id got there first. The caller checked the web form key
-    (require_active_web_form_key) in this transaction."""
+    """Insert an assigned lead, its possible-duplicate pairs (duplicates.commands.name_match_pairs)
+    and its LeadCaptured/LeadAssigned events; raises RequestIdRace when another request with the
+    same request_id got there first. The caller checked the web form key in this transaction."""
     now = datetime.now(UTC)
-    lead_id = str(uuid.uuid4())
-    inserted = await uow.conn.execute(
-        pg_insert(leads)
-        .values(
-            id=lead_id,
-            **_lead_columns(new, campaign, origin, assignment, name_keys),
-            assigned_at=now,
-            created_at=now,
+    lead_id = lead_id or str(uuid.uuid4())
+    values = {
+        "id": lead_id,
+        **_lead_columns(new, campaign, origin, assignment, name_keys),
+        "assigned_at": now,
+        "created_at": now,
+    }
+    if pairs:
+        values.update(
+            pair_ids=[p["id"] for p in pairs],
+            pair_other_ids=[p["other_lead_id"] for p in pairs],
+            pair_scores=[p["score"] for p in pairs],
+            pair_reasons=[",".join(p["reasons"]) for p in pairs],
         )
-        .on_conflict_do_nothing(constraint="uq_leads_request")
-        .returning(*leads.c)
-    )
-    lead_row = inserted.first()
+    lead_row = (await uow.conn.execute(capture_statements.insert_lead(pairs=bool(pairs)), values)).first()
     if lead_row is None:
         # A concurrent request with the same request_id won the race; its lead is the answer.
         raise RequestIdRace(origin.request_id)
@@ -152,6 +233,7 @@ async def insert_lead(
         details["web_form_key_id"] = origin.web_form_key_id
     uow.audit("leads.CaptureLead", "lead", lead_id, details)
     uow.after_commit(LEADS_CAPTURED.labels(new.source).inc)
+    duplicate_commands.pairs_recorded(uow, lead_id, pairs, set(lead_row.new_pairs))
     return LeadView(row=lead_row, rep_name=assignment.rep_name)
 
 

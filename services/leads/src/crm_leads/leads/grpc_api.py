@@ -36,13 +36,6 @@ def conversion_to_proto(row: Any) -> leads_pb2.LeadConversion:
     )
 
 
-def _replayed(found: queries.LeadView) -> commands.CaptureResult:
-    """The answer to a repeated request_id: the first capture's lead (and whether it was a touch)."""
-    return commands.CaptureResult(
-        lead=found, duplicate=bool(found.touch_matched_on), matched_on=found.touch_matched_on, replayed=True
-    )
-
-
 def _request_scope(key: web_form_queries.WebFormKeyUse | None) -> str:
     """Whose request ids a capture's is among: the web form key's, else the calling actor's (the
     gateway's verified subject; calls that carry none share the scope of the unknown actor)."""
@@ -104,25 +97,20 @@ class LeadsServicer(leads_pb2_grpc.LeadsServiceServicer):
         try:
             # One transaction: a repeated request_id answers with the first result; else capture.
             async with self.db.unit_of_work() as uow:
-                existing = (
-                    await queries.find_by_request_id(uow, scope, request.request_id) if request.request_id else None
+                result = await commands.capture_in(
+                    uow,
+                    new,
+                    request_scope=scope,
+                    request_id=request.request_id,
+                    web_form_key_id=key.id if key else "",
+                    reach=_reach(request, key),
+                    replay=True,
                 )
-                if existing is not None:
-                    result = _replayed(existing)
-                else:
-                    result = await commands.capture_in(
-                        uow,
-                        new,
-                        request_scope=scope,
-                        request_id=request.request_id,
-                        web_form_key_id=key.id if key else "",
-                        reach=_reach(request, key),
-                    )
         except commands.RequestIdRace:
             async with self.db.unit_of_work() as uow:
                 found = await queries.find_by_request_id(uow, scope, request.request_id)
                 assert found is not None
-                result = _replayed(found)
+                result = commands.replayed(found)
         return leads_pb2.CaptureLeadResponse(
             lead=lead_to_proto(result.lead),
             duplicate=result.duplicate,

@@ -23,6 +23,13 @@ class LeadView:
     touch_matched_on: str = ""
 
 
+# A lead row's columns, in the table's order, and its rep's name as the lead view shows it: the
+# capture's statements, written once as SQL text (crm_leads.leads.capture_statements), name and
+# type their rows with them.
+LEAD_COLUMNS = tuple(leads.c)
+REP_NAME = reps.c.name
+
+
 def lead_view_query() -> Select[Any]:
     """The one read of a lead as the API shows it: the lead, its rep's name and its deal's id."""
     return select(leads, reps.c.name.label("rep_name"), lead_conversions.c.deal_id).select_from(

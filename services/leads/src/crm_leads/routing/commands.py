@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,6 +38,7 @@ from crm_kit.errors import AlreadyExists, DomainError, FailedPrecondition, Inval
 from crm_kit.protoconv import to_timestamp
 from crm_leads.campaigns import queries as campaign_queries
 from crm_leads.campaigns.domain import CampaignRef
+from crm_leads.config_cache import CaptureConfig
 from crm_leads.db import lead_sla_breaches, leads, reps, routing_rule_sets, routing_rules, teams
 from crm_leads.errors import lead_not_found
 from crm_leads.leads.domain import LeadStatus, NewLead
@@ -62,6 +64,36 @@ def rep_not_found(rep_id: str) -> NotFound:
 # ---------------------------------------------------------------- assignment of a new lead
 
 
+async def _screen_team(
+    uow: UnitOfWork,
+    *,
+    rule_id: str,
+    strategy: domain.Strategy,
+    team_id: str,
+    rep_id: str,
+    now: datetime,
+    tried: tuple[str, ...] = (),
+    lead: domain.LeadFacts | None = None,
+    config: CaptureConfig | None = None,
+) -> tuple[availability.RuleOutcome, list[availability.Candidate]]:
+    """The rule's outcome so far (every candidate and why it was skipped; the named rep picked) and
+    the eligible reps, who wait for the team's turn when the strategy picks by turn."""
+    outcome = availability.RuleOutcome(rule_id=rule_id, strategy=strategy.value, team_id=team_id)
+    named = rep_id if strategy is domain.Strategy.NAMED_REP else ""
+    found = await queries.candidates(
+        uow, team_id, rep_id=named, lock=True if strategy is domain.Strategy.LEAST_LOADED else None, config=config
+    )
+    eligible, outcome.considered = availability.screen(found, now, tried, None if named else lead)
+    if eligible and strategy is domain.Strategy.NAMED_REP:
+        outcome.picked = eligible[0]
+    return outcome, eligible
+
+
+async def next_turn(uow: UnitOfWork, team_id: str) -> int:
+    """The team's next round-robin turn (its sequence: never waits for another capture's commit)."""
+    return int((await uow.conn.execute(_NEXT_TURN, {"team_id": team_id})).scalar_one())
+
+
 async def try_team(
     uow: UnitOfWork,
     *,
@@ -75,32 +107,67 @@ async def try_team(
 ) -> availability.RuleOutcome:
     """Pick a rep of the team (or the named rep) by the strategy, skipping who may not take it now
     and, for a pool strategy, who does not cover the lead (a named rep is the rule's own choice)."""
-    outcome = availability.RuleOutcome(rule_id=rule_id, strategy=strategy.value, team_id=team_id)
-    named = rep_id if strategy is domain.Strategy.NAMED_REP else ""
-    found = await queries.candidates(
-        uow, team_id, rep_id=named, lock=True if strategy is domain.Strategy.LEAST_LOADED else None
+    outcome, eligible = await _screen_team(
+        uow, rule_id=rule_id, strategy=strategy, team_id=team_id, rep_id=rep_id, now=now, tried=tried, lead=lead
     )
-    eligible, outcome.considered = availability.screen(found, now, tried, None if named else lead)
-    if not eligible:
-        return outcome
-    if strategy is domain.Strategy.NAMED_REP:
-        outcome.picked = eligible[0]
-        return outcome
-    outcome.turn = int((await uow.conn.execute(_NEXT_TURN, {"team_id": team_id})).scalar_one())
-    outcome.picked = availability.pick(strategy, eligible, outcome.turn)
+    if eligible and outcome.picked is None:
+        outcome.turn = await next_turn(uow, team_id)
+        outcome.picked = availability.pick(strategy, eligible, outcome.turn)
     return outcome
 
 
-async def assign(
-    uow: UnitOfWork, new: NewLead, now: datetime, campaign: CampaignRef | None = None
-) -> domain.Assignment:
-    """Match the routing rules for a new lead and pick its rep, in the capture's transaction.
+@dataclass
+class PendingAssignment:
+    """A new lead's routing decided but for the round-robin turn: turn_team_id names the team whose
+    turn completes it ("" when it needs none), so a capture can fetch the turn in a statement it
+    sends anyway; complete() then gives the assignment."""
+
+    new: NewLead
+    now: datetime
+    matched: list[domain.RoutingRule]
+    tried: list[dict[str, Any]]
+    # The first matching rule with an eligible rep, its position among the matches, what it did and
+    # whom it may pick from; None: the lead waits in the queue.
+    rule: domain.RoutingRule | None = None
+    index: int = 0
+    outcome: availability.RuleOutcome | None = None
+    eligible: list[availability.Candidate] = field(default_factory=list)
+
+    @property
+    def turn_team_id(self) -> str:
+        return self.rule.team_id if self.outcome is not None and self.outcome.picked is None and self.rule else ""
+
+    def complete(self, turn: int = 0) -> domain.Assignment:
+        rule, outcome = self.rule, self.outcome
+        if rule is None or outcome is None:
+            return domain.queued(self.new.source, self.matched, self.tried, self.now)
+        if outcome.picked is None:
+            outcome.turn = turn
+            outcome.picked = availability.pick(rule.strategy, self.eligible, turn)
+        picked = outcome.picked
+        self.tried.append(outcome.as_dict())
+        return domain.Assignment(
+            rep_id=picked.rep_id,
+            rep_name=picked.name,
+            team_id=rule.team_id,
+            rule_id=rule.id,
+            reason=domain.assigned_reason(rule, turn=outcome.turn, open_leads=picked.open_leads, skipped=self.index),
+            first_response_due_at=domain.due_at(self.now, rule.sla_seconds),
+            sla_seconds=rule.sla_seconds,
+            breach_action=rule.breach_action.value,
+            explanation={"outcome": "assigned", "rules": self.tried},
+        )
+
+
+async def plan_assignment(
+    uow: UnitOfWork, new: NewLead, now: datetime, campaign: CampaignRef, config: CaptureConfig | None = None
+) -> PendingAssignment:
+    """Match the routing rules for a new lead and screen their reps, in the capture's transaction
+    (rules and reps from config, the capture's crm_leads.config_cache, when given).
 
     The first matching rule with an eligible rep wins; when none has one the lead waits in the
     fallback queue (no rep) under the first matching rule's team, with that rule's SLA, so its
     manager sees it and the SLA job escalates it; a lead no rule matches waits for an admin."""
-    if campaign is None:  # the capture resolved it already; other callers may not have
-        campaign = await campaign_queries.resolve_campaign(uow, new.source, new.campaign)
     facts = domain.LeadFacts(
         source=new.source,
         campaign_id=campaign.id,
@@ -110,27 +177,35 @@ async def assign(
         region=new.region,
         locale=new.locale,
     )
-    matched = domain.matching_rules(await queries.load_rules(uow), facts)
+    matched = domain.matching_rules(await queries.load_rules(uow, config), facts)
     tried: list[dict[str, Any]] = []
     for index, rule in enumerate(matched):
-        outcome = await try_team(
-            uow, rule_id=rule.id, strategy=rule.strategy, team_id=rule.team_id, rep_id=rule.rep_id, now=now, lead=facts
-        )
-        tried.append(outcome.as_dict())
-        if outcome.picked is None:
-            continue
-        return domain.Assignment(
-            rep_id=outcome.picked.rep_id,
-            rep_name=outcome.picked.name,
-            team_id=rule.team_id,
+        outcome, eligible = await _screen_team(
+            uow,
             rule_id=rule.id,
-            reason=domain.assigned_reason(rule, turn=outcome.turn, open_leads=outcome.picked.open_leads, skipped=index),
-            first_response_due_at=domain.due_at(now, rule.sla_seconds),
-            sla_seconds=rule.sla_seconds,
-            breach_action=rule.breach_action.value,
-            explanation={"outcome": "assigned", "rules": tried},
+            strategy=rule.strategy,
+            team_id=rule.team_id,
+            rep_id=rule.rep_id,
+            now=now,
+            lead=facts,
+            config=config,
         )
-    return domain.queued(new.source, matched, tried, now)
+        if eligible:
+            return PendingAssignment(new, now, matched, tried, rule, index, outcome, eligible)
+        tried.append(outcome.as_dict())
+    return PendingAssignment(new, now, matched, tried)
+
+
+async def assign(
+    uow: UnitOfWork, new: NewLead, now: datetime, campaign: CampaignRef | None = None
+) -> domain.Assignment:
+    """Match the routing rules for a new lead and pick its rep, in the capture's transaction
+    (plan_assignment, then the team's turn)."""
+    if campaign is None:  # the capture resolved it already; other callers may not have
+        campaign = await campaign_queries.resolve_campaign(uow, new.source, new.campaign)
+    pending = await plan_assignment(uow, new, now, campaign)
+    team_id = pending.turn_team_id
+    return pending.complete(await next_turn(uow, team_id) if team_id else 0)
 
 
 # ---------------------------------------------------------------- the rule set and reps

@@ -10,6 +10,7 @@ from sqlalchemy import Select, case, func, literal, literal_column, or_, select
 from crm_kit.db import UnitOfWork
 from crm_kit.pagination import keyset_page
 from crm_leads.campaigns import queries as campaign_queries
+from crm_leads.config_cache import CaptureConfig
 from crm_leads.db import lead_sla_breaches, leads, reps, routing_rule_sets, routing_rules, teams
 from crm_leads.leads.domain import SOURCES, LeadStatus
 from crm_leads.leads.queries import LeadView, lead_view, lead_view_query
@@ -34,9 +35,17 @@ def rule_from_row(r: Any) -> domain.RoutingRule:
     )
 
 
-async def load_rules(uow: UnitOfWork) -> list[domain.RoutingRule]:
-    rows = (await uow.conn.execute(select(routing_rules).order_by(routing_rules.c.priority))).all()
-    return [rule_from_row(r) for r in rows]
+_ALL_RULES = select(routing_rules).order_by(routing_rules.c.priority)
+
+
+async def load_rules(uow: UnitOfWork, config: CaptureConfig | None = None) -> list[domain.RoutingRule]:
+    """The rule set; with config (a capture's crm_leads.config_cache), read once per version."""
+    if config is not None and config.rules is not None:
+        return list(config.rules)
+    rules = [rule_from_row(r) for r in (await uow.conn.execute(_ALL_RULES)).all()]
+    if config is not None:
+        config.rules = tuple(rules)
+    return rules
 
 
 async def rule_set_version(uow: UnitOfWork) -> int:
@@ -92,33 +101,41 @@ async def _open_leads(uow: UnitOfWork, rep_ids: list[str]) -> dict[str, int]:
     return {row[0]: row[1] for row in counted.all()}
 
 
+def _candidate(r: Any, open_leads: int) -> availability.Candidate:
+    return availability.Candidate(
+        rep_id=r.id,
+        name=r.name,
+        active=r.active,
+        away=r.away,
+        capacity=r.capacity,
+        open_leads=open_leads,
+        time_zone=r.time_zone,
+        working_hours=availability.working_hours_from_json(r.working_hours),
+        territories=tuple(r.territories),
+        product_lines=tuple(r.product_lines),
+    )
+
+
 async def candidates(
-    uow: UnitOfWork, team_id: str, *, rep_id: str = "", lock: bool | None = None
+    uow: UnitOfWork, team_id: str, *, rep_id: str = "", lock: bool | None = None, config: CaptureConfig | None = None
 ) -> list[availability.Candidate]:
     """The reps of a team (or the one named rep) with their open leads. lock None: lock when a cap
-    must hold (any rep has a capacity); True: always (least-loaded)."""
+    must hold (any rep has a capacity); True: always (least-loaded). With config (a capture's
+    crm_leads.config_cache) the unlocked read is taken from it, once per version; the locked read
+    and the count of open leads are never cached."""
     query = select(reps).where(reps.c.id == rep_id) if rep_id else select(reps).where(reps.c.team_id == team_id)
-    rows = (await uow.conn.execute(query.order_by(reps.c.id))).all()
-    if lock or (lock is None and any(r.capacity is not None for r in rows)):
-        # Re-read under the lock: a concurrent capture's open lead is visible once it committed.
-        rows = (await uow.conn.execute(query.order_by(reps.c.id).with_for_update())).all()
-        lock = True
-    counts = await _open_leads(uow, [r.id for r in rows]) if lock and rows else {}
-    return [
-        availability.Candidate(
-            rep_id=r.id,
-            name=r.name,
-            active=r.active,
-            away=r.away,
-            capacity=r.capacity,
-            open_leads=counts.get(r.id, 0),
-            time_zone=r.time_zone,
-            working_hours=availability.working_hours_from_json(r.working_hours),
-            territories=tuple(r.territories),
-            product_lines=tuple(r.product_lines),
-        )
-        for r in rows
-    ]
+    key = (team_id, rep_id)
+    unlocked: tuple[availability.Candidate, ...] | None = config.reps.get(key) if config is not None else None
+    if unlocked is None:
+        unlocked = tuple(_candidate(r, 0) for r in (await uow.conn.execute(query.order_by(reps.c.id))).all())
+        if config is not None:
+            config.reps[key] = unlocked
+    if not (lock or (lock is None and any(c.capacity is not None for c in unlocked))):
+        return list(unlocked)
+    # Re-read under the lock: a concurrent capture's open lead is visible once it committed.
+    rows = (await uow.conn.execute(query.order_by(reps.c.id).with_for_update())).all()
+    counts = await _open_leads(uow, [r.id for r in rows]) if rows else {}
+    return [_candidate(r, counts.get(r.id, 0)) for r in rows]
 
 
 async def list_reps(uow: UnitOfWork, *, team_id: str = "", rep_id: str = "") -> list[Any]:

@@ -1,4 +1,5 @@
-"""Web-to-lead keys: create and revoke them, and hold a key active for the length of a capture."""
+"""Web-to-lead keys: create and revoke them. (A capture holds its key active to its end: the key
+row is share-locked by crm_leads.leads.capture_statements.opening.)"""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from crm_kit import caller
 from crm_kit.db import UnitOfWork
@@ -19,18 +20,6 @@ def _web_form_key_not_found(key_id: str) -> NotFound:
     return NotFound(
         f"web form key {key_id} not found", reason="WEB_FORM_KEY_NOT_FOUND", metadata={"web_form_key_id": key_id}
     )
-
-
-async def require_active_web_form_key(uow: UnitOfWork, web_form_key_id: str) -> None:
-    """The key must still be active: its row is share-locked to the end of the capture's
-    transaction, so a revocation waits for this capture (new lead or touch) or stops it."""
-    revoked = (
-        await uow.conn.execute(
-            select(web_form_keys.c.revoked_at).where(web_form_keys.c.id == web_form_key_id).with_for_update(read=True)
-        )
-    ).first()
-    if revoked is None or revoked.revoked_at is not None:
-        raise domain.web_form_key_refused(revoked is not None)
 
 
 async def create_web_form_key(uow: UnitOfWork, new: domain.NewWebFormKey) -> tuple[Any, str]:

@@ -221,8 +221,8 @@ def components() -> Schema:
             ),
         },
         (
-            "system", "environment", "logLevel", "accessLog", "company", "image", "imagePullSecrets", "replicaCount", "resources",
-            "podSecurity", "tmpSizeLimit", "shutdownGraceSeconds", "preStopSleepSeconds", "probes",
+            "system", "environment", "logLevel", "accessLog", "company", "image", "imagePullSecrets", "replicaCount",
+            "resources", "podSecurity", "tmpSizeLimit", "shutdownGraceSeconds", "preStopSleepSeconds", "probes",
             "autoscaling", "podDisruptionBudget", "topologySpread", "streamReplicas", "nats", "otlp",
             "grpcTls", "networkPolicy", "migration",
         ),

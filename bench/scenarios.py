@@ -98,7 +98,7 @@ class Context:
 async def connect(stack: Stack, http: aiohttp.ClientSession) -> tuple[Context, Any]:
     nc = await nats.connect(stack.nats_url)
     ctx = Context(stack, http, nc.jetstream())
-    for name in ("reporting", "customers", "orders"):
+    for name in ("reporting", "customers", "orders", "notifications"):
         ctx.db[name] = await asyncpg.connect(stack.postgres.dsn(name))
     return ctx, nc
 
@@ -406,6 +406,13 @@ async def fulfilment(ctx: Context, rate: float, duration_s: float) -> dict[str, 
     load = await open_loop(ctx.http, _ship_sender(ctx, orders), rate, len(orders) / rate)
     sms = await sms_latencies(ctx, {s.payload: s.started_wall for s in load.ok})
     shipped_events = await stream_messages(ctx, ORDER_SHIPPED, after_seq, len(load.ok))
+    # Where ship → SMS goes: ship → notifications recorded its intent (consumed, contact read).
+    started_by_order = {orders[s.index]["order_id"]: s.started_wall for s in load.ok}
+    intents = await ctx.db["notifications"].fetch(
+        "SELECT order_id, extract(epoch FROM created_at)::float8 AS at FROM messages WHERE order_id = ANY($1)",
+        list(started_by_order),
+    )
+    to_intent = [(r["at"] - started_by_order[r["order_id"]]) * 1000 for r in intents]
     return {
         "rate_per_s": rate,
         "orders": len(orders),
@@ -413,6 +420,7 @@ async def fulfilment(ctx: Context, rate: float, duration_s: float) -> dict[str, 
         "ship_http": {**load.summary(), "error_samples": _errors(load)},
         "outbox_lag_order_shipped": latency_summary(outbox_lags(shipped_events)),
         "ship_to_sms": {**latency_summary(sms), "lost": len(load.ok) - len(sms)},
+        "ship_to_intent_recorded": latency_summary(to_intent),
     }
 
 

@@ -61,7 +61,8 @@ def setup_logging(service: str, level: str = "INFO", access_log: AccessLog = "fa
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("nats", "asyncio", "sqlalchemy.engine", "alembic"):
+    # httpx writes a line per request at INFO (the SMS provider's every call): warnings only.
+    for noisy in ("nats", "asyncio", "sqlalchemy.engine", "alembic", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 

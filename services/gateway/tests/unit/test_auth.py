@@ -227,14 +227,13 @@ def test_only_asymmetric_algorithms_can_be_configured(settings_for, backend) -> 
 
 
 class CountingKeys:
-    """The issuer's one key, counting how often the verifier had to look it up."""
+    """The issuer's one key (None once withdrawn); counts the signatures checked with it."""
 
     def __init__(self, issuer: DevIssuer) -> None:
-        self.key = jwt.PyJWK(issuer.public_jwk)
-        self.lookups = 0
+        self.key: jwt.PyJWK | None = jwt.PyJWK(issuer.public_jwk)
+        self.signature_checks = 0
 
     async def get(self, kid: str) -> jwt.PyJWK | None:
-        self.lookups += 1
         return self.key
 
 
@@ -247,6 +246,13 @@ def counting_verifier(issuer: DevIssuer) -> tuple[TokenVerifier, CountingKeys]:
         algorithms=["ES256"],
         leeway_seconds=30,
     )
+    check = verifier._claims
+
+    def counted(*args: Any) -> dict[str, Any]:
+        keys.signature_checks += 1
+        return check(*args)
+
+    verifier._claims = counted  # type: ignore[method-assign]
     return verifier, keys
 
 
@@ -259,12 +265,16 @@ async def test_a_verified_token_is_remembered_until_it_expires_and_a_bad_one_nev
     first, second = await verifier.verify(token), await verifier.verify(token)
 
     assert first == second and first.subject == "rep-dana"
-    assert keys.lookups == 1  # the second request did not check the signature again
+    assert keys.signature_checks == 1  # the second request did not check the signature again
     # Past its lifetime in the cache (or the token's expiry) it is checked again.
     clock = time.time() + auth.VERIFIED_TTL_SECONDS + 1
     monkeypatch.setattr(auth.time, "time", lambda: clock)
     await verifier.verify(token)
-    assert keys.lookups == 2
+    assert keys.signature_checks == 2
+    # The issuer withdrew the key: the remembered token is refused at once.
+    keys.key = None
+    with pytest.raises(auth.AuthError, match="unknown key"):
+        await verifier.verify(token)
     # A token that fails a check is never remembered: refused every time.
     tampered = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
     for _ in range(2):

@@ -202,7 +202,8 @@ class TokenVerifier:
         self.algorithms = tuple(algorithms)
         self.leeway_seconds = leeway_seconds
         self.roles_claim = roles_claim
-        self._verified: OrderedDict[str, tuple[float, Principal]] = OrderedDict()
+        # token → (remembered until, principal, kid, the key that verified it)
+        self._verified: OrderedDict[str, tuple[float, Principal, str, PyJWK]] = OrderedDict()
 
     async def verify(self, token: str) -> Principal:
         if not token or len(token) > MAX_TOKEN_LENGTH:
@@ -210,17 +211,21 @@ class TokenVerifier:
         now = time.time()
         remembered = self._verified.get(token)
         if remembered is not None:
-            if remembered[0] > now:
-                return remembered[1]
+            until, principal, kid, verified_with = remembered
+            # The key set is still asked every time (it refreshes itself when due): a token
+            # stays remembered only while the issuer still publishes the key that verified it.
+            if until > now and await self.keys.get(kid) is verified_with:
+                return principal
             del self._verified[token]
         key, alg = await self._signing_key(token)
         claims = self._claims(token, key, alg)
         principal = self.principal(claims)
-        self._remember(token, principal, min(float(claims["exp"]), now + VERIFIED_TTL_SECONDS))
+        until = min(float(claims["exp"]), now + VERIFIED_TTL_SECONDS)
+        self._remember(token, (until, principal, str(key.key_id), key))
         return principal
 
-    def _remember(self, token: str, principal: Principal, until: float) -> None:
-        self._verified[token] = (until, principal)
+    def _remember(self, token: str, entry: tuple[float, Principal, str, PyJWK]) -> None:
+        self._verified[token] = entry
         if len(self._verified) > VERIFIED_CACHE_SIZE:
             self._verified.popitem(last=False)  # the oldest entry
 

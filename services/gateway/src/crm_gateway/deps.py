@@ -32,6 +32,17 @@ IfMatch = Annotated[
 ]
 
 
+def caller_of(request: Request) -> Principal:
+    """The principal the router's `authorize` dependency resolved for this request (authentication
+    keeps it on the request's state). A route on the capture path reads it here rather than
+    declaring `Caller` again: FastAPI resolves every declared dependency on every request, a cached
+    one included, and that bookkeeping costs more CPU than the rest of such a route."""
+    principal = request.state.principal
+    if not isinstance(principal, Principal):
+        raise TypeError("caller_of used on a route without the authorize dependency")
+    return principal
+
+
 def etag_of(if_match: str | None, *, required: bool = False) -> str:
     """The backend etag an If-Match names: "" for none or `*` (any current version, RFC 9110), so
     the change is unconditional; 428 when the route requires one and none was sent."""

@@ -29,11 +29,13 @@ HTTP_SECONDS = Histogram(
 )
 
 
-def assign_request_id(scope: Scope) -> str:
-    """The caller's X-Request-ID when it is a short safe token (`crm_kit.caller.safe_request_id`,
-    the rule every service applies again), else a new one; kept in the scope's state (for the
-    audit trail and logs) and echoed on the response."""
-    given = dict(scope.get("headers", [])).get(b"x-request-id", b"").decode("latin-1")
+def assign_request_id(scope: Scope, given: str | None = None) -> str:
+    """The caller's X-Request-ID (`given`, when the caller has the headers decoded already) when it
+    is a short safe token (`crm_kit.caller.safe_request_id`, the rule every service applies again),
+    else a new one; kept in the scope's state (for the audit trail and logs) and echoed on the
+    response."""
+    if given is None:
+        given = dict(scope.get("headers", [])).get(b"x-request-id", b"").decode("latin-1")
     request_id = caller.safe_request_id(given) or uuid.uuid4().hex
     scope.setdefault("state", {})["request_id"] = request_id
     return request_id
@@ -47,6 +49,10 @@ class ObservabilityMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self.tracer = telemetry.tracer(__name__)
+        # The metric children by label values, so a request does not look them up by name again
+        # (as bounded as the label sets themselves: route templates, methods, statuses).
+        self._counted: dict[tuple[str, str, str], Counter] = {}
+        self._timed: dict[tuple[str, str], Histogram] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -56,7 +62,7 @@ class ObservabilityMiddleware:
         carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
         status = 500
         started_response = False
-        request_id = assign_request_id(scope)
+        request_id = assign_request_id(scope, carrier.get("x-request-id", ""))
 
         async def send_recording(message: Message) -> None:
             nonlocal status, started_response
@@ -93,8 +99,7 @@ class ObservabilityMiddleware:
                 if status >= 500:
                     span.set_status(trace.Status(trace.StatusCode.ERROR))
                 elapsed = time.perf_counter() - started
-                HTTP_REQUESTS.labels(method, route, str(status)).inc()
-                HTTP_SECONDS.labels(method, route).observe(elapsed)
+                self._count(method, route, status, elapsed)
                 # The access log (inside the span: it carries the trace id); never the raw path. A
                 # successful, quick request only with CRM_ACCESS_LOG=all (crm_kit.logs).
                 logs.access(
@@ -110,6 +115,18 @@ class ObservabilityMiddleware:
                     failed=status >= 500,
                     elapsed=elapsed,
                 )
+
+    def _count(self, method: str, route: str, status: int, elapsed: float) -> None:
+        counted = (method, route, str(status))
+        counter = self._counted.get(counted)
+        if counter is None:
+            counter = self._counted[counted] = HTTP_REQUESTS.labels(*counted)
+        counter.inc()
+        timed = (method, route)
+        histogram = self._timed.get(timed)
+        if histogram is None:
+            histogram = self._timed[timed] = HTTP_SECONDS.labels(*timed)
+        histogram.observe(elapsed)
 
 
 class BodySizeLimitMiddleware:

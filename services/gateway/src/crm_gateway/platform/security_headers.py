@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crm_gateway.api_docs import SWAGGER_UI_START_HASH
@@ -51,25 +50,30 @@ class SecurityHeadersMiddleware:
         self.app = app
         self.hsts = hsts
         self.docs_paths = frozenset(docs_paths)
+        # The headers of each kind of path (docs or not, /api/ or not), encoded once.
+        self._added = {(docs, api): self._headers(docs, api) for docs in (False, True) for api in (False, True)}
+
+    def _headers(self, docs: bool, api: bool) -> tuple[tuple[bytes, bytes], ...]:
+        added = dict(_COMMON)
+        added["Content-Security-Policy"] = DOCS_CSP if docs else API_CSP
+        if api:
+            added["Cache-Control"] = "no-store"
+        if self.hsts:
+            added["Strict-Transport-Security"] = HSTS
+        return tuple((name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in added.items())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        added = dict(_COMMON)
-        added["Content-Security-Policy"] = DOCS_CSP if path in self.docs_paths else API_CSP
-        if path.startswith("/api/"):
-            added["Cache-Control"] = "no-store"
-        if self.hsts:
-            added["Strict-Transport-Security"] = HSTS
+        added = self._added[path in self.docs_paths, path.startswith("/api/")]
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message.setdefault("headers", [])
-                headers = MutableHeaders(scope=message)
-                for name, value in added.items():
-                    headers.setdefault(name, value)
+                headers = list(message.get("headers", ()))
+                present = {name for name, _ in headers}
+                message["headers"] = headers + [(name, value) for name, value in added if name not in present]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

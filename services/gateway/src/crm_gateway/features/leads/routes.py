@@ -10,15 +10,25 @@ from __future__ import annotations
 from typing import Annotated
 
 import grpc
-from fastapi import HTTPException, Query, Response
+from fastapi import HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 
 from crm.leads.v1 import duplicates_pb2, leads_pb2, routing_pb2
 from crm.sales.v1 import deals_pb2, pipelines_pb2
 from crm_gateway import records
 from crm_gateway.clients import BackendClients
-from crm_gateway.convert import message_to_dict, to_model
-from crm_gateway.deps import Caller, Clients, FilterId, IdempotencyKey, PageSize, PageToken, ResourceId, api_router
+from crm_gateway.convert import json_response, model_json, to_model
+from crm_gateway.deps import (
+    Caller,
+    Clients,
+    FilterId,
+    IdempotencyKey,
+    PageSize,
+    PageToken,
+    ResourceId,
+    api_router,
+    caller_of,
+)
 from crm_gateway.features.deals.schemas import Deal
 from crm_gateway.features.leads.schemas import (
     AssignLeadIn,
@@ -40,9 +50,16 @@ from crm_kit import protoconv
 router = api_router()
 
 
+# The answer to a touch on a lead the caller may not read: always the same bytes, made once.
+_ATTACHED = CaptureAttached().model_dump_json().encode()
+
+
 @router.post(
     "/leads",
     status_code=201,
+    # Declared here for the docs: the route answers its own JSON (convert.model_json), so FastAPI
+    # does not validate and encode the lead a second time on the busiest route of the API.
+    response_model=CapturedLead | CaptureAttached | CaptureReplayed,
     tags=["leads"],
     operation_id="captureLead",
     responses={
@@ -53,36 +70,35 @@ router = api_router()
         }
     },
 )
-async def capture_lead(
-    body: CaptureLeadIn,
-    clients: Clients,
-    principal: Caller,
-    response: Response,
-    idempotency_key: IdempotencyKey = None,
-) -> CapturedLead | CaptureAttached | CaptureReplayed:
+async def capture_lead(body: CaptureLeadIn, request: Request, idempotency_key: IdempotencyKey = None) -> Response:
     """201 with a new lead, routed to its rep; 200 when the same person (phone number or e-mail)
     is already a lead: the capture is attached to it as a new touch, and the answer is that lead
     if the caller may read it (crm_gateway.platform.authz), else only `{"duplicate": true}`. A
     request_id (or Idempotency-Key) is the caller's own: a repeat answers with the same status, and
     with the lead as it is now only if the caller may read it (else its id, or only `duplicate`);
     another caller's equal id is another request."""
+    # The router's authorize dependency has run; the caller and clients are read, not resolved
+    # again as dependencies (crm_gateway.deps.caller_of).
+    principal = caller_of(request)
+    clients: BackendClients = request.app.state.clients
     reach = authz.lead_reach(principal)
     caller_reach = leads_pb2.LeadReach(all_leads=reach.all_leads, team_id=reach.team_id, rep_id=reach.rep_id)
     reply = await clients.leads.CaptureLead(body.to_proto((idempotency_key or "").strip(), caller_reach))
+    status = 200 if reply.duplicate else 201
     if not reply.duplicate and not reply.replayed:
         # A new lead: this caller's request made it, from what it sent.
-        return CapturedLead.model_validate({**message_to_dict(reply.lead), "duplicate": False, "matched_on": ""})
-    if reply.duplicate:
-        response.status_code = 200
+        return json_response(model_json(CapturedLead, reply.lead, duplicate=False, matched_on=""), status)
     visible = authz.lead_visible(principal, reply.lead)
     if reply.replayed and not visible:
         # A repeat of the caller's own request: the same status, and no more than the first answer
         # gave (a new lead's id, or only "duplicate") — never the lead's state now.
-        return CaptureAttached() if reply.duplicate else CaptureReplayed(id=reply.lead.id, duplicate=False)
+        if reply.duplicate:
+            return json_response(_ATTACHED, status)
+        return json_response(CaptureReplayed(id=reply.lead.id, duplicate=False).model_dump_json().encode(), status)
     if not visible:
-        return CaptureAttached()
-    fields = {**message_to_dict(reply.lead), "duplicate": reply.duplicate, "matched_on": reply.matched_on}
-    return CapturedLead.model_validate(fields)
+        return json_response(_ATTACHED, status)
+    lead = model_json(CapturedLead, reply.lead, duplicate=reply.duplicate, matched_on=reply.matched_on)
+    return json_response(lead, status)
 
 
 @router.get("/leads", tags=["leads"], operation_id="listLeads")

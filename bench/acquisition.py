@@ -4,11 +4,13 @@ Issue #7's benchmark, on the whole CRM started like `make run` (embedded Postgre
 service as its own process, on free ports):
 
 1. **Duplicate check cost by table size.** The leads table is grown to each size (default 10k,
-   100k, 1M existing leads; realistic Hebrew and Persian names, Israeli phone numbers, e-mails;
-   rows written with COPY, keys computed by the service's own normalization). At each size the
-   service's real duplicate check (``crm_leads.duplicates.commands.find_duplicate``, the function capture
-   calls) runs for a sample of captures — a third an exact phone match, a third an e-mail match,
-   a third a new person with a known name — in its own transaction, timed one at a time. Every SQL
+   100k, 1M existing leads; realistic Hebrew and Persian names, Israeli phone numbers, e-mails; rows
+   written with COPY, keys computed by the service's own normalization). At each size the service's
+   real duplicate check (``crm_leads.duplicates.commands.find_duplicate``: the locks and look-ups
+   capture sends, as separate statements; capture folds them into its opening and look-up
+   statements, ``crm_leads.leads.capture_statements``) runs for a sample of captures — a third an
+   exact phone match, a third an e-mail match, a third a new person with a known name — in its own
+   transaction, timed one at a time. Every SQL
    statement it sent is EXPLAINed: the report lists the plan's node types, so a sequential scan
    of ``leads`` would show.
 2. **Capture at a steady rate** with the table at the load size (default 100k): ``POST

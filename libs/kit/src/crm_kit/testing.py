@@ -62,6 +62,20 @@ async def migrate(migrations_dir: Path, database_url: str) -> None:
 
 
 @asynccontextmanager
+async def migrated_database(
+    database_url: str, migrations_dir: Path, tables: MessagingTables, *, service: str
+) -> AsyncIterator[Database]:
+    """A Database on database_url with the service's migrations applied, disposed afterwards
+    (for tests that call a service's commands and handlers without running the service)."""
+    await migrate(migrations_dir, database_url)
+    database = Database(database_url, tables, source=f"/crm/{service}")
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+@asynccontextmanager
 async def running_service(
     settings: ServiceSettings,
     tables: MessagingTables,

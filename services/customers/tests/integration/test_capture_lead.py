@@ -19,7 +19,7 @@ from crm_customers.main import MIGRATIONS_DIR
 from crm_kit.db import Database
 from crm_kit.events import Envelope, event_type
 from crm_kit.protoconv import to_timestamp
-from crm_kit.testing import migrate
+from crm_kit.testing import migrated_database
 
 pytestmark = pytest.mark.integration
 
@@ -29,12 +29,8 @@ T0 = datetime(2026, 11, 1, 9, 30, tzinfo=UTC)
 @pytest.fixture
 async def db(fresh_database: Any) -> AsyncIterator[Database]:
     url = await fresh_database("customers")
-    await migrate(MIGRATIONS_DIR, url)
-    database = Database(url, messaging, source="/crm/customers")
-    try:
+    async with migrated_database(url, MIGRATIONS_DIR, messaging, service="customers") as database:
         yield database
-    finally:
-        await database.dispose()
 
 
 def capture(lead_id: str, *, phone: str = "", email: str = "") -> Envelope[leads_events.LeadCaptured]:

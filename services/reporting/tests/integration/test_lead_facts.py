@@ -19,7 +19,7 @@ from crm.leads.v1 import events_pb2 as lead_events
 from crm_kit.db import Database
 from crm_kit.events import Envelope, event_type, subject_for
 from crm_kit.protoconv import to_timestamp
-from crm_kit.testing import migrate
+from crm_kit.testing import migrated_database
 from crm_reporting import handlers
 from crm_reporting.db import event_log, lead_facts, messaging
 from crm_reporting.main import MIGRATIONS_DIR
@@ -32,12 +32,8 @@ T0 = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
 @pytest.fixture
 async def db(fresh_database: Any) -> AsyncIterator[Database]:
     url = await fresh_database("reporting")
-    await migrate(MIGRATIONS_DIR, url)
-    database = Database(url, messaging, source="/crm/reporting")
-    try:
+    async with migrated_database(url, MIGRATIONS_DIR, messaging, service="reporting") as database:
         yield database
-    finally:
-        await database.dispose()
 
 
 def envelope(message: Message) -> Envelope[Any]:

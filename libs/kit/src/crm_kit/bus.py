@@ -294,7 +294,11 @@ class EventBus:
     async def _consume_concurrently(self, sub: Subscription, psub: JetStreamContext.PullSubscription) -> None:
         """Keep up to sub.concurrency events in hand, each handled in its own task that acks it
         (`_handle`). Fetching is as in `_consume`: one event when idle, then, while busy, as many
-        as there are free places with a short linger; with every place taken, it waits for one."""
+        as there are free places with a short linger; with every place taken, it waits for one.
+
+        Stopping: the loop ends and the handlers in hand finish; stop_consuming waits for them
+        within its grace and then cancels this task, which cancels what still runs (its event
+        comes back unacked) rather than outlive the connection and pool it needs."""
         running: set[asyncio.Task[None]] = set()
         freed = asyncio.Event()
         busy = False
@@ -328,16 +332,19 @@ class EventBus:
                     task = asyncio.create_task(handle(msg), name=f"event:{sub.durable}")
                     running.add(task)
                     task.add_done_callback(running.discard)
-        finally:
-            # Stopping: the in-flight handlers finish (stop_consuming waits for _in_flight).
             if running:
                 await asyncio.wait(running)
+        except asyncio.CancelledError:
+            for task in list(running):
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+            raise
 
     async def _fetch(
         self, sub: Subscription, psub: JetStreamContext.PullSubscription, n: int, *, linger: bool
     ) -> list[Msg]:
-        """Up to n events: a short linger when busy, else waiting up to a second for one. None on
-        a timeout or a failed fetch (logged, after a pause)."""
+        """Up to n events: a short linger when busy, else waiting up to a second for one. An empty
+        list on a timeout or a failed fetch (logged, after a pause)."""
         try:
             return await psub.fetch(n, timeout=0.02 if linger else 1)
         except (NatsTimeoutError, TimeoutError):

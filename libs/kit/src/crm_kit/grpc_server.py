@@ -207,9 +207,13 @@ async def _invoke(
     return await _with_conflict_retries(behavior, request, context, method)
 
 
-# The codes a caller cannot have caused (the gateway answers them with a 5xx): always in the access log.
+# Always in the access log: the codes a caller cannot have caused (the gateway answers them with
+# a 5xx), and refusals (who was turned away, and why).
 _FAILED_CODES = frozenset(
     {
+        grpc.StatusCode.UNAUTHENTICATED,
+        grpc.StatusCode.PERMISSION_DENIED,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
         grpc.StatusCode.UNKNOWN,
         grpc.StatusCode.INTERNAL,
         grpc.StatusCode.UNAVAILABLE,

@@ -111,35 +111,6 @@ async def live_customer(uow: UnitOfWork, customer_id: str) -> str:
     return customer_id
 
 
-async def attach_lead(uow: UnitOfWork, lead: CapturedLead) -> tuple[str, bool]:
-    """Link a captured lead to its customer: matched by phone, then e-mail, else created.
-
-    Returns (customer_id, created). A new customer is announced with CustomerCreated.
-    `capture_lead` does the same (and the timeline entry) in fewer statements.
-    """
-    await _lock_identities(uow, lead)
-    customer_id = await _match_customer(uow, lead)
-    if customer_id is not None:
-        customer_id = await live_customer(uow, customer_id)
-        await _fill_and_link(uow, lead, customer_id)
-        return customer_id, False
-    customer_id = str(uuid.uuid4())
-    now = datetime.now(UTC)
-    await uow.conn.execute(
-        customers.insert().values(
-            id=customer_id,
-            full_name=lead.full_name,
-            phone_number=lead.phone_number,
-            email=lead.email,
-            locale=lead.locale,
-            created_at=now,
-        )
-    )
-    await _announce(uow, lead, customer_id, now)
-    await _link(uow, lead, customer_id)
-    return customer_id, True
-
-
 async def _announce(uow: UnitOfWork, lead: CapturedLead, customer_id: str, now: datetime) -> None:
     """CustomerCreated for a customer this transaction created, counted once it commits."""
     await uow.record_event(
@@ -178,7 +149,7 @@ async def _link(uow: UnitOfWork, lead: CapturedLead, customer_id: str) -> None:
 
 
 def _capture_statement() -> Select[tuple[str | None, str | None, bool, bool]]:
-    """attach_lead and add_timeline_entry for a captured lead as one statement (after the locks):
+    """The customer (matched or new) and the timeline entry for a captured lead as one statement (after the locks):
     match (lead link, else the oldest live customer by phone, then by e-mail), share-lock the
     match as live_customer does, create the customer when there is none, fill an empty phone or
     e-mail, link the lead and write the timeline entry. Built once, at import: a statement object
@@ -296,8 +267,9 @@ _CAPTURE = _capture_statement()
 
 
 async def capture_lead(uow: UnitOfWork, lead: CapturedLead, entry: TimelineEntry) -> tuple[str, bool]:
-    """attach_lead, then add_timeline_entry for the capture: the same effects and events in two
-    statements (the identity locks, then everything else) instead of eight to eleven.
+    """Attach a captured lead to its customer (matched by lead, phone or e-mail, else new; the
+    missing contact point filled) and add the capture's timeline entry, in two statements (the
+    identity locks, then everything else) where it took eight to eleven.
 
     Returns (customer_id, created)."""
     await _lock_identities(uow, lead)

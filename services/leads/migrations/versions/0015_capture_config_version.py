@@ -7,8 +7,11 @@ for every write, whatever sends it (the API, a migration, an operator's SQL), an
 or rolls back with the change: a replica never sees the new version before the new rows, so no
 replica routes with rules, reps or capacities older than the version it read.
 
-The first version is the creation time in microseconds, not 1: a table created again (a downgrade
-and upgrade) never repeats a version a running replica may still hold.
+A version is the clock in microseconds (or the last one + 1 if that is later), not a count: a
+bump that rolled back gave its number back, and a count would hand the same number to the next
+change, which a replica that cached the rolled-back rows under it would take for what it holds; a
+clock is past that number by then. The same holds for a table created again (a downgrade and
+upgrade) or a database restored to an earlier point.
 
 Revision ID: 0015
 Revises: 0014
@@ -43,7 +46,9 @@ def upgrade() -> None:
         """
         CREATE FUNCTION bump_capture_config_version() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
-            UPDATE capture_config_version SET version = version + 1 WHERE id = 1;
+            UPDATE capture_config_version
+            SET version = greatest(version + 1, (extract(epoch FROM clock_timestamp()) * 1000000)::bigint)
+            WHERE id = 1;
             RETURN NULL;
         END $$
         """

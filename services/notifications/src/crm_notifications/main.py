@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from crm.customers.v1 import customers_pb2_grpc
 from crm.notifications.v1 import notifications_pb2, notifications_pb2_grpc
@@ -25,9 +25,19 @@ class NotificationsSettings(ServiceSettings):
     sms_api_key: str = "dev-sms-key"
     sms_sender: str = "CRM"
     sms_timeout_seconds: float = Field(default=5.0, gt=0)
-    # Shipments handled at once. Each holds at most one database connection at a time (so keep it
-    # within the pool, 2 × db_pool_size) and one keep-alive connection to the provider.
+    # Shipments handled at once. Each holds at most one database connection at a time and one
+    # keep-alive connection to the provider; the pool (2 × db_pool_size) keeps two for the gRPC
+    # server and the relay, or a send would wait for a connection and fail.
     sms_concurrency: int = Field(default=16, ge=1, le=64)
+
+    @model_validator(mode="after")
+    def _concurrency_within_the_pool(self) -> NotificationsSettings:
+        if self.sms_concurrency > 2 * self.db_pool_size - 2:
+            raise ValueError(
+                f"sms_concurrency ({self.sms_concurrency}) must leave two of the pool's "
+                f"{2 * self.db_pool_size} connections free: raise db_pool_size or lower it"
+            )
+        return self
 
     def secrets(self) -> dict[str, str]:
         return {"sms_api_key": self.sms_api_key}

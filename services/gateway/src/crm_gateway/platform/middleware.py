@@ -112,7 +112,7 @@ class ObservabilityMiddleware:
                         "duration_ms": round(elapsed * 1000, 2),
                         "request_id": request_id,
                     },
-                    failed=status >= 500,
+                    failed=status >= 500 or status in _REFUSALS,
                     elapsed=elapsed,
                 )
 
@@ -127,6 +127,11 @@ class ObservabilityMiddleware:
         if histogram is None:
             histogram = self._timed[timed] = HTTP_SECONDS.labels(*timed)
         histogram.observe(elapsed)
+
+
+# Refused callers are always in the access log: the trail of a token being guessed, a record
+# being probed or a client being throttled.
+_REFUSALS = frozenset({401, 403, 429})
 
 
 class BodySizeLimitMiddleware:

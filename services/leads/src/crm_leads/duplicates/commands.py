@@ -25,8 +25,7 @@ from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import select, text, update
 
 from crm.leads.v1 import events_pb2
 from crm_kit import caller
@@ -202,26 +201,6 @@ def pairs_recorded(uow: UnitOfWork, lead_id: str, pairs: Sequence[dict[str, Any]
                 {"other_lead_id": pair["other_lead_id"], "reasons": pair["reasons"]},
             )
     return len(new_pairs)
-
-
-async def record_name_matches(uow: UnitOfWork, lead_id: str, keys: names.NameKeys, *, city: str) -> int:
-    """Record open possible_duplicates pairs of lead_id with the newest live leads sharing a name
-    key (each an index equality); returns how many were new. (A capture finds the look-alikes
-    before its insert and records the pairs with it: crm_leads.leads.commands.)"""
-    query = queries.name_candidates_query(lead_id, keys)
-    if query is None:
-        return 0
-    pairs = name_match_pairs(lead_id, keys, (await uow.conn.execute(query)).all(), city=city)
-    if not pairs:
-        return 0
-    # One statement for all of a lead's pairs (a common name has several on every capture).
-    result = await uow.conn.execute(
-        pg_insert(possible_duplicates)
-        .values([{**pair, "created_at": func.clock_timestamp()} for pair in pairs])
-        .on_conflict_do_nothing(constraint="uq_possible_duplicates_pair")
-        .returning(possible_duplicates.c.other_lead_id)
-    )
-    return pairs_recorded(uow, lead_id, pairs, {row.other_lead_id for row in result})
 
 
 # ---------------------------------------------------------------- review and merge

@@ -111,16 +111,23 @@ async def capture_in(
         raise web_form_domain.web_form_key_refused(bool(opened.form_key_found))
     config = config_at(uow.db, opened.config_version)
     campaign = await campaign_queries.resolve_campaign(uow, new.source, new.campaign, config)
+    # No contact point, no one to find (validation asks for one; the statement would need a branch).
     person = (
-        await uow.conn.execute(
-            capture_statements.person(phone=bool(new.phone_number), email=bool(new.email), request_id=bool(request_id)),
-            {
-                **({"phone_number": new.phone_number} if new.phone_number else {}),
-                **({"email": new.email} if new.email else {}),
-                **({"request_scope": request_scope, "request_id": request_id} if request_id else {}),
-            },
-        )
-    ).first()
+        (
+            await uow.conn.execute(
+                capture_statements.person(
+                    phone=bool(new.phone_number), email=bool(new.email), request_id=bool(request_id)
+                ),
+                {
+                    **({"phone_number": new.phone_number} if new.phone_number else {}),
+                    **({"email": new.email} if new.email else {}),
+                    **({"request_scope": request_scope, "request_id": request_id} if request_id else {}),
+                },
+            )
+        ).first()
+        if new.phone_number or new.email
+        else None
+    )
     if person is None:
         return await _capture_new(uow, new, campaign, origin, config)
     if person.request_id_taken:

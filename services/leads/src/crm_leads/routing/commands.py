@@ -36,7 +36,6 @@ from crm_kit import caller, etags
 from crm_kit.db import Database, UnitOfWork
 from crm_kit.errors import AlreadyExists, DomainError, FailedPrecondition, InvalidArgument, NotFound
 from crm_kit.protoconv import to_timestamp
-from crm_leads.campaigns import queries as campaign_queries
 from crm_leads.campaigns.domain import CampaignRef
 from crm_leads.config_cache import CaptureConfig
 from crm_leads.db import lead_sla_breaches, leads, reps, routing_rule_sets, routing_rules, teams
@@ -194,18 +193,6 @@ async def plan_assignment(
             return PendingAssignment(new, now, matched, tried, rule, index, outcome, eligible)
         tried.append(outcome.as_dict())
     return PendingAssignment(new, now, matched, tried)
-
-
-async def assign(
-    uow: UnitOfWork, new: NewLead, now: datetime, campaign: CampaignRef | None = None
-) -> domain.Assignment:
-    """Match the routing rules for a new lead and pick its rep, in the capture's transaction
-    (plan_assignment, then the team's turn)."""
-    if campaign is None:  # the capture resolved it already; other callers may not have
-        campaign = await campaign_queries.resolve_campaign(uow, new.source, new.campaign)
-    pending = await plan_assignment(uow, new, now, campaign)
-    team_id = pending.turn_team_id
-    return pending.complete(await next_turn(uow, team_id) if team_id else 0)
 
 
 # ---------------------------------------------------------------- the rule set and reps

@@ -4,6 +4,7 @@ records their conversions, and sales' one-off copy job moves them, idempotently.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -19,6 +20,14 @@ from crm_sales.deal_copy import copy_deals
 from crm_sales.main import MIGRATIONS_DIR as SALES_MIGRATIONS
 
 pytestmark = pytest.mark.integration
+
+
+def logged(output: str, message: str) -> dict[str, Any]:
+    """The JSON log line of a command's output that says message."""
+    lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    [line] = [line for line in lines if line.get("message") == message]
+    return line
+
 
 LEADS_MIGRATIONS = SALES_MIGRATIONS.parents[1] / "leads" / "migrations"
 
@@ -181,7 +190,7 @@ async def test_the_copy_follows_merges_and_many_items_and_waits_for_a_late_deals
             timeout=120,
         )
         assert recorded.returncode == 0, recorded.stderr
-        assert '"recorded": 1' in recorded.stderr + recorded.stdout
+        assert logged(recorded.stderr + recorded.stdout, "legacy conversions recorded")["recorded"] == 1
         second = await copy_deals(source, target, batch=2)
         assert (second.deals_copied, second.items_copied, second.without_conversion) == (1, 0, [])
     finally:
@@ -214,7 +223,7 @@ async def test_the_job_command_resumes_a_copy_stopped_half_way(fresh_database) -
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    assert '"copied": 2' in done.stderr + done.stdout
+    assert logged(done.stderr + done.stdout, "deal copy finished")["copied"] == 2
     counts = await run(sales_url, "SELECT (SELECT count(*) FROM deals), (SELECT count(*) FROM deal_items)")
     assert tuple(counts[0]) == (3, 2)
     refused = await asyncio.to_thread(

@@ -85,15 +85,7 @@ def rep_basics(row: Any) -> routing_pb2.Rep:
 
 def rep_to_proto(row: Any, open_leads: int, now: datetime) -> routing_pb2.Rep:
     """A rep with its load: its open leads and whether it can take a lead now."""
-    candidate = availability.Candidate(
-        rep_id=row.id,
-        active=row.active,
-        away=row.away,
-        capacity=row.capacity,
-        open_leads=open_leads,
-        time_zone=row.time_zone,
-        working_hours=availability.working_hours_from_json(row.working_hours),
-    )
+    candidate = queries.candidate(row, open_leads)
     reason = availability.skip_reason(candidate, now)
     out = rep_basics(row)
     out.open_leads, out.available, out.unavailable_reason = open_leads, not reason, reason

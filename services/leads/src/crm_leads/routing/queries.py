@@ -101,7 +101,8 @@ async def _open_leads(uow: UnitOfWork, rep_ids: list[str]) -> dict[str, int]:
     return {row[0]: row[1] for row in counted.all()}
 
 
-def _candidate(r: Any, open_leads: int) -> availability.Candidate:
+def candidate(r: Any, open_leads: int) -> availability.Candidate:
+    """A reps row (all its columns) and its open leads as routing's Candidate."""
     return availability.Candidate(
         rep_id=r.id,
         name=r.name,
@@ -127,7 +128,7 @@ async def candidates(
     key = (team_id, rep_id)
     unlocked: tuple[availability.Candidate, ...] | None = config.reps.get(key) if config is not None else None
     if unlocked is None:
-        unlocked = tuple(_candidate(r, 0) for r in (await uow.conn.execute(query.order_by(reps.c.id))).all())
+        unlocked = tuple(candidate(r, 0) for r in (await uow.conn.execute(query.order_by(reps.c.id))).all())
         if config is not None:
             config.reps[key] = unlocked
     if not (lock or (lock is None and any(c.capacity is not None for c in unlocked))):
@@ -135,7 +136,7 @@ async def candidates(
     # Re-read under the lock: a concurrent capture's open lead is visible once it committed.
     rows = (await uow.conn.execute(query.order_by(reps.c.id).with_for_update())).all()
     counts = await _open_leads(uow, [r.id for r in rows]) if rows else {}
-    return [_candidate(r, counts.get(r.id, 0)) for r in rows]
+    return [candidate(r, counts.get(r.id, 0)) for r in rows]
 
 
 async def list_reps(uow: UnitOfWork, *, team_id: str = "", rep_id: str = "") -> list[Any]:

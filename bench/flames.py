@@ -30,12 +30,14 @@ def py_spy() -> str:
     return found
 
 
-async def record(pids: dict[str, int], out_dir: Path, duration_s: int, rate: int = RATE) -> dict[str, Any]:
+async def record(
+    pids: dict[str, int], out_dir: Path, duration_s: int, rate: int = RATE, prefix: str = ""
+) -> dict[str, Any]:
     """Start one ``py-spy record`` per process; returns the running recorders (await ``finish``)."""
     await asyncio.to_thread(out_dir.mkdir, parents=True, exist_ok=True)
     recorders: dict[str, Any] = {}
     for name, pid in pids.items():
-        svg = out_dir / f"profile-{name}.svg"
+        svg = out_dir / f"profile-{prefix}{name}.svg"
         proc = await asyncio.create_subprocess_exec(
             py_spy(),
             "record",

@@ -91,6 +91,33 @@ async def profile_capture(ctx: scenarios.Context, stack: Stack, mode: Mode, out_
     return {"capture_c32_under_py_spy": load.summary(), "flame_graphs": await flames.finish(recorders, mode.profile_s)}
 
 
+async def profile_fulfilment(ctx: scenarios.Context, stack: Stack, mode: Mode, out_dir: Path) -> dict[str, Any]:
+    """Shipping at the high rate while py-spy samples every service process (ship-<service>.svg)."""
+    pids = {name: stack.processes[name].pid for name in (GATEWAY, *BACKEND_SERVICES)}
+    recorders: dict[str, Any] = {}
+
+    async def start() -> None:
+        recorders.update(await flames.record(pids, out_dir, mode.profile_s, prefix="ship-"))
+        await asyncio.sleep(1)  # let py-spy attach before the load starts
+
+    run = await scenarios.fulfilment(ctx, mode.ship_rate_high, max(1, mode.profile_s - 4), before_load=start)
+    return {"ship_under_py_spy": run, "flame_graphs": await flames.finish(recorders, mode.profile_s)}
+
+
+async def fulfilment(
+    ctx: scenarios.Context, stack: Stack, mode: Mode, profile: bool, results_dir: Path, result: dict[str, Any]
+) -> None:
+    """Ship → SMS at the steady rate and the high one (and under py-spy when profiling)."""
+    say("fulfilment")
+    result["scenarios"]["fulfilment"] = await scenarios.fulfilment(ctx, mode.ship_rate, mode.ship_s)
+    if mode.ship_high_s:
+        say(f"fulfilment at {mode.ship_rate_high:g}/s")
+        result["scenarios"]["fulfilment_200"] = await scenarios.fulfilment(ctx, mode.ship_rate_high, mode.ship_high_s)
+    if profile:
+        say(f"shipping under py-spy ({mode.profile_s} s)")
+        result["profile_ship"] = await profile_fulfilment(ctx, stack, mode, results_dir)
+
+
 async def through_gateway(
     ctx: scenarios.Context,
     stack: Stack,
@@ -122,11 +149,7 @@ async def through_gateway(
             ctx, mode.pipeline_rate, mode.pipeline_s, mode.ladder, mode.ladder_step_s, mode.p99_limit_ms
         )
     if want("fulfilment"):
-        say("fulfilment")
-        s["fulfilment"] = await scenarios.fulfilment(ctx, mode.ship_rate, mode.ship_s)
-        if mode.ship_high_s:
-            say(f"fulfilment at {mode.ship_rate_high:g}/s")
-            s["fulfilment_200"] = await scenarios.fulfilment(ctx, mode.ship_rate_high, mode.ship_high_s)
+        await fulfilment(ctx, stack, mode, profile, results_dir, result)
     if want("read"):
         say("read")
         s["read"] = await scenarios.read(ctx, mode.read_clients, mode.read_s)

@@ -20,6 +20,7 @@ import random
 import time
 import uuid
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -396,15 +397,24 @@ def _ship_sender(ctx: Context, orders: list[dict[str, Any]]) -> Any:
     return ship
 
 
-async def fulfilment(ctx: Context, rate: float, duration_s: float) -> dict[str, Any]:
+async def fulfilment(
+    ctx: Context, rate: float, duration_s: float, before_load: Callable[[], Awaitable[None]] | None = None
+) -> dict[str, Any]:
+    """Ship prepared orders open loop at ``rate``; ship → SMS and CPU per ship. ``before_load`` is
+    awaited once the orders are ready (the profiler starts there)."""
     count = max(1, round(rate * duration_s))
     await wait_idle(ctx)
     prepared = await prepare_orders(ctx, count)
     orders = prepared["orders"]
     await wait_idle(ctx)
     after_seq = await stream_seq(ctx)
+    if before_load is not None:
+        await before_load()
+    cpu_before = cpu.snapshot(ctx.stack)
     load = await open_loop(ctx.http, _ship_sender(ctx, orders), rate, len(orders) / rate)
     sms = await sms_latencies(ctx, {s.payload: s.started_wall for s in load.ok})
+    await wait_idle(ctx)
+    cpu_after = cpu.snapshot(ctx.stack)
     shipped_events = await stream_messages(ctx, ORDER_SHIPPED, after_seq, len(load.ok))
     # Where ship → SMS goes: ship → notifications recorded its intent (consumed, contact read).
     started_by_order = {orders[s.index]["order_id"]: s.started_wall for s in load.ok}
@@ -421,6 +431,8 @@ async def fulfilment(ctx: Context, rate: float, duration_s: float) -> dict[str, 
         "outbox_lag_order_shipped": latency_summary(outbox_lags(shipped_events)),
         "ship_to_sms": {**latency_summary(sms), "lost": len(load.ok) - len(sms)},
         "ship_to_intent_recorded": latency_summary(to_intent),
+        # Every process' CPU from the first ship until every SMS arrived and the consumers caught up.
+        "cpu_per_ship": cpu.per_item(cpu_before, cpu_after, len(load.ok)),
     }
 
 

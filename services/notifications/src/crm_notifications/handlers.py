@@ -15,6 +15,7 @@ key, and only the delivery whose update finds the row still pending records the 
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -31,6 +32,10 @@ from crm_notifications.metrics import SMS_FAILED, SMS_SENT
 from crm_notifications.sms_provider import HttpSmsProvider, PermanentSmsError, TransientSmsError
 
 log = logging.getLogger(__name__)
+
+# How long a read of the templates is used before it is read again. Templates are written by
+# migrations (or an operator's SQL), never per request: a change reaches the SMS within a minute.
+TEMPLATES_TTL_SECONDS = 60.0
 
 
 class ContactUnavailable(RetryLater):
@@ -57,6 +62,14 @@ class ShipmentNotifier:
         self.customers = customers
         self.provider = provider
         self.sender = sender
+        self._templates: tuple[float, dict[str, str]] | None = None
+
+    async def _template_bodies(self, uow: Any) -> dict[str, str]:
+        """The order-shipped template per locale, read at most once a TEMPLATES_TTL_SECONDS."""
+        now = time.monotonic()
+        if self._templates is None or now - self._templates[0] > TEMPLATES_TTL_SECONDS:
+            self._templates = (now, await queries.templates_for(uow, domain.ORDER_SHIPPED_TEMPLATE))
+        return self._templates[1]
 
     async def handle(self, envelope: Envelope[order_events.OrderShipped]) -> None:
         """Handle one delivery of OrderShipped (self-managed transactions; see the module doc)."""
@@ -110,7 +123,7 @@ class ShipmentNotifier:
             phone_number=contact.phone_number, transactional_sms_allowed=contact.transactional_sms_allowed
         )
         async with self.db.unit_of_work() as uow:
-            bodies = await queries.templates_for(uow, domain.ORDER_SHIPPED_TEMPLATE)
+            bodies = await self._template_bodies(uow)
             locale = domain.choose_locale(contact.locale, bodies.keys())
             if locale not in bodies:
                 raise RuntimeError(f"no {domain.ORDER_SHIPPED_TEMPLATE} template for {locale}")
@@ -181,7 +194,8 @@ class ShipmentNotifier:
                 await commands.record_sent(uow, sent, now)
         if sent is not None:
             SMS_SENT.inc()
-            log.info("shipment SMS sent", extra={"message_id": row.id, "order_id": row.order_id})
+            # The message row and NotificationSent are the record; this line is for debugging.
+            log.debug("shipment SMS sent", extra={"message_id": row.id, "order_id": row.order_id})
 
 
 def _validated_delivery_date(shipped: order_events.OrderShipped) -> date:

@@ -4,6 +4,7 @@
 #   poppler-utils    pdftotext / pdftoppm / pdffonts: the quote PDF tests read the PDF back
 #   libpango-1.0-0, libpangoft2-1.0-0, libharfbuzz-subset0
 #                    WeasyPrint's text layout (Pango + HarfBuzz shaping) and font subsetting
+#   chromium         the browser the console's tests drive headless (Playwright, never its own download)
 # The sales image installs the same runtime libraries itself (services/sales/Dockerfile). As root
 # this installs with apt-get; as another user it names what to install and fails, so nothing
 # later fails with an obscure error.
@@ -16,6 +17,7 @@ libs="$(ldconfig -p 2>/dev/null || true)"  # no ldconfig: every library counts a
 grep -q "libpango-1.0.so.0" <<<"$libs" || missing+=(libpango-1.0-0)
 grep -q "libpangoft2-1.0.so.0" <<<"$libs" || missing+=(libpangoft2-1.0-0)
 grep -q "libharfbuzz-subset.so.0" <<<"$libs" || missing+=(libharfbuzz-subset0)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

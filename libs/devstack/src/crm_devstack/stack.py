@@ -5,9 +5,12 @@ service as its own process. Used by ``make run`` (``python -m crm_devstack run``
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import dataclasses
+import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -39,6 +42,7 @@ BACKEND_SERVICES: tuple[str, ...] = ("leads", "sales", "customers", "orders", "n
 """Backend services, each with its own database, gRPC port and metrics port."""
 DATABASES: tuple[str, ...] = BACKEND_SERVICES
 GATEWAY = "gateway"
+CONSOLE = "console"
 SMS = "sms"
 POSTGRES = "postgres"
 NATS = "nats"
@@ -55,6 +59,7 @@ class Ports:
     """Every TCP port the stack listens on (all bound to 127.0.0.1)."""
 
     gateway: int = 8080
+    console: int = 8081
     sms: int = 8090
     postgres: int = 5433
     nats: int = 4222
@@ -71,6 +76,7 @@ class Ports:
     reporting_metrics: int = 9105
     gateway_metrics: int = 9106
     sales_metrics: int = 9107
+    console_metrics: int = 9108
 
     @classmethod
     def free(cls) -> Ports:
@@ -85,8 +91,8 @@ class Ports:
         return port
 
     def metrics(self, service: str) -> int:
-        """Prometheus metrics port of a backend service or the gateway."""
-        if service != GATEWAY:
+        """Prometheus metrics port of a backend service, the gateway or the console."""
+        if service not in (GATEWAY, CONSOLE):
             _check_backend(service)
         port: int = getattr(self, f"{service}_metrics")
         return port
@@ -105,7 +111,7 @@ class Stack:
     launcher that was killed).
     """
 
-    PROCESS_NAMES: ClassVar[tuple[str, ...]] = (*BACKEND_SERVICES, GATEWAY, SMS)
+    PROCESS_NAMES: ClassVar[tuple[str, ...]] = (*BACKEND_SERVICES, GATEWAY, CONSOLE, SMS)
 
     def __init__(
         self,
@@ -150,6 +156,16 @@ class Stack:
     @property
     def gateway_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.gateway}"
+
+    @property
+    def console_url(self) -> str:
+        """The console as a browser reaches it (localhost: the issuer's redirect URIs name it)."""
+        return f"http://localhost:{self.ports.console}"
+
+    @property
+    def console_session_key_file(self) -> Path:
+        """The console's cookie-sealing key (created on first start; never committed)."""
+        return self.state_dir / "console" / "session-key"
 
     @property
     def sms_url(self) -> str:
@@ -201,10 +217,12 @@ class Stack:
         await self._wait_ready((*BACKEND_SERVICES, SMS))
         self._spawn(GATEWAY)
         await self._wait_ready((GATEWAY,))
+        self._spawn(CONSOLE)
+        await self._wait_ready((CONSOLE,))
 
     async def stop(self) -> None:
-        """Stop the gateway, then the backend services, then the SMS provider, NATS and PostgreSQL."""
-        await self._terminate([GATEWAY])
+        """Stop the console and the gateway, then the backend services, then the SMS provider, NATS and PostgreSQL."""
+        await self._terminate([CONSOLE, GATEWAY])
         await self._terminate(list(BACKEND_SERVICES))
         await self._terminate([SMS])
         await asyncio.to_thread(self.nats.stop)
@@ -340,9 +358,33 @@ class Stack:
                 # The development issuer: the gateway serves its JWKS and trusts it.
                 "CRM_AUTH_DEV_ISSUER_KEY_FILE": str(self.dev_issuer_key_file),
                 "CRM_AUTH_JWKS_URL": f"{self.gateway_url}/.well-known/jwks.json",
+                # The console signs users in at the development issuer (code + PKCE).
+                "CRM_AUTH_DEV_CLIENTS": json.dumps(
+                    {"crm-console": [f"{self.console_url}/callback", f"http://127.0.0.1:{self.ports.console}/callback"]}
+                ),
             }
             return [self.python, "-m", "crm_gateway", "serve"], env
+        if name == CONSOLE:
+            env = {
+                **self._base_env(),
+                "CRM_CONSOLE_HTTP_PORT": str(self.ports.console),
+                "CRM_CONSOLE_METRICS_PORT": str(self.ports.metrics(CONSOLE)),
+                "CRM_CONSOLE_GATEWAY_URL": self.gateway_url,
+                "CRM_CONSOLE_PUBLIC_URL": self.console_url,
+                "CRM_CONSOLE_OIDC_ISSUER_URL": self.gateway_url,
+                "CRM_CONSOLE_OIDC_BROWSER_ISSUER_URL": f"http://localhost:{self.ports.gateway}",
+                "CRM_CONSOLE_SESSION_KEY": self._console_session_key(),
+            }
+            return [self.python, "-m", "crm_console", "serve"], env
         return [self.python, "-m", f"crm_{name}", "serve"], self._service_env(name)
+
+    def _console_session_key(self) -> str:
+        path = self.console_session_key_file
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(base64.b64encode(secrets.token_bytes(32)).decode())
+        return path.read_text().strip()
 
     def _pid_file(self, name: str) -> Path:
         return self.run_dir / f"{name}.pid"
@@ -468,6 +510,8 @@ class Stack:
             return await _http_ok(http, f"{self.gateway_url}/readyz")
         if name == SMS:
             return await _http_ok(http, f"{self.sms_url}/healthz")
+        if name == CONSOLE:
+            return await _http_ok(http, f"http://127.0.0.1:{self.ports.console}/readyz")
         return await grpc_serving(self.grpc_address(name))
 
 
@@ -541,7 +585,8 @@ async def _run(stack: Stack, demo: bool) -> int:
 
     ports = stack.ports
     print(
-        f"CRM is running: gateway http://localhost:{ports.gateway} "
+        f"CRM is running: console http://localhost:{ports.console} (sign in as any demo user), "
+        f"gateway http://localhost:{ports.gateway} "
         f"(OpenAPI docs at http://localhost:{ports.gateway}/docs), "
         f"fake SMS provider http://localhost:{ports.sms}/messages, "
         f"logs in {stack.logs_dir} — Ctrl-C to stop",

@@ -1,0 +1,3 @@
+from crm_console.main import main
+
+main()

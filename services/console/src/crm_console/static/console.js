@@ -1,0 +1,77 @@
+// Progressive enhancement only: every action also works as a plain form without this file.
+"use strict";
+
+// The work list refreshes itself: new leads appear without a reload (every 5 s while visible).
+function liveWorkList() {
+  const body = document.querySelector("[data-refresh]");
+  if (!body) return;
+  const refresh = async () => {
+    if (document.hidden) return;
+    try {
+      const answer = await fetch(body.dataset.refresh, { headers: { Accept: "text/html" }, credentials: "same-origin" });
+      if (answer.redirected || !answer.ok) return;
+      body.innerHTML = await answer.text();
+    } catch (_) { /* offline for a moment: the next tick tries again */ }
+  };
+  setInterval(refresh, 5000);
+}
+
+// The board: drag a card to another column; the move is shown at once and rolled back when the
+// gateway refuses it (409 required fields, 412 someone else moved it), with the reason shown.
+function dragBoard() {
+  const board = document.querySelector(".board");
+  if (!board) return;
+  const notice = document.getElementById("board-notice");
+  let dragged = null;
+  board.addEventListener("dragstart", (e) => {
+    const card = e.target.closest(".card[draggable=true]");
+    if (!card) return;
+    dragged = card;
+    e.dataTransfer.setData("text/plain", card.dataset.deal);
+    e.dataTransfer.effectAllowed = "move";
+  });
+  board.addEventListener("dragover", (e) => {
+    const column = e.target.closest(".column");
+    if (!column || !dragged) return;
+    e.preventDefault();
+    column.classList.add("drop");
+  });
+  board.addEventListener("dragleave", (e) => {
+    const column = e.target.closest(".column");
+    if (column) column.classList.remove("drop");
+  });
+  board.addEventListener("drop", async (e) => {
+    const column = e.target.closest(".column");
+    if (!column || !dragged) return;
+    e.preventDefault();
+    column.classList.remove("drop");
+    const card = dragged;
+    dragged = null;
+    const from = card.parentElement;
+    const next = card.nextSibling;
+    if (column.dataset.stage === card.closest(".column").dataset.stage) return;
+    column.querySelector(".cards").prepend(card);  // optimistic
+    card.classList.add("moving");
+    const form = new URLSearchParams({ csrf: board.dataset.csrf, etag: card.dataset.etag, stage_id: column.dataset.stage });
+    let result = { ok: false, message: "" };
+    try {
+      const answer = await fetch(`/deals/${encodeURIComponent(card.dataset.deal)}/stage`, {
+        method: "POST", body: form, credentials: "same-origin", headers: { Accept: "application/json" },
+      });
+      result = await answer.json();
+    } catch (_) { result = { ok: false, message: "" }; }
+    card.classList.remove("moving");
+    if (result.ok) {
+      card.dataset.etag = result.etag;
+      const select = card.querySelector("select[name=stage_id]");
+      if (select) select.value = column.dataset.stage;
+      notice.hidden = true;
+    } else {
+      from.insertBefore(card, next);  // roll back
+      notice.textContent = result.message || "✗";
+      notice.hidden = false;
+    }
+  });
+}
+
+document.addEventListener("DOMContentLoaded", () => { liveWorkList(); dragBoard(); });

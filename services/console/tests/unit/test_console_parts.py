@@ -1,0 +1,218 @@
+"""The console's own parts: the sealed session cookie, the spec-driven gateway client, the
+languages' formatting, and its pages against a recording fake of the gateway and issuer."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import time
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from crm_console import api
+from crm_console.app import _local, create_app
+from crm_console.i18n import Translator
+from crm_console.oidc import challenge
+from crm_console.session import SESSION_COOKIE, Sealer, Session
+from crm_console.settings import DEV_SESSION_KEY, ConsoleSettings
+
+pytestmark = pytest.mark.unit
+KEY = base64.b64encode(os.urandom(32)).decode()
+
+
+def session(**over: Any) -> Session:
+    values: dict[str, Any] = {
+        "token": "tok",
+        "subject": "rep-dana",
+        "name": "rep-dana",
+        "roles": ("sales_rep",),
+        "expires_at": time.time() + 60,
+        "csrf": "c" * 32,
+    }
+    return Session(**{**values, **over})
+
+
+def test_a_sealed_session_opens_only_with_its_key_and_unaltered() -> None:
+    sealer = Sealer(KEY)
+    cookie = sealer.seal_session(session())
+    opened = sealer.open_session(cookie)
+    assert opened is not None and opened.token == "tok" and opened.roles == ("sales_rep",)
+    assert "tok" not in cookie  # the token is not readable in the cookie
+    assert Sealer(base64.b64encode(os.urandom(32)).decode()).open_session(cookie) is None
+    tampered = cookie[:-2] + ("A" if cookie[-2] != "A" else "B") + cookie[-1]
+    assert sealer.open_session(tampered) is None
+    # Sealed for another purpose (the login cookie) it does not open as a session.
+    assert sealer.open_session(sealer.seal("crm_login", {"token": "x"}, time.time() + 60)) is None
+
+
+def test_an_expired_session_reads_as_none() -> None:
+    sealer = Sealer(KEY)
+    assert sealer.open_session(sealer.seal_session(session(expires_at=time.time() - 1))) is None
+
+
+def test_the_key_must_be_32_bytes_and_production_refuses_the_dev_key() -> None:
+    with pytest.raises(ValueError, match="32 bytes"):
+        Sealer(base64.b64encode(b"short").decode())
+    with pytest.raises(ValueError, match="SESSION_KEY"):
+        ConsoleSettings(environment="production", secure_cookies=True, session_key=DEV_SESSION_KEY)
+    with pytest.raises(ValueError, match="SECURE_COOKIES"):
+        ConsoleSettings(environment="production", session_key=KEY)
+
+
+def test_the_client_knows_every_operation_it_uses_from_the_spec() -> None:
+    ops = api.operations()
+    assert ops["shipOrder"].method == "POST"
+    assert ops["shipOrder"].path == "/api/v1/orders/{order_id}/ship"
+    assert "If-Match" in ops["moveDealStage"].header_params
+    source = (api.SPEC_PATH.parent / "app.py").read_text()
+    used = {name for name in ops if f'"{name}"' in source}
+    assert {"listMyLeads", "getLeadRouting", "convertLead", "moveDealStage", "closeDeal", "shipOrder"} <= used
+
+
+async def test_a_call_with_an_undeclared_or_missing_parameter_is_refused_before_sending() -> None:
+    sent: list[httpx.Request] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json={})
+
+    gateway = api.Gateway("http://gw", timeout_seconds=1, transport=httpx.MockTransport(record))
+    with pytest.raises(ValueError, match="no query parameter"):
+        await gateway.call("listOrders", "t", query={"status": "pending"})
+    with pytest.raises(ValueError, match="needs"):
+        await gateway.call("getOrder", "t")
+    with pytest.raises(KeyError):
+        await gateway.call("noSuchOperation", "t")
+    assert sent == []
+
+
+async def test_a_problem_answer_raises_with_its_field_errors() -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        assert request.headers["Authorization"] == "Bearer t"
+        assert request.url.raw_path == b"/api/v1/orders/o%2F1/ship"  # path values are escaped
+        problem = {"title": "Unprocessable", "errors": [{"loc": ["body", "carrier"], "msg": "required"}]}
+        return httpx.Response(422, json=problem)
+
+    gateway = api.Gateway("http://gw", timeout_seconds=1, transport=httpx.MockTransport(answer))
+    with pytest.raises(api.ApiError) as caught:
+        await gateway.call("shipOrder", "t", path={"order_id": "o/1"}, body={"carrier": ""})
+    assert caught.value.status == 422
+    assert caught.value.field_errors == {"carrier": "required"}
+
+
+def test_persian_shows_jalali_dates_and_persian_digits_hebrew_gregorian() -> None:
+    fa, he, en = Translator("fa"), Translator("he"), Translator("en")
+    assert (fa.dir, he.dir, en.dir) == ("rtl", "rtl", "ltr")
+    assert fa.date("2026-12-06") == "۱۵ آذر ۱۴۰۵"
+    assert "2026" in he.date("2026-12-06") and "דצמ" in he.date("2026-12-06")
+    assert fa.number(1234567) == "۱٬۲۳۴٬۵۶۷"
+    assert "₪" in he.money({"amount_minor": 123456, "currency_code": "ILS"})
+    assert fa.duration(-3700) == "-۱:۰۱"
+    assert he("sign_in") == "כניסה" and fa("sign_in") == "ورود"
+
+
+def test_only_local_paths_are_followed_after_sign_in() -> None:
+    assert _local("/work?x=1") == "/work?x=1"
+    for outside in ("https://evil.example/", "//evil.example/x", "javascript:alert(1)", "work"):
+        assert _local(outside) == "/"
+
+
+def test_pkce_challenge_is_rfc7636_s256() -> None:
+    # BASE64URL(SHA256(verifier)) without padding: 43 characters.
+    assert challenge("dBjftJeZ4CVP-mB92K27uhbUWfFHHB4nB6fUnGyXeFM") == "W5KcnuX1rXRMIlb6MeiWwQ31s1bhIJb2XR4PeaSOmMU"
+
+
+class FakeGateway:
+    """The gateway and its development issuer at the true edge of the console: records calls."""
+
+    def __init__(self) -> None:
+        self.calls: list[httpx.Request] = []
+        self.codes: dict[str, str] = {}
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.calls.append(request)
+        path = request.url.path
+        if path == "/.well-known/openid-configuration":
+            return httpx.Response(
+                200,
+                json={
+                    "authorization_endpoint": "http://localhost:8080/oauth/authorize",
+                    "token_endpoint": "http://localhost:8080/oauth/token",
+                },
+            )
+        if path == "/oauth/token":
+            form = parse_qs(request.content.decode())
+            if challenge(form["code_verifier"][0]) != self.codes.get(form["code"][0]):
+                return httpx.Response(400, json={"error": "invalid_grant"})
+            return httpx.Response(200, json={"access_token": "tok-rep", "expires_in": 3600, "token_type": "Bearer"})
+        if request.headers.get("Authorization") != "Bearer tok-rep":
+            return httpx.Response(401, json={"title": "Unauthorized"})
+        if path == "/api/v1/me":
+            return httpx.Response(
+                200, json={"subject": "rep-dana", "roles": ["sales_rep"], "team_id": "", "rep_id": ""}
+            )
+        if path == "/api/v1/my-leads":
+            lead = {
+                "id": "l1",
+                "full_name": "דנה כהן",
+                "phone_number": "+972501234567",
+                "email": "",
+                "source": "radio",
+                "status": "assigned",
+                "create_time": "2026-12-06T08:00:00Z",
+            }
+            return httpx.Response(
+                200,
+                json={
+                    "items": [{"lead": lead, "seconds_left": 600, "has_deadline": True, "responded": False}],
+                    "next_page_token": "",
+                },
+            )
+        return httpx.Response(404, json={"title": "Not Found"})
+
+
+async def test_sign_in_with_pkce_then_the_work_list_in_hebrew() -> None:
+    fake = FakeGateway()
+    app = create_app(ConsoleSettings(session_key=KEY), transport=httpx.MockTransport(fake))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost:8081") as browser:
+        first = await browser.get("/work")
+        assert first.status_code == 303 and first.headers["location"].startswith("/login?next=")
+        login = await browser.get(first.headers["location"])
+        authorize = urlsplit(login.headers["location"])
+        assert (authorize.netloc, authorize.path) == ("localhost:8080", "/oauth/authorize")
+        params = {k: v[0] for k, v in parse_qs(authorize.query).items()}
+        assert params["code_challenge_method"] == "S256" and params["client_id"] == "crm-console"
+        assert params["redirect_uri"] == "http://localhost:8081/callback"
+        fake.codes["c1"] = params["code_challenge"]
+        # A callback with another state is refused (no session).
+        assert (await browser.get("/callback", params={"code": "c1", "state": "forged"})).status_code == 400
+        back = await browser.get("/callback", params={"code": "c1", "state": params["state"]})
+        assert back.status_code == 303 and back.headers["location"] == "/work"
+        cookie = back.cookies.get(SESSION_COOKIE) or browser.cookies.get(SESSION_COOKIE)
+        assert cookie and "tok-rep" not in cookie
+        page = await browser.get("/work")
+        assert page.status_code == 200
+        assert '<html lang="he" dir="rtl">' in page.text
+        assert "דנה כהן" in page.text and '<bdi dir="ltr">+972501234567</bdi>' in page.text
+        assert "script-src 'self'" in page.headers["content-security-policy"]
+        token_calls = [c for c in fake.calls if c.url.path == "/api/v1/my-leads"]
+        assert token_calls[-1].headers["Authorization"] == "Bearer tok-rep"
+
+
+async def test_a_form_post_without_the_session_csrf_value_is_refused() -> None:
+    fake = FakeGateway()
+    app = create_app(ConsoleSettings(session_key=KEY), transport=httpx.MockTransport(fake))
+    sealed = Sealer(KEY).seal_session(session(token="tok-rep"))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://localhost:8081", cookies={SESSION_COOKIE: sealed}
+    ) as browser:
+        refused = await browser.post("/orders/o1/ship", data={"carrier": "UPS", "csrf": "wrong"})
+        assert refused.status_code == 403
+        assert not [c for c in fake.calls if c.url.path.endswith("/ship")]
+
+
+def test_the_spec_copy_is_json() -> None:
+    assert json.loads(api.SPEC_PATH.read_text())["paths"]

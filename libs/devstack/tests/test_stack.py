@@ -94,7 +94,7 @@ async def test_stack_lifecycle(fake_services: dict[str, str], state_dir: Path) -
     stack = Stack(state_dir, Ports.free(), extra_env=fake_services, ready_timeout=60)
     try:
         await stack.start()
-        assert set(stack.processes) == {*BACKEND_SERVICES, "gateway", "sms"}
+        assert set(stack.processes) == {*BACKEND_SERVICES, "gateway", "console", "sms"}
         assert stack.exited() == {}
         for service in BACKEND_SERVICES:
             assert await grpc_serving(stack.grpc_address(service))

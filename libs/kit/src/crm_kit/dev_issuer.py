@@ -1,7 +1,8 @@
 """The development token issuer: an ES256 key on disk, its JWKS, and tokens for demo users.
 
 Only for `make run` and tests. The gateway verifies tokens from any OIDC issuer through its JWKS
-URL; in development it serves this issuer's JWKS itself and `crm-admin token` mints tokens with
+URL; in development it serves this issuer's JWKS itself and its sign-in for the web console (OIDC
+authorization code + PKCE, crm_gateway.platform.dev_oidc), and `crm-admin token` mints tokens with
 the key file. Production settings refuse it (the gateway checks `DEV_ISSUER`).
 """
 
@@ -101,12 +102,42 @@ class DevIssuer:
         claims.update(extra or {})
         return jwt.encode(claims, self.private_key, algorithm=ALGORITHM, headers={"kid": self.kid})
 
-    def mint_demo(self, role: str, *, subject: str = "", team_id: str = "", ttl_seconds: int = 3600) -> str:
+    def mint_demo(
+        self,
+        role: str,
+        *,
+        subject: str = "",
+        team_id: str = "",
+        ttl_seconds: int = 3600,
+        audience: str = DEFAULT_AUDIENCE,
+    ) -> str:
         """A token for the demo user of role (or for subject/team_id when given)."""
-        if role not in DEMO_USERS:
-            raise ValueError(f"unknown role {role!r}; one of: {', '.join(DEMO_USERS)}")
-        user = DEMO_USERS[role]
-        return self.mint(subject or user.subject, [role], team_id=team_id or user.team_id, ttl_seconds=ttl_seconds)
+        user = _demo_user(role)
+        return self.mint(
+            subject or user.subject,
+            [role],
+            team_id=team_id or user.team_id,
+            audience=audience,
+            ttl_seconds=ttl_seconds,
+        )
+
+    def mint_demo_id_token(self, role: str, client_id: str, *, ttl_seconds: int = 3600, nonce: str = "") -> str:
+        """An OIDC ID token for the demo user of role, addressed to the client that signed them in
+        (`aud` = client_id, so it can never pass as an access token for the API), with `name`, the
+        roles, and the client's `nonce` when it sent one."""
+        user = _demo_user(role)
+        extra: dict[str, Any] = {"name": user.subject}
+        if nonce:
+            extra["nonce"] = nonce
+        return self.mint(
+            user.subject, [role], team_id=user.team_id, audience=client_id, ttl_seconds=ttl_seconds, extra=extra
+        )
+
+
+def _demo_user(role: str) -> DemoUser:
+    if role not in DEMO_USERS:
+        raise ValueError(f"unknown role {role!r}; one of: {', '.join(DEMO_USERS)}")
+    return DEMO_USERS[role]
 
 
 def _thumbprint(jwk: dict[str, Any]) -> str:

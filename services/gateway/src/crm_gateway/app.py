@@ -50,6 +50,7 @@ from crm_gateway.features.web_forms import routes as web_forms
 from crm_gateway.features.web_forms.schemas import WebFormSubmissionIn
 from crm_gateway.platform.auth import JwksKeys, TokenVerifier, bearer_subject, principal_wait
 from crm_gateway.platform.client_address import ClientAddresses
+from crm_gateway.platform.dev_oidc import install_dev_oidc
 from crm_gateway.platform.idempotency import (
     IdempotencyMiddleware,
     IdempotencyStore,
@@ -203,7 +204,8 @@ def _install_middleware(app: FastAPI, settings: GatewaySettings) -> None:
 
 
 def _install_operations_routes(app: FastAPI, settings: GatewaySettings) -> None:
-    """The unauthenticated routes for operators: liveness, readiness, and the dev issuer's keys."""
+    """The unauthenticated routes for operators: liveness, readiness, and the dev issuer's keys and
+    sign-in."""
     if settings.auth_dev_issuer_key_file:
         dev_issuer = DevIssuer.load_or_create(Path(settings.auth_dev_issuer_key_file), settings.auth_issuer)
 
@@ -211,6 +213,9 @@ def _install_operations_routes(app: FastAPI, settings: GatewaySettings) -> None:
         async def jwks() -> dict[str, Any]:
             """The development issuer's public keys (only when it is enabled; never in production)."""
             return dev_issuer.jwks()
+
+        # Its sign-in for the web console (OIDC authorization code + PKCE), equally development-only.
+        install_dev_oidc(app, settings, dev_issuer)
 
     @app.get("/healthz", tags=["operations"], response_class=JSONResponse, operation_id="checkLiveness")
     async def healthz() -> dict[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
@@ -46,6 +47,13 @@ class GatewaySettings(ServiceSettings):
     # Development only: the dev issuer's key file; the gateway then serves its JWKS at
     # /.well-known/jwks.json (point auth_jwks_url at it). Refused in production.
     auth_dev_issuer_key_file: str = ""
+    # With the dev issuer on, its OIDC sign-in (authorization code + PKCE, crm_gateway.platform.dev_oidc):
+    # each client id and the exact redirect URIs a code may be sent to (JSON in CRM_AUTH_DEV_CLIENTS),
+    # and how long the access and ID tokens it hands out live.
+    auth_dev_clients: dict[str, list[str]] = Field(
+        default_factory=lambda: {"crm-console": ["http://localhost:8081/callback", "http://127.0.0.1:8081/callback"]}
+    )
+    auth_dev_token_ttl_seconds: int = Field(default=3600, ge=60, le=86_400)
     # Browser origins allowed to call the API (JSON list in CRM_CORS_ALLOW_ORIGINS); empty = no CORS.
     cors_allow_origins: list[str] = Field(default_factory=list)
     # /openapi.json, /docs and /redoc (crm_gateway.api_docs): unset = on, except in production,
@@ -89,6 +97,17 @@ class GatewaySettings(ServiceSettings):
     @classmethod
     def _trusted_proxies_are_cidrs(cls, value: list[str]) -> list[str]:
         parse_trusted_proxies(value)  # ValueError names the entry that is not a CIDR
+        return value
+
+    @field_validator("auth_dev_clients")
+    @classmethod
+    def _redirect_uris_are_absolute_without_fragment(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        # RFC 6749 §3.1.2: an absolute URI without a fragment; it is compared as an exact string.
+        for client_id, uris in value.items():
+            for uri in uris:
+                parts = urlsplit(uri)
+                if parts.scheme not in ("http", "https") or not parts.netloc or "#" in uri:
+                    raise ValueError(f"redirect URI {uri!r} of {client_id!r} is not an absolute http(s) URI")
         return value
 
     @property

@@ -166,6 +166,11 @@ PUBLIC_ROUTES: dict[str, str] = {
     "healthz": "liveness probe",
     "readyz": "readiness probe",
     "jwks": "the development issuer's public keys",
+    # The development issuer's OIDC sign-in (crm_gateway.platform.dev_oidc), like jwks only when it is on.
+    "dev_openid_configuration": "the development issuer's discovery document",
+    "dev_sign_in_page": "the development issuer's sign-in page (demo users, no password)",
+    "dev_sign_in": "the development issuer's sign-in; answers with an authorization code",
+    "dev_token": "the development issuer's token endpoint; a code and its PKCE verifier",
     "submit_web_form": "public lead capture; requires its web-to-lead key",
 }
 

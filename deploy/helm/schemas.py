@@ -1,4 +1,4 @@
-"""Writes the values.schema.json of every CRM chart from this one description, so the seven service
+"""Writes the values.schema.json of every CRM chart from this one description, so the eight service
 charts and the umbrella validate the shared global.components block the same way.
 
     python deploy/helm/schemas.py          # write
@@ -17,7 +17,7 @@ HELM = Path(__file__).resolve().parent
 DRAFT = "http://json-schema.org/draft-07/schema#"
 
 BACKENDS = ("leads", "sales", "customers", "orders", "notifications", "reporting")
-SERVICES = ("gateway", *BACKENDS)
+SERVICES = ("gateway", "console", *BACKENDS)
 CALLS = {"gateway": BACKENDS, "notifications": ("customers",)}
 
 Schema = dict[str, Any]
@@ -38,6 +38,7 @@ PORT: Schema = {"type": "integer", "minimum": 1, "maximum": 65535}
 QUANTITY: Schema = {"type": ["string", "number"]}
 STRING_MAP: Schema = {"type": "object", "additionalProperties": {"type": "string"}}
 HTTPS_URL: Schema = {"type": "string", "pattern": "^https://[^\\s]+$"}
+HTTP_URL: Schema = {"type": "string", "pattern": "^https?://[^\\s]+$"}
 LABEL_SELECTOR: Schema = obj(
     {
         "matchLabels": STRING_MAP,
@@ -256,6 +257,40 @@ SERVICE_MONITOR: Schema = obj(
 )
 
 
+# A public entry point (the gateway, the console): crm-lib/templates/_ingress.tpl.
+INGRESS: Schema = obj(
+    {
+        "enabled": BOOL,
+        "className": STRING,
+        "annotations": STRING_MAP,
+        "hosts": {
+            "type": "array",
+            "items": obj(
+                {
+                    "host": {"type": "string", "minLength": 1},
+                    "paths": {
+                        "type": "array",
+                        "items": obj(
+                            {
+                                "path": STRING,
+                                "pathType": {"enum": ["Prefix", "Exact", "ImplementationSpecific"]},
+                            },
+                            ("path",),
+                        ),
+                    },
+                },
+                ("host",),
+            ),
+        },
+        "tls": {
+            "type": "array",
+            "items": obj({"secretName": STRING, "hosts": {"type": "array", "items": STRING}}),
+        },
+    },
+    ("enabled",),
+)
+
+
 def database(description: str) -> Schema:
     return obj(
         {
@@ -351,38 +386,30 @@ def service(name: str) -> Schema:
         props["apiDocs"] = BOOL
         props["maxBodyBytes"] = {"type": "integer", "minimum": 1}
         props["leadImportMaxBytes"] = {"type": "integer", "minimum": 1}
-        props["ingress"] = obj(
-            {
-                "enabled": BOOL,
-                "className": STRING,
-                "annotations": STRING_MAP,
-                "hosts": {
-                    "type": "array",
-                    "items": obj(
-                        {
-                            "host": {"type": "string", "minLength": 1},
-                            "paths": {
-                                "type": "array",
-                                "items": obj(
-                                    {
-                                        "path": STRING,
-                                        "pathType": {"enum": ["Prefix", "Exact", "ImplementationSpecific"]},
-                                    },
-                                    ("path",),
-                                ),
-                            },
-                        },
-                        ("host",),
-                    ),
-                },
-                "tls": {
-                    "type": "array",
-                    "items": obj({"secretName": STRING, "hosts": {"type": "array", "items": STRING}}),
-                },
-            },
-            ("enabled",),
-        )
+        props["ingress"] = INGRESS
         required += ["auth", "publicBaseUrl", "ingress"]
+    if name == "console":
+        props["publicUrl"] = HTTP_URL
+        # Empty: the gateway's Service, http://<system>-gateway:8080.
+        props["gatewayUrl"] = {"type": "string", "pattern": "^(https?://[^\\s]+)?$"}
+        props["oidc"] = obj(
+            {
+                "issuerUrl": HTTP_URL,
+                "browserIssuerUrl": {"type": "string", "pattern": "^(https?://[^\\s]+)?$"},
+                "clientId": {"type": "string", "minLength": 1},
+                "port": PORT,
+                "networkPeers": PEERS,
+            },
+            ("issuerUrl", "clientId", "port", "networkPeers"),
+        )
+        props["sessionKeySecret"] = obj(
+            {"name": STRING, "key": {"type": "string", "minLength": 1}},
+            ("name", "key"),
+            description="the session key only by reference: an existing Secret and its key",
+        )
+        props["secureCookies"] = BOOL
+        props["ingress"] = INGRESS
+        required += ["publicUrl", "oidc", "sessionKeySecret", "secureCookies", "ingress"]
     return {"$schema": DRAFT, "title": f"CRM {name} chart values", **obj(props, tuple(required))}
 
 

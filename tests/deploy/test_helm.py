@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import yaml
 
+from crm_console.settings import ConsoleSettings
 from crm_gateway.settings import GatewaySettings
 
 if TYPE_CHECKING:
@@ -28,14 +29,24 @@ ROOT = Path(__file__).resolve().parents[2]
 HELM_DIR = ROOT / "deploy" / "helm"
 PRODUCTION_VALUES = HELM_DIR / "crm" / "values-production.yaml"
 BACKENDS = ("leads", "sales", "customers", "orders", "notifications", "reporting")
-SERVICES = ("gateway", *BACKENDS)
+# The public HTTP servers: the gateway (the API) and the console (web pages over the API).
+PUBLIC = ("gateway", "console")
+SERVICES = (*PUBLIC, *BACKENDS)
+# The services on the chassis' settings, which speak gRPC and NATS (the console does neither).
+MESSAGING = ("gateway", *BACKENDS)
 CHARTS = ("crm-lib", *SERVICES, "crm")
 RELEASE = NAMESPACE = "crm"
 KUBERNETES = "1.33"
 GRPC, HTTP, METRICS = 50051, 8080, 9100
+# The console listens where a local run does (its settings' defaults).
+CONSOLE_HTTP, CONSOLE_METRICS = 8081, 9108
+HTTP_PORT = {"gateway": HTTP, "console": CONSOLE_HTTP}
+METRICS_PORT = {s: CONSOLE_METRICS if s == "console" else METRICS for s in SERVICES}
 # Who calls whom over gRPC (docs/architecture.md).
 CALLERS = {"customers": {"gateway", "notifications"}, **{b: {"gateway"} for b in BACKENDS if b != "customers"}}
 CALLS = {"gateway": set(BACKENDS), "notifications": {"customers"}}
+# And over HTTP: the console calls the gateway's public API with the signed-in user's token.
+HTTP_CALLS = {"console": {"gateway"}}
 SECRET_ENV = {
     "CRM_DATABASE_URL": set(BACKENDS),
     "CRM_SMS_API_KEY": {"notifications"},
@@ -44,6 +55,8 @@ SECRET_ENV = {
     "CRM_NATS_PASSWORD": {*BACKENDS, "gateway", "nats-provisioner"},
     # The leads database, read by sales' one-off deal copy Job only (DEAL_COPY, off by default).
     "CRM_LEGACY_LEADS_DATABASE_URL": {"sales"},
+    # The key sealing the console's session cookie (it holds the user's token).
+    "CRM_CONSOLE_SESSION_KEY": {"console"},
 }
 # The hook Job that creates the CRM stream and the Idempotency-Key bucket (no service may).
 PROVISIONER = "nats-provisioner"
@@ -298,7 +311,8 @@ def test_deployments_spread_and_stop_gracefully(rendering: Rendering) -> None:
         for t in constraints:
             assert t["whenUnsatisfiable"] == "ScheduleAnyway" and t["labelSelector"] == selector
         c = container(deployment)
-        grace = float(env_of(deployment)["CRM_SHUTDOWN_GRACE_SECONDS"]["value"])
+        # the console has no drain setting of its own: the chart's grace covers uvicorn's
+        grace = float(env_of(deployment).get("CRM_SHUTDOWN_GRACE_SECONDS", {"value": 10})["value"])
         pause = c["lifecycle"]["preStop"]["sleep"]["seconds"]
         assert spec["terminationGracePeriodSeconds"] > grace + pause
         assert c["args"] == ["serve"]
@@ -330,11 +344,11 @@ def test_service_accounts_do_not_automount(rendering: Rendering) -> None:
 def test_services_expose_exactly_the_server_and_metrics_ports(rendering: Rendering) -> None:
     for service in SERVICES:
         svc = rendering.get("Service", fullname(service))
-        main = ("http", HTTP) if service == "gateway" else ("grpc", GRPC)
-        assert [(p["name"], p["port"]) for p in svc["spec"]["ports"]] == [main, ("metrics", METRICS)]
+        main = ("http", HTTP_PORT[service]) if service in PUBLIC else ("grpc", GRPC)
+        assert [(p["name"], p["port"]) for p in svc["spec"]["ports"]] == [main, ("metrics", METRICS_PORT[service])]
         assert svc["spec"]["type"] == "ClusterIP"
         # Backends are headless: gRPC clients balance round-robin over the pods DNS returns.
-        assert svc["spec"].get("clusterIP") == (None if service == "gateway" else "None")
+        assert svc["spec"].get("clusterIP") == (None if service in PUBLIC else "None")
         assert selects({"matchLabels": svc["spec"]["selector"]}, server_labels(rendering, service))
 
 
@@ -377,7 +391,8 @@ def test_only_the_callers_reach_a_backends_grpc_port(rendering: Rendering) -> No
     for backend in BACKENDS:
         peers = rule_peers(rendering, server_labels(rendering, backend), "ingress", GRPC)
         assert peer_services(rendering, peers) == CALLERS[backend], backend
-    assert rule_peers(rendering, server_labels(rendering, "gateway"), "ingress", GRPC) == []
+    for public in PUBLIC:
+        assert rule_peers(rendering, server_labels(rendering, public), "ingress", GRPC) == []
 
 
 def test_services_call_exactly_the_architectures_flows(rendering: Rendering) -> None:
@@ -393,13 +408,50 @@ def test_services_call_exactly_the_architectures_flows(rendering: Rendering) -> 
             rendering.get("Service", fullname(callee))
 
 
-def test_gateway_is_reached_from_the_ingress_controller_only(rendering: Rendering) -> None:
-    labels = server_labels(rendering, "gateway")
-    peers = rule_peers(rendering, labels, "ingress", HTTP)
-    assert peers == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}]
+def test_public_listeners_are_reached_from_the_ingress_controller_and_their_http_callers(
+    rendering: Rendering,
+) -> None:
+    """The gateway's API from the ingress controller and the console's pods; the console's pages
+    from the ingress controller only; nothing else reaches either http port."""
+    controller = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}
+    for public in PUBLIC:
+        peers = rule_peers(rendering, server_labels(rendering, public), "ingress", HTTP_PORT[public])
+        assert peers[0] == controller, public
+        callers = {s for s, callees in HTTP_CALLS.items() if public in callees}
+        assert peer_services(rendering, peers[1:]) == callers, public
     for service in SERVICES:  # and the metrics port from the monitoring namespace only
-        for peer in rule_peers(rendering, server_labels(rendering, service), "ingress", METRICS):
+        for peer in rule_peers(rendering, server_labels(rendering, service), "ingress", METRICS_PORT[service]):
             assert peer["namespaceSelector"] == {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}
+
+
+def test_the_console_calls_the_gateways_service_over_http(rendering: Rendering) -> None:
+    """Its only in-cluster flow: the gateway's pods on the http port, at the gateway's Service."""
+    labels = server_labels(rendering, "console")
+    assert peer_services(rendering, rule_peers(rendering, labels, "egress", HTTP)) == {"gateway"}
+    env = env_of(rendering.get("Deployment", fullname("console")))
+    service = rendering.get("Service", fullname("gateway"))
+    http = next(p["port"] for p in service["spec"]["ports"] if p["name"] == "http")
+    assert env["CRM_CONSOLE_GATEWAY_URL"]["value"] == f"http://{fullname('gateway')}:{http}"
+
+
+def test_the_console_is_configured_only_with_its_own_settings(rendering: Rendering) -> None:
+    """Every variable the chart gives the console is a setting of the console (CRM_CONSOLE_*, its
+    own pydantic-settings class), and the chart's ports are the settings' defaults (a pod listens
+    where a local run does); no chassis, NATS or gRPC variable reaches it."""
+    deployment = rendering.get("Deployment", fullname("console"))
+    env = env_of(deployment)
+    fields = ConsoleSettings.model_fields
+    for name in env:
+        assert name.startswith("CRM_CONSOLE_"), name
+        assert name.removeprefix("CRM_CONSOLE_").lower() in fields, f"{name} is not a console setting"
+    assert int(env["CRM_CONSOLE_HTTP_PORT"]["value"]) == fields["http_port"].default == CONSOLE_HTTP
+    assert int(env["CRM_CONSOLE_METRICS_PORT"]["value"]) == fields["metrics_port"].default == CONSOLE_METRICS
+    assert env["CRM_CONSOLE_HTTP_HOST"]["value"] == env["CRM_CONSOLE_METRICS_HOST"]["value"] == "0.0.0.0"
+    assert env["CRM_CONSOLE_ENVIRONMENT"]["value"] == "production"
+    assert env["CRM_CONSOLE_SECURE_COOKIES"]["value"] == "true"
+    assert env["CRM_CONSOLE_PUBLIC_URL"]["value"].startswith("https://")
+    mounts = {m["name"] for m in container(deployment)["volumeMounts"]}
+    assert mounts == {"tmp"}, "no gRPC or NATS certificates in the console's pod"
 
 
 def test_egress_is_exactly_dns_database_nats_otlp_and_the_external_dependencies(rendering: Rendering) -> None:
@@ -409,12 +461,15 @@ def test_egress_is_exactly_dns_database_nats_otlp_and_the_external_dependencies(
         ports = sorted((p["protocol"], p["port"]) for rule in policy["spec"]["egress"] for p in rule["ports"])
         expected = [("TCP", 53), ("UDP", 53)]
         expected += [("TCP", GRPC)] * len(CALLS.get(service, ()))
+        expected += [("TCP", HTTP_PORT[callee]) for callee in HTTP_CALLS.get(service, ())]
         if service in BACKENDS:
             expected.append(("TCP", 5432))
-        expected.append(("TCP", 4222))  # NATS: events, and the gateway's Idempotency-Key bucket
-        if production:
-            expected.append(("TCP", 4317))
-        if service in ("gateway", "notifications"):  # the token issuer's JWKS / the SMS provider
+        if service in MESSAGING:
+            expected.append(("TCP", 4222))  # NATS: events, and the gateway's Idempotency-Key bucket
+            if production:
+                expected.append(("TCP", 4317))
+        # the token issuer's JWKS / its sign-in (discovery, code exchange) / the SMS provider
+        if service in ("gateway", "console", "notifications"):
             expected.append(("TCP", 443))
         assert ports == sorted(expected), service
         for rule in policy["spec"]["egress"]:
@@ -466,17 +521,19 @@ def test_production_secrets_are_the_named_existing_secrets(production_rendering:
         assert ref["valueFrom"]["secretKeyRef"] == {"name": f"crm-{backend}-database", "key": "url"}
     sms = env_of(production_rendering.get("Deployment", "crm-notifications"))["CRM_SMS_API_KEY"]
     assert sms["valueFrom"]["secretKeyRef"] == {"name": "crm-notifications-sms", "key": "api-key"}
+    session = env_of(production_rendering.get("Deployment", "crm-console"))["CRM_CONSOLE_SESSION_KEY"]
+    assert session["valueFrom"]["secretKeyRef"] == {"name": "crm-console-session", "key": "session-key"}
 
 
 # --- probes ----------------------------------------------------------------------------------------
 
 
-def test_backends_probe_natively_over_grpc_and_the_gateway_over_http(default_rendering: Rendering) -> None:
+def test_backends_probe_natively_over_grpc_and_the_public_servers_over_http(default_rendering: Rendering) -> None:
     for service in SERVICES:
         c = container(default_rendering.get("Deployment", fullname(service)))
         for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
             probe = c[kind]
-            if service == "gateway":
+            if service in PUBLIC:
                 path = "/readyz" if kind == "readinessProbe" else "/healthz"
                 assert probe["httpGet"] == {"path": path, "port": "http"}, kind
             else:
@@ -487,7 +544,7 @@ def test_backends_probe_natively_over_grpc_and_the_gateway_over_http(default_ren
 def test_with_grpc_tls_the_backends_probe_with_their_certificate(production_rendering: Rendering) -> None:
     """The kubelet's gRPC probe cannot speak TLS, so with mTLS on a backend probes itself through
     its certificate (exec); the secret is mounted read-only and the settings point into it."""
-    for service in SERVICES:
+    for service in MESSAGING:
         deployment = production_rendering.get("Deployment", fullname(service))
         c, env = container(deployment), env_of(deployment)
         assert {"name": "grpc-tls", "mountPath": "/etc/crm/grpc-tls", "readOnly": True} in c["volumeMounts"]
@@ -504,10 +561,10 @@ def test_with_grpc_tls_the_backends_probe_with_their_certificate(production_rend
 
 def test_with_mtls_a_backend_serves_only_its_callers_certificates(production_rendering: Rendering) -> None:
     """The allowed client names are the flow table's callers by Service name (the name their
-    certificates are issued for); the gateway serves no gRPC and gets none."""
+    certificates are issued for); the gateway and the console serve no gRPC and get none."""
     for service in SERVICES:
         env = env_of(production_rendering.get("Deployment", fullname(service)))
-        if service == "gateway":
+        if service in PUBLIC:
             assert "CRM_GRPC_ALLOWED_CLIENT_NAMES" not in env
             continue
         allowed = json.loads(env["CRM_GRPC_ALLOWED_CLIENT_NAMES"]["value"])
@@ -516,7 +573,7 @@ def test_with_mtls_a_backend_serves_only_its_callers_certificates(production_ren
 
 def test_in_a_pod_the_listeners_bind_every_interface(default_rendering: Rendering) -> None:
     """The settings default to loopback (make run); a pod is reached on its own IP."""
-    for service in SERVICES:
+    for service in MESSAGING:  # the console's own: test_the_console_is_configured_only_with_its_own_settings
         env = env_of(default_rendering.get("Deployment", fullname(service)))
         assert env["CRM_METRICS_HOST"]["value"] == "0.0.0.0"
         if service in BACKENDS:
@@ -641,6 +698,10 @@ def test_production_scales_and_keeps_two_pods_through_disruptions(production_ren
         assert pdb["spec"]["minAvailable"] == 2
         assert pdb["spec"]["selector"] == deployment["spec"]["selector"]
         env = env_of(deployment)
+        if service == "console":
+            assert env["CRM_CONSOLE_ENVIRONMENT"]["value"] == "production"
+            assert not [name for name in env if not name.startswith("CRM_CONSOLE_")], "no NATS, gRPC or OTLP"
+            continue
         assert env["CRM_ENVIRONMENT"]["value"] == "production"
         # Every service, the gateway included (its Idempotency-Key bucket), reaches NATS as its
         # own user, by reference to its own Secret (docs/security.md, "The event bus").
@@ -664,7 +725,18 @@ def test_production_scales_and_keeps_two_pods_through_disruptions(production_ren
     assert gateway["CRM_HTTP_HOST"]["value"] == "0.0.0.0"
     ingress = r.get("Ingress", "crm-gateway")
     assert ingress["spec"]["tls"] and ingress["spec"]["rules"][0]["host"] == "crm.example.com"
-    assert [i["metadata"]["name"] for i in r.of_kind("Ingress")] == ["crm-gateway"]
+    assert sorted(i["metadata"]["name"] for i in r.of_kind("Ingress")) == ["crm-console", "crm-gateway"]
+    console = r.get("Ingress", "crm-console")
+    assert console["spec"]["tls"] and console["spec"]["rules"][0]["host"] == "console.example.com"
+    assert console["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"] == {
+        "name": "crm-console",
+        "port": {"name": "http"},
+    }
+    # the gateway's body-size annotations are its own (written from its CSV upload cap)
+    assert not any(a.startswith("nginx.") for a in console["metadata"].get("annotations", {}))
+    assert (
+        env_of(r.get("Deployment", "crm-console"))["CRM_CONSOLE_PUBLIC_URL"]["value"] == "https://console.example.com"
+    )
 
 
 def test_the_production_ingress_admits_exactly_the_csv_import_limit(production_rendering: Rendering) -> None:
@@ -752,7 +824,7 @@ def test_migrations_run_as_pre_install_and_pre_upgrade_hooks_of_the_backends_onl
         assert egress_ports == [53, 53, 5432]
         assert not policies[0]["spec"].get("ingress")
     for obj in rendering.objects:
-        if service_of_or_none(obj) == "gateway":
+        if service_of_or_none(obj) in PUBLIC:
             assert "helm.sh/hook" not in hook(obj), f"{obj['kind']} {obj['metadata']['name']}"
 
 
@@ -926,6 +998,14 @@ def test_a_service_can_turn_off_what_the_global_block_turns_on(kit: DeployKit, c
         (["--set", "global.components.nats.auth.enabled=false"], "production needs NATS credentials"),
         (["--set", "global.components.nats.tls.enabled=false"], "production needs TLS to NATS"),
         (["--set", "leads.nats.tls.enabled=false"], "leads: production needs TLS to NATS"),
+        (["--set", "console.sessionKey=c2VjcmV0"], "sessionKey"),
+        (["--set", "console.secureCookies=false"], "console: production needs secureCookies=true"),
+        (
+            ["--set", "console.publicUrl=http://console.example.com"],
+            "console: production serves the console over https",
+        ),
+        (["--set-json", "console.oidc.networkPeers=[]"], "would allow everyone"),
+        (["--set", "leads.ingress.enabled=true"], "additional properties 'ingress' not allowed"),
     ],
     ids=[
         "latest-tag",
@@ -945,6 +1025,11 @@ def test_a_service_can_turn_off_what_the_global_block_turns_on(kit: DeployKit, c
         "production-nats-without-credentials",
         "production-nats-without-tls",
         "production-nats-without-tls-for-one-service",
+        "console-session-key-in-values",
+        "console-cookies-over-http-in-production",
+        "console-public-url-over-http-in-production",
+        "empty-oidc-peers",
+        "ingress-of-a-backend",
     ],
 )
 def test_the_charts_refuse(kit: DeployKit, charts: Path, args: list[str], message: str) -> None:

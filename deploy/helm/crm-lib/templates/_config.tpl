@@ -23,6 +23,11 @@ crm-lib.init: fills the context dict it is given ((dict "root" $)) with
   flow      the service's row of the flow table (crm-lib.flows)
   fullname  <system>-<service> (or fullnameOverride): the Service's DNS name, stable across
             releases, so another chart can address it without knowing its release name
+  http      it serves HTTP (the gateway, the console) rather than gRPC (the backends)
+  chassis   its settings are the chassis' (crm_kit.settings.ServiceSettings): gRPC and its TLS,
+            NATS, OTLP traces, the shutdown grace. The gateway and the backends; not the console,
+            whose own settings class has none of them (it reaches only the gateway, over HTTP)
+  envPrefix the prefix of its settings variables (the flow table's, CRM_ by default)
 Every object template starts with it; the templates then read only $ctx.cfg.
 */}}
 {{- define "crm-lib.init" -}}
@@ -41,6 +46,9 @@ Every object template starts with it; the templates then read only $ctx.cfg.
 {{- $_ := set . "flows" $flows -}}
 {{- $_ := set . "flow" (get $flows $service) -}}
 {{- $_ := set . "fullname" ($cfg.fullnameOverride | default (printf "%s-%s" $system $service) | trunc 63 | trimSuffix "-") -}}
+{{- $_ := set . "http" (ne .flow.kind "backend") -}}
+{{- $_ := set . "chassis" (ne .flow.kind "frontend") -}}
+{{- $_ := set . "envPrefix" (.flow.envPrefix | default "CRM_") -}}
 {{- end -}}
 
 {{/* crm-lib.peerName (dict "ctx" $ctx "peer" "leads"): the Service name of another CRM service. */}}
@@ -106,7 +114,12 @@ appVersion; "latest" (or any missing tag) is refused: a release must name what i
 {{- end -}}
 {{- end -}}
 
-{{/* Ports: fixed by the services' settings defaults (CRM_GRPC_PORT, CRM_HTTP_PORT, CRM_METRICS_PORT). */}}
+{{/*
+Ports: fixed by the services' settings defaults (CRM_GRPC_PORT, CRM_HTTP_PORT, CRM_METRICS_PORT;
+the console's CRM_CONSOLE_HTTP_PORT and CRM_CONSOLE_METRICS_PORT), so a pod listens where a local
+run does. Each takes a context with the flow-table row (.flow): a service's own, or a peer's as
+(dict "flow" (get $ctx.flows "gateway")).
+*/}}
 {{- define "crm-lib.port.grpc" -}}50051{{- end -}}
-{{- define "crm-lib.port.http" -}}8080{{- end -}}
-{{- define "crm-lib.port.metrics" -}}9100{{- end -}}
+{{- define "crm-lib.port.http" -}}{{ ternary 8081 8080 (eq .flow.kind "frontend") }}{{- end -}}
+{{- define "crm-lib.port.metrics" -}}{{ ternary 9108 9100 (eq .flow.kind "frontend") }}{{- end -}}

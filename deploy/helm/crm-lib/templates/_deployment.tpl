@@ -3,7 +3,9 @@
 {{- $ctx := dict "root" . -}}
 {{- include "crm-lib.init" $ctx -}}
 {{- $cfg := $ctx.cfg -}}
-{{- $gateway := eq $ctx.flow.kind "gateway" -}}
+{{- /* the console speaks neither gRPC nor NATS: their TLS files are not its own */}}
+{{- $grpcTls := and $ctx.chassis $cfg.grpcTls.enabled -}}
+{{- $natsTls := and $ctx.chassis $cfg.nats.tls.enabled -}}
 {{- $selector := include "crm-lib.selectorLabels" (dict "ctx" $ctx) -}}
 {{- /* the preStop pause lets endpoints drop the pod before SIGTERM; then the service's own grace, and a margin */}}
 {{- $grace := add (int $cfg.preStopSleepSeconds) (int (ceil $cfg.shutdownGraceSeconds)) 10 -}}
@@ -57,7 +59,7 @@ spec:
           imagePullPolicy: {{ $cfg.image.pullPolicy }}
           args: [serve]
           ports:
-            {{- if $gateway }}
+            {{- if $ctx.http }}
             - name: http
               containerPort: {{ include "crm-lib.port.http" $ctx }}
               protocol: TCP
@@ -85,25 +87,25 @@ spec:
           volumeMounts:
             - name: tmp
               mountPath: /tmp
-            {{- if $cfg.grpcTls.enabled }}
+            {{- if $grpcTls }}
             - name: grpc-tls
               mountPath: {{ include "crm-lib.tlsDir" $ctx }}
               readOnly: true
             {{- end }}
-            {{- if $cfg.nats.tls.enabled }}
+            {{- if $natsTls }}
             - name: nats-tls
               mountPath: {{ include "crm-lib.natsTlsDir" $ctx }}
               readOnly: true
             {{- end }}
       volumes:
         {{- include "crm-lib.tmpVolume" $ctx | nindent 8 }}
-        {{- if $cfg.grpcTls.enabled }}
+        {{- if $grpcTls }}
         - name: grpc-tls
           secret:
             secretName: {{ include "crm-lib.tlsSecretName" $ctx }}
             defaultMode: 288  # 0440: owner root, group fsGroup
         {{- end }}
-        {{- if $cfg.nats.tls.enabled }}
+        {{- if $natsTls }}
         - name: nats-tls
           secret:
             secretName: {{ include "crm-lib.natsTlsSecretName" $ctx }}

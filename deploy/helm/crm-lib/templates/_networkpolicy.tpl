@@ -22,6 +22,7 @@ flow table (crm-lib.flows) and the peers in values.
 {{- if $np.enabled -}}
 {{- $backend := eq $ctx.flow.kind "backend" -}}
 {{- $callers := (include "crm-lib.callers" $ctx | fromYaml).callers -}}
+{{- $httpCallers := (include "crm-lib.httpCallers" $ctx | fromYaml).callers -}}
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
 metadata:
@@ -43,10 +44,22 @@ spec:
       {{- include "crm-lib.selectorLabels" (dict "ctx" $ctx) | nindent 6 }}
   policyTypes: [Ingress, Egress]
   ingress:
-    {{- if not $backend }}
-    # the public listener, from the ingress controller only
+    {{- if $ctx.http }}
+    # the public listener, from the ingress controller
     - from:
         {{- include "crm-lib.peers" (dict "ctx" $ctx "peers" $np.ingressController.peers "what" "networkPolicy.ingressController.peers") | nindent 8 }}
+      ports:
+        - protocol: TCP
+          port: {{ include "crm-lib.port.http" $ctx }}
+    {{- end }}
+    {{- if $httpCallers }}
+    # HTTP, from the services that call this one: {{ join ", " $httpCallers }}
+    - from:
+        {{- range $httpCallers }}
+        - podSelector:
+            matchLabels:
+              {{- include "crm-lib.peerLabels" (dict "ctx" $ctx "peer" .) | nindent 14 }}
+        {{- end }}
       ports:
         - protocol: TCP
           port: {{ include "crm-lib.port.http" $ctx }}
@@ -76,13 +89,15 @@ spec:
     {{- if $backend }}
     {{- include "crm-lib.egress.database" $ctx | nindent 4 }}
     {{- end }}
+    {{- if $ctx.chassis }}
     # NATS JetStream (backends: events; the gateway: its Idempotency-Key bucket)
     - to:
         {{- include "crm-lib.peers" (dict "ctx" $ctx "peers" $cfg.nats.networkPeers "what" "nats.networkPeers") | nindent 8 }}
       ports:
         - protocol: TCP
           port: {{ $cfg.nats.port }}
-    {{- if $cfg.otlp.endpoint }}
+    {{- end }}
+    {{- if and $ctx.chassis $cfg.otlp.endpoint }}
     # OTLP collector (traces)
     - to:
         {{- include "crm-lib.peers" (dict "ctx" $ctx "peers" $cfg.otlp.networkPeers "what" "otlp.networkPeers (otlp.endpoint is set)") | nindent 8 }}
@@ -99,6 +114,16 @@ spec:
       ports:
         - protocol: TCP
           port: {{ include "crm-lib.port.grpc" $ctx }}
+    {{- end }}
+    {{- range $ctx.flow.httpCalls }}
+    # HTTP to {{ . }}
+    - to:
+        - podSelector:
+            matchLabels:
+              {{- include "crm-lib.peerLabels" (dict "ctx" $ctx "peer" .) | nindent 14 }}
+      ports:
+        - protocol: TCP
+          port: {{ include "crm-lib.port.http" (dict "flow" (get $ctx.flows .)) }}
     {{- end }}
     {{- range $ctx.flow.external }}
     {{- $ext := get $cfg . | default dict }}

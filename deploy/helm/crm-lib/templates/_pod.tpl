@@ -142,27 +142,30 @@ TLS, unless nats.tls.serviceMesh says a mesh provides mTLS instead.
 
 {{/*
 crm-lib.env (dict "ctx" $ctx "migration" bool): the CRM_* settings. Secrets only by reference
-(secretKeyRef to an existing Secret): the database URL and the SMS provider's key. The migration
-Job gets the same settings without TLS and telemetry (its settings are validated the same way:
-production refuses a default SMS key even for `migrate`).
+(secretKeyRef to an existing Secret): the database URL, the SMS provider's key, the console's
+session key. The migration Job gets the same settings without TLS and telemetry (its settings are
+validated the same way: production refuses a default SMS key even for `migrate`). The names take
+the service's prefix (envPrefix: CRM_CONSOLE_ for the console, CRM_ for the rest).
 */}}
 {{- define "crm-lib.env" -}}
 {{- $ctx := .ctx -}}
 {{- $cfg := $ctx.cfg -}}
-- name: CRM_ENVIRONMENT
+{{- $prefix := $ctx.envPrefix -}}
+- name: {{ $prefix }}ENVIRONMENT
   value: {{ $cfg.environment | quote }}
-- name: CRM_SERVICE_NAME
+- name: {{ $prefix }}SERVICE_NAME
   value: {{ $ctx.service | quote }}
-- name: CRM_LOG_LEVEL
+- name: {{ $prefix }}LOG_LEVEL
   value: {{ $cfg.logLevel | quote }}
-- name: CRM_ACCESS_LOG
+- name: {{ $prefix }}ACCESS_LOG
   value: {{ $cfg.accessLog | quote }}
 {{- if not .migration }}
 {{- /* The settings default to loopback (a laptop); in a pod Prometheus scrapes the pod's IP. */}}
-- name: CRM_METRICS_HOST
+- name: {{ $prefix }}METRICS_HOST
   value: "0.0.0.0"
-- name: CRM_METRICS_PORT
+- name: {{ $prefix }}METRICS_PORT
   value: {{ include "crm-lib.port.metrics" $ctx | quote }}
+{{- if $ctx.chassis }}
 - name: CRM_SHUTDOWN_GRACE_SECONDS
   value: {{ $cfg.shutdownGraceSeconds | quote }}
 {{- range $ctx.flow.calls }}
@@ -172,6 +175,7 @@ production refuses a default SMS key even for `migrate`).
 {{- with $cfg.otlp.endpoint }}
 - name: OTEL_EXPORTER_OTLP_ENDPOINT
   value: {{ . | quote }}
+{{- end }}
 {{- end }}
 {{- end }}
 {{- if eq $ctx.flow.kind "backend" }}
@@ -244,7 +248,10 @@ production refuses a default SMS key even for `migrate`).
 - name: CRM_LEAD_IMPORT_MAX_BYTES
   value: {{ int64 (required "gateway: leadImportMaxBytes is required" $cfg.leadImportMaxBytes) | quote }}
 {{- end }}
-{{- if and $cfg.grpcTls.enabled (not .migration) }}
+{{- if eq $ctx.service "console" }}
+{{- include "crm-lib.consoleEnv" $ctx }}
+{{- end }}
+{{- if and $ctx.chassis $cfg.grpcTls.enabled (not .migration) }}
 - name: CRM_GRPC_TLS_CERT_FILE
   value: {{ printf "%s/%s" (include "crm-lib.tlsDir" $ctx) $cfg.grpcTls.certKey | quote }}
 - name: CRM_GRPC_TLS_KEY_FILE
@@ -265,7 +272,52 @@ production refuses a default SMS key even for `migrate`).
 {{- end -}}
 
 {{/*
-crm-lib.probes: gateway over HTTP (/healthz live, /readyz ready: every backend SERVING).
+crm-lib.consoleEnv (ctx): the console's own settings (CRM_CONSOLE_*). It calls the gateway's
+Service (the NetworkPolicy allows exactly that flow) and the OIDC issuer; its session key (the
+AES-GCM key sealing the cookie that holds the user's token) comes only from an existing Secret.
+Production is refused here as the console refuses it: cookies not marked Secure, or a public
+address that is not https (a Secure cookie is never sent back over http).
+*/}}
+{{- define "crm-lib.consoleEnv" -}}
+{{- $cfg := .cfg -}}
+{{- $publicUrl := required "console: publicUrl is required" $cfg.publicUrl -}}
+{{- $issuer := required "console: oidc.issuerUrl is required" $cfg.oidc.issuerUrl -}}
+{{- if eq $cfg.environment "production" -}}
+{{- if not $cfg.secureCookies -}}
+{{- fail "console: production needs secureCookies=true (the session cookie holds the user's token: https only)" -}}
+{{- end -}}
+{{- if not (hasPrefix "https://" $publicUrl) -}}
+{{- fail (printf "console: production serves the console over https (its cookies are Secure), not %q" $publicUrl) -}}
+{{- end -}}
+{{- end -}}
+{{- $gateway := dict "flow" (get .flows "gateway") -}}
+{{- $session := $cfg.sessionKeySecret | default dict }}
+- name: CRM_CONSOLE_HTTP_HOST
+  value: "0.0.0.0"
+- name: CRM_CONSOLE_HTTP_PORT
+  value: {{ include "crm-lib.port.http" . | quote }}
+- name: CRM_CONSOLE_GATEWAY_URL
+  value: {{ $cfg.gatewayUrl | default (printf "http://%s:%s" (include "crm-lib.peerName" (dict "ctx" . "peer" "gateway")) (include "crm-lib.port.http" $gateway)) | quote }}
+- name: CRM_CONSOLE_PUBLIC_URL
+  value: {{ $publicUrl | quote }}
+- name: CRM_CONSOLE_OIDC_ISSUER_URL
+  value: {{ $issuer | quote }}
+- name: CRM_CONSOLE_OIDC_BROWSER_ISSUER_URL
+  value: {{ $cfg.oidc.browserIssuerUrl | default $issuer | quote }}
+- name: CRM_CONSOLE_OIDC_CLIENT_ID
+  value: {{ required "console: oidc.clientId is required" $cfg.oidc.clientId | quote }}
+- name: CRM_CONSOLE_SECURE_COOKIES
+  value: {{ $cfg.secureCookies | default false | quote }}
+- name: CRM_CONSOLE_SESSION_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ $session.name | default (printf "%s-session" .fullname) }}
+      key: {{ required "console: sessionKeySecret.key is required" $session.key }}
+{{- end -}}
+
+{{/*
+crm-lib.probes: gateway and console over HTTP (/healthz live, /readyz ready: for the gateway every
+backend SERVING, for the console the gateway answering).
 Backends over gRPC health (service ""), NOT_SERVING until PostgreSQL and NATS answer: the
 kubelet's native grpc probe when the port is plaintext. The kubelet's gRPC probe cannot do TLS
 (Kubernetes 1.33), so with grpcTls on the same health check runs as an exec probe in the image's
@@ -274,7 +326,7 @@ name (the name every client uses).
 */}}
 {{- define "crm-lib.probeAction" -}}
 {{- $ctx := .ctx -}}
-{{- if eq $ctx.flow.kind "gateway" }}
+{{- if $ctx.http }}
 httpGet:
   path: {{ .path }}
   port: http
@@ -305,8 +357,7 @@ grpc:
 {{- define "crm-lib.probes" -}}
 {{- $ctx := . -}}
 {{- $p := $ctx.cfg.probes -}}
-{{- $gateway := eq $ctx.flow.kind "gateway" -}}
-{{- $tlsExec := and (not $gateway) $ctx.cfg.grpcTls.enabled -}}
+{{- $tlsExec := and (not $ctx.http) $ctx.cfg.grpcTls.enabled -}}
 {{- range $name, $path := dict "startup" "/healthz" "readiness" "/readyz" "liveness" "/healthz" }}
 {{ $name }}Probe:
   {{- include "crm-lib.probeAction" (dict "ctx" $ctx "path" $path "probe" (get $p $name)) | trim | nindent 2 }}

@@ -1,4 +1,5 @@
-{{/* crm-lib.service: the Service named <system>-<service> (the address other charts use). Backends'
+{{/* crm-lib.service: the Service named <system>-<service> (the address other charts use), its http
+     port (the gateway, the console) or gRPC port (backends), and metrics. Backends'
      is headless: DNS answers with every ready pod, and the gRPC clients balance round-robin over
      them (a ClusterIP would pin each long-lived connection to one pod). */}}
 {{- define "crm-lib.service" -}}
@@ -10,13 +11,13 @@ metadata:
   {{- include "crm-lib.metadata" (dict "ctx" $ctx) | nindent 2 }}
 spec:
   type: ClusterIP
-  {{- if ne $ctx.flow.kind "gateway" }}
+  {{- if not $ctx.http }}
   clusterIP: None
   {{- end }}
   selector:
     {{- include "crm-lib.selectorLabels" (dict "ctx" $ctx) | nindent 4 }}
   ports:
-    {{- if eq $ctx.flow.kind "gateway" }}
+    {{- if $ctx.http }}
     - name: http
       port: {{ include "crm-lib.port.http" $ctx }}
       targetPort: http

@@ -78,7 +78,7 @@ class ApiError(Exception):
         for error in self.problem.get("errors", []) or []:
             loc = error.get("loc") or error.get("field") or []
             name = loc[-1] if isinstance(loc, list) and loc else str(loc or "")
-            errors[str(name)] = str(error.get("msg") or error.get("message") or "")
+            errors[str(name)] = str(error.get("detail") or error.get("msg") or error.get("message") or "")
         return errors
 
 

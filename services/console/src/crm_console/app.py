@@ -14,6 +14,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -478,9 +479,11 @@ async def close(request: Request, deal_id: str) -> Response:
     form = await request.form()
     if not ctx(request).check_csrf(session, form):
         return Response(status_code=403)
-    body = {"outcome": str(form.get("outcome", ""))}
+    body: dict[str, Any] = {"outcome": str(form.get("outcome", ""))}
     if form.get("lost_reason_code"):
         body["lost_reason_code"] = str(form["lost_reason_code"])
+    if body["outcome"] == "won" and form.get("sku"):
+        body["items"] = [_line_item(form)]
     return await deal_action(request, deal_id, "closeDeal", body, str(form.get("etag", "")))
 
 
@@ -562,6 +565,21 @@ async def ship(request: Request, order_id: str) -> Response:
         errors = exc.field_errors or {"": str(exc.problem.get("detail", ""))}
         return await order_page(request, session, order_id, form=body, errors=errors, status_code=exc.status)
     return RedirectResponse(f"/orders/{quote(order_id)}", status_code=303)
+
+
+def _line_item(form: Any) -> dict[str, Any]:
+    """One order line from the close-won form; the price is typed in major units (₪ 12.50)."""
+    try:
+        minor = int((Decimal(str(form.get("unit_price", "0"))) * 100).to_integral_value())
+        quantity = int(str(form.get("quantity", "1")))
+    except (InvalidOperation, ValueError):
+        minor, quantity = -1, 0  # the gateway names the field in its 422
+    return {
+        "sku": str(form.get("sku", "")),
+        "description": str(form.get("description", "")),
+        "quantity": quantity,
+        "unit_price": {"amount_minor": minor, "currency_code": str(form.get("currency_code", "ILS"))},
+    }
 
 
 def _local(target: str) -> str:

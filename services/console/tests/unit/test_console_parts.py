@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+
 from crm_console import api
 from crm_console.app import _local, create_app
 from crm_console.i18n import Translator
@@ -93,7 +94,7 @@ async def test_a_problem_answer_raises_with_its_field_errors() -> None:
     def answer(request: httpx.Request) -> httpx.Response:
         assert request.headers["Authorization"] == "Bearer t"
         assert request.url.raw_path == b"/api/v1/orders/o%2F1/ship"  # path values are escaped
-        problem = {"title": "Unprocessable", "errors": [{"loc": ["body", "carrier"], "msg": "required"}]}
+        problem = {"title": "Unprocessable", "errors": [{"field": "carrier", "detail": "required"}]}
         return httpx.Response(422, json=problem)
 
     gateway = api.Gateway("http://gw", timeout_seconds=1, transport=httpx.MockTransport(answer))

@@ -27,7 +27,7 @@ from fastapi.templating import Jinja2Templates
 from prometheus_client import Counter, Histogram
 
 from crm_console.api import ApiError, Gateway
-from crm_console.i18n import LOCALES, Translator
+from crm_console.i18n import LOCALES, ZONES, Translator
 from crm_console.oidc import OidcClient
 from crm_console.session import LOCALE_COOKIE, LOGIN_COOKIE, SESSION_COOKIE, Sealer, Session
 from crm_console.settings import ConsoleSettings
@@ -370,8 +370,12 @@ async def log_activity(request: Request, lead_id: str) -> Response:
         "body": str(form.get("body", "")),
         "request_id": str(form.get("request_id", "")),
     }
-    if form.get("due_time"):
-        body["due_time"] = _local_datetime(str(form["due_time"]), ctx(request).locale_of(request))
+    if body["kind"] == "call":
+        body["outcome"] = str(form.get("outcome", ""))
+    locale = ctx(request).locale_of(request)
+    for name in ("start_time", "end_time", "due_time"):
+        if form.get(name):
+            body[name] = _local_datetime(str(form[name]), locale)
     try:
         await api(request).call("logLeadActivity", session.token, path={"lead_id": lead_id}, body=body)
     except ApiError as exc:
@@ -592,9 +596,10 @@ def _local(target: str) -> str:
 
 def _local_datetime(value: str, locale: str) -> str:
     """A datetime-local form value (the user's wall clock) as an ISO instant with its offset."""
-    from crm_console.i18n import ZONES
-
-    moment = datetime.fromisoformat(value)
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value  # the gateway's 422 names the field
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=ZONES.get(locale, ZONES["he"]))
     return moment.astimezone(UTC).isoformat()

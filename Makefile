@@ -5,13 +5,13 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 PYTEST := $(UV) run --frozen pytest
 STATE_DIR ?= .state
 
-.PHONY: help install deploy-tools client-tools run test test-unit test-integration test-e2e test-deploy test-chaos proto proto-check lint bench bench-acquisition token
+.PHONY: help install deploy-tools client-tools run test test-unit test-integration test-e2e test-browser test-deploy test-chaos proto proto-check lint bench bench-acquisition token
 
 help:
 	@echo "make run    - install and start the whole CRM on this machine (gateway on http://localhost:8080)"
 	@echo "make test   - install and run every test layer (unit, integration, e2e, deploy, chaos)"
 	@echo "make token ROLE=sales_rep [AS=rep-moshe TEAM=team-media] - a development bearer token for make run"
-	@echo "make test-unit | test-integration | test-e2e | test-deploy | test-chaos | proto | lint | bench"
+	@echo "make test-unit | test-integration | test-e2e | test-browser | test-deploy | test-chaos | proto | lint | bench"
 
 install:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -40,6 +40,10 @@ test-integration: install
 
 test-e2e: install deploy-tools client-tools
 	PATH="$(CURDIR)/.tools/bin:$$PATH" $(PYTEST) -m e2e -q
+
+# The console in headless Chromium (Playwright; the distribution's chromium from make install).
+test-browser: install client-tools
+	$(PYTEST) -m browser -q
 
 test-deploy: install deploy-tools
 	PATH="$(CURDIR)/.tools/bin:$$PATH" $(PYTEST) -m deploy -q

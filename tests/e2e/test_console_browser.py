@@ -135,9 +135,11 @@ async def test_a_rep_works_a_lead_to_a_shipped_order_in_hebrew(browser: Any, sta
     await sign_in(clerk, stack, "orders_clerk", order_path)
     await clerk.get_by_label("מספר מעקב").fill("IL123456789")
     await clerk.get_by_role("button", name="משלוח").click()
-    await clerk.get_by_text("נשלחה", exact=True).first.wait_for()
-    sms = clerk.locator(".timeline li", has_text="נשלחה")
+    await clerk.locator("dd", has_text="נשלחה").wait_for()  # the order's status: shipped
+    # The shipment SMS, accepted by the provider, in Hebrew with the delivery date.
+    sms = clerk.locator(".timeline li[data-status=sent]", has_text="UPS")
     await reload_until(clerk, sms)
+    assert "IL123456789" in await sms.inner_text()
     await shot(clerk, "order-shipped-he")
     await no_serious_axe_violations(clerk, "order (he)")
     async with httpx.AsyncClient(base_url=stack.gateway_url, headers=stack.auth_headers(), timeout=15) as api:

@@ -154,6 +154,14 @@ MESSAGES: dict[str, dict[str, str]] = {
 }
 
 
+def words(more: dict[str, dict[str, str]]) -> None:
+    """Add a page module's words (he, fa, en each); a key used twice is a mistake, refused."""
+    clash = set(more) & set(MESSAGES)
+    if clash:
+        raise ValueError(f"message keys defined twice: {sorted(clash)}")
+    MESSAGES.update(more)
+
+
 class Translator:
     """Everything a template needs for one locale: words, direction, numbers, dates, money."""
 

@@ -1,0 +1,270 @@
+"""The rep's and manager's pages: work list, lead, deal (stages, close), pipelines and the board."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+
+from crm_console.api import ApiError
+from crm_console.i18n import Translator
+from crm_console.session import Session
+from crm_console.web import (
+    PAGE_SIZE,
+    api,
+    ctx,
+    local_datetime,
+    menu_item,
+)
+
+router = APIRouter()
+menu_item("work", "/work", "sales_rep", "sales_manager", "admin")
+menu_item("pipelines", "/pipelines", "sales_rep", "sales_manager", "admin")
+
+
+async def work_items(request: Request, session: Session, page_token: str) -> dict[str, Any]:
+    answer = await api(request).call(
+        "listMyLeads", session.token, query={"page_size": PAGE_SIZE, "page_token": page_token}
+    )
+    body: dict[str, Any] = answer.body
+    # Unanswered first, the least time left first; answered ones last.
+    body["items"].sort(key=lambda i: (i["responded"], not i["has_deadline"], i["seconds_left"]))
+    return body
+
+
+@router.get("/work", response_class=HTMLResponse)
+async def work(request: Request, page_token: str = "") -> Response:
+    session = ctx(request).require(request)
+    return ctx(request).render(
+        request, "work.html", session, work=await work_items(request, session, page_token), page_token=page_token
+    )
+
+
+@router.get("/work/rows", response_class=HTMLResponse)
+async def work_rows(request: Request, page_token: str = "") -> Response:
+    session = ctx(request).require(request)
+    return ctx(request).render(request, "work_rows.html", session, work=await work_items(request, session, page_token))
+
+
+# ------------------------------------------------------------------ lead
+
+
+async def lead_page(request: Request, session: Session, lead_id: str, **extra: Any) -> HTMLResponse:
+    lead = (await api(request).call("getLeadRouting", session.token, path={"lead_id": lead_id})).body
+    activities = (
+        await api(request).call("listLeadActivities", session.token, path={"lead_id": lead_id}, query={"page_size": 50})
+    ).body["activities"]
+    pipelines: list[dict[str, Any]] = []
+    if not lead.get("deal_id"):
+        try:
+            pipelines = (await api(request).call("listPipelines", session.token, query={"page_size": 100})).body[
+                "pipelines"
+            ]
+        except ApiError as exc:
+            if exc.status != 403:
+                raise
+    duplicates: list[dict[str, Any]] = []
+    try:
+        duplicates = (
+            await api(request).call(
+                "listPossibleDuplicates",
+                session.token,
+                query={"lead_id": lead_id, "status": "open", "page_size": 5},
+            )
+        ).body.get("possible_duplicates", [])
+    except ApiError as exc:
+        if exc.status not in (403, 404):
+            raise
+    return ctx(request).render(
+        request,
+        "lead.html",
+        session,
+        lead=lead,
+        activities=activities,
+        pipelines=pipelines,
+        duplicates=duplicates,
+        errors=extra.get("errors", {}),
+        notice=extra.get("notice", ""),
+        status_code=extra.get("status_code", 200),
+    )
+
+
+@router.get("/leads/{lead_id}", response_class=HTMLResponse)
+async def lead(request: Request, lead_id: str) -> Response:
+    return await lead_page(request, ctx(request).require(request), lead_id)
+
+
+@router.post("/leads/{lead_id}/activities")
+async def log_activity(request: Request, lead_id: str) -> Response:
+    session = ctx(request).require(request)
+    form = await request.form()
+    if not ctx(request).check_csrf(session, form):
+        return Response(status_code=403)
+    body: dict[str, Any] = {
+        "kind": str(form.get("kind", "")),
+        "subject": str(form.get("subject", "")),
+        "body": str(form.get("body", "")),
+        "request_id": str(form.get("request_id", "")),
+    }
+    if body["kind"] == "call":
+        body["outcome"] = str(form.get("outcome", ""))
+    locale = ctx(request).locale_of(request)
+    for name in ("start_time", "end_time", "due_time"):
+        if form.get(name):
+            body[name] = local_datetime(str(form[name]), locale)
+    try:
+        await api(request).call("logLeadActivity", session.token, path={"lead_id": lead_id}, body=body)
+    except ApiError as exc:
+        if exc.status != 422:
+            raise
+        return await lead_page(request, session, lead_id, errors=exc.field_errors, status_code=422)
+    return RedirectResponse(f"/leads/{quote(lead_id)}", status_code=303)
+
+
+@router.post("/leads/{lead_id}/convert")
+async def convert(request: Request, lead_id: str) -> Response:
+    session = ctx(request).require(request)
+    form = await request.form()
+    if not ctx(request).check_csrf(session, form):
+        return Response(status_code=403)
+    body = {k: str(form[k]) for k in ("title", "pipeline_id") if form.get(k)}
+    try:
+        deal = (await api(request).call("convertLead", session.token, path={"lead_id": lead_id}, body=body)).body
+    except ApiError as exc:
+        if exc.status not in (409, 422):
+            raise
+        return await lead_page(
+            request,
+            session,
+            lead_id,
+            errors=exc.field_errors or {"": exc.problem.get("detail", "")},
+            status_code=exc.status,
+        )
+    return RedirectResponse(f"/deals/{quote(deal['id'])}", status_code=303)
+
+
+# ------------------------------------------------------------------ deal
+
+
+async def deal_page(request: Request, session: Session, deal_id: str, **extra: Any) -> HTMLResponse:
+    deal = (await api(request).call("getDeal", session.token, path={"deal_id": deal_id})).body
+    pipeline = (await api(request).call("getPipeline", session.token, path={"pipeline_id": deal["pipeline_id"]})).body
+    lost_reasons: list[dict[str, Any]] = []
+    orders: list[dict[str, Any]] = []
+    if deal["status"] == "open":
+        lost_reasons = (await api(request).call("listLostReasons", session.token)).body["lost_reasons"]
+    elif deal["status"] == "won":
+        try:
+            orders = (await api(request).call("listOrders", session.token, query={"deal_id": deal_id})).body["orders"]
+        except ApiError as exc:
+            if exc.status != 403:
+                raise
+    return ctx(request).render(
+        request,
+        "deal.html",
+        session,
+        deal=deal,
+        pipeline=pipeline,
+        lost_reasons=lost_reasons,
+        orders=orders,
+        errors=extra.get("errors", {}),
+        notice=extra.get("notice", request.query_params.get("notice", "")),
+        status_code=extra.get("status_code", 200),
+    )
+
+
+@router.get("/deals/{deal_id}", response_class=HTMLResponse)
+async def deal(request: Request, deal_id: str) -> Response:
+    return await deal_page(request, ctx(request).require(request), deal_id)
+
+
+async def deal_action(request: Request, deal_id: str, operation: str, body: dict[str, Any], etag: str) -> Response:
+    """A stage move or a close, with If-Match: JSON for the board's script, a redirect for a form."""
+    session = ctx(request).require(request)
+    wants_json = request.headers.get("accept", "").startswith("application/json")
+    headers = {"If-Match": etag} if etag else {}
+    try:
+        answer = await api(request).call(
+            operation, session.token, path={"deal_id": deal_id}, headers=headers, body=body
+        )
+    except ApiError as exc:
+        if exc.status not in (409, 412, 422):
+            raise
+        notice = "conflict" if exc.status == 412 else str(exc.problem.get("detail", ""))
+        if wants_json:
+            t = Translator(ctx(request).locale_of(request))
+            return JSONResponse({"ok": False, "message": t(notice) if notice == "conflict" else notice}, exc.status)
+        return await deal_page(
+            request, session, deal_id, notice=notice, errors=exc.field_errors, status_code=exc.status
+        )
+    if wants_json:
+        return JSONResponse({"ok": True, "etag": answer.body.get("etag", ""), "stage_id": answer.body.get("stage_id")})
+    return RedirectResponse(f"/deals/{quote(deal_id)}", status_code=303)
+
+
+@router.post("/deals/{deal_id}/stage")
+async def move_stage(request: Request, deal_id: str) -> Response:
+    session = ctx(request).require(request)
+    form = await request.form()
+    if not ctx(request).check_csrf(session, form):
+        return Response(status_code=403)
+    return await deal_action(
+        request, deal_id, "moveDealStage", {"stage_id": str(form.get("stage_id", ""))}, str(form.get("etag", ""))
+    )
+
+
+@router.post("/deals/{deal_id}/close")
+async def close(request: Request, deal_id: str) -> Response:
+    session = ctx(request).require(request)
+    form = await request.form()
+    if not ctx(request).check_csrf(session, form):
+        return Response(status_code=403)
+    body: dict[str, Any] = {"outcome": str(form.get("outcome", ""))}
+    if form.get("lost_reason_code"):
+        body["lost_reason_code"] = str(form["lost_reason_code"])
+    if body["outcome"] == "won" and form.get("sku"):
+        body["items"] = [_line_item(form)]
+    return await deal_action(request, deal_id, "closeDeal", body, str(form.get("etag", "")))
+
+
+# ------------------------------------------------------------------ manager: pipelines and board
+
+
+@router.get("/pipelines", response_class=HTMLResponse)
+async def pipelines(request: Request) -> Response:
+    session = ctx(request).require(request)
+    found = (await api(request).call("listPipelines", session.token, query={"page_size": 100})).body["pipelines"]
+    return ctx(request).render(request, "pipelines.html", session, pipelines=found)
+
+
+@router.get("/pipelines/{pipeline_id}/board", response_class=HTMLResponse)
+async def board(request: Request, pipeline_id: str) -> Response:
+    session = ctx(request).require(request)
+    pipeline = (await api(request).call("getPipeline", session.token, path={"pipeline_id": pipeline_id})).body
+    found = (
+        await api(request).call(
+            "getPipelineBoard", session.token, path={"pipeline_id": pipeline_id}, query={"deals_per_stage": 50}
+        )
+    ).body
+    return ctx(request).render(request, "board.html", session, pipeline=pipeline, board=found)
+
+
+# ------------------------------------------------------------------ orders clerk
+
+
+def _line_item(form: Any) -> dict[str, Any]:
+    """One order line from the close-won form; the price is typed in major units (₪ 12.50)."""
+    try:
+        minor = int((Decimal(str(form.get("unit_price", "0"))) * 100).to_integral_value())
+        quantity = int(str(form.get("quantity", "1")))
+    except (InvalidOperation, ValueError):
+        minor, quantity = -1, 0  # the gateway names the field in its 422
+    return {
+        "sku": str(form.get("sku", "")),
+        "description": str(form.get("description", "")),
+        "quantity": quantity,
+        "unit_price": {"amount_minor": minor, "currency_code": str(form.get("currency_code", "ILS"))},
+    }

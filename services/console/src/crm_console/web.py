@@ -1,0 +1,192 @@
+"""What every console page shares: the Console (clients, sealer, templates), the menu, the
+hardening middleware, and the sign-in and gateway-refusal handlers.
+
+Server-rendered HTML with progressive enhancement: every action is a plain form that works
+without JavaScript; ``static/console.js`` adds the live work list and drag-and-drop on the board.
+Every page calls the gateway with the signed-in user's token (``api.Gateway``), so what a user
+sees and may do is exactly what the public API lets them — the console has no back door.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import httpx
+from fastapi import Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from prometheus_client import Counter, Histogram
+
+from crm_console.api import ApiError, Gateway
+from crm_console.i18n import LOCALES, ZONES, Translator
+from crm_console.oidc import OidcClient
+from crm_console.session import LOCALE_COOKIE, SESSION_COOKIE, Sealer, Session
+from crm_console.settings import ConsoleSettings
+
+log = logging.getLogger(__name__)
+HERE = Path(__file__).parent
+LOGIN_TTL_SECONDS = 600
+PAGE_SIZE = 50
+
+REQUESTS = Counter("crm_console_requests_total", "Console pages and actions answered", ["route", "status"])
+LATENCY = Histogram(
+    "crm_console_request_seconds",
+    "Console answer time, gateway calls included",
+    ["route"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+
+# What each role's menu shows (the gateway still decides every call).
+# The menu, in order: (message key, path, roles that see it). Each page module adds its own
+# entries with menu_item() when imported; the gateway still decides every call.
+MENU: list[tuple[str, str, frozenset[str]]] = []
+
+
+def menu_item(key: str, href: str, *roles: str) -> None:
+    MENU.append((key, href, frozenset(roles)))
+
+
+HOME = {"sales_rep": "/work", "sales_manager": "/pipelines", "orders_clerk": "/orders", "admin": "/work"}
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
+
+
+class SignInRequired(Exception):
+    pass
+
+
+class Console:
+    """What every page needs: the gateway and issuer clients, the cookie sealer, the templates."""
+
+    def __init__(self, settings: ConsoleSettings, transport: httpx.AsyncBaseTransport | None) -> None:
+        self.settings = settings
+        self.sealer = Sealer(settings.session_key)
+        self.gateway = Gateway(
+            settings.gateway_url, timeout_seconds=settings.request_timeout_seconds, transport=transport
+        )
+        self.oidc = OidcClient(
+            settings.oidc_issuer_url,
+            settings.oidc_browser_issuer_url,
+            settings.oidc_client_id,
+            f"{settings.public_url.rstrip('/')}/callback",
+            timeout_seconds=settings.request_timeout_seconds,
+            transport=transport,
+        )
+        self.templates = Jinja2Templates(directory=HERE / "templates")
+
+    def locale_of(self, request: Request) -> str:
+        chosen = request.cookies.get(LOCALE_COOKIE, "")
+        return chosen if chosen in LOCALES else self.settings.default_locale
+
+    def session_of(self, request: Request) -> Session | None:
+        session = self.sealer.open_session(request.cookies.get(SESSION_COOKIE))
+        if session is not None and session.expires_at <= time.time():
+            return None
+        return session
+
+    def require(self, request: Request) -> Session:
+        session = self.session_of(request)
+        if session is None:
+            raise SignInRequired
+        return session
+
+    @staticmethod
+    def check_csrf(session: Session, form: Any) -> bool:
+        return secrets.compare_digest(str(form.get("csrf", "")), session.csrf)
+
+    def render(
+        self, request: Request, template: str, session: Session | None, status_code: int = 200, **context: Any
+    ) -> HTMLResponse:
+        t = Translator(self.locale_of(request))
+        menu: list[tuple[str, str]] = []
+        if session is not None:
+            menu = [(key, href) for key, href, roles in MENU if roles.intersection(session.roles)]
+        return self.templates.TemplateResponse(
+            request,
+            template,
+            {"t": t, "session": session, "menu": menu, "path": request.url.path, **context},
+            status_code=status_code,
+        )
+
+    def problem_page(self, request: Request, session: Session | None, error: ApiError) -> HTMLResponse:
+        key = {403: "forbidden", 404: "not_found"}.get(error.status, "unavailable" if error.status >= 500 else "error")
+        return self.render(
+            request, "error.html", session, status_code=error.status, message_key=key, problem=error.problem
+        )
+
+
+def ctx(request: Request) -> Console:
+    console: Console = request.app.state.console
+    return console
+
+
+def api(request: Request) -> Gateway:
+    return ctx(request).gateway
+
+
+async def measured_and_hardened(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    started = time.perf_counter()
+    response = await call_next(request)
+    route = request.scope.get("route")
+    name = getattr(route, "path", "unmatched")
+    if not name.startswith("/static"):
+        LATENCY.labels(name).observe(time.perf_counter() - started)
+        REQUESTS.labels(name, str(response.status_code)).inc()
+        response.headers.setdefault("Cache-Control", "no-store")
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["X-Frame-Options"] = "DENY"
+    return response
+
+
+async def sign_in_first(request: Request, _: SignInRequired) -> Response:
+    if request.headers.get("accept", "").startswith("application/json"):
+        return JSONResponse({"error": "signed_out"}, status_code=401)
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+
+
+async def gateway_refused(request: Request, error: ApiError) -> Response:
+    if error.status == 401:
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+    return ctx(request).problem_page(request, ctx(request).session_of(request), error)
+
+
+# ------------------------------------------------------------------ operations
+
+
+def local_path(target: str) -> str:
+    """Only a path on this site (no scheme, no host, no '//'), so a link cannot send users away."""
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    return target
+
+
+def local_datetime(value: str, locale: str) -> str:
+    """A datetime-local form value (the user's wall clock) as an ISO instant with its offset."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value  # the gateway's 422 names the field
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZONES.get(locale, ZONES["he"]))
+    return moment.astimezone(UTC).isoformat()
+
+
+def set_cookie(response: Response, name: str, value: str, max_age: int, settings: ConsoleSettings) -> None:
+    response.set_cookie(
+        name, value, max_age=max_age, httponly=True, secure=settings.secure_cookies, samesite="lax", path="/"
+    )

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import re
+import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -47,3 +51,72 @@ async def api(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
 async def sms(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=stack.sms_url, timeout=15) as client:
         yield client
+
+
+# ------------------------------------------------------------------ the console in a browser
+
+ROOT = Path(__file__).resolve().parents[2]
+AXE = ROOT / "tests/clients/node_modules/axe-core/axe.min.js"
+ARTIFACTS = Path(os.environ.get("CRM_TEST_ARTIFACTS", ROOT / ".state/test-artifacts")) / "console"
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Any]:
+    """The distribution's Chromium, headless, through Playwright (never Playwright's own download)."""
+    chromium = shutil.which("chromium")
+    if not chromium:
+        pytest.fail("Chromium is not installed (make install runs scripts/system-packages.sh)")
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        launched = await p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        yield launched
+        await launched.close()
+
+
+class ConsoleDriver:
+    """What every console browser test does: a fresh page, sign-in at the development issuer,
+    axe-core, and screenshots kept as artefacts ($CRM_TEST_ARTIFACTS, default .state/test-artifacts)."""
+
+    def __init__(self, stack: Stack, browser: Any) -> None:
+        self.stack = stack
+        self.browser = browser
+
+    async def page(self, width: int = 1280) -> Any:
+        # The console's CSP allows its own scripts only; bypassing it lets the test inject axe-core.
+        context = await self.browser.new_context(viewport={"width": width, "height": 900}, bypass_csp=True)
+        return await context.new_page()
+
+    async def sign_in(self, page: Any, role: str, path: str = "/") -> None:
+        await page.goto(f"{self.stack.console_url}{path}")
+        assert page.url.startswith(f"http://localhost:{self.stack.ports.gateway}/oauth/authorize")
+        await page.get_by_role("button", name=re.compile(rf"\({role}\)")).click()
+        await page.wait_for_url(re.compile(rf"^{re.escape(self.stack.console_url)}/"))
+
+    async def no_serious_axe_violations(self, page: Any, screen: str) -> None:
+        await page.add_script_tag(path=str(AXE))
+        result = await page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+        serious = [
+            f"{v['id']}: {v['help']} ({len(v['nodes'])}×, e.g. {v['nodes'][0]['html'][:120]})"
+            for v in result["violations"]
+            if v["impact"] in ("serious", "critical")
+        ]
+        assert serious == [], f"{screen}: {serious}"
+
+    async def shot(self, page: Any, name: str) -> None:
+        await asyncio.to_thread(ARTIFACTS.mkdir, parents=True, exist_ok=True)
+        await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+    async def reload_until(self, page: Any, locator: Any, tries: int = 40) -> None:
+        """Events make orders, messages and reports: reload until they show (no fixed sleep decides)."""
+        for _ in range(tries):
+            if await locator.count():
+                return
+            await asyncio.sleep(0.5)
+            await page.reload()
+        raise AssertionError(f"{locator} never appeared on {page.url}")
+
+
+@pytest.fixture
+def console(stack: Stack, browser: Any) -> ConsoleDriver:
+    return ConsoleDriver(stack, browser)

@@ -10,12 +10,8 @@ Screenshots of the main screens per locale are kept as test artefacts in
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import re
-import shutil
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,51 +20,6 @@ import pytest
 from crm_devstack.stack import Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
-playwright_api = pytest.importorskip("playwright.async_api")
-
-ROOT = Path(__file__).resolve().parents[2]
-AXE = ROOT / "tests/clients/node_modules/axe-core/axe.min.js"
-ARTIFACTS = Path(os.environ.get("CRM_TEST_ARTIFACTS", ROOT / ".state/test-artifacts")) / "console"
-CHROMIUM = shutil.which("chromium") or ""
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Any]:
-    if not CHROMIUM:
-        pytest.fail("Chromium is not installed (make install runs scripts/system-packages.sh)")
-    async with playwright_api.async_playwright() as p:
-        launched = await p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield launched
-        await launched.close()
-
-
-async def new_page(browser: Any, width: int = 1280) -> Any:
-    # The console's CSP allows its own scripts only; bypassing it lets the test inject axe-core.
-    context = await browser.new_context(viewport={"width": width, "height": 900}, bypass_csp=True)
-    return await context.new_page()
-
-
-async def sign_in(page: Any, stack: Stack, role: str, path: str = "/") -> None:
-    await page.goto(f"{stack.console_url}{path}")
-    assert page.url.startswith(f"http://localhost:{stack.ports.gateway}/oauth/authorize")
-    await page.get_by_role("button", name=re.compile(rf"\({role}\)")).click()
-    await page.wait_for_url(re.compile(rf"^{re.escape(stack.console_url)}/"))
-
-
-async def no_serious_axe_violations(page: Any, screen: str) -> None:
-    await page.add_script_tag(path=str(AXE))
-    result = await page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
-    serious = [
-        f"{v['id']}: {v['help']} ({len(v['nodes'])}×, e.g. {v['nodes'][0]['html'][:120]})"
-        for v in result["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
-    assert serious == [], f"{screen}: {serious}"
-
-
-async def shot(page: Any, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
 async def captured_for_dana(stack: Stack, name: str) -> dict[str, Any]:
@@ -83,26 +34,16 @@ async def captured_for_dana(stack: Stack, name: str) -> dict[str, Any]:
     return lead
 
 
-async def reload_until(page: Any, locator: Any, tries: int = 40) -> None:
-    """Events make the order and the SMS: reload until they show (no fixed sleep decides)."""
-    for _ in range(tries):
-        if await locator.count():
-            return
-        await asyncio.sleep(0.5)
-        await page.reload()
-    raise AssertionError(f"{locator} never appeared on {page.url}")
-
-
-async def test_a_rep_works_a_lead_to_a_shipped_order_in_hebrew(browser: Any, stack: Stack) -> None:
+async def test_a_rep_works_a_lead_to_a_shipped_order_in_hebrew(console: Any, stack: Stack) -> None:
     name = f"אורית לוי {random.randint(100, 999)}"
     lead = await captured_for_dana(stack, name)
-    page = await new_page(browser)
-    await sign_in(page, stack, "sales_rep", "/work")
+    page = await console.page()
+    await console.sign_in(page, "sales_rep", "/work")
     assert await page.locator("html").get_attribute("dir") == "rtl"
     assert await page.locator("html").get_attribute("lang") == "he"
     await page.get_by_role("link", name=name).wait_for()
-    await shot(page, "work-list-he")
-    await no_serious_axe_violations(page, "work list (he)")
+    await console.shot(page, "work-list-he")
+    await console.no_serious_axe_violations(page, "work list (he)")
 
     await page.get_by_role("link", name=name).click()
     await page.get_by_role("heading", name="למה הליד הגיע אליי").wait_for()
@@ -110,8 +51,8 @@ async def test_a_rep_works_a_lead_to_a_shipped_order_in_hebrew(browser: Any, sta
     await page.get_by_label("נושא").fill("שיחת היכרות")
     await page.get_by_role("button", name="שמירה").click()
     await page.get_by_text("שיחת היכרות").wait_for()
-    await shot(page, "lead-he")
-    await no_serious_axe_violations(page, "lead (he)")
+    await console.shot(page, "lead-he")
+    await console.no_serious_axe_violations(page, "lead (he)")
 
     await page.get_by_role("button", name="המרה לעסקה").click()
     await page.wait_for_url(re.compile(r"/deals/"))
@@ -124,34 +65,34 @@ async def test_a_rep_works_a_lead_to_a_shipped_order_in_hebrew(browser: Any, sta
     await page.get_by_role("button", name="סגירה בהצלחה").last.click()
     await page.get_by_text("נסגרה בהצלחה").wait_for()
     order_link = page.get_by_role("link", name=re.compile("הזמנה"))
-    await reload_until(page, order_link)
-    await shot(page, "deal-won-he")
-    await no_serious_axe_violations(page, "deal (he)")
+    await console.reload_until(page, order_link)
+    await console.shot(page, "deal-won-he")
+    await console.no_serious_axe_violations(page, "deal (he)")
     order_path = await order_link.first.get_attribute("href")
 
     await page.get_by_role("button", name="יציאה").click()
     await page.wait_for_url(re.compile(r"/signed-out$"))
-    clerk = await new_page(browser)
-    await sign_in(clerk, stack, "orders_clerk", order_path)
+    clerk = await console.page()
+    await console.sign_in(clerk, "orders_clerk", order_path)
     await clerk.get_by_label("מספר מעקב").fill("IL123456789")
     await clerk.get_by_role("button", name="משלוח").click()
     await clerk.locator("dd", has_text="נשלחה").wait_for()  # the order's status: shipped
     # The shipment SMS, accepted by the provider, in Hebrew with the delivery date.
     sms = clerk.locator(".timeline li[data-status=sent]", has_text="UPS")
-    await reload_until(clerk, sms)
+    await console.reload_until(clerk, sms)
     assert "IL123456789" in await sms.inner_text()
-    await shot(clerk, "order-shipped-he")
-    await no_serious_axe_violations(clerk, "order (he)")
+    await console.shot(clerk, "order-shipped-he")
+    await console.no_serious_axe_violations(clerk, "order (he)")
     async with httpx.AsyncClient(base_url=stack.gateway_url, headers=stack.auth_headers(), timeout=15) as api:
         deal = (await api.get(f"/api/v1/deals/{deal_id}")).json()
         assert deal["status"] == "won"
 
 
-async def test_persian_is_right_to_left_with_jalali_dates_and_english_left_to_right(browser: Any, stack: Stack) -> None:
+async def test_persian_is_right_to_left_with_jalali_dates_and_english_left_to_right(console: Any, stack: Stack) -> None:
     name = f"زهرا محمدی {random.randint(100, 999)}"
     await captured_for_dana(stack, name)
-    page = await new_page(browser)
-    await sign_in(page, stack, "sales_rep", "/work")
+    page = await console.page()
+    await console.sign_in(page, "sales_rep", "/work")
     await page.get_by_role("link", name="فارسی").click()
     assert await page.locator("html").get_attribute("dir") == "rtl"
     assert await page.locator("html").get_attribute("lang") == "fa"
@@ -159,29 +100,29 @@ async def test_persian_is_right_to_left_with_jalali_dates_and_english_left_to_ri
     row = page.locator("tr", has_text=name)
     # The capture date in the Solar Hijri calendar, in Persian digits (the year is 14xx).
     assert re.search(r"۱۴[۰-۹]{2}", await row.inner_text())
-    await shot(page, "work-list-fa")
-    await no_serious_axe_violations(page, "work list (fa)")
+    await console.shot(page, "work-list-fa")
+    await console.no_serious_axe_violations(page, "work list (fa)")
     await page.get_by_role("link", name="English").click()
     assert await page.locator("html").get_attribute("dir") == "ltr"
     await page.get_by_role("heading", name="My work list").wait_for()
-    await shot(page, "work-list-en")
+    await console.shot(page, "work-list-en")
     # 360 px wide: still usable (the table folds into rows).
-    narrow = await new_page(browser, width=360)
-    await sign_in(narrow, stack, "sales_rep", "/work")
+    narrow = await console.page(width=360)
+    await console.sign_in(narrow, "sales_rep", "/work")
     await narrow.get_by_role("link", name=name).wait_for()
-    await shot(narrow, "work-list-360px")
+    await console.shot(narrow, "work-list-360px")
 
 
-async def test_a_manager_drags_a_deal_to_another_stage_on_the_board(browser: Any, stack: Stack) -> None:
+async def test_a_manager_drags_a_deal_to_another_stage_on_the_board(console: Any, stack: Stack) -> None:
     lead = await captured_for_dana(stack, f"נועה מזרחי {random.randint(100, 999)}")
     async with httpx.AsyncClient(base_url=stack.gateway_url, headers=stack.auth_headers(), timeout=15) as api:
         deal = (await api.post(f"/api/v1/leads/{lead['id']}/convert", json={})).json()
-    page = await new_page(browser, width=1600)
-    await sign_in(page, stack, "sales_manager", f"/pipelines/{deal['pipeline_id']}/board")
+    page = await console.page(width=1600)
+    await console.sign_in(page, "sales_manager", f"/pipelines/{deal['pipeline_id']}/board")
     card = page.locator(f"li.card[data-deal='{deal['id']}']")
     await card.wait_for()
-    await shot(page, "board-he")
-    await no_serious_axe_violations(page, "board (he)")
+    await console.shot(page, "board-he")
+    await console.no_serious_axe_violations(page, "board (he)")
     target = page.locator("section.column", has=page.get_by_role("heading", name=re.compile("Proposal")))
     await card.drag_to(target)
     await target.locator(f"li.card[data-deal='{deal['id']}']").wait_for()
@@ -195,7 +136,7 @@ async def test_a_manager_drags_a_deal_to_another_stage_on_the_board(browser: Any
     assert stages[moved["stage_id"]] == "Proposal"
     await page.get_by_role("link", name="فارسی").click()
     await card.wait_for()
-    await shot(page, "board-fa")
+    await console.shot(page, "board-fa")
 
 
 async def _pipeline(stack: Stack, pipeline_id: str) -> dict[str, Any]:

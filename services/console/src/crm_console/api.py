@@ -119,8 +119,11 @@ class Gateway:
         query: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
         body: Any = None,
+        content: bytes | None = None,
+        content_type: str = "",
     ) -> Answer:
-        """Send one operation; returns the answer for 2xx/3xx, raises ApiError for the rest."""
+        """Send one operation (a JSON ``body``, or raw ``content`` such as a CSV upload); returns
+        the answer for 2xx/3xx, raises ApiError for the rest."""
         op = self._ops.get(operation_id)
         if op is None:
             raise KeyError(f"the gateway has no operation {operation_id!r}")
@@ -135,25 +138,30 @@ class Gateway:
         missing = op.required - set(path) - set(query) - set(headers)
         if missing:
             raise ValueError(f"{operation_id} needs {sorted(missing)}")
-        if body is not None and not op.has_body:
+        if (body is not None or content is not None) and not op.has_body:
             raise ValueError(f"{operation_id} takes no body")
         url = op.path.format(**{k: quote(str(v), safe="") for k, v in path.items()})
         response = await self._client.request(
             op.method,
             url,
             params=query,
-            json=body,
-            headers={**headers, "Authorization": f"Bearer {token}"},
+            json=body if content is None else None,
+            content=content,
+            headers={
+                **headers,
+                **({"Content-Type": content_type} if content_type else {}),
+                "Authorization": f"Bearer {token}",
+            },
         )
-        content: Any = None
+        answer: Any = None
         if response.content:
             try:
-                content = response.json()
+                answer = response.json()
             except ValueError:
-                content = response.text
+                answer = response.text
         if response.status_code >= 400:
-            raise ApiError(response.status_code, content if isinstance(content, dict) else {"detail": str(content)})
-        return Answer(response.status_code, content, response.headers)
+            raise ApiError(response.status_code, answer if isinstance(answer, dict) else {"detail": str(answer)})
+        return Answer(response.status_code, answer, response.headers)
 
 
 def _check(op: Operation, place: str, given: set[str], declared: frozenset[str]) -> None:

@@ -78,6 +78,11 @@ def _serve_gateway() -> None:
     async def readyz() -> dict[str, str]:
         return {"status": "ready"}
 
+    # The console (real, beside these fakes) is ready once the gateway answers its liveness.
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
     # Leads are shared: a deal is converted from a lead the fake knows.
     leads: dict[str, dict[str, Any]] = {}
     _add_campaign_routes(app)

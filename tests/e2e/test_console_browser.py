@@ -143,3 +143,57 @@ async def _pipeline(stack: Stack, pipeline_id: str) -> dict[str, Any]:
     async with httpx.AsyncClient(base_url=stack.gateway_url, headers=stack.auth_headers(), timeout=15) as api:
         answer: dict[str, Any] = (await api.get(f"/api/v1/pipelines/{pipeline_id}")).json()
     return answer
+
+
+async def test_a_rep_builds_a_quote_previews_its_pdf_sends_it_and_the_acceptance_wins_the_deal(
+    console: Any, stack: Stack
+) -> None:
+    lead = await captured_for_dana(stack, f"יוסי כהן {random.randint(100, 999)}")
+    async with httpx.AsyncClient(base_url=stack.gateway_url, headers=stack.auth_headers(), timeout=15) as api:
+        sku = f"SOFA-{random.randint(10_000, 99_999)}"
+        product = await api.post(
+            "/api/v1/products",
+            json={
+                "sku": sku,
+                "names": {"he": "ספה תלת-מושבית", "fa": "مبل سه‌نفره", "en": "Sofa"},
+                "unit": "unit",
+                "tax_class": "standard",
+            },
+        )
+        assert product.status_code == 201, product.text
+        price_list = await api.post(
+            "/api/v1/price-lists",
+            json={
+                "name": f"מחירון ספות {random.randint(100, 999)}",
+                "currency_code": "ILS",
+                "country_code": "IL",
+                "valid_from": "2026-01-01",
+                "items": [{"product_id": product.json()["id"], "unit_price": {"amount_minor": 459_000}}],
+            },
+        )
+        assert price_list.status_code == 201, price_list.text
+        deal = (await api.post(f"/api/v1/leads/{lead['id']}/convert", json={})).json()
+    page = await console.page()
+    await console.sign_in(page, "sales_rep", f"/deals/{deal['id']}")
+    await page.get_by_label("מחירון").select_option(price_list.json()["id"])
+    await page.locator("#product_id_0").select_option(product.json()["id"])
+    await page.locator("#quantity_0").fill("2")
+    await page.get_by_role("button", name="הצעת מחיר חדשה").click()
+    draft = page.locator("tr[data-status=draft]")
+    await draft.wait_for()
+    # The PDF preview is the gateway's rendering, passed through with the user's session.
+    href = await draft.get_by_role("link").get_attribute("href")
+    pdf = await page.request.get(f"{stack.console_url}{href}")
+    assert pdf.headers["content-type"] == "application/pdf"
+    assert (await pdf.body()).startswith(b"%PDF")
+    await console.no_serious_axe_violations(page, "deal with a quote (he)")
+    await page.get_by_role("button", name="שליחה ללקוח").click()
+    await page.locator("tr[data-status=sent]").wait_for()
+    await page.get_by_role("button", name="הלקוח אישר").click()
+    await page.get_by_text("נסגרה בהצלחה").wait_for()
+    await console.reload_until(page, page.get_by_role("link", name=re.compile("הזמנה")))
+    await console.shot(page, "deal-quote-accepted-he")
+    async with httpx.AsyncClient(base_url=stack.gateway_url, headers=stack.auth_headers(), timeout=15) as api:
+        won = (await api.get(f"/api/v1/deals/{deal['id']}")).json()
+    assert won["status"] == "won"
+    assert [(i["sku"], i["quantity"]) for i in won["items"]] == [(sku, 2)]

@@ -87,6 +87,7 @@ class Answer:
     status: int
     body: Any
     headers: httpx.Headers
+    raw: bytes = b""  # the body as sent (a PDF, a CSV)
 
 
 class Gateway:
@@ -154,14 +155,17 @@ class Gateway:
             },
         )
         answer: Any = None
-        if response.content:
+        kind = response.headers.get("content-type", "")
+        if response.content and "json" in kind:
             try:
                 answer = response.json()
             except ValueError:
                 answer = response.text
+        elif kind.startswith("text/"):
+            answer = response.text
         if response.status_code >= 400:
             raise ApiError(response.status_code, answer if isinstance(answer, dict) else {"detail": str(answer)})
-        return Answer(response.status_code, answer, response.headers)
+        return Answer(response.status_code, answer, response.headers, response.content)
 
 
 def _check(op: Operation, place: str, given: set[str], declared: frozenset[str]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import quote
@@ -9,6 +10,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from crm_console import pages_quotes
 from crm_console.api import ApiError
 from crm_console.i18n import Translator
 from crm_console.session import Session
@@ -150,26 +152,46 @@ async def convert(request: Request, lead_id: str) -> Response:
 
 
 async def deal_page(request: Request, session: Session, deal_id: str, **extra: Any) -> HTMLResponse:
-    deal = (await api(request).call("getDeal", session.token, path={"deal_id": deal_id})).body
-    pipeline = (await api(request).call("getPipeline", session.token, path={"pipeline_id": deal["pipeline_id"]})).body
-    lost_reasons: list[dict[str, Any]] = []
-    orders: list[dict[str, Any]] = []
-    if deal["status"] == "open":
-        lost_reasons = (await api(request).call("listLostReasons", session.token)).body["lost_reasons"]
-    elif deal["status"] == "won":
+    gateway, token = api(request), session.token
+    deal = (await gateway.call("getDeal", token, path={"deal_id": deal_id})).body
+
+    async def lost_reasons() -> list[dict[str, Any]]:
+        if deal["status"] != "open":
+            return []
+        found: list[dict[str, Any]] = (await gateway.call("listLostReasons", token)).body["lost_reasons"]
+        return found
+
+    async def orders() -> list[dict[str, Any]]:
+        if deal["status"] != "won":
+            return []
         try:
-            orders = (await api(request).call("listOrders", session.token, query={"deal_id": deal_id})).body["orders"]
+            found: list[dict[str, Any]] = (await gateway.call("listOrders", token, query={"deal_id": deal_id})).body[
+                "orders"
+            ]
         except ApiError as exc:
             if exc.status != 403:
                 raise
+            return []
+        return found
+
+    # What the page needs besides the deal, asked at once.
+    pipeline_answer, reasons, deal_orders, quoting = await asyncio.gather(
+        gateway.call("getPipeline", token, path={"pipeline_id": deal["pipeline_id"]}),
+        lost_reasons(),
+        orders(),
+        pages_quotes.builder(request, session, deal),
+    )
+    pipeline = pipeline_answer.body
     return ctx(request).render(
         request,
         "deal.html",
         session,
         deal=deal,
         pipeline=pipeline,
-        lost_reasons=lost_reasons,
-        orders=orders,
+        lost_reasons=reasons,
+        orders=deal_orders,
+        lines_on_form=pages_quotes.LINES_ON_FORM,
+        **quoting,
         errors=extra.get("errors", {}),
         notice=extra.get("notice", request.query_params.get("notice", "")),
         status_code=extra.get("status_code", 200),

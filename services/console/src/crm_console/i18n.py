@@ -118,6 +118,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "fa": "کس دیگری در این فاصله رکورد را تغییر داد. صفحه با آخرین وضعیت بارگذاری شد.",
         "en": "Someone else changed this record meanwhile; the page shows its latest state.",
     },
+    "more_cards": {"he": "עוד עסקאות", "fa": "معامله‌های بیشتر", "en": "More deals"},
     "error": {"he": "שגיאה", "fa": "خطا", "en": "Error"},
     "not_found": {"he": "הרשומה לא נמצאה.", "fa": "رکورد پیدا نشد.", "en": "Not found."},
     "forbidden": {"he": "אין לך הרשאה לזה.", "fa": "اجازه‌ی این کار را ندارید.", "en": "You may not do that."},

@@ -265,13 +265,44 @@ async def pipelines(request: Request) -> Response:
 @router.get("/pipelines/{pipeline_id}/board", response_class=HTMLResponse)
 async def board(request: Request, pipeline_id: str) -> Response:
     session = ctx(request).require(request)
-    pipeline = (await api(request).call("getPipeline", session.token, path={"pipeline_id": pipeline_id})).body
-    found = (
-        await api(request).call(
+    gateway = api(request)
+    pipeline, found = await asyncio.gather(
+        gateway.call("getPipeline", session.token, path={"pipeline_id": pipeline_id}),
+        gateway.call(
             "getPipelineBoard", session.token, path={"pipeline_id": pipeline_id}, query={"deals_per_stage": 50}
-        )
-    ).body
-    return ctx(request).render(request, "board.html", session, pipeline=pipeline, board=found)
+        ),
+    )
+    return ctx(request).render(request, "board.html", session, pipeline=pipeline.body, board=found.body)
+
+
+@router.get("/pipelines/{pipeline_id}/stages/{stage_id}/cards", response_class=HTMLResponse)
+async def more_cards(
+    request: Request, pipeline_id: str, stage_id: str, page_token: str, order_by: str = "", close_time_from: str = ""
+) -> Response:
+    """A column's next cards (the board shows 50 per stage; the column's "more" asks for these):
+    the deals list's page that the board's next_page_token names, as <li> cards to append."""
+    session = ctx(request).require(request)
+    gateway = api(request)
+    query = {"pipeline_id": pipeline_id, "stage_id": stage_id, "page_token": page_token, "page_size": 100}
+    if order_by:
+        query["order_by"] = order_by
+    if close_time_from:
+        query["close_time_from"] = close_time_from
+    pipeline, page = await asyncio.gather(
+        gateway.call("getPipeline", session.token, path={"pipeline_id": pipeline_id}),
+        gateway.call("listDeals", session.token, query=query),
+    )
+    return ctx(request).render(
+        request,
+        "board_cards.html",
+        session,
+        pipeline=pipeline.body,
+        deals=page.body["deals"],
+        next_page_token=page.body["next_page_token"],
+        stage_id=stage_id,
+        order_by=order_by,
+        close_time_from=close_time_from,
+    )
 
 
 # ------------------------------------------------------------------ orders clerk

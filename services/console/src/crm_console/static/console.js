@@ -74,4 +74,20 @@ function dragBoard() {
   });
 }
 
-document.addEventListener("DOMContentLoaded", () => { liveWorkList(); dragBoard(); });
+// A column's "more deals" appends its next cards in place (without JS it opens them as a page).
+function moreCards() {
+  const board = document.querySelector(".board");
+  if (!board) return;
+  board.addEventListener("click", async (e) => {
+    const link = e.target.closest("a[data-more]");
+    if (!link) return;
+    e.preventDefault();
+    const item = link.closest("li");
+    const answer = await fetch(link.href, { headers: { Accept: "text/html" }, credentials: "same-origin" });
+    if (!answer.ok) return;
+    item.insertAdjacentHTML("afterend", await answer.text());
+    item.remove();
+  });
+}
+
+document.addEventListener("DOMContentLoaded", () => { liveWorkList(); dragBoard(); moreCards(); });

@@ -5,7 +5,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 PYTEST := $(UV) run --frozen pytest
 STATE_DIR ?= .state
 
-.PHONY: help install deploy-tools client-tools run test test-unit test-integration test-e2e test-browser test-deploy test-chaos proto proto-check lint bench bench-acquisition token
+.PHONY: help install deploy-tools client-tools run test test-unit test-integration test-e2e test-browser test-deploy test-chaos proto proto-check lint bench bench-console bench-acquisition token
 
 help:
 	@echo "make run    - install and start the whole CRM on this machine (gateway on http://localhost:8080)"
@@ -78,6 +78,10 @@ lint: install
 
 bench: install
 	$(UV) run --frozen python bench/run.py $(if $(FULL),--full,) $(if $(PROFILE),--profile,)
+
+# The console in Chromium: first screen, list pages, a 1,000-card board (bench/README.md, ~3 min).
+bench-console: install
+	$(UV) run --frozen python bench/console.py --out bench/results/console-latest.json
 
 # Issue #7's benchmark: duplicate check at 10k/100k/1M existing leads, capture at 200/s (~10 min).
 bench-acquisition: install

@@ -300,6 +300,10 @@ address that is not https (a Secure cookie is never sent back over http).
   value: {{ $cfg.gatewayUrl | default (printf "http://%s:%s" (include "crm-lib.peerName" (dict "ctx" . "peer" "gateway")) (include "crm-lib.port.http" $gateway)) | quote }}
 - name: CRM_CONSOLE_PUBLIC_URL
   value: {{ $publicUrl | quote }}
+{{- if $cfg.publicGatewayUrl }}
+- name: CRM_CONSOLE_PUBLIC_GATEWAY_URL
+  value: {{ $cfg.publicGatewayUrl | quote }}
+{{- end }}
 - name: CRM_CONSOLE_OIDC_ISSUER_URL
   value: {{ $issuer | quote }}
 - name: CRM_CONSOLE_OIDC_BROWSER_ISSUER_URL

@@ -373,6 +373,7 @@ class Stack:
                 "CRM_CONSOLE_PUBLIC_URL": self.console_url,
                 "CRM_CONSOLE_OIDC_ISSUER_URL": self.gateway_url,
                 "CRM_CONSOLE_OIDC_BROWSER_ISSUER_URL": f"http://localhost:{self.ports.gateway}",
+                "CRM_CONSOLE_PUBLIC_GATEWAY_URL": f"http://localhost:{self.ports.gateway}",
                 "CRM_CONSOLE_SESSION_KEY": self._console_session_key(),
             }
             return [self.python, "-m", "crm_console", "serve"], env

@@ -122,6 +122,7 @@ class Gateway:
         body: Any = None,
         content: bytes | None = None,
         content_type: str = "",
+        timeout_seconds: float | None = None,
     ) -> Answer:
         """Send one operation (a JSON ``body``, or raw ``content`` such as a CSV upload); returns
         the answer for 2xx/3xx, raises ApiError for the rest."""
@@ -148,6 +149,7 @@ class Gateway:
             params=query,
             json=body if content is None else None,
             content=content,
+            timeout=httpx.USE_CLIENT_DEFAULT if timeout_seconds is None else timeout_seconds,
             headers={
                 **headers,
                 **({"Content-Type": content_type} if content_type else {}),

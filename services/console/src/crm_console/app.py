@@ -15,13 +15,21 @@ import httpx
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from crm_console import pages_orders, pages_sales, pages_signin
+from crm_console import (
+    pages_manager,
+    pages_marketing,
+    pages_orders,
+    pages_people,
+    pages_quotes,
+    pages_sales,
+    pages_signin,
+)
 from crm_console.api import ApiError
 from crm_console.settings import ConsoleSettings
 from crm_console.web import HERE, Console, SignInRequired, gateway_refused, measured_and_hardened, sign_in_first
 
 # Each area's pages (an APIRouter per module); a new area adds its module here.
-PAGES = (pages_signin, pages_sales, pages_orders)
+PAGES = (pages_signin, pages_sales, pages_quotes, pages_orders, pages_people, pages_marketing, pages_manager)
 
 
 def create_app(settings: ConsoleSettings, *, transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:

@@ -30,6 +30,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     "welcome": {"he": "ברוכים הבאים ל-CRM", "fa": "به CRM خوش آمدید", "en": "Welcome to the CRM"},
     "language": {"he": "שפה", "fa": "زبان", "en": "Language"},
     "menu": {"he": "תפריט ראשי", "fa": "منوی اصلی", "en": "Main menu"},
+    "menu_manage": {"he": "ניהול צוות", "fa": "مدیریت تیم", "en": "Team"},
+    "menu_marketing": {"he": "שיווק", "fa": "بازاریابی", "en": "Marketing"},
+    "menu_admin": {"he": "ניהול מערכת", "fa": "مدیریت سامانه", "en": "Admin"},
     "work": {"he": "רשימת העבודה שלי", "fa": "فهرست کار من", "en": "My work list"},
     "pipelines": {"he": "צנרות מכירה", "fa": "قیف‌های فروش", "en": "Pipelines"},
     "board": {"he": "לוח", "fa": "تابلو", "en": "Board"},
@@ -230,6 +233,9 @@ class Translator:
 
     def duration(self, seconds: int) -> str:
         """Time left (or overdue) as h:mm, in the locale's digits."""
-        sign = "-" if seconds < 0 else ""
-        s = abs(int(seconds))
-        return self.digits(f"{sign}{s // 3600}:{(s % 3600) // 60:02d}")
+        if seconds < 0:
+            # Overdue counts whole minutes begun: 20 s late reads -0:01, never -0:00.
+            minutes = -(-abs(int(seconds)) // 60)
+            return self.digits(f"-{minutes // 60}:{minutes % 60:02d}")
+        s = int(seconds)
+        return self.digits(f"{s // 3600}:{(s % 3600) // 60:02d}")

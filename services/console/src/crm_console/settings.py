@@ -41,6 +41,13 @@ class ConsoleSettings(BaseSettings):
     secure_cookies: bool = False
     request_timeout_seconds: float = Field(default=10.0, gt=0)
     default_locale: Literal["he", "fa", "en"] = "he"
+    # The gateway as a browser or a customer's web site reaches it (the web-form snippet posts
+    # there); empty: the OIDC browser issuer's address, which is the gateway in development.
+    public_gateway_url: str = ""
+    # A lead-import upload is passed to the gateway whole: the console refuses larger files (413)
+    # instead of holding them in memory; the wait for the gateway's answer is longer than a page's.
+    max_upload_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
+    upload_timeout_seconds: float = Field(default=120.0, gt=0)
 
     @model_validator(mode="after")
     def _no_dev_key_in_production(self) -> ConsoleSettings:

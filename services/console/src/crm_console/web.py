@@ -53,7 +53,39 @@ def menu_item(key: str, href: str, *roles: str) -> None:
     MENU.append((key, href, frozenset(roles)))
 
 
-HOME = {"sales_rep": "/work", "sales_manager": "/pipelines", "orders_clerk": "/orders", "admin": "/work"}
+# Entries under these path prefixes fold into one menu of their own (a role with many screens
+# gets a short top line); the rest stand on the top line.
+MENU_GROUPS = {"/manager/": "menu_manage", "/marketing/": "menu_marketing", "/admin/": "menu_admin"}
+
+
+# The top line's order (every module registers at import, in whatever order they are imported).
+TOP_LINE = ("work", "my_tasks", "pipelines", "orders")
+
+
+def menu_groups(items: list[tuple[str, str]]) -> list[tuple[str, list[tuple[str, str]]]]:
+    """[(group key or "", entries)]: the top-line entries first (one per "" group, in TOP_LINE
+    order), then each group's entries together, in the order they were registered."""
+    top: list[tuple[str, str]] = []
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for key, href in items:
+        group = next((name for prefix, name in MENU_GROUPS.items() if href.startswith(prefix)), "")
+        if group:
+            groups.setdefault(group, []).append((key, href))
+        else:
+            top.append((key, href))
+    top.sort(key=lambda item: TOP_LINE.index(item[0]) if item[0] in TOP_LINE else len(TOP_LINE))
+    return [("", [item]) for item in top] + [
+        (group, groups[group]) for group in MENU_GROUPS.values() if group in groups
+    ]
+
+
+HOME = {
+    "sales_rep": "/work",
+    "sales_manager": "/manager/team",
+    "orders_clerk": "/orders",
+    "admin": "/work",
+    "marketing": "/marketing/imports",
+}
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
@@ -107,9 +139,9 @@ class Console:
         self, request: Request, template: str, session: Session | None, status_code: int = 200, **context: Any
     ) -> HTMLResponse:
         t = Translator(self.locale_of(request))
-        menu: list[tuple[str, str]] = []
+        menu: list[tuple[str, list[tuple[str, str]]]] = []
         if session is not None:
-            menu = [(key, href) for key, href, roles in MENU if roles.intersection(session.roles)]
+            menu = menu_groups([(key, href) for key, href, roles in MENU if roles.intersection(session.roles)])
         return self.templates.TemplateResponse(
             request,
             template,

@@ -116,7 +116,8 @@ def test_persian_shows_jalali_dates_and_persian_digits_hebrew_gregorian() -> Non
     assert "2026" in he.date("2026-12-06") and "דצמ" in he.date("2026-12-06")
     assert fa.number(1234567) == "۱٬۲۳۴٬۵۶۷"
     assert "₪" in he.money({"amount_minor": 123456, "currency_code": "ILS"})
-    assert fa.duration(-3700) == "-۱:۰۱"
+    assert fa.duration(-3660) == "-۱:۰۱"
+    assert he.duration(-20) == "-0:01" and he.duration(59) == "0:00"
     assert he("sign_in") == "כניסה" and fa("sign_in") == "ورود"
 
 
@@ -222,3 +223,23 @@ async def test_a_form_post_without_the_session_csrf_value_is_refused() -> None:
 
 def test_the_spec_copy_is_json() -> None:
     assert json.loads(api.SPEC_PATH.read_text())["paths"]
+
+
+def test_the_menu_keeps_the_top_line_short_and_folds_each_area() -> None:
+    from crm_console.web import menu_groups
+
+    grouped = menu_groups(
+        [
+            ("mgr_team", "/manager/team"),
+            ("orders", "/orders"),
+            ("audit_log", "/admin/audit"),
+            ("work", "/work"),
+            ("mgr_targets", "/manager/targets"),
+        ]
+    )
+    assert grouped == [
+        ("", [("work", "/work")]),
+        ("", [("orders", "/orders")]),
+        ("menu_manage", [("mgr_team", "/manager/team"), ("mgr_targets", "/manager/targets")]),
+        ("menu_admin", [("audit_log", "/admin/audit")]),
+    ]

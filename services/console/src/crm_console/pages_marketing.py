@@ -1,0 +1,543 @@
+"""The marketing screens: CSV lead imports with their progress and per-line errors, campaigns
+with budget and cost, source and campaign reports with charts, and web-to-lead form keys.
+
+The pure parts (an import's progress, a report period, bar charts that mirror in right to left,
+the embed snippet) are plain functions at the top, unit-tested alone; the handlers below only
+call the gateway with the user's token and render. The gateway decides every call: admins and
+marketing import and keep form keys; sales managers also read campaigns and reports.
+"""
+
+from __future__ import annotations
+
+import html
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.datastructures import UploadFile
+
+from crm_console.api import ApiError
+from crm_console.i18n import ZONES, Translator, words
+from crm_console.session import Session
+from crm_console.web import api, ctx, menu_item
+
+router = APIRouter()
+menu_item("mkt_imports", "/marketing/imports", "marketing", "admin")
+menu_item("mkt_campaigns", "/marketing/campaigns", "marketing", "admin", "sales_manager")
+menu_item("mkt_reports", "/marketing/reports", "marketing", "admin", "sales_manager")
+menu_item("mkt_web_forms", "/marketing/web-forms", "marketing", "admin")
+
+LIST_SIZE = 100
+MODES = ("skip_invalid", "all_or_nothing")
+
+words(
+    {
+        "mkt_imports": {"he": "ייבוא לידים", "fa": "ورود سرنخ‌ها", "en": "Lead imports"},
+        "mkt_campaigns": {"he": "קמפיינים", "fa": "کمپین‌ها", "en": "Campaigns"},
+        "mkt_campaign": {"he": "קמפיין", "fa": "کمپین", "en": "Campaign"},
+        "mkt_reports": {"he": "דוחות שיווק", "fa": "گزارش‌های بازاریابی", "en": "Marketing reports"},
+        "mkt_web_forms": {"he": "טפסי אתר", "fa": "فرم‌های وب", "en": "Web forms"},
+        "mkt_upload": {
+            "he": "העלאת קובץ לידים (CSV)",
+            "fa": "بارگذاری فایل سرنخ‌ها (CSV)",
+            "en": "Upload a lead list (CSV)",
+        },
+        "mkt_file": {"he": "קובץ CSV", "fa": "فایل CSV", "en": "CSV file"},
+        "mkt_file_hint": {
+            "he": "UTF-8 עם שורת כותרת: full_name, phone_number, email, product_line, city, region, locale.",
+            "fa": "UTF-8 با سطر سرستون: full_name, phone_number, email, product_line, city, region, locale.",
+            "en": "UTF-8 with a header row: full_name, phone_number, email, product_line, city, region, locale.",
+        },
+        "mkt_file_missing": {"he": "בחרו קובץ.", "fa": "یک فایل انتخاب کنید.", "en": "Choose a file."},
+        "mkt_too_large": {"he": "הקובץ גדול מדי.", "fa": "فایل بیش از حد بزرگ است.", "en": "The file is too large."},
+        "mkt_no_campaign": {"he": "ללא קמפיין", "fa": "بدون کمپین", "en": "No campaign"},
+        "mkt_mode": {"he": "שורות שגויות", "fa": "سطرهای نادرست", "en": "Bad rows"},
+        "mkt_mode_skip_invalid": {
+            "he": "לייבא את התקינות ולדווח על השגויות",
+            "fa": "سطرهای درست وارد شوند و نادرست‌ها گزارش شوند",
+            "en": "Import the good rows, report the bad ones",
+        },
+        "mkt_mode_all_or_nothing": {
+            "he": "שורה שגויה אחת עוצרת את כל הקובץ",
+            "fa": "یک سطر نادرست کل فایل را رد می‌کند",
+            "en": "One bad row rejects the whole file",
+        },
+        "mkt_start_import": {"he": "ייבוא", "fa": "شروع ورود", "en": "Import"},
+        "mkt_recent_imports": {"he": "ייבואים אחרונים", "fa": "ورودهای اخیر", "en": "Recent imports"},
+        "mkt_no_imports": {"he": "עדיין אין ייבואים.", "fa": "هنوز فایلی وارد نشده.", "en": "No imports yet."},
+        "mkt_import": {"he": "ייבוא", "fa": "ورود فایل", "en": "Import"},
+        "mkt_file_name": {"he": "שם הקובץ", "fa": "نام فایل", "en": "File name"},
+        "mkt_progress": {"he": "התקדמות", "fa": "پیشرفت", "en": "Progress"},
+        "mkt_rows_read": {"he": "שורות שנקראו", "fa": "سطرهای خوانده‌شده", "en": "Rows read"},
+        "mkt_rows_valid": {"he": "שורות תקינות", "fa": "سطرهای درست", "en": "Valid rows"},
+        "mkt_rows_imported": {"he": "לידים חדשים", "fa": "سرنخ‌های تازه", "en": "New leads"},
+        "mkt_duplicates": {
+            "he": "כפולים (צורפו לליד קיים)",
+            "fa": "تکراری (به سرنخ موجود افزوده شد)",
+            "en": "Duplicates (added to an existing lead)",
+        },
+        "mkt_error_count": {"he": "שגיאות", "fa": "خطاها", "en": "Errors"},
+        "mkt_row_errors": {"he": "שגיאות לפי שורה", "fa": "خطاها به تفکیک سطر", "en": "Errors by line"},
+        "mkt_first_errors": {
+            "he": "מוצגות 1,000 השגיאות הראשונות.",
+            "fa": "۱٬۰۰۰ خطای نخست نمایش داده می‌شود.",
+            "en": "The first 1,000 errors are shown.",
+        },
+        "mkt_line": {"he": "שורה בקובץ", "fa": "سطر فایل", "en": "Line"},
+        "mkt_field": {"he": "שדה", "fa": "فیلد", "en": "Field"},
+        "mkt_message": {"he": "הבעיה", "fa": "مشکل", "en": "Problem"},
+        "mkt_whole_file": {"he": "כל הקובץ", "fa": "کل فایل", "en": "Whole file"},
+        "mkt_reject_reason": {"he": "סיבת הדחייה", "fa": "دلیل رد", "en": "Why it was rejected"},
+        "mkt_refresh": {"he": "רענון", "fa": "به‌روزرسانی", "en": "Refresh"},
+        "mkt_uploaded_by": {"he": "הועלה על ידי", "fa": "بارگذاری توسط", "en": "Uploaded by"},
+        "mkt_status_validating": {"he": "בבדיקה", "fa": "در حال بررسی", "en": "Validating"},
+        "mkt_status_importing": {"he": "בייבוא", "fa": "در حال ورود", "en": "Importing"},
+        "mkt_status_completed": {"he": "הושלם", "fa": "کامل شد", "en": "Completed"},
+        "mkt_status_rejected": {"he": "נדחה", "fa": "رد شد", "en": "Rejected"},
+        "mkt_budget": {"he": "תקציב", "fa": "بودجه", "en": "Budget"},
+        "mkt_cost": {"he": "עלות בפועל", "fa": "هزینه‌ی واقعی", "en": "Actual cost"},
+        "mkt_spent": {"he": "נוצל מהתקציב", "fa": "مصرف‌شده از بودجه", "en": "Budget spent"},
+        "mkt_dates": {"he": "תקופה", "fa": "بازه", "en": "Dates"},
+        "mkt_no_campaigns": {"he": "אין קמפיינים.", "fa": "کمپینی نیست.", "en": "No campaigns."},
+        "mkt_all_sources": {"he": "כל המקורות", "fa": "همه‌ی منابع", "en": "All sources"},
+        "mkt_filter": {"he": "סינון", "fa": "پالایش", "en": "Filter"},
+        "mkt_leads": {"he": "לידים", "fa": "سرنخ‌ها", "en": "Leads"},
+        "mkt_won": {"he": "עסקאות שנסגרו", "fa": "معامله‌های موفق", "en": "Won deals"},
+        "mkt_lost": {"he": "עסקאות שהפסדנו", "fa": "معامله‌های از دست رفته", "en": "Lost deals"},
+        "mkt_revenue": {"he": "הכנסות", "fa": "درآمد", "en": "Revenue"},
+        "mkt_cost_per_lead": {"he": "עלות לליד", "fa": "هزینه به ازای هر سرنخ", "en": "Cost per lead"},
+        "mkt_return": {"he": "החזר על העלות", "fa": "بازده هزینه", "en": "Return on cost"},
+        "mkt_source_report": {"he": "לידים לפי מקור", "fa": "سرنخ‌ها به تفکیک منبع", "en": "Leads by source"},
+        "mkt_campaign_report": {"he": "עלות לפי קמפיין", "fa": "هزینه به تفکیک کمپین", "en": "Cost by campaign"},
+        "mkt_chart_sources": {
+            "he": "תרשים עמודות: מספר הלידים מכל מקור בתקופה.",
+            "fa": "نمودار میله‌ای: شمار سرنخ‌های هر منبع در این بازه.",
+            "en": "Bar chart: the number of leads from each source in the period.",
+        },
+        "mkt_chart_campaigns": {
+            "he": "תרשים עמודות: העלות בפועל של כל קמפיין.",
+            "fa": "نمودار میله‌ای: هزینه‌ی واقعی هر کمپین.",
+            "en": "Bar chart: each campaign's actual cost.",
+        },
+        "mkt_period_from": {"he": "מתאריך", "fa": "از تاریخ", "en": "From"},
+        "mkt_period_to": {"he": "עד תאריך", "fa": "تا تاریخ", "en": "To"},
+        "mkt_show": {"he": "הצגה", "fa": "نمایش", "en": "Show"},
+        "mkt_no_data": {
+            "he": "אין נתונים לתקופה.",
+            "fa": "برای این بازه داده‌ای نیست.",
+            "en": "No data for the period.",
+        },
+        "mkt_new_key": {"he": "מפתח חדש לטופס אתר", "fa": "کلید تازه برای فرم وب", "en": "New web form key"},
+        "mkt_key_name": {"he": "שם הטופס", "fa": "نام فرم", "en": "Form name"},
+        "mkt_create_key": {"he": "יצירת מפתח", "fa": "ساخت کلید", "en": "Create the key"},
+        "mkt_key_prefix": {"he": "תחילת המפתח", "fa": "آغاز کلید", "en": "Key starts with"},
+        "mkt_revoke": {"he": "ביטול המפתח", "fa": "باطل کردن کلید", "en": "Revoke the key"},
+        "mkt_revoked": {"he": "בוטל", "fa": "باطل شد", "en": "Revoked"},
+        "mkt_active": {"he": "פעיל", "fa": "فعال", "en": "Active"},
+        "mkt_show_revoked": {"he": "הצגת מפתחות שבוטלו", "fa": "نمایش کلیدهای باطل‌شده", "en": "Show revoked keys"},
+        "mkt_no_keys": {"he": "אין מפתחות.", "fa": "کلیدی نیست.", "en": "No keys."},
+        "mkt_snippet": {"he": "קוד להטמעה באתר", "fa": "کد برای جاسازی در سایت", "en": "Code to paste in the site"},
+        "mkt_new_secret": {
+            "he": "המפתח המלא מוצג עכשיו בלבד: העתיקו את הקוד לאתר.",
+            "fa": "کلید کامل فقط همین حالا نمایش داده می‌شود: کد را در سایت بگذارید.",
+            "en": "The full key is shown this once only: copy the code into the site.",
+        },
+        "mkt_secret_placeholder": {
+            "he": "המפתח המלא הוצג פעם אחת ביצירתו; שימו אותו ב-value של השדה key.",
+            "fa": "کلید کامل یک بار هنگام ساخت نمایش داده شد؛ آن را در value فیلد key بگذارید.",
+            "en": "The full key was shown once, when it was created; put it in the key field's value.",
+        },
+        "mkt_form_full_name": {"he": "שם מלא", "fa": "نام و نام خانوادگی", "en": "Full name"},
+        "mkt_form_send": {"he": "שליחה", "fa": "ارسال", "en": "Send"},
+    }
+)
+
+
+# ------------------------------------------------------------------ pure parts (no I/O)
+
+FINISHED = frozenset({"completed", "rejected"})
+# The web-to-lead endpoint (the gateway's submitWebForm; the key travels as the form field `key`).
+SUBMISSION_PATH = "/api/v1/public/web-form-submissions"
+FORM_LOCALES = {"he": "he-IL", "fa": "fa-IR", "en": "en-US"}
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A <progress> element's state: no ``value`` draws it indeterminate (rows still being read)."""
+
+    value: int | None
+    maximum: int
+    finished: bool
+
+
+def import_progress(lead_import: dict[str, Any]) -> Progress:
+    """How far an import is. Phase 1 (validating) does not know the file's length, so it is
+    indeterminate; phase 2 captures the valid rows, each a new lead or a duplicate's touch."""
+    status = str(lead_import.get("status", ""))
+    if status in FINISHED:
+        return Progress(1, 1, True)
+    if status != "importing":
+        return Progress(None, 1, False)
+    total = max(int(lead_import.get("rows_valid", 0)), 1)
+    done = int(lead_import.get("rows_imported", 0)) + int(lead_import.get("duplicates", 0))
+    return Progress(min(done, total), total, False)
+
+
+def period(start: str, end: str, zone: ZoneInfo) -> dict[str, str]:
+    """Report bounds from two calendar days of the user's zone (both included) as UTC instants;
+    a day that does not parse is left out (the report then has no bound on that side)."""
+    bounds: dict[str, str] = {}
+    for name, text, shift in (("start_time", start, 0), ("end_time", end, 1)):
+        try:
+            day = date.fromisoformat(text) + timedelta(days=shift)
+        except ValueError:
+            continue
+        bounds[name] = datetime.combine(day, time(), tzinfo=zone).astimezone(UTC).isoformat()
+    return bounds
+
+
+@dataclass(frozen=True)
+class Bar:
+    label: str
+    text: str  # the value as the locale writes it
+    bar_x: float
+    bar_width: float
+    y: float
+    label_x: float
+    value_x: float
+
+
+@dataclass(frozen=True)
+class BarChart:
+    width: int
+    height: int
+    row_height: int
+    bar_height: int
+    bars: tuple[Bar, ...]
+
+
+def bar_chart(items: list[tuple[str, float, str]], *, rtl: bool, width: int = 640) -> BarChart:
+    """Horizontal bars (label, value, value as text), longest = the plot's width. Every x is given
+    for left to right and mirrored (width - x) in right to left, so bars grow from the inline-start
+    side; the template anchors every text at its "start" with the page's direction."""
+    label_width, value_room, row_height, bar_height = 180, 110, 32, 20
+    plot = width - label_width - value_room
+    top = max((value for _, value, _ in items), default=0) or 1
+    bars = []
+    for index, (label, value, text) in enumerate(items):
+        length = plot * max(value, 0) / top
+        label_x, bar_start, value_x = 6.0, float(label_width), label_width + length + 6
+        if rtl:
+            label_x, bar_start, value_x = width - label_x, width - bar_start - length, width - value_x
+        bars.append(Bar(label, text, bar_start, length, index * row_height + 6, label_x, value_x))
+    return BarChart(width, max(len(items), 1) * row_height + 6, row_height, bar_height, tuple(bars))
+
+
+def main_currency(amounts: list[dict[str, Any] | None]) -> str:
+    """The currency most amounts are in: a chart compares amounts of one currency only."""
+    codes = Counter(str(a["currency_code"]) for a in amounts if a and a.get("currency_code"))
+    return codes.most_common(1)[0][0] if codes else ""
+
+
+def web_form_snippet(gateway_url: str, key: str, locale: str, labels: dict[str, str]) -> str:
+    """The HTML a site owner pastes: a plain form posting to the gateway's public web-to-lead
+    route with its key in the field ``key``. Labels in the console's language; the honeypot is
+    clipped rather than pushed off to the left, which scrolls a right-to-left page sideways."""
+    action = html.escape(gateway_url.rstrip("/") + SUBMISSION_PATH, quote=True)
+    lang = html.escape(FORM_LOCALES.get(locale, "he-IL"), quote=True)
+    direction = "ltr" if locale == "en" else "rtl"
+    say = {k: html.escape(v) for k, v in labels.items()}
+    return (
+        f'<form method="post" action="{action}" dir="{direction}" lang="{locale}">\n'
+        f'  <input type="hidden" name="key" value="{html.escape(key, quote=True)}">\n'
+        f'  <input type="hidden" name="locale" value="{lang}">\n'
+        f'  <label>{say["full_name"]} <input name="full_name" required maxlength="200"></label>\n'
+        f'  <label>{say["phone"]} <input name="phone_number" type="tel" maxlength="32" dir="ltr"></label>\n'
+        f'  <label>{say["email"]} <input name="email" type="email" maxlength="254" dir="ltr"></label>\n'
+        '  <div aria-hidden="true" style="position:absolute;width:1px;height:1px;overflow:hidden;'
+        'clip-path:inset(50%)"><input name="website" tabindex="-1" autocomplete="off"></div>\n'
+        f'  <button type="submit">{say["send"]}</button>\n'
+        "</form>\n"
+    )
+
+
+# ------------------------------------------------------------------ CSV lead imports
+
+
+async def _sources_and_campaigns(request: Request, session: Session) -> tuple[list[Any], list[Any]]:
+    sources = (await api(request).call("listSources", session.token)).body["sources"]
+    campaigns = (await api(request).call("listCampaigns", session.token, query={"page_size": LIST_SIZE})).body
+    return sources, sorted(campaigns["campaigns"], key=lambda c: (c["source"], c["name"]))
+
+
+async def imports_page(request: Request, session: Session, **extra: Any) -> HTMLResponse:
+    sources, campaigns = await _sources_and_campaigns(request, session)
+    recent = (
+        await api(request).call(
+            "listLeadImports", session.token, query={"page_size": 20, "page_token": extra.get("page_token", "")}
+        )
+    ).body
+    return ctx(request).render(
+        request,
+        "marketing_imports.html",
+        session,
+        sources=sources,
+        campaigns=campaigns,
+        imports=recent,
+        modes=MODES,
+        form=extra.get("form", {}),
+        errors=extra.get("errors", {}),
+        # A fresh key per form shown: submitting the same form twice returns the first import.
+        idempotency_key=str(uuid.uuid4()),
+        status_code=extra.get("status_code", 200),
+    )
+
+
+@router.get("/marketing/imports", response_class=HTMLResponse)
+async def imports(request: Request, page_token: str = "") -> Response:
+    return await imports_page(request, ctx(request).require(request), page_token=page_token)
+
+
+@router.post("/marketing/imports")
+async def upload(request: Request) -> Response:
+    session = ctx(request).require(request)
+    # The upload is spooled to disk by the form parser; only its bytes are read here.
+    form = await request.form(max_files=1, max_fields=10)
+    if not ctx(request).check_csrf(session, form):
+        return Response(status_code=403)
+    chosen = {k: str(form.get(k, "")) for k in ("source", "campaign", "mode")}
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        t = Translator(ctx(request).locale_of(request))
+        return await imports_page(
+            request, session, form=chosen, errors={"file": t("mkt_file_missing")}, status_code=422
+        )
+    settings = ctx(request).settings
+    if upload.size is not None and upload.size > settings.max_upload_bytes:
+        t = Translator(ctx(request).locale_of(request))
+        return await imports_page(request, session, form=chosen, errors={"file": t("mkt_too_large")}, status_code=413)
+    content = await upload.read()
+    query = {**chosen, "mode": chosen["mode"] if chosen["mode"] in MODES else MODES[0], "file_name": upload.filename}
+    headers = {"Idempotency-Key": idempotency_key(str(form.get("idempotency_key", "")))}
+    try:
+        answer = await api(request).call(
+            "importLeads",
+            session.token,
+            query=query,
+            headers=headers,
+            content=content,
+            content_type="text/csv",
+            timeout_seconds=settings.upload_timeout_seconds,
+        )
+    except ApiError as exc:
+        if exc.status not in (413, 415, 422):
+            raise
+        t = Translator(ctx(request).locale_of(request))
+        errors = exc.field_errors or {
+            "file": t("mkt_too_large") if exc.status == 413 else str(exc.problem.get("detail", ""))
+        }
+        return await imports_page(request, session, form=chosen, errors=errors, status_code=exc.status)
+    return RedirectResponse(f"/marketing/imports/{quote(answer.body['id'])}", status_code=303)
+
+
+def idempotency_key(given: str) -> str:
+    """The form's key when it is one we issued (a uuid), else a new one: nothing else reaches the header."""
+    try:
+        return str(uuid.UUID(given))
+    except ValueError:
+        return str(uuid.uuid4())
+
+
+async def _lead_import(request: Request, session: Session, import_id: str) -> dict[str, Any]:
+    found: dict[str, Any] = (
+        await api(request).call("getLeadImport", session.token, path={"lead_import_id": import_id})
+    ).body
+    return found
+
+
+@router.get("/marketing/imports/{import_id}", response_class=HTMLResponse)
+async def lead_import(request: Request, import_id: str) -> Response:
+    session = ctx(request).require(request)
+    found = await _lead_import(request, session, import_id)
+    return ctx(request).render(request, "marketing_import.html", session, imp=found, progress=import_progress(found))
+
+
+@router.get("/marketing/imports/{import_id}/progress", response_class=HTMLResponse)
+async def lead_import_progress(request: Request, import_id: str) -> Response:
+    """The progress part of the import page alone: static/marketing.js swaps it in every second."""
+    session = ctx(request).require(request)
+    found = await _lead_import(request, session, import_id)
+    return ctx(request).render(
+        request, "marketing_import_progress.html", session, imp=found, progress=import_progress(found)
+    )
+
+
+# ------------------------------------------------------------------ campaigns
+
+
+@router.get("/marketing/campaigns", response_class=HTMLResponse)
+async def campaigns(request: Request, source: str = "", page_token: str = "") -> Response:
+    session = ctx(request).require(request)
+    sources = (await api(request).call("listSources", session.token)).body["sources"]
+    found = (
+        await api(request).call(
+            "listCampaigns", session.token, query={"source": source, "page_size": 50, "page_token": page_token}
+        )
+    ).body
+    return ctx(request).render(
+        request,
+        "marketing_campaigns.html",
+        session,
+        campaigns=found,
+        sources=sources,
+        source=source,
+        spent={c["id"]: budget_spent(c) for c in found["campaigns"]},
+    )
+
+
+def budget_spent(campaign: dict[str, Any]) -> float | None:
+    """Cost over budget (0.5 = half spent), when both are given in one currency and the budget is above 0."""
+    budget, cost = campaign.get("budget"), campaign.get("actual_cost")
+    if not budget or not cost or budget.get("currency_code") != cost.get("currency_code"):
+        return None
+    if int(budget.get("amount_minor", 0)) <= 0:
+        return None
+    return int(cost.get("amount_minor", 0)) / int(budget["amount_minor"])
+
+
+@router.get("/marketing/campaigns/{campaign_id}", response_class=HTMLResponse)
+async def campaign(request: Request, campaign_id: str) -> Response:
+    session = ctx(request).require(request)
+    found = (await api(request).call("getCampaign", session.token, path={"campaign_id": campaign_id})).body
+    report = (await api(request).call("getCampaignReport", session.token, query={"source": found["source"]})).body
+    row = next((r for r in report["rows"] if r["campaign_id"] == found["id"]), None)
+    return ctx(request).render(
+        request, "marketing_campaign.html", session, campaign=found, row=row, spent=budget_spent(found)
+    )
+
+
+# ------------------------------------------------------------------ reports
+
+
+@router.get("/marketing/reports", response_class=HTMLResponse)
+async def reports(request: Request, start: str = "", end: str = "", source: str = "") -> Response:
+    session = ctx(request).require(request)
+    t = Translator(ctx(request).locale_of(request))
+    bounds = period(start, end, ZONES[t.locale])
+    by_source = (await api(request).call("getSourceReport", session.token, query=bounds)).body["rows"]
+    by_campaign = (
+        await api(request).call("getCampaignReport", session.token, query={**bounds, "source": source})
+    ).body["rows"]
+    sources = (await api(request).call("listSources", session.token)).body["sources"]
+    names = {s["code"]: s["display_name"] for s in sources}
+    rtl = t.dir == "rtl"
+    source_chart = bar_chart(
+        [(names.get(r["source"], r["source"]), float(r["leads"]), t.number(r["leads"])) for r in by_source], rtl=rtl
+    )
+    currency = main_currency([r.get("cost") for r in by_campaign])
+    costly = [r for r in by_campaign if r.get("cost") and r["cost"]["currency_code"] == currency]
+    campaign_chart = bar_chart(
+        [(r["name"], float(r["cost"]["amount_minor"]), t.money(r["cost"])) for r in costly], rtl=rtl
+    )
+    return ctx(request).render(
+        request,
+        "marketing_reports.html",
+        session,
+        by_source=by_source,
+        by_campaign=by_campaign,
+        names=names,
+        sources=sources,
+        source_chart=source_chart,
+        campaign_chart=campaign_chart,
+        start=start,
+        end=end,
+        source=source,
+    )
+
+
+# ------------------------------------------------------------------ web-to-lead form keys
+
+
+def _public_gateway_url(request: Request) -> str:
+    """Where a visitor's browser reaches the gateway (`public_gateway_url`; by default the browser's
+    address of the issuer, which is the gateway in development)."""
+    settings = ctx(request).settings
+    return settings.public_gateway_url or settings.oidc_browser_issuer_url
+
+
+def _snippet(request: Request, key: str) -> str:
+    t = Translator(ctx(request).locale_of(request))
+    labels = {
+        "full_name": t("mkt_form_full_name"),
+        "phone": t("phone"),
+        "email": t("email"),
+        "send": t("mkt_form_send"),
+    }
+    return web_form_snippet(_public_gateway_url(request), key, t.locale, labels)
+
+
+async def web_forms_page(request: Request, session: Session, **extra: Any) -> HTMLResponse:
+    include_revoked = bool(extra.get("include_revoked"))
+    keys = (
+        await api(request).call(
+            "listWebFormKeys", session.token, query={"include_revoked": include_revoked, "page_size": LIST_SIZE}
+        )
+    ).body["web_form_keys"]
+    sources, campaigns = await _sources_and_campaigns(request, session)
+    snippets = {k["id"]: _snippet(request, f"{k['secret_prefix']}…") for k in keys if not k.get("revoke_time")}
+    return ctx(request).render(
+        request,
+        "marketing_web_forms.html",
+        session,
+        keys=keys,
+        snippets=snippets,
+        sources=sources,
+        campaigns=campaigns,
+        campaign_names={c["id"]: c["name"] for c in campaigns},
+        include_revoked=include_revoked,
+        created=extra.get("created"),
+        form=extra.get("form", {}),
+        errors=extra.get("errors", {}),
+        status_code=extra.get("status_code", 200),
+    )
+
+
+@router.get("/marketing/web-forms", response_class=HTMLResponse)
+async def web_forms(request: Request, include_revoked: bool = False) -> Response:
+    return await web_forms_page(request, ctx(request).require(request), include_revoked=include_revoked)
+
+
+@router.post("/marketing/web-forms")
+async def create_web_form_key(request: Request) -> Response:
+    """Answers with the page itself, not a redirect: the new key is shown this once and must not
+    travel in a URL or a cookie (the page is no-store like every console page)."""
+    session = ctx(request).require(request)
+    form = await request.form()
+    if not ctx(request).check_csrf(session, form):
+        return Response(status_code=403)
+    body = {k: str(form.get(k, "")).strip() for k in ("display_name", "source", "campaign")}
+    try:
+        answer = (await api(request).call("createWebFormKey", session.token, body=body)).body
+    except ApiError as exc:
+        if exc.status not in (409, 422):
+            raise
+        errors = exc.field_errors or {"": str(exc.problem.get("detail", ""))}
+        return await web_forms_page(request, session, form=body, errors=errors, status_code=exc.status)
+    created = {"key": answer["web_form_key"], "snippet": _snippet(request, answer["secret"])}
+    return await web_forms_page(request, session, created=created, status_code=201)
+
+
+@router.post("/marketing/web-forms/{key_id}/revoke")
+async def revoke_web_form_key(request: Request, key_id: str) -> Response:
+    session = ctx(request).require(request)
+    form = await request.form()
+    if not ctx(request).check_csrf(session, form):
+        return Response(status_code=403)
+    await api(request).call("revokeWebFormKey", session.token, path={"key_id": key_id})
+    return RedirectResponse("/marketing/web-forms", status_code=303)

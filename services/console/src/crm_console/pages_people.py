@@ -1,0 +1,304 @@
+"""People: a rep's tasks (due today and overdue first), one customer with their whole timeline,
+and the administrator's read-only screens (teams and their reps, the audit log).
+
+Every screen reads the gateway as the signed-in user, so a rep sees their own tasks and the
+customers of their own leads, a manager their team's; the menu only offers a screen to the roles
+the gateway's permission table lets call it (crm_gateway.platform.authz).
+
+There is no search of customers by name or phone here: the gateway has no such operation yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime, tzinfo
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from crm_console.api import ApiError
+from crm_console.i18n import ZONES, words
+from crm_console.session import Session
+from crm_console.web import PAGE_SIZE, api, ctx, menu_item
+
+router = APIRouter()
+# Who may call what comes from the gateway's POLICIES: list_tasks/complete_activity are the sales
+# roles'; list_teams admins' and managers' (list_reps every sales role); list_audit_records admins'.
+menu_item("my_tasks", "/tasks", "sales_rep", "sales_manager", "admin")
+menu_item("teams_reps", "/admin/teams", "admin", "sales_manager")
+menu_item("audit_log", "/admin/audit", "admin")
+
+# The services whose audit trail the gateway serves (the enum of listAuditRecords' `service`).
+AUDIT_SERVICES = ("leads", "sales", "customers", "orders", "notifications", "reporting")
+AUDIT_FILTERS = ("record_type", "record_id", "actor")
+TASK_GROUPS = ("tasks_overdue", "tasks_today", "tasks_later")
+
+words(
+    {
+        "my_tasks": {"he": "המשימות שלי", "fa": "کارهای من", "en": "My tasks"},
+        "tasks_overdue": {"he": "באיחור", "fa": "عقب‌افتاده", "en": "Overdue"},
+        "tasks_today": {"he": "להיום", "fa": "امروز", "en": "Due today"},
+        "tasks_later": {"he": "בהמשך", "fa": "بعداً", "en": "Later"},
+        "tasks_none": {"he": "אין משימות פתוחות.", "fa": "کار بازی نیست.", "en": "No open tasks."},
+        "task_done": {"he": "בוצע", "fa": "انجام شد", "en": "Done"},
+        "task_of": {"he": "שייך ל", "fa": "مربوط به", "en": "For"},
+        "rep": {"he": "נציג", "fa": "کارشناس", "en": "Rep"},
+        "customer_leads": {"he": "הלידים של הלקוח", "fa": "سرنخ‌های مشتری", "en": "The customer's leads"},
+        "customer_locale": {"he": "שפה מועדפת", "fa": "زبان ترجیحی", "en": "Preferred language"},
+        "customer_timeline": {"he": "ציר הזמן", "fa": "خط زمانی", "en": "Timeline"},
+        "timeline_empty": {"he": "עדיין אין אירועים.", "fa": "هنوز رویدادی نیست.", "en": "Nothing yet."},
+        "customer_pending": {
+            "he": "כרטיס הלקוח נוצר מאירועי הליד ועדיין לא מוכן. נסו שוב בעוד רגע.",
+            "fa": "پرونده‌ی مشتری از رویدادهای سرنخ ساخته می‌شود و هنوز آماده نیست. کمی بعد دوباره امتحان کنید.",
+            "en": "The customer is made from the lead's events and is not there yet; try again in a moment.",
+        },
+        "open_customer": {"he": "לכרטיס הלקוח", "fa": "پرونده‌ی مشتری", "en": "Customer page"},
+        "channel": {"he": "ערוץ", "fa": "کانال", "en": "Channel"},
+        "channel_web": {"he": "אתר", "fa": "وب‌سایت", "en": "Web"},
+        "channel_phone": {"he": "טלפון", "fa": "تلفن", "en": "Phone"},
+        "channel_email": {"he": "דוא״ל", "fa": "ایمیل", "en": "E-mail"},
+        "channel_sms": {"he": "SMS", "fa": "پیامک", "en": "SMS"},
+        "channel_meeting": {"he": "פגישה", "fa": "جلسه", "en": "Meeting"},
+        "channel_internal": {"he": "פנימי", "fa": "داخلی", "en": "Internal"},
+        "channel_system": {"he": "מערכת", "fa": "سامانه", "en": "System"},
+        "when": {"he": "מתי", "fa": "زمان", "en": "When"},
+        "tl_lead_captured": {"he": "ליד נקלט", "fa": "سرنخ ثبت شد", "en": "Lead captured"},
+        "tl_deal_won": {"he": "עסקה נסגרה בהצלחה", "fa": "معامله موفق شد", "en": "Deal won"},
+        "tl_deal_lost": {"he": "עסקה הופסדה", "fa": "معامله از دست رفت", "en": "Deal lost"},
+        "tl_order_shipped": {"he": "הזמנה נשלחה", "fa": "سفارش ارسال شد", "en": "Order shipped"},
+        "tl_sms_sent": {"he": "נשלח SMS", "fa": "پیامک فرستاده شد", "en": "SMS sent"},
+        "tl_call_logged": {"he": "שיחה", "fa": "تماس", "en": "Call"},
+        "tl_meeting_logged": {"he": "פגישה", "fa": "جلسه", "en": "Meeting"},
+        "tl_note_logged": {"he": "הערה", "fa": "یادداشت", "en": "Note"},
+        "tl_task_logged": {"he": "משימה", "fa": "کار", "en": "Task"},
+        "tl_email_logged": {"he": "דוא״ל", "fa": "ایمیل", "en": "E-mail"},
+        "tl_sms_logged": {"he": "SMS", "fa": "پیامک", "en": "SMS"},
+        "tl_deal_stage_changed": {"he": "שלב העסקה השתנה", "fa": "مرحله‌ی معامله تغییر کرد", "en": "Deal stage changed"},
+        "tl_quote_sent": {"he": "הצעת מחיר נשלחה", "fa": "پیش‌فاکتور فرستاده شد", "en": "Quote sent"},
+        "tl_quote_accepted": {"he": "הצעת מחיר אושרה", "fa": "پیش‌فاکتور پذیرفته شد", "en": "Quote accepted"},
+        "teams_reps": {"he": "צוותים ונציגים", "fa": "تیم‌ها و کارشناسان", "en": "Teams and reps"},
+        "team": {"he": "צוות", "fa": "تیم", "en": "Team"},
+        "team_manager": {"he": "מנהל הצוות", "fa": "مدیر تیم", "en": "Manager"},
+        "team_active_reps": {"he": "נציגים פעילים", "fa": "کارشناسان فعال", "en": "Active reps"},
+        "no_team": {"he": "ללא צוות", "fa": "بدون تیم", "en": "No team"},
+        "state_active": {"he": "פעיל", "fa": "فعال", "en": "Active"},
+        "state_inactive": {"he": "לא פעיל", "fa": "غیرفعال", "en": "Inactive"},
+        "state_away": {"he": "לא זמין (בחופש)", "fa": "غایب", "en": "Away"},
+        "rep_available": {"he": "זמין", "fa": "در دسترس", "en": "Available"},
+        "availability": {"he": "זמינות", "fa": "در دسترس بودن", "en": "Availability"},
+        "territories": {"he": "אזורים", "fa": "مناطق", "en": "Territories"},
+        "product_lines": {"he": "קווי מוצרים", "fa": "خطوط محصول", "en": "Product lines"},
+        "capacity": {"he": "קיבולת", "fa": "ظرفیت", "en": "Capacity"},
+        "capacity_unlimited": {"he": "ללא הגבלה", "fa": "نامحدود", "en": "Unlimited"},
+        "open_leads": {"he": "לידים פתוחים", "fa": "سرنخ‌های باز", "en": "Open leads"},
+        "reps_none": {"he": "אין נציגים.", "fa": "کارشناسی نیست.", "en": "No reps."},
+        "audit_log": {"he": "יומן ביקורת", "fa": "گزارش ممیزی", "en": "Audit log"},
+        "audit_service": {"he": "שירות", "fa": "سرویس", "en": "Service"},
+        "audit_record_type": {"he": "סוג רשומה", "fa": "نوع رکورد", "en": "Record type"},
+        "audit_record_id": {"he": "מזהה רשומה", "fa": "شناسه‌ی رکورد", "en": "Record id"},
+        "audit_actor": {"he": "מבצע", "fa": "انجام‌دهنده", "en": "Actor"},
+        "audit_action": {"he": "פעולה", "fa": "عملیات", "en": "Action"},
+        "audit_request": {"he": "מזהה בקשה", "fa": "شناسه‌ی درخواست", "en": "Request id"},
+        "audit_details": {"he": "פרטים", "fa": "جزئیات", "en": "Details"},
+        "audit_filter": {"he": "סינון", "fa": "فیلتر", "en": "Filter"},
+        "audit_none": {"he": "אין רשומות.", "fa": "رکوردی نیست.", "en": "No records."},
+    }
+)
+
+
+# ------------------------------------------------------------------ pure helpers (no I/O)
+
+
+def _instant(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else None
+
+
+def due_groups(tasks: Iterable[dict[str, Any]], now: datetime, zone: tzinfo) -> list[tuple[str, list[dict[str, Any]]]]:
+    """Open tasks as (overdue, due today, later), each soonest first. "Today" is the calendar day
+    in the company's zone (Israel or Iran), not the server's or UTC: a task due at 01:00 in Tel Aviv
+    is today's there although it is yesterday in UTC. A task without a due time comes last."""
+    today = now.astimezone(zone).date()
+    groups: dict[str, list[tuple[datetime | None, dict[str, Any]]]] = {key: [] for key in TASK_GROUPS}
+    for task in tasks:
+        due = _instant(task.get("due_time"))
+        if due is not None and due < now:
+            key = "tasks_overdue"
+        elif due is not None and due.astimezone(zone).date() == today:
+            key = "tasks_today"
+        else:
+            key = "tasks_later"
+        groups[key].append((due, task))
+    return [
+        (key, [task for _, task in sorted(found, key=lambda pair: (pair[0] is None, pair[0] or now))])
+        for key, found in groups.items()
+    ]
+
+
+def reps_by_team(teams: list[dict[str, Any]], reps: list[dict[str, Any]]) -> list[tuple[dict[str, Any], list[Any]]]:
+    """Each team with its reps (by name), and a last team-less group for reps of no listed team
+    (so a rep is never missing from the screen because their team is on another page)."""
+    known = {team["id"] for team in teams}
+    grouped: list[tuple[dict[str, Any], list[Any]]] = [
+        (team, sorted((r for r in reps if r.get("team_id") == team["id"]), key=lambda r: str(r.get("name"))))
+        for team in teams
+    ]
+    stray = sorted((r for r in reps if r.get("team_id") not in known), key=lambda r: str(r.get("name")))
+    if stray:
+        grouped.append(({"id": "", "name": "", "manager_id": "", "active": True, "active_reps": 0}, stray))
+    return grouped
+
+
+def audit_query(params: Mapping[str, str]) -> dict[str, str]:
+    """The audit filters of a request, trimmed; the service is required by the gateway, so an
+    unknown or missing one falls back to the first (leads) rather than answering with an error."""
+    service = params.get("service", "")
+    query = {"service": service if service in AUDIT_SERVICES else AUDIT_SERVICES[0]}
+    for name in AUDIT_FILTERS:
+        value = params.get(name, "").strip()
+        if value:
+            query[name] = value
+    return query
+
+
+def next_href(path: str, query: Mapping[str, str], page_token: str) -> str:
+    """The "next" link of a keyset-paged list: the same filters and the answer's page token."""
+    return f"{path}?{urlencode({**query, 'page_token': page_token})}"
+
+
+# ------------------------------------------------------------------ tasks
+
+
+async def tasks_page(request: Request, session: Session, page_token: str, **extra: Any) -> HTMLResponse:
+    found = (
+        await api(request).call("listTasks", session.token, query={"page_size": PAGE_SIZE, "page_token": page_token})
+    ).body
+    zone = ZONES.get(ctx(request).locale_of(request), ZONES["he"])
+    return ctx(request).render(
+        request,
+        "people_tasks.html",
+        session,
+        groups=due_groups(found["tasks"], datetime.now(zone), zone),
+        next_page=next_href("/tasks", {}, found["next_page_token"]) if found["next_page_token"] else "",
+        page_token=page_token,
+        show_rep=session.has_any("sales_manager", "admin"),
+        notice=extra.get("notice", ""),
+        status_code=extra.get("status_code", 200),
+    )
+
+
+@router.get("/tasks", response_class=HTMLResponse)
+async def tasks(request: Request, page_token: str = "") -> Response:
+    return await tasks_page(request, ctx(request).require(request), page_token)
+
+
+@router.post("/tasks/{activity_id}/done")
+async def task_done(request: Request, activity_id: str) -> Response:
+    session = ctx(request).require(request)
+    form = await request.form()
+    if not ctx(request).check_csrf(session, form):
+        return Response(status_code=403)
+    page_token = str(form.get("page_token", ""))
+    try:
+        await api(request).call("completeActivity", session.token, path={"activity_id": activity_id})
+    except ApiError as exc:
+        if exc.status not in (409, 422):
+            raise
+        notice = str(exc.problem.get("detail", "")) or str(exc.problem.get("title", ""))
+        return await tasks_page(request, session, page_token, notice=notice, status_code=exc.status)
+    target = next_href("/tasks", {}, page_token) if page_token else "/tasks"
+    return RedirectResponse(target, status_code=303)
+
+
+# ------------------------------------------------------------------ customer
+
+
+@router.get("/customers/{customer_id}", response_class=HTMLResponse)
+async def customer(request: Request, customer_id: str, page_token: str = "") -> Response:
+    session = ctx(request).require(request)
+    gateway = api(request)
+    found = (await gateway.call("getCustomer", session.token, path={"customer_id": customer_id})).body
+    timeline = (
+        await gateway.call(
+            "listCustomerTimeline",
+            session.token,
+            path={"customer_id": customer_id},
+            query={"page_size": PAGE_SIZE, "page_token": page_token},
+        )
+    ).body
+    token = timeline["next_page_token"]
+    return ctx(request).render(
+        request,
+        "people_customer.html",
+        session,
+        customer=found,
+        entries=timeline["entries"],
+        next_page=next_href(f"/customers/{quote(customer_id)}", {}, token) if token else "",
+        first_page=f"/customers/{quote(customer_id)}" if page_token else "",
+    )
+
+
+@router.get("/leads/{lead_id}/customer", response_class=HTMLResponse)
+async def customer_of_lead(request: Request, lead_id: str) -> Response:
+    """The customer a lead became: the customers service makes it from the lead's events, so right
+    after a capture there may be none yet — then a page that says so, with a 404 status."""
+    session = ctx(request).require(request)
+    found = (await api(request).call("listCustomers", session.token, query={"lead_id": lead_id, "page_size": 1})).body[
+        "customers"
+    ]
+    if found:
+        return RedirectResponse(f"/customers/{quote(found[0]['id'])}", status_code=303)
+    return ctx(request).render(request, "people_customer_pending.html", session, lead_id=lead_id, status_code=404)
+
+
+# ------------------------------------------------------------------ administration
+
+
+@router.get("/admin/teams", response_class=HTMLResponse)
+async def teams(request: Request, page_token: str = "") -> Response:
+    session = ctx(request).require(request)
+    gateway = api(request)
+    listed = (
+        await gateway.call(
+            "listTeams", session.token, query={"show_inactive": True, "page_size": 100, "page_token": page_token}
+        )
+    ).body
+    # One call for every rep the caller may see (the gateway holds a manager to their team), grouped
+    # here by team, rather than one call per team.
+    reps = (await gateway.call("listReps", session.token)).body["reps"]
+    token = listed["next_page_token"]
+    return ctx(request).render(
+        request,
+        "people_teams.html",
+        session,
+        groups=reps_by_team(listed["teams"], reps),
+        next_page=next_href("/admin/teams", {}, token) if token else "",
+    )
+
+
+@router.get("/admin/audit", response_class=HTMLResponse)
+async def audit(request: Request, page_token: str = "") -> Response:
+    session = ctx(request).require(request)
+    query = audit_query(request.query_params)
+    listed = (
+        await api(request).call(
+            "listAuditRecords", session.token, query={**query, "page_size": PAGE_SIZE, "page_token": page_token}
+        )
+    ).body
+    token = listed["next_page_token"]
+    return ctx(request).render(
+        request,
+        "people_audit.html",
+        session,
+        query=query,
+        services=AUDIT_SERVICES,
+        records=listed["audit_records"],
+        next_page=next_href("/admin/audit", query, token) if token else "",
+    )

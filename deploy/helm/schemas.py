@@ -392,6 +392,7 @@ def service(name: str) -> Schema:
         props["publicUrl"] = HTTP_URL
         # Empty: the gateway's Service, http://<system>-gateway:8080.
         props["gatewayUrl"] = {"type": "string", "pattern": "^(https?://[^\\s]+)?$"}
+        props["publicGatewayUrl"] = {"type": "string", "pattern": "^(https?://[^\\s]+)?$"}
         props["oidc"] = obj(
             {
                 "issuerUrl": HTTP_URL,

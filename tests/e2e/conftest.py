@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import re
 import shutil
 from collections.abc import AsyncIterator, Iterator
@@ -106,6 +107,23 @@ class ConsoleDriver:
     async def shot(self, page: Any, name: str) -> None:
         await asyncio.to_thread(ARTIFACTS.mkdir, parents=True, exist_ok=True)
         await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+    async def lead_for_dana(self, name: str, tasks: dict[str, str] | None = None) -> dict[str, Any]:
+        """A new web-site lead given to the demo rep (rep-dana) by an admin, with tasks (subject: due)."""
+        phone = f"05{random.randint(0, 9)}{random.randint(1_000_000, 9_999_999)}"
+        headers = self.stack.auth_headers()
+        async with httpx.AsyncClient(base_url=self.stack.gateway_url, headers=headers, timeout=15) as api:
+            body = {"full_name": name, "phone_number": phone, "source": "website"}
+            captured = await api.post("/api/v1/leads", json=body)
+            assert captured.status_code == 201, captured.text
+            lead: dict[str, Any] = captured.json()
+            assigned = await api.post(f"/api/v1/leads/{lead['id']}/assign", json={"rep_id": "rep-dana"})
+            assert assigned.status_code == 200, assigned.text
+            for subject, due in (tasks or {}).items():
+                task = {"kind": "task", "subject": subject, "due_time": due}
+                logged = await api.post(f"/api/v1/leads/{lead['id']}/activities", json=task)
+                assert logged.status_code == 201, logged.text
+        return lead
 
     async def reload_until(self, page: Any, locator: Any, tries: int = 40) -> None:
         """Events make orders, messages and reports: reload until they show (no fixed sleep decides)."""

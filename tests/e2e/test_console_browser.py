@@ -22,21 +22,9 @@ from crm_devstack.stack import Stack
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 
-async def captured_for_dana(stack: Stack, name: str) -> dict[str, Any]:
-    """A new web-site lead, given to the demo rep (rep-dana) as a manager would."""
-    phone = f"05{random.randint(0, 9)}{random.randint(1_000_000, 9_999_999)}"
-    async with httpx.AsyncClient(base_url=stack.gateway_url, headers=stack.auth_headers(), timeout=15) as api:
-        captured = await api.post("/api/v1/leads", json={"full_name": name, "phone_number": phone, "source": "website"})
-        assert captured.status_code == 201, captured.text
-        lead: dict[str, Any] = captured.json()
-        assigned = await api.post(f"/api/v1/leads/{lead['id']}/assign", json={"rep_id": "rep-dana"})
-        assert assigned.status_code == 200, assigned.text
-    return lead
-
-
 async def test_a_rep_works_a_lead_to_a_shipped_order_in_hebrew(console: Any, stack: Stack) -> None:
     name = f"אורית לוי {random.randint(100, 999)}"
-    lead = await captured_for_dana(stack, name)
+    lead = await console.lead_for_dana(name)
     page = await console.page()
     await console.sign_in(page, "sales_rep", "/work")
     assert await page.locator("html").get_attribute("dir") == "rtl"
@@ -90,7 +78,7 @@ async def test_a_rep_works_a_lead_to_a_shipped_order_in_hebrew(console: Any, sta
 
 async def test_persian_is_right_to_left_with_jalali_dates_and_english_left_to_right(console: Any, stack: Stack) -> None:
     name = f"زهرا محمدی {random.randint(100, 999)}"
-    await captured_for_dana(stack, name)
+    await console.lead_for_dana(name)
     page = await console.page()
     await console.sign_in(page, "sales_rep", "/work")
     await page.get_by_role("link", name="فارسی").click()
@@ -114,7 +102,7 @@ async def test_persian_is_right_to_left_with_jalali_dates_and_english_left_to_ri
 
 
 async def test_a_manager_drags_a_deal_to_another_stage_on_the_board(console: Any, stack: Stack) -> None:
-    lead = await captured_for_dana(stack, f"נועה מזרחי {random.randint(100, 999)}")
+    lead = await console.lead_for_dana(f"נועה מזרחי {random.randint(100, 999)}")
     async with httpx.AsyncClient(base_url=stack.gateway_url, headers=stack.auth_headers(), timeout=15) as api:
         deal = (await api.post(f"/api/v1/leads/{lead['id']}/convert", json={})).json()
     page = await console.page(width=1600)
@@ -148,7 +136,7 @@ async def _pipeline(stack: Stack, pipeline_id: str) -> dict[str, Any]:
 async def test_a_rep_builds_a_quote_previews_its_pdf_sends_it_and_the_acceptance_wins_the_deal(
     console: Any, stack: Stack
 ) -> None:
-    lead = await captured_for_dana(stack, f"יוסי כהן {random.randint(100, 999)}")
+    lead = await console.lead_for_dana(f"יוסי כהן {random.randint(100, 999)}")
     async with httpx.AsyncClient(base_url=stack.gateway_url, headers=stack.auth_headers(), timeout=15) as api:
         sku = f"SOFA-{random.randint(10_000, 99_999)}"
         product = await api.post(

@@ -29,30 +29,13 @@ def due_later_today() -> str:
     return (now + min(timedelta(hours=1), (midnight - local) / 2)).isoformat()
 
 
-async def lead_for_dana(stack: Stack, name: str, tasks: dict[str, str] | None = None) -> dict[str, Any]:
-    """A lead captured and given to the demo rep (rep-dana) by an admin, with tasks (subject: due)."""
-    phone = f"05{random.randint(0, 9)}{random.randint(1_000_000, 9_999_999)}"
-    async with httpx.AsyncClient(base_url=stack.gateway_url, headers=stack.auth_headers(), timeout=15) as api:
-        captured = await api.post("/api/v1/leads", json={"full_name": name, "phone_number": phone, "source": "website"})
-        assert captured.status_code == 201, captured.text
-        lead: dict[str, Any] = captured.json()
-        assigned = await api.post(f"/api/v1/leads/{lead['id']}/assign", json={"rep_id": "rep-dana"})
-        assert assigned.status_code == 200, assigned.text
-        for subject, due in (tasks or {}).items():
-            logged = await api.post(
-                f"/api/v1/leads/{lead['id']}/activities", json={"kind": "task", "subject": subject, "due_time": due}
-            )
-            assert logged.status_code == 201, logged.text
-    return lead
-
-
 async def test_a_rep_completes_todays_task_and_reads_the_customers_timeline(console: Any, stack: Stack) -> None:
     suffix = random.randint(1000, 9999)
     name, subject = f"מיכל אברהם {suffix}", f"להתקשר בחזרה {suffix}"
     late, later = f"לשלוח הצעה {suffix}", f"פגישת המשך {suffix}"
     now = datetime.now(UTC)
     due = {subject: due_later_today(), late: (now - timedelta(hours=3)).isoformat()}
-    lead = await lead_for_dana(stack, name, due | {later: (now + timedelta(days=3)).isoformat()})
+    lead = await console.lead_for_dana(name, due | {later: (now + timedelta(days=3)).isoformat()})
     page = await console.page()
     await console.sign_in(page, "sales_rep", "/tasks")
     # Overdue first, then today's, then later ones.
@@ -105,7 +88,7 @@ async def test_a_rep_completes_todays_task_and_reads_the_customers_timeline(cons
 
 
 async def test_an_admin_reads_teams_with_reps_and_the_audit_log(console: Any, stack: Stack) -> None:
-    lead = await lead_for_dana(stack, f"רון שלום {random.randint(1000, 9999)}")
+    lead = await console.lead_for_dana(f"רון שלום {random.randint(1000, 9999)}")
     page = await console.page()
     await console.sign_in(page, "admin", "/admin/teams")
     await page.get_by_role("heading", level=1, name="צוותים ונציגים").wait_for()

@@ -26,7 +26,16 @@ from crm_console import (
 )
 from crm_console.api import ApiError
 from crm_console.settings import ConsoleSettings
-from crm_console.web import HERE, Console, SignInRequired, gateway_refused, measured_and_hardened, sign_in_first
+from crm_console.web import (
+    HERE,
+    Console,
+    FormRefused,
+    SignInRequired,
+    form_refused,
+    gateway_refused,
+    measured_and_hardened,
+    sign_in_first,
+)
 
 # Each area's pages (an APIRouter per module); a new area adds its module here.
 PAGES = (pages_signin, pages_sales, pages_quotes, pages_orders, pages_people, pages_marketing, pages_manager)
@@ -47,6 +56,7 @@ def create_app(settings: ConsoleSettings, *, transport: httpx.AsyncBaseTransport
     app.middleware("http")(measured_and_hardened)
     app.add_exception_handler(SignInRequired, sign_in_first)  # type: ignore[arg-type]
     app.add_exception_handler(ApiError, gateway_refused)  # type: ignore[arg-type]
+    app.add_exception_handler(FormRefused, form_refused)  # type: ignore[arg-type]
     for module in PAGES:
         app.include_router(module.router)
     return app

@@ -402,10 +402,7 @@ async def pair(request: Request, pair_id: str, lead_id: str = "") -> Response:
 
 
 async def _pair_action(request: Request, pair_id: str, action: str) -> Response:
-    session = ctx(request).require(request)
-    form = await request.form()
-    if not ctx(request).check_csrf(session, form):
-        return Response(status_code=403)
+    session, form = await ctx(request).signed_form(request)
     lead_id = str(form.get("lead_id", ""))
     try:
         if action == "merge":
@@ -506,10 +503,7 @@ async def routing_rules(request: Request, notice: str = "") -> Response:
 
 @router.post("/manager/routing-rules")
 async def save_routing_rules(request: Request) -> Response:
-    session = ctx(request).require(request)
-    form = await request.form()
-    if not ctx(request).check_csrf(session, form):
-        return Response(status_code=403)
+    session, form = await ctx(request).signed_form(request)
     rules = rules_from_form(form)
     etag = str(form.get("etag", ""))
     try:

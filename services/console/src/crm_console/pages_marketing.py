@@ -306,11 +306,8 @@ async def imports(request: Request, page_token: str = "") -> Response:
 
 @router.post("/marketing/imports")
 async def upload(request: Request) -> Response:
-    session = ctx(request).require(request)
     # The upload is spooled to disk by the form parser; only its bytes are read here.
-    form = await request.form(max_files=1, max_fields=10)
-    if not ctx(request).check_csrf(session, form):
-        return Response(status_code=403)
+    session, form = await ctx(request).signed_form(request, max_files=1, max_fields=10)
     chosen = {k: str(form.get(k, "")) for k in ("source", "campaign", "mode")}
     upload = form.get("file")
     if not isinstance(upload, UploadFile) or not upload.filename:
@@ -517,10 +514,7 @@ async def web_forms(request: Request, include_revoked: bool = False) -> Response
 async def create_web_form_key(request: Request) -> Response:
     """Answers with the page itself, not a redirect: the new key is shown this once and must not
     travel in a URL or a cookie (the page is no-store like every console page)."""
-    session = ctx(request).require(request)
-    form = await request.form()
-    if not ctx(request).check_csrf(session, form):
-        return Response(status_code=403)
+    session, form = await ctx(request).signed_form(request)
     body = {k: str(form.get(k, "")).strip() for k in ("display_name", "source", "campaign")}
     try:
         answer = (await api(request).call("createWebFormKey", session.token, body=body)).body
@@ -535,9 +529,6 @@ async def create_web_form_key(request: Request) -> Response:
 
 @router.post("/marketing/web-forms/{key_id}/revoke")
 async def revoke_web_form_key(request: Request, key_id: str) -> Response:
-    session = ctx(request).require(request)
-    form = await request.form()
-    if not ctx(request).check_csrf(session, form):
-        return Response(status_code=403)
+    session, _form = await ctx(request).signed_form(request)
     await api(request).call("revokeWebFormKey", session.token, path={"key_id": key_id})
     return RedirectResponse("/marketing/web-forms", status_code=303)

@@ -201,10 +201,7 @@ async def tasks(request: Request, page_token: str = "") -> Response:
 
 @router.post("/tasks/{activity_id}/done")
 async def task_done(request: Request, activity_id: str) -> Response:
-    session = ctx(request).require(request)
-    form = await request.form()
-    if not ctx(request).check_csrf(session, form):
-        return Response(status_code=403)
+    session, form = await ctx(request).signed_form(request)
     page_token = str(form.get("page_token", ""))
     try:
         await api(request).call("completeActivity", session.token, path={"activity_id": activity_id})

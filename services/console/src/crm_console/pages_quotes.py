@@ -73,10 +73,7 @@ def _or_empty(answer: Any, key: str) -> list[dict[str, Any]]:
 
 @router.post("/deals/{deal_id}/quotes")
 async def create_quote(request: Request, deal_id: str) -> Response:
-    session = ctx(request).require(request)
-    form = await request.form()
-    if not ctx(request).check_csrf(session, form):
-        return Response(status_code=403)
+    session, form = await ctx(request).signed_form(request)
     lines = []
     for i in range(LINES_ON_FORM):
         product = str(form.get(f"product_id_{i}", ""))
@@ -102,10 +99,7 @@ async def create_quote(request: Request, deal_id: str) -> Response:
 @router.post("/quotes/{quote_id}/{action}")
 async def quote_action(request: Request, quote_id: str, action: str) -> Response:
     """Send a draft or record its acceptance, with the quote's ETag (If-Match)."""
-    session = ctx(request).require(request)
-    form = await request.form()
-    if not ctx(request).check_csrf(session, form):
-        return Response(status_code=403)
+    session, form = await ctx(request).signed_form(request)
     operation = {"send": "sendQuote", "accept": "acceptQuote"}.get(action)
     if operation is None:
         return Response(status_code=404)

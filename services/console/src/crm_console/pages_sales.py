@@ -101,10 +101,7 @@ async def lead(request: Request, lead_id: str) -> Response:
 
 @router.post("/leads/{lead_id}/activities")
 async def log_activity(request: Request, lead_id: str) -> Response:
-    session = ctx(request).require(request)
-    form = await request.form()
-    if not ctx(request).check_csrf(session, form):
-        return Response(status_code=403)
+    session, form = await ctx(request).signed_form(request)
     body: dict[str, Any] = {
         "kind": str(form.get("kind", "")),
         "subject": str(form.get("subject", "")),
@@ -128,10 +125,7 @@ async def log_activity(request: Request, lead_id: str) -> Response:
 
 @router.post("/leads/{lead_id}/convert")
 async def convert(request: Request, lead_id: str) -> Response:
-    session = ctx(request).require(request)
-    form = await request.form()
-    if not ctx(request).check_csrf(session, form):
-        return Response(status_code=403)
+    session, form = await ctx(request).signed_form(request)
     body = {k: str(form[k]) for k in ("title", "pipeline_id") if form.get(k)}
     try:
         deal = (await api(request).call("convertLead", session.token, path={"lead_id": lead_id}, body=body)).body
@@ -229,10 +223,7 @@ async def deal_action(request: Request, deal_id: str, operation: str, body: dict
 
 @router.post("/deals/{deal_id}/stage")
 async def move_stage(request: Request, deal_id: str) -> Response:
-    session = ctx(request).require(request)
-    form = await request.form()
-    if not ctx(request).check_csrf(session, form):
-        return Response(status_code=403)
+    _session, form = await ctx(request).signed_form(request)
     return await deal_action(
         request, deal_id, "moveDealStage", {"stage_id": str(form.get("stage_id", ""))}, str(form.get("etag", ""))
     )
@@ -240,10 +231,7 @@ async def move_stage(request: Request, deal_id: str) -> Response:
 
 @router.post("/deals/{deal_id}/close")
 async def close(request: Request, deal_id: str) -> Response:
-    session = ctx(request).require(request)
-    form = await request.form()
-    if not ctx(request).check_csrf(session, form):
-        return Response(status_code=403)
+    _session, form = await ctx(request).signed_form(request)
     body: dict[str, Any] = {"outcome": str(form.get("outcome", ""))}
     if form.get("lost_reason_code"):
         body["lost_reason_code"] = str(form["lost_reason_code"])

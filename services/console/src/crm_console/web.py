@@ -23,6 +23,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from prometheus_client import Counter, Histogram
+from starlette.datastructures import FormData
 
 from crm_console.api import ApiError, Gateway
 from crm_console.i18n import LOCALES, ZONES, Translator
@@ -96,6 +97,10 @@ class SignInRequired(Exception):
     pass
 
 
+class FormRefused(Exception):
+    """A form post without this session's CSRF value: answered 403, nothing sent to the gateway."""
+
+
 class Console:
     """What every page needs: the gateway and issuer clients, the cookie sealer, the templates."""
 
@@ -134,6 +139,16 @@ class Console:
     @staticmethod
     def check_csrf(session: Session, form: Any) -> bool:
         return secrets.compare_digest(str(form.get("csrf", "")), session.csrf)
+
+    async def signed_form(self, request: Request, **limits: int) -> tuple[Session, FormData]:
+        """The signed-in session and its form post; FormRefused (403) when the post does not carry
+        the session's CSRF value, SignInRequired when nobody is signed in. ``limits`` go to the
+        form parser (max_files, max_fields)."""
+        session = self.require(request)
+        form = await request.form(**limits)
+        if not self.check_csrf(session, form):
+            raise FormRefused
+        return session, form
 
     def render(
         self, request: Request, template: str, session: Session | None, status_code: int = 200, **context: Any
@@ -186,6 +201,10 @@ async def sign_in_first(request: Request, _: SignInRequired) -> Response:
         return JSONResponse({"error": "signed_out"}, status_code=401)
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+
+
+async def form_refused(request: Request, _: FormRefused) -> Response:
+    return Response(status_code=403)
 
 
 async def gateway_refused(request: Request, error: ApiError) -> Response:

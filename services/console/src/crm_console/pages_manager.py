@@ -23,6 +23,7 @@ from crm_console.api import ApiError
 from crm_console.i18n import ZONES, words
 from crm_console.session import Session
 from crm_console.web import PAGE_SIZE, api, ctx, menu_item
+from crm_console.words_manager import WORDS
 
 router = APIRouter()
 MANAGERS = ("sales_manager", "admin")
@@ -32,102 +33,7 @@ menu_item("mgr_duplicates", "/manager/duplicates", *MANAGERS)
 menu_item("mgr_targets", "/manager/targets", *MANAGERS)
 menu_item("mgr_rules", "/manager/routing-rules", *MANAGERS)
 
-words(
-    {
-        "mgr_breaches": {"he": "חריגות SLA", "fa": "نقض‌های SLA", "en": "SLA breaches"},
-        "mgr_team": {"he": "רשימות העבודה של הצוות", "fa": "فهرست‌های کار تیم", "en": "Team work lists"},
-        "mgr_duplicates": {"he": "כפילויות אפשריות", "fa": "تکراری‌های احتمالی", "en": "Possible duplicates"},
-        "mgr_targets": {"he": "יעדים מול ביצוע", "fa": "هدف در برابر عملکرد", "en": "Targets vs actual"},
-        "mgr_rules": {"he": "כללי ניתוב", "fa": "قواعد مسیریابی", "en": "Routing rules"},
-        "mgr_team_filter": {"he": "צוות", "fa": "تیم", "en": "Team"},
-        "mgr_all_teams": {"he": "כל הצוותים", "fa": "همه‌ی تیم‌ها", "en": "All teams"},
-        "mgr_show": {"he": "הצגה", "fa": "نمایش", "en": "Show"},
-        "mgr_rep": {"he": "נציג", "fa": "کارشناس", "en": "Rep"},
-        "mgr_breach_time": {"he": "מועד החריגה", "fa": "زمان نقض", "en": "Breached at"},
-        "mgr_reassigned": {"he": "מספר העברות", "fa": "تعداد واگذاری دوباره", "en": "Times reassigned"},
-        "mgr_action": {"he": "פעולה", "fa": "اقدام", "en": "Action"},
-        "mgr_action_escalate": {"he": "הוסלם למנהל", "fa": "به مدیر ارجاع شد", "en": "Escalated"},
-        "mgr_action_reassign": {"he": "הועבר לנציג אחר", "fa": "به کارشناس دیگر واگذار شد", "en": "Reassigned"},
-        "mgr_no_breaches": {"he": "אין חריגות.", "fa": "نقضی نیست.", "en": "No breaches."},
-        "mgr_open_leads": {"he": "לידים פתוחים", "fa": "سرنخ‌های باز", "en": "Open leads"},
-        "mgr_no_open_leads": {"he": "אין לידים פתוחים.", "fa": "سرنخ بازی نیست.", "en": "No open leads."},
-        "mgr_away": {"he": "לא זמין", "fa": "در دسترس نیست", "en": "Away"},
-        "mgr_queue": {"he": "לידים שלא שויכו", "fa": "سرنخ‌های واگذارنشده", "en": "Unassigned leads"},
-        "mgr_queue_empty": {"he": "התור ריק.", "fa": "صف خالی است.", "en": "The queue is empty."},
-        "mgr_choose_team": {"he": "בחרו צוות.", "fa": "یک تیم انتخاب کنید.", "en": "Choose a team."},
-        "mgr_due": {"he": "יעד מענה", "fa": "مهلت پاسخ", "en": "Answer by"},
-        "mgr_score": {"he": "ציון התאמה", "fa": "امتیاز شباهت", "en": "Match score"},
-        "mgr_reasons": {"he": "סיבות", "fa": "دلیل‌ها", "en": "Reasons"},
-        "mgr_review": {"he": "בדיקה", "fa": "بررسی", "en": "Review"},
-        "mgr_no_duplicates": {
-            "he": "אין כפילויות לבדיקה.",
-            "fa": "تکراری برای بررسی نیست.",
-            "en": "Nothing to review.",
-        },
-        "mgr_pair": {"he": "השוואת לידים", "fa": "مقایسه‌ی سرنخ‌ها", "en": "Compare the leads"},
-        "mgr_merge_into": {"he": "מיזוג לתוך ליד זה", "fa": "ادغام در این سرنخ", "en": "Merge into this one"},
-        "mgr_not_duplicate": {"he": "לא כפילות", "fa": "تکراری نیست", "en": "Not a duplicate"},
-        "mgr_merged": {"he": "הלידים מוזגו.", "fa": "سرنخ‌ها ادغام شدند.", "en": "The leads were merged."},
-        "mgr_dismissed": {
-            "he": "סומן כלא כפילות.",
-            "fa": "به‌عنوان غیرتکراری علامت خورد.",
-            "en": "Marked as not a duplicate.",
-        },
-        "mgr_refused": {"he": "הפעולה נדחתה", "fa": "درخواست رد شد", "en": "Refused"},
-        "mgr_subject": {"he": "נושא היעד", "fa": "موضوع هدف", "en": "Subject"},
-        "mgr_metric": {"he": "מדד", "fa": "شاخص", "en": "Measure"},
-        "mgr_target": {"he": "יעד", "fa": "هدف", "en": "Target"},
-        "mgr_actual": {"he": "בפועל", "fa": "عملکرد", "en": "Actual"},
-        "mgr_achieved": {"he": "אחוז עמידה", "fa": "درصد تحقق", "en": "Achieved"},
-        "mgr_projected": {"he": "צפי לסוף התקופה", "fa": "پیش‌بینی تا پایان دوره", "en": "Projected"},
-        "mgr_period": {"he": "תקופה", "fa": "دوره", "en": "Period"},
-        "mgr_no_targets": {
-            "he": "לא הוגדרו יעדים לחודש זה.",
-            "fa": "برای این ماه هدفی نیست.",
-            "en": "No targets this month.",
-        },
-        "mgr_chart_desc": {
-            "he": "לכל נושא: פס היעד (100%) ופס הביצוע באחוזים מהיעד.",
-            "fa": "برای هر موضوع: نوار هدف (۱۰۰٪) و نوار عملکرد به درصد از هدف.",
-            "en": "For each subject: the target bar (100%) and the actual bar as a percentage of it.",
-        },
-        "metric_won_amount": {"he": "סכום עסקאות שנסגרו", "fa": "مبلغ معاملات موفق", "en": "Won amount"},
-        "metric_won_deals": {"he": "עסקאות שנסגרו", "fa": "معاملات موفق", "en": "Won deals"},
-        "metric_leads": {"he": "לידים", "fa": "سرنخ‌ها", "en": "Leads"},
-        "subject_rep": {"he": "נציג", "fa": "کارشناس", "en": "Rep"},
-        "subject_team": {"he": "צוות", "fa": "تیم", "en": "Team"},
-        "subject_source": {"he": "מקור", "fa": "منبع", "en": "Source"},
-        "subject_product_line": {"he": "קו מוצרים", "fa": "خط محصول", "en": "Product line"},
-        "mgr_rule": {"he": "כלל", "fa": "قاعده", "en": "Rule"},
-        "mgr_new_rule": {"he": "כלל חדש", "fa": "قاعده‌ی جدید", "en": "New rule"},
-        "mgr_priority": {"he": "עדיפות", "fa": "اولویت", "en": "Priority"},
-        "mgr_sources": {"he": "מקורות", "fa": "منبع‌ها", "en": "Sources"},
-        "mgr_campaigns": {"he": "קמפיינים", "fa": "کمپین‌ها", "en": "Campaigns"},
-        "mgr_product_lines": {"he": "קווי מוצרים", "fa": "خطوط محصول", "en": "Product lines"},
-        "mgr_territories": {"he": "אזורים", "fa": "مناطق", "en": "Territories"},
-        "mgr_languages": {"he": "שפות", "fa": "زبان‌ها", "en": "Languages"},
-        "mgr_strategy": {"he": "שיטת חלוקה", "fa": "روش واگذاری", "en": "Strategy"},
-        "mgr_rep_id": {"he": "נציג (לשיטת נציג קבוע)", "fa": "کارشناس (برای کارشناس ثابت)", "en": "Rep (named rep)"},
-        "mgr_sla": {
-            "he": "SLA מענה ראשון (שניות)",
-            "fa": "SLA پاسخ نخست (ثانیه)",
-            "en": "First-response SLA (seconds)",
-        },
-        "mgr_breach_action": {"he": "בחריגה", "fa": "هنگام نقض", "en": "On a breach"},
-        "mgr_remove": {"he": "הסרת הכלל", "fa": "حذف قاعده", "en": "Remove this rule"},
-        "mgr_list_hint": {"he": "מופרד בפסיקים", "fa": "جداشده با ویرگول", "en": "Comma-separated"},
-        "mgr_read_only": {
-            "he": "רק מנהל מערכת משנה את הכללים.",
-            "fa": "فقط مدیر سامانه قواعد را تغییر می‌دهد.",
-            "en": "Only an administrator changes the rules.",
-        },
-        "mgr_saved": {"he": "הכללים נשמרו.", "fa": "قواعد ذخیره شد.", "en": "The rules were saved."},
-        "mgr_version": {"he": "גרסה", "fa": "نسخه", "en": "Version"},
-        "strategy_round_robin": {"he": "סבב", "fa": "نوبتی", "en": "Round robin"},
-        "strategy_least_loaded": {"he": "העמוס פחות", "fa": "کم‌بارترین", "en": "Least loaded"},
-        "strategy_named_rep": {"he": "נציג קבוע", "fa": "کارشناس ثابت", "en": "Named rep"},
-    }
-)
+words(WORDS)
 
 # ------------------------------------------------------------------ pure helpers (no I/O)
 

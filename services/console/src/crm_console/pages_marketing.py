@@ -26,6 +26,7 @@ from crm_console.api import ApiError
 from crm_console.i18n import ZONES, Translator, words
 from crm_console.session import Session
 from crm_console.web import api, ctx, menu_item
+from crm_console.words_marketing import WORDS
 
 router = APIRouter()
 menu_item("mkt_imports", "/marketing/imports", "marketing", "admin")
@@ -36,127 +37,7 @@ menu_item("mkt_web_forms", "/marketing/web-forms", "marketing", "admin")
 LIST_SIZE = 100
 MODES = ("skip_invalid", "all_or_nothing")
 
-words(
-    {
-        "mkt_imports": {"he": "ייבוא לידים", "fa": "ورود سرنخ‌ها", "en": "Lead imports"},
-        "mkt_campaigns": {"he": "קמפיינים", "fa": "کمپین‌ها", "en": "Campaigns"},
-        "mkt_campaign": {"he": "קמפיין", "fa": "کمپین", "en": "Campaign"},
-        "mkt_reports": {"he": "דוחות שיווק", "fa": "گزارش‌های بازاریابی", "en": "Marketing reports"},
-        "mkt_web_forms": {"he": "טפסי אתר", "fa": "فرم‌های وب", "en": "Web forms"},
-        "mkt_upload": {
-            "he": "העלאת קובץ לידים (CSV)",
-            "fa": "بارگذاری فایل سرنخ‌ها (CSV)",
-            "en": "Upload a lead list (CSV)",
-        },
-        "mkt_file": {"he": "קובץ CSV", "fa": "فایل CSV", "en": "CSV file"},
-        "mkt_file_hint": {
-            "he": "UTF-8 עם שורת כותרת: full_name, phone_number, email, product_line, city, region, locale.",
-            "fa": "UTF-8 با سطر سرستون: full_name, phone_number, email, product_line, city, region, locale.",
-            "en": "UTF-8 with a header row: full_name, phone_number, email, product_line, city, region, locale.",
-        },
-        "mkt_file_missing": {"he": "בחרו קובץ.", "fa": "یک فایل انتخاب کنید.", "en": "Choose a file."},
-        "mkt_too_large": {"he": "הקובץ גדול מדי.", "fa": "فایل بیش از حد بزرگ است.", "en": "The file is too large."},
-        "mkt_no_campaign": {"he": "ללא קמפיין", "fa": "بدون کمپین", "en": "No campaign"},
-        "mkt_mode": {"he": "שורות שגויות", "fa": "سطرهای نادرست", "en": "Bad rows"},
-        "mkt_mode_skip_invalid": {
-            "he": "לייבא את התקינות ולדווח על השגויות",
-            "fa": "سطرهای درست وارد شوند و نادرست‌ها گزارش شوند",
-            "en": "Import the good rows, report the bad ones",
-        },
-        "mkt_mode_all_or_nothing": {
-            "he": "שורה שגויה אחת עוצרת את כל הקובץ",
-            "fa": "یک سطر نادرست کل فایل را رد می‌کند",
-            "en": "One bad row rejects the whole file",
-        },
-        "mkt_start_import": {"he": "ייבוא", "fa": "شروع ورود", "en": "Import"},
-        "mkt_recent_imports": {"he": "ייבואים אחרונים", "fa": "ورودهای اخیر", "en": "Recent imports"},
-        "mkt_no_imports": {"he": "עדיין אין ייבואים.", "fa": "هنوز فایلی وارد نشده.", "en": "No imports yet."},
-        "mkt_import": {"he": "ייבוא", "fa": "ورود فایل", "en": "Import"},
-        "mkt_file_name": {"he": "שם הקובץ", "fa": "نام فایل", "en": "File name"},
-        "mkt_progress": {"he": "התקדמות", "fa": "پیشرفت", "en": "Progress"},
-        "mkt_rows_read": {"he": "שורות שנקראו", "fa": "سطرهای خوانده‌شده", "en": "Rows read"},
-        "mkt_rows_valid": {"he": "שורות תקינות", "fa": "سطرهای درست", "en": "Valid rows"},
-        "mkt_rows_imported": {"he": "לידים חדשים", "fa": "سرنخ‌های تازه", "en": "New leads"},
-        "mkt_duplicates": {
-            "he": "כפולים (צורפו לליד קיים)",
-            "fa": "تکراری (به سرنخ موجود افزوده شد)",
-            "en": "Duplicates (added to an existing lead)",
-        },
-        "mkt_error_count": {"he": "שגיאות", "fa": "خطاها", "en": "Errors"},
-        "mkt_row_errors": {"he": "שגיאות לפי שורה", "fa": "خطاها به تفکیک سطر", "en": "Errors by line"},
-        "mkt_first_errors": {
-            "he": "מוצגות 1,000 השגיאות הראשונות.",
-            "fa": "۱٬۰۰۰ خطای نخست نمایش داده می‌شود.",
-            "en": "The first 1,000 errors are shown.",
-        },
-        "mkt_line": {"he": "שורה בקובץ", "fa": "سطر فایل", "en": "Line"},
-        "mkt_field": {"he": "שדה", "fa": "فیلد", "en": "Field"},
-        "mkt_message": {"he": "הבעיה", "fa": "مشکل", "en": "Problem"},
-        "mkt_whole_file": {"he": "כל הקובץ", "fa": "کل فایل", "en": "Whole file"},
-        "mkt_reject_reason": {"he": "סיבת הדחייה", "fa": "دلیل رد", "en": "Why it was rejected"},
-        "mkt_refresh": {"he": "רענון", "fa": "به‌روزرسانی", "en": "Refresh"},
-        "mkt_uploaded_by": {"he": "הועלה על ידי", "fa": "بارگذاری توسط", "en": "Uploaded by"},
-        "mkt_status_validating": {"he": "בבדיקה", "fa": "در حال بررسی", "en": "Validating"},
-        "mkt_status_importing": {"he": "בייבוא", "fa": "در حال ورود", "en": "Importing"},
-        "mkt_status_completed": {"he": "הושלם", "fa": "کامل شد", "en": "Completed"},
-        "mkt_status_rejected": {"he": "נדחה", "fa": "رد شد", "en": "Rejected"},
-        "mkt_budget": {"he": "תקציב", "fa": "بودجه", "en": "Budget"},
-        "mkt_cost": {"he": "עלות בפועל", "fa": "هزینه‌ی واقعی", "en": "Actual cost"},
-        "mkt_spent": {"he": "נוצל מהתקציב", "fa": "مصرف‌شده از بودجه", "en": "Budget spent"},
-        "mkt_dates": {"he": "תקופה", "fa": "بازه", "en": "Dates"},
-        "mkt_no_campaigns": {"he": "אין קמפיינים.", "fa": "کمپینی نیست.", "en": "No campaigns."},
-        "mkt_all_sources": {"he": "כל המקורות", "fa": "همه‌ی منابع", "en": "All sources"},
-        "mkt_filter": {"he": "סינון", "fa": "پالایش", "en": "Filter"},
-        "mkt_leads": {"he": "לידים", "fa": "سرنخ‌ها", "en": "Leads"},
-        "mkt_won": {"he": "עסקאות שנסגרו", "fa": "معامله‌های موفق", "en": "Won deals"},
-        "mkt_lost": {"he": "עסקאות שהפסדנו", "fa": "معامله‌های از دست رفته", "en": "Lost deals"},
-        "mkt_revenue": {"he": "הכנסות", "fa": "درآمد", "en": "Revenue"},
-        "mkt_cost_per_lead": {"he": "עלות לליד", "fa": "هزینه به ازای هر سرنخ", "en": "Cost per lead"},
-        "mkt_return": {"he": "החזר על העלות", "fa": "بازده هزینه", "en": "Return on cost"},
-        "mkt_source_report": {"he": "לידים לפי מקור", "fa": "سرنخ‌ها به تفکیک منبع", "en": "Leads by source"},
-        "mkt_campaign_report": {"he": "עלות לפי קמפיין", "fa": "هزینه به تفکیک کمپین", "en": "Cost by campaign"},
-        "mkt_chart_sources": {
-            "he": "תרשים עמודות: מספר הלידים מכל מקור בתקופה.",
-            "fa": "نمودار میله‌ای: شمار سرنخ‌های هر منبع در این بازه.",
-            "en": "Bar chart: the number of leads from each source in the period.",
-        },
-        "mkt_chart_campaigns": {
-            "he": "תרשים עמודות: העלות בפועל של כל קמפיין.",
-            "fa": "نمودار میله‌ای: هزینه‌ی واقعی هر کمپین.",
-            "en": "Bar chart: each campaign's actual cost.",
-        },
-        "mkt_period_from": {"he": "מתאריך", "fa": "از تاریخ", "en": "From"},
-        "mkt_period_to": {"he": "עד תאריך", "fa": "تا تاریخ", "en": "To"},
-        "mkt_show": {"he": "הצגה", "fa": "نمایش", "en": "Show"},
-        "mkt_no_data": {
-            "he": "אין נתונים לתקופה.",
-            "fa": "برای این بازه داده‌ای نیست.",
-            "en": "No data for the period.",
-        },
-        "mkt_new_key": {"he": "מפתח חדש לטופס אתר", "fa": "کلید تازه برای فرم وب", "en": "New web form key"},
-        "mkt_key_name": {"he": "שם הטופס", "fa": "نام فرم", "en": "Form name"},
-        "mkt_create_key": {"he": "יצירת מפתח", "fa": "ساخت کلید", "en": "Create the key"},
-        "mkt_key_prefix": {"he": "תחילת המפתח", "fa": "آغاز کلید", "en": "Key starts with"},
-        "mkt_revoke": {"he": "ביטול המפתח", "fa": "باطل کردن کلید", "en": "Revoke the key"},
-        "mkt_revoked": {"he": "בוטל", "fa": "باطل شد", "en": "Revoked"},
-        "mkt_active": {"he": "פעיל", "fa": "فعال", "en": "Active"},
-        "mkt_show_revoked": {"he": "הצגת מפתחות שבוטלו", "fa": "نمایش کلیدهای باطل‌شده", "en": "Show revoked keys"},
-        "mkt_no_keys": {"he": "אין מפתחות.", "fa": "کلیدی نیست.", "en": "No keys."},
-        "mkt_snippet": {"he": "קוד להטמעה באתר", "fa": "کد برای جاسازی در سایت", "en": "Code to paste in the site"},
-        "mkt_new_secret": {
-            "he": "המפתח המלא מוצג עכשיו בלבד: העתיקו את הקוד לאתר.",
-            "fa": "کلید کامل فقط همین حالا نمایش داده می‌شود: کد را در سایت بگذارید.",
-            "en": "The full key is shown this once only: copy the code into the site.",
-        },
-        "mkt_secret_placeholder": {
-            "he": "המפתח המלא הוצג פעם אחת ביצירתו; שימו אותו ב-value של השדה key.",
-            "fa": "کلید کامل یک بار هنگام ساخت نمایش داده شد؛ آن را در value فیلد key بگذارید.",
-            "en": "The full key was shown once, when it was created; put it in the key field's value.",
-        },
-        "mkt_form_full_name": {"he": "שם מלא", "fa": "نام و نام خانوادگی", "en": "Full name"},
-        "mkt_form_send": {"he": "שליחה", "fa": "ارسال", "en": "Send"},
-    }
-)
+words(WORDS)
 
 
 # ------------------------------------------------------------------ pure parts (no I/O)

@@ -108,6 +108,18 @@ class ConsoleDriver:
         await asyncio.to_thread(ARTIFACTS.mkdir, parents=True, exist_ok=True)
         await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
+    @staticmethod
+    def menu_link(page: Any, name: str) -> Any:
+        """The menu's entry called name, whether on the top line or folded in an area's menu."""
+        return page.locator("header nav a", has_text=name)
+
+    async def menu(self, page: Any, name: str) -> None:
+        """Go to a menu entry as a user does: open its area's menu first when it is folded."""
+        link = self.menu_link(page, name)
+        if not await link.is_visible():
+            await page.locator("header nav details", has=link).locator("summary").click()
+        await link.click()
+
     async def lead_for_dana(self, name: str, tasks: dict[str, str] | None = None) -> dict[str, Any]:
         """A new web-site lead given to the demo rep (rep-dana) by an admin, with tasks (subject: due)."""
         phone = f"05{random.randint(0, 9)}{random.randint(1_000_000, 9_999_999)}"

@@ -117,7 +117,8 @@ class ConsoleDriver:
         """Go to a menu entry as a user does: open its area's menu first when it is folded."""
         link = self.menu_link(page, name)
         if not await link.is_visible():
-            await page.locator("header nav details", has=link).locator("summary").click()
+            folded = page.locator("header nav details", has=page.locator("a", has_text=name))
+            await folded.locator("summary").click()
         await link.click()
 
     async def lead_for_dana(self, name: str, tasks: dict[str, str] | None = None) -> dict[str, Any]:

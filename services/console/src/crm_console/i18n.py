@@ -107,6 +107,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     "messages": {"he": "הודעות ללקוח", "fa": "پیام‌ها به مشتری", "en": "Messages to the customer"},
     "no_messages": {"he": "עדיין לא נשלחו הודעות.", "fa": "هنوز پیامی فرستاده نشده.", "en": "No messages yet."},
     "shipped": {"he": "נשלח", "fa": "ارسال شد", "en": "Shipped"},
+    "day": {"he": "יום", "fa": "روز", "en": "Day"},
+    "month": {"he": "חודש", "fa": "ماه", "en": "Month"},
+    "year": {"he": "שנה", "fa": "سال", "en": "Year"},
+    "no_such_date": {"he": "אין תאריך כזה.", "fa": "چنین تاریخی وجود ندارد.", "en": "There is no such date."},
     "lines": {"he": "שורות", "fa": "اقلام", "en": "Lines"},
     "total": {"he": "סה״כ", "fa": "جمع", "en": "Total"},
     "deals": {"he": "עסקאות", "fa": "معامله‌ها", "en": "Deals"},
@@ -156,6 +160,27 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Not sent (no consent)",
     },
 }
+
+
+JALALI_MONTHS = (
+    "فروردین", "اردیبهشت", "خرداد", "تیر", "مرداد", "شهریور", "مهر", "آبان", "آذر", "دی", "بهمن", "اسفند",
+)  # fmt: skip
+
+
+def jalali_parts(iso_day: str) -> tuple[int, int, int]:
+    """A Gregorian ISO date as its Solar Hijri (year, month, day)."""
+    day = jdatetime.date.fromgregorian(date=date.fromisoformat(iso_day))
+    return day.year, day.month, day.day
+
+
+def gregorian_of_jalali(year: str, month: str, day: str) -> str | None:
+    """The ISO (Gregorian) date of a Solar Hijri year/month/day from a form; None when it is no
+    date (31 Mehr, 30 Esfand of a common year, text)."""
+    try:
+        gregorian: date = jdatetime.date(int(year), int(month), int(day)).togregorian()
+    except (TypeError, ValueError):
+        return None
+    return gregorian.isoformat()
 
 
 def words(more: dict[str, dict[str, str]]) -> None:

@@ -189,7 +189,9 @@ async def measured_and_hardened(request: Request, call_next: Callable[[Request],
         LATENCY.labels(name).observe(time.perf_counter() - started)
         REQUESTS.labels(name, str(response.status_code)).inc()
         response.headers.setdefault("Cache-Control", "no-store")
-    response.headers["Content-Security-Policy"] = CSP
+    if not response.headers.get("content-type", "").startswith("application/pdf"):
+        # Not on a quote's PDF: the browser's own viewer shows it, and a page policy can block it.
+        response.headers["Content-Security-Policy"] = CSP
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["X-Frame-Options"] = "DENY"

@@ -243,3 +243,35 @@ def test_the_menu_keeps_the_top_line_short_and_folds_each_area() -> None:
         ("menu_manage", [("mgr_team", "/manager/team"), ("mgr_targets", "/manager/targets")]),
         ("menu_admin", [("audit_log", "/admin/audit")]),
     ]
+
+
+async def test_a_persian_clerk_picks_the_delivery_date_in_the_jalali_calendar() -> None:
+    shipped: list[dict[str, Any]] = []
+
+    def gateway(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/ship"):
+            shipped.append(json.loads(request.content))
+            return httpx.Response(200, json={})
+        if request.url.path == "/api/v1/orders/o1":
+            order = {"id": "o1", "deal_id": "d1", "status": "pending", "lines": [], "total": None, "shipment": None}
+            return httpx.Response(200, json=order)
+        return httpx.Response(200, json={"messages": [], "next_page_token": ""})
+
+    app = create_app(ConsoleSettings(session_key=KEY), transport=httpx.MockTransport(gateway))
+    sealed = Sealer(KEY).seal_session(session(roles=("orders_clerk",)))
+    cookies = {SESSION_COOKIE: sealed, "crm_lang": "fa"}
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://localhost:8081", cookies=cookies
+    ) as browser:
+        page = await browser.get("/orders/o1")
+        assert 'name="jalali_month"' in page.text and "آذر" in page.text
+        assert 'type="date"' not in page.text  # no Gregorian picker in Persian
+        form = {"csrf": "c" * 32, "carrier": "پست", "tracking_number": "IR1", "jalali_year": "1405"}
+        done = await browser.post("/orders/o1/ship", data={**form, "jalali_month": "9", "jalali_day": "18"})
+        assert done.status_code == 303
+        assert shipped == [{"carrier": "پست", "tracking_number": "IR1", "estimated_delivery_date": "2026-12-09"}]
+        # 31 Mehr does not exist: refused on the field, nothing sent.
+        refused = await browser.post("/orders/o1/ship", data={**form, "jalali_month": "7", "jalali_day": "31"})
+        assert refused.status_code == 422
+        assert "چنین تاریخی وجود ندارد." in refused.text
+        assert len(shipped) == 1

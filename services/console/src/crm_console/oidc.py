@@ -59,18 +59,10 @@ class OidcClient:
 
     def _for_browser(self, url: str) -> str:
         """The endpoint as the browser must reach it (the server may see the issuer elsewhere)."""
-        if not url.startswith(self._issuer):
-            return url
-        browser = urlsplit(self._browser_issuer)
-        parts = urlsplit(url)
-        return urlunsplit((browser.scheme, browser.netloc, parts.path, parts.query, parts.fragment))
+        return _rebase(url, self._issuer, self._browser_issuer)
 
     def _for_server(self, url: str) -> str:
-        if not url.startswith(self._browser_issuer):
-            return url
-        server = urlsplit(self._issuer)
-        parts = urlsplit(url)
-        return urlunsplit((server.scheme, server.netloc, parts.path, parts.query, parts.fragment))
+        return _rebase(url, self._browser_issuer, self._issuer)
 
     async def start(self, locale: str) -> LoginStart:
         doc = await self.discovery()
@@ -106,6 +98,14 @@ class OidcClient:
         response.raise_for_status()
         body: dict[str, Any] = response.json()
         return body
+
+
+def _rebase(url: str, base: str, onto: str) -> str:
+    """url with the scheme and host of onto when it lies under base; else url unchanged."""
+    if not url.startswith(base):
+        return url
+    target, parts = urlsplit(onto), urlsplit(url)
+    return urlunsplit((target.scheme, target.netloc, parts.path, parts.query, parts.fragment))
 
 
 def challenge(verifier: str) -> str:

@@ -125,10 +125,8 @@ class Console:
         return chosen if chosen in LOCALES else self.settings.default_locale
 
     def session_of(self, request: Request) -> Session | None:
-        session = self.sealer.open_session(request.cookies.get(SESSION_COOKIE))
-        if session is not None and session.expires_at <= time.time():
-            return None
-        return session
+        # The sealed value carries the session's expiry; an expired one opens as None.
+        return self.sealer.open_session(request.cookies.get(SESSION_COOKIE))
 
     def require(self, request: Request) -> Session:
         session = self.session_of(request)

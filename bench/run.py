@@ -82,9 +82,14 @@ def say(message: str) -> None:
     print(f"[bench {datetime.now():%H:%M:%S}] {message}", file=sys.stderr, flush=True)
 
 
+def service_pids(stack: Stack) -> dict[str, int]:
+    """The gateway's and every backend's process id, for py-spy."""
+    return {name: stack.processes[name].pid for name in (GATEWAY, *BACKEND_SERVICES)}
+
+
 async def profile_capture(ctx: scenarios.Context, stack: Stack, mode: Mode, out_dir: Path) -> dict[str, Any]:
     """A capture run at 32 clients while py-spy samples every service process."""
-    pids = {name: stack.processes[name].pid for name in (GATEWAY, *BACKEND_SERVICES)}
+    pids = service_pids(stack)
     recorders = await flames.record(pids, out_dir, mode.profile_s)
     await asyncio.sleep(1)  # let py-spy attach before the load starts
     load = await closed_loop(ctx.http, ctx.capture, 32, max(1, mode.profile_s - 2))
@@ -93,7 +98,7 @@ async def profile_capture(ctx: scenarios.Context, stack: Stack, mode: Mode, out_
 
 async def profile_fulfilment(ctx: scenarios.Context, stack: Stack, mode: Mode, out_dir: Path) -> dict[str, Any]:
     """Shipping at the high rate while py-spy samples every service process (ship-<service>.svg)."""
-    pids = {name: stack.processes[name].pid for name in (GATEWAY, *BACKEND_SERVICES)}
+    pids = service_pids(stack)
     recorders: dict[str, Any] = {}
 
     async def start() -> None:

@@ -22,10 +22,23 @@ from crm_kit import audit, dead_letters, migrations
 from crm_kit.bus import EventBus, provision_streams
 from crm_kit.db import Database
 from crm_kit.events import ce_headers, new_event_id, subject_for
+from crm_kit.grpc_client import channel
 from crm_kit.grpc_server import GrpcServer
 from crm_kit.service import Service
 from crm_kit.settings import ServiceSettings
 from crm_kit.tables import MessagingTables
+
+# A call's deadline in an integration test. Production channels default to 5 s; the tests share a
+# 2-core CI machine with PostgreSQL, NATS and every other service under test, where a call that
+# takes 0.2 s alone has been seen to wait past 5 s. A deadline is not what these tests check (the
+# tests of deadlines set their own), so a stall fails them only when it is a hang.
+TEST_CALL_TIMEOUT_SECONDS = 30.0
+
+
+def local_channel(port: int) -> grpc.aio.Channel:
+    """A chassis channel to a service under test on 127.0.0.1 (trace, caller and deadline
+    interceptors as in production), with the tests' deadline."""
+    return channel(f"127.0.0.1:{port}", default_timeout=TEST_CALL_TIMEOUT_SECONDS)
 
 
 def free_port() -> int:

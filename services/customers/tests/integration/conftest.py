@@ -11,8 +11,7 @@ import pytest
 from crm.customers.v1 import customers_pb2_grpc
 from crm_customers.db import messaging
 from crm_customers.main import MIGRATIONS_DIR, CustomersSettings, setup
-from crm_kit.grpc_client import channel
-from crm_kit.testing import free_port, reset_stream, running_service
+from crm_kit.testing import free_port, local_channel, reset_stream, running_service
 
 
 class Running(NamedTuple):
@@ -33,7 +32,7 @@ async def serve_customers(fresh_database: Any, nats_url: str, **overrides: Any) 
         **options,
     )
     async with running_service(settings, messaging, MIGRATIONS_DIR, setup):
-        ch = channel(f"127.0.0.1:{port}")
+        ch = local_channel(port)
         try:
             yield Running(customers_pb2_grpc.CustomersServiceStub(ch), settings.database_url)
         finally:

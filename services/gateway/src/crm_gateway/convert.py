@@ -20,7 +20,16 @@ from fastapi import Response
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 
 from crm.common.v1 import types_pb2
 from crm_kit import protoconv
@@ -46,14 +55,33 @@ def _iso_date(value: Any) -> Any:
     return value
 
 
+def _stripped(value: str) -> str:
+    return value.strip()
+
+
+def _not_blank(value: str) -> str:
+    if not value:
+        raise pydantic_core.PydanticCustomError(
+            "string_too_short", "String should have at least 1 character", {"min_length": 1}
+        )
+    return value
+
+
+# Text is checked as sent, then stripped: the limits are the ones the OpenAPI document states for
+# the raw value, so a request it calls invalid (201 characters, a leading tab and 200 more) is
+# refused, never accepted because stripping brought it under the limit. Put these after the
+# StringConstraints; NOT_BLANK after STRIPPED refuses text of spaces only.
+STRIPPED = AfterValidator(_stripped)
+NOT_BLANK = AfterValidator(_not_blank)
+
 # A business date (a campaign's run, a deal's expected close): anything outside this century is a typo.
 IsoDate = Annotated[date, BeforeValidator(_iso_date), Field(ge=date(2000, 1, 1), le=date(2099, 12, 31))]
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
-RequiredText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+ShortText = Annotated[str, StringConstraints(max_length=200), STRIPPED]
+RequiredText = Annotated[str, StringConstraints(min_length=1, max_length=200), STRIPPED, NOT_BLANK]
 # BCP 47, e.g. he-IL, fa-IR, en-US.
 Locale = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$", max_length=35)]
-Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
-RecordId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Code = Annotated[str, StringConstraints(min_length=1, max_length=64), STRIPPED, NOT_BLANK]
+RecordId = Annotated[str, StringConstraints(min_length=1, max_length=100), STRIPPED, NOT_BLANK]
 
 
 _NUMBERS = (int, float, int | None, float | None)

@@ -16,10 +16,9 @@ from prometheus_client import REGISTRY
 from sqlalchemy import select, update
 
 from crm.leads.v1 import activities_pb2, activities_pb2_grpc, events_pb2, leads_pb2, leads_pb2_grpc
-from crm_kit.grpc_client import channel
 from crm_kit.protoconv import to_timestamp
 from crm_kit.service import Service
-from crm_kit.testing import field_violations
+from crm_kit.testing import field_violations, local_channel
 from crm_leads.activities import commands as activity_commands
 from crm_leads.db import activities as activity_table
 from crm_leads.db import leads as lead_table
@@ -41,7 +40,7 @@ async def service(leads_server) -> AsyncIterator[Service]:
 async def stubs(
     service: Service,
 ) -> AsyncIterator[tuple[leads_pb2_grpc.LeadsServiceStub, activities_pb2_grpc.ActivitiesServiceStub]]:
-    ch = channel(f"127.0.0.1:{service.settings.grpc_port}")
+    ch = local_channel(service.settings.grpc_port)
     yield leads_pb2_grpc.LeadsServiceStub(ch), activities_pb2_grpc.ActivitiesServiceStub(ch)
     await ch.close()
 

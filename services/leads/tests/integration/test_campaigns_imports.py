@@ -22,9 +22,8 @@ from crm.leads.v1 import (
     leads_pb2,
     leads_pb2_grpc,
 )
-from crm_kit.grpc_client import channel
 from crm_kit.service import Service
-from crm_kit.testing import eventually
+from crm_kit.testing import eventually, local_channel
 from crm_leads.db import lead_import_rows, lead_imports, leads
 from crm_leads.imports import commands as import_commands
 from crm_leads.imports.domain import COMPLETED, IMPORTING, ImportLimits
@@ -50,7 +49,7 @@ class Stubs:
 
 @pytest.fixture
 async def api(service: Service) -> AsyncIterator[Stubs]:
-    ch = channel(f"127.0.0.1:{service.settings.grpc_port}")
+    ch = local_channel(service.settings.grpc_port)
     yield Stubs(ch)
     await ch.close()
 

@@ -13,8 +13,8 @@ from sqlalchemy import select, text
 from sqlalchemy.dialects import postgresql
 
 from crm.leads.v1 import duplicates_pb2, duplicates_pb2_grpc, leads_pb2, leads_pb2_grpc
-from crm_kit.grpc_client import channel
 from crm_kit.service import Service
+from crm_kit.testing import local_channel
 from crm_leads.db import lead_touches, messaging
 from crm_leads.db import leads as lead_table
 from crm_leads.duplicates import names
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.integration
 async def stubs(
     service: Service,
 ) -> AsyncIterator[tuple[leads_pb2_grpc.LeadsServiceStub, duplicates_pb2_grpc.DuplicatesServiceStub]]:
-    ch = channel(f"127.0.0.1:{service.settings.grpc_port}")
+    ch = local_channel(service.settings.grpc_port)
     yield leads_pb2_grpc.LeadsServiceStub(ch), duplicates_pb2_grpc.DuplicatesServiceStub(ch)
     await ch.close()
 

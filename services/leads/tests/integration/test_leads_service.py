@@ -15,8 +15,8 @@ from grpc_status import rpc_status
 from sqlalchemy import select, update
 
 from crm.leads.v1 import campaigns_pb2, campaigns_pb2_grpc, events_pb2, leads_pb2, leads_pb2_grpc
-from crm_kit.grpc_client import channel
 from crm_kit.service import Service
+from crm_kit.testing import local_channel
 from crm_leads.db import campaigns, messaging, sources, web_form_keys
 from crm_leads.db import leads as lead_table
 
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 async def leads(service: Service) -> AsyncIterator[leads_pb2_grpc.LeadsServiceStub]:
-    ch = channel(f"127.0.0.1:{service.settings.grpc_port}")
+    ch = local_channel(service.settings.grpc_port)
     yield leads_pb2_grpc.LeadsServiceStub(ch)
     await ch.close()
 
@@ -226,7 +226,7 @@ async def test_conversions_carry_the_owner_team_and_are_audited(leads, service) 
 
 async def create_campaign(service, source: str, name: str) -> str:
     """A catalogue campaign (captures and keys name existing campaigns only); returns its id."""
-    ch = channel(f"127.0.0.1:{service.settings.grpc_port}")
+    ch = local_channel(service.settings.grpc_port)
     try:
         stub = campaigns_pb2_grpc.CampaignsServiceStub(ch)
         reply = await stub.CreateCampaign(campaigns_pb2.CreateCampaignRequest(source=source, name=name))

@@ -17,9 +17,8 @@ from sqlalchemy import select, update
 
 from crm.leads.v1 import leads_pb2, routing_pb2, routing_pb2_grpc
 from crm_kit.db import Database
-from crm_kit.grpc_client import channel
 from crm_kit.service import Service
-from crm_kit.testing import violated_fields
+from crm_kit.testing import local_channel, violated_fields
 from crm_leads.db import lead_sla_breaches, leads, messaging, reps
 from crm_leads.main import LeadsServiceServicer
 from crm_leads.routing import commands as routing_commands
@@ -39,7 +38,7 @@ async def service(leads_server) -> AsyncIterator[Service]:
 
 @pytest.fixture
 async def routing(service: Service) -> AsyncIterator[routing_pb2_grpc.RoutingServiceStub]:
-    ch = channel(f"127.0.0.1:{service.settings.grpc_port}")
+    ch = local_channel(service.settings.grpc_port)
     yield routing_pb2_grpc.RoutingServiceStub(ch)
     await ch.close()
 

@@ -18,9 +18,8 @@ from sqlalchemy import func, select
 
 from crm.leads.v1 import leads_pb2, leads_pb2_grpc, routing_pb2, routing_pb2_grpc
 from crm_kit.caller import acting_as
-from crm_kit.grpc_client import channel
 from crm_kit.service import Service
-from crm_kit.testing import violated_fields
+from crm_kit.testing import local_channel, violated_fields
 from crm_leads.db import messaging, reps, teams
 
 pytestmark = pytest.mark.integration
@@ -28,7 +27,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 async def stubs(service: Service) -> AsyncIterator[tuple[routing_pb2_grpc.RoutingServiceStub, Any]]:
-    ch = channel(f"127.0.0.1:{service.settings.grpc_port}")
+    ch = local_channel(service.settings.grpc_port)
     yield routing_pb2_grpc.RoutingServiceStub(ch), leads_pb2_grpc.LeadsServiceStub(ch)
     await ch.close()
 

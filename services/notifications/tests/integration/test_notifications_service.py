@@ -21,9 +21,8 @@ from crm.notifications.v1 import events_pb2 as notification_events
 from crm.notifications.v1 import notifications_pb2, notifications_pb2_grpc
 from crm.orders.v1 import events_pb2 as order_events
 from crm_devstack.sms_provider import create_app
-from crm_kit.grpc_client import channel
 from crm_kit.service import Service
-from crm_kit.testing import eventually, free_port, publish_event, reset_stream, running_service
+from crm_kit.testing import eventually, free_port, local_channel, publish_event, reset_stream, running_service
 from crm_notifications.db import messaging
 from crm_notifications.main import MIGRATIONS_DIR, NotificationsSettings, setup
 
@@ -171,7 +170,7 @@ async def harness(fresh_database, nats_server, sms_base_url, customers) -> Async
         running_service(settings, messaging, MIGRATIONS_DIR, setup) as service,
         httpx.AsyncClient(base_url=sms_base_url) as sms,
     ):
-        ch = channel(f"127.0.0.1:{port}")
+        ch = local_channel(port)
         yield Harness(notifications_pb2_grpc.NotificationsServiceStub(ch), sms, servicer, nats_server, service)
         await ch.close()
 

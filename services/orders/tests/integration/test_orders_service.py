@@ -21,9 +21,8 @@ from crm.common.v1 import types_pb2
 from crm.orders.v1 import events_pb2, orders_pb2, orders_pb2_grpc
 from crm.sales.v1 import events_pb2 as sales_events
 from crm_kit import caller
-from crm_kit.grpc_client import channel
 from crm_kit.protoconv import to_date
-from crm_kit.testing import eventually, free_port, publish_event, reset_stream, running_service
+from crm_kit.testing import eventually, free_port, local_channel, publish_event, reset_stream, running_service
 from crm_orders.db import messaging
 from crm_orders.db import orders as orders_table
 from crm_orders.main import MIGRATIONS_DIR, OrdersSettings, setup
@@ -53,7 +52,7 @@ async def orders(fresh_database, nats_server) -> AsyncIterator[Orders]:
         consumer_max_deliver=3,
     )
     async with running_service(settings, messaging, MIGRATIONS_DIR, setup):
-        ch = channel(f"127.0.0.1:{port}")
+        ch = local_channel(port)
         yield Orders(
             orders_pb2_grpc.OrdersServiceStub(ch), nats_server, database_url, audit_pb2_grpc.AuditServiceStub(ch)
         )

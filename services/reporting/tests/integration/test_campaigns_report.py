@@ -12,9 +12,8 @@ from crm.common.v1 import types_pb2
 from crm.leads.v1 import events_pb2 as lead_events
 from crm.reporting.v1 import reporting_pb2, reporting_pb2_grpc
 from crm.sales.v1 import events_pb2 as sales_events
-from crm_kit.grpc_client import channel
 from crm_kit.protoconv import to_timestamp
-from crm_kit.testing import eventually, free_port, publish_event, reset_stream, running_service
+from crm_kit.testing import eventually, free_port, local_channel, publish_event, reset_stream, running_service
 from crm_reporting.db import messaging
 from crm_reporting.main import MIGRATIONS_DIR, ReportingSettings, setup
 
@@ -31,7 +30,7 @@ async def reporting(fresh_database, nats_server) -> AsyncIterator[reporting_pb2_
         database_url=await fresh_database("reporting"), nats_url=nats_server, grpc_port=port, metrics_port=free_port()
     )
     async with running_service(settings, messaging, MIGRATIONS_DIR, setup):
-        ch = channel(f"127.0.0.1:{port}")
+        ch = local_channel(port)
         yield reporting_pb2_grpc.ReportingServiceStub(ch)
         await ch.close()
 

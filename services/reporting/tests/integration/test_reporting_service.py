@@ -21,10 +21,9 @@ from crm.notifications.v1 import events_pb2 as notification_events
 from crm.orders.v1 import events_pb2 as order_events
 from crm.reporting.v1 import reporting_pb2, reporting_pb2_grpc
 from crm.sales.v1 import events_pb2 as sales_events
-from crm_kit.grpc_client import channel
 from crm_kit.protoconv import to_timestamp
 from crm_kit.service import Service
-from crm_kit.testing import eventually, free_port, publish_event, reset_stream, running_service
+from crm_kit.testing import eventually, free_port, local_channel, publish_event, reset_stream, running_service
 from crm_reporting.db import event_log, lead_facts, messaging, notification_facts, order_facts
 from crm_reporting.main import MIGRATIONS_DIR, ReportingSettings, setup
 
@@ -86,7 +85,7 @@ async def reporting(fresh_database, nats_server) -> AsyncIterator[Reporting]:
         consumer_max_deliver=3,
     )
     async with running_service(settings, messaging, MIGRATIONS_DIR, setup) as service:
-        ch = channel(f"127.0.0.1:{port}")
+        ch = local_channel(port)
         yield Reporting(reporting_pb2_grpc.ReportingServiceStub(ch), service)
         await ch.close()
 

@@ -22,10 +22,17 @@ from crm.leads.v1 import events_pb2 as lead_events
 from crm.reporting.v1 import targets_pb2, targets_pb2_grpc
 from crm.sales.v1 import events_pb2 as sales_events
 from crm_kit import caller
-from crm_kit.grpc_client import channel
 from crm_kit.protoconv import to_timestamp
 from crm_kit.service import Service
-from crm_kit.testing import eventually, free_port, publish_event, reset_stream, running_service, violated_fields
+from crm_kit.testing import (
+    eventually,
+    free_port,
+    local_channel,
+    publish_event,
+    reset_stream,
+    running_service,
+    violated_fields,
+)
 from crm_reporting.db import deal_facts, lead_facts, messaging
 from crm_reporting.main import MIGRATIONS_DIR, ReportingSettings, setup
 
@@ -68,7 +75,7 @@ async def reporting(fresh_database: Any, nats_server: str) -> AsyncIterator[Repo
         consumer_max_deliver=3,
     )
     async with running_service(settings, messaging, MIGRATIONS_DIR, setup) as service:
-        ch = channel(f"127.0.0.1:{port}")
+        ch = local_channel(port)
         yield Reporting(targets_pb2_grpc.TargetsServiceStub(ch), service)
         await ch.close()
 

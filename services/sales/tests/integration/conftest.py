@@ -9,9 +9,8 @@ from typing import Any
 import pytest
 
 from crm.sales.v1 import catalog_pb2_grpc, deals_pb2_grpc, pipelines_pb2_grpc, quotes_pb2_grpc
-from crm_kit.grpc_client import channel
 from crm_kit.service import Service
-from crm_kit.testing import free_port, reset_stream, running_service
+from crm_kit.testing import free_port, local_channel, reset_stream, running_service
 from crm_sales.db import messaging
 from crm_sales.main import MIGRATIONS_DIR, SalesSettings, setup
 
@@ -40,7 +39,7 @@ async def sales(fresh_database: Any, nats_server: str) -> AsyncIterator[Sales]:
         consumer_retry_later_max_seconds=2.0,
     )
     async with running_service(settings, messaging, MIGRATIONS_DIR, setup) as service:
-        ch = channel(f"127.0.0.1:{port}")
+        ch = local_channel(port)
         yield Sales(
             deals_pb2_grpc.DealsServiceStub(ch),
             pipelines_pb2_grpc.PipelinesServiceStub(ch),

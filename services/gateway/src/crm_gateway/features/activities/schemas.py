@@ -9,7 +9,7 @@ from google.protobuf.duration_pb2 import Duration
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
 from crm.leads.v1 import activities_pb2
-from crm_gateway.convert import IsoDateTime, RequestBody, enum_value, message_to_dict, to_timestamp
+from crm_gateway.convert import STRIPPED, IsoDateTime, RequestBody, enum_value, message_to_dict, to_timestamp
 
 ActivityKindName = Literal["call", "meeting", "note", "task", "email", "sms"]
 CallOutcomeName = Literal["answered", "no_answer", "busy", "voicemail", "wrong_number", "callback_requested"]
@@ -37,8 +37,8 @@ class LogActivityIn(RequestBody):
     a meeting (both required), due_time (required) and remind_time only for a task."""
 
     kind: ActivityKindName
-    subject: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
-    body: Annotated[str, StringConstraints(strip_whitespace=True, max_length=10_000)] = ""
+    subject: Annotated[str, StringConstraints(max_length=200), STRIPPED] = ""
+    body: Annotated[str, StringConstraints(max_length=10_000), STRIPPED] = ""
     outcome: CallOutcomeName | None = None
     duration_seconds: int | None = Field(default=None, ge=0, le=86_400)
     start_time: Time = None
@@ -48,7 +48,7 @@ class LogActivityIn(RequestBody):
     occur_time: Annotated[
         ActivityTime | None, Field(description="When it happened (default: now); not in the future")
     ] = None
-    request_id: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
+    request_id: Annotated[str, StringConstraints(max_length=200), STRIPPED] = ""
 
     def to_proto(
         self, *, lead_id: str = "", deal_id: str = "", idempotency_key: str = ""

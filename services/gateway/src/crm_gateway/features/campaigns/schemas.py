@@ -10,11 +10,11 @@ from pydantic import BaseModel, Field, StrictInt, StringConstraints
 
 from crm.common.v1 import types_pb2
 from crm.leads.v1 import campaigns_pb2
-from crm_gateway.convert import IsoDate, RequestBody
+from crm_gateway.convert import NOT_BLANK, STRIPPED, IsoDate, RequestBody
 from crm_gateway.features.sources.schemas import SourceCode
 from crm_kit import protoconv
 
-CampaignName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+CampaignName = Annotated[str, StringConstraints(min_length=1, max_length=100), STRIPPED, NOT_BLANK]
 
 
 class CampaignMoneyIn(RequestBody):

@@ -9,17 +9,28 @@ from google.protobuf import field_mask_pb2
 from pydantic import BaseModel, Field, StringConstraints
 
 from crm.sales.v1 import deals_pb2
-from crm_gateway.convert import IsoDate, LineItem, LineItemIn, Money, MoneyIn, RequestBody, RequiredText, enum_value
+from crm_gateway.convert import (
+    NOT_BLANK,
+    STRIPPED,
+    IsoDate,
+    LineItem,
+    LineItemIn,
+    Money,
+    MoneyIn,
+    RequestBody,
+    RequiredText,
+    enum_value,
+)
 from crm_kit import protoconv
 
-StageId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-LostReasonCode = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)]
+StageId = Annotated[str, StringConstraints(min_length=1, max_length=100), STRIPPED, NOT_BLANK]
+LostReasonCode = Annotated[str, StringConstraints(max_length=64), STRIPPED]
 
 
 class CloseDealIn(RequestBody):
     outcome: Literal["won", "lost"]
     items: list[LineItemIn] = Field(default_factory=list, max_length=500)
-    lost_reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
+    lost_reason: Annotated[str, StringConstraints(max_length=500), STRIPPED] = ""
     lost_reason_code: LostReasonCode = Field("", description="When lost: a code of GET /lost-reasons")
 
     def to_proto(self, deal_id: str, etag: str = "") -> deals_pb2.CloseDealRequest:

@@ -17,7 +17,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from crm.leads.v1 import leads_pb2
-from crm_gateway.convert import Code, Locale, RecordId, RequestBody, RequiredText, ShortText
+from crm_gateway.convert import NOT_BLANK, STRIPPED, Code, Locale, RecordId, RequestBody, RequiredText, ShortText
 
 
 def _no_stub_phone(value: str) -> str:
@@ -28,8 +28,8 @@ def _no_stub_phone(value: str) -> str:
     return value
 
 
-PhoneNumber = Annotated[str, StringConstraints(strip_whitespace=True, max_length=32), AfterValidator(_no_stub_phone)]
-Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254)]
+PhoneNumber = Annotated[str, StringConstraints(max_length=32), STRIPPED, AfterValidator(_no_stub_phone)]
+Email = Annotated[str, StringConstraints(max_length=254), STRIPPED]
 CONTACT_REQUIRED = "a phone number or an e-mail address is required (at least one)"
 
 
@@ -66,10 +66,10 @@ class CaptureLeadIn(LeadContactBody):
     source: Code
     campaign: ShortText = ""
     locale: Locale = "he-IL"
-    product_line: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] = ""
-    request_id: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
-    city: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] = ""
-    region: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] = ""
+    product_line: Annotated[str, StringConstraints(max_length=64), STRIPPED] = ""
+    request_id: Annotated[str, StringConstraints(max_length=200), STRIPPED] = ""
+    city: Annotated[str, StringConstraints(max_length=100), STRIPPED] = ""
+    region: Annotated[str, StringConstraints(max_length=100), STRIPPED] = ""
 
     def to_proto(
         self, idempotency_key: str = "", reach: leads_pb2.LeadReach | None = None
@@ -93,7 +93,8 @@ class ConvertLeadIn(RequestBody):
     title: ShortText = ""
     pipeline_id: Annotated[
         str,
-        StringConstraints(strip_whitespace=True, max_length=64),
+        StringConstraints(max_length=64),
+        STRIPPED,
         Field(description="The active pipeline the deal opens in; empty for the default pipeline."),
     ] = ""
 
@@ -105,7 +106,7 @@ class MergeLeadsIn(RequestBody):
 
 
 class AssignLeadIn(RequestBody):
-    rep_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+    rep_id: Annotated[str, StringConstraints(min_length=1, max_length=64), STRIPPED, NOT_BLANK]
 
 
 class Assignment(BaseModel):

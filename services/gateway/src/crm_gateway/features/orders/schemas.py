@@ -8,13 +8,13 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, StringConstraints
 
 from crm.orders.v1 import orders_pb2
-from crm_gateway.convert import LineItem, Money, RequestBody, RequiredText
+from crm_gateway.convert import NOT_BLANK, STRIPPED, LineItem, Money, RequestBody, RequiredText
 from crm_kit import protoconv
 
 
 class ShipOrderIn(RequestBody):
     carrier: RequiredText
-    tracking_number: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    tracking_number: Annotated[str, StringConstraints(min_length=1, max_length=100), STRIPPED, NOT_BLANK]
     estimated_delivery_date: date
 
     def to_proto(self, order_id: str) -> orders_pb2.ShipOrderRequest:

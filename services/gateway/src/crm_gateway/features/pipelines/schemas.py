@@ -10,12 +10,12 @@ from google.protobuf import field_mask_pb2
 from pydantic import BaseModel, Field, StrictBool, StrictInt, StringConstraints
 
 from crm.sales.v1 import pipelines_pb2
-from crm_gateway.convert import RequestBody, enum_value
+from crm_gateway.convert import NOT_BLANK, STRIPPED, RequestBody, enum_value
 from crm_gateway.features.deals.schemas import Deal
 
-PipelineName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-ProductLine = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)]
-StageName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+PipelineName = Annotated[str, StringConstraints(min_length=1, max_length=200), STRIPPED, NOT_BLANK]
+ProductLine = Annotated[str, StringConstraints(max_length=100), STRIPPED]
+StageName = Annotated[str, StringConstraints(min_length=1, max_length=100), STRIPPED, NOT_BLANK]
 StageOutcome = Literal["open", "won", "lost"]
 ForecastCategory = Literal["pipeline", "best_case", "commit", "omitted", "closed"]
 RequiredField = Literal["title", "expected_close_date", "amount"]
@@ -48,7 +48,7 @@ class StageIn(RequestBody):
 
 
 class StageUpdateIn(StageIn):
-    id: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] = Field(
+    id: Annotated[str, StringConstraints(max_length=100), STRIPPED] = Field(
         "", description="A stage of the pipeline to keep; empty for a new one"
     )
 
@@ -60,7 +60,7 @@ class CreatePipelineIn(RequestBody):
     product_line: ProductLine = ""
     active: StrictBool = True
     stages: list[StageIn] = Field(min_length=1, max_length=50)
-    request_id: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
+    request_id: Annotated[str, StringConstraints(max_length=200), STRIPPED] = ""
 
     def to_proto(self, idempotency_key: str) -> pipelines_pb2.CreatePipelineRequest:
         return pipelines_pb2.CreatePipelineRequest(

@@ -11,10 +11,10 @@ from pydantic import BaseModel, Field, StrictBool, StrictInt, StringConstraints
 
 from crm.common.v1 import types_pb2
 from crm.sales.v1 import catalog_pb2
-from crm_gateway.convert import IsoDate, Money, RecordId, RequestBody
+from crm_gateway.convert import NOT_BLANK, STRIPPED, IsoDate, Money, RecordId, RequestBody
 from crm_kit import protoconv
 
-PriceListName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+PriceListName = Annotated[str, StringConstraints(min_length=1, max_length=200), STRIPPED, NOT_BLANK]
 Currency = Literal["ILS", "IRR", "USD", "EUR"]
 Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
 
@@ -58,7 +58,7 @@ class CreatePriceListIn(RequestBody):
     valid_to: IsoDate | None = Field(None, description="The last day (inclusive); null for open-ended")
     active: StrictBool = True
     items: list[PriceListItemIn] = Field([], max_length=1000)
-    request_id: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
+    request_id: Annotated[str, StringConstraints(max_length=200), STRIPPED] = ""
 
     def to_proto(self, idempotency_key: str) -> catalog_pb2.CreatePriceListRequest:
         return catalog_pb2.CreatePriceListRequest(

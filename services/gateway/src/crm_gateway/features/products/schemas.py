@@ -10,14 +10,15 @@ from google.protobuf import field_mask_pb2
 from pydantic import BaseModel, Field, StrictBool, StringConstraints
 
 from crm.sales.v1 import catalog_pb2
-from crm_gateway.convert import RequestBody
+from crm_gateway.convert import NOT_BLANK, STRIPPED, RequestBody
 
-Sku = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\S{1,100}$")]
-ProductName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# Spaces around it (pasted from a sheet) are allowed and dropped; none inside.
+Sku = Annotated[str, StringConstraints(pattern=r"^\s*\S{1,100}\s*$", max_length=120), STRIPPED]
+ProductName = Annotated[str, StringConstraints(min_length=1, max_length=200), STRIPPED, NOT_BLANK]
 Language = Literal["he", "en", "fa"]
 Unit = Literal["unit", "hour", "day", "week", "month", "year", "kg", "g", "m", "m2", "l", "licence"]
 TaxClass = Literal["standard", "zero", "exempt"]
-ProductLine = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)]
+ProductLine = Annotated[str, StringConstraints(max_length=100), STRIPPED]
 Names = Annotated[dict[Language, ProductName], Field(min_length=1, description="By language: he, en, fa; one at least")]
 
 
@@ -28,7 +29,7 @@ class CreateProductIn(RequestBody):
     tax_class: TaxClass = Field("standard", description="Which VAT rate of the price list's country applies")
     product_line: ProductLine = ""
     active: StrictBool = True
-    request_id: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
+    request_id: Annotated[str, StringConstraints(max_length=200), STRIPPED] = ""
 
     def to_proto(self, idempotency_key: str) -> catalog_pb2.CreateProductRequest:
         return catalog_pb2.CreateProductRequest(

@@ -10,10 +10,10 @@ from google.protobuf import field_mask_pb2
 from pydantic import BaseModel, Field, StrictInt, StringConstraints
 
 from crm.sales.v1 import quotes_pb2
-from crm_gateway.convert import IsoDate, Money, RecordId, RequestBody, ShortText
+from crm_gateway.convert import STRIPPED, IsoDate, Money, RecordId, RequestBody, ShortText
 from crm_kit import protoconv
 
-OptionalId = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)]
+OptionalId = Annotated[str, StringConstraints(max_length=100), STRIPPED]
 Locale = Literal["he", "fa", "en"]
 BasisPoints = Annotated[StrictInt, Field(ge=0, le=10_000, description="Basis points: 1000 = 10 %, at most 100 %")]
 
@@ -40,15 +40,15 @@ class QuoteLineIn(RequestBody):
 
 class BillToIn(RequestBody):
     name: ShortText = Field("", description="Empty: the deal's title")
-    tax_id: Annotated[str, StringConstraints(strip_whitespace=True, max_length=50)] = ""
-    address: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
-    phone: Annotated[str, StringConstraints(strip_whitespace=True, max_length=50)] = ""
+    tax_id: Annotated[str, StringConstraints(max_length=50), STRIPPED] = ""
+    address: Annotated[str, StringConstraints(max_length=500), STRIPPED] = ""
+    phone: Annotated[str, StringConstraints(max_length=50), STRIPPED] = ""
 
     def to_proto(self) -> quotes_pb2.BillTo:
         return quotes_pb2.BillTo(name=self.name, tax_id=self.tax_id, address=self.address, phone=self.phone)
 
 
-Notes = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
+Notes = Annotated[str, StringConstraints(max_length=2000), STRIPPED]
 
 
 class CreateQuoteIn(RequestBody):
@@ -59,7 +59,7 @@ class CreateQuoteIn(RequestBody):
     locale: Locale | None = Field(None, description="The document's language; default by the price list's country")
     bill_to: BillToIn | None = None
     notes: Notes = ""
-    request_id: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
+    request_id: Annotated[str, StringConstraints(max_length=200), STRIPPED] = ""
 
     def to_proto(self, deal_id: str, idempotency_key: str) -> quotes_pb2.CreateQuoteRequest:
         return quotes_pb2.CreateQuoteRequest(
@@ -105,7 +105,7 @@ class UpdateQuoteIn(RequestBody):
 
 
 class RejectQuoteIn(RequestBody):
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
+    reason: Annotated[str, StringConstraints(max_length=500), STRIPPED] = ""
 
 
 class QuoteLine(BaseModel):

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, StrictBool, StringConstraints
 
 from crm.leads.v1 import routing_pb2
-from crm_gateway.convert import RequestBody, RequiredText
+from crm_gateway.convert import NOT_BLANK, STRIPPED, RequestBody, RequiredText
 
 HourMinute = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")]
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -17,7 +17,7 @@ Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 DirectoryId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
 # The same, or empty on a create: the service generates one.
 NewDirectoryId = Annotated[str, StringConstraints(pattern=r"^([A-Za-z0-9][A-Za-z0-9_.:-]{0,63})?$")]
-CoverageCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+CoverageCode = Annotated[str, StringConstraints(min_length=1, max_length=100), STRIPPED, NOT_BLANK]
 TimeZone = Annotated[str, StringConstraints(max_length=64)]
 
 # The fields of PATCH /reps only an admin sends (the others are availability and capacity).

@@ -7,11 +7,11 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, StringConstraints
 
 from crm.leads.v1 import routing_pb2
-from crm_gateway.convert import RequestBody
+from crm_gateway.convert import STRIPPED, RequestBody
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
-Id = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)]
-Item = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)]
+Name = Annotated[str, StringConstraints(max_length=200), STRIPPED]
+Id = Annotated[str, StringConstraints(max_length=64), STRIPPED]
+Item = Annotated[str, StringConstraints(max_length=100), STRIPPED]
 Strategy = Literal["round_robin", "least_loaded", "named_rep"]
 BreachAction = Literal["reassign", "escalate"]
 

@@ -8,10 +8,10 @@ from typing import Annotated
 from pydantic import BaseModel, Field, StringConstraints
 
 from crm.leads.v1 import campaigns_pb2
-from crm_gateway.convert import RequestBody
+from crm_gateway.convert import NOT_BLANK, STRIPPED, RequestBody
 
-SourceCode = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[a-z][a-z0-9_]{1,49}$")]
-DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+SourceCode = Annotated[str, StringConstraints(pattern=r"^\s*[a-z][a-z0-9_]{1,49}\s*$", max_length=60), STRIPPED]
+DisplayName = Annotated[str, StringConstraints(min_length=1, max_length=100), STRIPPED, NOT_BLANK]
 
 
 class CreateSourceIn(RequestBody):

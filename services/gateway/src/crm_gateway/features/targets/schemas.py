@@ -10,13 +10,13 @@ from google.protobuf import field_mask_pb2
 from pydantic import BaseModel, Field, StrictInt, StringConstraints
 
 from crm.reporting.v1 import targets_pb2
-from crm_gateway.convert import IsoDate, Money, MoneyIn, RequestBody, enum_value
+from crm_gateway.convert import NOT_BLANK, STRIPPED, IsoDate, Money, MoneyIn, RequestBody, enum_value
 from crm_kit.protoconv import to_date
 
 SubjectKind = Literal["rep", "team", "source", "product_line"]
 PeriodKind = Literal["month", "quarter", "year"]
 Metric = Literal["won_amount", "won_deals", "leads"]
-SubjectId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+SubjectId = Annotated[str, StringConstraints(min_length=1, max_length=100), STRIPPED, NOT_BLANK]
 TargetCount = Annotated[StrictInt, Field(ge=1, le=1_000_000_000)]
 
 
@@ -31,7 +31,7 @@ class TargetIn(RequestBody):
     metric: Metric
     amount: MoneyIn | None = Field(None, description="won_amount: the amount to win (minor units)")
     count: TargetCount | None = Field(None, description="won_deals, leads: how many")
-    request_id: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
+    request_id: Annotated[str, StringConstraints(max_length=200), STRIPPED] = ""
 
     def to_proto(self, idempotency_key: str) -> targets_pb2.CreateTargetRequest:
         return targets_pb2.CreateTargetRequest(

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, StringConstraints
 
 from crm.leads.v1 import leads_pb2
-from crm_gateway.convert import Code, Locale, RequestBody, RequiredText, ShortText
+from crm_gateway.convert import STRIPPED, Code, Locale, RequestBody, RequiredText, ShortText
 from crm_gateway.features.leads.schemas import Email, LeadContactBody, PhoneNumber
 
 
@@ -32,7 +32,7 @@ class WebFormSubmissionIn(LeadContactBody):
     phone_number: PhoneNumber = ""
     email: Email = ""
     locale: Locale = "he-IL"
-    product_line: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] = ""
+    product_line: Annotated[str, StringConstraints(max_length=64), STRIPPED] = ""
     website: Annotated[str, StringConstraints(max_length=200)] = ""
 
 

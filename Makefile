@@ -5,7 +5,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 PYTEST := $(UV) run --frozen pytest
 STATE_DIR ?= .state
 
-.PHONY: help install deploy-tools client-tools run test test-unit test-integration test-e2e test-browser test-deploy test-chaos proto proto-check lint bench bench-console bench-acquisition token
+.PHONY: help install deploy-tools client-tools run test test-unit test-integration test-e2e test-browser test-deploy test-chaos proto proto-check lint bench bench-console bench-acquisition bench-search token
 
 help:
 	@echo "make run    - install and start the whole CRM on this machine (gateway on http://localhost:8080)"
@@ -82,6 +82,10 @@ bench: install
 # The console in Chromium: first screen, list pages, a 1,000-card board (bench/README.md, ~3 min).
 bench-console: install
 	$(UV) run --frozen python bench/console.py --out bench/results/console-latest.json
+
+# Issue 18's search: a name in any spelling, a phone in any format, at 100k and 1M customers (~6 min).
+bench-search: install
+	$(UV) run --frozen python bench/search.py $(if $(SIZES),--sizes $(SIZES),)
 
 # Issue #7's benchmark: duplicate check at 10k/100k/1M existing leads, capture at 200/s (~10 min).
 bench-acquisition: install

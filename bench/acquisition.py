@@ -54,11 +54,11 @@ from loadgen import closed_loop, latency_summary, open_loop, session  # noqa: E4
 from sqlalchemy import event  # noqa: E402
 
 from crm_devstack.stack import Ports, Stack  # noqa: E402
+from crm_kit import names  # noqa: E402
 from crm_kit.db import Database  # noqa: E402
 from crm_leads.db import messaging  # noqa: E402
 from crm_leads.duplicates import commands as duplicate_commands  # noqa: E402
 from crm_leads.duplicates import domain as duplicate_domain  # noqa: E402
-from crm_leads.duplicates import names  # noqa: E402
 from crm_leads.duplicates import queries as duplicate_queries  # noqa: E402
 from crm_leads.leads import domain  # noqa: E402
 

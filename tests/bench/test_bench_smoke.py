@@ -81,3 +81,19 @@ def test_the_acquisition_bench_measures_the_duplicate_check_and_capture(tmp_path
     assert capture["errors"] == 0, capture["first_errors"]
     assert capture["assignment_201"]["n"] > 0
     assert capture["duplicate_200"]["n"] > 0, "no capture of a known person was attached to their lead"
+
+
+@pytest.mark.e2e
+def test_the_search_bench_finds_every_kind_of_query_through_the_indexes(tmp_path: Path) -> None:
+    out = _load("search").main(["--sizes", "3000", "--samples", "5", "--results-dir", str(tmp_path)])
+
+    kinds = json.loads(Path(out).read_text())["sizes"]["3000"]["kinds"]
+    assert set(kinds) == {"full_name", "misspelt", "family_name", "prefix", "phone_local", "email"}
+    for kind, figures in kinds.items():
+        # Every query is made from an existing customer, in one of the ways agents type it.
+        assert figures["n"] == 5 and figures["none_found"] == 0, (kind, figures)
+        assert figures["plan_nodes"], f"{kind}: nothing explained"
+    # A name search reads the words by index, never the whole table of words.
+    name_plan = kinds["misspelt"]["plan_nodes"]
+    assert any("customer_name_words" in node and "Index" in node for node in name_plan), name_plan
+    assert not any(node.startswith("Seq Scan on customer_name_words") for node in name_plan), name_plan

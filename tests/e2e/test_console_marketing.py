@@ -122,3 +122,56 @@ async def test_reports_chart_right_to_left_and_a_new_form_key_shows_its_snippet(
     await page.get_by_role("heading", name="سرنخ‌ها به تفکیک منبع").wait_for()
     await console.shot(page, "marketing-reports-fa")
     await console.no_serious_axe_violations(page, "reports (fa)")
+
+
+async def test_a_marketer_creates_a_campaign_and_edits_its_budget(console: Any, stack: Stack) -> None:
+    name = f"מבצע סתיו {random.randint(1000, 9999)}"
+    page = await console.page()
+    await console.sign_in(page, "marketing", "/marketing/campaigns")
+    await page.get_by_role("link", name="קמפיין חדש").click()
+    await page.get_by_role("heading", level=1, name="קמפיין חדש").wait_for()
+    await page.get_by_label("מקור", exact=True).select_option("radio")
+    await page.get_by_label("שם הקמפיין").fill(name)
+    await page.get_by_label("תאריך התחלה").fill("2026-09-01")
+    await page.get_by_label("תאריך סיום").fill("2026-10-31")
+    await page.locator("#budget_amount").fill("10,000")
+    await page.locator("#budget_currency").select_option("ILS")
+    await console.shot(page, "campaign-new-he")
+    await console.no_serious_axe_violations(page, "new campaign (he)")
+    await page.get_by_role("button", name="שמירה").click()
+    await page.wait_for_url(re.compile(r"/marketing/campaigns#campaign-"))
+    row = page.locator("tr[data-campaign]", has_text=name)
+    await row.wait_for()
+    assert "10,000.00" in await row.inner_text()
+
+    await row.get_by_role("link", name=re.compile("עריכה")).click()
+    await page.get_by_role("heading", level=1, name=re.compile(re.escape(name))).wait_for()
+    assert await page.locator("#budget_amount").input_value() == "10000"
+    # A budget that does not read as money is refused by the console before the gateway.
+    await page.locator("#budget_amount").fill("12.345")
+    await page.get_by_role("button", name="שמירה").click()
+    await page.locator("#budget-err").wait_for()
+    assert await page.locator("#budget_amount").get_attribute("aria-invalid") == "true"
+    await console.no_serious_axe_violations(page, "campaign refused (he)")
+    await page.locator("#budget_amount").fill("12,500.50")
+    await page.get_by_role("button", name="שמירה").click()
+    await page.wait_for_url(re.compile(r"/marketing/campaigns#campaign-"))
+    await row.wait_for()
+    assert "12,500.50" in await row.inner_text()
+    campaign_id = await row.get_attribute("data-campaign")
+    async with httpx.AsyncClient(
+        base_url=stack.gateway_url, headers=stack.auth_headers("marketing"), timeout=15
+    ) as api:
+        saved = (await api.get(f"/api/v1/campaigns/{campaign_id}")).json()
+    assert saved["budget"] == {"amount_minor": 1_250_050, "currency_code": "ILS"}
+    assert saved["name"] == name and saved["starts_on"] == "2026-09-01" and saved["ends_on"] == "2026-10-31"
+    await console.shot(page, "campaigns-he")
+    await console.no_serious_axe_violations(page, "campaigns (he)")
+
+    await page.goto(f"{stack.console_url}/lang/fa?next=/marketing/campaigns/{campaign_id}/edit")
+    await page.get_by_role("heading", level=1, name=re.compile("ویرایش کمپین")).wait_for()
+    await console.shot(page, "campaign-edit-fa")
+    await console.no_serious_axe_violations(page, "campaign edit (fa)")
+    await page.goto(f"{stack.console_url}/marketing/campaigns")
+    await page.locator("tr[data-campaign]", has_text=name).wait_for()
+    await console.shot(page, "campaigns-fa")

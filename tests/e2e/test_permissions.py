@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import nats
 import pytest
 
 from crm_devstack.stack import Stack
@@ -74,6 +75,8 @@ class Records:
     quotes: dict[str, Any] = field(default_factory=dict)
     # team-media's targets: one to change, and one to delete per call (a second delete is 404)
     targets: dict[str, Any] = field(default_factory=dict)
+    # an orders dead letter: replayed by the first allowed cell, 409 after that
+    dead_letter: dict[str, Any] = field(default_factory=dict)
 
 
 async def capture_media_lead(api: httpx.AsyncClient, rep_id: str = "") -> dict[str, Any]:
@@ -183,6 +186,7 @@ async def records(stack: Stack) -> AsyncIterator[Records]:
         assert price_list.status_code == 201, price_list.text
         quotes = await quote_records(api, rep)
         targets = await target_records(api)
+        dead_letter = await dead_letter_record(api, stack)
         yield Records(
             lead=lead,
             lead_to_convert=lead_to_convert,
@@ -201,6 +205,7 @@ async def records(stack: Stack) -> AsyncIterator[Records]:
             price_list=price_list.json(),
             quotes=quotes,
             targets=targets,
+            dead_letter=dead_letter,
         )
 
 
@@ -223,6 +228,24 @@ async def target_records(api: httpx.AsyncClient) -> dict[str, Any]:
         assert created.status_code == 201, created.text
         made.append(created.json())
     return {"team": made[0], "deletable": made[1:]}
+
+
+async def dead_letter_record(api: httpx.AsyncClient, stack: Stack) -> dict[str, Any]:
+    """An orders dead letter: a DealClosed that is not protobuf, which the orders service gives up on."""
+    event_id = str(uuid.uuid4())
+    nc = await nats.connect(stack.nats_url)
+    try:
+        headers = {"Nats-Msg-Id": event_id, "ce-id": event_id, "ce-type": "crm.sales.v1.DealClosed"}
+        await nc.jetstream().publish("crm.sales.deal_closed", b"\xff not a protobuf", headers=headers)
+    finally:
+        await nc.close()
+
+    async def letter() -> dict[str, Any] | None:
+        params = {"service": "orders", "consumer": "orders-deal-closed", "page_size": 100}
+        found = (await api.get("/api/v1/dead-letters", params=params)).json()["dead_letters"]
+        return next((d for d in found if d["event_id"] == event_id), None)
+
+    return dict(await eventually(letter, timeout=30))
 
 
 COST = {"amount_minor": 100, "currency_code": "ILS"}
@@ -260,6 +283,7 @@ def request_for(route: str, r: Records) -> tuple[str, str, Any, dict[str, str]]:
         "list_customers": ("GET", "/api/v1/customers", None, {"lead_id": r.lead["id"]}),
         "get_customer": ("GET", f"/api/v1/customers/{r.customer['id']}", None, {}),
         "list_timeline": ("GET", f"/api/v1/customers/{r.customer['id']}/timeline", None, {}),
+        "search_customers": ("GET", "/api/v1/search/customers", None, {"query": r.customer["phone_number"]}),
         "list_messages": ("GET", "/api/v1/messages", None, {"order_id": r.order["id"]}),
         "get_message": ("GET", f"/api/v1/messages/{r.message['id']}", None, {}),
         "source_report": ("GET", "/api/v1/reports/sources", None, {}),
@@ -267,6 +291,9 @@ def request_for(route: str, r: Records) -> tuple[str, str, Any, dict[str, str]]:
         "list_web_form_keys": ("GET", "/api/v1/web-form-keys", None, {}),
         "revoke_web_form_key": ("POST", f"/api/v1/web-form-keys/{r.web_form_key['id']}/revoke", None, {}),
         "list_audit_records": ("GET", "/api/v1/audit-records", None, {"service": "leads"}),
+        "list_dead_letters": ("GET", "/api/v1/dead-letters", None, {"service": "orders"}),
+        "get_dead_letter": ("GET", f"/api/v1/dead-letters/orders/{r.dead_letter['id']}", None, {}),
+        "replay_dead_letter": ("POST", f"/api/v1/dead-letters/orders/{r.dead_letter['id']}/replay", None, {}),
         # sources, campaigns and CSV imports
         "create_source": ("POST", "/api/v1/sources", {"code": f"s_{uuid.uuid4().hex[:12]}", "display_name": "x"}, {}),
         "create_campaign": ("POST", "/api/v1/campaigns", {"source": "radio", "name": str(uuid.uuid4())}, {}),
@@ -430,6 +457,8 @@ MATRIX: dict[str, dict[str, str]] = {
     "list_customers": row(OK, OK, OWNED, OK, OK, FORBIDDEN),
     "get_customer": row(OK, OK, OWNED, OK, OK, FORBIDDEN),
     "list_timeline": row(OK, OK, OWNED, OK, OK, FORBIDDEN),
+    # a rep's search answers 200 with only their own customers (test_a_rep_finds_only_their_own_customers)
+    "search_customers": row(OK, OK, OK, OK, OK, FORBIDDEN),
     "list_messages": row(OK, FORBIDDEN, FORBIDDEN, OK, OK, FORBIDDEN),
     "get_message": row(OK, FORBIDDEN, FORBIDDEN, OK, OK, FORBIDDEN),
     "source_report": row(OK, OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK),
@@ -437,6 +466,10 @@ MATRIX: dict[str, dict[str, str]] = {
     "list_web_form_keys": row(OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK),
     "revoke_web_form_key": row(OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK),
     "list_audit_records": row(OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    # events the services gave up on: admins only; replayed by the first admin cell, 409 after that
+    "list_dead_letters": row(OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    "get_dead_letter": row(OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    "replay_dead_letter": row(OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN),
     "create_source": row(OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN),
     "create_campaign": row(OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK),
     "update_campaign": row(OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK),
@@ -575,6 +608,20 @@ async def test_a_rep_lists_only_their_own_leads(stack: Stack, records: Records) 
     assert mine.json()["leads"]
     assert {lead["assignment"]["rep_id"] for lead in mine.json()["leads"]} == {owner}
     assert others.status_code == 403
+
+
+async def test_a_rep_finds_only_their_own_customers(stack: Stack, records: Records) -> None:
+    """A search never tells a rep that someone else's customer exists: same answer as no match."""
+    owner = records.lead["assignment"]["rep_id"]
+    query = {"query": records.customer["phone_number"]}
+    found: dict[str, list[str]] = {}
+    for rep in (owner, "rep-sara"):
+        headers = stack.auth_headers("sales_rep", subject=rep, team_id="team-media")
+        async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=15, headers=headers) as http:
+            response = await http.get("/api/v1/search/customers", params=query)
+        assert response.status_code == 200, response.text
+        found[rep] = [m["customer"]["id"] for m in response.json()["matches"]]
+    assert found == {owner: [records.customer["id"]], "rep-sara": []}
 
 
 async def test_a_manager_lists_only_their_team(stack: Stack, records: Records) -> None:

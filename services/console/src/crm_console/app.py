@@ -22,6 +22,7 @@ from crm_console import (
     pages_people,
     pages_quotes,
     pages_sales,
+    pages_search,
     pages_signin,
 )
 from crm_console.api import ApiError
@@ -38,7 +39,16 @@ from crm_console.web import (
 )
 
 # Each area's pages (an APIRouter per module); a new area adds its module here.
-PAGES = (pages_signin, pages_sales, pages_quotes, pages_orders, pages_people, pages_marketing, pages_manager)
+PAGES = (
+    pages_signin,
+    pages_sales,
+    pages_quotes,
+    pages_orders,
+    pages_people,
+    pages_marketing,
+    pages_manager,
+    pages_search,
+)
 
 
 def create_app(settings: ConsoleSettings, *, transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:

@@ -10,10 +10,13 @@ marketing import and keep form keys; sales managers also read campaigns and repo
 from __future__ import annotations
 
 import html
+import json
+import re
 import uuid
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -24,6 +27,7 @@ from starlette.datastructures import UploadFile
 
 from crm_console.api import ApiError
 from crm_console.i18n import ZONES, Translator, words
+from crm_console.pages_people import ascii_digits, changed_fields, form_original, refusal_errors
 from crm_console.session import Session
 from crm_console.web import api, ctx, menu_item
 from crm_console.words_marketing import WORDS
@@ -146,6 +150,76 @@ def web_form_snippet(gateway_url: str, key: str, locale: str, labels: dict[str, 
         f'  <button type="submit">{say["send"]}</button>\n'
         "</form>\n"
     )
+
+
+# Currencies a campaign's money is typed in; amounts are integer minor units (1/100, like t.money).
+CURRENCIES = ("ILS", "IRR", "USD", "EUR")
+CAMPAIGN_FIELDS = ("source", "name", "starts_on", "ends_on", "budget", "actual_cost")
+CAMPAIGN_MONEY = ("budget", "actual_cost")
+# "1,234.50", "1 234,5" is not accepted (one decimal mark: "." or the Persian "٫"); "٬" and ","
+# group thousands.
+_AMOUNT = re.compile(r"^\d{1,3}(?:[,٬]?\d{3})*(?:[.٫]\d{1,2})?$|^\d+(?:[.٫]\d{1,2})?$")
+
+
+def parse_money(amount: str, currency: str) -> dict[str, Any] | None:
+    """A typed amount ("1,250.50", Persian digits too) as the gateway's money in minor units; empty
+    is None (no budget). ValueError for a negative or unreadable amount, more than two decimals,
+    or a currency not offered, so nothing is sent to the gateway."""
+    text = ascii_digits(amount.strip()).replace(" ", "")
+    if not text:
+        return None
+    if not _AMOUNT.match(text) or currency not in CURRENCIES:
+        raise ValueError(amount)
+    try:
+        minor = Decimal(re.sub(r"[,٬]", "", text).replace("٫", ".")) * 100
+    except InvalidOperation as exc:
+        raise ValueError(amount) from exc
+    return {"amount_minor": int(minor), "currency_code": currency}
+
+
+def money_text(money: dict[str, Any] | None) -> str:
+    """Minor units as the amount field shows them: "1250.5" → "1250.50", whole amounts bare."""
+    if not money:
+        return ""
+    whole, cents = divmod(int(money.get("amount_minor", 0)), 100)
+    return f"{whole}.{cents:02d}" if cents else str(whole)
+
+
+def campaign_values(campaign: dict[str, Any]) -> dict[str, Any]:
+    """A campaign as the edit form's values (also what its PATCH is compared with)."""
+
+    def money(value: Any) -> dict[str, Any] | None:
+        return (
+            {"amount_minor": int(value["amount_minor"]), "currency_code": str(value["currency_code"])}
+            if value
+            else None
+        )
+
+    return {
+        "name": str(campaign.get("name", "")),
+        "starts_on": campaign.get("starts_on") or None,
+        "ends_on": campaign.get("ends_on") or None,
+        "budget": money(campaign.get("budget")),
+        "actual_cost": money(campaign.get("actual_cost")),
+    }
+
+
+def campaign_input(form: Any) -> tuple[dict[str, Any], dict[str, str], dict[str, str]]:
+    """The campaign form as the gateway's body (an empty date or amount is null), the text typed
+    in each money field (shown again on a refusal), and the fields that do not parse (field →
+    message key)."""
+    values: dict[str, Any] = {"name": str(form.get("name", "")).strip()}
+    for name in ("starts_on", "ends_on"):
+        values[name] = str(form.get(name, "")).strip() or None
+    typed: dict[str, str] = {}
+    problems: dict[str, str] = {}
+    for name in CAMPAIGN_MONEY:
+        typed[name] = str(form.get(f"{name}_amount", ""))
+        try:
+            values[name] = parse_money(typed[name], str(form.get(f"{name}_currency", "")))
+        except ValueError:
+            values[name], problems[name] = None, "mkt_bad_amount"
+    return values, typed, problems
 
 
 # ------------------------------------------------------------------ CSV lead imports
@@ -276,6 +350,7 @@ async def campaigns(request: Request, source: str = "", page_token: str = "") ->
         sources=sources,
         source=source,
         spent={c["id"]: budget_spent(c) for c in found["campaigns"]},
+        can_edit=edits_campaigns(session),
     )
 
 
@@ -289,6 +364,84 @@ def budget_spent(campaign: dict[str, Any]) -> float | None:
     return int(cost.get("amount_minor", 0)) / int(budget["amount_minor"])
 
 
+def edits_campaigns(session: Session) -> bool:
+    """create_campaign and update_campaign are admins' and marketing's (managers only read)."""
+    return session.has_any("admin", "marketing")
+
+
+def _money_fields(values: dict[str, Any], typed: dict[str, str], locale: str) -> dict[str, dict[str, str]]:
+    """Each money field's amount text and currency for the form: what was typed, else the record's."""
+    default = "IRR" if locale == "fa" else "ILS"
+    shown = {}
+    for name in CAMPAIGN_MONEY:
+        money = values.get(name) or {}
+        text = typed.get(name, money_text(money) if money else "")
+        shown[name] = {"amount": text, "currency": str(money.get("currency_code") or default)}
+    return shown
+
+
+async def campaign_form_page(
+    request: Request, session: Session, campaign: dict[str, Any] | None, **extra: Any
+) -> HTMLResponse:
+    blank = {"name": "", "starts_on": None, "ends_on": None, "budget": None, "actual_cost": None}
+    values = extra.get("values") or (campaign_values(campaign) if campaign else blank)
+    sources = [] if campaign else (await api(request).call("listSources", session.token)).body["sources"]
+    locale = ctx(request).locale_of(request)
+    if extra.get("currencies"):
+        money = {n: {"amount": extra["typed"][n], "currency": extra["currencies"][n]} for n in CAMPAIGN_MONEY}
+    else:
+        money = _money_fields(values, extra.get("typed", {}), locale)
+    return ctx(request).render(
+        request,
+        "marketing_campaign_form.html",
+        session,
+        campaign=campaign,
+        values=values,
+        source=extra.get("source", ""),
+        sources=sources,
+        money=money,
+        currencies=CURRENCIES,
+        original=extra.get("original")
+        or (json.dumps(campaign_values(campaign), ensure_ascii=False) if campaign else ""),
+        errors=extra.get("errors", {}),
+        notice=extra.get("notice", ""),
+        status_code=extra.get("status_code", 200),
+    )
+
+
+def _campaign_refusal(form: Any, values: dict[str, Any], typed: dict[str, str]) -> dict[str, Any]:
+    """The form's own input again, for a re-render after a refusal."""
+    currencies = {name: str(form.get(f"{name}_currency", "")) for name in CAMPAIGN_MONEY}
+    return {"values": values, "typed": typed, "currencies": currencies, "original": str(form.get("original", ""))}
+
+
+@router.get("/marketing/campaigns/new", response_class=HTMLResponse)
+async def new_campaign(request: Request, source: str = "") -> Response:
+    return await campaign_form_page(request, ctx(request).require(request), None, source=source)
+
+
+@router.post("/marketing/campaigns/new")
+async def create_campaign(request: Request) -> Response:
+    session, form = await ctx(request).signed_form(request)
+    values, typed, problems = campaign_input(form)
+    source = str(form.get("source", ""))
+    t = Translator(ctx(request).locale_of(request))
+    kept = _campaign_refusal(form, values, typed)
+    if problems:
+        errors = {name: t(key) for name, key in problems.items()}
+        return await campaign_form_page(request, session, None, source=source, errors=errors, status_code=422, **kept)
+    try:
+        answer = await api(request).call("createCampaign", session.token, body={"source": source, **values})
+    except ApiError as exc:
+        if exc.status not in (409, 422):
+            raise
+        errors, notice = refusal_errors(exc, CAMPAIGN_FIELDS, t)
+        return await campaign_form_page(
+            request, session, None, source=source, errors=errors, notice=notice, status_code=exc.status, **kept
+        )
+    return RedirectResponse(f"/marketing/campaigns#campaign-{quote(answer.body['id'])}", status_code=303)
+
+
 @router.get("/marketing/campaigns/{campaign_id}", response_class=HTMLResponse)
 async def campaign(request: Request, campaign_id: str) -> Response:
     session = ctx(request).require(request)
@@ -296,8 +449,51 @@ async def campaign(request: Request, campaign_id: str) -> Response:
     report = (await api(request).call("getCampaignReport", session.token, query={"source": found["source"]})).body
     row = next((r for r in report["rows"] if r["campaign_id"] == found["id"]), None)
     return ctx(request).render(
-        request, "marketing_campaign.html", session, campaign=found, row=row, spent=budget_spent(found)
+        request,
+        "marketing_campaign.html",
+        session,
+        campaign=found,
+        row=row,
+        spent=budget_spent(found),
+        can_edit=edits_campaigns(session),
     )
+
+
+async def _campaign(request: Request, session: Session, campaign_id: str) -> dict[str, Any]:
+    found: dict[str, Any] = (
+        await api(request).call("getCampaign", session.token, path={"campaign_id": campaign_id})
+    ).body
+    return found
+
+
+@router.get("/marketing/campaigns/{campaign_id}/edit", response_class=HTMLResponse)
+async def edit_campaign(request: Request, campaign_id: str) -> Response:
+    session = ctx(request).require(request)
+    return await campaign_form_page(request, session, await _campaign(request, session, campaign_id))
+
+
+@router.post("/marketing/campaigns/{campaign_id}/edit")
+async def update_campaign(request: Request, campaign_id: str) -> Response:
+    """Sends only the fields changed since the form was read. Campaigns carry no ETag, so that is
+    what keeps two people's edits of different fields from overwriting each other."""
+    session, form = await ctx(request).signed_form(request)
+    values, typed, problems = campaign_input(form)
+    t = Translator(ctx(request).locale_of(request))
+    errors = {name: t(key) for name, key in problems.items()}
+    notice, status = "", 422
+    body = changed_fields(values, form_original(form))
+    if body and not errors:
+        try:
+            await api(request).call("updateCampaign", session.token, path={"campaign_id": campaign_id}, body=body)
+        except ApiError as exc:
+            if exc.status not in (409, 422):
+                raise
+            (errors, notice), status = refusal_errors(exc, CAMPAIGN_FIELDS, t), exc.status
+    if not errors and not notice:
+        return RedirectResponse(f"/marketing/campaigns#campaign-{quote(campaign_id)}", status_code=303)
+    found = await _campaign(request, session, campaign_id)
+    kept = _campaign_refusal(form, values, typed)
+    return await campaign_form_page(request, session, found, errors=errors, notice=notice, status_code=status, **kept)
 
 
 # ------------------------------------------------------------------ reports

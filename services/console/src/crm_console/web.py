@@ -101,6 +101,11 @@ class FormRefused(Exception):
     """A form post without this session's CSRF value: answered 403, nothing sent to the gateway."""
 
 
+# Who finds customers from the header's search box: the roles of the gateway's searchCustomers
+# (crm_gateway.platform.authz POLICIES), everyone but marketing.
+SEARCH_ROLES = frozenset({"admin", "sales_manager", "sales_rep", "orders_clerk", "service_agent"})
+
+
 class Console:
     """What every page needs: the gateway and issuer clients, the cookie sealer, the templates."""
 
@@ -158,7 +163,16 @@ class Console:
         return self.templates.TemplateResponse(
             request,
             template,
-            {"t": t, "session": session, "menu": menu, "path": request.url.path, **context},
+            {
+                "t": t,
+                "session": session,
+                "menu": menu,
+                "path": request.url.path,
+                # Where a language link comes back to: this page with its query (filters, a search).
+                "here": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
+                "can_search": session is not None and bool(SEARCH_ROLES.intersection(session.roles)),
+                **context,
+            },
             status_code=status_code,
         )
 

@@ -22,19 +22,22 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
+    delete,
     exists,
     func,
     literal_column,
     or_,
     select,
     text,
+    true,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from crm.customers.v1 import events_pb2
 from crm_customers import domain, queries
-from crm_customers.db import customer_leads, customers, timeline
+from crm_customers.db import customer_leads, customer_name_words, customers, timeline
 from crm_customers.metrics import CUSTOMERS_CREATED, CUSTOMERS_MERGED, TIMELINE_ENTRIES
 from crm_kit.db import UnitOfWork
 from crm_kit.errors import FailedPrecondition, InvalidArgument
@@ -205,6 +208,26 @@ def _capture_statement() -> Select[tuple[str | None, str | None, bool, bool]]:
         .returning(customers.c.id)
         .cte("created")
     )
+    # The words a new customer is searched by (domain.name_words), numbered from 1.
+    spelled = (
+        func.unnest(bindparam("p_words", type_=ARRAY(String)), bindparam("p_skeletons", type_=ARRAY(String)))
+        .table_valued("word", "skeleton", with_ordinality="position")
+        .render_derived(name="spelled")
+    )
+    named = (
+        customer_name_words.insert()
+        .from_select(
+            ["customer_id", "position", "word", "skeleton", "created_at"],
+            select(
+                created.c.id,
+                spelled.c.position,
+                spelled.c.word,
+                spelled.c.skeleton,
+                bindparam("p_created_at", type_=DateTime(timezone=True)),
+            ).select_from(created.join(spelled, true())),
+        )
+        .cte("named")
+    )
     # A later lead may bring the contact point the profile lacked; never overwrite one.
     filled = (
         update(customers)
@@ -260,7 +283,7 @@ def _capture_statement() -> Select[tuple[str | None, str | None, bool, bool]]:
         matched_id.label("matched_id"),
         exists(select(created.c.id)).label("created"),
         exists(select(entry.c.id)).label("entry_added"),
-    ).add_cte(filled, link)
+    ).add_cte(filled, link, named)
 
 
 _CAPTURE = _capture_statement()
@@ -273,6 +296,7 @@ async def capture_lead(uow: UnitOfWork, lead: CapturedLead, entry: TimelineEntry
 
     Returns (customer_id, created)."""
     await _lock_identities(uow, lead)
+    spelled = domain.name_words(lead.full_name)
     now = datetime.now(UTC)
     new_id = str(uuid.uuid4())
     row = (
@@ -284,6 +308,8 @@ async def capture_lead(uow: UnitOfWork, lead: CapturedLead, entry: TimelineEntry
                 "p_email": lead.email,
                 "p_new_id": new_id,
                 "p_full_name": lead.full_name,
+                "p_words": [w.word for w in spelled],
+                "p_skeletons": [w.skeleton for w in spelled],
                 "p_locale": lead.locale,
                 "p_created_at": now,
                 "p_kind": entry.kind.value,
@@ -401,6 +427,13 @@ async def merge_customers(
         )
     ).all()
     await uow.conn.execute(update(customers).where(customers.c.id == duplicate_id).values(merged_into_id=survivor_id))
+    # A tombstone is not found by a search; the survivor ranks by its (possibly earlier) creation.
+    await uow.conn.execute(delete(customer_name_words).where(customer_name_words.c.customer_id == duplicate_id))
+    await uow.conn.execute(
+        update(customer_name_words)
+        .where(customer_name_words.c.customer_id == survivor_id)
+        .values(created_at=min(survivor.created_at, duplicate.created_at))
+    )
     # No names, numbers or addresses in the audit log: field names and ids only.
     uow.audit(
         "customers.MergeCustomers",

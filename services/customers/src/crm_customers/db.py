@@ -11,10 +11,12 @@ from sqlalchemy import (
     Identity,
     Index,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
     func,
+    text,
 )
 
 from crm_kit.tables import MessagingTables
@@ -40,6 +42,23 @@ customers = Table(
     Index("ix_customers_phone_number", "phone_number"),
     Index("ix_customers_email", "email"),
     Index("ix_customers_created", "created_at", "id"),
+)
+
+# The words a live customer is found by (domain.name_words): one row per folded word of the
+# name, with its consonant skeleton and the customer's creation time (the search ranks equal
+# matches newest first without reading customers). "C" collation, so a prefix is an index range
+# (word >= p AND word < p || U+10FFFF) whatever the database's locale. A merged customer's words
+# are deleted: a tombstone is not found.
+customer_name_words = Table(
+    "customer_name_words",
+    metadata,
+    Column("customer_id", String(64), ForeignKey("customers.id"), primary_key=True),
+    Column("position", SmallInteger, primary_key=True),
+    Column("word", String(100, collation="C"), nullable=False),
+    Column("skeleton", String(100, collation="C"), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_customer_name_words_word", "word"),
+    Index("ix_customer_name_words_skeleton", "skeleton", postgresql_where=text("skeleton <> ''")),
 )
 
 customer_leads = Table(

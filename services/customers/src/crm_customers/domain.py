@@ -1,11 +1,17 @@
-"""Customers domain rules: touch kinds, channels, timeline summaries, contact policy. Pure, no I/O."""
+"""Customers domain rules: touch kinds, channels, timeline summaries, contact policy, reading a
+search. Pure, no I/O."""
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 from typing import Protocol
+
+from crm_kit import names, phones
+from crm_kit.errors import InvalidArgument
 
 DEFAULT_LOCALE = "he-IL"
 
@@ -148,3 +154,78 @@ def merged_consent(survivor: Consent, duplicate: Consent) -> dict[str, bool]:
         "transactional_sms_opt_out": bool(survivor.transactional_sms_opt_out or duplicate.transactional_sms_opt_out),
         "marketing_sms_consent": bool(survivor.marketing_sms_consent and duplicate.marketing_sms_consent),
     }
+
+
+# ---------------------------------------------------------------- search
+
+
+class SearchKind(StrEnum):
+    PHONE = "phone"
+    EMAIL = "email"
+    NAME = "name"
+
+
+# The fewest characters a search may have (after folding): one letter matches half the directory.
+MIN_SEARCH_CHARS = 2
+# Words of a name search beyond these are dropped: no one types more of a person's name.
+MAX_SEARCH_WORDS = 5
+# A word's consonant skeleton shorter than this is too common to match on ("כהן" → KN is fine,
+# "לי" → L matches every Levi and Ali).
+MIN_WORD_SKELETON = 2
+# Only phone punctuation and digits (any script, folded to ASCII): a phone search.
+_PHONE_TEXT = re.compile(r"^\+?[\d\s().\-/]+$")
+_MIN_PHONE_DIGITS = 7
+# The first code point past any word that starts with a prefix, for a range scan in "C" order.
+_AFTER_PREFIX = "\U0010ffff"
+
+
+@dataclass(frozen=True)
+class NameWord:
+    """One folded word of a name with its consonant skeleton ("" when too short to match on)."""
+
+    word: str
+    skeleton: str
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    kind: SearchKind
+    # phone: the E.164 readings (Israeli, then Iranian); email: the address; name: unused.
+    values: tuple[str, ...] = ()
+    # name: the query's words, the last also matched as a prefix (typing "כה" finds "כהן").
+    words: tuple[NameWord, ...] = ()
+
+    @property
+    def prefix_upper(self) -> str:
+        """The exclusive upper bound of words starting with the last query word."""
+        return self.words[-1].word + _AFTER_PREFIX if self.words else ""
+
+
+def name_words(full_name: str) -> list[NameWord]:
+    """The words a customer is found by: folded as lead duplicates fold them (crm_kit.names), each
+    with its skeleton, so "Cohen", "Kohen" and "כהן" meet and "محمدی" meets "محمدي"."""
+    out: list[NameWord] = []
+    for word in names.words(full_name)[:20]:
+        skeleton = names.word_skeleton(word)
+        out.append(NameWord(word[:100], skeleton[:100] if len(skeleton) >= MIN_WORD_SKELETON else ""))
+    return out
+
+
+def parse_search(text: str) -> SearchQuery:
+    """What the searcher typed, read as a phone number (any format, Persian digits too), an
+    e-mail address or a name. Fewer than MIN_SEARCH_CHARS characters is refused on `query`."""
+    folded = names.fold(text).strip()
+    if len(folded.replace(" ", "")) < MIN_SEARCH_CHARS:
+        raise InvalidArgument(
+            f"a search needs at least {MIN_SEARCH_CHARS} characters",
+            reason="SEARCH_TOO_SHORT",
+            field_violations=[("query", f"at least {MIN_SEARCH_CHARS} letters or digits")],
+        )
+    if "@" in text:
+        return SearchQuery(SearchKind.EMAIL, values=(text.strip().lower(),))
+    # \d and isdigit take Persian and Arabic-Indic digits too, and so does the phone parser.
+    typed = text.strip()
+    if _PHONE_TEXT.match(typed) and sum(ch.isdigit() for ch in typed) >= _MIN_PHONE_DIGITS:
+        readings = dict.fromkeys(n for locale in ("he-IL", "fa-IR") if (n := phones.e164(typed, locale)))
+        return SearchQuery(SearchKind.PHONE, values=tuple(readings))
+    return SearchQuery(SearchKind.NAME, words=tuple(name_words(text)[:MAX_SEARCH_WORDS]))

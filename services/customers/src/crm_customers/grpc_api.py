@@ -15,6 +15,14 @@ from crm_kit.protoconv import encode_page_token, page_position, page_size, to_ti
 
 # Every domain kind has its proto value of the same name (a unit test holds them together).
 _TOUCH_KIND = {kind.value: customers_pb2.TouchKind.Value(f"TOUCH_KIND_{kind.name}") for kind in domain.TouchKind}
+_SEARCH_MATCH = {
+    how: customers_pb2.SearchMatch.Value(f"SEARCH_MATCH_{how.upper()}")
+    for how in ("phone", "email", "name", "name_prefix", "name_sounds_like")
+}
+# Longer text is cut, not refused: nobody's name, number or address is longer.
+MAX_QUERY_CHARS = 200
+# One ranked page: a search is narrowed by typing more, not paged.
+MAX_SEARCH_RESULTS = 50
 
 
 def customer_to_proto(view: queries.CustomerView) -> customers_pb2.Customer:
@@ -116,3 +124,17 @@ class CustomersServicer(customers_pb2_grpc.CustomersServiceServicer):
         async with self.db.unit_of_work() as uow:
             view = await commands.merge_customers(uow, request.customer_id, request.duplicate_customer_id)
         return customers_pb2.MergeCustomersResponse(customer=customer_to_proto(view))
+
+    async def SearchCustomers(
+        self, request: customers_pb2.SearchCustomersRequest, context: grpc.aio.ServicerContext
+    ) -> customers_pb2.SearchCustomersResponse:
+        query = domain.parse_search(request.query[:MAX_QUERY_CHARS])
+        limit = min(page_size(request.page_size), MAX_SEARCH_RESULTS)
+        async with self.db.unit_of_work() as uow:
+            found = await queries.search_customers(uow, query, limit=limit)
+        return customers_pb2.SearchCustomersResponse(
+            matches=[
+                customers_pb2.CustomerMatch(customer=customer_to_proto(view), match=_SEARCH_MATCH[how])
+                for view, how in found
+            ]
+        )

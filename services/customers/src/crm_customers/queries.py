@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from crm_customers.db import customer_leads, customers, timeline
+from crm_customers.domain import SearchKind, SearchQuery
 from crm_kit.db import UnitOfWork
 from crm_kit.errors import NotFound
 from crm_kit.pagination import keyset_page
@@ -118,3 +119,79 @@ async def list_timeline(
         raise customer_not_found(customer_id)
     query = select(timeline).where(timeline.c.customer_id == customer_id)
     return await keyset_page(uow.conn, query, timeline.c.occurred_at, timeline.c.id, limit=limit, after=after)
+
+
+# ---------------------------------------------------------------- search
+
+# A query word meets a customer's word exactly (3), as the prefix of one (2: the last word, while
+# typing) or by its consonant skeleton (1: another spelling). Every query word must meet one of
+# the customer's words; customers rank by the sum of their best meetings, then newest first. Only
+# live customers have words (a merge deletes the duplicate's). One fixed statement whatever the
+# number of words (arrays, not a list per size).
+_NAME_SEARCH = text(
+    """
+    WITH q AS (
+        SELECT * FROM unnest(CAST(:words AS text[]), CAST(:skeletons AS text[]), CAST(:uppers AS text[]))
+            WITH ORDINALITY AS q(word, skeleton, upper, i)
+    ), hits AS (
+        -- Three lookups, each an index scan per query word (an OR of them in one join read every
+        -- word of the table).
+        SELECT w.customer_id, w.created_at, q.i, 3 AS score
+        FROM q JOIN customer_name_words w ON w.word = q.word COLLATE "C"
+        UNION ALL
+        SELECT w.customer_id, w.created_at, q.i, 2
+        FROM q JOIN customer_name_words w
+          ON q.upper <> '' AND w.word >= q.word COLLATE "C" AND w.word < q.upper COLLATE "C"
+        UNION ALL
+        SELECT w.customer_id, w.created_at, q.i, 1
+        FROM q JOIN customer_name_words w
+          ON q.skeleton <> '' AND w.skeleton <> '' AND w.skeleton = q.skeleton COLLATE "C"
+    ), best AS (
+        SELECT customer_id, created_at, i, max(score) AS score FROM hits GROUP BY customer_id, created_at, i
+    )
+    SELECT customer_id, sum(score) AS score, min(score) AS weakest
+    FROM best
+    GROUP BY customer_id, created_at
+    HAVING count(*) = :n
+    ORDER BY score DESC, created_at DESC, customer_id
+    LIMIT :limit
+    """
+)
+_MATCH_BY_WEAKEST = {3: "name", 2: "name_prefix", 1: "name_sounds_like"}
+
+
+async def search_customers(uow: UnitOfWork, query: SearchQuery, *, limit: int) -> list[tuple[CustomerView, str]]:
+    """Live customers matching a search, best first, each with how it matched: phone, email,
+    name (every word as typed, folded), name_prefix or name_sounds_like."""
+    if query.kind is SearchKind.NAME:
+        words = query.words
+        ranked = (
+            await uow.conn.execute(
+                _NAME_SEARCH,
+                {
+                    "words": [w.word for w in words],
+                    "skeletons": [w.skeleton for w in words],
+                    # Only the last word is a prefix (it is the one being typed), and not a single letter.
+                    "uppers": ["" for _ in words[:-1]] + [query.prefix_upper if len(words[-1].word) > 1 else ""],
+                    "n": len(words),
+                    "limit": limit,
+                },
+            )
+        ).all()
+        matches = {r.customer_id: _MATCH_BY_WEAKEST[r.weakest] for r in ranked}
+    elif not query.values:  # digits that are no one's phone number
+        return []
+    else:
+        column = customers.c.phone_number if query.kind is SearchKind.PHONE else customers.c.email
+        found = await uow.conn.execute(
+            select(customers.c.id)
+            .where(column.in_(query.values), customers.c.merged_into_id.is_(None))
+            .order_by(customers.c.created_at.desc(), customers.c.id)
+            .limit(limit)
+        )
+        matches = {row.id: query.kind.value for row in found}
+    if not matches:
+        return []
+    rows = {r.id: r for r in await uow.conn.execute(select(customers).where(customers.c.id.in_(list(matches))))}
+    lead_ids = await _lead_ids(uow, list(matches))
+    return [(CustomerView(row=rows[cid], lead_ids=lead_ids[cid]), how) for cid, how in matches.items()]

@@ -21,6 +21,7 @@ from crm_gateway.features.activities import routes as activities
 from crm_gateway.features.audit_records import routes as audit_records
 from crm_gateway.features.campaigns import routes as campaigns
 from crm_gateway.features.customers import routes as customers
+from crm_gateway.features.dead_letters import routes as dead_letters
 from crm_gateway.features.deals import routes as deals
 from crm_gateway.features.incomplete_leads import routes as incomplete_leads
 from crm_gateway.features.lead_imports import routes as lead_imports
@@ -40,6 +41,7 @@ from crm_gateway.features.reports import forecast_routes as forecast
 from crm_gateway.features.reports import routes as reports
 from crm_gateway.features.reps import routes as reps
 from crm_gateway.features.routing_rules import routes as routing_rules
+from crm_gateway.features.search import routes as search
 from crm_gateway.features.sla_breaches import routes as sla_breaches
 from crm_gateway.features.sources import routes as sources
 from crm_gateway.features.targets import routes as targets
@@ -82,12 +84,14 @@ ROUTERS = (
     sources.router,
     orders.router,
     customers.router,
+    search.router,
     messages.router,
     reports.router,
     forecast.router,
     targets.router,
     web_forms.router,
     audit_records.router,
+    dead_letters.router,
     campaigns.router,
     lead_imports.router,
     lead_imports.upload_router,

@@ -15,7 +15,7 @@ import grpc
 from fastapi import Request
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from crm.admin.v1 import audit_pb2_grpc
+from crm.admin.v1 import admin_pb2_grpc, audit_pb2_grpc
 from crm.customers.v1 import customers_pb2_grpc
 from crm.leads.v1 import (
     activities_pb2_grpc,
@@ -56,6 +56,8 @@ class BackendClients:
     targets: targets_pb2_grpc.TargetsServiceStub
     # Every backend's audit log (the chassis serves AuditService on each), by service name.
     audit: dict[str, audit_pb2_grpc.AuditServiceStub]
+    # And every backend's dead letters (the chassis serves DeadLetterService on each), by service name.
+    dead_letters: dict[str, admin_pb2_grpc.DeadLetterServiceStub]
     channels: dict[str, grpc.aio.Channel]
 
     @classmethod
@@ -91,6 +93,7 @@ class BackendClients:
             reporting=reporting_pb2_grpc.ReportingServiceStub(channels["reporting"]),
             targets=targets_pb2_grpc.TargetsServiceStub(channels["reporting"]),
             audit={name: audit_pb2_grpc.AuditServiceStub(ch) for name, ch in channels.items()},
+            dead_letters={name: admin_pb2_grpc.DeadLetterServiceStub(ch) for name, ch in channels.items()},
             channels=channels,
         )
 

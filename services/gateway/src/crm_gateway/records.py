@@ -118,15 +118,23 @@ async def customer(clients: BackendClients, principal: Principal, customer_id: s
         clients.customers.GetCustomer,
         customers_pb2.GetCustomerRequest(customer_id=customer_id),
     )
-    if authz.sees_every_customer(principal):
+    if await customer_visible(clients, principal, reply.customer):
         return reply.customer
-    for lead_id in reply.customer.lead_ids:
+    raise not_found("customer", customer_id)
+
+
+async def customer_visible(clients: BackendClients, principal: Principal, found: customers_pb2.Customer) -> bool:
+    """Whether the caller may read this customer: the whole directory for those who see it, else
+    a customer of a lead the caller may read (a rep's own, a manager's team's)."""
+    if authz.sees_every_customer(principal):
+        return True
+    for lead_id in found.lead_ids:
         try:
             await lead(clients, principal, lead_id)
         except HTTPException:
             continue
-        return reply.customer
-    raise not_found("customer", customer_id)
+        return True
+    return False
 
 
 # ---------------------------------------------------------------- targets: by their subject

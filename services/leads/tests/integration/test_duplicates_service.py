@@ -13,11 +13,11 @@ from sqlalchemy import select, text
 from sqlalchemy.dialects import postgresql
 
 from crm.leads.v1 import duplicates_pb2, duplicates_pb2_grpc, leads_pb2, leads_pb2_grpc
+from crm_kit import names
 from crm_kit.service import Service
 from crm_kit.testing import local_channel
 from crm_leads.db import lead_touches, messaging
 from crm_leads.db import leads as lead_table
-from crm_leads.duplicates import names
 from crm_leads.duplicates import queries as duplicate_queries
 
 pytestmark = pytest.mark.integration

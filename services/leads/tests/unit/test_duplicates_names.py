@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from crm_kit import names
 from crm_leads.duplicates import domain as duplicates
-from crm_leads.duplicates import names
 from crm_leads.leads.domain import NewLead, normalize_email, normalize_phone
 
 pytestmark = pytest.mark.unit

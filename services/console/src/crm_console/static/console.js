@@ -11,6 +11,7 @@ function liveWorkList() {
       const answer = await fetch(body.dataset.refresh, { headers: { Accept: "text/html" }, credentials: "same-origin" });
       if (answer.redirected || !answer.ok) return;
       body.innerHTML = await answer.text();
+      hebrewDates(body);
     } catch (_) { /* offline for a moment: the next tick tries again */ }
   };
   setInterval(refresh, 5000);
@@ -90,4 +91,24 @@ function moreCards() {
   });
 }
 
-document.addEventListener("DOMContentLoaded", () => { liveWorkList(); dragBoard(); moreCards(); });
+// Hebrew pages show the Hebrew calendar beside the Gregorian date: each <time datetime> gets its
+// Hebrew date (ה׳ בכסלו תשפ״ז) from the browser's own calendar data (Intl), as a small label
+// after it and as its title. Without JavaScript the Gregorian date stands alone.
+function hebrewDates(root) {
+  if (document.documentElement.lang !== "he") return;
+  const hebrew = new Intl.DateTimeFormat("he-IL-u-ca-hebrew", { day: "numeric", month: "long", year: "numeric" });
+  for (const time of root.querySelectorAll("time[datetime]:not([data-hebrew])")) {
+    const when = new Date(time.dateTime);
+    if (Number.isNaN(when.getTime())) continue;
+    const label = document.createElement("span");
+    label.className = "hebrew-date";
+    label.textContent = hebrew.format(when);
+    time.dataset.hebrew = label.textContent;
+    time.title = label.textContent;
+    time.after(label);
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  liveWorkList(); dragBoard(); moreCards(); hebrewDates(document);
+});

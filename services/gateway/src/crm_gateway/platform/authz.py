@@ -103,6 +103,7 @@ POLICIES: dict[str, Policy] = {
     "list_customers": Policy(frozenset(Role) - {Role.MARKETING}, "reps: only with a lead_id filter of a lead they own"),
     "get_customer": Policy(frozenset(Role) - {Role.MARKETING}, "reps: customers of leads they own"),
     "list_timeline": Policy(frozenset(Role) - {Role.MARKETING}, "reps: customers of leads they own"),
+    "search_customers": Policy(frozenset(Role) - {Role.MARKETING}, "reps: only customers of leads they own"),
     # messages sent to customers
     "list_messages": Policy(frozenset({Role.ADMIN, Role.ORDERS_CLERK, Role.SERVICE_AGENT})),
     "get_message": Policy(frozenset({Role.ADMIN, Role.ORDERS_CLERK, Role.SERVICE_AGENT})),
@@ -151,6 +152,10 @@ POLICIES: dict[str, Policy] = {
     "list_my_leads": Policy(SALES, "reps: own; managers: a rep of their team"),
     # administration
     "list_audit_records": Policy(frozenset({Role.ADMIN})),
+    # events a service's consumers gave up on: payloads carry personal data, and a replay acts
+    "list_dead_letters": Policy(frozenset({Role.ADMIN})),
+    "get_dead_letter": Policy(frozenset({Role.ADMIN})),
+    "replay_dead_letter": Policy(frozenset({Role.ADMIN}), "republishes the stored event once"),
     "get_me": Policy(ALL_ROLES, "who the token says the caller is"),
     # activities: like the lead or deal they are logged on; tasks: reps own, managers team
     "log_lead_activity": Policy(SALES, "reps: own leads; managers: team"),

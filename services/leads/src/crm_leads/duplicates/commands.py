@@ -28,13 +28,13 @@ from typing import Any
 from sqlalchemy import select, text, update
 
 from crm.leads.v1 import events_pb2
-from crm_kit import caller
+from crm_kit import caller, names
 from crm_kit.db import UnitOfWork
 from crm_kit.errors import FailedPrecondition, InvalidArgument
 from crm_kit.protoconv import to_timestamp
 from crm_leads.campaigns.domain import CampaignRef
 from crm_leads.db import activities, lead_conversions, lead_touches, leads, possible_duplicates
-from crm_leads.duplicates import domain, names, queries
+from crm_leads.duplicates import domain, queries
 from crm_leads.errors import lead_not_found
 from crm_leads.leads import capture_statements
 from crm_leads.leads import queries as lead_queries

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from crm_leads.duplicates import names
+from crm_kit import names
 from crm_leads.leads.domain import NewLead
 
 # What a sales team needs to act on a lead: a number to call within five minutes. A lead without

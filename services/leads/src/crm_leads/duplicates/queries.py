@@ -7,11 +7,11 @@ from typing import Any
 
 from sqlalchemy import Select, and_, func, literal_column, or_, select, union
 
+from crm_kit import names
 from crm_kit.db import UnitOfWork
 from crm_kit.errors import NotFound
 from crm_kit.pagination import keyset_page
 from crm_leads.db import leads, possible_duplicates
-from crm_leads.duplicates import names
 from crm_leads.leads import queries as lead_queries
 from crm_leads.leads.queries import LeadView
 

@@ -13,7 +13,7 @@ from sqlalchemy import exists, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from crm.leads.v1 import events_pb2
-from crm_kit import caller
+from crm_kit import caller, names
 from crm_kit.db import UnitOfWork
 from crm_kit.errors import FailedPrecondition
 from crm_kit.protoconv import to_timestamp
@@ -23,7 +23,6 @@ from crm_leads.config_cache import CaptureConfig, config_at
 from crm_leads.db import lead_conversions, leads, legacy_deals
 from crm_leads.duplicates import commands as duplicate_commands
 from crm_leads.duplicates import domain as duplicate_domain
-from crm_leads.duplicates import names
 from crm_leads.duplicates import queries as duplicate_queries
 from crm_leads.duplicates.domain import DuplicateMatch, missing_fields
 from crm_leads.errors import lead_not_found

@@ -65,6 +65,35 @@ TOUCH_KIND_QUOTE_SENT: TouchKind.ValueType  # 13
 TOUCH_KIND_QUOTE_ACCEPTED: TouchKind.ValueType  # 14
 Global___TouchKind: _TypeAlias = TouchKind  # noqa: Y015
 
+class _SearchMatch:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _SearchMatchEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SearchMatch.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SEARCH_MATCH_UNSPECIFIED: _SearchMatch.ValueType  # 0
+    SEARCH_MATCH_PHONE: _SearchMatch.ValueType  # 1
+    SEARCH_MATCH_EMAIL: _SearchMatch.ValueType  # 2
+    SEARCH_MATCH_NAME: _SearchMatch.ValueType  # 3
+    """Every word as typed (after folding letters, points and word order)."""
+    SEARCH_MATCH_NAME_PREFIX: _SearchMatch.ValueType  # 4
+    """The last word typed is the start of one of the name's words."""
+    SEARCH_MATCH_NAME_SOUNDS_LIKE: _SearchMatch.ValueType  # 5
+    """At least one word only sounds alike (same consonant skeleton): another spelling."""
+
+class SearchMatch(_SearchMatch, metaclass=_SearchMatchEnumTypeWrapper): ...
+
+SEARCH_MATCH_UNSPECIFIED: SearchMatch.ValueType  # 0
+SEARCH_MATCH_PHONE: SearchMatch.ValueType  # 1
+SEARCH_MATCH_EMAIL: SearchMatch.ValueType  # 2
+SEARCH_MATCH_NAME: SearchMatch.ValueType  # 3
+"""Every word as typed (after folding letters, points and word order)."""
+SEARCH_MATCH_NAME_PREFIX: SearchMatch.ValueType  # 4
+"""The last word typed is the start of one of the name's words."""
+SEARCH_MATCH_NAME_SOUNDS_LIKE: SearchMatch.ValueType  # 5
+"""At least one word only sounds alike (same consonant skeleton): another spelling."""
+Global___SearchMatch: _TypeAlias = SearchMatch  # noqa: Y015
+
 @_typing.final
 class Customer(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
@@ -385,3 +414,69 @@ class MergeCustomersResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___MergeCustomersResponse: _TypeAlias = MergeCustomersResponse  # noqa: Y015
+
+@_typing.final
+class SearchCustomersRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUERY_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    query: _builtins.str
+    page_size: _builtins.int
+    """At most 50 (also when 0). One ranked page: a search is narrowed by typing more, not paged."""
+    def __init__(
+        self,
+        *,
+        query: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "query", b"query"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SearchCustomersRequest: _TypeAlias = SearchCustomersRequest  # noqa: Y015
+
+@_typing.final
+class CustomerMatch(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_FIELD_NUMBER: _builtins.int
+    MATCH_FIELD_NUMBER: _builtins.int
+    match: Global___SearchMatch.ValueType
+    @_builtins.property
+    def customer(self) -> Global___Customer: ...
+    def __init__(
+        self,
+        *,
+        customer: Global___Customer | None = ...,
+        match: Global___SearchMatch.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["customer", b"customer"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer", b"customer", "match", b"match"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CustomerMatch: _TypeAlias = CustomerMatch  # noqa: Y015
+
+@_typing.final
+class SearchCustomersResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MATCHES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def matches(self) -> _containers.RepeatedCompositeFieldContainer[Global___CustomerMatch]: ...
+    def __init__(
+        self,
+        *,
+        matches: _abc.Iterable[Global___CustomerMatch] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["matches", b"matches"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SearchCustomersResponse: _TypeAlias = SearchCustomersResponse  # noqa: Y015

@@ -60,6 +60,11 @@ class CustomersServiceStub:
                 request_serializer=crm_dot_customers_dot_v1_dot_customers__pb2.MergeCustomersRequest.SerializeToString,
                 response_deserializer=crm_dot_customers_dot_v1_dot_customers__pb2.MergeCustomersResponse.FromString,
                 _registered_method=True)
+        self.SearchCustomers = channel.unary_unary(
+                '/crm.customers.v1.CustomersService/SearchCustomers',
+                request_serializer=crm_dot_customers_dot_v1_dot_customers__pb2.SearchCustomersRequest.SerializeToString,
+                response_deserializer=crm_dot_customers_dot_v1_dot_customers__pb2.SearchCustomersResponse.FromString,
+                _registered_method=True)
 
 
 class CustomersServiceServicer:
@@ -102,6 +107,15 @@ class CustomersServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SearchCustomers(self, request, context):
+        """Live customers by a name in any spelling (Hebrew, Persian or Latin letters, any word order,
+        the last word as a prefix), a phone number in any format, or an e-mail address; best first.
+        INVALID_ARGUMENT on `query` when it has fewer than 2 letters or digits.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CustomersServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -129,6 +143,11 @@ def add_CustomersServiceServicer_to_server(servicer, server):
                     servicer.MergeCustomers,
                     request_deserializer=crm_dot_customers_dot_v1_dot_customers__pb2.MergeCustomersRequest.FromString,
                     response_serializer=crm_dot_customers_dot_v1_dot_customers__pb2.MergeCustomersResponse.SerializeToString,
+            ),
+            'SearchCustomers': grpc.unary_unary_rpc_method_handler(
+                    servicer.SearchCustomers,
+                    request_deserializer=crm_dot_customers_dot_v1_dot_customers__pb2.SearchCustomersRequest.FromString,
+                    response_serializer=crm_dot_customers_dot_v1_dot_customers__pb2.SearchCustomersResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -267,6 +286,33 @@ class CustomersService:
             '/crm.customers.v1.CustomersService/MergeCustomers',
             crm_dot_customers_dot_v1_dot_customers__pb2.MergeCustomersRequest.SerializeToString,
             crm_dot_customers_dot_v1_dot_customers__pb2.MergeCustomersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SearchCustomers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.customers.v1.CustomersService/SearchCustomers',
+            crm_dot_customers_dot_v1_dot_customers__pb2.SearchCustomersRequest.SerializeToString,
+            crm_dot_customers_dot_v1_dot_customers__pb2.SearchCustomersResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -45,6 +45,11 @@ class CustomersServiceStub:
     the duplicate stays as a tombstone (merged_into_customer_id). FAILED_PRECONDITION when either
     is already merged.
     """
+    SearchCustomers: _grpc.UnaryUnaryMultiCallable[_customers_pb2.SearchCustomersRequest, _customers_pb2.SearchCustomersResponse]
+    """Live customers by a name in any spelling (Hebrew, Persian or Latin letters, any word order,
+    the last word as a prefix), a phone number in any format, or an e-mail address; best first.
+    INVALID_ARGUMENT on `query` when it has fewer than 2 letters or digits.
+    """
 
 @_typing.type_check_only
 class CustomersServiceAsyncStub(CustomersServiceStub):
@@ -62,6 +67,11 @@ class CustomersServiceAsyncStub(CustomersServiceStub):
     moved, consent combined (an opt-out on either wins; marketing consent only if both gave it);
     the duplicate stays as a tombstone (merged_into_customer_id). FAILED_PRECONDITION when either
     is already merged.
+    """
+    SearchCustomers: _aio.UnaryUnaryMultiCallable[_customers_pb2.SearchCustomersRequest, _customers_pb2.SearchCustomersResponse]  # type: ignore[assignment]
+    """Live customers by a name in any spelling (Hebrew, Persian or Latin letters, any word order,
+    the last word as a prefix), a phone number in any format, or an e-mail address; best first.
+    INVALID_ARGUMENT on `query` when it has fewer than 2 letters or digits.
     """
 
 class CustomersServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -107,6 +117,17 @@ class CustomersServiceServicer(metaclass=_abc_1.ABCMeta):
         moved, consent combined (an opt-out on either wins; marketing consent only if both gave it);
         the duplicate stays as a tombstone (merged_into_customer_id). FAILED_PRECONDITION when either
         is already merged.
+        """
+
+    @_abc_1.abstractmethod
+    def SearchCustomers(
+        self,
+        request: _customers_pb2.SearchCustomersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customers_pb2.SearchCustomersResponse, _abc.Awaitable[_customers_pb2.SearchCustomersResponse]]:
+        """Live customers by a name in any spelling (Hebrew, Persian or Latin letters, any word order,
+        the last word as a prefix), a phone number in any format, or an e-mail address; best first.
+        INVALID_ARGUMENT on `query` when it has fewer than 2 letters or digits.
         """
 
 def add_CustomersServiceServicer_to_server(servicer: CustomersServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

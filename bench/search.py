@@ -185,12 +185,8 @@ async def measure(db: Database, conn: asyncpg.Connection, size: int, samples: in
 
 
 async def explain(conn: asyncpg.Connection, statements: list[tuple[str, Any]]) -> list[str]:
-    """The node types of the first (search) statement's executed plan (SQLAlchemy's asyncpg
-    dialect sends $1-style placeholders with a positional tuple: replayed as they were)."""
-    if not statements:
-        return []
-    statement, parameters = statements[0]
-    plan = await conn.fetchval("EXPLAIN (ANALYZE, FORMAT JSON) " + statement, *list(parameters or ()))
+    """The node types of the executed plans of every statement the search sent (SQLAlchemy's
+    asyncpg dialect sends $1-style placeholders with a positional tuple: replayed as they were)."""
     nodes: list[str] = []
 
     def walk(node: dict[str, Any]) -> None:
@@ -201,7 +197,9 @@ async def explain(conn: asyncpg.Connection, statements: list[tuple[str, Any]]) -
         for child in node.get("Plans", []):
             walk(child)
 
-    walk(json.loads(plan)[0]["Plan"])
+    for statement, parameters in statements:
+        plan = await conn.fetchval("EXPLAIN (ANALYZE, FORMAT JSON) " + statement, *list(parameters or ()))
+        walk(json.loads(plan)[0]["Plan"])
     return nodes
 
 

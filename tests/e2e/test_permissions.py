@@ -284,6 +284,7 @@ def request_for(route: str, r: Records) -> tuple[str, str, Any, dict[str, str]]:
         "get_customer": ("GET", f"/api/v1/customers/{r.customer['id']}", None, {}),
         "list_timeline": ("GET", f"/api/v1/customers/{r.customer['id']}/timeline", None, {}),
         "search_customers": ("GET", "/api/v1/search/customers", None, {"query": r.customer["phone_number"]}),
+        "update_customer": ("PATCH", f"/api/v1/customers/{r.customer['id']}", {"locale": "he-IL"}, {}),
         "list_messages": ("GET", "/api/v1/messages", None, {"order_id": r.order["id"]}),
         "get_message": ("GET", f"/api/v1/messages/{r.message['id']}", None, {}),
         "source_report": ("GET", "/api/v1/reports/sources", None, {}),
@@ -432,6 +433,7 @@ HEADERS: dict[str, dict[str, str]] = {
     "update_product": {"If-Match": "*"},
     "update_price_list": {"If-Match": "*"},
     "update_team": {"If-Match": "*"},
+    "update_customer": {"If-Match": "*"},
 }
 
 
@@ -459,6 +461,7 @@ MATRIX: dict[str, dict[str, str]] = {
     "list_timeline": row(OK, OK, OWNED, OK, OK, FORBIDDEN),
     # a rep's search answers 200 with only their own customers (test_a_rep_finds_only_their_own_customers)
     "search_customers": row(OK, OK, OK, OK, OK, FORBIDDEN),
+    "update_customer": row(OK, OK, OWNED, OK, OK, FORBIDDEN),
     "list_messages": row(OK, FORBIDDEN, FORBIDDEN, OK, OK, FORBIDDEN),
     "get_message": row(OK, FORBIDDEN, FORBIDDEN, OK, OK, FORBIDDEN),
     "source_report": row(OK, OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK),

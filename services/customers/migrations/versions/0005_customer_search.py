@@ -31,7 +31,9 @@ def upgrade() -> None:
     )
     _backfill()
     # Built after the backfill: one sort instead of an index update per row.
-    op.create_index("ix_customer_name_words_word", "customer_name_words", ["word"])
+    op.create_index(
+        "ix_customer_name_words_word", "customer_name_words", ["word", sa.text("created_at DESC"), "customer_id"]
+    )
     op.create_index(
         "ix_customer_name_words_skeleton",
         "customer_name_words",

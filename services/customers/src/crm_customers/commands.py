@@ -41,6 +41,7 @@ from crm_customers.db import customer_leads, customer_name_words, customers, tim
 from crm_customers.metrics import CUSTOMERS_CREATED, CUSTOMERS_MERGED, TIMELINE_ENTRIES
 from crm_kit.db import UnitOfWork
 from crm_kit.errors import FailedPrecondition, InvalidArgument
+from crm_kit.etags import check_etag
 from crm_kit.protoconv import to_timestamp
 
 
@@ -468,3 +469,49 @@ async def merge_customers_of_leads(uow: UnitOfWork, survivor_customer: str, dupl
         return False
     await merge_customers(uow, survivor_customer, duplicate_customer)
     return True
+
+
+# ---------------------------------------------------------------- profile edits
+
+
+async def update_customer(
+    uow: UnitOfWork, customer_id: str, mask: list[str], values: dict[str, str], etag: str
+) -> queries.CustomerView:
+    """Change the profile fields the mask names, on the version the caller read (etag), in one
+    transaction: the row, its search words when the name changes, the audit record (field names
+    only: no names, numbers or addresses in the audit log)."""
+    row = (await uow.conn.execute(select(customers).where(customers.c.id == customer_id).with_for_update())).first()
+    if row is None:
+        raise queries.customer_not_found(customer_id)
+    if row.merged_into_id:
+        raise FailedPrecondition(
+            f"customer {customer_id} was merged into {row.merged_into_id}: edit that customer",
+            reason="CUSTOMER_MERGED",
+            metadata={"customer_id": customer_id, "merged_into_customer_id": row.merged_into_id},
+        )
+    check_etag(etag, row.row_version, f"customer {customer_id}")
+    changes = domain.profile_changes(mask, values, row)
+    await uow.conn.execute(
+        update(customers)
+        .where(customers.c.id == customer_id)
+        .values(**changes, row_version=customers.c.row_version + 1)
+    )
+    if "full_name" in changes and changes["full_name"] != row.full_name:
+        await uow.conn.execute(delete(customer_name_words).where(customer_name_words.c.customer_id == customer_id))
+        spelled = domain.name_words(changes["full_name"])
+        if spelled:
+            await uow.conn.execute(
+                customer_name_words.insert(),
+                [
+                    {
+                        "customer_id": customer_id,
+                        "position": i,
+                        "word": w.word,
+                        "skeleton": w.skeleton,
+                        "created_at": row.created_at,
+                    }
+                    for i, w in enumerate(spelled, start=1)
+                ],
+            )
+    uow.audit("customers.UpdateCustomer", "customer", customer_id, {"fields": sorted(changes)})
+    return await queries.get_customer(uow, customer_id)

@@ -10,6 +10,7 @@ from sqlalchemy import (
     ForeignKey,
     Identity,
     Index,
+    Integer,
     MetaData,
     SmallInteger,
     String,
@@ -39,6 +40,8 @@ customers = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     # Set when merged into another customer (the survivor); the row stays as a tombstone.
     Column("merged_into_id", String(64), nullable=True),
+    # Bumped by every profile edit: the customer's ETag (crm_kit.etags).
+    Column("row_version", Integer, nullable=False, server_default="1"),
     Index("ix_customers_phone_number", "phone_number"),
     Index("ix_customers_email", "email"),
     Index("ix_customers_created", "created_at", "id"),
@@ -57,7 +60,9 @@ customer_name_words = Table(
     Column("word", String(100, collation="C"), nullable=False),
     Column("skeleton", String(100, collation="C"), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
-    Index("ix_customer_name_words_word", "word"),
+    # Newest first within a word: a search whose words are all exact reads a common word's
+    # newest rows only (queries._EXACT_SEARCH); a prefix is a range of it.
+    Index("ix_customer_name_words_word", "word", text("created_at DESC"), "customer_id"),
     Index("ix_customer_name_words_skeleton", "skeleton", postgresql_where=text("skeleton <> ''")),
 )
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from crm_kit import names, phones
 from crm_kit.errors import InvalidArgument
@@ -229,3 +229,59 @@ def parse_search(text: str) -> SearchQuery:
         readings = dict.fromkeys(n for locale in ("he-IL", "fa-IR") if (n := phones.e164(typed, locale)))
         return SearchQuery(SearchKind.PHONE, values=tuple(readings))
     return SearchQuery(SearchKind.NAME, words=tuple(name_words(text)[:MAX_SEARCH_WORDS]))
+
+
+# ---------------------------------------------------------------- profile edits
+
+EDITABLE_FIELDS = ("full_name", "phone_number", "email", "locale")
+PROFILE_LOCALES = ("he-IL", "fa-IR", "en-US")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def _locale(value: str, _locale: str) -> tuple[str, str]:
+    return value, "" if value in PROFILE_LOCALES else f"one of {', '.join(PROFILE_LOCALES)}"
+
+
+def _full_name(value: str, _locale: str) -> tuple[str, str]:
+    name = " ".join(value.split())
+    return name, "" if 0 < len(name) <= 200 else "1 to 200 characters"
+
+
+def _phone(value: str, locale: str) -> tuple[str, str]:
+    if not value.strip():
+        return "", ""
+    number = phones.e164(value, locale)
+    return number or "", "" if number else "not a valid Israeli, Iranian or international number"
+
+
+def _email(value: str, _locale: str) -> tuple[str, str]:
+    address = normalize_email(value)
+    bad = address and (len(address) > 254 or not _EMAIL.match(address))
+    return address, "not an e-mail address" if bad else ""
+
+
+# In this order: a phone number is read in the locale the same edit sets.
+_NORMALIZERS = {"locale": _locale, "full_name": _full_name, "phone_number": _phone, "email": _email}
+
+
+def profile_changes(mask: list[str], values: dict[str, str], current: Any) -> dict[str, str]:
+    """The columns an edit sets, normalized as capture stores them (E.164 read in the customer's
+    locale, e-mail lower-case); every bad field is reported at once, so nothing is half-applied.
+    A profile keeps a way to reach the person: clearing both the phone and the e-mail is refused."""
+    violations: list[tuple[str, str]] = [
+        (f, f"not an editable field ({', '.join(EDITABLE_FIELDS)})") for f in mask if f not in EDITABLE_FIELDS
+    ]
+    if not mask:
+        violations.append(("update_mask", f"name at least one of: {', '.join(EDITABLE_FIELDS)}"))
+    changes: dict[str, str] = {}
+    for field, normalize in _NORMALIZERS.items():
+        if field in mask:
+            changes[field], problem = normalize(values.get(field, ""), changes.get("locale", current.locale))
+            if problem:
+                violations.append((field, problem))
+    reachable = changes.get("phone_number", current.phone_number) or changes.get("email", current.email)
+    if not reachable and not violations:
+        violations += [("phone_number", "a phone number or an e-mail is required"), ("email", "or an e-mail")]
+    if violations:
+        raise InvalidArgument("invalid customer profile", field_violations=violations)
+    return changes

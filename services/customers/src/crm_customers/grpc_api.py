@@ -11,6 +11,7 @@ from crm.customers.v1 import customers_pb2, customers_pb2_grpc
 from crm_customers import commands, domain, queries
 from crm_kit.db import Database
 from crm_kit.errors import InvalidArgument, require
+from crm_kit.etags import etag
 from crm_kit.protoconv import encode_page_token, page_position, page_size, to_timestamp
 
 # Every domain kind has its proto value of the same name (a unit test holds them together).
@@ -36,6 +37,7 @@ def customer_to_proto(view: queries.CustomerView) -> customers_pb2.Customer:
         lead_ids=view.lead_ids,
         create_time=to_timestamp(r.created_at),
         merged_into_customer_id=r.merged_into_id or "",
+        etag=etag(r.row_version),
     )
 
 
@@ -138,3 +140,13 @@ class CustomersServicer(customers_pb2_grpc.CustomersServiceServicer):
                 for view, how in found
             ]
         )
+
+    async def UpdateCustomer(
+        self, request: customers_pb2.UpdateCustomerRequest, context: grpc.aio.ServicerContext
+    ) -> customers_pb2.UpdateCustomerResponse:
+        require({"customer.id": request.customer.id})
+        c = request.customer
+        values = {"full_name": c.full_name, "phone_number": c.phone_number, "email": c.email, "locale": c.locale}
+        async with self.db.unit_of_work() as uow:
+            view = await commands.update_customer(uow, c.id, list(request.update_mask.paths), values, request.etag)
+        return customers_pb2.UpdateCustomerResponse(customer=customer_to_proto(view))

@@ -158,6 +158,32 @@ _NAME_SEARCH = text(
     """
 )
 _MATCH_BY_WEAKEST = {3: "name", 2: "name_prefix", 1: "name_sounds_like"}
+EXACT_SCAN_ROWS = 2_000
+
+# The first try: customers with every word exactly as typed, newest first. A customer matched
+# that way outranks any other (the sum of best meetings is the highest there is), so when these
+# fill the page they are the answer, read from the driving word's newest rows (the word index is
+# ordered by creation) with one primary-key probe each for the other words, until the page is
+# full — instead of gathering every row of every word. The longest word drives: the longer, the
+# rarer, as a rule. At most EXACT_SCAN_ROWS of its rows are tried: a page not full by then is a
+# rare combination of common words, which the full search answers (a window read newest first
+# that fills the page holds the newest exact matches, so the answer is the same).
+_EXACT_SEARCH = text(
+    """
+    SELECT a.customer_id
+    FROM (
+        SELECT customer_id, created_at FROM customer_name_words
+        WHERE word = :driver COLLATE "C"
+        ORDER BY created_at DESC, customer_id
+        LIMIT :scan
+    ) a
+    WHERE (SELECT count(DISTINCT q.i)
+           FROM unnest(CAST(:words AS text[])) WITH ORDINALITY AS q(word, i)
+           JOIN customer_name_words b ON b.customer_id = a.customer_id AND b.word = q.word COLLATE "C") = :n
+    ORDER BY a.created_at DESC, a.customer_id
+    LIMIT :limit
+    """
+)
 
 
 async def search_customers(uow: UnitOfWork, query: SearchQuery, *, limit: int) -> list[tuple[CustomerView, str]]:
@@ -165,6 +191,9 @@ async def search_customers(uow: UnitOfWork, query: SearchQuery, *, limit: int) -
     name (every word as typed, folded), name_prefix or name_sounds_like."""
     if query.kind is SearchKind.NAME:
         words = query.words
+        exact = await _exact_matches(uow, [w.word for w in words], limit)
+        if len(exact) == limit:
+            return await _views(uow, dict.fromkeys(exact, "name"))
         ranked = (
             await uow.conn.execute(
                 _NAME_SEARCH,
@@ -190,6 +219,26 @@ async def search_customers(uow: UnitOfWork, query: SearchQuery, *, limit: int) -
             .limit(limit)
         )
         matches = {row.id: query.kind.value for row in found}
+    return await _views(uow, matches)
+
+
+async def _exact_matches(uow: UnitOfWork, words: list[str], limit: int) -> list[str]:
+    """Up to `limit` customers having every word, newest first (a name with a word twice is one)."""
+    found = await uow.conn.execute(
+        _EXACT_SEARCH,
+        {
+            "driver": max(words, key=len),
+            "words": words,
+            "n": len(words),
+            "limit": limit,
+            "scan": EXACT_SCAN_ROWS,
+        },
+    )
+    return list(dict.fromkeys(row.customer_id for row in found))
+
+
+async def _views(uow: UnitOfWork, matches: dict[str, str]) -> list[tuple[CustomerView, str]]:
+    """The customers of `matches` (id → how it matched), in its order."""
     if not matches:
         return []
     rows = {r.id: r for r in await uow.conn.execute(select(customers).where(customers.c.id.in_(list(matches))))}

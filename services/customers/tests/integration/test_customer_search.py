@@ -75,6 +75,12 @@ async def test_a_name_is_found_in_any_spelling_order_and_script(customers: Any, 
     assert await search(stub, "משה כה") == [("משה כהן", M.SEARCH_MATCH_NAME_PREFIX)]
     # Every word must meet: no customer is called Moshe Ahmadi.
     assert await search(stub, "moshe ahmadi") == []
+    # A page that exact matches fill is answered by them alone; one they do not fill goes on to
+    # the other spellings (the same ranking either way).
+    one = await stub.SearchCustomers(customers_pb2.SearchCustomersRequest(query="moshe", page_size=1))
+    assert [(m.customer.full_name, m.match) for m in one.matches] == [("Moshe Levi", M.SEARCH_MATCH_NAME)]
+    one = await stub.SearchCustomers(customers_pb2.SearchCustomersRequest(query="Kohen Moshe", page_size=1))
+    assert [(m.customer.full_name, m.match) for m in one.matches] == [("משה כהן", M.SEARCH_MATCH_NAME_SOUNDS_LIKE)]
 
 
 async def test_a_phone_in_any_format_and_an_address_in_any_case(customers: Any, nats_server: str) -> None:

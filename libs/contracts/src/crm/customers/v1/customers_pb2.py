@@ -22,50 +22,55 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n crm/customers/v1/customers.proto\x12\x10\x63rm.customers.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc2\x01\n\x08\x43ustomer\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\tfull_name\x18\x02 \x01(\t\x12\x14\n\x0cphone_number\x18\x03 \x01(\t\x12\r\n\x05\x65mail\x18\x04 \x01(\t\x12\x0e\n\x06locale\x18\x05 \x01(\t\x12\x10\n\x08lead_ids\x18\x06 \x03(\t\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1f\n\x17merged_into_customer_id\x18\x08 \x01(\t\"\xaa\x01\n\rTimelineEntry\x12\n\n\x02id\x18\x01 \x01(\t\x12)\n\x04kind\x18\x02 \x01(\x0e\x32\x1b.crm.customers.v1.TouchKind\x12\x0f\n\x07summary\x18\x03 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x04 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x05 \x01(\t\x12.\n\noccur_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\")\n\x12GetCustomerRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\"C\n\x13GetCustomerResponse\x12,\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32\x1a.crm.customers.v1.Customer\"N\n\x14ListCustomersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0f\n\x07lead_id\x18\x03 \x01(\t\"_\n\x15ListCustomersResponse\x12-\n\tcustomers\x18\x01 \x03(\x0b\x32\x1a.crm.customers.v1.Customer\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"=\n\x15GetContactInfoRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x0f\n\x07lead_id\x18\x02 \x01(\t\"\xb7\x01\n\x16GetContactInfoResponse\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x11\n\tfull_name\x18\x02 \x01(\t\x12\x14\n\x0cphone_number\x18\x03 \x01(\t\x12\r\n\x05\x65mail\x18\x04 \x01(\t\x12\x0e\n\x06locale\x18\x05 \x01(\t\x12!\n\x19transactional_sms_allowed\x18\x06 \x01(\x08\x12\x1d\n\x15marketing_sms_consent\x18\x07 \x01(\x08\"Q\n\x13ListTimelineRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"a\n\x14ListTimelineResponse\x12\x30\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1f.crm.customers.v1.TimelineEntry\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"K\n\x15MergeCustomersRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x1d\n\x15\x64uplicate_customer_id\x18\x02 \x01(\t\"F\n\x16MergeCustomersResponse\x12,\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32\x1a.crm.customers.v1.Customer\":\n\x16SearchCustomersRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\"k\n\rCustomerMatch\x12,\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32\x1a.crm.customers.v1.Customer\x12,\n\x05match\x18\x02 \x01(\x0e\x32\x1d.crm.customers.v1.SearchMatch\"K\n\x17SearchCustomersResponse\x12\x30\n\x07matches\x18\x01 \x03(\x0b\x32\x1f.crm.customers.v1.CustomerMatch*\xb7\x03\n\tTouchKind\x12\x1a\n\x16TOUCH_KIND_UNSPECIFIED\x10\x00\x12\x1c\n\x18TOUCH_KIND_LEAD_CAPTURED\x10\x01\x12\x17\n\x13TOUCH_KIND_DEAL_WON\x10\x02\x12\x18\n\x14TOUCH_KIND_DEAL_LOST\x10\x03\x12\x1c\n\x18TOUCH_KIND_ORDER_SHIPPED\x10\x04\x12\x17\n\x13TOUCH_KIND_SMS_SENT\x10\x05\x12\x1a\n\x16TOUCH_KIND_CALL_LOGGED\x10\x06\x12\x1d\n\x19TOUCH_KIND_MEETING_LOGGED\x10\x07\x12\x1a\n\x16TOUCH_KIND_NOTE_LOGGED\x10\x08\x12\x1a\n\x16TOUCH_KIND_TASK_LOGGED\x10\t\x12\x1b\n\x17TOUCH_KIND_EMAIL_LOGGED\x10\n\x12\x19\n\x15TOUCH_KIND_SMS_LOGGED\x10\x0b\x12!\n\x1dTOUCH_KIND_DEAL_STAGE_CHANGED\x10\x0c\x12\x19\n\x15TOUCH_KIND_QUOTE_SENT\x10\r\x12\x1d\n\x19TOUCH_KIND_QUOTE_ACCEPTED\x10\x0e*\xb3\x01\n\x0bSearchMatch\x12\x1c\n\x18SEARCH_MATCH_UNSPECIFIED\x10\x00\x12\x16\n\x12SEARCH_MATCH_PHONE\x10\x01\x12\x16\n\x12SEARCH_MATCH_EMAIL\x10\x02\x12\x15\n\x11SEARCH_MATCH_NAME\x10\x03\x12\x1c\n\x18SEARCH_MATCH_NAME_PREFIX\x10\x04\x12!\n\x1dSEARCH_MATCH_NAME_SOUNDS_LIKE\x10\x05\x32\xe1\x04\n\x10\x43ustomersService\x12Z\n\x0bGetCustomer\x12$.crm.customers.v1.GetCustomerRequest\x1a%.crm.customers.v1.GetCustomerResponse\x12`\n\rListCustomers\x12&.crm.customers.v1.ListCustomersRequest\x1a\'.crm.customers.v1.ListCustomersResponse\x12\x63\n\x0eGetContactInfo\x12\'.crm.customers.v1.GetContactInfoRequest\x1a(.crm.customers.v1.GetContactInfoResponse\x12]\n\x0cListTimeline\x12%.crm.customers.v1.ListTimelineRequest\x1a&.crm.customers.v1.ListTimelineResponse\x12\x63\n\x0eMergeCustomers\x12\'.crm.customers.v1.MergeCustomersRequest\x1a(.crm.customers.v1.MergeCustomersResponse\x12\x66\n\x0fSearchCustomers\x12(.crm.customers.v1.SearchCustomersRequest\x1a).crm.customers.v1.SearchCustomersResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n crm/customers/v1/customers.proto\x12\x10\x63rm.customers.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd0\x01\n\x08\x43ustomer\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\tfull_name\x18\x02 \x01(\t\x12\x14\n\x0cphone_number\x18\x03 \x01(\t\x12\r\n\x05\x65mail\x18\x04 \x01(\t\x12\x0e\n\x06locale\x18\x05 \x01(\t\x12\x10\n\x08lead_ids\x18\x06 \x03(\t\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1f\n\x17merged_into_customer_id\x18\x08 \x01(\t\x12\x0c\n\x04\x65tag\x18\t \x01(\t\"\xaa\x01\n\rTimelineEntry\x12\n\n\x02id\x18\x01 \x01(\t\x12)\n\x04kind\x18\x02 \x01(\x0e\x32\x1b.crm.customers.v1.TouchKind\x12\x0f\n\x07summary\x18\x03 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x04 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x05 \x01(\t\x12.\n\noccur_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\")\n\x12GetCustomerRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\"C\n\x13GetCustomerResponse\x12,\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32\x1a.crm.customers.v1.Customer\"N\n\x14ListCustomersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0f\n\x07lead_id\x18\x03 \x01(\t\"_\n\x15ListCustomersResponse\x12-\n\tcustomers\x18\x01 \x03(\x0b\x32\x1a.crm.customers.v1.Customer\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"=\n\x15GetContactInfoRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x0f\n\x07lead_id\x18\x02 \x01(\t\"\xb7\x01\n\x16GetContactInfoResponse\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x11\n\tfull_name\x18\x02 \x01(\t\x12\x14\n\x0cphone_number\x18\x03 \x01(\t\x12\r\n\x05\x65mail\x18\x04 \x01(\t\x12\x0e\n\x06locale\x18\x05 \x01(\t\x12!\n\x19transactional_sms_allowed\x18\x06 \x01(\x08\x12\x1d\n\x15marketing_sms_consent\x18\x07 \x01(\x08\"Q\n\x13ListTimelineRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"a\n\x14ListTimelineResponse\x12\x30\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1f.crm.customers.v1.TimelineEntry\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"K\n\x15MergeCustomersRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x1d\n\x15\x64uplicate_customer_id\x18\x02 \x01(\t\"F\n\x16MergeCustomersResponse\x12,\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32\x1a.crm.customers.v1.Customer\":\n\x16SearchCustomersRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\"k\n\rCustomerMatch\x12,\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32\x1a.crm.customers.v1.Customer\x12,\n\x05match\x18\x02 \x01(\x0e\x32\x1d.crm.customers.v1.SearchMatch\"K\n\x17SearchCustomersResponse\x12\x30\n\x07matches\x18\x01 \x03(\x0b\x32\x1f.crm.customers.v1.CustomerMatch\"\x84\x01\n\x15UpdateCustomerRequest\x12,\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32\x1a.crm.customers.v1.Customer\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12\x0c\n\x04\x65tag\x18\x03 \x01(\t\"F\n\x16UpdateCustomerResponse\x12,\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32\x1a.crm.customers.v1.Customer*\xb7\x03\n\tTouchKind\x12\x1a\n\x16TOUCH_KIND_UNSPECIFIED\x10\x00\x12\x1c\n\x18TOUCH_KIND_LEAD_CAPTURED\x10\x01\x12\x17\n\x13TOUCH_KIND_DEAL_WON\x10\x02\x12\x18\n\x14TOUCH_KIND_DEAL_LOST\x10\x03\x12\x1c\n\x18TOUCH_KIND_ORDER_SHIPPED\x10\x04\x12\x17\n\x13TOUCH_KIND_SMS_SENT\x10\x05\x12\x1a\n\x16TOUCH_KIND_CALL_LOGGED\x10\x06\x12\x1d\n\x19TOUCH_KIND_MEETING_LOGGED\x10\x07\x12\x1a\n\x16TOUCH_KIND_NOTE_LOGGED\x10\x08\x12\x1a\n\x16TOUCH_KIND_TASK_LOGGED\x10\t\x12\x1b\n\x17TOUCH_KIND_EMAIL_LOGGED\x10\n\x12\x19\n\x15TOUCH_KIND_SMS_LOGGED\x10\x0b\x12!\n\x1dTOUCH_KIND_DEAL_STAGE_CHANGED\x10\x0c\x12\x19\n\x15TOUCH_KIND_QUOTE_SENT\x10\r\x12\x1d\n\x19TOUCH_KIND_QUOTE_ACCEPTED\x10\x0e*\xb3\x01\n\x0bSearchMatch\x12\x1c\n\x18SEARCH_MATCH_UNSPECIFIED\x10\x00\x12\x16\n\x12SEARCH_MATCH_PHONE\x10\x01\x12\x16\n\x12SEARCH_MATCH_EMAIL\x10\x02\x12\x15\n\x11SEARCH_MATCH_NAME\x10\x03\x12\x1c\n\x18SEARCH_MATCH_NAME_PREFIX\x10\x04\x12!\n\x1dSEARCH_MATCH_NAME_SOUNDS_LIKE\x10\x05\x32\xc6\x05\n\x10\x43ustomersService\x12Z\n\x0bGetCustomer\x12$.crm.customers.v1.GetCustomerRequest\x1a%.crm.customers.v1.GetCustomerResponse\x12`\n\rListCustomers\x12&.crm.customers.v1.ListCustomersRequest\x1a\'.crm.customers.v1.ListCustomersResponse\x12\x63\n\x0eGetContactInfo\x12\'.crm.customers.v1.GetContactInfoRequest\x1a(.crm.customers.v1.GetContactInfoResponse\x12]\n\x0cListTimeline\x12%.crm.customers.v1.ListTimelineRequest\x1a&.crm.customers.v1.ListTimelineResponse\x12\x63\n\x0eMergeCustomers\x12\'.crm.customers.v1.MergeCustomersRequest\x1a(.crm.customers.v1.MergeCustomersResponse\x12\x66\n\x0fSearchCustomers\x12(.crm.customers.v1.SearchCustomersRequest\x1a).crm.customers.v1.SearchCustomersResponse\x12\x63\n\x0eUpdateCustomer\x12\'.crm.customers.v1.UpdateCustomerRequest\x1a(.crm.customers.v1.UpdateCustomerResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'crm.customers.v1.customers_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TOUCHKIND']._serialized_start=1573
-  _globals['_TOUCHKIND']._serialized_end=2012
-  _globals['_SEARCHMATCH']._serialized_start=2015
-  _globals['_SEARCHMATCH']._serialized_end=2194
-  _globals['_CUSTOMER']._serialized_start=88
-  _globals['_CUSTOMER']._serialized_end=282
-  _globals['_TIMELINEENTRY']._serialized_start=285
-  _globals['_TIMELINEENTRY']._serialized_end=455
-  _globals['_GETCUSTOMERREQUEST']._serialized_start=457
-  _globals['_GETCUSTOMERREQUEST']._serialized_end=498
-  _globals['_GETCUSTOMERRESPONSE']._serialized_start=500
-  _globals['_GETCUSTOMERRESPONSE']._serialized_end=567
-  _globals['_LISTCUSTOMERSREQUEST']._serialized_start=569
-  _globals['_LISTCUSTOMERSREQUEST']._serialized_end=647
-  _globals['_LISTCUSTOMERSRESPONSE']._serialized_start=649
-  _globals['_LISTCUSTOMERSRESPONSE']._serialized_end=744
-  _globals['_GETCONTACTINFOREQUEST']._serialized_start=746
-  _globals['_GETCONTACTINFOREQUEST']._serialized_end=807
-  _globals['_GETCONTACTINFORESPONSE']._serialized_start=810
-  _globals['_GETCONTACTINFORESPONSE']._serialized_end=993
-  _globals['_LISTTIMELINEREQUEST']._serialized_start=995
-  _globals['_LISTTIMELINEREQUEST']._serialized_end=1076
-  _globals['_LISTTIMELINERESPONSE']._serialized_start=1078
-  _globals['_LISTTIMELINERESPONSE']._serialized_end=1175
-  _globals['_MERGECUSTOMERSREQUEST']._serialized_start=1177
-  _globals['_MERGECUSTOMERSREQUEST']._serialized_end=1252
-  _globals['_MERGECUSTOMERSRESPONSE']._serialized_start=1254
-  _globals['_MERGECUSTOMERSRESPONSE']._serialized_end=1324
-  _globals['_SEARCHCUSTOMERSREQUEST']._serialized_start=1326
-  _globals['_SEARCHCUSTOMERSREQUEST']._serialized_end=1384
-  _globals['_CUSTOMERMATCH']._serialized_start=1386
-  _globals['_CUSTOMERMATCH']._serialized_end=1493
-  _globals['_SEARCHCUSTOMERSRESPONSE']._serialized_start=1495
-  _globals['_SEARCHCUSTOMERSRESPONSE']._serialized_end=1570
-  _globals['_CUSTOMERSSERVICE']._serialized_start=2197
-  _globals['_CUSTOMERSSERVICE']._serialized_end=2806
+  _globals['_TOUCHKIND']._serialized_start=1828
+  _globals['_TOUCHKIND']._serialized_end=2267
+  _globals['_SEARCHMATCH']._serialized_start=2270
+  _globals['_SEARCHMATCH']._serialized_end=2449
+  _globals['_CUSTOMER']._serialized_start=122
+  _globals['_CUSTOMER']._serialized_end=330
+  _globals['_TIMELINEENTRY']._serialized_start=333
+  _globals['_TIMELINEENTRY']._serialized_end=503
+  _globals['_GETCUSTOMERREQUEST']._serialized_start=505
+  _globals['_GETCUSTOMERREQUEST']._serialized_end=546
+  _globals['_GETCUSTOMERRESPONSE']._serialized_start=548
+  _globals['_GETCUSTOMERRESPONSE']._serialized_end=615
+  _globals['_LISTCUSTOMERSREQUEST']._serialized_start=617
+  _globals['_LISTCUSTOMERSREQUEST']._serialized_end=695
+  _globals['_LISTCUSTOMERSRESPONSE']._serialized_start=697
+  _globals['_LISTCUSTOMERSRESPONSE']._serialized_end=792
+  _globals['_GETCONTACTINFOREQUEST']._serialized_start=794
+  _globals['_GETCONTACTINFOREQUEST']._serialized_end=855
+  _globals['_GETCONTACTINFORESPONSE']._serialized_start=858
+  _globals['_GETCONTACTINFORESPONSE']._serialized_end=1041
+  _globals['_LISTTIMELINEREQUEST']._serialized_start=1043
+  _globals['_LISTTIMELINEREQUEST']._serialized_end=1124
+  _globals['_LISTTIMELINERESPONSE']._serialized_start=1126
+  _globals['_LISTTIMELINERESPONSE']._serialized_end=1223
+  _globals['_MERGECUSTOMERSREQUEST']._serialized_start=1225
+  _globals['_MERGECUSTOMERSREQUEST']._serialized_end=1300
+  _globals['_MERGECUSTOMERSRESPONSE']._serialized_start=1302
+  _globals['_MERGECUSTOMERSRESPONSE']._serialized_end=1372
+  _globals['_SEARCHCUSTOMERSREQUEST']._serialized_start=1374
+  _globals['_SEARCHCUSTOMERSREQUEST']._serialized_end=1432
+  _globals['_CUSTOMERMATCH']._serialized_start=1434
+  _globals['_CUSTOMERMATCH']._serialized_end=1541
+  _globals['_SEARCHCUSTOMERSRESPONSE']._serialized_start=1543
+  _globals['_SEARCHCUSTOMERSRESPONSE']._serialized_end=1618
+  _globals['_UPDATECUSTOMERREQUEST']._serialized_start=1621
+  _globals['_UPDATECUSTOMERREQUEST']._serialized_end=1753
+  _globals['_UPDATECUSTOMERRESPONSE']._serialized_start=1755
+  _globals['_UPDATECUSTOMERRESPONSE']._serialized_end=1825
+  _globals['_CUSTOMERSSERVICE']._serialized_start=2452
+  _globals['_CUSTOMERSSERVICE']._serialized_end=3162
 # @@protoc_insertion_point(module_scope)

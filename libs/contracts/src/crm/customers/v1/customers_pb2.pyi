@@ -5,6 +5,7 @@ isort:skip_file
 
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
+from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
@@ -106,6 +107,7 @@ class Customer(_message.Message):
     LEAD_IDS_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     MERGED_INTO_CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     full_name: _builtins.str
     phone_number: _builtins.str
@@ -114,6 +116,8 @@ class Customer(_message.Message):
     locale: _builtins.str
     merged_into_customer_id: _builtins.str
     """Set when this customer was merged into another: the surviving customer."""
+    etag: _builtins.str
+    """The ETag of this version (AIP-154): send it back in UpdateCustomerRequest.etag."""
     @_builtins.property
     def lead_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -129,10 +133,11 @@ class Customer(_message.Message):
         lead_ids: _abc.Iterable[_builtins.str] | None = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         merged_into_customer_id: _builtins.str = ...,
+        etag: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "email", b"email", "full_name", b"full_name", "id", b"id", "lead_ids", b"lead_ids", "locale", b"locale", "merged_into_customer_id", b"merged_into_customer_id", "phone_number", b"phone_number"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "email", b"email", "etag", b"etag", "full_name", b"full_name", "id", b"id", "lead_ids", b"lead_ids", "locale", b"locale", "merged_into_customer_id", b"merged_into_customer_id", "phone_number", b"phone_number"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -480,3 +485,53 @@ class SearchCustomersResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SearchCustomersResponse: _TypeAlias = SearchCustomersResponse  # noqa: Y015
+
+@_typing.final
+class UpdateCustomerRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_FIELD_NUMBER: _builtins.int
+    UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    etag: _builtins.str
+    """The etag read; empty changes whatever the current version is."""
+    @_builtins.property
+    def customer(self) -> Global___Customer:
+        """id, and the fields the mask names."""
+
+    @_builtins.property
+    def update_mask(self) -> _field_mask_pb2.FieldMask: ...
+    def __init__(
+        self,
+        *,
+        customer: Global___Customer | None = ...,
+        update_mask: _field_mask_pb2.FieldMask | None = ...,
+        etag: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["customer", b"customer", "update_mask", b"update_mask"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer", b"customer", "etag", b"etag", "update_mask", b"update_mask"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateCustomerRequest: _TypeAlias = UpdateCustomerRequest  # noqa: Y015
+
+@_typing.final
+class UpdateCustomerResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def customer(self) -> Global___Customer: ...
+    def __init__(
+        self,
+        *,
+        customer: Global___Customer | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["customer", b"customer"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer", b"customer"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateCustomerResponse: _TypeAlias = UpdateCustomerResponse  # noqa: Y015

@@ -65,6 +65,11 @@ class CustomersServiceStub:
                 request_serializer=crm_dot_customers_dot_v1_dot_customers__pb2.SearchCustomersRequest.SerializeToString,
                 response_deserializer=crm_dot_customers_dot_v1_dot_customers__pb2.SearchCustomersResponse.FromString,
                 _registered_method=True)
+        self.UpdateCustomer = channel.unary_unary(
+                '/crm.customers.v1.CustomersService/UpdateCustomer',
+                request_serializer=crm_dot_customers_dot_v1_dot_customers__pb2.UpdateCustomerRequest.SerializeToString,
+                response_deserializer=crm_dot_customers_dot_v1_dot_customers__pb2.UpdateCustomerResponse.FromString,
+                _registered_method=True)
 
 
 class CustomersServiceServicer:
@@ -116,6 +121,15 @@ class CustomersServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdateCustomer(self, request, context):
+        """Change the profile fields update_mask names (full_name, phone_number, email, locale), audited
+        by field name. ABORTED (STALE_ETAG) when etag is not the current version's; FAILED_PRECONDITION
+        (CUSTOMER_MERGED) on a merged customer; INVALID_ARGUMENT naming every bad field.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CustomersServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -148,6 +162,11 @@ def add_CustomersServiceServicer_to_server(servicer, server):
                     servicer.SearchCustomers,
                     request_deserializer=crm_dot_customers_dot_v1_dot_customers__pb2.SearchCustomersRequest.FromString,
                     response_serializer=crm_dot_customers_dot_v1_dot_customers__pb2.SearchCustomersResponse.SerializeToString,
+            ),
+            'UpdateCustomer': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateCustomer,
+                    request_deserializer=crm_dot_customers_dot_v1_dot_customers__pb2.UpdateCustomerRequest.FromString,
+                    response_serializer=crm_dot_customers_dot_v1_dot_customers__pb2.UpdateCustomerResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -313,6 +332,33 @@ class CustomersService:
             '/crm.customers.v1.CustomersService/SearchCustomers',
             crm_dot_customers_dot_v1_dot_customers__pb2.SearchCustomersRequest.SerializeToString,
             crm_dot_customers_dot_v1_dot_customers__pb2.SearchCustomersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateCustomer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.customers.v1.CustomersService/UpdateCustomer',
+            crm_dot_customers_dot_v1_dot_customers__pb2.UpdateCustomerRequest.SerializeToString,
+            crm_dot_customers_dot_v1_dot_customers__pb2.UpdateCustomerResponse.FromString,
             options,
             channel_credentials,
             insecure,

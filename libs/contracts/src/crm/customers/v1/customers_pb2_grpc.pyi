@@ -50,6 +50,11 @@ class CustomersServiceStub:
     the last word as a prefix), a phone number in any format, or an e-mail address; best first.
     INVALID_ARGUMENT on `query` when it has fewer than 2 letters or digits.
     """
+    UpdateCustomer: _grpc.UnaryUnaryMultiCallable[_customers_pb2.UpdateCustomerRequest, _customers_pb2.UpdateCustomerResponse]
+    """Change the profile fields update_mask names (full_name, phone_number, email, locale), audited
+    by field name. ABORTED (STALE_ETAG) when etag is not the current version's; FAILED_PRECONDITION
+    (CUSTOMER_MERGED) on a merged customer; INVALID_ARGUMENT naming every bad field.
+    """
 
 @_typing.type_check_only
 class CustomersServiceAsyncStub(CustomersServiceStub):
@@ -72,6 +77,11 @@ class CustomersServiceAsyncStub(CustomersServiceStub):
     """Live customers by a name in any spelling (Hebrew, Persian or Latin letters, any word order,
     the last word as a prefix), a phone number in any format, or an e-mail address; best first.
     INVALID_ARGUMENT on `query` when it has fewer than 2 letters or digits.
+    """
+    UpdateCustomer: _aio.UnaryUnaryMultiCallable[_customers_pb2.UpdateCustomerRequest, _customers_pb2.UpdateCustomerResponse]  # type: ignore[assignment]
+    """Change the profile fields update_mask names (full_name, phone_number, email, locale), audited
+    by field name. ABORTED (STALE_ETAG) when etag is not the current version's; FAILED_PRECONDITION
+    (CUSTOMER_MERGED) on a merged customer; INVALID_ARGUMENT naming every bad field.
     """
 
 class CustomersServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -128,6 +138,17 @@ class CustomersServiceServicer(metaclass=_abc_1.ABCMeta):
         """Live customers by a name in any spelling (Hebrew, Persian or Latin letters, any word order,
         the last word as a prefix), a phone number in any format, or an e-mail address; best first.
         INVALID_ARGUMENT on `query` when it has fewer than 2 letters or digits.
+        """
+
+    @_abc_1.abstractmethod
+    def UpdateCustomer(
+        self,
+        request: _customers_pb2.UpdateCustomerRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customers_pb2.UpdateCustomerResponse, _abc.Awaitable[_customers_pb2.UpdateCustomerResponse]]:
+        """Change the profile fields update_mask names (full_name, phone_number, email, locale), audited
+        by field name. ABORTED (STALE_ETAG) when etag is not the current version's; FAILED_PRECONDITION
+        (CUSTOMER_MERGED) on a merged customer; INVALID_ARGUMENT naming every bad field.
         """
 
 def add_CustomersServiceServicer_to_server(servicer: CustomersServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

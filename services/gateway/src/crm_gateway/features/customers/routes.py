@@ -3,16 +3,30 @@ leads they own (crm_gateway.records). A customer's timeline; merging a duplicate
 
 from __future__ import annotations
 
+from fastapi import HTTPException, Response
+
 from crm.customers.v1 import customers_pb2
 from crm_gateway import records
-from crm_gateway.convert import to_model
-from crm_gateway.deps import Caller, Clients, FilterId, PageSize, PageToken, ResourceId, api_router, forbidden
+from crm_gateway.convert import to_model, with_etag
+from crm_gateway.deps import (
+    Caller,
+    Clients,
+    FilterId,
+    IfMatch,
+    PageSize,
+    PageToken,
+    ResourceId,
+    api_router,
+    etag_of,
+    forbidden,
+)
 from crm_gateway.features.customers.schemas import (
     Customer,
     CustomerList,
     MergeCustomersIn,
     MergedCustomer,
     Timeline,
+    UpdateCustomerIn,
 )
 from crm_gateway.platform import authz
 from crm_gateway.records import read
@@ -40,8 +54,28 @@ async def list_customers(
 
 
 @router.get("/customers/{customer_id}", tags=["customers"], operation_id="getCustomer")
-async def get_customer(customer_id: ResourceId, clients: Clients, principal: Caller) -> Customer:
-    return to_model(Customer, await records.customer(clients, principal, customer_id))
+async def get_customer(customer_id: ResourceId, clients: Clients, principal: Caller, response: Response) -> Customer:
+    return with_etag(Customer, await records.customer(clients, principal, customer_id), response)
+
+
+@router.patch("/customers/{customer_id}", tags=["customers"], operation_id="updateCustomer")
+async def update_customer(
+    customer_id: ResourceId,
+    body: UpdateCustomerIn,
+    clients: Clients,
+    principal: Caller,
+    response: Response,
+    if_match: IfMatch = None,
+) -> Customer:
+    """Change the profile fields the body names (full name, phone number, e-mail, locale), on the
+    version read: If-Match is required (428 without; * for any version), 412 when someone changed
+    the profile since. Every department edits the one profile; a rep only their own customers."""
+    etag = etag_of(if_match, required=True)
+    if not body.model_fields_set:
+        raise HTTPException(422, "Name at least one field to change.")
+    await records.customer(clients, principal, customer_id)
+    reply = await clients.customers.UpdateCustomer(body.to_proto(customer_id, etag))
+    return with_etag(Customer, reply.customer, response)
 
 
 @router.get("/customers/{customer_id}/timeline", tags=["customers"], operation_id="listCustomerTimeline")

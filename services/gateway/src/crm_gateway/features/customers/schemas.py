@@ -3,17 +3,43 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel
+from google.protobuf import field_mask_pb2
+from pydantic import BaseModel, Field, StringConstraints
 
-from crm_gateway.convert import RecordId, RequestBody
+from crm.customers.v1 import customers_pb2
+from crm_gateway.convert import NOT_BLANK, STRIPPED, RecordId, RequestBody
 
 
 class MergeCustomersIn(RequestBody):
     """The customer to merge into the one in the path (which survives)."""
 
     duplicate_customer_id: RecordId
+
+
+class UpdateCustomerIn(RequestBody):
+    """Only the fields sent change (they make the update_mask, AIP-134). A phone number in any
+    local format (stored as E.164, read in the customer's locale); "" clears the phone or the
+    e-mail, but not both."""
+
+    full_name: Annotated[str, StringConstraints(min_length=1, max_length=200), STRIPPED, NOT_BLANK] = ""
+    phone_number: Annotated[str, StringConstraints(max_length=32), STRIPPED] = ""
+    email: Annotated[str, StringConstraints(max_length=254), STRIPPED] = ""
+    locale: Literal["he-IL", "fa-IR", "en-US"] = "he-IL"
+
+    def to_proto(self, customer_id: str, etag: str) -> customers_pb2.UpdateCustomerRequest:
+        return customers_pb2.UpdateCustomerRequest(
+            customer=customers_pb2.Customer(
+                id=customer_id,
+                full_name=self.full_name,
+                phone_number=self.phone_number,
+                email=self.email,
+                locale=self.locale,
+            ),
+            update_mask=field_mask_pb2.FieldMask(paths=sorted(self.model_fields_set)),
+            etag=etag,
+        )
 
 
 class Customer(BaseModel):
@@ -24,6 +50,7 @@ class Customer(BaseModel):
     locale: str
     lead_ids: list[str]
     create_time: datetime | None
+    etag: str = Field(description="The ETag header's value: send it back in If-Match")
 
 
 class CustomerList(BaseModel):

@@ -1,0 +1,135 @@
+"""Editing a customer's profile: on the version read, every bad field named at once, nothing
+half-written, the search following the new name, and an audit record that names fields only."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import grpc
+import pytest
+from google.protobuf import field_mask_pb2
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from crm.customers.v1 import customers_pb2
+from crm.leads.v1 import events_pb2 as leads_events
+from crm_kit.protoconv import to_timestamp
+from crm_kit.testing import eventually, field_violations, publish_event
+
+pytestmark = pytest.mark.integration
+
+
+async def new_customer(customers: Any, nats_server: str, full_name: str, phone: str) -> customers_pb2.Customer:
+    lead = leads_events.LeadCaptured(
+        lead_id=str(uuid.uuid4()),
+        full_name=full_name,
+        phone_number=phone,
+        source="radio",
+        locale="he-IL",
+        capture_time=to_timestamp(datetime(2026, 11, 1, 9, 30, tzinfo=UTC)),
+    )
+    await publish_event(nats_server, lead)
+
+    async def made() -> customers_pb2.Customer | None:
+        reply = await customers.stub.ListCustomers(customers_pb2.ListCustomersRequest(lead_id=lead.lead_id))
+        return reply.customers[0] if reply.customers else None
+
+    customer: customers_pb2.Customer = await eventually(made)
+    return customer
+
+
+def edit(customer_id: str, etag: str, **fields: str) -> customers_pb2.UpdateCustomerRequest:
+    return customers_pb2.UpdateCustomerRequest(
+        customer=customers_pb2.Customer(id=customer_id, **fields),
+        update_mask=field_mask_pb2.FieldMask(paths=list(fields)),
+        etag=etag,
+    )
+
+
+async def names_found(customers: Any, query: str) -> list[str]:
+    reply = await customers.stub.SearchCustomers(customers_pb2.SearchCustomersRequest(query=query))
+    return [m.customer.full_name for m in reply.matches]
+
+
+async def test_an_edit_on_the_version_read_changes_the_profile_and_its_search(customers: Any, nats_server: str) -> None:
+    customer = await new_customer(customers, nats_server, "רונית אלמוג", "+972521234567")
+    assert customer.etag == '"1"'
+
+    reply = await customers.stub.UpdateCustomer(
+        edit(
+            customer.id, customer.etag, full_name="  רונית   אלמוג-כץ ", phone_number="054-765-4321", email="R@X.CO.IL"
+        )
+    )
+    edited = reply.customer
+    assert (edited.full_name, edited.phone_number, edited.email, edited.etag) == (
+        "רונית אלמוג-כץ",
+        "+972547654321",
+        "r@x.co.il",
+        '"2"',
+    )
+    assert await names_found(customers, "כץ רונית") == ["רונית אלמוג-כץ"]
+    assert await names_found(customers, "054-765-4321") == ["רונית אלמוג-כץ"]
+    assert await names_found(customers, "052-123-4567") == []
+
+    engine = create_async_engine(customers.database_url)
+    try:
+        async with engine.connect() as conn:
+            audit = (
+                await conn.execute(
+                    text("SELECT action, details FROM audit_log WHERE record_id = :id"), {"id": customer.id}
+                )
+            ).all()
+    finally:
+        await engine.dispose()
+    assert [(a.action, a.details if isinstance(a.details, dict) else json.loads(a.details)) for a in audit] == [
+        ("customers.UpdateCustomer", {"fields": ["email", "full_name", "phone_number"]})
+    ]
+
+
+async def test_a_stale_or_bad_edit_changes_nothing_and_names_every_field(customers: Any, nats_server: str) -> None:
+    customer = await new_customer(customers, nats_server, "עמית שגיא", "+972531112222")
+    await customers.stub.UpdateCustomer(edit(customer.id, customer.etag, locale="fa-IR"))
+
+    with pytest.raises(grpc.aio.AioRpcError) as stale:
+        await customers.stub.UpdateCustomer(edit(customer.id, customer.etag, full_name="someone else"))
+    assert stale.value.code() == grpc.StatusCode.ABORTED
+
+    with pytest.raises(grpc.aio.AioRpcError) as bad:
+        await customers.stub.UpdateCustomer(
+            edit(customer.id, "", full_name=" ", phone_number="123", email="not-an-address", locale="de-DE")
+        )
+    assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert set(field_violations(bad.value)) == {"full_name", "phone_number", "email", "locale"}
+
+    with pytest.raises(grpc.aio.AioRpcError) as unreachable:
+        await customers.stub.UpdateCustomer(edit(customer.id, "", phone_number=""))
+    assert set(field_violations(unreachable.value)) == {"phone_number", "email"}
+
+    with pytest.raises(grpc.aio.AioRpcError) as nothing:
+        await customers.stub.UpdateCustomer(edit(customer.id, ""))
+    assert set(field_violations(nothing.value)) == {"update_mask"}
+
+    after = (await customers.stub.GetCustomer(customers_pb2.GetCustomerRequest(customer_id=customer.id))).customer
+    assert (after.full_name, after.phone_number, after.locale, after.etag) == (
+        "עמית שגיא",
+        "+972531112222",
+        "fa-IR",
+        '"2"',
+    )
+
+
+async def test_a_merged_customer_is_edited_through_its_survivor(customers: Any, nats_server: str) -> None:
+    survivor = await new_customer(customers, nats_server, "טל ברק", "+972501110000")
+    duplicate = await new_customer(customers, nats_server, "טל ברק", "+972501110001")
+    await customers.stub.MergeCustomers(
+        customers_pb2.MergeCustomersRequest(customer_id=survivor.id, duplicate_customer_id=duplicate.id)
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as merged:
+        await customers.stub.UpdateCustomer(edit(duplicate.id, "", locale="en-US"))
+    assert merged.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    with pytest.raises(grpc.aio.AioRpcError) as missing:
+        await customers.stub.UpdateCustomer(edit(str(uuid.uuid4()), "", locale="en-US"))
+    assert missing.value.code() == grpc.StatusCode.NOT_FOUND

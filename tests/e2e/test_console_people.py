@@ -1,7 +1,11 @@
-"""The console's tasks, customer page and administration screens in a real browser against the
-whole system: a rep sees a task due today and marks it done, opens the lead's customer (made from
-the lead's events) with its timeline in Hebrew and Persian; an administrator reads the teams with
-their reps and the audit log of the lead. axe-core on each screen; screenshots per locale."""
+"""The console's people and administration screens (pages_people, pages_org, pages_admin) in a
+real browser against the whole system: a rep sees a task due today and marks it done, opens the
+lead's customer (made from the lead's events) with its timeline in Hebrew and Persian; an
+administrator reads the teams with their reps and the audit log of the lead (a rep is refused it),
+creates a team and a rep (a refused id shown beside its field), edits the rep's capacity and hours
+(then the rep's and the team's forms in Persian), and replays a dead letter once (a second replay
+says it was done already).
+axe-core on each screen; screenshots per locale."""
 
 from __future__ import annotations
 

@@ -16,9 +16,11 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from crm_console import (
+    pages_admin,
     pages_manager,
     pages_marketing,
     pages_orders,
+    pages_org,
     pages_people,
     pages_quotes,
     pages_sales,
@@ -45,6 +47,8 @@ PAGES = (
     pages_quotes,
     pages_orders,
     pages_people,
+    pages_org,
+    pages_admin,
     pages_marketing,
     pages_manager,
     pages_search,

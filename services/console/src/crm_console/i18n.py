@@ -2,7 +2,9 @@
 
 Persian shows Solar Hijri (Jalali) dates and Persian digits; Hebrew shows Gregorian dates in
 Hebrew; English is left to right. Phone numbers, ids and codes are wrapped by the templates in
-``<bdi dir="ltr">`` so a right-to-left line never reorders their characters.
+``<bdi dir="ltr">`` so a right-to-left line never reorders their characters. A date a page shows
+goes through ``t.when()``/``t.day()``: a ``<time datetime>`` element, so the ISO value is there
+for machines and for console.js, which adds the Hebrew-calendar date on Hebrew pages.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from zoneinfo import ZoneInfo
 import jdatetime
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_currency, format_decimal
+from markupsafe import Markup
 
 LOCALES = ("he", "fa", "en")
 RTL = frozenset({"he", "fa"})
@@ -21,6 +24,10 @@ BABEL = {"he": "he_IL", "fa": "fa_IR", "en": "en_US"}
 # The zone dates are shown in: the business's own (Israel for Hebrew and English, Iran for Persian).
 ZONES = {"he": ZoneInfo("Asia/Jerusalem"), "fa": ZoneInfo("Asia/Tehran"), "en": ZoneInfo("Asia/Jerusalem")}
 _PERSIAN_DIGITS = str.maketrans("0123456789,.", "۰۱۲۳۴۵۶۷۸۹٬٫")
+# What a template passes to be shown as a moment or a day (named here: inside Translator the
+# names datetime and date are its methods).
+Moment = str | datetime | None
+Day = str | date | None
 
 MESSAGES: dict[str, dict[str, str]] = {
     "app": {"he": "CRM", "fa": "CRM", "en": "CRM"},
@@ -255,6 +262,32 @@ class Translator:
         if self.locale == "fa":
             return self.digits(jdatetime.date.fromgregorian(date=day, locale="fa_IR").strftime("%d %B %Y"))
         return format_date(day, "d MMM y", locale=self._babel)
+
+    def when(self, value: Moment) -> Markup:
+        """A moment as text (as ``datetime()`` shows it) in a ``<time datetime>`` holding the moment
+        in ISO form with its offset, to the second (HTML allows at most three decimals): machines
+        and console.js (the Hebrew-calendar date) read that, never the localised text. Empty or
+        unreadable: nothing."""
+        moment = self._parse(value)
+        if moment is None:
+            return Markup("")
+        return self._time(moment.isoformat(timespec="seconds"), self.datetime(moment))
+
+    def day(self, value: Day) -> Markup:
+        """A calendar day as text (as ``date()`` shows it) in a ``<time datetime="YYYY-MM-DD">``.
+        A value that is no date is shown as it came (escaped), as ``date()`` does, without <time>."""
+        if value in (None, ""):
+            return Markup("")
+        try:
+            day = value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+        except ValueError:
+            return Markup("{}").format(self.date(value))
+        return self._time(day.isoformat()[:10], self.date(value))
+
+    def _time(self, iso: str, text: str) -> Markup:
+        # dir isolates the text from what follows: console.js puts the Hebrew date ("26 בכסלו 5787")
+        # right after it, and without isolation its day number joins the time's digits ("07:4326").
+        return Markup('<time datetime="{}" dir="{}">{}</time>').format(iso, self.dir, text)
 
     def duration(self, seconds: int) -> str:
         """Time left (or overdue) as h:mm, in the locale's digits."""

@@ -26,8 +26,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import UploadFile
 
 from crm_console.api import ApiError
+from crm_console.forms import ascii_digits, changed_fields, form_original, refusal_errors
 from crm_console.i18n import ZONES, Translator, words
-from crm_console.pages_people import ascii_digits, changed_fields, form_original, refusal_errors
 from crm_console.session import Session
 from crm_console.web import api, ctx, menu_item
 from crm_console.words_marketing import WORDS

@@ -12,11 +12,11 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import httpx
 from fastapi import Request
@@ -61,11 +61,15 @@ MENU_GROUPS = {"/manager/": "menu_manage", "/marketing/": "menu_marketing", "/ad
 
 # The top line's order (every module registers at import, in whatever order they are imported).
 TOP_LINE = ("work", "my_tasks", "pipelines", "orders")
+# Entries of a folded menu listed first, in this order, whichever module registered them first
+# (pages_admin imports before pages_org, yet the administrator's menu starts with the teams).
+GROUP_FIRST = ("teams_reps", "audit_log", "dead_letters")
 
 
 def menu_groups(items: list[tuple[str, str]]) -> list[tuple[str, list[tuple[str, str]]]]:
     """[(group key or "", entries)]: the top-line entries first (one per "" group, in TOP_LINE
-    order), then each group's entries together, in the order they were registered."""
+    order), then each group's entries together: GROUP_FIRST's in its order, the rest in the order
+    they were registered."""
     top: list[tuple[str, str]] = []
     groups: dict[str, list[tuple[str, str]]] = {}
     for key, href in items:
@@ -75,6 +79,8 @@ def menu_groups(items: list[tuple[str, str]]) -> list[tuple[str, list[tuple[str,
         else:
             top.append((key, href))
     top.sort(key=lambda item: TOP_LINE.index(item[0]) if item[0] in TOP_LINE else len(TOP_LINE))
+    for entries in groups.values():
+        entries.sort(key=lambda item: GROUP_FIRST.index(item[0]) if item[0] in GROUP_FIRST else len(GROUP_FIRST))
     return [("", [item]) for item in top] + [
         (group, groups[group]) for group in MENU_GROUPS.values() if group in groups
     ]
@@ -238,6 +244,11 @@ def local_path(target: str) -> str:
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
         return "/"
     return target
+
+
+def next_href(path: str, query: Mapping[str, str], page_token: str) -> str:
+    """The "next" link of a keyset-paged list: the same filters and the answer's page token."""
+    return f"{path}?{urlencode({**query, 'page_token': page_token})}"
 
 
 def local_datetime(value: str, locale: str) -> str:

@@ -20,7 +20,7 @@ from crm_console.i18n import Translator
 from crm_console.oidc import challenge
 from crm_console.session import SESSION_COOKIE, Sealer, Session
 from crm_console.settings import DEV_SESSION_KEY, ConsoleSettings
-from crm_console.web import local_path
+from crm_console.web import HERE, local_path
 
 pytestmark = pytest.mark.unit
 KEY = base64.b64encode(os.urandom(32)).decode()
@@ -119,6 +119,35 @@ def test_persian_shows_jalali_dates_and_persian_digits_hebrew_gregorian() -> Non
     assert fa.duration(-3660) == "-۱:۰۱"
     assert he.duration(-20) == "-0:01" and he.duration(59) == "0:00"
     assert he("sign_in") == "כניסה" and fa("sign_in") == "ورود"
+
+
+def test_a_shown_moment_or_day_is_a_time_element_with_its_iso_value() -> None:
+    fa, he = Translator("fa"), Translator("he")
+    # 08:00 UTC is 11:30 in Tehran: the text is Jalali with Persian digits, the attribute ISO.
+    assert fa.when("2026-12-06T08:00:00.123456Z") == (
+        '<time datetime="2026-12-06T11:30:00+03:30" dir="rtl">۱۵ آذر ۱۴۰۵، ۱۱:۳۰</time>'
+    )
+    assert fa.day("2026-12-06") == '<time datetime="2026-12-06" dir="rtl">۱۵ آذر ۱۴۰۵</time>'
+    assert he.when("2026-12-06T08:00:00Z") == (
+        f'<time datetime="2026-12-06T10:00:00+02:00" dir="rtl">{he.datetime("2026-12-06T08:00:00Z")}</time>'
+    )
+    assert he.day("2026-12-06") == f'<time datetime="2026-12-06" dir="rtl">{he.date("2026-12-06")}</time>'
+    assert he.when("") == "" and he.when(None) == "" and he.when("soon") == "" and he.day(None) == ""
+    assert he.day("<b>soon</b>") == "&lt;b&gt;soon&lt;/b&gt;"  # no date: shown as it came, escaped
+    assert Translator("en").day("2026-12-06") == '<time datetime="2026-12-06" dir="ltr">6 Dec 2026</time>'
+
+
+def test_templates_show_dates_only_through_time_elements() -> None:
+    """t.when()/t.day() wrap a date in <time datetime>; t.datetime()/t.date() give bare text, which
+    a template may put only where no element can go (an input's value, an <option>)."""
+    templates = HERE / "templates"
+    bare = [
+        f"{path.name}: {line.strip()}"
+        for path in sorted(templates.glob("*.html"))
+        for line in path.read_text().splitlines()
+        if re.search(r"\{\{ *t\.(date|datetime)\(", line) and not re.search(r"<option|value=\"\{\{ *t\.", line)
+    ]
+    assert bare == []
 
 
 def test_only_local_paths_are_followed_after_sign_in() -> None:

@@ -16,8 +16,8 @@ import pytest
 from starlette.datastructures import FormData
 
 from crm_console.app import create_app
+from crm_console.forms import changed_fields
 from crm_console.pages_marketing import campaign_input, campaign_values, money_text, parse_money
-from crm_console.pages_people import changed_fields
 from crm_console.session import LOCALE_COOKIE, SESSION_COOKIE, Sealer, Session
 from crm_console.settings import ConsoleSettings
 

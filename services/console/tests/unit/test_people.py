@@ -1,25 +1,21 @@
-"""Tasks, the customer page and the administration screens: the pure helpers (due today in the
-company's zone, reps grouped by team, audit filters and paging links), and the pages against a
-recording fake of the gateway."""
+"""Tasks and the customer page (pages_people): due today in the company's zone, and the pages
+against a recording fake of the gateway; each role's menu of the people and administration screens."""
 
 from __future__ import annotations
 
 import base64
-import json
 import os
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
-from crm_console import api
 from crm_console.app import create_app
-from crm_console.pages_people import AUDIT_SERVICES, audit_query, due_groups, next_href, reps_by_team
+from crm_console.pages_people import due_groups
 from crm_console.session import LOCALE_COOKIE, SESSION_COOKIE, Sealer, Session
 from crm_console.settings import ConsoleSettings
 
@@ -54,36 +50,6 @@ def test_overdue_then_due_today_then_later_in_the_company_zone() -> None:
     iran = {key: [t["id"] for t in found] for key, found in due_groups(tasks, now, TEHRAN)}
     assert iran["tasks_today"] == ["tonight", "after-midnight"]
     assert iran["tasks_later"] == ["later", "no-due"]
-
-
-def test_reps_are_grouped_under_their_team_and_strays_last() -> None:
-    teams = [{"id": "t1", "name": "North"}, {"id": "t2", "name": "South"}]
-    reps = [
-        {"id": "r2", "name": "Yossi", "team_id": "t1"},
-        {"id": "r1", "name": "Dana", "team_id": "t1"},
-        {"id": "r3", "name": "Omid", "team_id": "t9"},
-    ]
-    grouped = [(team["id"], [r["id"] for r in found]) for team, found in reps_by_team(teams, reps)]
-    assert grouped == [("t1", ["r1", "r2"]), ("t2", []), ("", ["r3"])]
-    assert [team["id"] for team, _ in reps_by_team(teams, reps[:2])] == ["t1", "t2"]
-
-
-def test_audit_filters_are_trimmed_and_the_service_is_always_a_known_one() -> None:
-    assert audit_query({"service": "orders", "record_id": " o1 ", "actor": "", "other": "x"}) == {
-        "service": "orders",
-        "record_id": "o1",
-    }
-    assert audit_query({"service": "nope"}) == {"service": "leads"}
-    assert audit_query({}) == {"service": "leads"}
-    href = next_href("/admin/audit", {"service": "orders", "actor": "rep dana"}, "tok/1=")
-    assert parse_qs(urlsplit(href).query) == {"service": ["orders"], "actor": ["rep dana"], "page_token": ["tok/1="]}
-
-
-def test_the_audit_services_are_the_gateways() -> None:
-    spec = json.loads(api.SPEC_PATH.read_text())
-    params = spec["paths"]["/api/v1/audit-records"]["get"]["parameters"]
-    service = next(p for p in params if p["name"] == "service")
-    assert tuple(service["schema"]["enum"]) == AUDIT_SERVICES
 
 
 # ------------------------------------------------------------------ the pages against a fake gateway
@@ -133,36 +99,6 @@ class FakeGateway:
             return httpx.Response(200, json={"entries": [entry], "next_page_token": "t2"})
         if path == "/api/v1/customers":
             return httpx.Response(200, json={"customers": self.customers_of_lead, "next_page_token": ""})
-        if path == "/api/v1/teams":
-            team = {"id": "t1", "name": "צפון", "manager_id": "mgr-1", "active": True, "active_reps": 1}
-            return httpx.Response(200, json={"teams": [team], "next_page_token": ""})
-        if path == "/api/v1/reps":
-            rep = {
-                "id": "rep-dana",
-                "name": "Dana",
-                "team_id": "t1",
-                "active": True,
-                "away": True,
-                "available": False,
-                "unavailable_reason": "away",
-                "capacity": None,
-                "territories": ["IL-TA"],
-                "product_lines": ["tv"],
-                "open_leads": 3,
-            }
-            return httpx.Response(200, json={"reps": [rep]})
-        if path == "/api/v1/audit-records":
-            record = {
-                "id": 7,
-                "actor": "rep-dana",
-                "action": "lead.assigned",
-                "record_type": "lead",
-                "record_id": "lead-1",
-                "create_time": "2026-12-06T08:00:00Z",
-                "request_id": "req-1",
-                "details_json": '{"rep_id": "rep-dana"}',
-            }
-            return httpx.Response(200, json={"audit_records": [record], "next_page_token": "k2"})
         return httpx.Response(404, json={"title": "Not Found"})
 
 
@@ -219,6 +155,8 @@ async def test_the_customer_page_shows_the_timeline_with_a_next_link(browser: ht
     assert '<bdi dir="ltr">+972501234567</bdi>' in page.text
     assert "سرنخ ثبت شد" in page.text and "وب‌سایت" in page.text  # kind and channel in Persian
     assert "Lead captured from website" in page.text
+    # The entry's moment: Jalali text with Persian digits, ISO for machines and the Hebrew calendar.
+    assert '<time datetime="2026-12-06T11:30:00+03:30" dir="rtl">۱۵ آذر ۱۴۰۵، ۱۱:۳۰</time>' in page.text
     assert 'href="/customers/c1?page_token=t2"' in page.text
     assert 'href="/leads/lead-1"' in page.text
 
@@ -236,20 +174,10 @@ async def test_a_leads_customer_redirects_once_made_and_says_so_before(
     assert asked.url.params["lead_id"] == "lead-1"
 
 
-async def test_admin_sees_teams_with_reps_and_the_filtered_audit_log(
-    browser: httpx.AsyncClient, fake: FakeGateway
-) -> None:
+async def test_an_admin_gets_the_tasks_and_every_administration_screen(browser: httpx.AsyncClient) -> None:
     as_role(browser, "admin")
-    teams = await browser.get("/admin/teams")
-    assert teams.status_code == 200
-    assert "צפון" in teams.text and '<bdi dir="ltr" class="tag">IL-TA</bdi>' in teams.text
-    assert "ללא הגבלה" in teams.text  # no capacity limit
-    assert menu_of(teams.text) == {"/tasks", "/admin/teams", "/admin/audit"}
-    audit = await browser.get("/admin/audit", params={"service": "leads", "actor": "rep-dana", "record_id": ""})
-    assert audit.status_code == 200 and "lead.assigned" in audit.text
-    sent = [c for c in fake.calls if c.url.path == "/api/v1/audit-records"][-1]
-    assert dict(sent.url.params) == {"service": "leads", "actor": "rep-dana", "page_size": "50"}
-    assert 'href="/admin/audit?service=leads&amp;actor=rep-dana&amp;page_token=k2"' in audit.text
+    page = await browser.get("/tasks")
+    assert menu_of(page.text) == {"/tasks", "/admin/teams", "/admin/audit"}
 
 
 async def test_a_manager_gets_teams_but_not_the_audit_log(browser: httpx.AsyncClient) -> None:

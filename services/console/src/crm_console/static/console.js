@@ -96,7 +96,10 @@ function moreCards() {
 // after it and as its title. Without JavaScript the Gregorian date stands alone.
 function hebrewDates(root) {
   if (document.documentElement.lang !== "he") return;
-  const hebrew = new Intl.DateTimeFormat("he-IL-u-ca-hebrew", { day: "numeric", month: "long", year: "numeric" });
+  // In the company's zone, as the Gregorian dates beside them are (i18n ZONES).
+  const hebrew = new Intl.DateTimeFormat("he-IL-u-ca-hebrew", {
+    day: "numeric", month: "long", year: "numeric", timeZone: "Asia/Jerusalem",
+  });
   for (const time of root.querySelectorAll("time[datetime]:not([data-hebrew])")) {
     const when = new Date(time.dateTime);
     if (Number.isNaN(when.getTime())) continue;

@@ -1,6 +1,6 @@
-"""Creating and editing teams and reps: the pure form helpers (lists typed with commas, working
-hours, only the changed fields, the gateway's errors placed by field), and the pages against a
-recording fake of the gateway (If-Match sent, only changed fields, refusals kept next to fields)."""
+"""Teams and reps (pages_org): the pure helpers (reps grouped by team, lists typed with commas,
+working hours, the forms' values), and the list and forms against a recording fake of the gateway
+(If-Match sent, only changed fields, refusals kept next to fields)."""
 
 from __future__ import annotations
 
@@ -17,13 +17,13 @@ import pytest
 from starlette.datastructures import FormData
 
 from crm_console.app import create_app
-from crm_console.pages_people import (
-    changed_fields,
-    form_errors,
+from crm_console.forms import changed_fields
+from crm_console.pages_org import (
     hours_input,
     hours_rows,
     rep_input,
     rep_values,
+    reps_by_team,
     split_codes,
     team_input,
     team_values,
@@ -36,27 +36,21 @@ KEY = base64.b64encode(os.urandom(32)).decode()
 CSRF = "c" * 32
 
 
+def test_reps_are_grouped_under_their_team_and_strays_last() -> None:
+    teams = [{"id": "t1", "name": "North"}, {"id": "t2", "name": "South"}]
+    reps = [
+        {"id": "r2", "name": "Yossi", "team_id": "t1"},
+        {"id": "r1", "name": "Dana", "team_id": "t1"},
+        {"id": "r3", "name": "Omid", "team_id": "t9"},
+    ]
+    grouped = [(team["id"], [r["id"] for r in found]) for team, found in reps_by_team(teams, reps)]
+    assert grouped == [("t1", ["r1", "r2"]), ("t2", []), ("", ["r3"])]
+    assert [team["id"] for team, _ in reps_by_team(teams, reps[:2])] == ["t1", "t2"]
+
+
 def test_lists_are_split_on_any_comma_trimmed_and_kept_once() -> None:
     assert split_codes("תל אביב, חיפה،تهران;\n חיפה ,, ") == ["תל אביב", "חיפה", "تهران"]
     assert split_codes("  ") == []
-
-
-def test_only_changed_fields_make_the_patch() -> None:
-    old = {"name": "צפון", "manager_id": "mgr-1", "active": True, "territories": ["a", "b"]}
-    new = {"name": "צפון", "manager_id": "", "active": True, "territories": ["a", "b"]}
-    assert changed_fields(new, old) == {"manager_id": ""}
-    assert changed_fields(old, old) == {}
-    assert changed_fields({"capacity": None}, {}) == {"capacity": None}  # unknown before: sent
-
-
-def test_gateway_errors_land_on_their_form_field() -> None:
-    errors = {"budget.amount_minor": "too big", "working_hours.2.start": "bad", "rep.name": "empty", "x": "?"}
-    assert form_errors(errors, ("budget", "working_hours", "name")) == {
-        "budget": "too big",
-        "working_hours": "bad",
-        "name": "empty",
-        "": "?",
-    }
 
 
 def test_working_hours_rows_become_sorted_spans_and_midnight_is_the_days_end() -> None:
@@ -196,6 +190,14 @@ def hidden(html: str, name: str) -> str:
     found = re.search(rf'name="{name}" value="([^"]*)"', html)
     assert found, name
     return markup.unescape(found.group(1))
+
+
+async def test_the_teams_list_shows_each_teams_reps_and_their_coverage(browser: httpx.AsyncClient) -> None:
+    as_role(browser, "admin")
+    teams = await browser.get("/admin/teams")
+    assert teams.status_code == 200
+    assert "צפון" in teams.text and '<bdi dir="ltr" class="tag">IL-TA</bdi>' in teams.text
+    assert "ללא הגבלה" in teams.text  # no capacity limit
 
 
 async def test_only_an_admin_gets_the_team_forms_and_a_manager_edits_reps(browser: httpx.AsyncClient) -> None:

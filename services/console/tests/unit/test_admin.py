@@ -1,11 +1,13 @@
-"""The dead-letters screen: its pure helpers (filters, shortened errors), and the page and its
-replay form against a recording fake of the gateway (a replay once, then 409)."""
+"""The administrator's screens (pages_admin): the pure helpers (audit and dead-letter filters,
+shortened errors, paging links), the audit log, and the dead letters with their replay form
+against a recording fake of the gateway (a replay once, then 409)."""
 
 from __future__ import annotations
 
 import base64
 import json
 import os
+import re
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -16,9 +18,10 @@ import pytest
 
 from crm_console import api
 from crm_console.app import create_app
-from crm_console.pages_people import DEAD_LETTER_SERVICES, dead_letter_query, short_error
+from crm_console.pages_admin import BACKEND_SERVICES, audit_query, dead_letter_query, short_error
 from crm_console.session import LOCALE_COOKIE, SESSION_COOKIE, Sealer, Session
 from crm_console.settings import ConsoleSettings
+from crm_console.web import next_href
 
 pytestmark = pytest.mark.unit
 KEY = base64.b64encode(os.urandom(32)).decode()
@@ -43,11 +46,23 @@ def test_an_error_is_cut_to_its_first_line_and_a_short_one_is_left_whole() -> No
     assert len(cut) == 40 and cut.endswith("…") and LONG_ERROR.startswith(cut[:-1])
 
 
-def test_the_services_are_the_gateways() -> None:
+def test_the_audit_filters_are_trimmed_and_the_service_is_always_a_known_one() -> None:
+    assert audit_query({"service": "orders", "record_id": " o1 ", "actor": "", "other": "x"}) == {
+        "service": "orders",
+        "record_id": "o1",
+    }
+    assert audit_query({"service": "nope"}) == {"service": "leads"}
+    assert audit_query({}) == {"service": "leads"}
+    href = next_href("/admin/audit", {"service": "orders", "actor": "rep dana"}, "tok/1=")
+    assert parse_qs(urlsplit(href).query) == {"service": ["orders"], "actor": ["rep dana"], "page_token": ["tok/1="]}
+
+
+@pytest.mark.parametrize("path", ["/api/v1/audit-records", "/api/v1/dead-letters"])
+def test_the_services_are_the_gateways(path: str) -> None:
     spec = json.loads(api.SPEC_PATH.read_text())
-    params = spec["paths"]["/api/v1/dead-letters"]["get"]["parameters"]
+    params = spec["paths"][path]["get"]["parameters"]
     service = next(p for p in params if p["name"] == "service")
-    assert tuple(service["schema"]["enum"]) == DEAD_LETTER_SERVICES
+    assert tuple(service["schema"]["enum"]) == BACKEND_SERVICES
 
 
 def letter(letter_id: int, **fields: Any) -> dict[str, Any]:
@@ -69,7 +84,8 @@ def letter(letter_id: int, **fields: Any) -> dict[str, Any]:
 
 
 class FakeGateway:
-    """Two orders letters (7 open with a long error, 6 replayed); 7 replays once, then 409."""
+    """One audit record; two orders letters (7 open with a long error, 6 replayed); 7 replays
+    once, then 409."""
 
     def __init__(self) -> None:
         self.calls: list[httpx.Request] = []
@@ -78,6 +94,18 @@ class FakeGateway:
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.calls.append(request)
         path = request.url.path
+        if path == "/api/v1/audit-records":
+            record = {
+                "id": 7,
+                "actor": "rep-dana",
+                "action": "lead.assigned",
+                "record_type": "lead",
+                "record_id": "lead-1",
+                "create_time": "2026-12-06T08:00:00Z",
+                "request_id": "req-1",
+                "details_json": '{"rep_id": "rep-dana"}',
+            }
+            return httpx.Response(200, json={"audit_records": [record], "next_page_token": "k2"})
         if path == "/api/v1/dead-letters":
             letters = [letter(7, error=LONG_ERROR), letter(6, replay_time="2026-12-06T09:00:00Z")]
             return httpx.Response(200, json={"dead_letters": letters, "next_page_token": "n2"})
@@ -106,6 +134,25 @@ def as_role(browser: httpx.AsyncClient, *roles: str, locale: str = "he") -> None
     session = Session(token="tok", subject="s", name="s", roles=roles, expires_at=time.time() + 60, csrf=CSRF)
     browser.cookies.set(SESSION_COOKIE, Sealer(KEY).seal_session(session))
     browser.cookies.set(LOCALE_COOKIE, locale)
+
+
+def admin_menu(html: str) -> list[str]:
+    """The administration menu's entries, in the order shown."""
+    return re.findall(r'<a href="(/admin/[^"?]*)"', html)
+
+
+async def test_an_admin_reads_the_filtered_audit_log_with_a_next_link(
+    browser: httpx.AsyncClient, fake: FakeGateway
+) -> None:
+    as_role(browser, "admin")
+    audit = await browser.get("/admin/audit", params={"service": "leads", "actor": "rep-dana", "record_id": ""})
+    assert audit.status_code == 200 and "lead.assigned" in audit.text
+    sent = [c for c in fake.calls if c.url.path == "/api/v1/audit-records"][-1]
+    assert dict(sent.url.params) == {"service": "leads", "actor": "rep-dana", "page_size": "50"}
+    assert 'href="/admin/audit?service=leads&amp;actor=rep-dana&amp;page_token=k2"' in audit.text
+    # The administrator's menu: teams first, then the audit log and dead letters (pages_org and
+    # pages_admin register them in the other order).
+    assert admin_menu(audit.text)[:3] == ["/admin/teams", "/admin/audit", "/admin/dead-letters"]
 
 
 async def test_an_admin_sees_the_services_letters_with_replay_on_open_ones(

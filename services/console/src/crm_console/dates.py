@@ -3,7 +3,8 @@
 Persian users pick dates in the Solar Hijri calendar: day, month name and year selects named
 `<name>__jd`, `<name>__jm`, `<name>__jy`; everyone else gets the browser's `<input type="date">`
 named `<name>`. The gateway takes Gregorian ISO dates, so a handler reads every date field with
-`picked_date`, which converts the Jalali selects when the form had them. A day that does not
+`picked_date` (`picked_datetime` for a date and a time), which converts the Jalali selects when
+the form had them. A day that does not
 exist (31 Mehr, 30 Esfand of a common year) or a date half picked is refused on the field, never
 moved to a neighbouring day.
 """
@@ -51,3 +52,15 @@ def picked_date(form: Mapping[str, Any], name: str) -> tuple[str, bool]:
         return "", True
     gregorian = gregorian_of_jalali(year, month, day)
     return (gregorian, True) if gregorian else ("", False)
+
+
+def picked_datetime(form: Mapping[str, Any], name: str) -> tuple[str, bool]:
+    """A date-time field as a datetime-local value (YYYY-MM-DDTHH:MM, the user's wall clock): the
+    Jalali date selects and `<name>__time` in Persian, else the `<input type="datetime-local">`."""
+    if not any(f"{name}{part}" in form for part in PARTS):
+        return str(form.get(name, "") or "").strip(), True
+    day, ok = picked_date(form, name)
+    clock = str(form.get(f"{name}__time", "") or "").strip()
+    if not ok or (clock and not day):
+        return "", False
+    return (f"{day}T{clock or '09:00'}" if day else ""), True

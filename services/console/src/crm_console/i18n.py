@@ -118,6 +118,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "month": {"he": "חודש", "fa": "ماه", "en": "Month"},
     "year": {"he": "שנה", "fa": "سال", "en": "Year"},
     "no_such_date": {"he": "אין תאריך כזה.", "fa": "چنین تاریخی وجود ندارد.", "en": "There is no such date."},
+    "time_of_day": {"he": "שעה", "fa": "ساعت", "en": "Time"},
     "lines": {"he": "שורות", "fa": "اقلام", "en": "Lines"},
     "total": {"he": "סה״כ", "fa": "جمع", "en": "Total"},
     "deals": {"he": "עסקאות", "fa": "معامله‌ها", "en": "Deals"},

@@ -26,6 +26,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import UploadFile
 
 from crm_console.api import ApiError
+from crm_console.dates import picked_date
 from crm_console.forms import ascii_digits, changed_fields, form_original, refusal_errors
 from crm_console.i18n import ZONES, Translator, words
 from crm_console.session import Session
@@ -209,10 +210,14 @@ def campaign_input(form: Any) -> tuple[dict[str, Any], dict[str, str], dict[str,
     in each money field (shown again on a refusal), and the fields that do not parse (field →
     message key)."""
     values: dict[str, Any] = {"name": str(form.get("name", "")).strip()}
-    for name in ("starts_on", "ends_on"):
-        values[name] = str(form.get(name, "")).strip() or None
     typed: dict[str, str] = {}
     problems: dict[str, str] = {}
+    for name in ("starts_on", "ends_on"):
+        # Persian: picked in the Solar Hijri calendar (templates/_date.html).
+        picked, ok = picked_date(form, name)
+        values[name] = picked or None
+        if not ok:
+            problems[name] = "no_such_date"
     for name in CAMPAIGN_MONEY:
         typed[name] = str(form.get(f"{name}_amount", ""))
         try:
@@ -500,8 +505,11 @@ async def update_campaign(request: Request, campaign_id: str) -> Response:
 
 
 @router.get("/marketing/reports", response_class=HTMLResponse)
-async def reports(request: Request, start: str = "", end: str = "", source: str = "") -> Response:
+async def reports(request: Request, source: str = "") -> Response:
     session = ctx(request).require(request)
+    # The period's days, picked in the Solar Hijri calendar in Persian (templates/_date.html); a
+    # day that does not exist is left out (the default period), as an empty field is.
+    start, end = (picked_date(request.query_params, name)[0] for name in ("start", "end"))
     t = Translator(ctx(request).locale_of(request))
     bounds = period(start, end, ZONES[t.locale])
     by_source = (await api(request).call("getSourceReport", session.token, query=bounds)).body["rows"]

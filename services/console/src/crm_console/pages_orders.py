@@ -10,7 +10,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from crm_console.api import ApiError
-from crm_console.i18n import JALALI_MONTHS, Translator, gregorian_of_jalali, jalali_parts
+from crm_console.dates import picked_date
+from crm_console.i18n import Translator
 from crm_console.session import Session
 from crm_console.web import (
     PAGE_SIZE,
@@ -43,7 +44,6 @@ async def order_page(request: Request, session: Session, order_id: str, **extra:
         if exc.status != 403:
             raise
     default_date = (date.today() + timedelta(days=3)).isoformat()
-    chosen = str(extra.get("form", {}).get("estimated_delivery_date") or default_date)
     return ctx(request).render(
         request,
         "order.html",
@@ -51,21 +51,10 @@ async def order_page(request: Request, session: Session, order_id: str, **extra:
         order=order,
         messages=messages,
         default_date=default_date,
-        # Persian: the date is picked in the Solar Hijri calendar (day, month, year).
-        jalali=jalali_parts(chosen) if _iso_day(chosen) else jalali_parts(default_date),
-        jalali_months=JALALI_MONTHS,
         form=extra.get("form", {}),
         errors=extra.get("errors", {}),
         status_code=extra.get("status_code", 200),
     )
-
-
-def _iso_day(value: str) -> bool:
-    try:
-        date.fromisoformat(value)
-    except ValueError:
-        return False
-    return True
 
 
 @router.get("/orders/{order_id}", response_class=HTMLResponse)
@@ -76,16 +65,13 @@ async def order(request: Request, order_id: str) -> Response:
 @router.post("/orders/{order_id}/ship")
 async def ship(request: Request, order_id: str) -> Response:
     session, form = await ctx(request).signed_form(request)
-    body = {k: str(form.get(k, "")) for k in ("carrier", "tracking_number", "estimated_delivery_date")}
-    if form.get("jalali_year"):
-        gregorian = gregorian_of_jalali(
-            str(form.get("jalali_year")), str(form.get("jalali_month")), str(form.get("jalali_day"))
-        )
-        if gregorian is None:
-            t = Translator(ctx(request).locale_of(request))
-            errors = {"estimated_delivery_date": t("no_such_date")}
-            return await order_page(request, session, order_id, form=body, errors=errors, status_code=422)
-        body["estimated_delivery_date"] = gregorian
+    body = {k: str(form.get(k, "")) for k in ("carrier", "tracking_number")}
+    # Persian: picked in the Solar Hijri calendar (templates/_date.html), sent as Gregorian.
+    body["estimated_delivery_date"], ok = picked_date(form, "estimated_delivery_date")
+    if not ok:
+        t = Translator(ctx(request).locale_of(request))
+        errors = {"estimated_delivery_date": t("no_such_date")}
+        return await order_page(request, session, order_id, form=body, errors=errors, status_code=422)
     try:
         await api(request).call("shipOrder", session.token, path={"order_id": order_id}, body=body)
     except ApiError as exc:

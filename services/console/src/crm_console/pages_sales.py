@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 
 from crm_console import pages_quotes
 from crm_console.api import ApiError
+from crm_console.dates import picked_datetime
 from crm_console.i18n import Translator
 from crm_console.session import Session
 from crm_console.web import (
@@ -111,9 +112,16 @@ async def log_activity(request: Request, lead_id: str) -> Response:
     if body["kind"] == "call":
         body["outcome"] = str(form.get("outcome", ""))
     locale = ctx(request).locale_of(request)
+    refused: dict[str, str] = {}
     for name in ("start_time", "end_time", "due_time"):
-        if form.get(name):
-            body[name] = local_datetime(str(form[name]), locale)
+        # Persian: the day picked in the Solar Hijri calendar and a time (templates/_date.html).
+        wall_clock, ok = picked_datetime(form, name)
+        if not ok:
+            refused[name] = Translator(locale)("no_such_date")
+        elif wall_clock:
+            body[name] = local_datetime(wall_clock, locale)
+    if refused:
+        return await lead_page(request, session, lead_id, errors=refused, status_code=422)
     try:
         await api(request).call("logLeadActivity", session.token, path={"lead_id": lead_id}, body=body)
     except ApiError as exc:

@@ -25,8 +25,9 @@ from fastapi.templating import Jinja2Templates
 from prometheus_client import Counter, Histogram
 from starlette.datastructures import FormData
 
+from crm_console import dates
 from crm_console.api import ApiError, Gateway
-from crm_console.i18n import LOCALES, ZONES, Translator
+from crm_console.i18n import JALALI_MONTHS, LOCALES, ZONES, Translator
 from crm_console.oidc import OidcClient
 from crm_console.session import LOCALE_COOKIE, SESSION_COOKIE, Sealer, Session
 from crm_console.settings import ConsoleSettings
@@ -130,6 +131,10 @@ class Console:
             transport=transport,
         )
         self.templates = Jinja2Templates(directory=HERE / "templates")
+        # The date pickers' helpers (templates/_date.html).
+        self.templates.env.globals.update(
+            jalali_of=dates.jalali_of, jalali_years=dates.jalali_years, jalali_months=JALALI_MONTHS
+        )
 
     def locale_of(self, request: Request) -> str:
         chosen = request.cookies.get(LOCALE_COOKIE, "")

@@ -293,14 +293,15 @@ async def test_a_persian_clerk_picks_the_delivery_date_in_the_jalali_calendar() 
         transport=httpx.ASGITransport(app=app), base_url="http://localhost:8081", cookies=cookies
     ) as browser:
         page = await browser.get("/orders/o1")
-        assert 'name="jalali_month"' in page.text and "آذر" in page.text
+        assert 'name="estimated_delivery_date__jm"' in page.text and "آذر" in page.text
         assert 'type="date"' not in page.text  # no Gregorian picker in Persian
-        form = {"csrf": "c" * 32, "carrier": "پست", "tracking_number": "IR1", "jalali_year": "1405"}
-        done = await browser.post("/orders/o1/ship", data={**form, "jalali_month": "9", "jalali_day": "18"})
+        day = "estimated_delivery_date"
+        form = {"csrf": "c" * 32, "carrier": "پست", "tracking_number": "IR1", f"{day}__jy": "1405"}
+        done = await browser.post("/orders/o1/ship", data={**form, f"{day}__jm": "9", f"{day}__jd": "18"})
         assert done.status_code == 303
         assert shipped == [{"carrier": "پست", "tracking_number": "IR1", "estimated_delivery_date": "2026-12-09"}]
         # 31 Mehr does not exist: refused on the field, nothing sent.
-        refused = await browser.post("/orders/o1/ship", data={**form, "jalali_month": "7", "jalali_day": "31"})
+        refused = await browser.post("/orders/o1/ship", data={**form, f"{day}__jm": "7", f"{day}__jd": "31"})
         assert refused.status_code == 422
         assert "چنین تاریخی وجود ندارد." in refused.text
         assert len(shipped) == 1

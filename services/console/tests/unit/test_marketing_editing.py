@@ -168,13 +168,18 @@ async def test_a_new_campaign_posts_money_in_minor_units(browser: httpx.AsyncCli
     as_role(browser, "marketing", locale="fa")
     form = await browser.get("/marketing/campaigns/new")
     assert form.status_code == 200 and '<option value="IRR" selected>' in form.text
-    assert 'type="date" id="starts_on" name="starts_on"' in form.text
+    # Persian: the dates are picked in the Solar Hijri calendar; 1 Farvardin 1405 is 21 March 2026.
+    assert 'name="starts_on__jm"' in form.text and 'type="date"' not in form.text
     data = {
         "csrf": CSRF,
         "source": "radio",
         "name": "بهار",
-        "starts_on": "2026-03-21",
-        "ends_on": "",
+        "starts_on__jy": "1405",
+        "starts_on__jm": "1",
+        "starts_on__jd": "1",
+        "ends_on__jy": "",
+        "ends_on__jm": "",
+        "ends_on__jd": "",
         "budget_amount": "۵۰۰٬۰۰۰",
         "budget_currency": "IRR",
         "actual_cost_amount": "",

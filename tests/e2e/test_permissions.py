@@ -284,6 +284,13 @@ def request_for(route: str, r: Records) -> tuple[str, str, Any, dict[str, str]]:
         "get_customer": ("GET", f"/api/v1/customers/{r.customer['id']}", None, {}),
         "list_timeline": ("GET", f"/api/v1/customers/{r.customer['id']}/timeline", None, {}),
         "search_customers": ("GET", "/api/v1/search/customers", None, {"query": r.customer["phone_number"]}),
+        "list_consents": ("GET", f"/api/v1/customers/{r.customer['id']}/consents", None, {}),
+        "record_consent": (
+            "POST",
+            f"/api/v1/customers/{r.customer['id']}/consents",
+            {"channel": "phone", "purpose": "service", "granted": True, "source": "agent"},
+            {},
+        ),
         "update_customer": ("PATCH", f"/api/v1/customers/{r.customer['id']}", {"locale": "he-IL"}, {}),
         "list_messages": ("GET", "/api/v1/messages", None, {"order_id": r.order["id"]}),
         "get_message": ("GET", f"/api/v1/messages/{r.message['id']}", None, {}),
@@ -462,6 +469,8 @@ MATRIX: dict[str, dict[str, str]] = {
     # a rep's search answers 200 with only their own customers (test_a_rep_finds_only_their_own_customers)
     "search_customers": row(OK, OK, OK, OK, OK, FORBIDDEN),
     "update_customer": row(OK, OK, OWNED, OK, OK, FORBIDDEN),
+    "list_consents": row(OK, OK, OWNED, OK, OK, FORBIDDEN),
+    "record_consent": row(OK, OK, OWNED, OK, OK, FORBIDDEN),
     "list_messages": row(OK, FORBIDDEN, FORBIDDEN, OK, OK, FORBIDDEN),
     "get_message": row(OK, FORBIDDEN, FORBIDDEN, OK, OK, FORBIDDEN),
     "source_report": row(OK, OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK),

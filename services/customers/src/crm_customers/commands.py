@@ -35,10 +35,11 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from crm.customers.v1 import events_pb2
+from crm.customers.v1 import customers_pb2, events_pb2
 from crm_customers import domain, queries
-from crm_customers.db import customer_leads, customer_name_words, customers, timeline
+from crm_customers.db import consents, customer_leads, customer_name_words, customers, timeline
 from crm_customers.metrics import CUSTOMERS_CREATED, CUSTOMERS_MERGED, TIMELINE_ENTRIES
+from crm_kit import caller
 from crm_kit.db import UnitOfWork
 from crm_kit.errors import FailedPrecondition, InvalidArgument
 from crm_kit.etags import check_etag
@@ -515,3 +516,71 @@ async def update_customer(
             )
     uow.audit("customers.UpdateCustomer", "customer", customer_id, {"fields": sorted(changes)})
     return await queries.get_customer(uow, customer_id)
+
+
+# ---------------------------------------------------------------- consent
+
+
+async def record_consent(
+    uow: UnitOfWork, customer_id: str, change: domain.ConsentChange, occurred_at: datetime
+) -> tuple[Any, list[domain.ConsentState]]:
+    """Append a consent record and apply it at once, in one transaction: the SMS flags on the
+    customer row (GetContactInfo reads them for every message), a timeline entry, ConsentChanged
+    for whoever sends messages, and the audit record (no values but the consent's own)."""
+    row = (await uow.conn.execute(select(customers).where(customers.c.id == customer_id).with_for_update())).first()
+    if row is None:
+        raise queries.customer_not_found(customer_id)
+    if row.merged_into_id:
+        raise FailedPrecondition(
+            f"customer {customer_id} was merged into {row.merged_into_id}: record it there",
+            reason="CUSTOMER_MERGED",
+            metadata={"customer_id": customer_id, "merged_into_customer_id": row.merged_into_id},
+        )
+    who = caller.current()
+    record = (
+        await uow.conn.execute(
+            consents.insert()
+            .values(
+                customer_id=customer_id,
+                channel=change.channel,
+                purpose=change.purpose,
+                granted=change.granted,
+                source=change.source,
+                evidence=change.evidence,
+                actor=who.actor if who else caller.SYSTEM_ACTOR,
+                occurred_at=occurred_at,
+            )
+            .returning(consents)
+        )
+    ).one()
+    states = domain.consent_states(await queries.consent_records(uow, customer_id))
+    sms = {s.purpose: s.granted for s in states if s.channel == "sms"}
+    await uow.conn.execute(
+        update(customers)
+        .where(customers.c.id == customer_id)
+        .values(marketing_sms_consent=sms["marketing"], transactional_sms_opt_out=not sms["service"])
+    )
+    await add_timeline_entry(
+        uow,
+        customer_id=customer_id,
+        kind=domain.TouchKind.CONSENT_CHANGED,
+        summary=domain.consent_summary(change),
+        channel=change.channel,
+        event_id=f"consent-{record.id}",
+        occurred_at=occurred_at,
+    )
+    await uow.record_event(
+        events_pb2.ConsentChanged(
+            customer_id=customer_id,
+            channel=customers_pb2.ConsentChannel.Value(f"CONSENT_CHANNEL_{change.channel.upper()}"),
+            purpose=customers_pb2.ConsentPurpose.Value(f"CONSENT_PURPOSE_{change.purpose.upper()}"),
+            granted=change.granted,
+            source=customers_pb2.ConsentSource.Value(f"CONSENT_SOURCE_{change.source.upper()}"),
+            occur_time=to_timestamp(occurred_at),
+            record_id=record.id,
+        ),
+        time=occurred_at,
+    )
+    details = {"channel": change.channel, "purpose": change.purpose, "granted": change.granted}
+    uow.audit("customers.RecordConsent", "customer", customer_id, {**details, "source": change.source})
+    return record, states

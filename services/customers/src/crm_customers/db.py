@@ -89,3 +89,22 @@ timeline = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index("ix_timeline_customer_occurred", "customer_id", "occurred_at", "id"),
 )
+
+# Every consent given or withdrawn (append-only: the history a regulator may ask for). The state in
+# force per channel and purpose is the latest by occurred_at; SMS's is also kept on the customer
+# row (marketing_sms_consent, transactional_sms_opt_out), which GetContactInfo reads per message.
+consents = Table(
+    "consents",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("customer_id", String(64), ForeignKey("customers.id"), nullable=False),
+    Column("channel", String(10), nullable=False),
+    Column("purpose", String(10), nullable=False),
+    Column("granted", Boolean, nullable=False),
+    Column("source", String(20), nullable=False),
+    Column("evidence", String(500), nullable=False, server_default=""),
+    Column("actor", String(200), nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_consents_customer", "customer_id", "channel", "purpose", "occurred_at", "id"),
+)

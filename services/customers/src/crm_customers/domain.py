@@ -43,6 +43,8 @@ class TouchKind(StrEnum):
     DEAL_STAGE_CHANGED = "deal_stage_changed"
     QUOTE_SENT = "quote_sent"
     QUOTE_ACCEPTED = "quote_accepted"
+    # A consent given or withdrawn (RecordConsent).
+    CONSENT_CHANGED = "consent_changed"
 
 
 def channel_for_source(source: str) -> str:
@@ -285,3 +287,87 @@ def profile_changes(mask: list[str], values: dict[str, str], current: Any) -> di
     if violations:
         raise InvalidArgument("invalid customer profile", field_violations=violations)
     return changes
+
+
+# ---------------------------------------------------------------- consent
+
+CONSENT_CHANNELS = ("sms", "email", "phone")
+CONSENT_PURPOSES = ("service", "marketing")
+CONSENT_SOURCES = ("web_form", "recorded_call", "written", "reply", "agent")
+# What holds before anyone said anything. Service messages (an order's delivery date, a ticket's
+# answer) are part of the service the customer asked for: allowed until withdrawn. Advertising
+# needs explicit prior consent — Israel's Communications Law (Telecommunications and Broadcasting),
+# amendment 40 ("the spam law"), and the same default is kept for Iran. A refusal is honoured at
+# once whatever its source; a consent to advertising needs a source that can be shown later.
+DEFAULT_GRANTED = {"service": True, "marketing": False}
+# Sources that carry no proof of an explicit yes: enough to withdraw, not to grant advertising.
+WITHDRAWAL_ONLY_SOURCES = frozenset({"reply", "agent"})
+MAX_EVIDENCE = 500
+
+
+@dataclass(frozen=True)
+class ConsentChange:
+    channel: str
+    purpose: str
+    granted: bool
+    source: str
+    evidence: str
+
+
+def consent_change(
+    *, channel: str, purpose: str, granted: bool, source: str, evidence: str, occurred: Any, now: Any
+) -> ConsentChange:
+    """A consent record as given, checked: every bad field at once. A grant of advertising needs
+    evidence (the checkbox text's version, the recording, the document): a regulator asks for it."""
+    violations: list[tuple[str, str]] = []
+    if channel not in CONSENT_CHANNELS:
+        violations.append(("channel", f"one of {', '.join(CONSENT_CHANNELS)}"))
+    if purpose not in CONSENT_PURPOSES:
+        violations.append(("purpose", f"one of {', '.join(CONSENT_PURPOSES)}"))
+    if source not in CONSENT_SOURCES:
+        violations.append(("source", f"how it was given is required: one of {', '.join(CONSENT_SOURCES)}"))
+    elif granted and purpose == "marketing" and source in WITHDRAWAL_ONLY_SOURCES:
+        violations.append(("source", f"a consent to advertising needs proof: not {source!r}"))
+    if len(evidence) > MAX_EVIDENCE:
+        violations.append(("evidence", f"at most {MAX_EVIDENCE} characters"))
+    elif granted and purpose == "marketing" and not evidence.strip():
+        violations.append(
+            ("evidence", "a consent to advertising needs its evidence (text version, recording, document)")
+        )
+    if occurred > now:
+        violations.append(("occur_time", "not in the future"))
+    if violations:
+        raise InvalidArgument("invalid consent record", field_violations=violations)
+    return ConsentChange(channel, purpose, granted, source, evidence.strip())
+
+
+@dataclass(frozen=True)
+class ConsentState:
+    channel: str
+    purpose: str
+    granted: bool
+    record: Any  # the latest record of this channel and purpose, or None (the default holds)
+
+
+def consent_states(records: list[Any]) -> list[ConsentState]:
+    """The state in force per channel and purpose: the latest record by when it happened (then by
+    id), else the default."""
+    latest: dict[tuple[str, str], Any] = {}
+    for record in records:
+        key = (record.channel, record.purpose)
+        if key not in latest or (record.occurred_at, record.id) > (latest[key].occurred_at, latest[key].id):
+            latest[key] = record
+    return [
+        ConsentState(channel, purpose, latest[(channel, purpose)].granted, latest[(channel, purpose)])
+        if (channel, purpose) in latest
+        else ConsentState(channel, purpose, DEFAULT_GRANTED[purpose], None)
+        for channel in CONSENT_CHANNELS
+        for purpose in CONSENT_PURPOSES
+    ]
+
+
+def consent_summary(change: ConsentChange) -> str:
+    """The timeline's English line for a consent record (e.g. "SMS marketing: consent given (web form)")."""
+    channel = {"sms": "SMS", "email": "E-mail", "phone": "Phone"}[change.channel]
+    verb = "consent given" if change.granted else "consent withdrawn"
+    return f"{channel} {change.purpose}: {verb} ({change.source.replace('_', ' ')})"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import grpc
@@ -20,6 +20,38 @@ _SEARCH_MATCH = {
     how: customers_pb2.SearchMatch.Value(f"SEARCH_MATCH_{how.upper()}")
     for how in ("phone", "email", "name", "name_prefix", "name_sounds_like")
 }
+
+
+def _name(enum: Any, value: int, prefix: str) -> str:
+    """A proto enum value as the domain's word: CONSENT_CHANNEL_SMS → "sms" ("" when unset)."""
+    return enum.Name(value).removeprefix(prefix).lower() if value else ""
+
+
+def consent_to_proto(r: Any) -> customers_pb2.ConsentRecord:
+    return customers_pb2.ConsentRecord(
+        id=r.id,
+        customer_id=r.customer_id,
+        channel=customers_pb2.ConsentChannel.Value(f"CONSENT_CHANNEL_{r.channel.upper()}"),
+        purpose=customers_pb2.ConsentPurpose.Value(f"CONSENT_PURPOSE_{r.purpose.upper()}"),
+        granted=r.granted,
+        source=customers_pb2.ConsentSource.Value(f"CONSENT_SOURCE_{r.source.upper()}"),
+        evidence=r.evidence,
+        actor=r.actor,
+        occur_time=to_timestamp(r.occurred_at),
+        record_time=to_timestamp(r.recorded_at),
+    )
+
+
+def state_to_proto(state: domain.ConsentState) -> customers_pb2.ConsentState:
+    return customers_pb2.ConsentState(
+        channel=customers_pb2.ConsentChannel.Value(f"CONSENT_CHANNEL_{state.channel.upper()}"),
+        purpose=customers_pb2.ConsentPurpose.Value(f"CONSENT_PURPOSE_{state.purpose.upper()}"),
+        granted=state.granted,
+        record_id=state.record.id if state.record is not None else 0,
+        since=to_timestamp(state.record.occurred_at) if state.record is not None else None,
+    )
+
+
 # Longer text is cut, not refused: nobody's name, number or address is longer.
 MAX_QUERY_CHARS = 200
 # One ranked page: a search is narrowed by typing more, not paged.
@@ -150,3 +182,36 @@ class CustomersServicer(customers_pb2_grpc.CustomersServiceServicer):
         async with self.db.unit_of_work() as uow:
             view = await commands.update_customer(uow, c.id, list(request.update_mask.paths), values, request.etag)
         return customers_pb2.UpdateCustomerResponse(customer=customer_to_proto(view))
+
+    async def RecordConsent(
+        self, request: customers_pb2.RecordConsentRequest, context: grpc.aio.ServicerContext
+    ) -> customers_pb2.RecordConsentResponse:
+        require({"customer_id": request.customer_id})
+        now = datetime.now(UTC)
+        occurred = request.occur_time.ToDatetime(tzinfo=UTC) if request.HasField("occur_time") else now
+        change = domain.consent_change(
+            channel=_name(customers_pb2.ConsentChannel, request.channel, "CONSENT_CHANNEL_"),
+            purpose=_name(customers_pb2.ConsentPurpose, request.purpose, "CONSENT_PURPOSE_"),
+            granted=request.granted,
+            source=_name(customers_pb2.ConsentSource, request.source, "CONSENT_SOURCE_"),
+            evidence=request.evidence,
+            occurred=occurred,
+            now=now,
+        )
+        async with self.db.unit_of_work() as uow:
+            record, states = await commands.record_consent(uow, request.customer_id, change, occurred)
+        return customers_pb2.RecordConsentResponse(
+            record=consent_to_proto(record), states=[state_to_proto(s) for s in states]
+        )
+
+    async def ListConsents(
+        self, request: customers_pb2.ListConsentsRequest, context: grpc.aio.ServicerContext
+    ) -> customers_pb2.ListConsentsResponse:
+        require({"customer_id": request.customer_id})
+        async with self.db.unit_of_work() as uow:
+            await queries.get_customer(uow, request.customer_id)
+            records = await queries.consent_records(uow, request.customer_id)
+        return customers_pb2.ListConsentsResponse(
+            records=[consent_to_proto(r) for r in records],
+            states=[state_to_proto(s) for s in domain.consent_states(records)],
+        )

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import select, text
 
-from crm_customers.db import customer_leads, customers, timeline
+from crm_customers.db import consents, customer_leads, customers, timeline
 from crm_customers.domain import SearchKind, SearchQuery
 from crm_kit.db import UnitOfWork
 from crm_kit.errors import NotFound
@@ -244,3 +244,14 @@ async def _views(uow: UnitOfWork, matches: dict[str, str]) -> list[tuple[Custome
     rows = {r.id: r for r in await uow.conn.execute(select(customers).where(customers.c.id.in_(list(matches))))}
     lead_ids = await _lead_ids(uow, list(matches))
     return [(CustomerView(row=rows[cid], lead_ids=lead_ids[cid]), how) for cid, how in matches.items()]
+
+
+async def consent_records(uow: UnitOfWork, customer_id: str) -> list[Any]:
+    """A customer's consent history, newest first (by when it happened, then as recorded)."""
+    return list(
+        await uow.conn.execute(
+            select(consents)
+            .where(consents.c.customer_id == customer_id)
+            .order_by(consents.c.occurred_at.desc(), consents.c.id.desc())
+        )
+    )

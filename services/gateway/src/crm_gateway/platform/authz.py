@@ -103,6 +103,8 @@ POLICIES: dict[str, Policy] = {
     "list_customers": Policy(frozenset(Role) - {Role.MARKETING}, "reps: only with a lead_id filter of a lead they own"),
     "get_customer": Policy(frozenset(Role) - {Role.MARKETING}, "reps: customers of leads they own"),
     "list_timeline": Policy(frozenset(Role) - {Role.MARKETING}, "reps: customers of leads they own"),
+    "list_consents": Policy(frozenset(Role) - {Role.MARKETING}, "reps: customers of leads they own"),
+    "record_consent": Policy(frozenset(Role) - {Role.MARKETING}, "reps: customers of leads they own"),
     "update_customer": Policy(frozenset(Role) - {Role.MARKETING}, "reps: customers of leads they own"),
     "search_customers": Policy(frozenset(Role) - {Role.MARKETING}, "reps: only customers of leads they own"),
     # messages sent to customers

@@ -44,6 +44,8 @@ class _TouchKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TouchKind.V
     """The customer's deal entered an open stage of its pipeline (closes are DEAL_WON / DEAL_LOST)."""
     TOUCH_KIND_QUOTE_SENT: _TouchKind.ValueType  # 13
     TOUCH_KIND_QUOTE_ACCEPTED: _TouchKind.ValueType  # 14
+    TOUCH_KIND_CONSENT_CHANGED: _TouchKind.ValueType  # 15
+    """A consent given or withdrawn (RecordConsent)."""
 
 class TouchKind(_TouchKind, metaclass=_TouchKindEnumTypeWrapper): ...
 
@@ -64,6 +66,8 @@ TOUCH_KIND_DEAL_STAGE_CHANGED: TouchKind.ValueType  # 12
 """The customer's deal entered an open stage of its pipeline (closes are DEAL_WON / DEAL_LOST)."""
 TOUCH_KIND_QUOTE_SENT: TouchKind.ValueType  # 13
 TOUCH_KIND_QUOTE_ACCEPTED: TouchKind.ValueType  # 14
+TOUCH_KIND_CONSENT_CHANGED: TouchKind.ValueType  # 15
+"""A consent given or withdrawn (RecordConsent)."""
 Global___TouchKind: _TypeAlias = TouchKind  # noqa: Y015
 
 class _SearchMatch:
@@ -94,6 +98,79 @@ SEARCH_MATCH_NAME_PREFIX: SearchMatch.ValueType  # 4
 SEARCH_MATCH_NAME_SOUNDS_LIKE: SearchMatch.ValueType  # 5
 """At least one word only sounds alike (same consonant skeleton): another spelling."""
 Global___SearchMatch: _TypeAlias = SearchMatch  # noqa: Y015
+
+class _ConsentChannel:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ConsentChannelEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ConsentChannel.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CONSENT_CHANNEL_UNSPECIFIED: _ConsentChannel.ValueType  # 0
+    CONSENT_CHANNEL_SMS: _ConsentChannel.ValueType  # 1
+    CONSENT_CHANNEL_EMAIL: _ConsentChannel.ValueType  # 2
+    CONSENT_CHANNEL_PHONE: _ConsentChannel.ValueType  # 3
+
+class ConsentChannel(_ConsentChannel, metaclass=_ConsentChannelEnumTypeWrapper): ...
+
+CONSENT_CHANNEL_UNSPECIFIED: ConsentChannel.ValueType  # 0
+CONSENT_CHANNEL_SMS: ConsentChannel.ValueType  # 1
+CONSENT_CHANNEL_EMAIL: ConsentChannel.ValueType  # 2
+CONSENT_CHANNEL_PHONE: ConsentChannel.ValueType  # 3
+Global___ConsentChannel: _TypeAlias = ConsentChannel  # noqa: Y015
+
+class _ConsentPurpose:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ConsentPurposeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ConsentPurpose.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CONSENT_PURPOSE_UNSPECIFIED: _ConsentPurpose.ValueType  # 0
+    CONSENT_PURPOSE_SERVICE: _ConsentPurpose.ValueType  # 1
+    """Messages about the customer's own orders and tickets: allowed until withdrawn."""
+    CONSENT_PURPOSE_MARKETING: _ConsentPurpose.ValueType  # 2
+    """Advertising: only after explicit prior consent (Israel's Communications Law, amendment 40)."""
+
+class ConsentPurpose(_ConsentPurpose, metaclass=_ConsentPurposeEnumTypeWrapper): ...
+
+CONSENT_PURPOSE_UNSPECIFIED: ConsentPurpose.ValueType  # 0
+CONSENT_PURPOSE_SERVICE: ConsentPurpose.ValueType  # 1
+"""Messages about the customer's own orders and tickets: allowed until withdrawn."""
+CONSENT_PURPOSE_MARKETING: ConsentPurpose.ValueType  # 2
+"""Advertising: only after explicit prior consent (Israel's Communications Law, amendment 40)."""
+Global___ConsentPurpose: _TypeAlias = ConsentPurpose  # noqa: Y015
+
+class _ConsentSource:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ConsentSourceEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ConsentSource.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CONSENT_SOURCE_UNSPECIFIED: _ConsentSource.ValueType  # 0
+    CONSENT_SOURCE_WEB_FORM: _ConsentSource.ValueType  # 1
+    """A web form's checkbox; evidence: the version of the checkbox text."""
+    CONSENT_SOURCE_RECORDED_CALL: _ConsentSource.ValueType  # 2
+    """Said on a recorded call; evidence: the recording's reference."""
+    CONSENT_SOURCE_WRITTEN: _ConsentSource.ValueType  # 3
+    """Signed on paper; evidence: the document's reference."""
+    CONSENT_SOURCE_REPLY: _ConsentSource.ValueType  # 4
+    """An opt-out reply to an SMS, or the unsubscribe link of an e-mail."""
+    CONSENT_SOURCE_AGENT: _ConsentSource.ValueType  # 5
+    """Told to an agent (withdrawals only: a refusal is honoured however it comes)."""
+
+class ConsentSource(_ConsentSource, metaclass=_ConsentSourceEnumTypeWrapper): ...
+
+CONSENT_SOURCE_UNSPECIFIED: ConsentSource.ValueType  # 0
+CONSENT_SOURCE_WEB_FORM: ConsentSource.ValueType  # 1
+"""A web form's checkbox; evidence: the version of the checkbox text."""
+CONSENT_SOURCE_RECORDED_CALL: ConsentSource.ValueType  # 2
+"""Said on a recorded call; evidence: the recording's reference."""
+CONSENT_SOURCE_WRITTEN: ConsentSource.ValueType  # 3
+"""Signed on paper; evidence: the document's reference."""
+CONSENT_SOURCE_REPLY: ConsentSource.ValueType  # 4
+"""An opt-out reply to an SMS, or the unsubscribe link of an e-mail."""
+CONSENT_SOURCE_AGENT: ConsentSource.ValueType  # 5
+"""Told to an agent (withdrawals only: a refusal is honoured however it comes)."""
+Global___ConsentSource: _TypeAlias = ConsentSource  # noqa: Y015
 
 @_typing.final
 class Customer(_message.Message):
@@ -535,3 +612,198 @@ class UpdateCustomerResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___UpdateCustomerResponse: _TypeAlias = UpdateCustomerResponse  # noqa: Y015
+
+@_typing.final
+class ConsentRecord(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    GRANTED_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    EVIDENCE_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    OCCUR_TIME_FIELD_NUMBER: _builtins.int
+    RECORD_TIME_FIELD_NUMBER: _builtins.int
+    id: _builtins.int
+    customer_id: _builtins.str
+    channel: Global___ConsentChannel.ValueType
+    purpose: Global___ConsentPurpose.ValueType
+    granted: _builtins.bool
+    source: Global___ConsentSource.ValueType
+    evidence: _builtins.str
+    actor: _builtins.str
+    """Who recorded it (the caller's subject)."""
+    @_builtins.property
+    def occur_time(self) -> _timestamp_pb2.Timestamp:
+        """When the customer gave or withdrew it."""
+
+    @_builtins.property
+    def record_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.int = ...,
+        customer_id: _builtins.str = ...,
+        channel: Global___ConsentChannel.ValueType = ...,
+        purpose: Global___ConsentPurpose.ValueType = ...,
+        granted: _builtins.bool = ...,
+        source: Global___ConsentSource.ValueType = ...,
+        evidence: _builtins.str = ...,
+        actor: _builtins.str = ...,
+        occur_time: _timestamp_pb2.Timestamp | None = ...,
+        record_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["occur_time", b"occur_time", "record_time", b"record_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "channel", b"channel", "customer_id", b"customer_id", "evidence", b"evidence", "granted", b"granted", "id", b"id", "occur_time", b"occur_time", "purpose", b"purpose", "record_time", b"record_time", "source", b"source"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConsentRecord: _TypeAlias = ConsentRecord  # noqa: Y015
+
+@_typing.final
+class ConsentState(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    GRANTED_FIELD_NUMBER: _builtins.int
+    RECORD_ID_FIELD_NUMBER: _builtins.int
+    SINCE_FIELD_NUMBER: _builtins.int
+    channel: Global___ConsentChannel.ValueType
+    purpose: Global___ConsentPurpose.ValueType
+    granted: _builtins.bool
+    record_id: _builtins.int
+    """The record that set it; unset for the default (service allowed, marketing not)."""
+    @_builtins.property
+    def since(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        channel: Global___ConsentChannel.ValueType = ...,
+        purpose: Global___ConsentPurpose.ValueType = ...,
+        granted: _builtins.bool = ...,
+        record_id: _builtins.int = ...,
+        since: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["since", b"since"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "granted", b"granted", "purpose", b"purpose", "record_id", b"record_id", "since", b"since"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConsentState: _TypeAlias = ConsentState  # noqa: Y015
+
+@_typing.final
+class RecordConsentRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    GRANTED_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    EVIDENCE_FIELD_NUMBER: _builtins.int
+    OCCUR_TIME_FIELD_NUMBER: _builtins.int
+    customer_id: _builtins.str
+    channel: Global___ConsentChannel.ValueType
+    purpose: Global___ConsentPurpose.ValueType
+    granted: _builtins.bool
+    source: Global___ConsentSource.ValueType
+    evidence: _builtins.str
+    @_builtins.property
+    def occur_time(self) -> _timestamp_pb2.Timestamp:
+        """When the customer said so; unset means now. Not in the future."""
+
+    def __init__(
+        self,
+        *,
+        customer_id: _builtins.str = ...,
+        channel: Global___ConsentChannel.ValueType = ...,
+        purpose: Global___ConsentPurpose.ValueType = ...,
+        granted: _builtins.bool = ...,
+        source: Global___ConsentSource.ValueType = ...,
+        evidence: _builtins.str = ...,
+        occur_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["occur_time", b"occur_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "customer_id", b"customer_id", "evidence", b"evidence", "granted", b"granted", "occur_time", b"occur_time", "purpose", b"purpose", "source", b"source"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordConsentRequest: _TypeAlias = RecordConsentRequest  # noqa: Y015
+
+@_typing.final
+class RecordConsentResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RECORD_FIELD_NUMBER: _builtins.int
+    STATES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def record(self) -> Global___ConsentRecord: ...
+    @_builtins.property
+    def states(self) -> _containers.RepeatedCompositeFieldContainer[Global___ConsentState]: ...
+    def __init__(
+        self,
+        *,
+        record: Global___ConsentRecord | None = ...,
+        states: _abc.Iterable[Global___ConsentState] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["record", b"record"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["record", b"record", "states", b"states"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordConsentResponse: _TypeAlias = RecordConsentResponse  # noqa: Y015
+
+@_typing.final
+class ListConsentsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    customer_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        customer_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListConsentsRequest: _TypeAlias = ListConsentsRequest  # noqa: Y015
+
+@_typing.final
+class ListConsentsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RECORDS_FIELD_NUMBER: _builtins.int
+    STATES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def records(self) -> _containers.RepeatedCompositeFieldContainer[Global___ConsentRecord]:
+        """Newest first."""
+
+    @_builtins.property
+    def states(self) -> _containers.RepeatedCompositeFieldContainer[Global___ConsentState]:
+        """One per channel and purpose."""
+
+    def __init__(
+        self,
+        *,
+        records: _abc.Iterable[Global___ConsentRecord] | None = ...,
+        states: _abc.Iterable[Global___ConsentState] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["records", b"records", "states", b"states"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListConsentsResponse: _TypeAlias = ListConsentsResponse  # noqa: Y015

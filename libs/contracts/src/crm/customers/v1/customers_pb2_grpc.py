@@ -70,6 +70,16 @@ class CustomersServiceStub:
                 request_serializer=crm_dot_customers_dot_v1_dot_customers__pb2.UpdateCustomerRequest.SerializeToString,
                 response_deserializer=crm_dot_customers_dot_v1_dot_customers__pb2.UpdateCustomerResponse.FromString,
                 _registered_method=True)
+        self.RecordConsent = channel.unary_unary(
+                '/crm.customers.v1.CustomersService/RecordConsent',
+                request_serializer=crm_dot_customers_dot_v1_dot_customers__pb2.RecordConsentRequest.SerializeToString,
+                response_deserializer=crm_dot_customers_dot_v1_dot_customers__pb2.RecordConsentResponse.FromString,
+                _registered_method=True)
+        self.ListConsents = channel.unary_unary(
+                '/crm.customers.v1.CustomersService/ListConsents',
+                request_serializer=crm_dot_customers_dot_v1_dot_customers__pb2.ListConsentsRequest.SerializeToString,
+                response_deserializer=crm_dot_customers_dot_v1_dot_customers__pb2.ListConsentsResponse.FromString,
+                _registered_method=True)
 
 
 class CustomersServiceServicer:
@@ -130,6 +140,22 @@ class CustomersServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecordConsent(self, request, context):
+        """Record a consent given or withdrawn for one channel and purpose, with how it was given (a
+        source is required) and its evidence; it takes effect at once (GetContactInfo reads it) and
+        publishes ConsentChanged. FAILED_PRECONDITION (CUSTOMER_MERGED) on a merged customer.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListConsents(self, request, context):
+        """A customer's consent history, newest first, and the state in force per channel and purpose.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CustomersServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -167,6 +193,16 @@ def add_CustomersServiceServicer_to_server(servicer, server):
                     servicer.UpdateCustomer,
                     request_deserializer=crm_dot_customers_dot_v1_dot_customers__pb2.UpdateCustomerRequest.FromString,
                     response_serializer=crm_dot_customers_dot_v1_dot_customers__pb2.UpdateCustomerResponse.SerializeToString,
+            ),
+            'RecordConsent': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordConsent,
+                    request_deserializer=crm_dot_customers_dot_v1_dot_customers__pb2.RecordConsentRequest.FromString,
+                    response_serializer=crm_dot_customers_dot_v1_dot_customers__pb2.RecordConsentResponse.SerializeToString,
+            ),
+            'ListConsents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListConsents,
+                    request_deserializer=crm_dot_customers_dot_v1_dot_customers__pb2.ListConsentsRequest.FromString,
+                    response_serializer=crm_dot_customers_dot_v1_dot_customers__pb2.ListConsentsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -359,6 +395,60 @@ class CustomersService:
             '/crm.customers.v1.CustomersService/UpdateCustomer',
             crm_dot_customers_dot_v1_dot_customers__pb2.UpdateCustomerRequest.SerializeToString,
             crm_dot_customers_dot_v1_dot_customers__pb2.UpdateCustomerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordConsent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.customers.v1.CustomersService/RecordConsent',
+            crm_dot_customers_dot_v1_dot_customers__pb2.RecordConsentRequest.SerializeToString,
+            crm_dot_customers_dot_v1_dot_customers__pb2.RecordConsentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListConsents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.customers.v1.CustomersService/ListConsents',
+            crm_dot_customers_dot_v1_dot_customers__pb2.ListConsentsRequest.SerializeToString,
+            crm_dot_customers_dot_v1_dot_customers__pb2.ListConsentsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -55,6 +55,13 @@ class CustomersServiceStub:
     by field name. ABORTED (STALE_ETAG) when etag is not the current version's; FAILED_PRECONDITION
     (CUSTOMER_MERGED) on a merged customer; INVALID_ARGUMENT naming every bad field.
     """
+    RecordConsent: _grpc.UnaryUnaryMultiCallable[_customers_pb2.RecordConsentRequest, _customers_pb2.RecordConsentResponse]
+    """Record a consent given or withdrawn for one channel and purpose, with how it was given (a
+    source is required) and its evidence; it takes effect at once (GetContactInfo reads it) and
+    publishes ConsentChanged. FAILED_PRECONDITION (CUSTOMER_MERGED) on a merged customer.
+    """
+    ListConsents: _grpc.UnaryUnaryMultiCallable[_customers_pb2.ListConsentsRequest, _customers_pb2.ListConsentsResponse]
+    """A customer's consent history, newest first, and the state in force per channel and purpose."""
 
 @_typing.type_check_only
 class CustomersServiceAsyncStub(CustomersServiceStub):
@@ -83,6 +90,13 @@ class CustomersServiceAsyncStub(CustomersServiceStub):
     by field name. ABORTED (STALE_ETAG) when etag is not the current version's; FAILED_PRECONDITION
     (CUSTOMER_MERGED) on a merged customer; INVALID_ARGUMENT naming every bad field.
     """
+    RecordConsent: _aio.UnaryUnaryMultiCallable[_customers_pb2.RecordConsentRequest, _customers_pb2.RecordConsentResponse]  # type: ignore[assignment]
+    """Record a consent given or withdrawn for one channel and purpose, with how it was given (a
+    source is required) and its evidence; it takes effect at once (GetContactInfo reads it) and
+    publishes ConsentChanged. FAILED_PRECONDITION (CUSTOMER_MERGED) on a merged customer.
+    """
+    ListConsents: _aio.UnaryUnaryMultiCallable[_customers_pb2.ListConsentsRequest, _customers_pb2.ListConsentsResponse]  # type: ignore[assignment]
+    """A customer's consent history, newest first, and the state in force per channel and purpose."""
 
 class CustomersServiceServicer(metaclass=_abc_1.ABCMeta):
     """Customer profiles, their contact points and consent, and the timeline of every touch."""
@@ -150,5 +164,24 @@ class CustomersServiceServicer(metaclass=_abc_1.ABCMeta):
         by field name. ABORTED (STALE_ETAG) when etag is not the current version's; FAILED_PRECONDITION
         (CUSTOMER_MERGED) on a merged customer; INVALID_ARGUMENT naming every bad field.
         """
+
+    @_abc_1.abstractmethod
+    def RecordConsent(
+        self,
+        request: _customers_pb2.RecordConsentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customers_pb2.RecordConsentResponse, _abc.Awaitable[_customers_pb2.RecordConsentResponse]]:
+        """Record a consent given or withdrawn for one channel and purpose, with how it was given (a
+        source is required) and its evidence; it takes effect at once (GetContactInfo reads it) and
+        publishes ConsentChanged. FAILED_PRECONDITION (CUSTOMER_MERGED) on a merged customer.
+        """
+
+    @_abc_1.abstractmethod
+    def ListConsents(
+        self,
+        request: _customers_pb2.ListConsentsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customers_pb2.ListConsentsResponse, _abc.Awaitable[_customers_pb2.ListConsentsResponse]]:
+        """A customer's consent history, newest first, and the state in force per channel and purpose."""
 
 def add_CustomersServiceServicer_to_server(servicer: CustomersServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

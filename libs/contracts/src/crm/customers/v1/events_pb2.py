@@ -22,16 +22,19 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from crm.customers.v1 import customers_pb2 as crm_dot_customers_dot_v1_dot_customers__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x63rm/customers/v1/events.proto\x12\x10\x63rm.customers.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa1\x01\n\x0f\x43ustomerCreated\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x0f\n\x07lead_id\x18\x02 \x01(\t\x12\x11\n\tfull_name\x18\x03 \x01(\t\x12\x14\n\x0cphone_number\x18\x04 \x01(\t\x12\x0e\n\x06locale\x18\x05 \x01(\t\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestampb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x63rm/customers/v1/events.proto\x12\x10\x63rm.customers.v1\x1a crm/customers/v1/customers.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa1\x01\n\x0f\x43ustomerCreated\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x0f\n\x07lead_id\x18\x02 \x01(\t\x12\x11\n\tfull_name\x18\x03 \x01(\t\x12\x14\n\x0cphone_number\x18\x04 \x01(\t\x12\x0e\n\x06locale\x18\x05 \x01(\t\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x90\x02\n\x0e\x43onsentChanged\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x31\n\x07\x63hannel\x18\x02 \x01(\x0e\x32 .crm.customers.v1.ConsentChannel\x12\x31\n\x07purpose\x18\x03 \x01(\x0e\x32 .crm.customers.v1.ConsentPurpose\x12\x0f\n\x07granted\x18\x04 \x01(\x08\x12/\n\x06source\x18\x05 \x01(\x0e\x32\x1f.crm.customers.v1.ConsentSource\x12.\n\noccur_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\trecord_id\x18\x07 \x01(\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'crm.customers.v1.events_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CUSTOMERCREATED']._serialized_start=85
-  _globals['_CUSTOMERCREATED']._serialized_end=246
+  _globals['_CUSTOMERCREATED']._serialized_start=119
+  _globals['_CUSTOMERCREATED']._serialized_end=280
+  _globals['_CONSENTCHANGED']._serialized_start=283
+  _globals['_CONSENTCHANGED']._serialized_end=555
 # @@protoc_insertion_point(module_scope)

@@ -3,6 +3,7 @@
 isort:skip_file
 """
 
+from crm.customers.v1 import customers_pb2 as _customers_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
@@ -53,3 +54,45 @@ class CustomerCreated(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CustomerCreated: _TypeAlias = CustomerCreated  # noqa: Y015
+
+@_typing.final
+class ConsentChanged(_message.Message):
+    """Published on crm.customers.consent_changed when a consent is given or withdrawn: whoever sends
+    messages (notifications, campaigns) stops at once on a withdrawal.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    GRANTED_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    OCCUR_TIME_FIELD_NUMBER: _builtins.int
+    RECORD_ID_FIELD_NUMBER: _builtins.int
+    customer_id: _builtins.str
+    channel: _customers_pb2.ConsentChannel.ValueType
+    purpose: _customers_pb2.ConsentPurpose.ValueType
+    granted: _builtins.bool
+    source: _customers_pb2.ConsentSource.ValueType
+    record_id: _builtins.int
+    @_builtins.property
+    def occur_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        customer_id: _builtins.str = ...,
+        channel: _customers_pb2.ConsentChannel.ValueType = ...,
+        purpose: _customers_pb2.ConsentPurpose.ValueType = ...,
+        granted: _builtins.bool = ...,
+        source: _customers_pb2.ConsentSource.ValueType = ...,
+        occur_time: _timestamp_pb2.Timestamp | None = ...,
+        record_id: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["occur_time", b"occur_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "customer_id", b"customer_id", "granted", b"granted", "occur_time", b"occur_time", "purpose", b"purpose", "record_id", b"record_id", "source", b"source"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConsentChanged: _TypeAlias = ConsentChanged  # noqa: Y015

@@ -21,10 +21,13 @@ from crm_gateway.deps import (
     forbidden,
 )
 from crm_gateway.features.customers.schemas import (
+    Consents,
     Customer,
     CustomerList,
     MergeCustomersIn,
     MergedCustomer,
+    RecordConsentIn,
+    RecordedConsent,
     Timeline,
     UpdateCustomerIn,
 )
@@ -105,3 +108,27 @@ async def merge_customers(
         customers_pb2.MergeCustomersRequest(customer_id=customer_id, duplicate_customer_id=body.duplicate_customer_id)
     )
     return to_model(MergedCustomer, reply.customer)
+
+
+@router.get("/customers/{customer_id}/consents", tags=["customers"], operation_id="listCustomerConsents")
+async def list_consents(customer_id: ResourceId, clients: Clients, principal: Caller) -> Consents:
+    """The customer's consent history (newest first, with who recorded each and its evidence) and
+    the state in force per channel and purpose: the record a regulator asks for."""
+    await records.customer(clients, principal, customer_id)
+    reply = await read(clients.customers.ListConsents, customers_pb2.ListConsentsRequest(customer_id=customer_id))
+    return to_model(Consents, reply)
+
+
+@router.post(
+    "/customers/{customer_id}/consents",
+    tags=["customers"],
+    operation_id="recordCustomerConsent",
+    status_code=201,
+)
+async def record_consent(
+    customer_id: ResourceId, body: RecordConsentIn, clients: Clients, principal: Caller
+) -> RecordedConsent:
+    """Record a consent given or withdrawn for one channel and purpose; it takes effect at once."""
+    await records.customer(clients, principal, customer_id)
+    reply = await clients.customers.RecordConsent(body.to_proto(customer_id))
+    return to_model(RecordedConsent, reply)

@@ -9,7 +9,15 @@ from google.protobuf import field_mask_pb2
 from pydantic import BaseModel, Field, StringConstraints
 
 from crm.customers.v1 import customers_pb2
-from crm_gateway.convert import NOT_BLANK, STRIPPED, RecordId, RequestBody
+from crm_gateway.convert import (
+    NOT_BLANK,
+    STRIPPED,
+    IsoDateTime,
+    RecordId,
+    RequestBody,
+    enum_value,
+    to_timestamp,
+)
 
 
 class MergeCustomersIn(RequestBody):
@@ -82,6 +90,7 @@ class TimelineEntry(BaseModel):
         "deal_stage_changed",
         "quote_sent",
         "quote_accepted",
+        "consent_changed",
     ]
     summary: str
     channel: str
@@ -92,3 +101,65 @@ class TimelineEntry(BaseModel):
 class Timeline(BaseModel):
     entries: list[TimelineEntry]
     next_page_token: str
+
+
+ConsentChannel = Literal["sms", "email", "phone"]
+ConsentPurpose = Literal["service", "marketing"]
+ConsentSource = Literal["web_form", "recorded_call", "written", "reply", "agent"]
+
+
+class RecordConsentIn(RequestBody):
+    """A consent given or withdrawn. How it was given is required; a consent to advertising needs
+    proof (web_form, recorded_call or written) and its evidence. A withdrawal takes effect at once."""
+
+    channel: ConsentChannel
+    purpose: ConsentPurpose
+    granted: bool
+    source: ConsentSource = Field(
+        description="web_form (evidence: the checkbox text's version), recorded_call (the recording), "
+        "written (the document), reply (an SMS reply or unsubscribe link), agent (told to an agent: withdrawals)"
+    )
+    evidence: Annotated[str, StringConstraints(max_length=500), STRIPPED] = ""
+    occur_time: IsoDateTime | None = Field(None, description="When the customer said so; default now")
+
+    def to_proto(self, customer_id: str) -> customers_pb2.RecordConsentRequest:
+        return customers_pb2.RecordConsentRequest(
+            customer_id=customer_id,
+            channel=enum_value(customers_pb2.ConsentChannel, self.channel),
+            purpose=enum_value(customers_pb2.ConsentPurpose, self.purpose),
+            granted=self.granted,
+            source=enum_value(customers_pb2.ConsentSource, self.source),
+            evidence=self.evidence,
+            occur_time=to_timestamp(self.occur_time),
+        )
+
+
+class ConsentRecord(BaseModel):
+    id: int
+    customer_id: str
+    channel: Literal["unspecified", "sms", "email", "phone"]
+    purpose: Literal["unspecified", "service", "marketing"]
+    granted: bool
+    source: Literal["unspecified", "web_form", "recorded_call", "written", "reply", "agent"]
+    evidence: str
+    actor: str
+    occur_time: datetime | None
+    record_time: datetime | None
+
+
+class ConsentState(BaseModel):
+    channel: Literal["unspecified", "sms", "email", "phone"]
+    purpose: Literal["unspecified", "service", "marketing"]
+    granted: bool
+    record_id: int = Field(description="The record that set it; 0 for the default (service yes, marketing no)")
+    since: datetime | None
+
+
+class RecordedConsent(BaseModel):
+    record: ConsentRecord
+    states: list[ConsentState]
+
+
+class Consents(BaseModel):
+    records: list[ConsentRecord] = Field(description="Newest first")
+    states: list[ConsentState] = Field(description="In force, one per channel and purpose")

@@ -1,0 +1,144 @@
+"""Consent per channel and purpose: advertising only after an explicit, evidenced yes; a refusal
+honoured at once whatever its source; the history kept for a regulator; ConsentChanged published;
+a bad record refused whole. Real PostgreSQL and NATS (conftest.py)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import grpc
+import nats
+import pytest
+
+from crm.customers.v1 import customers_pb2
+from crm.customers.v1 import events_pb2 as customers_events
+from crm.leads.v1 import events_pb2 as leads_events
+from crm_kit.protoconv import to_timestamp
+from crm_kit.testing import eventually, field_violations, publish_event
+
+pytestmark = pytest.mark.integration
+
+C = customers_pb2
+SMS, EMAIL = C.CONSENT_CHANNEL_SMS, C.CONSENT_CHANNEL_EMAIL
+SERVICE, MARKETING = C.CONSENT_PURPOSE_SERVICE, C.CONSENT_PURPOSE_MARKETING
+
+
+async def new_customer(customers: Any, nats_server: str) -> str:
+    lead = leads_events.LeadCaptured(
+        lead_id=str(uuid.uuid4()),
+        full_name="נעמה ברק",
+        phone_number=f"+97254{uuid.uuid4().int % 10_000_000:07d}",
+        source="web_form",
+        locale="he-IL",
+        capture_time=to_timestamp(datetime(2026, 11, 1, 9, 30, tzinfo=UTC)),
+    )
+    await publish_event(nats_server, lead)
+
+    async def made() -> str | None:
+        reply = await customers.stub.ListCustomers(C.ListCustomersRequest(lead_id=lead.lead_id))
+        return reply.customers[0].id if reply.customers else None
+
+    customer_id: str = await eventually(made)
+    return customer_id
+
+
+def consent(customer_id: str, channel: int, purpose: int, granted: bool, source: int, evidence: str = "", **kw: Any):  # type: ignore[no-untyped-def]
+    return C.RecordConsentRequest(
+        customer_id=customer_id,
+        channel=channel,
+        purpose=purpose,
+        granted=granted,
+        source=source,
+        evidence=evidence,
+        **kw,
+    )
+
+
+def state(states: Any, channel: int, purpose: int) -> bool:
+    [found] = [s for s in states if s.channel == channel and s.purpose == purpose]
+    return bool(found.granted)
+
+
+async def contact(customers: Any, customer_id: str) -> C.GetContactInfoResponse:
+    return await customers.stub.GetContactInfo(C.GetContactInfoRequest(customer_id=customer_id))
+
+
+async def test_advertising_needs_an_evidenced_yes_and_a_no_stops_it_at_once(customers: Any, nats_server: str) -> None:
+    customer_id = await new_customer(customers, nats_server)
+    # Before anyone said anything: service messages yes, advertising no.
+    before = await customers.stub.ListConsents(C.ListConsentsRequest(customer_id=customer_id))
+    assert state(before.states, SMS, SERVICE) and not state(before.states, SMS, MARKETING)
+    assert list(before.records) == []
+    assert (await contact(customers, customer_id)).marketing_sms_consent is False
+
+    given = await customers.stub.RecordConsent(
+        consent(customer_id, SMS, MARKETING, True, C.CONSENT_SOURCE_WEB_FORM, "signup-checkbox-v3")
+    )
+    assert state(given.states, SMS, MARKETING) and not state(given.states, EMAIL, MARKETING)
+    assert (await contact(customers, customer_id)).marketing_sms_consent is True
+
+    # "Remove me" by SMS reply: honoured at once, with no evidence needed.
+    withdrawn = await customers.stub.RecordConsent(consent(customer_id, SMS, MARKETING, False, C.CONSENT_SOURCE_REPLY))
+    assert not state(withdrawn.states, SMS, MARKETING)
+    assert (await contact(customers, customer_id)).marketing_sms_consent is False
+    # Service messages stop too when the customer says so.
+    await customers.stub.RecordConsent(consent(customer_id, SMS, SERVICE, False, C.CONSENT_SOURCE_AGENT))
+    assert (await contact(customers, customer_id)).transactional_sms_allowed is False
+
+    history = await customers.stub.ListConsents(C.ListConsentsRequest(customer_id=customer_id))
+    assert [(r.purpose, r.granted, r.source) for r in history.records] == [
+        (SERVICE, False, C.CONSENT_SOURCE_AGENT),
+        (MARKETING, False, C.CONSENT_SOURCE_REPLY),
+        (MARKETING, True, C.CONSENT_SOURCE_WEB_FORM),
+    ]
+    assert history.records[-1].evidence == "signup-checkbox-v3"
+
+    timeline = (await customers.stub.ListTimeline(C.ListTimelineRequest(customer_id=customer_id))).entries
+    assert [e.summary for e in timeline if e.kind == C.TOUCH_KIND_CONSENT_CHANGED] == [
+        "SMS marketing: consent given (web form)",
+        "SMS marketing: consent withdrawn (reply)",
+        "SMS service: consent withdrawn (agent)",
+    ]
+
+    nc = await nats.connect(nats_server)
+    try:
+        sub = await nc.jetstream().pull_subscribe("crm.customers.consent_changed", durable=f"t-{uuid.uuid4().hex[:8]}")
+        changes: list[customers_events.ConsentChanged] = []
+
+        async def all_published() -> bool | None:
+            try:
+                for message in await sub.fetch(10, timeout=0.5):
+                    changes.append(customers_events.ConsentChanged.FromString(message.data))
+            except nats.errors.TimeoutError:
+                pass
+            mine = [c for c in changes if c.customer_id == customer_id]
+            return len(mine) == 3 or None
+
+        await eventually(all_published)
+    finally:
+        await nc.close()
+    mine = [(c.purpose, c.granted) for c in changes if c.customer_id == customer_id]
+    assert mine == [(MARKETING, True), (MARKETING, False), (SERVICE, False)]
+
+
+async def test_a_bad_consent_record_is_refused_whole(customers: Any, nats_server: str) -> None:
+    customer_id = await new_customer(customers, nats_server)
+    future = to_timestamp(datetime.now(UTC) + timedelta(days=1))
+    with pytest.raises(grpc.aio.AioRpcError) as bad:
+        await customers.stub.RecordConsent(
+            consent(customer_id, C.CONSENT_CHANNEL_UNSPECIFIED, MARKETING, True, 0, "x" * 501, occur_time=future)
+        )
+    assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert set(field_violations(bad.value)) == {"channel", "source", "evidence", "occur_time"}
+    # A yes to advertising told to an agent, or without its evidence, proves nothing.
+    for source, evidence in ((C.CONSENT_SOURCE_AGENT, "said yes"), (C.CONSENT_SOURCE_RECORDED_CALL, "")):
+        with pytest.raises(grpc.aio.AioRpcError) as unproven:
+            await customers.stub.RecordConsent(consent(customer_id, EMAIL, MARKETING, True, source, evidence))
+        assert unproven.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    after = await customers.stub.ListConsents(C.ListConsentsRequest(customer_id=customer_id))
+    assert list(after.records) == []
+    with pytest.raises(grpc.aio.AioRpcError) as missing:
+        await customers.stub.RecordConsent(consent(str(uuid.uuid4()), SMS, SERVICE, False, C.CONSENT_SOURCE_AGENT))
+    assert missing.value.code() == grpc.StatusCode.NOT_FOUND

@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 
 from crm_console import (
     pages_admin,
+    pages_customer,
     pages_manager,
     pages_marketing,
     pages_orders,
@@ -52,6 +53,7 @@ PAGES = (
     pages_marketing,
     pages_manager,
     pages_search,
+    pages_customer,
 )
 
 

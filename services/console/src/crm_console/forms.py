@@ -1,6 +1,7 @@
-"""What the console's edit forms share (no routes, no I/O): reading typed digits, sending only the
-changed fields, placing the gateway's refusals next to the fields they name, and the words every
-edit form uses (edit, cancel, "changed meanwhile" and its reload link).
+"""What the console's edit forms share (no routes; the only I/O is awaiting the caller's own gateway
+call): reading typed digits, sending only the changed fields, placing the gateway's refusals next to
+the fields they name, what every form page renders besides its fields, and the words every edit
+form uses (edit, cancel, "changed meanwhile" and its reload link).
 
 The area modules (pages_org's teams and reps, pages_marketing's campaigns) import these from here,
 never from each other, so one area's screens change without touching another's.
@@ -9,8 +10,9 @@ never from each other, so one area's screens change without touching another's.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Awaitable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from crm_console.api import ApiError
 from crm_console.i18n import Translator, words
@@ -18,6 +20,7 @@ from crm_console.i18n import Translator, words
 # Refusals the forms show next to the fields (the rest render the error page).
 FORM_REFUSALS = (409, 412, 422)
 _DIGITS = str.maketrans("۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩", "01234567890123456789")
+T = TypeVar("T")
 
 words(
     {
@@ -76,3 +79,54 @@ def form_original(form: Any) -> dict[str, Any]:
     except ValueError:
         return {}
     return found if isinstance(found, dict) else {}
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a posted form comes back instead of a redirect: errors by field, a notice above the form,
+    and the status to answer with (422 for the form's own checks)."""
+
+    errors: dict[str, str] = field(default_factory=dict)
+    notice: str = ""
+    status: int = 422
+
+    def page(self) -> dict[str, Any]:
+        """The form page's keywords; a 412 (changed meanwhile) also asks for the reload link."""
+        return {
+            "errors": self.errors,
+            "notice": self.notice,
+            "status_code": self.status,
+            "conflict": self.status == 412,
+        }
+
+
+async def answer_or_refusal(
+    sending: Awaitable[T], fields: Iterable[str], t: Translator, refusals: Iterable[int] = FORM_REFUSALS
+) -> T | Refusal:
+    """The gateway's answer to a form's call, or, when the gateway refuses it with one of
+    `refusals`, that refusal placed on the form's `fields`. Any other error goes on to the error page."""
+    try:
+        return await sending
+    except ApiError as exc:
+        if exc.status not in tuple(refusals):
+            raise
+        errors, notice = refusal_errors(exc, fields, t)
+        return Refusal(errors, notice, exc.status)
+
+
+def form_state(
+    record: Mapping[str, Any] | None, read: Mapping[str, Any] | None, extra: Mapping[str, Any]
+) -> dict[str, Any]:
+    """What an edit form page renders besides its fields: the values the form was `read` with as
+    JSON (the post sends only what changed), the `record`'s ETag, a new record's typed id, and a
+    refusal's errors, notice, reload link and status. A re-render after a refusal passes the form
+    as it was sent in `extra`, and that wins, so a 412 keeps being refused until the user reloads."""
+    return {
+        "new_id": extra.get("new_id", ""),
+        "original": extra.get("original") or (json.dumps(read, ensure_ascii=False) if read is not None else ""),
+        "etag": extra.get("etag") or (record or {}).get("etag", ""),
+        "errors": extra.get("errors", {}),
+        "notice": extra.get("notice", ""),
+        "conflict": extra.get("conflict", False),
+        "status_code": extra.get("status_code", 200),
+    }

@@ -10,7 +10,6 @@ marketing import and keep form keys; sales managers also read campaigns and repo
 from __future__ import annotations
 
 import html
-import json
 import re
 import uuid
 from collections import Counter
@@ -25,9 +24,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import UploadFile
 
-from crm_console.api import ApiError
+from crm_console.api import Answer, ApiError
 from crm_console.dates import picked_date
-from crm_console.forms import ascii_digits, changed_fields, form_original, refusal_errors
+from crm_console.forms import Refusal, answer_or_refusal, ascii_digits, changed_fields, form_original, form_state
 from crm_console.i18n import ZONES, Translator, words
 from crm_console.session import Session
 from crm_console.web import api, ctx, menu_item
@@ -157,6 +156,8 @@ def web_form_snippet(gateway_url: str, key: str, locale: str, labels: dict[str, 
 CURRENCIES = ("ILS", "IRR", "USD", "EUR")
 CAMPAIGN_FIELDS = ("source", "name", "starts_on", "ends_on", "budget", "actual_cost")
 CAMPAIGN_MONEY = ("budget", "actual_cost")
+# The refusals a campaign form shows on itself: campaigns carry no ETag, so no 412.
+CAMPAIGN_REFUSALS = (409, 422)
 # "1,234.50", "1 234,5" is not accepted (one decimal mark: "." or the Persian "٫"); "٬" and ","
 # group thousands.
 _AMOUNT = re.compile(r"^\d{1,3}(?:[,٬]?\d{3})*(?:[.٫]\d{1,2})?$|^\d+(?:[.٫]\d{1,2})?$")
@@ -406,11 +407,7 @@ async def campaign_form_page(
         sources=sources,
         money=money,
         currencies=CURRENCIES,
-        original=extra.get("original")
-        or (json.dumps(campaign_values(campaign), ensure_ascii=False) if campaign else ""),
-        errors=extra.get("errors", {}),
-        notice=extra.get("notice", ""),
-        status_code=extra.get("status_code", 200),
+        **form_state(campaign, campaign_values(campaign) if campaign else None, extra),
     )
 
 
@@ -431,20 +428,15 @@ async def create_campaign(request: Request) -> Response:
     values, typed, problems = campaign_input(form)
     source = str(form.get("source", ""))
     t = Translator(ctx(request).locale_of(request))
-    kept = _campaign_refusal(form, values, typed)
     if problems:
-        errors = {name: t(key) for name, key in problems.items()}
-        return await campaign_form_page(request, session, None, source=source, errors=errors, status_code=422, **kept)
-    try:
-        answer = await api(request).call("createCampaign", session.token, body={"source": source, **values})
-    except ApiError as exc:
-        if exc.status not in (409, 422):
-            raise
-        errors, notice = refusal_errors(exc, CAMPAIGN_FIELDS, t)
-        return await campaign_form_page(
-            request, session, None, source=source, errors=errors, notice=notice, status_code=exc.status, **kept
-        )
-    return RedirectResponse(f"/marketing/campaigns#campaign-{quote(answer.body['id'])}", status_code=303)
+        sent: Answer | Refusal = Refusal({name: t(key) for name, key in problems.items()})
+    else:
+        call = api(request).call("createCampaign", session.token, body={"source": source, **values})
+        sent = await answer_or_refusal(call, CAMPAIGN_FIELDS, t, CAMPAIGN_REFUSALS)
+    if isinstance(sent, Refusal):
+        kept = _campaign_refusal(form, values, typed)
+        return await campaign_form_page(request, session, None, source=source, **sent.page(), **kept)
+    return RedirectResponse(f"/marketing/campaigns#campaign-{quote(sent.body['id'])}", status_code=303)
 
 
 @router.get("/marketing/campaigns/{campaign_id}", response_class=HTMLResponse)
@@ -484,21 +476,18 @@ async def update_campaign(request: Request, campaign_id: str) -> Response:
     session, form = await ctx(request).signed_form(request)
     values, typed, problems = campaign_input(form)
     t = Translator(ctx(request).locale_of(request))
-    errors = {name: t(key) for name, key in problems.items()}
-    notice, status = "", 422
     body = changed_fields(values, form_original(form))
-    if body and not errors:
-        try:
-            await api(request).call("updateCampaign", session.token, path={"campaign_id": campaign_id}, body=body)
-        except ApiError as exc:
-            if exc.status not in (409, 422):
-                raise
-            (errors, notice), status = refusal_errors(exc, CAMPAIGN_FIELDS, t), exc.status
-    if not errors and not notice:
+    sent: Answer | Refusal | None = None
+    if problems:
+        sent = Refusal({name: t(key) for name, key in problems.items()})
+    elif body:
+        call = api(request).call("updateCampaign", session.token, path={"campaign_id": campaign_id}, body=body)
+        sent = await answer_or_refusal(call, CAMPAIGN_FIELDS, t, CAMPAIGN_REFUSALS)
+    if not isinstance(sent, Refusal):
         return RedirectResponse(f"/marketing/campaigns#campaign-{quote(campaign_id)}", status_code=303)
     found = await _campaign(request, session, campaign_id)
     kept = _campaign_refusal(form, values, typed)
-    return await campaign_form_page(request, session, found, errors=errors, notice=notice, status_code=status, **kept)
+    return await campaign_form_page(request, session, found, **sent.page(), **kept)
 
 
 # ------------------------------------------------------------------ reports

@@ -9,7 +9,6 @@ areas' forms (changed fields only, refusals by field) is crm_console.forms.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -17,8 +16,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from crm_console.api import ApiError
-from crm_console.forms import FORM_REFUSALS, ascii_digits, changed_fields, form_original, refusal_errors
+from crm_console.api import Answer, ApiError
+from crm_console.forms import Refusal, answer_or_refusal, ascii_digits, changed_fields, form_original, form_state
 from crm_console.i18n import Translator, words
 from crm_console.session import Session
 from crm_console.web import api, ctx, menu_item, next_href
@@ -315,13 +314,7 @@ async def team_form_page(request: Request, session: Session, team: dict[str, Any
         session,
         team=team,
         values=values,
-        new_id=extra.get("new_id", ""),
-        original=extra.get("original") or (json.dumps(team_values(team), ensure_ascii=False) if team else ""),
-        etag=extra.get("etag") or (team or {}).get("etag", ""),
-        errors=extra.get("errors", {}),
-        notice=extra.get("notice", ""),
-        conflict=extra.get("conflict", False),
-        status_code=extra.get("status_code", 200),
+        **form_state(team, team_values(team) if team else None, extra),
     )
 
 
@@ -334,15 +327,10 @@ async def new_team(request: Request) -> Response:
 async def create_team(request: Request) -> Response:
     session, form = await ctx(request).signed_form(request)
     values, new_id = team_input(form), str(form.get("id", "")).strip()
-    try:
-        await api(request).call("createTeam", session.token, body={"id": new_id, **values})
-    except ApiError as exc:
-        if exc.status not in FORM_REFUSALS:
-            raise
-        errors, notice = refusal_errors(exc, ("id", *TEAM_FIELDS), _translator(request))
-        return await team_form_page(
-            request, session, None, values=values, new_id=new_id, errors=errors, notice=notice, status_code=exc.status
-        )
+    call = api(request).call("createTeam", session.token, body={"id": new_id, **values})
+    sent = await answer_or_refusal(call, ("id", *TEAM_FIELDS), _translator(request))
+    if isinstance(sent, Refusal):
+        return await team_form_page(request, session, None, values=values, new_id=new_id, **sent.page())
     return RedirectResponse("/admin/teams", status_code=303)
 
 
@@ -364,29 +352,17 @@ async def update_team(request: Request, team_id: str) -> Response:
     session, form = await ctx(request).signed_form(request)
     values, etag = team_input(form), str(form.get("etag", ""))
     body = changed_fields(values, form_original(form))
-    if body:
-        try:
-            await api(request).call(
-                "updateTeam", session.token, path={"team_id": team_id}, headers={"If-Match": etag or "*"}, body=body
-            )
-        except ApiError as exc:
-            if exc.status not in FORM_REFUSALS:
-                raise
-            errors, notice = refusal_errors(exc, TEAM_FIELDS, _translator(request))
-            # The form comes back as it was sent (its original and ETag too): after a 412 another
-            # save is refused again until the user reloads and sees the other change.
-            return await team_form_page(
-                request,
-                session,
-                await _team(request, session, team_id),
-                values=values,
-                original=str(form.get("original", "")),
-                etag=etag,
-                errors=errors,
-                notice=notice,
-                conflict=exc.status == 412,
-                status_code=exc.status,
-            )
+    if not body:
+        return RedirectResponse("/admin/teams", status_code=303)
+    headers = {"If-Match": etag or "*"}
+    call = api(request).call("updateTeam", session.token, path={"team_id": team_id}, headers=headers, body=body)
+    sent = await answer_or_refusal(call, TEAM_FIELDS, _translator(request))
+    if isinstance(sent, Refusal):
+        # The form comes back as it was sent (its original and ETag too): after a 412 another
+        # save is refused again until the user reloads and sees the other change.
+        found = await _team(request, session, team_id)
+        original = str(form.get("original", ""))
+        return await team_form_page(request, session, found, values=values, original=original, etag=etag, **sent.page())
     return RedirectResponse("/admin/teams", status_code=303)
 
 
@@ -416,13 +392,7 @@ async def rep_form_page(request: Request, session: Session, rep: dict[str, Any] 
         week=WEEK,
         zones=_zones(str(values.get("time_zone", ""))),
         teams=teams,
-        new_id=extra.get("new_id", ""),
-        original=extra.get("original") or (json.dumps(rep_values(rep), ensure_ascii=False) if rep else ""),
-        etag=extra.get("etag") or (rep or {}).get("etag", ""),
-        errors=extra.get("errors", {}),
-        notice=extra.get("notice", ""),
-        conflict=extra.get("conflict", False),
-        status_code=extra.get("status_code", 200),
+        **form_state(rep, rep_values(rep) if rep else None, extra),
     )
 
 
@@ -443,18 +413,12 @@ async def create_rep(request: Request) -> Response:
     new_id = str(form.get("id", "")).strip()
     t = _translator(request)
     if problems:
-        return await rep_form_page(
-            request, session, None, values=values, new_id=new_id, errors=_problems(problems, t), status_code=422
-        )
-    try:
-        await api(request).call("createRep", session.token, body={"id": new_id, **values})
-    except ApiError as exc:
-        if exc.status not in FORM_REFUSALS:
-            raise
-        errors, notice = refusal_errors(exc, ("id", *fields), t)
-        return await rep_form_page(
-            request, session, None, values=values, new_id=new_id, errors=errors, notice=notice, status_code=exc.status
-        )
+        sent: Answer | Refusal = Refusal(_problems(problems, t))
+    else:
+        call = api(request).call("createRep", session.token, body={"id": new_id, **values})
+        sent = await answer_or_refusal(call, ("id", *fields), t)
+    if isinstance(sent, Refusal):
+        return await rep_form_page(request, session, None, values=values, new_id=new_id, **sent.page())
     return RedirectResponse("/admin/teams", status_code=303)
 
 
@@ -483,33 +447,15 @@ async def update_rep(request: Request, rep_id: str) -> Response:
     values, problems = rep_input(form, fields)
     etag, original = str(form.get("etag", "")), str(form.get("original", ""))
     t = _translator(request)
-    errors: dict[str, str] = _problems(problems, t)
-    notice, status = "", 422
     body = changed_fields(values, form_original(form))
-    if body and not errors:
-        try:
-            await api(request).call(
-                "updateRep",
-                session.token,
-                path={"rep_id": rep_id},
-                headers={"If-Match": etag} if etag else {},
-                body=body,
-            )
-        except ApiError as exc:
-            if exc.status not in FORM_REFUSALS:
-                raise
-            (errors, notice), status = refusal_errors(exc, fields, t), exc.status
-    if not errors and not notice:
+    sent: Answer | Refusal | None = None
+    if problems:
+        sent = Refusal(_problems(problems, t))
+    elif body:
+        headers = {"If-Match": etag} if etag else {}
+        call = api(request).call("updateRep", session.token, path={"rep_id": rep_id}, headers=headers, body=body)
+        sent = await answer_or_refusal(call, fields, t)
+    if not isinstance(sent, Refusal):
         return RedirectResponse("/admin/teams", status_code=303)
-    return await rep_form_page(
-        request,
-        session,
-        await _rep(request, session, rep_id),
-        values=values,
-        original=original,
-        etag=etag,
-        errors=errors,
-        notice=notice,
-        conflict=status == 412,
-        status_code=status,
-    )
+    found = await _rep(request, session, rep_id)
+    return await rep_form_page(request, session, found, values=values, original=original, etag=etag, **sent.page())

@@ -1,5 +1,5 @@
-"""People: a rep's tasks (overdue first, then due today, in the company's day) and one customer
-with their whole timeline (also reached from a lead: the customer it became).
+"""People: a rep's tasks (overdue first, then due today, in the company's day) and the way from a
+lead to the customer it became (the customer page itself is pages_customer).
 
 Every screen reads the gateway as the signed-in user, so a rep sees their own tasks and the
 customers of their own leads, a manager their team's; the menu only offers a screen to the roles
@@ -73,6 +73,7 @@ words(
         "tl_deal_stage_changed": {"he": "שלב העסקה השתנה", "fa": "مرحله‌ی معامله تغییر کرد", "en": "Deal stage changed"},
         "tl_quote_sent": {"he": "הצעת מחיר נשלחה", "fa": "پیش‌فاکتور فرستاده شد", "en": "Quote sent"},
         "tl_quote_accepted": {"he": "הצעת מחיר אושרה", "fa": "پیش‌فاکتور پذیرفته شد", "en": "Quote accepted"},
+        "tl_consent_changed": {"he": "הסכמה עודכנה", "fa": "رضایت به‌روز شد", "en": "Consent changed"},
     }
 )
 
@@ -150,34 +151,6 @@ async def task_done(request: Request, activity_id: str) -> Response:
         return await tasks_page(request, session, page_token, notice=notice, status_code=exc.status)
     target = next_href("/tasks", {}, page_token) if page_token else "/tasks"
     return RedirectResponse(target, status_code=303)
-
-
-# ------------------------------------------------------------------ customer
-
-
-@router.get("/customers/{customer_id}", response_class=HTMLResponse)
-async def customer(request: Request, customer_id: str, page_token: str = "") -> Response:
-    session = ctx(request).require(request)
-    gateway = api(request)
-    found = (await gateway.call("getCustomer", session.token, path={"customer_id": customer_id})).body
-    timeline = (
-        await gateway.call(
-            "listCustomerTimeline",
-            session.token,
-            path={"customer_id": customer_id},
-            query={"page_size": PAGE_SIZE, "page_token": page_token},
-        )
-    ).body
-    token = timeline["next_page_token"]
-    return ctx(request).render(
-        request,
-        "people_customer.html",
-        session,
-        customer=found,
-        entries=timeline["entries"],
-        next_page=next_href(f"/customers/{quote(customer_id)}", {}, token) if token else "",
-        first_page=f"/customers/{quote(customer_id)}" if page_token else "",
-    )
 
 
 @router.get("/leads/{lead_id}/customer", response_class=HTMLResponse)

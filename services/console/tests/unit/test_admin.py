@@ -4,12 +4,8 @@ against a recording fake of the gateway (a replay once, then 409)."""
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 import re
-import time
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -17,15 +13,12 @@ import httpx
 import pytest
 
 from crm_console import api
-from crm_console.app import create_app
 from crm_console.pages_admin import BACKEND_SERVICES, audit_query, dead_letter_query, short_error
-from crm_console.session import LOCALE_COOKIE, SESSION_COOKIE, Sealer, Session
-from crm_console.settings import ConsoleSettings
 from crm_console.web import next_href
 
+from .conftest import CSRF, as_role
+
 pytestmark = pytest.mark.unit
-KEY = base64.b64encode(os.urandom(32)).decode()
-CSRF = "c" * 32
 LONG_ERROR = "DecodeError: Error parsing message with type 'crm.sales.v1.DealClosed'" + " x" * 60 + "\nTraceback"
 
 
@@ -121,19 +114,6 @@ class FakeGateway:
 @pytest.fixture
 def fake() -> FakeGateway:
     return FakeGateway()
-
-
-@pytest.fixture
-async def browser(fake: FakeGateway) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(ConsoleSettings(session_key=KEY), transport=httpx.MockTransport(fake))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost:8081") as client:
-        yield client
-
-
-def as_role(browser: httpx.AsyncClient, *roles: str, locale: str = "he") -> None:
-    session = Session(token="tok", subject="s", name="s", roles=roles, expires_at=time.time() + 60, csrf=CSRF)
-    browser.cookies.set(SESSION_COOKIE, Sealer(KEY).seal_session(session))
-    browser.cookies.set(LOCALE_COOKIE, locale)
 
 
 def admin_menu(html: str) -> list[str]:

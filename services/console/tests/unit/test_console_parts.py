@@ -15,32 +15,20 @@ import httpx
 import pytest
 
 from crm_console import api
-from crm_console.app import create_app
 from crm_console.i18n import Translator
 from crm_console.oidc import challenge
-from crm_console.session import SESSION_COOKIE, Sealer, Session
+from crm_console.session import SESSION_COOKIE, Sealer
 from crm_console.settings import DEV_SESSION_KEY, ConsoleSettings
 from crm_console.web import HERE, local_path
 
+from .conftest import CSRF, KEY, console_client, session
+
 pytestmark = pytest.mark.unit
-KEY = base64.b64encode(os.urandom(32)).decode()
-
-
-def session(**over: Any) -> Session:
-    values: dict[str, Any] = {
-        "token": "tok",
-        "subject": "rep-dana",
-        "name": "rep-dana",
-        "roles": ("sales_rep",),
-        "expires_at": time.time() + 60,
-        "csrf": "c" * 32,
-    }
-    return Session(**{**values, **over})
 
 
 def test_a_sealed_session_opens_only_with_its_key_and_unaltered() -> None:
     sealer = Sealer(KEY)
-    cookie = sealer.seal_session(session())
+    cookie = sealer.seal_session(session("sales_rep"))
     opened = sealer.open_session(cookie)
     assert opened is not None and opened.token == "tok" and opened.roles == ("sales_rep",)
     assert "tok" not in cookie  # the token is not readable in the cookie
@@ -53,7 +41,7 @@ def test_a_sealed_session_opens_only_with_its_key_and_unaltered() -> None:
 
 def test_an_expired_session_reads_as_none() -> None:
     sealer = Sealer(KEY)
-    assert sealer.open_session(sealer.seal_session(session(expires_at=time.time() - 1))) is None
+    assert sealer.open_session(sealer.seal_session(session("sales_rep", expires_at=time.time() - 1))) is None
 
 
 def test_the_key_must_be_32_bytes_and_production_refuses_the_dev_key() -> None:
@@ -212,8 +200,7 @@ class FakeGateway:
 
 async def test_sign_in_with_pkce_then_the_work_list_in_hebrew() -> None:
     fake = FakeGateway()
-    app = create_app(ConsoleSettings(session_key=KEY), transport=httpx.MockTransport(fake))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost:8081") as browser:
+    async with console_client(fake) as browser:
         first = await browser.get("/work")
         assert first.status_code == 303 and first.headers["location"].startswith("/login?next=")
         login = await browser.get(first.headers["location"])
@@ -240,11 +227,7 @@ async def test_sign_in_with_pkce_then_the_work_list_in_hebrew() -> None:
 
 async def test_a_form_post_without_the_session_csrf_value_is_refused() -> None:
     fake = FakeGateway()
-    app = create_app(ConsoleSettings(session_key=KEY), transport=httpx.MockTransport(fake))
-    sealed = Sealer(KEY).seal_session(session(token="tok-rep"))
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://localhost:8081", cookies={SESSION_COOKIE: sealed}
-    ) as browser:
+    async with console_client(fake, "sales_rep", token="tok-rep") as browser:
         refused = await browser.post("/orders/o1/ship", data={"carrier": "UPS", "csrf": "wrong"})
         assert refused.status_code == 403
         assert not [c for c in fake.calls if c.url.path.endswith("/ship")]
@@ -286,17 +269,12 @@ async def test_a_persian_clerk_picks_the_delivery_date_in_the_jalali_calendar() 
             return httpx.Response(200, json=order)
         return httpx.Response(200, json={"messages": [], "next_page_token": ""})
 
-    app = create_app(ConsoleSettings(session_key=KEY), transport=httpx.MockTransport(gateway))
-    sealed = Sealer(KEY).seal_session(session(roles=("orders_clerk",)))
-    cookies = {SESSION_COOKIE: sealed, "crm_lang": "fa"}
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://localhost:8081", cookies=cookies
-    ) as browser:
+    async with console_client(gateway, "orders_clerk", locale="fa") as browser:
         page = await browser.get("/orders/o1")
         assert 'name="estimated_delivery_date__jm"' in page.text and "آذر" in page.text
         assert 'type="date"' not in page.text  # no Gregorian picker in Persian
         day = "estimated_delivery_date"
-        form = {"csrf": "c" * 32, "carrier": "پست", "tracking_number": "IR1", f"{day}__jy": "1405"}
+        form = {"csrf": CSRF, "carrier": "پست", "tracking_number": "IR1", f"{day}__jy": "1405"}
         done = await browser.post("/orders/o1/ship", data={**form, f"{day}__jm": "9", f"{day}__jd": "18"})
         assert done.status_code == 303
         assert shipped == [{"carrier": "پست", "tracking_number": "IR1", "estimated_delivery_date": "2026-12-09"}]

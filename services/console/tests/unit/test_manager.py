@@ -3,23 +3,18 @@ filter, the routing-rules form, and the pages against a recording fake of the ga
 
 from __future__ import annotations
 
-import base64
 import json
-import os
-import time
 from typing import Any
 
 import httpx
 import pytest
 from starlette.datastructures import FormData
 
-from crm_console.app import create_app
 from crm_console.pages_manager import CHART_WIDTH, LABEL_WIDTH, open_work, rules_from_form, target_chart
-from crm_console.session import SESSION_COOKIE, Sealer, Session
-from crm_console.settings import ConsoleSettings
+
+from .conftest import CSRF, console_client
 
 pytestmark = pytest.mark.unit
-KEY = base64.b64encode(os.urandom(32)).decode()
 
 
 def report_row(percent: float) -> dict[str, Any]:
@@ -207,19 +202,9 @@ class FakeGateway:
         return httpx.Response(404, json={"title": "Not Found"})
 
 
-def browser_for(fake: FakeGateway, *roles: str) -> httpx.AsyncClient:
-    app = create_app(ConsoleSettings(session_key=KEY), transport=httpx.MockTransport(fake))
-    sealed = Sealer(KEY).seal_session(
-        Session(token="tok", subject="m", name="m", roles=roles, expires_at=time.time() + 60, csrf="c" * 32)
-    )
-    return httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://localhost:8081", cookies={SESSION_COOKIE: sealed}
-    )
-
-
 async def test_breaches_show_the_lead_rep_and_reassign_count_without_a_team_filter_unless_chosen() -> None:
     fake = FakeGateway()
-    async with browser_for(fake, "sales_manager") as browser:
+    async with console_client(fake, "sales_manager") as browser:
         page = await browser.get("/manager/breaches")
         chosen = await browser.get("/manager/breaches", params={"team_id": "team-media"})
     assert page.status_code == 200
@@ -232,10 +217,10 @@ async def test_breaches_show_the_lead_rep_and_reassign_count_without_a_team_filt
 
 async def test_the_pair_page_shows_both_leads_and_a_refused_merge_on_the_page() -> None:
     fake = FakeGateway()
-    async with browser_for(fake, "sales_manager") as browser:
+    async with console_client(fake, "sales_manager") as browser:
         page = await browser.get("/manager/duplicates/p1", params={"lead_id": "l2"})
         refused = await browser.post(
-            "/manager/duplicates/p1/merge", data={"csrf": "c" * 32, "lead_id": "l2", "keep": "l1", "duplicate": "l2"}
+            "/manager/duplicates/p1/merge", data={"csrf": CSRF, "lead_id": "l2", "keep": "l1", "duplicate": "l2"}
         )
         forged = await browser.post("/manager/duplicates/p1/dismiss", data={"csrf": "x"})
     assert page.status_code == 200
@@ -250,8 +235,8 @@ async def test_the_pair_page_shows_both_leads_and_a_refused_merge_on_the_page() 
 
 async def test_a_rules_422_is_shown_next_to_the_field_it_names_and_managers_only_read() -> None:
     fake = FakeGateway()
-    async with browser_for(fake, "admin") as admin:
-        form = {"csrf": "c" * 32, "etag": '"4"', "rules[0].name": "Radio", "rules[0].priority": "10"}
+    async with console_client(fake, "admin") as admin:
+        form = {"csrf": CSRF, "etag": '"4"', "rules[0].name": "Radio", "rules[0].priority": "10"}
         refused = await admin.post("/manager/routing-rules", data={**form, "rules[0].team_id": "team-x"})
     put = next(c for c in fake.calls if c.method == "PUT")
     assert put.headers["If-Match"] == '"4"'
@@ -259,14 +244,14 @@ async def test_a_rules_422_is_shown_next_to_the_field_it_names_and_managers_only
     assert refused.status_code == 422
     assert 'aria-invalid="true" aria-describedby="r0-team_id-err"' in refused.text
     assert '<p class="field-error" id="r0-team_id-err">no such team</p>' in refused.text
-    async with browser_for(FakeGateway(), "sales_manager") as manager:
+    async with console_client(FakeGateway(), "sales_manager") as manager:
         read = await manager.get("/manager/routing-rules")
     assert read.status_code == 200 and "readonly" in read.text and "rules[1].new" not in read.text
 
 
 async def test_the_team_page_shows_each_reps_unanswered_leads_and_the_queue() -> None:
     fake = FakeGateway()
-    async with browser_for(fake, "sales_manager") as browser:
+    async with console_client(fake, "sales_manager") as browser:
         page = await browser.get("/manager/team")
     assert page.status_code == 200
     assert "דנה לוי" in page.text and "דנה כהן" in page.text and "ממתין בתור" in page.text
@@ -281,7 +266,7 @@ async def test_the_team_page_shows_each_reps_unanswered_leads_and_the_queue() ->
 
 async def test_the_targets_page_asks_for_this_month_and_draws_a_labelled_chart() -> None:
     fake = FakeGateway()
-    async with browser_for(fake, "sales_manager") as browser:
+    async with console_client(fake, "sales_manager") as browser:
         page = await browser.get("/manager/targets")
     assert page.status_code == 200
     [call] = [c for c in fake.calls if c.url.path == "/api/v1/reports/targets"]

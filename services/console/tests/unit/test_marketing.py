@@ -3,10 +3,7 @@ against a recording fake of the gateway (what is sent to importLeads, what each 
 
 from __future__ import annotations
 
-import base64
 import json
-import os
-import time
 from typing import Any
 from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo
@@ -14,7 +11,6 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from crm_console.app import create_app
 from crm_console.pages_marketing import (
     bar_chart,
     budget_spent,
@@ -24,11 +20,10 @@ from crm_console.pages_marketing import (
     period,
     web_form_snippet,
 )
-from crm_console.session import LOCALE_COOKIE, SESSION_COOKIE, Sealer, Session
-from crm_console.settings import ConsoleSettings
+
+from .conftest import CSRF, console_client
 
 pytestmark = pytest.mark.unit
-KEY = base64.b64encode(os.urandom(32)).decode()
 
 
 def test_progress_is_indeterminate_while_validating_then_counts_the_valid_rows() -> None:
@@ -178,32 +173,23 @@ class FakeGateway:
         return httpx.Response(404, json={"title": "Not Found"})
 
 
-def browser(fake: FakeGateway, locale: str = "he") -> httpx.AsyncClient:
-    app = create_app(ConsoleSettings(session_key=KEY), transport=httpx.MockTransport(fake))
-    signed_in = Session(
-        token="tok-mkt",
-        subject="marketer-shira",
-        name="marketer-shira",
-        roles=("marketing",),
-        expires_at=time.time() + 60,
-        csrf="c" * 32,
-    )
-    cookies = {SESSION_COOKIE: Sealer(KEY).seal_session(signed_in), LOCALE_COOKIE: locale}
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost:8081", cookies=cookies)
+def marketer(fake: FakeGateway, locale: str = "he") -> httpx.AsyncClient:
+    """A browser signed in as a marketer whose token the tests look for in the gateway's calls."""
+    return console_client(fake, "marketing", locale=locale, token="tok-mkt", subject="marketer-shira")
 
 
 async def test_an_upload_sends_the_files_bytes_as_csv_with_its_query_and_idempotency_key() -> None:
     fake = FakeGateway()
     key = "0f8fad5b-d9cb-469f-a165-70867728950e"
     csv = "full_name,phone_number\nדנה,050-1234567\n".encode()
-    async with browser(fake) as client:
+    async with marketer(fake) as client:
         page = await client.get("/marketing/imports")
         assert page.status_code == 200 and 'enctype="multipart/form-data"' in page.text
         assert 'href="/marketing/imports"' in page.text  # the menu entry of the marketing role
         sent = await client.post(
             "/marketing/imports",
             data={
-                "csrf": "c" * 32,
+                "csrf": CSRF,
                 "source": "radio",
                 "campaign": "c1",
                 "mode": "skip_invalid",
@@ -225,14 +211,14 @@ async def test_an_upload_sends_the_files_bytes_as_csv_with_its_query_and_idempot
 
 async def test_an_upload_without_a_file_names_the_field_and_calls_nothing() -> None:
     fake = FakeGateway()
-    async with browser(fake) as client:
-        answer = await client.post("/marketing/imports", data={"csrf": "c" * 32, "source": "radio"})
+    async with marketer(fake) as client:
+        answer = await client.post("/marketing/imports", data={"csrf": CSRF, "source": "radio"})
     assert answer.status_code == 422 and 'aria-describedby="file-hint file-err"' in answer.text
     assert not [c for c in fake.calls if c.method == "POST"]
 
 
 async def test_the_import_page_and_its_progress_part_show_counts_and_line_errors() -> None:
-    async with browser(FakeGateway()) as client:
+    async with marketer(FakeGateway()) as client:
         page = await client.get("/marketing/imports/imp-1")
         part = await client.get("/marketing/imports/imp-1/progress")
     assert page.status_code == 200 and '<script src="/static/marketing.js" defer>' in page.text
@@ -246,12 +232,12 @@ async def test_the_import_page_and_its_progress_part_show_counts_and_line_errors
 
 async def test_campaigns_reports_and_a_new_form_key_in_persian() -> None:
     fake = FakeGateway()
-    async with browser(fake, "fa") as client:
+    async with marketer(fake, "fa") as client:
         listed = await client.get("/marketing/campaigns")
         one = await client.get("/marketing/campaigns/c1")
         reports = await client.get("/marketing/reports", params={"start": "2026-03-01", "end": "2026-03-31"})
         created = await client.post(
-            "/marketing/web-forms", data={"csrf": "c" * 32, "display_name": "فرم تماس", "source": "radio"}
+            "/marketing/web-forms", data={"csrf": CSRF, "display_name": "فرم تماس", "source": "radio"}
         )
     assert listed.status_code == 200 and "אביב ברדיו" in listed.text and "۳۱٬۵۰۰" in listed.text
     assert one.status_code == 200 and "۷۹%" in one.text  # 31,500 of a 40,000 budget

@@ -3,27 +3,18 @@ units, only the changed fields in the PATCH, and the pages against a recording f
 
 from __future__ import annotations
 
-import base64
-import html as markup
 import json
-import os
-import re
-import time
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from starlette.datastructures import FormData
 
-from crm_console.app import create_app
 from crm_console.forms import changed_fields
 from crm_console.pages_marketing import campaign_input, campaign_values, money_text, parse_money
-from crm_console.session import LOCALE_COOKIE, SESSION_COOKIE, Sealer, Session
-from crm_console.settings import ConsoleSettings
+
+from .conftest import CSRF, RecordingGateway, as_role, hidden
 
 pytestmark = pytest.mark.unit
-KEY = base64.b64encode(os.urandom(32)).decode()
-CSRF = "c" * 32
 
 
 @pytest.mark.parametrize(
@@ -107,20 +98,10 @@ CAMPAIGN = {
 }
 
 
-class FakeGateway:
-    def __init__(self) -> None:
-        self.calls: list[httpx.Request] = []
-        self.refusal: httpx.Response | None = None
-
-    def writes(self) -> list[httpx.Request]:
-        return [c for c in self.calls if c.method in ("POST", "PATCH")]
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.calls.append(request)
+class FakeGateway(RecordingGateway):
+    def answer(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
         if request.method in ("POST", "PATCH"):
-            if self.refusal is not None:
-                return self.refusal
             return httpx.Response(201, json={**CAMPAIGN, **json.loads(request.content), "id": "c2"})
         if path == "/api/v1/sources":
             return httpx.Response(200, json={"sources": [{"code": "radio", "display_name": "רדיו"}]})
@@ -134,25 +115,6 @@ class FakeGateway:
 @pytest.fixture
 def fake() -> FakeGateway:
     return FakeGateway()
-
-
-@pytest.fixture
-async def browser(fake: FakeGateway) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(ConsoleSettings(session_key=KEY), transport=httpx.MockTransport(fake))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost:8081") as client:
-        yield client
-
-
-def as_role(browser: httpx.AsyncClient, role: str, locale: str = "he") -> None:
-    session = Session(token="tok", subject="someone", name="x", roles=(role,), expires_at=time.time() + 60, csrf=CSRF)
-    browser.cookies.set(SESSION_COOKIE, Sealer(KEY).seal_session(session))
-    browser.cookies.set(LOCALE_COOKIE, locale)
-
-
-def hidden(page: str, name: str) -> str:
-    found = re.search(rf'name="{name}" value="([^"]*)"', page)
-    assert found, name
-    return markup.unescape(found.group(1))
 
 
 async def test_a_manager_reads_campaigns_without_edit_links(browser: httpx.AsyncClient) -> None:

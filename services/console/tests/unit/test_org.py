@@ -4,19 +4,12 @@ working hours, the forms' values), and the list and forms against a recording fa
 
 from __future__ import annotations
 
-import base64
-import html as markup
 import json
-import os
-import re
-import time
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from starlette.datastructures import FormData
 
-from crm_console.app import create_app
 from crm_console.forms import changed_fields
 from crm_console.pages_org import (
     hours_input,
@@ -28,12 +21,10 @@ from crm_console.pages_org import (
     team_input,
     team_values,
 )
-from crm_console.session import LOCALE_COOKIE, SESSION_COOKIE, Sealer, Session
-from crm_console.settings import ConsoleSettings
+
+from .conftest import CSRF, RecordingGateway, as_role, hidden
 
 pytestmark = pytest.mark.unit
-KEY = base64.b64encode(os.urandom(32)).decode()
-CSRF = "c" * 32
 
 
 def test_reps_are_grouped_under_their_team_and_strays_last() -> None:
@@ -139,22 +130,12 @@ REP = {
 }
 
 
-class FakeGateway:
-    """The gateway's teams and reps; records every request; answers a write with ``refusal`` when set."""
+class FakeGateway(RecordingGateway):
+    """The gateway's teams and reps, behind the recording and refusing of RecordingGateway."""
 
-    def __init__(self) -> None:
-        self.calls: list[httpx.Request] = []
-        self.refusal: httpx.Response | None = None
-
-    def writes(self) -> list[httpx.Request]:
-        return [c for c in self.calls if c.method in ("POST", "PATCH")]
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.calls.append(request)
+    def answer(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
         if request.method in ("POST", "PATCH"):
-            if self.refusal is not None:
-                return self.refusal
             return httpx.Response(201 if request.method == "POST" else 200, json=json.loads(request.content))
         if path == "/api/v1/teams":
             inactive = {**TEAM, "id": "t2", "name": "ישן", "active": False}
@@ -169,27 +150,6 @@ class FakeGateway:
 @pytest.fixture
 def fake() -> FakeGateway:
     return FakeGateway()
-
-
-@pytest.fixture
-async def browser(fake: FakeGateway) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(ConsoleSettings(session_key=KEY), transport=httpx.MockTransport(fake))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost:8081") as client:
-        yield client
-
-
-def as_role(browser: httpx.AsyncClient, role: str, locale: str = "he") -> None:
-    session = Session(
-        token="tok", subject="someone", name="someone", roles=(role,), expires_at=time.time() + 60, csrf=CSRF
-    )
-    browser.cookies.set(SESSION_COOKIE, Sealer(KEY).seal_session(session))
-    browser.cookies.set(LOCALE_COOKIE, locale)
-
-
-def hidden(html: str, name: str) -> str:
-    found = re.search(rf'name="{name}" value="([^"]*)"', html)
-    assert found, name
-    return markup.unescape(found.group(1))
 
 
 async def test_the_teams_list_shows_each_teams_reps_and_their_coverage(browser: httpx.AsyncClient) -> None:

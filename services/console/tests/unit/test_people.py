@@ -3,10 +3,6 @@ against a recording fake of the gateway; each role's menu of the people and admi
 
 from __future__ import annotations
 
-import base64
-import os
-import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -14,13 +10,11 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from crm_console.app import create_app
 from crm_console.pages_people import due_groups
-from crm_console.session import LOCALE_COOKIE, SESSION_COOKIE, Sealer, Session
-from crm_console.settings import ConsoleSettings
+
+from .conftest import CSRF, as_role
 
 pytestmark = pytest.mark.unit
-KEY = base64.b64encode(os.urandom(32)).decode()
 JERUSALEM = ZoneInfo("Asia/Jerusalem")
 TEHRAN = ZoneInfo("Asia/Tehran")
 
@@ -97,33 +91,21 @@ class FakeGateway:
                 "occur_time": "2026-12-06T08:00:00Z",
             }
             return httpx.Response(200, json={"entries": [entry], "next_page_token": "t2"})
+        if path == "/api/v1/customers/c1/consents":
+            states = [
+                {"channel": c, "purpose": p, "granted": p == "service", "record_id": 0, "since": None}
+                for c in ("sms", "email", "phone")
+                for p in ("service", "marketing")
+            ]
+            return httpx.Response(200, json={"records": [], "states": states})
         if path == "/api/v1/customers":
             return httpx.Response(200, json={"customers": self.customers_of_lead, "next_page_token": ""})
         return httpx.Response(404, json={"title": "Not Found"})
 
 
-def signed_in(*roles: str) -> str:
-    session = Session(
-        token="tok", subject="someone", name="someone", roles=roles, expires_at=time.time() + 60, csrf="c" * 32
-    )
-    return Sealer(KEY).seal_session(session)
-
-
 @pytest.fixture
 def fake() -> FakeGateway:
     return FakeGateway()
-
-
-@pytest.fixture
-async def browser(fake: FakeGateway) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(ConsoleSettings(session_key=KEY), transport=httpx.MockTransport(fake))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost:8081") as client:
-        yield client
-
-
-def as_role(browser: httpx.AsyncClient, *roles: str, locale: str = "he") -> None:
-    browser.cookies.set(SESSION_COOKIE, signed_in(*roles))
-    browser.cookies.set(LOCALE_COOKIE, locale)
 
 
 def menu_of(html: str) -> set[str]:
@@ -143,7 +125,7 @@ async def test_tasks_page_shows_overdue_first_and_done_completes_the_task(
     assert menu_of(page.text) == {"/tasks"}  # a rep gets no administration screens
     refused = await browser.post("/tasks/a1/done", data={"csrf": "wrong"})
     assert refused.status_code == 403 and fake.completed == []
-    done = await browser.post("/tasks/a1/done", data={"csrf": "c" * 32})
+    done = await browser.post("/tasks/a1/done", data={"csrf": CSRF})
     assert done.status_code == 303 and done.headers["location"] == "/tasks"
     assert fake.completed == ["a1"]
 

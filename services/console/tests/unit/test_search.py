@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import base64
-import os
-import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
-from crm_console.app import create_app
-from crm_console.session import LOCALE_COOKIE, SESSION_COOKIE, Sealer, Session
-from crm_console.settings import ConsoleSettings
+from .conftest import as_role
 
 pytestmark = pytest.mark.unit
 
-KEY = base64.b64encode(os.urandom(32)).decode()
 DANA = {
     "id": "c1",
     "full_name": "דנה כהן",
@@ -48,21 +41,6 @@ class FakeGateway:
 @pytest.fixture
 def fake() -> FakeGateway:
     return FakeGateway()
-
-
-@pytest.fixture
-async def browser(fake: FakeGateway) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(ConsoleSettings(session_key=KEY), transport=httpx.MockTransport(fake))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost:8081") as client:
-        yield client
-
-
-def as_role(browser: httpx.AsyncClient, role: str, locale: str = "he") -> None:
-    session = Session(
-        token="tok", subject="someone", name="someone", roles=(role,), expires_at=time.time() + 60, csrf="c" * 32
-    )
-    browser.cookies.set(SESSION_COOKIE, Sealer(KEY).seal_session(session))
-    browser.cookies.set(LOCALE_COOKIE, locale)
 
 
 async def test_a_match_links_to_the_customer_and_says_how_it_matched(

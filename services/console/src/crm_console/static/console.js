@@ -103,7 +103,8 @@ function hebrewDates(root) {
   for (const time of root.querySelectorAll("time[datetime]:not([data-hebrew])")) {
     const when = new Date(time.dateTime);
     if (Number.isNaN(when.getTime())) continue;
-    const label = document.createElement("span");
+    // Isolated (bdi): next to a Latin word ("SMS") its leading digits would join the time's.
+    const label = document.createElement("bdi");
     label.className = "hebrew-date";
     label.textContent = hebrew.format(when);
     time.dataset.hebrew = label.textContent;

@@ -1,0 +1,169 @@
+"""One customer: the profile (edited on the version read), consent per channel and purpose (given
+or withdrawn, with how and its evidence), the leads and the whole timeline.
+
+Every department works on the one profile: the gateway decides who may read or change it (a rep
+only the customers of their own leads) and refuses a stale edit (412), a bad field (422, shown
+beside it) or a consent to advertising without proof.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from crm_console.forms import Refusal, answer_or_refusal, changed_fields, form_original
+from crm_console.i18n import Translator, words
+from crm_console.session import Session
+from crm_console.web import PAGE_SIZE, api, ctx, next_href
+
+router = APIRouter()
+
+PROFILE_FIELDS = ("full_name", "phone_number", "email", "locale")
+PROFILE_LOCALES = ("he-IL", "fa-IR", "en-US")
+CONSENT_CHANNELS = ("sms", "email", "phone")
+CONSENT_PURPOSES = ("service", "marketing")
+CONSENT_SOURCES = ("web_form", "recorded_call", "written", "reply", "agent")
+CONSENT_FIELDS = ("channel", "purpose", "granted", "source", "evidence", "occur_time")
+
+words(
+    {
+        "edit_profile": {"he": "עריכת פרטי הלקוח", "fa": "ویرایش مشخصات مشتری", "en": "Edit the profile"},
+        "locale_he-IL": {"he": "עברית", "fa": "عبری", "en": "Hebrew"},
+        "locale_fa-IR": {"he": "פרסית", "fa": "فارسی", "en": "Persian"},
+        "locale_en-US": {"he": "אנגלית", "fa": "انگلیسی", "en": "English"},
+        "profile_saved": {"he": "הפרטים נשמרו.", "fa": "مشخصات ذخیره شد.", "en": "The profile was saved."},
+        "consents": {"he": "הסכמות", "fa": "رضایت‌ها", "en": "Consent"},
+        "consent_purpose": {"he": "מטרה", "fa": "هدف", "en": "Purpose"},
+        "purpose_service": {"he": "שירות", "fa": "خدمات", "en": "Service"},
+        "purpose_marketing": {"he": "דיוור שיווקי", "fa": "تبلیغات", "en": "Marketing"},
+        "consent_state": {"he": "מצב", "fa": "وضعیت", "en": "State"},
+        "consent_yes": {"he": "מסכים", "fa": "موافق", "en": "Yes"},
+        "consent_no": {"he": "לא מסכים", "fa": "مخالف", "en": "No"},
+        "consent_default": {"he": "ברירת מחדל", "fa": "پیش‌فرض", "en": "Default"},
+        "consent_since": {"he": "מאז", "fa": "از", "en": "Since"},
+        "record_consent": {"he": "תיעוד הסכמה", "fa": "ثبت رضایت", "en": "Record consent"},
+        "consent_give": {"he": "נתן הסכמה", "fa": "رضایت داد", "en": "Gave consent"},
+        "consent_withdraw": {"he": "ביטל הסכמה", "fa": "رضایت را پس گرفت", "en": "Withdrew consent"},
+        "consent_source": {"he": "איך ניתנה", "fa": "چگونه داده شد", "en": "How it was given"},
+        "csource_web_form": {"he": "טופס באתר", "fa": "فرم وب", "en": "Web form"},
+        "csource_recorded_call": {"he": "שיחה מוקלטת", "fa": "تماس ضبط‌شده", "en": "Recorded call"},
+        "csource_written": {"he": "בכתב", "fa": "کتبی", "en": "Written"},
+        "csource_reply": {"he": "תשובה להודעה", "fa": "پاسخ به پیام", "en": "Reply to a message"},
+        "csource_agent": {"he": "נמסר לנציג", "fa": "به کارشناس گفته شد", "en": "Told to an agent"},
+        "consent_evidence": {"he": "אסמכתה", "fa": "مدرک", "en": "Evidence"},
+        "consent_evidence_hint": {
+            "he": "גרסת נוסח תיבת הסימון, מזהה ההקלטה או המסמך. חובה להסכמה לדיוור שיווקי.",
+            "fa": "نسخه‌ی متن گزینه، شناسه‌ی ضبط یا سند. برای رضایت تبلیغاتی لازم است.",
+            "en": "The checkbox text's version, the recording's or the document's reference. "
+            "Required for a consent to marketing.",
+        },
+        "consent_history": {"he": "היסטוריית הסכמות", "fa": "تاریخچه‌ی رضایت", "en": "Consent history"},
+        "consent_by": {"he": "תועד על ידי", "fa": "ثبت توسط", "en": "Recorded by"},
+    }
+)
+
+
+async def customer_page(
+    request: Request, session: Session, customer_id: str, page_token: str = "", **extra: Any
+) -> HTMLResponse:
+    """The customer page; a refused form comes back with its errors and the input it was sent with."""
+    gateway = api(request)
+    path = {"customer_id": customer_id}
+    found = (await gateway.call("getCustomer", session.token, path=path)).body
+    timeline, consents = await asyncio.gather(
+        gateway.call(
+            "listCustomerTimeline", session.token, path=path, query={"page_size": PAGE_SIZE, "page_token": page_token}
+        ),
+        gateway.call("listCustomerConsents", session.token, path=path),
+    )
+    token = timeline.body["next_page_token"]
+    profile = {name: found.get(name, "") for name in PROFILE_FIELDS}
+    return ctx(request).render(
+        request,
+        "people_customer.html",
+        session,
+        status_code=extra.get("status_code", 200),
+        customer=found,
+        entries=timeline.body["entries"],
+        consents=consents.body,
+        next_page=next_href(f"/customers/{quote(customer_id)}", {}, token) if token else "",
+        first_page=f"/customers/{quote(customer_id)}" if page_token else "",
+        profile={**profile, **extra.get("profile", {})},
+        original=extra.get("original") or profile,
+        profile_errors=extra.get("profile_errors", {}),
+        profile_notice=extra.get("profile_notice", ""),
+        consent_form=extra.get("consent_form", {}),
+        consent_errors=extra.get("consent_errors", {}),
+        consent_notice=extra.get("consent_notice", ""),
+        locales=PROFILE_LOCALES,
+        channels=CONSENT_CHANNELS,
+        purposes=CONSENT_PURPOSES,
+        sources=CONSENT_SOURCES,
+    )
+
+
+@router.get("/customers/{customer_id}", response_class=HTMLResponse)
+async def customer(request: Request, customer_id: str, page_token: str = "") -> Response:
+    return await customer_page(request, ctx(request).require(request), customer_id, page_token)
+
+
+@router.post("/customers/{customer_id}/profile")
+async def edit_profile(request: Request, customer_id: str) -> Response:
+    """PATCH only the fields changed since the page was read, on that version (If-Match)."""
+    session, form = await ctx(request).signed_form(request)
+    t = Translator(ctx(request).locale_of(request))
+    sent = {name: str(form.get(name, "")).strip() for name in PROFILE_FIELDS}
+    original = form_original(form)
+    body = changed_fields(sent, original)
+    if body:
+        answer = await answer_or_refusal(
+            api(request).call(
+                "updateCustomer",
+                session.token,
+                path={"customer_id": customer_id},
+                headers={"If-Match": str(form.get("etag", "")) or "*"},
+                body=body,
+            ),
+            PROFILE_FIELDS,
+            t,
+        )
+        if isinstance(answer, Refusal):
+            return await customer_page(
+                request,
+                session,
+                customer_id,
+                profile=sent,
+                original=original,
+                profile_errors=answer.errors,
+                profile_notice=answer.notice,
+                status_code=answer.status,
+            )
+    return RedirectResponse(f"/customers/{quote(customer_id)}#profile", status_code=303)
+
+
+@router.post("/customers/{customer_id}/consents")
+async def record_consent(request: Request, customer_id: str) -> Response:
+    session, form = await ctx(request).signed_form(request)
+    t = Translator(ctx(request).locale_of(request))
+    sent = {name: str(form.get(name, "")).strip() for name in ("channel", "purpose", "granted", "source", "evidence")}
+    body: dict[str, Any] = {**sent, "granted": sent["granted"] == "yes"}
+    answer = await answer_or_refusal(
+        api(request).call("recordCustomerConsent", session.token, path={"customer_id": customer_id}, body=body),
+        CONSENT_FIELDS,
+        t,
+    )
+    if isinstance(answer, Refusal):
+        return await customer_page(
+            request,
+            session,
+            customer_id,
+            consent_form=sent,
+            consent_errors=answer.errors,
+            consent_notice=answer.notice,
+            status_code=answer.status,
+        )
+    return RedirectResponse(f"/customers/{quote(customer_id)}#consents", status_code=303)

@@ -1,0 +1,123 @@
+"""The customer page's profile edit and consent forms, against a fake gateway."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from .conftest import CSRF, RecordingGateway, as_role
+
+pytestmark = pytest.mark.unit
+
+DANA = {
+    "id": "c1",
+    "full_name": "דנה כהן",
+    "phone_number": "+972501234567",
+    "email": "dana@example.com",
+    "locale": "he-IL",
+    "lead_ids": ["lead-1"],
+    "create_time": "2026-12-06T08:00:00Z",
+    "etag": '"3"',
+}
+
+
+class FakeGateway(RecordingGateway):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[dict[str, Any]] = []
+
+    def answer(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if path == "/api/v1/customers/c1" and request.method == "GET":
+            return httpx.Response(200, json=DANA)
+        if path == "/api/v1/customers/c1" and request.method == "PATCH":
+            return httpx.Response(200, json={**DANA, **json.loads(request.content)})
+        if path == "/api/v1/customers/c1/timeline":
+            return httpx.Response(200, json={"entries": [], "next_page_token": ""})
+        if path == "/api/v1/customers/c1/consents" and request.method == "POST":
+            return httpx.Response(201, json={"record": {}, "states": []})
+        if path == "/api/v1/customers/c1/consents":
+            marketing_sms = {
+                "channel": "sms",
+                "purpose": "marketing",
+                "granted": True,
+                "record_id": 7,
+                "since": "2026-12-01T10:00:00Z",
+            }
+            record = {
+                "id": 7,
+                "customer_id": "c1",
+                "channel": "sms",
+                "purpose": "marketing",
+                "granted": True,
+                "source": "web_form",
+                "evidence": "signup-v3",
+                "actor": "agent-yosef",
+                "occur_time": "2026-12-01T10:00:00Z",
+                "record_time": "2026-12-01T10:00:01Z",
+            }
+            return httpx.Response(200, json={"records": [record], "states": [marketing_sms]})
+        return httpx.Response(404, json={"title": "Not Found"})
+
+
+@pytest.fixture
+def fake() -> FakeGateway:
+    return FakeGateway()
+
+
+def problem(status: int, errors: list[dict[str, str]]) -> httpx.Response:
+    body = {"status": status, "title": "refused", "detail": "refused", "errors": errors}
+    return httpx.Response(status, json=body, headers={"content-type": "application/problem+json"})
+
+
+async def test_the_page_shows_consent_in_force_and_its_history(browser: httpx.AsyncClient) -> None:
+    as_role(browser, "service_agent", locale="en")
+    page = await browser.get("/customers/c1")
+    assert page.status_code == 200
+    assert 'data-channel="sms" data-purpose="marketing" data-granted="yes"' in page.text
+    assert "signup-v3" in page.text and "Web form" in page.text and "agent-yosef" in page.text
+
+
+async def test_a_profile_edit_sends_only_what_changed_on_the_version_read(
+    browser: httpx.AsyncClient, fake: FakeGateway
+) -> None:
+    as_role(browser, "service_agent")
+    original = json.dumps({k: DANA[k] for k in ("full_name", "phone_number", "email", "locale")})
+    form = {"csrf": CSRF, "etag": '"3"', "original": original, **{k: DANA[k] for k in ("full_name", "locale")}}
+    sent = {**form, "phone_number": "054-111-2222", "email": DANA["email"]}
+    done = await browser.post("/customers/c1/profile", data=sent)
+    assert done.status_code == 303 and done.headers["location"] == "/customers/c1#profile"
+    [patch] = fake.writes()
+    assert patch.headers["If-Match"] == '"3"'
+    assert json.loads(patch.content) == {"phone_number": "054-111-2222"}
+
+
+async def test_a_refused_edit_keeps_the_input_and_says_why(browser: httpx.AsyncClient, fake: FakeGateway) -> None:
+    as_role(browser, "service_agent", locale="en")
+    fake.refusal = problem(422, [{"field": "phone_number", "detail": "not a valid number"}])
+    form = {"csrf": CSRF, "etag": '"3"', "original": "{}", "full_name": "Dana", "phone_number": "123", "email": ""}
+    refused = await browser.post("/customers/c1/profile", data={**form, "locale": "he-IL"})
+    assert refused.status_code == 422
+    assert 'id="phone_number-err"' in refused.text and "not a valid number" in refused.text
+    assert 'value="123"' in refused.text
+    fake.refusal = problem(412, [])
+    stale = await browser.post("/customers/c1/profile", data={**form, "locale": "he-IL"})
+    assert stale.status_code == 412 and "reload" in stale.text.lower()
+
+
+async def test_a_consent_is_posted_as_given_and_a_refusal_lands_on_its_field(
+    browser: httpx.AsyncClient, fake: FakeGateway
+) -> None:
+    as_role(browser, "service_agent", locale="en")
+    form = {"csrf": CSRF, "channel": "email", "purpose": "marketing", "source": "recorded_call", "evidence": "rec-1"}
+    done = await browser.post("/customers/c1/consents", data={**form, "granted": "yes"})
+    assert done.status_code == 303 and done.headers["location"] == "/customers/c1#consents"
+    body = json.loads(fake.writes()[0].content)
+    assert body == {**{k: form[k] for k in ("channel", "purpose", "source", "evidence")}, "granted": True}
+    fake.refusal = problem(422, [{"field": "evidence", "detail": "needs evidence"}])
+    refused = await browser.post("/customers/c1/consents", data={**form, "evidence": "", "granted": "yes"})
+    assert refused.status_code == 422
+    assert 'id="evidence-err"' in refused.text and "needs evidence" in refused.text

@@ -1,0 +1,74 @@
+"""The customer page in a real browser against the whole system: a service agent corrects the
+phone number on the version read, records a consent to SMS advertising with its evidence, and then
+the customer's "remove me"; the page shows the state in force and the history, and the gateway
+agrees. axe-core on the page; screenshots in Hebrew and Persian."""
+
+from __future__ import annotations
+
+import random
+import re
+from typing import Any
+
+import httpx
+import pytest
+
+from crm_devstack.stack import Stack
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+
+
+async def test_an_agent_edits_the_profile_and_records_consent_given_then_withdrawn(
+    console: Any, stack: Stack
+) -> None:
+    name = f"אורנה דגן {random.randint(1000, 9999)}"
+    lead = await console.lead_for_dana(name)
+    new_phone = f"054-{random.randint(100, 999)}-{random.randint(1000, 9999)}"
+
+    page = await console.page()
+    await console.sign_in(page, "service_agent", f"/leads/{lead['id']}/customer")
+    heading = page.get_by_role("heading", level=1, name=re.compile(re.escape(name)))
+    await console.reload_until(page, heading)
+    customer_url = page.url
+
+    await page.locator("#profile summary").click()
+    await page.get_by_label("טלפון", exact=True).fill(new_phone)
+    await page.locator("#profile").get_by_role("button", name="שמירה").click()
+    await page.wait_for_url(re.compile(r"/customers/[^/#]+#profile$"))
+    digits = "+972" + new_phone.replace("-", "")[1:]
+    assert await page.locator(f"dd bdi:has-text('{digits}')").count() == 1
+
+    consents = page.locator("#consents")
+    await consents.get_by_label("ערוץ").select_option("sms")
+    await consents.get_by_label("מטרה").select_option("marketing")
+    await consents.get_by_label("נתן הסכמה").check()
+    await consents.get_by_label("איך ניתנה").select_option("recorded_call")
+    await consents.get_by_label("אסמכתה").fill("rec-2026-12-06-001")
+    await consents.get_by_role("button", name="תיעוד הסכמה").click()
+    await page.wait_for_url(re.compile(r"#consents$"))
+    sms_marketing = page.locator("tr[data-channel=sms][data-purpose=marketing]")
+    assert await sms_marketing.get_attribute("data-granted") == "yes"
+
+    await consents.get_by_label("ערוץ").select_option("sms")
+    await consents.get_by_label("מטרה").select_option("marketing")
+    await consents.get_by_label("ביטל הסכמה").check()
+    await consents.get_by_label("איך ניתנה").select_option("reply")
+    await consents.get_by_role("button", name="תיעוד הסכמה").click()
+    await page.wait_for_url(re.compile(r"#consents$"))
+    assert await sms_marketing.get_attribute("data-granted") == "no"
+    assert await page.locator("table.consent-history tbody tr").count() == 2
+    await console.shot(page, "customer-consent-he")
+    await console.no_serious_axe_violations(page, "customer with consent (he)")
+
+    customer_id = customer_url.rsplit("/", 1)[1]
+    async with httpx.AsyncClient(
+        base_url=stack.gateway_url, headers=stack.auth_headers("service_agent"), timeout=15
+    ) as api:
+        found = (await api.get(f"/api/v1/customers/{customer_id}/consents")).json()
+    [state] = [s for s in found["states"] if (s["channel"], s["purpose"]) == ("sms", "marketing")]
+    assert state["granted"] is False
+    assert [(r["granted"], r["source"]) for r in found["records"]] == [(False, "reply"), (True, "recorded_call")]
+
+    await page.get_by_role("link", name="فارسی").click()
+    await page.get_by_role("heading", level=2, name="رضایت‌ها").wait_for()
+    await console.shot(page, "customer-consent-fa")
+    await console.no_serious_axe_violations(page, "customer with consent (fa)")

@@ -17,9 +17,7 @@ from crm_devstack.stack import Stack
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 
-async def test_an_agent_edits_the_profile_and_records_consent_given_then_withdrawn(
-    console: Any, stack: Stack
-) -> None:
+async def test_an_agent_edits_the_profile_and_records_consent_given_then_withdrawn(console: Any, stack: Stack) -> None:
     name = f"אורנה דגן {random.randint(1000, 9999)}"
     lead = await console.lead_for_dana(name)
     new_phone = f"054-{random.randint(100, 999)}-{random.randint(1000, 9999)}"

@@ -35,8 +35,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from crm.customers.v1 import customers_pb2, events_pb2
-from crm_customers import domain, queries
+from crm.customers.v1 import events_pb2
+from crm_customers import consent_proto, domain, queries
 from crm_customers.db import consents, customer_leads, customer_name_words, customers, timeline
 from crm_customers.metrics import CUSTOMERS_CREATED, CUSTOMERS_MERGED, TIMELINE_ENTRIES
 from crm_kit import caller
@@ -475,21 +475,28 @@ async def merge_customers_of_leads(uow: UnitOfWork, survivor_customer: str, dupl
 # ---------------------------------------------------------------- profile edits
 
 
+async def _live_for_change(uow: UnitOfWork, customer_id: str) -> Any:
+    """The customer's row, locked for a change; a merged customer is changed through its survivor
+    (FAILED_PRECONDITION naming it), an unknown one is NOT_FOUND."""
+    row = (await uow.conn.execute(select(customers).where(customers.c.id == customer_id).with_for_update())).first()
+    if row is None:
+        raise queries.customer_not_found(customer_id)
+    if row.merged_into_id:
+        raise FailedPrecondition(
+            f"customer {customer_id} was merged into {row.merged_into_id}: change that customer",
+            reason="CUSTOMER_MERGED",
+            metadata={"customer_id": customer_id, "merged_into_customer_id": row.merged_into_id},
+        )
+    return row
+
+
 async def update_customer(
     uow: UnitOfWork, customer_id: str, mask: list[str], values: dict[str, str], etag: str
 ) -> queries.CustomerView:
     """Change the profile fields the mask names, on the version the caller read (etag), in one
     transaction: the row, its search words when the name changes, the audit record (field names
     only: no names, numbers or addresses in the audit log)."""
-    row = (await uow.conn.execute(select(customers).where(customers.c.id == customer_id).with_for_update())).first()
-    if row is None:
-        raise queries.customer_not_found(customer_id)
-    if row.merged_into_id:
-        raise FailedPrecondition(
-            f"customer {customer_id} was merged into {row.merged_into_id}: edit that customer",
-            reason="CUSTOMER_MERGED",
-            metadata={"customer_id": customer_id, "merged_into_customer_id": row.merged_into_id},
-        )
+    row = await _live_for_change(uow, customer_id)
     check_etag(etag, row.row_version, f"customer {customer_id}")
     changes = domain.profile_changes(mask, values, row)
     await uow.conn.execute(
@@ -527,15 +534,7 @@ async def record_consent(
     """Append a consent record and apply it at once, in one transaction: the SMS flags on the
     customer row (GetContactInfo reads them for every message), a timeline entry, ConsentChanged
     for whoever sends messages, and the audit record (no values but the consent's own)."""
-    row = (await uow.conn.execute(select(customers).where(customers.c.id == customer_id).with_for_update())).first()
-    if row is None:
-        raise queries.customer_not_found(customer_id)
-    if row.merged_into_id:
-        raise FailedPrecondition(
-            f"customer {customer_id} was merged into {row.merged_into_id}: record it there",
-            reason="CUSTOMER_MERGED",
-            metadata={"customer_id": customer_id, "merged_into_customer_id": row.merged_into_id},
-        )
+    await _live_for_change(uow, customer_id)
     who = caller.current()
     record = (
         await uow.conn.execute(
@@ -572,10 +571,10 @@ async def record_consent(
     await uow.record_event(
         events_pb2.ConsentChanged(
             customer_id=customer_id,
-            channel=customers_pb2.ConsentChannel.Value(f"CONSENT_CHANNEL_{change.channel.upper()}"),
-            purpose=customers_pb2.ConsentPurpose.Value(f"CONSENT_PURPOSE_{change.purpose.upper()}"),
+            channel=consent_proto.channel(change.channel),
+            purpose=consent_proto.purpose(change.purpose),
             granted=change.granted,
-            source=customers_pb2.ConsentSource.Value(f"CONSENT_SOURCE_{change.source.upper()}"),
+            source=consent_proto.source(change.source),
             occur_time=to_timestamp(occurred_at),
             record_id=record.id,
         ),

@@ -8,7 +8,7 @@ from typing import Any
 import grpc
 
 from crm.customers.v1 import customers_pb2, customers_pb2_grpc
-from crm_customers import commands, domain, queries
+from crm_customers import commands, consent_proto, domain, queries
 from crm_kit.db import Database
 from crm_kit.errors import InvalidArgument, require
 from crm_kit.etags import etag
@@ -22,19 +22,14 @@ _SEARCH_MATCH = {
 }
 
 
-def _name(enum: Any, value: int, prefix: str) -> str:
-    """A proto enum value as the domain's word: CONSENT_CHANNEL_SMS → "sms" ("" when unset)."""
-    return enum.Name(value).removeprefix(prefix).lower() if value else ""
-
-
 def consent_to_proto(r: Any) -> customers_pb2.ConsentRecord:
     return customers_pb2.ConsentRecord(
         id=r.id,
         customer_id=r.customer_id,
-        channel=customers_pb2.ConsentChannel.Value(f"CONSENT_CHANNEL_{r.channel.upper()}"),
-        purpose=customers_pb2.ConsentPurpose.Value(f"CONSENT_PURPOSE_{r.purpose.upper()}"),
+        channel=consent_proto.channel(r.channel),
+        purpose=consent_proto.purpose(r.purpose),
         granted=r.granted,
-        source=customers_pb2.ConsentSource.Value(f"CONSENT_SOURCE_{r.source.upper()}"),
+        source=consent_proto.source(r.source),
         evidence=r.evidence,
         actor=r.actor,
         occur_time=to_timestamp(r.occurred_at),
@@ -44,8 +39,8 @@ def consent_to_proto(r: Any) -> customers_pb2.ConsentRecord:
 
 def state_to_proto(state: domain.ConsentState) -> customers_pb2.ConsentState:
     return customers_pb2.ConsentState(
-        channel=customers_pb2.ConsentChannel.Value(f"CONSENT_CHANNEL_{state.channel.upper()}"),
-        purpose=customers_pb2.ConsentPurpose.Value(f"CONSENT_PURPOSE_{state.purpose.upper()}"),
+        channel=consent_proto.channel(state.channel),
+        purpose=consent_proto.purpose(state.purpose),
         granted=state.granted,
         record_id=state.record.id if state.record is not None else 0,
         since=to_timestamp(state.record.occurred_at) if state.record is not None else None,
@@ -190,10 +185,10 @@ class CustomersServicer(customers_pb2_grpc.CustomersServiceServicer):
         now = datetime.now(UTC)
         occurred = request.occur_time.ToDatetime(tzinfo=UTC) if request.HasField("occur_time") else now
         change = domain.consent_change(
-            channel=_name(customers_pb2.ConsentChannel, request.channel, "CONSENT_CHANNEL_"),
-            purpose=_name(customers_pb2.ConsentPurpose, request.purpose, "CONSENT_PURPOSE_"),
+            channel=consent_proto.channel_word(request.channel),
+            purpose=consent_proto.purpose_word(request.purpose),
             granted=request.granted,
-            source=_name(customers_pb2.ConsentSource, request.source, "CONSENT_SOURCE_"),
+            source=consent_proto.source_word(request.source),
             evidence=request.evidence,
             occurred=occurred,
             now=now,

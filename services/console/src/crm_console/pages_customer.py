@@ -9,6 +9,7 @@ beside it) or a consent to advertising without proof.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -63,8 +64,73 @@ words(
         },
         "consent_history": {"he": "היסטוריית הסכמות", "fa": "تاریخچه‌ی رضایت", "en": "Consent history"},
         "consent_by": {"he": "תועד על ידי", "fa": "ثبت توسط", "en": "Recorded by"},
+        # A timeline entry's line, from its facts (crm.customers.v1.TimelineEntry.facts).
+        "tlf_source": {"he": "מקור: {source}", "fa": "منبع: {source}", "en": "Source: {source}"},
+        "tlf_campaign": {"he": "קמפיין: {campaign}", "fa": "کمپین: {campaign}", "en": "Campaign: {campaign}"},
+        "tlf_again": {"he": "פנייה חוזרת", "fa": "مراجعه‌ی دوباره", "en": "Came in again"},
+        "tlf_reason": {"he": "סיבה: {reason}", "fa": "دلیل: {reason}", "en": "Reason: {reason}"},
+        "tlf_stage": {"he": "לשלב {stage}", "fa": "به مرحله‌ی {stage}", "en": "To {stage}"},
+        "tlf_quote": {
+            "he": "הצעה {number} גרסה {version}: {total}",
+            "fa": "پیش‌فاکتور {number} نسخه‌ی {version}: {total}",
+            "en": "Quote {number} v{version}: {total}",
+        },
+        "tlf_carrier": {"he": "חברת שילוח: {carrier}", "fa": "شرکت حمل: {carrier}", "en": "Carrier: {carrier}"},
+        "tlf_tracking": {"he": "מעקב: {tracking}", "fa": "رهگیری: {tracking}", "en": "Tracking: {tracking}"},
+        "tlf_arrives": {"he": "מועד הגעה: {date}", "fa": "تحویل: {date}", "en": "Arrives {date}"},
+        "tlf_minutes": {"he": "{minutes} דק׳", "fa": "{minutes} دقیقه", "en": "{minutes} min"},
+        "tlf_by": {"he": "על ידי {who}", "fa": "توسط {who}", "en": "by {who}"},
     }
 )
+
+
+def _money(t: Translator, facts: dict[str, str], amount: str) -> str:
+    return t.money({"amount_minor": int(facts.get(amount, "0")), "currency_code": facts.get("currency_code", "")})
+
+
+def _consent(t: Translator, facts: dict[str, str]) -> str:
+    state = t("consent_yes") if facts.get("granted") == "yes" else t("consent_no")
+    what = f"{t('channel_' + facts.get('channel', ''))} · {t('purpose_' + facts.get('purpose', ''))}"
+    return f"{what}: {state} ({t('csource_' + facts.get('source', ''))})"
+
+
+# A fact present on an entry → its words, in this order (the kind's label is shown beside it).
+_FACT_PARTS: tuple[tuple[str, Callable[[Translator, dict[str, str]], str]], ...] = (
+    ("again", lambda t, f: t("tlf_again")),
+    ("source", lambda t, f: t("tlf_source").format(source=f["source"])),
+    ("campaign", lambda t, f: t("tlf_campaign").format(campaign=f["campaign"])),
+    ("amount_minor", lambda t, f: _money(t, f, "amount_minor")),
+    ("lost_reason", lambda t, f: t("tlf_reason").format(reason=f["lost_reason"])),
+    ("stage", lambda t, f: t("tlf_stage").format(stage=f["stage"])),
+    (
+        "number",
+        lambda t, f: t("tlf_quote").format(
+            number=f["number"], version=t.number(int(f.get("version", "1"))), total=_money(t, f, "total_minor")
+        ),
+    ),
+    ("carrier", lambda t, f: t("tlf_carrier").format(carrier=f["carrier"])),
+    ("tracking_number", lambda t, f: t("tlf_tracking").format(tracking=f["tracking_number"])),
+    ("delivery_date", lambda t, f: t("tlf_arrives").format(date=t.date(f["delivery_date"]))),
+    ("outcome", lambda t, f: t("outcome_" + f["outcome"])),
+    (
+        "duration_seconds",
+        lambda t, f: t("tlf_minutes").format(minutes=t.number(max(1, round(int(f["duration_seconds"]) / 60)))),
+    ),
+    ("who", lambda t, f: t("tlf_by").format(who=f["who"])),
+)
+
+
+def timeline_line(t: Translator, entry: dict[str, Any]) -> str:
+    """A timeline entry's details in the reader's language, from its facts; an entry without facts
+    (recorded before they were kept) shows its English summary."""
+    facts: dict[str, str] = entry.get("facts") or {}
+    if not facts:
+        return str(entry.get("summary", ""))
+    if entry.get("kind") == "consent_changed":
+        return _consent(t, facts)
+    line = " · ".join(render(t, facts) for name, render in _FACT_PARTS if name in facts)
+    text = facts.get("text", "")
+    return f"{line}: {text}" if line and text else line or text
 
 
 async def customer_page(
@@ -82,13 +148,14 @@ async def customer_page(
     )
     token = timeline.body["next_page_token"]
     profile = {name: found.get(name, "") for name in PROFILE_FIELDS}
+    t = Translator(ctx(request).locale_of(request))
     return ctx(request).render(
         request,
         "people_customer.html",
         session,
         status_code=extra.get("status_code", 200),
         customer=found,
-        entries=timeline.body["entries"],
+        entries=[{**e, "line": timeline_line(t, e)} for e in timeline.body["entries"]],
         consents=consents.body,
         next_page=next_href(f"/customers/{quote(customer_id)}", {}, token) if token else "",
         first_page=f"/customers/{quote(customer_id)}" if page_token else "",

@@ -8,6 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
+from crm_console.i18n import Translator
+from crm_console.pages_customer import timeline_line
+
 from .conftest import CSRF, RecordingGateway, as_role
 
 pytestmark = pytest.mark.unit
@@ -121,3 +124,46 @@ async def test_a_consent_is_posted_as_given_and_a_refusal_lands_on_its_field(
     refused = await browser.post("/customers/c1/consents", data={**form, "evidence": "", "granted": "yes"})
     assert refused.status_code == 422
     assert 'id="evidence-err"' in refused.text and "needs evidence" in refused.text
+
+
+@pytest.mark.parametrize(
+    ("entry", "locale", "line"),
+    [
+        (
+            {"kind": "lead_captured", "facts": {"source": "radio", "campaign": "חורף"}},
+            "he",
+            "מקור: radio · קמפיין: חורף",
+        ),
+        ({"kind": "lead_captured", "facts": {"source": "tv", "again": "yes"}}, "en", "Came in again · Source: tv"),
+        ({"kind": "deal_stage_changed", "facts": {"stage": "Proposal"}}, "fa", "به مرحله‌ی Proposal"),
+        (
+            {
+                "kind": "call_logged",
+                "facts": {"outcome": "no_answer", "duration_seconds": "95", "who": "Dana", "text": "later"},
+            },
+            "en",
+            "No answer · 2 min · by Dana: later",
+        ),
+        (
+            {
+                "kind": "consent_changed",
+                "facts": {"channel": "sms", "purpose": "marketing", "granted": "no", "source": "reply"},
+            },
+            "en",
+            "SMS · Marketing: No (Reply to a message)",
+        ),
+        # Recorded before facts were kept: the English summary.
+        ({"kind": "deal_won", "summary": "Deal won: 4,699.00 ILS", "facts": {}}, "fa", "Deal won: 4,699.00 ILS"),
+    ],
+)
+def test_a_timeline_entry_reads_in_the_readers_language(entry: dict[str, Any], locale: str, line: str) -> None:
+    assert timeline_line(Translator(locale), entry) == line
+
+
+def test_money_and_dates_in_a_timeline_line_follow_the_locale() -> None:
+    won = {"kind": "deal_won", "facts": {"amount_minor": "469900", "currency_code": "ILS"}}
+    assert timeline_line(Translator("en"), won) == Translator("en").money(
+        {"amount_minor": 469900, "currency_code": "ILS"}
+    )
+    shipped = {"kind": "order_shipped", "facts": {"carrier": "UPS", "delivery_date": "2026-12-09"}}
+    assert "۱۸ آذر ۱۴۰۵" in timeline_line(Translator("fa"), shipped)

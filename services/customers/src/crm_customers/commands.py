@@ -9,7 +9,7 @@ duplicate stays as a tombstone (merged_into_id).
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,7 +32,7 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from crm.customers.v1 import events_pb2
@@ -66,6 +66,7 @@ class TimelineEntry:
     channel: str
     event_id: str
     occurred_at: datetime
+    facts: dict[str, str] = field(default_factory=dict)
 
 
 # One statement for all of a capture's identities, taken in the array's (sorted) order.
@@ -266,7 +267,7 @@ def _capture_statement() -> Select[tuple[str | None, str | None, bool, bool]]:
     entry = (
         pg_insert(timeline)
         .from_select(
-            ["customer_id", "kind", "summary", "channel", "event_id", "occurred_at"],
+            ["customer_id", "kind", "summary", "channel", "event_id", "occurred_at", "facts"],
             select(
                 target.c.id,
                 bindparam("p_kind", type_=String),
@@ -274,6 +275,7 @@ def _capture_statement() -> Select[tuple[str | None, str | None, bool, bool]]:
                 bindparam("p_channel", type_=String),
                 bindparam("p_event_id", type_=String),
                 bindparam("p_occurred_at", type_=DateTime(timezone=True)),
+                bindparam("p_facts", type_=JSONB),
             ).where(target.c.id.is_not(None)),
         )
         .on_conflict_do_nothing(index_elements=["event_id"])
@@ -319,6 +321,7 @@ async def capture_lead(uow: UnitOfWork, lead: CapturedLead, entry: TimelineEntry
                 "p_channel": entry.channel,
                 "p_event_id": entry.event_id,
                 "p_occurred_at": entry.occurred_at,
+                "p_facts": entry.facts,
             },
         )
     ).one()
@@ -334,6 +337,7 @@ async def capture_lead(uow: UnitOfWork, lead: CapturedLead, entry: TimelineEntry
             channel=entry.channel,
             event_id=entry.event_id,
             occurred_at=entry.occurred_at,
+            facts=entry.facts,
         )
         return customer_id, False
     if row.created:
@@ -352,8 +356,9 @@ async def add_timeline_entry(
     channel: str,
     event_id: str,
     occurred_at: datetime,
+    facts: dict[str, str] | None = None,
 ) -> bool:
-    """Record a touch; False if the event already made its entry."""
+    """Record a touch (its English summary and its facts); False if the event already made its entry."""
     customer_id = await live_customer(uow, customer_id)
     inserted = await uow.conn.execute(
         pg_insert(timeline)
@@ -364,6 +369,7 @@ async def add_timeline_entry(
             channel=channel,
             event_id=event_id,
             occurred_at=occurred_at,
+            facts=facts or {},
         )
         .on_conflict_do_nothing(index_elements=["event_id"])
         .returning(timeline.c.id)
@@ -567,6 +573,12 @@ async def record_consent(
         channel=change.channel,
         event_id=f"consent-{record.id}",
         occurred_at=occurred_at,
+        facts={
+            "channel": change.channel,
+            "purpose": change.purpose,
+            "granted": "yes" if change.granted else "no",
+            "source": change.source,
+        },
     )
     await uow.record_event(
         events_pb2.ConsentChanged(

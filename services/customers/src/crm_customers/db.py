@@ -19,6 +19,7 @@ from sqlalchemy import (
     func,
     text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 
 from crm_kit.tables import MessagingTables
 
@@ -85,6 +86,9 @@ timeline = Table(
     Column("channel", String(20), nullable=False),
     # The event that produced the entry: a second guard, after the inbox, against doubles.
     Column("event_id", String(64), nullable=False, unique=True),
+    # The entry's facts by name (source, amount_minor, stage, …): a reader renders the entry in its
+    # own language from them; `summary` is the English line. {} on entries older than migration 0008.
+    Column("facts", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     Column("occurred_at", DateTime(timezone=True), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index("ix_timeline_customer_occurred", "customer_id", "occurred_at", "id"),

@@ -67,6 +67,16 @@ def format_money(amount_minor: int, currency_code: str) -> str:
     return f"{amount} {currency_code}".strip()
 
 
+def facts(**values: Any) -> dict[str, str]:
+    """A timeline entry's facts as text, the empty ones left out (a date as YYYY-MM-DD)."""
+    out: dict[str, str] = {}
+    for name, value in values.items():
+        text = value.isoformat() if isinstance(value, date) else str(value if value is not None else "").strip()
+        if text:
+            out[name] = text
+    return out
+
+
 def lead_captured_summary(source: str, campaign: str) -> str:
     text = f"Lead captured from {source.strip() or 'an unknown source'}"
     return f"{text}, campaign {campaign.strip()}" if campaign.strip() else text

@@ -76,6 +76,7 @@ def entry_to_proto(row: Any) -> customers_pb2.TimelineEntry:
         channel=row.channel,
         event_id=row.event_id,
         occur_time=to_timestamp(row.occurred_at),
+        facts={name: str(value) for name, value in (row.facts or {}).items()},
     )
 
 

@@ -81,6 +81,7 @@ async def on_lead_captured(uow: UnitOfWork, envelope: Envelope[leads_events.Lead
             channel=domain.channel_for_source(m.source),
             event_id=envelope.id,
             occurred_at=_occurred_at(m, "capture_time", envelope),
+            facts=domain.facts(source=m.source, campaign=m.campaign),
         ),
     )
 
@@ -101,6 +102,11 @@ async def on_deal_closed(uow: UnitOfWork, envelope: Envelope[sales_events.DealCl
         channel=domain.SYSTEM_CHANNEL,
         event_id=envelope.id,
         occurred_at=_occurred_at(m, "close_time", envelope),
+        facts=(
+            domain.facts(amount_minor=m.total.amount_minor, currency_code=m.total.currency_code)
+            if m.won
+            else domain.facts(lost_reason=m.lost_reason)
+        ),
     )
 
 
@@ -117,6 +123,7 @@ async def on_deal_stage_changed(uow: UnitOfWork, envelope: Envelope[sales_events
         channel=domain.SYSTEM_CHANNEL,
         event_id=envelope.id,
         occurred_at=_occurred_at(m, "move_time", envelope),
+        facts=domain.facts(stage=m.to_stage_name),
     )
 
 
@@ -138,6 +145,12 @@ async def _on_quote(
         channel=domain.SYSTEM_CHANNEL,
         event_id=envelope.id,
         occurred_at=_occurred_at(m, time_field, envelope),
+        facts=domain.facts(
+            number=m.number,
+            version=m.version,
+            total_minor=m.total.amount_minor,
+            currency_code=m.total.currency_code,
+        ),
     )
 
 
@@ -160,6 +173,7 @@ async def on_order_shipped(uow: UnitOfWork, envelope: Envelope[orders_events.Ord
         channel=domain.SYSTEM_CHANNEL,
         event_id=envelope.id,
         occurred_at=_occurred_at(m, "ship_time", envelope),
+        facts=domain.facts(carrier=m.carrier, tracking_number=m.tracking_number, delivery_date=_delivery_date(m)),
     )
 
 
@@ -181,6 +195,7 @@ async def on_notification_sent(uow: UnitOfWork, envelope: Envelope[notifications
         channel=domain.SMS_CHANNEL,
         event_id=envelope.id,
         occurred_at=_occurred_at(m, "send_time", envelope),
+        facts=domain.facts(text=m.body),
     )
 
 
@@ -207,6 +222,12 @@ async def on_activity_logged(uow: UnitOfWork, envelope: Envelope[leads_events.Ac
         channel=channel,
         event_id=envelope.id,
         occurred_at=_occurred_at(m, "occur_time", envelope),
+        facts=domain.facts(
+            outcome=m.outcome,
+            duration_seconds=m.duration_seconds or "",
+            who=m.actor_name.strip() or m.actor,
+            text=m.summary,
+        ),
     )
 
 
@@ -222,6 +243,7 @@ async def on_lead_touched(uow: UnitOfWork, envelope: Envelope[leads_events.LeadT
         channel=domain.channel_for_source(m.source),
         event_id=envelope.id,
         occurred_at=_occurred_at(m, "touch_time", envelope),
+        facts=domain.facts(source=m.source, campaign=m.campaign, again="yes"),
     )
 
 

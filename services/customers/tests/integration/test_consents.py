@@ -101,6 +101,15 @@ async def test_advertising_needs_an_evidenced_yes_and_a_no_stops_it_at_once(cust
         "SMS marketing: consent withdrawn (reply)",
         "SMS service: consent withdrawn (agent)",
     ]
+    # The facts a reader renders the entries from, in its own language.
+    by_kind = {e.kind: dict(e.facts) for e in timeline}
+    assert by_kind[C.TOUCH_KIND_LEAD_CAPTURED] == {"source": "web_form"}
+    assert next(dict(e.facts) for e in timeline if e.kind == C.TOUCH_KIND_CONSENT_CHANGED) == {
+        "channel": "sms",
+        "purpose": "marketing",
+        "granted": "yes",
+        "source": "web_form",
+    }
 
     nc = await nats.connect(nats_server)
     try:

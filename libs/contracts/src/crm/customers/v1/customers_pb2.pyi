@@ -224,12 +224,33 @@ Global___Customer: _TypeAlias = Customer  # noqa: Y015
 class TimelineEntry(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class FactsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     ID_FIELD_NUMBER: _builtins.int
     KIND_FIELD_NUMBER: _builtins.int
     SUMMARY_FIELD_NUMBER: _builtins.int
     CHANNEL_FIELD_NUMBER: _builtins.int
     EVENT_ID_FIELD_NUMBER: _builtins.int
     OCCUR_TIME_FIELD_NUMBER: _builtins.int
+    FACTS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     kind: Global___TouchKind.ValueType
     summary: _builtins.str
@@ -239,6 +260,15 @@ class TimelineEntry(_message.Message):
     """Id of the event that produced the entry."""
     @_builtins.property
     def occur_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def facts(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """The entry's facts by name, per kind (lead_captured: source, campaign; deal_won: amount_minor,
+        currency_code; deal_lost: lost_reason; deal_stage_changed: stage; quote_*: number, version,
+        total_minor, currency_code; order_shipped: carrier, tracking_number, delivery_date; activities:
+        outcome, duration_seconds, who, text; consent_changed: channel, purpose, granted, source), for
+        a reader to render in its own language; `summary` is the English line. Empty on old entries.
+        """
+
     def __init__(
         self,
         *,
@@ -248,10 +278,11 @@ class TimelineEntry(_message.Message):
         channel: _builtins.str = ...,
         event_id: _builtins.str = ...,
         occur_time: _timestamp_pb2.Timestamp | None = ...,
+        facts: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["occur_time", b"occur_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "event_id", b"event_id", "id", b"id", "kind", b"kind", "occur_time", b"occur_time", "summary", b"summary"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "event_id", b"event_id", "facts", b"facts", "id", b"id", "kind", b"kind", "occur_time", b"occur_time", "summary", b"summary"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -92,10 +92,15 @@ class TimelineEntry(BaseModel):
         "quote_accepted",
         "consent_changed",
     ]
-    summary: str
+    summary: str = Field(description="The entry in English")
     channel: str
     event_id: str
     occur_time: datetime | None
+    facts: dict[str, str] = Field(
+        default_factory=dict,
+        description="The entry's facts by name, per kind, to render it in the reader's language "
+        "(see crm.customers.v1.TimelineEntry.facts); empty on old entries",
+    )
 
 
 class Timeline(BaseModel):

@@ -17,6 +17,18 @@ from crm_devstack.stack import Stack
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 
+async def record_sms_marketing(page: Any, choice: str, source: str, evidence: str = "") -> None:
+    """Fill and send the consent form for SMS advertising (the Hebrew labels), back on the page."""
+    consents = page.locator("#consents")
+    await consents.get_by_label("ערוץ").select_option("sms")
+    await consents.get_by_label("מטרה").select_option("marketing")
+    await consents.get_by_label(choice).check()
+    await consents.get_by_label("איך ניתנה").select_option(source)
+    await consents.get_by_label("אסמכתה").fill(evidence)
+    await consents.get_by_role("button", name="תיעוד הסכמה").click()
+    await page.wait_for_url(re.compile(r"#consents$"))
+
+
 async def test_an_agent_edits_the_profile_and_records_consent_given_then_withdrawn(console: Any, stack: Stack) -> None:
     name = f"אורנה דגן {random.randint(1000, 9999)}"
     lead = await console.lead_for_dana(name)
@@ -35,25 +47,18 @@ async def test_an_agent_edits_the_profile_and_records_consent_given_then_withdra
     digits = "+972" + new_phone.replace("-", "")[1:]
     assert await page.locator(f"dd bdi:has-text('{digits}')").count() == 1
 
-    consents = page.locator("#consents")
-    await consents.get_by_label("ערוץ").select_option("sms")
-    await consents.get_by_label("מטרה").select_option("marketing")
-    await consents.get_by_label("נתן הסכמה").check()
-    await consents.get_by_label("איך ניתנה").select_option("recorded_call")
-    await consents.get_by_label("אסמכתה").fill("rec-2026-12-06-001")
-    await consents.get_by_role("button", name="תיעוד הסכמה").click()
-    await page.wait_for_url(re.compile(r"#consents$"))
+    await record_sms_marketing(page, "נתן הסכמה", "recorded_call", "rec-2026-12-06-001")
     sms_marketing = page.locator("tr[data-channel=sms][data-purpose=marketing]")
     assert await sms_marketing.get_attribute("data-granted") == "yes"
-
-    await consents.get_by_label("ערוץ").select_option("sms")
-    await consents.get_by_label("מטרה").select_option("marketing")
-    await consents.get_by_label("ביטל הסכמה").check()
-    await consents.get_by_label("איך ניתנה").select_option("reply")
-    await consents.get_by_role("button", name="תיעוד הסכמה").click()
-    await page.wait_for_url(re.compile(r"#consents$"))
+    await record_sms_marketing(page, "ביטל הסכמה", "reply")
     assert await sms_marketing.get_attribute("data-granted") == "no"
     assert await page.locator("table.consent-history tbody tr").count() == 2
+    # The timeline filtered to one department: the consent entries only.
+    await page.locator(".timeline-filter").get_by_label("הסכמות").check()
+    await page.locator(".timeline-filter").get_by_role("button").click()
+    await page.wait_for_url(re.compile(r"dept=consent"))
+    kinds = await page.locator(".customer-timeline li").evaluate_all("items => items.map(i => i.dataset.kind)")
+    assert kinds == ["consent_changed", "consent_changed"]
     await console.shot(page, "customer-consent-he")
     await console.no_serious_axe_violations(page, "customer with consent (he)")
 

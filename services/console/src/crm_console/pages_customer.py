@@ -29,6 +29,26 @@ CONSENT_CHANNELS = ("sms", "email", "phone")
 CONSENT_PURPOSES = ("service", "marketing")
 CONSENT_SOURCES = ("web_form", "recorded_call", "written", "reply", "agent")
 CONSENT_FIELDS = ("channel", "purpose", "granted", "source", "evidence", "occur_time")
+# The timeline's filter: which department's touches (the gateway filters by kind).
+DEPARTMENTS: dict[str, tuple[str, ...]] = {
+    "sales": (
+        "lead_captured",
+        "deal_stage_changed",
+        "quote_sent",
+        "quote_accepted",
+        "deal_won",
+        "deal_lost",
+        "call_logged",
+        "meeting_logged",
+        "note_logged",
+        "task_logged",
+        "email_logged",
+        "sms_logged",
+    ),
+    "orders": ("order_shipped",),
+    "messages": ("sms_sent",),
+    "consent": ("consent_changed",),
+}
 
 words(
     {
@@ -65,6 +85,11 @@ words(
         "consent_history": {"he": "היסטוריית הסכמות", "fa": "تاریخچه‌ی رضایت", "en": "Consent history"},
         "consent_by": {"he": "תועד על ידי", "fa": "ثبت توسط", "en": "Recorded by"},
         # A timeline entry's line, from its facts (crm.customers.v1.TimelineEntry.facts).
+        "dept_sales": {"he": "מכירות", "fa": "فروش", "en": "Sales"},
+        "dept_orders": {"he": "הזמנות", "fa": "سفارش‌ها", "en": "Orders"},
+        "dept_messages": {"he": "הודעות", "fa": "پیام‌ها", "en": "Messages"},
+        "dept_consent": {"he": "הסכמות", "fa": "رضایت‌ها", "en": "Consent"},
+        "timeline_filter": {"he": "הצגת", "fa": "نمایش", "en": "Show"},
         "tlf_source": {"he": "מקור: {source}", "fa": "منبع: {source}", "en": "Source: {source}"},
         "tlf_campaign": {"he": "קמפיין: {campaign}", "fa": "کمپین: {campaign}", "en": "Campaign: {campaign}"},
         "tlf_again": {"he": "פנייה חוזרת", "fa": "مراجعه‌ی دوباره", "en": "Came in again"},
@@ -133,20 +158,31 @@ def timeline_line(t: Translator, entry: dict[str, Any]) -> str:
     return f"{line}: {text}" if line and text else line or text
 
 
+def chosen_departments(request: Request) -> list[str]:
+    """The departments the timeline filter asks for (all when none, or none known)."""
+    return [d for d in request.query_params.getlist("dept") if d in DEPARTMENTS]
+
+
 async def customer_page(
     request: Request, session: Session, customer_id: str, page_token: str = "", **extra: Any
 ) -> HTMLResponse:
     """The customer page; a refused form comes back with its errors and the input it was sent with."""
     gateway = api(request)
     path = {"customer_id": customer_id}
+    departments = chosen_departments(request)
+    kinds = [kind for d in departments for kind in DEPARTMENTS[d]]
     found = (await gateway.call("getCustomer", session.token, path=path)).body
     timeline, consents = await asyncio.gather(
         gateway.call(
-            "listCustomerTimeline", session.token, path=path, query={"page_size": PAGE_SIZE, "page_token": page_token}
+            "listCustomerTimeline",
+            session.token,
+            path=path,
+            query={"page_size": PAGE_SIZE, "page_token": page_token, "kind": kinds},
         ),
         gateway.call("listCustomerConsents", session.token, path=path),
     )
     token = timeline.body["next_page_token"]
+    filters = {"dept": departments} if departments else {}
     profile = {name: found.get(name, "") for name in PROFILE_FIELDS}
     t = Translator(ctx(request).locale_of(request))
     return ctx(request).render(
@@ -157,8 +193,10 @@ async def customer_page(
         customer=found,
         entries=[{**e, "line": timeline_line(t, e)} for e in timeline.body["entries"]],
         consents=consents.body,
-        next_page=next_href(f"/customers/{quote(customer_id)}", {}, token) if token else "",
-        first_page=f"/customers/{quote(customer_id)}" if page_token else "",
+        next_page=next_href(f"/customers/{quote(customer_id)}", filters, token) if token else "",
+        first_page=next_href(f"/customers/{quote(customer_id)}", filters, "") if page_token else "",
+        departments=DEPARTMENTS,
+        chosen=departments,
         profile={**profile, **extra.get("profile", {})},
         original=extra.get("original") or profile,
         profile_errors=extra.get("profile_errors", {}),

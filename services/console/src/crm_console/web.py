@@ -251,9 +251,10 @@ def local_path(target: str) -> str:
     return target
 
 
-def next_href(path: str, query: Mapping[str, str], page_token: str) -> str:
-    """The "next" link of a keyset-paged list: the same filters and the answer's page token."""
-    return f"{path}?{urlencode({**query, 'page_token': page_token})}"
+def next_href(path: str, query: Mapping[str, str | list[str]], page_token: str) -> str:
+    """The "next" link of a keyset-paged list: the same filters (a list is a repeated parameter)
+    and the answer's page token."""
+    return f"{path}?{urlencode({**query, 'page_token': page_token}, doseq=True)}"
 
 
 def local_datetime(value: str, locale: str) -> str:

@@ -167,3 +167,14 @@ def test_money_and_dates_in_a_timeline_line_follow_the_locale() -> None:
     )
     shipped = {"kind": "order_shipped", "facts": {"carrier": "UPS", "delivery_date": "2026-12-09"}}
     assert "۱۸ آذر ۱۴۰۵" in timeline_line(Translator("fa"), shipped)
+
+
+async def test_the_timeline_filter_asks_for_the_departments_kinds(
+    browser: httpx.AsyncClient, fake: FakeGateway
+) -> None:
+    as_role(browser, "service_agent", locale="en")
+    page = await browser.get("/customers/c1", params=[("dept", "orders"), ("dept", "consent"), ("dept", "nonsense")])
+    assert page.status_code == 200
+    [asked] = [c for c in fake.calls if c.url.path.endswith("/timeline")]
+    assert asked.url.params.get_list("kind") == ["order_shipped", "consent_changed"]
+    assert 'name="dept" value="orders" checked' in page.text and 'value="sales" checked' not in page.text

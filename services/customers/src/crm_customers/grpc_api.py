@@ -16,6 +16,7 @@ from crm_kit.protoconv import encode_page_token, page_position, page_size, to_ti
 
 # Every domain kind has its proto value of the same name (a unit test holds them together).
 _TOUCH_KIND = {kind.value: customers_pb2.TouchKind.Value(f"TOUCH_KIND_{kind.name}") for kind in domain.TouchKind}
+_KIND_OF_VALUE = {value: kind for kind, value in _TOUCH_KIND.items()}
 _SEARCH_MATCH = {
     how: customers_pb2.SearchMatch.Value(f"SEARCH_MATCH_{how.upper()}")
     for how in ("phone", "email", "name", "name_prefix", "name_sounds_like")
@@ -134,6 +135,10 @@ class CustomersServicer(customers_pb2_grpc.CustomersServiceServicer):
         self, request: customers_pb2.ListTimelineRequest, context: grpc.aio.ServicerContext
     ) -> customers_pb2.ListTimelineResponse:
         require({"customer_id": request.customer_id})
+        if unknown := [k for k in request.kinds if k not in _KIND_OF_VALUE]:
+            raise InvalidArgument(
+                f"unknown touch kinds {unknown}", field_violations=[("kinds", "a kind of TouchKind, not unspecified")]
+            )
         limit = page_size(request.page_size)
         async with self.db.unit_of_work() as uow:
             rows, next_key = await queries.list_timeline(
@@ -141,6 +146,7 @@ class CustomersServicer(customers_pb2_grpc.CustomersServiceServicer):
                 request.customer_id,
                 limit=limit,
                 after=page_position(request.page_token, datetime.fromisoformat, int),
+                kinds=[_KIND_OF_VALUE[k] for k in request.kinds],
             )
         return customers_pb2.ListTimelineResponse(
             entries=[entry_to_proto(r) for r in rows],

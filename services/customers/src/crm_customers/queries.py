@@ -111,13 +111,15 @@ async def get_contact(uow: UnitOfWork, *, customer_id: str, lead_id: str) -> Any
 
 
 async def list_timeline(
-    uow: UnitOfWork, customer_id: str, *, limit: int, after: tuple[Any, ...] | None
+    uow: UnitOfWork, customer_id: str, *, limit: int, after: tuple[Any, ...] | None, kinds: list[str] | None = None
 ) -> tuple[list[Any], list[Any] | None]:
-    """A page of a customer's touches in the order they happened."""
+    """A page of a customer's touches in the order they happened; with kinds, only those."""
     exists = (await uow.conn.execute(select(customers.c.id).where(customers.c.id == customer_id))).scalar()
     if exists is None:
         raise customer_not_found(customer_id)
     query = select(timeline).where(timeline.c.customer_id == customer_id)
+    if kinds:
+        query = query.where(timeline.c.kind.in_(kinds))
     return await keyset_page(uow.conn, query, timeline.c.occurred_at, timeline.c.id, limit=limit, after=after)
 
 

@@ -101,6 +101,16 @@ async def test_advertising_needs_an_evidenced_yes_and_a_no_stops_it_at_once(cust
         "SMS marketing: consent withdrawn (reply)",
         "SMS service: consent withdrawn (agent)",
     ]
+    # Filtered by kind: the consent entries alone; an unspecified kind is refused on the field.
+    only = await customers.stub.ListTimeline(
+        C.ListTimelineRequest(customer_id=customer_id, kinds=[C.TOUCH_KIND_CONSENT_CHANGED])
+    )
+    assert [e.kind for e in only.entries] == [C.TOUCH_KIND_CONSENT_CHANGED] * 3
+    with pytest.raises(grpc.aio.AioRpcError) as unknown:
+        await customers.stub.ListTimeline(
+            C.ListTimelineRequest(customer_id=customer_id, kinds=[C.TOUCH_KIND_UNSPECIFIED])
+        )
+    assert set(field_violations(unknown.value)) == {"kinds"}
     # The facts a reader renders the entries from, in its own language.
     by_kind = {e.kind: dict(e.facts) for e in timeline}
     assert by_kind[C.TOUCH_KIND_LEAD_CAPTURED] == {"source": "web_form"}

@@ -3,11 +3,13 @@ leads they own (crm_gateway.records). A customer's timeline; merging a duplicate
 
 from __future__ import annotations
 
-from fastapi import HTTPException, Response
+from typing import Annotated
+
+from fastapi import HTTPException, Query, Response
 
 from crm.customers.v1 import customers_pb2
 from crm_gateway import records
-from crm_gateway.convert import to_model, with_etag
+from crm_gateway.convert import enum_value, to_model, with_etag
 from crm_gateway.deps import (
     Caller,
     Clients,
@@ -29,6 +31,7 @@ from crm_gateway.features.customers.schemas import (
     RecordConsentIn,
     RecordedConsent,
     Timeline,
+    TouchKind,
     UpdateCustomerIn,
 )
 from crm_gateway.platform import authz
@@ -83,13 +86,22 @@ async def update_customer(
 
 @router.get("/customers/{customer_id}/timeline", tags=["customers"], operation_id="listCustomerTimeline")
 async def list_timeline(
-    customer_id: ResourceId, clients: Clients, principal: Caller, page_size: PageSize = 0, page_token: PageToken = ""
+    customer_id: ResourceId,
+    clients: Clients,
+    principal: Caller,
+    page_size: PageSize = 0,
+    page_token: PageToken = "",
+    kind: Annotated[list[TouchKind] | None, Query(max_length=20, description="Only these kinds (repeat it)")] = None,
 ) -> Timeline:
+    """The customer's touches in the order they happened; with kind, only those kinds."""
     await records.customer(clients, principal, customer_id)
     reply = await read(
         clients.customers.ListTimeline,
         customers_pb2.ListTimelineRequest(
-            customer_id=customer_id, page_size=protoconv.page_size(page_size), page_token=page_token
+            customer_id=customer_id,
+            page_size=protoconv.page_size(page_size),
+            page_token=page_token,
+            kinds=[enum_value(customers_pb2.TouchKind, k) for k in kind or []],
         ),
     )
     return to_model(Timeline, reply)

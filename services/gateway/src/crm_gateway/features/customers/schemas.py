@@ -72,6 +72,25 @@ class MergedCustomer(Customer):
     merged_into_customer_id: str
 
 
+TouchKind = Literal[
+    "lead_captured",
+    "deal_won",
+    "deal_lost",
+    "order_shipped",
+    "sms_sent",
+    "call_logged",
+    "meeting_logged",
+    "note_logged",
+    "task_logged",
+    "email_logged",
+    "sms_logged",
+    "deal_stage_changed",
+    "quote_sent",
+    "quote_accepted",
+    "consent_changed",
+]
+
+
 class TimelineEntry(BaseModel):
     id: str
     kind: Literal[

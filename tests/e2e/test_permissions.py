@@ -284,6 +284,7 @@ def request_for(route: str, r: Records) -> tuple[str, str, Any, dict[str, str]]:
         "get_customer": ("GET", f"/api/v1/customers/{r.customer['id']}", None, {}),
         "list_timeline": ("GET", f"/api/v1/customers/{r.customer['id']}/timeline", None, {}),
         "search_customers": ("GET", "/api/v1/search/customers", None, {"query": r.customer["phone_number"]}),
+        "log_touch": ("POST", f"/api/v1/customers/{r.customer['id']}/touches", {"kind": "note", "text": "x"}, {}),
         "list_consents": ("GET", f"/api/v1/customers/{r.customer['id']}/consents", None, {}),
         "record_consent": (
             "POST",
@@ -470,6 +471,7 @@ MATRIX: dict[str, dict[str, str]] = {
     "search_customers": row(OK, OK, OK, OK, OK, FORBIDDEN),
     "update_customer": row(OK, OK, OWNED, OK, OK, FORBIDDEN),
     "list_consents": row(OK, OK, OWNED, OK, OK, FORBIDDEN),
+    "log_touch": row(OK, OK, OWNED, OK, OK, FORBIDDEN),
     "record_consent": row(OK, OK, OWNED, OK, OK, FORBIDDEN),
     "list_messages": row(OK, FORBIDDEN, FORBIDDEN, OK, OK, FORBIDDEN),
     "get_message": row(OK, FORBIDDEN, FORBIDDEN, OK, OK, FORBIDDEN),

@@ -69,6 +69,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "kind_meeting": {"he": "פגישה", "fa": "جلسه", "en": "Meeting"},
     "kind_task": {"he": "משימה", "fa": "کار", "en": "Task"},
     "kind_note": {"he": "הערה", "fa": "یادداشت", "en": "Note"},
+    "kind_email": {"he": "דוא״ל", "fa": "ایمیل", "en": "E-mail"},
+    "kind_sms": {"he": "SMS", "fa": "پیامک", "en": "SMS"},
     "subject": {"he": "נושא", "fa": "موضوع", "en": "Subject"},
     "notes": {"he": "פרטים", "fa": "توضیحات", "en": "Details"},
     "due": {"he": "מועד", "fa": "موعد", "en": "Due"},

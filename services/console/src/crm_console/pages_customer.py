@@ -29,6 +29,9 @@ CONSENT_CHANNELS = ("sms", "email", "phone")
 CONSENT_PURPOSES = ("service", "marketing")
 CONSENT_SOURCES = ("web_form", "recorded_call", "written", "reply", "agent")
 CONSENT_FIELDS = ("channel", "purpose", "granted", "source", "evidence", "occur_time")
+TOUCH_KINDS = ("call", "meeting", "note", "email", "sms")
+CALL_OUTCOMES = ("answered", "no_answer", "busy", "voicemail", "wrong_number", "callback_requested")
+TOUCH_FIELDS = ("kind", "text", "outcome", "duration_seconds", "occur_time")
 # The timeline's filter: which department's touches (the gateway filters by kind).
 DEPARTMENTS: dict[str, tuple[str, ...]] = {
     "sales": (
@@ -85,6 +88,9 @@ words(
         "consent_history": {"he": "היסטוריית הסכמות", "fa": "تاریخچه‌ی رضایت", "en": "Consent history"},
         "consent_by": {"he": "תועד על ידי", "fa": "ثبت توسط", "en": "Recorded by"},
         # A timeline entry's line, from its facts (crm.customers.v1.TimelineEntry.facts).
+        "log_touch": {"he": "תיעוד פנייה", "fa": "ثبت تماس با مشتری", "en": "Log a touch"},
+        "touch_text": {"he": "מה נאמר או נעשה", "fa": "چه گفته یا انجام شد", "en": "What was said or done"},
+        "touch_minutes": {"he": "משך (דקות)", "fa": "مدت (دقیقه)", "en": "Length (minutes)"},
         "dept_sales": {"he": "מכירות", "fa": "فروش", "en": "Sales"},
         "dept_orders": {"he": "הזמנות", "fa": "سفارش‌ها", "en": "Orders"},
         "dept_messages": {"he": "הודעות", "fa": "پیام‌ها", "en": "Messages"},
@@ -204,6 +210,10 @@ async def customer_page(
         consent_form=extra.get("consent_form", {}),
         consent_errors=extra.get("consent_errors", {}),
         consent_notice=extra.get("consent_notice", ""),
+        touch_form=extra.get("touch_form", {}),
+        touch_errors=extra.get("touch_errors", {}),
+        touch_kinds=TOUCH_KINDS,
+        outcomes=CALL_OUTCOMES,
         locales=PROFILE_LOCALES,
         channels=CONSENT_CHANNELS,
         purposes=CONSENT_PURPOSES,
@@ -272,3 +282,30 @@ async def record_consent(request: Request, customer_id: str) -> Response:
             status_code=answer.status,
         )
     return RedirectResponse(f"/customers/{quote(customer_id)}#consents", status_code=303)
+
+
+@router.post("/customers/{customer_id}/touches")
+async def log_touch(request: Request, customer_id: str) -> Response:
+    """A touch with the customer on their timeline; the request id makes a double submit one entry."""
+    session, form = await ctx(request).signed_form(request)
+    t = Translator(ctx(request).locale_of(request))
+    sent = {name: str(form.get(name, "")).strip() for name in ("kind", "text", "outcome", "minutes", "request_id")}
+    minutes = sent["minutes"].translate(str.maketrans("۰۱۲۳۴۵۶۷۸۹", "0123456789"))
+    if minutes and not minutes.isdigit():
+        errors = {"duration_seconds": t("touch_minutes")}
+        return await customer_page(request, session, customer_id, touch_form=sent, touch_errors=errors, status_code=422)
+    body: dict[str, Any] = {"kind": sent["kind"], "text": sent["text"], "request_id": sent["request_id"]}
+    if sent["kind"] == "call" and sent["outcome"]:
+        body["outcome"] = sent["outcome"]
+    if minutes:
+        body["duration_seconds"] = int(minutes) * 60
+    answer = await answer_or_refusal(
+        api(request).call("logCustomerTouch", session.token, path={"customer_id": customer_id}, body=body),
+        TOUCH_FIELDS,
+        t,
+    )
+    if isinstance(answer, Refusal):
+        return await customer_page(
+            request, session, customer_id, touch_form=sent, touch_errors=answer.errors, status_code=answer.status
+        )
+    return RedirectResponse(f"/customers/{quote(customer_id)}#timeline", status_code=303)

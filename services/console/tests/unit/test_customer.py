@@ -40,6 +40,8 @@ class FakeGateway(RecordingGateway):
             return httpx.Response(200, json={**DANA, **json.loads(request.content)})
         if path == "/api/v1/customers/c1/timeline":
             return httpx.Response(200, json={"entries": [], "next_page_token": ""})
+        if path == "/api/v1/customers/c1/touches":
+            return httpx.Response(201, json={"id": "9", "kind": "call_logged", "summary": "", "channel": "phone"})
         if path == "/api/v1/customers/c1/consents" and request.method == "POST":
             return httpx.Response(201, json={"record": {}, "states": []})
         if path == "/api/v1/customers/c1/consents":
@@ -178,3 +180,23 @@ async def test_the_timeline_filter_asks_for_the_departments_kinds(
     [asked] = [c for c in fake.calls if c.url.path.endswith("/timeline")]
     assert asked.url.params.get_list("kind") == ["order_shipped", "consent_changed"]
     assert 'name="dept" value="orders" checked' in page.text and 'value="sales" checked' not in page.text
+
+
+async def test_a_touch_is_logged_in_seconds_and_bad_minutes_stay_on_the_form(
+    browser: httpx.AsyncClient, fake: FakeGateway
+) -> None:
+    as_role(browser, "service_agent", locale="fa")
+    form = {"csrf": CSRF, "kind": "call", "text": "پیگیری سفارش", "outcome": "answered", "request_id": "r1"}
+    done = await browser.post("/customers/c1/touches", data={**form, "minutes": "۳"})
+    assert done.status_code == 303 and done.headers["location"] == "/customers/c1#timeline"
+    body = json.loads(fake.writes()[0].content)
+    assert body == {
+        "kind": "call",
+        "text": "پیگیری سفارش",
+        "outcome": "answered",
+        "request_id": "r1",
+        "duration_seconds": 180,
+    }
+    refused = await browser.post("/customers/c1/touches", data={**form, "minutes": "سه"})
+    assert refused.status_code == 422 and 'id="duration_seconds-err"' in refused.text
+    assert len(fake.writes()) == 1

@@ -595,3 +595,50 @@ async def record_consent(
     details = {"channel": change.channel, "purpose": change.purpose, "granted": change.granted}
     uow.audit("customers.RecordConsent", "customer", customer_id, {**details, "source": change.source})
     return record, states
+
+
+# ---------------------------------------------------------------- touches logged on the customer
+
+
+async def log_touch(
+    uow: UnitOfWork,
+    customer_id: str,
+    *,
+    kind: str,
+    text: str,
+    outcome: str,
+    duration_seconds: int,
+    actor_name: str,
+    occurred_at: datetime,
+    request_id: str,
+) -> Any:
+    """A touch an agent logged on the customer's timeline (its English summary and its facts), once
+    per request id; audited by kind only (the text stays on the timeline)."""
+    await _live_for_change(uow, customer_id)
+    who = caller.current()
+    actor = who.actor if who else caller.SYSTEM_ACTOR
+    # The entry's key: one entry per request (a retried POST finds it), else a fresh one.
+    event_id = f"touch-{customer_id}-{request_id}"[:64] if request_id else f"touch-{uuid.uuid4()}"
+    touch_kind, channel, _ = domain.ACTIVITY_TOUCHES[kind]
+    added = await add_timeline_entry(
+        uow,
+        customer_id=customer_id,
+        kind=touch_kind,
+        summary=domain.activity_summary(
+            kind=kind,
+            outcome=outcome,
+            summary=text,
+            actor=actor,
+            duration_seconds=duration_seconds,
+            actor_name=actor_name,
+        ),
+        channel=channel,
+        event_id=event_id,
+        occurred_at=occurred_at,
+        facts=domain.facts(
+            outcome=outcome, duration_seconds=duration_seconds or "", who=actor_name.strip() or actor, text=text
+        ),
+    )
+    if added:
+        uow.audit("customers.LogTouch", "customer", customer_id, {"kind": kind})
+    return await queries.timeline_entry(uow, event_id)

@@ -381,3 +381,27 @@ def consent_summary(change: ConsentChange) -> str:
     channel = {"sms": "SMS", "email": "E-mail", "phone": "Phone"}[change.channel]
     verb = "consent given" if change.granted else "consent withdrawn"
     return f"{channel} {change.purpose}: {verb} ({change.source.replace('_', ' ')})"
+
+
+# ---------------------------------------------------------------- touches logged on the customer
+
+TOUCH_KINDS_LOGGED = ("call", "meeting", "note", "email", "sms")
+CALL_OUTCOMES = ("answered", "no_answer", "busy", "voicemail", "wrong_number", "callback_requested")
+MAX_TOUCH_TEXT = 2000
+
+
+def check_touch(*, kind: str, text: str, outcome: str, duration_seconds: int, occurred: Any, now: Any) -> None:
+    """A touch an agent logs: every bad field named at once."""
+    violations: list[tuple[str, str]] = []
+    if kind not in TOUCH_KINDS_LOGGED:
+        violations.append(("kind", f"one of {', '.join(TOUCH_KINDS_LOGGED)}"))
+    if not text.strip() or len(text) > MAX_TOUCH_TEXT:
+        violations.append(("text", f"1 to {MAX_TOUCH_TEXT} characters"))
+    if outcome and (kind != "call" or outcome not in CALL_OUTCOMES):
+        violations.append(("outcome", f"a call's: one of {', '.join(CALL_OUTCOMES)}"))
+    if not 0 <= duration_seconds <= 24 * 3600:
+        violations.append(("duration_seconds", "0 to 86400"))
+    if occurred > now:
+        violations.append(("occur_time", "not in the future"))
+    if violations:
+        raise InvalidArgument("invalid touch", field_violations=violations)

@@ -217,3 +217,31 @@ class CustomersServicer(customers_pb2_grpc.CustomersServiceServicer):
             records=[consent_to_proto(r) for r in records],
             states=[state_to_proto(s) for s in domain.consent_states(records)],
         )
+
+    async def LogTouch(
+        self, request: customers_pb2.LogTouchRequest, context: grpc.aio.ServicerContext
+    ) -> customers_pb2.LogTouchResponse:
+        require({"customer_id": request.customer_id})
+        now = datetime.now(UTC)
+        occurred = request.occur_time.ToDatetime(tzinfo=UTC) if request.HasField("occur_time") else now
+        domain.check_touch(
+            kind=request.kind,
+            text=request.text,
+            outcome=request.outcome,
+            duration_seconds=request.duration_seconds,
+            occurred=occurred,
+            now=now,
+        )
+        async with self.db.unit_of_work() as uow:
+            row = await commands.log_touch(
+                uow,
+                request.customer_id,
+                kind=request.kind,
+                text=request.text.strip(),
+                outcome=request.outcome,
+                duration_seconds=request.duration_seconds,
+                actor_name=request.actor_name[:200],
+                occurred_at=occurred,
+                request_id=request.request_id[:100],
+            )
+        return customers_pb2.LogTouchResponse(entry=entry_to_proto(row))

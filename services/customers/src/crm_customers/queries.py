@@ -257,3 +257,8 @@ async def consent_records(uow: UnitOfWork, customer_id: str) -> list[Any]:
             .order_by(consents.c.occurred_at.desc(), consents.c.id.desc())
         )
     )
+
+
+async def timeline_entry(uow: UnitOfWork, event_id: str) -> Any:
+    """The timeline entry an event (or a logged touch's request) made."""
+    return (await uow.conn.execute(select(timeline).where(timeline.c.event_id == event_id))).one()

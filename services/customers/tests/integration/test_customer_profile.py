@@ -133,3 +133,33 @@ async def test_a_merged_customer_is_edited_through_its_survivor(customers: Any, 
     with pytest.raises(grpc.aio.AioRpcError) as missing:
         await customers.stub.UpdateCustomer(edit(str(uuid.uuid4()), "", locale="en-US"))
     assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_an_agent_logs_a_touch_once_per_request(customers: Any, nats_server: str) -> None:
+    customer = await new_customer(customers, nats_server, "שירה גל", "+972509998877")
+    request = customers_pb2.LogTouchRequest(
+        customer_id=customer.id,
+        kind="call",
+        text="הלקוחה ביקשה לדחות את המשלוח",
+        outcome="answered",
+        duration_seconds=130,
+        actor_name="יוסף מהשירות",
+        request_id="req-1",
+    )
+    first = (await customers.stub.LogTouch(request)).entry
+    again = (await customers.stub.LogTouch(request)).entry
+    assert first.id == again.id and first.kind == customers_pb2.TOUCH_KIND_CALL_LOGGED
+    assert dict(first.facts) == {
+        "outcome": "answered",
+        "duration_seconds": "130",
+        "who": "יוסף מהשירות",
+        "text": "הלקוחה ביקשה לדחות את המשלוח",
+    }
+    entries = (await customers.stub.ListTimeline(customers_pb2.ListTimelineRequest(customer_id=customer.id))).entries
+    assert [e.kind for e in entries].count(customers_pb2.TOUCH_KIND_CALL_LOGGED) == 1
+
+    with pytest.raises(grpc.aio.AioRpcError) as bad:
+        await customers.stub.LogTouch(
+            customers_pb2.LogTouchRequest(customer_id=customer.id, kind="fax", text="", outcome="busy")
+        )
+    assert set(field_violations(bad.value)) == {"kind", "text", "outcome"}

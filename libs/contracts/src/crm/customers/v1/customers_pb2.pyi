@@ -846,3 +846,70 @@ class ListConsentsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListConsentsResponse: _TypeAlias = ListConsentsResponse  # noqa: Y015
+
+@_typing.final
+class LogTouchRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    TEXT_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    DURATION_SECONDS_FIELD_NUMBER: _builtins.int
+    OCCUR_TIME_FIELD_NUMBER: _builtins.int
+    ACTOR_NAME_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    customer_id: _builtins.str
+    kind: _builtins.str
+    """call, meeting, note, email or sms."""
+    text: _builtins.str
+    """What was said or done (1-2000 characters)."""
+    outcome: _builtins.str
+    """A call's outcome: answered, no_answer, busy, voicemail, wrong_number or callback_requested."""
+    duration_seconds: _builtins.int
+    actor_name: _builtins.str
+    """The caller's name as the timeline shows it (the actor's subject otherwise)."""
+    request_id: _builtins.str
+    @_builtins.property
+    def occur_time(self) -> _timestamp_pb2.Timestamp:
+        """When it happened; unset means now. Not in the future."""
+
+    def __init__(
+        self,
+        *,
+        customer_id: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        text: _builtins.str = ...,
+        outcome: _builtins.str = ...,
+        duration_seconds: _builtins.int = ...,
+        occur_time: _timestamp_pb2.Timestamp | None = ...,
+        actor_name: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["occur_time", b"occur_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor_name", b"actor_name", "customer_id", b"customer_id", "duration_seconds", b"duration_seconds", "kind", b"kind", "occur_time", b"occur_time", "outcome", b"outcome", "request_id", b"request_id", "text", b"text"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LogTouchRequest: _TypeAlias = LogTouchRequest  # noqa: Y015
+
+@_typing.final
+class LogTouchResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENTRY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def entry(self) -> Global___TimelineEntry: ...
+    def __init__(
+        self,
+        *,
+        entry: Global___TimelineEntry | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["entry", b"entry"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entry", b"entry"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LogTouchResponse: _TypeAlias = LogTouchResponse  # noqa: Y015

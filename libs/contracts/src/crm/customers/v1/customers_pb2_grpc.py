@@ -80,6 +80,11 @@ class CustomersServiceStub:
                 request_serializer=crm_dot_customers_dot_v1_dot_customers__pb2.ListConsentsRequest.SerializeToString,
                 response_deserializer=crm_dot_customers_dot_v1_dot_customers__pb2.ListConsentsResponse.FromString,
                 _registered_method=True)
+        self.LogTouch = channel.unary_unary(
+                '/crm.customers.v1.CustomersService/LogTouch',
+                request_serializer=crm_dot_customers_dot_v1_dot_customers__pb2.LogTouchRequest.SerializeToString,
+                response_deserializer=crm_dot_customers_dot_v1_dot_customers__pb2.LogTouchResponse.FromString,
+                _registered_method=True)
 
 
 class CustomersServiceServicer:
@@ -156,6 +161,14 @@ class CustomersServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def LogTouch(self, request, context):
+        """A touch logged by whoever talked to the customer (a service agent's call, a note, an e-mail)
+        straight on the customer's timeline; a repeated request_id returns the first entry.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CustomersServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -203,6 +216,11 @@ def add_CustomersServiceServicer_to_server(servicer, server):
                     servicer.ListConsents,
                     request_deserializer=crm_dot_customers_dot_v1_dot_customers__pb2.ListConsentsRequest.FromString,
                     response_serializer=crm_dot_customers_dot_v1_dot_customers__pb2.ListConsentsResponse.SerializeToString,
+            ),
+            'LogTouch': grpc.unary_unary_rpc_method_handler(
+                    servicer.LogTouch,
+                    request_deserializer=crm_dot_customers_dot_v1_dot_customers__pb2.LogTouchRequest.FromString,
+                    response_serializer=crm_dot_customers_dot_v1_dot_customers__pb2.LogTouchResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -449,6 +467,33 @@ class CustomersService:
             '/crm.customers.v1.CustomersService/ListConsents',
             crm_dot_customers_dot_v1_dot_customers__pb2.ListConsentsRequest.SerializeToString,
             crm_dot_customers_dot_v1_dot_customers__pb2.ListConsentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LogTouch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.customers.v1.CustomersService/LogTouch',
+            crm_dot_customers_dot_v1_dot_customers__pb2.LogTouchRequest.SerializeToString,
+            crm_dot_customers_dot_v1_dot_customers__pb2.LogTouchResponse.FromString,
             options,
             channel_credentials,
             insecure,

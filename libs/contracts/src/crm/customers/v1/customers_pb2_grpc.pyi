@@ -62,6 +62,10 @@ class CustomersServiceStub:
     """
     ListConsents: _grpc.UnaryUnaryMultiCallable[_customers_pb2.ListConsentsRequest, _customers_pb2.ListConsentsResponse]
     """A customer's consent history, newest first, and the state in force per channel and purpose."""
+    LogTouch: _grpc.UnaryUnaryMultiCallable[_customers_pb2.LogTouchRequest, _customers_pb2.LogTouchResponse]
+    """A touch logged by whoever talked to the customer (a service agent's call, a note, an e-mail)
+    straight on the customer's timeline; a repeated request_id returns the first entry.
+    """
 
 @_typing.type_check_only
 class CustomersServiceAsyncStub(CustomersServiceStub):
@@ -97,6 +101,10 @@ class CustomersServiceAsyncStub(CustomersServiceStub):
     """
     ListConsents: _aio.UnaryUnaryMultiCallable[_customers_pb2.ListConsentsRequest, _customers_pb2.ListConsentsResponse]  # type: ignore[assignment]
     """A customer's consent history, newest first, and the state in force per channel and purpose."""
+    LogTouch: _aio.UnaryUnaryMultiCallable[_customers_pb2.LogTouchRequest, _customers_pb2.LogTouchResponse]  # type: ignore[assignment]
+    """A touch logged by whoever talked to the customer (a service agent's call, a note, an e-mail)
+    straight on the customer's timeline; a repeated request_id returns the first entry.
+    """
 
 class CustomersServiceServicer(metaclass=_abc_1.ABCMeta):
     """Customer profiles, their contact points and consent, and the timeline of every touch."""
@@ -183,5 +191,15 @@ class CustomersServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_customers_pb2.ListConsentsResponse, _abc.Awaitable[_customers_pb2.ListConsentsResponse]]:
         """A customer's consent history, newest first, and the state in force per channel and purpose."""
+
+    @_abc_1.abstractmethod
+    def LogTouch(
+        self,
+        request: _customers_pb2.LogTouchRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customers_pb2.LogTouchResponse, _abc.Awaitable[_customers_pb2.LogTouchResponse]]:
+        """A touch logged by whoever talked to the customer (a service agent's call, a note, an e-mail)
+        straight on the customer's timeline; a repeated request_id returns the first entry.
+        """
 
 def add_CustomersServiceServicer_to_server(servicer: CustomersServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

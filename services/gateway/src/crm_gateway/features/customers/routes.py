@@ -26,11 +26,13 @@ from crm_gateway.features.customers.schemas import (
     Consents,
     Customer,
     CustomerList,
+    LogTouchIn,
     MergeCustomersIn,
     MergedCustomer,
     RecordConsentIn,
     RecordedConsent,
     Timeline,
+    TimelineEntry,
     TouchKind,
     UpdateCustomerIn,
 )
@@ -144,3 +146,12 @@ async def record_consent(
     await records.customer(clients, principal, customer_id)
     reply = await clients.customers.RecordConsent(body.to_proto(customer_id))
     return to_model(RecordedConsent, reply)
+
+
+@router.post("/customers/{customer_id}/touches", tags=["customers"], operation_id="logCustomerTouch", status_code=201)
+async def log_touch(customer_id: ResourceId, body: LogTouchIn, clients: Clients, principal: Caller) -> TimelineEntry:
+    """Log a call, meeting, note, e-mail or SMS with the customer on their timeline, as the caller
+    (the timeline names them by their subject)."""
+    await records.customer(clients, principal, customer_id)
+    reply = await clients.customers.LogTouch(body.to_proto(customer_id))
+    return to_model(TimelineEntry, reply.entry)

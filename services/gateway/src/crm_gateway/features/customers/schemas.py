@@ -187,3 +187,28 @@ class RecordedConsent(BaseModel):
 class Consents(BaseModel):
     records: list[ConsentRecord] = Field(description="Newest first")
     states: list[ConsentState] = Field(description="In force, one per channel and purpose")
+
+
+class LogTouchIn(RequestBody):
+    """A call, meeting, note, e-mail or SMS with the customer, logged on their timeline by whoever
+    had it (service agents too: not only a lead's rep). A repeated request_id returns the first."""
+
+    kind: Literal["call", "meeting", "note", "email", "sms"]
+    text: Annotated[str, StringConstraints(min_length=1, max_length=2000), STRIPPED, NOT_BLANK]
+    outcome: Literal["", "answered", "no_answer", "busy", "voicemail", "wrong_number", "callback_requested"] = Field(
+        "", description="A call's outcome"
+    )
+    duration_seconds: int = Field(0, ge=0, le=86400)
+    occur_time: IsoDateTime | None = Field(None, description="When it happened; default now")
+    request_id: Annotated[str, StringConstraints(max_length=100), STRIPPED] = ""
+
+    def to_proto(self, customer_id: str) -> customers_pb2.LogTouchRequest:
+        return customers_pb2.LogTouchRequest(
+            customer_id=customer_id,
+            kind=self.kind,
+            text=self.text,
+            outcome=self.outcome,
+            duration_seconds=self.duration_seconds,
+            occur_time=to_timestamp(self.occur_time),
+            request_id=self.request_id,
+        )

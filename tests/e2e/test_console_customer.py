@@ -73,6 +73,7 @@ async def test_an_agent_edits_the_profile_and_records_consent_given_then_withdra
 
     await page.get_by_role("link", name="فارسی").click()
     await page.get_by_role("heading", level=2, name="رضایت‌ها").wait_for()
+    await page.goto(customer_url)  # Persian now, the whole timeline
     # The timeline reads in Persian from each entry's facts, not the English summary.
     consent_lines = page.locator(".customer-timeline li[data-kind=consent_changed] .summary")
     assert await consent_lines.last.inner_text() == "پیامک · تبلیغات: مخالف (پاسخ به پیام)"

@@ -50,7 +50,7 @@ if str(BENCH) not in sys.path:
 
 import aiohttp  # noqa: E402
 import asyncpg  # noqa: E402
-from loadgen import closed_loop, latency_summary, open_loop, session  # noqa: E402
+from loadgen import closed_loop, latency_summary, open_loop, plan_nodes, session  # noqa: E402
 from sqlalchemy import event  # noqa: E402
 
 from crm_devstack.stack import Ports, Stack  # noqa: E402
@@ -271,19 +271,9 @@ async def _plans(conn: asyncpg.Connection, statements: list[tuple[str, Any]]) ->
         except Exception as exc:  # a statement this EXPLAIN cannot replay: say so, don't guess
             plans.append({"statement": statement[:200], "error": repr(exc)[:200]})
             continue
-        nodes = _plan_nodes(plan)
+        nodes = plan_nodes(plan)
         plans.append({"statement": " ".join(statement.split())[:300], "nodes": nodes})
     return plans
-
-
-def _plan_nodes(node: dict[str, Any]) -> list[str]:
-    """Node types of a JSON plan, depth first, with their relation and index."""
-    label = node["Node Type"]
-    if "Relation Name" in node:
-        label += f" on {node['Relation Name']}"
-    if "Index Name" in node:
-        label += f" using {node['Index Name']}"
-    return [label, *(n for child in node.get("Plans", []) for n in _plan_nodes(child))]
 
 
 def _to_asyncpg(statement: str, parameters: Any) -> tuple[str, list[Any]]:

@@ -29,6 +29,17 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[k]
 
 
+def plan_nodes(node: dict[str, Any]) -> list[str]:
+    """Node types of a JSON EXPLAIN plan, depth first, with their relation and index: a sequential
+    scan where an index was meant shows."""
+    label = node["Node Type"]
+    if "Relation Name" in node:
+        label += f" on {node['Relation Name']}"
+    if "Index Name" in node:
+        label += f" using {node['Index Name']}"
+    return [label, *(n for child in node.get("Plans", []) for n in plan_nodes(child))]
+
+
 def latency_summary(values_ms: list[float]) -> dict[str, float]:
     """n, p50, p95, p99, max and mean of latencies in milliseconds."""
     return {

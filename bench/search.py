@@ -43,7 +43,7 @@ if str(BENCH) not in sys.path:
     sys.path.insert(0, str(BENCH))
 
 import asyncpg  # noqa: E402
-from loadgen import latency_summary  # noqa: E402
+from loadgen import latency_summary, plan_nodes  # noqa: E402
 from people import People, Person  # noqa: E402
 from sqlalchemy import event  # noqa: E402
 
@@ -147,7 +147,9 @@ def queries_of(kind: str, rng: random.Random, sample: list[tuple[str, str, str]]
     return make
 
 
-async def measure(db: Database, conn: asyncpg.Connection, size: int, samples: int) -> dict[str, Any]:
+async def measure(
+    db: Database, conn: asyncpg.Connection, size: int, samples: int, sample: list[tuple[str, str, str]]
+) -> dict[str, Any]:
     statements: list[tuple[str, Any]] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
@@ -155,7 +157,6 @@ async def measure(db: Database, conn: asyncpg.Connection, size: int, samples: in
 
     out: dict[str, Any] = {}
     rng = random.Random(size)
-    sample = BENCH_SAMPLE[size]
     for kind in KINDS:
         make = queries_of(kind, rng, sample)
         timings: list[float] = []
@@ -188,22 +189,10 @@ async def explain(conn: asyncpg.Connection, statements: list[tuple[str, Any]]) -
     """The node types of the executed plans of every statement the search sent (SQLAlchemy's
     asyncpg dialect sends $1-style placeholders with a positional tuple: replayed as they were)."""
     nodes: list[str] = []
-
-    def walk(node: dict[str, Any]) -> None:
-        label = node["Node Type"] + (f" on {node['Relation Name']}" if "Relation Name" in node else "")
-        if "Index Name" in node:
-            label += f" using {node['Index Name']}"
-        nodes.append(label)
-        for child in node.get("Plans", []):
-            walk(child)
-
     for statement, parameters in statements:
         plan = await conn.fetchval("EXPLAIN (ANALYZE, FORMAT JSON) " + statement, *list(parameters or ()))
-        walk(json.loads(plan)[0]["Plan"])
+        nodes += plan_nodes(json.loads(plan)[0]["Plan"])
     return nodes
-
-
-BENCH_SAMPLE: dict[int, list[tuple[str, str, str]]] = {}
 
 
 async def run(sizes: list[int], samples: int) -> dict[str, Any]:
@@ -221,12 +210,11 @@ async def run(sizes: list[int], samples: int) -> dict[str, Any]:
             try:
                 for size in sizes:
                     seconds = await directory.grow_to(size)
-                    BENCH_SAMPLE[size] = list(directory.sample)
                     words = await conn.fetchval("SELECT count(*) FROM customer_name_words")
                     results[str(size)] = {
                         "grow_seconds": round(seconds, 1),
                         "name_words": words,
-                        "kinds": await measure(db, conn, size, samples),
+                        "kinds": await measure(db, conn, size, samples, list(directory.sample)),
                     }
             finally:
                 await db.dispose()

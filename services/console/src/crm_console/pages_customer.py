@@ -177,8 +177,9 @@ async def customer_page(
     path = {"customer_id": customer_id}
     departments = chosen_departments(request)
     kinds = [kind for d in departments for kind in DEPARTMENTS[d]]
-    found = (await gateway.call("getCustomer", session.token, path=path)).body
-    timeline, consents = await asyncio.gather(
+    # The three reads at once: each is checked against the caller by the gateway on its own.
+    customer_read, timeline, consents = await asyncio.gather(
+        gateway.call("getCustomer", session.token, path=path),
         gateway.call(
             "listCustomerTimeline",
             session.token,
@@ -187,6 +188,7 @@ async def customer_page(
         ),
         gateway.call("listCustomerConsents", session.token, path=path),
     )
+    found = customer_read.body
     token = timeline.body["next_page_token"]
     filters = {"dept": departments} if departments else {}
     profile = {name: found.get(name, "") for name in PROFILE_FIELDS}

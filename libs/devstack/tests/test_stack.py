@@ -43,8 +43,8 @@ def state_dir() -> Iterator[Path]:
 def test_ports() -> None:
     defaults = Ports()
     assert (defaults.gateway, defaults.sms, defaults.postgres, defaults.nats) == (8080, 8090, 5433, 4222)
-    assert [defaults.grpc(s) for s in BACKEND_SERVICES] == [50051, 50056, 50052, 50053, 50054, 50055]
-    assert [defaults.metrics(s) for s in BACKEND_SERVICES] == [9101, 9107, 9102, 9103, 9104, 9105]
+    assert [defaults.grpc(s) for s in BACKEND_SERVICES] == [50051, 50056, 50052, 50053, 50057, 50054, 50055]
+    assert [defaults.metrics(s) for s in BACKEND_SERVICES] == [9101, 9107, 9102, 9103, 9109, 9104, 9105]
     free = Ports.free()
     values = [getattr(free, name) for name in free.__dataclass_fields__]
     assert len(set(values)) == len(values)

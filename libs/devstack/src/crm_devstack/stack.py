@@ -38,7 +38,15 @@ from crm_devstack.postgres import EmbeddedPostgres
 from crm_kit.dev_issuer import DevIssuer
 from crm_kit.nats_access import PROVISIONER
 
-BACKEND_SERVICES: tuple[str, ...] = ("leads", "sales", "customers", "orders", "notifications", "reporting")
+BACKEND_SERVICES: tuple[str, ...] = (
+    "leads",
+    "sales",
+    "customers",
+    "orders",
+    "support",
+    "notifications",
+    "reporting",
+)
 """Backend services, each with its own database, gRPC port and metrics port."""
 DATABASES: tuple[str, ...] = BACKEND_SERVICES
 GATEWAY = "gateway"
@@ -69,6 +77,7 @@ class Ports:
     notifications: int = 50054
     reporting: int = 50055
     sales: int = 50056
+    support: int = 50057
     leads_metrics: int = 9101
     customers_metrics: int = 9102
     orders_metrics: int = 9103
@@ -77,6 +86,7 @@ class Ports:
     gateway_metrics: int = 9106
     sales_metrics: int = 9107
     console_metrics: int = 9108
+    support_metrics: int = 9109
 
     @classmethod
     def free(cls) -> Ports:

@@ -118,6 +118,7 @@ class ServiceSettings(BaseSettings):
     leads_addr: str = "127.0.0.1:50051"
     customers_addr: str = "127.0.0.1:50052"
     orders_addr: str = "127.0.0.1:50053"
+    support_addr: str = "127.0.0.1:50057"
     notifications_addr: str = "127.0.0.1:50054"
     reporting_addr: str = "127.0.0.1:50055"
     sales_addr: str = "127.0.0.1:50056"

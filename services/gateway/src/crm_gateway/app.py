@@ -48,6 +48,7 @@ from crm_gateway.features.targets import routes as targets
 from crm_gateway.features.tasks import routes as tasks
 from crm_gateway.features.tax_rates import routes as tax_rates
 from crm_gateway.features.teams import routes as teams
+from crm_gateway.features.tickets import routes as tickets
 from crm_gateway.features.web_forms import routes as web_forms
 from crm_gateway.features.web_forms.schemas import WebFormSubmissionIn
 from crm_gateway.platform.auth import JwksKeys, TokenVerifier, bearer_subject, principal_wait
@@ -83,6 +84,7 @@ ROUTERS = (
     tax_rates.router,
     sources.router,
     orders.router,
+    tickets.router,
     customers.router,
     search.router,
     messages.router,
@@ -106,6 +108,7 @@ ROUTERS = (
     activities.router,
     tasks.router,
     web_forms.public_router,
+    tickets.public_router,
 )
 
 

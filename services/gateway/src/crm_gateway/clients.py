@@ -29,6 +29,7 @@ from crm.notifications.v1 import notifications_pb2_grpc
 from crm.orders.v1 import orders_pb2_grpc
 from crm.reporting.v1 import reporting_pb2_grpc, targets_pb2_grpc
 from crm.sales.v1 import catalog_pb2_grpc, deals_pb2_grpc, pipelines_pb2_grpc, quotes_pb2_grpc
+from crm.support.v1 import support_pb2_grpc
 from crm_gateway.settings import GatewaySettings
 from crm_kit.grpc_client import channel
 
@@ -51,6 +52,7 @@ class BackendClients:
     quotes: quotes_pb2_grpc.QuotesServiceStub
     customers: customers_pb2_grpc.CustomersServiceStub
     orders: orders_pb2_grpc.OrdersServiceStub
+    support: support_pb2_grpc.SupportServiceStub
     notifications: notifications_pb2_grpc.NotificationsServiceStub
     reporting: reporting_pb2_grpc.ReportingServiceStub
     targets: targets_pb2_grpc.TargetsServiceStub
@@ -68,6 +70,7 @@ class BackendClients:
             "sales": settings.sales_addr,
             "customers": settings.customers_addr,
             "orders": settings.orders_addr,
+            "support": settings.support_addr,
             "notifications": settings.notifications_addr,
             "reporting": settings.reporting_addr,
         }
@@ -89,6 +92,7 @@ class BackendClients:
             quotes=quotes_pb2_grpc.QuotesServiceStub(channels["sales"]),
             customers=customers_pb2_grpc.CustomersServiceStub(channels["customers"]),
             orders=orders_pb2_grpc.OrdersServiceStub(channels["orders"]),
+            support=support_pb2_grpc.SupportServiceStub(channels["support"]),
             notifications=notifications_pb2_grpc.NotificationsServiceStub(channels["notifications"]),
             reporting=reporting_pb2_grpc.ReportingServiceStub(channels["reporting"]),
             targets=targets_pb2_grpc.TargetsServiceStub(channels["reporting"]),

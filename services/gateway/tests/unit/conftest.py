@@ -414,6 +414,7 @@ def gateway_settings(address: str, dev_key_file: str, **overrides: Any) -> Gatew
         "leads_addr": address,
         "customers_addr": address,
         "orders_addr": address,
+        "support_addr": address,
         "notifications_addr": address,
         "reporting_addr": address,
         "sales_addr": address,

@@ -40,6 +40,8 @@ class Role(StrEnum):
 
 ALL_ROLES = frozenset(Role)
 SALES = frozenset({Role.ADMIN, Role.SALES_MANAGER, Role.SALES_REP})
+# Who works tickets: agents, managers (of a service team) and admins.
+SERVICE_DESK = frozenset({Role.ADMIN, Role.SALES_MANAGER, Role.SERVICE_AGENT})
 
 
 @dataclass(frozen=True)
@@ -168,6 +170,23 @@ POLICIES: dict[str, Policy] = {
     "list_deal_activities": Policy(SALES, "reps: own deals; managers: team"),
     "complete_activity": Policy(SALES, "tasks on leads/deals the caller sees"),
     "list_tasks": Policy(SALES, "reps: own; managers: team"),
+    # the service desk: agents work their queues' tickets, managers their team's queues; sales reps
+    # read (never change) the tickets of customers they may read
+    "open_ticket": Policy(SERVICE_DESK, "on customers the caller may read; agents: into any queue"),
+    "list_tickets": Policy(SERVICE_DESK | {Role.SALES_REP}, "agents: their queues; managers: team; reps: a customer's"),
+    "get_ticket": Policy(SERVICE_DESK | {Role.SALES_REP}, "agents: their queues; managers: team; reps: a customer's"),
+    "list_ticket_messages": Policy(SERVICE_DESK | {Role.SALES_REP}, "like get_ticket; reps: no internal notes"),
+    "add_ticket_message": Policy(SERVICE_DESK, "agents: their queues; managers: team"),
+    "change_ticket_status": Policy(SERVICE_DESK, "agents: their queues; managers: team"),
+    "assign_ticket": Policy(SERVICE_DESK, "agents: their queues; managers: team"),
+    "list_ticket_categories": Policy(SERVICE_DESK | {Role.SALES_REP}, "the company's category tree"),
+    "list_support_queues": Policy(SERVICE_DESK, "queues, their members and load"),
+    "update_support_queue": Policy(frozenset({Role.ADMIN})),
+    "get_sla_policy": Policy(SERVICE_DESK, "the company's targets"),
+    "update_sla_policy": Policy(frozenset({Role.ADMIN}), "a new version; past tickets keep theirs"),
+    "list_sla_calendars": Policy(SERVICE_DESK, "business hours and holidays"),
+    "put_sla_calendar": Policy(frozenset({Role.ADMIN})),
+    "support_report": Policy(SERVICE_DESK, "agents: their queues; managers: team; admins: all"),
 }
 
 # Routes outside /api/v1's bearer authentication, each with why.
@@ -181,6 +200,7 @@ PUBLIC_ROUTES: dict[str, str] = {
     "dev_sign_in": "the development issuer's sign-in; answers with an authorization code",
     "dev_token": "the development issuer's token endpoint; a code and its PKCE verifier",
     "submit_web_form": "public lead capture; requires its web-to-lead key",
+    "submit_survey": "a customer's one-tap satisfaction score; the link's unguessable token is the credential",
 }
 
 
@@ -285,3 +305,27 @@ def sees_every_order(principal: Principal) -> bool:
 
 def sees_every_customer(principal: Principal) -> bool:
     return bool(principal.roles & {Role.ADMIN, Role.SALES_MANAGER, Role.ORDERS_CLERK, Role.SERVICE_AGENT})
+
+
+@dataclass(frozen=True)
+class TicketReach:
+    """The service desk's tickets a caller works on: every ticket (admins), those in the queues an
+    agent is a member of or assigned to them, those in the queues of a manager's team. Sales reps
+    have none of their own: they read (never change) the tickets of customers they may read."""
+
+    all_tickets: bool = False
+    agent_id: str = ""
+    team_id: str = ""
+
+    @property
+    def empty(self) -> bool:
+        return not (self.all_tickets or self.agent_id or self.team_id)
+
+
+def ticket_reach(principal: Principal) -> TicketReach:
+    if principal.has_role(Role.ADMIN):
+        return TicketReach(all_tickets=True)
+    return TicketReach(
+        agent_id=principal.subject if principal.has_role(Role.SERVICE_AGENT) else "",
+        team_id=managed_team(principal),
+    )

@@ -1,0 +1,1 @@
+"""The support service: tickets and complaints, queues, SLA calendars, satisfaction surveys."""

@@ -1,0 +1,3 @@
+from crm_support.main import main
+
+main()

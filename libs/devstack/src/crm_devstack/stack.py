@@ -316,6 +316,8 @@ class Stack:
                 "CRM_NATS_URL": self.nats.url,
                 "CRM_SMS_BASE_URL": self.sms_url,
                 "CRM_SMS_API_KEY": SMS_API_KEY,
+                # The survey SMS links to the console's public survey page.
+                "CRM_SURVEY_BASE_URL": self.console_url,
                 "PYTHONUNBUFFERED": "1",
             }
         )

@@ -45,11 +45,35 @@ class TouchKind(StrEnum):
     QUOTE_ACCEPTED = "quote_accepted"
     # A consent given or withdrawn (RecordConsent).
     CONSENT_CHANGED = "consent_changed"
+    # The service desk: a ticket opened or resolved, a satisfaction survey answered.
+    TICKET_OPENED = "ticket_opened"
+    TICKET_RESOLVED = "ticket_resolved"
+    SURVEY_ANSWERED = "survey_answered"
 
 
 def channel_for_source(source: str) -> str:
     """The timeline channel of a lead's source: web, phone, email, else system."""
     return _CHANNEL_BY_SOURCE.get(source.strip().lower(), SYSTEM_CHANNEL)
+
+
+# The timeline channel of a ticket's channel (support's words).
+_CHANNEL_BY_TICKET_CHANNEL = {
+    "phone": "phone",
+    "email": "email",
+    "sms": SMS_CHANNEL,
+    "web_form": "web",
+    "walk_in": "walk_in",
+}
+
+
+def ticket_channel(channel: str) -> str:
+    return _CHANNEL_BY_TICKET_CHANNEL.get(channel, SYSTEM_CHANNEL)
+
+
+def ticket_summary(what: str, number: int, kind: str, subject: str) -> str:
+    """E.g. "Ticket 1042 opened (complaint): The sofa arrived broken"."""
+    text = f"Ticket {number} {what} ({kind or 'ticket'})"
+    return f"{text}: {subject.strip()}" if subject.strip() else text
 
 
 def normalize_email(raw: str) -> str:

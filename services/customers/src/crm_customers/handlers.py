@@ -19,6 +19,8 @@ from crm.notifications.v1 import events_pb2 as notifications_events
 from crm.orders.v1 import events_pb2 as orders_events
 from crm.sales.v1 import events_pb2 as sales_events
 from crm.sales.v1 import pipelines_pb2 as sales_pipelines
+from crm.support.v1 import events_pb2 as support_events
+from crm.support.v1 import support_pb2
 from crm_customers import commands, domain, queries
 from crm_kit.bus import EventBus
 from crm_kit.db import UnitOfWork
@@ -255,6 +257,77 @@ async def on_leads_merged(uow: UnitOfWork, envelope: Envelope[leads_events.Leads
     await commands.merge_customers_of_leads(uow, survivor, duplicate)
 
 
+def _ticket_word(enum: Any, value: int) -> str:
+    """A support enum value as its lower-case word (TICKET_KIND_COMPLAINT → "complaint")."""
+    name: str = enum.Name(value) if value in enum.values() else ""
+    prefix = "".join(f"_{c}" if c.isupper() else c.upper() for c in enum.DESCRIPTOR.name).lstrip("_") + "_"
+    return name.removeprefix(prefix).lower()
+
+
+async def _on_ticket(
+    uow: UnitOfWork,
+    envelope: Envelope[Any],
+    kind: domain.TouchKind,
+    summary: str,
+    channel: str,
+    facts: dict[str, str],
+) -> None:
+    m = envelope.message
+    if not m.customer_id:
+        raise PoisonMessage(f"{envelope.type} {envelope.id} names no customer")
+    await commands.add_timeline_entry(
+        uow,
+        customer_id=m.customer_id,
+        kind=kind,
+        summary=summary,
+        channel=channel,
+        event_id=envelope.id,
+        occurred_at=_occurred_at(m, "occur_time", envelope),
+        facts=facts,
+    )
+
+
+async def on_ticket_opened(uow: UnitOfWork, envelope: Envelope[support_events.TicketOpened]) -> None:
+    m = envelope.message
+    kind = _ticket_word(support_pb2.TicketKind, m.kind)
+    channel = _ticket_word(support_pb2.TicketChannel, m.channel)
+    await _on_ticket(
+        uow,
+        envelope,
+        domain.TouchKind.TICKET_OPENED,
+        domain.ticket_summary("opened", m.number, kind, m.subject),
+        domain.ticket_channel(channel),
+        domain.facts(number=m.number, ticket_id=m.ticket_id, ticket_kind=kind, subject=m.subject, order_id=m.order_id),
+    )
+
+
+async def on_ticket_resolved(uow: UnitOfWork, envelope: Envelope[support_events.TicketResolved]) -> None:
+    m = envelope.message
+    kind = _ticket_word(support_pb2.TicketKind, m.kind)
+    await _on_ticket(
+        uow,
+        envelope,
+        domain.TouchKind.TICKET_RESOLVED,
+        domain.ticket_summary("resolved", m.number, kind, ""),
+        domain.SYSTEM_CHANNEL,
+        domain.facts(
+            number=m.number, ticket_id=m.ticket_id, ticket_kind=kind, sla_met="yes" if m.resolution_sla_met else "no"
+        ),
+    )
+
+
+async def on_survey_answered(uow: UnitOfWork, envelope: Envelope[support_events.SurveyAnswered]) -> None:
+    m = envelope.message
+    await _on_ticket(
+        uow,
+        envelope,
+        domain.TouchKind.SURVEY_ANSWERED,
+        f"Satisfaction survey of ticket {m.number}: {m.score}/5",
+        "web",
+        domain.facts(number=m.number, ticket_id=m.ticket_id, score=m.score),
+    )
+
+
 def subscribe_handlers(bus: EventBus) -> None:
     """Register every consumer of the customers service on the bus."""
     bus.subscribe(leads_events.LeadCaptured, on_lead_captured)
@@ -267,3 +340,6 @@ def subscribe_handlers(bus: EventBus) -> None:
     bus.subscribe(leads_events.ActivityLogged, on_activity_logged)
     bus.subscribe(leads_events.LeadTouched, on_lead_touched)
     bus.subscribe(leads_events.LeadsMerged, on_leads_merged)
+    bus.subscribe(support_events.TicketOpened, on_ticket_opened)
+    bus.subscribe(support_events.TicketResolved, on_ticket_resolved)
+    bus.subscribe(support_events.SurveyAnswered, on_survey_answered)

@@ -19,6 +19,8 @@ from crm.leads.v1 import events_pb2 as leads_events
 from crm.notifications.v1 import events_pb2 as notifications_events
 from crm.orders.v1 import events_pb2 as orders_events
 from crm.sales.v1 import events_pb2 as sales_events
+from crm.support.v1 import events_pb2 as support_events
+from crm.support.v1 import support_pb2
 from crm_customers.db import messaging
 from crm_kit.protoconv import to_timestamp
 from crm_kit.testing import eventually, publish_event
@@ -314,3 +316,65 @@ async def test_list_customers_pages_with_a_cursor(customers, nats_server) -> Non
     )
     assert len(page1.customers) == 3 and len(page2.customers) == 2 and page2.next_page_token == ""
     assert sorted(lid for c in [*page1.customers, *page2.customers] for lid in c.lead_ids) == sorted(lead_ids)
+
+
+async def test_the_service_desk_s_tickets_and_surveys_join_the_timeline(customers, nats_server) -> None:
+    lead_id = new_id()
+    await publish_event(nats_server, lead_captured(lead_id, phone="+972521117788"))
+    customer = await wait_for_customer(customers.stub, lead_id)
+    await publish_event(
+        nats_server,
+        support_events.TicketOpened(
+            ticket_id="t-1",
+            number=1042,
+            customer_id=customer.id,
+            order_id="o-9",
+            kind=support_pb2.TICKET_KIND_COMPLAINT,
+            channel=support_pb2.TICKET_CHANNEL_PHONE,
+            subject="הספה הגיעה שבורה",
+            occur_time=to_timestamp(T0 + timedelta(days=2)),
+        ),
+    )
+    await publish_event(
+        nats_server,
+        support_events.TicketResolved(
+            ticket_id="t-1",
+            number=1042,
+            customer_id=customer.id,
+            kind=support_pb2.TICKET_KIND_COMPLAINT,
+            resolution_sla_met=True,
+            survey_token="not-kept-by-customers",
+            occur_time=to_timestamp(T0 + timedelta(days=3)),
+        ),
+    )
+    await publish_event(
+        nats_server,
+        support_events.SurveyAnswered(
+            ticket_id="t-1",
+            number=1042,
+            customer_id=customer.id,
+            score=5,
+            occur_time=to_timestamp(T0 + timedelta(days=4)),
+        ),
+    )
+
+    async def complete() -> list[Any] | None:
+        entries = await timeline(customers.stub, customer.id)
+        return entries if len(entries) == 4 else None
+
+    entries = (await eventually(complete))[1:]
+    assert [(e.kind, e.channel) for e in entries] == [
+        (customers_pb2.TOUCH_KIND_TICKET_OPENED, "phone"),
+        (customers_pb2.TOUCH_KIND_TICKET_RESOLVED, "system"),
+        (customers_pb2.TOUCH_KIND_SURVEY_ANSWERED, "web"),
+    ]
+    assert entries[0].summary == "Ticket 1042 opened (complaint): הספה הגיעה שבורה"
+    assert dict(entries[0].facts) == {
+        "number": "1042",
+        "ticket_id": "t-1",
+        "ticket_kind": "complaint",
+        "subject": "הספה הגיעה שבורה",
+        "order_id": "o-9",
+    }
+    assert dict(entries[1].facts)["sla_met"] == "yes" and "not-kept" not in str(entries[1].facts)
+    assert dict(entries[2].facts)["score"] == "5"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -11,6 +12,7 @@ from babel.dates import format_date
 
 DEFAULT_LOCALE = "he-IL"
 ORDER_SHIPPED_TEMPLATE = "order_shipped"
+TICKET_SURVEY_TEMPLATE = "ticket_survey"
 SMS = "sms"
 
 
@@ -97,3 +99,20 @@ def suppression_reason(*, phone_number: str, transactional_sms_allowed: bool) ->
 def metric_reason(reason: str) -> str:
     """A failure reason as a Prometheus label value (``no consent`` → ``no_consent``)."""
     return reason.replace(" ", "_")
+
+
+def ticket_survey_key(ticket_id: str, survey_token: str) -> str:
+    """One survey SMS per resolution: a reopened ticket resolved again has a new token, so a new
+    key. The token itself stays out of the key (the provider logs keys)."""
+    return f"ticket-survey:{ticket_id}:{hashlib.sha256(survey_token.encode()).hexdigest()[:16]}"
+
+
+def survey_link(base_url: str, token: str, locale: str) -> str:
+    """The one-tap survey page in the console, in the customer's language."""
+    lang = locale.split("-")[0].lower() if locale else "he"
+    return f"{base_url.rstrip('/')}/s/{token}?lang={lang if lang in ('he', 'fa', 'en') else 'he'}"
+
+
+def render_survey(template: str, *, name: str, number: int, link: str) -> str:
+    """The survey SMS text: placeholders {name} {number} {link} filled in."""
+    return template.format_map(_KeepUnknown(name=name, number=str(number), link=link))

@@ -1,4 +1,6 @@
-"""The shipment SMS: OrderShipped → exactly one SMS with the delivery date, in the customer's language.
+"""The transactional SMS: OrderShipped → exactly one SMS with the delivery date, and TicketResolved →
+exactly one satisfaction survey with its one-tap link, each in the customer's language and only
+when the customer allows service messages.
 
 An external side effect cannot share a transaction with the inbox, so this handler runs its
 own: (1) record the intent under the order's idempotency key, (2) call the provider with that
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
+from abc import ABC, abstractmethod
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -23,6 +26,7 @@ import grpc
 
 from crm.customers.v1 import customers_pb2, customers_pb2_grpc
 from crm.orders.v1 import events_pb2 as order_events
+from crm.support.v1 import events_pb2 as support_events
 from crm_kit.db import Database
 from crm_kit.events import Envelope, PoisonMessage, RetryLater
 from crm_kit.failpoints import failpoint
@@ -44,8 +48,12 @@ class ContactUnavailable(RetryLater):
     restarting customers service delays the SMS instead of dead-lettering it."""
 
 
-class ShipmentNotifier:
-    """Sends the shipment SMS for OrderShipped, exactly once per order."""
+class SmsNotifier(ABC):
+    """Sends one SMS per business key for an event, exactly once (the module doc); a subclass says
+    whose contact to ask for and what the message says."""
+
+    template_code = ""
+    what = "SMS"
 
     def __init__(
         self,
@@ -64,45 +72,64 @@ class ShipmentNotifier:
         self.sender = sender
         self._templates: tuple[float, dict[str, str]] | None = None
 
+    @abstractmethod
+    def key(self, message: Any) -> str:
+        """The business key of the message: one SMS per key, whatever the deliveries."""
+
+    @abstractmethod
+    def contact_request(self, message: Any) -> customers_pb2.GetContactInfoRequest:
+        """Whose contact (and consent) the message goes to."""
+
+    @abstractmethod
+    def render(self, template: str, locale: str, message: Any, contact: customers_pb2.GetContactInfoResponse) -> str:
+        """The text, from the template of the chosen locale."""
+
+    @abstractmethod
+    def intent_refs(self, message: Any) -> tuple[str, str]:
+        """(lead_id, order_id) the message row records."""
+
+    @abstractmethod
+    def validate(self, message: Any) -> None:
+        """Raise PoisonMessage for an event that can never produce its SMS."""
+
     async def _template_bodies(self, uow: Any) -> dict[str, str]:
-        """The order-shipped template per locale, read at most once a TEMPLATES_TTL_SECONDS."""
+        """The template per locale, read at most once a TEMPLATES_TTL_SECONDS."""
         now = time.monotonic()
         if self._templates is None or now - self._templates[0] > TEMPLATES_TTL_SECONDS:
-            self._templates = (now, await queries.templates_for(uow, domain.ORDER_SHIPPED_TEMPLATE))
+            self._templates = (now, await queries.templates_for(uow, self.template_code))
         return self._templates[1]
 
-    async def handle(self, envelope: Envelope[order_events.OrderShipped]) -> None:
-        """Handle one delivery of OrderShipped (self-managed transactions; see the module doc)."""
-        shipped = envelope.message
-        delivery_date = _validated_delivery_date(shipped)
-        key = domain.order_shipped_key(shipped.order_id)
+    async def handle(self, envelope: Envelope[Any]) -> None:
+        """Handle one delivery of the event (self-managed transactions; see the module doc)."""
+        self.validate(envelope.message)
+        key = self.key(envelope.message)
         # Almost every delivery is a first one, so ask customers before looking for an intent: a
-        # look-up first would cost every shipment a transaction to spare the rare redelivery a
+        # look-up first would cost every message a transaction to spare the rare redelivery a
         # read. record_intent keeps an existing intent, whose text (and consent decision) stands.
         try:
-            contact = await self._contact(shipped.lead_id)
+            contact = await self._contact(self.contact_request(envelope.message))
         except ContactUnavailable:
             # A redelivery needs no contact, so customers being down or lagging must not hold it.
             row = await self._existing_intent(envelope, key)
             if row is None:
                 raise
         else:
-            row = await self._record_intent(envelope, key, contact, delivery_date)
+            row = await self._record_intent(envelope, key, contact)
         if row is not None and row.status == domain.MessageStatus.PENDING:
             await self._send(envelope, row)
 
-    async def _contact(self, lead_id: str) -> customers_pb2.GetContactInfoResponse:
-        request = customers_pb2.GetContactInfoRequest(lead_id=lead_id)
+    async def _contact(self, request: customers_pb2.GetContactInfoRequest) -> customers_pb2.GetContactInfoResponse:
         try:
             response: customers_pb2.GetContactInfoResponse = await call_idempotent(
                 lambda: self.customers.GetContactInfo(request)
             )
         except grpc.aio.AioRpcError as exc:
             # NOT_FOUND too: the customer profile is built from events and may not exist yet.
-            raise ContactUnavailable(f"contact info of lead {lead_id}: {exc.code().name} {exc.details()}") from exc
+            who = request.lead_id or request.customer_id
+            raise ContactUnavailable(f"contact info of {who}: {exc.code().name} {exc.details()}") from exc
         return response
 
-    async def _existing_intent(self, envelope: Envelope[order_events.OrderShipped], key: str) -> Any | None:
+    async def _existing_intent(self, envelope: Envelope[Any], key: str) -> Any | None:
         """The intent recorded for key by an earlier delivery, claiming the inbox when it is settled."""
         async with self.db.unit_of_work() as uow:
             row = await queries.find_by_key(uow, key)
@@ -111,43 +138,29 @@ class ShipmentNotifier:
         return row
 
     async def _record_intent(
-        self,
-        envelope: Envelope[order_events.OrderShipped],
-        key: str,
-        contact: customers_pb2.GetContactInfoResponse,
-        delivery_date: date,
+        self, envelope: Envelope[Any], key: str, contact: customers_pb2.GetContactInfoResponse
     ) -> Any | None:
         """Transaction 1: the intent row. Returns it while pending; None once settled and claimed."""
-        shipped = envelope.message
         reason = domain.suppression_reason(
             phone_number=contact.phone_number, transactional_sms_allowed=contact.transactional_sms_allowed
         )
+        lead_id, order_id = self.intent_refs(envelope.message)
         async with self.db.unit_of_work() as uow:
             bodies = await self._template_bodies(uow)
             locale = domain.choose_locale(contact.locale, bodies.keys())
             if locale not in bodies:
-                raise RuntimeError(f"no {domain.ORDER_SHIPPED_TEMPLATE} template for {locale}")
-            body = domain.render_order_shipped(
-                bodies[locale],
-                locale,
-                domain.Shipment(
-                    name=contact.full_name,
-                    carrier=shipped.carrier,
-                    tracking=shipped.tracking_number,
-                    delivery_date=delivery_date,
-                ),
-            )
+                raise RuntimeError(f"no {self.template_code} template for {locale}")
             row, created = await commands.record_intent(
                 uow,
                 commands.Intent(
                     idempotency_key=key,
                     channel=domain.SMS,
                     recipient=contact.phone_number,
-                    body=body,
+                    body=self.render(bodies[locale], locale, envelope.message, contact),
                     locale=locale,
                     status=domain.MessageStatus.SUPPRESSED if reason else domain.MessageStatus.PENDING,
-                    lead_id=shipped.lead_id,
-                    order_id=shipped.order_id,
+                    lead_id=lead_id,
+                    order_id=order_id,
                     last_error=reason or "",
                 ),
             )
@@ -158,12 +171,10 @@ class ShipmentNotifier:
                 await commands.record_failure(uow, row, reason)
         if created and reason:
             SMS_FAILED.labels(domain.metric_reason(reason)).inc()
-            log.info(
-                "shipment SMS suppressed", extra={"message_id": row.id, "order_id": row.order_id, "reason": reason}
-            )
+            log.info(f"{self.what} suppressed", extra={"message_id": row.id, "key": key, "reason": reason})
         return None
 
-    async def _send(self, envelope: Envelope[order_events.OrderShipped], row: Any) -> None:
+    async def _send(self, envelope: Envelope[Any], row: Any) -> None:
         # Crash window: the intent is committed (pending), the provider not called yet.
         failpoint("notifications.after_intent")
         try:
@@ -178,7 +189,7 @@ class ShipmentNotifier:
                     await commands.record_failure(uow, failed, domain.PROVIDER_REJECTED)
             if failed is not None:
                 SMS_FAILED.labels(domain.metric_reason(domain.PROVIDER_REJECTED)).inc()
-            log.warning("shipment SMS rejected by the provider", extra={"message_id": row.id, "error": str(exc)})
+            log.warning(f"{self.what} rejected by the provider", extra={"message_id": row.id, "error": str(exc)})
             return
         except TransientSmsError as exc:
             async with self.db.unit_of_work() as uow:
@@ -195,7 +206,76 @@ class ShipmentNotifier:
         if sent is not None:
             SMS_SENT.inc()
             # The message row and NotificationSent are the record; this line is for debugging.
-            log.debug("shipment SMS sent", extra={"message_id": row.id, "order_id": row.order_id})
+            log.debug(f"{self.what} sent", extra={"message_id": row.id, "key": row.idempotency_key})
+
+
+class ShipmentNotifier(SmsNotifier):
+    """OrderShipped → the delivery date, once per order."""
+
+    template_code = domain.ORDER_SHIPPED_TEMPLATE
+    what = "shipment SMS"
+
+    def validate(self, message: order_events.OrderShipped) -> None:
+        _validated_delivery_date(message)
+
+    def key(self, message: order_events.OrderShipped) -> str:
+        return domain.order_shipped_key(message.order_id)
+
+    def contact_request(self, message: order_events.OrderShipped) -> customers_pb2.GetContactInfoRequest:
+        return customers_pb2.GetContactInfoRequest(lead_id=message.lead_id)
+
+    def intent_refs(self, message: order_events.OrderShipped) -> tuple[str, str]:
+        return message.lead_id, message.order_id
+
+    def render(
+        self,
+        template: str,
+        locale: str,
+        message: order_events.OrderShipped,
+        contact: customers_pb2.GetContactInfoResponse,
+    ) -> str:
+        shipment = domain.Shipment(
+            name=contact.full_name,
+            carrier=message.carrier,
+            tracking=message.tracking_number,
+            delivery_date=_validated_delivery_date(message),
+        )
+        return domain.render_order_shipped(template, locale, shipment)
+
+
+class SurveyNotifier(SmsNotifier):
+    """TicketResolved → the satisfaction survey, once per resolution (a reopened ticket resolved
+    again has a new link, so a new key), with a link that scores with one tap."""
+
+    template_code = domain.TICKET_SURVEY_TEMPLATE
+    what = "survey SMS"
+
+    def __init__(self, *args: Any, survey_base_url: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.survey_base_url = survey_base_url
+
+    def validate(self, message: support_events.TicketResolved) -> None:
+        if not message.ticket_id or not message.customer_id or not message.survey_token:
+            raise PoisonMessage("TicketResolved needs ticket_id, customer_id and survey_token")
+
+    def key(self, message: support_events.TicketResolved) -> str:
+        return domain.ticket_survey_key(message.ticket_id, message.survey_token)
+
+    def contact_request(self, message: support_events.TicketResolved) -> customers_pb2.GetContactInfoRequest:
+        return customers_pb2.GetContactInfoRequest(customer_id=message.customer_id)
+
+    def intent_refs(self, message: support_events.TicketResolved) -> tuple[str, str]:
+        return "", ""
+
+    def render(
+        self,
+        template: str,
+        locale: str,
+        message: support_events.TicketResolved,
+        contact: customers_pb2.GetContactInfoResponse,
+    ) -> str:
+        link = domain.survey_link(self.survey_base_url, message.survey_token, locale)
+        return domain.render_survey(template, name=contact.full_name, number=message.number, link=link)
 
 
 def _validated_delivery_date(shipped: order_events.OrderShipped) -> date:

@@ -9,11 +9,12 @@ from pydantic import Field, model_validator
 from crm.customers.v1 import customers_pb2_grpc
 from crm.notifications.v1 import notifications_pb2, notifications_pb2_grpc
 from crm.orders.v1 import events_pb2 as order_events
+from crm.support.v1 import events_pb2 as support_events
 from crm_kit.service import Service, run_cli
 from crm_kit.settings import ServiceSettings
 from crm_notifications.db import messaging
 from crm_notifications.grpc_api import NotificationsServicer
-from crm_notifications.handlers import ShipmentNotifier
+from crm_notifications.handlers import ShipmentNotifier, SurveyNotifier
 from crm_notifications.sms_provider import HttpSmsProvider
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
@@ -29,6 +30,8 @@ class NotificationsSettings(ServiceSettings):
     # keep-alive connection to the provider; the pool (2 × db_pool_size) keeps two for the gRPC
     # server and the relay, or a send would wait for a connection and fail.
     sms_concurrency: int = Field(default=16, ge=1, le=64)
+    # Where the customer's survey link points: the console's public address (its /s/{token} page).
+    survey_base_url: str = "http://localhost:8081"
 
     @model_validator(mode="after")
     def _concurrency_within_the_pool(self) -> NotificationsSettings:
@@ -56,9 +59,10 @@ async def setup(service: Service) -> None:
     # The chassis' client settings (timeout, TLS); closed on shutdown.
     customers_channel = service.channel(settings.customers_addr)
     service.on_shutdown(provider.aclose)
+    customers = customers_pb2_grpc.CustomersServiceStub(customers_channel)
     notifier = ShipmentNotifier(
         service.db,
-        customers_pb2_grpc.CustomersServiceStub(customers_channel),
+        customers,
         provider,
         sender=settings.sms_sender,
         consumer=service.bus.durable_for(order_events.OrderShipped),
@@ -67,6 +71,18 @@ async def setup(service: Service) -> None:
     # acked only after its outcome is recorded; exactly once by the intent key (handlers.py).
     service.bus.subscribe(
         order_events.OrderShipped, notifier.handle, transactional=False, concurrency=settings.sms_concurrency
+    )
+    surveys = SurveyNotifier(
+        service.db,
+        customers,
+        provider,
+        sender=settings.sms_sender,
+        consumer=service.bus.durable_for(support_events.TicketResolved),
+        survey_base_url=settings.survey_base_url,
+    )
+    # Surveys are few (one per resolved ticket): a handful in flight is plenty.
+    service.bus.subscribe(
+        support_events.TicketResolved, surveys.handle, transactional=False, concurrency=min(4, settings.sms_concurrency)
     )
     service.grpc.add(
         notifications_pb2_grpc.add_NotificationsServiceServicer_to_server,

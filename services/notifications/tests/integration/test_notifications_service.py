@@ -20,6 +20,7 @@ from crm.customers.v1 import customers_pb2, customers_pb2_grpc
 from crm.notifications.v1 import events_pb2 as notification_events
 from crm.notifications.v1 import notifications_pb2, notifications_pb2_grpc
 from crm.orders.v1 import events_pb2 as order_events
+from crm.support.v1 import events_pb2 as support_events
 from crm_devstack.sms_provider import create_app
 from crm_kit.service import Service
 from crm_kit.testing import eventually, free_port, local_channel, publish_event, reset_stream, running_service
@@ -78,15 +79,16 @@ class FakeCustomers(customers_pb2_grpc.CustomersServiceServicer):
     async def GetContactInfo(
         self, request: customers_pb2.GetContactInfoRequest, context: grpc.aio.ServicerContext
     ) -> customers_pb2.GetContactInfoResponse:
-        meeting = self.meetings.get(request.lead_id)
+        key = request.lead_id or request.customer_id  # a survey asks by customer, a shipment by lead
+        meeting = self.meetings.get(key)
         if meeting is not None and not await meeting.join():
             await context.abort(grpc.StatusCode.UNAVAILABLE, "the other shipments never came")
-        if self.late.get(request.lead_id, 0) > 0:
-            self.late[request.lead_id] -= 1
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"no customer for lead {request.lead_id}")
-        if request.lead_id not in self.contacts:
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"no customer for lead {request.lead_id}")
-        return self.contacts[request.lead_id]
+        if self.late.get(key, 0) > 0:
+            self.late[key] -= 1
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no customer for {key}")
+        if key not in self.contacts:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no customer for {key}")
+        return self.contacts[key]
 
 
 @dataclass
@@ -402,3 +404,29 @@ async def test_get_and_list_messages(harness: Harness) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as missing:
         await harness.api.GetMessage(notifications_pb2.GetMessageRequest(message_id="no-such-message"))
     assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_a_resolved_ticket_texts_one_survey_link_and_none_without_consent(harness: Harness) -> None:
+    customer = harness.customers.add(f"c-{uuid.uuid4().hex[:8]}", phone="+972507654321")
+    opted_out = harness.customers.add(f"c-{uuid.uuid4().hex[:8]}", allowed=False)
+    resolved = support_events.TicketResolved(
+        ticket_id=f"t-{uuid.uuid4().hex[:8]}", number=1042, customer_id=customer, survey_token="tok_" + "a" * 30
+    )
+    event_id = await publish_event(harness.nats_url, resolved)
+    await publish_event(harness.nats_url, resolved, event_id=event_id, **{"Nats-Msg-Id": f"{event_id}-again"})
+    silent = support_events.TicketResolved(
+        ticket_id=f"t-{uuid.uuid4().hex[:8]}", number=1043, customer_id=opted_out, survey_token="tok_" + "b" * 30
+    )
+    await publish_event(harness.nats_url, silent)
+
+    async def both_settled() -> list[notifications_pb2.Message] | None:
+        found = list((await harness.api.ListMessages(notifications_pb2.ListMessagesRequest())).messages)
+        settled = [m for m in found if m.status != notifications_pb2.MESSAGE_STATUS_PENDING]
+        return settled if len(settled) == 2 else None
+
+    messages = {m.recipient: m for m in await eventually(both_settled)}
+    link = f"http://localhost:8081/s/tok_{'a' * 30}?lang=he"
+    assert messages["+972507654321"].body == f"שלום דנה כהן, פנייה 1042 טופלה. איך היה? דרגו בלחיצה אחת: {link}"
+    assert messages["+972501234567"].status == notifications_pb2.MESSAGE_STATUS_SUPPRESSED
+    assert await eventually(harness.drained)
+    assert [s["to"] for s in await harness.sms_sent()] == ["+972507654321"]

@@ -46,6 +46,10 @@ class _TouchKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TouchKind.V
     TOUCH_KIND_QUOTE_ACCEPTED: _TouchKind.ValueType  # 14
     TOUCH_KIND_CONSENT_CHANGED: _TouchKind.ValueType  # 15
     """A consent given or withdrawn (RecordConsent)."""
+    TOUCH_KIND_TICKET_OPENED: _TouchKind.ValueType  # 16
+    """The service desk (support): a ticket opened or resolved, a satisfaction survey answered."""
+    TOUCH_KIND_TICKET_RESOLVED: _TouchKind.ValueType  # 17
+    TOUCH_KIND_SURVEY_ANSWERED: _TouchKind.ValueType  # 18
 
 class TouchKind(_TouchKind, metaclass=_TouchKindEnumTypeWrapper): ...
 
@@ -68,6 +72,10 @@ TOUCH_KIND_QUOTE_SENT: TouchKind.ValueType  # 13
 TOUCH_KIND_QUOTE_ACCEPTED: TouchKind.ValueType  # 14
 TOUCH_KIND_CONSENT_CHANGED: TouchKind.ValueType  # 15
 """A consent given or withdrawn (RecordConsent)."""
+TOUCH_KIND_TICKET_OPENED: TouchKind.ValueType  # 16
+"""The service desk (support): a ticket opened or resolved, a satisfaction survey answered."""
+TOUCH_KIND_TICKET_RESOLVED: TouchKind.ValueType  # 17
+TOUCH_KIND_SURVEY_ANSWERED: TouchKind.ValueType  # 18
 Global___TouchKind: _TypeAlias = TouchKind  # noqa: Y015
 
 class _SearchMatch:

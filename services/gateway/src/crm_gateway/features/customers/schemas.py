@@ -88,6 +88,9 @@ TouchKind = Literal[
     "quote_sent",
     "quote_accepted",
     "consent_changed",
+    "ticket_opened",
+    "ticket_resolved",
+    "survey_answered",
 ]
 
 
@@ -110,6 +113,9 @@ class TimelineEntry(BaseModel):
         "quote_sent",
         "quote_accepted",
         "consent_changed",
+        "ticket_opened",
+        "ticket_resolved",
+        "survey_answered",
     ]
     summary: str = Field(description="The entry in English")
     channel: str

@@ -77,6 +77,11 @@ class Records:
     targets: dict[str, Any] = field(default_factory=dict)
     # an orders dead letter: replayed by the first allowed cell, 409 after that
     dead_letter: dict[str, Any] = field(default_factory=dict)
+    # the service desk: a ticket of the customer in the billing queue (team-media's, agent-yosef a
+    # member), the SLA policy and the Israeli calendar as they are (put back unchanged)
+    ticket: dict[str, Any] = field(default_factory=dict)
+    sla_policy: dict[str, Any] = field(default_factory=dict)
+    calendar: dict[str, Any] = field(default_factory=dict)
 
 
 async def capture_media_lead(api: httpx.AsyncClient, rep_id: str = "") -> dict[str, Any]:
@@ -187,13 +192,15 @@ async def records(stack: Stack) -> AsyncIterator[Records]:
         quotes = await quote_records(api, rep)
         targets = await target_records(api)
         dead_letter = await dead_letter_record(api, stack)
+        the_customer = await eventually(customer)
+        desk = await support_records(api, the_customer)
         yield Records(
             lead=lead,
             lead_to_convert=lead_to_convert,
             deal=deal,
             deal_to_close=deal_to_close,
             order=the_order,
-            customer=await eventually(customer),
+            customer=the_customer,
             message=await eventually(message),
             web_form_key=key.json()["web_form_key"],
             possible_duplicate=pair,
@@ -206,7 +213,32 @@ async def records(stack: Stack) -> AsyncIterator[Records]:
             quotes=quotes,
             targets=targets,
             dead_letter=dead_letter,
+            **desk,
         )
+
+
+BILLING_QUEUE = {"strategy": "round_robin", "member_ids": ["agent-yosef"], "team_id": "team-media"}
+
+
+def ticket_body(customer_id: str) -> dict[str, Any]:
+    return {
+        "customer_id": customer_id,
+        "kind": "billing",
+        "channel": "phone",
+        "category_id": "billing.refund",
+        "subject": "חיוב כפול",
+    }
+
+
+async def support_records(api: httpx.AsyncClient, customer: dict[str, Any]) -> dict[str, Any]:
+    """The billing queue worked by team-media and agent-yosef, and a ticket of the matrix's customer in it."""
+    queue = await api.put("/api/v1/support-queues/billing", json=BILLING_QUEUE)
+    assert queue.status_code == 200, queue.text
+    ticket = await api.post("/api/v1/tickets", json=ticket_body(customer["id"]))
+    assert ticket.status_code == 201, ticket.text
+    policy = (await api.get("/api/v1/sla-policy")).json()
+    calendars = (await api.get("/api/v1/sla-calendars")).json()["calendars"]
+    return {"ticket": ticket.json(), "sla_policy": policy, "calendar": next(c for c in calendars if c["code"] == "IL")}
 
 
 def target_body(period_start: str, metric: str = "won_deals") -> dict[str, Any]:
@@ -425,6 +457,45 @@ def request_for(route: str, r: Records) -> tuple[str, str, Any, dict[str, str]]:
             {"country_code": "IL", "tax_class": "standard", "rate_bp": 1800, "valid_from": "2025-01-01"},
             {},
         ),
+        # the service desk: a new ticket per allowed cell; the status moved by the first allowed cell
+        # (new → open), 409 after that; the queue, policy and calendar put back as they were (a
+        # policy edited from an older version is 409)
+        "open_ticket": ("POST", "/api/v1/tickets", ticket_body(r.customer["id"]), {}),
+        "list_tickets": ("GET", "/api/v1/tickets", None, {"customer_id": r.customer["id"]}),
+        "get_ticket": ("GET", f"/api/v1/tickets/{r.ticket['id']}", None, {}),
+        "list_ticket_messages": ("GET", f"/api/v1/tickets/{r.ticket['id']}/messages", None, {}),
+        "add_ticket_message": (
+            "POST",
+            f"/api/v1/tickets/{r.ticket['id']}/messages",
+            {"visibility": "internal_note", "body": "matrix"},
+            {},
+        ),
+        "change_ticket_status": ("POST", f"/api/v1/tickets/{r.ticket['id']}/status", {"status": "open"}, {}),
+        "assign_ticket": ("POST", f"/api/v1/tickets/{r.ticket['id']}/assign", {}, {}),
+        "list_ticket_categories": ("GET", "/api/v1/ticket-categories", None, {}),
+        "list_support_queues": ("GET", "/api/v1/support-queues", None, {}),
+        "update_support_queue": ("PUT", "/api/v1/support-queues/billing", BILLING_QUEUE, {}),
+        "get_sla_policy": ("GET", "/api/v1/sla-policy", None, {}),
+        "update_sla_policy": (
+            "PUT",
+            "/api/v1/sla-policy",
+            {
+                "targets": r.sla_policy["targets"],
+                "warn_before_minutes": r.sla_policy["warn_before_minutes"],
+                "escalate_after_minutes": r.sla_policy["escalate_after_minutes"],
+                "reassign_on_breach": r.sla_policy["reassign_on_breach"],
+                "based_on_version": r.sla_policy["version"],
+            },
+            {},
+        ),
+        "list_sla_calendars": ("GET", "/api/v1/sla-calendars", None, {}),
+        "put_sla_calendar": (
+            "PUT",
+            "/api/v1/sla-calendars/IL",
+            {k: r.calendar[k] for k in ("name", "time_zone", "weekly", "holidays")},
+            {},
+        ),
+        "support_report": ("GET", "/api/v1/reports/support", None, {}),
     }
     return calls[route]
 
@@ -564,6 +635,24 @@ MATRIX: dict[str, dict[str, str]] = {
     "remove_price_list_item": row(OK, OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN),
     "list_tax_rates": row(OK, OK, OK, FORBIDDEN, FORBIDDEN, FORBIDDEN),
     "create_tax_rate": row(OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    # the service desk: agents work their queues (agent-yosef is in billing's), managers their
+    # team's queues (billing is team-media's), reps read their customers' tickets; any manager may
+    # open a ticket for a customer of the company's directory
+    "open_ticket": row(OK, OK, FORBIDDEN, FORBIDDEN, OK, FORBIDDEN),
+    "list_tickets": row(OK, OK, OWNED, FORBIDDEN, OK, FORBIDDEN),
+    "get_ticket": row(OK, OWNED, OWNED, FORBIDDEN, OK, FORBIDDEN),
+    "list_ticket_messages": row(OK, OWNED, OWNED, FORBIDDEN, OK, FORBIDDEN),
+    "add_ticket_message": row(OK, OWNED, FORBIDDEN, FORBIDDEN, OK, FORBIDDEN),
+    "change_ticket_status": row(OK, OWNED, FORBIDDEN, FORBIDDEN, OK, FORBIDDEN),
+    "assign_ticket": row(OK, OWNED, FORBIDDEN, FORBIDDEN, OK, FORBIDDEN),
+    "list_ticket_categories": row(OK, OK, OK, FORBIDDEN, OK, FORBIDDEN),
+    "list_support_queues": row(OK, OK, FORBIDDEN, FORBIDDEN, OK, FORBIDDEN),
+    "update_support_queue": row(OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    "get_sla_policy": row(OK, OK, FORBIDDEN, FORBIDDEN, OK, FORBIDDEN),
+    "update_sla_policy": row(OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    "list_sla_calendars": row(OK, OK, FORBIDDEN, FORBIDDEN, OK, FORBIDDEN),
+    "put_sla_calendar": row(OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    "support_report": row(OK, OK, FORBIDDEN, FORBIDDEN, OK, FORBIDDEN),
 }
 
 

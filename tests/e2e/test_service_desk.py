@@ -103,6 +103,18 @@ async def test_a_complaint_from_search_to_survey_and_the_manager_s_report(api, s
             order["id"],
         )
         assert clock(ticket, "first_response")["target_seconds"] == 3600
+        # Quoting the ticket's number or the order's id on the phone finds her too, first.
+        for quoted, how in ((f"#{ticket['number']}", "ticket_number"), (order["id"], "order")):
+            response = await agent.get("/api/v1/search/customers", params={"query": quoted})
+            assert response.status_code == 200, response.text
+            assert (response.json()["matches"][0]["customer"]["id"], response.json()["matches"][0]["match"]) == (
+                customer_id,
+                how,
+            )
+        other_rep = stack.auth_headers("sales_rep", subject="rep-sara", team_id="team-digital")
+        async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=15, headers=other_rep) as rep:
+            hidden = await rep.get("/api/v1/search/customers", params={"query": f"#{ticket['number']}"})
+            assert hidden.status_code == 200 and hidden.json()["matches"] == []
 
         replied = await agent.post(
             f"/api/v1/tickets/{ticket['id']}/messages",

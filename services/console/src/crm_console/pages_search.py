@@ -33,6 +33,8 @@ words(
         "match_name": {"he": "שם", "fa": "نام", "en": "Name"},
         "match_name_prefix": {"he": "תחילת שם", "fa": "آغاز نام", "en": "Start of a name"},
         "match_name_sounds_like": {"he": "כתיב אחר", "fa": "املای دیگر", "en": "Another spelling"},
+        "match_ticket_number": {"he": "מספר פנייה", "fa": "شماره درخواست", "en": "Ticket number"},
+        "match_order": {"he": "מספר הזמנה", "fa": "شماره سفارش", "en": "Order number"},
     }
 )
 

@@ -1,4 +1,4 @@
-"""Writes the values.schema.json of every CRM chart from this one description, so the eight service
+"""Writes the values.schema.json of every CRM chart from this one description, so the nine service
 charts and the umbrella validate the shared global.components block the same way.
 
     python deploy/helm/schemas.py          # write
@@ -16,7 +16,7 @@ from typing import Any
 HELM = Path(__file__).resolve().parent
 DRAFT = "http://json-schema.org/draft-07/schema#"
 
-BACKENDS = ("leads", "sales", "customers", "orders", "notifications", "reporting")
+BACKENDS = ("leads", "sales", "customers", "orders", "support", "notifications", "reporting")
 SERVICES = ("gateway", "console", *BACKENDS)
 CALLS = {"gateway": BACKENDS, "notifications": ("customers",)}
 
@@ -350,6 +350,13 @@ def service(name: str) -> Schema:
         )
         props["legacyLeadsDatabase"] = database("the leads database the deal copy reads, only by reference")
         required += ["copyDealsFromLeads", "legacyLeadsDatabase"]
+    if name == "support":
+        props["slaScanIntervalSeconds"] = {
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "description": "CRM_SLA_SCAN_INTERVAL_SECONDS: seconds between two passes of the SLA escalation scan",
+        }
+        required.append("slaScanIntervalSeconds")
     if name == "notifications":
         props["sms"] = obj(
             {

@@ -19,6 +19,7 @@ import yaml
 
 from crm_console.settings import ConsoleSettings
 from crm_gateway.settings import GatewaySettings
+from crm_support.main import SupportSettings
 
 if TYPE_CHECKING:
     from conftest import DeployKit, Rendering
@@ -28,7 +29,7 @@ pytestmark = pytest.mark.deploy
 ROOT = Path(__file__).resolve().parents[2]
 HELM_DIR = ROOT / "deploy" / "helm"
 PRODUCTION_VALUES = HELM_DIR / "crm" / "values-production.yaml"
-BACKENDS = ("leads", "sales", "customers", "orders", "notifications", "reporting")
+BACKENDS = ("leads", "sales", "customers", "orders", "support", "notifications", "reporting")
 # The public HTTP servers: the gateway (the API) and the console (web pages over the API).
 PUBLIC = ("gateway", "console")
 SERVICES = (*PUBLIC, *BACKENDS)
@@ -1133,3 +1134,19 @@ def test_the_company_reaches_sales_quotes_and_reporting_periods(kit: DeployKit, 
     }
     assert reporting["CRM_COMPANY_TIME_ZONE"]["value"] == "Asia/Tehran"
     assert "not match" in kit.render_fails("--set", "global.components.company.timeZone=Asia Tehran")
+
+
+def test_the_sla_scan_interval_reaches_support_only(kit: DeployKit, default_rendering: Rendering) -> None:
+    """slaScanIntervalSeconds is support's CRM_SLA_SCAN_INTERVAL_SECONDS, defaulting as the service
+    does; no other service gets it, and an interval that would spin the scan is refused."""
+    default = SupportSettings.model_fields["sla_scan_interval_seconds"].default
+    for workload in default_rendering.workloads():
+        value = env_of(workload).get("CRM_SLA_SCAN_INTERVAL_SECONDS", {}).get("value")
+        if service_of(workload) == "support":
+            assert value is not None and float(value) == default, workload["metadata"]["name"]
+        else:
+            assert value is None, workload["metadata"]["name"]
+    # --set would pass 7.5 as a string (helm types only integers and booleans there).
+    faster = kit.render("--set-json", "support.slaScanIntervalSeconds=7.5")
+    assert env_of(faster.get("Deployment", fullname("support")))["CRM_SLA_SCAN_INTERVAL_SECONDS"]["value"] == "7.5"
+    assert "slaScanIntervalSeconds" in kit.render_fails("--set", "support.slaScanIntervalSeconds=0")

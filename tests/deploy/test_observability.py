@@ -265,6 +265,7 @@ def test_the_dashboards_are_there() -> None:
         "sales",
         "customers",
         "orders",
+        "support",
         "notifications",
         "reporting",
     }
@@ -318,7 +319,7 @@ def test_dashboards_name_no_datasource_but_the_variable() -> None:
 
 
 def test_every_dashboard_query_parses(tmp_path: Path) -> None:
-    rules = []
+    rules: list[dict[str, Any]] = []
     for board in load_dashboards().values():
         for where, expr, _ in queries(board):
             concrete = substitute(expr)
@@ -407,3 +408,39 @@ def test_every_runbook_link_has_its_section_in_the_operations_guide() -> None:
     missing = [rule["alert"] for rule in alert_rules() if f"### alert-{rule['alert'].lower()}\n" not in guide]
 
     assert not missing, f"docs/operations.md has no runbook section for: {missing}"
+
+
+def test_the_csat_panels_compute_the_mean_survey_score(tmp_path: Path) -> None:
+    """The support dashboard's CSAT, sum(score × answers) / sum(answers) spelled out per score, run
+    by promtool over answers of 1 (one a minute) and 5 (three a minute) on two replicas: a mean of 4,
+    with no score-2 to 4 series at all."""
+    board = load_dashboards()["support.json"]
+    csat = [panel["targets"][0]["expr"] for panel in panels(board) if panel["title"].startswith("CSAT")]
+    assert len(csat) == 2, csat
+    series = [
+        ('crm_support_survey_answers_total{job="crm-support",instance="10.0.0.1:9100",score="1"}', "0+1x120"),
+        ('crm_support_survey_answers_total{job="crm-support",instance="10.0.0.1:9100",score="5"}', "0+1x120"),
+        ('crm_support_survey_answers_total{job="crm-support",instance="10.0.0.2:9100",score="5"}', "0+2x120"),
+        ('crm_support_survey_answers_total{job="crm-other",instance="10.0.0.3:9100",score="1"}', "0+9x120"),
+    ]
+    (tmp_path / "none.yaml").write_text("groups: []\n")
+    tests = {
+        "rule_files": ["none.yaml"],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [{"series": name, "values": values} for name, values in series],
+                "promql_expr_test": [
+                    {
+                        "expr": f"round({expr.replace('$__range', '1h').replace('$job', 'crm-support')}, 0.001)",
+                        "eval_time": "2h",
+                        "exp_samples": [{"labels": "{}", "value": 4}],
+                    }
+                    for expr in csat
+                ],
+            }
+        ],
+    }
+    (tmp_path / "csat_test.yaml").write_text(yaml.safe_dump(tests))
+    run(tool("promtool"), "test", "rules", "csat_test.yaml", cwd=tmp_path)

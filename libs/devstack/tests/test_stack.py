@@ -109,12 +109,16 @@ async def test_stack_lifecycle(fake_services: dict[str, str], state_dir: Path) -
             leads = (await http.get("/api/v1/leads")).json()
             closed = (await http.get("/api/v1/deals/closed")).json()
             price_lists = (await http.get("/api/v1/price-lists")).json()
+            desk = (await http.get("/api/v1/tickets")).json()
             assert (await http.get(f"{stack.sms_url}/messages")).json() == []
         assert sorted(lead["request_id"] for lead in leads) == sorted(d["request_id"] for d in DEMO_LEADS)
         assert len(closed) == 1
         # Run twice, still one ILS and one IRR list, each pricing every demo product.
         assert sorted(p["currency_code"] for p in price_lists) == ["ILS", "IRR"]
         assert {len(p["items"]) for p in price_lists} == {len(DEMO_CATALOG)}
+        # Run twice, still the demo tickets once each, in queues the demo agent works.
+        assert sorted(t["request_id"] for t in desk["tickets"]) == ["demo-ticket-1", "demo-ticket-2"]
+        assert desk["queues"] == ["billing", "complaints", "general"]
 
         await stack.kill_process("orders")
         assert "orders" in stack.exited()

@@ -18,7 +18,7 @@ namespace; sales' one-off deal copy job → the leads PostgreSQL.
 {{- define "crm-lib.flows" -}}
 gateway:
   kind: gateway
-  calls: [leads, sales, customers, orders, notifications, reporting]
+  calls: [leads, sales, customers, orders, support, notifications, reporting]
   external: [auth]
 # The console reads the OIDC issuer's discovery document and exchanges sign-in codes for tokens
 # itself (server to server), so the issuer is its external dependency, as the JWKS is the gateway's.
@@ -41,6 +41,10 @@ customers:
   calls: []
   external: []
 orders:
+  kind: backend
+  calls: []
+  external: []
+support:
   kind: backend
   calls: []
   external: []

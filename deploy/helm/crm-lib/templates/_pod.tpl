@@ -207,6 +207,10 @@ the service's prefix (envPrefix: CRM_CONSOLE_ for the console, CRM_ for the rest
 {{- end }}
 {{- end }}
 {{- end }}
+{{- if eq $ctx.service "support" }}
+- name: CRM_SLA_SCAN_INTERVAL_SECONDS
+  value: {{ required "support: slaScanIntervalSeconds is required" $cfg.slaScanIntervalSeconds | quote }}
+{{- end }}
 {{- if eq $ctx.service "notifications" }}
 - name: CRM_SMS_BASE_URL
   value: {{ required "notifications: sms.baseUrl is required" $cfg.sms.baseUrl | quote }}

@@ -31,7 +31,7 @@ from crm_kit.grpc_client import channel
 from crm_kit.protoconv import from_timestamp
 from crm_kit.settings import ServiceSettings
 
-SERVICES = ("leads", "customers", "orders", "notifications", "reporting")
+SERVICES = ("leads", "sales", "customers", "orders", "support", "notifications", "reporting")
 # Status codes an operator can act on: a message and exit code 1 instead of a traceback.
 EXPECTED_ERRORS = {
     grpc.StatusCode.NOT_FOUND: "not found",

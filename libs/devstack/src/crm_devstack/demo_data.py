@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -159,3 +160,65 @@ DEMO_COMPANY: dict[str, str] = {
     "CRM_COMPANY_PHONE": "+972 3-555-1234",
     "CRM_COMPANY_EMAIL": "sales@galil.example",
 }
+
+
+# The service desk: the demo agent (agent-yosef) works every queue of the demo service team, whose
+# manager sees them (a sales_manager token with team_id team-service: `make token ROLE=sales_manager
+# AS=manager-service TEAM=team-service`). Queues start empty on a real install.
+DEMO_SERVICE_TEAM = "team-service"
+DEMO_QUEUES: tuple[tuple[str, str], ...] = (
+    ("general", "round_robin"),
+    ("complaints", "least_loaded"),
+    ("billing", "round_robin"),
+)
+# (index into DEMO_LEADS, request id, the ticket): a Persian customer's complaint about her order.
+DEMO_TICKETS: tuple[tuple[int, dict[str, Any]], ...] = (
+    (
+        2,
+        {
+            "kind": "complaint",
+            "channel": "phone",
+            "priority": "high",
+            "category_id": "product.delivery",
+            "subject": "ارسال مبل دیر شده است",
+            "description": "مشتری تماس گرفت: تحویل دو روز عقب افتاده.",
+            "request_id": "demo-ticket-1",
+        },
+    ),
+    (
+        1,
+        {
+            "kind": "question",
+            "channel": "email",
+            "priority": "normal",
+            "category_id": "product.warranty",
+            "subject": "כמה שנות אחריות יש על הספה?",
+            "request_id": "demo-ticket-2",
+        },
+    ),
+)
+
+
+async def create_demo_service_desk(client: httpx.AsyncClient, lead_ids: list[str]) -> None:
+    """Put the demo agent in every queue, then open DEMO_TICKETS for their customers (idempotent:
+    a ticket's request id opens it once). A customer is made from the lead's event, so it is
+    waited for a few seconds."""
+    for queue_id, strategy in DEMO_QUEUES:
+        body = {"strategy": strategy, "member_ids": ["agent-yosef"], "team_id": DEMO_SERVICE_TEAM}
+        response = await client.put(f"/api/v1/support-queues/{queue_id}", json=body)
+        if response.status_code != 200:
+            raise RuntimeError(f"set up demo queue {queue_id}: {response.status_code} {response.text}")
+    for lead_index, ticket in DEMO_TICKETS:
+        customer_id = await _customer_of(client, lead_ids[lead_index])
+        response = await client.post("/api/v1/tickets", json={**ticket, "customer_id": customer_id})
+        if response.status_code != 201:
+            raise RuntimeError(f"open demo ticket {ticket['request_id']}: {response.status_code} {response.text}")
+
+
+async def _customer_of(client: httpx.AsyncClient, lead_id: str) -> str:
+    for _ in range(100):
+        found = (await client.get("/api/v1/customers", params={"lead_id": lead_id})).json().get("customers", [])
+        if found:
+            return str(found[0]["id"])
+        await asyncio.sleep(0.1)
+    raise RuntimeError(f"the customer of demo lead {lead_id} was not made within 10 s")

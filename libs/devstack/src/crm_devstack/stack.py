@@ -32,6 +32,7 @@ from crm_devstack.demo_data import (
     DEMO_WON_DEAL,
     create_demo_campaigns,
     create_demo_catalog,
+    create_demo_service_desk,
 )
 from crm_devstack.nats import EmbeddedNats
 from crm_devstack.postgres import EmbeddedPostgres
@@ -272,8 +273,8 @@ class Stack:
     # ------------------------------------------------------------------ demo data
 
     async def load_demo_data(self) -> None:
-        """Create demo leads through the gateway, convert two and win one deal, and the demo
-        products and price lists (idempotent)."""
+        """Create demo leads through the gateway, convert two and win one deal, the demo products
+        and price lists, and the service desk's queues and two tickets (idempotent)."""
         headers = self.auth_headers("admin")
         async with httpx.AsyncClient(base_url=self.gateway_url, timeout=30.0, headers=headers) as client:
             await create_demo_campaigns(client)
@@ -295,6 +296,7 @@ class Stack:
                 response = await client.post(f"/api/v1/deals/{deal_ids[0]}/close", json=DEMO_WON_DEAL)
                 if response.status_code != 409:  # 409: closed on a previous run
                     _raise_for_status(response, f"close demo deal {deal_ids[0]}")
+            await create_demo_service_desk(client, lead_ids)
 
     # ------------------------------------------------------------------ internals
 

@@ -89,6 +89,7 @@ def _serve_gateway() -> None:
     _add_catalog_routes(app)
     _add_lead_routes(app, leads)
     _add_deal_routes(app, leads)
+    _add_service_desk_routes(app, leads)
     uvicorn.run(app, host="127.0.0.1", port=int(os.environ["CRM_HTTP_PORT"]), log_level="warning")
 
 
@@ -174,3 +175,30 @@ def _add_deal_routes(app: FastAPI, leads: dict[str, dict[str, Any]]) -> None:
     @app.get("/api/v1/deals/closed")
     async def list_closed() -> list[str]:
         return sorted(closed)
+
+
+def _add_service_desk_routes(app: FastAPI, leads: dict[str, dict[str, Any]]) -> None:
+    """The queues, a customer per known lead, and tickets opened once per request_id."""
+    from fastapi import HTTPException
+
+    queues: dict[str, dict[str, Any]] = {}
+    tickets: dict[str, dict[str, Any]] = {}
+
+    @app.put("/api/v1/support-queues/{queue_id}")
+    async def put_queue(queue_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        queues[queue_id] = {**body, "id": queue_id}
+        return queues[queue_id]
+
+    @app.get("/api/v1/customers")
+    async def customers(lead_id: str) -> dict[str, Any]:
+        return {"customers": [{"id": f"customer-of-{lead_id}"}] if lead_id in leads else []}
+
+    @app.post("/api/v1/tickets", status_code=201)
+    async def open_ticket(body: dict[str, Any]) -> dict[str, Any]:
+        if body["customer_id"].removeprefix("customer-of-") not in leads:
+            raise HTTPException(422, "unknown customer")
+        return tickets.setdefault(body["request_id"], {**body, "id": uuid.uuid4().hex})
+
+    @app.get("/api/v1/tickets")
+    async def list_tickets() -> dict[str, Any]:
+        return {"tickets": list(tickets.values()), "queues": sorted(queues)}

@@ -17,3 +17,15 @@ SLA_SCAN_SECONDS = Histogram(
     "One SLA scan pass over the tickets due a look",
     buckets=(0.005, 0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30),
 )
+
+# Every series exists from the start at 0, so a scrape shows the metric before the first ticket
+# and rate() counts the very first increment (an alert on the first breach fires).
+for _kind in ("complaint", "question", "return", "repair", "billing", "task"):
+    TICKETS_RESOLVED.labels(_kind)
+    for _priority in ("low", "normal", "high", "urgent"):
+        TICKETS_OPENED.labels(_kind, _priority)
+for _metric in ("first_response", "next_response", "resolution"):
+    for _level in ("1", "2", "3"):
+        SLA_ESCALATIONS.labels(_metric, _level)
+for _score in ("1", "2", "3", "4", "5"):
+    SURVEY_ANSWERS.labels(_score)

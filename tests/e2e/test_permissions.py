@@ -232,12 +232,12 @@ def ticket_body(customer_id: str) -> dict[str, Any]:
 
 async def support_records(api: httpx.AsyncClient, customer: dict[str, Any]) -> dict[str, Any]:
     """The billing queue worked by team-media and agent-yosef, and a ticket of the matrix's customer in it."""
-    queue = await api.put("/api/v1/support-queues/billing", json=BILLING_QUEUE)
+    queue = await api.put("/api/v1/support/queues/billing", json=BILLING_QUEUE)
     assert queue.status_code == 200, queue.text
     ticket = await api.post("/api/v1/tickets", json=ticket_body(customer["id"]))
     assert ticket.status_code == 201, ticket.text
-    policy = (await api.get("/api/v1/sla-policy")).json()
-    calendars = (await api.get("/api/v1/sla-calendars")).json()["calendars"]
+    policy = (await api.get("/api/v1/support/sla-policy")).json()
+    calendars = (await api.get("/api/v1/support/sla-calendars")).json()["calendars"]
     return {"ticket": ticket.json(), "sla_policy": policy, "calendar": next(c for c in calendars if c["code"] == "IL")}
 
 
@@ -472,13 +472,13 @@ def request_for(route: str, r: Records) -> tuple[str, str, Any, dict[str, str]]:
         ),
         "change_ticket_status": ("POST", f"/api/v1/tickets/{r.ticket['id']}/status", {"status": "open"}, {}),
         "assign_ticket": ("POST", f"/api/v1/tickets/{r.ticket['id']}/assign", {}, {}),
-        "list_ticket_categories": ("GET", "/api/v1/ticket-categories", None, {}),
-        "list_support_queues": ("GET", "/api/v1/support-queues", None, {}),
-        "update_support_queue": ("PUT", "/api/v1/support-queues/billing", BILLING_QUEUE, {}),
-        "get_sla_policy": ("GET", "/api/v1/sla-policy", None, {}),
+        "list_ticket_categories": ("GET", "/api/v1/support/categories", None, {}),
+        "list_support_queues": ("GET", "/api/v1/support/queues", None, {}),
+        "update_support_queue": ("PUT", "/api/v1/support/queues/billing", BILLING_QUEUE, {}),
+        "get_sla_policy": ("GET", "/api/v1/support/sla-policy", None, {}),
         "update_sla_policy": (
             "PUT",
-            "/api/v1/sla-policy",
+            "/api/v1/support/sla-policy",
             {
                 "targets": r.sla_policy["targets"],
                 "warn_before_minutes": r.sla_policy["warn_before_minutes"],
@@ -488,14 +488,14 @@ def request_for(route: str, r: Records) -> tuple[str, str, Any, dict[str, str]]:
             },
             {},
         ),
-        "list_sla_calendars": ("GET", "/api/v1/sla-calendars", None, {}),
+        "list_sla_calendars": ("GET", "/api/v1/support/sla-calendars", None, {}),
         "put_sla_calendar": (
             "PUT",
-            "/api/v1/sla-calendars/IL",
+            "/api/v1/support/sla-calendars/IL",
             {k: r.calendar[k] for k in ("name", "time_zone", "weekly", "holidays")},
             {},
         ),
-        "support_report": ("GET", "/api/v1/reports/support", None, {}),
+        "support_report": ("GET", "/api/v1/support/report", None, {}),
     }
     return calls[route]
 

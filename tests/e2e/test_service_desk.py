@@ -66,7 +66,7 @@ async def a_customer_with_an_order(api: httpx.AsyncClient, name: str, phone: str
 
 async def test_a_complaint_from_search_to_survey_and_the_manager_s_report(api, sms, stack: Stack) -> None:
     started = datetime.now(UTC) - timedelta(seconds=1)
-    assert (await api.put("/api/v1/support-queues/complaints", json=COMPLAINTS)).status_code == 200
+    assert (await api.put("/api/v1/support/queues/complaints", json=COMPLAINTS)).status_code == 200
     name, misspelt = persian_customer()
     phone = unique_phone()
     customer_id, order = await a_customer_with_an_order(api, name, phone)
@@ -137,15 +137,15 @@ async def test_a_complaint_from_search_to_survey_and_the_manager_s_report(api, s
         assert len(texts) == 1 and "?lang=fa" in texts[0]["body"]
         token = re.search(r"/s/([A-Za-z0-9_-]+)\?lang=fa", texts[0]["body"]).group(1)  # type: ignore[union-attr]
         async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=15) as anonymous:
-            answered = await anonymous.post(f"/api/v1/public/surveys/{token}", json={"score": 5})
+            answered = await anonymous.post(f"/api/v1/public/support/surveys/{token}", json={"score": 5})
             assert answered.status_code == 200, answered.text
             assert answered.json() == {"score": 5, "ticket_number": ticket["number"]}
-            forged = await anonymous.post(f"/api/v1/public/surveys/{'x' * 32}", json={"score": 1})
+            forged = await anonymous.post(f"/api/v1/public/support/surveys/{'x' * 32}", json={"score": 1})
             assert forged.status_code == 404
 
         # The service team's manager sees the attainment and the satisfaction.
         report = await manager.get(
-            "/api/v1/reports/support", params={"group_by": "agent", "from_time": started.isoformat()}
+            "/api/v1/support/report", params={"group_by": "agent", "from_time": started.isoformat()}
         )
         assert report.status_code == 200, report.text
         row = next(r for r in report.json()["rows"] if r["key"] == "agent-yosef")
@@ -163,7 +163,7 @@ async def test_a_complaint_from_search_to_survey_and_the_manager_s_report(api, s
 
 
 async def test_a_withdrawn_consent_shows_in_the_profile_and_stops_the_next_survey(api, sms, stack: Stack) -> None:
-    assert (await api.put("/api/v1/support-queues/complaints", json=COMPLAINTS)).status_code == 200
+    assert (await api.put("/api/v1/support/queues/complaints", json=COMPLAINTS)).status_code == 200
     name, _ = persian_customer()
     phone = unique_phone()
     customer_id, _order = await a_customer_with_an_order(api, name, phone)

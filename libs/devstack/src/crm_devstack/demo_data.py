@@ -205,7 +205,7 @@ async def create_demo_service_desk(client: httpx.AsyncClient, lead_ids: list[str
     waited for a few seconds."""
     for queue_id, strategy in DEMO_QUEUES:
         body = {"strategy": strategy, "member_ids": ["agent-yosef"], "team_id": DEMO_SERVICE_TEAM}
-        response = await client.put(f"/api/v1/support-queues/{queue_id}", json=body)
+        response = await client.put(f"/api/v1/support/queues/{queue_id}", json=body)
         if response.status_code != 200:
             raise RuntimeError(f"set up demo queue {queue_id}: {response.status_code} {response.text}")
     for lead_index, ticket in DEMO_TICKETS:

@@ -184,7 +184,7 @@ def _add_service_desk_routes(app: FastAPI, leads: dict[str, dict[str, Any]]) -> 
     queues: dict[str, dict[str, Any]] = {}
     tickets: dict[str, dict[str, Any]] = {}
 
-    @app.put("/api/v1/support-queues/{queue_id}")
+    @app.put("/api/v1/support/queues/{queue_id}")
     async def put_queue(queue_id: str, body: dict[str, Any]) -> dict[str, Any]:
         queues[queue_id] = {**body, "id": queue_id}
         return queues[queue_id]

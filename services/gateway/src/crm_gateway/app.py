@@ -44,6 +44,7 @@ from crm_gateway.features.routing_rules import routes as routing_rules
 from crm_gateway.features.search import routes as search
 from crm_gateway.features.sla_breaches import routes as sla_breaches
 from crm_gateway.features.sources import routes as sources
+from crm_gateway.features.support import routes as support
 from crm_gateway.features.targets import routes as targets
 from crm_gateway.features.tasks import routes as tasks
 from crm_gateway.features.tax_rates import routes as tax_rates
@@ -85,6 +86,7 @@ ROUTERS = (
     sources.router,
     orders.router,
     tickets.router,
+    support.router,
     customers.router,
     search.router,
     messages.router,
@@ -108,7 +110,7 @@ ROUTERS = (
     activities.router,
     tasks.router,
     web_forms.public_router,
-    tickets.public_router,
+    support.public_router,
 )
 
 

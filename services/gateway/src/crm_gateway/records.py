@@ -15,6 +15,7 @@ from crm.leads.v1 import leads_pb2, routing_pb2
 from crm.orders.v1 import orders_pb2
 from crm.reporting.v1 import targets_pb2
 from crm.sales.v1 import deals_pb2, quotes_pb2
+from crm.support.v1 import support_pb2
 from crm_gateway.clients import BackendClients
 from crm_gateway.platform import authz
 from crm_gateway.platform.auth import Principal
@@ -135,6 +136,13 @@ async def customer_visible(clients: BackendClients, principal: Principal, found:
             continue
         return True
     return False
+
+
+def ticket_reach(principal: Principal) -> support_pb2.TicketReach:
+    """The caller's reach over the service desk's tickets, as the support service applies it
+    (a ticket outside it is NOT_FOUND there, the same as one that does not exist)."""
+    reach = authz.ticket_reach(principal)
+    return support_pb2.TicketReach(all_tickets=reach.all_tickets, agent_id=reach.agent_id, team_id=reach.team_id)
 
 
 # ---------------------------------------------------------------- targets: by their subject

@@ -24,6 +24,7 @@ from crm.common.v1 import types_pb2
 from crm.leads.v1 import leads_pb2, leads_pb2_grpc
 from crm.orders.v1 import orders_pb2, orders_pb2_grpc
 from crm.sales.v1 import deals_pb2, deals_pb2_grpc, pipelines_pb2, pipelines_pb2_grpc
+from crm.support.v1 import support_pb2, support_pb2_grpc
 from crm_gateway.app import create_app
 from crm_gateway.settings import GatewaySettings
 from crm_kit import telemetry
@@ -354,6 +355,20 @@ class FakeOrders(orders_pb2_grpc.OrdersServiceServicer):
         )
 
 
+class FakeSupport(support_pb2_grpc.SupportServiceServicer):
+    """Knows one survey link (RIGHT_SURVEY_TOKEN); any other is NOT_FOUND, as support answers."""
+
+    async def SubmitSurvey(
+        self, request: support_pb2.SubmitSurveyRequest, context: grpc.aio.ServicerContext
+    ) -> support_pb2.SubmitSurveyResponse:
+        if request.token != RIGHT_SURVEY_TOKEN:
+            await context.abort(grpc.StatusCode.NOT_FOUND, "no survey with this link")
+        return support_pb2.SubmitSurveyResponse(score=request.score, ticket_number=1042)
+
+
+RIGHT_SURVEY_TOKEN = "right-survey-token-0123456789"
+
+
 @dataclass
 class Backend:
     address: str
@@ -368,6 +383,7 @@ async def start_backend(serving: bool = True) -> tuple[grpc.aio.Server, Backend]
     orders_pb2_grpc.add_OrdersServiceServicer_to_server(FakeOrders(recorder), server)
     deals_pb2_grpc.add_DealsServiceServicer_to_server(FakeDeals(recorder), server)
     pipelines_pb2_grpc.add_PipelinesServiceServicer_to_server(FakePipelines(recorder), server)
+    support_pb2_grpc.add_SupportServiceServicer_to_server(FakeSupport(), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING

@@ -21,6 +21,8 @@ from crm_gateway.platform.security_headers import DOCS_CSP
 from crm_gateway.readiness import SharedReadiness
 from crm_kit.dev_issuer import DevIssuer
 
+from .conftest import RIGHT_SURVEY_TOKEN
+
 pytestmark = pytest.mark.unit
 
 PRODUCTION = {
@@ -53,6 +55,23 @@ async def test_requests_without_a_valid_token_are_limited_per_address(
     assert int(refused.headers["retry-after"]) >= 1
     # A valid token is never counted against the address, nor refused by it.
     assert valid.status_code == 200
+
+
+async def test_guessing_survey_links_spends_the_address_s_anonymous_budget(
+    backend, gateway, settings_for: Callable[..., Any]
+) -> None:
+    app = create_app(settings_for(backend.address, anonymous_rate_limit_burst=3, anonymous_rate_limit_per_minute=1))
+    async with gateway(app, headers={}) as http:
+        right = await http.post(f"/api/v1/public/support/surveys/{RIGHT_SURVEY_TOKEN}", json={"score": 5})
+        guesses = [
+            (await http.post(f"/api/v1/public/support/surveys/guess-{n:024d}", json={"score": 1})).status_code
+            for n in range(4)
+        ]
+        after = await http.post(f"/api/v1/public/support/surveys/{RIGHT_SURVEY_TOKEN}", json={"score": 4})
+
+    assert (right.status_code, right.json()) == (200, {"score": 5, "ticket_number": 1042})
+    assert guesses == [404, 404, 404, 429]  # a right answer is never counted; each wrong one is
+    assert after.status_code == 429  # refused before the lookup once the budget is spent
 
 
 async def test_the_anonymous_limit_counts_the_visitor_behind_a_trusted_proxy(

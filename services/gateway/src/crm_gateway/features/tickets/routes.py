@@ -15,7 +15,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 
 from crm.support.v1 import support_pb2
 from crm_gateway import records
-from crm_gateway.convert import IsoDateTime, enum_value, to_model, to_timestamp, with_etag
+from crm_gateway.convert import enum_value, to_model, with_etag
 from crm_gateway.deps import (
     Caller,
     Clients,
@@ -32,27 +32,15 @@ from crm_gateway.deps import (
 from crm_gateway.features.tickets.schemas import (
     AddTicketMessageIn,
     AssignTicketIn,
-    CalendarList,
-    CategoryList,
     ChangeTicketStatusIn,
     OpenTicketIn,
     Priority,
-    PutCalendarIn,
-    QueueList,
-    SlaPolicy,
     Status,
-    SupportReport,
-    SurveyAnswered,
-    SurveyAnswerIn,
     Ticket,
     TicketList,
     TicketMessageAdded,
     TicketMessageList,
-    UpdateQueueIn,
-    UpdateSlaPolicyIn,
 )
-from crm_gateway.features.tickets.schemas import Calendar as CalendarOut
-from crm_gateway.features.tickets.schemas import Queue as QueueOut
 from crm_gateway.platform import authz
 from crm_gateway.platform.auth import Principal
 from crm_gateway.platform.problems import PROBLEM_RESPONSES
@@ -63,11 +51,6 @@ router = api_router()
 # No bearer token: the survey link's token is the credential.
 public_router = APIRouter(prefix="/api/v1/public", responses=PROBLEM_RESPONSES)
 SurveyToken = Annotated[str, Path(min_length=16, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
-
-
-def _reach(principal: Principal) -> support_pb2.TicketReach:
-    reach = authz.ticket_reach(principal)
-    return support_pb2.TicketReach(all_tickets=reach.all_tickets, agent_id=reach.agent_id, team_id=reach.team_id)
 
 
 async def _customer_reach(clients: Clients, principal: Principal, customer_id: str) -> support_pb2.TicketReach:
@@ -84,7 +67,7 @@ async def _read_ticket(clients: Clients, principal: Principal, ticket_id: str) -
             "ticket",
             ticket_id,
             clients.support.GetTicket,
-            support_pb2.GetTicketRequest(ticket_id=ticket_id, reach=_reach(principal)),
+            support_pb2.GetTicketRequest(ticket_id=ticket_id, reach=records.ticket_reach(principal)),
         )
         return reply.ticket
     everyone = support_pb2.TicketReach(all_tickets=True)
@@ -111,7 +94,7 @@ async def open_ticket(
     await records.customer(clients, principal, body.customer_id)
     if body.order_id:
         await records.order(clients, principal, body.order_id)
-    reply = await clients.support.OpenTicket(body.to_proto(_reach(principal), idempotency_key or ""))
+    reply = await clients.support.OpenTicket(body.to_proto(records.ticket_reach(principal), idempotency_key or ""))
     return with_etag(Ticket, reply.ticket, response)
 
 
@@ -131,7 +114,7 @@ async def list_tickets(
 ) -> TicketList:
     """Newest first, within the caller's reach: an agent's queues and own tickets, a manager's
     team's queues, everything for admins; a rep lists one customer's tickets (give customer_id)."""
-    reach = _reach(principal)
+    reach = records.ticket_reach(principal)
     if authz.ticket_reach(principal).empty:
         if not customer_id:
             raise forbidden("Sales reps list the tickets of one customer: give customer_id.")
@@ -171,7 +154,7 @@ async def list_ticket_messages(ticket_id: ResourceId, clients: Clients, principa
     """Oldest first; sales reps see what the customer was told and said, not the internal notes."""
     ticket = await _read_ticket(clients, principal, ticket_id)
     desk = not authz.ticket_reach(principal).empty
-    reach = _reach(principal) if desk else support_pb2.TicketReach(customer_id=ticket.customer_id)
+    reach = records.ticket_reach(principal) if desk else support_pb2.TicketReach(customer_id=ticket.customer_id)
     reply = await read(
         clients.support.ListTicketMessages,
         support_pb2.ListTicketMessagesRequest(ticket_id=ticket_id, reach=reach, public_only=not desk),
@@ -194,7 +177,7 @@ async def add_ticket_message(
             body=body.body,
             author_name=principal.subject,
             request_id=body.request_id,
-            reach=_reach(principal),
+            reach=records.ticket_reach(principal),
         ),
     )
     return to_model(TicketMessageAdded, reply)
@@ -221,7 +204,7 @@ async def change_ticket_status(
             status=enum_value(support_pb2.TicketStatus, body.status),
             note=body.note,
             etag=etag_of(if_match),
-            reach=_reach(principal),
+            reach=records.ticket_reach(principal),
         ),
     )
     return with_etag(Ticket, reply.ticket, response)
@@ -245,107 +228,7 @@ async def assign_ticket(
             queue_id=body.queue_id,
             assignee_id=body.assignee_id,
             etag=etag_of(if_match),
-            reach=_reach(principal),
+            reach=records.ticket_reach(principal),
         ),
     )
     return with_etag(Ticket, reply.ticket, response)
-
-
-@router.get("/ticket-categories", tags=["tickets"], operation_id="listTicketCategories")
-async def list_ticket_categories(clients: Clients, principal: Caller) -> CategoryList:
-    """The category tree, parents first, with names in he/fa/en."""
-    return to_model(CategoryList, await read(clients.support.ListCategories, support_pb2.ListCategoriesRequest()))
-
-
-@router.get("/support-queues", tags=["tickets"], operation_id="listSupportQueues")
-async def list_support_queues(clients: Clients, principal: Caller) -> QueueList:
-    return to_model(QueueList, await read(clients.support.ListQueues, support_pb2.ListQueuesRequest()))
-
-
-@router.put("/support-queues/{queue_id}", tags=["tickets"], operation_id="updateSupportQueue")
-async def update_support_queue(
-    queue_id: ResourceId, body: UpdateQueueIn, clients: Clients, principal: Caller
-) -> QueueOut:
-    """A queue's members (agent ids), assignment strategy, team and calendar."""
-    reply = await records.change(
-        "queue",
-        queue_id,
-        clients.support.UpdateQueue,
-        support_pb2.UpdateQueueRequest(
-            queue_id=queue_id,
-            strategy=enum_value(support_pb2.AssignmentStrategy, body.strategy),
-            member_ids=body.member_ids,
-            team_id=body.team_id,
-            calendar_code=body.calendar_code,
-        ),
-    )
-    return to_model(QueueOut, reply.queue)
-
-
-@router.get("/sla-policy", tags=["tickets"], operation_id="getSlaPolicy")
-async def get_sla_policy(
-    clients: Clients, principal: Caller, version: Annotated[int, Query(ge=0, le=10**6)] = 0
-) -> SlaPolicy:
-    """The version in force (or an older one, by version)."""
-    reply = await records.get(
-        "SLA policy version",
-        str(version),
-        clients.support.GetSlaPolicy,
-        support_pb2.GetSlaPolicyRequest(version=version),
-    )
-    return to_model(SlaPolicy, reply.policy)
-
-
-@router.put("/sla-policy", tags=["tickets"], operation_id="updateSlaPolicy")
-async def update_sla_policy(body: UpdateSlaPolicyIn, clients: Clients, principal: Caller) -> SlaPolicy:
-    reply = await clients.support.UpdateSlaPolicy(body.to_proto())
-    return to_model(SlaPolicy, reply.policy)
-
-
-@router.get("/sla-calendars", tags=["tickets"], operation_id="listSlaCalendars")
-async def list_sla_calendars(clients: Clients, principal: Caller) -> CalendarList:
-    return to_model(CalendarList, await read(clients.support.ListCalendars, support_pb2.ListCalendarsRequest()))
-
-
-@router.put("/sla-calendars/{code}", tags=["tickets"], operation_id="putSlaCalendar")
-async def put_sla_calendar(
-    code: Annotated[str, Path(pattern=r"^[A-Z][A-Z0-9_-]{1,19}$")],
-    body: PutCalendarIn,
-    clients: Clients,
-    principal: Caller,
-) -> CalendarOut:
-    """Replace a calendar's hours and holidays; 422 naming the field for overlapping hours."""
-    reply = await clients.support.PutCalendar(body.to_proto(code))
-    return to_model(CalendarOut, reply.calendar)
-
-
-@router.get("/reports/support", tags=["tickets"], operation_id="supportReport")
-async def support_report(
-    clients: Clients,
-    principal: Caller,
-    group_by: Annotated[str, Query(pattern="^(queue|agent|category)$")] = "queue",
-    from_time: IsoDateTime | None = None,
-    to_time: IsoDateTime | None = None,
-) -> SupportReport:
-    """Tickets opened in the period (default the last 30 days), per queue, agent or category:
-    opened, resolved, backlog now, SLA attainment per metric, CSAT — within the caller's reach."""
-    request = support_pb2.GetSupportReportRequest(
-        reach=_reach(principal),
-        group_by=enum_value(support_pb2.ReportGrouping, group_by),
-        from_time=to_timestamp(from_time),
-        to_time=to_timestamp(to_time),
-    )
-    return to_model(SupportReport, await read(clients.support.GetSupportReport, request))
-
-
-@public_router.post("/surveys/{token}", tags=["tickets"], operation_id="submitSurvey")
-async def submit_survey(token: SurveyToken, body: SurveyAnswerIn, clients: Clients) -> SurveyAnswered:
-    """The customer's score (1-5) from the survey link; the latest answer counts. 404 for a link
-    that is not one."""
-    reply = await records.change(
-        "survey",
-        "link",
-        clients.support.SubmitSurvey,
-        support_pb2.SubmitSurveyRequest(token=token, score=body.score, comment=body.comment),
-    )
-    return to_model(SurveyAnswered, reply)

@@ -460,6 +460,7 @@ def request_for(route: str, r: Records) -> tuple[str, str, Any, dict[str, str]]:
         # the service desk: a new ticket per allowed cell; the status moved by the first allowed cell
         # (new → open), 409 after that; the queue, policy and calendar put back as they were (a
         # policy edited from an older version is 409)
+        "get_customer_summary": ("GET", f"/api/v1/customers/{r.customer['id']}/summary", None, {}),
         "open_ticket": ("POST", "/api/v1/tickets", ticket_body(r.customer["id"]), {}),
         "list_tickets": ("GET", "/api/v1/tickets", None, {"customer_id": r.customer["id"]}),
         "get_ticket": ("GET", f"/api/v1/tickets/{r.ticket['id']}", None, {}),
@@ -538,6 +539,7 @@ MATRIX: dict[str, dict[str, str]] = {
     "list_customers": row(OK, OK, OWNED, OK, OK, FORBIDDEN),
     "get_customer": row(OK, OK, OWNED, OK, OK, FORBIDDEN),
     "list_timeline": row(OK, OK, OWNED, OK, OK, FORBIDDEN),
+    "get_customer_summary": row(OK, OK, OWNED, OK, OK, FORBIDDEN),
     # a rep's search answers 200 with only their own customers (test_a_rep_finds_only_their_own_customers)
     "search_customers": row(OK, OK, OK, OK, OK, FORBIDDEN),
     "update_customer": row(OK, OK, OWNED, OK, OK, FORBIDDEN),

@@ -161,6 +161,15 @@ async def test_a_complaint_from_search_to_survey_and_the_manager_s_report(api, s
 
         assert await eventually(desk_entries, timeout=30) == ["ticket_opened", "ticket_resolved", "survey_answered"]
 
+        # The profile's figures add it all up.
+        summary = await agent.get(f"/api/v1/customers/{customer_id}/summary")
+        assert summary.status_code == 200, summary.text
+        figures = summary.json()
+        assert figures["lifetime_value"] == [{"amount_minor": 459900, "currency_code": "ILS"}]
+        assert (figures["deals_won"], figures["tickets_opened"], figures["open_tickets"]) == (1, 1, 0)
+        assert (figures["surveys_answered"], figures["satisfaction_average"]) == (1, 5.0)
+        assert figures["open_deals"] == [] and figures["last_contact_time"]
+
 
 async def test_a_withdrawn_consent_shows_in_the_profile_and_stops_the_next_survey(api, sms, stack: Stack) -> None:
     assert (await api.put("/api/v1/support/queues/complaints", json=COMPLAINTS)).status_code == 200

@@ -7,6 +7,7 @@ from typing import Any
 
 import grpc
 
+from crm.common.v1 import types_pb2
 from crm.customers.v1 import customers_pb2, customers_pb2_grpc
 from crm_customers import commands, consent_proto, domain, queries
 from crm_kit.db import Database
@@ -245,3 +246,22 @@ class CustomersServicer(customers_pb2_grpc.CustomersServiceServicer):
                 request_id=request.request_id[:100],
             )
         return customers_pb2.LogTouchResponse(entry=entry_to_proto(row))
+
+    async def GetCustomerSummary(
+        self, request: customers_pb2.GetCustomerSummaryRequest, context: grpc.aio.ServicerContext
+    ) -> customers_pb2.GetCustomerSummaryResponse:
+        require({"customer_id": request.customer_id})
+        async with self.db.unit_of_work() as uow:
+            await queries.get_customer(uow, request.customer_id)  # NOT_FOUND for no such customer
+            row, totals = await queries.summary(uow, request.customer_id)
+        return customers_pb2.GetCustomerSummaryResponse(
+            summary=customers_pb2.CustomerSummary(
+                customer_id=request.customer_id,
+                lifetime_value=[types_pb2.Money(amount_minor=total, currency_code=code) for code, total in totals],
+                touches=row.touches,
+                satisfaction_average=float(row.satisfaction or 0),
+                first_contact_time=to_timestamp(row.first_contact) if row.first_contact else None,
+                last_contact_time=to_timestamp(row.last_contact) if row.last_contact else None,
+                **{name: getattr(row, name) for name in queries.SUMMARY_COUNTS},
+            )
+        )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import BigInteger, Integer, func, select, text
 
 from crm_customers.db import consents, customer_leads, customers, timeline
 from crm_customers.domain import SearchKind, SearchQuery
@@ -262,3 +262,40 @@ async def consent_records(uow: UnitOfWork, customer_id: str) -> list[Any]:
 async def timeline_entry(uow: UnitOfWork, event_id: str) -> Any:
     """The timeline entry an event (or a logged touch's request) made."""
     return (await uow.conn.execute(select(timeline).where(timeline.c.event_id == event_id))).one()
+
+
+# The kinds a summary counts, by the name of the count.
+SUMMARY_COUNTS = {
+    "deals_won": "deal_won",
+    "deals_lost": "deal_lost",
+    "orders_shipped": "order_shipped",
+    "messages_sent": "sms_sent",
+    "tickets_opened": "ticket_opened",
+    "surveys_answered": "survey_answered",
+}
+
+
+async def summary(uow: UnitOfWork, customer_id: str) -> tuple[Any, list[tuple[str, int]]]:
+    """The customer's timeline added up (one row of counts, first and last contact, mean score),
+    and the won deals' totals per currency. Both read the customer's entries by its index."""
+    counts = [func.count().filter(timeline.c.kind == kind).label(name) for name, kind in SUMMARY_COUNTS.items()]
+    score = timeline.c.facts["score"].astext.cast(Integer)
+    row = (
+        await uow.conn.execute(
+            select(
+                func.count().label("touches"),
+                func.min(timeline.c.occurred_at).label("first_contact"),
+                func.max(timeline.c.occurred_at).label("last_contact"),
+                func.avg(score).filter(timeline.c.kind == "survey_answered").label("satisfaction"),
+                *counts,
+            ).where(timeline.c.customer_id == customer_id)
+        )
+    ).one()
+    currency = timeline.c.facts["currency_code"].astext
+    totals = await uow.conn.execute(
+        select(currency, func.sum(timeline.c.facts["amount_minor"].astext.cast(BigInteger)))
+        .where(timeline.c.customer_id == customer_id, timeline.c.kind == "deal_won")
+        .group_by(currency)
+        .order_by(currency)
+    )
+    return row, [(str(code), int(total)) for code, total in totals if code]

@@ -378,3 +378,45 @@ async def test_the_service_desk_s_tickets_and_surveys_join_the_timeline(customer
     }
     assert dict(entries[1].facts)["sla_met"] == "yes" and "not-kept" not in str(entries[1].facts)
     assert dict(entries[2].facts)["score"] == "5"
+
+
+async def test_the_summary_adds_up_the_timeline(customers, nats_server) -> None:
+    lead_id = new_id()
+    await publish_event(nats_server, lead_captured(lead_id, phone="+972521117799"))
+    customer = await wait_for_customer(customers.stub, lead_id)
+    for n, (amount, currency) in enumerate(((469900, "ILS"), (10000, "ILS"), (5_000_000, "IRR"))):
+        await publish_event(
+            nats_server,
+            sales_events.DealClosed(
+                deal_id=f"d-{n}",
+                lead_id=lead_id,
+                won=True,
+                total=types_pb2.Money(amount_minor=amount, currency_code=currency),
+                close_time=to_timestamp(T0 + timedelta(days=n + 1)),
+            ),
+        )
+    await publish_event(
+        nats_server, sales_events.DealClosed(deal_id="d-lost", lead_id=lead_id, won=False, lost_reason="price")
+    )
+    for score, n in ((5, 1), (2, 2)):
+        await publish_event(
+            nats_server,
+            support_events.SurveyAnswered(
+                ticket_id=f"t-{n}", number=n, customer_id=customer.id, score=score, occur_time=to_timestamp(T0)
+            ),
+        )
+
+    async def complete() -> customers_pb2.CustomerSummary | None:
+        reply = await customers.stub.GetCustomerSummary(
+            customers_pb2.GetCustomerSummaryRequest(customer_id=customer.id)
+        )
+        return reply.summary if reply.summary.touches == 7 else None
+
+    summary = await eventually(complete)
+    assert [(m.currency_code, m.amount_minor) for m in summary.lifetime_value] == [("ILS", 479900), ("IRR", 5_000_000)]
+    assert (summary.deals_won, summary.deals_lost, summary.surveys_answered) == (3, 1, 2)
+    assert summary.satisfaction_average == 3.5
+    assert summary.first_contact_time.ToDatetime(tzinfo=UTC) == T0
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await customers.stub.GetCustomerSummary(customers_pb2.GetCustomerSummaryRequest(customer_id="nobody"))
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND

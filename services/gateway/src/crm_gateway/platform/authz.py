@@ -105,6 +105,9 @@ POLICIES: dict[str, Policy] = {
     "list_customers": Policy(frozenset(Role) - {Role.MARKETING}, "reps: only with a lead_id filter of a lead they own"),
     "get_customer": Policy(frozenset(Role) - {Role.MARKETING}, "reps: customers of leads they own"),
     "list_timeline": Policy(frozenset(Role) - {Role.MARKETING}, "reps: customers of leads they own"),
+    "get_customer_summary": Policy(
+        frozenset(Role) - {Role.MARKETING}, "reps: customers of leads they own; open deals the caller sees"
+    ),
     "log_touch": Policy(frozenset(Role) - {Role.MARKETING}, "reps: customers of leads they own"),
     "list_consents": Policy(frozenset(Role) - {Role.MARKETING}, "reps: customers of leads they own"),
     "record_consent": Policy(frozenset(Role) - {Role.MARKETING}, "reps: customers of leads they own"),

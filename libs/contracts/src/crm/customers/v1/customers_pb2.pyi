@@ -4,6 +4,7 @@ isort:skip_file
 """
 
 from collections import abc as _abc
+from crm.common.v1 import types_pb2 as _types_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import message as _message
@@ -921,3 +922,101 @@ class LogTouchResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___LogTouchResponse: _TypeAlias = LogTouchResponse  # noqa: Y015
+
+@_typing.final
+class GetCustomerSummaryRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    customer_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        customer_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCustomerSummaryRequest: _TypeAlias = GetCustomerSummaryRequest  # noqa: Y015
+
+@_typing.final
+class CustomerSummary(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    LIFETIME_VALUE_FIELD_NUMBER: _builtins.int
+    DEALS_WON_FIELD_NUMBER: _builtins.int
+    DEALS_LOST_FIELD_NUMBER: _builtins.int
+    ORDERS_SHIPPED_FIELD_NUMBER: _builtins.int
+    MESSAGES_SENT_FIELD_NUMBER: _builtins.int
+    TICKETS_OPENED_FIELD_NUMBER: _builtins.int
+    SURVEYS_ANSWERED_FIELD_NUMBER: _builtins.int
+    SATISFACTION_AVERAGE_FIELD_NUMBER: _builtins.int
+    TOUCHES_FIELD_NUMBER: _builtins.int
+    FIRST_CONTACT_TIME_FIELD_NUMBER: _builtins.int
+    LAST_CONTACT_TIME_FIELD_NUMBER: _builtins.int
+    customer_id: _builtins.str
+    deals_won: _builtins.int
+    deals_lost: _builtins.int
+    orders_shipped: _builtins.int
+    messages_sent: _builtins.int
+    """Messages sent to the customer (SMS)."""
+    tickets_opened: _builtins.int
+    surveys_answered: _builtins.int
+    satisfaction_average: _builtins.float
+    """Mean satisfaction score (1-5); 0 without answers."""
+    touches: _builtins.int
+    @_builtins.property
+    def lifetime_value(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.Money]:
+        """The won deals' totals, one amount per currency."""
+
+    @_builtins.property
+    def first_contact_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def last_contact_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        customer_id: _builtins.str = ...,
+        lifetime_value: _abc.Iterable[_types_pb2.Money] | None = ...,
+        deals_won: _builtins.int = ...,
+        deals_lost: _builtins.int = ...,
+        orders_shipped: _builtins.int = ...,
+        messages_sent: _builtins.int = ...,
+        tickets_opened: _builtins.int = ...,
+        surveys_answered: _builtins.int = ...,
+        satisfaction_average: _builtins.float = ...,
+        touches: _builtins.int = ...,
+        first_contact_time: _timestamp_pb2.Timestamp | None = ...,
+        last_contact_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["first_contact_time", b"first_contact_time", "last_contact_time", b"last_contact_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "deals_lost", b"deals_lost", "deals_won", b"deals_won", "first_contact_time", b"first_contact_time", "last_contact_time", b"last_contact_time", "lifetime_value", b"lifetime_value", "messages_sent", b"messages_sent", "orders_shipped", b"orders_shipped", "satisfaction_average", b"satisfaction_average", "surveys_answered", b"surveys_answered", "tickets_opened", b"tickets_opened", "touches", b"touches"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CustomerSummary: _TypeAlias = CustomerSummary  # noqa: Y015
+
+@_typing.final
+class GetCustomerSummaryResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUMMARY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def summary(self) -> Global___CustomerSummary: ...
+    def __init__(
+        self,
+        *,
+        summary: Global___CustomerSummary | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["summary", b"summary"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["summary", b"summary"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCustomerSummaryResponse: _TypeAlias = GetCustomerSummaryResponse  # noqa: Y015

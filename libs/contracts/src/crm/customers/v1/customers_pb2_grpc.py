@@ -85,6 +85,11 @@ class CustomersServiceStub:
                 request_serializer=crm_dot_customers_dot_v1_dot_customers__pb2.LogTouchRequest.SerializeToString,
                 response_deserializer=crm_dot_customers_dot_v1_dot_customers__pb2.LogTouchResponse.FromString,
                 _registered_method=True)
+        self.GetCustomerSummary = channel.unary_unary(
+                '/crm.customers.v1.CustomersService/GetCustomerSummary',
+                request_serializer=crm_dot_customers_dot_v1_dot_customers__pb2.GetCustomerSummaryRequest.SerializeToString,
+                response_deserializer=crm_dot_customers_dot_v1_dot_customers__pb2.GetCustomerSummaryResponse.FromString,
+                _registered_method=True)
 
 
 class CustomersServiceServicer:
@@ -169,6 +174,14 @@ class CustomersServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetCustomerSummary(self, request, context):
+        """What the customer's timeline adds up to: lifetime value, deals won and lost, orders shipped,
+        messages sent, tickets, satisfaction, first and last contact (one aggregate over the timeline).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CustomersServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -221,6 +234,11 @@ def add_CustomersServiceServicer_to_server(servicer, server):
                     servicer.LogTouch,
                     request_deserializer=crm_dot_customers_dot_v1_dot_customers__pb2.LogTouchRequest.FromString,
                     response_serializer=crm_dot_customers_dot_v1_dot_customers__pb2.LogTouchResponse.SerializeToString,
+            ),
+            'GetCustomerSummary': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCustomerSummary,
+                    request_deserializer=crm_dot_customers_dot_v1_dot_customers__pb2.GetCustomerSummaryRequest.FromString,
+                    response_serializer=crm_dot_customers_dot_v1_dot_customers__pb2.GetCustomerSummaryResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -494,6 +512,33 @@ class CustomersService:
             '/crm.customers.v1.CustomersService/LogTouch',
             crm_dot_customers_dot_v1_dot_customers__pb2.LogTouchRequest.SerializeToString,
             crm_dot_customers_dot_v1_dot_customers__pb2.LogTouchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCustomerSummary(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.customers.v1.CustomersService/GetCustomerSummary',
+            crm_dot_customers_dot_v1_dot_customers__pb2.GetCustomerSummaryRequest.SerializeToString,
+            crm_dot_customers_dot_v1_dot_customers__pb2.GetCustomerSummaryResponse.FromString,
             options,
             channel_credentials,
             insecure,

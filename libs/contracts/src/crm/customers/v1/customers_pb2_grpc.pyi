@@ -66,6 +66,10 @@ class CustomersServiceStub:
     """A touch logged by whoever talked to the customer (a service agent's call, a note, an e-mail)
     straight on the customer's timeline; a repeated request_id returns the first entry.
     """
+    GetCustomerSummary: _grpc.UnaryUnaryMultiCallable[_customers_pb2.GetCustomerSummaryRequest, _customers_pb2.GetCustomerSummaryResponse]
+    """What the customer's timeline adds up to: lifetime value, deals won and lost, orders shipped,
+    messages sent, tickets, satisfaction, first and last contact (one aggregate over the timeline).
+    """
 
 @_typing.type_check_only
 class CustomersServiceAsyncStub(CustomersServiceStub):
@@ -104,6 +108,10 @@ class CustomersServiceAsyncStub(CustomersServiceStub):
     LogTouch: _aio.UnaryUnaryMultiCallable[_customers_pb2.LogTouchRequest, _customers_pb2.LogTouchResponse]  # type: ignore[assignment]
     """A touch logged by whoever talked to the customer (a service agent's call, a note, an e-mail)
     straight on the customer's timeline; a repeated request_id returns the first entry.
+    """
+    GetCustomerSummary: _aio.UnaryUnaryMultiCallable[_customers_pb2.GetCustomerSummaryRequest, _customers_pb2.GetCustomerSummaryResponse]  # type: ignore[assignment]
+    """What the customer's timeline adds up to: lifetime value, deals won and lost, orders shipped,
+    messages sent, tickets, satisfaction, first and last contact (one aggregate over the timeline).
     """
 
 class CustomersServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -200,6 +208,16 @@ class CustomersServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_customers_pb2.LogTouchResponse, _abc.Awaitable[_customers_pb2.LogTouchResponse]]:
         """A touch logged by whoever talked to the customer (a service agent's call, a note, an e-mail)
         straight on the customer's timeline; a repeated request_id returns the first entry.
+        """
+
+    @_abc_1.abstractmethod
+    def GetCustomerSummary(
+        self,
+        request: _customers_pb2.GetCustomerSummaryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customers_pb2.GetCustomerSummaryResponse, _abc.Awaitable[_customers_pb2.GetCustomerSummaryResponse]]:
+        """What the customer's timeline adds up to: lifetime value, deals won and lost, orders shipped,
+        messages sent, tickets, satisfaction, first and last contact (one aggregate over the timeline).
         """
 
 def add_CustomersServiceServicer_to_server(servicer: CustomersServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

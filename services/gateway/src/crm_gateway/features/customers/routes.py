@@ -3,13 +3,18 @@ leads they own (crm_gateway.records). A customer's timeline; merging a duplicate
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Annotated
 
+import grpc
 from fastapi import HTTPException, Query, Response
 
 from crm.customers.v1 import customers_pb2
+from crm.sales.v1 import deals_pb2
+from crm.support.v1 import support_pb2
 from crm_gateway import records
-from crm_gateway.convert import enum_value, to_model, with_etag
+from crm_gateway.convert import Money, enum_value, message_to_dict, to_model, with_etag
 from crm_gateway.deps import (
     Caller,
     Clients,
@@ -26,9 +31,11 @@ from crm_gateway.features.customers.schemas import (
     Consents,
     Customer,
     CustomerList,
+    CustomerSummary,
     LogTouchIn,
     MergeCustomersIn,
     MergedCustomer,
+    OpenDeal,
     RecordConsentIn,
     RecordedConsent,
     Timeline,
@@ -41,6 +48,7 @@ from crm_gateway.records import read
 from crm_kit import protoconv
 
 router = api_router()
+log = logging.getLogger(__name__)
 
 
 @router.get("/customers", tags=["customers"], operation_id="listCustomers")
@@ -155,3 +163,60 @@ async def log_touch(customer_id: ResourceId, body: LogTouchIn, clients: Clients,
     await records.customer(clients, principal, customer_id)
     reply = await clients.customers.LogTouch(body.to_proto(customer_id))
     return to_model(TimelineEntry, reply.entry)
+
+
+@router.get("/customers/{customer_id}/summary", tags=["customers"], operation_id="getCustomerSummary")
+async def get_customer_summary(customer_id: ResourceId, clients: Clients, principal: Caller) -> CustomerSummary:
+    """The customer 360's figures: lifetime value, deals won and lost, orders shipped, messages,
+    tickets and satisfaction, first and last contact; the open deals of the customer's leads that
+    the caller may see; the open tickets now (null when the service desk is down: the profile
+    still shows)."""
+    customer = await records.customer(clients, principal, customer_id)
+    reply, deals, tickets = await asyncio.gather(
+        read(clients.customers.GetCustomerSummary, customers_pb2.GetCustomerSummaryRequest(customer_id=customer_id)),
+        asyncio.gather(*(_open_deal(clients, principal, lead_id) for lead_id in customer.lead_ids[:20])),
+        _open_tickets(clients, customer_id),
+    )
+    open_deals = [d.model_dump() for d in deals if d is not None]
+    return CustomerSummary.model_validate(
+        {**message_to_dict(reply.summary), "open_deals": open_deals, "open_tickets": tickets}
+    )
+
+
+async def _open_deal(clients: Clients, principal: Caller, lead_id: str) -> OpenDeal | None:
+    """The lead's deal when it is open and the caller may read it (else None, like no deal)."""
+    try:
+        lead = await records.lead(clients, principal, lead_id)
+        if not lead.deal_id:
+            return None
+        deal = await records.deal(clients, principal, lead.deal_id)
+    except HTTPException:
+        return None
+    if deal.status != deals_pb2.DEAL_STATUS_OPEN:
+        return None
+    return OpenDeal(
+        id=deal.id,
+        title=deal.title,
+        stage_id=deal.stage_id,
+        amount=to_model(Money, deal.amount) if deal.HasField("amount") else None,
+        owner_rep_id=deal.owner_rep_id,
+    )
+
+
+async def _open_tickets(clients: Clients, customer_id: str) -> int | None:
+    """How many of the customer's tickets are open (new, open, pending customer), up to 100."""
+    request = support_pb2.ListTicketsRequest(
+        reach=support_pb2.TicketReach(customer_id=customer_id),
+        statuses=[
+            support_pb2.TICKET_STATUS_NEW,
+            support_pb2.TICKET_STATUS_OPEN,
+            support_pb2.TICKET_STATUS_PENDING_CUSTOMER,
+        ],
+        page_size=100,
+    )
+    try:
+        reply = await read(clients.support.ListTickets, request)
+    except grpc.aio.AioRpcError as exc:
+        log.warning("open tickets unavailable for a customer summary", extra={"code": exc.code().name})
+        return None
+    return len(reply.tickets)

@@ -13,6 +13,7 @@ from crm_gateway.convert import (
     NOT_BLANK,
     STRIPPED,
     IsoDateTime,
+    Money,
     RecordId,
     RequestBody,
     enum_value,
@@ -218,3 +219,34 @@ class LogTouchIn(RequestBody):
             occur_time=to_timestamp(self.occur_time),
             request_id=self.request_id,
         )
+
+
+class OpenDeal(BaseModel):
+    """An open deal of one of the customer's leads."""
+
+    id: str
+    title: str
+    stage_id: str
+    amount: Money | None
+    owner_rep_id: str
+
+
+class CustomerSummary(BaseModel):
+    """The customer 360's figures: what the timeline adds up to (lifetime value per currency, deals
+    won and lost, orders shipped, messages, tickets, satisfaction, first and last contact), with
+    the open deals the caller may see and the customer's open tickets now."""
+
+    customer_id: str
+    lifetime_value: list[Money]
+    deals_won: int
+    deals_lost: int
+    orders_shipped: int
+    messages_sent: int
+    tickets_opened: int
+    surveys_answered: int
+    satisfaction_average: float
+    touches: int
+    first_contact_time: datetime | None
+    last_contact_time: datetime | None
+    open_deals: list[OpenDeal]
+    open_tickets: int | None = Field(description="null when the service desk could not be asked")

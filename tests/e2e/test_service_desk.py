@@ -64,6 +64,34 @@ async def a_customer_with_an_order(api: httpx.AsyncClient, name: str, phone: str
     return await eventually(customer, timeout=30), await eventually(order, timeout=30)
 
 
+async def finds_her_by_what_she_quotes(
+    agent: httpx.AsyncClient, stack: Stack, ticket: dict[str, Any], order: dict[str, Any], customer_id: str
+) -> None:
+    # Quoting the ticket's number or the order's id on the phone finds her too, first.
+    for quoted, how in ((f"#{ticket['number']}", "ticket_number"), (order["id"], "order")):
+        response = await agent.get("/api/v1/search/customers", params={"query": quoted})
+        assert response.status_code == 200, response.text
+        assert (response.json()["matches"][0]["customer"]["id"], response.json()["matches"][0]["match"]) == (
+            customer_id,
+            how,
+        )
+    other_rep = stack.auth_headers("sales_rep", subject="rep-sara", team_id="team-digital")
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=15, headers=other_rep) as rep:
+        hidden = await rep.get("/api/v1/search/customers", params={"query": f"#{ticket['number']}"})
+        assert hidden.status_code == 200 and hidden.json()["matches"] == []
+
+
+async def the_profile_adds_it_up(agent: httpx.AsyncClient, customer_id: str) -> None:
+    # The profile's figures add it all up.
+    summary = await agent.get(f"/api/v1/customers/{customer_id}/summary")
+    assert summary.status_code == 200, summary.text
+    figures = summary.json()
+    assert figures["lifetime_value"] == [{"amount_minor": 459900, "currency_code": "ILS"}]
+    assert (figures["deals_won"], figures["tickets_opened"], figures["open_tickets"]) == (1, 1, 0)
+    assert (figures["surveys_answered"], figures["satisfaction_average"]) == (1, 5.0)
+    assert figures["open_deals"] == [] and figures["last_contact_time"]
+
+
 async def test_a_complaint_from_search_to_survey_and_the_manager_s_report(api, sms, stack: Stack) -> None:
     started = datetime.now(UTC) - timedelta(seconds=1)
     assert (await api.put("/api/v1/support/queues/complaints", json=COMPLAINTS)).status_code == 200
@@ -103,18 +131,7 @@ async def test_a_complaint_from_search_to_survey_and_the_manager_s_report(api, s
             order["id"],
         )
         assert clock(ticket, "first_response")["target_seconds"] == 3600
-        # Quoting the ticket's number or the order's id on the phone finds her too, first.
-        for quoted, how in ((f"#{ticket['number']}", "ticket_number"), (order["id"], "order")):
-            response = await agent.get("/api/v1/search/customers", params={"query": quoted})
-            assert response.status_code == 200, response.text
-            assert (response.json()["matches"][0]["customer"]["id"], response.json()["matches"][0]["match"]) == (
-                customer_id,
-                how,
-            )
-        other_rep = stack.auth_headers("sales_rep", subject="rep-sara", team_id="team-digital")
-        async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=15, headers=other_rep) as rep:
-            hidden = await rep.get("/api/v1/search/customers", params={"query": f"#{ticket['number']}"})
-            assert hidden.status_code == 200 and hidden.json()["matches"] == []
+        await finds_her_by_what_she_quotes(agent, stack, ticket, order, customer_id)
 
         replied = await agent.post(
             f"/api/v1/tickets/{ticket['id']}/messages",
@@ -161,14 +178,7 @@ async def test_a_complaint_from_search_to_survey_and_the_manager_s_report(api, s
 
         assert await eventually(desk_entries, timeout=30) == ["ticket_opened", "ticket_resolved", "survey_answered"]
 
-        # The profile's figures add it all up.
-        summary = await agent.get(f"/api/v1/customers/{customer_id}/summary")
-        assert summary.status_code == 200, summary.text
-        figures = summary.json()
-        assert figures["lifetime_value"] == [{"amount_minor": 459900, "currency_code": "ILS"}]
-        assert (figures["deals_won"], figures["tickets_opened"], figures["open_tickets"]) == (1, 1, 0)
-        assert (figures["surveys_answered"], figures["satisfaction_average"]) == (1, 5.0)
-        assert figures["open_deals"] == [] and figures["last_contact_time"]
+        await the_profile_adds_it_up(agent, customer_id)
 
 
 async def test_a_withdrawn_consent_shows_in_the_profile_and_stops_the_next_survey(api, sms, stack: Stack) -> None:

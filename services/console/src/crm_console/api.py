@@ -114,7 +114,7 @@ class Gateway:
     async def call(
         self,
         operation_id: str,
-        token: str,
+        token: str | None,
         *,
         path: dict[str, str] | None = None,
         query: dict[str, Any] | None = None,
@@ -125,7 +125,8 @@ class Gateway:
         timeout_seconds: float | None = None,
     ) -> Answer:
         """Send one operation (a JSON ``body``, or raw ``content`` such as a CSV upload); returns
-        the answer for 2xx/3xx, raises ApiError for the rest."""
+        the answer for 2xx/3xx, raises ApiError for the rest. A public operation (the survey
+        answer) is sent with token None: no Authorization header at all."""
         op = self._ops.get(operation_id)
         if op is None:
             raise KeyError(f"the gateway has no operation {operation_id!r}")
@@ -153,7 +154,7 @@ class Gateway:
             headers={
                 **headers,
                 **({"Content-Type": content_type} if content_type else {}),
-                "Authorization": f"Bearer {token}",
+                **({"Authorization": f"Bearer {token}"} if token is not None else {}),
             },
         )
         answer: Any = None

@@ -26,6 +26,7 @@ from crm_console import (
     pages_quotes,
     pages_sales,
     pages_search,
+    pages_service,
     pages_signin,
 )
 from crm_console.api import ApiError
@@ -54,6 +55,7 @@ PAGES = (
     pages_manager,
     pages_search,
     pages_customer,
+    pages_service,
 )
 
 

@@ -16,6 +16,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from crm_console.api import ApiError, Gateway
 from crm_console.forms import Refusal, answer_or_refusal, changed_fields, form_original
 from crm_console.i18n import Translator, words
 from crm_console.session import Session
@@ -51,8 +52,27 @@ DEPARTMENTS: dict[str, tuple[str, ...]] = {
     "orders": ("order_shipped",),
     "messages": ("sms_sent",),
     "consent": ("consent_changed",),
+    "service": ("ticket_opened", "ticket_resolved", "survey_answered"),
 }
 
+words(
+    {
+        "c360": {"he": "במבט אחד", "fa": "در یک نگاه", "en": "At a glance"},
+        "c360_value": {
+            "he": "ערך לקוח (עסקאות שנסגרו)",
+            "fa": "ارزش مشتری (معاملات موفق)",
+            "en": "Lifetime value (won deals)",
+        },
+        "c360_deals": {"he": "עסקאות: זכייה / הפסד", "fa": "معاملات: موفق / ناموفق", "en": "Deals won / lost"},
+        "c360_open_deals": {"he": "עסקאות פתוחות", "fa": "معاملات باز", "en": "Open deals"},
+        "c360_orders": {"he": "הזמנות שנשלחו", "fa": "سفارش‌های ارسال‌شده", "en": "Orders shipped"},
+        "c360_messages": {"he": "הודעות שנשלחו", "fa": "پیام‌های ارسال‌شده", "en": "Messages sent"},
+        "c360_tickets": {"he": "פניות: פתוחות / סה״כ", "fa": "درخواست‌ها: باز / کل", "en": "Tickets open / all"},
+        "c360_csat": {"he": "שביעות רצון", "fa": "رضایت", "en": "Satisfaction"},
+        "c360_last": {"he": "מגע אחרון", "fa": "آخرین تماس", "en": "Last contact"},
+        "c360_none": {"he": "אין", "fa": "ندارد", "en": "None"},
+    }
+)
 words(
     {
         "edit_profile": {"he": "עריכת פרטי הלקוח", "fa": "ویرایش مشخصات مشتری", "en": "Edit the profile"},
@@ -95,6 +115,14 @@ words(
         "dept_orders": {"he": "הזמנות", "fa": "سفارش‌ها", "en": "Orders"},
         "dept_messages": {"he": "הודעות", "fa": "پیام‌ها", "en": "Messages"},
         "dept_consent": {"he": "הסכמות", "fa": "رضایت‌ها", "en": "Consent"},
+        "dept_service": {"he": "שירות", "fa": "پشتیبانی", "en": "Service"},
+        "tl_ticket_opened": {"he": "נפתחה פנייה", "fa": "درخواست ثبت شد", "en": "Ticket opened"},
+        "tl_ticket_resolved": {"he": "פנייה טופלה", "fa": "درخواست رسیدگی شد", "en": "Ticket resolved"},
+        "tl_survey_answered": {"he": "סקר שביעות רצון", "fa": "نظرسنجی رضایت", "en": "Satisfaction survey"},
+        "tlf_ticket": {"he": "פנייה #{number}", "fa": "درخواست #{number}", "en": "Ticket #{number}"},
+        "tlf_sla_met": {"he": "בזמן", "fa": "به‌موقع", "en": "within SLA"},
+        "tlf_sla_missed": {"he": "באיחור", "fa": "با تأخیر", "en": "SLA missed"},
+        "tlf_score": {"he": "ציון {score} מתוך 5", "fa": "امتیاز {score} از ۵", "en": "score {score} of 5"},
         "timeline_filter": {"he": "הצגת", "fa": "نمایش", "en": "Show"},
         "tlf_source": {"he": "מקור: {source}", "fa": "منبع: {source}", "en": "Source: {source}"},
         "tlf_campaign": {"he": "קמפיין: {campaign}", "fa": "کمپین: {campaign}", "en": "Campaign: {campaign}"},
@@ -123,6 +151,20 @@ def _consent(t: Translator, facts: dict[str, str]) -> str:
     state = t("consent_yes") if facts.get("granted") == "yes" else t("consent_no")
     what = f"{t('channel_' + facts.get('channel', ''))} · {t('purpose_' + facts.get('purpose', ''))}"
     return f"{what}: {state} ({t('csource_' + facts.get('source', ''))})"
+
+
+def _ticket(t: Translator, facts: dict[str, str]) -> str:
+    """A service desk entry: the ticket's number, kind and subject; whether it met its SLA; a score."""
+    parts = [t("tlf_ticket").format(number=facts.get("number", ""))]
+    if kind := facts.get("ticket_kind"):
+        parts.append(t("svc_kind_" + kind))
+    if "sla_met" in facts:
+        parts.append(t("tlf_sla_met") if facts["sla_met"] == "yes" else t("tlf_sla_missed"))
+    if "score" in facts:
+        parts.append(t("tlf_score").format(score=t.number(int(facts["score"]))))
+    line = " · ".join(parts)
+    subject = facts.get("subject", "")
+    return f"{line}: {subject}" if subject else line
 
 
 # A fact present on an entry → its words, in this order (the kind's label is shown beside it).
@@ -159,9 +201,38 @@ def timeline_line(t: Translator, entry: dict[str, Any]) -> str:
         return str(entry.get("summary", ""))
     if entry.get("kind") == "consent_changed":
         return _consent(t, facts)
+    if str(entry.get("kind", "")) in DEPARTMENTS["service"]:
+        return _ticket(t, facts)
     line = " · ".join(render(t, facts) for name, render in _FACT_PARTS if name in facts)
     text = facts.get("text", "")
     return f"{line}: {text}" if line and text else line or text
+
+
+async def customer_tickets(gateway: Gateway, token: str, customer_id: str) -> list[dict[str, Any]] | None:
+    """The customer's service tickets, newest first (reps read them too); None when the caller's
+    role has no tickets to read (403) or the service desk does not answer: the rest of the page
+    does not depend on it."""
+    try:
+        found = await gateway.call("listTickets", token, query={"customer_id": customer_id, "page_size": 20})
+    except ApiError as exc:
+        if exc.status == 401 or (400 <= exc.status < 500 and exc.status not in (403, 404)):
+            raise
+        return None
+    tickets: list[dict[str, Any]] = found.body["tickets"]
+    return tickets
+
+
+async def customer_summary(gateway: Gateway, token: str, customer_id: str) -> dict[str, Any] | None:
+    """The customer 360's figures (lifetime value, deals, orders, messages, tickets, satisfaction,
+    last contact); None when they cannot be read now: the rest of the page does not depend on them."""
+    try:
+        found = await gateway.call("getCustomerSummary", token, path={"customer_id": customer_id})
+    except ApiError as exc:
+        if exc.status == 401 or (400 <= exc.status < 500 and exc.status not in (403, 404)):
+            raise
+        return None
+    summary: dict[str, Any] = found.body
+    return summary
 
 
 def chosen_departments(request: Request) -> list[str]:
@@ -177,8 +248,8 @@ async def customer_page(
     path = {"customer_id": customer_id}
     departments = chosen_departments(request)
     kinds = [kind for d in departments for kind in DEPARTMENTS[d]]
-    # The three reads at once: each is checked against the caller by the gateway on its own.
-    customer_read, timeline, consents = await asyncio.gather(
+    # The reads at once: each is checked against the caller by the gateway on its own.
+    customer_read, timeline, consents, tickets, summary = await asyncio.gather(
         gateway.call("getCustomer", session.token, path=path),
         gateway.call(
             "listCustomerTimeline",
@@ -187,6 +258,8 @@ async def customer_page(
             query={"page_size": PAGE_SIZE, "page_token": page_token, "kind": kinds},
         ),
         gateway.call("listCustomerConsents", session.token, path=path),
+        customer_tickets(gateway, session.token, customer_id),
+        customer_summary(gateway, session.token, customer_id),
     )
     found = customer_read.body
     token = timeline.body["next_page_token"]
@@ -201,6 +274,8 @@ async def customer_page(
         customer=found,
         entries=[{**e, "line": timeline_line(t, e)} for e in timeline.body["entries"]],
         consents=consents.body,
+        tickets=tickets,
+        summary=summary,
         next_page=next_href(f"/customers/{quote(customer_id)}", filters, token) if token else "",
         first_page=next_href(f"/customers/{quote(customer_id)}", filters, "") if page_token else "",
         departments=DEPARTMENTS,

@@ -91,6 +91,7 @@ HOME = {
     "sales_rep": "/work",
     "sales_manager": "/manager/team",
     "orders_clerk": "/orders",
+    "service_agent": "/service/tickets",
     "admin": "/work",
     "marketing": "/marketing/imports",
 }

@@ -460,6 +460,13 @@ def request_for(route: str, r: Records) -> tuple[str, str, Any, dict[str, str]]:
         # the service desk: a new ticket per allowed cell; the status moved by the first allowed cell
         # (new → open), 409 after that; the queue, policy and calendar put back as they were (a
         # policy edited from an older version is 409)
+        "list_consent_records": ("GET", "/api/v1/consent-records", None, {"page_size": "5"}),
+        "export_consent_records": (
+            "GET",
+            "/api/v1/consent-records/export",
+            None,
+            {"from_time": "2030-01-01T00:00:00Z"},
+        ),
         "get_customer_summary": ("GET", f"/api/v1/customers/{r.customer['id']}/summary", None, {}),
         "open_ticket": ("POST", "/api/v1/tickets", ticket_body(r.customer["id"]), {}),
         "list_tickets": ("GET", "/api/v1/tickets", None, {"customer_id": r.customer["id"]}),
@@ -540,6 +547,8 @@ MATRIX: dict[str, dict[str, str]] = {
     "get_customer": row(OK, OK, OWNED, OK, OK, FORBIDDEN),
     "list_timeline": row(OK, OK, OWNED, OK, OK, FORBIDDEN),
     "get_customer_summary": row(OK, OK, OWNED, OK, OK, FORBIDDEN),
+    "list_consent_records": row(OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    "export_consent_records": row(OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN),
     # a rep's search answers 200 with only their own customers (test_a_rep_finds_only_their_own_customers)
     "search_customers": row(OK, OK, OK, OK, OK, FORBIDDEN),
     "update_customer": row(OK, OK, OWNED, OK, OK, FORBIDDEN),

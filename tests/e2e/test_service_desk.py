@@ -5,6 +5,8 @@ attainment and satisfaction; a withdrawn consent shows in the profile and stops 
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -182,6 +184,7 @@ async def test_a_complaint_from_search_to_survey_and_the_manager_s_report(api, s
 
 
 async def test_a_withdrawn_consent_shows_in_the_profile_and_stops_the_next_survey(api, sms, stack: Stack) -> None:
+    started = datetime.now(UTC) - timedelta(seconds=1)
     assert (await api.put("/api/v1/support/queues/complaints", json=COMPLAINTS)).status_code == 200
     name, _ = persian_customer()
     phone = unique_phone()
@@ -229,3 +232,21 @@ async def test_a_withdrawn_consent_shows_in_the_profile_and_stops_the_next_surve
     message = await eventually(suppressed, timeout=30)
     assert message["last_error"] == "no consent"
     assert await sms_for(sms, phone) == []
+
+    # The regulator's export has the whole story, oldest first, with the customer's name.
+    export = await api.get("/api/v1/consent-records/export", params={"from_time": started.isoformat()})
+    assert export.status_code == 200, export.text
+    assert export.headers["content-type"].startswith("text/csv")
+    assert export.content.startswith("\ufeff".encode())
+    rows = list(csv.DictReader(io.StringIO(export.content.decode("utf-8-sig"))))
+    mine = [(r["channel"], r["purpose"], r["granted"], r["source"]) for r in rows if r["customer_id"] == customer_id]
+    assert mine == [
+        ("sms", "marketing", "yes", "recorded_call"),
+        ("sms", "marketing", "no", "agent"),
+        ("sms", "service", "no", "agent"),
+    ]
+    assert {r["full_name"] for r in rows if r["customer_id"] == customer_id} == {name}
+    async with httpx.AsyncClient(
+        base_url=stack.gateway_url, timeout=15, headers=stack.auth_headers("service_agent")
+    ) as agent_again:
+        assert (await agent_again.get("/api/v1/consent-records/export")).status_code == 403

@@ -24,6 +24,10 @@ _SEARCH_MATCH = {
 }
 
 
+CONSENT_EXPORT_PAGE = 500
+CONSENT_EXPORT_MAX_PAGE = 1000
+
+
 def consent_to_proto(r: Any) -> customers_pb2.ConsentRecord:
     return customers_pb2.ConsentRecord(
         id=r.id,
@@ -264,4 +268,29 @@ class CustomersServicer(customers_pb2_grpc.CustomersServiceServicer):
                 last_contact_time=to_timestamp(row.last_contact) if row.last_contact else None,
                 **{name: getattr(row, name) for name in queries.SUMMARY_COUNTS},
             )
+        )
+
+    async def ListConsentRecords(
+        self, request: customers_pb2.ListConsentRecordsRequest, context: grpc.aio.ServicerContext
+    ) -> customers_pb2.ListConsentRecordsResponse:
+        since = request.from_time.ToDatetime(tzinfo=UTC) if request.HasField("from_time") else None
+        until = request.to_time.ToDatetime(tzinfo=UTC) if request.HasField("to_time") else None
+        if since is not None and until is not None and until <= since:
+            raise InvalidArgument(
+                "the period ends before it starts", field_violations=[("to_time", "must be after from_time")]
+            )
+        limit = min(request.page_size or CONSENT_EXPORT_PAGE, CONSENT_EXPORT_MAX_PAGE)
+        after = page_position(request.page_token, int)
+        async with self.db.unit_of_work() as uow:
+            rows = await queries.consent_records_between(
+                uow, since=since, until=until, after_id=after[0] if after else 0, limit=limit
+            )
+        return customers_pb2.ListConsentRecordsResponse(
+            records=[
+                customers_pb2.ExportedConsent(
+                    record=consent_to_proto(r), full_name=r.full_name, phone_number=r.phone_number, email=r.email
+                )
+                for r in rows
+            ],
+            next_page_token=encode_page_token(rows[-1].id) if len(rows) == limit else "",
         )

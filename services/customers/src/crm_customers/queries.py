@@ -299,3 +299,20 @@ async def summary(uow: UnitOfWork, customer_id: str) -> tuple[Any, list[tuple[st
         .order_by(currency)
     )
     return row, [(str(code), int(total)) for code, total in totals if code]
+
+
+async def consent_records_between(uow: UnitOfWork, *, since: Any, until: Any, after_id: int, limit: int) -> list[Any]:
+    """Consent records of every customer recorded in [since, until), by id (the order recorded),
+    after the keyset position after_id, with each customer's name and contacts as they are now."""
+    query = (
+        select(consents, customers.c.full_name, customers.c.phone_number, customers.c.email)
+        .join(customers, customers.c.id == consents.c.customer_id)
+        .where(consents.c.id > after_id)
+        .order_by(consents.c.id)
+        .limit(limit)
+    )
+    if since is not None:
+        query = query.where(consents.c.recorded_at >= since)
+    if until is not None:
+        query = query.where(consents.c.recorded_at < until)
+    return list(await uow.conn.execute(query))

@@ -20,6 +20,7 @@ from crm_gateway.clients import BackendClients
 from crm_gateway.features.activities import routes as activities
 from crm_gateway.features.audit_records import routes as audit_records
 from crm_gateway.features.campaigns import routes as campaigns
+from crm_gateway.features.consent_records import routes as consent_records
 from crm_gateway.features.customers import routes as customers
 from crm_gateway.features.dead_letters import routes as dead_letters
 from crm_gateway.features.deals import routes as deals
@@ -88,6 +89,7 @@ ROUTERS = (
     tickets.router,
     support.router,
     customers.router,
+    consent_records.router,
     search.router,
     messages.router,
     reports.router,

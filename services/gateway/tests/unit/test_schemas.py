@@ -142,3 +142,17 @@ def test_true_or_false_is_not_a_number_in_a_body(value: bool) -> None:
         CloseDealIn.model_validate({"outcome": "won", "items": [item]})
     zero = RoutingRuleIn.model_validate({"id": "r1", "name": "radio", "priority": 0, "strategy": "round_robin"})
     assert zero.priority == 0
+
+
+def test_a_consent_export_cell_is_never_a_formula() -> None:
+    from crm_gateway.features.consent_records.routes import csv_cell
+
+    assert [csv_cell(v) for v in ("=HYPERLINK(1)", "+972501234567", "-1", "@SUM", "דנה", None, 5)] == [
+        "'=HYPERLINK(1)",
+        "'+972501234567",
+        "'-1",
+        "'@SUM",
+        "דנה",
+        "",
+        "5",
+    ]

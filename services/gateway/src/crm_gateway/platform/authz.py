@@ -112,6 +112,9 @@ POLICIES: dict[str, Policy] = {
     "list_consents": Policy(frozenset(Role) - {Role.MARKETING}, "reps: customers of leads they own"),
     "record_consent": Policy(frozenset(Role) - {Role.MARKETING}, "reps: customers of leads they own"),
     "update_customer": Policy(frozenset(Role) - {Role.MARKETING}, "reps: customers of leads they own"),
+    # the consent history across customers: personal data of everyone, for the regulator
+    "list_consent_records": Policy(frozenset({Role.ADMIN}), "every customer's consent history"),
+    "export_consent_records": Policy(frozenset({Role.ADMIN}), "every customer's consent history, as CSV"),
     "search_customers": Policy(frozenset(Role) - {Role.MARKETING}, "reps: only customers of leads they own"),
     # messages sent to customers
     "list_messages": Policy(frozenset({Role.ADMIN, Role.ORDERS_CLERK, Role.SERVICE_AGENT})),

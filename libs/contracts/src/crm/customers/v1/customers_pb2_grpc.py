@@ -90,6 +90,11 @@ class CustomersServiceStub:
                 request_serializer=crm_dot_customers_dot_v1_dot_customers__pb2.GetCustomerSummaryRequest.SerializeToString,
                 response_deserializer=crm_dot_customers_dot_v1_dot_customers__pb2.GetCustomerSummaryResponse.FromString,
                 _registered_method=True)
+        self.ListConsentRecords = channel.unary_unary(
+                '/crm.customers.v1.CustomersService/ListConsentRecords',
+                request_serializer=crm_dot_customers_dot_v1_dot_customers__pb2.ListConsentRecordsRequest.SerializeToString,
+                response_deserializer=crm_dot_customers_dot_v1_dot_customers__pb2.ListConsentRecordsResponse.FromString,
+                _registered_method=True)
 
 
 class CustomersServiceServicer:
@@ -182,6 +187,15 @@ class CustomersServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListConsentRecords(self, request, context):
+        """Every consent given or withdrawn, across customers, in the order recorded (oldest first), with
+        the customer's name and phone number as they are now: what a regulator asks for. Filtered by
+        when it was recorded; INVALID_ARGUMENT on `to_time` when the period ends before it starts.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CustomersServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -239,6 +253,11 @@ def add_CustomersServiceServicer_to_server(servicer, server):
                     servicer.GetCustomerSummary,
                     request_deserializer=crm_dot_customers_dot_v1_dot_customers__pb2.GetCustomerSummaryRequest.FromString,
                     response_serializer=crm_dot_customers_dot_v1_dot_customers__pb2.GetCustomerSummaryResponse.SerializeToString,
+            ),
+            'ListConsentRecords': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListConsentRecords,
+                    request_deserializer=crm_dot_customers_dot_v1_dot_customers__pb2.ListConsentRecordsRequest.FromString,
+                    response_serializer=crm_dot_customers_dot_v1_dot_customers__pb2.ListConsentRecordsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -539,6 +558,33 @@ class CustomersService:
             '/crm.customers.v1.CustomersService/GetCustomerSummary',
             crm_dot_customers_dot_v1_dot_customers__pb2.GetCustomerSummaryRequest.SerializeToString,
             crm_dot_customers_dot_v1_dot_customers__pb2.GetCustomerSummaryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListConsentRecords(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.customers.v1.CustomersService/ListConsentRecords',
+            crm_dot_customers_dot_v1_dot_customers__pb2.ListConsentRecordsRequest.SerializeToString,
+            crm_dot_customers_dot_v1_dot_customers__pb2.ListConsentRecordsResponse.FromString,
             options,
             channel_credentials,
             insecure,

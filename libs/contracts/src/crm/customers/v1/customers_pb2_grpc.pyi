@@ -70,6 +70,11 @@ class CustomersServiceStub:
     """What the customer's timeline adds up to: lifetime value, deals won and lost, orders shipped,
     messages sent, tickets, satisfaction, first and last contact (one aggregate over the timeline).
     """
+    ListConsentRecords: _grpc.UnaryUnaryMultiCallable[_customers_pb2.ListConsentRecordsRequest, _customers_pb2.ListConsentRecordsResponse]
+    """Every consent given or withdrawn, across customers, in the order recorded (oldest first), with
+    the customer's name and phone number as they are now: what a regulator asks for. Filtered by
+    when it was recorded; INVALID_ARGUMENT on `to_time` when the period ends before it starts.
+    """
 
 @_typing.type_check_only
 class CustomersServiceAsyncStub(CustomersServiceStub):
@@ -112,6 +117,11 @@ class CustomersServiceAsyncStub(CustomersServiceStub):
     GetCustomerSummary: _aio.UnaryUnaryMultiCallable[_customers_pb2.GetCustomerSummaryRequest, _customers_pb2.GetCustomerSummaryResponse]  # type: ignore[assignment]
     """What the customer's timeline adds up to: lifetime value, deals won and lost, orders shipped,
     messages sent, tickets, satisfaction, first and last contact (one aggregate over the timeline).
+    """
+    ListConsentRecords: _aio.UnaryUnaryMultiCallable[_customers_pb2.ListConsentRecordsRequest, _customers_pb2.ListConsentRecordsResponse]  # type: ignore[assignment]
+    """Every consent given or withdrawn, across customers, in the order recorded (oldest first), with
+    the customer's name and phone number as they are now: what a regulator asks for. Filtered by
+    when it was recorded; INVALID_ARGUMENT on `to_time` when the period ends before it starts.
     """
 
 class CustomersServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -218,6 +228,17 @@ class CustomersServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_customers_pb2.GetCustomerSummaryResponse, _abc.Awaitable[_customers_pb2.GetCustomerSummaryResponse]]:
         """What the customer's timeline adds up to: lifetime value, deals won and lost, orders shipped,
         messages sent, tickets, satisfaction, first and last contact (one aggregate over the timeline).
+        """
+
+    @_abc_1.abstractmethod
+    def ListConsentRecords(
+        self,
+        request: _customers_pb2.ListConsentRecordsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customers_pb2.ListConsentRecordsResponse, _abc.Awaitable[_customers_pb2.ListConsentRecordsResponse]]:
+        """Every consent given or withdrawn, across customers, in the order recorded (oldest first), with
+        the customer's name and phone number as they are now: what a regulator asks for. Filtered by
+        when it was recorded; INVALID_ARGUMENT on `to_time` when the period ends before it starts.
         """
 
 def add_CustomersServiceServicer_to_server(servicer: CustomersServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -85,19 +85,24 @@ RecordId = Annotated[str, StringConstraints(min_length=1, max_length=100), STRIP
 
 
 _NUMBERS = (int, float, int | None, float | None)
+_BOOLEANS = (bool, bool | None)
 
 
 class RequestBody(BaseModel):
     """Every request body: an unknown field is a 422, never silently dropped, and so is true/false
-    where the schema says a number (pydantic would read `false` as 0: a rule's priority 0)."""
+    where the schema says a number (pydantic would read `false` as 0: a rule's priority 0), and a
+    number or a word where it says true/false (pydantic would read 0 or "no" as false)."""
 
     model_config = ConfigDict(extra="forbid")
 
     @field_validator("*", mode="before")
     @classmethod
     def _a_boolean_is_not_a_number(cls, value: Any, info: ValidationInfo) -> Any:
-        if isinstance(value, bool) and info.field_name and cls.model_fields[info.field_name].annotation in _NUMBERS:
+        annotation = cls.model_fields[info.field_name].annotation if info.field_name else None
+        if isinstance(value, bool) and annotation in _NUMBERS:
             raise ValueError("must be a number, not true or false")
+        if annotation in _BOOLEANS and value is not None and not isinstance(value, bool):
+            raise ValueError("must be true or false")
         return value
 
 

@@ -156,3 +156,15 @@ def test_a_consent_export_cell_is_never_a_formula() -> None:
         "",
         "5",
     ]
+
+
+def test_a_number_or_a_word_is_not_true_or_false() -> None:
+    from pydantic import ValidationError
+
+    from crm_gateway.features.support.schemas import UpdateSlaPolicyIn
+
+    body = {"targets": [{"metric": "resolution", "priority": "low", "target_minutes": 60}], "based_on_version": 1}
+    for not_a_boolean in (0, 1, "no", "true"):
+        with pytest.raises(ValidationError, match="must be true or false"):
+            UpdateSlaPolicyIn.model_validate({**body, "reassign_on_breach": not_a_boolean})
+    assert UpdateSlaPolicyIn.model_validate({**body, "reassign_on_breach": False}).reassign_on_breach is False

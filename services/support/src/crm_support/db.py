@@ -130,6 +130,7 @@ tickets = Table(
     Index("ix_tickets_customer", "customer_id", "created_at"),
     Index("ix_tickets_parent", "parent_ticket_id", postgresql_where=text("parent_ticket_id IS NOT NULL")),
     Index("ix_tickets_sla_check", "sla_check_at", postgresql_where=text("sla_check_at IS NOT NULL")),
+    Index("ix_tickets_at_risk", "created_at", "id", postgresql_where=text("at_risk")),
 )
 
 ticket_history = Table(

@@ -17,6 +17,7 @@ from crm_gateway.convert import IsoDateTime, message_to_dict, to_model, to_times
 from crm_gateway.deps import Caller, Clients, PageSize, PageToken, api_router
 from crm_gateway.features.consent_records.schemas import ConsentRecordList
 from crm_gateway.records import read
+from crm_kit import protoconv
 
 router = api_router()
 
@@ -60,7 +61,8 @@ async def list_consent_records(
 ) -> ConsentRecordList:
     """Consent records of every customer recorded in [from_time, to_time), oldest first, each with
     the customer's name and contacts as they are now."""
-    reply = await read(clients.customers.ListConsentRecords, _request(from_time, to_time, page_size, page_token))
+    request = _request(from_time, to_time, protoconv.page_size(page_size), page_token)
+    reply = await read(clients.customers.ListConsentRecords, request)
     return to_model(ConsentRecordList, reply)
 
 

@@ -73,7 +73,7 @@ class UpdateSlaPolicyIn(RequestBody):
     warn_before_minutes: int = Field(30, ge=0, le=10080)
     escalate_after_minutes: int = Field(240, ge=0, le=10080)
     reassign_on_breach: bool = True
-    based_on_version: int = Field(ge=1)
+    based_on_version: int = Field(ge=1, le=2**31 - 1)
 
     def to_proto(self) -> support_pb2.UpdateSlaPolicyRequest:
         return support_pb2.UpdateSlaPolicyRequest(

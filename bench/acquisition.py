@@ -33,7 +33,6 @@ import json
 import os
 import platform
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -50,7 +49,7 @@ if str(BENCH) not in sys.path:
 
 import aiohttp  # noqa: E402
 import asyncpg  # noqa: E402
-from loadgen import closed_loop, latency_summary, open_loop, plan_nodes, session  # noqa: E402
+from loadgen import closed_loop, commit, latency_summary, open_loop, plan_nodes, session  # noqa: E402
 from sqlalchemy import event  # noqa: E402
 
 from crm_devstack.stack import Ports, Stack  # noqa: E402
@@ -107,11 +106,6 @@ MODES = {
 
 def say(message: str) -> None:
     print(f"[bench-acquisition {datetime.now(UTC):%H:%M:%S}] {message}", file=sys.stderr, flush=True)
-
-
-def commit() -> str:
-    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=BENCH)
-    return out.stdout.strip() or "unknown"
 
 
 def person(n: int) -> tuple[str, str, str, str]:

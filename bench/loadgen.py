@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import statistics
+import subprocess
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -18,6 +19,14 @@ from typing import Any
 import aiohttp
 
 Send = Callable[[aiohttp.ClientSession, int], Awaitable[tuple[bool, Any]]]
+
+
+def commit() -> str:
+    """The short hash of the commit being measured (a results file's name); "unknown" outside git."""
+    out = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=__file__.rsplit("/", 1)[0]
+    )
+    return out.stdout.strip() or "unknown"
 
 
 def percentile(values: list[float], p: float) -> float:

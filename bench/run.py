@@ -13,7 +13,6 @@ import asyncio
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
@@ -33,7 +32,7 @@ import floor  # noqa: E402
 import quote_pdf  # noqa: E402
 import report  # noqa: E402
 import scenarios  # noqa: E402
-from loadgen import closed_loop, session  # noqa: E402
+from loadgen import closed_loop, commit, session  # noqa: E402
 
 from crm_devstack._util import free_ports  # noqa: E402
 from crm_devstack.stack import BACKEND_SERVICES, GATEWAY, Ports, Stack  # noqa: E402
@@ -71,11 +70,6 @@ MODES = {
 # Quote PDF (bench/quote_pdf.py, in the bench process): timed renders per locale and size, and the
 # sizes in lines (500 is the cap, crm_sales.quotes.pdf.MAX_LINES).
 QUOTE_PDF = {"tiny": (1, (3,)), "short": (10, (3, 60)), "full": (30, (3, 60, 500))}
-
-
-def commit() -> str:
-    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    return out.stdout.strip() or "unknown"
 
 
 def say(message: str) -> None:

@@ -28,7 +28,6 @@ import json
 import os
 import platform
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,7 +42,7 @@ if str(BENCH) not in sys.path:
     sys.path.insert(0, str(BENCH))
 
 import asyncpg  # noqa: E402
-from loadgen import latency_summary, plan_nodes  # noqa: E402
+from loadgen import commit, latency_summary, plan_nodes  # noqa: E402
 from people import People, Person  # noqa: E402
 from sqlalchemy import event  # noqa: E402
 
@@ -57,10 +56,6 @@ from crm_kit.db import Database  # noqa: E402
 
 KINDS = ("full_name", "misspelt", "family_name", "prefix", "phone_local", "email")
 _ARABIC_SHAPES = str.maketrans({"ی": "ي", "ک": "ك"})
-
-
-def commit() -> str:
-    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
 
 
 def local_form(e164: str) -> str:

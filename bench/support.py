@@ -36,7 +36,6 @@ import json
 import os
 import platform
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -53,7 +52,7 @@ if str(BENCH) not in sys.path:
     sys.path.insert(0, str(BENCH))
 
 import asyncpg  # noqa: E402
-from loadgen import latency_summary, plan_nodes  # noqa: E402
+from loadgen import commit, latency_summary, plan_nodes  # noqa: E402
 from sqlalchemy import event  # noqa: E402
 
 from crm_devstack._util import free_ports  # noqa: E402
@@ -85,10 +84,6 @@ PAGE = 50
 LIST_KINDS = ("agent_queue", "team_view", "at_risk", "customer", "second_page")
 SUBJECTS = ("ההזמנה לא הגיעה", "המוצר הגיע פגום", "سفارش من نرسید", "חיוב כפול בכרטיס", "درخواست بازپرداخت")
 _BY_CATEGORY = {c["id"]: c for c in CATEGORIES}
-
-
-def commit() -> str:
-    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
 
 
 def category_path(category_id: str) -> list[str]:

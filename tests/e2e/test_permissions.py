@@ -80,6 +80,11 @@ class Records:
     # the service desk: a ticket of the customer in the billing queue (team-media's, agent-yosef a
     # member), the SLA policy and the Israeli calendar as they are (put back unchanged)
     ticket: dict[str, Any] = field(default_factory=dict)
+    # the customer's contact persons and addresses: one removed per allowed call (a second is 404)
+    contact_persons: list[dict[str, Any]] = field(default_factory=list)
+    addresses: list[dict[str, Any]] = field(default_factory=list)
+    # a file on that ticket (read by the attachment cells; each allowed upload adds another)
+    attachment: dict[str, Any] = field(default_factory=dict)
     sla_policy: dict[str, Any] = field(default_factory=dict)
     calendar: dict[str, Any] = field(default_factory=dict)
 
@@ -194,6 +199,7 @@ async def records(stack: Stack) -> AsyncIterator[Records]:
         dead_letter = await dead_letter_record(api, stack)
         the_customer = await eventually(customer)
         desk = await support_records(api, the_customer)
+        details = await details_records(api, the_customer)
         yield Records(
             lead=lead,
             lead_to_convert=lead_to_convert,
@@ -214,7 +220,27 @@ async def records(stack: Stack) -> AsyncIterator[Records]:
             targets=targets,
             dead_letter=dead_letter,
             **desk,
+            **details,
         )
+
+
+CONTACT_PERSON = {"full_name": "יעל ברק", "role": "רכש", "phone_number": "054-1234567"}
+ADDRESS = {"kind": "office", "line1": "דרך העצמאות 5", "city": "חיפה", "country_code": "IL"}
+
+
+async def details_records(api: httpx.AsyncClient, customer: dict[str, Any]) -> dict[str, Any]:
+    """Contact persons and addresses of the matrix's customer, one for each cell of a remove route
+    (every cell takes one, allowed or not; an add past the customer's 20 addresses is a 409)."""
+    made: dict[str, list[dict[str, Any]]] = {"contact_persons": [], "addresses": []}
+    for _ in range(len(ROLES) * 2):
+        for key, path, body in (
+            ("contact_persons", "contact-persons", CONTACT_PERSON),
+            ("addresses", "addresses", ADDRESS),
+        ):
+            created = await api.post(f"/api/v1/customers/{customer['id']}/{path}", json=body)
+            assert created.status_code == 201, created.text
+            made[key].append(created.json())
+    return made
 
 
 BILLING_QUEUE = {"strategy": "round_robin", "member_ids": ["agent-yosef"], "team_id": "team-media"}
@@ -236,9 +262,21 @@ async def support_records(api: httpx.AsyncClient, customer: dict[str, Any]) -> d
     assert queue.status_code == 200, queue.text
     ticket = await api.post("/api/v1/tickets", json=ticket_body(customer["id"]))
     assert ticket.status_code == 201, ticket.text
+    attachment = await api.post(
+        f"/api/v1/tickets/{ticket.json()['id']}/attachments",
+        params={"filename": "matrix.txt"},
+        content=b"matrix",
+        headers={"Content-Type": "text/plain"},
+    )
+    assert attachment.status_code == 201, attachment.text
     policy = (await api.get("/api/v1/support/sla-policy")).json()
     calendars = (await api.get("/api/v1/support/sla-calendars")).json()["calendars"]
-    return {"ticket": ticket.json(), "sla_policy": policy, "calendar": next(c for c in calendars if c["code"] == "IL")}
+    return {
+        "ticket": ticket.json(),
+        "attachment": attachment.json(),
+        "sla_policy": policy,
+        "calendar": next(c for c in calendars if c["code"] == "IL"),
+    }
 
 
 def target_body(period_start: str, metric: str = "won_deals") -> dict[str, Any]:
@@ -300,6 +338,11 @@ def request_for(route: str, r: Records) -> tuple[str, str, Any, dict[str, str]]:
     ship = {"carrier": "UPS", "tracking_number": "1Z", "estimated_delivery_date": "2030-02-01"}
     if route == "delete_target":  # a target of its own per call: deleting one twice is 404
         return ("DELETE", f"/api/v1/targets/{r.targets['deletable'].pop()['id']}", None, {})
+    customer = f"/api/v1/customers/{r.customer['id']}"
+    if route == "remove_contact_person":
+        return ("DELETE", f"{customer}/contact-persons/{r.contact_persons.pop()['id']}", None, {})
+    if route == "remove_address":
+        return ("DELETE", f"{customer}/addresses/{r.addresses.pop()['id']}", None, {})
     calls: dict[str, tuple[str, str, Any, dict[str, str]]] = {
         "get_me": ("GET", "/api/v1/me", None, {}),
         "capture_lead": ("POST", "/api/v1/leads", lead_body(), {}),
@@ -467,6 +510,10 @@ def request_for(route: str, r: Records) -> tuple[str, str, Any, dict[str, str]]:
             None,
             {"from_time": "2030-01-01T00:00:00Z"},
         ),
+        "list_contact_persons": ("GET", f"{customer}/contact-persons", None, {}),
+        "add_contact_person": ("POST", f"{customer}/contact-persons", CONTACT_PERSON, {}),
+        "list_addresses": ("GET", f"{customer}/addresses", None, {}),
+        "add_address": ("POST", f"{customer}/addresses", ADDRESS, {}),
         "get_customer_summary": ("GET", f"/api/v1/customers/{r.customer['id']}/summary", None, {}),
         "open_ticket": ("POST", "/api/v1/tickets", ticket_body(r.customer["id"]), {}),
         "list_tickets": ("GET", "/api/v1/tickets", None, {"customer_id": r.customer["id"]}),
@@ -476,6 +523,19 @@ def request_for(route: str, r: Records) -> tuple[str, str, Any, dict[str, str]]:
             "POST",
             f"/api/v1/tickets/{r.ticket['id']}/messages",
             {"visibility": "internal_note", "body": "matrix"},
+            {},
+        ),
+        "add_ticket_attachment": (
+            "POST",
+            f"/api/v1/tickets/{r.ticket['id']}/attachments",
+            b"matrix",
+            {"filename": "matrix.txt"},
+        ),
+        "list_ticket_attachments": ("GET", f"/api/v1/tickets/{r.ticket['id']}/attachments", None, {}),
+        "get_ticket_attachment": (
+            "GET",
+            f"/api/v1/tickets/{r.ticket['id']}/attachments/{r.attachment['id']}",
+            None,
             {},
         ),
         "change_ticket_status": ("POST", f"/api/v1/tickets/{r.ticket['id']}/status", {"status": "open"}, {}),
@@ -521,6 +581,8 @@ HEADERS: dict[str, dict[str, str]] = {
     "update_price_list": {"If-Match": "*"},
     "update_team": {"If-Match": "*"},
     "update_customer": {"If-Match": "*"},
+    # a bytes body is sent with CSV_HEADERS unless its route names its own type
+    "add_ticket_attachment": {"Content-Type": "text/plain"},
 }
 
 
@@ -547,6 +609,12 @@ MATRIX: dict[str, dict[str, str]] = {
     "get_customer": row(OK, OK, OWNED, OK, OK, FORBIDDEN),
     "list_timeline": row(OK, OK, OWNED, OK, OK, FORBIDDEN),
     "get_customer_summary": row(OK, OK, OWNED, OK, OK, FORBIDDEN),
+    "list_contact_persons": row(OK, OK, OWNED, OK, OK, FORBIDDEN),
+    "add_contact_person": row(OK, OK, OWNED, OK, OK, FORBIDDEN),
+    "remove_contact_person": row(OK, OK, OWNED, OK, OK, FORBIDDEN),
+    "list_addresses": row(OK, OK, OWNED, OK, OK, FORBIDDEN),
+    "add_address": row(OK, OK, OWNED, OK, OK, FORBIDDEN),
+    "remove_address": row(OK, OK, OWNED, OK, OK, FORBIDDEN),
     "list_consent_records": row(OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN),
     "export_consent_records": row(OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN),
     # a rep's search answers 200 with only their own customers (test_a_rep_finds_only_their_own_customers)
@@ -654,6 +722,9 @@ MATRIX: dict[str, dict[str, str]] = {
     "get_ticket": row(OK, OWNED, OWNED, FORBIDDEN, OK, FORBIDDEN),
     "list_ticket_messages": row(OK, OWNED, OWNED, FORBIDDEN, OK, FORBIDDEN),
     "add_ticket_message": row(OK, OWNED, FORBIDDEN, FORBIDDEN, OK, FORBIDDEN),
+    "add_ticket_attachment": row(OK, OWNED, FORBIDDEN, FORBIDDEN, OK, FORBIDDEN),
+    "list_ticket_attachments": row(OK, OWNED, OWNED, FORBIDDEN, OK, FORBIDDEN),
+    "get_ticket_attachment": row(OK, OWNED, OWNED, FORBIDDEN, OK, FORBIDDEN),
     "change_ticket_status": row(OK, OWNED, FORBIDDEN, FORBIDDEN, OK, FORBIDDEN),
     "assign_ticket": row(OK, OWNED, FORBIDDEN, FORBIDDEN, OK, FORBIDDEN),
     "list_ticket_categories": row(OK, OK, OK, FORBIDDEN, OK, FORBIDDEN),
@@ -700,8 +771,10 @@ async def test_permission(stack: Stack, records: Records, route: str, role: str,
     method, path, body, query = request_for(route, records)
     headers = stack.auth_headers(role, subject=subject, team_id=team)
     async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=15, headers=headers) as http:
-        if isinstance(body, bytes):  # the CSV upload
-            response = await http.request(method, path, content=body, params=query, headers=CSV_HEADERS)
+        if isinstance(body, bytes):  # the CSV upload, a ticket attachment
+            response = await http.request(
+                method, path, content=body, params=query, headers=HEADERS.get(route, CSV_HEADERS)
+            )
         else:
             response = await http.request(method, path, json=body, params=query, headers=HEADERS.get(route))
 

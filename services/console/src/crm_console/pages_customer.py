@@ -16,7 +16,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from crm_console.api import ApiError, Gateway
+from crm_console.api import Answer, ApiError, Gateway
 from crm_console.forms import Refusal, answer_or_refusal, changed_fields, form_original
 from crm_console.i18n import Translator, words
 from crm_console.session import Session
@@ -71,6 +71,15 @@ words(
         "c360_csat": {"he": "שביעות רצון", "fa": "رضایت", "en": "Satisfaction"},
         "c360_last": {"he": "מגע אחרון", "fa": "آخرین تماس", "en": "Last contact"},
         "c360_none": {"he": "אין", "fa": "ندارد", "en": "None"},
+        "c360_tags": {"he": "תגיות", "fa": "برچسب‌ها", "en": "Tags"},
+        "c360_people": {"he": "אנשי קשר", "fa": "افراد رابط", "en": "Contact persons"},
+        "c360_primary": {"he": "ראשי", "fa": "اصلی", "en": "primary"},
+        "c360_addresses": {"he": "כתובות", "fa": "نشانی‌ها", "en": "Addresses"},
+        "address_billing": {"he": "חיוב", "fa": "صورت‌حساب", "en": "Billing"},
+        "address_shipping": {"he": "משלוח", "fa": "ارسال", "en": "Shipping"},
+        "address_home": {"he": "בית", "fa": "منزل", "en": "Home"},
+        "address_office": {"he": "משרד", "fa": "دفتر", "en": "Office"},
+        "address_other": {"he": "אחר", "fa": "دیگر", "en": "Other"},
     }
 )
 words(
@@ -222,17 +231,17 @@ async def customer_tickets(gateway: Gateway, token: str, customer_id: str) -> li
     return tickets
 
 
-async def customer_summary(gateway: Gateway, token: str, customer_id: str) -> dict[str, Any] | None:
-    """The customer 360's figures (lifetime value, deals, orders, messages, tickets, satisfaction,
-    last contact); None when they cannot be read now: the rest of the page does not depend on them."""
+async def optional_read(gateway: Gateway, token: str, operation: str, customer_id: str) -> dict[str, Any] | None:
+    """One of the customer's side panels (the 360 figures, contact persons, addresses); None when
+    it cannot be read now: the rest of the page does not depend on it."""
     try:
-        found = await gateway.call("getCustomerSummary", token, path={"customer_id": customer_id})
+        found = await gateway.call(operation, token, path={"customer_id": customer_id})
     except ApiError as exc:
         if exc.status == 401 or (400 <= exc.status < 500 and exc.status not in (403, 404)):
             raise
         return None
-    summary: dict[str, Any] = found.body
-    return summary
+    body: dict[str, Any] = found.body
+    return body
 
 
 def chosen_departments(request: Request) -> list[str]:
@@ -240,26 +249,40 @@ def chosen_departments(request: Request) -> list[str]:
     return [d for d in request.query_params.getlist("dept") if d in DEPARTMENTS]
 
 
+async def _main_reads(
+    gateway: Gateway, token: str, customer_id: str, page_token: str, kinds: list[str]
+) -> tuple[Answer, Answer, Answer, list[dict[str, Any]] | None]:
+    """The customer, a page of the timeline, the consents and the tickets, at once."""
+    path = {"customer_id": customer_id}
+    found, timeline, consents, tickets = await asyncio.gather(
+        gateway.call("getCustomer", token, path=path),
+        gateway.call(
+            "listCustomerTimeline",
+            token,
+            path=path,
+            query={"page_size": PAGE_SIZE, "page_token": page_token, "kind": kinds},
+        ),
+        gateway.call("listCustomerConsents", token, path=path),
+        customer_tickets(gateway, token, customer_id),
+    )
+    return found, timeline, consents, tickets
+
+
 async def customer_page(
     request: Request, session: Session, customer_id: str, page_token: str = "", **extra: Any
 ) -> HTMLResponse:
     """The customer page; a refused form comes back with its errors and the input it was sent with."""
     gateway = api(request)
-    path = {"customer_id": customer_id}
     departments = chosen_departments(request)
     kinds = [kind for d in departments for kind in DEPARTMENTS[d]]
     # The reads at once: each is checked against the caller by the gateway on its own.
-    customer_read, timeline, consents, tickets, summary = await asyncio.gather(
-        gateway.call("getCustomer", session.token, path=path),
-        gateway.call(
-            "listCustomerTimeline",
-            session.token,
-            path=path,
-            query={"page_size": PAGE_SIZE, "page_token": page_token, "kind": kinds},
+    (customer_read, timeline, consents, tickets), (summary, people, addresses) = await asyncio.gather(
+        _main_reads(gateway, session.token, customer_id, page_token, kinds),
+        asyncio.gather(
+            optional_read(gateway, session.token, "getCustomerSummary", customer_id),
+            optional_read(gateway, session.token, "listContactPersons", customer_id),
+            optional_read(gateway, session.token, "listAddresses", customer_id),
         ),
-        gateway.call("listCustomerConsents", session.token, path=path),
-        customer_tickets(gateway, session.token, customer_id),
-        customer_summary(gateway, session.token, customer_id),
     )
     found = customer_read.body
     token = timeline.body["next_page_token"]
@@ -276,6 +299,8 @@ async def customer_page(
         consents=consents.body,
         tickets=tickets,
         summary=summary,
+        contact_persons=(people or {}).get("contact_persons", []),
+        addresses=(addresses or {}).get("addresses", []),
         next_page=next_href(f"/customers/{quote(customer_id)}", filters, token) if token else "",
         first_page=next_href(f"/customers/{quote(customer_id)}", filters, "") if page_token else "",
         departments=DEPARTMENTS,

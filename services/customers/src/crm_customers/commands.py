@@ -8,7 +8,9 @@ duplicate stays as a tombstone (merged_into_id).
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -37,11 +39,19 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from crm.customers.v1 import events_pb2
 from crm_customers import consent_proto, domain, queries
-from crm_customers.db import consents, customer_leads, customer_name_words, customers, timeline
+from crm_customers.db import (
+    consents,
+    customer_addresses,
+    customer_contacts,
+    customer_leads,
+    customer_name_words,
+    customers,
+    timeline,
+)
 from crm_customers.metrics import CUSTOMERS_CREATED, CUSTOMERS_MERGED, TIMELINE_ENTRIES
 from crm_kit import caller
 from crm_kit.db import UnitOfWork
-from crm_kit.errors import FailedPrecondition, InvalidArgument
+from crm_kit.errors import FailedPrecondition, InvalidArgument, NotFound
 from crm_kit.etags import check_etag
 from crm_kit.protoconv import to_timestamp
 
@@ -497,14 +507,20 @@ async def _live_for_change(uow: UnitOfWork, customer_id: str) -> Any:
 
 
 async def update_customer(
-    uow: UnitOfWork, customer_id: str, mask: list[str], values: dict[str, str], etag: str
+    uow: UnitOfWork,
+    customer_id: str,
+    mask: list[str],
+    values: dict[str, str],
+    etag: str,
+    *,
+    tags: Sequence[str] = (),
 ) -> queries.CustomerView:
     """Change the profile fields the mask names, on the version the caller read (etag), in one
     transaction: the row, its search words when the name changes, the audit record (field names
     only: no names, numbers or addresses in the audit log)."""
     row = await _live_for_change(uow, customer_id)
     check_etag(etag, row.row_version, f"customer {customer_id}")
-    changes = domain.profile_changes(mask, values, row)
+    changes = domain.profile_changes(mask, values, row, tags)
     await uow.conn.execute(
         update(customers)
         .where(customers.c.id == customer_id)
@@ -529,6 +545,72 @@ async def update_customer(
             )
     uow.audit("customers.UpdateCustomer", "customer", customer_id, {"fields": sorted(changes)})
     return await queries.get_customer(uow, customer_id)
+
+
+# ---------------------------------------------------------------- contact persons and addresses
+
+_DETAILS = {
+    "contact_person": (customer_contacts, domain.MAX_CONTACTS),
+    "address": (customer_addresses, domain.MAX_ADDRESSES),
+}
+
+
+async def _room_for(uow: UnitOfWork, customer_id: str, what: str) -> Any:
+    """The live customer (locked), when it has room for one more contact person or address."""
+    row = await _live_for_change(uow, customer_id)
+    table, limit = _DETAILS[what]
+    count = (await uow.conn.execute(select(func.count()).where(table.c.customer_id == customer_id))).scalar_one()
+    if count >= limit:
+        raise FailedPrecondition(
+            f"a customer has at most {limit} of these",
+            reason="CUSTOMER_DETAILS_FULL",
+            field_violations=[(what, f"at most {limit}: remove one first")],
+        )
+    return row
+
+
+async def add_contact_person(uow: UnitOfWork, customer_id: str, make: Callable[[str], domain.ContactPerson]) -> Any:
+    """Add a contact person (validated in the customer's locale); a primary one makes the others not."""
+    row = await _room_for(uow, customer_id, "contact_person")
+    person = make(row.locale)
+    if person.is_primary:
+        await uow.conn.execute(
+            update(customer_contacts).where(customer_contacts.c.customer_id == customer_id).values(is_primary=False)
+        )
+    added = (
+        await uow.conn.execute(
+            customer_contacts.insert()
+            .values(customer_id=customer_id, **dataclasses.asdict(person))
+            .returning(customer_contacts)
+        )
+    ).one()
+    uow.audit("customers.AddContactPerson", "customer", customer_id, {"contact_person_id": added.id})
+    return added
+
+
+async def add_address(uow: UnitOfWork, customer_id: str, new: domain.Address) -> Any:
+    await _room_for(uow, customer_id, "address")
+    added = (
+        await uow.conn.execute(
+            customer_addresses.insert()
+            .values(customer_id=customer_id, **dataclasses.asdict(new))
+            .returning(customer_addresses)
+        )
+    ).one()
+    uow.audit("customers.AddAddress", "customer", customer_id, {"address_id": added.id, "kind": new.kind})
+    return added
+
+
+async def remove_detail(uow: UnitOfWork, what: str, customer_id: str, detail_id: int) -> None:
+    """Remove a contact person or an address of the customer; NOT_FOUND when it has none by that id."""
+    await _live_for_change(uow, customer_id)
+    table, _ = _DETAILS[what]
+    gone = await uow.conn.execute(
+        delete(table).where(table.c.customer_id == customer_id, table.c.id == detail_id).returning(table.c.id)
+    )
+    if gone.first() is None:
+        raise NotFound(f"no {what} {detail_id} of customer {customer_id}", reason="CUSTOMER_DETAIL_NOT_FOUND")
+    uow.audit(f"customers.Remove{what.title().replace('_', '')}", "customer", customer_id, {f"{what}_id": detail_id})
 
 
 # ---------------------------------------------------------------- consent

@@ -19,7 +19,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from crm_kit.tables import MessagingTables
 
@@ -43,9 +43,42 @@ customers = Table(
     Column("merged_into_id", String(64), nullable=True),
     # Bumped by every profile edit: the customer's ETag (crm_kit.etags).
     Column("row_version", Integer, nullable=False, server_default="1"),
+    # Free labels a department gives the customer (wholesale, vip, architect…): domain.normalize_tags.
+    Column("tags", ARRAY(String(50)), nullable=False, server_default="{}"),
     Index("ix_customers_phone_number", "phone_number"),
     Index("ix_customers_email", "email"),
     Index("ix_customers_created", "created_at", "id"),
+    Index("ix_customers_tags", "tags", postgresql_using="gin"),
+)
+
+# The people to talk to at a business customer.
+customer_contacts = Table(
+    "customer_contacts",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("customer_id", String(64), ForeignKey("customers.id"), nullable=False),
+    Column("full_name", String(200), nullable=False),
+    Column("role", String(100), nullable=False, server_default=""),
+    Column("phone_number", String(20), nullable=False, server_default=""),
+    Column("email", String(320), nullable=False, server_default=""),
+    Column("is_primary", Boolean, nullable=False, server_default="false"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_customer_contacts_customer", "customer_id", "id"),
+)
+
+customer_addresses = Table(
+    "customer_addresses",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("customer_id", String(64), ForeignKey("customers.id"), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("line1", String(200), nullable=False),
+    Column("line2", String(200), nullable=False, server_default=""),
+    Column("city", String(100), nullable=False),
+    Column("postal_code", String(20), nullable=False, server_default=""),
+    Column("country_code", String(2), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_customer_addresses_customer", "customer_id", "id"),
 )
 
 # The words a live customer is found by (domain.name_words): one row per folded word of the

@@ -4,6 +4,8 @@ search. Pure, no I/O."""
 from __future__ import annotations
 
 import re
+import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -269,7 +271,9 @@ def parse_search(text: str) -> SearchQuery:
 
 # ---------------------------------------------------------------- profile edits
 
-EDITABLE_FIELDS = ("full_name", "phone_number", "email", "locale")
+EDITABLE_FIELDS = ("full_name", "phone_number", "email", "locale", "tags")
+MAX_TAGS = 30
+MAX_TAG = 50
 PROFILE_LOCALES = ("he-IL", "fa-IR", "en-US")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -300,7 +304,23 @@ def _email(value: str, _locale: str) -> tuple[str, str]:
 _NORMALIZERS = {"locale": _locale, "full_name": _full_name, "phone_number": _phone, "email": _email}
 
 
-def profile_changes(mask: list[str], values: dict[str, str], current: Any) -> dict[str, str]:
+def normalize_tags(raw: Sequence[str]) -> tuple[list[str], str]:
+    """Tags as kept: spaces collapsed, empty ones dropped, the first spelling of a repeat kept
+    (compared case-folded); a problem when one is too long or has control characters, or too many."""
+    kept: dict[str, str] = {}
+    for tag in raw:
+        text = " ".join(tag.split())
+        if not text:
+            continue
+        if len(text) > MAX_TAG or any(unicodedata.category(ch).startswith("C") for ch in text):
+            return [], f"each tag 1 to {MAX_TAG} characters, no control characters"
+        kept.setdefault(text.casefold(), text)
+    if len(kept) > MAX_TAGS:
+        return [], f"at most {MAX_TAGS} tags"
+    return list(kept.values()), ""
+
+
+def profile_changes(mask: list[str], values: dict[str, str], current: Any, tags: Sequence[str] = ()) -> dict[str, Any]:
     """The columns an edit sets, normalized as capture stores them (E.164 read in the customer's
     locale, e-mail lower-case); every bad field is reported at once, so nothing is half-applied.
     A profile keeps a way to reach the person: clearing both the phone and the e-mail is refused."""
@@ -309,10 +329,14 @@ def profile_changes(mask: list[str], values: dict[str, str], current: Any) -> di
     ]
     if not mask:
         violations.append(("update_mask", f"name at least one of: {', '.join(EDITABLE_FIELDS)}"))
-    changes: dict[str, str] = {}
+    changes: dict[str, Any] = {}
+    if "tags" in mask:
+        changes["tags"], problem = normalize_tags(tags)
+        if problem:
+            violations.append(("tags", problem))
     for field, normalize in _NORMALIZERS.items():
         if field in mask:
-            changes[field], problem = normalize(values.get(field, ""), changes.get("locale", current.locale))
+            changes[field], problem = normalize(values.get(field, ""), str(changes.get("locale", current.locale)))
             if problem:
                 violations.append((field, problem))
     reachable = changes.get("phone_number", current.phone_number) or changes.get("email", current.email)
@@ -429,3 +453,69 @@ def check_touch(*, kind: str, text: str, outcome: str, duration_seconds: int, oc
         violations.append(("occur_time", "not in the future"))
     if violations:
         raise InvalidArgument("invalid touch", field_violations=violations)
+
+
+# ---------------------------------------------------------------- contact persons and addresses
+
+MAX_CONTACTS = 50
+MAX_ADDRESSES = 20
+ADDRESS_KINDS = ("billing", "shipping", "home", "office", "other")
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+
+
+@dataclass(frozen=True)
+class ContactPerson:
+    full_name: str
+    role: str
+    phone_number: str
+    email: str
+    is_primary: bool
+
+
+@dataclass(frozen=True)
+class Address:
+    kind: str
+    line1: str
+    line2: str
+    city: str
+    postal_code: str
+    country_code: str
+
+
+def _bounded(name: str, value: str, low: int, high: int) -> tuple[str, list[tuple[str, str]]]:
+    text = " ".join(value.split())
+    return text, [] if low <= len(text) <= high else [(name, f"{low} to {high} characters")]
+
+
+def contact_person(
+    *, full_name: str, role: str, phone_number: str, email: str, is_primary: bool, locale: str
+) -> ContactPerson:
+    """A contact person as kept (the phone in E.164, read in the customer's locale; the e-mail
+    lower-case), or InvalidArgument naming every bad field; a phone number or an e-mail is required."""
+    name, violations = _bounded("full_name", full_name, 1, 200)
+    role_text, role_problems = _bounded("role", role, 0, 100)
+    phone, phone_problem = _phone(phone_number, locale)
+    address, email_problem = _email(email, locale)
+    violations += role_problems + [(f, p) for f, p in (("phone_number", phone_problem), ("email", email_problem)) if p]
+    if not violations and not phone and not address:
+        violations += [("phone_number", "a phone number or an e-mail is required"), ("email", "or an e-mail")]
+    if violations:
+        raise InvalidArgument("invalid contact person", field_violations=violations)
+    return ContactPerson(name, role_text, phone, address, is_primary)
+
+
+def address(*, kind: str, line1: str, line2: str, city: str, postal_code: str, country_code: str) -> Address:
+    """An address as kept, or InvalidArgument naming every bad field."""
+    first, violations = _bounded("line1", line1, 1, 200)
+    second, problems = _bounded("line2", line2, 0, 200)
+    town, town_problems = _bounded("city", city, 1, 100)
+    postal, postal_problems = _bounded("postal_code", postal_code, 0, 20)
+    violations += problems + town_problems + postal_problems
+    if kind not in ADDRESS_KINDS:
+        violations.append(("kind", f"one of {', '.join(ADDRESS_KINDS)}"))
+    country = country_code.strip().upper()
+    if not _COUNTRY.match(country):
+        violations.append(("country_code", "an ISO 3166 code of two letters, e.g. IL or IR"))
+    if violations:
+        raise InvalidArgument("invalid address", field_violations=violations)
+    return Address(kind, first, second, town, postal, country)

@@ -71,6 +71,32 @@ def customer_to_proto(view: queries.CustomerView) -> customers_pb2.Customer:
         create_time=to_timestamp(r.created_at),
         merged_into_customer_id=r.merged_into_id or "",
         etag=etag(r.row_version),
+        tags=list(r.tags),
+    )
+
+
+def contact_to_proto(r: Any) -> customers_pb2.ContactPerson:
+    return customers_pb2.ContactPerson(
+        id=r.id,
+        full_name=r.full_name,
+        role=r.role,
+        phone_number=r.phone_number,
+        email=r.email,
+        is_primary=r.is_primary,
+        create_time=to_timestamp(r.created_at),
+    )
+
+
+def address_to_proto(r: Any) -> customers_pb2.Address:
+    return customers_pb2.Address(
+        id=r.id,
+        kind=r.kind,
+        line1=r.line1,
+        line2=r.line2,
+        city=r.city,
+        postal_code=r.postal_code,
+        country_code=r.country_code,
+        create_time=to_timestamp(r.created_at),
     )
 
 
@@ -187,7 +213,9 @@ class CustomersServicer(customers_pb2_grpc.CustomersServiceServicer):
         c = request.customer
         values = {"full_name": c.full_name, "phone_number": c.phone_number, "email": c.email, "locale": c.locale}
         async with self.db.unit_of_work() as uow:
-            view = await commands.update_customer(uow, c.id, list(request.update_mask.paths), values, request.etag)
+            view = await commands.update_customer(
+                uow, c.id, list(request.update_mask.paths), values, request.etag, tags=list(c.tags)
+            )
         return customers_pb2.UpdateCustomerResponse(customer=customer_to_proto(view))
 
     async def RecordConsent(
@@ -294,3 +322,68 @@ class CustomersServicer(customers_pb2_grpc.CustomersServiceServicer):
             ],
             next_page_token=encode_page_token(rows[-1].id) if len(rows) == limit else "",
         )
+
+    async def ListCustomerDetails(
+        self, request: customers_pb2.ListCustomerDetailsRequest, context: grpc.aio.ServicerContext
+    ) -> customers_pb2.ListCustomerDetailsResponse:
+        require({"customer_id": request.customer_id})
+        async with self.db.unit_of_work() as uow:
+            await queries.get_customer(uow, request.customer_id)
+            contacts, addresses = await queries.customer_details(uow, request.customer_id)
+        return customers_pb2.ListCustomerDetailsResponse(
+            contact_persons=[contact_to_proto(r) for r in contacts],
+            addresses=[address_to_proto(r) for r in addresses],
+        )
+
+    async def AddContactPerson(
+        self, request: customers_pb2.AddContactPersonRequest, context: grpc.aio.ServicerContext
+    ) -> customers_pb2.AddContactPersonResponse:
+        require({"customer_id": request.customer_id})
+        c = request.contact_person
+        async with self.db.unit_of_work() as uow:
+            row = await commands.add_contact_person(
+                uow,
+                request.customer_id,
+                lambda locale: domain.contact_person(
+                    full_name=c.full_name,
+                    role=c.role,
+                    phone_number=c.phone_number,
+                    email=c.email,
+                    is_primary=c.is_primary,
+                    locale=locale,
+                ),
+            )
+        return customers_pb2.AddContactPersonResponse(contact_person=contact_to_proto(row))
+
+    async def RemoveContactPerson(
+        self, request: customers_pb2.RemoveContactPersonRequest, context: grpc.aio.ServicerContext
+    ) -> customers_pb2.RemoveContactPersonResponse:
+        require({"customer_id": request.customer_id, "contact_person_id": request.contact_person_id})
+        async with self.db.unit_of_work() as uow:
+            await commands.remove_detail(uow, "contact_person", request.customer_id, request.contact_person_id)
+        return customers_pb2.RemoveContactPersonResponse()
+
+    async def AddAddress(
+        self, request: customers_pb2.AddAddressRequest, context: grpc.aio.ServicerContext
+    ) -> customers_pb2.AddAddressResponse:
+        require({"customer_id": request.customer_id})
+        a = request.address
+        new = domain.address(
+            kind=a.kind,
+            line1=a.line1,
+            line2=a.line2,
+            city=a.city,
+            postal_code=a.postal_code,
+            country_code=a.country_code,
+        )
+        async with self.db.unit_of_work() as uow:
+            row = await commands.add_address(uow, request.customer_id, new)
+        return customers_pb2.AddAddressResponse(address=address_to_proto(row))
+
+    async def RemoveAddress(
+        self, request: customers_pb2.RemoveAddressRequest, context: grpc.aio.ServicerContext
+    ) -> customers_pb2.RemoveAddressResponse:
+        require({"customer_id": request.customer_id, "address_id": request.address_id})
+        async with self.db.unit_of_work() as uow:
+            await commands.remove_detail(uow, "address", request.customer_id, request.address_id)
+        return customers_pb2.RemoveAddressResponse()

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import BigInteger, Integer, func, select, text
 
-from crm_customers.db import consents, customer_leads, customers, timeline
+from crm_customers.db import consents, customer_addresses, customer_contacts, customer_leads, customers, timeline
 from crm_customers.domain import SearchKind, SearchQuery
 from crm_kit.db import UnitOfWork
 from crm_kit.errors import NotFound
@@ -316,3 +316,18 @@ async def consent_records_between(uow: UnitOfWork, *, since: Any, until: Any, af
     if until is not None:
         query = query.where(consents.c.recorded_at < until)
     return list(await uow.conn.execute(query))
+
+
+async def customer_details(uow: UnitOfWork, customer_id: str) -> tuple[list[Any], list[Any]]:
+    """The customer's contact persons (the primary first, then as added) and addresses (as added)."""
+    contacts = await uow.conn.execute(
+        select(customer_contacts)
+        .where(customer_contacts.c.customer_id == customer_id)
+        .order_by(customer_contacts.c.is_primary.desc(), customer_contacts.c.id)
+    )
+    addresses = await uow.conn.execute(
+        select(customer_addresses)
+        .where(customer_addresses.c.customer_id == customer_id)
+        .order_by(customer_addresses.c.id)
+    )
+    return list(contacts), list(addresses)

@@ -163,3 +163,75 @@ async def test_an_agent_logs_a_touch_once_per_request(customers: Any, nats_serve
             customers_pb2.LogTouchRequest(customer_id=customer.id, kind="fax", text="", outcome="busy")
         )
     assert set(field_violations(bad.value)) == {"kind", "text", "outcome"}
+
+
+async def test_tags_contact_persons_and_addresses(customers: Any, nats_server: str) -> None:
+    customer = await new_customer(customers, nats_server, "רהיטי הצפון בע״מ", "04-8123456")
+    tagged = await customers.stub.UpdateCustomer(
+        customers_pb2.UpdateCustomerRequest(
+            customer=customers_pb2.Customer(id=customer.id, tags=[" wholesale ", "VIP", "vip", "", "אדריכל"]),
+            update_mask=field_mask_pb2.FieldMask(paths=["tags"]),
+            etag=customer.etag,
+        )
+    )
+    assert list(tagged.customer.tags) == ["wholesale", "VIP", "אדריכל"]  # the first spelling of a repeat kept
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await customers.stub.UpdateCustomer(
+            customers_pb2.UpdateCustomerRequest(
+                customer=customers_pb2.Customer(id=customer.id, tags=[f"t{n}" for n in range(31)]),
+                update_mask=field_mask_pb2.FieldMask(paths=["tags"]),
+                etag=tagged.customer.etag,
+            )
+        )
+    assert "tags" in field_violations(caught.value)
+
+    def person(name: str, phone: str, *, primary: bool) -> customers_pb2.AddContactPersonRequest:
+        return customers_pb2.AddContactPersonRequest(
+            customer_id=customer.id,
+            contact_person=customers_pb2.ContactPerson(
+                full_name=name, role="רכש", phone_number=phone, is_primary=primary
+            ),
+        )
+
+    first = (await customers.stub.AddContactPerson(person("יעל ברק", "054-1234567", primary=True))).contact_person
+    second = (await customers.stub.AddContactPerson(person("עמית לוי", "052 765 4321", primary=True))).contact_person
+    assert first.phone_number == "+972541234567"
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await customers.stub.AddContactPerson(
+            customers_pb2.AddContactPersonRequest(
+                customer_id=customer.id, contact_person=customers_pb2.ContactPerson(full_name=" ", email="nope")
+            )
+        )
+    assert {"full_name", "email"} <= set(field_violations(caught.value))
+    office = await customers.stub.AddAddress(
+        customers_pb2.AddAddressRequest(
+            customer_id=customer.id,
+            address=customers_pb2.Address(kind="office", line1="דרך העצמאות 5", city="חיפה", country_code="il"),
+        )
+    )
+    assert office.address.country_code == "IL"
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await customers.stub.AddAddress(
+            customers_pb2.AddAddressRequest(
+                customer_id=customer.id,
+                address=customers_pb2.Address(kind="castle", line1="x", city="", country_code="ISR"),
+            )
+        )
+    assert {"kind", "city", "country_code"} <= set(field_violations(caught.value))
+
+    details = await customers.stub.ListCustomerDetails(
+        customers_pb2.ListCustomerDetailsRequest(customer_id=customer.id)
+    )
+    # The newest primary is the one primary, listed first.
+    assert [(p.id, p.is_primary) for p in details.contact_persons] == [(second.id, True), (first.id, False)]
+    assert [a.city for a in details.addresses] == ["חיפה"]
+    await customers.stub.RemoveAddress(
+        customers_pb2.RemoveAddressRequest(customer_id=customer.id, address_id=office.address.id)
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await customers.stub.RemoveAddress(
+            customers_pb2.RemoveAddressRequest(customer_id=customer.id, address_id=office.address.id)
+        )
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    after = await customers.stub.ListCustomerDetails(customers_pb2.ListCustomerDetailsRequest(customer_id=customer.id))
+    assert list(after.addresses) == [] and len(after.contact_persons) == 2

@@ -95,6 +95,31 @@ class CustomersServiceStub:
                 request_serializer=crm_dot_customers_dot_v1_dot_customers__pb2.ListConsentRecordsRequest.SerializeToString,
                 response_deserializer=crm_dot_customers_dot_v1_dot_customers__pb2.ListConsentRecordsResponse.FromString,
                 _registered_method=True)
+        self.ListCustomerDetails = channel.unary_unary(
+                '/crm.customers.v1.CustomersService/ListCustomerDetails',
+                request_serializer=crm_dot_customers_dot_v1_dot_customers__pb2.ListCustomerDetailsRequest.SerializeToString,
+                response_deserializer=crm_dot_customers_dot_v1_dot_customers__pb2.ListCustomerDetailsResponse.FromString,
+                _registered_method=True)
+        self.AddContactPerson = channel.unary_unary(
+                '/crm.customers.v1.CustomersService/AddContactPerson',
+                request_serializer=crm_dot_customers_dot_v1_dot_customers__pb2.AddContactPersonRequest.SerializeToString,
+                response_deserializer=crm_dot_customers_dot_v1_dot_customers__pb2.AddContactPersonResponse.FromString,
+                _registered_method=True)
+        self.RemoveContactPerson = channel.unary_unary(
+                '/crm.customers.v1.CustomersService/RemoveContactPerson',
+                request_serializer=crm_dot_customers_dot_v1_dot_customers__pb2.RemoveContactPersonRequest.SerializeToString,
+                response_deserializer=crm_dot_customers_dot_v1_dot_customers__pb2.RemoveContactPersonResponse.FromString,
+                _registered_method=True)
+        self.AddAddress = channel.unary_unary(
+                '/crm.customers.v1.CustomersService/AddAddress',
+                request_serializer=crm_dot_customers_dot_v1_dot_customers__pb2.AddAddressRequest.SerializeToString,
+                response_deserializer=crm_dot_customers_dot_v1_dot_customers__pb2.AddAddressResponse.FromString,
+                _registered_method=True)
+        self.RemoveAddress = channel.unary_unary(
+                '/crm.customers.v1.CustomersService/RemoveAddress',
+                request_serializer=crm_dot_customers_dot_v1_dot_customers__pb2.RemoveAddressRequest.SerializeToString,
+                response_deserializer=crm_dot_customers_dot_v1_dot_customers__pb2.RemoveAddressResponse.FromString,
+                _registered_method=True)
 
 
 class CustomersServiceServicer:
@@ -196,6 +221,39 @@ class CustomersServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListCustomerDetails(self, request, context):
+        """A customer's contact persons (a business customer's people) and addresses.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddContactPerson(self, request, context):
+        """INVALID_ARGUMENT naming each bad field; FAILED_PRECONDITION at 50 contact persons or 20
+        addresses, or on a merged customer. A new primary contact person makes the others not primary.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveContactPerson(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddAddress(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveAddress(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CustomersServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -258,6 +316,31 @@ def add_CustomersServiceServicer_to_server(servicer, server):
                     servicer.ListConsentRecords,
                     request_deserializer=crm_dot_customers_dot_v1_dot_customers__pb2.ListConsentRecordsRequest.FromString,
                     response_serializer=crm_dot_customers_dot_v1_dot_customers__pb2.ListConsentRecordsResponse.SerializeToString,
+            ),
+            'ListCustomerDetails': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCustomerDetails,
+                    request_deserializer=crm_dot_customers_dot_v1_dot_customers__pb2.ListCustomerDetailsRequest.FromString,
+                    response_serializer=crm_dot_customers_dot_v1_dot_customers__pb2.ListCustomerDetailsResponse.SerializeToString,
+            ),
+            'AddContactPerson': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddContactPerson,
+                    request_deserializer=crm_dot_customers_dot_v1_dot_customers__pb2.AddContactPersonRequest.FromString,
+                    response_serializer=crm_dot_customers_dot_v1_dot_customers__pb2.AddContactPersonResponse.SerializeToString,
+            ),
+            'RemoveContactPerson': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveContactPerson,
+                    request_deserializer=crm_dot_customers_dot_v1_dot_customers__pb2.RemoveContactPersonRequest.FromString,
+                    response_serializer=crm_dot_customers_dot_v1_dot_customers__pb2.RemoveContactPersonResponse.SerializeToString,
+            ),
+            'AddAddress': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddAddress,
+                    request_deserializer=crm_dot_customers_dot_v1_dot_customers__pb2.AddAddressRequest.FromString,
+                    response_serializer=crm_dot_customers_dot_v1_dot_customers__pb2.AddAddressResponse.SerializeToString,
+            ),
+            'RemoveAddress': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveAddress,
+                    request_deserializer=crm_dot_customers_dot_v1_dot_customers__pb2.RemoveAddressRequest.FromString,
+                    response_serializer=crm_dot_customers_dot_v1_dot_customers__pb2.RemoveAddressResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -585,6 +668,141 @@ class CustomersService:
             '/crm.customers.v1.CustomersService/ListConsentRecords',
             crm_dot_customers_dot_v1_dot_customers__pb2.ListConsentRecordsRequest.SerializeToString,
             crm_dot_customers_dot_v1_dot_customers__pb2.ListConsentRecordsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCustomerDetails(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.customers.v1.CustomersService/ListCustomerDetails',
+            crm_dot_customers_dot_v1_dot_customers__pb2.ListCustomerDetailsRequest.SerializeToString,
+            crm_dot_customers_dot_v1_dot_customers__pb2.ListCustomerDetailsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddContactPerson(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.customers.v1.CustomersService/AddContactPerson',
+            crm_dot_customers_dot_v1_dot_customers__pb2.AddContactPersonRequest.SerializeToString,
+            crm_dot_customers_dot_v1_dot_customers__pb2.AddContactPersonResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveContactPerson(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.customers.v1.CustomersService/RemoveContactPerson',
+            crm_dot_customers_dot_v1_dot_customers__pb2.RemoveContactPersonRequest.SerializeToString,
+            crm_dot_customers_dot_v1_dot_customers__pb2.RemoveContactPersonResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddAddress(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.customers.v1.CustomersService/AddAddress',
+            crm_dot_customers_dot_v1_dot_customers__pb2.AddAddressRequest.SerializeToString,
+            crm_dot_customers_dot_v1_dot_customers__pb2.AddAddressResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveAddress(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.customers.v1.CustomersService/RemoveAddress',
+            crm_dot_customers_dot_v1_dot_customers__pb2.RemoveAddressRequest.SerializeToString,
+            crm_dot_customers_dot_v1_dot_customers__pb2.RemoveAddressResponse.FromString,
             options,
             channel_credentials,
             insecure,

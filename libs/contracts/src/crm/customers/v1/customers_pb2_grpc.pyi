@@ -75,6 +75,15 @@ class CustomersServiceStub:
     the customer's name and phone number as they are now: what a regulator asks for. Filtered by
     when it was recorded; INVALID_ARGUMENT on `to_time` when the period ends before it starts.
     """
+    ListCustomerDetails: _grpc.UnaryUnaryMultiCallable[_customers_pb2.ListCustomerDetailsRequest, _customers_pb2.ListCustomerDetailsResponse]
+    """A customer's contact persons (a business customer's people) and addresses."""
+    AddContactPerson: _grpc.UnaryUnaryMultiCallable[_customers_pb2.AddContactPersonRequest, _customers_pb2.AddContactPersonResponse]
+    """INVALID_ARGUMENT naming each bad field; FAILED_PRECONDITION at 50 contact persons or 20
+    addresses, or on a merged customer. A new primary contact person makes the others not primary.
+    """
+    RemoveContactPerson: _grpc.UnaryUnaryMultiCallable[_customers_pb2.RemoveContactPersonRequest, _customers_pb2.RemoveContactPersonResponse]
+    AddAddress: _grpc.UnaryUnaryMultiCallable[_customers_pb2.AddAddressRequest, _customers_pb2.AddAddressResponse]
+    RemoveAddress: _grpc.UnaryUnaryMultiCallable[_customers_pb2.RemoveAddressRequest, _customers_pb2.RemoveAddressResponse]
 
 @_typing.type_check_only
 class CustomersServiceAsyncStub(CustomersServiceStub):
@@ -123,6 +132,15 @@ class CustomersServiceAsyncStub(CustomersServiceStub):
     the customer's name and phone number as they are now: what a regulator asks for. Filtered by
     when it was recorded; INVALID_ARGUMENT on `to_time` when the period ends before it starts.
     """
+    ListCustomerDetails: _aio.UnaryUnaryMultiCallable[_customers_pb2.ListCustomerDetailsRequest, _customers_pb2.ListCustomerDetailsResponse]  # type: ignore[assignment]
+    """A customer's contact persons (a business customer's people) and addresses."""
+    AddContactPerson: _aio.UnaryUnaryMultiCallable[_customers_pb2.AddContactPersonRequest, _customers_pb2.AddContactPersonResponse]  # type: ignore[assignment]
+    """INVALID_ARGUMENT naming each bad field; FAILED_PRECONDITION at 50 contact persons or 20
+    addresses, or on a merged customer. A new primary contact person makes the others not primary.
+    """
+    RemoveContactPerson: _aio.UnaryUnaryMultiCallable[_customers_pb2.RemoveContactPersonRequest, _customers_pb2.RemoveContactPersonResponse]  # type: ignore[assignment]
+    AddAddress: _aio.UnaryUnaryMultiCallable[_customers_pb2.AddAddressRequest, _customers_pb2.AddAddressResponse]  # type: ignore[assignment]
+    RemoveAddress: _aio.UnaryUnaryMultiCallable[_customers_pb2.RemoveAddressRequest, _customers_pb2.RemoveAddressResponse]  # type: ignore[assignment]
 
 class CustomersServiceServicer(metaclass=_abc_1.ABCMeta):
     """Customer profiles, their contact points and consent, and the timeline of every touch."""
@@ -240,5 +258,44 @@ class CustomersServiceServicer(metaclass=_abc_1.ABCMeta):
         the customer's name and phone number as they are now: what a regulator asks for. Filtered by
         when it was recorded; INVALID_ARGUMENT on `to_time` when the period ends before it starts.
         """
+
+    @_abc_1.abstractmethod
+    def ListCustomerDetails(
+        self,
+        request: _customers_pb2.ListCustomerDetailsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customers_pb2.ListCustomerDetailsResponse, _abc.Awaitable[_customers_pb2.ListCustomerDetailsResponse]]:
+        """A customer's contact persons (a business customer's people) and addresses."""
+
+    @_abc_1.abstractmethod
+    def AddContactPerson(
+        self,
+        request: _customers_pb2.AddContactPersonRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customers_pb2.AddContactPersonResponse, _abc.Awaitable[_customers_pb2.AddContactPersonResponse]]:
+        """INVALID_ARGUMENT naming each bad field; FAILED_PRECONDITION at 50 contact persons or 20
+        addresses, or on a merged customer. A new primary contact person makes the others not primary.
+        """
+
+    @_abc_1.abstractmethod
+    def RemoveContactPerson(
+        self,
+        request: _customers_pb2.RemoveContactPersonRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customers_pb2.RemoveContactPersonResponse, _abc.Awaitable[_customers_pb2.RemoveContactPersonResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def AddAddress(
+        self,
+        request: _customers_pb2.AddAddressRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customers_pb2.AddAddressResponse, _abc.Awaitable[_customers_pb2.AddAddressResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RemoveAddress(
+        self,
+        request: _customers_pb2.RemoveAddressRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customers_pb2.RemoveAddressResponse, _abc.Awaitable[_customers_pb2.RemoveAddressResponse]]: ...
 
 def add_CustomersServiceServicer_to_server(servicer: CustomersServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -8,7 +8,7 @@ import logging
 from typing import Annotated
 
 import grpc
-from fastapi import HTTPException, Query, Response
+from fastapi import HTTPException, Path, Query, Response
 
 from crm.customers.v1 import customers_pb2
 from crm.sales.v1 import deals_pb2
@@ -28,7 +28,13 @@ from crm_gateway.deps import (
     forbidden,
 )
 from crm_gateway.features.customers.schemas import (
+    Address,
+    AddressIn,
+    AddressList,
     Consents,
+    ContactPerson,
+    ContactPersonIn,
+    ContactPersonList,
     Customer,
     CustomerList,
     CustomerSummary,
@@ -220,3 +226,82 @@ async def _open_tickets(clients: Clients, customer_id: str) -> int | None:
         log.warning("open tickets unavailable for a customer summary", extra={"code": exc.code().name})
         return None
     return len(reply.tickets)
+
+
+DetailId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+
+@router.get("/customers/{customer_id}/contact-persons", tags=["customers"], operation_id="listContactPersons")
+async def list_contact_persons(customer_id: ResourceId, clients: Clients, principal: Caller) -> ContactPersonList:
+    """A business customer's people, the primary one first."""
+    await records.customer(clients, principal, customer_id)
+    reply = await read(
+        clients.customers.ListCustomerDetails, customers_pb2.ListCustomerDetailsRequest(customer_id=customer_id)
+    )
+    return ContactPersonList(contact_persons=[to_model(ContactPerson, p) for p in reply.contact_persons])
+
+
+@router.post(
+    "/customers/{customer_id}/contact-persons", status_code=201, tags=["customers"], operation_id="addContactPerson"
+)
+async def add_contact_person(
+    customer_id: ResourceId, body: ContactPersonIn, clients: Clients, principal: Caller
+) -> ContactPerson:
+    """Add a contact person (a primary one makes the others not primary); 409 at 50."""
+    await records.customer(clients, principal, customer_id)
+    reply = await records.change(
+        "customer", customer_id, clients.customers.AddContactPerson, body.to_proto(customer_id)
+    )
+    return to_model(ContactPerson, reply.contact_person)
+
+
+@router.delete(
+    "/customers/{customer_id}/contact-persons/{contact_person_id}",
+    status_code=204,
+    tags=["customers"],
+    operation_id="removeContactPerson",
+)
+async def remove_contact_person(
+    customer_id: ResourceId, contact_person_id: DetailId, clients: Clients, principal: Caller
+) -> Response:
+    await records.customer(clients, principal, customer_id)
+    await records.change(
+        "contact person",
+        str(contact_person_id),
+        clients.customers.RemoveContactPerson,
+        customers_pb2.RemoveContactPersonRequest(customer_id=customer_id, contact_person_id=contact_person_id),
+    )
+    return Response(status_code=204)
+
+
+@router.get("/customers/{customer_id}/addresses", tags=["customers"], operation_id="listAddresses")
+async def list_addresses(customer_id: ResourceId, clients: Clients, principal: Caller) -> AddressList:
+    await records.customer(clients, principal, customer_id)
+    reply = await read(
+        clients.customers.ListCustomerDetails, customers_pb2.ListCustomerDetailsRequest(customer_id=customer_id)
+    )
+    return AddressList(addresses=[to_model(Address, a) for a in reply.addresses])
+
+
+@router.post("/customers/{customer_id}/addresses", status_code=201, tags=["customers"], operation_id="addAddress")
+async def add_address(customer_id: ResourceId, body: AddressIn, clients: Clients, principal: Caller) -> Address:
+    """Add a billing, shipping, home, office or other address; 409 at 20."""
+    await records.customer(clients, principal, customer_id)
+    reply = await records.change("customer", customer_id, clients.customers.AddAddress, body.to_proto(customer_id))
+    return to_model(Address, reply.address)
+
+
+@router.delete(
+    "/customers/{customer_id}/addresses/{address_id}", status_code=204, tags=["customers"], operation_id="removeAddress"
+)
+async def remove_address(
+    customer_id: ResourceId, address_id: DetailId, clients: Clients, principal: Caller
+) -> Response:
+    await records.customer(clients, principal, customer_id)
+    await records.change(
+        "address",
+        str(address_id),
+        clients.customers.RemoveAddress,
+        customers_pb2.RemoveAddressRequest(customer_id=customer_id, address_id=address_id),
+    )
+    return Response(status_code=204)

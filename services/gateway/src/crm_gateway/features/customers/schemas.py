@@ -36,6 +36,9 @@ class UpdateCustomerIn(RequestBody):
     phone_number: Annotated[str, StringConstraints(max_length=32), STRIPPED] = ""
     email: Annotated[str, StringConstraints(max_length=254), STRIPPED] = ""
     locale: Literal["he-IL", "fa-IR", "en-US"] = "he-IL"
+    tags: list[Annotated[str, StringConstraints(max_length=50)]] = Field(
+        default_factory=list, max_length=30, description="Replaces the tags (repeats and blanks dropped)"
+    )
 
     def to_proto(self, customer_id: str, etag: str) -> customers_pb2.UpdateCustomerRequest:
         return customers_pb2.UpdateCustomerRequest(
@@ -45,6 +48,7 @@ class UpdateCustomerIn(RequestBody):
                 phone_number=self.phone_number,
                 email=self.email,
                 locale=self.locale,
+                tags=self.tags,
             ),
             update_mask=field_mask_pb2.FieldMask(paths=sorted(self.model_fields_set)),
             etag=etag,
@@ -59,6 +63,7 @@ class Customer(BaseModel):
     locale: str
     lead_ids: list[str]
     create_time: datetime | None
+    tags: list[str] = Field(default_factory=list)
     etag: str = Field(description="The ETag header's value: send it back in If-Match")
 
 
@@ -250,3 +255,78 @@ class CustomerSummary(BaseModel):
     last_contact_time: datetime | None
     open_deals: list[OpenDeal]
     open_tickets: int | None = Field(description="null when the service desk could not be asked")
+
+
+class ContactPersonIn(RequestBody):
+    """A person to talk to at a business customer; a phone number (any local format) or an e-mail."""
+
+    full_name: Annotated[str, StringConstraints(min_length=1, max_length=200), STRIPPED, NOT_BLANK]
+    role: Annotated[str, StringConstraints(max_length=100), STRIPPED] = ""
+    phone_number: Annotated[str, StringConstraints(max_length=32), STRIPPED] = ""
+    email: Annotated[str, StringConstraints(max_length=254), STRIPPED] = ""
+    is_primary: bool = False
+
+    def to_proto(self, customer_id: str) -> customers_pb2.AddContactPersonRequest:
+        return customers_pb2.AddContactPersonRequest(
+            customer_id=customer_id,
+            contact_person=customers_pb2.ContactPerson(
+                full_name=self.full_name,
+                role=self.role,
+                phone_number=self.phone_number,
+                email=self.email,
+                is_primary=self.is_primary,
+            ),
+        )
+
+
+class ContactPerson(BaseModel):
+    id: int
+    full_name: str
+    role: str
+    phone_number: str
+    email: str
+    is_primary: bool
+    create_time: datetime | None
+
+
+class ContactPersonList(BaseModel):
+    contact_persons: list[ContactPerson]
+
+
+class AddressIn(RequestBody):
+    kind: Literal["billing", "shipping", "home", "office", "other"]
+    line1: Annotated[str, StringConstraints(min_length=1, max_length=200), STRIPPED, NOT_BLANK]
+    line2: Annotated[str, StringConstraints(max_length=200), STRIPPED] = ""
+    city: Annotated[str, StringConstraints(min_length=1, max_length=100), STRIPPED, NOT_BLANK]
+    postal_code: Annotated[str, StringConstraints(max_length=20), STRIPPED] = ""
+    country_code: Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2}$")] = Field(
+        description="ISO 3166 alpha-2, e.g. IL or IR"
+    )
+
+    def to_proto(self, customer_id: str) -> customers_pb2.AddAddressRequest:
+        return customers_pb2.AddAddressRequest(
+            customer_id=customer_id,
+            address=customers_pb2.Address(
+                kind=self.kind,
+                line1=self.line1,
+                line2=self.line2,
+                city=self.city,
+                postal_code=self.postal_code,
+                country_code=self.country_code,
+            ),
+        )
+
+
+class Address(BaseModel):
+    id: int
+    kind: str
+    line1: str
+    line2: str
+    city: str
+    postal_code: str
+    country_code: str
+    create_time: datetime | None
+
+
+class AddressList(BaseModel):
+    addresses: list[Address]

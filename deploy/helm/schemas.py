@@ -357,6 +357,21 @@ def service(name: str) -> Schema:
             "description": "CRM_SLA_SCAN_INTERVAL_SECONDS: seconds between two passes of the SLA escalation scan",
         }
         required.append("slaScanIntervalSeconds")
+        props["objectStore"] = obj(
+            {
+                "url": {
+                    "type": "string",
+                    "pattern": "^$|^(file:///|s3://)[^\\s]+$",
+                    "description": "CRM_OBJECT_STORE_URL: where attachments are kept (empty: attachments off)",
+                },
+                "existingSecret": {
+                    "type": "string",
+                    "description": "the Secret with access-key-id and secret-access-key (required for s3://)",
+                },
+            },
+            ("url", "existingSecret"),
+        )
+        required.append("objectStore")
     if name == "notifications":
         props["sms"] = obj(
             {

@@ -210,6 +210,24 @@ the service's prefix (envPrefix: CRM_CONSOLE_ for the console, CRM_ for the rest
 {{- if eq $ctx.service "support" }}
 - name: CRM_SLA_SCAN_INTERVAL_SECONDS
   value: {{ required "support: slaScanIntervalSeconds is required" $cfg.slaScanIntervalSeconds | quote }}
+{{- $store := $cfg.objectStore | default dict }}
+{{- with $store.url }}
+- name: CRM_OBJECT_STORE_URL
+  value: {{ . | quote }}
+{{- if hasPrefix "s3:" . }}
+{{- $secret := required "support: objectStore.existingSecret is required with an s3:// objectStore.url" $store.existingSecret }}
+- name: CRM_OBJECT_STORE_ACCESS_KEY_ID
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: access-key-id
+- name: CRM_OBJECT_STORE_SECRET_ACCESS_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: secret-access-key
+{{- end }}
+{{- end }}
 {{- end }}
 {{- if eq $ctx.service "notifications" }}
 - name: CRM_SMS_BASE_URL

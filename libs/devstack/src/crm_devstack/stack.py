@@ -119,7 +119,7 @@ class Stack:
 
     Layout of ``state_dir``: ``pg/`` (PostgreSQL data), ``nats/`` (JetStream store),
     ``logs/<name>.log`` (one log per process), ``run/<name>.pid`` (to clean up after a
-    launcher that was killed).
+    launcher that was killed), ``attachments/`` (the support service's object store).
     """
 
     PROCESS_NAMES: ClassVar[tuple[str, ...]] = (*BACKEND_SERVICES, GATEWAY, CONSOLE, SMS)
@@ -341,6 +341,9 @@ class Stack:
                 **self.nats.users.env(service),
             }
         )
+        if service == "support":
+            # Ticket attachments' bytes: files under the state directory (a cluster uses S3).
+            env["CRM_OBJECT_STORE_URL"] = f"file://{self.state_dir / 'attachments'}"
         return env
 
     def command(self, name: str) -> tuple[list[str], dict[str, str]]:

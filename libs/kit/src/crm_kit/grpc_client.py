@@ -107,7 +107,13 @@ class _ClientInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[
         return call
 
 
-def channel(address: str, *, default_timeout: float = 5.0, tls: TlsFiles | None = None) -> grpc.aio.Channel:
+def channel(
+    address: str,
+    *,
+    default_timeout: float = 5.0,
+    tls: TlsFiles | None = None,
+    max_message_bytes: int = 4 * 1024 * 1024,
+) -> grpc.aio.Channel:
     """A channel with the client interceptor (trace, caller, deadline); plaintext unless tls is
     given (`ServiceSettings.grpc_tls()`): then TLS verifying the server against tls' CA (the
     system roots without one), presenting tls' certificate when it has one (mTLS)."""
@@ -123,6 +129,8 @@ def channel(address: str, *, default_timeout: float = 5.0, tls: TlsFiles | None 
         ("grpc.initial_reconnect_backoff_ms", 100),
         ("grpc.min_reconnect_backoff_ms", 100),
         ("grpc.max_reconnect_backoff_ms", 2_000),
+        # The largest answer received (gRPC's own default, 4 MiB, unless raised: a file's bytes).
+        ("grpc.max_receive_message_length", max_message_bytes),
     ]
     if tls is None:
         return grpc.aio.insecure_channel(address, interceptors=interceptors, options=options)

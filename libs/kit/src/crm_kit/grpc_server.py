@@ -277,6 +277,7 @@ class GrpcServer:
         tls: TlsFiles | None = None,
         host: str = "127.0.0.1",
         allowed_client_names: Iterable[str] = (),
+        max_message_bytes: int = 4 * 1024 * 1024,
     ) -> None:
         self.port = port
         self.host = host
@@ -289,7 +290,7 @@ class GrpcServer:
         self.server = grpc.aio.server(
             interceptors=[ServerInterceptor(error_domain, allowed or None)],
             options=[
-                ("grpc.max_receive_message_length", 4 * 1024 * 1024),
+                ("grpc.max_receive_message_length", max_message_bytes),
                 # Clients reconnect (and re-resolve DNS) at least every 5 minutes, so replicas added
                 # by an autoscaler get their share of calls; in-flight calls get 30 s to finish.
                 ("grpc.max_connection_age_ms", 300_000),

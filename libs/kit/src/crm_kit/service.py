@@ -58,6 +58,7 @@ class Service:
             tls=tls,
             host=settings.grpc_host,
             allowed_client_names=settings.grpc_allowed_client_names,
+            max_message_bytes=settings.grpc_max_message_bytes,
         )
         # Every service's dead letters are listable and replayable on its own port (crm-admin dlq).
         self.grpc.add(

@@ -110,9 +110,19 @@ class ServiceSettings(BaseSettings):
     # excepted) and their x-crm-actor is never believed. Empty: any client the CA signed.
     grpc_allowed_client_names: list[str] = Field(default_factory=list)
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
+    # The largest gRPC message the server accepts (and a client channel receives). gRPC's 4 MiB
+    # suits every call but a file's bytes: the support service (attachments) and the gateway raise it.
+    grpc_max_message_bytes: int = Field(default=4 * 1024 * 1024, ge=1024 * 1024, le=64 * 1024 * 1024)
     # Crash-window tests only (crm_kit.failpoints reads CRM_FAILPOINTS itself, at import);
     # declared here so production can refuse it at start-up.
     failpoints: str = ""
+
+    # Where files too large for a row are kept (crm_kit.objectstore.object_store_from_url):
+    # file:///abs/path, or s3://bucket?endpoint=https://host:port&region=… with the key pair below.
+    # Empty: the service has no object store (its attachments answer "not configured").
+    object_store_url: str = ""
+    object_store_access_key_id: str = ""
+    object_store_secret_access_key: str = Field(default="", repr=False)
 
     # Addresses of the other services (host:port), for those that call them.
     leads_addr: str = "127.0.0.1:50051"
@@ -130,7 +140,10 @@ class ServiceSettings(BaseSettings):
         return TlsFiles(self.grpc_tls_cert_file, self.grpc_tls_key_file, self.grpc_tls_ca_file)
 
     def secrets(self) -> dict[str, str]:
-        """Secret-valued settings a subclass declares; checked in production."""
+        """Secret-valued settings (a subclass adds its own); checked in production. The object
+        store's secret counts only when the store is S3 (a file store has none)."""
+        if self.object_store_url.startswith("s3:"):
+            return {"object_store_secret_access_key": self.object_store_secret_access_key}
         return {}
 
     @model_validator(mode="after")

@@ -50,6 +50,7 @@ from crm_gateway.features.targets import routes as targets
 from crm_gateway.features.tasks import routes as tasks
 from crm_gateway.features.tax_rates import routes as tax_rates
 from crm_gateway.features.teams import routes as teams
+from crm_gateway.features.tickets import attachments as ticket_attachments
 from crm_gateway.features.tickets import routes as tickets
 from crm_gateway.features.web_forms import routes as web_forms
 from crm_gateway.features.web_forms.schemas import WebFormSubmissionIn
@@ -87,6 +88,7 @@ ROUTERS = (
     sources.router,
     orders.router,
     tickets.router,
+    ticket_attachments.router,
     support.router,
     customers.router,
     consent_records.router,
@@ -195,11 +197,16 @@ def _install_middleware(app: FastAPI, settings: GatewaySettings) -> None:
         max_response_bytes=settings.idempotency_max_response_bytes,
         rate_limit=functools.partial(principal_wait, app.state.principal_limiter),
     )
-    # The body size limit; the CSV lead-import upload has its own (crm_gateway.features.lead_imports).
+    # The body size limit; the CSV lead-import upload (crm_gateway.features.lead_imports) and ticket
+    # attachment uploads (crm_gateway.features.tickets.attachments) have their own.
     app.add_middleware(
-        lead_imports.LeadImportUploads,
-        max_bytes=settings.max_body_bytes,
-        import_max_bytes=settings.lead_import_max_bytes,
+        ticket_attachments.AttachmentUploads,
+        attachment_max_bytes=settings.attachment_max_bytes,
+        others=functools.partial(
+            lead_imports.LeadImportUploads,
+            max_bytes=settings.max_body_bytes,
+            import_max_bytes=settings.lead_import_max_bytes,
+        ),
     )
     if settings.cors_allow_origins:
         app.add_middleware(

@@ -75,7 +75,12 @@ class BackendClients:
             "reporting": settings.reporting_addr,
         }
         channels = {
-            name: channel(addr, default_timeout=settings.grpc_client_timeout_seconds, tls=settings.grpc_tls())
+            name: channel(
+                addr,
+                default_timeout=settings.grpc_client_timeout_seconds,
+                tls=settings.grpc_tls(),
+                max_message_bytes=settings.grpc_max_message_bytes,
+            )
             for name, addr in addresses.items()
         }
         leads = channels["leads"]

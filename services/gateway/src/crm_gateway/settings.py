@@ -33,6 +33,11 @@ class GatewaySettings(ServiceSettings):
     # budget (reading and validating the whole file), instead of the request's.
     lead_import_max_bytes: int = Field(default=100 * 1024 * 1024, gt=0)
     lead_import_timeout_seconds: float = Field(default=900.0, gt=0, le=3600)
+    # A ticket attachment upload's own body cap (CRM_MAX_BODY_BYTES does not apply to it); the
+    # support service keeps at most 10 MiB, so a larger cap only moves where the refusal is made.
+    attachment_max_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    # The backends' answers may carry an attachment's bytes (gRPC's default client limit is 4 MiB).
+    grpc_max_message_bytes: int = Field(default=11 * 1024 * 1024, ge=1024 * 1024, le=64 * 1024 * 1024)
     # Where people reach the gateway; used in the web-to-lead HTML snippet.
     public_base_url: str = "http://localhost:8080"
 

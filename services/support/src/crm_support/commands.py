@@ -26,6 +26,7 @@ from crm_support.db import (
     queues,
     sla_policies,
     surveys,
+    ticket_attachments,
     ticket_history,
     ticket_messages,
     tickets,
@@ -248,6 +249,49 @@ async def add_message(
         {"message_id": message.id, "visibility": visibility.value, "status": saved.status},
     )
     return message, await queries.ticket(uow, Reach(all_tickets=True), ticket_id=ticket_id)
+
+
+def refuse_closed(row: Any, what: str) -> None:
+    if row.status == domain.Status.CLOSED:
+        raise FailedPrecondition(f"a closed ticket takes no {what}", field_violations=[("ticket_id", "is closed")])
+
+
+async def add_attachment(
+    uow: UnitOfWork, ticket_id: str, reach: Reach, new: domain.NewAttachment, sha256: str, object_key: str
+) -> Any:
+    """Record an attachment whose bytes are already in the object store under object_key, with
+    its audit record; the ticket is locked so a concurrent close is seen."""
+    row = await queries.ticket(uow, reach, ticket_id=ticket_id, lock=True)
+    refuse_closed(row, "attachments")
+    attachment = (
+        await uow.conn.execute(
+            insert(ticket_attachments)
+            .values(
+                ticket_id=ticket_id,
+                filename=new.filename,
+                content_type=new.content_type,
+                size_bytes=new.size_bytes,
+                sha256=sha256,
+                object_key=object_key,
+                uploaded_by=_actor(),
+                created_at=datetime.now(UTC),
+            )
+            .returning(ticket_attachments)
+        )
+    ).one()
+    uow.audit(
+        "support.AddTicketAttachment",
+        "ticket",
+        ticket_id,
+        {
+            "attachment_id": attachment.id,
+            "filename": new.filename,
+            "content_type": new.content_type,
+            "size_bytes": new.size_bytes,
+            "sha256": sha256,
+        },
+    )
+    return attachment
 
 
 async def _message_effects(uow: UnitOfWork, row: Any, visibility: domain.Visibility, now: datetime) -> dict[str, Any]:

@@ -158,6 +158,22 @@ ticket_messages = Table(
     Index("ix_ticket_messages_ticket", "ticket_id", "id"),
 )
 
+ticket_attachments = Table(
+    "ticket_attachments",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("ticket_id", String(64), ForeignKey("tickets.id"), nullable=False),
+    Column("filename", String(200), nullable=False),
+    Column("content_type", String(100), nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    # Where the bytes are in the object store (tickets/<ticket_id>/<uuid>); never shown to callers.
+    Column("object_key", String(200), nullable=False, unique=True),
+    Column("uploaded_by", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_ticket_attachments_ticket", "ticket_id", "id"),
+)
+
 surveys = Table(
     "surveys",
     metadata,

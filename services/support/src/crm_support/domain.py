@@ -18,6 +18,10 @@ MAX_SKU = 100
 TIERS = ("standard", "gold", "vip")
 SURVEY_SCORES = range(1, 6)
 MAX_SURVEY_COMMENT = 1_000
+MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
+MAX_FILENAME = 200
+# Files a customer's case needs (photos, invoices, logs); nothing a browser would run.
+ATTACHMENT_TYPES = ("image/png", "image/jpeg", "image/webp", "application/pdf", "text/plain")
 
 
 class Kind(StrEnum):
@@ -184,6 +188,35 @@ def validate_message(visibility: str, body: str) -> tuple[Visibility, str]:
     if problems:
         raise InvalidArgument("the message is not valid: " + problems[0][1], field_violations=problems)
     return Visibility(visibility), body.strip()
+
+
+@dataclass(frozen=True)
+class NewAttachment:
+    filename: str
+    content_type: str
+    size_bytes: int
+
+
+def validate_attachment(filename: str, content_type: str, size_bytes: int) -> NewAttachment:
+    """An attachment as asked, or InvalidArgument naming each wrong field. The file name keeps only
+    its last path part (a browser may send C:\\Users\\…), and no control character survives into a
+    Content-Disposition header."""
+    name = filename.replace("\\", "/").rsplit("/", 1)[-1].strip()
+    media_type = content_type.split(";")[0].strip().lower()
+    problems: list[tuple[str, str]] = []
+    if not 1 <= len(name) <= MAX_FILENAME:
+        problems.append(("filename", f"must have 1 to {MAX_FILENAME} characters"))
+    elif any(ord(c) < 32 or 127 <= ord(c) < 160 for c in name):
+        problems.append(("filename", "must have no control characters"))
+    if media_type not in ATTACHMENT_TYPES:
+        problems.append(("content_type", f"must be one of {', '.join(ATTACHMENT_TYPES)}"))
+    if size_bytes < 1:
+        problems.append(("data", "is empty"))
+    elif size_bytes > MAX_ATTACHMENT_BYTES:
+        problems.append(("data", f"must be at most {MAX_ATTACHMENT_BYTES} bytes"))
+    if problems:
+        raise InvalidArgument("the attachment is not valid: " + problems[0][1], field_violations=problems)
+    return NewAttachment(filename=name, content_type=media_type, size_bytes=size_bytes)
 
 
 def validate_survey(score: int, comment: str) -> str:

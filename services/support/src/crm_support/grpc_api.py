@@ -11,8 +11,9 @@ from crm.support.v1 import support_pb2, support_pb2_grpc
 from crm_kit.db import Database
 from crm_kit.errors import InvalidArgument, require
 from crm_kit.etags import etag
+from crm_kit.objectstore import ObjectStore
 from crm_kit.protoconv import encode_page_token, page_position, page_size, to_timestamp
-from crm_support import clocks, commands, domain, queries, report
+from crm_support import attachments, clocks, commands, domain, queries, report
 from crm_support.proto_maps import ENUM_OF, VALUE_OF
 from crm_support.sla.calendar import Calendar, calendar_from_dict, calendar_to_dict
 
@@ -94,6 +95,19 @@ def message_to_proto(m: Any) -> support_pb2.TicketMessage:
         author_id=m.author_id,
         author_name=m.author_name,
         create_time=to_timestamp(m.created_at),
+    )
+
+
+def attachment_to_proto(a: Any) -> support_pb2.TicketAttachment:
+    return support_pb2.TicketAttachment(
+        id=a.id,
+        ticket_id=a.ticket_id,
+        filename=a.filename,
+        content_type=a.content_type,
+        size_bytes=a.size_bytes,
+        sha256=a.sha256,
+        uploaded_by=a.uploaded_by,
+        create_time=to_timestamp(a.created_at),
     )
 
 
@@ -193,8 +207,10 @@ def _report_row(row: report.Row) -> support_pb2.SupportReportRow:
 
 
 class SupportServicer(support_pb2_grpc.SupportServiceServicer):
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, store: ObjectStore | None = None) -> None:
         self.db = db
+        # Where attachments' bytes go; None when the service has no object store configured.
+        self.store = store
 
     async def OpenTicket(
         self, request: support_pb2.OpenTicketRequest, context: grpc.aio.ServicerContext
@@ -275,6 +291,30 @@ class SupportServicer(support_pb2_grpc.SupportServiceServicer):
             await queries.ticket(uow, reach_of(request.reach), ticket_id=request.ticket_id)
             found = await queries.messages(uow, request.ticket_id, public_only=request.public_only)
         return support_pb2.ListTicketMessagesResponse(messages=[message_to_proto(m) for m in found])
+
+    async def AddTicketAttachment(
+        self, request: support_pb2.AddTicketAttachmentRequest, context: grpc.aio.ServicerContext
+    ) -> support_pb2.AddTicketAttachmentResponse:
+        require({"ticket_id": request.ticket_id})
+        new = domain.validate_attachment(request.filename, request.content_type, len(request.data))
+        row = await attachments.add(self.db, self.store, request.ticket_id, reach_of(request.reach), new, request.data)
+        return support_pb2.AddTicketAttachmentResponse(attachment=attachment_to_proto(row))
+
+    async def ListTicketAttachments(
+        self, request: support_pb2.ListTicketAttachmentsRequest, context: grpc.aio.ServicerContext
+    ) -> support_pb2.ListTicketAttachmentsResponse:
+        require({"ticket_id": request.ticket_id})
+        rows = await attachments.listed(self.db, request.ticket_id, reach_of(request.reach))
+        return support_pb2.ListTicketAttachmentsResponse(attachments=[attachment_to_proto(r) for r in rows])
+
+    async def GetTicketAttachment(
+        self, request: support_pb2.GetTicketAttachmentRequest, context: grpc.aio.ServicerContext
+    ) -> support_pb2.GetTicketAttachmentResponse:
+        require({"ticket_id": request.ticket_id, "attachment_id": request.attachment_id})
+        row, data = await attachments.fetched(
+            self.db, self.store, request.ticket_id, request.attachment_id, reach_of(request.reach)
+        )
+        return support_pb2.GetTicketAttachmentResponse(attachment=attachment_to_proto(row), data=data)
 
     async def ChangeTicketStatus(
         self, request: support_pb2.ChangeTicketStatusRequest, context: grpc.aio.ServicerContext

@@ -14,7 +14,16 @@ from crm_kit.db import UnitOfWork
 from crm_kit.errors import InvalidArgument, NotFound
 from crm_kit.pagination import keyset_page
 from crm_support import domain
-from crm_support.db import calendars, categories, queues, sla_policies, ticket_history, ticket_messages, tickets
+from crm_support.db import (
+    calendars,
+    categories,
+    queues,
+    sla_policies,
+    ticket_attachments,
+    ticket_history,
+    ticket_messages,
+    tickets,
+)
 
 
 @dataclass(frozen=True)
@@ -206,3 +215,29 @@ def targets_of(row: Any) -> list[domain.Target]:
 
 async def calendar_rows(uow: UnitOfWork) -> list[Any]:
     return list((await uow.conn.execute(select(calendars).order_by(calendars.c.code))).all())
+
+
+async def attachments(uow: UnitOfWork, ticket_id: str) -> list[Any]:
+    """The ticket's attachments, oldest first (the caller has checked the ticket's reach)."""
+    rows = await uow.conn.execute(
+        select(ticket_attachments).where(ticket_attachments.c.ticket_id == ticket_id).order_by(ticket_attachments.c.id)
+    )
+    return list(rows)
+
+
+async def attachment(uow: UnitOfWork, ticket_id: str, attachment_id: int) -> Any:
+    """One attachment of the ticket, or NOT_FOUND (also when it belongs to another ticket)."""
+    row = (
+        await uow.conn.execute(
+            select(ticket_attachments).where(
+                ticket_attachments.c.ticket_id == ticket_id, ticket_attachments.c.id == attachment_id
+            )
+        )
+    ).first()
+    if row is None:
+        raise NotFound(
+            f"attachment {attachment_id} not found",
+            reason="ATTACHMENT_NOT_FOUND",
+            metadata={"attachment": str(attachment_id)},
+        )
+    return row

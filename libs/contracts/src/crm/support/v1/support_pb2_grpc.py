@@ -61,6 +61,21 @@ class SupportServiceStub:
                 request_serializer=crm_dot_support_dot_v1_dot_support__pb2.ListTicketMessagesRequest.SerializeToString,
                 response_deserializer=crm_dot_support_dot_v1_dot_support__pb2.ListTicketMessagesResponse.FromString,
                 _registered_method=True)
+        self.AddTicketAttachment = channel.unary_unary(
+                '/crm.support.v1.SupportService/AddTicketAttachment',
+                request_serializer=crm_dot_support_dot_v1_dot_support__pb2.AddTicketAttachmentRequest.SerializeToString,
+                response_deserializer=crm_dot_support_dot_v1_dot_support__pb2.AddTicketAttachmentResponse.FromString,
+                _registered_method=True)
+        self.ListTicketAttachments = channel.unary_unary(
+                '/crm.support.v1.SupportService/ListTicketAttachments',
+                request_serializer=crm_dot_support_dot_v1_dot_support__pb2.ListTicketAttachmentsRequest.SerializeToString,
+                response_deserializer=crm_dot_support_dot_v1_dot_support__pb2.ListTicketAttachmentsResponse.FromString,
+                _registered_method=True)
+        self.GetTicketAttachment = channel.unary_unary(
+                '/crm.support.v1.SupportService/GetTicketAttachment',
+                request_serializer=crm_dot_support_dot_v1_dot_support__pb2.GetTicketAttachmentRequest.SerializeToString,
+                response_deserializer=crm_dot_support_dot_v1_dot_support__pb2.GetTicketAttachmentResponse.FromString,
+                _registered_method=True)
         self.ChangeTicketStatus = channel.unary_unary(
                 '/crm.support.v1.SupportService/ChangeTicketStatus',
                 request_serializer=crm_dot_support_dot_v1_dot_support__pb2.ChangeTicketStatusRequest.SerializeToString,
@@ -154,6 +169,28 @@ class SupportServiceServicer:
 
     def ListTicketMessages(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddTicketAttachment(self, request, context):
+        """A file on the ticket (a photo of the damage, an invoice): at most 10 MiB, of an allowed type;
+        kept in the object store, its metadata in the database.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTicketAttachments(self, request, context):
+        """Oldest first, without their bytes.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTicketAttachment(self, request, context):
+        """One attachment with its bytes.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -258,6 +295,21 @@ def add_SupportServiceServicer_to_server(servicer, server):
                     servicer.ListTicketMessages,
                     request_deserializer=crm_dot_support_dot_v1_dot_support__pb2.ListTicketMessagesRequest.FromString,
                     response_serializer=crm_dot_support_dot_v1_dot_support__pb2.ListTicketMessagesResponse.SerializeToString,
+            ),
+            'AddTicketAttachment': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddTicketAttachment,
+                    request_deserializer=crm_dot_support_dot_v1_dot_support__pb2.AddTicketAttachmentRequest.FromString,
+                    response_serializer=crm_dot_support_dot_v1_dot_support__pb2.AddTicketAttachmentResponse.SerializeToString,
+            ),
+            'ListTicketAttachments': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTicketAttachments,
+                    request_deserializer=crm_dot_support_dot_v1_dot_support__pb2.ListTicketAttachmentsRequest.FromString,
+                    response_serializer=crm_dot_support_dot_v1_dot_support__pb2.ListTicketAttachmentsResponse.SerializeToString,
+            ),
+            'GetTicketAttachment': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTicketAttachment,
+                    request_deserializer=crm_dot_support_dot_v1_dot_support__pb2.GetTicketAttachmentRequest.FromString,
+                    response_serializer=crm_dot_support_dot_v1_dot_support__pb2.GetTicketAttachmentResponse.SerializeToString,
             ),
             'ChangeTicketStatus': grpc.unary_unary_rpc_method_handler(
                     servicer.ChangeTicketStatus,
@@ -452,6 +504,87 @@ class SupportService:
             '/crm.support.v1.SupportService/ListTicketMessages',
             crm_dot_support_dot_v1_dot_support__pb2.ListTicketMessagesRequest.SerializeToString,
             crm_dot_support_dot_v1_dot_support__pb2.ListTicketMessagesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddTicketAttachment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.support.v1.SupportService/AddTicketAttachment',
+            crm_dot_support_dot_v1_dot_support__pb2.AddTicketAttachmentRequest.SerializeToString,
+            crm_dot_support_dot_v1_dot_support__pb2.AddTicketAttachmentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTicketAttachments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.support.v1.SupportService/ListTicketAttachments',
+            crm_dot_support_dot_v1_dot_support__pb2.ListTicketAttachmentsRequest.SerializeToString,
+            crm_dot_support_dot_v1_dot_support__pb2.ListTicketAttachmentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTicketAttachment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.support.v1.SupportService/GetTicketAttachment',
+            crm_dot_support_dot_v1_dot_support__pb2.GetTicketAttachmentRequest.SerializeToString,
+            crm_dot_support_dot_v1_dot_support__pb2.GetTicketAttachmentResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -46,6 +46,14 @@ class SupportServiceStub:
     AddTicketMessage: _grpc.UnaryUnaryMultiCallable[_support_pb2.AddTicketMessageRequest, _support_pb2.AddTicketMessageResponse]
     """A public reply, an internal note, or a message from the customer taken down by an agent."""
     ListTicketMessages: _grpc.UnaryUnaryMultiCallable[_support_pb2.ListTicketMessagesRequest, _support_pb2.ListTicketMessagesResponse]
+    AddTicketAttachment: _grpc.UnaryUnaryMultiCallable[_support_pb2.AddTicketAttachmentRequest, _support_pb2.AddTicketAttachmentResponse]
+    """A file on the ticket (a photo of the damage, an invoice): at most 10 MiB, of an allowed type;
+    kept in the object store, its metadata in the database.
+    """
+    ListTicketAttachments: _grpc.UnaryUnaryMultiCallable[_support_pb2.ListTicketAttachmentsRequest, _support_pb2.ListTicketAttachmentsResponse]
+    """Oldest first, without their bytes."""
+    GetTicketAttachment: _grpc.UnaryUnaryMultiCallable[_support_pb2.GetTicketAttachmentRequest, _support_pb2.GetTicketAttachmentResponse]
+    """One attachment with its bytes."""
     ChangeTicketStatus: _grpc.UnaryUnaryMultiCallable[_support_pb2.ChangeTicketStatusRequest, _support_pb2.ChangeTicketStatusResponse]
     """new → open → pending_customer → resolved → closed, and reopen (resolved → open)."""
     AssignTicket: _grpc.UnaryUnaryMultiCallable[_support_pb2.AssignTicketRequest, _support_pb2.AssignTicketResponse]
@@ -84,6 +92,14 @@ class SupportServiceAsyncStub(SupportServiceStub):
     AddTicketMessage: _aio.UnaryUnaryMultiCallable[_support_pb2.AddTicketMessageRequest, _support_pb2.AddTicketMessageResponse]  # type: ignore[assignment]
     """A public reply, an internal note, or a message from the customer taken down by an agent."""
     ListTicketMessages: _aio.UnaryUnaryMultiCallable[_support_pb2.ListTicketMessagesRequest, _support_pb2.ListTicketMessagesResponse]  # type: ignore[assignment]
+    AddTicketAttachment: _aio.UnaryUnaryMultiCallable[_support_pb2.AddTicketAttachmentRequest, _support_pb2.AddTicketAttachmentResponse]  # type: ignore[assignment]
+    """A file on the ticket (a photo of the damage, an invoice): at most 10 MiB, of an allowed type;
+    kept in the object store, its metadata in the database.
+    """
+    ListTicketAttachments: _aio.UnaryUnaryMultiCallable[_support_pb2.ListTicketAttachmentsRequest, _support_pb2.ListTicketAttachmentsResponse]  # type: ignore[assignment]
+    """Oldest first, without their bytes."""
+    GetTicketAttachment: _aio.UnaryUnaryMultiCallable[_support_pb2.GetTicketAttachmentRequest, _support_pb2.GetTicketAttachmentResponse]  # type: ignore[assignment]
+    """One attachment with its bytes."""
     ChangeTicketStatus: _aio.UnaryUnaryMultiCallable[_support_pb2.ChangeTicketStatusRequest, _support_pb2.ChangeTicketStatusResponse]  # type: ignore[assignment]
     """new → open → pending_customer → resolved → closed, and reopen (resolved → open)."""
     AssignTicket: _aio.UnaryUnaryMultiCallable[_support_pb2.AssignTicketRequest, _support_pb2.AssignTicketResponse]  # type: ignore[assignment]
@@ -149,6 +165,32 @@ class SupportServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _support_pb2.ListTicketMessagesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_support_pb2.ListTicketMessagesResponse, _abc.Awaitable[_support_pb2.ListTicketMessagesResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def AddTicketAttachment(
+        self,
+        request: _support_pb2.AddTicketAttachmentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_support_pb2.AddTicketAttachmentResponse, _abc.Awaitable[_support_pb2.AddTicketAttachmentResponse]]:
+        """A file on the ticket (a photo of the damage, an invoice): at most 10 MiB, of an allowed type;
+        kept in the object store, its metadata in the database.
+        """
+
+    @_abc_1.abstractmethod
+    def ListTicketAttachments(
+        self,
+        request: _support_pb2.ListTicketAttachmentsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_support_pb2.ListTicketAttachmentsResponse, _abc.Awaitable[_support_pb2.ListTicketAttachmentsResponse]]:
+        """Oldest first, without their bytes."""
+
+    @_abc_1.abstractmethod
+    def GetTicketAttachment(
+        self,
+        request: _support_pb2.GetTicketAttachmentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_support_pb2.GetTicketAttachmentResponse, _abc.Awaitable[_support_pb2.GetTicketAttachmentResponse]]:
+        """One attachment with its bytes."""
 
     @_abc_1.abstractmethod
     def ChangeTicketStatus(

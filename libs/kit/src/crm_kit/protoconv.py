@@ -78,5 +78,5 @@ def page_position(token: str, *parsers: Callable[[Any], Any]) -> tuple[Any, ...]
         if len(raw) != len(parsers):
             raise ValueError(f"expected {len(parsers)} parts, got {len(raw)}")
         return tuple(parse(part) for parse, part in zip(parsers, raw, strict=True))
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise InvalidArgument("page_token is invalid", field_violations=[("page_token", "malformed")]) from exc

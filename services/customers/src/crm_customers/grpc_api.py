@@ -24,6 +24,14 @@ _SEARCH_MATCH = {
 }
 
 
+def _record_id(value: Any) -> int:
+    """A consent record id from a page token: a whole number a bigint column holds."""
+    number = int(value)
+    if not 0 <= number < 2**63:
+        raise ValueError("out of range")
+    return number
+
+
 CONSENT_EXPORT_PAGE = 500
 CONSENT_EXPORT_MAX_PAGE = 1000
 
@@ -285,13 +293,14 @@ class CustomersServicer(customers_pb2_grpc.CustomersServiceServicer):
         require({"customer_id": request.customer_id})
         async with self.db.unit_of_work() as uow:
             await queries.get_customer(uow, request.customer_id)  # NOT_FOUND for no such customer
-            row, totals = await queries.summary(uow, request.customer_id)
+            row, totals, (surveys, satisfaction) = await queries.summary(uow, request.customer_id)
         return customers_pb2.GetCustomerSummaryResponse(
             summary=customers_pb2.CustomerSummary(
                 customer_id=request.customer_id,
                 lifetime_value=[types_pb2.Money(amount_minor=total, currency_code=code) for code, total in totals],
                 touches=row.touches,
-                satisfaction_average=float(row.satisfaction or 0),
+                surveys_answered=surveys,
+                satisfaction_average=satisfaction,
                 first_contact_time=to_timestamp(row.first_contact) if row.first_contact else None,
                 last_contact_time=to_timestamp(row.last_contact) if row.last_contact else None,
                 **{name: getattr(row, name) for name in queries.SUMMARY_COUNTS},
@@ -308,7 +317,7 @@ class CustomersServicer(customers_pb2_grpc.CustomersServiceServicer):
                 "the period ends before it starts", field_violations=[("to_time", "must be after from_time")]
             )
         limit = min(request.page_size or CONSENT_EXPORT_PAGE, CONSENT_EXPORT_MAX_PAGE)
-        after = page_position(request.page_token, int)
+        after = page_position(request.page_token, _record_id)
         async with self.db.unit_of_work() as uow:
             rows = await queries.consent_records_between(
                 uow, since=since, until=until, after_id=after[0] if after else 0, limit=limit

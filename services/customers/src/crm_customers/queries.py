@@ -271,26 +271,33 @@ SUMMARY_COUNTS = {
     "orders_shipped": "order_shipped",
     "messages_sent": "sms_sent",
     "tickets_opened": "ticket_opened",
-    "surveys_answered": "survey_answered",
 }
 
 
-async def summary(uow: UnitOfWork, customer_id: str) -> tuple[Any, list[tuple[str, int]]]:
+async def summary(uow: UnitOfWork, customer_id: str) -> tuple[Any, list[tuple[str, int]], tuple[int, float]]:
     """The customer's timeline added up (one row of counts, first and last contact, mean score),
     and the won deals' totals per currency. Both read the customer's entries by its index."""
     counts = [func.count().filter(timeline.c.kind == kind).label(name) for name, kind in SUMMARY_COUNTS.items()]
-    score = timeline.c.facts["score"].astext.cast(Integer)
     row = (
         await uow.conn.execute(
             select(
                 func.count().label("touches"),
                 func.min(timeline.c.occurred_at).label("first_contact"),
                 func.max(timeline.c.occurred_at).label("last_contact"),
-                func.avg(score).filter(timeline.c.kind == "survey_answered").label("satisfaction"),
                 *counts,
             ).where(timeline.c.customer_id == customer_id)
         )
     ).one()
+    # A corrected score replaces the first: the latest answer per ticket counts, as in support.
+    ticket = timeline.c.facts["ticket_id"].astext
+    latest = (
+        select(timeline.c.facts["score"].astext.cast(Integer).label("score"))
+        .where(timeline.c.customer_id == customer_id, timeline.c.kind == "survey_answered")
+        .distinct(ticket)
+        .order_by(ticket, timeline.c.occurred_at.desc(), timeline.c.id.desc())
+        .subquery()
+    )
+    surveys = (await uow.conn.execute(select(func.count(), func.avg(latest.c.score)))).one()
     currency = timeline.c.facts["currency_code"].astext
     totals = await uow.conn.execute(
         select(currency, func.sum(timeline.c.facts["amount_minor"].astext.cast(BigInteger)))
@@ -298,7 +305,7 @@ async def summary(uow: UnitOfWork, customer_id: str) -> tuple[Any, list[tuple[st
         .group_by(currency)
         .order_by(currency)
     )
-    return row, [(str(code), int(total)) for code, total in totals if code]
+    return row, [(str(code), int(total)) for code, total in totals if code], (int(surveys[0]), float(surveys[1] or 0))
 
 
 async def consent_records_between(uow: UnitOfWork, *, since: Any, until: Any, after_id: int, limit: int) -> list[Any]:

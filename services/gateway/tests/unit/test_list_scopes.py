@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
+from crm_gateway.app import create_app
 from crm_kit.dev_issuer import DevIssuer
 
 pytestmark = pytest.mark.unit
@@ -98,3 +99,16 @@ async def test_me_shows_the_empty_rep_id(client: httpx.AsyncClient, issuer: DevI
 
     assert response.status_code == 200
     assert response.json()["rep_id"] == ""
+
+
+async def test_a_manager_whose_token_names_no_team_reaches_no_ticket(
+    backend, gateway, settings: Any, issuer: DevIssuer
+) -> None:
+    """An empty reach is never widened: such a manager is not a rep, so the customer's tickets are
+    not theirs either (the directory is company-wide for managers, the service desk is not)."""
+    token = issuer.mint("manager-nobody", ["sales_manager"])
+    async with gateway(create_app(settings), headers={"Authorization": f"Bearer {token}"}) as http:
+        listed = await http.get("/api/v1/tickets", params={"customer_id": "customer-1"})
+        one = await http.get("/api/v1/tickets/ticket-1")
+        messages = await http.get("/api/v1/tickets/ticket-1/messages")
+    assert (listed.status_code, one.status_code, messages.status_code) == (403, 404, 404)

@@ -113,7 +113,7 @@ async def record_sent(uow: UnitOfWork, row: Any, now: datetime) -> None:
             recipient=row.recipient,
             lead_id=row.lead_id,
             order_id=row.order_id,
-            body=row.body,
+            body=domain.redacted(row.body),
             send_time=to_timestamp(now),
         ),
         time=now,

@@ -28,7 +28,7 @@ def message_to_proto(r: Any) -> notifications_pb2.Message:
         idempotency_key=r.idempotency_key,
         channel=r.channel,
         recipient=r.recipient,
-        body=r.body,
+        body=domain.redacted(r.body),
         locale=r.locale,
         status=_STATUS[r.status],
         lead_id=r.lead_id,

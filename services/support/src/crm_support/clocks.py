@@ -73,17 +73,21 @@ class Clock:
 def _next_check(
     cal: Calendar, state: sla_clock.ClockState, level: int, warn: int, after: int, now: datetime, *, met: bool
 ) -> Any:
+    """When the clock can next change level; always after now. A clock exactly at its target when
+    the business day ends is not breached until a business second more has passed: its check is
+    then the next opening, not the past closing time (or the scan would take it up on every pass
+    all night)."""
     if met or state.state in ("met", "paused") or state.due_at is None:
         return None
-    if level == 0:
-        if state.remaining_seconds > warn:
-            return sla_clock.add_business_seconds(cal, now, state.remaining_seconds - warn)
-        return state.due_at
-    if level == 1:
-        return state.due_at
-    if level == 2:
-        return sla_clock.add_business_seconds(cal, state.due_at, after)
-    return None
+    if level == 0 and state.remaining_seconds > warn:
+        candidate = sla_clock.add_business_seconds(cal, now, state.remaining_seconds - warn)
+    elif level in (0, 1):
+        candidate = state.due_at
+    elif level == 2:
+        candidate = sla_clock.add_business_seconds(cal, state.due_at, after)
+    else:
+        return None
+    return candidate if candidate > now else sla_clock.add_business_seconds(cal, now, 1)
 
 
 def _clock(

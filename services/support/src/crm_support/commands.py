@@ -10,7 +10,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from crm.support.v1 import events_pb2
@@ -41,6 +41,13 @@ Reach = queries.Reach
 def _actor() -> str:
     who = caller.current()
     return who.actor if who else caller.UNKNOWN_ACTOR
+
+
+def request_key(*parts: str) -> str:
+    """A caller's request id as stored: bound to who sent it (and what it was about), so a request
+    id another caller happens to know answers nothing of theirs, and of a fixed length whatever
+    the id's."""
+    return hashlib.sha256("\n".join((_actor(), *parts)).encode()).hexdigest()
 
 
 def token_hash(token: str) -> str:
@@ -110,9 +117,10 @@ async def _locked_queue(uow: UnitOfWork, queue_id: str, field: str) -> Any:
 
 
 async def open_ticket(uow: UnitOfWork, new: domain.NewTicket, reach: Reach, request_id: str) -> Any:
-    """Open a ticket (or return the one this request_id opened before)."""
-    if request_id:
-        existing = (await uow.conn.execute(select(tickets.c.id).where(tickets.c.request_id == request_id))).first()
+    """Open a ticket (or return the one this caller's request_id opened before)."""
+    key = request_key(request_id) if request_id else None
+    if key:
+        existing = (await uow.conn.execute(select(tickets.c.id).where(tickets.c.request_id == key))).first()
         if existing:
             return await queries.ticket(uow, Reach(all_tickets=True), ticket_id=existing.id)
     path = await queries.category_path(uow, new.category_id)
@@ -159,7 +167,7 @@ async def open_ticket(uow: UnitOfWork, new: domain.NewTicket, reach: Reach, requ
             calendar_code=queue.calendar_code,
             sla_targets=sla_targets,
             created_by=_actor(),
-            request_id=request_id or None,
+            request_id=key,
             created_at=now,
             updated_at=now,
         )
@@ -168,7 +176,7 @@ async def open_ticket(uow: UnitOfWork, new: domain.NewTicket, reach: Reach, requ
     )
     first = inserted.first()
     if first is None:  # the same request_id won a race: its ticket is the answer
-        existing_id = (await uow.conn.execute(select(tickets.c.id).where(tickets.c.request_id == request_id))).scalar()
+        existing_id = (await uow.conn.execute(select(tickets.c.id).where(tickets.c.request_id == key))).scalar()
         return await queries.ticket(uow, Reach(all_tickets=True), ticket_id=str(existing_id))
     await _history(uow, ticket_id, domain.Status.NEW.value, now)
     row = await _save(uow, ticket_id, {}, now)
@@ -215,13 +223,13 @@ async def add_message(
     """Add a reply, note or customer message; a public reply meets the first and next response
     targets and opens a new ticket; a customer's message starts the next-response clock and
     brings a ticket waiting for the customer back to open."""
-    if request_id:
-        found = (
-            await uow.conn.execute(select(ticket_messages).where(ticket_messages.c.request_id == request_id))
-        ).first()
-        if found is not None:
-            return found, await queries.ticket(uow, reach, ticket_id=found.ticket_id)
+    # Locked first, then looked up: a retry running beside the original waits for it, then finds it.
     row = await queries.ticket(uow, reach, ticket_id=ticket_id, lock=True)
+    key = request_key(ticket_id, request_id) if request_id else None
+    if key:
+        found = (await uow.conn.execute(select(ticket_messages).where(ticket_messages.c.request_id == key))).first()
+        if found is not None:
+            return found, await queries.ticket(uow, reach, ticket_id=ticket_id)
     if row.status == domain.Status.CLOSED:
         raise FailedPrecondition("a closed ticket takes no messages", field_violations=[("ticket_id", "is closed")])
     now = datetime.now(UTC)
@@ -234,7 +242,7 @@ async def add_message(
                 body=body,
                 author_id=_actor(),
                 author_name=author_name[:200],
-                request_id=request_id or None,
+                request_id=key,
                 created_at=now,
             )
             .returning(ticket_messages)
@@ -315,6 +323,10 @@ async def _message_effects(uow: UnitOfWork, row: Any, visibility: domain.Visibil
         if row.status == domain.Status.PENDING_CUSTOMER:
             values["status"] = domain.Status.OPEN.value
             await _history(uow, ticket_id, domain.Status.OPEN.value, now, "the customer answered")
+        elif row.status == domain.Status.RESOLVED:  # the customer writes again: the ticket reopens
+            values.update(status=domain.Status.OPEN.value, resolved_at=None)
+            await _history(uow, ticket_id, domain.Status.OPEN.value, now, "the customer wrote again")
+            await _expire_survey(uow, ticket_id)
     return values
 
 
@@ -329,16 +341,24 @@ async def change_status(
     values: dict[str, Any] = {"status": wanted.value}
     if wanted is domain.Status.RESOLVED:
         values["resolved_at"] = now
+        if row.first_response_at is None:  # resolved without a reply: the resolution answered
+            values["first_response_at"] = now
     elif wanted is domain.Status.CLOSED:
         values["closed_at"] = now
     elif row.status == domain.Status.RESOLVED:  # a reopen: the resolution clock runs again
         values["resolved_at"] = None
+        await _expire_survey(uow, ticket_id)
     await _history(uow, ticket_id, wanted.value, now, note)
     saved = await _save(uow, ticket_id, values, now)
     if wanted is domain.Status.RESOLVED:
         await _resolved(uow, saved, now)
     uow.audit("support.ChangeTicketStatus", "ticket", ticket_id, {"from": row.status, "to": wanted.value})
     return await queries.ticket(uow, Reach(all_tickets=True), ticket_id=ticket_id)
+
+
+async def _expire_survey(uow: UnitOfWork, ticket_id: str) -> None:
+    """A reopened ticket's survey link stops working (a new one comes with the next resolution)."""
+    await uow.conn.execute(delete(surveys).where(surveys.c.ticket_id == ticket_id))
 
 
 async def _resolved(uow: UnitOfWork, row: Any, now: datetime) -> None:
@@ -505,10 +525,17 @@ async def put_calendar(uow: UnitOfWork, cal: Calendar) -> Calendar:
 async def submit_survey(uow: UnitOfWork, token: str, score: int, comment: str) -> Any:
     """Record the customer's score; the latest answer counts (a mistaken tap can be corrected)."""
     cleaned = domain.validate_survey(score, comment)
+    found = (
+        await uow.conn.execute(select(surveys.c.ticket_id).where(surveys.c.token_hash == token_hash(token)))
+    ).first()
+    if found is None:
+        raise NotFound("no survey with this link", reason="SURVEY_NOT_FOUND")
+    # The ticket, then its survey: the order a resolution takes them in, so the two never deadlock.
+    await uow.conn.execute(select(tickets.c.id).where(tickets.c.id == found.ticket_id).with_for_update())
     survey = (
         await uow.conn.execute(select(surveys).where(surveys.c.token_hash == token_hash(token)).with_for_update())
     ).first()
-    if survey is None:
+    if survey is None:  # the ticket was reopened meanwhile: the link expired with it
         raise NotFound("no survey with this link", reason="SURVEY_NOT_FOUND")
     now = datetime.now(UTC)
     await uow.conn.execute(

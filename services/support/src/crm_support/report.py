@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy import and_, func, select
 
 from crm_kit.db import UnitOfWork
+from crm_kit.errors import InvalidArgument
 from crm_support import clocks, domain, queries
 from crm_support.db import surveys, tickets
 
@@ -51,10 +52,15 @@ async def support_report(
                 select(tickets, column.label("group_key"), surveys.c.score.label("survey_score"))
                 .outerjoin(surveys, surveys.c.ticket_id == tickets.c.id)
                 .where(period)
-                .limit(MAX_TICKETS)
+                .limit(MAX_TICKETS + 1)
             )
         ).all()
     )
+    if len(rows) > MAX_TICKETS:  # never a silently partial report
+        raise InvalidArgument(
+            f"the period holds more than {MAX_TICKETS} tickets: ask for a shorter one",
+            field_violations=[("from_time", f"a period of at most {MAX_TICKETS} tickets")],
+        )
     found = await queries.histories(uow, [r.id for r in rows])
     groups: dict[str, Row] = {}
     total = Row(key="")

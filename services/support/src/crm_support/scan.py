@@ -20,6 +20,7 @@ from crm_support.metrics import AT_RISK_TICKETS, OPEN_TICKETS, SLA_ESCALATIONS, 
 from crm_support.proto_maps import ENUM_OF
 
 BATCH = 500
+MAX_BATCHES_PER_PASS = 1000
 
 
 def escalation_key(clock: clocks.Clock, row: Any) -> str:
@@ -68,7 +69,8 @@ async def _escalate(uow: UnitOfWork, row: Any, history: list[Any], now: datetime
         if clock.met_at is not None or clock.level <= levels.get(key, 0):
             continue
         reassigned = ""
-        if clock.level >= 2 > levels.get(key, 0) and policy.reassign_on_breach and assignee:
+        # Handed over at most once a pass: two clocks breaching together move the ticket once.
+        if clock.level >= 2 > levels.get(key, 0) and policy.reassign_on_breach and assignee == row.assignee_id:
             reassigned = await loads.reassign(row)
             assignee = reassigned or assignee
         levels[key] = clock.level
@@ -131,7 +133,9 @@ async def scan(db: Database, now: datetime | None = None) -> tuple[int, int]:
     started = time.perf_counter()
     moment = now or datetime.now(UTC)
     looked = raised = 0
-    while True:
+    # A handled ticket's next check is after `moment` (clocks._next_check), so a pass ends once the
+    # due rows are done; the bound keeps one pass finite whatever happens (the next pass goes on).
+    for _ in range(MAX_BATCHES_PER_PASS):
         async with db.unit_of_work() as uow:
             count, up = await scan_batch(uow, moment)
         looked, raised = looked + count, raised + up

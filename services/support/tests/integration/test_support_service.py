@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import grpc
 import nats
@@ -378,3 +379,70 @@ async def test_calendars_ship_for_israel_and_iran_and_refuse_overlapping_hours(s
     )
     saved = (await support.stub.PutCalendar(S.PutCalendarRequest(calendar=split))).calendar
     assert [len(d.windows) for d in saved.weekly if d.weekday == "sunday"] == [2]
+
+
+async def test_a_customer_writing_after_the_resolution_reopens_it_and_its_survey_link_expires(support) -> None:
+    ticket = (await support.stub.OpenTicket(complaint())).ticket
+    resolved = await support.stub.ChangeTicketStatus(
+        S.ChangeTicketStatusRequest(ticket_id=ticket.id, status=S.TICKET_STATUS_RESOLVED, reach=ALL)
+    )
+    # Resolved without a reply: the resolution was the answer.
+    assert clock(resolved.ticket, S.SLA_METRIC_FIRST_RESPONSE).state == S.SLA_STATE_MET
+    events = [
+        events_pb2.TicketResolved.FromString(d)
+        for d in await eventually(lambda: published(support.nats_url, "crm.support.ticket_resolved"))
+    ]
+    (event,) = [e for e in events if e.ticket_id == ticket.id]
+    again = await support.stub.AddTicketMessage(
+        S.AddTicketMessageRequest(
+            ticket_id=ticket.id, visibility=S.MESSAGE_VISIBILITY_CUSTOMER_MESSAGE, body="זה שוב נשבר", reach=ALL
+        )
+    )
+    assert again.ticket.status == S.TICKET_STATUS_OPEN and not again.ticket.HasField("resolve_time")
+    assert clock(again.ticket, S.SLA_METRIC_RESOLUTION).state in (S.SLA_STATE_RUNNING, S.SLA_STATE_BREACHED)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await support.stub.SubmitSurvey(S.SubmitSurveyRequest(token=event.survey_token, score=1))
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_a_request_id_belongs_to_the_caller_who_sent_it(support) -> None:
+    def as_(actor: str) -> tuple[tuple[str, str]]:
+        return (("x-crm-actor", actor),)
+
+    mine = (await support.stub.OpenTicket(complaint(request_id="r-1"), metadata=as_("agent-a"))).ticket
+    again = (await support.stub.OpenTicket(complaint(request_id="r-1"), metadata=as_("agent-a"))).ticket
+    theirs = (await support.stub.OpenTicket(complaint(request_id="r-1"), metadata=as_("agent-b"))).ticket
+    assert again.id == mine.id and theirs.id != mine.id
+    note = S.AddTicketMessageRequest(
+        ticket_id=mine.id, visibility=S.MESSAGE_VISIBILITY_INTERNAL_NOTE, body="x", request_id="m-1", reach=ALL
+    )
+    first = await support.stub.AddTicketMessage(note, metadata=as_("agent-a"))
+    repeat = await support.stub.AddTicketMessage(note, metadata=as_("agent-a"))
+    assert repeat.message.id == first.message.id
+    elsewhere = S.AddTicketMessageRequest(
+        ticket_id=theirs.id, visibility=S.MESSAGE_VISIBILITY_INTERNAL_NOTE, body="y", request_id="m-1", reach=ALL
+    )
+    other = await support.stub.AddTicketMessage(elsewhere, metadata=as_("agent-a"))
+    assert other.message.ticket_id == theirs.id and other.message.id != first.message.id
+
+
+def test_a_clock_exactly_at_its_target_after_hours_is_checked_at_the_next_opening() -> None:
+    from crm_support import clocks
+    from crm_support.sla import clock as sla_clock
+    from crm_support.sla.calendar import shipped_calendar
+
+    cal = shipped_calendar("IL")
+    friday_night = datetime(2026, 12, 4, 21, 0, tzinfo=UTC)  # closed until Sunday 08:00 Asia/Jerusalem
+    state = sla_clock.ClockState(
+        elapsed_seconds=3600,
+        target_seconds=3600,
+        due_at=friday_night - timedelta(hours=5),
+        state="running",
+        paused_reason="",
+        breached_at=None,
+        remaining_seconds=0,
+    )
+    for level in (0, 1):
+        check = clocks._next_check(cal, state, level, 1800, 3600, friday_night, met=False)
+        assert check > friday_night
+        assert check.astimezone(ZoneInfo("Asia/Jerusalem")).weekday() == 6  # Sunday's opening

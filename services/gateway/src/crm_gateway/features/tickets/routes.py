@@ -70,6 +70,8 @@ async def _read_ticket(clients: Clients, principal: Principal, ticket_id: str) -
             support_pb2.GetTicketRequest(ticket_id=ticket_id, reach=records.ticket_reach(principal)),
         )
         return reply.ticket
+    if not principal.has_role(authz.Role.SALES_REP):  # e.g. a manager whose token names no team
+        raise records.not_found("ticket", ticket_id)
     everyone = support_pb2.TicketReach(all_tickets=True)
     found: support_pb2.GetTicketResponse = await records.get(
         "ticket",
@@ -116,6 +118,8 @@ async def list_tickets(
     team's queues, everything for admins; a rep lists one customer's tickets (give customer_id)."""
     reach = records.ticket_reach(principal)
     if authz.ticket_reach(principal).empty:
+        if not principal.has_role(authz.Role.SALES_REP):
+            raise forbidden("Your token names no team (team_id) whose queues to list.")
         if not customer_id:
             raise forbidden("Sales reps list the tickets of one customer: give customer_id.")
         reach = await _customer_reach(clients, principal, customer_id)

@@ -17,6 +17,7 @@ import pytest
 
 from crm_devstack.stack import Stack
 from crm_kit.testing import eventually
+from crm_support.seed import SLA_POLICY_V1
 
 pytestmark = pytest.mark.e2e
 
@@ -94,9 +95,25 @@ async def the_profile_adds_it_up(agent: httpx.AsyncClient, customer_id: str) -> 
     assert figures["open_deals"] == [] and figures["last_contact_time"]
 
 
+async def the_shipped_policy_in_force(api: httpx.AsyncClient) -> None:
+    """The SLA policy as a new install ships it: other tests of the shared stack (the schema fuzzer,
+    the permission matrix) publish versions of their own."""
+    current = (await api.get("/api/v1/support/sla-policy")).json()
+    body = {
+        "targets": SLA_POLICY_V1["targets"],
+        "warn_before_minutes": SLA_POLICY_V1["warn_before_minutes"],
+        "escalate_after_minutes": SLA_POLICY_V1["escalate_after_minutes"],
+        "reassign_on_breach": SLA_POLICY_V1["reassign_on_breach"],
+        "based_on_version": current["version"],
+    }
+    response = await api.put("/api/v1/support/sla-policy", json=body)
+    assert response.status_code == 200, response.text
+
+
 async def test_a_complaint_from_search_to_survey_and_the_manager_s_report(api, sms, stack: Stack) -> None:
     started = datetime.now(UTC) - timedelta(seconds=1)
     assert (await api.put("/api/v1/support/queues/complaints", json=COMPLAINTS)).status_code == 200
+    await the_shipped_policy_in_force(api)
     name, misspelt = persian_customer()
     phone = unique_phone()
     customer_id, order = await a_customer_with_an_order(api, name, phone)

@@ -130,7 +130,12 @@ async def list_ticket_attachments(ticket_id: ResourceId, clients: Clients, princ
     tags=["tickets"],
     operation_id="getTicketAttachment",
     response_class=Response,
-    responses={200: {"description": "The file's bytes, as an attachment", "content": {"application/octet-stream": {}}}},
+    responses={
+        200: {
+            "description": "The file's bytes, as an attachment, with the type it was stored with",
+            "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in DOCUMENTED_TYPES},
+        }
+    },
 )
 async def get_ticket_attachment(
     ticket_id: ResourceId,

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
+from google.protobuf.descriptor import EnumDescriptor
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from crm.common.v1 import types_pb2
@@ -80,3 +82,18 @@ def page_position(token: str, *parsers: Callable[[Any], Any]) -> tuple[Any, ...]
         return tuple(parse(part) for parse, part in zip(parsers, raw, strict=True))
     except (TypeError, ValueError, OverflowError) as exc:
         raise InvalidArgument("page_token is invalid", field_violations=[("page_token", "malformed")]) from exc
+
+
+# ---------------------------------------------------------------- enums as words
+
+
+def enum_prefix(enum: EnumDescriptor) -> str:
+    """The prefix every value name of a proto enum carries (AIP-126): TicketKind → "TICKET_KIND_"."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", enum.name).upper() + "_"
+
+
+def enum_word(enum: EnumDescriptor, number: int, default: str = "") -> str:
+    """A value as its lower-case word without the prefix (TICKET_KIND_COMPLAINT → "complaint");
+    `default` for a number these contracts do not know (a newer producer's)."""
+    value = enum.values_by_number.get(number)
+    return value.name.removeprefix(enum_prefix(enum)).lower() if value is not None else default

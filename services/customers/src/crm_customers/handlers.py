@@ -26,7 +26,7 @@ from crm_kit.bus import EventBus
 from crm_kit.db import UnitOfWork
 from crm_kit.errors import InvalidArgument
 from crm_kit.events import Envelope, PoisonMessage, RetryLater
-from crm_kit.protoconv import from_date, from_timestamp
+from crm_kit.protoconv import enum_word, from_date, from_timestamp
 
 log = logging.getLogger(__name__)
 
@@ -259,9 +259,7 @@ async def on_leads_merged(uow: UnitOfWork, envelope: Envelope[leads_events.Leads
 
 def _ticket_word(enum: Any, value: int) -> str:
     """A support enum value as its lower-case word (TICKET_KIND_COMPLAINT → "complaint")."""
-    name: str = enum.Name(value) if value in enum.values() else ""
-    prefix = "".join(f"_{c}" if c.isupper() else c.upper() for c in enum.DESCRIPTOR.name).lstrip("_") + "_"
-    return name.removeprefix(prefix).lower()
+    return enum_word(enum.DESCRIPTOR, value)
 
 
 async def _on_ticket(

@@ -144,16 +144,9 @@ class LineItem(BaseModel):
 # ---------------------------------------------------------------- enums both ways
 
 
-def _enum_prefix(enum: EnumDescriptor) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", enum.name).upper() + "_"
-
-
 def _enum_word(enum: EnumDescriptor, number: int) -> str:
-    value = enum.values_by_number.get(number)
-    if value is None:
-        # A value newer than these contracts: say so rather than fail the whole response.
-        return "unspecified"
-    return value.name.removeprefix(_enum_prefix(enum)).lower()
+    # A value newer than these contracts: say so rather than fail the whole response.
+    return protoconv.enum_word(enum, number, default="unspecified")
 
 
 V = TypeVar("V", bound=int)
@@ -162,7 +155,7 @@ V = TypeVar("V", bound=int)
 def enum_value(enum: _EnumTypeWrapper[V], word: str) -> V:
     """The enum value a JSON word names ("all_or_nothing" → LEAD_IMPORT_MODE_ALL_OR_NOTHING); the
     request model's Literal has already limited the word to the enum's values."""
-    return enum.Value(_enum_prefix(enum.DESCRIPTOR) + word.upper())
+    return enum.Value(protoconv.enum_prefix(enum.DESCRIPTOR) + word.upper())
 
 
 # ---------------------------------------------------------------- protobuf → JSON values

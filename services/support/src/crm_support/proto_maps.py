@@ -8,11 +8,11 @@ from typing import Any
 from google.protobuf.descriptor import EnumDescriptor
 
 from crm.support.v1 import support_pb2
+from crm_kit.protoconv import enum_word
 
 
 def _values(enum: EnumDescriptor) -> dict[str, Any]:
-    prefix = "".join(f"_{c}" if c.isupper() else c.upper() for c in enum.name).lstrip("_") + "_"
-    return {v.name.removeprefix(prefix).lower(): v.number for v in enum.values if v.number}
+    return {enum_word(enum, v.number): v.number for v in enum.values if v.number}
 
 
 _DESCRIPTORS = support_pb2.DESCRIPTOR.enum_types_by_name

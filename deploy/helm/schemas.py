@@ -368,8 +368,10 @@ def service(name: str) -> Schema:
                     "type": "string",
                     "description": "the Secret with access-key-id and secret-access-key (required for s3://)",
                 },
+                "port": PORT,
+                "networkPeers": PEERS,
             },
-            ("url", "existingSecret"),
+            ("url", "existingSecret", "port", "networkPeers"),
         )
         required.append("objectStore")
     if name == "notifications":

@@ -58,7 +58,11 @@ SECRET_ENV = {
     "CRM_LEGACY_LEADS_DATABASE_URL": {"sales"},
     # The key sealing the console's session cookie (it holds the user's token).
     "CRM_CONSOLE_SESSION_KEY": {"console"},
+    # The attachments bucket's keys: support's server only, and only with an s3:// objectStore.url.
+    "CRM_OBJECT_STORE_ACCESS_KEY_ID": {"support"},
+    "CRM_OBJECT_STORE_SECRET_ACCESS_KEY": {"support"},
 }
+OBJECT_STORE_KEYS = ("CRM_OBJECT_STORE_ACCESS_KEY_ID", "CRM_OBJECT_STORE_SECRET_ACCESS_KEY")
 # The hook Job that creates the CRM stream and the Idempotency-Key bucket (no service may).
 PROVISIONER = "nats-provisioner"
 # The hook Job copying the deals leads kept into sales, once, during the upgrade to sales.
@@ -469,8 +473,9 @@ def test_egress_is_exactly_dns_database_nats_otlp_and_the_external_dependencies(
             expected.append(("TCP", 4222))  # NATS: events, and the gateway's Idempotency-Key bucket
             if production:
                 expected.append(("TCP", 4317))
-        # the token issuer's JWKS / its sign-in (discovery, code exchange) / the SMS provider
-        if service in ("gateway", "console", "notifications"):
+        # the token issuer's JWKS / its sign-in (discovery, code exchange) / the SMS provider /
+        # the attachments' bucket (production values set one; the default has none)
+        if service in ("gateway", "console", "notifications") or (production and service == "support"):
             expected.append(("TCP", 443))
         assert ports == sorted(expected), service
         for rule in policy["spec"]["egress"]:
@@ -512,6 +517,11 @@ def test_no_secret_objects_and_no_secret_values(rendering: Rendering) -> None:
             migration = workload["kind"] == "Job" and service != PROVISIONER
             if name == "CRM_LEGACY_LEADS_DATABASE_URL" and workload["metadata"]["name"] != DEAL_COPY:
                 continue
+            if name in OBJECT_STORE_KEYS:
+                bucket = str(env_of(workload).get("CRM_OBJECT_STORE_URL", {}).get("value", ""))
+                assert (name in env_of(workload)) == bucket.startswith("s3:"), f"{service}: {name}"
+                assert not (migration and bucket), f"{service}: the migration Job gets no bucket"
+                continue
             if service in services and not (migration and name.startswith("CRM_NATS_")):
                 assert "valueFrom" in env_of(workload)[name], f"{service}: {name}"
 
@@ -524,6 +534,8 @@ def test_production_secrets_are_the_named_existing_secrets(production_rendering:
     assert sms["valueFrom"]["secretKeyRef"] == {"name": "crm-notifications-sms", "key": "api-key"}
     session = env_of(production_rendering.get("Deployment", "crm-console"))["CRM_CONSOLE_SESSION_KEY"]
     assert session["valueFrom"]["secretKeyRef"] == {"name": "crm-console-session", "key": "session-key"}
+    store = env_of(production_rendering.get("Deployment", "crm-support"))["CRM_OBJECT_STORE_SECRET_ACCESS_KEY"]
+    assert store["valueFrom"]["secretKeyRef"] == {"name": "crm-support-s3", "key": "secret-access-key"}
 
 
 # --- probes ----------------------------------------------------------------------------------------
@@ -1150,3 +1162,39 @@ def test_the_sla_scan_interval_reaches_support_only(kit: DeployKit, default_rend
     faster = kit.render("--set-json", "support.slaScanIntervalSeconds=7.5")
     assert env_of(faster.get("Deployment", fullname("support")))["CRM_SLA_SCAN_INTERVAL_SECONDS"]["value"] == "7.5"
     assert "slaScanIntervalSeconds" in kit.render_fails("--set", "support.slaScanIntervalSeconds=0")
+
+
+S3_URL = "s3://crm-attachments?endpoint=https://s3.example.com&region=il-central-1"
+
+
+def test_the_attachments_bucket_gets_its_settings_keys_and_egress_only_when_set(
+    kit: DeployKit, default_rendering: Rendering
+) -> None:
+    """Without objectStore.url support has no store settings and no egress to one; with an s3://
+    url it gets the url, the keys by reference to the Secret, and egress to the bucket's peers on
+    its port, nothing wider. An s3:// url without a Secret, or with no peers, is refused."""
+    support = server_labels(default_rendering, "support")
+    assert not [n for n in env_of(default_rendering.get("Deployment", fullname("support"))) if "OBJECT_STORE" in n]
+    assert rule_peers(default_rendering, support, "egress", 443) == []
+
+    minio = [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "minio"}}}]
+    r = kit.render(
+        "--set-json", f"support.objectStore.url={json.dumps(S3_URL)}",
+        "--set", "support.objectStore.existingSecret=crm-support-s3",
+        "--set", "support.objectStore.port=9000",
+        "--set-json", f"support.objectStore.networkPeers={json.dumps(minio)}",
+    )  # fmt: skip
+    env = env_of(r.get("Deployment", fullname("support")))
+    assert env["CRM_OBJECT_STORE_URL"]["value"] == S3_URL
+    for name, key in (("ACCESS_KEY_ID", "access-key-id"), ("SECRET_ACCESS_KEY", "secret-access-key")):
+        assert env[f"CRM_OBJECT_STORE_{name}"]["valueFrom"] == {"secretKeyRef": {"name": "crm-support-s3", "key": key}}
+    assert rule_peers(r, server_labels(r, "support"), "egress", 9000) == minio
+    for other in ("gateway", "notifications", "customers"):
+        assert rule_peers(r, server_labels(r, other), "egress", 9000) == [], other
+
+    url = ("--set-json", f"support.objectStore.url={json.dumps(S3_URL)}")
+    assert "existingSecret is required" in kit.render_fails(*url)
+    no_peers = kit.render_fails(
+        *url, "--set", "support.objectStore.existingSecret=s", "--set-json", "support.objectStore.networkPeers=[]"
+    )
+    assert "would allow everyone" in no_peers

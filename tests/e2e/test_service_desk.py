@@ -110,6 +110,14 @@ async def the_shipped_policy_in_force(api: httpx.AsyncClient) -> None:
     assert response.status_code == 200, response.text
 
 
+async def radio_complaints(api: httpx.AsyncClient, since: datetime) -> int | None:
+    """Complaints opened since `since` by customers whose first lead came from the radio."""
+    response = await api.get("/api/v1/reports/sources", params={"start_time": since.isoformat()})
+    assert response.status_code == 200, response.text
+    row = next((r for r in response.json()["rows"] if r["source"] == "radio"), None)
+    return row["complaints"] if row and row["complaints"] else None
+
+
 async def test_a_complaint_from_search_to_survey_and_the_manager_s_report(api, sms, stack: Stack) -> None:
     started = datetime.now(UTC) - timedelta(seconds=1)
     assert (await api.put("/api/v1/support/queues/complaints", json=COMPLAINTS)).status_code == 200
@@ -197,6 +205,8 @@ async def test_a_complaint_from_search_to_survey_and_the_manager_s_report(api, s
 
         assert await eventually(desk_entries, timeout=30) == ["ticket_opened", "ticket_resolved", "survey_answered"]
 
+        # Reporting has the complaint too, under the source of the lead that made her (radio).
+        assert await eventually(lambda: radio_complaints(api, started), timeout=30) == 1
         await the_profile_adds_it_up(agent, customer_id)
 
 

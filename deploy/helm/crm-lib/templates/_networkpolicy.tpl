@@ -127,12 +127,14 @@ spec:
     {{- end }}
     {{- range $ctx.flow.external }}
     {{- $ext := get $cfg . | default dict }}
+    {{- if or (not (hasKey $ext "url")) $ext.url }}
     # {{ . }} (outside the cluster)
     - to:
         {{- include "crm-lib.peers" (dict "ctx" $ctx "peers" $ext.networkPeers "what" (printf "%s.networkPeers" .)) | nindent 8 }}
       ports:
         - protocol: TCP
           port: {{ required (printf "%s: %s.port is required" $ctx.service .) $ext.port }}
+    {{- end }}
     {{- end }}
 {{- end -}}
 {{- end -}}

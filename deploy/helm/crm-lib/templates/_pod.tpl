@@ -211,6 +211,8 @@ the service's prefix (envPrefix: CRM_CONSOLE_ for the console, CRM_ for the rest
 - name: CRM_SLA_SCAN_INTERVAL_SECONDS
   value: {{ required "support: slaScanIntervalSeconds is required" $cfg.slaScanIntervalSeconds | quote }}
 {{- $store := $cfg.objectStore | default dict }}
+{{- /* The bucket and its keys reach the server only: the migration Job never touches it. */}}
+{{- if not .migration }}
 {{- with $store.url }}
 - name: CRM_OBJECT_STORE_URL
   value: {{ . | quote }}
@@ -226,6 +228,7 @@ the service's prefix (envPrefix: CRM_CONSOLE_ for the console, CRM_ for the rest
     secretKeyRef:
       name: {{ $secret }}
       key: secret-access-key
+{{- end }}
 {{- end }}
 {{- end }}
 {{- end }}

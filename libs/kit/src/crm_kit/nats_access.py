@@ -75,6 +75,11 @@ CONSUMES: Mapping[str, tuple[str, ...]] = {
         "crm.orders.order_shipped",
         "crm.notifications.notification_sent",
         "crm.notifications.notification_failed",
+        "crm.support.ticket_opened",
+        "crm.support.ticket_resolved",
+        "crm.support.ticket_sla_breached",
+        "crm.support.survey_answered",
+        "crm.customers.consent_changed",
     ),
 }
 SERVICES: tuple[str, ...] = (*CONSUMES, GATEWAY)

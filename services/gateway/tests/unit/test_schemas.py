@@ -84,6 +84,7 @@ def test_report_rows_keep_revenue_per_currency() -> None:
                     types_pb2.Money(amount_minor=100, currency_code="ILS"),
                     types_pb2.Money(amount_minor=7, currency_code="USD"),
                 ],
+                tickets=4,
             )
         ]
     )
@@ -100,6 +101,8 @@ def test_report_rows_keep_revenue_per_currency() -> None:
                     {"amount_minor": 7, "currency_code": "USD"},
                 ],
                 "cost": [],
+                "tickets": 4,
+                "complaints": 0,
             }
         ]
     }

@@ -35,7 +35,15 @@ from sqlalchemy.sql.dml import ReturningInsert
 from crm_kit.db import UnitOfWork
 from crm_kit.errors import AlreadyExists
 from crm_reporting import domain, queries, targets
-from crm_reporting.db import campaign_facts, deal_facts, event_log, lead_facts, notification_facts, order_facts
+from crm_reporting.db import (
+    campaign_facts,
+    customer_facts,
+    deal_facts,
+    event_log,
+    lead_facts,
+    notification_facts,
+    order_facts,
+)
 from crm_reporting.db import targets as targets_table
 from crm_reporting.metrics import EVENTS_RECORDED, SPEED_TO_LEAD
 
@@ -237,6 +245,30 @@ async def upsert_lead_assignment(
     fact = (await uow.conn.execute(_UPSERT_ASSIGNMENT_LOGGED if event else _UPSERT_ASSIGNMENT, params)).one()
     _counted(uow, event, fact)
     await _settle_speed(uow, fact, inserted=fact.inserted)
+
+
+# A customer's acquiring lead (the first CustomerCreated wins; there is one per customer), with
+# the event-log row in the same statement: CustomerCreated comes with every new customer's capture.
+_customer = pg_insert(customer_facts).values(
+    customer_id=bindparam("p_customer_id"), lead_id=bindparam("p_lead_id"), created_at=bindparam("p_created_at")
+)
+_UPSERT_CUSTOMER_LOGGED = _logged_with(
+    _customer.on_conflict_do_update(
+        index_elements=[customer_facts.c.customer_id],
+        set_={
+            "lead_id": func.coalesce(customer_facts.c.lead_id, _customer.excluded.lead_id),
+            "created_at": func.coalesce(customer_facts.c.created_at, _customer.excluded.created_at),
+        },
+    ).returning(customer_facts.c.customer_id)
+)
+
+
+async def upsert_customer(
+    uow: UnitOfWork, *, customer_id: str, lead_id: str | None, created_at: datetime, event: LoggedEvent
+) -> None:
+    """Which lead made the customer: tickets and consents reach a source through it."""
+    params = {"p_customer_id": customer_id, "p_lead_id": lead_id, "p_created_at": created_at, **_event_params(event)}
+    _counted(uow, event, (await uow.conn.execute(_UPSERT_CUSTOMER_LOGGED, params)).one())
 
 
 @dataclass(frozen=True)

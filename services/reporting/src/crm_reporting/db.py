@@ -14,7 +14,10 @@ from sqlalchemy import (
     DateTime,
     Float,
     Index,
+    Integer,
     MetaData,
+    PrimaryKeyConstraint,
+    SmallInteger,
     String,
     Table,
     UniqueConstraint,
@@ -126,6 +129,62 @@ campaign_facts = Table(
     Column("actual_cost_minor", BigInteger, nullable=False),
     Column("currency_code", String(3), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# Each customer's acquiring lead (CustomerCreated): tickets and consents reach a source through it.
+customer_facts = Table(
+    "customer_facts",
+    metadata,
+    Column("customer_id", String(64), primary_key=True),
+    Column("lead_id", String(64), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=True),
+)
+
+# One row per ticket from support's events, whatever order they arrive in: TicketOpened sets what the
+# ticket is; TicketResolved (once per resolution: a reopened ticket resolves again) the latest
+# resolution; TicketSlaBreached counts warnings (level 1) and breaches (levels 2 and 3, once per
+# metric and level); SurveyAnswered the latest score. Kinds, channels and priorities are words.
+ticket_facts = Table(
+    "ticket_facts",
+    metadata,
+    Column("ticket_id", String(64), primary_key=True),
+    Column("number", BigInteger, nullable=True),
+    Column("customer_id", String(64), nullable=True),
+    Column("order_id", String(64), nullable=True),
+    Column("kind", String(20), nullable=True),
+    Column("channel", String(20), nullable=True),
+    Column("priority", String(20), nullable=True),
+    Column("category_id", String(64), nullable=True),
+    Column("queue_id", String(64), nullable=True),
+    Column("assignee_id", String(64), nullable=True),
+    Column("opened_at", DateTime(timezone=True), nullable=True),
+    Column("resolved_at", DateTime(timezone=True), nullable=True),
+    Column("resolutions", Integer, nullable=False, server_default="0"),
+    Column("resolution_seconds", BigInteger, nullable=True),
+    Column("resolution_sla_met", Boolean, nullable=True),
+    Column("warnings", Integer, nullable=False, server_default="0"),
+    Column("breaches", Integer, nullable=False, server_default="0"),
+    Column("first_breach_at", DateTime(timezone=True), nullable=True),
+    Column("score", SmallInteger, nullable=True),
+    Column("answered_at", DateTime(timezone=True), nullable=True),
+    Index("ix_ticket_facts_opened", "opened_at"),
+    Index("ix_ticket_facts_customer", "customer_id", "opened_at"),
+)
+
+# Every consent given or withdrawn (ConsentChanged), by customers' record id: marketing opt-outs are
+# a churn signal, and the history is the regulator's (customers keeps the authoritative one).
+consent_facts = Table(
+    "consent_facts",
+    metadata,
+    Column("customer_id", String(64), nullable=False),
+    Column("record_id", BigInteger, nullable=False),
+    Column("channel", String(10), nullable=False),
+    Column("purpose", String(20), nullable=False),
+    Column("granted", Boolean, nullable=False),
+    Column("source", String(30), nullable=False),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("customer_id", "record_id"),
+    Index("ix_consent_facts_changed", "changed_at"),
 )
 
 # Sales targets (crm.reporting.v1.TargetsService): one per subject, period and metric. `value` is

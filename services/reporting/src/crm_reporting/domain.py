@@ -80,6 +80,15 @@ class DealAggregate:
     total_minor: int
 
 
+@dataclass(frozen=True)
+class TicketAggregate:
+    """Tickets opened in the period by customers acquired from one source, complaints or not."""
+
+    source: str
+    complaint: bool
+    tickets: int
+
+
 @dataclass
 class SourceRow:
     source: str
@@ -87,14 +96,21 @@ class SourceRow:
     won_deals: int = 0
     lost_deals: int = 0
     revenue: dict[str, int] = field(default_factory=dict)
+    # Tickets (and of them complaints) opened in the period by the source's customers.
+    tickets: int = 0
+    complaints: int = 0
 
     def revenue_by_currency(self) -> list[tuple[str, int]]:
         """Revenue as (currency, minor units), sorted by currency code."""
         return sorted(self.revenue.items())
 
 
-def build_source_report(lead_counts: Mapping[str, int], deals: Iterable[DealAggregate]) -> list[SourceRow]:
-    """One row per source with leads or deals, sorted by source; revenue counts won deals only."""
+def build_source_report(
+    lead_counts: Mapping[str, int], deals: Iterable[DealAggregate], tickets: Iterable[TicketAggregate] = ()
+) -> list[SourceRow]:
+    """One row per source with leads, deals or tickets, sorted by source; revenue counts won deals
+    only. A ticket counts for the source of the lead that made its customer (`unknown` for a
+    customer made without a lead, or one reporting has not heard of yet)."""
     rows: dict[str, SourceRow] = {}
 
     def row(source: str) -> SourceRow:
@@ -114,6 +130,11 @@ def build_source_report(lead_counts: Mapping[str, int], deals: Iterable[DealAggr
         target.won_deals += deal.deals
         if deal.currency_code:
             target.revenue[deal.currency_code] = target.revenue.get(deal.currency_code, 0) + deal.total_minor
+    for aggregate in tickets:
+        if aggregate.tickets:
+            target = row(aggregate.source)
+            target.tickets += aggregate.tickets
+            target.complaints += aggregate.tickets if aggregate.complaint else 0
     return [rows[source] for source in sorted(rows)]
 
 

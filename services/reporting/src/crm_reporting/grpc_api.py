@@ -36,6 +36,8 @@ def source_row_to_proto(row: domain.SourceRow, cost: dict[str, int] | None = Non
             types_pb2.Money(amount_minor=amount, currency_code=currency)
             for currency, amount in row.revenue_by_currency()
         ],
+        tickets=row.tickets,
+        complaints=row.complaints,
     )
 
 

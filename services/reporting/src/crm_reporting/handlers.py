@@ -15,16 +15,19 @@ from typing import Any
 
 from google.protobuf.message import Message
 
+from crm.customers.v1 import customers_pb2
 from crm.customers.v1 import events_pb2 as customer_events
 from crm.leads.v1 import events_pb2 as lead_events
 from crm.notifications.v1 import events_pb2 as notification_events
 from crm.orders.v1 import events_pb2 as order_events
 from crm.sales.v1 import events_pb2 as sales_events
+from crm.support.v1 import events_pb2 as support_events
+from crm.support.v1 import support_pb2
 from crm_kit.db import UnitOfWork
 from crm_kit.errors import InvalidArgument
 from crm_kit.events import Envelope, PoisonMessage
-from crm_kit.protoconv import from_date, from_timestamp
-from crm_reporting import commands, domain
+from crm_kit.protoconv import enum_word, from_date, from_timestamp
+from crm_reporting import commands, domain, service_facts
 
 
 def _text(value: str) -> str | None:
@@ -135,8 +138,111 @@ async def on_campaign_changed(uow: UnitOfWork, envelope: Envelope[lead_events.Ca
 
 
 async def on_customer_created(uow: UnitOfWork, envelope: Envelope[customer_events.CustomerCreated]) -> None:
-    """Customers feed only the event log (and its counter) so far."""
+    """Which lead made the customer (one statement with the event-log row: every new customer's
+    capture brings one)."""
+    m = envelope.message
+    await commands.upsert_customer(
+        uow,
+        customer_id=_key(m.customer_id, "customer_id", envelope),
+        lead_id=_text(m.lead_id),
+        created_at=_time(m, "create_time") or _aware(envelope.time),
+        event=_logged(envelope),
+    )
+
+
+def _word(enum: Any, number: int) -> str | None:
+    """An enum value's word; None for an unset (0) or unknown value."""
+    return (enum_word(enum.DESCRIPTOR, number) or None) if number else None
+
+
+async def on_ticket_opened(uow: UnitOfWork, envelope: Envelope[support_events.TicketOpened]) -> None:
+    m = envelope.message
     await _record(uow, envelope)
+    await service_facts.upsert_ticket_opened(
+        uow,
+        service_facts.TicketOpening(
+            ticket_id=_key(m.ticket_id, "ticket_id", envelope),
+            number=m.number,
+            customer_id=_text(m.customer_id),
+            order_id=_text(m.order_id),
+            kind=_word(support_pb2.TicketKind, m.kind),
+            channel=_word(support_pb2.TicketChannel, m.channel),
+            priority=_word(support_pb2.TicketPriority, m.priority),
+            category_id=_text(m.category_id),
+            queue_id=_text(m.queue_id),
+            assignee_id=_text(m.assignee_id),
+            opened_at=_time(m, "occur_time") or _aware(envelope.time),
+        ),
+    )
+
+
+async def on_ticket_resolved(uow: UnitOfWork, envelope: Envelope[support_events.TicketResolved]) -> None:
+    m = envelope.message
+    await _record(uow, envelope)
+    await service_facts.upsert_ticket_resolved(
+        uow,
+        service_facts.TicketResolution(
+            ticket_id=_key(m.ticket_id, "ticket_id", envelope),
+            number=m.number,
+            customer_id=_text(m.customer_id),
+            kind=_word(support_pb2.TicketKind, m.kind),
+            category_id=_text(m.category_id),
+            queue_id=_text(m.queue_id),
+            assignee_id=_text(m.assignee_id),
+            resolved_at=_time(m, "occur_time") or _aware(envelope.time),
+            resolution_seconds=m.resolution_seconds,
+            resolution_sla_met=m.resolution_sla_met,
+        ),
+    )
+
+
+async def on_ticket_sla_breached(uow: UnitOfWork, envelope: Envelope[support_events.TicketSlaBreached]) -> None:
+    m = envelope.message
+    if m.level not in (1, 2, 3):
+        raise PoisonMessage(f"TicketSlaBreached {envelope.id} has level {m.level}, not 1, 2 or 3")
+    await _record(uow, envelope)
+    await service_facts.count_sla_escalation(
+        uow,
+        ticket_id=_key(m.ticket_id, "ticket_id", envelope),
+        customer_id=_text(m.customer_id),
+        level=m.level,
+        at=_time(m, "occur_time") or _aware(envelope.time),
+    )
+
+
+async def on_survey_answered(uow: UnitOfWork, envelope: Envelope[support_events.SurveyAnswered]) -> None:
+    m = envelope.message
+    if not 1 <= m.score <= 5:  # the survey's scale
+        raise PoisonMessage(f"SurveyAnswered {envelope.id} has score {m.score}, not 1-5")
+    await _record(uow, envelope)
+    await service_facts.upsert_survey_answer(
+        uow,
+        ticket_id=_key(m.ticket_id, "ticket_id", envelope),
+        customer_id=_text(m.customer_id),
+        score=m.score,
+        answered_at=_time(m, "occur_time") or _aware(envelope.time),
+    )
+
+
+async def on_consent_changed(uow: UnitOfWork, envelope: Envelope[customer_events.ConsentChanged]) -> None:
+    m = envelope.message
+    channel = _word(customers_pb2.ConsentChannel, m.channel)
+    purpose = _word(customers_pb2.ConsentPurpose, m.purpose)
+    if channel is None or purpose is None or not m.record_id:
+        raise PoisonMessage(f"ConsentChanged {envelope.id} has no channel, purpose or record id")
+    await _record(uow, envelope)
+    await service_facts.insert_consent_change(
+        uow,
+        service_facts.ConsentChange(
+            customer_id=_key(m.customer_id, "customer_id", envelope),
+            record_id=m.record_id,
+            channel=channel,
+            purpose=purpose,
+            granted=m.granted,
+            source=_word(customers_pb2.ConsentSource, m.source) or "unknown",
+            changed_at=_time(m, "occur_time") or _aware(envelope.time),
+        ),
+    )
 
 
 async def on_order_created(uow: UnitOfWork, envelope: Envelope[order_events.OrderCreated]) -> None:

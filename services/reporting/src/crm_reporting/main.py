@@ -10,6 +10,7 @@ from crm.notifications.v1 import events_pb2 as notification_events
 from crm.orders.v1 import events_pb2 as order_events
 from crm.reporting.v1 import reporting_pb2, reporting_pb2_grpc, targets_pb2, targets_pb2_grpc
 from crm.sales.v1 import events_pb2 as sales_events
+from crm.support.v1 import events_pb2 as support_events
 from crm_kit.company import CompanyCalendarSettings
 from crm_kit.service import Service, run_cli
 from crm_kit.settings import ServiceSettings
@@ -37,6 +38,11 @@ async def setup(service: Service) -> None:
     service.bus.subscribe(order_events.OrderShipped, handlers.on_order_shipped)
     service.bus.subscribe(notification_events.NotificationSent, handlers.on_notification_sent)
     service.bus.subscribe(notification_events.NotificationFailed, handlers.on_notification_failed)
+    service.bus.subscribe(support_events.TicketOpened, handlers.on_ticket_opened)
+    service.bus.subscribe(support_events.TicketResolved, handlers.on_ticket_resolved)
+    service.bus.subscribe(support_events.TicketSlaBreached, handlers.on_ticket_sla_breached)
+    service.bus.subscribe(support_events.SurveyAnswered, handlers.on_survey_answered)
+    service.bus.subscribe(customer_events.ConsentChanged, handlers.on_consent_changed)
     service.grpc.add(
         reporting_pb2_grpc.add_ReportingServiceServicer_to_server,
         ReportingServicer(service.db),

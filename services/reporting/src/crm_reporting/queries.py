@@ -18,7 +18,7 @@ from sqlalchemy import ColumnElement, Row, Select, and_, false, func, or_, selec
 from crm_kit.db import UnitOfWork
 from crm_kit.pagination import keyset_page
 from crm_reporting import domain, targets
-from crm_reporting.db import campaign_facts, deal_facts, lead_facts
+from crm_reporting.db import campaign_facts, customer_facts, deal_facts, lead_facts, ticket_facts
 from crm_reporting.db import targets as targets_table
 
 
@@ -66,7 +66,30 @@ async def source_report(uow: UnitOfWork, period: domain.Period) -> list[domain.S
         )
         for row in (await uow.conn.execute(deals_query)).all()
     ]
-    return domain.build_source_report(lead_counts, deals)
+    return domain.build_source_report(lead_counts, deals, await _ticket_counts(uow, period))
+
+
+async def _ticket_counts(uow: UnitOfWork, period: domain.Period) -> list[domain.TicketAggregate]:
+    """Tickets opened in the period per source of the customer's acquiring lead (what a source's
+    customers cost the service desk after the sale)."""
+    source = lead_facts.c.source
+    complaint = (ticket_facts.c.kind == "complaint").label("complaint")
+    query = _within(
+        select(source, complaint, func.count().label("tickets"))
+        .select_from(
+            ticket_facts.outerjoin(
+                customer_facts, customer_facts.c.customer_id == ticket_facts.c.customer_id
+            ).outerjoin(lead_facts, lead_facts.c.lead_id == customer_facts.c.lead_id)
+        )
+        .where(ticket_facts.c.opened_at.is_not(None))
+        .group_by(source, complaint),
+        ticket_facts.c.opened_at,
+        period,
+    )
+    return [
+        domain.TicketAggregate(source=row.source or "", complaint=bool(row.complaint), tickets=int(row.tickets))
+        for row in (await uow.conn.execute(query)).all()
+    ]
 
 
 async def source_costs(uow: UnitOfWork) -> dict[str, dict[str, int]]:

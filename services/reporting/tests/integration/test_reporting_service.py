@@ -21,10 +21,12 @@ from crm.notifications.v1 import events_pb2 as notification_events
 from crm.orders.v1 import events_pb2 as order_events
 from crm.reporting.v1 import reporting_pb2, reporting_pb2_grpc
 from crm.sales.v1 import events_pb2 as sales_events
+from crm.support.v1 import events_pb2 as support_events
+from crm.support.v1 import support_pb2
 from crm_kit.protoconv import to_timestamp
 from crm_kit.service import Service
 from crm_kit.testing import eventually, free_port, local_channel, publish_event, reset_stream, running_service
-from crm_reporting.db import event_log, lead_facts, messaging, notification_facts, order_facts
+from crm_reporting.db import event_log, lead_facts, messaging, notification_facts, order_facts, ticket_facts
 from crm_reporting.main import MIGRATIONS_DIR, ReportingSettings, setup
 
 pytestmark = pytest.mark.integration
@@ -271,3 +273,60 @@ async def test_a_period_that_ends_before_it_starts_is_invalid(reporting) -> None
         await reporting.summary(T0 + timedelta(days=1), T0)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "start_time" in (err.value.details() or "")
+
+
+async def test_ticket_events_reach_the_source_report_once_each(reporting, nats_server) -> None:
+    """Support's ticket events and customers' CustomerCreated travel the bus into reporting (the
+    NATS permission table lets reporting consume them); a redelivered breach counts once."""
+    lead_id, customer_id, ticket_id = new_id("lead"), new_id("cust"), new_id("ticket")
+    await publish_event(nats_server, captured(lead_id, "exhibition", T0))
+    await publish_event(nats_server, customer_events.CustomerCreated(customer_id=customer_id, lead_id=lead_id))
+    await publish_event(
+        nats_server,
+        support_events.TicketOpened(
+            ticket_id=ticket_id,
+            number=1001,
+            customer_id=customer_id,
+            kind=support_pb2.TICKET_KIND_COMPLAINT,
+            occur_time=to_timestamp(T0 + timedelta(days=1)),
+        ),
+    )
+    breach = support_events.TicketSlaBreached(ticket_id=ticket_id, customer_id=customer_id, level=2)
+    breach_event = new_id("evt")
+    for nats_msg_id in (breach_event, "other-" + breach_event):
+        await publish_event(nats_server, breach, event_id=breach_event, **{"Nats-Msg-Id": nats_msg_id})
+    await publish_event(
+        nats_server, support_events.SurveyAnswered(ticket_id=ticket_id, customer_id=customer_id, score=3)
+    )
+
+    async def reported() -> bool:
+        rows = (await reporting.stub.GetSourceReport(reporting_pb2.GetSourceReportRequest())).rows
+        row = next((r for r in rows if r.source == "exhibition"), None)
+        facts = await reporting.fetch(select(ticket_facts).where(ticket_facts.c.ticket_id == ticket_id))
+        return (
+            row is not None
+            and (row.leads, row.tickets, row.complaints) == (1, 1, 1)
+            and bool(facts)
+            and facts[0].score == 3
+        )
+
+    await eventually(reported)
+    nc = await nats.connect(nats_server)
+    try:
+        info = await nc.jetstream().consumer_info("CRM", "reporting-ticket-sla-breached")
+        assert info.delivered.consumer_seq >= 2, "the duplicate breach was never delivered"
+    finally:
+        await nc.close()
+    # Handled after the duplicate was delivered: still one breach.
+    await eventually(lambda: _acked_all(nats_server, "reporting-ticket-sla-breached"))
+    facts = await reporting.fetch(select(ticket_facts.c.breaches).where(ticket_facts.c.ticket_id == ticket_id))
+    assert facts[0].breaches == 1
+
+
+async def _acked_all(nats_url: str, durable: str) -> bool:
+    nc = await nats.connect(nats_url)
+    try:
+        info = await nc.jetstream().consumer_info("CRM", durable)
+    finally:
+        await nc.close()
+    return info.num_ack_pending == 0 and info.num_pending == 0

@@ -56,10 +56,17 @@ class SourceReportRow(_message.Message):
     REVENUE_FIELD_NUMBER: _builtins.int
     LOST_DEALS_FIELD_NUMBER: _builtins.int
     COST_FIELD_NUMBER: _builtins.int
+    TICKETS_FIELD_NUMBER: _builtins.int
+    COMPLAINTS_FIELD_NUMBER: _builtins.int
     source: _builtins.str
     leads: _builtins.int
     won_deals: _builtins.int
     lost_deals: _builtins.int
+    tickets: _builtins.int
+    """Tickets opened in the period by customers whose first lead came from this source, and of them
+    complaints: what the source's customers cost the service desk after the sale.
+    """
+    complaints: _builtins.int
     @_builtins.property
     def revenue(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.Money]: ...
     @_builtins.property
@@ -75,10 +82,12 @@ class SourceReportRow(_message.Message):
         revenue: _abc.Iterable[_types_pb2.Money] | None = ...,
         lost_deals: _builtins.int = ...,
         cost: _abc.Iterable[_types_pb2.Money] | None = ...,
+        tickets: _builtins.int = ...,
+        complaints: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cost", b"cost", "leads", b"leads", "lost_deals", b"lost_deals", "revenue", b"revenue", "source", b"source", "won_deals", b"won_deals"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["complaints", b"complaints", "cost", b"cost", "leads", b"leads", "lost_deals", b"lost_deals", "revenue", b"revenue", "source", b"source", "tickets", b"tickets", "won_deals", b"won_deals"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

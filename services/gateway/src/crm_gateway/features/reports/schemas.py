@@ -22,6 +22,8 @@ class SourceReportRow(BaseModel):
     # What the source's campaigns cost (their actual cost, per currency; GET /reports/campaigns
     # has cost per lead and return per campaign).
     cost: list[Money]
+    tickets: int = Field(description="tickets opened in the period by customers whose first lead came from the source")
+    complaints: int = Field(description="of those tickets, complaints")
 
 
 class SourceReport(BaseModel):

@@ -318,6 +318,54 @@ def one_off_job(description: str) -> Schema:
     )
 
 
+def notifications_values() -> Schema:
+    """notifications' own keys: the SMS provider, the survey link's base and the SMTP relay."""
+    props: Schema = {}
+    props["sms"] = obj(
+        {
+            "baseUrl": {"type": "string", "pattern": "^https?://[^\\s]+$"},
+            "sender": {"type": "string", "minLength": 1},
+            "existingSecret": STRING,
+            "secretKey": {"type": "string", "minLength": 1},
+            "port": PORT,
+            "networkPeers": PEERS,
+        },
+        ("baseUrl", "sender", "existingSecret", "secretKey", "port", "networkPeers"),
+        description="the SMS provider; its API key only by reference",
+    )
+    props["surveyBaseUrl"] = {
+        "type": "string",
+        "pattern": "^https?://[^\\s]+$",
+        "description": "CRM_SURVEY_BASE_URL: where a survey's link points (the console's publicUrl)",
+    }
+    props["smtp"] = obj(
+        {
+            "host": {"type": "string", "pattern": "^[^\\s:/]*$", "description": "empty: no e-mail"},
+            "port": PORT,
+            "security": {"enum": ["starttls", "tls", "none"]},
+            "username": STRING,
+            "existingSecret": STRING,
+            "secretKey": {"type": "string", "minLength": 1},
+            "fromAddress": {"type": "string", "pattern": "^[^\\s@]+@[^\\s@]+$"},
+            "fromName": STRING,
+            "networkPeers": PEERS,
+        },
+        (
+            "host",
+            "port",
+            "security",
+            "username",
+            "existingSecret",
+            "secretKey",
+            "fromAddress",
+            "fromName",
+            "networkPeers",
+        ),
+        description="the SMTP relay e-mail goes through; its password only by reference",
+    )
+    return props
+
+
 def service(name: str) -> Schema:
     overrides = without_required(components())
     props: Schema = {
@@ -374,20 +422,15 @@ def service(name: str) -> Schema:
             ("url", "existingSecret", "port", "networkPeers"),
         )
         required.append("objectStore")
+    if name == "customers":
+        props["consentRules"] = {
+            "enum": ["IL", "IR"],
+            "description": "CRM_CONSENT_RULES: the country whose consent rules hold",
+        }
+        required.append("consentRules")
     if name == "notifications":
-        props["sms"] = obj(
-            {
-                "baseUrl": {"type": "string", "pattern": "^https?://[^\\s]+$"},
-                "sender": {"type": "string", "minLength": 1},
-                "existingSecret": STRING,
-                "secretKey": {"type": "string", "minLength": 1},
-                "port": PORT,
-                "networkPeers": PEERS,
-            },
-            ("baseUrl", "sender", "existingSecret", "secretKey", "port", "networkPeers"),
-            description="the SMS provider; its API key only by reference",
-        )
-        required.append("sms")
+        props.update(notifications_values())
+        required += ["sms", "surveyBaseUrl", "smtp"]
     if name == "gateway":
         props["auth"] = obj(
             {

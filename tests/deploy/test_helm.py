@@ -61,6 +61,8 @@ SECRET_ENV = {
     # The attachments bucket's keys: support's server only, and only with an s3:// objectStore.url.
     "CRM_OBJECT_STORE_ACCESS_KEY_ID": {"support"},
     "CRM_OBJECT_STORE_SECRET_ACCESS_KEY": {"support"},
+    # The SMTP relay's password: notifications' server only, and only with smtp.username.
+    "CRM_SMTP_PASSWORD": {"notifications"},
 }
 OBJECT_STORE_KEYS = ("CRM_OBJECT_STORE_ACCESS_KEY_ID", "CRM_OBJECT_STORE_SECRET_ACCESS_KEY")
 # The hook Job that creates the CRM stream and the Idempotency-Key bucket (no service may).
@@ -477,6 +479,8 @@ def test_egress_is_exactly_dns_database_nats_otlp_and_the_external_dependencies(
         # the attachments' bucket (production values set one; the default has none)
         if service in ("gateway", "console", "notifications") or (production and service == "support"):
             expected.append(("TCP", 443))
+        if production and service == "notifications":
+            expected.append(("TCP", 587))  # the SMTP relay (production values set one; the default none)
         assert ports == sorted(expected), service
         for rule in policy["spec"]["egress"]:
             for peer in rule["to"]:
@@ -517,6 +521,11 @@ def test_no_secret_objects_and_no_secret_values(rendering: Rendering) -> None:
             migration = workload["kind"] == "Job" and service != PROVISIONER
             if name == "CRM_LEGACY_LEADS_DATABASE_URL" and workload["metadata"]["name"] != DEAL_COPY:
                 continue
+            if name == "CRM_SMTP_PASSWORD":
+                login = "CRM_SMTP_USERNAME" in env_of(workload)
+                assert (name in env_of(workload)) == login, f"{service}: {name}"
+                assert not (migration and login), f"{service}: the migration Job gets no relay login"
+                continue
             if name in OBJECT_STORE_KEYS:
                 bucket = str(env_of(workload).get("CRM_OBJECT_STORE_URL", {}).get("value", ""))
                 assert (name in env_of(workload)) == bucket.startswith("s3:"), f"{service}: {name}"
@@ -534,6 +543,8 @@ def test_production_secrets_are_the_named_existing_secrets(production_rendering:
     assert sms["valueFrom"]["secretKeyRef"] == {"name": "crm-notifications-sms", "key": "api-key"}
     session = env_of(production_rendering.get("Deployment", "crm-console"))["CRM_CONSOLE_SESSION_KEY"]
     assert session["valueFrom"]["secretKeyRef"] == {"name": "crm-console-session", "key": "session-key"}
+    relay = env_of(production_rendering.get("Deployment", "crm-notifications"))["CRM_SMTP_PASSWORD"]
+    assert relay["valueFrom"]["secretKeyRef"] == {"name": "crm-notifications-smtp", "key": "password"}
     store = env_of(production_rendering.get("Deployment", "crm-support"))["CRM_OBJECT_STORE_SECRET_ACCESS_KEY"]
     assert store["valueFrom"]["secretKeyRef"] == {"name": "crm-support-s3", "key": "secret-access-key"}
 
@@ -1162,6 +1173,48 @@ def test_the_sla_scan_interval_reaches_support_only(kit: DeployKit, default_rend
     faster = kit.render("--set-json", "support.slaScanIntervalSeconds=7.5")
     assert env_of(faster.get("Deployment", fullname("support")))["CRM_SLA_SCAN_INTERVAL_SECONDS"]["value"] == "7.5"
     assert "slaScanIntervalSeconds" in kit.render_fails("--set", "support.slaScanIntervalSeconds=0")
+
+
+def test_e_mail_settings_and_the_relay_egress_only_with_a_relay(kit: DeployKit, default_rendering: Rendering) -> None:
+    """notifications gets the survey link's base always; the relay's settings and egress only with
+    smtp.host; a login only over TLS, its password by reference."""
+    env = env_of(default_rendering.get("Deployment", fullname("notifications")))
+    assert env["CRM_SURVEY_BASE_URL"]["value"] == "https://console.example.com"
+    assert not [n for n in env if n.startswith("CRM_SMTP_")]
+    assert rule_peers(default_rendering, server_labels(default_rendering, "notifications"), "egress", 587) == []
+
+    relay = [{"ipBlock": {"cidr": "192.0.2.10/32"}}]
+    r = kit.render(
+        "--set", "notifications.smtp.host=smtp.example.com",
+        "--set", "notifications.smtp.username=crm",
+        "--set-json", f"notifications.smtp.networkPeers={json.dumps(relay)}",
+    )  # fmt: skip
+    env = env_of(r.get("Deployment", fullname("notifications")))
+    assert {k: env[k]["value"] for k in ("CRM_SMTP_HOST", "CRM_SMTP_PORT", "CRM_SMTP_SECURITY")} == {
+        "CRM_SMTP_HOST": "smtp.example.com",
+        "CRM_SMTP_PORT": "587",
+        "CRM_SMTP_SECURITY": "starttls",
+    }
+    assert env["CRM_SMTP_PASSWORD"]["valueFrom"] == {
+        "secretKeyRef": {"name": f"{fullname('notifications')}-smtp", "key": "password"}
+    }
+    assert rule_peers(r, server_labels(r, "notifications"), "egress", 587) == relay
+    clear = kit.render_fails(
+        "--set", "notifications.smtp.host=smtp.example.com",
+        "--set", "notifications.smtp.username=crm",
+        "--set", "notifications.smtp.security=none",
+    )  # fmt: skip
+    assert "in clear" in clear
+    assert "smtp" in kit.render_fails("--set", "notifications.smtp.security=ssl")
+
+
+def test_the_consent_rules_reach_customers_only(kit: DeployKit, default_rendering: Rendering) -> None:
+    for workload in default_rendering.workloads():
+        rules = env_of(workload).get("CRM_CONSENT_RULES", {}).get("value")
+        assert rules == ("IL" if service_of(workload) == "customers" else None), workload["metadata"]["name"]
+    iran = kit.render("--set", "customers.consentRules=IR")
+    assert env_of(iran.get("Deployment", fullname("customers")))["CRM_CONSENT_RULES"]["value"] == "IR"
+    assert "consentRules" in kit.render_fails("--set", "customers.consentRules=XX")
 
 
 S3_URL = "s3://crm-attachments?endpoint=https://s3.example.com&region=il-central-1"

@@ -76,6 +76,7 @@ def test_backends_are_not_reachable_on_the_machines_network_address(stack: Stack
     targets = {f"{s} gRPC": stack.ports.grpc(s) for s in services}
     targets |= {f"{s} metrics": stack.ports.metrics(s) for s in (*services, "gateway")}
     targets |= {"gateway": stack.ports.gateway, "sms": stack.ports.sms}
+    targets |= {"mail (SMTP)": stack.ports.mail_smtp, "mail (HTTP)": stack.ports.mail}
     reachable = []
     for name, port in targets.items():
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

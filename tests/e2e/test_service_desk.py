@@ -46,10 +46,11 @@ def clock(ticket: dict[str, Any], metric: str) -> dict[str, Any]:
     return next(c for c in ticket["sla"] if c["metric"] == metric)
 
 
-async def a_customer_with_an_order(api: httpx.AsyncClient, name: str, phone: str) -> tuple[str, dict[str, Any]]:
-    lead = await api.post(
-        "/api/v1/leads", json={"full_name": name, "phone_number": phone, "source": "radio", "locale": "fa-IR"}
-    )
+async def a_customer_with_an_order(
+    api: httpx.AsyncClient, name: str, phone: str, email: str | None = None
+) -> tuple[str, dict[str, Any]]:
+    person = {"full_name": name, "phone_number": phone, "source": "radio", "locale": "fa-IR"}
+    lead = await api.post("/api/v1/leads", json={**person, **({"email": email} if email else {})})
     assert lead.status_code == 201, lead.text
     deal = await api.post(f"/api/v1/leads/{lead.json()['id']}/convert", json={"title": "مبل"})
     assert deal.status_code == 201, deal.text
@@ -277,3 +278,60 @@ async def test_a_withdrawn_consent_shows_in_the_profile_and_stops_the_next_surve
         base_url=stack.gateway_url, timeout=15, headers=stack.auth_headers("service_agent")
     ) as agent_again:
         assert (await agent_again.get("/api/v1/consent-records/export")).status_code == 403
+
+
+async def resolve_a_question(agent: httpx.AsyncClient, customer_id: str, subject: str) -> None:
+    opened = await agent.post(
+        "/api/v1/tickets",
+        json={
+            "customer_id": customer_id,
+            "kind": "question",
+            "channel": "email",
+            "category_id": "product.delivery",
+            "subject": subject,
+        },
+    )
+    assert opened.status_code == 201, opened.text
+    resolved = await agent.post(f"/api/v1/tickets/{opened.json()['id']}/status", json={"status": "resolved"})
+    assert resolved.status_code == 200, resolved.text
+
+
+async def test_a_customer_who_allows_only_e_mail_gets_the_survey_by_e_mail(api, sms, stack: Stack) -> None:
+    """Service SMS withdrawn, service e-mail allowed: the survey arrives by e-mail at the SMTP
+    relay (the stack's sink) in Persian, right to left, and its link scores the ticket; once
+    service e-mail is withdrawn too, the next survey is suppressed."""
+    assert (await api.put("/api/v1/support/queues/complaints", json=COMPLAINTS)).status_code == 200
+    name, _ = persian_customer()
+    phone, email = unique_phone(), f"survey-{uuid.uuid4().hex[:10]}@example.com"
+    customer_id, _order = await a_customer_with_an_order(api, name, phone, email)
+    agent = httpx.AsyncClient(base_url=stack.gateway_url, timeout=15, headers=stack.auth_headers("service_agent"))
+    mail = httpx.AsyncClient(base_url=stack.mail_url, timeout=15)
+    async with agent, mail:
+        no_sms = {"channel": "sms", "purpose": "service", "granted": False, "source": "agent"}
+        assert (await agent.post(f"/api/v1/customers/{customer_id}/consents", json=no_sms)).status_code == 201
+        await resolve_a_question(agent, customer_id, "رسید پرداخت را ایمیل کنید")
+
+        async def mails() -> list[dict[str, Any]] | None:
+            found = [m for m in (await mail.get("/messages")).json() if m["rcpt_to"] == [email]]
+            return found or None
+
+        [received] = await eventually(mails, timeout=30)
+        assert "رسیدگی شد" in received["subject"] and name in received["text"]
+        assert '<html lang="fa" dir="rtl">' in received["html"]
+        token = re.search(r"/s/([A-Za-z0-9_-]+)\?lang=fa", received["text"]).group(1)  # type: ignore[union-attr]
+        async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=15) as anonymous:
+            answered = await anonymous.post(f"/api/v1/public/support/surveys/{token}", json={"score": 4})
+            assert answered.status_code == 200, answered.text
+        assert await sms_for(sms, phone) == []
+
+        no_email = {**no_sms, "channel": "email"}
+        assert (await agent.post(f"/api/v1/customers/{customer_id}/consents", json=no_email)).status_code == 201
+        await resolve_a_question(agent, customer_id, "سؤال دوم")
+
+        async def suppressed() -> list[dict[str, Any]] | None:
+            messages = (await api.get("/api/v1/messages", params={"page_size": 100})).json()["messages"]
+            found = [m for m in messages if m["recipient"] == phone and m["status"] == "suppressed"]
+            return found or None
+
+        assert [m["last_error"] for m in await eventually(suppressed, timeout=30)] == ["no consent"]
+        assert len(await mails() or []) == 1

@@ -8,8 +8,9 @@ NetworkPolicies of every chart are derived from this one table:
             accepts gRPC only from the services whose row names it)
   httpCalls services it calls over HTTP on their http port, the same way (egress and ingress)
   external  dependencies outside the cluster, each with `<name>.networkPeers` and `<name>.port`
-            in the service's values (egress only); a block with a `url` key has egress only
-            while its url is set (support's objectStore: no store, no egress)
+            in the service's values (egress only); a block with a `url` or `host` key has
+            egress only while it is set (support's objectStore, notifications' smtp: no store or
+            relay, no egress)
   envPrefix the prefix of the service's settings variables (CRM_ unless its settings say otherwise)
 Besides these: every pod → DNS; every backend → its PostgreSQL, NATS and the OTLP collector (when
 an endpoint is set; the gateway too, it exports traces, and NATS for its Idempotency-Key bucket);
@@ -52,7 +53,7 @@ support:
 notifications:
   kind: backend
   calls: [customers]
-  external: [sms]
+  external: [sms, smtp]
 reporting:
   kind: backend
   calls: []

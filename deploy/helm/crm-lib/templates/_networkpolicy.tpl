@@ -127,7 +127,9 @@ spec:
     {{- end }}
     {{- range $ctx.flow.external }}
     {{- $ext := get $cfg . | default dict }}
-    {{- if or (not (hasKey $ext "url")) $ext.url }}
+    {{- $target := "always" }}
+    {{- if hasKey $ext "url" }}{{ $target = $ext.url }}{{ else if hasKey $ext "host" }}{{ $target = $ext.host }}{{ end }}
+    {{- if $target }}
     # {{ . }} (outside the cluster)
     - to:
         {{- include "crm-lib.peers" (dict "ctx" $ctx "peers" $ext.networkPeers "what" (printf "%s.networkPeers" .)) | nindent 8 }}

@@ -232,6 +232,10 @@ the service's prefix (envPrefix: CRM_CONSOLE_ for the console, CRM_ for the rest
 {{- end }}
 {{- end }}
 {{- end }}
+{{- if eq $ctx.service "customers" }}
+- name: CRM_CONSENT_RULES
+  value: {{ required "customers: consentRules is required" $cfg.consentRules | quote }}
+{{- end }}
 {{- if eq $ctx.service "notifications" }}
 - name: CRM_SMS_BASE_URL
   value: {{ required "notifications: sms.baseUrl is required" $cfg.sms.baseUrl | quote }}
@@ -242,6 +246,35 @@ the service's prefix (envPrefix: CRM_CONSOLE_ for the console, CRM_ for the rest
     secretKeyRef:
       name: {{ $cfg.sms.existingSecret | default (printf "%s-sms" $ctx.fullname) }}
       key: {{ required "notifications: sms.secretKey is required" $cfg.sms.secretKey }}
+- name: CRM_SURVEY_BASE_URL
+  value: {{ required "notifications: surveyBaseUrl is required (the console's publicUrl)" $cfg.surveyBaseUrl | quote }}
+{{- $smtp := $cfg.smtp | default dict }}
+{{- if and $smtp.host (not .migration) }}
+- name: CRM_SMTP_HOST
+  value: {{ $smtp.host | quote }}
+- name: CRM_SMTP_PORT
+  value: {{ required "notifications: smtp.port is required" $smtp.port | quote }}
+- name: CRM_SMTP_SECURITY
+  value: {{ $smtp.security | quote }}
+- name: CRM_SMTP_FROM_ADDRESS
+  value: {{ required "notifications: smtp.fromAddress is required" $smtp.fromAddress | quote }}
+{{- with $smtp.fromName }}
+- name: CRM_SMTP_FROM_NAME
+  value: {{ . | quote }}
+{{- end }}
+{{- with $smtp.username }}
+{{- if eq $smtp.security "none" }}
+{{- fail "notifications: smtp.username with smtp.security none would send the password in clear" }}
+{{- end }}
+- name: CRM_SMTP_USERNAME
+  value: {{ . | quote }}
+- name: CRM_SMTP_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ $smtp.existingSecret | default (printf "%s-smtp" $ctx.fullname) }}
+      key: {{ required "notifications: smtp.secretKey is required" $smtp.secretKey }}
+{{- end }}
+{{- end }}
 {{- end }}
 {{- if eq $ctx.flow.kind "gateway" }}
 {{- /* The gateway's Idempotency-Key store is a JetStream bucket its replicas share. */}}

@@ -1,5 +1,5 @@
-"""The whole CRM on one machine: embedded PostgreSQL and NATS, the fake SMS provider, and every
-service as its own process. Used by ``make run`` (``python -m crm_devstack run``) and the e2e tests.
+"""The whole CRM on one machine: embedded PostgreSQL and NATS, the fake SMS provider, the SMTP
+sink, and every service as its own process. Used by ``make run`` (``python -m crm_devstack run``) and the e2e tests.
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ DATABASES: tuple[str, ...] = BACKEND_SERVICES
 GATEWAY = "gateway"
 CONSOLE = "console"
 SMS = "sms"
+MAIL = "mail"
 POSTGRES = "postgres"
 NATS = "nats"
 SMS_API_KEY = "dev-sms-key"
@@ -70,6 +71,9 @@ class Ports:
     gateway: int = 8080
     console: int = 8081
     sms: int = 8090
+    # The local SMTP sink: SMTP, and HTTP to read what it received.
+    mail_smtp: int = 8025
+    mail: int = 8026
     postgres: int = 5433
     nats: int = 4222
     leads: int = 50051
@@ -122,7 +126,7 @@ class Stack:
     launcher that was killed), ``attachments/`` (the support service's object store).
     """
 
-    PROCESS_NAMES: ClassVar[tuple[str, ...]] = (*BACKEND_SERVICES, GATEWAY, CONSOLE, SMS)
+    PROCESS_NAMES: ClassVar[tuple[str, ...]] = (*BACKEND_SERVICES, GATEWAY, CONSOLE, SMS, MAIL)
 
     def __init__(
         self,
@@ -183,6 +187,11 @@ class Stack:
         return f"http://127.0.0.1:{self.ports.sms}"
 
     @property
+    def mail_url(self) -> str:
+        """The SMTP sink's HTTP side: what it received (`/messages` as JSON, `/` for a person)."""
+        return f"http://127.0.0.1:{self.ports.mail}"
+
+    @property
     def nats_url(self) -> str:
         """NATS as its unrestricted admin (tests and tools); the services connect as their own
         users (`crm_kit.nats_access`), with the credentials the launcher gives each."""
@@ -222,20 +231,22 @@ class Stack:
         for database in DATABASES:
             await self.postgres.acreate_database(database)
         self._spawn(SMS)
+        self._spawn(MAIL)
         await asyncio.gather(*(self._migrate(service) for service in BACKEND_SERVICES))
         for service in BACKEND_SERVICES:
             self._spawn(service)
-        await self._wait_ready((*BACKEND_SERVICES, SMS))
+        await self._wait_ready((*BACKEND_SERVICES, SMS, MAIL))
         self._spawn(GATEWAY)
         await self._wait_ready((GATEWAY,))
         self._spawn(CONSOLE)
         await self._wait_ready((CONSOLE,))
 
     async def stop(self) -> None:
-        """Stop the console and the gateway, then the backend services, then the SMS provider, NATS and PostgreSQL."""
+        """Stop the console and the gateway, then the backend services, then the SMS provider and the
+        SMTP sink, NATS and PostgreSQL."""
         await self._terminate([CONSOLE, GATEWAY])
         await self._terminate(list(BACKEND_SERVICES))
-        await self._terminate([SMS])
+        await self._terminate([SMS, MAIL])
         await asyncio.to_thread(self.nats.stop)
         await asyncio.to_thread(self.postgres.stop)
 
@@ -320,6 +331,13 @@ class Stack:
                 "CRM_SMS_API_KEY": SMS_API_KEY,
                 # The survey SMS links to the console's public survey page.
                 "CRM_SURVEY_BASE_URL": self.console_url,
+                # E-mail goes to the local SMTP sink (no TLS or login on loopback; a cluster's
+                # relay uses STARTTLS and AUTH).
+                "CRM_SMTP_HOST": LOOPBACK,
+                "CRM_SMTP_PORT": str(self.ports.mail_smtp),
+                "CRM_SMTP_SECURITY": "none",
+                "CRM_SMTP_FROM_ADDRESS": "service@crm.localhost",
+                "CRM_SMTP_FROM_NAME": "CRM",
                 "PYTHONUNBUFFERED": "1",
             }
         )
@@ -364,6 +382,19 @@ class Stack:
                 str(self.ports.sms),
             ]
             return command, {**self._base_env(), "CRM_SERVICE_NAME": SMS}
+        if name == MAIL:
+            command = [
+                self.python,
+                "-m",
+                "crm_devstack.mail_sink",
+                "--host",
+                LOOPBACK,
+                "--smtp-port",
+                str(self.ports.mail_smtp),
+                "--http-port",
+                str(self.ports.mail),
+            ]
+            return command, {**self._base_env(), "CRM_SERVICE_NAME": MAIL}
         if name == GATEWAY:
             env = {
                 **self._base_env(),
@@ -528,6 +559,8 @@ class Stack:
             return await _http_ok(http, f"{self.gateway_url}/readyz")
         if name == SMS:
             return await _http_ok(http, f"{self.sms_url}/healthz")
+        if name == MAIL:
+            return await _http_ok(http, f"{self.mail_url}/healthz")
         if name == CONSOLE:
             return await _http_ok(http, f"http://127.0.0.1:{self.ports.console}/readyz")
         return await grpc_serving(self.grpc_address(name))
@@ -607,6 +640,7 @@ async def _run(stack: Stack, demo: bool) -> int:
         f"gateway http://localhost:{ports.gateway} "
         f"(OpenAPI docs at http://localhost:{ports.gateway}/docs), "
         f"fake SMS provider http://localhost:{ports.sms}/messages, "
+        f"e-mail at http://localhost:{ports.mail}/, "
         f"logs in {stack.logs_dir} — Ctrl-C to stop",
         flush=True,
     )

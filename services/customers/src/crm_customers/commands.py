@@ -39,6 +39,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from crm.customers.v1 import events_pb2
 from crm_customers import consent_proto, domain, queries
+from crm_customers.consent_rules import ConsentRules
 from crm_customers.db import (
     consents,
     customer_addresses,
@@ -617,10 +618,10 @@ async def remove_detail(uow: UnitOfWork, what: str, customer_id: str, detail_id:
 
 
 async def record_consent(
-    uow: UnitOfWork, customer_id: str, change: domain.ConsentChange, occurred_at: datetime
+    uow: UnitOfWork, customer_id: str, change: domain.ConsentChange, occurred_at: datetime, rules: ConsentRules
 ) -> tuple[Any, list[domain.ConsentState]]:
-    """Append a consent record and apply it at once, in one transaction: the SMS flags on the
-    customer row (GetContactInfo reads them for every message), a timeline entry, ConsentChanged
+    """Append a consent record and apply it at once, in one transaction: the SMS and e-mail flags on
+    the customer row (GetContactInfo reads them for every message), a timeline entry, ConsentChanged
     for whoever sends messages, and the audit record (no values but the consent's own)."""
     await _live_for_change(uow, customer_id)
     who = caller.current()
@@ -640,12 +641,9 @@ async def record_consent(
             .returning(consents)
         )
     ).one()
-    states = domain.consent_states(await queries.consent_records(uow, customer_id))
-    sms = {s.purpose: s.granted for s in states if s.channel == "sms"}
+    states = domain.consent_states(await queries.consent_records(uow, customer_id), rules)
     await uow.conn.execute(
-        update(customers)
-        .where(customers.c.id == customer_id)
-        .values(marketing_sms_consent=sms["marketing"], transactional_sms_opt_out=not sms["service"])
+        update(customers).where(customers.c.id == customer_id).values(**domain.consent_flags(states))
     )
     await add_timeline_entry(
         uow,

@@ -38,6 +38,9 @@ customers = Table(
     Column("locale", String(20), nullable=False),
     Column("transactional_sms_opt_out", Boolean, nullable=False, server_default="false"),
     Column("marketing_sms_consent", Boolean, nullable=False, server_default="false"),
+    # E-mail's consent in force, kept like SMS's (migration 0010).
+    Column("transactional_email_opt_out", Boolean, nullable=False, server_default="false"),
+    Column("marketing_email_consent", Boolean, nullable=False, server_default="false"),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     # Set when merged into another customer (the survivor); the row stays as a tombstone.
     Column("merged_into_id", String(64), nullable=True),
@@ -128,8 +131,8 @@ timeline = Table(
 )
 
 # Every consent given or withdrawn (append-only: the history a regulator may ask for). The state in
-# force per channel and purpose is the latest by occurred_at; SMS's is also kept on the customer
-# row (marketing_sms_consent, transactional_sms_opt_out), which GetContactInfo reads per message.
+# force per channel and purpose is the latest by occurred_at; SMS's and e-mail's are also kept on the
+# customer row (marketing_*_consent, transactional_*_opt_out), which GetContactInfo reads per message.
 consents = Table(
     "consents",
     metadata,

@@ -12,6 +12,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Protocol
 
+from crm_customers.consent_rules import ConsentRules
 from crm_kit import names, phones
 from crm_kit.errors import InvalidArgument
 
@@ -173,6 +174,11 @@ def transactional_sms_allowed(*, opted_out: bool, phone_number: str) -> bool:
     return not opted_out and bool(phone_number.strip())
 
 
+def transactional_email_allowed(*, opted_out: bool, email: str) -> bool:
+    """Service e-mail (a survey) goes out unless the customer opted out, and only to a known address."""
+    return not opted_out and bool(email.strip())
+
+
 # ---------------------------------------------------------------- merges (survivorship)
 
 
@@ -185,12 +191,22 @@ class Consent(Protocol):
     @property
     def marketing_sms_consent(self) -> bool: ...
 
+    @property
+    def transactional_email_opt_out(self) -> bool: ...
+
+    @property
+    def marketing_email_consent(self) -> bool: ...
+
 
 def merged_consent(survivor: Consent, duplicate: Consent) -> dict[str, bool]:
-    """An opt-out on either wins; marketing only with both profiles' consent."""
+    """An opt-out on either wins; marketing only with both profiles' consent (per channel)."""
     return {
         "transactional_sms_opt_out": bool(survivor.transactional_sms_opt_out or duplicate.transactional_sms_opt_out),
         "marketing_sms_consent": bool(survivor.marketing_sms_consent and duplicate.marketing_sms_consent),
+        "transactional_email_opt_out": bool(
+            survivor.transactional_email_opt_out or duplicate.transactional_email_opt_out
+        ),
+        "marketing_email_consent": bool(survivor.marketing_email_consent and duplicate.marketing_email_consent),
     }
 
 
@@ -352,14 +368,9 @@ def profile_changes(mask: list[str], values: dict[str, str], current: Any, tags:
 CONSENT_CHANNELS = ("sms", "email", "phone")
 CONSENT_PURPOSES = ("service", "marketing")
 CONSENT_SOURCES = ("web_form", "recorded_call", "written", "reply", "agent")
-# What holds before anyone said anything. Service messages (an order's delivery date, a ticket's
-# answer) are part of the service the customer asked for: allowed until withdrawn. Advertising
-# needs explicit prior consent — Israel's Communications Law (Telecommunications and Broadcasting),
-# amendment 40 ("the spam law"), and the same default is kept for Iran. A refusal is honoured at
-# once whatever its source; a consent to advertising needs a source that can be shown later.
-DEFAULT_GRANTED = {"service": True, "marketing": False}
-# Sources that carry no proof of an explicit yes: enough to withdraw, not to grant advertising.
-WITHDRAWAL_ONLY_SOURCES = frozenset({"reply", "agent"})
+# What holds before anyone said anything, and which ways of saying yes to advertising count, are the
+# country's rules (`consent_rules`: Israel's Communications Law §30A, amendment 40, by default;
+# Iran's as shipped configuration). A refusal is honoured at once whatever its source, everywhere.
 MAX_EVIDENCE = 500
 
 
@@ -373,22 +384,32 @@ class ConsentChange:
 
 
 def consent_change(
-    *, channel: str, purpose: str, granted: bool, source: str, evidence: str, occurred: Any, now: Any
+    *,
+    channel: str,
+    purpose: str,
+    granted: bool,
+    source: str,
+    evidence: str,
+    occurred: Any,
+    now: Any,
+    rules: ConsentRules,
 ) -> ConsentChange:
-    """A consent record as given, checked: every bad field at once. A grant of advertising needs
-    evidence (the checkbox text's version, the recording, the document): a regulator asks for it."""
+    """A consent record as given, checked against the country's rules: every bad field at once. A
+    grant of advertising needs a source the rules accept and, where they say so, its evidence (the
+    checkbox text's version, the recording, the document): a regulator asks for it."""
     violations: list[tuple[str, str]] = []
     if channel not in CONSENT_CHANNELS:
         violations.append(("channel", f"one of {', '.join(CONSENT_CHANNELS)}"))
     if purpose not in CONSENT_PURPOSES:
         violations.append(("purpose", f"one of {', '.join(CONSENT_PURPOSES)}"))
+    advertising_yes = granted and purpose == "marketing"
     if source not in CONSENT_SOURCES:
         violations.append(("source", f"how it was given is required: one of {', '.join(CONSENT_SOURCES)}"))
-    elif granted and purpose == "marketing" and source in WITHDRAWAL_ONLY_SOURCES:
-        violations.append(("source", f"a consent to advertising needs proof: not {source!r}"))
+    elif advertising_yes and source not in rules.marketing_grant_sources:
+        violations.append(("source", f"a consent to advertising needs proof ({rules.country} rules): not {source!r}"))
     if len(evidence) > MAX_EVIDENCE:
         violations.append(("evidence", f"at most {MAX_EVIDENCE} characters"))
-    elif granted and purpose == "marketing" and not evidence.strip():
+    elif advertising_yes and rules.marketing_evidence_required and not evidence.strip():
         violations.append(
             ("evidence", "a consent to advertising needs its evidence (text version, recording, document)")
         )
@@ -407,9 +428,9 @@ class ConsentState:
     record: Any  # the latest record of this channel and purpose, or None (the default holds)
 
 
-def consent_states(records: list[Any]) -> list[ConsentState]:
+def consent_states(records: list[Any], rules: ConsentRules) -> list[ConsentState]:
     """The state in force per channel and purpose: the latest record by when it happened (then by
-    id), else the default."""
+    id), else the country's default."""
     latest: dict[tuple[str, str], Any] = {}
     for record in records:
         key = (record.channel, record.purpose)
@@ -418,10 +439,25 @@ def consent_states(records: list[Any]) -> list[ConsentState]:
     return [
         ConsentState(channel, purpose, latest[(channel, purpose)].granted, latest[(channel, purpose)])
         if (channel, purpose) in latest
-        else ConsentState(channel, purpose, DEFAULT_GRANTED[purpose], None)
+        else ConsentState(channel, purpose, rules.defaults[purpose], None)
         for channel in CONSENT_CHANNELS
         for purpose in CONSENT_PURPOSES
     ]
+
+
+# The channels whose state in force the customer row keeps (GetContactInfo reads it per message).
+FLAGGED_CHANNELS = ("sms", "email")
+
+
+def consent_flags(states: list[ConsentState]) -> dict[str, bool]:
+    """The customer row's flags from the states in force: per flagged channel, the service opt-out
+    and the marketing consent."""
+    granted = {(s.channel, s.purpose): s.granted for s in states}
+    flags: dict[str, bool] = {}
+    for channel in FLAGGED_CHANNELS:
+        flags[f"transactional_{channel}_opt_out"] = not granted[(channel, "service")]
+        flags[f"marketing_{channel}_consent"] = granted[(channel, "marketing")]
+    return flags
 
 
 def consent_summary(change: ConsentChange) -> str:

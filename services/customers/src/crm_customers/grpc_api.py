@@ -10,6 +10,7 @@ import grpc
 from crm.common.v1 import types_pb2
 from crm.customers.v1 import customers_pb2, customers_pb2_grpc
 from crm_customers import commands, consent_proto, domain, queries
+from crm_customers.consent_rules import ConsentRules
 from crm_kit.db import Database
 from crm_kit.errors import InvalidArgument, require
 from crm_kit.etags import etag
@@ -121,8 +122,9 @@ def entry_to_proto(row: Any) -> customers_pb2.TimelineEntry:
 
 
 class CustomersServicer(customers_pb2_grpc.CustomersServiceServicer):
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, consent_rules: ConsentRules) -> None:
         self.db = db
+        self.consent_rules = consent_rules
 
     async def GetCustomer(
         self, request: customers_pb2.GetCustomerRequest, context: grpc.aio.ServicerContext
@@ -168,6 +170,10 @@ class CustomersServicer(customers_pb2_grpc.CustomersServiceServicer):
                 opted_out=row.transactional_sms_opt_out, phone_number=row.phone_number
             ),
             marketing_sms_consent=row.marketing_sms_consent,
+            transactional_email_allowed=domain.transactional_email_allowed(
+                opted_out=row.transactional_email_opt_out, email=row.email
+            ),
+            marketing_email_consent=row.marketing_email_consent,
         )
 
     async def ListTimeline(
@@ -240,9 +246,12 @@ class CustomersServicer(customers_pb2_grpc.CustomersServiceServicer):
             evidence=request.evidence,
             occurred=occurred,
             now=now,
+            rules=self.consent_rules,
         )
         async with self.db.unit_of_work() as uow:
-            record, states = await commands.record_consent(uow, request.customer_id, change, occurred)
+            record, states = await commands.record_consent(
+                uow, request.customer_id, change, occurred, self.consent_rules
+            )
         return customers_pb2.RecordConsentResponse(
             record=consent_to_proto(record), states=[state_to_proto(s) for s in states]
         )
@@ -256,7 +265,7 @@ class CustomersServicer(customers_pb2_grpc.CustomersServiceServicer):
             records = await queries.consent_records(uow, request.customer_id)
         return customers_pb2.ListConsentsResponse(
             records=[consent_to_proto(r) for r in records],
-            states=[state_to_proto(s) for s in domain.consent_states(records)],
+            states=[state_to_proto(s) for s in domain.consent_states(records, self.consent_rules)],
         )
 
     async def LogTouch(

@@ -25,10 +25,11 @@ SMS, EMAIL = C.CONSENT_CHANNEL_SMS, C.CONSENT_CHANNEL_EMAIL
 SERVICE, MARKETING = C.CONSENT_PURPOSE_SERVICE, C.CONSENT_PURPOSE_MARKETING
 
 
-async def new_customer(customers: Any, nats_server: str) -> str:
+async def new_customer(customers: Any, nats_server: str, *, email: str = "") -> str:
     lead = leads_events.LeadCaptured(
         lead_id=str(uuid.uuid4()),
         full_name="נעמה ברק",
+        email=email,
         phone_number=f"+97254{uuid.uuid4().int % 10_000_000:07d}",
         source="web_form",
         locale="he-IL",
@@ -140,6 +141,25 @@ async def test_advertising_needs_an_evidenced_yes_and_a_no_stops_it_at_once(cust
         await nc.close()
     mine = [(c.purpose, c.granted) for c in changes if c.customer_id == customer_id]
     assert mine == [(MARKETING, True), (MARKETING, False), (SERVICE, False)]
+
+
+async def test_e_mail_consent_is_kept_on_the_profile_like_sms(customers: Any, nats_server: str) -> None:
+    """GetContactInfo answers e-mail's state in force too (a survey by e-mail reads it): service
+    e-mail until withdrawn and only with an address, advertising by e-mail only after a yes; SMS's
+    state is untouched by e-mail's records."""
+    without_address = await contact(customers, await new_customer(customers, nats_server))
+    assert without_address.transactional_email_allowed is False
+
+    customer_id = await new_customer(customers, nats_server, email="naama@example.com")
+    before = await contact(customers, customer_id)
+    assert (before.transactional_email_allowed, before.marketing_email_consent) == (True, False)
+    await customers.stub.RecordConsent(
+        consent(customer_id, EMAIL, MARKETING, True, C.CONSENT_SOURCE_WRITTEN, "form-2026-11.pdf")
+    )
+    await customers.stub.RecordConsent(consent(customer_id, EMAIL, SERVICE, False, C.CONSENT_SOURCE_AGENT))
+    after = await contact(customers, customer_id)
+    assert (after.transactional_email_allowed, after.marketing_email_consent) == (False, True)
+    assert (after.transactional_sms_allowed, after.marketing_sms_consent) == (True, False)
 
 
 async def test_a_bad_consent_record_is_refused_whole(customers: Any, nats_server: str) -> None:

@@ -63,6 +63,12 @@ def test_transactional_sms_needs_a_phone_and_no_opt_out() -> None:
     assert not domain.transactional_sms_allowed(opted_out=False, phone_number="")
 
 
+def test_transactional_email_needs_an_address_and_no_opt_out() -> None:
+    assert domain.transactional_email_allowed(opted_out=False, email="dana@example.com")
+    assert not domain.transactional_email_allowed(opted_out=True, email="dana@example.com")
+    assert not domain.transactional_email_allowed(opted_out=False, email=" ")
+
+
 def test_email_and_locale_normalization() -> None:
     assert domain.normalize_email("  Dana@Example.CO.IL ") == "dana@example.co.il"
     assert domain.normalize_locale("") == "he-IL"
@@ -70,15 +76,22 @@ def test_email_and_locale_normalization() -> None:
 
 
 def test_consent_survivorship() -> None:
-    class P:
-        def __init__(self, opt_out: bool, marketing: bool) -> None:
-            self.transactional_sms_opt_out, self.marketing_sms_consent = opt_out, marketing
+    """Per channel: an opt-out on either profile wins, advertising only with both profiles' yes."""
 
-    assert domain.merged_consent(P(False, True), P(False, True)) == {
+    class P:
+        def __init__(self, opt_out: bool, marketing: bool, email_opt_out: bool = False, email_marketing: bool = False):
+            self.transactional_sms_opt_out, self.marketing_sms_consent = opt_out, marketing
+            self.transactional_email_opt_out, self.marketing_email_consent = email_opt_out, email_marketing
+
+    assert domain.merged_consent(P(False, True, False, True), P(False, True, False, True)) == {
         "transactional_sms_opt_out": False,
         "marketing_sms_consent": True,
+        "transactional_email_opt_out": False,
+        "marketing_email_consent": True,
     }
-    assert domain.merged_consent(P(False, True), P(True, False)) == {
+    assert domain.merged_consent(P(False, True, True, True), P(True, False, False, False)) == {
         "transactional_sms_opt_out": True,
         "marketing_sms_consent": False,
+        "transactional_email_opt_out": True,
+        "marketing_email_consent": False,
     }

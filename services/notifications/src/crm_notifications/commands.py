@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import or_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from crm.notifications.v1 import events_pb2
@@ -30,6 +30,7 @@ class Intent:
     lead_id: str
     order_id: str
     last_error: str = ""
+    subject: str = ""
 
 
 async def record_intent(uow: UnitOfWork, intent: Intent) -> tuple[Any, bool]:
@@ -42,6 +43,7 @@ async def record_intent(uow: UnitOfWork, intent: Intent) -> tuple[Any, bool]:
             channel=intent.channel,
             recipient=intent.recipient,
             body=intent.body,
+            subject=intent.subject,
             locale=intent.locale,
             status=intent.status.value,
             lead_id=intent.lead_id,
@@ -76,6 +78,23 @@ async def mark_sent(uow: UnitOfWork, message_id: str, provider_message_id: str, 
             .returning(messages)
         )
     ).first()
+
+
+async def claim_send(uow: UnitOfWork, message_id: str, now: datetime, lease: timedelta) -> bool:
+    """Take the right to send a pending message for `lease`; False when it is settled or another
+    delivery holds an unexpired claim. A delivery that dies holding it leaves it to expire, and the
+    next delivery sends (an e-mail's Message-ID then lets mail fold the rare copy)."""
+    claimed = await uow.conn.execute(
+        update(messages)
+        .where(
+            messages.c.id == message_id,
+            messages.c.status == domain.MessageStatus.PENDING.value,
+            or_(messages.c.claimed_until.is_(None), messages.c.claimed_until < now),
+        )
+        .values(claimed_until=now + lease)
+        .returning(messages.c.id)
+    )
+    return claimed.first() is not None
 
 
 async def mark_failed(uow: UnitOfWork, message_id: str, attempts: int, error: str, now: datetime) -> Any:

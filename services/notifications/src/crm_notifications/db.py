@@ -18,6 +18,11 @@ messages = Table(
     Column("channel", String(20), nullable=False),
     Column("recipient", String(320), nullable=False),
     Column("body", Text, nullable=False),
+    # An e-mail's subject; "" for an SMS.
+    Column("subject", String(300), nullable=False, server_default=""),
+    # Until when one delivery holds the right to hand this e-mail to the relay (SMTP has no
+    # idempotency key, so two overlapping deliveries must not both send): `commands.claim_send`.
+    Column("claimed_until", DateTime(timezone=True), nullable=True),
     Column("locale", String(20), nullable=False),
     Column("status", String(20), nullable=False),
     Column("lead_id", String(64), nullable=False),
@@ -38,4 +43,6 @@ templates = Table(
     Column("code", String(100), primary_key=True),
     Column("locale", String(20), primary_key=True),
     Column("body", Text, nullable=False),
+    # An e-mail's subject (placeholders as the body's); "" for SMS.
+    Column("subject", String(300), nullable=False, server_default=""),
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import html
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -14,7 +15,25 @@ from babel.dates import format_date
 DEFAULT_LOCALE = "he-IL"
 ORDER_SHIPPED_TEMPLATE = "order_shipped"
 TICKET_SURVEY_TEMPLATE = "ticket_survey"
+TICKET_SURVEY_EMAIL_TEMPLATE = "ticket_survey_email"
 SMS = "sms"
+EMAIL = "email"
+
+
+@dataclass(frozen=True)
+class Template:
+    """A message template of one locale: the body, and an e-mail's subject ("" for SMS)."""
+
+    body: str
+    subject: str = ""
+
+
+@dataclass(frozen=True)
+class Route:
+    """Which channel a message goes by, and to whom."""
+
+    channel: str
+    recipient: str
 
 
 class MessageStatus(StrEnum):
@@ -95,6 +114,51 @@ def suppression_reason(*, phone_number: str, transactional_sms_allowed: bool) ->
     if not phone_number.strip():
         return SuppressionReason.NO_PHONE
     return None
+
+
+def service_route(
+    *, phone_number: str, sms_allowed: bool, email: str, email_allowed: bool, email_enabled: bool
+) -> Route | SuppressionReason:
+    """Where a service message that may go by SMS or e-mail (a survey) goes: by SMS when the
+    customer allows service SMS and has a number (one tap on the phone they called from), else by
+    e-mail when they allow service e-mail, have an address and an SMTP relay is configured; else
+    why neither may (the SMS's reason: it is the channel tried first)."""
+    reason = suppression_reason(phone_number=phone_number, transactional_sms_allowed=sms_allowed)
+    if reason is None:
+        return Route(SMS, phone_number)
+    if email_enabled and email_allowed and email.strip():
+        return Route(EMAIL, email.strip())
+    return reason
+
+
+_URL = re.compile(r"https?://[^\s<>\"]+")
+
+
+def email_html(text: str, locale: str) -> str:
+    """An e-mail's HTML part from its text: the text escaped, paragraphs at blank lines, links made
+    clickable (a bare link line becomes a button), right-to-left for Hebrew and Persian."""
+    lang = (locale.split("-")[0] or "he").lower()
+    direction = "rtl" if lang in ("he", "fa", "ar") else "ltr"
+    align = "right" if direction == "rtl" else "left"
+    paragraphs = []
+    for block in re.split(r"\n\s*\n", text.strip()):
+        stripped = block.strip()
+        if _URL.fullmatch(stripped):
+            url = html.escape(stripped, quote=True)
+            paragraphs.append(
+                f'<p><a href="{url}" style="display:inline-block;padding:12px 20px;background:#1d4ed8;'
+                f'color:#ffffff;text-decoration:none;border-radius:6px">{url}</a></p>'
+            )
+            continue
+        escaped = html.escape(stripped).replace("\n", "<br>")
+        paragraphs.append("<p>" + _URL.sub(lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>', escaped) + "</p>")
+    body = "\n".join(paragraphs)
+    return (
+        f'<!DOCTYPE html>\n<html lang="{html.escape(lang)}" dir="{direction}">\n'
+        '<head><meta charset="utf-8"><meta name="viewport" content="width=device-width"></head>\n'
+        f'<body style="direction:{direction};text-align:{align};font-family:Arial,Tahoma,sans-serif;'
+        f'font-size:16px;line-height:1.5">\n{body}\n</body>\n</html>\n'
+    )
 
 
 def metric_reason(reason: str) -> str:

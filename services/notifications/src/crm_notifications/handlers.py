@@ -1,10 +1,12 @@
-"""The transactional SMS: OrderShipped → exactly one SMS with the delivery date, and TicketResolved →
-exactly one satisfaction survey with its one-tap link, each in the customer's language and only
+"""The transactional messages: OrderShipped → exactly one SMS with the delivery date, and
+TicketResolved → exactly one satisfaction survey with its one-tap link (by SMS, or by e-mail when
+the customer allows only that: `domain.service_route`), each in the customer's language and only
 when the customer allows service messages.
 
 An external side effect cannot share a transaction with the inbox, so this handler runs its
 own: (1) record the intent under the order's idempotency key, (2) call the provider with that
-key — it de-duplicates, so a crash between the call and (3) never sends twice — and (3) record
+key — it de-duplicates, so a crash between the call and (3) never sends twice (an e-mail carries a
+Message-ID derived from the key instead: `email_sender`) — and (3) record
 the outcome, the inbox claim and the outgoing event in one transaction. A transient failure
 raises: the chassis naks and redelivers, and the next delivery resumes the pending intent.
 
@@ -32,8 +34,10 @@ from crm_kit.events import Envelope, PoisonMessage, RetryLater
 from crm_kit.failpoints import failpoint
 from crm_kit.grpc_client import call_idempotent
 from crm_notifications import commands, domain, queries
-from crm_notifications.metrics import SMS_FAILED, SMS_SENT
-from crm_notifications.sms_provider import HttpSmsProvider, PermanentSmsError, TransientSmsError
+from crm_notifications.email_sender import Email, SmtpEmailSender
+from crm_notifications.metrics import EMAIL_FAILED, EMAIL_SENT, SMS_FAILED, SMS_SENT
+from crm_notifications.outbound import PermanentSendError, SendReceipt, TransientSendError
+from crm_notifications.sms_provider import HttpSmsProvider
 
 log = logging.getLogger(__name__)
 
@@ -42,17 +46,24 @@ log = logging.getLogger(__name__)
 TEMPLATES_TTL_SECONDS = 60.0
 
 
+class SendInProgress(RetryLater):
+    """Another delivery of the same event holds the e-mail's send claim: this one comes back later
+    and finds the outcome recorded."""
+
+
 class ContactUnavailable(RetryLater):
     """customers could not tell us the contact info yet (it has not seen the lead, or is
     unreachable): held and retried, never counted as a failed delivery, so a lagging or
     restarting customers service delays the SMS instead of dead-lettering it."""
 
 
-class SmsNotifier(ABC):
-    """Sends one SMS per business key for an event, exactly once (the module doc); a subclass says
-    whose contact to ask for and what the message says."""
+class Notifier(ABC):
+    """Sends one message per business key for an event, exactly once (the module doc); a subclass
+    says whose contact to ask for, by which channel and what the message says."""
 
     template_code = ""
+    # The template of the e-mail, for a notifier that may send one (`route`).
+    email_template_code = ""
     what = "SMS"
 
     def __init__(
@@ -63,6 +74,7 @@ class SmsNotifier(ABC):
         *,
         sender: str,
         consumer: str,
+        email: SmtpEmailSender | None = None,
     ) -> None:
         # The inbox is claimed under the durable's name (EventBus.durable_for), as the chassis does.
         self.consumer = consumer
@@ -70,7 +82,8 @@ class SmsNotifier(ABC):
         self.customers = customers
         self.provider = provider
         self.sender = sender
-        self._templates: tuple[float, dict[str, str]] | None = None
+        self.email = email
+        self._templates: dict[str, tuple[float, dict[str, domain.Template]]] = {}
 
     @abstractmethod
     def key(self, message: Any) -> str:
@@ -90,14 +103,22 @@ class SmsNotifier(ABC):
 
     @abstractmethod
     def validate(self, message: Any) -> None:
-        """Raise PoisonMessage for an event that can never produce its SMS."""
+        """Raise PoisonMessage for an event that can never produce its message."""
 
-    async def _template_bodies(self, uow: Any) -> dict[str, str]:
-        """The template per locale, read at most once a TEMPLATES_TTL_SECONDS."""
+    def route(self, contact: customers_pb2.GetContactInfoResponse) -> domain.Route | domain.SuppressionReason:
+        """Where the message goes: by SMS to the customer's number when they allow service SMS."""
+        reason = domain.suppression_reason(
+            phone_number=contact.phone_number, transactional_sms_allowed=contact.transactional_sms_allowed
+        )
+        return reason or domain.Route(domain.SMS, contact.phone_number)
+
+    async def _templates_of(self, uow: Any, code: str) -> dict[str, domain.Template]:
+        """The templates of code per locale, read at most once a TEMPLATES_TTL_SECONDS."""
         now = time.monotonic()
-        if self._templates is None or now - self._templates[0] > TEMPLATES_TTL_SECONDS:
-            self._templates = (now, await queries.templates_for(uow, self.template_code))
-        return self._templates[1]
+        cached = self._templates.get(code)
+        if cached is None or now - cached[0] > TEMPLATES_TTL_SECONDS:
+            cached = self._templates[code] = (now, await queries.templates_for(uow, code))
+        return cached[1]
 
     async def handle(self, envelope: Envelope[Any]) -> None:
         """Handle one delivery of the event (self-managed transactions; see the module doc)."""
@@ -141,22 +162,28 @@ class SmsNotifier(ABC):
         self, envelope: Envelope[Any], key: str, contact: customers_pb2.GetContactInfoResponse
     ) -> Any | None:
         """Transaction 1: the intent row. Returns it while pending; None once settled and claimed."""
-        reason = domain.suppression_reason(
-            phone_number=contact.phone_number, transactional_sms_allowed=contact.transactional_sms_allowed
-        )
+        route = self.route(contact)
+        reason: domain.SuppressionReason | None = None
+        if isinstance(route, domain.SuppressionReason):
+            reason, channel, recipient = route, domain.SMS, contact.phone_number
+        else:
+            channel, recipient = route.channel, route.recipient
         lead_id, order_id = self.intent_refs(envelope.message)
         async with self.db.unit_of_work() as uow:
-            bodies = await self._template_bodies(uow)
-            locale = domain.choose_locale(contact.locale, bodies.keys())
-            if locale not in bodies:
-                raise RuntimeError(f"no {self.template_code} template for {locale}")
+            code = self.email_template_code if channel == domain.EMAIL else self.template_code
+            chosen = await self._templates_of(uow, code)
+            locale = domain.choose_locale(contact.locale, chosen.keys())
+            if locale not in chosen:
+                raise RuntimeError(f"no {code} template for {locale}")
+            template = chosen[locale]
             row, created = await commands.record_intent(
                 uow,
                 commands.Intent(
                     idempotency_key=key,
-                    channel=domain.SMS,
-                    recipient=contact.phone_number,
-                    body=self.render(bodies[locale], locale, envelope.message, contact),
+                    channel=channel,
+                    recipient=recipient,
+                    body=self.render(template.body, locale, envelope.message, contact),
+                    subject=self.render(template.subject, locale, envelope.message, contact),
                     locale=locale,
                     status=domain.MessageStatus.SUPPRESSED if reason else domain.MessageStatus.PENDING,
                     lead_id=lead_id,
@@ -177,21 +204,26 @@ class SmsNotifier(ABC):
     async def _send(self, envelope: Envelope[Any], row: Any) -> None:
         # Crash window: the intent is committed (pending), the provider not called yet.
         failpoint("notifications.after_intent")
+        if row.channel == domain.EMAIL and self.email is not None:
+            # The SMS provider de-duplicates overlapping sends by key; an SMTP relay does not.
+            async with self.db.unit_of_work() as uow:
+                claimed = await commands.claim_send(uow, row.id, datetime.now(UTC), self.email.claim_lease)
+            if not claimed:
+                raise SendInProgress(f"message {row.id} is being sent by another delivery")
         try:
-            receipt = await self.provider.send(
-                to=row.recipient, body=row.body, sender=self.sender, idempotency_key=row.idempotency_key
-            )
-        except PermanentSmsError as exc:
+            receipt = await self._deliver(row)
+        except PermanentSendError as exc:
             async with self.db.unit_of_work() as uow:
                 failed = await commands.mark_failed(uow, row.id, exc.attempts, str(exc), datetime.now(UTC))
                 await uow.claim_inbox(self.consumer, envelope.id)
                 if failed is not None:
                     await commands.record_failure(uow, failed, domain.PROVIDER_REJECTED)
             if failed is not None:
-                SMS_FAILED.labels(domain.metric_reason(domain.PROVIDER_REJECTED)).inc()
+                failures = EMAIL_FAILED if row.channel == domain.EMAIL else SMS_FAILED
+                failures.labels(domain.metric_reason(domain.PROVIDER_REJECTED)).inc()
             log.warning(f"{self.what} rejected by the provider", extra={"message_id": row.id, "error": str(exc)})
             return
-        except TransientSmsError as exc:
+        except TransientSendError as exc:
             async with self.db.unit_of_work() as uow:
                 await commands.note_attempts(uow, row.id, exc.attempts, str(exc))
             raise
@@ -204,12 +236,32 @@ class SmsNotifier(ABC):
             if sent is not None:
                 await commands.record_sent(uow, sent, now)
         if sent is not None:
-            SMS_SENT.inc()
+            (EMAIL_SENT if row.channel == domain.EMAIL else SMS_SENT).inc()
             # The message row and NotificationSent are the record; this line is for debugging.
             log.debug(f"{self.what} sent", extra={"message_id": row.id, "key": row.idempotency_key})
 
+    async def _deliver(self, row: Any) -> SendReceipt:
+        """One attempt at the way out the intent names (its own retries included)."""
+        if row.channel != domain.EMAIL:
+            return await self.provider.send(
+                to=row.recipient, body=row.body, sender=self.sender, idempotency_key=row.idempotency_key
+            )
+        if self.email is None:
+            # The relay was configured when the intent was made and is not now: hold it until it is.
+            raise TransientSendError("no SMTP relay is configured (CRM_SMTP_HOST)")
+        email = Email(
+            to=row.recipient,
+            subject=row.subject,
+            text=row.body,
+            html=domain.email_html(row.body, row.locale),
+            language=row.locale,
+            # A reply from an auto-responder to an automatic message helps nobody (RFC 3834).
+            headers=(("Auto-Submitted", "auto-generated"),),
+        )
+        return await self.email.send(email, idempotency_key=row.idempotency_key)
 
-class ShipmentNotifier(SmsNotifier):
+
+class ShipmentNotifier(Notifier):
     """OrderShipped → the delivery date, once per order."""
 
     template_code = domain.ORDER_SHIPPED_TEMPLATE
@@ -243,12 +295,14 @@ class ShipmentNotifier(SmsNotifier):
         return domain.render_order_shipped(template, locale, shipment)
 
 
-class SurveyNotifier(SmsNotifier):
+class SurveyNotifier(Notifier):
     """TicketResolved → the satisfaction survey, once per resolution (a reopened ticket resolved
-    again has a new link, so a new key), with a link that scores with one tap."""
+    again has a new link, so a new key), with a link that scores with one tap: by SMS, or by
+    e-mail for a customer who allows only that (`domain.service_route`)."""
 
     template_code = domain.TICKET_SURVEY_TEMPLATE
-    what = "survey SMS"
+    email_template_code = domain.TICKET_SURVEY_EMAIL_TEMPLATE
+    what = "survey"
 
     def __init__(self, *args: Any, survey_base_url: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -260,6 +314,15 @@ class SurveyNotifier(SmsNotifier):
 
     def key(self, message: support_events.TicketResolved) -> str:
         return domain.ticket_survey_key(message.ticket_id, message.survey_token)
+
+    def route(self, contact: customers_pb2.GetContactInfoResponse) -> domain.Route | domain.SuppressionReason:
+        return domain.service_route(
+            phone_number=contact.phone_number,
+            sms_allowed=contact.transactional_sms_allowed,
+            email=contact.email,
+            email_allowed=contact.transactional_email_allowed,
+            email_enabled=self.email is not None,
+        )
 
     def contact_request(self, message: support_events.TicketResolved) -> customers_pb2.GetContactInfoRequest:
         return customers_pb2.GetContactInfoRequest(customer_id=message.customer_id)

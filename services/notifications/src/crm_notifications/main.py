@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 
@@ -13,6 +14,7 @@ from crm.support.v1 import events_pb2 as support_events
 from crm_kit.service import Service, run_cli
 from crm_kit.settings import ServiceSettings
 from crm_notifications.db import messaging
+from crm_notifications.email_sender import SmtpConfig, SmtpEmailSender
 from crm_notifications.grpc_api import NotificationsServicer
 from crm_notifications.handlers import ShipmentNotifier, SurveyNotifier
 from crm_notifications.sms_provider import HttpSmsProvider
@@ -32,6 +34,18 @@ class NotificationsSettings(ServiceSettings):
     sms_concurrency: int = Field(default=16, ge=1, le=64)
     # Where the customer's survey link points: the console's public address (its /s/{token} page).
     survey_base_url: str = "http://localhost:8081"
+    # The SMTP relay e-mail goes through; empty host: no e-mail (a survey then goes by SMS only).
+    smtp_host: str = ""
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    # starttls (submission on 587), tls (implicit, 465) or none (a sink or a relay on the node).
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_from_address: str = "crm@example.com"
+    smtp_from_name: str = ""
+    # A CA bundle for a relay with a private certificate; empty: the system's.
+    smtp_ca_file: str = ""
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0)
 
     @model_validator(mode="after")
     def _concurrency_within_the_pool(self) -> NotificationsSettings:
@@ -42,8 +56,34 @@ class NotificationsSettings(ServiceSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _credentials_only_over_tls(self) -> NotificationsSettings:
+        if self.smtp_host and self.smtp_username and self.smtp_security == "none":
+            raise ValueError("smtp_username is set with smtp_security=none: the password would cross the wire in clear")
+        if self.smtp_host and "@" not in self.smtp_from_address:
+            raise ValueError("smtp_from_address must be an e-mail address")
+        return self
+
     def secrets(self) -> dict[str, str]:
-        return {"sms_api_key": self.sms_api_key}
+        # The relay's password counts only when the relay wants a login.
+        login = {"smtp_password": self.smtp_password} if self.smtp_host and self.smtp_username else {}
+        return {**super().secrets(), "sms_api_key": self.sms_api_key, **login}
+
+    def smtp(self) -> SmtpConfig | None:
+        """The relay's configuration, or None when e-mail is off."""
+        if not self.smtp_host:
+            return None
+        return SmtpConfig(
+            host=self.smtp_host,
+            port=self.smtp_port,
+            from_address=self.smtp_from_address,
+            from_name=self.smtp_from_name,
+            username=self.smtp_username,
+            password=self.smtp_password,
+            security=self.smtp_security,
+            ca_file=self.smtp_ca_file,
+            timeout_seconds=self.smtp_timeout_seconds,
+        )
 
 
 async def setup(service: Service) -> None:
@@ -72,6 +112,7 @@ async def setup(service: Service) -> None:
     service.bus.subscribe(
         order_events.OrderShipped, notifier.handle, transactional=False, concurrency=settings.sms_concurrency
     )
+    smtp = settings.smtp()
     surveys = SurveyNotifier(
         service.db,
         customers,
@@ -79,6 +120,7 @@ async def setup(service: Service) -> None:
         sender=settings.sms_sender,
         consumer=service.bus.durable_for(support_events.TicketResolved),
         survey_base_url=settings.survey_base_url,
+        email=SmtpEmailSender(smtp) if smtp else None,
     )
     # Surveys are few (one per resolved ticket): a handful in flight is plenty.
     service.bus.subscribe(

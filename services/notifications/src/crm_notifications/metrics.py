@@ -9,3 +9,7 @@ SMS_FAILED = Counter("crm_sms_failed_total", "SMS not sent (suppressed or reject
 # Every reason exported from 0, so rate()/increase() (the failure-ratio alert) see the first failure.
 for _reason in (*domain.SuppressionReason, domain.PROVIDER_REJECTED):
     SMS_FAILED.labels(domain.metric_reason(_reason))
+
+EMAIL_SENT = Counter("crm_email_sent_total", "E-mails accepted by the SMTP relay")
+EMAIL_FAILED = Counter("crm_email_failed_total", "E-mails not sent (refused by the relay)", ["reason"])
+EMAIL_FAILED.labels(domain.metric_reason(domain.PROVIDER_REJECTED))

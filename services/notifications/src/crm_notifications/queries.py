@@ -9,13 +9,14 @@ from sqlalchemy import select
 from crm_kit.db import UnitOfWork
 from crm_kit.errors import NotFound
 from crm_kit.pagination import keyset_page
+from crm_notifications import domain
 from crm_notifications.db import messages, templates
 
 
-async def templates_for(uow: UnitOfWork, code: str) -> dict[str, str]:
-    """Every locale's body of the template code."""
-    rows = (await uow.conn.execute(select(templates.c.locale, templates.c.body).where(templates.c.code == code))).all()
-    return {r.locale: r.body for r in rows}
+async def templates_for(uow: UnitOfWork, code: str) -> dict[str, domain.Template]:
+    """Every locale's template (body, and subject for e-mail) of the template code."""
+    query = select(templates.c.locale, templates.c.body, templates.c.subject).where(templates.c.code == code)
+    return {r.locale: domain.Template(r.body, r.subject) for r in (await uow.conn.execute(query)).all()}
 
 
 async def find_by_key(uow: UnitOfWork, idempotency_key: str) -> Any | None:

@@ -7,35 +7,11 @@ Idempotency-Key. Any other 4xx is permanent: resending the same request cannot s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import httpx
 from opentelemetry import trace
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from crm_kit import telemetry
-
-
-class SmsError(Exception):
-    """A send did not succeed; attempts is how many HTTP requests were made."""
-
-    def __init__(self, message: str, *, attempts: int = 1) -> None:
-        super().__init__(message)
-        self.attempts = attempts
-
-
-class TransientSmsError(SmsError):
-    """The provider may accept the same request later (unreachable, throttled, 5xx)."""
-
-
-class PermanentSmsError(SmsError):
-    """The provider rejected the request (a 4xx other than 429); resending cannot help."""
-
-
-@dataclass(frozen=True)
-class SendReceipt:
-    provider_message_id: str
-    attempts: int
+from crm_notifications.outbound import PermanentSendError, RetryPolicy, SendReceipt, TransientSendError, with_retries
 
 
 class HttpSmsProvider:
@@ -62,30 +38,11 @@ class HttpSmsProvider:
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
             transport=transport,
         )
-        self._attempts = attempts
-        self._backoff_initial = backoff_initial_seconds
-        self._backoff_max = backoff_max_seconds
+        self._retry = RetryPolicy(attempts, backoff_initial_seconds, backoff_max_seconds)
 
     async def send(self, *, to: str, body: str, sender: str, idempotency_key: str) -> SendReceipt:
-        """Send one SMS; returns the provider's message id. Raises TransientSmsError or PermanentSmsError."""
-        made = 0
-        try:
-            async for attempt in AsyncRetrying(
-                retry=retry_if_exception_type(TransientSmsError),
-                stop=stop_after_attempt(self._attempts),
-                wait=wait_exponential_jitter(
-                    multiplier=self._backoff_initial, max=self._backoff_max, jitter=self._backoff_initial
-                ),
-                reraise=True,
-            ):
-                with attempt:
-                    made += 1
-                    provider_id = await self._post(to, body, sender, idempotency_key)
-                    return SendReceipt(provider_message_id=provider_id, attempts=made)
-        except SmsError as exc:
-            exc.attempts = made
-            raise
-        raise AssertionError("unreachable")
+        """Send one SMS; returns the provider's message id. Raises TransientSendError or PermanentSendError."""
+        return await with_retries(self._retry, lambda: self._post(to, body, sender, idempotency_key))
 
     async def _post(self, to: str, body: str, sender: str, idempotency_key: str) -> str:
         headers = {"Idempotency-Key": idempotency_key}
@@ -100,16 +57,16 @@ class HttpSmsProvider:
         except httpx.TransportError as exc:
             # Covers connect errors and timeouts; a timed-out send may have gone out, and the
             # retry with the same key then returns the first result.
-            raise TransientSmsError(f"provider unreachable: {exc!r}") from exc
+            raise TransientSendError(f"provider unreachable: {exc!r}") from exc
         status = response.status_code
         if status == 429 or status >= 500:
-            raise TransientSmsError(f"provider answered {status}: {response.text[:500]}")
+            raise TransientSendError(f"provider answered {status}: {response.text[:500]}")
         if status >= 400:
-            raise PermanentSmsError(f"provider rejected the message with {status}: {response.text[:500]}")
+            raise PermanentSendError(f"provider rejected the message with {status}: {response.text[:500]}")
         try:
             provider_id = response.json()["id"]
         except (ValueError, KeyError, TypeError) as exc:
-            raise PermanentSmsError(f"provider answered {status} without a message id: {response.text[:500]}") from exc
+            raise PermanentSendError(f"provider answered {status} without a message id: {response.text[:500]}") from exc
         return str(provider_id)
 
     async def aclose(self) -> None:

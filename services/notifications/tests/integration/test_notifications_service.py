@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Collection, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import grpc
 import httpx
@@ -21,9 +22,11 @@ from crm.notifications.v1 import events_pb2 as notification_events
 from crm.notifications.v1 import notifications_pb2, notifications_pb2_grpc
 from crm.orders.v1 import events_pb2 as order_events
 from crm.support.v1 import events_pb2 as support_events
+from crm_devstack.mail_sink import SinkState, smtp_controller
 from crm_devstack.sms_provider import create_app
 from crm_kit.service import Service
 from crm_kit.testing import eventually, free_port, local_channel, publish_event, reset_stream, running_service
+from crm_kit.testing_tls import issue, make_ca, write
 from crm_notifications.db import messaging
 from crm_notifications.main import MIGRATIONS_DIR, NotificationsSettings, setup
 
@@ -65,7 +68,16 @@ class FakeCustomers(customers_pb2_grpc.CustomersServiceServicer):
     late: dict[str, int] = field(default_factory=dict)
     meetings: dict[str, Meeting] = field(default_factory=dict)
 
-    def add(self, lead_id: str, *, locale: str = "he-IL", phone: str = "+972501234567", allowed: bool = True) -> str:
+    def add(
+        self,
+        lead_id: str,
+        *,
+        locale: str = "he-IL",
+        phone: str = "+972501234567",
+        allowed: bool = True,
+        email: str = "",
+        email_allowed: bool = False,
+    ) -> str:
         name = "علی رضایی" if locale == "fa-IR" else "דנה כהן"
         self.contacts[lead_id] = customers_pb2.GetContactInfoResponse(
             customer_id=f"c-{lead_id}",
@@ -73,6 +85,8 @@ class FakeCustomers(customers_pb2_grpc.CustomersServiceServicer):
             phone_number=phone,
             locale=locale,
             transactional_sms_allowed=allowed,
+            email=email,
+            transactional_email_allowed=email_allowed,
         )
         return lead_id
 
@@ -98,6 +112,7 @@ class Harness:
     customers: FakeCustomers
     nats_url: str
     service: Service
+    mail: SinkState
 
     async def sms_sent(self) -> list[dict[str, str]]:
         response = await self.sms.get("/messages")
@@ -142,6 +157,32 @@ async def sms_base_url() -> AsyncIterator[str]:
     await task
 
 
+SMTP_USER, SMTP_PASSWORD = "crm-relay", "relay-secret-for-tests"
+
+
+@dataclass
+class Relay:
+    state: SinkState
+    port: int
+    ca_file: str
+
+
+@pytest.fixture
+def relay(tmp_path: Path) -> Iterator[Relay]:
+    """The SMTP sink as a relay that offers STARTTLS (a certificate from a CA made here) and wants
+    a login after it."""
+    ca = make_ca("test relay CA")
+    cert, key = write(tmp_path, "relay", issue(ca, "localhost", server=True))
+    ca_file, _ = write(tmp_path, "ca", ca)
+    state, port = SinkState(), free_port()
+    controller = smtp_controller(
+        state, host="127.0.0.1", port=port, user=SMTP_USER, password=SMTP_PASSWORD, tls_cert=cert, tls_key=key
+    )
+    controller.start()
+    yield Relay(state, port, ca_file)
+    controller.stop()
+
+
 @pytest.fixture
 async def customers() -> AsyncIterator[tuple[FakeCustomers, str]]:
     servicer = FakeCustomers()
@@ -154,7 +195,7 @@ async def customers() -> AsyncIterator[tuple[FakeCustomers, str]]:
 
 
 @pytest.fixture
-async def harness(fresh_database, nats_server, sms_base_url, customers) -> AsyncIterator[Harness]:
+async def harness(fresh_database, nats_server, sms_base_url, customers, relay: Relay) -> AsyncIterator[Harness]:
     await reset_stream(nats_server)
     servicer, customers_addr = customers
     port = free_port()
@@ -167,13 +208,22 @@ async def harness(fresh_database, nats_server, sms_base_url, customers) -> Async
         sms_base_url=sms_base_url,
         consumer_backoff_seconds=[0.1],
         consumer_max_deliver=3,
+        smtp_host="localhost",
+        smtp_port=relay.port,
+        smtp_security="starttls",
+        smtp_username=SMTP_USER,
+        smtp_password=SMTP_PASSWORD,
+        smtp_from_address="service@crm.example",
+        smtp_ca_file=relay.ca_file,
     )
     async with (
         running_service(settings, messaging, MIGRATIONS_DIR, setup) as service,
         httpx.AsyncClient(base_url=sms_base_url) as sms,
     ):
         ch = local_channel(port)
-        yield Harness(notifications_pb2_grpc.NotificationsServiceStub(ch), sms, servicer, nats_server, service)
+        yield Harness(
+            notifications_pb2_grpc.NotificationsServiceStub(ch), sms, servicer, nats_server, service, relay.state
+        )
         await ch.close()
 
 
@@ -433,3 +483,90 @@ async def test_a_resolved_ticket_texts_one_survey_link_and_none_without_consent(
     assert [(s["to"], s["body"]) for s in await harness.sms_sent()] == [
         ("+972507654321", text.format("tok_" + "a" * 30))
     ]
+
+
+def survey(customer_id: str, number: int, token_letter: str) -> support_events.TicketResolved:
+    return support_events.TicketResolved(
+        ticket_id=f"t-{uuid.uuid4().hex[:8]}",
+        number=number,
+        customer_id=customer_id,
+        survey_token="tok_" + token_letter * 30,
+    )
+
+
+async def test_a_customer_who_allows_only_e_mail_gets_the_survey_once_by_e_mail(harness: Harness) -> None:
+    """No service SMS, service e-mail allowed: the survey goes by e-mail, over STARTTLS with the
+    relay's login, in Persian and right to left, once however often the event is delivered."""
+    customer = harness.customers.add(
+        f"c-{uuid.uuid4().hex[:8]}", locale="fa-IR", allowed=False, email="ali@example.com", email_allowed=True
+    )
+    resolved = survey(customer, 1042, "e")
+    event_id = await publish_event(harness.nats_url, resolved)
+    await publish_event(harness.nats_url, resolved, event_id=event_id, **{"Nats-Msg-Id": f"{event_id}-again"})
+
+    async def sent() -> list[notifications_pb2.Message] | None:
+        found = list((await harness.api.ListMessages(notifications_pb2.ListMessagesRequest())).messages)
+        return found if found and found[0].status == notifications_pb2.MESSAGE_STATUS_SENT else None
+
+    [message] = await eventually(sent)
+    assert (message.channel, message.recipient) == ("email", "ali@example.com")
+    assert "/s/…" in message.body and "tok_" not in message.body
+    [mail] = harness.mail.messages
+    assert (mail.tls, mail.login, mail.rcpt_to) == (True, SMTP_USER, ["ali@example.com"])
+    assert mail.subject == "درخواست 1042 رسیدگی شد: نظرتان چیست؟"
+    link = "http://localhost:8081/s/tok_" + "e" * 30 + "?lang=fa"
+    assert link in mail.text and f'href="{link}"' in mail.html
+    assert '<html lang="fa" dir="rtl">' in mail.html
+    assert mail.headers["Auto-Submitted"] == "auto-generated"
+    assert mail.headers["Message-ID"].endswith("@crm.example>")
+    assert await eventually(harness.drained)
+    assert len(harness.mail.messages) == 1 and await harness.sms_sent() == []
+
+
+async def test_sms_comes_first_and_no_channel_means_suppressed(harness: Harness) -> None:
+    both = harness.customers.add(
+        f"c-{uuid.uuid4().hex[:8]}", phone="+972521112233", email="d@example.com", email_allowed=True
+    )
+    neither = harness.customers.add(f"c-{uuid.uuid4().hex[:8]}", allowed=False, email="n@example.com")
+    await publish_event(harness.nats_url, survey(both, 2001, "f"))
+    await publish_event(harness.nats_url, survey(neither, 2002, "g"))
+
+    async def settled() -> dict[str, notifications_pb2.Message] | None:
+        found = list((await harness.api.ListMessages(notifications_pb2.ListMessagesRequest())).messages)
+        done = {m.recipient: m for m in found if m.status != notifications_pb2.MESSAGE_STATUS_PENDING}
+        return done if len(done) == 2 else None
+
+    messages = await eventually(settled)
+    assert messages["+972521112233"].channel == "sms"
+    assert messages["+972501234567"].status == notifications_pb2.MESSAGE_STATUS_SUPPRESSED
+    assert harness.mail.messages == []
+
+
+async def test_a_relay_that_says_later_is_tried_again_and_one_that_refuses_fails_the_message(harness: Harness) -> None:
+    later = harness.customers.add(
+        f"c-{uuid.uuid4().hex[:8]}", allowed=False, email="later@example.com", email_allowed=True
+    )
+    with harness.mail.lock:
+        harness.mail.fail_remaining, harness.mail.fail_code = 1, 451
+    await publish_event(harness.nats_url, survey(later, 3001, "h"))
+    assert await eventually(lambda: asyncio.sleep(0, result=len(harness.mail.messages) == 1))
+
+    refused = harness.customers.add(
+        f"c-{uuid.uuid4().hex[:8]}", allowed=False, email="gone@example.com", email_allowed=True
+    )
+    with harness.mail.lock:
+        harness.mail.fail_remaining, harness.mail.fail_code = 1, 550
+    await publish_event(harness.nats_url, survey(refused, 3002, "i"))
+
+    async def failed() -> notifications_pb2.Message | None:
+        found = list((await harness.api.ListMessages(notifications_pb2.ListMessagesRequest())).messages)
+        gone = [
+            m
+            for m in found
+            if m.recipient == "gone@example.com" and m.status == notifications_pb2.MESSAGE_STATUS_FAILED
+        ]
+        return gone[0] if gone else None
+
+    message = await eventually(failed)
+    assert "550" in message.last_error
+    assert [m.rcpt_to for m in harness.mail.messages] == [["later@example.com"]]

@@ -103,3 +103,51 @@ def test_production_refuses_the_development_sms_key() -> None:
     with pytest.raises(ValueError, match="sms_api_key"):
         NotificationsSettings(environment="production")
     assert NotificationsSettings(environment="production", sms_api_key="k-live-123").sms_api_key == "k-live-123"
+
+
+@pytest.mark.parametrize(
+    ("sms_allowed", "phone", "email_allowed", "email", "enabled", "expected"),
+    [
+        (True, "+972501234567", True, "d@example.com", True, domain.Route("sms", "+972501234567")),
+        (False, "+972501234567", True, " d@example.com ", True, domain.Route("email", "d@example.com")),
+        (True, "", True, "d@example.com", True, domain.Route("email", "d@example.com")),
+        (False, "+972501234567", True, "d@example.com", False, domain.SuppressionReason.NO_CONSENT),
+        (False, "+972501234567", False, "d@example.com", True, domain.SuppressionReason.NO_CONSENT),
+        (True, "", True, "", True, domain.SuppressionReason.NO_PHONE),
+    ],
+    ids=["sms-first", "email-when-no-sms-consent", "email-when-no-phone", "no-relay", "no-consent", "nothing"],
+)
+def test_a_service_message_goes_by_sms_first_then_e_mail(
+    sms_allowed: bool, phone: str, email_allowed: bool, email: str, enabled: bool, expected: object
+) -> None:
+    route = domain.service_route(
+        phone_number=phone, sms_allowed=sms_allowed, email=email, email_allowed=email_allowed, email_enabled=enabled
+    )
+    assert route == expected
+
+
+def test_the_e_mail_html_is_escaped_right_to_left_and_makes_the_link_a_button() -> None:
+    text = "שלום <דנה> & שות׳,\nשורה שנייה\n\nhttps://crm.example/s/tok?lang=he\n\nתודה"
+    page = domain.email_html(text, "he-IL")
+    assert '<html lang="he" dir="rtl">' in page and "text-align:right" in page
+    assert "<p>שלום &lt;דנה&gt; &amp; שות׳,<br>שורה שנייה</p>" in page
+    assert '<p><a href="https://crm.example/s/tok?lang=he" style=' in page
+    assert "<script" not in domain.email_html("<script>alert(1)</script>", "en-US")
+    assert '<html lang="en" dir="ltr">' in domain.email_html("Hi https://x.example/a", "en-US")
+    assert '<a href="https://x.example/a">https://x.example/a</a>' in domain.email_html(
+        "Hi https://x.example/a", "en-US"
+    )
+
+
+def test_smtp_settings_refuse_a_login_in_clear_and_a_weak_password_in_production() -> None:
+    assert NotificationsSettings().smtp() is None  # no host: no e-mail
+    with pytest.raises(ValueError, match="in clear"):
+        NotificationsSettings(smtp_host="relay.example", smtp_username="crm", smtp_security="none")
+    with pytest.raises(ValueError, match="smtp_from_address"):
+        NotificationsSettings(smtp_host="relay.example", smtp_from_address="crm")
+    with pytest.raises(ValueError, match="smtp_password"):
+        NotificationsSettings(
+            environment="production", sms_api_key="k" * 32, smtp_host="relay.example", smtp_username="crm"
+        )
+    relay = NotificationsSettings(smtp_host="relay.example", smtp_port=465, smtp_security="tls").smtp()
+    assert relay is not None and (relay.host, relay.port, relay.security) == ("relay.example", 465, "tls")

@@ -7,7 +7,8 @@ import httpx
 import pytest
 
 from crm_devstack.sms_provider import create_app
-from crm_notifications.sms_provider import HttpSmsProvider, PermanentSmsError, TransientSmsError
+from crm_notifications.outbound import PermanentSendError, TransientSendError
+from crm_notifications.sms_provider import HttpSmsProvider
 
 pytestmark = pytest.mark.unit
 
@@ -49,7 +50,7 @@ async def test_transient_failure_after_three_attempts(provider_app) -> None:
     app, control = provider_app
     sms = adapter(app)
     await control.post("/control/fail-next", json={"count": 3, "status": 502})
-    with pytest.raises(TransientSmsError) as err:
+    with pytest.raises(TransientSendError) as err:
         await sms.send(to="+972501234567", body="x", sender="CRM", idempotency_key="k-2")
     await sms.aclose()
     assert err.value.attempts == 3 and "502" in str(err.value)
@@ -60,18 +61,18 @@ async def test_a_4xx_is_permanent_and_not_retried(provider_app) -> None:
     app, control = provider_app
     sms = adapter(app)
     await control.post("/control/fail-next", json={"count": 2, "status": 422})
-    with pytest.raises(PermanentSmsError) as err:
+    with pytest.raises(PermanentSendError) as err:
         await sms.send(to="+972501234567", body="x", sender="CRM", idempotency_key="k-3")
     assert err.value.attempts == 1 and "422" in str(err.value)
     # The second injected failure is still queued: proof that no retry consumed it.
-    with pytest.raises(PermanentSmsError):
+    with pytest.raises(PermanentSendError):
         await sms.send(to="+972501234567", body="x", sender="CRM", idempotency_key="k-3")
     await sms.aclose()
 
 
 async def test_unreachable_provider_is_transient() -> None:
     sms = HttpSmsProvider("http://127.0.0.1:9", "k", timeout_seconds=0.5, backoff_initial_seconds=0.01)
-    with pytest.raises(TransientSmsError) as err:
+    with pytest.raises(TransientSendError) as err:
         await sms.send(to="+972501234567", body="x", sender="CRM", idempotency_key="k-4")
     await sms.aclose()
     assert err.value.attempts == 3

@@ -424,6 +424,8 @@ class GetContactInfoResponse(_message.Message):
     LOCALE_FIELD_NUMBER: _builtins.int
     TRANSACTIONAL_SMS_ALLOWED_FIELD_NUMBER: _builtins.int
     MARKETING_SMS_CONSENT_FIELD_NUMBER: _builtins.int
+    TRANSACTIONAL_EMAIL_ALLOWED_FIELD_NUMBER: _builtins.int
+    MARKETING_EMAIL_CONSENT_FIELD_NUMBER: _builtins.int
     customer_id: _builtins.str
     full_name: _builtins.str
     phone_number: _builtins.str
@@ -433,6 +435,10 @@ class GetContactInfoResponse(_message.Message):
     """Transactional SMS (delivery dates) unless the customer opted out."""
     marketing_sms_consent: _builtins.bool
     """Promotions only with explicit opt-in."""
+    transactional_email_allowed: _builtins.bool
+    """Service e-mail (a survey) unless the customer opted out, and only to a known address."""
+    marketing_email_consent: _builtins.bool
+    """E-mail promotions only with explicit opt-in."""
     def __init__(
         self,
         *,
@@ -443,10 +449,12 @@ class GetContactInfoResponse(_message.Message):
         locale: _builtins.str = ...,
         transactional_sms_allowed: _builtins.bool = ...,
         marketing_sms_consent: _builtins.bool = ...,
+        transactional_email_allowed: _builtins.bool = ...,
+        marketing_email_consent: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "email", b"email", "full_name", b"full_name", "locale", b"locale", "marketing_sms_consent", b"marketing_sms_consent", "phone_number", b"phone_number", "transactional_sms_allowed", b"transactional_sms_allowed"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "email", b"email", "full_name", b"full_name", "locale", b"locale", "marketing_email_consent", b"marketing_email_consent", "marketing_sms_consent", b"marketing_sms_consent", "phone_number", b"phone_number", "transactional_email_allowed", b"transactional_email_allowed", "transactional_sms_allowed", b"transactional_sms_allowed"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1,0 +1,135 @@
+"""E-mail over SMTP: one message per send, to the relay the operator configures (STARTTLS or
+implicit TLS, AUTH when a user is set), as multipart text + HTML in UTF-8.
+
+SMTP has no idempotency key. The message's Message-ID is derived from the intent's key, so the
+rare copy (the relay accepted, the process died before the outcome was recorded, the redelivery
+sends again) carries the same Message-ID, which mail stores and clients fold into one message.
+That window is the same as the SMS's before its provider answers; there the provider's key
+removes the copy, here the Message-ID does for the reader.
+
+Replies: a 4xx (greylisting, a full queue, 421 closing), a dropped or refused connection and a
+timeout are transient (retried here, then by the event's redelivery). An authentication failure is
+treated as transient too: it is the relay's configuration, not the message, that is wrong, and the
+message must wait for the fix rather than be dropped (it ends as a dead letter, replayable, if it
+lasts). A 5xx for the recipient or the data (550 no such user, 552, 554) is permanent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ssl
+from dataclasses import dataclass
+from datetime import timedelta
+from email.message import EmailMessage
+from email.utils import formataddr, formatdate
+from typing import Literal
+
+import aiosmtplib
+from opentelemetry import trace
+
+from crm_kit import telemetry
+from crm_notifications.outbound import PermanentSendError, RetryPolicy, SendReceipt, TransientSendError, with_retries
+
+Security = Literal["starttls", "tls", "none"]
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    host: str
+    port: int
+    from_address: str
+    from_name: str = ""
+    username: str = ""
+    password: str = ""
+    # "starttls" (submission, 587: upgrade before AUTH, refuse a server without it), "tls" (465,
+    # implicit TLS) or "none" (a local sink or a relay on the node only).
+    security: Security = "starttls"
+    # A CA bundle for a relay with a private certificate; empty: the system's.
+    ca_file: str = ""
+    timeout_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
+class Email:
+    to: str
+    subject: str
+    text: str
+    html: str
+    language: str
+    # Extra headers (List-Unsubscribe for campaigns, Auto-Submitted for surveys).
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+def message_id(idempotency_key: str, from_address: str) -> str:
+    """A stable Message-ID per intent: the same key always gives the same id."""
+    domain = from_address.rpartition("@")[2] or "crm.invalid"
+    return f"<{hashlib.sha256(idempotency_key.encode()).hexdigest()[:40]}@{domain}>"
+
+
+def build_message(config: SmtpConfig, email: Email, idempotency_key: str) -> EmailMessage:
+    """The MIME message: text first, HTML as the alternative readers prefer."""
+    msg = EmailMessage()
+    msg["From"] = formataddr((config.from_name, config.from_address)) if config.from_name else config.from_address
+    msg["To"] = email.to
+    msg["Subject"] = email.subject
+    msg["Date"] = formatdate(localtime=False, usegmt=True)
+    msg["Message-ID"] = message_id(idempotency_key, config.from_address)
+    msg["Content-Language"] = email.language
+    for name, value in email.headers:
+        msg[name] = value
+    msg.set_content(email.text, charset="utf-8")
+    msg.add_alternative(email.html, subtype="html", charset="utf-8")
+    return msg
+
+
+class SmtpEmailSender:
+    """Sends one e-mail per call over a fresh SMTP session (surveys are few; a campaign's sender
+    keeps sessions open)."""
+
+    def __init__(self, config: SmtpConfig, *, retry: RetryPolicy | None = None) -> None:
+        self.config = config
+        self._retry = retry or RetryPolicy()
+        # How long one delivery may hold an e-mail's send claim: longer than every attempt's
+        # timeout and back-off together, so a slow relay is never raced by a second send.
+        self.claim_lease = timedelta(
+            seconds=self._retry.attempts * (config.timeout_seconds * 3 + self._retry.backoff_max_seconds) + 5
+        )
+        self._tls: ssl.SSLContext | None = None
+        if config.security != "none":
+            self._tls = ssl.create_default_context(cafile=config.ca_file or None)
+
+    async def send(self, email: Email, *, idempotency_key: str) -> SendReceipt:
+        """Send one e-mail; returns its Message-ID. Raises TransientSendError or PermanentSendError."""
+        message = build_message(self.config, email, idempotency_key)
+        return await with_retries(self._retry, lambda: self._submit(message))
+
+    async def _submit(self, message: EmailMessage) -> str:
+        c = self.config
+        try:
+            with telemetry.tracer(__name__).start_as_current_span("email.send", kind=trace.SpanKind.CLIENT):
+                await aiosmtplib.send(
+                    message,
+                    hostname=c.host,
+                    port=c.port,
+                    username=c.username or None,
+                    password=c.password or None,
+                    use_tls=c.security == "tls",
+                    start_tls=c.security == "starttls",
+                    tls_context=self._tls,
+                    timeout=c.timeout_seconds,
+                )
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            codes = [r.code for r in exc.recipients]
+            error = f"the relay refused the recipient: {'; '.join(f'{r.code} {r.message}' for r in exc.recipients)}"
+            raise (TransientSendError if all(400 <= code < 500 for code in codes) else PermanentSendError)(
+                error
+            ) from exc
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            raise TransientSendError(f"the relay refused our credentials: {exc.code} {exc.message}") from exc
+        except aiosmtplib.SMTPResponseException as exc:
+            error = f"the relay answered {exc.code} {exc.message}"
+            raise (TransientSendError if exc.code < 500 else PermanentSendError)(error) from exc
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            # Connection refused or dropped, a timeout, a relay without STARTTLS: try again later.
+            raise TransientSendError(f"the relay is unreachable: {exc!r}") from exc
+        return str(message["Message-ID"])

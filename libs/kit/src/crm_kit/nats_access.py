@@ -61,6 +61,7 @@ CONSUMES: Mapping[str, tuple[str, ...]] = {
         "crm.support.ticket_opened",
         "crm.support.ticket_resolved",
         "crm.support.survey_answered",
+        "crm.support.ticket_sla_breached",
     ),
     "orders": ("crm.sales.deal_closed",),
     "support": (),

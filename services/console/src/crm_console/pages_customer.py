@@ -52,7 +52,7 @@ DEPARTMENTS: dict[str, tuple[str, ...]] = {
     "orders": ("order_shipped",),
     "messages": ("sms_sent",),
     "consent": ("consent_changed",),
-    "service": ("ticket_opened", "ticket_resolved", "survey_answered"),
+    "service": ("ticket_opened", "ticket_resolved", "survey_answered", "ticket_sla_breached"),
 }
 
 words(
@@ -128,6 +128,7 @@ words(
         "tl_ticket_opened": {"he": "נפתחה פנייה", "fa": "درخواست ثبت شد", "en": "Ticket opened"},
         "tl_ticket_resolved": {"he": "פנייה טופלה", "fa": "درخواست رسیدگی شد", "en": "Ticket resolved"},
         "tl_survey_answered": {"he": "סקר שביעות רצון", "fa": "نظرسنجی رضایت", "en": "Satisfaction survey"},
+        "tl_ticket_sla_breached": {"he": "חריגה מיעד שירות", "fa": "عبور از مهلت خدمت", "en": "SLA target missed"},
         "tlf_ticket": {"he": "פנייה #{number}", "fa": "درخواست #{number}", "en": "Ticket #{number}"},
         "tlf_sla_met": {"he": "בזמן", "fa": "به‌موقع", "en": "within SLA"},
         "tlf_sla_missed": {"he": "באיחור", "fa": "با تأخیر", "en": "SLA missed"},
@@ -167,6 +168,8 @@ def _ticket(t: Translator, facts: dict[str, str]) -> str:
     parts = [t("tlf_ticket").format(number=facts.get("number", ""))]
     if kind := facts.get("ticket_kind"):
         parts.append(t("svc_kind_" + kind))
+    if metric := facts.get("sla_metric"):
+        parts.append(t("svc_metric_" + metric))
     if "sla_met" in facts:
         parts.append(t("tlf_sla_met") if facts["sla_met"] == "yes" else t("tlf_sla_missed"))
     if "score" in facts:

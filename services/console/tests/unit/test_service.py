@@ -325,3 +325,9 @@ def test_the_timeline_tells_a_ticket_in_the_reader_s_language() -> None:
     assert timeline_line(Translator("en"), opened) == "Ticket #1042 · Complaint: שבור"
     assert timeline_line(Translator("he"), resolved) == "פנייה #1042 · תלונה · באיחור"
     assert timeline_line(Translator("fa"), answered) == "درخواست #1042 · امتیاز ۴ از ۵"
+    breached = {
+        "kind": "ticket_sla_breached",
+        "facts": {"number": "1042", "sla_metric": "first_response", "sla_met": "no"},
+    }
+    assert timeline_line(Translator("he"), breached) == "פנייה #1042 · מענה ראשון · באיחור"
+    assert timeline_line(Translator("en"), breached) == "Ticket #1042 · First response · SLA missed"

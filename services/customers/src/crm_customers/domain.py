@@ -52,6 +52,7 @@ class TouchKind(StrEnum):
     TICKET_OPENED = "ticket_opened"
     TICKET_RESOLVED = "ticket_resolved"
     SURVEY_ANSWERED = "survey_answered"
+    TICKET_SLA_BREACHED = "ticket_sla_breached"
 
 
 def channel_for_source(source: str) -> str:

@@ -326,6 +326,27 @@ async def on_survey_answered(uow: UnitOfWork, envelope: Envelope[support_events.
     )
 
 
+# TicketSlaBreached's level 2 is the breach itself; 1 (the warning before it) and 3 (long past it)
+# are the desk's own escalations, not something that happened to the customer.
+BREACH_LEVEL = 2
+
+
+async def on_ticket_sla_breached(uow: UnitOfWork, envelope: Envelope[support_events.TicketSlaBreached]) -> None:
+    """A ticket of the customer missed an SLA target: the profile shows the customer waited."""
+    m = envelope.message
+    if m.level != BREACH_LEVEL:
+        return
+    metric = _ticket_word(support_pb2.SlaMetric, m.metric)
+    await _on_ticket(
+        uow,
+        envelope,
+        domain.TouchKind.TICKET_SLA_BREACHED,
+        f"Ticket {m.number}: {metric.replace('_', ' ') or 'SLA'} target missed",
+        domain.SYSTEM_CHANNEL,
+        domain.facts(number=m.number, ticket_id=m.ticket_id, sla_metric=metric, sla_met="no"),
+    )
+
+
 def subscribe_handlers(bus: EventBus) -> None:
     """Register every consumer of the customers service on the bus."""
     bus.subscribe(leads_events.LeadCaptured, on_lead_captured)
@@ -341,3 +362,4 @@ def subscribe_handlers(bus: EventBus) -> None:
     bus.subscribe(support_events.TicketOpened, on_ticket_opened)
     bus.subscribe(support_events.TicketResolved, on_ticket_resolved)
     bus.subscribe(support_events.SurveyAnswered, on_survey_answered)
+    bus.subscribe(support_events.TicketSlaBreached, on_ticket_sla_breached)

@@ -358,16 +358,34 @@ async def test_the_service_desk_s_tickets_and_surveys_join_the_timeline(customer
         ),
     )
 
+    # The resolution clock's warning, its breach and "long past it": only the breach is the customer's.
+    for level, hours in ((1, 4), (2, 6), (3, 10)):
+        await publish_event(
+            nats_server,
+            support_events.TicketSlaBreached(
+                ticket_id="t-1",
+                number=1042,
+                customer_id=customer.id,
+                metric=support_pb2.SLA_METRIC_RESOLUTION,
+                level=level,
+                occur_time=to_timestamp(T0 + timedelta(days=2, hours=hours)),
+            ),
+        )
+
     async def complete() -> list[Any] | None:
         entries = await timeline(customers.stub, customer.id)
-        return entries if len(entries) == 4 else None
+        return entries if len(entries) == 5 else None
 
     entries = (await eventually(complete))[1:]
     assert [(e.kind, e.channel) for e in entries] == [
         (customers_pb2.TOUCH_KIND_TICKET_OPENED, "phone"),
+        (customers_pb2.TOUCH_KIND_TICKET_SLA_BREACHED, "system"),
         (customers_pb2.TOUCH_KIND_TICKET_RESOLVED, "system"),
         (customers_pb2.TOUCH_KIND_SURVEY_ANSWERED, "web"),
     ]
+    breach = entries.pop(1)
+    assert breach.summary == "Ticket 1042: resolution target missed"
+    assert dict(breach.facts) == {"number": "1042", "ticket_id": "t-1", "sla_metric": "resolution", "sla_met": "no"}
     assert entries[0].summary == "Ticket 1042 opened (complaint): הספה הגיעה שבורה"
     assert dict(entries[0].facts) == {
         "number": "1042",

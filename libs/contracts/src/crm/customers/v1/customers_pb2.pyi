@@ -51,6 +51,8 @@ class _TouchKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TouchKind.V
     """The service desk (support): a ticket opened or resolved, a satisfaction survey answered."""
     TOUCH_KIND_TICKET_RESOLVED: _TouchKind.ValueType  # 17
     TOUCH_KIND_SURVEY_ANSWERED: _TouchKind.ValueType  # 18
+    TOUCH_KIND_TICKET_SLA_BREACHED: _TouchKind.ValueType  # 19
+    """A ticket of the customer missed an SLA target (the breach, not the warning before it)."""
 
 class TouchKind(_TouchKind, metaclass=_TouchKindEnumTypeWrapper): ...
 
@@ -77,6 +79,8 @@ TOUCH_KIND_TICKET_OPENED: TouchKind.ValueType  # 16
 """The service desk (support): a ticket opened or resolved, a satisfaction survey answered."""
 TOUCH_KIND_TICKET_RESOLVED: TouchKind.ValueType  # 17
 TOUCH_KIND_SURVEY_ANSWERED: TouchKind.ValueType  # 18
+TOUCH_KIND_TICKET_SLA_BREACHED: TouchKind.ValueType  # 19
+"""A ticket of the customer missed an SLA target (the breach, not the warning before it)."""
 Global___TouchKind: _TypeAlias = TouchKind  # noqa: Y015
 
 class _SearchMatch:

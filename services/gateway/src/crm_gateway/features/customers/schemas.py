@@ -97,6 +97,7 @@ TouchKind = Literal[
     "ticket_opened",
     "ticket_resolved",
     "survey_answered",
+    "ticket_sla_breached",
 ]
 
 
@@ -122,6 +123,7 @@ class TimelineEntry(BaseModel):
         "ticket_opened",
         "ticket_resolved",
         "survey_answered",
+        "ticket_sla_breached",
     ]
     summary: str = Field(description="The entry in English")
     channel: str

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import BigInteger, Integer, func, select, text
+from sqlalchemy.dialects.postgresql import distinct_on
 
 from crm_customers.db import consents, customer_addresses, customer_contacts, customer_leads, customers, timeline
 from crm_customers.domain import SearchKind, SearchQuery
@@ -293,7 +294,7 @@ async def summary(uow: UnitOfWork, customer_id: str) -> tuple[Any, list[tuple[st
     latest = (
         select(timeline.c.facts["score"].astext.cast(Integer).label("score"))
         .where(timeline.c.customer_id == customer_id, timeline.c.kind == "survey_answered")
-        .distinct(ticket)
+        .ext(distinct_on(ticket))
         .order_by(ticket, timeline.c.occurred_at.desc(), timeline.c.id.desc())
         .subquery()
     )

@@ -90,6 +90,21 @@ class MessagingTables:
         # each is one SQL text and one cache entry however many rows it writes (crm_kit.db).
         self.outbox_insert = insert(self.outbox)
         self.audit_insert = insert(self.audit_log)
+        # A transaction with events and audit records writes both in one round trip: the rows as
+        # arrays (one SQL text whatever their number), the outbox's in the order recorded (the
+        # relay publishes by id), the outbox insert a data-modifying CTE (run though unreferenced).
+        self.outbox_and_audit_insert = text(
+            "WITH events AS ("
+            "INSERT INTO outbox (event_id, subject, event_type, payload, headers) "
+            "SELECT e, s, t, p, CAST(h AS jsonb) FROM unnest(CAST(:event_ids AS varchar[]), "
+            "CAST(:subjects AS varchar[]), CAST(:event_types AS varchar[]), CAST(:payloads AS bytea[]), "
+            "CAST(:headers AS text[])) WITH ORDINALITY AS x(e, s, t, p, h, n) ORDER BY n) "
+            "INSERT INTO audit_log (actor, request_id, action, record_type, record_id, details) "
+            "SELECT a, r, c, k, i, CAST(d AS jsonb) FROM unnest(CAST(:actors AS varchar[]), "
+            "CAST(:request_ids AS varchar[]), CAST(:actions AS varchar[]), CAST(:record_types AS varchar[]), "
+            "CAST(:record_ids AS varchar[]), CAST(:details AS text[])) WITH ORDINALITY AS y(a, r, c, k, i, d, n) "
+            "ORDER BY n"
+        )
         self.inbox_claim = (
             pg_insert(self.inbox)
             .values(consumer=bindparam("consumer"), event_id=bindparam("event_id"))

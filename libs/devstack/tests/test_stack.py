@@ -74,6 +74,9 @@ def test_service_environment(tmp_path: Path) -> None:
     assert (gateway_env["CRM_HTTP_HOST"], gateway_env["CRM_METRICS_HOST"]) == ("127.0.0.1", "127.0.0.1")
     sms_command, _ = stack._command("sms")
     assert sms_command[sms_command.index("--host") + 1] == "127.0.0.1"
+    mail_command, _ = stack._command("mail")
+    assert mail_command[mail_command.index("--host") + 1] == "127.0.0.1"
+    assert (env["CRM_SMTP_HOST"], env["CRM_SMTP_PORT"], env["CRM_SMTP_SECURITY"]) == ("127.0.0.1", "8025", "none")
     assert command == [sys.executable, "-m", "crm_gateway", "serve"]
     assert gateway_env["CRM_HTTP_PORT"] == "8080"
     assert gateway_env["CRM_CUSTOMERS_ADDR"] == "127.0.0.1:50052"
@@ -94,7 +97,7 @@ async def test_stack_lifecycle(fake_services: dict[str, str], state_dir: Path) -
     stack = Stack(state_dir, Ports.free(), extra_env=fake_services, ready_timeout=60)
     try:
         await stack.start()
-        assert set(stack.processes) == {*BACKEND_SERVICES, "gateway", "console", "sms"}
+        assert set(stack.processes) == {*BACKEND_SERVICES, "gateway", "console", "sms", "mail"}
         assert stack.exited() == {}
         for service in BACKEND_SERVICES:
             assert await grpc_serving(stack.grpc_address(service))
@@ -111,6 +114,7 @@ async def test_stack_lifecycle(fake_services: dict[str, str], state_dir: Path) -
             price_lists = (await http.get("/api/v1/price-lists")).json()
             desk = (await http.get("/api/v1/tickets")).json()
             assert (await http.get(f"{stack.sms_url}/messages")).json() == []
+            assert (await http.get(f"{stack.mail_url}/messages")).json() == []
         assert sorted(lead["request_id"] for lead in leads) == sorted(d["request_id"] for d in DEMO_LEADS)
         assert len(closed) == 1
         # Run twice, still one ILS and one IRR list, each pricing every demo product.

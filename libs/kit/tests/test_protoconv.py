@@ -17,3 +17,4 @@ def test_an_enum_value_reads_as_its_word_and_back() -> None:
     assert enum_word(kind, support_pb2.TICKET_KIND_COMPLAINT) == "complaint"
     assert enum_word(metric, support_pb2.SLA_METRIC_FIRST_RESPONSE) == "first_response"
     assert enum_word(kind, 999) == "" and enum_word(kind, 999, default="unspecified") == "unspecified"
+    assert enum_word(kind, 0) == "unspecified" and enum_word(kind, 0, unset="") == ""

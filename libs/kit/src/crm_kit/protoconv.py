@@ -92,8 +92,11 @@ def enum_prefix(enum: EnumDescriptor) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", enum.name).upper() + "_"
 
 
-def enum_word(enum: EnumDescriptor, number: int, default: str = "") -> str:
+def enum_word(enum: EnumDescriptor, number: int, default: str = "", *, unset: str | None = None) -> str:
     """A value as its lower-case word without the prefix (TICKET_KIND_COMPLAINT → "complaint");
-    `default` for a number these contracts do not know (a newer producer's)."""
+    `default` for a number these contracts do not know (a newer producer's); with `unset`, that for
+    0 (the *_UNSPECIFIED value: a field the producer left empty) instead of "unspecified"."""
+    if number == 0 and unset is not None:
+        return unset
     value = enum.values_by_number.get(number)
     return value.name.removeprefix(enum_prefix(enum)).lower() if value is not None else default

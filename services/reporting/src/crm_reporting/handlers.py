@@ -152,7 +152,7 @@ async def on_customer_created(uow: UnitOfWork, envelope: Envelope[customer_event
 
 def _word(enum: Any, number: int) -> str | None:
     """An enum value's word; None for an unset (0) or unknown value."""
-    return (enum_word(enum.DESCRIPTOR, number) or None) if number else None
+    return enum_word(enum.DESCRIPTOR, number, unset="") or None
 
 
 async def on_ticket_opened(uow: UnitOfWork, envelope: Envelope[support_events.TicketOpened]) -> None:

@@ -371,30 +371,16 @@ class Stack:
         return self._command(name)
 
     def _command(self, name: str) -> tuple[list[str], dict[str, str]]:
-        if name == SMS:
-            command = [
-                self.python,
-                "-m",
-                "crm_devstack.sms_provider",
-                "--host",
-                LOOPBACK,
-                "--port",
-                str(self.ports.sms),
-            ]
-            return command, {**self._base_env(), "CRM_SERVICE_NAME": SMS}
-        if name == MAIL:
-            command = [
-                self.python,
-                "-m",
-                "crm_devstack.mail_sink",
-                "--host",
-                LOOPBACK,
-                "--smtp-port",
-                str(self.ports.mail_smtp),
-                "--http-port",
-                str(self.ports.mail),
-            ]
-            return command, {**self._base_env(), "CRM_SERVICE_NAME": MAIL}
+        if name in (SMS, MAIL):
+            # The fakes at the edge: each a module of this package, on loopback, with its ports.
+            ports = (
+                ["--port", str(self.ports.sms)]
+                if name == SMS
+                else ["--smtp-port", str(self.ports.mail_smtp), "--http-port", str(self.ports.mail)]
+            )
+            module = "crm_devstack.sms_provider" if name == SMS else "crm_devstack.mail_sink"
+            command = [self.python, "-m", module, "--host", LOOPBACK, *ports]
+            return command, {**self._base_env(), "CRM_SERVICE_NAME": name}
         if name == GATEWAY:
             env = {
                 **self._base_env(),
@@ -557,10 +543,8 @@ class Stack:
     async def _is_ready(self, name: str, http: httpx.AsyncClient) -> bool:
         if name == GATEWAY:
             return await _http_ok(http, f"{self.gateway_url}/readyz")
-        if name == SMS:
-            return await _http_ok(http, f"{self.sms_url}/healthz")
-        if name == MAIL:
-            return await _http_ok(http, f"{self.mail_url}/healthz")
+        if name in (SMS, MAIL):
+            return await _http_ok(http, f"{self.sms_url if name == SMS else self.mail_url}/healthz")
         if name == CONSOLE:
             return await _http_ok(http, f"http://127.0.0.1:{self.ports.console}/readyz")
         return await grpc_serving(self.grpc_address(name))

@@ -2,8 +2,9 @@
 permission table (crm_kit.nats_access): a client without credentials is refused; a service can
 publish its own events, consume and acknowledge its own durable consumers and replay its own dead
 letters, but cannot publish another service's event, read another service's events, nor change,
-purge or delete the stream, nor widen its consumer with a list of filters; only the provisioner
-creates the stream and the gateway's Idempotency-Key bucket, which the gateway then only uses."""
+purge or delete the stream, nor create or change a consumer; only the provisioner creates the
+stream, the gateway's Idempotency-Key bucket (which the gateway then only uses) and the services'
+consumers, one per producer with the subjects of the permission table."""
 
 from __future__ import annotations
 
@@ -29,15 +30,13 @@ from crm.sales.v1 import events_pb2 as sales_events
 from crm_devstack._util import free_port
 from crm_devstack.nats import EmbeddedNats, nats_server_binary
 from crm_kit import events, nats_access
-from crm_kit.bus import EventBus, StreamNotProvisioned, Subscription, provision_streams
+from crm_kit.bus import ConsumersNotProvisioned, EventBus, StreamNotProvisioned, Subscription, provision_streams
 from crm_kit.events import Envelope
 from crm_kit.settings import ServiceSettings
 from crm_kit.testing import eventually, publish_event
 
 pytestmark = pytest.mark.integration
 
-# nats-server: "consumer with multiple subject filters cannot use subject based API".
-MULTIPLE_FILTERS_REFUSED = 10137
 # Short: a request the server refuses is never answered, so the client waits out its timeout.
 REFUSED_WAIT = 1.0
 
@@ -113,6 +112,16 @@ def ce_headers(event_id: str, message: Any, msg_id: str | None = None) -> dict[s
     return headers
 
 
+def provisioned_consumers() -> set[str]:
+    """Every durable the provisioner makes: one per service and producer, and a replay one."""
+    names = {
+        durable
+        for service, subjects in nats_access.CONSUMES.items()
+        for durable in nats_access.consumer_groups(service, subjects)
+    }
+    return names | {nats_access.replay_durable(s) for s, subjects in nats_access.CONSUMES.items() if subjects}
+
+
 async def messages_on(admin: Any, subject: str) -> int:
     return (await admin.jetstream().stream_info("CRM", subjects_filter=subject)).state.messages
 
@@ -168,7 +177,7 @@ async def test_a_service_cannot_read_events_it_does_not_consume(server: Embedded
         # A consumer of its own name but on lead events, a consumer of another name, a plain
         # subscription to the subjects, and a direct read of the stream: all refused.
         with pytest.raises(Exception):  # noqa: B017
-            await js.add_consumer("CRM", ConsumerConfig(name="orders-deal-closed", filter_subject="crm.leads.>"))
+            await js.add_consumer("CRM", ConsumerConfig(name="orders-from-sales", filter_subject="crm.leads.>"))
         with pytest.raises(Exception):  # noqa: B017
             await js.add_consumer("CRM", ConsumerConfig(name="spy", filter_subject="crm.leads.lead_captured"))
         with pytest.raises(Exception):  # noqa: B017
@@ -178,7 +187,10 @@ async def test_a_service_cannot_read_events_it_does_not_consume(server: Embedded
         await eventually(lambda: orders.refused(5))
     finally:
         await orders.nc.close()
-    assert [c.name for c in await admin.jetstream().consumers_info("CRM")] == []
+    assert {c.name for c in await admin.jetstream().consumers_info("CRM")} == provisioned_consumers()
+    assert (await admin.jetstream().consumer_info("CRM", "orders-from-sales")).config.filter_subject == (
+        "crm.sales.deal_closed"
+    )
 
 
 async def test_each_service_starts_its_consumers_and_handles_and_replays_its_events(
@@ -203,11 +215,7 @@ async def test_each_service_starts_its_consumers_and_handles_and_replays_its_eve
             await bus.connect()
             await bus.start_consumers()
             buses.append(bus)
-        expected = {
-            nats_access.durable_name(s, subject) for s, subjects in nats_access.CONSUMES.items() for subject in subjects
-        }
-        expected |= {nats_access.replay_durable(s) for s, subjects in nats_access.CONSUMES.items() if subjects}
-        assert {c.name for c in await admin.jetstream().consumers_info("CRM")} == expected
+        assert {c.name for c in await admin.jetstream().consumers_info("CRM")} == provisioned_consumers()
 
         orders = next(bus for bus in buses if bus.settings.service_name == "orders")
         sales = next(bus for bus in buses if bus.settings.service_name == "sales")
@@ -221,7 +229,7 @@ async def test_each_service_starts_its_consumers_and_handles_and_replays_its_eve
         await eventually(lambda: was_handled(replay, "evt-1"))
 
         async def settled() -> bool:
-            info = await admin.jetstream().consumer_info("CRM", "orders-deal-closed")
+            info = await admin.jetstream().consumer_info("CRM", "orders-from-sales")
             return info.num_ack_pending == 0 and info.num_pending == 0
 
         await eventually(settled)
@@ -285,35 +293,34 @@ async def test_only_the_provisioner_creates_the_stream_and_the_bucket(server: Em
         await orders.nc.close()
 
 
-async def test_a_service_cannot_widen_its_consumer_with_a_list_of_filters(server: EmbeddedNats, admin: Any) -> None:
-    """The create subject names the one filter a service may consume; a request on it that asks
-    for several (`filter_subjects`, NATS 2.10) is refused, whether the consumer exists or not."""
+async def test_a_service_can_neither_create_nor_change_a_consumer(server: EmbeddedNats, admin: Any) -> None:
+    """What a consumer reads is the provisioner's to decide: a service's request to create its
+    own durable, or to change it (another filter, a list of filters), with or without the filter
+    in the subject, is never answered; the provisioned one reads exactly the table's subjects."""
     notifications = await connected(server, "notifications")
-    durable = "notifications-order-shipped"
-    subject = f"$JS.API.CONSUMER.CREATE.CRM.{durable}.crm.orders.order_shipped"
+    durable = "notifications-from-orders"
 
-    async def create(action: str, **filters: Any) -> int | None:
-        """The server's error code for the request, None when it was accepted."""
+    async def create(subject: str, action: str, **filters: Any) -> None:
         config = {"durable_name": durable, "name": durable, "ack_policy": "explicit", "deliver_policy": "all"}
         body = {"stream_name": "CRM", "config": {**config, **filters}, "action": action}
-        reply = await notifications.nc.request(subject, json.dumps(body).encode(), timeout=5)
-        error = json.loads(reply.data).get("error")
-        return None if error is None else int(error["err_code"])
+        await notifications.nc.request(subject, json.dumps(body).encode(), timeout=REFUSED_WAIT)
 
-    widened = [
-        {"filter_subjects": ["crm.>"]},
-        {"filter_subjects": ["crm.orders.order_shipped", "crm.leads.lead_captured"]},
-        {"filter_subject": "crm.orders.order_shipped", "filter_subjects": ["crm.leads.lead_captured"]},
+    attempts = [
+        (f"$JS.API.CONSUMER.CREATE.CRM.{durable}", "", {"filter_subjects": ["crm.>"]}),
+        (f"$JS.API.CONSUMER.CREATE.CRM.{durable}", "update", {"filter_subjects": ["crm.orders.>", "crm.leads.>"]}),
+        (f"$JS.API.CONSUMER.CREATE.CRM.{durable}.crm.leads.>", "create", {"filter_subject": "crm.leads.>"}),
+        (
+            f"$JS.API.CONSUMER.CREATE.CRM.{durable}.crm.orders.order_shipped",
+            "",
+            {"filter_subject": "crm.orders.order_shipped"},
+        ),
+        (f"$JS.API.CONSUMER.DURABLE.CREATE.CRM.{durable}", "", {"filter_subject": "crm.>"}),
     ]
     try:
-        for filters in widened:
-            assert await create("create", **filters) == MULTIPLE_FILTERS_REFUSED, filters
-        assert await admin.jetstream().consumers_info("CRM") == []
-        # Its own consumer exists: an update to a list of filters is refused too.
-        assert await create("create", filter_subject="crm.orders.order_shipped") is None
-        for filters in widened:
-            assert await create("", **filters) == MULTIPLE_FILTERS_REFUSED, filters
-            assert await create("update", **filters) == MULTIPLE_FILTERS_REFUSED, filters
+        for subject, action, filters in attempts:
+            with pytest.raises(Exception):  # noqa: B017 - refused: the request is never answered
+                await create(subject, action, **filters)
+        await eventually(lambda: notifications.refused(len(attempts)))
 
         await publish_event(server.admin_url, leads_events.LeadCaptured(lead_id="lead-1"))
         await publish_event(server.admin_url, orders_events.OrderShipped(order_id="order-1"))
@@ -325,7 +332,36 @@ async def test_a_service_cannot_widen_its_consumer_with_a_list_of_filters(server
         assert [m.subject for m in delivered] == ["crm.orders.order_shipped"]
     finally:
         await notifications.nc.close()
-    assert {c.name for c in await admin.jetstream().consumers_info("CRM")} == {durable}
+    assert {c.name for c in await admin.jetstream().consumers_info("CRM")} == provisioned_consumers()
+
+
+async def test_a_service_waits_for_the_provisioner_to_make_its_consumer(server: EmbeddedNats, admin: Any) -> None:
+    """A consumer missing (provisioning not run for this release): the service does not make it
+    itself, it reports that it waits; once provisioned, it reads one durable per producer."""
+    await admin.jetstream().delete_consumer("CRM", "reporting-from-leads")
+    reporting = nats_access.CONSUMES["reporting"]
+    bus = EventBus(settings_of(server, "reporting"), None)
+
+    async def handler(envelope: Envelope[Any]) -> None:
+        return None
+
+    for subject in reporting:
+        bus.subscriptions.append(
+            Subscription(
+                nats_access.durable_name("reporting", subject), subject, sales_events.DealClosed, handler, False
+            )
+        )
+    try:
+        await bus.connect()
+        with pytest.raises(ConsumersNotProvisioned, match="provisioner"):
+            await bus.start_consumers()
+        assert "reporting-from-leads" not in {c.name for c in await admin.jetstream().consumers_info("CRM")}
+        await provision_streams(settings_of(server, nats_access.PROVISIONER))
+        await bus.start_consumers()
+        leads = await admin.jetstream().consumer_info("CRM", "reporting-from-leads")
+        assert sorted(leads.config.filter_subjects) == [s for s in sorted(reporting) if s.startswith("crm.leads.")]
+    finally:
+        await bus.stop(grace_seconds=1)
 
 
 def test_the_cluster_configuration_is_a_valid_nats_server_configuration(tmp_path: Path) -> None:

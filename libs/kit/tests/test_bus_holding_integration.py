@@ -55,7 +55,7 @@ async def count(db: Database, table: Table) -> int:
 async def redelivered(nats_url: str) -> int:
     nc = await nats.connect(nats_url)
     try:
-        info = await nc.jetstream().consumer_info("CRM", "kithold-deal-closed")
+        info = await nc.jetstream().consumer_info("CRM", "kithold-from-sales")
     finally:
         await nc.close()
     return int(info.num_redelivered or 0)

@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import nats
 import pytest
+from nats.js.api import DeliverPolicy
 from prometheus_client import REGISTRY
 from sqlalchemy import Column, MetaData, String, Table, func, insert, select
 
 from crm.sales.v1 import events_pb2
-from crm_kit.bus import ConsumerSubjectMismatch, EventBus, Subscription
+from crm_kit.bus import ConsumerSubjectMismatch, EventBus, consumer_config, consumer_subjects, ensure_consumer
 from crm_kit.db import Database, UnitOfWork
 from crm_kit.events import Envelope
 from crm_kit.settings import ServiceSettings
@@ -99,7 +101,7 @@ async def test_consumer_lag_is_exported_and_drains(fresh_database, nats_server) 
     await bus.start_consumers()
 
     def pending() -> float | None:
-        return REGISTRY.get_sample_value("crm_consumer_pending", {"consumer": "kitlag-deal-closed"})
+        return REGISTRY.get_sample_value("crm_consumer_pending", {"consumer": "kitlag-from-sales"})
 
     async def lag_is(expected: float) -> bool:
         return pending() == expected
@@ -115,29 +117,82 @@ async def test_consumer_lag_is_exported_and_drains(fresh_database, nats_server) 
         await db.dispose()
 
 
-async def test_a_durable_left_on_another_subject_stops_the_start(fresh_database, nats_server) -> None:
-    """An upgrade that moved an event to another producer (DealClosed from leads to sales) must not
-    leave a consumer silently reading the old subject: the bus refuses to start until it is gone."""
+async def test_a_durable_reading_other_subjects_stops_the_start(fresh_database, nats_server) -> None:
+    """A service's durable per producer must read exactly the subjects its code handles: one left
+    from a release that consumed others (or not yet provisioned for this one) would skip or
+    mis-route events, so the bus refuses to start until the provisioner brings it in line."""
     await reset_stream(nats_server)
     settings = ServiceSettings(
         service_name="kittest", database_url=await fresh_database("kittest"), nats_url=nats_server
     )
-    old = EventBus(settings, None)
-    old.subscriptions.append(
-        Subscription("kittest-deal-closed", "crm.leads.deal_closed", events_pb2.DealClosed, record_effect, True)
-    )
-    await old.connect()
-    await old.start_consumers()
-    await old.stop(1)
+    nc = await nats.connect(nats_server)
+    try:
+        await nc.jetstream().add_consumer(
+            "CRM", consumer_config(settings, "kittest-from-sales", ("crm.sales.deal_stage_changed",))
+        )
+    finally:
+        await nc.close()
 
     bus = EventBus(settings, None)
-    bus.subscribe(events_pb2.DealClosed, record_effect)  # now crm.sales.deal_closed, same durable
+    bus.subscribe(events_pb2.DealClosed, record_effect)  # crm.sales.deal_closed, same durable
     await bus.connect()
     try:
-        with pytest.raises(ConsumerSubjectMismatch, match=r"crm\.leads\.deal_closed"):
+        with pytest.raises(ConsumerSubjectMismatch, match=r"crm\.sales\.deal_stage_changed"):
             await bus.start_consumers()
     finally:
         await bus.stop(1)
+
+
+async def test_one_durable_per_producer_hands_each_event_to_its_handler_in_stream_order(
+    fresh_database, nats_server
+) -> None:
+    """Two event types of one producer arrive through one durable, in the order they were
+    published, each recorded under its own inbox key (a batch mixes them in one transaction)."""
+    await reset_stream(nats_server)
+    database_url = await fresh_database("kitgroup")
+    settings = ServiceSettings(service_name="kitgroup", database_url=database_url, nats_url=nats_server)
+    db = Database(database_url, tables, source="/crm/kitgroup")
+    async with db.engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    seen: list[tuple[str, str]] = []
+
+    async def closed(uow: UnitOfWork, env: Envelope[Any]) -> None:
+        seen.append(("closed", env.message.deal_id))
+
+    async def moved(uow: UnitOfWork, env: Envelope[Any]) -> None:
+        seen.append(("moved", env.message.deal_id))
+
+    bus = EventBus(settings, db)
+    bus.subscribe(events_pb2.DealClosed, closed)
+    bus.subscribe(events_pb2.DealStageChanged, moved)
+    assert [(g.durable, g.subjects) for g in bus.groups()] == [
+        ("kitgroup-from-sales", ("crm.sales.deal_closed", "crm.sales.deal_stage_changed"))
+    ]
+    expected = []
+    for i in range(20):
+        if i % 3:
+            await publish_event(nats_server, events_pb2.DealClosed(deal_id=f"d{i}"), event_id=f"e{i}")
+            expected.append(("closed", f"d{i}"))
+        else:
+            await publish_event(nats_server, events_pb2.DealStageChanged(deal_id=f"d{i}"), event_id=f"e{i}")
+            expected.append(("moved", f"d{i}"))
+    await bus.connect()
+    await bus.start_consumers()
+    try:
+
+        async def all_seen() -> bool:
+            return len(seen) == 20
+
+        await eventually(all_seen, timeout=15)
+        assert seen == expected
+        async with db.engine.connect() as conn:
+            rows = (
+                await conn.execute(select(tables.inbox.c.consumer, func.count()).group_by(tables.inbox.c.consumer))
+            ).all()
+        assert dict(rows) == {"kitgroup-deal-closed": 13, "kitgroup-deal-stage-changed": 7}
+    finally:
+        await bus.stop(1)
+        await db.dispose()
 
 
 async def test_a_concurrent_self_managed_consumer_handles_events_side_by_side_each_once(
@@ -183,7 +238,7 @@ async def test_a_concurrent_self_managed_consumer_handles_events_side_by_side_ea
         gate.set()
 
         async def all_acked() -> bool:
-            info = await bus.js.consumer_info(settings.stream_name, "kitconc-deal-closed")  # type: ignore[union-attr]
+            info = await bus.js.consumer_info(settings.stream_name, "kitconc-from-sales")  # type: ignore[union-attr]
             return len(handled) == 10 and info.num_ack_pending == 0 and info.num_pending == 0
 
         await eventually(all_acked, timeout=15)
@@ -193,3 +248,48 @@ async def test_a_concurrent_self_managed_consumer_handles_events_side_by_side_ea
         gate.set()
         await bus.stop(1)
         await db.dispose()
+
+
+async def test_a_new_durable_per_producer_starts_where_the_per_event_durables_it_replaces_got_to(
+    nats_server,
+) -> None:
+    """An upgrade from one durable per event type: the provisioner's new durable starts at the
+    oldest event one of the old durables had not acknowledged, so the stream's history is not
+    delivered again (what is delivered twice is still applied once: the inbox keys are the same)."""
+    await reset_stream(nats_server)
+    settings = ServiceSettings(service_name="kitmig", nats_url=nats_server)
+    nc = await nats.connect(nats_server)
+    try:
+        js = nc.jetstream()
+        old = {}
+        for name, subject in (
+            ("kitmig-deal-closed", "crm.sales.deal_closed"),
+            ("kitmig-deal-stage-changed", "crm.sales.deal_stage_changed"),
+        ):
+            old[name] = await js.pull_subscribe(subject, durable=name, stream="CRM")
+        for i in range(6):
+            await publish_event(nats_server, events_pb2.DealClosed(deal_id=f"c{i}"))  # seq 1..6
+        for i in range(3):
+            await publish_event(nats_server, events_pb2.DealStageChanged(deal_id=f"m{i}"))  # seq 7..9
+        for msg in await old["kitmig-deal-closed"].fetch(6, timeout=2):
+            await msg.ack()  # caught up
+        moved = await old["kitmig-deal-stage-changed"].fetch(3, timeout=2)
+        await moved[0].ack()  # seq 7 acked; 8 and 9 delivered, not acked (in flight when it stopped)
+        await nc.flush()
+
+        info = await ensure_consumer(
+            js,
+            settings,
+            "kitmig-from-sales",
+            ("crm.sales.deal_closed", "crm.sales.deal_stage_changed"),
+            replaced=("kitmig-deal-closed", "kitmig-deal-stage-changed"),
+        )
+        assert info.config.opt_start_seq == 8
+        fresh = await ensure_consumer(js, settings, "kitnew-from-sales", ("crm.sales.deal_closed",), replaced=())
+        assert fresh.config.deliver_policy == DeliverPolicy.ALL
+        assert consumer_subjects(fresh) == ("crm.sales.deal_closed",)
+        # Provisioned again with another table: the filters follow, the start stays.
+        again = await ensure_consumer(js, settings, "kitmig-from-sales", ("crm.sales.deal_closed",), update=True)
+        assert (consumer_subjects(again), again.config.opt_start_seq) == (("crm.sales.deal_closed",), 8)
+    finally:
+        await nc.close()

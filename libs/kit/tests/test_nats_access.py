@@ -39,17 +39,40 @@ def test_a_service_publishes_only_its_own_subjects_and_never_changes_the_stream(
     assert allowed.subscribe == (f"_INBOX.{service}.>",)
 
 
-def test_consumers_are_pinned_to_their_own_durables_and_subjects() -> None:
+def test_a_service_reads_only_its_own_durables_and_creates_none() -> None:
+    """Which subjects a consumer reads is the provisioner's to set (one durable per producer, its
+    filters from the table): a service may read and acknowledge its own durables, never create
+    or change one, with or without a filter in the subject."""
     allowed = nats_access.permissions("notifications").publish
-    assert allows(allowed, "$JS.API.CONSUMER.CREATE.CRM.notifications-order-shipped.crm.orders.order_shipped")
-    assert not allows(allowed, "$JS.API.CONSUMER.CREATE.CRM.notifications-order-shipped.crm.leads.>")
-    assert not allows(allowed, "$JS.API.CONSUMER.DURABLE.CREATE.CRM.notifications-order-shipped")
-    assert not allows(allowed, "$JS.API.CONSUMER.MSG.NEXT.CRM.customers-lead-captured")
-    assert not allows(allowed, "$JS.ACK.CRM.customers-lead-captured.1.1.1.1.1")
-    assert allows(allowed, "$JS.ACK.CRM.notifications-order-shipped.1.2.3.4.5")
-    assert allows(allowed, "$JS.API.CONSUMER.CREATE.CRM.notifications-replays.crm.notifications.replays.*")
+    for durable in ("notifications-from-orders", "notifications-from-support", "notifications-replays"):
+        assert allows(allowed, f"$JS.API.CONSUMER.MSG.NEXT.CRM.{durable}")
+        assert allows(allowed, f"$JS.API.CONSUMER.INFO.CRM.{durable}")
+        assert allows(allowed, f"$JS.ACK.CRM.{durable}.1.2.3.4.5")
+        assert not allows(allowed, f"$JS.API.CONSUMER.CREATE.CRM.{durable}")
+        assert not allows(allowed, f"$JS.API.CONSUMER.CREATE.CRM.{durable}.crm.orders.order_shipped")
+        assert not allows(allowed, f"$JS.API.CONSUMER.DURABLE.CREATE.CRM.{durable}")
+    assert not allows(allowed, "$JS.API.CONSUMER.MSG.NEXT.CRM.customers-from-leads")
+    assert not allows(allowed, "$JS.ACK.CRM.customers-from-leads.1.1.1.1.1")
+    assert not any("CREATE" in p for p in allowed if "CONSUMER" in p)
     # leads consumes nothing: no consumer rights at all.
     assert not [p for p in nats_access.permissions("leads").publish if "CONSUMER" in p or "ACK" in p]
+
+
+def test_one_durable_per_producer_with_that_producers_subjects() -> None:
+    groups = nats_access.consumer_groups("reporting", nats_access.CONSUMES["reporting"])
+    assert groups["reporting-from-leads"] == (
+        "crm.leads.campaign_changed",
+        "crm.leads.lead_assigned",
+        "crm.leads.lead_captured",
+    )
+    assert {nats_access.producer_of(s) for s in groups["reporting-from-support"]} == {"support"}
+    assert sorted(s for subjects in groups.values() for s in subjects) == sorted(nats_access.CONSUMES["reporting"])
+    provisioner = nats_access.permissions("provisioner").publish
+    assert allows(provisioner, "$JS.API.CONSUMER.CREATE.CRM.reporting-from-leads")
+    assert allows(provisioner, "$JS.API.CONSUMER.CREATE.CRM.orders-from-sales.crm.sales.deal_closed")
+    assert allows(provisioner, "$JS.API.CONSUMER.INFO.CRM.reporting-lead-captured")
+    assert not allows(provisioner, "$JS.API.CONSUMER.DELETE.CRM.reporting-from-leads")
+    assert not allows(provisioner, "$JS.API.CONSUMER.MSG.NEXT.CRM.reporting-from-leads")
 
 
 def test_the_gateway_uses_only_its_idempotency_bucket_and_only_the_provisioner_makes_streams() -> None:

@@ -81,7 +81,7 @@ def parser() -> argparse.ArgumentParser:
 
     listing = commands.add_parser("list", help="list dead letters, newest first")
     target(listing)
-    listing.add_argument("--consumer", default="", help="only this durable consumer, e.g. orders-deal-closed")
+    listing.add_argument("--consumer", default="", help="only this consumer (per event type), e.g. orders-deal-closed")
     listing.add_argument("--all", action="store_true", help="include replayed dead letters")
     show = commands.add_parser("show", help="show one dead letter in full")
     show.add_argument("id", type=int)

@@ -16,6 +16,16 @@ change the stream (only the `provisioner` identity does, `provision_streams`, be
 start; a service waits for it), and it publishes only the service's own subjects. A dead
 letter is therefore replayed under the service's own subjects (`crm.<service>.replays.<durable>`)
 and reaches the consumer that failed on it through the service's replay consumer.
+
+One durable consumer per producer: the events a service consumes from one producer (reporting's
+`LeadCaptured`, `LeadAssigned` and `CampaignChanged` from leads) arrive through one durable with
+those subjects as its filters (`nats_access.consumer_groups`), in the stream's order, fetched by
+one loop and, when several are there, handled in one transaction. Each event type keeps its own
+logical consumer name (`durable_for`: its inbox key, metrics label and dead-letter consumer), so
+the move from one durable per event type re-applies nothing. The provisioner creates the durables
+(`provision_consumers`); a service binds to them and refuses to start when one reads other
+subjects than its code consumes. Only a bus without NATS credentials (a test's, a developer's
+unauthenticated server) creates its own.
 """
 
 from __future__ import annotations
@@ -32,7 +42,15 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, DiscardPolicy, StorageType, StreamConfig
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    ConsumerInfo,
+    DeliverPolicy,
+    DiscardPolicy,
+    StorageType,
+    StreamConfig,
+)
 from nats.js.errors import BadRequestError, NotFoundError
 from opentelemetry import trace
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -63,13 +81,37 @@ class Subscription:
     concurrency: int = 1
 
 
+@dataclass
+class ConsumerGroup:
+    """One durable consumer on the server: the subscriptions of one producer's events."""
+
+    durable: str
+    subscriptions: dict[str, Subscription]  # by subject
+
+    @property
+    def subjects(self) -> tuple[str, ...]:
+        return tuple(sorted(self.subscriptions))
+
+    @property
+    def transactional(self) -> bool:
+        return next(iter(self.subscriptions.values())).transactional
+
+    @property
+    def concurrency(self) -> int:
+        return next(iter(self.subscriptions.values())).concurrency
+
+
 class ConsumerSubjectMismatch(RuntimeError):
-    """A durable consumer of this service exists on the server with another subject than the one
-    the code consumes (an upgrade that moved an event to another producer, not yet migrated)."""
+    """A durable consumer of this service exists on the server with other subjects than the ones
+    the code consumes (a release that consumes another event, not yet provisioned)."""
 
 
 class StreamNotProvisioned(RuntimeError):
     """The CRM stream does not exist (yet): a service waits for the provisioner to create it."""
+
+
+class ConsumersNotProvisioned(RuntimeError):
+    """A durable consumer of this service does not exist (yet): the provisioner creates it."""
 
 
 class EventBus:
@@ -80,6 +122,7 @@ class EventBus:
         self.js: JetStreamContext | None = None
         self.subscriptions: list[Subscription] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self._groups: list[ConsumerGroup] = []
         self._stopping = asyncio.Event()
         self._in_flight = 0
         # Events held (not redelivered) until their next try: the handler said RetryLater, or the
@@ -143,65 +186,89 @@ class EventBus:
                 f"{self.settings.service_name} may not consume {subject_for(message_cls)}: "
                 "add it to crm_kit.nats_access.CONSUMES (the NATS permission table)"
             )
+        subject = subject_for(message_cls)
+        for other in self.subscriptions:
+            if nats_access.producer_of(other.subject) == nats_access.producer_of(subject) and (
+                other.transactional != transactional or other.concurrency != max(1, concurrency)
+            ):
+                # One durable per producer is fetched by one loop, in one way.
+                raise ValueError(
+                    f"{subject} and {other.subject} share a durable consumer: subscribe them alike "
+                    "(transactional, concurrency)"
+                )
         # Exported from 0, so increase() (the dead-letter alert) sees the first one.
         metrics.DEAD_LETTERS.labels(durable)
         metrics.EVENT_REDELIVERIES.labels(durable)
         self.subscriptions.append(
-            Subscription(durable, subject_for(message_cls), message_cls, handler, transactional, max(1, concurrency))
+            Subscription(durable, subject, message_cls, handler, transactional, max(1, concurrency))
         )
 
     def durable_for(self, message_cls: type[Message]) -> str:
-        """The durable consumer (and inbox) name for message_cls: <service>-<event>, stable across
-        releases so a rolling update neither re-reads nor skips. Self-managed handlers claim their
-        inbox under it."""
+        """The logical consumer (inbox key, metrics label, dead-letter consumer) for message_cls:
+        <service>-<event>, stable across releases. Self-managed handlers claim their inbox under
+        it. The server-side durable is its producer's (`groups`)."""
         return nats_access.durable_name(self.settings.service_name, subject_for(message_cls))
+
+    def consumer_for(self, message_cls: type[Message]) -> str:
+        """The durable consumer on the server that delivers message_cls: its producer's."""
+        subject = subject_for(message_cls)
+        return nats_access.group_durable(self.settings.service_name, nats_access.producer_of(subject))
 
     def replay_subject(self, durable: str) -> str:
         """Where a dead letter of this service's consumer `durable` is republished."""
         return nats_access.replay_subject(self.settings.service_name, durable)
 
+    def groups(self) -> list[ConsumerGroup]:
+        """The durable consumers the subscriptions need: one per producer."""
+        by_subject = {sub.subject: sub for sub in self.subscriptions}
+        return [
+            ConsumerGroup(durable, {subject: by_subject[subject] for subject in subjects})
+            for durable, subjects in nats_access.consumer_groups(self.settings.service_name, by_subject).items()
+        ]
+
     async def start_consumers(self) -> None:
         assert self.js is not None
-        # A retry after a half-finished start: no second pull loop per subscription.
+        # A retry after a half-finished start: no second pull loop per consumer.
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
-        for sub in self.subscriptions:
-            psub = await self._pull_subscription(sub.durable, sub.subject)
-            consume = self._consume_concurrently if sub.concurrency > 1 else self._consume
-            self._tasks.append(asyncio.create_task(consume(sub, psub), name=f"consumer:{sub.durable}"))
+        self._groups = self.groups()
+        for group in self._groups:
+            psub = await self._pull_subscription(group.durable, group.subjects)
+            consume = self._consume_concurrently if group.concurrency > 1 else self._consume
+            self._tasks.append(asyncio.create_task(consume(group, psub), name=f"consumer:{group.durable}"))
         if self.subscriptions:
             durable = nats_access.replay_durable(self.settings.service_name)
-            psub = await self._pull_subscription(durable, self.replay_subject("*"))
+            psub = await self._pull_subscription(durable, (self.replay_subject("*"),))
             self._tasks.append(asyncio.create_task(self._consume_replays(psub), name=f"consumer:{durable}"))
             self._tasks.append(asyncio.create_task(self._report_pending(), name="consumer-pending"))
 
-    async def _pull_subscription(self, durable: str, subject: str) -> JetStreamContext.PullSubscription:
+    async def _pull_subscription(self, durable: str, subjects: tuple[str, ...]) -> JetStreamContext.PullSubscription:
+        """Bind to the durable `durable`, which must read exactly `subjects`. Missing, it is
+        created when this bus's NATS identity may (a test's or a developer's unrestricted one; it
+        then starts at the stream's beginning); a service's own identity may not, and the service
+        waits for the provisioner (ConsumersNotProvisioned)."""
         assert self.js is not None
-        config = ConsumerConfig(
-            durable_name=durable,
-            ack_policy=AckPolicy.EXPLICIT,
-            deliver_policy=DeliverPolicy.ALL,
-            ack_wait=self.settings.consumer_ack_wait_seconds,
-            # Bounded by this bus, not the server: at the bound the event must still reach a
-            # dead-letter row, and a server-side MaxDeliver would silently stop delivering it.
-            max_deliver=-1,
-            filter_subject=subject,
-            max_ack_pending=1000,
-        )
-        # The filter is part of the consumer-create subject, the one the NATS permissions allow.
-        psub = await self.js.pull_subscribe(subject, durable=durable, stream=self.settings.stream_name, config=config)
-        # nats-py binds to an existing durable without comparing its filter: one left from a release
-        # that consumed another subject (crm.leads.deal_closed before sales owned deals) would be
-        # read silently forever. Refuse to start instead (docs/operations.md says how to move).
-        bound = (await psub.consumer_info()).config.filter_subject
-        if bound != subject:
+        stream = self.settings.stream_name
+        try:
+            info = await self.js.consumer_info(stream, durable)
+        except NotFoundError:
+            try:
+                info = await self.js.add_consumer(stream, consumer_config(self.settings, durable, subjects), timeout=2)
+            except Exception as exc:  # refused: a permissions violation answers with a timeout
+                raise ConsumersNotProvisioned(
+                    f"the durable consumer {durable} does not exist and this service may not create it: the "
+                    "provisioner does (python -m crm_kit.nats_access provision, docs/operations.md)"
+                ) from exc
+        bound = consumer_subjects(info)
+        if bound != tuple(sorted(subjects)):
+            # Reading other subjects than the code handles would skip or mis-handle events.
             raise ConsumerSubjectMismatch(
-                f"the durable consumer {durable} reads {bound!r}, not {subject!r}: let it drain, then have "
-                "the NATS operator delete it (docs/operations.md), and start again"
+                f"the durable consumer {durable} reads {list(bound)!r}, not {sorted(subjects)!r}: run the "
+                "provisioner of this release (docs/operations.md), and start again"
             )
-        return psub
+        return await self.js.pull_subscribe_bind(durable, stream)
 
     async def _consume_replays(self, psub: JetStreamContext.PullSubscription) -> None:
         """Hand each replayed dead letter to the subscription whose durable consumer failed on it
@@ -235,23 +302,23 @@ class EventBus:
     async def _report_pending(self) -> None:
         """Export each durable consumer's lag (stream messages not yet delivered to it) as
         crm_consumer_pending, refreshed every `consumer_pending_refresh_seconds`: one cheap
-        consumer-info request per consumer, independent of the pull loops (a stuck handler still
+        consumer-info request per durable consumer, independent of the pull loops (a stuck handler still
         shows as a growing backlog)."""
         assert self.js is not None
         while not self._stopping.is_set():
-            for sub in self.subscriptions:
+            for group in self._groups:
                 try:
-                    info = await self.js.consumer_info(self.settings.stream_name, sub.durable, timeout=2)
+                    info = await self.js.consumer_info(self.settings.stream_name, group.durable, timeout=2)
                 except Exception:
-                    log.debug("consumer info failed", exc_info=True, extra={"consumer": sub.durable})
+                    log.debug("consumer info failed", exc_info=True, extra={"consumer": group.durable})
                     continue
-                metrics.CONSUMER_PENDING.labels(sub.durable).set(info.num_pending or 0)
+                metrics.CONSUMER_PENDING.labels(group.durable).set(info.num_pending or 0)
             try:
                 await asyncio.wait_for(self._stopping.wait(), timeout=self.settings.consumer_pending_refresh_seconds)
             except TimeoutError:
                 pass
 
-    async def _consume(self, sub: Subscription, psub: JetStreamContext.PullSubscription) -> None:
+    async def _consume(self, group: ConsumerGroup, psub: JetStreamContext.PullSubscription) -> None:
         # nats-py keeps a lingering pull open until the whole batch arrived or it expired, so a
         # lone event could wait out the timeout. Idle, wait for one message; busy, take what is
         # there in batches with a short linger; then go back to waiting for one.
@@ -271,28 +338,39 @@ class EventBus:
             except Exception:
                 if self._stopping.is_set():
                     return
-                log.exception("fetch failed", extra={"consumer": sub.durable})
+                log.exception("fetch failed", extra={"consumer": group.durable})
                 await asyncio.sleep(1)
                 continue
             busy = True
             self._in_flight += len(msgs)
             try:
-                if sub.transactional and len(msgs) > 1:
-                    await self._handle_batch(sub, msgs)
+                if group.transactional and len(msgs) > 1:
+                    await self._handle_batch(group, msgs)
                 else:
                     for msg in msgs:
-                        await self._handle(sub, msg)
+                        await self._handle_routed(group, msg)
             except Exception:
                 # Never let one message end the consumer: what was not acked comes back after
                 # AckWait and is handled (or dead-lettered) then.
                 log.exception(
-                    "consumer failed on a batch; unacked events will be redelivered", extra={"consumer": sub.durable}
+                    "consumer failed on a batch; unacked events will be redelivered", extra={"consumer": group.durable}
                 )
             finally:
                 self._in_flight -= len(msgs)
 
-    async def _consume_concurrently(self, sub: Subscription, psub: JetStreamContext.PullSubscription) -> None:
-        """Keep up to sub.concurrency events in hand, each handled in its own task that acks it
+    async def _handle_routed(self, group: ConsumerGroup, msg: Msg) -> None:
+        """Hand msg to its subject's subscription. The durable's filters are exactly those
+        subjects (checked at start), so no other can come; if one did, it is not this service's
+        to handle: terminated, with an error logged."""
+        sub = group.subscriptions.get(msg.subject)
+        if sub is None:
+            log.error("event on a subject this consumer does not handle; terminated", extra={"subject": msg.subject})
+            await msg.term()
+            return
+        await self._handle(sub, msg)
+
+    async def _consume_concurrently(self, group: ConsumerGroup, psub: JetStreamContext.PullSubscription) -> None:
+        """Keep up to the group's concurrency events in hand, each handled in its own task that acks it
         (`_handle`). Fetching is as in `_consume`: one event when idle, then, while busy, as many
         as there are free places with a short linger; with every place taken, it waits for one.
 
@@ -307,9 +385,9 @@ class EventBus:
         async def handle(msg: Msg) -> None:
             nonlocal in_hand
             try:
-                await self._handle(sub, msg)
+                await self._handle_routed(group, msg)
             except Exception:
-                log.exception("handling an event failed; it will be redelivered", extra={"consumer": sub.durable})
+                log.exception("handling an event failed; it will be redelivered", extra={"consumer": group.durable})
             finally:
                 in_hand -= 1
                 self._in_flight -= 1
@@ -320,16 +398,16 @@ class EventBus:
                 if self._database_down:
                     await self._wait_for_database()
                     continue
-                if in_hand >= sub.concurrency:
+                if in_hand >= group.concurrency:
                     freed.clear()
                     await freed.wait()
                     continue
-                msgs = await self._fetch(sub, psub, sub.concurrency - in_hand if busy else 1, linger=busy)
+                msgs = await self._fetch(group.durable, psub, group.concurrency - in_hand if busy else 1, linger=busy)
                 busy = bool(msgs)
                 for msg in msgs:
                     in_hand += 1
                     self._in_flight += 1
-                    task = asyncio.create_task(handle(msg), name=f"event:{sub.durable}")
+                    task = asyncio.create_task(handle(msg), name=f"event:{group.durable}")
                     running.add(task)
                     task.add_done_callback(running.discard)
             if running:
@@ -340,9 +418,7 @@ class EventBus:
             await asyncio.gather(*running, return_exceptions=True)
             raise
 
-    async def _fetch(
-        self, sub: Subscription, psub: JetStreamContext.PullSubscription, n: int, *, linger: bool
-    ) -> list[Msg]:
+    async def _fetch(self, durable: str, psub: JetStreamContext.PullSubscription, n: int, *, linger: bool) -> list[Msg]:
         """Up to n events: a short linger when busy, else waiting up to a second for one. An empty
         list on a timeout or a failed fetch (logged, after a pause)."""
         try:
@@ -351,32 +427,27 @@ class EventBus:
             return []
         except Exception:
             if not self._stopping.is_set():
-                log.exception("fetch failed", extra={"consumer": sub.durable})
+                log.exception("fetch failed", extra={"consumer": durable})
                 await asyncio.sleep(1)
             return []
 
-    async def _handle_batch(self, sub: Subscription, msgs: list[Msg]) -> None:
-        """Handle a fetched batch in ONE transaction (one inbox insert, one commit); if any handler
-        fails, roll it all back and handle the batch one event per transaction instead, so only
-        the failing event is retried."""
+    async def _handle_batch(self, group: ConsumerGroup, msgs: list[Msg]) -> None:
+        """Handle a fetched batch, in the stream's order, in ONE transaction (one inbox statement,
+        one commit) whatever event types it mixes; if any handler fails, roll it all back and
+        handle the batch one event per transaction instead, so only the failing event is retried."""
         assert self.db is not None
-        decoded: list[tuple[Msg, Envelope[Any]]] = []
-        for msg in msgs:
-            try:
-                decoded.append((msg, decode(msg.subject, dict(msg.headers or {}), msg.data, sub.message_cls)))
-            except PoisonMessage:
-                await self._handle(sub, msg)  # dead-letters it
+        decoded = await self._decode_batch(group, msgs)
         if not decoded:
             return
         started = time.perf_counter()
         tracer = telemetry.tracer(__name__)
         try:
             async with self.db.unit_of_work() as uow:
-                fresh = await uow.claim_inbox_many(sub.durable, [env.id for _, env in decoded])
-                for _msg, env in decoded:
-                    if env.id not in fresh:
+                fresh = await uow.claim_inbox_each([(sub.durable, env.id) for _, sub, env in decoded])
+                for _msg, sub, env in decoded:
+                    if (sub.durable, env.id) not in fresh:
                         continue  # handled before, or twice in this batch
-                    fresh.discard(env.id)
+                    fresh.discard((sub.durable, env.id))
                     with (
                         tracer.start_as_current_span(
                             f"consume {sub.subject}",
@@ -391,20 +462,36 @@ class EventBus:
             log.info(
                 "a handler failed inside a batch; handling the batch one event at a time",
                 exc_info=True,
-                extra={"consumer": sub.durable, "batch": len(decoded)},
+                extra={"consumer": group.durable, "batch": len(decoded)},
             )
-            for msg, _ in decoded:
+            for msg, sub, _ in decoded:
                 await self._handle(sub, msg)
             return
         # Crash window: the batch's effects are committed, no message acked; all come back.
         failpoint("bus.after_commit_before_ack")
         elapsed = (time.perf_counter() - started) / len(decoded)
-        for msg, _ in decoded:
+        for msg, sub, _ in decoded:
             if msg.metadata and msg.metadata.num_delivered and msg.metadata.num_delivered > 1:
                 metrics.EVENT_REDELIVERIES.labels(sub.durable).inc()
             await msg.ack()
             metrics.EVENTS_CONSUMED.labels(sub.durable, sub.subject, "ok").inc()
             metrics.HANDLER_SECONDS.labels(sub.durable).observe(elapsed)
+
+    async def _decode_batch(
+        self, group: ConsumerGroup, msgs: list[Msg]
+    ) -> list[tuple[Msg, Subscription, Envelope[Any]]]:
+        """Each message with its subscription and envelope; one that cannot be decoded is
+        dead-lettered (or terminated) on the way."""
+        decoded: list[tuple[Msg, Subscription, Envelope[Any]]] = []
+        for msg in msgs:
+            sub = group.subscriptions.get(msg.subject)
+            try:
+                if sub is None:
+                    raise PoisonMessage(msg.subject)
+                decoded.append((msg, sub, decode(msg.subject, dict(msg.headers or {}), msg.data, sub.message_cls)))
+            except PoisonMessage:
+                await self._handle_routed(group, msg)
+        return decoded
 
     async def _handle(self, sub: Subscription, msg: Msg, waited: tuple[int, float] | None = None) -> None:
         """Handle one delivery; `waited` is (tries, since when) for an event held by _retry_later."""
@@ -625,10 +712,12 @@ class EventBus:
             await self.nc.close()
 
 
-async def provision_streams(settings: ServiceSettings) -> None:
+async def provision_streams(settings: ServiceSettings, *, consumers: bool = True) -> None:
     """Create the CRM stream and the gateway's Idempotency-Key bucket, or apply settings'
-    configuration to them, as settings' identity: the `provisioner` (no service may create or
-    change either). Run before the services start (the dev launcher; a Helm hook Job in a cluster)."""
+    configuration to them, and (with `consumers`) every service's durable consumers
+    (`provision_consumers`), as settings' identity: the `provisioner` (no service may create or
+    change any of them). Run before the services start (the dev launcher; a Helm hook Job in a
+    cluster)."""
     nc = await nats_access.connect(settings, connect_timeout=5, allow_reconnect=False)
     try:
         js = nc.jetstream()
@@ -639,8 +728,109 @@ async def provision_streams(settings: ServiceSettings) -> None:
                 # It exists with another configuration (add is idempotent for the same one).
                 await js.update_stream(config)
             log.info("stream provisioned", extra={"stream": config.name})
+        if consumers:
+            await provision_consumers(js, settings)
     finally:
         await nc.close()
+
+
+async def provision_consumers(js: JetStreamContext, settings: ServiceSettings) -> None:
+    """Every service's durable consumers as the permission table lists them: one per producer it
+    consumes from, and its replay consumer. A new one starts where the per-event durables it
+    replaces had got to (`ensure_consumer`); an existing one takes the table's subjects and
+    settings' AckWait."""
+    for service, subjects in nats_access.CONSUMES.items():
+        if not subjects:
+            continue
+        groups = nats_access.consumer_groups(service, subjects)
+        for durable, group_subjects in groups.items():
+            # The per-event durables of earlier releases that this one replaces.
+            replaced = tuple(nats_access.durable_name(service, subject) for subject in group_subjects)
+            await ensure_consumer(js, settings, durable, group_subjects, update=True, replaced=replaced)
+        replays = nats_access.replay_durable(service)
+        await ensure_consumer(js, settings, replays, (nats_access.replay_subject(service, "*"),), update=True)
+        log.info("consumers provisioned", extra={"service": service, "consumers": [*groups, replays]})
+
+
+def consumer_subjects(info: ConsumerInfo) -> tuple[str, ...]:
+    """The subjects a durable consumer reads, sorted (one filter or a list of them)."""
+    config = info.config
+    return tuple(sorted(config.filter_subjects or ([config.filter_subject] if config.filter_subject else [])))
+
+
+def consumer_config(settings: ServiceSettings, durable: str, subjects: tuple[str, ...]) -> ConsumerConfig:
+    """A service's durable pull consumer reading `subjects`, acknowledged one by one."""
+    ordered = sorted(subjects)
+    return ConsumerConfig(
+        name=durable,
+        durable_name=durable,
+        ack_policy=AckPolicy.EXPLICIT,
+        deliver_policy=DeliverPolicy.ALL,
+        ack_wait=settings.consumer_ack_wait_seconds,
+        # Bounded by the bus, not the server: at the bound the event must still reach a
+        # dead-letter row, and a server-side MaxDeliver would silently stop delivering it.
+        max_deliver=-1,
+        # One filter in the create subject where there is one (as NATS clients send it).
+        filter_subject=ordered[0] if len(ordered) == 1 else None,
+        filter_subjects=ordered if len(ordered) > 1 else None,
+        max_ack_pending=1000,
+    )
+
+
+async def ensure_consumer(
+    js: JetStreamContext,
+    settings: ServiceSettings,
+    durable: str,
+    subjects: tuple[str, ...],
+    *,
+    update: bool = False,
+    replaced: tuple[str, ...] = (),
+) -> ConsumerInfo:
+    """The durable consumer `durable` reading `subjects`, created if missing; with `update`, an
+    existing one is brought to `subjects` and settings' AckWait (its start is kept).
+
+    A new one that takes over from the durables `replaced` (an earlier release's one durable per
+    event type, `nats_access.durable_name`) starts at the oldest event one of them had not
+    acknowledged, not at the stream's beginning: the events before were handled already, and each
+    event type's inbox keeps its name, so what the old durables and the new one both deliver is
+    applied once."""
+    stream = settings.stream_name
+    wanted = consumer_config(settings, durable, subjects)
+    try:
+        info: ConsumerInfo = await js.consumer_info(stream, durable)
+    except NotFoundError:
+        start = await _resume_from_replaced(js, stream, replaced)
+        if start > 1:
+            wanted.deliver_policy = DeliverPolicy.BY_START_SEQUENCE
+            wanted.opt_start_seq = start
+        created = await js.add_consumer(stream, wanted)
+        log.info("consumer created", extra={"consumer": durable, "subjects": list(subjects), "start": start})
+        return created
+    current = info.config
+    if update and (consumer_subjects(info), current.ack_wait) != (tuple(sorted(subjects)), wanted.ack_wait):
+        # Filters and AckWait may change in place; where it starts may not.
+        wanted.deliver_policy, wanted.opt_start_seq = current.deliver_policy, current.opt_start_seq
+        info = await js.add_consumer(stream, wanted)
+        log.info("consumer updated", extra={"consumer": durable, "subjects": list(subjects)})
+    return info
+
+
+async def _resume_from_replaced(js: JetStreamContext, stream: str, replaced: tuple[str, ...]) -> int:
+    """The stream sequence a new durable starts at: 1 when none of the durables `replaced`
+    exists, else the oldest sequence one of them has not acknowledged (one that owes nothing has
+    seen the whole stream as it was before this look)."""
+    if not replaced:
+        return 1
+    last = (await js.stream_info(stream)).state.last_seq
+    floors = []
+    for name in replaced:
+        try:
+            old = await js.consumer_info(stream, name)
+        except NotFoundError:
+            continue
+        caught_up = not (old.num_pending or old.num_ack_pending)
+        floors.append(last if caught_up else (old.ack_floor.stream_seq if old.ack_floor else 0))
+    return min(floors) + 1 if floors else 1
 
 
 def stream_config(settings: ServiceSettings) -> StreamConfig:

@@ -198,9 +198,11 @@ class UnitOfWork:
         result = await self.conn.execute(self.db.tables.inbox_claim, {"consumer": consumer, "event_id": event_id})
         return result.first() is not None
 
-    async def claim_inbox_many(self, consumer: str, event_ids: list[str]) -> set[str]:
-        """Claim many events in one statement; returns the ids not handled before."""
+    async def claim_inbox_each(self, claims: list[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Claim many (consumer, event id) pairs in one statement; returns those not handled before."""
+        unique = list(dict.fromkeys(claims))
         result = await self.conn.execute(
-            self.db.tables.inbox_claim_many, {"consumer": consumer, "event_ids": list(dict.fromkeys(event_ids))}
+            self.db.tables.inbox_claim_each,
+            {"consumers": [c for c, _ in unique], "event_ids": [e for _, e in unique]},
         )
-        return set(result.scalars())
+        return {(row[0], row[1]) for row in result}

@@ -4,16 +4,18 @@ enforces for each identity (docs/security.md, "The event bus").
 
 Each service is a NATS user of its own. It may publish only its own subjects (`crm.<service>.>`:
 its events and its dead-letter replays), read the CRM stream's info (never create, update, purge or
-delete it), and create, read and acknowledge only its own durable consumers, each pinned to the one
-subject it consumes (the filter is part of the create subject, and the server checks the request's
-filter against it and refuses a list of filters, `filter_subjects`, on that subject). Replies come
+delete it), and read and acknowledge only its own durable consumers. It creates no consumer: the
+provisioner creates each service's consumers from the table below, one per producer whose events
+the service consumes (`consumer_groups`: a durable whose `filter_subjects` are exactly the listed
+subjects of that producer), so what a consumer reads is decided here and not by the service that
+reads it. Replies come
 to an inbox under the identity's own prefix (`_INBOX.<name>`), so no identity can listen to the
 replies, pulled events included, of another. The gateway reads and writes its Idempotency-Key
 bucket but cannot create it: a stream created while the bucket is missing could name any subjects
 (other identities' inboxes) and be read back. The `provisioner` identity (the dev launcher; the
 Helm hook Job in a cluster, `python -m crm_kit.nats_access provision`) is the only one that creates
-and changes the CRM stream and the bucket; deleting or purging them is left to the NATS operator's
-own account.
+and changes the CRM stream, the bucket and the services' consumers; deleting or purging them is
+left to the NATS operator's own account.
 
 The table of consumed subjects is checked where it matters: `EventBus.subscribe` refuses a
 subject that is not listed here for a known service, so the code cannot drift from what the
@@ -26,7 +28,7 @@ import argparse
 import asyncio
 import json
 import ssl
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -99,6 +101,27 @@ def durable_name(service: str, subject: str) -> str:
     return f"{service}-{subject.split('.', 2)[2].replace('_', '-')}"
 
 
+def producer_of(subject: str) -> str:
+    """The service that publishes `subject` (`crm.<producer>.<event>`)."""
+    return subject.split(".", 2)[1]
+
+
+def group_durable(service: str, producer: str) -> str:
+    """The one durable consumer through which `service` reads every event it consumes from
+    `producer`: `<service>-from-<producer>`. (Each event's inbox and metrics keep its own
+    `durable_name`, so moving from one consumer per event to one per producer re-applies nothing.)"""
+    return f"{service}-from-{producer}"
+
+
+def consumer_groups(service: str, subjects: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    """`service`'s durable consumers for `subjects`: one per producer, with that producer's
+    subjects (sorted, so the same table always gives the same consumer)."""
+    groups: dict[str, list[str]] = {}
+    for subject in sorted(set(subjects)):
+        groups.setdefault(group_durable(service, producer_of(subject)), []).append(subject)
+    return {durable: tuple(found) for durable, found in groups.items()}
+
+
 def replay_durable(service: str) -> str:
     """The durable consumer through which `service` receives its own dead-letter replays."""
     return f"{service}-{REPLAYS}"
@@ -125,10 +148,10 @@ class Permissions:
     subscribe: tuple[str, ...]
 
 
-def _consumer_rights(stream: str, durable: str, filter_subject: str) -> list[str]:
+def _consumer_rights(stream: str, durable: str) -> list[str]:
+    """Read and acknowledge one's own durable consumer; never create or change it."""
     api = "$JS.API.CONSUMER"
     return [
-        f"{api}.CREATE.{stream}.{durable}.{filter_subject}",
         f"{api}.INFO.{stream}.{durable}",
         f"{api}.MSG.NEXT.{stream}.{durable}",
         f"$JS.ACK.{stream}.{durable}.>",
@@ -141,6 +164,9 @@ def permissions(identity: str, stream: str = STREAM) -> Permissions:
     kv = f"KV_{IDEMPOTENCY_BUCKET}"
     if identity == PROVISIONER:
         publish = [f"$JS.API.STREAM.{verb}.{name}" for name in (stream, kv) for verb in ("CREATE", "UPDATE", "INFO")]
+        # The services' consumers (created with or without a filter token in the subject), and
+        # the info of the consumers they replace (where a new one starts, `provision_consumers`).
+        publish += [f"$JS.API.CONSUMER.CREATE.{stream}.>", f"$JS.API.CONSUMER.INFO.{stream}.*"]
         return Permissions(("$JS.API.INFO", *publish), inbox)
     if identity == GATEWAY:
         return Permissions(
@@ -157,10 +183,10 @@ def permissions(identity: str, stream: str = STREAM) -> Permissions:
         raise NatsAccessError(f"no NATS permissions for {identity!r}; known: {', '.join(IDENTITIES)}")
     publish = [f"crm.{identity}.>", f"$JS.API.STREAM.INFO.{stream}"]
     consumed = CONSUMES[identity]
-    for subject in consumed:
-        publish += _consumer_rights(stream, durable_name(identity, subject), subject)
+    for durable in consumer_groups(identity, consumed):
+        publish += _consumer_rights(stream, durable)
     if consumed:
-        publish += _consumer_rights(stream, replay_durable(identity), f"crm.{identity}.{REPLAYS}.>")
+        publish += _consumer_rights(stream, replay_durable(identity))
     return Permissions(tuple(publish), inbox)
 
 

@@ -22,7 +22,7 @@ import grpc
 
 from crm.admin.v1 import admin_pb2_grpc, audit_pb2_grpc
 from crm_kit import audit, dead_letters, grpc_client, metrics, migrations, telemetry
-from crm_kit.bus import EventBus, StreamNotProvisioned
+from crm_kit.bus import ConsumersNotProvisioned, EventBus, StreamNotProvisioned
 from crm_kit.db import Database
 from crm_kit.grpc_server import GrpcServer
 from crm_kit.logs import setup_logging
@@ -118,8 +118,8 @@ class Service:
                 await self.bus.connect()
                 await self.bus.start_consumers()
                 return
-            except StreamNotProvisioned as exc:
-                log.warning("waiting for the stream to be provisioned", extra={"error": str(exc), "retry_in_s": delay})
+            except (StreamNotProvisioned, ConsumersNotProvisioned) as exc:
+                log.warning("waiting for the provisioner", extra={"error": str(exc), "retry_in_s": delay})
             except Exception as exc:
                 log.warning("NATS not reachable yet; retrying", extra={"error": repr(exc), "retry_in_s": delay})
             await asyncio.sleep(delay)

@@ -111,8 +111,10 @@ class MessagingTables:
             .on_conflict_do_nothing()
             .returning(self.inbox.c.event_id)
         )
-        # A batch's events in one statement whatever its size: the ids as one array parameter.
-        self.inbox_claim_many = text(
-            "INSERT INTO inbox (consumer, event_id) SELECT :consumer, unnest(CAST(:event_ids AS varchar[])) "
-            "ON CONFLICT DO NOTHING RETURNING event_id"
+        # A batch's events in one statement whatever its size, as array parameters: (consumer,
+        # event id) pairs, since a batch of one durable mixes event types, each its own inbox key.
+        self.inbox_claim_each = text(
+            "INSERT INTO inbox (consumer, event_id) "
+            "SELECT * FROM unnest(CAST(:consumers AS varchar[]), CAST(:event_ids AS varchar[])) "
+            "ON CONFLICT DO NOTHING RETURNING consumer, event_id"
         )

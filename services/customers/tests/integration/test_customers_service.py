@@ -218,7 +218,7 @@ async def test_a_deal_closed_before_its_lead_is_known_waits_for_it_without_count
         try:
 
             async def acked() -> Any:
-                info = await nc.jetstream().consumer_info("CRM", "customers-deal-closed")
+                info = await nc.jetstream().consumer_info("CRM", "customers-from-sales")
                 return info if info.num_ack_pending == 0 else None
 
             assert (await eventually(acked)).num_redelivered == 0

@@ -135,7 +135,7 @@ class Harness:
         nc = await nats.connect(self.nats_url)
         try:
             info = await nc.jetstream().consumer_info(
-                self.service.settings.stream_name, self.service.bus.durable_for(order_events.OrderShipped)
+                self.service.settings.stream_name, self.service.bus.consumer_for(order_events.OrderShipped)
             )
         finally:
             await nc.close()

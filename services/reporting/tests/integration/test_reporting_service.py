@@ -169,7 +169,7 @@ async def test_a_redelivered_event_is_counted_once(reporting, nats_server) -> No
     nc = await nats.connect(nats_server)
     try:
         js = nc.jetstream()
-        for durable in ("reporting-lead-captured", "reporting-deal-closed"):
+        for durable in ("reporting-from-leads", "reporting-from-sales"):
             info = await js.consumer_info("CRM", durable)
             assert info.delivered.consumer_seq >= 3, f"{durable} never received the duplicate"
     finally:
@@ -313,12 +313,12 @@ async def test_ticket_events_reach_the_source_report_once_each(reporting, nats_s
     await eventually(reported)
     nc = await nats.connect(nats_server)
     try:
-        info = await nc.jetstream().consumer_info("CRM", "reporting-ticket-sla-breached")
+        info = await nc.jetstream().consumer_info("CRM", "reporting-from-support")
         assert info.delivered.consumer_seq >= 2, "the duplicate breach was never delivered"
     finally:
         await nc.close()
     # Handled after the duplicate was delivered: still one breach.
-    await eventually(lambda: _acked_all(nats_server, "reporting-ticket-sla-breached"))
+    await eventually(lambda: _acked_all(nats_server, "reporting-from-support"))
     facts = await reporting.fetch(select(ticket_facts.c.breaches).where(ticket_facts.c.ticket_id == ticket_id))
     assert facts[0].breaches == 1
 

@@ -436,7 +436,7 @@ async def test_consumer_killed_after_commit_before_ack_gets_the_events_again_and
         assert closed.status_code == 200, closed.text
 
     async def waiting_for_orders() -> bool:
-        return (await consumers(system))["orders-deal-closed"].num_pending == len(deals)
+        return (await consumers(system))["orders-from-sales"].num_pending == len(deals)
 
     await eventually(waiting_for_orders, timeout=PATIENCE)
 
@@ -446,7 +446,7 @@ async def test_consumer_killed_after_commit_before_ack_gets_the_events_again_and
     await killed_at(system, "orders", orders, "bus.after_commit_before_ack")
 
     # The window itself: effects committed (orders and inbox rows) for events not acked.
-    info = (await consumers(system))["orders-deal-closed"]
+    info = (await consumers(system))["orders-from-sales"]
     committed = await scalar(system, "orders", "select count(*) from orders")
     claimed = await scalar(system, "orders", "select count(*) from inbox where consumer = 'orders-deal-closed'")
     acked = len(deals) - (info.num_pending or 0) - (info.num_ack_pending or 0)
@@ -455,7 +455,7 @@ async def test_consumer_killed_after_commit_before_ack_gets_the_events_again_and
 
     await restart(system, "orders")
     await eventually(lambda: settled(system), timeout=PATIENCE)
-    info = (await consumers(system))["orders-deal-closed"]
+    info = (await consumers(system))["orders-from-sales"]
     # Delivered more often than there are events: the two unacked ones came back, and were acked.
     assert info.delivered is not None and (info.delivered.consumer_seq or 0) >= len(deals) + 2
     await assert_exactly_once(system, sms, Expected(leads=3, won_deals=deals))

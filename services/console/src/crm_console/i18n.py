@@ -18,6 +18,8 @@ from babel.dates import format_date, format_datetime
 from babel.numbers import format_currency, format_decimal
 from markupsafe import Markup
 
+from crm_kit import calendars
+
 LOCALES = ("he", "fa", "en")
 RTL = frozenset({"he", "fa"})
 BABEL = {"he": "he_IL", "fa": "fa_IR", "en": "en_US"}
@@ -172,15 +174,12 @@ MESSAGES: dict[str, dict[str, str]] = {
 }
 
 
-JALALI_MONTHS = (
-    "فروردین", "اردیبهشت", "خرداد", "تیر", "مرداد", "شهریور", "مهر", "آبان", "آذر", "دی", "بهمن", "اسفند",
-)  # fmt: skip
+JALALI_MONTHS = calendars.JALALI_MONTHS
 
 
 def jalali_parts(iso_day: str) -> tuple[int, int, int]:
     """A Gregorian ISO date as its Solar Hijri (year, month, day)."""
-    day = jdatetime.date.fromgregorian(date=date.fromisoformat(iso_day))
-    return day.year, day.month, day.day
+    return calendars.jalali(date.fromisoformat(iso_day))
 
 
 def gregorian_of_jalali(year: str, month: str, day: str) -> str | None:

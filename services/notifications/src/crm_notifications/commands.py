@@ -15,6 +15,7 @@ from crm_kit.db import UnitOfWork
 from crm_kit.protoconv import to_timestamp
 from crm_notifications import domain, queries
 from crm_notifications.db import messages
+from crm_notifications.sms_segments import count_parts
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ async def record_intent(uow: UnitOfWork, intent: Intent) -> tuple[Any, bool]:
             lead_id=intent.lead_id,
             order_id=intent.order_id,
             last_error=intent.last_error,
+            sms_parts=count_parts(intent.body).parts if intent.channel == domain.SMS else None,
         )
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
         .returning(messages)

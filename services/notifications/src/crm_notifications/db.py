@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, Index, Integer, MetaData, String, Table, Text, func
+from sqlalchemy import Column, DateTime, Index, Integer, MetaData, SmallInteger, String, Table, Text, func
 
 from crm_kit.tables import MessagingTables
 
@@ -29,6 +29,8 @@ messages = Table(
     Column("order_id", String(64), nullable=False),
     Column("provider_message_id", String(200), nullable=True),
     Column("attempts", Integer, nullable=False, server_default="0"),
+    # The SMS parts the body costs (crm_notifications.sms_segments); NULL for e-mail.
+    Column("sms_parts", SmallInteger, nullable=True),
     Column("last_error", Text, nullable=False, server_default=""),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
-from babel.dates import format_date
+from crm_kit.calendars import UnknownDateFormat, format_day
 
 DEFAULT_LOCALE = "he-IL"
 ORDER_SHIPPED_TEMPLATE = "order_shipped"
@@ -60,28 +60,39 @@ def order_shipped_key(order_id: str) -> str:
     return f"order-shipped:{order_id}"
 
 
-def babel_locale(bcp47: str) -> str:
-    """A BCP 47 tag as babel/CLDR spells it: ``he-IL`` → ``he_IL``."""
-    return bcp47.replace("-", "_")
-
-
 def choose_locale(requested: str, available: Iterable[str]) -> str:
     """The template locale for a customer: theirs when a template exists (any case), else he-IL."""
     by_lower = {loc.lower(): loc for loc in available}
     return by_lower.get(requested.strip().lower(), DEFAULT_LOCALE)
 
 
-def format_delivery_date(day: date, locale: str) -> str:
-    """The CLDR short date of locale (BCP 47) for day.
+def format_delivery_date(day: date, locale: str, spec: str = "") -> str:
+    """The day as the customer's locale (BCP 47) writes it (crm_kit.calendars.format_day).
 
-    For 2026-12-03: he-IL ``3.12.2026`` (day.month.year, no leading zeros, four-digit
-    year), fa-IR ``2026/12/3`` (Gregorian, Latin digits: babel has no Solar Hijri
-    calendar), en-US ``12/3/26``.
+    For 2026-12-03: he-IL ``3.12.2026`` (CLDR's short date), fa-IR ``۱۴۰۵/۰۹/۱۲`` (12 Azar 1405:
+    the Solar Hijri calendar in Persian digits, as Iran writes a date), en-US ``12/3/26``; a
+    template asks for another form with ``{date:long}``, ``{date:gregorian}``, ``{date:latn}``…
     """
-    return format_date(day, format="short", locale=babel_locale(locale))
+    return format_day(day, locale, spec)
 
 
-class _KeepUnknown(dict[str, str]):
+@dataclass(frozen=True)
+class LocalDay:
+    """A day in a template: ``{date}`` the locale's own numeric form, ``{date:long}`` with the
+    month's name, ``gregorian``/``jalali`` and ``latn`` digits where the template asks for them."""
+
+    day: date
+    locale: str
+
+    def __format__(self, spec: str) -> str:
+        try:
+            return format_delivery_date(self.day, self.locale, spec)
+        except UnknownDateFormat:
+            # A stored template with a mistyped format still gives the customer a right date.
+            return format_delivery_date(self.day, self.locale)
+
+
+class _KeepUnknown(dict[str, object]):
     # A template edited with a typo in a placeholder still renders the rest instead of failing.
     def __missing__(self, key: str) -> str:
         return "{" + key + "}"
@@ -102,7 +113,7 @@ def render_order_shipped(template: str, locale: str, shipment: Shipment) -> str:
             name=shipment.name,
             carrier=shipment.carrier,
             tracking=shipment.tracking,
-            date=format_delivery_date(shipment.delivery_date, locale),
+            date=LocalDay(shipment.delivery_date, locale),
         )
     )
 

@@ -38,6 +38,7 @@ def message_to_proto(r: Any) -> notifications_pb2.Message:
         create_time=to_timestamp(r.created_at),
         update_time=to_timestamp(r.updated_at),
         last_error=r.last_error,
+        sms_parts=r.sms_parts or 0,
     )
 
 

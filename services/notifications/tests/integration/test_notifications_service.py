@@ -392,8 +392,10 @@ async def test_persian_customer_gets_persian_text(harness: Harness) -> None:
     await publish_event(harness.nats_url, event)
 
     message = await eventually(lambda: harness.settled(event.order_id))
-    expected = "سلام علی رضایی، سفارش شما با پست ایران ارسال شد (کد رهگیری RR123IL). تاریخ تقریبی تحویل: 2026/12/3."
+    expected = "سلام علی رضایی، سفارش شما با پست ایران ارسال شد (کد رهگیری RR123IL). تاریخ تقریبی تحویل: ۱۴۰۵/۰۹/۱۲."
     assert (message.locale, message.body) == ("fa-IR", expected)
+    # 100 characters of Persian: UCS-2, two parts of 67 (what the provider charges for).
+    assert (len(expected), message.sms_parts) == (100, 2)
     assert [(s["to"], s["body"]) for s in await harness.sms_sent()] == [("+989123456789", expected)]
 
 

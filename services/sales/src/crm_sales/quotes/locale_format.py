@@ -16,11 +16,11 @@ from decimal import Decimal
 from functools import cache
 from types import MappingProxyType
 
-import jdatetime
 from babel import Locale
 from babel.dates import format_date
 from babel.numbers import NumberPattern, get_currency_name, parse_pattern
 
+from crm_kit import calendars
 from crm_kit.errors import InvalidArgument
 from crm_sales.catalog import money as catalog_money
 
@@ -32,7 +32,6 @@ LOCALES = frozenset(_BABEL_LOCALES)
 # CLDR's fa pattern puts the symbol first ("‎ریال ۱۲۰"); invoices in Iran write the amount and then
 # the currency ("۱۲۰ ریال"), as spoken.
 _FA_CURRENCY = parse_pattern("#,##0.00\u00a0¤")
-_PERSIAN_DIGITS = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
 _STRONG_RTL = frozenset({"R", "AL"})
 _ALM = "\u061c"  # ARABIC LETTER MARK
 
@@ -61,7 +60,7 @@ def _babel(locale: str) -> Locale:
 
 def native_digits(text: str, locale: str) -> str:
     """Persian digits for fa, the text unchanged otherwise."""
-    return text.translate(_PERSIAN_DIGITS) if locale == "fa" else text
+    return calendars.persian_digits(text) if locale == "fa" else text
 
 
 def _apply(
@@ -132,9 +131,7 @@ def gregorian_date(day: date, locale: str) -> str:
 
 def jalali_date(day: date) -> str:
     """The Solar Hijri date as Iranians write it: "۱۴ آذر ۱۴۰۵"."""
-    jalali = jdatetime.date.fromgregorian(date=day)
-    month = jdatetime.date.j_months_fa[jalali.month - 1]
-    return native_digits(f"{jalali.day} {month} {jalali.year}", "fa")
+    return calendars.jalali_long(day)
 
 
 def text_direction(text: str, default: str) -> str:

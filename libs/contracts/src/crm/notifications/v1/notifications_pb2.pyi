@@ -63,6 +63,7 @@ class Message(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
     LAST_ERROR_FIELD_NUMBER: _builtins.int
+    SMS_PARTS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     idempotency_key: _builtins.str
     """Unique key of the intent, also the provider's idempotency key."""
@@ -76,6 +77,10 @@ class Message(_message.Message):
     provider_message_id: _builtins.str
     attempts: _builtins.int
     last_error: _builtins.str
+    sms_parts: _builtins.int
+    """The SMS parts the body is sent as, what the provider charges for: GSM-7 160 characters (153
+    per part of a longer text), UCS-2 (every Hebrew or Persian text) 70 (67 per part). 0 for e-mail.
+    """
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -97,10 +102,11 @@ class Message(_message.Message):
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
         last_error: _builtins.str = ...,
+        sms_parts: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "body", b"body", "channel", b"channel", "create_time", b"create_time", "id", b"id", "idempotency_key", b"idempotency_key", "last_error", b"last_error", "lead_id", b"lead_id", "locale", b"locale", "order_id", b"order_id", "provider_message_id", b"provider_message_id", "recipient", b"recipient", "status", b"status", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "body", b"body", "channel", b"channel", "create_time", b"create_time", "id", b"id", "idempotency_key", b"idempotency_key", "last_error", b"last_error", "lead_id", b"lead_id", "locale", b"locale", "order_id", b"order_id", "provider_message_id", b"provider_message_id", "recipient", b"recipient", "sms_parts", b"sms_parts", "status", b"status", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

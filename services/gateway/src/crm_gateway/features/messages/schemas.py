@@ -23,6 +23,8 @@ class NotificationMessage(BaseModel):
     create_time: datetime | None
     update_time: datetime | None
     last_error: str
+    # SMS parts the body is sent as (GSM-7 160/153 characters, UCS-2 70/67); 0 for e-mail.
+    sms_parts: int
 
 
 class MessageList(BaseModel):

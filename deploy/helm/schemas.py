@@ -338,6 +338,15 @@ def notifications_values() -> Schema:
         "pattern": "^https?://[^\\s]+$",
         "description": "CRM_SURVEY_BASE_URL: where a survey's link points (the console's publicUrl)",
     }
+    props["advertising"] = obj(
+        {
+            "rules": {"enum": ["IL", "IR"], "description": "CRM_ADVERTISING_RULES: whose advertising law applies"},
+            "advertiserName": {"type": "string", "minLength": 1, "description": "CRM_ADVERTISER_NAME"},
+            "advertiserContact": {"type": "string", "minLength": 1, "description": "CRM_ADVERTISER_CONTACT"},
+        },
+        ("rules", "advertiserName", "advertiserContact"),
+        description="what an advertising message must carry, and who the advertiser is",
+    )
     props["smtp"] = obj(
         {
             "host": {"type": "string", "pattern": "^[^\\s:/]*$", "description": "empty: no e-mail"},
@@ -430,7 +439,7 @@ def service(name: str) -> Schema:
         required.append("consentRules")
     if name == "notifications":
         props.update(notifications_values())
-        required += ["sms", "surveyBaseUrl", "smtp"]
+        required += ["sms", "surveyBaseUrl", "smtp", "advertising"]
     if name == "gateway":
         props["auth"] = obj(
             {

@@ -248,6 +248,12 @@ the service's prefix (envPrefix: CRM_CONSOLE_ for the console, CRM_ for the rest
       key: {{ required "notifications: sms.secretKey is required" $cfg.sms.secretKey }}
 - name: CRM_SURVEY_BASE_URL
   value: {{ required "notifications: surveyBaseUrl is required (the console's publicUrl)" $cfg.surveyBaseUrl | quote }}
+- name: CRM_ADVERTISING_RULES
+  value: {{ required "notifications: advertising.rules is required" $cfg.advertising.rules | quote }}
+- name: CRM_ADVERTISER_NAME
+  value: {{ required "notifications: advertising.advertiserName is required" $cfg.advertising.advertiserName | quote }}
+- name: CRM_ADVERTISER_CONTACT
+  value: {{ required "notifications: advertising.advertiserContact is required" $cfg.advertising.advertiserContact | quote }}
 {{- $smtp := $cfg.smtp | default dict }}
 {{- if and $smtp.host (not .migration) }}
 - name: CRM_SMTP_HOST

@@ -5,16 +5,17 @@ honoured at once whatever its source, in every country: that is not configurable
 Shipped: Israel (`IL`, the default: Communications Law §30A, amendment 40) and Iran (`IR`: the
 CRA's rules for advertising SMS, where a reply of 12 re-subscribes). `CRM_CONSENT_RULES` names
 one of them or a JSON file of the same shape for another country. The rules the sender applies to
-each advertising message (the "פרסומת" marker, the opt-out text and reply keywords) belong with the
-sender of advertising (issue 19's campaigns).
+each advertising message (the "פרסומת" marker, the opt-out text and reply keywords) are
+notifications' (`crm_notifications.advertising`).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from crm_kit import country_rules
 
 DATA = Path(__file__).resolve().parent / "data"
 SHIPPED = {"IL": DATA / "consent_il.json", "IR": DATA / "consent_ir.json"}
@@ -70,11 +71,8 @@ def parse(data: Any, where: str) -> ConsentRules:
 
 def load(name: str) -> ConsentRules:
     """A shipped country's rules by its code (IL, IR), or a rules file by its path."""
-    path = SHIPPED.get(name.upper(), Path(name))
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InvalidConsentRules(
-            f"consent rules {name!r}: neither a shipped country ({', '.join(SHIPPED)}) nor a readable JSON file: {exc}"
-        ) from exc
-    return parse(data, str(path))
+        data, where = country_rules.read(name, SHIPPED, "consent rules")
+    except country_rules.UnreadableRules as exc:
+        raise InvalidConsentRules(str(exc)) from exc
+    return parse(data, where)

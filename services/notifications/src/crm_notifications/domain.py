@@ -92,7 +92,7 @@ class LocalDay:
             return format_delivery_date(self.day, self.locale)
 
 
-class _KeepUnknown(dict[str, object]):
+class KeepUnknown(dict[str, object]):
     # A template edited with a typo in a placeholder still renders the rest instead of failing.
     def __missing__(self, key: str) -> str:
         return "{" + key + "}"
@@ -109,7 +109,7 @@ class Shipment:
 def render_order_shipped(template: str, locale: str, shipment: Shipment) -> str:
     """The shipment SMS text: template placeholders {name} {carrier} {tracking} {date} filled in."""
     return template.format_map(
-        _KeepUnknown(
+        KeepUnknown(
             name=shipment.name,
             carrier=shipment.carrier,
             tracking=shipment.tracking,
@@ -200,4 +200,4 @@ def redacted(body: str) -> str:
 
 def render_survey(template: str, *, name: str, number: int, link: str) -> str:
     """The survey SMS text: placeholders {name} {number} {link} filled in."""
-    return template.format_map(_KeepUnknown(name=name, number=str(number), link=link))
+    return template.format_map(KeepUnknown(name=name, number=str(number), link=link))

@@ -5,14 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from crm.customers.v1 import customers_pb2_grpc
 from crm.notifications.v1 import notifications_pb2, notifications_pb2_grpc
 from crm.orders.v1 import events_pb2 as order_events
 from crm.support.v1 import events_pb2 as support_events
+from crm_kit.company import CompanyCalendarSettings
 from crm_kit.service import Service, run_cli
 from crm_kit.settings import ServiceSettings
+from crm_notifications import advertising
 from crm_notifications.db import messaging
 from crm_notifications.email_sender import SmtpConfig, SmtpEmailSender
 from crm_notifications.grpc_api import NotificationsServicer
@@ -22,7 +24,7 @@ from crm_notifications.sms_provider import HttpSmsProvider
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
 
-class NotificationsSettings(ServiceSettings):
+class NotificationsSettings(ServiceSettings, CompanyCalendarSettings):
     service_name: str = "notifications"
     sms_base_url: str = "http://127.0.0.1:8090"
     sms_api_key: str = "dev-sms-key"
@@ -46,6 +48,18 @@ class NotificationsSettings(ServiceSettings):
     # A CA bundle for a relay with a private certificate; empty: the system's.
     smtp_ca_file: str = ""
     smtp_timeout_seconds: float = Field(default=10.0, gt=0)
+    # CRM_ADVERTISING_RULES: the country whose advertising rules an advertising message must meet
+    # (IL, IR) or a rules file's path (crm_notifications.advertising).
+    advertising_rules: str = "IL"
+    # Who advertises, as an advertising message names them where the law asks (Israel's §30A).
+    advertiser_name: str = "CRM Demo Ltd."
+    advertiser_contact: str = "03-5550123"
+
+    @field_validator("advertising_rules")
+    @classmethod
+    def _known_rules(cls, value: str) -> str:
+        advertising.load(value)  # refuse to start with rules that cannot be right
+        return value
 
     @model_validator(mode="after")
     def _concurrency_within_the_pool(self) -> NotificationsSettings:
@@ -128,7 +142,13 @@ async def setup(service: Service) -> None:
     )
     service.grpc.add(
         notifications_pb2_grpc.add_NotificationsServiceServicer_to_server,
-        NotificationsServicer(service.db),
+        NotificationsServicer(
+            service.db,
+            rules=advertising.load(settings.advertising_rules),
+            advertiser=advertising.Advertiser(settings.advertiser_name, settings.advertiser_contact),
+            unsubscribe_base_url=settings.survey_base_url,
+            time_zone=settings.company_time_zone,
+        ),
         notifications_pb2.DESCRIPTOR.services_by_name["NotificationsService"].full_name,
     )
 

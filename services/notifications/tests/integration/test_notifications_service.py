@@ -25,7 +25,15 @@ from crm.support.v1 import events_pb2 as support_events
 from crm_devstack.mail_sink import SinkState, smtp_controller
 from crm_devstack.sms_provider import create_app
 from crm_kit.service import Service
-from crm_kit.testing import eventually, free_port, local_channel, publish_event, reset_stream, running_service
+from crm_kit.testing import (
+    eventually,
+    field_violations,
+    free_port,
+    local_channel,
+    publish_event,
+    reset_stream,
+    running_service,
+)
 from crm_kit.testing_tls import issue, make_ca, write
 from crm_notifications.db import messaging
 from crm_notifications.main import MIGRATIONS_DIR, NotificationsSettings, setup
@@ -572,3 +580,39 @@ async def test_a_relay_that_says_later_is_tried_again_and_one_that_refuses_fails
     message = await eventually(failed)
     assert "550" in message.last_error
     assert [m.rcpt_to for m in harness.mail.messages] == [["later@example.com"]]
+
+
+async def test_a_preview_shows_the_text_its_cost_and_what_the_advertising_rules_miss(harness: Harness) -> None:
+    """Through the running service: the sample recipient's text, the SMS parts, the Israeli rules
+    (the default) applied to an advertising SMS, and nothing sent or recorded."""
+    before = len(await harness.sms_sent())
+    shown = await harness.api.PreviewMessage(
+        notifications_pb2.PreviewMessageRequest(
+            channel="sms", advertising=True, locale="fa-IR", body="تخفیف ویژه تا {date:long}، {name}!"
+        )
+    )
+    assert shown.rules_country == "IL" and shown.body.startswith("تخفیف ویژه تا ") and "علی رضایی" in shown.body
+    assert (shown.encoding, shown.sms_parts) == ("ucs-2", 1)
+    assert sorted(v.rule for v in shown.violations) == ["advertiser_identity", "advertising_marker", "opt_out"]
+    ok = await harness.api.PreviewMessage(
+        notifications_pb2.PreviewMessageRequest(
+            channel="sms",
+            advertising=True,
+            locale="he-IL",
+            body="פרסומת: {advertiser} {advertiser_contact} להסרה השב הסר",
+        )
+    )
+    assert list(ok.violations) == [] and ok.body == "פרסומת: CRM Demo Ltd. 03-5550123 להסרה השב הסר"
+    assert len(await harness.sms_sent()) == before
+
+    with pytest.raises(grpc.aio.AioRpcError) as bad:
+        await harness.api.PreviewMessage(
+            notifications_pb2.PreviewMessageRequest(channel="fax", locale="de-DE", body="", subject="x" * 400)
+        )
+    assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert set(field_violations(bad.value)) == {"channel", "locale", "body"}
+    with pytest.raises(grpc.aio.AioRpcError) as no_subject:
+        await harness.api.PreviewMessage(
+            notifications_pb2.PreviewMessageRequest(channel="email", locale="en-US", body="hi")
+        )
+    assert field_violations(no_subject.value) == {"subject": "1 to 300 characters"}

@@ -125,6 +125,7 @@ POLICIES: dict[str, Policy] = {
     # messages sent to customers
     "list_messages": Policy(frozenset({Role.ADMIN, Role.ORDERS_CLERK, Role.SERVICE_AGENT})),
     "get_message": Policy(frozenset({Role.ADMIN, Role.ORDERS_CLERK, Role.SERVICE_AGENT})),
+    "preview_message": Policy(frozenset({Role.ADMIN, Role.MARKETING}), "writes promotions; reads no record"),
     # marketing
     "source_report": Policy(frozenset({Role.ADMIN, Role.MARKETING, Role.SALES_MANAGER})),
     # targets vs actual: reps see their own, managers their team and its reps, marketing sources'

@@ -25,15 +25,15 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(crm/notifications/v1/notifications.proto\x12\x14\x63rm.notifications.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x80\x03\n\x07Message\x12\n\n\x02id\x18\x01 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x02 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x03 \x01(\t\x12\x11\n\trecipient\x18\x04 \x01(\t\x12\x0c\n\x04\x62ody\x18\x05 \x01(\t\x12\x0e\n\x06locale\x18\x06 \x01(\t\x12\x33\n\x06status\x18\x07 \x01(\x0e\x32#.crm.notifications.v1.MessageStatus\x12\x0f\n\x07lead_id\x18\x08 \x01(\t\x12\x10\n\x08order_id\x18\t \x01(\t\x12\x1b\n\x13provider_message_id\x18\n \x01(\t\x12\x10\n\x08\x61ttempts\x18\x0b \x01(\x05\x12/\n\x0b\x63reate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nlast_error\x18\x0e \x01(\t\x12\x11\n\tsms_parts\x18\x0f \x01(\x05\"\'\n\x11GetMessageRequest\x12\x12\n\nmessage_id\x18\x01 \x01(\t\"D\n\x12GetMessageResponse\x12.\n\x07message\x18\x01 \x01(\x0b\x32\x1d.crm.notifications.v1.Message\"_\n\x13ListMessagesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x10\n\x08order_id\x18\x03 \x01(\t\x12\x0f\n\x07lead_id\x18\x04 \x01(\t\"`\n\x14ListMessagesResponse\x12/\n\x08messages\x18\x01 \x03(\x0b\x32\x1d.crm.notifications.v1.Message\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\x9e\x01\n\rMessageStatus\x12\x1e\n\x1aMESSAGE_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16MESSAGE_STATUS_PENDING\x10\x01\x12\x17\n\x13MESSAGE_STATUS_SENT\x10\x02\x12\x19\n\x15MESSAGE_STATUS_FAILED\x10\x03\x12\x1d\n\x19MESSAGE_STATUS_SUPPRESSED\x10\x04\x32\xde\x01\n\x14NotificationsService\x12_\n\nGetMessage\x12\'.crm.notifications.v1.GetMessageRequest\x1a(.crm.notifications.v1.GetMessageResponse\x12\x65\n\x0cListMessages\x12).crm.notifications.v1.ListMessagesRequest\x1a*.crm.notifications.v1.ListMessagesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(crm/notifications/v1/notifications.proto\x12\x14\x63rm.notifications.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x80\x03\n\x07Message\x12\n\n\x02id\x18\x01 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x02 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x03 \x01(\t\x12\x11\n\trecipient\x18\x04 \x01(\t\x12\x0c\n\x04\x62ody\x18\x05 \x01(\t\x12\x0e\n\x06locale\x18\x06 \x01(\t\x12\x33\n\x06status\x18\x07 \x01(\x0e\x32#.crm.notifications.v1.MessageStatus\x12\x0f\n\x07lead_id\x18\x08 \x01(\t\x12\x10\n\x08order_id\x18\t \x01(\t\x12\x1b\n\x13provider_message_id\x18\n \x01(\t\x12\x10\n\x08\x61ttempts\x18\x0b \x01(\x05\x12/\n\x0b\x63reate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nlast_error\x18\x0e \x01(\t\x12\x11\n\tsms_parts\x18\x0f \x01(\x05\"\'\n\x11GetMessageRequest\x12\x12\n\nmessage_id\x18\x01 \x01(\t\"D\n\x12GetMessageResponse\x12.\n\x07message\x18\x01 \x01(\x0b\x32\x1d.crm.notifications.v1.Message\"_\n\x13ListMessagesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x10\n\x08order_id\x18\x03 \x01(\t\x12\x0f\n\x07lead_id\x18\x04 \x01(\t\"`\n\x14ListMessagesResponse\x12/\n\x08messages\x18\x01 \x03(\x0b\x32\x1d.crm.notifications.v1.Message\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"l\n\x15PreviewMessageRequest\x12\x0f\n\x07\x63hannel\x18\x01 \x01(\t\x12\x13\n\x0b\x61\x64vertising\x18\x02 \x01(\x08\x12\x0e\n\x06locale\x18\x03 \x01(\t\x12\x0f\n\x07subject\x18\x04 \x01(\t\x12\x0c\n\x04\x62ody\x18\x05 \x01(\t\"D\n\x10PreviewViolation\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\x0c\n\x04rule\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\"\xd1\x01\n\x16PreviewMessageResponse\x12\x0f\n\x07subject\x18\x01 \x01(\t\x12\x0c\n\x04\x62ody\x18\x02 \x01(\t\x12\x10\n\x08\x65ncoding\x18\x03 \x01(\t\x12\r\n\x05units\x18\x04 \x01(\x05\x12\x11\n\tsms_parts\x18\x05 \x01(\x05\x12\x11\n\tremaining\x18\x06 \x01(\x05\x12:\n\nviolations\x18\x07 \x03(\x0b\x32&.crm.notifications.v1.PreviewViolation\x12\x15\n\rrules_country\x18\x08 \x01(\t*\x9e\x01\n\rMessageStatus\x12\x1e\n\x1aMESSAGE_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16MESSAGE_STATUS_PENDING\x10\x01\x12\x17\n\x13MESSAGE_STATUS_SENT\x10\x02\x12\x19\n\x15MESSAGE_STATUS_FAILED\x10\x03\x12\x1d\n\x19MESSAGE_STATUS_SUPPRESSED\x10\x04\x32\xcb\x02\n\x14NotificationsService\x12_\n\nGetMessage\x12\'.crm.notifications.v1.GetMessageRequest\x1a(.crm.notifications.v1.GetMessageResponse\x12\x65\n\x0cListMessages\x12).crm.notifications.v1.ListMessagesRequest\x1a*.crm.notifications.v1.ListMessagesResponse\x12k\n\x0ePreviewMessage\x12+.crm.notifications.v1.PreviewMessageRequest\x1a,.crm.notifications.v1.PreviewMessageResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'crm.notifications.v1.notifications_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_MESSAGESTATUS']._serialized_start=793
-  _globals['_MESSAGESTATUS']._serialized_end=951
+  _globals['_MESSAGESTATUS']._serialized_start=1185
+  _globals['_MESSAGESTATUS']._serialized_end=1343
   _globals['_MESSAGE']._serialized_start=100
   _globals['_MESSAGE']._serialized_end=484
   _globals['_GETMESSAGEREQUEST']._serialized_start=486
@@ -44,6 +44,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTMESSAGESREQUEST']._serialized_end=692
   _globals['_LISTMESSAGESRESPONSE']._serialized_start=694
   _globals['_LISTMESSAGESRESPONSE']._serialized_end=790
-  _globals['_NOTIFICATIONSSERVICE']._serialized_start=954
-  _globals['_NOTIFICATIONSSERVICE']._serialized_end=1176
+  _globals['_PREVIEWMESSAGEREQUEST']._serialized_start=792
+  _globals['_PREVIEWMESSAGEREQUEST']._serialized_end=900
+  _globals['_PREVIEWVIOLATION']._serialized_start=902
+  _globals['_PREVIEWVIOLATION']._serialized_end=970
+  _globals['_PREVIEWMESSAGERESPONSE']._serialized_start=973
+  _globals['_PREVIEWMESSAGERESPONSE']._serialized_end=1182
+  _globals['_NOTIFICATIONSSERVICE']._serialized_start=1346
+  _globals['_NOTIFICATIONSSERVICE']._serialized_end=1677
 # @@protoc_insertion_point(module_scope)

@@ -201,3 +201,117 @@ class ListMessagesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListMessagesResponse: _TypeAlias = ListMessagesResponse  # noqa: Y015
+
+@_typing.final
+class PreviewMessageRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    ADVERTISING_FIELD_NUMBER: _builtins.int
+    LOCALE_FIELD_NUMBER: _builtins.int
+    SUBJECT_FIELD_NUMBER: _builtins.int
+    BODY_FIELD_NUMBER: _builtins.int
+    channel: _builtins.str
+    """"sms" or "email"."""
+    advertising: _builtins.bool
+    """An advertising message (checked against CRM_ADVERTISING_RULES) or a service message."""
+    locale: _builtins.str
+    """he-IL, fa-IR or en-US: the sample recipient's language, and how {date} is written."""
+    subject: _builtins.str
+    """E-mail only."""
+    body: _builtins.str
+    """Placeholders: {name}, {date} ({date:long}, {date:gregorian}, {date:latn}…), {advertiser},
+    {advertiser_contact}; e-mail also {unsubscribe_link}. {{ and }} for a brace.
+    """
+    def __init__(
+        self,
+        *,
+        channel: _builtins.str = ...,
+        advertising: _builtins.bool = ...,
+        locale: _builtins.str = ...,
+        subject: _builtins.str = ...,
+        body: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["advertising", b"advertising", "body", b"body", "channel", b"channel", "locale", b"locale", "subject", b"subject"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PreviewMessageRequest: _TypeAlias = PreviewMessageRequest  # noqa: Y015
+
+@_typing.final
+class PreviewViolation(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FIELD_FIELD_NUMBER: _builtins.int
+    RULE_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    field: _builtins.str
+    """"subject" or "body"."""
+    rule: _builtins.str
+    """advertising_marker, opt_out, opt_out_suffix, advertiser_identity, unsubscribe_link,
+    unknown_field or template_syntax.
+    """
+    description: _builtins.str
+    def __init__(
+        self,
+        *,
+        field: _builtins.str = ...,
+        rule: _builtins.str = ...,
+        description: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "field", b"field", "rule", b"rule"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PreviewViolation: _TypeAlias = PreviewViolation  # noqa: Y015
+
+@_typing.final
+class PreviewMessageResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUBJECT_FIELD_NUMBER: _builtins.int
+    BODY_FIELD_NUMBER: _builtins.int
+    ENCODING_FIELD_NUMBER: _builtins.int
+    UNITS_FIELD_NUMBER: _builtins.int
+    SMS_PARTS_FIELD_NUMBER: _builtins.int
+    REMAINING_FIELD_NUMBER: _builtins.int
+    VIOLATIONS_FIELD_NUMBER: _builtins.int
+    RULES_COUNTRY_FIELD_NUMBER: _builtins.int
+    subject: _builtins.str
+    body: _builtins.str
+    encoding: _builtins.str
+    """SMS only: gsm-7 or ucs-2, the length in that encoding's units, the parts, and the units left
+    in the last part.
+    """
+    units: _builtins.int
+    sms_parts: _builtins.int
+    remaining: _builtins.int
+    rules_country: _builtins.str
+    """The country whose advertising rules were applied (IL, IR, …)."""
+    @_builtins.property
+    def violations(self) -> _containers.RepeatedCompositeFieldContainer[Global___PreviewViolation]:
+        """Empty when the message may be sent as it is."""
+
+    def __init__(
+        self,
+        *,
+        subject: _builtins.str = ...,
+        body: _builtins.str = ...,
+        encoding: _builtins.str = ...,
+        units: _builtins.int = ...,
+        sms_parts: _builtins.int = ...,
+        remaining: _builtins.int = ...,
+        violations: _abc.Iterable[Global___PreviewViolation] | None = ...,
+        rules_country: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "encoding", b"encoding", "remaining", b"remaining", "rules_country", b"rules_country", "sms_parts", b"sms_parts", "subject", b"subject", "units", b"units", "violations", b"violations"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PreviewMessageResponse: _TypeAlias = PreviewMessageResponse  # noqa: Y015

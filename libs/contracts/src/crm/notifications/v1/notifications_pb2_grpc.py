@@ -45,6 +45,11 @@ class NotificationsServiceStub:
                 request_serializer=crm_dot_notifications_dot_v1_dot_notifications__pb2.ListMessagesRequest.SerializeToString,
                 response_deserializer=crm_dot_notifications_dot_v1_dot_notifications__pb2.ListMessagesResponse.FromString,
                 _registered_method=True)
+        self.PreviewMessage = channel.unary_unary(
+                '/crm.notifications.v1.NotificationsService/PreviewMessage',
+                request_serializer=crm_dot_notifications_dot_v1_dot_notifications__pb2.PreviewMessageRequest.SerializeToString,
+                response_deserializer=crm_dot_notifications_dot_v1_dot_notifications__pb2.PreviewMessageResponse.FromString,
+                _registered_method=True)
 
 
 class NotificationsServiceServicer:
@@ -63,6 +68,15 @@ class NotificationsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PreviewMessage(self, request, context):
+        """A message as a recipient would read it (placeholders filled in with sample values), what it
+        costs (SMS parts) and, for advertising, what the country's advertising rules find missing.
+        Sends nothing. INVALID_ARGUMENT for a channel, locale or text it cannot preview.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NotificationsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -75,6 +89,11 @@ def add_NotificationsServiceServicer_to_server(servicer, server):
                     servicer.ListMessages,
                     request_deserializer=crm_dot_notifications_dot_v1_dot_notifications__pb2.ListMessagesRequest.FromString,
                     response_serializer=crm_dot_notifications_dot_v1_dot_notifications__pb2.ListMessagesResponse.SerializeToString,
+            ),
+            'PreviewMessage': grpc.unary_unary_rpc_method_handler(
+                    servicer.PreviewMessage,
+                    request_deserializer=crm_dot_notifications_dot_v1_dot_notifications__pb2.PreviewMessageRequest.FromString,
+                    response_serializer=crm_dot_notifications_dot_v1_dot_notifications__pb2.PreviewMessageResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -132,6 +151,33 @@ class NotificationsService:
             '/crm.notifications.v1.NotificationsService/ListMessages',
             crm_dot_notifications_dot_v1_dot_notifications__pb2.ListMessagesRequest.SerializeToString,
             crm_dot_notifications_dot_v1_dot_notifications__pb2.ListMessagesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PreviewMessage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.notifications.v1.NotificationsService/PreviewMessage',
+            crm_dot_notifications_dot_v1_dot_notifications__pb2.PreviewMessageRequest.SerializeToString,
+            crm_dot_notifications_dot_v1_dot_notifications__pb2.PreviewMessageResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -35,6 +35,11 @@ class NotificationsServiceStub:
     def __new__(cls, channel: _aio.Channel) -> NotificationsServiceAsyncStub: ...
     GetMessage: _grpc.UnaryUnaryMultiCallable[_notifications_pb2.GetMessageRequest, _notifications_pb2.GetMessageResponse]
     ListMessages: _grpc.UnaryUnaryMultiCallable[_notifications_pb2.ListMessagesRequest, _notifications_pb2.ListMessagesResponse]
+    PreviewMessage: _grpc.UnaryUnaryMultiCallable[_notifications_pb2.PreviewMessageRequest, _notifications_pb2.PreviewMessageResponse]
+    """A message as a recipient would read it (placeholders filled in with sample values), what it
+    costs (SMS parts) and, for advertising, what the country's advertising rules find missing.
+    Sends nothing. INVALID_ARGUMENT for a channel, locale or text it cannot preview.
+    """
 
 @_typing.type_check_only
 class NotificationsServiceAsyncStub(NotificationsServiceStub):
@@ -43,6 +48,11 @@ class NotificationsServiceAsyncStub(NotificationsServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     GetMessage: _aio.UnaryUnaryMultiCallable[_notifications_pb2.GetMessageRequest, _notifications_pb2.GetMessageResponse]  # type: ignore[assignment]
     ListMessages: _aio.UnaryUnaryMultiCallable[_notifications_pb2.ListMessagesRequest, _notifications_pb2.ListMessagesResponse]  # type: ignore[assignment]
+    PreviewMessage: _aio.UnaryUnaryMultiCallable[_notifications_pb2.PreviewMessageRequest, _notifications_pb2.PreviewMessageResponse]  # type: ignore[assignment]
+    """A message as a recipient would read it (placeholders filled in with sample values), what it
+    costs (SMS parts) and, for advertising, what the country's advertising rules find missing.
+    Sends nothing. INVALID_ARGUMENT for a channel, locale or text it cannot preview.
+    """
 
 class NotificationsServiceServicer(metaclass=_abc_1.ABCMeta):
     """Messages sent to customers (SMS, e-mail) and their delivery status."""
@@ -60,5 +70,16 @@ class NotificationsServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _notifications_pb2.ListMessagesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_notifications_pb2.ListMessagesResponse, _abc.Awaitable[_notifications_pb2.ListMessagesResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def PreviewMessage(
+        self,
+        request: _notifications_pb2.PreviewMessageRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_notifications_pb2.PreviewMessageResponse, _abc.Awaitable[_notifications_pb2.PreviewMessageResponse]]:
+        """A message as a recipient would read it (placeholders filled in with sample values), what it
+        costs (SMS parts) and, for advertising, what the country's advertising rules find missing.
+        Sends nothing. INVALID_ARGUMENT for a channel, locale or text it cannot preview.
+        """
 
 def add_NotificationsServiceServicer_to_server(servicer: NotificationsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, StringConstraints
+
+from crm.notifications.v1 import notifications_pb2
+from crm_gateway.convert import RequestBody
 
 
 class NotificationMessage(BaseModel):
@@ -30,3 +33,48 @@ class NotificationMessage(BaseModel):
 class MessageList(BaseModel):
     messages: list[NotificationMessage]
     next_page_token: str
+
+
+class PreviewMessageIn(RequestBody):
+    """A message to preview: placeholders {name}, {date} ({date:long}, {date:gregorian},
+    {date:latn}…), {advertiser}, {advertiser_contact}, and in an e-mail {unsubscribe_link}."""
+
+    channel: Literal["sms", "email"]
+    # Checked against the country's advertising rules (CRM_ADVERTISING_RULES) when true.
+    advertising: bool = False
+    locale: Literal["he-IL", "fa-IR", "en-US"] = "he-IL"
+    subject: Annotated[str, StringConstraints(max_length=300)] = ""
+    body: Annotated[str, StringConstraints(min_length=1, max_length=100_000)]
+
+    def to_proto(self) -> notifications_pb2.PreviewMessageRequest:
+        return notifications_pb2.PreviewMessageRequest(
+            channel=self.channel, advertising=self.advertising, locale=self.locale, subject=self.subject, body=self.body
+        )
+
+
+class PreviewViolation(BaseModel):
+    field: Literal["subject", "body"]
+    rule: Literal[
+        "advertising_marker",
+        "opt_out",
+        "opt_out_suffix",
+        "advertiser_identity",
+        "unsubscribe_link",
+        "unknown_field",
+        "template_syntax",
+    ]
+    description: str
+
+
+class MessagePreview(BaseModel):
+    subject: str
+    body: str
+    # SMS only ("" and 0 for e-mail): gsm-7 or ucs-2, the length in its units, the parts and the
+    # units left in the last part.
+    encoding: Literal["", "gsm-7", "ucs-2"]
+    units: int
+    sms_parts: int
+    remaining: int
+    # Empty: the message may be sent as it is.
+    violations: list[PreviewViolation]
+    rules_country: str

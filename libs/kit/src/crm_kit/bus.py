@@ -749,7 +749,7 @@ async def provision_consumers(js: JetStreamContext, settings: ServiceSettings) -
             await ensure_consumer(js, settings, durable, group_subjects, update=True, replaced=replaced)
         replays = nats_access.replay_durable(service)
         await ensure_consumer(js, settings, replays, (nats_access.replay_subject(service, "*"),), update=True)
-        log.info("consumers provisioned", extra={"service": service, "consumers": [*groups, replays]})
+        log.info("consumers provisioned", extra={"for_service": service, "consumers": [*groups, replays]})
 
 
 def consumer_subjects(info: ConsumerInfo) -> tuple[str, ...]:

@@ -24,8 +24,8 @@ one loop and, when several are there, handled in one transaction. Each event typ
 logical consumer name (`durable_for`: its inbox key, metrics label and dead-letter consumer), so
 the move from one durable per event type re-applies nothing. The provisioner creates the durables
 (`provision_consumers`); a service binds to them and refuses to start when one reads other
-subjects than its code consumes. Only a bus without NATS credentials (a test's, a developer's
-unauthenticated server) creates its own.
+subjects than its code consumes. Only a bus whose NATS identity may create consumers (a test's or
+a developer's unrestricted one) creates its own when it is missing.
 """
 
 from __future__ import annotations

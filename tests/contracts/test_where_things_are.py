@@ -15,7 +15,7 @@ pytestmark = pytest.mark.unit
 
 # The one package named for a resource rather than a path segment: a web form, whose admin keys and
 # public submissions belong together (issue 14).
-GROUPED = {"web_form_keys": "web_forms", "web_form_submissions": "web_forms"}
+GROUPED = {"web_form_keys": "web_forms", "web_form_submissions": "web_forms", "message_previews": "messages"}
 # A path parameter's convertor ("{quote_id:not_pdf}") is routing detail: the map names the parameter.
 CONVERTOR = re.compile(r"\{(\w+):\w+\}")
 ROW = re.compile(r"^\| `(?P<method>[A-Z]+) (?P<path>/\S*)` \| `(?P<package>\w+)/` \|", re.M)

@@ -22,7 +22,8 @@ from babel import Locale
 from babel.dates import format_date
 
 PERSIAN_DIGITS = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
-_LATIN_DIGITS = str.maketrans("۰۱۲۳۴۵۶۷۸۹", "0123456789")
+# Persian (Extended Arabic-Indic) and Arabic-Indic digits, as people type them, to ASCII.
+_LATIN_DIGITS = str.maketrans("۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩", "01234567890123456789")
 JALALI_MONTHS = (
     "فروردین", "اردیبهشت", "خرداد", "تیر", "مرداد", "شهریور", "مهر", "آبان", "آذر", "دی", "بهمن", "اسفند",
 )  # fmt: skip
@@ -36,6 +37,11 @@ class UnknownDateFormat(ValueError):
 def persian_digits(text: str) -> str:
     """ASCII digits as Persian (Extended Arabic-Indic) digits; everything else unchanged."""
     return text.translate(PERSIAN_DIGITS)
+
+
+def latin_digits(text: str) -> str:
+    """Persian and Arabic-Indic digits as ASCII digits; everything else unchanged."""
+    return text.translate(_LATIN_DIGITS)
 
 
 def is_persian(locale: str) -> bool:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from crm_kit import country_rules
-from crm_kit.calendars import persian_digits
+from crm_kit.calendars import latin_digits, persian_digits
 
 DATA = Path(__file__).resolve().parent / "data"
 SHIPPED = {"IL": DATA / "advertising_il.json", "IR": DATA / "advertising_ir.json"}
@@ -107,13 +107,9 @@ def load(name: str) -> AdvertisingRules:
     return parse(data, where)
 
 
-def _latin(text: str) -> str:
-    return text.translate(str.maketrans("۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩", "01234567890123456789"))
-
-
 def _names_word(text: str, word: str) -> bool:
     """`word` stands alone in text (not inside another word: "להסרה" does not name "הסר")."""
-    return re.search(rf"(?<!\w){re.escape(_latin(word))}(?!\w)", _latin(text), re.IGNORECASE) is not None
+    return re.search(rf"(?<!\w){re.escape(latin_digits(word))}(?!\w)", latin_digits(text), re.IGNORECASE) is not None
 
 
 def _identity(text: str, advertiser: Advertiser) -> bool:
@@ -129,7 +125,7 @@ def check_sms(body: str, rules: SmsRules, advertiser: Advertiser) -> list[Violat
     if not any(_names_word(text, k) for k in rules.opt_out_keywords):
         words = " / ".join(rules.opt_out_keywords)
         found.append(Violation("body", "opt_out", f"say how to refuse by a reply: name one of {words}"))
-    if rules.suffix and not _latin(text.rstrip(" .!")).endswith(_latin(rules.suffix)):
+    if rules.suffix and not latin_digits(text.rstrip(" .!")).endswith(latin_digits(rules.suffix)):
         found.append(
             Violation("body", "opt_out_suffix", f"an advertising SMS ends with “{persian_digits(rules.suffix)}”")
         )

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import grpc
 
 from crm.notifications.v1 import notifications_pb2, notifications_pb2_grpc
+from crm_kit.company import company_zone
 from crm_kit.db import Database
 from crm_kit.errors import InvalidArgument, raise_all, require
 from crm_kit.protoconv import encode_page_token, page_position, page_size, to_timestamp
@@ -87,7 +87,7 @@ class NotificationsServicer(notifications_pb2_grpc.NotificationsServiceServicer)
         self.rules = rules
         self.advertiser = advertiser
         self.unsubscribe_link = f"{unsubscribe_base_url.rstrip('/')}/u/sample"
-        self.zone = ZoneInfo(time_zone)
+        self.zone = company_zone(time_zone)
 
     async def PreviewMessage(
         self, request: notifications_pb2.PreviewMessageRequest, context: grpc.aio.ServicerContext

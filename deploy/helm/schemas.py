@@ -323,6 +323,7 @@ def notifications_values() -> Schema:
     props: Schema = {}
     props["sms"] = obj(
         {
+            "provider": {"enum": ["generic", "kavenegar"], "description": "CRM_SMS_PROVIDER: which API it speaks"},
             "baseUrl": {"type": "string", "pattern": "^https?://[^\\s]+$"},
             "sender": {"type": "string", "minLength": 1},
             "existingSecret": STRING,
@@ -330,8 +331,42 @@ def notifications_values() -> Schema:
             "port": PORT,
             "networkPeers": PEERS,
         },
-        ("baseUrl", "sender", "existingSecret", "secretKey", "port", "networkPeers"),
+        ("provider", "baseUrl", "sender", "existingSecret", "secretKey", "port", "networkPeers"),
         description="the SMS provider; its API key only by reference",
+    )
+    props["promotions"] = obj(
+        {
+            "batchSize": {"type": "integer", "minimum": 1, "maximum": 5000, "description": "CRM_PROMOTION_BATCH_SIZE"},
+            "ratePerSecond": {
+                "type": "number",
+                "exclusiveMinimum": 0,
+                "maximum": 10000,
+                "description": "CRM_PROMOTION_RATE_PER_SECOND: sends started a second (the provider's limit)",
+            },
+            "concurrency": {"type": "integer", "minimum": 1, "maximum": 64, "description": "CRM_PROMOTION_CONCURRENCY"},
+            "approvalAbove": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "CRM_PROMOTION_APPROVAL_ABOVE: a larger audience waits for a manager's approval",
+            },
+            "publicApiBaseUrl": {
+                "type": "string",
+                "pattern": "^https?://[^\\s]+$",
+                "description": "CRM_PUBLIC_API_BASE_URL: the gateway's public URL (one-click unsubscribe)",
+            },
+            "existingSecret": STRING,
+            "secretKey": {"type": "string", "minLength": 1},
+        },
+        (
+            "batchSize",
+            "ratePerSecond",
+            "concurrency",
+            "approvalAbove",
+            "publicApiBaseUrl",
+            "existingSecret",
+            "secretKey",
+        ),
+        description="promotions: batches, the provider's rate, approval, and the unsubscribe links' signing secret",
     )
     props["surveyBaseUrl"] = {
         "type": "string",
@@ -439,7 +474,7 @@ def service(name: str) -> Schema:
         required.append("consentRules")
     if name == "notifications":
         props.update(notifications_values())
-        required += ["sms", "surveyBaseUrl", "smtp", "advertising"]
+        required += ["sms", "surveyBaseUrl", "smtp", "advertising", "promotions"]
     if name == "gateway":
         props["auth"] = obj(
             {
@@ -452,6 +487,11 @@ def service(name: str) -> Schema:
             ("issuer", "audience", "jwksUrl", "port", "networkPeers"),
         )
         props["publicBaseUrl"] = {"type": "string", "pattern": "^https?://[^\\s]+$"}
+        props["smsCallbacks"] = obj(
+            {"existingSecret": STRING, "secretKey": {"type": "string", "minLength": 1}},
+            ("existingSecret", "secretKey"),
+            description="the secret the SMS provider signs receipts and replies with, only by reference",
+        )
         props["corsAllowOrigins"] = {"type": "array", "items": {"type": "string", "pattern": "^https?://[^\\s/]+$"}}
         props["hsts"] = BOOL
         # IPv4 or IPv6 CIDRs (or single addresses); the gateway refuses host bits at startup.
@@ -463,7 +503,7 @@ def service(name: str) -> Schema:
         props["maxBodyBytes"] = {"type": "integer", "minimum": 1}
         props["leadImportMaxBytes"] = {"type": "integer", "minimum": 1}
         props["ingress"] = INGRESS
-        required += ["auth", "publicBaseUrl", "ingress"]
+        required += ["auth", "publicBaseUrl", "ingress", "smsCallbacks"]
     if name == "console":
         props["publicUrl"] = HTTP_URL
         # Empty: the gateway's Service, http://<system>-gateway:8080.

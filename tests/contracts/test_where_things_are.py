@@ -15,7 +15,14 @@ pytestmark = pytest.mark.unit
 
 # The one package named for a resource rather than a path segment: a web form, whose admin keys and
 # public submissions belong together (issue 14).
-GROUPED = {"web_form_keys": "web_forms", "web_form_submissions": "web_forms", "message_previews": "messages"}
+GROUPED = {
+    "web_form_keys": "web_forms",
+    "web_form_submissions": "web_forms",
+    "message_previews": "messages",
+    # a promotion's audience before it exists, and its recipient's unsubscribe link
+    "audience_previews": "promotions",
+    "unsubscribe": "promotions",
+}
 # A path parameter's convertor ("{quote_id:not_pdf}") is routing detail: the map names the parameter.
 CONVERTOR = re.compile(r"\{(\w+):\w+\}")
 ROW = re.compile(r"^\| `(?P<method>[A-Z]+) (?P<path>/\S*)` \| `(?P<package>\w+)/` \|", re.M)

@@ -69,6 +69,8 @@ class Records:
     other_customer: dict[str, Any]
     task: dict[str, Any]
     campaign: dict[str, Any] = field(default_factory=dict)
+    # a draft promotion whose audience reaches nobody: scheduling it is a 409, so is pausing a draft
+    promotion: dict[str, Any] = field(default_factory=dict)
     lead_import: dict[str, Any] = field(default_factory=dict)
     product: dict[str, Any] = field(default_factory=dict)
     price_list: dict[str, Any] = field(default_factory=dict)
@@ -200,6 +202,8 @@ async def records(stack: Stack) -> AsyncIterator[Records]:
         the_customer = await eventually(customer)
         desk = await support_records(api, the_customer)
         details = await details_records(api, the_customer)
+        promotion = await api.post("/api/v1/promotions", json=PROMOTION)
+        assert promotion.status_code == 201, promotion.text
         yield Records(
             lead=lead,
             lead_to_convert=lead_to_convert,
@@ -213,6 +217,7 @@ async def records(stack: Stack) -> AsyncIterator[Records]:
             other_customer=await eventually(other_customer),
             task=matrix_task.json(),
             campaign=campaign.json(),
+            promotion=promotion.json(),
             lead_import=lead_import.json(),
             product=product.json(),
             price_list=price_list.json(),
@@ -224,6 +229,13 @@ async def records(stack: Stack) -> AsyncIterator[Records]:
         )
 
 
+PROMOTION = {
+    "name": "matrix",
+    "channel": "sms",
+    "audience": {"tags": ["matrix-nobody"]},
+    "texts": [{"locale": "he-IL", "body": "פרסומת: ספות! {advertiser} {advertiser_contact}. להסרה השיבו הסר"}],
+}
+AUDIENCE_PREVIEW = {"channel": "sms", "audience": {"tags": ["matrix-nobody"]}}
 CONTACT_PERSON = {"full_name": "יעל ברק", "role": "רכש", "phone_number": "054-1234567"}
 ADDRESS = {"kind": "office", "line1": "דרך העצמאות 5", "city": "חיפה", "country_code": "IL"}
 
@@ -371,6 +383,16 @@ def request_for(route: str, r: Records) -> tuple[str, str, Any, dict[str, str]]:
         "list_messages": ("GET", "/api/v1/messages", None, {"order_id": r.order["id"]}),
         "get_message": ("GET", f"/api/v1/messages/{r.message['id']}", None, {}),
         "preview_message": ("POST", "/api/v1/message-previews", {"channel": "sms", "body": "שלום {name}"}, {}),
+        "preview_audience": ("POST", "/api/v1/audience-previews", AUDIENCE_PREVIEW, {}),
+        "create_promotion": ("POST", "/api/v1/promotions", PROMOTION, {}),
+        "list_promotions": ("GET", "/api/v1/promotions", None, {}),
+        "get_promotion": ("GET", f"/api/v1/promotions/{r.promotion['id']}", None, {}),
+        "get_promotion_report": ("GET", f"/api/v1/promotions/{r.promotion['id']}/report", None, {}),
+        "schedule_promotion": ("POST", f"/api/v1/promotions/{r.promotion['id']}/schedule", {}, {}),
+        "pause_promotion": ("POST", f"/api/v1/promotions/{r.promotion['id']}/pause", None, {}),
+        "resume_promotion": ("POST", f"/api/v1/promotions/{r.promotion['id']}/resume", None, {}),
+        "cancel_promotion": ("POST", f"/api/v1/promotions/{r.promotion['id']}/cancel", None, {}),
+        "approve_promotion": ("POST", f"/api/v1/promotions/{r.promotion['id']}/approve", None, {}),
         "source_report": ("GET", "/api/v1/reports/sources", None, {}),
         "create_web_form_key": ("POST", "/api/v1/web-form-keys", {"display_name": "x", "source": "web_form"}, {}),
         "list_web_form_keys": ("GET", "/api/v1/web-form-keys", None, {}),
@@ -627,6 +649,19 @@ MATRIX: dict[str, dict[str, str]] = {
     "list_messages": row(OK, FORBIDDEN, FORBIDDEN, OK, OK, FORBIDDEN),
     "get_message": row(OK, FORBIDDEN, FORBIDDEN, OK, OK, FORBIDDEN),
     "preview_message": row(OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK),
+    # promotions: marketing sends; a sales manager approves a large one (not their own) and reads
+    # results; scheduling the matrix's draft is a 409 (its audience reaches nobody), so is pausing,
+    # resuming or approving a draft, and cancelling it again once the first allowed cell did
+    "preview_audience": row(OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK),
+    "create_promotion": row(OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK),
+    "list_promotions": row(OK, OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK),
+    "get_promotion": row(OK, OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK),
+    "get_promotion_report": row(OK, OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK),
+    "schedule_promotion": row(OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK),
+    "pause_promotion": row(OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK),
+    "resume_promotion": row(OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK),
+    "cancel_promotion": row(OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK),
+    "approve_promotion": row(OK, OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN),
     "source_report": row(OK, OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK),
     "create_web_form_key": row(OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK),
     "list_web_form_keys": row(OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK),

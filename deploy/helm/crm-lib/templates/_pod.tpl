@@ -237,6 +237,8 @@ the service's prefix (envPrefix: CRM_CONSOLE_ for the console, CRM_ for the rest
   value: {{ required "customers: consentRules is required" $cfg.consentRules | quote }}
 {{- end }}
 {{- if eq $ctx.service "notifications" }}
+- name: CRM_SMS_PROVIDER
+  value: {{ $cfg.sms.provider | default "generic" | quote }}
 - name: CRM_SMS_BASE_URL
   value: {{ required "notifications: sms.baseUrl is required" $cfg.sms.baseUrl | quote }}
 - name: CRM_SMS_SENDER
@@ -254,6 +256,22 @@ the service's prefix (envPrefix: CRM_CONSOLE_ for the console, CRM_ for the rest
   value: {{ required "notifications: advertising.advertiserName is required" $cfg.advertising.advertiserName | quote }}
 - name: CRM_ADVERTISER_CONTACT
   value: {{ required "notifications: advertising.advertiserContact is required" $cfg.advertising.advertiserContact | quote }}
+{{- $promotions := required "notifications: promotions is required" $cfg.promotions }}
+- name: CRM_PROMOTION_BATCH_SIZE
+  value: {{ $promotions.batchSize | quote }}
+- name: CRM_PROMOTION_RATE_PER_SECOND
+  value: {{ $promotions.ratePerSecond | quote }}
+- name: CRM_PROMOTION_CONCURRENCY
+  value: {{ $promotions.concurrency | quote }}
+- name: CRM_PROMOTION_APPROVAL_ABOVE
+  value: {{ int64 $promotions.approvalAbove | quote }}
+- name: CRM_PUBLIC_API_BASE_URL
+  value: {{ required "notifications: promotions.publicApiBaseUrl is required (the gateway's publicBaseUrl)" $promotions.publicApiBaseUrl | quote }}
+- name: CRM_UNSUBSCRIBE_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ $promotions.existingSecret | default (printf "%s-promotions" $ctx.fullname) }}
+      key: {{ required "notifications: promotions.secretKey is required" $promotions.secretKey }}
 {{- $smtp := $cfg.smtp | default dict }}
 {{- if and $smtp.host (not .migration) }}
 - name: CRM_SMTP_HOST
@@ -299,6 +317,11 @@ the service's prefix (envPrefix: CRM_CONSOLE_ for the console, CRM_ for the rest
   value: {{ $cfg.auth.audience | quote }}
 - name: CRM_PUBLIC_BASE_URL
   value: {{ required "gateway: publicBaseUrl is required" $cfg.publicBaseUrl | quote }}
+- name: CRM_SMS_CALLBACK_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ $cfg.smsCallbacks.existingSecret | default (printf "%s-sms-callbacks" $ctx.fullname) }}
+      key: {{ required "gateway: smsCallbacks.secretKey is required" $cfg.smsCallbacks.secretKey }}
 - name: CRM_CORS_ALLOW_ORIGINS
   value: {{ $cfg.corsAllowOrigins | default list | toJson | quote }}
 - name: CRM_HSTS

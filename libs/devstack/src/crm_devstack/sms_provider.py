@@ -7,22 +7,34 @@ Run it with ``python -m crm_devstack.sms_provider --port 8090``.
   recording again.
 - ``GET /messages`` — every recorded message, in the order received.
 - ``POST /control/fail-next`` ``{"count": N, "status": 503}`` — the next N sends fail.
-- ``POST /control/reset`` — forget everything.
+- ``POST /control/reset`` — forget everything (the receipts go back to how the app was created).
 - ``GET /healthz`` — liveness.
+
+Delivery receipts, optional (off unless the app is created with ``receipts=ReceiptsConfig(...)``
+or told by ``POST /control/receipts`` ``{"url": ..., "secret": ..., "status": "delivered"}``;
+``{"url": null}`` turns them off): after accepting a new message the fake POSTs
+``{"id", "status", "time"}`` (and ``"error"`` for a failed or undelivered status) to the URL, signed
+as ``crm_kit.signatures`` says (``X-Timestamp``, ``X-Signature``), in a background task that tries
+a few times with a short back-off until it gets a 2xx. ``GET /receipts`` lists what was delivered.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import time
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
+import httpx
 import uvicorn
-from fastapi import FastAPI, Header, HTTPException
+from fastapi import BackgroundTasks, FastAPI, Header, HTTPException
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+
+from crm_kit.signatures import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 
 
 class SendMessageRequest(BaseModel):
@@ -52,28 +64,137 @@ class FailNextRequest(BaseModel):
     status: int = Field(default=503, ge=400, le=599)
 
 
+class ReceiptsConfig(BaseModel):
+    """Where (and as what) the fake reports delivery; no url: no receipts."""
+
+    url: str | None = None
+    secret: str = ""
+    status: Literal["delivered", "undelivered", "sent", "failed"] = "delivered"
+
+
+class ReceiptDelivery(BaseModel):
+    """One receipt the fake tried to deliver: ok once the receiver answered 2xx."""
+
+    id: str
+    status: str
+    url: str
+    attempts: int
+    ok: bool
+    response_status: int | None = None
+    error: str | None = None
+
+
 class ProviderState:
     """In-memory state of the fake provider; every access holds ``lock``."""
 
-    def __init__(self) -> None:
+    def __init__(self, receipts: ReceiptsConfig | None = None) -> None:
         self.lock = asyncio.Lock()
         self.messages: list[RecordedMessage] = []
         self.responses: dict[str, SendMessageResponse] = {}
         self.fail_remaining = 0
         self.fail_status = 503
+        self.initial_receipts = receipts or ReceiptsConfig()
+        self.receipts = self.initial_receipts
+        self.deliveries: list[ReceiptDelivery] = []
 
     def reset(self) -> None:
         self.messages.clear()
         self.responses.clear()
         self.fail_remaining = 0
         self.fail_status = 503
+        self.receipts = self.initial_receipts
+        self.deliveries.clear()
 
 
-def create_app() -> FastAPI:
-    """A fresh provider app with its own empty state."""
+def receipt_body(message_id: str, status: str) -> bytes:
+    """The callback's JSON, as the bytes that are signed and sent."""
+    body = {"id": message_id, "status": status, "time": datetime.now(UTC).isoformat()}
+    if status in ("failed", "undelivered"):
+        body["error"] = f"{status} (simulated by the fake provider)"
+    return json.dumps(body, ensure_ascii=False).encode()
+
+
+async def deliver_receipt(
+    state: ProviderState,
+    config: ReceiptsConfig,
+    message_id: str,
+    *,
+    attempts: int = 3,
+    backoff_seconds: float = 0.1,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> ReceiptDelivery:
+    """POST the signed receipt until the receiver answers 2xx, at most attempts times."""
+    if not config.url:
+        raise ValueError("no receipts URL is configured")
+    url = config.url
+    body = receipt_body(message_id, config.status)
+    result = ReceiptDelivery(id=message_id, status=config.status, url=url, attempts=0, ok=False)
+    async with httpx.AsyncClient(transport=transport, timeout=5.0) as client:
+        for attempt in range(attempts):
+            if attempt:
+                await asyncio.sleep(backoff_seconds * 2 ** (attempt - 1))
+            timestamp = str(int(time.time()))
+            headers = {
+                "Content-Type": "application/json",
+                TIMESTAMP_HEADER: timestamp,
+                SIGNATURE_HEADER: sign(config.secret.encode(), timestamp, body),
+            }
+            result.attempts = attempt + 1
+            try:
+                answer = await client.post(url, content=body, headers=headers)
+            except httpx.HTTPError as exc:
+                result.error, result.response_status = repr(exc), None
+                continue
+            result.response_status, result.error = answer.status_code, None
+            if answer.is_success:
+                result.ok = True
+                break
+    async with state.lock:
+        state.deliveries.append(result)
+    return result
+
+
+def schedule_receipt(
+    background: BackgroundTasks, state: ProviderState, message_id: str, options: dict[str, Any]
+) -> None:
+    """Deliver the receipt of a newly accepted message after the answer, when receipts are on
+    (the caller holds the lock)."""
+    if state.receipts.url:
+        background.add_task(deliver_receipt, state, state.receipts, message_id, **options)
+
+
+def add_receipt_routes(app: FastAPI, state: ProviderState) -> None:
+    """``POST /control/receipts`` and ``GET /receipts``."""
+
+    @app.post("/control/receipts")
+    async def configure_receipts(request: ReceiptsConfig) -> ReceiptsConfig:
+        async with state.lock:
+            state.receipts = request
+        return request
+
+    @app.get("/receipts", response_model=list[ReceiptDelivery])
+    async def list_receipts() -> list[ReceiptDelivery]:
+        async with state.lock:
+            return list(state.deliveries)
+
+
+def create_app(
+    *,
+    receipts: ReceiptsConfig | None = None,
+    receipts_transport: httpx.AsyncBaseTransport | None = None,
+    receipts_attempts: int = 3,
+    receipts_backoff_seconds: float = 0.1,
+) -> FastAPI:
+    """A fresh provider app with its own empty state; with receipts, it reports delivery there
+    (receipts_transport: how the callbacks travel, e.g. an in-process ASGI app in tests)."""
     app = FastAPI(title="Fake SMS provider", version="1.0")
-    state = ProviderState()
+    state = ProviderState(receipts)
     app.state.provider = state
+    receipt_options: dict[str, Any] = {
+        "attempts": receipts_attempts,
+        "backoff_seconds": receipts_backoff_seconds,
+        "transport": receipts_transport,
+    }
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -82,6 +203,7 @@ def create_app() -> FastAPI:
     @app.post("/v1/messages", response_model=SendMessageResponse)
     async def send_message(
         request: SendMessageRequest,
+        background: BackgroundTasks,
         authorization: Annotated[str | None, Header()] = None,
         idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
         traceparent: Annotated[str | None, Header()] = None,
@@ -118,6 +240,7 @@ def create_app() -> FastAPI:
                 )
             )
             state.responses[idempotency_key] = response
+            schedule_receipt(background, state, response.id, receipt_options)
             return response
 
     @app.get("/messages", response_model=list[RecordedMessage])
@@ -132,6 +255,8 @@ def create_app() -> FastAPI:
             state.fail_status = request.status
         return {"count": request.count, "status": request.status}
 
+    add_receipt_routes(app, state)
+
     @app.post("/control/reset")
     async def reset() -> dict[str, str]:
         async with state.lock:
@@ -145,8 +270,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m crm_devstack.sms_provider", description=__doc__)
     parser.add_argument("--port", type=int, default=8090)
     parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--receipts-url", help="POST a signed delivery receipt here after each new message")
+    parser.add_argument("--receipts-secret", default="", help="the HMAC secret the receipts are signed with")
     args = parser.parse_args(argv)
-    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="info")
+    receipts = ReceiptsConfig(url=args.receipts_url, secret=args.receipts_secret) if args.receipts_url else None
+    uvicorn.run(create_app(receipts=receipts), host=args.host, port=args.port, log_level="info")
 
 
 if __name__ == "__main__":

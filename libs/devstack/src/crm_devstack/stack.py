@@ -57,6 +57,8 @@ MAIL = "mail"
 POSTGRES = "postgres"
 NATS = "nats"
 SMS_API_KEY = "dev-sms-key"
+# What the fake SMS provider signs its callbacks (delivery receipts, replies) with.
+SMS_CALLBACK_SECRET = "dev-sms-callback-secret"
 LOOPBACK = "127.0.0.1"
 
 
@@ -185,6 +187,10 @@ class Stack:
     @property
     def sms_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.sms}"
+
+    @property
+    def sms_receipts_url(self) -> str:
+        return f"{self.gateway_url}/api/v1/public/sms-callbacks/receipts"
 
     @property
     def mail_url(self) -> str:
@@ -329,6 +335,8 @@ class Stack:
                 "CRM_NATS_URL": self.nats.url,
                 "CRM_SMS_BASE_URL": self.sms_url,
                 "CRM_SMS_API_KEY": SMS_API_KEY,
+                # A promotion e-mail's one-click unsubscribe goes to the gateway.
+                "CRM_PUBLIC_API_BASE_URL": self.gateway_url,
                 # The survey SMS links to the console's public survey page.
                 "CRM_SURVEY_BASE_URL": self.console_url,
                 # E-mail goes to the local SMTP sink (no TLS or login on loopback; a cluster's
@@ -378,6 +386,9 @@ class Stack:
                 if name == SMS
                 else ["--smtp-port", str(self.ports.mail_smtp), "--http-port", str(self.ports.mail)]
             )
+            if name == SMS:
+                # Delivery receipts go back to the gateway's signed callback, as a real provider's do.
+                ports += ["--receipts-url", self.sms_receipts_url, "--receipts-secret", SMS_CALLBACK_SECRET]
             module = "crm_devstack.sms_provider" if name == SMS else "crm_devstack.mail_sink"
             command = [self.python, "-m", module, "--host", LOOPBACK, *ports]
             return command, {**self._base_env(), "CRM_SERVICE_NAME": name}
@@ -389,6 +400,7 @@ class Stack:
                 "CRM_METRICS_PORT": str(self.ports.metrics(GATEWAY)),
                 **self.nats.users.env(GATEWAY),
                 "CRM_PUBLIC_BASE_URL": f"http://localhost:{self.ports.gateway}",
+                "CRM_SMS_CALLBACK_SECRET": SMS_CALLBACK_SECRET,
                 # The development issuer: the gateway serves its JWKS and trusts it.
                 "CRM_AUTH_DEV_ISSUER_KEY_FILE": str(self.dev_issuer_key_file),
                 "CRM_AUTH_JWKS_URL": f"{self.gateway_url}/.well-known/jwks.json",

@@ -9,6 +9,7 @@ from google.protobuf import any_pb2
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
 
 
 class DomainError(Exception):
@@ -160,3 +161,16 @@ class ResourceExhausted(DomainError):
         retry.retry_delay.FromSeconds(self.retry_after_seconds)
         status.details.add().Pack(retry)
         return status
+
+
+def remote_field_violations(error: grpc.aio.AioRpcError) -> list[tuple[str, str]]:
+    """(field, description) of the violations another service's INVALID_ARGUMENT names in its
+    google.rpc.BadRequest details (empty when it names none)."""
+    status = rpc_status.from_call(error)
+    found: list[tuple[str, str]] = []
+    for detail in status.details if status is not None else ():
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            found += [(v.field, v.description) for v in bad.field_violations]
+    return found

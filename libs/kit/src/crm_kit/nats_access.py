@@ -64,10 +64,11 @@ CONSUMES: Mapping[str, tuple[str, ...]] = {
         "crm.support.ticket_resolved",
         "crm.support.survey_answered",
         "crm.support.ticket_sla_breached",
+        "crm.notifications.consent_withdrawn",
     ),
     "orders": ("crm.sales.deal_closed",),
     "support": (),
-    "notifications": ("crm.orders.order_shipped", "crm.support.ticket_resolved"),
+    "notifications": ("crm.orders.order_shipped", "crm.support.ticket_resolved", "crm.customers.consent_changed"),
     "reporting": (
         "crm.leads.lead_captured",
         "crm.leads.lead_assigned",

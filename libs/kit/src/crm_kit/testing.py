@@ -13,14 +13,13 @@ from typing import Any
 import grpc
 import nats
 from google.protobuf.message import Message
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 from nats.js.errors import NotFoundError
 
 from crm.admin.v1 import admin_pb2_grpc, audit_pb2_grpc
 from crm_kit import audit, dead_letters, migrations
 from crm_kit.bus import EventBus, provision_streams
 from crm_kit.db import Database
+from crm_kit.errors import remote_field_violations
 from crm_kit.events import ce_headers, new_event_id, subject_for
 from crm_kit.grpc_client import channel
 from crm_kit.grpc_server import GrpcServer
@@ -167,14 +166,7 @@ async def eventually(check: Callable[[], Awaitable[Any]], *, timeout: float = 15
 
 def field_violations(error: grpc.aio.AioRpcError) -> dict[str, str]:
     """Field → description of the violations an INVALID_ARGUMENT names in its google.rpc.BadRequest."""
-    status = rpc_status.from_call(error)
-    found: dict[str, str] = {}
-    for detail in status.details if status is not None else ():
-        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad = error_details_pb2.BadRequest()
-            detail.Unpack(bad)
-            found.update({v.field: v.description for v in bad.field_violations})
-    return found
+    return dict(remote_field_violations(error))
 
 
 def violated_fields(error: grpc.aio.AioRpcError) -> set[str]:

@@ -46,6 +46,7 @@ from crm_customers.db import (
     customer_contacts,
     customer_leads,
     customer_name_words,
+    customer_purchases,
     customers,
     timeline,
 )
@@ -437,6 +438,11 @@ async def merge_customers(
             update(timeline).where(timeline.c.customer_id == duplicate_id).values(customer_id=survivor_id)
         )
     ).rowcount
+    await uow.conn.execute(
+        update(customer_purchases)
+        .where(customer_purchases.c.customer_id == duplicate_id)
+        .values(customer_id=survivor_id)
+    )
     moved_leads = (
         await uow.conn.execute(
             update(customer_leads)
@@ -722,3 +728,66 @@ async def log_touch(
     if added:
         uow.audit("customers.LogTouch", "customer", customer_id, {"kind": kind})
     return await queries.timeline_entry(uow, event_id)
+
+
+# ---------------------------------------------------------------- purchases and refusals from messages
+
+
+@dataclass(frozen=True)
+class PurchaseLine:
+    sku: str
+    description: str
+    amount_minor: int
+    currency_code: str
+
+
+async def record_purchases(
+    uow: UnitOfWork, customer_id: str, deal_id: str, product_line: str, lines: Sequence[PurchaseLine], at: datetime
+) -> None:
+    """A won deal's lines as the customer's purchases (kept once: the deal and line are the key)."""
+    if not lines:
+        return
+    await uow.conn.execute(
+        pg_insert(customer_purchases)
+        .values(
+            [
+                {
+                    "deal_id": deal_id,
+                    "line": i,
+                    "customer_id": customer_id,
+                    "sku": line.sku[:100],
+                    "description": line.description[:500],
+                    "product_line": product_line[:100],
+                    "amount_minor": line.amount_minor,
+                    "currency_code": line.currency_code,
+                    "closed_at": at,
+                }
+                for i, line in enumerate(lines)
+            ]
+        )
+        .on_conflict_do_nothing(index_elements=["deal_id", "line"])
+    )
+
+
+async def withdraw_by_address(
+    uow: UnitOfWork, change: domain.ConsentChange, address: str, occurred_at: datetime, rules: ConsentRules
+) -> list[str]:
+    """A refusal that came by an address (a reply from a number, an e-mail's unsubscribe link):
+    recorded for every live customer with that address whose consent is not withdrawn already.
+    Returns their ids."""
+    column = customers.c.phone_number if change.channel == "sms" else customers.c.email
+    flag = customers.c.marketing_sms_consent if change.channel == "sms" else customers.c.marketing_email_consent
+    ids = (
+        (
+            await uow.conn.execute(
+                select(customers.c.id)
+                .where(column == address, customers.c.merged_into_id.is_(None), flag.is_(True))
+                .order_by(customers.c.id)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    for customer_id in ids:
+        await record_consent(uow, customer_id, change, occurred_at, rules)
+    return list(ids)

@@ -48,10 +48,30 @@ customers = Table(
     Column("row_version", Integer, nullable=False, server_default="1"),
     # Free labels a department gives the customer (wholesale, vip, architect…): domain.normalize_tags.
     Column("tags", ARRAY(String(50)), nullable=False, server_default="{}"),
+    # Facts an audience filters on, kept current by the events that bring them (migration 0011):
+    # the source of the customer's first lead (the earliest capture wins, whatever order captures
+    # arrive in, and across a merge; '' when unknown) and when that lead was captured…
+    Column("acquiring_source", String(50), nullable=False, server_default=""),
+    Column("acquired_at", DateTime(timezone=True), nullable=True),
+    # …and the latest satisfaction score (1-5) the customer gave, and when (null: never answered).
+    Column("latest_survey_score", SmallInteger, nullable=True),
+    Column("latest_survey_at", DateTime(timezone=True), nullable=True),
     Index("ix_customers_phone_number", "phone_number"),
     Index("ix_customers_email", "email"),
     Index("ix_customers_created", "created_at", "id"),
     Index("ix_customers_tags", "tags", postgresql_using="gin"),
+    # ResolveAudience's keyset page for advertising, in id order over only the live customers who
+    # may receive it on the channel (queries.audience: the same predicates, written as constants).
+    *(
+        Index(
+            f"ix_customers_audience_{channel}",
+            "id",
+            postgresql_where=text(
+                f"merged_into_id IS NULL AND marketing_{channel}_consent AND {address} <> ''"
+            ),
+        )
+        for channel, address in (("sms", "phone_number"), ("email", "email"))
+    ),
 )
 
 # The people to talk to at a business customer.
@@ -147,4 +167,42 @@ consents = Table(
     Column("occurred_at", DateTime(timezone=True), nullable=False),
     Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index("ix_consents_customer", "customer_id", "channel", "purpose", "occurred_at", "id"),
+)
+
+# What each customer bought: one row per line of a won deal (DealClosed's items, numbered from 1:
+# quantity × unit price; a won deal without items is one line, sku '', with its total). Audiences
+# filter on it ("bought a sofa in the last year"; lifetime value per currency is its sum). Moved to
+# the survivor by a merge. Deals won before migration 0011 are one line each with the deal's total,
+# keyed 'timeline-<entry id>' (their items were never kept).
+customer_purchases = Table(
+    "customer_purchases",
+    metadata,
+    Column("deal_id", String(64), primary_key=True),
+    Column("line", Integer, primary_key=True),
+    Column("customer_id", String(64), ForeignKey("customers.id"), nullable=False),
+    Column("sku", String(100), nullable=False, server_default=""),
+    Column("description", String(500), nullable=False, server_default=""),
+    # The deal's pipeline's product line when it closed (DealClosed.product_line), or ''.
+    Column("product_line", String(100), nullable=False, server_default=""),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency_code", String(3), nullable=False),
+    Column("closed_at", DateTime(timezone=True), nullable=False),
+    Index("ix_customer_purchases_customer", "customer_id", "closed_at"),
+)
+
+# The customer's service desk tickets, by ticket id: opened (TicketOpened) and resolved
+# (TicketResolved, the latest resolution's time). A ticket is open while resolved_at is null; an
+# audience leaves out a customer with an open complaint. Kept, not deleted, when resolved: a
+# TicketOpened replayed after its TicketResolved (a dead letter's replay) then finds the ticket
+# resolved instead of opening it again. Moved to the survivor by a merge.
+customer_tickets = Table(
+    "customer_tickets",
+    metadata,
+    Column("ticket_id", String(64), primary_key=True),
+    Column("customer_id", String(64), ForeignKey("customers.id"), nullable=False),
+    # support's TicketKind as its word (complaint, question, …), the latest event's.
+    Column("kind", String(30), nullable=False),
+    Column("opened_at", DateTime(timezone=True), nullable=True),
+    Column("resolved_at", DateTime(timezone=True), nullable=True),
+    Index("ix_customer_tickets_customer", "customer_id"),
 )

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Protocol
@@ -556,3 +556,92 @@ def address(*, kind: str, line1: str, line2: str, city: str, postal_code: str, c
     if violations:
         raise InvalidArgument("invalid address", field_violations=violations)
     return Address(kind, first, second, town, postal, country)
+
+
+# ---------------------------------------------------------------- audiences (issue 19's promotions)
+
+AUDIENCE_CHANNELS = ("sms", "email")
+AUDIENCE_PURPOSES = ("marketing", "service")
+AUDIENCE_MAX_VALUES = 50
+AUDIENCE_MAX_VALUE_LENGTH = 100
+AUDIENCE_MAX_SAMPLE = 20
+AUDIENCE_DEFAULT_PAGE = 1000
+AUDIENCE_MAX_PAGE = 5000
+# A latest survey score this low keeps a customer out of advertising unless included.
+LOW_SATISFACTION_SCORE = 2
+
+
+@dataclass(frozen=True)
+class Audience:
+    """An audience filter, normalized: every list value trimmed (and case-folded where matching
+    ignores case), every criterion given ANDed together."""
+
+    channel: str
+    purpose: str
+    tags: tuple[str, ...] = ()
+    cities: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    products: tuple[str, ...] = ()
+    purchased_after: datetime | None = None
+    purchased_before: datetime | None = None
+    min_lifetime_value_minor: int = 0
+    currency_code: str = ""
+    include_open_complaints: bool = False
+    include_low_satisfaction: bool = False
+    locales: tuple[str, ...] = ()
+
+
+def _listed(name: str, values: Iterable[str], fold: bool) -> tuple[tuple[str, ...], list[tuple[str, str]]]:
+    cleaned = [" ".join(v.split()) for v in values]
+    problems = []
+    if len(cleaned) > AUDIENCE_MAX_VALUES:
+        problems.append((name, f"at most {AUDIENCE_MAX_VALUES} values"))
+    if any(not v or len(v) > AUDIENCE_MAX_VALUE_LENGTH for v in cleaned):
+        problems.append((name, f"each value 1 to {AUDIENCE_MAX_VALUE_LENGTH} characters"))
+    kept = tuple(dict.fromkeys(v.casefold() if fold else v for v in cleaned if v))
+    return kept, problems
+
+
+def audience(
+    *,
+    channel: str,
+    purpose: str,
+    lists: dict[str, Iterable[str]],
+    purchased_after: datetime | None,
+    purchased_before: datetime | None,
+    min_lifetime_value_minor: int,
+    currency_code: str,
+    include_open_complaints: bool,
+    include_low_satisfaction: bool,
+) -> tuple[Audience, list[tuple[str, str]]]:
+    """The normalized audience and every (field, problem) found in what was asked."""
+    problems: list[tuple[str, str]] = []
+    if channel not in AUDIENCE_CHANNELS:
+        problems.append(("channel", "sms or email"))
+    if purpose not in AUDIENCE_PURPOSES:
+        problems.append(("purpose", "marketing or service"))
+    # Tags keep their spelling (a customer's tags are matched as written); the rest ignore case.
+    cleaned = {}
+    for name in ("tags", "cities", "sources", "products", "locales"):
+        cleaned[name], found = _listed(name, lists.get(name, ()), fold=name != "tags")
+        problems += found
+    if purchased_after and purchased_before and purchased_after >= purchased_before:
+        problems.append(("purchased_before", "must be after purchased_after"))
+    if min_lifetime_value_minor < 0:
+        problems.append(("min_lifetime_value_minor", "must not be negative"))
+    if min_lifetime_value_minor and not (len(currency_code) == 3 and currency_code.isalpha()):
+        problems.append(("currency_code", "an ISO 4217 code with min_lifetime_value_minor"))
+    return (
+        Audience(
+            channel=channel,
+            purpose=purpose,
+            **cleaned,
+            purchased_after=purchased_after,
+            purchased_before=purchased_before,
+            min_lifetime_value_minor=min_lifetime_value_minor,
+            currency_code=currency_code.upper(),
+            include_open_complaints=include_open_complaints,
+            include_low_satisfaction=include_low_satisfaction,
+        ),
+        problems,
+    )

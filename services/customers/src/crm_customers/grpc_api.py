@@ -9,12 +9,12 @@ import grpc
 
 from crm.common.v1 import types_pb2
 from crm.customers.v1 import customers_pb2, customers_pb2_grpc
-from crm_customers import commands, consent_proto, domain, queries
+from crm_customers import audiences, commands, consent_proto, domain, queries
 from crm_customers.consent_rules import ConsentRules
 from crm_kit.db import Database
 from crm_kit.errors import InvalidArgument, require
 from crm_kit.etags import etag
-from crm_kit.protoconv import encode_page_token, page_position, page_size, to_timestamp
+from crm_kit.protoconv import encode_page_token, from_timestamp, page_position, page_size, to_timestamp
 
 # Every domain kind has its proto value of the same name (a unit test holds them together).
 _TOUCH_KIND = {kind.value: customers_pb2.TouchKind.Value(f"TOUCH_KIND_{kind.name}") for kind in domain.TouchKind}
@@ -118,6 +118,30 @@ def entry_to_proto(row: Any) -> customers_pb2.TimelineEntry:
         event_id=row.event_id,
         occur_time=to_timestamp(row.occurred_at),
         facts={name: str(value) for name, value in (row.facts or {}).items()},
+    )
+
+
+def _audience(f: customers_pb2.AudienceFilter, channel: str, purpose: str) -> domain.Audience:
+    """The request's audience, or INVALID_ARGUMENT naming every wrong criterion."""
+    found, problems = domain.audience(
+        channel=channel,
+        purpose=purpose,
+        lists={"tags": f.tags, "cities": f.cities, "sources": f.sources, "products": f.products, "locales": f.locales},
+        purchased_after=from_timestamp(f.purchased_after, f.HasField("purchased_after")),
+        purchased_before=from_timestamp(f.purchased_before, f.HasField("purchased_before")),
+        min_lifetime_value_minor=f.min_lifetime_value_minor,
+        currency_code=f.currency_code,
+        include_open_complaints=f.include_open_complaints,
+        include_low_satisfaction=f.include_low_satisfaction,
+    )
+    if problems:
+        raise InvalidArgument("the audience is not one that can be resolved", field_violations=problems)
+    return found
+
+
+def _member(row: Any) -> customers_pb2.AudienceMember:
+    return customers_pb2.AudienceMember(
+        customer_id=row.customer_id, full_name=row.full_name, address=row.address, locale=row.locale
     )
 
 
@@ -405,3 +429,28 @@ class CustomersServicer(customers_pb2_grpc.CustomersServiceServicer):
         async with self.db.unit_of_work() as uow:
             await commands.remove_detail(uow, "address", request.customer_id, request.address_id)
         return customers_pb2.RemoveAddressResponse()
+
+    async def CountAudience(
+        self, request: customers_pb2.CountAudienceRequest, context: grpc.aio.ServicerContext
+    ) -> customers_pb2.CountAudienceResponse:
+        wanted = _audience(request.filter, request.channel, request.purpose)
+        if not 0 <= request.sample_size <= domain.AUDIENCE_MAX_SAMPLE:
+            raise InvalidArgument("sample", field_violations=[("sample_size", f"0 to {domain.AUDIENCE_MAX_SAMPLE}")])
+        async with self.db.unit_of_work() as uow:
+            figures, sample = await audiences.count(uow, wanted, request.sample_size)
+        return customers_pb2.CountAudienceResponse(**figures, sample=[_member(r) for r in sample])
+
+    async def ResolveAudience(
+        self, request: customers_pb2.ResolveAudienceRequest, context: grpc.aio.ServicerContext
+    ) -> customers_pb2.ResolveAudienceResponse:
+        wanted = _audience(request.filter, request.channel, request.purpose)
+        if not 0 <= request.page_size <= domain.AUDIENCE_MAX_PAGE:
+            raise InvalidArgument("page", field_violations=[("page_size", f"1 to {domain.AUDIENCE_MAX_PAGE}")])
+        limit = request.page_size or domain.AUDIENCE_DEFAULT_PAGE
+        async with self.db.unit_of_work() as uow:
+            # One more than the page: whether another page follows, without an empty last call.
+            rows = await audiences.page(uow, wanted, limit=limit + 1, after=request.after_customer_id)
+        return customers_pb2.ResolveAudienceResponse(
+            members=[_member(r) for r in rows[:limit]],
+            next_after_customer_id=rows[limit - 1].customer_id if len(rows) > limit else "",
+        )

@@ -7,6 +7,7 @@ timeline's unique event_id is the second guard against a double entry.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from typing import Any
 
@@ -22,6 +23,7 @@ from crm.sales.v1 import pipelines_pb2 as sales_pipelines
 from crm.support.v1 import events_pb2 as support_events
 from crm.support.v1 import support_pb2
 from crm_customers import commands, domain, queries
+from crm_customers.consent_rules import ConsentRules
 from crm_kit.bus import EventBus
 from crm_kit.db import UnitOfWork
 from crm_kit.errors import InvalidArgument
@@ -91,6 +93,10 @@ async def on_lead_captured(uow: UnitOfWork, envelope: Envelope[leads_events.Lead
 async def on_deal_closed(uow: UnitOfWork, envelope: Envelope[sales_events.DealClosed]) -> None:
     m = envelope.message
     customer_id = await _customer_of(uow, m.lead_id, envelope)
+    if m.won:
+        await commands.record_purchases(
+            uow, customer_id, m.deal_id, m.product_line, _purchase_lines(m), _occurred_at(m, "close_time", envelope)
+        )
     await commands.add_timeline_entry(
         uow,
         customer_id=customer_id,
@@ -110,6 +116,20 @@ async def on_deal_closed(uow: UnitOfWork, envelope: Envelope[sales_events.DealCl
             else domain.facts(lost_reason=m.lost_reason)
         ),
     )
+
+
+def _purchase_lines(m: sales_events.DealClosed) -> list[commands.PurchaseLine]:
+    """The deal's lines (quantity × unit price each), or one line of its total when it has none."""
+    lines = [
+        commands.PurchaseLine(
+            item.sku, item.description, item.quantity * item.unit_price.amount_minor, item.unit_price.currency_code
+        )
+        for item in m.items
+        if item.unit_price.currency_code
+    ]
+    if lines or not m.total.currency_code:
+        return lines
+    return [commands.PurchaseLine("", "", m.total.amount_minor, m.total.currency_code)]
 
 
 async def on_deal_stage_changed(uow: UnitOfWork, envelope: Envelope[sales_events.DealStageChanged]) -> None:
@@ -181,8 +201,11 @@ async def on_order_shipped(uow: UnitOfWork, envelope: Envelope[orders_events.Ord
 
 async def on_notification_sent(uow: UnitOfWork, envelope: Envelope[notifications_events.NotificationSent]) -> None:
     m = envelope.message
-    if m.lead_id:
-        customer_id: str | None = await _customer_of(uow, m.lead_id, envelope)
+    if m.customer_id:
+        # A promotion's message names its recipient.
+        customer_id: str | None = m.customer_id
+    elif m.lead_id:
+        customer_id = await _customer_of(uow, m.lead_id, envelope)
     else:
         # A message not about a lead (e.g. a promotion) still belongs to whoever owns the number.
         customer_id = await queries.customer_by_phone(uow, m.recipient.strip())
@@ -347,8 +370,29 @@ async def on_ticket_sla_breached(uow: UnitOfWork, envelope: Envelope[support_eve
     )
 
 
-def subscribe_handlers(bus: EventBus) -> None:
+# How a refusal reached notifications → the consent source customers records it under.
+WITHDRAWAL_CHANNELS = ("sms", "email")
+
+
+def consent_withdrawn_handler(rules: ConsentRules) -> Callable[[UnitOfWork, Envelope[Any]], Awaitable[None]]:
+    async def on_consent_withdrawn(uow: UnitOfWork, envelope: Envelope[notifications_events.ConsentWithdrawn]) -> None:
+        """A person refused advertising where a message reached them (a reply, an unsubscribe link):
+        the withdrawal is recorded for every customer with that address, with what they did as the
+        evidence (the inbox makes it once)."""
+        m = envelope.message
+        if m.channel not in WITHDRAWAL_CHANNELS or not m.address:
+            raise PoisonMessage(f"ConsentWithdrawn {envelope.id} names no channel or address")
+        change = domain.ConsentChange(
+            channel=m.channel, purpose="marketing", granted=False, source="reply", evidence=m.evidence[:500]
+        )
+        await commands.withdraw_by_address(uow, change, m.address, _occurred_at(m, "occur_time", envelope), rules)
+
+    return on_consent_withdrawn
+
+
+def subscribe_handlers(bus: EventBus, rules: ConsentRules) -> None:
     """Register every consumer of the customers service on the bus."""
+    bus.subscribe(notifications_events.ConsentWithdrawn, consent_withdrawn_handler(rules))
     bus.subscribe(leads_events.LeadCaptured, on_lead_captured)
     bus.subscribe(sales_events.DealClosed, on_deal_closed)
     bus.subscribe(sales_events.DealStageChanged, on_deal_stage_changed)

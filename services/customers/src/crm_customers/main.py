@@ -38,7 +38,7 @@ async def setup(service: Service) -> None:
         CustomersServicer(service.db, consent_rules.load(settings.consent_rules)),
         customers_pb2.DESCRIPTOR.services_by_name["CustomersService"].full_name,
     )
-    subscribe_handlers(service.bus)
+    subscribe_handlers(service.bus, consent_rules.load(settings.consent_rules))
 
 
 def main() -> None:

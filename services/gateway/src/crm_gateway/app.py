@@ -37,6 +37,7 @@ from crm_gateway.features.pipelines import routes as pipelines
 from crm_gateway.features.possible_duplicates import routes as possible_duplicates
 from crm_gateway.features.price_lists import routes as price_lists
 from crm_gateway.features.products import routes as products
+from crm_gateway.features.promotions import routes as promotions
 from crm_gateway.features.quotes import routes as quotes
 from crm_gateway.features.reports import forecast_routes as forecast
 from crm_gateway.features.reports import routes as reports
@@ -44,6 +45,7 @@ from crm_gateway.features.reps import routes as reps
 from crm_gateway.features.routing_rules import routes as routing_rules
 from crm_gateway.features.search import routes as search
 from crm_gateway.features.sla_breaches import routes as sla_breaches
+from crm_gateway.features.sms_callbacks import routes as sms_callbacks
 from crm_gateway.features.sources import routes as sources
 from crm_gateway.features.support import routes as support
 from crm_gateway.features.targets import routes as targets
@@ -113,8 +115,11 @@ ROUTERS = (
     incomplete_leads.router,
     activities.router,
     tasks.router,
+    promotions.router,
     web_forms.public_router,
     support.public_router,
+    promotions.public_router,
+    sms_callbacks.public_router,
 )
 
 

@@ -3,7 +3,7 @@
 Every stub is built here, one way: one channel per backend service, and each gRPC service that
 backend serves as a stub over that channel (activities, campaigns, imports, duplicates and routing
 are served on the leads service's port, deals, pipelines and quotes on the sales service's, targets
-on reporting's)."""
+on reporting's, promotions on notifications')."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from crm.leads.v1 import (
     leads_pb2_grpc,
     routing_pb2_grpc,
 )
-from crm.notifications.v1 import notifications_pb2_grpc
+from crm.notifications.v1 import notifications_pb2_grpc, promotions_pb2_grpc
 from crm.orders.v1 import orders_pb2_grpc
 from crm.reporting.v1 import reporting_pb2_grpc, targets_pb2_grpc
 from crm.sales.v1 import catalog_pb2_grpc, deals_pb2_grpc, pipelines_pb2_grpc, quotes_pb2_grpc
@@ -54,6 +54,7 @@ class BackendClients:
     orders: orders_pb2_grpc.OrdersServiceStub
     support: support_pb2_grpc.SupportServiceStub
     notifications: notifications_pb2_grpc.NotificationsServiceStub
+    promotions: promotions_pb2_grpc.PromotionsServiceStub
     reporting: reporting_pb2_grpc.ReportingServiceStub
     targets: targets_pb2_grpc.TargetsServiceStub
     # Every backend's audit log (the chassis serves AuditService on each), by service name.
@@ -99,6 +100,7 @@ class BackendClients:
             orders=orders_pb2_grpc.OrdersServiceStub(channels["orders"]),
             support=support_pb2_grpc.SupportServiceStub(channels["support"]),
             notifications=notifications_pb2_grpc.NotificationsServiceStub(channels["notifications"]),
+            promotions=promotions_pb2_grpc.PromotionsServiceStub(channels["notifications"]),
             reporting=reporting_pb2_grpc.ReportingServiceStub(channels["reporting"]),
             targets=targets_pb2_grpc.TargetsServiceStub(channels["reporting"]),
             audit={name: audit_pb2_grpc.AuditServiceStub(ch) for name, ch in channels.items()},

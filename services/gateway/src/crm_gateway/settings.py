@@ -40,6 +40,9 @@ class GatewaySettings(ServiceSettings):
     grpc_max_message_bytes: int = Field(default=11 * 1024 * 1024, ge=1024 * 1024, le=64 * 1024 * 1024)
     # Where people reach the gateway; used in the web-to-lead HTML snippet.
     public_base_url: str = "http://localhost:8080"
+    # The secret the SMS provider signs its callbacks with (delivery receipts and replies:
+    # crm_kit.signatures, X-Timestamp and X-Signature); empty: the callback routes answer 404.
+    sms_callback_secret: str = "dev-sms-callback-secret"
 
     # OIDC bearer tokens: the issuer (`iss`), this API's audience (`aud`), the issuer's JWKS URL,
     # the accepted algorithms (asymmetric only), the clock skew allowed, and the roles claim.
@@ -129,3 +132,6 @@ class GatewaySettings(ServiceSettings):
         if not self.auth_jwks_url:
             raise ValueError("CRM_AUTH_JWKS_URL is required (the token issuer's JWKS)")
         return self
+
+    def secrets(self) -> dict[str, str]:
+        return {**super().secrets(), "sms_callback_secret": self.sms_callback_secret}

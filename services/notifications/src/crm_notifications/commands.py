@@ -136,6 +136,8 @@ async def record_sent(uow: UnitOfWork, row: Any, now: datetime) -> None:
             order_id=row.order_id,
             body=domain.redacted(row.body),
             send_time=to_timestamp(now),
+            customer_id=row.customer_id,
+            promotion_id=row.promotion_id or "",
         ),
         time=now,
     )

@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, Index, Integer, MetaData, SmallInteger, String, Table, Text, func
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 
 from crm_kit.tables import MessagingTables
 
@@ -34,9 +49,24 @@ messages = Table(
     Column("last_error", Text, nullable=False, server_default=""),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # The promotion the message belongs to (NULL: a service message) and its recipient customer.
+    Column("promotion_id", String(64), nullable=True),
+    Column("customer_id", String(64), nullable=False, server_default=""),
+    # What the provider's delivery receipt said (delivered, undelivered), and when; NULL until one came.
+    Column("delivery_status", String(20), nullable=True),
+    Column("delivered_at", DateTime(timezone=True), nullable=True),
     Index("ix_messages_order", "order_id"),
     Index("ix_messages_lead", "lead_id"),
     Index("ix_messages_created", "created_at", "id"),
+    Index("ix_messages_promotion", "promotion_id", postgresql_where=text("promotion_id IS NOT NULL")),
+    # A delivery receipt names the provider's id; a reply names the number a promotion reached.
+    Index("ix_messages_provider_id", "provider_message_id", postgresql_where=text("provider_message_id IS NOT NULL")),
+    Index(
+        "ix_messages_promotion_recipient",
+        "recipient",
+        "created_at",
+        postgresql_where=text("promotion_id IS NOT NULL"),
+    ),
 )
 
 templates = Table(
@@ -47,4 +77,98 @@ templates = Table(
     Column("body", Text, nullable=False),
     # An e-mail's subject (placeholders as the body's); "" for SMS.
     Column("subject", String(300), nullable=False, server_default=""),
+)
+
+# A promotion: advertising to an audience (customers' AudienceFilter, resolved when sending starts),
+# one text per locale, sent in batches by `promotion_runner`. The runner that holds the lease
+# (lease_owner, lease_until) is the only one sending it; every step is saved, so a restart resumes.
+promotions = Table(
+    "promotions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("channel", String(10), nullable=False),
+    # customers.v1.AudienceFilter as its proto JSON.
+    Column("audience", JSONB, nullable=False),
+    # [{"locale", "subject", "body"}, ...]: the first is for recipients of a locale with no text.
+    Column("texts", JSONB, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("send_at", DateTime(timezone=True), nullable=True),
+    Column("sms_part_price_minor", BigInteger, nullable=False, server_default="0"),
+    Column("currency_code", String(3), nullable=False, server_default=""),
+    Column("created_by", String(200), nullable=False),
+    Column("scheduled_by", String(200), nullable=False, server_default=""),
+    Column("approved_by", String(200), nullable=False, server_default=""),
+    # sha256 of the creator and the request id: a retry returns the first promotion, for its caller only.
+    Column("request_key", String(64), nullable=True, unique=True),
+    Column("row_version", Integer, nullable=False, server_default="1"),
+    # The last customer id the audience was resolved to (keyset), and whether it is done.
+    Column("resolve_cursor", String(64), nullable=False, server_default=""),
+    Column("audience_resolved", Boolean, nullable=False, server_default="false"),
+    Column("recipients", Integer, nullable=False, server_default="0"),
+    Column("lease_owner", String(100), nullable=True),
+    Column("lease_until", DateTime(timezone=True), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("completed_at", DateTime(timezone=True), nullable=True),
+    Index("ix_promotions_created", "created_at", "id"),
+    Index("ix_promotions_due", "send_at", postgresql_where=text("status IN ('scheduled', 'sending')")),
+)
+
+# Who a promotion goes to: one row per customer (the primary key is the exactly-once guard), with
+# the address and locale as resolved; message_id is set in the transaction that records the
+# message's intent, so a recipient without one has not been processed yet.
+promotion_recipients = Table(
+    "promotion_recipients",
+    metadata,
+    Column("promotion_id", String(64), primary_key=True),
+    Column("customer_id", String(64), primary_key=True),
+    Column("address", String(320), nullable=False),
+    Column("locale", String(20), nullable=False),
+    Column("full_name", String(200), nullable=False),
+    Column("message_id", String(64), nullable=True),
+    Index(
+        "ix_promotion_recipients_todo",
+        "promotion_id",
+        "customer_id",
+        postgresql_where=text("message_id IS NULL"),
+    ),
+)
+
+# Addresses no advertising goes to, per channel: a refusal by reply or by an unsubscribe click
+# takes effect here at once (customers records the consent withdrawal from ConsentWithdrawn).
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("channel", String(10), primary_key=True),
+    Column("address", String(320), primary_key=True),
+    Column("source", String(30), nullable=False),
+    Column("evidence", String(500), nullable=False, server_default=""),
+    # The promotion whose message the person answered, when known (the report's opted out).
+    Column("promotion_id", String(64), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_suppressions_promotion", "promotion_id", postgresql_where=text("promotion_id IS NOT NULL")),
+)
+
+# Customers whose advertising consent on a channel is withdrawn, from customers' ConsentChanged
+# (a withdrawal recorded by an agent or a form after the audience was resolved).
+marketing_opt_outs = Table(
+    "marketing_opt_outs",
+    metadata,
+    Column("customer_id", String(64), primary_key=True),
+    Column("channel", String(10), primary_key=True),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+)
+
+# Replies received by SMS, once each (the provider's id is the key).
+inbound_messages = Table(
+    "inbound_messages",
+    metadata,
+    Column("provider_message_id", String(200), primary_key=True),
+    Column("from_number", String(20), nullable=False),
+    Column("to_number", String(20), nullable=False, server_default=""),
+    Column("text", String(1600), nullable=False),
+    Column("action", String(20), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )

@@ -27,17 +27,18 @@ from typing import Any
 import grpc
 
 from crm.customers.v1 import customers_pb2, customers_pb2_grpc
+from crm.customers.v1 import events_pb2 as customer_events
 from crm.orders.v1 import events_pb2 as order_events
 from crm.support.v1 import events_pb2 as support_events
-from crm_kit.db import Database
+from crm_kit.db import Database, UnitOfWork
 from crm_kit.events import Envelope, PoisonMessage, RetryLater
 from crm_kit.failpoints import failpoint
 from crm_kit.grpc_client import call_idempotent
-from crm_notifications import commands, domain, queries
+from crm_notifications import commands, domain, promotion_store, queries
 from crm_notifications.email_sender import Email, SmtpEmailSender
 from crm_notifications.metrics import EMAIL_FAILED, EMAIL_SENT, SMS_FAILED, SMS_SENT
 from crm_notifications.outbound import PermanentSendError, SendReceipt, TransientSendError
-from crm_notifications.sms_provider import HttpSmsProvider
+from crm_notifications.sms_provider import SmsGateway
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ class Notifier(ABC):
         self,
         db: Database,
         customers: customers_pb2_grpc.CustomersServiceStub,
-        provider: HttpSmsProvider,
+        provider: SmsGateway,
         *,
         sender: str,
         consumer: str,
@@ -352,3 +353,18 @@ def _validated_delivery_date(shipped: order_events.OrderShipped) -> date:
         return date(d.year, d.month, d.day)
     except ValueError as exc:
         raise PoisonMessage(f"OrderShipped {shipped.order_id} has an invalid delivery date: {exc}") from exc
+
+
+CONSENT_CHANNELS = {customers_pb2.CONSENT_CHANNEL_SMS: domain.SMS, customers_pb2.CONSENT_CHANNEL_EMAIL: domain.EMAIL}
+
+
+async def on_consent_changed(uow: UnitOfWork, envelope: Envelope[customer_events.ConsentChanged]) -> None:
+    """Customers' advertising withdrawals, kept where messages leave: a promotion's next batch
+    leaves out a customer who withdrew marketing consent on its channel after the audience was
+    resolved (an agent, a web form, a reply from another number); a later yes lifts it."""
+    m = envelope.message
+    channel = CONSENT_CHANNELS.get(m.channel)
+    if channel is None or m.purpose != customers_pb2.CONSENT_PURPOSE_MARKETING or not m.customer_id:
+        return
+    at = m.occur_time.ToDatetime(tzinfo=UTC) if m.HasField("occur_time") else envelope.time
+    await promotion_store.record_marketing_consent(uow, m.customer_id, channel, m.granted, at)

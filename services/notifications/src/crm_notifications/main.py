@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import socket
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from crm.customers.v1 import customers_pb2_grpc
-from crm.notifications.v1 import notifications_pb2, notifications_pb2_grpc
+from crm.customers.v1 import events_pb2 as customer_events
+from crm.notifications.v1 import notifications_pb2, notifications_pb2_grpc, promotions_pb2, promotions_pb2_grpc
 from crm.orders.v1 import events_pb2 as order_events
 from crm.support.v1 import events_pb2 as support_events
 from crm_kit.company import CompanyCalendarSettings
@@ -18,14 +21,18 @@ from crm_notifications import advertising
 from crm_notifications.db import messaging
 from crm_notifications.email_sender import SmtpConfig, SmtpEmailSender
 from crm_notifications.grpc_api import NotificationsServicer
-from crm_notifications.handlers import ShipmentNotifier, SurveyNotifier
-from crm_notifications.sms_provider import HttpSmsProvider
+from crm_notifications.handlers import ShipmentNotifier, SurveyNotifier, on_consent_changed
+from crm_notifications.promotion_runner import PromotionRunner, RunnerConfig
+from crm_notifications.promotions_api import PromotionsServicer
+from crm_notifications.sms_provider import SMS_GATEWAY_KINDS, SmsGateway, build_sms_gateway
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
 
 class NotificationsSettings(ServiceSettings, CompanyCalendarSettings):
     service_name: str = "notifications"
+    # generic (our provider's /v1/messages API, the local fake's) or kavenegar (Iran's REST API).
+    sms_provider: str = "generic"
     sms_base_url: str = "http://127.0.0.1:8090"
     sms_api_key: str = "dev-sms-key"
     sms_sender: str = "CRM"
@@ -54,6 +61,29 @@ class NotificationsSettings(ServiceSettings, CompanyCalendarSettings):
     # Who advertises, as an advertising message names them where the law asks (Israel's §30A).
     advertiser_name: str = "CRM Demo Ltd."
     advertiser_contact: str = "03-5550123"
+    # Signs each promotion e-mail recipient's unsubscribe link (crm_notifications.promotions).
+    unsubscribe_secret: str = "dev-unsubscribe-secret"
+    # Where a recipient's one-click unsubscribe (RFC 8058) goes: the gateway's public address.
+    public_api_base_url: str = "http://localhost:8080"
+    # Promotions: recipients per batch (one transaction each way), messages handed to the provider
+    # per second and at once, and how long a runner's lease on a promotion lasts unrenewed.
+    promotion_batch_size: int = Field(default=500, ge=1, le=5000)
+    promotion_rate_per_second: float = Field(default=100.0, gt=0, le=10_000)
+    promotion_concurrency: int = Field(default=16, ge=1, le=64)
+    promotion_lease_seconds: float = Field(default=60.0, ge=1)
+    promotion_poll_seconds: float = Field(default=1.0, gt=0)
+    # A promotion reaching more people than this waits for a manager's approval after scheduling.
+    promotion_approval_above: int = Field(default=10_000, ge=0)
+    # The runner's name on a promotion's lease: the pod (host) name, so a restarted container
+    # resumes its promotion at once instead of waiting for its own lease to expire.
+    promotion_runner_name: str = Field(default_factory=socket.gethostname)
+
+    @field_validator("sms_provider")
+    @classmethod
+    def _known_provider(cls, value: str) -> str:
+        if value not in SMS_GATEWAY_KINDS:
+            raise ValueError(f"one of {', '.join(SMS_GATEWAY_KINDS)}")
+        return value
 
     @field_validator("advertising_rules")
     @classmethod
@@ -81,7 +111,12 @@ class NotificationsSettings(ServiceSettings, CompanyCalendarSettings):
     def secrets(self) -> dict[str, str]:
         # The relay's password counts only when the relay wants a login.
         login = {"smtp_password": self.smtp_password} if self.smtp_host and self.smtp_username else {}
-        return {**super().secrets(), "sms_api_key": self.sms_api_key, **login}
+        return {
+            **super().secrets(),
+            "sms_api_key": self.sms_api_key,
+            "unsubscribe_secret": self.unsubscribe_secret,
+            **login,
+        }
 
     def smtp(self) -> SmtpConfig | None:
         """The relay's configuration, or None when e-mail is off."""
@@ -104,7 +139,8 @@ async def setup(service: Service) -> None:
     settings = service.settings
     if not isinstance(settings, NotificationsSettings):
         raise TypeError("the notifications service needs NotificationsSettings")
-    provider = HttpSmsProvider(
+    provider = build_sms_gateway(
+        settings.sms_provider,
         settings.sms_base_url,
         settings.sms_api_key,
         timeout_seconds=settings.sms_timeout_seconds,
@@ -151,6 +187,58 @@ async def setup(service: Service) -> None:
         ),
         notifications_pb2.DESCRIPTOR.services_by_name["NotificationsService"].full_name,
     )
+    _promotions(service, settings, customers, provider, SmtpEmailSender(smtp) if smtp else None)
+
+
+def _promotions(
+    service: Service,
+    settings: NotificationsSettings,
+    customers: customers_pb2_grpc.CustomersServiceStub,
+    provider: SmsGateway,
+    email: SmtpEmailSender | None,
+) -> None:
+    """Promotions: the API, the runner (a periodic job: replicas share promotions by lease) and
+    the customers' marketing withdrawals they check before each batch."""
+    rules = advertising.load(settings.advertising_rules)
+    advertiser = advertising.Advertiser(settings.advertiser_name, settings.advertiser_contact)
+    servicer = PromotionsServicer(
+        service.db,
+        customers,
+        provider,
+        rules=rules,
+        advertiser=advertiser,
+        sms_sender=settings.sms_sender,
+        unsubscribe_secret=settings.unsubscribe_secret.encode(),
+        approval_above=settings.promotion_approval_above,
+        time_zone=settings.company_time_zone,
+    )
+    service.grpc.add(
+        promotions_pb2_grpc.add_PromotionsServiceServicer_to_server,
+        servicer,
+        promotions_pb2.DESCRIPTOR.services_by_name["PromotionsService"].full_name,
+    )
+    runner = PromotionRunner(
+        service.db,
+        customers,
+        provider,
+        email,
+        config=RunnerConfig(
+            owner=settings.promotion_runner_name,
+            batch_size=settings.promotion_batch_size,
+            rate_per_second=settings.promotion_rate_per_second,
+            concurrency=settings.promotion_concurrency,
+            lease=timedelta(seconds=settings.promotion_lease_seconds),
+            time_zone=settings.company_time_zone,
+            sms_sender=settings.sms_sender,
+            unsubscribe_page_url=settings.survey_base_url,
+            one_click_url=f"{settings.public_api_base_url.rstrip('/')}/api/v1/public/unsubscribe",
+        ),
+        advertiser=advertiser,
+        unsubscribe_secret=settings.unsubscribe_secret.encode(),
+    )
+    service.run_periodically("promotions", settings.promotion_poll_seconds, runner.run_all)
+    service.run_periodically("opt-out-confirmations", 30.0, servicer.replies.resend_pending)
+    service.bus.subscribe(customer_events.ConsentChanged, on_consent_changed)
 
 
 def main() -> None:

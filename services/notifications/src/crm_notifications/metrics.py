@@ -13,3 +13,13 @@ for _reason in (*domain.SuppressionReason, domain.PROVIDER_REJECTED):
 EMAIL_SENT = Counter("crm_email_sent_total", "E-mails accepted by the SMTP relay")
 EMAIL_FAILED = Counter("crm_email_failed_total", "E-mails not sent (refused by the relay)", ["reason"])
 EMAIL_FAILED.labels(domain.metric_reason(domain.PROVIDER_REJECTED))
+
+PROMOTION_MESSAGES = Counter(
+    "crm_promotion_messages_total", "Promotion messages by channel and outcome (sent, failed)", ["channel", "outcome"]
+)
+for _channel in (domain.SMS, domain.EMAIL):
+    for _outcome in ("sent", "failed"):
+        PROMOTION_MESSAGES.labels(_channel, _outcome)
+OPT_OUTS = Counter(
+    "crm_opt_outs_total", "Refusals of advertising received, by channel and source", ["channel", "source"]
+)

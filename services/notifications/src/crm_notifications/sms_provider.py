@@ -3,15 +3,59 @@
 Transient failures (connection errors, timeouts, 429, 5xx) are retried here a few times with
 a short jittered back-off; retrying is safe because the provider de-duplicates by
 Idempotency-Key. Any other 4xx is permanent: resending the same request cannot succeed.
+
+`SmsGateway` is what the service needs of any SMS provider (this one, or Kavenegar's adapter in
+kavenegar.py); `build_sms_gateway` makes the one the settings name.
 """
 
 from __future__ import annotations
+
+from typing import Protocol
 
 import httpx
 from opentelemetry import trace
 
 from crm_kit import telemetry
+from crm_notifications.kavenegar import KavenegarSmsProvider
 from crm_notifications.outbound import PermanentSendError, RetryPolicy, SendReceipt, TransientSendError, with_retries
+
+SMS_GATEWAY_KINDS = ("generic", "kavenegar")
+
+
+class SmsGateway(Protocol):
+    """An SMS provider's adapter: sends one message under our idempotency key (the provider
+    de-duplicates by it, so a retry never sends twice) and retries its transient failures itself."""
+
+    async def send(self, *, to: str, body: str, sender: str, idempotency_key: str) -> SendReceipt:
+        """Raises TransientSendError (the same send may succeed later) or PermanentSendError."""
+        ...
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        ...
+
+
+def build_sms_gateway(
+    kind: str,
+    base_url: str,
+    api_key: str,
+    *,
+    timeout_seconds: float = 5.0,
+    max_connections: int = 16,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> SmsGateway:
+    """The adapter of the provider kind names: "generic" (our provider's /v1/messages API) or
+    "kavenegar". Raises ValueError for any other kind."""
+    name = kind.strip().lower()
+    if name == "generic":
+        return HttpSmsProvider(
+            base_url, api_key, timeout_seconds=timeout_seconds, max_connections=max_connections, transport=transport
+        )
+    if name == "kavenegar":
+        return KavenegarSmsProvider(
+            base_url, api_key, timeout_seconds=timeout_seconds, max_connections=max_connections, transport=transport
+        )
+    raise ValueError(f"unknown SMS provider kind {kind!r}; one of {', '.join(SMS_GATEWAY_KINDS)}")
 
 
 class HttpSmsProvider:

@@ -126,6 +126,17 @@ POLICIES: dict[str, Policy] = {
     "list_messages": Policy(frozenset({Role.ADMIN, Role.ORDERS_CLERK, Role.SERVICE_AGENT})),
     "get_message": Policy(frozenset({Role.ADMIN, Role.ORDERS_CLERK, Role.SERVICE_AGENT})),
     "preview_message": Policy(frozenset({Role.ADMIN, Role.MARKETING}), "writes promotions; reads no record"),
+    # promotions: marketing sends them; a manager approves a large one and reads the results
+    "preview_audience": Policy(frozenset({Role.ADMIN, Role.MARKETING}), "counts, and a sample with masked addresses"),
+    "create_promotion": Policy(frozenset({Role.ADMIN, Role.MARKETING})),
+    "list_promotions": Policy(frozenset({Role.ADMIN, Role.MARKETING, Role.SALES_MANAGER})),
+    "get_promotion": Policy(frozenset({Role.ADMIN, Role.MARKETING, Role.SALES_MANAGER})),
+    "get_promotion_report": Policy(frozenset({Role.ADMIN, Role.MARKETING, Role.SALES_MANAGER})),
+    "schedule_promotion": Policy(frozenset({Role.ADMIN, Role.MARKETING}), "a large audience then waits for approval"),
+    "pause_promotion": Policy(frozenset({Role.ADMIN, Role.MARKETING})),
+    "resume_promotion": Policy(frozenset({Role.ADMIN, Role.MARKETING})),
+    "cancel_promotion": Policy(frozenset({Role.ADMIN, Role.MARKETING})),
+    "approve_promotion": Policy(frozenset({Role.ADMIN, Role.SALES_MANAGER}), "never the one who scheduled it"),
     # marketing
     "source_report": Policy(frozenset({Role.ADMIN, Role.MARKETING, Role.SALES_MANAGER})),
     # targets vs actual: reps see their own, managers their team and its reps, marketing sources'
@@ -217,6 +228,9 @@ PUBLIC_ROUTES: dict[str, str] = {
     "dev_token": "the development issuer's token endpoint; a code and its PKCE verifier",
     "submit_web_form": "public lead capture; requires its web-to-lead key",
     "submit_survey": "a customer's one-tap satisfaction score; the link's unguessable token is the credential",
+    "unsubscribe": "a promotion recipient's unsubscribe; the link's signed token is the credential",
+    "receive_delivery_receipt": "the SMS provider's delivery receipt; its HMAC signature is the credential",
+    "receive_sms_reply": "a reply to an SMS, from the provider; its HMAC signature is the credential",
 }
 
 

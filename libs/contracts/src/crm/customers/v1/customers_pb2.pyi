@@ -186,6 +186,243 @@ CONSENT_SOURCE_AGENT: ConsentSource.ValueType  # 5
 Global___ConsentSource: _TypeAlias = ConsentSource  # noqa: Y015
 
 @_typing.final
+class AudienceFilter(_message.Message):
+    """Who a promotion goes to: live customers matching every criterion given (an empty filter is every
+    live customer). Lists match any of their values.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TAGS_FIELD_NUMBER: _builtins.int
+    CITIES_FIELD_NUMBER: _builtins.int
+    SOURCES_FIELD_NUMBER: _builtins.int
+    PRODUCTS_FIELD_NUMBER: _builtins.int
+    PURCHASED_AFTER_FIELD_NUMBER: _builtins.int
+    PURCHASED_BEFORE_FIELD_NUMBER: _builtins.int
+    MIN_LIFETIME_VALUE_MINOR_FIELD_NUMBER: _builtins.int
+    CURRENCY_CODE_FIELD_NUMBER: _builtins.int
+    INCLUDE_OPEN_COMPLAINTS_FIELD_NUMBER: _builtins.int
+    INCLUDE_LOW_SATISFACTION_FIELD_NUMBER: _builtins.int
+    LOCALES_FIELD_NUMBER: _builtins.int
+    min_lifetime_value_minor: _builtins.int
+    """Lifetime value (won deals) in currency_code at least this much; currency_code required with it."""
+    currency_code: _builtins.str
+    include_open_complaints: _builtins.bool
+    """By default a customer with an open complaint, or whose latest survey score is 1 or 2, is left
+    out of advertising; these include them.
+    """
+    include_low_satisfaction: _builtins.bool
+    @_builtins.property
+    def tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def cities(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Any of the customer's addresses' cities (case and spaces ignored)."""
+
+    @_builtins.property
+    def sources(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """A lead of the customer came from one of these sources."""
+
+    @_builtins.property
+    def products(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Bought (a won deal's line) a product whose SKU or product line is one of these, or whose
+        description contains one (case ignored).
+        """
+
+    @_builtins.property
+    def purchased_after(self) -> _timestamp_pb2.Timestamp:
+        """A purchase (of `products` when given) closed in [purchased_after, purchased_before)."""
+
+    @_builtins.property
+    def purchased_before(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def locales(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The customer's language (he-IL, fa-IR, en-US)."""
+
+    def __init__(
+        self,
+        *,
+        tags: _abc.Iterable[_builtins.str] | None = ...,
+        cities: _abc.Iterable[_builtins.str] | None = ...,
+        sources: _abc.Iterable[_builtins.str] | None = ...,
+        products: _abc.Iterable[_builtins.str] | None = ...,
+        purchased_after: _timestamp_pb2.Timestamp | None = ...,
+        purchased_before: _timestamp_pb2.Timestamp | None = ...,
+        min_lifetime_value_minor: _builtins.int = ...,
+        currency_code: _builtins.str = ...,
+        include_open_complaints: _builtins.bool = ...,
+        include_low_satisfaction: _builtins.bool = ...,
+        locales: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["purchased_after", b"purchased_after", "purchased_before", b"purchased_before"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cities", b"cities", "currency_code", b"currency_code", "include_low_satisfaction", b"include_low_satisfaction", "include_open_complaints", b"include_open_complaints", "locales", b"locales", "min_lifetime_value_minor", b"min_lifetime_value_minor", "products", b"products", "purchased_after", b"purchased_after", "purchased_before", b"purchased_before", "sources", b"sources", "tags", b"tags"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AudienceFilter: _TypeAlias = AudienceFilter  # noqa: Y015
+
+@_typing.final
+class AudienceMember(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    FULL_NAME_FIELD_NUMBER: _builtins.int
+    ADDRESS_FIELD_NUMBER: _builtins.int
+    LOCALE_FIELD_NUMBER: _builtins.int
+    customer_id: _builtins.str
+    full_name: _builtins.str
+    address: _builtins.str
+    """The E.164 number (sms) or e-mail address (email)."""
+    locale: _builtins.str
+    def __init__(
+        self,
+        *,
+        customer_id: _builtins.str = ...,
+        full_name: _builtins.str = ...,
+        address: _builtins.str = ...,
+        locale: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "customer_id", b"customer_id", "full_name", b"full_name", "locale", b"locale"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AudienceMember: _TypeAlias = AudienceMember  # noqa: Y015
+
+@_typing.final
+class CountAudienceRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FILTER_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    SAMPLE_SIZE_FIELD_NUMBER: _builtins.int
+    channel: _builtins.str
+    """sms or email."""
+    purpose: _builtins.str
+    """marketing or service."""
+    sample_size: _builtins.int
+    """At most 20."""
+    @_builtins.property
+    def filter(self) -> Global___AudienceFilter: ...
+    def __init__(
+        self,
+        *,
+        filter: Global___AudienceFilter | None = ...,
+        channel: _builtins.str = ...,
+        purpose: _builtins.str = ...,
+        sample_size: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "filter", b"filter", "purpose", b"purpose", "sample_size", b"sample_size"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CountAudienceRequest: _TypeAlias = CountAudienceRequest  # noqa: Y015
+
+@_typing.final
+class CountAudienceResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MATCHED_FIELD_NUMBER: _builtins.int
+    REACHABLE_FIELD_NUMBER: _builtins.int
+    NO_CONSENT_FIELD_NUMBER: _builtins.int
+    NO_ADDRESS_FIELD_NUMBER: _builtins.int
+    OPEN_COMPLAINT_FIELD_NUMBER: _builtins.int
+    LOW_SATISFACTION_FIELD_NUMBER: _builtins.int
+    SAMPLE_FIELD_NUMBER: _builtins.int
+    matched: _builtins.int
+    """Live customers matching the filter's facts (before consent and the complaint rules)."""
+    reachable: _builtins.int
+    """Of them, who may be reached: consent in force, an address for the channel, no open complaint
+    or low score unless included.
+    """
+    no_consent: _builtins.int
+    no_address: _builtins.int
+    open_complaint: _builtins.int
+    low_satisfaction: _builtins.int
+    @_builtins.property
+    def sample(self) -> _containers.RepeatedCompositeFieldContainer[Global___AudienceMember]: ...
+    def __init__(
+        self,
+        *,
+        matched: _builtins.int = ...,
+        reachable: _builtins.int = ...,
+        no_consent: _builtins.int = ...,
+        no_address: _builtins.int = ...,
+        open_complaint: _builtins.int = ...,
+        low_satisfaction: _builtins.int = ...,
+        sample: _abc.Iterable[Global___AudienceMember] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["low_satisfaction", b"low_satisfaction", "matched", b"matched", "no_address", b"no_address", "no_consent", b"no_consent", "open_complaint", b"open_complaint", "reachable", b"reachable", "sample", b"sample"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CountAudienceResponse: _TypeAlias = CountAudienceResponse  # noqa: Y015
+
+@_typing.final
+class ResolveAudienceRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FILTER_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    AFTER_CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    channel: _builtins.str
+    purpose: _builtins.str
+    page_size: _builtins.int
+    """1 to 5000; 0: 1000."""
+    after_customer_id: _builtins.str
+    """The last customer id of the previous page; "" for the first."""
+    @_builtins.property
+    def filter(self) -> Global___AudienceFilter: ...
+    def __init__(
+        self,
+        *,
+        filter: Global___AudienceFilter | None = ...,
+        channel: _builtins.str = ...,
+        purpose: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        after_customer_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_customer_id", b"after_customer_id", "channel", b"channel", "filter", b"filter", "page_size", b"page_size", "purpose", b"purpose"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResolveAudienceRequest: _TypeAlias = ResolveAudienceRequest  # noqa: Y015
+
+@_typing.final
+class ResolveAudienceResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MEMBERS_FIELD_NUMBER: _builtins.int
+    NEXT_AFTER_CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    next_after_customer_id: _builtins.str
+    """"" when this was the last page."""
+    @_builtins.property
+    def members(self) -> _containers.RepeatedCompositeFieldContainer[Global___AudienceMember]: ...
+    def __init__(
+        self,
+        *,
+        members: _abc.Iterable[Global___AudienceMember] | None = ...,
+        next_after_customer_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["members", b"members", "next_after_customer_id", b"next_after_customer_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResolveAudienceResponse: _TypeAlias = ResolveAudienceResponse  # noqa: Y015
+
+@_typing.final
 class Customer(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

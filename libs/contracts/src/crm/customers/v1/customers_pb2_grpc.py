@@ -120,6 +120,16 @@ class CustomersServiceStub:
                 request_serializer=crm_dot_customers_dot_v1_dot_customers__pb2.RemoveAddressRequest.SerializeToString,
                 response_deserializer=crm_dot_customers_dot_v1_dot_customers__pb2.RemoveAddressResponse.FromString,
                 _registered_method=True)
+        self.CountAudience = channel.unary_unary(
+                '/crm.customers.v1.CustomersService/CountAudience',
+                request_serializer=crm_dot_customers_dot_v1_dot_customers__pb2.CountAudienceRequest.SerializeToString,
+                response_deserializer=crm_dot_customers_dot_v1_dot_customers__pb2.CountAudienceResponse.FromString,
+                _registered_method=True)
+        self.ResolveAudience = channel.unary_unary(
+                '/crm.customers.v1.CustomersService/ResolveAudience',
+                request_serializer=crm_dot_customers_dot_v1_dot_customers__pb2.ResolveAudienceRequest.SerializeToString,
+                response_deserializer=crm_dot_customers_dot_v1_dot_customers__pb2.ResolveAudienceResponse.FromString,
+                _registered_method=True)
 
 
 class CustomersServiceServicer:
@@ -254,6 +264,23 @@ class CustomersServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CountAudience(self, request, context):
+        """How many live customers an audience matches, how many of them may be reached on the channel
+        for the purpose (consent and an address), why the others may not, and a sample of the
+        reachable. INVALID_ARGUMENT naming each bad criterion.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResolveAudience(self, request, context):
+        """The reachable members of an audience, a page at a time in customer id order (keyset: the
+        caller keeps the cursor, so a sender resumes after a restart where it stopped).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CustomersServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -341,6 +368,16 @@ def add_CustomersServiceServicer_to_server(servicer, server):
                     servicer.RemoveAddress,
                     request_deserializer=crm_dot_customers_dot_v1_dot_customers__pb2.RemoveAddressRequest.FromString,
                     response_serializer=crm_dot_customers_dot_v1_dot_customers__pb2.RemoveAddressResponse.SerializeToString,
+            ),
+            'CountAudience': grpc.unary_unary_rpc_method_handler(
+                    servicer.CountAudience,
+                    request_deserializer=crm_dot_customers_dot_v1_dot_customers__pb2.CountAudienceRequest.FromString,
+                    response_serializer=crm_dot_customers_dot_v1_dot_customers__pb2.CountAudienceResponse.SerializeToString,
+            ),
+            'ResolveAudience': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResolveAudience,
+                    request_deserializer=crm_dot_customers_dot_v1_dot_customers__pb2.ResolveAudienceRequest.FromString,
+                    response_serializer=crm_dot_customers_dot_v1_dot_customers__pb2.ResolveAudienceResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -803,6 +840,60 @@ class CustomersService:
             '/crm.customers.v1.CustomersService/RemoveAddress',
             crm_dot_customers_dot_v1_dot_customers__pb2.RemoveAddressRequest.SerializeToString,
             crm_dot_customers_dot_v1_dot_customers__pb2.RemoveAddressResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CountAudience(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.customers.v1.CustomersService/CountAudience',
+            crm_dot_customers_dot_v1_dot_customers__pb2.CountAudienceRequest.SerializeToString,
+            crm_dot_customers_dot_v1_dot_customers__pb2.CountAudienceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResolveAudience(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.customers.v1.CustomersService/ResolveAudience',
+            crm_dot_customers_dot_v1_dot_customers__pb2.ResolveAudienceRequest.SerializeToString,
+            crm_dot_customers_dot_v1_dot_customers__pb2.ResolveAudienceResponse.FromString,
             options,
             channel_credentials,
             insecure,

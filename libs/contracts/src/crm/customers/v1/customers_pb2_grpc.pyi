@@ -84,6 +84,15 @@ class CustomersServiceStub:
     RemoveContactPerson: _grpc.UnaryUnaryMultiCallable[_customers_pb2.RemoveContactPersonRequest, _customers_pb2.RemoveContactPersonResponse]
     AddAddress: _grpc.UnaryUnaryMultiCallable[_customers_pb2.AddAddressRequest, _customers_pb2.AddAddressResponse]
     RemoveAddress: _grpc.UnaryUnaryMultiCallable[_customers_pb2.RemoveAddressRequest, _customers_pb2.RemoveAddressResponse]
+    CountAudience: _grpc.UnaryUnaryMultiCallable[_customers_pb2.CountAudienceRequest, _customers_pb2.CountAudienceResponse]
+    """How many live customers an audience matches, how many of them may be reached on the channel
+    for the purpose (consent and an address), why the others may not, and a sample of the
+    reachable. INVALID_ARGUMENT naming each bad criterion.
+    """
+    ResolveAudience: _grpc.UnaryUnaryMultiCallable[_customers_pb2.ResolveAudienceRequest, _customers_pb2.ResolveAudienceResponse]
+    """The reachable members of an audience, a page at a time in customer id order (keyset: the
+    caller keeps the cursor, so a sender resumes after a restart where it stopped).
+    """
 
 @_typing.type_check_only
 class CustomersServiceAsyncStub(CustomersServiceStub):
@@ -141,6 +150,15 @@ class CustomersServiceAsyncStub(CustomersServiceStub):
     RemoveContactPerson: _aio.UnaryUnaryMultiCallable[_customers_pb2.RemoveContactPersonRequest, _customers_pb2.RemoveContactPersonResponse]  # type: ignore[assignment]
     AddAddress: _aio.UnaryUnaryMultiCallable[_customers_pb2.AddAddressRequest, _customers_pb2.AddAddressResponse]  # type: ignore[assignment]
     RemoveAddress: _aio.UnaryUnaryMultiCallable[_customers_pb2.RemoveAddressRequest, _customers_pb2.RemoveAddressResponse]  # type: ignore[assignment]
+    CountAudience: _aio.UnaryUnaryMultiCallable[_customers_pb2.CountAudienceRequest, _customers_pb2.CountAudienceResponse]  # type: ignore[assignment]
+    """How many live customers an audience matches, how many of them may be reached on the channel
+    for the purpose (consent and an address), why the others may not, and a sample of the
+    reachable. INVALID_ARGUMENT naming each bad criterion.
+    """
+    ResolveAudience: _aio.UnaryUnaryMultiCallable[_customers_pb2.ResolveAudienceRequest, _customers_pb2.ResolveAudienceResponse]  # type: ignore[assignment]
+    """The reachable members of an audience, a page at a time in customer id order (keyset: the
+    caller keeps the cursor, so a sender resumes after a restart where it stopped).
+    """
 
 class CustomersServiceServicer(metaclass=_abc_1.ABCMeta):
     """Customer profiles, their contact points and consent, and the timeline of every touch."""
@@ -297,5 +315,26 @@ class CustomersServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _customers_pb2.RemoveAddressRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_customers_pb2.RemoveAddressResponse, _abc.Awaitable[_customers_pb2.RemoveAddressResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def CountAudience(
+        self,
+        request: _customers_pb2.CountAudienceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customers_pb2.CountAudienceResponse, _abc.Awaitable[_customers_pb2.CountAudienceResponse]]:
+        """How many live customers an audience matches, how many of them may be reached on the channel
+        for the purpose (consent and an address), why the others may not, and a sample of the
+        reachable. INVALID_ARGUMENT naming each bad criterion.
+        """
+
+    @_abc_1.abstractmethod
+    def ResolveAudience(
+        self,
+        request: _customers_pb2.ResolveAudienceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customers_pb2.ResolveAudienceResponse, _abc.Awaitable[_customers_pb2.ResolveAudienceResponse]]:
+        """The reachable members of an audience, a page at a time in customer id order (keyset: the
+        caller keeps the cursor, so a sender resumes after a restart where it stopped).
+        """
 
 def add_CustomersServiceServicer_to_server(servicer: CustomersServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

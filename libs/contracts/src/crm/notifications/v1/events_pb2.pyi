@@ -30,12 +30,18 @@ class NotificationSent(_message.Message):
     ORDER_ID_FIELD_NUMBER: _builtins.int
     BODY_FIELD_NUMBER: _builtins.int
     SEND_TIME_FIELD_NUMBER: _builtins.int
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    PROMOTION_ID_FIELD_NUMBER: _builtins.int
     message_id: _builtins.str
     channel: _builtins.str
     recipient: _builtins.str
     lead_id: _builtins.str
     order_id: _builtins.str
     body: _builtins.str
+    customer_id: _builtins.str
+    """The customer the message went to, when known (a promotion's recipient)."""
+    promotion_id: _builtins.str
+    """The promotion the message belongs to; "" for a service message."""
     @_builtins.property
     def send_time(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -48,10 +54,12 @@ class NotificationSent(_message.Message):
         order_id: _builtins.str = ...,
         body: _builtins.str = ...,
         send_time: _timestamp_pb2.Timestamp | None = ...,
+        customer_id: _builtins.str = ...,
+        promotion_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["send_time", b"send_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "channel", b"channel", "lead_id", b"lead_id", "message_id", b"message_id", "order_id", b"order_id", "recipient", b"recipient", "send_time", b"send_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "channel", b"channel", "customer_id", b"customer_id", "lead_id", b"lead_id", "message_id", b"message_id", "order_id", b"order_id", "promotion_id", b"promotion_id", "recipient", b"recipient", "send_time", b"send_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -93,3 +101,125 @@ class NotificationFailed(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___NotificationFailed: _TypeAlias = NotificationFailed  # noqa: Y015
+
+@_typing.final
+class PromotionScheduled(_message.Message):
+    """Published on crm.notifications.promotion_scheduled when a promotion is scheduled to be sent."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROMOTION_ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    REACHABLE_FIELD_NUMBER: _builtins.int
+    SEND_TIME_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    SCHEDULE_TIME_FIELD_NUMBER: _builtins.int
+    promotion_id: _builtins.str
+    name: _builtins.str
+    channel: _builtins.str
+    reachable: _builtins.int
+    """Who the audience reached when it was scheduled."""
+    actor: _builtins.str
+    @_builtins.property
+    def send_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def schedule_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        promotion_id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        channel: _builtins.str = ...,
+        reachable: _builtins.int = ...,
+        send_time: _timestamp_pb2.Timestamp | None = ...,
+        actor: _builtins.str = ...,
+        schedule_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["schedule_time", b"schedule_time", "send_time", b"send_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "channel", b"channel", "name", b"name", "promotion_id", b"promotion_id", "reachable", b"reachable", "schedule_time", b"schedule_time", "send_time", b"send_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PromotionScheduled: _TypeAlias = PromotionScheduled  # noqa: Y015
+
+@_typing.final
+class ConsentWithdrawn(_message.Message):
+    """Published on crm.notifications.consent_withdrawn when a person refused advertising where a
+    message reached them: a reply (הסר, STOP, 11, لغو, حذف) or an unsubscribe click. Customers records
+    the withdrawal for every customer with that address.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    ADDRESS_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    EVIDENCE_FIELD_NUMBER: _builtins.int
+    OCCUR_TIME_FIELD_NUMBER: _builtins.int
+    PROMOTION_ID_FIELD_NUMBER: _builtins.int
+    channel: _builtins.str
+    """sms or email."""
+    address: _builtins.str
+    """E.164 number or e-mail address."""
+    source: _builtins.str
+    """sms_reply or unsubscribe_link."""
+    evidence: _builtins.str
+    """What the person did: the reply's text, or the unsubscribed message's id."""
+    promotion_id: _builtins.str
+    """The promotion whose message was answered, when known."""
+    @_builtins.property
+    def occur_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        channel: _builtins.str = ...,
+        address: _builtins.str = ...,
+        source: _builtins.str = ...,
+        evidence: _builtins.str = ...,
+        occur_time: _timestamp_pb2.Timestamp | None = ...,
+        promotion_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["occur_time", b"occur_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "channel", b"channel", "evidence", b"evidence", "occur_time", b"occur_time", "promotion_id", b"promotion_id", "source", b"source"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConsentWithdrawn: _TypeAlias = ConsentWithdrawn  # noqa: Y015
+
+@_typing.final
+class MessageDelivered(_message.Message):
+    """Published on crm.notifications.message_delivered when the provider reports a message's fate."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    PROMOTION_ID_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    OCCUR_TIME_FIELD_NUMBER: _builtins.int
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    message_id: _builtins.str
+    promotion_id: _builtins.str
+    status: _builtins.str
+    """delivered or undelivered."""
+    customer_id: _builtins.str
+    @_builtins.property
+    def occur_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        message_id: _builtins.str = ...,
+        promotion_id: _builtins.str = ...,
+        status: _builtins.str = ...,
+        occur_time: _timestamp_pb2.Timestamp | None = ...,
+        customer_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["occur_time", b"occur_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "message_id", b"message_id", "occur_time", b"occur_time", "promotion_id", b"promotion_id", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MessageDelivered: _TypeAlias = MessageDelivered  # noqa: Y015

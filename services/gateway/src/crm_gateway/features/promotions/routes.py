@@ -1,0 +1,200 @@
+"""/promotions: advertising by SMS or e-mail to an audience of consenting customers, sent once per
+person in batches that survive restarts (notifications' PromotionsService), with its report; the
+audience's preview (/audience-previews, customers' CountAudience); and the recipient's unsubscribe
+(/public/unsubscribe/{token}: the link in the e-mail and RFC 8058's one-click POST).
+
+Marketing and admins create, schedule, pause, resume and cancel; a promotion whose audience is
+larger than notifications' CRM_PROMOTION_APPROVAL_ABOVE waits for a sales manager's or an admin's
+approval, never the scheduler's own. Sales managers read promotions and their reports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Path, Request, Response
+
+from crm.customers.v1 import customers_pb2
+from crm.notifications.v1 import promotions_pb2
+from crm_gateway import records
+from crm_gateway.convert import to_model, to_timestamp
+from crm_gateway.deps import Caller, Clients, IdempotencyKey, PageSize, PageToken, ResourceId, api_router
+from crm_gateway.features.promotions.schemas import (
+    AudiencePreview,
+    AudiencePreviewIn,
+    CreatePromotionIn,
+    Promotion,
+    PromotionList,
+    PromotionReport,
+    PromotionScheduled,
+    SchedulePromotionIn,
+)
+from crm_gateway.platform.auth import refuse_anonymous_flood
+from crm_gateway.platform.problems import PROBLEM_RESPONSES
+from crm_gateway.records import read
+from crm_kit import protoconv
+
+router = api_router()
+# No bearer token: the signed token in the link is the credential.
+public_router = APIRouter(prefix="/api/v1/public", responses=PROBLEM_RESPONSES)
+UnsubscribeToken = Annotated[str, Path(min_length=40, max_length=200, pattern=r"^[A-Za-z0-9_.-]+$")]
+SAMPLE_SIZE = 5
+
+
+def mask(address: str) -> str:
+    """An address as a preview shows it: enough to recognise, not to use (+9725•••••567, d•••@x.com)."""
+    if "@" in address:
+        local, _, domain = address.partition("@")
+        return f"{local[:1]}•••@{domain}"
+    return f"{address[:5]}{'•' * max(len(address) - 8, 0)}{address[-3:]}" if len(address) > 8 else "•••"
+
+
+@router.post("/audience-previews", tags=["promotions"], operation_id="previewAudience")
+async def preview_audience(body: AudiencePreviewIn, clients: Clients, principal: Caller) -> AudiencePreview:
+    """How many customers the audience matches, how many of them may receive advertising on the
+    channel (and why the others may not), and a few of them, their addresses masked. Sends nothing."""
+    reply = await read(
+        clients.customers.CountAudience,
+        customers_pb2.CountAudienceRequest(
+            filter=body.audience.to_proto(), channel=body.channel, purpose="marketing", sample_size=SAMPLE_SIZE
+        ),
+    )
+    preview = to_model(AudiencePreview, reply)
+    for member in preview.sample:
+        member.address = mask(member.address)
+    return preview
+
+
+@router.post("/promotions", status_code=201, tags=["promotions"], operation_id="createPromotion")
+async def create_promotion(
+    body: CreatePromotionIn, clients: Clients, principal: Caller, idempotency_key: IdempotencyKey = None
+) -> Promotion:
+    """A draft promotion: 422 naming each text's problem (an unknown placeholder, what the
+    country's advertising rules find missing) and each wrong audience criterion."""
+    reply = await clients.promotions.CreatePromotion(body.to_proto(idempotency_key or ""))
+    return to_model(Promotion, reply.promotion)
+
+
+@router.get("/promotions", tags=["promotions"], operation_id="listPromotions")
+async def list_promotions(
+    clients: Clients, principal: Caller, page_size: PageSize = 0, page_token: PageToken = ""
+) -> PromotionList:
+    reply = await read(
+        clients.promotions.ListPromotions,
+        promotions_pb2.ListPromotionsRequest(page_size=protoconv.page_size(page_size), page_token=page_token),
+    )
+    return to_model(PromotionList, reply)
+
+
+@router.get("/promotions/{promotion_id}", tags=["promotions"], operation_id="getPromotion")
+async def get_promotion(promotion_id: ResourceId, clients: Clients, principal: Caller) -> Promotion:
+    """The promotion and its progress (recipients resolved, processed) while it sends."""
+    reply = await records.get(
+        "promotion",
+        promotion_id,
+        clients.promotions.GetPromotion,
+        promotions_pb2.GetPromotionRequest(promotion_id=promotion_id),
+    )
+    return to_model(Promotion, reply.promotion)
+
+
+@router.get("/promotions/{promotion_id}/report", tags=["promotions"], operation_id="getPromotionReport")
+async def get_promotion_report(promotion_id: ResourceId, clients: Clients, principal: Caller) -> PromotionReport:
+    """Per text locale and in total: sent, delivered, undelivered, failed, suppressed at the last
+    moment, opted out after it, SMS parts and their cost."""
+    reply = await records.get(
+        "promotion",
+        promotion_id,
+        clients.promotions.GetPromotionReport,
+        promotions_pb2.GetPromotionReportRequest(promotion_id=promotion_id),
+    )
+    return to_model(PromotionReport, reply)
+
+
+@router.post("/promotions/{promotion_id}/schedule", tags=["promotions"], operation_id="schedulePromotion")
+async def schedule_promotion(
+    promotion_id: ResourceId, body: SchedulePromotionIn, clients: Clients, principal: Caller
+) -> PromotionScheduled:
+    """Draft → scheduled (or awaiting approval for a large audience). 422 for a time in the past or
+    texts the rules refuse now; 409 when the audience reaches nobody or the status is not draft."""
+    reply = await records.change(
+        "promotion",
+        promotion_id,
+        clients.promotions.SchedulePromotion,
+        promotions_pb2.SchedulePromotionRequest(
+            promotion_id=promotion_id, send_time=to_timestamp(body.send_time), row_version=body.row_version
+        ),
+    )
+    return to_model(PromotionScheduled, reply)
+
+
+Action = (
+    promotions_pb2.PausePromotionRequest
+    | promotions_pb2.ResumePromotionRequest
+    | promotions_pb2.CancelPromotionRequest
+    | promotions_pb2.ApprovePromotionRequest
+)
+
+
+async def _change(promotion_id: str, method: Callable[[Any], Awaitable[Any]], request: Action) -> Promotion:
+    reply = await records.change("promotion", promotion_id, method, request)
+    return to_model(Promotion, reply.promotion)
+
+
+@router.post("/promotions/{promotion_id}/pause", tags=["promotions"], operation_id="pausePromotion")
+async def pause_promotion(promotion_id: ResourceId, clients: Clients, principal: Caller) -> Promotion:
+    """Stops after the batch in flight; nothing sent is sent again on resume."""
+    return await _change(
+        promotion_id,
+        clients.promotions.PausePromotion,
+        promotions_pb2.PausePromotionRequest(promotion_id=promotion_id),
+    )
+
+
+@router.post("/promotions/{promotion_id}/resume", tags=["promotions"], operation_id="resumePromotion")
+async def resume_promotion(promotion_id: ResourceId, clients: Clients, principal: Caller) -> Promotion:
+    return await _change(
+        promotion_id,
+        clients.promotions.ResumePromotion,
+        promotions_pb2.ResumePromotionRequest(promotion_id=promotion_id),
+    )
+
+
+@router.post("/promotions/{promotion_id}/cancel", tags=["promotions"], operation_id="cancelPromotion")
+async def cancel_promotion(promotion_id: ResourceId, clients: Clients, principal: Caller) -> Promotion:
+    """Final: the recipients not reached yet get nothing."""
+    return await _change(
+        promotion_id,
+        clients.promotions.CancelPromotion,
+        promotions_pb2.CancelPromotionRequest(promotion_id=promotion_id),
+    )
+
+
+@router.post("/promotions/{promotion_id}/approve", tags=["promotions"], operation_id="approvePromotion")
+async def approve_promotion(promotion_id: ResourceId, clients: Clients, principal: Caller) -> Promotion:
+    """Awaiting approval → scheduled; 403 for whoever scheduled it."""
+    return await _change(
+        promotion_id,
+        clients.promotions.ApprovePromotion,
+        promotions_pb2.ApprovePromotionRequest(promotion_id=promotion_id),
+    )
+
+
+@public_router.post("/unsubscribe/{token}", status_code=204, tags=["promotions"], operation_id="unsubscribe")
+async def unsubscribe(token: UnsubscribeToken, clients: Clients, request: Request) -> Response:
+    """The recipient refuses further advertising on the channel the promotion reached them by:
+    the e-mail's unsubscribe page posts here, and so does a mail client's one-click unsubscribe
+    (RFC 8058: `List-Unsubscribe=One-Click` in the body, ignored). 204 whether or not the address
+    was already unsubscribed; 404 for a link that is not one, counted against the address like a
+    bad credential."""
+    refuse_anonymous_flood(request, count=False)
+    try:
+        await records.change(
+            "unsubscribe link", "link", clients.promotions.Unsubscribe, promotions_pb2.UnsubscribeRequest(token=token)
+        )
+    except HTTPException as exc:
+        if exc.status_code == 404:
+            refuse_anonymous_flood(request)
+        raise
+    return Response(status_code=204)

@@ -1,0 +1,195 @@
+"""Bodies of /promotions (advertising by SMS or e-mail to an audience) and /audience-previews."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, StringConstraints
+
+from crm.customers.v1 import customers_pb2
+from crm.notifications.v1 import promotions_pb2
+from crm_gateway.convert import IsoDateTime, RequestBody, to_timestamp
+
+Locale = Literal["he-IL", "fa-IR", "en-US"]
+Word = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Words = Annotated[list[Word], Field(max_length=50)]
+PromotionStatus = Literal[
+    "unspecified", "draft", "scheduled", "sending", "paused", "completed", "cancelled", "awaiting_approval"
+]
+
+
+class Audience(BaseModel):
+    """Who a promotion goes to: customers matching every criterion given (an empty audience is
+    every customer), who consented to advertising on the promotion's channel and have an address
+    for it. Customers with an open complaint, or whose latest survey score is 1 or 2, are left out
+    unless included."""
+
+    tags: list[str] = []
+    cities: list[str] = []
+    sources: list[str] = []
+    # Bought a product whose SKU or product line is this, or whose description contains it.
+    products: list[str] = []
+    # A purchase (of the products, when given) closed in [purchased_after, purchased_before).
+    purchased_after: datetime | None = None
+    purchased_before: datetime | None = None
+    min_lifetime_value_minor: int = 0
+    currency_code: str = ""
+    include_open_complaints: bool = False
+    include_low_satisfaction: bool = False
+    locales: list[str] = []
+
+
+class AudienceIn(RequestBody):
+    tags: Words = []
+    cities: Words = []
+    sources: Words = []
+    products: Words = []
+    purchased_after: IsoDateTime | None = None
+    purchased_before: IsoDateTime | None = None
+    min_lifetime_value_minor: Annotated[int, Field(ge=0, le=10**15)] = 0
+    currency_code: Annotated[str, StringConstraints(pattern=r"^([A-Z]{3})?$")] = ""
+    include_open_complaints: bool = False
+    include_low_satisfaction: bool = False
+    locales: Annotated[list[Locale], Field(max_length=3)] = []
+
+    def to_proto(self) -> customers_pb2.AudienceFilter:
+        return customers_pb2.AudienceFilter(
+            tags=self.tags,
+            cities=self.cities,
+            sources=self.sources,
+            products=self.products,
+            purchased_after=to_timestamp(self.purchased_after),
+            purchased_before=to_timestamp(self.purchased_before),
+            min_lifetime_value_minor=self.min_lifetime_value_minor,
+            currency_code=self.currency_code,
+            include_open_complaints=self.include_open_complaints,
+            include_low_satisfaction=self.include_low_satisfaction,
+            locales=self.locales,
+        )
+
+
+class AudiencePreviewIn(RequestBody):
+    channel: Literal["sms", "email"]
+    audience: AudienceIn = AudienceIn()
+
+
+class AudienceMember(BaseModel):
+    customer_id: str
+    full_name: str
+    # Masked: the preview shows who, not how to reach them (marketing reads no customer record).
+    address: str
+    locale: str
+
+
+class AudiencePreview(BaseModel):
+    # Matching the filter; of them, reachable (consent and an address for the channel).
+    matched: int
+    reachable: int
+    no_consent: int
+    no_address: int
+    open_complaint: int
+    low_satisfaction: int
+    sample: list[AudienceMember]
+
+
+class PromotionTextIn(RequestBody):
+    locale: Locale
+    # E-mail only; an SMS has none.
+    subject: Annotated[str, StringConstraints(max_length=300)] = ""
+    body: Annotated[str, StringConstraints(min_length=1, max_length=100_000)]
+
+
+class CreatePromotionIn(RequestBody):
+    """A draft. Texts: placeholders {name}, {date} ({date:long}, {date:gregorian}, {date:latn}…),
+    {advertiser}, {advertiser_contact}, and in an e-mail {unsubscribe_link}; each text must meet the
+    country's advertising rules (see POST /message-previews). The first text goes to recipients of
+    a locale without one."""
+
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    channel: Literal["sms", "email"]
+    audience: AudienceIn = AudienceIn()
+    texts: Annotated[list[PromotionTextIn], Field(min_length=1, max_length=3)]
+    # What one SMS part costs (minor units of currency_code), for the report's cost.
+    sms_part_price_minor: Annotated[int, Field(ge=0, le=1_000_000)] = 0
+    currency_code: Annotated[str, StringConstraints(pattern=r"^([A-Z]{3})?$")] = ""
+    # A retry with the same id (or Idempotency-Key) returns the first promotion.
+    request_id: Annotated[str, StringConstraints(max_length=100)] = ""
+
+    def to_proto(self, idempotency_key: str) -> promotions_pb2.CreatePromotionRequest:
+        return promotions_pb2.CreatePromotionRequest(
+            name=self.name,
+            channel=self.channel,
+            audience=self.audience.to_proto(),
+            texts=[promotions_pb2.PromotionText(locale=t.locale, subject=t.subject, body=t.body) for t in self.texts],
+            sms_part_price_minor=self.sms_part_price_minor,
+            currency_code=self.currency_code,
+            request_id=self.request_id or idempotency_key,
+        )
+
+
+class PromotionText(BaseModel):
+    locale: str
+    subject: str
+    body: str
+
+
+class Promotion(BaseModel):
+    id: str
+    name: str
+    channel: str
+    audience: Audience
+    texts: list[PromotionText]
+    status: PromotionStatus
+    send_time: datetime | None
+    # Recipients resolved so far, and how many of them have their message recorded.
+    recipients: int
+    processed: int
+    audience_resolved: bool
+    sms_part_price_minor: int
+    currency_code: str
+    created_by: str
+    scheduled_by: str
+    approved_by: str
+    create_time: datetime | None
+    update_time: datetime | None
+    complete_time: datetime | None
+    row_version: int
+
+
+class PromotionList(BaseModel):
+    promotions: list[Promotion]
+    next_page_token: str
+
+
+class SchedulePromotionIn(RequestBody):
+    # Unset: now. In the past: 422.
+    send_time: IsoDateTime | None = None
+    # The version the caller saw (409 when it changed since); 0: any.
+    row_version: Annotated[int, Field(ge=0)] = 0
+
+
+class PromotionScheduled(BaseModel):
+    promotion: Promotion
+    reachable: int
+
+
+class VariantReport(BaseModel):
+    # The text's locale; "" for the total.
+    locale: str
+    recipients: int
+    sent: int
+    delivered: int
+    undelivered: int
+    failed: int
+    suppressed: int
+    opted_out: int
+    sms_parts: int
+    cost_minor: int
+
+
+class PromotionReport(BaseModel):
+    promotion: Promotion
+    total: VariantReport
+    variants: list[VariantReport]
+    remaining: int

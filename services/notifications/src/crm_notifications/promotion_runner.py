@@ -1,0 +1,282 @@
+"""Sends promotions: exactly one message per recipient, in batches that survive restarts.
+
+One runner at a time holds a promotion's lease (`promotion_store.claim_due`: SKIP LOCKED, renewed
+before every batch), so replicas share promotions without sharing one. Its steps, each saved before
+the next:
+
+1. **Resolve the audience** page by page from customers (`ResolveAudience`, consent applied there):
+   a page's recipients and the cursor after it in one transaction, so a restart resumes after the
+   last page saved.
+2. **Record a batch's intents**: the next recipients without a message (locked) become message rows
+   under the key `promotion:<id>:<customer>` (unique) — suppressed instead when the address was
+   refused or the customer withdrew since — and each recipient row names its message, in one
+   transaction.
+3. **Send** the batch's pending messages, at most `rate` a second and `concurrency` at once, each
+   with its key as the provider's idempotency key (an e-mail with a Message-ID derived from it).
+4. **Record the outcomes** of the batch in one transaction (sent rows and their NotificationSent,
+   permanent failures and their NotificationFailed); a transient failure stays pending.
+
+A runner stopped anywhere resumes from what was saved: a recipient without a message gets one
+(step 2), a message pending after a crash between 3 and 4 is sent again under the same key
+(the provider answers the first send; an e-mail's copy carries the same Message-ID). Pausing or
+cancelling changes the promotion's status; the runner sees it when it renews the lease before the
+next batch, and the batch in flight finishes. Nothing is re-sent on resume and nothing is skipped,
+since progress is the rows, not a position in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from google.protobuf import json_format
+
+from crm.customers.v1 import customers_pb2, customers_pb2_grpc
+from crm_kit.company import company_zone
+from crm_kit.db import Database
+from crm_notifications import advertising, commands, domain, promotion_store, promotions
+from crm_notifications.email_sender import Email, SmtpEmailSender
+from crm_notifications.metrics import PROMOTION_MESSAGES
+from crm_notifications.outbound import PermanentSendError, SendReceipt, TransientSendError
+from crm_notifications.sms_provider import SmsGateway
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunnerConfig:
+    owner: str
+    batch_size: int = 500
+    # Messages handed to the provider per second, and at once.
+    rate_per_second: float = 100.0
+    concurrency: int = 16
+    resolve_page_size: int = 2000
+    lease: timedelta = timedelta(seconds=60)
+    poll_seconds: float = 1.0
+    # After a batch with transient failures, wait this long before sending its pending messages again.
+    retry_after_seconds: float = 5.0
+    time_zone: str = "Asia/Jerusalem"
+    sms_sender: str = "CRM"
+    # The recipient's unsubscribe page (the console) and the one-click endpoint (the gateway).
+    unsubscribe_page_url: str = "http://localhost:8081"
+    one_click_url: str = "http://localhost:8080/api/v1/public/unsubscribe"
+
+
+@dataclass(frozen=True)
+class Outcomes:
+    sent: list[tuple[str, str, int]]
+    failed: list[tuple[str, int, str]]
+    transient: list[tuple[str, int, str]]
+
+
+class PromotionRunner:
+    def __init__(
+        self,
+        db: Database,
+        customers: customers_pb2_grpc.CustomersServiceStub,
+        sms: SmsGateway,
+        email: SmtpEmailSender | None,
+        *,
+        config: RunnerConfig,
+        advertiser: advertising.Advertiser,
+        unsubscribe_secret: bytes,
+    ) -> None:
+        self.db = db
+        self.customers = customers
+        self.sms = sms
+        self.email = email
+        self.config = config
+        self.advertiser = advertiser
+        self.secret = unsubscribe_secret
+        self.zone = company_zone(config.time_zone)
+        self._stopped = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    async def run(self) -> None:
+        """Until stopped: take a due promotion and send it; wait a poll interval when none is due."""
+        while not self._stopped.is_set():
+            try:
+                worked = await self.run_once()
+            except Exception:
+                log.exception("promotion runner step failed")
+                worked = False
+            if not worked:
+                try:
+                    await asyncio.wait_for(self._stopped.wait(), timeout=self.config.poll_seconds)
+                except TimeoutError:
+                    pass
+
+    async def run_all(self) -> None:
+        """Send every promotion that is due, one after another (the periodic job)."""
+        while not self._stopped.is_set() and await self.run_once():
+            pass
+
+    async def run_once(self) -> bool:
+        """Send one due promotion as far as it goes (done, paused, cancelled or lost lease);
+        False when none was due."""
+        async with self.db.unit_of_work() as uow:
+            promotion = await promotion_store.claim_due(uow, self.config.owner, _now(), self.config.lease)
+        if promotion is None:
+            return False
+        try:
+            await self._resolve(promotion)
+            while not self._stopped.is_set():
+                if not await self._step(promotion):
+                    break
+        finally:
+            async with self.db.unit_of_work() as uow:
+                await promotion_store.release(uow, promotion.id, self.config.owner)
+        return True
+
+    async def _hold(self, uow: Any, promotion_id: str) -> Any | None:
+        return await promotion_store.hold(uow, promotion_id, self.config.owner, _now(), self.config.lease)
+
+    async def _resolve(self, promotion: Any) -> None:
+        """Step 1: the audience, page by page from where the last saved page ended."""
+        audience = json_format.ParseDict(promotion.audience, customers_pb2.AudienceFilter())
+        resolved, cursor = promotion.audience_resolved, promotion.resolve_cursor
+        while not resolved and not self._stopped.is_set():
+            page = await self.customers.ResolveAudience(
+                customers_pb2.ResolveAudienceRequest(
+                    filter=audience,
+                    channel=promotion.channel,
+                    purpose="marketing",
+                    page_size=self.config.resolve_page_size,
+                    after_customer_id=cursor,
+                )
+            )
+            members = [promotions.Recipient(m.customer_id, m.address, m.locale, m.full_name) for m in page.members]
+            cursor = page.next_after_customer_id or cursor
+            resolved = not page.next_after_customer_id
+            async with self.db.unit_of_work() as uow:
+                if await self._hold(uow, promotion.id) is None:
+                    return
+                await promotion_store.add_recipients(uow, promotion.id, members, cursor, resolved, _now())
+
+    async def _step(self, promotion: Any) -> bool:
+        """One batch: pending messages left by an earlier runner first, else the next recipients'
+        intents; sent and recorded. False when there is nothing left or the promotion stopped."""
+        async with self.db.unit_of_work() as uow:
+            current = await self._hold(uow, promotion.id)
+            if current is None:
+                return False
+            batch = await promotion_store.pending_messages(uow, promotion.id, self.config.batch_size)
+            if not batch:
+                batch = await self._record_batch(uow, current)
+            if not batch and not await promotion_store.has_work(uow, promotion.id):
+                if current.audience_resolved:
+                    await promotion_store.complete(uow, promotion.id, self.config.owner, _now())
+                return False
+        if not batch:
+            return True  # the batch was all suppressed: take the next
+        outcomes = await self._send_all(current, batch)
+        await self._record(outcomes)
+        if outcomes.transient:
+            await asyncio.sleep(self.config.retry_after_seconds)
+        return True
+
+    async def _record_batch(self, uow: Any, promotion: Any) -> list[Any]:
+        """Step 2: the next recipients' messages, rendered in each one's language."""
+        recipients = await promotion_store.next_recipients(uow, promotion, self.config.batch_size)
+        texts = [promotions.Text(t["locale"], t.get("subject", ""), t["body"]) for t in promotion.texts]
+        today = datetime.now(self.zone).date()
+        batch = []
+        for r in recipients:
+            text = promotions.choose_text(texts, r.locale)
+            token = promotions.unsubscribe_token(self.secret, promotion.id, r.customer_id)
+            subject, body = promotions.render(
+                text,
+                promotions.Recipient(r.customer_id, r.address, r.locale, r.full_name),
+                today=today,
+                advertiser=self.advertiser,
+                unsubscribe_link=promotions.unsubscribe_link(self.config.unsubscribe_page_url, token),
+            )
+            batch.append(
+                promotion_store.PromotionMessage(r.customer_id, r.address, text.locale, subject, body, r.suppressed)
+            )
+        return await promotion_store.record_intents(uow, promotion, batch, _now())
+
+    async def _send_all(self, promotion: Any, batch: Sequence[Any]) -> Outcomes:
+        """Step 3: at most rate_per_second starts a second, concurrency at once."""
+        gate = asyncio.Semaphore(self.config.concurrency)
+        interval = 1.0 / self.config.rate_per_second
+        start = time.monotonic()
+        outcomes = Outcomes([], [], [])
+
+        async def one(i: int, row: Any) -> None:
+            delay = start + i * interval - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            async with gate:
+                try:
+                    receipt = await self._deliver(promotion, row)
+                except PermanentSendError as exc:
+                    outcomes.failed.append((row.id, exc.attempts, str(exc)))
+                except TransientSendError as exc:
+                    outcomes.transient.append((row.id, exc.attempts, str(exc)))
+                else:
+                    outcomes.sent.append((row.id, receipt.provider_message_id, receipt.attempts))
+
+        await asyncio.gather(*(one(i, row) for i, row in enumerate(batch)))
+        return outcomes
+
+    async def _deliver(self, promotion: Any, row: Any) -> SendReceipt:
+        if row.channel == domain.SMS:
+            return await self.sms.send(
+                to=row.recipient, body=row.body, sender=self.config.sms_sender, idempotency_key=row.idempotency_key
+            )
+        if self.email is None:
+            raise TransientSendError("no SMTP relay is configured (CRM_SMTP_HOST)")
+        token = promotions.unsubscribe_token(self.secret, promotion.id, row.customer_id)
+        one_click = f"{self.config.one_click_url.rstrip('/')}/{token}"
+        email = Email(
+            to=row.recipient,
+            subject=row.subject,
+            text=row.body,
+            html=domain.email_html(row.body, row.locale),
+            language=row.locale,
+            # RFC 8058 one-click unsubscribe (what Gmail and Yahoo ask of bulk senders since 2024).
+            headers=(
+                ("List-Unsubscribe", f"<{one_click}>"),
+                ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+                ("Precedence", "bulk"),
+            ),
+        )
+        return await self.email.send(email, idempotency_key=row.idempotency_key)
+
+    async def _record(self, outcomes: Outcomes) -> None:
+        """Step 4: the batch's outcomes in one transaction."""
+        now = _now()
+        async with self.db.unit_of_work() as uow:
+            sent = await promotion_store.mark_sent_many(uow, outcomes.sent, now)
+            for row in sent:
+                await commands.record_sent(uow, row, now)
+            failed = []
+            for message_id, attempts, error in outcomes.failed:
+                row = await commands.mark_failed(uow, message_id, attempts, error, now)
+                if row is not None:
+                    failed.append(row)
+                    await commands.record_failure(uow, row, domain.PROVIDER_REJECTED)
+            for message_id, attempts, error in outcomes.transient:
+                await commands.note_attempts(uow, message_id, attempts, error)
+        channel = sent[0].channel if sent else (failed[0].channel if failed else "")
+        if sent:
+            PROMOTION_MESSAGES.labels(channel, "sent").inc(len(sent))
+        if failed:
+            PROMOTION_MESSAGES.labels(channel, "failed").inc(len(failed))
+        if outcomes.transient:
+            log.warning(
+                "promotion messages will be retried",
+                extra={"count": len(outcomes.transient), "error": outcomes.transient[0][2]},
+            )
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

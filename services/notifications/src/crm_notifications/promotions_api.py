@@ -1,0 +1,304 @@
+"""PromotionsService: proto ↔ promotions, and what comes back from the SMS provider (replies and
+delivery receipts, authenticated by the gateway). Errors are mapped by the chassis interceptor."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import grpc
+from google.protobuf import json_format
+
+from crm.customers.v1 import customers_pb2, customers_pb2_grpc
+from crm.notifications.v1 import promotions_pb2, promotions_pb2_grpc
+from crm_kit.company import company_zone
+from crm_kit.db import Database
+from crm_kit.errors import FailedPrecondition, InvalidArgument, raise_all, remote_field_violations, require
+from crm_kit.grpc_client import call_idempotent
+from crm_kit.protoconv import encode_page_token, page_position, page_size, to_timestamp
+from crm_notifications import advertising, domain, promotion_store, replies
+from crm_notifications.promotions import (
+    CANCELLABLE,
+    MAX_NAME,
+    PAUSABLE,
+    PromotionStatus,
+    Text,
+    check_texts,
+)
+from crm_notifications.sms_provider import SmsGateway
+
+# A send time this far in the past is a mistake, not "now" (clocks and a slow form allow a little).
+PAST_TOLERANCE = timedelta(minutes=1)
+MAX_PRICE_MINOR = 1_000_000
+
+_STATUS = {s.value: getattr(promotions_pb2, f"PROMOTION_STATUS_{s.name}") for s in PromotionStatus}
+
+
+def promotion_to_proto(row: Any, processed: int = 0) -> promotions_pb2.Promotion:
+    promotion = promotions_pb2.Promotion(
+        id=row.id,
+        name=row.name,
+        channel=row.channel,
+        audience=json_format.ParseDict(row.audience, customers_pb2.AudienceFilter()),
+        texts=[
+            promotions_pb2.PromotionText(locale=t["locale"], subject=t.get("subject", ""), body=t["body"])
+            for t in row.texts
+        ],
+        status=_STATUS[row.status],
+        recipients=row.recipients,
+        processed=processed,
+        audience_resolved=row.audience_resolved,
+        sms_part_price_minor=row.sms_part_price_minor,
+        currency_code=row.currency_code,
+        created_by=row.created_by,
+        scheduled_by=row.scheduled_by,
+        approved_by=row.approved_by,
+        create_time=to_timestamp(row.created_at),
+        update_time=to_timestamp(row.updated_at),
+        send_time=to_timestamp(row.send_at),
+        complete_time=to_timestamp(row.completed_at),
+        row_version=row.row_version,
+    )
+    return promotion
+
+
+def _texts(request: promotions_pb2.CreatePromotionRequest) -> list[Text]:
+    return [Text(t.locale, t.subject, t.body) for t in request.texts]
+
+
+def _basics(request: promotions_pb2.CreatePromotionRequest) -> list[InvalidArgument]:
+    problems = []
+    if not 0 < len(request.name.strip()) <= MAX_NAME:
+        problems.append(InvalidArgument("no name", field_violations=[("name", f"1 to {MAX_NAME} characters")]))
+    if request.channel not in (domain.SMS, domain.EMAIL):
+        problems.append(InvalidArgument("unknown channel", field_violations=[("channel", "must be sms or email")]))
+    if not 0 <= request.sms_part_price_minor <= MAX_PRICE_MINOR:
+        problems.append(
+            InvalidArgument("price", field_violations=[("sms_part_price_minor", f"0 to {MAX_PRICE_MINOR}")])
+        )
+    if request.sms_part_price_minor and not (len(request.currency_code) == 3 and request.currency_code.isupper()):
+        problems.append(
+            InvalidArgument("currency", field_violations=[("currency_code", "an ISO 4217 code with a price")])
+        )
+    return problems
+
+
+class PromotionsServicer(promotions_pb2_grpc.PromotionsServiceServicer):
+    def __init__(
+        self,
+        db: Database,
+        customers: customers_pb2_grpc.CustomersServiceStub,
+        sms: SmsGateway,
+        *,
+        rules: advertising.AdvertisingRules,
+        advertiser: advertising.Advertiser,
+        sms_sender: str,
+        unsubscribe_secret: bytes,
+        approval_above: int,
+        time_zone: str = "Asia/Jerusalem",
+    ) -> None:
+        self.db = db
+        self.customers = customers
+        self.rules = rules
+        self.advertiser = advertiser
+        self.zone = company_zone(time_zone)
+        self.approval_above = approval_above
+        self.replies = replies.Replies(
+            db, sms, rules=rules, advertiser=advertiser, sender=sms_sender, unsubscribe_secret=unsubscribe_secret
+        )
+
+    def _text_problems(self, channel: str, texts: list[Text]) -> list[InvalidArgument]:
+        found = check_texts(
+            channel,
+            texts,
+            rules=self.rules,
+            advertiser=self.advertiser,
+            today=datetime.now(self.zone).date(),
+            unsubscribe_link="https://example.invalid/u/sample",
+        )
+        return [InvalidArgument(p.description, field_violations=[(p.field, p.description)]) for p in found]
+
+    async def _count(self, audience: customers_pb2.AudienceFilter, channel: str) -> customers_pb2.CountAudienceResponse:
+        """Who the audience reaches now; its INVALID_ARGUMENT named under `audience.`."""
+        request = customers_pb2.CountAudienceRequest(filter=audience, channel=channel, purpose="marketing")
+        try:
+            reply: customers_pb2.CountAudienceResponse = await call_idempotent(
+                lambda: self.customers.CountAudience(request)
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() != grpc.StatusCode.INVALID_ARGUMENT:
+                raise
+            violations = [(f"audience.{f}", d) for f, d in remote_field_violations(exc)] or [
+                ("audience", exc.details() or "")
+            ]
+            raise InvalidArgument("the audience cannot be resolved", field_violations=violations) from exc
+        return reply
+
+    async def CreatePromotion(
+        self, request: promotions_pb2.CreatePromotionRequest, context: grpc.aio.ServicerContext
+    ) -> promotions_pb2.CreatePromotionResponse:
+        problems = _basics(request)
+        if request.channel in (domain.SMS, domain.EMAIL):
+            problems += self._text_problems(request.channel, _texts(request))
+        raise_all(problems)
+        await self._count(request.audience, request.channel)
+        new = promotion_store.NewPromotion(
+            name=request.name.strip(),
+            channel=request.channel,
+            audience=json_format.MessageToDict(request.audience),
+            texts=[{"locale": t.locale, "subject": t.subject, "body": t.body} for t in request.texts],
+            sms_part_price_minor=request.sms_part_price_minor,
+            currency_code=request.currency_code,
+            request_id=request.request_id,
+        )
+        async with self.db.unit_of_work() as uow:
+            row = await promotion_store.create(uow, new, datetime.now(UTC))
+        return promotions_pb2.CreatePromotionResponse(promotion=promotion_to_proto(row))
+
+    async def GetPromotion(
+        self, request: promotions_pb2.GetPromotionRequest, context: grpc.aio.ServicerContext
+    ) -> promotions_pb2.GetPromotionResponse:
+        require({"promotion_id": request.promotion_id})
+        async with self.db.unit_of_work() as uow:
+            row = await promotion_store.get(uow, request.promotion_id)
+            done = await promotion_store.processed(uow, [row.id])
+        return promotions_pb2.GetPromotionResponse(promotion=promotion_to_proto(row, done.get(row.id, 0)))
+
+    async def ListPromotions(
+        self, request: promotions_pb2.ListPromotionsRequest, context: grpc.aio.ServicerContext
+    ) -> promotions_pb2.ListPromotionsResponse:
+        async with self.db.unit_of_work() as uow:
+            rows, next_key = await promotion_store.page(
+                uow,
+                limit=page_size(request.page_size),
+                after=page_position(request.page_token, datetime.fromisoformat, str),
+            )
+            done = await promotion_store.processed(uow, [r.id for r in rows])
+        return promotions_pb2.ListPromotionsResponse(
+            promotions=[promotion_to_proto(r, done.get(r.id, 0)) for r in rows],
+            next_page_token=encode_page_token(*next_key) if next_key else "",
+        )
+
+    async def SchedulePromotion(
+        self, request: promotions_pb2.SchedulePromotionRequest, context: grpc.aio.ServicerContext
+    ) -> promotions_pb2.SchedulePromotionResponse:
+        require({"promotion_id": request.promotion_id})
+        now = datetime.now(UTC)
+        send_at = request.send_time.ToDatetime(tzinfo=UTC) if request.HasField("send_time") else now
+        if send_at < now - PAST_TOLERANCE:
+            raise InvalidArgument(
+                "the send time has passed", field_violations=[("send_time", "must not be in the past")]
+            )
+        async with self.db.unit_of_work() as uow:
+            row = await promotion_store.get(uow, request.promotion_id)
+        # The rules may have changed since the draft: a promotion starts only if its texts meet them now.
+        texts = [Text(t["locale"], t.get("subject", ""), t["body"]) for t in row.texts]
+        raise_all(self._text_problems(row.channel, texts))
+        count = await self._count(json_format.ParseDict(row.audience, customers_pb2.AudienceFilter()), row.channel)
+        if count.reachable == 0:
+            raise FailedPrecondition(
+                "the audience reaches nobody who may receive advertising on this channel",
+                reason="AUDIENCE_EMPTY",
+                field_violations=[("audience", f"matches {count.matched}, reachable 0")],
+            )
+        async with self.db.unit_of_work() as uow:
+            locked = await promotion_store.get(uow, request.promotion_id, lock=True)
+            promotion_store.check_version(locked, request.row_version)
+            scheduled = await promotion_store.schedule(
+                uow, locked, max(send_at, now), count.reachable, self.approval_above, now
+            )
+        return promotions_pb2.SchedulePromotionResponse(
+            promotion=promotion_to_proto(scheduled), reachable=count.reachable
+        )
+
+    async def _change(
+        self, promotion_id: str, action: str, allowed: frozenset[PromotionStatus]
+    ) -> promotions_pb2.Promotion:
+        require({"promotion_id": promotion_id})
+        async with self.db.unit_of_work() as uow:
+            if action == "resumed":
+                current = await promotion_store.get(uow, promotion_id)
+                # A promotion paused before its time resumes as scheduled; one that had started, sending.
+                target = PromotionStatus.SENDING if current.recipients else PromotionStatus.SCHEDULED
+            else:
+                target = PromotionStatus.PAUSED if action == "paused" else PromotionStatus.CANCELLED
+            row = await promotion_store.change_status(uow, promotion_id, action, allowed, target, datetime.now(UTC))
+            done = await promotion_store.processed(uow, [row.id])
+        return promotion_to_proto(row, done.get(row.id, 0))
+
+    async def PausePromotion(
+        self, request: promotions_pb2.PausePromotionRequest, context: grpc.aio.ServicerContext
+    ) -> promotions_pb2.PausePromotionResponse:
+        changed = await self._change(request.promotion_id, "paused", PAUSABLE)
+        return promotions_pb2.PausePromotionResponse(promotion=changed)
+
+    async def ResumePromotion(
+        self, request: promotions_pb2.ResumePromotionRequest, context: grpc.aio.ServicerContext
+    ) -> promotions_pb2.ResumePromotionResponse:
+        changed = await self._change(request.promotion_id, "resumed", frozenset({PromotionStatus.PAUSED}))
+        return promotions_pb2.ResumePromotionResponse(promotion=changed)
+
+    async def CancelPromotion(
+        self, request: promotions_pb2.CancelPromotionRequest, context: grpc.aio.ServicerContext
+    ) -> promotions_pb2.CancelPromotionResponse:
+        changed = await self._change(request.promotion_id, "cancelled", CANCELLABLE)
+        return promotions_pb2.CancelPromotionResponse(promotion=changed)
+
+    async def GetPromotionReport(
+        self, request: promotions_pb2.GetPromotionReportRequest, context: grpc.aio.ServicerContext
+    ) -> promotions_pb2.GetPromotionReportResponse:
+        require({"promotion_id": request.promotion_id})
+        async with self.db.unit_of_work() as uow:
+            row = await promotion_store.get(uow, request.promotion_id)
+            variants = await promotion_store.report(uow, row.id)
+            done = await promotion_store.processed(uow, [row.id])
+        price = row.sms_part_price_minor
+        reports = [promotions_pb2.PromotionVariantReport(**v, cost_minor=v["sms_parts"] * price) for v in variants]
+        total = promotions_pb2.PromotionVariantReport(locale="")
+        for v in reports:
+            for name in (
+                "recipients",
+                "sent",
+                "delivered",
+                "undelivered",
+                "failed",
+                "suppressed",
+                "opted_out",
+                "sms_parts",
+                "cost_minor",
+            ):
+                setattr(total, name, getattr(total, name) + getattr(v, name))
+        processed = done.get(row.id, 0)
+        return promotions_pb2.GetPromotionReportResponse(
+            promotion=promotion_to_proto(row, processed),
+            total=total,
+            variants=reports,
+            remaining=max(row.recipients - processed, 0),
+        )
+
+    async def ApprovePromotion(
+        self, request: promotions_pb2.ApprovePromotionRequest, context: grpc.aio.ServicerContext
+    ) -> promotions_pb2.ApprovePromotionResponse:
+        require({"promotion_id": request.promotion_id})
+        async with self.db.unit_of_work() as uow:
+            row = await promotion_store.get(uow, request.promotion_id)
+        count = await self._count(json_format.ParseDict(row.audience, customers_pb2.AudienceFilter()), row.channel)
+        async with self.db.unit_of_work() as uow:
+            approved = await promotion_store.approve(uow, request.promotion_id, count.reachable, datetime.now(UTC))
+        return promotions_pb2.ApprovePromotionResponse(promotion=promotion_to_proto(approved))
+
+    async def Unsubscribe(
+        self, request: promotions_pb2.UnsubscribeRequest, context: grpc.aio.ServicerContext
+    ) -> promotions_pb2.UnsubscribeResponse:
+        return promotions_pb2.UnsubscribeResponse(applied=await self.replies.unsubscribe(request.token))
+
+    async def ReceiveInboundSms(
+        self, request: promotions_pb2.ReceiveInboundSmsRequest, context: grpc.aio.ServicerContext
+    ) -> promotions_pb2.ReceiveInboundSmsResponse:
+        action, applied = await self.replies.receive(request)
+        return promotions_pb2.ReceiveInboundSmsResponse(action=action, applied=applied)
+
+    async def RecordDeliveryReceipt(
+        self, request: promotions_pb2.RecordDeliveryReceiptRequest, context: grpc.aio.ServicerContext
+    ) -> promotions_pb2.RecordDeliveryReceiptResponse:
+        return promotions_pb2.RecordDeliveryReceiptResponse(applied=await self.replies.receipt(request))

@@ -1,0 +1,102 @@
+"""Promotions' pure rules: texts checked per locale like a preview, which text a recipient gets,
+how it reads, the signed unsubscribe token, and which replies refuse advertising."""
+
+from datetime import date
+
+import pytest
+
+from crm_notifications import advertising
+from crm_notifications.promotions import (
+    Recipient,
+    Text,
+    check_texts,
+    choose_text,
+    promotion_key,
+    read_unsubscribe_token,
+    render,
+    request_key,
+    unsubscribe_token,
+)
+
+pytestmark = pytest.mark.unit
+
+IL = advertising.load("IL")
+IR = advertising.load("IR")
+ADVERTISER = advertising.Advertiser("רהיטי כהן", "03-5550123")
+DAY = date(2026, 12, 3)
+HE_SMS = "פרסומת: ספות במבצע עד {date}, {name}! {advertiser} {advertiser_contact}. להסרה השיבו הסר"
+FA_SMS = "{name} عزیز، تخفیف مبل تا {date}. لغو ۱۱"
+
+
+def problems(channel: str, texts: list[Text], rules: advertising.AdvertisingRules = IL) -> list[tuple[str, str]]:
+    found = check_texts(channel, texts, rules=rules, advertiser=ADVERTISER, today=DAY, unsubscribe_link="https://x/u/t")
+    return [(p.field, p.description.split(":")[0]) for p in found]
+
+
+def test_texts_that_meet_the_rules_pass() -> None:
+    assert problems("sms", [Text("he-IL", "", HE_SMS)]) == []
+    assert problems("sms", [Text("fa-IR", "", FA_SMS)], IR) == []
+
+
+def test_each_text_problem_is_named_by_its_place() -> None:
+    found = problems(
+        "sms",
+        [
+            Text("he-IL", "", "מבצע ספות! {advertiser} {advertiser_contact} השיבו הסר"),  # no marker
+            Text("he-IL", "", HE_SMS),  # the same locale twice
+            Text("en-US", "", HE_SMS + " {coupon}"),  # an unknown placeholder
+        ],
+    )
+    assert found == [
+        ("texts[0].body", "advertising_marker"),
+        ("texts[1].locale", "one of he-IL, fa-IR, en-US, each once"),
+        ("texts[2].body", "unknown_field"),
+    ]
+
+
+def test_an_email_needs_a_subject_with_the_marker_and_the_recipients_unsubscribe_link() -> None:
+    assert problems("email", [Text("he-IL", "", "שלום {name}")]) == [("texts[0].subject", "an e-mail needs a subject")]
+    assert problems("email", [Text("he-IL", "מבצע", "שלום {name} {advertiser} {advertiser_contact}")]) == [
+        ("texts[0].subject", "advertising_marker"),
+        ("texts[0].body", "unsubscribe_link"),
+    ]
+    assert problems("sms", [Text("he-IL", "נושא", HE_SMS)]) == [("texts[0].subject", "an SMS has no subject")]
+    assert problems("sms", []) == [("texts", "1 to 3 texts, one per locale")]
+
+
+def test_a_recipient_gets_their_locales_text_else_the_first_and_reads_their_own_date() -> None:
+    texts = [Text("he-IL", "", HE_SMS), Text("fa-IR", "", FA_SMS)]
+    assert choose_text(texts, "FA-ir").locale == "fa-IR"
+    assert choose_text(texts, "ru-RU").locale == "he-IL"
+    dana = Recipient("c1", "+972501234567", "fa-IR", "علی")
+    _, body = render(choose_text(texts, "fa-IR"), dana, today=DAY, advertiser=ADVERTISER, unsubscribe_link="")
+    assert body == "علی عزیز، تخفیف مبل تا ۱۴۰۵/۰۹/۱۲. لغو ۱۱"
+
+
+def test_keys_are_one_per_person_and_a_request_key_is_its_callers_own() -> None:
+    assert promotion_key("p1", "c1") == "promotion:p1:c1"
+    assert request_key("alice", "r1") != request_key("bob", "r1")
+    assert request_key("alice", "") is None
+
+
+def test_an_unsubscribe_token_names_its_recipient_and_cannot_be_changed() -> None:
+    secret = b"s3cret"
+    token = unsubscribe_token(secret, "p1", "c1")
+    assert read_unsubscribe_token(secret, token) == ("p1", "c1")
+    forged = token.replace(".c1.", ".c2.")
+    assert read_unsubscribe_token(secret, forged) is None
+    assert read_unsubscribe_token(b"other", token) is None
+    assert read_unsubscribe_token(secret, "p1.c1") is None
+
+
+@pytest.mark.parametrize(
+    "reply", ["הסר", " הסר ", "הסר בבקשה", "STOP", "stop.", "Stop please", "11", "۱۱", "لغو", "لغو ۱۱", "حذف", "הסרה"]
+)
+def test_a_refusal_is_recognised_in_any_of_its_forms(reply: str) -> None:
+    assert advertising.is_refusal(reply, IL.sms)
+    assert advertising.is_refusal(reply, IR.sms)
+
+
+@pytest.mark.parametrize("reply", ["", "תודה", "מתי הספה מגיעה?", "12", "לא להסיר", "stopwatch"])
+def test_other_replies_are_not_refusals(reply: str) -> None:
+    assert not advertising.is_refusal(reply, IL.sms)

@@ -1,0 +1,350 @@
+"""Promotions end to end, as separate processes: marketing builds an audience of customers who
+bought a sofa in the last year and consented to advertising, sends a Persian and Hebrew SMS (the
+Persian one with a Jalali date in Persian digits) and a Hebrew e-mail with one-click unsubscribe;
+delivery receipts come back signed through the gateway; a recipient replies "הסר", is confirmed
+once and gets nothing more; the report counts it all and what it cost. Every message reaches the
+local fakes exactly once."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
+
+import httpx
+import pytest
+
+from crm_devstack.stack import SMS_CALLBACK_SECRET, Stack
+from crm_kit import signatures
+from crm_kit.testing import eventually
+
+pytestmark = pytest.mark.e2e
+
+SOFA = [
+    {
+        "sku": "SOFA-3",
+        "description": "ספה תלת-מושבית",
+        "quantity": 1,
+        "unit_price": {"amount_minor": 459900, "currency_code": "ILS"},
+    }
+]
+LAMP = [
+    {
+        "sku": "LAMP-1",
+        "description": "מנורה",
+        "quantity": 1,
+        "unit_price": {"amount_minor": 19900, "currency_code": "ILS"},
+    }
+]
+HE_SMS = "פרסומת: {name}, כריות במתנה לרוכשי ספות עד {date}! {advertiser} {advertiser_contact}. להסרה השיבו הסר"
+# Israel's rules apply to every advertising SMS the company sends, in any language.
+FA_SMS = "פרסומת: {name} عزیز، کوسن هدیه تا {date}. {advertiser} {advertiser_contact}. برای لغو: STOP"
+HE_EMAIL_SUBJECT = "פרסומת: כריות במתנה"
+HE_EMAIL = (
+    "שלום {name},\n\nכריות במתנה לרוכשי ספות עד {date:long}.\n{advertiser} {advertiser_contact}\n\n"
+    "להסרה: {unsubscribe_link}"
+)
+
+
+def unique_phone(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().int % 10_000_000:07d}"
+
+
+async def a_buyer(
+    api: httpx.AsyncClient,
+    agent: httpx.AsyncClient,
+    *,
+    name: str,
+    phone: str,
+    locale: str,
+    tag: str,
+    items: list[Any],
+    email: str = "",
+    consents: tuple[str, ...] = (),
+) -> str:
+    """A customer from a lead whose deal was won with items, tagged, with advertising consent on
+    the given channels (recorded on a call, with its evidence)."""
+    person = {"full_name": name, "phone_number": phone, "source": "radio", "locale": locale}
+    lead = await api.post("/api/v1/leads", json={**person, **({"email": email} if email else {})})
+    assert lead.status_code == 201, lead.text
+    deal = await api.post(f"/api/v1/leads/{lead.json()['id']}/convert", json={"title": "ספה"})
+    assert deal.status_code == 201, deal.text
+    won = await api.post(f"/api/v1/deals/{deal.json()['id']}/close", json={"outcome": "won", "items": items})
+    assert won.status_code == 200, won.text
+
+    async def customer() -> dict[str, Any] | None:
+        found = (await api.get("/api/v1/customers", params={"lead_id": lead.json()["id"]})).json()["customers"]
+        return found[0] if found else None
+
+    found = await eventually(customer, timeout=30)
+    profile = await agent.get(f"/api/v1/customers/{found['id']}")
+    tagged = await agent.patch(
+        f"/api/v1/customers/{found['id']}", json={"tags": [tag]}, headers={"If-Match": profile.headers["ETag"]}
+    )
+    assert tagged.status_code == 200, tagged.text
+    for channel in consents:
+        body = {
+            "channel": channel,
+            "purpose": "marketing",
+            "granted": True,
+            "source": "recorded_call",
+            "evidence": "call-77.ogg",
+        }
+        given = await agent.post(f"/api/v1/customers/{found['id']}/consents", json=body)
+        assert given.status_code == 201, given.text
+    return str(found["id"])
+
+
+def signed(body: dict[str, Any], secret: str = SMS_CALLBACK_SECRET, *, age: int = 0) -> tuple[bytes, dict[str, str]]:
+    raw = json.dumps(body, ensure_ascii=False).encode()
+    stamp = str(int(time.time()) - age)
+    headers = {
+        "Content-Type": "application/json",
+        signatures.TIMESTAMP_HEADER: stamp,
+        signatures.SIGNATURE_HEADER: signatures.sign(secret.encode(), stamp, raw),
+    }
+    return raw, headers
+
+
+async def sent_to(sms: httpx.AsyncClient, phone: str) -> list[dict[str, Any]]:
+    return [m for m in (await sms.get("/messages")).json() if m["to"] == phone]
+
+
+async def until_finished(marketing: httpx.AsyncClient, promotion_id: str) -> dict[str, Any]:
+    async def finished() -> dict[str, Any] | None:
+        body = (await marketing.get(f"/api/v1/promotions/{promotion_id}")).json()
+        return body if body["status"] == "completed" else None
+
+    return await eventually(finished, timeout=60)
+
+
+async def send(marketing: httpx.AsyncClient, body: dict[str, Any]) -> str:
+    created = await marketing.post("/api/v1/promotions", json=body)
+    assert created.status_code == 201, created.text
+    promotion = created.json()
+    assert promotion["status"] == "draft"
+    scheduled = await marketing.post(
+        f"/api/v1/promotions/{promotion['id']}/schedule", json={"row_version": promotion["row_version"]}
+    )
+    assert scheduled.status_code == 200, scheduled.text
+    assert scheduled.json()["promotion"]["status"] == "scheduled"
+    return str(promotion["id"])
+
+
+@dataclass
+class Scene:
+    """The people and clients of the walk-through."""
+
+    stack: Stack
+    api: httpx.AsyncClient
+    sms: httpx.AsyncClient
+    agent: httpx.AsyncClient
+    marketing: httpx.AsyncClient
+    public: httpx.AsyncClient
+    mail: httpx.AsyncClient
+    tag: str = field(default_factory=lambda: f"promo-{uuid.uuid4().hex[:10]}")
+    maryam_phone: str = field(default_factory=lambda: unique_phone("+98912"))
+    dana_phone: str = field(default_factory=lambda: unique_phone("+97250"))
+    dana_email: str = field(default_factory=lambda: f"dana.{uuid.uuid4().hex[:8]}@example.com")
+    dana: str = ""
+
+    @property
+    def audience(self) -> dict[str, Any]:
+        """This test's customers who bought a sofa (ספה) in the last year."""
+        year_ago = (datetime.now(UTC) - timedelta(days=365)).isoformat()
+        return {"tags": [self.tag], "products": ["ספה"], "purchased_after": year_ago}
+
+    def texts(self) -> list[dict[str, str]]:
+        return [{"locale": "he-IL", "body": HE_SMS}, {"locale": "fa-IR", "body": FA_SMS}]
+
+
+async def customers_who_bought(scene: Scene) -> None:
+    """Maryam (Persian) and Dana (Hebrew, e-mail too) bought a sofa and consented; Yossi bought one
+    without consent; Ron consented but bought a lamp."""
+    buy = partial(a_buyer, scene.api, scene.agent, tag=scene.tag)
+    await buy(name="مریم کاظمی", phone=scene.maryam_phone, locale="fa-IR", items=SOFA, consents=("sms",))
+    scene.dana = await buy(
+        name="דנה לוי",
+        phone=scene.dana_phone,
+        locale="he-IL",
+        items=SOFA,
+        email=scene.dana_email,
+        consents=("sms", "email"),
+    )
+    await buy(name="יוסי כהן", phone=unique_phone("+97252"), locale="he-IL", items=SOFA)
+    await buy(name="רון בר", phone=unique_phone("+97253"), locale="he-IL", items=LAMP, consents=("sms",))
+
+
+async def the_audience_is_previewed(scene: Scene) -> None:
+    async def previewed() -> dict[str, Any] | None:
+        # The purchases reach customers with DealClosed, a moment after the deals close.
+        body = {"channel": "sms", "audience": scene.audience}
+        answer = await scene.marketing.post("/api/v1/audience-previews", json=body)
+        assert answer.status_code == 200, answer.text
+        return answer.json() if answer.json()["matched"] == 3 else None
+
+    counts = await eventually(previewed, timeout=30)
+    assert (counts["reachable"], counts["no_consent"]) == (2, 1)
+    assert all("•" in m["address"] for m in counts["sample"])  # marketing sees who, not how to reach them
+
+
+async def bad_texts_are_refused(scene: Scene) -> None:
+    def draft(body: str) -> dict[str, Any]:
+        return {"name": "x", "channel": "sms", "audience": scene.audience, "texts": [{"locale": "he-IL", "body": body}]}
+
+    unknown = await scene.marketing.post("/api/v1/promotions", json=draft(HE_SMS + " {coupon}"))
+    assert unknown.status_code == 422, unknown.text
+    assert "texts[0].body" in {e["field"] for e in unknown.json()["errors"]}
+    no_opt_out = await scene.marketing.post(
+        "/api/v1/promotions", json=draft("פרסומת: ספות! {advertiser} {advertiser_contact}")
+    )
+    assert no_opt_out.status_code == 422, no_opt_out.text
+
+
+async def the_sms_promotion_goes_out_once_each(scene: Scene) -> str:
+    body = {
+        "name": "כריות לרוכשי ספות",
+        "channel": "sms",
+        "audience": scene.audience,
+        "texts": scene.texts(),
+        "sms_part_price_minor": 8,
+        "currency_code": "ILS",
+    }
+    promotion = await send(scene.marketing, body)
+    done = await until_finished(scene.marketing, promotion)
+    assert (done["recipients"], done["processed"]) == (2, 2)
+    [to_maryam] = await sent_to(scene.sms, scene.maryam_phone)
+    [to_dana] = await sent_to(scene.sms, scene.dana_phone)
+    assert "مریم کاظمی عزیز" in to_maryam["body"]
+    assert re.search("[۰-۹]{4}/[۰-۹]{2}/[۰-۹]{2}", to_maryam["body"])  # the Jalali date, Persian digits
+    assert to_dana["body"].startswith("פרסומת: דנה לוי,") and "הסר" in to_dana["body"]
+
+    # Delivery receipts come back (the fake provider signs them to the gateway).
+    async def delivered() -> dict[str, Any] | None:
+        report = (await scene.marketing.get(f"/api/v1/promotions/{promotion}/report")).json()
+        return report if report["total"]["delivered"] == 2 else None
+
+    report = await eventually(delivered, timeout=30)
+    assert (report["total"]["sent"], report["total"]["failed"], report["remaining"]) == (2, 0, 0)
+    assert report["total"]["cost_minor"] == report["total"]["sms_parts"] * 8 > 0
+    assert {v["locale"] for v in report["variants"]} == {"he-IL", "fa-IR"}
+    return promotion
+
+
+async def dana_replies_hasser(scene: Scene, promotion: str) -> None:
+    """Confirmed once; a provider's retry changes nothing; a forged or stale callback is refused."""
+    reply = {
+        "id": f"in-{uuid.uuid4().hex}",
+        "from": scene.dana_phone,
+        "to": "CRM",
+        "text": "הסר",
+        "time": datetime.now(UTC).isoformat(),
+    }
+    path = "/api/v1/public/sms-callbacks/replies"
+    raw, headers = signed(reply)
+    first = await scene.public.post(path, content=raw, headers=headers)
+    assert first.status_code == 200 and first.json() == {"applied": True, "action": "opt_out"}, first.text
+    assert (await scene.public.post(path, content=raw, headers=headers)).json()["applied"] is False
+    forged, forged_headers = signed({**reply, "id": "in-forged"}, secret="not-the-secret")
+    assert (await scene.public.post(path, content=forged, headers=forged_headers)).status_code == 401
+    stale, stale_headers = signed({**reply, "id": "in-stale"}, age=3600)
+    assert (await scene.public.post(path, content=stale, headers=stale_headers)).status_code == 401
+
+    async def confirmed() -> list[dict[str, Any]] | None:
+        found = await sent_to(scene.sms, scene.dana_phone)
+        return found if len(found) == 2 else None
+
+    assert "הוסרת" in (await eventually(confirmed, timeout=30))[1]["body"]
+
+    # Customers records the withdrawal, from the reply, with the text as evidence.
+    async def withdrawn() -> list[dict[str, Any]] | None:
+        records = (await scene.agent.get(f"/api/v1/customers/{scene.dana}/consents")).json()["records"]
+        found = [r for r in records if r["channel"] == "sms" and r["purpose"] == "marketing" and not r["granted"]]
+        return found or None
+
+    [withdrawal] = await eventually(withdrawn, timeout=30)
+    assert withdrawal["source"] == "reply" and withdrawal["evidence"] == "הסר"
+
+    async def opted_out() -> int | None:
+        total = (await scene.marketing.get(f"/api/v1/promotions/{promotion}/report")).json()["total"]
+        return total["opted_out"] or None
+
+    assert await eventually(opted_out, timeout=30) == 1
+
+
+async def the_next_promotion_skips_her(scene: Scene) -> None:
+    body = {"name": "שבוע הבא", "channel": "sms", "audience": scene.audience, "texts": scene.texts()}
+    second = await send(scene.marketing, body)
+    assert (await until_finished(scene.marketing, second))["processed"] == 1
+    assert len(await sent_to(scene.sms, scene.maryam_phone)) == 2
+    assert len(await sent_to(scene.sms, scene.dana_phone)) == 2  # the first promotion and the confirmation
+
+
+async def the_hebrew_e_mail_unsubscribes_in_one_click(scene: Scene) -> None:
+    body = {
+        "name": "כריות במייל",
+        "channel": "email",
+        "audience": scene.audience,
+        "texts": [{"locale": "he-IL", "subject": HE_EMAIL_SUBJECT, "body": HE_EMAIL}],
+    }
+    promotion = await send(scene.marketing, body)
+    assert (await until_finished(scene.marketing, promotion))["processed"] == 1
+
+    async def mails() -> list[dict[str, Any]] | None:
+        found = [m for m in (await scene.mail.get("/messages")).json() if m["rcpt_to"] == [scene.dana_email]]
+        return found or None
+
+    [received] = await eventually(mails, timeout=30)
+    assert received["subject"] == HE_EMAIL_SUBJECT and '<html lang="he" dir="rtl">' in received["html"]
+    assert received["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    one_click = re.fullmatch(r"<(.+)>", received["headers"]["List-Unsubscribe"]).group(1)  # type: ignore[union-attr]
+    assert one_click.startswith(f"{scene.stack.gateway_url}/api/v1/public/unsubscribe/")
+    path = one_click.replace(scene.stack.gateway_url, "")
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    unsubscribed = await scene.public.post(path, content=b"List-Unsubscribe=One-Click", headers=form)
+    assert unsubscribed.status_code == 204, unsubscribed.text
+    assert (await scene.public.post(path[:-4] + "0000")).status_code == 404  # a changed token names no one
+
+    async def email_withdrawn() -> bool | None:
+        records = (await scene.agent.get(f"/api/v1/customers/{scene.dana}/consents")).json()["records"]
+        found = any(r["channel"] == "email" and r["purpose"] == "marketing" and not r["granted"] for r in records)
+        return found or None
+
+    assert await eventually(email_withdrawn, timeout=30)
+
+
+async def nobody_and_the_past_cannot_be_scheduled(scene: Scene) -> None:
+    nobody = {**scene.audience, "tags": [f"{scene.tag}-nobody"]}
+    body = {"name": "nobody", "channel": "sms", "audience": nobody, "texts": scene.texts()}
+    draft = await scene.marketing.post("/api/v1/promotions", json=body)
+    assert draft.status_code == 201, draft.text
+    path = f"/api/v1/promotions/{draft.json()['id']}/schedule"
+    empty = await scene.marketing.post(path, json={})
+    assert empty.status_code == 409 and empty.json()["errors"][0]["field"] == "audience", empty.text
+    past = await scene.marketing.post(path, json={"send_time": (datetime.now(UTC) - timedelta(hours=1)).isoformat()})
+    assert past.status_code == 422 and {e["field"] for e in past.json()["errors"]} == {"send_time"}, past.text
+
+
+async def test_a_sofa_promotion_by_sms_and_e_mail_with_receipts_a_refusal_and_its_report(
+    api: httpx.AsyncClient, sms: httpx.AsyncClient, stack: Stack
+) -> None:
+    url = stack.gateway_url
+    agent = httpx.AsyncClient(base_url=url, timeout=15, headers=stack.auth_headers("service_agent"))
+    marketing = httpx.AsyncClient(base_url=url, timeout=30, headers=stack.auth_headers("marketing"))
+    public = httpx.AsyncClient(base_url=url, timeout=15)
+    mail = httpx.AsyncClient(base_url=stack.mail_url, timeout=15)
+    async with agent, marketing, public, mail:
+        scene = Scene(stack, api, sms, agent, marketing, public, mail)
+        await customers_who_bought(scene)
+        await the_audience_is_previewed(scene)
+        await bad_texts_are_refused(scene)
+        promotion = await the_sms_promotion_goes_out_once_each(scene)
+        await dana_replies_hasser(scene, promotion)
+        await the_next_promotion_skips_her(scene)
+        await the_hebrew_e_mail_unsubscribes_in_one_click(scene)
+        await nobody_and_the_past_cannot_be_scheduled(scene)

@@ -66,9 +66,7 @@ customers = Table(
         Index(
             f"ix_customers_audience_{channel}",
             "id",
-            postgresql_where=text(
-                f"merged_into_id IS NULL AND marketing_{channel}_consent AND {address} <> ''"
-            ),
+            postgresql_where=text(f"merged_into_id IS NULL AND marketing_{channel}_consent AND {address} <> ''"),
         )
         for channel, address in (("sms", "phone_number"), ("email", "email"))
     ),

@@ -13,7 +13,6 @@ import grpc
 import httpx
 import nats
 import pytest
-import uvicorn
 from sqlalchemy import func, select
 
 from crm.common.v1 import types_pb2
@@ -23,7 +22,6 @@ from crm.notifications.v1 import notifications_pb2, notifications_pb2_grpc
 from crm.orders.v1 import events_pb2 as order_events
 from crm.support.v1 import events_pb2 as support_events
 from crm_devstack.mail_sink import SinkState, smtp_controller
-from crm_devstack.sms_provider import create_app
 from crm_kit.service import Service
 from crm_kit.testing import (
     eventually,
@@ -152,17 +150,6 @@ class Harness:
         async with self.service.db.unit_of_work() as uow:
             unrelayed = (await uow.conn.execute(select(func.count()).select_from(messaging.outbox))).scalar_one()
         return unrelayed == 0 or None
-
-
-@pytest.fixture
-async def sms_base_url() -> AsyncIterator[str]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    await eventually(lambda: asyncio.sleep(0, result=server.started), timeout=10, interval=0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
 
 
 SMTP_USER, SMTP_PASSWORD = "crm-relay", "relay-secret-for-tests"

@@ -1,0 +1,358 @@
+"""Promotions in the notifications service against real PostgreSQL, NATS JetStream and the fake SMS
+provider; a customers server stands in at the gRPC edge with an audience of its own. Exactly once
+per person is proved where listmonk and Mautic fail: across pause and resume, a runner that dies
+between its sends and their record, and two runners on one promotion at once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import grpc
+import httpx
+import pytest
+from sqlalchemy import func, select, update
+
+from crm.customers.v1 import customers_pb2, customers_pb2_grpc
+from crm.notifications.v1 import promotions_pb2, promotions_pb2_grpc
+from crm_kit.caller import ACTOR_METADATA_KEY
+from crm_kit.service import Service
+from crm_kit.testing import eventually, field_violations, free_port, local_channel, reset_stream, running_service
+from crm_notifications import advertising
+from crm_notifications.db import messages, messaging, promotion_recipients, promotions, suppressions
+from crm_notifications.main import MIGRATIONS_DIR, NotificationsSettings, setup
+from crm_notifications.promotion_runner import PromotionRunner, RunnerConfig
+from crm_notifications.sms_provider import HttpSmsProvider
+
+pytestmark = pytest.mark.integration
+
+HE = "פרסומת: {name}, מבצע ספות עד {date}! {advertiser} {advertiser_contact}. להסרה השיבו הסר"
+FA = "פרסומת: {name} عزیز، تخفیف تا {date}. {advertiser} {advertiser_contact}. STOP"
+SECRET = b"unsubscribe-secret-for-tests"
+
+
+@dataclass
+class FakeAudience(customers_pb2_grpc.CustomersServiceServicer):
+    """customers at the gRPC edge: an audience of `size` people (every third Persian), paged by
+    customer id as the real one pages."""
+
+    size: int = 0
+    calls: int = 0
+    members: list[customers_pb2.AudienceMember] = field(default_factory=list)
+
+    def reset(self, size: int) -> None:
+        self.size = size
+        self.members = [
+            customers_pb2.AudienceMember(
+                customer_id=f"c-{i:06d}",
+                full_name=f"לקוח {i}",
+                address=f"+97250{i:07d}",
+                locale="fa-IR" if i % 3 == 0 else "he-IL",
+            )
+            for i in range(size)
+        ]
+
+    async def CountAudience(
+        self, request: customers_pb2.CountAudienceRequest, context: grpc.aio.ServicerContext
+    ) -> customers_pb2.CountAudienceResponse:
+        if request.channel not in ("sms", "email"):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "channel")
+        return customers_pb2.CountAudienceResponse(matched=self.size, reachable=self.size)
+
+    async def ResolveAudience(
+        self, request: customers_pb2.ResolveAudienceRequest, context: grpc.aio.ServicerContext
+    ) -> customers_pb2.ResolveAudienceResponse:
+        self.calls += 1
+        after = [m for m in self.members if m.customer_id > request.after_customer_id]
+        page = after[: request.page_size]
+        more = len(after) > request.page_size
+        return customers_pb2.ResolveAudienceResponse(
+            members=page, next_after_customer_id=page[-1].customer_id if more else ""
+        )
+
+
+@dataclass
+class Harness:
+    api: promotions_pb2_grpc.PromotionsServiceStub
+    sms: httpx.AsyncClient
+    audience: FakeAudience
+    service: Service
+    customers_addr: str
+    sms_base_url: str
+
+    async def provider_messages(self) -> list[dict[str, Any]]:
+        response = await self.sms.get("/messages")
+        response.raise_for_status()
+        return list(response.json())
+
+    async def create(self, *, size: int, actor: str = "marketing-1") -> promotions_pb2.Promotion:
+        self.audience.reset(size)
+        reply = await self.api.CreatePromotion(
+            promotions_pb2.CreatePromotionRequest(
+                name="ספות",
+                channel="sms",
+                texts=[
+                    promotions_pb2.PromotionText(locale="he-IL", body=HE),
+                    promotions_pb2.PromotionText(locale="fa-IR", body=FA),
+                ],
+                sms_part_price_minor=8,
+                currency_code="ILS",
+            ),
+            metadata=((ACTOR_METADATA_KEY, actor),),
+        )
+        return reply.promotion
+
+    async def schedule(self, promotion_id: str, actor: str = "marketing-1") -> promotions_pb2.Promotion:
+        reply = await self.api.SchedulePromotion(
+            promotions_pb2.SchedulePromotionRequest(promotion_id=promotion_id), metadata=((ACTOR_METADATA_KEY, actor),)
+        )
+        return reply.promotion
+
+    def runner(self, owner: str, *, rate: float = 10_000.0, batch: int = 100) -> tuple[PromotionRunner, Any]:
+        channel = grpc.aio.insecure_channel(self.customers_addr)
+        provider = HttpSmsProvider(self.sms_base_url, "dev-sms-key")
+        runner = PromotionRunner(
+            self.service.db,
+            customers_pb2_grpc.CustomersServiceStub(channel),
+            provider,
+            None,
+            config=RunnerConfig(owner=owner, batch_size=batch, rate_per_second=rate, resolve_page_size=250),
+            advertiser=advertising.Advertiser("רהיטי כהן", "03-5550123"),
+            unsubscribe_secret=SECRET,
+        )
+
+        async def close() -> None:
+            await provider.aclose()
+            await channel.close()
+
+        return runner, close
+
+    async def rows(self, promotion_id: str) -> dict[str, int]:
+        async with self.service.db.unit_of_work() as uow:
+            result = await uow.conn.execute(
+                select(messages.c.status, func.count())
+                .where(messages.c.promotion_id == promotion_id)
+                .group_by(messages.c.status)
+            )
+            return {status: int(n) for status, n in result}
+
+
+@pytest.fixture
+async def audience() -> AsyncIterator[tuple[FakeAudience, str]]:
+    servicer = FakeAudience()
+    server = grpc.aio.server()
+    customers_pb2_grpc.add_CustomersServiceServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    yield servicer, f"127.0.0.1:{port}"
+    await server.stop(None)
+
+
+@pytest.fixture
+async def harness(fresh_database, nats_server, sms_base_url, audience) -> AsyncIterator[Harness]:
+    await reset_stream(nats_server)
+    servicer, customers_addr = audience
+    port = free_port()
+    settings = NotificationsSettings(
+        database_url=await fresh_database("notifications"),
+        nats_url=nats_server,
+        grpc_port=port,
+        metrics_port=free_port(),
+        customers_addr=customers_addr,
+        sms_base_url=sms_base_url,
+        unsubscribe_secret=SECRET.decode(),
+        # The service's own runner stays out of the way: each test drives runners itself.
+        promotion_poll_seconds=3600,
+        promotion_approval_above=1000,
+    )
+    async with (
+        running_service(settings, messaging, MIGRATIONS_DIR, setup) as service,
+        httpx.AsyncClient(base_url=sms_base_url) as sms,
+    ):
+        ch = local_channel(port)
+        yield Harness(
+            promotions_pb2_grpc.PromotionsServiceStub(ch), sms, servicer, service, customers_addr, sms_base_url
+        )
+        await ch.close()
+
+
+def once_each(sent: list[dict[str, Any]], size: int) -> None:
+    """The provider got exactly one message per audience member, none for anyone else."""
+    numbers = [m["to"] for m in sent]
+    assert len(numbers) == size and len(set(numbers)) == size
+    assert set(numbers) == {f"+97250{i:07d}" for i in range(size)}
+
+
+async def test_a_promotion_reaches_each_person_once_in_their_language(harness: Harness) -> None:
+    promotion = await harness.create(size=600)
+    await harness.schedule(promotion.id)
+    runner, close = harness.runner("runner-a")
+    try:
+        assert await runner.run_once()
+    finally:
+        await close()
+
+    once_each(await harness.provider_messages(), 600)
+    sent = {m["to"]: m["body"] for m in await harness.provider_messages()}
+    assert sent["+972500000003"].startswith("פרסומת: לקוח 3 عزیز") and "۱۴" in sent["+972500000003"]  # Jalali
+    assert sent["+972500000001"].startswith("פרסומת: לקוח 1, מבצע ספות")
+    assert harness.audience.calls == 3  # 600 people in pages of 250, each page saved once
+    report = await harness.api.GetPromotionReport(promotions_pb2.GetPromotionReportRequest(promotion_id=promotion.id))
+    assert (report.total.recipients, report.total.sent, report.remaining) == (600, 600, 0)
+    assert report.total.cost_minor == report.total.sms_parts * 8 and report.total.sms_parts >= 600
+    assert {v.locale: v.sent for v in report.variants} == {"fa-IR": 200, "he-IL": 400}
+    assert report.promotion.status == promotions_pb2.PROMOTION_STATUS_COMPLETED
+
+
+async def test_pause_and_resume_send_nothing_twice_and_skip_no_one(harness: Harness) -> None:
+    promotion = await harness.create(size=400)
+    await harness.schedule(promotion.id)
+    runner, close = harness.runner("runner-a", rate=400.0, batch=50)
+    try:
+        sending = asyncio.create_task(runner.run_once())
+
+        async def some_sent() -> int | None:
+            n = len(await harness.provider_messages())
+            return n if 0 < n < 400 else None
+
+        await eventually(some_sent, timeout=20, interval=0.02)
+        paused = await harness.api.PausePromotion(promotions_pb2.PausePromotionRequest(promotion_id=promotion.id))
+        assert paused.promotion.status == promotions_pb2.PROMOTION_STATUS_PAUSED
+        await asyncio.wait_for(sending, timeout=20)  # the batch in flight finishes, then it stops
+        at_pause = len(await harness.provider_messages())
+        assert at_pause < 400
+        assert not await runner.run_once()  # a paused promotion is not due
+        assert len(await harness.provider_messages()) == at_pause
+
+        resumed = await harness.api.ResumePromotion(promotions_pb2.ResumePromotionRequest(promotion_id=promotion.id))
+        assert resumed.promotion.status == promotions_pb2.PROMOTION_STATUS_SENDING
+        assert await runner.run_once()
+    finally:
+        await close()
+    once_each(await harness.provider_messages(), 400)
+    assert await harness.rows(promotion.id) == {"sent": 400}
+
+
+async def test_a_runner_that_dies_between_send_and_record_leaves_nothing_twice_or_missing(harness: Harness) -> None:
+    promotion = await harness.create(size=300)
+    await harness.schedule(promotion.id)
+    dying, close_dying = harness.runner("runner-dies", rate=300.0, batch=100)
+    try:
+        task = asyncio.create_task(dying.run_once())
+
+        async def mid_batch() -> int | None:
+            n = len(await harness.provider_messages())
+            return n if n >= 30 else None
+
+        await eventually(mid_batch, timeout=20, interval=0.01)
+        task.cancel()  # killed mid-batch: some sends went out, none of the batch's outcomes recorded
+        await asyncio.gather(task, return_exceptions=True)
+    finally:
+        await close_dying()
+    assert (await harness.rows(promotion.id)).get("pending", 0) > 0
+    # Its lease lapses (a crashed pod's would, at promotion_lease_seconds); another runner resumes.
+    async with harness.service.db.unit_of_work() as uow:
+        await uow.conn.execute(
+            update(promotions).where(promotions.c.id == promotion.id).values(lease_until=datetime.now(UTC))
+        )
+    survivor, close = harness.runner("runner-b")
+    try:
+        assert await survivor.run_once()
+    finally:
+        await close()
+    # The provider answered each repeated key with its first send: one message per person.
+    once_each(await harness.provider_messages(), 300)
+    assert await harness.rows(promotion.id) == {"sent": 300}
+
+
+async def test_two_runners_at_once_share_a_promotion_without_a_double(harness: Harness) -> None:
+    promotion = await harness.create(size=500)
+    await harness.schedule(promotion.id)
+    first, close_first = harness.runner("runner-a", batch=50)
+    second, close_second = harness.runner("runner-b", batch=50)
+    try:
+        worked = await asyncio.gather(first.run_once(), second.run_once())
+    finally:
+        await close_first()
+        await close_second()
+    assert worked.count(True) == 1  # the lease gave the promotion to one of them
+    once_each(await harness.provider_messages(), 500)
+    async with harness.service.db.unit_of_work() as uow:
+        rows = (
+            await uow.conn.execute(
+                select(func.count(), func.count(func.distinct(promotion_recipients.c.message_id))).where(
+                    promotion_recipients.c.promotion_id == promotion.id
+                )
+            )
+        ).one()
+    assert tuple(rows) == (500, 500)
+
+
+async def test_a_number_refused_after_the_audience_was_resolved_gets_nothing(harness: Harness) -> None:
+    promotion = await harness.create(size=120)
+    await harness.schedule(promotion.id)
+    reply = promotions_pb2.ReceiveInboundSmsRequest(
+        provider_message_id="in-1", from_number="+972500000007", text="STOP"
+    )
+    first = await harness.api.ReceiveInboundSms(reply)
+    again = await harness.api.ReceiveInboundSms(reply)
+    assert (first.action, first.applied, again.applied) == ("opt_out", True, False)
+    runner, close = harness.runner("runner-a")
+    try:
+        assert await runner.run_once()
+    finally:
+        await close()
+    sent = [m["to"] for m in await harness.provider_messages()]
+    # 119 promotion messages and the one confirmation of the refusal: nothing more to that number.
+    assert sent.count("+972500000007") == 1 and len(sent) == 120
+    assert await harness.rows(promotion.id) == {"sent": 119, "suppressed": 1}
+    async with harness.service.db.unit_of_work() as uow:
+        source = (await uow.conn.execute(select(suppressions.c.source))).scalars().all()
+    assert source == ["sms_reply"]
+
+
+async def test_scheduling_refuses_the_past_nobody_and_a_self_approval(harness: Harness) -> None:
+    promotion = await harness.create(size=10)
+    past = datetime.now(UTC) - timedelta(hours=1)
+    request = promotions_pb2.SchedulePromotionRequest(promotion_id=promotion.id)
+    request.send_time.FromDatetime(past)
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await harness.api.SchedulePromotion(request)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "send_time" in field_violations(refused.value)
+
+    harness.audience.reset(0)
+    with pytest.raises(grpc.aio.AioRpcError) as nobody:
+        await harness.schedule(promotion.id)
+    assert nobody.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+    large = await harness.create(size=1500)  # above promotion_approval_above
+    waiting = await harness.schedule(large.id, actor="marketing-1")
+    assert waiting.status == promotions_pb2.PROMOTION_STATUS_AWAITING_APPROVAL
+    approve = promotions_pb2.ApprovePromotionRequest(promotion_id=large.id)
+    with pytest.raises(grpc.aio.AioRpcError) as own:
+        await harness.api.ApprovePromotion(approve, metadata=((ACTOR_METADATA_KEY, "marketing-1"),))
+    assert own.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    approved = await harness.api.ApprovePromotion(approve, metadata=((ACTOR_METADATA_KEY, "manager-1"),))
+    assert approved.promotion.status == promotions_pb2.PROMOTION_STATUS_SCHEDULED
+    assert approved.promotion.approved_by == "manager-1"
+
+
+async def test_texts_that_break_the_rules_are_refused_naming_each(harness: Harness) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await harness.api.CreatePromotion(
+            promotions_pb2.CreatePromotionRequest(
+                name="x",
+                channel="sms",
+                texts=[
+                    promotions_pb2.PromotionText(locale="he-IL", body="מבצע {coupon}"),
+                    promotions_pb2.PromotionText(locale="xx-XX", body=HE),
+                ],
+            )
+        )
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert set(field_violations(refused.value)) == {"texts[0].body", "texts[1].locale"}
+    async with harness.service.db.unit_of_work() as uow:
+        assert (await uow.conn.execute(select(func.count()).select_from(promotions))).scalar_one() == 0

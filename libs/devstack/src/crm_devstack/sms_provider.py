@@ -104,7 +104,11 @@ class ProviderState:
 
     def receipts_client(self, transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
         if self._client is None:
-            self._client = httpx.AsyncClient(transport=transport, timeout=5.0, limits=httpx.Limits(max_connections=16))
+            # Receipts queue for a connection as long as it takes (no pool timeout): a burst of
+            # thousands waits its turn instead of failing and retrying.
+            self._client = httpx.AsyncClient(
+                transport=transport, timeout=httpx.Timeout(5.0, pool=None), limits=httpx.Limits(max_connections=16)
+            )
         return self._client
 
     async def aclose(self) -> None:

@@ -187,7 +187,11 @@ async def setup(service: Service) -> None:
         ),
         notifications_pb2.DESCRIPTOR.services_by_name["NotificationsService"].full_name,
     )
-    _promotions(service, settings, customers, provider, SmtpEmailSender(smtp) if smtp else None)
+    # Promotions keep SMTP sessions open: one per send in flight, each reused for many messages.
+    bulk_email = SmtpEmailSender(smtp, sessions=settings.promotion_concurrency) if smtp else None
+    if bulk_email is not None:
+        service.on_shutdown(bulk_email.aclose)
+    _promotions(service, settings, customers, provider, bulk_email)
 
 
 def _promotions(

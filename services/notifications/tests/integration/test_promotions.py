@@ -18,11 +18,13 @@ from sqlalchemy import func, select, update
 
 from crm.customers.v1 import customers_pb2, customers_pb2_grpc
 from crm.notifications.v1 import promotions_pb2, promotions_pb2_grpc
+from crm_devstack.mail_sink import SinkState, smtp_controller
 from crm_kit.caller import ACTOR_METADATA_KEY
 from crm_kit.service import Service
 from crm_kit.testing import eventually, field_violations, free_port, local_channel, reset_stream, running_service
 from crm_notifications import advertising
 from crm_notifications.db import messages, messaging, promotion_recipients, promotions, suppressions
+from crm_notifications.email_sender import SmtpConfig, SmtpEmailSender
 from crm_notifications.main import MIGRATIONS_DIR, NotificationsSettings, setup
 from crm_notifications.promotion_runner import PromotionRunner, RunnerConfig
 from crm_notifications.sms_provider import HttpSmsProvider
@@ -356,3 +358,51 @@ async def test_texts_that_break_the_rules_are_refused_naming_each(harness: Harne
     assert set(field_violations(refused.value)) == {"texts[0].body", "texts[1].locale"}
     async with harness.service.db.unit_of_work() as uow:
         assert (await uow.conn.execute(select(func.count()).select_from(promotions))).scalar_one() == 0
+
+
+async def test_an_e_mail_promotion_reuses_smtp_sessions_and_carries_one_click_unsubscribe(harness: Harness) -> None:
+    state, port = SinkState(), free_port()
+    controller = smtp_controller(state, host="127.0.0.1", port=port)
+    controller.start()
+    email = SmtpEmailSender(
+        SmtpConfig(host="127.0.0.1", port=port, from_address="news@crm.example", security="none"),
+        sessions=4,
+        messages_per_session=25,
+    )
+    harness.audience.reset(150)
+    for member in harness.audience.members:
+        member.address = f"{member.customer_id}@example.com"
+    reply = await harness.api.CreatePromotion(
+        promotions_pb2.CreatePromotionRequest(
+            name="מבצע",
+            channel="email",
+            texts=[
+                promotions_pb2.PromotionText(
+                    locale="he-IL",
+                    subject="פרסומת: מבצע ספות",
+                    body="שלום {name}\n{advertiser} {advertiser_contact}\n\nלהסרה: {unsubscribe_link}",
+                )
+            ],
+        ),
+        metadata=((ACTOR_METADATA_KEY, "marketing-1"),),
+    )
+    await harness.schedule(reply.promotion.id)
+    runner, close = harness.runner("runner-a")
+    runner.email = email
+    try:
+        assert await runner.run_once()
+    finally:
+        await close()
+        await email.aclose()
+        controller.stop()
+    with state.lock:
+        received = list(state.messages)
+    assert sorted(m.rcpt_to[0] for m in received) == sorted(f"c-{i:06d}@example.com" for i in range(150))
+    first = received[0]
+    assert first.headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert (
+        first.headers["List-Unsubscribe"].startswith("<http")
+        and "/api/v1/public/unsubscribe/" in first.headers["List-Unsubscribe"]
+    )
+    assert "/u/" in first.text  # the recipient's own unsubscribe page in the text
+    assert await harness.rows(reply.promotion.id) == {"sent": 150}

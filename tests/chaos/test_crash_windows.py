@@ -600,3 +600,63 @@ async def test_postgres_killed_and_started_again_services_back_off_and_recover_w
 
     still_running(system, pids)
     await assert_exactly_once(system, sms, Expected(leads=2, won_deals=[flow.deal_id], shipped_orders=[flow.order_id]))
+
+
+# ---------------------------------------------------------------------------------- 4. a promotion
+
+PROMOTION_TAG = "chaos-promotion"
+PROMOTION_SIZE = 1200
+PROMOTION_TEXT = "פרסומת: {name}, מבצע! {advertiser} {advertiser_contact}. להסרה השיבו הסר"
+
+
+async def consenting_customers(stack: Stack, count: int) -> set[str]:
+    """count customers who consented to SMS advertising, straight into customers' database; their numbers."""
+    conn = await asyncpg.connect(stack.postgres.dsn("customers"))
+    try:
+        await conn.execute(
+            "INSERT INTO customers (id, full_name, phone_number, email, locale, marketing_sms_consent, tags) "
+            "SELECT 'chaos-' || lpad(i::text, 6, '0'), 'לקוח ' || i, '+97254' || lpad(i::text, 7, '0'), '', "
+            "'he-IL', true, ARRAY[$2]::varchar[] FROM generate_series(1, $1) AS i",
+            count,
+            PROMOTION_TAG,
+        )
+    finally:
+        await conn.close()
+    return {f"+97254{i:07d}" for i in range(1, count + 1)}
+
+
+@pytest.mark.parametrize("point", ["promotions.after_intents", "promotions.after_sends=2"])
+async def test_notifications_killed_mid_promotion_sends_each_person_exactly_one_sms(
+    system: Stack, sms: httpx.AsyncClient, point: str
+) -> None:
+    numbers = await consenting_customers(system, PROMOTION_SIZE)
+    notifications = await restart_armed(system, "notifications", point)
+    marketing = system.auth_headers("marketing")
+    async with httpx.AsyncClient(base_url=system.gateway_url, timeout=30, headers=marketing) as http:
+        body = {
+            "name": "chaos",
+            "channel": "sms",
+            "audience": {"tags": [PROMOTION_TAG]},
+            "texts": [{"locale": "he-IL", "body": PROMOTION_TEXT}],
+        }
+        created = await http.post("/api/v1/promotions", json=body)
+        assert created.status_code == 201, created.text
+        promotion_id = created.json()["id"]
+        scheduled = await http.post(f"/api/v1/promotions/{promotion_id}/schedule", json={})
+        assert scheduled.status_code == 200, scheduled.text
+
+        await killed_at(system, "notifications", notifications, point.split("=")[0])
+        # The window: a batch's intents are saved and pending; the provider has all of it, or none.
+        pending = await query(system, "notifications", "select count(*) as n from messages where status = 'pending'")
+        assert pending[0]["n"] > 0
+        await restart(system, "notifications")
+
+        async def completed() -> bool:
+            return (await http.get(f"/api/v1/promotions/{promotion_id}")).json()["status"] == "completed"
+
+        await eventually(completed, timeout=PATIENCE * 2, interval=0.5)
+
+    sent = [m["to"] for m in (await sms.get("/messages")).json() if m["to"] in numbers]
+    assert len(sent) == PROMOTION_SIZE and set(sent) == numbers  # no one twice, no one missing
+    rows = await query(system, "notifications", "select status, count(*) as n from messages group by status")
+    assert {r["status"]: r["n"] for r in rows} == {"sent": PROMOTION_SIZE}

@@ -27,6 +27,8 @@ POINTS: dict[str, str] = {
     "bus.after_dead_letter_before_term": "consumer: the dead letter committed, the message not yet terminated",
     "notifications.after_intent": "SMS: the intent row committed, the provider not yet called",
     "notifications.after_provider_accepted": "SMS: the provider accepted the message, the intent not yet marked sent",
+    "promotions.after_intents": "promotion: a batch's intents committed, none of it sent yet",
+    "promotions.after_sends": "promotion: a batch handed to the provider, its outcomes not yet recorded",
 }
 """Every failpoint in the code base and where it sits; `parse` refuses any other name."""
 

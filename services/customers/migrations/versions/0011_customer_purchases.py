@@ -123,6 +123,12 @@ def upgrade() -> None:
         sa.Column("resolved_at", sa.DateTime(timezone=True), nullable=True),
     )
     op.create_index("ix_customer_tickets_customer", "customer_tickets", ["customer_id"])
+    op.create_index(
+        "ix_customer_tickets_open_complaints",
+        "customer_tickets",
+        ["customer_id"],
+        postgresql_where=sa.text("kind = 'complaint' AND resolved_at IS NULL"),
+    )
     for statement in (_BACKFILL_PURCHASES, _BACKFILL_TICKETS, _BACKFILL_SURVEYS, _BACKFILL_SOURCES):
         op.execute(statement)
 

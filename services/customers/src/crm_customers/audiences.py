@@ -1,190 +1,206 @@
 """Audiences: which live customers match a filter over their facts, and which of them may be reached
-on a channel for a purpose. Read-only, in the caller's unit of work.
+on a channel for a purpose. Read-only, in the caller's unit of work, one statement per call.
 
-The facts come from where this service already keeps them: tags and locale on the customer row,
-cities from its addresses, sources, complaints and survey scores from its timeline (the events that
-made it), purchases from `customer_purchases` (DealClosed's lines). Consent is the flags the
-consent records keep current on the row (`marketing_*_consent`, `transactional_*_opt_out`), so an
-audience never reaches anyone a message could not be sent to.
+Every fact is read where this service keeps it current: tags, locale, the acquiring source and the
+latest survey score on the customer row; cities from its addresses; purchases (and lifetime value,
+their sum per currency) from `customer_purchases`; open complaints from `customer_tickets`. Consent
+is the flags the consent records keep current on the row (`marketing_*_consent`,
+`transactional_*_opt_out`), so an audience never holds anyone a message could not be sent to.
+
+Members come in customer id order, a keyset page at a time: the caller keeps the last id and asks
+for what follows, so a sender that restarts resumes where it stopped. For advertising the page walks
+the partial index of the channel's consenting live customers (`ix_customers_audience_<channel>`,
+whose predicate the query repeats with constants so the planner can use it).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, and_, any_, cast, false, func, literal_column, not_, or_, select, true
-from sqlalchemy.dialects.postgresql import array
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    Text,
+    and_,
+    any_,
+    case,
+    func,
+    literal,
+    literal_column,
+    not_,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, aggregate_order_by
 
-from crm_customers.db import customer_addresses, customer_purchases, customers, timeline
-from crm_customers.domain import LOW_SATISFACTION_SCORE, Audience, TouchKind
+from crm_customers.db import customer_addresses, customer_purchases, customer_tickets, customers
+from crm_customers.domain import COMPLAINT, LOW_SATISFACTION_SCORE, Audience, contains_pattern
 from crm_kit.db import UnitOfWork
 
 c = customers
+# Constants, not parameters: the planner matches them to the partial indexes' predicates.
+_EMPTY: ColumnElement[str] = literal_column("''")
+_ONE: ColumnElement[int] = literal_column("1")
+# Why a matched customer is left out, in the order counted (each under its first reason), then
+# the reachable ones.
+REASONS = ("no_consent", "no_address", "open_complaint", "low_satisfaction")
+REACHABLE = "reachable"
 
 
-def _one(column: Any, values: tuple[str, ...]) -> ColumnElement[bool]:
-    matched: ColumnElement[bool] = column == any_(array(list(values)))
+@dataclass(frozen=True)
+class Member:
+    customer_id: str
+    full_name: str
+    address: str
+    locale: str
+
+
+def _any_of(column: Any, values: tuple[str, ...]) -> ColumnElement[bool]:
+    """column = ANY(array): one parameter whatever the number of values."""
+    matched: ColumnElement[bool] = column == any_(literal(list(values), ARRAY(Text)))
     return matched
 
 
-def _timeline_exists(kind: TouchKind, *conditions: ColumnElement[bool]) -> ColumnElement[bool]:
-    return (
-        select(literal_column("1"))
-        .where(timeline.c.customer_id == c.c.id, timeline.c.kind == kind.value, *conditions)
-        .exists()
-    )
-
-
-def _purchases(a: Audience) -> list[ColumnElement[bool]]:
-    if not (a.products or a.purchased_after or a.purchased_before):
+def _purchased(a: Audience) -> list[ColumnElement[bool]]:
+    """A purchase (of the products, when given) in [purchased_after, purchased_before)."""
+    if not a.purchase_window:
         return []
     p = customer_purchases
     conditions: list[ColumnElement[bool]] = [p.c.customer_id == c.c.id]
     if a.products:
+        patterns = literal([contains_pattern(v) for v in a.products], ARRAY(Text))
         conditions.append(
-            or_(
-                _one(func.lower(p.c.sku), a.products),
-                _one(func.lower(p.c.product_line), a.products),
-                func.lower(p.c.description).like(any_(array([f"%{_escaped(v)}%" for v in a.products]))),
-            )
+            _any_of(func.lower(p.c.sku), a.products)
+            | _any_of(func.lower(p.c.product_line), a.products)
+            | func.lower(p.c.description).like(any_(patterns))
         )
     if a.purchased_after:
         conditions.append(p.c.closed_at >= a.purchased_after)
     if a.purchased_before:
         conditions.append(p.c.closed_at < a.purchased_before)
-    return [select(literal_column("1")).where(*conditions).exists()]
-
-
-def _escaped(value: str) -> str:
-    """A value inside LIKE, its own % and _ matched as themselves (LIKE's default escape is \\)."""
-    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return [select(_ONE).where(*conditions).exists()]
 
 
 def _lifetime(a: Audience) -> list[ColumnElement[bool]]:
+    """Won deals' lines in the currency add up to at least the minimum. An uncorrelated IN, so the
+    planner adds up the purchases once (a hashed subplan or a semi-join), not once per customer."""
     if not a.min_lifetime_value_minor:
         return []
     p = customer_purchases
-    total = (
-        select(func.coalesce(func.sum(p.c.amount_minor), 0))
-        .where(p.c.customer_id == c.c.id, p.c.currency_code == a.currency_code)
-        .scalar_subquery()
+    spenders = (
+        select(p.c.customer_id)
+        .where(p.c.currency_code == a.currency_code)
+        .group_by(p.c.customer_id)
+        .having(func.sum(p.c.amount_minor) >= a.min_lifetime_value_minor)
     )
-    return [total >= a.min_lifetime_value_minor]
+    return [c.c.id.in_(spenders)]
 
 
-def _facts(a: Audience) -> list[ColumnElement[bool]]:
-    """Every criterion of the filter, on a live customer."""
+def _criteria(a: Audience) -> list[ColumnElement[bool]]:
+    """Every criterion of the filter, on a live customer (an empty filter: every live customer)."""
     found: list[ColumnElement[bool]] = [c.c.merged_into_id.is_(None)]
     if a.tags:
-        found.append(c.c.tags.overlap(array(list(a.tags))))
+        # && on the tags' GIN index; the tags are matched as spelled.
+        found.append(c.c.tags.overlap(literal(list(a.tags), ARRAY(String(50)))))
     if a.locales:
-        found.append(_one(func.lower(c.c.locale), a.locales))
-    if a.cities:
-        a_ = customer_addresses
-        city = func.lower(func.btrim(a_.c.city))
-        found.append(select(literal_column("1")).where(a_.c.customer_id == c.c.id, _one(city, a.cities)).exists())
+        found.append(_any_of(func.lower(c.c.locale), a.locales))
     if a.sources:
+        found.append(_any_of(func.lower(c.c.acquiring_source), a.sources))
+    if a.cities:
+        places = customer_addresses
         found.append(
-            _timeline_exists(TouchKind.LEAD_CAPTURED, _one(func.lower(timeline.c.facts["source"].astext), a.sources))
+            select(_ONE).where(places.c.customer_id == c.c.id, _any_of(func.lower(places.c.city), a.cities)).exists()
         )
-    return found + _purchases(a) + _lifetime(a)
+    return found + _purchased(a) + _lifetime(a)
 
 
 def _open_complaint() -> ColumnElement[bool]:
-    resolved = timeline.alias("resolved")
-    still_open = not_(
-        select(literal_column("1"))
-        .where(
-            resolved.c.customer_id == c.c.id,
-            resolved.c.kind == TouchKind.TICKET_RESOLVED.value,
-            resolved.c.facts["ticket_id"].astext == timeline.c.facts["ticket_id"].astext,
-        )
-        .exists()
-    )
-    return _timeline_exists(TouchKind.TICKET_OPENED, timeline.c.facts["ticket_kind"].astext == "complaint", still_open)
+    """An uncorrelated IN over the few open complaints (their partial index, whose predicate is
+    repeated with constants): hashed once per statement, where an EXISTS inside CountAudience's
+    CASE would probe the tickets once per customer."""
+    t = customer_tickets
+    complaint: ColumnElement[str] = literal_column(f"'{COMPLAINT}'")
+    return c.c.id.in_(select(t.c.customer_id).where(t.c.kind == complaint, t.c.resolved_at.is_(None)))
 
 
 def _low_satisfaction() -> ColumnElement[bool]:
-    latest = (
-        select(cast(timeline.c.facts["score"].astext, Integer))
-        .where(timeline.c.customer_id == c.c.id, timeline.c.kind == TouchKind.SURVEY_ANSWERED.value)
-        .order_by(timeline.c.occurred_at.desc(), timeline.c.id.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    return func.coalesce(latest, LOW_SATISFACTION_SCORE + 1) <= LOW_SATISFACTION_SCORE
+    score = c.c.latest_survey_score
+    return and_(score.is_not(None), score <= LOW_SATISFACTION_SCORE)
 
 
 def _consent(a: Audience) -> ColumnElement[bool]:
+    """Consent in force: advertising only with a yes, a service message unless withdrawn."""
     if a.purpose == "marketing":
-        return c.c.marketing_sms_consent if a.channel == "sms" else c.c.marketing_email_consent
-    return not_(c.c.transactional_sms_opt_out if a.channel == "sms" else c.c.transactional_email_opt_out)
+        granted: ColumnElement[bool] = c.c[f"marketing_{a.channel}_consent"]
+        return granted
+    return not_(c.c[f"transactional_{a.channel}_opt_out"])
 
 
 def _address(a: Audience) -> Any:
     return c.c.phone_number if a.channel == "sms" else c.c.email
 
 
-def _reachable(a: Audience) -> ColumnElement[bool]:
-    """Consent, an address, and neither an open complaint nor a low score unless included."""
-    return and_(
-        _consent(a),
-        _address(a) != "",
-        true() if a.include_open_complaints else not_(_open_complaint()),
-        true() if a.include_low_satisfaction else not_(_low_satisfaction()),
+def _exclusions(a: Audience) -> dict[str, ColumnElement[bool]]:
+    """Why a matched customer may not be reached, by reason, in the order counted."""
+    found = {"no_consent": not_(_consent(a)), "no_address": _address(a) == _EMPTY}
+    if not a.include_open_complaints:
+        found["open_complaint"] = _open_complaint()
+    if not a.include_low_satisfaction:
+        found["low_satisfaction"] = _low_satisfaction()
+    return found
+
+
+def _reachable(a: Audience) -> list[ColumnElement[bool]]:
+    """Consent, an address for the channel, and neither an open complaint nor a low score unless
+    included. Consent and address are written as the partial indexes' predicates."""
+    found = [_consent(a), _address(a) != _EMPTY]
+    if not a.include_open_complaints:
+        found.append(not_(_open_complaint()))
+    if not a.include_low_satisfaction:
+        found.append(not_(_low_satisfaction()))
+    return found
+
+
+def _members(a: Audience, *, limit: int, after: str) -> Select[Any]:
+    """The reachable members after the customer id `after`, in id order, at most `limit`."""
+    query = select(c.c.id.label("customer_id"), c.c.full_name, _address(a).label("address"), c.c.locale).where(
+        *_criteria(a), *_reachable(a)
     )
+    if after:
+        query = query.where(c.c.id > after)
+    return query.order_by(c.c.id).limit(limit)
 
 
-async def count(uow: UnitOfWork, a: Audience, sample_size: int) -> tuple[dict[str, int], list[Any]]:
-    """How many match, how many may be reached, why the others may not (each counted once, in
-    the order consent, address, complaint, satisfaction), and the first reachable ones."""
-    consented, addressed = _consent(a), _address(a) != ""
-    complaint = false() if a.include_open_complaints else _open_complaint()
-    low = false() if a.include_low_satisfaction else _low_satisfaction()
-    reasons = (
-        select(
-            c.c.id,
-            consented.label("consented"),
-            addressed.label("addressed"),
-            complaint.label("complaint"),
-            low.label("low"),
+async def page(uow: UnitOfWork, a: Audience, *, limit: int, after: str) -> list[Member]:
+    """Up to `limit` reachable members after the customer id `after` (in id order)."""
+    rows = await uow.conn.execute(_members(a, limit=limit, after=after))
+    return [Member(r.customer_id, r.full_name, r.address, r.locale) for r in rows]
+
+
+def _count_statement(a: Audience, sample_size: int) -> Select[Any]:
+    exclusions = _exclusions(a)
+    reason = case(*((condition, literal(name)) for name, condition in exclusions.items()), else_=literal(REACHABLE))
+    matched = select(reason.label("reason")).where(*_criteria(a)).subquery("matched")
+    picked = _members(a, limit=sample_size, after="").subquery("picked")
+    member = func.jsonb_build_array(picked.c.customer_id, picked.c.full_name, picked.c.address, picked.c.locale)
+    sample = select(
+        func.coalesce(
+            func.jsonb_agg(aggregate_order_by(member, picked.c.customer_id)), literal_column("'[]'::jsonb"), type_=JSONB
         )
-        .where(*_facts(a))
-        .subquery()
-    )
-    r = reasons.c
-
-    def counted(condition: ColumnElement[bool]) -> Any:
-        return func.count().filter(condition)
-
-    row = (
-        await uow.conn.execute(
-            select(
-                func.count().label("matched"),
-                counted(not_(r.consented)).label("no_consent"),
-                counted(and_(r.consented, not_(r.addressed))).label("no_address"),
-                counted(and_(r.consented, r.addressed, r.complaint)).label("open_complaint"),
-                counted(and_(r.consented, r.addressed, not_(r.complaint), r.low)).label("low_satisfaction"),
-                counted(and_(r.consented, r.addressed, not_(r.complaint), not_(r.low))).label("reachable"),
-            )
-        )
-    ).one()
-    figures = {k: int(getattr(row, k)) for k in row._fields}
-    sample = await page(uow, a, limit=sample_size, after="") if sample_size else []
-    return figures, sample
+    ).scalar_subquery()
+    figures: list[Any] = [
+        func.count().label("matched"),
+        *(func.count().filter(matched.c.reason == name).label(name) for name in (*REASONS, REACHABLE)),
+        sample.label("sample"),
+    ]
+    return select(*figures).select_from(matched)
 
 
-async def page(uow: UnitOfWork, a: Audience, *, limit: int, after: str) -> list[Any]:
-    """Up to `limit` reachable members after the customer id `after`, in id order."""
-    query = (
-        select(
-            c.c.id.label("customer_id"),
-            c.c.full_name,
-            _address(a).label("address"),
-            c.c.locale,
-        )
-        .where(*_facts(a), _reachable(a), c.c.id > after)
-        .order_by(c.c.id)
-        .limit(limit)
-    )
-    return list((await uow.conn.execute(query)).all())
+async def count(uow: UnitOfWork, a: Audience, sample_size: int) -> tuple[dict[str, int], list[Member]]:
+    """How many live customers match, how many of them may be reached, why the others may not (each
+    counted once, under its first reason in REASONS' order), and the first `sample_size` reachable
+    ones in id order."""
+    row = (await uow.conn.execute(_count_statement(a, sample_size))).one()
+    figures = {name: int(getattr(row, name)) for name in ("matched", *REASONS, REACHABLE)}
+    return figures, [Member(*member) for member in row.sample]

@@ -47,6 +47,7 @@ from crm_customers.db import (
     customer_leads,
     customer_name_words,
     customer_purchases,
+    customer_tickets,
     customers,
     timeline,
 )
@@ -67,6 +68,8 @@ class CapturedLead:
     phone_number: str
     email: str
     locale: str
+    # Where the lead came from: the customer's acquiring source when it is their earliest capture.
+    source: str = ""
 
 
 @dataclass(frozen=True)
@@ -157,6 +160,18 @@ async def _fill_and_link(uow: UnitOfWork, lead: CapturedLead, customer_id: str) 
     await _link(uow, lead, customer_id)
 
 
+async def _note_acquisition(uow: UnitOfWork, customer_id: str, source: str, captured_at: datetime) -> None:
+    """The lead's source becomes the customer's acquiring source when it is their earliest capture."""
+    await uow.conn.execute(
+        update(customers)
+        .where(
+            customers.c.id == customer_id,
+            or_(customers.c.acquired_at.is_(None), customers.c.acquired_at > captured_at),
+        )
+        .values(acquiring_source=source[: domain.MAX_SOURCE], acquired_at=captured_at)
+    )
+
+
 async def _link(uow: UnitOfWork, lead: CapturedLead, customer_id: str) -> None:
     await uow.conn.execute(
         pg_insert(customer_leads)
@@ -182,6 +197,9 @@ def _capture_statement() -> Select[tuple[str | None, str | None, bool, bool]]:
     lead_id = bindparam("p_lead_id", type_=String)
     phone = bindparam("p_phone_number", type_=String)
     email = bindparam("p_email", type_=String)
+    source = bindparam("p_source", type_=String)
+    # The capture's time (the timeline entry's): the customer's acquisition when it is the earliest.
+    captured_at = bindparam("p_occurred_at", type_=DateTime(timezone=True))
 
     def oldest_live(column: Any, value: Any) -> Any:
         # A merged customer is a tombstone: new leads go to the survivor (queries._first_customer_where).
@@ -210,7 +228,7 @@ def _capture_statement() -> Select[tuple[str | None, str | None, bool, bool]]:
     created = (
         customers.insert()
         .from_select(
-            ["id", "full_name", "phone_number", "email", "locale", "created_at"],
+            ["id", "full_name", "phone_number", "email", "locale", "created_at", "acquiring_source", "acquired_at"],
             select(
                 bindparam("p_new_id", type_=String),
                 bindparam("p_full_name", type_=String),
@@ -218,6 +236,8 @@ def _capture_statement() -> Select[tuple[str | None, str | None, bool, bool]]:
                 email,
                 bindparam("p_locale", type_=String),
                 bindparam("p_created_at", type_=DateTime(timezone=True)),
+                source,
+                captured_at,
             ).where(matched_id.is_(None)),
         )
         .returning(customers.c.id)
@@ -243,7 +263,10 @@ def _capture_statement() -> Select[tuple[str | None, str | None, bool, bool]]:
         )
         .cte("named")
     )
-    # A later lead may bring the contact point the profile lacked; never overwrite one.
+    # A later lead may bring the contact point the profile lacked; never overwrite one. A lead
+    # captured before the customer's first known one (an import of old leads, a lagging consumer)
+    # is their acquisition.
+    earlier = or_(customers.c.acquired_at.is_(None), customers.c.acquired_at > captured_at)
     filled = (
         update(customers)
         .where(
@@ -252,11 +275,14 @@ def _capture_statement() -> Select[tuple[str | None, str | None, bool, bool]]:
             or_(
                 and_(customers.c.phone_number == empty, phone != empty),
                 and_(customers.c.email == empty, email != empty),
+                earlier,
             ),
         )
         .values(
             phone_number=case((customers.c.phone_number == empty, phone), else_=customers.c.phone_number),
             email=case((customers.c.email == empty, email), else_=customers.c.email),
+            acquiring_source=case((earlier, source), else_=customers.c.acquiring_source),
+            acquired_at=case((earlier, captured_at), else_=customers.c.acquired_at),
         )
         .cte("filled")
     )
@@ -334,6 +360,7 @@ async def capture_lead(uow: UnitOfWork, lead: CapturedLead, entry: TimelineEntry
                 "p_event_id": entry.event_id,
                 "p_occurred_at": entry.occurred_at,
                 "p_facts": entry.facts,
+                "p_source": lead.source[: domain.MAX_SOURCE],
             },
         )
     ).one()
@@ -341,6 +368,7 @@ async def capture_lead(uow: UnitOfWork, lead: CapturedLead, entry: TimelineEntry
         # The match was merged meanwhile; nothing was written: follow it to the survivor.
         customer_id = await live_customer(uow, row.matched_id)
         await _fill_and_link(uow, lead, customer_id)
+        await _note_acquisition(uow, customer_id, lead.source, entry.occurred_at)
         await add_timeline_entry(
             uow,
             customer_id=customer_id,
@@ -431,18 +459,14 @@ async def merge_customers(
     await uow.conn.execute(
         update(customers)
         .where(customers.c.id == survivor_id)
-        .values(**filled, **consent, created_at=min(survivor.created_at, duplicate.created_at))
-    )
-    moved_entries = (
-        await uow.conn.execute(
-            update(timeline).where(timeline.c.customer_id == duplicate_id).values(customer_id=survivor_id)
+        .values(
+            **filled,
+            **consent,
+            **domain.merged_facts(survivor, duplicate),
+            created_at=min(survivor.created_at, duplicate.created_at),
         )
-    ).rowcount
-    await uow.conn.execute(
-        update(customer_purchases)
-        .where(customer_purchases.c.customer_id == duplicate_id)
-        .values(customer_id=survivor_id)
     )
+    moved_entries = await _move_history(uow, survivor_id, duplicate_id)
     moved_leads = (
         await uow.conn.execute(
             update(customer_leads)
@@ -475,6 +499,17 @@ async def merge_customers(
     uow.audit("customers.MergedInto", "customer", duplicate_id, {"survivor_customer_id": survivor_id})
     uow.after_commit(CUSTOMERS_MERGED.inc)
     return await queries.get_customer(uow, survivor_id)
+
+
+async def _move_history(uow: UnitOfWork, survivor_id: str, duplicate_id: str) -> int:
+    """The duplicate's timeline, purchases and tickets become the survivor's (its lifetime value,
+    purchases and open complaints count for the survivor). Returns the timeline entries moved."""
+    moved = await uow.conn.execute(
+        update(timeline).where(timeline.c.customer_id == duplicate_id).values(customer_id=survivor_id)
+    )
+    for table in (customer_purchases, customer_tickets):
+        await uow.conn.execute(update(table).where(table.c.customer_id == duplicate_id).values(customer_id=survivor_id))
+    return int(moved.rowcount)
 
 
 async def merge_customers_of_leads(uow: UnitOfWork, survivor_customer: str, duplicate_customer: str) -> bool:
@@ -730,42 +765,88 @@ async def log_touch(
     return await queries.timeline_entry(uow, event_id)
 
 
-# ---------------------------------------------------------------- purchases and refusals from messages
-
-
-@dataclass(frozen=True)
-class PurchaseLine:
-    sku: str
-    description: str
-    amount_minor: int
-    currency_code: str
+# ---------------------------------------------------------------- the facts audiences filter on
 
 
 async def record_purchases(
-    uow: UnitOfWork, customer_id: str, deal_id: str, product_line: str, lines: Sequence[PurchaseLine], at: datetime
+    uow: UnitOfWork,
+    customer_id: str,
+    *,
+    deal_id: str,
+    product_line: str,
+    lines: Sequence[domain.PurchaseLine],
+    closed_at: datetime,
 ) -> None:
-    """A won deal's lines as the customer's purchases (kept once: the deal and line are the key)."""
+    """A won deal's lines as purchases of the (live) customer, once: the deal and line are the key."""
     if not lines:
         return
+    customer_id = await live_customer(uow, customer_id)
     await uow.conn.execute(
         pg_insert(customer_purchases)
         .values(
             [
                 {
                     "deal_id": deal_id,
-                    "line": i,
+                    "line": line.line,
                     "customer_id": customer_id,
-                    "sku": line.sku[:100],
-                    "description": line.description[:500],
-                    "product_line": product_line[:100],
+                    "sku": line.sku,
+                    "description": line.description,
+                    "product_line": product_line.strip()[: domain.MAX_PRODUCT_LINE],
                     "amount_minor": line.amount_minor,
                     "currency_code": line.currency_code,
-                    "closed_at": at,
+                    "closed_at": closed_at,
                 }
-                for i, line in enumerate(lines)
+                for line in lines
             ]
         )
         .on_conflict_do_nothing(index_elements=["deal_id", "line"])
+    )
+
+
+async def track_ticket(
+    uow: UnitOfWork,
+    customer_id: str,
+    *,
+    ticket_id: str,
+    kind: str,
+    opened_at: datetime | None = None,
+    resolved_at: datetime | None = None,
+) -> None:
+    """A ticket of the (live) customer opened or resolved. Either may come first (a dead letter's
+    replay comes late): the row keeps the earliest opening and the latest resolution, so a ticket
+    is open only while no resolution is known."""
+    customer_id = await live_customer(uow, customer_id)
+    t = customer_tickets
+    insert = pg_insert(t).values(
+        ticket_id=ticket_id,
+        customer_id=customer_id,
+        kind=kind[:30],
+        opened_at=opened_at,
+        resolved_at=resolved_at,
+    )
+    await uow.conn.execute(
+        insert.on_conflict_do_update(
+            index_elements=["ticket_id"],
+            set_={
+                "opened_at": func.least(t.c.opened_at, insert.excluded.opened_at),
+                "resolved_at": func.greatest(t.c.resolved_at, insert.excluded.resolved_at),
+                # The latest word on the kind: a resolution's, else what there was.
+                "kind": insert.excluded.kind if resolved_at is not None else t.c.kind,
+            },
+        )
+    )
+
+
+async def note_survey(uow: UnitOfWork, customer_id: str, *, score: int, answered_at: datetime) -> None:
+    """A satisfaction score becomes the (live) customer's latest, unless a later one is known."""
+    customer_id = await live_customer(uow, customer_id)
+    await uow.conn.execute(
+        update(customers)
+        .where(
+            customers.c.id == customer_id,
+            or_(customers.c.latest_survey_at.is_(None), customers.c.latest_survey_at <= answered_at),
+        )
+        .values(latest_survey_score=score, latest_survey_at=answered_at)
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -558,23 +558,31 @@ def address(*, kind: str, line1: str, line2: str, city: str, postal_code: str, c
     return Address(kind, first, second, town, postal, country)
 
 
-# ---------------------------------------------------------------- audiences (issue 19's promotions)
+# ---------------------------------------------------------------- audiences (issue 19)
 
 AUDIENCE_CHANNELS = ("sms", "email")
 AUDIENCE_PURPOSES = ("marketing", "service")
+# The filter's lists; a value matches as spelled for tags, ignoring case for the others.
+AUDIENCE_LISTS = ("tags", "cities", "sources", "products", "locales")
 AUDIENCE_MAX_VALUES = 50
 AUDIENCE_MAX_VALUE_LENGTH = 100
 AUDIENCE_MAX_SAMPLE = 20
 AUDIENCE_DEFAULT_PAGE = 1000
 AUDIENCE_MAX_PAGE = 5000
-# A latest survey score this low keeps a customer out of advertising unless included.
+MAX_CUSTOMER_ID = 64
+# A satisfaction survey's scores; a latest one this low (1 or 2) keeps a customer out of an
+# audience unless included.
+SURVEY_SCORES = range(1, 6)
 LOW_SATISFACTION_SCORE = 2
+# support's TicketKind word of a complaint: an open one keeps the customer out unless included.
+COMPLAINT = "complaint"
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 
 @dataclass(frozen=True)
 class Audience:
-    """An audience filter, normalized: every list value trimmed (and case-folded where matching
-    ignores case), every criterion given ANDed together."""
+    """An audience filter, normalized: every list value's spaces collapsed (lower-case where
+    matching ignores case), repeats dropped; every criterion given ANDed together."""
 
     channel: str
     purpose: str
@@ -590,15 +598,21 @@ class Audience:
     include_low_satisfaction: bool = False
     locales: tuple[str, ...] = ()
 
+    @property
+    def purchase_window(self) -> bool:
+        """Whether a purchase criterion was given (products, or a period)."""
+        return bool(self.products or self.purchased_after or self.purchased_before)
 
-def _listed(name: str, values: Iterable[str], fold: bool) -> tuple[tuple[str, ...], list[tuple[str, str]]]:
+
+def _listed(name: str, values: Iterable[str]) -> tuple[tuple[str, ...], list[tuple[str, str]]]:
     cleaned = [" ".join(v.split()) for v in values]
     problems = []
     if len(cleaned) > AUDIENCE_MAX_VALUES:
         problems.append((name, f"at most {AUDIENCE_MAX_VALUES} values"))
     if any(not v or len(v) > AUDIENCE_MAX_VALUE_LENGTH for v in cleaned):
         problems.append((name, f"each value 1 to {AUDIENCE_MAX_VALUE_LENGTH} characters"))
-    kept = tuple(dict.fromkeys(v.casefold() if fold else v for v in cleaned if v))
+    # lower(), not casefold(): PostgreSQL's lower() is what the stored side is compared through.
+    kept = tuple(dict.fromkeys(v if name == "tags" else v.lower() for v in cleaned if v))
     return kept, problems
 
 
@@ -606,31 +620,34 @@ def audience(
     *,
     channel: str,
     purpose: str,
-    lists: dict[str, Iterable[str]],
+    lists: Mapping[str, Iterable[str]],
     purchased_after: datetime | None,
     purchased_before: datetime | None,
     min_lifetime_value_minor: int,
     currency_code: str,
-    include_open_complaints: bool,
-    include_low_satisfaction: bool,
+    include_open_complaints: bool = False,
+    include_low_satisfaction: bool = False,
 ) -> tuple[Audience, list[tuple[str, str]]]:
-    """The normalized audience and every (field, problem) found in what was asked."""
+    """The normalized audience and every (field, problem) found in what was asked; a filter's
+    field is named by its own name (tags, currency_code, purchased_before…)."""
     problems: list[tuple[str, str]] = []
     if channel not in AUDIENCE_CHANNELS:
         problems.append(("channel", "sms or email"))
     if purpose not in AUDIENCE_PURPOSES:
         problems.append(("purpose", "marketing or service"))
-    # Tags keep their spelling (a customer's tags are matched as written); the rest ignore case.
-    cleaned = {}
-    for name in ("tags", "cities", "sources", "products", "locales"):
-        cleaned[name], found = _listed(name, lists.get(name, ()), fold=name != "tags")
+    cleaned: dict[str, tuple[str, ...]] = {}
+    for name in AUDIENCE_LISTS:
+        cleaned[name], found = _listed(name, lists.get(name, ()))
         problems += found
     if purchased_after and purchased_before and purchased_after >= purchased_before:
         problems.append(("purchased_before", "must be after purchased_after"))
+    currency = currency_code.strip().upper()
     if min_lifetime_value_minor < 0:
         problems.append(("min_lifetime_value_minor", "must not be negative"))
-    if min_lifetime_value_minor and not (len(currency_code) == 3 and currency_code.isalpha()):
-        problems.append(("currency_code", "an ISO 4217 code with min_lifetime_value_minor"))
+    elif min_lifetime_value_minor and not _CURRENCY.match(currency):
+        problems.append(("currency_code", "an ISO 4217 code (ILS, IRR…) is required with min_lifetime_value_minor"))
+    elif currency and not _CURRENCY.match(currency):
+        problems.append(("currency_code", "an ISO 4217 code of three letters"))
     return (
         Audience(
             channel=channel,
@@ -638,10 +655,114 @@ def audience(
             **cleaned,
             purchased_after=purchased_after,
             purchased_before=purchased_before,
-            min_lifetime_value_minor=min_lifetime_value_minor,
-            currency_code=currency_code.upper(),
+            min_lifetime_value_minor=max(min_lifetime_value_minor, 0),
+            currency_code=currency,
             include_open_complaints=include_open_complaints,
             include_low_satisfaction=include_low_satisfaction,
         ),
         problems,
     )
+
+
+def audience_page(page_size: int, after_customer_id: str) -> tuple[int, list[tuple[str, str]]]:
+    """ResolveAudience's page size (0: the default) and the problems of the paging fields."""
+    problems = []
+    if not 0 <= page_size <= AUDIENCE_MAX_PAGE:
+        problems.append(("page_size", f"1 to {AUDIENCE_MAX_PAGE} (0: {AUDIENCE_DEFAULT_PAGE})"))
+    if len(after_customer_id) > MAX_CUSTOMER_ID:
+        problems.append(("after_customer_id", "a customer id from next_after_customer_id"))
+    return page_size or AUDIENCE_DEFAULT_PAGE, problems
+
+
+def audience_sample(sample_size: int) -> list[tuple[str, str]]:
+    """The problem of CountAudience's sample size, if any."""
+    return [] if 0 <= sample_size <= AUDIENCE_MAX_SAMPLE else [("sample_size", f"0 to {AUDIENCE_MAX_SAMPLE}")]
+
+
+def contains_pattern(value: str) -> str:
+    """A LIKE pattern for "contains value", its own %, _ and \\ matched as themselves (LIKE's
+    escape character is the backslash)."""
+    escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+# ---------------------------------------------------------------- purchases and the facts audiences filter on
+
+MAX_SKU = 100
+MAX_DESCRIPTION = 500
+MAX_PRODUCT_LINE = 100
+MAX_SOURCE = 50
+
+
+@dataclass(frozen=True)
+class DealItem:
+    """A won deal's line as DealClosed carries it."""
+
+    sku: str
+    description: str
+    quantity: int
+    unit_price_minor: int
+    currency_code: str
+
+
+@dataclass(frozen=True)
+class PurchaseLine:
+    line: int
+    sku: str
+    description: str
+    amount_minor: int
+    currency_code: str
+
+
+def purchase_lines(items: Sequence[DealItem], total_minor: int, total_currency: str) -> list[PurchaseLine]:
+    """A won deal's purchases: each item (numbered from 1 by its place in the deal, so a redelivery
+    numbers it alike) at quantity × unit price, in its price's currency (else the deal's); an item
+    with no currency at all is left out. A deal without (usable) items is one line, sku '', with
+    its total; a deal without even a total's currency buys nothing that can be counted."""
+    lines = [
+        PurchaseLine(
+            n,
+            item.sku.strip()[:MAX_SKU],
+            " ".join(item.description.split())[:MAX_DESCRIPTION],
+            item.quantity * item.unit_price_minor,
+            (item.currency_code.strip() or total_currency.strip()).upper(),
+        )
+        for n, item in enumerate(items, start=1)
+    ]
+    lines = [line for line in lines if _CURRENCY.match(line.currency_code)]
+    if lines:
+        return lines
+    currency = total_currency.strip().upper()
+    return [PurchaseLine(1, "", "", total_minor, currency)] if _CURRENCY.match(currency) else []
+
+
+class AudienceFacts(Protocol):
+    """The facts of a customer profile an audience filters on."""
+
+    @property
+    def acquiring_source(self) -> str: ...
+
+    @property
+    def acquired_at(self) -> datetime | None: ...
+
+    @property
+    def latest_survey_score(self) -> int | None: ...
+
+    @property
+    def latest_survey_at(self) -> datetime | None: ...
+
+
+def merged_facts(survivor: AudienceFacts, duplicate: AudienceFacts) -> dict[str, Any]:
+    """The survivor's facts that a merge changes: the earlier acquisition of the two profiles (the
+    customer's first lead) and the later survey answer (the latest score)."""
+    changes: dict[str, Any] = {}
+    if duplicate.acquired_at is not None and (
+        survivor.acquired_at is None or duplicate.acquired_at < survivor.acquired_at
+    ):
+        changes.update(acquiring_source=duplicate.acquiring_source, acquired_at=duplicate.acquired_at)
+    later = duplicate.latest_survey_at is not None and (
+        survivor.latest_survey_at is None or duplicate.latest_survey_at > survivor.latest_survey_at
+    )
+    if later:
+        changes.update(latest_survey_score=duplicate.latest_survey_score, latest_survey_at=duplicate.latest_survey_at)
+    return changes

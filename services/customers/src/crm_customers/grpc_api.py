@@ -121,12 +121,15 @@ def entry_to_proto(row: Any) -> customers_pb2.TimelineEntry:
     )
 
 
-def _audience(f: customers_pb2.AudienceFilter, channel: str, purpose: str) -> domain.Audience:
-    """The request's audience, or INVALID_ARGUMENT naming every wrong criterion."""
+def _audience(
+    f: customers_pb2.AudienceFilter, channel: str, purpose: str, more: list[tuple[str, str]]
+) -> domain.Audience:
+    """The request's audience, or INVALID_ARGUMENT naming every wrong field (the request's own
+    `more` too): a filter's field by its name (tags, currency_code, purchased_before…)."""
     found, problems = domain.audience(
         channel=channel,
         purpose=purpose,
-        lists={"tags": f.tags, "cities": f.cities, "sources": f.sources, "products": f.products, "locales": f.locales},
+        lists={name: getattr(f, name) for name in domain.AUDIENCE_LISTS},
         purchased_after=from_timestamp(f.purchased_after, f.HasField("purchased_after")),
         purchased_before=from_timestamp(f.purchased_before, f.HasField("purchased_before")),
         min_lifetime_value_minor=f.min_lifetime_value_minor,
@@ -134,14 +137,14 @@ def _audience(f: customers_pb2.AudienceFilter, channel: str, purpose: str) -> do
         include_open_complaints=f.include_open_complaints,
         include_low_satisfaction=f.include_low_satisfaction,
     )
-    if problems:
-        raise InvalidArgument("the audience is not one that can be resolved", field_violations=problems)
+    if problems + more:
+        raise InvalidArgument("the audience cannot be resolved", field_violations=problems + more)
     return found
 
 
-def _member(row: Any) -> customers_pb2.AudienceMember:
+def member_to_proto(member: audiences.Member) -> customers_pb2.AudienceMember:
     return customers_pb2.AudienceMember(
-        customer_id=row.customer_id, full_name=row.full_name, address=row.address, locale=row.locale
+        customer_id=member.customer_id, full_name=member.full_name, address=member.address, locale=member.locale
     )
 
 
@@ -433,24 +436,22 @@ class CustomersServicer(customers_pb2_grpc.CustomersServiceServicer):
     async def CountAudience(
         self, request: customers_pb2.CountAudienceRequest, context: grpc.aio.ServicerContext
     ) -> customers_pb2.CountAudienceResponse:
-        wanted = _audience(request.filter, request.channel, request.purpose)
-        if not 0 <= request.sample_size <= domain.AUDIENCE_MAX_SAMPLE:
-            raise InvalidArgument("sample", field_violations=[("sample_size", f"0 to {domain.AUDIENCE_MAX_SAMPLE}")])
+        wanted = _audience(
+            request.filter, request.channel, request.purpose, domain.audience_sample(request.sample_size)
+        )
         async with self.db.unit_of_work() as uow:
             figures, sample = await audiences.count(uow, wanted, request.sample_size)
-        return customers_pb2.CountAudienceResponse(**figures, sample=[_member(r) for r in sample])
+        return customers_pb2.CountAudienceResponse(**figures, sample=[member_to_proto(m) for m in sample])
 
     async def ResolveAudience(
         self, request: customers_pb2.ResolveAudienceRequest, context: grpc.aio.ServicerContext
     ) -> customers_pb2.ResolveAudienceResponse:
-        wanted = _audience(request.filter, request.channel, request.purpose)
-        if not 0 <= request.page_size <= domain.AUDIENCE_MAX_PAGE:
-            raise InvalidArgument("page", field_violations=[("page_size", f"1 to {domain.AUDIENCE_MAX_PAGE}")])
-        limit = request.page_size or domain.AUDIENCE_DEFAULT_PAGE
+        limit, paging = domain.audience_page(request.page_size, request.after_customer_id)
+        wanted = _audience(request.filter, request.channel, request.purpose, paging)
         async with self.db.unit_of_work() as uow:
-            # One more than the page: whether another page follows, without an empty last call.
-            rows = await audiences.page(uow, wanted, limit=limit + 1, after=request.after_customer_id)
+            # One more than the page: whether another follows, without an empty last call.
+            members = await audiences.page(uow, wanted, limit=limit + 1, after=request.after_customer_id)
         return customers_pb2.ResolveAudienceResponse(
-            members=[_member(r) for r in rows[:limit]],
-            next_after_customer_id=rows[limit - 1].customer_id if len(rows) > limit else "",
+            members=[member_to_proto(m) for m in members[:limit]],
+            next_after_customer_id=members[limit - 1].customer_id if len(members) > limit else "",
         )

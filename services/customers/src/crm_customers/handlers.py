@@ -78,6 +78,7 @@ async def on_lead_captured(uow: UnitOfWork, envelope: Envelope[leads_events.Lead
             phone_number=m.phone_number.strip(),
             email=domain.normalize_email(m.email),
             locale=domain.normalize_locale(m.locale),
+            source=m.source.strip(),
         ),
         commands.TimelineEntry(
             kind=domain.TouchKind.LEAD_CAPTURED,
@@ -91,13 +92,13 @@ async def on_lead_captured(uow: UnitOfWork, envelope: Envelope[leads_events.Lead
 
 
 async def on_deal_closed(uow: UnitOfWork, envelope: Envelope[sales_events.DealClosed]) -> None:
+    """The close on the timeline; a won deal's lines become the customer's purchases, in the same
+    transaction and only with a new entry (a deal won before migration 0011 was backfilled from its
+    entry: a redelivery of its event adds nothing)."""
     m = envelope.message
     customer_id = await _customer_of(uow, m.lead_id, envelope)
-    if m.won:
-        await commands.record_purchases(
-            uow, customer_id, m.deal_id, m.product_line, _purchase_lines(m), _occurred_at(m, "close_time", envelope)
-        )
-    await commands.add_timeline_entry(
+    closed_at = _occurred_at(m, "close_time", envelope)
+    added = await commands.add_timeline_entry(
         uow,
         customer_id=customer_id,
         kind=domain.TouchKind.DEAL_WON if m.won else domain.TouchKind.DEAL_LOST,
@@ -109,27 +110,36 @@ async def on_deal_closed(uow: UnitOfWork, envelope: Envelope[sales_events.DealCl
         ),
         channel=domain.SYSTEM_CHANNEL,
         event_id=envelope.id,
-        occurred_at=_occurred_at(m, "close_time", envelope),
+        occurred_at=closed_at,
         facts=(
             domain.facts(amount_minor=m.total.amount_minor, currency_code=m.total.currency_code)
             if m.won
             else domain.facts(lost_reason=m.lost_reason)
         ),
     )
+    if added and m.won and m.deal_id:
+        await commands.record_purchases(
+            uow,
+            customer_id,
+            deal_id=m.deal_id,
+            product_line=m.product_line,
+            lines=_purchase_lines(m),
+            closed_at=closed_at,
+        )
 
 
-def _purchase_lines(m: sales_events.DealClosed) -> list[commands.PurchaseLine]:
-    """The deal's lines (quantity × unit price each), or one line of its total when it has none."""
-    lines = [
-        commands.PurchaseLine(
-            item.sku, item.description, item.quantity * item.unit_price.amount_minor, item.unit_price.currency_code
+def _purchase_lines(m: sales_events.DealClosed) -> list[domain.PurchaseLine]:
+    items = [
+        domain.DealItem(
+            sku=item.sku,
+            description=item.description,
+            quantity=item.quantity,
+            unit_price_minor=item.unit_price.amount_minor,
+            currency_code=item.unit_price.currency_code,
         )
         for item in m.items
-        if item.unit_price.currency_code
     ]
-    if lines or not m.total.currency_code:
-        return lines
-    return [commands.PurchaseLine("", "", m.total.amount_minor, m.total.currency_code)]
+    return domain.purchase_lines(items, m.total.amount_minor, m.total.currency_code)
 
 
 async def on_deal_stage_changed(uow: UnitOfWork, envelope: Envelope[sales_events.DealStageChanged]) -> None:
@@ -292,11 +302,12 @@ async def _on_ticket(
     summary: str,
     channel: str,
     facts: dict[str, str],
-) -> None:
+) -> bool:
+    """The ticket's timeline entry; True when it is new (the event's other effects apply then)."""
     m = envelope.message
     if not m.customer_id:
         raise PoisonMessage(f"{envelope.type} {envelope.id} names no customer")
-    await commands.add_timeline_entry(
+    return await commands.add_timeline_entry(
         uow,
         customer_id=m.customer_id,
         kind=kind,
@@ -312,7 +323,7 @@ async def on_ticket_opened(uow: UnitOfWork, envelope: Envelope[support_events.Ti
     m = envelope.message
     kind = _ticket_word(support_pb2.TicketKind, m.kind)
     channel = _ticket_word(support_pb2.TicketChannel, m.channel)
-    await _on_ticket(
+    added = await _on_ticket(
         uow,
         envelope,
         domain.TouchKind.TICKET_OPENED,
@@ -320,12 +331,16 @@ async def on_ticket_opened(uow: UnitOfWork, envelope: Envelope[support_events.Ti
         domain.ticket_channel(channel),
         domain.facts(number=m.number, ticket_id=m.ticket_id, ticket_kind=kind, subject=m.subject, order_id=m.order_id),
     )
+    if added and m.ticket_id:
+        await commands.track_ticket(
+            uow, m.customer_id, ticket_id=m.ticket_id, kind=kind, opened_at=_occurred_at(m, "occur_time", envelope)
+        )
 
 
 async def on_ticket_resolved(uow: UnitOfWork, envelope: Envelope[support_events.TicketResolved]) -> None:
     m = envelope.message
     kind = _ticket_word(support_pb2.TicketKind, m.kind)
-    await _on_ticket(
+    added = await _on_ticket(
         uow,
         envelope,
         domain.TouchKind.TICKET_RESOLVED,
@@ -335,11 +350,15 @@ async def on_ticket_resolved(uow: UnitOfWork, envelope: Envelope[support_events.
             number=m.number, ticket_id=m.ticket_id, ticket_kind=kind, sla_met="yes" if m.resolution_sla_met else "no"
         ),
     )
+    if added and m.ticket_id:
+        await commands.track_ticket(
+            uow, m.customer_id, ticket_id=m.ticket_id, kind=kind, resolved_at=_occurred_at(m, "occur_time", envelope)
+        )
 
 
 async def on_survey_answered(uow: UnitOfWork, envelope: Envelope[support_events.SurveyAnswered]) -> None:
     m = envelope.message
-    await _on_ticket(
+    added = await _on_ticket(
         uow,
         envelope,
         domain.TouchKind.SURVEY_ANSWERED,
@@ -347,6 +366,10 @@ async def on_survey_answered(uow: UnitOfWork, envelope: Envelope[support_events.
         "web",
         domain.facts(number=m.number, ticket_id=m.ticket_id, score=m.score),
     )
+    if added and m.score in domain.SURVEY_SCORES:
+        await commands.note_survey(
+            uow, m.customer_id, score=m.score, answered_at=_occurred_at(m, "occur_time", envelope)
+        )
 
 
 # TicketSlaBreached's level 2 is the breach itself; 1 (the warning before it) and 3 (long past it)

@@ -1,5 +1,5 @@
 """promotions: advertising to an audience in batches that survive restarts; the suppression list,
-marketing opt-outs from customers, inbound replies, delivery receipts on messages, and the
+marketing opt-outs from customers, inbound replies, delivery receipts on messages (and those that come before their send is recorded), and the
 confirmation sent to whoever refuses by reply
 
 Revision ID: 0008
@@ -128,6 +128,13 @@ def upgrade() -> None:
         sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("recorded_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
     )
+    op.create_table(
+        "early_receipts",
+        sa.Column("provider_message_id", sa.String(200), primary_key=True),
+        sa.Column("status", sa.String(20), nullable=False),
+        sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("received_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+    )
     op.bulk_insert(
         templates,
         [
@@ -139,7 +146,14 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute("DELETE FROM templates WHERE code = 'opt_out_confirmation'")
-    for table in ("inbound_messages", "marketing_opt_outs", "suppressions", "promotion_recipients", "promotions"):
+    for table in (
+        "early_receipts",
+        "inbound_messages",
+        "marketing_opt_outs",
+        "suppressions",
+        "promotion_recipients",
+        "promotions",
+    ):
         op.drop_table(table)
     for index in ("ix_messages_promotion_recipient", "ix_messages_provider_id", "ix_messages_promotion"):
         op.drop_index(index, table_name="messages")

@@ -172,3 +172,16 @@ inbound_messages = Table(
     Column("received_at", DateTime(timezone=True), nullable=False),
     Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
+
+# Delivery receipts that came before their message's send was recorded (a provider answers the
+# send, then reports delivery within milliseconds, while the batch's outcomes are still being
+# saved): kept, and applied once the message has the provider's id (`promotion_store.apply_early_receipts`,
+# every few seconds); those that never match anything are dropped after a day.
+early_receipts = Table(
+    "early_receipts",
+    metadata,
+    Column("provider_message_id", String(200), primary_key=True),
+    Column("status", String(20), nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)

@@ -242,6 +242,8 @@ def _promotions(
     )
     service.run_periodically("promotions", settings.promotion_poll_seconds, runner.run_all)
     service.run_periodically("opt-out-confirmations", 30.0, servicer.replies.resend_pending)
+    # A receipt that came before its message's send was recorded waits in early_receipts.
+    service.run_periodically("early-receipts", 2.0, servicer.replies.apply_early_receipts)
     service.bus.subscribe(customer_events.ConsentChanged, on_consent_changed)
 
 

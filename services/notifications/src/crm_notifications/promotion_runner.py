@@ -39,6 +39,7 @@ from google.protobuf import json_format
 from crm.customers.v1 import customers_pb2, customers_pb2_grpc
 from crm_kit.company import company_zone
 from crm_kit.db import Database
+from crm_kit.failpoints import failpoint
 from crm_notifications import advertising, commands, domain, promotion_store, promotions
 from crm_notifications.email_sender import Email, SmtpEmailSender
 from crm_notifications.metrics import PROMOTION_MESSAGES
@@ -176,7 +177,11 @@ class PromotionRunner:
                 return False
         if not batch:
             return True  # the batch was all suppressed: take the next
+        # Crash windows (the chaos suite kills the process here): intents saved, nothing sent; and
+        # everything sent, nothing of it recorded. A restart sends the pending again under their keys.
+        failpoint("promotions.after_intents")
         outcomes = await self._send_all(current, batch)
+        failpoint("promotions.after_sends")
         await self._record(outcomes)
         if outcomes.transient:
             await asyncio.sleep(self.config.retry_after_seconds)

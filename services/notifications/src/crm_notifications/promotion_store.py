@@ -608,15 +608,46 @@ _RECORD_RECEIPT = text(
     "UPDATE messages SET delivery_status = :status, delivered_at = :at "
     "WHERE provider_message_id = :provider_id AND channel = 'sms' "
     "AND (delivery_status IS NULL OR (delivery_status = 'undelivered' AND :status = 'delivered')) "
-    "RETURNING id, promotion_id, customer_id"
+    "RETURNING id, promotion_id, customer_id, delivery_status AS status, delivered_at AS occurred_at"
 )
 
 
 async def record_receipt(uow: UnitOfWork, provider_message_id: str, status: str, at: datetime) -> list[Any]:
     """A delivery receipt's status on the message(s) with that provider id, unless already final
-    (a delivered after an undelivered counts: an operator's later retry got through)."""
-    result = await uow.conn.execute(_RECORD_RECEIPT, {"status": status, "at": at, "provider_id": provider_message_id})
-    return list(result.all())
+    (a delivered after an undelivered counts: an operator's later retry got through). A receipt for
+    an id no message has yet is kept for `apply_early_receipts` (its send may still be recording)."""
+    params = {"status": status, "at": at, "provider_id": provider_message_id}
+    rows = list((await uow.conn.execute(_RECORD_RECEIPT, params)).all())
+    if not rows:
+        await uow.conn.execute(_KEEP_EARLY_RECEIPT, params)
+    return rows
+
+
+# Keep a receipt whose message is not known by the provider's id yet (a later delivered wins).
+_KEEP_EARLY_RECEIPT = text(
+    "INSERT INTO early_receipts (provider_message_id, status, occurred_at) "
+    "SELECT CAST(:provider_id AS varchar), CAST(:status AS varchar), CAST(:at AS timestamptz) "
+    "WHERE NOT EXISTS (SELECT 1 FROM messages WHERE provider_message_id = CAST(:provider_id AS varchar)) "
+    "ON CONFLICT (provider_message_id) DO UPDATE SET status = excluded.status, occurred_at = excluded.occurred_at "
+    "WHERE early_receipts.status <> 'delivered'"
+)
+# Apply kept receipts whose message now has the provider's id, and forget them; one statement.
+_APPLY_EARLY_RECEIPTS = text(
+    "WITH applied AS ("
+    " UPDATE messages m SET delivery_status = e.status, delivered_at = e.occurred_at"
+    " FROM early_receipts e WHERE m.provider_message_id = e.provider_message_id AND m.channel = 'sms'"
+    " AND m.delivery_status IS NULL"
+    " RETURNING m.id, m.promotion_id, m.customer_id, m.provider_message_id, e.status, e.occurred_at),"
+    " gone AS (DELETE FROM early_receipts e WHERE e.received_at < :expired"
+    " OR EXISTS (SELECT 1 FROM messages m WHERE m.provider_message_id = e.provider_message_id))"
+    " SELECT id, promotion_id, customer_id, status, occurred_at FROM applied"
+)
+
+
+async def apply_early_receipts(uow: UnitOfWork, now: datetime) -> list[Any]:
+    """Kept receipts applied to their messages (MessageDelivered is the caller's); kept ones a day
+    old that never matched a message are dropped."""
+    return list((await uow.conn.execute(_APPLY_EARLY_RECEIPTS, {"expired": now - timedelta(days=1)})).all())
 
 
 async def record_marketing_consent(

@@ -221,15 +221,27 @@ class Replies:
         at = request.occur_time.ToDatetime(tzinfo=UTC) if request.HasField("occur_time") else datetime.now(UTC)
         async with self.db.unit_of_work() as uow:
             rows = await promotion_store.record_receipt(uow, request.provider_message_id, status, at)
-            for row in rows:
-                await uow.record_event(
-                    events_pb2.MessageDelivered(
-                        message_id=row.id,
-                        promotion_id=row.promotion_id or "",
-                        status=status,
-                        occur_time=to_timestamp(at),
-                        customer_id=row.customer_id,
-                    ),
-                    time=at,
-                )
+            await _announce_delivered(uow, rows)
         return bool(rows)
+
+    async def apply_early_receipts(self) -> int:
+        """The receipts that came before their message's send was recorded, applied (a periodic job)."""
+        async with self.db.unit_of_work() as uow:
+            rows = await promotion_store.apply_early_receipts(uow, datetime.now(UTC))
+            await _announce_delivered(uow, rows)
+        return len(rows)
+
+
+async def _announce_delivered(uow: UnitOfWork, rows: list[Any]) -> None:
+    """MessageDelivered for each message a receipt just settled."""
+    for row in rows:
+        await uow.record_event(
+            events_pb2.MessageDelivered(
+                message_id=row.id,
+                promotion_id=row.promotion_id or "",
+                status=row.status,
+                occur_time=to_timestamp(row.occurred_at),
+                customer_id=row.customer_id,
+            ),
+            time=row.occurred_at,
+        )

@@ -23,7 +23,14 @@ from crm_kit.caller import ACTOR_METADATA_KEY
 from crm_kit.service import Service
 from crm_kit.testing import eventually, field_violations, free_port, local_channel, reset_stream, running_service
 from crm_notifications import advertising
-from crm_notifications.db import messages, messaging, promotion_recipients, promotions, suppressions
+from crm_notifications.db import (
+    early_receipts,
+    messages,
+    messaging,
+    promotion_recipients,
+    promotions,
+    suppressions,
+)
 from crm_notifications.email_sender import SmtpConfig, SmtpEmailSender
 from crm_notifications.main import MIGRATIONS_DIR, NotificationsSettings, setup
 from crm_notifications.promotion_runner import PromotionRunner, RunnerConfig
@@ -406,3 +413,32 @@ async def test_an_e_mail_promotion_reuses_smtp_sessions_and_carries_one_click_un
     )
     assert "/u/" in first.text  # the recipient's own unsubscribe page in the text
     assert await harness.rows(reply.promotion.id) == {"sent": 150}
+
+
+async def test_a_receipt_that_beats_its_send_record_is_applied_once_the_send_is(harness: Harness) -> None:
+    promotion = await harness.create(size=3)
+    await harness.schedule(promotion.id)
+    runner, close = harness.runner("runner-a")
+    try:
+        assert await runner.run_once()
+    finally:
+        await close()
+    receipt = promotions_pb2.RecordDeliveryReceiptRequest(provider_message_id="msg_early", status="delivered")
+    # The provider reports before the message's send is recorded: nothing to apply to yet, kept.
+    assert not (await harness.api.RecordDeliveryReceipt(receipt)).applied
+    async with harness.service.db.unit_of_work() as uow:
+        target = (await uow.conn.execute(select(messages.c.id).where(messages.c.promotion_id == promotion.id))).scalar()
+        await uow.conn.execute(update(messages).where(messages.c.id == target).values(provider_message_id="msg_early"))
+
+    async def delivered() -> int | None:
+        report = await harness.api.GetPromotionReport(
+            promotions_pb2.GetPromotionReportRequest(promotion_id=promotion.id)
+        )
+        return report.total.delivered or None
+
+    assert await eventually(delivered, timeout=15) == 1  # the periodic job applied it
+    # Applied once: the same receipt again changes nothing, and nothing is kept for it any more.
+    assert not (await harness.api.RecordDeliveryReceipt(receipt)).applied
+    async with harness.service.db.unit_of_work() as uow:
+        kept = (await uow.conn.execute(select(func.count()).select_from(early_receipts))).scalar_one()
+    assert kept == 0

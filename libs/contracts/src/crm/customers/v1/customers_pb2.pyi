@@ -187,8 +187,9 @@ Global___ConsentSource: _TypeAlias = ConsentSource  # noqa: Y015
 
 @_typing.final
 class AudienceFilter(_message.Message):
-    """Who a promotion goes to: live customers matching every criterion given (an empty filter is every
-    live customer). Lists match any of their values.
+    """Who a message goes to: live (not merged) customers matching every criterion given; an empty
+    filter is every live customer. A list matches any of its values (at most 50, each 1 to 100
+    characters).
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -205,27 +206,33 @@ class AudienceFilter(_message.Message):
     INCLUDE_LOW_SATISFACTION_FIELD_NUMBER: _builtins.int
     LOCALES_FIELD_NUMBER: _builtins.int
     min_lifetime_value_minor: _builtins.int
-    """Lifetime value (won deals) in currency_code at least this much; currency_code required with it."""
+    """Lifetime value (the won deals' lines in currency_code) at least this much, in minor units;
+    currency_code (ISO 4217) is required with it.
+    """
     currency_code: _builtins.str
     include_open_complaints: _builtins.bool
-    """By default a customer with an open complaint, or whose latest survey score is 1 or 2, is left
-    out of advertising; these include them.
+    """By default a customer with an open complaint (a ticket of kind complaint not resolved) is left
+    out; true includes them.
     """
     include_low_satisfaction: _builtins.bool
+    """By default a customer whose latest survey score is 1 or 2 (of 5) is left out; true includes them."""
     @_builtins.property
-    def tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Tags as spelled (UpdateCustomer's tags)."""
+
     @_builtins.property
     def cities(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Any of the customer's addresses' cities (case and spaces ignored)."""
+        """The city of any of the customer's addresses (case ignored)."""
 
     @_builtins.property
     def sources(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """A lead of the customer came from one of these sources."""
+        """The source of the customer's first lead (their acquisition; case ignored)."""
 
     @_builtins.property
     def products(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Bought (a won deal's line) a product whose SKU or product line is one of these, or whose
-        description contains one (case ignored).
+        description contains one (case ignored). Deals won before purchases were kept count by their
+        period and total only (no SKU, description or product line).
         """
 
     @_builtins.property
@@ -236,7 +243,7 @@ class AudienceFilter(_message.Message):
     def purchased_before(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def locales(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """The customer's language (he-IL, fa-IR, en-US)."""
+        """The customer's locale (he-IL, fa-IR, en-US; case ignored)."""
 
     def __init__(
         self,
@@ -301,9 +308,11 @@ class CountAudienceRequest(_message.Message):
     channel: _builtins.str
     """sms or email."""
     purpose: _builtins.str
-    """marketing or service."""
+    """marketing (a yes to advertising on the channel is required) or service (allowed unless the
+    customer withdrew it).
+    """
     sample_size: _builtins.int
-    """At most 20."""
+    """0 to 20 reachable members to show, the first in customer id order."""
     @_builtins.property
     def filter(self) -> Global___AudienceFilter: ...
     def __init__(
@@ -324,6 +333,10 @@ Global___CountAudienceRequest: _TypeAlias = CountAudienceRequest  # noqa: Y015
 
 @_typing.final
 class CountAudienceResponse(_message.Message):
+    """matched = reachable + no_consent + no_address + open_complaint + low_satisfaction: a customer
+    left out is counted once, under the first reason in that order.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     MATCHED_FIELD_NUMBER: _builtins.int
@@ -334,15 +347,17 @@ class CountAudienceResponse(_message.Message):
     LOW_SATISFACTION_FIELD_NUMBER: _builtins.int
     SAMPLE_FIELD_NUMBER: _builtins.int
     matched: _builtins.int
-    """Live customers matching the filter's facts (before consent and the complaint rules)."""
+    """Live customers matching the filter's criteria."""
     reachable: _builtins.int
-    """Of them, who may be reached: consent in force, an address for the channel, no open complaint
-    or low score unless included.
+    """Of them, who may be reached: consent in force and an address for the channel, and no open
+    complaint or low score unless the filter includes them.
     """
     no_consent: _builtins.int
     no_address: _builtins.int
     open_complaint: _builtins.int
+    """0 when the filter includes open complaints."""
     low_satisfaction: _builtins.int
+    """0 when the filter includes low satisfaction."""
     @_builtins.property
     def sample(self) -> _containers.RepeatedCompositeFieldContainer[Global___AudienceMember]: ...
     def __init__(
@@ -374,11 +389,13 @@ class ResolveAudienceRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     AFTER_CUSTOMER_ID_FIELD_NUMBER: _builtins.int
     channel: _builtins.str
+    """sms or email."""
     purpose: _builtins.str
+    """marketing or service."""
     page_size: _builtins.int
     """1 to 5000; 0: 1000."""
     after_customer_id: _builtins.str
-    """The last customer id of the previous page; "" for the first."""
+    """The previous page's next_after_customer_id; "" for the first page."""
     @_builtins.property
     def filter(self) -> Global___AudienceFilter: ...
     def __init__(
@@ -405,9 +422,11 @@ class ResolveAudienceResponse(_message.Message):
     MEMBERS_FIELD_NUMBER: _builtins.int
     NEXT_AFTER_CUSTOMER_ID_FIELD_NUMBER: _builtins.int
     next_after_customer_id: _builtins.str
-    """"" when this was the last page."""
+    """The cursor for the next page; "" when this was the last."""
     @_builtins.property
-    def members(self) -> _containers.RepeatedCompositeFieldContainer[Global___AudienceMember]: ...
+    def members(self) -> _containers.RepeatedCompositeFieldContainer[Global___AudienceMember]:
+        """Reachable members only, in customer id order."""
+
     def __init__(
         self,
         *,

@@ -266,8 +266,9 @@ class CustomersServiceServicer:
 
     def CountAudience(self, request, context):
         """How many live customers an audience matches, how many of them may be reached on the channel
-        for the purpose (consent and an address), why the others may not, and a sample of the
-        reachable. INVALID_ARGUMENT naming each bad criterion.
+        for the purpose, why the others may not, and a sample of the reachable; one statement, nothing
+        sent. INVALID_ARGUMENT naming each bad field: channel, purpose, sample_size, and a filter's
+        field by its own name (tags, currency_code, purchased_before…).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -275,7 +276,8 @@ class CustomersServiceServicer:
 
     def ResolveAudience(self, request, context):
         """The reachable members of an audience, a page at a time in customer id order (keyset: the
-        caller keeps the cursor, so a sender resumes after a restart where it stopped).
+        caller keeps the cursor, so a sender resumes after a restart where it stopped). Errors as for
+        CountAudience, and page_size / after_customer_id.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -86,12 +86,14 @@ class CustomersServiceStub:
     RemoveAddress: _grpc.UnaryUnaryMultiCallable[_customers_pb2.RemoveAddressRequest, _customers_pb2.RemoveAddressResponse]
     CountAudience: _grpc.UnaryUnaryMultiCallable[_customers_pb2.CountAudienceRequest, _customers_pb2.CountAudienceResponse]
     """How many live customers an audience matches, how many of them may be reached on the channel
-    for the purpose (consent and an address), why the others may not, and a sample of the
-    reachable. INVALID_ARGUMENT naming each bad criterion.
+    for the purpose, why the others may not, and a sample of the reachable; one statement, nothing
+    sent. INVALID_ARGUMENT naming each bad field: channel, purpose, sample_size, and a filter's
+    field by its own name (tags, currency_code, purchased_before…).
     """
     ResolveAudience: _grpc.UnaryUnaryMultiCallable[_customers_pb2.ResolveAudienceRequest, _customers_pb2.ResolveAudienceResponse]
     """The reachable members of an audience, a page at a time in customer id order (keyset: the
-    caller keeps the cursor, so a sender resumes after a restart where it stopped).
+    caller keeps the cursor, so a sender resumes after a restart where it stopped). Errors as for
+    CountAudience, and page_size / after_customer_id.
     """
 
 @_typing.type_check_only
@@ -152,12 +154,14 @@ class CustomersServiceAsyncStub(CustomersServiceStub):
     RemoveAddress: _aio.UnaryUnaryMultiCallable[_customers_pb2.RemoveAddressRequest, _customers_pb2.RemoveAddressResponse]  # type: ignore[assignment]
     CountAudience: _aio.UnaryUnaryMultiCallable[_customers_pb2.CountAudienceRequest, _customers_pb2.CountAudienceResponse]  # type: ignore[assignment]
     """How many live customers an audience matches, how many of them may be reached on the channel
-    for the purpose (consent and an address), why the others may not, and a sample of the
-    reachable. INVALID_ARGUMENT naming each bad criterion.
+    for the purpose, why the others may not, and a sample of the reachable; one statement, nothing
+    sent. INVALID_ARGUMENT naming each bad field: channel, purpose, sample_size, and a filter's
+    field by its own name (tags, currency_code, purchased_before…).
     """
     ResolveAudience: _aio.UnaryUnaryMultiCallable[_customers_pb2.ResolveAudienceRequest, _customers_pb2.ResolveAudienceResponse]  # type: ignore[assignment]
     """The reachable members of an audience, a page at a time in customer id order (keyset: the
-    caller keeps the cursor, so a sender resumes after a restart where it stopped).
+    caller keeps the cursor, so a sender resumes after a restart where it stopped). Errors as for
+    CountAudience, and page_size / after_customer_id.
     """
 
 class CustomersServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -323,8 +327,9 @@ class CustomersServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_customers_pb2.CountAudienceResponse, _abc.Awaitable[_customers_pb2.CountAudienceResponse]]:
         """How many live customers an audience matches, how many of them may be reached on the channel
-        for the purpose (consent and an address), why the others may not, and a sample of the
-        reachable. INVALID_ARGUMENT naming each bad criterion.
+        for the purpose, why the others may not, and a sample of the reachable; one statement, nothing
+        sent. INVALID_ARGUMENT naming each bad field: channel, purpose, sample_size, and a filter's
+        field by its own name (tags, currency_code, purchased_before…).
         """
 
     @_abc_1.abstractmethod
@@ -334,7 +339,8 @@ class CustomersServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_customers_pb2.ResolveAudienceResponse, _abc.Awaitable[_customers_pb2.ResolveAudienceResponse]]:
         """The reachable members of an audience, a page at a time in customer id order (keyset: the
-        caller keeps the cursor, so a sender resumes after a restart where it stopped).
+        caller keeps the cursor, so a sender resumes after a restart where it stopped). Errors as for
+        CountAudience, and page_size / after_customer_id.
         """
 
 def add_CustomersServiceServicer_to_server(servicer: CustomersServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -29,6 +29,7 @@ if str(BENCH) not in sys.path:  # sibling modules, whether run as a script or lo
 import deal_lists  # noqa: E402
 import flames  # noqa: E402
 import floor  # noqa: E402
+import promotions  # noqa: E402
 import quote_pdf  # noqa: E402
 import report  # noqa: E402
 import scenarios  # noqa: E402
@@ -152,6 +153,10 @@ async def through_gateway(
     if want("read"):
         say("read")
         s["read"] = await scenarios.read(ctx, mode.read_clients, mode.read_s)
+    if want("promotions"):
+        # The audience is seeded straight into customers; each SMS's receipt comes back signed.
+        say("promotions (SMS and e-mail to the local sinks)")
+        s["promotions"] = await promotions.run(stack, ctx.http, mode.name)
     if want("deal_lists"):
         # Last with the stack: its 100k deals and 1M history rows would weigh on the others.
         say("deal lists and the board")
@@ -179,7 +184,11 @@ async def bench(mode: Mode, profile: bool, results_dir: Path, only: frozenset[st
         stack = Stack(
             Path(tmp),
             Ports.free(),
-            extra_env={"CRM_RATE_LIMIT_PER_MINUTE": "60000000", "CRM_RATE_LIMIT_BURST": "1000000"},
+            extra_env={
+                "CRM_RATE_LIMIT_PER_MINUTE": "60000000",
+                "CRM_RATE_LIMIT_BURST": "1000000",
+                **promotions.STACK_ENV,
+            },
         )
         say("starting the stack")
         await stack.start()

@@ -48,6 +48,12 @@ def upgrade() -> None:
         postgresql_where=sa.text("provider_message_id IS NOT NULL"),
     )
     op.create_index(
+        "ix_messages_promotion_customer",
+        "messages",
+        ["customer_id", "created_at"],
+        postgresql_where=sa.text("promotion_id IS NOT NULL"),
+    )
+    op.create_index(
         "ix_messages_promotion_recipient",
         "messages",
         ["recipient", "created_at"],
@@ -155,7 +161,12 @@ def downgrade() -> None:
         "promotions",
     ):
         op.drop_table(table)
-    for index in ("ix_messages_promotion_recipient", "ix_messages_provider_id", "ix_messages_promotion"):
+    for index in (
+        "ix_messages_promotion_customer",
+        "ix_messages_promotion_recipient",
+        "ix_messages_provider_id",
+        "ix_messages_promotion",
+    ):
         op.drop_index(index, table_name="messages")
     for column in ("delivered_at", "delivery_status", "customer_id", "promotion_id"):
         op.drop_column("messages", column)

@@ -61,6 +61,13 @@ messages = Table(
     Index("ix_messages_promotion", "promotion_id", postgresql_where=text("promotion_id IS NOT NULL")),
     # A delivery receipt names the provider's id; a reply names the number a promotion reached.
     Index("ix_messages_provider_id", "provider_message_id", postgresql_where=text("provider_message_id IS NOT NULL")),
+    # A promotion's frequency cap counts each recipient's recent promotion messages.
+    Index(
+        "ix_messages_promotion_customer",
+        "customer_id",
+        "created_at",
+        postgresql_where=text("promotion_id IS NOT NULL"),
+    ),
     Index(
         "ix_messages_promotion_recipient",
         "recipient",

@@ -17,12 +17,13 @@ from crm.support.v1 import events_pb2 as support_events
 from crm_kit.company import CompanyCalendarSettings
 from crm_kit.service import Service, run_cli
 from crm_kit.settings import ServiceSettings
-from crm_notifications import advertising
+from crm_notifications import advertising, promotions
 from crm_notifications.db import messaging
 from crm_notifications.email_sender import SmtpConfig, SmtpEmailSender
 from crm_notifications.grpc_api import NotificationsServicer
 from crm_notifications.handlers import ShipmentNotifier, SurveyNotifier, on_consent_changed
 from crm_notifications.promotion_runner import PromotionRunner, RunnerConfig
+from crm_notifications.promotion_store import FrequencyCap
 from crm_notifications.promotions_api import PromotionsServicer
 from crm_notifications.sms_provider import SMS_GATEWAY_KINDS, SmsGateway, build_sms_gateway
 
@@ -72,11 +73,24 @@ class NotificationsSettings(ServiceSettings, CompanyCalendarSettings):
     promotion_concurrency: int = Field(default=16, ge=1, le=64)
     promotion_lease_seconds: float = Field(default=60.0, ge=1)
     promotion_poll_seconds: float = Field(default=1.0, gt=0)
+    # At most this many promotions per person and channel within promotion_frequency_days (0: no
+    # cap); a recipient over it is recorded as suppressed ("frequency cap").
+    promotion_frequency_cap: int = Field(default=3, ge=0, le=100)
+    promotion_frequency_days: int = Field(default=7, ge=1, le=365)
+    # No promotion batch starts in this daily window of the company's time zone ("21:00-08:00";
+    # "": none). A promotion due inside it waits for its end.
+    promotion_quiet_hours: str = ""
     # A promotion reaching more people than this waits for a manager's approval after scheduling.
     promotion_approval_above: int = Field(default=10_000, ge=0)
     # The runner's name on a promotion's lease: the pod (host) name, so a restarted container
     # resumes its promotion at once instead of waiting for its own lease to expire.
     promotion_runner_name: str = Field(default_factory=socket.gethostname)
+
+    @field_validator("promotion_quiet_hours")
+    @classmethod
+    def _quiet_hours(cls, value: str) -> str:
+        promotions.quiet_hours(value)  # ValueError says how to write it
+        return value
 
     @field_validator("sms_provider")
     @classmethod
@@ -236,6 +250,8 @@ def _promotions(
             sms_sender=settings.sms_sender,
             unsubscribe_page_url=settings.survey_base_url,
             one_click_url=f"{settings.public_api_base_url.rstrip('/')}/api/v1/public/unsubscribe",
+            frequency_cap=FrequencyCap(settings.promotion_frequency_cap, settings.promotion_frequency_days),
+            quiet_hours=settings.promotion_quiet_hours,
         ),
         advertiser=advertiser,
         unsubscribe_secret=settings.unsubscribe_secret.encode(),

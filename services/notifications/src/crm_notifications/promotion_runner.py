@@ -30,7 +30,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -66,6 +66,9 @@ class RunnerConfig:
     # The recipient's unsubscribe page (the console) and the one-click endpoint (the gateway).
     unsubscribe_page_url: str = "http://localhost:8081"
     one_click_url: str = "http://localhost:8080/api/v1/public/unsubscribe"
+    frequency_cap: promotion_store.FrequencyCap = field(default_factory=promotion_store.FrequencyCap)
+    # No batch starts in this daily window of the company's time zone ("21:00-08:00"; "" none).
+    quiet_hours: str = ""
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,7 @@ class PromotionRunner:
         self.advertiser = advertiser
         self.secret = unsubscribe_secret
         self.zone = company_zone(config.time_zone)
+        self.quiet = promotions.quiet_hours(config.quiet_hours)
         self._stopped = asyncio.Event()
 
     def stop(self) -> None:
@@ -120,8 +124,10 @@ class PromotionRunner:
             pass
 
     async def run_once(self) -> bool:
-        """Send one due promotion as far as it goes (done, paused, cancelled or lost lease);
-        False when none was due."""
+        """Send one due promotion as far as it goes (done, paused, cancelled, lost lease or quiet
+        hours begun); False when none was due (or it is quiet hours now)."""
+        if self._quiet():
+            return False
         async with self.db.unit_of_work() as uow:
             promotion = await promotion_store.claim_due(uow, self.config.owner, _now(), self.config.lease)
         if promotion is None:
@@ -161,9 +167,15 @@ class PromotionRunner:
                     return
                 await promotion_store.add_recipients(uow, promotion.id, members, cursor, resolved, _now())
 
+    def _quiet(self) -> bool:
+        return promotions.in_quiet_hours(datetime.now(self.zone).time(), self.quiet)
+
     async def _step(self, promotion: Any) -> bool:
         """One batch: pending messages left by an earlier runner first, else the next recipients'
-        intents; sent and recorded. False when there is nothing left or the promotion stopped."""
+        intents; sent and recorded. False when there is nothing left, the promotion stopped or
+        quiet hours began (the promotion waits for the morning, its lease lapses)."""
+        if self._quiet():
+            return False
         async with self.db.unit_of_work() as uow:
             current = await self._hold(uow, promotion.id)
             if current is None:
@@ -189,7 +201,9 @@ class PromotionRunner:
 
     async def _record_batch(self, uow: Any, promotion: Any) -> list[Any]:
         """Step 2: the next recipients' messages, rendered in each one's language."""
-        recipients = await promotion_store.next_recipients(uow, promotion, self.config.batch_size)
+        recipients = await promotion_store.next_recipients(
+            uow, promotion, self.config.batch_size, self.config.frequency_cap, _now()
+        )
         texts = [promotions.Text(t["locale"], t.get("subject", ""), t["body"]) for t in promotion.texts]
         today = datetime.now(self.zone).date()
         batch = []
@@ -203,9 +217,7 @@ class PromotionRunner:
                 advertiser=self.advertiser,
                 unsubscribe_link=promotions.unsubscribe_link(self.config.unsubscribe_page_url, token),
             )
-            batch.append(
-                promotion_store.PromotionMessage(r.customer_id, r.address, text.locale, subject, body, r.suppressed)
-            )
+            batch.append(promotion_store.PromotionMessage(r.customer_id, r.address, text.locale, subject, body, r.held))
         return await promotion_store.record_intents(uow, promotion, batch, _now())
 
     async def _send_all(self, promotion: Any, batch: Sequence[Any]) -> Outcomes:

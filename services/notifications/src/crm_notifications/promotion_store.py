@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, literal_column, or_, select, text, update
+from sqlalchemy import case, delete, func, literal_column, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from crm.notifications.v1 import events_pb2
@@ -32,6 +32,7 @@ from crm_notifications.promotions import PromotionStatus, Recipient, request_key
 from crm_notifications.sms_segments import count_parts
 
 SUPPRESSED_REASON = "suppressed"
+FREQUENCY_CAP_REASON = "frequency cap"
 
 # Set each recipient's message id from arrays: one fixed statement whatever the batch's size.
 _SET_MESSAGE_IDS = text(
@@ -337,28 +338,50 @@ async def add_recipients(
     )
 
 
-async def next_recipients(uow: UnitOfWork, promotion: Any, limit: int) -> list[Any]:
-    """The next recipients without a message (locked), with whether each may no longer receive
-    advertising: the address is on the suppression list, or the customer withdrew since."""
+@dataclass(frozen=True)
+class FrequencyCap:
+    """At most `messages` promotions on a channel per person within `days` (0 messages: no cap)."""
+
+    messages: int = 0
+    days: int = 7
+
+
+async def next_recipients(uow: UnitOfWork, promotion: Any, limit: int, cap: FrequencyCap, now: datetime) -> list[Any]:
+    """The next recipients without a message (locked), each with why it may no longer receive this
+    advertising, if it may not (`held`): the address is on the suppression list or the customer
+    withdrew since ("suppressed"), or the person had their share of promotions on the channel lately
+    ("frequency cap")."""
+    r = promotion_recipients
     suppressed = (
         select(literal_column("1"))
-        .where(suppressions.c.channel == promotion.channel, suppressions.c.address == promotion_recipients.c.address)
+        .where(suppressions.c.channel == promotion.channel, suppressions.c.address == r.c.address)
         .exists()
     )
     opted_out = (
         select(literal_column("1"))
-        .where(
-            marketing_opt_outs.c.customer_id == promotion_recipients.c.customer_id,
-            marketing_opt_outs.c.channel == promotion.channel,
-        )
+        .where(marketing_opt_outs.c.customer_id == r.c.customer_id, marketing_opt_outs.c.channel == promotion.channel)
         .exists()
     )
+    reasons = [(or_(suppressed, opted_out), SUPPRESSED_REASON)]
+    if cap.messages:
+        recent = (
+            select(func.count())
+            .where(
+                messages.c.customer_id == r.c.customer_id,
+                messages.c.promotion_id.is_not(None),
+                messages.c.channel == promotion.channel,
+                messages.c.status == domain.MessageStatus.SENT.value,
+                messages.c.created_at > now - timedelta(days=cap.days),
+            )
+            .scalar_subquery()
+        )
+        reasons.append((recent >= cap.messages, FREQUENCY_CAP_REASON))
     query = (
-        select(promotion_recipients, or_(suppressed, opted_out).label("suppressed"))
-        .where(promotion_recipients.c.promotion_id == promotion.id, promotion_recipients.c.message_id.is_(None))
-        .order_by(promotion_recipients.c.customer_id)
+        select(r, case(*reasons, else_=None).label("held"))
+        .where(r.c.promotion_id == promotion.id, r.c.message_id.is_(None))
+        .order_by(r.c.customer_id)
         .limit(limit)
-        .with_for_update(of=promotion_recipients, skip_locked=True)
+        .with_for_update(of=r, skip_locked=True)
     )
     return list((await uow.conn.execute(query)).all())
 
@@ -370,7 +393,8 @@ class PromotionMessage:
     locale: str
     subject: str
     body: str
-    suppressed: bool
+    # Why it is not sent after all (SUPPRESSED_REASON, FREQUENCY_CAP_REASON), or None.
+    held: str | None
 
 
 async def record_intents(
@@ -389,10 +413,10 @@ async def record_intents(
             "body": m.body,
             "subject": m.subject,
             "locale": m.locale,
-            "status": (domain.MessageStatus.SUPPRESSED if m.suppressed else domain.MessageStatus.PENDING).value,
+            "status": (domain.MessageStatus.SUPPRESSED if m.held else domain.MessageStatus.PENDING).value,
             "lead_id": "",
             "order_id": "",
-            "last_error": SUPPRESSED_REASON if m.suppressed else "",
+            "last_error": m.held or "",
             "sms_parts": count_parts(m.body).parts if promotion.channel == domain.SMS else None,
             "promotion_id": promotion.id,
             "customer_id": m.customer_id,

@@ -7,7 +7,7 @@ import hashlib
 import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, time
 from enum import StrEnum
 
 from crm_notifications import advertising, domain
@@ -160,3 +160,24 @@ def read_unsubscribe_token(secret: bytes, token: str) -> tuple[str, str] | None:
 
 def unsubscribe_link(base_url: str, token: str) -> str:
     return f"{base_url.rstrip('/')}/u/{token}"
+
+
+def quiet_hours(window: str) -> tuple[time, time] | None:
+    """A daily window "HH:MM-HH:MM" (it may cross midnight: "21:00-08:00"), or None for ""."""
+    if not window.strip():
+        return None
+    try:
+        start, end = (time.fromisoformat(part.strip()) for part in window.split("-"))
+    except ValueError as exc:
+        raise ValueError(f"quiet hours {window!r}: write HH:MM-HH:MM, e.g. 21:00-08:00") from exc
+    if start == end:
+        raise ValueError(f"quiet hours {window!r}: the window starts and ends at the same time")
+    return start, end
+
+
+def in_quiet_hours(now: time, window: tuple[time, time] | None) -> bool:
+    """Whether `now` (the company's local time) falls in the quiet window."""
+    if window is None:
+        return False
+    start, end = window
+    return start <= now < end if start < end else now >= start or now < end

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -34,6 +34,7 @@ from crm_notifications.db import (
 from crm_notifications.email_sender import SmtpConfig, SmtpEmailSender
 from crm_notifications.main import MIGRATIONS_DIR, NotificationsSettings, setup
 from crm_notifications.promotion_runner import PromotionRunner, RunnerConfig
+from crm_notifications.promotion_store import FrequencyCap
 from crm_notifications.sms_provider import HttpSmsProvider
 
 pytestmark = pytest.mark.integration
@@ -442,3 +443,44 @@ async def test_a_receipt_that_beats_its_send_record_is_applied_once_the_send_is(
     async with harness.service.db.unit_of_work() as uow:
         kept = (await uow.conn.execute(select(func.count()).select_from(early_receipts))).scalar_one()
     assert kept == 0
+
+
+async def test_the_frequency_cap_holds_a_second_promotion_and_quiet_hours_hold_them_all(harness: Harness) -> None:
+    first = await harness.create(size=20)
+    await harness.schedule(first.id)
+    capped, close = harness.runner("runner-a")
+    capped.config = replace(capped.config, frequency_cap=FrequencyCap(messages=1, days=7))
+    try:
+        assert await capped.run_once()
+        second = await harness.create(size=20)
+        await harness.schedule(second.id)
+        # Quiet hours around now: nothing starts (the promotion stays due for their end).
+        now = datetime.now(capped.zone)
+        quiet = replace(capped.config, quiet_hours=f"{now - timedelta(hours=1):%H:%M}-{now + timedelta(hours=1):%H:%M}")
+        held = PromotionRunner(
+            harness.service.db,
+            capped.customers,
+            capped.sms,
+            None,
+            config=quiet,
+            advertiser=capped.advertiser,
+            unsubscribe_secret=SECRET,
+        )
+        assert not await held.run_once()
+        assert await capped.run_once()
+    finally:
+        await close()
+    assert await harness.rows(first.id) == {"sent": 20}
+    assert await harness.rows(second.id) == {"suppressed": 20}  # each had their one promotion this week
+    async with harness.service.db.unit_of_work() as uow:
+        reasons = (
+            (
+                await uow.conn.execute(
+                    select(messages.c.last_error).where(messages.c.promotion_id == second.id).distinct()
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert reasons == ["frequency cap"]
+    assert len(await harness.provider_messages()) == 20

@@ -1,7 +1,7 @@
 """Promotions' pure rules: texts checked per locale like a preview, which text a recipient gets,
 how it reads, the signed unsubscribe token, and which replies refuse advertising."""
 
-from datetime import date
+from datetime import date, time
 
 import pytest
 
@@ -11,7 +11,9 @@ from crm_notifications.promotions import (
     Text,
     check_texts,
     choose_text,
+    in_quiet_hours,
     promotion_key,
+    quiet_hours,
     read_unsubscribe_token,
     render,
     request_key,
@@ -100,3 +102,15 @@ def test_a_refusal_is_recognised_in_any_of_its_forms(reply: str) -> None:
 @pytest.mark.parametrize("reply", ["", "תודה", "מתי הספה מגיעה?", "12", "לא להסיר", "stopwatch"])
 def test_other_replies_are_not_refusals(reply: str) -> None:
     assert not advertising.is_refusal(reply, IL.sms)
+
+
+def test_quiet_hours_may_cross_midnight_and_a_bad_window_is_refused() -> None:
+    night = quiet_hours("21:00-08:00")
+    assert in_quiet_hours(time(22, 30), night) and in_quiet_hours(time(7, 59), night)
+    assert not in_quiet_hours(time(8, 0), night) and not in_quiet_hours(time(20, 59), night)
+    lunch = quiet_hours("13:00-14:00")
+    assert in_quiet_hours(time(13, 30), lunch) and not in_quiet_hours(time(14, 0), lunch)
+    assert quiet_hours("") is None and not in_quiet_hours(time(3, 0), None)
+    for bad in ("21-8", "21:00", "08:00-08:00", "25:00-08:00"):
+        with pytest.raises(ValueError, match="quiet hours"):
+            quiet_hours(bad)

@@ -354,6 +354,18 @@ def notifications_values() -> Schema:
                 "pattern": "^https?://[^\\s]+$",
                 "description": "CRM_PUBLIC_API_BASE_URL: the gateway's public URL (one-click unsubscribe)",
             },
+            "frequencyCap": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 100,
+                "description": "CRM_PROMOTION_FREQUENCY_CAP: promotions per person and channel (0: no cap)",
+            },
+            "frequencyDays": {"type": "integer", "minimum": 1, "maximum": 365, "description": "…within these days"},
+            "quietHours": {
+                "type": "string",
+                "pattern": "^([0-2][0-9]:[0-5][0-9]-[0-2][0-9]:[0-5][0-9])?$",
+                "description": "CRM_PROMOTION_QUIET_HOURS: no batch starts in it (company time; empty: none)",
+            },
             "existingSecret": STRING,
             "secretKey": {"type": "string", "minLength": 1},
         },

@@ -113,6 +113,8 @@ async def test_stack_lifecycle(fake_services: dict[str, str], state_dir: Path) -
             closed = (await http.get("/api/v1/deals/closed")).json()
             price_lists = (await http.get("/api/v1/price-lists")).json()
             desk = (await http.get("/api/v1/tickets")).json()
+            dana_lead = next(lead for lead in leads if lead["request_id"] == DEMO_LEADS[0]["request_id"])
+            dana = (await http.get(f"/api/v1/customers/customer-of-{dana_lead['id']}/consents")).json()
             assert (await http.get(f"{stack.sms_url}/messages")).json() == []
             assert (await http.get(f"{stack.mail_url}/messages")).json() == []
         assert sorted(lead["request_id"] for lead in leads) == sorted(d["request_id"] for d in DEMO_LEADS)
@@ -123,6 +125,8 @@ async def test_stack_lifecycle(fake_services: dict[str, str], state_dir: Path) -
         # Run twice, still the demo tickets once each, in queues the demo agent works.
         assert sorted(t["request_id"] for t in desk["tickets"]) == ["demo-ticket-1", "demo-ticket-2"]
         assert desk["queues"] == ["billing", "complaints", "general"]
+        # Run twice, the sofa buyer's yes to advertising recorded once per channel.
+        assert sorted(r["channel"] for r in dana["records"]) == ["email", "sms"]
 
         await stack.kill_process("orders")
         assert "orders" in stack.exited()

@@ -265,6 +265,12 @@ the service's prefix (envPrefix: CRM_CONSOLE_ for the console, CRM_ for the rest
   value: {{ $promotions.concurrency | quote }}
 - name: CRM_PROMOTION_APPROVAL_ABOVE
   value: {{ int64 $promotions.approvalAbove | quote }}
+- name: CRM_PROMOTION_FREQUENCY_CAP
+  value: {{ int64 $promotions.frequencyCap | quote }}
+- name: CRM_PROMOTION_FREQUENCY_DAYS
+  value: {{ int64 $promotions.frequencyDays | quote }}
+- name: CRM_PROMOTION_QUIET_HOURS
+  value: {{ $promotions.quietHours | quote }}
 - name: CRM_PUBLIC_API_BASE_URL
   value: {{ required "notifications: promotions.publicApiBaseUrl is required (the gateway's publicBaseUrl)" $promotions.publicApiBaseUrl | quote }}
 - name: CRM_UNSUBSCRIBE_SECRET

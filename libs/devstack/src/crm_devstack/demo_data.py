@@ -222,3 +222,27 @@ async def _customer_of(client: httpx.AsyncClient, lead_id: str) -> str:
             return str(found[0]["id"])
         await asyncio.sleep(0.1)
     raise RuntimeError(f"the customer of demo lead {lead_id} was not made within 10 s")
+
+
+# Demo customers who said yes to advertising on a recorded call (lead index, channel): Dana, who
+# bought the sofa, so a promotion to sofa buyers (README step 16) reaches someone.
+DEMO_MARKETING_CONSENTS: tuple[tuple[int, str], ...] = ((0, "sms"), (0, "email"))
+
+
+async def create_demo_consents(client: httpx.AsyncClient, lead_ids: list[str]) -> None:
+    """Record DEMO_MARKETING_CONSENTS, each only while not in force (a second start adds nothing)."""
+    for lead_index, channel in DEMO_MARKETING_CONSENTS:
+        customer_id = await _customer_of(client, lead_ids[lead_index])
+        states = (await client.get(f"/api/v1/customers/{customer_id}/consents")).json().get("states", [])
+        if any(s["channel"] == channel and s["purpose"] == "marketing" and s["granted"] for s in states):
+            continue
+        body = {
+            "channel": channel,
+            "purpose": "marketing",
+            "granted": True,
+            "source": "recorded_call",
+            "evidence": f"demo-call-{lead_index + 1:04d}.ogg",
+        }
+        response = await client.post(f"/api/v1/customers/{customer_id}/consents", json=body)
+        if response.status_code != 201:
+            raise RuntimeError(f"record demo consent {channel}: {response.status_code} {response.text}")

@@ -32,6 +32,7 @@ from crm_devstack.demo_data import (
     DEMO_WON_DEAL,
     create_demo_campaigns,
     create_demo_catalog,
+    create_demo_consents,
     create_demo_service_desk,
 )
 from crm_devstack.nats import EmbeddedNats
@@ -314,6 +315,7 @@ class Stack:
                 if response.status_code != 409:  # 409: closed on a previous run
                     _raise_for_status(response, f"close demo deal {deal_ids[0]}")
             await create_demo_service_desk(client, lead_ids)
+            await create_demo_consents(client, lead_ids)
 
     # ------------------------------------------------------------------ internals
 

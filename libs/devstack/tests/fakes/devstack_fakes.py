@@ -202,3 +202,21 @@ def _add_service_desk_routes(app: FastAPI, leads: dict[str, dict[str, Any]]) -> 
     @app.get("/api/v1/tickets")
     async def list_tickets() -> dict[str, Any]:
         return {"tickets": list(tickets.values()), "queues": sorted(queues)}
+
+    _add_consent_routes(app)
+
+
+def _add_consent_routes(app: FastAPI) -> None:
+    """A customer's consent records, and the state in force per channel and purpose."""
+    records: dict[str, list[dict[str, Any]]] = {}
+
+    @app.post("/api/v1/customers/{customer_id}/consents", status_code=201)
+    async def record(customer_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        records.setdefault(customer_id, []).append(body)
+        return body
+
+    @app.get("/api/v1/customers/{customer_id}/consents")
+    async def consents(customer_id: str) -> dict[str, Any]:
+        latest = {(r["channel"], r["purpose"]): r["granted"] for r in records.get(customer_id, [])}
+        states = [{"channel": c, "purpose": p, "granted": g} for (c, p), g in latest.items()]
+        return {"records": records.get(customer_id, []), "states": states}

@@ -42,6 +42,8 @@ LAMP = [
     }
 ]
 HE_SMS = "פרסומת: {name}, כריות במתנה לרוכשי ספות עד {date}! {advertiser} {advertiser_contact}. להסרה השיבו הסר"
+HE_SMS_LINK = "פרסומת: {name}, כריות במתנה עד {date}: {link} {advertiser} {advertiser_contact}. להסרה השיבו הסר"
+LANDING = "https://furniture.example/sofas?ref=crm"
 # Israel's rules apply to every advertising SMS the company sends, in any language.
 FA_SMS = "פרסומת: {name} عزیز، کوسن هدیه تا {date}. {advertiser} {advertiser_contact}. برای لغو: STOP"
 HE_EMAIL_SUBJECT = "פרסומת: כריות במתנה"
@@ -63,19 +65,21 @@ async def a_buyer(
     phone: str,
     locale: str,
     tag: str,
-    items: list[Any],
+    items: list[Any] | None,
     email: str = "",
     consents: tuple[str, ...] = (),
-) -> str:
-    """A customer from a lead whose deal was won with items, tagged, with advertising consent on
-    the given channels (recorded on a call, with its evidence)."""
+) -> tuple[str, str]:
+    """A customer from a lead whose deal was won with items (left open without), tagged, with
+    advertising consent on the given channels (recorded on a call, with its evidence); (customer id,
+    deal id)."""
     person = {"full_name": name, "phone_number": phone, "source": "radio", "locale": locale}
     lead = await api.post("/api/v1/leads", json={**person, **({"email": email} if email else {})})
     assert lead.status_code == 201, lead.text
     deal = await api.post(f"/api/v1/leads/{lead.json()['id']}/convert", json={"title": "ספה"})
     assert deal.status_code == 201, deal.text
-    won = await api.post(f"/api/v1/deals/{deal.json()['id']}/close", json={"outcome": "won", "items": items})
-    assert won.status_code == 200, won.text
+    if items is not None:
+        won = await api.post(f"/api/v1/deals/{deal.json()['id']}/close", json={"outcome": "won", "items": items})
+        assert won.status_code == 200, won.text
 
     async def customer() -> dict[str, Any] | None:
         found = (await api.get("/api/v1/customers", params={"lead_id": lead.json()["id"]})).json()["customers"]
@@ -97,7 +101,7 @@ async def a_buyer(
         }
         given = await agent.post(f"/api/v1/customers/{found['id']}/consents", json=body)
         assert given.status_code == 201, given.text
-    return str(found["id"])
+    return str(found["id"]), str(deal.json()["id"])
 
 
 def signed(body: dict[str, Any], secret: str = SMS_CALLBACK_SECRET, *, age: int = 0) -> tuple[bytes, dict[str, str]]:
@@ -168,7 +172,7 @@ async def customers_who_bought(scene: Scene) -> None:
     without consent; Ron consented but bought a lamp."""
     buy = partial(a_buyer, scene.api, scene.agent, tag=scene.tag)
     await buy(name="مریم کاظمی", phone=scene.maryam_phone, locale="fa-IR", items=SOFA, consents=("sms",))
-    scene.dana = await buy(
+    scene.dana, _ = await buy(
         name="דנה לוי",
         phone=scene.dana_phone,
         locale="he-IL",
@@ -211,7 +215,8 @@ async def the_sms_promotion_goes_out_once_each(scene: Scene) -> str:
         "name": "כריות לרוכשי ספות",
         "channel": "sms",
         "audience": scene.audience,
-        "texts": scene.texts(),
+        "texts": [{"locale": "he-IL", "body": HE_SMS_LINK}, {"locale": "fa-IR", "body": FA_SMS}],
+        "link_url": LANDING,
         "sms_part_price_minor": 8,
         "currency_code": "ILS",
     }
@@ -224,6 +229,16 @@ async def the_sms_promotion_goes_out_once_each(scene: Scene) -> str:
     assert re.search("[۰-۹]{4}/[۰-۹]{2}/[۰-۹]{2}", to_maryam["body"])  # the Jalali date, Persian digits
     assert to_dana["body"].startswith("פרסומת: דנה לוי,") and "הסר" in to_dana["body"]
 
+    # Dana's own short link leads to the sofa page (with UTM parameters); the first follow is a click.
+    link = re.search(r"https?://\S+/r/([A-Za-z0-9_-]+)", to_dana["body"])
+    assert link is not None, to_dana["body"]
+    for _ in range(2):
+        followed = await scene.public.get(f"/r/{link.group(1)}")
+        assert followed.status_code == 302, followed.text
+        assert followed.headers["location"].startswith("https://furniture.example/sofas?")
+        assert "utm_source=sms" in followed.headers["location"] and "ref=crm" in followed.headers["location"]
+    assert (await scene.public.get("/r/NoSuchCode")).status_code == 404
+
     # Delivery receipts come back (the fake provider signs them to the gateway).
     async def delivered() -> dict[str, Any] | None:
         report = (await scene.marketing.get(f"/api/v1/promotions/{promotion}/report")).json()
@@ -233,6 +248,7 @@ async def the_sms_promotion_goes_out_once_each(scene: Scene) -> str:
     assert (report["total"]["sent"], report["total"]["failed"], report["remaining"]) == (2, 0, 0)
     assert report["total"]["cost_minor"] == report["total"]["sms_parts"] * 8 > 0
     assert {v["locale"] for v in report["variants"]} == {"he-IL", "fa-IR"}
+    assert report["total"]["clicked"] == 1  # two follows, one click
     return promotion
 
 
@@ -318,6 +334,45 @@ async def the_hebrew_e_mail_unsubscribes_in_one_click(scene: Scene) -> None:
     assert await eventually(email_withdrawn, timeout=30)
 
 
+async def a_promotion_that_pays(scene: Scene) -> None:
+    """Noa, considering a sofa (her deal open), gets a promotion and then buys: the report
+    attributes the sale to it and shows the revenue per shekel its SMS cost."""
+    tag = f"{scene.tag}-pays"
+    _, deal = await a_buyer(
+        scene.api,
+        scene.agent,
+        name="נועה ברק",
+        phone=unique_phone("+97254"),
+        locale="he-IL",
+        tag=tag,
+        items=None,
+        consents=("sms",),
+    )
+    body = {
+        "name": "ספה בהנחה",
+        "channel": "sms",
+        "audience": {"tags": [tag]},
+        "texts": [{"locale": "he-IL", "body": HE_SMS}],
+        "sms_part_price_minor": 8,
+        "currency_code": "ILS",
+    }
+    promotion = await send(scene.marketing, body)
+    await until_finished(scene.marketing, promotion)
+    won = await scene.api.post(f"/api/v1/deals/{deal}/close", json={"outcome": "won", "items": SOFA})
+    assert won.status_code == 200, won.text
+
+    async def paid() -> dict[str, Any] | None:
+        report = (await scene.marketing.get(f"/api/v1/promotions/{promotion}/report")).json()
+        return report if report["results"] and report["results"]["deals_won"] == 1 else None
+
+    report = await eventually(paid, timeout=30)
+    results = report["results"]
+    assert (results["recipients"], results["buyers"], results["window_days"]) == (1, 1, 30)
+    assert results["revenue"] == [{"amount_minor": 459900, "currency_code": "ILS"}]
+    cost = report["total"]["cost_minor"]
+    assert cost > 0 and results["revenue_per_cost"] == round(459900 / cost, 2)
+
+
 async def nobody_and_the_past_cannot_be_scheduled(scene: Scene) -> None:
     nobody = {**scene.audience, "tags": [f"{scene.tag}-nobody"]}
     body = {"name": "nobody", "channel": "sms", "audience": nobody, "texts": scene.texts()}
@@ -347,4 +402,5 @@ async def test_a_sofa_promotion_by_sms_and_e_mail_with_receipts_a_refusal_and_it
         await dana_replies_hasser(scene, promotion)
         await the_next_promotion_skips_her(scene)
         await the_hebrew_e_mail_unsubscribes_in_one_click(scene)
+        await a_promotion_that_pays(scene)
         await nobody_and_the_past_cannot_be_scheduled(scene)

@@ -119,6 +119,7 @@ ROUTERS = (
     web_forms.public_router,
     support.public_router,
     promotions.public_router,
+    promotions.short_link_router,
     sms_callbacks.public_router,
 )
 

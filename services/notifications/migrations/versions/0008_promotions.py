@@ -38,6 +38,15 @@ def upgrade() -> None:
     op.add_column("messages", sa.Column("customer_id", sa.String(64), server_default="", nullable=False))
     op.add_column("messages", sa.Column("delivery_status", sa.String(20), nullable=True))
     op.add_column("messages", sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=True))
+    op.add_column("messages", sa.Column("link_code", sa.String(16), nullable=True))
+    op.add_column("messages", sa.Column("clicked_at", sa.DateTime(timezone=True), nullable=True))
+    op.create_index(
+        "ix_messages_link_code",
+        "messages",
+        ["link_code"],
+        unique=True,
+        postgresql_where=sa.text("link_code IS NOT NULL"),
+    )
     op.create_index(
         "ix_messages_promotion", "messages", ["promotion_id"], postgresql_where=sa.text("promotion_id IS NOT NULL")
     )
@@ -68,6 +77,7 @@ def upgrade() -> None:
         sa.Column("texts", postgresql.JSONB(), nullable=False),
         sa.Column("status", sa.String(20), nullable=False),
         sa.Column("send_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("link_url", sa.String(500), nullable=True),
         sa.Column("sms_part_price_minor", sa.BigInteger(), server_default="0", nullable=False),
         sa.Column("currency_code", sa.String(3), server_default="", nullable=False),
         sa.Column("created_by", sa.String(200), nullable=False),
@@ -168,5 +178,5 @@ def downgrade() -> None:
         "ix_messages_promotion",
     ):
         op.drop_index(index, table_name="messages")
-    for column in ("delivered_at", "delivery_status", "customer_id", "promotion_id"):
+    for column in ("clicked_at", "link_code", "delivered_at", "delivery_status", "customer_id", "promotion_id"):
         op.drop_column("messages", column)

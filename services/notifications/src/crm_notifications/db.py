@@ -55,10 +55,14 @@ messages = Table(
     # What the provider's delivery receipt said (delivered, undelivered), and when; NULL until one came.
     Column("delivery_status", String(20), nullable=True),
     Column("delivered_at", DateTime(timezone=True), nullable=True),
+    # A promotion message's short tracked link (`/r/<code>`), and when it was first followed.
+    Column("link_code", String(16), nullable=True),
+    Column("clicked_at", DateTime(timezone=True), nullable=True),
     Index("ix_messages_order", "order_id"),
     Index("ix_messages_lead", "lead_id"),
     Index("ix_messages_created", "created_at", "id"),
     Index("ix_messages_promotion", "promotion_id", postgresql_where=text("promotion_id IS NOT NULL")),
+    Index("ix_messages_link_code", "link_code", unique=True, postgresql_where=text("link_code IS NOT NULL")),
     # A delivery receipt names the provider's id; a reply names the number a promotion reached.
     Index("ix_messages_provider_id", "provider_message_id", postgresql_where=text("provider_message_id IS NOT NULL")),
     # A promotion's frequency cap counts each recipient's recent promotion messages.
@@ -101,6 +105,8 @@ promotions = Table(
     Column("texts", JSONB, nullable=False),
     Column("status", String(20), nullable=False),
     Column("send_at", DateTime(timezone=True), nullable=True),
+    # The landing page {link} leads to (each recipient's own short link); NULL: none.
+    Column("link_url", String(500), nullable=True),
     Column("sms_part_price_minor", BigInteger, nullable=False, server_default="0"),
     Column("currency_code", String(3), nullable=False, server_default=""),
     Column("created_by", String(200), nullable=False),

@@ -12,9 +12,11 @@ from crm_notifications.sms_segments import SmsParts, count_parts
 
 LOCALES = ("he-IL", "fa-IR", "en-US")
 FIELDS = {
-    domain.SMS: frozenset({"name", "date", "advertiser", "advertiser_contact"}),
-    domain.EMAIL: frozenset({"name", "date", "advertiser", "advertiser_contact", advertising.UNSUBSCRIBE_LINK}),
+    domain.SMS: frozenset({"name", "date", "advertiser", "advertiser_contact", "link"}),
+    domain.EMAIL: frozenset({"name", "date", "advertiser", "advertiser_contact", "link", advertising.UNSUBSCRIBE_LINK}),
 }
+# {link}: the promotion's landing page as the recipient's own short tracked link.
+SAMPLE_LINK = "https://crm.example/r/Ab3dE9xQ"
 SAMPLE_NAMES = {"he-IL": "דנה כהן", "fa-IR": "علی رضایی", "en-US": "Noa Levi"}
 
 
@@ -70,6 +72,7 @@ def preview(
         advertiser=advertiser.name,
         advertiser_contact=advertiser.contact,
         unsubscribe_link=unsubscribe_link,
+        link=SAMPLE_LINK,
     )
     try:
         subject, body = draft.subject.format_map(values), draft.body.format_map(values)

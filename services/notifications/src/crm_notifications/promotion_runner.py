@@ -66,6 +66,8 @@ class RunnerConfig:
     # The recipient's unsubscribe page (the console) and the one-click endpoint (the gateway).
     unsubscribe_page_url: str = "http://localhost:8081"
     one_click_url: str = "http://localhost:8080/api/v1/public/unsubscribe"
+    # A recipient's short tracked link: <short_link_url>/<code> (the gateway's /r/<code>).
+    short_link_url: str = "http://localhost:8080/r"
     frequency_cap: promotion_store.FrequencyCap = field(default_factory=promotion_store.FrequencyCap)
     # No batch starts in this daily window of the company's time zone ("21:00-08:00"; "" none).
     quiet_hours: str = ""
@@ -210,14 +212,20 @@ class PromotionRunner:
         for r in recipients:
             text = promotions.choose_text(texts, r.locale)
             token = promotions.unsubscribe_token(self.secret, promotion.id, r.customer_id)
+            code = promotions.new_link_code() if promotion.link_url else None
             subject, body = promotions.render(
                 text,
                 promotions.Recipient(r.customer_id, r.address, r.locale, r.full_name),
                 today=today,
                 advertiser=self.advertiser,
                 unsubscribe_link=promotions.unsubscribe_link(self.config.unsubscribe_page_url, token),
+                link=f"{self.config.short_link_url.rstrip('/')}/{code}" if code else "",
             )
-            batch.append(promotion_store.PromotionMessage(r.customer_id, r.address, text.locale, subject, body, r.held))
+            batch.append(
+                promotion_store.PromotionMessage(
+                    r.customer_id, r.address, text.locale, subject, body, r.held, link_code=code
+                )
+            )
         return await promotion_store.record_intents(uow, promotion, batch, _now())
 
     async def _send_all(self, promotion: Any, batch: Sequence[Any]) -> Outcomes:

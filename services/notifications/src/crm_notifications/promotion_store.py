@@ -58,6 +58,7 @@ class NewPromotion:
     sms_part_price_minor: int
     currency_code: str
     request_id: str
+    link_url: str | None = None
 
 
 def _not_found(promotion_id: str) -> NotFound:
@@ -83,6 +84,7 @@ async def create(uow: UnitOfWork, new: NewPromotion, now: datetime) -> Any:
                 status=PromotionStatus.DRAFT.value,
                 sms_part_price_minor=new.sms_part_price_minor,
                 currency_code=new.currency_code,
+                link_url=new.link_url,
                 created_by=created_by,
                 request_key=key,
                 created_at=now,
@@ -395,6 +397,8 @@ class PromotionMessage:
     body: str
     # Why it is not sent after all (SUPPRESSED_REASON, FREQUENCY_CAP_REASON), or None.
     held: str | None
+    # Its short link's code, when the promotion has a link.
+    link_code: str | None = None
 
 
 async def record_intents(
@@ -420,6 +424,7 @@ async def record_intents(
             "sms_parts": count_parts(m.body).parts if promotion.channel == domain.SMS else None,
             "promotion_id": promotion.id,
             "customer_id": m.customer_id,
+            "link_code": m.link_code,
             "created_at": now,
             "updated_at": now,
         }
@@ -512,12 +517,23 @@ _REPORT = text(
     "count(*) FILTER (WHERE m.status = 'failed') AS failed, "
     "count(*) FILTER (WHERE m.status = 'suppressed') AS suppressed, "
     "count(s.address) AS opted_out, "
+    "count(m.clicked_at) AS clicked, "
     "coalesce(sum(m.sms_parts) FILTER (WHERE m.status = 'sent'), 0) AS sms_parts "
     "FROM messages m LEFT JOIN suppressions s "
     "ON s.promotion_id = m.promotion_id AND s.channel = m.channel AND s.address = m.recipient "
     "WHERE m.promotion_id = :promotion_id GROUP BY m.locale ORDER BY m.locale"
 )
-_REPORT_FIELDS = ("recipients", "sent", "delivered", "undelivered", "failed", "suppressed", "opted_out", "sms_parts")
+_REPORT_FIELDS = (
+    "recipients",
+    "sent",
+    "delivered",
+    "undelivered",
+    "failed",
+    "suppressed",
+    "opted_out",
+    "clicked",
+    "sms_parts",
+)
 
 
 async def report(uow: UnitOfWork, promotion_id: str) -> list[dict[str, Any]]:
@@ -696,3 +712,19 @@ async def record_marketing_consent(
             where=marketing_opt_outs.c.occurred_at < insert.excluded.occurred_at,
         )
     )
+
+
+_FOLLOW = text(
+    "WITH m AS (SELECT id, promotion_id, customer_id, channel, clicked_at FROM messages WHERE link_code = :code),"
+    " first AS (UPDATE messages SET clicked_at = :now FROM m"
+    " WHERE messages.id = m.id AND messages.clicked_at IS NULL RETURNING messages.id)"
+    " SELECT m.id, m.promotion_id, m.customer_id, m.channel, p.link_url, p.name,"
+    " EXISTS (SELECT 1 FROM first) AS first_click"
+    " FROM m JOIN promotions p ON p.id = m.promotion_id"
+)
+
+
+async def follow_link(uow: UnitOfWork, code: str, now: datetime) -> Any | None:
+    """The message a short link names, its promotion's landing page, and whether this is its first
+    follow (recorded); None for a code no message has."""
+    return (await uow.conn.execute(_FOLLOW, {"code": code, "now": now})).first()

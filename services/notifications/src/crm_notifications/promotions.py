@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, time
 from enum import StrEnum
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from crm_notifications import advertising, domain
 from crm_notifications.preview import LOCALES, Draft, preview
@@ -75,6 +77,7 @@ def check_texts(
     advertiser: advertising.Advertiser,
     today: date,
     unsubscribe_link: str,
+    has_link: bool = False,
 ) -> list[Problem]:
     """Every reason the texts cannot be sent as advertising on channel: a locale that is unknown
     or repeated, a missing subject (e-mail) or one on an SMS, unknown placeholders, and what the
@@ -104,9 +107,15 @@ def check_texts(
             unsubscribe_link=unsubscribe_link,
         )
         problems += [Problem(f"{where}.{v.field}", f"{v.rule}: {v.description}") for v in shown.violations]
+        if not has_link and not shown.violations and _uses_link(text):
+            problems.append(Problem(f"{where}.body", "unknown_field: {link} needs the promotion's link_url"))
     if len(texts) > MAX_TEXTS:
         problems.append(Problem("texts", f"at most {MAX_TEXTS} texts, one per locale"))
     return problems
+
+
+def _uses_link(text: Text) -> bool:
+    return "link" in advertising.placeholders(text.body) | advertising.placeholders(text.subject)
 
 
 def choose_text(texts: Sequence[Text], locale: str) -> Text:
@@ -130,14 +139,17 @@ def render(
     today: date,
     advertiser: advertising.Advertiser,
     unsubscribe_link: str,
+    link: str = "",
 ) -> tuple[str, str]:
-    """(subject, body) as this recipient reads them; the date in the text's locale."""
+    """(subject, body) as this recipient reads them; the date in the text's locale, {link} their
+    own tracked short link."""
     values = domain.KeepUnknown(
         name=recipient.full_name,
         date=domain.LocalDay(today, text.locale),
         advertiser=advertiser.name,
         advertiser_contact=advertiser.contact,
         unsubscribe_link=unsubscribe_link,
+        link=link,
     )
     return text.subject.format_map(values), text.body.format_map(values)
 
@@ -181,3 +193,20 @@ def in_quiet_hours(now: time, window: tuple[time, time] | None) -> bool:
         return False
     start, end = window
     return start <= now < end if start < end else now >= start or now < end
+
+
+LINK_CODE_BYTES = 6  # 8 URL-safe characters: 48 bits, one per message, never guessed in practice
+
+
+def new_link_code() -> str:
+    """A message's short link code (`/r/<code>`): random, so it names nothing by itself."""
+    return secrets.token_urlsafe(LINK_CODE_BYTES)
+
+
+def landing_url(link_url: str, channel: str, promotion_name: str) -> str:
+    """Where a click lands: the promotion's page with UTM parameters naming the channel and the
+    promotion (the landing page's own parameters kept; theirs win)."""
+    parts = urlsplit(link_url)
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    utm = {"utm_source": channel, "utm_medium": "promotion", "utm_campaign": promotion_name}
+    return urlunsplit(parts._replace(query=urlencode({**utm, **query})))

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import grpc
 from google.protobuf import json_format
 
 from crm.customers.v1 import customers_pb2, customers_pb2_grpc
-from crm.notifications.v1 import promotions_pb2, promotions_pb2_grpc
+from crm.notifications.v1 import events_pb2, promotions_pb2, promotions_pb2_grpc
 from crm_kit.company import company_zone
 from crm_kit.db import Database
-from crm_kit.errors import FailedPrecondition, InvalidArgument, raise_all, remote_field_violations, require
+from crm_kit.errors import FailedPrecondition, InvalidArgument, NotFound, raise_all, remote_field_violations, require
 from crm_kit.grpc_client import call_idempotent
 from crm_kit.protoconv import encode_page_token, page_position, page_size, to_timestamp
 from crm_notifications import advertising, domain, promotion_store, replies
@@ -24,12 +25,14 @@ from crm_notifications.promotions import (
     PromotionStatus,
     Text,
     check_texts,
+    landing_url,
 )
 from crm_notifications.sms_provider import SmsGateway
 
 # A send time this far in the past is a mistake, not "now" (clocks and a slow form allow a little).
 PAST_TOLERANCE = timedelta(minutes=1)
 MAX_PRICE_MINOR = 1_000_000
+MAX_LINK = 500
 
 _STATUS = {s.value: getattr(promotions_pb2, f"PROMOTION_STATUS_{s.name}") for s in PromotionStatus}
 
@@ -53,6 +56,7 @@ def promotion_to_proto(row: Any, processed: int = 0) -> promotions_pb2.Promotion
         created_by=row.created_by,
         scheduled_by=row.scheduled_by,
         approved_by=row.approved_by,
+        link_url=row.link_url or "",
         create_time=to_timestamp(row.created_at),
         update_time=to_timestamp(row.updated_at),
         send_time=to_timestamp(row.send_at),
@@ -66,6 +70,11 @@ def _texts(request: promotions_pb2.CreatePromotionRequest) -> list[Text]:
     return [Text(t.locale, t.subject, t.body) for t in request.texts]
 
 
+def _web_address(url: str) -> bool:
+    parts = urlsplit(url)
+    return len(url) <= MAX_LINK and parts.scheme in ("http", "https") and bool(parts.netloc) and " " not in url
+
+
 def _basics(request: promotions_pb2.CreatePromotionRequest) -> list[InvalidArgument]:
     problems = []
     if not 0 < len(request.name.strip()) <= MAX_NAME:
@@ -75,6 +84,10 @@ def _basics(request: promotions_pb2.CreatePromotionRequest) -> list[InvalidArgum
     if not 0 <= request.sms_part_price_minor <= MAX_PRICE_MINOR:
         problems.append(
             InvalidArgument("price", field_violations=[("sms_part_price_minor", f"0 to {MAX_PRICE_MINOR}")])
+        )
+    if request.link_url and not _web_address(request.link_url):
+        problems.append(
+            InvalidArgument("link", field_violations=[("link_url", f"an http(s) URL of at most {MAX_LINK} characters")])
         )
     if request.sms_part_price_minor and not (len(request.currency_code) == 3 and request.currency_code.isupper()):
         problems.append(
@@ -107,7 +120,7 @@ class PromotionsServicer(promotions_pb2_grpc.PromotionsServiceServicer):
             db, sms, rules=rules, advertiser=advertiser, sender=sms_sender, unsubscribe_secret=unsubscribe_secret
         )
 
-    def _text_problems(self, channel: str, texts: list[Text]) -> list[InvalidArgument]:
+    def _text_problems(self, channel: str, texts: list[Text], has_link: bool) -> list[InvalidArgument]:
         found = check_texts(
             channel,
             texts,
@@ -115,6 +128,7 @@ class PromotionsServicer(promotions_pb2_grpc.PromotionsServiceServicer):
             advertiser=self.advertiser,
             today=datetime.now(self.zone).date(),
             unsubscribe_link="https://example.invalid/u/sample",
+            has_link=has_link,
         )
         return [InvalidArgument(p.description, field_violations=[(p.field, p.description)]) for p in found]
 
@@ -139,7 +153,7 @@ class PromotionsServicer(promotions_pb2_grpc.PromotionsServiceServicer):
     ) -> promotions_pb2.CreatePromotionResponse:
         problems = _basics(request)
         if request.channel in (domain.SMS, domain.EMAIL):
-            problems += self._text_problems(request.channel, _texts(request))
+            problems += self._text_problems(request.channel, _texts(request), bool(request.link_url))
         raise_all(problems)
         await self._count(request.audience, request.channel)
         new = promotion_store.NewPromotion(
@@ -150,6 +164,7 @@ class PromotionsServicer(promotions_pb2_grpc.PromotionsServiceServicer):
             sms_part_price_minor=request.sms_part_price_minor,
             currency_code=request.currency_code,
             request_id=request.request_id,
+            link_url=request.link_url or None,
         )
         async with self.db.unit_of_work() as uow:
             row = await promotion_store.create(uow, new, datetime.now(UTC))
@@ -193,7 +208,7 @@ class PromotionsServicer(promotions_pb2_grpc.PromotionsServiceServicer):
             row = await promotion_store.get(uow, request.promotion_id)
         # The rules may have changed since the draft: a promotion starts only if its texts meet them now.
         texts = [Text(t["locale"], t.get("subject", ""), t["body"]) for t in row.texts]
-        raise_all(self._text_problems(row.channel, texts))
+        raise_all(self._text_problems(row.channel, texts, bool(row.link_url)))
         count = await self._count(json_format.ParseDict(row.audience, customers_pb2.AudienceFilter()), row.channel)
         if count.reachable == 0:
             raise FailedPrecondition(
@@ -257,6 +272,7 @@ class PromotionsServicer(promotions_pb2_grpc.PromotionsServiceServicer):
         total = promotions_pb2.PromotionVariantReport(locale="")
         for v in reports:
             for name in (
+                "clicked",
                 "recipients",
                 "sent",
                 "delivered",
@@ -302,3 +318,24 @@ class PromotionsServicer(promotions_pb2_grpc.PromotionsServiceServicer):
         self, request: promotions_pb2.RecordDeliveryReceiptRequest, context: grpc.aio.ServicerContext
     ) -> promotions_pb2.RecordDeliveryReceiptResponse:
         return promotions_pb2.RecordDeliveryReceiptResponse(applied=await self.replies.receipt(request))
+
+    async def FollowLink(
+        self, request: promotions_pb2.FollowLinkRequest, context: grpc.aio.ServicerContext
+    ) -> promotions_pb2.FollowLinkResponse:
+        require({"code": request.code})
+        now = datetime.now(UTC)
+        async with self.db.unit_of_work() as uow:
+            row = await promotion_store.follow_link(uow, request.code, now)
+            if row is None or not row.link_url:
+                raise NotFound("no such link", reason="LINK_NOT_FOUND")
+            if row.first_click:
+                await uow.record_event(
+                    events_pb2.MessageClicked(
+                        message_id=row.id,
+                        promotion_id=row.promotion_id,
+                        customer_id=row.customer_id,
+                        click_time=to_timestamp(now),
+                    ),
+                    time=now,
+                )
+        return promotions_pb2.FollowLinkResponse(url=landing_url(row.link_url, row.channel, row.name))

@@ -404,11 +404,25 @@ async def upsert_order_shipped(
 
 
 async def upsert_notification(
-    uow: UnitOfWork, *, message_id: str, lead_id: str | None, order_id: str | None, status: str, at: datetime
+    uow: UnitOfWork,
+    *,
+    message_id: str,
+    lead_id: str | None,
+    order_id: str | None,
+    status: str,
+    at: datetime,
+    promotion_id: str | None = None,
+    customer_id: str | None = None,
 ) -> None:
     """A message's latest outcome, so a late "failed" never overwrites a later "sent" retry."""
     stmt = pg_insert(notification_facts).values(
-        message_id=message_id, lead_id=lead_id, order_id=order_id, status=status, at=at
+        message_id=message_id,
+        lead_id=lead_id,
+        order_id=order_id,
+        status=status,
+        at=at,
+        promotion_id=promotion_id,
+        customer_id=customer_id,
     )
     await uow.conn.execute(
         stmt.on_conflict_do_update(
@@ -418,6 +432,8 @@ async def upsert_notification(
                 "at": stmt.excluded.at,
                 "lead_id": func.coalesce(stmt.excluded.lead_id, notification_facts.c.lead_id),
                 "order_id": func.coalesce(stmt.excluded.order_id, notification_facts.c.order_id),
+                "promotion_id": func.coalesce(stmt.excluded.promotion_id, notification_facts.c.promotion_id),
+                "customer_id": func.coalesce(stmt.excluded.customer_id, notification_facts.c.customer_id),
             },
             where=stmt.excluded.at >= notification_facts.c.at,
         )

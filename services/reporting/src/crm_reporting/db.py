@@ -116,6 +116,11 @@ notification_facts = Table(
     Column("order_id", String(64), nullable=True),
     Column("status", String(10), nullable=False),
     Column("at", DateTime(timezone=True), nullable=False),
+    # A promotion's message (NotificationSent names the promotion and its recipient customer):
+    # what a promotion's results attribute revenue to.
+    Column("promotion_id", String(64), nullable=True),
+    Column("customer_id", String(64), nullable=True),
+    Index("ix_notification_facts_promotion", "promotion_id", postgresql_where=text("promotion_id IS NOT NULL")),
 )
 
 # The latest state of each campaign (CampaignChanged): name, budget and actual cost.

@@ -60,6 +60,11 @@ def campaign_row_to_proto(row: domain.CampaignRow) -> reporting_pb2.CampaignRepo
     )
 
 
+# A promotion's results count deals closed this many days after a recipient's message.
+DEFAULT_RESULTS_WINDOW_DAYS = 30
+MAX_RESULTS_WINDOW_DAYS = 365
+
+
 class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -75,6 +80,25 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
             rows = await queries.source_report(uow, period)
             costs = await queries.source_costs(uow)
         return reporting_pb2.GetSourceReportResponse(rows=[source_row_to_proto(r, costs.get(r.source)) for r in rows])
+
+    async def GetPromotionResults(
+        self, request: reporting_pb2.GetPromotionResultsRequest, context: grpc.aio.ServicerContext
+    ) -> reporting_pb2.GetPromotionResultsResponse:
+        require({"promotion_id": request.promotion_id})
+        if not 0 <= request.window_days <= MAX_RESULTS_WINDOW_DAYS:
+            raise InvalidArgument(
+                "window", field_violations=[("window_days", f"1 to {MAX_RESULTS_WINDOW_DAYS} (0: 30)")]
+            )
+        window = request.window_days or DEFAULT_RESULTS_WINDOW_DAYS
+        async with self.db.unit_of_work() as uow:
+            found = await queries.promotion_results(uow, request.promotion_id, window)
+        return reporting_pb2.GetPromotionResultsResponse(
+            window_days=window,
+            recipients=found.recipients,
+            buyers=found.buyers,
+            deals_won=found.deals_won,
+            revenue=[types_pb2.Money(amount_minor=v, currency_code=c) for c, v in found.revenue.items()],
+        )
 
     async def GetCampaignReport(
         self, request: reporting_pb2.GetCampaignReportRequest, context: grpc.aio.ServicerContext

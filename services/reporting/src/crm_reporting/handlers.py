@@ -282,13 +282,16 @@ async def _notification(
     uow: UnitOfWork, envelope: Envelope[Any], *, status: str, lead_id: str, order_id: str, at: datetime | None
 ) -> None:
     await _record(uow, envelope)
+    m = envelope.message
     await commands.upsert_notification(
         uow,
-        message_id=_key(envelope.message.message_id, "message_id", envelope),
+        message_id=_key(m.message_id, "message_id", envelope),
         lead_id=_text(lead_id),
         order_id=_text(order_id),
         status=status,
         at=at or _aware(envelope.time),
+        promotion_id=_text(getattr(m, "promotion_id", "")),
+        customer_id=_text(getattr(m, "customer_id", "")),
     )
 
 

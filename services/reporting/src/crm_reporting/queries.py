@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, and_, false, func, or_, select, true
+from sqlalchemy import ColumnElement, Row, Select, and_, false, func, or_, select, text, true
 
 from crm_kit.db import UnitOfWork
 from crm_kit.pagination import keyset_page
@@ -330,3 +330,41 @@ async def lead_counts(
         for row in (await uow.conn.execute(query)).all():
             found[targets.Subject(kind, row.subject_id)] = int(row.leads)
     return found
+
+
+# A promotion's recipients (their first sent message), the won deals of their acquiring leads
+# closed within the window after it: the totals, and the revenue per currency. One statement.
+_PROMOTION_RESULTS = text(
+    "WITH reached AS ("
+    " SELECT customer_id, min(at) AS sent_at FROM notification_facts"
+    " WHERE promotion_id = :promotion_id AND status = 'sent' AND customer_id IS NOT NULL GROUP BY customer_id),"
+    " bought AS ("
+    " SELECT r.customer_id, d.total_minor, d.currency_code FROM reached r"
+    " JOIN customer_facts c ON c.customer_id = r.customer_id"
+    " JOIN deal_facts d ON d.lead_id = c.lead_id AND d.won"
+    " AND d.closed_at >= r.sent_at AND d.closed_at < r.sent_at + make_interval(days => :days))"
+    " SELECT (SELECT count(*) FROM reached) AS recipients,"
+    " (SELECT count(DISTINCT customer_id) FROM bought) AS buyers,"
+    " (SELECT count(*) FROM bought) AS deals,"
+    " (SELECT coalesce(jsonb_object_agg(currency_code, total), '{}'::jsonb) FROM"
+    "  (SELECT currency_code, sum(total_minor) AS total FROM bought GROUP BY currency_code) AS per) AS revenue"
+)
+
+
+@dataclass(frozen=True)
+class PromotionResults:
+    recipients: int
+    buyers: int
+    deals_won: int
+    revenue: dict[str, int]
+
+
+async def promotion_results(uow: UnitOfWork, promotion_id: str, window_days: int) -> PromotionResults:
+    """What a promotion's recipients bought within window_days after its message reached them."""
+    row = (await uow.conn.execute(_PROMOTION_RESULTS, {"promotion_id": promotion_id, "days": window_days})).one()
+    return PromotionResults(
+        recipients=int(row.recipients),
+        buyers=int(row.buyers),
+        deals_won=int(row.deals),
+        revenue={currency: int(total) for currency, total in sorted(row.revenue.items())},
+    )

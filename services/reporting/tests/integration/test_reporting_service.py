@@ -26,7 +26,7 @@ from crm.support.v1 import support_pb2
 from crm_kit.protoconv import to_timestamp
 from crm_kit.service import Service
 from crm_kit.testing import eventually, free_port, local_channel, publish_event, reset_stream, running_service
-from crm_reporting.db import event_log, lead_facts, messaging, notification_facts, order_facts, ticket_facts
+from crm_reporting.db import deal_facts, event_log, lead_facts, messaging, notification_facts, order_facts, ticket_facts
 from crm_reporting.main import MIGRATIONS_DIR, ReportingSettings, setup
 
 pytestmark = pytest.mark.integration
@@ -330,3 +330,48 @@ async def _acked_all(nats_url: str, durable: str) -> bool:
     finally:
         await nc.close()
     return info.num_ack_pending == 0 and info.num_pending == 0
+
+
+async def test_a_promotions_results_count_what_its_recipients_bought_within_the_window(reporting, nats_server) -> None:
+    """Two recipients of a promotion: one wins a deal 3 days after her message (counted), the other
+    40 days after (outside 30 days); a customer it never reached buys too (not counted)."""
+    promotion = new_id("promo")
+    people = [(new_id("lead"), new_id("cust")) for _ in range(3)]
+    for lead_id, customer_id in people:
+        await publish_event(nats_server, captured(lead_id, "radio", T0))
+        await publish_event(nats_server, customer_events.CustomerCreated(customer_id=customer_id, lead_id=lead_id))
+    for _, customer_id in people[:2]:
+        await publish_event(
+            nats_server,
+            notification_events.NotificationSent(
+                message_id=new_id("msg"),
+                channel="sms",
+                recipient="+972500000000",
+                customer_id=customer_id,
+                promotion_id=promotion,
+                send_time=to_timestamp(T0 + timedelta(days=1)),
+            ),
+        )
+    await publish_event(nats_server, won_deal(people[0][0], "radio", T0 + timedelta(days=4)))
+    await publish_event(nats_server, won_deal(people[1][0], "radio", T0 + timedelta(days=41)))
+    await publish_event(nats_server, won_deal(people[2][0], "radio", T0 + timedelta(days=2)))
+
+    async def results() -> reporting_pb2.GetPromotionResultsResponse | None:
+        found = await reporting.stub.GetPromotionResults(
+            reporting_pb2.GetPromotionResultsRequest(promotion_id=promotion)
+        )
+        deals = await reporting.fetch(select(func.count()).select_from(deal_facts))
+        return found if deals[0][0] >= 3 and found.recipients == 2 else None
+
+    found = await eventually(results)
+    assert (found.window_days, found.recipients, found.buyers, found.deals_won) == (30, 2, 1, 1)
+    assert [(m.currency_code, m.amount_minor) for m in found.revenue] == [(ILS, 469900)]
+    wider = await reporting.stub.GetPromotionResults(
+        reporting_pb2.GetPromotionResultsRequest(promotion_id=promotion, window_days=60)
+    )
+    assert (wider.buyers, wider.deals_won, wider.revenue[0].amount_minor) == (2, 2, 939800)
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await reporting.stub.GetPromotionResults(
+            reporting_pb2.GetPromotionResultsRequest(promotion_id=promotion, window_days=400)
+        )
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT

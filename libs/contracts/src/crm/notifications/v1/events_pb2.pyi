@@ -223,3 +223,34 @@ class MessageDelivered(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___MessageDelivered: _TypeAlias = MessageDelivered  # noqa: Y015
+
+@_typing.final
+class MessageClicked(_message.Message):
+    """Published on crm.notifications.message_clicked the first time a message's short link is followed."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    PROMOTION_ID_FIELD_NUMBER: _builtins.int
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    CLICK_TIME_FIELD_NUMBER: _builtins.int
+    message_id: _builtins.str
+    promotion_id: _builtins.str
+    customer_id: _builtins.str
+    @_builtins.property
+    def click_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        message_id: _builtins.str = ...,
+        promotion_id: _builtins.str = ...,
+        customer_id: _builtins.str = ...,
+        click_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["click_time", b"click_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["click_time", b"click_time", "customer_id", b"customer_id", "message_id", b"message_id", "promotion_id", b"promotion_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MessageClicked: _TypeAlias = MessageClicked  # noqa: Y015

@@ -101,6 +101,7 @@ class Promotion(_message.Message):
     ROW_VERSION_FIELD_NUMBER: _builtins.int
     SCHEDULED_BY_FIELD_NUMBER: _builtins.int
     APPROVED_BY_FIELD_NUMBER: _builtins.int
+    LINK_URL_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     name: _builtins.str
     channel: _builtins.str
@@ -119,6 +120,8 @@ class Promotion(_message.Message):
     scheduled_by: _builtins.str
     """Who scheduled it, and who approved it (when approval was needed)."""
     approved_by: _builtins.str
+    link_url: _builtins.str
+    """The landing page a text's {link} leads to, through each recipient's own short link."""
     @_builtins.property
     def audience(self) -> _customers_pb2.AudienceFilter: ...
     @_builtins.property
@@ -153,10 +156,11 @@ class Promotion(_message.Message):
         row_version: _builtins.int = ...,
         scheduled_by: _builtins.str = ...,
         approved_by: _builtins.str = ...,
+        link_url: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "complete_time", b"complete_time", "create_time", b"create_time", "send_time", b"send_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["approved_by", b"approved_by", "audience", b"audience", "audience_resolved", b"audience_resolved", "channel", b"channel", "complete_time", b"complete_time", "create_time", b"create_time", "created_by", b"created_by", "currency_code", b"currency_code", "id", b"id", "name", b"name", "processed", b"processed", "recipients", b"recipients", "row_version", b"row_version", "scheduled_by", b"scheduled_by", "send_time", b"send_time", "sms_part_price_minor", b"sms_part_price_minor", "status", b"status", "texts", b"texts", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approved_by", b"approved_by", "audience", b"audience", "audience_resolved", b"audience_resolved", "channel", b"channel", "complete_time", b"complete_time", "create_time", b"create_time", "created_by", b"created_by", "currency_code", b"currency_code", "id", b"id", "link_url", b"link_url", "name", b"name", "processed", b"processed", "recipients", b"recipients", "row_version", b"row_version", "scheduled_by", b"scheduled_by", "send_time", b"send_time", "sms_part_price_minor", b"sms_part_price_minor", "status", b"status", "texts", b"texts", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -173,12 +177,15 @@ class CreatePromotionRequest(_message.Message):
     SMS_PART_PRICE_MINOR_FIELD_NUMBER: _builtins.int
     CURRENCY_CODE_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    LINK_URL_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     channel: _builtins.str
     sms_part_price_minor: _builtins.int
     currency_code: _builtins.str
     request_id: _builtins.str
     """A retry with the same id and caller returns the first promotion."""
+    link_url: _builtins.str
+    """http(s) URL, at most 500 characters; required when a text uses {link}."""
     @_builtins.property
     def audience(self) -> _customers_pb2.AudienceFilter: ...
     @_builtins.property
@@ -193,10 +200,11 @@ class CreatePromotionRequest(_message.Message):
         sms_part_price_minor: _builtins.int = ...,
         currency_code: _builtins.str = ...,
         request_id: _builtins.str = ...,
+        link_url: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "channel", b"channel", "currency_code", b"currency_code", "name", b"name", "request_id", b"request_id", "sms_part_price_minor", b"sms_part_price_minor", "texts", b"texts"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "channel", b"channel", "currency_code", b"currency_code", "link_url", b"link_url", "name", b"name", "request_id", b"request_id", "sms_part_price_minor", b"sms_part_price_minor", "texts", b"texts"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -547,6 +555,7 @@ class PromotionVariantReport(_message.Message):
     OPTED_OUT_FIELD_NUMBER: _builtins.int
     SMS_PARTS_FIELD_NUMBER: _builtins.int
     COST_MINOR_FIELD_NUMBER: _builtins.int
+    CLICKED_FIELD_NUMBER: _builtins.int
     locale: _builtins.str
     """The text's locale."""
     recipients: _builtins.int
@@ -561,6 +570,8 @@ class PromotionVariantReport(_message.Message):
     sms_parts: _builtins.int
     cost_minor: _builtins.int
     """sms_parts × the promotion's price per part."""
+    clicked: _builtins.int
+    """Messages whose short link was followed (once each)."""
     def __init__(
         self,
         *,
@@ -574,10 +585,11 @@ class PromotionVariantReport(_message.Message):
         opted_out: _builtins.int = ...,
         sms_parts: _builtins.int = ...,
         cost_minor: _builtins.int = ...,
+        clicked: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cost_minor", b"cost_minor", "delivered", b"delivered", "failed", b"failed", "locale", b"locale", "opted_out", b"opted_out", "recipients", b"recipients", "sent", b"sent", "sms_parts", b"sms_parts", "suppressed", b"suppressed", "undelivered", b"undelivered"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["clicked", b"clicked", "cost_minor", b"cost_minor", "delivered", b"delivered", "failed", b"failed", "locale", b"locale", "opted_out", b"opted_out", "recipients", b"recipients", "sent", b"sent", "sms_parts", b"sms_parts", "suppressed", b"suppressed", "undelivered", b"undelivered"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -762,3 +774,41 @@ class UnsubscribeResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___UnsubscribeResponse: _TypeAlias = UnsubscribeResponse  # noqa: Y015
+
+@_typing.final
+class FollowLinkRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODE_FIELD_NUMBER: _builtins.int
+    code: _builtins.str
+    def __init__(
+        self,
+        *,
+        code: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FollowLinkRequest: _TypeAlias = FollowLinkRequest  # noqa: Y015
+
+@_typing.final
+class FollowLinkResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    URL_FIELD_NUMBER: _builtins.int
+    url: _builtins.str
+    def __init__(
+        self,
+        *,
+        url: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["url", b"url"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FollowLinkResponse: _TypeAlias = FollowLinkResponse  # noqa: Y015

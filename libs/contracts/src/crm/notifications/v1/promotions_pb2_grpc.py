@@ -97,6 +97,11 @@ class PromotionsServiceStub:
                 request_serializer=crm_dot_notifications_dot_v1_dot_promotions__pb2.ApprovePromotionRequest.SerializeToString,
                 response_deserializer=crm_dot_notifications_dot_v1_dot_promotions__pb2.ApprovePromotionResponse.FromString,
                 _registered_method=True)
+        self.FollowLink = channel.unary_unary(
+                '/crm.notifications.v1.PromotionsService/FollowLink',
+                request_serializer=crm_dot_notifications_dot_v1_dot_promotions__pb2.FollowLinkRequest.SerializeToString,
+                response_deserializer=crm_dot_notifications_dot_v1_dot_promotions__pb2.FollowLinkResponse.FromString,
+                _registered_method=True)
 
 
 class PromotionsServiceServicer:
@@ -192,6 +197,15 @@ class PromotionsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def FollowLink(self, request, context):
+        """A recipient followed their short link: where it leads (the promotion's link_url with UTM
+        parameters). The first follow of a message is recorded (MessageClicked). NOT_FOUND for a code
+        no message has.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PromotionsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -254,6 +268,11 @@ def add_PromotionsServiceServicer_to_server(servicer, server):
                     servicer.ApprovePromotion,
                     request_deserializer=crm_dot_notifications_dot_v1_dot_promotions__pb2.ApprovePromotionRequest.FromString,
                     response_serializer=crm_dot_notifications_dot_v1_dot_promotions__pb2.ApprovePromotionResponse.SerializeToString,
+            ),
+            'FollowLink': grpc.unary_unary_rpc_method_handler(
+                    servicer.FollowLink,
+                    request_deserializer=crm_dot_notifications_dot_v1_dot_promotions__pb2.FollowLinkRequest.FromString,
+                    response_serializer=crm_dot_notifications_dot_v1_dot_promotions__pb2.FollowLinkResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -583,6 +602,33 @@ class PromotionsService:
             '/crm.notifications.v1.PromotionsService/ApprovePromotion',
             crm_dot_notifications_dot_v1_dot_promotions__pb2.ApprovePromotionRequest.SerializeToString,
             crm_dot_notifications_dot_v1_dot_promotions__pb2.ApprovePromotionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FollowLink(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.notifications.v1.PromotionsService/FollowLink',
+            crm_dot_notifications_dot_v1_dot_promotions__pb2.FollowLinkRequest.SerializeToString,
+            crm_dot_notifications_dot_v1_dot_promotions__pb2.FollowLinkResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -69,6 +69,11 @@ class PromotionsServiceStub:
     """awaiting_approval → scheduled, by someone other than whoever scheduled it (a promotion whose
     audience is larger than CRM_PROMOTION_APPROVAL_ABOVE waits for this).
     """
+    FollowLink: _grpc.UnaryUnaryMultiCallable[_promotions_pb2.FollowLinkRequest, _promotions_pb2.FollowLinkResponse]
+    """A recipient followed their short link: where it leads (the promotion's link_url with UTM
+    parameters). The first follow of a message is recorded (MessageClicked). NOT_FOUND for a code
+    no message has.
+    """
 
 @_typing.type_check_only
 class PromotionsServiceAsyncStub(PromotionsServiceStub):
@@ -110,6 +115,11 @@ class PromotionsServiceAsyncStub(PromotionsServiceStub):
     ApprovePromotion: _aio.UnaryUnaryMultiCallable[_promotions_pb2.ApprovePromotionRequest, _promotions_pb2.ApprovePromotionResponse]  # type: ignore[assignment]
     """awaiting_approval → scheduled, by someone other than whoever scheduled it (a promotion whose
     audience is larger than CRM_PROMOTION_APPROVAL_ABOVE waits for this).
+    """
+    FollowLink: _aio.UnaryUnaryMultiCallable[_promotions_pb2.FollowLinkRequest, _promotions_pb2.FollowLinkResponse]  # type: ignore[assignment]
+    """A recipient followed their short link: where it leads (the promotion's link_url with UTM
+    parameters). The first follow of a message is recorded (MessageClicked). NOT_FOUND for a code
+    no message has.
     """
 
 class PromotionsServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -221,6 +231,17 @@ class PromotionsServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_promotions_pb2.ApprovePromotionResponse, _abc.Awaitable[_promotions_pb2.ApprovePromotionResponse]]:
         """awaiting_approval → scheduled, by someone other than whoever scheduled it (a promotion whose
         audience is larger than CRM_PROMOTION_APPROVAL_ABOVE waits for this).
+        """
+
+    @_abc_1.abstractmethod
+    def FollowLink(
+        self,
+        request: _promotions_pb2.FollowLinkRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_promotions_pb2.FollowLinkResponse, _abc.Awaitable[_promotions_pb2.FollowLinkResponse]]:
+        """A recipient followed their short link: where it leads (the promotion's link_url with UTM
+        parameters). The first follow of a message is recorded (MessageClicked). NOT_FOUND for a code
+        no message has.
         """
 
 def add_PromotionsServiceServicer_to_server(servicer: PromotionsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

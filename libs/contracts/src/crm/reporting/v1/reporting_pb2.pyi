@@ -21,6 +21,63 @@ else:
 DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
+class GetPromotionResultsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROMOTION_ID_FIELD_NUMBER: _builtins.int
+    WINDOW_DAYS_FIELD_NUMBER: _builtins.int
+    promotion_id: _builtins.str
+    window_days: _builtins.int
+    """1 to 365; 0: 30."""
+    def __init__(
+        self,
+        *,
+        promotion_id: _builtins.str = ...,
+        window_days: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["promotion_id", b"promotion_id", "window_days", b"window_days"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetPromotionResultsRequest: _TypeAlias = GetPromotionResultsRequest  # noqa: Y015
+
+@_typing.final
+class GetPromotionResultsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WINDOW_DAYS_FIELD_NUMBER: _builtins.int
+    RECIPIENTS_FIELD_NUMBER: _builtins.int
+    BUYERS_FIELD_NUMBER: _builtins.int
+    DEALS_WON_FIELD_NUMBER: _builtins.int
+    REVENUE_FIELD_NUMBER: _builtins.int
+    window_days: _builtins.int
+    recipients: _builtins.int
+    """Customers the promotion's messages reached (sent)."""
+    buyers: _builtins.int
+    """Of them, customers who won a deal within the window after their message."""
+    deals_won: _builtins.int
+    @_builtins.property
+    def revenue(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.Money]: ...
+    def __init__(
+        self,
+        *,
+        window_days: _builtins.int = ...,
+        recipients: _builtins.int = ...,
+        buyers: _builtins.int = ...,
+        deals_won: _builtins.int = ...,
+        revenue: _abc.Iterable[_types_pb2.Money] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["buyers", b"buyers", "deals_won", b"deals_won", "recipients", b"recipients", "revenue", b"revenue", "window_days", b"window_days"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetPromotionResultsResponse: _TypeAlias = GetPromotionResultsResponse  # noqa: Y015
+
+@_typing.final
 class GetSourceReportRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

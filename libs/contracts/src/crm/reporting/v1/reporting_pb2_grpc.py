@@ -45,6 +45,11 @@ class ReportingServiceStub:
                 request_serializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.GetCampaignReportRequest.SerializeToString,
                 response_deserializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.GetCampaignReportResponse.FromString,
                 _registered_method=True)
+        self.GetPromotionResults = channel.unary_unary(
+                '/crm.reporting.v1.ReportingService/GetPromotionResults',
+                request_serializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.GetPromotionResultsRequest.SerializeToString,
+                response_deserializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.GetPromotionResultsResponse.FromString,
+                _registered_method=True)
 
 
 class ReportingServiceServicer:
@@ -66,6 +71,15 @@ class ReportingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetPromotionResults(self, request, context):
+        """What a promotion brought: its recipients (a sent message each) who won a deal within the
+        window after their message, the deals and their revenue per currency (last touch within the
+        window: a deal closed by a customer the promotion reached).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ReportingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -78,6 +92,11 @@ def add_ReportingServiceServicer_to_server(servicer, server):
                     servicer.GetCampaignReport,
                     request_deserializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.GetCampaignReportRequest.FromString,
                     response_serializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.GetCampaignReportResponse.SerializeToString,
+            ),
+            'GetPromotionResults': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPromotionResults,
+                    request_deserializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.GetPromotionResultsRequest.FromString,
+                    response_serializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.GetPromotionResultsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -135,6 +154,33 @@ class ReportingService:
             '/crm.reporting.v1.ReportingService/GetCampaignReport',
             crm_dot_reporting_dot_v1_dot_reporting__pb2.GetCampaignReportRequest.SerializeToString,
             crm_dot_reporting_dot_v1_dot_reporting__pb2.GetCampaignReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPromotionResults(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.reporting.v1.ReportingService/GetPromotionResults',
+            crm_dot_reporting_dot_v1_dot_reporting__pb2.GetPromotionResultsRequest.SerializeToString,
+            crm_dot_reporting_dot_v1_dot_reporting__pb2.GetPromotionResultsResponse.FromString,
             options,
             channel_credentials,
             insecure,

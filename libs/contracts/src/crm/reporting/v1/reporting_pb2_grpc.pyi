@@ -39,6 +39,11 @@ class ReportingServiceStub:
     """Per campaign: what it cost, its leads, won deals and revenue in the period, cost per lead and
     return on cost.
     """
+    GetPromotionResults: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.GetPromotionResultsRequest, _reporting_pb2.GetPromotionResultsResponse]
+    """What a promotion brought: its recipients (a sent message each) who won a deal within the
+    window after their message, the deals and their revenue per currency (last touch within the
+    window: a deal closed by a customer the promotion reached).
+    """
 
 @_typing.type_check_only
 class ReportingServiceAsyncStub(ReportingServiceStub):
@@ -50,6 +55,11 @@ class ReportingServiceAsyncStub(ReportingServiceStub):
     GetCampaignReport: _aio.UnaryUnaryMultiCallable[_reporting_pb2.GetCampaignReportRequest, _reporting_pb2.GetCampaignReportResponse]  # type: ignore[assignment]
     """Per campaign: what it cost, its leads, won deals and revenue in the period, cost per lead and
     return on cost.
+    """
+    GetPromotionResults: _aio.UnaryUnaryMultiCallable[_reporting_pb2.GetPromotionResultsRequest, _reporting_pb2.GetPromotionResultsResponse]  # type: ignore[assignment]
+    """What a promotion brought: its recipients (a sent message each) who won a deal within the
+    window after their message, the deals and their revenue per currency (last touch within the
+    window: a deal closed by a customer the promotion reached).
     """
 
 class ReportingServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -71,6 +81,17 @@ class ReportingServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_reporting_pb2.GetCampaignReportResponse, _abc.Awaitable[_reporting_pb2.GetCampaignReportResponse]]:
         """Per campaign: what it cost, its leads, won deals and revenue in the period, cost per lead and
         return on cost.
+        """
+
+    @_abc_1.abstractmethod
+    def GetPromotionResults(
+        self,
+        request: _reporting_pb2.GetPromotionResultsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_reporting_pb2.GetPromotionResultsResponse, _abc.Awaitable[_reporting_pb2.GetPromotionResultsResponse]]:
+        """What a promotion brought: its recipients (a sent message each) who won a deal within the
+        window after their message, the deals and their revenue per currency (last touch within the
+        window: a deal closed by a customer the promotion reached).
         """
 
 def add_ReportingServiceServicer_to_server(servicer: ReportingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

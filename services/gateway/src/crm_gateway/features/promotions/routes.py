@@ -13,11 +13,15 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Request, Response
+import grpc
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
+from fastapi.responses import RedirectResponse
 
 from crm.customers.v1 import customers_pb2
 from crm.notifications.v1 import promotions_pb2
+from crm.reporting.v1 import reporting_pb2
 from crm_gateway import records
+from crm_gateway.clients import BackendClients
 from crm_gateway.convert import to_model, to_timestamp
 from crm_gateway.deps import Caller, Clients, IdempotencyKey, PageSize, PageToken, ResourceId, api_router
 from crm_gateway.features.promotions.schemas import (
@@ -27,6 +31,7 @@ from crm_gateway.features.promotions.schemas import (
     Promotion,
     PromotionList,
     PromotionReport,
+    PromotionResults,
     PromotionScheduled,
     SchedulePromotionIn,
 )
@@ -38,6 +43,9 @@ from crm_kit import protoconv
 router = api_router()
 # No bearer token: the signed token in the link is the credential.
 public_router = APIRouter(prefix="/api/v1/public", responses=PROBLEM_RESPONSES)
+# A recipient's short tracked link, at the root (a short link in an SMS costs characters).
+short_link_router = APIRouter(responses=PROBLEM_RESPONSES)
+LinkCode = Annotated[str, Path(min_length=6, max_length=16, pattern=r"^[A-Za-z0-9_-]+$")]
 UnsubscribeToken = Annotated[str, Path(min_length=40, max_length=200, pattern=r"^[A-Za-z0-9_.-]+$")]
 SAMPLE_SIZE = 5
 
@@ -100,16 +108,41 @@ async def get_promotion(promotion_id: ResourceId, clients: Clients, principal: C
 
 
 @router.get("/promotions/{promotion_id}/report", tags=["promotions"], operation_id="getPromotionReport")
-async def get_promotion_report(promotion_id: ResourceId, clients: Clients, principal: Caller) -> PromotionReport:
+async def get_promotion_report(
+    promotion_id: ResourceId,
+    clients: Clients,
+    principal: Caller,
+    window_days: Annotated[int, Query(ge=1, le=365)] = 30,
+) -> PromotionReport:
     """Per text locale and in total: sent, delivered, undelivered, failed, suppressed at the last
-    moment, opted out after it, SMS parts and their cost."""
+    moment, opted out after it, clicked, SMS parts and their cost; and what it brought (reporting):
+    recipients who won a deal within `window_days` after their message, and the revenue per shekel
+    spent. The results are null while reporting cannot be reached."""
     reply = await records.get(
         "promotion",
         promotion_id,
         clients.promotions.GetPromotionReport,
         promotions_pb2.GetPromotionReportRequest(promotion_id=promotion_id),
     )
-    return to_model(PromotionReport, reply)
+    report = to_model(PromotionReport, reply)
+    report.results = await _results(clients, promotion_id, window_days, report)
+    return report
+
+
+async def _results(
+    clients: BackendClients, promotion_id: str, window_days: int, report: PromotionReport
+) -> PromotionResults | None:
+    request = reporting_pb2.GetPromotionResultsRequest(promotion_id=promotion_id, window_days=window_days)
+    try:
+        found = to_model(PromotionResults, await read(clients.reporting.GetPromotionResults, request))
+    except grpc.aio.AioRpcError as exc:
+        if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+            return None
+        raise
+    cost, currency = report.total.cost_minor, report.promotion.currency_code
+    earned = sum(r.amount_minor for r in found.revenue if r.currency_code == currency)
+    found.revenue_per_cost = round(earned / cost, 2) if cost and currency else None
+    return found
 
 
 @router.post("/promotions/{promotion_id}/schedule", tags=["promotions"], operation_id="schedulePromotion")
@@ -198,3 +231,21 @@ async def unsubscribe(token: UnsubscribeToken, clients: Clients, request: Reques
             refuse_anonymous_flood(request)
         raise
     return Response(status_code=204)
+
+
+@short_link_router.get("/r/{code}", status_code=302, tags=["promotions"], operation_id="followLink")
+async def follow_link(code: LinkCode, clients: Clients, request: Request) -> RedirectResponse:
+    """A promotion recipient's own short link: 302 to the promotion's page (with UTM parameters);
+    the first follow counts as the message's click. 404 for a code that is not one, counted
+    against the address like a bad credential."""
+    refuse_anonymous_flood(request, count=False)
+    try:
+        reply = await records.change(
+            "link", "link", clients.promotions.FollowLink, promotions_pb2.FollowLinkRequest(code=code)
+        )
+    except HTTPException as exc:
+        if exc.status_code == 404:
+            refuse_anonymous_flood(request)
+        raise
+    # A link's target was checked when the promotion was made (http or https).
+    return RedirectResponse(reply.url, status_code=302, headers={"Cache-Control": "no-store"})

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field, StringConstraints
 
 from crm.customers.v1 import customers_pb2
 from crm.notifications.v1 import promotions_pb2
-from crm_gateway.convert import IsoDateTime, RequestBody, to_timestamp
+from crm_gateway.convert import IsoDateTime, Money, RequestBody, to_timestamp
 
 Locale = Literal["he-IL", "fa-IR", "en-US"]
 Word = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
@@ -113,6 +113,9 @@ class CreatePromotionIn(RequestBody):
     # What one SMS part costs (minor units of currency_code), for the report's cost.
     sms_part_price_minor: Annotated[int, Field(ge=0, le=1_000_000)] = 0
     currency_code: Annotated[str, StringConstraints(pattern=r"^([A-Z]{3})?$")] = ""
+    # Where a text's {link} leads: each recipient gets their own short link to it (/r/<code>), and
+    # the first follow of each counts as a click.
+    link_url: Annotated[str, StringConstraints(max_length=500, pattern=r"^(https?://\S+)?$")] = ""
     # A retry with the same id (or Idempotency-Key) returns the first promotion.
     request_id: Annotated[str, StringConstraints(max_length=100)] = ""
 
@@ -125,6 +128,7 @@ class CreatePromotionIn(RequestBody):
             sms_part_price_minor=self.sms_part_price_minor,
             currency_code=self.currency_code,
             request_id=self.request_id or idempotency_key,
+            link_url=self.link_url,
         )
 
 
@@ -151,6 +155,7 @@ class Promotion(BaseModel):
     created_by: str
     scheduled_by: str
     approved_by: str
+    link_url: str
     create_time: datetime | None
     update_time: datetime | None
     complete_time: datetime | None
@@ -184,8 +189,22 @@ class VariantReport(BaseModel):
     failed: int
     suppressed: int
     opted_out: int
+    clicked: int
     sms_parts: int
     cost_minor: int
+
+
+class PromotionResults(BaseModel):
+    """What the promotion brought (reporting): recipients who won a deal within the window after
+    their message, those deals and their revenue per currency."""
+
+    window_days: int
+    recipients: int
+    buyers: int
+    deals_won: int
+    revenue: list[Money]
+    # Revenue in the promotion's currency per unit of what its SMS cost (null without a cost).
+    revenue_per_cost: float | None = None
 
 
 class PromotionReport(BaseModel):
@@ -193,3 +212,5 @@ class PromotionReport(BaseModel):
     total: VariantReport
     variants: list[VariantReport]
     remaining: int
+    # Null while reporting cannot be reached: the delivery figures still answer.
+    results: PromotionResults | None = None

@@ -63,6 +63,10 @@ SECRET_ENV = {
     "CRM_OBJECT_STORE_SECRET_ACCESS_KEY": {"support"},
     # The SMTP relay's password: notifications' server only, and only with smtp.username.
     "CRM_SMTP_PASSWORD": {"notifications"},
+    # What signs each promotion recipient's unsubscribe link: notifications' server only.
+    "CRM_UNSUBSCRIBE_SECRET": {"notifications"},
+    # What the SMS provider signs its receipts and replies with: the gateway checks them.
+    "CRM_SMS_CALLBACK_SECRET": {"gateway"},
 }
 OBJECT_STORE_KEYS = ("CRM_OBJECT_STORE_ACCESS_KEY_ID", "CRM_OBJECT_STORE_SECRET_ACCESS_KEY")
 # The hook Job that creates the CRM stream and the Idempotency-Key bucket (no service may).

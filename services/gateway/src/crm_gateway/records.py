@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import grpc
-from fastapi import HTTPException
+from fastapi import HTTPException, Request
 
 from crm.customers.v1 import customers_pb2
 from crm.leads.v1 import leads_pb2, routing_pb2
@@ -18,7 +18,7 @@ from crm.sales.v1 import deals_pb2, quotes_pb2
 from crm.support.v1 import support_pb2
 from crm_gateway.clients import BackendClients
 from crm_gateway.platform import authz
-from crm_gateway.platform.auth import Principal
+from crm_gateway.platform.auth import Principal, refuse_anonymous_flood
 from crm_kit.grpc_client import call_idempotent
 
 Req = TypeVar("Req")
@@ -42,6 +42,20 @@ async def change(kind: str, record_id: str, method: Callable[[Req], Awaitable[Re
     except grpc.aio.AioRpcError as exc:
         if exc.code() == grpc.StatusCode.NOT_FOUND:
             raise not_found(kind, record_id) from exc
+        raise
+
+
+async def change_by_token(request: Request, kind: str, method: Callable[[Req], Awaitable[Rep]], message: Req) -> Rep:
+    """A change on behalf of an anonymous holder of a link's token (a survey, an unsubscribe, a
+    short link): refused once the address spent its anonymous budget (429, checked before the
+    call), and a token that names nothing (404) counts against that budget like a bad credential,
+    so guessing tokens costs the guesser, not the backend."""
+    refuse_anonymous_flood(request, count=False)
+    try:
+        return await change(kind, "link", method, message)
+    except HTTPException as exc:
+        if exc.status_code == 404:
+            refuse_anonymous_flood(request)
         raise
 
 

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import grpc
-from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
 from crm.customers.v1 import customers_pb2
@@ -35,7 +35,6 @@ from crm_gateway.features.promotions.schemas import (
     PromotionScheduled,
     SchedulePromotionIn,
 )
-from crm_gateway.platform.auth import refuse_anonymous_flood
 from crm_gateway.platform.problems import PROBLEM_RESPONSES
 from crm_gateway.records import read
 from crm_kit import protoconv
@@ -221,15 +220,9 @@ async def unsubscribe(token: UnsubscribeToken, clients: Clients, request: Reques
     (RFC 8058: `List-Unsubscribe=One-Click` in the body, ignored). 204 whether or not the address
     was already unsubscribed; 404 for a link that is not one, counted against the address like a
     bad credential."""
-    refuse_anonymous_flood(request, count=False)
-    try:
-        await records.change(
-            "unsubscribe link", "link", clients.promotions.Unsubscribe, promotions_pb2.UnsubscribeRequest(token=token)
-        )
-    except HTTPException as exc:
-        if exc.status_code == 404:
-            refuse_anonymous_flood(request)
-        raise
+    await records.change_by_token(
+        request, "unsubscribe link", clients.promotions.Unsubscribe, promotions_pb2.UnsubscribeRequest(token=token)
+    )
     return Response(status_code=204)
 
 
@@ -238,14 +231,8 @@ async def follow_link(code: LinkCode, clients: Clients, request: Request) -> Red
     """A promotion recipient's own short link: 302 to the promotion's page (with UTM parameters);
     the first follow counts as the message's click. 404 for a code that is not one, counted
     against the address like a bad credential."""
-    refuse_anonymous_flood(request, count=False)
-    try:
-        reply = await records.change(
-            "link", "link", clients.promotions.FollowLink, promotions_pb2.FollowLinkRequest(code=code)
-        )
-    except HTTPException as exc:
-        if exc.status_code == 404:
-            refuse_anonymous_flood(request)
-        raise
+    reply = await records.change_by_token(
+        request, "link", clients.promotions.FollowLink, promotions_pb2.FollowLinkRequest(code=code)
+    )
     # A link's target was checked when the promotion was made (http or https).
     return RedirectResponse(reply.url, status_code=302, headers={"Cache-Control": "no-store"})

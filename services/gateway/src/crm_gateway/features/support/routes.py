@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 
 from crm.support.v1 import support_pb2
 from crm_gateway import records
@@ -27,7 +27,6 @@ from crm_gateway.features.support.schemas import (
     UpdateSlaPolicyIn,
 )
 from crm_gateway.features.support.schemas import Queue as QueueOut
-from crm_gateway.platform.auth import refuse_anonymous_flood
 from crm_gateway.platform.problems import PROBLEM_RESPONSES
 from crm_gateway.records import read
 
@@ -129,16 +128,10 @@ async def submit_survey(token: SurveyToken, body: SurveyAnswerIn, clients: Clien
     """The customer's score (1-5) from the survey link; the latest answer counts. 404 for a link
     that is not one, counted like a request without a valid token (429 once an address has spent
     its budget), so guessing links costs the guesser, not the database."""
-    refuse_anonymous_flood(request, count=False)
-    try:
-        reply = await records.change(
-            "survey",
-            "link",
-            clients.support.SubmitSurvey,
-            support_pb2.SubmitSurveyRequest(token=token, score=body.score, comment=body.comment),
-        )
-    except HTTPException as exc:
-        if exc.status_code == 404:
-            refuse_anonymous_flood(request)
-        raise
+    reply = await records.change_by_token(
+        request,
+        "survey",
+        clients.support.SubmitSurvey,
+        support_pb2.SubmitSurveyRequest(token=token, score=body.score, comment=body.comment),
+    )
     return to_model(SurveyAnswered, reply)

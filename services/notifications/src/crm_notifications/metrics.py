@@ -23,3 +23,6 @@ for _channel in (domain.SMS, domain.EMAIL):
 OPT_OUTS = Counter(
     "crm_opt_outs_total", "Refusals of advertising received, by channel and source", ["channel", "source"]
 )
+# A refusal comes by reply (SMS) or by the e-mail's unsubscribe link.
+for _channel, _source in ((domain.SMS, "sms_reply"), (domain.EMAIL, "unsubscribe_link")):
+    OPT_OUTS.labels(_channel, _source)

@@ -171,7 +171,7 @@ class SchedulePromotionIn(RequestBody):
     # Unset: now. In the past: 422.
     send_time: IsoDateTime | None = None
     # The version the caller saw (409 when it changed since); 0: any.
-    row_version: Annotated[int, Field(ge=0)] = 0
+    row_version: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
 
 
 class PromotionScheduled(BaseModel):

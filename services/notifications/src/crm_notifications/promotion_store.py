@@ -28,7 +28,7 @@ from crm_notifications.db import (
     promotions,
     suppressions,
 )
-from crm_notifications.promotions import PromotionStatus, Recipient, request_key
+from crm_notifications.promotions import PromotionStatus, Recipient, promotion_key, request_key
 from crm_notifications.sms_segments import count_parts
 
 SUPPRESSED_REASON = "suppressed"
@@ -411,7 +411,7 @@ async def record_intents(
     rows = [
         {
             "id": str(uuid.uuid4()),
-            "idempotency_key": f"promotion:{promotion.id}:{m.customer_id}",
+            "idempotency_key": promotion_key(promotion.id, m.customer_id),
             "channel": promotion.channel,
             "recipient": m.recipient,
             "body": m.body,

@@ -40,7 +40,9 @@ if TYPE_CHECKING:
 
 def _iso_8601(value: Any) -> Any:
     """Only ISO 8601 text is a time here: pydantic would also take a number as Unix seconds."""
-    if isinstance(value, str) and not re.match(r"^\d{4}-\d{2}-\d{2}", value):
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not re.match(r"^\d{4}-\d{2}-\d{2}", value):
         raise ValueError("expected an ISO 8601 date-time, e.g. 2026-01-31T09:00:00Z")
     return value
 

@@ -171,3 +171,16 @@ def test_a_number_or_a_word_is_not_true_or_false() -> None:
         with pytest.raises(ValidationError, match="must be true or false"):
             UpdateSlaPolicyIn.model_validate({**body, "reassign_on_breach": not_a_boolean})
     assert UpdateSlaPolicyIn.model_validate({**body, "reassign_on_breach": False}).reassign_on_breach is False
+
+
+@pytest.mark.parametrize("not_a_time", [0, 1_700_000_000, 1.5, "0", "yesterday"])
+def test_a_number_is_not_a_time_in_a_body(not_a_time: object) -> None:
+    """pydantic would read 0 as 1970-01-01: a purchase window "before 1970" matches nobody, silently."""
+    from crm_gateway.features.promotions.schemas import AudienceIn
+
+    with pytest.raises(ValidationError, match="ISO 8601") as refused:
+        AudienceIn.model_validate({"purchased_before": not_a_time})
+    assert [e["loc"] for e in refused.value.errors()] == [("purchased_before",)]
+    window = AudienceIn.model_validate({"purchased_after": "2026-01-01T00:00:00Z", "purchased_before": None})
+    assert window.purchased_after == datetime(2026, 1, 1, tzinfo=UTC)
+    assert window.purchased_before is None

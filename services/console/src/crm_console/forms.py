@@ -10,8 +10,11 @@ never from each other, so one area's screens change without touching another's.
 from __future__ import annotations
 
 import json
+import re
+import uuid
 from collections.abc import Awaitable, Iterable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 from crm_console.api import ApiError
@@ -130,3 +133,42 @@ def form_state(
         "conflict": extra.get("conflict", False),
         "status_code": extra.get("status_code", 200),
     }
+
+
+# Currencies money is typed in (campaigns, promotions); amounts are integer minor units (1/100, like t.money).
+CURRENCIES = ("ILS", "IRR", "USD", "EUR")
+# "1,234.50", "1 234,5" is not accepted (one decimal mark: "." or the Persian "٫"); "٬" and ","
+# group thousands.
+_AMOUNT = re.compile(r"^\d{1,3}(?:[,٬]?\d{3})*(?:[.٫]\d{1,2})?$|^\d+(?:[.٫]\d{1,2})?$")
+
+
+def parse_money(amount: str, currency: str) -> dict[str, Any] | None:
+    """A typed amount ("1,250.50", Persian digits too) as the gateway's money in minor units; empty
+    is None (no budget). ValueError for a negative or unreadable amount, more than two decimals,
+    or a currency not offered, so nothing is sent to the gateway."""
+    text = ascii_digits(amount.strip()).replace(" ", "")
+    if not text:
+        return None
+    if not _AMOUNT.match(text) or currency not in CURRENCIES:
+        raise ValueError(amount)
+    try:
+        minor = Decimal(re.sub(r"[,٬]", "", text).replace("٫", ".")) * 100
+    except InvalidOperation as exc:
+        raise ValueError(amount) from exc
+    return {"amount_minor": int(minor), "currency_code": currency}
+
+
+def money_text(money: dict[str, Any] | None) -> str:
+    """Minor units as the amount field shows them: "1250.5" → "1250.50", whole amounts bare."""
+    if not money:
+        return ""
+    whole, cents = divmod(int(money.get("amount_minor", 0)), 100)
+    return f"{whole}.{cents:02d}" if cents else str(whole)
+
+
+def idempotency_key(given: str) -> str:
+    """The form's key when it is one we issued (a uuid), else a new one: nothing else reaches the header."""
+    try:
+        return str(uuid.UUID(given))
+    except ValueError:
+        return str(uuid.uuid4())

@@ -10,12 +10,10 @@ marketing import and keep form keys; sales managers also read campaigns and repo
 from __future__ import annotations
 
 import html
-import re
 import uuid
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -26,7 +24,17 @@ from starlette.datastructures import UploadFile
 
 from crm_console.api import Answer, ApiError
 from crm_console.dates import picked_date
-from crm_console.forms import Refusal, answer_or_refusal, ascii_digits, changed_fields, form_original, form_state
+from crm_console.forms import (
+    CURRENCIES,
+    Refusal,
+    answer_or_refusal,
+    changed_fields,
+    form_original,
+    form_state,
+    idempotency_key,
+    money_text,
+    parse_money,
+)
 from crm_console.i18n import ZONES, Translator, words
 from crm_console.session import Session
 from crm_console.web import api, ctx, menu_item
@@ -152,39 +160,10 @@ def web_form_snippet(gateway_url: str, key: str, locale: str, labels: dict[str, 
     )
 
 
-# Currencies a campaign's money is typed in; amounts are integer minor units (1/100, like t.money).
-CURRENCIES = ("ILS", "IRR", "USD", "EUR")
 CAMPAIGN_FIELDS = ("source", "name", "starts_on", "ends_on", "budget", "actual_cost")
 CAMPAIGN_MONEY = ("budget", "actual_cost")
 # The refusals a campaign form shows on itself: campaigns carry no ETag, so no 412.
 CAMPAIGN_REFUSALS = (409, 422)
-# "1,234.50", "1 234,5" is not accepted (one decimal mark: "." or the Persian "٫"); "٬" and ","
-# group thousands.
-_AMOUNT = re.compile(r"^\d{1,3}(?:[,٬]?\d{3})*(?:[.٫]\d{1,2})?$|^\d+(?:[.٫]\d{1,2})?$")
-
-
-def parse_money(amount: str, currency: str) -> dict[str, Any] | None:
-    """A typed amount ("1,250.50", Persian digits too) as the gateway's money in minor units; empty
-    is None (no budget). ValueError for a negative or unreadable amount, more than two decimals,
-    or a currency not offered, so nothing is sent to the gateway."""
-    text = ascii_digits(amount.strip()).replace(" ", "")
-    if not text:
-        return None
-    if not _AMOUNT.match(text) or currency not in CURRENCIES:
-        raise ValueError(amount)
-    try:
-        minor = Decimal(re.sub(r"[,٬]", "", text).replace("٫", ".")) * 100
-    except InvalidOperation as exc:
-        raise ValueError(amount) from exc
-    return {"amount_minor": int(minor), "currency_code": currency}
-
-
-def money_text(money: dict[str, Any] | None) -> str:
-    """Minor units as the amount field shows them: "1250.5" → "1250.50", whole amounts bare."""
-    if not money:
-        return ""
-    whole, cents = divmod(int(money.get("amount_minor", 0)), 100)
-    return f"{whole}.{cents:02d}" if cents else str(whole)
 
 
 def campaign_values(campaign: dict[str, Any]) -> dict[str, Any]:
@@ -302,14 +281,6 @@ async def upload(request: Request) -> Response:
         }
         return await imports_page(request, session, form=chosen, errors=errors, status_code=exc.status)
     return RedirectResponse(f"/marketing/imports/{quote(answer.body['id'])}", status_code=303)
-
-
-def idempotency_key(given: str) -> str:
-    """The form's key when it is one we issued (a uuid), else a new one: nothing else reaches the header."""
-    try:
-        return str(uuid.UUID(given))
-    except ValueError:
-        return str(uuid.uuid4())
 
 
 async def _lead_import(request: Request, session: Session, import_id: str) -> dict[str, Any]:

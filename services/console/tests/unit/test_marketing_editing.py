@@ -9,8 +9,8 @@ import httpx
 import pytest
 from starlette.datastructures import FormData
 
-from crm_console.forms import changed_fields
-from crm_console.pages_marketing import campaign_input, campaign_values, money_text, parse_money
+from crm_console.forms import changed_fields, money_text, parse_money
+from crm_console.pages_marketing import campaign_input, campaign_values
 
 from .conftest import CSRF, RecordingGateway, as_role, hidden
 

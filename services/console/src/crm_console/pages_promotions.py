@@ -1,0 +1,344 @@
+"""The promotion screens: the list, a new promotion (its audience previewed with counts and a
+masked sample before it is saved, its texts per language), and a promotion's page with its
+progress while it sends, its delivery report per text, what it brought, and the actions its
+status allows (schedule, pause, resume, cancel, approve).
+
+The pure parts (reading the form into the gateway's body, which actions a status offers, the
+progress and delivery rate) are plain functions at the top, unit-tested alone. The gateway
+decides every call: marketing and admins create and send; a sales manager reads and approves a
+large promotion, never the one who scheduled it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from crm_console.api import Answer, ApiError
+from crm_console.dates import picked_date, picked_datetime
+from crm_console.forms import (
+    CURRENCIES,
+    Refusal,
+    answer_or_refusal,
+    form_errors,
+    idempotency_key,
+    parse_money,
+)
+from crm_console.i18n import Translator, words
+from crm_console.session import Session
+from crm_console.web import api, ctx, local_datetime, menu_item
+from crm_console.words_promotions import WORDS
+
+router = APIRouter()
+menu_item("promo_promotions", "/marketing/promotions", "marketing", "admin", "sales_manager")
+words(WORDS)
+
+LIST_SIZE = 50
+# The console's languages and the locale each text is written for.
+TEXT_LOCALES = {"he": "he-IL", "fa": "fa-IR", "en": "en-US"}
+AUDIENCE_WORDS = ("tags", "cities", "sources", "products")
+AUDIENCE_DATES = ("purchased_after", "purchased_before")
+FIELDS = (
+    "name",
+    "channel",
+    "link_url",
+    "sms_part_price",
+    "min_lifetime_value",
+    "locales",
+    "texts",
+    *AUDIENCE_WORDS,
+    *AUDIENCE_DATES,
+    *(f"text_{lang}" for lang in TEXT_LOCALES),
+)
+ACTIONS = ("schedule", "pause", "resume", "cancel", "approve")
+# The refusals a promotion's action shows on its page (403: approving one's own promotion).
+ACTION_REFUSALS = (403, 409, 412, 422)
+SENDING = frozenset({"scheduled", "sending"})
+
+
+# ------------------------------------------------------------------ pure parts (no I/O)
+
+
+def word_list(text: str) -> list[str]:
+    """Comma-separated words (the Persian comma too, and line breaks), trimmed, empty ones dropped."""
+    spaced = text.replace("،", ",").replace("\n", ",")
+    return [word.strip() for word in spaced.split(",") if word.strip()]
+
+
+def audience_input(form: Any, locale: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """The audience criteria of the form as the gateway's body, and problems (field → word key).
+    Days are whole days of the user's zone (a purchase window from the start of one day to the
+    start of another)."""
+    audience: dict[str, Any] = {name: word_list(str(form.get(name, ""))) for name in AUDIENCE_WORDS}
+    problems: dict[str, str] = {}
+    for name in AUDIENCE_DATES:
+        day, ok = picked_date(form, name)
+        if not ok:
+            problems[name] = "promo_bad_date"
+        elif day:
+            audience[name] = local_datetime(f"{day}T00:00", locale)
+    try:
+        value = parse_money(str(form.get("min_lifetime_value", "")), str(form.get("min_lifetime_value_currency", "")))
+    except ValueError:
+        problems["min_lifetime_value"] = "promo_bad_amount"
+        value = None
+    if value:
+        audience["min_lifetime_value_minor"] = value["amount_minor"]
+        audience["currency_code"] = value["currency_code"]
+    audience["locales"] = [loc for loc in form.getlist("locales") if loc in TEXT_LOCALES.values()]
+    audience["include_open_complaints"] = form.get("include_open_complaints") == "on"
+    audience["include_low_satisfaction"] = form.get("include_low_satisfaction") == "on"
+    return audience, problems
+
+
+def promotion_input(form: Any, locale: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """The whole form as createPromotion's body, and problems (field → word key): nothing is sent
+    while there are any. A text is written per language; one left empty is not sent."""
+    audience, problems = audience_input(form, locale)
+    channel = str(form.get("channel", ""))
+    texts = []
+    for lang, text_locale in TEXT_LOCALES.items():
+        written = str(form.get(f"text_{lang}_body", "")).strip()
+        if written:
+            subject = str(form.get(f"text_{lang}_subject", "")).strip() if channel == "email" else ""
+            texts.append({"locale": text_locale, "subject": subject, "body": written})
+    if not texts:
+        problems["texts"] = "promo_no_text"
+    body: dict[str, Any] = {
+        "name": str(form.get("name", "")).strip(),
+        "channel": channel,
+        "audience": audience,
+        "texts": texts,
+        "link_url": str(form.get("link_url", "")).strip(),
+        "request_id": idempotency_key(str(form.get("request_id", ""))),
+    }
+    try:
+        price = parse_money(str(form.get("sms_part_price", "")), str(form.get("sms_part_price_currency", "")))
+    except ValueError:
+        problems["sms_part_price"] = "promo_bad_amount"
+        price = None
+    if price:
+        body["sms_part_price_minor"] = price["amount_minor"]
+        body["currency_code"] = price["currency_code"]
+    return body, problems
+
+
+def placed_errors(field_errors: dict[str, str], texts: list[dict[str, Any]]) -> dict[str, str]:
+    """The gateway's 422 on the form's fields: `texts.1.body` is the second text sent, which is
+    the form's text of that text's language; `audience.tags` is the tags field."""
+    languages = {loc: lang for lang, loc in TEXT_LOCALES.items()}
+    renamed = {}
+    for key, message in field_errors.items():
+        parts = key.split(".")
+        if parts[0] == "texts" and len(parts) > 1 and parts[1].isdigit() and int(parts[1]) < len(texts):
+            key = f"text_{languages.get(texts[int(parts[1])]['locale'], 'he')}"
+        elif key.startswith("sms_part_price") or key == "currency_code":
+            key = "sms_part_price"
+        elif key.startswith("audience.min_lifetime_value") or key == "audience.currency_code":
+            key = "min_lifetime_value"
+        renamed[key] = message
+    return form_errors(renamed, FIELDS)
+
+
+def actions(promotion: dict[str, Any], session: Session) -> list[str]:
+    """What the promotion's status lets this user do (the gateway checks again): marketing and
+    admins schedule a draft, pause what is scheduled or sending, resume what is paused and cancel
+    anything unfinished; managers and admins approve a large one."""
+    status = str(promotion.get("status", ""))
+    offered: list[str] = []
+    if session.has_any("admin", "marketing"):
+        offered += {
+            "draft": ["schedule", "cancel"],
+            "scheduled": ["pause", "cancel"],
+            "sending": ["pause", "cancel"],
+            "paused": ["resume", "cancel"],
+            "awaiting_approval": ["cancel"],
+        }.get(status, [])
+    if status == "awaiting_approval" and session.has_any("admin", "sales_manager"):
+        offered.insert(0, "approve")
+    return offered
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A <progress> element's state; no `value` draws it indeterminate (the audience still being resolved)."""
+
+    value: int | None
+    maximum: int
+    finished: bool
+
+
+def promotion_progress(promotion: dict[str, Any]) -> Progress:
+    status = str(promotion.get("status", ""))
+    recipients, processed = int(promotion.get("recipients", 0)), int(promotion.get("processed", 0))
+    if status in ("completed", "cancelled"):
+        return Progress(max(processed, 1) if status == "completed" else processed, max(recipients, 1), True)
+    if not promotion.get("audience_resolved") and status == "sending":
+        return Progress(None, 1, False)
+    return Progress(min(processed, recipients), max(recipients, 1), status not in SENDING)
+
+
+def delivery_rate(row: dict[str, Any]) -> float | None:
+    """Delivered of those whose fate is known (delivered + undelivered); None before any receipt."""
+    known = int(row.get("delivered", 0)) + int(row.get("undelivered", 0))
+    return int(row.get("delivered", 0)) / known if known else None
+
+
+# ------------------------------------------------------------------ list
+
+
+@router.get("/marketing/promotions", response_class=HTMLResponse)
+async def promotions(request: Request, page_token: str = "") -> Response:
+    session = ctx(request).require(request)
+    found = (
+        await api(request).call(
+            "listPromotions", session.token, query={"page_size": LIST_SIZE, "page_token": page_token}
+        )
+    ).body
+    return ctx(request).render(
+        request,
+        "marketing_promotions.html",
+        session,
+        found=found,
+        progress={p["id"]: promotion_progress(p) for p in found["promotions"]},
+        can_create=session.has_any("admin", "marketing"),
+    )
+
+
+# ------------------------------------------------------------------ a new promotion
+
+
+async def form_page(request: Request, session: Session, **extra: Any) -> HTMLResponse:
+    return ctx(request).render(
+        request,
+        "marketing_promotion_form.html",
+        session,
+        form=extra.get("form") or {},
+        preview=extra.get("preview"),
+        currencies=CURRENCIES,
+        text_locales=TEXT_LOCALES,
+        request_id=extra.get("request_id") or idempotency_key(""),
+        errors=extra.get("errors", {}),
+        notice=extra.get("notice", ""),
+        status_code=extra.get("status_code", 200),
+    )
+
+
+def _typed(form: Any) -> dict[str, Any]:
+    """The form as typed, to fill it again after a preview or a refusal."""
+    typed: dict[str, Any] = {key: str(value) for key, value in form.items() if key not in ("csrf", "locales")}
+    typed["locales"] = form.getlist("locales")
+    return typed
+
+
+@router.get("/marketing/promotions/new", response_class=HTMLResponse)
+async def new_promotion(request: Request) -> Response:
+    return await form_page(request, ctx(request).require(request))
+
+
+@router.post("/marketing/promotions/new")
+async def create_promotion(request: Request) -> Response:
+    """One form, two buttons: "preview" counts the audience and shows a sample (nothing is
+    saved); "create" saves the draft and opens it."""
+    session, form = await ctx(request).signed_form(request)
+    t = Translator(ctx(request).locale_of(request))
+    body, problems = promotion_input(form, t.locale)
+    kept = {"form": _typed(form), "request_id": body["request_id"]}
+    if form.get("action") == "preview":
+        problems.pop("texts", None)
+        if problems:
+            return await form_page(request, session, errors={k: t(v) for k, v in problems.items()}, **kept)
+        call = api(request).call(
+            "previewAudience", session.token, body={"channel": body["channel"], "audience": body["audience"]}
+        )
+        preview = await _refusal_on_fields(call, body, t)
+        if isinstance(preview, Refusal):
+            return await form_page(request, session, **preview.page(), **kept)
+        return await form_page(request, session, preview=preview.body, **kept)
+    if problems:
+        return await form_page(request, session, errors={k: t(v) for k, v in problems.items()}, status_code=422, **kept)
+    sent = await _refusal_on_fields(api(request).call("createPromotion", session.token, body=body), body, t)
+    if isinstance(sent, Refusal):
+        return await form_page(request, session, **sent.page(), **kept)
+    return RedirectResponse(f"/marketing/promotions/{quote(sent.body['id'])}", status_code=303)
+
+
+async def _refusal_on_fields(call: Awaitable[Answer], body: dict[str, Any], t: Translator) -> Answer | Refusal:
+    """The gateway's answer, or its 409/422 placed on the form's fields (texts by language)."""
+    try:
+        return await call
+    except ApiError as exc:
+        if exc.status not in (409, 422):
+            raise
+        errors = placed_errors(exc.field_errors, body["texts"])
+        notice = errors.pop("", "") or ("" if errors else str(exc.problem.get("detail") or exc.status))
+        return Refusal(errors, notice or ("" if errors else t("promo_refused")), exc.status)
+
+
+# ------------------------------------------------------------------ one promotion
+
+
+async def promotion_page(request: Request, session: Session, promotion_id: str, **extra: Any) -> HTMLResponse:
+    report = (await api(request).call("getPromotionReport", session.token, path={"promotion_id": promotion_id})).body
+    promotion = report["promotion"]
+    offered = actions(promotion, session)
+    errors, notice = extra.get("errors", {}), extra.get("notice", "")
+    if errors and "schedule" not in offered:  # the field is not on the page any more: say it above
+        notice, errors = notice or " ".join(errors.values()), {}
+    return ctx(request).render(
+        request,
+        "marketing_promotion_progress.html" if extra.get("part") else "marketing_promotion.html",
+        session,
+        promotion=promotion,
+        report=report,
+        rates={row["locale"]: delivery_rate(row) for row in [report["total"], *report["variants"]]},
+        progress=promotion_progress(promotion),
+        actions=offered,
+        errors=errors,
+        notice=notice,
+        status_code=extra.get("status_code", 200),
+    )
+
+
+@router.get("/marketing/promotions/{promotion_id}", response_class=HTMLResponse)
+async def promotion(request: Request, promotion_id: str) -> Response:
+    return await promotion_page(request, ctx(request).require(request), promotion_id)
+
+
+@router.get("/marketing/promotions/{promotion_id}/progress", response_class=HTMLResponse)
+async def promotion_progress_part(request: Request, promotion_id: str) -> Response:
+    """The progress and delivery part alone: static/marketing.js swaps it in while it sends."""
+    return await promotion_page(request, ctx(request).require(request), promotion_id, part=True)
+
+
+@router.post("/marketing/promotions/{promotion_id}/{action}")
+async def act(request: Request, promotion_id: str, action: str) -> Response:
+    """Schedule (at the picked time, empty: now), pause, resume, cancel or approve; a refusal
+    (a time in the past, an audience that reaches nobody, a status that changed meanwhile, one's
+    own approval) is shown on the page."""
+    session, form = await ctx(request).signed_form(request)
+    if action not in ACTIONS:
+        return await promotion_page(request, session, promotion_id, status_code=404)
+    t = Translator(ctx(request).locale_of(request))
+    body: dict[str, Any] = {}
+    if action == "schedule":
+        wall_clock, ok = picked_datetime(form, "send_time")
+        if not ok:
+            errors = {"send_time": t("promo_bad_date")}
+            return await promotion_page(request, session, promotion_id, errors=errors, status_code=422)
+        if wall_clock:
+            body["send_time"] = local_datetime(wall_clock, t.locale)
+        # The version the page showed: a promotion changed meanwhile is a 409, not a surprise.
+        version = str(form.get("row_version", ""))
+        body["row_version"] = int(version) if version.isdigit() and len(version) < 10 else 0
+    operation = f"{action}Promotion"
+    call = api(request).call(operation, session.token, path={"promotion_id": promotion_id}, body=body or None)
+    sent = await answer_or_refusal(call, ("send_time",), t, ACTION_REFUSALS)
+    if isinstance(sent, Refusal):
+        return await promotion_page(request, session, promotion_id, **sent.page())
+    return RedirectResponse(f"/marketing/promotions/{quote(promotion_id)}", status_code=303)

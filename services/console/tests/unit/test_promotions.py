@@ -1,0 +1,340 @@
+"""The promotion screens: their pure parts (the form read into the gateway's body, the actions a
+status offers, progress, delivery rate) and their pages against a recording fake of the gateway
+(what previewAudience, createPromotion and the actions are sent; what each page shows)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+from starlette.datastructures import FormData
+
+from crm_console.pages_promotions import (
+    actions,
+    audience_input,
+    delivery_rate,
+    placed_errors,
+    promotion_input,
+    promotion_progress,
+    word_list,
+)
+
+from .conftest import CSRF, console_client, session
+
+pytestmark = pytest.mark.unit
+
+REQUEST_ID = "0f8fad5b-d9cb-469f-a165-70867728950e"
+
+
+def form(**fields: Any) -> FormData:
+    items: list[tuple[str, str]] = []
+    for key, value in fields.items():
+        items += [(key, v) for v in value] if isinstance(value, list) else [(key, value)]
+    return FormData(items)
+
+
+def test_words_are_split_on_latin_and_persian_commas_and_lines() -> None:
+    assert word_list(" ספה, כורסה ،مبل\nفرش ,, ") == ["ספה", "כורסה", "مبل", "فرش"]
+    assert word_list("") == []
+
+
+def test_the_audience_reads_days_in_the_users_zone_and_money_in_minor_units() -> None:
+    audience, problems = audience_input(
+        form(
+            products="sofa, ספה",
+            purchased_after="2025-12-06",
+            min_lifetime_value="1,500.50",
+            min_lifetime_value_currency="ILS",
+            locales=["fa-IR", "xx-XX"],
+            include_open_complaints="on",
+        ),
+        "he",
+    )
+    assert problems == {}
+    assert audience["products"] == ["sofa", "ספה"] and audience["tags"] == []
+    assert audience["purchased_after"] == "2025-12-05T22:00:00+00:00"  # Jerusalem's midnight
+    assert "purchased_before" not in audience
+    assert (audience["min_lifetime_value_minor"], audience["currency_code"]) == (150_050, "ILS")
+    assert audience["locales"] == ["fa-IR"]
+    assert audience["include_open_complaints"] is True and audience["include_low_satisfaction"] is False
+
+
+def test_a_jalali_day_that_does_not_exist_and_a_bad_amount_are_refused_on_their_fields() -> None:
+    _, problems = audience_input(
+        form(
+            purchased_before__jy="1404", purchased_before__jm="12", purchased_before__jd="31", min_lifetime_value="-5"
+        ),
+        "fa",
+    )
+    assert problems == {"purchased_before": "promo_bad_date", "min_lifetime_value": "promo_bad_amount"}
+    audience, problems = audience_input(
+        form(purchased_after__jy="1404", purchased_after__jm="9", purchased_after__jd="15"), "fa"
+    )
+    assert problems == {} and audience["purchased_after"] == "2025-12-05T20:30:00+00:00"  # Tehran's midnight
+
+
+def test_the_promotion_sends_only_the_texts_written_and_an_email_subject_only_for_email() -> None:
+    body, problems = promotion_input(
+        form(
+            name=" ספות ",
+            channel="sms",
+            text_fa_subject="ignored for an SMS",
+            text_fa_body="تخفیف مبل {date} لغو۱۱",
+            text_he_body="  ",
+            sms_part_price="0.12",
+            sms_part_price_currency="ILS",
+            request_id=REQUEST_ID,
+        ),
+        "he",
+    )
+    assert problems == {}
+    assert body["name"] == "ספות" and body["request_id"] == REQUEST_ID
+    assert body["texts"] == [{"locale": "fa-IR", "subject": "", "body": "تخفیف مبل {date} لغو۱۱"}]
+    assert (body["sms_part_price_minor"], body["currency_code"]) == (12, "ILS")
+    nothing, problems = promotion_input(form(name="x", channel="email", request_id="not-a-uuid"), "en")
+    assert problems == {"texts": "promo_no_text"} and nothing["request_id"] != "not-a-uuid"
+
+
+def test_the_gateways_text_errors_land_on_the_text_of_their_language() -> None:
+    texts = [{"locale": "he-IL", "body": "a"}, {"locale": "fa-IR", "body": "b"}]
+    placed = placed_errors(
+        {
+            "texts.1.body": "missing لغو۱۱",
+            "audience.tags": "too many",
+            "sms_part_price_minor": "too big",
+            "request_id": "odd",
+        },
+        texts,
+    )
+    assert placed == {"text_fa": "missing لغو۱۱", "tags": "too many", "sms_part_price": "too big", "": "odd"}
+
+
+@pytest.mark.parametrize(
+    ("status", "roles", "offered"),
+    [
+        ("draft", ("marketing",), ["schedule", "cancel"]),
+        ("sending", ("marketing",), ["pause", "cancel"]),
+        ("paused", ("admin",), ["resume", "cancel"]),
+        ("awaiting_approval", ("marketing",), ["cancel"]),
+        ("awaiting_approval", ("sales_manager",), ["approve"]),
+        ("awaiting_approval", ("admin",), ["approve", "cancel"]),
+        ("sending", ("sales_manager",), []),
+        ("completed", ("admin",), []),
+    ],
+)
+def test_a_status_offers_only_what_it_allows_to_the_roles_that_may(
+    status: str, roles: tuple[str, ...], offered: list[str]
+) -> None:
+    assert actions({"status": status}, session(*roles)) == offered
+
+
+def test_progress_is_indeterminate_while_the_audience_resolves_then_counts() -> None:
+    assert promotion_progress({"status": "sending", "audience_resolved": False, "recipients": 900}).value is None
+    running = promotion_progress({"status": "sending", "audience_resolved": True, "recipients": 10, "processed": 4})
+    assert (running.value, running.maximum, running.finished) == (4, 10, False)
+    done = promotion_progress({"status": "completed", "recipients": 10, "processed": 10})
+    assert done.finished and done.value == done.maximum
+    assert promotion_progress({"status": "paused", "recipients": 10, "processed": 3}).finished  # nothing moves
+    assert delivery_rate({"delivered": 3, "undelivered": 1, "sent": 9}) == 0.75
+    assert delivery_rate({"delivered": 0, "undelivered": 0}) is None
+
+
+# ------------------------------------------------------------------ pages against a fake gateway
+
+PROMOTION = {
+    "id": "p1",
+    "name": "מבצע ספות",
+    "channel": "sms",
+    "audience": {},
+    "texts": [{"locale": "he-IL", "subject": "", "body": "פרסומת: ספות {date}"}],
+    "status": "sending",
+    "send_time": "2026-12-06T08:00:00Z",
+    "recipients": 120,
+    "processed": 60,
+    "audience_resolved": True,
+    "sms_part_price_minor": 10,
+    "currency_code": "ILS",
+    "created_by": "marketer-shira",
+    "scheduled_by": "marketer-shira",
+    "approved_by": "",
+    "link_url": "",
+    "create_time": "2026-12-06T07:00:00Z",
+    "update_time": None,
+    "complete_time": None,
+    "row_version": 3,
+}
+ROW = {
+    "locale": "he-IL",
+    "recipients": 120,
+    "sent": 60,
+    "delivered": 45,
+    "undelivered": 5,
+    "failed": 1,
+    "suppressed": 2,
+    "opted_out": 1,
+    "clicked": 7,
+    "sms_parts": 60,
+    "cost_minor": 600,
+}
+REPORT = {
+    "promotion": PROMOTION,
+    "total": {**ROW, "locale": ""},
+    "variants": [ROW],
+    "remaining": 60,
+    "results": {
+        "window_days": 30,
+        "recipients": 60,
+        "buyers": 2,
+        "deals_won": 2,
+        "revenue": [{"amount_minor": 1_200_000, "currency_code": "ILS"}],
+        "revenue_per_cost": 2000.0,
+    },
+}
+PREVIEW = {
+    "matched": 24,
+    "reachable": 4,
+    "no_consent": 20,
+    "no_address": 0,
+    "open_complaint": 0,
+    "low_satisfaction": 0,
+    "sample": [{"customer_id": "c1", "full_name": "مریم کاظمی", "address": "+9891•••••733", "locale": "fa-IR"}],
+}
+
+
+class FakeGateway:
+    def __init__(self) -> None:
+        self.calls: list[httpx.Request] = []
+        self.refusal: httpx.Response | None = None
+
+    def posted(self, path: str) -> list[dict[str, Any]]:
+        return [json.loads(c.content or b"null") for c in self.calls if c.method == "POST" and c.url.path == path]
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.calls.append(request)
+        path, method = request.url.path, request.method
+        if method == "POST" and self.refusal is not None:
+            return self.refusal
+        answers: dict[tuple[str, str], Any] = {
+            ("GET", "/api/v1/promotions"): {"promotions": [PROMOTION], "next_page_token": ""},
+            ("GET", "/api/v1/promotions/p1/report"): REPORT,
+            ("POST", "/api/v1/audience-previews"): PREVIEW,
+            ("POST", "/api/v1/promotions"): {**PROMOTION, "status": "draft"},
+        }
+        if (method, path) in answers:
+            return httpx.Response(201 if path == "/api/v1/promotions" else 200, json=answers[(method, path)])
+        if method == "POST" and path.startswith("/api/v1/promotions/p1/"):
+            return httpx.Response(200, json=PROMOTION)
+        return httpx.Response(404, json={"title": "Not Found"})
+
+
+def marketer(fake: FakeGateway, locale: str = "he") -> httpx.AsyncClient:
+    return console_client(fake, "marketing", locale=locale, token="tok-mkt", subject="marketer-shira")
+
+
+NEW = {
+    "csrf": CSRF,
+    "request_id": REQUEST_ID,
+    "name": "ספות",
+    "channel": "sms",
+    "products": "sofa",
+    "text_he_body": "פרסומת: {name}, ספות במבצע. להסרה השיבו הסר",
+}
+
+
+async def test_a_preview_counts_the_audience_and_keeps_the_form_without_saving() -> None:
+    fake = FakeGateway()
+    async with marketer(fake) as client:
+        blank = await client.get("/marketing/promotions/new")
+        shown = await client.post("/marketing/promotions/new", data={**NEW, "action": "preview"})
+    assert blank.status_code == 200 and 'name="text_fa_body"' in blank.text
+    assert shown.status_code == 200
+    assert '<dd data-count="matched">24</dd>' in shown.text and '<dd data-count="reachable">4</dd>' in shown.text
+    assert "+9891•••••733" in shown.text and "ספות במבצע" in shown.text  # the text is kept
+    assert f'name="request_id" value="{REQUEST_ID}"' in shown.text  # the same draft on "save"
+    assert fake.posted("/api/v1/audience-previews") == [
+        {
+            "channel": "sms",
+            "audience": {
+                "tags": [],
+                "cities": [],
+                "sources": [],
+                "products": ["sofa"],
+                "locales": [],
+                "include_open_complaints": False,
+                "include_low_satisfaction": False,
+            },
+        }
+    ]
+    assert fake.posted("/api/v1/promotions") == []
+
+
+async def test_saving_creates_the_draft_once_and_opens_it() -> None:
+    fake = FakeGateway()
+    async with marketer(fake) as client:
+        saved = await client.post("/marketing/promotions/new", data={**NEW, "action": "create"})
+        empty = await client.post("/marketing/promotions/new", data={"csrf": CSRF, "name": "x", "action": "create"})
+        forged = await client.post("/marketing/promotions/new", data={**NEW, "csrf": "wrong", "action": "create"})
+    assert saved.status_code == 303 and saved.headers["location"] == "/marketing/promotions/p1"
+    assert empty.status_code == 422 and 'id="texts-err"' in empty.text
+    assert forged.status_code == 403
+    sent = fake.posted("/api/v1/promotions")
+    assert len(sent) == 1 and sent[0]["request_id"] == REQUEST_ID and sent[0]["texts"][0]["locale"] == "he-IL"
+    assert [c.headers["authorization"] for c in fake.calls if c.method == "POST"] == ["Bearer tok-mkt"]
+
+
+async def test_the_gateways_refusal_of_a_text_is_shown_on_that_text() -> None:
+    fake = FakeGateway()
+    fake.refusal = httpx.Response(
+        422,
+        json={"title": "Unprocessable", "errors": [{"field": "texts.0.body", "detail": "חסרה המילה פרסומת"}]},
+    )
+    async with marketer(fake) as client:
+        refused = await client.post("/marketing/promotions/new", data={**NEW, "action": "create"})
+    assert refused.status_code == 422
+    assert 'id="text_he-err">חסרה המילה פרסומת' in refused.text
+    assert "ספות במבצע" in refused.text
+
+
+async def test_the_page_shows_progress_delivery_and_revenue_and_its_part_alone() -> None:
+    fake = FakeGateway()
+    async with marketer(fake, "fa") as client:
+        listed = await client.get("/marketing/promotions")
+        page = await client.get("/marketing/promotions/p1")
+        part = await client.get("/marketing/promotions/p1/progress")
+    assert listed.status_code == 200 and "מבצע ספות" in listed.text and "۶۰ / ۱۲۰" in listed.text
+    assert page.status_code == 200 and 'data-promotion-progress="/marketing/promotions/p1/progress"' in page.text
+    assert 'action="/marketing/promotions/p1/pause"' in page.text and "/schedule" not in page.text
+    for html in (page.text, part.text):
+        assert '<progress id="promotion-bar" aria-labelledby="progress-h" max="120" value="60">' in html
+        assert '<td class="num" data-count="delivery_rate">۹۰%</td>' in html  # 45 of 50 known
+        assert '<dd data-count="buyers">۲</dd>' in html and '<dd data-count="revenue_per_cost">۲٬۰۰۰</dd>' in html
+        assert "data-finished" not in html
+    assert "<html" not in part.text
+
+
+async def test_an_action_posts_to_its_operation_and_a_refusal_stays_on_the_page() -> None:
+    fake = FakeGateway()
+    async with marketer(fake) as client:
+        paused = await client.post("/marketing/promotions/p1/pause", data={"csrf": CSRF})
+        scheduled = await client.post(
+            "/marketing/promotions/p1/schedule",
+            data={"csrf": CSRF, "send_time": "2026-12-24T10:00", "row_version": "3"},
+        )
+        unknown = await client.post("/marketing/promotions/p1/delete", data={"csrf": CSRF})
+        fake.refusal = httpx.Response(
+            422, json={"title": "Unprocessable", "errors": [{"field": "send_time", "detail": "in the past"}]}
+        )
+        past = await client.post(
+            "/marketing/promotions/p1/schedule", data={"csrf": CSRF, "send_time": "2020-01-01T10:00"}
+        )
+    assert paused.status_code == 303 and scheduled.status_code == 303
+    assert fake.posted("/api/v1/promotions/p1/pause") == [None]
+    assert fake.posted("/api/v1/promotions/p1/schedule")[0] == {
+        "send_time": "2026-12-24T08:00:00+00:00",
+        "row_version": 3,
+    }
+    assert unknown.status_code == 404 and not fake.posted("/api/v1/promotions/p1/delete")
+    # The promotion is sending now, so its schedule field is gone: the refusal is said above.
+    assert past.status_code == 422 and '<p class="notice" role="alert">in the past</p>' in past.text

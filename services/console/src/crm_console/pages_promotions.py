@@ -11,6 +11,7 @@ large promotion, never the one who scheduled it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
@@ -59,6 +60,7 @@ ACTIONS = ("schedule", "pause", "resume", "cancel", "approve")
 # The refusals a promotion's action shows on its page (403: approving one's own promotion).
 ACTION_REFUSALS = (403, 409, 412, 422)
 SENDING = frozenset({"scheduled", "sending"})
+_TEXT_FIELD = re.compile(r"^texts(?:\[(\d+)\]|\.(\d+))")
 
 
 # ------------------------------------------------------------------ pure parts (no I/O)
@@ -129,14 +131,15 @@ def promotion_input(form: Any, locale: str) -> tuple[dict[str, Any], dict[str, s
 
 
 def placed_errors(field_errors: dict[str, str], texts: list[dict[str, Any]]) -> dict[str, str]:
-    """The gateway's 422 on the form's fields: `texts.1.body` is the second text sent, which is
+    """The gateway's 422 on the form's fields: `texts[1].body` (`texts.1.body` when the gateway's
+    own validation answers) is the second text sent, which is
     the form's text of that text's language; `audience.tags` is the tags field."""
     languages = {loc: lang for lang, loc in TEXT_LOCALES.items()}
     renamed = {}
     for key, message in field_errors.items():
-        parts = key.split(".")
-        if parts[0] == "texts" and len(parts) > 1 and parts[1].isdigit() and int(parts[1]) < len(texts):
-            key = f"text_{languages.get(texts[int(parts[1])]['locale'], 'he')}"
+        text = _TEXT_FIELD.match(key)
+        if text and int(text.group(1) or text.group(2)) < len(texts):
+            key = f"text_{languages.get(texts[int(text.group(1) or text.group(2))]['locale'], 'he')}"
         elif key.startswith("sms_part_price") or key == "currency_code":
             key = "sms_part_price"
         elif key.startswith("audience.min_lifetime_value") or key == "audience.currency_code":

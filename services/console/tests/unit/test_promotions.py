@@ -101,14 +101,21 @@ def test_the_gateways_text_errors_land_on_the_text_of_their_language() -> None:
     texts = [{"locale": "he-IL", "body": "a"}, {"locale": "fa-IR", "body": "b"}]
     placed = placed_errors(
         {
-            "texts.1.body": "missing لغو۱۱",
+            "texts[1].body": "missing لغو۱۱",
+            "texts.0.body": "too long",
             "audience.tags": "too many",
             "sms_part_price_minor": "too big",
             "request_id": "odd",
         },
         texts,
     )
-    assert placed == {"text_fa": "missing لغو۱۱", "tags": "too many", "sms_part_price": "too big", "": "odd"}
+    assert placed == {
+        "text_fa": "missing لغو۱۱",
+        "text_he": "too long",
+        "tags": "too many",
+        "sms_part_price": "too big",
+        "": "odd",
+    }
 
 
 @pytest.mark.parametrize(
@@ -288,7 +295,7 @@ async def test_the_gateways_refusal_of_a_text_is_shown_on_that_text() -> None:
     fake = FakeGateway()
     fake.refusal = httpx.Response(
         422,
-        json={"title": "Unprocessable", "errors": [{"field": "texts.0.body", "detail": "חסרה המילה פרסומת"}]},
+        json={"title": "Unprocessable", "errors": [{"field": "texts[0].body", "detail": "חסרה המילה פרסומת"}]},
     )
     async with marketer(fake) as client:
         refused = await client.post("/marketing/promotions/new", data={**NEW, "action": "create"})

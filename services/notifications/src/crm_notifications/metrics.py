@@ -26,3 +26,9 @@ OPT_OUTS = Counter(
 # A refusal comes by reply (SMS) or by the e-mail's unsubscribe link.
 for _channel, _source in ((domain.SMS, "sms_reply"), (domain.EMAIL, "unsubscribe_link")):
     OPT_OUTS.labels(_channel, _source)
+# What delivery receipts said of the SMS they settled (the dashboard's delivery rate).
+DELIVERY_RECEIPTS = Counter(
+    "crm_delivery_receipts_total", "Delivery receipts that settled a message, by status", ["status"]
+)
+for _status in ("delivered", "undelivered"):
+    DELIVERY_RECEIPTS.labels(_status)

@@ -21,7 +21,7 @@ from crm_kit.db import Database, UnitOfWork
 from crm_kit.errors import InvalidArgument, NotFound, raise_all
 from crm_kit.protoconv import to_timestamp
 from crm_notifications import advertising, commands, domain, promotion_store, promotions, queries
-from crm_notifications.metrics import OPT_OUTS
+from crm_notifications.metrics import DELIVERY_RECEIPTS, OPT_OUTS
 from crm_notifications.outbound import PermanentSendError, TransientSendError
 from crm_notifications.sms_provider import SmsGateway
 
@@ -222,6 +222,7 @@ class Replies:
         async with self.db.unit_of_work() as uow:
             rows = await promotion_store.record_receipt(uow, request.provider_message_id, status, at)
             await _announce_delivered(uow, rows)
+        _count_receipts(rows)
         return bool(rows)
 
     async def apply_early_receipts(self) -> int:
@@ -229,7 +230,14 @@ class Replies:
         async with self.db.unit_of_work() as uow:
             rows = await promotion_store.apply_early_receipts(uow, datetime.now(UTC))
             await _announce_delivered(uow, rows)
+        _count_receipts(rows)
         return len(rows)
+
+
+def _count_receipts(rows: list[Any]) -> None:
+    """Counted once committed: a rolled-back receipt is retried by its provider and counted then."""
+    for row in rows:
+        DELIVERY_RECEIPTS.labels(row.status).inc()
 
 
 async def _announce_delivered(uow: UnitOfWork, rows: list[Any]) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 import grpc
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select, update
 
 from crm.customers.v1 import customers_pb2, customers_pb2_grpc
@@ -425,6 +426,7 @@ async def test_a_receipt_that_beats_its_send_record_is_applied_once_the_send_is(
     finally:
         await close()
     receipt = promotions_pb2.RecordDeliveryReceiptRequest(provider_message_id="msg_early", status="delivered")
+    counted = REGISTRY.get_sample_value("crm_delivery_receipts_total", {"status": "delivered"}) or 0.0
     # The provider reports before the message's send is recorded: nothing to apply to yet, kept.
     assert not (await harness.api.RecordDeliveryReceipt(receipt)).applied
     async with harness.service.db.unit_of_work() as uow:
@@ -440,6 +442,7 @@ async def test_a_receipt_that_beats_its_send_record_is_applied_once_the_send_is(
     assert await eventually(delivered, timeout=15) == 1  # the periodic job applied it
     # Applied once: the same receipt again changes nothing, and nothing is kept for it any more.
     assert not (await harness.api.RecordDeliveryReceipt(receipt)).applied
+    assert REGISTRY.get_sample_value("crm_delivery_receipts_total", {"status": "delivered"}) == counted + 1
     async with harness.service.db.unit_of_work() as uow:
         kept = (await uow.conn.execute(select(func.count()).select_from(early_receipts))).scalar_one()
     assert kept == 0

@@ -65,6 +65,7 @@ CONSUMES: Mapping[str, tuple[str, ...]] = {
         "crm.support.survey_answered",
         "crm.support.ticket_sla_breached",
         "crm.notifications.consent_withdrawn",
+        "crm.notifications.consent_granted",
     ),
     "orders": ("crm.sales.deal_closed",),
     "support": (),

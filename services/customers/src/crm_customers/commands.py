@@ -850,19 +850,19 @@ async def note_survey(uow: UnitOfWork, customer_id: str, *, score: int, answered
     )
 
 
-async def withdraw_by_address(
+async def consent_by_address(
     uow: UnitOfWork, change: domain.ConsentChange, address: str, occurred_at: datetime, rules: ConsentRules
 ) -> list[str]:
-    """A refusal that came by an address (a reply from a number, an e-mail's unsubscribe link):
-    recorded for every live customer with that address whose consent is not withdrawn already.
-    Returns their ids."""
+    """A refusal that came by an address (a reply from a number, an e-mail's unsubscribe link), or
+    a re-subscribe by a reply (Iran's 12): recorded for every live customer with that address whose
+    consent is not that already. Returns their ids."""
     column = customers.c.phone_number if change.channel == "sms" else customers.c.email
     flag = customers.c.marketing_sms_consent if change.channel == "sms" else customers.c.marketing_email_consent
     ids = (
         (
             await uow.conn.execute(
                 select(customers.c.id)
-                .where(column == address, customers.c.merged_into_id.is_(None), flag.is_(True))
+                .where(column == address, customers.c.merged_into_id.is_(None), flag.is_distinct_from(change.granted))
                 .order_by(customers.c.id)
             )
         )

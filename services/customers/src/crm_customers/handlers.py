@@ -408,14 +408,35 @@ def consent_withdrawn_handler(rules: ConsentRules) -> Callable[[UnitOfWork, Enve
         change = domain.ConsentChange(
             channel=m.channel, purpose="marketing", granted=False, source="reply", evidence=m.evidence[:500]
         )
-        await commands.withdraw_by_address(uow, change, m.address, _occurred_at(m, "occur_time", envelope), rules)
+        await commands.consent_by_address(uow, change, m.address, _occurred_at(m, "occur_time", envelope), rules)
 
     return on_consent_withdrawn
+
+
+def consent_granted_handler(rules: ConsentRules) -> Callable[[UnitOfWork, Envelope[Any]], Awaitable[None]]:
+    async def on_consent_granted(uow: UnitOfWork, envelope: Envelope[notifications_events.ConsentGranted]) -> None:
+        """A person who had refused advertising by SMS asked for it again by a reply (Iran's 12):
+        the consent is recorded for every customer with that number, the reply as its evidence,
+        where the country's consent rules accept a reply as a yes. Where they do not (Israel), the
+        reply grants nothing and only a consent recorded another way does."""
+        m = envelope.message
+        if m.channel != "sms" or not m.address or not m.evidence:
+            raise PoisonMessage(f"ConsentGranted {envelope.id} names no SMS number or no evidence")
+        if "reply" not in rules.marketing_grant_sources:
+            log.warning("a reply does not grant consent here", extra={"event_id": envelope.id})
+            return
+        change = domain.ConsentChange(
+            channel=m.channel, purpose="marketing", granted=True, source="reply", evidence=m.evidence[:500]
+        )
+        await commands.consent_by_address(uow, change, m.address, _occurred_at(m, "occur_time", envelope), rules)
+
+    return on_consent_granted
 
 
 def subscribe_handlers(bus: EventBus, rules: ConsentRules) -> None:
     """Register every consumer of the customers service on the bus."""
     bus.subscribe(notifications_events.ConsentWithdrawn, consent_withdrawn_handler(rules))
+    bus.subscribe(notifications_events.ConsentGranted, consent_granted_handler(rules))
     bus.subscribe(leads_events.LeadCaptured, on_lead_captured)
     bus.subscribe(sales_events.DealClosed, on_deal_closed)
     bus.subscribe(sales_events.DealStageChanged, on_deal_stage_changed)

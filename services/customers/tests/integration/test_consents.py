@@ -11,10 +11,13 @@ from typing import Any
 import grpc
 import nats
 import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from crm.customers.v1 import customers_pb2
 from crm.customers.v1 import events_pb2 as customers_events
 from crm.leads.v1 import events_pb2 as leads_events
+from crm_customers.db import messaging
 from crm_kit.protoconv import to_timestamp
 from crm_kit.testing import eventually, field_violations, publish_event
 
@@ -181,3 +184,74 @@ async def test_a_bad_consent_record_is_refused_whole(customers: Any, nats_server
     with pytest.raises(grpc.aio.AioRpcError) as missing:
         await customers.stub.RecordConsent(consent(str(uuid.uuid4()), SMS, SERVICE, False, C.CONSENT_SOURCE_AGENT))
     assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_a_reply_withdraws_everywhere_and_a_12_re_subscribes_only_where_a_reply_may_grant(
+    customers_server: Any, nats_server: str
+) -> None:
+    """ConsentWithdrawn (a refusal by reply) is recorded for the customer with that number, source
+    reply; ConsentGranted (Iran's 12 after it) grants again under Iran's rules, where a reply is a
+    yes, and changes nothing under Israel's, where only a written or recorded yes counts."""
+    async with customers_server(consent_rules="IR") as customers:
+        customer_id, granted_event = await _refused_then_12(customers, nats_server)
+
+        async def renewed_history() -> list[Any] | None:
+            found = await customers.stub.ListConsents(C.ListConsentsRequest(customer_id=customer_id))
+            return list(found.records) if len(found.records) == 3 else None
+
+        history = await eventually(renewed_history)
+        assert [(r.granted, r.source, r.evidence) for r in history[:2]] == [
+            (True, C.CONSENT_SOURCE_REPLY, "۱۲"),
+            (False, C.CONSENT_SOURCE_REPLY, "11"),
+        ]
+        assert (await contact(customers, customer_id)).marketing_sms_consent is True
+    async with customers_server(consent_rules="IL") as customers:
+        customer_id, granted_event = await _refused_then_12(customers, nats_server)
+        await eventually(lambda: _handled(customers.database_url, granted_event))
+        found = await customers.stub.ListConsents(C.ListConsentsRequest(customer_id=customer_id))
+        assert [(r.granted, r.source) for r in found.records] == [
+            (False, C.CONSENT_SOURCE_REPLY),
+            (True, C.CONSENT_SOURCE_WEB_FORM),
+        ]
+        assert (await contact(customers, customer_id)).marketing_sms_consent is False
+
+
+async def _refused_then_12(customers: Any, nats_server: str) -> tuple[str, str]:
+    """A customer who consented by a web form, refused by replying 11 (withdrawn once customers
+    took it), then replied 12; (customer id, the ConsentGranted event's id)."""
+    from crm.notifications.v1 import events_pb2 as notifications_events
+
+    customer_id = await new_customer(customers, nats_server)
+    phone = (await contact(customers, customer_id)).phone_number
+    await customers.stub.RecordConsent(
+        consent(customer_id, SMS, MARKETING, True, C.CONSENT_SOURCE_WEB_FORM, "signup-checkbox-v3")
+    )
+    at = datetime.now(UTC) + timedelta(seconds=1)  # each answer comes after what it answers
+    refusal = notifications_events.ConsentWithdrawn(
+        channel="sms", address=phone, source="sms_reply", evidence="11", occur_time=to_timestamp(at)
+    )
+    await publish_event(nats_server, refusal)
+
+    async def withdrawn() -> bool | None:
+        return True if not (await contact(customers, customer_id)).marketing_sms_consent else None
+
+    await eventually(withdrawn)
+    again = notifications_events.ConsentGranted(
+        channel="sms",
+        address=phone,
+        source="sms_reply",
+        evidence="۱۲",
+        occur_time=to_timestamp(at + timedelta(seconds=1)),
+    )
+    return customer_id, await publish_event(nats_server, again)
+
+
+async def _handled(database_url: str, event_id: str) -> bool:
+    """Whether the customers service's consumer took the event (its inbox holds the id)."""
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            query = select(func.count()).where(messaging.inbox.c.event_id == event_id)
+            return bool((await conn.execute(query)).scalar_one())
+    finally:
+        await engine.dispose()

@@ -37,6 +37,9 @@ class SmsRules:
     # What the text must end with (None: nothing asked).
     suffix: str | None
     advertiser_identity: bool
+    # The words a recipient who refused replies to subscribe again (Iran's 12); none: a refusal
+    # is lifted only by a new consent recorded in customers.
+    resubscribe_keywords: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -83,16 +86,25 @@ def parse(data: Any, where: str) -> AdvertisingRules:
                 opt_out_keywords=tuple(sms["opt_out_keywords"]),
                 suffix=sms["suffix"],
                 advertiser_identity=sms["advertiser_identity"],
+                resubscribe_keywords=tuple(sms.get("resubscribe_keywords", ())),
             ),
             email=EmailRules(subject_marker=email["subject_marker"], advertiser_identity=email["advertiser_identity"]),
         )
     except (KeyError, TypeError) as exc:
         raise InvalidAdvertisingRules(f"{where}: missing or malformed {exc}") from exc
-    texts = (rules.sms.marker, rules.sms.suffix, rules.email.subject_marker, *rules.sms.opt_out_keywords)
+    texts = (
+        rules.sms.marker,
+        rules.sms.suffix,
+        rules.email.subject_marker,
+        *rules.sms.opt_out_keywords,
+        *rules.sms.resubscribe_keywords,
+    )
     if not all(t is None or (isinstance(t, str) and t.strip()) for t in texts):
         raise InvalidAdvertisingRules(f"{where}: markers, suffix and keywords are non-empty text or null")
     if not rules.sms.opt_out_keywords:
         raise InvalidAdvertisingRules(f"{where}: an advertising SMS must say how to refuse: name its opt-out keywords")
+    if _keys(rules.sms.resubscribe_keywords) & (REFUSAL_WORDS | _keys(rules.sms.opt_out_keywords)):
+        raise InvalidAdvertisingRules(f"{where}: a re-subscribe keyword cannot also refuse")
     if not all(isinstance(b, bool) for b in (rules.sms.advertiser_identity, rules.email.advertiser_identity)):
         raise InvalidAdvertisingRules(f"{where}: advertiser_identity must be true or false")
     return rules
@@ -180,12 +192,25 @@ REFUSAL_WORDS = frozenset({"הסר", "הסירו", "הסרה", "stop", "unsubscr
 _REPLY_PUNCTUATION = re.compile(r"[\s.,!?;:\"'()\-–—،؛؟]+")
 
 
+def _keys(words: tuple[str, ...] | frozenset[str]) -> set[str]:
+    return {latin_digits(w).casefold() for w in words}
+
+
+def _first_word(text: str) -> str:
+    words = [w for w in _REPLY_PUNCTUATION.split(latin_digits(text).casefold()) if w]
+    return words[0] if words else ""
+
+
 def is_refusal(text: str, rules: SmsRules) -> bool:
     """Whether an inbound SMS refuses advertising: its first word (any case, any digits, no
     punctuation) is a refusal word or one of the country's keywords ("הסר", "STOP please",
     "لغو ۱۱", "۱۱")."""
-    words = [w for w in _REPLY_PUNCTUATION.split(latin_digits(text).casefold()) if w]
-    if not words:
-        return False
-    keywords = REFUSAL_WORDS | {latin_digits(k).casefold() for k in rules.opt_out_keywords}
-    return words[0] in keywords
+    first = _first_word(text)
+    return bool(first) and first in REFUSAL_WORDS | _keys(rules.opt_out_keywords)
+
+
+def is_resubscription(text: str, rules: SmsRules) -> bool:
+    """Whether an inbound SMS asks for advertising again: its first word is one of the country's
+    re-subscribe keywords (Iran's "12", "۱۲"); never where the country names none."""
+    first = _first_word(text)
+    return bool(first) and first in _keys(rules.resubscribe_keywords)

@@ -614,6 +614,17 @@ async def suppress(uow: UnitOfWork, suppression: Suppression) -> bool:
     return added.first() is not None
 
 
+async def lift_suppression(uow: UnitOfWork, channel: str, address: str) -> bool:
+    """Take an address off the suppression list (the person asked for advertising again); False
+    when it was not on it. The refusal stays in the audit log and the inbound messages."""
+    lifted = await uow.conn.execute(
+        delete(suppressions)
+        .where(suppressions.c.channel == channel, suppressions.c.address == address)
+        .returning(suppressions.c.address)
+    )
+    return lifted.first() is not None
+
+
 async def recipient(uow: UnitOfWork, promotion_id: str, customer_id: str) -> Any | None:
     """(address, channel) a promotion reached a customer at, or None."""
     return (

@@ -7,6 +7,9 @@ nothing), the number on the suppression list (every promotion's next batch leave
 `ConsentWithdrawn` event (customers records the withdrawal against every customer with the number,
 the source `sms_reply` and the text as evidence) and the confirmation's intent. The confirmation is
 sent after the commit; one that fails stays pending and `resend_pending` sends it later.
+
+Where the country's rules name a re-subscribe word (Iran: 12), that reply from a number that
+refused takes it off the suppression list and announces `ConsentGranted` in one transaction.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from crm_notifications.sms_provider import SmsGateway
 log = logging.getLogger(__name__)
 
 OPT_OUT = "opt_out"
+RESUBSCRIBE = "opt_in"
 NONE = "none"
 SMS_REPLY = "sms_reply"
 UNSUBSCRIBE_LINK = "unsubscribe_link"
@@ -52,6 +56,12 @@ def _inbound_problems(request: promotions_pb2.ReceiveInboundSmsRequest) -> tuple
     return number, problems
 
 
+def _action(text: str, rules: advertising.SmsRules) -> str:
+    if advertising.is_refusal(text, rules):
+        return OPT_OUT
+    return RESUBSCRIBE if advertising.is_resubscription(text, rules) else NONE
+
+
 class Replies:
     def __init__(
         self,
@@ -74,7 +84,7 @@ class Replies:
         """(action, applied) for one inbound SMS; see the module doc."""
         number, problems = _inbound_problems(request)
         raise_all(problems)
-        action = OPT_OUT if advertising.is_refusal(request.text, self.rules.sms) else NONE
+        action = _action(request.text, self.rules.sms)
         received = (
             request.receive_time.ToDatetime(tzinfo=UTC) if request.HasField("receive_time") else datetime.now(UTC)
         )
@@ -89,7 +99,11 @@ class Replies:
             )
             if not await promotion_store.record_inbound(uow, inbound):
                 return action, False
-            confirmation = await self._refuse(uow, request, number, received) if action == OPT_OUT else None
+            confirmation = None
+            if action == OPT_OUT:
+                confirmation = await self._refuse(uow, request, number, received)
+            elif action == RESUBSCRIBE:
+                await self._renew(uow, number, request.text, received)
         if confirmation is not None:
             await self._send(confirmation)
         return action, True
@@ -140,6 +154,26 @@ class Replies:
         )
         uow.audit("consent.withdrawn", "suppression", f"{channel}:{address}", {"source": source})
         uow.after_commit(lambda: OPT_OUTS.labels(channel, source).inc())
+        return True
+
+    async def _renew(self, uow: UnitOfWork, number: str, text: str, at: datetime) -> bool:
+        """A person who refused asks for advertising again (Iran's 12): the number comes off the
+        suppression list and ConsentGranted is announced (customers records the consent, source
+        reply, the text as its evidence). From a number that never refused it changes nothing: a
+        bare "12" is no consent to begin with."""
+        if not await promotion_store.lift_suppression(uow, domain.SMS, number):
+            return False
+        await uow.record_event(
+            events_pb2.ConsentGranted(
+                channel=domain.SMS,
+                address=number,
+                source=SMS_REPLY,
+                evidence=text[:500],
+                occur_time=to_timestamp(at),
+            ),
+            time=at,
+        )
+        uow.audit("consent.renewed", "suppression", f"{domain.SMS}:{number}", {"source": SMS_REPLY})
         return True
 
     async def _refuse(

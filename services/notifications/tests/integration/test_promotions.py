@@ -13,12 +13,14 @@ from typing import Any
 
 import grpc
 import httpx
+import nats
+import nats.js.errors
 import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import func, select, update
 
 from crm.customers.v1 import customers_pb2, customers_pb2_grpc
-from crm.notifications.v1 import promotions_pb2, promotions_pb2_grpc
+from crm.notifications.v1 import events_pb2, promotions_pb2, promotions_pb2_grpc
 from crm_devstack.mail_sink import SinkState, smtp_controller
 from crm_kit.caller import ACTOR_METADATA_KEY
 from crm_kit.service import Service
@@ -163,7 +165,9 @@ async def audience() -> AsyncIterator[tuple[FakeAudience, str]]:
 
 
 @pytest.fixture
-async def harness(fresh_database, nats_server, sms_base_url, audience) -> AsyncIterator[Harness]:
+async def harness(fresh_database, nats_server, sms_base_url, audience, request) -> AsyncIterator[Harness]:
+    """The service with the audience fake as customers; a test's indirect parameter (a dict) sets
+    other settings."""
     await reset_stream(nats_server)
     servicer, customers_addr = audience
     port = free_port()
@@ -178,6 +182,7 @@ async def harness(fresh_database, nats_server, sms_base_url, audience) -> AsyncI
         # The service's own runner stays out of the way: each test drives runners itself.
         promotion_poll_seconds=3600,
         promotion_approval_above=1000,
+        **getattr(request, "param", {}),
     )
     async with (
         running_service(settings, messaging, MIGRATIONS_DIR, setup) as service,
@@ -323,6 +328,51 @@ async def test_a_number_refused_after_the_audience_was_resolved_gets_nothing(har
     async with harness.service.db.unit_of_work() as uow:
         source = (await uow.conn.execute(select(suppressions.c.source))).scalars().all()
     assert source == ["sms_reply"]
+
+
+@pytest.mark.parametrize("harness", [{"advertising_rules": "IR"}], indirect=True)
+async def test_in_iran_12_re_subscribes_a_number_that_replied_11_and_nobody_else(
+    harness: Harness, nats_server: str
+) -> None:
+    refused, stranger = "+989120000007", "+989120000008"
+
+    async def reply(provider_id: str, number: str, text: str) -> promotions_pb2.ReceiveInboundSmsResponse:
+        request = promotions_pb2.ReceiveInboundSmsRequest(
+            provider_message_id=provider_id, from_number=number, text=text
+        )
+        return await harness.api.ReceiveInboundSms(request)
+
+    assert (await reply("in-1", refused, "11")).action == "opt_out"
+    again = await reply("in-2", refused, "۱۲")
+    repeat = await reply("in-2", refused, "۱۲")
+    bare = await reply("in-3", stranger, "12")
+    assert (again.action, again.applied, repeat.applied) == ("opt_in", True, False)
+    assert (bare.action, bare.applied) == ("opt_in", True)  # recorded, and it grants nothing
+    async with harness.service.db.unit_of_work() as uow:
+        left = (await uow.conn.execute(select(suppressions.c.address))).scalars().all()
+        audited = (
+            (await uow.conn.execute(select(messaging.audit_log.c.action).order_by(messaging.audit_log.c.id)))
+            .scalars()
+            .all()
+        )
+    assert left == [] and audited == ["consent.withdrawn", "consent.renewed"]
+
+    async def announced() -> events_pb2.ConsentGranted | None:
+        bus = await nats.connect(nats_server)
+        try:
+            found = await bus.jetstream().get_last_msg("CRM", "crm.notifications.consent_granted")
+        except nats.js.errors.NotFoundError:
+            return None
+        finally:
+            await bus.close()
+        return events_pb2.ConsentGranted.FromString(found.data or b"")
+
+    granted = await eventually(announced)
+    assert (granted.channel, granted.address, granted.evidence) == ("sms", refused, "۱۲")
+    # And 11 again stops it again.
+    assert (await reply("in-4", refused, "11")).applied
+    async with harness.service.db.unit_of_work() as uow:
+        assert (await uow.conn.execute(select(suppressions.c.address))).scalars().all() == [refused]
 
 
 async def test_scheduling_refuses_the_past_nobody_and_a_self_approval(harness: Harness) -> None:

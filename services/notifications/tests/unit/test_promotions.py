@@ -104,6 +104,24 @@ def test_other_replies_are_not_refusals(reply: str) -> None:
     assert not advertising.is_refusal(reply, IL.sms)
 
 
+@pytest.mark.parametrize("reply", ["12", "۱۲", " 12 ", "12.", "12 لطفا"])
+def test_12_re_subscribes_in_iran_only(reply: str) -> None:
+    assert advertising.is_resubscription(reply, IR.sms)
+    assert not advertising.is_resubscription(reply, IL.sms)  # Israel names no such word
+    assert not advertising.is_refusal(reply, IR.sms)
+    assert not advertising.is_resubscription("11", IR.sms) and not advertising.is_resubscription("123", IR.sms)
+
+
+def test_a_re_subscribe_word_that_also_refuses_is_a_broken_rules_file() -> None:
+    import json
+
+    shipped = json.loads(advertising.SHIPPED["IR"].read_text(encoding="utf-8"))
+    for word in ("11", "STOP", "۱۱"):
+        shipped["sms"]["resubscribe_keywords"] = [word]
+        with pytest.raises(advertising.InvalidAdvertisingRules, match="re-subscribe"):
+            advertising.parse(shipped, "test")
+
+
 def test_quiet_hours_may_cross_midnight_and_a_bad_window_is_refused() -> None:
     night = quiet_hours("21:00-08:00")
     assert in_quiet_hours(time(22, 30), night) and in_quiet_hours(time(7, 59), night)

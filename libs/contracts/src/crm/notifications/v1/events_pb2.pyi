@@ -190,6 +190,47 @@ class ConsentWithdrawn(_message.Message):
 Global___ConsentWithdrawn: _TypeAlias = ConsentWithdrawn  # noqa: Y015
 
 @_typing.final
+class ConsentGranted(_message.Message):
+    """Published on crm.notifications.consent_granted when a person who had refused advertising by a
+    reply asks for it again by a reply, where the country's rules name such a word (Iran: 12).
+    Customers records the consent, source reply, for every customer with that number.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    ADDRESS_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    EVIDENCE_FIELD_NUMBER: _builtins.int
+    OCCUR_TIME_FIELD_NUMBER: _builtins.int
+    channel: _builtins.str
+    """sms."""
+    address: _builtins.str
+    """E.164 number."""
+    source: _builtins.str
+    """sms_reply."""
+    evidence: _builtins.str
+    """The reply's text."""
+    @_builtins.property
+    def occur_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        channel: _builtins.str = ...,
+        address: _builtins.str = ...,
+        source: _builtins.str = ...,
+        evidence: _builtins.str = ...,
+        occur_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["occur_time", b"occur_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "channel", b"channel", "evidence", b"evidence", "occur_time", b"occur_time", "source", b"source"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConsentGranted: _TypeAlias = ConsentGranted  # noqa: Y015
+
+@_typing.final
 class MessageDelivered(_message.Message):
     """Published on crm.notifications.message_delivered when the provider reports a message's fate."""
 

@@ -669,7 +669,7 @@ class ReceiveInboundSmsResponse(_message.Message):
     ACTION_FIELD_NUMBER: _builtins.int
     APPLIED_FIELD_NUMBER: _builtins.int
     action: _builtins.str
-    """opt_out, opt_in or none."""
+    """opt_out (a refusal), opt_in (a re-subscribe by a refused number, where the rules allow) or none."""
     applied: _builtins.bool
     """False for a repeat of an inbound message already handled."""
     def __init__(

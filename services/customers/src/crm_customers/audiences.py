@@ -3,7 +3,8 @@ on a channel for a purpose. Read-only, in the caller's unit of work, one stateme
 
 Every fact is read where this service keeps it current: tags, locale, the acquiring source and the
 latest survey score on the customer row; cities from its addresses; purchases (and lifetime value,
-their sum per currency) from `customer_purchases`; open complaints from `customer_tickets`. Consent
+their sum per currency) from `customer_purchases`; open complaints from `customer_tickets`; a static
+list's members from `audience_list_members`. Consent
 is the flags the consent records keep current on the row (`marketing_*_consent`,
 `transactional_*_opt_out`), so an audience never holds anyone a message could not be sent to.
 
@@ -34,7 +35,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, aggregate_order_by
 
-from crm_customers.db import customer_addresses, customer_purchases, customer_tickets, customers
+from crm_customers.db import (
+    audience_list_members,
+    customer_addresses,
+    customer_purchases,
+    customer_tickets,
+    customers,
+)
 from crm_customers.domain import COMPLAINT, LOW_SATISFACTION_SCORE, Audience, contains_pattern
 from crm_kit.db import UnitOfWork
 
@@ -112,6 +119,9 @@ def _criteria(a: Audience) -> list[ColumnElement[bool]]:
         found.append(
             select(_ONE).where(places.c.customer_id == c.c.id, _any_of(func.lower(places.c.city), a.cities)).exists()
         )
+    if a.list_id:
+        members = audience_list_members
+        found.append(c.c.id.in_(select(members.c.customer_id).where(members.c.list_id == a.list_id)))
     return found + _purchased(a) + _lifetime(a)
 
 

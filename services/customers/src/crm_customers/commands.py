@@ -38,7 +38,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from crm.customers.v1 import events_pb2
-from crm_customers import consent_proto, domain, queries
+from crm_customers import audience_lists, consent_proto, domain, list_store, queries
 from crm_customers.consent_rules import ConsentRules
 from crm_customers.db import (
     consents,
@@ -502,13 +502,15 @@ async def merge_customers(
 
 
 async def _move_history(uow: UnitOfWork, survivor_id: str, duplicate_id: str) -> int:
-    """The duplicate's timeline, purchases and tickets become the survivor's (its lifetime value,
-    purchases and open complaints count for the survivor). Returns the timeline entries moved."""
+    """The duplicate's timeline, purchases, tickets and list memberships become the survivor's (its
+    lifetime value, purchases and open complaints count for the survivor, and a list that named
+    the duplicate names the survivor). Returns the timeline entries moved."""
     moved = await uow.conn.execute(
         update(timeline).where(timeline.c.customer_id == duplicate_id).values(customer_id=survivor_id)
     )
     for table in (customer_purchases, customer_tickets):
         await uow.conn.execute(update(table).where(table.c.customer_id == duplicate_id).values(customer_id=survivor_id))
+    await list_store.move_members(uow, duplicate_id, survivor_id)
     return int(moved.rowcount)
 
 
@@ -872,3 +874,45 @@ async def consent_by_address(
     for customer_id in ids:
         await record_consent(uow, customer_id, change, occurred_at, rules)
     return list(ids)
+
+
+async def import_audience_list(
+    uow: UnitOfWork, *, name: str, content: bytes, all_or_nothing: bool, request_id: str
+) -> Any:
+    """A static audience list from a CSV file (see `audience_lists`): its lines matched to live
+    customers and stored with the lines that matched none; a repeated request_id returns the first
+    list. INVALID_ARGUMENT on name or content, and, with all_or_nothing, naming the wrong lines."""
+    cleaned = " ".join(name.split())
+    if not 0 < len(cleaned) <= audience_lists.MAX_NAME:
+        raise InvalidArgument("the list needs a name", field_violations=[("name", "1 to 200 characters")])
+    if len(request_id) > 200:
+        raise InvalidArgument("request_id is too long", field_violations=[("request_id", "at most 200 characters")])
+    earlier = await list_store.by_request(uow, request_id)
+    if earlier is not None:
+        return earlier
+    try:
+        keys, unreadable = audience_lists.read(content)
+    except audience_lists.UnreadableList as exc:
+        raise InvalidArgument(str(exc), field_violations=[("content", str(exc))]) from exc
+    matched = await list_store.match(uow, keys)
+    errors = sorted(unreadable + audience_lists.unmatched(keys, matched), key=lambda e: e.line_number)
+    if errors and all_or_nothing:
+        raise InvalidArgument(
+            f"{len(errors)} line(s) name no customer or cannot be read: no list was made",
+            field_violations=[(f"lines[{e.line_number}].{e.field}", e.message) for e in errors[:20]],
+        )
+    who = caller.current()
+    row = await list_store.create(
+        uow,
+        name=cleaned,
+        customer_ids={customer for found in matched.values() for customer in found},
+        lines=len(keys) + len(unreadable),
+        errors=errors,
+        created_by=who.actor if who else caller.SYSTEM_ACTOR,
+        request_id=request_id,
+        at=datetime.now(UTC),
+    )
+    if row is None:  # the same request, made by a concurrent retry meanwhile
+        return await list_store.by_request(uow, request_id)
+    uow.audit("customers.ImportAudienceList", "audience_list", row.id, {"members": row.members, "lines": row.lines})
+    return row

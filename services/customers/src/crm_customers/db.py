@@ -188,6 +188,33 @@ customer_purchases = Table(
     Index("ix_customer_purchases_customer", "customer_id", "closed_at"),
 )
 
+# Static lists of customers (an audience's list_id), imported from CSV files: the list with its
+# import report (lines read, the first 1,000 line errors), and its members by customer id. A
+# merge moves a duplicate's memberships to the survivor. request_id makes a retried import
+# return the first list.
+audience_lists = Table(
+    "audience_lists",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("members", Integer, nullable=False),
+    Column("lines", Integer, nullable=False),
+    Column("error_count", Integer, nullable=False),
+    Column("errors", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    Column("created_by", String(200), nullable=False, server_default=""),
+    Column("request_id", String(200), nullable=True, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_audience_lists_created", "created_at", "id"),
+)
+
+audience_list_members = Table(
+    "audience_list_members",
+    metadata,
+    Column("list_id", String(64), ForeignKey("audience_lists.id"), primary_key=True),
+    Column("customer_id", String(64), ForeignKey("customers.id"), primary_key=True),
+    Index("ix_audience_list_members_customer", "customer_id"),
+)
+
 # The customer's service desk tickets, by ticket id: opened (TicketOpened) and resolved
 # (TicketResolved, the latest resolution's time). A ticket is open while resolved_at is null; an
 # audience leaves out a customer with an open complaint. Kept, not deleted, when resolved: a

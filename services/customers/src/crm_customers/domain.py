@@ -597,6 +597,8 @@ class Audience:
     include_open_complaints: bool = False
     include_low_satisfaction: bool = False
     locales: tuple[str, ...] = ()
+    # Members of this static list only ("": no list).
+    list_id: str = ""
 
     @property
     def purchase_window(self) -> bool:
@@ -627,6 +629,7 @@ def audience(
     currency_code: str,
     include_open_complaints: bool = False,
     include_low_satisfaction: bool = False,
+    list_id: str = "",
 ) -> tuple[Audience, list[tuple[str, str]]]:
     """The normalized audience and every (field, problem) found in what was asked; a filter's
     field is named by its own name (tags, currency_code, purchased_before…)."""
@@ -648,6 +651,8 @@ def audience(
         problems.append(("currency_code", "an ISO 4217 code (ILS, IRR…) is required with min_lifetime_value_minor"))
     elif currency and not _CURRENCY.match(currency):
         problems.append(("currency_code", "an ISO 4217 code of three letters"))
+    if len(list_id) > MAX_CUSTOMER_ID:
+        problems.append(("list_id", "an audience list's id"))
     return (
         Audience(
             channel=channel,
@@ -659,6 +664,7 @@ def audience(
             currency_code=currency,
             include_open_complaints=include_open_complaints,
             include_low_satisfaction=include_low_satisfaction,
+            list_id=list_id.strip(),
         ),
         problems,
     )

@@ -9,10 +9,10 @@ import grpc
 
 from crm.common.v1 import types_pb2
 from crm.customers.v1 import customers_pb2, customers_pb2_grpc
-from crm_customers import audiences, commands, consent_proto, domain, queries
+from crm_customers import audiences, commands, consent_proto, domain, list_store, queries
 from crm_customers.consent_rules import ConsentRules
 from crm_kit.db import Database
-from crm_kit.errors import InvalidArgument, require
+from crm_kit.errors import InvalidArgument, NotFound, require
 from crm_kit.etags import etag
 from crm_kit.protoconv import encode_page_token, from_timestamp, page_position, page_size, to_timestamp
 
@@ -136,10 +136,30 @@ def _audience(
         currency_code=f.currency_code,
         include_open_complaints=f.include_open_complaints,
         include_low_satisfaction=f.include_low_satisfaction,
+        list_id=f.list_id,
     )
     if problems + more:
         raise InvalidArgument("the audience cannot be resolved", field_violations=problems + more)
     return found
+
+
+async def _known_list(uow: Any, wanted: domain.Audience) -> None:
+    """INVALID_ARGUMENT on list_id when the audience names a list that does not exist."""
+    if wanted.list_id and not await list_store.exists(uow, wanted.list_id):
+        raise InvalidArgument("no such audience list", field_violations=[("list_id", "no such audience list")])
+
+
+def list_to_proto(row: Any, *, with_errors: bool = True) -> customers_pb2.AudienceList:
+    return customers_pb2.AudienceList(
+        id=row.id,
+        name=row.name,
+        members=row.members,
+        lines=row.lines,
+        error_count=row.error_count,
+        errors=[customers_pb2.AudienceListError(**e) for e in row.errors] if with_errors else [],
+        created_by=row.created_by,
+        create_time=to_timestamp(row.created_at),
+    )
 
 
 def member_to_proto(member: audiences.Member) -> customers_pb2.AudienceMember:
@@ -440,6 +460,7 @@ class CustomersServicer(customers_pb2_grpc.CustomersServiceServicer):
             request.filter, request.channel, request.purpose, domain.audience_sample(request.sample_size)
         )
         async with self.db.unit_of_work() as uow:
+            await _known_list(uow, wanted)
             figures, sample = await audiences.count(uow, wanted, request.sample_size)
         return customers_pb2.CountAudienceResponse(**figures, sample=[member_to_proto(m) for m in sample])
 
@@ -449,9 +470,47 @@ class CustomersServicer(customers_pb2_grpc.CustomersServiceServicer):
         limit, paging = domain.audience_page(request.page_size, request.after_customer_id)
         wanted = _audience(request.filter, request.channel, request.purpose, paging)
         async with self.db.unit_of_work() as uow:
+            await _known_list(uow, wanted)
             # One more than the page: whether another follows, without an empty last call.
             members = await audiences.page(uow, wanted, limit=limit + 1, after=request.after_customer_id)
         return customers_pb2.ResolveAudienceResponse(
             members=[member_to_proto(m) for m in members[:limit]],
             next_after_customer_id=members[limit - 1].customer_id if len(members) > limit else "",
+        )
+
+    async def ImportAudienceList(
+        self, request: customers_pb2.ImportAudienceListRequest, context: grpc.aio.ServicerContext
+    ) -> customers_pb2.ImportAudienceListResponse:
+        async with self.db.unit_of_work() as uow:
+            row = await commands.import_audience_list(
+                uow,
+                name=request.name,
+                content=request.content,
+                all_or_nothing=request.all_or_nothing,
+                request_id=request.request_id,
+            )
+        return customers_pb2.ImportAudienceListResponse(list=list_to_proto(row))
+
+    async def GetAudienceList(
+        self, request: customers_pb2.GetAudienceListRequest, context: grpc.aio.ServicerContext
+    ) -> customers_pb2.GetAudienceListResponse:
+        require({"list_id": request.list_id})
+        async with self.db.unit_of_work() as uow:
+            row = await list_store.get(uow, request.list_id)
+        if row is None:
+            raise NotFound(f"audience list {request.list_id} not found", reason="AUDIENCE_LIST_NOT_FOUND")
+        return customers_pb2.GetAudienceListResponse(list=list_to_proto(row))
+
+    async def ListAudienceLists(
+        self, request: customers_pb2.ListAudienceListsRequest, context: grpc.aio.ServicerContext
+    ) -> customers_pb2.ListAudienceListsResponse:
+        async with self.db.unit_of_work() as uow:
+            rows, next_key = await list_store.page(
+                uow,
+                limit=page_size(request.page_size),
+                after=page_position(request.page_token, datetime.fromisoformat, str),
+            )
+        return customers_pb2.ListAudienceListsResponse(
+            lists=[list_to_proto(r, with_errors=False) for r in rows],
+            next_page_token=encode_page_token(*next_key) if next_key else "",
         )

@@ -186,6 +186,215 @@ CONSENT_SOURCE_AGENT: ConsentSource.ValueType  # 5
 Global___ConsentSource: _TypeAlias = ConsentSource  # noqa: Y015
 
 @_typing.final
+class AudienceList(_message.Message):
+    """A static list of customers (an audience's `list_id`)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    MEMBERS_FIELD_NUMBER: _builtins.int
+    LINES_FIELD_NUMBER: _builtins.int
+    ERROR_COUNT_FIELD_NUMBER: _builtins.int
+    ERRORS_FIELD_NUMBER: _builtins.int
+    CREATED_BY_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    name: _builtins.str
+    members: _builtins.int
+    """Distinct customers the lines matched."""
+    lines: _builtins.int
+    """Lines read (the header not counted), and those that matched no customer or could not be read."""
+    error_count: _builtins.int
+    created_by: _builtins.str
+    @_builtins.property
+    def errors(self) -> _containers.RepeatedCompositeFieldContainer[Global___AudienceListError]:
+        """The first 1,000 line errors."""
+
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        members: _builtins.int = ...,
+        lines: _builtins.int = ...,
+        error_count: _builtins.int = ...,
+        errors: _abc.Iterable[Global___AudienceListError] | None = ...,
+        created_by: _builtins.str = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "created_by", b"created_by", "error_count", b"error_count", "errors", b"errors", "id", b"id", "lines", b"lines", "members", b"members", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AudienceList: _TypeAlias = AudienceList  # noqa: Y015
+
+@_typing.final
+class AudienceListError(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LINE_NUMBER_FIELD_NUMBER: _builtins.int
+    FIELD_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    line_number: _builtins.int
+    """The file's line (the header is line 1)."""
+    field: _builtins.str
+    """The column: customer_id, phone_number or email."""
+    message: _builtins.str
+    def __init__(
+        self,
+        *,
+        line_number: _builtins.int = ...,
+        field: _builtins.str = ...,
+        message: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["field", b"field", "line_number", b"line_number", "message", b"message"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AudienceListError: _TypeAlias = AudienceListError  # noqa: Y015
+
+@_typing.final
+class ImportAudienceListRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    CONTENT_FIELD_NUMBER: _builtins.int
+    ALL_OR_NOTHING_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """1 to 200 characters."""
+    content: _builtins.bytes
+    """The CSV file."""
+    all_or_nothing: _builtins.bool
+    request_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        content: _builtins.bytes = ...,
+        all_or_nothing: _builtins.bool = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["all_or_nothing", b"all_or_nothing", "content", b"content", "name", b"name", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportAudienceListRequest: _TypeAlias = ImportAudienceListRequest  # noqa: Y015
+
+@_typing.final
+class ImportAudienceListResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LIST_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def list(self) -> Global___AudienceList: ...
+    def __init__(
+        self,
+        *,
+        list: Global___AudienceList | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["list", b"list"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["list", b"list"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportAudienceListResponse: _TypeAlias = ImportAudienceListResponse  # noqa: Y015
+
+@_typing.final
+class GetAudienceListRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LIST_ID_FIELD_NUMBER: _builtins.int
+    list_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        list_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["list_id", b"list_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetAudienceListRequest: _TypeAlias = GetAudienceListRequest  # noqa: Y015
+
+@_typing.final
+class GetAudienceListResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LIST_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def list(self) -> Global___AudienceList: ...
+    def __init__(
+        self,
+        *,
+        list: Global___AudienceList | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["list", b"list"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["list", b"list"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetAudienceListResponse: _TypeAlias = GetAudienceListResponse  # noqa: Y015
+
+@_typing.final
+class ListAudienceListsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    page_size: _builtins.int
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAudienceListsRequest: _TypeAlias = ListAudienceListsRequest  # noqa: Y015
+
+@_typing.final
+class ListAudienceListsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LISTS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def lists(self) -> _containers.RepeatedCompositeFieldContainer[Global___AudienceList]: ...
+    def __init__(
+        self,
+        *,
+        lists: _abc.Iterable[Global___AudienceList] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lists", b"lists", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAudienceListsResponse: _TypeAlias = ListAudienceListsResponse  # noqa: Y015
+
+@_typing.final
 class AudienceFilter(_message.Message):
     """Who a message goes to: live (not merged) customers matching every criterion given; an empty
     filter is every live customer. A list matches any of its values (at most 50, each 1 to 100
@@ -205,6 +414,7 @@ class AudienceFilter(_message.Message):
     INCLUDE_OPEN_COMPLAINTS_FIELD_NUMBER: _builtins.int
     INCLUDE_LOW_SATISFACTION_FIELD_NUMBER: _builtins.int
     LOCALES_FIELD_NUMBER: _builtins.int
+    LIST_ID_FIELD_NUMBER: _builtins.int
     min_lifetime_value_minor: _builtins.int
     """Lifetime value (the won deals' lines in currency_code) at least this much, in minor units;
     currency_code (ISO 4217) is required with it.
@@ -216,6 +426,10 @@ class AudienceFilter(_message.Message):
     """
     include_low_satisfaction: _builtins.bool
     """By default a customer whose latest survey score is 1 or 2 (of 5) is left out; true includes them."""
+    list_id: _builtins.str
+    """Members of this static list (ImportAudienceList) only; NOT_FOUND-like INVALID_ARGUMENT on
+    list_id when there is no such list.
+    """
     @_builtins.property
     def tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Tags as spelled (UpdateCustomer's tags)."""
@@ -259,10 +473,11 @@ class AudienceFilter(_message.Message):
         include_open_complaints: _builtins.bool = ...,
         include_low_satisfaction: _builtins.bool = ...,
         locales: _abc.Iterable[_builtins.str] | None = ...,
+        list_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["purchased_after", b"purchased_after", "purchased_before", b"purchased_before"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cities", b"cities", "currency_code", b"currency_code", "include_low_satisfaction", b"include_low_satisfaction", "include_open_complaints", b"include_open_complaints", "locales", b"locales", "min_lifetime_value_minor", b"min_lifetime_value_minor", "products", b"products", "purchased_after", b"purchased_after", "purchased_before", b"purchased_before", "sources", b"sources", "tags", b"tags"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cities", b"cities", "currency_code", b"currency_code", "include_low_satisfaction", b"include_low_satisfaction", "include_open_complaints", b"include_open_complaints", "list_id", b"list_id", "locales", b"locales", "min_lifetime_value_minor", b"min_lifetime_value_minor", "products", b"products", "purchased_after", b"purchased_after", "purchased_before", b"purchased_before", "sources", b"sources", "tags", b"tags"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -130,6 +130,21 @@ class CustomersServiceStub:
                 request_serializer=crm_dot_customers_dot_v1_dot_customers__pb2.ResolveAudienceRequest.SerializeToString,
                 response_deserializer=crm_dot_customers_dot_v1_dot_customers__pb2.ResolveAudienceResponse.FromString,
                 _registered_method=True)
+        self.ImportAudienceList = channel.unary_unary(
+                '/crm.customers.v1.CustomersService/ImportAudienceList',
+                request_serializer=crm_dot_customers_dot_v1_dot_customers__pb2.ImportAudienceListRequest.SerializeToString,
+                response_deserializer=crm_dot_customers_dot_v1_dot_customers__pb2.ImportAudienceListResponse.FromString,
+                _registered_method=True)
+        self.GetAudienceList = channel.unary_unary(
+                '/crm.customers.v1.CustomersService/GetAudienceList',
+                request_serializer=crm_dot_customers_dot_v1_dot_customers__pb2.GetAudienceListRequest.SerializeToString,
+                response_deserializer=crm_dot_customers_dot_v1_dot_customers__pb2.GetAudienceListResponse.FromString,
+                _registered_method=True)
+        self.ListAudienceLists = channel.unary_unary(
+                '/crm.customers.v1.CustomersService/ListAudienceLists',
+                request_serializer=crm_dot_customers_dot_v1_dot_customers__pb2.ListAudienceListsRequest.SerializeToString,
+                response_deserializer=crm_dot_customers_dot_v1_dot_customers__pb2.ListAudienceListsResponse.FromString,
+                _registered_method=True)
 
 
 class CustomersServiceServicer:
@@ -283,6 +298,31 @@ class CustomersServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ImportAudienceList(self, request, context):
+        """A static list of customers from a CSV file (UTF-8, a header row naming customer_id,
+        phone_number or email): each line is matched to a live customer (a merged one's survivor), a
+        line that matches none, or cannot be read, is reported with its line number. all_or_nothing
+        keeps no list when any line is wrong (INVALID_ARGUMENT naming the lines); otherwise the list
+        holds the lines that matched. A repeated request_id returns the first list. INVALID_ARGUMENT on
+        `content` for a file that is not UTF-8 text or names none of the columns.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAudienceList(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAudienceLists(self, request, context):
+        """Lists newest first, without their line errors.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CustomersServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -380,6 +420,21 @@ def add_CustomersServiceServicer_to_server(servicer, server):
                     servicer.ResolveAudience,
                     request_deserializer=crm_dot_customers_dot_v1_dot_customers__pb2.ResolveAudienceRequest.FromString,
                     response_serializer=crm_dot_customers_dot_v1_dot_customers__pb2.ResolveAudienceResponse.SerializeToString,
+            ),
+            'ImportAudienceList': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImportAudienceList,
+                    request_deserializer=crm_dot_customers_dot_v1_dot_customers__pb2.ImportAudienceListRequest.FromString,
+                    response_serializer=crm_dot_customers_dot_v1_dot_customers__pb2.ImportAudienceListResponse.SerializeToString,
+            ),
+            'GetAudienceList': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAudienceList,
+                    request_deserializer=crm_dot_customers_dot_v1_dot_customers__pb2.GetAudienceListRequest.FromString,
+                    response_serializer=crm_dot_customers_dot_v1_dot_customers__pb2.GetAudienceListResponse.SerializeToString,
+            ),
+            'ListAudienceLists': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAudienceLists,
+                    request_deserializer=crm_dot_customers_dot_v1_dot_customers__pb2.ListAudienceListsRequest.FromString,
+                    response_serializer=crm_dot_customers_dot_v1_dot_customers__pb2.ListAudienceListsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -896,6 +951,87 @@ class CustomersService:
             '/crm.customers.v1.CustomersService/ResolveAudience',
             crm_dot_customers_dot_v1_dot_customers__pb2.ResolveAudienceRequest.SerializeToString,
             crm_dot_customers_dot_v1_dot_customers__pb2.ResolveAudienceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportAudienceList(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.customers.v1.CustomersService/ImportAudienceList',
+            crm_dot_customers_dot_v1_dot_customers__pb2.ImportAudienceListRequest.SerializeToString,
+            crm_dot_customers_dot_v1_dot_customers__pb2.ImportAudienceListResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAudienceList(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.customers.v1.CustomersService/GetAudienceList',
+            crm_dot_customers_dot_v1_dot_customers__pb2.GetAudienceListRequest.SerializeToString,
+            crm_dot_customers_dot_v1_dot_customers__pb2.GetAudienceListResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAudienceLists(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.customers.v1.CustomersService/ListAudienceLists',
+            crm_dot_customers_dot_v1_dot_customers__pb2.ListAudienceListsRequest.SerializeToString,
+            crm_dot_customers_dot_v1_dot_customers__pb2.ListAudienceListsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -95,6 +95,17 @@ class CustomersServiceStub:
     caller keeps the cursor, so a sender resumes after a restart where it stopped). Errors as for
     CountAudience, and page_size / after_customer_id.
     """
+    ImportAudienceList: _grpc.UnaryUnaryMultiCallable[_customers_pb2.ImportAudienceListRequest, _customers_pb2.ImportAudienceListResponse]
+    """A static list of customers from a CSV file (UTF-8, a header row naming customer_id,
+    phone_number or email): each line is matched to a live customer (a merged one's survivor), a
+    line that matches none, or cannot be read, is reported with its line number. all_or_nothing
+    keeps no list when any line is wrong (INVALID_ARGUMENT naming the lines); otherwise the list
+    holds the lines that matched. A repeated request_id returns the first list. INVALID_ARGUMENT on
+    `content` for a file that is not UTF-8 text or names none of the columns.
+    """
+    GetAudienceList: _grpc.UnaryUnaryMultiCallable[_customers_pb2.GetAudienceListRequest, _customers_pb2.GetAudienceListResponse]
+    ListAudienceLists: _grpc.UnaryUnaryMultiCallable[_customers_pb2.ListAudienceListsRequest, _customers_pb2.ListAudienceListsResponse]
+    """Lists newest first, without their line errors."""
 
 @_typing.type_check_only
 class CustomersServiceAsyncStub(CustomersServiceStub):
@@ -163,6 +174,17 @@ class CustomersServiceAsyncStub(CustomersServiceStub):
     caller keeps the cursor, so a sender resumes after a restart where it stopped). Errors as for
     CountAudience, and page_size / after_customer_id.
     """
+    ImportAudienceList: _aio.UnaryUnaryMultiCallable[_customers_pb2.ImportAudienceListRequest, _customers_pb2.ImportAudienceListResponse]  # type: ignore[assignment]
+    """A static list of customers from a CSV file (UTF-8, a header row naming customer_id,
+    phone_number or email): each line is matched to a live customer (a merged one's survivor), a
+    line that matches none, or cannot be read, is reported with its line number. all_or_nothing
+    keeps no list when any line is wrong (INVALID_ARGUMENT naming the lines); otherwise the list
+    holds the lines that matched. A repeated request_id returns the first list. INVALID_ARGUMENT on
+    `content` for a file that is not UTF-8 text or names none of the columns.
+    """
+    GetAudienceList: _aio.UnaryUnaryMultiCallable[_customers_pb2.GetAudienceListRequest, _customers_pb2.GetAudienceListResponse]  # type: ignore[assignment]
+    ListAudienceLists: _aio.UnaryUnaryMultiCallable[_customers_pb2.ListAudienceListsRequest, _customers_pb2.ListAudienceListsResponse]  # type: ignore[assignment]
+    """Lists newest first, without their line errors."""
 
 class CustomersServiceServicer(metaclass=_abc_1.ABCMeta):
     """Customer profiles, their contact points and consent, and the timeline of every touch."""
@@ -342,5 +364,34 @@ class CustomersServiceServicer(metaclass=_abc_1.ABCMeta):
         caller keeps the cursor, so a sender resumes after a restart where it stopped). Errors as for
         CountAudience, and page_size / after_customer_id.
         """
+
+    @_abc_1.abstractmethod
+    def ImportAudienceList(
+        self,
+        request: _customers_pb2.ImportAudienceListRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customers_pb2.ImportAudienceListResponse, _abc.Awaitable[_customers_pb2.ImportAudienceListResponse]]:
+        """A static list of customers from a CSV file (UTF-8, a header row naming customer_id,
+        phone_number or email): each line is matched to a live customer (a merged one's survivor), a
+        line that matches none, or cannot be read, is reported with its line number. all_or_nothing
+        keeps no list when any line is wrong (INVALID_ARGUMENT naming the lines); otherwise the list
+        holds the lines that matched. A repeated request_id returns the first list. INVALID_ARGUMENT on
+        `content` for a file that is not UTF-8 text or names none of the columns.
+        """
+
+    @_abc_1.abstractmethod
+    def GetAudienceList(
+        self,
+        request: _customers_pb2.GetAudienceListRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customers_pb2.GetAudienceListResponse, _abc.Awaitable[_customers_pb2.GetAudienceListResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListAudienceLists(
+        self,
+        request: _customers_pb2.ListAudienceListsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customers_pb2.ListAudienceListsResponse, _abc.Awaitable[_customers_pb2.ListAudienceListsResponse]]:
+        """Lists newest first, without their line errors."""
 
 def add_CustomersServiceServicer_to_server(servicer: CustomersServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

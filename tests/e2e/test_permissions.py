@@ -72,6 +72,7 @@ class Records:
     # a draft promotion whose audience reaches nobody: scheduling it is a 409, so is pausing a draft
     promotion: dict[str, Any] = field(default_factory=dict)
     lead_import: dict[str, Any] = field(default_factory=dict)
+    audience_list: dict[str, Any] = field(default_factory=dict)
     product: dict[str, Any] = field(default_factory=dict)
     price_list: dict[str, Any] = field(default_factory=dict)
     quotes: dict[str, Any] = field(default_factory=dict)
@@ -190,6 +191,13 @@ async def records(stack: Stack) -> AsyncIterator[Records]:
             "/api/v1/lead-imports", params={"source": "radio"}, content=csv_body(), headers=CSV_HEADERS
         )
         assert lead_import.status_code == 201, lead_import.text
+        audience_list = await api.post(
+            "/api/v1/audience-lists",
+            params={"name": "matrix"},
+            content=b"phone_number\n050-0000009\n",
+            headers=CSV_HEADERS,
+        )
+        assert audience_list.status_code == 201, audience_list.text
         product = await api.post(
             "/api/v1/products", json={"sku": f"M-{uuid.uuid4().hex[:10]}", "names": {"he": "כיסא"}}
         )
@@ -219,6 +227,7 @@ async def records(stack: Stack) -> AsyncIterator[Records]:
             campaign=campaign.json(),
             promotion=promotion.json(),
             lead_import=lead_import.json(),
+            audience_list=audience_list.json(),
             product=product.json(),
             price_list=price_list.json(),
             quotes=quotes,
@@ -393,6 +402,9 @@ def request_for(route: str, r: Records) -> tuple[str, str, Any, dict[str, str]]:
         "resume_promotion": ("POST", f"/api/v1/promotions/{r.promotion['id']}/resume", None, {}),
         "cancel_promotion": ("POST", f"/api/v1/promotions/{r.promotion['id']}/cancel", None, {}),
         "approve_promotion": ("POST", f"/api/v1/promotions/{r.promotion['id']}/approve", None, {}),
+        "import_audience_list": ("POST", "/api/v1/audience-lists", b"email\nnobody@example.com\n", {"name": "x"}),
+        "get_audience_list": ("GET", f"/api/v1/audience-lists/{r.audience_list['id']}", None, {}),
+        "list_audience_lists": ("GET", "/api/v1/audience-lists", None, {}),
         "source_report": ("GET", "/api/v1/reports/sources", None, {}),
         "create_web_form_key": ("POST", "/api/v1/web-form-keys", {"display_name": "x", "source": "web_form"}, {}),
         "list_web_form_keys": ("GET", "/api/v1/web-form-keys", None, {}),
@@ -662,6 +674,10 @@ MATRIX: dict[str, dict[str, str]] = {
     "resume_promotion": row(OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK),
     "cancel_promotion": row(OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK),
     "approve_promotion": row(OK, OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    # static audience lists: counts and line errors only, marketing's and admins'
+    "import_audience_list": row(OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK),
+    "get_audience_list": row(OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK),
+    "list_audience_lists": row(OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK),
     "source_report": row(OK, OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK),
     "create_web_form_key": row(OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK),
     "list_web_form_keys": row(OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from crm_kit import phones
@@ -96,8 +97,8 @@ def read(content: bytes) -> tuple[list[Key], list[LineError]]:
     return keys, errors
 
 
-def unmatched(keys: list[Key], matched: dict[tuple[str, str], str]) -> list[LineError]:
-    """The lines whose key names no live customer (matched: (field, value) → customer id)."""
+def unmatched(keys: list[Key], matched: Mapping[tuple[str, str], object]) -> list[LineError]:
+    """The lines whose key names no live customer (matched: (field, value) → the customers it names)."""
     return [
         LineError(k.line_number, k.field, f"no customer with this {k.field.replace('_', ' ')}")
         for k in keys

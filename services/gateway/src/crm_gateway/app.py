@@ -18,6 +18,7 @@ from starlette.responses import Response
 from crm_gateway.api_docs import install_api_docs
 from crm_gateway.clients import BackendClients
 from crm_gateway.features.activities import routes as activities
+from crm_gateway.features.audience_lists import routes as audience_lists
 from crm_gateway.features.audit_records import routes as audit_records
 from crm_gateway.features.campaigns import routes as campaigns
 from crm_gateway.features.consent_records import routes as consent_records
@@ -70,6 +71,7 @@ from crm_gateway.platform.middleware import ObservabilityMiddleware
 from crm_gateway.platform.problems import PROBLEM_RESPONSES, Problem, install_problem_handlers, problem
 from crm_gateway.platform.ratelimit import RateLimiter
 from crm_gateway.platform.security_headers import SecurityHeadersMiddleware
+from crm_gateway.platform.uploads import UnbufferedUploads
 from crm_gateway.platform.web_form_limits import WebFormLimits
 from crm_gateway.readiness import SharedReadiness
 from crm_gateway.settings import GatewaySettings
@@ -116,6 +118,8 @@ ROUTERS = (
     activities.router,
     tasks.router,
     promotions.router,
+    audience_lists.router,
+    audience_lists.upload_router,
     web_forms.public_router,
     support.public_router,
     promotions.public_router,
@@ -203,15 +207,18 @@ def _install_middleware(app: FastAPI, settings: GatewaySettings) -> None:
         max_response_bytes=settings.idempotency_max_response_bytes,
         rate_limit=functools.partial(principal_wait, app.state.principal_limiter),
     )
-    # The body size limit; the CSV lead-import upload (crm_gateway.features.lead_imports) and ticket
-    # attachment uploads (crm_gateway.features.tickets.attachments) have their own.
+    # The body size limit; the CSV uploads (lead lists, audience lists) and ticket attachment
+    # uploads (crm_gateway.features.tickets.attachments) have their own.
     app.add_middleware(
         ticket_attachments.AttachmentUploads,
         attachment_max_bytes=settings.attachment_max_bytes,
         others=functools.partial(
-            lead_imports.LeadImportUploads,
+            UnbufferedUploads,
             max_bytes=settings.max_body_bytes,
-            import_max_bytes=settings.lead_import_max_bytes,
+            uploads={
+                lead_imports.IMPORT_PATH: settings.lead_import_max_bytes,
+                audience_lists.UPLOAD_PATH: settings.audience_list_max_bytes,
+            },
         ),
     )
     if settings.cors_allow_origins:

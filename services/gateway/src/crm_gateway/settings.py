@@ -33,6 +33,9 @@ class GatewaySettings(ServiceSettings):
     # budget (reading and validating the whole file), instead of the request's.
     lead_import_max_bytes: int = Field(default=100 * 1024 * 1024, gt=0)
     lead_import_timeout_seconds: float = Field(default=900.0, gt=0, le=3600)
+    # A CSV audience list's body cap: one gRPC message to customers, whose limit is 4 MiB (about
+    # 200,000 phone numbers); a longer list is split into files.
+    audience_list_max_bytes: int = Field(default=3_500_000, gt=0, le=4_000_000)
     # A ticket attachment upload's own body cap (CRM_MAX_BODY_BYTES does not apply to it); the
     # support service keeps at most 10 MiB, so a larger cap only moves where the refusal is made.
     attachment_max_bytes: int = Field(default=10 * 1024 * 1024, gt=0)

@@ -137,6 +137,9 @@ POLICIES: dict[str, Policy] = {
     "resume_promotion": Policy(frozenset({Role.ADMIN, Role.MARKETING})),
     "cancel_promotion": Policy(frozenset({Role.ADMIN, Role.MARKETING})),
     "approve_promotion": Policy(frozenset({Role.ADMIN, Role.SALES_MANAGER}), "never the one who scheduled it"),
+    "import_audience_list": Policy(frozenset({Role.ADMIN, Role.MARKETING}), "counts and line errors; no customer"),
+    "get_audience_list": Policy(frozenset({Role.ADMIN, Role.MARKETING})),
+    "list_audience_lists": Policy(frozenset({Role.ADMIN, Role.MARKETING})),
     # marketing
     "source_report": Policy(frozenset({Role.ADMIN, Role.MARKETING, Role.SALES_MANAGER})),
     # targets vs actual: reps see their own, managers their team and its reps, marketing sources'

@@ -1,9 +1,9 @@
 """/lead-imports: CSV lead lists (admin and marketing).
 
-The upload (`POST /lead-imports`) is the one route whose body is not JSON and not bounded by the
-global body cap: `LeadImportUploads` (in the middleware stack instead of the plain body limit) lets
-it through unbuffered, and the route streams `request.stream()` to the leads service's
-client-streaming ImportLeads in chunks, counting against its own cap.
+The upload (`POST /lead-imports`) has a body that is not JSON and not bounded by the global body
+cap: `platform.uploads.UnbufferedUploads` lets it through unbuffered, and the route streams
+`request.stream()` to the leads service's client-streaming ImportLeads in chunks, counting against
+its own cap.
 """
 
 from __future__ import annotations
@@ -11,25 +11,19 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Header, HTTPException, Query, Request
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from crm.leads.v1 import imports_pb2
 from crm_gateway import records
 from crm_gateway.convert import enum_value, to_model
 from crm_gateway.deps import Caller, Clients, PageSize, PageToken, ResourceId, api_router
 from crm_gateway.features.lead_imports.schemas import ImportMode, LeadImport, LeadImportList
-from crm_gateway.platform.middleware import BodySizeLimitMiddleware
-from crm_gateway.platform.problems import problem
+from crm_gateway.platform.uploads import upload_key
 from crm_gateway.records import read
 from crm_gateway.settings import GatewaySettings
 from crm_kit import protoconv, telemetry
 from crm_kit.grpc_client import caller_metadata
 
 IMPORT_PATH = "/api/v1/lead-imports"
-# The upload's Idempotency-Key travels under this name past the in-memory idempotency store (which
-# would buffer the whole file to fingerprint it): it becomes the import's request_id, deduplicated
-# durably by the leads service, so a retry on any replica returns the first import.
-IMPORT_KEY_HEADER = b"x-lead-import-idempotency-key"
 CHUNK_BYTES = 64 * 1024
 
 router = api_router()
@@ -80,7 +74,7 @@ async def import_leads(
     if media_type not in ("text/csv", "application/csv"):
         raise HTTPException(415, "Send the lead list as text/csv.")
     settings: GatewaySettings = request.app.state.settings
-    key = request.headers.get(IMPORT_KEY_HEADER.decode(), "").strip() or (idempotency_key or "").strip()
+    key = upload_key(request, idempotency_key)
     header = imports_pb2.ImportLeadsHeader(
         source=source,
         campaign=campaign,
@@ -134,28 +128,3 @@ async def list_lead_imports(
         imports_pb2.ListLeadImportsRequest(page_size=protoconv.page_size(page_size), page_token=page_token),
     )
     return to_model(LeadImportList, reply)
-
-
-class LeadImportUploads:
-    """The body size limit, except for the CSV upload: that one passes unbuffered (the route
-    streams it and counts against its own cap), its Idempotency-Key renamed past the in-memory
-    idempotency store. Installed where BodySizeLimitMiddleware would be."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int, import_max_bytes: int) -> None:
-        self.app = app
-        self.limited = BodySizeLimitMiddleware(app, max_bytes=max_bytes)
-        self.import_max_bytes = import_max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"].rstrip("/") != IMPORT_PATH:
-            await self.limited(scope, receive, send)
-            return
-        headers = list(scope.get("headers", []))
-        declared = dict(headers).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.import_max_bytes:
-            response = problem(413, f"The file is larger than {self.import_max_bytes} bytes.")
-            response.headers["Connection"] = "close"
-            await response(scope, receive, send)
-            return
-        renamed = [(IMPORT_KEY_HEADER if k == b"idempotency-key" else k, v) for k, v in headers]
-        await self.app({**scope, "headers": renamed}, receive, send)

@@ -38,6 +38,8 @@ class Audience(BaseModel):
     include_open_complaints: bool = False
     include_low_satisfaction: bool = False
     locales: list[str] = []
+    # Members of this static list (POST /audience-lists) only; "" for none.
+    list_id: str = ""
 
 
 class AudienceIn(RequestBody):
@@ -52,6 +54,11 @@ class AudienceIn(RequestBody):
     include_open_complaints: bool = False
     include_low_satisfaction: bool = False
     locales: Annotated[list[Locale], Field(max_length=3)] = []
+    list_id: Annotated[
+        str,
+        StringConstraints(max_length=64, pattern=r"^[A-Za-z0-9_-]*$"),
+        Field(description="only the members of this static list (POST /audience-lists)"),
+    ] = ""
 
     def to_proto(self) -> customers_pb2.AudienceFilter:
         return customers_pb2.AudienceFilter(
@@ -66,6 +73,7 @@ class AudienceIn(RequestBody):
             include_open_complaints=self.include_open_complaints,
             include_low_satisfaction=self.include_low_satisfaction,
             locales=self.locales,
+            list_id=self.list_id,
         )
 
 

@@ -166,7 +166,8 @@ class Scene:
         year_ago = (datetime.now(UTC) - timedelta(days=365)).isoformat()
         return {"tags": [self.tag], "products": ["ספה"], "purchased_after": year_ago}
 
-    def texts(self) -> list[dict[str, str]]:
+    @staticmethod
+    def texts() -> list[dict[str, str]]:
         return [{"locale": "he-IL", "body": HE_SMS}, {"locale": "fa-IR", "body": FA_SMS}]
 
 
@@ -407,3 +408,53 @@ async def test_a_sofa_promotion_by_sms_and_e_mail_with_receipts_a_refusal_and_it
         await the_hebrew_e_mail_unsubscribes_in_one_click(scene)
         await a_promotion_that_pays(scene)
         await nobody_and_the_past_cannot_be_scheduled(scene)
+
+
+def as_typed(e164: str) -> str:
+    """A number as a person types it at home: +972501234567 → 050-1234567, +989121234567 → 0912 123 4567."""
+    if e164.startswith("+98"):
+        national = "0" + e164[3:]
+        return f"{national[:4]} {national[4:7]} {national[7:]}"
+    national = "0" + e164[4:]
+    return f"{national[:3]}-{national[3:]}"
+
+
+async def test_a_promotion_to_an_uploaded_list_reaches_its_members_once(
+    api: httpx.AsyncClient, sms: httpx.AsyncClient, stack: Stack
+) -> None:
+    """Marketing uploads an exhibition's visitors as a CSV (numbers as typed, one bad, one nobody's),
+    reads the line errors, previews the list as an audience and sends to it: each member once, and
+    a consenting customer not on the list nothing."""
+    url = stack.gateway_url
+    agent = httpx.AsyncClient(base_url=url, timeout=15, headers=stack.auth_headers("service_agent"))
+    marketing = httpx.AsyncClient(base_url=url, timeout=30, headers=stack.auth_headers("marketing"))
+    async with agent, marketing:
+        tag = f"list-{uuid.uuid4().hex[:10]}"
+        maryam, dana, other = unique_phone("+98912"), unique_phone("+97250"), unique_phone("+97252")
+        buy = partial(a_buyer, api, agent, tag=tag, items=None, consents=("sms",))
+        await buy(name="مریم کاظمی", phone=maryam, locale="fa-IR")
+        await buy(name="דנה לוי", phone=dana, locale="he-IL")
+        await buy(name="רון בר", phone=other, locale="he-IL")
+        visitors = f"שם,phone_number\nמרים,{as_typed(maryam)}\nדנה,{as_typed(dana)}\nשגוי,12\nזר,050-0000003\n"
+        csv = {"Content-Type": "text/csv"}
+        uploaded = await marketing.post(
+            "/api/v1/audience-lists", params={"name": f"תערוכה {tag}"}, content=visitors.encode(), headers=csv
+        )
+        assert uploaded.status_code == 201, uploaded.text
+        listed = uploaded.json()
+        assert (listed["members"], listed["lines"], listed["error_count"]) == (2, 4, 2)
+        assert [(e["line_number"], e["field"]) for e in listed["errors"]] == [(4, "phone_number"), (5, "phone_number")]
+        wrong = await marketing.post(
+            "/api/v1/audience-lists", params={"name": "x"}, content=visitors.encode("cp1255"), headers=csv
+        )
+        assert wrong.status_code == 422 and {e["field"] for e in wrong.json()["errors"]} == {"content"}, wrong.text
+
+        audience = {"list_id": listed["id"]}
+        preview = await marketing.post("/api/v1/audience-previews", json={"channel": "sms", "audience": audience})
+        assert (preview.json()["matched"], preview.json()["reachable"]) == (2, 2), preview.text
+        body = {"name": f"מבקרי התערוכה {tag}", "channel": "sms", "audience": audience, "texts": Scene.texts()}
+        promotion = await send(marketing, body)
+        done = await until_finished(marketing, promotion)
+        assert (done["recipients"], done["processed"]) == (2, 2)
+        assert done["audience"]["list_id"] == listed["id"]
+        assert [len(await sent_to(sms, phone)) for phone in (maryam, dana, other)] == [1, 1, 0]

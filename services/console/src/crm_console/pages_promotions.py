@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.datastructures import UploadFile
 
 from crm_console.api import Answer, ApiError
 from crm_console.dates import picked_date, picked_datetime
@@ -37,6 +38,7 @@ from crm_console.words_promotions import WORDS
 
 router = APIRouter()
 menu_item("promo_promotions", "/marketing/promotions", "marketing", "admin", "sales_manager")
+menu_item("promo_lists", "/marketing/audience-lists", "marketing", "admin")
 words(WORDS)
 
 LIST_SIZE = 50
@@ -46,6 +48,7 @@ AUDIENCE_WORDS = ("tags", "cities", "sources", "products")
 AUDIENCE_DATES = ("purchased_after", "purchased_before")
 FIELDS = (
     "name",
+    "list_id",
     "channel",
     "link_url",
     "sms_part_price",
@@ -61,6 +64,7 @@ ACTIONS = ("schedule", "pause", "resume", "cancel", "approve")
 ACTION_REFUSALS = (403, 409, 412, 422)
 SENDING = frozenset({"scheduled", "sending"})
 _TEXT_FIELD = re.compile(r"^texts(?:\[(\d+)\]|\.(\d+))")
+_LINE_FIELD = re.compile(r"^lines\[(\d+)\]\.(\w+)$")
 
 
 # ------------------------------------------------------------------ pure parts (no I/O)
@@ -93,6 +97,7 @@ def audience_input(form: Any, locale: str) -> tuple[dict[str, Any], dict[str, st
         audience["min_lifetime_value_minor"] = value["amount_minor"]
         audience["currency_code"] = value["currency_code"]
     audience["locales"] = [loc for loc in form.getlist("locales") if loc in TEXT_LOCALES.values()]
+    audience["list_id"] = str(form.get("list_id", "")).strip()
     audience["include_open_complaints"] = form.get("include_open_complaints") == "on"
     audience["include_low_satisfaction"] = form.get("include_low_satisfaction") == "on"
     return audience, problems
@@ -217,10 +222,12 @@ async def promotions(request: Request, page_token: str = "") -> Response:
 
 
 async def form_page(request: Request, session: Session, **extra: Any) -> HTMLResponse:
+    lists = (await api(request).call("listAudienceLists", session.token, query={"page_size": LIST_SIZE})).body
     return ctx(request).render(
         request,
         "marketing_promotion_form.html",
         session,
+        lists=lists["lists"],
         form=extra.get("form") or {},
         preview=extra.get("preview"),
         currencies=CURRENCIES,
@@ -240,8 +247,9 @@ def _typed(form: Any) -> dict[str, Any]:
 
 
 @router.get("/marketing/promotions/new", response_class=HTMLResponse)
-async def new_promotion(request: Request) -> Response:
-    return await form_page(request, ctx(request).require(request))
+async def new_promotion(request: Request, list_id: str = "") -> Response:
+    """A blank form; `list_id` picks an uploaded list as the audience (its page links here)."""
+    return await form_page(request, ctx(request).require(request), form={"list_id": list_id})
 
 
 @router.post("/marketing/promotions/new")
@@ -345,3 +353,89 @@ async def act(request: Request, promotion_id: str, action: str) -> Response:
     if isinstance(sent, Refusal):
         return await promotion_page(request, session, promotion_id, **sent.page())
     return RedirectResponse(f"/marketing/promotions/{quote(promotion_id)}", status_code=303)
+
+
+# ------------------------------------------------------------------ static audience lists (CSV)
+
+
+async def lists_page(request: Request, session: Session, **extra: Any) -> HTMLResponse:
+    found = (
+        await api(request).call(
+            "listAudienceLists",
+            session.token,
+            query={"page_size": LIST_SIZE, "page_token": extra.get("page_token", "")},
+        )
+    ).body
+    return ctx(request).render(
+        request,
+        "marketing_audience_lists.html",
+        session,
+        found=found,
+        form=extra.get("form", {}),
+        errors=extra.get("errors", {}),
+        line_errors=extra.get("line_errors", []),
+        # A fresh key per form shown: submitting the same form twice returns the first list.
+        idempotency_key=idempotency_key(""),
+        status_code=extra.get("status_code", 200),
+    )
+
+
+@router.get("/marketing/audience-lists", response_class=HTMLResponse)
+async def audience_lists(request: Request, page_token: str = "") -> Response:
+    return await lists_page(request, ctx(request).require(request), page_token=page_token)
+
+
+def line_refusals(field_errors: dict[str, str]) -> list[tuple[int, str, str]]:
+    """An all-or-nothing refusal's lines (`lines[5].phone_number`) as (line, column, problem)."""
+    found = []
+    for key, message in field_errors.items():
+        line = _LINE_FIELD.match(key)
+        if line:
+            found.append((int(line.group(1)), line.group(2), message))
+    return sorted(found)
+
+
+@router.post("/marketing/audience-lists")
+async def upload_audience_list(request: Request) -> Response:
+    """The file goes to the gateway as text/csv; a refusal (not UTF-8, no known column, with
+    all-or-nothing the wrong lines) comes back on the form, a list opens its page."""
+    session, form = await ctx(request).signed_form(request, max_files=1, max_fields=10)
+    t = Translator(ctx(request).locale_of(request))
+    chosen = {"name": str(form.get("name", "")).strip(), "all_or_nothing": form.get("all_or_nothing") == "on"}
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        return await lists_page(
+            request, session, form=chosen, errors={"file": t("promo_file_missing")}, status_code=422
+        )
+    settings = ctx(request).settings
+    if upload.size is not None and upload.size > settings.max_upload_bytes:
+        return await lists_page(request, session, form=chosen, errors={"file": t("promo_too_large")}, status_code=413)
+    try:
+        answer = await api(request).call(
+            "importAudienceList",
+            session.token,
+            query={"name": chosen["name"] or upload.filename, "all_or_nothing": chosen["all_or_nothing"]},
+            headers={"Idempotency-Key": idempotency_key(str(form.get("idempotency_key", "")))},
+            content=await upload.read(),
+            content_type="text/csv",
+            timeout_seconds=settings.upload_timeout_seconds,
+        )
+    except ApiError as exc:
+        if exc.status not in (413, 415, 422):
+            raise
+        lines = line_refusals(exc.field_errors)
+        errors = {} if lines else {"file": t("promo_too_large") if exc.status == 413 else _file_problem(exc)}
+        return await lists_page(request, session, form=chosen, errors=errors, line_errors=lines, status_code=exc.status)
+    return RedirectResponse(f"/marketing/audience-lists/{quote(answer.body['id'])}", status_code=303)
+
+
+def _file_problem(exc: ApiError) -> str:
+    errors = exc.field_errors
+    return errors.get("content") or errors.get("name") or str(exc.problem.get("detail", ""))
+
+
+@router.get("/marketing/audience-lists/{list_id}", response_class=HTMLResponse)
+async def audience_list(request: Request, list_id: str) -> Response:
+    session = ctx(request).require(request)
+    found = (await api(request).call("getAudienceList", session.token, path={"list_id": list_id})).body
+    return ctx(request).render(request, "marketing_audience_list.html", session, found=found)

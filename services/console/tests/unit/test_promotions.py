@@ -210,6 +210,21 @@ PREVIEW = {
 }
 
 
+LIST = {
+    "id": "l1",
+    "name": "מבקרי התערוכה",
+    "members": 2,
+    "lines": 4,
+    "error_count": 2,
+    "errors": [
+        {"line_number": 4, "field": "phone_number", "message": "not a phone number"},
+        {"line_number": 5, "field": "phone_number", "message": "no customer with this phone number"},
+    ],
+    "created_by": "marketer-shira",
+    "create_time": "2026-12-06T07:00:00Z",
+}
+
+
 class FakeGateway:
     def __init__(self) -> None:
         self.calls: list[httpx.Request] = []
@@ -228,9 +243,13 @@ class FakeGateway:
             ("GET", "/api/v1/promotions/p1/report"): REPORT,
             ("POST", "/api/v1/audience-previews"): PREVIEW,
             ("POST", "/api/v1/promotions"): {**PROMOTION, "status": "draft"},
+            ("GET", "/api/v1/audience-lists"): {"lists": [LIST], "next_page_token": ""},
+            ("GET", "/api/v1/audience-lists/l1"): LIST,
+            ("POST", "/api/v1/audience-lists"): LIST,
         }
         if (method, path) in answers:
-            return httpx.Response(201 if path == "/api/v1/promotions" else 200, json=answers[(method, path)])
+            created = path in ("/api/v1/promotions", "/api/v1/audience-lists") and method == "POST"
+            return httpx.Response(201 if created else 200, json=answers[(method, path)])
         if method == "POST" and path.startswith("/api/v1/promotions/p1/"):
             return httpx.Response(200, json=PROMOTION)
         return httpx.Response(404, json={"title": "Not Found"})
@@ -269,6 +288,7 @@ async def test_a_preview_counts_the_audience_and_keeps_the_form_without_saving()
                 "sources": [],
                 "products": ["sofa"],
                 "locales": [],
+                "list_id": "",
                 "include_open_complaints": False,
                 "include_low_satisfaction": False,
             },
@@ -345,3 +365,44 @@ async def test_an_action_posts_to_its_operation_and_a_refusal_stays_on_the_page(
     assert unknown.status_code == 404 and not fake.posted("/api/v1/promotions/p1/delete")
     # The promotion is sending now, so its schedule field is gone: the refusal is said above.
     assert past.status_code == 422 and '<p class="notice" role="alert">in the past</p>' in past.text
+
+
+async def test_a_list_upload_goes_as_csv_and_opens_its_page_with_the_lines_not_matched() -> None:
+    fake = FakeGateway()
+    visitors = b"phone_number\n050-1234567\n"
+    async with marketer(fake) as client:
+        shown = await client.get("/marketing/audience-lists")
+        sent = await client.post(
+            "/marketing/audience-lists",
+            data={"csrf": CSRF, "name": "מבקרי התערוכה", "all_or_nothing": "on", "idempotency_key": REQUEST_ID},
+            files={"file": ("visitors.csv", visitors, "text/csv")},
+        )
+        page = await client.get("/marketing/audience-lists/l1")
+        picked = await client.get("/marketing/promotions/new", params={"list_id": "l1"})
+    assert shown.status_code == 200 and 'href="/marketing/audience-lists/l1"' in shown.text
+    assert sent.status_code == 303 and sent.headers["location"] == "/marketing/audience-lists/l1"
+    [upload] = [c for c in fake.calls if c.method == "POST" and c.url.path == "/api/v1/audience-lists"]
+    assert upload.content == visitors and upload.headers["content-type"] == "text/csv"
+    assert upload.headers["idempotency-key"] == REQUEST_ID
+    assert dict(upload.url.params) == {"name": "מבקרי התערוכה", "all_or_nothing": "true"}
+    assert '<dd data-count="members">2</dd>' in page.text and "no customer with this phone number" in page.text
+    assert 'href="/marketing/promotions/new?list_id=l1"' in page.text
+    assert '<option value="l1" selected>' in picked.text
+
+
+async def test_an_all_or_nothing_refusal_lists_its_lines_and_a_wrong_file_is_said_on_the_field() -> None:
+    fake = FakeGateway()
+    files = {"file": ("visitors.csv", b"phone_number\n12\n", "text/csv")}
+    async with marketer(fake) as client:
+        fake.refusal = httpx.Response(
+            422, json={"title": "x", "errors": [{"field": "lines[2].phone_number", "detail": "not a phone number"}]}
+        )
+        lines = await client.post("/marketing/audience-lists", data={"csrf": CSRF, "name": "x"}, files=files)
+        fake.refusal = httpx.Response(
+            422, json={"title": "x", "errors": [{"field": "content", "detail": "the file is not UTF-8 text"}]}
+        )
+        encoding = await client.post("/marketing/audience-lists", data={"csrf": CSRF, "name": "x"}, files=files)
+        missing = await client.post("/marketing/audience-lists", data={"csrf": CSRF, "name": "x"})
+    assert lines.status_code == 422 and '<td>2</td><td><bdi dir="ltr">phone_number</bdi></td>' in lines.text
+    assert encoding.status_code == 422 and 'id="file-err">the file is not UTF-8 text' in encoding.text
+    assert missing.status_code == 422 and 'id="file-err"' in missing.text

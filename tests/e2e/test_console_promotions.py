@@ -17,7 +17,7 @@ import pytest
 from crm_devstack.stack import Stack
 from crm_kit.testing import eventually
 
-from .test_promotions import FA_SMS, HE_SMS, PATIENCE, SOFA, a_buyer, sent_to, unique_phone
+from .test_promotions import FA_SMS, HE_SMS, PATIENCE, SOFA, a_buyer, as_typed, sent_to, unique_phone
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -91,3 +91,32 @@ async def test_a_marketer_previews_an_audience_sends_an_sms_and_watches_its_deli
 
     for phone in (maryam, dana):
         assert len(await sent_to(sms, phone)) == 1
+
+
+async def test_a_marketer_uploads_a_list_reads_its_bad_lines_and_previews_it_as_an_audience(
+    console: Any, stack: Stack, api: httpx.AsyncClient, tmp_path: Any
+) -> None:
+    tag = f"console-list-{unique_phone('')[-7:]}"
+    maryam, dana = await two_sofa_buyers(stack, api, tag)
+    csv = tmp_path / f"מבקרים-{tag}.csv"
+    csv.write_text(f"שם,phone_number\nמרים,{as_typed(maryam)}\nדנה,{as_typed(dana)}\nשגוי,12\n", encoding="utf-8")
+
+    page = await console.page()
+    await console.sign_in(page, "marketing", "/marketing/audience-lists")
+    await page.get_by_label("שם הרשימה").fill(f"מבקרי התערוכה {tag}")
+    await page.get_by_label("קובץ CSV").set_input_files(str(csv))
+    await page.get_by_role("button", name="העלאה").click()
+    await page.wait_for_url(re.compile(r"/marketing/audience-lists/[^/]+$"))
+    assert await page.locator("[data-count=members]").inner_text() == "2"
+    assert await page.locator("[data-count=error_count]").inner_text() == "1"
+    bad = await page.locator(".row-errors tbody tr td").all_inner_texts()
+    assert bad[:2] == ["4", "phone_number"]
+    await console.no_serious_axe_violations(page, "audience list (he)")
+    await console.shot(page, "audience-list-he")
+
+    await page.get_by_role("link", name="דיוור לרשימה").click()
+    await page.get_by_role("heading", name="דיוור חדש").wait_for()
+    await page.get_by_role("button", name="תצוגה מקדימה של הקהל").click()
+    await page.locator("[data-count=reachable]").wait_for()
+    assert await page.locator("[data-count=matched]").inner_text() == "2"
+    assert await page.locator("[data-count=reachable]").inner_text() == "2"

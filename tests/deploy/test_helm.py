@@ -44,8 +44,13 @@ CONSOLE_HTTP, CONSOLE_METRICS = 8081, 9108
 HTTP_PORT = {"gateway": HTTP, "console": CONSOLE_HTTP}
 METRICS_PORT = {s: CONSOLE_METRICS if s == "console" else METRICS for s in SERVICES}
 # Who calls whom over gRPC (docs/architecture.md).
-CALLERS = {"customers": {"gateway", "notifications"}, **{b: {"gateway"} for b in BACKENDS if b != "customers"}}
-CALLS = {"gateway": set(BACKENDS), "notifications": {"customers"}}
+CALLERS = {
+    **{b: {"gateway"} for b in BACKENDS},
+    "customers": {"gateway", "notifications"},
+    # an A/B test's revenue winner: each variant's revenue
+    "reporting": {"gateway", "notifications"},
+}
+CALLS = {"gateway": set(BACKENDS), "notifications": {"customers", "reporting"}}
 # And over HTTP: the console calls the gateway's public API with the signed-in user's token.
 HTTP_CALLS = {"console": {"gateway"}}
 SECRET_ENV = {

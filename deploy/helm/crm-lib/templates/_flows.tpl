@@ -52,7 +52,7 @@ support:
   external: [objectStore]
 notifications:
   kind: backend
-  calls: [customers]
+  calls: [customers, reporting]
   external: [sms, smtp]
 reporting:
   kind: backend

@@ -138,6 +138,7 @@ async def record_sent(uow: UnitOfWork, row: Any, now: datetime) -> None:
             send_time=to_timestamp(now),
             customer_id=row.customer_id,
             promotion_id=row.promotion_id or "",
+            variant=row.variant or "",
         ),
         time=now,
     )

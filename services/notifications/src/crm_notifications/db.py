@@ -57,6 +57,8 @@ messages = Table(
     Column("delivered_at", DateTime(timezone=True), nullable=True),
     # A promotion message's short tracked link (`/r/<code>`), and when it was first followed.
     Column("link_code", String(16), nullable=True),
+    # A promotion message's A/B variant (NULL: none).
+    Column("variant", String(3), nullable=True),
     Column("clicked_at", DateTime(timezone=True), nullable=True),
     Index("ix_messages_order", "order_id"),
     Index("ix_messages_lead", "lead_id"),
@@ -124,6 +126,15 @@ promotions = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("completed_at", DateTime(timezone=True), nullable=True),
+    # A/B test (texts of two or three variants; see promotions.py): the share tested first, the
+    # rule and wait that choose the winner, the winner and when; wait_until holds the promotion
+    # back from every runner until the winner may be chosen.
+    Column("test_percent", SmallInteger, nullable=False, server_default="0"),
+    Column("winner_rule", String(10), nullable=False, server_default=""),
+    Column("winner_wait_minutes", Integer, nullable=False, server_default="240"),
+    Column("winner_variant", String(3), nullable=False, server_default=""),
+    Column("winner_at", DateTime(timezone=True), nullable=True),
+    Column("wait_until", DateTime(timezone=True), nullable=True),
     Index("ix_promotions_created", "created_at", "id"),
     Index("ix_promotions_due", "send_at", postgresql_where=text("status IN ('scheduled', 'sending')")),
 )
@@ -140,6 +151,8 @@ promotion_recipients = Table(
     Column("locale", String(20), nullable=False),
     Column("full_name", String(200), nullable=False),
     Column("message_id", String(64), nullable=True),
+    # The A/B variant the recipient gets; NULL: waiting for the winner (or no variants at all).
+    Column("variant", String(3), nullable=True),
     Index(
         "ix_promotion_recipients_todo",
         "promotion_id",

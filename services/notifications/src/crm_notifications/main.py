@@ -13,6 +13,7 @@ from crm.customers.v1 import customers_pb2_grpc
 from crm.customers.v1 import events_pb2 as customer_events
 from crm.notifications.v1 import notifications_pb2, notifications_pb2_grpc, promotions_pb2, promotions_pb2_grpc
 from crm.orders.v1 import events_pb2 as order_events
+from crm.reporting.v1 import reporting_pb2_grpc
 from crm.support.v1 import events_pb2 as support_events
 from crm_kit.company import CompanyCalendarSettings
 from crm_kit.service import Service, run_cli
@@ -256,6 +257,8 @@ def _promotions(
         ),
         advertiser=advertiser,
         unsubscribe_secret=settings.unsubscribe_secret.encode(),
+        # Each A/B variant's revenue, when a test's winner rule is revenue.
+        reporting=reporting_pb2_grpc.ReportingServiceStub(service.channel(settings.reporting_addr)),
     )
     service.run_periodically("promotions", settings.promotion_poll_seconds, runner.run_all)
     service.run_periodically("opt-out-confirmations", 30.0, servicer.replies.resend_pending)

@@ -34,9 +34,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import grpc
 from google.protobuf import json_format
 
 from crm.customers.v1 import customers_pb2, customers_pb2_grpc
+from crm.reporting.v1 import reporting_pb2, reporting_pb2_grpc
 from crm_kit.company import company_zone
 from crm_kit.db import Database
 from crm_kit.failpoints import failpoint
@@ -91,9 +93,12 @@ class PromotionRunner:
         config: RunnerConfig,
         advertiser: advertising.Advertiser,
         unsubscribe_secret: bytes,
+        reporting: reporting_pb2_grpc.ReportingServiceStub | None = None,
     ) -> None:
         self.db = db
         self.customers = customers
+        # Asked for each variant's revenue when an A/B test's winner rule is revenue.
+        self.reporting = reporting
         self.sms = sms
         self.email = email
         self.config = config
@@ -151,6 +156,7 @@ class PromotionRunner:
         """Step 1: the audience, page by page from where the last saved page ended."""
         audience = json_format.ParseDict(promotion.audience, customers_pb2.AudienceFilter())
         resolved, cursor = promotion.audience_resolved, promotion.resolve_cursor
+        variants = promotions.variants_in(_texts(promotion))
         while not resolved and not self._stopped.is_set():
             page = await self.customers.ResolveAudience(
                 customers_pb2.ResolveAudienceRequest(
@@ -164,33 +170,41 @@ class PromotionRunner:
             members = [promotions.Recipient(m.customer_id, m.address, m.locale, m.full_name) for m in page.members]
             cursor = page.next_after_customer_id or cursor
             resolved = not page.next_after_customer_id
+            chosen = {
+                m.customer_id: promotions.assign_variant(promotion.id, m.customer_id, variants, promotion.test_percent)
+                for m in members
+            }
             async with self.db.unit_of_work() as uow:
                 if await self._hold(uow, promotion.id) is None:
                     return
-                await promotion_store.add_recipients(uow, promotion.id, members, cursor, resolved, _now())
+                await promotion_store.add_recipients(
+                    uow, promotion.id, members, cursor, resolved, _now(), variants=chosen
+                )
 
     def _quiet(self) -> bool:
         return promotions.in_quiet_hours(datetime.now(self.zone).time(), self.quiet)
 
     async def _step(self, promotion: Any) -> bool:
         """One batch: pending messages left by an earlier runner first, else the next recipients'
-        intents; sent and recorded. False when there is nothing left, the promotion stopped or
-        quiet hours began (the promotion waits for the morning, its lease lapses)."""
+        intents; sent and recorded. False when there is nothing left, the promotion stopped, an A/B
+        test waits for its winner, or quiet hours began (the promotion waits for the morning, its
+        lease lapses)."""
         if self._quiet():
             return False
+        next_step = GO_ON  # a batch all suppressed: take the next
         async with self.db.unit_of_work() as uow:
             current = await self._hold(uow, promotion.id)
             if current is None:
                 return False
-            batch = await promotion_store.pending_messages(uow, promotion.id, self.config.batch_size)
+            batch, seen = await promotion_store.pending_messages(uow, promotion.id, self.config.batch_size), 0
             if not batch:
-                batch = await self._record_batch(uow, current)
-            if not batch and not await promotion_store.has_work(uow, promotion.id):
-                if current.audience_resolved:
-                    await promotion_store.complete(uow, promotion.id, self.config.owner, _now())
-                return False
+                batch, seen = await self._record_batch(uow, current)
+            if not batch and not seen:
+                next_step = await self._nothing_to_send(uow, current)
+        if next_step == WINNER:
+            return await self._choose_winner(current)
         if not batch:
-            return True  # the batch was all suppressed: take the next
+            return next_step == GO_ON
         # Crash windows (the chaos suite kills the process here): intents saved, nothing sent; and
         # everything sent, nothing of it recorded. A restart sends the pending again under their keys.
         failpoint("promotions.after_intents")
@@ -201,16 +215,73 @@ class PromotionRunner:
             await asyncio.sleep(self.config.retry_after_seconds)
         return True
 
-    async def _record_batch(self, uow: Any, promotion: Any) -> list[Any]:
-        """Step 2: the next recipients' messages, rendered in each one's language."""
+    async def _nothing_to_send(self, uow: Any, current: Any) -> str:
+        """No recipient was left to take: an A/B test's group is all sent (wait for the winner, or
+        choose it once the wait is over), the promotion is done, or another runner's rows are locked."""
+        if _testing(current) and current.audience_resolved:
+            if current.wait_until is None:
+                until = _now() + timedelta(minutes=current.winner_wait_minutes)
+                await promotion_store.wait_for_winner(uow, current.id, until)
+                return STOP
+            return STOP if current.wait_until > _now() else WINNER
+        if await promotion_store.has_work(uow, current.id):
+            return GO_ON
+        if current.audience_resolved:
+            await promotion_store.complete(uow, current.id, self.config.owner, _now())
+        return STOP
+
+    async def _choose_winner(self, promotion: Any) -> bool:
+        """The A/B test's winner by its rule (clicks, or revenue from reporting), given to everyone
+        still waiting; True to go on sending. Reporting out of reach: asked again in five minutes."""
+        async with self.db.unit_of_work() as uow:
+            counted = await promotion_store.variant_scores(uow, promotion.id)
+        revenue: dict[str, int] = {}
+        if promotion.winner_rule == "revenue":
+            try:
+                revenue = await self._revenue(promotion)
+            except grpc.aio.AioRpcError as exc:
+                log.warning("the winner waits for reporting", extra={"promotion_id": promotion.id, "error": str(exc)})
+                async with self.db.unit_of_work() as uow:
+                    await promotion_store.postpone_winner(uow, promotion.id, _now() + WINNER_RETRY)
+                return False
+        scores = [
+            promotions.VariantScore(v, sent, clicks, revenue.get(v, 0)) for v, (sent, clicks) in sorted(counted.items())
+        ]
+        winner = promotions.pick_winner(promotion.winner_rule, scores)
+        async with self.db.unit_of_work() as uow:
+            if await self._hold(uow, promotion.id) is None:
+                return False
+            shown = {
+                sc.variant: {"sent": sc.sent, "clicks": sc.clicks, "revenue_minor": sc.revenue_minor} for sc in scores
+            }
+            await promotion_store.choose_winner(uow, promotion.id, winner, shown, _now())
+        return True
+
+    async def _revenue(self, promotion: Any) -> dict[str, int]:
+        """Each variant's revenue (minor units of the promotion's currency, else of the first one
+        reported) within the wait after its messages."""
+        if self.reporting is None:
+            return {}
+        days = max(1, -(-promotion.winner_wait_minutes // (24 * 60)))
+        results = await self.reporting.GetPromotionResults(
+            reporting_pb2.GetPromotionResultsRequest(promotion_id=promotion.id, window_days=days)
+        )
+        currency = promotion.currency_code or next((m.currency_code for v in results.variants for m in v.revenue), "")
+        return {
+            v.variant: sum(m.amount_minor for m in v.revenue if m.currency_code == currency) for v in results.variants
+        }
+
+    async def _record_batch(self, uow: Any, promotion: Any) -> tuple[list[Any], int]:
+        """Step 2: the next recipients' messages, rendered in each one's language and variant;
+        (the pending ones to send, how many recipients were taken)."""
         recipients = await promotion_store.next_recipients(
             uow, promotion, self.config.batch_size, self.config.frequency_cap, _now()
         )
-        texts = [promotions.Text(t["locale"], t.get("subject", ""), t["body"]) for t in promotion.texts]
+        texts = _texts(promotion)
         today = datetime.now(self.zone).date()
         batch = []
         for r in recipients:
-            text = promotions.choose_text(texts, r.locale)
+            text = promotions.choose_text(texts, r.locale, r.variant)
             token = promotions.unsubscribe_token(self.secret, promotion.id, r.customer_id)
             code = promotions.new_link_code() if promotion.link_url else None
             subject, body = promotions.render(
@@ -223,10 +294,10 @@ class PromotionRunner:
             )
             batch.append(
                 promotion_store.PromotionMessage(
-                    r.customer_id, r.address, text.locale, subject, body, r.held, link_code=code
+                    r.customer_id, r.address, text.locale, subject, body, r.held, link_code=code, variant=r.variant
                 )
             )
-        return await promotion_store.record_intents(uow, promotion, batch, _now())
+        return await promotion_store.record_intents(uow, promotion, batch, _now()), len(recipients)
 
     async def _send_all(self, promotion: Any, batch: Sequence[Any]) -> Outcomes:
         """Step 3: at most rate_per_second starts a second, concurrency at once."""
@@ -305,3 +376,21 @@ class PromotionRunner:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+# What _step does when no recipient was left to take.
+GO_ON, STOP, WINNER = "go on", "stop", "choose the winner"
+# Reporting out of reach when a revenue winner is due: asked again this much later.
+WINNER_RETRY = timedelta(minutes=5)
+
+
+def _texts(promotion: Any) -> list[promotions.Text]:
+    return [
+        promotions.Text(t["locale"], t.get("subject", ""), t["body"], t.get("variant", promotions.VARIANTS[0]))
+        for t in promotion.texts
+    ]
+
+
+def _testing(promotion: Any) -> bool:
+    """An A/B test whose winner is not chosen yet: the recipients without a variant wait."""
+    return bool(promotion.test_percent) and not promotion.winner_variant

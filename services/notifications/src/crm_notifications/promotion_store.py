@@ -5,7 +5,7 @@ caller's unit of work; the runner (`promotion_runner`) decides the transactions.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -59,6 +59,9 @@ class NewPromotion:
     currency_code: str
     request_id: str
     link_url: str | None = None
+    test_percent: int = 0
+    winner_rule: str = ""
+    winner_wait_minutes: int = 240
 
 
 def _not_found(promotion_id: str) -> NotFound:
@@ -85,6 +88,9 @@ async def create(uow: UnitOfWork, new: NewPromotion, now: datetime) -> Any:
                 sms_part_price_minor=new.sms_part_price_minor,
                 currency_code=new.currency_code,
                 link_url=new.link_url,
+                test_percent=new.test_percent,
+                winner_rule=new.winner_rule,
+                winner_wait_minutes=new.winner_wait_minutes,
                 created_by=created_by,
                 request_key=key,
                 created_at=now,
@@ -250,6 +256,8 @@ async def claim_due(uow: UnitOfWork, owner: str, now: datetime, lease: timedelta
         .where(
             promotions.c.status.in_((PromotionStatus.SCHEDULED.value, PromotionStatus.SENDING.value)),
             promotions.c.send_at <= now,
+            # An A/B test waiting for its winner is no runner's business until then.
+            or_(promotions.c.wait_until.is_(None), promotions.c.wait_until <= now),
             or_(
                 promotions.c.lease_until.is_(None),
                 promotions.c.lease_until < now,
@@ -303,11 +311,18 @@ async def release(uow: UnitOfWork, promotion_id: str, owner: str) -> None:
 
 
 async def add_recipients(
-    uow: UnitOfWork, promotion_id: str, members: Sequence[Recipient], cursor: str, resolved: bool, now: datetime
+    uow: UnitOfWork,
+    promotion_id: str,
+    members: Sequence[Recipient],
+    cursor: str,
+    resolved: bool,
+    now: datetime,
+    variants: Mapping[str, str | None] | None = None,
 ) -> None:
-    """One page of the resolved audience and the cursor after it, in one transaction: a restart
-    resumes after the last page saved (a page saved twice adds nobody twice: the key is the
-    customer)."""
+    """One page of the resolved audience (each member's A/B variant, by customer, when it has
+    variants) and the cursor after it, in one transaction: a restart resumes after the last page
+    saved (a page saved twice adds nobody twice: the key is the customer)."""
+    chosen = variants or {}
     added = 0
     if members:
         result: Any = await uow.conn.execute(
@@ -320,6 +335,7 @@ async def add_recipients(
                         "address": m.address,
                         "locale": m.locale,
                         "full_name": m.full_name,
+                        "variant": chosen.get(m.customer_id),
                     }
                     for m in members
                 ]
@@ -349,10 +365,10 @@ class FrequencyCap:
 
 
 async def next_recipients(uow: UnitOfWork, promotion: Any, limit: int, cap: FrequencyCap, now: datetime) -> list[Any]:
-    """The next recipients without a message (locked), each with why it may no longer receive this
-    advertising, if it may not (`held`): the address is on the suppression list or the customer
-    withdrew since ("suppressed"), or the person had their share of promotions on the channel lately
-    ("frequency cap")."""
+    """The next recipients without a message (locked; during an A/B test only those with a
+    variant), each with why it may no longer receive this advertising, if it may not (`held`): the
+    address is on the suppression list or the customer withdrew since ("suppressed"), or the person
+    had their share of promotions on the channel lately ("frequency cap")."""
     r = promotion_recipients
     suppressed = (
         select(literal_column("1"))
@@ -378,9 +394,10 @@ async def next_recipients(uow: UnitOfWork, promotion: Any, limit: int, cap: Freq
             .scalar_subquery()
         )
         reasons.append((recent >= cap.messages, FREQUENCY_CAP_REASON))
+    waiting = [r.c.variant.is_not(None)] if promotion.test_percent and not promotion.winner_variant else []
     query = (
         select(r, case(*reasons, else_=None).label("held"))
-        .where(r.c.promotion_id == promotion.id, r.c.message_id.is_(None))
+        .where(r.c.promotion_id == promotion.id, r.c.message_id.is_(None), *waiting)
         .order_by(r.c.customer_id)
         .limit(limit)
         .with_for_update(of=r, skip_locked=True)
@@ -399,6 +416,7 @@ class PromotionMessage:
     held: str | None
     # Its short link's code, when the promotion has a link.
     link_code: str | None = None
+    variant: str | None = None
 
 
 async def record_intents(
@@ -425,6 +443,7 @@ async def record_intents(
             "promotion_id": promotion.id,
             "customer_id": m.customer_id,
             "link_code": m.link_code,
+            "variant": m.variant,
             "created_at": now,
             "updated_at": now,
         }
@@ -509,8 +528,8 @@ async def complete(uow: UnitOfWork, promotion_id: str, owner: str, now: datetime
     return done
 
 
-_REPORT = text(
-    "SELECT m.locale, count(*) AS recipients, "
+_REPORT = (
+    "SELECT {by} AS key, count(*) AS recipients, "
     "count(*) FILTER (WHERE m.status = 'sent') AS sent, "
     "count(*) FILTER (WHERE m.delivery_status = 'delivered') AS delivered, "
     "count(*) FILTER (WHERE m.delivery_status = 'undelivered') AS undelivered, "
@@ -521,7 +540,7 @@ _REPORT = text(
     "coalesce(sum(m.sms_parts) FILTER (WHERE m.status = 'sent'), 0) AS sms_parts "
     "FROM messages m LEFT JOIN suppressions s "
     "ON s.promotion_id = m.promotion_id AND s.channel = m.channel AND s.address = m.recipient "
-    "WHERE m.promotion_id = :promotion_id GROUP BY m.locale ORDER BY m.locale"
+    "WHERE m.promotion_id = :promotion_id GROUP BY 1 ORDER BY 1"
 )
 _REPORT_FIELDS = (
     "recipients",
@@ -536,10 +555,60 @@ _REPORT_FIELDS = (
 )
 
 
-async def report(uow: UnitOfWork, promotion_id: str) -> list[dict[str, Any]]:
-    """Per text locale: the promotion's messages by outcome, the refusals they drew, SMS parts sent."""
-    rows = await uow.conn.execute(_REPORT, {"promotion_id": promotion_id})
-    return [{"locale": r.locale, **{f: int(getattr(r, f)) for f in _REPORT_FIELDS}} for r in rows]
+_REPORTS = {
+    "locale": text(_REPORT.format(by="m.locale")),
+    # Messages without a variant (a promotion without variants) are not in the split.
+    "variant": text(_REPORT.format(by="m.variant").replace("GROUP BY", "AND m.variant IS NOT NULL GROUP BY")),
+}
+
+
+async def report(uow: UnitOfWork, promotion_id: str, *, by: str = "locale") -> list[dict[str, Any]]:
+    """Per text locale (or A/B variant): the promotion's messages by outcome, the refusals they
+    drew, SMS parts sent."""
+    rows = await uow.conn.execute(_REPORTS[by], {"promotion_id": promotion_id})
+    return [{by: r.key, **{f: int(getattr(r, f)) for f in _REPORT_FIELDS}} for r in rows]
+
+
+async def wait_for_winner(uow: UnitOfWork, promotion_id: str, until: datetime) -> None:
+    """The test group is all sent: no runner takes the promotion again before `until`."""
+    await uow.conn.execute(
+        update(promotions)
+        .where(promotions.c.id == promotion_id, promotions.c.wait_until.is_(None))
+        .values(wait_until=until)
+    )
+
+
+async def postpone_winner(uow: UnitOfWork, promotion_id: str, until: datetime) -> None:
+    await uow.conn.execute(update(promotions).where(promotions.c.id == promotion_id).values(wait_until=until))
+
+
+async def variant_scores(uow: UnitOfWork, promotion_id: str) -> dict[str, tuple[int, int]]:
+    """Per A/B variant: (messages sent, messages clicked)."""
+    rows = await uow.conn.execute(
+        select(
+            messages.c.variant,
+            func.count().filter(messages.c.status == domain.MessageStatus.SENT.value),
+            func.count(messages.c.clicked_at),
+        )
+        .where(messages.c.promotion_id == promotion_id, messages.c.variant.is_not(None))
+        .group_by(messages.c.variant)
+    )
+    return {r[0]: (int(r[1]), int(r[2])) for r in rows}
+
+
+async def choose_winner(uow: UnitOfWork, promotion_id: str, winner: str, scores: dict[str, Any], now: datetime) -> None:
+    """The winner goes to every recipient still waiting, in one transaction with the choice."""
+    await uow.conn.execute(
+        update(promotions)
+        .where(promotions.c.id == promotion_id, promotions.c.winner_variant == "")
+        .values(winner_variant=winner, winner_at=now, wait_until=None, updated_at=now)
+    )
+    await uow.conn.execute(
+        update(promotion_recipients)
+        .where(promotion_recipients.c.promotion_id == promotion_id, promotion_recipients.c.variant.is_(None))
+        .values(variant=winner)
+    )
+    uow.audit("promotion.winner_chosen", "promotion", promotion_id, {"winner": winner, "scores": scores})
 
 
 # ---------------------------------------------------------------- what comes back: replies, refusals, receipts

@@ -1,5 +1,17 @@
 """Promotions' rules: the states a promotion goes through, its texts (checked like a preview, per
-locale), which text a recipient gets and how it reads. Pure, no I/O."""
+locale and A/B variant), which variant and text a recipient gets and how it reads, and which
+variant wins an A/B test. Pure, no I/O.
+
+A/B variants: texts of two or three variants (A, B, C; each with its own texts per locale). Each
+recipient falls in a bucket by a hash of the promotion and the customer, so a restart, a second
+runner or a re-resolved page puts everyone where they were. With `test_percent` 0 the variants
+split the whole audience evenly. Otherwise that share of the audience gets the variants (evenly),
+the rest waits; `winner_wait_minutes` after the last test message the winner is the variant with
+the most clicks, or the most revenue (won deals within the wait, in the promotion's currency), per
+message sent — a tie goes to the earlier letter — and the rest gets it. Opens are no rule: mail
+clients that fetch images for privacy (Apple Mail since 2021) open every message, so an open
+measures nothing, and a tracking pixel costs the reader's privacy.
+"""
 
 from __future__ import annotations
 
@@ -15,8 +27,13 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from crm_notifications import advertising, domain
 from crm_notifications.preview import LOCALES, Draft, preview
 
-MAX_TEXTS = len(LOCALES)
+VARIANTS = ("A", "B", "C")
+MAX_TEXTS = len(LOCALES) * len(VARIANTS)
 MAX_NAME = 200
+WINNER_RULES = ("clicks", "revenue")
+MAX_TEST_PERCENT = 50
+DEFAULT_WINNER_WAIT_MINUTES = 240
+MAX_WINNER_WAIT_MINUTES = 7 * 24 * 60
 
 
 class PromotionStatus(StrEnum):
@@ -48,6 +65,7 @@ class Text:
     locale: str
     subject: str
     body: str
+    variant: str = "A"
 
 
 @dataclass(frozen=True)
@@ -83,15 +101,18 @@ def check_texts(
     or repeated, a missing subject (e-mail) or one on an SMS, unknown placeholders, and what the
     country's advertising rules find missing — each named by its place (``texts[1].body``)."""
     if not texts:
-        return [Problem("texts", f"1 to {MAX_TEXTS} texts, one per locale")]
+        return [Problem("texts", f"1 to {MAX_TEXTS} texts, one per locale and variant")]
     problems: list[Problem] = []
-    seen: set[str] = set()
+    seen: set[tuple[str, str]] = set()
     for i, text in enumerate(texts[:MAX_TEXTS]):
         where = f"texts[{i}]"
-        if text.locale not in LOCALES or text.locale in seen:
-            problems.append(Problem(f"{where}.locale", f"one of {', '.join(LOCALES)}, each once"))
+        if text.variant not in VARIANTS:
+            problems.append(Problem(f"{where}.variant", f"one of {', '.join(VARIANTS)}"))
             continue
-        seen.add(text.locale)
+        if text.locale not in LOCALES or (text.variant, text.locale) in seen:
+            problems.append(Problem(f"{where}.locale", f"one of {', '.join(LOCALES)}, each once per variant"))
+            continue
+        seen.add((text.variant, text.locale))
         if not text.body.strip():
             problems.append(Problem(f"{where}.body", "a text to send"))
             continue
@@ -110,18 +131,78 @@ def check_texts(
         if not has_link and not shown.violations and _uses_link(text):
             problems.append(Problem(f"{where}.body", "unknown_field: {link} needs the promotion's link_url"))
     if len(texts) > MAX_TEXTS:
-        problems.append(Problem("texts", f"at most {MAX_TEXTS} texts, one per locale"))
+        problems.append(Problem("texts", f"at most {MAX_TEXTS} texts, one per locale and variant"))
     return problems
+
+
+def variants_in(texts: Sequence[Text]) -> tuple[str, ...]:
+    """The A/B variants the texts name, in order (("A",) without variants)."""
+    return tuple(v for v in VARIANTS if any(t.variant == v for t in texts)) or ("A",)
+
+
+def check_test(texts: Sequence[Text], test_percent: int, winner_rule: str, winner_wait_minutes: int) -> list[Problem]:
+    """Every reason the A/B settings do not fit the texts: variants from A on without a gap; a
+    test share of 0 to 50 % only with two or three variants; a winner rule with a share, and a
+    share with a rule; a wait of at most a week."""
+    variants = variants_in(texts)
+    problems: list[Problem] = []
+    if variants != VARIANTS[: len(variants)]:
+        problems.append(Problem("texts", f"variants are {', '.join(VARIANTS[: len(variants)])}: no letter skipped"))
+    if len(variants) < 2 and (test_percent or winner_rule):
+        problems.append(Problem("test_percent", "an A/B test needs texts of two or three variants"))
+        return problems
+    if not 0 <= test_percent <= MAX_TEST_PERCENT:
+        problems.append(Problem("test_percent", f"0 (split all evenly) to {MAX_TEST_PERCENT} %"))
+    if test_percent and winner_rule not in WINNER_RULES:
+        problems.append(Problem("winner_rule", f"one of {', '.join(WINNER_RULES)} (opens measure nothing)"))
+    if not test_percent and winner_rule:
+        problems.append(Problem("winner_rule", "a winner needs a test share (test_percent 1 to 50)"))
+    if not 1 <= winner_wait_minutes <= MAX_WINNER_WAIT_MINUTES:
+        problems.append(Problem("winner_wait_minutes", f"1 to {MAX_WINNER_WAIT_MINUTES} (a week); 0: 240"))
+    return problems
+
+
+def assign_variant(promotion_id: str, customer_id: str, variants: Sequence[str], test_percent: int) -> str | None:
+    """The recipient's variant: by a hash of the promotion and the customer, so it never changes;
+    None without variants, or for the share that waits for the winner."""
+    if len(variants) < 2:
+        return None
+    digest = hashlib.sha256(f"{promotion_id}:{customer_id}".encode()).digest()
+    pick = variants[int.from_bytes(digest[4:8], "big") % len(variants)]
+    if not test_percent:
+        return pick
+    return pick if int.from_bytes(digest[:4], "big") % 10_000 < test_percent * 100 else None
+
+
+@dataclass(frozen=True)
+class VariantScore:
+    variant: str
+    sent: int
+    clicks: int
+    revenue_minor: int
+
+
+def pick_winner(rule: str, scores: Sequence[VariantScore]) -> str:
+    """The variant with the most clicks or revenue per message sent; a tie (or nothing sent) goes
+    to the earliest letter."""
+
+    def per_message(score: VariantScore) -> float:
+        achieved = score.clicks if rule == "clicks" else score.revenue_minor
+        return achieved / score.sent if score.sent else 0.0
+
+    ranked = sorted(scores, key=lambda s: (-per_message(s), s.variant))
+    return ranked[0].variant if ranked else VARIANTS[0]
 
 
 def _uses_link(text: Text) -> bool:
     return "link" in advertising.placeholders(text.body) | advertising.placeholders(text.subject)
 
 
-def choose_text(texts: Sequence[Text], locale: str) -> Text:
-    """The recipient's locale's text, else the first (the promotion's main language)."""
+def choose_text(texts: Sequence[Text], locale: str, variant: str | None = None) -> Text:
+    """The variant's text in the recipient's locale, else the variant's first (its main language)."""
+    own = [t for t in texts if t.variant == (variant or VARIANTS[0])] or list(texts)
     wanted = locale.strip().lower()
-    return next((t for t in texts if t.locale.lower() == wanted), texts[0])
+    return next((t for t in own if t.locale.lower() == wanted), own[0])
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,13 @@ from crm_kit.protoconv import encode_page_token, page_position, page_size, to_ti
 from crm_notifications import advertising, domain, promotion_store, replies
 from crm_notifications.promotions import (
     CANCELLABLE,
+    DEFAULT_WINNER_WAIT_MINUTES,
     MAX_NAME,
     PAUSABLE,
+    VARIANTS,
     PromotionStatus,
     Text,
+    check_test,
     check_texts,
     landing_url,
 )
@@ -33,6 +36,25 @@ from crm_notifications.sms_provider import SmsGateway
 PAST_TOLERANCE = timedelta(minutes=1)
 MAX_PRICE_MINOR = 1_000_000
 MAX_LINK = 500
+
+REPORT_COUNTS = (
+    "clicked",
+    "recipients",
+    "sent",
+    "delivered",
+    "undelivered",
+    "failed",
+    "suppressed",
+    "opted_out",
+    "sms_parts",
+    "cost_minor",
+)
+
+
+def _ab(row: Any) -> bool:
+    """Whether the promotion's texts are of more than one variant."""
+    return len({t.get("variant", VARIANTS[0]) for t in row.texts}) > 1
+
 
 _STATUS = {s.value: getattr(promotions_pb2, f"PROMOTION_STATUS_{s.name}") for s in PromotionStatus}
 
@@ -44,7 +66,9 @@ def promotion_to_proto(row: Any, processed: int = 0) -> promotions_pb2.Promotion
         channel=row.channel,
         audience=json_format.ParseDict(row.audience, customers_pb2.AudienceFilter()),
         texts=[
-            promotions_pb2.PromotionText(locale=t["locale"], subject=t.get("subject", ""), body=t["body"])
+            promotions_pb2.PromotionText(
+                locale=t["locale"], subject=t.get("subject", ""), body=t["body"], variant=t.get("variant", "A")
+            )
             for t in row.texts
         ],
         status=_STATUS[row.status],
@@ -62,12 +86,21 @@ def promotion_to_proto(row: Any, processed: int = 0) -> promotions_pb2.Promotion
         send_time=to_timestamp(row.send_at),
         complete_time=to_timestamp(row.completed_at),
         row_version=row.row_version,
+        test_percent=row.test_percent,
+        winner_rule=row.winner_rule,
+        winner_wait_minutes=row.winner_wait_minutes,
+        winner_variant=row.winner_variant,
+        winner_time=to_timestamp(row.winner_at),
     )
     return promotion
 
 
 def _texts(request: promotions_pb2.CreatePromotionRequest) -> list[Text]:
-    return [Text(t.locale, t.subject, t.body) for t in request.texts]
+    return [Text(t.locale, t.subject, t.body, t.variant or VARIANTS[0]) for t in request.texts]
+
+
+def stored_texts(rows: list[dict[str, Any]]) -> list[Text]:
+    return [Text(t["locale"], t.get("subject", ""), t["body"], t.get("variant", VARIANTS[0])) for t in rows]
 
 
 def _web_address(url: str) -> bool:
@@ -154,13 +187,24 @@ class PromotionsServicer(promotions_pb2_grpc.PromotionsServiceServicer):
         problems = _basics(request)
         if request.channel in (domain.SMS, domain.EMAIL):
             problems += self._text_problems(request.channel, _texts(request), bool(request.link_url))
+        wait = request.winner_wait_minutes or DEFAULT_WINNER_WAIT_MINUTES
+        problems += [
+            InvalidArgument(p.description, field_violations=[(p.field, p.description)])
+            for p in check_test(_texts(request), request.test_percent, request.winner_rule, wait)
+        ]
         raise_all(problems)
         await self._count(request.audience, request.channel)
         new = promotion_store.NewPromotion(
             name=request.name.strip(),
             channel=request.channel,
             audience=json_format.MessageToDict(request.audience),
-            texts=[{"locale": t.locale, "subject": t.subject, "body": t.body} for t in request.texts],
+            texts=[
+                {"locale": t.locale, "subject": t.subject, "body": t.body, "variant": t.variant}
+                for t in _texts(request)
+            ],
+            test_percent=request.test_percent,
+            winner_rule=request.winner_rule,
+            winner_wait_minutes=wait,
             sms_part_price_minor=request.sms_part_price_minor,
             currency_code=request.currency_code,
             request_id=request.request_id,
@@ -207,8 +251,7 @@ class PromotionsServicer(promotions_pb2_grpc.PromotionsServiceServicer):
         async with self.db.unit_of_work() as uow:
             row = await promotion_store.get(uow, request.promotion_id)
         # The rules may have changed since the draft: a promotion starts only if its texts meet them now.
-        texts = [Text(t["locale"], t.get("subject", ""), t["body"]) for t in row.texts]
-        raise_all(self._text_problems(row.channel, texts, bool(row.link_url)))
+        raise_all(self._text_problems(row.channel, stored_texts(row.texts), bool(row.link_url)))
         count = await self._count(json_format.ParseDict(row.audience, customers_pb2.AudienceFilter()), row.channel)
         if count.reachable == 0:
             raise FailedPrecondition(
@@ -265,24 +308,15 @@ class PromotionsServicer(promotions_pb2_grpc.PromotionsServiceServicer):
         require({"promotion_id": request.promotion_id})
         async with self.db.unit_of_work() as uow:
             row = await promotion_store.get(uow, request.promotion_id)
-            variants = await promotion_store.report(uow, row.id)
+            by_locale = await promotion_store.report(uow, row.id)
+            by_variant = await promotion_store.report(uow, row.id, by="variant") if row.test_percent or _ab(row) else []
             done = await promotion_store.processed(uow, [row.id])
         price = row.sms_part_price_minor
-        reports = [promotions_pb2.PromotionVariantReport(**v, cost_minor=v["sms_parts"] * price) for v in variants]
+        reports = [promotions_pb2.PromotionVariantReport(**v, cost_minor=v["sms_parts"] * price) for v in by_locale]
+        split = [promotions_pb2.PromotionVariantReport(**v, cost_minor=v["sms_parts"] * price) for v in by_variant]
         total = promotions_pb2.PromotionVariantReport(locale="")
         for v in reports:
-            for name in (
-                "clicked",
-                "recipients",
-                "sent",
-                "delivered",
-                "undelivered",
-                "failed",
-                "suppressed",
-                "opted_out",
-                "sms_parts",
-                "cost_minor",
-            ):
+            for name in REPORT_COUNTS:
                 setattr(total, name, getattr(total, name) + getattr(v, name))
         processed = done.get(row.id, 0)
         return promotions_pb2.GetPromotionReportResponse(
@@ -290,6 +324,7 @@ class PromotionsServicer(promotions_pb2_grpc.PromotionsServiceServicer):
             total=total,
             variants=reports,
             remaining=max(row.recipients - processed, 0),
+            split=split,
         )
 
     async def ApprovePromotion(

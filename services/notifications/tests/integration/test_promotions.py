@@ -101,20 +101,22 @@ class Harness:
         response.raise_for_status()
         return list(response.json())
 
-    async def create(self, *, size: int, actor: str = "marketing-1") -> promotions_pb2.Promotion:
+    async def create(self, *, size: int, actor: str = "marketing-1", **more: Any) -> promotions_pb2.Promotion:
+        """A draft to `size` people; `more` adds to or replaces the request's fields (texts too)."""
         self.audience.reset(size)
+        fields: dict[str, Any] = {
+            "name": "ספות",
+            "channel": "sms",
+            "texts": [
+                promotions_pb2.PromotionText(locale="he-IL", body=HE),
+                promotions_pb2.PromotionText(locale="fa-IR", body=FA),
+            ],
+            "sms_part_price_minor": 8,
+            "currency_code": "ILS",
+            **more,
+        }
         reply = await self.api.CreatePromotion(
-            promotions_pb2.CreatePromotionRequest(
-                name="ספות",
-                channel="sms",
-                texts=[
-                    promotions_pb2.PromotionText(locale="he-IL", body=HE),
-                    promotions_pb2.PromotionText(locale="fa-IR", body=FA),
-                ],
-                sms_part_price_minor=8,
-                currency_code="ILS",
-            ),
-            metadata=((ACTOR_METADATA_KEY, actor),),
+            promotions_pb2.CreatePromotionRequest(**fields), metadata=((ACTOR_METADATA_KEY, actor),)
         )
         return reply.promotion
 
@@ -537,3 +539,80 @@ async def test_the_frequency_cap_holds_a_second_promotion_and_quiet_hours_hold_t
         )
     assert reasons == ["frequency cap"]
     assert len(await harness.provider_messages()) == 20
+
+
+HE_B = "פרסומת: {name}, כרית במתנה לכל ספה עד {date}! {advertiser} {advertiser_contact}. להסרה השיבו הסר"
+
+
+def ab_texts() -> list[promotions_pb2.PromotionText]:
+    return [
+        promotions_pb2.PromotionText(locale="he-IL", body=HE, variant="A"),
+        promotions_pb2.PromotionText(locale="he-IL", body=HE_B, variant="B"),
+    ]
+
+
+async def test_an_ab_test_sends_its_share_waits_then_gives_the_rest_the_variant_with_more_clicks(
+    harness: Harness,
+) -> None:
+    promotion = await harness.create(
+        size=200, texts=ab_texts(), test_percent=30, winner_rule="clicks", winner_wait_minutes=60
+    )
+    assert (promotion.test_percent, promotion.winner_rule, promotion.winner_wait_minutes) == (30, "clicks", 60)
+    await harness.schedule(promotion.id)
+    runner, close = harness.runner("runner-a")
+    try:
+        assert await runner.run_once()  # the test group: about 30 %, A and B evenly
+        tested = await harness.provider_messages()
+        assert 40 <= len(tested) <= 80 and {"B" if "כרית" in m["body"] else "A" for m in tested} == {"A", "B"}
+        assert not await runner.run_once()  # waiting for the winner: no runner takes it
+        async with harness.service.db.unit_of_work() as uow:
+            b_messages = select(messages.c.id).where(messages.c.promotion_id == promotion.id, messages.c.variant == "B")
+            await uow.conn.execute(
+                update(messages).where(messages.c.id.in_(b_messages.limit(5))).values(clicked_at=func.now())
+            )
+            await uow.conn.execute(
+                update(promotions).where(promotions.c.id == promotion.id).values(wait_until=func.now())
+            )
+        assert await runner.run_once()  # the wait is over: B won, the rest gets it
+    finally:
+        await close()
+    sent = await harness.provider_messages()
+    once_each(sent, 200)
+    rest = [m for m in sent if m["to"] not in {t["to"] for t in tested}]
+    assert rest and all("כרית" in m["body"] for m in rest)
+    report = await harness.api.GetPromotionReport(promotions_pb2.GetPromotionReportRequest(promotion_id=promotion.id))
+    assert (
+        report.promotion.winner_variant == "B" and report.promotion.status == promotions_pb2.PROMOTION_STATUS_COMPLETED
+    )
+    split = {row.variant: row for row in report.split}
+    assert set(split) == {"A", "B"} and split["B"].clicked == 5 and split["A"].clicked == 0
+    assert split["A"].sent + split["B"].sent == 200 and split["B"].sent > split["A"].sent
+
+
+async def test_without_a_test_share_the_variants_split_everyone_and_bad_settings_are_named(harness: Harness) -> None:
+    promotion = await harness.create(size=120, texts=ab_texts())
+    await harness.schedule(promotion.id)
+    runner, close = harness.runner("runner-a")
+    try:
+        assert await runner.run_once()
+    finally:
+        await close()
+    sent = await harness.provider_messages()
+    once_each(sent, 120)
+    b_share = sum("כרית" in m["body"] for m in sent) / 120
+    assert 0.3 < b_share < 0.7  # even by hash, not by order
+
+    async def refused(**fields: Any) -> set[str]:
+        with pytest.raises(grpc.aio.AioRpcError) as error:
+            await harness.create(size=10, **fields)
+        assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        return set(field_violations(error.value))
+
+    assert await refused(test_percent=20, winner_rule="clicks") == {"test_percent"}  # one variant: no test
+    assert await refused(texts=ab_texts(), test_percent=60, winner_rule="opens") == {"test_percent", "winner_rule"}
+    assert await refused(texts=ab_texts(), winner_rule="clicks") == {"winner_rule"}
+    skipped = [
+        promotions_pb2.PromotionText(locale="he-IL", body=HE, variant="A"),
+        promotions_pb2.PromotionText(locale="he-IL", body=HE_B, variant="C"),
+    ]
+    assert await refused(texts=skipped) == {"texts"}

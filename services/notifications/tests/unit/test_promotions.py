@@ -51,7 +51,7 @@ def test_each_text_problem_is_named_by_its_place() -> None:
     )
     assert found == [
         ("texts[0].body", "advertising_marker"),
-        ("texts[1].locale", "one of he-IL, fa-IR, en-US, each once"),
+        ("texts[1].locale", "one of he-IL, fa-IR, en-US, each once per variant"),
         ("texts[2].body", "unknown_field"),
     ]
 
@@ -63,7 +63,7 @@ def test_an_email_needs_a_subject_with_the_marker_and_the_recipients_unsubscribe
         ("texts[0].body", "unsubscribe_link"),
     ]
     assert problems("sms", [Text("he-IL", "נושא", HE_SMS)]) == [("texts[0].subject", "an SMS has no subject")]
-    assert problems("sms", []) == [("texts", "1 to 3 texts, one per locale")]
+    assert problems("sms", []) == [("texts", "1 to 9 texts, one per locale and variant")]
 
 
 def test_a_recipient_gets_their_locales_text_else_the_first_and_reads_their_own_date() -> None:
@@ -132,3 +132,22 @@ def test_quiet_hours_may_cross_midnight_and_a_bad_window_is_refused() -> None:
     for bad in ("21-8", "21:00", "08:00-08:00", "25:00-08:00"):
         with pytest.raises(ValueError, match="quiet hours"):
             quiet_hours(bad)
+
+
+def test_a_recipients_variant_is_fixed_by_the_hash_and_the_test_share_is_near_its_percent() -> None:
+    from crm_notifications.promotions import VariantScore, assign_variant, pick_winner
+
+    people = [f"c-{i}" for i in range(4000)]
+    split = [assign_variant("p1", c, ("A", "B"), 0) for c in people]
+    assert split == [assign_variant("p1", c, ("A", "B"), 0) for c in people]  # the same on every run
+    assert 0.45 < split.count("A") / len(people) < 0.55
+    tested = [assign_variant("p1", c, ("A", "B", "C"), 20) for c in people]
+    assert 0.17 < sum(v is not None for v in tested) / len(people) < 0.23
+    assert {v for v in tested if v} == {"A", "B", "C"}
+    assert assign_variant("p1", "c-1", ("A",), 20) is None  # one variant: no test
+
+    scores = [VariantScore("A", 100, 3, 50_000), VariantScore("B", 50, 2, 10_000)]
+    assert pick_winner("clicks", scores) == "B"  # 4 % beats 3 %
+    assert pick_winner("revenue", scores) == "A"  # 500 a message beats 200
+    assert pick_winner("clicks", [VariantScore("B", 10, 1, 0), VariantScore("A", 10, 1, 0)]) == "A"  # a tie
+    assert pick_winner("clicks", []) == "A"

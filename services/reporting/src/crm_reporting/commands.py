@@ -413,6 +413,7 @@ async def upsert_notification(
     at: datetime,
     promotion_id: str | None = None,
     customer_id: str | None = None,
+    variant: str = "",
 ) -> None:
     """A message's latest outcome, so a late "failed" never overwrites a later "sent" retry."""
     stmt = pg_insert(notification_facts).values(
@@ -423,6 +424,7 @@ async def upsert_notification(
         at=at,
         promotion_id=promotion_id,
         customer_id=customer_id,
+        variant=variant,
     )
     await uow.conn.execute(
         stmt.on_conflict_do_update(
@@ -434,6 +436,7 @@ async def upsert_notification(
                 "order_id": func.coalesce(stmt.excluded.order_id, notification_facts.c.order_id),
                 "promotion_id": func.coalesce(stmt.excluded.promotion_id, notification_facts.c.promotion_id),
                 "customer_id": func.coalesce(stmt.excluded.customer_id, notification_facts.c.customer_id),
+                "variant": func.greatest(stmt.excluded.variant, notification_facts.c.variant),
             },
             where=stmt.excluded.at >= notification_facts.c.at,
         )

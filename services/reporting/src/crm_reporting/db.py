@@ -120,6 +120,8 @@ notification_facts = Table(
     # what a promotion's results attribute revenue to.
     Column("promotion_id", String(64), nullable=True),
     Column("customer_id", String(64), nullable=True),
+    # The promotion's A/B variant the message was ("" without variants).
+    Column("variant", String(3), nullable=False, server_default=""),
     Index("ix_notification_facts_promotion", "promotion_id", postgresql_where=text("promotion_id IS NOT NULL")),
 )
 

@@ -292,6 +292,7 @@ async def _notification(
         at=at or _aware(envelope.time),
         promotion_id=_text(getattr(m, "promotion_id", "")),
         customer_id=_text(getattr(m, "customer_id", "")),
+        variant=str(getattr(m, "variant", ""))[:3],
     )
 
 

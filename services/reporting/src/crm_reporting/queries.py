@@ -9,7 +9,7 @@ period [start, end); a deal's source is the one on its DealClosed event, else it
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -351,20 +351,52 @@ _PROMOTION_RESULTS = text(
 )
 
 
+# The same per A/B variant (the recipient's variant: one message per recipient and promotion).
+_PROMOTION_RESULTS_BY_VARIANT = text(
+    "WITH reached AS ("
+    " SELECT customer_id, min(at) AS sent_at, max(variant) AS variant FROM notification_facts"
+    " WHERE promotion_id = :promotion_id AND status = 'sent' AND customer_id IS NOT NULL AND variant <> ''"
+    " GROUP BY customer_id),"
+    " bought AS ("
+    " SELECT r.variant, r.customer_id, d.total_minor, d.currency_code FROM reached r"
+    " JOIN customer_facts c ON c.customer_id = r.customer_id"
+    " JOIN deal_facts d ON d.lead_id = c.lead_id AND d.won"
+    " AND d.closed_at >= r.sent_at AND d.closed_at < r.sent_at + make_interval(days => :days)),"
+    " per_variant AS (SELECT variant, count(*) AS recipients FROM reached GROUP BY variant),"
+    " per_buyer AS (SELECT variant, count(DISTINCT customer_id) AS buyers, count(*) AS deals FROM bought"
+    "  GROUP BY variant),"
+    " per_currency AS (SELECT variant, jsonb_object_agg(currency_code, total) AS revenue FROM"
+    "  (SELECT variant, currency_code, sum(total_minor) AS total FROM bought GROUP BY 1, 2) AS x GROUP BY variant)"
+    " SELECT v.variant, v.recipients, coalesce(b.buyers, 0) AS buyers, coalesce(b.deals, 0) AS deals,"
+    " coalesce(c.revenue, '{}'::jsonb) AS revenue"
+    " FROM per_variant v LEFT JOIN per_buyer b USING (variant) LEFT JOIN per_currency c USING (variant)"
+    " ORDER BY v.variant"
+)
+
+
 @dataclass(frozen=True)
 class PromotionResults:
     recipients: int
     buyers: int
     deals_won: int
     revenue: dict[str, int]
+    # Per A/B variant, the same (empty without variants).
+    variants: dict[str, PromotionResults] = field(default_factory=dict)
 
 
-async def promotion_results(uow: UnitOfWork, promotion_id: str, window_days: int) -> PromotionResults:
-    """What a promotion's recipients bought within window_days after its message reached them."""
-    row = (await uow.conn.execute(_PROMOTION_RESULTS, {"promotion_id": promotion_id, "days": window_days})).one()
+def _results(row: Any) -> PromotionResults:
     return PromotionResults(
         recipients=int(row.recipients),
         buyers=int(row.buyers),
         deals_won=int(row.deals),
         revenue={currency: int(total) for currency, total in sorted(row.revenue.items())},
     )
+
+
+async def promotion_results(uow: UnitOfWork, promotion_id: str, window_days: int) -> PromotionResults:
+    """What a promotion's recipients bought within window_days after its message reached them, in
+    total and per A/B variant."""
+    params = {"promotion_id": promotion_id, "days": window_days}
+    total = _results((await uow.conn.execute(_PROMOTION_RESULTS, params)).one())
+    per_variant = {r.variant: _results(r) for r in await uow.conn.execute(_PROMOTION_RESULTS_BY_VARIANT, params)}
+    return PromotionResults(total.recipients, total.buyers, total.deals_won, total.revenue, per_variant)

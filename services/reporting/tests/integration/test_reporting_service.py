@@ -340,7 +340,7 @@ async def test_a_promotions_results_count_what_its_recipients_bought_within_the_
     for lead_id, customer_id in people:
         await publish_event(nats_server, captured(lead_id, "radio", T0))
         await publish_event(nats_server, customer_events.CustomerCreated(customer_id=customer_id, lead_id=lead_id))
-    for _, customer_id in people[:2]:
+    for (_, customer_id), variant in zip(people[:2], ("A", "B"), strict=True):
         await publish_event(
             nats_server,
             notification_events.NotificationSent(
@@ -350,6 +350,7 @@ async def test_a_promotions_results_count_what_its_recipients_bought_within_the_
                 customer_id=customer_id,
                 promotion_id=promotion,
                 send_time=to_timestamp(T0 + timedelta(days=1)),
+                variant=variant,
             ),
         )
     await publish_event(nats_server, won_deal(people[0][0], "radio", T0 + timedelta(days=4)))
@@ -370,6 +371,10 @@ async def test_a_promotions_results_count_what_its_recipients_bought_within_the_
         reporting_pb2.GetPromotionResultsRequest(promotion_id=promotion, window_days=60)
     )
     assert (wider.buyers, wider.deals_won, wider.revenue[0].amount_minor) == (2, 2, 939800)
+    # Per A/B variant: A's recipient bought within 30 days, B's only within 60.
+    per_variant = {v.variant: (v.recipients, v.buyers, [m.amount_minor for m in v.revenue]) for v in found.variants}
+    assert per_variant == {"A": (1, 1, [469900]), "B": (1, 0, [])}
+    assert {v.variant: v.buyers for v in wider.variants} == {"A": 1, "B": 1}
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await reporting.stub.GetPromotionResults(
             reporting_pb2.GetPromotionResultsRequest(promotion_id=promotion, window_days=400)

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!crm/notifications/v1/events.proto\x12\x14\x63rm.notifications.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd5\x01\n\x10NotificationSent\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x02 \x01(\t\x12\x11\n\trecipient\x18\x03 \x01(\t\x12\x0f\n\x07lead_id\x18\x04 \x01(\t\x12\x10\n\x08order_id\x18\x05 \x01(\t\x12\x0c\n\x04\x62ody\x18\x06 \x01(\t\x12-\n\tsend_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x63ustomer_id\x18\x08 \x01(\t\x12\x14\n\x0cpromotion_id\x18\t \x01(\t\"\x9b\x01\n\x12NotificationFailed\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x02 \x01(\t\x12\x0f\n\x07lead_id\x18\x03 \x01(\t\x12\x10\n\x08order_id\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12-\n\tfail_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xcd\x01\n\x12PromotionScheduled\x12\x14\n\x0cpromotion_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x03 \x01(\t\x12\x11\n\treachable\x18\x04 \x01(\x03\x12-\n\tsend_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x61\x63tor\x18\x06 \x01(\t\x12\x31\n\rschedule_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x9c\x01\n\x10\x43onsentWithdrawn\x12\x0f\n\x07\x63hannel\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x0e\n\x06source\x18\x03 \x01(\t\x12\x10\n\x08\x65vidence\x18\x04 \x01(\t\x12.\n\noccur_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cpromotion_id\x18\x06 \x01(\t\"\x84\x01\n\x0e\x43onsentGranted\x12\x0f\n\x07\x63hannel\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x0e\n\x06source\x18\x03 \x01(\t\x12\x10\n\x08\x65vidence\x18\x04 \x01(\t\x12.\n\noccur_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x91\x01\n\x10MessageDelivered\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x14\n\x0cpromotion_id\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12.\n\noccur_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x63ustomer_id\x18\x05 \x01(\t\"\x7f\n\x0eMessageClicked\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x14\n\x0cpromotion_id\x18\x02 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12.\n\nclick_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestampb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!crm/notifications/v1/events.proto\x12\x14\x63rm.notifications.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe6\x01\n\x10NotificationSent\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x02 \x01(\t\x12\x11\n\trecipient\x18\x03 \x01(\t\x12\x0f\n\x07lead_id\x18\x04 \x01(\t\x12\x10\n\x08order_id\x18\x05 \x01(\t\x12\x0c\n\x04\x62ody\x18\x06 \x01(\t\x12-\n\tsend_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x63ustomer_id\x18\x08 \x01(\t\x12\x14\n\x0cpromotion_id\x18\t \x01(\t\x12\x0f\n\x07variant\x18\n \x01(\t\"\x9b\x01\n\x12NotificationFailed\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x02 \x01(\t\x12\x0f\n\x07lead_id\x18\x03 \x01(\t\x12\x10\n\x08order_id\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12-\n\tfail_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xcd\x01\n\x12PromotionScheduled\x12\x14\n\x0cpromotion_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x03 \x01(\t\x12\x11\n\treachable\x18\x04 \x01(\x03\x12-\n\tsend_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x61\x63tor\x18\x06 \x01(\t\x12\x31\n\rschedule_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x9c\x01\n\x10\x43onsentWithdrawn\x12\x0f\n\x07\x63hannel\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x0e\n\x06source\x18\x03 \x01(\t\x12\x10\n\x08\x65vidence\x18\x04 \x01(\t\x12.\n\noccur_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cpromotion_id\x18\x06 \x01(\t\"\x84\x01\n\x0e\x43onsentGranted\x12\x0f\n\x07\x63hannel\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x0e\n\x06source\x18\x03 \x01(\t\x12\x10\n\x08\x65vidence\x18\x04 \x01(\t\x12.\n\noccur_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x91\x01\n\x10MessageDelivered\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x14\n\x0cpromotion_id\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12.\n\noccur_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x63ustomer_id\x18\x05 \x01(\t\"\x7f\n\x0eMessageClicked\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x14\n\x0cpromotion_id\x18\x02 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12.\n\nclick_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestampb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,17 +33,17 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'crm.notifications.v1.events
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_NOTIFICATIONSENT']._serialized_start=93
-  _globals['_NOTIFICATIONSENT']._serialized_end=306
-  _globals['_NOTIFICATIONFAILED']._serialized_start=309
-  _globals['_NOTIFICATIONFAILED']._serialized_end=464
-  _globals['_PROMOTIONSCHEDULED']._serialized_start=467
-  _globals['_PROMOTIONSCHEDULED']._serialized_end=672
-  _globals['_CONSENTWITHDRAWN']._serialized_start=675
-  _globals['_CONSENTWITHDRAWN']._serialized_end=831
-  _globals['_CONSENTGRANTED']._serialized_start=834
-  _globals['_CONSENTGRANTED']._serialized_end=966
-  _globals['_MESSAGEDELIVERED']._serialized_start=969
-  _globals['_MESSAGEDELIVERED']._serialized_end=1114
-  _globals['_MESSAGECLICKED']._serialized_start=1116
-  _globals['_MESSAGECLICKED']._serialized_end=1243
+  _globals['_NOTIFICATIONSENT']._serialized_end=323
+  _globals['_NOTIFICATIONFAILED']._serialized_start=326
+  _globals['_NOTIFICATIONFAILED']._serialized_end=481
+  _globals['_PROMOTIONSCHEDULED']._serialized_start=484
+  _globals['_PROMOTIONSCHEDULED']._serialized_end=689
+  _globals['_CONSENTWITHDRAWN']._serialized_start=692
+  _globals['_CONSENTWITHDRAWN']._serialized_end=848
+  _globals['_CONSENTGRANTED']._serialized_start=851
+  _globals['_CONSENTGRANTED']._serialized_end=983
+  _globals['_MESSAGEDELIVERED']._serialized_start=986
+  _globals['_MESSAGEDELIVERED']._serialized_end=1131
+  _globals['_MESSAGECLICKED']._serialized_start=1133
+  _globals['_MESSAGECLICKED']._serialized_end=1260
 # @@protoc_insertion_point(module_scope)

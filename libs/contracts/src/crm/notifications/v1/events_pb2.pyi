@@ -32,6 +32,7 @@ class NotificationSent(_message.Message):
     SEND_TIME_FIELD_NUMBER: _builtins.int
     CUSTOMER_ID_FIELD_NUMBER: _builtins.int
     PROMOTION_ID_FIELD_NUMBER: _builtins.int
+    VARIANT_FIELD_NUMBER: _builtins.int
     message_id: _builtins.str
     channel: _builtins.str
     recipient: _builtins.str
@@ -42,6 +43,8 @@ class NotificationSent(_message.Message):
     """The customer the message went to, when known (a promotion's recipient)."""
     promotion_id: _builtins.str
     """The promotion the message belongs to; "" for a service message."""
+    variant: _builtins.str
+    """The promotion's A/B variant the message was (A, B, C); "" without variants."""
     @_builtins.property
     def send_time(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -56,10 +59,11 @@ class NotificationSent(_message.Message):
         send_time: _timestamp_pb2.Timestamp | None = ...,
         customer_id: _builtins.str = ...,
         promotion_id: _builtins.str = ...,
+        variant: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["send_time", b"send_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "channel", b"channel", "customer_id", b"customer_id", "lead_id", b"lead_id", "message_id", b"message_id", "order_id", b"order_id", "promotion_id", b"promotion_id", "recipient", b"recipient", "send_time", b"send_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "channel", b"channel", "customer_id", b"customer_id", "lead_id", b"lead_id", "message_id", b"message_id", "order_id", b"order_id", "promotion_id", b"promotion_id", "recipient", b"recipient", "send_time", b"send_time", "variant", b"variant"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -57,22 +57,26 @@ class PromotionText(_message.Message):
     LOCALE_FIELD_NUMBER: _builtins.int
     SUBJECT_FIELD_NUMBER: _builtins.int
     BODY_FIELD_NUMBER: _builtins.int
+    VARIANT_FIELD_NUMBER: _builtins.int
     locale: _builtins.str
     """he-IL, fa-IR or en-US: recipients of this locale get this text (others the first text's)."""
     subject: _builtins.str
     """E-mail only."""
     body: _builtins.str
     """Placeholders: {name}, {date}…, {advertiser}, {advertiser_contact}; e-mail {unsubscribe_link}."""
+    variant: _builtins.str
+    """The A/B variant the text belongs to: A (also ""), B or C. Every variant has its own texts."""
     def __init__(
         self,
         *,
         locale: _builtins.str = ...,
         subject: _builtins.str = ...,
         body: _builtins.str = ...,
+        variant: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "locale", b"locale", "subject", b"subject"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "locale", b"locale", "subject", b"subject", "variant", b"variant"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -102,6 +106,11 @@ class Promotion(_message.Message):
     SCHEDULED_BY_FIELD_NUMBER: _builtins.int
     APPROVED_BY_FIELD_NUMBER: _builtins.int
     LINK_URL_FIELD_NUMBER: _builtins.int
+    TEST_PERCENT_FIELD_NUMBER: _builtins.int
+    WINNER_RULE_FIELD_NUMBER: _builtins.int
+    WINNER_WAIT_MINUTES_FIELD_NUMBER: _builtins.int
+    WINNER_VARIANT_FIELD_NUMBER: _builtins.int
+    WINNER_TIME_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     name: _builtins.str
     channel: _builtins.str
@@ -122,6 +131,16 @@ class Promotion(_message.Message):
     approved_by: _builtins.str
     link_url: _builtins.str
     """The landing page a text's {link} leads to, through each recipient's own short link."""
+    test_percent: _builtins.int
+    """A/B test (texts of two or three variants): the share of the audience, 1 to 50 %, that gets
+    the variants first, split evenly; winner_wait_minutes (1 to 10080; 0: 240) after the last test
+    message the winner by winner_rule (clicks or revenue) goes to the rest. 0: no test, the
+    variants split the whole audience evenly.
+    """
+    winner_rule: _builtins.str
+    winner_wait_minutes: _builtins.int
+    winner_variant: _builtins.str
+    """The variant chosen ("" until then) and when."""
     @_builtins.property
     def audience(self) -> _customers_pb2.AudienceFilter: ...
     @_builtins.property
@@ -134,6 +153,8 @@ class Promotion(_message.Message):
     def update_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def complete_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def winner_time(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
@@ -157,10 +178,15 @@ class Promotion(_message.Message):
         scheduled_by: _builtins.str = ...,
         approved_by: _builtins.str = ...,
         link_url: _builtins.str = ...,
+        test_percent: _builtins.int = ...,
+        winner_rule: _builtins.str = ...,
+        winner_wait_minutes: _builtins.int = ...,
+        winner_variant: _builtins.str = ...,
+        winner_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "complete_time", b"complete_time", "create_time", b"create_time", "send_time", b"send_time", "update_time", b"update_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "complete_time", b"complete_time", "create_time", b"create_time", "send_time", b"send_time", "update_time", b"update_time", "winner_time", b"winner_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["approved_by", b"approved_by", "audience", b"audience", "audience_resolved", b"audience_resolved", "channel", b"channel", "complete_time", b"complete_time", "create_time", b"create_time", "created_by", b"created_by", "currency_code", b"currency_code", "id", b"id", "link_url", b"link_url", "name", b"name", "processed", b"processed", "recipients", b"recipients", "row_version", b"row_version", "scheduled_by", b"scheduled_by", "send_time", b"send_time", "sms_part_price_minor", b"sms_part_price_minor", "status", b"status", "texts", b"texts", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approved_by", b"approved_by", "audience", b"audience", "audience_resolved", b"audience_resolved", "channel", b"channel", "complete_time", b"complete_time", "create_time", b"create_time", "created_by", b"created_by", "currency_code", b"currency_code", "id", b"id", "link_url", b"link_url", "name", b"name", "processed", b"processed", "recipients", b"recipients", "row_version", b"row_version", "scheduled_by", b"scheduled_by", "send_time", b"send_time", "sms_part_price_minor", b"sms_part_price_minor", "status", b"status", "test_percent", b"test_percent", "texts", b"texts", "update_time", b"update_time", "winner_rule", b"winner_rule", "winner_time", b"winner_time", "winner_variant", b"winner_variant", "winner_wait_minutes", b"winner_wait_minutes"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -178,6 +204,9 @@ class CreatePromotionRequest(_message.Message):
     CURRENCY_CODE_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     LINK_URL_FIELD_NUMBER: _builtins.int
+    TEST_PERCENT_FIELD_NUMBER: _builtins.int
+    WINNER_RULE_FIELD_NUMBER: _builtins.int
+    WINNER_WAIT_MINUTES_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     channel: _builtins.str
     sms_part_price_minor: _builtins.int
@@ -186,6 +215,10 @@ class CreatePromotionRequest(_message.Message):
     """A retry with the same id and caller returns the first promotion."""
     link_url: _builtins.str
     """http(s) URL, at most 500 characters; required when a text uses {link}."""
+    test_percent: _builtins.int
+    """See Promotion. With one variant all three must be unset."""
+    winner_rule: _builtins.str
+    winner_wait_minutes: _builtins.int
     @_builtins.property
     def audience(self) -> _customers_pb2.AudienceFilter: ...
     @_builtins.property
@@ -201,10 +234,13 @@ class CreatePromotionRequest(_message.Message):
         currency_code: _builtins.str = ...,
         request_id: _builtins.str = ...,
         link_url: _builtins.str = ...,
+        test_percent: _builtins.int = ...,
+        winner_rule: _builtins.str = ...,
+        winner_wait_minutes: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "channel", b"channel", "currency_code", b"currency_code", "link_url", b"link_url", "name", b"name", "request_id", b"request_id", "sms_part_price_minor", b"sms_part_price_minor", "texts", b"texts"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "channel", b"channel", "currency_code", b"currency_code", "link_url", b"link_url", "name", b"name", "request_id", b"request_id", "sms_part_price_minor", b"sms_part_price_minor", "test_percent", b"test_percent", "texts", b"texts", "winner_rule", b"winner_rule", "winner_wait_minutes", b"winner_wait_minutes"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -556,6 +592,7 @@ class PromotionVariantReport(_message.Message):
     SMS_PARTS_FIELD_NUMBER: _builtins.int
     COST_MINOR_FIELD_NUMBER: _builtins.int
     CLICKED_FIELD_NUMBER: _builtins.int
+    VARIANT_FIELD_NUMBER: _builtins.int
     locale: _builtins.str
     """The text's locale."""
     recipients: _builtins.int
@@ -572,6 +609,8 @@ class PromotionVariantReport(_message.Message):
     """sms_parts × the promotion's price per part."""
     clicked: _builtins.int
     """Messages whose short link was followed (once each)."""
+    variant: _builtins.str
+    """The A/B variant (in `split`); "" in the per-locale rows and the total."""
     def __init__(
         self,
         *,
@@ -586,10 +625,11 @@ class PromotionVariantReport(_message.Message):
         sms_parts: _builtins.int = ...,
         cost_minor: _builtins.int = ...,
         clicked: _builtins.int = ...,
+        variant: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["clicked", b"clicked", "cost_minor", b"cost_minor", "delivered", b"delivered", "failed", b"failed", "locale", b"locale", "opted_out", b"opted_out", "recipients", b"recipients", "sent", b"sent", "sms_parts", b"sms_parts", "suppressed", b"suppressed", "undelivered", b"undelivered"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["clicked", b"clicked", "cost_minor", b"cost_minor", "delivered", b"delivered", "failed", b"failed", "locale", b"locale", "opted_out", b"opted_out", "recipients", b"recipients", "sent", b"sent", "sms_parts", b"sms_parts", "suppressed", b"suppressed", "undelivered", b"undelivered", "variant", b"variant"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -603,6 +643,7 @@ class GetPromotionReportResponse(_message.Message):
     TOTAL_FIELD_NUMBER: _builtins.int
     VARIANTS_FIELD_NUMBER: _builtins.int
     REMAINING_FIELD_NUMBER: _builtins.int
+    SPLIT_FIELD_NUMBER: _builtins.int
     remaining: _builtins.int
     """Recipients not processed yet."""
     @_builtins.property
@@ -611,6 +652,10 @@ class GetPromotionReportResponse(_message.Message):
     def total(self) -> Global___PromotionVariantReport: ...
     @_builtins.property
     def variants(self) -> _containers.RepeatedCompositeFieldContainer[Global___PromotionVariantReport]: ...
+    @_builtins.property
+    def split(self) -> _containers.RepeatedCompositeFieldContainer[Global___PromotionVariantReport]:
+        """Per A/B variant (empty without variants): recipients waiting for the winner are in none."""
+
     def __init__(
         self,
         *,
@@ -618,10 +663,11 @@ class GetPromotionReportResponse(_message.Message):
         total: Global___PromotionVariantReport | None = ...,
         variants: _abc.Iterable[Global___PromotionVariantReport] | None = ...,
         remaining: _builtins.int = ...,
+        split: _abc.Iterable[Global___PromotionVariantReport] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["promotion", b"promotion", "total", b"total"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["promotion", b"promotion", "remaining", b"remaining", "total", b"total", "variants", b"variants"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["promotion", b"promotion", "remaining", b"remaining", "split", b"split", "total", b"total", "variants", b"variants"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -52,6 +52,7 @@ class GetPromotionResultsResponse(_message.Message):
     BUYERS_FIELD_NUMBER: _builtins.int
     DEALS_WON_FIELD_NUMBER: _builtins.int
     REVENUE_FIELD_NUMBER: _builtins.int
+    VARIANTS_FIELD_NUMBER: _builtins.int
     window_days: _builtins.int
     recipients: _builtins.int
     """Customers the promotion's messages reached (sent)."""
@@ -60,6 +61,10 @@ class GetPromotionResultsResponse(_message.Message):
     deals_won: _builtins.int
     @_builtins.property
     def revenue(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.Money]: ...
+    @_builtins.property
+    def variants(self) -> _containers.RepeatedCompositeFieldContainer[Global___PromotionVariantResults]:
+        """The same per A/B variant of the promotion (empty without variants)."""
+
     def __init__(
         self,
         *,
@@ -68,14 +73,47 @@ class GetPromotionResultsResponse(_message.Message):
         buyers: _builtins.int = ...,
         deals_won: _builtins.int = ...,
         revenue: _abc.Iterable[_types_pb2.Money] | None = ...,
+        variants: _abc.Iterable[Global___PromotionVariantResults] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["buyers", b"buyers", "deals_won", b"deals_won", "recipients", b"recipients", "revenue", b"revenue", "window_days", b"window_days"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["buyers", b"buyers", "deals_won", b"deals_won", "recipients", b"recipients", "revenue", b"revenue", "variants", b"variants", "window_days", b"window_days"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetPromotionResultsResponse: _TypeAlias = GetPromotionResultsResponse  # noqa: Y015
+
+@_typing.final
+class PromotionVariantResults(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VARIANT_FIELD_NUMBER: _builtins.int
+    RECIPIENTS_FIELD_NUMBER: _builtins.int
+    BUYERS_FIELD_NUMBER: _builtins.int
+    DEALS_WON_FIELD_NUMBER: _builtins.int
+    REVENUE_FIELD_NUMBER: _builtins.int
+    variant: _builtins.str
+    recipients: _builtins.int
+    buyers: _builtins.int
+    deals_won: _builtins.int
+    @_builtins.property
+    def revenue(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.Money]: ...
+    def __init__(
+        self,
+        *,
+        variant: _builtins.str = ...,
+        recipients: _builtins.int = ...,
+        buyers: _builtins.int = ...,
+        deals_won: _builtins.int = ...,
+        revenue: _abc.Iterable[_types_pb2.Money] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["buyers", b"buyers", "deals_won", b"deals_won", "recipients", b"recipients", "revenue", b"revenue", "variant", b"variant"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PromotionVariantResults: _TypeAlias = PromotionVariantResults  # noqa: Y015
 
 @_typing.final
 class GetSourceReportRequest(_message.Message):

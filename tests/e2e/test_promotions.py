@@ -42,6 +42,7 @@ LAMP = [
     }
 ]
 HE_SMS = "פרסומת: {name}, כריות במתנה לרוכשי ספות עד {date}! {advertiser} {advertiser_contact}. להסרה השיבו הסר"
+HE_SMS_B = "פרסומת: {name}, כרית במתנה לכל ספה עד {date}! {advertiser} {advertiser_contact}. להסרה השיבו הסר"
 HE_SMS_LINK = "פרסומת: {name}, כריות במתנה עד {date}: {link} {advertiser} {advertiser_contact}. להסרה השיבו הסר"
 LANDING = "https://furniture.example/sofas?ref=crm"
 # The longest any wait may take on a loaded machine (the shared stack runs every e2e test); tests
@@ -452,9 +453,18 @@ async def test_a_promotion_to_an_uploaded_list_reaches_its_members_once(
         audience = {"list_id": listed["id"]}
         preview = await marketing.post("/api/v1/audience-previews", json={"channel": "sms", "audience": audience})
         assert (preview.json()["matched"], preview.json()["reachable"]) == (2, 2), preview.text
-        body = {"name": f"מבקרי התערוכה {tag}", "channel": "sms", "audience": audience, "texts": Scene.texts()}
+        # Two variants split the list evenly (no test share): each visitor gets one of them.
+        texts = [*Scene.texts(), {"locale": "he-IL", "body": HE_SMS_B, "variant": "B"}]
+        body = {"name": f"מבקרי התערוכה {tag}", "channel": "sms", "audience": audience, "texts": texts}
         promotion = await send(marketing, body)
         done = await until_finished(marketing, promotion)
         assert (done["recipients"], done["processed"]) == (2, 2)
         assert done["audience"]["list_id"] == listed["id"]
         assert [len(await sent_to(sms, phone)) for phone in (maryam, dana, other)] == [1, 1, 0]
+        report = (await marketing.get(f"/api/v1/promotions/{promotion}/report")).json()
+        assert sum(row["sent"] for row in report["split"]) == 2 and {r["variant"] for r in report["split"]} <= {
+            "A",
+            "B",
+        }
+        refused = await marketing.post("/api/v1/promotions", json={**body, "test_percent": 20})
+        assert refused.status_code == 422 and {e["field"] for e in refused.json()["errors"]} == {"winner_rule"}

@@ -27,6 +27,7 @@ from crm_console.forms import (
     CURRENCIES,
     Refusal,
     answer_or_refusal,
+    ascii_digits,
     form_errors,
     idempotency_key,
     parse_money,
@@ -44,6 +45,11 @@ words(WORDS)
 LIST_SIZE = 50
 # The console's languages and the locale each text is written for.
 TEXT_LOCALES = {"he": "he-IL", "fa": "fa-IR", "en": "en-US"}
+# The form's fields of each A/B variant's texts: text_he_body is A's Hebrew, text_b_he_body B's.
+VARIANT_FIELDS = {"A": "text_", "B": "text_b_"}
+MAX_TEST_PERCENT = 50
+MAX_WAIT_HOURS = 168
+TEST_PERCENTS = (0, 10, 20, 30, 50)
 AUDIENCE_WORDS = ("tags", "cities", "sources", "products")
 AUDIENCE_DATES = ("purchased_after", "purchased_before")
 FIELDS = (
@@ -57,7 +63,10 @@ FIELDS = (
     "texts",
     *AUDIENCE_WORDS,
     *AUDIENCE_DATES,
-    *(f"text_{lang}" for lang in TEXT_LOCALES),
+    *(f"{prefix}{lang}" for prefix in VARIANT_FIELDS.values() for lang in TEXT_LOCALES),
+    "test_percent",
+    "winner_rule",
+    "winner_wait_hours",
 )
 ACTIONS = ("schedule", "pause", "resume", "cancel", "approve")
 # The refusals a promotion's action shows on its page (403: approving one's own promotion).
@@ -109,11 +118,12 @@ def promotion_input(form: Any, locale: str) -> tuple[dict[str, Any], dict[str, s
     audience, problems = audience_input(form, locale)
     channel = str(form.get("channel", ""))
     texts = []
-    for lang, text_locale in TEXT_LOCALES.items():
-        written = str(form.get(f"text_{lang}_body", "")).strip()
-        if written:
-            subject = str(form.get(f"text_{lang}_subject", "")).strip() if channel == "email" else ""
-            texts.append({"locale": text_locale, "subject": subject, "body": written})
+    for variant, prefix in VARIANT_FIELDS.items():
+        for lang, text_locale in TEXT_LOCALES.items():
+            written = str(form.get(f"{prefix}{lang}_body", "")).strip()
+            if written:
+                subject = str(form.get(f"{prefix}{lang}_subject", "")).strip() if channel == "email" else ""
+                texts.append({"locale": text_locale, "subject": subject, "body": written, "variant": variant})
     if not texts:
         problems["texts"] = "promo_no_text"
     body: dict[str, Any] = {
@@ -124,6 +134,7 @@ def promotion_input(form: Any, locale: str) -> tuple[dict[str, Any], dict[str, s
         "link_url": str(form.get("link_url", "")).strip(),
         "request_id": idempotency_key(str(form.get("request_id", ""))),
     }
+    body.update(ab_test_input(form, problems))
     try:
         price = parse_money(str(form.get("sms_part_price", "")), str(form.get("sms_part_price_currency", "")))
     except ValueError:
@@ -135,6 +146,26 @@ def promotion_input(form: Any, locale: str) -> tuple[dict[str, Any], dict[str, s
     return body, problems
 
 
+def ab_test_input(form: Any, problems: dict[str, str]) -> dict[str, Any]:
+    """The A/B test's settings (sent only with a variant B text): the test share, the winner's
+    rule, and the wait in hours (as the form asks) in minutes."""
+    percent = ascii_digits(str(form.get("test_percent", "0")).strip()) or "0"
+    hours = ascii_digits(str(form.get("winner_wait_hours", "")).strip())
+    if not percent.isdigit() or int(percent) > MAX_TEST_PERCENT:
+        problems["test_percent"] = "promo_bad_percent"
+        return {}
+    if hours and (not hours.isdigit() or not 1 <= int(hours) <= MAX_WAIT_HOURS):
+        problems["winner_wait_hours"] = "promo_bad_hours"
+        return {}
+    if not int(percent):
+        return {}
+    return {
+        "test_percent": int(percent),
+        "winner_rule": str(form.get("winner_rule", "clicks")),
+        "winner_wait_minutes": int(hours) * 60 if hours else 0,
+    }
+
+
 def placed_errors(field_errors: dict[str, str], texts: list[dict[str, Any]]) -> dict[str, str]:
     """The gateway's 422 on the form's fields: `texts[1].body` (`texts.1.body` when the gateway's
     own validation answers) is the second text sent, which is
@@ -144,7 +175,11 @@ def placed_errors(field_errors: dict[str, str], texts: list[dict[str, Any]]) -> 
     for key, message in field_errors.items():
         text = _TEXT_FIELD.match(key)
         if text and int(text.group(1) or text.group(2)) < len(texts):
-            key = f"text_{languages.get(texts[int(text.group(1) or text.group(2))]['locale'], 'he')}"
+            named = texts[int(text.group(1) or text.group(2))]
+            prefix = VARIANT_FIELDS.get(named.get("variant", "A"), "text_")
+            key = f"{prefix}{languages.get(named['locale'], 'he')}"
+        elif key == "winner_wait_minutes":
+            key = "winner_wait_hours"
         elif key.startswith("sms_part_price") or key == "currency_code":
             key = "sms_part_price"
         elif key.startswith("audience.min_lifetime_value") or key == "audience.currency_code":
@@ -232,6 +267,7 @@ async def form_page(request: Request, session: Session, **extra: Any) -> HTMLRes
         preview=extra.get("preview"),
         currencies=CURRENCIES,
         text_locales=TEXT_LOCALES,
+        test_percents=TEST_PERCENTS,
         request_id=extra.get("request_id") or idempotency_key(""),
         errors=extra.get("errors", {}),
         notice=extra.get("notice", ""),

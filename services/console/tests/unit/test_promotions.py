@@ -91,7 +91,8 @@ def test_the_promotion_sends_only_the_texts_written_and_an_email_subject_only_fo
     )
     assert problems == {}
     assert body["name"] == "ספות" and body["request_id"] == REQUEST_ID
-    assert body["texts"] == [{"locale": "fa-IR", "subject": "", "body": "تخفیف مبل {date} لغو۱۱"}]
+    assert body["texts"] == [{"locale": "fa-IR", "subject": "", "body": "تخفیف مبل {date} لغو۱۱", "variant": "A"}]
+    assert "test_percent" not in body  # no variant B, no test
     assert (body["sms_part_price_minor"], body["currency_code"]) == (12, "ILS")
     nothing, problems = promotion_input(form(name="x", channel="email", request_id="not-a-uuid"), "en")
     assert problems == {"texts": "promo_no_text"} and nothing["request_id"] != "not-a-uuid"
@@ -167,6 +168,11 @@ PROMOTION = {
     "scheduled_by": "marketer-shira",
     "approved_by": "",
     "link_url": "",
+    "test_percent": 20,
+    "winner_rule": "clicks",
+    "winner_wait_minutes": 240,
+    "winner_variant": "B",
+    "winner_time": "2026-12-06T12:00:00Z",
     "create_time": "2026-12-06T07:00:00Z",
     "update_time": None,
     "complete_time": None,
@@ -189,6 +195,7 @@ REPORT = {
     "promotion": PROMOTION,
     "total": {**ROW, "locale": ""},
     "variants": [ROW],
+    "split": [{**ROW, "locale": "", "variant": "A", "clicked": 2}, {**ROW, "locale": "", "variant": "B", "clicked": 5}],
     "remaining": 60,
     "results": {
         "window_days": 30,
@@ -338,6 +345,7 @@ async def test_the_page_shows_progress_delivery_and_revenue_and_its_part_alone()
         assert '<td class="num" data-count="delivery_rate">۹۰%</td>' in html  # 45 of 50 known
         assert '<dd data-count="buyers">۲</dd>' in html and '<dd data-count="revenue_per_cost">۲٬۰۰۰</dd>' in html
         assert "data-finished" not in html
+        assert 'data-winner="B"' in html and '<tr data-variant="B"><th scope="row">B</th>' in html
     assert "<html" not in part.text
 
 
@@ -406,3 +414,25 @@ async def test_an_all_or_nothing_refusal_lists_its_lines_and_a_wrong_file_is_sai
     assert lines.status_code == 422 and '<td>2</td><td><bdi dir="ltr">phone_number</bdi></td>' in lines.text
     assert encoding.status_code == 422 and 'id="file-err">the file is not UTF-8 text' in encoding.text
     assert missing.status_code == 422 and 'id="file-err"' in missing.text
+
+
+def test_a_variant_b_and_a_test_share_become_the_ab_settings_and_errors_find_their_text() -> None:
+    body, problems = promotion_input(
+        form(
+            name="x",
+            channel="sms",
+            text_he_body="A",
+            text_b_he_body="B",
+            test_percent="20",
+            winner_rule="revenue",
+            winner_wait_hours="۲۴",
+        ),
+        "he",
+    )
+    assert problems == {}
+    assert [(t["variant"], t["locale"]) for t in body["texts"]] == [("A", "he-IL"), ("B", "he-IL")]
+    assert (body["test_percent"], body["winner_rule"], body["winner_wait_minutes"]) == (20, "revenue", 1440)
+    _, problems = promotion_input(form(name="x", channel="sms", text_he_body="A", test_percent="70"), "he")
+    assert problems == {"test_percent": "promo_bad_percent"}
+    placed = placed_errors({"texts[1].body": "no opt-out", "winner_wait_minutes": "too long"}, body["texts"])
+    assert placed == {"text_b_he": "no opt-out", "winner_wait_hours": "too long"}

@@ -101,11 +101,16 @@ class AudiencePreview(BaseModel):
     sample: list[AudienceMember]
 
 
+Variant = Literal["A", "B", "C"]
+
+
 class PromotionTextIn(RequestBody):
     locale: Locale
     # E-mail only; an SMS has none.
     subject: Annotated[str, StringConstraints(max_length=300)] = ""
     body: Annotated[str, StringConstraints(min_length=1, max_length=100_000)]
+    # The A/B variant the text belongs to; every variant has its own texts.
+    variant: Variant = "A"
 
 
 class CreatePromotionIn(RequestBody):
@@ -117,7 +122,7 @@ class CreatePromotionIn(RequestBody):
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
     channel: Literal["sms", "email"]
     audience: AudienceIn = AudienceIn()
-    texts: Annotated[list[PromotionTextIn], Field(min_length=1, max_length=3)]
+    texts: Annotated[list[PromotionTextIn], Field(min_length=1, max_length=9)]
     # What one SMS part costs (minor units of currency_code), for the report's cost.
     sms_part_price_minor: Annotated[int, Field(ge=0, le=1_000_000)] = 0
     currency_code: Annotated[str, StringConstraints(pattern=r"^([A-Z]{3})?$")] = ""
@@ -126,13 +131,25 @@ class CreatePromotionIn(RequestBody):
     link_url: Annotated[str, StringConstraints(max_length=500, pattern=r"^(https?://\S+)?$")] = ""
     # A retry with the same id (or Idempotency-Key) returns the first promotion.
     request_id: Annotated[str, StringConstraints(max_length=100)] = ""
+    # A/B test, with texts of two or three variants: this share of the audience (1 to 50 %) gets the
+    # variants first, evenly; winner_wait_minutes after (0: 240) the winner by winner_rule goes to
+    # the rest. 0: no test, the variants split everyone evenly.
+    test_percent: Annotated[int, Field(ge=0, le=50)] = 0
+    winner_rule: Literal["", "clicks", "revenue"] = ""
+    winner_wait_minutes: Annotated[int, Field(ge=0, le=10_080)] = 0
 
     def to_proto(self, idempotency_key: str) -> promotions_pb2.CreatePromotionRequest:
         return promotions_pb2.CreatePromotionRequest(
             name=self.name,
             channel=self.channel,
             audience=self.audience.to_proto(),
-            texts=[promotions_pb2.PromotionText(locale=t.locale, subject=t.subject, body=t.body) for t in self.texts],
+            texts=[
+                promotions_pb2.PromotionText(locale=t.locale, subject=t.subject, body=t.body, variant=t.variant)
+                for t in self.texts
+            ],
+            test_percent=self.test_percent,
+            winner_rule=self.winner_rule,
+            winner_wait_minutes=self.winner_wait_minutes,
             sms_part_price_minor=self.sms_part_price_minor,
             currency_code=self.currency_code,
             request_id=self.request_id or idempotency_key,
@@ -144,6 +161,7 @@ class PromotionText(BaseModel):
     locale: str
     subject: str
     body: str
+    variant: str
 
 
 class Promotion(BaseModel):
@@ -168,6 +186,12 @@ class Promotion(BaseModel):
     update_time: datetime | None
     complete_time: datetime | None
     row_version: int
+    test_percent: int
+    winner_rule: str
+    winner_wait_minutes: int
+    # The A/B test's winner ("" until chosen) and when.
+    winner_variant: str
+    winner_time: datetime | None
 
 
 class PromotionList(BaseModel):
@@ -188,8 +212,10 @@ class PromotionScheduled(BaseModel):
 
 
 class VariantReport(BaseModel):
-    # The text's locale; "" for the total.
+    # The text's locale; "" for the total and the A/B split.
     locale: str
+    # The A/B variant, in `split`; "" elsewhere.
+    variant: str
     recipients: int
     sent: int
     delivered: int
@@ -200,6 +226,14 @@ class VariantReport(BaseModel):
     clicked: int
     sms_parts: int
     cost_minor: int
+
+
+class VariantResults(BaseModel):
+    variant: str
+    recipients: int
+    buyers: int
+    deals_won: int
+    revenue: list[Money]
 
 
 class PromotionResults(BaseModel):
@@ -213,6 +247,8 @@ class PromotionResults(BaseModel):
     revenue: list[Money]
     # Revenue in the promotion's currency per unit of what its SMS cost (null without a cost).
     revenue_per_cost: float | None = None
+    # The same per A/B variant (empty without variants).
+    variants: list[VariantResults] = []
 
 
 class PromotionReport(BaseModel):
@@ -220,5 +256,7 @@ class PromotionReport(BaseModel):
     total: VariantReport
     variants: list[VariantReport]
     remaining: int
+    # Per A/B variant (empty without variants); recipients waiting for the winner are in none.
+    split: list[VariantReport] = []
     # Null while reporting cannot be reached: the delivery figures still answer.
     results: PromotionResults | None = None

@@ -122,3 +122,17 @@ async def test_delay_next_records_then_answers_late(client: httpx.AsyncClient) -
     quick = loop.time()
     await client.post(SEND, data={"receptor": "09123456789", "message": "y"})
     assert loop.time() - quick < 0.2
+
+
+async def test_status_answers_per_id_and_the_inbox_returns_each_unread_reply_once(client: httpx.AsyncClient) -> None:
+    sent = (await client.post(SEND, data={"receptor": "09123456789", "message": "x"})).json()["entries"][0]
+    await client.post("/control/status", json={"status": 10})
+    status = await client.post(f"/v1/{KEY}/sms/status.json", data={"messageid": f"{sent['messageid']},5"})
+    assert [(e["messageid"], e["status"]) for e in status.json()["entries"]] == [(sent["messageid"], 10), (5, 100)]
+    await client.post("/control/inbound", json={"sender": "09123456789", "receptor": "10004346", "message": "۱۱"})
+    inbox = f"/v1/{KEY}/sms/receive.json"
+    first = (await client.get(inbox, params={"linenumber": "10004346", "isread": "0"})).json()["entries"]
+    again = (await client.get(inbox, params={"linenumber": "10004346", "isread": "0"})).json()["entries"]
+    assert [(m["sender"], m["message"]) for m in first] == [("09123456789", "۱۱")] and again == []
+    assert (await client.get(inbox, params={"isread": "0"})).status_code == 400
+    assert (await client.post("/v1/wrong/sms/status.json", data={"messageid": "1"})).status_code == 403

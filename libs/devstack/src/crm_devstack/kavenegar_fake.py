@@ -8,7 +8,15 @@ Run it with ``python -m crm_devstack.kavenegar_fake --port 8091 --api-key dev-ka
   ``return.status``. A key it was not created with gets 403 (Kavenegar's "invalid API-Key"; its 401
   is "account disabled"). A ``localid`` it has seen for the key is not sent again: the answer is
   the entry of the first message, and nothing is recorded.
+- ``GET|POST /v1/{api_key}/sms/status.json`` — ``messageid`` (comma-separated, at most 500): one
+  entry ``{"messageid", "status", "statustext"}`` per id, 100 for an id it never sent.
+- ``GET|POST /v1/{api_key}/sms/receive.json`` — ``linenumber`` (required) and ``isread=0``: the
+  line's unread inbound messages, at most 100, ``{"messageid", "message", "sender", "receptor",
+  "date"}``, each marked read by being returned (as the real API does).
 - ``GET /messages`` — every recorded message, in the order received.
+- ``POST /control/status`` ``{"status": 10, "receptor": "0912..."}`` — set the delivery status of
+  the messages sent (to that receptor, or all).
+- ``POST /control/inbound`` ``{"sender", "receptor", "message"}`` — an SMS arrives on a line.
 - ``POST /control/fail-next`` ``{"count": N, "status": 418}`` — the next N sends fail with that
   code: below 500 as Kavenegar's envelope, 500 and up as a bare HTTP error (a proxy's answer).
 - ``POST /control/delay-next`` ``{"count": N, "seconds": 2}`` — the next N sends are recorded, then
@@ -87,6 +95,17 @@ class FailNextRequest(BaseModel):
     status: int = Field(default=409, ge=400, le=599)
 
 
+class StatusRequest(BaseModel):
+    status: int = Field(ge=1, le=100)
+    receptor: str = ""
+
+
+class InboundRequest(BaseModel):
+    sender: str = Field(min_length=1, max_length=20)
+    receptor: str = Field(default=DEFAULT_SENDER, min_length=1, max_length=20)
+    message: str = Field(min_length=1, max_length=900)
+
+
 class DelayNextRequest(BaseModel):
     count: int = Field(ge=0, le=10_000)
     seconds: float = Field(default=2.0, ge=0, le=60)
@@ -102,6 +121,7 @@ class KavenegarState:
 
     def reset(self) -> None:
         self.messages: list[RecordedMessage] = []
+        self.inbound: list[dict[str, Any]] = []
         self.by_localid: dict[tuple[str, str], Entry] = {}
         self.next_id = FIRST_MESSAGE_ID
         self.fail_remaining = 0
@@ -203,8 +223,65 @@ def create_app(api_keys: Iterable[str] = (DEFAULT_API_KEY,)) -> FastAPI:
             await asyncio.sleep(delay)
         return response
 
+    _add_report_routes(app, state)
     _add_control_routes(app, state)
     return app
+
+
+def _add_report_routes(app: FastAPI, state: KavenegarState) -> None:
+    """sms/status.json (delivery statuses by message id) and sms/receive.json (a line's unread inbox)."""
+
+    @app.api_route("/v1/{api_key}/sms/status.json", methods=["GET", "POST"])
+    async def status(api_key: str, request: Request) -> Response:
+        params = await _params(request)
+        async with state.lock:
+            if api_key not in state.api_keys:
+                return envelope(403)
+            ids = [i.strip() for i in params.get("messageid", "").split(",") if i.strip()]
+            if not ids or len(ids) > MAX_STATUS_IDS:
+                return envelope(400)
+            by_id = {str(m.messageid): m for m in state.messages}
+            found = [_status_of(i, by_id.get(i)) for i in ids]
+        return _raw_envelope(200, found)
+
+    @app.api_route("/v1/{api_key}/sms/receive.json", methods=["GET", "POST"])
+    async def receive(api_key: str, request: Request) -> Response:
+        params = await _params(request)
+        async with state.lock:
+            if api_key not in state.api_keys:
+                return envelope(403)
+            line = params.get("linenumber", "").strip()
+            if not line or params.get("isread", "") not in ("0", "1"):
+                return envelope(400)
+            wanted = [m for m in state.inbound if m["receptor"] == line and not m["read"]][:MAX_INBOX]
+            for m in wanted:
+                m["read"] = True
+        return _raw_envelope(200, [{k: v for k, v in m.items() if k != "read"} for m in wanted])
+
+
+def _status_of(message_id: str, sent: RecordedMessage | None) -> dict[str, Any]:
+    shown: int | str = int(message_id) if message_id.isdigit() else message_id
+    if sent is None:
+        return {"messageid": shown, "status": 100, "statustext": "شناسه نامعتبر"}
+    return {"messageid": shown, "status": sent.status, "statustext": sent.statustext}
+
+
+MAX_STATUS_IDS = 500
+MAX_INBOX = 100
+STATUS_TEXTS = {1: QUEUED_TEXT, 10: "رسیده به گیرنده", 11: "نرسیده به گیرنده", 6: "خطا در ارسال", 14: "بلاک شده"}
+
+
+async def _params(request: Request) -> dict[str, str]:
+    params = dict(request.query_params)
+    if request.method == "POST":
+        params.update(parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True))
+    return params
+
+
+def _raw_envelope(code: int, entries: list[dict[str, Any]]) -> JSONResponse:
+    return JSONResponse(
+        status_code=code, content={"return": {"status": code, "message": MESSAGES[code]}, "entries": entries}
+    )
 
 
 def _answer(state: KavenegarState, api_key: str, params: dict[str, str]) -> tuple[Response, float]:
@@ -248,6 +325,34 @@ def _add_control_routes(app: FastAPI, state: KavenegarState) -> None:
             state.delay_remaining = request.count
             state.delay_seconds = request.seconds
         return {"count": request.count, "seconds": request.seconds}
+
+    @app.post("/control/status")
+    async def set_status(request: StatusRequest) -> dict[str, int]:
+        async with state.lock:
+            changed = 0
+            for i, m in enumerate(state.messages):
+                if request.receptor in ("", m.receptor):
+                    text = STATUS_TEXTS.get(request.status, "")
+                    state.messages[i] = m.model_copy(update={"status": request.status, "statustext": text})
+                    changed += 1
+        return {"changed": changed}
+
+    @app.post("/control/inbound")
+    async def inbound(request: InboundRequest) -> dict[str, int]:
+        async with state.lock:
+            message_id = state.next_id
+            state.next_id += 1
+            state.inbound.append(
+                {
+                    "messageid": message_id,
+                    "message": request.message,
+                    "sender": request.sender,
+                    "receptor": request.receptor,
+                    "date": int(time.time()),
+                    "read": False,
+                }
+            )
+        return {"messageid": message_id}
 
     @app.post("/control/reset")
     async def reset() -> dict[str, str]:

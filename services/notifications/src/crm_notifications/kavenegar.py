@@ -1,5 +1,6 @@
 """The Kavenegar adapter (Iran): one ``sms/send`` call per message, the same ``send`` as the generic
-adapter (``sms_provider.SmsGateway``).
+adapter (``sms_provider.SmsGateway``); and what comes back, which Kavenegar offers to be fetched
+(``statuses``: ``sms/status.json``; ``inbox``: ``sms/receive.json``), read by ``kavenegar_poll``.
 
 The API, as documented:
 
@@ -62,6 +63,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -109,6 +112,24 @@ def local_id(idempotency_key: str) -> str:
     remembers localids: not a practical risk."""
     digest = hashlib.sha256(idempotency_key.encode()).digest()
     return str(int.from_bytes(digest[:8], "big") >> 1 or 1)
+
+
+# sms/status.json answers for at most this many ids a call.
+MAX_STATUS_IDS = 500
+
+
+class KavenegarError(Exception):
+    """A status or inbox call that failed; nothing was read."""
+
+
+@dataclass(frozen=True)
+class InboundSms:
+    message_id: str
+    sender: str
+    receptor: str
+    text: str
+    # Unix seconds, when Kavenegar says.
+    date: int | None
 
 
 class KavenegarSmsProvider:
@@ -185,6 +206,55 @@ class KavenegarSmsProvider:
             text = self._redact(str(entry.get("statustext", "")))
             raise PermanentSendError(f"Kavenegar message {message_id} failed at once ({entry_status}): {text}")
         return str(message_id)
+
+    async def statuses(self, message_ids: Sequence[str]) -> list[tuple[str, int]]:
+        """Kavenegar's delivery status of each message (``sms/status.json``, at most 500 ids a
+        call): (messageid, status code). KavenegarError when the call fails (the poller tries
+        again on its next round)."""
+        if not message_ids:
+            return []
+        entries = await self._report("status", {"messageid": ",".join(message_ids[:MAX_STATUS_IDS])})
+        found = []
+        for entry in entries:
+            message_id, status = entry.get("messageid"), entry.get("status")
+            if isinstance(message_id, int | str) and isinstance(status, int) and not isinstance(status, bool):
+                found.append((str(message_id), status))
+        return found
+
+    async def inbox(self, line_number: str) -> list[InboundSms]:
+        """The line's unread inbound SMS (``sms/receive.json?isread=0``, at most 100 a call);
+        Kavenegar marks what it returns as read, so each comes once. KavenegarError on failure."""
+        entries = await self._report("receive", {"linenumber": line_number, "isread": "0"}, method="GET")
+        found = []
+        for entry in entries:
+            message_id, sender, text = entry.get("messageid"), entry.get("sender"), entry.get("message")
+            if isinstance(message_id, int | str) and isinstance(sender, str) and isinstance(text, str):
+                date = entry.get("date")
+                found.append(
+                    InboundSms(
+                        str(message_id),
+                        sender,
+                        str(entry.get("receptor", "")),
+                        text,
+                        int(date) if isinstance(date, int) and not isinstance(date, bool) else None,
+                    )
+                )
+        return found
+
+    async def _report(self, action: str, params: dict[str, str], *, method: str = "POST") -> list[Any]:
+        path = self._path.replace("/sms/send.json", f"/sms/{action}.json")
+        try:
+            if method == "GET":
+                response = await self._client.get(path, params=params)
+            else:
+                response = await self._client.post(path, data=params)
+        except httpx.TransportError as exc:
+            raise KavenegarError(self._redact(f"Kavenegar unreachable: {type(exc).__name__}: {exc}")) from None
+        envelope = _envelope(response)
+        if envelope is None or envelope[0] != 200:
+            code = envelope[0] if envelope else response.status_code
+            raise KavenegarError(f"Kavenegar refused sms/{action} with {code}")
+        return [e for e in envelope[2] if isinstance(e, dict)]
 
     def _redact(self, text: str) -> str:
         """text without the API key (nor its URL-quoted form) anywhere in it."""

@@ -23,6 +23,8 @@ from crm_notifications.db import messaging
 from crm_notifications.email_sender import SmtpConfig, SmtpEmailSender
 from crm_notifications.grpc_api import NotificationsServicer
 from crm_notifications.handlers import ShipmentNotifier, SurveyNotifier, on_consent_changed
+from crm_notifications.kavenegar import KavenegarSmsProvider
+from crm_notifications.kavenegar_poll import KavenegarPoller
 from crm_notifications.promotion_runner import PromotionRunner, RunnerConfig
 from crm_notifications.promotion_store import FrequencyCap
 from crm_notifications.promotions_api import PromotionsServicer
@@ -60,6 +62,8 @@ class NotificationsSettings(ServiceSettings, CompanyCalendarSettings):
     # CRM_ADVERTISING_RULES: the country whose advertising rules an advertising message must meet
     # (IL, IR) or a rules file's path (crm_notifications.advertising).
     advertising_rules: str = "IL"
+    # With CRM_SMS_PROVIDER=kavenegar: how often its delivery statuses and the sender line's inbox are read.
+    kavenegar_poll_seconds: float = Field(default=15.0, gt=0, le=3600)
     # Who advertises, as an advertising message names them where the law asks (Israel's §30A).
     advertiser_name: str = "CRM Demo Ltd."
     advertiser_contact: str = "03-5550123"
@@ -265,6 +269,10 @@ def _promotions(
     # A receipt that came before its message's send was recorded waits in early_receipts.
     service.run_periodically("early-receipts", 2.0, servicer.replies.apply_early_receipts)
     service.bus.subscribe(customer_events.ConsentChanged, on_consent_changed)
+    if isinstance(provider, KavenegarSmsProvider):
+        # Kavenegar calls nobody back: its receipts and the sender line's replies are fetched.
+        poller = KavenegarPoller(service.db, provider, servicer.replies, line_number=settings.sms_sender)
+        service.run_periodically("kavenegar-reports", settings.kavenegar_poll_seconds, poller.poll)
 
 
 def main() -> None:

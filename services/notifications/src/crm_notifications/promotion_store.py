@@ -732,6 +732,23 @@ _RECORD_RECEIPT = text(
 )
 
 
+async def awaiting_receipts(uow: UnitOfWork, since: datetime, limit: int) -> list[str]:
+    """Provider ids of the SMS sent since `since` whose fate no receipt has settled, oldest first."""
+    rows = await uow.conn.execute(
+        select(messages.c.provider_message_id)
+        .where(
+            messages.c.created_at >= since,
+            messages.c.channel == domain.SMS,
+            messages.c.status == domain.MessageStatus.SENT.value,
+            messages.c.delivery_status.is_(None),
+            messages.c.provider_message_id.is_not(None),
+        )
+        .order_by(messages.c.created_at)
+        .limit(limit)
+    )
+    return [str(r[0]) for r in rows]
+
+
 async def record_receipt(uow: UnitOfWork, provider_message_id: str, status: str, at: datetime) -> list[Any]:
     """A delivery receipt's status on the message(s) with that provider id, unless already final
     (a delivered after an undelivered counts: an operator's later retry got through). A receipt for

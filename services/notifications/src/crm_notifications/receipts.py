@@ -1,13 +1,6 @@
-"""Delivery receipts (DLRs): what an SMS provider's callback says became of a message we sent, read
-into one shape whichever provider sent it. Pure: no I/O, so an HTTP edge (not here yet) parses,
-then records through commands.
-
-- Our generic provider POSTs JSON ``{"id", "status", "time", "error"}`` signed with ``X-Signature``
-  and ``X-Timestamp`` (``crm_kit.signatures``; ``sign`` and ``verify`` are re-exported here). The
-  edge verifies the signature over the raw body *before* parsing it.
-- Kavenegar calls the delivery URL set in its panel with form parameters ``messageid`` and
-  ``status`` (a delivery status code, table below). It signs nothing: the edge must authenticate
-  it some other way (a secret path segment or query parameter in the configured URL).
+"""Kavenegar's delivery statuses read into one shape (``kavenegar_poll`` fetches them from
+``sms/status.json``; the generic provider's signed callbacks are read by the gateway's
+``sms_callbacks`` route). Pure: no I/O.
 
 Kavenegar's status codes (https://kavenegar.com/rest.html, the sms/status table; the same values in
 its official SDKs' enums, github.com/kavenegar/kavenegar-dotnet Models/Enums/MessageStatus.cs):
@@ -29,26 +22,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from crm_kit.signatures import sign, verify
-
-__all__ = [
-    "DeliveryReceipt",
-    "ReceiptError",
-    "ReceiptStatus",
-    "parse_generic",
-    "parse_kavenegar",
-    "sign",
-    "verify",
-]
+__all__ = ["DeliveryReceipt", "ReceiptError", "ReceiptStatus", "parse_kavenegar"]
 
 ReceiptStatus = Literal["delivered", "undelivered", "sent", "failed"]
-
-_GENERIC_STATUSES: dict[str, ReceiptStatus] = {
-    "delivered": "delivered",
-    "undelivered": "undelivered",
-    "sent": "sent",
-    "failed": "failed",
-}
 
 # Kavenegar's delivery status code -> our status and, for a message that did not arrive, why.
 # 1/2 (queued, scheduled) are not final either: the provider has the message, like "sent".
@@ -84,20 +60,6 @@ class DeliveryReceipt:
     error: str
 
 
-def parse_generic(body: Mapping[str, Any]) -> DeliveryReceipt:
-    """Our generic provider's callback JSON (already verified and decoded)."""
-    if not isinstance(body, Mapping):
-        raise ReceiptError("body", "must be a JSON object")
-    message_id = _message_id(body.get("id"), "id")
-    status = body.get("status")
-    if not isinstance(status, str) or status not in _GENERIC_STATUSES:
-        raise ReceiptError("status", f"unknown status {status!r}; one of {sorted(_GENERIC_STATUSES)}")
-    error = body.get("error") or ""
-    if not isinstance(error, str):
-        raise ReceiptError("error", "must be text")
-    return DeliveryReceipt(message_id, _GENERIC_STATUSES[status], _iso_time(body.get("time")), error)
-
-
 def parse_kavenegar(form: Mapping[str, str]) -> DeliveryReceipt:
     """Kavenegar's delivery callback parameters (form or query): messageid and status."""
     message_id = _message_id(form.get("messageid"), "messageid")
@@ -122,19 +84,6 @@ def _message_id(value: Any, field: str) -> str:
     if len(text) > 200:
         raise ReceiptError(field, "the provider's message id is longer than 200 characters")
     return text
-
-
-def _iso_time(value: Any) -> datetime | None:
-    """An ISO-8601 time; one without an offset is read as UTC (what our provider sends)."""
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise ReceiptError("time", "must be an ISO-8601 text")
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise ReceiptError("time", f"{value!r} is not an ISO-8601 time") from exc
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _unix_time(value: str | None) -> datetime | None:

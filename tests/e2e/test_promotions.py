@@ -376,6 +376,7 @@ async def a_promotion_that_pays(scene: Scene) -> None:
     assert results["revenue"] == [{"amount_minor": 459900, "currency_code": "ILS"}]
     cost = report["total"]["cost_minor"]
     assert cost > 0 and results["revenue_per_cost"] == round(459900 / cost, 2)
+    assert results["cost_per_buyer"] == {"amount_minor": cost, "currency_code": "ILS"}  # one buyer
 
 
 async def nobody_and_the_past_cannot_be_scheduled(scene: Scene) -> None:

@@ -141,7 +141,8 @@ def promotion_input(form: Any, locale: str) -> tuple[dict[str, Any], dict[str, s
         problems["sms_part_price"] = "promo_bad_amount"
         price = None
     if price:
-        body["sms_part_price_minor"] = price["amount_minor"]
+        # The form's one price is per SMS part or per e-mail, as the channel says.
+        body["email_price_minor" if channel == "email" else "sms_part_price_minor"] = price["amount_minor"]
         body["currency_code"] = price["currency_code"]
     return body, problems
 
@@ -180,7 +181,7 @@ def placed_errors(field_errors: dict[str, str], texts: list[dict[str, Any]]) -> 
             key = f"{prefix}{languages.get(named['locale'], 'he')}"
         elif key == "winner_wait_minutes":
             key = "winner_wait_hours"
-        elif key.startswith("sms_part_price") or key == "currency_code":
+        elif key.startswith(("sms_part_price", "email_price")) or key == "currency_code":
             key = "sms_part_price"
         elif key.startswith("audience.min_lifetime_value") or key == "audience.currency_code":
             key = "min_lifetime_value"

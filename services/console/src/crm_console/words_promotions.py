@@ -89,7 +89,12 @@ WORDS: dict[str, dict[str, str]] = {
         "fa": "هر گیرنده پیوند کوتاه خودش را می‌گیرد؛ نخستین کلیک شمرده می‌شود.",
         "en": "Each recipient gets their own short link; the first follow counts as a click.",
     },
-    "promo_part_price": {"he": "מחיר חלק SMS", "fa": "بهای هر بخش پیامک", "en": "Price of one SMS part"},
+    "promo_part_price": {
+        "he": 'מחיר חלק SMS (או דוא"ל אחד)',
+        "fa": "بهای هر بخش پیامک (یا هر ایمیل)",
+        "en": "Price of one SMS part (or one e-mail)",
+    },
+    "promo_cost_per_buyer": {"he": "עלות לקונה", "fa": "هزینه به ازای هر خریدار", "en": "Cost per buyer"},
     "promo_bad_amount": {
         "he": "יש להזין סכום חיובי עם עד שתי ספרות אחרי הנקודה.",
         "fa": "مبلغی مثبت با حداکثر دو رقم اعشار وارد کنید.",

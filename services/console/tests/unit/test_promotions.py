@@ -204,6 +204,7 @@ REPORT = {
         "deals_won": 2,
         "revenue": [{"amount_minor": 1_200_000, "currency_code": "ILS"}],
         "revenue_per_cost": 2000.0,
+        "cost_per_buyer": {"amount_minor": 300, "currency_code": "ILS"},
     },
 }
 PREVIEW = {
@@ -345,6 +346,7 @@ async def test_the_page_shows_progress_delivery_and_revenue_and_its_part_alone()
         assert '<td class="num" data-count="delivery_rate">۹۰%</td>' in html  # 45 of 50 known
         assert '<dd data-count="buyers">۲</dd>' in html and '<dd data-count="revenue_per_cost">۲٬۰۰۰</dd>' in html
         assert "data-finished" not in html
+        assert '<dd data-count="cost_per_buyer">' in html and "۳٫۰۰" in html
         assert 'data-winner="B"' in html and '<tr data-variant="B"><th scope="row">B</th>' in html
     assert "<html" not in part.text
 

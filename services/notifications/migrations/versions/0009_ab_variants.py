@@ -1,5 +1,5 @@
 """A/B variants of a promotion: the share tested first, the winner rule and wait, the winner; each
-recipient's and each message's variant
+recipient's and each message's variant; and what one e-mail costs
 
 Revision ID: 0009
 Revises: 0008
@@ -23,6 +23,7 @@ def upgrade() -> None:
     op.add_column("promotions", sa.Column("winner_variant", sa.String(3), nullable=False, server_default=""))
     op.add_column("promotions", sa.Column("winner_at", sa.DateTime(timezone=True), nullable=True))
     op.add_column("promotions", sa.Column("wait_until", sa.DateTime(timezone=True), nullable=True))
+    op.add_column("promotions", sa.Column("email_price_minor", sa.BigInteger(), nullable=False, server_default="0"))
     op.add_column("promotion_recipients", sa.Column("variant", sa.String(3), nullable=True))
     op.add_column("messages", sa.Column("variant", sa.String(3), nullable=True))
 
@@ -30,5 +31,13 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_column("messages", "variant")
     op.drop_column("promotion_recipients", "variant")
-    for column in ("wait_until", "winner_at", "winner_variant", "winner_wait_minutes", "winner_rule", "test_percent"):
+    for column in (
+        "email_price_minor",
+        "wait_until",
+        "winner_at",
+        "winner_variant",
+        "winner_wait_minutes",
+        "winner_rule",
+        "test_percent",
+    ):
         op.drop_column("promotions", column)

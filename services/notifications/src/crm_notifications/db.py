@@ -110,6 +110,7 @@ promotions = Table(
     # The landing page {link} leads to (each recipient's own short link); NULL: none.
     Column("link_url", String(500), nullable=True),
     Column("sms_part_price_minor", BigInteger, nullable=False, server_default="0"),
+    Column("email_price_minor", BigInteger, nullable=False, server_default="0"),
     Column("currency_code", String(3), nullable=False, server_default=""),
     Column("created_by", String(200), nullable=False),
     Column("scheduled_by", String(200), nullable=False, server_default=""),

@@ -62,6 +62,7 @@ class NewPromotion:
     test_percent: int = 0
     winner_rule: str = ""
     winner_wait_minutes: int = 240
+    email_price_minor: int = 0
 
 
 def _not_found(promotion_id: str) -> NotFound:
@@ -86,6 +87,7 @@ async def create(uow: UnitOfWork, new: NewPromotion, now: datetime) -> Any:
                 texts=new.texts,
                 status=PromotionStatus.DRAFT.value,
                 sms_part_price_minor=new.sms_part_price_minor,
+                email_price_minor=new.email_price_minor,
                 currency_code=new.currency_code,
                 link_url=new.link_url,
                 test_percent=new.test_percent,

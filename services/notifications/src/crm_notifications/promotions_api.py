@@ -51,6 +51,13 @@ REPORT_COUNTS = (
 )
 
 
+def _cost(row: Any, counts: dict[str, Any]) -> int:
+    """What a report row's messages cost: SMS parts × the price per part, or e-mails sent × theirs."""
+    if row.channel == domain.EMAIL:
+        return int(counts["sent"]) * int(row.email_price_minor)
+    return int(counts["sms_parts"]) * int(row.sms_part_price_minor)
+
+
 def _ab(row: Any) -> bool:
     """Whether the promotion's texts are of more than one variant."""
     return len({t.get("variant", VARIANTS[0]) for t in row.texts}) > 1
@@ -91,6 +98,7 @@ def promotion_to_proto(row: Any, processed: int = 0) -> promotions_pb2.Promotion
         winner_wait_minutes=row.winner_wait_minutes,
         winner_variant=row.winner_variant,
         winner_time=to_timestamp(row.winner_at),
+        email_price_minor=row.email_price_minor,
     )
     return promotion
 
@@ -122,7 +130,10 @@ def _basics(request: promotions_pb2.CreatePromotionRequest) -> list[InvalidArgum
         problems.append(
             InvalidArgument("link", field_violations=[("link_url", f"an http(s) URL of at most {MAX_LINK} characters")])
         )
-    if request.sms_part_price_minor and not (len(request.currency_code) == 3 and request.currency_code.isupper()):
+    if not 0 <= request.email_price_minor <= MAX_PRICE_MINOR:
+        problems.append(InvalidArgument("price", field_violations=[("email_price_minor", f"0 to {MAX_PRICE_MINOR}")]))
+    priced = request.sms_part_price_minor or request.email_price_minor
+    if priced and not (len(request.currency_code) == 3 and request.currency_code.isupper()):
         problems.append(
             InvalidArgument("currency", field_violations=[("currency_code", "an ISO 4217 code with a price")])
         )
@@ -205,6 +216,7 @@ class PromotionsServicer(promotions_pb2_grpc.PromotionsServiceServicer):
             test_percent=request.test_percent,
             winner_rule=request.winner_rule,
             winner_wait_minutes=wait,
+            email_price_minor=request.email_price_minor,
             sms_part_price_minor=request.sms_part_price_minor,
             currency_code=request.currency_code,
             request_id=request.request_id,
@@ -311,9 +323,8 @@ class PromotionsServicer(promotions_pb2_grpc.PromotionsServiceServicer):
             by_locale = await promotion_store.report(uow, row.id)
             by_variant = await promotion_store.report(uow, row.id, by="variant") if row.test_percent or _ab(row) else []
             done = await promotion_store.processed(uow, [row.id])
-        price = row.sms_part_price_minor
-        reports = [promotions_pb2.PromotionVariantReport(**v, cost_minor=v["sms_parts"] * price) for v in by_locale]
-        split = [promotions_pb2.PromotionVariantReport(**v, cost_minor=v["sms_parts"] * price) for v in by_variant]
+        reports = [promotions_pb2.PromotionVariantReport(**v, cost_minor=_cost(row, v)) for v in by_locale]
+        split = [promotions_pb2.PromotionVariantReport(**v, cost_minor=_cost(row, v)) for v in by_variant]
         total = promotions_pb2.PromotionVariantReport(locale="")
         for v in reports:
             for name in REPORT_COUNTS:

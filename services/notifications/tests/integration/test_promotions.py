@@ -444,6 +444,8 @@ async def test_an_e_mail_promotion_reuses_smtp_sessions_and_carries_one_click_un
                     body="שלום {name}\n{advertiser} {advertiser_contact}\n\nלהסרה: {unsubscribe_link}",
                 )
             ],
+            email_price_minor=3,
+            currency_code="ILS",
         ),
         metadata=((ACTOR_METADATA_KEY, "marketing-1"),),
     )
@@ -467,6 +469,10 @@ async def test_an_e_mail_promotion_reuses_smtp_sessions_and_carries_one_click_un
     )
     assert "/u/" in first.text  # the recipient's own unsubscribe page in the text
     assert await harness.rows(reply.promotion.id) == {"sent": 150}
+    report = await harness.api.GetPromotionReport(
+        promotions_pb2.GetPromotionReportRequest(promotion_id=reply.promotion.id)
+    )
+    assert (report.total.sms_parts, report.total.cost_minor) == (0, 150 * 3)  # e-mails sent × their price
 
 
 async def test_a_receipt_that_beats_its_send_record_is_applied_once_the_send_is(harness: Harness) -> None:

@@ -111,6 +111,7 @@ class Promotion(_message.Message):
     WINNER_WAIT_MINUTES_FIELD_NUMBER: _builtins.int
     WINNER_VARIANT_FIELD_NUMBER: _builtins.int
     WINNER_TIME_FIELD_NUMBER: _builtins.int
+    EMAIL_PRICE_MINOR_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     name: _builtins.str
     channel: _builtins.str
@@ -141,6 +142,8 @@ class Promotion(_message.Message):
     winner_wait_minutes: _builtins.int
     winner_variant: _builtins.str
     """The variant chosen ("" until then) and when."""
+    email_price_minor: _builtins.int
+    """What one e-mail costs (the relay's or provider's price), in minor units of currency_code."""
     @_builtins.property
     def audience(self) -> _customers_pb2.AudienceFilter: ...
     @_builtins.property
@@ -183,10 +186,11 @@ class Promotion(_message.Message):
         winner_wait_minutes: _builtins.int = ...,
         winner_variant: _builtins.str = ...,
         winner_time: _timestamp_pb2.Timestamp | None = ...,
+        email_price_minor: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "complete_time", b"complete_time", "create_time", b"create_time", "send_time", b"send_time", "update_time", b"update_time", "winner_time", b"winner_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["approved_by", b"approved_by", "audience", b"audience", "audience_resolved", b"audience_resolved", "channel", b"channel", "complete_time", b"complete_time", "create_time", b"create_time", "created_by", b"created_by", "currency_code", b"currency_code", "id", b"id", "link_url", b"link_url", "name", b"name", "processed", b"processed", "recipients", b"recipients", "row_version", b"row_version", "scheduled_by", b"scheduled_by", "send_time", b"send_time", "sms_part_price_minor", b"sms_part_price_minor", "status", b"status", "test_percent", b"test_percent", "texts", b"texts", "update_time", b"update_time", "winner_rule", b"winner_rule", "winner_time", b"winner_time", "winner_variant", b"winner_variant", "winner_wait_minutes", b"winner_wait_minutes"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approved_by", b"approved_by", "audience", b"audience", "audience_resolved", b"audience_resolved", "channel", b"channel", "complete_time", b"complete_time", "create_time", b"create_time", "created_by", b"created_by", "currency_code", b"currency_code", "email_price_minor", b"email_price_minor", "id", b"id", "link_url", b"link_url", "name", b"name", "processed", b"processed", "recipients", b"recipients", "row_version", b"row_version", "scheduled_by", b"scheduled_by", "send_time", b"send_time", "sms_part_price_minor", b"sms_part_price_minor", "status", b"status", "test_percent", b"test_percent", "texts", b"texts", "update_time", b"update_time", "winner_rule", b"winner_rule", "winner_time", b"winner_time", "winner_variant", b"winner_variant", "winner_wait_minutes", b"winner_wait_minutes"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -207,6 +211,7 @@ class CreatePromotionRequest(_message.Message):
     TEST_PERCENT_FIELD_NUMBER: _builtins.int
     WINNER_RULE_FIELD_NUMBER: _builtins.int
     WINNER_WAIT_MINUTES_FIELD_NUMBER: _builtins.int
+    EMAIL_PRICE_MINOR_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     channel: _builtins.str
     sms_part_price_minor: _builtins.int
@@ -219,6 +224,7 @@ class CreatePromotionRequest(_message.Message):
     """See Promotion. With one variant all three must be unset."""
     winner_rule: _builtins.str
     winner_wait_minutes: _builtins.int
+    email_price_minor: _builtins.int
     @_builtins.property
     def audience(self) -> _customers_pb2.AudienceFilter: ...
     @_builtins.property
@@ -237,10 +243,11 @@ class CreatePromotionRequest(_message.Message):
         test_percent: _builtins.int = ...,
         winner_rule: _builtins.str = ...,
         winner_wait_minutes: _builtins.int = ...,
+        email_price_minor: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "channel", b"channel", "currency_code", b"currency_code", "link_url", b"link_url", "name", b"name", "request_id", b"request_id", "sms_part_price_minor", b"sms_part_price_minor", "test_percent", b"test_percent", "texts", b"texts", "winner_rule", b"winner_rule", "winner_wait_minutes", b"winner_wait_minutes"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "channel", b"channel", "currency_code", b"currency_code", "email_price_minor", b"email_price_minor", "link_url", b"link_url", "name", b"name", "request_id", b"request_id", "sms_part_price_minor", b"sms_part_price_minor", "test_percent", b"test_percent", "texts", b"texts", "winner_rule", b"winner_rule", "winner_wait_minutes", b"winner_wait_minutes"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -606,7 +613,7 @@ class PromotionVariantReport(_message.Message):
     """Recipients who refused further advertising after this promotion reached them."""
     sms_parts: _builtins.int
     cost_minor: _builtins.int
-    """sms_parts × the promotion's price per part."""
+    """sms_parts × the promotion's price per part (SMS), or sent × its price per e-mail."""
     clicked: _builtins.int
     """Messages whose short link was followed (once each)."""
     variant: _builtins.str

@@ -22,7 +22,7 @@ from crm.notifications.v1 import promotions_pb2
 from crm.reporting.v1 import reporting_pb2
 from crm_gateway import records
 from crm_gateway.clients import BackendClients
-from crm_gateway.convert import to_model, to_timestamp
+from crm_gateway.convert import Money, to_model, to_timestamp
 from crm_gateway.deps import Caller, Clients, IdempotencyKey, PageSize, PageToken, ResourceId, api_router
 from crm_gateway.features.promotions.schemas import (
     AudiencePreview,
@@ -141,6 +141,11 @@ async def _results(
     cost, currency = report.total.cost_minor, report.promotion.currency_code
     earned = sum(r.amount_minor for r in found.revenue if r.currency_code == currency)
     found.revenue_per_cost = round(earned / cost, 2) if cost and currency else None
+    if cost and currency:
+        if found.buyers:
+            found.cost_per_buyer = Money(amount_minor=round(cost / found.buyers), currency_code=currency)
+        if found.deals_won:
+            found.cost_per_deal = Money(amount_minor=round(cost / found.deals_won), currency_code=currency)
     return found
 
 

@@ -123,8 +123,9 @@ class CreatePromotionIn(RequestBody):
     channel: Literal["sms", "email"]
     audience: AudienceIn = AudienceIn()
     texts: Annotated[list[PromotionTextIn], Field(min_length=1, max_length=9)]
-    # What one SMS part costs (minor units of currency_code), for the report's cost.
+    # What one SMS part, or one e-mail, costs (minor units of currency_code), for the report's cost.
     sms_part_price_minor: Annotated[int, Field(ge=0, le=1_000_000)] = 0
+    email_price_minor: Annotated[int, Field(ge=0, le=1_000_000)] = 0
     currency_code: Annotated[str, StringConstraints(pattern=r"^([A-Z]{3})?$")] = ""
     # Where a text's {link} leads: each recipient gets their own short link to it (/r/<code>), and
     # the first follow of each counts as a click.
@@ -151,6 +152,7 @@ class CreatePromotionIn(RequestBody):
             winner_rule=self.winner_rule,
             winner_wait_minutes=self.winner_wait_minutes,
             sms_part_price_minor=self.sms_part_price_minor,
+            email_price_minor=self.email_price_minor,
             currency_code=self.currency_code,
             request_id=self.request_id or idempotency_key,
             link_url=self.link_url,
@@ -177,6 +179,7 @@ class Promotion(BaseModel):
     processed: int
     audience_resolved: bool
     sms_part_price_minor: int
+    email_price_minor: int
     currency_code: str
     created_by: str
     scheduled_by: str
@@ -245,8 +248,12 @@ class PromotionResults(BaseModel):
     buyers: int
     deals_won: int
     revenue: list[Money]
-    # Revenue in the promotion's currency per unit of what its SMS cost (null without a cost).
+    # Revenue in the promotion's currency per unit of what its messages cost (null without a cost).
     revenue_per_cost: float | None = None
+    # What the messages cost per buyer and per won deal, in the promotion's currency (null without
+    # a cost or a buyer).
+    cost_per_buyer: Money | None = None
+    cost_per_deal: Money | None = None
     # The same per A/B variant (empty without variants).
     variants: list[VariantResults] = []
 

@@ -73,6 +73,7 @@ CONSUMES: Mapping[str, tuple[str, ...]] = {
     "reporting": (
         "crm.leads.lead_captured",
         "crm.leads.lead_assigned",
+        "crm.leads.lead_touched",
         "crm.sales.deal_closed",
         "crm.leads.campaign_changed",
         "crm.customers.customer_created",

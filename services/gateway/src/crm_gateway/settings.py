@@ -36,6 +36,8 @@ class GatewaySettings(ServiceSettings):
     # A CSV audience list's body cap: one gRPC message to customers, whose limit is 4 MiB (about
     # 200,000 phone numbers); a longer list is split into files.
     audience_list_max_bytes: int = Field(default=3_500_000, gt=0, le=4_000_000)
+    # Its own time budget: matching 250,000 lines takes about 15 s (bench/README.md).
+    audience_list_timeout_seconds: float = Field(default=120.0, gt=0, le=600)
     # A ticket attachment upload's own body cap (CRM_MAX_BODY_BYTES does not apply to it); the
     # support service keeps at most 10 MiB, so a larger cap only moves where the refusal is made.
     attachment_max_bytes: int = Field(default=10 * 1024 * 1024, gt=0)

@@ -25,9 +25,12 @@ LIST_CAP = 32 * 1024
 @dataclass
 class FakeCustomers(customers_pb2_grpc.CustomersServiceServicer):
     requests: list[customers_pb2.ImportAudienceListRequest] = field(default_factory=list)
+    # The deadline each call came with (seconds left when it arrived).
+    time_left: list[float] = field(default_factory=list)
 
     async def ImportAudienceList(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         self.requests.append(request)
+        self.time_left.append(context.time_remaining() or 0.0)
         lines = request.content.count(b"\n") - 1
         return customers_pb2.ImportAudienceListResponse(
             list=customers_pb2.AudienceList(id="list-1", name=request.name, members=lines, lines=lines)
@@ -94,3 +97,15 @@ async def test_only_csv_bodies_and_only_marketing_and_admins(app: Any, fake: Any
         manager = await http.post("/api/v1/audience-lists", params={"name": "x"}, content=b"email\n", headers=CSV)
     assert (as_json.status_code, nameless.status_code, manager.status_code) == (415, 422, 403)
     assert fake[1].requests == []
+
+
+async def test_the_upload_has_its_own_time_budget_not_the_requests(
+    fake: Any, settings_for: Callable[..., Any], issuer: DevIssuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long list takes longer than a request's budget: the call to customers gets the upload's."""
+    monkeypatch.setenv("CRM_REQUEST_TIMEOUT_SECONDS", "2")
+    monkeypatch.setenv("CRM_AUDIENCE_LIST_TIMEOUT_SECONDS", "60")
+    async with running_gateway(create_app(settings_for(fake[0])), bearer(issuer)) as http:
+        answer = await http.post("/api/v1/audience-lists", params={"name": "x"}, content=phones(3), headers=CSV)
+    assert answer.status_code == 201, answer.text
+    assert fake[1].time_left and fake[1].time_left[0] > 30  # the upload's 60 s, not the request's 2

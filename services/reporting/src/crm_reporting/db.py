@@ -125,6 +125,18 @@ notification_facts = Table(
     Index("ix_notification_facts_promotion", "promotion_id", postgresql_where=text("promotion_id IS NOT NULL")),
 )
 
+# A known person coming in again (LeadTouched: the same phone or e-mail captured anew), by touch:
+# what a promotion's results count as the leads it brought from its recipients.
+lead_touch_facts = Table(
+    "lead_touch_facts",
+    metadata,
+    Column("touch_id", String(64), primary_key=True),
+    Column("lead_id", String(64), nullable=False),
+    Column("source", String(50), nullable=False, server_default=""),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Index("ix_lead_touch_facts_lead", "lead_id", "at"),
+)
+
 # The latest state of each campaign (CampaignChanged): name, budget and actual cost.
 campaign_facts = Table(
     "campaign_facts",

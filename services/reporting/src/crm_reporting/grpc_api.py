@@ -98,6 +98,7 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
             buyers=found.buyers,
             deals_won=found.deals_won,
             revenue=[types_pb2.Money(amount_minor=v, currency_code=c) for c, v in found.revenue.items()],
+            leads=found.leads,
             variants=[
                 reporting_pb2.PromotionVariantResults(
                     variant=variant,
@@ -105,6 +106,7 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
                     buyers=r.buyers,
                     deals_won=r.deals_won,
                     revenue=[types_pb2.Money(amount_minor=v, currency_code=c) for c, v in r.revenue.items()],
+                    leads=r.leads,
                 )
                 for variant, r in found.variants.items()
             ],

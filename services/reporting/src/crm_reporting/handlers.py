@@ -137,6 +137,19 @@ async def on_campaign_changed(uow: UnitOfWork, envelope: Envelope[lead_events.Ca
     )
 
 
+async def on_lead_touched(uow: UnitOfWork, envelope: Envelope[lead_events.LeadTouched]) -> None:
+    """A known person came in again (a promotion's results count it as a lead it brought)."""
+    await _record(uow, envelope)
+    m = envelope.message
+    await commands.record_lead_touch(
+        uow,
+        touch_id=_key(m.touch_id, "touch_id", envelope),
+        lead_id=_key(m.lead_id, "lead_id", envelope),
+        source=m.source[:50],
+        at=_time(m, "touch_time") or _aware(envelope.time),
+    )
+
+
 async def on_customer_created(uow: UnitOfWork, envelope: Envelope[customer_events.CustomerCreated]) -> None:
     """Which lead made the customer (one statement with the event-log row: every new customer's
     capture brings one)."""

@@ -31,6 +31,7 @@ async def setup(service: Service) -> None:
     assert isinstance(settings, ReportingSettings), "the reporting service runs with ReportingSettings"
     service.bus.subscribe(lead_events.LeadCaptured, handlers.on_lead_captured)
     service.bus.subscribe(lead_events.LeadAssigned, handlers.on_lead_assigned)
+    service.bus.subscribe(lead_events.LeadTouched, handlers.on_lead_touched)
     service.bus.subscribe(sales_events.DealClosed, handlers.on_deal_closed)
     service.bus.subscribe(lead_events.CampaignChanged, handlers.on_campaign_changed)
     service.bus.subscribe(customer_events.CustomerCreated, handlers.on_customer_created)

@@ -332,8 +332,9 @@ async def lead_counts(
     return found
 
 
-# A promotion's recipients (their first sent message), the won deals of their acquiring leads
-# closed within the window after it: the totals, and the revenue per currency. One statement.
+# A promotion's recipients (their first sent message), those whose lead came in again within the
+# window after it, and the won deals of their acquiring leads closed within it: the totals, and the
+# revenue per currency. One statement.
 _PROMOTION_RESULTS = text(
     "WITH reached AS ("
     " SELECT customer_id, min(at) AS sent_at FROM notification_facts"
@@ -344,6 +345,9 @@ _PROMOTION_RESULTS = text(
     " JOIN deal_facts d ON d.lead_id = c.lead_id AND d.won"
     " AND d.closed_at >= r.sent_at AND d.closed_at < r.sent_at + make_interval(days => :days))"
     " SELECT (SELECT count(*) FROM reached) AS recipients,"
+    " (SELECT count(*) FROM reached r JOIN customer_facts c ON c.customer_id = r.customer_id"
+    "  WHERE EXISTS (SELECT 1 FROM lead_touch_facts t WHERE t.lead_id = c.lead_id AND t.at >= r.sent_at"
+    "  AND t.at < r.sent_at + make_interval(days => :days))) AS leads,"
     " (SELECT count(DISTINCT customer_id) FROM bought) AS buyers,"
     " (SELECT count(*) FROM bought) AS deals,"
     " (SELECT coalesce(jsonb_object_agg(currency_code, total), '{}'::jsonb) FROM"
@@ -362,12 +366,15 @@ _PROMOTION_RESULTS_BY_VARIANT = text(
     " JOIN customer_facts c ON c.customer_id = r.customer_id"
     " JOIN deal_facts d ON d.lead_id = c.lead_id AND d.won"
     " AND d.closed_at >= r.sent_at AND d.closed_at < r.sent_at + make_interval(days => :days)),"
-    " per_variant AS (SELECT variant, count(*) AS recipients FROM reached GROUP BY variant),"
+    " per_variant AS (SELECT r.variant, count(*) AS recipients, count(*) FILTER (WHERE EXISTS ("
+    "  SELECT 1 FROM customer_facts c JOIN lead_touch_facts t ON t.lead_id = c.lead_id"
+    "  WHERE c.customer_id = r.customer_id AND t.at >= r.sent_at"
+    "  AND t.at < r.sent_at + make_interval(days => :days))) AS leads FROM reached r GROUP BY r.variant),"
     " per_buyer AS (SELECT variant, count(DISTINCT customer_id) AS buyers, count(*) AS deals FROM bought"
     "  GROUP BY variant),"
     " per_currency AS (SELECT variant, jsonb_object_agg(currency_code, total) AS revenue FROM"
     "  (SELECT variant, currency_code, sum(total_minor) AS total FROM bought GROUP BY 1, 2) AS x GROUP BY variant)"
-    " SELECT v.variant, v.recipients, coalesce(b.buyers, 0) AS buyers, coalesce(b.deals, 0) AS deals,"
+    " SELECT v.variant, v.recipients, v.leads, coalesce(b.buyers, 0) AS buyers, coalesce(b.deals, 0) AS deals,"
     " coalesce(c.revenue, '{}'::jsonb) AS revenue"
     " FROM per_variant v LEFT JOIN per_buyer b USING (variant) LEFT JOIN per_currency c USING (variant)"
     " ORDER BY v.variant"
@@ -380,6 +387,7 @@ class PromotionResults:
     buyers: int
     deals_won: int
     revenue: dict[str, int]
+    leads: int = 0
     # Per A/B variant, the same (empty without variants).
     variants: dict[str, PromotionResults] = field(default_factory=dict)
 
@@ -390,6 +398,7 @@ def _results(row: Any) -> PromotionResults:
         buyers=int(row.buyers),
         deals_won=int(row.deals),
         revenue={currency: int(total) for currency, total in sorted(row.revenue.items())},
+        leads=int(row.leads),
     )
 
 
@@ -399,4 +408,4 @@ async def promotion_results(uow: UnitOfWork, promotion_id: str, window_days: int
     params = {"promotion_id": promotion_id, "days": window_days}
     total = _results((await uow.conn.execute(_PROMOTION_RESULTS, params)).one())
     per_variant = {r.variant: _results(r) for r in await uow.conn.execute(_PROMOTION_RESULTS_BY_VARIANT, params)}
-    return PromotionResults(total.recipients, total.buyers, total.deals_won, total.revenue, per_variant)
+    return PromotionResults(total.recipients, total.buyers, total.deals_won, total.revenue, total.leads, per_variant)

@@ -353,6 +353,16 @@ async def test_a_promotions_results_count_what_its_recipients_bought_within_the_
                 variant=variant,
             ),
         )
+    # The second recipient comes in again (a web form) two days after her message: a lead it brought.
+    await publish_event(
+        nats_server,
+        lead_events.LeadTouched(
+            lead_id=people[1][0],
+            touch_id=new_id("touch"),
+            source="web_form",
+            touch_time=to_timestamp(T0 + timedelta(days=3)),
+        ),
+    )
     await publish_event(nats_server, won_deal(people[0][0], "radio", T0 + timedelta(days=4)))
     await publish_event(nats_server, won_deal(people[1][0], "radio", T0 + timedelta(days=41)))
     await publish_event(nats_server, won_deal(people[2][0], "radio", T0 + timedelta(days=2)))
@@ -362,7 +372,7 @@ async def test_a_promotions_results_count_what_its_recipients_bought_within_the_
             reporting_pb2.GetPromotionResultsRequest(promotion_id=promotion)
         )
         deals = await reporting.fetch(select(func.count()).select_from(deal_facts))
-        return found if deals[0][0] >= 3 and found.recipients == 2 else None
+        return found if deals[0][0] >= 3 and found.recipients == 2 and found.leads == 1 else None
 
     found = await eventually(results)
     assert (found.window_days, found.recipients, found.buyers, found.deals_won) == (30, 2, 1, 1)
@@ -372,8 +382,10 @@ async def test_a_promotions_results_count_what_its_recipients_bought_within_the_
     )
     assert (wider.buyers, wider.deals_won, wider.revenue[0].amount_minor) == (2, 2, 939800)
     # Per A/B variant: A's recipient bought within 30 days, B's only within 60.
-    per_variant = {v.variant: (v.recipients, v.buyers, [m.amount_minor for m in v.revenue]) for v in found.variants}
-    assert per_variant == {"A": (1, 1, [469900]), "B": (1, 0, [])}
+    per_variant = {
+        v.variant: (v.recipients, v.leads, v.buyers, [m.amount_minor for m in v.revenue]) for v in found.variants
+    }
+    assert per_variant == {"A": (1, 0, 1, [469900]), "B": (1, 1, 0, [])}
     assert {v.variant: v.buyers for v in wider.variants} == {"A": 1, "B": 1}
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await reporting.stub.GetPromotionResults(

@@ -26,7 +26,7 @@ from crm.common.v1 import types_pb2 as crm_dot_common_dot_v1_dot_types__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n crm/reporting/v1/reporting.proto\x12\x10\x63rm.reporting.v1\x1a\x19\x63rm/common/v1/types.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"G\n\x1aGetPromotionResultsRequest\x12\x14\n\x0cpromotion_id\x18\x01 \x01(\t\x12\x13\n\x0bwindow_days\x18\x02 \x01(\x05\"\xcd\x01\n\x1bGetPromotionResultsResponse\x12\x13\n\x0bwindow_days\x18\x01 \x01(\x05\x12\x12\n\nrecipients\x18\x02 \x01(\x03\x12\x0e\n\x06\x62uyers\x18\x03 \x01(\x03\x12\x11\n\tdeals_won\x18\x04 \x01(\x03\x12%\n\x07revenue\x18\x05 \x03(\x0b\x32\x14.crm.common.v1.Money\x12;\n\x08variants\x18\x06 \x03(\x0b\x32).crm.reporting.v1.PromotionVariantResults\"\x88\x01\n\x17PromotionVariantResults\x12\x0f\n\x07variant\x18\x01 \x01(\t\x12\x12\n\nrecipients\x18\x02 \x01(\x03\x12\x0e\n\x06\x62uyers\x18\x03 \x01(\x03\x12\x11\n\tdeals_won\x18\x04 \x01(\x03\x12%\n\x07revenue\x18\x05 \x03(\x0b\x32\x14.crm.common.v1.Money\"v\n\x16GetSourceReportRequest\x12.\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc7\x01\n\x0fSourceReportRow\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\r\n\x05leads\x18\x02 \x01(\x03\x12\x11\n\twon_deals\x18\x03 \x01(\x03\x12%\n\x07revenue\x18\x04 \x03(\x0b\x32\x14.crm.common.v1.Money\x12\x12\n\nlost_deals\x18\x05 \x01(\x03\x12\"\n\x04\x63ost\x18\x06 \x03(\x0b\x32\x14.crm.common.v1.Money\x12\x0f\n\x07tickets\x18\x07 \x01(\x03\x12\x12\n\ncomplaints\x18\x08 \x01(\x03\"J\n\x17GetSourceReportResponse\x12/\n\x04rows\x18\x01 \x03(\x0b\x32!.crm.reporting.v1.SourceReportRow\"\x88\x01\n\x18GetCampaignReportRequest\x12.\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06source\x18\x03 \x01(\t\"\xb2\x02\n\x11\x43\x61mpaignReportRow\x12\x13\n\x0b\x63\x61mpaign_id\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12$\n\x06\x62udget\x18\x04 \x01(\x0b\x32\x14.crm.common.v1.Money\x12\"\n\x04\x63ost\x18\x05 \x01(\x0b\x32\x14.crm.common.v1.Money\x12\r\n\x05leads\x18\x06 \x01(\x03\x12\x11\n\twon_deals\x18\x07 \x01(\x03\x12\x12\n\nlost_deals\x18\x08 \x01(\x03\x12%\n\x07revenue\x18\t \x03(\x0b\x32\x14.crm.common.v1.Money\x12+\n\rcost_per_lead\x18\n \x01(\x0b\x32\x14.crm.common.v1.Money\x12\x16\n\x0ereturn_on_cost\x18\x0b \x01(\x01\"N\n\x19GetCampaignReportResponse\x12\x31\n\x04rows\x18\x01 \x03(\x0b\x32#.crm.reporting.v1.CampaignReportRow2\xdc\x02\n\x10ReportingService\x12\x66\n\x0fGetSourceReport\x12(.crm.reporting.v1.GetSourceReportRequest\x1a).crm.reporting.v1.GetSourceReportResponse\x12l\n\x11GetCampaignReport\x12*.crm.reporting.v1.GetCampaignReportRequest\x1a+.crm.reporting.v1.GetCampaignReportResponse\x12r\n\x13GetPromotionResults\x12,.crm.reporting.v1.GetPromotionResultsRequest\x1a-.crm.reporting.v1.GetPromotionResultsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n crm/reporting/v1/reporting.proto\x12\x10\x63rm.reporting.v1\x1a\x19\x63rm/common/v1/types.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"G\n\x1aGetPromotionResultsRequest\x12\x14\n\x0cpromotion_id\x18\x01 \x01(\t\x12\x13\n\x0bwindow_days\x18\x02 \x01(\x05\"\xdc\x01\n\x1bGetPromotionResultsResponse\x12\x13\n\x0bwindow_days\x18\x01 \x01(\x05\x12\x12\n\nrecipients\x18\x02 \x01(\x03\x12\x0e\n\x06\x62uyers\x18\x03 \x01(\x03\x12\x11\n\tdeals_won\x18\x04 \x01(\x03\x12%\n\x07revenue\x18\x05 \x03(\x0b\x32\x14.crm.common.v1.Money\x12;\n\x08variants\x18\x06 \x03(\x0b\x32).crm.reporting.v1.PromotionVariantResults\x12\r\n\x05leads\x18\x07 \x01(\x03\"\x97\x01\n\x17PromotionVariantResults\x12\x0f\n\x07variant\x18\x01 \x01(\t\x12\x12\n\nrecipients\x18\x02 \x01(\x03\x12\x0e\n\x06\x62uyers\x18\x03 \x01(\x03\x12\x11\n\tdeals_won\x18\x04 \x01(\x03\x12%\n\x07revenue\x18\x05 \x03(\x0b\x32\x14.crm.common.v1.Money\x12\r\n\x05leads\x18\x06 \x01(\x03\"v\n\x16GetSourceReportRequest\x12.\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc7\x01\n\x0fSourceReportRow\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\r\n\x05leads\x18\x02 \x01(\x03\x12\x11\n\twon_deals\x18\x03 \x01(\x03\x12%\n\x07revenue\x18\x04 \x03(\x0b\x32\x14.crm.common.v1.Money\x12\x12\n\nlost_deals\x18\x05 \x01(\x03\x12\"\n\x04\x63ost\x18\x06 \x03(\x0b\x32\x14.crm.common.v1.Money\x12\x0f\n\x07tickets\x18\x07 \x01(\x03\x12\x12\n\ncomplaints\x18\x08 \x01(\x03\"J\n\x17GetSourceReportResponse\x12/\n\x04rows\x18\x01 \x03(\x0b\x32!.crm.reporting.v1.SourceReportRow\"\x88\x01\n\x18GetCampaignReportRequest\x12.\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06source\x18\x03 \x01(\t\"\xb2\x02\n\x11\x43\x61mpaignReportRow\x12\x13\n\x0b\x63\x61mpaign_id\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12$\n\x06\x62udget\x18\x04 \x01(\x0b\x32\x14.crm.common.v1.Money\x12\"\n\x04\x63ost\x18\x05 \x01(\x0b\x32\x14.crm.common.v1.Money\x12\r\n\x05leads\x18\x06 \x01(\x03\x12\x11\n\twon_deals\x18\x07 \x01(\x03\x12\x12\n\nlost_deals\x18\x08 \x01(\x03\x12%\n\x07revenue\x18\t \x03(\x0b\x32\x14.crm.common.v1.Money\x12+\n\rcost_per_lead\x18\n \x01(\x0b\x32\x14.crm.common.v1.Money\x12\x16\n\x0ereturn_on_cost\x18\x0b \x01(\x01\"N\n\x19GetCampaignReportResponse\x12\x31\n\x04rows\x18\x01 \x03(\x0b\x32#.crm.reporting.v1.CampaignReportRow2\xdc\x02\n\x10ReportingService\x12\x66\n\x0fGetSourceReport\x12(.crm.reporting.v1.GetSourceReportRequest\x1a).crm.reporting.v1.GetSourceReportResponse\x12l\n\x11GetCampaignReport\x12*.crm.reporting.v1.GetCampaignReportRequest\x1a+.crm.reporting.v1.GetCampaignReportResponse\x12r\n\x13GetPromotionResults\x12,.crm.reporting.v1.GetPromotionResultsRequest\x1a-.crm.reporting.v1.GetPromotionResultsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,21 +36,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETPROMOTIONRESULTSREQUEST']._serialized_start=114
   _globals['_GETPROMOTIONRESULTSREQUEST']._serialized_end=185
   _globals['_GETPROMOTIONRESULTSRESPONSE']._serialized_start=188
-  _globals['_GETPROMOTIONRESULTSRESPONSE']._serialized_end=393
-  _globals['_PROMOTIONVARIANTRESULTS']._serialized_start=396
-  _globals['_PROMOTIONVARIANTRESULTS']._serialized_end=532
-  _globals['_GETSOURCEREPORTREQUEST']._serialized_start=534
-  _globals['_GETSOURCEREPORTREQUEST']._serialized_end=652
-  _globals['_SOURCEREPORTROW']._serialized_start=655
-  _globals['_SOURCEREPORTROW']._serialized_end=854
-  _globals['_GETSOURCEREPORTRESPONSE']._serialized_start=856
-  _globals['_GETSOURCEREPORTRESPONSE']._serialized_end=930
-  _globals['_GETCAMPAIGNREPORTREQUEST']._serialized_start=933
-  _globals['_GETCAMPAIGNREPORTREQUEST']._serialized_end=1069
-  _globals['_CAMPAIGNREPORTROW']._serialized_start=1072
-  _globals['_CAMPAIGNREPORTROW']._serialized_end=1378
-  _globals['_GETCAMPAIGNREPORTRESPONSE']._serialized_start=1380
-  _globals['_GETCAMPAIGNREPORTRESPONSE']._serialized_end=1458
-  _globals['_REPORTINGSERVICE']._serialized_start=1461
-  _globals['_REPORTINGSERVICE']._serialized_end=1809
+  _globals['_GETPROMOTIONRESULTSRESPONSE']._serialized_end=408
+  _globals['_PROMOTIONVARIANTRESULTS']._serialized_start=411
+  _globals['_PROMOTIONVARIANTRESULTS']._serialized_end=562
+  _globals['_GETSOURCEREPORTREQUEST']._serialized_start=564
+  _globals['_GETSOURCEREPORTREQUEST']._serialized_end=682
+  _globals['_SOURCEREPORTROW']._serialized_start=685
+  _globals['_SOURCEREPORTROW']._serialized_end=884
+  _globals['_GETSOURCEREPORTRESPONSE']._serialized_start=886
+  _globals['_GETSOURCEREPORTRESPONSE']._serialized_end=960
+  _globals['_GETCAMPAIGNREPORTREQUEST']._serialized_start=963
+  _globals['_GETCAMPAIGNREPORTREQUEST']._serialized_end=1099
+  _globals['_CAMPAIGNREPORTROW']._serialized_start=1102
+  _globals['_CAMPAIGNREPORTROW']._serialized_end=1408
+  _globals['_GETCAMPAIGNREPORTRESPONSE']._serialized_start=1410
+  _globals['_GETCAMPAIGNREPORTRESPONSE']._serialized_end=1488
+  _globals['_REPORTINGSERVICE']._serialized_start=1491
+  _globals['_REPORTINGSERVICE']._serialized_end=1839
 # @@protoc_insertion_point(module_scope)

@@ -53,12 +53,17 @@ class GetPromotionResultsResponse(_message.Message):
     DEALS_WON_FIELD_NUMBER: _builtins.int
     REVENUE_FIELD_NUMBER: _builtins.int
     VARIANTS_FIELD_NUMBER: _builtins.int
+    LEADS_FIELD_NUMBER: _builtins.int
     window_days: _builtins.int
     recipients: _builtins.int
     """Customers the promotion's messages reached (sent)."""
     buyers: _builtins.int
     """Of them, customers who won a deal within the window after their message."""
     deals_won: _builtins.int
+    leads: _builtins.int
+    """Recipients who came in again as a lead (LeadTouched: a form, a call, any source) within the
+    window after their message.
+    """
     @_builtins.property
     def revenue(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.Money]: ...
     @_builtins.property
@@ -74,10 +79,11 @@ class GetPromotionResultsResponse(_message.Message):
         deals_won: _builtins.int = ...,
         revenue: _abc.Iterable[_types_pb2.Money] | None = ...,
         variants: _abc.Iterable[Global___PromotionVariantResults] | None = ...,
+        leads: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["buyers", b"buyers", "deals_won", b"deals_won", "recipients", b"recipients", "revenue", b"revenue", "variants", b"variants", "window_days", b"window_days"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["buyers", b"buyers", "deals_won", b"deals_won", "leads", b"leads", "recipients", b"recipients", "revenue", b"revenue", "variants", b"variants", "window_days", b"window_days"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -92,10 +98,12 @@ class PromotionVariantResults(_message.Message):
     BUYERS_FIELD_NUMBER: _builtins.int
     DEALS_WON_FIELD_NUMBER: _builtins.int
     REVENUE_FIELD_NUMBER: _builtins.int
+    LEADS_FIELD_NUMBER: _builtins.int
     variant: _builtins.str
     recipients: _builtins.int
     buyers: _builtins.int
     deals_won: _builtins.int
+    leads: _builtins.int
     @_builtins.property
     def revenue(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.Money]: ...
     def __init__(
@@ -106,10 +114,11 @@ class PromotionVariantResults(_message.Message):
         buyers: _builtins.int = ...,
         deals_won: _builtins.int = ...,
         revenue: _abc.Iterable[_types_pb2.Money] | None = ...,
+        leads: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["buyers", b"buyers", "deals_won", b"deals_won", "recipients", b"recipients", "revenue", b"revenue", "variant", b"variant"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["buyers", b"buyers", "deals_won", b"deals_won", "leads", b"leads", "recipients", b"recipients", "revenue", b"revenue", "variant", b"variant"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -64,7 +64,9 @@ async def import_audience_list(
     reply = await clients.customers.ImportAudienceList(
         customers_pb2.ImportAudienceListRequest(
             name=name, content=content, all_or_nothing=all_or_nothing, request_id=upload_key(request, idempotency_key)
-        )
+        ),
+        # Its own time budget: the request's few seconds cannot match a long list.
+        timeout=settings.audience_list_timeout_seconds,
     )
     return to_model(AudienceList, reply.list)
 

@@ -234,17 +234,20 @@ class VariantReport(BaseModel):
 class VariantResults(BaseModel):
     variant: str
     recipients: int
+    leads: int
     buyers: int
     deals_won: int
     revenue: list[Money]
 
 
 class PromotionResults(BaseModel):
-    """What the promotion brought (reporting): recipients who won a deal within the window after
-    their message, those deals and their revenue per currency."""
+    """What the promotion brought (reporting): recipients who came in again as a lead, and who won
+    a deal, within the window after their message; those deals and their revenue per currency."""
 
     window_days: int
     recipients: int
+    # Recipients who came in again as a lead (any source) within the window after their message.
+    leads: int
     buyers: int
     deals_won: int
     revenue: list[Money]

@@ -64,6 +64,7 @@ def test_one_durable_per_producer_with_that_producers_subjects() -> None:
         "crm.leads.campaign_changed",
         "crm.leads.lead_assigned",
         "crm.leads.lead_captured",
+        "crm.leads.lead_touched",
     )
     assert {nats_access.producer_of(s) for s in groups["reporting-from-support"]} == {"support"}
     assert sorted(s for subjects in groups.values() for s in subjects) == sorted(nats_access.CONSUMES["reporting"])

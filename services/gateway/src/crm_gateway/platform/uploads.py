@@ -10,6 +10,7 @@ deduplicated durably by the service that keeps it, so a retry on any replica ret
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from fastapi import HTTPException, Request
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -18,6 +19,10 @@ from crm_gateway.platform.middleware import BodySizeLimitMiddleware
 from crm_gateway.platform.problems import problem
 
 UPLOAD_KEY_HEADER = b"x-upload-idempotency-key"
+# A CSV upload's request body in the OpenAPI document (the route reads the body itself).
+CSV_BODY: dict[str, Any] = {
+    "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string", "format": "binary"}}}}
+}
 
 
 class UnbufferedUploads:
@@ -58,3 +63,10 @@ async def read_capped(request: Request, cap: int) -> bytes:
 def upload_key(request: Request, idempotency_key: str | None) -> str:
     """The upload's Idempotency-Key (renamed by UnbufferedUploads, or as sent when it was not)."""
     return request.headers.get(UPLOAD_KEY_HEADER.decode(), "").strip() or (idempotency_key or "").strip()
+
+
+def require_csv(request: Request, what: str) -> None:
+    """415 unless the body is declared CSV (text/csv, or application/csv as some clients send)."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type not in ("text/csv", "application/csv"):
+        raise HTTPException(415, f"Send {what} as text/csv.")

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Header, HTTPException, Query, Request
+from fastapi import Header, Query, Request
 
 from crm.customers.v1 import customers_pb2
 from crm_gateway import records
 from crm_gateway.convert import to_model
 from crm_gateway.deps import Caller, Clients, PageSize, PageToken, ResourceId, api_router
 from crm_gateway.features.audience_lists.schemas import AudienceList, AudienceListPage
-from crm_gateway.platform.uploads import read_capped, upload_key
+from crm_gateway.platform.uploads import CSV_BODY, read_capped, require_csv, upload_key
 from crm_gateway.records import read
 from crm_gateway.settings import GatewaySettings
 from crm_kit import protoconv
@@ -33,12 +33,7 @@ upload_router = api_router(json_only=False)
     status_code=201,
     tags=["promotions"],
     operation_id="importAudienceList",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"text/csv": {"schema": {"type": "string", "format": "binary"}}},
-        }
-    },
+    openapi_extra=CSV_BODY,
     responses={413: {"description": "The file is larger than CRM_AUDIENCE_LIST_MAX_BYTES"}},
 )
 async def import_audience_list(
@@ -56,9 +51,7 @@ async def import_audience_list(
     201 with the counts and the lines that matched no customer or could not be read; 422 on `content`
     for a file that is not UTF-8 or names none of the columns, and with all_or_nothing on the wrong
     lines (`lines[5].phone_number`)."""
-    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type not in ("text/csv", "application/csv"):
-        raise HTTPException(415, "Send the list as text/csv.")
+    require_csv(request, "the list")
     settings: GatewaySettings = request.app.state.settings
     content = await read_capped(request, settings.audience_list_max_bytes)
     reply = await clients.customers.ImportAudienceList(

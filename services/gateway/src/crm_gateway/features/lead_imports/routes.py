@@ -17,7 +17,7 @@ from crm_gateway import records
 from crm_gateway.convert import enum_value, to_model
 from crm_gateway.deps import Caller, Clients, PageSize, PageToken, ResourceId, api_router
 from crm_gateway.features.lead_imports.schemas import ImportMode, LeadImport, LeadImportList
-from crm_gateway.platform.uploads import upload_key
+from crm_gateway.platform.uploads import CSV_BODY, require_csv, upload_key
 from crm_gateway.records import read
 from crm_gateway.settings import GatewaySettings
 from crm_kit import protoconv, telemetry
@@ -47,12 +47,7 @@ def _stream_metadata() -> list[tuple[str, str]]:
     status_code=201,
     tags=["lead imports"],
     operation_id="importLeads",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"text/csv": {"schema": {"type": "string", "format": "binary"}}},
-        }
-    },
+    openapi_extra=CSV_BODY,
     responses={413: {"description": "The file is larger than CRM_LEAD_IMPORT_MAX_BYTES"}},
 )
 async def import_leads(
@@ -70,9 +65,7 @@ async def import_leads(
     """Import a CSV lead list (UTF-8, header row) for a source and campaign. 201 with the import's
     report whatever the outcome: `status` is `importing` (the rows are being captured; poll
     GET /lead-imports/{id}), `completed`, or `rejected` (nothing was imported; see `errors`)."""
-    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type not in ("text/csv", "application/csv"):
-        raise HTTPException(415, "Send the lead list as text/csv.")
+    require_csv(request, "the lead list")
     settings: GatewaySettings = request.app.state.settings
     key = upload_key(request, idempotency_key)
     header = imports_pb2.ImportLeadsHeader(

@@ -23,6 +23,7 @@ def upgrade() -> None:
         sa.Column("touch_id", sa.String(64), primary_key=True),
         sa.Column("lead_id", sa.String(64), nullable=False),
         sa.Column("source", sa.String(50), nullable=False, server_default=""),
+        sa.Column("campaign_id", sa.String(64), nullable=True),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
     )
     op.create_index("ix_lead_touch_facts_lead", "lead_touch_facts", ["lead_id", "at"])

@@ -33,7 +33,7 @@ from __future__ import annotations
 import itertools
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 RULE_MODELS = ("first", "last", "linear", "u_shaped", "w_shaped", "full_path", "time_decay")
@@ -204,3 +204,30 @@ def compare(
         except TooLittleData as exc:
             found[model] = str(exc)
     return found
+
+
+@dataclass(frozen=True)
+class ChannelCredit:
+    deals: float
+    # Revenue credited per currency (minor units).
+    revenue: dict[str, float]
+
+
+def credit_by_channel(
+    model: str, journeys: Sequence[tuple[Journey, str]], *, half_life_days: float = DEFAULT_HALF_LIFE_DAYS
+) -> dict[str, ChannelCredit]:
+    """Under `model`: each channel's credited won deals (each worth 1) and revenue per currency
+    (each deal its value in its currency). `journeys` are (journey, its deal's currency); the
+    journeys that did not convert only inform the data-driven model."""
+    lost = [j for j, _ in journeys if j.converted_at is None]
+    won = [(j, currency) for j, currency in journeys if j.converted_at is not None]
+    deals = credit(model, [replace(j, value=1.0) for j, _ in won] + lost, half_life_days=half_life_days)
+    revenue: dict[str, dict[str, float]] = defaultdict(dict)
+    for currency in sorted({c for _, c in won}):
+        mine = [j for j, c in won if c == currency]
+        for channel, amount in credit(model, mine + lost, half_life_days=half_life_days).items():
+            revenue[channel][currency] = amount
+    return {
+        channel: ChannelCredit(deals.get(channel, 0.0), revenue.get(channel, {}))
+        for channel in sorted(set(deals) | set(revenue))
+    }

@@ -552,10 +552,12 @@ async def delete_target(uow: UnitOfWork, target_id: str) -> None:
     uow.audit("reporting.DeleteTarget", "target", target_id, _target_details(queries.stored_target(deleted).target))
 
 
-async def record_lead_touch(uow: UnitOfWork, *, touch_id: str, lead_id: str, source: str, at: datetime) -> None:
+async def record_lead_touch(
+    uow: UnitOfWork, *, touch_id: str, lead_id: str, source: str, campaign_id: str | None, at: datetime
+) -> None:
     """A known person came in again; a redelivered touch is kept once."""
     await uow.conn.execute(
         pg_insert(lead_touch_facts)
-        .values(touch_id=touch_id, lead_id=lead_id, source=source, at=at)
+        .values(touch_id=touch_id, lead_id=lead_id, source=source, campaign_id=campaign_id, at=at)
         .on_conflict_do_nothing(index_elements=[lead_touch_facts.c.touch_id])
     )

@@ -133,6 +133,7 @@ lead_touch_facts = Table(
     Column("touch_id", String(64), primary_key=True),
     Column("lead_id", String(64), nullable=False),
     Column("source", String(50), nullable=False, server_default=""),
+    Column("campaign_id", String(64), nullable=True),
     Column("at", DateTime(timezone=True), nullable=False),
     Index("ix_lead_touch_facts_lead", "lead_id", "at"),
 )

@@ -22,7 +22,55 @@ from crm_kit.protoconv import (
     to_date,
     to_timestamp,
 )
-from crm_reporting import commands, domain, queries, targets
+from crm_reporting import attribution, commands, domain, queries, targets
+
+ATTRIBUTION_DIMENSIONS = ("source", "campaign")
+MAX_MODELS = 4
+
+
+def _attribution_request(request: reporting_pb2.GetAttributionReportRequest) -> tuple[list[str], float]:
+    """The models (in the order asked, each once) and the half-life; INVALID_ARGUMENT naming
+    every wrong field."""
+    problems = []
+    models = list(dict.fromkeys(request.models))
+    if not 1 <= len(models) <= MAX_MODELS or any(m not in attribution.MODELS for m in models):
+        problems.append(("models", f"1 to {MAX_MODELS} of {', '.join(attribution.MODELS)}"))
+    if request.dimension not in ATTRIBUTION_DIMENSIONS:
+        problems.append(("dimension", "source or campaign"))
+    half_life = request.half_life_days or attribution.DEFAULT_HALF_LIFE_DAYS
+    if not 0.5 <= half_life <= 365:
+        problems.append(("half_life_days", "0.5 to 365 (0: 7)"))
+    if problems:
+        raise InvalidArgument("the attribution report cannot be made", field_violations=problems)
+    return models, half_life
+
+
+def attribution_row(
+    key: str, named_cost: tuple[str, dict[str, int]], credits: dict[str, dict[str, attribution.ChannelCredit]]
+) -> reporting_pb2.AttributionRow:
+    name, cost = named_cost
+    row = reporting_pb2.AttributionRow(
+        key=key,
+        name=name,
+        cost=[types_pb2.Money(amount_minor=a, currency_code=c) for c, a in sorted(cost.items())],
+    )
+    for model, found in credits.items():
+        got = found.get(key, attribution.ChannelCredit(0.0, {}))
+        spent = [(c, a) for c, a in sorted(cost.items()) if a]
+        row.credits.append(
+            reporting_pb2.AttributionCredit(
+                model=model,
+                deals=got.deals,
+                revenue=[
+                    types_pb2.Money(amount_minor=round(a), currency_code=c) for c, a in sorted(got.revenue.items())
+                ],
+                cost_per_deal=[
+                    types_pb2.Money(amount_minor=round(a / got.deals), currency_code=c) for c, a in spent if got.deals
+                ],
+                return_on_cost=(got.revenue.get(spent[0][0], 0.0) / spent[0][1]) if spent else 0.0,
+            )
+        )
+    return row
 
 
 def source_row_to_proto(row: domain.SourceRow, cost: dict[str, int] | None = None) -> reporting_pb2.SourceReportRow:
@@ -110,6 +158,33 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
                 )
                 for variant, r in found.variants.items()
             ],
+        )
+
+    async def GetAttributionReport(
+        self, request: reporting_pb2.GetAttributionReportRequest, context: grpc.aio.ServicerContext
+    ) -> reporting_pb2.GetAttributionReportResponse:
+        models, half_life = _attribution_request(request)
+        period = domain.validate_period(
+            from_timestamp(request.start_time, request.HasField("start_time")),
+            from_timestamp(request.end_time, request.HasField("end_time")),
+        )
+        async with self.db.unit_of_work() as uow:
+            facts = await queries.journeys(uow, period, request.dimension)
+            costs = await queries.attribution_costs(uow, request.dimension)
+        journeys = [(f.journey, f.currency_code) for f in facts]
+        credits: dict[str, dict[str, attribution.ChannelCredit]] = {}
+        unavailable = []
+        for model in models:
+            try:
+                credits[model] = attribution.credit_by_channel(model, journeys, half_life_days=half_life)
+            except attribution.TooLittleData as exc:
+                unavailable.append(reporting_pb2.UnavailableModel(model=model, reason=str(exc)))
+        keys = sorted({k for found in credits.values() for k in found} | {k for k in costs if k})
+        return reporting_pb2.GetAttributionReportResponse(
+            rows=[attribution_row(key, costs.get(key, (key, {})), credits) for key in keys],
+            unavailable=unavailable,
+            journeys=len(facts),
+            conversions=sum(1 for f in facts if f.journey.converted_at is not None),
         )
 
     async def GetCampaignReport(

@@ -146,6 +146,7 @@ async def on_lead_touched(uow: UnitOfWork, envelope: Envelope[lead_events.LeadTo
         touch_id=_key(m.touch_id, "touch_id", envelope),
         lead_id=_key(m.lead_id, "lead_id", envelope),
         source=m.source[:50],
+        campaign_id=_text(m.campaign_id),
         at=_time(m, "touch_time") or _aware(envelope.time),
     )
 

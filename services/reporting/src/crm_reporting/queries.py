@@ -17,8 +17,8 @@ from sqlalchemy import ColumnElement, Row, Select, and_, false, func, or_, selec
 
 from crm_kit.db import UnitOfWork
 from crm_kit.pagination import keyset_page
-from crm_reporting import domain, targets
-from crm_reporting.db import campaign_facts, customer_facts, deal_facts, lead_facts, ticket_facts
+from crm_reporting import attribution, domain, targets
+from crm_reporting.db import campaign_facts, customer_facts, deal_facts, lead_facts, lead_touch_facts, ticket_facts
 from crm_reporting.db import targets as targets_table
 
 
@@ -409,3 +409,80 @@ async def promotion_results(uow: UnitOfWork, promotion_id: str, window_days: int
     total = _results((await uow.conn.execute(_PROMOTION_RESULTS, params)).one())
     per_variant = {r.variant: _results(r) for r in await uow.conn.execute(_PROMOTION_RESULTS_BY_VARIANT, params)}
     return PromotionResults(total.recipients, total.buyers, total.deals_won, total.revenue, total.leads, per_variant)
+
+
+# ---------------------------------------------------------------- attribution
+
+
+@dataclass(frozen=True)
+class JourneyFacts:
+    """A lead's journey as attribution reads it, with its won deal's currency."""
+
+    journey: attribution.Journey
+    currency_code: str
+
+
+def _channel(dimension: str, source: str | None, campaign_id: str | None) -> str:
+    return (source or "") if dimension == "source" else (campaign_id or "")
+
+
+async def journeys(uow: UnitOfWork, period: domain.Period, dimension: str) -> list[JourneyFacts]:
+    """Every lead with a deal won in the period (converted: its capture and returns up to the win,
+    valued at the deal's total) and every lead captured in it without one (not converted), each
+    touch named by its source or campaign id. Three statements."""
+    won = (
+        await uow.conn.execute(
+            _within(
+                select(
+                    deal_facts.c.lead_id, deal_facts.c.closed_at, deal_facts.c.total_minor, deal_facts.c.currency_code
+                )
+                .where(deal_facts.c.won, deal_facts.c.lead_id.is_not(None))
+                .order_by(deal_facts.c.closed_at),
+                deal_facts.c.closed_at,
+                period,
+            )
+        )
+    ).all()
+    deals: dict[str, Any] = {}
+    for row in won:
+        deals.setdefault(row.lead_id, row)  # a lead's first win in the period
+    captured = _within(select(lead_facts.c.lead_id), lead_facts.c.captured_at, period)
+    leads_query = select(lead_facts).where(
+        lead_facts.c.captured_at.is_not(None),
+        or_(lead_facts.c.lead_id.in_(list(deals)), lead_facts.c.lead_id.in_(captured)),
+    )
+    leads = {r.lead_id: r for r in (await uow.conn.execute(leads_query)).all()}
+    touches: dict[str, list[Any]] = {}
+    touch_rows = await uow.conn.execute(
+        select(lead_touch_facts).where(lead_touch_facts.c.lead_id.in_(list(leads))).order_by(lead_touch_facts.c.at)
+    )
+    for t in touch_rows.all():
+        touches.setdefault(t.lead_id, []).append(t)
+    found = []
+    for lead_id, lead in leads.items():
+        deal = deals.get(lead_id)
+        end = deal.closed_at if deal is not None else None
+        path = [attribution.Touch(_channel(dimension, lead.source, lead.campaign_id), lead.captured_at)]
+        path += [
+            attribution.Touch(_channel(dimension, t.source, t.campaign_id), t.at)
+            for t in touches.get(lead_id, [])
+            if end is None or t.at <= end
+        ]
+        value = float(deal.total_minor) if deal is not None else 1.0
+        found.append(
+            JourneyFacts(
+                attribution.Journey(tuple(path), end, value, lead_index=0),
+                deal.currency_code if deal is not None else "",
+            )
+        )
+    return found
+
+
+async def attribution_costs(uow: UnitOfWork, dimension: str) -> dict[str, tuple[str, dict[str, int]]]:
+    """Each row's name and actual cost per currency: a campaign's own, or a source's campaigns'."""
+    if dimension == "source":
+        return {source: (source, costs) for source, costs in (await source_costs(uow)).items()}
+    rows = (await uow.conn.execute(select(campaign_facts))).all()
+    return {
+        r.campaign_id: (r.name, {r.currency_code: int(r.actual_cost_minor)} if r.currency_code else {}) for r in rows
+    }

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
+import grpc
 import pytest
 
 from crm.common.v1 import types_pb2
@@ -13,7 +14,15 @@ from crm.leads.v1 import events_pb2 as lead_events
 from crm.reporting.v1 import reporting_pb2, reporting_pb2_grpc
 from crm.sales.v1 import events_pb2 as sales_events
 from crm_kit.protoconv import to_timestamp
-from crm_kit.testing import eventually, free_port, local_channel, publish_event, reset_stream, running_service
+from crm_kit.testing import (
+    eventually,
+    field_violations,
+    free_port,
+    local_channel,
+    publish_event,
+    reset_stream,
+    running_service,
+)
 from crm_reporting.db import messaging
 from crm_reporting.main import MIGRATIONS_DIR, ReportingSettings, setup
 
@@ -103,3 +112,55 @@ async def test_the_campaign_report_shows_cost_leads_wins_revenue_cost_per_lead_a
     sources = (await reporting.GetSourceReport(reporting_pb2.GetSourceReportRequest())).rows
     radio = next(r for r in sources if r.source == "radio")
     assert [(m.currency_code, m.amount_minor) for m in radio.cost] == [("ILS", 900_000)]
+
+
+async def test_attribution_credits_the_first_and_the_last_touch_and_prices_each_won_deal(
+    reporting: reporting_pb2_grpc.ReportingServiceStub, nats_server: str
+) -> None:
+    """A lead from the radio campaign comes back through a web form campaign and wins 27,000; a
+    second radio lead is lost. First touch: the radio campaign earns the deal; last touch: the web
+    form. Cost per credited deal and return on cost follow each model."""
+    radio, web = str(uuid.uuid4()), str(uuid.uuid4())
+    await publish_event(nats_server, changed(radio, 900_000, T0))
+    await publish_event(nats_server, changed(web, 300_000, T0, name="טופס אתר"))
+    buyer, other = f"lead-{uuid.uuid4().hex[:8]}", f"lead-{uuid.uuid4().hex[:8]}"
+    await publish_event(nats_server, captured(buyer, radio))
+    await publish_event(nats_server, captured(other, radio))
+    await publish_event(
+        nats_server,
+        lead_events.LeadTouched(
+            lead_id=buyer,
+            touch_id=f"touch-{uuid.uuid4().hex[:8]}",
+            source="web_form",
+            campaign_id=web,
+            touch_time=to_timestamp(T0 + timedelta(days=1)),
+        ),
+    )
+    await publish_event(nats_server, won(buyer, 2_700_000))
+    request = reporting_pb2.GetAttributionReportRequest(
+        dimension="campaign",
+        models=["first", "last", "markov"],
+        start_time=to_timestamp(T0),
+        end_time=to_timestamp(T0 + timedelta(days=7)),
+    )
+
+    async def report() -> reporting_pb2.GetAttributionReportResponse | None:
+        found = await reporting.GetAttributionReport(request)
+        touched = [r for r in found.rows if r.key == web and any(c.deals for c in r.credits)]
+        return found if found.conversions == 1 and touched else None
+
+    found = await eventually(report)
+    assert (found.journeys, found.conversions) == (2, 1)
+    rows = {r.key: {c.model: c for c in r.credits} for r in found.rows}
+    assert rows[radio]["first"].deals == 1 and rows[radio]["last"].deals == 0
+    assert rows[web]["last"].deals == 1 and rows[web]["first"].deals == 0
+    assert [(m.currency_code, m.amount_minor) for m in rows[radio]["first"].cost_per_deal] == [("ILS", 900_000)]
+    assert rows[radio]["first"].return_on_cost == pytest.approx(3.0) and rows[web]["last"].return_on_cost == 9.0
+    assert [u.model for u in found.unavailable] == ["markov"]  # two journeys: too few to fit
+
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await reporting.GetAttributionReport(
+            reporting_pb2.GetAttributionReportRequest(dimension="rep", models=["first", "shapley"])
+        )
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert set(field_violations(refused.value)) == {"models", "dimension"}

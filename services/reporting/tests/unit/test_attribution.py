@@ -88,3 +88,15 @@ def test_markov_credits_the_channel_journeys_need_and_refuses_too_little_data() 
         attribution.markov_credit([journey("radio") for _ in range(40)])  # nobody failed to convert
     side_by_side = attribution.compare(["first", "markov"], journeys[:10])
     assert side_by_side["first"] == {"radio": 10.0} and "rule-based" in str(side_by_side["markov"])
+
+
+def test_credit_by_channel_counts_deals_as_one_and_revenue_in_its_currency() -> None:
+    journeys = [
+        (journey("radio", "web", value=4_699_00), "ILS"),
+        (journey("tv", value=1_000_000), "IRR"),
+        (journey("radio", converted=False), ""),
+    ]
+    found = attribution.credit_by_channel("linear", journeys)
+    assert found["radio"].deals == pytest.approx(0.5) and found["web"].deals == pytest.approx(0.5)
+    assert found["tv"].deals == pytest.approx(1.0)
+    assert found["radio"].revenue == pytest.approx({"ILS": 2_349_50}) and found["tv"].revenue == {"IRR": 1_000_000}

@@ -326,3 +326,169 @@ class GetCampaignReportResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetCampaignReportResponse: _TypeAlias = GetCampaignReportResponse  # noqa: Y015
+
+@_typing.final
+class GetAttributionReportRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    START_TIME_FIELD_NUMBER: _builtins.int
+    END_TIME_FIELD_NUMBER: _builtins.int
+    DIMENSION_FIELD_NUMBER: _builtins.int
+    MODELS_FIELD_NUMBER: _builtins.int
+    HALF_LIFE_DAYS_FIELD_NUMBER: _builtins.int
+    dimension: _builtins.str
+    """source or campaign."""
+    half_life_days: _builtins.float
+    """time_decay's half-life; 0: 7."""
+    @_builtins.property
+    def start_time(self) -> _timestamp_pb2.Timestamp:
+        """Deals won in [start_time, end_time); unset: unbounded."""
+
+    @_builtins.property
+    def end_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def models(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """1 to 4 of first, last, linear, u_shaped, w_shaped, full_path, time_decay, markov."""
+
+    def __init__(
+        self,
+        *,
+        start_time: _timestamp_pb2.Timestamp | None = ...,
+        end_time: _timestamp_pb2.Timestamp | None = ...,
+        dimension: _builtins.str = ...,
+        models: _abc.Iterable[_builtins.str] | None = ...,
+        half_life_days: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "start_time", b"start_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dimension", b"dimension", "end_time", b"end_time", "half_life_days", b"half_life_days", "models", b"models", "start_time", b"start_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetAttributionReportRequest: _TypeAlias = GetAttributionReportRequest  # noqa: Y015
+
+@_typing.final
+class AttributionCredit(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_FIELD_NUMBER: _builtins.int
+    DEALS_FIELD_NUMBER: _builtins.int
+    REVENUE_FIELD_NUMBER: _builtins.int
+    COST_PER_DEAL_FIELD_NUMBER: _builtins.int
+    RETURN_ON_COST_FIELD_NUMBER: _builtins.int
+    model: _builtins.str
+    deals: _builtins.float
+    """Won deals credited to the row (fractions of deals under the shared models)."""
+    return_on_cost: _builtins.float
+    """Credited revenue in the cost's currency per unit of cost; 0 without a cost."""
+    @_builtins.property
+    def revenue(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.Money]:
+        """Revenue credited, per currency."""
+
+    @_builtins.property
+    def cost_per_deal(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.Money]:
+        """The row's cost per credited deal, per cost currency (none without cost or deals)."""
+
+    def __init__(
+        self,
+        *,
+        model: _builtins.str = ...,
+        deals: _builtins.float = ...,
+        revenue: _abc.Iterable[_types_pb2.Money] | None = ...,
+        cost_per_deal: _abc.Iterable[_types_pb2.Money] | None = ...,
+        return_on_cost: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cost_per_deal", b"cost_per_deal", "deals", b"deals", "model", b"model", "return_on_cost", b"return_on_cost", "revenue", b"revenue"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AttributionCredit: _TypeAlias = AttributionCredit  # noqa: Y015
+
+@_typing.final
+class AttributionRow(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    COST_FIELD_NUMBER: _builtins.int
+    CREDITS_FIELD_NUMBER: _builtins.int
+    key: _builtins.str
+    """The source code, or the campaign id ("" for touches without a campaign)."""
+    name: _builtins.str
+    """The campaign's name (the source code for a source)."""
+    @_builtins.property
+    def cost(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.Money]:
+        """The actual cost of the row's campaigns, per currency."""
+
+    @_builtins.property
+    def credits(self) -> _containers.RepeatedCompositeFieldContainer[Global___AttributionCredit]: ...
+    def __init__(
+        self,
+        *,
+        key: _builtins.str = ...,
+        name: _builtins.str = ...,
+        cost: _abc.Iterable[_types_pb2.Money] | None = ...,
+        credits: _abc.Iterable[Global___AttributionCredit] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cost", b"cost", "credits", b"credits", "key", b"key", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AttributionRow: _TypeAlias = AttributionRow  # noqa: Y015
+
+@_typing.final
+class UnavailableModel(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    model: _builtins.str
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        model: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["model", b"model", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnavailableModel: _TypeAlias = UnavailableModel  # noqa: Y015
+
+@_typing.final
+class GetAttributionReportResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROWS_FIELD_NUMBER: _builtins.int
+    UNAVAILABLE_FIELD_NUMBER: _builtins.int
+    JOURNEYS_FIELD_NUMBER: _builtins.int
+    CONVERSIONS_FIELD_NUMBER: _builtins.int
+    journeys: _builtins.int
+    """Journeys read (leads captured in the period or with a deal won in it), and won deals."""
+    conversions: _builtins.int
+    @_builtins.property
+    def rows(self) -> _containers.RepeatedCompositeFieldContainer[Global___AttributionRow]: ...
+    @_builtins.property
+    def unavailable(self) -> _containers.RepeatedCompositeFieldContainer[Global___UnavailableModel]: ...
+    def __init__(
+        self,
+        *,
+        rows: _abc.Iterable[Global___AttributionRow] | None = ...,
+        unavailable: _abc.Iterable[Global___UnavailableModel] | None = ...,
+        journeys: _builtins.int = ...,
+        conversions: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["conversions", b"conversions", "journeys", b"journeys", "rows", b"rows", "unavailable", b"unavailable"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetAttributionReportResponse: _TypeAlias = GetAttributionReportResponse  # noqa: Y015

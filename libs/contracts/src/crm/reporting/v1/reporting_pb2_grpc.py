@@ -50,6 +50,11 @@ class ReportingServiceStub:
                 request_serializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.GetPromotionResultsRequest.SerializeToString,
                 response_deserializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.GetPromotionResultsResponse.FromString,
                 _registered_method=True)
+        self.GetAttributionReport = channel.unary_unary(
+                '/crm.reporting.v1.ReportingService/GetAttributionReport',
+                request_serializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.GetAttributionReportRequest.SerializeToString,
+                response_deserializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.GetAttributionReportResponse.FromString,
+                _registered_method=True)
 
 
 class ReportingServiceServicer:
@@ -80,6 +85,16 @@ class ReportingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetAttributionReport(self, request, context):
+        """Won deals of the period credited to sources or campaigns under attribution models side by
+        side (crm_reporting.attribution): each lead's capture and its returns are its touches; with
+        cost per credited deal and return on cost. INVALID_ARGUMENT naming an unknown model or
+        dimension; a data-driven model with too little history is listed under `unavailable`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ReportingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -97,6 +112,11 @@ def add_ReportingServiceServicer_to_server(servicer, server):
                     servicer.GetPromotionResults,
                     request_deserializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.GetPromotionResultsRequest.FromString,
                     response_serializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.GetPromotionResultsResponse.SerializeToString,
+            ),
+            'GetAttributionReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAttributionReport,
+                    request_deserializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.GetAttributionReportRequest.FromString,
+                    response_serializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.GetAttributionReportResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -181,6 +201,33 @@ class ReportingService:
             '/crm.reporting.v1.ReportingService/GetPromotionResults',
             crm_dot_reporting_dot_v1_dot_reporting__pb2.GetPromotionResultsRequest.SerializeToString,
             crm_dot_reporting_dot_v1_dot_reporting__pb2.GetPromotionResultsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAttributionReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.reporting.v1.ReportingService/GetAttributionReport',
+            crm_dot_reporting_dot_v1_dot_reporting__pb2.GetAttributionReportRequest.SerializeToString,
+            crm_dot_reporting_dot_v1_dot_reporting__pb2.GetAttributionReportResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -44,6 +44,12 @@ class ReportingServiceStub:
     window after their message, the deals and their revenue per currency (last touch within the
     window: a deal closed by a customer the promotion reached).
     """
+    GetAttributionReport: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.GetAttributionReportRequest, _reporting_pb2.GetAttributionReportResponse]
+    """Won deals of the period credited to sources or campaigns under attribution models side by
+    side (crm_reporting.attribution): each lead's capture and its returns are its touches; with
+    cost per credited deal and return on cost. INVALID_ARGUMENT naming an unknown model or
+    dimension; a data-driven model with too little history is listed under `unavailable`.
+    """
 
 @_typing.type_check_only
 class ReportingServiceAsyncStub(ReportingServiceStub):
@@ -60,6 +66,12 @@ class ReportingServiceAsyncStub(ReportingServiceStub):
     """What a promotion brought: its recipients (a sent message each) who won a deal within the
     window after their message, the deals and their revenue per currency (last touch within the
     window: a deal closed by a customer the promotion reached).
+    """
+    GetAttributionReport: _aio.UnaryUnaryMultiCallable[_reporting_pb2.GetAttributionReportRequest, _reporting_pb2.GetAttributionReportResponse]  # type: ignore[assignment]
+    """Won deals of the period credited to sources or campaigns under attribution models side by
+    side (crm_reporting.attribution): each lead's capture and its returns are its touches; with
+    cost per credited deal and return on cost. INVALID_ARGUMENT naming an unknown model or
+    dimension; a data-driven model with too little history is listed under `unavailable`.
     """
 
 class ReportingServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -92,6 +104,18 @@ class ReportingServiceServicer(metaclass=_abc_1.ABCMeta):
         """What a promotion brought: its recipients (a sent message each) who won a deal within the
         window after their message, the deals and their revenue per currency (last touch within the
         window: a deal closed by a customer the promotion reached).
+        """
+
+    @_abc_1.abstractmethod
+    def GetAttributionReport(
+        self,
+        request: _reporting_pb2.GetAttributionReportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_reporting_pb2.GetAttributionReportResponse, _abc.Awaitable[_reporting_pb2.GetAttributionReportResponse]]:
+        """Won deals of the period credited to sources or campaigns under attribution models side by
+        side (crm_reporting.attribution): each lead's capture and its returns are its touches; with
+        cost per credited deal and return on cost. INVALID_ARGUMENT naming an unknown model or
+        dimension; a data-driven model with too little history is listed under `unavailable`.
         """
 
 def add_ReportingServiceServicer_to_server(servicer: ReportingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -423,6 +423,7 @@ def request_for(route: str, r: Records) -> tuple[str, str, Any, dict[str, str]]:
         "get_lead_import": ("GET", f"/api/v1/lead-imports/{r.lead_import['id']}", None, {}),
         "list_lead_imports": ("GET", "/api/v1/lead-imports", None, {}),
         "campaign_report": ("GET", "/api/v1/reports/campaigns", None, {}),
+        "attribution_report": ("GET", "/api/v1/reports/attribution", None, {"models": "first"}),
         # targets of team-media: created by the first allowed cell, 409 after that
         "target_report": ("GET", "/api/v1/reports/targets", None, {}),
         "list_targets": ("GET", "/api/v1/targets", None, {}),
@@ -696,6 +697,7 @@ MATRIX: dict[str, dict[str, str]] = {
     "get_lead_import": row(OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK),
     "list_lead_imports": row(OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK),
     "campaign_report": row(OK, OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK),
+    "attribution_report": row(OK, OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK),
     # targets: reps read their own, managers set their team's, marketing reads sources'
     "target_report": row(OK, OK, OK, FORBIDDEN, FORBIDDEN, OK),
     "list_targets": row(OK, OK, OK, FORBIDDEN, FORBIDDEN, OK),

@@ -161,6 +161,7 @@ POLICIES: dict[str, Policy] = {
     "get_lead_import": Policy(frozenset({Role.ADMIN, Role.MARKETING}), "counts and row errors, no leads"),
     "list_lead_imports": Policy(frozenset({Role.ADMIN, Role.MARKETING})),
     "campaign_report": Policy(frozenset({Role.ADMIN, Role.MARKETING, Role.SALES_MANAGER}), "like source_report"),
+    "attribution_report": Policy(frozenset({Role.ADMIN, Role.MARKETING, Role.SALES_MANAGER}), "like campaign_report"),
     # duplicates: managers review and merge their team's; admins everything
     "list_possible_duplicates": Policy(frozenset({Role.ADMIN, Role.SALES_MANAGER}), "managers: pairs in their team"),
     "dismiss_possible_duplicate": Policy(frozenset({Role.ADMIN, Role.SALES_MANAGER}), "managers: both leads in team"),

@@ -3,7 +3,7 @@ caller's targets), from the reporting service."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Query
 
@@ -11,7 +11,13 @@ from crm.reporting.v1 import reporting_pb2, targets_pb2
 from crm_gateway import records
 from crm_gateway.convert import IsoDate, IsoDateTime, enum_value, to_model, to_timestamp
 from crm_gateway.deps import Caller, Clients, api_router
-from crm_gateway.features.reports.schemas import CampaignReport, SourceReport, TargetReport
+from crm_gateway.features.reports.schemas import (
+    AttributionModel,
+    AttributionReport,
+    CampaignReport,
+    SourceReport,
+    TargetReport,
+)
 from crm_gateway.features.targets.schemas import PeriodKind, SubjectKind
 from crm_gateway.platform import authz
 from crm_gateway.records import read
@@ -50,6 +56,34 @@ async def campaign_report(
         ),
     )
     return to_model(CampaignReport, reply)
+
+
+@router.get("/reports/attribution", tags=["reports"], operation_id="getAttributionReport")
+async def attribution_report(
+    clients: Clients,
+    principal: Caller,
+    models: Annotated[list[AttributionModel], Query(min_length=1, max_length=4)],
+    dimension: Literal["source", "campaign"] = "source",
+    start_time: Period = None,
+    end_time: Period = None,
+    half_life_days: Annotated[float, Query(ge=0.5, le=365, description="time_decay's half-life")] = 7.0,
+) -> AttributionReport:
+    """The period's won deals (by close time) credited to sources or campaigns under 1 to 4
+    attribution models side by side — first, last, linear, U-shaped 40/40/20, W-shaped, full path,
+    time decay, and the data-driven Markov removal effect — each lead's capture and its returns
+    being its touches; with each row's cost per credited deal and return on cost. A model that
+    cannot answer (too little history for the data-driven one) is listed under `unavailable`."""
+    reply = await read(
+        clients.reporting.GetAttributionReport,
+        reporting_pb2.GetAttributionReportRequest(
+            start_time=to_timestamp(start_time),
+            end_time=to_timestamp(end_time),
+            dimension=dimension,
+            models=models,
+            half_life_days=half_life_days,
+        ),
+    )
+    return to_model(AttributionReport, reply)
 
 
 @router.get("/reports/targets", tags=["reports"], operation_id="getTargetReport")

@@ -48,6 +48,37 @@ class CampaignReport(BaseModel):
     rows: list[CampaignReportRow]
 
 
+AttributionModel = Literal["first", "last", "linear", "u_shaped", "w_shaped", "full_path", "time_decay", "markov"]
+
+
+class AttributionCredit(BaseModel):
+    model: str
+    deals: float = Field(description="won deals credited to the row (fractions under shared models)")
+    revenue: list[Money]
+    cost_per_deal: list[Money] = Field(description="the row's cost per credited deal, per cost currency")
+    return_on_cost: float = Field(description="credited revenue per unit of cost (0 without a cost)")
+
+
+class AttributionRow(BaseModel):
+    key: str = Field(description="the source code, or the campaign id ('' for touches without one)")
+    name: str
+    cost: list[Money]
+    credits: list[AttributionCredit]
+
+
+class UnavailableModel(BaseModel):
+    model: str
+    reason: str
+
+
+class AttributionReport(BaseModel):
+    rows: list[AttributionRow]
+    # A model that cannot answer (the data-driven one with too little history) and why.
+    unavailable: list[UnavailableModel]
+    journeys: int
+    conversions: int
+
+
 class ReportPeriod(BaseModel):
     """The period's bounds: its local days in the company's time zone and the instants they span."""
 

@@ -478,6 +478,12 @@ async def reports(request: Request, source: str = "") -> Response:
     ).body["rows"]
     sources = (await api(request).call("listSources", session.token)).body["sources"]
     names = {s["code"]: s["display_name"] for s in sources}
+    models = chosen_models(request.query_params.getlist("model"))
+    by_attribution = (
+        await api(request).call(
+            "getAttributionReport", session.token, query={**bounds, "dimension": "source", "models": models}
+        )
+    ).body
     rtl = t.dir == "rtl"
     source_chart = bar_chart(
         [(names.get(r["source"], r["source"]), float(r["leads"]), t.number(r["leads"])) for r in by_source], rtl=rtl
@@ -500,7 +506,21 @@ async def reports(request: Request, source: str = "") -> Response:
         start=start,
         end=end,
         source=source,
+        attribution=by_attribution,
+        models=models,
+        all_models=ATTRIBUTION_MODELS,
     )
+
+
+# The attribution models a report compares (the gateway's getAttributionReport), two at a time here.
+ATTRIBUTION_MODELS = ("first", "last", "linear", "u_shaped", "w_shaped", "full_path", "time_decay", "markov")
+DEFAULT_MODELS = ("first", "linear")
+
+
+def chosen_models(asked: list[str]) -> list[str]:
+    """The two models to compare: those asked that exist (each once), else the defaults."""
+    known = [m for m in dict.fromkeys(asked) if m in ATTRIBUTION_MODELS][:2]
+    return known if len(known) == 2 else list(DEFAULT_MODELS)
 
 
 # ------------------------------------------------------------------ web-to-lead form keys

@@ -154,6 +154,28 @@ class FakeGateway:
                 ]
             },
             ("GET", "/api/v1/web-form-keys"): {"web_form_keys": [], "next_page_token": ""},
+            ("GET", "/api/v1/reports/attribution"): {
+                "rows": [
+                    {
+                        "key": "radio",
+                        "name": "radio",
+                        "cost": [CAMPAIGN["actual_cost"]],
+                        "credits": [
+                            {
+                                "model": "first",
+                                "deals": 2.0,
+                                "revenue": [],
+                                "cost_per_deal": [{"amount_minor": 1_575_000, "currency_code": "ILS"}],
+                                "return_on_cost": 2.48,
+                            },
+                            {"model": "linear", "deals": 1.5, "revenue": [], "cost_per_deal": [], "return_on_cost": 0},
+                        ],
+                    }
+                ],
+                "unavailable": [{"model": "markov", "reason": "too few journeys"}],
+                "journeys": 12,
+                "conversions": 2,
+            },
         }
         if (method, path) == ("POST", "/api/v1/web-form-keys"):
             body = json.loads(request.content)
@@ -243,6 +265,10 @@ async def test_campaigns_reports_and_a_new_form_key_in_persian() -> None:
     assert one.status_code == 200 and "۷۹%" in one.text  # 31,500 of a 40,000 budget
     assert reports.status_code == 200 and reports.text.count('<svg class="bar-chart" role="img"') == 2
     assert 'direction="rtl"' in reports.text and "۱۲" in reports.text
+    assert '<td class="num" data-model="first" data-count="deals">۲</td>' in reports.text  # 2.0, Persian digits
+    assert '<td class="num" data-model="linear" data-count="deals">۱٫۵</td>' in reports.text
+    attribution_calls = [c for c in fake.calls if c.url.path == "/api/v1/reports/attribution"]
+    assert attribution_calls[0].url.params.get_list("models") == ["first", "linear"]
     report_calls = [c for c in fake.calls if c.url.path == "/api/v1/reports/sources"]
     assert "start_time=2026-02-28T20%3A30%3A00%2B00%3A00" in str(report_calls[0].url)  # Tehran's midnight
     assert created.status_code == 201

@@ -176,10 +176,10 @@ def test_every_operation_is_in_both_clients(python_client: ModuleType, typescrip
     api = Path(python_client.__file__).parent / "api"
     generated = {p.stem for p in api.rglob("*.py")}
     snake = [_snake(i) for i in ids]
-    # importLeads takes text/csv and addTicketAttachment the file's own bytes (PDF, image, text),
-    # which openapi-python-client does not generate (an upload is one raw POST; the docs show
-    # both with curl).
-    raw_bodies = {"importLeads", "addTicketAttachment"}
+    # importLeads and importAudienceList take text/csv and addTicketAttachment the file's own bytes
+    # (PDF, image, text), which openapi-python-client does not generate (an upload is one raw POST;
+    # the docs show them with curl).
+    raw_bodies = {"importLeads", "importAudienceList", "addTicketAttachment"}
     missing_py = [i for i, s in zip(ids, snake, strict=True) if s not in generated and i not in raw_bodies]
     assert (missing_ts, missing_py) == ([], [])
 

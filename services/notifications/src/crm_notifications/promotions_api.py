@@ -112,8 +112,13 @@ def stored_texts(rows: list[dict[str, Any]]) -> list[Text]:
 
 
 def _web_address(url: str) -> bool:
-    parts = urlsplit(url)
-    return len(url) <= MAX_LINK and parts.scheme in ("http", "https") and bool(parts.netloc) and " " not in url
+    """An http(s) URL with a host, no spaces or control characters, at most MAX_LINK characters."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # "https://x]": an unbalanced IPv6 bracket
+        return False
+    printable = all(ch.isprintable() and not ch.isspace() for ch in url)
+    return len(url) <= MAX_LINK and parts.scheme in ("http", "https") and bool(parts.netloc) and printable
 
 
 def _basics(request: promotions_pb2.CreatePromotionRequest) -> list[InvalidArgument]:

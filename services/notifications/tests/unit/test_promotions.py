@@ -151,3 +151,22 @@ def test_a_recipients_variant_is_fixed_by_the_hash_and_the_test_share_is_near_it
     assert pick_winner("revenue", scores) == "A"  # 500 a message beats 200
     assert pick_winner("clicks", [VariantScore("B", 10, 1, 0), VariantScore("A", 10, 1, 0)]) == "A"  # a tie
     assert pick_winner("clicks", []) == "A"
+
+
+@pytest.mark.parametrize(
+    ("url", "ok"),
+    [
+        ("https://furniture.example/sofas?ref=crm", True),
+        ("http://x.example", True),
+        ("https://\u00dd]\u0004", False),  # an unbalanced IPv6 bracket: urlsplit raises (schema fuzzing found it)
+        ("https://x.example/\u0004", False),
+        ("https://x.example/a b", False),
+        ("ftp://x.example", False),
+        ("https://", False),
+        ("https://x.example/" + "a" * 500, False),
+    ],
+)
+def test_a_promotions_link_is_a_printable_http_url_with_a_host(url: str, ok: bool) -> None:
+    from crm_notifications.promotions_api import _web_address
+
+    assert _web_address(url) is ok

@@ -113,7 +113,9 @@ async def get(uow: UnitOfWork, list_id: str) -> Any | None:
 
 
 async def exists(uow: UnitOfWork, list_id: str) -> bool:
-    return await get(uow, list_id) is not None
+    """Whether the list exists (asked before every audience page: its key only, not its errors)."""
+    found = await uow.conn.execute(select(lists_table.c.id).where(lists_table.c.id == list_id))
+    return found.first() is not None
 
 
 async def page(uow: UnitOfWork, *, limit: int, after: tuple[Any, ...] | None) -> tuple[list[Any], list[Any] | None]:

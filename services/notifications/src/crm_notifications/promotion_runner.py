@@ -156,7 +156,7 @@ class PromotionRunner:
         """Step 1: the audience, page by page from where the last saved page ended."""
         audience = json_format.ParseDict(promotion.audience, customers_pb2.AudienceFilter())
         resolved, cursor = promotion.audience_resolved, promotion.resolve_cursor
-        variants = promotions.variants_in(_texts(promotion))
+        variants = promotions.variants_in(promotions.stored_texts(promotion.texts))
         while not resolved and not self._stopped.is_set():
             page = await self.customers.ResolveAudience(
                 customers_pb2.ResolveAudienceRequest(
@@ -277,7 +277,7 @@ class PromotionRunner:
         recipients = await promotion_store.next_recipients(
             uow, promotion, self.config.batch_size, self.config.frequency_cap, _now()
         )
-        texts = _texts(promotion)
+        texts = promotions.stored_texts(promotion.texts)
         today = datetime.now(self.zone).date()
         batch = []
         for r in recipients:
@@ -382,13 +382,6 @@ def _now() -> datetime:
 GO_ON, STOP, WINNER = "go on", "stop", "choose the winner"
 # Reporting out of reach when a revenue winner is due: asked again this much later.
 WINNER_RETRY = timedelta(minutes=5)
-
-
-def _texts(promotion: Any) -> list[promotions.Text]:
-    return [
-        promotions.Text(t["locale"], t.get("subject", ""), t["body"], t.get("variant", promotions.VARIANTS[0]))
-        for t in promotion.texts
-    ]
 
 
 def _testing(promotion: Any) -> bool:

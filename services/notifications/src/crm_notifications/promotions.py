@@ -18,10 +18,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, time
 from enum import StrEnum
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from crm_notifications import advertising, domain
@@ -133,6 +134,11 @@ def check_texts(
     if len(texts) > MAX_TEXTS:
         problems.append(Problem("texts", f"at most {MAX_TEXTS} texts, one per locale and variant"))
     return problems
+
+
+def stored_texts(rows: Sequence[Mapping[str, Any]]) -> list[Text]:
+    """A promotion's texts as its row keeps them (JSON; rows before A/B variants have no variant: A)."""
+    return [Text(t["locale"], t.get("subject", ""), t["body"], t.get("variant", VARIANTS[0])) for t in rows]
 
 
 def variants_in(texts: Sequence[Text]) -> tuple[str, ...]:

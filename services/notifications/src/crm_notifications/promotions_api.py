@@ -29,6 +29,8 @@ from crm_notifications.promotions import (
     check_test,
     check_texts,
     landing_url,
+    stored_texts,
+    variants_in,
 )
 from crm_notifications.sms_provider import SmsGateway
 
@@ -60,7 +62,7 @@ def _cost(row: Any, counts: dict[str, Any]) -> int:
 
 def _ab(row: Any) -> bool:
     """Whether the promotion's texts are of more than one variant."""
-    return len({t.get("variant", VARIANTS[0]) for t in row.texts}) > 1
+    return len(variants_in(stored_texts(row.texts))) > 1
 
 
 _STATUS = {s.value: getattr(promotions_pb2, f"PROMOTION_STATUS_{s.name}") for s in PromotionStatus}
@@ -105,10 +107,6 @@ def promotion_to_proto(row: Any, processed: int = 0) -> promotions_pb2.Promotion
 
 def _texts(request: promotions_pb2.CreatePromotionRequest) -> list[Text]:
     return [Text(t.locale, t.subject, t.body, t.variant or VARIANTS[0]) for t in request.texts]
-
-
-def stored_texts(rows: list[dict[str, Any]]) -> list[Text]:
-    return [Text(t["locale"], t.get("subject", ""), t["body"], t.get("variant", VARIANTS[0])) for t in rows]
 
 
 def _web_address(url: str) -> bool:
@@ -326,7 +324,7 @@ class PromotionsServicer(promotions_pb2_grpc.PromotionsServiceServicer):
         async with self.db.unit_of_work() as uow:
             row = await promotion_store.get(uow, request.promotion_id)
             by_locale = await promotion_store.report(uow, row.id)
-            by_variant = await promotion_store.report(uow, row.id, by="variant") if row.test_percent or _ab(row) else []
+            by_variant = await promotion_store.report(uow, row.id, by="variant") if _ab(row) else []
             done = await promotion_store.processed(uow, [row.id])
         reports = [promotions_pb2.PromotionVariantReport(**v, cost_minor=_cost(row, v)) for v in by_locale]
         split = [promotions_pb2.PromotionVariantReport(**v, cost_minor=_cost(row, v)) for v in by_variant]

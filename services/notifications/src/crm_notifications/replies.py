@@ -256,7 +256,6 @@ class Replies:
         async with self.db.unit_of_work() as uow:
             rows = await promotion_store.record_receipt(uow, request.provider_message_id, status, at)
             await _announce_delivered(uow, rows)
-        _count_receipts(rows)
         return bool(rows)
 
     async def apply_early_receipts(self) -> int:
@@ -264,18 +263,14 @@ class Replies:
         async with self.db.unit_of_work() as uow:
             rows = await promotion_store.apply_early_receipts(uow, datetime.now(UTC))
             await _announce_delivered(uow, rows)
-        _count_receipts(rows)
         return len(rows)
 
 
-def _count_receipts(rows: list[Any]) -> None:
-    """Counted once committed: a rolled-back receipt is retried by its provider and counted then."""
-    for row in rows:
-        DELIVERY_RECEIPTS.labels(row.status).inc()
-
-
 async def _announce_delivered(uow: UnitOfWork, rows: list[Any]) -> None:
-    """MessageDelivered for each message a receipt just settled."""
+    """MessageDelivered for each message a receipt just settled, and its count once committed (a
+    rolled-back receipt is retried by its provider and counted then)."""
+    for row in rows:
+        uow.after_commit(DELIVERY_RECEIPTS.labels(row.status).inc)
     for row in rows:
         await uow.record_event(
             events_pb2.MessageDelivered(

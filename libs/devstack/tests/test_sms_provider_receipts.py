@@ -58,6 +58,7 @@ async def provider(receiver: Receiver) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(
         receipts=ReceiptsConfig(url="http://service/dlr", secret=SECRET),
         receipts_transport=httpx.ASGITransport(app=receiver.app()),
+        receipts_attempts=3,
         receipts_backoff_seconds=0.01,
     )
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sms") as http:
@@ -139,7 +140,9 @@ async def test_without_receipts_nothing_is_called() -> None:
 
 async def test_an_unreachable_receiver_is_recorded_not_raised() -> None:
     app = create_app(
-        receipts=ReceiptsConfig(url="http://127.0.0.1:9/dlr", secret=SECRET), receipts_backoff_seconds=0.01
+        receipts=ReceiptsConfig(url="http://127.0.0.1:9/dlr", secret=SECRET),
+        receipts_attempts=3,
+        receipts_backoff_seconds=0.01,
     )
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sms") as http:
         assert (await http.post("/v1/messages", **_send("k-9"))).status_code == 200  # type: ignore[arg-type]

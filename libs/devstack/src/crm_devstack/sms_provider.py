@@ -15,7 +15,8 @@ or told by ``POST /control/receipts`` ``{"url": ..., "secret": ..., "status": "d
 ``{"url": null}`` turns them off): after accepting a new message the fake POSTs
 ``{"id", "status", "time"}`` (and ``"error"`` for a failed or undelivered status) to the URL, signed
 as ``crm_kit.signatures`` says (``X-Timestamp``, ``X-Signature``), in a background task that tries
-a few times with a short back-off until it gets a 2xx. ``GET /receipts`` lists what was delivered.
+up to six times, doubling a 0.2 s back-off (about 6 s in all, as a provider retries a receiver
+that is busy for a moment), until it gets a 2xx. ``GET /receipts`` lists what was delivered.
 """
 
 from __future__ import annotations
@@ -145,8 +146,8 @@ async def deliver_receipt(
     config: ReceiptsConfig,
     message_id: str,
     *,
-    attempts: int = 3,
-    backoff_seconds: float = 0.1,
+    attempts: int = 6,
+    backoff_seconds: float = 0.2,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> ReceiptDelivery:
     """POST the signed receipt until the receiver answers 2xx, at most attempts times."""
@@ -236,8 +237,8 @@ def create_app(
     *,
     receipts: ReceiptsConfig | None = None,
     receipts_transport: httpx.AsyncBaseTransport | None = None,
-    receipts_attempts: int = 3,
-    receipts_backoff_seconds: float = 0.1,
+    receipts_attempts: int = 6,
+    receipts_backoff_seconds: float = 0.2,
 ) -> FastAPI:
     """A fresh provider app with its own empty state; with receipts, it reports delivery there
     (receipts_transport: how the callbacks travel, e.g. an in-process ASGI app in tests)."""

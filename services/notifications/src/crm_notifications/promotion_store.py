@@ -758,15 +758,24 @@ async def record_receipt(uow: UnitOfWork, provider_message_id: str, status: str,
     params = {"status": status, "at": at, "provider_id": provider_message_id}
     rows = list((await uow.conn.execute(_RECORD_RECEIPT, params)).all())
     if not rows:
-        await uow.conn.execute(_KEEP_EARLY_RECEIPT, params)
+        await keep_early_receipt(uow, params)
     return rows
+
+
+async def keep_early_receipt(uow: UnitOfWork, params: dict[str, Any]) -> None:
+    """Keep a receipt the update found no message for. Each statement reads its own snapshot, so the
+    send may have committed between the update and this insert: the receipt is kept unless a message
+    with that id is visible that would refuse it (already final), never merely because one exists."""
+    await uow.conn.execute(_KEEP_EARLY_RECEIPT, params)
 
 
 # Keep a receipt whose message is not known by the provider's id yet (a later delivered wins).
 _KEEP_EARLY_RECEIPT = text(
     "INSERT INTO early_receipts (provider_message_id, status, occurred_at) "
     "SELECT CAST(:provider_id AS varchar), CAST(:status AS varchar), CAST(:at AS timestamptz) "
-    "WHERE NOT EXISTS (SELECT 1 FROM messages WHERE provider_message_id = CAST(:provider_id AS varchar)) "
+    "WHERE NOT EXISTS (SELECT 1 FROM messages WHERE provider_message_id = CAST(:provider_id AS varchar)"
+    " AND channel = 'sms' AND delivery_status IS NOT NULL"
+    " AND NOT (delivery_status = 'undelivered' AND CAST(:status AS varchar) = 'delivered')) "
     "ON CONFLICT (provider_message_id) DO UPDATE SET status = excluded.status, occurred_at = excluded.occurred_at "
     "WHERE early_receipts.status <> 'delivered'"
 )
@@ -775,7 +784,7 @@ _APPLY_EARLY_RECEIPTS = text(
     "WITH applied AS ("
     " UPDATE messages m SET delivery_status = e.status, delivered_at = e.occurred_at"
     " FROM early_receipts e WHERE m.provider_message_id = e.provider_message_id AND m.channel = 'sms'"
-    " AND m.delivery_status IS NULL"
+    " AND (m.delivery_status IS NULL OR (m.delivery_status = 'undelivered' AND e.status = 'delivered'))"
     " RETURNING m.id, m.promotion_id, m.customer_id, m.provider_message_id, e.status, e.occurred_at),"
     " gone AS (DELETE FROM early_receipts e WHERE e.received_at < :expired"
     " OR EXISTS (SELECT 1 FROM messages m WHERE m.provider_message_id = e.provider_message_id))"

@@ -25,7 +25,7 @@ from crm_devstack.mail_sink import SinkState, smtp_controller
 from crm_kit.caller import ACTOR_METADATA_KEY
 from crm_kit.service import Service
 from crm_kit.testing import eventually, field_violations, free_port, local_channel, reset_stream, running_service
-from crm_notifications import advertising
+from crm_notifications import advertising, promotion_store
 from crm_notifications.db import (
     early_receipts,
     messages,
@@ -504,6 +504,43 @@ async def test_a_receipt_that_beats_its_send_record_is_applied_once_the_send_is(
     async with harness.service.db.unit_of_work() as uow:
         kept = (await uow.conn.execute(select(func.count()).select_from(early_receipts))).scalar_one()
     assert kept == 0
+
+
+async def test_a_receipt_whose_send_commits_between_its_update_and_its_keeping_is_not_lost(harness: Harness) -> None:
+    """The race the CI caught: the receipt's update saw no message (the send not committed yet), the
+    send committed, then the keeping statement saw the message. It is kept and applied all the same;
+    a receipt for a message already final is not kept."""
+    promotion = await harness.create(size=2)
+    await harness.schedule(promotion.id)
+    runner, close = harness.runner("runner-a")
+    try:
+        assert await runner.run_once()
+    finally:
+        await close()
+    async with harness.service.db.unit_of_work() as uow:
+        first, second = (
+            await uow.conn.execute(select(messages.c.id).where(messages.c.promotion_id == promotion.id))
+        ).scalars()
+        await uow.conn.execute(update(messages).where(messages.c.id == first).values(provider_message_id="msg_race"))
+        await uow.conn.execute(
+            update(messages)
+            .where(messages.c.id == second)
+            .values(provider_message_id="msg_final", delivery_status="delivered", delivered_at=datetime.now(UTC))
+        )
+    async with harness.service.db.unit_of_work() as uow:
+        for provider_id in ("msg_race", "msg_final"):
+            params = {"status": "delivered", "at": datetime.now(UTC), "provider_id": provider_id}
+            await promotion_store.keep_early_receipt(uow, params)
+        kept = (await uow.conn.execute(select(early_receipts.c.provider_message_id))).scalars().all()
+    assert kept == ["msg_race"]
+
+    async def delivered() -> int | None:
+        report = await harness.api.GetPromotionReport(
+            promotions_pb2.GetPromotionReportRequest(promotion_id=promotion.id)
+        )
+        return report.total.delivered if report.total.delivered == 2 else None
+
+    assert await eventually(delivered, timeout=15) == 2  # the periodic job applied the kept one
 
 
 async def test_the_frequency_cap_holds_a_second_promotion_and_quiet_hours_hold_them_all(harness: Harness) -> None:

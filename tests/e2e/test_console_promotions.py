@@ -70,6 +70,14 @@ async def test_a_marketer_previews_an_audience_sends_an_sms_and_watches_its_deli
     await page.get_by_role("button", name="שמירה כטיוטה").click()
     await page.wait_for_url(re.compile(r"/marketing/promotions/[^/]+$"))
     assert await page.locator(".promotion-status").inner_text() == "טיוטה"
+    # Before sending, the draft shows what it will cost: each language's recipients and SMS parts.
+    estimate = page.locator(".promotion-estimate")
+    assert await estimate.locator("[data-total] [data-count=reachable]").inner_text() == "2"
+    assert await estimate.locator("tr[data-locale=fa-IR] [data-count=recipients]").inner_text() == "1"
+    parts = int(await estimate.locator("[data-total] [data-count=sms_parts]").inner_text())
+    assert parts >= 2 and "₪" in await estimate.locator("[data-count=cost]").inner_text()
+    await console.no_serious_axe_violations(page, "draft promotion with its estimate (he)")
+    await console.shot(page, "promotion-draft-estimate-he")
     await page.get_by_role("button", name="תזמון ושליחה").click()  # no time picked: now
 
     # marketing.js swaps the progress part in while it sends, until it is finished.
@@ -79,6 +87,8 @@ async def test_a_marketer_previews_an_audience_sends_an_sms_and_watches_its_deli
     # The fake provider's signed receipts come back through the gateway a moment after each send.
     await console.reload_until(page, page.locator("[data-total] [data-count=delivered]", has_text="2"))
     assert await page.locator("[data-total] [data-count=delivery_rate]").inner_text() == "100%"
+    assert await page.locator("[data-total] [data-count=sms_parts]").inner_text() == str(parts)  # as estimated
+    assert not await page.locator(".promotion-estimate").count()  # sent: the report, not an estimate
     await console.no_serious_axe_violations(page, "promotion (he)")
     await console.shot(page, "promotion-he")
 

@@ -134,7 +134,10 @@ async def until_finished(marketing: httpx.AsyncClient, promotion_id: str) -> dic
 async def send(marketing: httpx.AsyncClient, body: dict[str, Any]) -> str:
     created = await marketing.post("/api/v1/promotions", json=body)
     assert created.status_code == 201, created.text
-    promotion = created.json()
+    return await schedule(marketing, created.json())
+
+
+async def schedule(marketing: httpx.AsyncClient, promotion: dict[str, Any]) -> str:
     assert promotion["status"] == "draft"
     scheduled = await marketing.post(
         f"/api/v1/promotions/{promotion['id']}/schedule", json={"row_version": promotion["row_version"]}
@@ -201,6 +204,17 @@ async def the_audience_is_previewed(scene: Scene) -> None:
     assert (counts["reachable"], counts["no_consent"]) == (2, 1)
     assert all("•" in m["address"] for m in counts["sample"])  # marketing sees who, not how to reach them
 
+    # Their latest purchase is today's: "last bought before yesterday" (win-back) is nobody yet.
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).isoformat()
+    for criterion, matched in (("last_purchased_after", 3), ("last_purchased_before", 0)):
+        body = {"channel": "sms", "audience": {**scene.audience, criterion: yesterday}}
+        answer = await scene.marketing.post("/api/v1/audience-previews", json=body)
+        assert answer.status_code == 200 and answer.json()["matched"] == matched, (criterion, answer.text)
+    backwards = {**scene.audience, "last_purchased_after": yesterday, "last_purchased_before": yesterday}
+    refused = await scene.marketing.post("/api/v1/audience-previews", json={"channel": "sms", "audience": backwards})
+    assert refused.status_code == 422, refused.text
+    assert {e["field"] for e in refused.json()["errors"]} == {"audience.last_purchased_before"}
+
 
 async def bad_texts_are_refused(scene: Scene) -> None:
     def draft(body: str) -> dict[str, Any]:
@@ -225,7 +239,15 @@ async def the_sms_promotion_goes_out_once_each(scene: Scene) -> str:
         "sms_part_price_minor": 8,
         "currency_code": "ILS",
     }
-    promotion = await send(scene.marketing, body)
+    created = await scene.marketing.post("/api/v1/promotions", json=body)
+    assert created.status_code == 201, created.text
+    # Before it is scheduled: what it will cost, each one's message rendered (both are sampled).
+    answer = await scene.marketing.get(f"/api/v1/promotions/{created.json()['id']}/estimate")
+    assert answer.status_code == 200, answer.text
+    estimate = answer.json()
+    assert {e["locale"]: e["recipients"] for e in estimate["locales"]} == {"he-IL": 1, "fa-IR": 1}
+    assert estimate["reachable"] == 2 and estimate["cost_minor"] == estimate["sms_parts"] * 8 > 0
+    promotion = await schedule(scene.marketing, created.json())
     done = await until_finished(scene.marketing, promotion)
     assert (done["recipients"], done["processed"]) == (2, 2)
     [to_maryam] = await sent_to(scene.sms, scene.maryam_phone)
@@ -252,6 +274,10 @@ async def the_sms_promotion_goes_out_once_each(scene: Scene) -> str:
     report = await eventually(delivered, timeout=PATIENCE)
     assert (report["total"]["sent"], report["total"]["failed"], report["remaining"]) == (2, 0, 0)
     assert report["total"]["cost_minor"] == report["total"]["sms_parts"] * 8 > 0
+    assert (report["total"]["sms_parts"], report["total"]["cost_minor"]) == (
+        estimate["sms_parts"],
+        estimate["cost_minor"],
+    )  # as estimated
     assert {v["locale"] for v in report["variants"]} == {"he-IL", "fa-IR"}
     assert report["total"]["clicked"] == 1  # two follows, one click
     return promotion

@@ -51,7 +51,7 @@ MAX_TEST_PERCENT = 50
 MAX_WAIT_HOURS = 168
 TEST_PERCENTS = (0, 10, 20, 30, 50)
 AUDIENCE_WORDS = ("tags", "cities", "sources", "products")
-AUDIENCE_DATES = ("purchased_after", "purchased_before")
+AUDIENCE_DATES = ("purchased_after", "purchased_before", "last_purchased_after", "last_purchased_before")
 FIELDS = (
     "name",
     "list_id",
@@ -72,6 +72,8 @@ ACTIONS = ("schedule", "pause", "resume", "cancel", "approve")
 # The refusals a promotion's action shows on its page (403: approving one's own promotion).
 ACTION_REFUSALS = (403, 409, 412, 422)
 SENDING = frozenset({"scheduled", "sending"})
+# Before it is sent (a draft, or waiting for a manager's approval) the page shows what it will cost.
+ESTIMATED = frozenset({"draft", "awaiting_approval"})
 _TEXT_FIELD = re.compile(r"^texts(?:\[(\d+)\]|\.(\d+))")
 _LINE_FIELD = re.compile(r"^lines\[(\d+)\]\.(\w+)$")
 
@@ -335,6 +337,10 @@ async def promotion_page(request: Request, session: Session, promotion_id: str, 
     report = (await api(request).call("getPromotionReport", session.token, path={"promotion_id": promotion_id})).body
     promotion = report["promotion"]
     offered = actions(promotion, session)
+    estimate = None
+    if promotion["status"] in ESTIMATED and not extra.get("part"):
+        path = {"promotion_id": promotion_id}
+        estimate = (await api(request).call("estimatePromotion", session.token, path=path)).body
     errors, notice = extra.get("errors", {}), extra.get("notice", "")
     if errors and "schedule" not in offered:  # the field is not on the page any more: say it above
         notice, errors = notice or " ".join(errors.values()), {}
@@ -347,6 +353,7 @@ async def promotion_page(request: Request, session: Session, promotion_id: str, 
         rates={row["locale"]: delivery_rate(row) for row in [report["total"], *report["variants"]]},
         progress=promotion_progress(promotion),
         actions=offered,
+        estimate=estimate,
         errors=errors,
         notice=notice,
         status_code=extra.get("status_code", 200),

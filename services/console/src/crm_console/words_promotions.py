@@ -52,6 +52,16 @@ WORDS: dict[str, dict[str, str]] = {
     },
     "promo_purchased_after": {"he": "קנו מתאריך", "fa": "خرید از تاریخ", "en": "Bought from"},
     "promo_purchased_before": {"he": "קנו לפני תאריך", "fa": "خرید پیش از تاریخ", "en": "Bought before"},
+    "promo_last_purchased_after": {
+        "he": "הקנייה האחרונה מתאריך",
+        "fa": "آخرین خرید از تاریخ",
+        "en": "Last purchase from",
+    },
+    "promo_last_purchased_before": {
+        "he": "הקנייה האחרונה לפני תאריך (לא קנו מאז)",
+        "fa": "آخرین خرید پیش از تاریخ (از آن پس نخریده‌اند)",
+        "en": "Last purchase before (not bought since)",
+    },
     "promo_min_value": {"he": "ערך לקוח מינימלי", "fa": "کمترین ارزش مشتری", "en": "Lifetime value at least"},
     "promo_locales": {"he": "שפות", "fa": "زبان‌ها", "en": "Languages"},
     "promo_include_complaints": {
@@ -122,6 +132,27 @@ WORDS: dict[str, dict[str, str]] = {
         "he": "הקהל גדול: מנהל מכירות או מנהל מערכת צריך לאשר, לא מי שתזמן.",
         "fa": "مخاطبان زیادند: یک مدیر فروش یا مدیر سامانه باید تأیید کند، نه کسی که زمان‌بندی کرد.",
         "en": "A large audience: a sales manager or an admin approves it, never whoever scheduled it.",
+    },
+    "promo_estimate": {
+        "he": "הערכת עלות לפני השליחה",
+        "fa": "برآورد هزینه پیش از ارسال",
+        "en": "Estimated cost before sending",
+    },
+    "promo_parts_per_message": {"he": "חלקים להודעה", "fa": "بخش در هر پیامک", "en": "Parts per message"},
+    "promo_no_language": {
+        "he": "ללא שפה (הנוסח הראשון)",
+        "fa": "بی‌زبان (متن نخست)",
+        "en": "No language (the first text)",
+    },
+    "promo_estimated_cost": {"he": "עלות משוערת", "fa": "هزینه‌ی برآوردی", "en": "Estimated cost"},
+    "promo_no_price": {"he": "לא צוין מחיר", "fa": "قیمتی تعیین نشده", "en": "no price given"},
+    "promo_estimate_hint": {
+        "he": "לפי מי שהקהל מגיע אליו עכשיו, וההודעה הארוכה ביותר בכל שפה: "
+        "הסכמות, שעות שקט ומגבלת תדירות עשויות להקטין אותה.",
+        "fa": "بر پایه‌ی مخاطبانی که اکنون در دسترس‌اند و بلندترین پیام هر زبان؛ "
+        "رضایت‌ها، ساعت‌های سکوت و سقف دفعات ممکن است آن را کم کنند.",
+        "en": "From whom the audience reaches now and each language's longest message; "
+        "consent, quiet hours and frequency caps may lower it.",
     },
     "promo_report": {"he": "תוצאות המשלוח", "fa": "نتیجه‌ی ارسال", "en": "Delivery"},
     "promo_locale": {"he": "נוסח", "fa": "متن", "en": "Text"},

@@ -3,9 +3,9 @@ on a channel for a purpose. Read-only, in the caller's unit of work, one stateme
 
 Every fact is read where this service keeps it current: tags, locale, the acquiring source and the
 latest survey score on the customer row; cities from its addresses; purchases (and lifetime value,
-their sum per currency) from `customer_purchases`; open complaints from `customer_tickets`; a static
-list's members from `audience_list_members`. Consent
-is the flags the consent records keep current on the row (`marketing_*_consent`,
+their sum per currency, and each customer's latest) from `customer_purchases`; open complaints
+from `customer_tickets`; a static list's members from `audience_list_members`. Consent is the
+flags the consent records keep current on the row (`marketing_*_consent`,
 `transactional_*_opt_out`), so an audience never holds anyone a message could not be sent to.
 
 Members come in customer id order, a keyset page at a time: the caller keeps the last id and asks
@@ -42,7 +42,7 @@ from crm_customers.db import (
     customer_tickets,
     customers,
 )
-from crm_customers.domain import COMPLAINT, LOW_SATISFACTION_SCORE, Audience, contains_pattern
+from crm_customers.domain import COMPLAINT, LOW_SATISFACTION_SCORE, PROFILE_LOCALES, Audience, contains_pattern
 from crm_kit.db import UnitOfWork
 
 c = customers
@@ -104,6 +104,21 @@ def _lifetime(a: Audience) -> list[ColumnElement[bool]]:
     return [c.c.id.in_(spenders)]
 
 
+def _last_purchase(a: Audience) -> list[ColumnElement[bool]]:
+    """The latest purchase in [last_purchased_after, last_purchased_before): an uncorrelated IN over
+    each customer's max(closed_at), read from the (customer_id, closed_at) index."""
+    if not (a.last_purchased_after or a.last_purchased_before):
+        return []
+    p = customer_purchases
+    latest = func.max(p.c.closed_at)
+    bounds = []
+    if a.last_purchased_after:
+        bounds.append(latest >= a.last_purchased_after)
+    if a.last_purchased_before:
+        bounds.append(latest < a.last_purchased_before)
+    return [c.c.id.in_(select(p.c.customer_id).group_by(p.c.customer_id).having(and_(*bounds)))]
+
+
 def _criteria(a: Audience) -> list[ColumnElement[bool]]:
     """Every criterion of the filter, on a live customer (an empty filter: every live customer)."""
     found: list[ColumnElement[bool]] = [c.c.merged_into_id.is_(None)]
@@ -122,7 +137,7 @@ def _criteria(a: Audience) -> list[ColumnElement[bool]]:
     if a.list_id:
         members = audience_list_members
         found.append(c.c.id.in_(select(members.c.customer_id).where(members.c.list_id == a.list_id)))
-    return found + _purchased(a) + _lifetime(a)
+    return found + _purchased(a) + _last_purchase(a) + _lifetime(a)
 
 
 def _open_complaint() -> ColumnElement[bool]:
@@ -191,7 +206,7 @@ async def page(uow: UnitOfWork, a: Audience, *, limit: int, after: str) -> list[
 def _count_statement(a: Audience, sample_size: int) -> Select[Any]:
     exclusions = _exclusions(a)
     reason = case(*((condition, literal(name)) for name, condition in exclusions.items()), else_=literal(REACHABLE))
-    matched = select(reason.label("reason")).where(*_criteria(a)).subquery("matched")
+    matched = select(reason.label("reason"), c.c.locale).where(*_criteria(a)).subquery("matched")
     picked = _members(a, limit=sample_size, after="").subquery("picked")
     member = func.jsonb_build_array(picked.c.customer_id, picked.c.full_name, picked.c.address, picked.c.locale)
     sample = select(
@@ -202,15 +217,32 @@ def _count_statement(a: Audience, sample_size: int) -> Select[Any]:
     figures: list[Any] = [
         func.count().label("matched"),
         *(func.count().filter(matched.c.reason == name).label(name) for name in (*REASONS, REACHABLE)),
+        *(
+            func.count().filter(matched.c.reason == REACHABLE, matched.c.locale == locale).label(f"locale_{n}")
+            for n, locale in enumerate(PROFILE_LOCALES)
+        ),
         sample.label("sample"),
     ]
     return select(*figures).select_from(matched)
 
 
-async def count(uow: UnitOfWork, a: Audience, sample_size: int) -> tuple[dict[str, int], list[Member]]:
-    """How many live customers match, how many of them may be reached, why the others may not (each
-    counted once, under its first reason in REASONS' order), and the first `sample_size` reachable
-    ones in id order."""
+@dataclass(frozen=True)
+class Counted:
+    # matched, each of REASONS, reachable.
+    figures: dict[str, int]
+    # The reachable ones per locale that has any.
+    reachable_by_locale: dict[str, int]
+    sample: list[Member]
+
+
+async def count(uow: UnitOfWork, a: Audience, sample_size: int) -> Counted:
+    """How many live customers match, how many of them may be reached (in all and per locale), why
+    the others may not (each counted once, under its first reason in REASONS' order), and the first
+    `sample_size` reachable ones in id order. One statement."""
     row = (await uow.conn.execute(_count_statement(a, sample_size))).one()
-    figures = {name: int(getattr(row, name)) for name in ("matched", *REASONS, REACHABLE)}
-    return figures, [Member(*member) for member in row.sample]
+    by_locale = {locale: int(getattr(row, f"locale_{n}")) for n, locale in enumerate(PROFILE_LOCALES)}
+    return Counted(
+        {name: int(getattr(row, name)) for name in ("matched", *REASONS, REACHABLE)},
+        {locale: n for locale, n in by_locale.items() if n},
+        [Member(*member) for member in row.sample],
+    )

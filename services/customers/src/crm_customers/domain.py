@@ -599,6 +599,9 @@ class Audience:
     locales: tuple[str, ...] = ()
     # Members of this static list only ("": no list).
     list_id: str = ""
+    # The latest purchase (of anything) in [last_purchased_after, last_purchased_before).
+    last_purchased_after: datetime | None = None
+    last_purchased_before: datetime | None = None
 
     @property
     def purchase_window(self) -> bool:
@@ -630,6 +633,8 @@ def audience(
     include_open_complaints: bool = False,
     include_low_satisfaction: bool = False,
     list_id: str = "",
+    last_purchased_after: datetime | None = None,
+    last_purchased_before: datetime | None = None,
 ) -> tuple[Audience, list[tuple[str, str]]]:
     """The normalized audience and every (field, problem) found in what was asked; a filter's
     field is named by its own name (tags, currency_code, purchased_before…)."""
@@ -642,8 +647,10 @@ def audience(
     for name in AUDIENCE_LISTS:
         cleaned[name], found = _listed(name, lists.get(name, ()))
         problems += found
-    if purchased_after and purchased_before and purchased_after >= purchased_before:
-        problems.append(("purchased_before", "must be after purchased_after"))
+    windows = {"": (purchased_after, purchased_before), "last_": (last_purchased_after, last_purchased_before)}
+    for prefix, (after, before) in windows.items():
+        if after and before and after >= before:
+            problems.append((f"{prefix}purchased_before", f"must be after {prefix}purchased_after"))
     currency = currency_code.strip().upper()
     if min_lifetime_value_minor < 0:
         problems.append(("min_lifetime_value_minor", "must not be negative"))
@@ -665,6 +672,8 @@ def audience(
             include_open_complaints=include_open_complaints,
             include_low_satisfaction=include_low_satisfaction,
             list_id=list_id.strip(),
+            last_purchased_after=last_purchased_after,
+            last_purchased_before=last_purchased_before,
         ),
         problems,
     )

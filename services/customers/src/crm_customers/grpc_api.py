@@ -137,6 +137,8 @@ def _audience(
         include_open_complaints=f.include_open_complaints,
         include_low_satisfaction=f.include_low_satisfaction,
         list_id=f.list_id,
+        last_purchased_after=from_timestamp(f.last_purchased_after, f.HasField("last_purchased_after")),
+        last_purchased_before=from_timestamp(f.last_purchased_before, f.HasField("last_purchased_before")),
     )
     if problems + more:
         raise InvalidArgument("the audience cannot be resolved", field_violations=problems + more)
@@ -461,8 +463,12 @@ class CustomersServicer(customers_pb2_grpc.CustomersServiceServicer):
         )
         async with self.db.unit_of_work() as uow:
             await _known_list(uow, wanted)
-            figures, sample = await audiences.count(uow, wanted, request.sample_size)
-        return customers_pb2.CountAudienceResponse(**figures, sample=[member_to_proto(m) for m in sample])
+            counted = await audiences.count(uow, wanted, request.sample_size)
+        return customers_pb2.CountAudienceResponse(
+            **counted.figures,
+            reachable_by_locale=counted.reachable_by_locale,
+            sample=[member_to_proto(m) for m in counted.sample],
+        )
 
     async def ResolveAudience(
         self, request: customers_pb2.ResolveAudienceRequest, context: grpc.aio.ServicerContext

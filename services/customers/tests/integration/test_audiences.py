@@ -265,6 +265,35 @@ async def test_every_criterion_narrows_the_audience_and_they_and_together(shop: 
     for criteria, members in expected:
         assert await shop.resolve(**criteria) == members, criteria
         assert (await shop.count(**criteria)).matched == len(members), criteria
+    # The reachable ones per locale: what a promotion's texts in each language will cost.
+    assert dict((await shop.count(tags=["vip", "wholesale"])).reachable_by_locale) == {"he-IL": 1, "fa-IR": 1}
+    assert dict((await shop.count(tags=["wholesale"])).reachable_by_locale) == {"fa-IR": 1}
+
+
+async def test_the_last_purchase_finds_who_bought_but_not_since_which_a_purchase_window_cannot(shop: Shop) -> None:
+    returning = await shop.person(source="radio")
+    lapsed = await shop.person(source="radio")
+    never = await shop.person(source="radio")
+    await shop.tag(returning, "win-back")
+    await shop.tag(lapsed, "win-back")
+    await shop.tag(never, "win-back")
+    await shop.buy(returning, item("SOFA-1", "Sofa", 1, 250_000), at=T0 + timedelta(days=10))
+    await shop.buy(returning, item("RUG-2", "Rug", 1, 40_000), at=T0 + timedelta(days=100))
+    await shop.buy(lapsed, item("SOFA-1", "Sofa", 1, 250_000), at=T0 + timedelta(days=40))
+    await shop.settled(returning, lapsed, never)
+
+    june = to_timestamp(T0 + timedelta(days=50))
+    expected: list[tuple[dict[str, Any], set[str]]] = [
+        ({"purchased_before": june}, ids(returning, lapsed)),  # a purchase before: both bought then
+        ({"last_purchased_before": june}, ids(lapsed)),  # the latest before: only who did not come back
+        ({"last_purchased_after": june}, ids(returning)),
+        ({"last_purchased_after": to_timestamp(T0 + timedelta(days=40)), "last_purchased_before": june}, ids(lapsed)),
+        ({"last_purchased_before": june, "products": ["sofa"]}, ids(lapsed)),
+        ({"last_purchased_before": to_timestamp(T0 + timedelta(days=40))}, set()),  # [after, before)
+    ]
+    for criteria, members in expected:
+        assert await shop.resolve(tags=["win-back"], **criteria) == members, criteria
+        assert (await shop.count(tags=["win-back"], **criteria)).matched == len(members), criteria
 
 
 async def test_consent_and_an_address_per_channel_and_purpose(shop: Shop) -> None:
@@ -419,6 +448,8 @@ async def test_a_bad_audience_names_every_wrong_field(shop: Shop) -> None:
                     min_lifetime_value_minor=100,
                     purchased_after=to_timestamp(T0),
                     purchased_before=to_timestamp(T0),
+                    last_purchased_after=to_timestamp(T0 + timedelta(days=2)),
+                    last_purchased_before=to_timestamp(T0 + timedelta(days=1)),
                 ),
             )
         )
@@ -432,6 +463,7 @@ async def test_a_bad_audience_names_every_wrong_field(shop: Shop) -> None:
         "products",
         "currency_code",
         "purchased_before",
+        "last_purchased_before",
     }
     for page_size in (-1, 5001):
         with pytest.raises(grpc.aio.AioRpcError) as paged:

@@ -184,3 +184,17 @@ def test_a_number_is_not_a_time_in_a_body(not_a_time: object) -> None:
     window = AudienceIn.model_validate({"purchased_after": "2026-01-01T00:00:00Z", "purchased_before": None})
     assert window.purchased_after == datetime(2026, 1, 1, tzinfo=UTC)
     assert window.purchased_before is None
+
+
+@pytest.mark.parametrize("prefix", ["", "last_"])
+def test_a_purchase_window_that_ends_before_it_starts_is_refused_on_its_end(prefix: str) -> None:
+    from crm_gateway.features.promotions.schemas import AudienceIn
+
+    after, before = f"{prefix}purchased_after", f"{prefix}purchased_before"
+    with pytest.raises(ValidationError, match=f"must be after {after}") as refused:
+        # An offset and none: the one without is UTC, so 02:00+02:00 is 00:00 UTC, not after it.
+        AudienceIn.model_validate({after: "2026-06-01T00:00:00", before: "2026-06-01T02:00:00+02:00"})
+    assert [e["loc"] for e in refused.value.errors()] == [(before,)]
+    window = AudienceIn.model_validate({after: "2026-06-01T00:00:00Z", before: "2026-06-01T00:00:01Z"})
+    assert getattr(window, before) == datetime(2026, 6, 1, 0, 0, 1, tzinfo=UTC)
+    assert AudienceIn.model_validate({before: "2026-06-01T00:00:00Z"}).to_proto().HasField(before)

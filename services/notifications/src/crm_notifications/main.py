@@ -224,6 +224,8 @@ def _promotions(
     the customers' marketing withdrawals they check before each batch."""
     rules = advertising.load(settings.advertising_rules)
     advertiser = advertising.Advertiser(settings.advertiser_name, settings.advertiser_contact)
+    # A recipient's short tracked link: <short_link_url>/<code> (the gateway's /r/<code>).
+    short_link_url = f"{settings.public_api_base_url.rstrip('/')}/r"
     servicer = PromotionsServicer(
         service.db,
         customers,
@@ -234,6 +236,8 @@ def _promotions(
         unsubscribe_secret=settings.unsubscribe_secret.encode(),
         approval_above=settings.promotion_approval_above,
         time_zone=settings.company_time_zone,
+        unsubscribe_page_url=settings.survey_base_url,
+        short_link_url=short_link_url,
     )
     service.grpc.add(
         promotions_pb2_grpc.add_PromotionsServiceServicer_to_server,
@@ -255,7 +259,7 @@ def _promotions(
             sms_sender=settings.sms_sender,
             unsubscribe_page_url=settings.survey_base_url,
             one_click_url=f"{settings.public_api_base_url.rstrip('/')}/api/v1/public/unsubscribe",
-            short_link_url=f"{settings.public_api_base_url.rstrip('/')}/r",
+            short_link_url=short_link_url,
             frequency_cap=FrequencyCap(settings.promotion_frequency_cap, settings.promotion_frequency_days),
             quiet_hours=settings.promotion_quiet_hours,
         ),

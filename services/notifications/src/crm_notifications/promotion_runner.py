@@ -102,8 +102,10 @@ class PromotionRunner:
         self.sms = sms
         self.email = email
         self.config = config
-        self.advertiser = advertiser
         self.secret = unsubscribe_secret
+        self.personal = promotions.Personalizer(
+            unsubscribe_secret, advertiser, config.unsubscribe_page_url, config.short_link_url
+        )
         self.zone = company_zone(config.time_zone)
         self.quiet = promotions.quiet_hours(config.quiet_hours)
         self._stopped = asyncio.Event()
@@ -282,15 +284,12 @@ class PromotionRunner:
         batch = []
         for r in recipients:
             text = promotions.choose_text(texts, r.locale, r.variant)
-            token = promotions.unsubscribe_token(self.secret, promotion.id, r.customer_id)
-            code = promotions.new_link_code() if promotion.link_url else None
-            subject, body = promotions.render(
+            subject, body, code = self.personal.message(
+                promotion.id,
                 text,
                 promotions.Recipient(r.customer_id, r.address, r.locale, r.full_name),
                 today=today,
-                advertiser=self.advertiser,
-                unsubscribe_link=promotions.unsubscribe_link(self.config.unsubscribe_page_url, token),
-                link=f"{self.config.short_link_url.rstrip('/')}/{code}" if code else "",
+                with_link=bool(promotion.link_url),
             )
             batch.append(
                 promotion_store.PromotionMessage(

@@ -18,8 +18,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import date, time
 from enum import StrEnum
 from typing import Any
@@ -27,6 +27,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from crm_notifications import advertising, domain
 from crm_notifications.preview import LOCALES, Draft, preview
+from crm_notifications.sms_segments import count_parts
 
 VARIANTS = ("A", "B", "C")
 MAX_TEXTS = len(LOCALES) * len(VARIANTS)
@@ -239,6 +240,82 @@ def render(
         link=link,
     )
     return text.subject.format_map(values), text.body.format_map(values)
+
+
+@dataclass(frozen=True)
+class Personalizer:
+    """What makes a text one recipient's own message: their unsubscribe link (signed for them and
+    the promotion) and, when the promotion has a landing page, their own short tracked link."""
+
+    secret: bytes
+    advertiser: advertising.Advertiser
+    # The recipient's unsubscribe page (the console) and the short links' base (the gateway's /r).
+    unsubscribe_page_url: str
+    short_link_url: str
+
+    def message(
+        self, promotion_id: str, text: Text, recipient: Recipient, *, today: date, with_link: bool
+    ) -> tuple[str, str, str | None]:
+        """(subject, body, the short link's code or None)."""
+        token = unsubscribe_token(self.secret, promotion_id, recipient.customer_id)
+        code = new_link_code() if with_link else None
+        subject, body = render(
+            text,
+            recipient,
+            today=today,
+            advertiser=self.advertiser,
+            unsubscribe_link=unsubscribe_link(self.unsubscribe_page_url, token),
+            link=f"{self.short_link_url.rstrip('/')}/{code}" if code else "",
+        )
+        return subject, body, code
+
+
+@dataclass(frozen=True)
+class LocaleEstimate:
+    locale: str
+    recipients: int
+    parts_per_message: int
+
+    @property
+    def sms_parts(self) -> int:
+        return self.recipients * self.parts_per_message
+
+
+# Stands in for a recipient when no sampled one is of a locale (a customer id is a UUID: its length
+# is what the unsubscribe link's length depends on).
+_SOMEONE = Recipient("00000000-0000-0000-0000-000000000000", "", "", "")
+
+
+def recipient_groups(reachable: int, by_locale: Mapping[str, int]) -> dict[str, int]:
+    """The reachable recipients per locale, those of no known locale under ""."""
+    groups = {locale: n for locale, n in by_locale.items() if n}
+    if reachable > sum(groups.values()):
+        groups[""] = reachable - sum(groups.values())
+    return groups
+
+
+def estimate_sms(
+    texts: Sequence[Text],
+    reachable: int,
+    by_locale: Mapping[str, int],
+    sample: Sequence[Recipient],
+    body_of: Callable[[Text, Recipient], str],
+) -> list[LocaleEstimate]:
+    """Per recipients' locale ("" for those with none, who get the first text): how many, and the
+    most SMS parts one message takes, each variant's text rendered (`body_of`) for each sampled
+    recipient of that locale, or for the sample's longest name when none is of it. An upper bound
+    per message, so the total is what a budget can hold the promotion to."""
+    longest = max(sample, key=lambda r: len(r.full_name), default=_SOMEONE)
+    found = []
+    for locale, recipients in recipient_groups(reachable, by_locale).items():
+        who = [r for r in sample if r.locale.lower() == locale.lower()] or [replace(longest, locale=locale)]
+        parts = max(
+            count_parts(body_of(choose_text(texts, locale, variant), r)).parts
+            for variant in variants_in(texts)
+            for r in who
+        )
+        found.append(LocaleEstimate(locale, recipients, parts))
+    return found
 
 
 def unsubscribe_token(secret: bytes, promotion_id: str, customer_id: str) -> str:

@@ -24,16 +24,23 @@ from crm_notifications.promotions import (
     MAX_NAME,
     PAUSABLE,
     VARIANTS,
+    LocaleEstimate,
+    Personalizer,
     PromotionStatus,
+    Recipient,
     Text,
     check_test,
     check_texts,
+    estimate_sms,
     landing_url,
+    recipient_groups,
     stored_texts,
     variants_in,
 )
 from crm_notifications.sms_provider import SmsGateway
 
+# The recipients whose messages an estimate renders (CountAudience's largest sample).
+ESTIMATE_SAMPLE = 20
 # A send time this far in the past is a mistake, not "now" (clocks and a slow form allow a little).
 PAST_TOLERANCE = timedelta(minutes=1)
 MAX_PRICE_MINOR = 1_000_000
@@ -156,6 +163,8 @@ class PromotionsServicer(promotions_pb2_grpc.PromotionsServiceServicer):
         unsubscribe_secret: bytes,
         approval_above: int,
         time_zone: str = "Asia/Jerusalem",
+        unsubscribe_page_url: str = "http://localhost:8081",
+        short_link_url: str = "http://localhost:8080/r",
     ) -> None:
         self.db = db
         self.customers = customers
@@ -163,6 +172,8 @@ class PromotionsServicer(promotions_pb2_grpc.PromotionsServiceServicer):
         self.advertiser = advertiser
         self.zone = company_zone(time_zone)
         self.approval_above = approval_above
+        # Renders a sampled recipient's message as the runner would, for the estimate's SMS parts.
+        self.personal = Personalizer(unsubscribe_secret, advertiser, unsubscribe_page_url, short_link_url)
         self.replies = replies.Replies(
             db, sms, rules=rules, advertiser=advertiser, sender=sms_sender, unsubscribe_secret=unsubscribe_secret
         )
@@ -179,9 +190,13 @@ class PromotionsServicer(promotions_pb2_grpc.PromotionsServiceServicer):
         )
         return [InvalidArgument(p.description, field_violations=[(p.field, p.description)]) for p in found]
 
-    async def _count(self, audience: customers_pb2.AudienceFilter, channel: str) -> customers_pb2.CountAudienceResponse:
+    async def _count(
+        self, audience: customers_pb2.AudienceFilter, channel: str, sample_size: int = 0
+    ) -> customers_pb2.CountAudienceResponse:
         """Who the audience reaches now; its INVALID_ARGUMENT named under `audience.`."""
-        request = customers_pb2.CountAudienceRequest(filter=audience, channel=channel, purpose="marketing")
+        request = customers_pb2.CountAudienceRequest(
+            filter=audience, channel=channel, purpose="marketing", sample_size=sample_size
+        )
         try:
             reply: customers_pb2.CountAudienceResponse = await call_idempotent(
                 lambda: self.customers.CountAudience(request)
@@ -388,3 +403,45 @@ class PromotionsServicer(promotions_pb2_grpc.PromotionsServiceServicer):
                     time=now,
                 )
         return promotions_pb2.FollowLinkResponse(url=landing_url(row.link_url, row.channel, row.name))
+
+    async def EstimatePromotion(
+        self, request: promotions_pb2.EstimatePromotionRequest, context: grpc.aio.ServicerContext
+    ) -> promotions_pb2.EstimatePromotionResponse:
+        require({"promotion_id": request.promotion_id})
+        async with self.db.unit_of_work() as uow:
+            row = await promotion_store.get(uow, request.promotion_id)
+        audience = json_format.ParseDict(row.audience, customers_pb2.AudienceFilter())
+        counted = await self._count(audience, row.channel, sample_size=ESTIMATE_SAMPLE)
+        locales = self._locale_estimates(row, counted)
+        sms_parts = sum(e.sms_parts for e in locales)
+        return promotions_pb2.EstimatePromotionResponse(
+            promotion_id=row.id,
+            channel=row.channel,
+            reachable=counted.reachable,
+            sms_parts=sms_parts,
+            cost_minor=_cost(row, {"sent": counted.reachable, "sms_parts": sms_parts}),
+            currency_code=row.currency_code or "",
+            locales=[
+                promotions_pb2.LocaleEstimate(
+                    locale=e.locale,
+                    recipients=e.recipients,
+                    parts_per_message=e.parts_per_message,
+                    sms_parts=e.sms_parts,
+                )
+                for e in locales
+            ],
+        )
+
+    def _locale_estimates(self, row: Any, counted: customers_pb2.CountAudienceResponse) -> list[LocaleEstimate]:
+        """Per recipients' locale: how many, and (SMS) the parts of the longest message one gets."""
+        by_locale = dict(counted.reachable_by_locale)
+        if row.channel != domain.SMS:
+            groups = recipient_groups(counted.reachable, by_locale)
+            return [LocaleEstimate(locale, n, 0) for locale, n in groups.items()]
+        today = datetime.now(self.zone).date()
+        sample = [Recipient(m.customer_id, m.address, m.locale, m.full_name) for m in counted.sample]
+
+        def body_of(text: Text, recipient: Recipient) -> str:
+            return self.personal.message(row.id, text, recipient, today=today, with_link=bool(row.link_url))[1]
+
+        return estimate_sms(stored_texts(row.texts), counted.reachable, by_locale, sample, body_of)

@@ -45,6 +45,8 @@ pytestmark = pytest.mark.integration
 HE = "פרסומת: {name}, מבצע ספות עד {date}! {advertiser} {advertiser_contact}. להסרה השיבו הסר"
 FA = "פרסומת: {name} عزیز، تخفیف تا {date}. {advertiser} {advertiser_contact}. STOP"
 SECRET = b"unsubscribe-secret-for-tests"
+# The service's and the test runners' advertiser: an estimate renders what the runner sends.
+ADVERTISER = advertising.Advertiser("רהיטי כהן", "03-5550123")
 
 
 @dataclass
@@ -73,7 +75,15 @@ class FakeAudience(customers_pb2_grpc.CustomersServiceServicer):
     ) -> customers_pb2.CountAudienceResponse:
         if request.channel not in ("sms", "email"):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "channel")
-        return customers_pb2.CountAudienceResponse(matched=self.size, reachable=self.size)
+        by_locale: dict[str, int] = {}
+        for m in self.members:
+            by_locale[m.locale] = by_locale.get(m.locale, 0) + 1
+        return customers_pb2.CountAudienceResponse(
+            matched=self.size,
+            reachable=self.size,
+            reachable_by_locale=by_locale,
+            sample=self.members[: request.sample_size],
+        )
 
     async def ResolveAudience(
         self, request: customers_pb2.ResolveAudienceRequest, context: grpc.aio.ServicerContext
@@ -135,7 +145,7 @@ class Harness:
             provider,
             None,
             config=RunnerConfig(owner=owner, batch_size=batch, rate_per_second=rate, resolve_page_size=250),
-            advertiser=advertising.Advertiser("רהיטי כהן", "03-5550123"),
+            advertiser=ADVERTISER,
             unsubscribe_secret=SECRET,
         )
 
@@ -181,6 +191,8 @@ async def harness(fresh_database, nats_server, sms_base_url, audience, request) 
         customers_addr=customers_addr,
         sms_base_url=sms_base_url,
         unsubscribe_secret=SECRET.decode(),
+        advertiser_name=ADVERTISER.name,
+        advertiser_contact=ADVERTISER.contact,
         # The service's own runner stays out of the way: each test drives runners itself.
         promotion_poll_seconds=3600,
         promotion_approval_above=1000,
@@ -543,6 +555,41 @@ async def test_a_receipt_whose_send_commits_between_its_update_and_its_keeping_i
     assert await eventually(delivered, timeout=15) == 2  # the periodic job applied the kept one
 
 
+async def test_the_estimate_before_sending_prices_each_language_s_parts_as_the_sent_messages_cost(
+    harness: Harness,
+) -> None:
+    long_he = HE + " " + "ספה נוחה במיוחד לכל המשפחה, " * 3  # Hebrew: UCS-2, 67 characters a part
+    promotion = await harness.create(
+        size=30,
+        texts=[
+            promotions_pb2.PromotionText(locale="he-IL", body=long_he),
+            promotions_pb2.PromotionText(locale="fa-IR", body=FA),
+        ],
+    )
+    estimate = await harness.api.EstimatePromotion(promotions_pb2.EstimatePromotionRequest(promotion_id=promotion.id))
+    per_locale = {e.locale: (e.recipients, e.parts_per_message) for e in estimate.locales}
+    he_parts, fa_parts = per_locale["he-IL"][1], per_locale["fa-IR"][1]
+    assert per_locale == {"he-IL": (20, he_parts), "fa-IR": (10, fa_parts)} and he_parts > fa_parts >= 1
+    assert estimate.reachable == 30
+    assert estimate.sms_parts == 20 * he_parts + 10 * fa_parts
+    assert (estimate.cost_minor, estimate.currency_code) == (estimate.sms_parts * 8, "ILS")
+
+    # Sent, the report's parts and cost are what the estimate said.
+    await harness.schedule(promotion.id)
+    runner, close = harness.runner("runner-a")
+    try:
+        while await runner.run_once():
+            pass
+    finally:
+        await close()
+    report = await harness.api.GetPromotionReport(promotions_pb2.GetPromotionReportRequest(promotion_id=promotion.id))
+    assert (report.total.sms_parts, report.total.cost_minor) == (estimate.sms_parts, estimate.cost_minor)
+
+    with pytest.raises(grpc.aio.AioRpcError) as missing:
+        await harness.api.EstimatePromotion(promotions_pb2.EstimatePromotionRequest(promotion_id="no-such-one"))
+    assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+
+
 async def test_the_frequency_cap_holds_a_second_promotion_and_quiet_hours_hold_them_all(harness: Harness) -> None:
     first = await harness.create(size=20)
     await harness.schedule(first.id)
@@ -561,7 +608,7 @@ async def test_the_frequency_cap_holds_a_second_promotion_and_quiet_hours_hold_t
             capped.sms,
             None,
             config=quiet,
-            advertiser=capped.advertiser,
+            advertiser=ADVERTISER,
             unsubscribe_secret=SECRET,
         )
         assert not await held.run_once()

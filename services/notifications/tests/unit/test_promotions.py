@@ -7,10 +7,12 @@ import pytest
 
 from crm_notifications import advertising
 from crm_notifications.promotions import (
+    LocaleEstimate,
     Recipient,
     Text,
     check_texts,
     choose_text,
+    estimate_sms,
     in_quiet_hours,
     promotion_key,
     quiet_hours,
@@ -170,3 +172,26 @@ def test_a_promotions_link_is_a_printable_http_url_with_a_host(url: str, ok: boo
     from crm_notifications.promotions_api import _web_address
 
     assert _web_address(url) is ok
+
+
+def test_the_estimate_takes_each_locale_s_longest_message_and_puts_those_of_no_locale_on_the_first_text() -> None:
+    texts = [
+        Text("he-IL", "", "{name}" + "ש" * 60, "A"),
+        Text("he-IL", "", "{name}" + "ש" * 70, "B"),
+        Text("en-US", "", "Hi {name}"),
+    ]
+    sample = [Recipient("c-1", "+972501", "he-IL", "דנה"), Recipient("c-2", "+972502", "he-IL", "א" * 40)]
+
+    def body_of(text: Text, recipient: Recipient) -> str:
+        return render(text, recipient, today=DAY, advertiser=ADVERTISER, unsubscribe_link="")[1]
+
+    found = estimate_sms(texts, 10, {"he-IL": 6, "en-US": 3}, sample, body_of)
+    # Hebrew: variant B for the 40-letter name is 110 UCS-2 characters, 2 parts of 67. English: no
+    # English recipient was sampled, so the sample's longest name stands in (an upper bound); A's
+    # English text is 1 part, but variant B has no English text and its recipients get B's first
+    # (Hebrew): 2. Those without a locale get each variant's first text: 2.
+    assert found == [LocaleEstimate("he-IL", 6, 2), LocaleEstimate("en-US", 3, 2), LocaleEstimate("", 1, 2)]
+    assert sum(e.sms_parts for e in found) == 20
+    english_only = [Text("en-US", "", "Hi {name}")]
+    assert estimate_sms(english_only, 3, {"en-US": 3}, sample, body_of) == [LocaleEstimate("en-US", 3, 1)]
+    assert estimate_sms(texts, 0, {}, [], body_of) == []

@@ -132,6 +132,7 @@ POLICIES: dict[str, Policy] = {
     "list_promotions": Policy(frozenset({Role.ADMIN, Role.MARKETING, Role.SALES_MANAGER})),
     "get_promotion": Policy(frozenset({Role.ADMIN, Role.MARKETING, Role.SALES_MANAGER})),
     "get_promotion_report": Policy(frozenset({Role.ADMIN, Role.MARKETING, Role.SALES_MANAGER})),
+    "estimate_promotion": Policy(frozenset({Role.ADMIN, Role.MARKETING, Role.SALES_MANAGER}), "counts and prices"),
     "schedule_promotion": Policy(frozenset({Role.ADMIN, Role.MARKETING}), "a large audience then waits for approval"),
     "pause_promotion": Policy(frozenset({Role.ADMIN, Role.MARKETING})),
     "resume_promotion": Policy(frozenset({Role.ADMIN, Role.MARKETING})),

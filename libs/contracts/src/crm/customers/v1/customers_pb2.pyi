@@ -415,6 +415,8 @@ class AudienceFilter(_message.Message):
     INCLUDE_LOW_SATISFACTION_FIELD_NUMBER: _builtins.int
     LOCALES_FIELD_NUMBER: _builtins.int
     LIST_ID_FIELD_NUMBER: _builtins.int
+    LAST_PURCHASED_AFTER_FIELD_NUMBER: _builtins.int
+    LAST_PURCHASED_BEFORE_FIELD_NUMBER: _builtins.int
     min_lifetime_value_minor: _builtins.int
     """Lifetime value (the won deals' lines in currency_code) at least this much, in minor units;
     currency_code (ISO 4217) is required with it.
@@ -459,6 +461,15 @@ class AudienceFilter(_message.Message):
     def locales(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """The customer's locale (he-IL, fa-IR, en-US; case ignored)."""
 
+    @_builtins.property
+    def last_purchased_after(self) -> _timestamp_pb2.Timestamp:
+        """The customer's latest purchase (of anything) closed in [last_purchased_after,
+        last_purchased_before): "last bought before June" is the win-back segment, which a purchase
+        window cannot say (it also matches those who bought again since). Never bought: not matched.
+        """
+
+    @_builtins.property
+    def last_purchased_before(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
@@ -474,10 +485,12 @@ class AudienceFilter(_message.Message):
         include_low_satisfaction: _builtins.bool = ...,
         locales: _abc.Iterable[_builtins.str] | None = ...,
         list_id: _builtins.str = ...,
+        last_purchased_after: _timestamp_pb2.Timestamp | None = ...,
+        last_purchased_before: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["purchased_after", b"purchased_after", "purchased_before", b"purchased_before"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["last_purchased_after", b"last_purchased_after", "last_purchased_before", b"last_purchased_before", "purchased_after", b"purchased_after", "purchased_before", b"purchased_before"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cities", b"cities", "currency_code", b"currency_code", "include_low_satisfaction", b"include_low_satisfaction", "include_open_complaints", b"include_open_complaints", "list_id", b"list_id", "locales", b"locales", "min_lifetime_value_minor", b"min_lifetime_value_minor", "products", b"products", "purchased_after", b"purchased_after", "purchased_before", b"purchased_before", "sources", b"sources", "tags", b"tags"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cities", b"cities", "currency_code", b"currency_code", "include_low_satisfaction", b"include_low_satisfaction", "include_open_complaints", b"include_open_complaints", "last_purchased_after", b"last_purchased_after", "last_purchased_before", b"last_purchased_before", "list_id", b"list_id", "locales", b"locales", "min_lifetime_value_minor", b"min_lifetime_value_minor", "products", b"products", "purchased_after", b"purchased_after", "purchased_before", b"purchased_before", "sources", b"sources", "tags", b"tags"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -554,6 +567,26 @@ class CountAudienceResponse(_message.Message):
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class ReachableByLocaleEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.int
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     MATCHED_FIELD_NUMBER: _builtins.int
     REACHABLE_FIELD_NUMBER: _builtins.int
     NO_CONSENT_FIELD_NUMBER: _builtins.int
@@ -561,6 +594,7 @@ class CountAudienceResponse(_message.Message):
     OPEN_COMPLAINT_FIELD_NUMBER: _builtins.int
     LOW_SATISFACTION_FIELD_NUMBER: _builtins.int
     SAMPLE_FIELD_NUMBER: _builtins.int
+    REACHABLE_BY_LOCALE_FIELD_NUMBER: _builtins.int
     matched: _builtins.int
     """Live customers matching the filter's criteria."""
     reachable: _builtins.int
@@ -575,6 +609,12 @@ class CountAudienceResponse(_message.Message):
     """0 when the filter includes low satisfaction."""
     @_builtins.property
     def sample(self) -> _containers.RepeatedCompositeFieldContainer[Global___AudienceMember]: ...
+    @_builtins.property
+    def reachable_by_locale(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
+        """The reachable ones by their locale (he-IL, fa-IR, en-US; a locale none has is absent): what a
+        promotion's texts in each language will cost before it is sent.
+        """
+
     def __init__(
         self,
         *,
@@ -585,10 +625,11 @@ class CountAudienceResponse(_message.Message):
         open_complaint: _builtins.int = ...,
         low_satisfaction: _builtins.int = ...,
         sample: _abc.Iterable[Global___AudienceMember] | None = ...,
+        reachable_by_locale: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["low_satisfaction", b"low_satisfaction", "matched", b"matched", "no_address", b"no_address", "no_consent", b"no_consent", "open_complaint", b"open_complaint", "reachable", b"reachable", "sample", b"sample"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["low_satisfaction", b"low_satisfaction", "matched", b"matched", "no_address", b"no_address", "no_consent", b"no_consent", "open_complaint", b"open_complaint", "reachable", b"reachable", "reachable_by_locale", b"reachable_by_locale", "sample", b"sample"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

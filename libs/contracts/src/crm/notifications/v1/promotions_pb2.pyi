@@ -566,6 +566,98 @@ class ApprovePromotionResponse(_message.Message):
 Global___ApprovePromotionResponse: _TypeAlias = ApprovePromotionResponse  # noqa: Y015
 
 @_typing.final
+class EstimatePromotionRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROMOTION_ID_FIELD_NUMBER: _builtins.int
+    promotion_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        promotion_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["promotion_id", b"promotion_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EstimatePromotionRequest: _TypeAlias = EstimatePromotionRequest  # noqa: Y015
+
+@_typing.final
+class LocaleEstimate(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOCALE_FIELD_NUMBER: _builtins.int
+    RECIPIENTS_FIELD_NUMBER: _builtins.int
+    PARTS_PER_MESSAGE_FIELD_NUMBER: _builtins.int
+    SMS_PARTS_FIELD_NUMBER: _builtins.int
+    locale: _builtins.str
+    """The recipients' locale ("" for those without one: they get the first text)."""
+    recipients: _builtins.int
+    parts_per_message: _builtins.int
+    """SMS: the most parts one message in this locale takes (0 for e-mail)."""
+    sms_parts: _builtins.int
+    def __init__(
+        self,
+        *,
+        locale: _builtins.str = ...,
+        recipients: _builtins.int = ...,
+        parts_per_message: _builtins.int = ...,
+        sms_parts: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["locale", b"locale", "parts_per_message", b"parts_per_message", "recipients", b"recipients", "sms_parts", b"sms_parts"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LocaleEstimate: _TypeAlias = LocaleEstimate  # noqa: Y015
+
+@_typing.final
+class EstimatePromotionResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROMOTION_ID_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    REACHABLE_FIELD_NUMBER: _builtins.int
+    SMS_PARTS_FIELD_NUMBER: _builtins.int
+    COST_MINOR_FIELD_NUMBER: _builtins.int
+    CURRENCY_CODE_FIELD_NUMBER: _builtins.int
+    LOCALES_FIELD_NUMBER: _builtins.int
+    promotion_id: _builtins.str
+    channel: _builtins.str
+    reachable: _builtins.int
+    """Who the audience reaches now."""
+    sms_parts: _builtins.int
+    """SMS: at most this many parts in all."""
+    cost_minor: _builtins.int
+    """sms_parts × the price per part, or reachable × the price per e-mail; minor units of currency_code
+    ("" and 0 when the promotion names no price).
+    """
+    currency_code: _builtins.str
+    @_builtins.property
+    def locales(self) -> _containers.RepeatedCompositeFieldContainer[Global___LocaleEstimate]: ...
+    def __init__(
+        self,
+        *,
+        promotion_id: _builtins.str = ...,
+        channel: _builtins.str = ...,
+        reachable: _builtins.int = ...,
+        sms_parts: _builtins.int = ...,
+        cost_minor: _builtins.int = ...,
+        currency_code: _builtins.str = ...,
+        locales: _abc.Iterable[Global___LocaleEstimate] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "cost_minor", b"cost_minor", "currency_code", b"currency_code", "locales", b"locales", "promotion_id", b"promotion_id", "reachable", b"reachable", "sms_parts", b"sms_parts"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EstimatePromotionResponse: _TypeAlias = EstimatePromotionResponse  # noqa: Y015
+
+@_typing.final
 class GetPromotionReportRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

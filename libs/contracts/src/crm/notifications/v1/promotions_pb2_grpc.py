@@ -102,6 +102,11 @@ class PromotionsServiceStub:
                 request_serializer=crm_dot_notifications_dot_v1_dot_promotions__pb2.FollowLinkRequest.SerializeToString,
                 response_deserializer=crm_dot_notifications_dot_v1_dot_promotions__pb2.FollowLinkResponse.FromString,
                 _registered_method=True)
+        self.EstimatePromotion = channel.unary_unary(
+                '/crm.notifications.v1.PromotionsService/EstimatePromotion',
+                request_serializer=crm_dot_notifications_dot_v1_dot_promotions__pb2.EstimatePromotionRequest.SerializeToString,
+                response_deserializer=crm_dot_notifications_dot_v1_dot_promotions__pb2.EstimatePromotionResponse.FromString,
+                _registered_method=True)
 
 
 class PromotionsServiceServicer:
@@ -206,6 +211,15 @@ class PromotionsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def EstimatePromotion(self, request, context):
+        """What the promotion would cost if it were sent now: who its audience reaches (per locale) and,
+        for SMS, the parts each one's message takes (its text rendered for sampled recipients, the
+        longest variant), priced. An estimate: consent, quiet hours and frequency caps change by then.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PromotionsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -273,6 +287,11 @@ def add_PromotionsServiceServicer_to_server(servicer, server):
                     servicer.FollowLink,
                     request_deserializer=crm_dot_notifications_dot_v1_dot_promotions__pb2.FollowLinkRequest.FromString,
                     response_serializer=crm_dot_notifications_dot_v1_dot_promotions__pb2.FollowLinkResponse.SerializeToString,
+            ),
+            'EstimatePromotion': grpc.unary_unary_rpc_method_handler(
+                    servicer.EstimatePromotion,
+                    request_deserializer=crm_dot_notifications_dot_v1_dot_promotions__pb2.EstimatePromotionRequest.FromString,
+                    response_serializer=crm_dot_notifications_dot_v1_dot_promotions__pb2.EstimatePromotionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -629,6 +648,33 @@ class PromotionsService:
             '/crm.notifications.v1.PromotionsService/FollowLink',
             crm_dot_notifications_dot_v1_dot_promotions__pb2.FollowLinkRequest.SerializeToString,
             crm_dot_notifications_dot_v1_dot_promotions__pb2.FollowLinkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EstimatePromotion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.notifications.v1.PromotionsService/EstimatePromotion',
+            crm_dot_notifications_dot_v1_dot_promotions__pb2.EstimatePromotionRequest.SerializeToString,
+            crm_dot_notifications_dot_v1_dot_promotions__pb2.EstimatePromotionResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -74,6 +74,11 @@ class PromotionsServiceStub:
     parameters). The first follow of a message is recorded (MessageClicked). NOT_FOUND for a code
     no message has.
     """
+    EstimatePromotion: _grpc.UnaryUnaryMultiCallable[_promotions_pb2.EstimatePromotionRequest, _promotions_pb2.EstimatePromotionResponse]
+    """What the promotion would cost if it were sent now: who its audience reaches (per locale) and,
+    for SMS, the parts each one's message takes (its text rendered for sampled recipients, the
+    longest variant), priced. An estimate: consent, quiet hours and frequency caps change by then.
+    """
 
 @_typing.type_check_only
 class PromotionsServiceAsyncStub(PromotionsServiceStub):
@@ -120,6 +125,11 @@ class PromotionsServiceAsyncStub(PromotionsServiceStub):
     """A recipient followed their short link: where it leads (the promotion's link_url with UTM
     parameters). The first follow of a message is recorded (MessageClicked). NOT_FOUND for a code
     no message has.
+    """
+    EstimatePromotion: _aio.UnaryUnaryMultiCallable[_promotions_pb2.EstimatePromotionRequest, _promotions_pb2.EstimatePromotionResponse]  # type: ignore[assignment]
+    """What the promotion would cost if it were sent now: who its audience reaches (per locale) and,
+    for SMS, the parts each one's message takes (its text rendered for sampled recipients, the
+    longest variant), priced. An estimate: consent, quiet hours and frequency caps change by then.
     """
 
 class PromotionsServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -242,6 +252,17 @@ class PromotionsServiceServicer(metaclass=_abc_1.ABCMeta):
         """A recipient followed their short link: where it leads (the promotion's link_url with UTM
         parameters). The first follow of a message is recorded (MessageClicked). NOT_FOUND for a code
         no message has.
+        """
+
+    @_abc_1.abstractmethod
+    def EstimatePromotion(
+        self,
+        request: _promotions_pb2.EstimatePromotionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_promotions_pb2.EstimatePromotionResponse, _abc.Awaitable[_promotions_pb2.EstimatePromotionResponse]]:
+        """What the promotion would cost if it were sent now: who its audience reaches (per locale) and,
+        for SMS, the parts each one's message takes (its text rendered for sampled recipients, the
+        longest variant), priced. An estimate: consent, quiet hours and frequency caps change by then.
         """
 
 def add_PromotionsServiceServicer_to_server(servicer: PromotionsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -29,6 +29,7 @@ from crm_gateway.features.promotions.schemas import (
     AudiencePreviewIn,
     CreatePromotionIn,
     Promotion,
+    PromotionEstimate,
     PromotionList,
     PromotionReport,
     PromotionResults,
@@ -104,6 +105,20 @@ async def get_promotion(promotion_id: ResourceId, clients: Clients, principal: C
         promotions_pb2.GetPromotionRequest(promotion_id=promotion_id),
     )
     return to_model(Promotion, reply.promotion)
+
+
+@router.get("/promotions/{promotion_id}/estimate", tags=["promotions"], operation_id="estimatePromotion")
+async def estimate_promotion(promotion_id: ResourceId, clients: Clients, principal: Caller) -> PromotionEstimate:
+    """What the promotion would cost if it were sent now, before it is scheduled: who its audience
+    reaches per language and, for SMS, the parts each one's message takes (rendered for sampled
+    recipients; the longest A/B variant), priced."""
+    reply = await records.get(
+        "promotion",
+        promotion_id,
+        clients.promotions.EstimatePromotion,
+        promotions_pb2.EstimatePromotionRequest(promotion_id=promotion_id),
+    )
+    return to_model(PromotionEstimate, reply)
 
 
 @router.get("/promotions/{promotion_id}/report", tags=["promotions"], operation_id="getPromotionReport")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints, ValidationInfo, field_validator
 
 from crm.customers.v1 import customers_pb2
 from crm.notifications.v1 import promotions_pb2
@@ -40,6 +40,15 @@ class Audience(BaseModel):
     locales: list[str] = []
     # Members of this static list (POST /audience-lists) only; "" for none.
     list_id: str = ""
+    # The latest purchase (of anything) closed in [last_purchased_after, last_purchased_before):
+    # last_purchased_before alone is the win-back segment (bought, but not since).
+    last_purchased_after: datetime | None = None
+    last_purchased_before: datetime | None = None
+
+
+def _as_utc(moment: datetime) -> datetime:
+    """A time without an offset is UTC (as to_timestamp reads it)."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class AudienceIn(RequestBody):
@@ -59,6 +68,22 @@ class AudienceIn(RequestBody):
         StringConstraints(max_length=64, pattern=r"^[A-Za-z0-9_-]*$"),
         Field(description="only the members of this static list (POST /audience-lists)"),
     ] = ""
+    last_purchased_after: Annotated[
+        IsoDateTime | None, Field(description="the customer's latest purchase closed at or after this")
+    ] = None
+    last_purchased_before: Annotated[
+        IsoDateTime | None,
+        Field(description="the customer's latest purchase closed before this (bought, but not since: win-back)"),
+    ] = None
+
+    @field_validator("purchased_before", "last_purchased_before")
+    @classmethod
+    def _after_its_start(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        """A window's end after its start: refused here, on the end's own name, before any call."""
+        start = info.data.get(str(info.field_name).replace("_before", "_after"))
+        if value is not None and start is not None and _as_utc(value) <= _as_utc(start):
+            raise ValueError(f"must be after {str(info.field_name).replace('_before', '_after')}")
+        return value
 
     def to_proto(self) -> customers_pb2.AudienceFilter:
         return customers_pb2.AudienceFilter(
@@ -74,6 +99,8 @@ class AudienceIn(RequestBody):
             include_low_satisfaction=self.include_low_satisfaction,
             locales=self.locales,
             list_id=self.list_id,
+            last_purchased_after=to_timestamp(self.last_purchased_after),
+            last_purchased_before=to_timestamp(self.last_purchased_before),
         )
 
 
@@ -212,6 +239,31 @@ class SchedulePromotionIn(RequestBody):
 class PromotionScheduled(BaseModel):
     promotion: Promotion
     reachable: int
+
+
+class LocaleEstimate(BaseModel):
+    # The recipients' locale; "" for those without one (they get the first text).
+    locale: str
+    recipients: int
+    # SMS: the most parts one message in this locale takes (its text rendered for sampled
+    # recipients, the longest variant); 0 for e-mail.
+    parts_per_message: int
+    sms_parts: int
+
+
+class PromotionEstimate(BaseModel):
+    """What the promotion would cost if it were sent now. An upper bound per message; consent,
+    quiet hours and frequency caps may send fewer by then."""
+
+    promotion_id: str
+    channel: str
+    reachable: int
+    sms_parts: int
+    # SMS parts × the price per part, or reachable × the price per e-mail, in minor units of
+    # currency_code (0 and "" when the promotion names no price).
+    cost_minor: int
+    currency_code: str
+    locales: list[LocaleEstimate]
 
 
 class VariantReport(BaseModel):

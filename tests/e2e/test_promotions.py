@@ -338,6 +338,7 @@ async def the_hebrew_e_mail_unsubscribes_in_one_click(scene: Scene) -> None:
         "channel": "email",
         "audience": scene.audience,
         "texts": [{"locale": "he-IL", "subject": HE_EMAIL_SUBJECT, "body": HE_EMAIL}],
+        "track_opens": True,
     }
     promotion = await send(scene.marketing, body)
     assert (await until_finished(scene.marketing, promotion))["processed"] == 1
@@ -349,6 +350,16 @@ async def the_hebrew_e_mail_unsubscribes_in_one_click(scene: Scene) -> None:
     [received] = await eventually(mails, timeout=PATIENCE)
     assert received["subject"] == HE_EMAIL_SUBJECT and '<html lang="he" dir="rtl">' in received["html"]
     assert received["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    # The promotion chose to track opens: her mail app fetching the image counts one open, once.
+    image = re.search(r'<img src="([^"]+/o/[A-Za-z0-9_-]+)" width="1" height="1"', received["html"])
+    assert image is not None and image.group(1).startswith(scene.stack.gateway_url), received["html"]
+    for _ in range(2):
+        fetched = await scene.public.get(image.group(1).replace(scene.stack.gateway_url, ""))
+        assert fetched.status_code == 200 and fetched.headers["content-type"] == "image/gif", fetched.text
+        assert fetched.content.startswith(b"GIF89a") and "no-store" in fetched.headers["cache-control"]
+    assert (await scene.public.get("/o/NoSuchCode")).status_code == 404
+    report = (await scene.marketing.get(f"/api/v1/promotions/{promotion}/report")).json()
+    assert (report["promotion"]["track_opens"], report["total"]["opened"]) == (True, 1)
     one_click = re.fullmatch(r"<(.+)>", received["headers"]["List-Unsubscribe"]).group(1)  # type: ignore[union-attr]
     assert one_click.startswith(f"{scene.stack.gateway_url}/api/v1/public/unsubscribe/")
     path = one_click.replace(scene.stack.gateway_url, "")

@@ -67,6 +67,7 @@ FIELDS = (
     "test_percent",
     "winner_rule",
     "winner_wait_hours",
+    "track_opens",
 )
 ACTIONS = ("schedule", "pause", "resume", "cancel", "approve")
 # The refusals a promotion's action shows on its page (403: approving one's own promotion).
@@ -134,6 +135,7 @@ def promotion_input(form: Any, locale: str) -> tuple[dict[str, Any], dict[str, s
         "audience": audience,
         "texts": texts,
         "link_url": str(form.get("link_url", "")).strip(),
+        "track_opens": form.get("track_opens") == "on",
         "request_id": idempotency_key(str(form.get("request_id", ""))),
     }
     body.update(ab_test_input(form, problems))

@@ -249,6 +249,21 @@ WORDS: dict[str, dict[str, str]] = {
     "promo_winner_rule": {"he": "המנצח לפי", "fa": "برنده بر اساس", "en": "Winner by"},
     "promo_rule_clicks": {"he": "לחיצות על הקישור", "fa": "کلیک روی پیوند", "en": "Clicks on the link"},
     "promo_rule_revenue": {"he": "הכנסות מעסקאות", "fa": "درآمد معامله‌ها", "en": "Revenue from deals"},
+    "promo_rule_opens": {
+        "he": "פתיחות (דוא״ל עם מעקב פתיחות בלבד)",
+        "fa": "باز شدن‌ها (فقط ایمیل با ردیابی باز شدن)",
+        "en": "Opens (e-mail with open tracking only)",
+    },
+    "promo_track_opens": {"he": "מעקב פתיחות (דוא״ל)", "fa": "ردیابی باز شدن (ایمیل)", "en": "Track opens (e-mail)"},
+    "promo_track_opens_hint": {
+        "he": "תמונה זעירה בכל הודעה מדווחת על פתיחתה. מדד חלש: תוכנות דואר ששומרות על פרטיות פותחות כל הודעה, "
+        "ואחרות לא טוענות תמונות. כבוי אלא אם נבחר.",
+        "fa": "تصویری ریز در هر پیام باز شدن آن را گزارش می‌کند. سنجه‌ای ضعیف است: برنامه‌های ایمیلی که حریم خصوصی را "
+        "نگه می‌دارند همه‌ی پیام‌ها را باز می‌کنند و برخی تصویری بار نمی‌کنند. خاموش است مگر انتخاب شود.",
+        "en": "A tiny image in each message reports its opening. A weak signal: privacy-protecting mail apps "
+        "open every message, others load no images. Off unless chosen.",
+    },
+    "promo_opened": {"he": "נפתחו", "fa": "باز شده", "en": "Opened"},
     "promo_winner_wait": {
         "he": "המתנה לפני בחירת המנצח (שעות)",
         "fa": "انتظار پیش از انتخاب برنده (ساعت)",

@@ -173,6 +173,7 @@ PROMOTION = {
     "winner_wait_minutes": 240,
     "winner_variant": "B",
     "winner_time": "2026-12-06T12:00:00Z",
+    "track_opens": False,
     "create_time": "2026-12-06T07:00:00Z",
     "update_time": None,
     "complete_time": None,
@@ -188,6 +189,7 @@ ROW = {
     "suppressed": 2,
     "opted_out": 1,
     "clicked": 7,
+    "opened": 0,
     "sms_parts": 60,
     "cost_minor": 600,
 }
@@ -206,6 +208,27 @@ REPORT = {
         "revenue_per_cost": 2000.0,
         "cost_per_buyer": {"amount_minor": 300, "currency_code": "ILS"},
     },
+}
+DRAFT = {**PROMOTION, "id": "p2", "status": "draft", "channel": "email", "track_opens": True, "email_price_minor": 3}
+DRAFT_REPORT = {
+    **REPORT,
+    "promotion": DRAFT,
+    "total": {**ROW, "locale": "", "opened": 4},
+    "variants": [{**ROW, "opened": 4}],
+    "split": [],
+    "results": None,
+}
+ESTIMATE = {
+    "promotion_id": "p2",
+    "channel": "email",
+    "reachable": 30,
+    "sms_parts": 0,
+    "cost_minor": 90,
+    "currency_code": "ILS",
+    "locales": [
+        {"locale": "he-IL", "recipients": 20, "parts_per_message": 0, "sms_parts": 0},
+        {"locale": "", "recipients": 10, "parts_per_message": 0, "sms_parts": 0},
+    ],
 }
 PREVIEW = {
     "matched": 24,
@@ -249,6 +272,8 @@ class FakeGateway:
         answers: dict[tuple[str, str], Any] = {
             ("GET", "/api/v1/promotions"): {"promotions": [PROMOTION], "next_page_token": ""},
             ("GET", "/api/v1/promotions/p1/report"): REPORT,
+            ("GET", "/api/v1/promotions/p2/report"): DRAFT_REPORT,
+            ("GET", "/api/v1/promotions/p2/estimate"): ESTIMATE,
             ("POST", "/api/v1/audience-previews"): PREVIEW,
             ("POST", "/api/v1/promotions"): {**PROMOTION, "status": "draft"},
             ("GET", "/api/v1/audience-lists"): {"lists": [LIST], "next_page_token": ""},
@@ -351,6 +376,26 @@ async def test_the_page_shows_progress_delivery_and_revenue_and_its_part_alone()
     assert "<html" not in part.text
 
 
+async def test_a_draft_shows_its_estimated_cost_and_a_tracked_one_its_opens() -> None:
+    fake = FakeGateway()
+    async with marketer(fake) as client:
+        draft = await client.get("/marketing/promotions/p2")
+        part = await client.get("/marketing/promotions/p2/progress")
+        sending = await client.get("/marketing/promotions/p1")
+    html = draft.text
+    assert draft.status_code == 200 and 'class="promotion-estimate"' in html
+    assert '<td class="num" data-count="reachable">30</td>' in html
+    assert '<tr data-locale=""><th scope="row">ללא שפה (הנוסח הראשון)</th>' in html  # the first text's
+    assert "₪" in html.split('data-count="cost"', 1)[1].split("</strong>", 1)[0]
+    assert "parts_per_message" not in html  # e-mail: no SMS parts
+    assert '<td class="num" data-count="opened">4</td>' in html  # tracked opens: a column of their own
+    # The live part polls without the estimate (no call to customers every two seconds).
+    assert "promotion-estimate" not in part.text
+    assert [c.url.path for c in fake.calls].count("/api/v1/promotions/p2/estimate") == 1
+    # Sending, not tracked: neither an estimate nor an opens column.
+    assert "promotion-estimate" not in sending.text and 'data-count="opened"' not in sending.text
+
+
 async def test_an_action_posts_to_its_operation_and_a_refusal_stays_on_the_page() -> None:
     fake = FakeGateway()
     async with marketer(fake) as client:
@@ -434,6 +479,9 @@ def test_a_variant_b_and_a_test_share_become_the_ab_settings_and_errors_find_the
     assert problems == {}
     assert [(t["variant"], t["locale"]) for t in body["texts"]] == [("A", "he-IL"), ("B", "he-IL")]
     assert (body["test_percent"], body["winner_rule"], body["winner_wait_minutes"]) == (20, "revenue", 1440)
+    assert body["track_opens"] is False
+    tracked, _ = promotion_input(form(name="x", channel="email", text_he_body="A", track_opens="on"), "he")
+    assert tracked["track_opens"] is True
     _, problems = promotion_input(form(name="x", channel="sms", text_he_body="A", test_percent="70"), "he")
     assert problems == {"test_percent": "promo_bad_percent"}
     placed = placed_errors({"texts[1].body": "no opt-out", "winner_wait_minutes": "too long"}, body["texts"])

@@ -60,6 +60,8 @@ messages = Table(
     # A promotion message's A/B variant (NULL: none).
     Column("variant", String(3), nullable=True),
     Column("clicked_at", DateTime(timezone=True), nullable=True),
+    # A tracked e-mail's first open (its image fetched under the link code; promotions.track_opens).
+    Column("opened_at", DateTime(timezone=True), nullable=True),
     Index("ix_messages_order", "order_id"),
     Index("ix_messages_lead", "lead_id"),
     Index("ix_messages_created", "created_at", "id"),
@@ -136,6 +138,8 @@ promotions = Table(
     Column("winner_variant", String(3), nullable=False, server_default=""),
     Column("winner_at", DateTime(timezone=True), nullable=True),
     Column("wait_until", DateTime(timezone=True), nullable=True),
+    # E-mail only, opted into: each message's HTML carries an open image (see promotions.py).
+    Column("track_opens", Boolean, nullable=False, server_default=text("false")),
     Index("ix_promotions_created", "created_at", "id"),
     Index("ix_promotions_due", "send_at", postgresql_where=text("status IN ('scheduled', 'sending')")),
 )

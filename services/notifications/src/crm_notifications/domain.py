@@ -145,9 +145,10 @@ def service_route(
 _URL = re.compile(r"https?://[^\s<>\"]+")
 
 
-def email_html(text: str, locale: str) -> str:
+def email_html(text: str, locale: str, open_image: str = "") -> str:
     """An e-mail's HTML part from its text: the text escaped, paragraphs at blank lines, links made
-    clickable (a bare link line becomes a button), right-to-left for Hebrew and Persian."""
+    clickable (a bare link line becomes a button), right-to-left for Hebrew and Persian; with
+    open_image, a 1×1 image from that URL at the end (a promotion that tracks opens)."""
     lang = (locale.split("-")[0] or "he").lower()
     direction = "rtl" if lang in ("he", "fa", "ar") else "ltr"
     align = "right" if direction == "rtl" else "left"
@@ -163,6 +164,9 @@ def email_html(text: str, locale: str) -> str:
             continue
         escaped = html.escape(stripped).replace("\n", "<br>")
         paragraphs.append("<p>" + _URL.sub(lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>', escaped) + "</p>")
+    if open_image:
+        src = html.escape(open_image, quote=True)
+        paragraphs.append(f'<img src="{src}" width="1" height="1" alt="" style="display:block;border:0">')
     body = "\n".join(paragraphs)
     return (
         f'<!DOCTYPE html>\n<html lang="{html.escape(lang)}" dir="{direction}">\n'

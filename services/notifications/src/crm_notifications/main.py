@@ -260,6 +260,7 @@ def _promotions(
             unsubscribe_page_url=settings.survey_base_url,
             one_click_url=f"{settings.public_api_base_url.rstrip('/')}/api/v1/public/unsubscribe",
             short_link_url=short_link_url,
+            open_image_url=f"{settings.public_api_base_url.rstrip('/')}/o",
             frequency_cap=FrequencyCap(settings.promotion_frequency_cap, settings.promotion_frequency_days),
             quiet_hours=settings.promotion_quiet_hours,
         ),

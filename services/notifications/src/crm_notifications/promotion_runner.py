@@ -70,6 +70,8 @@ class RunnerConfig:
     one_click_url: str = "http://localhost:8080/api/v1/public/unsubscribe"
     # A recipient's short tracked link: <short_link_url>/<code> (the gateway's /r/<code>).
     short_link_url: str = "http://localhost:8080/r"
+    # A tracked e-mail's open image: <open_image_url>/<code> (the gateway's /o/<code>).
+    open_image_url: str = "http://localhost:8080/o"
     frequency_cap: promotion_store.FrequencyCap = field(default_factory=promotion_store.FrequencyCap)
     # No batch starts in this daily window of the company's time zone ("21:00-08:00"; "" none).
     quiet_hours: str = ""
@@ -247,14 +249,16 @@ class PromotionRunner:
                     await promotion_store.postpone_winner(uow, promotion.id, _now() + WINNER_RETRY)
                 return False
         scores = [
-            promotions.VariantScore(v, sent, clicks, revenue.get(v, 0)) for v, (sent, clicks) in sorted(counted.items())
+            promotions.VariantScore(v, sent, clicks, revenue.get(v, 0), opens)
+            for v, (sent, clicks, opens) in sorted(counted.items())
         ]
         winner = promotions.pick_winner(promotion.winner_rule, scores)
         async with self.db.unit_of_work() as uow:
             if await self._hold(uow, promotion.id) is None:
                 return False
             shown = {
-                sc.variant: {"sent": sc.sent, "clicks": sc.clicks, "revenue_minor": sc.revenue_minor} for sc in scores
+                sc.variant: {"sent": sc.sent, "clicks": sc.clicks, "revenue_minor": sc.revenue_minor, "opens": sc.opens}
+                for sc in scores
             }
             await promotion_store.choose_winner(uow, promotion.id, winner, shown, _now())
         return True
@@ -289,7 +293,7 @@ class PromotionRunner:
                 text,
                 promotions.Recipient(r.customer_id, r.address, r.locale, r.full_name),
                 today=today,
-                with_link=bool(promotion.link_url),
+                with_link=bool(promotion.link_url) or promotion.track_opens,
             )
             batch.append(
                 promotion_store.PromotionMessage(
@@ -322,6 +326,12 @@ class PromotionRunner:
         await asyncio.gather(*(one(i, row) for i, row in enumerate(batch)))
         return outcomes
 
+    def _open_image(self, promotion: Any, row: Any) -> str:
+        """The message's open image URL when its promotion tracks opens ("" otherwise)."""
+        if not (promotion.track_opens and row.link_code):
+            return ""
+        return f"{self.config.open_image_url.rstrip('/')}/{row.link_code}"
+
     async def _deliver(self, promotion: Any, row: Any) -> SendReceipt:
         if row.channel == domain.SMS:
             return await self.sms.send(
@@ -335,7 +345,7 @@ class PromotionRunner:
             to=row.recipient,
             subject=row.subject,
             text=row.body,
-            html=domain.email_html(row.body, row.locale),
+            html=domain.email_html(row.body, row.locale, open_image=self._open_image(promotion, row)),
             language=row.locale,
             # RFC 8058 one-click unsubscribe (what Gmail and Yahoo ask of bulk senders since 2024).
             headers=(

@@ -63,6 +63,7 @@ class NewPromotion:
     winner_rule: str = ""
     winner_wait_minutes: int = 240
     email_price_minor: int = 0
+    track_opens: bool = False
 
 
 def _not_found(promotion_id: str) -> NotFound:
@@ -88,6 +89,7 @@ async def create(uow: UnitOfWork, new: NewPromotion, now: datetime) -> Any:
                 status=PromotionStatus.DRAFT.value,
                 sms_part_price_minor=new.sms_part_price_minor,
                 email_price_minor=new.email_price_minor,
+                track_opens=new.track_opens,
                 currency_code=new.currency_code,
                 link_url=new.link_url,
                 test_percent=new.test_percent,
@@ -539,6 +541,7 @@ _REPORT = (
     "count(*) FILTER (WHERE m.status = 'suppressed') AS suppressed, "
     "count(s.address) AS opted_out, "
     "count(m.clicked_at) AS clicked, "
+    "count(m.opened_at) AS opened, "
     "coalesce(sum(m.sms_parts) FILTER (WHERE m.status = 'sent'), 0) AS sms_parts "
     "FROM messages m LEFT JOIN suppressions s "
     "ON s.promotion_id = m.promotion_id AND s.channel = m.channel AND s.address = m.recipient "
@@ -553,6 +556,7 @@ _REPORT_FIELDS = (
     "suppressed",
     "opted_out",
     "clicked",
+    "opened",
     "sms_parts",
 )
 
@@ -584,18 +588,19 @@ async def postpone_winner(uow: UnitOfWork, promotion_id: str, until: datetime) -
     await uow.conn.execute(update(promotions).where(promotions.c.id == promotion_id).values(wait_until=until))
 
 
-async def variant_scores(uow: UnitOfWork, promotion_id: str) -> dict[str, tuple[int, int]]:
-    """Per A/B variant: (messages sent, messages clicked)."""
+async def variant_scores(uow: UnitOfWork, promotion_id: str) -> dict[str, tuple[int, int, int]]:
+    """Per A/B variant: (messages sent, messages clicked, messages opened)."""
     rows = await uow.conn.execute(
         select(
             messages.c.variant,
             func.count().filter(messages.c.status == domain.MessageStatus.SENT.value),
             func.count(messages.c.clicked_at),
+            func.count(messages.c.opened_at),
         )
         .where(messages.c.promotion_id == promotion_id, messages.c.variant.is_not(None))
         .group_by(messages.c.variant)
     )
-    return {r[0]: (int(r[1]), int(r[2])) for r in rows}
+    return {r[0]: (int(r[1]), int(r[2]), int(r[3])) for r in rows}
 
 
 async def choose_winner(uow: UnitOfWork, promotion_id: str, winner: str, scores: dict[str, Any], now: datetime) -> None:
@@ -836,3 +841,21 @@ async def follow_link(uow: UnitOfWork, code: str, now: datetime) -> Any | None:
     """The message a short link names, its promotion's landing page, and whether this is its first
     follow (recorded); None for a code no message has."""
     return (await uow.conn.execute(_FOLLOW, {"code": code, "now": now})).first()
+
+
+# The first open of a tracked e-mail: only a message of a promotion that tracks opens (a code of
+# one that does not is unknown here, as a code of no message is).
+_OPEN = text(
+    "WITH m AS (SELECT m.id, m.opened_at FROM messages m JOIN promotions p ON p.id = m.promotion_id"
+    " WHERE m.link_code = :code AND p.track_opens),"
+    " first AS (UPDATE messages SET opened_at = :now FROM m"
+    " WHERE messages.id = m.id AND messages.opened_at IS NULL RETURNING messages.id)"
+    " SELECT m.id, EXISTS (SELECT 1 FROM first) AS first_open FROM m"
+)
+
+
+async def record_open(uow: UnitOfWork, code: str, now: datetime) -> bool | None:
+    """Whether this was the tracked message's first open (recorded); None for a code no message of
+    a promotion that tracks opens has."""
+    row = (await uow.conn.execute(_OPEN, {"code": code, "now": now})).first()
+    return None if row is None else bool(row.first_open)

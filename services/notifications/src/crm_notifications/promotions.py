@@ -7,10 +7,14 @@ recipient falls in a bucket by a hash of the promotion and the customer, so a re
 runner or a re-resolved page puts everyone where they were. With `test_percent` 0 the variants
 split the whole audience evenly. Otherwise that share of the audience gets the variants (evenly),
 the rest waits; `winner_wait_minutes` after the last test message the winner is the variant with
-the most clicks, or the most revenue (won deals within the wait, in the promotion's currency), per
-message sent — a tie goes to the earlier letter — and the rest gets it. Opens are no rule: mail
-clients that fetch images for privacy (Apple Mail since 2021) open every message, so an open
-measures nothing, and a tracking pixel costs the reader's privacy.
+the most clicks, or the most revenue (won deals within the wait, in the promotion's currency), or
+the most opens, per message sent — a tie goes to the earlier letter — and the rest gets it.
+
+Opens only where a promotion opts in (`track_opens`, e-mail only): its HTML then carries a 1×1
+image under the message's link code, and the gateway's `/o/<code>` records the first fetch. An open
+is a weak signal, and the report says so: mail clients that fetch images for privacy (Apple Mail
+since 2021) open every message, others load no images; and an image that reports a reading costs
+the reader some privacy, so it is off unless chosen. Clicks and revenue are the rules to prefer.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from crm_notifications.sms_segments import count_parts
 VARIANTS = ("A", "B", "C")
 MAX_TEXTS = len(LOCALES) * len(VARIANTS)
 MAX_NAME = 200
-WINNER_RULES = ("clicks", "revenue")
+WINNER_RULES = ("clicks", "revenue", "opens")
 MAX_TEST_PERCENT = 50
 DEFAULT_WINNER_WAIT_MINUTES = 240
 MAX_WINNER_WAIT_MINUTES = 7 * 24 * 60
@@ -147,10 +151,12 @@ def variants_in(texts: Sequence[Text]) -> tuple[str, ...]:
     return tuple(v for v in VARIANTS if any(t.variant == v for t in texts)) or ("A",)
 
 
-def check_test(texts: Sequence[Text], test_percent: int, winner_rule: str, winner_wait_minutes: int) -> list[Problem]:
+def check_test(
+    texts: Sequence[Text], test_percent: int, winner_rule: str, winner_wait_minutes: int, *, track_opens: bool = False
+) -> list[Problem]:
     """Every reason the A/B settings do not fit the texts: variants from A on without a gap; a
     test share of 0 to 50 % only with two or three variants; a winner rule with a share, and a
-    share with a rule; a wait of at most a week."""
+    share with a rule; opens only where they are tracked; a wait of at most a week."""
     variants = variants_in(texts)
     problems: list[Problem] = []
     if variants != VARIANTS[: len(variants)]:
@@ -161,7 +167,9 @@ def check_test(texts: Sequence[Text], test_percent: int, winner_rule: str, winne
     if not 0 <= test_percent <= MAX_TEST_PERCENT:
         problems.append(Problem("test_percent", f"0 (split all evenly) to {MAX_TEST_PERCENT} %"))
     if test_percent and winner_rule not in WINNER_RULES:
-        problems.append(Problem("winner_rule", f"one of {', '.join(WINNER_RULES)} (opens measure nothing)"))
+        problems.append(Problem("winner_rule", f"one of {', '.join(WINNER_RULES)}"))
+    if winner_rule == "opens" and not track_opens:
+        problems.append(Problem("winner_rule", "opens only when the e-mails track them (track_opens)"))
     if not test_percent and winner_rule:
         problems.append(Problem("winner_rule", "a winner needs a test share (test_percent 1 to 50)"))
     if not 1 <= winner_wait_minutes <= MAX_WINNER_WAIT_MINUTES:
@@ -187,14 +195,15 @@ class VariantScore:
     sent: int
     clicks: int
     revenue_minor: int
+    opens: int = 0
 
 
 def pick_winner(rule: str, scores: Sequence[VariantScore]) -> str:
-    """The variant with the most clicks or revenue per message sent; a tie (or nothing sent) goes
-    to the earliest letter."""
+    """The variant with the most clicks, revenue or opens per message sent; a tie (or nothing
+    sent) goes to the earliest letter."""
 
     def per_message(score: VariantScore) -> float:
-        achieved = score.clicks if rule == "clicks" else score.revenue_minor
+        achieved = {"clicks": score.clicks, "opens": score.opens}.get(rule, score.revenue_minor)
         return achieved / score.sent if score.sent else 0.0
 
     ranked = sorted(scores, key=lambda s: (-per_message(s), s.variant))
@@ -363,7 +372,7 @@ LINK_CODE_BYTES = 6  # 8 URL-safe characters: 48 bits, one per message, never gu
 
 
 def new_link_code() -> str:
-    """A message's short link code (`/r/<code>`): random, so it names nothing by itself."""
+    """A message's short link and open image code (`/r/<code>`, `/o/<code>`): random, so it names nothing."""
     return secrets.token_urlsafe(LINK_CODE_BYTES)
 
 

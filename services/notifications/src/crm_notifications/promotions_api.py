@@ -48,6 +48,7 @@ MAX_LINK = 500
 
 REPORT_COUNTS = (
     "clicked",
+    "opened",
     "recipients",
     "sent",
     "delivered",
@@ -108,6 +109,7 @@ def promotion_to_proto(row: Any, processed: int = 0) -> promotions_pb2.Promotion
         winner_variant=row.winner_variant,
         winner_time=to_timestamp(row.winner_at),
         email_price_minor=row.email_price_minor,
+        track_opens=row.track_opens,
     )
     return promotion
 
@@ -142,6 +144,10 @@ def _basics(request: promotions_pb2.CreatePromotionRequest) -> list[InvalidArgum
         )
     if not 0 <= request.email_price_minor <= MAX_PRICE_MINOR:
         problems.append(InvalidArgument("price", field_violations=[("email_price_minor", f"0 to {MAX_PRICE_MINOR}")]))
+    if request.track_opens and request.channel != domain.EMAIL:
+        problems.append(
+            InvalidArgument("opens", field_violations=[("track_opens", "e-mail only: an SMS has no image")])
+        )
     priced = request.sms_part_price_minor or request.email_price_minor
     if priced and not (len(request.currency_code) == 3 and request.currency_code.isupper()):
         problems.append(
@@ -219,7 +225,9 @@ class PromotionsServicer(promotions_pb2_grpc.PromotionsServiceServicer):
         wait = request.winner_wait_minutes or DEFAULT_WINNER_WAIT_MINUTES
         problems += [
             InvalidArgument(p.description, field_violations=[(p.field, p.description)])
-            for p in check_test(_texts(request), request.test_percent, request.winner_rule, wait)
+            for p in check_test(
+                _texts(request), request.test_percent, request.winner_rule, wait, track_opens=request.track_opens
+            )
         ]
         raise_all(problems)
         await self._count(request.audience, request.channel)
@@ -235,6 +243,7 @@ class PromotionsServicer(promotions_pb2_grpc.PromotionsServiceServicer):
             winner_rule=request.winner_rule,
             winner_wait_minutes=wait,
             email_price_minor=request.email_price_minor,
+            track_opens=request.track_opens,
             sms_part_price_minor=request.sms_part_price_minor,
             currency_code=request.currency_code,
             request_id=request.request_id,
@@ -382,6 +391,16 @@ class PromotionsServicer(promotions_pb2_grpc.PromotionsServiceServicer):
         self, request: promotions_pb2.RecordDeliveryReceiptRequest, context: grpc.aio.ServicerContext
     ) -> promotions_pb2.RecordDeliveryReceiptResponse:
         return promotions_pb2.RecordDeliveryReceiptResponse(applied=await self.replies.receipt(request))
+
+    async def RecordOpen(
+        self, request: promotions_pb2.RecordOpenRequest, context: grpc.aio.ServicerContext
+    ) -> promotions_pb2.RecordOpenResponse:
+        require({"code": request.code})
+        async with self.db.unit_of_work() as uow:
+            first = await promotion_store.record_open(uow, request.code, datetime.now(UTC))
+        if first is None:
+            raise NotFound("no such tracked message", reason="LINK_NOT_FOUND")
+        return promotions_pb2.RecordOpenResponse(first=first)
 
     async def FollowLink(
         self, request: promotions_pb2.FollowLinkRequest, context: grpc.aio.ServicerContext

@@ -6,6 +6,7 @@ between its sends and their record, and two runners on one promotion at once."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -701,8 +702,104 @@ async def test_without_a_test_share_the_variants_split_everyone_and_bad_settings
     assert await refused(test_percent=20, winner_rule="clicks") == {"test_percent"}  # one variant: no test
     assert await refused(texts=ab_texts(), test_percent=60, winner_rule="opens") == {"test_percent", "winner_rule"}
     assert await refused(texts=ab_texts(), winner_rule="clicks") == {"winner_rule"}
+    assert await refused(track_opens=True) == {"track_opens"}  # an SMS has no image to fetch
     skipped = [
         promotions_pb2.PromotionText(locale="he-IL", body=HE, variant="A"),
         promotions_pb2.PromotionText(locale="he-IL", body=HE_B, variant="C"),
     ]
     assert await refused(texts=skipped) == {"texts"}
+
+
+EMAIL_BODY = "שלום {name}\n{advertiser} {advertiser_contact}\n\nלהסרה: {unsubscribe_link}"
+
+
+async def test_tracked_opens_are_counted_once_each_and_can_choose_an_e_mail_test_s_winner(harness: Harness) -> None:
+    """Opted in: each e-mail's HTML carries its own open image; the first fetch of each counts, a
+    second changes nothing, a code of no tracked message is NOT_FOUND; opens choose the winner."""
+    state, port = SinkState(), free_port()
+    controller = smtp_controller(state, host="127.0.0.1", port=port)
+    controller.start()
+    email = SmtpEmailSender(SmtpConfig(host="127.0.0.1", port=port, from_address="news@crm.example", security="none"))
+    harness.audience.reset(60)
+    for member in harness.audience.members:
+        member.address = f"{member.customer_id}@example.com"
+    reply = await harness.api.CreatePromotion(
+        promotions_pb2.CreatePromotionRequest(
+            name="פתיחות",
+            channel="email",
+            texts=[
+                promotions_pb2.PromotionText(locale="he-IL", subject="פרסומת: ספות", body=EMAIL_BODY, variant="A"),
+                promotions_pb2.PromotionText(locale="he-IL", subject="פרסומת: כריות", body=EMAIL_BODY, variant="B"),
+            ],
+            track_opens=True,
+            test_percent=50,
+            winner_rule="opens",
+            winner_wait_minutes=60,
+        ),
+        metadata=((ACTOR_METADATA_KEY, "marketing-1"),),
+    )
+    assert reply.promotion.track_opens
+    await harness.schedule(reply.promotion.id)
+    runner, close = harness.runner("runner-a")
+    runner.email = email
+    try:
+        assert await runner.run_once()  # the test half
+        with state.lock:
+            tested = list(state.messages)
+        codes: dict[str, list[str]] = {m.subject: [] for m in tested}
+        for m in tested:
+            found = re.search(r'<img src="http://localhost:8080/o/([A-Za-z0-9_-]+)" width="1" height="1"', m.html)
+            assert found, m.html
+            codes[m.subject].append(found.group(1))
+        assert set(codes) == {"פרסומת: ספות", "פרסומת: כריות"}
+        for code in codes["פרסומת: כריות"][:3]:
+            assert (await harness.api.RecordOpen(promotions_pb2.RecordOpenRequest(code=code))).first
+        again = await harness.api.RecordOpen(promotions_pb2.RecordOpenRequest(code=codes["פרסומת: כריות"][0]))
+        assert not again.first
+        with pytest.raises(grpc.aio.AioRpcError) as unknown:
+            await harness.api.RecordOpen(promotions_pb2.RecordOpenRequest(code="NoSuchCode"))
+        assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
+        async with harness.service.db.unit_of_work() as uow:
+            await uow.conn.execute(
+                update(promotions).where(promotions.c.id == reply.promotion.id).values(wait_until=func.now())
+            )
+        assert await runner.run_once()  # the wait is over: B, with opens, goes to the rest
+    finally:
+        await close()
+        await email.aclose()
+        controller.stop()
+    with state.lock:
+        received = list(state.messages)
+    assert len(received) == 60 and len({m.rcpt_to[0] for m in received}) == 60
+    rest = received[len(tested) :]
+    assert rest and {m.subject for m in rest} == {"פרסומת: כריות"}
+    report = await harness.api.GetPromotionReport(
+        promotions_pb2.GetPromotionReportRequest(promotion_id=reply.promotion.id)
+    )
+    assert report.promotion.winner_variant == "B" and report.total.opened == 3
+    assert {row.variant: row.opened for row in report.split} == {"A": 0, "B": 3}
+
+
+async def test_a_promotion_that_does_not_track_opens_carries_no_image_and_knows_no_open(harness: Harness) -> None:
+    promotion = await harness.create(
+        size=3,
+        link_url="https://furniture.example/sofas",
+        texts=[
+            promotions_pb2.PromotionText(locale="he-IL", body=HE + " {link}"),
+        ],
+    )
+    await harness.schedule(promotion.id)
+    runner, close = harness.runner("runner-a")
+    try:
+        assert await runner.run_once()
+    finally:
+        await close()
+    async with harness.service.db.unit_of_work() as uow:
+        code = (
+            await uow.conn.execute(select(messages.c.link_code).where(messages.c.promotion_id == promotion.id))
+        ).scalar()
+    assert code
+    # Its link code follows its link, but is no open image: the promotion did not opt in.
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await harness.api.RecordOpen(promotions_pb2.RecordOpenRequest(code=code))
+    assert refused.value.code() == grpc.StatusCode.NOT_FOUND

@@ -164,3 +164,10 @@ def test_smtp_settings_refuse_a_login_in_clear_and_a_weak_password_in_production
         )
     relay = NotificationsSettings(smtp_host="relay.example", smtp_port=465, smtp_security="tls").smtp()
     assert relay is not None and (relay.host, relay.port, relay.security) == ("relay.example", 465, "tls")
+
+
+def test_a_tracked_e_mail_carries_its_open_image_last_and_an_untracked_one_none() -> None:
+    tracked = domain.email_html("שלום", "he-IL", open_image='https://crm.example/o/Ab_9"x')
+    assert tracked.index("<p>שלום</p>") < tracked.index('<img src="https://crm.example/o/Ab_9&quot;x" width="1"')
+    assert 'alt=""' in tracked
+    assert "<img" not in domain.email_html("שלום", "he-IL")

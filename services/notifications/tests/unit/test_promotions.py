@@ -10,6 +10,7 @@ from crm_notifications.promotions import (
     LocaleEstimate,
     Recipient,
     Text,
+    check_test,
     check_texts,
     choose_text,
     estimate_sms,
@@ -153,6 +154,8 @@ def test_a_recipients_variant_is_fixed_by_the_hash_and_the_test_share_is_near_it
     assert pick_winner("revenue", scores) == "A"  # 500 a message beats 200
     assert pick_winner("clicks", [VariantScore("B", 10, 1, 0), VariantScore("A", 10, 1, 0)]) == "A"  # a tie
     assert pick_winner("clicks", []) == "A"
+    opened = [VariantScore("A", 100, 9, 0, opens=20), VariantScore("B", 100, 1, 0, opens=45)]
+    assert (pick_winner("opens", opened), pick_winner("clicks", opened)) == ("B", "A")
 
 
 @pytest.mark.parametrize(
@@ -195,3 +198,9 @@ def test_the_estimate_takes_each_locale_s_longest_message_and_puts_those_of_no_l
     english_only = [Text("en-US", "", "Hi {name}")]
     assert estimate_sms(english_only, 3, {"en-US": 3}, sample, body_of) == [LocaleEstimate("en-US", 3, 1)]
     assert estimate_sms(texts, 0, {}, [], body_of) == []
+
+
+def test_opens_choose_a_winner_only_where_the_e_mails_track_them() -> None:
+    texts = [Text("he-IL", "פרסומת: א", "x", "A"), Text("he-IL", "פרסומת: ב", "y", "B")]
+    assert [p.field for p in check_test(texts, 20, "opens", 60)] == ["winner_rule"]
+    assert check_test(texts, 20, "opens", 60, track_opens=True) == []

@@ -235,6 +235,7 @@ PUBLIC_ROUTES: dict[str, str] = {
     "submit_survey": "a customer's one-tap satisfaction score; the link's unguessable token is the credential",
     "unsubscribe": "a promotion recipient's unsubscribe; the link's signed token is the credential",
     "follow_link": "a promotion recipient's short link (a redirect); the random code is the credential",
+    "open_image": "a tracked promotion e-mail's open image; the random code is the credential",
     "receive_delivery_receipt": "the SMS provider's delivery receipt; its HMAC signature is the credential",
     "receive_sms_reply": "a reply to an SMS, from the provider; its HMAC signature is the credential",
 }

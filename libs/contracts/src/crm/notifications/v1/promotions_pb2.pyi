@@ -112,6 +112,7 @@ class Promotion(_message.Message):
     WINNER_VARIANT_FIELD_NUMBER: _builtins.int
     WINNER_TIME_FIELD_NUMBER: _builtins.int
     EMAIL_PRICE_MINOR_FIELD_NUMBER: _builtins.int
+    TRACK_OPENS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     name: _builtins.str
     channel: _builtins.str
@@ -135,8 +136,8 @@ class Promotion(_message.Message):
     test_percent: _builtins.int
     """A/B test (texts of two or three variants): the share of the audience, 1 to 50 %, that gets
     the variants first, split evenly; winner_wait_minutes (1 to 10080; 0: 240) after the last test
-    message the winner by winner_rule (clicks or revenue) goes to the rest. 0: no test, the
-    variants split the whole audience evenly.
+    message the winner by winner_rule (clicks, revenue, or opens when track_opens) goes to the
+    rest. 0: no test, the variants split the whole audience evenly.
     """
     winner_rule: _builtins.str
     winner_wait_minutes: _builtins.int
@@ -144,6 +145,11 @@ class Promotion(_message.Message):
     """The variant chosen ("" until then) and when."""
     email_price_minor: _builtins.int
     """What one e-mail costs (the relay's or provider's price), in minor units of currency_code."""
+    track_opens: _builtins.bool
+    """E-mail only, opted into per promotion: each message's HTML carries a 1×1 image whose fetch
+    (GET /o/<code>) records the message's first open. Unreliable, and shown as such: mail clients
+    that fetch images for privacy (Apple Mail) open every message, others never load images.
+    """
     @_builtins.property
     def audience(self) -> _customers_pb2.AudienceFilter: ...
     @_builtins.property
@@ -187,10 +193,11 @@ class Promotion(_message.Message):
         winner_variant: _builtins.str = ...,
         winner_time: _timestamp_pb2.Timestamp | None = ...,
         email_price_minor: _builtins.int = ...,
+        track_opens: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "complete_time", b"complete_time", "create_time", b"create_time", "send_time", b"send_time", "update_time", b"update_time", "winner_time", b"winner_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["approved_by", b"approved_by", "audience", b"audience", "audience_resolved", b"audience_resolved", "channel", b"channel", "complete_time", b"complete_time", "create_time", b"create_time", "created_by", b"created_by", "currency_code", b"currency_code", "email_price_minor", b"email_price_minor", "id", b"id", "link_url", b"link_url", "name", b"name", "processed", b"processed", "recipients", b"recipients", "row_version", b"row_version", "scheduled_by", b"scheduled_by", "send_time", b"send_time", "sms_part_price_minor", b"sms_part_price_minor", "status", b"status", "test_percent", b"test_percent", "texts", b"texts", "update_time", b"update_time", "winner_rule", b"winner_rule", "winner_time", b"winner_time", "winner_variant", b"winner_variant", "winner_wait_minutes", b"winner_wait_minutes"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approved_by", b"approved_by", "audience", b"audience", "audience_resolved", b"audience_resolved", "channel", b"channel", "complete_time", b"complete_time", "create_time", b"create_time", "created_by", b"created_by", "currency_code", b"currency_code", "email_price_minor", b"email_price_minor", "id", b"id", "link_url", b"link_url", "name", b"name", "processed", b"processed", "recipients", b"recipients", "row_version", b"row_version", "scheduled_by", b"scheduled_by", "send_time", b"send_time", "sms_part_price_minor", b"sms_part_price_minor", "status", b"status", "test_percent", b"test_percent", "texts", b"texts", "track_opens", b"track_opens", "update_time", b"update_time", "winner_rule", b"winner_rule", "winner_time", b"winner_time", "winner_variant", b"winner_variant", "winner_wait_minutes", b"winner_wait_minutes"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -212,6 +219,7 @@ class CreatePromotionRequest(_message.Message):
     WINNER_RULE_FIELD_NUMBER: _builtins.int
     WINNER_WAIT_MINUTES_FIELD_NUMBER: _builtins.int
     EMAIL_PRICE_MINOR_FIELD_NUMBER: _builtins.int
+    TRACK_OPENS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     channel: _builtins.str
     sms_part_price_minor: _builtins.int
@@ -225,6 +233,8 @@ class CreatePromotionRequest(_message.Message):
     winner_rule: _builtins.str
     winner_wait_minutes: _builtins.int
     email_price_minor: _builtins.int
+    track_opens: _builtins.bool
+    """See Promotion; INVALID_ARGUMENT on an SMS promotion."""
     @_builtins.property
     def audience(self) -> _customers_pb2.AudienceFilter: ...
     @_builtins.property
@@ -244,10 +254,11 @@ class CreatePromotionRequest(_message.Message):
         winner_rule: _builtins.str = ...,
         winner_wait_minutes: _builtins.int = ...,
         email_price_minor: _builtins.int = ...,
+        track_opens: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "channel", b"channel", "currency_code", b"currency_code", "email_price_minor", b"email_price_minor", "link_url", b"link_url", "name", b"name", "request_id", b"request_id", "sms_part_price_minor", b"sms_part_price_minor", "test_percent", b"test_percent", "texts", b"texts", "winner_rule", b"winner_rule", "winner_wait_minutes", b"winner_wait_minutes"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "channel", b"channel", "currency_code", b"currency_code", "email_price_minor", b"email_price_minor", "link_url", b"link_url", "name", b"name", "request_id", b"request_id", "sms_part_price_minor", b"sms_part_price_minor", "test_percent", b"test_percent", "texts", b"texts", "track_opens", b"track_opens", "winner_rule", b"winner_rule", "winner_wait_minutes", b"winner_wait_minutes"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -692,6 +703,7 @@ class PromotionVariantReport(_message.Message):
     COST_MINOR_FIELD_NUMBER: _builtins.int
     CLICKED_FIELD_NUMBER: _builtins.int
     VARIANT_FIELD_NUMBER: _builtins.int
+    OPENED_FIELD_NUMBER: _builtins.int
     locale: _builtins.str
     """The text's locale."""
     recipients: _builtins.int
@@ -710,6 +722,8 @@ class PromotionVariantReport(_message.Message):
     """Messages whose short link was followed (once each)."""
     variant: _builtins.str
     """The A/B variant (in `split`); "" in the per-locale rows and the total."""
+    opened: _builtins.int
+    """Messages whose open image was fetched (once each; only with track_opens)."""
     def __init__(
         self,
         *,
@@ -725,10 +739,11 @@ class PromotionVariantReport(_message.Message):
         cost_minor: _builtins.int = ...,
         clicked: _builtins.int = ...,
         variant: _builtins.str = ...,
+        opened: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["clicked", b"clicked", "cost_minor", b"cost_minor", "delivered", b"delivered", "failed", b"failed", "locale", b"locale", "opted_out", b"opted_out", "recipients", b"recipients", "sent", b"sent", "sms_parts", b"sms_parts", "suppressed", b"suppressed", "undelivered", b"undelivered", "variant", b"variant"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["clicked", b"clicked", "cost_minor", b"cost_minor", "delivered", b"delivered", "failed", b"failed", "locale", b"locale", "opened", b"opened", "opted_out", b"opted_out", "recipients", b"recipients", "sent", b"sent", "sms_parts", b"sms_parts", "suppressed", b"suppressed", "undelivered", b"undelivered", "variant", b"variant"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -919,6 +934,45 @@ class UnsubscribeResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___UnsubscribeResponse: _TypeAlias = UnsubscribeResponse  # noqa: Y015
+
+@_typing.final
+class RecordOpenRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODE_FIELD_NUMBER: _builtins.int
+    code: _builtins.str
+    def __init__(
+        self,
+        *,
+        code: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordOpenRequest: _TypeAlias = RecordOpenRequest  # noqa: Y015
+
+@_typing.final
+class RecordOpenResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FIRST_FIELD_NUMBER: _builtins.int
+    first: _builtins.bool
+    """Whether this was the message's first open (the ones after change nothing)."""
+    def __init__(
+        self,
+        *,
+        first: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["first", b"first"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordOpenResponse: _TypeAlias = RecordOpenResponse  # noqa: Y015
 
 @_typing.final
 class FollowLinkRequest(_message.Message):

@@ -107,6 +107,11 @@ class PromotionsServiceStub:
                 request_serializer=crm_dot_notifications_dot_v1_dot_promotions__pb2.EstimatePromotionRequest.SerializeToString,
                 response_deserializer=crm_dot_notifications_dot_v1_dot_promotions__pb2.EstimatePromotionResponse.FromString,
                 _registered_method=True)
+        self.RecordOpen = channel.unary_unary(
+                '/crm.notifications.v1.PromotionsService/RecordOpen',
+                request_serializer=crm_dot_notifications_dot_v1_dot_promotions__pb2.RecordOpenRequest.SerializeToString,
+                response_deserializer=crm_dot_notifications_dot_v1_dot_promotions__pb2.RecordOpenResponse.FromString,
+                _registered_method=True)
 
 
 class PromotionsServiceServicer:
@@ -220,6 +225,14 @@ class PromotionsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecordOpen(self, request, context):
+        """A tracked e-mail's open image was fetched: the message's first open is recorded. NOT_FOUND for
+        a code no message of a promotion that tracks opens has.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PromotionsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -292,6 +305,11 @@ def add_PromotionsServiceServicer_to_server(servicer, server):
                     servicer.EstimatePromotion,
                     request_deserializer=crm_dot_notifications_dot_v1_dot_promotions__pb2.EstimatePromotionRequest.FromString,
                     response_serializer=crm_dot_notifications_dot_v1_dot_promotions__pb2.EstimatePromotionResponse.SerializeToString,
+            ),
+            'RecordOpen': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordOpen,
+                    request_deserializer=crm_dot_notifications_dot_v1_dot_promotions__pb2.RecordOpenRequest.FromString,
+                    response_serializer=crm_dot_notifications_dot_v1_dot_promotions__pb2.RecordOpenResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -675,6 +693,33 @@ class PromotionsService:
             '/crm.notifications.v1.PromotionsService/EstimatePromotion',
             crm_dot_notifications_dot_v1_dot_promotions__pb2.EstimatePromotionRequest.SerializeToString,
             crm_dot_notifications_dot_v1_dot_promotions__pb2.EstimatePromotionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordOpen(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.notifications.v1.PromotionsService/RecordOpen',
+            crm_dot_notifications_dot_v1_dot_promotions__pb2.RecordOpenRequest.SerializeToString,
+            crm_dot_notifications_dot_v1_dot_promotions__pb2.RecordOpenResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -79,6 +79,10 @@ class PromotionsServiceStub:
     for SMS, the parts each one's message takes (its text rendered for sampled recipients, the
     longest variant), priced. An estimate: consent, quiet hours and frequency caps change by then.
     """
+    RecordOpen: _grpc.UnaryUnaryMultiCallable[_promotions_pb2.RecordOpenRequest, _promotions_pb2.RecordOpenResponse]
+    """A tracked e-mail's open image was fetched: the message's first open is recorded. NOT_FOUND for
+    a code no message of a promotion that tracks opens has.
+    """
 
 @_typing.type_check_only
 class PromotionsServiceAsyncStub(PromotionsServiceStub):
@@ -130,6 +134,10 @@ class PromotionsServiceAsyncStub(PromotionsServiceStub):
     """What the promotion would cost if it were sent now: who its audience reaches (per locale) and,
     for SMS, the parts each one's message takes (its text rendered for sampled recipients, the
     longest variant), priced. An estimate: consent, quiet hours and frequency caps change by then.
+    """
+    RecordOpen: _aio.UnaryUnaryMultiCallable[_promotions_pb2.RecordOpenRequest, _promotions_pb2.RecordOpenResponse]  # type: ignore[assignment]
+    """A tracked e-mail's open image was fetched: the message's first open is recorded. NOT_FOUND for
+    a code no message of a promotion that tracks opens has.
     """
 
 class PromotionsServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -263,6 +271,16 @@ class PromotionsServiceServicer(metaclass=_abc_1.ABCMeta):
         """What the promotion would cost if it were sent now: who its audience reaches (per locale) and,
         for SMS, the parts each one's message takes (its text rendered for sampled recipients, the
         longest variant), priced. An estimate: consent, quiet hours and frequency caps change by then.
+        """
+
+    @_abc_1.abstractmethod
+    def RecordOpen(
+        self,
+        request: _promotions_pb2.RecordOpenRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_promotions_pb2.RecordOpenResponse, _abc.Awaitable[_promotions_pb2.RecordOpenResponse]]:
+        """A tracked e-mail's open image was fetched: the message's first open is recorded. NOT_FOUND for
+        a code no message of a promotion that tracks opens has.
         """
 
 def add_PromotionsServiceServicer_to_server(servicer: PromotionsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

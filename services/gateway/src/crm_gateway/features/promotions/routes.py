@@ -256,3 +256,27 @@ async def follow_link(code: LinkCode, clients: Clients, request: Request) -> Red
     )
     # A link's target was checked when the promotion was made (http or https).
     return RedirectResponse(reply.url, status_code=302, headers={"Cache-Control": "no-store"})
+
+
+# A transparent 1×1 GIF: what a tracked e-mail's open image answers.
+OPEN_IMAGE = (
+    b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00"
+    b",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+)
+
+
+@short_link_router.get(
+    "/o/{code}",
+    tags=["promotions"],
+    operation_id="openImage",
+    response_class=Response,
+    responses={200: {"content": {"image/gif": {}}, "description": "a transparent 1×1 image"}},
+)
+async def open_image(code: LinkCode, clients: Clients, request: Request) -> Response:
+    """A tracked e-mail's open image (the promotion chose track_opens): its first fetch records the
+    message's open. 404 for a code that is not one of a tracked message, counted against the
+    address like a bad credential. Never cached, so each mail client asks."""
+    await records.change_by_token(
+        request, "message", clients.promotions.RecordOpen, promotions_pb2.RecordOpenRequest(code=code)
+    )
+    return Response(OPEN_IMAGE, media_type="image/gif", headers={"Cache-Control": "no-store, private"})

@@ -161,9 +161,17 @@ class CreatePromotionIn(RequestBody):
     request_id: Annotated[str, StringConstraints(max_length=100)] = ""
     # A/B test, with texts of two or three variants: this share of the audience (1 to 50 %) gets the
     # variants first, evenly; winner_wait_minutes after (0: 240) the winner by winner_rule goes to
-    # the rest. 0: no test, the variants split everyone evenly.
+    # the rest. 0: no test, the variants split everyone evenly. "opens" only with track_opens.
     test_percent: Annotated[int, Field(ge=0, le=50)] = 0
-    winner_rule: Literal["", "clicks", "revenue"] = ""
+    winner_rule: Literal["", "clicks", "revenue", "opens"] = ""
+    track_opens: Annotated[
+        bool,
+        Field(
+            description="e-mail only, off unless chosen: each message's HTML carries a 1×1 image "
+            "(/o/<code>) whose first fetch counts as its open. A weak signal: mail clients that fetch "
+            "images for privacy open every message, others load none"
+        ),
+    ] = False
     winner_wait_minutes: Annotated[int, Field(ge=0, le=10_080)] = 0
 
     def to_proto(self, idempotency_key: str) -> promotions_pb2.CreatePromotionRequest:
@@ -183,6 +191,7 @@ class CreatePromotionIn(RequestBody):
             currency_code=self.currency_code,
             request_id=self.request_id or idempotency_key,
             link_url=self.link_url,
+            track_opens=self.track_opens,
         )
 
 
@@ -222,6 +231,8 @@ class Promotion(BaseModel):
     # The A/B test's winner ("" until chosen) and when.
     winner_variant: str
     winner_time: datetime | None
+    # Its e-mails carry an open image (CreatePromotionIn.track_opens).
+    track_opens: bool
 
 
 class PromotionList(BaseModel):
@@ -279,6 +290,8 @@ class VariantReport(BaseModel):
     suppressed: int
     opted_out: int
     clicked: int
+    # Messages whose open image was fetched (only with track_opens; a weak signal).
+    opened: int
     sms_parts: int
     cost_minor: int
 

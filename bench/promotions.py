@@ -124,6 +124,7 @@ async def send(stack: Stack, http: aiohttp.ClientSession, channel: str, size: in
     promotion = await _post(
         http, f"{base}/promotions", {**body, "sms_part_price_minor": 8, "currency_code": "ILS"}, marketing
     )
+    estimate = await time_estimate(http, f"{base}/promotions/{promotion['id']}/estimate", marketing)
     scheduled = await _post(http, f"{base}/promotions/{promotion['id']}/schedule", {}, marketing)
     if scheduled["promotion"]["status"] == "awaiting_approval":
         await _post(http, f"{base}/promotions/{promotion['id']}/approve", {}, manager)
@@ -143,8 +144,13 @@ async def send(stack: Stack, http: aiohttp.ClientSession, channel: str, size: in
     total = cpu.per_item(before, cpu.snapshot(stack), size)
     async with http.get(f"{base}/promotions/{promotion['id']}/report", headers=marketing) as response:
         report = (await response.json())["total"]
+    estimate["matches_report"] = (estimate["sms_parts"], estimate["cost_minor"]) == (
+        report["sms_parts"],
+        report["cost_minor"],
+    )
     return {
         "recipients": size,
+        "estimate": estimate,
         "seconds": round(elapsed, 1),
         "messages_per_s": round(size / elapsed, 1),
         "sent": report["sent"],
@@ -157,6 +163,30 @@ async def send(stack: Stack, http: aiohttp.ClientSession, channel: str, size: in
             "last": memory[-1] if memory else None,
             "samples": len(memory),
         },
+    }
+
+
+async def time_estimate(
+    http: aiohttp.ClientSession, url: str, headers: dict[str, str], rounds: int = 5
+) -> dict[str, Any]:
+    """The draft's estimated cost (customers' count per locale with a sample, each sampled message
+    rendered), asked `rounds` times: each answer's milliseconds and what it said."""
+    timings, answer = [], {}
+    for _ in range(rounds):
+        started = time.perf_counter()
+        async with http.get(url, headers=headers) as response:
+            answer = await response.json()
+            if response.status != 200:
+                raise RuntimeError(f"{url}: {response.status} {answer}")
+        timings.append((time.perf_counter() - started) * 1000)
+    ordered = sorted(timings)
+    return {
+        "ms": [round(t, 1) for t in timings],
+        "median_ms": round(ordered[len(ordered) // 2], 1),
+        "max_ms": round(ordered[-1], 1),
+        "reachable": answer["reachable"],
+        "sms_parts": answer["sms_parts"],
+        "cost_minor": answer["cost_minor"],
     }
 
 

@@ -206,8 +206,10 @@ async def the_audience_is_previewed(scene: Scene) -> None:
 
     # Their latest purchase is today's: "last bought before yesterday" (win-back) is nobody yet.
     yesterday = (datetime.now(UTC) - timedelta(days=1)).isoformat()
-    for criterion, matched in (("last_purchased_after", 3), ("last_purchased_before", 0)):
-        body = {"channel": "sms", "audience": {**scene.audience, criterion: yesterday}}
+    criteria = (("last_purchased_after", yesterday, 3), ("last_purchased_before", yesterday, 0))
+    # None of them has a ticket open: "only with an open ticket" is nobody, "only without" all three.
+    for criterion, value, matched in (*criteria, ("open_tickets", "some", 0), ("open_tickets", "none", 3)):
+        body = {"channel": "sms", "audience": {**scene.audience, criterion: value}}
         answer = await scene.marketing.post("/api/v1/audience-previews", json=body)
         assert answer.status_code == 200 and answer.json()["matched"] == matched, (criterion, answer.text)
     backwards = {**scene.audience, "last_purchased_after": yesterday, "last_purchased_before": yesterday}

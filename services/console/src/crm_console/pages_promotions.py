@@ -51,6 +51,8 @@ MAX_TEST_PERCENT = 50
 MAX_WAIT_HOURS = 168
 TEST_PERCENTS = (0, 10, 20, 30, 50)
 AUDIENCE_WORDS = ("tags", "cities", "sources", "products")
+# The audience's open-ticket choice ("" either).
+OPEN_TICKETS = ("some", "none")
 AUDIENCE_DATES = ("purchased_after", "purchased_before", "last_purchased_after", "last_purchased_before")
 FIELDS = (
     "name",
@@ -68,6 +70,7 @@ FIELDS = (
     "winner_rule",
     "winner_wait_hours",
     "track_opens",
+    "open_tickets",
 )
 ACTIONS = ("schedule", "pause", "resume", "cancel", "approve")
 # The refusals a promotion's action shows on its page (403: approving one's own promotion).
@@ -112,6 +115,8 @@ def audience_input(form: Any, locale: str) -> tuple[dict[str, Any], dict[str, st
     audience["list_id"] = str(form.get("list_id", "")).strip()
     audience["include_open_complaints"] = form.get("include_open_complaints") == "on"
     audience["include_low_satisfaction"] = form.get("include_low_satisfaction") == "on"
+    if form.get("open_tickets") in OPEN_TICKETS:
+        audience["open_tickets"] = form.get("open_tickets")
     return audience, problems
 
 

@@ -62,6 +62,18 @@ WORDS: dict[str, dict[str, str]] = {
         "fa": "آخرین خرید پیش از تاریخ (از آن پس نخریده‌اند)",
         "en": "Last purchase before (not bought since)",
     },
+    "promo_open_tickets": {"he": "פניות שירות פתוחות", "fa": "درخواست‌های پشتیبانی باز", "en": "Open service tickets"},
+    "promo_open_tickets_any": {"he": "לא משנה", "fa": "فرقی نمی‌کند", "en": "Either"},
+    "promo_open_tickets_some": {
+        "he": "רק עם פנייה פתוחה",
+        "fa": "فقط دارای درخواست باز",
+        "en": "Only with an open ticket",
+    },
+    "promo_open_tickets_none": {
+        "he": "רק בלי פנייה פתוחה",
+        "fa": "فقط بدون درخواست باز",
+        "en": "Only without an open ticket",
+    },
     "promo_min_value": {"he": "ערך לקוח מינימלי", "fa": "کمترین ارزش مشتری", "en": "Lifetime value at least"},
     "promo_locales": {"he": "שפות", "fa": "زبان‌ها", "en": "Languages"},
     "promo_include_complaints": {

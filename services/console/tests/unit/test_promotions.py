@@ -482,6 +482,8 @@ def test_a_variant_b_and_a_test_share_become_the_ab_settings_and_errors_find_the
     assert body["track_opens"] is False
     tracked, _ = promotion_input(form(name="x", channel="email", text_he_body="A", track_opens="on"), "he")
     assert tracked["track_opens"] is True
+    waiting, _ = promotion_input(form(name="x", channel="sms", text_he_body="A", open_tickets="some"), "he")
+    assert waiting["audience"]["open_tickets"] == "some" and "open_tickets" not in body["audience"]
     _, problems = promotion_input(form(name="x", channel="sms", text_he_body="A", test_percent="70"), "he")
     assert problems == {"test_percent": "promo_bad_percent"}
     placed = placed_errors({"texts[1].body": "no opt-out", "winner_wait_minutes": "too long"}, body["texts"])

@@ -119,6 +119,16 @@ def _last_purchase(a: Audience) -> list[ColumnElement[bool]]:
     return [c.c.id.in_(select(p.c.customer_id).group_by(p.c.customer_id).having(and_(*bounds)))]
 
 
+def _open_tickets(a: Audience) -> list[ColumnElement[bool]]:
+    """With ("some") or without ("none") a ticket of any kind not resolved: an uncorrelated IN over
+    the open tickets, hashed once per statement."""
+    if not a.open_tickets:
+        return []
+    t = customer_tickets
+    waiting = c.c.id.in_(select(t.c.customer_id).where(t.c.resolved_at.is_(None)))
+    return [waiting if a.open_tickets == "some" else not_(waiting)]
+
+
 def _criteria(a: Audience) -> list[ColumnElement[bool]]:
     """Every criterion of the filter, on a live customer (an empty filter: every live customer)."""
     found: list[ColumnElement[bool]] = [c.c.merged_into_id.is_(None)]
@@ -137,7 +147,7 @@ def _criteria(a: Audience) -> list[ColumnElement[bool]]:
     if a.list_id:
         members = audience_list_members
         found.append(c.c.id.in_(select(members.c.customer_id).where(members.c.list_id == a.list_id)))
-    return found + _purchased(a) + _last_purchase(a) + _lifetime(a)
+    return found + _purchased(a) + _last_purchase(a) + _lifetime(a) + _open_tickets(a)
 
 
 def _open_complaint() -> ColumnElement[bool]:

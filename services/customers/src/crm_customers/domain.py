@@ -561,6 +561,8 @@ def address(*, kind: str, line1: str, line2: str, city: str, postal_code: str, c
 # ---------------------------------------------------------------- audiences (issue 19)
 
 AUDIENCE_CHANNELS = ("sms", "email")
+# An audience's open-ticket criterion: either ("": not asked), at least one open, none open.
+AUDIENCE_OPEN_TICKETS = ("", "some", "none")
 AUDIENCE_PURPOSES = ("marketing", "service")
 # The filter's lists; a value matches as spelled for tags, ignoring case for the others.
 AUDIENCE_LISTS = ("tags", "cities", "sources", "products", "locales")
@@ -602,6 +604,8 @@ class Audience:
     # The latest purchase (of anything) in [last_purchased_after, last_purchased_before).
     last_purchased_after: datetime | None = None
     last_purchased_before: datetime | None = None
+    # "some" or "none" open tickets of any kind ("": either).
+    open_tickets: str = ""
 
     @property
     def purchase_window(self) -> bool:
@@ -621,6 +625,17 @@ def _listed(name: str, values: Iterable[str]) -> tuple[tuple[str, ...], list[tup
     return kept, problems
 
 
+def _lifetime_problems(min_lifetime_value_minor: int, currency: str) -> list[tuple[str, str]]:
+    """A lifetime value is not negative and comes with its currency; a currency is ISO 4217."""
+    if min_lifetime_value_minor < 0:
+        return [("min_lifetime_value_minor", "must not be negative")]
+    if min_lifetime_value_minor and not _CURRENCY.match(currency):
+        return [("currency_code", "an ISO 4217 code (ILS, IRR…) is required with min_lifetime_value_minor")]
+    if currency and not _CURRENCY.match(currency):
+        return [("currency_code", "an ISO 4217 code of three letters")]
+    return []
+
+
 def audience(
     *,
     channel: str,
@@ -635,6 +650,7 @@ def audience(
     list_id: str = "",
     last_purchased_after: datetime | None = None,
     last_purchased_before: datetime | None = None,
+    open_tickets: str = "",
 ) -> tuple[Audience, list[tuple[str, str]]]:
     """The normalized audience and every (field, problem) found in what was asked; a filter's
     field is named by its own name (tags, currency_code, purchased_before…)."""
@@ -652,14 +668,11 @@ def audience(
         if after and before and after >= before:
             problems.append((f"{prefix}purchased_before", f"must be after {prefix}purchased_after"))
     currency = currency_code.strip().upper()
-    if min_lifetime_value_minor < 0:
-        problems.append(("min_lifetime_value_minor", "must not be negative"))
-    elif min_lifetime_value_minor and not _CURRENCY.match(currency):
-        problems.append(("currency_code", "an ISO 4217 code (ILS, IRR…) is required with min_lifetime_value_minor"))
-    elif currency and not _CURRENCY.match(currency):
-        problems.append(("currency_code", "an ISO 4217 code of three letters"))
+    problems += _lifetime_problems(min_lifetime_value_minor, currency)
     if len(list_id) > MAX_CUSTOMER_ID:
         problems.append(("list_id", "an audience list's id"))
+    if open_tickets.strip().lower() not in AUDIENCE_OPEN_TICKETS:
+        problems.append(("open_tickets", 'some, none or "" (either)'))
     return (
         Audience(
             channel=channel,
@@ -674,6 +687,7 @@ def audience(
             list_id=list_id.strip(),
             last_purchased_after=last_purchased_after,
             last_purchased_before=last_purchased_before,
+            open_tickets=open_tickets.strip().lower(),
         ),
         problems,
     )

@@ -139,6 +139,7 @@ def _audience(
         list_id=f.list_id,
         last_purchased_after=from_timestamp(f.last_purchased_after, f.HasField("last_purchased_after")),
         last_purchased_before=from_timestamp(f.last_purchased_before, f.HasField("last_purchased_before")),
+        open_tickets=f.open_tickets,
     )
     if problems + more:
         raise InvalidArgument("the audience cannot be resolved", field_violations=problems + more)

@@ -362,6 +362,12 @@ async def test_open_complaints_and_low_satisfaction_are_left_out_unless_included
     assert figures(await shop.count(include_low_satisfaction=True)) == (8, 6, 0, 0, 2, 0)
     both_included = {"include_open_complaints": True, "include_low_satisfaction": True}
     assert await shop.resolve(**both_included) == ids(*everyone)
+    # Open tickets of any kind as a criterion: who waits on support, or who does not.
+    assert await shop.resolve(open_tickets="some", **both_included) == ids(complained, asked, both)
+    assert await shop.resolve(open_tickets="some") == ids(asked)  # open complaints still left out
+    assert await shop.resolve(open_tickets="NONE", **both_included) == ids(
+        answered, answered_late, unhappy, recovered, plain
+    )
 
     # The complaint resolved: the customer is back.
     await publish_event(
@@ -450,6 +456,7 @@ async def test_a_bad_audience_names_every_wrong_field(shop: Shop) -> None:
                     purchased_before=to_timestamp(T0),
                     last_purchased_after=to_timestamp(T0 + timedelta(days=2)),
                     last_purchased_before=to_timestamp(T0 + timedelta(days=1)),
+                    open_tickets="many",
                 ),
             )
         )
@@ -464,6 +471,7 @@ async def test_a_bad_audience_names_every_wrong_field(shop: Shop) -> None:
         "currency_code",
         "purchased_before",
         "last_purchased_before",
+        "open_tickets",
     }
     for page_size in (-1, 5001):
         with pytest.raises(grpc.aio.AioRpcError) as paged:

@@ -417,6 +417,7 @@ class AudienceFilter(_message.Message):
     LIST_ID_FIELD_NUMBER: _builtins.int
     LAST_PURCHASED_AFTER_FIELD_NUMBER: _builtins.int
     LAST_PURCHASED_BEFORE_FIELD_NUMBER: _builtins.int
+    OPEN_TICKETS_FIELD_NUMBER: _builtins.int
     min_lifetime_value_minor: _builtins.int
     """Lifetime value (the won deals' lines in currency_code) at least this much, in minor units;
     currency_code (ISO 4217) is required with it.
@@ -431,6 +432,11 @@ class AudienceFilter(_message.Message):
     list_id: _builtins.str
     """Members of this static list (ImportAudienceList) only; NOT_FOUND-like INVALID_ARGUMENT on
     list_id when there is no such list.
+    """
+    open_tickets: _builtins.str
+    """"some": only customers with an open ticket of any kind (a service notice to those waiting on
+    support); "none": only those without one; "" either. Open complaints are still left out unless
+    include_open_complaints.
     """
     @_builtins.property
     def tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -487,10 +493,11 @@ class AudienceFilter(_message.Message):
         list_id: _builtins.str = ...,
         last_purchased_after: _timestamp_pb2.Timestamp | None = ...,
         last_purchased_before: _timestamp_pb2.Timestamp | None = ...,
+        open_tickets: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["last_purchased_after", b"last_purchased_after", "last_purchased_before", b"last_purchased_before", "purchased_after", b"purchased_after", "purchased_before", b"purchased_before"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cities", b"cities", "currency_code", b"currency_code", "include_low_satisfaction", b"include_low_satisfaction", "include_open_complaints", b"include_open_complaints", "last_purchased_after", b"last_purchased_after", "last_purchased_before", b"last_purchased_before", "list_id", b"list_id", "locales", b"locales", "min_lifetime_value_minor", b"min_lifetime_value_minor", "products", b"products", "purchased_after", b"purchased_after", "purchased_before", b"purchased_before", "sources", b"sources", "tags", b"tags"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cities", b"cities", "currency_code", b"currency_code", "include_low_satisfaction", b"include_low_satisfaction", "include_open_complaints", b"include_open_complaints", "last_purchased_after", b"last_purchased_after", "last_purchased_before", b"last_purchased_before", "list_id", b"list_id", "locales", b"locales", "min_lifetime_value_minor", b"min_lifetime_value_minor", "open_tickets", b"open_tickets", "products", b"products", "purchased_after", b"purchased_after", "purchased_before", b"purchased_before", "sources", b"sources", "tags", b"tags"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

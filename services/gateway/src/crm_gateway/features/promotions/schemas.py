@@ -44,6 +44,8 @@ class Audience(BaseModel):
     # last_purchased_before alone is the win-back segment (bought, but not since).
     last_purchased_after: datetime | None = None
     last_purchased_before: datetime | None = None
+    # "some": only customers with an open ticket of any kind; "none": only those without; "" either.
+    open_tickets: str = ""
 
 
 def _as_utc(moment: datetime) -> datetime:
@@ -75,6 +77,10 @@ class AudienceIn(RequestBody):
         IsoDateTime | None,
         Field(description="the customer's latest purchase closed before this (bought, but not since: win-back)"),
     ] = None
+    open_tickets: Annotated[
+        Literal["", "some", "none"],
+        Field(description='"some": only customers with an open ticket of any kind; "none": only those without'),
+    ] = ""
 
     @field_validator("purchased_before", "last_purchased_before")
     @classmethod
@@ -101,6 +107,7 @@ class AudienceIn(RequestBody):
             list_id=self.list_id,
             last_purchased_after=to_timestamp(self.last_purchased_after),
             last_purchased_before=to_timestamp(self.last_purchased_before),
+            open_tickets=self.open_tickets,
         )
 
 

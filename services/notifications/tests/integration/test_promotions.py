@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -434,43 +435,54 @@ async def test_texts_that_break_the_rules_are_refused_naming_each(harness: Harne
         assert (await uow.conn.execute(select(func.count()).select_from(promotions))).scalar_one() == 0
 
 
-async def test_an_e_mail_promotion_reuses_smtp_sessions_and_carries_one_click_unsubscribe(harness: Harness) -> None:
+EMAIL_BODY = "שלום {name}\n{advertiser} {advertiser_contact}\n\nלהסרה: {unsubscribe_link}"
+
+
+async def e_mail_promotion(harness: Harness, **more: Any) -> promotions_pb2.CreatePromotionResponse:
+    """A Hebrew e-mail promotion to the harness's audience, at 3 agorot an e-mail; `more` adds to or
+    replaces the request's fields."""
+    fields: dict[str, Any] = {
+        "name": "מבצע",
+        "channel": "email",
+        "texts": [promotions_pb2.PromotionText(locale="he-IL", subject="פרסומת: מבצע ספות", body=EMAIL_BODY)],
+        "email_price_minor": 3,
+        "currency_code": "ILS",
+        **more,
+    }
+    reply: promotions_pb2.CreatePromotionResponse = await harness.api.CreatePromotion(
+        promotions_pb2.CreatePromotionRequest(**fields), metadata=((ACTOR_METADATA_KEY, "marketing-1"),)
+    )
+    return reply
+
+
+@asynccontextmanager
+async def e_mail_runner(harness: Harness, size: int, **sender: Any) -> AsyncIterator[tuple[PromotionRunner, SinkState]]:
+    """An audience of `size` with e-mail addresses, and a runner that sends to a local SMTP sink
+    (the sender's options as given); the sink's state keeps what it received."""
     state, port = SinkState(), free_port()
     controller = smtp_controller(state, host="127.0.0.1", port=port)
     controller.start()
     email = SmtpEmailSender(
-        SmtpConfig(host="127.0.0.1", port=port, from_address="news@crm.example", security="none"),
-        sessions=4,
-        messages_per_session=25,
+        SmtpConfig(host="127.0.0.1", port=port, from_address="news@crm.example", security="none"), **sender
     )
-    harness.audience.reset(150)
+    harness.audience.reset(size)
     for member in harness.audience.members:
         member.address = f"{member.customer_id}@example.com"
-    reply = await harness.api.CreatePromotion(
-        promotions_pb2.CreatePromotionRequest(
-            name="מבצע",
-            channel="email",
-            texts=[
-                promotions_pb2.PromotionText(
-                    locale="he-IL",
-                    subject="פרסומת: מבצע ספות",
-                    body="שלום {name}\n{advertiser} {advertiser_contact}\n\nלהסרה: {unsubscribe_link}",
-                )
-            ],
-            email_price_minor=3,
-            currency_code="ILS",
-        ),
-        metadata=((ACTOR_METADATA_KEY, "marketing-1"),),
-    )
-    await harness.schedule(reply.promotion.id)
     runner, close = harness.runner("runner-a")
     runner.email = email
     try:
-        assert await runner.run_once()
+        yield runner, state
     finally:
         await close()
         await email.aclose()
         controller.stop()
+
+
+async def test_an_e_mail_promotion_reuses_smtp_sessions_and_carries_one_click_unsubscribe(harness: Harness) -> None:
+    async with e_mail_runner(harness, 150, sessions=4, messages_per_session=25) as (runner, state):
+        reply = await e_mail_promotion(harness)
+        await harness.schedule(reply.promotion.id)
+        assert await runner.run_once()
     with state.lock:
         received = list(state.messages)
     assert sorted(m.rcpt_to[0] for m in received) == sorted(f"c-{i:06d}@example.com" for i in range(150))
@@ -710,23 +722,13 @@ async def test_without_a_test_share_the_variants_split_everyone_and_bad_settings
     assert await refused(texts=skipped) == {"texts"}
 
 
-EMAIL_BODY = "שלום {name}\n{advertiser} {advertiser_contact}\n\nלהסרה: {unsubscribe_link}"
-
-
 async def test_tracked_opens_are_counted_once_each_and_can_choose_an_e_mail_test_s_winner(harness: Harness) -> None:
     """Opted in: each e-mail's HTML carries its own open image; the first fetch of each counts, a
     second changes nothing, a code of no tracked message is NOT_FOUND; opens choose the winner."""
-    state, port = SinkState(), free_port()
-    controller = smtp_controller(state, host="127.0.0.1", port=port)
-    controller.start()
-    email = SmtpEmailSender(SmtpConfig(host="127.0.0.1", port=port, from_address="news@crm.example", security="none"))
-    harness.audience.reset(60)
-    for member in harness.audience.members:
-        member.address = f"{member.customer_id}@example.com"
-    reply = await harness.api.CreatePromotion(
-        promotions_pb2.CreatePromotionRequest(
+    async with e_mail_runner(harness, 60) as (runner, state):
+        reply = await e_mail_promotion(
+            harness,
             name="פתיחות",
-            channel="email",
             texts=[
                 promotions_pb2.PromotionText(locale="he-IL", subject="פרסומת: ספות", body=EMAIL_BODY, variant="A"),
                 promotions_pb2.PromotionText(locale="he-IL", subject="פרסומת: כריות", body=EMAIL_BODY, variant="B"),
@@ -735,14 +737,9 @@ async def test_tracked_opens_are_counted_once_each_and_can_choose_an_e_mail_test
             test_percent=50,
             winner_rule="opens",
             winner_wait_minutes=60,
-        ),
-        metadata=((ACTOR_METADATA_KEY, "marketing-1"),),
-    )
-    assert reply.promotion.track_opens
-    await harness.schedule(reply.promotion.id)
-    runner, close = harness.runner("runner-a")
-    runner.email = email
-    try:
+        )
+        assert reply.promotion.track_opens
+        await harness.schedule(reply.promotion.id)
         assert await runner.run_once()  # the test half
         with state.lock:
             tested = list(state.messages)
@@ -764,10 +761,6 @@ async def test_tracked_opens_are_counted_once_each_and_can_choose_an_e_mail_test
                 update(promotions).where(promotions.c.id == reply.promotion.id).values(wait_until=func.now())
             )
         assert await runner.run_once()  # the wait is over: B, with opens, goes to the rest
-    finally:
-        await close()
-        await email.aclose()
-        controller.stop()
     with state.lock:
         received = list(state.messages)
     assert len(received) == 60 and len({m.rcpt_to[0] for m in received}) == 60

@@ -22,8 +22,9 @@ GROUPED = {
     # a promotion's audience before it exists, and its recipient's unsubscribe link
     "audience_previews": "promotions",
     "unsubscribe": "promotions",
-    # a recipient's short tracked link, at the root
+    # a recipient's short tracked link and a tracked e-mail's open image, at the root
     "r": "promotions",
+    "o": "promotions",
 }
 # A path parameter's convertor ("{quote_id:not_pdf}") is routing detail: the map names the parameter.
 CONVERTOR = re.compile(r"\{(\w+):\w+\}")

@@ -32,6 +32,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             # Every access line, successful ones too: test_trace_logs reads them (crm_kit.logs).
             "CRM_ACCESS_LOG": "all",
             "CRM_ANONYMOUS_RATE_LIMIT_BURST": "100000",
+            # Tests decide leads and ask for a score at once: the model retrains a second after
+            # the last training instead of ten minutes (test_lead_scoring).
+            "CRM_LEAD_SCORE_REFRESH_SECONDS": "1",
         },
     )
     asyncio.run(system.start())

@@ -69,6 +69,12 @@ async def lead_page(request: Request, session: Session, lead_id: str, **extra: A
         except ApiError as exc:
             if exc.status != 403:
                 raise
+    score: dict[str, Any] | None = None
+    try:
+        score = (await api(request).call("getLeadScore", session.token, path={"lead_id": lead_id})).body
+    except ApiError as exc:
+        if exc.status not in (403, 404, 503, 504):  # reporting away: the page without its score
+            raise
     duplicates: list[dict[str, Any]] = []
     try:
         duplicates = (
@@ -89,6 +95,7 @@ async def lead_page(request: Request, session: Session, lead_id: str, **extra: A
         activities=activities,
         pipelines=pipelines,
         duplicates=duplicates,
+        score=score,
         errors=extra.get("errors", {}),
         notice=extra.get("notice", ""),
         status_code=extra.get("status_code", 200),

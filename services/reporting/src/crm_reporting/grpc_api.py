@@ -3,6 +3,8 @@ chassis interceptor."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,7 +24,7 @@ from crm_kit.protoconv import (
     to_date,
     to_timestamp,
 )
-from crm_reporting import attribution, commands, domain, queries, targets
+from crm_reporting import attribution, commands, domain, queries, scoring, targets
 
 ATTRIBUTION_DIMENSIONS = ("source", "campaign")
 MAX_MODELS = 4
@@ -113,9 +115,76 @@ DEFAULT_RESULTS_WINDOW_DAYS = 30
 MAX_RESULTS_WINDOW_DAYS = 365
 
 
-class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
-    def __init__(self, db: Database) -> None:
+class LeadScoring:
+    """The lead scoring model, trained from the most recent `max_leads` decided leads on the first
+    request `refresh_seconds` after the last training (one training at a time, off the event loop):
+    a request never waits for more than one statement and a training."""
+
+    def __init__(self, db: Database, *, refresh_seconds: float, max_leads: int) -> None:
         self.db = db
+        self.refresh_seconds = refresh_seconds
+        self.max_leads = max_leads
+        self._trained: tuple[float, datetime, scoring.LeadModel | scoring.TooLittleHistory] | None = None
+        self._lock = asyncio.Lock()
+
+    def _fresh(self) -> bool:
+        return self._trained is not None and time.monotonic() - self._trained[0] < self.refresh_seconds
+
+    async def current(self) -> tuple[datetime, scoring.LeadModel | scoring.TooLittleHistory]:
+        if not self._fresh():
+            async with self._lock:
+                if not self._fresh():
+                    async with self.db.unit_of_work() as uow:
+                        leads = await queries.decided_leads(uow, self.max_leads)
+                    model: scoring.LeadModel | scoring.TooLittleHistory
+                    try:
+                        model = await asyncio.to_thread(scoring.train, leads)
+                    except scoring.TooLittleHistory as exc:
+                        model = exc
+                    self._trained = (time.monotonic(), datetime.now(UTC), model)
+        assert self._trained is not None
+        return self._trained[1], self._trained[2]
+
+
+def lead_score_to_proto(
+    lead_id: str, trained_at: datetime, model: scoring.LeadModel | scoring.TooLittleHistory, lead: dict[str, str]
+) -> reporting_pb2.ScoreLeadResponse:
+    described = reporting_pb2.LeadScoringModel(
+        train_time=to_timestamp(trained_at),
+        won=model.won,
+        lost=model.lost,
+        needed_per_outcome=scoring.MIN_PER_OUTCOME,
+    )
+    if isinstance(model, scoring.TooLittleHistory):
+        return reporting_pb2.ScoreLeadResponse(lead_id=lead_id, status="too_little_data", model=described)
+    described.holdout_leads = model.holdout_leads
+    if model.holdout_auc is not None:
+        described.has_holdout_auc, described.holdout_auc = True, round(model.holdout_auc, 4)
+    found = model.score(lead)
+    return reporting_pb2.ScoreLeadResponse(
+        lead_id=lead_id,
+        status="scored",
+        probability=round(found.probability, 4),
+        reasons=[
+            reporting_pb2.LeadScoreReason(field=name, value=value, factor=round(factor, 3))
+            for name, value, factor in found.reasons
+        ],
+        model=described,
+    )
+
+
+class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
+    def __init__(self, db: Database, lead_scoring: LeadScoring | None = None) -> None:
+        self.db = db
+        self.lead_scoring = lead_scoring or LeadScoring(db, refresh_seconds=600, max_leads=100_000)
+
+    async def ScoreLead(
+        self, request: reporting_pb2.ScoreLeadRequest, context: grpc.aio.ServicerContext
+    ) -> reporting_pb2.ScoreLeadResponse:
+        require({"lead_id": request.lead_id})
+        lead = {"source": request.source, "campaign": request.campaign_id, "product_line": request.product_line}
+        trained_at, model = await self.lead_scoring.current()
+        return lead_score_to_proto(request.lead_id, trained_at, model, lead)
 
     async def GetSourceReport(
         self, request: reporting_pb2.GetSourceReportRequest, context: grpc.aio.ServicerContext

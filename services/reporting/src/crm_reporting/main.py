@@ -16,7 +16,7 @@ from crm_kit.service import Service, run_cli
 from crm_kit.settings import ServiceSettings
 from crm_reporting import handlers, targets
 from crm_reporting.db import messaging
-from crm_reporting.grpc_api import ReportingServicer, TargetsServicer
+from crm_reporting.grpc_api import LeadScoring, ReportingServicer, TargetsServicer
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
@@ -24,6 +24,10 @@ MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 class ReportingSettings(ServiceSettings, CompanyCalendarSettings):
     service_name: str = "reporting"
     # company_time_zone (CompanyCalendarSettings): report periods are the company's local days.
+    # Lead scoring: retrained on the first request this long after the last training, from at most
+    # this many of the most recent decided leads.
+    lead_score_refresh_seconds: float = 600.0
+    lead_score_max_leads: int = 100_000
 
 
 async def setup(service: Service) -> None:
@@ -46,7 +50,14 @@ async def setup(service: Service) -> None:
     service.bus.subscribe(customer_events.ConsentChanged, handlers.on_consent_changed)
     service.grpc.add(
         reporting_pb2_grpc.add_ReportingServiceServicer_to_server,
-        ReportingServicer(service.db),
+        ReportingServicer(
+            service.db,
+            LeadScoring(
+                service.db,
+                refresh_seconds=settings.lead_score_refresh_seconds,
+                max_leads=settings.lead_score_max_leads,
+            ),
+        ),
         reporting_pb2.DESCRIPTOR.services_by_name["ReportingService"].full_name,
     )
     service.grpc.add(

@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, Row, Select, and_, false, func, or_, selec
 
 from crm_kit.db import UnitOfWork
 from crm_kit.pagination import keyset_page
-from crm_reporting import attribution, domain, targets
+from crm_reporting import attribution, domain, scoring, targets
 from crm_reporting.db import campaign_facts, customer_facts, deal_facts, lead_facts, lead_touch_facts, ticket_facts
 from crm_reporting.db import targets as targets_table
 
@@ -486,3 +486,27 @@ async def attribution_costs(uow: UnitOfWork, dimension: str) -> dict[str, tuple[
     return {
         r.campaign_id: (r.name, {r.currency_code: int(r.actual_cost_minor)} if r.currency_code else {}) for r in rows
     }
+
+
+# Each decided lead once: won if any of its deals was won (decided when the first was), lost if
+# every closed deal was lost (decided at the last); the most recent first, at most :limit.
+_DECIDED_LEADS = text(
+    "SELECT coalesce(l.source, '') AS source, coalesce(l.campaign_id, '') AS campaign,"
+    " coalesce(l.product_line, '') AS product_line, bool_or(d.won) AS won,"
+    " coalesce(min(d.closed_at) FILTER (WHERE d.won), max(d.closed_at)) AS decided_at"
+    " FROM deal_facts d JOIN lead_facts l ON l.lead_id = d.lead_id"
+    " GROUP BY l.lead_id ORDER BY decided_at DESC LIMIT :limit"
+)
+
+
+async def decided_leads(uow: UnitOfWork, limit: int) -> list[scoring.DecidedLead]:
+    """The most recent `limit` decided leads with their capture-time fields (one statement)."""
+    rows = await uow.conn.execute(_DECIDED_LEADS, {"limit": limit})
+    return [
+        scoring.DecidedLead(
+            {"source": r.source, "campaign": r.campaign, "product_line": r.product_line},
+            bool(r.won),
+            r.decided_at.timestamp(),
+        )
+        for r in rows
+    ]

@@ -111,3 +111,98 @@ def quintile(rank: int, count: int) -> int:
     per, extra = divmod(count, 5)
     edges: Sequence[int] = [sum(per + (1 if i < extra else 0) for i in range(b)) for b in range(1, 6)]
     return next(b + 1 for b, edge in enumerate(edges) if rank <= edge)
+
+
+# The lead fields the model reads: what is known of a lead at capture, kept by reporting's lead facts.
+LEAD_FIELDS = ("source", "campaign", "product_line")
+# Fewer decided leads of either outcome than this: no model, a clear status instead (naive Bayes
+# with smoothing says something from little data, but not from a handful).
+MIN_PER_OUTCOME = 20
+# The latest share of decided leads (by when they were decided) held out to test the model trained
+# on the earlier ones.
+HOLDOUT_SHARE = 0.2
+
+
+@dataclass(frozen=True)
+class DecidedLead:
+    """A lead whose deal was won (won) or whose deals were all lost, with its capture-time fields
+    and when it was decided."""
+
+    fields: Mapping[str, str]
+    won: bool
+    decided_at: float
+
+
+@dataclass(frozen=True)
+class LeadModel:
+    won: int
+    lost: int
+    counts: Mapping[str, Mapping[str, FieldCounts]]
+    # The area under the ROC curve of a model trained on the earlier decided leads, scoring the
+    # held-out latest ones (None when the holdout lacks an outcome); and how many were held out.
+    holdout_auc: float | None
+    holdout_leads: int
+
+    def score(self, lead: Mapping[str, str]) -> LeadScore:
+        return score_lead(lead, self.counts, won=self.won, lost=self.lost)
+
+
+class TooLittleHistory(ValueError):
+    """Fewer decided leads of an outcome than MIN_PER_OUTCOME."""
+
+    def __init__(self, won: int, lost: int) -> None:
+        super().__init__(
+            f"lead scoring needs {MIN_PER_OUTCOME} won and {MIN_PER_OUTCOME} lost leads; there are {won} and {lost}"
+        )
+        self.won, self.lost = won, lost
+
+
+def _count(leads: Sequence[DecidedLead]) -> tuple[int, int, dict[str, dict[str, FieldCounts]]]:
+    tally: dict[str, dict[str, list[int]]] = {name: {} for name in LEAD_FIELDS}
+    for lead in leads:
+        for name in LEAD_FIELDS:
+            pair = tally[name].setdefault(lead.fields.get(name, ""), [0, 0])
+            pair[0 if lead.won else 1] += 1
+    won = sum(1 for lead in leads if lead.won)
+    counts = {name: {v: FieldCounts(w, lo) for v, (w, lo) in values.items()} for name, values in tally.items()}
+    return won, len(leads) - won, counts
+
+
+def auc(scored: Sequence[tuple[float, bool]]) -> float | None:
+    """The area under the ROC curve of (score, converted) pairs: the chance a converted lead scores
+    above one that did not (ties count half); None without both outcomes."""
+    positives = sum(1 for _, converted in scored if converted)
+    negatives = len(scored) - positives
+    if not positives or not negatives:
+        return None
+    ranked = sorted(scored, key=lambda pair: pair[0])
+    rank_sum, i = 0.0, 0
+    while i < len(ranked):
+        j = i
+        while j < len(ranked) and ranked[j][0] == ranked[i][0]:
+            j += 1
+        average_rank = (i + 1 + j) / 2  # ranks i+1..j share their mean
+        rank_sum += average_rank * sum(1 for k in range(i, j) if ranked[k][1])
+        i = j
+    return (rank_sum - positives * (positives + 1) / 2) / (positives * negatives)
+
+
+def train(leads: Sequence[DecidedLead]) -> LeadModel:
+    """The naive Bayes model of every decided lead, with its holdout AUC: trained on the earlier
+    (1 - HOLDOUT_SHARE) by when they were decided and tested on the rest, a time split, so the figure
+    is what the model would have done on leads it had not seen. TooLittleHistory below the minimum."""
+    won, lost, counts = _count(leads)
+    if won < MIN_PER_OUTCOME or lost < MIN_PER_OUTCOME:
+        raise TooLittleHistory(won, lost)
+    ordered = sorted(leads, key=lambda lead: lead.decided_at)
+    cut = len(ordered) - max(1, int(len(ordered) * HOLDOUT_SHARE))
+    earlier, later = ordered[:cut], ordered[cut:]
+    train_won, train_lost, train_counts = _count(earlier)
+    holdout = None
+    if train_won and train_lost:
+        scored = [
+            (score_lead(lead.fields, train_counts, won=train_won, lost=train_lost).probability, lead.won)
+            for lead in later
+        ]
+        holdout = auc(scored)
+    return LeadModel(won, lost, counts, holdout, len(later))

@@ -85,6 +85,8 @@ async def reporting(fresh_database, nats_server) -> AsyncIterator[Reporting]:
         metrics_port=free_port(),
         consumer_backoff_seconds=[0.1],
         consumer_max_deliver=3,
+        # A test decides leads and asks for a score at once.
+        lead_score_refresh_seconds=1.0,
     )
     async with running_service(settings, messaging, MIGRATIONS_DIR, setup) as service:
         ch = local_channel(port)
@@ -392,3 +394,38 @@ async def test_a_promotions_results_count_what_its_recipients_bought_within_the_
             reporting_pb2.GetPromotionResultsRequest(promotion_id=promotion, window_days=400)
         )
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_a_lead_is_scored_from_the_decided_leads_its_events_made_and_says_when_too_few(
+    reporting, nats_server
+) -> None:
+    """Below 20 of an outcome: too_little_data with the counts. From the events of 20 won radio
+    leads and 20 lost tv leads (the model retrains a second after the last training here): a radio
+    lead scores above a tv lead, the source the first reason, and the holdout's AUC is reported."""
+    early = await reporting.stub.ScoreLead(reporting_pb2.ScoreLeadRequest(lead_id="new-1", source="radio"))
+    assert early.status == "too_little_data" and (early.model.won, early.model.lost) == (0, 0)
+    assert early.model.needed_per_outcome == 20 and not early.reasons
+
+    for i in range(20):
+        radio, tv = new_id("lead"), new_id("lead")
+        at = T0 + timedelta(hours=i)
+        await publish_event(nats_server, captured(radio, "radio", at))
+        await publish_event(nats_server, captured(tv, "tv", at))
+        await publish_event(nats_server, won_deal(radio, "radio", at + timedelta(days=1)))
+        await publish_event(nats_server, lost_deal(tv, "tv", at + timedelta(days=1, minutes=30)))
+    await reporting.wait_for({"radio": (20, 20, 0, [(ILS, 20 * 469900)]), "tv": (20, 0, 20, [])})
+
+    async def scored() -> reporting_pb2.ScoreLeadResponse | None:
+        reply = await reporting.stub.ScoreLead(reporting_pb2.ScoreLeadRequest(lead_id="new-2", source="radio"))
+        return reply if reply.status == "scored" else None
+
+    radio_score = await eventually(scored, timeout=15)
+    tv_score = await reporting.stub.ScoreLead(reporting_pb2.ScoreLeadRequest(lead_id="new-3", source="tv"))
+    assert radio_score.probability > 0.9 and tv_score.probability < 0.1
+    assert (radio_score.reasons[0].field, radio_score.reasons[0].value) == ("source", "radio")
+    assert radio_score.reasons[0].factor > 1 > tv_score.reasons[0].factor
+    assert (radio_score.model.won, radio_score.model.lost, radio_score.model.holdout_leads) == (20, 20, 8)
+    assert radio_score.model.has_holdout_auc and radio_score.model.holdout_auc == 1.0
+    with pytest.raises(grpc.aio.AioRpcError) as missing:
+        await reporting.stub.ScoreLead(reporting_pb2.ScoreLeadRequest(source="radio"))
+    assert missing.value.code() == grpc.StatusCode.INVALID_ARGUMENT

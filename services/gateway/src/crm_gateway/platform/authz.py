@@ -183,6 +183,7 @@ POLICIES: dict[str, Policy] = {
     "list_lead_queue": Policy(frozenset({Role.ADMIN, Role.SALES_MANAGER}), "managers: team and unmatched"),
     "assign_lead": Policy(frozenset({Role.ADMIN, Role.SALES_MANAGER}), "managers: team leads to team reps"),
     "get_lead_routing": Policy(SALES, "reps: own; managers: team"),
+    "get_lead_score": Policy(SALES, "reps: own; managers: team"),
     "list_sla_breaches": Policy(frozenset({Role.ADMIN, Role.SALES_MANAGER}), "managers: team"),
     "list_my_leads": Policy(SALES, "reps: own; managers: a rep of their team"),
     # administration

@@ -492,3 +492,139 @@ class GetAttributionReportResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetAttributionReportResponse: _TypeAlias = GetAttributionReportResponse  # noqa: Y015
+
+@_typing.final
+class ScoreLeadRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LEAD_ID_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    PRODUCT_LINE_FIELD_NUMBER: _builtins.int
+    lead_id: _builtins.str
+    source: _builtins.str
+    """The lead's capture-time fields (empty: none)."""
+    campaign_id: _builtins.str
+    product_line: _builtins.str
+    def __init__(
+        self,
+        *,
+        lead_id: _builtins.str = ...,
+        source: _builtins.str = ...,
+        campaign_id: _builtins.str = ...,
+        product_line: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign_id", b"campaign_id", "lead_id", b"lead_id", "product_line", b"product_line", "source", b"source"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ScoreLeadRequest: _TypeAlias = ScoreLeadRequest  # noqa: Y015
+
+@_typing.final
+class LeadScoreReason(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FIELD_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    FACTOR_FIELD_NUMBER: _builtins.int
+    field: _builtins.str
+    """source, campaign or product_line, and the lead's value of it."""
+    value: _builtins.str
+    factor: _builtins.float
+    """What the value multiplies the odds of converting by: above 1 helps, below hurts, 1 says
+    nothing (a value never seen among decided leads).
+    """
+    def __init__(
+        self,
+        *,
+        field: _builtins.str = ...,
+        value: _builtins.str = ...,
+        factor: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["factor", b"factor", "field", b"field", "value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LeadScoreReason: _TypeAlias = LeadScoreReason  # noqa: Y015
+
+@_typing.final
+class LeadScoringModel(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRAIN_TIME_FIELD_NUMBER: _builtins.int
+    WON_FIELD_NUMBER: _builtins.int
+    LOST_FIELD_NUMBER: _builtins.int
+    NEEDED_PER_OUTCOME_FIELD_NUMBER: _builtins.int
+    HAS_HOLDOUT_AUC_FIELD_NUMBER: _builtins.int
+    HOLDOUT_AUC_FIELD_NUMBER: _builtins.int
+    HOLDOUT_LEADS_FIELD_NUMBER: _builtins.int
+    won: _builtins.int
+    """Decided leads it learned from, by outcome; and the minimum of each it needs."""
+    lost: _builtins.int
+    needed_per_outcome: _builtins.int
+    has_holdout_auc: _builtins.bool
+    """Trained on the earlier 80 % of decided leads (by when they were decided), scoring the latest
+    20 %: the area under the ROC curve (0.5 is chance), unless the holdout lacks an outcome.
+    """
+    holdout_auc: _builtins.float
+    holdout_leads: _builtins.int
+    @_builtins.property
+    def train_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        train_time: _timestamp_pb2.Timestamp | None = ...,
+        won: _builtins.int = ...,
+        lost: _builtins.int = ...,
+        needed_per_outcome: _builtins.int = ...,
+        has_holdout_auc: _builtins.bool = ...,
+        holdout_auc: _builtins.float = ...,
+        holdout_leads: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["train_time", b"train_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["has_holdout_auc", b"has_holdout_auc", "holdout_auc", b"holdout_auc", "holdout_leads", b"holdout_leads", "lost", b"lost", "needed_per_outcome", b"needed_per_outcome", "train_time", b"train_time", "won", b"won"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LeadScoringModel: _TypeAlias = LeadScoringModel  # noqa: Y015
+
+@_typing.final
+class ScoreLeadResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LEAD_ID_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    PROBABILITY_FIELD_NUMBER: _builtins.int
+    REASONS_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
+    lead_id: _builtins.str
+    status: _builtins.str
+    """scored, or too_little_data (no probability, no reasons; the model says how many it has)."""
+    probability: _builtins.float
+    @_builtins.property
+    def reasons(self) -> _containers.RepeatedCompositeFieldContainer[Global___LeadScoreReason]:
+        """Largest effect first."""
+
+    @_builtins.property
+    def model(self) -> Global___LeadScoringModel: ...
+    def __init__(
+        self,
+        *,
+        lead_id: _builtins.str = ...,
+        status: _builtins.str = ...,
+        probability: _builtins.float = ...,
+        reasons: _abc.Iterable[Global___LeadScoreReason] | None = ...,
+        model: Global___LeadScoringModel | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["model", b"model"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lead_id", b"lead_id", "model", b"model", "probability", b"probability", "reasons", b"reasons", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ScoreLeadResponse: _TypeAlias = ScoreLeadResponse  # noqa: Y015

@@ -55,6 +55,11 @@ class ReportingServiceStub:
                 request_serializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.GetAttributionReportRequest.SerializeToString,
                 response_deserializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.GetAttributionReportResponse.FromString,
                 _registered_method=True)
+        self.ScoreLead = channel.unary_unary(
+                '/crm.reporting.v1.ReportingService/ScoreLead',
+                request_serializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.ScoreLeadRequest.SerializeToString,
+                response_deserializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.ScoreLeadResponse.FromString,
+                _registered_method=True)
 
 
 class ReportingServiceServicer:
@@ -95,6 +100,17 @@ class ReportingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ScoreLead(self, request, context):
+        """The probability a lead converts (a deal won), explainable: naive Bayes over its capture-time
+        fields, trained on the decided leads (won, or every deal lost), with each field's factor on
+        the odds; status too_little_data below 20 decided leads of either outcome. The caller passes
+        the lead's fields (the gateway has read the lead to authorize it), so a lead just captured is
+        scored before its facts reach reporting.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ReportingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -117,6 +133,11 @@ def add_ReportingServiceServicer_to_server(servicer, server):
                     servicer.GetAttributionReport,
                     request_deserializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.GetAttributionReportRequest.FromString,
                     response_serializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.GetAttributionReportResponse.SerializeToString,
+            ),
+            'ScoreLead': grpc.unary_unary_rpc_method_handler(
+                    servicer.ScoreLead,
+                    request_deserializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.ScoreLeadRequest.FromString,
+                    response_serializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.ScoreLeadResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -228,6 +249,33 @@ class ReportingService:
             '/crm.reporting.v1.ReportingService/GetAttributionReport',
             crm_dot_reporting_dot_v1_dot_reporting__pb2.GetAttributionReportRequest.SerializeToString,
             crm_dot_reporting_dot_v1_dot_reporting__pb2.GetAttributionReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ScoreLead(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.reporting.v1.ReportingService/ScoreLead',
+            crm_dot_reporting_dot_v1_dot_reporting__pb2.ScoreLeadRequest.SerializeToString,
+            crm_dot_reporting_dot_v1_dot_reporting__pb2.ScoreLeadResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -50,6 +50,13 @@ class ReportingServiceStub:
     cost per credited deal and return on cost. INVALID_ARGUMENT naming an unknown model or
     dimension; a data-driven model with too little history is listed under `unavailable`.
     """
+    ScoreLead: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.ScoreLeadRequest, _reporting_pb2.ScoreLeadResponse]
+    """The probability a lead converts (a deal won), explainable: naive Bayes over its capture-time
+    fields, trained on the decided leads (won, or every deal lost), with each field's factor on
+    the odds; status too_little_data below 20 decided leads of either outcome. The caller passes
+    the lead's fields (the gateway has read the lead to authorize it), so a lead just captured is
+    scored before its facts reach reporting.
+    """
 
 @_typing.type_check_only
 class ReportingServiceAsyncStub(ReportingServiceStub):
@@ -72,6 +79,13 @@ class ReportingServiceAsyncStub(ReportingServiceStub):
     side (crm_reporting.attribution): each lead's capture and its returns are its touches; with
     cost per credited deal and return on cost. INVALID_ARGUMENT naming an unknown model or
     dimension; a data-driven model with too little history is listed under `unavailable`.
+    """
+    ScoreLead: _aio.UnaryUnaryMultiCallable[_reporting_pb2.ScoreLeadRequest, _reporting_pb2.ScoreLeadResponse]  # type: ignore[assignment]
+    """The probability a lead converts (a deal won), explainable: naive Bayes over its capture-time
+    fields, trained on the decided leads (won, or every deal lost), with each field's factor on
+    the odds; status too_little_data below 20 decided leads of either outcome. The caller passes
+    the lead's fields (the gateway has read the lead to authorize it), so a lead just captured is
+    scored before its facts reach reporting.
     """
 
 class ReportingServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -116,6 +130,19 @@ class ReportingServiceServicer(metaclass=_abc_1.ABCMeta):
         side (crm_reporting.attribution): each lead's capture and its returns are its touches; with
         cost per credited deal and return on cost. INVALID_ARGUMENT naming an unknown model or
         dimension; a data-driven model with too little history is listed under `unavailable`.
+        """
+
+    @_abc_1.abstractmethod
+    def ScoreLead(
+        self,
+        request: _reporting_pb2.ScoreLeadRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_reporting_pb2.ScoreLeadResponse, _abc.Awaitable[_reporting_pb2.ScoreLeadResponse]]:
+        """The probability a lead converts (a deal won), explainable: naive Bayes over its capture-time
+        fields, trained on the decided leads (won, or every deal lost), with each field's factor on
+        the odds; status too_little_data below 20 decided leads of either outcome. The caller passes
+        the lead's fields (the gateway has read the lead to authorize it), so a lead just captured is
+        scored before its facts reach reporting.
         """
 
 def add_ReportingServiceServicer_to_server(servicer: ReportingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

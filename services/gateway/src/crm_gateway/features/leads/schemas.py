@@ -200,3 +200,37 @@ class RoutedLead(Lead):
     """A lead with why it went where it went."""
 
     routing_explanation: RoutingExplanation | None
+
+
+class LeadScoreReason(BaseModel):
+    # source, campaign or product_line, and the lead's value of it.
+    field: str
+    value: str
+    # What the value multiplies the odds of converting by: above 1 helps, below hurts, 1 says
+    # nothing (never seen among decided leads).
+    factor: float
+
+
+class LeadScoringModel(BaseModel):
+    train_time: datetime | None
+    # Decided leads it learned from (won; every deal lost), and the minimum of each it needs.
+    won: int
+    lost: int
+    needed_per_outcome: int
+    # Trained on the earlier 80 % of decided leads, scoring the latest 20 %: the area under the
+    # ROC curve (0.5 is chance); null when the holdout lacks an outcome or there is no model.
+    holdout_auc: float | None
+    holdout_leads: int
+
+
+class LeadScore(BaseModel):
+    """The probability the lead converts (a deal won), explainable: naive Bayes over its source,
+    campaign and product line, trained on decided leads, with each field's factor on the odds."""
+
+    lead_id: str
+    # too_little_data: fewer than needed_per_outcome won or lost leads; no probability.
+    status: Literal["scored", "too_little_data"]
+    probability: float | None
+    # Largest effect first.
+    reasons: list[LeadScoreReason]
+    model: LeadScoringModel

@@ -174,9 +174,9 @@ def lead_score_to_proto(
 
 
 class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
-    def __init__(self, db: Database, lead_scoring: LeadScoring | None = None) -> None:
+    def __init__(self, db: Database, lead_scoring: LeadScoring) -> None:
         self.db = db
-        self.lead_scoring = lead_scoring or LeadScoring(db, refresh_seconds=600, max_leads=100_000)
+        self.lead_scoring = lead_scoring
 
     async def ScoreLead(
         self, request: reporting_pb2.ScoreLeadRequest, context: grpc.aio.ServicerContext

@@ -381,6 +381,13 @@ def request_for(route: str, r: Records) -> tuple[str, str, Any, dict[str, str]]:
         "list_timeline": ("GET", f"/api/v1/customers/{r.customer['id']}/timeline", None, {}),
         "search_customers": ("GET", "/api/v1/search/customers", None, {"query": r.customer["phone_number"]}),
         "log_touch": ("POST", f"/api/v1/customers/{r.customer['id']}/touches", {"kind": "note", "text": "x"}, {}),
+        "list_product_suggestions": ("GET", f"/api/v1/customers/{r.customer['id']}/suggestions", None, {}),
+        "record_cross_sell_offer": (
+            "POST",
+            f"/api/v1/customers/{r.customer['id']}/suggestions/offers",
+            {"sku": "SOFA-3", "response": "declined"},
+            {},
+        ),
         "list_consents": ("GET", f"/api/v1/customers/{r.customer['id']}/consents", None, {}),
         "record_consent": (
             "POST",
@@ -425,6 +432,7 @@ def request_for(route: str, r: Records) -> tuple[str, str, Any, dict[str, str]]:
         "list_lead_imports": ("GET", "/api/v1/lead-imports", None, {}),
         "campaign_report": ("GET", "/api/v1/reports/campaigns", None, {}),
         "attribution_report": ("GET", "/api/v1/reports/attribution", None, {"models": "first"}),
+        "cross_sell_report": ("GET", "/api/v1/reports/cross-sell", None, {}),
         # targets of team-media: created by the first allowed cell, 409 after that
         "target_report": ("GET", "/api/v1/reports/targets", None, {}),
         "list_targets": ("GET", "/api/v1/targets", None, {}),
@@ -660,6 +668,8 @@ MATRIX: dict[str, dict[str, str]] = {
     "update_customer": row(OK, OK, OWNED, OK, OK, FORBIDDEN),
     "list_consents": row(OK, OK, OWNED, OK, OK, FORBIDDEN),
     "log_touch": row(OK, OK, OWNED, OK, OK, FORBIDDEN),
+    "list_product_suggestions": row(OK, OK, OWNED, FORBIDDEN, OK, FORBIDDEN),
+    "record_cross_sell_offer": row(OK, OK, OWNED, FORBIDDEN, OK, FORBIDDEN),
     "record_consent": row(OK, OK, OWNED, OK, OK, FORBIDDEN),
     "list_messages": row(OK, FORBIDDEN, FORBIDDEN, OK, OK, FORBIDDEN),
     "get_message": row(OK, FORBIDDEN, FORBIDDEN, OK, OK, FORBIDDEN),
@@ -701,6 +711,7 @@ MATRIX: dict[str, dict[str, str]] = {
     "list_lead_imports": row(OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK),
     "campaign_report": row(OK, OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK),
     "attribution_report": row(OK, OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK),
+    "cross_sell_report": row(OK, OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK),
     # targets: reps read their own, managers set their team's, marketing reads sources'
     "target_report": row(OK, OK, OK, FORBIDDEN, FORBIDDEN, OK),
     "list_targets": row(OK, OK, OK, FORBIDDEN, FORBIDDEN, OK),

@@ -22,6 +22,7 @@ from crm_gateway.features.audience_lists import routes as audience_lists
 from crm_gateway.features.audit_records import routes as audit_records
 from crm_gateway.features.campaigns import routes as campaigns
 from crm_gateway.features.consent_records import routes as consent_records
+from crm_gateway.features.customers import cross_sell_routes as cross_sell
 from crm_gateway.features.customers import routes as customers
 from crm_gateway.features.dead_letters import routes as dead_letters
 from crm_gateway.features.deals import routes as deals
@@ -95,6 +96,7 @@ ROUTERS = (
     ticket_attachments.router,
     support.router,
     customers.router,
+    cross_sell.router,
     consent_records.router,
     search.router,
     messages.router,

@@ -37,6 +37,7 @@ from crm_kit.errors import AlreadyExists
 from crm_reporting import domain, queries, targets
 from crm_reporting.db import (
     campaign_facts,
+    cross_sell_offers,
     customer_facts,
     deal_facts,
     event_log,
@@ -44,6 +45,7 @@ from crm_reporting.db import (
     lead_touch_facts,
     notification_facts,
     order_facts,
+    purchase_facts,
 )
 from crm_reporting.db import targets as targets_table
 from crm_reporting.metrics import EVENTS_RECORDED, SPEED_TO_LEAD
@@ -316,6 +318,94 @@ async def insert_deal_closed(
         )
         .on_conflict_do_nothing(index_elements=[deal_facts.c.deal_id])
     )
+
+
+@dataclass(frozen=True)
+class PurchaseLine:
+    """A won deal's line with a SKU, numbered from 1 in the event's order."""
+
+    line: int
+    sku: str
+    description: str
+    quantity: int
+    amount_minor: int
+    currency_code: str
+
+
+async def insert_purchases(
+    uow: UnitOfWork, *, deal_id: str, lead_id: str, lines: Sequence[PurchaseLine], closed_at: datetime
+) -> None:
+    """A won deal's lines, once (one statement; a redelivery adds nothing)."""
+    if not lines:
+        return
+    await uow.conn.execute(
+        pg_insert(purchase_facts)
+        .values(
+            [
+                {
+                    "deal_id": deal_id,
+                    "line": p.line,
+                    "lead_id": lead_id,
+                    "sku": p.sku,
+                    "description": p.description,
+                    "quantity": p.quantity,
+                    "amount_minor": p.amount_minor,
+                    "currency_code": p.currency_code,
+                    "closed_at": closed_at,
+                }
+                for p in lines
+            ]
+        )
+        .on_conflict_do_nothing(index_elements=[purchase_facts.c.deal_id, purchase_facts.c.line])
+    )
+
+
+@dataclass(frozen=True)
+class CrossSellOffer:
+    customer_id: str
+    lead_ids: Sequence[str]
+    sku: str
+    response: str
+    # The rule that suggested it when offered ("" and None when the model no longer does).
+    antecedent_sku: str
+    confidence: float | None
+    user_id: str
+    offered_at: datetime
+
+
+async def record_cross_sell_offer(uow: UnitOfWork, offer: CrossSellOffer, *, request_id: str = "") -> Row[Any]:
+    """Record an offer and its answer (audited); the same request repeated with its request_id
+    returns the first record (AIP-155)."""
+    inserted: Row[Any] | None = (
+        await uow.conn.execute(
+            pg_insert(cross_sell_offers)
+            .values(
+                id=str(uuid.uuid4()),
+                customer_id=offer.customer_id,
+                lead_ids=list(offer.lead_ids),
+                sku=offer.sku,
+                antecedent_sku=offer.antecedent_sku,
+                confidence=offer.confidence,
+                response=offer.response,
+                user_id=offer.user_id,
+                offered_at=offer.offered_at,
+                request_id=request_id or None,
+            )
+            .on_conflict_do_nothing(index_elements=[cross_sell_offers.c.request_id])
+            .returning(cross_sell_offers)
+        )
+    ).first()
+    if inserted is None:
+        earlier = await queries.cross_sell_offer_by_request(uow, request_id)
+        assert earlier is not None, "an insert that met its request_id finds the first record"
+        return earlier
+    uow.audit(
+        "reporting.RecordCrossSellOffer",
+        "cross_sell_offer",
+        inserted.id,
+        {"customer_id": offer.customer_id, "sku": offer.sku, "response": offer.response},
+    )
+    return inserted
 
 
 async def upsert_campaign(

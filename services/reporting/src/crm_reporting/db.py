@@ -24,6 +24,7 @@ from sqlalchemy import (
     func,
     text,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from crm_kit.tables import MessagingTables
 
@@ -136,6 +137,46 @@ lead_touch_facts = Table(
     Column("campaign_id", String(64), nullable=True),
     Column("at", DateTime(timezone=True), nullable=False),
     Index("ix_lead_touch_facts_lead", "lead_id", "at"),
+)
+
+# What buyers bought: a won deal's lines that carry a SKU (DealClosed's items, numbered from 1 in
+# the event's order), by the deal's lead. Cross-sell rules learn from them; an offer's "bought
+# after" reads them by lead and SKU.
+purchase_facts = Table(
+    "purchase_facts",
+    metadata,
+    Column("deal_id", String(64), nullable=False),
+    Column("line", Integer, nullable=False),
+    Column("lead_id", String(64), nullable=False),
+    Column("sku", String(100), nullable=False),
+    Column("description", String(500), nullable=False, server_default=""),
+    Column("quantity", BigInteger, nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency_code", String(3), nullable=False),
+    Column("closed_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("deal_id", "line"),
+    Index("ix_purchase_facts_lead", "lead_id", "sku", "closed_at"),
+    Index("ix_purchase_facts_closed", "closed_at"),
+)
+
+# A cross-sell suggestion offered to a customer by a rep or agent, and the answer (accepted or
+# declined), with the rule that suggested it then and the customer's leads (whose later purchases
+# of the SKU the report counts). request_id: a retried record finds the first.
+cross_sell_offers = Table(
+    "cross_sell_offers",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("customer_id", String(64), nullable=False),
+    Column("lead_ids", ARRAY(String(64)), nullable=False),
+    Column("sku", String(100), nullable=False),
+    Column("antecedent_sku", String(100), nullable=False, server_default=""),
+    Column("confidence", Float, nullable=True),
+    Column("response", String(10), nullable=False),
+    Column("user_id", String(64), nullable=False, server_default=""),
+    Column("offered_at", DateTime(timezone=True), nullable=False),
+    Column("request_id", String(200), nullable=True, unique=True),
+    Index("ix_cross_sell_offers_customer", "customer_id", "offered_at"),
+    Index("ix_cross_sell_offers_offered", "offered_at"),
 )
 
 # The latest state of each campaign (CampaignChanged): name, budget and actual cost.

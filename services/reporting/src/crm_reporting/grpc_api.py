@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 import grpc
 
 from crm.common.v1 import types_pb2
 from crm.reporting.v1 import reporting_pb2, reporting_pb2_grpc, targets_pb2, targets_pb2_grpc
-from crm_kit.db import Database
+from crm_kit import caller
+from crm_kit.db import Database, UnitOfWork
 from crm_kit.errors import InvalidArgument, require
 from crm_kit.protoconv import (
     encode_page_token,
@@ -24,7 +26,7 @@ from crm_kit.protoconv import (
     to_date,
     to_timestamp,
 )
-from crm_reporting import attribution, commands, domain, queries, scoring, targets
+from crm_reporting import attribution, commands, crosssell, domain, queries, scoring, targets
 
 ATTRIBUTION_DIMENSIONS = ("source", "campaign")
 MAX_MODELS = 4
@@ -115,35 +117,75 @@ DEFAULT_RESULTS_WINDOW_DAYS = 30
 MAX_RESULTS_WINDOW_DAYS = 365
 
 
-class LeadScoring:
-    """The lead scoring model, trained from the most recent `max_leads` decided leads on the first
-    request `refresh_seconds` after the last training (one training at a time, off the event loop):
-    a request never waits for more than one statement and a training."""
+Model = TypeVar("Model")
 
-    def __init__(self, db: Database, *, refresh_seconds: float, max_leads: int) -> None:
+
+class Retrained(Generic[Model]):
+    """A model trained from the database on the first request `refresh_seconds` after the last
+    training (one training at a time, off the event loop): a request never waits for more than one
+    read and one training. `load` reads what it learns from (one statement); `train` returns the
+    model, or what it says when there is too little to learn from."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        refresh_seconds: float,
+        load: Callable[[UnitOfWork], Awaitable[Any]],
+        train: Callable[[Any], Model],
+    ) -> None:
         self.db = db
         self.refresh_seconds = refresh_seconds
-        self.max_leads = max_leads
-        self._trained: tuple[float, datetime, scoring.LeadModel | scoring.TooLittleHistory] | None = None
+        self._load = load
+        self._train = train
+        self._trained: tuple[float, datetime, Model] | None = None
         self._lock = asyncio.Lock()
 
     def _fresh(self) -> bool:
         return self._trained is not None and time.monotonic() - self._trained[0] < self.refresh_seconds
 
-    async def current(self) -> tuple[datetime, scoring.LeadModel | scoring.TooLittleHistory]:
+    async def current(self) -> tuple[datetime, Model]:
         if not self._fresh():
             async with self._lock:
                 if not self._fresh():
                     async with self.db.unit_of_work() as uow:
-                        leads = await queries.decided_leads(uow, self.max_leads)
-                    model: scoring.LeadModel | scoring.TooLittleHistory
-                    try:
-                        model = await asyncio.to_thread(scoring.train, leads)
-                    except scoring.TooLittleHistory as exc:
-                        model = exc
+                        data = await self._load(uow)
+                    model = await asyncio.to_thread(self._train, data)
                     self._trained = (time.monotonic(), datetime.now(UTC), model)
         assert self._trained is not None
         return self._trained[1], self._trained[2]
+
+
+LeadScoring = Retrained[scoring.LeadModel | scoring.TooLittleHistory]
+CrossSelling = Retrained[crosssell.Affinities | crosssell.TooLittleHistory]
+
+
+def lead_scoring(db: Database, *, refresh_seconds: float, max_leads: int) -> LeadScoring:
+    """Naive Bayes from the most recent `max_leads` decided leads."""
+
+    def train(leads: list[scoring.DecidedLead]) -> scoring.LeadModel | scoring.TooLittleHistory:
+        try:
+            return scoring.train(leads)
+        except scoring.TooLittleHistory as exc:
+            return exc
+
+    return Retrained(
+        db, refresh_seconds=refresh_seconds, load=lambda uow: queries.decided_leads(uow, max_leads), train=train
+    )
+
+
+def cross_selling(db: Database, *, refresh_seconds: float, max_buyers: int) -> CrossSelling:
+    """Association rules from the products of the most recent `max_buyers` buyers."""
+
+    def train(found: list[crosssell.Purchase]) -> crosssell.Affinities | crosssell.TooLittleHistory:
+        try:
+            return crosssell.learn(found)
+        except crosssell.TooLittleHistory as exc:
+            return exc
+
+    return Retrained(
+        db, refresh_seconds=refresh_seconds, load=lambda uow: queries.purchases(uow, max_buyers), train=train
+    )
 
 
 def lead_score_to_proto(
@@ -173,10 +215,148 @@ def lead_score_to_proto(
     )
 
 
+CROSS_SELL_RESPONSES = ("accepted", "declined")
+DEFAULT_CROSS_SELL_WINDOW_DAYS = 90
+MAX_LEAD_IDS = 100
+
+
+def _lead_ids(values: Any) -> list[str]:
+    """The customer's leads as the gateway passes them; INVALID_ARGUMENT beyond the limit."""
+    if len(values) > MAX_LEAD_IDS:
+        raise InvalidArgument("too many leads", field_violations=[("lead_ids", f"at most {MAX_LEAD_IDS}")])
+    return [v for v in values if v]
+
+
+def cross_sell_offer_to_proto(row: Any) -> reporting_pb2.CrossSellOffer:
+    return reporting_pb2.CrossSellOffer(
+        id=row.id,
+        customer_id=row.customer_id,
+        sku=row.sku,
+        response=row.response,
+        offer_time=to_timestamp(row.offered_at),
+        user_id=row.user_id,
+        antecedent_sku=row.antecedent_sku,
+        confidence=row.confidence or 0.0,
+    )
+
+
+def suggestion_to_proto(
+    found: crosssell.Suggestion, names: dict[str, str] | Any, last_offer: Any
+) -> reporting_pb2.ProductSuggestion:
+    rule = found.rule
+    return reporting_pb2.ProductSuggestion(
+        sku=rule.consequent,
+        name=names.get(rule.consequent, ""),
+        because_sku=rule.antecedent,
+        because_name=names.get(rule.antecedent, ""),
+        because_bought_time=to_timestamp(found.because_bought_at),
+        confidence=round(rule.confidence, 4),
+        lift=round(rule.lift, 3),
+        support=round(rule.support, 4),
+        buyers_of_both=rule.together,
+        buyers_of_because=rule.antecedent_buyers,
+        last_offer=cross_sell_offer_to_proto(last_offer) if last_offer is not None else None,
+    )
+
+
 class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
-    def __init__(self, db: Database, lead_scoring: LeadScoring) -> None:
+    def __init__(self, db: Database, lead_scoring: LeadScoring, cross_selling: CrossSelling) -> None:
         self.db = db
         self.lead_scoring = lead_scoring
+        self.cross_selling = cross_selling
+
+    async def SuggestProducts(
+        self, request: reporting_pb2.SuggestProductsRequest, context: grpc.aio.ServicerContext
+    ) -> reporting_pb2.SuggestProductsResponse:
+        require({"customer_id": request.customer_id})
+        lead_ids = _lead_ids(request.lead_ids)
+        trained_at, model = await self.cross_selling.current()
+        described = reporting_pb2.CrossSellModel(
+            train_time=to_timestamp(trained_at),
+            buyers=model.buyers,
+            needed_buyers=crosssell.MIN_BUYERS,
+            min_buyers_of_both=crosssell.MIN_PAIR_BUYERS,
+        )
+        if isinstance(model, crosssell.TooLittleHistory):
+            return reporting_pb2.SuggestProductsResponse(
+                customer_id=request.customer_id, status="too_little_data", model=described
+            )
+        described.rules = model.rule_count
+        async with self.db.unit_of_work() as uow:
+            owned = await queries.owned_products(uow, lead_ids)
+            found = model.suggest(owned)
+            offers = await queries.last_cross_sell_offers(uow, request.customer_id) if found else {}
+        return reporting_pb2.SuggestProductsResponse(
+            customer_id=request.customer_id,
+            status="suggested",
+            suggestions=[suggestion_to_proto(s, model.names, offers.get(s.rule.consequent)) for s in found],
+            model=described,
+        )
+
+    async def RecordCrossSellOffer(
+        self, request: reporting_pb2.RecordCrossSellOfferRequest, context: grpc.aio.ServicerContext
+    ) -> reporting_pb2.RecordCrossSellOfferResponse:
+        require({"customer_id": request.customer_id, "sku": request.sku, "response": request.response})
+        problems = []
+        if request.response not in CROSS_SELL_RESPONSES:
+            problems.append(("response", "accepted or declined"))
+        if len(request.sku) > 100:
+            problems.append(("sku", "at most 100 characters"))
+        if problems:
+            named = ", ".join(name for name, _ in problems)
+            raise InvalidArgument(f"the offer cannot be recorded: {named}", field_violations=problems)
+        lead_ids = _lead_ids(request.lead_ids)
+        _, model = await self.cross_selling.current()
+        rule = None
+        if isinstance(model, crosssell.Affinities):
+            async with self.db.unit_of_work() as uow:
+                owned = await queries.owned_products(uow, lead_ids)
+            rule = next((s.rule for s in model.suggest(owned, limit=None) if s.rule.consequent == request.sku), None)
+        who = caller.current()
+        offer = commands.CrossSellOffer(
+            customer_id=request.customer_id,
+            lead_ids=lead_ids,
+            sku=request.sku,
+            response=request.response,
+            antecedent_sku=rule.antecedent if rule else "",
+            confidence=round(rule.confidence, 4) if rule else None,
+            user_id=who.actor[:64] if who else "",
+            offered_at=datetime.now(UTC),
+        )
+        async with self.db.unit_of_work() as uow:
+            row = await commands.record_cross_sell_offer(uow, offer, request_id=request.request_id[:200])
+        return reporting_pb2.RecordCrossSellOfferResponse(offer=cross_sell_offer_to_proto(row))
+
+    async def GetCrossSellReport(
+        self, request: reporting_pb2.GetCrossSellReportRequest, context: grpc.aio.ServicerContext
+    ) -> reporting_pb2.GetCrossSellReportResponse:
+        if not 0 <= request.window_days <= MAX_RESULTS_WINDOW_DAYS:
+            raise InvalidArgument(
+                "window", field_violations=[("window_days", f"1 to {MAX_RESULTS_WINDOW_DAYS} (0: 90)")]
+            )
+        period = domain.validate_period(
+            from_timestamp(request.start_time, request.HasField("start_time")),
+            from_timestamp(request.end_time, request.HasField("end_time")),
+        )
+        window = request.window_days or DEFAULT_CROSS_SELL_WINDOW_DAYS
+        _, model = await self.cross_selling.current()
+        names = model.names if isinstance(model, crosssell.Affinities) else {}
+        async with self.db.unit_of_work() as uow:
+            rows = await queries.cross_sell_report(uow, period, window)
+        return reporting_pb2.GetCrossSellReportResponse(
+            window_days=window,
+            rows=[
+                reporting_pb2.CrossSellReportRow(
+                    sku=r.sku,
+                    name=names.get(r.sku, ""),
+                    offers=r.offers,
+                    accepted=r.accepted,
+                    declined=r.declined,
+                    bought_after=r.bought_after,
+                )
+                for r in rows
+            ],
+        )
 
     async def ScoreLead(
         self, request: reporting_pb2.ScoreLeadRequest, context: grpc.aio.ServicerContext

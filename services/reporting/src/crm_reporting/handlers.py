@@ -94,13 +94,15 @@ async def on_lead_assigned(uow: UnitOfWork, envelope: Envelope[lead_events.LeadA
 
 async def on_deal_closed(uow: UnitOfWork, envelope: Envelope[sales_events.DealClosed]) -> None:
     """A deal closes once; the first close recorded is the fact, with its owner, team and product
-    line (what targets vs actual count by)."""
+    line (what targets vs actual count by); a won deal's lines with a SKU are its lead's purchases
+    (what cross-sell rules learn from)."""
     m = envelope.message
     items = [domain.ItemAmount(i.quantity, i.unit_price.amount_minor, i.unit_price.currency_code) for i in m.items]
     try:
         total, currency = domain.deal_total(m.total.amount_minor, m.total.currency_code, items)
     except domain.MixedCurrencies as exc:
         raise PoisonMessage(f"DealClosed {envelope.id}: {exc}") from exc
+    closed_at = _time(m, "close_time") or _aware(envelope.time)
     await _record(uow, envelope)
     await commands.insert_deal_closed(
         uow,
@@ -111,7 +113,7 @@ async def on_deal_closed(uow: UnitOfWork, envelope: Envelope[sales_events.DealCl
         won=m.won,
         total_minor=total,
         currency_code=currency,
-        closed_at=_time(m, "close_time") or _aware(envelope.time),
+        closed_at=closed_at,
         owner=commands.DealOwner(
             rep_id=_text(m.owner_rep_id),
             team_id=_text(m.owner_team_id),
@@ -119,6 +121,26 @@ async def on_deal_closed(uow: UnitOfWork, envelope: Envelope[sales_events.DealCl
             product_line=_text(m.product_line),
         ),
     )
+    if m.won and m.lead_id:
+        await commands.insert_purchases(
+            uow, deal_id=m.deal_id, lead_id=m.lead_id, lines=_purchase_lines(m), closed_at=closed_at
+        )
+
+
+def _purchase_lines(m: sales_events.DealClosed) -> list[commands.PurchaseLine]:
+    """The lines with a SKU (a product), numbered by their place in the event."""
+    return [
+        commands.PurchaseLine(
+            line=n,
+            sku=item.sku.strip()[:100],
+            description=item.description.strip()[:500],
+            quantity=item.quantity,
+            amount_minor=item.quantity * item.unit_price.amount_minor,
+            currency_code=(item.unit_price.currency_code or m.total.currency_code).upper(),
+        )
+        for n, item in enumerate(m.items, start=1)
+        if item.sku.strip()
+    ]
 
 
 async def on_campaign_changed(uow: UnitOfWork, envelope: Envelope[lead_events.CampaignChanged]) -> None:

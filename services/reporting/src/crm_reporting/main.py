@@ -16,7 +16,7 @@ from crm_kit.service import Service, run_cli
 from crm_kit.settings import ServiceSettings
 from crm_reporting import handlers, targets
 from crm_reporting.db import messaging
-from crm_reporting.grpc_api import LeadScoring, ReportingServicer, TargetsServicer
+from crm_reporting.grpc_api import ReportingServicer, TargetsServicer, cross_selling, lead_scoring
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
@@ -28,6 +28,10 @@ class ReportingSettings(ServiceSettings, CompanyCalendarSettings):
     # this many of the most recent decided leads.
     lead_score_refresh_seconds: float = 600.0
     lead_score_max_leads: int = 100_000
+    # Cross-sell rules: relearned on the first request this long after the last, from the products
+    # of at most this many of the most recent buyers.
+    cross_sell_refresh_seconds: float = 600.0
+    cross_sell_max_buyers: int = 200_000
 
 
 async def setup(service: Service) -> None:
@@ -52,10 +56,15 @@ async def setup(service: Service) -> None:
         reporting_pb2_grpc.add_ReportingServiceServicer_to_server,
         ReportingServicer(
             service.db,
-            LeadScoring(
+            lead_scoring(
                 service.db,
                 refresh_seconds=settings.lead_score_refresh_seconds,
                 max_leads=settings.lead_score_max_leads,
+            ),
+            cross_selling(
+                service.db,
+                refresh_seconds=settings.cross_sell_refresh_seconds,
+                max_buyers=settings.cross_sell_max_buyers,
             ),
         ),
         reporting_pb2.DESCRIPTOR.services_by_name["ReportingService"].full_name,

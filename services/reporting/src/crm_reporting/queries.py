@@ -17,8 +17,16 @@ from sqlalchemy import ColumnElement, Row, Select, and_, false, func, or_, selec
 
 from crm_kit.db import UnitOfWork
 from crm_kit.pagination import keyset_page
-from crm_reporting import attribution, domain, scoring, targets
-from crm_reporting.db import campaign_facts, customer_facts, deal_facts, lead_facts, lead_touch_facts, ticket_facts
+from crm_reporting import attribution, crosssell, domain, scoring, targets
+from crm_reporting.db import (
+    campaign_facts,
+    cross_sell_offers,
+    customer_facts,
+    deal_facts,
+    lead_facts,
+    lead_touch_facts,
+    ticket_facts,
+)
 from crm_reporting.db import targets as targets_table
 
 
@@ -510,3 +518,67 @@ async def decided_leads(uow: UnitOfWork, limit: int) -> list[scoring.DecidedLead
         )
         for r in rows
     ]
+
+
+# Each of the most recent `limit` buyers' products: the latest purchase of each SKU and its name
+# then. The buyers are picked from the (closed_at) index, their lines from the (lead_id, sku) one.
+_PURCHASES = text(
+    "WITH buyers AS (SELECT lead_id FROM purchase_facts GROUP BY lead_id ORDER BY max(closed_at) DESC LIMIT :limit)"
+    " SELECT p.lead_id, p.sku, max(p.closed_at) AS at,"
+    " (array_agg(p.description ORDER BY p.closed_at DESC, p.line))[1] AS name"
+    " FROM purchase_facts p JOIN buyers b ON b.lead_id = p.lead_id"
+    " GROUP BY p.lead_id, p.sku"
+)
+
+
+async def purchases(uow: UnitOfWork, limit: int) -> list[crosssell.Purchase]:
+    """The products of the most recent `limit` buyers (one statement)."""
+    rows = await uow.conn.execute(_PURCHASES, {"limit": limit})
+    return [crosssell.Purchase(r.lead_id, r.sku, r.name, r.at) for r in rows]
+
+
+_OWNED = text("SELECT sku, max(closed_at) AS at FROM purchase_facts WHERE lead_id = ANY(:lead_ids) GROUP BY sku")
+
+
+async def owned_products(uow: UnitOfWork, lead_ids: list[str]) -> dict[str, Any]:
+    """What a customer (their leads) bought: SKU → when last."""
+    if not lead_ids:
+        return {}
+    return {r.sku: r.at for r in await uow.conn.execute(_OWNED, {"lead_ids": lead_ids})}
+
+
+_LAST_OFFERS = text(
+    "SELECT DISTINCT ON (sku) * FROM cross_sell_offers WHERE customer_id = :customer_id ORDER BY sku, offered_at DESC"
+)
+
+
+async def last_cross_sell_offers(uow: UnitOfWork, customer_id: str) -> dict[str, Row[Any]]:
+    """The latest offer of each SKU to the customer."""
+    return {r.sku: r for r in await uow.conn.execute(_LAST_OFFERS, {"customer_id": customer_id})}
+
+
+async def cross_sell_offer_by_request(uow: UnitOfWork, request_id: str) -> Row[Any] | None:
+    found = select(cross_sell_offers).where(cross_sell_offers.c.request_id == request_id)
+    return (await uow.conn.execute(found)).first()
+
+
+# Per offered SKU in the period: offers, answers, and offers after which one of the customer's
+# leads bought the SKU within the window (the acceptance that shows in the sales, not only in the
+# rep's click).
+_CROSS_SELL_REPORT = text(
+    "SELECT o.sku, count(*) AS offers,"
+    " count(*) FILTER (WHERE o.response = 'accepted') AS accepted,"
+    " count(*) FILTER (WHERE o.response = 'declined') AS declined,"
+    " sum(CASE WHEN EXISTS (SELECT 1 FROM purchase_facts p WHERE p.lead_id = ANY(o.lead_ids) AND p.sku = o.sku"
+    " AND p.closed_at >= o.offered_at AND p.closed_at < o.offered_at + make_interval(days => :window_days))"
+    " THEN 1 ELSE 0 END) AS bought_after"
+    " FROM cross_sell_offers o"
+    " WHERE (CAST(:start AS timestamptz) IS NULL OR o.offered_at >= :start)"
+    " AND (CAST(:end AS timestamptz) IS NULL OR o.offered_at < :end)"
+    " GROUP BY o.sku ORDER BY offers DESC, o.sku"
+)
+
+
+async def cross_sell_report(uow: UnitOfWork, period: domain.Period, window_days: int) -> list[Row[Any]]:
+    params = {"start": period.start, "end": period.end, "window_days": window_days}
+    return list(await uow.conn.execute(_CROSS_SELL_REPORT, params))

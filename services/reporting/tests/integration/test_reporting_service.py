@@ -23,10 +23,20 @@ from crm.reporting.v1 import reporting_pb2, reporting_pb2_grpc
 from crm.sales.v1 import events_pb2 as sales_events
 from crm.support.v1 import events_pb2 as support_events
 from crm.support.v1 import support_pb2
+from crm_kit import caller
 from crm_kit.protoconv import to_timestamp
 from crm_kit.service import Service
 from crm_kit.testing import eventually, free_port, local_channel, publish_event, reset_stream, running_service
-from crm_reporting.db import deal_facts, event_log, lead_facts, messaging, notification_facts, order_facts, ticket_facts
+from crm_reporting.db import (
+    deal_facts,
+    event_log,
+    lead_facts,
+    messaging,
+    notification_facts,
+    order_facts,
+    purchase_facts,
+    ticket_facts,
+)
 from crm_reporting.main import MIGRATIONS_DIR, ReportingSettings, setup
 
 pytestmark = pytest.mark.integration
@@ -87,6 +97,7 @@ async def reporting(fresh_database, nats_server) -> AsyncIterator[Reporting]:
         consumer_max_deliver=3,
         # A test decides leads and asks for a score at once.
         lead_score_refresh_seconds=1.0,
+        cross_sell_refresh_seconds=1.0,
     )
     async with running_service(settings, messaging, MIGRATIONS_DIR, setup) as service:
         ch = local_channel(port)
@@ -429,3 +440,104 @@ async def test_a_lead_is_scored_from_the_decided_leads_its_events_made_and_says_
     with pytest.raises(grpc.aio.AioRpcError) as missing:
         await reporting.stub.ScoreLead(reporting_pb2.ScoreLeadRequest(source="radio"))
     assert missing.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def bought(lead_id: str, skus: list[str], at: datetime, deal_id: str = "") -> sales_events.DealClosed:
+    price = types_pb2.Money(amount_minor=10000, currency_code=ILS)
+    return sales_events.DealClosed(
+        deal_id=deal_id or new_id("deal"),
+        lead_id=lead_id,
+        won=True,
+        items=[
+            *(types_pb2.LineItem(sku=sku, description=sku.lower(), quantity=1, unit_price=price) for sku in skus),
+            types_pb2.LineItem(description="delivery", quantity=1, unit_price=price),
+        ],
+        total=types_pb2.Money(amount_minor=10000 * (len(skus) + 1), currency_code=ILS),
+        source="web",
+        close_time=to_timestamp(at),
+    )
+
+
+async def test_cross_sell_suggests_what_buyers_of_the_same_product_bought_and_tracks_offers(
+    reporting, nats_server
+) -> None:
+    """From won deals' lines: 12 buyers of a sofa and a rug, 8 of a sofa alone, 10 of a lamp. A
+    customer with a sofa is offered the rug (60 % of sofa buyers, lift 1.5); an offer's answer is
+    recorded once per request; the report counts offers, answers, and the purchase that followed.
+    Lines without a SKU are not products; a redelivered close adds no line."""
+    early = await reporting.stub.SuggestProducts(
+        reporting_pb2.SuggestProductsRequest(customer_id="c-1", lead_ids=["x"])
+    )
+    assert early.status == "too_little_data" and early.model.needed_buyers == 20 and not early.suggestions
+
+    first = bought(new_id("lead"), ["SOFA", "RUG"], T0)
+    for event in (first, first):  # a redelivery
+        await publish_event(nats_server, event)
+    for i in range(11):
+        await publish_event(nats_server, bought(new_id("lead"), ["SOFA", "RUG"], T0 + timedelta(hours=i)))
+    for i in range(8):
+        await publish_event(nats_server, bought(new_id("lead"), ["SOFA"], T0 + timedelta(hours=i)))
+    for i in range(10):
+        await publish_event(nats_server, bought(new_id("lead"), ["LAMP"], T0 + timedelta(hours=i)))
+    customer, other = new_id("lead"), new_id("lead")
+    await publish_event(nats_server, bought(customer, ["SOFA"], T0 - timedelta(days=90)))
+    await publish_event(nats_server, bought(other, ["SOFA"], T0 - timedelta(days=30)))
+
+    async def suggested() -> reporting_pb2.SuggestProductsResponse | None:
+        reply = await reporting.stub.SuggestProducts(
+            reporting_pb2.SuggestProductsRequest(customer_id="c-1", lead_ids=[customer])
+        )
+        return reply if reply.status == "suggested" and reply.model.buyers == 32 else None
+
+    found = await eventually(suggested, timeout=15)
+    (rug,) = found.suggestions
+    assert (rug.sku, rug.name, rug.because_sku, rug.because_name) == ("RUG", "rug", "SOFA", "sofa")
+    assert rug.because_bought_time.ToDatetime(UTC) == T0 - timedelta(days=90)
+    # 12 of the 22 sofa buyers (the customer and the other one count) bought the rug.
+    assert (rug.buyers_of_both, rug.buyers_of_because) == (12, 22)
+    assert rug.confidence == pytest.approx(round(12 / 22, 4)) and rug.lift == pytest.approx(
+        round(12 / 22 / (12 / 32), 3)
+    )
+    assert not rug.HasField("last_offer")
+    lines = await reporting.fetch(select(purchase_facts).where(purchase_facts.c.deal_id == first.deal_id))
+    assert [(r.line, r.sku) for r in lines] == [(1, "SOFA"), (2, "RUG")]
+
+    with caller.acting_as("agent-rina", "req-1"):
+        offer = reporting_pb2.RecordCrossSellOfferRequest(
+            customer_id="c-1", lead_ids=[customer], sku="RUG", response="accepted", request_id="offer-1"
+        )
+        recorded = (await reporting.stub.RecordCrossSellOffer(offer)).offer
+        again = (await reporting.stub.RecordCrossSellOffer(offer)).offer
+    assert again.id == recorded.id
+    assert (recorded.user_id, recorded.antecedent_sku, recorded.response) == ("agent-rina", "SOFA", "accepted")
+    assert recorded.confidence == pytest.approx(round(12 / 22, 4))
+    await reporting.stub.RecordCrossSellOffer(
+        reporting_pb2.RecordCrossSellOfferRequest(customer_id="c-2", lead_ids=[other], sku="RUG", response="declined")
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as wrong:
+        await reporting.stub.RecordCrossSellOffer(
+            reporting_pb2.RecordCrossSellOfferRequest(customer_id="c-1", sku="RUG", response="maybe")
+        )
+    assert wrong.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "response" in str(wrong.value.details())
+    shown = await reporting.stub.SuggestProducts(
+        reporting_pb2.SuggestProductsRequest(customer_id="c-1", lead_ids=[customer])
+    )
+    assert shown.suggestions[0].last_offer.id == recorded.id
+
+    # The customer buys the rug: the accepted offer shows in the sales.
+    await publish_event(nats_server, bought(customer, ["RUG"], datetime.now(UTC)))
+
+    async def reported() -> reporting_pb2.CrossSellReportRow | None:
+        reply = await reporting.stub.GetCrossSellReport(reporting_pb2.GetCrossSellReportRequest())
+        row = reply.rows[0] if reply.rows else None
+        return row if row is not None and row.bought_after == 1 else None
+
+    row = await eventually(reported, timeout=15)
+    assert (row.sku, row.name, row.offers, row.accepted, row.declined) == ("RUG", "rug", 2, 1, 1)
+    bought_now = await reporting.stub.SuggestProducts(
+        reporting_pb2.SuggestProductsRequest(customer_id="c-1", lead_ids=[customer])
+    )
+    assert all(s.sku != "RUG" for s in bought_now.suggestions)
+    with pytest.raises(grpc.aio.AioRpcError) as too_long:
+        await reporting.stub.GetCrossSellReport(reporting_pb2.GetCrossSellReportRequest(window_days=400))
+    assert too_long.value.code() == grpc.StatusCode.INVALID_ARGUMENT

@@ -109,6 +109,9 @@ POLICIES: dict[str, Policy] = {
         frozenset(Role) - {Role.MARKETING}, "reps: customers of leads they own; open deals the caller sees"
     ),
     "log_touch": Policy(frozenset(Role) - {Role.MARKETING}, "reps: customers of leads they own"),
+    # cross-sell: who sells to or serves the customer (not orders, not marketing's bulk view)
+    "list_product_suggestions": Policy(SALES | {Role.SERVICE_AGENT}, "reps: customers of leads they own"),
+    "record_cross_sell_offer": Policy(SALES | {Role.SERVICE_AGENT}, "reps: customers of leads they own"),
     "list_consents": Policy(frozenset(Role) - {Role.MARKETING}, "reps: customers of leads they own"),
     "record_consent": Policy(frozenset(Role) - {Role.MARKETING}, "reps: customers of leads they own"),
     "update_customer": Policy(frozenset(Role) - {Role.MARKETING}, "reps: customers of leads they own"),
@@ -163,6 +166,7 @@ POLICIES: dict[str, Policy] = {
     "list_lead_imports": Policy(frozenset({Role.ADMIN, Role.MARKETING})),
     "campaign_report": Policy(frozenset({Role.ADMIN, Role.MARKETING, Role.SALES_MANAGER}), "like source_report"),
     "attribution_report": Policy(frozenset({Role.ADMIN, Role.MARKETING, Role.SALES_MANAGER}), "like campaign_report"),
+    "cross_sell_report": Policy(frozenset({Role.ADMIN, Role.MARKETING, Role.SALES_MANAGER}), "like campaign_report"),
     # duplicates: managers review and merge their team's; admins everything
     "list_possible_duplicates": Policy(frozenset({Role.ADMIN, Role.SALES_MANAGER}), "managers: pairs in their team"),
     "dismiss_possible_duplicate": Policy(frozenset({Role.ADMIN, Role.SALES_MANAGER}), "managers: both leads in team"),

@@ -628,3 +628,342 @@ class ScoreLeadResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ScoreLeadResponse: _TypeAlias = ScoreLeadResponse  # noqa: Y015
+
+@_typing.final
+class SuggestProductsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    LEAD_IDS_FIELD_NUMBER: _builtins.int
+    customer_id: _builtins.str
+    @_builtins.property
+    def lead_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The customer's leads: what they bought is what these leads' won deals carried."""
+
+    def __init__(
+        self,
+        *,
+        customer_id: _builtins.str = ...,
+        lead_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "lead_ids", b"lead_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SuggestProductsRequest: _TypeAlias = SuggestProductsRequest  # noqa: Y015
+
+@_typing.final
+class CrossSellOffer(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    SKU_FIELD_NUMBER: _builtins.int
+    RESPONSE_FIELD_NUMBER: _builtins.int
+    OFFER_TIME_FIELD_NUMBER: _builtins.int
+    USER_ID_FIELD_NUMBER: _builtins.int
+    ANTECEDENT_SKU_FIELD_NUMBER: _builtins.int
+    CONFIDENCE_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    customer_id: _builtins.str
+    sku: _builtins.str
+    response: _builtins.str
+    """accepted or declined."""
+    user_id: _builtins.str
+    """Who recorded it (the gateway's authenticated subject)."""
+    antecedent_sku: _builtins.str
+    """The rule that suggested it when offered (empty when none did)."""
+    confidence: _builtins.float
+    @_builtins.property
+    def offer_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        customer_id: _builtins.str = ...,
+        sku: _builtins.str = ...,
+        response: _builtins.str = ...,
+        offer_time: _timestamp_pb2.Timestamp | None = ...,
+        user_id: _builtins.str = ...,
+        antecedent_sku: _builtins.str = ...,
+        confidence: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["offer_time", b"offer_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["antecedent_sku", b"antecedent_sku", "confidence", b"confidence", "customer_id", b"customer_id", "id", b"id", "offer_time", b"offer_time", "response", b"response", "sku", b"sku", "user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CrossSellOffer: _TypeAlias = CrossSellOffer  # noqa: Y015
+
+@_typing.final
+class ProductSuggestion(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SKU_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    BECAUSE_SKU_FIELD_NUMBER: _builtins.int
+    BECAUSE_NAME_FIELD_NUMBER: _builtins.int
+    BECAUSE_BOUGHT_TIME_FIELD_NUMBER: _builtins.int
+    CONFIDENCE_FIELD_NUMBER: _builtins.int
+    LIFT_FIELD_NUMBER: _builtins.int
+    SUPPORT_FIELD_NUMBER: _builtins.int
+    BUYERS_OF_BOTH_FIELD_NUMBER: _builtins.int
+    BUYERS_OF_BECAUSE_FIELD_NUMBER: _builtins.int
+    LAST_OFFER_FIELD_NUMBER: _builtins.int
+    sku: _builtins.str
+    name: _builtins.str
+    """The product's name as its latest sale described it."""
+    because_sku: _builtins.str
+    """What the customer bought that suggests it, and when they last bought it."""
+    because_name: _builtins.str
+    confidence: _builtins.float
+    """Of the buyers of because_sku, the share who also bought sku; how much likelier that is than
+    for any buyer; and the share of all buyers who bought both.
+    """
+    lift: _builtins.float
+    support: _builtins.float
+    buyers_of_both: _builtins.int
+    buyers_of_because: _builtins.int
+    @_builtins.property
+    def because_bought_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def last_offer(self) -> Global___CrossSellOffer:
+        """The latest offer of it to this customer (unset: never offered)."""
+
+    def __init__(
+        self,
+        *,
+        sku: _builtins.str = ...,
+        name: _builtins.str = ...,
+        because_sku: _builtins.str = ...,
+        because_name: _builtins.str = ...,
+        because_bought_time: _timestamp_pb2.Timestamp | None = ...,
+        confidence: _builtins.float = ...,
+        lift: _builtins.float = ...,
+        support: _builtins.float = ...,
+        buyers_of_both: _builtins.int = ...,
+        buyers_of_because: _builtins.int = ...,
+        last_offer: Global___CrossSellOffer | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["because_bought_time", b"because_bought_time", "last_offer", b"last_offer"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["because_bought_time", b"because_bought_time", "because_name", b"because_name", "because_sku", b"because_sku", "buyers_of_because", b"buyers_of_because", "buyers_of_both", b"buyers_of_both", "confidence", b"confidence", "last_offer", b"last_offer", "lift", b"lift", "name", b"name", "sku", b"sku", "support", b"support"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ProductSuggestion: _TypeAlias = ProductSuggestion  # noqa: Y015
+
+@_typing.final
+class CrossSellModel(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRAIN_TIME_FIELD_NUMBER: _builtins.int
+    BUYERS_FIELD_NUMBER: _builtins.int
+    NEEDED_BUYERS_FIELD_NUMBER: _builtins.int
+    RULES_FIELD_NUMBER: _builtins.int
+    MIN_BUYERS_OF_BOTH_FIELD_NUMBER: _builtins.int
+    buyers: _builtins.int
+    """Buyers it learned from, and the minimum it needs; its rules, each from at least
+    min_buyers_of_both buyers of both products.
+    """
+    needed_buyers: _builtins.int
+    rules: _builtins.int
+    min_buyers_of_both: _builtins.int
+    @_builtins.property
+    def train_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        train_time: _timestamp_pb2.Timestamp | None = ...,
+        buyers: _builtins.int = ...,
+        needed_buyers: _builtins.int = ...,
+        rules: _builtins.int = ...,
+        min_buyers_of_both: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["train_time", b"train_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["buyers", b"buyers", "min_buyers_of_both", b"min_buyers_of_both", "needed_buyers", b"needed_buyers", "rules", b"rules", "train_time", b"train_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CrossSellModel: _TypeAlias = CrossSellModel  # noqa: Y015
+
+@_typing.final
+class SuggestProductsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    SUGGESTIONS_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
+    customer_id: _builtins.str
+    status: _builtins.str
+    """suggested (possibly none: nothing the customer bought has a rule), or too_little_data."""
+    @_builtins.property
+    def suggestions(self) -> _containers.RepeatedCompositeFieldContainer[Global___ProductSuggestion]:
+        """Strongest first, at most 5."""
+
+    @_builtins.property
+    def model(self) -> Global___CrossSellModel: ...
+    def __init__(
+        self,
+        *,
+        customer_id: _builtins.str = ...,
+        status: _builtins.str = ...,
+        suggestions: _abc.Iterable[Global___ProductSuggestion] | None = ...,
+        model: Global___CrossSellModel | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["model", b"model"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "model", b"model", "status", b"status", "suggestions", b"suggestions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SuggestProductsResponse: _TypeAlias = SuggestProductsResponse  # noqa: Y015
+
+@_typing.final
+class RecordCrossSellOfferRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    LEAD_IDS_FIELD_NUMBER: _builtins.int
+    SKU_FIELD_NUMBER: _builtins.int
+    RESPONSE_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    customer_id: _builtins.str
+    sku: _builtins.str
+    response: _builtins.str
+    """accepted or declined."""
+    request_id: _builtins.str
+    """AIP-155: a repeat with the same id returns the first record."""
+    @_builtins.property
+    def lead_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        customer_id: _builtins.str = ...,
+        lead_ids: _abc.Iterable[_builtins.str] | None = ...,
+        sku: _builtins.str = ...,
+        response: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "lead_ids", b"lead_ids", "request_id", b"request_id", "response", b"response", "sku", b"sku"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordCrossSellOfferRequest: _TypeAlias = RecordCrossSellOfferRequest  # noqa: Y015
+
+@_typing.final
+class RecordCrossSellOfferResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OFFER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def offer(self) -> Global___CrossSellOffer: ...
+    def __init__(
+        self,
+        *,
+        offer: Global___CrossSellOffer | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["offer", b"offer"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["offer", b"offer"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordCrossSellOfferResponse: _TypeAlias = RecordCrossSellOfferResponse  # noqa: Y015
+
+@_typing.final
+class GetCrossSellReportRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    START_TIME_FIELD_NUMBER: _builtins.int
+    END_TIME_FIELD_NUMBER: _builtins.int
+    WINDOW_DAYS_FIELD_NUMBER: _builtins.int
+    window_days: _builtins.int
+    """Days after an offer a purchase of the product counts: 1 to 365; 0: 90."""
+    @_builtins.property
+    def start_time(self) -> _timestamp_pb2.Timestamp:
+        """Offers made in [start_time, end_time); unset: unbounded."""
+
+    @_builtins.property
+    def end_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        start_time: _timestamp_pb2.Timestamp | None = ...,
+        end_time: _timestamp_pb2.Timestamp | None = ...,
+        window_days: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "start_time", b"start_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "start_time", b"start_time", "window_days", b"window_days"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCrossSellReportRequest: _TypeAlias = GetCrossSellReportRequest  # noqa: Y015
+
+@_typing.final
+class CrossSellReportRow(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SKU_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    OFFERS_FIELD_NUMBER: _builtins.int
+    ACCEPTED_FIELD_NUMBER: _builtins.int
+    DECLINED_FIELD_NUMBER: _builtins.int
+    BOUGHT_AFTER_FIELD_NUMBER: _builtins.int
+    sku: _builtins.str
+    name: _builtins.str
+    offers: _builtins.int
+    accepted: _builtins.int
+    declined: _builtins.int
+    bought_after: _builtins.int
+    """Offers after which the customer bought the product within the window."""
+    def __init__(
+        self,
+        *,
+        sku: _builtins.str = ...,
+        name: _builtins.str = ...,
+        offers: _builtins.int = ...,
+        accepted: _builtins.int = ...,
+        declined: _builtins.int = ...,
+        bought_after: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "bought_after", b"bought_after", "declined", b"declined", "name", b"name", "offers", b"offers", "sku", b"sku"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CrossSellReportRow: _TypeAlias = CrossSellReportRow  # noqa: Y015
+
+@_typing.final
+class GetCrossSellReportResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WINDOW_DAYS_FIELD_NUMBER: _builtins.int
+    ROWS_FIELD_NUMBER: _builtins.int
+    window_days: _builtins.int
+    @_builtins.property
+    def rows(self) -> _containers.RepeatedCompositeFieldContainer[Global___CrossSellReportRow]:
+        """Most offered first."""
+
+    def __init__(
+        self,
+        *,
+        window_days: _builtins.int = ...,
+        rows: _abc.Iterable[Global___CrossSellReportRow] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["rows", b"rows", "window_days", b"window_days"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCrossSellReportResponse: _TypeAlias = GetCrossSellReportResponse  # noqa: Y015

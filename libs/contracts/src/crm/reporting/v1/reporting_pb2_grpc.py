@@ -60,6 +60,21 @@ class ReportingServiceStub:
                 request_serializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.ScoreLeadRequest.SerializeToString,
                 response_deserializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.ScoreLeadResponse.FromString,
                 _registered_method=True)
+        self.SuggestProducts = channel.unary_unary(
+                '/crm.reporting.v1.ReportingService/SuggestProducts',
+                request_serializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.SuggestProductsRequest.SerializeToString,
+                response_deserializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.SuggestProductsResponse.FromString,
+                _registered_method=True)
+        self.RecordCrossSellOffer = channel.unary_unary(
+                '/crm.reporting.v1.ReportingService/RecordCrossSellOffer',
+                request_serializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.RecordCrossSellOfferRequest.SerializeToString,
+                response_deserializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.RecordCrossSellOfferResponse.FromString,
+                _registered_method=True)
+        self.GetCrossSellReport = channel.unary_unary(
+                '/crm.reporting.v1.ReportingService/GetCrossSellReport',
+                request_serializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.GetCrossSellReportRequest.SerializeToString,
+                response_deserializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.GetCrossSellReportResponse.FromString,
+                _registered_method=True)
 
 
 class ReportingServiceServicer:
@@ -111,6 +126,33 @@ class ReportingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SuggestProducts(self, request, context):
+        """Products a customer has not bought that buyers of what they have bought also bought
+        (association rules, crm_reporting.crosssell): each with the rule that suggests it and the
+        latest offer of it to the customer; status too_little_data below 20 buyers. The caller passes
+        the customer's leads (the gateway has read the customer to authorize it).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordCrossSellOffer(self, request, context):
+        """Record a suggestion offered to a customer and the answer (accepted or declined), by the
+        calling user; INVALID_ARGUMENT naming a missing or wrong field. A repeat with its request_id
+        returns the first record.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCrossSellReport(self, request, context):
+        """Per offered product, offers made in the period: the answers, and the offers followed by a
+        purchase of it by the customer within the window.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ReportingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -138,6 +180,21 @@ def add_ReportingServiceServicer_to_server(servicer, server):
                     servicer.ScoreLead,
                     request_deserializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.ScoreLeadRequest.FromString,
                     response_serializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.ScoreLeadResponse.SerializeToString,
+            ),
+            'SuggestProducts': grpc.unary_unary_rpc_method_handler(
+                    servicer.SuggestProducts,
+                    request_deserializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.SuggestProductsRequest.FromString,
+                    response_serializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.SuggestProductsResponse.SerializeToString,
+            ),
+            'RecordCrossSellOffer': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordCrossSellOffer,
+                    request_deserializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.RecordCrossSellOfferRequest.FromString,
+                    response_serializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.RecordCrossSellOfferResponse.SerializeToString,
+            ),
+            'GetCrossSellReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCrossSellReport,
+                    request_deserializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.GetCrossSellReportRequest.FromString,
+                    response_serializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.GetCrossSellReportResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -276,6 +333,87 @@ class ReportingService:
             '/crm.reporting.v1.ReportingService/ScoreLead',
             crm_dot_reporting_dot_v1_dot_reporting__pb2.ScoreLeadRequest.SerializeToString,
             crm_dot_reporting_dot_v1_dot_reporting__pb2.ScoreLeadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SuggestProducts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.reporting.v1.ReportingService/SuggestProducts',
+            crm_dot_reporting_dot_v1_dot_reporting__pb2.SuggestProductsRequest.SerializeToString,
+            crm_dot_reporting_dot_v1_dot_reporting__pb2.SuggestProductsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordCrossSellOffer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.reporting.v1.ReportingService/RecordCrossSellOffer',
+            crm_dot_reporting_dot_v1_dot_reporting__pb2.RecordCrossSellOfferRequest.SerializeToString,
+            crm_dot_reporting_dot_v1_dot_reporting__pb2.RecordCrossSellOfferResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCrossSellReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.reporting.v1.ReportingService/GetCrossSellReport',
+            crm_dot_reporting_dot_v1_dot_reporting__pb2.GetCrossSellReportRequest.SerializeToString,
+            crm_dot_reporting_dot_v1_dot_reporting__pb2.GetCrossSellReportResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -57,6 +57,21 @@ class ReportingServiceStub:
     the lead's fields (the gateway has read the lead to authorize it), so a lead just captured is
     scored before its facts reach reporting.
     """
+    SuggestProducts: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.SuggestProductsRequest, _reporting_pb2.SuggestProductsResponse]
+    """Products a customer has not bought that buyers of what they have bought also bought
+    (association rules, crm_reporting.crosssell): each with the rule that suggests it and the
+    latest offer of it to the customer; status too_little_data below 20 buyers. The caller passes
+    the customer's leads (the gateway has read the customer to authorize it).
+    """
+    RecordCrossSellOffer: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.RecordCrossSellOfferRequest, _reporting_pb2.RecordCrossSellOfferResponse]
+    """Record a suggestion offered to a customer and the answer (accepted or declined), by the
+    calling user; INVALID_ARGUMENT naming a missing or wrong field. A repeat with its request_id
+    returns the first record.
+    """
+    GetCrossSellReport: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.GetCrossSellReportRequest, _reporting_pb2.GetCrossSellReportResponse]
+    """Per offered product, offers made in the period: the answers, and the offers followed by a
+    purchase of it by the customer within the window.
+    """
 
 @_typing.type_check_only
 class ReportingServiceAsyncStub(ReportingServiceStub):
@@ -86,6 +101,21 @@ class ReportingServiceAsyncStub(ReportingServiceStub):
     the odds; status too_little_data below 20 decided leads of either outcome. The caller passes
     the lead's fields (the gateway has read the lead to authorize it), so a lead just captured is
     scored before its facts reach reporting.
+    """
+    SuggestProducts: _aio.UnaryUnaryMultiCallable[_reporting_pb2.SuggestProductsRequest, _reporting_pb2.SuggestProductsResponse]  # type: ignore[assignment]
+    """Products a customer has not bought that buyers of what they have bought also bought
+    (association rules, crm_reporting.crosssell): each with the rule that suggests it and the
+    latest offer of it to the customer; status too_little_data below 20 buyers. The caller passes
+    the customer's leads (the gateway has read the customer to authorize it).
+    """
+    RecordCrossSellOffer: _aio.UnaryUnaryMultiCallable[_reporting_pb2.RecordCrossSellOfferRequest, _reporting_pb2.RecordCrossSellOfferResponse]  # type: ignore[assignment]
+    """Record a suggestion offered to a customer and the answer (accepted or declined), by the
+    calling user; INVALID_ARGUMENT naming a missing or wrong field. A repeat with its request_id
+    returns the first record.
+    """
+    GetCrossSellReport: _aio.UnaryUnaryMultiCallable[_reporting_pb2.GetCrossSellReportRequest, _reporting_pb2.GetCrossSellReportResponse]  # type: ignore[assignment]
+    """Per offered product, offers made in the period: the answers, and the offers followed by a
+    purchase of it by the customer within the window.
     """
 
 class ReportingServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -143,6 +173,39 @@ class ReportingServiceServicer(metaclass=_abc_1.ABCMeta):
         the odds; status too_little_data below 20 decided leads of either outcome. The caller passes
         the lead's fields (the gateway has read the lead to authorize it), so a lead just captured is
         scored before its facts reach reporting.
+        """
+
+    @_abc_1.abstractmethod
+    def SuggestProducts(
+        self,
+        request: _reporting_pb2.SuggestProductsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_reporting_pb2.SuggestProductsResponse, _abc.Awaitable[_reporting_pb2.SuggestProductsResponse]]:
+        """Products a customer has not bought that buyers of what they have bought also bought
+        (association rules, crm_reporting.crosssell): each with the rule that suggests it and the
+        latest offer of it to the customer; status too_little_data below 20 buyers. The caller passes
+        the customer's leads (the gateway has read the customer to authorize it).
+        """
+
+    @_abc_1.abstractmethod
+    def RecordCrossSellOffer(
+        self,
+        request: _reporting_pb2.RecordCrossSellOfferRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_reporting_pb2.RecordCrossSellOfferResponse, _abc.Awaitable[_reporting_pb2.RecordCrossSellOfferResponse]]:
+        """Record a suggestion offered to a customer and the answer (accepted or declined), by the
+        calling user; INVALID_ARGUMENT naming a missing or wrong field. A repeat with its request_id
+        returns the first record.
+        """
+
+    @_abc_1.abstractmethod
+    def GetCrossSellReport(
+        self,
+        request: _reporting_pb2.GetCrossSellReportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_reporting_pb2.GetCrossSellReportResponse, _abc.Awaitable[_reporting_pb2.GetCrossSellReportResponse]]:
+        """Per offered product, offers made in the period: the answers, and the offers followed by a
+        purchase of it by the customer within the window.
         """
 
 def add_ReportingServiceServicer_to_server(servicer: ReportingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

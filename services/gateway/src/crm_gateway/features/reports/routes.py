@@ -15,6 +15,7 @@ from crm_gateway.features.reports.schemas import (
     AttributionModel,
     AttributionReport,
     CampaignReport,
+    CrossSellReport,
     SourceReport,
     TargetReport,
 )
@@ -84,6 +85,25 @@ async def attribution_report(
         ),
     )
     return to_model(AttributionReport, reply)
+
+
+@router.get("/reports/cross-sell", tags=["reports"], operation_id="getCrossSellReport")
+async def cross_sell_report(
+    clients: Clients,
+    principal: Caller,
+    start_time: Period = None,
+    end_time: Period = None,
+    window_days: Annotated[int, Query(ge=1, le=365, description="days after an offer a purchase counts")] = 90,
+) -> CrossSellReport:
+    """Per offered product, the cross-sell offers made in the period: accepted, declined, and
+    followed by the customer's purchase of it within window_days."""
+    reply = await read(
+        clients.reporting.GetCrossSellReport,
+        reporting_pb2.GetCrossSellReportRequest(
+            start_time=to_timestamp(start_time), end_time=to_timestamp(end_time), window_days=window_days
+        ),
+    )
+    return to_model(CrossSellReport, reply)
 
 
 @router.get("/reports/targets", tags=["reports"], operation_id="getTargetReport")

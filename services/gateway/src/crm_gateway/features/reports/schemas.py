@@ -104,3 +104,21 @@ class TargetReportRow(BaseModel):
 class TargetReport(BaseModel):
     period: ReportPeriod
     rows: list[TargetReportRow]
+
+
+class CrossSellReportRow(BaseModel):
+    sku: str
+    name: str
+    offers: int
+    accepted: int
+    declined: int
+    # Offers after which the customer bought the product within window_days.
+    bought_after: int
+
+
+class CrossSellReport(BaseModel):
+    """Per offered product, the offers made in the period: the customers' answers, and the offers
+    followed by a purchase of it (most offered first)."""
+
+    window_days: int
+    rows: list[CrossSellReportRow]

@@ -35,6 +35,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             # Tests decide leads and ask for a score at once: the model retrains a second after
             # the last training instead of ten minutes (test_lead_scoring).
             "CRM_LEAD_SCORE_REFRESH_SECONDS": "1",
+            # Likewise the cross-sell rules (test_cross_sell).
+            "CRM_CROSS_SELL_REFRESH_SECONDS": "1",
         },
     )
     asyncio.run(system.start())

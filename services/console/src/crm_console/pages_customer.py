@@ -9,6 +9,7 @@ beside it) or a consent to advertising without proof.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
@@ -149,6 +150,31 @@ words(
         "tlf_arrives": {"he": "מועד הגעה: {date}", "fa": "تحویل: {date}", "en": "Arrives {date}"},
         "tlf_minutes": {"he": "{minutes} דק׳", "fa": "{minutes} دقیقه", "en": "{minutes} min"},
         "tlf_by": {"he": "על ידי {who}", "fa": "توسط {who}", "en": "by {who}"},
+        "xs": {"he": "כדאי להציע", "fa": "پیشنهاد برای فروش بیشتر", "en": "Worth offering"},
+        "xs_because": {
+            "he": "קנה/תה {because} ב-{date}; {pct}% מ-{n} הקונים של {because} קנו גם את זה",
+            "fa": "{because} را در {date} خرید؛ {pct}٪ از {n} خریدار {because} این را هم خریدند",
+            "en": "Bought {because} on {date}; {pct}% of its {n} buyers also bought this",
+        },
+        "xs_lift": {"he": "פי {lift} מהרגיל", "fa": "{lift} برابر معمول", "en": "{lift}× the usual rate"},
+        "xs_accepted": {"he": "הלקוח/ה רוצה", "fa": "مشتری می‌خواهد", "en": "Customer wants it"},
+        "xs_declined": {"he": "לא מעוניין/ת", "fa": "نمی‌خواهد", "en": "Not interested"},
+        "xs_last_accepted": {"he": "הוצע ב-{date}: רצה", "fa": "در {date} پیشنهاد شد: پذیرفت", "en": "Offered {date}: wanted it"},
+        "xs_last_declined": {
+            "he": "הוצע ב-{date}: לא רצה",
+            "fa": "در {date} پیشنهاد شد: نپذیرفت",
+            "en": "Offered {date}: not interested",
+        },
+        "xs_none": {
+            "he": "אין הצעה: מה שהלקוח/ה קנה לא מוביל למוצר נוסף",
+            "fa": "پیشنهادی نیست: خریدهای این مشتری به محصول دیگری راه نمی‌برد",
+            "en": "Nothing to suggest: what this customer bought leads to no other product",
+        },
+        "xs_too_little": {
+            "he": "עדיין אין מספיק היסטוריה: {buyers} קונים (צריך {needed}).",
+            "fa": "هنوز سابقه کافی نیست: {buyers} خریدار ({needed} لازم است).",
+            "en": "Not enough history yet: {buyers} buyers ({needed} needed).",
+        },
     }
 )
 
@@ -279,12 +305,13 @@ async def customer_page(
     departments = chosen_departments(request)
     kinds = [kind for d in departments for kind in DEPARTMENTS[d]]
     # The reads at once: each is checked against the caller by the gateway on its own.
-    (customer_read, timeline, consents, tickets), (summary, people, addresses) = await asyncio.gather(
+    (customer_read, timeline, consents, tickets), (summary, people, addresses, suggestions) = await asyncio.gather(
         _main_reads(gateway, session.token, customer_id, page_token, kinds),
         asyncio.gather(
             optional_read(gateway, session.token, "getCustomerSummary", customer_id),
             optional_read(gateway, session.token, "listContactPersons", customer_id),
             optional_read(gateway, session.token, "listAddresses", customer_id),
+            optional_read(gateway, session.token, "listProductSuggestions", customer_id),
         ),
     )
     found = customer_read.body
@@ -304,6 +331,8 @@ async def customer_page(
         summary=summary,
         contact_persons=(people or {}).get("contact_persons", []),
         addresses=(addresses or {}).get("addresses", []),
+        suggestions=suggestions,
+        offer_request=uuid.uuid4().hex,
         next_page=next_href(f"/customers/{quote(customer_id)}", filters, token) if token else "",
         first_page=next_href(f"/customers/{quote(customer_id)}", filters, "") if page_token else "",
         departments=DEPARTMENTS,
@@ -315,6 +344,7 @@ async def customer_page(
         consent_form=extra.get("consent_form", {}),
         consent_errors=extra.get("consent_errors", {}),
         consent_notice=extra.get("consent_notice", ""),
+        offer_notice=extra.get("offer_notice", ""),
         touch_form=extra.get("touch_form", {}),
         touch_errors=extra.get("touch_errors", {}),
         touch_kinds=TOUCH_KINDS,
@@ -387,6 +417,24 @@ async def record_consent(request: Request, customer_id: str) -> Response:
             status_code=answer.status,
         )
     return RedirectResponse(f"/customers/{quote(customer_id)}#consents", status_code=303)
+
+
+@router.post("/customers/{customer_id}/suggestions/offers")
+async def record_offer(request: Request, customer_id: str) -> Response:
+    """A suggestion offered and the customer's answer; the request id makes a double submit one
+    record. A refusal shows the page again with its notice."""
+    session, form = await ctx(request).signed_form(request)
+    t = Translator(ctx(request).locale_of(request))
+    body = {name: str(form.get(name, "")).strip() for name in ("sku", "response", "request_id")}
+    answer = await answer_or_refusal(
+        api(request).call("recordCrossSellOffer", session.token, path={"customer_id": customer_id}, body=body),
+        ("sku", "response", "request_id"),
+        t,
+    )
+    if isinstance(answer, Refusal):
+        notice = answer.notice or "; ".join(answer.errors.values())
+        return await customer_page(request, session, customer_id, offer_notice=notice, status_code=answer.status)
+    return RedirectResponse(f"/customers/{quote(customer_id)}#suggestions", status_code=303)
 
 
 @router.post("/customers/{customer_id}/touches")

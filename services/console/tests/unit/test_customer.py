@@ -27,6 +27,38 @@ DANA = {
 }
 
 
+RUG_OFFERED = {
+    "id": "o1",
+    "customer_id": "c1",
+    "sku": "RUG-2",
+    "response": "declined",
+    "offer_time": "2026-12-02T10:00:00Z",
+    "user_id": "agent-yosef",
+    "antecedent_sku": "SOFA-3",
+    "confidence": 0.31,
+}
+SUGGESTIONS = {
+    "customer_id": "c1",
+    "status": "suggested",
+    "suggestions": [
+        {
+            "sku": "RUG-2",
+            "name": "<b>שטיח</b>",
+            "because_sku": "SOFA-3",
+            "because_name": "ספה",
+            "because_bought_time": "2026-09-01T10:00:00Z",
+            "confidence": 0.3125,
+            "lift": 2.4,
+            "support": 0.05,
+            "buyers_of_both": 10,
+            "buyers_of_because": 32,
+            "last_offer": RUG_OFFERED,
+        }
+    ],
+    "model": {"train_time": None, "buyers": 200, "needed_buyers": 20, "rules": 4, "min_buyers_of_both": 5},
+}
+
+
 class FakeGateway(RecordingGateway):
     def __init__(self) -> None:
         super().__init__()
@@ -40,6 +72,10 @@ class FakeGateway(RecordingGateway):
             return httpx.Response(200, json={**DANA, **json.loads(request.content)})
         if path == "/api/v1/customers/c1/timeline":
             return httpx.Response(200, json={"entries": [], "next_page_token": ""})
+        if path == "/api/v1/customers/c1/suggestions":
+            return httpx.Response(200, json=SUGGESTIONS)
+        if path == "/api/v1/customers/c1/suggestions/offers":
+            return httpx.Response(201, json={})
         if path == "/api/v1/customers/c1/touches":
             return httpx.Response(201, json={"id": "9", "kind": "call_logged", "summary": "", "channel": "phone"})
         if path == "/api/v1/customers/c1/consents" and request.method == "POST":
@@ -200,3 +236,25 @@ async def test_a_touch_is_logged_in_seconds_and_bad_minutes_stay_on_the_form(
     refused = await browser.post("/customers/c1/touches", data={**form, "minutes": "سه"})
     assert refused.status_code == 422 and 'id="duration_seconds-err"' in refused.text
     assert len(fake.writes()) == 1
+
+
+async def test_suggestions_show_their_reason_and_the_last_answer(browser: httpx.AsyncClient) -> None:
+    as_role(browser, "service_agent", locale="en")
+    page = await browser.get("/customers/c1")
+    assert 'data-sku="RUG-2" data-percent="31"' in page.text
+    assert "Bought ספה on 1 Sep 2026; 31% of its 32 buyers also bought this" in page.text
+    assert 'data-response="declined"' in page.text and "Offered 2 Dec 2026: not interested" in page.text
+    # A product's name comes from a deal's line: text, never markup.
+    assert "<b>שטיח</b>" not in page.text and "&lt;b&gt;שטיח&lt;/b&gt;" in page.text
+
+
+async def test_an_answer_is_posted_and_a_refusal_says_why(browser: httpx.AsyncClient, fake: FakeGateway) -> None:
+    as_role(browser, "service_agent", locale="en")
+    form = {"csrf": CSRF, "sku": "RUG-2", "response": "accepted", "request_id": "r-1"}
+    done = await browser.post("/customers/c1/suggestions/offers", data=form)
+    assert done.status_code == 303 and done.headers["location"] == "/customers/c1#suggestions"
+    [offer] = fake.writes()
+    assert json.loads(offer.content) == {"sku": "RUG-2", "response": "accepted", "request_id": "r-1"}
+    fake.refusal = problem(422, [{"field": "response", "detail": "must be accepted or declined"}])
+    refused = await browser.post("/customers/c1/suggestions/offers", data={**form, "response": "maybe"})
+    assert refused.status_code == 422 and "must be accepted or declined" in refused.text

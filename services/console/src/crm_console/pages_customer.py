@@ -159,7 +159,11 @@ words(
         "xs_lift": {"he": "פי {lift} מהרגיל", "fa": "{lift} برابر معمول", "en": "{lift}× the usual rate"},
         "xs_accepted": {"he": "הלקוח/ה רוצה", "fa": "مشتری می‌خواهد", "en": "Customer wants it"},
         "xs_declined": {"he": "לא מעוניין/ת", "fa": "نمی‌خواهد", "en": "Not interested"},
-        "xs_last_accepted": {"he": "הוצע ב-{date}: רצה", "fa": "در {date} پیشنهاد شد: پذیرفت", "en": "Offered {date}: wanted it"},
+        "xs_last_accepted": {
+            "he": "הוצע ב-{date}: רצה",
+            "fa": "در {date} پیشنهاد شد: پذیرفت",
+            "en": "Offered {date}: wanted it",
+        },
         "xs_last_declined": {
             "he": "הוצע ב-{date}: לא רצה",
             "fa": "در {date} پیشنهاد شد: نپذیرفت",

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
-import json
 import os
 import platform
 import random
@@ -38,7 +37,7 @@ if str(BENCH) not in sys.path:
     sys.path.insert(0, str(BENCH))
 
 import asyncpg  # noqa: E402
-from loadgen import commit, latency_summary  # noqa: E402
+from loadgen import commit, latency_summary, write_result  # noqa: E402
 
 from crm_devstack._util import free_ports  # noqa: E402
 from crm_devstack.postgres import EmbeddedPostgres  # noqa: E402
@@ -168,12 +167,7 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--results-dir", type=Path, default=BENCH / "results")
     args = parser.parse_args(argv)
     result = asyncio.run(run([int(s) for s in args.sizes.split(",")], args.samples))
-    args.results_dir.mkdir(parents=True, exist_ok=True)
-    out = args.results_dir / f"cross-sell-{datetime.now(UTC):%Y-%m-%d}-{result['commit']}.json"
-    out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
-    print(table(result))
-    print(f"\nwritten to {out}")
-    return out
+    return write_result(result, args.results_dir, "cross-sell", table(result))
 
 
 if __name__ == "__main__":

@@ -9,11 +9,14 @@ payload the scenario keeps (e.g. the created lead's id). The generator measures 
 from __future__ import annotations
 
 import asyncio
+import json
 import statistics
 import subprocess
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -27,6 +30,16 @@ def commit() -> str:
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=__file__.rsplit("/", 1)[0]
     )
     return out.stdout.strip() or "unknown"
+
+
+def write_result(result: dict[str, Any], results_dir: Path, name: str, table: str) -> Path:
+    """A sized bench's figures as `<results_dir>/<name>-<date>-<commit>.json`, and its table printed."""
+    results_dir.mkdir(parents=True, exist_ok=True)
+    out = results_dir / f"{name}-{datetime.now(UTC):%Y-%m-%d}-{result['commit']}.json"
+    out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    print(table)
+    print(f"\nwritten to {out}")
+    return out
 
 
 def percentile(values: list[float], p: float) -> float:

@@ -42,7 +42,7 @@ if str(BENCH) not in sys.path:
     sys.path.insert(0, str(BENCH))
 
 import asyncpg  # noqa: E402
-from loadgen import commit, latency_summary, plan_nodes  # noqa: E402
+from loadgen import commit, latency_summary, plan_nodes, write_result  # noqa: E402
 from people import People, Person  # noqa: E402
 from sqlalchemy import event  # noqa: E402
 
@@ -247,12 +247,7 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--results-dir", type=Path, default=BENCH / "results")
     args = parser.parse_args(argv)
     result = asyncio.run(run([int(s) for s in args.sizes.split(",")], args.samples))
-    args.results_dir.mkdir(parents=True, exist_ok=True)
-    out = args.results_dir / f"search-{datetime.now(UTC):%Y-%m-%d}-{result['commit']}.json"
-    out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
-    print(table(result))
-    print(f"\nwritten to {out}")
-    return out
+    return write_result(result, args.results_dir, "search", table(result))
 
 
 if __name__ == "__main__":

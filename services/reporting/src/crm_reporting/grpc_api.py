@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 from zoneinfo import ZoneInfo
 
 import grpc
@@ -128,8 +128,8 @@ class Retrained(Generic[Model]):
     `refresh_seconds` after the last training (one training at a time, off the event loop): only
     the very first request waits for a training; later ones get the model in hand while a newer one
     is learned (at 200,000 buyers the cross-sell read and learning take about 10 s, bench/README.md).
-    `load` reads what it learns from (one statement); `train` returns the model, or what it says
-    when there is too little to learn from. A failed relearning is logged and the model in hand
+    `load` reads what it learns from (one statement); `train` returns the model or raises
+    `too_little`, which is kept as the model (what it says). A failed relearning is logged and the model in hand
     stays until the next request tries again."""
 
     def __init__(
@@ -138,12 +138,14 @@ class Retrained(Generic[Model]):
         *,
         refresh_seconds: float,
         load: Callable[[UnitOfWork], Awaitable[Any]],
-        train: Callable[[Any], Model],
+        train: Callable[[Any], Any],
+        too_little: type[Exception],
     ) -> None:
         self.db = db
         self.refresh_seconds = refresh_seconds
         self._load = load
         self._train = train
+        self._too_little = too_little
         self._trained: tuple[float, datetime, Model] | None = None
         self._lock = asyncio.Lock()
         self._relearning: asyncio.Task[None] | None = None
@@ -156,8 +158,11 @@ class Retrained(Generic[Model]):
             if not self._fresh():
                 async with self.db.unit_of_work() as uow:
                     data = await self._load(uow)
-                model = await asyncio.to_thread(self._train, data)
-                self._trained = (time.monotonic(), datetime.now(UTC), model)
+                try:
+                    model = await asyncio.to_thread(self._train, data)
+                except self._too_little as exc:
+                    model = exc
+                self._trained = (time.monotonic(), datetime.now(UTC), cast(Model, model))
 
     async def _relearn(self) -> None:
         try:
@@ -180,29 +185,23 @@ CrossSelling = Retrained[crosssell.Affinities | crosssell.TooLittleHistory]
 
 def lead_scoring(db: Database, *, refresh_seconds: float, max_leads: int) -> LeadScoring:
     """Naive Bayes from the most recent `max_leads` decided leads."""
-
-    def train(leads: list[scoring.DecidedLead]) -> scoring.LeadModel | scoring.TooLittleHistory:
-        try:
-            return scoring.train(leads)
-        except scoring.TooLittleHistory as exc:
-            return exc
-
     return Retrained(
-        db, refresh_seconds=refresh_seconds, load=lambda uow: queries.decided_leads(uow, max_leads), train=train
+        db,
+        refresh_seconds=refresh_seconds,
+        load=lambda uow: queries.decided_leads(uow, max_leads),
+        train=scoring.train,
+        too_little=scoring.TooLittleHistory,
     )
 
 
 def cross_selling(db: Database, *, refresh_seconds: float, max_buyers: int) -> CrossSelling:
     """Association rules from the products of the most recent `max_buyers` buyers."""
-
-    def train(found: list[crosssell.Purchase]) -> crosssell.Affinities | crosssell.TooLittleHistory:
-        try:
-            return crosssell.learn(found)
-        except crosssell.TooLittleHistory as exc:
-            return exc
-
     return Retrained(
-        db, refresh_seconds=refresh_seconds, load=lambda uow: queries.purchases(uow, max_buyers), train=train
+        db,
+        refresh_seconds=refresh_seconds,
+        load=lambda uow: queries.purchases(uow, max_buyers),
+        train=crosssell.learn,
+        too_little=crosssell.TooLittleHistory,
     )
 
 

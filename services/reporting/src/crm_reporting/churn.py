@@ -86,19 +86,25 @@ def _falling(recent: float, rate_before: float) -> bool:
     return rate_before > 0 and recent < rate_before / 2
 
 
-def rule_risk(s: Signals) -> Risk | None:
-    """The rule-based risk and its reasons; None for a customer who never bought."""
-    if s.days_since_purchase is None:
-        return None
+def _buying(s: Signals, days: int) -> list[Reason]:
+    """What the customer's purchases say: silence, and falling against their own history."""
     found: list[Reason] = []
-    if s.days_since_purchase > 365:
-        found.append(Reason("no_purchase", 35, s.days_since_purchase))
-    elif s.days_since_purchase > RECENT_DAYS:
-        found.append(Reason("no_purchase", 20, s.days_since_purchase))
+    if days > 365:
+        found.append(Reason("no_purchase", 35, days))
+    elif days > RECENT_DAYS:
+        found.append(Reason("no_purchase", 20, days))
     if _falling(s.purchases_recent, s.purchase_rate_before):
         found.append(Reason("fewer_purchases", 20, s.purchases_recent))
     if _falling(s.amount_recent, s.amount_rate_before):
         found.append(Reason("smaller_purchases", 10, s.amount_recent))
+    if s.lost_recent:
+        found.append(Reason("lost_deals", 10, s.lost_recent))
+    return found
+
+
+def _relationship(s: Signals) -> list[Reason]:
+    """What the service desk, consent and contact say."""
+    found: list[Reason] = []
     if s.complaints_recent:
         found.append(Reason("complaints", min(25, 15 + 5 * (s.complaints_recent - 1)), s.complaints_recent))
     if s.breached_recent:
@@ -107,9 +113,14 @@ def rule_risk(s: Signals) -> Risk | None:
         found.append(Reason("opted_out", 10, 1))
     if s.days_since_contact is not None and s.days_since_contact >= NO_CONTACT_DAYS:
         found.append(Reason("no_contact", 10, s.days_since_contact))
-    if s.lost_recent:
-        found.append(Reason("lost_deals", 10, s.lost_recent))
-    found.sort(key=lambda r: (-r.points, r.signal))
+    return found
+
+
+def rule_risk(s: Signals) -> Risk | None:
+    """The rule-based risk and its reasons; None for a customer who never bought."""
+    if s.days_since_purchase is None:
+        return None
+    found = sorted([*_buying(s, s.days_since_purchase), *_relationship(s)], key=lambda r: (-r.points, r.signal))
     risk = min(100, sum(r.points for r in found)) / 100
     return Risk(risk, band(risk), tuple(found))
 

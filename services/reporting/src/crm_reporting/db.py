@@ -13,6 +13,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Float,
+    ForeignKey,
     Index,
     Integer,
     MetaData,
@@ -24,7 +25,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from crm_kit.tables import MessagingTables
 
@@ -177,6 +178,46 @@ cross_sell_offers = Table(
     Column("request_id", String(200), nullable=True, unique=True),
     Index("ix_cross_sell_offers_customer", "customer_id", "offered_at"),
     Index("ix_cross_sell_offers_offered", "offered_at"),
+)
+
+# Retention call lists (crm.reporting.v1.RetentionService): the customers at risk when the list was
+# made, highest first, each in the call group (with its rep) or the control group held out, with
+# the risk's reasons and the suggested offer then, and the rep's latest answer.
+retention_lists = Table(
+    "retention_lists",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("team_id", String(64), nullable=False, server_default=""),
+    Column("threshold", Float, nullable=False),
+    Column("control_share", Float, nullable=False),
+    Column("called", Integer, nullable=False),
+    Column("control", Integer, nullable=False),
+    Column("created_by", String(64), nullable=False, server_default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("request_id", String(200), nullable=True, unique=True),
+    Index("ix_retention_lists_team", "team_id", "created_at"),
+)
+
+retention_entries = Table(
+    "retention_entries",
+    metadata,
+    Column("list_id", String(64), ForeignKey("retention_lists.id"), nullable=False),
+    Column("customer_id", String(64), nullable=False),
+    Column("lead_id", String(64), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("control", Boolean, nullable=False),
+    Column("rep_id", String(64), nullable=False, server_default=""),
+    Column("risk", Float, nullable=False),
+    Column("band", String(10), nullable=False),
+    Column("reasons", JSONB, nullable=False),
+    Column("offer", String(120), nullable=False),
+    Column("response", String(20), nullable=False, server_default=""),
+    Column("responded_at", DateTime(timezone=True), nullable=True),
+    Column("responded_by", String(64), nullable=False, server_default=""),
+    PrimaryKeyConstraint("list_id", "customer_id"),
+    Index("ix_retention_entries_rep", "rep_id", "list_id"),
+    Index("ix_retention_entries_customer", "customer_id"),
 )
 
 # The latest state of each campaign (CampaignChanged): name, budget and actual cost.

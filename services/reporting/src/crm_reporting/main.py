@@ -8,7 +8,14 @@ from crm.customers.v1 import events_pb2 as customer_events
 from crm.leads.v1 import events_pb2 as lead_events
 from crm.notifications.v1 import events_pb2 as notification_events
 from crm.orders.v1 import events_pb2 as order_events
-from crm.reporting.v1 import reporting_pb2, reporting_pb2_grpc, targets_pb2, targets_pb2_grpc
+from crm.reporting.v1 import (
+    reporting_pb2,
+    reporting_pb2_grpc,
+    retention_pb2,
+    retention_pb2_grpc,
+    targets_pb2,
+    targets_pb2_grpc,
+)
 from crm.sales.v1 import events_pb2 as sales_events
 from crm.support.v1 import events_pb2 as support_events
 from crm_kit.company import CompanyCalendarSettings
@@ -17,6 +24,7 @@ from crm_kit.settings import ServiceSettings
 from crm_reporting import handlers, targets
 from crm_reporting.db import messaging
 from crm_reporting.grpc_api import ReportingServicer, TargetsServicer, cross_selling, lead_scoring
+from crm_reporting.retention_api import RetentionServicer
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
@@ -52,6 +60,11 @@ async def setup(service: Service) -> None:
     service.bus.subscribe(support_events.TicketSlaBreached, handlers.on_ticket_sla_breached)
     service.bus.subscribe(support_events.SurveyAnswered, handlers.on_survey_answered)
     service.bus.subscribe(customer_events.ConsentChanged, handlers.on_consent_changed)
+    cross_sell = cross_selling(
+        service.db,
+        refresh_seconds=settings.cross_sell_refresh_seconds,
+        max_buyers=settings.cross_sell_max_buyers,
+    )
     service.grpc.add(
         reporting_pb2_grpc.add_ReportingServiceServicer_to_server,
         ReportingServicer(
@@ -61,13 +74,14 @@ async def setup(service: Service) -> None:
                 refresh_seconds=settings.lead_score_refresh_seconds,
                 max_leads=settings.lead_score_max_leads,
             ),
-            cross_selling(
-                service.db,
-                refresh_seconds=settings.cross_sell_refresh_seconds,
-                max_buyers=settings.cross_sell_max_buyers,
-            ),
+            cross_sell,
         ),
         reporting_pb2.DESCRIPTOR.services_by_name["ReportingService"].full_name,
+    )
+    service.grpc.add(
+        retention_pb2_grpc.add_RetentionServiceServicer_to_server,
+        RetentionServicer(service.db, cross_sell),
+        retention_pb2.DESCRIPTOR.services_by_name["RetentionService"].full_name,
     )
     service.grpc.add(
         targets_pb2_grpc.add_TargetsServiceServicer_to_server,

@@ -547,6 +547,20 @@ async def owned_products(uow: UnitOfWork, lead_ids: list[str]) -> dict[str, Any]
     return {r.sku: r.at for r in await uow.conn.execute(_OWNED, {"lead_ids": lead_ids})}
 
 
+_OWNED_BY_LEAD = text(
+    "SELECT lead_id, sku, max(closed_at) AS at FROM purchase_facts WHERE lead_id = ANY(:lead_ids) GROUP BY lead_id, sku"
+)
+
+
+async def owned_by_lead(uow: UnitOfWork, lead_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """What each lead bought: lead → SKU → when last (one statement)."""
+    found: dict[str, dict[str, Any]] = {}
+    if lead_ids:
+        for r in await uow.conn.execute(_OWNED_BY_LEAD, {"lead_ids": lead_ids}):
+            found.setdefault(r.lead_id, {})[r.sku] = r.at
+    return found
+
+
 _LAST_OFFERS = text(
     "SELECT DISTINCT ON (sku) * FROM cross_sell_offers WHERE customer_id = :customer_id ORDER BY sku, offered_at DESC"
 )

@@ -19,7 +19,7 @@ from crm.customers.v1 import events_pb2 as customer_events
 from crm.leads.v1 import events_pb2 as lead_events
 from crm.notifications.v1 import events_pb2 as notification_events
 from crm.orders.v1 import events_pb2 as order_events
-from crm.reporting.v1 import reporting_pb2, reporting_pb2_grpc
+from crm.reporting.v1 import reporting_pb2, reporting_pb2_grpc, retention_pb2, retention_pb2_grpc
 from crm.sales.v1 import events_pb2 as sales_events
 from crm.support.v1 import events_pb2 as support_events
 from crm.support.v1 import support_pb2
@@ -56,6 +56,7 @@ def new_id(prefix: str) -> str:
 class Reporting:
     stub: reporting_pb2_grpc.ReportingServiceStub
     service: Service
+    retention: retention_pb2_grpc.RetentionServiceStub
 
     async def summary(self, start: datetime | None = None, end: datetime | None = None) -> Summary:
         response = await self.stub.GetSourceReport(
@@ -101,7 +102,9 @@ async def reporting(fresh_database, nats_server) -> AsyncIterator[Reporting]:
     )
     async with running_service(settings, messaging, MIGRATIONS_DIR, setup) as service:
         ch = local_channel(port)
-        yield Reporting(reporting_pb2_grpc.ReportingServiceStub(ch), service)
+        yield Reporting(
+            reporting_pb2_grpc.ReportingServiceStub(ch), service, retention_pb2_grpc.RetentionServiceStub(ch)
+        )
         await ch.close()
 
 
@@ -541,3 +544,156 @@ async def test_cross_sell_suggests_what_buyers_of_the_same_product_bought_and_tr
     with pytest.raises(grpc.aio.AioRpcError) as too_long:
         await reporting.stub.GetCrossSellReport(reporting_pb2.GetCrossSellReportRequest(window_days=400))
     assert too_long.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def a_customer(
+    nats_server: str, *, rep: str, team: str, bought_days_ago: int, complaints: int = 0
+) -> tuple[str, str]:
+    """A customer (acquired by a lead of the rep's team) who won a deal that many days ago;
+    (customer id, lead id)."""
+    now = datetime.now(UTC)
+    customer_id, lead_id = new_id("cust"), new_id("lead")
+    await publish_event(nats_server, captured(lead_id, "radio", now - timedelta(days=bought_days_ago + 10)))
+    await publish_event(
+        nats_server,
+        lead_events.LeadAssigned(
+            lead_id=lead_id,
+            rep_id=rep,
+            team_id=team,
+            assign_time=to_timestamp(now - timedelta(days=bought_days_ago + 10)),
+        ),
+    )
+    await publish_event(nats_server, customer_events.CustomerCreated(customer_id=customer_id, lead_id=lead_id))
+    await publish_event(nats_server, won_deal(lead_id, "radio", now - timedelta(days=bought_days_ago)))
+    for _ in range(complaints):
+        await publish_event(
+            nats_server,
+            support_events.TicketOpened(
+                ticket_id=new_id("ticket"),
+                customer_id=customer_id,
+                kind=support_pb2.TICKET_KIND_COMPLAINT,
+                occur_time=to_timestamp(now - timedelta(days=3)),
+            ),
+        )
+    return customer_id, lead_id
+
+
+async def refused_answers(
+    reporting: Reporting, list_id: str, entries: list[retention_pb2.RetentionEntry], mine: retention_pb2.RetentionEntry
+) -> None:
+    """Another rep's call is not found; a control entry is not called; a made-up answer is wrong;
+    another team's manager does not find the list."""
+    someone_else = next(e for e in entries if e.rep_id != mine.rep_id)
+    refusals = [
+        (someone_else.customer_id, "reached", mine.rep_id, grpc.StatusCode.NOT_FOUND),
+        (next(e for e in entries if e.control).customer_id, "reached", "", grpc.StatusCode.FAILED_PRECONDITION),
+        (mine.customer_id, "maybe", mine.rep_id, grpc.StatusCode.INVALID_ARGUMENT),
+    ]
+    for customer_id, response, rep_id, code in refusals:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await reporting.retention.RecordRetentionResponse(
+                retention_pb2.RecordRetentionResponseRequest(
+                    list_id=list_id, customer_id=customer_id, response=response, rep_id=rep_id
+                )
+            )
+        assert refused.value.code() == code
+    with pytest.raises(grpc.aio.AioRpcError) as other_team:
+        await reporting.retention.GetRetentionList(
+            retention_pb2.GetRetentionListRequest(list_id=list_id, team_id="west")
+        )
+    assert other_team.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_a_retention_list_holds_out_a_control_group_and_reports_what_calling_brought(
+    reporting, nats_server
+) -> None:
+    """Six customers of team east who last bought 400 days ago (one with two complaints since),
+    two who bought last week, one at risk in another team: the team's list takes the six, highest
+    risk first, holds two out at random, gives owners their own and the rest in turn; a rep sees
+    and answers only their calls; a called customer buying again shows as retained revenue."""
+    at_risk = [
+        await a_customer(nats_server, rep="rep-a" if i < 3 else "rep-gone", team="east", bought_days_ago=400)
+        for i in range(5)
+    ]
+    angry = await a_customer(nats_server, rep="rep-gone", team="east", bought_days_ago=400, complaints=2)
+    loyal = [await a_customer(nats_server, rep="rep-a", team="east", bought_days_ago=7) for _ in range(2)]
+    await a_customer(nats_server, rep="rep-w", team="west", bought_days_ago=400)
+
+    async def known() -> reporting_pb2.GetCustomerRiskResponse | None:
+        risk = await reporting.retention.GetCustomerRisk(retention_pb2.GetCustomerRiskRequest(customer_id=angry[0]))
+        return risk if risk.status == "scored" and len(risk.reasons) >= 3 else None
+
+    risk = await eventually(known, timeout=15)
+    assert risk.band == "high" and risk.model == "rules"
+    assert [(r.signal, r.value) for r in risk.reasons][:2] == [("no_purchase", 400), ("complaints", 2)]
+    calm = await reporting.retention.GetCustomerRisk(retention_pb2.GetCustomerRiskRequest(customer_id=loyal[0][0]))
+    assert (calm.status, calm.band, list(calm.reasons)) == ("scored", "low", [])
+    never = await reporting.retention.GetCustomerRisk(retention_pb2.GetCustomerRiskRequest(customer_id="nobody"))
+    assert never.status == "no_purchases"
+
+    ask = retention_pb2.CreateRetentionListRequest(
+        name="שבוע 49",
+        threshold=0.3,
+        control_share=0.34,
+        has_control_share=True,
+        rep_ids=["rep-b", "rep-a"],
+        team_id="east",
+        request_id="list-1",
+    )
+    with caller.acting_as("manager-noa", "req-list"):
+        made = (await reporting.retention.CreateRetentionList(ask)).list
+        again = (await reporting.retention.CreateRetentionList(ask)).list
+    assert again.id == made.id and (made.called, made.control, made.created_by) == (4, 2, "manager-noa")
+    whole = await reporting.retention.GetRetentionList(retention_pb2.GetRetentionListRequest(list_id=made.id))
+    entries = list(whole.entries)
+    assert {e.customer_id for e in entries} == {c for c, _ in [*at_risk, angry]}
+    assert entries[0].customer_id == angry[0] and entries[0].offer == "service_recovery"
+    assert [e.position for e in entries] == [1, 2, 3, 4, 5, 6]
+    called = [e for e in entries if not e.control]
+    owners = {c: ("rep-a" if i < 3 else "rep-gone") for i, (c, _) in enumerate(at_risk)} | {angry[0]: "rep-gone"}
+    assert all(e.rep_id == "rep-a" for e in called if owners[e.customer_id] == "rep-a")
+    assert {e.rep_id for e in called if owners[e.customer_id] != "rep-a"} <= {"rep-a", "rep-b"}
+    assert all(e.rep_id == "" for e in entries if e.control)
+
+    mine = called[0]
+    rep_view = await reporting.retention.GetRetentionList(
+        retention_pb2.GetRetentionListRequest(list_id=made.id, rep_id=mine.rep_id)
+    )
+    assert {e.customer_id for e in rep_view.entries} == {e.customer_id for e in called if e.rep_id == mine.rep_id}
+    answered = await reporting.retention.RecordRetentionResponse(
+        retention_pb2.RecordRetentionResponseRequest(
+            list_id=made.id, customer_id=mine.customer_id, response="offer_accepted", rep_id=mine.rep_id
+        )
+    )
+    assert answered.entry.response == "offer_accepted"
+    await refused_answers(reporting, made.id, entries, mine)
+
+    # The called customer buys again: retained revenue against a control group that did not.
+    buyer_lead = dict([*at_risk, angry])[mine.customer_id]
+    await publish_event(nats_server, won_deal(buyer_lead, "radio", datetime.now(UTC)))
+
+    async def retained() -> retention_pb2.GetRetentionReportResponse | None:
+        found = await reporting.retention.GetRetentionReport(retention_pb2.GetRetentionReportRequest(list_id=made.id))
+        return found if found.groups[0].buyers == 1 else None
+
+    found = await eventually(retained, timeout=15)
+    called_group, control_group = found.groups
+    assert (called_group.group, called_group.customers, dict(called_group.responses)) == (
+        "called",
+        4,
+        {"offer_accepted": 1},
+    )
+    assert [(m.currency_code, m.amount_minor) for m in called_group.revenue] == [(ILS, 469900)]
+    assert (control_group.group, control_group.customers, control_group.buyers) == ("control", 2, 0)
+    assert [(m.currency_code, m.amount_minor) for m in found.retained_revenue] == [(ILS, 469900 // 4 * 4)]
+
+    # This week's customers are not listed again; a wrong field is named.
+    second = await reporting.retention.CreateRetentionList(
+        retention_pb2.CreateRetentionListRequest(threshold=0.3, team_id="east", rep_ids=["rep-a"])
+    )
+    assert (second.list.called, second.list.control) == (0, 0)
+    with pytest.raises(grpc.aio.AioRpcError) as wrong:
+        await reporting.retention.CreateRetentionList(
+            retention_pb2.CreateRetentionListRequest(control_share=0.9, has_control_share=True)
+        )
+    assert wrong.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "control_share" in str(wrong.value.details())

@@ -90,6 +90,8 @@ class Records:
     attachment: dict[str, Any] = field(default_factory=dict)
     sla_policy: dict[str, Any] = field(default_factory=dict)
     calendar: dict[str, Any] = field(default_factory=dict)
+    # a retention list of team-media with the matrix's customer called by the lead's rep
+    retention_list: dict[str, Any] = field(default_factory=dict)
 
 
 async def capture_media_lead(api: httpx.AsyncClient, rep_id: str = "") -> dict[str, Any]:
@@ -212,6 +214,7 @@ async def records(stack: Stack) -> AsyncIterator[Records]:
         details = await details_records(api, the_customer)
         promotion = await api.post("/api/v1/promotions", json=PROMOTION)
         assert promotion.status_code == 201, promotion.text
+        retention_list = await retention_records(api, the_customer)
         yield Records(
             lead=lead,
             lead_to_convert=lead_to_convert,
@@ -233,6 +236,7 @@ async def records(stack: Stack) -> AsyncIterator[Records]:
             quotes=quotes,
             targets=targets,
             dead_letter=dead_letter,
+            retention_list=retention_list,
             **desk,
             **details,
         )
@@ -247,6 +251,25 @@ PROMOTION = {
 AUDIENCE_PREVIEW = {"channel": "sms", "audience": {"tags": ["matrix-nobody"]}}
 CONTACT_PERSON = {"full_name": "יעל ברק", "role": "רכש", "phone_number": "054-1234567"}
 ADDRESS = {"kind": "office", "line1": "דרך העצמאות 5", "city": "חיפה", "country_code": "IL"}
+
+
+async def retention_records(api: httpx.AsyncClient, customer: dict[str, Any]) -> dict[str, Any]:
+    """A retention list of team-media holding the matrix's customer, called by their lead's rep:
+    the customer bought and then withdrew their marketing consent (a risk of 0.1)."""
+    withdrawn = await api.post(
+        f"/api/v1/customers/{customer['id']}/consents",
+        json={"channel": "sms", "purpose": "marketing", "granted": False, "source": "recorded_call", "evidence": "m"},
+    )
+    assert withdrawn.status_code == 201, withdrawn.text
+
+    async def listed() -> dict[str, Any] | None:
+        body = {"name": "matrix", "threshold": 0.05, "control_share": 0, "team_id": "team-media"}
+        made = await api.post("/api/v1/retention-lists", json=body)
+        assert made.status_code == 201, made.text
+        detail = (await api.get(f"/api/v1/retention-lists/{made.json()['id']}")).json()
+        return made.json() if any(e["customer_id"] == customer["id"] for e in detail["entries"]) else None
+
+    return await eventually(listed)
 
 
 async def details_records(api: httpx.AsyncClient, customer: dict[str, Any]) -> dict[str, Any]:
@@ -382,6 +405,17 @@ def request_for(route: str, r: Records) -> tuple[str, str, Any, dict[str, str]]:
         "search_customers": ("GET", "/api/v1/search/customers", None, {"query": r.customer["phone_number"]}),
         "log_touch": ("POST", f"/api/v1/customers/{r.customer['id']}/touches", {"kind": "note", "text": "x"}, {}),
         "list_product_suggestions": ("GET", f"/api/v1/customers/{r.customer['id']}/suggestions", None, {}),
+        "get_customer_risk": ("GET", f"/api/v1/customers/{r.customer['id']}/risk", None, {}),
+        "create_retention_list": ("POST", "/api/v1/retention-lists", {"threshold": 1, "max_entries": 1}, {}),
+        "list_retention_lists": ("GET", "/api/v1/retention-lists", None, {}),
+        "get_retention_list": ("GET", f"/api/v1/retention-lists/{r.retention_list['id']}", None, {}),
+        "record_retention_response": (
+            "POST",
+            f"/api/v1/retention-lists/{r.retention_list['id']}/entries/{r.customer['id']}/response",
+            {"response": "reached"},
+            {},
+        ),
+        "get_retention_report": ("GET", f"/api/v1/retention-lists/{r.retention_list['id']}/report", None, {}),
         "record_cross_sell_offer": (
             "POST",
             f"/api/v1/customers/{r.customer['id']}/suggestions/offers",
@@ -669,6 +703,12 @@ MATRIX: dict[str, dict[str, str]] = {
     "list_consents": row(OK, OK, OWNED, OK, OK, FORBIDDEN),
     "log_touch": row(OK, OK, OWNED, OK, OK, FORBIDDEN),
     "list_product_suggestions": row(OK, OK, OWNED, FORBIDDEN, OK, FORBIDDEN),
+    "get_customer_risk": row(OK, OK, OWNED, FORBIDDEN, OK, FORBIDDEN),
+    "create_retention_list": row(OK, OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    "list_retention_lists": row(OK, OK, OK, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    "get_retention_list": row(OK, OWNED, OWNED, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    "record_retention_response": row(OK, OWNED, OWNED, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    "get_retention_report": row(OK, OWNED, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN),
     "record_cross_sell_offer": row(OK, OK, OWNED, FORBIDDEN, OK, FORBIDDEN),
     "record_consent": row(OK, OK, OWNED, OK, OK, FORBIDDEN),
     "list_messages": row(OK, FORBIDDEN, FORBIDDEN, OK, OK, FORBIDDEN),

@@ -23,6 +23,7 @@ from crm_gateway.features.audit_records import routes as audit_records
 from crm_gateway.features.campaigns import routes as campaigns
 from crm_gateway.features.consent_records import routes as consent_records
 from crm_gateway.features.customers import cross_sell_routes as cross_sell
+from crm_gateway.features.customers import risk_routes as customer_risk
 from crm_gateway.features.customers import routes as customers
 from crm_gateway.features.dead_letters import routes as dead_letters
 from crm_gateway.features.deals import routes as deals
@@ -44,6 +45,7 @@ from crm_gateway.features.quotes import routes as quotes
 from crm_gateway.features.reports import forecast_routes as forecast
 from crm_gateway.features.reports import routes as reports
 from crm_gateway.features.reps import routes as reps
+from crm_gateway.features.retention_lists import routes as retention_lists
 from crm_gateway.features.routing_rules import routes as routing_rules
 from crm_gateway.features.search import routes as search
 from crm_gateway.features.sla_breaches import routes as sla_breaches
@@ -97,10 +99,12 @@ ROUTERS = (
     support.router,
     customers.router,
     cross_sell.router,
+    customer_risk.router,
     consent_records.router,
     search.router,
     messages.router,
     reports.router,
+    retention_lists.router,
     forecast.router,
     targets.router,
     web_forms.router,

@@ -112,6 +112,13 @@ POLICIES: dict[str, Policy] = {
     # cross-sell: who sells to or serves the customer (not orders, not marketing's bulk view)
     "list_product_suggestions": Policy(SALES | {Role.SERVICE_AGENT}, "reps: customers of leads they own"),
     "record_cross_sell_offer": Policy(SALES | {Role.SERVICE_AGENT}, "reps: customers of leads they own"),
+    "get_customer_risk": Policy(SALES | {Role.SERVICE_AGENT}, "reps: customers of leads they own"),
+    # retention call lists: managers make them for their team; reps read and answer their calls
+    "create_retention_list": Policy(frozenset({Role.ADMIN, Role.SALES_MANAGER}), "managers: their team's"),
+    "list_retention_lists": Policy(SALES, "reps: lists with their calls; managers: team"),
+    "get_retention_list": Policy(SALES, "reps: their own calls; managers: team"),
+    "record_retention_response": Policy(SALES, "reps: their own calls; managers: team"),
+    "get_retention_report": Policy(frozenset({Role.ADMIN, Role.SALES_MANAGER}), "managers: their team's lists"),
     "list_consents": Policy(frozenset(Role) - {Role.MARKETING}, "reps: customers of leads they own"),
     "record_consent": Policy(frozenset(Role) - {Role.MARKETING}, "reps: customers of leads they own"),
     "update_customer": Policy(frozenset(Role) - {Role.MARKETING}, "reps: customers of leads they own"),

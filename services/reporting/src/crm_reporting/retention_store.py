@@ -251,8 +251,8 @@ async def record_response(
     uow.audit(
         "reporting.RecordRetentionResponse",
         "retention_entry",
-        f"{list_id}/{customer_id}",
-        {"response": response},
+        customer_id,
+        {"list_id": list_id, "response": response},
     )
     return changed
 

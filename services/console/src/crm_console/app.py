@@ -25,6 +25,7 @@ from crm_console import (
     pages_people,
     pages_promotions,
     pages_quotes,
+    pages_retention,
     pages_sales,
     pages_search,
     pages_service,
@@ -58,6 +59,7 @@ PAGES = (
     pages_search,
     pages_customer,
     pages_service,
+    pages_retention,
 )
 
 

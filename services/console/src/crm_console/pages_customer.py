@@ -20,6 +20,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from crm_console.api import Answer, ApiError, Gateway
 from crm_console.forms import Refusal, answer_or_refusal, changed_fields, form_original
 from crm_console.i18n import Translator, words
+from crm_console.pages_retention import reason_text
 from crm_console.session import Session
 from crm_console.web import PAGE_SIZE, api, ctx, next_href
 
@@ -150,6 +151,12 @@ words(
         "tlf_arrives": {"he": "מועד הגעה: {date}", "fa": "تحویل: {date}", "en": "Arrives {date}"},
         "tlf_minutes": {"he": "{minutes} דק׳", "fa": "{minutes} دقیقه", "en": "{minutes} min"},
         "tlf_by": {"he": "על ידי {who}", "fa": "توسط {who}", "en": "by {who}"},
+        "risk": {"he": "סיכון עזיבה", "fa": "ریسک ترک", "en": "Risk of leaving"},
+        "risk_none": {
+            "he": "הלקוח/ה עוד לא קנה/תה: אין ממה לעזוב",
+            "fa": "این مشتری هنوز خرید نکرده است",
+            "en": "No purchase yet: nothing to leave",
+        },
         "xs": {"he": "כדאי להציע", "fa": "پیشنهاد برای فروش بیشتر", "en": "Worth offering"},
         "xs_because": {
             "he": "קנה/תה {because} ב-{date}; {pct}% מ-{n} הקונים של {because} קנו גם את זה",
@@ -309,15 +316,18 @@ async def customer_page(
     departments = chosen_departments(request)
     kinds = [kind for d in departments for kind in DEPARTMENTS[d]]
     # The reads at once: each is checked against the caller by the gateway on its own.
-    (customer_read, timeline, consents, tickets), (summary, people, addresses, suggestions) = await asyncio.gather(
+    main_reads, side_reads = await asyncio.gather(
         _main_reads(gateway, session.token, customer_id, page_token, kinds),
         asyncio.gather(
             optional_read(gateway, session.token, "getCustomerSummary", customer_id),
             optional_read(gateway, session.token, "listContactPersons", customer_id),
             optional_read(gateway, session.token, "listAddresses", customer_id),
             optional_read(gateway, session.token, "listProductSuggestions", customer_id),
+            optional_read(gateway, session.token, "getCustomerRisk", customer_id),
         ),
     )
+    customer_read, timeline, consents, tickets = main_reads
+    summary, people, addresses, suggestions, risk = side_reads
     found = customer_read.body
     token = timeline.body["next_page_token"]
     filters = {"dept": departments} if departments else {}
@@ -336,6 +346,8 @@ async def customer_page(
         contact_persons=(people or {}).get("contact_persons", []),
         addresses=(addresses or {}).get("addresses", []),
         suggestions=suggestions,
+        risk=risk,
+        risk_reasons=[reason_text(t, r) for r in (risk or {}).get("reasons", [])],
         offer_request=uuid.uuid4().hex,
         next_page=next_href(f"/customers/{quote(customer_id)}", filters, token) if token else "",
         first_page=next_href(f"/customers/{quote(customer_id)}", filters, "") if page_token else "",

@@ -5,6 +5,7 @@ is shown their own calls only, and a list outside a manager's team is not found.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 from urllib.parse import quote
@@ -23,6 +24,9 @@ menu_item("retention", "/retention", "sales_rep", "sales_manager", "admin")
 MAKERS = ("sales_manager", "admin")
 LIST_FIELDS = ("name", "threshold", "control_share", "max_entries")
 RESPONSES = ("reached", "offer_accepted", "declined", "unreachable", "churned")
+# Names and numbers are the customers service's (reporting keeps ids): the page reads at most this
+# many customers, a few at a time; the rest show their id and link to their page.
+NAMED_ENTRIES, READS_AT_ONCE = 100, 8
 
 words(
     {
@@ -203,6 +207,24 @@ async def _report(request: Request, session: Session, list_id: str) -> dict[str,
     return body
 
 
+async def customer_names(request: Request, session: Session, ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The name and number of each customer the caller may read (another's is left out)."""
+    gate = asyncio.Semaphore(READS_AT_ONCE)
+
+    async def one(customer_id: str) -> tuple[str, dict[str, Any] | None]:
+        async with gate:
+            try:
+                found = await api(request).call("getCustomer", session.token, path={"customer_id": customer_id})
+            except ApiError as exc:
+                if exc.status in (403, 404):
+                    return customer_id, None
+                raise
+        return customer_id, found.body
+
+    read = await asyncio.gather(*(one(c) for c in ids[:NAMED_ENTRIES]))
+    return {c: body for c, body in read if body is not None}
+
+
 @router.get("/retention/{list_id}", response_class=HTMLResponse)
 async def one_list(request: Request, list_id: str) -> Response:
     session = ctx(request).require(request)
@@ -223,6 +245,7 @@ async def one_list(request: Request, list_id: str) -> Response:
         list=found["list"],
         entries=entries,
         report=await _report(request, session, list_id),
+        names=await customer_names(request, session, [e["customer_id"] for e in entries]),
         responses=RESPONSES,
     )
 

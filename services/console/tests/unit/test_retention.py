@@ -69,6 +69,8 @@ class FakeGateway(RecordingGateway):
             return httpx.Response(200, json={"lists": [LIST]})
         if path == "/api/v1/retention-lists/l1":
             return httpx.Response(200, json={"list": LIST, "entries": [CALL, HELD]})
+        if path == "/api/v1/customers/c1":
+            return httpx.Response(200, json={"id": "c1", "full_name": "דנה כהן", "phone_number": "+972501234567"})
         if path == "/api/v1/retention-lists/l1/report":
             return httpx.Response(200, json=REPORT)
         if path == "/api/v1/retention-lists/l1/entries/c1/response":
@@ -113,6 +115,8 @@ async def test_the_manager_reads_the_list_with_its_report(browser: httpx.AsyncCl
     assert "Offer accepted: 1" in page.text and "No purchase for 200 days" in page.text
     assert 'data-customer="c2" data-control="yes"' in page.text and "Control: not called" in page.text
     assert "Put the service right" in page.text
+    # Reporting keeps ids: the name and number come from the customer, as the caller may read it.
+    assert "דנה כהן" in page.text and "+972501234567" in page.text
 
 
 async def test_a_rep_answers_their_call_and_sees_no_report(browser: httpx.AsyncClient, fake: FakeGateway) -> None:

@@ -21,11 +21,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
-import os
-import platform
 import random
 import sys
-import tempfile
 import time
 import tracemalloc
 from datetime import UTC, datetime, timedelta
@@ -37,11 +34,9 @@ if str(BENCH) not in sys.path:
     sys.path.insert(0, str(BENCH))
 
 import asyncpg  # noqa: E402
-from loadgen import commit, latency_summary, write_result  # noqa: E402
+from loadgen import latency_summary, write_result  # noqa: E402
+from service_db import header, service_database  # noqa: E402
 
-from crm_devstack._util import free_ports  # noqa: E402
-from crm_devstack.postgres import EmbeddedPostgres  # noqa: E402
-from crm_kit import migrations  # noqa: E402
 from crm_kit.db import Database  # noqa: E402
 from crm_reporting import crosssell, queries  # noqa: E402
 from crm_reporting.db import messaging  # noqa: E402
@@ -114,36 +109,15 @@ async def measure(db: Database, size: int, samples: int) -> dict[str, Any]:
 async def run(sizes: list[int], samples: int) -> dict[str, Any]:
     rng = random.Random(2026)
     results: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory(prefix="crm-bench-cross-sell-") as tmp:
-        pg = EmbeddedPostgres(Path(tmp) / "pg", free_ports(1)[0])
-        pg.start()
-        try:
-            await pg.acreate_database("reporting")
-            url = pg.url("reporting")
-            await asyncio.to_thread(migrations.upgrade, MIGRATIONS_DIR, url)
-            conn = await asyncpg.connect(pg.dsn("reporting"))
-            db = Database(url, messaging, source="/bench/cross-sell", pool_size=2)
-            grown = 0
-            try:
-                for size in sizes:
-                    started = time.perf_counter()
-                    await grow(conn, grown, size, rng)
-                    grown = size
-                    results[str(size)] = {"grow_seconds": round(time.perf_counter() - started, 1)}
-                    results[str(size)].update(await measure(db, size, samples))
-            finally:
-                await db.dispose()
-                await conn.close()
-        finally:
-            pg.stop()
-    return {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "commit": commit(),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-        "products": PRODUCTS,
-        "samples": samples,
-        "sizes": results,
-    }
+    async with service_database("reporting", MIGRATIONS_DIR, messaging, source="/bench/cross-sell") as (db, conn):
+        grown = 0
+        for size in sizes:
+            started = time.perf_counter()
+            await grow(conn, grown, size, rng)
+            grown = size
+            results[str(size)] = {"grow_seconds": round(time.perf_counter() - started, 1)}
+            results[str(size)].update(await measure(db, size, samples))
+    return {**header(), "products": PRODUCTS, "samples": samples, "sizes": results}
 
 
 def table(result: dict[str, Any]) -> str:

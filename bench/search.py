@@ -25,11 +25,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
 import random
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -42,16 +39,14 @@ if str(BENCH) not in sys.path:
     sys.path.insert(0, str(BENCH))
 
 import asyncpg  # noqa: E402
-from loadgen import commit, latency_summary, plan_nodes, write_result  # noqa: E402
+from loadgen import latency_summary, plan_nodes, write_result  # noqa: E402
 from people import People, Person  # noqa: E402
+from service_db import header, service_database  # noqa: E402
 from sqlalchemy import event  # noqa: E402
 
 from crm_customers import domain, queries  # noqa: E402
 from crm_customers.db import messaging  # noqa: E402
 from crm_customers.main import MIGRATIONS_DIR  # noqa: E402
-from crm_devstack._util import free_ports  # noqa: E402
-from crm_devstack.postgres import EmbeddedPostgres  # noqa: E402
-from crm_kit import migrations  # noqa: E402
 from crm_kit.db import Database  # noqa: E402
 
 KINDS = ("full_name", "misspelt", "family_name", "prefix", "phone_local", "email")
@@ -191,38 +186,18 @@ async def explain(conn: asyncpg.Connection, statements: list[tuple[str, Any]]) -
 
 
 async def run(sizes: list[int], samples: int) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="crm-bench-search-") as tmp:
-        pg = EmbeddedPostgres(Path(tmp) / "pg", free_ports(1)[0])
-        pg.start()
-        try:
-            await pg.acreate_database("customers")
-            url = pg.url("customers")
-            await asyncio.to_thread(migrations.upgrade, MIGRATIONS_DIR, url)
-            conn = await asyncpg.connect(pg.dsn("customers"))
-            db = Database(url, messaging, source="/bench/search", pool_size=2)
-            directory = Directory(conn)
-            results: dict[str, Any] = {}
-            try:
-                for size in sizes:
-                    seconds = await directory.grow_to(size)
-                    words = await conn.fetchval("SELECT count(*) FROM customer_name_words")
-                    results[str(size)] = {
-                        "grow_seconds": round(seconds, 1),
-                        "name_words": words,
-                        "kinds": await measure(db, conn, size, samples, list(directory.sample)),
-                    }
-            finally:
-                await db.dispose()
-                await conn.close()
-        finally:
-            pg.stop()
-    return {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "commit": commit(),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-        "samples_per_kind": samples,
-        "sizes": results,
-    }
+    results: dict[str, Any] = {}
+    async with service_database("customers", MIGRATIONS_DIR, messaging, source="/bench/search") as (db, conn):
+        directory = Directory(conn)
+        for size in sizes:
+            seconds = await directory.grow_to(size)
+            words = await conn.fetchval("SELECT count(*) FROM customer_name_words")
+            results[str(size)] = {
+                "grow_seconds": round(seconds, 1),
+                "name_words": words,
+                "kinds": await measure(db, conn, size, samples, list(directory.sample)),
+            }
+    return {**header(), "samples_per_kind": samples, "sizes": results}
 
 
 def table(result: dict[str, Any]) -> str:

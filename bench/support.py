@@ -33,11 +33,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
 import random
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -52,12 +49,10 @@ if str(BENCH) not in sys.path:
     sys.path.insert(0, str(BENCH))
 
 import asyncpg  # noqa: E402
-from loadgen import commit, latency_summary, plan_nodes  # noqa: E402
+from loadgen import latency_summary, plan_nodes  # noqa: E402
+from service_db import header, service_database  # noqa: E402
 from sqlalchemy import event  # noqa: E402
 
-from crm_devstack._util import free_ports  # noqa: E402
-from crm_devstack.postgres import EmbeddedPostgres  # noqa: E402
-from crm_kit import migrations  # noqa: E402
 from crm_kit.db import Database  # noqa: E402
 from crm_kit.protoconv import encode_page_token, page_position  # noqa: E402
 from crm_support import clocks, domain, queries, scan  # noqa: E402
@@ -527,49 +522,33 @@ async def measure_scan(db: Database, conn: asyncpg.Connection, as_of: datetime) 
 
 
 async def run(sizes: list[int], samples: int, clock_repeat: int) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="crm-bench-support-") as tmp:
-        pg = EmbeddedPostgres(Path(tmp) / "pg", free_ports(1)[0])
-        pg.start()
-        try:
-            await pg.acreate_database("support")
-            url = pg.url("support")
-            await asyncio.to_thread(migrations.upgrade, MIGRATIONS_DIR, url)
-            conn = await asyncpg.connect(pg.dsn("support"))
-            await staff_queues(conn)
-            db = Database(url, messaging, source="/bench/support", pool_size=2)
-            desk = Desk(conn)
-            results: dict[str, Any] = {}
-            try:
-                for size in sizes:
-                    grow = await desk.grow_to(size)
-                    as_of = datetime.now(UTC) - timedelta(hours=OUTAGE_HOURS)
-                    counts = await conn.fetchrow(
-                        """SELECT count(*) AS tickets, count(*) FILTER (WHERE status = ANY($1::text[])) AS open,
-                                  count(*) FILTER (WHERE at_risk) AS at_risk,
-                                  (SELECT count(*) FROM ticket_history) AS history
-                           FROM tickets""",
-                        OPEN,
-                    )
-                    results[str(size)] = {
-                        **grow,
-                        "tickets": counts["tickets"],
-                        "open_tickets": counts["open"],
-                        "at_risk_tickets": counts["at_risk"],
-                        "history_rows": counts["history"],
-                        "lists": await measure_lists(db, conn, samples, list(desk.customers_sample)),
-                        "board": await measure_board(db, conn, max(20, samples // 5)),
-                        "clocks": await measure_clocks(db, conn, clock_repeat),
-                        "scan": await measure_scan(db, conn, as_of),
-                    }
-            finally:
-                await db.dispose()
-                await conn.close()
-        finally:
-            pg.stop()
+    results: dict[str, Any] = {}
+    async with service_database("support", MIGRATIONS_DIR, messaging, source="/bench/support") as (db, conn):
+        await staff_queues(conn)
+        desk = Desk(conn)
+        for size in sizes:
+            grow = await desk.grow_to(size)
+            as_of = datetime.now(UTC) - timedelta(hours=OUTAGE_HOURS)
+            counts = await conn.fetchrow(
+                """SELECT count(*) AS tickets, count(*) FILTER (WHERE status = ANY($1::text[])) AS open,
+                          count(*) FILTER (WHERE at_risk) AS at_risk,
+                          (SELECT count(*) FROM ticket_history) AS history
+                   FROM tickets""",
+                OPEN,
+            )
+            results[str(size)] = {
+                **grow,
+                "tickets": counts["tickets"],
+                "open_tickets": counts["open"],
+                "at_risk_tickets": counts["at_risk"],
+                "history_rows": counts["history"],
+                "lists": await measure_lists(db, conn, samples, list(desk.customers_sample)),
+                "board": await measure_board(db, conn, max(20, samples // 5)),
+                "clocks": await measure_clocks(db, conn, clock_repeat),
+                "scan": await measure_scan(db, conn, as_of),
+            }
     return {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "commit": commit(),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        **header(),
         "samples_per_list": samples,
         "page_size": PAGE,
         "outage_hours": OUTAGE_HOURS,

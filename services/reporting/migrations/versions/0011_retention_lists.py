@@ -31,6 +31,7 @@ def upgrade() -> None:
         sa.Column("created_by", sa.String(64), nullable=False, server_default=""),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("request_id", sa.String(200), nullable=True, unique=True),
+        sa.Column("model", sa.String(30), nullable=False, server_default="rules"),
     )
     op.create_index("ix_retention_lists_team", "retention_lists", ["team_id", "created_at"])
     op.create_table(

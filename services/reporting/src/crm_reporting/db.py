@@ -196,6 +196,8 @@ retention_lists = Table(
     Column("created_by", String(64), nullable=False, server_default=""),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("request_id", String(200), nullable=True, unique=True),
+    # What scored its customers: logistic_regression or rules.
+    Column("model", String(30), nullable=False, server_default="rules"),
     Index("ix_retention_lists_team", "team_id", "created_at"),
 )
 

@@ -24,7 +24,7 @@ from crm_kit.settings import ServiceSettings
 from crm_reporting import handlers, targets
 from crm_reporting.db import messaging
 from crm_reporting.grpc_api import ReportingServicer, TargetsServicer, cross_selling, lead_scoring
-from crm_reporting.retention_api import RetentionServicer
+from crm_reporting.retention_api import RetentionServicer, churn_modelling
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
@@ -40,6 +40,9 @@ class ReportingSettings(ServiceSettings, CompanyCalendarSettings):
     # of at most this many of the most recent buyers.
     cross_sell_refresh_seconds: float = 600.0
     cross_sell_max_buyers: int = 200_000
+    # The churn model: relearned (two snapshots of every customer's signals) on the first request
+    # this long after the last.
+    churn_refresh_seconds: float = 3600.0
 
 
 async def setup(service: Service) -> None:
@@ -80,7 +83,9 @@ async def setup(service: Service) -> None:
     )
     service.grpc.add(
         retention_pb2_grpc.add_RetentionServiceServicer_to_server,
-        RetentionServicer(service.db, cross_sell),
+        RetentionServicer(
+            service.db, cross_sell, churn_modelling(service.db, refresh_seconds=settings.churn_refresh_seconds)
+        ),
         retention_pb2.DESCRIPTOR.services_by_name["RetentionService"].full_name,
     )
     service.grpc.add(

@@ -12,11 +12,11 @@ import grpc
 from crm.common.v1 import types_pb2
 from crm.reporting.v1 import retention_pb2, retention_pb2_grpc
 from crm_kit import caller
-from crm_kit.db import Database
+from crm_kit.db import Database, UnitOfWork
 from crm_kit.errors import FailedPrecondition, InvalidArgument, NotFound, require
 from crm_kit.protoconv import to_timestamp
-from crm_reporting import churn, crosssell, queries, retention_store
-from crm_reporting.grpc_api import CrossSelling
+from crm_reporting import churn, churn_model, crosssell, queries, retention_store
+from crm_reporting.grpc_api import CrossSelling, Retrained
 
 DEFAULT_THRESHOLD = churn.HIGH
 DEFAULT_CONTROL_SHARE = 0.1
@@ -26,6 +26,74 @@ MAX_CONTROL_SHARE = 0.5
 RELISTED_AFTER = timedelta(days=7)
 RESPONSES = ("reached", "offer_accepted", "declined", "unreachable", "churned")
 MAX_LISTS = 100
+
+ChurnModelling = Retrained[churn_model.ChurnModel | churn_model.TooLittleHistory]
+
+
+async def churn_history(uow: UnitOfWork) -> tuple[int, churn_model.Snapshot, churn_model.Snapshot]:
+    """What the churn model learns from: the days of purchase history, and the snapshots two
+    windows and one window ago with who churned in the window after each."""
+    now = datetime.now(UTC)
+    window = timedelta(days=churn_model.WINDOW_DAYS)
+    first = await retention_store.first_purchase(uow)
+    snapshots = []
+    for start, end in ((now - 2 * window, now - window), (now - window, now)):
+        customers = await retention_store.signals(uow, start)
+        stayed = await retention_store.buyers_between(uow, start, end)
+        snapshots.append(
+            churn_model.Snapshot([c.signals for c in customers], [c.customer_id not in stayed for c in customers])
+        )
+    history_days = (now - first).days if first else 0
+    return history_days, snapshots[0], snapshots[1]
+
+
+def churn_modelling(db: Database, *, refresh_seconds: float) -> ChurnModelling:
+    """The learned churn model, relearned from the history every `refresh_seconds`."""
+    return Retrained(
+        db,
+        refresh_seconds=refresh_seconds,
+        load=churn_history,
+        train=lambda found: churn_model.train(*found),
+        too_little=churn_model.TooLittleHistory,
+    )
+
+
+class Scorer:
+    """The learned model when it is trained, else the rules (and why)."""
+
+    def __init__(self, trained_at: datetime, model: churn_model.ChurnModel | churn_model.TooLittleHistory) -> None:
+        self.trained_at = trained_at
+        self.model = model
+
+    @property
+    def name(self) -> str:
+        return "logistic_regression" if isinstance(self.model, churn_model.ChurnModel) else "rules"
+
+    def risk(self, signals: churn.Signals) -> churn.Risk | None:
+        if isinstance(self.model, churn_model.ChurnModel):
+            return self.model.risk(signals)
+        return churn.rule_risk(signals)
+
+    def describe(self, reply: retention_pb2.GetCustomerRiskResponse) -> None:
+        reply.model = self.name
+        if isinstance(self.model, churn_model.TooLittleHistory):
+            reply.fallback_reason = str(self.model)
+            return
+        v = self.model.validation
+        reply.validation.CopyFrom(
+            retention_pb2.ChurnValidation(
+                train_time=to_timestamp(self.trained_at),
+                customers=v.customers,
+                churned=v.churned,
+                auc=v.auc,
+                top_decile_lift=v.top_decile_lift,
+                brier=v.brier,
+                calibration=[
+                    retention_pb2.CalibrationBin(predicted=p, observed=o, customers=n) for p, o, n in v.calibration
+                ],
+                window_days=churn_model.WINDOW_DAYS,
+            )
+        )
 
 
 def _reasons(found: Any) -> list[retention_pb2.RiskReason]:
@@ -48,6 +116,7 @@ def list_to_proto(row: Any) -> retention_pb2.RetentionList:
         control=row.control,
         created_by=row.created_by,
         create_time=to_timestamp(row.created_at),
+        model=row.model,
     )
 
 
@@ -92,29 +161,28 @@ def _list_request(request: retention_pb2.CreateRetentionListRequest) -> tuple[st
 
 
 class RetentionServicer(retention_pb2_grpc.RetentionServiceServicer):
-    def __init__(self, db: Database, cross_selling: CrossSelling) -> None:
+    def __init__(self, db: Database, cross_selling: CrossSelling, churn_modelling: ChurnModelling) -> None:
         self.db = db
         self.cross_selling = cross_selling
+        self.churn_modelling = churn_modelling
+
+    async def _scorer(self) -> Scorer:
+        return Scorer(*await self.churn_modelling.current())
 
     async def GetCustomerRisk(
         self, request: retention_pb2.GetCustomerRiskRequest, context: grpc.aio.ServicerContext
     ) -> retention_pb2.GetCustomerRiskResponse:
         require({"customer_id": request.customer_id})
+        scorer = await self._scorer()
         async with self.db.unit_of_work() as uow:
             found = await retention_store.signals(uow, datetime.now(UTC), customer_id=request.customer_id)
-        risk = churn.rule_risk(found[0].signals) if found else None
-        if risk is None:
-            return retention_pb2.GetCustomerRiskResponse(
-                customer_id=request.customer_id, status="no_purchases", model="rules"
-            )
-        return retention_pb2.GetCustomerRiskResponse(
-            customer_id=request.customer_id,
-            status="scored",
-            risk=risk.risk,
-            band=risk.band.value,
-            reasons=_reasons(risk.reasons),
-            model="rules",
-        )
+        risk = scorer.risk(found[0].signals) if found else None
+        reply = retention_pb2.GetCustomerRiskResponse(customer_id=request.customer_id, status="no_purchases")
+        if risk is not None:
+            reply.status, reply.risk, reply.band = "scored", risk.risk, risk.band.value
+            reply.reasons.extend(_reasons(risk.reasons))
+        scorer.describe(reply)
+        return reply
 
     async def _offers(self, candidates: list[tuple[retention_store.CustomerSignals, churn.Risk]]) -> dict[str, str]:
         """The suggested offer per customer: their strongest cross-sell suggestion if any."""
@@ -133,6 +201,7 @@ class RetentionServicer(retention_pb2_grpc.RetentionServiceServicer):
         self, request: retention_pb2.CreateRetentionListRequest, context: grpc.aio.ServicerContext
     ) -> retention_pb2.CreateRetentionListResponse:
         name, threshold, share, size = _list_request(request)
+        scorer = await self._scorer()
         now = datetime.now(UTC)
         async with self.db.unit_of_work() as uow:
             earlier = await retention_store.list_by_request(uow, request.request_id[:200])
@@ -140,7 +209,7 @@ class RetentionServicer(retention_pb2_grpc.RetentionServiceServicer):
                 return retention_pb2.CreateRetentionListResponse(list=list_to_proto(earlier))
             found = await retention_store.signals(uow, now, team_id=request.team_id or None)
             recent = await retention_store.listed_since(uow, now - RELISTED_AFTER)
-        scored = [(c, churn.rule_risk(c.signals)) for c in found if c.customer_id not in recent]
+        scored = [(c, scorer.risk(c.signals)) for c in found if c.customer_id not in recent]
         at_risk = sorted(
             ((c, r) for c, r in scored if r is not None and r.risk >= threshold),
             key=lambda cr: (-cr[1].risk, cr[0].customer_id),
@@ -168,6 +237,7 @@ class RetentionServicer(retention_pb2_grpc.RetentionServiceServicer):
             "created_by": who.actor[:64] if who else "",
             "created_at": now,
             "request_id": request.request_id[:200] or None,
+            "model": scorer.name,
         }
         async with self.db.unit_of_work() as uow:
             created = await retention_store.create_list(uow, values, entries)

@@ -131,6 +131,23 @@ async def signals(
     return [CustomerSignals(r.customer_id, r.lead_id, r.rep_id, _signals(now, recent, r)) for r in rows]
 
 
+_BUYERS_BETWEEN = text(
+    "SELECT DISTINCT c.customer_id FROM customer_facts c JOIN deal_facts d ON d.lead_id = c.lead_id"
+    " WHERE d.won AND d.closed_at > :start AND d.closed_at <= :end"
+)
+_FIRST_PURCHASE = text("SELECT min(closed_at) FROM deal_facts WHERE won")
+
+
+async def buyers_between(uow: UnitOfWork, start: datetime, end: datetime) -> set[str]:
+    """Customers who won a deal in (start, end]: those who did not churn in that window."""
+    return set((await uow.conn.execute(_BUYERS_BETWEEN, {"start": start, "end": end})).scalars())
+
+
+async def first_purchase(uow: UnitOfWork) -> datetime | None:
+    found: datetime | None = (await uow.conn.execute(_FIRST_PURCHASE)).scalar()
+    return found
+
+
 async def listed_since(uow: UnitOfWork, since: datetime) -> set[str]:
     """Customers on a list made since then."""
     found = (

@@ -26,7 +26,7 @@ from crm.common.v1 import types_pb2 as crm_dot_common_dot_v1_dot_types__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n crm/reporting/v1/retention.proto\x12\x10\x63rm.reporting.v1\x1a\x19\x63rm/common/v1/types.proto\x1a\x1fgoogle/protobuf/timestamp.proto\";\n\nRiskReason\x12\x0e\n\x06signal\x18\x01 \x01(\t\x12\x0e\n\x06points\x18\x02 \x01(\x05\x12\r\n\x05value\x18\x03 \x01(\x01\"-\n\x16GetCustomerRiskRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\"\x98\x01\n\x17GetCustomerRiskResponse\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x0c\n\x04risk\x18\x03 \x01(\x01\x12\x0c\n\x04\x62\x61nd\x18\x04 \x01(\t\x12-\n\x07reasons\x18\x05 \x03(\x0b\x32\x1c.crm.reporting.v1.RiskReason\x12\r\n\x05model\x18\x06 \x01(\t\"\xca\x01\n\rRetentionList\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07team_id\x18\x03 \x01(\t\x12\x11\n\tthreshold\x18\x04 \x01(\x01\x12\x15\n\rcontrol_share\x18\x05 \x01(\x01\x12\x0e\n\x06\x63\x61lled\x18\x06 \x01(\x05\x12\x0f\n\x07\x63ontrol\x18\x07 \x01(\x05\x12\x12\n\ncreated_by\x18\x08 \x01(\t\x12/\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xf7\x01\n\x0eRetentionEntry\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x0e\n\x06rep_id\x18\x02 \x01(\t\x12\x0f\n\x07\x63ontrol\x18\x03 \x01(\x08\x12\x0c\n\x04risk\x18\x04 \x01(\x01\x12\x0c\n\x04\x62\x61nd\x18\x05 \x01(\t\x12-\n\x07reasons\x18\x06 \x03(\x0b\x32\x1c.crm.reporting.v1.RiskReason\x12\r\n\x05offer\x18\x07 \x01(\t\x12\x10\n\x08response\x18\x08 \x01(\t\x12\x31\n\rresponse_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08position\x18\n \x01(\x05\"\xba\x01\n\x1a\x43reateRetentionListRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tthreshold\x18\x02 \x01(\x01\x12\x15\n\rcontrol_share\x18\x03 \x01(\x01\x12\x19\n\x11has_control_share\x18\x04 \x01(\x08\x12\x13\n\x0bmax_entries\x18\x05 \x01(\x05\x12\x0f\n\x07rep_ids\x18\x06 \x03(\t\x12\x0f\n\x07team_id\x18\x07 \x01(\t\x12\x12\n\nrequest_id\x18\x08 \x01(\t\"L\n\x1b\x43reateRetentionListResponse\x12-\n\x04list\x18\x01 \x01(\x0b\x32\x1f.crm.reporting.v1.RetentionList\"O\n\x19ListRetentionListsRequest\x12\x0f\n\x07team_id\x18\x01 \x01(\t\x12\x0e\n\x06rep_id\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\"L\n\x1aListRetentionListsResponse\x12.\n\x05lists\x18\x01 \x03(\x0b\x32\x1f.crm.reporting.v1.RetentionList\"K\n\x17GetRetentionListRequest\x12\x0f\n\x07list_id\x18\x01 \x01(\t\x12\x0f\n\x07team_id\x18\x02 \x01(\t\x12\x0e\n\x06rep_id\x18\x03 \x01(\t\"|\n\x18GetRetentionListResponse\x12-\n\x04list\x18\x01 \x01(\x0b\x32\x1f.crm.reporting.v1.RetentionList\x12\x31\n\x07\x65ntries\x18\x02 \x03(\x0b\x32 .crm.reporting.v1.RetentionEntry\"y\n\x1eRecordRetentionResponseRequest\x12\x0f\n\x07list_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\x10\n\x08response\x18\x03 \x01(\t\x12\x0f\n\x07team_id\x18\x04 \x01(\t\x12\x0e\n\x06rep_id\x18\x05 \x01(\t\"R\n\x1fRecordRetentionResponseResponse\x12/\n\x05\x65ntry\x18\x01 \x01(\x0b\x32 .crm.reporting.v1.RetentionEntry\"=\n\x19GetRetentionReportRequest\x12\x0f\n\x07list_id\x18\x01 \x01(\t\x12\x0f\n\x07team_id\x18\x02 \x01(\t\"\x93\x02\n\x0eRetentionGroup\x12\r\n\x05group\x18\x01 \x01(\t\x12\x11\n\tcustomers\x18\x02 \x01(\x05\x12\x42\n\tresponses\x18\x03 \x03(\x0b\x32/.crm.reporting.v1.RetentionGroup.ResponsesEntry\x12\x0e\n\x06\x62uyers\x18\x04 \x01(\x05\x12%\n\x07revenue\x18\x05 \x03(\x0b\x32\x14.crm.common.v1.Money\x12\x32\n\x14revenue_per_customer\x18\x06 \x03(\x0b\x32\x14.crm.common.v1.Money\x1a\x30\n\x0eResponsesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x05:\x02\x38\x01\"\xad\x01\n\x1aGetRetentionReportResponse\x12-\n\x04list\x18\x01 \x01(\x0b\x32\x1f.crm.reporting.v1.RetentionList\x12\x30\n\x06groups\x18\x02 \x03(\x0b\x32 .crm.reporting.v1.RetentionGroup\x12.\n\x10retained_revenue\x18\x03 \x03(\x0b\x32\x14.crm.common.v1.Money2\xbb\x05\n\x10RetentionService\x12\x66\n\x0fGetCustomerRisk\x12(.crm.reporting.v1.GetCustomerRiskRequest\x1a).crm.reporting.v1.GetCustomerRiskResponse\x12r\n\x13\x43reateRetentionList\x12,.crm.reporting.v1.CreateRetentionListRequest\x1a-.crm.reporting.v1.CreateRetentionListResponse\x12o\n\x12ListRetentionLists\x12+.crm.reporting.v1.ListRetentionListsRequest\x1a,.crm.reporting.v1.ListRetentionListsResponse\x12i\n\x10GetRetentionList\x12).crm.reporting.v1.GetRetentionListRequest\x1a*.crm.reporting.v1.GetRetentionListResponse\x12~\n\x17RecordRetentionResponse\x12\x30.crm.reporting.v1.RecordRetentionResponseRequest\x1a\x31.crm.reporting.v1.RecordRetentionResponseResponse\x12o\n\x12GetRetentionReport\x12+.crm.reporting.v1.GetRetentionReportRequest\x1a,.crm.reporting.v1.GetRetentionReportResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n crm/reporting/v1/retention.proto\x12\x10\x63rm.reporting.v1\x1a\x19\x63rm/common/v1/types.proto\x1a\x1fgoogle/protobuf/timestamp.proto\";\n\nRiskReason\x12\x0e\n\x06signal\x18\x01 \x01(\t\x12\x0e\n\x06points\x18\x02 \x01(\x05\x12\r\n\x05value\x18\x03 \x01(\x01\"-\n\x16GetCustomerRiskRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\"\xe8\x01\n\x17GetCustomerRiskResponse\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x0c\n\x04risk\x18\x03 \x01(\x01\x12\x0c\n\x04\x62\x61nd\x18\x04 \x01(\t\x12-\n\x07reasons\x18\x05 \x03(\x0b\x32\x1c.crm.reporting.v1.RiskReason\x12\r\n\x05model\x18\x06 \x01(\t\x12\x17\n\x0f\x66\x61llback_reason\x18\x07 \x01(\t\x12\x35\n\nvalidation\x18\x08 \x01(\x0b\x32!.crm.reporting.v1.ChurnValidation\"\xe6\x01\n\x0f\x43hurnValidation\x12.\n\ntrain_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tcustomers\x18\x02 \x01(\x05\x12\x0f\n\x07\x63hurned\x18\x03 \x01(\x05\x12\x0b\n\x03\x61uc\x18\x04 \x01(\x01\x12\x17\n\x0ftop_decile_lift\x18\x05 \x01(\x01\x12\r\n\x05\x62rier\x18\x06 \x01(\x01\x12\x35\n\x0b\x63\x61libration\x18\x07 \x03(\x0b\x32 .crm.reporting.v1.CalibrationBin\x12\x13\n\x0bwindow_days\x18\x08 \x01(\x05\"H\n\x0e\x43\x61librationBin\x12\x11\n\tpredicted\x18\x01 \x01(\x01\x12\x10\n\x08observed\x18\x02 \x01(\x01\x12\x11\n\tcustomers\x18\x03 \x01(\x05\"\xd9\x01\n\rRetentionList\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07team_id\x18\x03 \x01(\t\x12\x11\n\tthreshold\x18\x04 \x01(\x01\x12\x15\n\rcontrol_share\x18\x05 \x01(\x01\x12\x0e\n\x06\x63\x61lled\x18\x06 \x01(\x05\x12\x0f\n\x07\x63ontrol\x18\x07 \x01(\x05\x12\x12\n\ncreated_by\x18\x08 \x01(\t\x12/\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05model\x18\n \x01(\t\"\xf7\x01\n\x0eRetentionEntry\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x0e\n\x06rep_id\x18\x02 \x01(\t\x12\x0f\n\x07\x63ontrol\x18\x03 \x01(\x08\x12\x0c\n\x04risk\x18\x04 \x01(\x01\x12\x0c\n\x04\x62\x61nd\x18\x05 \x01(\t\x12-\n\x07reasons\x18\x06 \x03(\x0b\x32\x1c.crm.reporting.v1.RiskReason\x12\r\n\x05offer\x18\x07 \x01(\t\x12\x10\n\x08response\x18\x08 \x01(\t\x12\x31\n\rresponse_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08position\x18\n \x01(\x05\"\xba\x01\n\x1a\x43reateRetentionListRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tthreshold\x18\x02 \x01(\x01\x12\x15\n\rcontrol_share\x18\x03 \x01(\x01\x12\x19\n\x11has_control_share\x18\x04 \x01(\x08\x12\x13\n\x0bmax_entries\x18\x05 \x01(\x05\x12\x0f\n\x07rep_ids\x18\x06 \x03(\t\x12\x0f\n\x07team_id\x18\x07 \x01(\t\x12\x12\n\nrequest_id\x18\x08 \x01(\t\"L\n\x1b\x43reateRetentionListResponse\x12-\n\x04list\x18\x01 \x01(\x0b\x32\x1f.crm.reporting.v1.RetentionList\"O\n\x19ListRetentionListsRequest\x12\x0f\n\x07team_id\x18\x01 \x01(\t\x12\x0e\n\x06rep_id\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\"L\n\x1aListRetentionListsResponse\x12.\n\x05lists\x18\x01 \x03(\x0b\x32\x1f.crm.reporting.v1.RetentionList\"K\n\x17GetRetentionListRequest\x12\x0f\n\x07list_id\x18\x01 \x01(\t\x12\x0f\n\x07team_id\x18\x02 \x01(\t\x12\x0e\n\x06rep_id\x18\x03 \x01(\t\"|\n\x18GetRetentionListResponse\x12-\n\x04list\x18\x01 \x01(\x0b\x32\x1f.crm.reporting.v1.RetentionList\x12\x31\n\x07\x65ntries\x18\x02 \x03(\x0b\x32 .crm.reporting.v1.RetentionEntry\"y\n\x1eRecordRetentionResponseRequest\x12\x0f\n\x07list_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\x10\n\x08response\x18\x03 \x01(\t\x12\x0f\n\x07team_id\x18\x04 \x01(\t\x12\x0e\n\x06rep_id\x18\x05 \x01(\t\"R\n\x1fRecordRetentionResponseResponse\x12/\n\x05\x65ntry\x18\x01 \x01(\x0b\x32 .crm.reporting.v1.RetentionEntry\"=\n\x19GetRetentionReportRequest\x12\x0f\n\x07list_id\x18\x01 \x01(\t\x12\x0f\n\x07team_id\x18\x02 \x01(\t\"\x93\x02\n\x0eRetentionGroup\x12\r\n\x05group\x18\x01 \x01(\t\x12\x11\n\tcustomers\x18\x02 \x01(\x05\x12\x42\n\tresponses\x18\x03 \x03(\x0b\x32/.crm.reporting.v1.RetentionGroup.ResponsesEntry\x12\x0e\n\x06\x62uyers\x18\x04 \x01(\x05\x12%\n\x07revenue\x18\x05 \x03(\x0b\x32\x14.crm.common.v1.Money\x12\x32\n\x14revenue_per_customer\x18\x06 \x03(\x0b\x32\x14.crm.common.v1.Money\x1a\x30\n\x0eResponsesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x05:\x02\x38\x01\"\xad\x01\n\x1aGetRetentionReportResponse\x12-\n\x04list\x18\x01 \x01(\x0b\x32\x1f.crm.reporting.v1.RetentionList\x12\x30\n\x06groups\x18\x02 \x03(\x0b\x32 .crm.reporting.v1.RetentionGroup\x12.\n\x10retained_revenue\x18\x03 \x03(\x0b\x32\x14.crm.common.v1.Money2\xbb\x05\n\x10RetentionService\x12\x66\n\x0fGetCustomerRisk\x12(.crm.reporting.v1.GetCustomerRiskRequest\x1a).crm.reporting.v1.GetCustomerRiskResponse\x12r\n\x13\x43reateRetentionList\x12,.crm.reporting.v1.CreateRetentionListRequest\x1a-.crm.reporting.v1.CreateRetentionListResponse\x12o\n\x12ListRetentionLists\x12+.crm.reporting.v1.ListRetentionListsRequest\x1a,.crm.reporting.v1.ListRetentionListsResponse\x12i\n\x10GetRetentionList\x12).crm.reporting.v1.GetRetentionListRequest\x1a*.crm.reporting.v1.GetRetentionListResponse\x12~\n\x17RecordRetentionResponse\x12\x30.crm.reporting.v1.RecordRetentionResponseRequest\x1a\x31.crm.reporting.v1.RecordRetentionResponseResponse\x12o\n\x12GetRetentionReport\x12+.crm.reporting.v1.GetRetentionReportRequest\x1a,.crm.reporting.v1.GetRetentionReportResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,35 +40,39 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETCUSTOMERRISKREQUEST']._serialized_start=175
   _globals['_GETCUSTOMERRISKREQUEST']._serialized_end=220
   _globals['_GETCUSTOMERRISKRESPONSE']._serialized_start=223
-  _globals['_GETCUSTOMERRISKRESPONSE']._serialized_end=375
-  _globals['_RETENTIONLIST']._serialized_start=378
-  _globals['_RETENTIONLIST']._serialized_end=580
-  _globals['_RETENTIONENTRY']._serialized_start=583
-  _globals['_RETENTIONENTRY']._serialized_end=830
-  _globals['_CREATERETENTIONLISTREQUEST']._serialized_start=833
-  _globals['_CREATERETENTIONLISTREQUEST']._serialized_end=1019
-  _globals['_CREATERETENTIONLISTRESPONSE']._serialized_start=1021
-  _globals['_CREATERETENTIONLISTRESPONSE']._serialized_end=1097
-  _globals['_LISTRETENTIONLISTSREQUEST']._serialized_start=1099
-  _globals['_LISTRETENTIONLISTSREQUEST']._serialized_end=1178
-  _globals['_LISTRETENTIONLISTSRESPONSE']._serialized_start=1180
-  _globals['_LISTRETENTIONLISTSRESPONSE']._serialized_end=1256
-  _globals['_GETRETENTIONLISTREQUEST']._serialized_start=1258
-  _globals['_GETRETENTIONLISTREQUEST']._serialized_end=1333
-  _globals['_GETRETENTIONLISTRESPONSE']._serialized_start=1335
-  _globals['_GETRETENTIONLISTRESPONSE']._serialized_end=1459
-  _globals['_RECORDRETENTIONRESPONSEREQUEST']._serialized_start=1461
-  _globals['_RECORDRETENTIONRESPONSEREQUEST']._serialized_end=1582
-  _globals['_RECORDRETENTIONRESPONSERESPONSE']._serialized_start=1584
-  _globals['_RECORDRETENTIONRESPONSERESPONSE']._serialized_end=1666
-  _globals['_GETRETENTIONREPORTREQUEST']._serialized_start=1668
-  _globals['_GETRETENTIONREPORTREQUEST']._serialized_end=1729
-  _globals['_RETENTIONGROUP']._serialized_start=1732
-  _globals['_RETENTIONGROUP']._serialized_end=2007
-  _globals['_RETENTIONGROUP_RESPONSESENTRY']._serialized_start=1959
-  _globals['_RETENTIONGROUP_RESPONSESENTRY']._serialized_end=2007
-  _globals['_GETRETENTIONREPORTRESPONSE']._serialized_start=2010
-  _globals['_GETRETENTIONREPORTRESPONSE']._serialized_end=2183
-  _globals['_RETENTIONSERVICE']._serialized_start=2186
-  _globals['_RETENTIONSERVICE']._serialized_end=2885
+  _globals['_GETCUSTOMERRISKRESPONSE']._serialized_end=455
+  _globals['_CHURNVALIDATION']._serialized_start=458
+  _globals['_CHURNVALIDATION']._serialized_end=688
+  _globals['_CALIBRATIONBIN']._serialized_start=690
+  _globals['_CALIBRATIONBIN']._serialized_end=762
+  _globals['_RETENTIONLIST']._serialized_start=765
+  _globals['_RETENTIONLIST']._serialized_end=982
+  _globals['_RETENTIONENTRY']._serialized_start=985
+  _globals['_RETENTIONENTRY']._serialized_end=1232
+  _globals['_CREATERETENTIONLISTREQUEST']._serialized_start=1235
+  _globals['_CREATERETENTIONLISTREQUEST']._serialized_end=1421
+  _globals['_CREATERETENTIONLISTRESPONSE']._serialized_start=1423
+  _globals['_CREATERETENTIONLISTRESPONSE']._serialized_end=1499
+  _globals['_LISTRETENTIONLISTSREQUEST']._serialized_start=1501
+  _globals['_LISTRETENTIONLISTSREQUEST']._serialized_end=1580
+  _globals['_LISTRETENTIONLISTSRESPONSE']._serialized_start=1582
+  _globals['_LISTRETENTIONLISTSRESPONSE']._serialized_end=1658
+  _globals['_GETRETENTIONLISTREQUEST']._serialized_start=1660
+  _globals['_GETRETENTIONLISTREQUEST']._serialized_end=1735
+  _globals['_GETRETENTIONLISTRESPONSE']._serialized_start=1737
+  _globals['_GETRETENTIONLISTRESPONSE']._serialized_end=1861
+  _globals['_RECORDRETENTIONRESPONSEREQUEST']._serialized_start=1863
+  _globals['_RECORDRETENTIONRESPONSEREQUEST']._serialized_end=1984
+  _globals['_RECORDRETENTIONRESPONSERESPONSE']._serialized_start=1986
+  _globals['_RECORDRETENTIONRESPONSERESPONSE']._serialized_end=2068
+  _globals['_GETRETENTIONREPORTREQUEST']._serialized_start=2070
+  _globals['_GETRETENTIONREPORTREQUEST']._serialized_end=2131
+  _globals['_RETENTIONGROUP']._serialized_start=2134
+  _globals['_RETENTIONGROUP']._serialized_end=2409
+  _globals['_RETENTIONGROUP_RESPONSESENTRY']._serialized_start=2361
+  _globals['_RETENTIONGROUP_RESPONSESENTRY']._serialized_end=2409
+  _globals['_GETRETENTIONREPORTRESPONSE']._serialized_start=2412
+  _globals['_GETRETENTIONREPORTRESPONSE']._serialized_end=2585
+  _globals['_RETENTIONSERVICE']._serialized_start=2588
+  _globals['_RETENTIONSERVICE']._serialized_end=3287
 # @@protoc_insertion_point(module_scope)

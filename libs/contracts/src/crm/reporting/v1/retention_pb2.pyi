@@ -78,6 +78,8 @@ class GetCustomerRiskResponse(_message.Message):
     BAND_FIELD_NUMBER: _builtins.int
     REASONS_FIELD_NUMBER: _builtins.int
     MODEL_FIELD_NUMBER: _builtins.int
+    FALLBACK_REASON_FIELD_NUMBER: _builtins.int
+    VALIDATION_FIELD_NUMBER: _builtins.int
     customer_id: _builtins.str
     status: _builtins.str
     """scored or no_purchases."""
@@ -85,9 +87,14 @@ class GetCustomerRiskResponse(_message.Message):
     band: _builtins.str
     """low, medium or high."""
     model: _builtins.str
-    """rules: the documented rule-based score (a learned model is not built yet)."""
+    """logistic_regression: the learned model (its validation below); rules: the documented
+    rule-based score, while the history is too short for the model (fallback_reason says why).
+    """
+    fallback_reason: _builtins.str
     @_builtins.property
     def reasons(self) -> _containers.RepeatedCompositeFieldContainer[Global___RiskReason]: ...
+    @_builtins.property
+    def validation(self) -> Global___ChurnValidation: ...
     def __init__(
         self,
         *,
@@ -97,14 +104,88 @@ class GetCustomerRiskResponse(_message.Message):
         band: _builtins.str = ...,
         reasons: _abc.Iterable[Global___RiskReason] | None = ...,
         model: _builtins.str = ...,
+        fallback_reason: _builtins.str = ...,
+        validation: Global___ChurnValidation | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["validation", b"validation"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["band", b"band", "customer_id", b"customer_id", "model", b"model", "reasons", b"reasons", "risk", b"risk", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["band", b"band", "customer_id", b"customer_id", "fallback_reason", b"fallback_reason", "model", b"model", "reasons", b"reasons", "risk", b"risk", "status", b"status", "validation", b"validation"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetCustomerRiskResponse: _TypeAlias = GetCustomerRiskResponse  # noqa: Y015
+
+@_typing.final
+class ChurnValidation(_message.Message):
+    """How the learned model did on the later period it was validated on (crm_reporting.churn_model)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRAIN_TIME_FIELD_NUMBER: _builtins.int
+    CUSTOMERS_FIELD_NUMBER: _builtins.int
+    CHURNED_FIELD_NUMBER: _builtins.int
+    AUC_FIELD_NUMBER: _builtins.int
+    TOP_DECILE_LIFT_FIELD_NUMBER: _builtins.int
+    BRIER_FIELD_NUMBER: _builtins.int
+    CALIBRATION_FIELD_NUMBER: _builtins.int
+    WINDOW_DAYS_FIELD_NUMBER: _builtins.int
+    customers: _builtins.int
+    churned: _builtins.int
+    auc: _builtins.float
+    """Area under the ROC curve (0.5 is chance)."""
+    top_decile_lift: _builtins.float
+    """The churn rate among the 10 % scored riskiest over the base rate."""
+    brier: _builtins.float
+    window_days: _builtins.int
+    """Days without a purchase after a snapshot that count as churned."""
+    @_builtins.property
+    def train_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def calibration(self) -> _containers.RepeatedCompositeFieldContainer[Global___CalibrationBin]: ...
+    def __init__(
+        self,
+        *,
+        train_time: _timestamp_pb2.Timestamp | None = ...,
+        customers: _builtins.int = ...,
+        churned: _builtins.int = ...,
+        auc: _builtins.float = ...,
+        top_decile_lift: _builtins.float = ...,
+        brier: _builtins.float = ...,
+        calibration: _abc.Iterable[Global___CalibrationBin] | None = ...,
+        window_days: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["train_time", b"train_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["auc", b"auc", "brier", b"brier", "calibration", b"calibration", "churned", b"churned", "customers", b"customers", "top_decile_lift", b"top_decile_lift", "train_time", b"train_time", "window_days", b"window_days"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ChurnValidation: _TypeAlias = ChurnValidation  # noqa: Y015
+
+@_typing.final
+class CalibrationBin(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PREDICTED_FIELD_NUMBER: _builtins.int
+    OBSERVED_FIELD_NUMBER: _builtins.int
+    CUSTOMERS_FIELD_NUMBER: _builtins.int
+    predicted: _builtins.float
+    observed: _builtins.float
+    customers: _builtins.int
+    def __init__(
+        self,
+        *,
+        predicted: _builtins.float = ...,
+        observed: _builtins.float = ...,
+        customers: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customers", b"customers", "observed", b"observed", "predicted", b"predicted"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CalibrationBin: _TypeAlias = CalibrationBin  # noqa: Y015
 
 @_typing.final
 class RetentionList(_message.Message):
@@ -119,6 +200,7 @@ class RetentionList(_message.Message):
     CONTROL_FIELD_NUMBER: _builtins.int
     CREATED_BY_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     name: _builtins.str
     team_id: _builtins.str
@@ -128,6 +210,8 @@ class RetentionList(_message.Message):
     called: _builtins.int
     control: _builtins.int
     created_by: _builtins.str
+    model: _builtins.str
+    """What scored its customers: logistic_regression or rules."""
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -142,10 +226,11 @@ class RetentionList(_message.Message):
         control: _builtins.int = ...,
         created_by: _builtins.str = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
+        model: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["called", b"called", "control", b"control", "control_share", b"control_share", "create_time", b"create_time", "created_by", b"created_by", "id", b"id", "name", b"name", "team_id", b"team_id", "threshold", b"threshold"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["called", b"called", "control", b"control", "control_share", b"control_share", "create_time", b"create_time", "created_by", b"created_by", "id", b"id", "model", b"model", "name", b"name", "team_id", b"team_id", "threshold", b"threshold"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -152,6 +152,16 @@ words(
         "tlf_minutes": {"he": "{minutes} דק׳", "fa": "{minutes} دقیقه", "en": "{minutes} min"},
         "tlf_by": {"he": "על ידי {who}", "fa": "توسط {who}", "en": "by {who}"},
         "risk": {"he": "סיכון עזיבה", "fa": "ریسک ترک", "en": "Risk of leaving"},
+        "risk_model": {
+            "he": "מודל שלמד מההיסטוריה; נבדק על {n} לקוחות בתקופה מאוחרת יותר: AUC {auc}, פי {lift} בעשירון העליון",
+            "fa": "مدل آموخته از سابقه؛ آزموده روی {n} مشتری در دوره بعد: AUC {auc}، {lift} برابر در دهک بالا",
+            "en": "Learned from the history; checked on {n} later customers: AUC {auc}, {lift}× in the top tenth",
+        },
+        "risk_rules": {
+            "he": "לפי כללים קבועים (עדיין אין מספיק היסטוריה למודל)",
+            "fa": "بر پایه قواعد ثابت (هنوز سابقه کافی برای مدل نیست)",
+            "en": "By fixed rules (not enough history for a learned model yet)",
+        },
         "risk_none": {
             "he": "הלקוח/ה עוד לא קנה/תה: אין ממה לעזוב",
             "fa": "این مشتری هنوز خرید نکرده است",

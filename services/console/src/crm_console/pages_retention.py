@@ -53,6 +53,7 @@ words(
             "en": "Control: not called",
         },
         "ret_number": {"he": "מספר בין 0 ל-100", "fa": "عددی بین ۰ و ۱۰۰", "en": "A number from 0 to 100"},
+        "ret_whole": {"he": "מספר שלם", "fa": "عدد صحیح", "en": "A whole number"},
         "ret_save": {"he": "שמירה", "fa": "ذخیره", "en": "Save"},
         "ret_report": {"he": "מה הרשימה הביאה", "fa": "دستاورد فهرست", "en": "What the list brought"},
         "ret_group_called": {"he": "התקשרנו", "fa": "تماس گرفته شد", "en": "Called"},
@@ -181,8 +182,11 @@ async def make_list(request: Request) -> Response:
             errors[name] = t("ret_number")
         else:
             body[name] = round(value, 4)
-    if sent["max_entries"]:
-        body["max_entries"] = sent["max_entries"]
+    size = sent["max_entries"].translate(str.maketrans("۰۱۲۳۴۵۶۷۸۹", "0123456789"))
+    if size and not size.isdigit():
+        errors["max_entries"] = t("ret_whole")
+    elif size:
+        body["max_entries"] = int(size)
     if errors:
         return await lists_page(request, session, form=sent, errors=errors, status_code=422)
     answer = await answer_or_refusal(api(request).call("createRetentionList", session.token, body=body), LIST_FIELDS, t)

@@ -102,10 +102,10 @@ async def test_a_manager_makes_a_list_from_percentages(browser: httpx.AsyncClien
         "request_id": "r1",
         "threshold": 0.5,
         "control_share": 0.2,
-        "max_entries": "100",
+        "max_entries": 100,
     }
-    wrong = await browser.post("/retention", data={**form, "threshold": "lots"})
-    assert wrong.status_code == 422 and 'id="threshold-err"' in wrong.text
+    wrong = await browser.post("/retention", data={**form, "threshold": "lots", "max_entries": "1.5"})
+    assert wrong.status_code == 422 and 'id="threshold-err"' in wrong.text and 'id="max_entries-err"' in wrong.text
 
 
 async def test_the_manager_reads_the_list_with_its_report(browser: httpx.AsyncClient) -> None:

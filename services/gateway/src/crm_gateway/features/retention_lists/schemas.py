@@ -7,7 +7,7 @@ import builtins
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictFloat, StrictInt
 
 from crm_gateway.convert import Money
 
@@ -33,6 +33,29 @@ class RiskReason(BaseModel):
     value: float
 
 
+class CalibrationBin(BaseModel):
+    predicted: float
+    observed: float
+    customers: int
+
+
+class ChurnValidation(BaseModel):
+    """How the learned model did on the later window it was validated on."""
+
+    train_time: datetime | None
+    customers: int
+    churned: int
+    # Area under the ROC curve (0.5 is chance).
+    auc: float
+    # The churn rate among the riskiest 10 % over the base rate.
+    top_decile_lift: float
+    brier: float
+    # Predicted against observed churn, per fifth of customers by predicted risk.
+    calibration: builtins.list[CalibrationBin]
+    # Days without a purchase after a moment that count as having left.
+    window_days: int
+
+
 class CustomerRisk(BaseModel):
     """How likely the customer is to leave, and why (largest reason first)."""
 
@@ -42,8 +65,11 @@ class CustomerRisk(BaseModel):
     risk: float
     band: Band | None
     reasons: list[RiskReason]
-    # rules: the documented rule-based score.
-    model: str
+    # logistic_regression: the learned model, with its validation; rules: the documented
+    # rule-based score while the history is too short for the model (fallback_reason says why).
+    model: Literal["logistic_regression", "rules"]
+    fallback_reason: str
+    validation: ChurnValidation | None
 
 
 class RetentionList(BaseModel):
@@ -58,6 +84,8 @@ class RetentionList(BaseModel):
     control: int
     created_by: str
     create_time: datetime
+    # What scored its customers.
+    model: Literal["logistic_regression", "rules"]
 
 
 class RetentionEntry(BaseModel):
@@ -88,13 +116,14 @@ class RetentionLists(BaseModel):
 
 
 class RetentionListIn(BaseModel):
-    """This week's call list: the customers at or above `threshold`, highest risk first."""
+    """This week's call list: the customers at or above `threshold`, highest risk first. Strict
+    numbers: "0.5" or false is a 422, not quietly converted."""
 
     name: str = Field(default="", max_length=200)
-    threshold: float = Field(default=0.6, ge=0.01, le=1)
+    threshold: StrictFloat = Field(default=0.6, ge=0.01, le=1)
     # The share held out at random as the control group (never called).
-    control_share: float = Field(default=0.1, ge=0, le=0.5)
-    max_entries: int = Field(default=500, ge=1, le=5000)
+    control_share: StrictFloat = Field(default=0.1, ge=0, le=0.5)
+    max_entries: StrictInt = Field(default=500, ge=1, le=5000)
     # An admin's list for one team ("": every customer); a manager's is always their team's.
     team_id: str = Field(default="", max_length=64)
     request_id: str = Field(default="", max_length=200)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
@@ -103,28 +104,41 @@ class ChurnModel:
     def risk(self, s: Signals) -> Risk | None:
         """The probability of churning in the window, its band and reasons; None for a customer
         who never bought (as the rules)."""
-        if s.days_since_purchase is None:
-            return None
-        x = np.array([vector(s)])
-        probability = float(self.pipeline.predict_proba(x)[0][1])
-        scaled = self.pipeline.named_steps["scale"].transform(x)[0]
-        coefficients = self.pipeline.named_steps["model"].coef_[0]
-        by_signal: dict[str, float] = {}
-        values: dict[str, float] = {}
-        for (feature, signal), c, v, raw in zip(FEATURES, coefficients, scaled, _raw(s), strict=True):
-            contribution = float(c * v)
-            if contribution > 0:
-                by_signal[signal] = by_signal.get(signal, 0.0) + contribution
-                values.setdefault(signal, raw if feature != "purchase_rate_before" else float(s.purchases_recent))
-        total = sum(by_signal.values())
-        reasons = sorted(
-            (
-                Reason(signal, round(100 * probability * share / total), values[signal])
-                for signal, share in by_signal.items()
-            ),
-            key=lambda r: (-r.points, r.signal),
-        )
-        return Risk(round(probability, 4), band(probability), tuple(r for r in reasons if r.points > 0))
+        return self.risks([s])[0]
+
+    def risks(self, customers: Sequence[Signals]) -> list[Risk | None]:
+        """`risk` for many customers at once: one matrix through the model, not one call each."""
+        bought = [s for s in customers if s.days_since_purchase is not None]
+        found: dict[int, Risk] = {}
+        if bought:
+            x = np.array([vector(s) for s in bought])
+            probabilities = self.pipeline.predict_proba(x)[:, 1]
+            contributions = (
+                self.pipeline.named_steps["scale"].transform(x) * self.pipeline.named_steps["model"].coef_[0]
+            )
+            for s, p, row in zip(bought, probabilities, contributions, strict=True):
+                found[id(s)] = _explained(s, float(p), row)
+        return [found.get(id(s)) for s in customers]
+
+
+def _explained(s: Signals, probability: float, contributions: Any) -> Risk:
+    """The risk with its reasons: the positive contributions grouped by rule signal, sharing the
+    risk's points."""
+    by_signal: dict[str, float] = {}
+    values: dict[str, float] = {}
+    for (feature, signal), contribution, raw in zip(FEATURES, contributions, _raw(s), strict=True):
+        if contribution > 0:
+            by_signal[signal] = by_signal.get(signal, 0.0) + float(contribution)
+            values.setdefault(signal, raw if feature != "purchase_rate_before" else float(s.purchases_recent))
+    total = sum(by_signal.values())
+    reasons = sorted(
+        (
+            Reason(signal, round(100 * probability * share / total), values[signal])
+            for signal, share in by_signal.items()
+        ),
+        key=lambda r: (-r.points, r.signal),
+    )
+    return Risk(round(probability, 4), band(probability), tuple(r for r in reasons if r.points > 0))
 
 
 def _raw(s: Signals) -> list[float]:

@@ -69,10 +69,10 @@ class Scorer:
     def name(self) -> str:
         return "logistic_regression" if isinstance(self.model, churn_model.ChurnModel) else "rules"
 
-    def risk(self, signals: churn.Signals) -> churn.Risk | None:
+    def risks(self, customers: list[churn.Signals]) -> list[churn.Risk | None]:
         if isinstance(self.model, churn_model.ChurnModel):
-            return self.model.risk(signals)
-        return churn.rule_risk(signals)
+            return self.model.risks(customers)
+        return [churn.rule_risk(s) for s in customers]
 
     def describe(self, reply: retention_pb2.GetCustomerRiskResponse) -> None:
         reply.model = self.name
@@ -176,7 +176,7 @@ class RetentionServicer(retention_pb2_grpc.RetentionServiceServicer):
         scorer = await self._scorer()
         async with self.db.unit_of_work() as uow:
             found = await retention_store.signals(uow, datetime.now(UTC), customer_id=request.customer_id)
-        risk = scorer.risk(found[0].signals) if found else None
+        risk = scorer.risks([found[0].signals])[0] if found else None
         reply = retention_pb2.GetCustomerRiskResponse(customer_id=request.customer_id, status="no_purchases")
         if risk is not None:
             reply.status, reply.risk, reply.band = "scored", risk.risk, risk.band.value
@@ -209,7 +209,8 @@ class RetentionServicer(retention_pb2_grpc.RetentionServiceServicer):
                 return retention_pb2.CreateRetentionListResponse(list=list_to_proto(earlier))
             found = await retention_store.signals(uow, now, team_id=request.team_id or None)
             recent = await retention_store.listed_since(uow, now - RELISTED_AFTER)
-        scored = [(c, scorer.risk(c.signals)) for c in found if c.customer_id not in recent]
+        candidates = [c for c in found if c.customer_id not in recent]
+        scored = list(zip(candidates, scorer.risks([c.signals for c in candidates]), strict=True))
         at_risk = sorted(
             ((c, r) for c, r in scored if r is not None and r.risk >= threshold),
             key=lambda cr: (-cr[1].risk, cr[0].customer_id),

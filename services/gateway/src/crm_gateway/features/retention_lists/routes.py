@@ -22,6 +22,7 @@ from crm_gateway.features.retention_lists.schemas import (
 from crm_gateway.platform import authz
 from crm_gateway.platform.auth import Principal
 from crm_gateway.records import read
+from crm_kit import protoconv
 
 router = api_router()
 
@@ -64,10 +65,12 @@ async def create_retention_list(
 
 
 @router.get("/retention-lists", tags=["retention"], operation_id="listRetentionLists")
-async def list_retention_lists(clients: Clients, principal: Caller, page_size: PageSize = 20) -> RetentionLists:
+async def list_retention_lists(clients: Clients, principal: Caller, page_size: PageSize = 0) -> RetentionLists:
     """Newest first: an admin's every list, a manager's their team's, a rep's those with calls of theirs."""
     team_id, rep_id = _reach(principal)
-    request = retention_pb2.ListRetentionListsRequest(team_id=team_id, rep_id=rep_id, page_size=page_size)
+    request = retention_pb2.ListRetentionListsRequest(
+        team_id=team_id, rep_id=rep_id, page_size=protoconv.page_size(page_size)
+    )
     return to_model(RetentionLists, await read(clients.retention.ListRetentionLists, request))
 
 

@@ -1,0 +1,29 @@
+"""The analytics benches run end to end at a small size (issue 20): cross-sell learns rules from
+the planted affinities and suggests in milliseconds' worth of statements; the churn bench's model
+validates well above chance on its history and scores every customer. Times are never asserted:
+this machine's figures are for bench/README.md, not for a test."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from .test_support_bench_smoke import _load
+
+
+@pytest.mark.e2e
+def test_the_cross_sell_bench_learns_the_planted_affinities(tmp_path: Path) -> None:
+    out = _load("cross_sell").main(["--sizes", "3000", "--samples", "20", "--results-dir", str(tmp_path)])
+    at = json.loads(Path(out).read_text())["sizes"]["3000"]
+    assert at["purchase_rows"] > 3000 and at["rules"] > 0
+    assert at["suggest"]["n"] == 20 and at["suggestions_mean"] > 0
+
+
+@pytest.mark.e2e
+def test_the_churn_bench_validates_and_scores_everyone(tmp_path: Path) -> None:
+    out = _load("churn").main(["--sizes", "3000", "--results-dir", str(tmp_path)])
+    at = json.loads(Path(out).read_text())["sizes"]["3000"]
+    assert at["validation"]["auc"] > 0.7 and at["validation"]["top_decile_lift"] > 1
+    assert at["score_all"]["customers"] > 0

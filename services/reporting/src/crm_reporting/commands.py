@@ -375,7 +375,8 @@ class CrossSellOffer:
 
 async def record_cross_sell_offer(uow: UnitOfWork, offer: CrossSellOffer, *, request_id: str = "") -> Row[Any]:
     """Record an offer and its answer (audited); the same request repeated with its request_id
-    returns the first record (AIP-155)."""
+    returns the first record (AIP-155) — for the same customer only: the key is global across
+    callers, and another customer's record is never shown (ALREADY_EXISTS naming nothing of it)."""
     inserted: Row[Any] | None = (
         await uow.conn.execute(
             pg_insert(cross_sell_offers)
@@ -398,6 +399,8 @@ async def record_cross_sell_offer(uow: UnitOfWork, offer: CrossSellOffer, *, req
     if inserted is None:
         earlier = await queries.cross_sell_offer_by_request(uow, request_id)
         assert earlier is not None, "an insert that met its request_id finds the first record"
+        if earlier.customer_id != offer.customer_id:
+            raise AlreadyExists("request_id was already used for another offer", reason="REQUEST_ID_IN_USE")
         return earlier
     uow.audit(
         "reporting.RecordCrossSellOffer",

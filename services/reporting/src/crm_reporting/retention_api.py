@@ -13,7 +13,7 @@ from crm.common.v1 import types_pb2
 from crm.reporting.v1 import retention_pb2, retention_pb2_grpc
 from crm_kit import caller
 from crm_kit.db import Database, UnitOfWork
-from crm_kit.errors import FailedPrecondition, InvalidArgument, NotFound, require
+from crm_kit.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, require
 from crm_kit.protoconv import to_timestamp
 from crm_reporting import churn, churn_model, crosssell, queries, retention_store
 from crm_reporting.grpc_api import CrossSelling, Retrained
@@ -160,6 +160,14 @@ def _list_request(request: retention_pb2.CreateRetentionListRequest) -> tuple[st
     return name, threshold, share, size
 
 
+def _same_request(earlier: Any, request: retention_pb2.CreateRetentionListRequest) -> Any:
+    """The list a repeated request_id answers with — only for the same team: the key is global
+    across callers, and another team's list is never shown (ALREADY_EXISTS naming nothing of it)."""
+    if earlier is not None and earlier.team_id != request.team_id:
+        raise AlreadyExists("request_id was already used for another list", reason="REQUEST_ID_IN_USE")
+    return earlier
+
+
 class RetentionServicer(retention_pb2_grpc.RetentionServiceServicer):
     def __init__(self, db: Database, cross_selling: CrossSelling, churn_modelling: ChurnModelling) -> None:
         self.db = db
@@ -204,7 +212,7 @@ class RetentionServicer(retention_pb2_grpc.RetentionServiceServicer):
         scorer = await self._scorer()
         now = datetime.now(UTC)
         async with self.db.unit_of_work() as uow:
-            earlier = await retention_store.list_by_request(uow, request.request_id[:200])
+            earlier = _same_request(await retention_store.list_by_request(uow, request.request_id[:200]), request)
             if earlier is not None:
                 return retention_pb2.CreateRetentionListResponse(list=list_to_proto(earlier))
             found = await retention_store.signals(uow, now, team_id=request.team_id or None)
@@ -244,7 +252,7 @@ class RetentionServicer(retention_pb2_grpc.RetentionServiceServicer):
             created = await retention_store.create_list(uow, values, entries)
         if created is None:  # the same request made it meanwhile
             async with self.db.unit_of_work() as uow:
-                created = await retention_store.list_by_request(uow, request.request_id[:200])
+                created = _same_request(await retention_store.list_by_request(uow, request.request_id[:200]), request)
         assert created is not None
         return retention_pb2.CreateRetentionListResponse(list=list_to_proto(created))
 

@@ -515,6 +515,14 @@ async def test_cross_sell_suggests_what_buyers_of_the_same_product_bought_and_tr
         again = (await reporting.stub.RecordCrossSellOffer(offer)).offer
     assert again.id == recorded.id
     assert (recorded.user_id, recorded.antecedent_sku, recorded.response) == ("agent-rina", "SOFA", "accepted")
+    # The same key for another customer reveals nothing of the first record.
+    with pytest.raises(grpc.aio.AioRpcError) as reused:
+        await reporting.stub.RecordCrossSellOffer(
+            reporting_pb2.RecordCrossSellOfferRequest(
+                customer_id="c-9", sku="RUG", response="declined", request_id="offer-1"
+            )
+        )
+    assert reused.value.code() == grpc.StatusCode.ALREADY_EXISTS and "RUG" not in str(reused.value.details())
     assert recorded.confidence == pytest.approx(round(12 / 22, 4))
     await reporting.stub.RecordCrossSellOffer(
         reporting_pb2.RecordCrossSellOfferRequest(customer_id="c-2", lead_ids=[other], sku="RUG", response="declined")
@@ -580,6 +588,15 @@ async def a_customer(
     return customer_id, lead_id
 
 
+async def replayed_by_another_team(reporting: Reporting, list_id: str, request_id: str) -> None:
+    """Another team's manager replaying the key learns nothing of the list."""
+    with pytest.raises(grpc.aio.AioRpcError) as reused:
+        await reporting.retention.CreateRetentionList(
+            retention_pb2.CreateRetentionListRequest(team_id="west", request_id=request_id)
+        )
+    assert reused.value.code() == grpc.StatusCode.ALREADY_EXISTS and list_id not in str(reused.value.details())
+
+
 async def refused_answers(
     reporting: Reporting, list_id: str, entries: list[retention_pb2.RetentionEntry], mine: retention_pb2.RetentionEntry
 ) -> None:
@@ -630,8 +647,9 @@ async def test_a_retention_list_holds_out_a_control_group_and_reports_what_calli
     assert [(r.signal, r.value) for r in risk.reasons][:2] == [("no_purchase", 400), ("complaints", 2)]
     calm = await reporting.retention.GetCustomerRisk(retention_pb2.GetCustomerRiskRequest(customer_id=loyal[0][0]))
     assert (calm.status, calm.band, list(calm.reasons)) == ("scored", "low", [])
-    never = await reporting.retention.GetCustomerRisk(retention_pb2.GetCustomerRiskRequest(customer_id="nobody"))
-    assert never.status == "no_purchases"
+    assert (
+        await reporting.retention.GetCustomerRisk(retention_pb2.GetCustomerRiskRequest(customer_id="no"))
+    ).status == ("no_purchases")
 
     ask = retention_pb2.CreateRetentionListRequest(
         name="שבוע 49",
@@ -646,6 +664,7 @@ async def test_a_retention_list_holds_out_a_control_group_and_reports_what_calli
         made = (await reporting.retention.CreateRetentionList(ask)).list
         again = (await reporting.retention.CreateRetentionList(ask)).list
     assert again.id == made.id and (made.called, made.control, made.created_by) == (4, 2, "manager-noa")
+    await replayed_by_another_team(reporting, made.id, "list-1")
     whole = await reporting.retention.GetRetentionList(retention_pb2.GetRetentionListRequest(list_id=made.id))
     entries = list(whole.entries)
     assert {e.customer_id for e in entries} == {c for c, _ in [*at_risk, angry]}

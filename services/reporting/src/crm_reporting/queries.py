@@ -537,16 +537,6 @@ async def purchases(uow: UnitOfWork, limit: int) -> list[crosssell.Purchase]:
     return [crosssell.Purchase(r.lead_id, r.sku, r.name, r.at) for r in rows]
 
 
-_OWNED = text("SELECT sku, max(closed_at) AS at FROM purchase_facts WHERE lead_id = ANY(:lead_ids) GROUP BY sku")
-
-
-async def owned_products(uow: UnitOfWork, lead_ids: list[str]) -> dict[str, Any]:
-    """What a customer (their leads) bought: SKU → when last."""
-    if not lead_ids:
-        return {}
-    return {r.sku: r.at for r in await uow.conn.execute(_OWNED, {"lead_ids": lead_ids})}
-
-
 _OWNED_BY_LEAD = text(
     "SELECT lead_id, sku, max(closed_at) AS at FROM purchase_facts WHERE lead_id = ANY(:lead_ids) GROUP BY lead_id, sku"
 )
@@ -559,6 +549,15 @@ async def owned_by_lead(uow: UnitOfWork, lead_ids: list[str]) -> dict[str, dict[
         for r in await uow.conn.execute(_OWNED_BY_LEAD, {"lead_ids": lead_ids}):
             found.setdefault(r.lead_id, {})[r.sku] = r.at
     return found
+
+
+async def owned_products(uow: UnitOfWork, lead_ids: list[str]) -> dict[str, Any]:
+    """What a customer (their leads) bought: SKU → when last."""
+    owned: dict[str, Any] = {}
+    for bought in (await owned_by_lead(uow, lead_ids)).values():
+        for sku, at in bought.items():
+            owned[sku] = max(at, owned.get(sku, at))
+    return owned
 
 
 _LAST_OFFERS = text(

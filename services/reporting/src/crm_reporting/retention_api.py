@@ -318,7 +318,7 @@ class RetentionServicer(retention_pb2_grpc.RetentionServiceServicer):
             groups = await retention_store.report(uow, request.list_id, found.created_at)
         called, control = groups[False], groups[True]
         per_customer = {
-            key: {c: a // g.customers for c, a in (g.revenue or {}).items()} if g.customers else {}
+            key: {c: a // g.customers for c, a in g.revenue.items()} if g.customers else {}
             for key, g in groups.items()
         }
         currencies = set(per_customer[False]) | set(per_customer[True])
@@ -331,7 +331,7 @@ class RetentionServicer(retention_pb2_grpc.RetentionServiceServicer):
                 retention_pb2.RetentionGroup(
                     group="control" if key else "called",
                     customers=g.customers,
-                    responses=g.responses or {},
+                    responses=g.responses,
                     buyers=g.buyers,
                     revenue=_money(g.revenue),
                     revenue_per_customer=_money(per_customer[key]),

@@ -5,7 +5,7 @@ entries, the reps' answers, and what each group bought since a list was made."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -292,25 +292,23 @@ GROUP BY GROUPING SETS ((e.control, d.currency_code), (e.control))
 @dataclass
 class GroupFigures:
     customers: int = 0
-    responses: dict[str, int] | None = None
+    responses: dict[str, int] = field(default_factory=dict)
     buyers: int = 0
-    revenue: dict[str, int] | None = None
+    revenue: dict[str, int] = field(default_factory=dict)
 
 
 async def report(uow: UnitOfWork, list_id: str, since: datetime) -> dict[bool, GroupFigures]:
     """Per group (control or not): customers and answers, buyers since `since` and revenue."""
-    groups = {False: GroupFigures(responses={}, revenue={}), True: GroupFigures(responses={}, revenue={})}
+    groups = {False: GroupFigures(), True: GroupFigures()}
     for r in await uow.conn.execute(_RESPONSES, {"list_id": list_id}):
         group = groups[r.control]
         group.customers += r.n
         if r.response:
-            assert group.responses is not None
             group.responses[r.response] = r.n
     for r in await uow.conn.execute(_BOUGHT, {"list_id": list_id, "since": since}):
         group = groups[r.control]
         if r.currency_code is None:
             group.buyers = r.buyers
         else:
-            assert group.revenue is not None
             group.revenue[r.currency_code] = int(r.revenue)
     return groups

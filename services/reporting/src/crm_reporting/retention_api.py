@@ -318,8 +318,7 @@ class RetentionServicer(retention_pb2_grpc.RetentionServiceServicer):
             groups = await retention_store.report(uow, request.list_id, found.created_at)
         called, control = groups[False], groups[True]
         per_customer = {
-            key: {c: a // g.customers for c, a in g.revenue.items()} if g.customers else {}
-            for key, g in groups.items()
+            key: {c: a // g.customers for c, a in g.revenue.items()} if g.customers else {} for key, g in groups.items()
         }
         currencies = set(per_customer[False]) | set(per_customer[True])
         retained = {

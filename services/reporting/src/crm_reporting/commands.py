@@ -151,6 +151,7 @@ _capture = pg_insert(lead_facts).values(
     campaign_id=bindparam("p_campaign_id"),
     captured_at=bindparam("p_captured_at"),
     product_line=bindparam("p_product_line"),
+    city=bindparam("p_city"),
 )
 _UPSERT_CAPTURE = _capture.on_conflict_do_update(
     index_elements=[lead_facts.c.lead_id],
@@ -159,6 +160,7 @@ _UPSERT_CAPTURE = _capture.on_conflict_do_update(
         "campaign": func.coalesce(_capture.excluded.campaign, lead_facts.c.campaign),
         "campaign_id": func.coalesce(_capture.excluded.campaign_id, lead_facts.c.campaign_id),
         "product_line": func.coalesce(_capture.excluded.product_line, lead_facts.c.product_line),
+        "city": func.coalesce(_capture.excluded.city, lead_facts.c.city),
         "captured_at": _capture.excluded.captured_at,
     },
 ).returning(*lead_facts.c)
@@ -174,9 +176,10 @@ async def upsert_lead_capture(
     campaign_id: str | None,
     captured_at: datetime,
     product_line: str | None = None,
+    city: str | None = None,
     event: LoggedEvent | None = None,
 ) -> None:
-    """The capture is authoritative for source, campaign, product line and capture time.
+    """The capture is authoritative for source, campaign, product line, city and capture time.
 
     With `event`, its event-log row is written in the same statement (`record_event`)."""
     params = {
@@ -186,6 +189,7 @@ async def upsert_lead_capture(
         "p_campaign_id": campaign_id,
         "p_captured_at": captured_at,
         "p_product_line": product_line,
+        "p_city": city,
         **_event_params(event),
     }
     fact = (await uow.conn.execute(_UPSERT_CAPTURE_LOGGED if event else _UPSERT_CAPTURE, params)).one()

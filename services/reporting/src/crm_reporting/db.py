@@ -58,6 +58,8 @@ lead_facts = Table(
     # The first assignment's team (with rep_id) and the product line asked for at capture.
     Column("team_id", String(64), nullable=True),
     Column("product_line", String(100), nullable=True),
+    # The city given at capture (LeadCaptured.city, migration 0012): a report builder dimension.
+    Column("city", String(100), nullable=True),
     Index("ix_lead_facts_captured", "captured_at"),
     Index("ix_lead_facts_campaign", "campaign_id"),
     # Targets vs actual: one subject's leads in a period is a range of one of these.
@@ -220,6 +222,23 @@ retention_entries = Table(
     PrimaryKeyConstraint("list_id", "customer_id"),
     Index("ix_retention_entries_rep", "rep_id", "list_id"),
     Index("ix_retention_entries_customer", "customer_id"),
+)
+
+# The report builder's saved reports (crm.reporting.v1.ReportBuilderService): a definition (JSON of
+# ReportDefinition's fields), its owner (the token's subject), and who else sees it: the roles in
+# shared_roles, of team_id when it is set (else of the company). Each caller runs it in their reach.
+saved_reports = Table(
+    "saved_reports",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("owner_id", String(200), nullable=False),
+    Column("team_id", String(64), nullable=False, server_default=""),
+    Column("shared_roles", ARRAY(String(30)), nullable=False, server_default="{}"),
+    Column("definition", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("request_id", String(200), nullable=True, unique=True),
+    Index("ix_saved_reports_owner", "owner_id", "created_at"),
 )
 
 # The latest state of each campaign (CampaignChanged): name, budget and actual cost.

@@ -73,6 +73,7 @@ async def on_lead_captured(uow: UnitOfWork, envelope: Envelope[lead_events.LeadC
         campaign_id=_text(m.campaign_id),
         captured_at=_time(m, "capture_time") or _aware(envelope.time),
         product_line=_text(m.product_line),
+        city=_text(m.city),
         event=_logged(envelope),
     )
 

@@ -9,6 +9,8 @@ from crm.leads.v1 import events_pb2 as lead_events
 from crm.notifications.v1 import events_pb2 as notification_events
 from crm.orders.v1 import events_pb2 as order_events
 from crm.reporting.v1 import (
+    report_builder_pb2,
+    report_builder_pb2_grpc,
     reporting_pb2,
     reporting_pb2_grpc,
     retention_pb2,
@@ -22,6 +24,7 @@ from crm_kit.company import CompanyCalendarSettings
 from crm_kit.service import Service, run_cli
 from crm_kit.settings import ServiceSettings
 from crm_reporting import handlers, targets
+from crm_reporting.builder_api import ReportBuilderServicer
 from crm_reporting.db import messaging
 from crm_reporting.grpc_api import ReportingServicer, TargetsServicer, cross_selling, lead_scoring
 from crm_reporting.retention_api import RetentionServicer, churn_modelling
@@ -92,6 +95,11 @@ async def setup(service: Service) -> None:
         targets_pb2_grpc.add_TargetsServiceServicer_to_server,
         TargetsServicer(service.db, targets.time_zone(settings.company_time_zone)),
         targets_pb2.DESCRIPTOR.services_by_name["TargetsService"].full_name,
+    )
+    service.grpc.add(
+        report_builder_pb2_grpc.add_ReportBuilderServiceServicer_to_server,
+        ReportBuilderServicer(service.db, targets.time_zone(settings.company_time_zone)),
+        report_builder_pb2.DESCRIPTOR.services_by_name["ReportBuilderService"].full_name,
     )
 
 

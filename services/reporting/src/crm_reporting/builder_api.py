@@ -1,0 +1,220 @@
+"""ReportBuilderService: the report builder and saved reports, proto ↔ crm_reporting.builder and its
+store. Errors are mapped by the chassis interceptor."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import grpc
+from google.protobuf.json_format import MessageToDict, ParseDict
+
+from crm.reporting.v1 import report_builder_pb2 as pb
+from crm.reporting.v1 import report_builder_pb2_grpc
+from crm_kit.db import Database
+from crm_kit.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, require
+from crm_kit.protoconv import page_size, to_timestamp
+from crm_reporting import builder, builder_store
+
+ROLES = frozenset({"admin", "sales_manager", "sales_rep", "orders_clerk", "service_agent", "marketing"})
+MAX_SAVED = 200
+LOCALES = ("he", "fa", "en")
+
+
+def _day(value: str, field_name: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InvalidArgument(
+            f"{field_name}: not a date", field_violations=[(field_name, "an ISO date (YYYY-MM-DD)")]
+        ) from None
+
+
+def to_query(definition: pb.ReportDefinition, today: date, *, saved: bool = False) -> builder.Query:
+    """The definition as a checked query: INVALID_ARGUMENT naming every wrong field (a saved
+    report's removed names: FAILED_PRECONDITION)."""
+    filters: dict[str, tuple[str, ...]] = {}
+    for f in definition.filters:
+        if f.field in filters:
+            raise InvalidArgument(f"filters.{f.field} given twice", field_violations=[(f"filters.{f.field}", "once")])
+        filters[f.field] = tuple(f.values)
+    builder.check_names(definition.measures, definition.dimensions, filters, saved=saved)
+    periods = builder.Periods(
+        definition.grain or "month",
+        definition.calendar or "gregorian",
+        definition.week_start,
+        definition.fiscal_year_start_month or 1,
+    )
+    if definition.range:
+        if definition.range not in builder.RANGES:
+            raise InvalidArgument(
+                f"range: unknown {definition.range!r}",
+                field_violations=[("range", "one of " + ", ".join(builder.RANGES))],
+            )
+        start, end = builder.resolve_range(definition.range, today, periods)
+    else:
+        require({"start_date": definition.start_date, "end_date": definition.end_date})
+        start, end = _day(definition.start_date, "start_date"), _day(definition.end_date, "end_date")
+    query = builder.Query(tuple(definition.measures), tuple(definition.dimensions), start, end, periods, filters)
+    builder.validate(query)
+    return query
+
+
+def result_to_proto(result: builder.Result, query: builder.Query) -> pb.RunReportResponse:
+    def row(r: builder.Row) -> pb.ReportRow:
+        return pb.ReportRow(
+            keys=r.keys,
+            labels=r.labels,
+            values=[pb.ReportValue(value=v or 0.0, empty=v is None) for v in r.values],
+        )
+
+    return pb.RunReportResponse(
+        columns=[
+            pb.ReportColumn(name=c.name, kind=c.kind, unit=c.unit, currency_code=c.currency) for c in result.columns
+        ],
+        rows=[row(r) for r in result.rows],
+        total=row(result.total),
+        start_date=query.start.isoformat(),
+        end_date=query.end.isoformat(),
+    )
+
+
+def saved_to_proto(row: Any) -> pb.SavedReport:
+    return pb.SavedReport(
+        id=row.id,
+        name=row.name,
+        definition=ParseDict(row.definition, pb.ReportDefinition(), ignore_unknown_fields=True),
+        owner_id=row.owner_id,
+        team_id=row.team_id,
+        shared_roles=row.shared_roles,
+        create_time=to_timestamp(row.created_at),
+    )
+
+
+def _reach(reach: pb.ReportReach) -> builder.Reach:
+    return builder.Reach(reach.rep_id, reach.team_id)
+
+
+def _locale(locale: str) -> str:
+    language = locale.split("-", 1)[0].lower()
+    return language if language in LOCALES else "en"
+
+
+class ReportBuilderServicer(report_builder_pb2_grpc.ReportBuilderServiceServicer):
+    def __init__(self, db: Database, zone: ZoneInfo) -> None:
+        self.db = db
+        self.zone = zone
+
+    async def GetReportCatalog(
+        self, request: pb.GetReportCatalogRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetReportCatalogResponse:
+        return pb.GetReportCatalogResponse(
+            measures=[
+                pb.CatalogMeasure(
+                    name=m.name,
+                    unit=m.unit,
+                    dimensions=list(builder.FACTS[m.fact].dimensions),
+                    owned=bool(builder.FACTS[m.fact].rep_column),
+                )
+                for m in builder.MEASURES.values()
+            ],
+            grains=builder.GRAINS,
+            calendars=builder.CALENDARS,
+            week_starts=list(builder.WEEK_STARTS),
+            ranges=builder.RANGES,
+        )
+
+    async def _run(self, query: builder.Query, reach: builder.Reach, locale: str) -> pb.RunReportResponse:
+        builder.check_reach(query, reach)
+        async with self.db.unit_of_work() as uow:
+            rows = await builder_store.day_rows(uow, query, reach, self.zone)
+        return result_to_proto(builder.add_up(query, rows, _locale(locale)), query)
+
+    async def RunReport(self, request: pb.RunReportRequest, context: grpc.aio.ServicerContext) -> pb.RunReportResponse:
+        query = to_query(request.definition, builder_store.today(self.zone))
+        return await self._run(query, _reach(request.reach), request.locale)
+
+    async def CreateSavedReport(
+        self, request: pb.CreateSavedReportRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SavedReport:
+        name = " ".join(request.name.split())
+        require({"name": name, "viewer.user_id": request.viewer.user_id})
+        problems = []
+        if len(name) > 200:
+            problems.append(("name", "at most 200 characters"))
+        unknown = sorted(set(request.shared_roles) - ROLES)
+        if unknown or len(request.shared_roles) > len(ROLES):
+            problems.append(("shared_roles", "roles among " + ", ".join(sorted(ROLES))))
+        if problems:
+            raise InvalidArgument(
+                "the report cannot be saved: " + ", ".join(p for p, _ in problems), field_violations=problems
+            )
+        to_query(request.definition, builder_store.today(self.zone))
+        async with self.db.unit_of_work() as uow:
+            if request.request_id and (earlier := await builder_store.by_request(uow, request.request_id)):
+                if earlier.owner_id != request.viewer.user_id:
+                    raise AlreadyExists("request_id was already used for another report", reason="REQUEST_ID_IN_USE")
+                return saved_to_proto(earlier)
+            values = {
+                "id": str(uuid.uuid4()),
+                "name": name,
+                "owner_id": request.viewer.user_id,
+                "team_id": request.team_id,
+                "shared_roles": sorted(set(request.shared_roles)),
+                "definition": MessageToDict(request.definition, preserving_proto_field_name=True),
+                "created_at": datetime.now(UTC),
+                "request_id": request.request_id or None,
+            }
+            await builder_store.create(uow, values)
+            found = await builder_store.get(uow, str(values["id"]), request.viewer.user_id, [], "")
+        assert found is not None, "a report just saved is its owner's"
+        return saved_to_proto(found)
+
+    async def ListSavedReports(
+        self, request: pb.ListSavedReportsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListSavedReportsResponse:
+        v = request.viewer
+        limit = min(page_size(request.page_size) or MAX_SAVED, MAX_SAVED)
+        async with self.db.unit_of_work() as uow:
+            rows = await builder_store.listed(uow, v.user_id, list(v.roles), v.team_id, limit)
+        return pb.ListSavedReportsResponse(reports=[saved_to_proto(r) for r in rows])
+
+    async def _saved(self, report_id: str, viewer: pb.ReportViewer) -> Any:
+        require({"id": report_id})
+        async with self.db.unit_of_work() as uow:
+            found = await builder_store.get(uow, report_id, viewer.user_id, list(viewer.roles), viewer.team_id)
+        if found is None:
+            raise NotFound(f"saved report {report_id} not found")
+        return found
+
+    async def GetSavedReport(
+        self, request: pb.GetSavedReportRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SavedReport:
+        return saved_to_proto(await self._saved(request.id, request.viewer))
+
+    async def DeleteSavedReport(
+        self, request: pb.DeleteSavedReportRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DeleteSavedReportResponse:
+        found = await self._saved(request.id, request.viewer)
+        if not request.viewer.admin and found.owner_id != request.viewer.user_id:
+            raise PermissionDenied("only its owner or an admin deletes a saved report", reason="NOT_THE_OWNER")
+        async with self.db.unit_of_work() as uow:
+            await builder_store.delete(uow, request.id, None if request.viewer.admin else request.viewer.user_id)
+        return pb.DeleteSavedReportResponse()
+
+    async def RunSavedReport(
+        self, request: pb.RunSavedReportRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RunReportResponse:
+        found = await self._saved(request.id, request.viewer)
+        definition = ParseDict(found.definition, pb.ReportDefinition(), ignore_unknown_fields=True)
+        try:
+            query = to_query(definition, builder_store.today(self.zone), saved=True)
+        except InvalidArgument as error:
+            raise FailedPrecondition(
+                f"the saved report no longer holds: {error.message} (edit or delete it)",
+                reason="SAVED_REPORT_OUTDATED",
+                field_violations=error.field_violations,
+            ) from None
+        return await self._run(query, _reach(request.reach), request.locale)

@@ -25,6 +25,8 @@ GROUPED = {
     # a recipient's short tracked link and a tracked e-mail's open image, at the root
     "r": "promotions",
     "o": "promotions",
+    # the report builder's saved reports
+    "saved_reports": "reports",
 }
 # A path parameter's convertor ("{quote_id:not_pdf}") is routing detail: the map names the parameter.
 CONVERTOR = re.compile(r"\{(\w+):\w+\}")

@@ -42,6 +42,7 @@ from crm_gateway.features.price_lists import routes as price_lists
 from crm_gateway.features.products import routes as products
 from crm_gateway.features.promotions import routes as promotions
 from crm_gateway.features.quotes import routes as quotes
+from crm_gateway.features.reports import builder_routes as report_builder
 from crm_gateway.features.reports import forecast_routes as forecast
 from crm_gateway.features.reports import routes as reports
 from crm_gateway.features.reps import routes as reps
@@ -104,6 +105,7 @@ ROUTERS = (
     search.router,
     messages.router,
     reports.router,
+    report_builder.router,
     retention_lists.router,
     forecast.router,
     targets.router,

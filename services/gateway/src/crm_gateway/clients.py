@@ -27,7 +27,7 @@ from crm.leads.v1 import (
 )
 from crm.notifications.v1 import notifications_pb2_grpc, promotions_pb2_grpc
 from crm.orders.v1 import orders_pb2_grpc
-from crm.reporting.v1 import reporting_pb2_grpc, retention_pb2_grpc, targets_pb2_grpc
+from crm.reporting.v1 import report_builder_pb2_grpc, reporting_pb2_grpc, retention_pb2_grpc, targets_pb2_grpc
 from crm.sales.v1 import catalog_pb2_grpc, deals_pb2_grpc, pipelines_pb2_grpc, quotes_pb2_grpc
 from crm.support.v1 import support_pb2_grpc
 from crm_gateway.settings import GatewaySettings
@@ -58,6 +58,7 @@ class BackendClients:
     reporting: reporting_pb2_grpc.ReportingServiceStub
     targets: targets_pb2_grpc.TargetsServiceStub
     retention: retention_pb2_grpc.RetentionServiceStub
+    report_builder: report_builder_pb2_grpc.ReportBuilderServiceStub
     # Every backend's audit log (the chassis serves AuditService on each), by service name.
     audit: dict[str, audit_pb2_grpc.AuditServiceStub]
     # And every backend's dead letters (the chassis serves DeadLetterService on each), by service name.
@@ -105,6 +106,7 @@ class BackendClients:
             reporting=reporting_pb2_grpc.ReportingServiceStub(channels["reporting"]),
             targets=targets_pb2_grpc.TargetsServiceStub(channels["reporting"]),
             retention=retention_pb2_grpc.RetentionServiceStub(channels["reporting"]),
+            report_builder=report_builder_pb2_grpc.ReportBuilderServiceStub(channels["reporting"]),
             audit={name: audit_pb2_grpc.AuditServiceStub(ch) for name, ch in channels.items()},
             dead_letters={name: admin_pb2_grpc.DeadLetterServiceStub(ch) for name, ch in channels.items()},
             channels=channels,

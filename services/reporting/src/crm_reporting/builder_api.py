@@ -62,7 +62,7 @@ def to_query(definition: pb.ReportDefinition, today: date, *, saved: bool = Fals
     return query
 
 
-def result_to_proto(result: builder.Result, query: builder.Query) -> pb.RunReportResponse:
+def result_to_proto(result: builder.Result, query: builder.Query) -> pb.ReportResult:
     def row(r: builder.Row) -> pb.ReportRow:
         return pb.ReportRow(
             keys=r.keys,
@@ -70,7 +70,7 @@ def result_to_proto(result: builder.Result, query: builder.Query) -> pb.RunRepor
             values=[pb.ReportValue(value=v or 0.0, empty=v is None) for v in r.values],
         )
 
-    return pb.RunReportResponse(
+    return pb.ReportResult(
         columns=[
             pb.ReportColumn(name=c.name, kind=c.kind, unit=c.unit, currency_code=c.currency) for c in result.columns
         ],
@@ -126,7 +126,7 @@ class ReportBuilderServicer(report_builder_pb2_grpc.ReportBuilderServiceServicer
             ranges=builder.RANGES,
         )
 
-    async def _run(self, query: builder.Query, reach: builder.Reach, locale: str) -> pb.RunReportResponse:
+    async def _run(self, query: builder.Query, reach: builder.Reach, locale: str) -> pb.ReportResult:
         builder.check_reach(query, reach)
         async with self.db.unit_of_work() as uow:
             rows = await builder_store.day_rows(uow, query, reach, self.zone)
@@ -134,11 +134,11 @@ class ReportBuilderServicer(report_builder_pb2_grpc.ReportBuilderServiceServicer
 
     async def RunReport(self, request: pb.RunReportRequest, context: grpc.aio.ServicerContext) -> pb.RunReportResponse:
         query = to_query(request.definition, builder_store.today(self.zone))
-        return await self._run(query, _reach(request.reach), request.locale)
+        return pb.RunReportResponse(result=await self._run(query, _reach(request.reach), request.locale))
 
     async def CreateSavedReport(
         self, request: pb.CreateSavedReportRequest, context: grpc.aio.ServicerContext
-    ) -> pb.SavedReport:
+    ) -> pb.CreateSavedReportResponse:
         name = " ".join(request.name.split())
         require({"name": name, "viewer.user_id": request.viewer.user_id})
         problems = []
@@ -156,7 +156,7 @@ class ReportBuilderServicer(report_builder_pb2_grpc.ReportBuilderServiceServicer
             if request.request_id and (earlier := await builder_store.by_request(uow, request.request_id)):
                 if earlier.owner_id != request.viewer.user_id:
                     raise AlreadyExists("request_id was already used for another report", reason="REQUEST_ID_IN_USE")
-                return saved_to_proto(earlier)
+                return pb.CreateSavedReportResponse(report=saved_to_proto(earlier))
             values = {
                 "id": str(uuid.uuid4()),
                 "name": name,
@@ -170,7 +170,7 @@ class ReportBuilderServicer(report_builder_pb2_grpc.ReportBuilderServiceServicer
             await builder_store.create(uow, values)
             found = await builder_store.get(uow, str(values["id"]), request.viewer.user_id, [], "")
         assert found is not None, "a report just saved is its owner's"
-        return saved_to_proto(found)
+        return pb.CreateSavedReportResponse(report=saved_to_proto(found))
 
     async def ListSavedReports(
         self, request: pb.ListSavedReportsRequest, context: grpc.aio.ServicerContext
@@ -191,8 +191,8 @@ class ReportBuilderServicer(report_builder_pb2_grpc.ReportBuilderServiceServicer
 
     async def GetSavedReport(
         self, request: pb.GetSavedReportRequest, context: grpc.aio.ServicerContext
-    ) -> pb.SavedReport:
-        return saved_to_proto(await self._saved(request.id, request.viewer))
+    ) -> pb.GetSavedReportResponse:
+        return pb.GetSavedReportResponse(report=saved_to_proto(await self._saved(request.id, request.viewer)))
 
     async def DeleteSavedReport(
         self, request: pb.DeleteSavedReportRequest, context: grpc.aio.ServicerContext
@@ -206,7 +206,7 @@ class ReportBuilderServicer(report_builder_pb2_grpc.ReportBuilderServiceServicer
 
     async def RunSavedReport(
         self, request: pb.RunSavedReportRequest, context: grpc.aio.ServicerContext
-    ) -> pb.RunReportResponse:
+    ) -> pb.RunSavedReportResponse:
         found = await self._saved(request.id, request.viewer)
         definition = ParseDict(found.definition, pb.ReportDefinition(), ignore_unknown_fields=True)
         try:
@@ -217,4 +217,4 @@ class ReportBuilderServicer(report_builder_pb2_grpc.ReportBuilderServiceServicer
                 reason="SAVED_REPORT_OUTDATED",
                 field_violations=error.field_violations,
             ) from None
-        return await self._run(query, _reach(request.reach), request.locale)
+        return pb.RunSavedReportResponse(result=await self._run(query, _reach(request.reach), request.locale))

@@ -104,7 +104,7 @@ def definition(**fields: Any) -> pb.ReportDefinition:
 
 
 def table(reply: pb.RunReportResponse) -> list[tuple[Any, ...]]:
-    return [(*r.labels, *(None if v.empty else v.value for v in r.values)) for r in reply.rows]
+    return [(*r.labels, *(None if v.empty else v.value for v in r.values)) for r in reply.result.rows]
 
 
 async def test_leads_by_source_and_jalali_month_in_the_company_zone(db: Database) -> None:
@@ -122,9 +122,9 @@ async def test_leads_by_source_and_jalali_month_in_the_company_zone(db: Database
         ),
         None,
     )
-    assert [c.name for c in reply.columns] == ["period", "source", "leads"]
+    assert [c.name for c in reply.result.columns] == ["period", "source", "leads"]
     assert table(reply) == [("اسفند ۱۴۰۴", "radio", 1), ("فروردین ۱۴۰۵", "radio", 1), ("فروردین ۱۴۰۵", "web", 2)]
-    assert reply.total.values[0].value == 4
+    assert reply.result.total.values[0].value == 4
     by_city = await builder.RunReport(
         pb.RunReportRequest(
             definition=definition(
@@ -149,7 +149,7 @@ async def test_a_reps_report_holds_only_their_own_deals_and_money_stays_per_curr
     everyone = await builder.RunReport(
         pb.RunReportRequest(definition=definition(measures=measures, dimensions=["rep", "pipeline"])), None
     )
-    assert [(c.name, c.currency_code) for c in everyone.columns][2:] == [
+    assert [(c.name, c.currency_code) for c in everyone.result.columns][2:] == [
         ("deals_won", ""),
         ("revenue", "ILS"),
         ("revenue", "USD"),
@@ -188,21 +188,25 @@ async def test_bad_definitions_name_their_field(db: Database) -> None:
 async def test_saved_reports_are_their_owners_and_shared_by_role_within_a_team(db: Database) -> None:
     builder = ReportBuilderServicer(db, TEHRAN)
     owner = pb.ReportViewer(user_id="manager-1", roles=["sales_manager"], team_id="north")
-    saved = await builder.CreateSavedReport(
-        pb.CreateSavedReportRequest(
-            name="  Leads by source, last quarter ",
-            definition=pb.ReportDefinition(measures=["leads"], dimensions=["source"], range="last_quarter"),
-            team_id="north",
-            shared_roles=["sales_rep"],
-            viewer=owner,
-            request_id="save-1",
-        ),
-        None,
-    )
+    saved = (
+        await builder.CreateSavedReport(
+            pb.CreateSavedReportRequest(
+                name="  Leads by source, last quarter ",
+                definition=pb.ReportDefinition(measures=["leads"], dimensions=["source"], range="last_quarter"),
+                team_id="north",
+                shared_roles=["sales_rep"],
+                viewer=owner,
+                request_id="save-1",
+            ),
+            None,
+        )
+    ).report
     assert saved.name == "Leads by source, last quarter" and saved.definition.range == "last_quarter"
-    again = await builder.CreateSavedReport(
-        pb.CreateSavedReportRequest(name="x", definition=saved.definition, viewer=owner, request_id="save-1"), None
-    )
+    again = (
+        await builder.CreateSavedReport(
+            pb.CreateSavedReportRequest(name="x", definition=saved.definition, viewer=owner, request_id="save-1"), None
+        )
+    ).report
     assert again.id == saved.id
     rep_north = pb.ReportViewer(user_id="rep-a", roles=["sales_rep"], team_id="north")
     rep_south = pb.ReportViewer(user_id="rep-z", roles=["sales_rep"], team_id="south")
@@ -214,7 +218,7 @@ async def test_saved_reports_are_their_owners_and_shared_by_role_within_a_team(d
     ran = await builder.RunSavedReport(
         pb.RunSavedReportRequest(id=saved.id, viewer=rep_north, reach=pb.ReportReach(rep_id="rep-a")), None
     )
-    assert ran.start_date and ran.end_date and ran.start_date < ran.end_date
+    assert ran.result.start_date and ran.result.start_date < ran.result.end_date
     with pytest.raises(PermissionDenied):
         await builder.DeleteSavedReport(pb.DeleteSavedReportRequest(id=saved.id, viewer=rep_north), None)
 

@@ -42,6 +42,8 @@ ALL_ROLES = frozenset(Role)
 SALES = frozenset({Role.ADMIN, Role.SALES_MANAGER, Role.SALES_REP})
 # Who works tickets: agents, managers (of a service team) and admins.
 SERVICE_DESK = frozenset({Role.ADMIN, Role.SALES_MANAGER, Role.SERVICE_AGENT})
+# Who builds reports: each in their reach (report_reach).
+REPORTERS = frozenset({Role.ADMIN, Role.MARKETING, Role.SALES_MANAGER, Role.SALES_REP})
 
 
 @dataclass(frozen=True)
@@ -174,6 +176,17 @@ POLICIES: dict[str, Policy] = {
     "campaign_report": Policy(frozenset({Role.ADMIN, Role.MARKETING, Role.SALES_MANAGER}), "like source_report"),
     "attribution_report": Policy(frozenset({Role.ADMIN, Role.MARKETING, Role.SALES_MANAGER}), "like campaign_report"),
     "cross_sell_report": Policy(frozenset({Role.ADMIN, Role.MARKETING, Role.SALES_MANAGER}), "like campaign_report"),
+    # the report builder: results held to the caller's reach (report_reach); saved reports are
+    # their owner's and shared by role
+    "report_catalog": Policy(REPORTERS, "all"),
+    "run_report": Policy(REPORTERS, "reps: own facts; managers: team; admin, marketing: all"),
+    "export_report": Policy(REPORTERS, "like run_report"),
+    "create_saved_report": Policy(REPORTERS, "their own; shared within their team"),
+    "list_saved_reports": Policy(REPORTERS, "own and shared with their roles"),
+    "get_saved_report": Policy(REPORTERS, "own and shared with their roles"),
+    "delete_saved_report": Policy(REPORTERS, "owner or admin"),
+    "run_saved_report": Policy(REPORTERS, "visible ones, in the caller's reach"),
+    "export_saved_report": Policy(REPORTERS, "like run_saved_report"),
     # duplicates: managers review and merge their team's; admins everything
     "list_possible_duplicates": Policy(frozenset({Role.ADMIN, Role.SALES_MANAGER}), "managers: pairs in their team"),
     "dismiss_possible_duplicate": Policy(frozenset({Role.ADMIN, Role.SALES_MANAGER}), "managers: both leads in team"),
@@ -307,6 +320,15 @@ def list_scope(principal: Principal, rep_id: str, team_id: str, what: str) -> tu
             raise HTTPException(403, f"Reps list their own {what} only.")
         return reach.rep_id, team_id
     raise HTTPException(403, f"Your token names no team (team_id) or rep (rep_id) to list {what} of.")
+
+
+def report_reach(principal: Principal) -> tuple[str, str]:
+    """The (rep_id, team_id) a caller's built reports count: admins' and marketing's everything
+    (marketing reads every source's and campaign's figures), else as list_scope (a manager's
+    team, a rep's own; 403 for a token naming neither)."""
+    if principal.has_role(Role.ADMIN) or principal.has_role(Role.MARKETING):
+        return "", ""
+    return list_scope(principal, "", "", "reports")
 
 
 def own_rep_id(principal: Principal) -> str:

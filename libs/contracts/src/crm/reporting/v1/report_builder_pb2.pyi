@@ -351,6 +351,46 @@ Global___ReportRow: _TypeAlias = ReportRow  # noqa: Y015
 class RunReportResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    RESULT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def result(self) -> Global___ReportResult: ...
+    def __init__(
+        self,
+        *,
+        result: Global___ReportResult | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["result", b"result"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["result", b"result"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RunReportResponse: _TypeAlias = RunReportResponse  # noqa: Y015
+
+@_typing.final
+class RunSavedReportResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESULT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def result(self) -> Global___ReportResult: ...
+    def __init__(
+        self,
+        *,
+        result: Global___ReportResult | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["result", b"result"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["result", b"result"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RunSavedReportResponse: _TypeAlias = RunSavedReportResponse  # noqa: Y015
+
+@_typing.final
+class ReportResult(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
     COLUMNS_FIELD_NUMBER: _builtins.int
     ROWS_FIELD_NUMBER: _builtins.int
     TOTAL_FIELD_NUMBER: _builtins.int
@@ -380,7 +420,7 @@ class RunReportResponse(_message.Message):
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___RunReportResponse: _TypeAlias = RunReportResponse  # noqa: Y015
+Global___ReportResult: _TypeAlias = ReportResult  # noqa: Y015
 
 @_typing.final
 class SavedReport(_message.Message):
@@ -459,6 +499,46 @@ class CreateSavedReportRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CreateSavedReportRequest: _TypeAlias = CreateSavedReportRequest  # noqa: Y015
+
+@_typing.final
+class CreateSavedReportResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPORT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def report(self) -> Global___SavedReport: ...
+    def __init__(
+        self,
+        *,
+        report: Global___SavedReport | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["report", b"report"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["report", b"report"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateSavedReportResponse: _TypeAlias = CreateSavedReportResponse  # noqa: Y015
+
+@_typing.final
+class GetSavedReportResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPORT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def report(self) -> Global___SavedReport: ...
+    def __init__(
+        self,
+        *,
+        report: Global___SavedReport | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["report", b"report"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["report", b"report"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSavedReportResponse: _TypeAlias = GetSavedReportResponse  # noqa: Y015
 
 @_typing.final
 class ListSavedReportsRequest(_message.Message):

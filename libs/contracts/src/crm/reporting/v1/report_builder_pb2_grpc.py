@@ -55,7 +55,7 @@ class ReportBuilderServiceStub:
         self.CreateSavedReport = channel.unary_unary(
                 '/crm.reporting.v1.ReportBuilderService/CreateSavedReport',
                 request_serializer=crm_dot_reporting_dot_v1_dot_report__builder__pb2.CreateSavedReportRequest.SerializeToString,
-                response_deserializer=crm_dot_reporting_dot_v1_dot_report__builder__pb2.SavedReport.FromString,
+                response_deserializer=crm_dot_reporting_dot_v1_dot_report__builder__pb2.CreateSavedReportResponse.FromString,
                 _registered_method=True)
         self.ListSavedReports = channel.unary_unary(
                 '/crm.reporting.v1.ReportBuilderService/ListSavedReports',
@@ -65,7 +65,7 @@ class ReportBuilderServiceStub:
         self.GetSavedReport = channel.unary_unary(
                 '/crm.reporting.v1.ReportBuilderService/GetSavedReport',
                 request_serializer=crm_dot_reporting_dot_v1_dot_report__builder__pb2.GetSavedReportRequest.SerializeToString,
-                response_deserializer=crm_dot_reporting_dot_v1_dot_report__builder__pb2.SavedReport.FromString,
+                response_deserializer=crm_dot_reporting_dot_v1_dot_report__builder__pb2.GetSavedReportResponse.FromString,
                 _registered_method=True)
         self.DeleteSavedReport = channel.unary_unary(
                 '/crm.reporting.v1.ReportBuilderService/DeleteSavedReport',
@@ -75,7 +75,7 @@ class ReportBuilderServiceStub:
         self.RunSavedReport = channel.unary_unary(
                 '/crm.reporting.v1.ReportBuilderService/RunSavedReport',
                 request_serializer=crm_dot_reporting_dot_v1_dot_report__builder__pb2.RunSavedReportRequest.SerializeToString,
-                response_deserializer=crm_dot_reporting_dot_v1_dot_report__builder__pb2.RunReportResponse.FromString,
+                response_deserializer=crm_dot_reporting_dot_v1_dot_report__builder__pb2.RunSavedReportResponse.FromString,
                 _registered_method=True)
 
 
@@ -155,7 +155,7 @@ def add_ReportBuilderServiceServicer_to_server(servicer, server):
             'CreateSavedReport': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateSavedReport,
                     request_deserializer=crm_dot_reporting_dot_v1_dot_report__builder__pb2.CreateSavedReportRequest.FromString,
-                    response_serializer=crm_dot_reporting_dot_v1_dot_report__builder__pb2.SavedReport.SerializeToString,
+                    response_serializer=crm_dot_reporting_dot_v1_dot_report__builder__pb2.CreateSavedReportResponse.SerializeToString,
             ),
             'ListSavedReports': grpc.unary_unary_rpc_method_handler(
                     servicer.ListSavedReports,
@@ -165,7 +165,7 @@ def add_ReportBuilderServiceServicer_to_server(servicer, server):
             'GetSavedReport': grpc.unary_unary_rpc_method_handler(
                     servicer.GetSavedReport,
                     request_deserializer=crm_dot_reporting_dot_v1_dot_report__builder__pb2.GetSavedReportRequest.FromString,
-                    response_serializer=crm_dot_reporting_dot_v1_dot_report__builder__pb2.SavedReport.SerializeToString,
+                    response_serializer=crm_dot_reporting_dot_v1_dot_report__builder__pb2.GetSavedReportResponse.SerializeToString,
             ),
             'DeleteSavedReport': grpc.unary_unary_rpc_method_handler(
                     servicer.DeleteSavedReport,
@@ -175,7 +175,7 @@ def add_ReportBuilderServiceServicer_to_server(servicer, server):
             'RunSavedReport': grpc.unary_unary_rpc_method_handler(
                     servicer.RunSavedReport,
                     request_deserializer=crm_dot_reporting_dot_v1_dot_report__builder__pb2.RunSavedReportRequest.FromString,
-                    response_serializer=crm_dot_reporting_dot_v1_dot_report__builder__pb2.RunReportResponse.SerializeToString,
+                    response_serializer=crm_dot_reporting_dot_v1_dot_report__builder__pb2.RunSavedReportResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -266,7 +266,7 @@ class ReportBuilderService:
             target,
             '/crm.reporting.v1.ReportBuilderService/CreateSavedReport',
             crm_dot_reporting_dot_v1_dot_report__builder__pb2.CreateSavedReportRequest.SerializeToString,
-            crm_dot_reporting_dot_v1_dot_report__builder__pb2.SavedReport.FromString,
+            crm_dot_reporting_dot_v1_dot_report__builder__pb2.CreateSavedReportResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -320,7 +320,7 @@ class ReportBuilderService:
             target,
             '/crm.reporting.v1.ReportBuilderService/GetSavedReport',
             crm_dot_reporting_dot_v1_dot_report__builder__pb2.GetSavedReportRequest.SerializeToString,
-            crm_dot_reporting_dot_v1_dot_report__builder__pb2.SavedReport.FromString,
+            crm_dot_reporting_dot_v1_dot_report__builder__pb2.GetSavedReportResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -374,7 +374,7 @@ class ReportBuilderService:
             target,
             '/crm.reporting.v1.ReportBuilderService/RunSavedReport',
             crm_dot_reporting_dot_v1_dot_report__builder__pb2.RunSavedReportRequest.SerializeToString,
-            crm_dot_reporting_dot_v1_dot_report__builder__pb2.RunReportResponse.FromString,
+            crm_dot_reporting_dot_v1_dot_report__builder__pb2.RunSavedReportResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -47,13 +47,13 @@ class ReportBuilderServiceStub:
     """INVALID_ARGUMENT naming each wrong field (a measure that does not fit a dimension, a range too
     long for the grain, a report of more than 5,000 rows).
     """
-    CreateSavedReport: _grpc.UnaryUnaryMultiCallable[_report_builder_pb2.CreateSavedReportRequest, _report_builder_pb2.SavedReport]
+    CreateSavedReport: _grpc.UnaryUnaryMultiCallable[_report_builder_pb2.CreateSavedReportRequest, _report_builder_pb2.CreateSavedReportResponse]
     """INVALID_ARGUMENT as RunReport; a repeated request_id answers the first report."""
     ListSavedReports: _grpc.UnaryUnaryMultiCallable[_report_builder_pb2.ListSavedReportsRequest, _report_builder_pb2.ListSavedReportsResponse]
-    GetSavedReport: _grpc.UnaryUnaryMultiCallable[_report_builder_pb2.GetSavedReportRequest, _report_builder_pb2.SavedReport]
+    GetSavedReport: _grpc.UnaryUnaryMultiCallable[_report_builder_pb2.GetSavedReportRequest, _report_builder_pb2.GetSavedReportResponse]
     DeleteSavedReport: _grpc.UnaryUnaryMultiCallable[_report_builder_pb2.DeleteSavedReportRequest, _report_builder_pb2.DeleteSavedReportResponse]
     """Its owner's (or an admin's): PERMISSION_DENIED for a viewer who may only read it."""
-    RunSavedReport: _grpc.UnaryUnaryMultiCallable[_report_builder_pb2.RunSavedReportRequest, _report_builder_pb2.RunReportResponse]
+    RunSavedReport: _grpc.UnaryUnaryMultiCallable[_report_builder_pb2.RunSavedReportRequest, _report_builder_pb2.RunSavedReportResponse]
     """Runs in the caller's reach. FAILED_PRECONDITION (reason SAVED_REPORT_OUTDATED) when the report
     names a measure or dimension the builder no longer has.
     """
@@ -77,13 +77,13 @@ class ReportBuilderServiceAsyncStub(ReportBuilderServiceStub):
     """INVALID_ARGUMENT naming each wrong field (a measure that does not fit a dimension, a range too
     long for the grain, a report of more than 5,000 rows).
     """
-    CreateSavedReport: _aio.UnaryUnaryMultiCallable[_report_builder_pb2.CreateSavedReportRequest, _report_builder_pb2.SavedReport]  # type: ignore[assignment]
+    CreateSavedReport: _aio.UnaryUnaryMultiCallable[_report_builder_pb2.CreateSavedReportRequest, _report_builder_pb2.CreateSavedReportResponse]  # type: ignore[assignment]
     """INVALID_ARGUMENT as RunReport; a repeated request_id answers the first report."""
     ListSavedReports: _aio.UnaryUnaryMultiCallable[_report_builder_pb2.ListSavedReportsRequest, _report_builder_pb2.ListSavedReportsResponse]  # type: ignore[assignment]
-    GetSavedReport: _aio.UnaryUnaryMultiCallable[_report_builder_pb2.GetSavedReportRequest, _report_builder_pb2.SavedReport]  # type: ignore[assignment]
+    GetSavedReport: _aio.UnaryUnaryMultiCallable[_report_builder_pb2.GetSavedReportRequest, _report_builder_pb2.GetSavedReportResponse]  # type: ignore[assignment]
     DeleteSavedReport: _aio.UnaryUnaryMultiCallable[_report_builder_pb2.DeleteSavedReportRequest, _report_builder_pb2.DeleteSavedReportResponse]  # type: ignore[assignment]
     """Its owner's (or an admin's): PERMISSION_DENIED for a viewer who may only read it."""
-    RunSavedReport: _aio.UnaryUnaryMultiCallable[_report_builder_pb2.RunSavedReportRequest, _report_builder_pb2.RunReportResponse]  # type: ignore[assignment]
+    RunSavedReport: _aio.UnaryUnaryMultiCallable[_report_builder_pb2.RunSavedReportRequest, _report_builder_pb2.RunSavedReportResponse]  # type: ignore[assignment]
     """Runs in the caller's reach. FAILED_PRECONDITION (reason SAVED_REPORT_OUTDATED) when the report
     names a measure or dimension the builder no longer has.
     """
@@ -122,7 +122,7 @@ class ReportBuilderServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _report_builder_pb2.CreateSavedReportRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_report_builder_pb2.SavedReport, _abc.Awaitable[_report_builder_pb2.SavedReport]]:
+    ) -> _typing.Union[_report_builder_pb2.CreateSavedReportResponse, _abc.Awaitable[_report_builder_pb2.CreateSavedReportResponse]]:
         """INVALID_ARGUMENT as RunReport; a repeated request_id answers the first report."""
 
     @_abc_1.abstractmethod
@@ -137,7 +137,7 @@ class ReportBuilderServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _report_builder_pb2.GetSavedReportRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_report_builder_pb2.SavedReport, _abc.Awaitable[_report_builder_pb2.SavedReport]]: ...
+    ) -> _typing.Union[_report_builder_pb2.GetSavedReportResponse, _abc.Awaitable[_report_builder_pb2.GetSavedReportResponse]]: ...
 
     @_abc_1.abstractmethod
     def DeleteSavedReport(
@@ -152,7 +152,7 @@ class ReportBuilderServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _report_builder_pb2.RunSavedReportRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_report_builder_pb2.RunReportResponse, _abc.Awaitable[_report_builder_pb2.RunReportResponse]]:
+    ) -> _typing.Union[_report_builder_pb2.RunSavedReportResponse, _abc.Awaitable[_report_builder_pb2.RunSavedReportResponse]]:
         """Runs in the caller's reach. FAILED_PRECONDITION (reason SAVED_REPORT_OUTDATED) when the report
         names a measure or dimension the builder no longer has.
         """

@@ -92,6 +92,9 @@ class Records:
     calendar: dict[str, Any] = field(default_factory=dict)
     # a retention list of team-media with the matrix's customer called by the lead's rep
     retention_list: dict[str, Any] = field(default_factory=dict)
+    # a saved report shared with team-media's managers and reps; and one to delete per call
+    saved_report: dict[str, Any] = field(default_factory=dict)
+    saved_reports: list[dict[str, Any]] = field(default_factory=list)
 
 
 async def capture_media_lead(api: httpx.AsyncClient, rep_id: str = "") -> dict[str, Any]:
@@ -237,6 +240,7 @@ async def records(stack: Stack) -> AsyncIterator[Records]:
             targets=targets,
             dead_letter=dead_letter,
             retention_list=retention_list,
+            **await saved_report_records(api),
             **desk,
             **details,
         )
@@ -270,6 +274,28 @@ async def retention_records(api: httpx.AsyncClient, customer: dict[str, Any]) ->
         return made.json() if any(e["customer_id"] == customer["id"] for e in detail["entries"]) else None
 
     return await eventually(listed)
+
+
+REPORT = {"measures": ["leads", "deals_won"], "dimensions": ["source"], "range": "last_30_days"}
+
+
+async def saved_report(api: httpx.AsyncClient) -> dict[str, Any]:
+    """An admin's saved report shared with team-media's managers and reps."""
+    body = {
+        "name": "matrix",
+        "definition": REPORT,
+        "shared_roles": ["sales_manager", "sales_rep"],
+        "team_id": "team-media",
+    }
+    made = await api.post("/api/v1/saved-reports", json=body)
+    assert made.status_code == 201, made.text
+    return dict(made.json())
+
+
+async def saved_report_records(api: httpx.AsyncClient) -> dict[str, Any]:
+    """The saved report the matrix reads, and one for each cell of the delete route."""
+    made = [await saved_report(api) for _ in range(len(ROLES) * 2 + 1)]
+    return {"saved_report": made[0], "saved_reports": made[1:]}
 
 
 async def details_records(api: httpx.AsyncClient, customer: dict[str, Any]) -> dict[str, Any]:
@@ -387,6 +413,9 @@ def request_for(route: str, r: Records) -> tuple[str, str, Any, dict[str, str]]:
         return ("DELETE", f"{customer}/contact-persons/{r.contact_persons.pop()['id']}", None, {})
     if route == "remove_address":
         return ("DELETE", f"{customer}/addresses/{r.addresses.pop()['id']}", None, {})
+    if route == "delete_saved_report":
+        return ("DELETE", f"/api/v1/saved-reports/{r.saved_reports.pop()['id']}", None, {})
+    saved = f"/api/v1/saved-reports/{r.saved_report['id']}"
     calls: dict[str, tuple[str, str, Any, dict[str, str]]] = {
         "get_me": ("GET", "/api/v1/me", None, {}),
         "capture_lead": ("POST", "/api/v1/leads", lead_body(), {}),
@@ -467,6 +496,14 @@ def request_for(route: str, r: Records) -> tuple[str, str, Any, dict[str, str]]:
         "campaign_report": ("GET", "/api/v1/reports/campaigns", None, {}),
         "attribution_report": ("GET", "/api/v1/reports/attribution", None, {"models": "first"}),
         "cross_sell_report": ("GET", "/api/v1/reports/cross-sell", None, {}),
+        "report_catalog": ("GET", "/api/v1/reports/builder/catalog", None, {}),
+        "run_report": ("POST", "/api/v1/reports/builder/run", REPORT, {}),
+        "export_report": ("POST", "/api/v1/reports/builder/export", REPORT, {"format": "csv"}),
+        "create_saved_report": ("POST", "/api/v1/saved-reports", {"name": "mine", "definition": REPORT}, {}),
+        "list_saved_reports": ("GET", "/api/v1/saved-reports", None, {}),
+        "get_saved_report": ("GET", saved, None, {}),
+        "run_saved_report": ("GET", f"{saved}/result", None, {}),
+        "export_saved_report": ("GET", f"{saved}/export", None, {"format": "xlsx", "locale": "he"}),
         # targets of team-media: created by the first allowed cell, 409 after that
         "target_report": ("GET", "/api/v1/reports/targets", None, {}),
         "list_targets": ("GET", "/api/v1/targets", None, {}),
@@ -752,6 +789,18 @@ MATRIX: dict[str, dict[str, str]] = {
     "campaign_report": row(OK, OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK),
     "attribution_report": row(OK, OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK),
     "cross_sell_report": row(OK, OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK),
+    # the report builder: everyone who reports, each in their reach (a rep's own facts); the saved
+    # report is shared with team-media's managers and reps (marketing has no team: not shared)
+    "report_catalog": row(OK, OK, OK, FORBIDDEN, FORBIDDEN, OK),
+    "run_report": row(OK, OK, OK, FORBIDDEN, FORBIDDEN, OK),
+    "export_report": row(OK, OK, OK, FORBIDDEN, FORBIDDEN, OK),
+    "create_saved_report": row(OK, OK, OK, FORBIDDEN, FORBIDDEN, OK),
+    "list_saved_reports": row(OK, OK, OK, FORBIDDEN, FORBIDDEN, OK),
+    "get_saved_report": row(OK, OWNED, OWNED, FORBIDDEN, FORBIDDEN, HIDDEN),
+    "run_saved_report": row(OK, OWNED, OWNED, FORBIDDEN, FORBIDDEN, HIDDEN),
+    "export_saved_report": row(OK, OWNED, OWNED, FORBIDDEN, FORBIDDEN, HIDDEN),
+    # only its owner (the admin who saved it) or an admin deletes it; those it is shared with get 403
+    "delete_saved_report": row(OK, f"{HIDDEN}/{FORBIDDEN}", f"{HIDDEN}/{FORBIDDEN}", FORBIDDEN, FORBIDDEN, HIDDEN),
     # targets: reps read their own, managers set their team's, marketing reads sources'
     "target_report": row(OK, OK, OK, FORBIDDEN, FORBIDDEN, OK),
     "list_targets": row(OK, OK, OK, FORBIDDEN, FORBIDDEN, OK),

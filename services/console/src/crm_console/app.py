@@ -25,6 +25,7 @@ from crm_console import (
     pages_people,
     pages_promotions,
     pages_quotes,
+    pages_reports,
     pages_retention,
     pages_sales,
     pages_search,
@@ -59,6 +60,7 @@ PAGES = (
     pages_search,
     pages_customer,
     pages_service,
+    pages_reports,
     pages_retention,
 )
 

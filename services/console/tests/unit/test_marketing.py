@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
+from crm_console.charts import bar_chart
 from crm_console.pages_marketing import (
-    bar_chart,
     budget_spent,
     idempotency_key,
     import_progress,

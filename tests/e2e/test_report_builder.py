@@ -1,0 +1,143 @@
+"""The report builder through the whole system (issue 20): leads and a won deal of a campaign reach
+reporting as events; the API reports them by source and by Jalali month (the Persian names of the
+months), held to a rep's own leads, refuses a measure that does not fit a dimension naming the
+field, and exports a right-to-left XLSX. In the console a manager builds a report, saves it shared
+with the team's reps, and the rep opens it — with their own figures."""
+
+from __future__ import annotations
+
+import io
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+from openpyxl import load_workbook
+
+from crm_kit.testing import eventually
+
+from .test_promotions import PATIENCE, unique_phone
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+
+DANA = "rep-dana"  # the console's demo rep of team-media
+ITEMS = [{"sku": "SOFA-3", "quantity": 1, "unit_price": {"amount_minor": 459900, "currency_code": "ILS"}}]
+
+
+async def capture(api: httpx.AsyncClient, source: str, campaign: str) -> dict[str, Any]:
+    person = {"full_name": "ליד לדוח", "phone_number": unique_phone("+97252"), "source": source, "campaign": campaign}
+    lead = await api.post("/api/v1/leads", json=person)
+    assert lead.status_code == 201, lead.text
+    return dict(lead.json())
+
+
+def report(campaign: str, **changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "measures": ["leads", "deals_won", "revenue"],
+        "dimensions": ["source"],
+        "filters": {"campaign": [campaign]},
+        "range": "last_7_days",
+    }
+    return body | changes
+
+
+async def test_reports_by_source_and_jalali_month_in_the_callers_reach_and_as_a_sheet(
+    api: httpx.AsyncClient, stack: Any
+) -> None:
+    campaign = f"rb-{uuid.uuid4().hex[:8]}"
+    leads = [await capture(api, "radio", campaign) for _ in range(3)] + [await capture(api, "website", campaign)]
+    deal = (await api.post(f"/api/v1/leads/{leads[0]['id']}/convert", json={"title": "ספה"})).json()
+    won = await api.post(f"/api/v1/deals/{deal['id']}/close", json={"outcome": "won", "items": ITEMS})
+    assert won.status_code == 200, won.text
+
+    async def counted() -> dict[str, Any] | None:
+        found = await api.post("/api/v1/reports/builder/run", json=report(campaign))
+        assert found.status_code == 200, found.text
+        rows = {r["keys"][0]: r["values"] for r in found.json()["rows"]}
+        return found.json() if rows.get("radio") == [3, 1, 459900] and rows.get("website") == [1, 0, 0] else None
+
+    result = await eventually(counted, timeout=PATIENCE)
+    assert [(c["name"], c["currency_code"]) for c in result["columns"]] == [
+        ("source", ""),
+        ("leads", ""),
+        ("deals_won", ""),
+        ("revenue", "ILS"),
+    ]
+    assert result["total"]["values"] == [4, 1, 459900] and result["chart"]["type"] == "bar"
+
+    # By Jalali month, named in Persian: these days are in Azar or Dey 1405.
+    by_month = await api.post(
+        "/api/v1/reports/builder/run",
+        params={"locale": "fa"},
+        json=report(campaign, dimensions=["period"], periods={"grain": "month", "calendar": "jalali"}),
+    )
+    assert by_month.status_code == 200, by_month.text
+    labels = {r["labels"][0]: r["values"][0] for r in by_month.json()["rows"]}
+    assert sum(labels.values()) == 4 and all(label.endswith("۱۴۰۵") for label in labels), labels
+    assert by_month.json()["chart"]["type"] == "line"
+
+    # A rep's report counts their own leads only.
+    danas = sum(1 for lead in leads if lead["assignment"]["rep_id"] == DANA)
+    async with httpx.AsyncClient(
+        base_url=stack.gateway_url,
+        timeout=15,
+        headers=stack.auth_headers("sales_rep", subject=DANA, team_id="team-media"),
+    ) as rep:
+        own = await rep.post("/api/v1/reports/builder/run", json=report(campaign, measures=["leads"], dimensions=[]))
+        assert own.status_code == 200, own.text
+        assert own.json()["total"]["values"] == [danas]
+        tickets = await rep.post(
+            "/api/v1/reports/builder/run", json=report(campaign, measures=["tickets"], dimensions=[])
+        )
+        assert tickets.status_code == 403, tickets.text
+
+    # A measure that does not fit a dimension: 422 naming the field, never an empty chart.
+    unfit = await api.post("/api/v1/reports/builder/run", json=report(campaign, measures=["tickets"]))
+    assert unfit.status_code == 422 and unfit.headers["content-type"] == "application/problem+json"
+    assert any(e["field"] == "dimensions" and "tickets" in e["detail"] for e in unfit.json()["errors"]), unfit.text
+
+    sheet = await api.post(
+        "/api/v1/reports/builder/export", params={"format": "xlsx", "locale": "he"}, json=report(campaign)
+    )
+    assert sheet.status_code == 200 and "attachment" in sheet.headers["content-disposition"]
+    book = load_workbook(io.BytesIO(sheet.content)).active
+    assert book is not None and book.sheet_view.rightToLeft
+    assert [c.value for c in book[1]] == ["מקור", "לידים", "עסקאות שנסגרו", "הכנסות (ILS)"]
+    assert ["radio", 3, 1, 4599] in [[c.value for c in row] for row in book.iter_rows(min_row=2)]
+
+
+async def test_a_manager_saves_a_report_for_the_team_and_a_rep_opens_it_with_their_own_figures(
+    api: httpx.AsyncClient, console: Any
+) -> None:
+    await capture(api, "radio", f"rb-{uuid.uuid4().hex[:8]}")
+    page = await console.page()
+    await console.sign_in(page, "sales_manager", "/reports/builder")
+    await page.get_by_label("לידים", exact=True).check()
+    await page.get_by_label("עסקאות שנסגרו").check()
+    await page.select_option("#dim1", "source")
+    await page.select_option("#range", "last_30_days")
+    await page.get_by_role("button", name="הצגה").click()
+    table = page.locator("table.report")
+    await table.wait_for()
+    assert "מקור" in await table.locator("thead").inner_text()
+    assert await page.locator("svg.bar-chart").count() == 1
+    await console.no_serious_axe_violations(page, "report builder (he, manager)")
+    await console.shot(page, "report-builder-he")
+
+    name = f"לידים לפי מקור {uuid.uuid4().hex[:4]}"
+    await page.fill("#report-name", name)
+    await page.get_by_label("נציגי מכירות").check()
+    await page.get_by_label("רק בצוות שלי").check()
+    await page.get_by_role("button", name="שמירת הדוח").click()
+    await page.wait_for_url("**/reports/saved/*")
+    assert await page.locator("h1").inner_text() == name
+    report_id = page.url.rsplit("/", 1)[1]
+
+    rep_page = await console.page()
+    await console.sign_in(rep_page, "sales_rep", "/reports/builder")
+    await rep_page.get_by_role("link", name=name).click()
+    await rep_page.wait_for_url(f"**/reports/saved/{report_id}")
+    await rep_page.locator("table.report").wait_for()
+    # Shared, not theirs: no delete button for the rep.
+    assert await rep_page.locator(f"form[action='/reports/saved/{report_id}/delete']").count() == 0
+    await console.shot(rep_page, "report-builder-saved-he-rep")

@@ -199,12 +199,26 @@ def chart_title(t: Translator, result: dict[str, Any]) -> str:
     return t("rb_chart").replace("{measure}", header(t, measures[0])).replace("{by}", by) if measures else ""
 
 
+async def with_source_names(request: Request, session: Session, result: dict[str, Any]) -> dict[str, Any]:
+    """The result with each source's display name for its code (reporting keeps codes)."""
+    at = [i for i, c in enumerate(result["columns"]) if c["kind"] == "dimension" and c["name"] == "source"]
+    if not at:
+        return result
+    sources = (await api(request).call("listSources", session.token)).body["sources"]
+    names = {s["code"]: s["display_name"] for s in sources}
+    for row in result["rows"]:
+        row["labels"] = [names.get(v, v) if i in at else v for i, v in enumerate(row["labels"])]
+    return result
+
+
 async def builder_page(request: Request, session: Session, **extra: Any) -> HTMLResponse:
     t = Translator(ctx(request).locale_of(request))
     client = api(request)
     catalog = (await client.call("getReportCatalog", session.token)).body
     saved = (await client.call("listSavedReports", session.token)).body["reports"]
     result = extra.get("result")
+    if result:
+        result = await with_source_names(request, session, result)
     dimensions = sorted({d for m in catalog["measures"] for d in m["dimensions"]}, key=lambda d: t("rbd_" + d))
     return ctx(request).render(
         request,

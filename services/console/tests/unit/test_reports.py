@@ -1,0 +1,164 @@
+"""The report builder in the console, against a fake gateway: the form's query becomes the
+definition the gateway gets (Jalali days as Gregorian), the table shows money in its currency and
+rates in percent with a total and a chart, a refusal lands on its field, a report is saved shared
+with the team's reps, and a saved report opens with its name."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+from starlette.datastructures import QueryParams
+
+from crm_console.i18n import Translator
+from crm_console.pages_reports import cell, chart_of, definition_from
+
+from .conftest import CSRF, RecordingGateway, as_role
+
+pytestmark = pytest.mark.unit
+
+CATALOG = {
+    "measures": [
+        {"name": "leads", "unit": "count", "dimensions": ["source", "period"], "owned": True},
+        {"name": "revenue", "unit": "money", "dimensions": ["source", "period"], "owned": True},
+        {"name": "win_rate", "unit": "ratio", "dimensions": ["source", "period"], "owned": True},
+    ],
+    "grains": ["day", "week", "month"],
+    "calendars": ["gregorian", "jalali", "hebrew"],
+    "week_starts": ["monday", "saturday", "sunday"],
+    "ranges": ["last_30_days", "last_quarter"],
+}
+RESULT: dict[str, Any] = {
+    "columns": [
+        {"name": "source", "kind": "dimension", "unit": "", "currency_code": ""},
+        {"name": "leads", "kind": "measure", "unit": "count", "currency_code": ""},
+        {"name": "revenue", "kind": "measure", "unit": "money", "currency_code": "ILS"},
+        {"name": "win_rate", "kind": "measure", "unit": "ratio", "currency_code": ""},
+    ],
+    "rows": [
+        {"keys": ["radio"], "labels": ["radio"], "values": [12, 459900, 0.25]},
+        {"keys": ["website"], "labels": ["website"], "values": [3, 0, None]},
+    ],
+    "total": {"keys": [], "labels": [], "values": [15, 459900, 0.2]},
+    "start_date": "2026-07-01",
+    "end_date": "2026-09-30",
+    "chart": {"type": "bar", "x": "source", "series": "", "measure": 0},
+}
+SAVED = {
+    "id": "s1",
+    "name": "לידים לפי מקור",
+    "definition": {
+        "measures": ["leads"],
+        "dimensions": ["source"],
+        "periods": {"grain": "month", "calendar": "gregorian", "week_start": "", "fiscal_year_start_month": 1},
+        "filters": {},
+        "range": "last_quarter",
+        "start_date": None,
+        "end_date": None,
+    },
+    "owner_id": "noa",
+    "team_id": "team-media",
+    "shared_roles": ["sales_rep"],
+    "create_time": "2026-12-07T08:00:00Z",
+}
+
+
+class FakeGateway(RecordingGateway):
+    def answer(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if path == "/api/v1/reports/builder/catalog":
+            return httpx.Response(200, json=CATALOG)
+        if path == "/api/v1/saved-reports" and request.method == "POST":
+            return httpx.Response(201, json=SAVED)
+        if path == "/api/v1/saved-reports":
+            return httpx.Response(200, json={"reports": [SAVED]})
+        if path == "/api/v1/saved-reports/s1":
+            return httpx.Response(200, json=SAVED)
+        if path in ("/api/v1/saved-reports/s1/result", "/api/v1/reports/builder/run"):
+            if b"tickets" in request.content:
+                problem = {
+                    "title": "Unprocessable",
+                    "detail": "no",
+                    "errors": [{"field": "dimensions", "detail": "tickets cannot be broken down by source"}],
+                }
+                return httpx.Response(422, json=problem, headers={"content-type": "application/problem+json"})
+            return httpx.Response(200, json=RESULT)
+        if path == "/api/v1/sources":
+            return httpx.Response(200, json={"sources": [{"code": "radio", "display_name": "רדיו / Radio"}]})
+        if path == "/api/v1/me":
+            return httpx.Response(
+                200, json={"subject": "noa", "roles": ["sales_manager"], "team_id": "team-media", "rep_id": ""}
+            )
+        return httpx.Response(404, json={"title": "Not Found"})
+
+
+@pytest.fixture
+def fake() -> FakeGateway:
+    return FakeGateway()
+
+
+def test_the_forms_query_is_the_definition_with_jalali_days_as_gregorian() -> None:
+    query = QueryParams(
+        "measure=leads&measure=revenue&dim1=period&dim2=source&grain=month&calendar=jalali"
+        "&range=custom&start__jy=1405&start__jm=1&start__jd=1&end=2026-06-30"
+    )
+    assert definition_from(query) == {
+        "measures": ["leads", "revenue"],
+        "dimensions": ["period", "source"],
+        "periods": {"grain": "month", "calendar": "jalali", "week_start": ""},
+        "start_date": "2026-03-21",
+        "end_date": "2026-06-30",
+    }
+    assert definition_from(QueryParams("measure=leads&dim2=source"))["range"] == "last_quarter"
+
+
+def test_cells_read_in_the_readers_language() -> None:
+    fa = Translator("fa")
+    money = {"name": "revenue", "kind": "measure", "unit": "money", "currency_code": "ILS"}
+    ratio = {"name": "win_rate", "kind": "measure", "unit": "ratio", "currency_code": ""}
+    assert cell(fa, ratio, 0.25) == "۲۵٫۰%" and cell(fa, ratio, None) == "—"
+    assert "۴٬۵۹۹" in cell(fa, money, 459900) or "4,599" in cell(fa, money, 459900)
+    chart = chart_of(Translator("he"), RESULT)
+    assert chart is not None and [b.label for b in chart.bars] == ["radio", "website"]
+
+
+async def test_a_manager_sees_the_table_total_and_chart(browser: httpx.AsyncClient, fake: FakeGateway) -> None:
+    as_role(browser, "sales_manager", locale="en")
+    page = await browser.get("/reports/builder", params={"measure": ["leads", "revenue", "win_rate"], "dim1": "source"})
+    assert page.status_code == 200, page.text
+    assert 'class="list report"' in page.text and "svg" in page.text and "25.0%" in page.text
+    assert "Total" in page.text and "/reports/builder/export?" in page.text
+    # Sources by their names (an unknown code stays a code).
+    assert "רדיו / Radio" in page.text and "<bdi>website</bdi>" in page.text
+    [sent] = [r for r in fake.calls if r.url.path.endswith("/run")]
+    assert json.loads(sent.content)["dimensions"] == ["source"] and sent.url.params["locale"] == "en"
+
+
+async def test_a_refusal_lands_on_its_field(browser: httpx.AsyncClient, fake: FakeGateway) -> None:
+    as_role(browser, "sales_manager", locale="en")
+    page = await browser.get("/reports/builder", params={"measure": "tickets", "dim1": "source"})
+    assert page.status_code == 422 and "tickets cannot be broken down by source" in page.text
+
+
+async def test_a_report_is_saved_for_the_team_and_opens_with_its_name(
+    browser: httpx.AsyncClient, fake: FakeGateway
+) -> None:
+    as_role(browser, "sales_manager", locale="he")
+    form = {
+        "csrf": CSRF,
+        "name": "לידים לפי מקור",
+        "query": "measure=leads&dim1=source&range=last_quarter",
+        "share": ["sales_rep", "admin"],
+        "team_only": "1",
+        "request_id": "r1",
+    }
+    saved = await browser.post("/reports/builder/save", data=form)
+    assert saved.status_code == 303 and saved.headers["location"] == "/reports/saved/s1"
+    [sent] = [r for r in fake.writes() if r.url.path == "/api/v1/saved-reports"]
+    body = json.loads(sent.content)
+    assert body["shared_roles"] == ["sales_rep"] and body["team_id"] == "team-media"
+    assert body["definition"]["range"] == "last_quarter"
+    page = await browser.get("/reports/saved/s1")
+    assert page.status_code == 200 and "<h1>לידים לפי מקור</h1>" in page.text

@@ -27,3 +27,12 @@ def test_the_churn_bench_validates_and_scores_everyone(tmp_path: Path) -> None:
     at = json.loads(Path(out).read_text())["sizes"]["3000"]
     assert at["validation"]["auc"] > 0.7 and at["validation"]["top_decile_lift"] > 1
     assert at["score_all"]["customers"] > 0
+
+
+@pytest.mark.e2e
+def test_the_report_builder_bench_runs_every_shape(tmp_path: Path) -> None:
+    out = _load("report_builder").main(["--sizes", "5000", "--samples", "2", "--results-dir", str(tmp_path)])
+    shapes = json.loads(Path(out).read_text())["sizes"]["5000"]["shapes"]
+    assert set(shapes) == {"source_x_month", "jalali_weeks", "rep_x_pipeline", "rep_own_months", "city_all_time"}
+    # Every shape found rows: 8 sources over 12 months, 50 reps in 3 pipelines, 20 cities.
+    assert shapes["city_all_time"]["rows"] == 20 and all(s["rows"] > 0 for s in shapes.values())

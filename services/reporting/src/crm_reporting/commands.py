@@ -40,6 +40,7 @@ from crm_reporting.db import (
     cross_sell_offers,
     customer_facts,
     deal_facts,
+    deal_stage_facts,
     event_log,
     lead_facts,
     lead_touch_facts,
@@ -657,4 +658,50 @@ async def record_lead_touch(
         pg_insert(lead_touch_facts)
         .values(touch_id=touch_id, lead_id=lead_id, source=source, campaign_id=campaign_id, at=at)
         .on_conflict_do_nothing(index_elements=[lead_touch_facts.c.touch_id])
+    )
+
+
+async def record_first_response(uow: UnitOfWork, *, lead_id: str, at: datetime) -> None:
+    """A rep's first response to a lead (the earliest, whatever order events arrive in); the lead's
+    fact row starts here when its capture has not arrived yet."""
+    insert = pg_insert(lead_facts).values(lead_id=lead_id, first_response_at=at)
+    await uow.conn.execute(
+        insert.on_conflict_do_update(
+            index_elements=[lead_facts.c.lead_id],
+            set_={
+                "first_response_at": func.least(
+                    func.coalesce(lead_facts.c.first_response_at, insert.excluded.first_response_at),
+                    insert.excluded.first_response_at,
+                )
+            },
+        )
+    )
+
+
+async def record_deal_stage(
+    uow: UnitOfWork,
+    *,
+    deal_id: str,
+    stage_id: str,
+    lead_id: str,
+    pipeline_id: str,
+    owner_rep_id: str,
+    owner_team_id: str,
+    entered_at: datetime,
+) -> None:
+    """A deal opened (stage_id "") or entered a stage: kept once, at the first time."""
+    insert = pg_insert(deal_stage_facts).values(
+        deal_id=deal_id,
+        stage_id=stage_id,
+        lead_id=lead_id,
+        pipeline_id=pipeline_id,
+        owner_rep_id=owner_rep_id,
+        owner_team_id=owner_team_id,
+        entered_at=entered_at,
+    )
+    await uow.conn.execute(
+        insert.on_conflict_do_update(
+            index_elements=[deal_stage_facts.c.deal_id, deal_stage_facts.c.stage_id],
+            set_={"entered_at": func.least(deal_stage_facts.c.entered_at, insert.excluded.entered_at)},
+        )
     )

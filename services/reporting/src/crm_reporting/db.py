@@ -60,6 +60,8 @@ lead_facts = Table(
     Column("product_line", String(100), nullable=True),
     # The city given at capture (LeadCaptured.city, migration 0012): a report builder dimension.
     Column("city", String(100), nullable=True),
+    # The rep's first response (ActivityLogged with first_response, migration 0013): the earliest.
+    Column("first_response_at", DateTime(timezone=True), nullable=True),
     Index("ix_lead_facts_captured", "captured_at"),
     Index("ix_lead_facts_campaign", "campaign_id"),
     # Targets vs actual: one subject's leads in a period is a range of one of these.
@@ -222,6 +224,23 @@ retention_entries = Table(
     PrimaryKeyConstraint("list_id", "customer_id"),
     Index("ix_retention_entries_rep", "rep_id", "list_id"),
     Index("ix_retention_entries_customer", "customer_id"),
+)
+
+# The funnel: a deal's opening (LeadConverted: stage_id "", in its first stage, with its lead, the
+# pipeline it opened in — "" for the default — and its owner) and each stage it entered since
+# (DealStageChanged, the first time), whatever order the events arrive in.
+deal_stage_facts = Table(
+    "deal_stage_facts",
+    metadata,
+    Column("deal_id", String(64), nullable=False),
+    Column("stage_id", String(64), nullable=False),
+    Column("lead_id", String(64), nullable=False, server_default=""),
+    Column("pipeline_id", String(64), nullable=False, server_default=""),
+    Column("owner_rep_id", String(64), nullable=False, server_default=""),
+    Column("owner_team_id", String(64), nullable=False, server_default=""),
+    Column("entered_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("deal_id", "stage_id"),
+    Index("ix_deal_stage_facts_opened", "pipeline_id", "entered_at", postgresql_where=text("stage_id = ''")),
 )
 
 # The report builder's saved reports (crm.reporting.v1.ReportBuilderService): a definition (JSON of

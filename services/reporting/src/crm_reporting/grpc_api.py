@@ -27,7 +27,7 @@ from crm_kit.protoconv import (
     to_date,
     to_timestamp,
 )
-from crm_reporting import attribution, commands, crosssell, domain, queries, scoring, targets
+from crm_reporting import attribution, commands, crosssell, domain, funnel, funnel_store, queries, scoring, targets
 
 log = logging.getLogger(__name__)
 
@@ -373,6 +373,57 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
                 )
                 for r in rows
             ],
+        )
+
+    async def GetSpeedToLeadReport(
+        self, request: reporting_pb2.GetSpeedToLeadReportRequest, context: grpc.aio.ServicerContext
+    ) -> reporting_pb2.GetSpeedToLeadReportResponse:
+        period = domain.validate_period(
+            from_timestamp(request.start_time, request.HasField("start_time")),
+            from_timestamp(request.end_time, request.HasField("end_time")),
+        )
+        async with self.db.unit_of_work() as uow:
+            bands = await funnel_store.speed_to_lead(
+                uow, period.start, period.end, rep_id=request.rep_id, team_id=request.team_id
+            )
+        return reporting_pb2.GetSpeedToLeadReportResponse(
+            bands=[
+                reporting_pb2.SpeedBand(
+                    band=b.band,
+                    leads=b.leads,
+                    won=b.won,
+                    lost=b.lost,
+                    win_rate=b.win_rate,
+                    median_seconds=b.median_seconds,
+                )
+                for b in bands
+            ]
+        )
+
+    async def GetFunnelReport(
+        self, request: reporting_pb2.GetFunnelReportRequest, context: grpc.aio.ServicerContext
+    ) -> reporting_pb2.GetFunnelReportResponse:
+        require({"pipeline_id": request.pipeline_id})
+        funnel.check_funnel(request.stage_ids, request.dimension)
+        period = domain.validate_period(
+            from_timestamp(request.start_time, request.HasField("start_time")),
+            from_timestamp(request.end_time, request.HasField("end_time")),
+        )
+        async with self.db.unit_of_work() as uow:
+            counted = await funnel_store.funnel_counts(
+                uow,
+                request.pipeline_id,
+                request.stage_ids,
+                period.start,
+                period.end,
+                dimension=request.dimension,
+                rep_id=request.rep_id,
+                team_id=request.team_id,
+            )
+        rows, total = funnel.funnel(counted, len(request.stage_ids))
+        return reporting_pb2.GetFunnelReportResponse(
+            rows=[reporting_pb2.FunnelRow(group=r.group, reached=r.reached) for r in rows],
+            total=reporting_pb2.FunnelRow(reached=total.reached),
         )
 
     async def ScoreLead(

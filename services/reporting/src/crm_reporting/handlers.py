@@ -29,6 +29,9 @@ from crm_kit.events import Envelope, PoisonMessage
 from crm_kit.protoconv import enum_word, from_date, from_timestamp
 from crm_reporting import commands, domain, service_facts
 
+# The pipeline a deal opens in when its conversion names none (sales' seeded "default").
+DEFAULT_PIPELINE = "default"
+
 
 def _text(value: str) -> str | None:
     return value.strip() or None
@@ -171,6 +174,49 @@ async def on_lead_touched(uow: UnitOfWork, envelope: Envelope[lead_events.LeadTo
         source=m.source[:50],
         campaign_id=_text(m.campaign_id),
         at=_time(m, "touch_time") or _aware(envelope.time),
+    )
+
+
+async def on_activity_logged(uow: UnitOfWork, envelope: Envelope[lead_events.ActivityLogged]) -> None:
+    """A rep's first response to a lead (the speed-to-lead curve); other activities are not kept."""
+    m = envelope.message
+    if not m.first_response:
+        return
+    await _record(uow, envelope)
+    await commands.record_first_response(
+        uow, lead_id=_key(m.lead_id, "lead_id", envelope), at=_time(m, "occur_time") or _aware(envelope.time)
+    )
+
+
+async def on_lead_converted(uow: UnitOfWork, envelope: Envelope[lead_events.LeadConverted]) -> None:
+    """A deal opened in its pipeline's first stage: the funnel's first step."""
+    m = envelope.message
+    await _record(uow, envelope)
+    await commands.record_deal_stage(
+        uow,
+        deal_id=_key(m.deal_id, "deal_id", envelope),
+        stage_id="",
+        lead_id=m.lead_id[:64],
+        pipeline_id=(m.pipeline_id or DEFAULT_PIPELINE)[:64],
+        owner_rep_id=m.owner_rep_id[:64],
+        owner_team_id=m.owner_team_id[:64],
+        entered_at=_time(m, "convert_time") or _aware(envelope.time),
+    )
+
+
+async def on_deal_stage_changed(uow: UnitOfWork, envelope: Envelope[sales_events.DealStageChanged]) -> None:
+    """A deal entered a stage (the first time counts): how far down the funnel it got."""
+    m = envelope.message
+    await _record(uow, envelope)
+    await commands.record_deal_stage(
+        uow,
+        deal_id=_key(m.deal_id, "deal_id", envelope),
+        stage_id=_key(m.to_stage_id, "to_stage_id", envelope)[:64],
+        lead_id=m.lead_id[:64],
+        pipeline_id=m.pipeline_id[:64],
+        owner_rep_id=m.owner_rep_id[:64],
+        owner_team_id=m.owner_team_id[:64],
+        entered_at=_time(m, "move_time") or _aware(envelope.time),
     )
 
 

@@ -21,6 +21,196 @@ else:
 DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
+class GetSpeedToLeadReportRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    START_TIME_FIELD_NUMBER: _builtins.int
+    END_TIME_FIELD_NUMBER: _builtins.int
+    REP_ID_FIELD_NUMBER: _builtins.int
+    TEAM_ID_FIELD_NUMBER: _builtins.int
+    rep_id: _builtins.str
+    """Reach: a rep's own leads, a team's; both empty: every lead."""
+    team_id: _builtins.str
+    @_builtins.property
+    def start_time(self) -> _timestamp_pb2.Timestamp:
+        """Leads captured in [start_time, end_time); unset: unbounded."""
+
+    @_builtins.property
+    def end_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        start_time: _timestamp_pb2.Timestamp | None = ...,
+        end_time: _timestamp_pb2.Timestamp | None = ...,
+        rep_id: _builtins.str = ...,
+        team_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "start_time", b"start_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "rep_id", b"rep_id", "start_time", b"start_time", "team_id", b"team_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSpeedToLeadReportRequest: _TypeAlias = GetSpeedToLeadReportRequest  # noqa: Y015
+
+@_typing.final
+class SpeedBand(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BAND_FIELD_NUMBER: _builtins.int
+    LEADS_FIELD_NUMBER: _builtins.int
+    WON_FIELD_NUMBER: _builtins.int
+    LOST_FIELD_NUMBER: _builtins.int
+    WIN_RATE_FIELD_NUMBER: _builtins.int
+    MEDIAN_SECONDS_FIELD_NUMBER: _builtins.int
+    band: _builtins.str
+    """under_5_minutes, 5_to_30_minutes, 30_minutes_to_2_hours, 2_to_24_hours, over_a_day or
+    no_response.
+    """
+    leads: _builtins.int
+    won: _builtins.int
+    """Leads with a deal won; lost: leads whose every closed deal was lost."""
+    lost: _builtins.int
+    win_rate: _builtins.float
+    """won / (won + lost); unset without decided leads."""
+    median_seconds: _builtins.float
+    """The band's median time to the first response (0 for no_response)."""
+    def __init__(
+        self,
+        *,
+        band: _builtins.str = ...,
+        leads: _builtins.int = ...,
+        won: _builtins.int = ...,
+        lost: _builtins.int = ...,
+        win_rate: _builtins.float | None = ...,
+        median_seconds: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_win_rate", b"_win_rate", "win_rate", b"win_rate"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_win_rate", b"_win_rate", "band", b"band", "leads", b"leads", "lost", b"lost", "median_seconds", b"median_seconds", "win_rate", b"win_rate", "won", b"won"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__win_rate: _TypeAlias = _typing.Literal["win_rate"]  # noqa: Y015
+    _WhichOneofArgType__win_rate: _TypeAlias = _typing.Literal["_win_rate", b"_win_rate"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__win_rate) -> _WhichOneofReturnType__win_rate | None: ...
+
+Global___SpeedBand: _TypeAlias = SpeedBand  # noqa: Y015
+
+@_typing.final
+class GetSpeedToLeadReportResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BANDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def bands(self) -> _containers.RepeatedCompositeFieldContainer[Global___SpeedBand]: ...
+    def __init__(
+        self,
+        *,
+        bands: _abc.Iterable[Global___SpeedBand] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bands", b"bands"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSpeedToLeadReportResponse: _TypeAlias = GetSpeedToLeadReportResponse  # noqa: Y015
+
+@_typing.final
+class GetFunnelReportRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PIPELINE_ID_FIELD_NUMBER: _builtins.int
+    STAGE_IDS_FIELD_NUMBER: _builtins.int
+    START_TIME_FIELD_NUMBER: _builtins.int
+    END_TIME_FIELD_NUMBER: _builtins.int
+    DIMENSION_FIELD_NUMBER: _builtins.int
+    REP_ID_FIELD_NUMBER: _builtins.int
+    TEAM_ID_FIELD_NUMBER: _builtins.int
+    pipeline_id: _builtins.str
+    """The pipeline ("default": the one deals open in without naming another)."""
+    dimension: _builtins.str
+    """source, campaign, rep (the owner at opening) or "" (one row)."""
+    rep_id: _builtins.str
+    team_id: _builtins.str
+    @_builtins.property
+    def stage_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Its stages in order, first to won (the lost stage left out): at most 30."""
+
+    @_builtins.property
+    def start_time(self) -> _timestamp_pb2.Timestamp:
+        """Deals opened in [start_time, end_time); unset: unbounded."""
+
+    @_builtins.property
+    def end_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        pipeline_id: _builtins.str = ...,
+        stage_ids: _abc.Iterable[_builtins.str] | None = ...,
+        start_time: _timestamp_pb2.Timestamp | None = ...,
+        end_time: _timestamp_pb2.Timestamp | None = ...,
+        dimension: _builtins.str = ...,
+        rep_id: _builtins.str = ...,
+        team_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "start_time", b"start_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dimension", b"dimension", "end_time", b"end_time", "pipeline_id", b"pipeline_id", "rep_id", b"rep_id", "stage_ids", b"stage_ids", "start_time", b"start_time", "team_id", b"team_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetFunnelReportRequest: _TypeAlias = GetFunnelReportRequest  # noqa: Y015
+
+@_typing.final
+class FunnelRow(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GROUP_FIELD_NUMBER: _builtins.int
+    REACHED_FIELD_NUMBER: _builtins.int
+    group: _builtins.str
+    @_builtins.property
+    def reached(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """One per stage: the deals that reached it."""
+
+    def __init__(
+        self,
+        *,
+        group: _builtins.str = ...,
+        reached: _abc.Iterable[_builtins.int] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["group", b"group", "reached", b"reached"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FunnelRow: _TypeAlias = FunnelRow  # noqa: Y015
+
+@_typing.final
+class GetFunnelReportResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROWS_FIELD_NUMBER: _builtins.int
+    TOTAL_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def rows(self) -> _containers.RepeatedCompositeFieldContainer[Global___FunnelRow]: ...
+    @_builtins.property
+    def total(self) -> Global___FunnelRow: ...
+    def __init__(
+        self,
+        *,
+        rows: _abc.Iterable[Global___FunnelRow] | None = ...,
+        total: Global___FunnelRow | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["total", b"total"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["rows", b"rows", "total", b"total"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetFunnelReportResponse: _TypeAlias = GetFunnelReportResponse  # noqa: Y015
+
+@_typing.final
 class GetPromotionResultsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -75,6 +75,16 @@ class ReportingServiceStub:
                 request_serializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.GetCrossSellReportRequest.SerializeToString,
                 response_deserializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.GetCrossSellReportResponse.FromString,
                 _registered_method=True)
+        self.GetSpeedToLeadReport = channel.unary_unary(
+                '/crm.reporting.v1.ReportingService/GetSpeedToLeadReport',
+                request_serializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.GetSpeedToLeadReportRequest.SerializeToString,
+                response_deserializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.GetSpeedToLeadReportResponse.FromString,
+                _registered_method=True)
+        self.GetFunnelReport = channel.unary_unary(
+                '/crm.reporting.v1.ReportingService/GetFunnelReport',
+                request_serializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.GetFunnelReportRequest.SerializeToString,
+                response_deserializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.GetFunnelReportResponse.FromString,
+                _registered_method=True)
 
 
 class ReportingServiceServicer:
@@ -153,6 +163,23 @@ class ReportingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetSpeedToLeadReport(self, request, context):
+        """The speed-to-lead curve: leads captured in the period per band of time to a rep's first
+        response (and those never answered), with how many were won and lost and the win rate.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetFunnelReport(self, request, context):
+        """The funnel of a pipeline: deals opened in the period and how many reached each stage (entered
+        it or a later one) in the given order, per group (source, campaign or owner). INVALID_ARGUMENT
+        naming a wrong field.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ReportingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -195,6 +222,16 @@ def add_ReportingServiceServicer_to_server(servicer, server):
                     servicer.GetCrossSellReport,
                     request_deserializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.GetCrossSellReportRequest.FromString,
                     response_serializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.GetCrossSellReportResponse.SerializeToString,
+            ),
+            'GetSpeedToLeadReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSpeedToLeadReport,
+                    request_deserializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.GetSpeedToLeadReportRequest.FromString,
+                    response_serializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.GetSpeedToLeadReportResponse.SerializeToString,
+            ),
+            'GetFunnelReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetFunnelReport,
+                    request_deserializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.GetFunnelReportRequest.FromString,
+                    response_serializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.GetFunnelReportResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -414,6 +451,60 @@ class ReportingService:
             '/crm.reporting.v1.ReportingService/GetCrossSellReport',
             crm_dot_reporting_dot_v1_dot_reporting__pb2.GetCrossSellReportRequest.SerializeToString,
             crm_dot_reporting_dot_v1_dot_reporting__pb2.GetCrossSellReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSpeedToLeadReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.reporting.v1.ReportingService/GetSpeedToLeadReport',
+            crm_dot_reporting_dot_v1_dot_reporting__pb2.GetSpeedToLeadReportRequest.SerializeToString,
+            crm_dot_reporting_dot_v1_dot_reporting__pb2.GetSpeedToLeadReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetFunnelReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.reporting.v1.ReportingService/GetFunnelReport',
+            crm_dot_reporting_dot_v1_dot_reporting__pb2.GetFunnelReportRequest.SerializeToString,
+            crm_dot_reporting_dot_v1_dot_reporting__pb2.GetFunnelReportResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -72,6 +72,15 @@ class ReportingServiceStub:
     """Per offered product, offers made in the period: the answers, and the offers followed by a
     purchase of it by the customer within the window.
     """
+    GetSpeedToLeadReport: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.GetSpeedToLeadReportRequest, _reporting_pb2.GetSpeedToLeadReportResponse]
+    """The speed-to-lead curve: leads captured in the period per band of time to a rep's first
+    response (and those never answered), with how many were won and lost and the win rate.
+    """
+    GetFunnelReport: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.GetFunnelReportRequest, _reporting_pb2.GetFunnelReportResponse]
+    """The funnel of a pipeline: deals opened in the period and how many reached each stage (entered
+    it or a later one) in the given order, per group (source, campaign or owner). INVALID_ARGUMENT
+    naming a wrong field.
+    """
 
 @_typing.type_check_only
 class ReportingServiceAsyncStub(ReportingServiceStub):
@@ -116,6 +125,15 @@ class ReportingServiceAsyncStub(ReportingServiceStub):
     GetCrossSellReport: _aio.UnaryUnaryMultiCallable[_reporting_pb2.GetCrossSellReportRequest, _reporting_pb2.GetCrossSellReportResponse]  # type: ignore[assignment]
     """Per offered product, offers made in the period: the answers, and the offers followed by a
     purchase of it by the customer within the window.
+    """
+    GetSpeedToLeadReport: _aio.UnaryUnaryMultiCallable[_reporting_pb2.GetSpeedToLeadReportRequest, _reporting_pb2.GetSpeedToLeadReportResponse]  # type: ignore[assignment]
+    """The speed-to-lead curve: leads captured in the period per band of time to a rep's first
+    response (and those never answered), with how many were won and lost and the win rate.
+    """
+    GetFunnelReport: _aio.UnaryUnaryMultiCallable[_reporting_pb2.GetFunnelReportRequest, _reporting_pb2.GetFunnelReportResponse]  # type: ignore[assignment]
+    """The funnel of a pipeline: deals opened in the period and how many reached each stage (entered
+    it or a later one) in the given order, per group (source, campaign or owner). INVALID_ARGUMENT
+    naming a wrong field.
     """
 
 class ReportingServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -206,6 +224,27 @@ class ReportingServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_reporting_pb2.GetCrossSellReportResponse, _abc.Awaitable[_reporting_pb2.GetCrossSellReportResponse]]:
         """Per offered product, offers made in the period: the answers, and the offers followed by a
         purchase of it by the customer within the window.
+        """
+
+    @_abc_1.abstractmethod
+    def GetSpeedToLeadReport(
+        self,
+        request: _reporting_pb2.GetSpeedToLeadReportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_reporting_pb2.GetSpeedToLeadReportResponse, _abc.Awaitable[_reporting_pb2.GetSpeedToLeadReportResponse]]:
+        """The speed-to-lead curve: leads captured in the period per band of time to a rep's first
+        response (and those never answered), with how many were won and lost and the win rate.
+        """
+
+    @_abc_1.abstractmethod
+    def GetFunnelReport(
+        self,
+        request: _reporting_pb2.GetFunnelReportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_reporting_pb2.GetFunnelReportResponse, _abc.Awaitable[_reporting_pb2.GetFunnelReportResponse]]:
+        """The funnel of a pipeline: deals opened in the period and how many reached each stage (entered
+        it or a later one) in the given order, per group (source, campaign or owner). INVALID_ARGUMENT
+        naming a wrong field.
         """
 
 def add_ReportingServiceServicer_to_server(servicer: ReportingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

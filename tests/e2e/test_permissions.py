@@ -497,6 +497,8 @@ def request_for(route: str, r: Records) -> tuple[str, str, Any, dict[str, str]]:
         "attribution_report": ("GET", "/api/v1/reports/attribution", None, {"models": "first"}),
         "cross_sell_report": ("GET", "/api/v1/reports/cross-sell", None, {}),
         "report_catalog": ("GET", "/api/v1/reports/builder/catalog", None, {}),
+        "speed_to_lead_report": ("GET", "/api/v1/reports/speed-to-lead", None, {}),
+        "funnel_report": ("GET", "/api/v1/reports/funnel", None, {"dimension": "source"}),
         "run_report": ("POST", "/api/v1/reports/builder/run", REPORT, {}),
         "export_report": ("POST", "/api/v1/reports/builder/export", REPORT, {"format": "csv"}),
         "create_saved_report": ("POST", "/api/v1/saved-reports", {"name": "mine", "definition": REPORT}, {}),
@@ -792,6 +794,8 @@ MATRIX: dict[str, dict[str, str]] = {
     # the report builder: everyone who reports, each in their reach (a rep's own facts); the saved
     # report is shared with team-media's managers and reps (marketing has no team: not shared)
     "report_catalog": row(OK, OK, OK, FORBIDDEN, FORBIDDEN, OK),
+    "speed_to_lead_report": row(OK, OK, OK, FORBIDDEN, FORBIDDEN, OK),
+    "funnel_report": row(OK, OK, OK, FORBIDDEN, FORBIDDEN, OK),
     "run_report": row(OK, OK, OK, FORBIDDEN, FORBIDDEN, OK),
     "export_report": row(OK, OK, OK, FORBIDDEN, FORBIDDEN, OK),
     "create_saved_report": row(OK, OK, OK, FORBIDDEN, FORBIDDEN, OK),

@@ -27,7 +27,9 @@ ITEMS = [{"sku": "SOFA-3", "quantity": 1, "unit_price": {"amount_minor": 459900,
 
 
 async def capture(api: httpx.AsyncClient, source: str, campaign: str) -> dict[str, Any]:
-    person = {"full_name": "ליד לדוח", "phone_number": unique_phone("+97252"), "source": source, "campaign": campaign}
+    person = {"full_name": "ליד לדוח", "phone_number": unique_phone("+97252"), "source": source}
+    if campaign:
+        person["campaign"] = campaign
     lead = await api.post("/api/v1/leads", json=person)
     assert lead.status_code == 201, lead.text
     return dict(lead.json())
@@ -153,3 +155,47 @@ async def test_a_manager_saves_a_report_for_the_team_and_a_rep_opens_it_with_the
     # Shared, not theirs: no delete button for the rep.
     assert await rep_page.locator(f"form[action='/reports/saved/{report_id}/delete']").count() == 0
     await console.shot(rep_page, "report-builder-saved-he-rep")
+
+
+async def test_the_funnel_and_the_speed_to_lead_curve_follow_a_deal_from_first_call_to_won(
+    api: httpx.AsyncClient,
+) -> None:
+    """A lead answered at once, its deal moved a stage and won: the speed-to-lead curve counts it
+    under five minutes and won; the default pipeline's funnel counts it in every stage to won."""
+    before = (await api.get("/api/v1/reports/funnel", params={"dimension": "source"})).json()
+    assert [s["id"] for s in before["stages"]][0] == "default-new" and "default-lost" not in {
+        s["id"] for s in before["stages"]
+    }
+    speed_before = {b["band"]: b for b in (await api.get("/api/v1/reports/speed-to-lead")).json()["bands"]}
+    lead = await capture(api, "referral", "")
+    call = await api.post(f"/api/v1/leads/{lead['id']}/activities", json={"kind": "call", "outcome": "answered"})
+    assert call.status_code == 201, call.text
+    deal = await api.post(f"/api/v1/leads/{lead['id']}/convert", json={"title": "מטבח"})
+    moved = await api.post(
+        f"/api/v1/deals/{deal.json()['id']}/stage",
+        json={"stage_id": "default-qualified"},
+        headers={"If-Match": deal.headers["etag"]},
+    )
+    assert moved.status_code == 200, moved.text
+    won = await api.post(f"/api/v1/deals/{deal.json()['id']}/close", json={"outcome": "won", "items": ITEMS})
+    assert won.status_code == 200, won.text
+
+    def referral(report: dict[str, Any]) -> list[int]:
+        rows = {r["group"]: r["reached"] for r in report["rows"]}
+        return list(rows.get("referral", [0] * len(report["stages"])))
+
+    async def funnel() -> dict[str, Any] | None:
+        found = (await api.get("/api/v1/reports/funnel", params={"dimension": "source"})).json()
+        grew = [a - b for a, b in zip(referral(found), referral(before), strict=True)]
+        return found if grew == [1] * len(found["stages"]) else None
+
+    found = await eventually(funnel, timeout=PATIENCE)
+    assert found["stages"][-1]["id"] == "default-won"
+
+    async def fast() -> dict[str, Any] | None:
+        bands = {b["band"]: b for b in (await api.get("/api/v1/reports/speed-to-lead")).json()["bands"]}
+        quick, earlier = bands["under_5_minutes"], speed_before["under_5_minutes"]
+        return quick if (quick["leads"], quick["won"]) == (earlier["leads"] + 1, earlier["won"] + 1) else None
+
+    quick = await eventually(fast, timeout=PATIENCE)
+    assert quick["win_rate"] is not None and quick["win_rate"] > 0

@@ -179,6 +179,8 @@ POLICIES: dict[str, Policy] = {
     # the report builder: results held to the caller's reach (report_reach); saved reports are
     # their owner's and shared by role
     "report_catalog": Policy(REPORTERS, "all"),
+    "speed_to_lead_report": Policy(REPORTERS, "like run_report"),
+    "funnel_report": Policy(REPORTERS, "like run_report"),
     "run_report": Policy(REPORTERS, "reps: own facts; managers: team; admin, marketing: all"),
     "export_report": Policy(REPORTERS, "like run_report"),
     "create_saved_report": Policy(REPORTERS, "their own; shared within their team"),

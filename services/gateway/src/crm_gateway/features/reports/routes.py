@@ -8,15 +8,18 @@ from typing import Annotated, Literal
 from fastapi import Query
 
 from crm.reporting.v1 import reporting_pb2, targets_pb2
+from crm.sales.v1 import pipelines_pb2
 from crm_gateway import records
-from crm_gateway.convert import IsoDate, IsoDateTime, enum_value, to_model, to_timestamp
+from crm_gateway.convert import IsoDate, IsoDateTime, enum_value, message_to_dict, to_model, to_timestamp
 from crm_gateway.deps import Caller, Clients, api_router
 from crm_gateway.features.reports.schemas import (
     AttributionModel,
     AttributionReport,
     CampaignReport,
     CrossSellReport,
+    FunnelReport,
     SourceReport,
+    SpeedToLeadReport,
     TargetReport,
 )
 from crm_gateway.features.targets.schemas import PeriodKind, SubjectKind
@@ -104,6 +107,64 @@ async def cross_sell_report(
         ),
     )
     return to_model(CrossSellReport, reply)
+
+
+@router.get("/reports/speed-to-lead", tags=["reports"], operation_id="getSpeedToLeadReport")
+async def speed_to_lead_report(
+    clients: Clients, principal: Caller, start_time: Period = None, end_time: Period = None
+) -> SpeedToLeadReport:
+    """Leads captured in the period per band of time to a rep's first response (under 5 minutes,
+    5-30, 30 minutes-2 hours, 2-24 hours, over a day, never) with how many were won and lost and
+    the win rate. A rep's own leads, a manager's team's; admins and marketing every lead."""
+    rep_id, team_id = authz.report_reach(principal)
+    request = reporting_pb2.GetSpeedToLeadReportRequest(
+        start_time=to_timestamp(start_time), end_time=to_timestamp(end_time), rep_id=rep_id, team_id=team_id
+    )
+    return to_model(SpeedToLeadReport, await read(clients.reporting.GetSpeedToLeadReport, request))
+
+
+@router.get("/reports/funnel", tags=["reports"], operation_id="getFunnelReport")
+async def funnel_report(
+    clients: Clients,
+    principal: Caller,
+    pipeline_id: Annotated[str, Query(min_length=1, max_length=100)] = "default",
+    dimension: Literal["", "source", "campaign", "rep"] = "",
+    start_time: Period = None,
+    end_time: Period = None,
+) -> FunnelReport:
+    """The pipeline's deals opened in the period and how many reached each of its stages, first to
+    won (a deal that skipped a stage still passed it), per source, campaign or owner; held to the
+    caller like the report builder. An unknown pipeline is 404."""
+    rep_id, team_id = authz.report_reach(principal)
+    pipeline = (
+        await records.get(
+            "pipeline",
+            pipeline_id,
+            clients.pipelines.GetPipeline,
+            pipelines_pb2.GetPipelineRequest(pipeline_id=pipeline_id),
+        )
+    ).pipeline
+    stages = [s for s in pipeline.stages if s.outcome != pipelines_pb2.STAGE_OUTCOME_LOST]
+    reply = await read(
+        clients.reporting.GetFunnelReport,
+        reporting_pb2.GetFunnelReportRequest(
+            pipeline_id=pipeline.id,
+            stage_ids=[s.id for s in stages],
+            start_time=to_timestamp(start_time),
+            end_time=to_timestamp(end_time),
+            dimension=dimension,
+            rep_id=rep_id,
+            team_id=team_id,
+        ),
+    )
+    return FunnelReport.model_validate(
+        {
+            "pipeline_id": pipeline.id,
+            "stages": [{"id": s.id, "name": s.name} for s in stages],
+            "rows": [message_to_dict(r) for r in reply.rows],
+            "total": message_to_dict(reply.total),
+        }
+    )
 
 
 @router.get("/reports/targets", tags=["reports"], operation_id="getTargetReport")

@@ -122,3 +122,43 @@ class CrossSellReport(BaseModel):
 
     window_days: int
     rows: list[CrossSellReportRow]
+
+
+class SpeedBand(BaseModel):
+    # under_5_minutes, 5_to_30_minutes, 30_minutes_to_2_hours, 2_to_24_hours, over_a_day, no_response
+    band: str
+    leads: int
+    # Leads with a deal won; lost: leads whose every closed deal was lost.
+    won: int
+    lost: int
+    # won / (won + lost); null without decided leads.
+    win_rate: float | None
+    median_seconds: float
+
+
+class SpeedToLeadReport(BaseModel):
+    """Leads captured in the period per band of time to a rep's first response, and how they ended:
+    what answering faster is worth."""
+
+    bands: list[SpeedBand]
+
+
+class FunnelStage(BaseModel):
+    id: str
+    name: str
+
+
+class FunnelRow(BaseModel):
+    # The source, campaign or owner rep ("" when not grouped, or unknown).
+    group: str
+    # Per stage: the deals that reached it (entered it or a later one).
+    reached: list[int]
+
+
+class FunnelReport(BaseModel):
+    """The pipeline's deals opened in the period: how many reached each stage, first to won."""
+
+    pipeline_id: str
+    stages: list[FunnelStage]
+    rows: list[FunnelRow]
+    total: FunnelRow

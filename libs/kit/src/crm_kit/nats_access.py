@@ -86,6 +86,10 @@ CONSUMES: Mapping[str, tuple[str, ...]] = {
         "crm.support.ticket_sla_breached",
         "crm.support.survey_answered",
         "crm.customers.consent_changed",
+        # the speed-to-lead curve (first responses) and the funnel (deals opened, stages entered)
+        "crm.leads.activity_logged",
+        "crm.leads.lead_converted",
+        "crm.sales.deal_stage_changed",
     ),
 }
 SERVICES: tuple[str, ...] = (*CONSUMES, GATEWAY)

@@ -158,7 +158,7 @@ async def test_a_manager_saves_a_report_for_the_team_and_a_rep_opens_it_with_the
 
 
 async def test_the_funnel_and_the_speed_to_lead_curve_follow_a_deal_from_first_call_to_won(
-    api: httpx.AsyncClient,
+    api: httpx.AsyncClient, console: Any
 ) -> None:
     """A lead answered at once, its deal moved a stage and won: the speed-to-lead curve counts it
     under five minutes and won; the default pipeline's funnel counts it in every stage to won."""
@@ -198,3 +198,11 @@ async def test_the_funnel_and_the_speed_to_lead_curve_follow_a_deal_from_first_c
 
     quick = await eventually(fast, timeout=PATIENCE)
     assert quick["win_rate"] is not None and quick["win_rate"] > 0
+
+    # The admin's console page: the funnel by source (referral among them) and the curve.
+    page = await console.page()
+    await console.sign_in(page, "admin", "/reports/funnel")
+    await page.locator("table.funnel tr[data-group='referral']").wait_for()
+    assert await page.locator("table.speed tr[data-band='under_5_minutes']").count() == 1
+    await console.no_serious_axe_violations(page, "funnel and speed to lead (he, admin)")
+    await console.shot(page, "report-funnel-he")

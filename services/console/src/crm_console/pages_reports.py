@@ -6,6 +6,7 @@ the caller (a rep sees their own facts), and a saved report runs in the reach of
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -363,3 +364,67 @@ async def delete_saved(request: Request, report_id: str) -> Response:
     session, _ = await ctx(request).signed_form(request)
     await api(request).call("deleteSavedReport", session.token, path={"report_id": report_id})
     return RedirectResponse("/reports/builder", status_code=303)
+
+
+menu_item("sales_funnel", "/reports/funnel", "admin", "marketing", "sales_manager", "sales_rep")
+words(
+    {
+        "sales_funnel": {"he": "משפך ומהירות תגובה", "fa": "قیف و سرعت پاسخ", "en": "Funnel and speed to lead"},
+        "fn_funnel": {"he": "משפך המכירה", "fa": "قیف فروش", "en": "The sales funnel"},
+        "fn_group": {"he": "מקור", "fa": "منبع", "en": "Source"},
+        "fn_all": {"he": "הכול", "fa": "همه", "en": "All"},
+        "fn_none": {"he": "אין עסקאות בטווח.", "fa": "در این بازه معامله‌ای نیست.", "en": "No deals in this range."},
+        "fn_speed": {
+            "he": "מהירות התגובה מול שיעור הזכייה",
+            "fa": "سرعت پاسخ در برابر نرخ موفقیت",
+            "en": "Speed to lead against the win rate",
+        },
+        "fn_band": {"he": "תגובה ראשונה", "fa": "نخستین پاسخ", "en": "First response"},
+        "fn_leads": {"he": "לידים", "fa": "سرنخ‌ها", "en": "Leads"},
+        "fn_won": {"he": "נסגרו", "fa": "موفق", "en": "Won"},
+        "fn_lost": {"he": "אבדו", "fa": "ناموفق", "en": "Lost"},
+        "fn_win_rate": {"he": "שיעור זכייה", "fa": "نرخ موفقیت", "en": "Win rate"},
+        "band_under_5_minutes": {"he": "עד 5 דקות", "fa": "تا ۵ دقیقه", "en": "Under 5 minutes"},
+        "band_5_to_30_minutes": {"he": "5 עד 30 דקות", "fa": "۵ تا ۳۰ دقیقه", "en": "5–30 minutes"},
+        "band_30_minutes_to_2_hours": {"he": "חצי שעה עד שעתיים", "fa": "نیم تا دو ساعت", "en": "30 minutes–2 hours"},
+        "band_2_to_24_hours": {"he": "2 עד 24 שעות", "fa": "۲ تا ۲۴ ساعت", "en": "2–24 hours"},
+        "band_over_a_day": {"he": "יותר מיום", "fa": "بیش از یک روز", "en": "Over a day"},
+        "band_no_response": {"he": "לא נענו", "fa": "بی‌پاسخ", "en": "Never answered"},
+    }
+)
+
+
+@router.get("/reports/funnel", response_class=HTMLResponse)
+async def funnel_page(request: Request) -> Response:
+    """The default pipeline's funnel of the last 90 days per source, with stage-to-stage
+    conversion, and the speed-to-lead curve of the same days (win rate per band, as bars)."""
+    session = ctx(request).require(request)
+    t = Translator(ctx(request).locale_of(request))
+    client = api(request)
+    since = {"start_time": (datetime.now(UTC) - timedelta(days=90)).isoformat(timespec="seconds")}
+    funnel = (await client.call("getFunnelReport", session.token, query={"dimension": "source", **since})).body
+    speed = (await client.call("getSpeedToLeadReport", session.token, query=since)).body["bands"]
+    sources = (await client.call("listSources", session.token)).body["sources"]
+    names = {s["code"]: s["display_name"] for s in sources}
+    first = funnel["total"]["reached"][0] if funnel["total"]["reached"] else 0
+    chart = bar_chart(
+        [
+            (
+                t("band_" + b["band"]),
+                b["win_rate"] or 0.0,
+                "—" if b["win_rate"] is None else t.digits(f"{b['win_rate'] * 100:.0f}%"),
+            )
+            for b in speed
+        ],
+        rtl=t.dir == "rtl",
+    )
+    return ctx(request).render(
+        request,
+        "report_funnel.html",
+        session,
+        funnel=funnel,
+        group_names=names,
+        opened=first,
+        speed=speed,
+        speed_chart=chart,
+    )

@@ -65,6 +65,18 @@ SAVED = {
 }
 
 
+FUNNEL = {
+    "pipeline_id": "default",
+    "stages": [{"id": "default-new", "name": "חדש"}, {"id": "default-won", "name": "נסגר"}],
+    "rows": [{"group": "radio", "reached": [4, 1]}],
+    "total": {"group": "", "reached": [4, 1]},
+}
+SPEED = [
+    {"band": "under_5_minutes", "leads": 4, "won": 3, "lost": 1, "win_rate": 0.75, "median_seconds": 60},
+    {"band": "no_response", "leads": 2, "won": 0, "lost": 0, "win_rate": None, "median_seconds": 0},
+]
+
+
 class FakeGateway(RecordingGateway):
     def answer(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
@@ -85,6 +97,10 @@ class FakeGateway(RecordingGateway):
                 }
                 return httpx.Response(422, json=problem, headers={"content-type": "application/problem+json"})
             return httpx.Response(200, json=RESULT)
+        if path == "/api/v1/reports/funnel":
+            return httpx.Response(200, json=FUNNEL)
+        if path == "/api/v1/reports/speed-to-lead":
+            return httpx.Response(200, json={"bands": SPEED})
         if path == "/api/v1/sources":
             return httpx.Response(200, json={"sources": [{"code": "radio", "display_name": "רדיו / Radio"}]})
         if path == "/api/v1/me":
@@ -162,3 +178,16 @@ async def test_a_report_is_saved_for_the_team_and_opens_with_its_name(
     assert body["definition"]["range"] == "last_quarter"
     page = await browser.get("/reports/saved/s1")
     assert page.status_code == 200 and "<h1>לידים לפי מקור</h1>" in page.text
+
+
+async def test_the_funnel_page_shows_conversion_and_the_speed_to_lead_curve(
+    browser: httpx.AsyncClient, fake: FakeGateway
+) -> None:
+    as_role(browser, "sales_manager", locale="en")
+    page = await browser.get("/reports/funnel")
+    assert page.status_code == 200, page.text
+    # Radio by its name; a quarter of its deals reached won; the band's win rate, none for the unanswered.
+    assert "רדיו / Radio" in page.text and "(25%)" in page.text
+    assert 'data-band="under_5_minutes"' in page.text and "75%" in page.text and "Never answered" in page.text
+    [funnel] = [c for c in fake.calls if c.url.path.endswith("/reports/funnel")]
+    assert funnel.url.params["dimension"] == "source" and "start_time" in funnel.url.params

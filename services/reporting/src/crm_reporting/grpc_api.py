@@ -3,12 +3,9 @@ chassis interceptor."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
-from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
-from typing import Any, Generic, TypeVar, cast
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import grpc
@@ -16,7 +13,7 @@ import grpc
 from crm.common.v1 import types_pb2
 from crm.reporting.v1 import reporting_pb2, reporting_pb2_grpc, targets_pb2, targets_pb2_grpc
 from crm_kit import caller
-from crm_kit.db import Database, UnitOfWork
+from crm_kit.db import Database
 from crm_kit.errors import InvalidArgument, require
 from crm_kit.protoconv import (
     encode_page_token,
@@ -27,7 +24,19 @@ from crm_kit.protoconv import (
     to_date,
     to_timestamp,
 )
-from crm_reporting import attribution, commands, crosssell, domain, funnel, funnel_store, queries, scoring, targets
+from crm_reporting import (
+    attribution,
+    commands,
+    crosssell,
+    domain,
+    funnel,
+    funnel_store,
+    queries,
+    scoring,
+    targets,
+    value_api,
+)
+from crm_reporting.retrained import Retrained
 
 log = logging.getLogger(__name__)
 
@@ -118,65 +127,6 @@ def campaign_row_to_proto(row: domain.CampaignRow) -> reporting_pb2.CampaignRepo
 # A promotion's results count deals closed this many days after a recipient's message.
 DEFAULT_RESULTS_WINDOW_DAYS = 30
 MAX_RESULTS_WINDOW_DAYS = 365
-
-
-Model = TypeVar("Model")
-
-
-class Retrained(Generic[Model]):
-    """A model trained from the database, relearned in the background on the first request
-    `refresh_seconds` after the last training (one training at a time, off the event loop): only
-    the very first request waits for a training; later ones get the model in hand while a newer one
-    is learned (at 200,000 buyers the cross-sell read and learning take about 10 s, bench/README.md).
-    `load` reads what it learns from (one statement); `train` returns the model or raises
-    `too_little`, which is kept as the model (what it says). A failed relearning is logged and the model in hand
-    stays until the next request tries again."""
-
-    def __init__(
-        self,
-        db: Database,
-        *,
-        refresh_seconds: float,
-        load: Callable[[UnitOfWork], Awaitable[Any]],
-        train: Callable[[Any], Any],
-        too_little: type[Exception],
-    ) -> None:
-        self.db = db
-        self.refresh_seconds = refresh_seconds
-        self._load = load
-        self._train = train
-        self._too_little = too_little
-        self._trained: tuple[float, datetime, Model] | None = None
-        self._lock = asyncio.Lock()
-        self._relearning: asyncio.Task[None] | None = None
-
-    def _fresh(self) -> bool:
-        return self._trained is not None and time.monotonic() - self._trained[0] < self.refresh_seconds
-
-    async def _learn(self) -> None:
-        async with self._lock:
-            if not self._fresh():
-                async with self.db.unit_of_work() as uow:
-                    data = await self._load(uow)
-                try:
-                    model = await asyncio.to_thread(self._train, data)
-                except self._too_little as exc:
-                    model = exc
-                self._trained = (time.monotonic(), datetime.now(UTC), cast(Model, model))
-
-    async def _relearn(self) -> None:
-        try:
-            await self._learn()
-        except Exception:
-            log.exception("relearning a model failed; the one in hand still answers")
-
-    async def current(self) -> tuple[datetime, Model]:
-        if self._trained is None:
-            await self._learn()
-        elif not self._fresh() and (self._relearning is None or self._relearning.done()):
-            self._relearning = asyncio.create_task(self._relearn())
-        assert self._trained is not None
-        return self._trained[1], self._trained[2]
 
 
 LeadScoring = Retrained[scoring.LeadModel | scoring.TooLittleHistory]
@@ -277,10 +227,17 @@ def suggestion_to_proto(
 
 
 class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
-    def __init__(self, db: Database, lead_scoring: LeadScoring, cross_selling: CrossSelling) -> None:
+    def __init__(
+        self,
+        db: Database,
+        lead_scoring: LeadScoring,
+        cross_selling: CrossSelling,
+        customer_valuing: value_api.CustomerValuing | None = None,
+    ) -> None:
         self.db = db
         self.lead_scoring = lead_scoring
         self.cross_selling = cross_selling
+        self.customer_valuing = customer_valuing or value_api.customer_valuing(db, refresh_seconds=600)
 
     async def SuggestProducts(
         self, request: reporting_pb2.SuggestProductsRequest, context: grpc.aio.ServicerContext
@@ -399,6 +356,16 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
                 for b in bands
             ]
         )
+
+    async def GetCustomerValue(
+        self, request: reporting_pb2.GetCustomerValueRequest, context: grpc.aio.ServicerContext
+    ) -> reporting_pb2.GetCustomerValueResponse:
+        return await value_api.customer_value(self.db, self.customer_valuing, request.customer_id)
+
+    async def GetCustomerValueReport(
+        self, request: reporting_pb2.GetCustomerValueReportRequest, context: grpc.aio.ServicerContext
+    ) -> reporting_pb2.GetCustomerValueReportResponse:
+        return await value_api.value_report(self.db, self.customer_valuing, request)
 
     async def GetFunnelReport(
         self, request: reporting_pb2.GetFunnelReportRequest, context: grpc.aio.ServicerContext

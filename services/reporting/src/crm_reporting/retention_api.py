@@ -16,7 +16,8 @@ from crm_kit.db import Database, UnitOfWork
 from crm_kit.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, require
 from crm_kit.protoconv import to_timestamp
 from crm_reporting import churn, churn_model, crosssell, queries, retention_store
-from crm_reporting.grpc_api import CrossSelling, Retrained
+from crm_reporting.grpc_api import CrossSelling
+from crm_reporting.retrained import Retrained
 
 DEFAULT_THRESHOLD = churn.HIGH
 DEFAULT_CONTROL_SHARE = 0.1

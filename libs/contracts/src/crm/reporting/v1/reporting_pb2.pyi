@@ -21,6 +21,195 @@ else:
 DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
+class GetCustomerValueRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    customer_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        customer_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCustomerValueRequest: _TypeAlias = GetCustomerValueRequest  # noqa: Y015
+
+@_typing.final
+class CustomerValue(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    RECENCY_FIELD_NUMBER: _builtins.int
+    FREQUENCY_FIELD_NUMBER: _builtins.int
+    MONETARY_FIELD_NUMBER: _builtins.int
+    SEGMENT_FIELD_NUMBER: _builtins.int
+    RECENCY_DAYS_FIELD_NUMBER: _builtins.int
+    PURCHASES_FIELD_NUMBER: _builtins.int
+    LIFETIME_VALUE_FIELD_NUMBER: _builtins.int
+    YEARLY_VALUE_FIELD_NUMBER: _builtins.int
+    FIRST_PURCHASE_TIME_FIELD_NUMBER: _builtins.int
+    LAST_PURCHASE_TIME_FIELD_NUMBER: _builtins.int
+    customer_id: _builtins.str
+    status: _builtins.str
+    """scored, no_purchases or too_few_buyers."""
+    recency: _builtins.int
+    """Quintile scores 1-5 (5: the most recent, most frequent, highest-spending fifth of buyers)."""
+    frequency: _builtins.int
+    monetary: _builtins.int
+    segment: _builtins.str
+    """champions, loyal, cannot_lose, at_risk, potential_loyalist, new, promising, needs_attention,
+    about_to_sleep, hibernating, lost or others.
+    """
+    recency_days: _builtins.int
+    purchases: _builtins.int
+    @_builtins.property
+    def lifetime_value(self) -> _types_pb2.Money:
+        """Won deals to date; and per year since the first purchase."""
+
+    @_builtins.property
+    def yearly_value(self) -> _types_pb2.Money: ...
+    @_builtins.property
+    def first_purchase_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def last_purchase_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        customer_id: _builtins.str = ...,
+        status: _builtins.str = ...,
+        recency: _builtins.int = ...,
+        frequency: _builtins.int = ...,
+        monetary: _builtins.int = ...,
+        segment: _builtins.str = ...,
+        recency_days: _builtins.int = ...,
+        purchases: _builtins.int = ...,
+        lifetime_value: _types_pb2.Money | None = ...,
+        yearly_value: _types_pb2.Money | None = ...,
+        first_purchase_time: _timestamp_pb2.Timestamp | None = ...,
+        last_purchase_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["first_purchase_time", b"first_purchase_time", "last_purchase_time", b"last_purchase_time", "lifetime_value", b"lifetime_value", "yearly_value", b"yearly_value"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "first_purchase_time", b"first_purchase_time", "frequency", b"frequency", "last_purchase_time", b"last_purchase_time", "lifetime_value", b"lifetime_value", "monetary", b"monetary", "purchases", b"purchases", "recency", b"recency", "recency_days", b"recency_days", "segment", b"segment", "status", b"status", "yearly_value", b"yearly_value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CustomerValue: _TypeAlias = CustomerValue  # noqa: Y015
+
+@_typing.final
+class GetCustomerValueResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VALUE_FIELD_NUMBER: _builtins.int
+    BUYERS_FIELD_NUMBER: _builtins.int
+    buyers: _builtins.int
+    """Every buyer the quintiles were cut from."""
+    @_builtins.property
+    def value(self) -> Global___CustomerValue: ...
+    def __init__(
+        self,
+        *,
+        value: Global___CustomerValue | None = ...,
+        buyers: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["buyers", b"buyers", "value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCustomerValueResponse: _TypeAlias = GetCustomerValueResponse  # noqa: Y015
+
+@_typing.final
+class GetCustomerValueReportRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REP_ID_FIELD_NUMBER: _builtins.int
+    TEAM_ID_FIELD_NUMBER: _builtins.int
+    TOP_FIELD_NUMBER: _builtins.int
+    rep_id: _builtins.str
+    team_id: _builtins.str
+    top: _builtins.int
+    """The most valuable customers to list: 0-100; 0: 20."""
+    def __init__(
+        self,
+        *,
+        rep_id: _builtins.str = ...,
+        team_id: _builtins.str = ...,
+        top: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["rep_id", b"rep_id", "team_id", b"team_id", "top", b"top"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCustomerValueReportRequest: _TypeAlias = GetCustomerValueReportRequest  # noqa: Y015
+
+@_typing.final
+class SegmentFigures(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEGMENT_FIELD_NUMBER: _builtins.int
+    CUSTOMERS_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    segment: _builtins.str
+    customers: _builtins.int
+    @_builtins.property
+    def value(self) -> _types_pb2.Money: ...
+    def __init__(
+        self,
+        *,
+        segment: _builtins.str = ...,
+        customers: _builtins.int = ...,
+        value: _types_pb2.Money | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customers", b"customers", "segment", b"segment", "value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SegmentFigures: _TypeAlias = SegmentFigures  # noqa: Y015
+
+@_typing.final
+class GetCustomerValueReportResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATUS_FIELD_NUMBER: _builtins.int
+    BUYERS_FIELD_NUMBER: _builtins.int
+    SEGMENTS_FIELD_NUMBER: _builtins.int
+    TOP_FIELD_NUMBER: _builtins.int
+    status: _builtins.str
+    """scored or too_few_buyers."""
+    buyers: _builtins.int
+    @_builtins.property
+    def segments(self) -> _containers.RepeatedCompositeFieldContainer[Global___SegmentFigures]: ...
+    @_builtins.property
+    def top(self) -> _containers.RepeatedCompositeFieldContainer[Global___CustomerValue]: ...
+    def __init__(
+        self,
+        *,
+        status: _builtins.str = ...,
+        buyers: _builtins.int = ...,
+        segments: _abc.Iterable[Global___SegmentFigures] | None = ...,
+        top: _abc.Iterable[Global___CustomerValue] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["buyers", b"buyers", "segments", b"segments", "status", b"status", "top", b"top"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCustomerValueReportResponse: _TypeAlias = GetCustomerValueReportResponse  # noqa: Y015
+
+@_typing.final
 class GetSpeedToLeadReportRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

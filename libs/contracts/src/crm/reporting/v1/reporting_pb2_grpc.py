@@ -85,6 +85,16 @@ class ReportingServiceStub:
                 request_serializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.GetFunnelReportRequest.SerializeToString,
                 response_deserializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.GetFunnelReportResponse.FromString,
                 _registered_method=True)
+        self.GetCustomerValue = channel.unary_unary(
+                '/crm.reporting.v1.ReportingService/GetCustomerValue',
+                request_serializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.GetCustomerValueRequest.SerializeToString,
+                response_deserializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.GetCustomerValueResponse.FromString,
+                _registered_method=True)
+        self.GetCustomerValueReport = channel.unary_unary(
+                '/crm.reporting.v1.ReportingService/GetCustomerValueReport',
+                request_serializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.GetCustomerValueReportRequest.SerializeToString,
+                response_deserializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.GetCustomerValueReportResponse.FromString,
+                _registered_method=True)
 
 
 class ReportingServiceServicer:
@@ -180,6 +190,22 @@ class ReportingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetCustomerValue(self, request, context):
+        """A customer's value (crm_reporting.value): RFM quintile scores among every buyer with the named
+        segment, and lifetime value to date and per year; status no_purchases, or too_few_buyers
+        (fewer than 20 buyers to cut quintiles from).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCustomerValueReport(self, request, context):
+        """The buyers within the reach per RFM segment (customers and value), and the most valuable.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ReportingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -232,6 +258,16 @@ def add_ReportingServiceServicer_to_server(servicer, server):
                     servicer.GetFunnelReport,
                     request_deserializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.GetFunnelReportRequest.FromString,
                     response_serializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.GetFunnelReportResponse.SerializeToString,
+            ),
+            'GetCustomerValue': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCustomerValue,
+                    request_deserializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.GetCustomerValueRequest.FromString,
+                    response_serializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.GetCustomerValueResponse.SerializeToString,
+            ),
+            'GetCustomerValueReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCustomerValueReport,
+                    request_deserializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.GetCustomerValueReportRequest.FromString,
+                    response_serializer=crm_dot_reporting_dot_v1_dot_reporting__pb2.GetCustomerValueReportResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -505,6 +541,60 @@ class ReportingService:
             '/crm.reporting.v1.ReportingService/GetFunnelReport',
             crm_dot_reporting_dot_v1_dot_reporting__pb2.GetFunnelReportRequest.SerializeToString,
             crm_dot_reporting_dot_v1_dot_reporting__pb2.GetFunnelReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCustomerValue(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.reporting.v1.ReportingService/GetCustomerValue',
+            crm_dot_reporting_dot_v1_dot_reporting__pb2.GetCustomerValueRequest.SerializeToString,
+            crm_dot_reporting_dot_v1_dot_reporting__pb2.GetCustomerValueResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCustomerValueReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.reporting.v1.ReportingService/GetCustomerValueReport',
+            crm_dot_reporting_dot_v1_dot_reporting__pb2.GetCustomerValueReportRequest.SerializeToString,
+            crm_dot_reporting_dot_v1_dot_reporting__pb2.GetCustomerValueReportResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -81,6 +81,13 @@ class ReportingServiceStub:
     it or a later one) in the given order, per group (source, campaign or owner). INVALID_ARGUMENT
     naming a wrong field.
     """
+    GetCustomerValue: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.GetCustomerValueRequest, _reporting_pb2.GetCustomerValueResponse]
+    """A customer's value (crm_reporting.value): RFM quintile scores among every buyer with the named
+    segment, and lifetime value to date and per year; status no_purchases, or too_few_buyers
+    (fewer than 20 buyers to cut quintiles from).
+    """
+    GetCustomerValueReport: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.GetCustomerValueReportRequest, _reporting_pb2.GetCustomerValueReportResponse]
+    """The buyers within the reach per RFM segment (customers and value), and the most valuable."""
 
 @_typing.type_check_only
 class ReportingServiceAsyncStub(ReportingServiceStub):
@@ -135,6 +142,13 @@ class ReportingServiceAsyncStub(ReportingServiceStub):
     it or a later one) in the given order, per group (source, campaign or owner). INVALID_ARGUMENT
     naming a wrong field.
     """
+    GetCustomerValue: _aio.UnaryUnaryMultiCallable[_reporting_pb2.GetCustomerValueRequest, _reporting_pb2.GetCustomerValueResponse]  # type: ignore[assignment]
+    """A customer's value (crm_reporting.value): RFM quintile scores among every buyer with the named
+    segment, and lifetime value to date and per year; status no_purchases, or too_few_buyers
+    (fewer than 20 buyers to cut quintiles from).
+    """
+    GetCustomerValueReport: _aio.UnaryUnaryMultiCallable[_reporting_pb2.GetCustomerValueReportRequest, _reporting_pb2.GetCustomerValueReportResponse]  # type: ignore[assignment]
+    """The buyers within the reach per RFM segment (customers and value), and the most valuable."""
 
 class ReportingServiceServicer(metaclass=_abc_1.ABCMeta):
     """Reports built from every event into reporting's own read model."""
@@ -246,5 +260,24 @@ class ReportingServiceServicer(metaclass=_abc_1.ABCMeta):
         it or a later one) in the given order, per group (source, campaign or owner). INVALID_ARGUMENT
         naming a wrong field.
         """
+
+    @_abc_1.abstractmethod
+    def GetCustomerValue(
+        self,
+        request: _reporting_pb2.GetCustomerValueRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_reporting_pb2.GetCustomerValueResponse, _abc.Awaitable[_reporting_pb2.GetCustomerValueResponse]]:
+        """A customer's value (crm_reporting.value): RFM quintile scores among every buyer with the named
+        segment, and lifetime value to date and per year; status no_purchases, or too_few_buyers
+        (fewer than 20 buyers to cut quintiles from).
+        """
+
+    @_abc_1.abstractmethod
+    def GetCustomerValueReport(
+        self,
+        request: _reporting_pb2.GetCustomerValueReportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_reporting_pb2.GetCustomerValueReportResponse, _abc.Awaitable[_reporting_pb2.GetCustomerValueReportResponse]]:
+        """The buyers within the reach per RFM segment (customers and value), and the most valuable."""
 
 def add_ReportingServiceServicer_to_server(servicer: ReportingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,117 @@
+"""Customer value against real PostgreSQL, from events through the handlers: the quintiles are cut
+from every buyer, a customer scores and is named by segment with their lifetime value; the report
+counts the buyers of a rep's leads per segment with the most valuable first; below 20 buyers it
+says too_few_buyers."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from google.protobuf.message import Message
+
+from crm.common.v1 import types_pb2
+from crm.customers.v1 import events_pb2 as customer_events
+from crm.leads.v1 import events_pb2 as lead_events
+from crm.reporting.v1 import reporting_pb2
+from crm.sales.v1 import events_pb2 as sales_events
+from crm_kit.db import Database
+from crm_kit.events import Envelope, event_type, subject_for
+from crm_kit.protoconv import to_timestamp
+from crm_kit.testing import migrated_database
+from crm_reporting import handlers
+from crm_reporting.db import messaging
+from crm_reporting.grpc_api import ReportingServicer, cross_selling, lead_scoring
+from crm_reporting.main import MIGRATIONS_DIR
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime.now(UTC)
+HANDLERS = {
+    lead_events.LeadCaptured: handlers.on_lead_captured,
+    lead_events.LeadAssigned: handlers.on_lead_assigned,
+    customer_events.CustomerCreated: handlers.on_customer_created,
+    sales_events.DealClosed: handlers.on_deal_closed,
+}
+
+
+@pytest.fixture
+async def db(fresh_database: Any) -> AsyncIterator[Database]:
+    url = await fresh_database("reporting")
+    async with migrated_database(url, MIGRATIONS_DIR, messaging, service="reporting") as database:
+        yield database
+
+
+async def handle(db: Database, message: Message) -> None:
+    envelope = Envelope(
+        id=uuid.uuid4().hex,
+        type=event_type(type(message)),
+        source="/crm/test",
+        time=NOW,
+        subject=subject_for(type(message)),
+        message=message,
+    )
+    async with db.unit_of_work() as uow:
+        await HANDLERS[type(message)](uow, envelope)
+
+
+async def buyer(db: Database, rep: str, purchases: list[tuple[int, int]]) -> str:
+    """A customer of a lead owned by rep, who bought (days ago, amount) each."""
+    lead_id, customer_id = f"lead-{uuid.uuid4().hex[:8]}", f"cust-{uuid.uuid4().hex[:8]}"
+    first = NOW - timedelta(days=max(d for d, _ in purchases) + 1)
+    await handle(db, lead_events.LeadCaptured(lead_id=lead_id, source="radio", capture_time=to_timestamp(first)))
+    await handle(
+        db, lead_events.LeadAssigned(lead_id=lead_id, rep_id=rep, team_id="north", assign_time=to_timestamp(first))
+    )
+    await handle(
+        db, customer_events.CustomerCreated(customer_id=customer_id, lead_id=lead_id, create_time=to_timestamp(first))
+    )
+    for days, amount in purchases:
+        await handle(
+            db,
+            sales_events.DealClosed(
+                deal_id=f"deal-{uuid.uuid4().hex[:8]}", lead_id=lead_id, won=True,
+                total=types_pb2.Money(amount_minor=amount, currency_code="ILS"),
+                close_time=to_timestamp(NOW - timedelta(days=days)),
+            ),
+        )  # fmt: skip
+    return customer_id
+
+
+def servicer(db: Database) -> ReportingServicer:
+    return ReportingServicer(
+        db, lead_scoring(db, refresh_seconds=600, max_leads=100), cross_selling(db, refresh_seconds=600, max_buyers=100)
+    )
+
+
+async def test_customers_score_against_every_buyer_and_the_report_counts_segments(db: Database) -> None:
+    few = await buyer(db, "rep-a", [(5, 10_000)])
+    early = await servicer(db).GetCustomerValue(reporting_pb2.GetCustomerValueRequest(customer_id=few), None)
+    assert early.value.status == "too_few_buyers" and early.value.lifetime_value.amount_minor == 10_000
+
+    # 24 ordinary buyers of rep-b; a champion and a big spender gone quiet of rep-a.
+    for i in range(24):
+        await buyer(db, "rep-b", [(30 + i * 10, 100_000 + i * 1000)])
+    champion = await buyer(db, "rep-a", [(2, 900_000), (60, 800_000), (200, 700_000)])
+    quiet = await buyer(db, "rep-a", [(500, 900_000), (600, 900_000), (700, 900_000)])
+    reporting = servicer(db)
+    best = (await reporting.GetCustomerValue(reporting_pb2.GetCustomerValueRequest(customer_id=champion), None)).value
+    assert (best.status, best.segment, best.recency, best.frequency, best.monetary) == ("scored", "champions", 5, 5, 5)
+    assert best.lifetime_value.amount_minor == 2_400_000 and best.lifetime_value.currency_code == "ILS"
+    assert best.purchases == 3 and best.yearly_value.amount_minor > 0
+    gone = (await reporting.GetCustomerValue(reporting_pb2.GetCustomerValueRequest(customer_id=quiet), None)).value
+    assert (gone.recency, gone.segment) == (1, "cannot_lose")
+    never = await reporting.GetCustomerValue(reporting_pb2.GetCustomerValueRequest(customer_id="cust-nobody"), None)
+    assert never.value.status == "no_purchases" and never.buyers == 27
+
+    report = await reporting.GetCustomerValueReport(
+        reporting_pb2.GetCustomerValueReportRequest(rep_id="rep-a", top=2), None
+    )
+    assert report.status == "scored" and report.buyers == 3
+    assert [c.customer_id for c in report.top] == [quiet, champion]
+    assert sum(s.customers for s in report.segments) == 3 and "champions" in {s.segment for s in report.segments}
+    everyone = await reporting.GetCustomerValueReport(reporting_pb2.GetCustomerValueReportRequest(), None)
+    assert everyone.buyers == 27 and len(everyone.top) == 20

@@ -77,36 +77,34 @@ SPEED = [
 ]
 
 
+# What the fake gateway answers to a read, by path.
+READS: dict[str, Any] = {
+    "/api/v1/reports/builder/catalog": CATALOG,
+    "/api/v1/saved-reports": {"reports": [SAVED]},
+    "/api/v1/saved-reports/s1": SAVED,
+    "/api/v1/reports/funnel": FUNNEL,
+    "/api/v1/reports/speed-to-lead": {"bands": SPEED},
+    "/api/v1/sources": {"sources": [{"code": "radio", "display_name": "רדיו / Radio"}]},
+    "/api/v1/me": {"subject": "noa", "roles": ["sales_manager"], "team_id": "team-media", "rep_id": ""},
+}
+UNFIT = {
+    "title": "Unprocessable",
+    "detail": "no",
+    "errors": [{"field": "dimensions", "detail": "tickets cannot be broken down by source"}],
+}
+
+
 class FakeGateway(RecordingGateway):
     def answer(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
-        if path == "/api/v1/reports/builder/catalog":
-            return httpx.Response(200, json=CATALOG)
         if path == "/api/v1/saved-reports" and request.method == "POST":
             return httpx.Response(201, json=SAVED)
-        if path == "/api/v1/saved-reports":
-            return httpx.Response(200, json={"reports": [SAVED]})
-        if path == "/api/v1/saved-reports/s1":
-            return httpx.Response(200, json=SAVED)
         if path in ("/api/v1/saved-reports/s1/result", "/api/v1/reports/builder/run"):
             if b"tickets" in request.content:
-                problem = {
-                    "title": "Unprocessable",
-                    "detail": "no",
-                    "errors": [{"field": "dimensions", "detail": "tickets cannot be broken down by source"}],
-                }
-                return httpx.Response(422, json=problem, headers={"content-type": "application/problem+json"})
+                return httpx.Response(422, json=UNFIT, headers={"content-type": "application/problem+json"})
             return httpx.Response(200, json=RESULT)
-        if path == "/api/v1/reports/funnel":
-            return httpx.Response(200, json=FUNNEL)
-        if path == "/api/v1/reports/speed-to-lead":
-            return httpx.Response(200, json={"bands": SPEED})
-        if path == "/api/v1/sources":
-            return httpx.Response(200, json={"sources": [{"code": "radio", "display_name": "רדיו / Radio"}]})
-        if path == "/api/v1/me":
-            return httpx.Response(
-                200, json={"subject": "noa", "roles": ["sales_manager"], "team_id": "team-media", "rep_id": ""}
-            )
+        if path in READS:
+            return httpx.Response(200, json=READS[path])
         return httpx.Response(404, json={"title": "Not Found"})
 
 

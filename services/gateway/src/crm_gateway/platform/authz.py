@@ -115,6 +115,7 @@ POLICIES: dict[str, Policy] = {
     "list_product_suggestions": Policy(SALES | {Role.SERVICE_AGENT}, "reps: customers of leads they own"),
     "record_cross_sell_offer": Policy(SALES | {Role.SERVICE_AGENT}, "reps: customers of leads they own"),
     "get_customer_risk": Policy(SALES | {Role.SERVICE_AGENT}, "reps: customers of leads they own"),
+    "get_customer_value": Policy(SALES | {Role.SERVICE_AGENT}, "reps: customers of leads they own"),
     # retention call lists: managers make them for their team; reps read and answer their calls
     "create_retention_list": Policy(frozenset({Role.ADMIN, Role.SALES_MANAGER}), "managers: their team's"),
     "list_retention_lists": Policy(SALES, "reps: lists with their calls; managers: team"),
@@ -180,6 +181,7 @@ POLICIES: dict[str, Policy] = {
     # their owner's and shared by role
     "report_catalog": Policy(REPORTERS, "all"),
     "speed_to_lead_report": Policy(REPORTERS, "like run_report"),
+    "customer_value_report": Policy(REPORTERS, "reps: buyers of their leads; managers: team"),
     "funnel_report": Policy(REPORTERS, "like run_report"),
     "run_report": Policy(REPORTERS, "reps: own facts; managers: team; admin, marketing: all"),
     "export_report": Policy(REPORTERS, "like run_report"),

@@ -17,6 +17,7 @@ from crm_gateway.features.reports.schemas import (
     AttributionReport,
     CampaignReport,
     CrossSellReport,
+    CustomerValueReport,
     FunnelReport,
     SourceReport,
     SpeedToLeadReport,
@@ -121,6 +122,19 @@ async def speed_to_lead_report(
         start_time=to_timestamp(start_time), end_time=to_timestamp(end_time), rep_id=rep_id, team_id=team_id
     )
     return to_model(SpeedToLeadReport, await read(clients.reporting.GetSpeedToLeadReport, request))
+
+
+@router.get("/reports/customer-value", tags=["reports"], operation_id="getCustomerValueReport")
+async def customer_value_report(
+    clients: Clients,
+    principal: Caller,
+    top: Annotated[int, Query(ge=1, le=100, description="the most valuable customers to list")] = 20,
+) -> CustomerValueReport:
+    """The buyers the caller sees (a rep: of their leads; a manager: the team's; admins and
+    marketing: every buyer) per RFM segment — customers and value — and the most valuable first."""
+    rep_id, team_id = authz.report_reach(principal)
+    request = reporting_pb2.GetCustomerValueReportRequest(rep_id=rep_id, team_id=team_id, top=top)
+    return to_model(CustomerValueReport, await read(clients.reporting.GetCustomerValueReport, request))
 
 
 @router.get("/reports/funnel", tags=["reports"], operation_id="getFunnelReport")

@@ -162,3 +162,45 @@ class FunnelReport(BaseModel):
     stages: list[FunnelStage]
     rows: list[FunnelRow]
     total: FunnelRow
+
+
+class CustomerValue(BaseModel):
+    """What a customer is worth: RFM quintile scores among every buyer (5: the most recent, most
+    frequent, highest-spending fifth) with the named segment, and lifetime value to date and per
+    year. status no_purchases (never bought) or too_few_buyers (under 20 buyers: no quintiles yet)."""
+
+    customer_id: str
+    status: Literal["scored", "no_purchases", "too_few_buyers"]
+    recency: int
+    frequency: int
+    monetary: int
+    # champions, loyal, cannot_lose, at_risk, potential_loyalist, new, promising, needs_attention,
+    # about_to_sleep, hibernating, lost or others; "" unless scored.
+    segment: str
+    recency_days: int
+    purchases: int
+    lifetime_value: Money | None
+    yearly_value: Money | None
+    first_purchase_time: datetime | None
+    last_purchase_time: datetime | None
+
+
+class CustomerValueOne(BaseModel):
+    value: CustomerValue
+    # The buyers the quintiles are cut from.
+    buyers: int
+
+
+class SegmentFigures(BaseModel):
+    segment: str
+    customers: int
+    value: Money | None
+
+
+class CustomerValueReport(BaseModel):
+    """The buyers the caller sees per RFM segment, and the most valuable first."""
+
+    status: Literal["scored", "too_few_buyers"]
+    buyers: int
+    segments: list[SegmentFigures]
+    top: list[CustomerValue]

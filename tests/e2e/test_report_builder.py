@@ -199,6 +199,17 @@ async def test_the_funnel_and_the_speed_to_lead_curve_follow_a_deal_from_first_c
     quick = await eventually(fast, timeout=PATIENCE)
     assert quick["win_rate"] is not None and quick["win_rate"] > 0
 
+    # The buyer's value: what they bought to date (ranked once the company has 20 buyers).
+    async def valued() -> dict[str, Any] | None:
+        found = (await api.get("/api/v1/customers", params={"lead_id": lead["id"]})).json()["customers"]
+        if not found:
+            return None
+        worth = (await api.get(f"/api/v1/customers/{found[0]['id']}/value")).json()["value"]
+        return worth if worth["purchases"] == 1 else None
+
+    worth = await eventually(valued, timeout=PATIENCE)
+    assert worth["status"] in ("scored", "too_few_buyers") and worth["lifetime_value"]["amount_minor"] == 459900
+
     # The admin's console page: the funnel by source (referral among them) and the curve.
     page = await console.page()
     await console.sign_in(page, "admin", "/reports/funnel")

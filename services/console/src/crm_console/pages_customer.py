@@ -167,6 +167,32 @@ words(
             "fa": "این مشتری هنوز خرید نکرده است",
             "en": "No purchase yet: nothing to leave",
         },
+        "cv": {"he": "ערך הלקוח", "fa": "ارزش مشتری", "en": "Customer value"},
+        "cv_lifetime": {"he": "קנה/תה עד היום", "fa": "خرید تا امروز", "en": "Bought to date"},
+        "cv_yearly": {"he": "לשנה", "fa": "در سال", "en": "Per year"},
+        "cv_purchases": {"he": "רכישות", "fa": "خریدها", "en": "Purchases"},
+        "cv_rfm": {
+            "he": "עדכניות {r}, תדירות {f}, סכום {m} (מתוך 5, מול {n} קונים)",
+            "fa": "تازگی {r}، تکرار {f}، مبلغ {m} (از ۵، در برابر {n} خریدار)",
+            "en": "Recency {r}, frequency {f}, spend {m} (of 5, against {n} buyers)",
+        },
+        "cv_too_few": {
+            "he": "עוד אין מספיק קונים כדי לדרג (צריך 20)",
+            "fa": "هنوز خریدار کافی برای رتبه‌بندی نیست (۲۰ لازم است)",
+            "en": "Not enough buyers to rank yet (20 needed)",
+        },
+        "seg_champions": {"he": "אלופים", "fa": "قهرمانان", "en": "Champions"},
+        "seg_loyal": {"he": "נאמנים", "fa": "وفادار", "en": "Loyal"},
+        "seg_cannot_lose": {"he": "אסור לאבד", "fa": "نباید از دست داد", "en": "Cannot lose them"},
+        "seg_at_risk": {"he": "בסיכון", "fa": "در خطر", "en": "At risk"},
+        "seg_potential_loyalist": {"he": "נאמנים בפוטנציה", "fa": "وفادار بالقوه", "en": "Potential loyalist"},
+        "seg_new": {"he": "חדשים", "fa": "تازه", "en": "New"},
+        "seg_promising": {"he": "מבטיחים", "fa": "امیدوارکننده", "en": "Promising"},
+        "seg_needs_attention": {"he": "דורשים תשומת לב", "fa": "نیازمند توجه", "en": "Needs attention"},
+        "seg_about_to_sleep": {"he": "עומדים להירדם", "fa": "در آستانه خواب", "en": "About to sleep"},
+        "seg_hibernating": {"he": "רדומים", "fa": "خفته", "en": "Hibernating"},
+        "seg_lost": {"he": "אבודים", "fa": "از دست رفته", "en": "Lost"},
+        "seg_others": {"he": "אחרים", "fa": "دیگر", "en": "Others"},
         "xs": {"he": "כדאי להציע", "fa": "پیشنهاد برای فروش بیشتر", "en": "Worth offering"},
         "xs_because": {
             "he": "קנה/תה {because} ב-{date}; {pct}% מ-{n} הקונים של {because} קנו גם את זה",
@@ -334,10 +360,11 @@ async def customer_page(
             optional_read(gateway, session.token, "listAddresses", customer_id),
             optional_read(gateway, session.token, "listProductSuggestions", customer_id),
             optional_read(gateway, session.token, "getCustomerRisk", customer_id),
+            optional_read(gateway, session.token, "getCustomerValue", customer_id),
         ),
     )
     customer_read, timeline, consents, tickets = main_reads
-    summary, people, addresses, suggestions, risk = side_reads
+    summary, people, addresses, suggestions, risk, value = side_reads
     found = customer_read.body
     token = timeline.body["next_page_token"]
     filters = {"dept": departments} if departments else {}
@@ -357,6 +384,7 @@ async def customer_page(
         addresses=(addresses or {}).get("addresses", []),
         suggestions=suggestions,
         risk=risk,
+        value=value,
         risk_reasons=[reason_text(t, r) for r in (risk or {}).get("reasons", [])],
         offer_request=uuid.uuid4().hex,
         next_page=next_href(f"/customers/{quote(customer_id)}", filters, token) if token else "",

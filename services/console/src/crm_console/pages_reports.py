@@ -19,6 +19,7 @@ from crm_console.charts import BarChart, bar_chart
 from crm_console.dates import picked_date
 from crm_console.forms import Refusal, answer_or_refusal
 from crm_console.i18n import Translator, words
+from crm_console.pages_retention import customer_names
 from crm_console.session import Session
 from crm_console.web import api, ctx, menu_item
 
@@ -366,10 +367,16 @@ async def delete_saved(request: Request, report_id: str) -> Response:
     return RedirectResponse("/reports/builder", status_code=303)
 
 
+TOP_CUSTOMERS = 10
 menu_item("sales_funnel", "/reports/funnel", "admin", "marketing", "sales_manager", "sales_rep")
 words(
     {
-        "sales_funnel": {"he": "משפך ומהירות תגובה", "fa": "قیف و سرعت پاسخ", "en": "Funnel and speed to lead"},
+        "sales_funnel": {"he": "משפך, תגובה וערך", "fa": "قیف، پاسخ و ارزش", "en": "Funnel, response and value"},
+        "fn_value": {"he": "ערך הלקוחות לפי פלח", "fa": "ارزش مشتریان بر حسب بخش", "en": "Customer value by segment"},
+        "fn_segment": {"he": "פלח", "fa": "بخش", "en": "Segment"},
+        "fn_customers": {"he": "לקוחות", "fa": "مشتریان", "en": "Customers"},
+        "fn_bought": {"he": "קנו בסך", "fa": "مجموع خرید", "en": "Bought"},
+        "fn_top": {"he": "הלקוחות הרווחיים ביותר", "fa": "سودآورترین مشتریان", "en": "The most valuable customers"},
         "fn_funnel": {"he": "משפך המכירה", "fa": "قیف فروش", "en": "The sales funnel"},
         "fn_group": {"he": "מקור", "fa": "منبع", "en": "Source"},
         "fn_all": {"he": "הכול", "fa": "همه", "en": "All"},
@@ -406,6 +413,8 @@ async def funnel_page(request: Request) -> Response:
     speed = (await client.call("getSpeedToLeadReport", session.token, query=since)).body["bands"]
     sources = (await client.call("listSources", session.token)).body["sources"]
     names = {s["code"]: s["display_name"] for s in sources}
+    worth = (await client.call("getCustomerValueReport", session.token, query={"top": TOP_CUSTOMERS})).body
+    people = await customer_names(request, session, [c["customer_id"] for c in worth["top"]])
     first = funnel["total"]["reached"][0] if funnel["total"]["reached"] else 0
     chart = bar_chart(
         [
@@ -427,4 +436,6 @@ async def funnel_page(request: Request) -> Response:
         opened=first,
         speed=speed,
         speed_chart=chart,
+        worth=worth,
+        people=people,
     )

@@ -74,6 +74,8 @@ class FakeGateway(RecordingGateway):
             return httpx.Response(200, json={"entries": [], "next_page_token": ""})
         if path == "/api/v1/customers/c1/suggestions":
             return httpx.Response(200, json=SUGGESTIONS)
+        if path == "/api/v1/customers/c1/value":
+            return httpx.Response(200, json=VALUE)
         if path == "/api/v1/customers/c1/suggestions/offers":
             return httpx.Response(201, json={})
         if path == "/api/v1/customers/c1/touches":
@@ -112,6 +114,32 @@ def fake() -> FakeGateway:
 def problem(status: int, errors: list[dict[str, str]]) -> httpx.Response:
     body = {"status": status, "title": "refused", "detail": "refused", "errors": errors}
     return httpx.Response(status, json=body, headers={"content-type": "application/problem+json"})
+
+
+VALUE = {
+    "value": {
+        "customer_id": "c1",
+        "status": "scored",
+        "recency": 5,
+        "frequency": 4,
+        "monetary": 5,
+        "segment": "champions",
+        "recency_days": 3,
+        "purchases": 4,
+        "lifetime_value": {"amount_minor": 1840000, "currency_code": "ILS"},
+        "yearly_value": {"amount_minor": 920000, "currency_code": "ILS"},
+        "first_purchase_time": "2024-12-01T10:00:00Z",
+        "last_purchase_time": "2026-12-04T10:00:00Z",
+    },
+    "buyers": 240,
+}
+
+
+async def test_the_page_shows_the_customers_value_and_segment(browser: httpx.AsyncClient) -> None:
+    as_role(browser, "service_agent", locale="en")
+    page = await browser.get("/customers/c1")
+    assert 'data-segment="champions"' in page.text and "Champions" in page.text
+    assert "18,400" in page.text and "Recency 5, frequency 4, spend 5 (of 5, against 240 buyers)" in page.text
 
 
 async def test_the_page_shows_consent_in_force_and_its_history(browser: httpx.AsyncClient) -> None:

@@ -84,6 +84,30 @@ READS: dict[str, Any] = {
     "/api/v1/saved-reports/s1": SAVED,
     "/api/v1/reports/funnel": FUNNEL,
     "/api/v1/reports/speed-to-lead": {"bands": SPEED},
+    "/api/v1/reports/customer-value": {
+        "status": "scored",
+        "buyers": 2,
+        "segments": [
+            {"segment": "champions", "customers": 2, "value": {"amount_minor": 300000, "currency_code": "ILS"}}
+        ],
+        "top": [
+            {
+                "customer_id": "c1",
+                "status": "scored",
+                "recency": 5,
+                "frequency": 5,
+                "monetary": 5,
+                "segment": "champions",
+                "recency_days": 1,
+                "purchases": 3,
+                "lifetime_value": {"amount_minor": 200000, "currency_code": "ILS"},
+                "yearly_value": {"amount_minor": 100000, "currency_code": "ILS"},
+                "first_purchase_time": None,
+                "last_purchase_time": None,
+            }
+        ],
+    },
+    "/api/v1/customers/c1": {"id": "c1", "full_name": "דנה כהן"},
     "/api/v1/sources": {"sources": [{"code": "radio", "display_name": "רדיו / Radio"}]},
     "/api/v1/me": {"subject": "noa", "roles": ["sales_manager"], "team_id": "team-media", "rep_id": ""},
 }
@@ -187,5 +211,7 @@ async def test_the_funnel_page_shows_conversion_and_the_speed_to_lead_curve(
     # Radio by its name; a quarter of its deals reached won; the band's win rate, none for the unanswered.
     assert "רדיו / Radio" in page.text and "(25%)" in page.text
     assert 'data-band="under_5_minutes"' in page.text and "75%" in page.text and "Never answered" in page.text
+    # The most valuable by name, with their segment.
+    assert 'data-segment="champions"' in page.text and "דנה כהן" in page.text and "Champions" in page.text
     [funnel] = [c for c in fake.calls if c.url.path.endswith("/reports/funnel")]
     assert funnel.url.params["dimension"] == "source" and "start_time" in funnel.url.params

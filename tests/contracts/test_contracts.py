@@ -32,6 +32,7 @@ def test_buf_lint_standard_is_clean() -> None:
 def test_every_event_has_its_subject() -> None:
     from crm.leads.v1 import events_pb2 as leads_events
     from crm.orders.v1 import events_pb2 as orders_events
+    from crm.reporting.v1 import events_pb2 as reporting_events
     from crm.sales.v1 import events_pb2 as sales_events
     from crm_kit.events import subject_for
 
@@ -39,3 +40,4 @@ def test_every_event_has_its_subject() -> None:
     assert subject_for(leads_events.LeadConverted) == "crm.leads.lead_converted"
     assert subject_for(sales_events.DealClosed) == "crm.sales.deal_closed"
     assert subject_for(orders_events.OrderShipped) == "crm.orders.order_shipped"
+    assert subject_for(reporting_events.CustomerAtRisk) == "crm.reporting.customer_at_risk"

@@ -29,7 +29,7 @@ owner is among the list's reps, else round robin over the reps.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -179,3 +179,33 @@ def split(candidates: Sequence[Candidate], *, control_share: float, reps: Sequen
         else:
             entries.append(Entry(c.customer_id, False, ""))
     return entries
+
+
+# ---------------------------------------------------------------- band changes (CustomerAtRisk)
+
+
+@dataclass(frozen=True)
+class BandChange:
+    customer_id: str
+    band: Band
+    # "" the first time the customer is scored.
+    previous: str
+    risk: Risk
+
+
+def band_changes(
+    previous: Mapping[str, str], scored: Iterable[tuple[str, Risk]]
+) -> tuple[list[tuple[str, str, float]], list[BandChange]]:
+    """What the scheduled scoring keeps and publishes: the (customer, band, risk) whose band is new
+    or changed since the last scoring, and a change for each — except a customer scored for the
+    first time in the low band, kept quietly (nothing to warn about)."""
+    keep: list[tuple[str, str, float]] = []
+    changes: list[BandChange] = []
+    for customer_id, risk in scored:
+        before = previous.get(customer_id, "")
+        if before == risk.band.value:
+            continue
+        keep.append((customer_id, risk.band.value, risk.risk))
+        if before or risk.band != Band.LOW:
+            changes.append(BandChange(customer_id, risk.band, before, risk))
+    return keep, changes

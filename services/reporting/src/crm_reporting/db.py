@@ -205,6 +205,17 @@ retention_lists = Table(
     Index("ix_retention_lists_team", "team_id", "created_at"),
 )
 
+# Each customer's risk band at the last scheduled scoring (retention_api.scan_risks): a change
+# publishes CustomerAtRisk.
+customer_risk_bands = Table(
+    "customer_risk_bands",
+    metadata,
+    Column("customer_id", String(64), primary_key=True),
+    Column("band", String(10), nullable=False),
+    Column("risk", Float, nullable=False),
+    Column("scored_at", DateTime(timezone=True), nullable=False),
+)
+
 retention_entries = Table(
     "retention_entries",
     metadata,

@@ -27,7 +27,7 @@ from crm_reporting import handlers, targets
 from crm_reporting.builder_api import ReportBuilderServicer
 from crm_reporting.db import messaging
 from crm_reporting.grpc_api import ReportingServicer, TargetsServicer, cross_selling, lead_scoring
-from crm_reporting.retention_api import RetentionServicer, churn_modelling
+from crm_reporting.retention_api import RetentionServicer, churn_modelling, scan_risks
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
@@ -46,6 +46,8 @@ class ReportingSettings(ServiceSettings, CompanyCalendarSettings):
     # The churn model: relearned (two snapshots of every customer's signals) on the first request
     # this long after the last.
     churn_refresh_seconds: float = 3600.0
+    # Every customer is scored this often; a changed risk band publishes CustomerAtRisk.
+    churn_scan_seconds: float = 3600.0
 
 
 async def setup(service: Service) -> None:
@@ -87,11 +89,11 @@ async def setup(service: Service) -> None:
         ),
         reporting_pb2.DESCRIPTOR.services_by_name["ReportingService"].full_name,
     )
+    churn = churn_modelling(service.db, refresh_seconds=settings.churn_refresh_seconds)
+    service.run_periodically("customer-risk-scan", settings.churn_scan_seconds, lambda: scan_risks(service.db, churn))
     service.grpc.add(
         retention_pb2_grpc.add_RetentionServiceServicer_to_server,
-        RetentionServicer(
-            service.db, cross_sell, churn_modelling(service.db, refresh_seconds=settings.churn_refresh_seconds)
-        ),
+        RetentionServicer(service.db, cross_sell, churn),
         retention_pb2.DESCRIPTOR.services_by_name["RetentionService"].full_name,
     )
     service.grpc.add(

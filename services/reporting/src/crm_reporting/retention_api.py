@@ -10,7 +10,7 @@ from typing import Any
 import grpc
 
 from crm.common.v1 import types_pb2
-from crm.reporting.v1 import retention_pb2, retention_pb2_grpc
+from crm.reporting.v1 import events_pb2, retention_pb2, retention_pb2_grpc
 from crm_kit import caller
 from crm_kit.db import Database, UnitOfWork
 from crm_kit.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, require
@@ -57,6 +57,38 @@ def churn_modelling(db: Database, *, refresh_seconds: float) -> ChurnModelling:
         train=lambda found: churn_model.train(*found),
         too_little=churn_model.TooLittleHistory,
     )
+
+
+async def scan_risks(db: Database, churn_modelling: ChurnModelling) -> int:
+    """The scheduled scoring of every customer who bought: each customer whose risk band changed
+    since the last scoring is kept, and a CustomerAtRisk event published for it (outbox, same
+    transaction). One replica at a time; the signals are read before the short writing
+    transaction. Returns the events published."""
+    scorer = Scorer(*await churn_modelling.current())
+    now = datetime.now(UTC)
+    async with db.unit_of_work() as uow:
+        customers = await retention_store.signals(uow, now)
+    risks = scorer.risks([c.signals for c in customers])
+    scored = [(c.customer_id, r) for c, r in zip(customers, risks, strict=True) if r is not None]
+    async with db.unit_of_work() as uow:
+        if not await retention_store.try_scan_lock(uow):
+            return 0
+        keep, changes = churn.band_changes(await retention_store.bands(uow), scored)
+        await retention_store.save_bands(uow, keep, now)
+        for change in changes:
+            await uow.record_event(
+                events_pb2.CustomerAtRisk(
+                    customer_id=change.customer_id,
+                    band=change.band.value,
+                    previous_band=change.previous,
+                    risk=change.risk.risk,
+                    reasons=_reasons(change.risk.reasons),
+                    model=scorer.name,
+                    score_time=to_timestamp(now),
+                ),
+                time=now,
+            )
+    return len(changes)
 
 
 class Scorer:

@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from crm_kit.db import UnitOfWork
 from crm_reporting import churn
-from crm_reporting.db import retention_entries, retention_lists
+from crm_reporting.db import customer_risk_bands, retention_entries, retention_lists
 
 # Per customer who bought (won a deal through their acquiring lead) by :now: the signals of
 # crm_reporting.churn. Amounts of every currency are summed in minor units (a company sells in
@@ -312,3 +312,31 @@ async def report(uow: UnitOfWork, list_id: str, since: datetime) -> dict[bool, G
         else:
             group.revenue[r.currency_code] = int(r.revenue)
     return groups
+
+
+# ---------------------------------------------------------------- the scheduled scoring
+
+
+async def try_scan_lock(uow: UnitOfWork) -> bool:
+    """This transaction's hold on the scheduled scoring: one replica scans at a time (another finds
+    it taken and skips its turn)."""
+    found = await uow.conn.execute(text("SELECT pg_try_advisory_xact_lock(hashtext('reporting.customer-risk-scan'))"))
+    return bool(found.scalar())
+
+
+async def bands(uow: UnitOfWork) -> dict[str, str]:
+    rows = await uow.conn.execute(select(customer_risk_bands.c.customer_id, customer_risk_bands.c.band))
+    return {r.customer_id: r.band for r in rows}
+
+
+async def save_bands(uow: UnitOfWork, rows: Sequence[tuple[str, str, float]], at: datetime) -> None:
+    if not rows:
+        return
+    insert = pg_insert(customer_risk_bands)
+    await uow.conn.execute(
+        insert.on_conflict_do_update(
+            index_elements=[customer_risk_bands.c.customer_id],
+            set_={"band": insert.excluded.band, "risk": insert.excluded.risk, "scored_at": insert.excluded.scored_at},
+        ),
+        [{"customer_id": c, "band": b, "risk": r, "scored_at": at} for c, b, r in rows],
+    )

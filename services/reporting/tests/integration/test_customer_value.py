@@ -115,3 +115,50 @@ async def test_customers_score_against_every_buyer_and_the_report_counts_segment
     assert sum(s.customers for s in report.segments) == 3 and "champions" in {s.segment for s in report.segments}
     everyone = await reporting.GetCustomerValueReport(reporting_pb2.GetCustomerValueReportRequest(), None)
     assert everyone.buyers == 27 and len(everyone.top) == 20
+
+
+async def test_the_scheduled_scoring_publishes_customer_at_risk_when_a_band_changes(db: Database) -> None:
+    from sqlalchemy import select
+
+    from crm.reporting.v1 import events_pb2
+    from crm_reporting.retention_api import churn_modelling, scan_risks
+
+    # Silent for 400 days, buying and spending less than before, no contact: high.
+    gone_quiet = await buyer(db, "rep-a", [(400, 100_000)])
+    await buyer(db, "rep-a", [(5, 100_000)])  # low: kept quietly
+    churn = churn_modelling(db, refresh_seconds=3600)
+    assert await scan_risks(db, churn) == 1
+    assert await scan_risks(db, churn) == 0, "nothing changed: nothing published"
+
+    # The quiet customer buys again: back to low, published with the band before.
+    lead_id = await _lead_of(db, gone_quiet)
+    await handle(
+        db,
+        sales_events.DealClosed(
+            deal_id="deal-back", lead_id=lead_id, won=True,
+            total=types_pb2.Money(amount_minor=5000, currency_code="ILS"), close_time=to_timestamp(NOW),
+        ),
+    )  # fmt: skip
+    assert await scan_risks(db, churn) == 1
+    async with db.unit_of_work() as uow:
+        rows = (await uow.conn.execute(select(messaging.outbox.c.subject, messaging.outbox.c.payload))).all()
+    published = [
+        events_pb2.CustomerAtRisk.FromString(r.payload) for r in rows if r.subject == "crm.reporting.customer_at_risk"
+    ]
+    assert [(e.customer_id, e.previous_band, e.band) for e in published] == [
+        (gone_quiet, "", "high"),
+        (gone_quiet, "high", "low"),
+    ]
+    assert {r.signal for r in published[0].reasons} >= {"no_purchase", "no_contact"} and published[0].model == "rules"
+
+
+async def _lead_of(db: Database, customer_id: str) -> str:
+    from sqlalchemy import select
+
+    from crm_reporting.db import customer_facts
+
+    async with db.unit_of_work() as uow:
+        found: str = (
+            await uow.conn.execute(select(customer_facts.c.lead_id).where(customer_facts.c.customer_id == customer_id))
+        ).scalar_one()
+    return found

@@ -105,3 +105,24 @@ def test_a_small_list_still_holds_one_out_and_no_reps_leaves_entries_unassigned(
     entries = split(two, control_share=0.1, reps=[], seed="s")
     assert sum(e.control for e in entries) == 1 and all(e.rep_id == "" for e in entries)
     assert not any(e.control for e in split(two, control_share=0.0, reps=["r"], seed="s"))
+
+
+def test_band_changes_keep_the_new_and_changed_and_warn_of_all_but_a_first_low() -> None:
+    from crm_reporting.churn import Risk, band_changes
+
+    low, medium, high = Risk(0.1, Band.LOW, ()), Risk(0.45, Band.MEDIUM, ()), Risk(0.7, Band.HIGH, ())
+    keep, changes = band_changes(
+        {"same": "medium", "rising": "low", "falling": "high"},
+        [("same", medium), ("rising", high), ("falling", low), ("new-low", low), ("new-high", high)],
+    )
+    assert keep == [
+        ("rising", "high", 0.7),
+        ("falling", "low", 0.1),
+        ("new-low", "low", 0.1),
+        ("new-high", "high", 0.7),
+    ]
+    assert [(c.customer_id, c.band.value, c.previous) for c in changes] == [
+        ("rising", "high", "low"),
+        ("falling", "low", "high"),
+        ("new-high", "high", ""),
+    ]

@@ -14,8 +14,13 @@ times through the service's own code (builder_store.day_rows, then builder.add_u
 - `city_all_time`: leads by city over ten years (every row).
 
 Reports p50/p95/max milliseconds (max is the p99 of this few samples) and tracemalloc's peak of one
-run (the Python side: rows read and added up). Writes `bench/results/report-builder-<date>-<commit>
-.json` and prints a Markdown table. Figures are reported, never asserted.
+run (the Python side: rows read and added up).
+
+With `--duckdb`, the same facts are copied (COPY to CSV) into an embedded DuckDB, the analytical
+engine measured side by side: each shape's day rows by the same GROUP BY, generated from the same
+catalogue, added up by the same code — and the two engines' reports compared row by row.
+
+Writes `bench/results/report-builder-<date>-<commit>.json` and prints a Markdown table. Figures are reported, never asserted.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import io
 import random
 import statistics
 import sys
+import tempfile
 import time
 import tracemalloc
 from datetime import UTC, date, datetime, timedelta
@@ -126,7 +132,7 @@ async def once(db: Database, query: builder.Query, reach: builder.Reach) -> buil
     return builder.add_up(query, rows, "fa")
 
 
-async def measure(db: Database, samples: int) -> dict[str, Any]:
+async def measure(db: Database, samples: int, results: dict[str, builder.Result] | None = None) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for name, (query, reach) in shapes(datetime.now(ZONE).date()).items():
         builder.validate(query)
@@ -148,10 +154,112 @@ async def measure(db: Database, samples: int) -> dict[str, Any]:
             "rows": len(result.rows),
             "python_peak_mb": round(peak / 2**20, 2),
         }
+        if results is not None:
+            results[name] = result
     return found
 
 
-async def run(sizes: list[int], samples: int) -> dict[str, Any]:
+LEAD_COLUMNS = {
+    "lead_id": "VARCHAR", "source": "VARCHAR", "campaign": "VARCHAR", "captured_at": "TIMESTAMPTZ",
+    "rep_id": "VARCHAR", "team_id": "VARCHAR", "product_line": "VARCHAR", "city": "VARCHAR",
+    "speed_to_assign_seconds": "DOUBLE",
+}  # fmt: skip
+DEAL_COLUMNS = {
+    "deal_id": "VARCHAR", "lead_id": "VARCHAR", "source": "VARCHAR", "won": "BOOLEAN", "total_minor": "BIGINT",
+    "currency_code": "VARCHAR", "closed_at": "TIMESTAMPTZ", "owner_rep_id": "VARCHAR", "owner_team_id": "VARCHAR",
+    "pipeline_id": "VARCHAR", "product_line": "VARCHAR",
+}  # fmt: skip
+DUCK_TABLES = {"leads": "lead_facts", "deals": "deal_facts"}
+
+
+async def into_duckdb(conn: asyncpg.Connection, tmp: Path) -> Any:
+    """An in-memory DuckDB holding the two fact tables, copied through CSV."""
+    import duckdb
+
+    duck = duckdb.connect()
+    duck.execute(f"SET TimeZone = '{ZONE.key}'")
+    for table, columns in (("lead_facts", LEAD_COLUMNS), ("deal_facts", DEAL_COLUMNS)):
+        path = tmp / f"{table}.csv"
+        await conn.copy_from_table(table, output=str(path), columns=list(columns), format="csv")
+        duck.execute(
+            f"CREATE TABLE {table} AS SELECT * FROM read_csv(?, header = false, columns = {columns!r})", [str(path)]
+        )
+        path.unlink()
+    return duck
+
+
+def _duck_part(part: builder.Part) -> str:
+    counted = f"count({part.column or '*'})" if part.fn == "count" else f"sum({part.column})"
+    if part.when:
+        condition = f"NOT {part.when[4:]}" if part.when.startswith("not ") else part.when
+        counted += f" FILTER (WHERE {condition})"
+    return counted if part.fn == "count" else f"coalesce({counted}, 0)"
+
+
+def duck_rows(duck: Any, query: builder.Query, reach: builder.Reach) -> list[builder.DayRow]:
+    """The store's statement for DuckDB: the same day rows from the same catalogue."""
+    found: list[builder.DayRow] = []
+    for fact in builder.facts_of(query.measures):
+        parts = {
+            p.name: p
+            for m in query.measures
+            for p in builder.MEASURES[m].parts
+            if builder.MEASURES[m].fact == fact.name
+        }
+        by_day = builder.PERIOD in query.dimensions
+        keys = [f"CAST(timezone('{ZONE.key}', {fact.time_column}) AS DATE)"] if by_day else []
+        keys += [fact.dimensions[d] for d in query.dimensions if d != builder.PERIOD]
+        money = any(p.money for p in parts.values())
+        keys += [fact.currency_column] if money else []
+        where = [f"{fact.time_column} >= ?", f"{fact.time_column} < ?"]
+        params: list[Any] = [
+            datetime.combine(query.start, datetime.min.time(), ZONE),
+            datetime.combine(query.end + timedelta(days=1), datetime.min.time(), ZONE),
+        ]
+        if reach.rep_id:
+            where.append(f"{fact.rep_column} = ?")
+            params.append(reach.rep_id)
+        select = ", ".join([*keys, *(_duck_part(p) for p in parts.values())])
+        group = f" GROUP BY {', '.join(keys)}" if keys else ""
+        rows = duck.execute(
+            f"SELECT {select} FROM {DUCK_TABLES[fact.name]} WHERE {' AND '.join(where)}{group}", params
+        ).fetchall()
+        width = len(keys) - int(by_day) - int(money)
+        found += [
+            builder.DayRow(
+                fact=fact.name,
+                day=r[0] if by_day else None,
+                keys=tuple("" if v is None else str(v) for v in r[int(by_day) : int(by_day) + width]),
+                currency=str(r[len(keys) - 1]) if money else "",
+                parts={p: float(r[len(keys) + i]) for i, p in enumerate(parts)},
+            )
+            for r in rows
+        ]
+    return found
+
+
+def measure_duckdb(duck: Any, samples: int, expected: dict[str, builder.Result]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for name, (query, reach) in shapes(datetime.now(ZONE).date()).items():
+        result = builder.add_up(query, duck_rows(duck, query, reach), "fa")
+        times = []
+        for _ in range(samples):
+            started = time.perf_counter()
+            builder.add_up(query, duck_rows(duck, query, reach), "fa")
+            times.append((time.perf_counter() - started) * 1000)
+        times.sort()
+        same = [(r.keys, r.values) for r in result.rows] == [(r.keys, r.values) for r in expected[name].rows]
+        found[name] = {
+            "p50_ms": round(statistics.median(times), 1),
+            "p95_ms": round(times[max(0, int(len(times) * 0.95) - 1)], 1),
+            "max_ms": round(times[-1], 1),
+            "rows": len(result.rows),
+            "same_as_postgresql": same,
+        }
+    return found
+
+
+async def run(sizes: list[int], samples: int, duckdb: bool = False) -> dict[str, Any]:
     rng = random.Random(2026)
     results: dict[str, Any] = {}
     async with service_database("reporting", MIGRATIONS_DIR, messaging, source="/bench/report-builder") as (db, conn):
@@ -163,22 +271,36 @@ async def run(sizes: list[int], samples: int) -> dict[str, Any]:
             table_mb = await conn.fetchval(
                 "SELECT (pg_total_relation_size('lead_facts') + pg_total_relation_size('deal_facts')) / 1048576"
             )
+            answers: dict[str, builder.Result] = {}
             results[str(size)] = {
                 "grow_seconds": round(time.perf_counter() - started, 1),
                 "deals_added": deals,
                 "tables_mb": int(table_mb),
-                "shapes": await measure(db, samples),
+                "shapes": await measure(db, samples, answers),
             }
+            if duckdb:
+                with tempfile.TemporaryDirectory(prefix="crm-bench-duckdb-") as tmp:
+                    started = time.perf_counter()
+                    duck = await into_duckdb(conn, Path(tmp))
+                    results[str(size)]["duckdb_load_seconds"] = round(time.perf_counter() - started, 1)
+                    results[str(size)]["duckdb"] = measure_duckdb(duck, samples, answers)
+                    duck.close()
     return {**header(), "samples": samples, "sizes": results}
 
 
 def table(result: dict[str, Any]) -> str:
-    lines = ["| leads | shape | rows | p50 ms | p95 ms | max ms | Python peak MB |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| leads | shape | rows | PostgreSQL p50 ms | p95 ms | max ms | Python peak MB "
+        "| DuckDB p50 ms | max ms | same |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for size, at in result["sizes"].items():
         for name, s in at["shapes"].items():
+            d = at.get("duckdb", {}).get(name, {})
             lines.append(
                 f"| {int(size):,} | {name} | {s['rows']} | {s['p50_ms']} | {s['p95_ms']} | {s['max_ms']} "
-                f"| {s['python_peak_mb']} |"
+                f"| {s['python_peak_mb']} | {d.get('p50_ms', '—')} | {d.get('max_ms', '—')} "
+                f"| {d.get('same_as_postgresql', '—')} |"
             )
     return "\n".join(lines)
 
@@ -187,9 +309,10 @@ def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000000", help="comma-separated lead counts (deals: 3 in 10)")
     parser.add_argument("--samples", type=int, default=10)
+    parser.add_argument("--duckdb", action="store_true", help="measure an embedded DuckDB copy side by side")
     parser.add_argument("--results-dir", type=Path, default=BENCH / "results")
     args = parser.parse_args(argv)
-    result = asyncio.run(run([int(s) for s in args.sizes.split(",")], args.samples))
+    result = asyncio.run(run([int(s) for s in args.sizes.split(",")], args.samples, args.duckdb))
     return write_result(result, args.results_dir, "report-builder", table(result))
 
 

@@ -20,7 +20,8 @@ With `--duckdb`, the same facts are copied (COPY to CSV) into an embedded DuckDB
 engine measured side by side: each shape's day rows by the same GROUP BY, generated from the same
 catalogue, added up by the same code — and the two engines' reports compared row by row.
 
-Writes `bench/results/report-builder-<date>-<commit>.json` and prints a Markdown table. Figures are reported, never asserted.
+Writes `bench/results/report-builder-<date>-<commit>.json` and prints a Markdown table. Figures are
+reported, never asserted.
 """
 
 from __future__ import annotations

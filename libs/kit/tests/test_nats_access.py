@@ -61,9 +61,11 @@ def test_a_service_reads_only_its_own_durables_and_creates_none() -> None:
 def test_one_durable_per_producer_with_that_producers_subjects() -> None:
     groups = nats_access.consumer_groups("reporting", nats_access.CONSUMES["reporting"])
     assert groups["reporting-from-leads"] == (
+        "crm.leads.activity_logged",
         "crm.leads.campaign_changed",
         "crm.leads.lead_assigned",
         "crm.leads.lead_captured",
+        "crm.leads.lead_converted",
         "crm.leads.lead_touched",
     )
     assert {nats_access.producer_of(s) for s in groups["reporting-from-support"]} == {"support"}

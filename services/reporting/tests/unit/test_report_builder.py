@@ -130,7 +130,7 @@ def test_a_range_too_long_for_its_grain_is_refused() -> None:
 
 def test_unknown_names_are_invalid_in_a_query_and_outdated_in_a_saved_report() -> None:
     with pytest.raises(InvalidArgument) as error:
-        check_names(["leads", "happiness"], ["city"], ["period"], saved=False)
+        check_names(["leads", "happiness"], ["weather"], ["period"], saved=False)
     assert set(_violations(error)) == {"measures", "dimensions", "filters.period"}
     with pytest.raises(FailedPrecondition) as outdated:
         check_names(["happiness"], [], [], saved=True)

@@ -71,7 +71,7 @@ class Service:
             audit_pb2_grpc.add_AuditServiceServicer_to_server, audit.AuditServicer(self.db), audit.SERVICE_NAME
         )
         self._cleanups: list[Callable[[], Awaitable[None]]] = []
-        self._periodic: list[tuple[str, float, Callable[[], Awaitable[object]]]] = []
+        self._periodic: list[tuple[str, float, Callable[[], Awaitable[object]], bool]] = []
         self._stopping = asyncio.Event()
 
     async def _bus_ready(self) -> bool:
@@ -86,13 +86,24 @@ class Service:
         self.on_shutdown(ch.close)
         return ch
 
-    def run_periodically(self, name: str, interval_seconds: float, job: Callable[[], Awaitable[object]]) -> None:
+    def run_periodically(
+        self, name: str, interval_seconds: float, job: Callable[[], Awaitable[object]], *, wait_first: bool = False
+    ) -> None:
         """Run job every interval_seconds while the service runs (from when it consumes until
-        shutdown begins). A failing run is logged and counted, and the next one runs as usual;
-        jobs must be safe with several replicas running them at once (e.g. SKIP LOCKED)."""
-        self._periodic.append((name, interval_seconds, job))
+        shutdown begins; with wait_first, the first run one interval after the start). A failing
+        run is logged and counted, and the next one runs as usual; jobs must be safe with several
+        replicas running them at once (e.g. SKIP LOCKED)."""
+        self._periodic.append((name, interval_seconds, job, wait_first))
 
-    async def _run_job(self, name: str, interval_seconds: float, job: Callable[[], Awaitable[object]]) -> None:
+    async def _run_job(
+        self, name: str, interval_seconds: float, job: Callable[[], Awaitable[object]], wait_first: bool
+    ) -> None:
+        if wait_first:
+            try:
+                await asyncio.wait_for(self._stopping.wait(), timeout=interval_seconds)
+                return
+            except TimeoutError:
+                pass
         while not self._stopping.is_set():
             try:
                 await job()

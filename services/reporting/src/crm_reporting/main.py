@@ -90,7 +90,11 @@ async def setup(service: Service) -> None:
         reporting_pb2.DESCRIPTOR.services_by_name["ReportingService"].full_name,
     )
     churn = churn_modelling(service.db, refresh_seconds=settings.churn_refresh_seconds)
-    service.run_periodically("customer-risk-scan", settings.churn_scan_seconds, lambda: scan_risks(service.db, churn))
+    # The first scan one interval after the start: a fresh process learns the churn model from the
+    # first request or scan, and a scan at start would learn it before the history is there.
+    service.run_periodically(
+        "customer-risk-scan", settings.churn_scan_seconds, lambda: scan_risks(service.db, churn), wait_first=True
+    )
     service.grpc.add(
         retention_pb2_grpc.add_RetentionServiceServicer_to_server,
         RetentionServicer(service.db, cross_sell, churn),

@@ -74,6 +74,19 @@ MESSAGES: dict[str, dict[str, str]] = {
         "fa": "آموخته از {won} سرنخ موفق و {lost} سرنخ از‌دست‌رفته",
         "en": "Learned from {won} won and {lost} lost leads",
     },
+    "score_kind_logistic_regression": {
+        "he": "מודל חזק יותר (רגרסיה לוגיסטית על השדות וצמדיהם) גבר על הבסיסי בבדיקה: {auc} מול {nb}",
+        "fa": "مدل قوی‌تر (رگرسیون لجستیک روی فیلدها و جفت‌هایشان) در آزمون برتر بود: {auc} در برابر {nb}",
+        "en": (
+            "A stronger model (logistic regression over the fields and their pairs) beat the simple one "
+            "on the test: {auc} against {nb}"
+        ),
+    },
+    "score_kind_naive_bayes": {
+        "he": "המודל הבסיסי (בייס נאיבי)",
+        "fa": "مدل ساده (بیز ساده)",
+        "en": "The simple model (naive Bayes)",
+    },
     "score_auc": {
         "he": "דיוק בבדיקה על {n} הלידים האחרונים (AUC, 0.5 = ניחוש): {auc}",
         "fa": "دقت روی {n} سرنخ آخر (AUC، ۰٫۵ = حدس): {auc}",

@@ -167,8 +167,13 @@ def lead_score_to_proto(
     if isinstance(model, scoring.TooLittleHistory):
         return reporting_pb2.ScoreLeadResponse(lead_id=lead_id, status="too_little_data", model=described)
     described.holdout_leads = model.holdout_leads
+    described.kind = model.kind
     if model.holdout_auc is not None:
         described.has_holdout_auc, described.holdout_auc = True, round(model.holdout_auc, 4)
+    if model.naive_bayes_auc is not None:
+        described.naive_bayes_auc = round(model.naive_bayes_auc, 4)
+    if model.challenger_auc is not None:
+        described.logistic_regression_auc = round(model.challenger_auc, 4)
     found = model.score(lead)
     return reporting_pb2.ScoreLeadResponse(
         lead_id=lead_id,

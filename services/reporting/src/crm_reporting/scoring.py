@@ -8,15 +8,17 @@ into what a person reads.
 - **Lead scoring, explainable**: naive Bayes per field, as Odoo's predictive lead scoring does — the
   probability a new lead converts from the conversion rate of each of its field values among
   decided leads (won or lost), Laplace-smoothed, and each field's reason (how much its value moves
-  the odds). It starts here because it needs little data and says why; a stronger model replaces
-  it only when a time-split holdout shows it better (not built yet).
+  the odds). It starts here because it needs little data and says why; a stronger model
+  (crm_reporting.lead_model) replaces it only when a time-split holdout shows it better.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+from crm_reporting import lead_model
 
 # (segment, R range, FM range): the first that matches names the customer.
 SEGMENTS: tuple[tuple[str, tuple[float, float], tuple[float, float]], ...] = (
@@ -142,8 +144,16 @@ class LeadModel:
     # held-out latest ones (None when the holdout lacks an outcome); and how many were held out.
     holdout_auc: float | None
     holdout_leads: int
+    # naive_bayes, or logistic_regression when the challenger won on the holdout (lead_model);
+    # each model's AUC on the same holdout (None: not trained, or no AUC).
+    kind: str = "naive_bayes"
+    naive_bayes_auc: float | None = None
+    challenger_auc: float | None = None
+    challenger: lead_model.Challenger | None = None
 
     def score(self, lead: Mapping[str, str]) -> LeadScore:
+        if self.challenger is not None:
+            return LeadScore(self.challenger.probability(lead), self.challenger.reasons(lead))
         return score_lead(lead, self.counts, won=self.won, lost=self.lost)
 
 
@@ -205,4 +215,28 @@ def train(leads: Sequence[DecidedLead]) -> LeadModel:
             for lead in later
         ]
         holdout = auc(scored)
-    return LeadModel(won, lost, counts, holdout, len(later))
+    model = LeadModel(won, lost, counts, holdout, len(later), naive_bayes_auc=holdout)
+    return _challenged(model, earlier, later, train_won, train_lost, leads)
+
+
+def _challenged(
+    model: LeadModel,
+    earlier: Sequence[DecidedLead],
+    later: Sequence[DecidedLead],
+    train_won: int,
+    train_lost: int,
+    leads: Sequence[DecidedLead],
+) -> LeadModel:
+    """The model with the challenger's holdout AUC; the challenger serving when it beat naive Bayes
+    there by MIN_AUC_GAIN with enough history (crm_reporting.lead_model)."""
+    if not lead_model.enough(model.won, model.lost) or not (train_won and train_lost):
+        return model
+    trial = lead_model.fit([(lead.fields, lead.won) for lead in earlier])
+    challenger_auc = auc([(trial.probability(lead.fields), lead.won) for lead in later])
+    model = replace(model, challenger_auc=challenger_auc)
+    if challenger_auc is None or model.naive_bayes_auc is None:
+        return model
+    if challenger_auc < model.naive_bayes_auc + lead_model.MIN_AUC_GAIN:
+        return model
+    serving = lead_model.fit([(lead.fields, lead.won) for lead in leads])
+    return replace(model, kind="logistic_regression", holdout_auc=challenger_auc, challenger=serving)

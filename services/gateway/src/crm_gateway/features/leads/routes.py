@@ -284,6 +284,11 @@ async def get_lead_score(lead_id: ResourceId, clients: Clients, principal: Calle
             needed_per_outcome=reply.model.needed_per_outcome,
             holdout_auc=reply.model.holdout_auc if reply.model.has_holdout_auc else None,
             holdout_leads=reply.model.holdout_leads,
+            kind=reply.model.kind if reply.model.kind in ("naive_bayes", "logistic_regression") else "",
+            naive_bayes_auc=reply.model.naive_bayes_auc if reply.model.HasField("naive_bayes_auc") else None,
+            logistic_regression_auc=(
+                reply.model.logistic_regression_auc if reply.model.HasField("logistic_regression_auc") else None
+            ),
         ),
     )
 

@@ -221,11 +221,20 @@ class LeadScoringModel(BaseModel):
     # ROC curve (0.5 is chance); null when the holdout lacks an outcome or there is no model.
     holdout_auc: float | None
     holdout_leads: int
+    # naive_bayes, or logistic_regression (the fields and their pairs), which serves only with
+    # 1,000 decided leads (120 of each outcome) and an AUC on the same holdout at least 0.01 above
+    # naive Bayes'; "" without a model. holdout_auc is the serving model's; each model's beside it
+    # (null: not trained).
+    kind: Literal["naive_bayes", "logistic_regression", ""]
+    naive_bayes_auc: float | None
+    logistic_regression_auc: float | None
 
 
 class LeadScore(BaseModel):
     """The probability the lead converts (a deal won), explainable: naive Bayes over its source,
-    campaign and product line, trained on decided leads, with each field's factor on the odds."""
+    campaign and product line — or a logistic regression over them and their pairs once it beats
+    naive Bayes on leads it has not seen — trained on decided leads, with each field's factor on
+    the odds."""
 
     lead_id: str
     # too_little_data: fewer than needed_per_outcome won or lost leads; no probability.

@@ -6,9 +6,7 @@ says too_few_buyers."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 from google.protobuf.message import Message
@@ -19,43 +17,19 @@ from crm.leads.v1 import events_pb2 as lead_events
 from crm.reporting.v1 import reporting_pb2
 from crm.sales.v1 import events_pb2 as sales_events
 from crm_kit.db import Database
-from crm_kit.events import Envelope, event_type, subject_for
 from crm_kit.protoconv import to_timestamp
-from crm_kit.testing import migrated_database
-from crm_reporting import handlers
 from crm_reporting.db import messaging
 from crm_reporting.grpc_api import ReportingServicer, cross_selling, lead_scoring
-from crm_reporting.main import MIGRATIONS_DIR
+
+from .conftest import handled
 
 pytestmark = pytest.mark.integration
 
 NOW = datetime.now(UTC)
-HANDLERS = {
-    lead_events.LeadCaptured: handlers.on_lead_captured,
-    lead_events.LeadAssigned: handlers.on_lead_assigned,
-    customer_events.CustomerCreated: handlers.on_customer_created,
-    sales_events.DealClosed: handlers.on_deal_closed,
-}
-
-
-@pytest.fixture
-async def db(fresh_database: Any) -> AsyncIterator[Database]:
-    url = await fresh_database("reporting")
-    async with migrated_database(url, MIGRATIONS_DIR, messaging, service="reporting") as database:
-        yield database
 
 
 async def handle(db: Database, message: Message) -> None:
-    envelope = Envelope(
-        id=uuid.uuid4().hex,
-        type=event_type(type(message)),
-        source="/crm/test",
-        time=NOW,
-        subject=subject_for(type(message)),
-        message=message,
-    )
-    async with db.unit_of_work() as uow:
-        await HANDLERS[type(message)](uow, envelope)
+    await handled(db, message, at=NOW)
 
 
 async def buyer(db: Database, rep: str, purchases: list[tuple[int, int]]) -> str:

@@ -6,9 +6,7 @@ a rep; leads per band of time to first response with their win rate."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 from google.protobuf.message import Message
@@ -18,47 +16,20 @@ from crm.leads.v1 import events_pb2 as lead_events
 from crm.reporting.v1 import reporting_pb2
 from crm.sales.v1 import events_pb2 as sales_events
 from crm_kit.db import Database
-from crm_kit.events import Envelope, event_type, subject_for
 from crm_kit.protoconv import to_timestamp
-from crm_kit.testing import migrated_database
-from crm_reporting import handlers
-from crm_reporting.db import messaging
 from crm_reporting.grpc_api import ReportingServicer, cross_selling, lead_scoring
-from crm_reporting.main import MIGRATIONS_DIR
+
+from .conftest import handled
 
 pytestmark = pytest.mark.integration
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 ILS_10 = types_pb2.Money(amount_minor=1000, currency_code="ILS")
 STAGES = ["s-new", "s-meeting", "s-quote", "s-won"]
-HANDLERS = {
-    lead_events.LeadCaptured: handlers.on_lead_captured,
-    lead_events.LeadAssigned: handlers.on_lead_assigned,
-    lead_events.ActivityLogged: handlers.on_activity_logged,
-    lead_events.LeadConverted: handlers.on_lead_converted,
-    sales_events.DealStageChanged: handlers.on_deal_stage_changed,
-    sales_events.DealClosed: handlers.on_deal_closed,
-}
-
-
-@pytest.fixture
-async def db(fresh_database: Any) -> AsyncIterator[Database]:
-    url = await fresh_database("reporting")
-    async with migrated_database(url, MIGRATIONS_DIR, messaging, service="reporting") as database:
-        yield database
 
 
 async def handle(db: Database, message: Message) -> None:
-    envelope = Envelope(
-        id=uuid.uuid4().hex,
-        type=event_type(type(message)),
-        source="/crm/test",
-        time=T0,
-        subject=subject_for(type(message)),
-        message=message,
-    )
-    async with db.unit_of_work() as uow:
-        await HANDLERS[type(message)](uow, envelope)
+    await handled(db, message, at=T0)
 
 
 def servicer(db: Database) -> ReportingServicer:

@@ -6,7 +6,6 @@ what the builder no longer has."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,13 +21,11 @@ from crm.sales.v1 import events_pb2 as sales_events
 from crm.support.v1 import events_pb2 as support_events
 from crm_kit.db import Database
 from crm_kit.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
-from crm_kit.events import Envelope, event_type, subject_for
 from crm_kit.protoconv import to_timestamp
-from crm_kit.testing import migrated_database
-from crm_reporting import handlers
 from crm_reporting.builder_api import ReportBuilderServicer
-from crm_reporting.db import messaging, saved_reports
-from crm_reporting.main import MIGRATIONS_DIR
+from crm_reporting.db import saved_reports
+
+from .conftest import handled
 
 pytestmark = pytest.mark.integration
 
@@ -40,30 +37,8 @@ FARVARDIN = datetime(2026, 3, 25, 9, 0, tzinfo=UTC)
 NEW_YEAR_NIGHT = datetime(2026, 3, 20, 23, 30, tzinfo=UTC)
 
 
-@pytest.fixture
-async def db(fresh_database: Any) -> AsyncIterator[Database]:
-    url = await fresh_database("reporting")
-    async with migrated_database(url, MIGRATIONS_DIR, messaging, service="reporting") as database:
-        yield database
-
-
 async def handle(db: Database, message: Message) -> None:
-    handler = {
-        lead_events.LeadCaptured: handlers.on_lead_captured,
-        lead_events.LeadAssigned: handlers.on_lead_assigned,
-        sales_events.DealClosed: handlers.on_deal_closed,
-        support_events.TicketOpened: handlers.on_ticket_opened,
-    }[type(message)]
-    envelope = Envelope(
-        id=uuid.uuid4().hex,
-        type=event_type(type(message)),
-        source="/crm/test",
-        time=ESFAND,
-        subject=subject_for(type(message)),
-        message=message,
-    )
-    async with db.unit_of_work() as uow:
-        await handler(uow, envelope)
+    await handled(db, message, at=ESFAND)
 
 
 async def lead(db: Database, source: str, at: datetime, rep: str, *, city: str = "תל אביב") -> str:

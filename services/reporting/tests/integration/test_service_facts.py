@@ -6,7 +6,7 @@ source report counts the tickets of each source's customers."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,10 +22,8 @@ from crm.support.v1 import support_pb2 as S
 from crm_kit.db import Database
 from crm_kit.events import Envelope, PoisonMessage, event_type, subject_for
 from crm_kit.protoconv import to_timestamp
-from crm_kit.testing import migrated_database
 from crm_reporting import domain, handlers, queries
-from crm_reporting.db import consent_facts, customer_facts, event_log, messaging, ticket_facts
-from crm_reporting.main import MIGRATIONS_DIR
+from crm_reporting.db import consent_facts, customer_facts, event_log, ticket_facts
 
 pytestmark = pytest.mark.integration
 
@@ -40,13 +38,6 @@ HANDLERS: dict[type[Message], Handler] = {
     customer_events.CustomerCreated: handlers.on_customer_created,
     lead_events.LeadCaptured: handlers.on_lead_captured,
 }
-
-
-@pytest.fixture
-async def db(fresh_database: Any) -> AsyncIterator[Database]:
-    url = await fresh_database("reporting")
-    async with migrated_database(url, MIGRATIONS_DIR, messaging, service="reporting") as database:
-        yield database
 
 
 async def handle(db: Database, message: Message) -> None:

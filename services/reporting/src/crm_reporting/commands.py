@@ -661,47 +661,59 @@ async def record_lead_touch(
     )
 
 
-async def record_first_response(uow: UnitOfWork, *, lead_id: str, at: datetime) -> None:
-    """A rep's first response to a lead (the earliest, whatever order events arrive in); the lead's
-    fact row starts here when its capture has not arrived yet."""
-    insert = pg_insert(lead_facts).values(lead_id=lead_id, first_response_at=at)
-    await uow.conn.execute(
-        insert.on_conflict_do_update(
-            index_elements=[lead_facts.c.lead_id],
-            set_={
-                "first_response_at": func.least(
-                    func.coalesce(lead_facts.c.first_response_at, insert.excluded.first_response_at),
-                    insert.excluded.first_response_at,
-                )
-            },
-        )
-    )
+# A rep's first response to a lead (the earliest wins, whatever order events arrive in; the lead's
+# fact row starts here when its capture has not arrived yet), with its event-log row: one round trip.
+_first_response = pg_insert(lead_facts).values(
+    lead_id=bindparam("p_lead_id"), first_response_at=bindparam("p_first_response_at")
+)
+_FIRST_RESPONSE_LOGGED = _logged_with(
+    _first_response.on_conflict_do_update(
+        index_elements=[lead_facts.c.lead_id],
+        set_={
+            "first_response_at": func.least(
+                func.coalesce(lead_facts.c.first_response_at, _first_response.excluded.first_response_at),
+                _first_response.excluded.first_response_at,
+            )
+        },
+    ).returning(lead_facts.c.lead_id)
+)
 
 
-async def record_deal_stage(
-    uow: UnitOfWork,
-    *,
-    deal_id: str,
-    stage_id: str,
-    lead_id: str,
-    pipeline_id: str,
-    owner_rep_id: str,
-    owner_team_id: str,
-    entered_at: datetime,
-) -> None:
-    """A deal opened (stage_id "") or entered a stage: kept once, at the first time."""
-    insert = pg_insert(deal_stage_facts).values(
-        deal_id=deal_id,
-        stage_id=stage_id,
-        lead_id=lead_id,
-        pipeline_id=pipeline_id,
-        owner_rep_id=owner_rep_id,
-        owner_team_id=owner_team_id,
-        entered_at=entered_at,
-    )
-    await uow.conn.execute(
-        insert.on_conflict_do_update(
-            index_elements=[deal_stage_facts.c.deal_id, deal_stage_facts.c.stage_id],
-            set_={"entered_at": func.least(deal_stage_facts.c.entered_at, insert.excluded.entered_at)},
-        )
-    )
+async def record_first_response(uow: UnitOfWork, *, lead_id: str, at: datetime, event: LoggedEvent) -> None:
+    params = {"p_lead_id": lead_id, "p_first_response_at": at, **_event_params(event)}
+    _counted(uow, event, (await uow.conn.execute(_FIRST_RESPONSE_LOGGED, params)).one())
+
+
+# A deal opened (stage_id "") or entered a stage, kept once at the first time, with its event-log
+# row: one round trip (every conversion and every stage move passes here).
+_stage = pg_insert(deal_stage_facts).values(
+    deal_id=bindparam("p_deal_id"),
+    stage_id=bindparam("p_stage_id"),
+    lead_id=bindparam("p_lead_id"),
+    pipeline_id=bindparam("p_pipeline_id"),
+    owner_rep_id=bindparam("p_owner_rep_id"),
+    owner_team_id=bindparam("p_owner_team_id"),
+    entered_at=bindparam("p_entered_at"),
+)
+_DEAL_STAGE_LOGGED = _logged_with(
+    _stage.on_conflict_do_update(
+        index_elements=[deal_stage_facts.c.deal_id, deal_stage_facts.c.stage_id],
+        set_={"entered_at": func.least(deal_stage_facts.c.entered_at, _stage.excluded.entered_at)},
+    ).returning(deal_stage_facts.c.deal_id)
+)
+
+
+@dataclass(frozen=True)
+class StageEntry:
+    deal_id: str
+    stage_id: str
+    lead_id: str
+    pipeline_id: str
+    owner_rep_id: str
+    owner_team_id: str
+    entered_at: datetime
+
+
+async def record_deal_stage(uow: UnitOfWork, entry: StageEntry, *, event: LoggedEvent) -> None:
+    params = {f"p_{k}": v for k, v in entry.__dict__.items()} | _event_params(event)
+    _counted(uow, event, (await uow.conn.execute(_DEAL_STAGE_LOGGED, params)).one())

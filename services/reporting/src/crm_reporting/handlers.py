@@ -182,18 +182,18 @@ async def on_activity_logged(uow: UnitOfWork, envelope: Envelope[lead_events.Act
     m = envelope.message
     if not m.first_response:
         return
-    await _record(uow, envelope)
     await commands.record_first_response(
-        uow, lead_id=_key(m.lead_id, "lead_id", envelope), at=_time(m, "occur_time") or _aware(envelope.time)
+        uow,
+        lead_id=_key(m.lead_id, "lead_id", envelope),
+        at=_time(m, "occur_time") or _aware(envelope.time),
+        event=_logged(envelope),
     )
 
 
 async def on_lead_converted(uow: UnitOfWork, envelope: Envelope[lead_events.LeadConverted]) -> None:
     """A deal opened in its pipeline's first stage: the funnel's first step."""
     m = envelope.message
-    await _record(uow, envelope)
-    await commands.record_deal_stage(
-        uow,
+    entry = commands.StageEntry(
         deal_id=_key(m.deal_id, "deal_id", envelope),
         stage_id="",
         lead_id=m.lead_id[:64],
@@ -202,14 +202,13 @@ async def on_lead_converted(uow: UnitOfWork, envelope: Envelope[lead_events.Lead
         owner_team_id=m.owner_team_id[:64],
         entered_at=_time(m, "convert_time") or _aware(envelope.time),
     )
+    await commands.record_deal_stage(uow, entry, event=_logged(envelope))
 
 
 async def on_deal_stage_changed(uow: UnitOfWork, envelope: Envelope[sales_events.DealStageChanged]) -> None:
     """A deal entered a stage (the first time counts): how far down the funnel it got."""
     m = envelope.message
-    await _record(uow, envelope)
-    await commands.record_deal_stage(
-        uow,
+    entry = commands.StageEntry(
         deal_id=_key(m.deal_id, "deal_id", envelope),
         stage_id=_key(m.to_stage_id, "to_stage_id", envelope)[:64],
         lead_id=m.lead_id[:64],
@@ -218,6 +217,7 @@ async def on_deal_stage_changed(uow: UnitOfWork, envelope: Envelope[sales_events
         owner_team_id=m.owner_team_id[:64],
         entered_at=_time(m, "move_time") or _aware(envelope.time),
     )
+    await commands.record_deal_stage(uow, entry, event=_logged(envelope))
 
 
 async def on_customer_created(uow: UnitOfWork, envelope: Envelope[customer_events.CustomerCreated]) -> None:

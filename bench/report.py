@@ -270,9 +270,10 @@ def comparable(result: dict[str, Any]) -> dict[str, float]:
 
 
 def previous(results_dir: Path, current: Path) -> Path | None:
-    """The newest other result file (by its recorded date, then file time)."""
+    """The newest other result file of this bench (by its recorded date, then file time): named
+    `<date>-<commit>.json`, not the sized benches' `<bench>-…` files beside it."""
     candidates: list[tuple[str, float, Path]] = []
-    for path in results_dir.glob("*.json"):
+    for path in results_dir.glob("[0-9][0-9][0-9][0-9]-*.json"):
         if path.resolve() == current.resolve():
             continue
         try:

@@ -71,7 +71,7 @@ async def grow(conn: asyncpg.Connection, start: int, end: int, rng: random.Rando
             team, line = f"team-{rep % 5}", f"line-{n % 6}"
             leads.write(
                 f"l{n}\t{source}\tcampaign-{n % 40}\t{at.isoformat()}\trep-{rep}\t{team}\t{line}\tcity-{n % 20}"
-                f"\t{rng.randint(5, 3600)}\n"
+                f"\t{rng.randint(5, 3600)}\trep-{rep}\t{team}\n"
             )
             if n % 10 < 3:
                 won = "t" if rng.random() < 0.4 else "f"
@@ -86,7 +86,7 @@ async def grow(conn: asyncpg.Connection, start: int, end: int, rng: random.Rando
             source=io.BytesIO(leads.getvalue().encode()),
             columns=[
                 "lead_id", "source", "campaign", "captured_at", "rep_id", "team_id", "product_line", "city",
-                "speed_to_assign_seconds",
+                "speed_to_assign_seconds", "owner_rep_id", "owner_team_id",
             ],
         )  # fmt: skip
         await conn.copy_to_table(
@@ -163,7 +163,7 @@ async def measure(db: Database, samples: int, results: dict[str, builder.Result]
 LEAD_COLUMNS = {
     "lead_id": "VARCHAR", "source": "VARCHAR", "campaign": "VARCHAR", "captured_at": "TIMESTAMPTZ",
     "rep_id": "VARCHAR", "team_id": "VARCHAR", "product_line": "VARCHAR", "city": "VARCHAR",
-    "speed_to_assign_seconds": "DOUBLE",
+    "speed_to_assign_seconds": "DOUBLE", "owner_rep_id": "VARCHAR", "owner_team_id": "VARCHAR",
 }  # fmt: skip
 DEAL_COLUMNS = {
     "deal_id": "VARCHAR", "lead_id": "VARCHAR", "source": "VARCHAR", "won": "BOOLEAN", "total_minor": "BIGINT",

@@ -187,10 +187,10 @@ def chart_of(t: Translator, result: dict[str, Any]) -> BarChart | None:
     if not result["rows"] or not measures or result["chart"]["type"] == "none":
         return None
     first = measures[0]
-    items = [
-        (" · ".join(r["labels"]), float(r["values"][0] or 0), cell(t, first, r["values"][0]))
-        for r in result["rows"][:CHART_BARS]
-    ]
+    # A series over periods shows its latest CHART_BARS periods (rows are oldest first); other
+    # reports their largest rows (rows are largest first).
+    rows = result["rows"][-CHART_BARS:] if result["chart"]["type"] == "line" else result["rows"][:CHART_BARS]
+    items = [(" · ".join(r["labels"]), float(r["values"][0] or 0), cell(t, first, r["values"][0])) for r in rows]
     return bar_chart(items, rtl=t.dir == "rtl")
 
 

@@ -211,6 +211,12 @@ async def test_the_funnel_page_shows_conversion_and_the_speed_to_lead_curve(
     # Radio by its name; a quarter of its deals reached won; the band's win rate, none for the unanswered.
     assert "רדיו / Radio" in page.text and "(25%)" in page.text
     assert 'data-band="under_5_minutes"' in page.text and "75%" in page.text and "Never answered" in page.text
+    # One of each section, and the page's title is text.
+    assert (
+        page.text.count('id="value-h"') == 1
+        and "<title>" in page.text
+        and "<section" not in page.text.split("</title>")[0]
+    )
     # The most valuable by name, with their segment.
     assert 'data-segment="champions"' in page.text and "דנה כהן" in page.text and "Champions" in page.text
     [funnel] = [c for c in fake.calls if c.url.path.endswith("/reports/funnel")]

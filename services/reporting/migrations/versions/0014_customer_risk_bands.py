@@ -1,5 +1,6 @@
 """customer_risk_bands: each customer's risk band at the last scheduled scoring, what a
-CustomerAtRisk event is published against when it changes
+CustomerAtRisk event is published against when it changes; scan_marks: when a scheduled job last
+ran, so one replica runs it per interval
 
 Revision ID: 0014
 Revises: 0013
@@ -25,7 +26,13 @@ def upgrade() -> None:
         sa.Column("risk", sa.Float(), nullable=False),
         sa.Column("scored_at", sa.DateTime(timezone=True), nullable=False),
     )
+    op.create_table(
+        "scan_marks",
+        sa.Column("name", sa.String(100), primary_key=True),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("scan_marks")
     op.drop_table("customer_risk_bands")

@@ -110,14 +110,15 @@ FACTS = {
         {
             "source": "source",
             "campaign": "campaign",
-            "rep": "rep_id",
-            "team": "team_id",
+            # The lead's owner now (its latest assignment).
+            "rep": "owner_rep_id",
+            "team": "owner_team_id",
             "product_line": "product_line",
             "city": "city",
             PERIOD: "",
         },
-        rep_column="rep_id",
-        team_column="team_id",
+        rep_column="owner_rep_id",
+        team_column="owner_team_id",
     ),
     "deals": Fact(
         "deals",

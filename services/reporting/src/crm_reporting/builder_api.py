@@ -23,13 +23,21 @@ MAX_SAVED = 200
 LOCALES = ("he", "fa", "en")
 
 
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)
+
+
 def _day(value: str, field_name: str) -> date:
+    """A report's day: ISO, in this century (anything else is a typo, and a year 9999 would overflow)."""
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
+        day = None
+    if day is None or not FIRST_DAY <= day <= LAST_DAY:
         raise InvalidArgument(
-            f"{field_name}: not a date", field_violations=[(field_name, "an ISO date (YYYY-MM-DD)")]
-        ) from None
+            f"{field_name}: not a date of 2000-2099",
+            field_violations=[(field_name, "an ISO date (YYYY-MM-DD) from 2000-01-01 to 2099-12-31")],
+        )
+    return day
 
 
 def to_query(definition: pb.ReportDefinition, today: date, *, saved: bool = False) -> builder.Query:
@@ -152,24 +160,25 @@ class ReportBuilderServicer(report_builder_pb2_grpc.ReportBuilderServiceServicer
                 "the report cannot be saved: " + ", ".join(p for p, _ in problems), field_violations=problems
             )
         to_query(request.definition, builder_store.today(self.zone))
+        values = {
+            "id": str(uuid.uuid4()),
+            "name": name,
+            "owner_id": request.viewer.user_id,
+            "team_id": request.team_id,
+            "shared_roles": sorted(set(request.shared_roles)),
+            "definition": MessageToDict(request.definition, preserving_proto_field_name=True),
+            "created_at": datetime.now(UTC),
+            "request_id": request.request_id or None,
+        }
         async with self.db.unit_of_work() as uow:
-            if request.request_id and (earlier := await builder_store.by_request(uow, request.request_id)):
-                if earlier.owner_id != request.viewer.user_id:
-                    raise AlreadyExists("request_id was already used for another report", reason="REQUEST_ID_IN_USE")
-                return pb.CreateSavedReportResponse(report=saved_to_proto(earlier))
-            values = {
-                "id": str(uuid.uuid4()),
-                "name": name,
-                "owner_id": request.viewer.user_id,
-                "team_id": request.team_id,
-                "shared_roles": sorted(set(request.shared_roles)),
-                "definition": MessageToDict(request.definition, preserving_proto_field_name=True),
-                "created_at": datetime.now(UTC),
-                "request_id": request.request_id or None,
-            }
-            await builder_store.create(uow, values)
-            found = await builder_store.get(uow, str(values["id"]), request.viewer.user_id, [], "")
-        assert found is not None, "a report just saved is its owner's"
+            found = await builder_store.by_request(uow, request.request_id) if request.request_id else None
+            if found is None:
+                found = await builder_store.create(uow, values)
+            if found is None:  # a concurrent save with this request_id won
+                found = await builder_store.by_request(uow, request.request_id)
+        assert found is not None, "a report is saved, by this request or the one it raced"
+        if found.owner_id != request.viewer.user_id:
+            raise AlreadyExists("request_id was already used for another report", reason="REQUEST_ID_IN_USE")
         return pb.CreateSavedReportResponse(report=saved_to_proto(found))
 
     async def ListSavedReports(

@@ -10,6 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Date, Row, Table, and_, cast, false, func, or_, select, true
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.sql.elements import ColumnElement
 
 from crm_kit.db import UnitOfWork
@@ -140,9 +141,18 @@ async def by_request(uow: UnitOfWork, request_id: str) -> Row[Any] | None:
     return (await uow.conn.execute(found)).first()
 
 
-async def create(uow: UnitOfWork, values: dict[str, Any]) -> None:
-    await uow.conn.execute(saved_reports.insert().values(**values))
-    uow.audit("reporting.CreateSavedReport", "saved_report", values["id"], {"name": values["name"]})
+async def create(uow: UnitOfWork, values: dict[str, Any]) -> Row[Any] | None:
+    """Save it; None when a concurrent save with the same request_id won (read that one instead)."""
+    inserted = await uow.conn.execute(
+        pg_insert(saved_reports)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=[saved_reports.c.request_id])
+        .returning(*saved_reports.c)
+    )
+    row = inserted.first()
+    if row is not None:
+        uow.audit("reporting.CreateSavedReport", "saved_report", values["id"], {"name": values["name"]})
+    return row
 
 
 async def listed(uow: UnitOfWork, user_id: str, roles: Sequence[str], team_id: str, limit: int) -> list[Row[Any]]:

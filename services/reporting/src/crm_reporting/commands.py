@@ -206,11 +206,16 @@ _assignment = pg_insert(lead_facts).values(
     assigned_at=bindparam("p_assigned_at"),
     rep_id=bindparam("p_rep_id"),
     team_id=bindparam("p_team_id"),
+    owner_rep_id=bindparam("p_rep_id"),
+    owner_team_id=bindparam("p_team_id"),
+    owner_at=bindparam("p_assigned_at"),
     # Only a new row takes it (the conflict branch leaves the speed to _settle_speed).
     speed_to_assign_seconds=bindparam("p_speed"),
 )
 # Speed-to-lead measures the first response, whichever order reassignments arrive in.
 _first = or_(lead_facts.c.assigned_at.is_(None), _assignment.excluded.assigned_at < lead_facts.c.assigned_at)
+# The owner is the latest assignment, whichever order they arrive in.
+_latest = or_(lead_facts.c.owner_at.is_(None), _assignment.excluded.assigned_at >= lead_facts.c.owner_at)
 _UPSERT_ASSIGNMENT = _assignment.on_conflict_do_update(
     index_elements=[lead_facts.c.lead_id],
     set_={
@@ -219,6 +224,9 @@ _UPSERT_ASSIGNMENT = _assignment.on_conflict_do_update(
         "assigned_at": case((_first, _assignment.excluded.assigned_at), else_=lead_facts.c.assigned_at),
         "rep_id": case((_first, _assignment.excluded.rep_id), else_=lead_facts.c.rep_id),
         "team_id": case((_first, _assignment.excluded.team_id), else_=lead_facts.c.team_id),
+        "owner_rep_id": case((_latest, _assignment.excluded.rep_id), else_=lead_facts.c.owner_rep_id),
+        "owner_team_id": case((_latest, _assignment.excluded.team_id), else_=lead_facts.c.owner_team_id),
+        "owner_at": case((_latest, _assignment.excluded.assigned_at), else_=lead_facts.c.owner_at),
     },
     # xmax is 0 only on a row this statement inserted (the conflict branch locks the row first,
     # which leaves the locker in the new version's xmax): the usual way to tell the two apart.
@@ -237,7 +245,8 @@ async def upsert_lead_assignment(
     team_id: str | None = None,
     event: LoggedEvent | None = None,
 ) -> None:
-    """The first assignment sets rep, team and time; source and capture time only fill gaps.
+    """The first assignment sets rep, team and time, the latest the owner; source and capture time
+    only fill gaps.
 
     With `event`, its event-log row is written in the same statement (`record_event`)."""
     params = {

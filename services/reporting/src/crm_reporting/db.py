@@ -62,7 +62,14 @@ lead_facts = Table(
     Column("city", String(100), nullable=True),
     # The rep's first response (ActivityLogged with first_response, migration 0013): the earliest.
     Column("first_response_at", DateTime(timezone=True), nullable=True),
+    # The current owner: the latest assignment (rep_id/team_id above are the first, which targets
+    # credit). Reports are held to it: a lead reassigned is its new rep's, not its first's.
+    Column("owner_rep_id", String(64), nullable=True),
+    Column("owner_team_id", String(64), nullable=True),
+    Column("owner_at", DateTime(timezone=True), nullable=True),
     Index("ix_lead_facts_captured", "captured_at"),
+    Index("ix_lead_facts_owner_rep_captured", "owner_rep_id", "captured_at"),
+    Index("ix_lead_facts_owner_team_captured", "owner_team_id", "captured_at"),
     Index("ix_lead_facts_campaign", "campaign_id"),
     # Targets vs actual: one subject's leads in a period is a range of one of these.
     Index("ix_lead_facts_rep_captured", "rep_id", "captured_at"),
@@ -214,6 +221,15 @@ customer_risk_bands = Table(
     Column("band", String(10), nullable=False),
     Column("risk", Float, nullable=False),
     Column("scored_at", DateTime(timezone=True), nullable=False),
+)
+
+# When a scheduled job last ran (by name): under its advisory lock, a replica whose turn comes
+# within the interval of another's run skips it.
+scan_marks = Table(
+    "scan_marks",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False),
 )
 
 retention_entries = Table(

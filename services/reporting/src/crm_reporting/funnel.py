@@ -23,7 +23,8 @@ SPEED_THRESHOLDS = (300, 1800, 7200, 86400)
 SPEED_BANDS = ("under_5_minutes", "5_to_30_minutes", "30_minutes_to_2_hours", "2_to_24_hours", "over_a_day")
 NO_RESPONSE = "no_response"
 FUNNEL_DIMENSIONS = ("", "source", "campaign", "rep")
-MAX_STAGES = 30
+# A pipeline has at most 50 stages (sales' rule): all of them fit.
+MAX_STAGES = 50
 
 
 @dataclass(frozen=True)

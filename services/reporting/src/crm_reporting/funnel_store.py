@@ -29,8 +29,8 @@ LEFT JOIN LATERAL (SELECT bool_or(d.won) AS won FROM deal_facts d WHERE d.lead_i
 WHERE l.captured_at IS NOT NULL
   AND (CAST(:start AS timestamptz) IS NULL OR l.captured_at >= :start)
   AND (CAST(:end AS timestamptz) IS NULL OR l.captured_at < :end)
-  AND (CAST(:rep_id AS text) IS NULL OR l.rep_id = :rep_id)
-  AND (CAST(:team_id AS text) IS NULL OR l.team_id = :team_id)
+  AND (CAST(:rep_id AS text) IS NULL OR l.owner_rep_id = :rep_id)
+  AND (CAST(:team_id AS text) IS NULL OR l.owner_team_id = :team_id)
 GROUP BY 1
 """
 )

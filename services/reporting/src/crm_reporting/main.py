@@ -93,7 +93,10 @@ async def setup(service: Service) -> None:
     # The first scan one interval after the start: a fresh process learns the churn model from the
     # first request or scan, and a scan at start would learn it before the history is there.
     service.run_periodically(
-        "customer-risk-scan", settings.churn_scan_seconds, lambda: scan_risks(service.db, churn), wait_first=True
+        "customer-risk-scan",
+        settings.churn_scan_seconds,
+        lambda: scan_risks(service.db, churn, every_seconds=settings.churn_scan_seconds),
+        wait_first=True,
     )
     service.grpc.add(
         retention_pb2_grpc.add_RetentionServiceServicer_to_server,

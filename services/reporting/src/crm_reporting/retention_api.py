@@ -59,20 +59,21 @@ def churn_modelling(db: Database, *, refresh_seconds: float) -> ChurnModelling:
     )
 
 
-async def scan_risks(db: Database, churn_modelling: ChurnModelling) -> int:
+async def scan_risks(db: Database, churn_modelling: ChurnModelling, *, every_seconds: float = 0) -> int:
     """The scheduled scoring of every customer who bought: each customer whose risk band changed
     since the last scoring is kept, and a CustomerAtRisk event published for it (outbox, same
-    transaction). One replica at a time; the signals are read before the short writing
-    transaction. Returns the events published."""
+    transaction). One replica per `every_seconds` (retention_store.take_scan), in one transaction
+    that reads the signals after taking its turn. Returns the events published."""
     scorer = Scorer(*await churn_modelling.current())
     now = datetime.now(UTC)
+    # The interval less a little: a replica's run a moment early is still its turn.
+    every = timedelta(seconds=every_seconds * 0.9)
     async with db.unit_of_work() as uow:
-        customers = await retention_store.signals(uow, now)
-    risks = scorer.risks([c.signals for c in customers])
-    scored = [(c.customer_id, r) for c, r in zip(customers, risks, strict=True) if r is not None]
-    async with db.unit_of_work() as uow:
-        if not await retention_store.try_scan_lock(uow):
+        if not await retention_store.take_scan(uow, now, every):
             return 0
+        customers = await retention_store.signals(uow, now)
+        risks = scorer.risks([c.signals for c in customers])
+        scored = [(c.customer_id, r) for c, r in zip(customers, risks, strict=True) if r is not None]
         keep, changes = churn.band_changes(await retention_store.bands(uow), scored)
         await retention_store.save_bands(uow, keep, now)
         for change in changes:

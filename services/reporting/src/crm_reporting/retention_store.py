@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from crm_kit.db import UnitOfWork
 from crm_reporting import churn
-from crm_reporting.db import customer_risk_bands, retention_entries, retention_lists
+from crm_reporting.db import customer_risk_bands, retention_entries, retention_lists, scan_marks
 
 # Per customer who bought (won a deal through their acquiring lead) by :now: the signals of
 # crm_reporting.churn. Amounts of every currency are summed in minor units (a company sells in
@@ -22,11 +22,11 @@ from crm_reporting.db import customer_risk_bands, retention_entries, retention_l
 _SIGNALS = text(
     """
 WITH customers AS (
-    SELECT c.customer_id, c.lead_id, coalesce(l.rep_id, '') AS rep_id
+    SELECT c.customer_id, c.lead_id, coalesce(l.owner_rep_id, '') AS rep_id
     FROM customer_facts c LEFT JOIN lead_facts l ON l.lead_id = c.lead_id
     WHERE c.lead_id IS NOT NULL
       AND (CAST(:customer_id AS text) IS NULL OR c.customer_id = :customer_id)
-      AND (CAST(:team_id AS text) IS NULL OR l.team_id = :team_id)
+      AND (CAST(:team_id AS text) IS NULL OR l.owner_team_id = :team_id)
 ),
 deals AS (
     SELECT c.customer_id,
@@ -317,11 +317,24 @@ async def report(uow: UnitOfWork, list_id: str, since: datetime) -> dict[bool, G
 # ---------------------------------------------------------------- the scheduled scoring
 
 
-async def try_scan_lock(uow: UnitOfWork) -> bool:
-    """This transaction's hold on the scheduled scoring: one replica scans at a time (another finds
-    it taken and skips its turn)."""
-    found = await uow.conn.execute(text("SELECT pg_try_advisory_xact_lock(hashtext('reporting.customer-risk-scan'))"))
-    return bool(found.scalar())
+SCAN = "customer-risk-scan"
+
+
+async def take_scan(uow: UnitOfWork, now: datetime, every: timedelta) -> bool:
+    """This transaction's turn at the scheduled scoring: its advisory lock (one replica at a time;
+    another finds it taken and skips), and no run within `every` before now (a replica whose turn
+    comes right after another's run skips it too). Marks the run when it is this one's."""
+    locked = await uow.conn.execute(text("SELECT pg_try_advisory_xact_lock(hashtext('reporting.customer-risk-scan'))"))
+    if not locked.scalar():
+        return False
+    last = (await uow.conn.execute(select(scan_marks.c.at).where(scan_marks.c.name == SCAN))).scalar()
+    if last is not None and now - last < every:
+        return False
+    insert = pg_insert(scan_marks).values(name=SCAN, at=now)
+    await uow.conn.execute(
+        insert.on_conflict_do_update(index_elements=[scan_marks.c.name], set_={"at": insert.excluded.at})
+    )
+    return True
 
 
 async def bands(uow: UnitOfWork) -> dict[str, str]:

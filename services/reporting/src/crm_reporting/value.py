@@ -28,7 +28,12 @@ MIN_YEARS = 1 / 12
 
 
 class TooFewBuyers(Exception):
-    """Too few buyers to cut quintiles; the message says how many there are."""
+    """Too few buyers to cut quintiles; the message says how many there are. `currency` is what
+    amounts are shown in meanwhile."""
+
+    def __init__(self, message: str, currency: str = "") -> None:
+        super().__init__(message)
+        self.currency = currency
 
 
 @dataclass(frozen=True)
@@ -48,7 +53,7 @@ def edges(
 ) -> Edges:
     """Edges from all buyers' quintile cut points; TooFewBuyers below MIN_BUYERS."""
     if buyers < MIN_BUYERS:
-        raise TooFewBuyers(f"{buyers} buyers; customer value needs {MIN_BUYERS}")
+        raise TooFewBuyers(f"{buyers} buyers; customer value needs {MIN_BUYERS}", currency)
     return Edges(tuple(recency), tuple(frequency), tuple(monetary), buyers, currency)
 
 

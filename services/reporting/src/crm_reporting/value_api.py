@@ -78,7 +78,7 @@ async def customer_value(
         found = reporting_pb2.CustomerValue(customer_id=customer_id, status="too_few_buyers")
         if row.purchases:
             found.purchases = row.purchases
-            found.lifetime_value.CopyFrom(_money(int(row.value_minor), ""))
+            found.lifetime_value.CopyFrom(_money(int(row.value_minor), edges.currency))
         return reporting_pb2.GetCustomerValueResponse(value=found)
     if not row.purchases:
         return reporting_pb2.GetCustomerValueResponse(

@@ -40,12 +40,12 @@ FROM customer_facts c JOIN deal_facts d ON d.lead_id = c.lead_id AND d.won
 WHERE c.customer_id = :customer_id
 """
 )
-# Every buyer within a reach (their acquiring lead's owner: a rep's, a team's; none: everyone's).
+# Every buyer within a reach (their acquiring lead's current owner: a rep's, a team's; none: everyone's).
 _IN_REACH = text(
     _BUYERS.format(
         reach="""LEFT JOIN lead_facts l ON l.lead_id = c.lead_id
-WHERE (CAST(:rep_id AS text) IS NULL OR l.rep_id = :rep_id)
-  AND (CAST(:team_id AS text) IS NULL OR l.team_id = :team_id)"""
+WHERE (CAST(:rep_id AS text) IS NULL OR l.owner_rep_id = :rep_id)
+  AND (CAST(:team_id AS text) IS NULL OR l.owner_team_id = :team_id)"""
     )
 )
 

@@ -65,6 +65,7 @@ async def test_customers_score_against_every_buyer_and_the_report_counts_segment
     few = await buyer(db, "rep-a", [(5, 10_000)])
     early = await servicer(db).GetCustomerValue(reporting_pb2.GetCustomerValueRequest(customer_id=few), None)
     assert early.value.status == "too_few_buyers" and early.value.lifetime_value.amount_minor == 10_000
+    assert early.value.lifetime_value.currency_code == "ILS"
 
     # 24 ordinary buyers of rep-b; a champion and a big spender gone quiet of rep-a.
     for i in range(24):
@@ -124,6 +125,9 @@ async def test_the_scheduled_scoring_publishes_customer_at_risk_when_a_band_chan
         (gone_quiet, "high", "low"),
     ]
     assert {r.signal for r in published[0].reasons} >= {"no_purchase", "no_contact"} and published[0].model == "rules"
+    # Another replica's turn within the hour skips the scan, whatever changed.
+    await buyer(db, "rep-a", [(500, 100_000)])
+    assert await scan_risks(db, churn, every_seconds=3600) == 0
 
 
 async def _lead_of(db: Database, customer_id: str) -> str:

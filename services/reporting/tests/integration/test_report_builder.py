@@ -6,7 +6,7 @@ what the builder no longer has."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -210,3 +210,32 @@ async def test_saved_reports_are_their_owners_and_shared_by_role_within_a_team(d
     await builder.DeleteSavedReport(pb.DeleteSavedReportRequest(id=saved.id, viewer=owner), None)
     with pytest.raises(NotFound):
         await builder.GetSavedReport(pb.GetSavedReportRequest(id=saved.id, viewer=owner), None)
+
+
+async def test_a_reassigned_lead_is_its_new_owners_whatever_order_the_assignments_arrive_in(db: Database) -> None:
+    builder = ReportBuilderServicer(db, TEHRAN)
+    lead_id = await lead(db, "radio", ESFAND, "rep-first")
+    other = f"lead-{uuid.uuid4().hex[:8]}"
+    # The reassignment arrives before the first assignment: the later one still owns the lead.
+    for rep, hours in (("rep-second", 5), ("rep-first", 0)):
+        await handle(
+            db,
+            lead_events.LeadAssigned(
+                lead_id=other, rep_id=rep, team_id="north", assign_time=to_timestamp(ESFAND + timedelta(hours=hours))
+            ),
+        )
+    await handle(db, lead_events.LeadCaptured(lead_id=other, source="radio", capture_time=to_timestamp(ESFAND)))
+    await handle(
+        db,
+        lead_events.LeadAssigned(
+            lead_id=lead_id, rep_id="rep-second", team_id="north", assign_time=to_timestamp(ESFAND + timedelta(hours=1))
+        ),
+    )
+
+    async def leads_of(rep: str) -> float:
+        reply = await builder.RunReport(
+            pb.RunReportRequest(definition=definition(measures=["leads"]), reach=pb.ReportReach(rep_id=rep)), None
+        )
+        return reply.result.total.values[0].value
+
+    assert (await leads_of("rep-first"), await leads_of("rep-second")) == (0, 2)

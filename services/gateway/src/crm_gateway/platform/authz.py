@@ -326,6 +326,11 @@ def list_scope(principal: Principal, rep_id: str, team_id: str, what: str) -> tu
     raise HTTPException(403, f"Your token names no team (team_id) or rep (rep_id) to list {what} of.")
 
 
+def reads_customers(principal: Principal) -> bool:
+    """Whether the caller's roles read customer records at all (get_customer's policy)."""
+    return any(principal.has_role(role) for role in POLICIES["get_customer"].roles)
+
+
 def report_reach(principal: Principal) -> tuple[str, str]:
     """The (rep_id, team_id) a caller's built reports count: admins' and marketing's everything
     (marketing reads every source's and campaign's figures), else as list_scope (a manager's

@@ -323,7 +323,7 @@ class GetFunnelReportRequest(_message.Message):
     team_id: _builtins.str
     @_builtins.property
     def stage_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Its stages in order, first to won (the lost stage left out): at most 30."""
+        """Its stages in order, first to won (the lost stage left out): at most 50."""
 
     @_builtins.property
     def start_time(self) -> _timestamp_pb2.Timestamp:

@@ -131,10 +131,14 @@ async def customer_value_report(
     top: Annotated[int, Query(ge=1, le=100, description="the most valuable customers to list")] = 20,
 ) -> CustomerValueReport:
     """The buyers the caller sees (a rep: of their leads; a manager: the team's; admins and
-    marketing: every buyer) per RFM segment — customers and value — and the most valuable first."""
+    marketing: every buyer) per RFM segment — customers and value — and the most valuable first.
+    Marketing, who read no customer records, get the segments only (`top` empty)."""
     rep_id, team_id = authz.report_reach(principal)
     request = reporting_pb2.GetCustomerValueReportRequest(rep_id=rep_id, team_id=team_id, top=top)
-    return to_model(CustomerValueReport, await read(clients.reporting.GetCustomerValueReport, request))
+    found = to_model(CustomerValueReport, await read(clients.reporting.GetCustomerValueReport, request))
+    if not authz.reads_customers(principal):
+        found.top = []
+    return found
 
 
 @router.get("/reports/funnel", tags=["reports"], operation_id="getFunnelReport")

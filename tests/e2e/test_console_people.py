@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import nats
 import pytest
+from playwright.async_api import expect
 
 from crm_devstack.stack import Stack
 
@@ -73,16 +74,20 @@ async def test_a_rep_completes_todays_task_and_reads_the_customers_timeline(cons
     assert await page.locator(f"bdi[dir=ltr]:has-text('{lead['phone_number']}')").count() == 1
     await console.reload_until(page, page.locator(".customer-timeline li[data-kind=task_logged]"))
     captured = page.locator(".customer-timeline li[data-kind=lead_captured]")
-    assert "ליד נקלט" in await captured.inner_text()
+    # Timeline entries skip rendering while off screen (content-visibility: auto): scroll to the
+    # entry, as a reader would, before reading what it shows.
+    await captured.scroll_into_view_if_needed()
+    await expect(captured).to_contain_text("ליד נקלט", use_inner_text=True)
     await console.shot(page, "customer-he")
     await console.no_serious_axe_violations(page, "customer (he)")
 
     await page.get_by_role("link", name="فارسی").click()
     assert await page.locator("html").get_attribute("dir") == "rtl"
     await page.get_by_role("heading", name="خط زمانی").wait_for()
+    await captured.scroll_into_view_if_needed()
     # The capture time in the Solar Hijri calendar and Persian digits (the year is 14xx).
-    assert re.search(r"۱۴[۰-۹]{2}", await captured.inner_text())
-    assert "سرنخ ثبت شد" in await captured.inner_text()
+    await expect(captured).to_contain_text(re.compile(r"۱۴[۰-۹]{2}"), use_inner_text=True)
+    await expect(captured).to_contain_text("سرنخ ثبت شد", use_inner_text=True)
     await console.shot(page, "customer-fa")
     await console.no_serious_axe_violations(page, "customer (fa)")
     await page.goto(f"{stack.console_url}/tasks")

@@ -17,13 +17,11 @@ from crm_kit.db import Database
 from crm_kit.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, require
 from crm_kit.protoconv import page_size, to_timestamp
 from crm_reporting import builder, builder_store
+from crm_reporting.targets import FIRST_DAY, LAST_DAY
 
 ROLES = frozenset({"admin", "sales_manager", "sales_rep", "orders_clerk", "service_agent", "marketing"})
 MAX_SAVED = 200
 LOCALES = ("he", "fa", "en")
-
-
-FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)
 
 
 def _day(value: str, field_name: str) -> date:

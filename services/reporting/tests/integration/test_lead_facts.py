@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,21 +18,12 @@ from crm.leads.v1 import events_pb2 as lead_events
 from crm_kit.db import Database
 from crm_kit.events import Envelope, event_type, subject_for
 from crm_kit.protoconv import to_timestamp
-from crm_kit.testing import migrated_database
 from crm_reporting import handlers
-from crm_reporting.db import event_log, lead_facts, messaging
-from crm_reporting.main import MIGRATIONS_DIR
+from crm_reporting.db import event_log, lead_facts
 
 pytestmark = pytest.mark.integration
 
 T0 = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def db(fresh_database: Any) -> AsyncIterator[Database]:
-    url = await fresh_database("reporting")
-    async with migrated_database(url, MIGRATIONS_DIR, messaging, service="reporting") as database:
-        yield database
 
 
 def envelope(message: Message) -> Envelope[Any]:

@@ -8,6 +8,7 @@ import asyncio
 from typing import Any
 
 import grpc
+import nats
 import pytest
 from sqlalchemy import Column, MetaData, String, Table, func, insert, select
 
@@ -168,4 +169,62 @@ async def test_list_is_newest_first_and_paginates(fresh_database, nats_server) -
                 await stub.ReplayDeadLetter(admin_pb2.ReplayDeadLetterRequest(dead_letter_id=1))
             assert unavailable.value.code() == grpc.StatusCode.UNAVAILABLE
     finally:
+        await db.dispose()
+
+
+async def test_a_replay_failing_again_is_a_new_letter_even_when_it_outruns_the_commit(
+    fresh_database, nats_server, monkeypatch
+) -> None:
+    """The replay reaches the consumer, fails and is dead-lettered while ReplayDeadLetter has not
+    committed yet (its publish ack returns late, as on a loaded machine). The new letter must not
+    meet the replayed one still open: that insert would be a conflict, DO NOTHING, and the
+    replay lost (CI saw it once)."""
+    await reset_stream(nats_server)
+    settings = ServiceSettings(
+        service_name="dlqpoison", database_url=await fresh_database("dlqpoison"), nats_url=nats_server
+    )
+    db = Database(settings.database_url, tables, source="/crm/dlqpoison")
+    async with db.engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    bus = EventBus(settings, db)
+    bus.subscribe(events_pb2.DealClosed, record_effect)
+    await bus.connect()
+    await bus.start_consumers()
+    publish = bus.publish_raw
+
+    async def slow_ack(subject: str, payload: bytes, headers: dict[str, str]) -> None:
+        await publish(subject, payload, headers)
+        # Long enough for the consumer to fetch the replay and try to record it again.
+        await asyncio.sleep(1.5)
+
+    monkeypatch.setattr(bus, "publish_raw", slow_ack)
+    nc = await nats.connect(nats_server)
+    try:
+        await nc.jetstream().publish(
+            "crm.sales.deal_closed", b"\xff not a protobuf", headers={"Nats-Msg-Id": "poison-1", "ce-id": "poison-1"}
+        )
+    finally:
+        await nc.close()
+    try:
+        async with dead_letter_server(db, bus) as address, channel(address) as ch:
+            stub = admin_pb2_grpc.DeadLetterServiceStub(ch)
+
+            async def open_letters() -> list[admin_pb2.DeadLetter]:
+                return list((await stub.ListDeadLetters(admin_pb2.ListDeadLettersRequest())).dead_letters)
+
+            [first] = await eventually(open_letters, timeout=30)
+            for _ in range(2):
+                await stub.ReplayDeadLetter(admin_pb2.ReplayDeadLetterRequest(dead_letter_id=first.id))
+
+                async def next_letter(after: int = first.id) -> list[admin_pb2.DeadLetter]:
+                    return [d for d in await open_letters() if d.id > after]
+
+                [again] = await eventually(next_letter, timeout=30)
+                assert again.event_id == "poison-1" and again.payload == b"\xff not a protobuf"
+                first = again
+            everything = await stub.ListDeadLetters(admin_pb2.ListDeadLettersRequest(include_replayed=True))
+            assert len(everything.dead_letters) == 3
+            assert [d.HasField("replay_time") for d in everything.dead_letters] == [False, True, True]
+    finally:
+        await bus.stop(1)
         await db.dispose()

@@ -646,7 +646,7 @@ class EventBus:
             async with self.db.unit_of_work() as uow:
                 # A redelivery of a letter already recorded (the process died before `term`)
                 # leaves the open one as it is.
-                await uow.conn.execute(
+                recorded = await uow.conn.execute(
                     pg_insert(table)
                     .values(
                         consumer=sub.durable,
@@ -667,11 +667,17 @@ class EventBus:
             log.exception("could not record a dead letter; will retry", extra={"consumer": sub.durable})
             await msg.nak(delay=max(self.settings.consumer_backoff_seconds or [1.0]))
             return
-        metrics.DEAD_LETTERS.labels(sub.durable).inc()
-        log.error(
-            "dead letter recorded",
-            extra={"consumer": sub.durable, "subject": msg.subject, "error": error, "deliveries": n},
-        )
+        if recorded.rowcount:
+            metrics.DEAD_LETTERS.labels(sub.durable).inc()
+            log.error(
+                "dead letter recorded",
+                extra={"consumer": sub.durable, "subject": msg.subject, "error": error, "deliveries": n},
+            )
+        else:
+            log.warning(
+                "dead letter already recorded and open; this delivery is dropped",
+                extra={"consumer": sub.durable, "subject": msg.subject, "event_id": event_id},
+            )
         await msg.term()
 
     async def stop_consuming(self, grace_seconds: float = 10.0) -> None:

@@ -12,14 +12,15 @@ that service's subject (docs/security.md, "The event bus"). The replay goes:
 
 - with a NEW `Nats-Msg-Id` (`<event id>:replay:<dead letter id>`), so JetStream's duplicate
   window does not drop it as the original event's duplicate; retrying the same letter's replay
-  (say the publish went through but marking it failed) reuses that id and is de-duplicated;
+  (say the publish went through but the commit failed) reuses that id and is de-duplicated;
 - with the SAME `ce-id`, so an inbox that already handled the event has no second effect.
 
 The service's replay consumer hands it to the consumer that dead-lettered it, and to no other
 (its inbox, consumer and `ce-id`, turns a replay of an event it did handle into a no-op ack).
-The letter is then marked replayed (`replayed_at`), hidden from
-the default list, and a second replay is FAILED_PRECONDITION. A replay that fails again is
-dead-lettered again as a new letter.
+The letter is marked replayed (`replayed_at`) in the transaction that publishes it, before the
+publish, hidden from the default list, and a second replay is FAILED_PRECONDITION. A replay that
+fails again is dead-lettered again as a new letter: its insert waits for the replaying
+transaction, so it never meets the old letter still open.
 """
 
 from __future__ import annotations
@@ -115,7 +116,7 @@ class DeadLetterServicer(admin_pb2_grpc.DeadLetterServiceServicer):
     async def ReplayDeadLetter(
         self, request: admin_pb2.ReplayDeadLetterRequest, context: grpc.aio.ServicerContext
     ) -> admin_pb2.ReplayDeadLetterResponse:
-        """Republish under the letter's row lock, then mark it replayed in the same transaction:
+        """Mark the letter replayed and republish it in one transaction under its row lock:
         concurrent replays of one letter publish once, the second one is FAILED_PRECONDITION."""
         require({"dead_letter_id": request.dead_letter_id})
         if not self.bus.connected:
@@ -132,6 +133,15 @@ class DeadLetterServicer(admin_pb2_grpc.DeadLetterServiceServicer):
                     f"dead letter {row.id} was already replayed at {row.replayed_at.isoformat()}",
                     metadata={"replay_time": row.replayed_at.isoformat()},
                 )
+            # Marked before the publish: a replay that fails again is recorded as a new letter,
+            # and the consumer's insert of it waits for this transaction rather than meeting this
+            # letter still open (ON CONFLICT DO NOTHING would drop it: the replay lost). A failed
+            # publish rolls the mark back.
+            replayed = (
+                await uow.conn.execute(
+                    update(table).where(table.c.id == row.id).values(replayed_at=func.now()).returning(table)
+                )
+            ).one()
             try:
                 await self.bus.publish_raw(
                     self.bus.replay_subject(row.consumer),
@@ -141,11 +151,6 @@ class DeadLetterServicer(admin_pb2_grpc.DeadLetterServiceServicer):
             except Exception as exc:
                 log.warning("dead letter replay publish failed", exc_info=True, extra={"dead_letter_id": row.id})
                 raise Unavailable(f"publishing the replay failed: {exc!r}") from exc
-            replayed = (
-                await uow.conn.execute(
-                    update(table).where(table.c.id == row.id).values(replayed_at=func.now()).returning(table)
-                )
-            ).one()
             uow.audit(
                 "admin.ReplayDeadLetter",
                 "dead_letter",

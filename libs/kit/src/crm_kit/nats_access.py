@@ -69,7 +69,12 @@ CONSUMES: Mapping[str, tuple[str, ...]] = {
     ),
     "orders": ("crm.sales.deal_closed",),
     "support": (),
-    "notifications": ("crm.orders.order_shipped", "crm.support.ticket_resolved", "crm.customers.consent_changed"),
+    "notifications": (
+        "crm.orders.order_shipped",
+        "crm.support.ticket_resolved",
+        "crm.customers.consent_changed",
+        "crm.reporting.scheduled_report_ready",
+    ),
     "reporting": (
         "crm.leads.lead_captured",
         "crm.leads.lead_assigned",

@@ -1,4 +1,4 @@
-"""A built report as a file: CSV with a byte-order mark and headers in the report's language, money
+"""A built report as a file: CSV with a byte-order mark and the headers reporting named in the report's language, money
 in major units per currency, labels that look like formulas kept as text; XLSX right to left for
 Hebrew and Persian, rates as percents."""
 
@@ -35,8 +35,17 @@ RESULT = ReportResult.model_validate(
 )
 
 
+def labelled(headers: list[str], total: str) -> ReportResult:
+    """RESULT as reporting answers it in a language: a label per column, and the total's."""
+    result = RESULT.model_copy(deep=True)
+    for column, label in zip(result.columns, headers, strict=True):
+        column.label = label
+    result.total_label = total
+    return result
+
+
 def test_csv_has_a_bom_headers_in_hebrew_major_units_and_no_formulas() -> None:
-    body = exports.to_csv(RESULT, "he")
+    body = exports.to_csv(labelled(["מקור", "עסקאות שנסגרו", "הכנסות (ILS)", "שיעור זכייה"], "סה״כ"))
     assert body.startswith("\ufeff".encode())
     rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
     assert rows[0] == ["מקור", "עסקאות שנסגרו", "הכנסות (ILS)", "שיעור זכייה"]
@@ -46,7 +55,8 @@ def test_csv_has_a_bom_headers_in_hebrew_major_units_and_no_formulas() -> None:
 
 
 def test_xlsx_is_right_to_left_for_persian_with_rates_as_percents() -> None:
-    book = load_workbook(io.BytesIO(exports.to_xlsx(RESULT, "fa", "فروش")))
+    persian = labelled(["منبع", "معاملات موفق", "درآمد (ILS)", "نرخ موفقیت"], "جمع")
+    book = load_workbook(io.BytesIO(exports.to_xlsx(persian, "fa", "فروش")))
     sheet = book.active
     assert sheet is not None and sheet.title == "فروش" and sheet.sheet_view.rightToLeft
     assert [c.value for c in sheet[1]] == ["منبع", "معاملات موفق", "درآمد (ILS)", "نرخ موفقیت"]
@@ -54,5 +64,7 @@ def test_xlsx_is_right_to_left_for_persian_with_rates_as_percents() -> None:
     assert sheet["D2"].number_format == "0.0%"
     # A label is text, never a formula the sheet would run.
     assert sheet["A3"].data_type == "s"
+    # Without labels (an older reporting): the names, money with its currency.
     english = load_workbook(io.BytesIO(exports.to_xlsx(RESULT, "en"))).active
-    assert english is not None and not english.sheet_view.rightToLeft and english["A1"].value == "source"
+    assert english is not None and not english.sheet_view.rightToLeft
+    assert [c.value for c in english[1]] == ["source", "deals_won", "revenue (ILS)", "win_rate"]

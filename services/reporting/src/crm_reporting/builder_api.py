@@ -4,7 +4,8 @@ store. Errors are mapped by the chassis interceptor."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -16,59 +17,15 @@ from crm.reporting.v1 import report_builder_pb2_grpc
 from crm_kit.db import Database
 from crm_kit.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, require
 from crm_kit.protoconv import page_size, to_timestamp
-from crm_reporting import builder, builder_store
-from crm_reporting.targets import FIRST_DAY, LAST_DAY
+from crm_reporting import builder, builder_store, report_labels, schedule_api
+from crm_reporting.definitions import to_query
 
 ROLES = frozenset({"admin", "sales_manager", "sales_rep", "orders_clerk", "service_agent", "marketing"})
 MAX_SAVED = 200
 LOCALES = ("he", "fa", "en")
 
 
-def _day(value: str, field_name: str) -> date:
-    """A report's day: ISO, in this century (anything else is a typo, and a year 9999 would overflow)."""
-    try:
-        day = date.fromisoformat(value)
-    except ValueError:
-        day = None
-    if day is None or not FIRST_DAY <= day <= LAST_DAY:
-        raise InvalidArgument(
-            f"{field_name}: not a date of 2000-2099",
-            field_violations=[(field_name, "an ISO date (YYYY-MM-DD) from 2000-01-01 to 2099-12-31")],
-        )
-    return day
-
-
-def to_query(definition: pb.ReportDefinition, today: date, *, saved: bool = False) -> builder.Query:
-    """The definition as a checked query: INVALID_ARGUMENT naming every wrong field (a saved
-    report's removed names: FAILED_PRECONDITION)."""
-    filters: dict[str, tuple[str, ...]] = {}
-    for f in definition.filters:
-        if f.field in filters:
-            raise InvalidArgument(f"filters.{f.field} given twice", field_violations=[(f"filters.{f.field}", "once")])
-        filters[f.field] = tuple(f.values)
-    builder.check_names(definition.measures, definition.dimensions, filters, saved=saved)
-    periods = builder.Periods(
-        definition.grain or "month",
-        definition.calendar or "gregorian",
-        definition.week_start,
-        definition.fiscal_year_start_month or 1,
-    )
-    if definition.range:
-        if definition.range not in builder.RANGES:
-            raise InvalidArgument(
-                f"range: unknown {definition.range!r}",
-                field_violations=[("range", "one of " + ", ".join(builder.RANGES))],
-            )
-        start, end = builder.resolve_range(definition.range, today, periods)
-    else:
-        require({"start_date": definition.start_date, "end_date": definition.end_date})
-        start, end = _day(definition.start_date, "start_date"), _day(definition.end_date, "end_date")
-    query = builder.Query(tuple(definition.measures), tuple(definition.dimensions), start, end, periods, filters)
-    builder.validate(query)
-    return query
-
-
-def result_to_proto(result: builder.Result, query: builder.Query) -> pb.ReportResult:
+def result_to_proto(result: builder.Result, query: builder.Query, locale: str) -> pb.ReportResult:
     def row(r: builder.Row) -> pb.ReportRow:
         return pb.ReportRow(
             keys=r.keys,
@@ -78,12 +35,20 @@ def result_to_proto(result: builder.Result, query: builder.Query) -> pb.ReportRe
 
     return pb.ReportResult(
         columns=[
-            pb.ReportColumn(name=c.name, kind=c.kind, unit=c.unit, currency_code=c.currency) for c in result.columns
+            pb.ReportColumn(
+                name=c.name,
+                kind=c.kind,
+                unit=c.unit,
+                currency_code=c.currency,
+                label=report_labels.label(c.name, locale, c.currency),
+            )
+            for c in result.columns
         ],
         rows=[row(r) for r in result.rows],
         total=row(result.total),
         start_date=query.start.isoformat(),
         end_date=query.end.isoformat(),
+        total_label=report_labels.label("total", locale),
     )
 
 
@@ -109,9 +74,11 @@ def _locale(locale: str) -> str:
 
 
 class ReportBuilderServicer(report_builder_pb2_grpc.ReportBuilderServiceServicer):
-    def __init__(self, db: Database, zone: ZoneInfo) -> None:
+    def __init__(self, db: Database, zone: ZoneInfo, report_mail_domains: Sequence[str] = ()) -> None:
         self.db = db
         self.zone = zone
+        # The company's mail domains: the only ones a scheduled report is sent to (schedules.check).
+        self.report_mail_domains = tuple(report_mail_domains)
 
     async def GetReportCatalog(
         self, request: pb.GetReportCatalogRequest, context: grpc.aio.ServicerContext
@@ -136,7 +103,7 @@ class ReportBuilderServicer(report_builder_pb2_grpc.ReportBuilderServiceServicer
         builder.check_reach(query, reach)
         async with self.db.unit_of_work() as uow:
             rows = await builder_store.day_rows(uow, query, reach, self.zone)
-        return result_to_proto(builder.add_up(query, rows, _locale(locale)), query)
+        return result_to_proto(builder.add_up(query, rows, _locale(locale)), query, _locale(locale))
 
     async def RunReport(self, request: pb.RunReportRequest, context: grpc.aio.ServicerContext) -> pb.RunReportResponse:
         query = to_query(request.definition, builder_store.today(self.zone))
@@ -225,3 +192,25 @@ class ReportBuilderServicer(report_builder_pb2_grpc.ReportBuilderServiceServicer
                 field_violations=error.field_violations,
             ) from None
         return pb.RunSavedReportResponse(result=await self._run(query, _reach(request.reach), request.locale))
+
+    async def CreateReportSchedule(
+        self, request: pb.CreateReportScheduleRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CreateReportScheduleResponse:
+        schedule = await schedule_api.create(self.db, self.zone, self.report_mail_domains, request)
+        return pb.CreateReportScheduleResponse(schedule=schedule)
+
+    async def ListReportSchedules(
+        self, request: pb.ListReportSchedulesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListReportSchedulesResponse:
+        return pb.ListReportSchedulesResponse(schedules=await schedule_api.listed(self.db, request))
+
+    async def DeleteReportSchedule(
+        self, request: pb.DeleteReportScheduleRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DeleteReportScheduleResponse:
+        await schedule_api.delete(self.db, request)
+        return pb.DeleteReportScheduleResponse()
+
+    async def SendReportScheduleNow(
+        self, request: pb.SendReportScheduleNowRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SendReportScheduleNowResponse:
+        return pb.SendReportScheduleNowResponse(schedule=await schedule_api.send_now(self.db, request))

@@ -287,6 +287,32 @@ saved_reports = Table(
     Index("ix_saved_reports_owner", "owner_id", "created_at"),
 )
 
+# A saved report e-mailed weekly or monthly (crm_reporting.schedules), in the reach of whoever
+# scheduled it; next_run_at is the next delivery in UTC.
+report_schedules = Table(
+    "report_schedules",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("saved_report_id", String(64), ForeignKey("saved_reports.id", ondelete="CASCADE"), nullable=False),
+    Column("owner_id", String(200), nullable=False),
+    Column("reach_rep_id", String(64), nullable=False, server_default=""),
+    Column("reach_team_id", String(64), nullable=False, server_default=""),
+    Column("cadence", String(10), nullable=False),
+    Column("weekday", SmallInteger, nullable=False, server_default="0"),
+    Column("day_of_month", SmallInteger, nullable=False, server_default="1"),
+    Column("hour", SmallInteger, nullable=False),
+    Column("recipients", ARRAY(String(254)), nullable=False),
+    Column("locale", String(5), nullable=False),
+    Column("next_run_at", DateTime(timezone=True), nullable=False),
+    Column("last_run_at", DateTime(timezone=True), nullable=True),
+    Column("last_error", String(1000), nullable=False, server_default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("request_id", String(200), nullable=True, unique=True),
+    Index("ix_report_schedules_due", "next_run_at"),
+    Index("ix_report_schedules_owner", "owner_id", "created_at"),
+    Index("ix_report_schedules_report", "saved_report_id"),
+)
+
 # The latest state of each campaign (CampaignChanged): name, budget and actual cost.
 campaign_facts = Table(
     "campaign_facts",

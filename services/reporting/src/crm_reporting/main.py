@@ -23,7 +23,7 @@ from crm.support.v1 import events_pb2 as support_events
 from crm_kit.company import CompanyCalendarSettings
 from crm_kit.service import Service, run_cli
 from crm_kit.settings import ServiceSettings
-from crm_reporting import handlers, targets
+from crm_reporting import handlers, schedule_api, targets
 from crm_reporting.builder_api import ReportBuilderServicer
 from crm_reporting.db import messaging
 from crm_reporting.grpc_api import ReportingServicer, TargetsServicer, cross_selling, lead_scoring
@@ -48,6 +48,10 @@ class ReportingSettings(ServiceSettings, CompanyCalendarSettings):
     churn_refresh_seconds: float = 3600.0
     # Every customer is scored this often; a changed risk band publishes CustomerAtRisk.
     churn_scan_seconds: float = 3600.0
+    # Scheduled reports: the company's mail domains, comma-separated — the only ones a report is
+    # e-mailed to (empty: scheduling is refused) — and how often due schedules are looked for.
+    report_mail_domains: str = ""
+    report_schedule_poll_seconds: float = 60.0
 
 
 async def setup(service: Service) -> None:
@@ -98,6 +102,11 @@ async def setup(service: Service) -> None:
         lambda: scan_risks(service.db, churn, every_seconds=settings.churn_scan_seconds),
         wait_first=True,
     )
+    service.run_periodically(
+        "report-schedules",
+        settings.report_schedule_poll_seconds,
+        lambda: schedule_api.deliver_due(service.db, targets.time_zone(settings.company_time_zone)),
+    )
     service.grpc.add(
         retention_pb2_grpc.add_RetentionServiceServicer_to_server,
         RetentionServicer(service.db, cross_sell, churn),
@@ -110,7 +119,11 @@ async def setup(service: Service) -> None:
     )
     service.grpc.add(
         report_builder_pb2_grpc.add_ReportBuilderServiceServicer_to_server,
-        ReportBuilderServicer(service.db, targets.time_zone(settings.company_time_zone)),
+        ReportBuilderServicer(
+            service.db,
+            targets.time_zone(settings.company_time_zone),
+            [d for d in settings.report_mail_domains.split(",") if d.strip()],
+        ),
         report_builder_pb2.DESCRIPTOR.services_by_name["ReportBuilderService"].full_name,
     )
 

@@ -26,7 +26,7 @@ from crm.reporting.v1 import retention_pb2 as crm_dot_reporting_dot_v1_dot_reten
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x63rm/reporting/v1/events.proto\x12\x10\x63rm.reporting.v1\x1a crm/reporting/v1/retention.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc6\x01\n\x0e\x43ustomerAtRisk\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x0c\n\x04\x62\x61nd\x18\x02 \x01(\t\x12\x15\n\rprevious_band\x18\x03 \x01(\t\x12\x0c\n\x04risk\x18\x04 \x01(\x01\x12-\n\x07reasons\x18\x05 \x03(\x0b\x32\x1c.crm.reporting.v1.RiskReason\x12\r\n\x05model\x18\x06 \x01(\t\x12.\n\nscore_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestampb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x63rm/reporting/v1/events.proto\x12\x10\x63rm.reporting.v1\x1a crm/reporting/v1/retention.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc6\x01\n\x0e\x43ustomerAtRisk\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x0c\n\x04\x62\x61nd\x18\x02 \x01(\t\x12\x15\n\rprevious_band\x18\x03 \x01(\t\x12\x0c\n\x04risk\x18\x04 \x01(\x01\x12-\n\x07reasons\x18\x05 \x03(\x0b\x32\x1c.crm.reporting.v1.RiskReason\x12\r\n\x05model\x18\x06 \x01(\t\x12.\n\nscore_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"D\n\nAttachment\x12\x11\n\tfile_name\x18\x01 \x01(\t\x12\x12\n\nmedia_type\x18\x02 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x03 \x01(\x0c\"\xe0\x01\n\x14ScheduledReportReady\x12\x13\n\x0bschedule_id\x18\x01 \x01(\t\x12\x17\n\x0fsaved_report_id\x18\x02 \x01(\t\x12\x12\n\nrecipients\x18\x03 \x03(\t\x12\x0e\n\x06locale\x18\x04 \x01(\t\x12\x0f\n\x07subject\x18\x05 \x01(\t\x12\x0c\n\x04text\x18\x06 \x01(\t\x12\x31\n\x0b\x61ttachments\x18\x07 \x03(\x0b\x32\x1c.crm.reporting.v1.Attachment\x12\x12\n\nstart_date\x18\x08 \x01(\t\x12\x10\n\x08\x65nd_date\x18\t \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,4 +35,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_CUSTOMERATRISK']._serialized_start=119
   _globals['_CUSTOMERATRISK']._serialized_end=317
+  _globals['_ATTACHMENT']._serialized_start=319
+  _globals['_ATTACHMENT']._serialized_end=387
+  _globals['_SCHEDULEDREPORTREADY']._serialized_start=390
+  _globals['_SCHEDULEDREPORTREADY']._serialized_end=614
 # @@protoc_insertion_point(module_scope)

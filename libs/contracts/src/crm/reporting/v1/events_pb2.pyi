@@ -67,3 +67,84 @@ class CustomerAtRisk(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CustomerAtRisk: _TypeAlias = CustomerAtRisk  # noqa: Y015
+
+@_typing.final
+class Attachment(_message.Message):
+    """A file carried by an event (a scheduled report's PDF and chart)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FILE_NAME_FIELD_NUMBER: _builtins.int
+    MEDIA_TYPE_FIELD_NUMBER: _builtins.int
+    CONTENT_FIELD_NUMBER: _builtins.int
+    file_name: _builtins.str
+    media_type: _builtins.str
+    content: _builtins.bytes
+    def __init__(
+        self,
+        *,
+        file_name: _builtins.str = ...,
+        media_type: _builtins.str = ...,
+        content: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "file_name", b"file_name", "media_type", b"media_type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Attachment: _TypeAlias = Attachment  # noqa: Y015
+
+@_typing.final
+class ScheduledReportReady(_message.Message):
+    """Published on crm.reporting.scheduled_report_ready when a report schedule falls due: the saved
+    report run in its owner's reach, rendered, for notifications to e-mail to each recipient once.
+    The files stay small (a PDF of at most 200 rows and one chart): the event is within JetStream's
+    message limit by construction.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SCHEDULE_ID_FIELD_NUMBER: _builtins.int
+    SAVED_REPORT_ID_FIELD_NUMBER: _builtins.int
+    RECIPIENTS_FIELD_NUMBER: _builtins.int
+    LOCALE_FIELD_NUMBER: _builtins.int
+    SUBJECT_FIELD_NUMBER: _builtins.int
+    TEXT_FIELD_NUMBER: _builtins.int
+    ATTACHMENTS_FIELD_NUMBER: _builtins.int
+    START_DATE_FIELD_NUMBER: _builtins.int
+    END_DATE_FIELD_NUMBER: _builtins.int
+    schedule_id: _builtins.str
+    saved_report_id: _builtins.str
+    locale: _builtins.str
+    """he, fa or en."""
+    subject: _builtins.str
+    text: _builtins.str
+    """The e-mail's text (what the report is, its period, where to see it whole)."""
+    start_date: _builtins.str
+    """The report's range, ISO days."""
+    end_date: _builtins.str
+    @_builtins.property
+    def recipients(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def attachments(self) -> _containers.RepeatedCompositeFieldContainer[Global___Attachment]: ...
+    def __init__(
+        self,
+        *,
+        schedule_id: _builtins.str = ...,
+        saved_report_id: _builtins.str = ...,
+        recipients: _abc.Iterable[_builtins.str] | None = ...,
+        locale: _builtins.str = ...,
+        subject: _builtins.str = ...,
+        text: _builtins.str = ...,
+        attachments: _abc.Iterable[Global___Attachment] | None = ...,
+        start_date: _builtins.str = ...,
+        end_date: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attachments", b"attachments", "end_date", b"end_date", "locale", b"locale", "recipients", b"recipients", "saved_report_id", b"saved_report_id", "schedule_id", b"schedule_id", "start_date", b"start_date", "subject", b"subject", "text", b"text"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ScheduledReportReady: _TypeAlias = ScheduledReportReady  # noqa: Y015

@@ -270,12 +270,15 @@ class ReportColumn(_message.Message):
     KIND_FIELD_NUMBER: _builtins.int
     UNIT_FIELD_NUMBER: _builtins.int
     CURRENCY_CODE_FIELD_NUMBER: _builtins.int
+    LABEL_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     kind: _builtins.str
     """dimension or measure."""
     unit: _builtins.str
     """A measure's count, money (minor units), seconds or ratio."""
     currency_code: _builtins.str
+    label: _builtins.str
+    """The column's header in the request's locale (a money column's with its currency)."""
     def __init__(
         self,
         *,
@@ -283,10 +286,11 @@ class ReportColumn(_message.Message):
         kind: _builtins.str = ...,
         unit: _builtins.str = ...,
         currency_code: _builtins.str = ...,
+        label: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["currency_code", b"currency_code", "kind", b"kind", "name", b"name", "unit", b"unit"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["currency_code", b"currency_code", "kind", b"kind", "label", b"label", "name", b"name", "unit", b"unit"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -396,9 +400,12 @@ class ReportResult(_message.Message):
     TOTAL_FIELD_NUMBER: _builtins.int
     START_DATE_FIELD_NUMBER: _builtins.int
     END_DATE_FIELD_NUMBER: _builtins.int
+    TOTAL_LABEL_FIELD_NUMBER: _builtins.int
     start_date: _builtins.str
     """The days reported (a relative range resolved)."""
     end_date: _builtins.str
+    total_label: _builtins.str
+    """"Total" in the request's locale."""
     @_builtins.property
     def columns(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReportColumn]: ...
     @_builtins.property
@@ -413,10 +420,11 @@ class ReportResult(_message.Message):
         total: Global___ReportRow | None = ...,
         start_date: _builtins.str = ...,
         end_date: _builtins.str = ...,
+        total_label: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["total", b"total"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["columns", b"columns", "end_date", b"end_date", "rows", b"rows", "start_date", b"start_date", "total", b"total"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["columns", b"columns", "end_date", b"end_date", "rows", b"rows", "start_date", b"start_date", "total", b"total", "total_label", b"total_label"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -673,3 +681,274 @@ class RunSavedReportRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RunSavedReportRequest: _TypeAlias = RunSavedReportRequest  # noqa: Y015
+
+@_typing.final
+class ReportSchedule(_message.Message):
+    """When and to whom a saved report is e-mailed. Times are the company's local time."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    SAVED_REPORT_ID_FIELD_NUMBER: _builtins.int
+    REPORT_NAME_FIELD_NUMBER: _builtins.int
+    OWNER_ID_FIELD_NUMBER: _builtins.int
+    CADENCE_FIELD_NUMBER: _builtins.int
+    WEEKDAY_FIELD_NUMBER: _builtins.int
+    DAY_OF_MONTH_FIELD_NUMBER: _builtins.int
+    HOUR_FIELD_NUMBER: _builtins.int
+    RECIPIENTS_FIELD_NUMBER: _builtins.int
+    LOCALE_FIELD_NUMBER: _builtins.int
+    NEXT_RUN_TIME_FIELD_NUMBER: _builtins.int
+    LAST_RUN_TIME_FIELD_NUMBER: _builtins.int
+    LAST_ERROR_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    REACH_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    saved_report_id: _builtins.str
+    report_name: _builtins.str
+    """The saved report's name when the schedule was read."""
+    owner_id: _builtins.str
+    cadence: _builtins.str
+    """weekly or monthly."""
+    weekday: _builtins.int
+    """weekly: 0 Monday … 6 Sunday."""
+    day_of_month: _builtins.int
+    """monthly: 1-28."""
+    hour: _builtins.int
+    """0-23, the company's local hour."""
+    locale: _builtins.str
+    """he, fa or en: the language of the e-mail, the PDF and period names."""
+    last_error: _builtins.str
+    """Why the last delivery could not be made ("" when it was)."""
+    @_builtins.property
+    def recipients(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def next_run_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def last_run_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def reach(self) -> Global___ReportReach:
+        """The reach it runs in (empty: everything)."""
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        saved_report_id: _builtins.str = ...,
+        report_name: _builtins.str = ...,
+        owner_id: _builtins.str = ...,
+        cadence: _builtins.str = ...,
+        weekday: _builtins.int = ...,
+        day_of_month: _builtins.int = ...,
+        hour: _builtins.int = ...,
+        recipients: _abc.Iterable[_builtins.str] | None = ...,
+        locale: _builtins.str = ...,
+        next_run_time: _timestamp_pb2.Timestamp | None = ...,
+        last_run_time: _timestamp_pb2.Timestamp | None = ...,
+        last_error: _builtins.str = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+        reach: Global___ReportReach | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "last_run_time", b"last_run_time", "next_run_time", b"next_run_time", "reach", b"reach"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cadence", b"cadence", "create_time", b"create_time", "day_of_month", b"day_of_month", "hour", b"hour", "id", b"id", "last_error", b"last_error", "last_run_time", b"last_run_time", "locale", b"locale", "next_run_time", b"next_run_time", "owner_id", b"owner_id", "reach", b"reach", "recipients", b"recipients", "report_name", b"report_name", "saved_report_id", b"saved_report_id", "weekday", b"weekday"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReportSchedule: _TypeAlias = ReportSchedule  # noqa: Y015
+
+@_typing.final
+class CreateReportScheduleRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SAVED_REPORT_ID_FIELD_NUMBER: _builtins.int
+    VIEWER_FIELD_NUMBER: _builtins.int
+    REACH_FIELD_NUMBER: _builtins.int
+    CADENCE_FIELD_NUMBER: _builtins.int
+    WEEKDAY_FIELD_NUMBER: _builtins.int
+    DAY_OF_MONTH_FIELD_NUMBER: _builtins.int
+    HOUR_FIELD_NUMBER: _builtins.int
+    RECIPIENTS_FIELD_NUMBER: _builtins.int
+    LOCALE_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    saved_report_id: _builtins.str
+    cadence: _builtins.str
+    weekday: _builtins.int
+    day_of_month: _builtins.int
+    hour: _builtins.int
+    locale: _builtins.str
+    request_id: _builtins.str
+    @_builtins.property
+    def viewer(self) -> Global___ReportViewer: ...
+    @_builtins.property
+    def reach(self) -> Global___ReportReach: ...
+    @_builtins.property
+    def recipients(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        saved_report_id: _builtins.str = ...,
+        viewer: Global___ReportViewer | None = ...,
+        reach: Global___ReportReach | None = ...,
+        cadence: _builtins.str = ...,
+        weekday: _builtins.int = ...,
+        day_of_month: _builtins.int = ...,
+        hour: _builtins.int = ...,
+        recipients: _abc.Iterable[_builtins.str] | None = ...,
+        locale: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["reach", b"reach", "viewer", b"viewer"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cadence", b"cadence", "day_of_month", b"day_of_month", "hour", b"hour", "locale", b"locale", "reach", b"reach", "recipients", b"recipients", "request_id", b"request_id", "saved_report_id", b"saved_report_id", "viewer", b"viewer", "weekday", b"weekday"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateReportScheduleRequest: _TypeAlias = CreateReportScheduleRequest  # noqa: Y015
+
+@_typing.final
+class CreateReportScheduleResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SCHEDULE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def schedule(self) -> Global___ReportSchedule: ...
+    def __init__(
+        self,
+        *,
+        schedule: Global___ReportSchedule | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["schedule", b"schedule"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["schedule", b"schedule"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateReportScheduleResponse: _TypeAlias = CreateReportScheduleResponse  # noqa: Y015
+
+@_typing.final
+class ListReportSchedulesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VIEWER_FIELD_NUMBER: _builtins.int
+    SAVED_REPORT_ID_FIELD_NUMBER: _builtins.int
+    saved_report_id: _builtins.str
+    """Only this saved report's ("" every one)."""
+    @_builtins.property
+    def viewer(self) -> Global___ReportViewer: ...
+    def __init__(
+        self,
+        *,
+        viewer: Global___ReportViewer | None = ...,
+        saved_report_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["viewer", b"viewer"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["saved_report_id", b"saved_report_id", "viewer", b"viewer"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListReportSchedulesRequest: _TypeAlias = ListReportSchedulesRequest  # noqa: Y015
+
+@_typing.final
+class ListReportSchedulesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SCHEDULES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def schedules(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReportSchedule]: ...
+    def __init__(
+        self,
+        *,
+        schedules: _abc.Iterable[Global___ReportSchedule] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["schedules", b"schedules"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListReportSchedulesResponse: _TypeAlias = ListReportSchedulesResponse  # noqa: Y015
+
+@_typing.final
+class DeleteReportScheduleRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    VIEWER_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    @_builtins.property
+    def viewer(self) -> Global___ReportViewer: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        viewer: Global___ReportViewer | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["viewer", b"viewer"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "viewer", b"viewer"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteReportScheduleRequest: _TypeAlias = DeleteReportScheduleRequest  # noqa: Y015
+
+@_typing.final
+class DeleteReportScheduleResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteReportScheduleResponse: _TypeAlias = DeleteReportScheduleResponse  # noqa: Y015
+
+@_typing.final
+class SendReportScheduleNowRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    VIEWER_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    @_builtins.property
+    def viewer(self) -> Global___ReportViewer: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        viewer: Global___ReportViewer | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["viewer", b"viewer"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "viewer", b"viewer"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SendReportScheduleNowRequest: _TypeAlias = SendReportScheduleNowRequest  # noqa: Y015
+
+@_typing.final
+class SendReportScheduleNowResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SCHEDULE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def schedule(self) -> Global___ReportSchedule: ...
+    def __init__(
+        self,
+        *,
+        schedule: Global___ReportSchedule | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["schedule", b"schedule"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["schedule", b"schedule"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SendReportScheduleNowResponse: _TypeAlias = SendReportScheduleNowResponse  # noqa: Y015

@@ -77,6 +77,26 @@ class ReportBuilderServiceStub:
                 request_serializer=crm_dot_reporting_dot_v1_dot_report__builder__pb2.RunSavedReportRequest.SerializeToString,
                 response_deserializer=crm_dot_reporting_dot_v1_dot_report__builder__pb2.RunSavedReportResponse.FromString,
                 _registered_method=True)
+        self.CreateReportSchedule = channel.unary_unary(
+                '/crm.reporting.v1.ReportBuilderService/CreateReportSchedule',
+                request_serializer=crm_dot_reporting_dot_v1_dot_report__builder__pb2.CreateReportScheduleRequest.SerializeToString,
+                response_deserializer=crm_dot_reporting_dot_v1_dot_report__builder__pb2.CreateReportScheduleResponse.FromString,
+                _registered_method=True)
+        self.ListReportSchedules = channel.unary_unary(
+                '/crm.reporting.v1.ReportBuilderService/ListReportSchedules',
+                request_serializer=crm_dot_reporting_dot_v1_dot_report__builder__pb2.ListReportSchedulesRequest.SerializeToString,
+                response_deserializer=crm_dot_reporting_dot_v1_dot_report__builder__pb2.ListReportSchedulesResponse.FromString,
+                _registered_method=True)
+        self.DeleteReportSchedule = channel.unary_unary(
+                '/crm.reporting.v1.ReportBuilderService/DeleteReportSchedule',
+                request_serializer=crm_dot_reporting_dot_v1_dot_report__builder__pb2.DeleteReportScheduleRequest.SerializeToString,
+                response_deserializer=crm_dot_reporting_dot_v1_dot_report__builder__pb2.DeleteReportScheduleResponse.FromString,
+                _registered_method=True)
+        self.SendReportScheduleNow = channel.unary_unary(
+                '/crm.reporting.v1.ReportBuilderService/SendReportScheduleNow',
+                request_serializer=crm_dot_reporting_dot_v1_dot_report__builder__pb2.SendReportScheduleNowRequest.SerializeToString,
+                response_deserializer=crm_dot_reporting_dot_v1_dot_report__builder__pb2.SendReportScheduleNowResponse.FromString,
+                _registered_method=True)
 
 
 class ReportBuilderServiceServicer:
@@ -139,6 +159,37 @@ class ReportBuilderServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateReportSchedule(self, request, context):
+        """A saved report e-mailed weekly or monthly as PDF with a PNG chart, run in the reach of whoever
+        schedules it (the reach is given here and kept). NOT_FOUND when the viewer cannot open the
+        report; INVALID_ARGUMENT naming each wrong field (a recipient outside the company's mail
+        domains, a day or hour out of range); a repeated request_id answers the first schedule.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListReportSchedules(self, request, context):
+        """The viewer's own schedules (an admin's: everyone's), newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteReportSchedule(self, request, context):
+        """Its owner's (or an admin's): NOT_FOUND for anyone else.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SendReportScheduleNow(self, request, context):
+        """Sends it at the next delivery round (seconds) without moving its regular time.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ReportBuilderServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -176,6 +227,26 @@ def add_ReportBuilderServiceServicer_to_server(servicer, server):
                     servicer.RunSavedReport,
                     request_deserializer=crm_dot_reporting_dot_v1_dot_report__builder__pb2.RunSavedReportRequest.FromString,
                     response_serializer=crm_dot_reporting_dot_v1_dot_report__builder__pb2.RunSavedReportResponse.SerializeToString,
+            ),
+            'CreateReportSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateReportSchedule,
+                    request_deserializer=crm_dot_reporting_dot_v1_dot_report__builder__pb2.CreateReportScheduleRequest.FromString,
+                    response_serializer=crm_dot_reporting_dot_v1_dot_report__builder__pb2.CreateReportScheduleResponse.SerializeToString,
+            ),
+            'ListReportSchedules': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListReportSchedules,
+                    request_deserializer=crm_dot_reporting_dot_v1_dot_report__builder__pb2.ListReportSchedulesRequest.FromString,
+                    response_serializer=crm_dot_reporting_dot_v1_dot_report__builder__pb2.ListReportSchedulesResponse.SerializeToString,
+            ),
+            'DeleteReportSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteReportSchedule,
+                    request_deserializer=crm_dot_reporting_dot_v1_dot_report__builder__pb2.DeleteReportScheduleRequest.FromString,
+                    response_serializer=crm_dot_reporting_dot_v1_dot_report__builder__pb2.DeleteReportScheduleResponse.SerializeToString,
+            ),
+            'SendReportScheduleNow': grpc.unary_unary_rpc_method_handler(
+                    servicer.SendReportScheduleNow,
+                    request_deserializer=crm_dot_reporting_dot_v1_dot_report__builder__pb2.SendReportScheduleNowRequest.FromString,
+                    response_serializer=crm_dot_reporting_dot_v1_dot_report__builder__pb2.SendReportScheduleNowResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -375,6 +446,114 @@ class ReportBuilderService:
             '/crm.reporting.v1.ReportBuilderService/RunSavedReport',
             crm_dot_reporting_dot_v1_dot_report__builder__pb2.RunSavedReportRequest.SerializeToString,
             crm_dot_reporting_dot_v1_dot_report__builder__pb2.RunSavedReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateReportSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.reporting.v1.ReportBuilderService/CreateReportSchedule',
+            crm_dot_reporting_dot_v1_dot_report__builder__pb2.CreateReportScheduleRequest.SerializeToString,
+            crm_dot_reporting_dot_v1_dot_report__builder__pb2.CreateReportScheduleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListReportSchedules(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.reporting.v1.ReportBuilderService/ListReportSchedules',
+            crm_dot_reporting_dot_v1_dot_report__builder__pb2.ListReportSchedulesRequest.SerializeToString,
+            crm_dot_reporting_dot_v1_dot_report__builder__pb2.ListReportSchedulesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteReportSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.reporting.v1.ReportBuilderService/DeleteReportSchedule',
+            crm_dot_reporting_dot_v1_dot_report__builder__pb2.DeleteReportScheduleRequest.SerializeToString,
+            crm_dot_reporting_dot_v1_dot_report__builder__pb2.DeleteReportScheduleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SendReportScheduleNow(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.reporting.v1.ReportBuilderService/SendReportScheduleNow',
+            crm_dot_reporting_dot_v1_dot_report__builder__pb2.SendReportScheduleNowRequest.SerializeToString,
+            crm_dot_reporting_dot_v1_dot_report__builder__pb2.SendReportScheduleNowResponse.FromString,
             options,
             channel_credentials,
             insecure,

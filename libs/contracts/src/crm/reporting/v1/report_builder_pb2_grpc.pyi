@@ -57,6 +57,18 @@ class ReportBuilderServiceStub:
     """Runs in the caller's reach. FAILED_PRECONDITION (reason SAVED_REPORT_OUTDATED) when the report
     names a measure or dimension the builder no longer has.
     """
+    CreateReportSchedule: _grpc.UnaryUnaryMultiCallable[_report_builder_pb2.CreateReportScheduleRequest, _report_builder_pb2.CreateReportScheduleResponse]
+    """A saved report e-mailed weekly or monthly as PDF with a PNG chart, run in the reach of whoever
+    schedules it (the reach is given here and kept). NOT_FOUND when the viewer cannot open the
+    report; INVALID_ARGUMENT naming each wrong field (a recipient outside the company's mail
+    domains, a day or hour out of range); a repeated request_id answers the first schedule.
+    """
+    ListReportSchedules: _grpc.UnaryUnaryMultiCallable[_report_builder_pb2.ListReportSchedulesRequest, _report_builder_pb2.ListReportSchedulesResponse]
+    """The viewer's own schedules (an admin's: everyone's), newest first."""
+    DeleteReportSchedule: _grpc.UnaryUnaryMultiCallable[_report_builder_pb2.DeleteReportScheduleRequest, _report_builder_pb2.DeleteReportScheduleResponse]
+    """Its owner's (or an admin's): NOT_FOUND for anyone else."""
+    SendReportScheduleNow: _grpc.UnaryUnaryMultiCallable[_report_builder_pb2.SendReportScheduleNowRequest, _report_builder_pb2.SendReportScheduleNowResponse]
+    """Sends it at the next delivery round (seconds) without moving its regular time."""
 
 @_typing.type_check_only
 class ReportBuilderServiceAsyncStub(ReportBuilderServiceStub):
@@ -87,6 +99,18 @@ class ReportBuilderServiceAsyncStub(ReportBuilderServiceStub):
     """Runs in the caller's reach. FAILED_PRECONDITION (reason SAVED_REPORT_OUTDATED) when the report
     names a measure or dimension the builder no longer has.
     """
+    CreateReportSchedule: _aio.UnaryUnaryMultiCallable[_report_builder_pb2.CreateReportScheduleRequest, _report_builder_pb2.CreateReportScheduleResponse]  # type: ignore[assignment]
+    """A saved report e-mailed weekly or monthly as PDF with a PNG chart, run in the reach of whoever
+    schedules it (the reach is given here and kept). NOT_FOUND when the viewer cannot open the
+    report; INVALID_ARGUMENT naming each wrong field (a recipient outside the company's mail
+    domains, a day or hour out of range); a repeated request_id answers the first schedule.
+    """
+    ListReportSchedules: _aio.UnaryUnaryMultiCallable[_report_builder_pb2.ListReportSchedulesRequest, _report_builder_pb2.ListReportSchedulesResponse]  # type: ignore[assignment]
+    """The viewer's own schedules (an admin's: everyone's), newest first."""
+    DeleteReportSchedule: _aio.UnaryUnaryMultiCallable[_report_builder_pb2.DeleteReportScheduleRequest, _report_builder_pb2.DeleteReportScheduleResponse]  # type: ignore[assignment]
+    """Its owner's (or an admin's): NOT_FOUND for anyone else."""
+    SendReportScheduleNow: _aio.UnaryUnaryMultiCallable[_report_builder_pb2.SendReportScheduleNowRequest, _report_builder_pb2.SendReportScheduleNowResponse]  # type: ignore[assignment]
+    """Sends it at the next delivery round (seconds) without moving its regular time."""
 
 class ReportBuilderServiceServicer(metaclass=_abc_1.ABCMeta):
     """The report builder (crm_reporting.builder): measures broken down by up to two dimensions over a
@@ -156,5 +180,41 @@ class ReportBuilderServiceServicer(metaclass=_abc_1.ABCMeta):
         """Runs in the caller's reach. FAILED_PRECONDITION (reason SAVED_REPORT_OUTDATED) when the report
         names a measure or dimension the builder no longer has.
         """
+
+    @_abc_1.abstractmethod
+    def CreateReportSchedule(
+        self,
+        request: _report_builder_pb2.CreateReportScheduleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_report_builder_pb2.CreateReportScheduleResponse, _abc.Awaitable[_report_builder_pb2.CreateReportScheduleResponse]]:
+        """A saved report e-mailed weekly or monthly as PDF with a PNG chart, run in the reach of whoever
+        schedules it (the reach is given here and kept). NOT_FOUND when the viewer cannot open the
+        report; INVALID_ARGUMENT naming each wrong field (a recipient outside the company's mail
+        domains, a day or hour out of range); a repeated request_id answers the first schedule.
+        """
+
+    @_abc_1.abstractmethod
+    def ListReportSchedules(
+        self,
+        request: _report_builder_pb2.ListReportSchedulesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_report_builder_pb2.ListReportSchedulesResponse, _abc.Awaitable[_report_builder_pb2.ListReportSchedulesResponse]]:
+        """The viewer's own schedules (an admin's: everyone's), newest first."""
+
+    @_abc_1.abstractmethod
+    def DeleteReportSchedule(
+        self,
+        request: _report_builder_pb2.DeleteReportScheduleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_report_builder_pb2.DeleteReportScheduleResponse, _abc.Awaitable[_report_builder_pb2.DeleteReportScheduleResponse]]:
+        """Its owner's (or an admin's): NOT_FOUND for anyone else."""
+
+    @_abc_1.abstractmethod
+    def SendReportScheduleNow(
+        self,
+        request: _report_builder_pb2.SendReportScheduleNowRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_report_builder_pb2.SendReportScheduleNowResponse, _abc.Awaitable[_report_builder_pb2.SendReportScheduleNowResponse]]:
+        """Sends it at the next delivery round (seconds) without moving its regular time."""
 
 def add_ReportBuilderServiceServicer_to_server(servicer: ReportBuilderServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -121,12 +121,13 @@ def result_from_proto(reply: pb.ReportResult) -> ReportResult:
             "start_date": reply.start_date,
             "end_date": reply.end_date,
             "chart": chart,
+            "total_label": reply.total_label,
         }
     )
 
 
 def _file(result: ReportResult, file_format: FileFormat, locale: str, name: str) -> Response:
-    body = exports.to_csv(result, locale) if file_format == "csv" else exports.to_xlsx(result, locale, name)
+    body = exports.to_csv(result) if file_format == "csv" else exports.to_xlsx(result, locale, name)
     file_name = f"report-{result.start_date}-{result.end_date}.{file_format}"
     return Response(
         body, media_type=_MEDIA[file_format], headers={"Content-Disposition": f'attachment; filename="{file_name}"'}

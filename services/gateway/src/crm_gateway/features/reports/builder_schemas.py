@@ -80,6 +80,8 @@ class ReportColumn(BaseModel):
     # A measure's: count, money (minor units of currency_code), seconds or ratio (0 to 1).
     unit: str
     currency_code: str
+    # The header in the request's language (a money column's with its currency).
+    label: str = ""
 
 
 class ReportRow(BaseModel):
@@ -109,6 +111,8 @@ class ReportResult(BaseModel):
     start_date: date
     end_date: date
     chart: ChartSpec
+    # "Total" in the request's language.
+    total_label: str = ""
 
 
 class CatalogMeasure(BaseModel):

@@ -1,5 +1,6 @@
 """A report as a file: CSV (UTF-8 with a byte-order mark, so Excel reads Hebrew and Persian) and
-XLSX (a right-to-left sheet for Hebrew and Persian). Headers are in the report's language; money is
+XLSX (a right-to-left sheet for Hebrew and Persian). Headers are in the report's language (reporting
+names them: ReportColumn.label); money is
 in major units of its currency, one column per currency; rates are fractions (XLSX: percent)."""
 
 from __future__ import annotations
@@ -14,72 +15,14 @@ from openpyxl.styles import Font
 
 from crm_gateway.features.reports.builder_schemas import ReportColumn, ReportResult
 
-HEADERS = {
-    "he": {
-        "source": "מקור",
-        "campaign": "קמפיין",
-        "rep": "נציג",
-        "team": "צוות",
-        "pipeline": "צנרת",
-        "product_line": "קו מוצרים",
-        "city": "עיר",
-        "period": "תקופה",
-        "kind": "סוג",
-        "channel": "ערוץ",
-        "priority": "עדיפות",
-        "queue": "תור",
-        "agent": "נציג שירות",
-        "status": "מצב",
-        "promotion": "מבצע",
-        "leads": "לידים",
-        "speed_to_assign_seconds": "זמן עד שיוך (שניות)",
-        "deals_won": "עסקאות שנסגרו",
-        "deals_lost": "עסקאות שאבדו",
-        "win_rate": "שיעור זכייה",
-        "revenue": "הכנסות",
-        "tickets": "פניות",
-        "sla_breaches": "הפרות SLA",
-        "resolution_seconds": "זמן טיפול (שניות)",
-        "messages": "הודעות",
-        "cost": "עלות",
-        "total": "סה״כ",
-    },
-    "fa": {
-        "source": "منبع",
-        "campaign": "کمپین",
-        "rep": "نماینده",
-        "team": "تیم",
-        "pipeline": "قیف فروش",
-        "product_line": "خط محصول",
-        "city": "شهر",
-        "period": "دوره",
-        "kind": "نوع",
-        "channel": "کانال",
-        "priority": "اولویت",
-        "queue": "صف",
-        "agent": "کارشناس",
-        "status": "وضعیت",
-        "promotion": "کمپین پیامکی",
-        "leads": "سرنخ‌ها",
-        "speed_to_assign_seconds": "زمان تا تخصیص (ثانیه)",
-        "deals_won": "معاملات موفق",
-        "deals_lost": "معاملات ناموفق",
-        "win_rate": "نرخ موفقیت",
-        "revenue": "درآمد",
-        "tickets": "تیکت‌ها",
-        "sla_breaches": "نقض SLA",
-        "resolution_seconds": "زمان حل (ثانیه)",
-        "messages": "پیام‌ها",
-        "cost": "هزینه",
-        "total": "جمع",
-    },
-}
 RIGHT_TO_LEFT = frozenset({"he", "fa"})
 
 
-def header(column: ReportColumn, locale: str) -> str:
-    name = HEADERS.get(locale, {}).get(column.name, column.name)
-    return f"{name} ({column.currency_code})" if column.currency_code else name
+def header(column: ReportColumn) -> str:
+    """The header reporting names in the report's language; an older reporting's name as is."""
+    if column.label:
+        return column.label
+    return f"{column.name} ({column.currency_code})" if column.currency_code else column.name
 
 
 def _number(column: ReportColumn, value: float | None) -> float | int | None:
@@ -93,24 +36,24 @@ def _number(column: ReportColumn, value: float | None) -> float | int | None:
     return round(value, 4)
 
 
-def table(result: ReportResult, locale: str) -> tuple[list[str], list[list[str | float | int | None]]]:
+def table(result: ReportResult) -> tuple[list[str], list[list[str | float | int | None]]]:
     """Header and rows (labels, then numbers), the total last."""
     measures = [c for c in result.columns if c.kind == "measure"]
     dimensions = len(result.columns) - len(measures)
-    head = [header(c, locale) for c in result.columns]
+    head = [header(c) for c in result.columns]
     rows: list[list[str | float | int | None]] = []
     for row in [*result.rows, result.total]:
-        labels: list[str | float | int | None] = list(row.labels) or [HEADERS.get(locale, {}).get("total", "total")]
+        labels: list[str | float | int | None] = list(row.labels) or [result.total_label or "total"]
         labels += [""] * (dimensions - len(labels))
         rows.append(labels[: max(dimensions, 1)] + [_number(c, v) for c, v in zip(measures, row.values, strict=True)])
     if not dimensions:
-        head = [HEADERS.get(locale, {}).get("total", "total"), *head]
+        head = [result.total_label or "total", *head]
         rows = rows[-1:]
     return head, rows
 
 
-def to_csv(result: ReportResult, locale: str) -> bytes:
-    head, rows = table(result, locale)
+def to_csv(result: ReportResult) -> bytes:
+    head, rows = table(result)
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(head)
@@ -128,7 +71,7 @@ def _cell(value: str | float | int | None) -> str | float | int:
 
 
 def to_xlsx(result: ReportResult, locale: str, title: str = "report") -> bytes:
-    head, rows = table(result, locale)
+    head, rows = table(result)
     book = Workbook()
     sheet = book.active
     assert sheet is not None, "a new workbook has a sheet"

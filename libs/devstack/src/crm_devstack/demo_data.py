@@ -159,6 +159,8 @@ DEMO_COMPANY: dict[str, str] = {
     "CRM_COMPANY_TAX_ID": "515123456",
     "CRM_COMPANY_PHONE": "+972 3-555-1234",
     "CRM_COMPANY_EMAIL": "sales@galil.example",
+    # Scheduled reports go to the company's own addresses only.
+    "CRM_REPORT_MAIL_DOMAINS": "galil.example",
 }
 
 

@@ -8,7 +8,8 @@ AUTH). HTTP on ``--http-port``:
 
 - ``GET /`` — the messages for a person: subject, sender, recipients, time, text, and the HTML part
   as it would render (in a sandboxed frame).
-- ``GET /messages`` — every message as JSON, in the order received (headers, text and HTML parts).
+- ``GET /messages`` — every message as JSON, in the order received (headers, text and HTML parts,
+  attachments with their content in base64).
 - ``POST /control/fail-next`` ``{"count": N, "code": 451}`` — the next N recipients are refused
   with that SMTP code (4xx: try later; 5xx: refused for good).
 - ``POST /control/reset`` — forget everything.
@@ -18,6 +19,7 @@ AUTH). HTTP on ``--http-port``:
 from __future__ import annotations
 
 import argparse
+import base64
 import html
 import ssl
 import threading
@@ -35,6 +37,16 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
 MAX_MESSAGES = 10_000
+# Messages whose attachments keep their content; older ones keep names and sizes (bounded memory).
+KEEP_FILES_OF = 200
+
+
+class ReceivedAttachment(BaseModel):
+    file_name: str
+    media_type: str
+    size: int
+    # The file, base64 (a sink keeps what a test or a developer opens).
+    content_base64: str
 
 
 class ReceivedMail(BaseModel):
@@ -49,6 +61,7 @@ class ReceivedMail(BaseModel):
     # Whether the session was over TLS and who logged in (empty: nobody).
     tls: bool
     login: str
+    attachments: list[ReceivedAttachment] = []
 
 
 class FailNextRequest(BaseModel):
@@ -69,6 +82,23 @@ class SinkState:
         with self.lock:
             self.messages.clear()
             self.fail_remaining = 0
+
+
+def _attachments(message: EmailMessage) -> list[ReceivedAttachment]:
+    found = []
+    for part in message.iter_attachments():
+        assert isinstance(part, EmailMessage)
+        content = part.get_payload(decode=True)
+        data = content if isinstance(content, bytes) else b""
+        found.append(
+            ReceivedAttachment(
+                file_name=part.get_filename() or "",
+                media_type=part.get_content_type(),
+                size=len(data),
+                content_base64=base64.b64encode(data).decode(),
+            )
+        )
+    return found
 
 
 def _part(message: EmailMessage, subtype: str) -> str:
@@ -104,10 +134,14 @@ class _Handler:
             received_at=datetime.now(UTC),
             tls=session.ssl is not None,
             login=login,
+            attachments=_attachments(parsed),
         )
         with self.state.lock:
             self.state.messages.append(mail)
             del self.state.messages[:-MAX_MESSAGES]
+            if len(self.state.messages) > KEEP_FILES_OF:
+                for attachment in self.state.messages[-KEEP_FILES_OF - 1].attachments:
+                    attachment.content_base64 = ""
         return "250 Message accepted"
 
 
@@ -164,6 +198,7 @@ def create_app(state: SinkState) -> FastAPI:
             f"<article><h2>{html.escape(m.subject)}</h2><p>{html.escape(m.mail_from)} → "
             f"{html.escape(', '.join(m.rcpt_to))} · {m.received_at:%Y-%m-%d %H:%M:%S} UTC</p>"
             f"<pre>{html.escape(m.text)}</pre>"
+            + "".join(f"<p>📎 {html.escape(a.file_name)} ({a.size:,} bytes)</p>" for a in m.attachments)
             + (f'<iframe sandbox srcdoc="{html.escape(m.html, quote=True)}"></iframe>' if m.html else "")
             + "</article>"
             for m in mails

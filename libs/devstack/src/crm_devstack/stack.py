@@ -348,6 +348,8 @@ class Stack:
                 "CRM_SMTP_SECURITY": "none",
                 "CRM_SMTP_FROM_ADDRESS": "service@crm.localhost",
                 "CRM_SMTP_FROM_NAME": "CRM",
+                # A scheduled report's "send now" reaches the sink within seconds.
+                "CRM_REPORT_SCHEDULE_POLL_SECONDS": "2",
                 "PYTHONUNBUFFERED": "1",
             }
         )

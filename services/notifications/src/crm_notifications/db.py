@@ -84,6 +84,25 @@ messages = Table(
     ),
 )
 
+# A scheduled report's e-mail to one recipient (ScheduledReportReady): sent once per event and
+# address, claimed while one delivery hands it to the relay (`report_mail_store`).
+report_mails = Table(
+    "report_mails",
+    metadata,
+    Column("idempotency_key", String(400), primary_key=True),
+    Column("schedule_id", String(64), nullable=False),
+    Column("recipient", String(320), nullable=False),
+    Column("subject", String(300), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("claimed_until", DateTime(timezone=True), nullable=True),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("provider_message_id", String(200), nullable=True),
+    Column("last_error", Text, nullable=False, server_default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("sent_at", DateTime(timezone=True), nullable=True),
+    Index("ix_report_mails_schedule", "schedule_id", "created_at"),
+)
+
 templates = Table(
     "templates",
     metadata,

@@ -51,6 +51,14 @@ class SmtpConfig:
 
 
 @dataclass(frozen=True)
+class Attachment:
+    file_name: str
+    # type/subtype, e.g. application/pdf.
+    media_type: str
+    content: bytes
+
+
+@dataclass(frozen=True)
 class Email:
     to: str
     subject: str
@@ -59,6 +67,8 @@ class Email:
     language: str
     # Extra headers (List-Unsubscribe for campaigns, Auto-Submitted for surveys).
     headers: tuple[tuple[str, str], ...] = ()
+    # Files after the text and HTML (a scheduled report's PDF and chart).
+    attachments: tuple[Attachment, ...] = ()
 
 
 def message_id(idempotency_key: str, from_address: str) -> str:
@@ -68,7 +78,8 @@ def message_id(idempotency_key: str, from_address: str) -> str:
 
 
 def build_message(config: SmtpConfig, email: Email, idempotency_key: str) -> EmailMessage:
-    """The MIME message: text first, HTML as the alternative readers prefer."""
+    """The MIME message: text first, HTML as the alternative readers prefer, then any files
+    (the message becomes multipart/mixed)."""
     msg = EmailMessage()
     msg["From"] = formataddr((config.from_name, config.from_address)) if config.from_name else config.from_address
     msg["To"] = email.to
@@ -80,6 +91,9 @@ def build_message(config: SmtpConfig, email: Email, idempotency_key: str) -> Ema
         msg[name] = value
     msg.set_content(email.text, charset="utf-8")
     msg.add_alternative(email.html, subtype="html", charset="utf-8")
+    for attachment in email.attachments:
+        maintype, _, subtype = attachment.media_type.partition("/")
+        msg.add_attachment(attachment.content, maintype=maintype, subtype=subtype, filename=attachment.file_name)
     return msg
 
 

@@ -13,6 +13,7 @@ from crm.customers.v1 import customers_pb2_grpc
 from crm.customers.v1 import events_pb2 as customer_events
 from crm.notifications.v1 import notifications_pb2, notifications_pb2_grpc, promotions_pb2, promotions_pb2_grpc
 from crm.orders.v1 import events_pb2 as order_events
+from crm.reporting.v1 import events_pb2 as reporting_events
 from crm.reporting.v1 import reporting_pb2_grpc
 from crm.support.v1 import events_pb2 as support_events
 from crm_kit.company import CompanyCalendarSettings
@@ -28,6 +29,7 @@ from crm_notifications.kavenegar_poll import KavenegarPoller
 from crm_notifications.promotion_runner import PromotionRunner, RunnerConfig
 from crm_notifications.promotion_store import FrequencyCap
 from crm_notifications.promotions_api import PromotionsServicer
+from crm_notifications.report_mails import ReportMailer
 from crm_notifications.sms_provider import SMS_GATEWAY_KINDS, SmsGateway, build_sms_gateway
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
@@ -195,6 +197,13 @@ async def setup(service: Service) -> None:
     service.bus.subscribe(
         support_events.TicketResolved, surveys.handle, transactional=False, concurrency=min(4, settings.sms_concurrency)
     )
+    # Scheduled reports (reporting's ScheduledReportReady): one e-mail per recipient, with the files.
+    reports = ReportMailer(
+        service.db,
+        SmtpEmailSender(smtp) if smtp else None,
+        consumer=service.bus.durable_for(reporting_events.ScheduledReportReady),
+    )
+    service.bus.subscribe(reporting_events.ScheduledReportReady, reports.handle, transactional=False)
     service.grpc.add(
         notifications_pb2_grpc.add_NotificationsServiceServicer_to_server,
         NotificationsServicer(

@@ -32,3 +32,9 @@ DELIVERY_RECEIPTS = Counter(
 )
 for _status in ("delivered", "undelivered"):
     DELIVERY_RECEIPTS.labels(_status)
+
+REPORT_MAILS = Counter(
+    "crm_report_mails_total", "Scheduled reports' e-mails by outcome (sent, failed: refused by the relay)", ["outcome"]
+)
+for _outcome in ("sent", "failed"):
+    REPORT_MAILS.labels(_outcome)

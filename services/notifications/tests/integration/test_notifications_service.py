@@ -4,6 +4,7 @@ fake SMS provider (served by uvicorn); a tiny customers server stands in at the 
 from __future__ import annotations
 
 import asyncio
+import base64
 import uuid
 from collections.abc import AsyncIterator, Collection, Iterator
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from crm.customers.v1 import customers_pb2, customers_pb2_grpc
 from crm.notifications.v1 import events_pb2 as notification_events
 from crm.notifications.v1 import notifications_pb2, notifications_pb2_grpc
 from crm.orders.v1 import events_pb2 as order_events
+from crm.reporting.v1 import events_pb2 as reporting_events
 from crm.support.v1 import events_pb2 as support_events
 from crm_devstack.mail_sink import SinkState, smtp_controller
 from crm_kit.service import Service
@@ -603,3 +605,62 @@ async def test_a_preview_shows_the_text_its_cost_and_what_the_advertising_rules_
             notifications_pb2.PreviewMessageRequest(channel="email", locale="en-US", body="hi")
         )
     assert field_violations(no_subject.value) == {"subject": "1 to 300 characters"}
+
+
+async def test_a_scheduled_report_reaches_each_recipient_once_with_its_files(harness: Harness) -> None:
+    """ScheduledReportReady → one e-mail per recipient with the PDF and the chart, whatever the
+    redeliveries and a relay's "later"."""
+    pdf, png = b"%PDF-1.7 report", b"\x89PNG\r\n\x1a\n chart"
+    ready = reporting_events.ScheduledReportReady(
+        schedule_id="s-1",
+        saved_report_id="r-1",
+        recipients=["sara@shop.example", "ali@shop.example"],
+        locale="he",
+        subject="לידים לפי מקור: 1 בנובמבר 2026 – 30 בנובמבר 2026",
+        text="מצורף הדוח.",
+        attachments=[
+            reporting_events.Attachment(file_name="report.pdf", media_type="application/pdf", content=pdf),
+            reporting_events.Attachment(file_name="report-chart.png", media_type="image/png", content=png),
+        ],
+    )
+    with harness.mail.lock:
+        # The relay says "later" to the first try: tried again, and still one e-mail each.
+        harness.mail.fail_remaining, harness.mail.fail_code = 1, 451
+    event_id = await publish_event(harness.nats_url, ready)
+    await publish_event(harness.nats_url, ready, event_id=event_id, **{"Nats-Msg-Id": f"{event_id}-again"})
+
+    async def both() -> bool:
+        return len(harness.mail.messages) >= 2
+
+    assert await eventually(both)
+    await asyncio.sleep(1)  # a copy would have come by now
+    mails = sorted(harness.mail.messages, key=lambda m: m.rcpt_to[0])
+    assert [m.rcpt_to for m in mails] == [["ali@shop.example"], ["sara@shop.example"]]
+    for mail in mails:
+        assert mail.subject == ready.subject and "מצורף הדוח." in mail.text
+        assert '<html lang="he" dir="rtl">' in mail.html
+        assert [(a.file_name, a.media_type, a.size) for a in mail.attachments] == [
+            ("report.pdf", "application/pdf", len(pdf)),
+            ("report-chart.png", "image/png", len(png)),
+        ]
+        assert base64.b64decode(mail.attachments[0].content_base64) == pdf
+    assert await harness.sms_sent() == []
+
+
+async def test_a_report_refused_for_one_address_still_reaches_the_other(harness: Harness) -> None:
+    ready = reporting_events.ScheduledReportReady(
+        schedule_id="s-2",
+        recipients=["gone@shop.example", "here@shop.example"],
+        locale="en",
+        subject="Leads by source",
+        text="Attached.",
+    )
+    with harness.mail.lock:
+        harness.mail.fail_remaining, harness.mail.fail_code = 1, 550
+    await publish_event(harness.nats_url, ready)
+    await publish_event(harness.nats_url, reporting_events.ScheduledReportReady(schedule_id="s-3"))  # poison
+
+    async def delivered() -> bool:
+        return [m.rcpt_to for m in harness.mail.messages] == [["here@shop.example"]]
+
+    assert await eventually(delivered)

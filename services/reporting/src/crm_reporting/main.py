@@ -51,7 +51,7 @@ class ReportingSettings(ServiceSettings, CompanyCalendarSettings):
     # Scheduled reports: the company's mail domains, comma-separated — the only ones a report is
     # e-mailed to (empty: scheduling is refused) — and how often due schedules are looked for.
     report_mail_domains: str = ""
-    report_schedule_poll_seconds: float = 60.0
+    report_schedule_poll_seconds: float = 10.0
 
 
 async def setup(service: Service) -> None:

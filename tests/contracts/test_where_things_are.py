@@ -25,8 +25,9 @@ GROUPED = {
     # a recipient's short tracked link and a tracked e-mail's open image, at the root
     "r": "promotions",
     "o": "promotions",
-    # the report builder's saved reports
+    # the report builder's saved reports, and their e-mail schedules
     "saved_reports": "reports",
+    "report_schedules": "reports",
 }
 # A path parameter's convertor ("{quote_id:not_pdf}") is routing detail: the map names the parameter.
 CONVERTOR = re.compile(r"\{(\w+):\w+\}")

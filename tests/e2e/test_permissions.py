@@ -95,6 +95,9 @@ class Records:
     # a saved report shared with team-media's managers and reps; and one to delete per call
     saved_report: dict[str, Any] = field(default_factory=dict)
     saved_reports: list[dict[str, Any]] = field(default_factory=list)
+    # the admin's e-mail schedules of that report: one to send now, one to delete per call
+    report_schedule: dict[str, Any] = field(default_factory=dict)
+    report_schedules: list[dict[str, Any]] = field(default_factory=list)
 
 
 async def capture_media_lead(api: httpx.AsyncClient, rep_id: str = "") -> dict[str, Any]:
@@ -292,10 +295,24 @@ async def saved_report(api: httpx.AsyncClient) -> dict[str, Any]:
     return dict(made.json())
 
 
+SCHEDULE = {"cadence": "weekly", "weekday": 6, "hour": 8, "recipients": ["matrix@galil.example"], "locale": "he"}
+
+
 async def saved_report_records(api: httpx.AsyncClient) -> dict[str, Any]:
-    """The saved report the matrix reads, and one for each cell of the delete route."""
+    """The saved report the matrix reads, one for each cell of the delete route, and the admin's
+    e-mail schedules of it: one to send now, one for each cell of the delete route."""
     made = [await saved_report(api) for _ in range(len(ROLES) * 2 + 1)]
-    return {"saved_report": made[0], "saved_reports": made[1:]}
+    schedules = []
+    for _ in range(len(ROLES) * 2 + 1):
+        scheduled = await api.post(f"/api/v1/saved-reports/{made[0]['id']}/schedules", json=SCHEDULE)
+        assert scheduled.status_code == 201, scheduled.text
+        schedules.append(scheduled.json())
+    return {
+        "saved_report": made[0],
+        "saved_reports": made[1:],
+        "report_schedule": schedules[0],
+        "report_schedules": schedules[1:],
+    }
 
 
 async def details_records(api: httpx.AsyncClient, customer: dict[str, Any]) -> dict[str, Any]:
@@ -415,6 +432,8 @@ def request_for(route: str, r: Records) -> tuple[str, str, Any, dict[str, str]]:
         return ("DELETE", f"{customer}/addresses/{r.addresses.pop()['id']}", None, {})
     if route == "delete_saved_report":
         return ("DELETE", f"/api/v1/saved-reports/{r.saved_reports.pop()['id']}", None, {})
+    if route == "delete_report_schedule":
+        return ("DELETE", f"/api/v1/report-schedules/{r.report_schedules.pop()['id']}", None, {})
     saved = f"/api/v1/saved-reports/{r.saved_report['id']}"
     calls: dict[str, tuple[str, str, Any, dict[str, str]]] = {
         "get_me": ("GET", "/api/v1/me", None, {}),
@@ -508,6 +527,14 @@ def request_for(route: str, r: Records) -> tuple[str, str, Any, dict[str, str]]:
         "get_saved_report": ("GET", saved, None, {}),
         "run_saved_report": ("GET", f"{saved}/result", None, {}),
         "export_saved_report": ("GET", f"{saved}/export", None, {"format": "xlsx", "locale": "he"}),
+        "create_report_schedule": ("POST", f"{saved}/schedules", SCHEDULE, {}),
+        "list_report_schedules": ("GET", "/api/v1/report-schedules", None, {}),
+        "send_report_schedule_now": (
+            "POST",
+            f"/api/v1/report-schedules/{r.report_schedule['id']}/send-now",
+            None,
+            {},
+        ),
         # targets of team-media: created by the first allowed cell, 409 after that
         "target_report": ("GET", "/api/v1/reports/targets", None, {}),
         "list_targets": ("GET", "/api/v1/targets", None, {}),
@@ -809,6 +836,12 @@ MATRIX: dict[str, dict[str, str]] = {
     "export_saved_report": row(OK, OWNED, OWNED, FORBIDDEN, FORBIDDEN, HIDDEN),
     # only its owner (the admin who saved it) or an admin deletes it; those it is shared with get 403
     "delete_saved_report": row(OK, f"{HIDDEN}/{FORBIDDEN}", f"{HIDDEN}/{FORBIDDEN}", FORBIDDEN, FORBIDDEN, HIDDEN),
+    # e-mail schedules: of reports one can open (shared with team-media's managers and reps, not
+    # marketing); the admin's schedule is theirs alone (anyone else: as if it did not exist)
+    "create_report_schedule": row(OK, OWNED, OWNED, FORBIDDEN, FORBIDDEN, HIDDEN),
+    "list_report_schedules": row(OK, OK, OK, FORBIDDEN, FORBIDDEN, OK),
+    "delete_report_schedule": row(OK, HIDDEN, HIDDEN, FORBIDDEN, FORBIDDEN, HIDDEN),
+    "send_report_schedule_now": row(OK, HIDDEN, HIDDEN, FORBIDDEN, FORBIDDEN, HIDDEN),
     # targets: reps read their own, managers set their team's, marketing reads sources'
     "target_report": row(OK, OK, OK, FORBIDDEN, FORBIDDEN, OK),
     "list_targets": row(OK, OK, OK, FORBIDDEN, FORBIDDEN, OK),

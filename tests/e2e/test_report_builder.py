@@ -2,11 +2,15 @@
 reporting as events; the API reports them by source and by Jalali month (the Persian names of the
 months), held to a rep's own leads, refuses a measure that does not fit a dimension naming the
 field, and exports a right-to-left XLSX. In the console a manager builds a report, saves it shared
-with the team's reps, and the rep opens it — with their own figures."""
+with the team's reps, and the rep opens it — with their own figures. A scheduled report reaches the
+company's address as a Persian PDF with its chart."""
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import io
+import subprocess
 import uuid
 from datetime import date, timedelta
 from typing import Any
@@ -17,6 +21,7 @@ from openpyxl import load_workbook
 
 from crm_kit.testing import eventually
 
+from .conftest import ARTIFACTS
 from .test_campaigns import create_campaign
 from .test_promotions import PATIENCE, unique_phone
 
@@ -217,3 +222,77 @@ async def test_the_funnel_and_the_speed_to_lead_curve_follow_a_deal_from_first_c
     assert await page.locator("table.speed tr[data-band='under_5_minutes']").count() == 1
     await console.no_serious_axe_violations(page, "funnel and speed to lead (he, admin)")
     await console.shot(page, "report-funnel-he")
+
+
+async def test_a_manager_schedules_a_report_and_the_team_gets_it_by_e_mail_as_pdf_and_chart(
+    api: httpx.AsyncClient, stack: Any
+) -> None:
+    """A manager schedules a saved report weekly to the company's address, in Persian; "send now"
+    puts the PDF (the manager's team's figures, right to left) and its PNG chart in the mail sink
+    once. An address outside the company is refused naming it; another manager cannot send it."""
+    name = await campaign(api, "radio")
+    await capture(api, "radio", name)
+    manager = stack.auth_headers("sales_manager", team_id="team-media")
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=15, headers=manager) as http:
+        saved = await http.post(
+            "/api/v1/saved-reports",
+            json={"name": f"گزارش هفتگی {name}", "definition": report(name, measures=["leads"])},
+        )
+        assert saved.status_code == 201, saved.text
+        schedules = f"/api/v1/saved-reports/{saved.json()['id']}/schedules"
+        outside = await http.post(
+            schedules,
+            json={"cadence": "weekly", "weekday": 5, "hour": 9, "recipients": ["boss@gmail.com"], "locale": "fa"},
+        )
+        assert outside.status_code == 422, outside.text
+        assert [e["field"] for e in outside.json()["errors"]] == ["recipients[0]"]
+        address = f"team-{uuid.uuid4().hex[:6]}@galil.example"
+        made = await http.post(
+            schedules, json={"cadence": "weekly", "weekday": 5, "hour": 9, "recipients": [address], "locale": "fa"}
+        )
+        assert made.status_code == 201, made.text
+        schedule = made.json()
+        assert schedule["recipients"] == [address] and schedule["next_run_time"]
+
+    other = stack.auth_headers("sales_manager", team_id="team-digital")
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=15, headers=other) as http:
+        stranger = await http.post(f"/api/v1/report-schedules/{schedule['id']}/send-now")
+        assert stranger.status_code == 404, stranger.text
+
+    async with (
+        httpx.AsyncClient(base_url=stack.gateway_url, timeout=15, headers=manager) as http,
+        httpx.AsyncClient(base_url=stack.mail_url, timeout=15) as mail,
+    ):
+        # The lead is in the manager's report before the e-mail is asked for.
+        async def counted() -> bool:
+            found = await http.get(f"/api/v1/saved-reports/{saved.json()['id']}/result")
+            return found.status_code == 200 and found.json()["total"]["values"] == [1]
+
+        assert await eventually(counted, timeout=PATIENCE)
+        sent = await http.post(f"/api/v1/report-schedules/{schedule['id']}/send-now")
+        assert sent.status_code == 202, sent.text
+
+        async def delivered() -> list[dict[str, Any]] | None:
+            found = [m for m in (await mail.get("/messages")).json() if m["rcpt_to"] == [address]]
+            return found or None
+
+        [message] = await eventually(delivered, timeout=PATIENCE)
+        assert name in message["subject"] and "هر هفته" in message["text"]
+        pdf, png = message["attachments"]
+        assert (pdf["media_type"], png["media_type"]) == ("application/pdf", "image/png")
+        content = base64.b64decode(pdf["content_base64"])
+        assert content.startswith(b"%PDF") and base64.b64decode(png["content_base64"]).startswith(b"\x89PNG")
+        await asyncio.to_thread(ARTIFACTS.mkdir, parents=True, exist_ok=True)
+        await asyncio.to_thread((ARTIFACTS / "scheduled-report-fa.pdf").write_bytes, content)
+        text = (
+            await asyncio.to_thread(subprocess.run, ["pdftotext", "-", "-"], input=content, capture_output=True)
+        ).stdout
+        assert name in text.decode() and "جمع" in text.decode()
+
+        listed = (await http.get("/api/v1/report-schedules")).json()["schedules"]
+        [kept] = [s for s in listed if s["id"] == schedule["id"]]
+        assert kept["last_error"] == "" and kept["last_run_time"]
+        assert kept["next_run_time"] == schedule["next_run_time"]  # the regular time kept
+        await asyncio.sleep(3)  # another delivery round: still one e-mail
+        assert len([m for m in (await mail.get("/messages")).json() if m["rcpt_to"] == [address]]) == 1
+        assert (await http.delete(f"/api/v1/report-schedules/{schedule['id']}")).status_code == 204

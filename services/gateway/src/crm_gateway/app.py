@@ -45,6 +45,7 @@ from crm_gateway.features.quotes import routes as quotes
 from crm_gateway.features.reports import builder_routes as report_builder
 from crm_gateway.features.reports import forecast_routes as forecast
 from crm_gateway.features.reports import routes as reports
+from crm_gateway.features.reports import schedule_routes as report_schedules
 from crm_gateway.features.reps import routes as reps
 from crm_gateway.features.retention_lists import routes as retention_lists
 from crm_gateway.features.routing_rules import routes as routing_rules
@@ -106,6 +107,7 @@ ROUTERS = (
     messages.router,
     reports.router,
     report_builder.router,
+    report_schedules.router,
     retention_lists.router,
     forecast.router,
     targets.router,

@@ -44,12 +44,12 @@ _FILES = {
 }
 
 
-def _reach(principal: Principal) -> pb.ReportReach:
+def reach_of(principal: Principal) -> pb.ReportReach:
     rep_id, team_id = authz.report_reach(principal)
     return pb.ReportReach(rep_id=rep_id, team_id=team_id)
 
 
-def _viewer(principal: Principal) -> pb.ReportViewer:
+def viewer_of(principal: Principal) -> pb.ReportViewer:
     return pb.ReportViewer(
         user_id=principal.subject,
         roles=sorted(r.value for r in principal.roles),
@@ -142,7 +142,7 @@ async def report_catalog(clients: Clients, principal: Caller) -> ReportCatalog:
 
 
 async def _run(clients: Clients, principal: Principal, body: ReportDefinitionIn, locale: str) -> ReportResult:
-    request = pb.RunReportRequest(definition=definition_to_proto(body), reach=_reach(principal), locale=locale)
+    request = pb.RunReportRequest(definition=definition_to_proto(body), reach=reach_of(principal), locale=locale)
     return result_from_proto((await read(clients.report_builder.RunReport, request)).result)
 
 
@@ -188,7 +188,7 @@ async def create_saved_report(
             definition=definition_to_proto(body.definition),
             team_id=body.team_id,
             shared_roles=body.shared_roles,
-            viewer=_viewer(principal),
+            viewer=viewer_of(principal),
             request_id=body.request_id or (idempotency_key or "").strip(),
         )
     )
@@ -198,27 +198,29 @@ async def create_saved_report(
 @router.get("/saved-reports", tags=["reports"], operation_id="listSavedReports")
 async def list_saved_reports(clients: Clients, principal: Caller, page_size: PageSize = 0) -> SavedReports:
     """The caller's saved reports and those shared with their roles, newest first."""
-    request = pb.ListSavedReportsRequest(viewer=_viewer(principal), page_size=protoconv.page_size(page_size))
+    request = pb.ListSavedReportsRequest(viewer=viewer_of(principal), page_size=protoconv.page_size(page_size))
     reply = await read(clients.report_builder.ListSavedReports, request)
     return SavedReports(reports=[saved_from_proto(r) for r in reply.reports])
 
 
 @router.get("/saved-reports/{report_id}", tags=["reports"], operation_id="getSavedReport")
 async def get_saved_report(report_id: ResourceId, clients: Clients, principal: Caller) -> SavedReport:
-    request = pb.GetSavedReportRequest(id=report_id, viewer=_viewer(principal))
+    request = pb.GetSavedReportRequest(id=report_id, viewer=viewer_of(principal))
     return saved_from_proto((await read(clients.report_builder.GetSavedReport, request)).report)
 
 
 @router.delete("/saved-reports/{report_id}", status_code=204, tags=["reports"], operation_id="deleteSavedReport")
 async def delete_saved_report(report_id: ResourceId, clients: Clients, principal: Caller) -> Response:
     """Its owner's or an admin's; 403 for a caller it is only shared with."""
-    request = pb.DeleteSavedReportRequest(id=report_id, viewer=_viewer(principal))
+    request = pb.DeleteSavedReportRequest(id=report_id, viewer=viewer_of(principal))
     await change("saved report", report_id, clients.report_builder.DeleteSavedReport, request)
     return Response(status_code=204)
 
 
 async def _run_saved(clients: Clients, principal: Principal, report_id: str, locale: str) -> ReportResult:
-    request = pb.RunSavedReportRequest(id=report_id, viewer=_viewer(principal), reach=_reach(principal), locale=locale)
+    request = pb.RunSavedReportRequest(
+        id=report_id, viewer=viewer_of(principal), reach=reach_of(principal), locale=locale
+    )
     return result_from_proto((await read(clients.report_builder.RunSavedReport, request)).result)
 
 
@@ -247,6 +249,6 @@ async def export_saved_report(
 ) -> Response:
     """The saved report now as CSV or XLSX."""
     saved = await read(
-        clients.report_builder.GetSavedReport, pb.GetSavedReportRequest(id=report_id, viewer=_viewer(principal))
+        clients.report_builder.GetSavedReport, pb.GetSavedReportRequest(id=report_id, viewer=viewer_of(principal))
     )
     return _file(await _run_saved(clients, principal, report_id, locale), format, locale, saved.report.name)

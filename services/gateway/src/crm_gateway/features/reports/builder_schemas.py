@@ -152,3 +152,44 @@ class SavedReport(BaseModel):
 
 class SavedReports(BaseModel):
     reports: builtins.list[SavedReport]
+
+
+Address = Annotated[str, StringConstraints(min_length=3, max_length=254), STRIPPED]
+
+
+class ReportScheduleIn(BaseModel):
+    """When and to whom the saved report is e-mailed (PDF with a PNG chart), at the company's local
+    hour. Addresses must be of the company's mail domains (reporting checks; 422 naming the one)."""
+
+    cadence: Literal["weekly", "monthly"]
+    # weekly: 0 Monday … 6 Sunday.
+    weekday: Annotated[StrictInt, Field(ge=0, le=6)] = 0
+    # monthly: 1-28 (a day every month has).
+    day_of_month: Annotated[StrictInt, Field(ge=1, le=28)] = 1
+    hour: Annotated[StrictInt, Field(ge=0, le=23)]
+    recipients: Annotated[builtins.list[Address], Field(min_length=1, max_length=20)]
+    # The language of the e-mail, the PDF and period names.
+    locale: Locale = "he"
+    request_id: Annotated[str, StringConstraints(max_length=200)] = ""
+
+
+class ReportSchedule(BaseModel):
+    id: str
+    saved_report_id: str
+    report_name: str
+    owner_id: str
+    cadence: str
+    weekday: int
+    day_of_month: int
+    hour: int
+    recipients: builtins.list[str]
+    locale: str
+    next_run_time: datetime | None
+    last_run_time: datetime | None
+    # Why the last delivery was not made ("" when it was).
+    last_error: str
+    create_time: datetime | None
+
+
+class ReportSchedules(BaseModel):
+    schedules: builtins.list[ReportSchedule]

@@ -254,7 +254,7 @@ async def test_a_manager_schedules_a_report_and_the_team_gets_it_by_e_mail_as_pd
         schedule = made.json()
         assert schedule["recipients"] == [address] and schedule["next_run_time"]
 
-    other = stack.auth_headers("sales_manager", team_id="team-digital")
+    other = stack.auth_headers("sales_manager", subject="manager-digital", team_id="team-digital")
     async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=15, headers=other) as http:
         stranger = await http.post(f"/api/v1/report-schedules/{schedule['id']}/send-now")
         assert stranger.status_code == 404, stranger.text

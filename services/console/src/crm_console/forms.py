@@ -53,12 +53,12 @@ def changed_fields(new: Mapping[str, Any], old: Mapping[str, Any]) -> dict[str, 
 
 def form_errors(field_errors: Mapping[str, str], fields: Iterable[str]) -> dict[str, str]:
     """The gateway's 422 errors by the form field they belong to ("budget.amount_minor" → budget,
-    "working_hours.2.start" → working_hours); one naming no field of the form goes to "" and is
-    shown above the form, so no refusal is lost."""
+    "working_hours.2.start" → working_hours, "recipients[1]" → recipients); one naming no field of
+    the form goes to "" and is shown above the form, so no refusal is lost."""
     known = set(fields)
     placed: dict[str, str] = {}
     for key, message in field_errors.items():
-        name = next((part for part in key.split(".") if part in known), "")
+        name = next((base for part in key.split(".") if (base := part.split("[", 1)[0]) in known), "")
         placed.setdefault(name, message)
     return placed
 

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import QueryParams
 
+from crm_console import pages_report_mail as report_mail
 from crm_console.api import ApiError
 from crm_console.charts import BarChart, bar_chart
 from crm_console.dates import picked_date
@@ -239,6 +240,8 @@ async def builder_page(request: Request, session: Session, **extra: Any) -> HTML
         notice=extra.get("notice", ""),
         query=extra.get("query", ""),
         saved_report=extra.get("saved_report"),
+        mail=extra.get("mail"),
+        weekdays=report_mail.WEEKDAYS,
         share_roles=SHARE_ROLES,
         request_id=uuid.uuid4().hex,
         status_code=extra.get("status_code", 200),
@@ -328,10 +331,24 @@ async def save(request: Request) -> Response:
 @router.get("/reports/saved/{report_id}", response_class=HTMLResponse)
 async def saved_report(request: Request, report_id: str) -> Response:
     session = ctx(request).require(request)
+    return await saved_report_page(request, session, report_id)
+
+
+async def saved_report_page(request: Request, session: Session, report_id: str, **extra: Any) -> Response:
+    """The saved report run now, with the caller's e-mail schedules of it (and a refused schedule
+    form back with its errors)."""
     t = Translator(ctx(request).locale_of(request))
     client = api(request)
     found = (await client.call("getSavedReport", session.token, path={"report_id": report_id})).body
     form = form_from(found["definition"])
+    refusal: Refusal = extra.get("schedule_refusal") or Refusal(status=200)
+    mail = {
+        "schedules": await report_mail.schedules_of(request, session, report_id),
+        "refusal": refusal,
+        "form": extra.get("schedule_form") or {"cadence": "weekly", "weekday": 6, "hour": 8, "locale": t.locale},
+        "sent": request.query_params.get("mail") == "sent",
+    }
+    status = refusal.status
     try:
         result = await client.call(
             "runSavedReport", session.token, path={"report_id": report_id}, query={"locale": t.locale}
@@ -341,9 +358,11 @@ async def saved_report(request: Request, report_id: str) -> Response:
             raise
         return await builder_page(
             request, session, form=form, notice=str(exc.problem.get("detail", "")), saved_report=found,
-            status_code=exc.status,
+            status_code=exc.status, mail=mail,
         )  # fmt: skip
-    return await builder_page(request, session, form=form, result=result.body, saved_report=found)
+    return await builder_page(
+        request, session, form=form, result=result.body, saved_report=found, mail=mail, status_code=status
+    )
 
 
 @router.get("/reports/saved/{report_id}/export")
@@ -365,6 +384,36 @@ async def delete_saved(request: Request, report_id: str) -> Response:
     session, _ = await ctx(request).signed_form(request)
     await api(request).call("deleteSavedReport", session.token, path={"report_id": report_id})
     return RedirectResponse("/reports/builder", status_code=303)
+
+
+@router.post("/reports/saved/{report_id}/schedules")
+async def add_schedule(request: Request, report_id: str) -> Response:
+    session, form = await ctx(request).signed_form(request)
+    t = Translator(ctx(request).locale_of(request))
+    body = report_mail.schedule_form(form, t) | {"request_id": str(form.get("request_id", ""))}
+    answer = await answer_or_refusal(
+        api(request).call("createReportSchedule", session.token, path={"report_id": report_id}, body=body),
+        report_mail.FIELDS,
+        t,
+    )
+    if isinstance(answer, Refusal):
+        return await saved_report_page(request, session, report_id, schedule_refusal=answer, schedule_form=body)
+    return RedirectResponse(f"/reports/saved/{quote(report_id)}#mail-h", status_code=303)
+
+
+@router.post("/reports/schedules/{schedule_id}/send-now")
+async def send_schedule_now(request: Request, schedule_id: str) -> Response:
+    session, form = await ctx(request).signed_form(request)
+    await api(request).call("sendReportScheduleNow", session.token, path={"schedule_id": schedule_id})
+    report_id = str(form.get("report_id", ""))
+    return RedirectResponse(f"/reports/saved/{quote(report_id)}?mail=sent#mail-h", status_code=303)
+
+
+@router.post("/reports/schedules/{schedule_id}/delete")
+async def delete_schedule(request: Request, schedule_id: str) -> Response:
+    session, form = await ctx(request).signed_form(request)
+    await api(request).call("deleteReportSchedule", session.token, path={"schedule_id": schedule_id})
+    return RedirectResponse(f"/reports/saved/{quote(str(form.get('report_id', '')))}#mail-h", status_code=303)
 
 
 TOP_CUSTOMERS = 10

@@ -77,6 +77,29 @@ SPEED = [
 ]
 
 
+SCHEDULE = {
+    "id": "rs1",
+    "saved_report_id": "s1",
+    "report_name": "לידים לפי מקור",
+    "owner_id": "noa",
+    "cadence": "weekly",
+    "weekday": 6,
+    "day_of_month": 1,
+    "hour": 8,
+    "recipients": ["noa@galil.example"],
+    "locale": "he",
+    "next_run_time": "2026-12-13T06:00:00Z",
+    "last_run_time": "2026-12-06T06:00:03Z",
+    "last_error": "",
+    "create_time": "2026-12-01T10:00:00Z",
+}
+OUTSIDE = {
+    "title": "Unprocessable",
+    "detail": "the schedule cannot be kept: recipients[0]",
+    "errors": [{"field": "recipients[0]", "detail": "an address of the company: galil.example"}],
+}
+
+
 # What the fake gateway answers to a read, by path.
 READS: dict[str, Any] = {
     "/api/v1/reports/builder/catalog": CATALOG,
@@ -110,6 +133,7 @@ READS: dict[str, Any] = {
     "/api/v1/customers/c1": {"id": "c1", "full_name": "דנה כהן"},
     "/api/v1/sources": {"sources": [{"code": "radio", "display_name": "רדיו / Radio"}]},
     "/api/v1/me": {"subject": "noa", "roles": ["sales_manager"], "team_id": "team-media", "rep_id": ""},
+    "/api/v1/report-schedules": {"schedules": [SCHEDULE]},
 }
 UNFIT = {
     "title": "Unprocessable",
@@ -123,6 +147,12 @@ class FakeGateway(RecordingGateway):
         path = request.url.path
         if path == "/api/v1/saved-reports" and request.method == "POST":
             return httpx.Response(201, json=SAVED)
+        if path == "/api/v1/saved-reports/s1/schedules":
+            if b"gmail" in request.content:
+                return httpx.Response(422, json=OUTSIDE, headers={"content-type": "application/problem+json"})
+            return httpx.Response(201, json=SCHEDULE)
+        if path == "/api/v1/report-schedules/rs1/send-now":
+            return httpx.Response(202, json=SCHEDULE)
         if path in ("/api/v1/saved-reports/s1/result", "/api/v1/reports/builder/run"):
             if b"tickets" in request.content:
                 return httpx.Response(422, json=UNFIT, headers={"content-type": "application/problem+json"})
@@ -200,6 +230,48 @@ async def test_a_report_is_saved_for_the_team_and_opens_with_its_name(
     assert body["definition"]["range"] == "last_quarter"
     page = await browser.get("/reports/saved/s1")
     assert page.status_code == 200 and "<h1>לידים לפי מקור</h1>" in page.text
+
+
+async def test_a_saved_report_is_scheduled_by_e_mail_and_sent_now(
+    browser: httpx.AsyncClient, fake: FakeGateway
+) -> None:
+    as_role(browser, "sales_manager", locale="he")
+    page = await browser.get("/reports/saved/s1")
+    assert page.status_code == 200 and 'id="mail-h"' in page.text
+    assert "noa@galil.example" in page.text and "כל שבוע · ראשון · 08:00" in page.text
+    [listed] = [r for r in fake.calls if r.url.path == "/api/v1/report-schedules"]
+    assert listed.url.params["saved_report_id"] == "s1"
+
+    form = {
+        "csrf": CSRF,
+        "cadence": "monthly",
+        "weekday": "0",
+        "day_of_month": "1",
+        "hour": "7",
+        "recipients": "noa@galil.example; dan@galil.example",
+        "locale": "fa",
+        "request_id": "q1",
+    }
+    made = await browser.post("/reports/saved/s1/schedules", data=form)
+    assert made.status_code == 303 and made.headers["location"] == "/reports/saved/s1#mail-h"
+    [sent] = [r for r in fake.writes() if r.url.path == "/api/v1/saved-reports/s1/schedules"]
+    assert json.loads(sent.content) == {
+        "cadence": "monthly",
+        "weekday": 0,
+        "day_of_month": 1,
+        "hour": 7,
+        "recipients": ["noa@galil.example", "dan@galil.example"],
+        "locale": "fa",
+        "request_id": "q1",
+    }
+
+    refused = await browser.post("/reports/saved/s1/schedules", data=form | {"recipients": "boss@gmail.com"})
+    assert refused.status_code == 422 and 'id="rs-recipients-err"' in refused.text
+    assert "an address of the company: galil.example" in refused.text and 'value="boss@gmail.com"' in refused.text
+
+    now = await browser.post("/reports/schedules/rs1/send-now", data={"csrf": CSRF, "report_id": "s1"})
+    assert now.status_code == 303 and now.headers["location"] == "/reports/saved/s1?mail=sent#mail-h"
+    assert [r.url.path for r in fake.writes()][-1] == "/api/v1/report-schedules/rs1/send-now"
 
 
 async def test_the_funnel_page_shows_conversion_and_the_speed_to_lead_curve(

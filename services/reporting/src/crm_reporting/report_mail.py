@@ -33,11 +33,9 @@ MAX_CHART_BARS = 30
 # The event carrying the files stays under JetStream's default 1 MiB message.
 MAX_ATTACHMENT_BYTES = 800 * 1024
 RIGHT_TO_LEFT = frozenset({"he", "fa"})
-_FONTS = {
-    "he": "Noto Sans Hebrew, Noto Sans, sans-serif",
-    "fa": "Noto Sans Arabic, Noto Sans, sans-serif",
-    "en": "Noto Sans, sans-serif",
-}
+# The chart's face: Noto Sans for Latin letters and digits; Hebrew and Persian letters fall back
+# to the Noto face of their script (vl-convert takes the first family it finds).
+CHART_FONT = "Noto Sans"
 
 WORDS = {
     "he": {
@@ -111,7 +109,7 @@ def chart_png(result: builder.Result, locale: str) -> bytes:
     if measure.unit == "money" and measure.currency:
         scale = 10 ** get_currency_precision(measure.currency)
     total_label = report_labels.label("total", locale)
-    values = [
+    values: list[dict[str, Any]] = [
         {
             "x": r.labels[0] if dimensions else total_label,
             "series": r.labels[1] if len(dimensions) > 1 else "",
@@ -122,6 +120,7 @@ def chart_png(result: builder.Result, locale: str) -> bytes:
         if len(r.values) > 0
     ]
     rtl = locale in RIGHT_TO_LEFT
+    top = max((float(v["y"]) for v in values), default=0.0)
     x_title = report_labels.label(dimensions[0].name, locale) if dimensions else ""
     encoding: dict[str, Any] = {
         "x": {
@@ -135,11 +134,14 @@ def chart_png(result: builder.Result, locale: str) -> bytes:
         "y": {
             "field": "y",
             "type": "quantitative",
-            "title": report_labels.label(measure.name, locale, measure.currency),
+            # The measure is the chart's title, written level: a rotated right-to-left axis title
+            # comes out with its letters reversed.
+            "title": None,
             "axis": {
                 "orient": "right" if rtl else "left",
                 "format": ".0%" if measure.unit == "ratio" else ",.0f",
-                "titlePadding": 14,
+                # Counts are whole: no 0, 0, 1, 1 ticks on a small report.
+                **({"tickCount": max(1, min(5, int(top)))} if measure.unit == "count" else {}),
             },
         },
     }
@@ -155,9 +157,14 @@ def chart_png(result: builder.Result, locale: str) -> bytes:
         "width": 640,
         "height": 280,
         "background": "white",
-        "config": {"font": _FONTS[locale], "view": {"stroke": None}},
+        "title": {
+            "text": report_labels.label(measure.name, locale, measure.currency),
+            "anchor": "end" if rtl else "start",
+            "fontSize": 13,
+        },
+        "config": {"font": CHART_FONT, "view": {"stroke": None}},
         "data": {"values": values},
-        "mark": {"type": "bar", "color": "#0b4f8a"} if len(dimensions) < 2 else {"type": "bar"},
+        "mark": {"type": "bar", "width": {"band": 0.7}, **({"color": "#0b4f8a"} if len(dimensions) < 2 else {})},
         "encoding": encoding,
     }
     png: bytes = vl_convert.vegalite_to_png(json.dumps(spec), scale=2)

@@ -5,7 +5,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 PYTEST := $(UV) run --frozen pytest
 STATE_DIR ?= .state
 
-.PHONY: help install deploy-tools client-tools run test test-unit test-integration test-e2e test-browser test-deploy test-chaos proto proto-check lint bench bench-console bench-acquisition bench-search bench-support bench-cross-sell bench-churn bench-report-builder token
+.PHONY: help install deploy-tools client-tools run test test-unit test-integration test-e2e test-browser test-deploy test-chaos proto proto-check lint bench bench-console bench-acquisition bench-search bench-support bench-cross-sell bench-churn bench-report-builder bench-report-mail token
 
 help:
 	@echo "make run    - install and start the whole CRM on this machine (gateway on http://localhost:8080)"
@@ -98,6 +98,10 @@ bench-churn: install
 # Issue 20's report builder: its common shapes at 1M leads (SIZES=1000000,10000000 for the issue's 10M).
 bench-report-builder: install
 	$(UV) run --frozen python bench/report_builder.py $(if $(SIZES),--sizes $(SIZES),)
+
+# Issue 20's scheduled reports: rendering the e-mailed chart and PDF for 1, 30 and 200 rows (~1 min).
+bench-report-mail: install
+	$(UV) run --frozen python bench/report_mail.py
 
 # Issue 18's service desk: ticket lists and board at 100k and 500k tickets, the SLA scan over the open ones (~25 min, most of it the all-due scan).
 bench-support: install

@@ -86,9 +86,17 @@ def components() -> Schema:
                     "phone": {"type": "string", "maxLength": 40},
                     "email": {"type": "string", "maxLength": 200},
                     "timeZone": {"type": "string", "pattern": "^[A-Za-z_]+(/[A-Za-z0-9_+-]+)*$"},
+                    "mailDomains": {
+                        "type": "array",
+                        "maxItems": 20,
+                        "items": {"type": "string", "pattern": "^[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)+$"},
+                    },
                 },
                 ("name", "address", "taxId", "phone", "email", "timeZone"),
-                description="the company: details printed on quotes (sales), its calendar (sales, reporting)",
+                description=(
+                    "the company: details printed on quotes (sales), its calendar (sales, reporting), the mail "
+                    "domains scheduled reports may go to (reporting; none: scheduling is refused)"
+                ),
             ),
             "image": obj(
                 {

@@ -41,3 +41,11 @@ def test_the_report_builder_bench_runs_every_shape(tmp_path: Path) -> None:
     assert set(shapes) == {"source_x_month", "jalali_weeks", "rep_x_pipeline", "rep_own_months", "city_all_time"}
     # Every shape found rows: 8 sources over 12 months, 50 reps in 3 pipelines, 20 cities.
     assert shapes["city_all_time"]["rows"] == 20 and all(s["rows"] > 0 for s in shapes.values())
+
+
+@pytest.mark.e2e
+def test_the_report_mail_bench_renders_every_size(tmp_path: Path) -> None:
+    out = _load("report_mail").main(["--runs", "3", "--results-dir", str(tmp_path)])
+    result = json.loads(Path(out).read_text())
+    assert set(result["sizes"]) == {"1", "30", "200"}
+    assert all(s["pdf_bytes"] > 0 and s["png_bytes"] > 0 for s in result["sizes"].values())

@@ -198,6 +198,10 @@ the service's prefix (envPrefix: CRM_CONSOLE_ for the console, CRM_ for the rest
 - name: CRM_COMPANY_TIME_ZONE
   value: {{ required "company.timeZone is required" $cfg.company.timeZone | quote }}
 {{- end }}
+{{- if and (eq $ctx.service "reporting") (not .migration) }}
+- name: CRM_REPORT_MAIL_DOMAINS
+  value: {{ join "," ($cfg.company.mailDomains | default list) | quote }}
+{{- end }}
 {{- if eq $ctx.service "sales" }}
 {{- /* Empty keeps the service's own default (a demo name: set company.name in production). */}}
 {{- range $key, $env := dict "name" "CRM_COMPANY_NAME" "address" "CRM_COMPANY_ADDRESS" "taxId" "CRM_COMPANY_TAX_ID" "phone" "CRM_COMPANY_PHONE" "email" "CRM_COMPANY_EMAIL" }}

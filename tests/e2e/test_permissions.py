@@ -953,7 +953,7 @@ def outcome(status: int) -> str:
     if status in (403, 404):
         return str(status)
     # Allowed: the request reached the business logic (it may still conflict: 409, e.g. already shipped).
-    assert status in (200, 201, 204, 409), status
+    assert status in (200, 201, 202, 204, 409), status
     return OK
 
 

@@ -317,6 +317,23 @@ class Stack:
             await create_demo_service_desk(client, lead_ids)
             await create_demo_consents(client, lead_ids)
 
+    async def load_demo_history(self, customers: int = 3000) -> None:
+        """Two years of demo history in reporting's own database (crm_reporting.demo_history: its
+        handlers, its facts only), so reports, scores and lists show something on a fresh machine;
+        once (a second run finds it and changes nothing). `make run` only: the tests count their
+        own facts."""
+        command = [self.python, "-m", "crm_reporting.demo_history", "--customers", str(customers)]
+        process = await asyncio.create_subprocess_exec(
+            *command,
+            env=self._service_env("reporting"),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        output, _ = await process.communicate()
+        if process.returncode != 0:
+            raise StackError(f"loading the demo history failed: {output.decode(errors='replace')[-2000:]}")
+        print(output.decode().strip(), flush=True)
+
     # ------------------------------------------------------------------ internals
 
     def _check_process_name(self, name: str) -> None:
@@ -615,6 +632,7 @@ async def _run(stack: Stack, demo: bool) -> int:
         await stack.start()
         if demo:
             await stack.load_demo_data()
+            await stack.load_demo_history()
 
     starting = asyncio.create_task(start_and_load())
     waiting = asyncio.create_task(stop_requested.wait())

@@ -30,10 +30,9 @@ import os
 import random
 import sys
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from google.protobuf.message import Message
 from sqlalchemy import select
@@ -78,19 +77,6 @@ CITIES = ("תל אביב", "ירושלים", "חיפה", "באר שבע", "ته�
 # The demo catalogue (crm_devstack.demo_data): SKU and unit price in agorot.
 PRODUCTS = {"SOFA-3": 459_900, "ARMCHAIR-1": 189_900, "DINING-6": 689_900, "DELIVERY": 35_000, "DESIGN-HOUR": 45_000}
 STAGES = ("default-new", "default-qualified", "default-proposal", "default-negotiation")
-HANDLERS: dict[type[Message], Callable[[Any, Envelope[Any]], Awaitable[None]]] = {
-    lead_events.LeadCaptured: handlers.on_lead_captured,
-    lead_events.LeadAssigned: handlers.on_lead_assigned,
-    lead_events.ActivityLogged: handlers.on_activity_logged,
-    lead_events.LeadConverted: handlers.on_lead_converted,
-    sales_events.DealStageChanged: handlers.on_deal_stage_changed,
-    sales_events.DealClosed: handlers.on_deal_closed,
-    customer_events.CustomerCreated: handlers.on_customer_created,
-    customer_events.ConsentChanged: handlers.on_consent_changed,
-    support_events.TicketOpened: handlers.on_ticket_opened,
-    support_events.TicketResolved: handlers.on_ticket_resolved,
-    support_events.TicketSlaBreached: handlers.on_ticket_sla_breached,
-}
 
 
 @dataclass(frozen=True)
@@ -392,7 +378,7 @@ async def load(db: Database, customers: int, now: datetime | None = None, batch:
                     subject=subject_for(type(event.message)),
                     message=event.message,
                 )
-                await HANDLERS[type(event.message)](uow, envelope)
+                await handlers.BY_EVENT[type(event.message)](uow, envelope)
     return len(events)
 
 

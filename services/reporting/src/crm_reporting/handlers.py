@@ -10,6 +10,7 @@ live in `commands` (see there how they converge whatever order the events arrive
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -391,3 +392,28 @@ async def on_notification_failed(uow: UnitOfWork, envelope: Envelope[notificatio
     await _notification(
         uow, envelope, status="failed", lead_id=m.lead_id, order_id=m.order_id, at=_time(m, "fail_time")
     )
+
+
+Handler = Callable[[UnitOfWork, Envelope[Any]], Awaitable[None]]
+# Every event reporting keeps, and its handler: what the service subscribes (main.py), and what the
+# demo history and the tests hand events to.
+BY_EVENT: dict[type[Message], Handler] = {
+    lead_events.LeadCaptured: on_lead_captured,
+    lead_events.LeadAssigned: on_lead_assigned,
+    lead_events.LeadTouched: on_lead_touched,
+    lead_events.ActivityLogged: on_activity_logged,
+    lead_events.LeadConverted: on_lead_converted,
+    sales_events.DealStageChanged: on_deal_stage_changed,
+    sales_events.DealClosed: on_deal_closed,
+    lead_events.CampaignChanged: on_campaign_changed,
+    customer_events.CustomerCreated: on_customer_created,
+    order_events.OrderCreated: on_order_created,
+    order_events.OrderShipped: on_order_shipped,
+    notification_events.NotificationSent: on_notification_sent,
+    notification_events.NotificationFailed: on_notification_failed,
+    support_events.TicketOpened: on_ticket_opened,
+    support_events.TicketResolved: on_ticket_resolved,
+    support_events.TicketSlaBreached: on_ticket_sla_breached,
+    support_events.SurveyAnswered: on_survey_answered,
+    customer_events.ConsentChanged: on_consent_changed,
+}

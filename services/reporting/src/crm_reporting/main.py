@@ -4,10 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from crm.customers.v1 import events_pb2 as customer_events
-from crm.leads.v1 import events_pb2 as lead_events
-from crm.notifications.v1 import events_pb2 as notification_events
-from crm.orders.v1 import events_pb2 as order_events
 from crm.reporting.v1 import (
     report_builder_pb2,
     report_builder_pb2_grpc,
@@ -18,8 +14,6 @@ from crm.reporting.v1 import (
     targets_pb2,
     targets_pb2_grpc,
 )
-from crm.sales.v1 import events_pb2 as sales_events
-from crm.support.v1 import events_pb2 as support_events
 from crm_kit.company import CompanyCalendarSettings
 from crm_kit.service import Service, run_cli
 from crm_kit.settings import ServiceSettings
@@ -57,24 +51,8 @@ class ReportingSettings(ServiceSettings, CompanyCalendarSettings):
 async def setup(service: Service) -> None:
     settings = service.settings
     assert isinstance(settings, ReportingSettings), "the reporting service runs with ReportingSettings"
-    service.bus.subscribe(lead_events.LeadCaptured, handlers.on_lead_captured)
-    service.bus.subscribe(lead_events.LeadAssigned, handlers.on_lead_assigned)
-    service.bus.subscribe(lead_events.LeadTouched, handlers.on_lead_touched)
-    service.bus.subscribe(lead_events.ActivityLogged, handlers.on_activity_logged)
-    service.bus.subscribe(lead_events.LeadConverted, handlers.on_lead_converted)
-    service.bus.subscribe(sales_events.DealStageChanged, handlers.on_deal_stage_changed)
-    service.bus.subscribe(sales_events.DealClosed, handlers.on_deal_closed)
-    service.bus.subscribe(lead_events.CampaignChanged, handlers.on_campaign_changed)
-    service.bus.subscribe(customer_events.CustomerCreated, handlers.on_customer_created)
-    service.bus.subscribe(order_events.OrderCreated, handlers.on_order_created)
-    service.bus.subscribe(order_events.OrderShipped, handlers.on_order_shipped)
-    service.bus.subscribe(notification_events.NotificationSent, handlers.on_notification_sent)
-    service.bus.subscribe(notification_events.NotificationFailed, handlers.on_notification_failed)
-    service.bus.subscribe(support_events.TicketOpened, handlers.on_ticket_opened)
-    service.bus.subscribe(support_events.TicketResolved, handlers.on_ticket_resolved)
-    service.bus.subscribe(support_events.TicketSlaBreached, handlers.on_ticket_sla_breached)
-    service.bus.subscribe(support_events.SurveyAnswered, handlers.on_survey_answered)
-    service.bus.subscribe(customer_events.ConsentChanged, handlers.on_consent_changed)
+    for event, handler in handlers.BY_EVENT.items():
+        service.bus.subscribe(event, handler)
     cross_sell = cross_selling(
         service.db,
         refresh_seconds=settings.cross_sell_refresh_seconds,

@@ -29,15 +29,6 @@ pytestmark = pytest.mark.integration
 
 T0 = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
 Handler = Callable[[Any, Envelope[Any]], Awaitable[None]]
-HANDLERS: dict[type[Message], Handler] = {
-    support_events.TicketOpened: handlers.on_ticket_opened,
-    support_events.TicketResolved: handlers.on_ticket_resolved,
-    support_events.TicketSlaBreached: handlers.on_ticket_sla_breached,
-    support_events.SurveyAnswered: handlers.on_survey_answered,
-    customer_events.ConsentChanged: handlers.on_consent_changed,
-    customer_events.CustomerCreated: handlers.on_customer_created,
-    lead_events.LeadCaptured: handlers.on_lead_captured,
-}
 
 
 async def handle(db: Database, message: Message) -> None:
@@ -50,7 +41,7 @@ async def handle(db: Database, message: Message) -> None:
         message=message,
     )
     async with db.unit_of_work() as uow:
-        await HANDLERS[type(message)](uow, event)
+        await handlers.BY_EVENT[type(message)](uow, event)
 
 
 async def ticket(db: Database, ticket_id: str) -> Any:

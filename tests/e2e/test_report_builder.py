@@ -152,6 +152,20 @@ async def test_a_manager_saves_a_report_for_the_team_and_a_rep_opens_it_with_the
     assert await page.locator("h1").inner_text() == name
     report_id = page.url.rsplit("/", 1)[1]
 
+    # By e-mail every Sunday at 07:00, sent now once to see it.
+    address = f"media-{uuid.uuid4().hex[:6]}@galil.example"
+    await page.fill("#rs-recipients", address)
+    await page.select_option("#rs-weekday", "6")
+    await page.fill("#rs-hour", "7")
+    await page.get_by_role("button", name="הוספת שליחה").click()
+    await page.wait_for_url(f"**/reports/saved/{report_id}*")
+    schedules = page.locator("section.report-mail table")
+    assert address in await schedules.inner_text() and "כל שבוע · ראשון · 07:00" in await schedules.inner_text()
+    await page.get_by_role("button", name="שליחה עכשיו").click()
+    await page.get_by_role("status").filter(has_text="הדוח יישלח").wait_for()
+    await console.no_serious_axe_violations(page, "saved report by e-mail (he, manager)")
+    await console.shot(page, "report-schedule-he")
+
     rep_page = await console.page()
     await console.sign_in(rep_page, "sales_rep", "/reports/builder")
     await rep_page.get_by_role("link", name=name).click()

@@ -220,6 +220,19 @@ def _deal_and_after(
     closed = min(moved + timedelta(days=rng.uniform(1, 10)), now - timedelta(hours=1))
     won = rng.random() < (0.2 + 0.15 * reached) * (0.5 + speed / 3)
     items = _basket(rng) if won else []
+    if won:
+        yield Event(
+            closed,
+            sales_events.DealStageChanged(
+                deal_id=deal_id,
+                lead_id=lead_id,
+                pipeline_id="default",
+                to_stage_id="default-won",
+                owner_rep_id=rep,
+                owner_team_id=team,
+                move_time=to_timestamp(closed),
+            ),
+        )
     yield Event(closed, _closed(deal_id, lead_id, won, items, rep, team, source, campaign, closed))
     if not won:
         return

@@ -78,6 +78,9 @@ class Fact:
     team_column: str = ""
     # Money parts are summed per this column's value (a currency).
     currency_column: str = ""
+    # Rows whose value in this column is "" are not facts of this table (a deal's opening among
+    # the stage entries).
+    skip_blank: str = ""
 
 
 @dataclass(frozen=True)
@@ -148,6 +151,15 @@ FACTS = {
             PERIOD: "",
         },
     ),
+    # Each deal's first entry into each stage (DealStageChanged), by the stage's name.
+    "stages": Fact(
+        "stages",
+        "entered_at",
+        {"stage": "stage_name", "pipeline": "pipeline_id", "rep": "owner_rep_id", "team": "owner_team_id", PERIOD: ""},
+        rep_column="owner_rep_id",
+        team_column="owner_team_id",
+        skip_blank="stage_id",
+    ),
     "messages": Fact("messages", "at", {"status": "status", "promotion": "promotion_id", PERIOD: ""}),
     # Each campaign's whole actual cost (CampaignChanged): not spread over days, so not by period.
     "campaigns": Fact("campaigns", "", {"source": "source", "campaign": "name"}, currency_column="currency_code"),
@@ -190,6 +202,7 @@ MEASURES = {
             ),
             ratio=("resolution_sum", "resolution_n"),
         ),
+        Measure("deals_reached", "stages", "count", (_COUNT,)),
         Measure("messages", "messages", "count", (_COUNT,)),
         Measure("cost", "campaigns", "money", (Part("cost", "sum", "actual_cost_minor", money=True),)),
     )

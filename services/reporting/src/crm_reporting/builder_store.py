@@ -16,12 +16,21 @@ from sqlalchemy.sql.elements import ColumnElement
 from crm_kit.db import UnitOfWork
 from crm_kit.errors import InvalidArgument
 from crm_reporting import builder
-from crm_reporting.db import campaign_facts, deal_facts, lead_facts, notification_facts, saved_reports, ticket_facts
+from crm_reporting.db import (
+    campaign_facts,
+    deal_facts,
+    deal_stage_facts,
+    lead_facts,
+    notification_facts,
+    saved_reports,
+    ticket_facts,
+)
 
 TABLES: dict[str, Table] = {
     "leads": lead_facts,
     "deals": deal_facts,
     "tickets": ticket_facts,
+    "stages": deal_stage_facts,
     "messages": notification_facts,
     "campaigns": campaign_facts,
 }
@@ -103,6 +112,8 @@ def _conditions(
     table: Table, fact: builder.Fact, query: builder.Query, reach: builder.Reach, zone: ZoneInfo
 ) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
+    if fact.skip_blank:
+        conditions.append(table.c[fact.skip_blank] != "")
     if fact.time_column:
         start = datetime.combine(query.start, time(), zone)
         end = datetime.combine(query.end + timedelta(days=1), time(), zone)

@@ -703,6 +703,7 @@ _stage = pg_insert(deal_stage_facts).values(
     owner_rep_id=bindparam("p_owner_rep_id"),
     owner_team_id=bindparam("p_owner_team_id"),
     entered_at=bindparam("p_entered_at"),
+    stage_name=bindparam("p_stage_name"),
 )
 _DEAL_STAGE_LOGGED = _logged_with(
     _stage.on_conflict_do_update(
@@ -721,6 +722,8 @@ class StageEntry:
     owner_rep_id: str
     owner_team_id: str
     entered_at: datetime
+    # The stage's name (DealStageChanged.to_stage_name; "" for an opening).
+    stage_name: str = ""
 
 
 async def record_deal_stage(uow: UnitOfWork, entry: StageEntry, *, event: LoggedEvent) -> None:

@@ -266,6 +266,8 @@ deal_stage_facts = Table(
     Column("owner_rep_id", String(64), nullable=False, server_default=""),
     Column("owner_team_id", String(64), nullable=False, server_default=""),
     Column("entered_at", DateTime(timezone=True), nullable=False),
+    # The stage's name when the deal entered it (the report builder's "stage"); "" for an opening.
+    Column("stage_name", String(200), nullable=False, server_default=""),
     PrimaryKeyConstraint("deal_id", "stage_id"),
     Index("ix_deal_stage_facts_opened", "pipeline_id", "entered_at", postgresql_where=text("stage_id = ''")),
 )

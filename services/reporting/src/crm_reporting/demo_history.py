@@ -76,7 +76,13 @@ REPS = (
 CITIES = ("תל אביב", "ירושלים", "חיפה", "באר שבע", "تهران", "اصفهان", "شیراز", "مشهد")
 # The demo catalogue (crm_devstack.demo_data): SKU and unit price in agorot.
 PRODUCTS = {"SOFA-3": 459_900, "ARMCHAIR-1": 189_900, "DINING-6": 689_900, "DELIVERY": 35_000, "DESIGN-HOUR": 45_000}
-STAGES = ("default-new", "default-qualified", "default-proposal", "default-negotiation")
+# The default pipeline's open stages (sales' migration 0002), as DealStageChanged names them.
+STAGES = (
+    ("default-new", "New"),
+    ("default-qualified", "Qualified"),
+    ("default-proposal", "Proposal"),
+    ("default-negotiation", "Negotiation"),
+)
 
 
 @dataclass(frozen=True)
@@ -203,7 +209,7 @@ def _deal_and_after(
     )
     reached = rng.choices((1, 2, 3, 4), (15, 25, 30, 30))[0]
     moved = opened
-    for stage in STAGES[:reached]:
+    for stage, stage_name in STAGES[:reached]:
         moved += timedelta(days=rng.uniform(0.5, 5))
         yield Event(
             moved,
@@ -212,6 +218,7 @@ def _deal_and_after(
                 lead_id=lead_id,
                 pipeline_id="default",
                 to_stage_id=stage,
+                to_stage_name=stage_name,
                 owner_rep_id=rep,
                 owner_team_id=team,
                 move_time=to_timestamp(moved),
@@ -228,6 +235,7 @@ def _deal_and_after(
                 lead_id=lead_id,
                 pipeline_id="default",
                 to_stage_id="default-won",
+                to_stage_name="Won",
                 owner_rep_id=rep,
                 owner_team_id=team,
                 move_time=to_timestamp(closed),

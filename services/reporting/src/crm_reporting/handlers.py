@@ -217,6 +217,7 @@ async def on_deal_stage_changed(uow: UnitOfWork, envelope: Envelope[sales_events
         owner_rep_id=m.owner_rep_id[:64],
         owner_team_id=m.owner_team_id[:64],
         entered_at=_time(m, "move_time") or _aware(envelope.time),
+        stage_name=(" ".join(m.to_stage_name.split()) or m.to_stage_id)[:200],
     )
     await commands.record_deal_stage(uow, entry, event=_logged(envelope))
 

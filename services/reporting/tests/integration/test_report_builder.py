@@ -239,3 +239,40 @@ async def test_a_reassigned_lead_is_its_new_owners_whatever_order_the_assignment
         return reply.result.total.values[0].value
 
     assert (await leads_of("rep-first"), await leads_of("rep-second")) == (0, 2)
+
+
+async def test_deals_reaching_each_stage_by_rep_named_as_sales_names_the_stage(db: Database) -> None:
+    """Rep × stage: each deal's first entry into a stage, by the stage's name; an opening is no
+    stage, a second entry into one counts once, and a rep's reach holds their own."""
+    moves = [
+        ("d1", "rep-1", "default-qualified", "Qualified"),
+        ("d1", "rep-1", "default-proposal", "Proposal"),
+        ("d1", "rep-1", "default-qualified", "Qualified"),  # back again: still one entry
+        ("d2", "rep-1", "default-qualified", "Qualified"),
+        ("d3", "rep-2", "default-qualified", "Qualified"),
+    ]
+    await handle(db, lead_events.LeadConverted(lead_id="l1", deal_id="d1", owner_rep_id="rep-1", pipeline_id="default"))
+    for deal_id, rep, stage, name in moves:
+        await handle(
+            db,
+            sales_events.DealStageChanged(
+                deal_id=deal_id,
+                pipeline_id="default",
+                to_stage_id=stage,
+                to_stage_name=name,
+                owner_rep_id=rep,
+                owner_team_id="north",
+                move_time=to_timestamp(FARVARDIN),
+            ),
+        )
+    servicer = ReportBuilderServicer(db, TEHRAN)
+    request = pb.RunReportRequest(
+        definition=definition(measures=["deals_reached"], dimensions=["rep", "stage"]), locale="fa"
+    )
+    result = (await servicer.RunReport(request, None)).result  # type: ignore[arg-type]
+    rows = {tuple(r.keys): r.values[0].value for r in result.rows}
+    assert rows == {("rep-1", "Proposal"): 1, ("rep-1", "Qualified"): 2, ("rep-2", "Qualified"): 1}
+    assert [c.label for c in result.columns] == ["نماینده", "مرحله", "معاملات رسیده به مرحله"]
+    request.reach.CopyFrom(pb.ReportReach(rep_id="rep-2"))
+    own = (await servicer.RunReport(request, None)).result  # type: ignore[arg-type]
+    assert [(tuple(r.keys), r.values[0].value) for r in own.rows] == [(("rep-2", "Qualified"), 1)]

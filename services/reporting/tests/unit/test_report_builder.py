@@ -94,6 +94,11 @@ def test_a_measure_that_does_not_fit_a_dimension_names_both() -> None:
     with pytest.raises(InvalidArgument) as error:
         validate(_query(measures=("messages",), dimensions=(), filters={"rep": ("r1",)}))
     assert "messages cannot be broken down by rep" in _violations(error)["filters.rep"]
+    # Stages are counted from the deals entering them; a closed deal's count has no stage.
+    validate(_query(measures=("deals_reached",), dimensions=("rep", "stage")))
+    with pytest.raises(InvalidArgument) as error:
+        validate(_query(measures=("deals_won",), dimensions=("stage",)))
+    assert "deals_won cannot be broken down by stage" in _violations(error)["dimensions"]
 
 
 def test_each_wrong_field_is_named() -> None:

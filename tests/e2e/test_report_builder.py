@@ -180,7 +180,8 @@ async def test_the_funnel_and_the_speed_to_lead_curve_follow_a_deal_from_first_c
     api: httpx.AsyncClient, console: Any
 ) -> None:
     """A lead answered at once, its deal moved a stage and won: the speed-to-lead curve counts it
-    under five minutes and won; the default pipeline's funnel counts it in every stage to won."""
+    under five minutes and won; the default pipeline's funnel counts it in every stage to won, and
+    the report builder by stage names the stage it reached."""
     before = (await api.get("/api/v1/reports/funnel", params={"dimension": "source"})).json()
     stage_ids = [s["id"] for s in before["stages"]]
     assert stage_ids[0] == "default-new" and "default-lost" not in stage_ids
@@ -209,6 +210,15 @@ async def test_the_funnel_and_the_speed_to_lead_curve_follow_a_deal_from_first_c
 
     found = await eventually(funnel, timeout=PATIENCE)
     assert found["stages"][-1]["id"] == "default-won"
+
+    # The builder by stage: the deal reached "Qualified" (as sales names the stage), once.
+    by_stage = await api.post(
+        "/api/v1/reports/builder/run",
+        json={"measures": ["deals_reached"], "dimensions": ["stage"], "range": "last_7_days"},
+    )
+    assert by_stage.status_code == 200, by_stage.text
+    stages = {r["keys"][0]: r["values"][0] for r in by_stage.json()["rows"]}
+    assert stages.get("Qualified", 0) >= 1 and "" not in stages, stages
 
     async def fast() -> dict[str, Any] | None:
         bands = {b["band"]: b for b in (await api.get("/api/v1/reports/speed-to-lead")).json()["bands"]}

@@ -4,12 +4,14 @@
 An embedded PostgreSQL with reporting's schema; `lead_facts` grown with COPY to each size (default
 1M leads; `--sizes 1000000,10000000` for the issue's 10M) over the last two years — 8 sources, 40
 campaigns, 50 reps in 5 teams, 6 product lines, 20 cities — and `deal_facts` with a closed deal for
-3 leads in 10 (4 in 10 of them won, 3 pipelines). At each size, each shape is run `--samples`
-times through the service's own code (builder_store.day_rows, then builder.add_up):
+3 leads in 10 (4 in 10 of them won, 3 pipelines), each deal entering 1-4 of its pipeline's stages
+(`deal_stage_facts`). At each size, each shape is run `--samples` times through the service's own
+code (builder_store.day_rows, then builder.add_up):
 
 - `source_x_month`: leads by source × Gregorian month, the last 12 months;
 - `jalali_weeks`: leads by week (Saturday) named in Persian, the last 90 days;
 - `rep_x_pipeline`: deals won, revenue and win rate by rep × pipeline, the last quarter;
+- `rep_x_stage`: deals reaching each stage by rep × stage, the last quarter;
 - `rep_own_months`: one rep's leads by source × month, the last 12 months (a rep's reach);
 - `city_all_time`: leads by city over ten years (every row).
 
@@ -56,14 +58,15 @@ from crm_reporting.main import MIGRATIONS_DIR  # noqa: E402
 ZONE = ZoneInfo("Asia/Jerusalem")
 SOURCES = ("radio", "tv", "website", "referral", "exhibition", "press", "telemarketing", "email")
 CHUNK = 500_000
+STAGE_NAMES = ("New", "Qualified", "Proposal", "Negotiation")
 
 
 async def grow(conn: asyncpg.Connection, start: int, end: int, rng: random.Random) -> int:
-    """Leads start..end and their deals, COPYed in chunks; the deals written."""
+    """Leads start..end, their deals and the deals' stage entries, COPYed in chunks; the deals written."""
     now = datetime.now(UTC)
     deals_written = 0
     for first in range(start, end, CHUNK):
-        leads, deals = io.StringIO(), io.StringIO()
+        leads, deals, stages = io.StringIO(), io.StringIO(), io.StringIO()
         for n in range(first, min(first + CHUNK, end)):
             at = now - timedelta(seconds=rng.randint(0, 730 * 86400))
             source = SOURCES[n % len(SOURCES)]
@@ -81,6 +84,13 @@ async def grow(conn: asyncpg.Connection, start: int, end: int, rng: random.Rando
                     f"\trep-{rep}\t{team}\tpipeline-{n % 3}\t{line}\n"
                 )
                 deals_written += 1
+                entered = at
+                for k, name in enumerate(STAGE_NAMES[: rng.randint(1, 4)]):
+                    entered += timedelta(days=rng.randint(0, 10))
+                    stages.write(
+                        f"d{n}\tpipeline-{n % 3}-{k}\tl{n}\tpipeline-{n % 3}\trep-{rep}\t{team}\t{entered.isoformat()}"
+                        f"\t{name}\n"
+                    )
         await conn.copy_to_table(
             "lead_facts",
             source=io.BytesIO(leads.getvalue().encode()),
@@ -97,7 +107,10 @@ async def grow(conn: asyncpg.Connection, start: int, end: int, rng: random.Rando
                 "owner_team_id", "pipeline_id", "product_line",
             ],
         )  # fmt: skip
-    await conn.execute("ANALYZE lead_facts; ANALYZE deal_facts")
+        await conn.copy_to_table(
+            "deal_stage_facts", source=io.BytesIO(stages.getvalue().encode()), columns=list(STAGE_COLUMNS)
+        )
+    await conn.execute("ANALYZE lead_facts; ANALYZE deal_facts; ANALYZE deal_stage_facts")
     return deals_written
 
 
@@ -116,6 +129,7 @@ def shapes(today: date) -> dict[str, tuple[builder.Query, builder.Reach]]:
             builder.Query(("deals_won", "revenue", "win_rate"), ("rep", "pipeline"), *quarter),
             builder.Reach(),
         ),
+        "rep_x_stage": (builder.Query(("deals_reached",), ("rep", "stage"), *quarter), builder.Reach()),
         "rep_own_months": (
             builder.Query(("leads",), ("source", "period"), year_ago, today, months),
             builder.Reach(rep_id="rep-7"),
@@ -170,16 +184,24 @@ DEAL_COLUMNS = {
     "currency_code": "VARCHAR", "closed_at": "TIMESTAMPTZ", "owner_rep_id": "VARCHAR", "owner_team_id": "VARCHAR",
     "pipeline_id": "VARCHAR", "product_line": "VARCHAR",
 }  # fmt: skip
-DUCK_TABLES = {"leads": "lead_facts", "deals": "deal_facts"}
+STAGE_COLUMNS = {
+    "deal_id": "VARCHAR", "stage_id": "VARCHAR", "lead_id": "VARCHAR", "pipeline_id": "VARCHAR",
+    "owner_rep_id": "VARCHAR", "owner_team_id": "VARCHAR", "entered_at": "TIMESTAMPTZ", "stage_name": "VARCHAR",
+}  # fmt: skip
+DUCK_TABLES = {"leads": "lead_facts", "deals": "deal_facts", "stages": "deal_stage_facts"}
 
 
 async def into_duckdb(conn: asyncpg.Connection, tmp: Path) -> Any:
-    """An in-memory DuckDB holding the two fact tables, copied through CSV."""
+    """An in-memory DuckDB holding the fact tables, copied through CSV."""
     import duckdb
 
     duck = duckdb.connect()
     duck.execute(f"SET TimeZone = '{ZONE.key}'")
-    for table, columns in (("lead_facts", LEAD_COLUMNS), ("deal_facts", DEAL_COLUMNS)):
+    for table, columns in (
+        ("lead_facts", LEAD_COLUMNS),
+        ("deal_facts", DEAL_COLUMNS),
+        ("deal_stage_facts", STAGE_COLUMNS),
+    ):
         path = tmp / f"{table}.csv"
         await conn.copy_from_table(table, output=str(path), columns=list(columns), format="csv")
         duck.execute(
@@ -217,6 +239,8 @@ def duck_rows(duck: Any, query: builder.Query, reach: builder.Reach) -> list[bui
             datetime.combine(query.start, datetime.min.time(), ZONE),
             datetime.combine(query.end + timedelta(days=1), datetime.min.time(), ZONE),
         ]
+        if fact.skip_blank:
+            where.append(f"{fact.skip_blank} <> ''")
         if reach.rep_id:
             where.append(f"{fact.rep_column} = ?")
             params.append(reach.rep_id)
@@ -270,7 +294,8 @@ async def run(sizes: list[int], samples: int, duckdb: bool = False) -> dict[str,
             deals = await grow(conn, grown, size, rng)
             grown = size
             table_mb = await conn.fetchval(
-                "SELECT (pg_total_relation_size('lead_facts') + pg_total_relation_size('deal_facts')) / 1048576"
+                "SELECT (pg_total_relation_size('lead_facts') + pg_total_relation_size('deal_facts')"
+                " + pg_total_relation_size('deal_stage_facts')) / 1048576"
             )
             answers: dict[str, builder.Result] = {}
             results[str(size)] = {

@@ -38,7 +38,14 @@ def test_the_report_builder_bench_runs_every_shape(tmp_path: Path) -> None:
     shapes = at["shapes"]
     # The analytical engine beside it answers every shape with the same report.
     assert all(s["same_as_postgresql"] for s in at["duckdb"].values())
-    assert set(shapes) == {"source_x_month", "jalali_weeks", "rep_x_pipeline", "rep_own_months", "city_all_time"}
+    assert set(shapes) == {
+        "source_x_month",
+        "jalali_weeks",
+        "rep_x_pipeline",
+        "rep_x_stage",
+        "rep_own_months",
+        "city_all_time",
+    }
     # Every shape found rows: 8 sources over 12 months, 50 reps in 3 pipelines, 20 cities.
     assert shapes["city_all_time"]["rows"] == 20 and all(s["rows"] > 0 for s in shapes.values())
 

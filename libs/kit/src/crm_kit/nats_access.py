@@ -66,6 +66,7 @@ CONSUMES: Mapping[str, tuple[str, ...]] = {
         "crm.support.ticket_sla_breached",
         "crm.notifications.consent_withdrawn",
         "crm.notifications.consent_granted",
+        "crm.reporting.customer_at_risk",
     ),
     "orders": ("crm.sales.deal_closed",),
     "support": (),

@@ -44,6 +44,7 @@ DEPARTMENTS: dict[str, tuple[str, ...]] = {
         "quote_accepted",
         "deal_won",
         "deal_lost",
+        "risk_changed",
         "call_logged",
         "meeting_logged",
         "note_logged",
@@ -131,6 +132,13 @@ words(
         "tl_ticket_resolved": {"he": "פנייה טופלה", "fa": "درخواست رسیدگی شد", "en": "Ticket resolved"},
         "tl_survey_answered": {"he": "סקר שביעות רצון", "fa": "نظرسنجی رضایت", "en": "Satisfaction survey"},
         "tl_ticket_sla_breached": {"he": "חריגה מיעד שירות", "fa": "عبور از مهلت خدمت", "en": "SLA target missed"},
+        "tl_risk_changed": {"he": "סיכון נטישה", "fa": "ریسک ریزش", "en": "Churn risk"},
+        "tlf_risk": {
+            "he": "{before} ← {band} ({risk})",
+            "fa": "{before} ← {band} ({risk})",
+            "en": "{before} → {band} ({risk})",
+        },
+        "tlf_risk_first": {"he": "נמדד לראשונה", "fa": "نخستین سنجش", "en": "first scored"},
         "tlf_ticket": {"he": "פנייה #{number}", "fa": "درخواست #{number}", "en": "Ticket #{number}"},
         "tlf_sla_met": {"he": "בזמן", "fa": "به‌موقع", "en": "within SLA"},
         "tlf_sla_missed": {"he": "באיחור", "fa": "با تأخیر", "en": "SLA missed"},
@@ -236,6 +244,18 @@ def _consent(t: Translator, facts: dict[str, str]) -> str:
     return f"{what}: {state} ({t('csource_' + facts.get('source', ''))})"
 
 
+def _risk(t: Translator, facts: dict[str, str]) -> str:
+    """A churn risk entry: the band before and now, the risk, and its strongest reasons."""
+    before = t("band_" + facts["previous_band"]) if facts.get("previous_band") else t("tlf_risk_first")
+    risk = t.digits(f"{facts.get('risk_percent', '0')}%")
+    line = t("tlf_risk").format(before=before, band=t("band_" + facts.get("band", "")), risk=risk)
+    reasons = []
+    for reason in filter(None, facts.get("reasons", "").split(",")):
+        signal, _, value = reason.partition(":")
+        reasons.append(t(f"sig_{signal}").replace("{value}", t.number(int(value or 0))))
+    return " · ".join([line, *reasons])
+
+
 def _ticket(t: Translator, facts: dict[str, str]) -> str:
     """A service desk entry: the ticket's number, kind and subject; whether it met its SLA; a score."""
     parts = [t("tlf_ticket").format(number=facts.get("number", ""))]
@@ -286,6 +306,8 @@ def timeline_line(t: Translator, entry: dict[str, Any]) -> str:
         return str(entry.get("summary", ""))
     if entry.get("kind") == "consent_changed":
         return _consent(t, facts)
+    if entry.get("kind") == "risk_changed":
+        return _risk(t, facts)
     if str(entry.get("kind", "")) in DEPARTMENTS["service"]:
         return _ticket(t, facts)
     line = " · ".join(render(t, facts) for name, render in _FACT_PARTS if name in facts)

@@ -218,6 +218,24 @@ async def test_a_consent_is_posted_as_given_and_a_refusal_lands_on_its_field(
             "en",
             "SMS · Marketing: No (Reply to a message)",
         ),
+        (
+            {
+                "kind": "risk_changed",
+                "facts": {
+                    "band": "high",
+                    "previous_band": "medium",
+                    "risk_percent": "73",
+                    "reasons": "no_purchase:130,complaints:2",
+                },
+            },
+            "en",
+            "medium → high (73%) · No purchase for 130 days · 2 recent complaints",
+        ),
+        (
+            {"kind": "risk_changed", "facts": {"band": "medium", "risk_percent": "41", "reasons": "opted_out:1"}},
+            "fa",
+            "نخستین سنجش ← متوسط (۴۱%) · رضایت تبلیغات را لغو کرد",
+        ),
         # Recorded before facts were kept: the English summary.
         ({"kind": "deal_won", "summary": "Deal won: 4,699.00 ILS", "facts": {}}, "fa", "Deal won: 4,699.00 ILS"),
     ],

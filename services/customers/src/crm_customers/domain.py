@@ -53,6 +53,8 @@ class TouchKind(StrEnum):
     TICKET_RESOLVED = "ticket_resolved"
     SURVEY_ANSWERED = "survey_answered"
     TICKET_SLA_BREACHED = "ticket_sla_breached"
+    # Reporting's hourly scoring moved the customer's churn risk to another band (CustomerAtRisk).
+    RISK_CHANGED = "risk_changed"
 
 
 def channel_for_source(source: str) -> str:

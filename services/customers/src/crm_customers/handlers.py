@@ -18,6 +18,7 @@ from crm.common.v1 import types_pb2
 from crm.leads.v1 import events_pb2 as leads_events
 from crm.notifications.v1 import events_pb2 as notifications_events
 from crm.orders.v1 import events_pb2 as orders_events
+from crm.reporting.v1 import events_pb2 as reporting_events
 from crm.sales.v1 import events_pb2 as sales_events
 from crm.sales.v1 import pipelines_pb2 as sales_pipelines
 from crm.support.v1 import events_pb2 as support_events
@@ -393,6 +394,39 @@ async def on_ticket_sla_breached(uow: UnitOfWork, envelope: Envelope[support_eve
     )
 
 
+# The reasons a risk entry keeps (the strongest first, as reporting ranks them).
+RISK_REASONS_KEPT = 3
+
+
+async def on_customer_at_risk(uow: UnitOfWork, envelope: Envelope[reporting_events.CustomerAtRisk]) -> None:
+    """The customer's churn risk moved to another band: an entry on their timeline with the band,
+    the one before, the risk and its strongest reasons, so whoever opens the profile sees it. A
+    customer reporting knows and this service does not (a seeded demo customer) is skipped."""
+    m = envelope.message
+    if not m.customer_id or m.band not in ("low", "medium", "high"):
+        raise PoisonMessage(f"CustomerAtRisk {envelope.id} needs customer_id and a band (low, medium, high)")
+    if not await queries.customer_exists(uow, m.customer_id):
+        log.debug("risk of an unknown customer skipped", extra={"customer_id": m.customer_id})
+        return
+    reasons = [r for r in m.reasons if r.signal][:RISK_REASONS_KEPT]
+    await commands.add_timeline_entry(
+        uow,
+        customer_id=m.customer_id,
+        kind=domain.TouchKind.RISK_CHANGED,
+        summary=f"Churn risk {m.previous_band or 'first scored'} -> {m.band} ({round(m.risk * 100)}%)",
+        channel=domain.SYSTEM_CHANNEL,
+        event_id=envelope.id,
+        occurred_at=_occurred_at(m, "score_time", envelope),
+        facts=domain.facts(
+            band=m.band,
+            previous_band=m.previous_band,
+            risk_percent=round(m.risk * 100),
+            reasons=",".join(f"{r.signal}:{round(r.value)}" for r in reasons),
+            model=m.model,
+        ),
+    )
+
+
 # How a refusal reached notifications → the consent source customers records it under.
 WITHDRAWAL_CHANNELS = ("sms", "email")
 
@@ -451,3 +485,4 @@ def subscribe_handlers(bus: EventBus, rules: ConsentRules) -> None:
     bus.subscribe(support_events.TicketResolved, on_ticket_resolved)
     bus.subscribe(support_events.SurveyAnswered, on_survey_answered)
     bus.subscribe(support_events.TicketSlaBreached, on_ticket_sla_breached)
+    bus.subscribe(reporting_events.CustomerAtRisk, on_customer_at_risk)

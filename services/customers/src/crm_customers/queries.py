@@ -73,6 +73,11 @@ async def customer_by_email(uow: UnitOfWork, email: str) -> str | None:
     return await _first_customer_where(uow, customers.c.email, email)
 
 
+async def customer_exists(uow: UnitOfWork, customer_id: str) -> bool:
+    """Whether a profile of this id exists (merged into another included)."""
+    return (await uow.conn.execute(select(customers.c.id).where(customers.c.id == customer_id))).first() is not None
+
+
 async def get_customer(uow: UnitOfWork, customer_id: str) -> CustomerView:
     row = (await uow.conn.execute(select(customers).where(customers.c.id == customer_id))).first()
     if row is None:

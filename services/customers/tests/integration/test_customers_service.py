@@ -18,6 +18,8 @@ from crm.customers.v1 import customers_pb2, customers_pb2_grpc
 from crm.leads.v1 import events_pb2 as leads_events
 from crm.notifications.v1 import events_pb2 as notifications_events
 from crm.orders.v1 import events_pb2 as orders_events
+from crm.reporting.v1 import events_pb2 as reporting_events
+from crm.reporting.v1 import retention_pb2
 from crm.sales.v1 import events_pb2 as sales_events
 from crm.support.v1 import events_pb2 as support_events
 from crm.support.v1 import support_pb2
@@ -438,3 +440,49 @@ async def test_the_summary_adds_up_the_timeline(customers, nats_server) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await customers.stub.GetCustomerSummary(customers_pb2.GetCustomerSummaryRequest(customer_id="nobody"))
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_a_risk_band_change_joins_the_timeline_and_an_unknown_customer_is_skipped(customers, nats_server) -> None:
+    """CustomerAtRisk (reporting's hourly scoring) is an entry with the band before and now, the risk
+    and its strongest reasons; one for a customer this service does not know (reporting's seeded
+    demo history) is acknowledged and leaves nothing."""
+    lead_id = new_id()
+    await publish_event(nats_server, lead_captured(lead_id, phone="+972521117799"))
+    customer = await wait_for_customer(customers.stub, lead_id)
+    reasons = [
+        retention_pb2.RiskReason(signal="no_purchase", points=40, value=130.4),
+        retention_pb2.RiskReason(signal="complaints", points=20, value=2),
+        retention_pb2.RiskReason(signal="sla_breaches", points=10, value=1),
+        retention_pb2.RiskReason(signal="lost_deals", points=5, value=1),
+    ]
+    await publish_event(
+        nats_server,
+        reporting_events.CustomerAtRisk(customer_id="demo-customer-00001", band="high", risk=0.9),
+    )
+    await publish_event(
+        nats_server,
+        reporting_events.CustomerAtRisk(
+            customer_id=customer.id,
+            band="high",
+            previous_band="medium",
+            risk=0.734,
+            reasons=reasons,
+            model="logistic_regression",
+            score_time=to_timestamp(T0 + timedelta(days=9)),
+        ),
+    )
+
+    async def risk_entry() -> Any:
+        entries = await timeline(customers.stub, customer.id)
+        found = [e for e in entries if e.kind == customers_pb2.TOUCH_KIND_RISK_CHANGED]
+        return found[0] if found else None
+
+    entry = await eventually(risk_entry)
+    assert dict(entry.facts) == {
+        "band": "high",
+        "previous_band": "medium",
+        "risk_percent": "73",
+        "reasons": "no_purchase:130,complaints:2,sla_breaches:1",
+        "model": "logistic_regression",
+    }
+    assert entry.summary == "Churn risk medium -> high (73%)" and entry.channel == "system"

@@ -357,7 +357,8 @@ def _ticket(
                 number=number,
                 customer_id=customer_id,
                 metric=support_pb2.SLA_METRIC_RESOLUTION,
-                level=1,
+                # 2: the breach itself (1 is the warning before it).
+                level=2,
                 queue_id="general",
                 assignee_id=agent,
                 occur_time=to_timestamp(breached),

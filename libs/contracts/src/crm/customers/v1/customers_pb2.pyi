@@ -53,6 +53,10 @@ class _TouchKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TouchKind.V
     TOUCH_KIND_SURVEY_ANSWERED: _TouchKind.ValueType  # 18
     TOUCH_KIND_TICKET_SLA_BREACHED: _TouchKind.ValueType  # 19
     """A ticket of the customer missed an SLA target (the breach, not the warning before it)."""
+    TOUCH_KIND_RISK_CHANGED: _TouchKind.ValueType  # 20
+    """Reporting's scoring moved the customer's churn risk to another band (CustomerAtRisk): facts
+    band, previous_band, risk_percent, reasons (signal:value, the strongest first), model.
+    """
 
 class TouchKind(_TouchKind, metaclass=_TouchKindEnumTypeWrapper): ...
 
@@ -81,6 +85,10 @@ TOUCH_KIND_TICKET_RESOLVED: TouchKind.ValueType  # 17
 TOUCH_KIND_SURVEY_ANSWERED: TouchKind.ValueType  # 18
 TOUCH_KIND_TICKET_SLA_BREACHED: TouchKind.ValueType  # 19
 """A ticket of the customer missed an SLA target (the breach, not the warning before it)."""
+TOUCH_KIND_RISK_CHANGED: TouchKind.ValueType  # 20
+"""Reporting's scoring moved the customer's churn risk to another band (CustomerAtRisk): facts
+band, previous_band, risk_percent, reasons (signal:value, the strongest first), model.
+"""
 Global___TouchKind: _TypeAlias = TouchKind  # noqa: Y015
 
 class _SearchMatch:

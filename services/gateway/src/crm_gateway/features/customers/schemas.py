@@ -98,6 +98,7 @@ TouchKind = Literal[
     "ticket_resolved",
     "survey_answered",
     "ticket_sla_breached",
+    "risk_changed",
 ]
 
 
@@ -124,6 +125,7 @@ class TimelineEntry(BaseModel):
         "ticket_resolved",
         "survey_answered",
         "ticket_sla_breached",
+        "risk_changed",
     ]
     summary: str = Field(description="The entry in English")
     channel: str

@@ -482,10 +482,12 @@ async def test_consumer_killed_after_recording_a_dead_letter_records_it_once(sys
 
     await restart(system, "reporting")
     await eventually(lambda: settled(system), timeout=PATIENCE)
-    # It came back to the restarted consumer (not terminated before the kill), failed again and
-    # was terminated this time; the letter recorded before the kill is still the only one.
+    # It came back to the restarted consumer (not terminated before the kill), failed again, met
+    # the open letter recorded before the kill and was terminated this time, logged as such; that
+    # letter is still the only one.
     since_restart = system.log_path("reporting").read_text(errors="replace").rsplit("\n===== ", 1)[-1]
-    assert "dead letter recorded" in since_restart and "reporting-customer-created" in since_restart
+    assert "dead letter already recorded and open" in since_restart
+    assert "reporting-customer-created" in since_restart
     assert await scalar(system, "reporting", letters, event_id) == 1
 
 

@@ -9,10 +9,12 @@ from pydantic import BaseModel, Field, StringConstraints, ValidationInfo, field_
 
 from crm.customers.v1 import customers_pb2
 from crm.notifications.v1 import promotions_pb2
-from crm_gateway.convert import IsoDateTime, Money, RequestBody, to_timestamp
+from crm_gateway.convert import NOT_BLANK, STRIPPED, IsoDateTime, Money, RequestBody, to_timestamp
 
 Locale = Literal["he-IL", "fa-IR", "en-US"]
-Word = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+# Lengths are of the text as sent (the published schema's maxLength), then it is trimmed and must
+# not be blank: trimming first would accept a longer text than the schema allows.
+Word = Annotated[str, StringConstraints(min_length=1, max_length=100), STRIPPED, NOT_BLANK]
 Words = Annotated[list[Word], Field(max_length=50)]
 PromotionStatus = Literal[
     "unspecified", "draft", "scheduled", "sending", "paused", "completed", "cancelled", "awaiting_approval"
@@ -153,7 +155,7 @@ class CreatePromotionIn(RequestBody):
     country's advertising rules (see POST /message-previews). The first text goes to recipients of
     a locale without one."""
 
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200), STRIPPED, NOT_BLANK]
     channel: Literal["sms", "email"]
     audience: AudienceIn = AudienceIn()
     texts: Annotated[list[PromotionTextIn], Field(min_length=1, max_length=9)]

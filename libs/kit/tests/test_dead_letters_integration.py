@@ -41,16 +41,16 @@ async def count(db: Database, table: Table) -> int:
         return int((await conn.execute(select(func.count()).select_from(table))).scalar_one())
 
 
-async def failing_consumer(database_url: str, nats_url: str) -> tuple[Database, EventBus]:
+async def failing_consumer(database_url: str, nats_url: str, service: str = "dlqtest") -> tuple[Database, EventBus]:
     """A service whose DealClosed consumer fails until `failing` is switched off: 3 deliveries, then a letter."""
     settings = ServiceSettings(
-        service_name="dlqtest",
+        service_name=service,
         database_url=database_url,
         nats_url=nats_url,
         consumer_backoff_seconds=[0.05],
         consumer_max_deliver=3,
     )
-    db = Database(settings.database_url, tables, source="/crm/dlqtest")
+    db = Database(settings.database_url, tables, source=f"/crm/{service}")
     async with db.engine.begin() as conn:
         await conn.run_sync(metadata.create_all)
     bus = EventBus(settings, db)
@@ -180,16 +180,8 @@ async def test_a_replay_failing_again_is_a_new_letter_even_when_it_outruns_the_c
     meet the replayed one still open: that insert would be a conflict, DO NOTHING, and the
     replay lost (CI saw it once)."""
     await reset_stream(nats_server)
-    settings = ServiceSettings(
-        service_name="dlqpoison", database_url=await fresh_database("dlqpoison"), nats_url=nats_server
-    )
-    db = Database(settings.database_url, tables, source="/crm/dlqpoison")
-    async with db.engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
-    bus = EventBus(settings, db)
-    bus.subscribe(events_pb2.DealClosed, record_effect)
-    await bus.connect()
-    await bus.start_consumers()
+    # A poison body is dead-lettered at once, whatever the handler would do.
+    db, bus = await failing_consumer(await fresh_database("dlqpoison"), nats_server, "dlqpoison")
     publish = bus.publish_raw
 
     async def slow_ack(subject: str, payload: bytes, headers: dict[str, str]) -> None:

@@ -15,7 +15,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -36,6 +36,8 @@ MAX_LISTED = 200
 # Schedules delivered per round at most: the rest are due at the next round (a backlog after an
 # outage is spread, and one round never holds the CPU for minutes).
 MAX_PER_ROUND = 20
+# A delivery that failed for no reason of the report is tried again this much later.
+RETRY_AFTER = timedelta(minutes=10)
 _PDF = "application/pdf"
 _PNG = "image/png"
 
@@ -143,26 +145,44 @@ async def send_now(db: Database, request: pb.SendReportScheduleNowRequest) -> pb
 
 async def deliver_due(db: Database, zone: ZoneInfo) -> int:
     """One delivery round: each due schedule (up to MAX_PER_ROUND) run, rendered and handed to
-    notifications, or its failure kept. Returns the reports sent."""
+    notifications, or its failure kept. Returns the reports sent. A delivery that fails for no
+    reason of the report (a renderer's crash, a lost connection) is rolled back and tried again
+    RETRY_AFTER later, so one broken schedule neither spins every round nor blocks the others."""
     sent = 0
     for _ in range(MAX_PER_ROUND):
         now = datetime.now(UTC)
-        async with db.unit_of_work() as uow:
-            row = await schedule_store.take_due(uow, now)
-            if row is None:
-                return sent
-            definition = ParseDict(row.definition, pb.ReportDefinition(), ignore_unknown_fields=True)
-            error = ""
-            try:
-                query = to_query(definition, builder_store.today(zone), saved=True)
-                await _deliver(uow, row, query, zone)
-                sent += 1
-            except DomainError as exc:
-                error = exc.message
-                log.warning("scheduled report not sent", extra={"schedule_id": row.id, "error": error})
-            # From the later of now and the due time: a late round does not send twice.
-            await schedule_store.delivered(uow, row.id, now, schedules.next_run(_when(row), now, zone), error)
+        taken: str | None = None
+        try:
+            async with db.unit_of_work() as uow:
+                row = await schedule_store.take_due(uow, now)
+                if row is None:
+                    return sent
+                taken = row.id
+                sent += await _deliver_one(uow, row, now, zone)
+        except Exception as exc:
+            if taken is None:
+                raise
+            log.exception("scheduled report failed; tried again later", extra={"schedule_id": taken})
+            async with db.unit_of_work() as uow:
+                await schedule_store.delivered(
+                    uow, taken, now, now + RETRY_AFTER, f"not sent, tried again shortly: {exc!r}"[:1000]
+                )
     return sent
+
+
+async def _deliver_one(uow: UnitOfWork, row: Any, now: datetime, zone: ZoneInfo) -> int:
+    """The schedule sent (1), or why not kept (0); then moved to its next time — from now, so a
+    late round does not send twice."""
+    definition = ParseDict(row.definition, pb.ReportDefinition(), ignore_unknown_fields=True)
+    error = ""
+    try:
+        query = to_query(definition, builder_store.today(zone), saved=True)
+        await _deliver(uow, row, query, zone)
+    except DomainError as exc:
+        error = exc.message
+        log.warning("scheduled report not sent", extra={"schedule_id": row.id, "error": error})
+    await schedule_store.delivered(uow, row.id, now, schedules.next_run(_when(row), now, zone), error)
+    return 0 if error else 1
 
 
 async def _deliver(uow: UnitOfWork, row: Any, query: builder.Query, zone: ZoneInfo) -> None:

@@ -20,7 +20,7 @@ from crm.reporting.v1 import events_pb2
 from crm.reporting.v1 import report_builder_pb2 as pb
 from crm_kit.db import Database
 from crm_kit.errors import InvalidArgument, NotFound
-from crm_reporting import schedule_api
+from crm_reporting import report_mail, schedule_api
 from crm_reporting.builder_api import ReportBuilderServicer
 from crm_reporting.db import messaging
 
@@ -165,3 +165,25 @@ async def test_a_report_the_reach_cannot_read_is_not_sent_and_others_cannot_touc
     assert (
         list((await servicer.ListReportSchedules(pb.ListReportSchedulesRequest(viewer=MANAGER), None)).schedules) == []
     )  # type: ignore[arg-type]
+
+
+async def test_a_renderer_crash_is_rolled_back_and_tried_again_later_not_every_round(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    servicer = ReportBuilderServicer(db, TEHRAN, ["shop.example"])
+    report_id = await saved(servicer, ["leads"], "Leads")
+    schedule = (await servicer.CreateReportSchedule(schedule_request(report_id), None)).schedule  # type: ignore[arg-type]
+    await servicer.SendReportScheduleNow(pb.SendReportScheduleNowRequest(id=schedule.id, viewer=MANAGER), None)  # type: ignore[arg-type]
+
+    def crash(*args: object) -> None:
+        raise RuntimeError("the chart engine died")
+
+    monkeypatch.setattr(report_mail, "render", crash)
+    before = datetime.now(UTC)
+    assert await schedule_api.deliver_due(db, TEHRAN) == 0
+    assert await schedule_api.deliver_due(db, TEHRAN) == 0  # not due again at once
+    assert await ready_events(db) == []
+    [kept] = (await servicer.ListReportSchedules(pb.ListReportSchedulesRequest(viewer=MANAGER), None)).schedules  # type: ignore[arg-type]
+    assert "the chart engine died" in kept.last_error
+    retry = kept.next_run_time.ToDatetime(tzinfo=UTC) - before
+    assert timedelta(minutes=9) < retry <= schedule_api.RETRY_AFTER + timedelta(seconds=5)

@@ -495,7 +495,8 @@ def period_label(period: Period, periods: Periods, locale: str) -> str:
     return _gregorian_label(period, grain, locale, periods.fiscal_year_start_month)
 
 
-def _native(text: str, locale: str) -> str:
+def native(text: str, locale: str) -> str:
+    """Digits as the reader writes them: Persian for fa, else as they are."""
     return persian_digits(text) if is_persian(locale) else text
 
 
@@ -505,7 +506,7 @@ def _day_label(day: date, calendar: str, locale: str) -> str:
         if locale.startswith("he"):
             text: str = h.hebrew_date_string()
             return text
-        return _native(f"{h.day} {h.month_name()} {h.year}", locale)
+        return native(f"{h.day} {h.month_name()} {h.year}", locale)
     return format_day(day, locale, calendar + ",long")
 
 
@@ -514,12 +515,12 @@ def _jalali_label(start: date, grain: str, locale: str) -> str:
     persian = is_persian(locale)
     if grain == "month":
         names = JALALI_MONTHS if persian else JALALI_MONTHS_LATIN
-        return _native(f"{names[j.month - 1]} {j.year}", locale)
+        return native(f"{names[j.month - 1]} {j.year}", locale)
     if grain == "quarter":
         quarter = (j.month - 1) // 3 + 1
         text = f"سه‌ماهه {quarter} {j.year}" if persian else f"Q{quarter} {j.year}"
-        return _native(text, locale)
-    return _native(_fiscal(j.year, grain, j.month != 1, locale), locale)
+        return native(text, locale)
+    return native(_fiscal(j.year, grain, j.month != 1, locale), locale)
 
 
 def _hebrew_label(start: date, grain: str, locale: str) -> str:
@@ -529,23 +530,23 @@ def _hebrew_label(start: date, grain: str, locale: str) -> str:
         if hebrew:
             text: str = hebrewcal.Month(h.year, h.month).month_string()
             return text
-        return _native(f"{h.month_name()} {h.year}", locale)
+        return native(f"{h.month_name()} {h.year}", locale)
     if hebrew:
         year: str = hebrewcal.Year(h.year).year_string()
         return year if grain == "year" else f"שנת כספים {year}"
-    return _native(_fiscal(h.year, grain, False, locale), locale)
+    return native(_fiscal(h.year, grain, False, locale), locale)
 
 
 def _gregorian_label(period: Period, grain: str, locale: str, fiscal_start: int) -> str:
     start = period.start
     if grain == "month":
-        return _native(format_date(start, "LLLL y", locale=locale.replace("-", "_")), locale)
+        return native(format_date(start, "LLLL y", locale=locale.replace("-", "_")), locale)
     if grain == "quarter":
         quarter = (start.month - 1) // 3 + 1
         if locale.startswith("he"):
             return f"רבעון {quarter} {start.year}"
-        return _native(f"سه‌ماهه {quarter} {start.year}" if is_persian(locale) else f"Q{quarter} {start.year}", locale)
-    return _native(_fiscal(start.year, grain, fiscal_start != 1, locale), locale)
+        return native(f"سه‌ماهه {quarter} {start.year}" if is_persian(locale) else f"Q{quarter} {start.year}", locale)
+    return native(_fiscal(start.year, grain, fiscal_start != 1, locale), locale)
 
 
 def _fiscal(year: int, grain: str, spans_two: bool, locale: str) -> str:

@@ -24,7 +24,7 @@ from babel.numbers import format_decimal, format_percent, get_currency_precision
 from weasyprint import CSS, HTML
 from weasyprint.urls import URLFetcher
 
-from crm_kit.calendars import format_day, is_persian, persian_digits
+from crm_kit.calendars import format_day
 from crm_reporting import builder, report_labels
 
 MAX_PDF_ROWS = 200
@@ -77,10 +77,6 @@ class Mail:
     file_stem: str
 
 
-def _native(text: str, locale: str) -> str:
-    return persian_digits(text) if is_persian(locale) else text
-
-
 def shown_value(column: builder.Column, value: float | None, locale: str) -> str:
     """A measure's value as the reader writes numbers: money in major units, rates as percents."""
     if value is None:
@@ -93,7 +89,7 @@ def shown_value(column: builder.Column, value: float | None, locale: str) -> str
         text = format_percent(value, format="#,##0.0%", locale=locale)
     else:
         text = format_decimal(round(value, 1), format="#,##0.#", locale=locale)
-    return _native(text, locale)
+    return builder.native(text, locale)
 
 
 def chart_png(result: builder.Result, locale: str) -> bytes:
@@ -208,7 +204,7 @@ def report_html(name: str, result: builder.Result, start: date, end: date, local
             *(shown_value(c, v, locale) for c, v in zip(measures, result.total.values, strict=True)),
         ],
         more=(
-            _native(words["more"].format(shown=MAX_PDF_ROWS, rows=len(result.rows)), locale)
+            builder.native(words["more"].format(shown=MAX_PDF_ROWS, rows=len(result.rows)), locale)
             if len(result.rows) > MAX_PDF_ROWS
             else ""
         ),
@@ -230,7 +226,7 @@ def render(name: str, result: builder.Result, start: date, end: date, locale: st
         "name": name,
         "start": _day(start, locale),
         "end": _day(end, locale),
-        "rows": _native(str(len(result.rows)), locale),
+        "rows": builder.native(str(len(result.rows)), locale),
         "cadence": words[cadence],
     }
     return Mail(

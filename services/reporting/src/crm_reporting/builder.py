@@ -575,6 +575,48 @@ class DayRow:
 
 
 @dataclass(frozen=True)
+class RowShape:
+    """What a store's statement for one fact table returns per row: the local day first (by_day),
+    `width` dimension values, the currency (money), then one value per part."""
+
+    by_day: bool
+    width: int
+    money: bool
+    parts: tuple[Part, ...]
+
+
+def row_shape(fact: Fact, query: Query) -> RowShape:
+    parts: dict[str, Part] = {}
+    for name in query.measures:
+        if MEASURES[name].fact == fact.name:
+            parts.update((p.name, p) for p in MEASURES[name].parts)
+    width = len([d for d in query.dimensions if d != PERIOD])
+    return RowShape(PERIOD in query.dimensions, width, any(p.money for p in parts.values()), tuple(parts.values()))
+
+
+def day_rows_of(fact: Fact, shape: RowShape, rows: Sequence[Sequence[object]]) -> list[DayRow]:
+    """A statement's rows as day rows; more than MAX_DAY_ROWS is refused (the statement reads one
+    more to know)."""
+    if len(rows) > MAX_DAY_ROWS:
+        raise InvalidArgument(
+            "the report reads too many rows: filter it, choose fewer dimensions or a shorter range",
+            field_violations=[("dimensions", f"more than {MAX_DAY_ROWS} day rows")],
+        )
+    first = int(shape.by_day)
+    values = first + shape.width + int(shape.money)
+    return [
+        DayRow(
+            fact=fact.name,
+            day=row[0] if shape.by_day else None,  # type: ignore[arg-type]
+            keys=tuple("" if v is None else str(v) for v in row[first : first + shape.width]),
+            currency=str(row[values - 1]) if shape.money else "",
+            parts={p.name: float(row[values + i]) for i, p in enumerate(shape.parts)},  # type: ignore[arg-type]
+        )
+        for row in rows
+    ]
+
+
+@dataclass(frozen=True)
 class Column:
     name: str
     kind: str

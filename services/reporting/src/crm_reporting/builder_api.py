@@ -17,7 +17,7 @@ from crm.reporting.v1 import report_builder_pb2_grpc
 from crm_kit.db import Database
 from crm_kit.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, require
 from crm_kit.protoconv import page_size, to_timestamp
-from crm_reporting import builder, builder_store, report_labels, schedule_api
+from crm_reporting import builder, builder_store, replica, report_labels, schedule_api
 from crm_reporting.definitions import to_query
 
 ROLES = frozenset({"admin", "sales_manager", "sales_rep", "orders_clerk", "service_agent", "marketing"})
@@ -74,9 +74,17 @@ def _locale(locale: str) -> str:
 
 
 class ReportBuilderServicer(report_builder_pb2_grpc.ReportBuilderServiceServicer):
-    def __init__(self, db: Database, zone: ZoneInfo, report_mail_domains: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        db: Database,
+        zone: ZoneInfo,
+        report_mail_domains: Sequence[str] = (),
+        copy: replica.Replica | None = None,
+    ) -> None:
         self.db = db
         self.zone = zone
+        # The facts' DuckDB copy the builder reads once it is loaded (None: PostgreSQL only).
+        self.copy = copy
         # The company's mail domains: the only ones a scheduled report is sent to (schedules.check).
         self.report_mail_domains = tuple(report_mail_domains)
 
@@ -102,7 +110,7 @@ class ReportBuilderServicer(report_builder_pb2_grpc.ReportBuilderServiceServicer
     async def _run(self, query: builder.Query, reach: builder.Reach, locale: str) -> pb.ReportResult:
         builder.check_reach(query, reach)
         async with self.db.unit_of_work() as uow:
-            rows = await builder_store.day_rows(uow, query, reach, self.zone)
+            rows = await replica.day_rows(self.copy, uow, query, reach, self.zone)
         return result_to_proto(builder.add_up(query, rows, _locale(locale)), query, _locale(locale))
 
     async def RunReport(self, request: pb.RunReportRequest, context: grpc.aio.ServicerContext) -> pb.RunReportResponse:

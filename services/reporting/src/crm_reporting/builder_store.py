@@ -14,7 +14,6 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.sql.elements import ColumnElement
 
 from crm_kit.db import UnitOfWork
-from crm_kit.errors import InvalidArgument
 from crm_reporting import builder
 from crm_reporting.db import (
     campaign_facts,
@@ -56,56 +55,23 @@ async def day_rows(uow: UnitOfWork, query: builder.Query, reach: builder.Reach, 
     """Each fact table's parts per local day (when by period), dimension values and currency."""
     found: list[builder.DayRow] = []
     for fact in builder.facts_of(query.measures):
-        found += await _fact_rows(uow, fact, query, reach, zone)
+        table = TABLES[fact.name]
+        shape = builder.row_shape(fact, query)
+        keys: list[ColumnElement[Any]] = []
+        if shape.by_day:
+            keys.append(cast(func.timezone(zone.key, table.c[fact.time_column]), Date).label("day"))
+        keys += [table.c[fact.dimensions[d]] for d in query.dimensions if d != builder.PERIOD]
+        if shape.money:
+            keys.append(table.c[fact.currency_column])
+        statement = (
+            select(*keys, *(_part(table, p) for p in shape.parts))
+            .where(*_conditions(table, fact, query, reach, zone))
+            .limit(builder.MAX_DAY_ROWS + 1)
+        )
+        if keys:
+            statement = statement.group_by(*keys)
+        found += builder.day_rows_of(fact, shape, list(await uow.conn.execute(statement)))
     return found
-
-
-def _parts(fact: builder.Fact, measures: Sequence[str]) -> list[builder.Part]:
-    parts: dict[str, builder.Part] = {}
-    for name in measures:
-        measure = builder.MEASURES[name]
-        if measure.fact == fact.name:
-            parts.update((p.name, p) for p in measure.parts)
-    return list(parts.values())
-
-
-async def _fact_rows(
-    uow: UnitOfWork, fact: builder.Fact, query: builder.Query, reach: builder.Reach, zone: ZoneInfo
-) -> list[builder.DayRow]:
-    table = TABLES[fact.name]
-    parts = _parts(fact, query.measures)
-    by_day = builder.PERIOD in query.dimensions
-    keys: list[ColumnElement[Any]] = []
-    if by_day:
-        keys.append(cast(func.timezone(zone.key, table.c[fact.time_column]), Date).label("day"))
-    keys += [table.c[fact.dimensions[d]] for d in query.dimensions if d != builder.PERIOD]
-    money = any(p.money for p in parts)
-    if money:
-        keys.append(table.c[fact.currency_column])
-    statement = (
-        select(*keys, *(_part(table, p) for p in parts))
-        .where(*_conditions(table, fact, query, reach, zone))
-        .limit(builder.MAX_DAY_ROWS + 1)
-    )
-    if keys:
-        statement = statement.group_by(*keys)
-    rows = list(await uow.conn.execute(statement))
-    if len(rows) > builder.MAX_DAY_ROWS:
-        raise InvalidArgument(
-            "the report reads too many rows: filter it, choose fewer dimensions or a shorter range",
-            field_violations=[("dimensions", f"more than {builder.MAX_DAY_ROWS} day rows")],
-        )
-    width = len(keys) - (1 if by_day else 0) - (1 if money else 0)
-    return [
-        builder.DayRow(
-            fact=fact.name,
-            day=row[0] if by_day else None,
-            keys=tuple(str(v) if v is not None else "" for v in row[int(by_day) : int(by_day) + width]),
-            currency=str(row[len(keys) - 1]) if money else "",
-            parts={p.name: float(row[len(keys) + i]) for i, p in enumerate(parts)},
-        )
-        for row in rows
-    ]
 
 
 def _conditions(

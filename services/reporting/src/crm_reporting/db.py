@@ -32,6 +32,16 @@ from crm_kit.tables import MessagingTables
 metadata = MetaData()
 messaging = MessagingTables(metadata)
 
+
+def changed(table: str) -> tuple[Column[int], Index]:
+    """The id of the transaction that last wrote the row (a trigger stamps it: migration 0017), which
+    the report builder's DuckDB copy syncs by (crm_reporting.replica); null on rows kept before."""
+    return (
+        Column("changed_xid", BigInteger, nullable=True),
+        Index(f"ix_{table}_changed", "changed_xid", postgresql_where=text("changed_xid IS NOT NULL")),
+    )
+
+
 event_log = Table(
     "event_log",
     metadata,
@@ -76,6 +86,7 @@ lead_facts = Table(
     Index("ix_lead_facts_team_captured", "team_id", "captured_at"),
     Index("ix_lead_facts_source_captured", "source", "captured_at"),
     Index("ix_lead_facts_product_line_captured", "product_line", "captured_at"),
+    *changed("lead_facts"),
 )
 
 deal_facts = Table(
@@ -108,6 +119,7 @@ deal_facts = Table(
         )
         for column in ("owner_rep_id", "owner_team_id", "source", "product_line")
     ),
+    *changed("deal_facts"),
 )
 
 order_facts = Table(
@@ -136,6 +148,7 @@ notification_facts = Table(
     # The promotion's A/B variant the message was ("" without variants).
     Column("variant", String(3), nullable=False, server_default=""),
     Index("ix_notification_facts_promotion", "promotion_id", postgresql_where=text("promotion_id IS NOT NULL")),
+    *changed("notification_facts"),
 )
 
 # A known person coming in again (LeadTouched: the same phone or e-mail captured anew), by touch:
@@ -270,6 +283,7 @@ deal_stage_facts = Table(
     Column("stage_name", String(200), nullable=False, server_default=""),
     PrimaryKeyConstraint("deal_id", "stage_id"),
     Index("ix_deal_stage_facts_opened", "pipeline_id", "entered_at", postgresql_where=text("stage_id = ''")),
+    *changed("deal_stage_facts"),
 )
 
 # The report builder's saved reports (crm.reporting.v1.ReportBuilderService): a definition (JSON of
@@ -326,6 +340,7 @@ campaign_facts = Table(
     Column("actual_cost_minor", BigInteger, nullable=False),
     Column("currency_code", String(3), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    *changed("campaign_facts"),
 )
 
 # Each customer's acquiring lead (CustomerCreated): tickets and consents reach a source through it.
@@ -366,6 +381,7 @@ ticket_facts = Table(
     Column("answered_at", DateTime(timezone=True), nullable=True),
     Index("ix_ticket_facts_opened", "opened_at"),
     Index("ix_ticket_facts_customer", "customer_id", "opened_at"),
+    *changed("ticket_facts"),
 )
 
 # Every consent given or withdrawn (ConsentChanged), by customers' record id: marketing opt-outs are

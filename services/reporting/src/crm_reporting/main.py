@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from crm.reporting.v1 import (
@@ -17,7 +18,7 @@ from crm.reporting.v1 import (
 from crm_kit.company import CompanyCalendarSettings
 from crm_kit.service import Service, run_cli
 from crm_kit.settings import ServiceSettings
-from crm_reporting import handlers, schedule_api, targets
+from crm_reporting import handlers, replica, schedule_api, targets
 from crm_reporting.builder_api import ReportBuilderServicer
 from crm_reporting.db import messaging
 from crm_reporting.grpc_api import ReportingServicer, TargetsServicer, cross_selling, lead_scoring
@@ -46,6 +47,15 @@ class ReportingSettings(ServiceSettings, CompanyCalendarSettings):
     # e-mailed to (empty: scheduling is refused) — and how often due schedules are looked for.
     report_mail_domains: str = ""
     report_schedule_poll_seconds: float = 10.0
+    # The report builder's engine: "duckdb", an embedded copy of the fact tables in report_engine_dir
+    # (empty: a temporary directory) within report_engine_memory and report_engine_threads, caught
+    # up before each report and every report_engine_sync_seconds (crm_reporting.replica); or
+    # "postgresql", reading the facts where they are kept.
+    report_engine: str = "duckdb"
+    report_engine_dir: str = ""
+    report_engine_memory: str = "256MB"
+    report_engine_threads: int = 2
+    report_engine_sync_seconds: float = 5.0
 
 
 async def setup(service: Service) -> None:
@@ -80,10 +90,20 @@ async def setup(service: Service) -> None:
         lambda: scan_risks(service.db, churn, every_seconds=settings.churn_scan_seconds),
         wait_first=True,
     )
+    copy = replica.open_replica(
+        service.db,
+        settings.report_engine,
+        settings.report_engine_dir,
+        settings.report_engine_memory,
+        settings.report_engine_threads,
+    )
+    if copy is not None:
+        service.run_periodically("report-replica", settings.report_engine_sync_seconds, copy.refresh)
+        service.on_shutdown(lambda: asyncio.to_thread(copy.close))
     service.run_periodically(
         "report-schedules",
         settings.report_schedule_poll_seconds,
-        lambda: schedule_api.deliver_due(service.db, targets.time_zone(settings.company_time_zone)),
+        lambda: schedule_api.deliver_due(service.db, targets.time_zone(settings.company_time_zone), copy),
     )
     service.grpc.add(
         retention_pb2_grpc.add_RetentionServiceServicer_to_server,
@@ -101,6 +121,7 @@ async def setup(service: Service) -> None:
             service.db,
             targets.time_zone(settings.company_time_zone),
             [d for d in settings.report_mail_domains.split(",") if d.strip()],
+            copy,
         ),
         report_builder_pb2.DESCRIPTOR.services_by_name["ReportBuilderService"].full_name,
     )

@@ -26,7 +26,7 @@ from crm.reporting.v1 import report_builder_pb2 as pb
 from crm_kit.db import Database, UnitOfWork
 from crm_kit.errors import AlreadyExists, DomainError, InvalidArgument, NotFound, require
 from crm_kit.protoconv import to_timestamp
-from crm_reporting import builder, builder_store, report_mail, schedule_store, schedules
+from crm_reporting import builder, builder_store, replica, report_mail, schedule_store, schedules
 from crm_reporting.definitions import to_query
 
 log = logging.getLogger(__name__)
@@ -143,7 +143,7 @@ async def send_now(db: Database, request: pb.SendReportScheduleNowRequest) -> pb
     return schedule_to_proto(row)
 
 
-async def deliver_due(db: Database, zone: ZoneInfo) -> int:
+async def deliver_due(db: Database, zone: ZoneInfo, copy: replica.Replica | None = None) -> int:
     """One delivery round: each due schedule (up to MAX_PER_ROUND) run, rendered and handed to
     notifications, or its failure kept. Returns the reports sent. A delivery that fails for no
     reason of the report (a renderer's crash, a lost connection) is rolled back and tried again
@@ -158,7 +158,7 @@ async def deliver_due(db: Database, zone: ZoneInfo) -> int:
                 if row is None:
                     return sent
                 taken = row.id
-                sent += await _deliver_one(uow, row, now, zone)
+                sent += await _deliver_one(uow, row, now, zone, copy)
         except Exception as exc:
             if taken is None:
                 raise
@@ -170,14 +170,14 @@ async def deliver_due(db: Database, zone: ZoneInfo) -> int:
     return sent
 
 
-async def _deliver_one(uow: UnitOfWork, row: Any, now: datetime, zone: ZoneInfo) -> int:
+async def _deliver_one(uow: UnitOfWork, row: Any, now: datetime, zone: ZoneInfo, copy: replica.Replica | None) -> int:
     """The schedule sent (1), or why not kept (0); then moved to its next time — from now, so a
     late round does not send twice."""
     definition = ParseDict(row.definition, pb.ReportDefinition(), ignore_unknown_fields=True)
     error = ""
     try:
         query = to_query(definition, builder_store.today(zone), saved=True)
-        await _deliver(uow, row, query, zone)
+        await _deliver(uow, row, query, zone, copy)
     except DomainError as exc:
         error = exc.message
         log.warning("scheduled report not sent", extra={"schedule_id": row.id, "error": error})
@@ -185,10 +185,12 @@ async def _deliver_one(uow: UnitOfWork, row: Any, now: datetime, zone: ZoneInfo)
     return 0 if error else 1
 
 
-async def _deliver(uow: UnitOfWork, row: Any, query: builder.Query, zone: ZoneInfo) -> None:
+async def _deliver(
+    uow: UnitOfWork, row: Any, query: builder.Query, zone: ZoneInfo, copy: replica.Replica | None
+) -> None:
     reach = builder.Reach(row.reach_rep_id, row.reach_team_id)
     builder.check_reach(query, reach)
-    result = builder.add_up(query, await builder_store.day_rows(uow, query, reach, zone), row.locale)
+    result = builder.add_up(query, await replica.day_rows(copy, uow, query, reach, zone), row.locale)
     mail = await asyncio.to_thread(
         report_mail.render, row.report_name, result, query.start, query.end, row.locale, row.cadence
     )

@@ -4,9 +4,10 @@ the way the bus hands it over (an envelope around the message, the handler in on
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from google.protobuf.message import Message
@@ -15,8 +16,10 @@ from crm_kit.db import Database
 from crm_kit.events import Envelope, event_type, subject_for
 from crm_kit.testing import migrated_database
 from crm_reporting import handlers
+from crm_reporting.builder_api import ReportBuilderServicer
 from crm_reporting.db import messaging
 from crm_reporting.main import MIGRATIONS_DIR
+from crm_reporting.replica import Replica
 
 
 @pytest.fixture
@@ -38,3 +41,23 @@ async def handled(db: Database, message: Message, *, at: datetime | None = None)
     )
     async with db.unit_of_work() as uow:
         await handlers.BY_EVENT[type(message)](uow, envelope)
+
+
+@pytest.fixture(params=["postgresql", "duckdb"])
+async def new_builder(request: pytest.FixtureRequest) -> AsyncIterator[Callable[..., Awaitable[ReportBuilderServicer]]]:
+    """A report builder reading PostgreSQL, or its DuckDB copy (loaded when the builder is made,
+    caught up before each report): every test that builds one runs on both engines."""
+    copies: list[Replica] = []
+
+    async def make(db: Database, zone: ZoneInfo, mail_domains: Sequence[str] = ()) -> ReportBuilderServicer:
+        copy = None
+        if request.param == "duckdb":
+            copy = Replica(db)
+            copies.append(copy)
+            await copy.refresh()
+            assert copy.ready
+        return ReportBuilderServicer(db, zone, mail_domains, copy)
+
+    yield make
+    for copy in copies:
+        copy.close()

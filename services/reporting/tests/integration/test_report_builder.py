@@ -6,6 +6,7 @@ what the builder no longer has."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -28,6 +29,8 @@ from crm_reporting.db import saved_reports
 from .conftest import handled
 
 pytestmark = pytest.mark.integration
+
+NewBuilder = Callable[..., Awaitable[ReportBuilderServicer]]
 
 TEHRAN = ZoneInfo("Asia/Tehran")
 # 1 Farvardin 1405 is 21 March 2026: these are in Esfand 1404 and Farvardin 1405.
@@ -82,8 +85,8 @@ def table(reply: pb.RunReportResponse) -> list[tuple[Any, ...]]:
     return [(*r.labels, *(None if v.empty else v.value for v in r.values)) for r in reply.result.rows]
 
 
-async def test_leads_by_source_and_jalali_month_in_the_company_zone(db: Database) -> None:
-    builder = ReportBuilderServicer(db, TEHRAN)
+async def test_leads_by_source_and_jalali_month_in_the_company_zone(db: Database, new_builder: NewBuilder) -> None:
+    builder = await new_builder(db, TEHRAN)
     await lead(db, "radio", ESFAND, "rep-a")
     await lead(db, "radio", NEW_YEAR_NIGHT, "rep-a")
     await lead(db, "web", FARVARDIN, "rep-b")
@@ -112,8 +115,10 @@ async def test_leads_by_source_and_jalali_month_in_the_company_zone(db: Database
     assert table(by_city) == [("חיפה", 1), ("תל אביב", 1)]
 
 
-async def test_a_reps_report_holds_only_their_own_deals_and_money_stays_per_currency(db: Database) -> None:
-    builder = ReportBuilderServicer(db, TEHRAN)
+async def test_a_reps_report_holds_only_their_own_deals_and_money_stays_per_currency(
+    db: Database, new_builder: NewBuilder
+) -> None:
+    builder = await new_builder(db, TEHRAN)
     mine = await lead(db, "radio", ESFAND, "rep-a")
     theirs = await lead(db, "radio", ESFAND, "rep-b")
     await deal(db, mine, FARVARDIN, "rep-a", 100_000)
@@ -148,8 +153,8 @@ async def test_a_reps_report_holds_only_their_own_deals_and_money_stays_per_curr
     assert table(tickets) == [(1,)]
 
 
-async def test_bad_definitions_name_their_field(db: Database) -> None:
-    builder = ReportBuilderServicer(db, TEHRAN)
+async def test_bad_definitions_name_their_field(db: Database, new_builder: NewBuilder) -> None:
+    builder = await new_builder(db, TEHRAN)
     with pytest.raises(InvalidArgument) as error:
         await builder.RunReport(
             pb.RunReportRequest(definition=definition(measures=["tickets"], dimensions=["source"])), None
@@ -160,8 +165,10 @@ async def test_bad_definitions_name_their_field(db: Database) -> None:
     assert "end_date" in dict(error.value.field_violations)
 
 
-async def test_saved_reports_are_their_owners_and_shared_by_role_within_a_team(db: Database) -> None:
-    builder = ReportBuilderServicer(db, TEHRAN)
+async def test_saved_reports_are_their_owners_and_shared_by_role_within_a_team(
+    db: Database, new_builder: NewBuilder
+) -> None:
+    builder = await new_builder(db, TEHRAN)
     owner = pb.ReportViewer(user_id="manager-1", roles=["sales_manager"], team_id="north")
     saved = (
         await builder.CreateSavedReport(
@@ -212,8 +219,10 @@ async def test_saved_reports_are_their_owners_and_shared_by_role_within_a_team(d
         await builder.GetSavedReport(pb.GetSavedReportRequest(id=saved.id, viewer=owner), None)
 
 
-async def test_a_reassigned_lead_is_its_new_owners_whatever_order_the_assignments_arrive_in(db: Database) -> None:
-    builder = ReportBuilderServicer(db, TEHRAN)
+async def test_a_reassigned_lead_is_its_new_owners_whatever_order_the_assignments_arrive_in(
+    db: Database, new_builder: NewBuilder
+) -> None:
+    builder = await new_builder(db, TEHRAN)
     lead_id = await lead(db, "radio", ESFAND, "rep-first")
     other = f"lead-{uuid.uuid4().hex[:8]}"
     # The reassignment arrives before the first assignment: the later one still owns the lead.
@@ -241,7 +250,9 @@ async def test_a_reassigned_lead_is_its_new_owners_whatever_order_the_assignment
     assert (await leads_of("rep-first"), await leads_of("rep-second")) == (0, 2)
 
 
-async def test_deals_reaching_each_stage_by_rep_named_as_sales_names_the_stage(db: Database) -> None:
+async def test_deals_reaching_each_stage_by_rep_named_as_sales_names_the_stage(
+    db: Database, new_builder: NewBuilder
+) -> None:
     """Rep × stage: each deal's first entry into a stage, by the stage's name; an opening is no
     stage, a second entry into one counts once, and a rep's reach holds their own."""
     moves = [
@@ -265,7 +276,7 @@ async def test_deals_reaching_each_stage_by_rep_named_as_sales_names_the_stage(d
                 move_time=to_timestamp(FARVARDIN),
             ),
         )
-    servicer = ReportBuilderServicer(db, TEHRAN)
+    servicer = await new_builder(db, TEHRAN)
     request = pb.RunReportRequest(
         definition=definition(measures=["deals_reached"], dimensions=["rep", "stage"]), locale="fa"
     )

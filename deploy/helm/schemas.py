@@ -486,6 +486,35 @@ def service(name: str) -> Schema:
             ("url", "existingSecret", "port", "networkPeers"),
         )
         required.append("objectStore")
+    if name == "reporting":
+        props["reportEngine"] = obj(
+            {
+                "engine": {
+                    "enum": ["duckdb", "postgresql"],
+                    "description": "CRM_REPORT_ENGINE: the report builder reads an embedded DuckDB copy of the "
+                    "fact tables (duckdb) or PostgreSQL",
+                },
+                "memory": {
+                    "type": "string",
+                    "pattern": "^[1-9][0-9]*(MB|GB)$",
+                    "description": "CRM_REPORT_ENGINE_MEMORY: DuckDB's memory_limit, inside the pod's memory limit",
+                },
+                "threads": {"type": "integer", "minimum": 1, "description": "CRM_REPORT_ENGINE_THREADS"},
+                "syncSeconds": {
+                    "type": "number",
+                    "exclusiveMinimum": 0,
+                    "description": "CRM_REPORT_ENGINE_SYNC_SECONDS: how often the copy catches up between reports",
+                },
+                "volumeSizeLimit": {
+                    "type": "string",
+                    "pattern": "^[1-9][0-9]*(Mi|Gi)$",
+                    "description": "the copy's emptyDir (its file and one page of rows in transit)",
+                },
+            },
+            ("engine", "memory", "threads", "syncSeconds", "volumeSizeLimit"),
+            description="the report builder's engine (crm_reporting.replica)",
+        )
+        required.append("reportEngine")
     if name == "customers":
         props["consentRules"] = {
             "enum": ["IL", "IR"],

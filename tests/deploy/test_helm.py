@@ -1260,3 +1260,26 @@ def test_the_attachments_bucket_gets_its_settings_keys_and_egress_only_when_set(
         *url, "--set", "support.objectStore.existingSecret=s", "--set-json", "support.objectStore.networkPeers=[]"
     )
     assert "would allow everyone" in no_peers
+
+
+def test_reportings_duckdb_copy_has_its_own_volume_and_settings(kit: DeployKit, default_rendering: Rendering) -> None:
+    """The report builder's copy lives on an emptyDir of its own at the directory the service is
+    told, with the values' memory and threads; with engine postgresql neither volume nor copy."""
+    reporting = default_rendering.get("Deployment", fullname("reporting"))
+    env = {name: e.get("value") for name, e in env_of(reporting).items()}
+    assert env["CRM_REPORT_ENGINE"] == "duckdb"
+    assert (env["CRM_REPORT_ENGINE_MEMORY"], env["CRM_REPORT_ENGINE_THREADS"]) == ("256MB", "2")
+    mounts = {m["name"]: m["mountPath"] for m in container(reporting)["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod_spec(reporting)["volumes"]}
+    assert mounts["report-engine"] == env["CRM_REPORT_ENGINE_DIR"]
+    assert volumes["report-engine"]["emptyDir"] == {"sizeLimit": "2Gi"}
+    # The copy's memory fits in the pod's with room for the rest of the process.
+    assert container(reporting)["resources"]["limits"]["memory"] == "1Gi"
+    for service in BACKENDS:
+        if service != "reporting":
+            assert "CRM_REPORT_ENGINE" not in env_of(default_rendering.get("Deployment", fullname(service)))
+    off = kit.render("--set", "reporting.reportEngine.engine=postgresql", name="report-engine-off")
+    reporting = off.get("Deployment", fullname("reporting"))
+    assert env_of(reporting)["CRM_REPORT_ENGINE"]["value"] == "postgresql"
+    assert "report-engine" not in {v["name"] for v in pod_spec(reporting)["volumes"]}
+    assert "must be one of" in kit.render_fails("--set", "reporting.reportEngine.engine=clickhouse")

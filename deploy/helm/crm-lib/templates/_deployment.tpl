@@ -6,6 +6,7 @@
 {{- /* the console speaks neither gRPC nor NATS: their TLS files are not its own */}}
 {{- $grpcTls := and $ctx.chassis $cfg.grpcTls.enabled -}}
 {{- $natsTls := and $ctx.chassis $cfg.nats.tls.enabled -}}
+{{- $reportEngine := eq (include "crm-lib.reportEngineVolume" $ctx) "true" -}}
 {{- $selector := include "crm-lib.selectorLabels" (dict "ctx" $ctx) -}}
 {{- /* the preStop pause lets endpoints drop the pod before SIGTERM; then the service's own grace, and a margin */}}
 {{- $grace := add (int $cfg.preStopSleepSeconds) (int (ceil $cfg.shutdownGraceSeconds)) 10 -}}
@@ -87,6 +88,10 @@ spec:
           volumeMounts:
             - name: tmp
               mountPath: /tmp
+            {{- if $reportEngine }}
+            - name: report-engine
+              mountPath: {{ include "crm-lib.reportEngineDir" $ctx }}
+            {{- end }}
             {{- if $grpcTls }}
             - name: grpc-tls
               mountPath: {{ include "crm-lib.tlsDir" $ctx }}
@@ -99,6 +104,11 @@ spec:
             {{- end }}
       volumes:
         {{- include "crm-lib.tmpVolume" $ctx | nindent 8 }}
+        {{- if $reportEngine }}
+        - name: report-engine
+          emptyDir:
+            sizeLimit: {{ $cfg.reportEngine.volumeSizeLimit }}
+        {{- end }}
         {{- if $grpcTls }}
         - name: grpc-tls
           secret:

@@ -60,6 +60,13 @@ affinity:
     sizeLimit: {{ .cfg.tmpSizeLimit }}
 {{- end -}}
 
+{{- define "crm-lib.reportEngineDir" -}}/var/lib/crm/report-engine{{- end -}}
+
+{{/* reporting's DuckDB copy of the fact tables has a volume of its own (reportEngine.engine duckdb). */}}
+{{- define "crm-lib.reportEngineVolume" -}}
+{{- and (eq .service "reporting") (eq ((.cfg.reportEngine | default dict).engine | default "") "duckdb") -}}
+{{- end -}}
+
 {{- define "crm-lib.tlsDir" -}}/etc/crm/grpc-tls{{- end -}}
 
 {{- define "crm-lib.tlsSecretName" -}}
@@ -201,6 +208,18 @@ the service's prefix (envPrefix: CRM_CONSOLE_ for the console, CRM_ for the rest
 {{- if and (eq $ctx.service "reporting") (not .migration) }}
 - name: CRM_REPORT_MAIL_DOMAINS
   value: {{ join "," ($cfg.company.mailDomains | default list) | quote }}
+{{- with $cfg.reportEngine }}
+- name: CRM_REPORT_ENGINE
+  value: {{ .engine | quote }}
+- name: CRM_REPORT_ENGINE_DIR
+  value: {{ include "crm-lib.reportEngineDir" $ctx | quote }}
+- name: CRM_REPORT_ENGINE_MEMORY
+  value: {{ .memory | quote }}
+- name: CRM_REPORT_ENGINE_THREADS
+  value: {{ .threads | quote }}
+- name: CRM_REPORT_ENGINE_SYNC_SECONDS
+  value: {{ .syncSeconds | quote }}
+{{- end }}
 {{- end }}
 {{- if eq $ctx.service "sales" }}
 {{- /* Empty keeps the service's own default (a demo name: set company.name in production). */}}

@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 # Rows per COPY page: a page's CSV is a few tens of MB at most, on the replica's own volume.
 PAGE_ROWS = 500_000
+LOAD_RETRY_SECONDS = 30.0
 
 SYNC_SECONDS = Histogram(
     "crm_report_replica_sync_seconds",
@@ -183,19 +184,29 @@ class Replica:
         self._lock = asyncio.Lock()
         # monotonic time the last finished catch-up began: a report asked before it needs no other
         self._caught_up_from = 0.0
+        self._failed_loads = 0
+        self._retry_at = 0.0
 
     @property
     def ready(self) -> bool:
         return self.duck is not None
 
     async def refresh(self) -> None:
-        """The periodic job: load the copy when there is none, else catch it up."""
-        if self.duck is None:
-            async with self._lock:
-                if self.duck is None:
-                    await self._load()
-        else:
+        """The periodic job: load the copy when there is none, else catch it up. After a failed load
+        the next waits LOAD_RETRY_SECONDS, doubling up to 10 minutes: a load reads every fact."""
+        if self.duck is not None:
             await self.catch_up()
+            return
+        async with self._lock:
+            if self.duck is not None or time.monotonic() < self._retry_at:
+                return
+            try:
+                await self._load()
+            except Exception:
+                self._failed_loads += 1
+                self._retry_at = time.monotonic() + min(600.0, LOAD_RETRY_SECONDS * 2 ** (self._failed_loads - 1))
+                raise
+            self._failed_loads = 0
 
     async def catch_up(self) -> None:
         """Every fact committed before this call is in the copy when it returns (one catch-up serves

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import duckdb
 import pytest
 
 from crm.common.v1 import types_pb2
@@ -209,3 +210,26 @@ async def test_a_broken_copy_is_dropped_and_postgresql_serves_until_it_is_loaded
     assert {r.keys: r.parts["n"] for r in rows} == {("radio",): 1, ("web",): 1}
     await copy.refresh()
     assert copy.ready and await leads_by_source(copy) == {("radio",): 1, ("web",): 1}
+
+
+async def test_a_failed_load_is_not_retried_at_once(
+    db: Database, copy: Replica, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A load reads every fact: one that fails (a full volume) waits before the next."""
+    opened = []
+    real_open = Replica._open
+
+    def failing_open(self: Replica) -> object:
+        opened.append(1)
+        if len(opened) == 1:
+            raise duckdb.IOException("No space left on device")
+        return real_open(self)
+
+    monkeypatch.setattr(Replica, "_open", failing_open)
+    with pytest.raises(duckdb.IOException):
+        await copy.refresh()
+    await copy.refresh()  # within the wait: not tried
+    assert (len(opened), copy.ready) == (1, False)
+    monkeypatch.setattr(copy, "_retry_at", 0.0)  # the wait is over
+    await copy.refresh()
+    assert (len(opened), copy.ready) == (2, True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -430,6 +431,82 @@ def notifications_values() -> Schema:
     return props
 
 
+def report_engine() -> Schema:
+    """reporting's builder engine (crm_reporting.replica): CRM_REPORT_ENGINE*, and the copy's volume."""
+    return obj(
+        {
+            "engine": {
+                "enum": ["duckdb", "postgresql"],
+                "description": "CRM_REPORT_ENGINE: the report builder reads an embedded DuckDB copy of the "
+                "fact tables (duckdb) or PostgreSQL",
+            },
+            "memory": {
+                "type": "string",
+                "pattern": "^[1-9][0-9]*(MB|GB)$",
+                "description": "CRM_REPORT_ENGINE_MEMORY: DuckDB's memory_limit, inside the pod's memory limit",
+            },
+            "threads": {"type": "integer", "minimum": 1, "description": "CRM_REPORT_ENGINE_THREADS"},
+            "syncSeconds": {
+                "type": "number",
+                "exclusiveMinimum": 0,
+                "description": "CRM_REPORT_ENGINE_SYNC_SECONDS: how often the copy catches up between reports",
+            },
+            "volumeSizeLimit": {
+                "type": "string",
+                "pattern": "^[1-9][0-9]*(Mi|Gi)$",
+                "description": "the copy's emptyDir (its file and one page of rows in transit)",
+            },
+        },
+        ("engine", "memory", "threads", "syncSeconds", "volumeSizeLimit"),
+        description="the report builder's engine (crm_reporting.replica)",
+    )
+
+
+def support_values() -> Schema:
+    """support's own settings: the SLA scan's period and the attachments' object store."""
+    return {
+        "slaScanIntervalSeconds": {
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "description": "CRM_SLA_SCAN_INTERVAL_SECONDS: seconds between two passes of the SLA escalation scan",
+        },
+        "objectStore": obj(
+            {
+                "url": {
+                    "type": "string",
+                    "pattern": "^$|^(file:///|s3://)[^\\s]+$",
+                    "description": "CRM_OBJECT_STORE_URL: where attachments are kept (empty: attachments off)",
+                },
+                "existingSecret": {
+                    "type": "string",
+                    "description": "the Secret with access-key-id and secret-access-key (required for s3://)",
+                },
+                "port": PORT,
+                "networkPeers": PEERS,
+            },
+            ("url", "existingSecret", "port", "networkPeers"),
+        ),
+    }
+
+
+def customers_values() -> Schema:
+    return {
+        "consentRules": {
+            "enum": ["IL", "IR"],
+            "description": "CRM_CONSENT_RULES: the country whose consent rules hold",
+        }
+    }
+
+
+# Each service's own settings beyond the chassis' (every one required).
+OWN_VALUES: dict[str, Callable[[], Schema]] = {
+    "support": support_values,
+    "customers": customers_values,
+    "notifications": notifications_values,
+    "reporting": lambda: {"reportEngine": report_engine()},
+}
+
+
 def service(name: str) -> Schema:
     overrides = without_required(components())
     props: Schema = {
@@ -462,68 +539,10 @@ def service(name: str) -> Schema:
         )
         props["legacyLeadsDatabase"] = database("the leads database the deal copy reads, only by reference")
         required += ["copyDealsFromLeads", "legacyLeadsDatabase"]
-    if name == "support":
-        props["slaScanIntervalSeconds"] = {
-            "type": "number",
-            "exclusiveMinimum": 0,
-            "description": "CRM_SLA_SCAN_INTERVAL_SECONDS: seconds between two passes of the SLA escalation scan",
-        }
-        required.append("slaScanIntervalSeconds")
-        props["objectStore"] = obj(
-            {
-                "url": {
-                    "type": "string",
-                    "pattern": "^$|^(file:///|s3://)[^\\s]+$",
-                    "description": "CRM_OBJECT_STORE_URL: where attachments are kept (empty: attachments off)",
-                },
-                "existingSecret": {
-                    "type": "string",
-                    "description": "the Secret with access-key-id and secret-access-key (required for s3://)",
-                },
-                "port": PORT,
-                "networkPeers": PEERS,
-            },
-            ("url", "existingSecret", "port", "networkPeers"),
-        )
-        required.append("objectStore")
-    if name == "reporting":
-        props["reportEngine"] = obj(
-            {
-                "engine": {
-                    "enum": ["duckdb", "postgresql"],
-                    "description": "CRM_REPORT_ENGINE: the report builder reads an embedded DuckDB copy of the "
-                    "fact tables (duckdb) or PostgreSQL",
-                },
-                "memory": {
-                    "type": "string",
-                    "pattern": "^[1-9][0-9]*(MB|GB)$",
-                    "description": "CRM_REPORT_ENGINE_MEMORY: DuckDB's memory_limit, inside the pod's memory limit",
-                },
-                "threads": {"type": "integer", "minimum": 1, "description": "CRM_REPORT_ENGINE_THREADS"},
-                "syncSeconds": {
-                    "type": "number",
-                    "exclusiveMinimum": 0,
-                    "description": "CRM_REPORT_ENGINE_SYNC_SECONDS: how often the copy catches up between reports",
-                },
-                "volumeSizeLimit": {
-                    "type": "string",
-                    "pattern": "^[1-9][0-9]*(Mi|Gi)$",
-                    "description": "the copy's emptyDir (its file and one page of rows in transit)",
-                },
-            },
-            ("engine", "memory", "threads", "syncSeconds", "volumeSizeLimit"),
-            description="the report builder's engine (crm_reporting.replica)",
-        )
-        required.append("reportEngine")
-    if name == "customers":
-        props["consentRules"] = {
-            "enum": ["IL", "IR"],
-            "description": "CRM_CONSENT_RULES: the country whose consent rules hold",
-        }
-        required.append("consentRules")
-    if name == "notifications":
-        props.update(notifications_values())
-        required += ["sms", "surveyBaseUrl", "smtp", "advertising", "promotions"]
+    if name in OWN_VALUES:
+        own = OWN_VALUES[name]()
+        props.update(own)
+        required += list(own)
     if name == "gateway":
         props["auth"] = obj(
             {

@@ -34,7 +34,15 @@ import nats
 import pytest
 from nats.js import JetStreamContext
 
-from crm_devstack.stack import BACKEND_SERVICES, GATEWAY, NATS, POSTGRES, Stack, grpc_serving
+from crm_devstack.stack import (
+    BACKEND_SERVICES,
+    GATEWAY,
+    NATS,
+    POSTGRES,
+    Stack,
+    gateway_reaches_every_backend,
+    grpc_serving,
+)
 from crm_kit.bus import consumer_subjects
 from crm_kit.nats_access import CONSUMES, REPLAYS, durable_name
 
@@ -113,10 +121,7 @@ async def all_serving(stack: Stack, timeout: float) -> float:  # noqa: ASYNC109
     async with httpx.AsyncClient(timeout=2) as http:
         while True:
             serving = await asyncio.gather(*(grpc_serving(stack.grpc_address(s)) for s in BACKEND_SERVICES))
-            try:
-                gateway = (await http.get(f"{stack.gateway_url}/readyz")).status_code == 200
-            except httpx.HTTPError:
-                gateway = False
+            gateway = await gateway_reaches_every_backend(http, stack.gateway_url)
             if all(serving) and gateway:
                 return time.monotonic() - started
             if time.monotonic() - started > timeout:

@@ -32,7 +32,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerInfo
 
-from crm_devstack.stack import BACKEND_SERVICES, Ports, Stack, grpc_serving
+from crm_devstack.stack import BACKEND_SERVICES, Ports, Stack, gateway_reaches_every_backend, grpc_serving
 from crm_kit.failpoints import ENV_VAR as FAILPOINTS_ENV
 from crm_kit.nats_access import CONSUMES
 from crm_kit.testing import eventually
@@ -129,10 +129,7 @@ async def gateway_ready(stack: Stack) -> None:
     async with httpx.AsyncClient(timeout=5) as http:
 
         async def ready() -> bool:
-            try:
-                return (await http.get(f"{stack.gateway_url}/readyz")).status_code == 200
-            except httpx.HTTPError:
-                return False
+            return await gateway_reaches_every_backend(http, stack.gateway_url)
 
         await eventually(ready, timeout=PATIENCE, interval=0.2)
 

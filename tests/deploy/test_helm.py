@@ -562,6 +562,9 @@ def test_production_secrets_are_the_named_existing_secrets(production_rendering:
 
 
 def test_backends_probe_natively_over_grpc_and_the_public_servers_over_http(default_rendering: Rendering) -> None:
+    """Readiness asks whether the service can work (a backend's health service ""), startup and
+    liveness only whether the process serves (service "liveness"): an outage of a dependency takes
+    a pod out of its Service and never restarts it."""
     for service in SERVICES:
         c = container(default_rendering.get("Deployment", fullname(service)))
         for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
@@ -570,7 +573,8 @@ def test_backends_probe_natively_over_grpc_and_the_public_servers_over_http(defa
                 path = "/readyz" if kind == "readinessProbe" else "/healthz"
                 assert probe["httpGet"] == {"path": path, "port": "http"}, kind
             else:
-                assert probe["grpc"] == {"port": GRPC, "service": ""}, f"{service} {kind}"
+                health = "" if kind == "readinessProbe" else "liveness"
+                assert probe["grpc"] == {"port": GRPC, "service": health}, f"{service} {kind}"
                 assert set(probe) & {"exec", "httpGet", "tcpSocket"} == set()
 
 
@@ -590,6 +594,7 @@ def test_with_grpc_tls_the_backends_probe_with_their_certificate(production_rend
             for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
                 command = c[kind]["exec"]["command"]
                 assert command[:2] == ["python", "-c"] and command[3] == fullname(service)
+                assert command[5] == ("" if kind == "readinessProbe" else "liveness"), f"{service} {kind}"
 
 
 def test_with_mtls_a_backend_serves_only_its_callers_certificates(production_rendering: Rendering) -> None:
@@ -661,10 +666,10 @@ def _pki(directory: Path, name: str) -> dict[str, str]:
 
 
 async def test_tls_probe_command_checks_a_real_mtls_server(production_rendering: Rendering, tmp_path: Path) -> None:
-    """The exec probe of the production rendering, run as is against the chassis' gRPC server
-    with mTLS and the rendered allowed client names (the probe's certificate, the pod's own, is
-    not among them: health answers it anyway): 0 while SERVING, not 0 when NOT_SERVING or under
-    another name."""
+    """The exec probes of the production rendering, run as they are against the chassis' gRPC
+    server with mTLS and the rendered allowed client names (the probe's certificate, the pod's own,
+    is not among them: health answers it anyway): readiness 0 while SERVING, not 0 when NOT_SERVING
+    or under another name; liveness 0 while the process serves, ready or not."""
     from crm_kit.grpc_server import GrpcServer
     from crm_kit.settings import TlsFiles
     from crm_kit.testing import free_port
@@ -704,10 +709,13 @@ async def test_tls_probe_command_checks_a_real_mtls_server(production_rendering:
                 break
             await asyncio.sleep(0.1)
         assert await probe_exit(*command) == 0
-        assert await probe_exit(*command[:3], "crm-leads", command[4]) != 0, "the server's name must be verified"
+        assert await probe_exit(*command[:3], "crm-leads", *command[4:]) != 0, "the server's name must be verified"
         ready = False
         await asyncio.sleep(1.5)  # one readiness round (1 s while ready)
         assert await probe_exit(*command) != 0
+        # Liveness asks whether the process serves: still 0 while it is not ready.
+        liveness = [sys.executable, *container(deployment)["livenessProbe"]["exec"]["command"][1:]]
+        assert await probe_exit(*liveness) == 0
     finally:
         await server.stop(0)
 

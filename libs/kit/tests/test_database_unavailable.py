@@ -27,6 +27,8 @@ def wrapped(orig: BaseException, *, invalidated: bool = False) -> DBAPIError:
         wrapped(asyncpg.AdminShutdownError("terminating connection due to unexpected postmaster exit")),
         wrapped(asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation")),
         wrapped(Exception("connection is closed"), invalidated=True),
+        # ALTER DATABASE … ALLOW_CONNECTIONS false: closed for maintenance (or fenced).
+        wrapped(asyncpg.ObjectNotInPrerequisiteStateError('database "crm" is not currently accepting connections')),
     ],
 )
 def test_outages(exc: BaseException) -> None:
@@ -40,6 +42,11 @@ def test_not_outages() -> None:
         IntegrityError("insert", {}, Exception("duplicate key"), connection_invalidated=False)
     )
     assert not database_unavailable(wrapped(asyncpg.UniqueViolationError("duplicate key")))
+    # The same SQLSTATE class for an error of the work itself, and its lock-timeout subclass.
+    assert not database_unavailable(
+        wrapped(asyncpg.ObjectNotInPrerequisiteStateError("currval of sequence is not yet defined in this session"))
+    )
+    assert not database_unavailable(wrapped(asyncpg.LockNotAvailableError("could not obtain lock on row")))
     # Another service (an HTTP provider, say) refusing a connection is not the database.
     provider_down = RuntimeError("provider unreachable")
     provider_down.__cause__ = ConnectionRefusedError(111, "Connection refused")

@@ -116,3 +116,40 @@ async def test_a_deadlocked_handler_runs_again_and_both_calls_succeed(fresh_data
     # updated once per successful call, the rolled-back attempt left nothing.
     assert len(attempts) == 3
     assert counts == {1: 2, 2: 2}
+
+
+async def test_a_failing_readiness_check_leaves_liveness_serving() -> None:
+    """Readiness (service "" and each servicer) follows the checks — a database that stops
+    answering, then answers again; liveness stays SERVING throughout: an outage takes a pod out of
+    its Service, it never gets it restarted."""
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    from crm_kit.grpc_server import LIVENESS
+
+    database_answers = False
+
+    async def database() -> bool:
+        return database_answers
+
+    port = free_port()
+    server = GrpcServer(port, "crm.test", checks=[database])
+    server.add(lambda h, s: None, None, SERVICE)
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ch:
+            stub = health_pb2_grpc.HealthStub(ch)
+
+            async def status(name: str) -> int:
+                return int((await stub.Check(health_pb2.HealthCheckRequest(service=name), timeout=5)).status)
+
+            serving, not_serving = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
+            await asyncio.sleep(0.5)
+            assert [await status(n) for n in ("", SERVICE, LIVENESS)] == [not_serving, not_serving, serving]
+            database_answers = True
+            for _ in range(50):
+                if await status("") == serving:
+                    break
+                await asyncio.sleep(0.1)
+            assert [await status(n) for n in ("", SERVICE, LIVENESS)] == [serving, serving, serving]
+    finally:
+        await server.stop(0)

@@ -436,9 +436,11 @@ address that is not https (a Secure cookie is never sent back over http).
 {{- end -}}
 
 {{/*
-crm-lib.probes: gateway and console over HTTP (/healthz live, /readyz ready: for the gateway every
-backend SERVING, for the console the gateway answering).
-Backends over gRPC health (service ""), NOT_SERVING until PostgreSQL and NATS answer: the
+crm-lib.probes: gateway and console over HTTP (/healthz live, /readyz ready: the gateway serving —
+a backend down fails only the routes that need it —, for the console the gateway answering).
+Backends over gRPC health: readiness asks service "" (NOT_SERVING while the service's own
+PostgreSQL does not answer), startup and liveness ask service "liveness" (SERVING while the process
+serves: a database outage takes the pod out of its Service, it never restarts it). The
 kubelet's native grpc probe when the port is plaintext. The kubelet's gRPC probe cannot do TLS
 (Kubernetes 1.33), so with grpcTls on the same health check runs as an exec probe in the image's
 Python, with the pod's own certificate, verifying the server against the CA under its Service
@@ -463,14 +465,15 @@ exec:
           return open(path, "rb").read() if path else None
       creds = grpc.ssl_channel_credentials(pem("CRM_GRPC_TLS_CA_FILE"), pem("CRM_GRPC_TLS_KEY_FILE"), pem("CRM_GRPC_TLS_CERT_FILE"))
       with grpc.secure_channel("127.0.0.1:" + os.environ["CRM_GRPC_PORT"], creds, options=[("grpc.ssl_target_name_override", sys.argv[1])]) as channel:
-          status = g.HealthStub(channel).Check(h.HealthCheckRequest(service=""), timeout=float(sys.argv[2])).status
+          status = g.HealthStub(channel).Check(h.HealthCheckRequest(service=sys.argv[3]), timeout=float(sys.argv[2])).status
       sys.exit(0 if status == h.HealthCheckResponse.SERVING else 1)
     - {{ $ctx.fullname | quote }}
     - {{ .probe.timeoutSeconds | quote }}
+    - {{ .health | quote }}
 {{- else }}
 grpc:
   port: {{ include "crm-lib.port.grpc" $ctx }}
-  service: ""
+  service: {{ .health | quote }}
 {{- end }}
 {{- end -}}
 
@@ -480,7 +483,8 @@ grpc:
 {{- $tlsExec := and (not $ctx.http) $ctx.cfg.grpcTls.enabled -}}
 {{- range $name, $path := dict "startup" "/healthz" "readiness" "/readyz" "liveness" "/healthz" }}
 {{ $name }}Probe:
-  {{- include "crm-lib.probeAction" (dict "ctx" $ctx "path" $path "probe" (get $p $name)) | trim | nindent 2 }}
+  {{- $health := ternary "" "liveness" (eq $name "readiness") }}
+  {{- include "crm-lib.probeAction" (dict "ctx" $ctx "path" $path "health" $health "probe" (get $p $name)) | trim | nindent 2 }}
   periodSeconds: {{ (get $p $name).periodSeconds }}
   {{- /* an exec probe starts a Python: give it a second more than the RPC's own timeout */}}
   timeoutSeconds: {{ ternary (add1 (get $p $name).timeoutSeconds) (get $p $name).timeoutSeconds $tlsExec }}

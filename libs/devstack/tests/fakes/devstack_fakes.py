@@ -75,8 +75,8 @@ def _serve_gateway() -> None:
     app = FastAPI()
 
     @app.get("/readyz")
-    async def readyz() -> dict[str, str]:
-        return {"status": "ready"}
+    async def readyz() -> dict[str, object]:
+        return {"status": "ready", "unavailable": []}
 
     # The console (real, beside these fakes) is ready once the gateway answers its liveness.
     @app.get("/healthz")

@@ -45,11 +45,18 @@ def database_unavailable(exc: BaseException) -> bool:
             return True
         cause: BaseException | None = exc.orig
         while cause is not None:  # the driver's error and what it was raised from
-            if isinstance(cause, _UNREACHABLE):
+            if isinstance(cause, _UNREACHABLE) or _closed_to_connections(cause):
                 return True
             cause = cause.__cause__
         return False
-    return isinstance(exc, _UNREACHABLE)
+    return isinstance(exc, _UNREACHABLE) or _closed_to_connections(exc)
+
+
+def _closed_to_connections(exc: BaseException) -> bool:
+    """The database is closed to new connections (ALLOW_CONNECTIONS false: maintenance, a fenced
+    or moved database): SQLSTATE 55000 with PostgreSQL's message for it — the class alone also
+    covers errors of the work (currval before nextval, a type in use), which are no outage."""
+    return type(exc) is asyncpg.ObjectNotInPrerequisiteStateError and "accepting connections" in str(exc)
 
 
 _CONFLICTS: tuple[type[BaseException], ...] = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)

@@ -260,8 +260,15 @@ async def _with_conflict_retries(
     raise AssertionError("unreachable")
 
 
+# The health service name of liveness: SERVING from the start until shutdown begins, whatever the
+# readiness checks say, so a probe of it asks only "does this process still serve?" (a database
+# outage makes a pod unready, never restarts it). Service "" and the servicers' names are readiness.
+LIVENESS = "liveness"
+
+
 class GrpcServer:
-    """grpc.aio server whose health says NOT_SERVING until every readiness check passes.
+    """grpc.aio server whose health says NOT_SERVING until every readiness check passes (service
+    "" and each servicer's name), and SERVING for LIVENESS while it runs.
 
     Listens on host:port (127.0.0.1 by default). Plaintext unless tls has a certificate and key
     (reloaded when the files are renewed: `grpc_tls.server_credentials`); with a CA too, clients
@@ -315,6 +322,7 @@ class GrpcServer:
         else:
             self.server.add_insecure_port(address)
         await self._set_all(health_pb2.HealthCheckResponse.NOT_SERVING)
+        await self.health.set(LIVENESS, health_pb2.HealthCheckResponse.SERVING)
         await self.server.start()
         self._watch = asyncio.create_task(self._watch_readiness())
 

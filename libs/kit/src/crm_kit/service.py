@@ -1,7 +1,9 @@
 """The service runner: one call wires a backend service and runs it until SIGTERM.
 
 `main()` of every service is `run_cli(...)`: `migrate` upgrades its database, `serve` runs
-it: metrics endpoint, gRPC server (NOT_SERVING until PostgreSQL and NATS answer) with the
+it: metrics endpoint, gRPC server (ready — health "" SERVING — while its own PostgreSQL answers;
+NATS is no condition: the outbox keeps events while it is away; "liveness" SERVING while the
+process serves) with the
 service's own servicers plus the chassis's DeadLetterService (`crm_kit.dead_letters`) and
 AuditService (`crm_kit.audit`), plaintext or (m)TLS per `ServiceSettings.grpc_tls()`, outbox
 relay and durable consumers; on SIGTERM/SIGINT it stops taking work, drains in-flight
@@ -54,7 +56,9 @@ class Service:
         self.grpc = GrpcServer(
             settings.grpc_port,
             f"crm.{settings.service_name}",
-            [self.db.ping, self._bus_ready],
+            # Its own database only: a NATS outage leaves commands working (their events wait in
+            # the outbox) and consumers catch up when it returns.
+            [self.db.ping],
             tls=tls,
             host=settings.grpc_host,
             allowed_client_names=settings.grpc_allowed_client_names,
@@ -73,9 +77,6 @@ class Service:
         self._cleanups: list[Callable[[], Awaitable[None]]] = []
         self._periodic: list[tuple[str, float, Callable[[], Awaitable[object]], bool]] = []
         self._stopping = asyncio.Event()
-
-    async def _bus_ready(self) -> bool:
-        return self.bus.connected
 
     def channel(self, address: str) -> grpc.aio.Channel:
         """A chassis channel to another service with this service's client timeout and TLS

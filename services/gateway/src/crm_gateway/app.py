@@ -9,11 +9,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.middleware.cors import CORSMiddleware
-from starlette.responses import Response
 
 from crm_gateway.api_docs import install_api_docs
 from crm_gateway.clients import BackendClients
@@ -73,7 +72,7 @@ from crm_gateway.platform.idempotency import (
     StoredBytesQuota,
 )
 from crm_gateway.platform.middleware import ObservabilityMiddleware
-from crm_gateway.platform.problems import PROBLEM_RESPONSES, Problem, install_problem_handlers, problem
+from crm_gateway.platform.problems import Problem, install_problem_handlers
 from crm_gateway.platform.ratelimit import RateLimiter
 from crm_gateway.platform.security_headers import SecurityHeadersMiddleware
 from crm_gateway.platform.uploads import UnbufferedUploads
@@ -269,16 +268,13 @@ def _install_operations_routes(app: FastAPI, settings: GatewaySettings) -> None:
 
     readiness = SharedReadiness(sweep_backends, settings.readiness_cache_seconds)
 
-    @app.get("/readyz", tags=["operations"], responses={503: PROBLEM_RESPONSES["5XX"]}, operation_id="checkReadiness")
-    async def readyz(request: Request) -> Response:
-        """Readiness: 200 only when every backend's gRPC health check says SERVING (as of at most
-        `readiness_cache_seconds` ago)."""
-        not_ready = await readiness.not_ready()
-        if not_ready:
-            return problem(
-                503, "Backends not ready: " + ", ".join(not_ready) + ".", extensions={"not_ready": not_ready}
-            )
-        return JSONResponse({"status": "ready"})
+    @app.get("/readyz", tags=["operations"], response_class=JSONResponse, operation_id="checkReadiness")
+    async def readyz() -> dict[str, Any]:
+        """Readiness: 200 while the gateway serves, whichever backend is down. One backend's outage
+        fails only the routes that need it (503, problem+json), so a reporting outage never takes
+        lead capture down with it. `unavailable` names, for operators, the backends whose gRPC
+        health check does not say SERVING (as of at most `readiness_cache_seconds` ago)."""
+        return {"status": "ready", "unavailable": await readiness.not_ready()}
 
 
 async def open_idempotency_store(app: FastAPI, settings: GatewaySettings) -> IdempotencyStore:

@@ -143,6 +143,16 @@ def shapes(today: date) -> dict[str, tuple[builder.Query, builder.Reach]]:
     }
 
 
+def spread(times: list[float]) -> dict[str, float]:
+    """p50, p95 and max of milliseconds (max is the p99 of this few samples)."""
+    times = sorted(times)
+    return {
+        "p50_ms": round(statistics.median(times), 1),
+        "p95_ms": round(times[max(0, int(len(times) * 0.95) - 1)], 1),
+        "max_ms": round(times[-1], 1),
+    }
+
+
 async def once(db: Database, query: builder.Query, reach: builder.Reach) -> builder.Result:
     async with db.unit_of_work() as uow:
         rows = await builder_store.day_rows(uow, query, reach, ZONE)
@@ -163,14 +173,7 @@ async def measure(db: Database, samples: int, results: dict[str, builder.Result]
         await once(db, query, reach)
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
-        times.sort()
-        found[name] = {
-            "p50_ms": round(statistics.median(times), 1),
-            "p95_ms": round(times[max(0, int(len(times) * 0.95) - 1)], 1),
-            "max_ms": round(times[-1], 1),
-            "rows": len(result.rows),
-            "python_peak_mb": round(peak / 2**20, 2),
-        }
+        found[name] = {**spread(times), "rows": len(result.rows), "python_peak_mb": round(peak / 2**20, 2)}
         if results is not None:
             results[name] = result
     return found
@@ -226,11 +229,8 @@ async def measure_duckdb(
                 started = time.perf_counter()
                 builder.add_up(query, await copy.day_rows(query, reach, ZONE) or [], "fa")
                 times.append((time.perf_counter() - started) * 1000)
-            times.sort()
             found[name] = {
-                "p50_ms": round(statistics.median(times), 1),
-                "p95_ms": round(times[max(0, int(len(times) * 0.95) - 1)], 1),
-                "max_ms": round(times[-1], 1),
+                **spread(times),
                 "rows": len(result.rows),
                 # The PostgreSQL answers were read before the reassignments: only the shapes that
                 # do not read lead owners can be compared row by row.

@@ -5,9 +5,14 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from sqlalchemy import MetaData, pool
+from sqlalchemy import MetaData, pool, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
+
+
+# The advisory lock every migration of a service's database holds for its whole transaction
+# (an arbitrary constant: one history per database).
+MIGRATION_LOCK = 7_283_350_001
 
 
 def alembic_config(migrations_dir: Path, url: str):  # type: ignore[no-untyped-def]
@@ -40,6 +45,10 @@ def run_env(metadata: MetaData) -> None:
     def migrate(connection: Connection) -> None:
         context.configure(connection=connection, target_metadata=metadata, compare_type=True)
         with context.begin_transaction():
+            # One migration of a database at a time: a second (a retried hook Job while the first
+            # attempt still runs, two upgrades started together) waits here until the first
+            # commits, then reads the version it left and has nothing to do.
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
             context.run_migrations()
 
     async def run() -> None:

@@ -9,7 +9,6 @@ from sqlalchemy import MetaData, pool, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-
 # The advisory lock every migration of a service's database holds for its whole transaction
 # (an arbitrary constant: one history per database).
 MIGRATION_LOCK = 7_283_350_001

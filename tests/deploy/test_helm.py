@@ -1291,3 +1291,21 @@ def test_reportings_duckdb_copy_has_its_own_volume_and_settings(kit: DeployKit, 
     assert env_of(reporting)["CRM_REPORT_ENGINE"]["value"] == "postgresql"
     assert "report-engine" not in {v["name"] for v in pod_spec(reporting)["volumes"]}
     assert "must be one of" in kit.render_fails("--set", "reporting.reportEngine.engine=clickhouse")
+
+
+def test_every_chart_states_the_kubernetes_it_needs(kit: DeployKit, charts: Path) -> None:
+    """kubeVersion on every installable chart (the preStop sleep action needs 1.30): an older
+    cluster is refused at install, not half-deployed."""
+    for chart in (*SERVICES, "crm"):
+        assert yaml.safe_load((HELM_DIR / chart / "Chart.yaml").read_text())["kubeVersion"] == ">=1.30.0-0", chart
+    old = kit.run(kit.tool("helm"), "template", "crm", HELM_DIR / "crm", "--kube-version", "1.29.0", check=False)
+    assert old.returncode != 0 and "kubeVersion" in old.stderr
+
+
+def test_the_documented_upgrades_pass_values_files_not_reuse_values() -> None:
+    """--reuse-values keeps the previous chart's defaults (a new key arrives empty): no documented
+    helm command uses it."""
+    for doc in (ROOT / "docs" / "operations.md", HELM_DIR / "README.md", ROOT / "README.md"):
+        commands = re.findall(r"helm (?:upgrade|install)[^\n]*(?:\\\n[^\n]*)*", doc.read_text())
+        assert commands or doc.name == "README.md", doc
+        assert not [c for c in commands if "--reuse-values" in c], doc

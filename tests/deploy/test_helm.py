@@ -1309,3 +1309,27 @@ def test_the_documented_upgrades_pass_values_files_not_reuse_values() -> None:
         commands = re.findall(r"helm (?:upgrade|install)[^\n]*(?:\\\n[^\n]*)*", doc.read_text())
         assert commands or doc.name == "README.md", doc
         assert not [c for c in commands if "--reuse-values" in c], doc
+
+
+def test_spans_carry_the_namespace_pod_and_node(production_rendering: Rendering) -> None:
+    """With an OTLP endpoint, each process's resource names where it runs, from the downward API
+    (the variables come before the one that refers to them)."""
+    for service in MESSAGING:
+        env = container(production_rendering.get("Deployment", fullname(service)))["env"]
+        names = [e["name"] for e in env]
+        fields = {
+            e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"]
+            for e in env
+            if "valueFrom" in e and "fieldRef" in e["valueFrom"]
+        }
+        assert fields == {
+            "K8S_NAMESPACE_NAME": "metadata.namespace",
+            "K8S_POD_NAME": "metadata.name",
+            "K8S_NODE_NAME": "spec.nodeName",
+        }, service
+        attributes = next(e["value"] for e in env if e["name"] == "OTEL_RESOURCE_ATTRIBUTES")
+        assert attributes == (
+            "k8s.namespace.name=$(K8S_NAMESPACE_NAME),k8s.pod.name=$(K8S_POD_NAME),"
+            "k8s.node.name=$(K8S_NODE_NAME),service.namespace=crm"
+        )
+        assert max(names.index(f) for f in fields) < names.index("OTEL_RESOURCE_ATTRIBUTES"), service

@@ -1333,3 +1333,13 @@ def test_spans_carry_the_namespace_pod_and_node(production_rendering: Rendering)
             "k8s.node.name=$(K8S_NODE_NAME),service.namespace=crm"
         )
         assert max(names.index(f) for f in fields) < names.index("OTEL_RESOURCE_ATTRIBUTES"), service
+
+
+def test_dns_egress_also_reaches_nodelocal_dnscache(rendering: Rendering) -> None:
+    """With NodeLocal DNSCache, pods ask 169.254.20.10 (a host-network agent no pod selector
+    matches): the DNS rule allows it beside CoreDNS's pods, on port 53 only."""
+    for service in SERVICES:
+        policy = rendering.get("NetworkPolicy", fullname(service))
+        [dns] = [r for r in policy["spec"]["egress"] if {p["port"] for p in r["ports"]} == {53}]
+        assert {"ipBlock": {"cidr": "169.254.20.10/32"}} in dns["to"], service
+        assert any("podSelector" in peer for peer in dns["to"]), service

@@ -1343,3 +1343,25 @@ def test_dns_egress_also_reaches_nodelocal_dnscache(rendering: Rendering) -> Non
         [dns] = [r for r in policy["spec"]["egress"] if {p["port"] for p in r["ports"]} == {53}]
         assert {"ipBlock": {"cidr": "169.254.20.10/32"}} in dns["to"], service
         assert any("podSelector" in peer for peer in dns["to"]), service
+
+
+def test_the_install_notes_tell_the_installer_what_to_do_next(
+    kit: DeployKit, charts: Path, production_rendering: Rendering
+) -> None:
+    """NOTES.txt (helm install prints it): the rollout to wait for, the objects to look at when
+    one fails — named as the chart names them —, what the gateway's /readyz says, the public URL,
+    and what must be done before the first users."""
+    out = kit.run(
+        kit.tool("helm"), "install", RELEASE, HELM_DIR / "crm", "-n", NAMESPACE, "--dry-run=client",
+        "-f", PRODUCTION_VALUES,
+    ).stdout  # fmt: skip
+    notes = out.split("NOTES:", 1)[1]
+    assert f"kubectl -n {NAMESPACE} rollout status deployment -l app.kubernetes.io/part-of=crm" in notes
+    for job in ("crm-<service>-migration", "crm-nats-provisioner"):
+        assert job in notes
+    assert production_rendering.get("Job", "crm-leads-migration") and production_rendering.get(
+        "Job", "crm-nats-provisioner"
+    )
+    assert '"unavailable": []' in notes and "https://crm.example.com/api/v1" in notes
+    assert "never --reuse-values" in notes and "(600 s)" in notes
+    assert "PUT /api/v1/support/queues/{id}" in notes

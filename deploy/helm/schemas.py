@@ -607,7 +607,16 @@ def umbrella() -> Schema:
     monitoring = obj(
         {
             "serviceMonitor": SERVICE_MONITOR["properties"]["serviceMonitor"],
-            "prometheusRule": obj({"enabled": BOOL, "labels": STRING_MAP}, ("enabled",), closed=False),
+            "prometheusRule": obj(
+                {
+                    "enabled": BOOL,
+                    "labels": STRING_MAP,
+                    "runbookBaseUrl": {"type": "string", "pattern": "^https?://[^\\s#]+$"},
+                    "ruleLabels": STRING_MAP,
+                },
+                ("enabled",),
+                closed=False,
+            ),
             "dashboards": obj(
                 {"enabled": BOOL, "labels": STRING_MAP, "annotations": STRING_MAP}, ("enabled",), closed=False
             ),

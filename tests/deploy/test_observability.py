@@ -390,6 +390,32 @@ def test_the_prometheus_rule_is_alerts_yaml(tmp_path: Path) -> None:
     assert rule["spec"]["groups"] == yaml.safe_load(ALERTS.read_text())["groups"]
 
 
+def test_alerts_link_the_chosen_runbooks_and_carry_the_extra_labels(tmp_path: Path) -> None:
+    """Another environment's runbooks (a fork, a wiki) and routing labels, by values: every alert
+    gets them, its own labels win, and the recording rules are left as they are."""
+    docs = render(
+        tmp_path,
+        "monitoring.prometheusRule.enabled=true",
+        "monitoring.prometheusRule.runbookBaseUrl=https://wiki.example/crm/runbooks",
+        "monitoring.prometheusRule.ruleLabels.team=sales-it",
+        "monitoring.prometheusRule.ruleLabels.severity=info",
+    )
+    (rule,) = docs
+    source = yaml.safe_load(ALERTS.read_text())["groups"]
+    rendered = {r.get("alert") or r["record"]: r for g in rule["spec"]["groups"] for r in g["rules"]}
+    for group in source:
+        for original in group["rules"]:
+            name = original.get("alert") or original["record"]
+            got = rendered[name]
+            if "record" in original:
+                assert got == original, name
+                continue
+            assert got["labels"] == {**original["labels"], "team": "sales-it"}, name
+            anchor = original["annotations"]["runbook_url"].split("#", 1)[1]
+            assert got["annotations"]["runbook_url"] == f"https://wiki.example/crm/runbooks#{anchor}", name
+            assert got["expr"] == original["expr"], name
+
+
 def test_one_labelled_config_map_per_dashboard(tmp_path: Path) -> None:
     docs = render(tmp_path, "monitoring.dashboards.enabled=true")
     assert [doc["kind"] for doc in docs] == ["ConfigMap"] * len(DASHBOARDS)

@@ -1365,3 +1365,17 @@ def test_the_install_notes_tell_the_installer_what_to_do_next(
     assert '"unavailable": []' in notes and "https://crm.example.com/api/v1" in notes
     assert "never --reuse-values" in notes and "(600 s)" in notes
     assert "PUT /api/v1/support/queues/{id}" in notes
+
+
+def test_the_umbrella_takes_each_service_chart_by_range() -> None:
+    """A service chart released on its own (0.1.1, 0.2.0) is picked up by the umbrella's next
+    dependency update; a major version (a values change) is not."""
+    from packaging.specifiers import SpecifierSet
+
+    dependencies = yaml.safe_load((HELM_DIR / "crm" / "Chart.yaml").read_text())["dependencies"]
+    for dependency in dependencies:
+        if dependency["name"] == "crm-lib":
+            continue
+        allowed = SpecifierSet(",".join(dependency["version"].split()))
+        assert {"0.1.0", "0.1.1", "0.2.0"} <= set(allowed.filter(["0.1.0", "0.1.1", "0.2.0", "1.0.0"])), dependency
+        assert "1.0.0" not in allowed, dependency

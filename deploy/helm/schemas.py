@@ -300,6 +300,31 @@ INGRESS: Schema = obj(
 )
 
 
+HTTP_ROUTE: Schema = obj(
+    {
+        "enabled": BOOL,
+        "annotations": STRING_MAP,
+        "parentRefs": {
+            "type": "array",
+            "items": obj(
+                {
+                    "name": {"type": "string", "minLength": 1},
+                    "namespace": STRING,
+                    "sectionName": STRING,
+                    "port": PORT,
+                    "group": STRING,
+                    "kind": STRING,
+                },
+                ("name",),
+            ),
+        },
+        "hostnames": {"type": "array", "items": {"type": "string", "pattern": "^(\\*\\.)?[a-z0-9.-]+$"}},
+    },
+    ("enabled", "parentRefs", "hostnames"),
+    description="a Gateway API HTTPRoute to the public listener (beside or instead of the Ingress)",
+)
+
+
 def database(description: str) -> Schema:
     return obj(
         {
@@ -571,6 +596,7 @@ def service(name: str) -> Schema:
         props["maxBodyBytes"] = {"type": "integer", "minimum": 1}
         props["leadImportMaxBytes"] = {"type": "integer", "minimum": 1}
         props["ingress"] = INGRESS
+        props["httpRoute"] = HTTP_ROUTE
         required += ["auth", "publicBaseUrl", "ingress", "smsCallbacks"]
     if name == "console":
         props["publicUrl"] = HTTP_URL
@@ -594,6 +620,7 @@ def service(name: str) -> Schema:
         )
         props["secureCookies"] = BOOL
         props["ingress"] = INGRESS
+        props["httpRoute"] = HTTP_ROUTE
         required += ["publicUrl", "oidc", "sessionKeySecret", "secureCookies", "ingress"]
     return {"$schema": DRAFT, "title": f"CRM {name} chart values", **obj(props, tuple(required))}
 

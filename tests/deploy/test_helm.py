@@ -1379,3 +1379,30 @@ def test_the_umbrella_takes_each_service_chart_by_range() -> None:
         allowed = SpecifierSet(",".join(dependency["version"].split()))
         assert {"0.1.0", "0.1.1", "0.2.0"} <= set(allowed.filter(["0.1.0", "0.1.1", "0.2.0", "1.0.0"])), dependency
         assert "1.0.0" not in allowed, dependency
+
+
+def test_an_httproute_beside_the_ingress_reaches_the_public_listener(kit: DeployKit, charts: Path) -> None:
+    """Gateway API: the gateway's and the console's HTTPRoute attach to the named Gateway for their
+    hosts and send everything to their Service's http port; without parentRefs it is refused."""
+    route_values = [
+        "--values", PRODUCTION_VALUES,
+        "--set", "gateway.httpRoute.enabled=true",
+        "--set", "gateway.httpRoute.parentRefs[0].name=public",
+        "--set", "gateway.httpRoute.parentRefs[0].namespace=gateway-system",
+        "--set", "gateway.httpRoute.parentRefs[0].sectionName=https",
+        "--set", "console.httpRoute.enabled=true",
+        "--set", "console.httpRoute.parentRefs[0].name=public",
+    ]  # fmt: skip
+    rendering = kit.render(*route_values, name="httproute")
+    for service, port in (("gateway", 8080), ("console", 8081)):
+        route = rendering.get("HTTPRoute", fullname(service))
+        assert route["apiVersion"] == "gateway.networking.k8s.io/v1"
+        assert route["spec"]["parentRefs"][0]["name"] == "public"
+        [rule] = route["spec"]["rules"]
+        assert rule["matches"] == [{"path": {"type": "PathPrefix", "value": "/"}}]
+        assert rule["backendRefs"] == [{"name": fullname(service), "port": port}]
+        served = rendering.get("Service", fullname(service))
+        assert port in {p["port"] for p in served["spec"]["ports"]}
+    assert rendering.get("HTTPRoute", fullname("gateway"))["spec"]["hostnames"] == ["crm.example.com"]
+    refused = kit.render_fails("--set", "gateway.httpRoute.enabled=true", "--set", "gateway.httpRoute.parentRefs=null")
+    assert "parentRefs" in refused

@@ -293,3 +293,22 @@ async def test_a_new_durable_per_producer_starts_where_the_per_event_durables_it
         assert (consumer_subjects(again), again.config.opt_start_seq) == (("crm.sales.deal_closed",), 8)
     finally:
         await nc.close()
+
+
+async def test_a_stream_unlike_the_releases_settings_stops_the_start_and_readiness(fresh_database, nats_server) -> None:
+    """The stream is the provisioner's: a service only checks it is as its release needs it. Three
+    replicas asked of a one-replica stream: no consuming, and the reason kept for readiness; once
+    the settings agree, the same check passes and clears it."""
+    from crm_kit.bus import StreamMismatch
+
+    await reset_stream(nats_server)
+    url = await fresh_database("kittest")
+    wrong = ServiceSettings(service_name="kittest", database_url=url, nats_url=nats_server, stream_replicas=3)
+    bus = EventBus(wrong, None)
+    with pytest.raises(StreamMismatch, match=r"1 replicas, not 3 \(CRM_STREAM_REPLICAS\)"):
+        await bus.connect()
+    assert "replicas" in bus.stream_problem
+    bus.settings = ServiceSettings(service_name="kittest", database_url=url, nats_url=nats_server)
+    await bus.ensure_stream()
+    assert bus.stream_problem == ""
+    await bus.stop(1)

@@ -110,6 +110,12 @@ class StreamNotProvisioned(RuntimeError):
     """The CRM stream does not exist (yet): a service waits for the provisioner to create it."""
 
 
+class StreamMismatch(RuntimeError):
+    """The CRM stream exists with another shape than this release's settings (its subjects, file
+    storage, replicas): the provisioner's settings and the service's disagree. The service does
+    not consume and is not ready until they agree."""
+
+
 class ConsumersNotProvisioned(RuntimeError):
     """A durable consumer of this service does not exist (yet): the provisioner creates it."""
 
@@ -130,6 +136,8 @@ class EventBus:
         self._waiting: dict[asyncio.Task[None], Msg] = {}
         # A handler found the database unreachable: fetch nothing more until it answers.
         self._database_down = False
+        # Why the stream is not as this release's settings describe it ("": it is, or not known yet).
+        self.stream_problem = ""
 
     async def connect(self) -> None:
         await self.close()  # a retry after a half-finished start must not leak the old client
@@ -147,12 +155,19 @@ class EventBus:
         (`provision_streams`). Missing, this raises StreamNotProvisioned and the caller retries."""
         assert self.js is not None
         try:
-            await self.js.stream_info(self.settings.stream_name)
+            info = await self.js.stream_info(self.settings.stream_name)
         except NotFoundError as exc:
             raise StreamNotProvisioned(
                 f"the stream {self.settings.stream_name} does not exist: the provisioner creates it "
                 "(python -m crm_kit.nats_access provision, docs/operations.md)"
             ) from exc
+        differences = stream_differences(info.config, self.settings)
+        self.stream_problem = "; ".join(differences)
+        if differences:
+            raise StreamMismatch(
+                f"the stream {self.settings.stream_name} differs from this release's settings: {self.stream_problem} "
+                "(the provisioner applies the settings: the hook Job, or python -m crm_kit.nats_access provision)"
+            )
 
     @property
     def connected(self) -> bool:
@@ -837,6 +852,20 @@ async def _resume_from_replaced(js: JetStreamContext, stream: str, replaced: tup
         caught_up = not (old.num_pending or old.num_ack_pending)
         floors.append(last if caught_up else (old.ack_floor.stream_seq if old.ack_floor else 0))
     return min(floors) + 1 if floors else 1
+
+
+def stream_differences(config: StreamConfig, settings: ServiceSettings) -> list[str]:
+    """How the stream on the server differs from what this release needs of it: its subjects, file
+    storage and replicas (age and duplicate window are the provisioner's alone)."""
+    wanted = stream_config(settings)
+    found = []
+    if wanted.subjects is not None and not set(wanted.subjects) <= set(config.subjects or ()):
+        found.append(f"subjects {config.subjects} lack {wanted.subjects}")
+    if config.storage != wanted.storage:
+        found.append(f"storage {config.storage}, not {wanted.storage}")
+    if (config.num_replicas or 1) != wanted.num_replicas:
+        found.append(f"{config.num_replicas} replicas, not {wanted.num_replicas} (CRM_STREAM_REPLICAS)")
+    return found
 
 
 def stream_config(settings: ServiceSettings) -> StreamConfig:

@@ -1,9 +1,9 @@
 """The service runner: one call wires a backend service and runs it until SIGTERM.
 
 `main()` of every service is `run_cli(...)`: `migrate` upgrades its database, `serve` runs
-it: metrics endpoint, gRPC server (ready — health "" SERVING — while its own PostgreSQL answers;
-NATS is no condition: the outbox keeps events while it is away; "liveness" SERVING while the
-process serves) with the
+it: metrics endpoint, gRPC server (ready — health "" SERVING — while its own PostgreSQL answers
+and the stream is as this release needs it; a NATS outage is no condition: the outbox keeps
+events while it is away; "liveness" SERVING while the process serves) with the
 service's own servicers plus the chassis's DeadLetterService (`crm_kit.dead_letters`) and
 AuditService (`crm_kit.audit`), plaintext or (m)TLS per `ServiceSettings.grpc_tls()`, outbox
 relay and durable consumers; on SIGTERM/SIGINT it stops taking work, drains in-flight
@@ -24,7 +24,7 @@ import grpc
 
 from crm.admin.v1 import admin_pb2_grpc, audit_pb2_grpc
 from crm_kit import audit, dead_letters, grpc_client, metrics, migrations, telemetry
-from crm_kit.bus import ConsumersNotProvisioned, EventBus, StreamNotProvisioned
+from crm_kit.bus import ConsumersNotProvisioned, EventBus, StreamMismatch, StreamNotProvisioned
 from crm_kit.db import Database
 from crm_kit.grpc_server import GrpcServer
 from crm_kit.logs import setup_logging
@@ -56,9 +56,10 @@ class Service:
         self.grpc = GrpcServer(
             settings.grpc_port,
             f"crm.{settings.service_name}",
-            # Its own database only: a NATS outage leaves commands working (their events wait in
-            # the outbox) and consumers catch up when it returns.
-            [self.db.ping],
+            # Its own database: a NATS outage leaves commands working (their events wait in the
+            # outbox) and consumers catch up when it returns. And a stream as this release needs it:
+            # a mismatch is a deployment's error (a rollout stops on it), not an outage.
+            [self.db.ping, self._stream_as_needed],
             tls=tls,
             host=settings.grpc_host,
             allowed_client_names=settings.grpc_allowed_client_names,
@@ -77,6 +78,9 @@ class Service:
         self._cleanups: list[Callable[[], Awaitable[None]]] = []
         self._periodic: list[tuple[str, float, Callable[[], Awaitable[object]], bool]] = []
         self._stopping = asyncio.Event()
+
+    async def _stream_as_needed(self) -> bool:
+        return not self.bus.stream_problem
 
     def channel(self, address: str) -> grpc.aio.Channel:
         """A chassis channel to another service with this service's client timeout and TLS
@@ -132,6 +136,8 @@ class Service:
                 return
             except (StreamNotProvisioned, ConsumersNotProvisioned) as exc:
                 log.warning("waiting for the provisioner", extra={"error": str(exc), "retry_in_s": delay})
+            except StreamMismatch as exc:
+                log.error("not ready: the stream is not as this release needs it", extra={"error": str(exc)})
             except Exception as exc:
                 log.warning("NATS not reachable yet; retrying", extra={"error": repr(exc), "retry_in_s": delay})
             await asyncio.sleep(delay)

@@ -127,6 +127,7 @@ def components() -> Schema:
             ),
             "tmpSizeLimit": QUANTITY,
             "shutdownGraceSeconds": {"type": "number", "minimum": 0},
+            "dbPoolSize": {"type": "integer", "minimum": 1, "maximum": 100},
             "preStopSleepSeconds": {"type": "integer", "minimum": 0},
             "probes": obj(
                 {"startup": PROBE, "readiness": PROBE, "liveness": PROBE},
@@ -232,7 +233,8 @@ def components() -> Schema:
         },
         (
             "system", "environment", "logLevel", "accessLog", "company", "image", "imagePullSecrets", "replicaCount",
-            "resources", "podSecurity", "tmpSizeLimit", "shutdownGraceSeconds", "preStopSleepSeconds", "probes",
+            "resources", "podSecurity", "tmpSizeLimit", "shutdownGraceSeconds", "dbPoolSize", "preStopSleepSeconds",
+            "probes",
             "autoscaling", "podDisruptionBudget", "topologySpread", "streamReplicas", "nats", "otlp",
             "grpcTls", "networkPolicy", "migration",
         ),
@@ -333,6 +335,7 @@ def database(description: str) -> Schema:
             "port": PORT,
             "cnpgCluster": STRING,
             "networkPeers": PEERS,
+            "maxConnections": {"type": "integer", "minimum": 1},
         },
         ("existingSecret", "secretKey", "port"),
         description=description,

@@ -505,6 +505,7 @@ def test_backend_database_peer_is_its_own_cloudnativepg_cluster(rendering: Rende
 
 # --- secrets ---------------------------------------------------------------------------------------
 
+DOWNWARD = {"metadata.namespace", "metadata.name", "spec.nodeName"}
 CREDENTIALS_IN_URL = re.compile(r"://[^/\s:@]+:[^/\s@]+@")
 SECRETISH_NAME = re.compile(r"(KEY|SECRET|PASSWORD|PASSWD|TOKEN|CREDENTIAL)", re.IGNORECASE)
 
@@ -514,6 +515,10 @@ def test_no_secret_objects_and_no_secret_values(rendering: Rendering) -> None:
     for workload in rendering.workloads():
         service = service_of(workload)
         for name, entry in env_of(workload).items():
+            if "valueFrom" in entry and "fieldRef" in entry["valueFrom"]:
+                # The downward API (where the pod runs, for its spans): never a secret.
+                assert entry["valueFrom"]["fieldRef"]["fieldPath"] in DOWNWARD, name
+                continue
             if "valueFrom" in entry:
                 assert set(entry["valueFrom"]) == {"secretKeyRef"}, name
                 assert service in SECRET_ENV.get(name, set()), f"{service}: {name} must not come from a Secret"
@@ -1406,3 +1411,20 @@ def test_an_httproute_beside_the_ingress_reaches_the_public_listener(kit: Deploy
     assert rendering.get("HTTPRoute", fullname("gateway"))["spec"]["hostnames"] == ["crm.example.com"]
     refused = kit.render_fails("--set", "gateway.httpRoute.enabled=true", "--set", "gateway.httpRoute.parentRefs=null")
     assert "parentRefs" in refused
+
+
+def test_a_release_whose_pods_could_exhaust_a_database_is_refused(
+    kit: DeployKit, production_rendering: Rendering
+) -> None:
+    """Connection budget: every pod of the largest rollout (the autoscaler's maximum and the surge
+    pod) × 2 × dbPoolSize, and the migration, within database.maxConnections — else refused with
+    the arithmetic; a pooler's (or a larger database's) limit lets it through. Production values
+    fit: 11 × 2 × 4 + 1 = 89 of 97."""
+    for service in BACKENDS:
+        env = env_of(production_rendering.get("Deployment", fullname(service)))
+        assert env["CRM_DB_POOL_SIZE"]["value"] == "4", service
+    too_many = ("--values", PRODUCTION_VALUES, "--set", "leads.autoscaling.maxReplicas=20")
+    error = kit.render_fails(*too_many)
+    assert "leads: up to 169 connections to its database (21 pods in a rollout × 2 × dbPoolSize 4" in error
+    assert "more than database.maxConnections 97" in error
+    kit.render(*too_many, "--set", "leads.database.maxConnections=500", name="pooler")

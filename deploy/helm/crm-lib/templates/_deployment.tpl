@@ -7,6 +7,7 @@
 {{- $grpcTls := and $ctx.chassis $cfg.grpcTls.enabled -}}
 {{- $natsTls := and $ctx.chassis $cfg.nats.tls.enabled -}}
 {{- $reportEngine := eq (include "crm-lib.reportEngineVolume" $ctx) "true" -}}
+{{- include "crm-lib.connectionBudget" $ctx -}}
 {{- $selector := include "crm-lib.selectorLabels" (dict "ctx" $ctx) -}}
 {{- /* the preStop pause lets endpoints drop the pod before SIGTERM; then the service's own grace, and a margin */}}
 {{- $grace := add (int $cfg.preStopSleepSeconds) (int (ceil $cfg.shutdownGraceSeconds)) 10 -}}
@@ -121,4 +122,21 @@ spec:
             secretName: {{ include "crm-lib.natsTlsSecretName" $ctx }}
             defaultMode: 288  # 0440: owner root, group fsGroup
         {{- end }}
+{{- end -}}
+
+
+{{/* crm-lib.connectionBudget: a backend's pods at their most — the replicas (or the autoscaler's
+maximum) and the rolling update's surge pod — each with up to 2 × dbPoolSize connections, and
+the migration's one, must fit in database.maxConnections; else the release is refused (a pod
+past the database's limit fails its requests instead). */}}
+{{- define "crm-lib.connectionBudget" -}}
+{{- $cfg := .cfg -}}
+{{- if eq .flow.kind "backend" -}}
+{{- $pods := add1 (ternary (int $cfg.autoscaling.maxReplicas) (int $cfg.replicaCount) $cfg.autoscaling.enabled) -}}
+{{- $need := add1 (mul $pods 2 (int $cfg.dbPoolSize)) -}}
+{{- $limit := int ($cfg.database.maxConnections | default 97) -}}
+{{- if gt (int $need) $limit -}}
+{{- fail (printf "%s: up to %d connections to its database (%d pods in a rollout × 2 × dbPoolSize %d, and the migration), more than database.maxConnections %d: lower dbPoolSize or the replicas, raise the database's max_connections, or put a pooler in front and give its limit" .service (int $need) (int $pods) (int $cfg.dbPoolSize) $limit) -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}

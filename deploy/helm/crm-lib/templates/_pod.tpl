@@ -207,6 +207,8 @@ the service's prefix (envPrefix: CRM_CONSOLE_ for the console, CRM_ for the rest
       name: {{ $cfg.database.existingSecret | default (printf "%s-database" $ctx.fullname) }}
       key: {{ required (printf "%s: database.secretKey is required" $ctx.service) $cfg.database.secretKey }}
 {{- if not .migration }}
+- name: CRM_DB_POOL_SIZE
+  value: {{ $cfg.dbPoolSize | quote }}
 - name: CRM_GRPC_HOST
   value: "0.0.0.0"
 - name: CRM_GRPC_PORT

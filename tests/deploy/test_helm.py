@@ -510,20 +510,25 @@ CREDENTIALS_IN_URL = re.compile(r"://[^/\s:@]+:[^/\s@]+@")
 SECRETISH_NAME = re.compile(r"(KEY|SECRET|PASSWORD|PASSWD|TOKEN|CREDENTIAL)", re.IGNORECASE)
 
 
+def _check_value_from(service: str, name: str, source: dict[str, Any]) -> None:
+    """An env value from elsewhere: the downward API (where the pod runs, for its spans), or a
+    Secret's key for exactly the variables that hold secrets."""
+    if "fieldRef" in source:
+        assert source["fieldRef"]["fieldPath"] in DOWNWARD, name
+        return
+    assert set(source) == {"secretKeyRef"}, name
+    assert service in SECRET_ENV.get(name, set()), f"{service}: {name} must not come from a Secret"
+    ref = source["secretKeyRef"]
+    assert set(ref) == {"name", "key"} and ref["name"] and ref["key"]
+
+
 def test_no_secret_objects_and_no_secret_values(rendering: Rendering) -> None:
     assert not rendering.of_kind("Secret")
     for workload in rendering.workloads():
         service = service_of(workload)
         for name, entry in env_of(workload).items():
-            if "valueFrom" in entry and "fieldRef" in entry["valueFrom"]:
-                # The downward API (where the pod runs, for its spans): never a secret.
-                assert entry["valueFrom"]["fieldRef"]["fieldPath"] in DOWNWARD, name
-                continue
             if "valueFrom" in entry:
-                assert set(entry["valueFrom"]) == {"secretKeyRef"}, name
-                assert service in SECRET_ENV.get(name, set()), f"{service}: {name} must not come from a Secret"
-                ref = entry["valueFrom"]["secretKeyRef"]
-                assert set(ref) == {"name", "key"} and ref["name"] and ref["key"]
+                _check_value_from(service, name, entry["valueFrom"])
                 continue
             value = str(entry["value"])
             assert name not in SECRET_ENV, f"{service}: {name} as a plain value"
@@ -1428,3 +1433,15 @@ def test_a_release_whose_pods_could_exhaust_a_database_is_refused(
     assert "leads: up to 169 connections to its database (21 pods in a rollout × 2 × dbPoolSize 4" in error
     assert "more than database.maxConnections 97" in error
     kit.render(*too_many, "--set", "leads.database.maxConnections=500", name="pooler")
+
+
+def test_every_charts_readme_lists_its_values_as_the_schema_has_them(kit: DeployKit) -> None:
+    """Each chart's README.md carries the table of its values generated from values.schema.json and
+    values.yaml (python deploy/helm/readmes.py): a key added, removed or given another default
+    without regenerating it fails here."""
+    result = kit.run(sys.executable, HELM_DIR / "readmes.py", "--check", check=False)
+    assert result.returncode == 0, result.stdout
+    reporting = (HELM_DIR / "reporting" / "README.md").read_text()
+    assert '| `reportEngine.memory` | string | `"256MB"` | CRM_REPORT_ENGINE_MEMORY' in reporting
+    umbrella = (HELM_DIR / "crm" / "README.md").read_text()
+    assert "| `global.components.dbPoolSize` | integer | `5` | CRM_DB_POOL_SIZE (backends)" in umbrella

@@ -648,7 +648,14 @@ def umbrella() -> Schema:
                 closed=False,
             ),
             "dashboards": obj(
-                {"enabled": BOOL, "labels": STRING_MAP, "annotations": STRING_MAP}, ("enabled",), closed=False
+                {
+                    "enabled": BOOL,
+                    "labels": STRING_MAP,
+                    "annotations": STRING_MAP,
+                    "uidSuffix": {"type": "string", "pattern": "^[a-z0-9-]{0,12}$"},
+                },
+                ("enabled",),
+                closed=False,
             ),
         },
         ("serviceMonitor", "prometheusRule", "dashboards"),

@@ -30,8 +30,9 @@ RUNBOOK = "https://github.com/crm/crm/blob/main/docs/operations.md"
 SEVERITIES = {"critical", "warning"}
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 # Series Prometheus makes itself, with the labels a query may use on them.
-BUILTIN_SERIES = {"up": {"job", "instance"}, "ALERTS": {"alertname", "alertstate", "severity", "job"}}
-SCRAPE_LABELS = {"job", "instance"}
+BUILTIN_SERIES = {"up": {"namespace", "job", "instance"}, "ALERTS": {"alertname", "alertstate", "severity", "job"}}
+# job and instance from the scrape; namespace from the Prometheus Operator's ServiceMonitor.
+SCRAPE_LABELS = {"namespace", "job", "instance"}
 HISTOGRAM_SUFFIXES = ("_bucket", "_count", "_sum")
 # Grafana's variables, replaced by a representative value before promtool parses a query.
 GRAFANA_VARIABLES = {
@@ -40,6 +41,8 @@ GRAFANA_VARIABLES = {
     "$__range": "1h",
     "${job}": "crm-leads",
     "$job": "crm-leads",
+    "${namespace}": "crm",
+    "$namespace": "crm",
 }
 PROMQL_KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or", "unless"}
 PROMQL_KEYWORDS |= {"offset", "inf", "nan"}
@@ -188,6 +191,16 @@ def test_alert_rules_pass_their_unit_tests() -> None:
     run(tool("promtool"), "test", "rules", ALERTS_TEST.name, cwd=FILES)
 
 
+def test_every_aggregation_keeps_the_namespace_and_the_job() -> None:
+    """Many environments in one Prometheus: every rule that sums or takes a maximum does it per
+    namespace and job, so staging's errors never page for production's (and the reverse)."""
+    for group in yaml.safe_load(ALERTS.read_text())["groups"]:
+        for rule in group["rules"]:
+            for labels in re.findall(r"\bby \(([^)]*)\)", rule["expr"]):
+                names = {label.strip() for label in labels.split(",")}
+                assert {"namespace", "job"} <= names, f"{rule.get('alert') or rule['record']}: by ({labels})"
+
+
 def test_every_alert_has_severity_summary_description_and_its_runbook() -> None:
     names = [rule["alert"] for rule in alert_rules()]
     assert len(names) == len(set(names)), "alert names must be unique (one runbook section each)"
@@ -300,6 +313,22 @@ def test_dashboards_are_grafana_json_with_unique_uids() -> None:
             for target in panel["targets"]:
                 assert target["datasource"] == DATASOURCE, where
                 assert target["expr"].strip(), where
+
+
+def test_every_dashboard_query_is_held_to_the_chosen_namespaces() -> None:
+    """One Grafana over many installations: each dashboard has a namespace variable (before the
+    job, whose values it narrows), and every series a query reads is held to it."""
+    selector = re.compile(r"\b((?:crm_|process_)[a-zA-Z0-9_:]*|job:[a-zA-Z0-9_:]+|up)\b(\{[^}]*\})?(?!\s*\()")
+    for name, board in load_dashboards().items():
+        variables = [v["name"] for v in board["templating"]["list"]]
+        assert variables[:2] == ["datasource", "namespace"], name
+        if "job" in variables:
+            job = next(v for v in board["templating"]["list"] if v["name"] == "job")
+            assert '{namespace=~"$namespace"}' in job["query"], name
+        for panel in panels(board):
+            for target in panel.get("targets", []):
+                for match in selector.finditer(target["expr"]):
+                    assert 'namespace=~"$namespace"' in (match.group(2) or ""), f"{name}: {target['expr']}"
 
 
 def test_dashboards_name_no_datasource_but_the_variable() -> None:
@@ -416,6 +445,18 @@ def test_alerts_link_the_chosen_runbooks_and_carry_the_extra_labels(tmp_path: Pa
             assert got["expr"] == original["expr"], name
 
 
+def test_a_second_set_of_dashboards_in_one_grafana_gets_its_own_uids(tmp_path: Path) -> None:
+    """Without a suffix the ConfigMaps carry the files as they are; with one, every uid and title
+    differs from the first set's, and nothing else does."""
+    plain = {doc["metadata"]["name"]: doc for doc in render(tmp_path / "one", "monitoring.dashboards.enabled=true")}
+    suffixed = render(tmp_path / "two", "monitoring.dashboards.enabled=true", "monitoring.dashboards.uidSuffix=staging")
+    for doc in suffixed:
+        [(file, text)] = doc["data"].items()
+        board, original = json.loads(text), json.loads(plain[doc["metadata"]["name"]]["data"][file])
+        assert board["uid"] == f"{original['uid']}-staging" and board["title"] == f"{original['title']} (staging)"
+        assert {**board, "uid": original["uid"], "title": original["title"]} == original
+
+
 def test_one_labelled_config_map_per_dashboard(tmp_path: Path) -> None:
     docs = render(tmp_path, "monitoring.dashboards.enabled=true")
     assert [doc["kind"] for doc in docs] == ["ConfigMap"] * len(DASHBOARDS)
@@ -459,7 +500,9 @@ def test_the_csat_panels_compute_the_mean_survey_score(tmp_path: Path) -> None:
                 "input_series": [{"series": name, "values": values} for name, values in series],
                 "promql_expr_test": [
                     {
-                        "expr": f"round({expr.replace('$__range', '1h').replace('$job', 'crm-support')}, 0.001)",
+                        "expr": "round({}, 0.001)".format(
+                            expr.replace("$__range", "1h").replace("$job", "crm-support").replace("$namespace", ".*")
+                        ),
                         "eval_time": "2h",
                         "exp_samples": [{"labels": "{}", "value": 4}],
                     }

@@ -36,8 +36,11 @@ def test_the_report_builder_bench_runs_every_shape(tmp_path: Path) -> None:
     )
     at = json.loads(Path(out).read_text())["sizes"]["5000"]
     shapes = at["shapes"]
-    # The analytical engine beside it answers every shape with the same report.
-    assert all(s["same_as_postgresql"] for s in at["duckdb"].values())
+    # Reporting's DuckDB copy answers every shape with the same report (but the rep's own months:
+    # the bench reassigns leads between the two engines' timings, to time a catch-up).
+    copy = at["duckdb"]
+    assert all(copy[name]["same_as_postgresql"] for name in shapes if name != "rep_own_months")
+    assert copy["rep_own_months"]["rows"] > 0 and copy["load_seconds"] >= 0 and copy["catch_up_ms"] > 0
     assert set(shapes) == {
         "source_x_month",
         "jalali_weeks",

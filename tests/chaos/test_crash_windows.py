@@ -76,15 +76,23 @@ async def system(tmp_path: Path) -> AsyncIterator[Stack]:
         await stack.stop()
 
 
+# A new connection per request: these tests wait seconds between two calls (a restart), past the
+# servers' keep-alive timeout (uvicorn's 5 s), and a connection the server closes just as it is
+# reused fails the call with ReadError — a race of the test's client, not of the system.
+FRESH = httpx.Limits(max_keepalive_connections=0)
+
+
 @pytest.fixture
 async def api(system: Stack) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=system.gateway_url, timeout=30, headers=system.auth_headers()) as client:
+    async with httpx.AsyncClient(
+        base_url=system.gateway_url, timeout=30, headers=system.auth_headers(), limits=FRESH
+    ) as client:
         yield client
 
 
 @pytest.fixture
 async def sms(system: Stack) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=system.sms_url, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=system.sms_url, timeout=30, limits=FRESH) as client:
         yield client
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Literal
 
 from crm.reporting.v1 import (
     report_builder_pb2,
@@ -51,7 +52,7 @@ class ReportingSettings(ServiceSettings, CompanyCalendarSettings):
     # (empty: a temporary directory) within report_engine_memory and report_engine_threads, caught
     # up before each report and every report_engine_sync_seconds (crm_reporting.replica); or
     # "postgresql", reading the facts where they are kept.
-    report_engine: str = "duckdb"
+    report_engine: Literal["duckdb", "postgresql"] = "duckdb"
     report_engine_dir: str = ""
     report_engine_memory: str = "256MB"
     report_engine_threads: int = 2

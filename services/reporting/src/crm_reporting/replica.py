@@ -366,12 +366,9 @@ def _apply(duck: duckdb.DuckDBPyConnection, c: Copied, path: Path, full: bool) -
 
 
 def open_replica(db: Database, engine: str, directory: str, memory_limit: str, threads: int) -> Replica | None:
-    """The configured copy (engine "duckdb"), or None: PostgreSQL serves the builder ("postgresql")."""
-    if engine == "postgresql":
-        return None
-    if engine != "duckdb":
-        raise ValueError(f"CRM_REPORT_ENGINE is duckdb or postgresql, not {engine!r}")
-    return Replica(db, directory, memory_limit=memory_limit, threads=threads)
+    """The configured copy (engine "duckdb"), or None: PostgreSQL serves the builder ("postgresql";
+    the settings accept nothing else)."""
+    return Replica(db, directory, memory_limit=memory_limit, threads=threads) if engine == "duckdb" else None
 
 
 async def day_rows(

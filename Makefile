@@ -5,13 +5,13 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 PYTEST := $(UV) run --frozen pytest
 STATE_DIR ?= .state
 
-.PHONY: help install deploy-tools client-tools run test test-unit test-integration test-e2e test-browser test-deploy test-chaos proto proto-check lint bench bench-console bench-acquisition bench-search bench-support bench-cross-sell bench-churn bench-report-builder bench-report-mail token
+.PHONY: help install deploy-tools client-tools run test test-unit test-integration test-e2e test-browser test-deploy test-chaos test-images images proto proto-check lint bench bench-console bench-acquisition bench-search bench-support bench-cross-sell bench-churn bench-report-builder bench-report-mail token
 
 help:
 	@echo "make run    - install and start the whole CRM on this machine (gateway on http://localhost:8080)"
-	@echo "make test   - install and run every test layer (unit, integration, e2e, deploy, chaos)"
+	@echo "make test   - install and run every test layer (unit, integration, e2e, deploy, chaos, images)"
 	@echo "make token ROLE=sales_rep [AS=rep-moshe TEAM=team-media] - a development bearer token for make run"
-	@echo "make test-unit | test-integration | test-e2e | test-browser | test-deploy | test-chaos | proto | lint | bench"
+	@echo "make test-unit | test-integration | test-e2e | test-browser | test-deploy | test-chaos | test-images | images | proto | lint | bench"
 
 install:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -29,8 +29,10 @@ client-tools:
 run: install
 	$(UV) run --frozen python -m crm_devstack run --state-dir $(STATE_DIR)
 
+# The image layer runs on its own after the others (it builds every image first).
 test: install deploy-tools client-tools
 	PATH="$(CURDIR)/.tools/bin:$$PATH" $(PYTEST) -m "unit or integration or e2e or deploy or chaos" -q
+	@$(MAKE) --no-print-directory test-images
 
 test-unit: install
 	$(PYTEST) -m unit -q
@@ -47,6 +49,18 @@ test-browser: install client-tools
 
 test-deploy: install deploy-tools
 	PATH="$(CURDIR)/.tools/bin:$$PATH" $(PYTEST) -m deploy -q
+
+# The service images on a base built from Debian's packages (mmdebstrap, podman; no daemon, no
+# registry): sizes, SBOMs and report.json in .state/images (docs/operations.md, "Images").
+images: install
+	@scripts/image-tools.sh
+	$(UV) run --frozen python -m crm_devstack.images build
+
+# Builds every image as `make images` does, checks what each holds, then runs the whole system from
+# them under bubblewrap and sends a lead through it (tests/images).
+test-images: install
+	@scripts/image-tools.sh
+	$(PYTEST) -m images -q
 
 # A few minutes: kill -9 under load (docs/reliability.md); CRM_CHAOS_SEED=<seed> replays a run.
 test-chaos: install

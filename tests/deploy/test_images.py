@@ -38,4 +38,11 @@ def test_image_runs_as_the_charts_expect(dockerfile: Path) -> None:
     assert re.search(r"^USER 10001$", text, re.MULTILINE), "non-root user 10001"
     assert f'ENTRYPOINT ["python", "-m", "crm_{name}"]' in text
     assert 'CMD ["serve"]' in text
-    assert re.search(r"^FROM \S+:\S+", text, re.MULTILINE) and ":latest" not in text
+    # Every base is an argument whose default is a tagged image (make images builds the base from
+    # Debian's packages and passes it); the final stage is the base, with no build tools.
+    defaults = dict(re.findall(r"^ARG (BASE_IMAGE|UV_IMAGE)=(\S+)$", text, re.MULTILINE))
+    assert defaults["BASE_IMAGE"] == "python:3.11-slim-bookworm"
+    assert re.fullmatch(r"ghcr\.io/astral-sh/uv:\d+\.\d+\.\d+", defaults["UV_IMAGE"])
+    assert re.findall(r"^FROM (\S+)", text, re.MULTILINE) == ["${UV_IMAGE}", "${BASE_IMAGE}", "${BASE_IMAGE}"]
+    assert ":latest" not in text
+    assert f"uv sync --frozen --no-dev --no-editable --package crm-{name}" in text

@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -50,6 +50,9 @@ BACKEND_SERVICES: tuple[str, ...] = (
     "reporting",
 )
 """Backend services, each with its own database, gRPC port and metrics port."""
+Launcher = Callable[[list[str], dict[str, str]], tuple[list[str], dict[str, str]]]
+"""Turns a process's command line and environment into the ones actually run (e.g.
+`crm_devstack.images.ImageLauncher`: the service from its container image)."""
 DATABASES: tuple[str, ...] = BACKEND_SERVICES
 GATEWAY = "gateway"
 CONSOLE = "console"
@@ -140,8 +143,10 @@ class Stack:
         stop_timeout: float = 10.0,
         python: str = sys.executable,
         extra_env: Mapping[str, str] | None = None,
+        launcher: Launcher | None = None,
     ) -> None:
         self.state_dir = Path(state_dir).absolute()
+        self.launcher = launcher
         self.ports = ports if ports is not None else Ports()
         self.ready_timeout = ready_timeout
         self.stop_timeout = stop_timeout
@@ -434,6 +439,8 @@ class Stack:
         if name == CONSOLE:
             env = {
                 **self._base_env(),
+                # Said, not left to the default: the console's image declares production.
+                "CRM_CONSOLE_ENVIRONMENT": "development",
                 "CRM_CONSOLE_HTTP_PORT": str(self.ports.console),
                 "CRM_CONSOLE_METRICS_PORT": str(self.ports.metrics(CONSOLE)),
                 "CRM_CONSOLE_GATEWAY_URL": self.gateway_url,
@@ -464,9 +471,13 @@ class Stack:
         self._spawn(name, extra_env)
         return self.processes[name]
 
+    def _launch(self, command: list[str], env: dict[str, str]) -> tuple[list[str], dict[str, str]]:
+        return self.launcher(command, env) if self.launcher is not None else (command, env)
+
     def _spawn(self, name: str, extra_env: Mapping[str, str] | None = None) -> None:
         command, env = self._command(name)
         env.update(extra_env or {})
+        command, env = self._launch(command, env)
         extra = "".join(f" {key}={value}" for key, value in (extra_env or {}).items())
         log_path = self.log_path(name)
         with log_path.open("ab") as log:
@@ -522,6 +533,7 @@ class Stack:
 
     async def _run_once(self, what: str, log_name: str, command: list[str], env: dict[str, str]) -> None:
         """Run a one-shot command to its end (its output appended to logs/<log_name>.log)."""
+        command, env = self._launch(command, env)
         proc = await asyncio.create_subprocess_exec(
             *command,
             stdin=asyncio.subprocess.DEVNULL,

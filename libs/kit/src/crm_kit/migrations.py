@@ -14,6 +14,15 @@ from sqlalchemy.ext.asyncio import create_async_engine
 MIGRATION_LOCK = 7_283_350_001
 
 
+def migrations_dir(package_file: str) -> Path:
+    """A service's Alembic directory, given a module file of its package: inside the installed
+    package (an image's non-editable install; the wheel carries it as crm_<name>/migrations), else
+    beside src/ in the source tree (services/<name>/migrations)."""
+    package = Path(package_file).resolve().parent
+    installed = package / "migrations"
+    return installed if installed.is_dir() else package.parents[1] / "migrations"
+
+
 def alembic_config(migrations_dir: Path, url: str):  # type: ignore[no-untyped-def]
     from alembic.config import Config
 

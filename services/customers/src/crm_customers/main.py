@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydantic import field_validator
 
 from crm.customers.v1 import customers_pb2, customers_pb2_grpc
@@ -11,10 +9,11 @@ from crm_customers import consent_rules
 from crm_customers.db import messaging
 from crm_customers.grpc_api import CustomersServicer
 from crm_customers.handlers import subscribe_handlers
+from crm_kit.migrations import migrations_dir
 from crm_kit.service import Service, run_cli
 from crm_kit.settings import ServiceSettings
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+MIGRATIONS_DIR = migrations_dir(__file__)
 
 
 class CustomersSettings(ServiceSettings):

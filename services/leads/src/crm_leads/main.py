@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from crm.leads.v1 import (
     activities_pb2,
@@ -20,6 +19,7 @@ from crm.leads.v1 import (
     routing_pb2_grpc,
 )
 from crm_kit.db import Database
+from crm_kit.migrations import migrations_dir
 from crm_kit.service import Service, run_cli
 from crm_leads.activities import commands as activity_commands
 from crm_leads.activities.grpc_api import ActivitiesServicer
@@ -36,7 +36,7 @@ from crm_leads.routing.grpc_api import RoutingServicer
 from crm_leads.settings import LeadsSettings
 from crm_leads.web_forms.grpc_api import WebFormKeyRpcs
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+MIGRATIONS_DIR = migrations_dir(__file__)
 log = logging.getLogger(__name__)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 from datetime import timedelta
-from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -17,6 +16,7 @@ from crm.reporting.v1 import events_pb2 as reporting_events
 from crm.reporting.v1 import reporting_pb2_grpc
 from crm.support.v1 import events_pb2 as support_events
 from crm_kit.company import CompanyCalendarSettings
+from crm_kit.migrations import migrations_dir
 from crm_kit.service import Service, run_cli
 from crm_kit.settings import ServiceSettings
 from crm_notifications import advertising, promotions
@@ -32,7 +32,7 @@ from crm_notifications.promotions_api import PromotionsServicer
 from crm_notifications.report_mails import ReportMailer
 from crm_notifications.sms_provider import SMS_GATEWAY_KINDS, SmsGateway, build_sms_gateway
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+MIGRATIONS_DIR = migrations_dir(__file__)
 
 
 class NotificationsSettings(ServiceSettings, CompanyCalendarSettings):

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from crm.orders.v1 import orders_pb2, orders_pb2_grpc
 from crm.sales.v1 import events_pb2 as sales_events
+from crm_kit.migrations import migrations_dir
 from crm_kit.service import Service, run_cli
 from crm_kit.settings import ServiceSettings
 from crm_orders.db import messaging
 from crm_orders.grpc_api import OrdersServicer
 from crm_orders.handlers import on_deal_closed
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+MIGRATIONS_DIR = migrations_dir(__file__)
 
 
 class OrdersSettings(ServiceSettings):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Literal
 
 from crm.reporting.v1 import (
@@ -17,6 +16,7 @@ from crm.reporting.v1 import (
     targets_pb2_grpc,
 )
 from crm_kit.company import CompanyCalendarSettings
+from crm_kit.migrations import migrations_dir
 from crm_kit.service import Service, run_cli
 from crm_kit.settings import ServiceSettings
 from crm_reporting import handlers, replica, schedule_api, targets
@@ -25,7 +25,7 @@ from crm_reporting.db import messaging
 from crm_reporting.grpc_api import ReportingServicer, TargetsServicer, cross_selling, lead_scoring
 from crm_reporting.retention_api import RetentionServicer, churn_modelling, scan_risks
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+MIGRATIONS_DIR = migrations_dir(__file__)
 
 
 class ReportingSettings(ServiceSettings, CompanyCalendarSettings):

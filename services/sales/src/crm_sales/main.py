@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from crm.leads.v1 import events_pb2 as leads_events
 from crm.sales.v1 import (
     catalog_pb2,
@@ -16,6 +14,7 @@ from crm.sales.v1 import (
     quotes_pb2_grpc,
 )
 from crm_kit.company import CompanyCalendarSettings
+from crm_kit.migrations import migrations_dir
 from crm_kit.service import Service, run_cli
 from crm_kit.settings import ServiceSettings
 from crm_sales import commands
@@ -28,7 +27,7 @@ from crm_sales.quotes import commands as quote_commands
 from crm_sales.quotes.document import CompanyDetails
 from crm_sales.quotes.grpc_api import QuoteSettings, QuotesServicer
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+MIGRATIONS_DIR = migrations_dir(__file__)
 
 
 class SalesSettings(ServiceSettings, CompanyCalendarSettings):

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from crm.support.v1 import support_pb2, support_pb2_grpc
+from crm_kit.migrations import migrations_dir
 from crm_kit.objectstore import object_store_from_url
 from crm_kit.service import Service, run_cli
 from crm_kit.settings import ServiceSettings
@@ -12,7 +11,7 @@ from crm_support import scan
 from crm_support.db import messaging
 from crm_support.grpc_api import SupportServicer
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+MIGRATIONS_DIR = migrations_dir(__file__)
 
 
 class SupportSettings(ServiceSettings):

@@ -139,8 +139,23 @@ def components() -> Schema:
                     "minReplicas": {"type": "integer", "minimum": 1},
                     "maxReplicas": {"type": "integer", "minimum": 1},
                     "targetCPUUtilizationPercentage": {"type": "integer", "minimum": 1, "maximum": 100},
+                    "consumerLag": obj(
+                        {
+                            "enabled": BOOL,
+                            "natsMonitoringEndpoint": {"type": "string", "pattern": "^([^\\s:/]+:[0-9]+)?$"},
+                            "account": {"type": "string", "minLength": 1},
+                            "useHttps": BOOL,
+                            "lagThreshold": {"type": "integer", "minimum": 1},
+                            "activationLagThreshold": {"type": "integer", "minimum": 0},
+                            "pollingInterval": {"type": "integer", "minimum": 1},
+                        },
+                        (
+                            "enabled", "natsMonitoringEndpoint", "account", "useHttps", "lagThreshold",
+                            "activationLagThreshold", "pollingInterval",
+                        ),
+                    ),
                 },
-                ("enabled", "minReplicas", "maxReplicas", "targetCPUUtilizationPercentage"),
+                ("enabled", "minReplicas", "maxReplicas", "targetCPUUtilizationPercentage", "consumerLag"),
             ),
             "podDisruptionBudget": obj(
                 {

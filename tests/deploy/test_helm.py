@@ -1445,3 +1445,42 @@ def test_every_charts_readme_lists_its_values_as_the_schema_has_them(kit: Deploy
     assert '| `reportEngine.memory` | string | `"256MB"` | CRM_REPORT_ENGINE_MEMORY' in reporting
     umbrella = (HELM_DIR / "crm" / "README.md").read_text()
     assert "| `global.components.dbPoolSize` | integer | `5` | CRM_DB_POOL_SIZE (backends)" in umbrella
+
+
+def test_consumer_lag_scaling_watches_every_durable_consumer_of_the_code(kit: DeployKit, charts: Path) -> None:
+    """autoscaling.consumerLag: each backend that consumes events gets a KEDA ScaledObject (the
+    CPU target plus one nats-jetstream trigger per durable consumer the code creates), and no HPA
+    beside it; the gateway, the console and the backends that consume nothing keep the CPU HPA."""
+    from crm_kit.nats_access import CONSUMES, consumer_groups
+
+    endpoint = "nats-headless.nats.svc.cluster.local:8222"
+    r = kit.render(
+        "--set",
+        "global.components.autoscaling.enabled=true",
+        "--set",
+        "global.components.autoscaling.consumerLag.enabled=true",
+        "--set",
+        f"global.components.autoscaling.consumerLag.natsMonitoringEndpoint={endpoint}",
+    )
+    consuming = {s for s in BACKENDS if CONSUMES[s]}
+    assert sorted(service_of(o) for o in r.of_kind("ScaledObject")) == sorted(consuming)
+    assert sorted(service_of(h) for h in r.of_kind("HorizontalPodAutoscaler")) == sorted(set(SERVICES) - consuming)
+    for service in consuming:
+        scaled = r.get("ScaledObject", fullname(service))["spec"]
+        assert scaled["scaleTargetRef"]["name"] == fullname(service)
+        assert (scaled["minReplicaCount"], scaled["maxReplicaCount"]) == (2, 6)
+        cpu, *lag = scaled["triggers"]
+        assert cpu == {"type": "cpu", "metricType": "Utilization", "metadata": {"value": "70"}}
+        assert [t["metadata"]["consumer"] for t in lag] == list(consumer_groups(service, CONSUMES[service]))
+        for trigger in lag:
+            assert trigger["type"] == "nats-jetstream"
+            assert trigger["metadata"]["natsServerMonitoringEndpoint"] == endpoint
+            assert (trigger["metadata"]["stream"], trigger["metadata"]["account"]) == ("CRM", "$G")
+            assert trigger["metadata"]["lagThreshold"] == "100"
+    refused = kit.render_fails(
+        "--set",
+        "global.components.autoscaling.enabled=true",
+        "--set",
+        "global.components.autoscaling.consumerLag.enabled=true",
+    )
+    assert "natsMonitoringEndpoint" in refused

@@ -12,6 +12,8 @@ NetworkPolicies of every chart are derived from this one table:
             egress only while it is set (support's objectStore, notifications' smtp: no store or
             relay, no egress)
   envPrefix the prefix of the service's settings variables (CRM_ unless its settings say otherwise)
+  consumers a backend's durable JetStream consumers (crm_kit.nats_access.consumer_groups; a deploy
+            test keeps them equal): what autoscaling.consumerLag watches
 Besides these: every pod → DNS; every backend → its PostgreSQL, NATS and the OTLP collector (when
 an endpoint is set; the gateway too, it exports traces, and NATS for its Idempotency-Key bucket);
 the gateway and the console ← the ingress controller; the metrics port ← the monitoring
@@ -34,30 +36,37 @@ leads:
   kind: backend
   calls: []
   external: []
+  consumers: []
 sales:
   kind: backend
   calls: []
   external: []
+  consumers: [sales-from-leads]
 customers:
   kind: backend
   calls: []
   external: []
+  consumers: [customers-from-leads, customers-from-notifications, customers-from-orders, customers-from-reporting, customers-from-sales, customers-from-support]
 orders:
   kind: backend
   calls: []
   external: []
+  consumers: [orders-from-sales]
 support:
   kind: backend
   calls: []
   external: [objectStore]
+  consumers: []
 notifications:
   kind: backend
   calls: [customers, reporting]
   external: [sms, smtp]
+  consumers: [notifications-from-customers, notifications-from-orders, notifications-from-reporting, notifications-from-support]
 reporting:
   kind: backend
   calls: []
   external: []
+  consumers: [reporting-from-customers, reporting-from-leads, reporting-from-notifications, reporting-from-orders, reporting-from-sales, reporting-from-support]
 {{- end -}}
 
 {{/* crm-lib.callers (ctx): the services whose row calls this one over gRPC, as a YAML list. */}}

@@ -1484,3 +1484,18 @@ def test_consumer_lag_scaling_watches_every_durable_consumer_of_the_code(kit: De
         "global.components.autoscaling.consumerLag.enabled=true",
     )
     assert "natsMonitoringEndpoint" in refused
+
+
+def test_every_service_is_sized_from_its_measured_footprint() -> None:
+    """Each chart's own resources cite bench/footprint.py's result, and the memory request covers
+    the peak resident memory measured there (the request is what the scheduler reserves)."""
+    for service in SERVICES:
+        text = (HELM_DIR / service / "values.yaml").read_text()
+        values = yaml.safe_load(text)
+        assert "resources" in values, f"{service} has no resources of its own"
+        cited = re.search(r"bench/(results/footprint-[\w.-]+\.json)", text) or re.search(r"bench/footprint\.py", text)
+        assert cited, f"{service}'s resources cite no measurement"
+        result = sorted((ROOT / "bench/results").glob("footprint-*.json"))[-1]
+        peak_mb = json.loads(result.read_text())["processes"][service]["rss_peak_mb"]
+        request = values["resources"]["requests"]["memory"]
+        assert request.endswith("Mi") and int(request[:-2]) * 1.048576 >= peak_mb, (service, request, peak_mb)

@@ -351,9 +351,22 @@ def database(description: str) -> Schema:
             "cnpgCluster": STRING,
             "networkPeers": PEERS,
             "maxConnections": {"type": "integer", "minimum": 1},
+            "cloudnativepg": cloudnativepg(),
         },
         ("existingSecret", "secretKey", "port"),
         description=description,
+    )
+
+
+def cloudnativepg() -> Schema:
+    """A backend's database made by the crm-databases chart (CloudNativePG), read from its Secret."""
+    return obj(
+        {
+            "enabled": BOOL,
+            "pooler": BOOL,
+            "poolerMaxClientConnections": {"type": "integer", "minimum": 1},
+        },
+        ("enabled", "pooler", "poolerMaxClientConnections"),
     )
 
 

@@ -84,7 +84,7 @@ def subcommand(words: list[str]) -> list[str]:
     """The tool and its subcommand words, up to the first flag or argument that is not one."""
     known = {
         "helm": {"install", "upgrade", "template", "history", "rollback", "repo", "add", "dependency", "build"},
-        "kubectl": {"run", "apply", "create", "secret", "generic", "get", "scale", "rollout", "status"},
+        "kubectl": {"run", "apply", "create", "secret", "generic", "get", "scale", "rollout", "status", "wait"},
     }[words[0]]
     out = [words[0]]
     rest = words[1:]

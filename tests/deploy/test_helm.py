@@ -498,9 +498,14 @@ def test_egress_is_exactly_dns_database_nats_otlp_and_the_external_dependencies(
 
 
 def test_backend_database_peer_is_its_own_cloudnativepg_cluster(rendering: Rendering) -> None:
+    """By default the pods of its own cluster; in production (database.cloudnativepg) its pooler's."""
     for backend in BACKENDS:
         peers = rule_peers(rendering, server_labels(rendering, backend), "egress", 5432)
-        assert peers == [{"podSelector": {"matchLabels": {"cnpg.io/cluster": f"{fullname(backend)}-db"}}}]
+        if rendering.name == "production":
+            expected = {"cnpg.io/poolerName": f"{fullname(backend)}-db-pooler"}
+        else:
+            expected = {"cnpg.io/cluster": f"{fullname(backend)}-db"}
+        assert peers == [{"podSelector": {"matchLabels": expected}}]
 
 
 # --- secrets ---------------------------------------------------------------------------------------
@@ -556,8 +561,10 @@ def test_no_secret_objects_and_no_secret_values(rendering: Rendering) -> None:
 
 def test_production_secrets_are_the_named_existing_secrets(production_rendering: Rendering) -> None:
     for backend in BACKENDS:
-        ref = env_of(production_rendering.get("Deployment", fullname(backend)))["CRM_DATABASE_URL"]
-        assert ref["valueFrom"]["secretKeyRef"] == {"name": f"crm-{backend}-database", "key": "url"}
+        env = env_of(production_rendering.get("Deployment", fullname(backend)))
+        # CloudNativePG's generated Secret of the crm-databases chart's cluster, through its pooler.
+        assert env["CRM_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": f"crm-{backend}-db-app", "key": "uri"}
+        assert env["CRM_DATABASE_HOST"]["value"] == f"crm-{backend}-db-pooler:5432"
     sms = env_of(production_rendering.get("Deployment", "crm-notifications"))["CRM_SMS_API_KEY"]
     assert sms["valueFrom"]["secretKeyRef"] == {"name": "crm-notifications-sms", "key": "api-key"}
     session = env_of(production_rendering.get("Deployment", "crm-console"))["CRM_CONSOLE_SESSION_KEY"]
@@ -902,10 +909,10 @@ def test_the_deal_copy_job_renders_only_when_enabled_and_is_restricted(
     assert c["args"] == ["copy-deals-from-leads"] and "command" not in c
     assert c["image"] == container(r.get("Deployment", fullname("sales")))["image"]
     env = env_of(job)
-    assert env["CRM_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": "crm-sales-database", "key": "url"}
+    assert env["CRM_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": "crm-sales-db-app", "key": "uri"}
     assert env["CRM_LEGACY_LEADS_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {
-        "name": "crm-leads-database",
-        "key": "url",
+        "name": "crm-leads-db-app",
+        "key": "uri",
     }
     assert not [name for name in env if name.startswith("CRM_NATS_")], "the copy publishes no event"
     # its ServiceAccount and allow policy are hooks of the same events that exist before it, and
@@ -918,8 +925,9 @@ def test_the_deal_copy_job_renders_only_when_enabled_and_is_restricted(
         assert int(hook(dependency)["helm.sh/hook-weight"]) < int(hook(job)["helm.sh/hook-weight"])
     assert not policies[0]["spec"].get("ingress")
     databases = rule_peers(r, pod_labels(job), "egress", 5432)
+    # its own database through the pooler; the leads one directly (the generated URL's -rw Service)
     assert databases == [
-        {"podSelector": {"matchLabels": {"cnpg.io/cluster": "crm-sales-db"}}},
+        {"podSelector": {"matchLabels": {"cnpg.io/poolerName": "crm-sales-db-pooler"}}},
         {"podSelector": {"matchLabels": {"cnpg.io/cluster": "crm-leads-db"}}},
     ]
     egress_ports = sorted(p["port"] for rule in policies[0]["spec"]["egress"] for p in rule["ports"])
@@ -956,7 +964,7 @@ def test_leads_records_legacy_conversions_before_the_deal_copy_when_enabled(
     assert c["args"] == ["record-legacy-conversions"] and "command" not in c
     assert c["image"] == container(r.get("Deployment", fullname("leads")))["image"]
     env = env_of(job)
-    assert env["CRM_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": "crm-leads-database", "key": "url"}
+    assert env["CRM_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": "crm-leads-db-app", "key": "uri"}
     assert [name for name, entry in env.items() if "valueFrom" in entry] == ["CRM_DATABASE_URL"]
     # its ServiceAccount and allow policy are hooks of the same events that exist before it
     account = r.get("ServiceAccount", pod_spec(job)["serviceAccountName"])
@@ -967,7 +975,7 @@ def test_leads_records_legacy_conversions_before_the_deal_copy_when_enabled(
         assert int(hook(dependency)["helm.sh/hook-weight"]) < int(hook(job)["helm.sh/hook-weight"])
     assert not policies[0]["spec"].get("ingress")
     assert rule_peers(r, pod_labels(job), "egress", 5432) == [
-        {"podSelector": {"matchLabels": {"cnpg.io/cluster": "crm-leads-db"}}}
+        {"podSelector": {"matchLabels": {"cnpg.io/poolerName": "crm-leads-db-pooler"}}}
     ]
     egress_ports = sorted(p["port"] for rule in policies[0]["spec"]["egress"] for p in rule["ports"])
     assert egress_ports == [53, 53, 5432]
@@ -1424,11 +1432,13 @@ def test_a_release_whose_pods_could_exhaust_a_database_is_refused(
     """Connection budget: every pod of the largest rollout (the autoscaler's maximum and the surge
     pod) × 2 × dbPoolSize, and the migration, within database.maxConnections — else refused with
     the arithmetic; a pooler's (or a larger database's) limit lets it through. Production values
-    fit: 11 × 2 × 4 + 1 = 89 of 97."""
+    fit a database of its own too: 11 × 2 × 4 + 1 = 89 of 97."""
     for service in BACKENDS:
         env = env_of(production_rendering.get("Deployment", fullname(service)))
         assert env["CRM_DB_POOL_SIZE"]["value"] == "4", service
-    too_many = ("--values", PRODUCTION_VALUES, "--set", "leads.autoscaling.maxReplicas=20")
+    own = ("--set", "leads.database.cloudnativepg.enabled=false")  # no pooler: the database's own limit
+    kit.render("--values", PRODUCTION_VALUES, *own, name="own-database")
+    too_many = ("--values", PRODUCTION_VALUES, *own, "--set", "leads.autoscaling.maxReplicas=20")
     error = kit.render_fails(*too_many)
     assert "leads: up to 169 connections to its database (21 pods in a rollout × 2 × dbPoolSize 4" in error
     assert "more than database.maxConnections 97" in error
@@ -1499,3 +1509,55 @@ def test_every_service_is_sized_from_its_measured_footprint() -> None:
         peak_mb = json.loads(result.read_text())["processes"][service]["rss_peak_mb"]
         request = values["resources"]["requests"]["memory"]
         assert request.endswith("Mi") and int(request[:-2]) * 1.048576 >= peak_mb, (service, request, peak_mb)
+
+
+def test_the_databases_chart_makes_a_cluster_pooler_and_backup_per_backend(kit: DeployKit) -> None:
+    """crm-databases: per backend a CloudNativePG Cluster <system>-<service>-db (database and owner
+    named after the service), its PgBouncer Pooler in transaction mode and, with backup on, a
+    ScheduledBackup and the Cluster's object store; lint --strict, and refused without a store."""
+    chart = HELM_DIR / "crm-databases"
+    helm = kit.tool("helm")
+    kit.run(helm, "lint", "--strict", chart)
+    backup = ["--set", "backup.enabled=true", "--set", "backup.destinationPath=s3://backups/crm"]
+    backup += ["--set", "backup.s3CredentialsSecret=crm-backup-s3"]
+    text = kit.run(helm, "template", "dbs", chart, "-n", "crm", *backup).stdout
+    objects = [o for o in yaml.safe_load_all(text) if o]
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for o in objects:
+        by_kind.setdefault(o["kind"], []).append(o)
+    assert [c["metadata"]["name"] for c in by_kind["Cluster"]] == [f"crm-{s}-db" for s in BACKENDS]
+    for cluster in by_kind["Cluster"]:
+        service = service_of(cluster)
+        assert cluster["spec"]["bootstrap"]["initdb"] == {"database": service, "owner": service}
+        assert cluster["spec"]["backup"]["barmanObjectStore"]["destinationPath"] == "s3://backups/crm"
+    poolers = {p["spec"]["cluster"]["name"]: p for p in by_kind["Pooler"]}
+    assert sorted(poolers) == sorted(f"crm-{s}-db" for s in BACKENDS)
+    for name, pooler in poolers.items():
+        assert pooler["metadata"]["name"] == f"{name}-pooler"
+        assert (pooler["spec"]["type"], pooler["spec"]["pgbouncer"]["poolMode"]) == ("rw", "transaction")
+    assert sorted(b["spec"]["cluster"]["name"] for b in by_kind["ScheduledBackup"]) == sorted(poolers)
+    refused = kit.run(helm, "template", "dbs", chart, "--set", "backup.enabled=true", check=False)
+    assert refused.returncode != 0 and "backup.destinationPath is required" in refused.stderr
+    assert kit.run(helm, "template", "dbs", chart, "--kube-version", "1.29.0", check=False).returncode != 0
+
+
+def test_a_service_reads_the_generated_database_secret_through_the_pooler(kit: DeployKit, charts: Path) -> None:
+    """database.cloudnativepg: the pods (and the migration) take CloudNativePG's generated URL
+    (<fullname>-db-app, key uri) and the pooler's host, may reach only the pooler's pods on 5432,
+    and the pooler's client limit is the connection budget."""
+    args = []
+    for service in BACKENDS:
+        args += ["--set", f"{service}.database.cloudnativepg.enabled=true"]
+    # Past the 97 connections of a database of its own, within the pooler's 1,000.
+    args += ["--set", "leads.autoscaling.enabled=true", "--set", "leads.autoscaling.maxReplicas=30"]
+    r = kit.render(*args)
+    for service in BACKENDS:
+        name = fullname(service)
+        for workload in (r.get("Deployment", name), r.get("Job", f"{name}-migration")):
+            env = env_of(workload)
+            assert env["CRM_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": f"{name}-db-app", "key": "uri"}
+            assert env["CRM_DATABASE_HOST"]["value"] == f"{name}-db-pooler:5432"
+        peers = rule_peers(r, server_labels(r, service), "egress", 5432)
+        assert peers == [{"podSelector": {"matchLabels": {"cnpg.io/poolerName": f"{name}-db-pooler"}}}]
+    refused = kit.render_fails(*args, "--set", "leads.database.cloudnativepg.poolerMaxClientConnections=100")
+    assert "more than database.maxConnections 100" in refused

@@ -66,3 +66,21 @@ def test_page_position_parses_or_says_invalid_argument() -> None:
     for bad in (encode_page_token("x"), encode_page_token(1, 2), encode_page_token("not-a-date", "id")):
         with pytest.raises(InvalidArgument):
             page_position(bad, datetime.fromisoformat, str)
+
+
+def test_a_generated_postgresql_uri_is_read_as_an_asyncpg_url() -> None:
+    """CloudNativePG's app Secret holds postgresql://…; the charts hand its `uri` over unchanged."""
+    cnpg = "postgresql://leads:p%40ss@crm-leads-db-rw.crm:5432/leads"
+    settings = ServiceSettings(service_name="leads", database_url=cnpg)
+    assert settings.database_url == "postgresql+asyncpg://leads:p%40ss@crm-leads-db-rw.crm:5432/leads"
+    kept = "postgresql+asyncpg://u@h:5432/d"
+    assert ServiceSettings(service_name="leads", database_url=kept).database_url == kept
+
+
+def test_database_host_points_the_url_at_a_pooler() -> None:
+    pooled = ServiceSettings(
+        service_name="leads",
+        database_url="postgresql://leads:secret@crm-leads-db-rw.crm:5432/leads",
+        database_host="crm-leads-db-pooler:5432",
+    )
+    assert pooled.database_url == "postgresql+asyncpg://leads:secret@crm-leads-db-pooler:5432/leads"

@@ -134,7 +134,11 @@ past the database's limit fails its requests instead). */}}
 {{- if eq .flow.kind "backend" -}}
 {{- $pods := add1 (ternary (int $cfg.autoscaling.maxReplicas) (int $cfg.replicaCount) $cfg.autoscaling.enabled) -}}
 {{- $need := add1 (mul $pods 2 (int $cfg.dbPoolSize)) -}}
+{{- $cnpg := $cfg.database.cloudnativepg | default dict -}}
 {{- $limit := int ($cfg.database.maxConnections | default 97) -}}
+{{- if and $cnpg.enabled $cnpg.pooler -}}
+{{- $limit = int $cnpg.poolerMaxClientConnections -}}
+{{- end -}}
 {{- if gt (int $need) $limit -}}
 {{- fail (printf "%s: up to %d connections to its database (%d pods in a rollout × 2 × dbPoolSize %d, and the migration), more than database.maxConnections %d: lower dbPoolSize or the replicas, raise the database's max_connections, or put a pooler in front and give its limit" .service (int $need) (int $pods) (int $cfg.dbPoolSize) $limit) -}}
 {{- end -}}

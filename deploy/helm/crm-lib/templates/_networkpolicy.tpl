@@ -161,11 +161,16 @@ spec:
 crm-lib.egress.postgres (dict "ctx" $ctx "database" <a database block> "cluster" <default
 CloudNativePG cluster> "what" <the block's values path>): egress on database.port to
 database.networkPeers, by default the pods of the CloudNativePG cluster database.cnpgCluster
-(empty: `cluster`).
+(empty: `cluster`); with database.cloudnativepg on, the pods of its pooler (or of `cluster`).
 */}}
 {{- define "crm-lib.egress.postgres" -}}
 {{- $peers := .database.networkPeers -}}
-{{- if not $peers -}}
+{{- $cnpg := .database.cloudnativepg | default dict -}}
+{{- if and $cnpg.enabled $cnpg.pooler -}}
+{{- $peers = list (dict "podSelector" (dict "matchLabels" (dict "cnpg.io/poolerName" (printf "%s-pooler" .cluster)))) -}}
+{{- else if $cnpg.enabled -}}
+{{- $peers = list (dict "podSelector" (dict "matchLabels" (dict "cnpg.io/cluster" .cluster))) -}}
+{{- else if not $peers -}}
 {{- $peers = list (dict "podSelector" (dict "matchLabels" (dict "cnpg.io/cluster" (.database.cnpgCluster | default .cluster)))) -}}
 {{- end -}}
 - to:

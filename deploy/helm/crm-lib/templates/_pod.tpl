@@ -201,11 +201,25 @@ the service's prefix (envPrefix: CRM_CONSOLE_ for the console, CRM_ for the rest
 {{- end }}
 {{- end }}
 {{- if eq $ctx.flow.kind "backend" }}
+{{- $cnpg := $cfg.database.cloudnativepg | default dict }}
+{{- if $cnpg.enabled }}
+# The URL CloudNativePG generated for the database's owner (the crm-databases chart's cluster).
+- name: CRM_DATABASE_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ printf "%s-db-app" $ctx.fullname }}
+      key: uri
+{{- if $cnpg.pooler }}
+- name: CRM_DATABASE_HOST
+  value: {{ printf "%s-db-pooler:%v" $ctx.fullname $cfg.database.port | quote }}
+{{- end }}
+{{- else }}
 - name: CRM_DATABASE_URL
   valueFrom:
     secretKeyRef:
       name: {{ $cfg.database.existingSecret | default (printf "%s-database" $ctx.fullname) }}
       key: {{ required (printf "%s: database.secretKey is required" $ctx.service) $cfg.database.secretKey }}
+{{- end }}
 {{- if not .migration }}
 - name: CRM_DB_POOL_SIZE
   value: {{ $cfg.dbPoolSize | quote }}

@@ -8,9 +8,17 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 # Values that are fine on a laptop and must never reach production.
 DEVELOPMENT_SECRETS = frozenset({"dev-sms-key", "changeme", "secret", ""})
+
+
+def asyncpg_url(url: str) -> str:
+    """A PostgreSQL URL for SQLAlchemy's asyncpg driver: a plain postgresql:// (or postgres://) one,
+    such as CloudNativePG's generated `uri`, gets the driver's scheme; any other is kept."""
+    scheme, sep, rest = url.partition("://")
+    return f"postgresql+asyncpg://{rest}" if sep and scheme in ("postgresql", "postgres") else url
 
 
 @dataclass(frozen=True)
@@ -53,7 +61,13 @@ class ServiceSettings(BaseSettings):
     # ones), or "all" (crm_kit.logs).
     access_log: Literal["all", "failures"] = "failures"
 
+    # postgresql+asyncpg://user:password@host:5432/name. A plain postgresql:// (or postgres://) URL,
+    # such as the `uri` of the Secret CloudNativePG generates for its application user, is read
+    # as the same thing: the charts hand that Secret's key over unchanged.
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5433/crm"
+    # Another host (and port) for database_url's, e.g. host:5432 of a connection pooler in front of
+    # the server the URL names (CloudNativePG's generated URL names its -rw Service). Empty: none.
+    database_host: str = ""
     # The pool holds up to twice this many connections, each kept once opened (crm_kit.db).
     db_pool_size: int = Field(default=10, ge=1, le=100)
 
@@ -145,6 +159,15 @@ class ServiceSettings(BaseSettings):
         if self.object_store_url.startswith("s3:"):
             return {"object_store_secret_access_key": self.object_store_secret_access_key}
         return {}
+
+    @model_validator(mode="after")
+    def _database_url_for_asyncpg(self) -> ServiceSettings:
+        self.database_url = asyncpg_url(self.database_url)
+        if self.database_host:
+            host, _, port = self.database_host.partition(":")
+            url = make_url(self.database_url).set(host=host, port=int(port) if port else None)
+            self.database_url = url.render_as_string(hide_password=False)
+        return self
 
     @model_validator(mode="after")
     def _tls_cert_and_key_together(self) -> ServiceSettings:

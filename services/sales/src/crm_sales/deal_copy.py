@@ -23,6 +23,7 @@ from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from crm_kit.settings import asyncpg_url
 from crm_sales.db import deal_items, deal_stage_history, deals, pipeline_stages
 from crm_sales.pipelines import DEFAULT_PIPELINE_ID
 
@@ -129,7 +130,7 @@ async def copy_deals_from_leads(settings: Any) -> None:
     """The `copy-deals-from-leads` job: settings are the sales service's (SalesSettings)."""
     if not settings.legacy_leads_database_url:
         raise SystemExit("set CRM_LEGACY_LEADS_DATABASE_URL to the leads database to copy deals from")
-    source = create_async_engine(settings.legacy_leads_database_url)
+    source = create_async_engine(asyncpg_url(settings.legacy_leads_database_url))
     target = create_async_engine(settings.database_url)
     try:
         report = await copy_deals(source, target)

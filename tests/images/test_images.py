@@ -85,9 +85,11 @@ def test_image_config(built: images.BuildResult, service: str) -> None:
     says where it comes from (OCI labels: this commit, the release's version, the source)."""
     config = images.inspect(built.images[service].reference)["Config"]
     assert config["User"] == "10001"
-    assert config["Entrypoint"] == ["python", "-m", f"crm_{service}"] and config["Cmd"] == ["serve"]
+    assert config["Entrypoint"] == ["crm-service"] and config["Cmd"] == ["serve"]
     environment = "CRM_CONSOLE_ENVIRONMENT" if service == "console" else "CRM_ENVIRONMENT"
     assert f"{environment}=production" in config["Env"]
+    ports = {"gateway": {"8080/tcp", "9100/tcp"}, "console": {"8081/tcp", "9108/tcp"}}
+    assert set(config["ExposedPorts"]) == ports.get(service, {"50051/tcp", "9100/tcp"})
     labels = config["Labels"]
     assert labels["org.opencontainers.image.revision"] == images.revision()
     assert labels["org.opencontainers.image.version"] == images.app_version()
@@ -106,6 +108,7 @@ def test_image_holds_the_service_and_nothing_else(roots: dict[str, Path], servic
     assert not (root / "usr/local/bin/python3").exists() and not (root / "src").exists()
     packages = site_packages(root)
     assert (packages / f"crm_{service}" / "main.py").is_file()
+    assert os.readlink(root / "app/.venv/bin/crm-service") == f"crm-{service}"
     assert not list(packages.glob("*.pth")), "an editable install points outside the image"
     if service in BACKEND_SERVICES:
         assert list((packages / f"crm_{service}/migrations/versions").glob("*.py"))
@@ -193,7 +196,7 @@ def test_every_process_runs_inside_its_image(image_stack: Stack) -> None:
         bwrap = command.index(shutil.which("bwrap"))
         assert command[bwrap + 1 : bwrap + 4] == ["--ro-bind", str(launcher.root(name)), "/"], command
         assert command[command.index("--uid") + 1] == "10001"
-        assert command[-5:] == ["--", "python", "-m", f"crm_{name}", "serve"], command
+        assert command[-3:] == ["--", "crm-service", "serve"], command  # the image's entrypoint
         assert image_stack.processes[name].poll() is None
 
 
@@ -232,7 +235,7 @@ async def test_a_radio_lead_to_one_sms_from_the_images(api: httpx.AsyncClient, i
 
 
 async def test_the_sales_image_renders_a_hebrew_quote_pdf(api: httpx.AsyncClient, tmp_path: Path) -> None:
-    """The sales image's own Pango, HarfBuzz and Noto faces (installed in its Dockerfile) lay out
+    """The sales image's own Pango, HarfBuzz and Noto faces (the Dockerfile installs them for it) lay out
     and embed the Hebrew quote."""
     product = await api.post(
         "/api/v1/products",

@@ -4,7 +4,7 @@
   imported into podman's store; users build ``FROM`` the usual slim Python image instead.
 * uv for the build stage: the pinned wheel from PyPI (its digest checked), as a one-file image in
   the place of ``ghcr.io/astral-sh/uv``.
-* Each service: its own ``services/<name>/Dockerfile`` with ``podman build --isolation chroot``,
+* Each service: the one ``Dockerfile`` with ``--build-arg SERVICE=<name>``, ``podman build --isolation chroot``,
   OCI labels (source, revision, version), then a CycloneDX SBOM of what the image holds (Debian
   packages and Python distributions) and its size (``report.json``).
 * Running one: the OCI runtimes cannot start a container here (crun and runc fail to set rlimits),
@@ -68,6 +68,10 @@ BASE_EXCLUDES = (
     "path-exclude=/usr/share/lintian/*",
 )
 RUNTIME_UID = 10001
+DOCKERFILE = ROOT / "Dockerfile"
+# The ports each image declares (EXPOSE): the gateway's and the console's HTTP and metrics ports,
+# else a backend's gRPC and metrics ports.
+PORTS = {"gateway": "8080 9100", "console": "8081 9108"}
 DEFAULT_OUT = ROOT / ".state" / "images"
 
 
@@ -109,17 +113,11 @@ def revision() -> str:
 
 
 def uv_version() -> str:
-    """The uv the Dockerfiles pin (ARG UV_IMAGE=ghcr.io/astral-sh/uv:<version>), the same in each."""
-    versions = set()
-    for service in SERVICES:
-        text = (ROOT / "services" / service / "Dockerfile").read_text()
-        match = re.search(r"^ARG UV_IMAGE=ghcr\.io/astral-sh/uv:(\S+)$", text, re.M)
-        if match is None:
-            raise ImageError(f"services/{service}/Dockerfile pins no uv image")
-        versions.add(match.group(1))
-    if len(versions) != 1:
-        raise ImageError(f"the Dockerfiles pin different uv versions: {sorted(versions)}")
-    return versions.pop()
+    """The uv the Dockerfile pins (ARG UV_IMAGE=ghcr.io/astral-sh/uv:<version>)."""
+    match = re.search(r"^ARG UV_IMAGE=ghcr\.io/astral-sh/uv:(\S+)$", DOCKERFILE.read_text(), re.M)
+    if match is None:
+        raise ImageError("the Dockerfile pins no uv image")
+    return match.group(1)
 
 
 def build_base(*, force: bool = False) -> str:
@@ -193,11 +191,13 @@ def _ca_bundle_volume() -> list[str]:
 
 
 def build_service(service: str, *, uv_image: str, rev: str, version: str) -> str:
-    """`podman build` of one service's Dockerfile on the Debian base; returns the image reference."""
+    """`podman build` of one service's image on the Debian base; returns the image reference."""
     reference = image_reference(service, version)
     command = ["podman", "build", "--isolation", "chroot", "--quiet", *_ca_bundle_volume()]
-    command += ["--file", str(ROOT / "services" / service / "Dockerfile"), "--tag", reference]
+    command += ["--file", str(DOCKERFILE), "--tag", reference]
     for name, value in (
+        ("SERVICE", service),
+        ("PORTS", PORTS.get(service, "50051 9100")),
         ("BASE_IMAGE", BASE_IMAGE),
         ("UV_IMAGE", uv_image),
         ("VERSION", version),
@@ -382,7 +382,7 @@ def run_in_image(root: Path, config: Mapping[str, Any], argv: Sequence[str]) -> 
 
 class ImageLauncher:
     """Runs the stack's CRM processes from their images (`crm_devstack.stack.Stack(launcher=...)`):
-    ``python -m crm_<name> ...`` becomes the image's entrypoint in a sandbox, with the image's own
+    ``python -m crm_<name> ...`` becomes the image's entrypoint (crm-service ...) in a sandbox, with the image's own
     environment and the CRM_* settings the stack gives; the provisioner runs in the gateway's image,
     as the chart's hook Job does. Other commands (the SMS and mail fakes) run as they are."""
 
@@ -416,7 +416,11 @@ class ImageLauncher:
             return command, env
         root, config = self._roots[service]
         settings = {k: v for k, v in env.items() if k.startswith(("CRM_", "OTEL_"))}
-        inner = sandbox_command(root, config, ["python", *command[1:]], self.binds)
+        # A service runs as the chart runs it: the image's entrypoint with the same arguments; the
+        # provisioner with its own command (python -m crm_kit.nats_access).
+        own = command[2] == f"crm_{service}"
+        argv = [*config["Entrypoint"], *command[3:]] if own else ["python", *command[1:]]
+        inner = sandbox_command(root, config, argv, self.binds)
         # bwrap does not pass a SIGTERM on: the shim below does, so a service shuts down gracefully.
         shim = [sys.executable, "-m", "crm_devstack.images", "exec", "--"]
         return [*shim, *inner], {**image_environment(config), **settings}

@@ -26,7 +26,8 @@ from crm_devstack import images
 from crm_devstack.stack import BACKEND_SERVICES, Ports, Stack
 from crm_kit.testing import eventually
 
-pytestmark = pytest.mark.images
+# The first test waits for every image to be built (about 6 minutes cold), past the suite's 300 s.
+pytestmark = [pytest.mark.images, pytest.mark.timeout(1800)]
 
 # Distributions only a developer or a test needs: none may be in an image.
 DEV_DISTRIBUTIONS = {

@@ -137,21 +137,22 @@ def build_base(*, force: bool = False) -> str:
 
 
 def _uv_wheel(version: str) -> tuple[str, bytes]:
-    """The uv wheel for this machine from PyPI, checked against the digest PyPI publishes."""
-    machine = platform.machine()
+    """The uv wheel for this machine from PyPI's simple index (PEP 691 JSON, which mirrors serve
+    too), checked against the digest the index publishes."""
+    prefix = f"uv-{version}-py3-none-manylinux_2_17_{platform.machine()}."
     with httpx.Client(timeout=120, follow_redirects=True) as http:
-        release = http.get(f"https://pypi.org/pypi/uv/{version}/json")
-        release.raise_for_status()
+        index = http.get("https://pypi.org/simple/uv/", headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+        index.raise_for_status()
         wheels = [
-            item
-            for item in release.json()["urls"]
-            if item["filename"].endswith(".whl") and f"manylinux_2_17_{machine}" in item["filename"]
+            f for f in index.json()["files"] if f["filename"].startswith(prefix) and f["filename"].endswith(".whl")
         ]
         if not wheels:
-            raise ImageError(f"PyPI has no manylinux {machine} wheel of uv {version}")
+            raise ImageError(f"PyPI has no {prefix}*.whl")
         wheel = wheels[0]
-        body = http.get(wheel["url"]).content
-    if hashlib.sha256(body).hexdigest() != wheel["digests"]["sha256"]:
+        response = http.get(wheel["url"])
+        response.raise_for_status()
+        body = response.content
+    if hashlib.sha256(body).hexdigest() != wheel["hashes"]["sha256"]:
         raise ImageError(f"{wheel['filename']}: its sha256 is not the one PyPI publishes")
     return wheel["filename"], body
 
@@ -204,7 +205,14 @@ def build_service(service: str, *, uv_image: str, rev: str, version: str) -> str
         ("REVISION", rev),
     ):
         command += ["--build-arg", f"{name}={value}"]
-    _run([*command, str(ROOT)], what=f"podman build of {service}")
+    try:
+        _run([*command, str(ROOT)], what=f"podman build of {service}")
+    except ImageError as error:
+        # A build fetches from PyPI and Debian's mirror: one failed fetch is retried once, and
+        # what failed is shown either way.
+        print(f"images: {error}\nimages: retrying the build of {service} once", file=sys.stderr)
+        time.sleep(10)
+        _run([*command, str(ROOT)], what=f"podman build of {service} (second attempt)")
     return reference
 
 

@@ -43,18 +43,10 @@ from typing import Any
 
 import httpx
 
+from crm_devstack.stack import BACKEND_SERVICES, CONSOLE, GATEWAY
+
 ROOT = Path(__file__).resolve().parents[4]
-SERVICES: tuple[str, ...] = (
-    "leads",
-    "sales",
-    "customers",
-    "orders",
-    "support",
-    "notifications",
-    "reporting",
-    "gateway",
-    "console",
-)
+SERVICES: tuple[str, ...] = (*BACKEND_SERVICES, GATEWAY, CONSOLE)
 BASE_IMAGE = "localhost/crm-base:bookworm"
 SUITE = "bookworm"
 # Documentation, manual pages and translations are not read by a service: left out of the base

@@ -22,6 +22,7 @@ HELM = Path(__file__).resolve().parent
 CHARTS = (
     "crm",
     "crm-databases",
+    "crm-nats",
     "gateway",
     "console",
     "leads",
@@ -132,7 +133,7 @@ def readme(chart: str) -> str:
         "Install, upgrade and operate it as [docs/operations.md](../../../docs/operations.md) says"
         + (
             "."
-            if chart == "crm-databases"
+            if chart in ("crm-databases", "crm-nats")
             else "; every template is the library chart's ([crm-lib](../crm-lib/README.md))."
         ),
         "",
@@ -155,7 +156,7 @@ def readme(chart: str) -> str:
                 )
             ),
         ]
-    elif "global" not in schema["properties"]:  # crm-databases: no service, no shared block
+    elif "global" not in schema["properties"]:  # crm-databases, crm-nats: no service, no shared block
         parts.append(table(rows(schema, values, [], notes)))
     else:
         parts += [

@@ -8,6 +8,7 @@ Shared through fixtures (test modules cannot import each other under --import-mo
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -70,6 +71,42 @@ class DeployKit:
             )
         return result
 
+    def kubernetes_validate(self, path: Path) -> None:
+        """kubernetes-validate --strict of the manifests in path against KUBERNETES."""
+        result = self.run(self.tool("kubernetes-validate"), "--strict", "-k", KUBERNETES, "--quiet", path, check=False)
+        out = result.stdout + result.stderr
+        assert result.returncode == 0 and "ERROR" not in out and "FATAL" not in out, out
+        # Only the Prometheus Operator's kinds have no schema in kubernetes-validate.
+        for line in out.splitlines():
+            assert not line.strip() or "with api version monitoring.coreos.com/v1" in line, line
+
+    def checkov(self, path: Path) -> list[dict[str, Any]]:
+        """checkov's reports (one per framework) on the manifests in path, with
+        deploy/helm/.checkov.yaml (its skips carry their reasons)."""
+        result = self.run(
+            self.tool("checkov"),
+            "--config-file",
+            HELM_DIR / ".checkov.yaml",
+            "--skip-download",
+            "--output",
+            "json",
+            "--file",
+            path,
+            check=False,
+            env={**os.environ, "CKV_SKIP_PACKAGE_UPDATE_CHECK": "true"},
+        )
+        assert result.returncode in (0, 1), result.stderr
+        report = json.loads(result.stdout)
+        return report if isinstance(report, list) else [report]
+
+    @staticmethod
+    def checkov_failures(reports: list[dict[str, Any]]) -> list[str]:
+        return [
+            f"{c['check_id']} {c['check_name']} — {c['resource']}"
+            for r in reports
+            for c in r["results"]["failed_checks"]
+        ]
+
     def _template(self, *args: str | Path, check: bool) -> subprocess.CompletedProcess[str]:
         return self.run(
             self.tool("helm"),
@@ -104,9 +141,10 @@ def kit() -> DeployKit:
 @pytest.fixture(scope="session")
 def charts(kit: DeployKit) -> Path:
     """Packs every chart's file:// dependencies into its charts/ (git-ignored): the service charts
-    first, then the umbrella, which packs the service charts as they are now."""
+    first, then the umbrella, which packs the service charts as they are now, and crm-nats (the
+    vendored NATS chart)."""
     helm = kit.tool("helm")
-    for chart in (*SERVICES, "crm"):
+    for chart in (*SERVICES, "crm", "crm-nats"):
         kit.run(helm, "dependency", "build", "--skip-refresh", HELM_DIR / chart)
     return HELM_DIR
 

@@ -196,20 +196,10 @@ def test_lint_strict(kit: DeployKit, charts: Path, chart: str, values: Path | No
 # --- validation by the real tools ------------------------------------------------------------------
 
 
-def kubernetes_validate(kit: DeployKit, path: Path) -> None:
-    validate = kit.tool("kubernetes-validate")
-    result = kit.run(validate, "--strict", "-k", KUBERNETES, "--quiet", path, check=False)
-    out = result.stdout + result.stderr
-    assert result.returncode == 0 and "ERROR" not in out and "FATAL" not in out, out
-    # Only the Prometheus Operator's kinds have no schema in kubernetes-validate.
-    for line in out.splitlines():
-        assert not line.strip() or "with api version monitoring.coreos.com/v1" in line, line
-
-
 def test_umbrella_validates_against_kubernetes(kit: DeployKit, rendering: Rendering, tmp_path: Path) -> None:
     path = tmp_path / f"{rendering.name}.yaml"
     path.write_text(rendering.text)
-    kubernetes_validate(kit, path)
+    kit.kubernetes_validate(path)
 
 
 def test_every_service_chart_renders_and_validates_on_its_own(kit: DeployKit, charts: Path, tmp_path: Path) -> None:
@@ -231,7 +221,7 @@ def test_every_service_chart_renders_and_validates_on_its_own(kit: DeployKit, ch
         texts.append(result.stdout)
     path = tmp_path / "services.yaml"
     path.write_text("\n---\n".join(texts))
-    kubernetes_validate(kit, path)
+    kit.kubernetes_validate(path)
 
 
 @pytest.fixture(scope="module", params=["default", "production", "deal_copy"])
@@ -242,33 +232,14 @@ def checkov_report(
     rendering: Rendering = request.getfixturevalue(f"{request.param}_rendering")
     path = tmp_path_factory.mktemp("checkov") / f"{rendering.name}.yaml"
     path.write_text(rendering.text)
-    result = kit.run(
-        kit.tool("checkov"),
-        "--config-file",
-        HELM_DIR / ".checkov.yaml",
-        "--skip-download",
-        "--output",
-        "json",
-        "--file",
-        path,
-        check=False,
-        env={**os.environ, "CKV_SKIP_PACKAGE_UPDATE_CHECK": "true"},
-    )
-    assert result.returncode in (0, 1), result.stderr
-    report = json.loads(result.stdout)
-    reports: list[dict[str, Any]] = report if isinstance(report, list) else [report]
-    return reports
+    return kit.checkov(path)
 
 
-def test_checkov_finds_nothing(checkov_report: list[dict[str, Any]]) -> None:
+def test_checkov_finds_nothing(kit: DeployKit, checkov_report: list[dict[str, Any]]) -> None:
     by_type = {r["check_type"]: r for r in checkov_report}
     kubernetes = by_type["kubernetes"]["summary"]
     assert kubernetes["passed"] > 500 and kubernetes["parsing_errors"] == 0
-    failures = [
-        f"{c['check_id']} {c['check_name']} — {c['resource']}"
-        for r in checkov_report
-        for c in r["results"]["failed_checks"]
-    ]
+    failures = kit.checkov_failures(checkov_report)
     assert not failures, "\n".join(failures)
 
 
@@ -936,7 +907,7 @@ def test_the_deal_copy_job_renders_only_when_enabled_and_is_restricted(
     test_no_secret_objects_and_no_secret_values(r)
     path = tmp_path / "deal-copy.yaml"
     path.write_text(r.text)
-    kubernetes_validate(kit, path)
+    kit.kubernetes_validate(path)
 
 
 def test_leads_records_legacy_conversions_before_the_deal_copy_when_enabled(
@@ -1001,7 +972,7 @@ def test_leads_records_legacy_conversions_before_the_deal_copy_when_enabled(
     assert sorted(j["metadata"]["name"] for j in jobs) == sorted([RECORD_CONVERSIONS, f"{fullname('leads')}-migration"])
     path = tmp_path / "leads-record-conversions.yaml"
     path.write_text(alone)
-    kubernetes_validate(kit, path)
+    kit.kubernetes_validate(path)
 
 
 # --- one value for every service -------------------------------------------------------------------

@@ -4,6 +4,8 @@ connection without credentials."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from nats.js.api import DiscardPolicy
 from pydantic import ValidationError
@@ -114,6 +116,24 @@ def test_the_server_configuration_for_a_cluster_holds_no_password() -> None:
     )
     assert 'user: "orders", password: $NATS_PASSWORD_ORDERS,' in config
     assert '"crm.orders.>"' in config and "admin" not in config
+
+
+def test_the_nats_charts_values_name_each_password_and_its_secret_never_a_secret(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`helm-values`: every identity with its permissions, its password the server's variable
+    (`<< $NAME >>`, unquoted in the rendered config) and that variable from its own Secret."""
+    nats_access.main(["helm-values"])
+    values = json.loads(capsys.readouterr().out)
+    assert values == nats_access.helm_values()
+    users = values["config"]["merge"]["authorization"]["users"]
+    assert [u["user"] for u in users] == list(nats_access.IDENTITIES)
+    for user in users:
+        variable = nats_access.password_variable(user["user"])
+        assert user["password"] == f"<< ${variable} >>"
+        assert user["permissions"]["publish"]["allow"] == list(nats_access.permissions(user["user"]).publish)
+        secret = values["container"]["env"][variable]["valueFrom"]["secretKeyRef"]
+        assert secret == {"name": f"crm-{user['user']}-nats", "key": "password"}
 
 
 def test_production_refuses_to_connect_without_credentials() -> None:

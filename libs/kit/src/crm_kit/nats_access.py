@@ -290,18 +290,56 @@ def password_variable(identity: str) -> str:
     return f"CRM_NATS_PASSWORD_{identity.upper()}"
 
 
+def password_secret(identity: str, system: str = "crm") -> str:
+    """The Secret holding `identity`'s NATS user and password (keys `user`, `password`): the one
+    the CRM's charts mount for the service, which the nats-server's environment reads too."""
+    return f"{system}-{identity}-nats"
+
+
+def helm_values(system: str = "crm") -> dict[str, Any]:
+    """The values that give the official NATS chart (nats-io/k8s, `nats`) every CRM identity: the
+    `authorization` users with their permissions (merged into the server's config) and, in the
+    server container's environment, each password from the identity's Secret. A password is a
+    NATS config variable (`<< $NAME >>`, the chart's syntax for an unquoted value), so neither the
+    values nor the rendered ConfigMap hold a secret."""
+    users = []
+    env: dict[str, Any] = {}
+    for identity in IDENTITIES:
+        allowed = permissions(identity)
+        variable = password_variable(identity)
+        users.append(
+            {
+                "user": identity,
+                "password": f"<< ${variable} >>",
+                "permissions": {
+                    "publish": {"allow": list(allowed.publish)},
+                    "subscribe": {"allow": list(allowed.subscribe)},
+                },
+            }
+        )
+        secret = {"name": password_secret(identity, system), "key": "password"}
+        env[variable] = {"valueFrom": {"secretKeyRef": secret}}
+    return {"config": {"merge": {"authorization": {"users": users}}}, "container": {"env": env}}
+
+
 def main(argv: list[str] | None = None) -> None:
     """`python -m crm_kit.nats_access [config]`: print the nats-server `authorization` block of every
     CRM identity for a cluster, each password read by the server from its environment
     (`password_variable`), e.g. set from a Secret (docs/operations.md).
+
+    `python -m crm_kit.nats_access helm-values`: the same users as values of the official NATS
+    chart (JSON, a valid values file), each password from the Secret `crm-<identity>-nats`.
 
     `python -m crm_kit.nats_access provision`: create or update the CRM stream and the gateway's
     Idempotency-Key bucket as the `provisioner` (CRM_NATS_URL, CRM_NATS_USER, CRM_NATS_PASSWORD,
     CRM_NATS_TLS_*, CRM_STREAM_*, CRM_IDEMPOTENCY_*): the Helm hook Job runs it before the services
     start."""
     parser = argparse.ArgumentParser(prog="python -m crm_kit.nats_access", description=main.__doc__)
-    parser.add_argument("command", nargs="?", choices=("config", "provision"), default="config")
+    parser.add_argument("command", nargs="?", choices=("config", "helm-values", "provision"), default="config")
     args = parser.parse_args(argv)
+    if args.command == "helm-values":
+        print(json.dumps(helm_values(), indent=2))
+        return
     if args.command == "provision":
         from crm_kit.bus import provision_streams  # the bus imports this module
         from crm_kit.logs import setup_logging

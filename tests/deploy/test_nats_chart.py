@@ -6,6 +6,7 @@ refused what the permission table refuses."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import re
@@ -57,10 +58,10 @@ def test_the_values_carry_every_crm_identity_as_the_chassis_generates_them() -> 
     values = yaml.safe_load((CHART / "values.yaml").read_text())["nats"]
     generated = nats_access.helm_values()
     assert values["config"]["merge"] == generated["config"]["merge"], "run python -m crm_kit.nats_access helm-values"
-    env = {k: v for k, v in values["container"]["env"].items() if k.startswith("CRM_NATS_PASSWORD_")}
+    env = {k: v for k, v in values["container"]["env"].items() if k != "GOMEMLIMIT"}
     assert env == generated["container"]["env"]
     users = [u["user"] for u in values["config"]["merge"]["authorization"]["users"]]
-    assert users == list(nats_access.IDENTITIES)
+    assert users == [*nats_access.IDENTITIES, nats_access.OPERATOR]
 
 
 def test_the_vendored_chart_is_the_official_one_unchanged() -> None:
@@ -72,6 +73,13 @@ def test_the_vendored_chart_is_the_official_one_unchanged() -> None:
     assert meta["home"] == "http://github.com/nats-io/k8s" and "Apache License" in (VENDOR / "LICENSE").read_text()
     lock = yaml.safe_load((CHART / "Chart.lock").read_text())
     assert [(d["name"], d["version"]) for d in lock["dependencies"]] == [("nats", meta["version"])]
+    # Unchanged since it was copied: the digest vendor/README.md records (upstream's, without test/).
+    recorded = re.search(r"^\s+nats ([0-9a-f]{64})$", (VENDOR.parent / "README.md").read_text(), re.M)
+    assert recorded, "vendor/README.md records no digest for nats"
+    digest = hashlib.sha256()
+    for path in sorted(p for p in VENDOR.rglob("*") if p.is_file() and p.name != "LICENSE"):
+        digest.update(path.relative_to(VENDOR).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    assert digest.hexdigest() == recorded.group(1), "deploy/helm/vendor/nats differs from the copy recorded"
 
 
 def test_three_jetstream_servers_on_separate_nodes_restricted(kit: DeployKit, charts: Path, tmp_path: Path) -> None:
@@ -113,8 +121,14 @@ def test_three_jetstream_servers_on_separate_nodes_restricted(kit: DeployKit, ch
     assert secrets == {
         nats_access.password_variable(i): {"name": f"crm-{i}-nats", "key": "password"} for i in nats_access.IDENTITIES
     }
+    [operator] = [e for e in server["env"] if e["name"] == nats_access.OPERATOR_PASSWORD_VARIABLE]
+    assert operator["valueFrom"]["secretKeyRef"] == {"name": "nats-admin", "key": "password"}
+    # Guaranteed QoS: every container's requests equal its limits.
+    assert all(c["resources"]["requests"] == c["resources"]["limits"] for c in pod["containers"])
     config = one(objects, "ConfigMap")["data"]["nats.conf"]
     assert '"store_dir": "/data"' in config and '"cert_file": "/etc/nats-certs/nats/tls.crt"' in config
+    # JetStream stops below the volume's size rather than at a full disk.
+    assert '"max_file_store": 18Gi,' in config
     # The variables stay variables: no password in the ConfigMap.
     for identity in nats_access.IDENTITIES:
         assert f'"password": ${nats_access.password_variable(identity)},' in config
@@ -139,10 +153,13 @@ def test_checkov_finds_nothing_in_what_it_installs(kit: DeployKit, charts: Path,
 def test_only_the_crm_pods_reach_the_client_port(kit: DeployKit, charts: Path) -> None:
     """Default deny for the servers, then clients (4222) only from the CRM's pods of the client
     namespaces, routes (6222) only between the servers, DNS, and 8222 only to monitoringPeers."""
-    servers = {"app.kubernetes.io/name": "nats", "app.kubernetes.io/instance": "crm-nats"}
-    policy = one(render(kit), "NetworkPolicy")["spec"]
+    objects = render(kit)
+    pods = one(objects, "StatefulSet")["spec"]["template"]["metadata"]["labels"]
+    policy = one(objects, "NetworkPolicy")["spec"]
     assert policy["policyTypes"] == ["Ingress", "Egress"]
-    assert policy["podSelector"]["matchLabels"] == {**servers, "app.kubernetes.io/component": "nats"}
+    # It selects the servers' pods as the official chart labels them.
+    servers = policy["podSelector"]["matchLabels"]
+    assert servers.items() <= pods.items() and servers["app.kubernetes.io/instance"] == "crm-nats"
     clients, routes = policy["ingress"]
     assert clients == {
         "from": [
@@ -154,7 +171,7 @@ def test_only_the_crm_pods_reach_the_client_port(kit: DeployKit, charts: Path) -
         "ports": [{"protocol": "TCP", "port": 4222}],
     }
     assert routes["ports"] == [{"protocol": "TCP", "port": 6222}]
-    assert routes["from"][0]["podSelector"]["matchLabels"].items() >= servers.items()
+    assert routes["from"] == [{"podSelector": {"matchLabels": servers}}]
     assert [sorted(p["port"] for p in rule["ports"]) for rule in policy["egress"]] == [[6222], [53, 53]]
     keda = '[{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "keda"}}}]'
     monitored = one(render(kit, "--set-json", f"networkPolicy.monitoringPeers={keda}"), "NetworkPolicy")["spec"]
@@ -187,21 +204,23 @@ def local_config(config: str, tmp_path: Path, ports: list[int]) -> str:
     )
     replaced = re.sub(r'"port": 4222,', f'"port": {client},', replaced)
     replaced = re.sub(r'"http_port": 8222,', f'"http_port": {monitor},', replaced)
-    return re.sub(r'"max_file_store": 20Gi,', '"max_file_store": 1Gi,', replaced)
+    return re.sub(r'"max_file_store": \d+Gi,', '"max_file_store": 1Gi,', replaced)
 
 
 def test_a_nats_server_runs_the_rendered_config_with_the_crm_users(
     kit: DeployKit, charts: Path, tmp_path: Path
 ) -> None:
     """The chart's clustered config passes `nats-server -t`; a single-server rendering (cluster
-    off, all else the same) runs: the provisioner creates the CRM stream over TLS with the
-    password from its variable, the leads user publishes its own events and is refused sales'."""
+    off, all else the same) runs: the provisioner creates the CRM stream and the consumers over
+    TLS with the password from its variable, the leads user publishes its own events and is
+    refused sales', a wrong password is refused, and the operator's user removes a durable."""
     ca = make_ca("nats test CA")
     cert, key = write(tmp_path, "server", issue(ca, "nats", server=True, names=["nats"]))
     os.rename(cert, tmp_path / "tls.crt")
     os.rename(key, tmp_path / "tls.key")
     ca_file, _ = write(tmp_path, "ca", ca)
     passwords = {nats_access.password_variable(i): f"pw-{i}-{os.getpid()}" for i in nats_access.IDENTITIES}
+    passwords[nats_access.OPERATOR_PASSWORD_VARIABLE] = f"pw-operator-{os.getpid()}"
     env = {**os.environ, **passwords, "SERVER_NAME": "nats-0"}
     binary = str(nats_server_binary())
 
@@ -261,3 +280,18 @@ async def _provision_and_publish(url: str, ca_file: str, passwords: dict[str, st
     tls = ssl.create_default_context(cafile=ca_file)
     with pytest.raises(NatsClientError, match=r"(?i)authorization"):
         await nats.connect(url, user="leads", password="wrong", tls=tls, allow_reconnect=False, connect_timeout=2)
+    # The operator's user does what no CRM identity may: remove a durable a release replaced.
+    durable = nats_access.group_durable("sales", "leads")
+    admin = await nats.connect(
+        url,
+        user=nats_access.OPERATOR,
+        password=passwords[nats_access.OPERATOR_PASSWORD_VARIABLE],
+        tls=tls,
+        allow_reconnect=False,
+    )
+    try:
+        assert await admin.jetstream().delete_consumer(nats_access.STREAM, durable)
+        names = [c.name for c in await admin.jetstream().consumers_info(nats_access.STREAM)]
+        assert durable not in names and nats_access.group_durable("customers", "leads") in names
+    finally:
+        await admin.close()

@@ -126,8 +126,12 @@ def test_the_nats_charts_values_name_each_password_and_its_secret_never_a_secret
     nats_access.main(["helm-values"])
     values = json.loads(capsys.readouterr().out)
     assert values == nats_access.helm_values()
-    users = values["config"]["merge"]["authorization"]["users"]
+    *users, operator = values["config"]["merge"]["authorization"]["users"]
     assert [u["user"] for u in users] == list(nats_access.IDENTITIES)
+    # The operator's own user, unrestricted (it removes replaced durables), from its own Secret.
+    assert operator == {"user": "nats-admin", "password": "<< $NATS_ADMIN_PASSWORD >>"}
+    admin_secret = values["container"]["env"]["NATS_ADMIN_PASSWORD"]["valueFrom"]["secretKeyRef"]
+    assert admin_secret == {"name": "nats-admin", "key": "password"}
     for user in users:
         variable = nats_access.password_variable(user["user"])
         assert user["password"] == f"<< ${variable} >>"

@@ -296,13 +296,20 @@ def password_secret(identity: str, system: str = "crm") -> str:
     return f"{system}-{identity}-nats"
 
 
+# The NATS operator's own user in a cluster: unrestricted (it deletes the durables a release
+# replaces and purges what must be purged, which no CRM identity may), no CRM process uses it.
+OPERATOR = "nats-admin"
+OPERATOR_PASSWORD_VARIABLE = "NATS_ADMIN_PASSWORD"
+
+
 def helm_values(system: str = "crm") -> dict[str, Any]:
     """The values that give the official NATS chart (nats-io/k8s, `nats`) every CRM identity: the
     `authorization` users with their permissions (merged into the server's config) and, in the
     server container's environment, each password from the identity's Secret. A password is a
     NATS config variable (`<< $NAME >>`, the chart's syntax for an unquoted value), so neither the
-    values nor the rendered ConfigMap hold a secret."""
-    users = []
+    values nor the rendered ConfigMap hold a secret. Last, the operator's unrestricted user
+    (`OPERATOR`), its password from the Secret `nats-admin`."""
+    users: list[dict[str, Any]] = []
     env: dict[str, Any] = {}
     for identity in IDENTITIES:
         allowed = permissions(identity)
@@ -319,6 +326,8 @@ def helm_values(system: str = "crm") -> dict[str, Any]:
         )
         secret = {"name": password_secret(identity, system), "key": "password"}
         env[variable] = {"valueFrom": {"secretKeyRef": secret}}
+    users.append({"user": OPERATOR, "password": f"<< ${OPERATOR_PASSWORD_VARIABLE} >>"})
+    env[OPERATOR_PASSWORD_VARIABLE] = {"valueFrom": {"secretKeyRef": {"name": OPERATOR, "key": "password"}}}
     return {"config": {"merge": {"authorization": {"users": users}}}, "container": {"env": env}}
 
 
@@ -328,7 +337,8 @@ def main(argv: list[str] | None = None) -> None:
     (`password_variable`), e.g. set from a Secret (docs/operations.md).
 
     `python -m crm_kit.nats_access helm-values`: the same users as values of the official NATS
-    chart (JSON, a valid values file), each password from the Secret `crm-<identity>-nats`.
+    chart (JSON, a valid values file), each password from the Secret `crm-<identity>-nats`, and the
+    operator's unrestricted `nats-admin` (Secret `nats-admin`).
 
     `python -m crm_kit.nats_access provision`: create or update the CRM stream and the gateway's
     Idempotency-Key bucket as the `provisioner` (CRM_NATS_URL, CRM_NATS_USER, CRM_NATS_PASSWORD,

@@ -56,10 +56,25 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
     return report
 
 
+@pytest.fixture(scope="session")
+def migrated_snapshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The layer's stacks start from the databases the first one migrated (`Stack.migrated_snapshot`):
+    each of these tests starts a whole system of its own, and migrating seven databases was half
+    of that start (bench/README.md, "Test suite time")."""
+    return tmp_path_factory.mktemp("migrated-snapshots")
+
+
 @asynccontextmanager
-async def running_stack(state_dir: Path, extra_env: Mapping[str, str] | None = None) -> AsyncIterator[Stack]:
+async def running_stack(
+    state_dir: Path, extra_env: Mapping[str, str] | None = None, *, migrated_snapshots: Path | None = None
+) -> AsyncIterator[Stack]:
     """The whole system (the `make run` launcher) on free ports, with the chaos environment."""
-    stack = Stack(state_dir, Ports.free(), extra_env={**CHAOS_ENV, **(extra_env or {})})
+    stack = Stack(
+        state_dir,
+        Ports.free(),
+        extra_env={**CHAOS_ENV, **(extra_env or {})},
+        migrated_snapshots=migrated_snapshots,
+    )
     await stack.start()
     try:
         yield stack
@@ -71,13 +86,13 @@ StackFactory = Callable[..., AbstractAsyncContextManager[Stack]]
 
 
 @pytest.fixture
-def chaos_stack(tmp_path: Path) -> StackFactory:
+def chaos_stack(tmp_path: Path, migrated_snapshots: Path) -> StackFactory:
     """``async with chaos_stack(extra_env) as stack:`` — a fresh system under this test's tmp_path."""
     count = 0
 
     def start(extra_env: Mapping[str, str] | None = None) -> AbstractAsyncContextManager[Stack]:
         nonlocal count
         count += 1
-        return running_stack(tmp_path / f"stack-{count}", extra_env)
+        return running_stack(tmp_path / f"stack-{count}", extra_env, migrated_snapshots=migrated_snapshots)
 
     return start

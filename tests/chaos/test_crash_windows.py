@@ -65,9 +65,10 @@ ITEMS = [
 
 
 @pytest.fixture
-async def system(tmp_path: Path) -> AsyncIterator[Stack]:
-    """A stack of its own for each test (state and logs under tmp_path/crm)."""
-    stack = Stack(tmp_path / "crm", Ports.free(), extra_env=STACK_ENV)
+async def system(tmp_path: Path, migrated_snapshots: Path) -> AsyncIterator[Stack]:
+    """A stack of its own for each test (state and logs under tmp_path/crm), its databases copied
+    from the first one's freshly migrated ones."""
+    stack = Stack(tmp_path / "crm", Ports.free(), extra_env=STACK_ENV, migrated_snapshots=migrated_snapshots)
     print(f"stack state and logs: {stack.state_dir}")
     await stack.start()
     try:

@@ -85,6 +85,26 @@ def test_service_environment(tmp_path: Path) -> None:
 
 
 @pytest.mark.unit
+def test_a_migrated_snapshot_is_per_migration_history_and_never_for_images(tmp_path: Path) -> None:
+    """Two stacks of one checkout share a snapshot; none without a directory or with a launcher
+    (processes from images migrate themselves); a snapshot is restored only into a data
+    directory never initialised."""
+    snapshots = tmp_path / "snapshots"
+    first = Stack(tmp_path / "a", Ports.free(), migrated_snapshots=snapshots)
+    second = Stack(tmp_path / "b", Ports.free(), migrated_snapshots=snapshots)
+    snapshot = first.migrated_snapshot()
+    assert snapshot is not None and snapshot.parent == snapshots and snapshot == second.migrated_snapshot()
+    assert Stack(tmp_path / "c", Ports.free()).migrated_snapshot() is None
+    launcher = Stack(tmp_path / "d", Ports.free(), migrated_snapshots=snapshots, launcher=lambda c, e: (c, e))
+    assert launcher.migrated_snapshot() is None
+    assert not first._restore(snapshot)  # nothing saved yet
+    snapshot.mkdir(parents=True)
+    (snapshot / "PG_VERSION").write_text("18\n")
+    assert first._restore(snapshot) and (first.postgres.data_dir / "PG_VERSION").read_text() == "18\n"
+    assert not first._restore(snapshot)  # initialised now: never overwritten
+
+
+@pytest.mark.unit
 def test_run_refuses_when_already_running(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with (tmp_path / "run.lock").open("a") as held:
         fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

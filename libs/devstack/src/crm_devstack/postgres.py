@@ -131,6 +131,11 @@ class EmbeddedPostgres:
         return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
 
     @property
+    def install_dir(self) -> Path:
+        """The PostgreSQL installation (from the wheel) this server runs."""
+        return self._install
+
+    @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 

@@ -8,9 +8,12 @@ import asyncio
 import base64
 import contextlib
 import dataclasses
+import hashlib
+import importlib.util
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -38,6 +41,7 @@ from crm_devstack.demo_data import (
 from crm_devstack.nats import EmbeddedNats
 from crm_devstack.postgres import EmbeddedPostgres
 from crm_kit.dev_issuer import DevIssuer
+from crm_kit.migrations import migrations_dir
 from crm_kit.nats_access import PROVISIONER
 
 BACKEND_SERVICES: tuple[str, ...] = (
@@ -144,9 +148,13 @@ class Stack:
         python: str = sys.executable,
         extra_env: Mapping[str, str] | None = None,
         launcher: Launcher | None = None,
+        migrated_snapshots: Path | None = None,
     ) -> None:
         self.state_dir = Path(state_dir).absolute()
         self.launcher = launcher
+        # Tests that start many stacks: a directory of PostgreSQL data directories, each the
+        # databases just migrated by one migration history (`migrated_snapshot`).
+        self.migrated_snapshots = migrated_snapshots
         self.ports = ports if ports is not None else Ports()
         self.ready_timeout = ready_timeout
         self.stop_timeout = stop_timeout
@@ -237,14 +245,19 @@ class Stack:
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         await asyncio.to_thread(self._stop_leftovers)
+        snapshot = self.migrated_snapshot()
+        restored = snapshot is not None and await asyncio.to_thread(self._restore, snapshot)
         await asyncio.gather(asyncio.to_thread(self.postgres.start), asyncio.to_thread(self.nats.start))
         # No service may create or change the stream or the gateway's bucket: the provisioner does.
         await self._provision()
-        for database in DATABASES:
-            await self.postgres.acreate_database(database)
         self._spawn(SMS)
         self._spawn(MAIL)
-        await asyncio.gather(*(self._migrate(service) for service in BACKEND_SERVICES))
+        if not restored:
+            for database in DATABASES:
+                await self.postgres.acreate_database(database)
+            await asyncio.gather(*(self._migrate(service) for service in BACKEND_SERVICES))
+            if snapshot is not None:
+                await asyncio.to_thread(self._save, snapshot)
         for service in BACKEND_SERVICES:
             self._spawn(service)
         await self._wait_ready((*BACKEND_SERVICES, SMS, MAIL))
@@ -252,6 +265,46 @@ class Stack:
         await self._wait_ready((GATEWAY,))
         self._spawn(CONSOLE)
         await self._wait_ready((CONSOLE,))
+
+    def migrated_snapshot(self) -> Path | None:
+        """Where this stack's freshly migrated databases are kept for the next stack (None: no
+        snapshots, or processes from images, which must migrate themselves): one data directory
+        per migration history, named by the digest of every backend's Alembic directory, so a
+        new migration makes a new snapshot. The migrations themselves are tested on their own
+        (tests/migrations) and by every stack that finds no snapshot."""
+        if self.migrated_snapshots is None or self.launcher is not None:
+            return None
+        digest = hashlib.sha256(str(self.postgres.install_dir).encode())
+        for service in BACKEND_SERVICES:
+            spec = importlib.util.find_spec(f"crm_{service}")
+            if spec is None or not spec.submodule_search_locations:
+                raise StackError(f"crm_{service} is not installed: no migrations to snapshot")
+            directory = migrations_dir(str(Path(next(iter(spec.submodule_search_locations))) / "__init__.py"))
+            for file in sorted(directory.rglob("*")):
+                if file.is_file() and "__pycache__" not in file.parts:
+                    digest.update(f"{service}/{file.relative_to(directory)}".encode() + b"\0" + file.read_bytes())
+        return self.migrated_snapshots / digest.hexdigest()[:24]
+
+    def _restore(self, snapshot: Path) -> bool:
+        """Copy the snapshot into a data directory never initialised; False if there is none."""
+        if not snapshot.is_dir() or (self.postgres.data_dir / "PG_VERSION").exists():
+            return False
+        shutil.copytree(snapshot, self.postgres.data_dir, symlinks=True, dirs_exist_ok=True)
+        return True
+
+    def _save(self, snapshot: Path) -> None:
+        """Keep the migrated data directory as the snapshot: a clean stop (a consistent copy),
+        a copy beside it, one rename (a concurrent stack's copy wins or loses whole), a start."""
+        if snapshot.exists():
+            return
+        self.postgres.stop()
+        partial = snapshot.with_name(f"{snapshot.name}.{os.getpid()}.partial")
+        shutil.copytree(self.postgres.data_dir, partial, symlinks=True)
+        try:
+            partial.rename(snapshot)
+        except OSError:
+            shutil.rmtree(partial, ignore_errors=True)
+        self.postgres.start()
 
     async def stop(self) -> None:
         """Stop the console and the gateway, then the backend services, then the SMS provider and the

@@ -246,6 +246,8 @@ class Stack:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         await asyncio.to_thread(self._stop_leftovers)
         snapshot = self.migrated_snapshot()
+        # Only a data directory initialised by this start holds nothing but the migrations.
+        fresh = not (self.postgres.data_dir / "PG_VERSION").exists()
         restored = snapshot is not None and await asyncio.to_thread(self._restore, snapshot)
         await asyncio.gather(asyncio.to_thread(self.postgres.start), asyncio.to_thread(self.nats.start))
         # No service may create or change the stream or the gateway's bucket: the provisioner does.
@@ -256,7 +258,7 @@ class Stack:
             for database in DATABASES:
                 await self.postgres.acreate_database(database)
             await asyncio.gather(*(self._migrate(service) for service in BACKEND_SERVICES))
-            if snapshot is not None:
+            if snapshot is not None and fresh:
                 await asyncio.to_thread(self._save, snapshot)
         for service in BACKEND_SERVICES:
             self._spawn(service)

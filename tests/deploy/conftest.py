@@ -46,6 +46,12 @@ class Rendering:
         assert len(found) == 1, f"expected one {kind} {name}, found {len(found)}"
         return found[0]
 
+    def one(self, kind: str) -> dict[str, Any]:
+        """The only object of a kind."""
+        found = self.of_kind(kind)
+        assert len(found) == 1, f"expected one {kind}, found {len(found)}"
+        return found[0]
+
     def workloads(self) -> list[dict[str, Any]]:
         """Deployments and Jobs: everything that runs a pod."""
         return self.of_kind("Deployment") + self.of_kind("Job")
@@ -121,10 +127,15 @@ class DeployKit:
             check=check,
         )
 
+    def template(self, release: str, chart: Path, namespace: str, *args: str | Path, name: str) -> Rendering:
+        """`helm template` of any chart of deploy/helm (its dependencies packed by `charts`)."""
+        command = ["template", release, chart, "--namespace", namespace, "--kube-version", KUBERNETES, *args]
+        text = self.run(self.tool("helm"), *command).stdout
+        return Rendering(name, text, [o for o in yaml.safe_load_all(text) if o])
+
     def render(self, *args: str | Path, name: str = "custom") -> Rendering:
         """`helm template` of the umbrella with these extra arguments (--values, --set…)."""
-        text = self._template(*args, check=True).stdout
-        return Rendering(name, text, [o for o in yaml.safe_load_all(text) if o])
+        return self.template(RELEASE, UMBRELLA, NAMESPACE, *args, name=name)
 
     def render_fails(self, *args: str | Path) -> str:
         """`helm template` that must be refused; its error output."""

@@ -6,6 +6,7 @@ refused what the permission table refuses."""
 from __future__ import annotations
 
 import asyncio
+import copy
 import hashlib
 import json
 import os
@@ -13,7 +14,7 @@ import re
 import ssl
 import subprocess
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import nats
 import pytest
@@ -28,7 +29,7 @@ from crm_kit.settings import ServiceSettings
 from crm_kit.testing_tls import issue, make_ca, write
 
 if TYPE_CHECKING:
-    from conftest import DeployKit
+    from conftest import DeployKit, Rendering
 
 pytestmark = pytest.mark.deploy
 
@@ -38,18 +39,15 @@ CHART = HELM_DIR / "crm-nats"
 VENDOR = HELM_DIR / "vendor" / "nats"
 
 
-def render(kit: DeployKit, *args: str) -> list[dict[str, Any]]:
-    """`helm template` of crm-nats (its dependency packed by the `charts` fixture)."""
-    text = kit.run(
-        kit.tool("helm"), "template", "crm-nats", CHART, "-n", "nats", "--kube-version", KUBERNETES, *args
-    ).stdout
-    return [o for o in yaml.safe_load_all(text) if o]
+def render(kit: DeployKit, *args: str) -> Rendering:
+    """`helm template` of crm-nats in the namespace the guide installs it into."""
+    return kit.template("crm-nats", CHART, "nats", *args, name="crm-nats")
 
 
-def one(objects: list[dict[str, Any]], kind: str) -> dict[str, Any]:
-    found = [o for o in objects if o["kind"] == kind]
-    assert len(found) == 1, (kind, len(found))
-    return found[0]
+@pytest.fixture(scope="module")
+def nats_rendering(kit: DeployKit, charts: Path) -> Rendering:
+    """crm-nats with its own values, rendered once for the tests that only read it."""
+    return render(kit)
 
 
 def test_the_values_carry_every_crm_identity_as_the_chassis_generates_them() -> None:
@@ -82,14 +80,16 @@ def test_the_vendored_chart_is_the_official_one_unchanged() -> None:
     assert digest.hexdigest() == recorded.group(1), "deploy/helm/vendor/nats differs from the copy recorded"
 
 
-def test_three_jetstream_servers_on_separate_nodes_restricted(kit: DeployKit, charts: Path, tmp_path: Path) -> None:
+def test_three_jetstream_servers_on_separate_nodes_restricted(
+    kit: DeployKit, nats_rendering: Rendering, tmp_path: Path
+) -> None:
     """Three servers spread over nodes, JetStream on a 20 Gi volume each, client TLS, every
     identity's password from its own Secret, the Pod Security Standard "restricted", no service
     account token, no toolbox; lint --strict and kubernetes-validate --strict pass."""
     kit.run(kit.tool("helm"), "lint", "--strict", "--kube-version", KUBERNETES, CHART)
-    objects = render(kit)
+    objects = nats_rendering.objects
     path = tmp_path / "nats.yaml"
-    path.write_text("\n---\n".join(yaml.safe_dump(o) for o in objects))
+    path.write_text(nats_rendering.text)
     kit.kubernetes_validate(path)
     assert sorted(o["kind"] for o in objects) == [
         "ConfigMap",
@@ -99,7 +99,7 @@ def test_three_jetstream_servers_on_separate_nodes_restricted(kit: DeployKit, ch
         "Service",
         "StatefulSet",
     ]
-    statefulset = one(objects, "StatefulSet")
+    statefulset = nats_rendering.one("StatefulSet")
     assert statefulset["metadata"]["name"] == "nats" and statefulset["spec"]["replicas"] == 3
     [claim] = statefulset["spec"]["volumeClaimTemplates"]
     assert claim["spec"]["resources"]["requests"]["storage"] == "20Gi"
@@ -125,7 +125,7 @@ def test_three_jetstream_servers_on_separate_nodes_restricted(kit: DeployKit, ch
     assert operator["valueFrom"]["secretKeyRef"] == {"name": "nats-admin", "key": "password"}
     # Guaranteed QoS: every container's requests equal its limits.
     assert all(c["resources"]["requests"] == c["resources"]["limits"] for c in pod["containers"])
-    config = one(objects, "ConfigMap")["data"]["nats.conf"]
+    config = nats_rendering.one("ConfigMap")["data"]["nats.conf"]
     assert '"store_dir": "/data"' in config and '"cert_file": "/etc/nats-certs/nats/tls.crt"' in config
     # JetStream stops below the volume's size rather than at a full disk.
     assert '"max_file_store": 18Gi,' in config
@@ -134,11 +134,11 @@ def test_three_jetstream_servers_on_separate_nodes_restricted(kit: DeployKit, ch
         assert f'"password": ${nats_access.password_variable(identity)},' in config
 
 
-def test_checkov_finds_nothing_in_what_it_installs(kit: DeployKit, charts: Path, tmp_path: Path) -> None:
+def test_checkov_finds_nothing_in_what_it_installs(kit: DeployKit, nats_rendering: Rendering, tmp_path: Path) -> None:
     """checkov with the CRM charts' configuration, on the objects as `helm install -n nats` creates
     them (the official chart leaves the namespace to Helm). Two skips sit on the StatefulSet itself,
     with their reason: the reloader sidecar has nothing to probe."""
-    objects = render(kit)
+    objects = copy.deepcopy(nats_rendering.objects)
     for o in objects:
         o["metadata"].setdefault("namespace", "nats")
     path = tmp_path / "crm-nats.yaml"
@@ -150,12 +150,11 @@ def test_checkov_finds_nothing_in_what_it_installs(kit: DeployKit, charts: Path,
     assert not failures, "\n".join(failures)
 
 
-def test_only_the_crm_pods_reach_the_client_port(kit: DeployKit, charts: Path) -> None:
+def test_only_the_crm_pods_reach_the_client_port(kit: DeployKit, nats_rendering: Rendering) -> None:
     """Default deny for the servers, then clients (4222) only from the CRM's pods of the client
     namespaces, routes (6222) only between the servers, DNS, and 8222 only to monitoringPeers."""
-    objects = render(kit)
-    pods = one(objects, "StatefulSet")["spec"]["template"]["metadata"]["labels"]
-    policy = one(objects, "NetworkPolicy")["spec"]
+    pods = nats_rendering.one("StatefulSet")["spec"]["template"]["metadata"]["labels"]
+    policy = nats_rendering.one("NetworkPolicy")["spec"]
     assert policy["policyTypes"] == ["Ingress", "Egress"]
     # It selects the servers' pods as the official chart labels them.
     servers = policy["podSelector"]["matchLabels"]
@@ -174,16 +173,16 @@ def test_only_the_crm_pods_reach_the_client_port(kit: DeployKit, charts: Path) -
     assert routes["from"] == [{"podSelector": {"matchLabels": servers}}]
     assert [sorted(p["port"] for p in rule["ports"]) for rule in policy["egress"]] == [[6222], [53, 53]]
     keda = '[{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "keda"}}}]'
-    monitored = one(render(kit, "--set-json", f"networkPolicy.monitoringPeers={keda}"), "NetworkPolicy")["spec"]
+    monitored = render(kit, "--set-json", f"networkPolicy.monitoringPeers={keda}").one("NetworkPolicy")["spec"]
     assert monitored["ingress"][2] == {"from": json.loads(keda), "ports": [{"protocol": "TCP", "port": 8222}]}
 
 
-def test_the_production_values_point_at_what_crm_nats_installs(kit: DeployKit, charts: Path) -> None:
+def test_the_production_values_point_at_what_crm_nats_installs(nats_rendering: Rendering) -> None:
     """values-production.yaml's NATS address is crm-nats' client Service in the documented
     namespace (nats), and the services' egress peers select its servers' pods there."""
-    objects = render(kit)
-    [client] = [o for o in objects if o["kind"] == "Service" and o["spec"].get("clusterIP") != "None"]
-    pods = one(objects, "StatefulSet")["spec"]["template"]["metadata"]["labels"]
+    services = nats_rendering.of_kind("Service")
+    [client] = [o for o in services if o["spec"].get("clusterIP") != "None"]
+    pods = nats_rendering.one("StatefulSet")["spec"]["template"]["metadata"]["labels"]
     production = yaml.safe_load((HELM_DIR / "crm" / "values-production.yaml").read_text())
     nats_values = production["global"]["components"]["nats"]
     port = next(p["port"] for p in client["spec"]["ports"] if p["name"] == "nats")
@@ -208,7 +207,7 @@ def local_config(config: str, tmp_path: Path, ports: list[int]) -> str:
 
 
 def test_a_nats_server_runs_the_rendered_config_with_the_crm_users(
-    kit: DeployKit, charts: Path, tmp_path: Path
+    kit: DeployKit, nats_rendering: Rendering, tmp_path: Path
 ) -> None:
     """The chart's clustered config passes `nats-server -t`; a single-server rendering (cluster
     off, all else the same) runs: the provisioner creates the CRM stream and the consumers over
@@ -224,13 +223,13 @@ def test_a_nats_server_runs_the_rendered_config_with_the_crm_users(
     env = {**os.environ, **passwords, "SERVER_NAME": "nats-0"}
     binary = str(nats_server_binary())
 
-    clustered = one(render(kit), "ConfigMap")["data"]["nats.conf"]
+    clustered = nats_rendering.one("ConfigMap")["data"]["nats.conf"]
     path = tmp_path / "clustered.conf"
     path.write_text(local_config(clustered, tmp_path, free_ports(3)))
     checked = subprocess.run([binary, "-t", "-c", str(path)], env=env, capture_output=True, text=True, timeout=60)
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
-    single = one(render(kit, "--set", "nats.config.cluster.enabled=false"), "ConfigMap")["data"]["nats.conf"]
+    single = render(kit, "--set", "nats.config.cluster.enabled=false").one("ConfigMap")["data"]["nats.conf"]
     ports = free_ports(3)
     path = tmp_path / "single.conf"
     path.write_text(local_config(single, tmp_path, ports))

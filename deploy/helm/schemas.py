@@ -1,5 +1,6 @@
 """Writes the values.schema.json of every CRM chart from this one description, so the nine service
-charts and the umbrella validate the shared global.components block the same way.
+charts and the umbrella validate the shared global.components block the same way (and crm-nats
+its network peers as they do).
 
     python deploy/helm/schemas.py          # write
     python deploy/helm/schemas.py --check  # exit 1 if a file differs (tests/deploy/test_helm.py)
@@ -711,9 +712,33 @@ def umbrella() -> Schema:
     }
 
 
+def nats_chart() -> Schema:
+    """crm-nats: its own keys closed, the official NATS chart's (`nats:`) open (it has no schema)."""
+    non_empty_peers = {**PEERS, "minItems": 1}
+    return {
+        "$schema": DRAFT,
+        **obj(
+            {
+                "system": {"type": "string", "pattern": "^[a-z]([-a-z0-9]{0,30}[a-z0-9])?$"},
+                "clientNamespaces": {
+                    "type": "array",
+                    "items": {"type": "string", "pattern": "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"},
+                },
+                "networkPolicy": obj({"enabled": BOOL, "dnsPeers": non_empty_peers, "monitoringPeers": PEERS}),
+                "nats": {
+                    "type": "object",
+                    "description": "the official NATS chart's values (deploy/helm/vendor/nats/values.yaml)",
+                },
+            },
+            ("system", "networkPolicy", "nats"),
+        ),
+    }
+
+
 def schemas() -> dict[Path, Schema]:
     out = {HELM / name / "values.schema.json": service(name) for name in SERVICES}
     out[HELM / "crm" / "values.schema.json"] = umbrella()
+    out[HELM / "crm-nats" / "values.schema.json"] = nats_chart()
     return out
 
 
